@@ -1,0 +1,74 @@
+/*
+ * cli.h: shared by the `notes` command's files. Only the CLI prints or
+ * exits. Exit codes: 0 success, 1 user error (bad arguments, unknown
+ * note), 2 verification or data problem, 3 system error (I/O, memory).
+ */
+#ifndef NOTES_CLI_H
+#define NOTES_CLI_H
+
+#include <stdio.h>
+
+#include "notes.h"
+
+enum { EXIT_USER = 1, EXIT_DATA = 2, EXIT_SYSTEM = 3 };
+
+struct cli_ctx {
+    const char *home;   /* $NOTES_HOME or the XDG default */
+    int json;           /* --json given */
+    int color;          /* stdout is a terminal and NO_COLOR is unset */
+    notes_replica *r;   /* opened for commands that need it */
+};
+
+struct cli_cmd {
+    const char *name;
+    int (*fn)(int argc, char **argv, struct cli_ctx *ctx);
+    const char *usage;   /* one line: arguments */
+    const char *help;    /* a paragraph with examples */
+    unsigned flags;
+};
+#define CLI_NEEDS_REPLICA 1u
+#define CLI_NEEDS_KEY 2u  /* commits: unlock the secret key */
+
+/* Report a libnotes error: "notes: WHAT: DETAIL" and map to an exit code. */
+int cli_fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_usage(const char *cmd);
+/* Map a libnotes error code to the exit code. */
+int cli_exit_code(int rc);
+
+/* Resolve NOTE (id, unique id prefix, unique title match) and open it. */
+int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out);
+/* Short (8 hex) and full (32 hex) note ids. */
+void cli_note_id(char out[33], const uint8_t id[16]);
+/* "name (abcd-efgh)" for a key; name known only for this replica's key. */
+void cli_author(struct cli_ctx *ctx, const uint8_t pk[32], char *out, size_t n);
+/* Format a Unix ms time as local ISO 8601 with offset. */
+void cli_time(uint64_t ms, char *out, size_t n);
+/* Read a whole file or "-" (stdin), bounded. */
+int cli_read_input(const char *path, size_t max, char **out, size_t *n);
+/* Write to a file atomically, or stdout when path is NULL or "-". */
+int cli_write_output(const char *path, const void *p, size_t n);
+/* Render the note as Markdown: front matter then body. Caller frees. */
+char *cli_render_markdown(notes_doc *d, size_t *n);
+/* Commit with a clear message on failure; returns an exit code. */
+int cli_commit(notes_doc *d, const char *what);
+/* Parse "--opt VALUE" style arguments; returns index of next arg. */
+const char *cli_opt_value(int *i, int argc, char **argv);
+
+extern const struct cli_cmd cli_commands[];
+
+/* Commands. */
+int cmd_init(int, char **, struct cli_ctx *);
+int cmd_whoami(int, char **, struct cli_ctx *);
+int cmd_new(int, char **, struct cli_ctx *);
+int cmd_list(int, char **, struct cli_ctx *);
+int cmd_show(int, char **, struct cli_ctx *);
+int cmd_append(int, char **, struct cli_ctx *);
+int cmd_set(int, char **, struct cli_ctx *);
+int cmd_log(int, char **, struct cli_ctx *);
+int cmd_blame(int, char **, struct cli_ctx *);
+int cmd_verify(int, char **, struct cli_ctx *);
+int cmd_export(int, char **, struct cli_ctx *);
+int cmd_import(int, char **, struct cli_ctx *);
+int cmd_help(int, char **, struct cli_ctx *);
+
+#endif

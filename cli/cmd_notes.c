@@ -1,0 +1,744 @@
+/*
+ * cmd_notes.c: the commands that read and change notes: new, list, show,
+ * append, set, log, blame, verify, export, import.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "cli.h"
+
+#define INPUT_MAX (8u << 20)
+
+/* ---- Markdown rendering of fields + body ---- */
+
+struct strbuf {
+    char *p;
+    size_t len, cap;
+};
+
+static void sb_add(struct strbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np)
+            abort(); /* CLI only: out of memory while printing */
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+
+static void sb_str(struct strbuf *b, const char *s)
+{
+    sb_add(b, s, strlen(s));
+}
+
+/* Quote a YAML scalar when plain style would change its meaning. */
+static void sb_yaml_scalar(struct strbuf *b, const char *v)
+{
+    int plain = *v && !strchr("!&*-?{}[],#|>@`\"'%: ", v[0]) &&
+                !strstr(v, ": ") && !strstr(v, " #") &&
+                v[strlen(v) - 1] != ' ' && v[strlen(v) - 1] != ':';
+    if (plain) {
+        sb_str(b, v);
+        return;
+    }
+    sb_str(b, "\"");
+    for (const char *s = v; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            sb_add(b, "\\", 1);
+        if (*s == '\n')
+            sb_str(b, "\\n");
+        else
+            sb_add(b, s, 1);
+    }
+    sb_str(b, "\"");
+}
+
+char *cli_render_markdown(notes_doc *d, size_t *n)
+{
+    struct strbuf b = {0};
+    const char *const *fields = notes_doc_fields(d);
+    if (fields[0]) {
+        sb_str(&b, "---\n");
+        for (size_t i = 0; fields[i]; i++) {
+            const char *v = notes_doc_field(d, fields[i]);
+            sb_str(&b, fields[i]);
+            sb_str(&b, ":");
+            if (v) {
+                sb_str(&b, " ");
+                sb_yaml_scalar(&b, v);
+                sb_str(&b, "\n");
+                continue;
+            }
+            sb_str(&b, "\n");
+            const char *const *list = notes_doc_list(d, fields[i]);
+            for (size_t k = 0; list[k]; k++) {
+                sb_str(&b, "  - ");
+                sb_yaml_scalar(&b, list[k]);
+                sb_str(&b, "\n");
+            }
+        }
+        sb_str(&b, "---\n");
+    }
+    size_t tl;
+    const char *t = notes_doc_text(d, &tl);
+    sb_add(&b, t, tl);
+    if (!b.p)
+        sb_add(&b, "", 0);
+    *n = b.len;
+    return b.p;
+}
+
+/* ---- new ---- */
+
+int cmd_new(int argc, char **argv, struct cli_ctx *ctx)
+{
+    notes_doc *d;
+    char when[64], hex[33];
+    struct timeval tv;
+    int rc;
+
+    if (argc != 2 || !*argv[1])
+        return cli_usage("new");
+    gettimeofday(&tv, NULL);
+    cli_time((uint64_t)tv.tv_sec * 1000, when, sizeof(when));
+    static const char body[] = "## Agenda\n\n## Discussions\n\n"
+                               "## TODOs and Decisions\n";
+    if ((rc = notes_doc_create(ctx->r, &d)))
+        return cli_fail(rc, "cannot create a note");
+    if ((rc = notes_doc_set_field(d, "title", argv[1])) ||
+        (rc = notes_doc_set_field(d, "datetime", when)) ||
+        (rc = notes_doc_list_add(d, "participants",
+                                 notes_replica_name(ctx->r))) ||
+        (rc = notes_doc_splice(d, 0, 0, body, sizeof(body) - 1))) {
+        notes_doc_close(d);
+        return cli_fail(rc, "cannot fill the new note");
+    }
+    rc = cli_commit(d, "the new note");
+    if (!rc) {
+        cli_note_id(hex, notes_doc_id(d));
+        printf("%s\n", hex);
+    }
+    notes_doc_close(d);
+    return rc;
+}
+
+/* ---- list ---- */
+
+struct listed {
+    notes_doc *d;
+    const char *title, *datetime;
+    uint64_t last_ms;
+};
+
+static int by_time_desc(const void *a, const void *b)
+{
+    const struct listed *x = a, *y = b;
+    const char *dx = x->datetime ? x->datetime : "";
+    const char *dy = y->datetime ? y->datetime : "";
+    int c = strcmp(dy, dx);
+    if (c)
+        return c;
+    return (y->last_ms > x->last_ms) - (y->last_ms < x->last_ms);
+}
+
+static json_t *authors_json(struct cli_ctx *ctx, notes_doc *d, struct strbuf *human)
+{
+    json_t *arr = json_array();
+    size_t n = notes_doc_change_count(d);
+    const uint8_t **seen = calloc(n ? n : 1, sizeof(*seen));
+    size_t ns = 0;
+    for (size_t i = 0; i < n && seen; i++) {
+        notes_change_info ci;
+        if (notes_doc_change(d, i, &ci))
+            continue;
+        size_t k;
+        for (k = 0; k < ns && memcmp(seen[k], ci.author, 32); k++)
+            ;
+        if (k < ns)
+            continue;
+        seen[ns++] = ci.author;
+        char who[160], key[NOTES_KEY_STRLEN];
+        cli_author(ctx, ci.author, who, sizeof(who));
+        notes_key_encode(ci.author, key);
+        json_array_append_new(arr, json_pack("{s:s, s:s}", "author", who,
+                                             "key", key));
+        if (human) {
+            if (human->len)
+                sb_str(human, ", ");
+            sb_str(human, who);
+        }
+    }
+    free(seen);
+    return arr;
+}
+
+int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
+{
+    uint8_t(*ids)[16];
+    size_t n;
+    (void)argv;
+    if (argc != 1)
+        return cli_usage("list");
+    int rc = notes_replica_list(ctx->r, &ids, &n);
+    if (rc)
+        return cli_fail(rc, "cannot list notes");
+    struct listed *v = calloc(n ? n : 1, sizeof(*v));
+    size_t k = 0;
+    int ret = 0;
+    for (size_t i = 0; i < n && v; i++) {
+        notes_doc *d;
+        char hex[33];
+        if ((rc = notes_doc_open(ctx->r, ids[i], &d))) {
+            cli_note_id(hex, ids[i]);
+            cli_fail(rc, "cannot open note %s", hex);
+            ret = EXIT_DATA;
+            continue;
+        }
+        v[k].d = d;
+        v[k].title = notes_doc_field(d, "title");
+        v[k].datetime = notes_doc_field(d, "datetime");
+        size_t nc = notes_doc_change_count(d);
+        notes_change_info ci;
+        if (nc && notes_doc_change(d, nc - 1, &ci) == NOTES_OK)
+            v[k].last_ms = ci.time_ms;
+        k++;
+    }
+    qsort(v, k, sizeof(*v), by_time_desc);
+    json_t *arr = ctx->json ? json_array() : NULL;
+    for (size_t i = 0; i < k; i++) {
+        char hex[33];
+        struct strbuf who = {0};
+        cli_note_id(hex, notes_doc_id(v[i].d));
+        json_t *authors = authors_json(ctx, v[i].d, &who);
+        if (arr) {
+            json_array_append_new(
+                arr, json_pack("{s:s, s:s?, s:s?, s:o, s:I}", "id", hex, "title",
+                               v[i].title, "datetime", v[i].datetime, "authors",
+                               authors, "changes",
+                               (json_int_t)notes_doc_change_count(v[i].d)));
+        } else {
+            printf("%.8s  %-25s  %-40s  %s\n", hex,
+                   v[i].datetime ? v[i].datetime : "-",
+                   v[i].title ? v[i].title : "(untitled)", who.p ? who.p : "");
+            json_decref(authors);
+        }
+        free(who.p);
+        notes_doc_close(v[i].d);
+    }
+    if (arr) {
+        json_dumpf(arr, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(arr);
+    }
+    free(v);
+    notes_free(ids);
+    return ret;
+}
+
+/* ---- show ---- */
+
+static void warn_damage(notes_doc *d)
+{
+    const char *dmg = notes_doc_damage(d);
+    if (dmg)
+        fprintf(stderr, "notes: warning: %s (run: notes verify)\n", dmg);
+}
+
+int cmd_show(int argc, char **argv, struct cli_ctx *ctx)
+{
+    const char *note = NULL, *at = NULL;
+    int conflicts = 0, rc;
+    notes_doc *d;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--at") == 0) {
+            if (!(at = cli_opt_value(&i, argc, argv)))
+                return cli_usage("show");
+        } else if (strcmp(argv[i], "--conflicts") == 0) {
+            conflicts = 1;
+        } else if (!note && argv[i][0] != '-') {
+            note = argv[i];
+        } else {
+            return cli_usage("show");
+        }
+    }
+    if (!note)
+        return cli_usage("show");
+    if ((rc = cli_open_note(ctx, note, &d)))
+        return rc;
+    warn_damage(d);
+    int ret = 0;
+    if (at) {
+        size_t idx;
+        notes_change_info ci;
+        char *text;
+        size_t n;
+        uint8_t version[1][32];
+        if (!(rc = notes_doc_find_change(d, at, &idx)) &&
+            !(rc = notes_doc_change(d, idx, &ci)))
+            memcpy(version[0], ci.id, 32);
+        if (rc || (rc = notes_doc_text_at(d, (const uint8_t(*)[32])version, 1,
+                                          &text, &n))) {
+            ret = cli_fail(rc, "cannot show version '%s'", at);
+        } else {
+            if (ctx->json) {
+                json_t *o = json_pack("{s:s, s:s%}", "at", at, "text", text, n);
+                json_dumpf(o, stdout, JSON_INDENT(2));
+                putchar('\n');
+                json_decref(o);
+            } else {
+                ret = cli_write_output(NULL, text, n);
+            }
+            notes_free(text);
+        }
+    } else if (ctx->json) {
+        json_t *fm = json_object();
+        const char *const *fields = notes_doc_fields(d);
+        for (size_t i = 0; fields[i]; i++) {
+            const char *v = notes_doc_field(d, fields[i]);
+            if (v) {
+                json_object_set_new(fm, fields[i], json_string(v));
+            } else {
+                json_t *a = json_array();
+                const char *const *l = notes_doc_list(d, fields[i]);
+                for (size_t k = 0; l[k]; k++)
+                    json_array_append_new(a, json_string(l[k]));
+                json_object_set_new(fm, fields[i], a);
+            }
+        }
+        size_t tl;
+        const char *t = notes_doc_text(d, &tl);
+        char hex[33];
+        cli_note_id(hex, notes_doc_id(d));
+        json_t *o = json_pack("{s:s, s:o, s:s%}", "id", hex, "front_matter", fm,
+                              "text", t, tl);
+        json_dumpf(o, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(o);
+    } else {
+        size_t n;
+        char *md = cli_render_markdown(d, &n);
+        ret = cli_write_output(NULL, md, n);
+        free(md);
+    }
+    if (conflicts && !ret) {
+        const char *const *fields = notes_doc_fields(d);
+        for (size_t i = 0; fields[i]; i++) {
+            const char *const *c = notes_doc_field_conflicts(d, fields[i]);
+            for (size_t k = 0; c[k]; k++)
+                fprintf(stderr, "conflict: %s: kept \"%s\", also written "
+                                "concurrently: \"%s\"\n",
+                        fields[i], notes_doc_field(d, fields[i]), c[k]);
+        }
+    }
+    notes_doc_close(d);
+    return ret;
+}
+
+/* ---- append, set ---- */
+
+int cmd_append(int argc, char **argv, struct cli_ctx *ctx)
+{
+    notes_doc *d;
+    char *text = NULL;
+    size_t n;
+    int rc;
+    if (argc != 3)
+        return cli_usage("append");
+    if (strcmp(argv[2], "-") == 0) {
+        if ((rc = cli_read_input("-", INPUT_MAX, &text, &n)))
+            return rc;
+    } else {
+        text = strdup(argv[2]);
+        n = text ? strlen(text) : 0;
+    }
+    if (!text)
+        return EXIT_SYSTEM;
+    if ((rc = cli_open_note(ctx, argv[1], &d))) {
+        free(text);
+        return rc;
+    }
+    /* A paragraph of its own: separate from what is there by a blank line. */
+    size_t tl;
+    const char *t = notes_doc_text(d, &tl);
+    const char *sep = tl == 0 ? "" : (t[tl - 1] == '\n' ? "\n" : "\n\n");
+    if (tl >= 2 && t[tl - 1] == '\n' && t[tl - 2] == '\n')
+        sep = "";
+    size_t sl = strlen(sep);
+    int need_nl = n == 0 || text[n - 1] != '\n';
+    char *all = malloc(sl + n + 2);
+    if (!all) {
+        free(text);
+        notes_doc_close(d);
+        return EXIT_SYSTEM;
+    }
+    memcpy(all, sep, sl);
+    memcpy(all + sl, text, n);
+    if (need_nl)
+        all[sl + n++] = '\n';
+    rc = notes_doc_splice(d, notes_doc_length(d), 0, all, sl + n);
+    free(all);
+    free(text);
+    int ret = rc ? cli_fail(rc, "cannot append") : cli_commit(d, "the edit");
+    notes_doc_close(d);
+    return ret;
+}
+
+int cmd_set(int argc, char **argv, struct cli_ctx *ctx)
+{
+    notes_doc *d;
+    int rc;
+    if (argc != 3 && argc != 4)
+        return cli_usage("set");
+    char *field = strdup(argv[2]);
+    if (!field)
+        return EXIT_SYSTEM;
+    size_t fl = strlen(field);
+    char op = fl > 1 && (field[fl - 1] == '+' || field[fl - 1] == '-')
+                  ? field[fl - 1]
+                  : 0;
+    if (op)
+        field[fl - 1] = 0;
+    if (op && argc != 4) {
+        free(field);
+        return cli_usage("set");
+    }
+    if ((rc = cli_open_note(ctx, argv[1], &d))) {
+        free(field);
+        return rc;
+    }
+    if (op == '+')
+        rc = notes_doc_list_add(d, field, argv[3]);
+    else if (op == '-')
+        rc = notes_doc_list_remove(d, field, argv[3]);
+    else if (argc == 4)
+        rc = notes_doc_set_field(d, field, argv[3]);
+    else
+        rc = notes_doc_unset_field(d, field);
+    int ret = rc ? cli_fail(rc, "cannot set '%s'", field)
+                 : cli_commit(d, "the field");
+    free(field);
+    notes_doc_close(d);
+    return ret;
+}
+
+/* ---- log, blame ---- */
+
+static void summarize(const notes_change_info *ci, char *out, size_t n)
+{
+    size_t o = 0;
+    out[0] = 0;
+    if (ci->inserted)
+        o += (size_t)snprintf(out + o, n - o, "+%llu ",
+                              (unsigned long long)ci->inserted);
+    if (ci->deleted && o < n)
+        o += (size_t)snprintf(out + o, n - o, "-%llu ",
+                              (unsigned long long)ci->deleted);
+    if (ci->nfields && o < n)
+        o += (size_t)snprintf(out + o, n - o, "%u field%s ", ci->nfields,
+                              ci->nfields == 1 ? "" : "s");
+    if (o && o < n)
+        out[o - 1] = 0;
+}
+
+int cmd_log(int argc, char **argv, struct cli_ctx *ctx)
+{
+    notes_doc *d;
+    int rc;
+    if (argc != 2)
+        return cli_usage("log");
+    if ((rc = cli_open_note(ctx, argv[1], &d)))
+        return rc;
+    warn_damage(d);
+    json_t *arr = ctx->json ? json_array() : NULL;
+    for (size_t i = notes_doc_change_count(d); i-- > 0;) {
+        notes_change_info ci;
+        char hex[65], who[160], when[64], what[96], key[NOTES_KEY_STRLEN];
+        if (notes_doc_change(d, i, &ci))
+            continue;
+        for (int k = 0; k < 32; k++)
+            snprintf(hex + 2 * k, 3, "%02x", ci.id[k]);
+        cli_author(ctx, ci.author, who, sizeof(who));
+        cli_time(ci.time_ms, when, sizeof(when));
+        summarize(&ci, what, sizeof(what));
+        if (arr) {
+            notes_key_encode(ci.author, key);
+            json_array_append_new(
+                arr, json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:I, s:i, "
+                               "s:b}",
+                               "id", hex, "author", who, "key", key, "seq",
+                               (json_int_t)ci.seq, "time_ms",
+                               (json_int_t)ci.time_ms, "time", when,
+                               "inserted", (json_int_t)ci.inserted, "deleted",
+                               (json_int_t)ci.deleted, "fields", ci.nfields,
+                               "excluded", ci.excluded));
+        } else {
+            printf("%s%.12s%s  %-28s  %s  %s%s\n", ctx->color ? "\033[33m" : "",
+                   hex, ctx->color ? "\033[0m" : "", who, when, what,
+                   ci.excluded ? "  [excluded: equivocation]" : "");
+        }
+    }
+    if (arr) {
+        json_dumpf(arr, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(arr);
+    }
+    notes_doc_close(d);
+    return 0;
+}
+
+int cmd_blame(int argc, char **argv, struct cli_ctx *ctx)
+{
+    notes_doc *d;
+    uint32_t *who;
+    size_t ncp, tl;
+    int rc;
+    if (argc != 2)
+        return cli_usage("blame");
+    if ((rc = cli_open_note(ctx, argv[1], &d)))
+        return rc;
+    if ((rc = notes_doc_authorship(d, &who, &ncp))) {
+        notes_doc_close(d);
+        return cli_fail(rc, "cannot compute authorship");
+    }
+    const char *t = notes_doc_text(d, &tl);
+    json_t *arr = ctx->json ? json_array() : NULL;
+    size_t cp = 0, line = 1;
+    const char *s = t, *end = t + tl;
+    while (s < end) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        const char *le = nl ? nl : end;
+        /* The author of the line: whoever inserted its first character
+         * (the newline for an empty line). */
+        uint32_t ch = cp < ncp ? who[cp] : UINT32_MAX;
+        char name[160] = "?";
+        notes_change_info ci;
+        if (ch != UINT32_MAX && notes_doc_change(d, ch, &ci) == NOTES_OK)
+            cli_author(ctx, ci.author, name, sizeof(name));
+        if (arr) {
+            json_array_append_new(arr, json_pack("{s:I, s:s, s:s%}", "line",
+                                                 (json_int_t)line, "author",
+                                                 name, "text", s,
+                                                 (size_t)(le - s)));
+        } else {
+            printf("%-24.24s %4zu| %.*s\n", name, line, (int)(le - s), s);
+        }
+        /* Advance the code point counter over the line and its newline. */
+        for (const char *q = s; q < le + (nl ? 1 : 0); q++)
+            cp += ((unsigned char)*q & 0xc0) != 0x80;
+        s = nl ? nl + 1 : end;
+        line++;
+    }
+    if (arr) {
+        json_dumpf(arr, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(arr);
+    }
+    notes_free(who);
+    notes_doc_close(d);
+    return 0;
+}
+
+/* ---- verify ---- */
+
+static int verify_one(struct cli_ctx *ctx, notes_doc *d, json_t *arr,
+                      size_t *changes, size_t *sigs)
+{
+    notes_verify_report rep;
+    char hex[33];
+    int rc = notes_doc_verify(d, &rep);
+    cli_note_id(hex, notes_doc_id(d));
+    const char *title = notes_doc_field(d, "title");
+    *changes += rep.changes;
+    *sigs += rep.signatures;
+    if (arr) {
+        json_t *probs = json_array();
+        for (size_t i = 0; i < rep.nproblems; i++)
+            json_array_append_new(probs, json_pack("{s:s, s:s}", "error",
+                                                   notes_errname(rep.problems[i].code),
+                                                   "message",
+                                                   rep.problems[i].message));
+        json_array_append_new(arr, json_pack("{s:s, s:s?, s:I, s:I, s:I, s:b, "
+                                             "s:o}",
+                                             "note", hex, "title", title,
+                                             "changes", (json_int_t)rep.changes,
+                                             "authors", (json_int_t)rep.authors,
+                                             "signatures",
+                                             (json_int_t)rep.signatures, "ok",
+                                             rc == NOTES_OK, "problems", probs));
+    } else {
+        for (size_t i = 0; i < rep.nproblems; i++)
+            fprintf(stderr, "notes: %.8s: %s: %s\n", hex,
+                    notes_strerror(rep.problems[i].code),
+                    rep.problems[i].message);
+        if (rc == NOTES_OK || rep.nproblems)
+            printf("%.8s  %-40s  %zu changes, %zu authors, %zu signatures: %s\n",
+                   hex, title ? title : "(untitled)", rep.changes, rep.authors,
+                   rep.signatures, rc == NOTES_OK ? "ok" : "FAILED");
+        else
+            cli_fail(rc, "cannot verify %.8s", hex);
+    }
+    (void)ctx;
+    notes_verify_report_release(&rep);
+    return rc;
+}
+
+int cmd_verify(int argc, char **argv, struct cli_ctx *ctx)
+{
+    size_t changes = 0, sigs = 0, bad = 0, notes = 0;
+    json_t *arr = ctx->json ? json_array() : NULL;
+    int ret = 0;
+    if (argc > 2)
+        return cli_usage("verify");
+    if (argc == 2) {
+        notes_doc *d;
+        int rc = cli_open_note(ctx, argv[1], &d);
+        if (rc)
+            return rc;
+        notes++;
+        if (verify_one(ctx, d, arr, &changes, &sigs))
+            bad++;
+        notes_doc_close(d);
+    } else {
+        uint8_t(*ids)[16];
+        size_t n;
+        int rc = notes_replica_list(ctx->r, &ids, &n);
+        if (rc)
+            return cli_fail(rc, "cannot list notes");
+        for (size_t i = 0; i < n; i++) {
+            notes_doc *d;
+            char hex[33];
+            notes++;
+            if ((rc = notes_doc_open(ctx->r, ids[i], &d))) {
+                cli_note_id(hex, ids[i]);
+                cli_fail(rc, "note %.8s cannot be opened", hex);
+                bad++;
+                continue;
+            }
+            if (verify_one(ctx, d, arr, &changes, &sigs))
+                bad++;
+            notes_doc_close(d);
+        }
+        notes_free(ids);
+    }
+    if (arr) {
+        json_t *o = json_pack("{s:o, s:I, s:I, s:I, s:b}", "notes", arr,
+                              "changes", (json_int_t)changes, "signatures",
+                              (json_int_t)sigs, "failed", (json_int_t)bad, "ok",
+                              bad == 0);
+        json_dumpf(o, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(o);
+    } else {
+        printf("verified %zu note%s, %zu changes, %zu signatures: %s\n", notes,
+               notes == 1 ? "" : "s", changes, sigs,
+               bad ? "PROBLEMS FOUND" : "all ok");
+    }
+    if (bad)
+        ret = EXIT_DATA;
+    return ret;
+}
+
+/* ---- export, import ---- */
+
+int cmd_export(int argc, char **argv, struct cli_ctx *ctx)
+{
+    const char *note = NULL, *format = "md", *out = NULL;
+    notes_doc *d;
+    int rc, ret;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--format") == 0) {
+            if (!(format = cli_opt_value(&i, argc, argv)))
+                return cli_usage("export");
+        } else if (strcmp(argv[i], "-o") == 0) {
+            if (!(out = cli_opt_value(&i, argc, argv)))
+                return cli_usage("export");
+        } else if (!note && argv[i][0] != '-') {
+            note = argv[i];
+        } else {
+            return cli_usage("export");
+        }
+    }
+    if (!note)
+        return cli_usage("export");
+    if (strcmp(format, "md") != 0 && strcmp(format, "bundle") != 0) {
+        fprintf(stderr, "notes: unknown format '%s' (md or bundle)\n", format);
+        return EXIT_USER;
+    }
+    if ((rc = cli_open_note(ctx, note, &d)))
+        return rc;
+    if (strcmp(format, "bundle") == 0) {
+        uint8_t *bytes;
+        size_t n;
+        if ((rc = notes_doc_export(d, NULL, 0, &bytes, &n))) {
+            notes_doc_close(d);
+            return cli_fail(rc, "cannot export");
+        }
+        /* A bundle file names its note first: 16 bytes of id. */
+        uint8_t *file = malloc(n + 16);
+        if (!file) {
+            notes_free(bytes);
+            notes_doc_close(d);
+            return EXIT_SYSTEM;
+        }
+        memcpy(file, notes_doc_id(d), 16);
+        memcpy(file + 16, bytes, n);
+        ret = cli_write_output(out, file, n + 16);
+        free(file);
+        notes_free(bytes);
+    } else {
+        size_t n;
+        char *md = cli_render_markdown(d, &n);
+        ret = cli_write_output(out, md, n);
+        free(md);
+    }
+    notes_doc_close(d);
+    return ret;
+}
+
+int cmd_import(int argc, char **argv, struct cli_ctx *ctx)
+{
+    char *data;
+    size_t n, added;
+    notes_doc *d;
+    int rc;
+    if (argc != 2)
+        return cli_usage("import");
+    if ((rc = cli_read_input(argv[1], 1u << 30, &data, &n)))
+        return rc;
+    if (n < 20 || memcmp(data + 16, "NTB", 3) != 0) {
+        fprintf(stderr, "notes: '%s' is not a bundle of changes (Markdown "
+                        "import arrives with the formats work)\n", argv[1]);
+        free(data);
+        return EXIT_USER;
+    }
+    const uint8_t *id = (const uint8_t *)data;
+    rc = notes_doc_open(ctx->r, id, &d);
+    if (rc == NOTES_ENOTFOUND)
+        rc = notes_doc_create_id(ctx->r, id, &d);
+    if (rc) {
+        free(data);
+        return cli_fail(rc, "cannot open the note of '%s'", argv[1]);
+    }
+    rc = notes_doc_merge(d, (const uint8_t *)data + 16, n - 16, &added);
+    free(data);
+    if (rc) {
+        notes_doc_close(d);
+        return cli_fail(rc, "refused '%s'", argv[1]);
+    }
+    char hex[33];
+    cli_note_id(hex, notes_doc_id(d));
+    printf("%s: %zu new change%s (%zu in all), verified\n", hex, added,
+           added == 1 ? "" : "s", notes_doc_change_count(d));
+    notes_doc_close(d);
+    return 0;
+}

@@ -1,0 +1,541 @@
+/*
+ * main.c: the `notes` command: option handling, the command table, and the
+ * helpers every command shares (note lookup, error reporting, output).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+const struct cli_cmd cli_commands[] = {
+    {"init", cmd_init, "[--name NAME] [--protect]",
+     "Create the replica in $NOTES_HOME with a new Ed25519 device identity.\n"
+     "--protect (or a set NOTES_PASSPHRASE) seals the secret key with a\n"
+     "passphrase (Argon2id + secretbox).\n"
+     "  notes init --name \"Maria\"", 0},
+    {"whoami", cmd_whoami, "[--json]",
+     "Print this replica's identity: name, public key, fingerprint.\n"
+     "  notes whoami", CLI_NEEDS_REPLICA},
+    {"new", cmd_new, "TITLE",
+     "Start a meeting note: front matter (title, datetime now, you as\n"
+     "participant) and sections Agenda, Discussions, TODOs and Decisions.\n"
+     "Prints the note's id.\n"
+     "  notes new \"Weekly sync\"", CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
+    {"list", cmd_list, "[--json]",
+     "List notes: short id, title, datetime, authors; newest first.\n"
+     "  notes list", CLI_NEEDS_REPLICA},
+    {"show", cmd_show, "NOTE [--at CHANGE] [--conflicts] [--json]",
+     "Print a note as Markdown. --at shows it as it was once CHANGE (an id\n"
+     "prefix from `notes log`) was applied; --conflicts lists front-matter\n"
+     "values that lost a concurrent write.\n"
+     "  notes show weekly\n  notes show 3f2a --at 9c01be", CLI_NEEDS_REPLICA},
+    {"append", cmd_append, "NOTE TEXT|-",
+     "Append a paragraph (or stdin with -) to the note's text and commit it\n"
+     "as a signed change.\n"
+     "  notes append weekly \"RD: book the room\"",
+     CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
+    {"set", cmd_set, "NOTE FIELD[+|-] [VALUE]",
+     "Set a front-matter field; FIELD+ adds to a list field, FIELD- removes;\n"
+     "no VALUE removes a scalar field.\n"
+     "  notes set weekly title \"Weekly sync #2\"\n"
+     "  notes set weekly participants+ Maria", CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
+    {"log", cmd_log, "NOTE [--json]",
+     "The note's history: change id, author, time, what it did.\n"
+     "  notes log weekly", CLI_NEEDS_REPLICA},
+    {"blame", cmd_blame, "NOTE [--json]",
+     "Each line of the note with the author who wrote most of it.\n"
+     "  notes blame weekly", CLI_NEEDS_REPLICA},
+    {"verify", cmd_verify, "[NOTE] [--json]",
+     "Check every record checksum, signature, hash chain, sequence number\n"
+     "and dependency of one note or all notes. Exits 2 naming each problem\n"
+     "(including equivocation: one author signing two changes with one seq).\n"
+     "  notes verify", CLI_NEEDS_REPLICA},
+    {"export", cmd_export, "NOTE [--format md|bundle] [-o FILE]",
+     "Write the note out: Markdown (default) or a bundle of its signed\n"
+     "changes that another replica can import and verify.\n"
+     "  notes export weekly -o weekly.md\n"
+     "  notes export weekly --format bundle -o weekly.bundle",
+     CLI_NEEDS_REPLICA},
+    {"import", cmd_import, "FILE",
+     "Import a bundle of signed changes (from `notes export --format\n"
+     "bundle`): every change is verified before anything is stored; a note\n"
+     "already present is merged.\n"
+     "  notes import weekly.bundle", CLI_NEEDS_REPLICA},
+    {"help", cmd_help, "[COMMAND]", "Show help for all commands or one.\n"
+     "  notes help show", 0},
+    {NULL, NULL, NULL, NULL, 0},
+};
+
+int cli_exit_code(int rc)
+{
+    switch (rc) {
+    case NOTES_OK:
+        return 0;
+    case NOTES_ENOMEM:
+    case NOTES_EIO:
+    case NOTES_ELOCKED:
+        return EXIT_SYSTEM;
+    case NOTES_ECORRUPT:
+    case NOTES_EBADSIG:
+    case NOTES_EVERSION:
+    case NOTES_EBADCHAIN:
+    case NOTES_EBADSEQ:
+    case NOTES_EMISSINGDEP:
+    case NOTES_EEQUIVOCATION:
+    case NOTES_EBADOP:
+    case NOTES_EWRONGDOC:
+    case NOTES_ETRUNCATED:
+        return EXIT_DATA;
+    default:
+        return EXIT_USER;
+    }
+}
+
+int cli_fail(int rc, const char *fmt, ...)
+{
+    va_list ap;
+    const char *detail = notes_last_detail();
+    fputs("notes: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (detail && *detail)
+        fprintf(stderr, ": %s\n", detail);
+    else
+        fprintf(stderr, ": %s\n", notes_strerror(rc));
+    return cli_exit_code(rc);
+}
+
+int cli_usage(const char *name)
+{
+    for (const struct cli_cmd *c = cli_commands; c->name; c++) {
+        if (strcmp(c->name, name) == 0) {
+            fprintf(stderr, "usage: notes %s %s\n(see: notes help %s)\n",
+                    c->name, c->usage, c->name);
+            return EXIT_USER;
+        }
+    }
+    fprintf(stderr, "usage: notes COMMAND [ARGS] (see: notes help)\n");
+    return EXIT_USER;
+}
+
+const char *cli_opt_value(int *i, int argc, char **argv)
+{
+    if (*i + 1 >= argc)
+        return NULL;
+    return argv[++*i];
+}
+
+void cli_note_id(char out[33], const uint8_t id[16])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[id[i] >> 4];
+        out[2 * i + 1] = hex[id[i] & 15];
+    }
+    out[32] = 0;
+}
+
+void cli_author(struct cli_ctx *ctx, const uint8_t pk[32], char *out, size_t n)
+{
+    char fpr[NOTES_FPR_STRLEN];
+    notes_key_fingerprint(pk, fpr);
+    if (ctx->r && memcmp(pk, notes_replica_public_key(ctx->r), 32) == 0)
+        snprintf(out, n, "%s (%s)", notes_replica_name(ctx->r), fpr);
+    else
+        snprintf(out, n, "%s", fpr);
+}
+
+void cli_time(uint64_t ms, char *out, size_t n)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    char buf[64];
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S%z", &tm);
+    /* +0200 -> +02:00 as in the notes' front matter. */
+    size_t l = strlen(buf);
+    if (l > 5 && (buf[l - 5] == '+' || buf[l - 5] == '-')) {
+        memmove(buf + l - 1, buf + l - 2, 3);
+        buf[l - 2] = ':';
+    }
+    snprintf(out, n, "%s", buf);
+}
+
+int cli_read_input(const char *path, size_t max, char **out, size_t *n)
+{
+    int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+    size_t len = 0, cap = 4096;
+    char *buf;
+    *out = NULL;
+    *n = 0;
+    if (fd < 0) {
+        fprintf(stderr, "notes: cannot read '%s': %s\n", path, strerror(errno));
+        return EXIT_USER;
+    }
+    buf = malloc(cap);
+    for (;;) {
+        if (!buf) {
+            fprintf(stderr, "notes: out of memory\n");
+            return EXIT_SYSTEM;
+        }
+        if (len + 1 >= cap) {
+            if (cap > max) {
+                fprintf(stderr, "notes: '%s' is larger than %zu bytes\n", path,
+                        max);
+                free(buf);
+                if (fd)
+                    close(fd);
+                return EXIT_USER;
+            }
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                continue;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + len, cap - len - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            fprintf(stderr, "notes: cannot read '%s': %s\n", path,
+                    strerror(errno));
+            free(buf);
+            if (fd)
+                close(fd);
+            return EXIT_USER;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    if (fd)
+        close(fd);
+    if (len > max) {
+        fprintf(stderr, "notes: '%s' is larger than %zu bytes\n", path, max);
+        free(buf);
+        return EXIT_USER;
+    }
+    buf[len] = 0;
+    *out = buf;
+    *n = len;
+    return 0;
+}
+
+int cli_write_output(const char *path, const void *p, size_t n)
+{
+    if (!path || strcmp(path, "-") == 0) {
+        if (fwrite(p, 1, n, stdout) != n || fflush(stdout) != 0) {
+            fprintf(stderr, "notes: cannot write output: %s\n", strerror(errno));
+            return EXIT_SYSTEM;
+        }
+        return 0;
+    }
+    size_t l = strlen(path);
+    char *tmp = malloc(l + 16);
+    if (!tmp)
+        return EXIT_SYSTEM;
+    snprintf(tmp, l + 16, "%s.tmp%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f || fwrite(p, 1, n, f) != n || fflush(f) != 0 ||
+        fsync(fileno(f)) != 0) {
+        fprintf(stderr, "notes: cannot write '%s': %s\n", path, strerror(errno));
+        if (f)
+            fclose(f);
+        unlink(tmp);
+        free(tmp);
+        return EXIT_USER;
+    }
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        fprintf(stderr, "notes: cannot write '%s': %s\n", path, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return EXIT_USER;
+    }
+    free(tmp);
+    return 0;
+}
+
+int cli_commit(notes_doc *d, const char *what)
+{
+    uint8_t id[32];
+    int rc = notes_doc_commit(d, id);
+    if (rc)
+        return cli_fail(rc, "cannot record %s", what);
+    return 0;
+}
+
+/* ---- note lookup ---- */
+
+static int title_matches(const char *title, const char *spec)
+{
+    return title && strcasestr(title, spec) != NULL;
+}
+
+int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out)
+{
+    uint8_t(*ids)[16] = NULL;
+    size_t n, hits = 0, exact = 0, best = 0;
+    char hex[33];
+    int rc = notes_replica_list(ctx->r, &ids, &n);
+    *out = NULL;
+    if (rc)
+        return cli_fail(rc, "cannot list notes");
+    /* Ids and id prefixes first: they are unambiguous by construction. */
+    size_t sl = strlen(spec);
+    for (size_t i = 0; i < n && sl >= 4; i++) {
+        cli_note_id(hex, ids[i]);
+        if (sl <= 32 && strncasecmp(hex, spec, sl) == 0) {
+            hits++;
+            best = i;
+        }
+    }
+    if (hits == 1) {
+        rc = notes_doc_open(ctx->r, ids[best], out);
+        notes_free(ids);
+        return rc ? cli_fail(rc, "cannot open note '%s'", spec) : 0;
+    }
+    if (hits > 1) {
+        fprintf(stderr, "notes: '%s' matches %zu notes; give more of the id:\n",
+                spec, hits);
+        for (size_t i = 0; i < n; i++) {
+            cli_note_id(hex, ids[i]);
+            if (strncasecmp(hex, spec, sl) == 0)
+                fprintf(stderr, "  %s\n", hex);
+        }
+        notes_free(ids);
+        return EXIT_USER;
+    }
+    /* Titles: an exact (case-insensitive) title wins, else a unique
+     * substring match. */
+    notes_doc **docs = calloc(n ? n : 1, sizeof(*docs));
+    if (!docs) {
+        notes_free(ids);
+        return EXIT_SYSTEM;
+    }
+    hits = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (notes_doc_open(ctx->r, ids[i], &docs[i]) != NOTES_OK)
+            continue;
+        const char *t = notes_doc_field(docs[i], "title");
+        if (t && strcasecmp(t, spec) == 0) {
+            exact++;
+            best = i;
+        }
+    }
+    if (exact != 1) {
+        for (size_t i = 0; i < n; i++) {
+            if (docs[i] && title_matches(notes_doc_field(docs[i], "title"), spec)) {
+                hits++;
+                best = i;
+            }
+        }
+    }
+    int ret = 0;
+    if (exact == 1 || hits == 1) {
+        *out = docs[best];
+        docs[best] = NULL;
+    } else if (hits == 0) {
+        fprintf(stderr, "notes: no note matches '%s' (see: notes list)\n", spec);
+        ret = EXIT_USER;
+    } else {
+        fprintf(stderr, "notes: '%s' matches %zu notes:\n", spec, hits);
+        for (size_t i = 0; i < n; i++) {
+            if (docs[i] && title_matches(notes_doc_field(docs[i], "title"), spec)) {
+                cli_note_id(hex, ids[i]);
+                fprintf(stderr, "  %.8s  %s\n", hex,
+                        notes_doc_field(docs[i], "title"));
+            }
+        }
+        ret = EXIT_USER;
+    }
+    for (size_t i = 0; i < n; i++)
+        notes_doc_close(docs[i]);
+    free(docs);
+    notes_free(ids);
+    return ret;
+}
+
+/* ---- replica and passphrase ---- */
+
+static char *prompt_passphrase(const char *prompt)
+{
+    static char buf[1024];
+    int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
+    struct termios old, quiet;
+    if (fd < 0)
+        return NULL;
+    if (write(fd, prompt, strlen(prompt)) < 0 || tcgetattr(fd, &old) != 0) {
+        close(fd);
+        return NULL;
+    }
+    quiet = old;
+    quiet.c_lflag &= ~(tcflag_t)ECHO;
+    tcsetattr(fd, TCSAFLUSH, &quiet);
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    tcsetattr(fd, TCSAFLUSH, &old);
+    if (write(fd, "\n", 1) < 0)
+        n = -1;
+    close(fd);
+    if (n <= 0)
+        return NULL;
+    buf[n] = 0;
+    buf[strcspn(buf, "\r\n")] = 0;
+    return buf;
+}
+
+const char *cli_passphrase(int confirm);
+const char *cli_passphrase(int confirm)
+{
+    const char *env = getenv("NOTES_PASSPHRASE");
+    if (env)
+        return env;
+    char *p = prompt_passphrase("passphrase: ");
+    if (!p || !confirm)
+        return p;
+    char first[1024];
+    snprintf(first, sizeof(first), "%s", p);
+    p = prompt_passphrase("again: ");
+    if (!p || strcmp(p, first) != 0) {
+        fprintf(stderr, "notes: the passphrases differ\n");
+        return NULL;
+    }
+    return p;
+}
+
+static int unlock_key(struct cli_ctx *ctx)
+{
+    const char *pass = NULL;
+    if (notes_replica_needs_passphrase(ctx->r)) {
+        pass = cli_passphrase(0);
+        if (!pass) {
+            fprintf(stderr, "notes: the secret key is protected; set "
+                            "NOTES_PASSPHRASE or run on a terminal\n");
+            return EXIT_USER;
+        }
+    }
+    int rc = notes_replica_unlock(ctx->r, pass);
+    if (rc)
+        return cli_fail(rc, "cannot unlock the identity");
+    return 0;
+}
+
+static const char *default_home(void)
+{
+    static char buf[4096];
+    const char *h = getenv("NOTES_HOME");
+    if (h && *h)
+        return h;
+    const char *xdg = getenv("XDG_DATA_HOME");
+    if (xdg && *xdg) {
+        snprintf(buf, sizeof(buf), "%s/notes", xdg);
+        return buf;
+    }
+    const char *home = getenv("HOME");
+    snprintf(buf, sizeof(buf), "%s/.local/share/notes", home ? home : ".");
+    return buf;
+}
+
+int cmd_help(int argc, char **argv, struct cli_ctx *ctx)
+{
+    (void)ctx;
+    if (argc > 1) {
+        for (const struct cli_cmd *c = cli_commands; c->name; c++) {
+            if (strcmp(c->name, argv[1]) == 0) {
+                printf("usage: notes %s %s\n\n%s\n", c->name, c->usage, c->help);
+                return 0;
+            }
+        }
+        fprintf(stderr, "notes: no command '%s' (see: notes help)\n", argv[1]);
+        return EXIT_USER;
+    }
+    printf("notes: offline-first, peer-to-peer meeting notes with signed "
+           "history\n\nusage: notes COMMAND [ARGS]\n\ncommands:\n");
+    for (const struct cli_cmd *c = cli_commands; c->name; c++)
+        printf("  %-8s %s\n", c->name, c->usage);
+    printf("\nNOTE is a note id, a unique id prefix (4+ digits) or a unique "
+           "title match.\nThe replica lives in $NOTES_HOME (default: "
+           "$XDG_DATA_HOME/notes or ~/.local/share/notes).\n"
+           "Exit codes: 0 ok, 1 user error, 2 verification or data problem, "
+           "3 system error.\nMore: notes help COMMAND\n");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli_ctx ctx = {0};
+    int rc;
+
+    if (notes_init() != NOTES_OK) {
+        fprintf(stderr, "notes: cannot initialize libsodium\n");
+        return EXIT_SYSTEM;
+    }
+    if (argc < 2) {
+        cmd_help(1, argv, &ctx);
+        return EXIT_USER;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
+        name = "help";
+    if (strcmp(name, "--version") == 0) {
+        printf("notes 0.1.0\n");
+        return 0;
+    }
+    const struct cli_cmd *cmd = NULL;
+    for (const struct cli_cmd *c = cli_commands; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            cmd = c;
+    if (!cmd) {
+        fprintf(stderr, "notes: '%s' is not a command (see: notes help)\n",
+                name);
+        return EXIT_USER;
+    }
+    /* Global flags: --json anywhere, --help anywhere. */
+    int n = 0;
+    char **args = calloc((size_t)argc, sizeof(*args));
+    if (!args)
+        return EXIT_SYSTEM;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            ctx.json = 1;
+        } else if (i > 1 && (strcmp(argv[i], "--help") == 0 ||
+                             strcmp(argv[i], "-h") == 0)) {
+            char helpw[] = "help", namew[32];
+            snprintf(namew, sizeof(namew), "%s", cmd->name);
+            char *h[] = {helpw, namew};
+            free(args);
+            return cmd_help(2, h, &ctx);
+        } else {
+            args[n++] = argv[i];
+        }
+    }
+    ctx.home = default_home();
+    ctx.color = isatty(1) && !getenv("NO_COLOR");
+    if (cmd->flags & CLI_NEEDS_REPLICA) {
+        rc = notes_replica_open(ctx.home, &ctx.r);
+        if (rc) {
+            free(args);
+            return cli_fail(rc, "cannot open the replica");
+        }
+        if ((cmd->flags & CLI_NEEDS_KEY) && (rc = unlock_key(&ctx))) {
+            notes_replica_close(ctx.r);
+            free(args);
+            return rc;
+        }
+    }
+    rc = cmd->fn(n, args, &ctx);
+    notes_replica_close(ctx.r);
+    free(args);
+    return rc;
+}

@@ -1,0 +1,413 @@
+/*
+ * notes.h: the one public header of libnotes, the core of the notes tool.
+ * Identities (Ed25519 device keys), the signed hash-chained change log,
+ * crash-safe compressed storage, and the CRDT document built from changes.
+ *
+ * Conventions: every function that can fail returns int, 0 (NOTES_OK) on
+ * success and a negative NOTES_E* code on failure; notes_last_detail() then
+ * says precisely what was wrong. Handles are opaque; each has one NULL-safe
+ * destructor. Inputs are borrowed for the duration of the call. Memory the
+ * library hands out is freed with notes_free(). One handle, one thread.
+ */
+#ifndef NOTES_H
+#define NOTES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NOTES_API __attribute__((visibility("default")))
+#define NOTES_NODISCARD __attribute__((warn_unused_result))
+
+/* ---- Errors ------------------------------------------------------------ */
+
+#define NOTES_ERR_MAP(X)                                                      \
+    X(ENOMEM, -1, "out of memory")                                           \
+    X(EINVAL, -2, "invalid argument")                                        \
+    X(EIO, -3, "input/output error")                                         \
+    X(ECORRUPT, -4, "malformed data")                                        \
+    X(EBADSIG, -5, "signature does not verify")                              \
+    X(EVERSION, -6, "unsupported format version")                            \
+    X(ETOOBIG, -7, "size limit exceeded")                                    \
+    X(ENOTFOUND, -8, "not found")                                            \
+    X(EEXIST, -9, "already exists")                                          \
+    X(EPERM, -10, "key file permissions are too open")                       \
+    X(EPASSPHRASE, -11, "wrong passphrase")                                  \
+    X(EBADCHAIN, -12, "hash chain broken")                                   \
+    X(EBADSEQ, -13, "sequence number out of order")                          \
+    X(EMISSINGDEP, -14, "missing dependency")                                \
+    X(EEQUIVOCATION, -15, "equivocation: two changes share a sequence number") \
+    X(EBADOP, -16, "operation out of range")                                 \
+    X(ELOCKED, -17, "replica is locked by another process")                  \
+    X(ENOIDENTITY, -18, "no identity in this replica")                       \
+    X(EWRONGDOC, -19, "change belongs to another document")                  \
+    X(ENEEDPASS, -20, "a passphrase is required")                            \
+    X(ETRUNCATED, -21, "torn or truncated record")
+
+typedef enum notes_err {
+    NOTES_OK = 0,
+#define NOTES_ERR_ENUM(name, code, text) NOTES_##name = (code),
+    NOTES_ERR_MAP(NOTES_ERR_ENUM)
+#undef NOTES_ERR_ENUM
+} notes_err;
+
+/* A static string for an error code ("unknown error" for foreign codes). */
+NOTES_API const char *notes_strerror(int err);
+/* The symbolic name of an error code, e.g. "NOTES_EBADSIG". */
+NOTES_API const char *notes_errname(int err);
+/*
+ * The detail of the last failure on this thread: what exactly was wrong
+ * ("change 7 by ab12-cd34: prev hash does not match change 6"). Empty when the
+ * failure had none. Borrowed, valid until the next libnotes call on the thread.
+ */
+NOTES_API const char *notes_last_detail(void);
+
+/* Frees memory returned by libnotes. NULL is a no-op. */
+NOTES_API void notes_free(void *p);
+
+/* Must be called once before any other function (initializes libsodium). */
+NOTES_API NOTES_NODISCARD int notes_init(void);
+
+/* ---- Identities -------------------------------------------------------- */
+/*
+ * A device identity: a name and an Ed25519 key pair. The secret key lives in
+ * sodium_malloc'd memory and is wiped when the identity is freed. Immutable
+ * once made, so one identity may be read (signed with) from several threads.
+ */
+typedef struct notes_identity notes_identity;
+
+/* Buffer size for notes_key_encode: "nk" + 52 base32 chars + NUL. */
+#define NOTES_KEY_STRLEN 55
+/* Buffer size for notes_key_fingerprint: "abcd-efgh" + NUL. */
+#define NOTES_FPR_STRLEN 10
+/* Longest identity name, in bytes of UTF-8. */
+#define NOTES_NAME_MAX 64
+
+/*
+ * Make a new identity with a fresh random Ed25519 key pair.
+ * name: UTF-8, 1..NOTES_NAME_MAX bytes, no control characters (C0, DEL, C1);
+ * copied. OUT: *out, free with notes_identity_free; NULL on failure.
+ * Returns NOTES_OK, NOTES_EINVAL (bad name or NULL out), NOTES_ENOMEM.
+ */
+NOTES_API NOTES_NODISCARD int notes_identity_generate(const char *name,
+                                                      notes_identity **out);
+
+/*
+ * Write `id` to a new key file at `path` (format: docs/identity.md).
+ * passphrase: NULL or "" writes the secret unprotected; otherwise it is
+ * sealed with a key derived by Argon2id (libsodium crypto_pwhash,
+ * OPSLIMIT/MEMLIMIT_INTERACTIVE, random salt) and crypto_secretbox.
+ * The file is written to a temporary file (mode 0600) in the same folder,
+ * fsynced, renamed to `path` without replacing anything, and the folder is
+ * fsynced. An existing `path` is never replaced: NOTES_EEXIST.
+ * Returns NOTES_OK, NOTES_EINVAL, NOTES_EEXIST, NOTES_ENOMEM, NOTES_EIO
+ * (detail names the failing step; on a failed folder fsync the file may
+ * exist). No temporary file is left behind on failure.
+ */
+NOTES_API NOTES_NODISCARD int notes_identity_save(const notes_identity *id,
+                                                  const char *path,
+                                                  const char *passphrase);
+
+/*
+ * Read the key file at `path`. passphrase: needed only when the file is
+ * protected (ignored otherwise); NULL or "" means none.
+ * OUT: *out, free with notes_identity_free; NULL on failure.
+ * Returns NOTES_OK;
+ *   NOTES_ENOTFOUND  no file at `path`;
+ *   NOTES_EPERM      group or others may access the file (st_mode & 077);
+ *                    the detail says which chmod to run;
+ *   NOTES_ETOOBIG    the file is larger than 64 KiB;
+ *   NOTES_ENEEDPASS  the file is protected and no passphrase was given;
+ *   NOTES_EPASSPHRASE the passphrase does not open the secret (a damaged
+ *                    sealed secret looks the same);
+ *   NOTES_EVERSION   a key file of another format version;
+ *   NOTES_ECORRUPT   malformed: the detail names the line and the problem,
+ *                    including a public key that does not match the secret;
+ *   NOTES_EINVAL, NOTES_ENOMEM, NOTES_EIO.
+ * A returned identity's public key always matches its secret key.
+ */
+NOTES_API NOTES_NODISCARD int notes_identity_load(const char *path,
+                                                  const char *passphrase,
+                                                  notes_identity **out);
+
+/*
+ * Whether notes_identity_load will need a passphrase for `path`.
+ * OUT: *encrypted = 1 if protected, 0 if not (left 0 on failure).
+ * The file is read and checked as by notes_identity_load (same errors, minus
+ * the passphrase ones), without deriving any key.
+ */
+NOTES_API NOTES_NODISCARD int notes_identity_file_encrypted(const char *path,
+                                                            int *encrypted);
+
+/* Free `id`, wiping its secret key. NULL is a no-op. */
+NOTES_API void notes_identity_free(notes_identity *id);
+
+/* The name, NUL-terminated UTF-8; borrowed, valid while `id` lives. */
+NOTES_API const char *notes_identity_name(const notes_identity *id);
+
+/* The 32-byte Ed25519 public key; borrowed, valid while `id` lives. */
+NOTES_API const uint8_t *notes_identity_public_key(const notes_identity *id);
+
+/*
+ * Sign `n` bytes at `msg` (NULL allowed when n is 0) with Ed25519.
+ * OUT: sig, 64 bytes. Returns NOTES_OK or NOTES_EINVAL.
+ */
+NOTES_API NOTES_NODISCARD int notes_identity_sign(const notes_identity *id,
+                                                  const uint8_t *msg, size_t n,
+                                                  uint8_t sig[64]);
+
+/*
+ * Check an Ed25519 signature of `n` bytes at `msg` by public key `pk`.
+ * Returns NOTES_OK, NOTES_EBADSIG, or NOTES_EINVAL (NULL arguments).
+ */
+NOTES_API NOTES_NODISCARD int notes_signature_verify(const uint8_t sig[64],
+                                                     const uint8_t *msg,
+                                                     size_t n,
+                                                     const uint8_t pk[32]);
+
+/*
+ * Readable public key: "nk" followed by the 32 bytes in base32 (RFC 4648
+ * alphabet, lowercase, no padding), 54 characters. OUT: out, NUL-terminated.
+ */
+NOTES_API void notes_key_encode(const uint8_t pk[32],
+                                char out[NOTES_KEY_STRLEN]);
+
+/*
+ * Parse a readable public key. Only the exact form notes_key_encode writes
+ * is accepted (lowercase, no spaces, canonical last character), and the
+ * bytes must be a valid Ed25519 public key (a canonical point of the main
+ * subgroup, not of small order). OUT: pk, written only on success.
+ * Returns NOTES_OK or NOTES_EINVAL (with a detail) on anything malformed.
+ */
+NOTES_API NOTES_NODISCARD int notes_key_decode(const char *s, uint8_t pk[32]);
+
+/*
+ * Short fingerprint for people to compare: the first 5 bytes of
+ * BLAKE2b-256(pk) in lowercase base32, as "abcd-efgh". 40 bits: enough to
+ * tell keys apart by eye, not to authenticate them.
+ * OUT: out, NUL-terminated.
+ */
+NOTES_API void notes_key_fingerprint(const uint8_t pk[32],
+                                     char out[NOTES_FPR_STRLEN]);
+
+/* ---- Replicas ------------------------------------------------------------ */
+/*
+ * A replica is a directory ($NOTES_HOME) holding this device's identity and
+ * the logs of its notes. Several processes may open one replica at once:
+ * writes take an exclusive lock, so they never interleave.
+ */
+typedef struct notes_replica notes_replica;
+
+/*
+ * Create a replica at `home` (created if missing, must not hold an identity
+ * yet) with a new identity called `name`. passphrase NULL or "" stores the
+ * secret key unprotected. OUT *out: the open, unlocked replica.
+ */
+NOTES_API NOTES_NODISCARD int notes_replica_create(const char *home,
+                                                   const char *name,
+                                                   const char *passphrase,
+                                                   notes_replica **out);
+/* Open an existing replica; NOTES_ENOIDENTITY if `home` holds none. */
+NOTES_API NOTES_NODISCARD int notes_replica_open(const char *home,
+                                                 notes_replica **out);
+/* Whether the identity's secret key needs a passphrase. */
+NOTES_API int notes_replica_needs_passphrase(const notes_replica *r);
+/*
+ * Load the secret key so that commits can be signed (passphrase may be NULL
+ * for an unprotected key). Reading, verifying and merging need no key.
+ */
+NOTES_API NOTES_NODISCARD int notes_replica_unlock(notes_replica *r,
+                                                   const char *passphrase);
+/* Identity name and public key; available without unlocking. */
+NOTES_API const char *notes_replica_name(const notes_replica *r);
+NOTES_API const uint8_t *notes_replica_public_key(const notes_replica *r);
+NOTES_API const char *notes_replica_home(const notes_replica *r);
+/* Ids (16 bytes each) of the notes in the replica, sorted. OUT *ids: free
+ * with notes_free. */
+NOTES_API NOTES_NODISCARD int notes_replica_list(notes_replica *r,
+                                                 uint8_t (**ids)[16],
+                                                 size_t *n);
+NOTES_API void notes_replica_close(notes_replica *r);
+
+/* ---- Documents ----------------------------------------------------------- */
+/*
+ * A document (a note) is the state built from its verified signed changes:
+ * the text (a CRDT that converges whatever the arrival order) and the
+ * front-matter fields. Local edits accumulate until notes_doc_commit signs
+ * them as one change and appends it durably to the replica.
+ */
+typedef struct notes_doc notes_doc;
+
+/* Create a new, empty note with a random id (nothing is stored until the
+ * first commit). */
+NOTES_API NOTES_NODISCARD int notes_doc_create(notes_replica *r,
+                                               notes_doc **out);
+/*
+ * Open a note: read its log, verify every change (signatures, hash chains,
+ * sequence numbers, dependencies) and build its state. A torn or damaged
+ * tail is moved aside (see notes_doc_damage) and the intact prefix used.
+ */
+NOTES_API NOTES_NODISCARD int notes_doc_open(notes_replica *r,
+                                             const uint8_t id[16],
+                                             notes_doc **out);
+/* Start a note with a given id, e.g. one a peer offers (nothing stored until
+ * a commit or merge). */
+NOTES_API NOTES_NODISCARD int notes_doc_create_id(notes_replica *r,
+                                                  const uint8_t id[16],
+                                                  notes_doc **out);
+/* Discards uncommitted edits. NULL is a no-op. */
+NOTES_API void notes_doc_close(notes_doc *d);
+NOTES_API const uint8_t *notes_doc_id(const notes_doc *d);
+/* What was wrong with the log's tail when it was opened, or NULL. */
+NOTES_API const char *notes_doc_damage(const notes_doc *d);
+
+/* The current text, UTF-8. Borrowed until the next mutating call. */
+NOTES_API const char *notes_doc_text(notes_doc *d, size_t *nbytes);
+/* Length of the text in code points. */
+NOTES_API size_t notes_doc_length(notes_doc *d);
+
+/*
+ * Replace `del` code points at code point `pos` with `text` (UTF-8, `n`
+ * bytes; may be empty). NOTES_EBADOP when pos/del exceed the text,
+ * NOTES_EINVAL for invalid UTF-8; the document is then unchanged.
+ */
+NOTES_API NOTES_NODISCARD int notes_doc_splice(notes_doc *d, size_t pos,
+                                               size_t del, const char *text,
+                                               size_t n);
+
+/* Front matter. Scalar fields are registers; list fields add-wins sets. */
+NOTES_API NOTES_NODISCARD int notes_doc_set_field(notes_doc *d, const char *key,
+                                                  const char *value);
+NOTES_API NOTES_NODISCARD int notes_doc_unset_field(notes_doc *d,
+                                                    const char *key);
+NOTES_API NOTES_NODISCARD int notes_doc_list_add(notes_doc *d, const char *key,
+                                                 const char *value);
+NOTES_API NOTES_NODISCARD int notes_doc_list_remove(notes_doc *d,
+                                                    const char *key,
+                                                    const char *value);
+/* The value of a scalar field, or NULL. Borrowed. */
+NOTES_API const char *notes_doc_field(notes_doc *d, const char *key);
+/* Competing concurrent values of a field besides the winner (NULL-terminated
+ * array, borrowed until the next mutating call). */
+NOTES_API const char *const *notes_doc_field_conflicts(notes_doc *d,
+                                                       const char *key);
+/* The elements of a list field in their stable order (NULL-terminated,
+ * borrowed until the next mutating call). */
+NOTES_API const char *const *notes_doc_list(notes_doc *d, const char *key);
+/* Names of all fields that have a value, in first-write order (NULL-terminated,
+ * borrowed). */
+NOTES_API const char *const *notes_doc_fields(notes_doc *d);
+
+/* Whether there are uncommitted edits. */
+NOTES_API int notes_doc_dirty(const notes_doc *d);
+/*
+ * Sign the uncommitted edits as one change and append it durably (fsync)
+ * to the replica's log. Needs an unlocked replica. Picks up changes that
+ * other processes appended meanwhile. OUT id (may be NULL): the change id.
+ * With nothing to commit returns NOTES_OK and leaves id zeroed.
+ */
+NOTES_API NOTES_NODISCARD int notes_doc_commit(notes_doc *d, uint8_t id[32]);
+/* Re-read the log for changes appended by other processes. */
+NOTES_API NOTES_NODISCARD int notes_doc_refresh(notes_doc *d);
+
+/* ---- History --------------------------------------------------------- */
+
+/* Information about one change, all fields borrowed from the doc. */
+typedef struct notes_change_info {
+    const uint8_t *id;      /* 32 bytes */
+    const uint8_t *author;  /* 32-byte Ed25519 public key */
+    uint64_t seq;           /* per author, from 1 */
+    uint64_t time_ms;       /* the author's claimed time */
+    uint32_t nops;
+    uint32_t ndeps;
+    uint64_t inserted;      /* code points inserted */
+    uint64_t deleted;       /* code points deleted */
+    uint32_t nfields;       /* front-matter operations */
+    int excluded;           /* 1: an equivocating branch, not in the state */
+} notes_change_info;
+
+/* Number of changes (in log order), and one of them. */
+NOTES_API size_t notes_doc_change_count(const notes_doc *d);
+NOTES_API NOTES_NODISCARD int notes_doc_change(const notes_doc *d, size_t i,
+                                               notes_change_info *out);
+/* Find a change by id or unique hex prefix; NOTES_ENOTFOUND / NOTES_EINVAL
+ * (ambiguous). OUT *index. */
+NOTES_API NOTES_NODISCARD int notes_doc_find_change(const notes_doc *d,
+                                                    const char *hexprefix,
+                                                    size_t *index);
+/* The current heads (ids of changes no other change depends on), sorted.
+ * OUT *heads: n × 32 bytes, free with notes_free. */
+NOTES_API NOTES_NODISCARD int notes_doc_heads(notes_doc *d,
+                                              uint8_t (**heads)[32], size_t *n);
+/*
+ * The text as it was once the changes `version` (ids) and their ancestors
+ * were applied. OUT *text: NUL-terminated, free with notes_free.
+ */
+NOTES_API NOTES_NODISCARD int notes_doc_text_at(notes_doc *d,
+                                                const uint8_t (*version)[32],
+                                                size_t n, char **text,
+                                                size_t *nbytes);
+/*
+ * Authorship of the current text: for each code point, the index of the
+ * change that inserted it (see notes_doc_change). OUT *changes: ncp entries,
+ * free with notes_free.
+ */
+NOTES_API NOTES_NODISCARD int notes_doc_authorship(notes_doc *d,
+                                                   uint32_t **changes,
+                                                   size_t *ncp);
+
+/* ---- Exchange ---------------------------------------------------------- */
+/*
+ * Encode the changes a peer lacks. `have` lists the heads the peer has
+ * (n ids; 0 = the peer has nothing). OUT *bytes: a self-delimiting bundle of
+ * signed changes in causal order; free with notes_free.
+ */
+NOTES_API NOTES_NODISCARD int notes_doc_export(notes_doc *d,
+                                               const uint8_t (*have)[32],
+                                               size_t n, uint8_t **bytes,
+                                               size_t *nbytes);
+/*
+ * Verify and merge a bundle from notes_doc_export (from a peer). Every
+ * change is checked (signature, chain, sequence, dependencies, document)
+ * before anything is applied or stored; changes already present are skipped.
+ * Verified new changes are appended durably. On error nothing of the bundle
+ * is stored and notes_last_detail() names the offending change.
+ * OUT added (may be NULL): how many changes were new.
+ */
+NOTES_API NOTES_NODISCARD int notes_doc_merge(notes_doc *d, const uint8_t *bytes,
+                                              size_t nbytes, size_t *added);
+
+/* ---- Verification ------------------------------------------------------ */
+
+typedef struct notes_problem {
+    int code;          /* NOTES_E* */
+    size_t change;     /* index of the change concerned, or SIZE_MAX */
+    char message[240];
+} notes_problem;
+
+typedef struct notes_verify_report {
+    size_t changes;    /* changes checked */
+    size_t authors;
+    size_t signatures; /* signatures verified */
+    size_t nproblems;
+    notes_problem *problems; /* owned by the report */
+} notes_verify_report;
+
+/*
+ * Re-read the note's log from disk and check everything again: record
+ * checksums, every signature, hash chains, sequence numbers, dependencies,
+ * equivocation. Returns NOTES_OK when all is well, else the code of the
+ * first problem; the report lists them all. Release with
+ * notes_verify_report_release.
+ */
+NOTES_API NOTES_NODISCARD int notes_doc_verify(notes_doc *d,
+                                               notes_verify_report *report);
+NOTES_API void notes_verify_report_release(notes_verify_report *report);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,328 @@
+/*
+ * change.c: canonical encoding, decoding and signing of changes.
+ * The signature covers the exact stored bytes, so a change is verified
+ * without re-serializing anything; varints must be minimal and deps sorted,
+ * so one logical change has exactly one valid encoding.
+ */
+#include <sodium.h>
+#include <stdlib.h>
+
+#include "change.h"
+
+static const uint8_t change_magic[3] = {'N', 'C', 1};
+
+void notes__change_free(struct notes__change *c)
+{
+    if (!c)
+        return;
+    notes__free(c->deps);
+    notes__free(c->ops);
+    notes__free(c->bytes);
+    notes__free(c);
+}
+
+static int fail(int rc, const char *what, size_t off)
+{
+    notes__set_detail("malformed change: %s at byte %zu", what, off);
+    return rc;
+}
+
+static int get_key(struct notes_reader *r, const uint8_t **p, size_t *n)
+{
+    int rc = notes__get_bytes(r, NOTES__KEY_MAX, p, n);
+    if (rc)
+        return rc;
+    if (*n == 0 || !notes__utf8_valid(*p, *n))
+        return NOTES_ECORRUPT;
+    return NOTES_OK;
+}
+
+static int decode_op(struct notes_reader *r, struct notes__op *op,
+                     uint64_t *events)
+{
+    uint64_t v;
+    int rc;
+    if ((rc = notes__get_u8(r, &op->kind)))
+        return fail(rc, "truncated operation", r->off);
+    switch (op->kind) {
+    case NOTES__K_INS:
+        if ((rc = notes__get_varint(r, &v)) || v > UINT32_MAX)
+            return fail(NOTES_ECORRUPT, "bad insert position", r->off);
+        op->pos = (uint32_t)v;
+        if ((rc = notes__get_bytes(r, NOTES__CHANGE_MAX, &op->text,
+                                   &op->textlen)))
+            return fail(rc, "bad insert text", r->off);
+        if (op->textlen == 0 || !notes__utf8_valid(op->text, op->textlen))
+            return fail(NOTES_ECORRUPT, "insert text empty or not UTF-8",
+                        r->off);
+        op->count = (uint32_t)notes__utf8_count(op->text, op->textlen);
+        *events += op->count;
+        return NOTES_OK;
+    case NOTES__K_DEL:
+    case NOTES__K_DELBACK:
+        if ((rc = notes__get_varint(r, &v)) || v > UINT32_MAX)
+            return fail(NOTES_ECORRUPT, "bad delete position", r->off);
+        op->pos = (uint32_t)v;
+        if ((rc = notes__get_varint(r, &v)) || v == 0 || v > UINT32_MAX)
+            return fail(NOTES_ECORRUPT, "bad delete count", r->off);
+        op->count = (uint32_t)v;
+        if (op->kind == NOTES__K_DELBACK && op->count > op->pos + 1ull)
+            return fail(NOTES_ECORRUPT, "backspace run past the start",
+                        r->off);
+        *events += op->count;
+        return NOTES_OK;
+    case NOTES__K_SET:
+    case NOTES__K_ADD:
+    case NOTES__K_REMOVE:
+        if (get_key(r, &op->key, &op->keylen))
+            return fail(NOTES_ECORRUPT, "bad field name", r->off);
+        if ((rc = notes__get_bytes(r, NOTES__VALUE_MAX, &op->text,
+                                   &op->textlen)) ||
+            !notes__utf8_valid(op->text, op->textlen))
+            return fail(NOTES_ECORRUPT, "bad field value", r->off);
+        return NOTES_OK;
+    case NOTES__K_UNSET:
+        if (get_key(r, &op->key, &op->keylen))
+            return fail(NOTES_ECORRUPT, "bad field name", r->off);
+        return NOTES_OK;
+    default:
+        return fail(NOTES_ECORRUPT, "unknown operation kind", r->off);
+    }
+}
+
+int notes__change_decode(const uint8_t *p, size_t n, struct notes__change **out)
+{
+    struct notes_reader r;
+    const uint8_t *raw;
+    uint64_t v;
+    int rc = NOTES_ECORRUPT;
+
+    *out = NULL;
+    if (n > NOTES__CHANGE_MAX) {
+        notes__set_detail("change of %zu bytes exceeds the %u byte limit", n,
+                          NOTES__CHANGE_MAX);
+        return NOTES_ETOOBIG;
+    }
+    if (n < sizeof(change_magic) + 64)
+        return fail(NOTES_ECORRUPT, "too short", n);
+    if (memcmp(p, change_magic, 2) != 0)
+        return fail(NOTES_ECORRUPT, "bad magic", 0);
+    if (p[2] != change_magic[2]) {
+        notes__set_detail("change format version %u is not supported", p[2]);
+        return NOTES_EVERSION;
+    }
+
+    struct notes__change *c = notes__calloc(1, sizeof(*c));
+    if (!c)
+        return NOTES_ENOMEM;
+    c->bytes = notes__malloc(n);
+    if (!c->bytes) {
+        rc = NOTES_ENOMEM;
+        goto out;
+    }
+    memcpy(c->bytes, p, n);
+    c->nbytes = n;
+    notes__reader_init(&r, c->bytes, n - 64);
+    r.off = sizeof(change_magic);
+
+    if (notes__get_raw(&r, 16, &raw))
+        goto bad_trunc;
+    memcpy(c->doc, raw, 16);
+    if (notes__get_raw(&r, 32, &raw))
+        goto bad_trunc;
+    memcpy(c->author, raw, 32);
+    if (notes__get_varint(&r, &c->seq) || c->seq == 0) {
+        rc = fail(NOTES_ECORRUPT, "bad sequence number", r.off);
+        goto out;
+    }
+    if (c->seq > 1) {
+        if (notes__get_raw(&r, 32, &raw))
+            goto bad_trunc;
+        memcpy(c->prev, raw, 32);
+    }
+    if (notes__get_varint(&r, &v) || v > NOTES__MAX_DEPS) {
+        rc = fail(NOTES_ECORRUPT, "bad dependency count", r.off);
+        goto out;
+    }
+    c->ndeps = (uint32_t)v;
+    if (c->ndeps) {
+        c->deps = notes__malloc(c->ndeps * sizeof(*c->deps));
+        if (!c->deps) {
+            rc = NOTES_ENOMEM;
+            goto out;
+        }
+    }
+    for (uint32_t i = 0; i < c->ndeps; i++) {
+        if (notes__get_raw(&r, 32, &raw))
+            goto bad_trunc;
+        memcpy(c->deps[i], raw, 32);
+        if (i > 0 && memcmp(c->deps[i - 1], c->deps[i], 32) >= 0) {
+            rc = fail(NOTES_ECORRUPT, "dependencies not sorted", r.off);
+            goto out;
+        }
+    }
+    if (notes__get_varint(&r, &c->time_ms)) {
+        rc = fail(NOTES_ECORRUPT, "bad timestamp", r.off);
+        goto out;
+    }
+    if (notes__get_varint(&r, &v) || v == 0 || v > NOTES__MAX_OPS ||
+        v > notes__reader_left(&r)) {
+        rc = fail(NOTES_ECORRUPT, "bad operation count", r.off);
+        goto out;
+    }
+    c->nops = (uint32_t)v;
+    c->ops = notes__calloc(c->nops, sizeof(*c->ops));
+    if (!c->ops) {
+        rc = NOTES_ENOMEM;
+        goto out;
+    }
+    for (uint32_t i = 0; i < c->nops; i++) {
+        if ((rc = decode_op(&r, &c->ops[i], &c->ntext_events)))
+            goto out;
+    }
+    if (notes__reader_left(&r) != 0) {
+        rc = fail(NOTES_ECORRUPT, "trailing bytes", r.off);
+        goto out;
+    }
+    if (c->ntext_events > UINT32_MAX) {
+        rc = fail(NOTES_ETOOBIG, "too many text events", r.off);
+        goto out;
+    }
+    crypto_generichash(c->id, 32, c->bytes, n - 64, NULL, 0);
+    *out = c;
+    return NOTES_OK;
+
+bad_trunc:
+    rc = fail(NOTES_ECORRUPT, "truncated", r.off);
+out:
+    notes__change_free(c);
+    return rc;
+}
+
+int notes__change_verify_sig(const struct notes__change *c)
+{
+    if (crypto_sign_verify_detached(c->bytes + c->nbytes - 64, c->bytes,
+                                    c->nbytes - 64, c->author) != 0)
+        return NOTES_EBADSIG;
+    return NOTES_OK;
+}
+
+void notes__builder_init(struct notes__change_builder *b)
+{
+    notes__buf_init(&b->ops, NOTES__CHANGE_MAX - 512);
+    b->nops = 0;
+    b->nevents = 0;
+}
+
+void notes__builder_release(struct notes__change_builder *b)
+{
+    notes__buf_release(&b->ops);
+    b->nops = 0;
+    b->nevents = 0;
+}
+
+int notes__builder_ins(struct notes__change_builder *b, uint32_t pos,
+                       const uint8_t *text, size_t n, uint32_t ncp)
+{
+    size_t mark = b->ops.len;
+    int rc;
+    if (b->nops >= NOTES__MAX_OPS)
+        return NOTES_ETOOBIG;
+    if ((rc = notes__buf_put_u8(&b->ops, NOTES__K_INS)) ||
+        (rc = notes__buf_put_varint(&b->ops, pos)) ||
+        (rc = notes__buf_put_bytes(&b->ops, text, n))) {
+        b->ops.len = mark;
+        return rc;
+    }
+    b->nops++;
+    b->nevents += ncp;
+    return NOTES_OK;
+}
+
+int notes__builder_del(struct notes__change_builder *b, int kind,
+                       uint32_t pos, uint32_t count)
+{
+    size_t mark = b->ops.len;
+    int rc;
+    if (b->nops >= NOTES__MAX_OPS)
+        return NOTES_ETOOBIG;
+    if ((rc = notes__buf_put_u8(&b->ops, (uint8_t)kind)) ||
+        (rc = notes__buf_put_varint(&b->ops, pos)) ||
+        (rc = notes__buf_put_varint(&b->ops, count))) {
+        b->ops.len = mark;
+        return rc;
+    }
+    b->nops++;
+    b->nevents += count;
+    return NOTES_OK;
+}
+
+int notes__builder_kv(struct notes__change_builder *b, int kind,
+                      const char *key, const char *value)
+{
+    size_t mark = b->ops.len, klen = strlen(key);
+    int rc;
+    if (b->nops >= NOTES__MAX_OPS)
+        return NOTES_ETOOBIG;
+    if (klen == 0 || klen > NOTES__KEY_MAX ||
+        !notes__utf8_valid((const uint8_t *)key, klen))
+        return NOTES_EINVAL;
+    if ((rc = notes__buf_put_u8(&b->ops, (uint8_t)kind)) ||
+        (rc = notes__buf_put_bytes(&b->ops, key, klen)))
+        goto undo;
+    if (kind != NOTES__K_UNSET) {
+        size_t vlen = strlen(value);
+        if (vlen > NOTES__VALUE_MAX ||
+            !notes__utf8_valid((const uint8_t *)value, vlen)) {
+            rc = NOTES_EINVAL;
+            goto undo;
+        }
+        if ((rc = notes__buf_put_bytes(&b->ops, value, vlen)))
+            goto undo;
+    }
+    b->nops++;
+    return NOTES_OK;
+undo:
+    b->ops.len = mark;
+    return rc;
+}
+
+int notes__builder_finish(struct notes__change_builder *b, const uint8_t doc[16],
+                          const notes_identity *id, uint64_t seq,
+                          const uint8_t prev[32], const uint8_t (*deps)[32],
+                          uint32_t ndeps, uint64_t time_ms,
+                          struct notes__change **out)
+{
+    struct notes_buf body;
+    uint8_t sig[64];
+    int rc;
+
+    *out = NULL;
+    if (b->nops == 0 || seq == 0 || ndeps > NOTES__MAX_DEPS)
+        return NOTES_EINVAL;
+    notes__buf_init(&body, NOTES__CHANGE_MAX);
+    if ((rc = notes__buf_reserve(&body, b->ops.len + 200 + 32 * ndeps)) ||
+        (rc = notes__buf_put(&body, change_magic, sizeof(change_magic))) ||
+        (rc = notes__buf_put(&body, doc, 16)) ||
+        (rc = notes__buf_put(&body, notes_identity_public_key(id), 32)) ||
+        (rc = notes__buf_put_varint(&body, seq)))
+        goto out;
+    if (seq > 1 && (rc = notes__buf_put(&body, prev, 32)))
+        goto out;
+    if ((rc = notes__buf_put_varint(&body, ndeps)))
+        goto out;
+    for (uint32_t i = 0; i < ndeps; i++)
+        if ((rc = notes__buf_put(&body, deps[i], 32)))
+            goto out;
+    if ((rc = notes__buf_put_varint(&body, time_ms)) ||
+        (rc = notes__buf_put_varint(&body, b->nops)) ||
+        (rc = notes__buf_put(&body, b->ops.data, b->ops.len)))
+        goto out;
+    if ((rc = notes_identity_sign(id, body.data, body.len, sig)) ||
+        (rc = notes__buf_put(&body, sig, 64)))
+        goto out;
+    rc = notes__change_decode(body.data, body.len, out);
+out:
+    notes__buf_release(&body);
+    return rc;
+}

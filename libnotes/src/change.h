@@ -1,0 +1,84 @@
+/*
+ * change.h: the signed change, libnotes' unit of history (internal).
+ * A change is one author's batch of operations on one document, encoded
+ * canonically, signed with Ed25519 over those exact bytes, and named by the
+ * BLAKE2b-256 of them. docs/format.md specifies the encoding.
+ */
+#ifndef NOTES_CHANGE_H
+#define NOTES_CHANGE_H
+
+#include "internal.h"
+
+#define NOTES__CHANGE_MAX (16u << 20)     /* encoded size of one change */
+#define NOTES__MAX_DEPS 256u              /* causal dependencies per change */
+#define NOTES__MAX_OPS (1u << 20)         /* operations per change */
+#define NOTES__KEY_MAX 128u               /* front-matter key, bytes */
+#define NOTES__VALUE_MAX (64u << 10)      /* front-matter value, bytes */
+
+enum notes__op_kind {
+    NOTES__K_INS = 1,    /* text insert: pos, text */
+    NOTES__K_DEL = 2,    /* text delete: pos, count */
+    NOTES__K_SET = 3,    /* register: key, value */
+    NOTES__K_UNSET = 4,  /* register removed: key */
+    NOTES__K_ADD = 5,    /* set element added: key, value */
+    NOTES__K_REMOVE = 6, /* set element removed (observed adds): key, value */
+    NOTES__K_DELBACK = 7, /* backspace run: deletes pos, pos-1, ... (count) */
+};
+
+struct notes__op {
+    uint8_t kind;
+    uint32_t pos;        /* INS/DEL: code points */
+    uint32_t count;      /* DEL: code points; INS: code points of text */
+    const uint8_t *text; /* INS: UTF-8 text; SET/ADD/REMOVE: value */
+    size_t textlen;
+    const uint8_t *key;  /* SET/UNSET/ADD/REMOVE */
+    size_t keylen;
+};
+
+struct notes__change {
+    uint8_t id[32];      /* BLAKE2b-256 of body (all bytes but the signature) */
+    uint8_t doc[16];
+    uint8_t author[32];
+    uint64_t seq;        /* 1, 2, ... per author per document */
+    uint8_t prev[32];    /* id of the author's change seq-1; zero when seq==1 */
+    uint32_t ndeps;
+    uint8_t (*deps)[32]; /* heads the author had seen; sorted, unique */
+    uint64_t time_ms;    /* author's clock, Unix ms; a claim, not a fact */
+    uint32_t nops;
+    struct notes__op *ops; /* point into bytes */
+    uint64_t ntext_events; /* code points inserted + deleted */
+    uint8_t *bytes;      /* owned: the whole encoding, signature last */
+    size_t nbytes;
+};
+
+/* Decode and check structure (not the signature). OUT *out owned by caller. */
+int notes__change_decode(const uint8_t *p, size_t n, struct notes__change **out);
+/* Ed25519 check of the signature against the author key. */
+int notes__change_verify_sig(const struct notes__change *c);
+void notes__change_free(struct notes__change *c);
+
+/* Builder: ops are appended to a growing body, then signed. */
+struct notes__change_builder {
+    struct notes_buf ops; /* encoded ops */
+    uint32_t nops;
+    uint64_t nevents;     /* text events so far (for CRDT ids) */
+};
+void notes__builder_init(struct notes__change_builder *b);
+void notes__builder_release(struct notes__change_builder *b);
+int notes__builder_ins(struct notes__change_builder *b, uint32_t pos,
+                       const uint8_t *text, size_t n, uint32_t ncp);
+int notes__builder_del(struct notes__change_builder *b, int kind,
+                       uint32_t pos, uint32_t count);
+int notes__builder_kv(struct notes__change_builder *b, int kind,
+                      const char *key, const char *value);
+/*
+ * Encode and sign. deps must be sorted and unique. OUT *out: the decoded
+ * change, ready to store. Uses notes_identity_sign.
+ */
+int notes__builder_finish(struct notes__change_builder *b, const uint8_t doc[16],
+                          const notes_identity *id, uint64_t seq,
+                          const uint8_t prev[32], const uint8_t (*deps)[32],
+                          uint32_t ndeps, uint64_t time_ms,
+                          struct notes__change **out);
+
+#endif

@@ -1,0 +1,1873 @@
+/*
+ * doc.c: a note's state built from its verified signed changes.
+ *
+ * Entries mirror the log: every change read or received, in log order
+ * (which is causal: a change is stored only after its dependencies). The
+ * text lives in the Eg-walker oplog (text.h); front-matter writes are kept
+ * per field and resolved on read. Equivocation (two changes by one author
+ * with one sequence number) keeps both as evidence; the one with the
+ * smaller id wins and the other, with everything built on it, is left out
+ * of the state, so every replica holding the same changes agrees.
+ *
+ * Failure discipline: a change is verified (signature, chain, sequence,
+ * dependencies) before it touches the state; if applying it still fails
+ * (a position out of range), the state is rebuilt without it. Nothing is
+ * written to the log before it has been applied successfully.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sodium.h>
+#include <sys/time.h>
+
+#include "change.h"
+#include "replica.h"
+#include "store.h"
+#include "text.h"
+
+#define NONE UINT32_MAX
+
+struct entry {
+    struct notes__change *c;
+    uint32_t author;      /* index into doc->authors */
+    uint32_t lamport;     /* 1 + max over prev and deps */
+    uint32_t nver;        /* text version after this change, as LVs */
+    notes_lv *ver;
+    notes_lv first_lv;    /* first text event (if nev) */
+    uint32_t nev;
+    uint8_t excluded;     /* equivocation loser or built on one */
+    uint8_t applied;      /* part of the current state */
+    uint8_t parent;       /* referenced by another applied change */
+};
+
+struct author {
+    uint8_t pk[32];
+    uint32_t agent;       /* oplog agent index */
+    uint32_t nseq;        /* seq slots: slot[s-1] lists entries with seq s */
+    uint32_t *slot_first; /* first entry with that seq */
+    uint32_t *slot_count; /* how many entries share it (>1: equivocation) */
+};
+
+struct write {
+    uint32_t entry;       /* NONE: uncommitted local write */
+    uint32_t opidx;
+    uint8_t kind;
+    char *value;          /* owned; NULL for UNSET */
+};
+
+struct field {
+    char *key;
+    struct write *w;
+    size_t nw, cap;
+    /* Results of the last resolve, borrowed by callers. */
+    const char **list;
+    const char **conflicts;
+};
+
+struct notes_doc {
+    notes_replica *r;
+    uint8_t id[16];
+    struct notes__log *log; /* NULL until the first commit of a new note */
+    char damage[600];
+
+    struct entry *e;
+    size_t ne, cape;
+    uint32_t *hash;       /* open addressing: id -> entry index + 1 */
+    size_t hashcap;
+    struct author *a;
+    size_t na;
+
+    struct notes__oplog *op;
+    struct field *f;
+    size_t nf;
+    const char **fieldnames;
+
+    /* Uncommitted local edits. */
+    struct notes__change_builder pend;
+    uint64_t pend_seq;       /* the seq they will be committed with */
+    uint8_t (*pend_deps)[32];
+    uint32_t npend_deps;
+    int has_pend;
+    int pend_kind;           /* last op, for coalescing */
+    uint32_t pend_pos, pend_count;
+    struct notes_buf pend_text;
+    notes_lv pend_first, pend_last; /* LVs of the first and last pending event */
+    unsigned rebuilds;       /* counts rebuild() calls */
+};
+
+/* ---- small helpers ---- */
+
+static uint64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+static void short_id(char out[17], const uint8_t *id)
+{
+    notes__hex(out, id, 8);
+}
+
+static uint64_t load64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static uint32_t hash_find(const struct notes_doc *d, const uint8_t id[32])
+{
+    if (!d->hashcap)
+        return NONE;
+    size_t mask = d->hashcap - 1, i = (size_t)load64(id) & mask;
+    for (;;) {
+        uint32_t v = d->hash[i];
+        if (!v)
+            return NONE;
+        if (memcmp(d->e[v - 1].c->id, id, 32) == 0)
+            return v - 1;
+        i = (i + 1) & mask;
+    }
+}
+
+static int hash_insert(struct notes_doc *d, uint32_t idx)
+{
+    if ((d->ne + 1) * 2 > d->hashcap) {
+        size_t ncap = d->hashcap ? d->hashcap * 2 : 64;
+        uint32_t *nh = notes__calloc(ncap, sizeof(*nh));
+        if (!nh)
+            return NOTES_ENOMEM;
+        for (size_t i = 0; i < d->hashcap; i++) {
+            if (!d->hash[i])
+                continue;
+            size_t j = (size_t)load64(d->e[d->hash[i] - 1].c->id) & (ncap - 1);
+            while (nh[j])
+                j = (j + 1) & (ncap - 1);
+            nh[j] = d->hash[i];
+        }
+        notes__free(d->hash);
+        d->hash = nh;
+        d->hashcap = ncap;
+    }
+    size_t mask = d->hashcap - 1, i = (size_t)load64(d->e[idx].c->id) & mask;
+    while (d->hash[i])
+        i = (i + 1) & mask;
+    d->hash[i] = idx + 1;
+    return NOTES_OK;
+}
+
+static int author_index(struct notes_doc *d, const uint8_t pk[32], uint32_t *out)
+{
+    for (size_t i = 0; i < d->na; i++) {
+        if (memcmp(d->a[i].pk, pk, 32) == 0) {
+            *out = (uint32_t)i;
+            return NOTES_OK;
+        }
+    }
+    struct author *na = notes__realloc(d->a, (d->na + 1) * sizeof(*na));
+    if (!na)
+        return NOTES_ENOMEM;
+    d->a = na;
+    struct author *a = &d->a[d->na];
+    memset(a, 0, sizeof(*a));
+    memcpy(a->pk, pk, 32);
+    a->agent = NONE;
+    *out = (uint32_t)d->na++;
+    return NOTES_OK;
+}
+
+static int author_agent(struct notes_doc *d, uint32_t ai, uint32_t *agent)
+{
+    struct author *a = &d->a[ai];
+    if (a->agent == NONE) {
+        int rc = notes__oplog_agent(d->op, a->pk, &a->agent);
+        if (rc)
+            return rc;
+    }
+    *agent = a->agent;
+    return NOTES_OK;
+}
+
+/* Record entry `idx` in its author's seq slot. */
+static int slot_add(struct notes_doc *d, uint32_t idx)
+{
+    struct entry *en = &d->e[idx];
+    struct author *a = &d->a[en->author];
+    uint64_t s = en->c->seq;
+    if (s > a->nseq) {
+        if (s > UINT32_MAX - 1)
+            return NOTES_ETOOBIG;
+        uint32_t ncap = (uint32_t)s + 16;
+        uint32_t *f = notes__realloc(a->slot_first, ncap * sizeof(*f));
+        if (!f)
+            return NOTES_ENOMEM;
+        a->slot_first = f;
+        uint32_t *c = notes__realloc(a->slot_count, ncap * sizeof(*c));
+        if (!c)
+            return NOTES_ENOMEM;
+        a->slot_count = c;
+        for (uint32_t i = a->nseq; i < ncap; i++) {
+            a->slot_first[i] = NONE;
+            a->slot_count[i] = 0;
+        }
+        a->nseq = ncap;
+    }
+    if (a->slot_first[s - 1] == NONE)
+        a->slot_first[s - 1] = idx;
+    a->slot_count[s - 1]++;
+    return NOTES_OK;
+}
+
+static uint64_t author_last_seq(const struct notes_doc *d, const uint8_t pk[32])
+{
+    for (size_t i = 0; i < d->na; i++) {
+        if (memcmp(d->a[i].pk, pk, 32) != 0)
+            continue;
+        uint64_t last = 0;
+        for (uint32_t s = 0; s < d->a[i].nseq; s++)
+            if (d->a[i].slot_count[s])
+                last = s + 1;
+        return last;
+    }
+    return 0;
+}
+
+/* The winning entry at (author, seq): the smallest id among candidates. */
+static uint32_t slot_winner(const struct notes_doc *d, uint32_t ai, uint64_t seq)
+{
+    const struct author *a = &d->a[ai];
+    if (seq == 0 || seq > a->nseq || !a->slot_count[seq - 1])
+        return NONE;
+    uint32_t best = a->slot_first[seq - 1];
+    if (a->slot_count[seq - 1] > 1) {
+        for (size_t i = best + 1; i < d->ne; i++) {
+            const struct entry *en = &d->e[i];
+            if (en->author == ai && en->c->seq == seq &&
+                memcmp(en->c->id, d->e[best].c->id, 32) < 0)
+                best = (uint32_t)i;
+        }
+    }
+    return best;
+}
+
+/* ---- verification of one change against what the doc holds ---- */
+
+/*
+ * Check `c` structurally against the doc: document, chain, dependencies.
+ * Signature checked here too. Returns a code and sets the detail.
+ */
+static int check_change(struct notes_doc *d, const struct notes__change *c)
+{
+    char sid[17], aid[NOTES_FPR_STRLEN];
+    short_id(sid, c->id);
+    notes_key_fingerprint(c->author, aid);
+    if (memcmp(c->doc, d->id, 16) != 0) {
+        notes__set_detail("change %s by %s belongs to another note", sid, aid);
+        return NOTES_EWRONGDOC;
+    }
+    if (notes__change_verify_sig(c) != NOTES_OK) {
+        notes__set_detail("change %s claims author %s but its signature "
+                          "does not verify", sid, aid);
+        return NOTES_EBADSIG;
+    }
+    if (c->seq > 1) {
+        uint32_t p = hash_find(d, c->prev);
+        if (p == NONE) {
+            char pid[17];
+            short_id(pid, c->prev);
+            notes__set_detail("change %s (seq %llu by %s): previous change %s "
+                              "is missing", sid, (unsigned long long)c->seq,
+                              aid, pid);
+            return NOTES_EMISSINGDEP;
+        }
+        const struct entry *pe = &d->e[p];
+        if (memcmp(d->a[pe->author].pk, c->author, 32) != 0 ||
+            pe->c->seq + 1 != c->seq) {
+            notes__set_detail("change %s (seq %llu by %s): prev hash names "
+                              "change seq %llu of another chain", sid,
+                              (unsigned long long)c->seq, aid,
+                              (unsigned long long)pe->c->seq);
+            return pe->c->seq + 1 != c->seq &&
+                           memcmp(d->a[pe->author].pk, c->author, 32) == 0
+                       ? NOTES_EBADSEQ
+                       : NOTES_EBADCHAIN;
+        }
+    }
+    for (uint32_t i = 0; i < c->ndeps; i++) {
+        if (hash_find(d, c->deps[i]) == NONE) {
+            char did[17];
+            short_id(did, c->deps[i]);
+            notes__set_detail("change %s by %s depends on %s, which is "
+                              "missing", sid, aid, did);
+            return NOTES_EMISSINGDEP;
+        }
+    }
+    return NOTES_OK;
+}
+
+/* ---- applying entries to the state ---- */
+
+static int field_get(struct notes_doc *d, const uint8_t *key, size_t klen,
+                     struct field **out)
+{
+    for (size_t i = 0; i < d->nf; i++) {
+        if (strlen(d->f[i].key) == klen && memcmp(d->f[i].key, key, klen) == 0) {
+            *out = &d->f[i];
+            return NOTES_OK;
+        }
+    }
+    struct field *nf = notes__realloc(d->f, (d->nf + 1) * sizeof(*nf));
+    if (!nf)
+        return NOTES_ENOMEM;
+    d->f = nf;
+    memset(&d->f[d->nf], 0, sizeof(d->f[d->nf]));
+    d->f[d->nf].key = notes__strndup((const char *)key, klen);
+    if (!d->f[d->nf].key)
+        return NOTES_ENOMEM;
+    *out = &d->f[d->nf++];
+    return NOTES_OK;
+}
+
+static int field_write(struct notes_doc *d, uint32_t entry, uint32_t opidx,
+                       int kind, const uint8_t *key, size_t klen,
+                       const uint8_t *val, size_t vlen)
+{
+    struct field *f;
+    int rc = field_get(d, key, klen, &f);
+    if (rc)
+        return rc;
+    if (f->nw == f->cap) {
+        size_t ncap = f->cap ? f->cap * 2 : 4;
+        struct write *nw = notes__realloc(f->w, ncap * sizeof(*nw));
+        if (!nw)
+            return NOTES_ENOMEM;
+        f->w = nw;
+        f->cap = ncap;
+    }
+    struct write *w = &f->w[f->nw];
+    w->entry = entry;
+    w->opidx = opidx;
+    w->kind = (uint8_t)kind;
+    w->value = NULL;
+    if (kind != NOTES__K_UNSET) {
+        w->value = notes__strndup((const char *)val, vlen);
+        if (!w->value)
+            return NOTES_ENOMEM;
+    }
+    f->nw++;
+    return NOTES_OK;
+}
+
+/* Text version (as LVs) of a set of changes: the union of their versions. */
+static int version_of(struct notes_doc *d, const uint8_t (*ids)[32], uint32_t n,
+                      notes_lv **out, uint32_t *nout)
+{
+    size_t total = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t e = hash_find(d, ids[i]);
+        if (e != NONE && d->e[e].applied)
+            total += d->e[e].nver;
+    }
+    notes_lv *v = notes__malloc((total ? total : 1) * sizeof(*v));
+    if (!v)
+        return NOTES_ENOMEM;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t e = hash_find(d, ids[i]);
+        if (e == NONE || !d->e[e].applied)
+            continue;
+        for (uint32_t j = 0; j < d->e[e].nver; j++) {
+            notes_lv lv = d->e[e].ver[j];
+            uint32_t x;
+            for (x = 0; x < k && v[x] != lv; x++)
+                ;
+            if (x == k)
+                v[k++] = lv;
+        }
+    }
+    *out = v;
+    *nout = k;
+    return NOTES_OK;
+}
+
+/* Make the version a single LV (the last event applied). */
+static int set_one(notes_lv **par, uint32_t *npar, notes_lv lv)
+{
+    if (*npar != 1) {
+        notes_lv *p = notes__realloc(*par, sizeof(*p));
+        if (!p)
+            return NOTES_ENOMEM;
+        *par = p;
+    }
+    (*par)[0] = lv;
+    *npar = 1;
+    return NOTES_OK;
+}
+
+/*
+ * Apply entry idx (verified) to the text and fields. On NOTES_EBADOP the
+ * oplog may hold part of the change: the caller rebuilds the state.
+ */
+static int apply_entry(struct notes_doc *d, uint32_t idx)
+{
+    struct entry *en = &d->e[idx];
+    const struct notes__change *c = en->c;
+    notes_lv *par = NULL, one = 0;
+    uint32_t npar = 0, agent;
+    uint64_t off = 0;
+    int rc;
+
+    if ((rc = author_agent(d, en->author, &agent)) ||
+        (rc = version_of(d, (const uint8_t(*)[32])c->deps, c->ndeps, &par,
+                         &npar)))
+        return rc;
+    en->nev = 0;
+    for (uint32_t i = 0; i < c->nops; i++) {
+        const struct notes__op *o = &c->ops[i];
+        notes_lv first;
+        uint64_t eseq = (c->seq << 32) | off;
+        switch (o->kind) {
+        case NOTES__K_INS:
+        case NOTES__K_DEL:
+            rc = notes__oplog_add(d->op, agent, eseq, par, npar,
+                                  o->kind == NOTES__K_INS ? NOTES__OP_INS
+                                                          : NOTES__OP_DEL,
+                                  o->pos, (const char *)o->text, o->textlen,
+                                  o->count, &first);
+            if (rc)
+                goto out;
+            if (!en->nev)
+                en->first_lv = first;
+            en->nev += o->count;
+            off += o->count;
+            one = first + o->count - 1;
+            break;
+        case NOTES__K_DELBACK:
+            /* Backspaces: each deletes the character left of the last. */
+            for (uint32_t k = 0; k < o->count; k++) {
+                rc = notes__oplog_add(d->op, agent, eseq + k, par, npar,
+                                      NOTES__OP_DEL, o->pos - k, NULL, 0, 1,
+                                      &first);
+                if (rc)
+                    goto out;
+                if (!en->nev)
+                    en->first_lv = first;
+                en->nev++;
+                if ((rc = set_one(&par, &npar, first)))
+                    goto out;
+            }
+            off += o->count;
+            continue;
+        default:
+            rc = field_write(d, idx, i, o->kind, o->key, o->keylen, o->text,
+                             o->textlen);
+            if (rc)
+                goto out;
+            continue;
+        }
+        if ((rc = set_one(&par, &npar, one)))
+            goto out;
+    }
+    notes__free(en->ver);
+    en->ver = par;
+    en->nver = npar;
+    par = NULL;
+    en->applied = 1;
+    if (c->seq > 1) {
+        uint32_t p = hash_find(d, c->prev);
+        if (p != NONE)
+            d->e[p].parent = 1;
+    }
+    for (uint32_t i = 0; i < c->ndeps; i++) {
+        uint32_t p = hash_find(d, c->deps[i]);
+        if (p != NONE)
+            d->e[p].parent = 1;
+    }
+out:
+    notes__free(par);
+    return rc;
+}
+
+static uint32_t lamport_of(struct notes_doc *d, const struct notes__change *c)
+{
+    uint32_t l = 0;
+    if (c->seq > 1) {
+        uint32_t p = hash_find(d, c->prev);
+        if (p != NONE && d->e[p].lamport > l)
+            l = d->e[p].lamport;
+    }
+    for (uint32_t i = 0; i < c->ndeps; i++) {
+        uint32_t p = hash_find(d, c->deps[i]);
+        if (p != NONE && d->e[p].lamport > l)
+            l = d->e[p].lamport;
+    }
+    return l + 1;
+}
+
+/* Add a verified change as a new entry (not yet applied). */
+static int add_entry(struct notes_doc *d, struct notes__change *c, uint32_t *idx)
+{
+    int rc;
+    if (d->ne == d->cape) {
+        size_t ncap = d->cape ? d->cape * 2 : 64;
+        struct entry *ne = notes__realloc(d->e, ncap * sizeof(*ne));
+        if (!ne)
+            return NOTES_ENOMEM;
+        d->e = ne;
+        d->cape = ncap;
+    }
+    struct entry *en = &d->e[d->ne];
+    memset(en, 0, sizeof(*en));
+    en->c = c;
+    if ((rc = author_index(d, c->author, &en->author)))
+        return rc;
+    en->lamport = lamport_of(d, c);
+    if ((rc = hash_insert(d, (uint32_t)d->ne)))
+        return rc;
+    d->ne++;
+    if ((rc = slot_add(d, (uint32_t)(d->ne - 1)))) {
+        d->ne--;
+        return rc;
+    }
+    *idx = (uint32_t)(d->ne - 1);
+    return NOTES_OK;
+}
+
+static int is_equivocated(const struct notes_doc *d, uint32_t idx)
+{
+    const struct entry *en = &d->e[idx];
+    return d->a[en->author].slot_count[en->c->seq - 1] > 1;
+}
+
+/* Whether an entry is excluded: loser of an equivocation or built on one. */
+static int compute_excluded(struct notes_doc *d, uint32_t idx)
+{
+    struct entry *en = &d->e[idx];
+    const struct notes__change *c = en->c;
+    if (is_equivocated(d, idx) && slot_winner(d, en->author, c->seq) != idx)
+        return 1;
+    if (c->seq > 1) {
+        uint32_t p = hash_find(d, c->prev);
+        if (p == NONE || d->e[p].excluded)
+            return 1;
+    }
+    for (uint32_t i = 0; i < c->ndeps; i++) {
+        uint32_t p = hash_find(d, c->deps[i]);
+        if (p == NONE || d->e[p].excluded)
+            return 1;
+    }
+    return 0;
+}
+
+static void fields_clear(struct notes_doc *d)
+{
+    for (size_t i = 0; i < d->nf; i++) {
+        for (size_t j = 0; j < d->f[i].nw; j++)
+            notes__free(d->f[i].w[j].value);
+        notes__free(d->f[i].w);
+        notes__free(d->f[i].key);
+        notes__free(d->f[i].list);
+        notes__free(d->f[i].conflicts);
+    }
+    notes__free(d->f);
+    d->f = NULL;
+    d->nf = 0;
+    notes__free(d->fieldnames);
+    d->fieldnames = NULL;
+}
+
+/*
+ * Rebuild the whole state from the entries, in log order, skipping
+ * excluded ones and `skip_from` onwards (entries being rolled back).
+ */
+static int rebuild(struct notes_doc *d)
+{
+    int rc;
+    d->rebuilds++;
+    notes__oplog_free(d->op);
+    d->op = NULL;
+    fields_clear(d);
+    for (size_t i = 0; i < d->na; i++)
+        d->a[i].agent = NONE;
+    if ((rc = notes__oplog_new(&d->op)))
+        return rc;
+    for (size_t i = 0; i < d->ne; i++) {
+        d->e[i].applied = 0;
+        d->e[i].parent = 0;
+    }
+    for (size_t i = 0; i < d->ne; i++) {
+        d->e[i].excluded = (uint8_t)compute_excluded(d, (uint32_t)i);
+        if (d->e[i].excluded)
+            continue;
+        if ((rc = apply_entry(d, (uint32_t)i)))
+            return rc;
+    }
+    return NOTES_OK;
+}
+
+/* Drop entries from index `from` on (not stored), then rebuild. */
+static int truncate_entries(struct notes_doc *d, size_t from)
+{
+    while (d->ne > from) {
+        struct entry *en = &d->e[d->ne - 1];
+        struct author *a = &d->a[en->author];
+        uint64_t s = en->c->seq;
+        a->slot_count[s - 1]--;
+        if (a->slot_first[s - 1] == d->ne - 1)
+            a->slot_first[s - 1] = NONE;
+        if (a->slot_count[s - 1] && a->slot_first[s - 1] == NONE) {
+            for (size_t i = 0; i < d->ne - 1; i++)
+                if (d->e[i].author == en->author && d->e[i].c->seq == s) {
+                    a->slot_first[s - 1] = (uint32_t)i;
+                    break;
+                }
+        }
+        notes__change_free(en->c);
+        notes__free(en->ver);
+        d->ne--;
+    }
+    /* Rebuild the hash from scratch: removals from open addressing. */
+    memset(d->hash, 0, d->hashcap * sizeof(*d->hash));
+    size_t keep = d->ne;
+    d->ne = 0;
+    for (size_t i = 0; i < keep; i++) {
+        d->ne = i;
+        if (hash_insert(d, (uint32_t)i))
+            return NOTES_ENOMEM;
+    }
+    d->ne = keep;
+    return rebuild(d);
+}
+
+/*
+ * Take in a decoded change: verify it, add it, apply it. Duplicates are
+ * freed and reported with *dup. On error the change is freed and the state
+ * is as before.
+ */
+static int ingest(struct notes_doc *d, struct notes__change *c, int *dup)
+{
+    uint32_t idx;
+    int rc;
+    *dup = 0;
+    if (hash_find(d, c->id) != NONE) {
+        *dup = 1;
+        notes__change_free(c);
+        return NOTES_OK;
+    }
+    if ((rc = check_change(d, c))) {
+        notes__change_free(c);
+        return rc;
+    }
+    size_t before = d->ne;
+    if ((rc = add_entry(d, c, &idx))) {
+        notes__change_free(c);
+        return rc;
+    }
+    if (is_equivocated(d, idx) || compute_excluded(d, idx)) {
+        /* A fork: the winner may change, so rebuild everything. */
+        rc = rebuild(d);
+    } else {
+        rc = apply_entry(d, idx);
+    }
+    if (rc) {
+        char sid[17];
+        short_id(sid, c->id);
+        int rc2 = truncate_entries(d, before);
+        if (rc == NOTES_EBADOP)
+            notes__set_detail("change %s: an operation lies outside the text "
+                              "it refers to", sid);
+        return rc2 ? rc2 : rc;
+    }
+    return NOTES_OK;
+}
+
+/* ---- opening ---- */
+
+struct load_ctx {
+    struct notes_doc *d;
+    size_t bad;           /* changes refused while loading */
+    char first_bad[240];
+};
+
+static int load_cb(void *ctx, const uint8_t *p, size_t n)
+{
+    struct load_ctx *lc = ctx;
+    struct notes__change *c;
+    int dup, rc = notes__change_decode(p, n, &c);
+    if (rc == NOTES_OK)
+        rc = ingest(lc->d, c, &dup);
+    if (rc == NOTES_ENOMEM)
+        return rc;
+    if (rc) {
+        /* Refused: keep going, `notes verify` names it. */
+        if (!lc->bad++)
+            snprintf(lc->first_bad, sizeof(lc->first_bad), "%s",
+                     notes_last_detail());
+    }
+    return NOTES_OK;
+}
+
+static int doc_alloc(notes_replica *r, const uint8_t id[16], notes_doc **out)
+{
+    notes_doc *d = notes__calloc(1, sizeof(*d));
+    *out = NULL;
+    if (!d)
+        return NOTES_ENOMEM;
+    d->r = r;
+    memcpy(d->id, id, 16);
+    notes__builder_init(&d->pend);
+    notes__buf_init(&d->pend_text, NOTES__CHANGE_MAX);
+    int rc = notes__oplog_new(&d->op);
+    if (rc) {
+        notes_doc_close(d);
+        return rc;
+    }
+    *out = d;
+    return NOTES_OK;
+}
+
+int notes_doc_create(notes_replica *r, notes_doc **out)
+{
+    uint8_t id[16];
+    randombytes_buf(id, sizeof(id));
+    return doc_alloc(r, id, out);
+}
+
+int notes_doc_create_id(notes_replica *r, const uint8_t id[16], notes_doc **out)
+{
+    return doc_alloc(r, id, out);
+}
+
+void notes_doc_close(notes_doc *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->ne; i++) {
+        notes__change_free(d->e[i].c);
+        notes__free(d->e[i].ver);
+    }
+    notes__free(d->e);
+    notes__free(d->hash);
+    for (size_t i = 0; i < d->na; i++) {
+        notes__free(d->a[i].slot_first);
+        notes__free(d->a[i].slot_count);
+    }
+    notes__free(d->a);
+    fields_clear(d);
+    notes__oplog_free(d->op);
+    notes__log_close(d->log);
+    notes__builder_release(&d->pend);
+    notes__buf_release(&d->pend_text);
+    notes__free(d->pend_deps);
+    notes__free(d);
+}
+
+/* Read records appended since the last read (lock held by the caller). */
+static int read_new(notes_doc *d, struct load_ctx *lc)
+{
+    int rc = notes__log_read(d->log, load_cb, lc);
+    if (rc)
+        return rc;
+    if (d->log->damaged) {
+        snprintf(d->damage, sizeof(d->damage), "%s; kept aside as %s.damaged-%llu",
+                 d->log->damage, d->log->path,
+                 (unsigned long long)d->log->end);
+        rc = notes__log_repair(d->log);
+    }
+    if (lc->bad && !d->damage[0])
+        snprintf(d->damage, sizeof(d->damage),
+                 "%zu change(s) refused, first: %s", lc->bad, lc->first_bad);
+    return rc;
+}
+
+int notes_doc_open(notes_replica *r, const uint8_t id[16], notes_doc **out)
+{
+    notes_doc *d;
+    struct load_ctx lc = {0};
+    int rc;
+    char *path;
+
+    *out = NULL;
+    if ((rc = doc_alloc(r, id, &d)))
+        return rc;
+    lc.d = d;
+    path = notes__replica_log_path(r, id);
+    if (!path) {
+        rc = NOTES_ENOMEM;
+        goto fail;
+    }
+    if ((rc = notes__replica_lock(r, 1)))
+        goto fail;
+    rc = notes__log_open(path, id, 0, &d->log);
+    if (rc == NOTES_OK)
+        rc = read_new(d, &lc);
+    notes__replica_unlock(r);
+    if (rc)
+        goto fail;
+    notes__free(path);
+    *out = d;
+    return NOTES_OK;
+fail:
+    notes__free(path);
+    notes_doc_close(d);
+    return rc;
+}
+
+const uint8_t *notes_doc_id(const notes_doc *d)
+{
+    return d->id;
+}
+
+const char *notes_doc_damage(const notes_doc *d)
+{
+    return d->damage[0] ? d->damage : NULL;
+}
+
+const char *notes_doc_text(notes_doc *d, size_t *nbytes)
+{
+    size_t nb, ncp;
+    const char *t = notes__oplog_text(d->op, &nb, &ncp);
+    if (nbytes)
+        *nbytes = nb;
+    return t;
+}
+
+size_t notes_doc_length(notes_doc *d)
+{
+    size_t nb, ncp;
+    (void)notes__oplog_text(d->op, &nb, &ncp);
+    return ncp;
+}
+
+int notes_doc_dirty(const notes_doc *d)
+{
+    return d->has_pend;
+}
+
+/* ---- local edits ---- */
+
+static int heads_raw(const notes_doc *d, uint8_t (**out)[32], uint32_t *n);
+
+static int begin_pending(notes_doc *d)
+{
+    if (d->has_pend)
+        return NOTES_OK;
+    uint8_t(*deps)[32];
+    uint32_t nd;
+    int rc = heads_raw(d, &deps, &nd);
+    if (rc)
+        return rc;
+    if (nd > NOTES__MAX_DEPS) {
+        notes__free(deps);
+        notes__set_detail("too many concurrent heads (%u)", nd);
+        return NOTES_ETOOBIG;
+    }
+    notes__free(d->pend_deps);
+    d->pend_deps = deps;
+    d->npend_deps = nd;
+    d->pend_seq = author_last_seq(d, d->r->pk) + 1;
+    d->pend_kind = 0;
+    d->has_pend = 1;
+    return NOTES_OK;
+}
+
+/* Move the coalescing op into the builder. */
+static int flush_pending_op(notes_doc *d)
+{
+    int rc = NOTES_OK;
+    switch (d->pend_kind) {
+    case NOTES__K_INS:
+        rc = notes__builder_ins(&d->pend, d->pend_pos, d->pend_text.data,
+                                d->pend_text.len, d->pend_count);
+        break;
+    case NOTES__K_DEL:
+    case NOTES__K_DELBACK:
+        rc = notes__builder_del(&d->pend, d->pend_kind, d->pend_pos,
+                                d->pend_count);
+        break;
+    }
+    if (rc == NOTES_OK) {
+        d->pend_kind = 0;
+        d->pend_text.len = 0;
+    }
+    return rc;
+}
+
+static int local_agent(notes_doc *d, uint32_t *agent)
+{
+    uint32_t ai;
+    int rc = author_index(d, d->r->pk, &ai);
+    return rc ? rc : author_agent(d, ai, agent);
+}
+
+static uint64_t pend_events(const notes_doc *d)
+{
+    uint64_t n = d->pend.nevents;
+    if (d->pend_kind)
+        n += d->pend_count;
+    return n;
+}
+
+static void note_pending_lvs(notes_doc *d, notes_lv first, uint32_t count)
+{
+    if (pend_events(d) == 0)
+        d->pend_first = first;
+    d->pend_last = first + count - 1;
+}
+
+int notes_doc_splice(notes_doc *d, size_t pos, size_t del, const char *text,
+                     size_t n)
+{
+    size_t nb, len;
+    uint32_t agent, ncp = 0;
+    notes_lv first;
+    const notes_lv *fr;
+    size_t nfr;
+    int rc;
+
+    (void)notes__oplog_text(d->op, &nb, &len);
+    if (pos > len || del > len - pos) {
+        notes__set_detail("edit at %zu deleting %zu is outside the text (%zu "
+                          "characters)", pos, del, len);
+        return NOTES_EBADOP;
+    }
+    if (n && !notes__utf8_valid((const uint8_t *)text, n)) {
+        notes__set_detail("inserted text is not valid UTF-8");
+        return NOTES_EINVAL;
+    }
+    if (n)
+        ncp = (uint32_t)notes__utf8_count((const uint8_t *)text, n);
+    if (!del && !n)
+        return NOTES_OK;
+    if (n > NOTES__CHANGE_MAX / 2 || pos > UINT32_MAX || del > UINT32_MAX)
+        return NOTES_ETOOBIG;
+    if ((rc = begin_pending(d)) || (rc = local_agent(d, &agent)))
+        return rc;
+    if (del) {
+        fr = notes__oplog_frontier(d->op, &nfr);
+        rc = notes__oplog_add(d->op, agent,
+                              (d->pend_seq << 32) | pend_events(d), fr, nfr,
+                              NOTES__OP_DEL, (uint32_t)pos, NULL, 0,
+                              (uint32_t)del, &first);
+        if (rc)
+            return rc;
+        note_pending_lvs(d, first, (uint32_t)del);
+        if (d->pend_kind == NOTES__K_DEL && pos == d->pend_pos) {
+            d->pend_count += (uint32_t)del;
+        } else if (del == 1 &&
+                   ((d->pend_kind == NOTES__K_DELBACK &&
+                     pos + d->pend_count == d->pend_pos) ||
+                    (d->pend_kind == NOTES__K_DEL && d->pend_count == 1 &&
+                     pos + 1 == d->pend_pos))) {
+            d->pend_kind = NOTES__K_DELBACK;
+            d->pend_count++;
+        } else {
+            if ((rc = flush_pending_op(d)))
+                return rc;
+            d->pend_kind = NOTES__K_DEL;
+            d->pend_pos = (uint32_t)pos;
+            d->pend_count = (uint32_t)del;
+        }
+    }
+    if (n) {
+        fr = notes__oplog_frontier(d->op, &nfr);
+        rc = notes__oplog_add(d->op, agent,
+                              (d->pend_seq << 32) | pend_events(d), fr, nfr,
+                              NOTES__OP_INS, (uint32_t)pos, text, n, 0, &first);
+        if (rc)
+            return rc;
+        note_pending_lvs(d, first, ncp);
+        if (!(d->pend_kind == NOTES__K_INS &&
+              pos == (size_t)d->pend_pos + d->pend_count)) {
+            if ((rc = flush_pending_op(d)))
+                return rc;
+            d->pend_kind = NOTES__K_INS;
+            d->pend_pos = (uint32_t)pos;
+            d->pend_count = 0;
+        }
+        if ((rc = notes__buf_put(&d->pend_text, text, n)))
+            return rc;
+        d->pend_count += ncp;
+    }
+    return NOTES_OK;
+}
+
+static int local_kv(notes_doc *d, int kind, const char *key, const char *value)
+{
+    int rc;
+    size_t klen = key ? strlen(key) : 0;
+    if (!klen || klen > NOTES__KEY_MAX ||
+        !notes__utf8_valid((const uint8_t *)key, klen) ||
+        (kind != NOTES__K_UNSET &&
+         (!value || strlen(value) > NOTES__VALUE_MAX ||
+          !notes__utf8_valid((const uint8_t *)value, strlen(value))))) {
+        notes__set_detail("field name or value is empty, too long or not UTF-8");
+        return NOTES_EINVAL;
+    }
+    if ((rc = begin_pending(d)) || (rc = flush_pending_op(d)))
+        return rc;
+    uint32_t opidx = d->pend.nops;
+    if ((rc = notes__builder_kv(&d->pend, kind, key, value)))
+        return rc;
+    return field_write(d, NONE, opidx, kind, (const uint8_t *)key, klen,
+                       (const uint8_t *)value, value ? strlen(value) : 0);
+}
+
+int notes_doc_set_field(notes_doc *d, const char *key, const char *value)
+{
+    return local_kv(d, NOTES__K_SET, key, value);
+}
+
+int notes_doc_unset_field(notes_doc *d, const char *key)
+{
+    return local_kv(d, NOTES__K_UNSET, key, NULL);
+}
+
+int notes_doc_list_add(notes_doc *d, const char *key, const char *value)
+{
+    return local_kv(d, NOTES__K_ADD, key, value);
+}
+
+int notes_doc_list_remove(notes_doc *d, const char *key, const char *value)
+{
+    return local_kv(d, NOTES__K_REMOVE, key, value);
+}
+
+/* ---- causality ---- */
+
+/* Mark in `seen` every ancestor of entry `from` (inclusive). */
+static int mark_ancestors(const notes_doc *d, uint32_t from, uint8_t *seen)
+{
+    uint32_t *stack = notes__malloc((d->ne + 1) * sizeof(*stack));
+    size_t sp = 0;
+    if (!stack)
+        return NOTES_ENOMEM;
+    stack[sp++] = from;
+    seen[from] = 1;
+    while (sp) {
+        const struct notes__change *c = d->e[stack[--sp]].c;
+        for (uint32_t i = 0; i <= c->ndeps; i++) {
+            uint32_t p;
+            if (i == c->ndeps) {
+                if (c->seq <= 1)
+                    break;
+                p = hash_find(d, c->prev);
+            } else {
+                p = hash_find(d, c->deps[i]);
+            }
+            if (p != NONE && !seen[p]) {
+                seen[p] = 1;
+                stack[sp++] = p;
+            }
+        }
+    }
+    notes__free(stack);
+    return NOTES_OK;
+}
+
+/* Is write a causally before write b (b supersedes a)? */
+static int write_before(const notes_doc *d, const struct write *a,
+                        const struct write *b, uint8_t *scratch)
+{
+    if (a->entry == b->entry)
+        return a->opidx < b->opidx;
+    if (b->entry == NONE)
+        return 1; /* uncommitted local edits come after all they saw */
+    if (a->entry == NONE)
+        return 0;
+    memset(scratch, 0, d->ne);
+    if (mark_ancestors(d, b->entry, scratch))
+        return 0;
+    return scratch[a->entry];
+}
+
+/* Total order for ties: lamport, author key, change id, op index. */
+static int write_cmp(const notes_doc *d, const struct write *a,
+                     const struct write *b)
+{
+    if (a->entry == b->entry)
+        return a->opidx < b->opidx ? -1 : a->opidx > b->opidx;
+    if (a->entry == NONE)
+        return 1;
+    if (b->entry == NONE)
+        return -1;
+    const struct entry *ea = &d->e[a->entry], *eb = &d->e[b->entry];
+    if (ea->lamport != eb->lamport)
+        return ea->lamport < eb->lamport ? -1 : 1;
+    int c = memcmp(ea->c->author, eb->c->author, 32);
+    if (c)
+        return c;
+    return memcmp(ea->c->id, eb->c->id, 32);
+}
+
+static int is_register(int kind)
+{
+    return kind == NOTES__K_SET || kind == NOTES__K_UNSET;
+}
+
+/*
+ * Resolve a register: the live writes (superseded by none) and the winner
+ * among them. Returns the winner index or -1, fills `conflicts`.
+ */
+static int resolve_register(notes_doc *d, struct field *f, const char **value)
+{
+    uint8_t *scratch = notes__malloc(d->ne + 1);
+    const char **conf = notes__calloc(f->nw + 1, sizeof(*conf));
+    size_t nc = 0;
+    ptrdiff_t win = -1;
+    if (!scratch || !conf) {
+        notes__free(scratch);
+        notes__free(conf);
+        return NOTES_ENOMEM;
+    }
+    uint8_t *live = notes__calloc(f->nw + 1, 1);
+    if (!live) {
+        notes__free(scratch);
+        notes__free(conf);
+        return NOTES_ENOMEM;
+    }
+    for (size_t i = 0; i < f->nw; i++) {
+        if (!is_register(f->w[i].kind))
+            continue;
+        live[i] = 1;
+        for (size_t j = 0; j < f->nw && live[i]; j++)
+            if (j != i && is_register(f->w[j].kind) &&
+                write_before(d, &f->w[i], &f->w[j], scratch))
+                live[i] = 0;
+        if (live[i] && (win < 0 || write_cmp(d, &f->w[i], &f->w[win]) > 0))
+            win = (ptrdiff_t)i;
+    }
+    *value = win >= 0 ? f->w[win].value : NULL;
+    for (size_t i = 0; i < f->nw; i++) {
+        if (!live[i] || (ptrdiff_t)i == win || !f->w[i].value)
+            continue;
+        if (*value && strcmp(*value, f->w[i].value) == 0)
+            continue;
+        conf[nc++] = f->w[i].value;
+    }
+    notes__free(live);
+    notes__free(scratch);
+    notes__free(f->conflicts);
+    f->conflicts = conf;
+    return NOTES_OK;
+}
+
+static int resolve_list(notes_doc *d, struct field *f)
+{
+    uint8_t *scratch = notes__malloc(d->ne + 1);
+    size_t *alive = notes__malloc((f->nw + 1) * sizeof(*alive));
+    const char **list = notes__calloc(f->nw + 1, sizeof(*list));
+    size_t na = 0, nl = 0;
+    if (!scratch || !alive || !list) {
+        notes__free(scratch);
+        notes__free(alive);
+        notes__free(list);
+        return NOTES_ENOMEM;
+    }
+    /* An add survives unless a remove of the same value saw it. */
+    for (size_t i = 0; i < f->nw; i++) {
+        if (f->w[i].kind != NOTES__K_ADD)
+            continue;
+        int removed = 0;
+        for (size_t j = 0; j < f->nw && !removed; j++)
+            if (f->w[j].kind == NOTES__K_REMOVE &&
+                strcmp(f->w[j].value, f->w[i].value) == 0 &&
+                write_before(d, &f->w[i], &f->w[j], scratch))
+                removed = 1;
+        if (!removed)
+            alive[na++] = i;
+    }
+    /* Stable order: by each value's earliest surviving add. */
+    for (size_t i = 1; i < na; i++) {
+        size_t x = alive[i], k = i;
+        while (k > 0 && write_cmp(d, &f->w[alive[k - 1]], &f->w[x]) > 0) {
+            alive[k] = alive[k - 1];
+            k--;
+        }
+        alive[k] = x;
+    }
+    for (size_t i = 0; i < na; i++) {
+        const char *v = f->w[alive[i]].value;
+        size_t k;
+        for (k = 0; k < nl && strcmp(list[k], v) != 0; k++)
+            ;
+        if (k == nl)
+            list[nl++] = v;
+    }
+    notes__free(scratch);
+    notes__free(alive);
+    notes__free(f->list);
+    f->list = list;
+    return NOTES_OK;
+}
+
+static struct field *find_field(notes_doc *d, const char *key)
+{
+    for (size_t i = 0; i < d->nf; i++)
+        if (strcmp(d->f[i].key, key) == 0)
+            return &d->f[i];
+    return NULL;
+}
+
+const char *notes_doc_field(notes_doc *d, const char *key)
+{
+    struct field *f = find_field(d, key);
+    const char *v = NULL;
+    if (!f || resolve_register(d, f, &v))
+        return NULL;
+    return v;
+}
+
+static const char *const empty_list[] = {NULL};
+
+const char *const *notes_doc_field_conflicts(notes_doc *d, const char *key)
+{
+    struct field *f = find_field(d, key);
+    const char *v;
+    if (!f || resolve_register(d, f, &v))
+        return empty_list;
+    return f->conflicts;
+}
+
+const char *const *notes_doc_list(notes_doc *d, const char *key)
+{
+    struct field *f = find_field(d, key);
+    if (!f || resolve_list(d, f))
+        return empty_list;
+    return f->list;
+}
+
+const char *const *notes_doc_fields(notes_doc *d)
+{
+    const char **names = notes__calloc(d->nf + 1, sizeof(*names));
+    size_t *first = notes__calloc(d->nf + 1, sizeof(*first));
+    size_t n = 0;
+    if (!names || !first) {
+        notes__free(names);
+        notes__free(first);
+        return empty_list;
+    }
+    for (size_t i = 0; i < d->nf; i++) {
+        struct field *f = &d->f[i];
+        const char *v = NULL;
+        int has = 0;
+        if (resolve_register(d, f, &v) == NOTES_OK && v)
+            has = 1;
+        if (!has && resolve_list(d, f) == NOTES_OK && f->list[0])
+            has = 1;
+        if (!has || !f->nw)
+            continue;
+        /* Order fields by their earliest write. */
+        size_t best = 0;
+        for (size_t j = 1; j < f->nw; j++)
+            if (write_cmp(d, &f->w[j], &f->w[best]) < 0)
+                best = j;
+        size_t k = n;
+        names[n] = f->key;
+        first[n] = i << 16 | best;
+        while (k > 0) {
+            struct field *g = &d->f[first[k - 1] >> 16];
+            if (write_cmp(d, &g->w[first[k - 1] & 0xffff], &f->w[best]) <= 0)
+                break;
+            names[k] = names[k - 1];
+            first[k] = first[k - 1];
+            k--;
+        }
+        names[k] = f->key;
+        first[k] = i << 16 | best;
+        n++;
+    }
+    notes__free(first);
+    notes__free(d->fieldnames);
+    d->fieldnames = names;
+    return names;
+}
+
+/* ---- heads, commit, refresh ---- */
+
+static int cmp_id32(const void *a, const void *b)
+{
+    return memcmp(a, b, 32);
+}
+
+static int heads_raw(const notes_doc *d, uint8_t (**out)[32], uint32_t *n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < d->ne; i++)
+        k += d->e[i].applied && !d->e[i].parent;
+    uint8_t(*h)[32] = notes__malloc((k ? k : 1) * 32);
+    if (!h)
+        return NOTES_ENOMEM;
+    k = 0;
+    for (size_t i = 0; i < d->ne; i++)
+        if (d->e[i].applied && !d->e[i].parent)
+            memcpy(h[k++], d->e[i].c->id, 32);
+    qsort(h, k, 32, cmp_id32);
+    *out = h;
+    *n = (uint32_t)k;
+    return NOTES_OK;
+}
+
+int notes_doc_heads(notes_doc *d, uint8_t (**heads)[32], size_t *n)
+{
+    uint32_t k;
+    int rc = heads_raw(d, heads, &k);
+    *n = rc ? 0 : k;
+    return rc;
+}
+
+static int ensure_log(notes_doc *d, int create)
+{
+    if (d->log)
+        return NOTES_OK;
+    char *path = notes__replica_log_path(d->r, d->id);
+    if (!path)
+        return NOTES_ENOMEM;
+    int rc = notes__log_open(path, d->id, create, &d->log);
+    notes__free(path);
+    return rc;
+}
+
+/* Bookkeeping for a committed change whose events are already applied. */
+static int finish_local_entry(notes_doc *d, uint32_t idx)
+{
+    struct entry *en = &d->e[idx];
+    const struct notes__change *c = en->c;
+    int rc;
+    if (c->ntext_events) {
+        en->ver = notes__malloc(sizeof(*en->ver));
+        if (!en->ver)
+            return NOTES_ENOMEM;
+        en->ver[0] = d->pend_last;
+        en->nver = 1;
+        en->first_lv = d->pend_first;
+        en->nev = (uint32_t)c->ntext_events;
+    } else if ((rc = version_of(d, (const uint8_t(*)[32])c->deps, c->ndeps,
+                                &en->ver, &en->nver))) {
+        return rc;
+    }
+    en->applied = 1;
+    if (c->seq > 1) {
+        uint32_t p = hash_find(d, c->prev);
+        if (p != NONE)
+            d->e[p].parent = 1;
+    }
+    for (uint32_t i = 0; i < c->ndeps; i++) {
+        uint32_t p = hash_find(d, c->deps[i]);
+        if (p != NONE)
+            d->e[p].parent = 1;
+    }
+    for (size_t i = 0; i < d->nf; i++)
+        for (size_t j = 0; j < d->f[i].nw; j++)
+            if (d->f[i].w[j].entry == NONE)
+                d->f[i].w[j].entry = idx;
+    return NOTES_OK;
+}
+
+static void clear_pending(notes_doc *d)
+{
+    notes__builder_release(&d->pend);
+    notes__builder_init(&d->pend);
+    d->pend_text.len = 0;
+    d->pend_kind = 0;
+    d->has_pend = 0;
+}
+
+int notes_doc_commit(notes_doc *d, uint8_t id_out[32])
+{
+    struct load_ctx lc = {0};
+    struct notes__change *c = NULL;
+    uint8_t prev[32] = {0};
+    uint32_t idx;
+    int rc;
+
+    if (id_out)
+        memset(id_out, 0, 32);
+    if (!d->has_pend)
+        return NOTES_OK;
+    if (!d->r->id) {
+        notes__set_detail("the identity is locked: a passphrase is needed "
+                          "to sign");
+        return NOTES_ENEEDPASS;
+    }
+    if ((rc = flush_pending_op(d)))
+        return rc;
+    if (d->pend.nops == 0) {
+        clear_pending(d);
+        return NOTES_OK;
+    }
+    if ((rc = notes__replica_lock(d->r, 1)))
+        return rc;
+    lc.d = d;
+    unsigned rebuilds_before = d->rebuilds;
+    if ((rc = ensure_log(d, 1)) || (rc = read_new(d, &lc)))
+        goto out;
+
+    /* Another process may have committed as us meanwhile. */
+    uint64_t seq = author_last_seq(d, d->r->pk) + 1;
+    int stale = seq != d->pend_seq;
+    if (seq > 1) {
+        uint32_t ai;
+        if ((rc = author_index(d, d->r->pk, &ai)))
+            goto out;
+        memcpy(prev, d->e[slot_winner(d, ai, seq - 1)].c->id, 32);
+    }
+    rc = notes__builder_finish(&d->pend, d->id, d->r->id, seq, prev,
+                               (const uint8_t(*)[32])d->pend_deps,
+                               d->npend_deps, now_ms(), &c);
+    if (rc)
+        goto out;
+    size_t before = d->ne;
+    if ((rc = add_entry(d, c, &idx))) {
+        notes__change_free(c);
+        goto out;
+    }
+    const uint8_t *bytes = c->bytes;
+    size_t len = c->nbytes;
+    rc = notes__log_append(d->log, &bytes, &len, 1, 3);
+    if (rc) {
+        int rc2 = truncate_entries(d, before);
+        (void)rc2;
+        clear_pending(d);
+        goto out;
+    }
+    if (id_out)
+        memcpy(id_out, c->id, 32);
+    /*
+     * The pending events are already in the oplog under the ids this change
+     * gives them, unless our seq moved (another process committed as us) or
+     * a rebuild dropped them: then rebuild from the entries.
+     */
+    if (stale || d->rebuilds != rebuilds_before)
+        rc = rebuild(d);
+    else
+        rc = finish_local_entry(d, idx);
+    clear_pending(d);
+out:
+    notes__replica_unlock(d->r);
+    return rc;
+}
+
+int notes_doc_refresh(notes_doc *d)
+{
+    struct load_ctx lc = {0};
+    int rc;
+    if (d->has_pend) {
+        notes__set_detail("commit local edits before refreshing");
+        return NOTES_EINVAL;
+    }
+    lc.d = d;
+    if ((rc = notes__replica_lock(d->r, 1)))
+        return rc;
+    rc = ensure_log(d, 0);
+    if (rc == NOTES_ENOTFOUND)
+        rc = NOTES_OK; /* not stored yet: nothing new */
+    else if (rc == NOTES_OK)
+        rc = read_new(d, &lc);
+    notes__replica_unlock(d->r);
+    return rc;
+}
+
+/* ---- exchange ---- */
+
+static const uint8_t bundle_magic[4] = {'N', 'T', 'B', 1};
+
+int notes_doc_export(notes_doc *d, const uint8_t (*have)[32], size_t n,
+                     uint8_t **bytes, size_t *nbytes)
+{
+    uint8_t *known = notes__calloc(d->ne + 1, 1);
+    const uint8_t **ptrs = notes__malloc((d->ne + 1) * sizeof(*ptrs));
+    size_t *lens = notes__malloc((d->ne + 1) * sizeof(*lens));
+    struct notes_buf out;
+    size_t k = 0;
+    int rc = NOTES_ENOMEM;
+
+    *bytes = NULL;
+    *nbytes = 0;
+    notes__buf_init(&out, SIZE_MAX / 2);
+    if (!known || !ptrs || !lens)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t e = hash_find(d, have[i]);
+        if (e != NONE && !known[e] && (rc = mark_ancestors(d, e, known)))
+            goto done;
+    }
+    /* Log order is causal order, so the receiver can apply front to back. */
+    for (size_t i = 0; i < d->ne; i++) {
+        if (known[i])
+            continue;
+        ptrs[k] = d->e[i].c->bytes;
+        lens[k++] = d->e[i].c->nbytes;
+    }
+    if ((rc = notes__buf_put(&out, bundle_magic, 4)) ||
+        (rc = notes__payload_encode(&out, ptrs, lens, k)))
+        goto done;
+    *bytes = out.data;
+    *nbytes = out.len;
+    out.data = NULL;
+done:
+    notes__buf_release(&out);
+    notes__free(known);
+    notes__free(ptrs);
+    notes__free(lens);
+    return rc;
+}
+
+struct decoded {
+    struct notes__change **c;
+    size_t n, cap;
+};
+
+static int decode_cb(void *ctx, const uint8_t *p, size_t n)
+{
+    struct decoded *dc = ctx;
+    struct notes__change *c;
+    int rc = notes__change_decode(p, n, &c);
+    if (rc) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "%s", notes_last_detail());
+        notes__set_detail("change %zu of the bundle: %s", dc->n + 1, msg);
+        return rc;
+    }
+    if (dc->n == dc->cap) {
+        size_t ncap = dc->cap ? dc->cap * 2 : 16;
+        void *nc = notes__realloc(dc->c, ncap * sizeof(*dc->c));
+        if (!nc) {
+            notes__change_free(c);
+            return NOTES_ENOMEM;
+        }
+        dc->c = nc;
+        dc->cap = ncap;
+    }
+    dc->c[dc->n++] = c;
+    return NOTES_OK;
+}
+
+int notes_doc_merge(notes_doc *d, const uint8_t *bytes, size_t nbytes,
+                    size_t *added)
+{
+    struct decoded dc = {0};
+    struct load_ctx lc = {0};
+    int rc;
+    size_t before = 0, i;
+
+    if (added)
+        *added = 0;
+    if (d->has_pend) {
+        notes__set_detail("commit local edits before merging");
+        return NOTES_EINVAL;
+    }
+    if (nbytes < 4 || memcmp(bytes, bundle_magic, 3) != 0) {
+        notes__set_detail("not a bundle of changes");
+        return NOTES_ECORRUPT;
+    }
+    if (bytes[3] != bundle_magic[3]) {
+        notes__set_detail("bundle format version %u is not supported",
+                          bytes[3]);
+        return NOTES_EVERSION;
+    }
+    if ((rc = notes__payload_decode(bytes + 4, nbytes - 4, decode_cb, &dc)))
+        goto free_decoded;
+    if ((rc = notes__replica_lock(d->r, 1)))
+        goto free_decoded;
+    lc.d = d;
+    rc = ensure_log(d, 1);
+    if (rc == NOTES_OK)
+        rc = read_new(d, &lc);
+    if (rc)
+        goto unlock;
+    before = d->ne;
+    for (i = 0; i < dc.n; i++) {
+        int dup;
+        struct notes__change *c = dc.c[i];
+        dc.c[i] = NULL;
+        if ((rc = ingest(d, c, &dup)))
+            break;
+    }
+    if (rc) {
+        char msg[240];
+        snprintf(msg, sizeof(msg), "%s", notes_last_detail());
+        int rc2 = truncate_entries(d, before);
+        (void)rc2;
+        notes__set_detail("%s (nothing from this bundle was stored)", msg);
+        goto unlock;
+    }
+    if (d->ne > before) {
+        size_t k = d->ne - before;
+        const uint8_t **ptrs = notes__malloc(k * sizeof(*ptrs));
+        size_t *lens = notes__malloc(k * sizeof(*lens));
+        if (!ptrs || !lens) {
+            rc = NOTES_ENOMEM;
+        } else {
+            for (size_t j = 0; j < k; j++) {
+                ptrs[j] = d->e[before + j].c->bytes;
+                lens[j] = d->e[before + j].c->nbytes;
+            }
+            rc = notes__log_append(d->log, ptrs, lens, k, 3);
+        }
+        notes__free(ptrs);
+        notes__free(lens);
+        if (rc) {
+            int rc2 = truncate_entries(d, before);
+            (void)rc2;
+            goto unlock;
+        }
+        if (added)
+            *added = k;
+    }
+unlock:
+    notes__replica_unlock(d->r);
+free_decoded:
+    for (i = 0; i < dc.n; i++)
+        notes__change_free(dc.c[i]);
+    notes__free(dc.c);
+    return rc;
+}
+
+/* ---- history ---- */
+
+size_t notes_doc_change_count(const notes_doc *d)
+{
+    return d->ne;
+}
+
+int notes_doc_change(const notes_doc *d, size_t i, notes_change_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (i >= d->ne)
+        return NOTES_EINVAL;
+    const struct notes__change *c = d->e[i].c;
+    out->id = c->id;
+    out->author = c->author;
+    out->seq = c->seq;
+    out->time_ms = c->time_ms;
+    out->nops = c->nops;
+    out->ndeps = c->ndeps;
+    out->excluded = d->e[i].excluded;
+    for (uint32_t k = 0; k < c->nops; k++) {
+        switch (c->ops[k].kind) {
+        case NOTES__K_INS:
+            out->inserted += c->ops[k].count;
+            break;
+        case NOTES__K_DEL:
+        case NOTES__K_DELBACK:
+            out->deleted += c->ops[k].count;
+            break;
+        default:
+            out->nfields++;
+        }
+    }
+    return NOTES_OK;
+}
+
+int notes_doc_find_change(const notes_doc *d, const char *hexprefix,
+                          size_t *index)
+{
+    size_t len = strlen(hexprefix), found = SIZE_MAX, matches = 0;
+    char hex[65];
+    if (len == 0 || len > 64) {
+        notes__set_detail("'%s' is not a change id", hexprefix);
+        return NOTES_EINVAL;
+    }
+    for (size_t i = 0; i < d->ne; i++) {
+        notes__hex(hex, d->e[i].c->id, 32);
+        if (strncasecmp(hex, hexprefix, len) == 0) {
+            found = i;
+            matches++;
+        }
+    }
+    if (!matches) {
+        notes__set_detail("no change '%s' in this note", hexprefix);
+        return NOTES_ENOTFOUND;
+    }
+    if (matches > 1) {
+        notes__set_detail("'%s' names %zu changes; give more digits",
+                          hexprefix, matches);
+        return NOTES_EINVAL;
+    }
+    *index = found;
+    return NOTES_OK;
+}
+
+int notes_doc_text_at(notes_doc *d, const uint8_t (*version)[32], size_t n,
+                      char **text, size_t *nbytes)
+{
+    notes_lv *v;
+    uint32_t nv;
+    int rc;
+    *text = NULL;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t e = hash_find(d, version[i]);
+        if (e == NONE || !d->e[e].applied) {
+            notes__set_detail("version names a change this note does not "
+                              "have");
+            return NOTES_ENOTFOUND;
+        }
+    }
+    if (n > UINT32_MAX)
+        return NOTES_EINVAL;
+    if ((rc = version_of(d, version, (uint32_t)n, &v, &nv)))
+        return rc;
+    rc = notes__oplog_checkout(d->op, v, nv, text, nbytes);
+    notes__free(v);
+    return rc;
+}
+
+/* Entry that holds LV `lv` (entries with events hold contiguous ranges). */
+static uint32_t entry_of_lv(const notes_doc *d, notes_lv lv)
+{
+    for (size_t i = 0; i < d->ne; i++) {
+        const struct entry *en = &d->e[i];
+        if (en->applied && en->nev && lv >= en->first_lv &&
+            lv - en->first_lv < en->nev)
+            return (uint32_t)i;
+    }
+    return NONE;
+}
+
+int notes_doc_authorship(notes_doc *d, uint32_t **changes, size_t *ncp)
+{
+    notes_lv *lvs;
+    size_t n;
+    *changes = NULL;
+    *ncp = 0;
+    if (d->has_pend) {
+        notes__set_detail("commit local edits first");
+        return NOTES_EINVAL;
+    }
+    int rc = notes__oplog_origins(d->op, NULL, SIZE_MAX, &lvs, &n);
+    if (rc)
+        return rc;
+    /* Runs of consecutive LVs share an entry: look up once per run. */
+    uint32_t cur = NONE;
+    for (size_t i = 0; i < n; i++) {
+        const struct entry *en = cur == NONE ? NULL : &d->e[cur];
+        if (!en || lvs[i] < en->first_lv || lvs[i] - en->first_lv >= en->nev)
+            cur = entry_of_lv(d, lvs[i]);
+        lvs[i] = cur;
+    }
+    *changes = lvs;
+    *ncp = n;
+    return NOTES_OK;
+}
+
+/* ---- verification ---- */
+
+static int add_problem(notes_verify_report *rep, int code, size_t change,
+                       const char *msg)
+{
+    notes_problem *p = notes__realloc(rep->problems,
+                                      (rep->nproblems + 1) * sizeof(*p));
+    if (!p)
+        return NOTES_ENOMEM;
+    rep->problems = p;
+    p += rep->nproblems++;
+    p->code = code;
+    p->change = change;
+    snprintf(p->message, sizeof(p->message), "%s", msg);
+    return NOTES_OK;
+}
+
+struct verify_ctx {
+    notes_doc *d;
+    notes_verify_report *rep;
+    size_t seen;
+};
+
+static int verify_cb(void *ctx, const uint8_t *p, size_t n)
+{
+    struct verify_ctx *vc = ctx;
+    struct notes__change *c;
+    int dup;
+    size_t at = vc->seen++;
+    int rc = notes__change_decode(p, n, &c);
+    if (rc == NOTES_OK)
+        rc = ingest(vc->d, c, &dup);
+    if (rc == NOTES_ENOMEM)
+        return rc;
+    if (rc) {
+        char msg[240];
+        snprintf(msg, sizeof(msg), "record change #%zu: %s", at + 1,
+                 notes_last_detail());
+        return add_problem(vc->rep, rc, SIZE_MAX, msg);
+    }
+    vc->rep->signatures++;
+    return NOTES_OK;
+}
+
+int notes_doc_verify(notes_doc *d, notes_verify_report *rep)
+{
+    notes_doc *fresh = NULL;
+    struct notes__log *lg = NULL;
+    struct verify_ctx vc;
+    char *path = NULL;
+    int rc;
+
+    memset(rep, 0, sizeof(*rep));
+    if ((rc = doc_alloc(d->r, d->id, &fresh)))
+        return rc;
+    path = notes__replica_log_path(d->r, d->id);
+    if (!path) {
+        rc = NOTES_ENOMEM;
+        goto out;
+    }
+    if ((rc = notes__replica_lock(d->r, 0)))
+        goto out;
+    rc = notes__log_open(path, d->id, 0, &lg);
+    if (rc == NOTES_OK) {
+        vc.d = fresh;
+        vc.rep = rep;
+        vc.seen = 0;
+        rc = notes__log_read(lg, verify_cb, &vc);
+    }
+    notes__replica_unlock(d->r);
+    if (rc == NOTES_ENOTFOUND && d->ne == 0) {
+        rc = NOTES_OK; /* never committed: nothing to check */
+        goto out;
+    }
+    if (rc && rc != NOTES_ENOMEM) {
+        char msg[240];
+        snprintf(msg, sizeof(msg), "%s", notes_last_detail());
+        rc = add_problem(rep, rc, SIZE_MAX, msg);
+    }
+    if (rc)
+        goto out;
+    if (lg->damaged &&
+        (rc = add_problem(rep, NOTES_ETRUNCATED, SIZE_MAX, lg->damage)))
+        goto out;
+    /* Equivocations: every seq slot with more than one change. */
+    for (size_t ai = 0; ai < fresh->na; ai++) {
+        const struct author *a = &fresh->a[ai];
+        for (uint32_t s = 0; s < a->nseq; s++) {
+            if (a->slot_count[s] < 2)
+                continue;
+            char fpr[NOTES_FPR_STRLEN], msg[240], w[17];
+            uint32_t win = slot_winner(fresh, (uint32_t)ai, s + 1);
+            notes_key_fingerprint(a->pk, fpr);
+            short_id(w, fresh->e[win].c->id);
+            snprintf(msg, sizeof(msg),
+                     "author %s signed %u different changes with seq %u; "
+                     "kept %s (smallest id), the others are evidence",
+                     fpr, a->slot_count[s], s + 1, w);
+            if ((rc = add_problem(rep, NOTES_EEQUIVOCATION, win, msg)))
+                goto out;
+        }
+    }
+    rep->changes = fresh->ne;
+    rep->authors = fresh->na;
+out:
+    notes__log_close(lg);
+    notes__free(path);
+    notes_doc_close(fresh);
+    if (rc == NOTES_OK && rep->nproblems)
+        rc = rep->problems[0].code;
+    return rc;
+}
+
+void notes_verify_report_release(notes_verify_report *rep)
+{
+    if (!rep)
+        return;
+    notes__free(rep->problems);
+    memset(rep, 0, sizeof(*rep));
+}

@@ -1,0 +1,26 @@
+/*
+ * replica.h: the replica handle, shared by replica.c and doc.c (internal).
+ */
+#ifndef NOTES_REPLICA_H
+#define NOTES_REPLICA_H
+
+#include "internal.h"
+#include "store.h"
+
+struct notes_replica {
+    char *home;
+    char *notes_dir;
+    char *key_path;
+    char *name;         /* identity name, from identity.pub */
+    uint8_t pk[32];     /* identity public key, from identity.pub */
+    int encrypted;      /* the secret key needs a passphrase */
+    notes_identity *id; /* NULL until notes_replica_unlock */
+    int lock_fd;
+    int lock_depth;
+};
+
+int notes__replica_lock(notes_replica *r, int exclusive);
+void notes__replica_unlock(notes_replica *r);
+char *notes__replica_log_path(const notes_replica *r, const uint8_t id[16]);
+
+#endif

@@ -1,0 +1,474 @@
+/*
+ * store.c: the append-only log file of one document, and file helpers.
+ *
+ * File  = header (32 B) then records. Record = header (32 B) then payload.
+ * The record checksum (BLAKE2b-128 over the record header's first 16 bytes
+ * and the stored payload) tells a complete record from a torn or damaged
+ * one; signatures inside tell forged from authentic. docs/format.md has the
+ * byte layout.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+
+static const uint8_t log_magic[8] = {'N', 'O', 'T', 'E', 'S', 'L', 'O', 'G'};
+#define LOG_VERSION 1u
+#define REC_MAGIC 0x4345524eu /* "NREC" little-endian */
+
+static int io_fail(const char *what, const char *path)
+{
+    int e = errno;
+    notes__set_detail("%s '%s': %s", what, path, strerror(e));
+    return NOTES_EIO;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n, off_t off)
+{
+    while (n) {
+        ssize_t w = pwrite(fd, p, n, off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (w == 0) {
+            errno = EIO;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+        off += w;
+    }
+    return 0;
+}
+
+/* Reads exactly n bytes unless EOF comes first; returns bytes read or -1. */
+static ssize_t read_full(int fd, uint8_t *p, size_t n, off_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, p + got, n - got, off + (off_t)got);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+int notes__fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return io_fail("cannot open directory", dir);
+    int rc = fsync(fd) == 0 ? NOTES_OK : io_fail("cannot fsync", dir);
+    close(fd);
+    return rc;
+}
+
+static int fsync_parent(const char *path)
+{
+    char *copy = notes__strdup(path);
+    if (!copy)
+        return NOTES_ENOMEM;
+    int rc = notes__fsync_dir(dirname(copy));
+    notes__free(copy);
+    return rc;
+}
+
+int notes__write_file_atomic(const char *path, const void *p, size_t n, int mode)
+{
+    size_t plen = strlen(path);
+    char *tmp = notes__malloc(plen + 16);
+    int fd = -1, rc;
+    if (!tmp)
+        return NOTES_ENOMEM;
+    snprintf(tmp, plen + 16, "%s.tmp%ld", path, (long)getpid());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) {
+        rc = io_fail("cannot create", tmp);
+        goto out;
+    }
+    if (fchmod(fd, (mode_t)mode) != 0 || write_all(fd, p, n, 0) != 0 ||
+        fsync(fd) != 0) {
+        rc = io_fail("cannot write", tmp);
+        goto out;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        rc = io_fail("cannot write", tmp);
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        rc = io_fail("cannot rename onto", path);
+        goto out;
+    }
+    rc = fsync_parent(path);
+out:
+    if (fd >= 0)
+        close(fd);
+    if (rc)
+        unlink(tmp);
+    notes__free(tmp);
+    return rc;
+}
+
+int notes__read_file(const char *path, size_t max, uint8_t **out, size_t *n)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    *out = NULL;
+    *n = 0;
+    if (fd < 0) {
+        if (errno == ENOENT) {
+            notes__set_detail("'%s' does not exist", path);
+            return NOTES_ENOTFOUND;
+        }
+        return io_fail("cannot open", path);
+    }
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return io_fail("cannot stat", path);
+    }
+    if ((uint64_t)st.st_size > max) {
+        close(fd);
+        notes__set_detail("'%s' is %lld bytes, more than the %zu allowed",
+                          path, (long long)st.st_size, max);
+        return NOTES_ETOOBIG;
+    }
+    uint8_t *buf = notes__malloc((size_t)st.st_size + 1);
+    if (!buf) {
+        close(fd);
+        return NOTES_ENOMEM;
+    }
+    ssize_t got = read_full(fd, buf, (size_t)st.st_size, 0);
+    close(fd);
+    if (got < 0) {
+        notes__free(buf);
+        return io_fail("cannot read", path);
+    }
+    buf[got] = 0;
+    *out = buf;
+    *n = (size_t)got;
+    return NOTES_OK;
+}
+
+/* ---- log header ---- */
+
+static void make_header(uint8_t h[NOTES__LOG_HEADER], const uint8_t doc[16])
+{
+    uint8_t sum[32];
+    memcpy(h, log_magic, 8);
+    notes__store_u32le(h + 8, LOG_VERSION);
+    memcpy(h + 12, doc, 16);
+    crypto_generichash(sum, 32, h, 28, NULL, 0);
+    memcpy(h + 28, sum, 4);
+}
+
+void notes__log_close(struct notes__log *lg)
+{
+    if (!lg)
+        return;
+    if (lg->fd >= 0)
+        close(lg->fd);
+    notes__free(lg->path);
+    notes__free(lg);
+}
+
+int notes__log_open(const char *path, const uint8_t doc[16], int create,
+                    struct notes__log **out)
+{
+    uint8_t want[NOTES__LOG_HEADER], have[NOTES__LOG_HEADER];
+    int rc;
+    struct notes__log *lg = notes__calloc(1, sizeof(*lg));
+
+    *out = NULL;
+    if (!lg)
+        return NOTES_ENOMEM;
+    lg->fd = -1;
+    lg->path = notes__strdup(path);
+    if (!lg->path) {
+        rc = NOTES_ENOMEM;
+        goto fail;
+    }
+    memcpy(lg->doc, doc, 16);
+    make_header(want, doc);
+    lg->fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+    if (lg->fd < 0) {
+        if (errno == ENOENT) {
+            notes__set_detail("no log at '%s'", path);
+            rc = NOTES_ENOTFOUND;
+        } else {
+            rc = io_fail("cannot open", path);
+        }
+        goto fail;
+    }
+    ssize_t got = read_full(lg->fd, have, sizeof(have), 0);
+    if (got < 0) {
+        rc = io_fail("cannot read", path);
+        goto fail;
+    }
+    if (got == 0 && create) {
+        /* New file (or one whose creation was torn before the header). */
+        if (write_all(lg->fd, want, sizeof(want), 0) != 0 ||
+            fsync(lg->fd) != 0) {
+            rc = io_fail("cannot write", path);
+            goto fail;
+        }
+        if ((rc = fsync_parent(path)))
+            goto fail;
+    } else if (got < (ssize_t)sizeof(have) || memcmp(have, log_magic, 8) != 0) {
+        notes__set_detail("'%s' is not a notes log (bad header)", path);
+        rc = NOTES_ECORRUPT;
+        goto fail;
+    } else if (notes__load_u32le(have + 8) != LOG_VERSION) {
+        notes__set_detail("'%s' has log format version %u; this notes reads %u",
+                          path, notes__load_u32le(have + 8), LOG_VERSION);
+        rc = NOTES_EVERSION;
+        goto fail;
+    } else if (memcmp(have, want, sizeof(want)) != 0) {
+        notes__set_detail("'%s': header damaged or of another document", path);
+        rc = NOTES_ECORRUPT;
+        goto fail;
+    }
+    lg->end = NOTES__LOG_HEADER;
+    *out = lg;
+    return NOTES_OK;
+fail:
+    notes__log_close(lg);
+    return rc;
+}
+
+/* ---- payload ---- */
+
+int notes__payload_encode(struct notes_buf *out, const uint8_t *const *changes,
+                          const size_t *lens, size_t n)
+{
+    int rc = notes__buf_put_varint(out, n);
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = notes__buf_put_bytes(out, changes[i], lens[i]);
+    return rc;
+}
+
+int notes__payload_decode(const uint8_t *p, size_t n, notes__change_cb cb,
+                          void *ctx)
+{
+    struct notes_reader r;
+    uint64_t count;
+    notes__reader_init(&r, p, n);
+    if (notes__get_varint(&r, &count) || count > n) {
+        notes__set_detail("bad change count in record");
+        return NOTES_ECORRUPT;
+    }
+    for (uint64_t i = 0; i < count; i++) {
+        const uint8_t *c;
+        size_t clen;
+        if (notes__get_bytes(&r, n, &c, &clen)) {
+            notes__set_detail("change %llu of record is truncated",
+                              (unsigned long long)i);
+            return NOTES_ECORRUPT;
+        }
+        int rc = cb(ctx, c, clen);
+        if (rc)
+            return rc;
+    }
+    if (notes__reader_left(&r)) {
+        notes__set_detail("trailing bytes after the changes of a record");
+        return NOTES_ECORRUPT;
+    }
+    return NOTES_OK;
+}
+
+/* ---- records ---- */
+
+static void rec_sum(uint8_t sum[16], const uint8_t *hdr, const uint8_t *payload,
+                    size_t n)
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, 16);
+    crypto_generichash_update(&st, hdr, 16);
+    crypto_generichash_update(&st, payload, n);
+    crypto_generichash_final(&st, sum, 16);
+}
+
+static void set_damage(struct notes__log *lg, uint64_t filesize,
+                       const char *why)
+{
+    lg->damaged = filesize - lg->end;
+    snprintf(lg->damage, sizeof(lg->damage),
+             "%s at offset %llu (%llu bytes after the last intact record)", why,
+             (unsigned long long)lg->end, (unsigned long long)lg->damaged);
+}
+
+int notes__log_read(struct notes__log *lg, notes__change_cb cb, void *ctx)
+{
+    struct stat st;
+    uint8_t hdr[NOTES__REC_HEADER], sum[16];
+    uint8_t *payload = NULL;
+    struct notes_buf raw;
+    int rc = NOTES_OK;
+
+    if (fstat(lg->fd, &st) != 0)
+        return io_fail("cannot stat", lg->path);
+    uint64_t size = (uint64_t)st.st_size;
+    if (size > NOTES__LOG_MAX) {
+        notes__set_detail("'%s' is larger than the %llu byte limit", lg->path,
+                          (unsigned long long)NOTES__LOG_MAX);
+        return NOTES_ETOOBIG;
+    }
+    lg->damaged = 0;
+    lg->damage[0] = 0;
+    notes__buf_init(&raw, NOTES__REC_RAW_MAX);
+    while (lg->end < size) {
+        if (size - lg->end < NOTES__REC_HEADER) {
+            set_damage(lg, size, "torn record header");
+            break;
+        }
+        if (read_full(lg->fd, hdr, sizeof(hdr), (off_t)lg->end) !=
+            (ssize_t)sizeof(hdr)) {
+            rc = io_fail("cannot read", lg->path);
+            break;
+        }
+        uint32_t stored = notes__load_u32le(hdr + 8);
+        uint32_t rawlen = notes__load_u32le(hdr + 12);
+        if (notes__load_u32le(hdr) != REC_MAGIC || hdr[6] || hdr[7] ||
+            rawlen > NOTES__REC_RAW_MAX || stored > NOTES__REC_RAW_MAX + 1024) {
+            set_damage(lg, size, "damaged record header");
+            break;
+        }
+        if (size - lg->end - NOTES__REC_HEADER < stored) {
+            set_damage(lg, size, "torn record (payload cut short)");
+            break;
+        }
+        notes__free(payload);
+        payload = notes__malloc(stored ? stored : 1);
+        if (!payload) {
+            rc = NOTES_ENOMEM;
+            break;
+        }
+        if (read_full(lg->fd, payload, stored,
+                      (off_t)(lg->end + NOTES__REC_HEADER)) != (ssize_t)stored) {
+            rc = io_fail("cannot read", lg->path);
+            break;
+        }
+        rec_sum(sum, hdr, payload, stored);
+        if (sodium_memcmp(sum, hdr + 16, 16) != 0) {
+            set_damage(lg, size, "record checksum mismatch");
+            break;
+        }
+        const uint8_t *body = payload;
+        size_t bodylen = stored;
+        if (hdr[5] == NOTES__CODEC_ZSTD) {
+            raw.len = 0;
+            if ((rc = notes__decompress(&raw, payload, stored, rawlen)) ||
+                raw.len != rawlen) {
+                /* The checksum matched, so this is not a torn write. */
+                notes__set_detail("'%s': record at offset %llu does not "
+                                  "decompress", lg->path,
+                                  (unsigned long long)lg->end);
+                rc = NOTES_ECORRUPT;
+                break;
+            }
+            body = raw.data;
+            bodylen = raw.len;
+        } else if (hdr[5] != NOTES__CODEC_RAW || rawlen != stored) {
+            notes__set_detail("'%s': record at offset %llu has unknown codec %u",
+                              lg->path, (unsigned long long)lg->end, hdr[5]);
+            rc = NOTES_EVERSION;
+            break;
+        }
+        if (hdr[4] != NOTES__REC_CHANGES) {
+            notes__set_detail("'%s': record at offset %llu has unknown type %u",
+                              lg->path, (unsigned long long)lg->end, hdr[4]);
+            rc = NOTES_EVERSION;
+            break;
+        }
+        if ((rc = notes__payload_decode(body, bodylen, cb, ctx)))
+            break;
+        lg->end += NOTES__REC_HEADER + stored;
+    }
+    notes__free(payload);
+    notes__buf_release(&raw);
+    return rc;
+}
+
+int notes__log_repair(struct notes__log *lg)
+{
+    if (!lg->damaged)
+        return NOTES_OK;
+    size_t n = (size_t)lg->damaged;
+    uint8_t *tail = notes__malloc(n);
+    char *aside = notes__malloc(strlen(lg->path) + 48);
+    int rc = NOTES_OK;
+    if (!tail || !aside) {
+        rc = NOTES_ENOMEM;
+        goto out;
+    }
+    if (read_full(lg->fd, tail, n, (off_t)lg->end) != (ssize_t)n) {
+        rc = io_fail("cannot read", lg->path);
+        goto out;
+    }
+    sprintf(aside, "%s.damaged-%llu", lg->path, (unsigned long long)lg->end);
+    if ((rc = notes__write_file_atomic(aside, tail, n, 0644)))
+        goto out;
+    if (ftruncate(lg->fd, (off_t)lg->end) != 0 || fsync(lg->fd) != 0) {
+        rc = io_fail("cannot truncate", lg->path);
+        goto out;
+    }
+    lg->damaged = 0;
+out:
+    notes__free(tail);
+    notes__free(aside);
+    return rc;
+}
+
+int notes__log_append(struct notes__log *lg, const uint8_t *const *changes,
+                      const size_t *lens, size_t n, int level)
+{
+    struct notes_buf raw, rec;
+    uint8_t *hdr;
+    int rc;
+
+    notes__buf_init(&raw, NOTES__REC_RAW_MAX);
+    notes__buf_init(&rec, NOTES__REC_RAW_MAX + 2048);
+    if ((rc = notes__payload_encode(&raw, changes, lens, n)) ||
+        (rc = notes__buf_reserve(&rec, NOTES__REC_HEADER)))
+        goto out;
+    rec.len = NOTES__REC_HEADER;
+    if ((rc = notes__compress(&rec, raw.data, raw.len, level)))
+        goto out;
+    hdr = rec.data;
+    memset(hdr, 0, NOTES__REC_HEADER);
+    notes__store_u32le(hdr, REC_MAGIC);
+    hdr[4] = NOTES__REC_CHANGES;
+    hdr[5] = NOTES__CODEC_ZSTD;
+    notes__store_u32le(hdr + 8, (uint32_t)(rec.len - NOTES__REC_HEADER));
+    notes__store_u32le(hdr + 12, (uint32_t)raw.len);
+    rec_sum(hdr + 16, hdr, rec.data + NOTES__REC_HEADER,
+            rec.len - NOTES__REC_HEADER);
+    if (write_all(lg->fd, rec.data, rec.len, (off_t)lg->end) != 0 ||
+        fdatasync(lg->fd) != 0) {
+        rc = io_fail("cannot append to", lg->path);
+        /* Leave no partial record behind for the next reader. */
+        if (ftruncate(lg->fd, (off_t)lg->end) == 0)
+            (void)fdatasync(lg->fd);
+        goto out;
+    }
+    lg->end += rec.len;
+out:
+    notes__buf_release(&raw);
+    notes__buf_release(&rec);
+    return rc;
+}

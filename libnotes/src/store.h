@@ -1,0 +1,77 @@
+/*
+ * store.h: the on-disk log of one document (internal).
+ * An append-only file of checksummed, zstd-compressed records, each holding
+ * one commit's signed changes. Appends are fsynced before success is
+ * reported; a torn or damaged tail is detected on open, kept aside as
+ * evidence, and cut off so that the intact prefix stays usable.
+ */
+#ifndef NOTES_STORE_H
+#define NOTES_STORE_H
+
+#include "internal.h"
+
+#define NOTES__LOG_HEADER 32
+#define NOTES__REC_HEADER 32
+#define NOTES__REC_RAW_MAX (64u << 20)   /* decompressed payload of one record */
+#define NOTES__LOG_MAX (4ull << 30)      /* a log file larger than this is refused */
+
+enum notes__rec_type { NOTES__REC_CHANGES = 1 };
+enum notes__codec { NOTES__CODEC_RAW = 0, NOTES__CODEC_ZSTD = 1 };
+
+struct notes__log {
+    int fd;
+    char *path;       /* owned */
+    uint8_t doc[16];
+    uint64_t end;     /* offset just past the last intact record read */
+    uint64_t damaged; /* bytes past `end` that did not form an intact record */
+    char damage[200]; /* what was wrong with them, for the user */
+};
+
+/* Called for each change of each intact record, in file order. */
+typedef int (*notes__change_cb)(void *ctx, const uint8_t *p, size_t n);
+
+/*
+ * Open (or with `create`, create) the log at `path` for document `doc`.
+ * Reads nothing yet. A header of another document or version fails.
+ */
+int notes__log_open(const char *path, const uint8_t doc[16], int create,
+                    struct notes__log **out);
+void notes__log_close(struct notes__log *lg);
+/*
+ * Read the records from lg->end to the end of the file, calling cb for each
+ * change. Stops at the first record that is truncated or fails its checksum,
+ * recording it in lg->damaged / lg->damage (not an error: the prefix is
+ * good). An error from cb stops the read and is returned.
+ */
+int notes__log_read(struct notes__log *lg, notes__change_cb cb, void *ctx);
+/*
+ * Copy a damaged tail to PATH.damaged-OFFSET and truncate the log to its
+ * intact prefix. Call with the replica's exclusive lock held.
+ */
+int notes__log_repair(struct notes__log *lg);
+/*
+ * Append one record holding `n` encoded changes and fsync it. Call with the
+ * exclusive lock held and after notes__log_read has reached the end.
+ * On failure the file is truncated back to where it was.
+ */
+int notes__log_append(struct notes__log *lg, const uint8_t *const *changes,
+                      const size_t *lens, size_t n, int level);
+
+/* Encode/decode a record payload (varint count, then varint length + bytes). */
+int notes__payload_encode(struct notes_buf *out, const uint8_t *const *changes,
+                          const size_t *lens, size_t n);
+int notes__payload_decode(const uint8_t *p, size_t n, notes__change_cb cb,
+                          void *ctx);
+
+/* Compression behind one file (compress.c). */
+int notes__compress(struct notes_buf *out, const uint8_t *p, size_t n, int level);
+int notes__decompress(struct notes_buf *out, const uint8_t *p, size_t n,
+                      size_t max);
+
+/* Files: fsync a directory; write a whole file atomically (temp + rename). */
+int notes__fsync_dir(const char *dir);
+int notes__write_file_atomic(const char *path, const void *p, size_t n,
+                             int mode);
+int notes__read_file(const char *path, size_t max, uint8_t **out, size_t *n);
+
+#endif
