@@ -39,8 +39,9 @@ int cli_exit_code(int rc);
 int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out);
 /* Short (8 hex) and full (32 hex) note ids. */
 void cli_note_id(char out[33], const uint8_t id[16]);
-/* "name (abcd-efgh)" for a key; name known only for this replica's key. */
-void cli_author(struct cli_ctx *ctx, const uint8_t pk[32], char *out, size_t n);
+/* "name (abcd-efgh)" for a key: the name it claims in `d` (may be NULL). */
+void cli_author(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
+                char *out, size_t n);
 /* Format a Unix ms time as local ISO 8601 with offset. */
 void cli_time(uint64_t ms, char *out, size_t n);
 /* Read a whole file or "-" (stdin), bounded. */

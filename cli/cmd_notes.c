@@ -167,7 +167,7 @@ static json_t *authors_json(struct cli_ctx *ctx, notes_doc *d, struct strbuf *hu
             continue;
         seen[ns++] = ci.author;
         char who[160], key[NOTES_KEY_STRLEN];
-        cli_author(ctx, ci.author, who, sizeof(who));
+        cli_author(ctx, d, ci.author, who, sizeof(who));
         notes_key_encode(ci.author, key);
         json_array_append_new(arr, json_pack("{s:s, s:s}", "author", who,
                                              "key", key));
@@ -467,7 +467,7 @@ int cmd_log(int argc, char **argv, struct cli_ctx *ctx)
             continue;
         for (int k = 0; k < 32; k++)
             snprintf(hex + 2 * k, 3, "%02x", ci.id[k]);
-        cli_author(ctx, ci.author, who, sizeof(who));
+        cli_author(ctx, d, ci.author, who, sizeof(who));
         cli_time(ci.time_ms, when, sizeof(when));
         summarize(&ci, what, sizeof(what));
         if (arr) {
@@ -523,7 +523,7 @@ int cmd_blame(int argc, char **argv, struct cli_ctx *ctx)
         char name[160] = "?";
         notes_change_info ci;
         if (ch != UINT32_MAX && notes_doc_change(d, ch, &ci) == NOTES_OK)
-            cli_author(ctx, ci.author, name, sizeof(name));
+            cli_author(ctx, d, ci.author, name, sizeof(name));
         if (arr) {
             json_array_append_new(arr, json_pack("{s:I, s:s, s:s%}", "line",
                                                  (json_int_t)line, "author",

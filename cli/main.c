@@ -144,12 +144,16 @@ void cli_note_id(char out[33], const uint8_t id[16])
     out[32] = 0;
 }
 
-void cli_author(struct cli_ctx *ctx, const uint8_t pk[32], char *out, size_t n)
+void cli_author(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
+                char *out, size_t n)
 {
     char fpr[NOTES_FPR_STRLEN];
+    const char *name = d ? notes_doc_author_name(d, pk) : NULL;
     notes_key_fingerprint(pk, fpr);
-    if (ctx->r && memcmp(pk, notes_replica_public_key(ctx->r), 32) == 0)
-        snprintf(out, n, "%s (%s)", notes_replica_name(ctx->r), fpr);
+    if (!name && ctx->r && memcmp(pk, notes_replica_public_key(ctx->r), 32) == 0)
+        name = notes_replica_name(ctx->r);
+    if (name)
+        snprintf(out, n, "%s (%s)", name, fpr);
     else
         snprintf(out, n, "%s", fpr);
 }

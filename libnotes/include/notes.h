@@ -137,7 +137,8 @@ NOTES_API NOTES_NODISCARD int notes_identity_load(const char *path,
  * Whether notes_identity_load will need a passphrase for `path`.
  * OUT: *encrypted = 1 if protected, 0 if not (left 0 on failure).
  * The file is read and checked as by notes_identity_load (same errors, minus
- * the passphrase ones), without deriving any key.
+ * the passphrase ones; a protected file's sealed secret is not opened, so
+ * damage to it shows only at load, as NOTES_EPASSPHRASE).
  */
 NOTES_API NOTES_NODISCARD int notes_identity_file_encrypted(const char *path,
                                                             int *encrypted);
@@ -328,6 +329,13 @@ typedef struct notes_change_info {
     uint32_t nfields;       /* front-matter operations */
     int excluded;           /* 1: an equivocating branch, not in the state */
 } notes_change_info;
+
+/*
+ * The display name an author claims in this note (their first change
+ * carries it), or NULL. A claim, not a fact: the key is the fact.
+ */
+NOTES_API const char *notes_doc_author_name(const notes_doc *d,
+                                            const uint8_t pk[32]);
 
 /* Number of changes (in log order), and one of them. */
 NOTES_API size_t notes_doc_change_count(const notes_doc *d);

@@ -85,6 +85,11 @@ static int decode_op(struct notes_reader *r, struct notes__op *op,
         if (get_key(r, &op->key, &op->keylen))
             return fail(NOTES_ECORRUPT, "bad field name", r->off);
         return NOTES_OK;
+    case NOTES__K_NAME:
+        if (notes__get_bytes(r, NOTES__NAME_MAX, &op->text, &op->textlen) ||
+            op->textlen == 0 || !notes__utf8_valid(op->text, op->textlen))
+            return fail(NOTES_ECORRUPT, "bad author name", r->off);
+        return NOTES_OK;
     default:
         return fail(NOTES_ECORRUPT, "unknown operation kind", r->off);
     }
@@ -254,6 +259,22 @@ int notes__builder_del(struct notes__change_builder *b, int kind,
     }
     b->nops++;
     b->nevents += count;
+    return NOTES_OK;
+}
+
+int notes__builder_name(struct notes__change_builder *b, const char *name)
+{
+    size_t mark = b->ops.len, n = strlen(name);
+    int rc;
+    if (n == 0 || n > NOTES__NAME_MAX ||
+        !notes__utf8_valid((const uint8_t *)name, n))
+        return NOTES_EINVAL;
+    if ((rc = notes__buf_put_u8(&b->ops, NOTES__K_NAME)) ||
+        (rc = notes__buf_put_bytes(&b->ops, name, n))) {
+        b->ops.len = mark;
+        return rc;
+    }
+    b->nops++;
     return NOTES_OK;
 }
 

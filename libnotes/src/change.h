@@ -14,6 +14,7 @@
 #define NOTES__MAX_OPS (1u << 20)         /* operations per change */
 #define NOTES__KEY_MAX 128u               /* front-matter key, bytes */
 #define NOTES__VALUE_MAX (64u << 10)      /* front-matter value, bytes */
+#define NOTES__NAME_MAX 64u               /* author display name, bytes */
 
 enum notes__op_kind {
     NOTES__K_INS = 1,    /* text insert: pos, text */
@@ -23,6 +24,7 @@ enum notes__op_kind {
     NOTES__K_ADD = 5,    /* set element added: key, value */
     NOTES__K_REMOVE = 6, /* set element removed (observed adds): key, value */
     NOTES__K_DELBACK = 7, /* backspace run: deletes pos, pos-1, ... (count) */
+    NOTES__K_NAME = 8,   /* the author's self-chosen display name: value */
 };
 
 struct notes__op {
@@ -69,6 +71,7 @@ int notes__builder_ins(struct notes__change_builder *b, uint32_t pos,
                        const uint8_t *text, size_t n, uint32_t ncp);
 int notes__builder_del(struct notes__change_builder *b, int kind,
                        uint32_t pos, uint32_t count);
+int notes__builder_name(struct notes__change_builder *b, const char *name);
 int notes__builder_kv(struct notes__change_builder *b, int kind,
                       const char *key, const char *value);
 /*

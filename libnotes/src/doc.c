@@ -16,6 +16,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <sodium.h>
 #include <sys/time.h>
 
@@ -45,6 +46,8 @@ struct author {
     uint32_t nseq;        /* seq slots: slot[s-1] lists entries with seq s */
     uint32_t *slot_first; /* first entry with that seq */
     uint32_t *slot_count; /* how many entries share it (>1: equivocation) */
+    char *name;           /* claimed display name (latest applied), or NULL */
+    uint64_t name_seq;
 };
 
 struct write {
@@ -58,9 +61,12 @@ struct field {
     char *key;
     struct write *w;
     size_t nw, cap;
-    /* Results of the last resolve, borrowed by callers. */
+    /* Results of the last resolve, borrowed by callers until the next
+     * write to any field (gen tells when they are stale). */
     const char **list;
     const char **conflicts;
+    const char *value;
+    unsigned gen_reg, gen_list; /* doc->gen they were computed at, 0: never */
 };
 
 struct notes_doc {
@@ -80,6 +86,8 @@ struct notes_doc {
     struct field *f;
     size_t nf;
     const char **fieldnames;
+    unsigned gen;            /* bumped by every field write */
+    unsigned gen_names;
 
     /* Uncommitted local edits. */
     struct notes__change_builder pend;
@@ -344,6 +352,8 @@ static int field_write(struct notes_doc *d, uint32_t entry, uint32_t opidx,
         f->w = nw;
         f->cap = ncap;
     }
+    if (++d->gen == 0)
+        d->gen = 1;
     struct write *w = &f->w[f->nw];
     w->entry = entry;
     w->opidx = opidx;
@@ -457,6 +467,18 @@ static int apply_entry(struct notes_doc *d, uint32_t idx)
                     goto out;
             }
             off += o->count;
+            continue;
+        case NOTES__K_NAME:
+            if (c->seq >= d->a[en->author].name_seq) {
+                char *nm = notes__strndup((const char *)o->text, o->textlen);
+                if (!nm) {
+                    rc = NOTES_ENOMEM;
+                    goto out;
+                }
+                notes__free(d->a[en->author].name);
+                d->a[en->author].name = nm;
+                d->a[en->author].name_seq = c->seq;
+            }
             continue;
         default:
             rc = field_write(d, idx, i, o->kind, o->key, o->keylen, o->text,
@@ -587,8 +609,12 @@ static int rebuild(struct notes_doc *d)
     notes__oplog_free(d->op);
     d->op = NULL;
     fields_clear(d);
-    for (size_t i = 0; i < d->na; i++)
+    for (size_t i = 0; i < d->na; i++) {
         d->a[i].agent = NONE;
+        notes__free(d->a[i].name);
+        d->a[i].name = NULL;
+        d->a[i].name_seq = 0;
+    }
     if ((rc = notes__oplog_new(&d->op)))
         return rc;
     for (size_t i = 0; i < d->ne; i++) {
@@ -733,6 +759,14 @@ int notes_doc_create(notes_replica *r, notes_doc **out)
     return doc_alloc(r, id, out);
 }
 
+const char *notes_doc_author_name(const notes_doc *d, const uint8_t pk[32])
+{
+    for (size_t i = 0; i < d->na; i++)
+        if (memcmp(d->a[i].pk, pk, 32) == 0)
+            return d->a[i].name;
+    return NULL;
+}
+
 int notes_doc_create_id(notes_replica *r, const uint8_t id[16], notes_doc **out)
 {
     return doc_alloc(r, id, out);
@@ -751,6 +785,7 @@ void notes_doc_close(notes_doc *d)
     for (size_t i = 0; i < d->na; i++) {
         notes__free(d->a[i].slot_first);
         notes__free(d->a[i].slot_count);
+        notes__free(d->a[i].name);
     }
     notes__free(d->a);
     fields_clear(d);
@@ -769,8 +804,9 @@ static int read_new(notes_doc *d, struct load_ctx *lc)
     if (rc)
         return rc;
     if (d->log->damaged) {
-        snprintf(d->damage, sizeof(d->damage), "%s; kept aside as %s.damaged-%llu",
+        snprintf(d->damage, sizeof(d->damage), "%s; kept aside as %s.%s-%llu",
                  d->log->damage, d->log->path,
+                 d->log->torn ? "torn" : "damaged",
                  (unsigned long long)d->log->end);
         rc = notes__log_repair(d->log);
     }
@@ -848,6 +884,8 @@ int notes_doc_dirty(const notes_doc *d)
 
 static int heads_raw(const notes_doc *d, uint8_t (**out)[32], uint32_t *n);
 
+static void clear_pending(notes_doc *d);
+
 static int begin_pending(notes_doc *d)
 {
     if (d->has_pend)
@@ -868,6 +906,11 @@ static int begin_pending(notes_doc *d)
     d->pend_seq = author_last_seq(d, d->r->pk) + 1;
     d->pend_kind = 0;
     d->has_pend = 1;
+    /* An author's first change in a note says who they claim to be. */
+    if (d->pend_seq == 1 && (rc = notes__builder_name(&d->pend, d->r->name))) {
+        clear_pending(d);
+        return rc;
+    }
     return NOTES_OK;
 }
 
@@ -1111,6 +1154,10 @@ static int is_register(int kind)
  */
 static int resolve_register(notes_doc *d, struct field *f, const char **value)
 {
+    if (f->gen_reg == d->gen && f->gen_reg) {
+        *value = f->value;
+        return NOTES_OK;
+    }
     uint8_t *scratch = notes__malloc(d->ne + 1);
     const char **conf = notes__calloc(f->nw + 1, sizeof(*conf));
     size_t nc = 0;
@@ -1149,11 +1196,15 @@ static int resolve_register(notes_doc *d, struct field *f, const char **value)
     notes__free(scratch);
     notes__free(f->conflicts);
     f->conflicts = conf;
+    f->value = *value;
+    f->gen_reg = d->gen;
     return NOTES_OK;
 }
 
 static int resolve_list(notes_doc *d, struct field *f)
 {
+    if (f->gen_list == d->gen && f->gen_list)
+        return NOTES_OK;
     uint8_t *scratch = notes__malloc(d->ne + 1);
     size_t *alive = notes__malloc((f->nw + 1) * sizeof(*alive));
     const char **list = notes__calloc(f->nw + 1, sizeof(*list));
@@ -1198,6 +1249,7 @@ static int resolve_list(notes_doc *d, struct field *f)
     notes__free(alive);
     notes__free(f->list);
     f->list = list;
+    f->gen_list = d->gen;
     return NOTES_OK;
 }
 
@@ -1239,8 +1291,10 @@ const char *const *notes_doc_list(notes_doc *d, const char *key)
 
 const char *const *notes_doc_fields(notes_doc *d)
 {
+    if (d->fieldnames && d->gen_names == d->gen)
+        return d->fieldnames;
     const char **names = notes__calloc(d->nf + 1, sizeof(*names));
-    size_t *first = notes__calloc(d->nf + 1, sizeof(*first));
+    const struct write **first = notes__calloc(d->nf + 1, sizeof(*first));
     size_t n = 0;
     if (!names || !first) {
         notes__free(names);
@@ -1257,29 +1311,24 @@ const char *const *notes_doc_fields(notes_doc *d)
             has = 1;
         if (!has || !f->nw)
             continue;
-        /* Order fields by their earliest write. */
-        size_t best = 0;
+        /* Fields appear in the order of their earliest write. */
+        const struct write *best = &f->w[0];
         for (size_t j = 1; j < f->nw; j++)
-            if (write_cmp(d, &f->w[j], &f->w[best]) < 0)
-                best = j;
-        size_t k = n;
-        names[n] = f->key;
-        first[n] = i << 16 | best;
-        while (k > 0) {
-            struct field *g = &d->f[first[k - 1] >> 16];
-            if (write_cmp(d, &g->w[first[k - 1] & 0xffff], &f->w[best]) <= 0)
-                break;
+            if (write_cmp(d, &f->w[j], best) < 0)
+                best = &f->w[j];
+        size_t k = n++;
+        while (k > 0 && write_cmp(d, first[k - 1], best) > 0) {
             names[k] = names[k - 1];
             first[k] = first[k - 1];
             k--;
         }
         names[k] = f->key;
-        first[k] = i << 16 | best;
-        n++;
+        first[k] = best;
     }
     notes__free(first);
     notes__free(d->fieldnames);
     d->fieldnames = names;
+    d->gen_names = d->gen;
     return names;
 }
 
@@ -1379,7 +1428,7 @@ int notes_doc_commit(notes_doc *d, uint8_t id_out[32])
     struct notes__change *c = NULL;
     uint8_t prev[32] = {0};
     uint32_t idx;
-    int rc;
+    int rc, replay;
 
     if (id_out)
         memset(id_out, 0, 32);
@@ -1399,18 +1448,33 @@ int notes_doc_commit(notes_doc *d, uint8_t id_out[32])
     if ((rc = notes__replica_lock(d->r, 1)))
         return rc;
     lc.d = d;
-    unsigned rebuilds_before = d->rebuilds;
-    if ((rc = ensure_log(d, 1)) || (rc = read_new(d, &lc)))
+    if ((rc = ensure_log(d, 1)))
         goto out;
-
-    /* Another process may have committed as us meanwhile. */
+    /*
+     * If other processes appended meanwhile, our pending events (already in
+     * the text with provisional ids) are taken out first: their changes may
+     * be ours too (same identity, same seq). The new change is then applied
+     * like any other, after theirs.
+     */
+    replay = notes__log_has_more(d->log);
+    if (replay && (rc = rebuild(d)))
+        goto out;
+    unsigned rebuilds = d->rebuilds;
+    if ((rc = read_new(d, &lc)))
+        goto out;
+    if (d->rebuilds != rebuilds)
+        replay = 1; /* a fork among the new changes rebuilt the state */
     uint64_t seq = author_last_seq(d, d->r->pk) + 1;
-    int stale = seq != d->pend_seq;
     if (seq > 1) {
         uint32_t ai;
         if ((rc = author_index(d, d->r->pk, &ai)))
             goto out;
         memcpy(prev, d->e[slot_winner(d, ai, seq - 1)].c->id, 32);
+    }
+    if (seq != d->pend_seq && !replay) {
+        if ((rc = rebuild(d)))
+            goto out;
+        replay = 1;
     }
     rc = notes__builder_finish(&d->pend, d->id, d->r->id, seq, prev,
                                (const uint8_t(*)[32])d->pend_deps,
@@ -1422,9 +1486,12 @@ int notes_doc_commit(notes_doc *d, uint8_t id_out[32])
         notes__change_free(c);
         goto out;
     }
-    const uint8_t *bytes = c->bytes;
-    size_t len = c->nbytes;
-    rc = notes__log_append(d->log, &bytes, &len, 1, 3);
+    rc = replay ? apply_entry(d, idx) : finish_local_entry(d, idx);
+    if (rc == NOTES_OK) {
+        const uint8_t *bytes = c->bytes;
+        size_t len = c->nbytes;
+        rc = notes__log_append(d->log, &bytes, &len, 1, 3);
+    }
     if (rc) {
         int rc2 = truncate_entries(d, before);
         (void)rc2;
@@ -1433,15 +1500,6 @@ int notes_doc_commit(notes_doc *d, uint8_t id_out[32])
     }
     if (id_out)
         memcpy(id_out, c->id, 32);
-    /*
-     * The pending events are already in the oplog under the ids this change
-     * gives them, unless our seq moved (another process committed as us) or
-     * a rebuild dropped them: then rebuild from the entries.
-     */
-    if (stale || d->rebuilds != rebuilds_before)
-        rc = rebuild(d);
-    else
-        rc = finish_local_entry(d, idx);
     clear_pending(d);
 out:
     notes__replica_unlock(d->r);
@@ -1571,9 +1629,11 @@ int notes_doc_merge(notes_doc *d, const uint8_t *bytes, size_t nbytes,
     if ((rc = notes__replica_lock(d->r, 1)))
         goto free_decoded;
     lc.d = d;
-    rc = ensure_log(d, 1);
+    rc = ensure_log(d, 0);
     if (rc == NOTES_OK)
         rc = read_new(d, &lc);
+    else if (rc == NOTES_ENOTFOUND)
+        rc = NOTES_OK; /* a note new to this replica: created on append */
     if (rc)
         goto unlock;
     before = d->ne;
@@ -1603,7 +1663,9 @@ int notes_doc_merge(notes_doc *d, const uint8_t *bytes, size_t nbytes,
                 ptrs[j] = d->e[before + j].c->bytes;
                 lens[j] = d->e[before + j].c->nbytes;
             }
-            rc = notes__log_append(d->log, ptrs, lens, k, 3);
+            rc = ensure_log(d, 1);
+            if (rc == NOTES_OK)
+                rc = notes__log_append(d->log, ptrs, lens, k, 3);
         }
         notes__free(ptrs);
         notes__free(lens);
@@ -1652,6 +1714,8 @@ int notes_doc_change(const notes_doc *d, size_t i, notes_change_info *out)
         case NOTES__K_DEL:
         case NOTES__K_DELBACK:
             out->deleted += c->ops[k].count;
+            break;
+        case NOTES__K_NAME:
             break;
         default:
             out->nfields++;
@@ -1795,6 +1859,36 @@ static int verify_cb(void *ctx, const uint8_t *p, size_t n)
     return NOTES_OK;
 }
 
+/*
+ * Damaged records cut from the log at open are kept beside it as
+ * ID.log.damaged-OFFSET: evidence that stays a problem until the user has
+ * looked at it and removed it. (ID.log.torn-OFFSET, an interrupted write of
+ * a commit that was never acknowledged, is not a problem.)
+ */
+static int report_aside(notes_doc *d, notes_verify_report *rep)
+{
+    char hex[33], prefix[64];
+    notes__hex(hex, d->id, 16);
+    snprintf(prefix, sizeof(prefix), "%s.log.damaged-", hex);
+    DIR *dir = opendir(d->r->notes_dir);
+    struct dirent *de;
+    int rc = NOTES_OK;
+    if (!dir)
+        return NOTES_OK;
+    while (!rc && (de = readdir(dir)) != NULL) {
+        if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        char msg[400];
+        snprintf(msg, sizeof(msg),
+                 "damaged records were cut from the log at offset %s and kept "
+                 "in %s/%s; inspect it, then delete it",
+                 de->d_name + strlen(prefix), d->r->notes_dir, de->d_name);
+        rc = add_problem(rep, NOTES_ECORRUPT, SIZE_MAX, msg);
+    }
+    closedir(dir);
+    return rc;
+}
+
 int notes_doc_verify(notes_doc *d, notes_verify_report *rep)
 {
     notes_doc *fresh = NULL;
@@ -1853,6 +1947,8 @@ int notes_doc_verify(notes_doc *d, notes_verify_report *rep)
                 goto out;
         }
     }
+    if ((rc = report_aside(d, rep)))
+        goto out;
     rep->changes = fresh->ne;
     rep->authors = fresh->na;
 out:

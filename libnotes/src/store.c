@@ -304,9 +304,10 @@ static void rec_sum(uint8_t sum[16], const uint8_t *hdr, const uint8_t *payload,
 }
 
 static void set_damage(struct notes__log *lg, uint64_t filesize,
-                       const char *why)
+                       const char *why, int torn)
 {
     lg->damaged = filesize - lg->end;
+    lg->torn = torn;
     snprintf(lg->damage, sizeof(lg->damage),
              "%s at offset %llu (%llu bytes after the last intact record)", why,
              (unsigned long long)lg->end, (unsigned long long)lg->damaged);
@@ -333,7 +334,7 @@ int notes__log_read(struct notes__log *lg, notes__change_cb cb, void *ctx)
     notes__buf_init(&raw, NOTES__REC_RAW_MAX);
     while (lg->end < size) {
         if (size - lg->end < NOTES__REC_HEADER) {
-            set_damage(lg, size, "torn record header");
+            set_damage(lg, size, "torn record header", 1);
             break;
         }
         if (read_full(lg->fd, hdr, sizeof(hdr), (off_t)lg->end) !=
@@ -345,11 +346,11 @@ int notes__log_read(struct notes__log *lg, notes__change_cb cb, void *ctx)
         uint32_t rawlen = notes__load_u32le(hdr + 12);
         if (notes__load_u32le(hdr) != REC_MAGIC || hdr[6] || hdr[7] ||
             rawlen > NOTES__REC_RAW_MAX || stored > NOTES__REC_RAW_MAX + 1024) {
-            set_damage(lg, size, "damaged record header");
+            set_damage(lg, size, "damaged record header", 0);
             break;
         }
         if (size - lg->end - NOTES__REC_HEADER < stored) {
-            set_damage(lg, size, "torn record (payload cut short)");
+            set_damage(lg, size, "torn record (payload cut short)", 1);
             break;
         }
         notes__free(payload);
@@ -365,7 +366,7 @@ int notes__log_read(struct notes__log *lg, notes__change_cb cb, void *ctx)
         }
         rec_sum(sum, hdr, payload, stored);
         if (sodium_memcmp(sum, hdr + 16, 16) != 0) {
-            set_damage(lg, size, "record checksum mismatch");
+            set_damage(lg, size, "record checksum mismatch", 0);
             break;
         }
         const uint8_t *body = payload;
@@ -404,6 +405,14 @@ int notes__log_read(struct notes__log *lg, notes__change_cb cb, void *ctx)
     return rc;
 }
 
+int notes__log_has_more(struct notes__log *lg)
+{
+    struct stat st;
+    if (fstat(lg->fd, &st) != 0)
+        return 1; /* read and let the read report the error */
+    return (uint64_t)st.st_size > lg->end;
+}
+
 int notes__log_repair(struct notes__log *lg)
 {
     if (!lg->damaged)
@@ -420,7 +429,8 @@ int notes__log_repair(struct notes__log *lg)
         rc = io_fail("cannot read", lg->path);
         goto out;
     }
-    sprintf(aside, "%s.damaged-%llu", lg->path, (unsigned long long)lg->end);
+    sprintf(aside, "%s.%s-%llu", lg->path, lg->torn ? "torn" : "damaged",
+            (unsigned long long)lg->end);
     if ((rc = notes__write_file_atomic(aside, tail, n, 0644)))
         goto out;
     if (ftruncate(lg->fd, (off_t)lg->end) != 0 || fsync(lg->fd) != 0) {

@@ -24,6 +24,8 @@ struct notes__log {
     uint8_t doc[16];
     uint64_t end;     /* offset just past the last intact record read */
     uint64_t damaged; /* bytes past `end` that did not form an intact record */
+    int torn;         /* 1: the tail is merely incomplete (an interrupted
+                       * write); 0: complete bytes that fail their checks */
     char damage[200]; /* what was wrong with them, for the user */
 };
 
@@ -44,8 +46,12 @@ void notes__log_close(struct notes__log *lg);
  * good). An error from cb stops the read and is returned.
  */
 int notes__log_read(struct notes__log *lg, notes__change_cb cb, void *ctx);
+/* Whether the file holds bytes past what has been read (another process
+ * appended). */
+int notes__log_has_more(struct notes__log *lg);
 /*
- * Copy a damaged tail to PATH.damaged-OFFSET and truncate the log to its
+ * Copy a damaged tail to PATH.damaged-OFFSET (PATH.torn-OFFSET for an
+ * interrupted write) and truncate the log to its
  * intact prefix. Call with the replica's exclusive lock held.
  */
 int notes__log_repair(struct notes__log *lg);

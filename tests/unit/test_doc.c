@@ -1,0 +1,599 @@
+/*
+ * test_doc.c: documents over replicas: commit and reopen, exchange between
+ * replicas, convergence of concurrent edits, rejection of forged, broken
+ * and incomplete changes (nothing stored), equivocation, torn tails, and
+ * two processes committing to one replica at once.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <cmocka.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "change.h"
+#include "store.h"
+#include "tmpdir.h"
+
+struct fixture {
+    char *dir;
+    notes_replica *a, *b, *c;
+};
+
+static notes_replica *new_replica(const char *dir, const char *name)
+{
+    char *home = test_path(dir, name);
+    notes_replica *r;
+    assert_int_equal(notes_replica_create(home, name, NULL, &r), NOTES_OK);
+    assert_int_equal(notes_replica_unlock(r, NULL), NOTES_OK);
+    free(home);
+    return r;
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    f->dir = test_tmpdir("doc");
+    f->a = new_replica(f->dir, "ana");
+    f->b = new_replica(f->dir, "bo");
+    f->c = new_replica(f->dir, "cy");
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    notes_replica_close(f->a);
+    notes_replica_close(f->b);
+    notes_replica_close(f->c);
+    test_rmtree(f->dir);
+    free(f);
+    return 0;
+}
+
+static void splice(notes_doc *d, size_t pos, size_t del, const char *s)
+{
+    assert_int_equal(notes_doc_splice(d, pos, del, s, strlen(s)), NOTES_OK);
+}
+
+static void commit(notes_doc *d)
+{
+    assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
+}
+
+static const char *text(notes_doc *d)
+{
+    return notes_doc_text(d, NULL);
+}
+
+/* Send everything `from` has that `to` lacks. */
+static size_t sync_to(notes_doc *from, notes_doc *to)
+{
+    uint8_t(*heads)[32], *bytes;
+    size_t nh, n, added;
+    assert_int_equal(notes_doc_heads(to, &heads, &nh), NOTES_OK);
+    assert_int_equal(notes_doc_export(from, (const uint8_t(*)[32])heads, nh,
+                                      &bytes, &n), NOTES_OK);
+    assert_int_equal(notes_doc_merge(to, bytes, n, &added), NOTES_OK);
+    notes_free(bytes);
+    notes_free(heads);
+    return added;
+}
+
+static notes_doc *open_copy(notes_replica *r, notes_doc *of)
+{
+    notes_doc *d;
+    int rc = notes_doc_open(r, notes_doc_id(of), &d);
+    if (rc == NOTES_ENOTFOUND)
+        rc = notes_doc_create_id(r, notes_doc_id(of), &d);
+    assert_int_equal(rc, NOTES_OK);
+    return d;
+}
+
+static void assert_verifies(notes_doc *d)
+{
+    notes_verify_report rep;
+    int rc = notes_doc_verify(d, &rep);
+    for (size_t i = 0; i < rep.nproblems; i++)
+        print_message("problem: %s\n", rep.problems[i].message);
+    assert_int_equal(rc, NOTES_OK);
+    assert_int_equal(rep.changes, notes_doc_change_count(d));
+    notes_verify_report_release(&rep);
+}
+
+static void test_doc_commit_reopen(void **state)
+{
+    struct fixture *f = *state;
+    notes_doc *d, *e;
+    uint8_t id[32], zero[32] = {0};
+    assert_int_equal(notes_doc_create(f->a, &d), NOTES_OK);
+    splice(d, 0, 0, "Hello wörld 日本\n");
+    splice(d, 6, 5, "there");
+    assert_int_equal(notes_doc_set_field(d, "title", "Weekly"), NOTES_OK);
+    assert_int_equal(notes_doc_list_add(d, "participants", "Ana"), NOTES_OK);
+    assert_int_equal(notes_doc_list_add(d, "participants", "Bo"), NOTES_OK);
+    assert_int_equal(notes_doc_commit(d, id), NOTES_OK);
+    assert_memory_not_equal(id, zero, 32);
+    /* Nothing pending: commit is a no-op that records nothing. */
+    assert_int_equal(notes_doc_commit(d, id), NOTES_OK);
+    assert_memory_equal(id, zero, 32);
+    splice(d, 0, 5, "Hi");
+    assert_int_equal(notes_doc_list_remove(d, "participants", "Ana"), NOTES_OK);
+    commit(d);
+    assert_string_equal(text(d), "Hi there 日本\n");
+    assert_int_equal(notes_doc_length(d), 12);
+
+    assert_int_equal(notes_doc_open(f->a, notes_doc_id(d), &e), NOTES_OK);
+    assert_string_equal(text(e), "Hi there 日本\n");
+    assert_string_equal(notes_doc_field(e, "title"), "Weekly");
+    const char *const *p = notes_doc_list(e, "participants");
+    assert_string_equal(p[0], "Bo");
+    assert_null(p[1]);
+    assert_int_equal(notes_doc_change_count(e), 2);
+    notes_change_info ci;
+    assert_int_equal(notes_doc_change(e, 1, &ci), NOTES_OK);
+    assert_int_equal(ci.seq, 2);
+    assert_memory_equal(ci.author, notes_replica_public_key(f->a), 32);
+    assert_int_equal(ci.deleted, 5);
+    assert_int_equal(ci.inserted, 2);
+    /* Out-of-range edits and bad UTF-8 change nothing. */
+    assert_int_equal(notes_doc_splice(e, 13, 0, "x", 1), NOTES_EBADOP);
+    assert_int_equal(notes_doc_splice(e, 10, 3, "", 0), NOTES_EBADOP);
+    assert_int_equal(notes_doc_splice(e, 0, 0, "\xff", 1), NOTES_EINVAL);
+    assert_int_equal(notes_doc_dirty(e), 0);
+    assert_verifies(e);
+    /* History: the text at the first change. */
+    char *old;
+    size_t n;
+    uint8_t v[1][32];
+    assert_int_equal(notes_doc_change(e, 0, &ci), NOTES_OK);
+    memcpy(v[0], ci.id, 32);
+    assert_int_equal(notes_doc_text_at(e, (const uint8_t(*)[32])v, 1, &old, &n),
+                     NOTES_OK);
+    assert_string_equal(old, "Hello there 日本\n");
+    notes_free(old);
+    notes_doc_close(d);
+    notes_doc_close(e);
+}
+
+static void test_doc_concurrent_converge(void **state)
+{
+    struct fixture *f = *state;
+    notes_doc *a, *b, *c;
+    assert_int_equal(notes_doc_create(f->a, &a), NOTES_OK);
+    splice(a, 0, 0, "## Decisions\n\n");
+    assert_int_equal(notes_doc_set_field(a, "title", "Plan"), NOTES_OK);
+    commit(a);
+    b = open_copy(f->b, a);
+    c = open_copy(f->c, a);
+    assert_int_equal(sync_to(a, b), 1);
+    assert_int_equal(sync_to(a, c), 1);
+    assert_string_equal(text(b), "## Decisions\n\n");
+    /* All three edit the same place, and the title, concurrently. */
+    splice(a, 14, 0, "RD: book the room\n");
+    assert_int_equal(notes_doc_set_field(a, "title", "Plan A"), NOTES_OK);
+    commit(a);
+    splice(b, 14, 0, "Everyone: read the draft\n");
+    assert_int_equal(notes_doc_set_field(b, "title", "Plan B"), NOTES_OK);
+    commit(b);
+    splice(c, 3, 9, "Décisions ✓");
+    assert_int_equal(notes_doc_list_add(c, "participants", "Cy"), NOTES_OK);
+    commit(c);
+    splice(c, notes_doc_length(c), 0, "CY: ship it 🚀\n");
+    commit(c);
+    /* Deliver in different orders. */
+    sync_to(b, a);
+    sync_to(c, a);
+    sync_to(c, b);
+    sync_to(a, b);
+    sync_to(a, c);
+    sync_to(b, c);
+    assert_string_equal(text(a), text(b));
+    assert_string_equal(text(b), text(c));
+    assert_non_null(strstr(text(a), "RD: book the room\n"));
+    assert_non_null(strstr(text(a), "Everyone: read the draft\n"));
+    assert_non_null(strstr(text(a), "## Décisions ✓\n"));
+    assert_non_null(strstr(text(a), "CY: ship it 🚀\n"));
+    /* One title wins everywhere; the other is a visible conflict. */
+    assert_string_equal(notes_doc_field(a, "title"), notes_doc_field(b, "title"));
+    assert_string_equal(notes_doc_field(a, "title"), notes_doc_field(c, "title"));
+    const char *const *conf = notes_doc_field_conflicts(a, "title");
+    assert_non_null(conf[0]);
+    assert_null(conf[1]);
+    assert_string_not_equal(conf[0], notes_doc_field(a, "title"));
+    assert_string_equal(notes_doc_list(b, "participants")[0], "Cy");
+    /* A later write by someone who saw both resolves the conflict. */
+    assert_int_equal(notes_doc_set_field(b, "title", "Plan C"), NOTES_OK);
+    commit(b);
+    sync_to(b, a);
+    assert_string_equal(notes_doc_field(a, "title"), "Plan C");
+    assert_null(notes_doc_field_conflicts(a, "title")[0]);
+    assert_verifies(a);
+    assert_verifies(b);
+    assert_verifies(c);
+    /* Reopening from disk gives the same state. */
+    notes_doc *a2 = open_copy(f->a, a);
+    assert_string_equal(text(a2), text(a));
+    /* Authorship: every character knows its change's author. */
+    uint32_t *who;
+    size_t ncp;
+    assert_int_equal(notes_doc_authorship(a2, &who, &ncp), NOTES_OK);
+    assert_int_equal(ncp, notes_doc_length(a2));
+    const char *t = text(a2);
+    const char *rd = strstr(t, "RD: book");
+    size_t cp = 0;
+    for (const char *q = t; q < rd; q++)
+        cp += ((unsigned char)*q & 0xc0) != 0x80;
+    notes_change_info ci;
+    assert_int_equal(notes_doc_change(a2, who[cp], &ci), NOTES_OK);
+    assert_memory_equal(ci.author, notes_replica_public_key(f->a), 32);
+    notes_free(who);
+    notes_doc_close(a2);
+    notes_doc_close(a);
+    notes_doc_close(b);
+    notes_doc_close(c);
+}
+
+static size_t log_size(notes_replica *r, notes_doc *d)
+{
+    char hex[33], name[64];
+    struct stat st;
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", notes_doc_id(d)[i]);
+    snprintf(name, sizeof(name), "notes/%s.log", hex);
+    char *p = test_path(notes_replica_home(r), name);
+    int rc = stat(p, &st);
+    free(p);
+    return rc == 0 ? (size_t)st.st_size : 0;
+}
+
+/* Build a bundle out of raw change encodings. */
+static uint8_t *bundle_of(const uint8_t *const *ch, const size_t *lens, size_t n,
+                          size_t *out)
+{
+    struct notes_buf b;
+    notes__buf_init(&b, 1 << 30);
+    assert_int_equal(notes__buf_put(&b, "NTB\x01", 4), NOTES_OK);
+    assert_int_equal(notes__payload_encode(&b, ch, lens, n), NOTES_OK);
+    *out = b.len;
+    return b.data;
+}
+
+static void test_doc_forged_rejected(void **state)
+{
+    struct fixture *f = *state;
+    notes_doc *a, *b;
+    uint8_t *bytes;
+    size_t n, added;
+    assert_int_equal(notes_doc_create(f->a, &a), NOTES_OK);
+    splice(a, 0, 0, "first\n");
+    commit(a);
+    b = open_copy(f->b, a);
+    sync_to(a, b);
+    size_t before = log_size(f->b, b);
+    splice(a, 6, 0, "second\n");
+    commit(a);
+    splice(a, 13, 0, "third\n");
+    commit(a);
+
+    uint8_t(*heads)[32];
+    size_t nh;
+    assert_int_equal(notes_doc_heads(b, &heads, &nh), NOTES_OK);
+    assert_int_equal(notes_doc_export(a, (const uint8_t(*)[32])heads, nh,
+                                      &bytes, &n), NOTES_OK);
+    /* Flip one byte inside each position of the bundle's changes. */
+    for (size_t i = 6; i < n; i += 7) {
+        bytes[i] ^= 1;
+        int rc = notes_doc_merge(b, bytes, n, &added);
+        bytes[i] ^= 1;
+        assert_int_not_equal(rc, NOTES_OK);
+        assert_int_equal(notes_doc_change_count(b), 1);
+        assert_string_equal(text(b), "first\n");
+        assert_int_equal(log_size(f->b, b), before);
+    }
+    /* The unmodified bundle still goes in. */
+    assert_int_equal(notes_doc_merge(b, bytes, n, &added), NOTES_OK);
+    assert_int_equal(added, 2);
+    assert_string_equal(text(b), "first\nsecond\nthird\n");
+    notes_free(bytes);
+    notes_free(heads);
+
+    /* A change missing its predecessor: only the last change of a. */
+    notes_doc *c = open_copy(f->c, a);
+    notes_change_info ci;
+    assert_int_equal(notes_doc_change(a, 2, &ci), NOTES_OK);
+    uint8_t v[1][32];
+    memcpy(v[0], ci.id, 32);
+    assert_int_equal(notes_doc_change(a, 1, &ci), NOTES_OK);
+    memcpy(v[0], ci.id, 32);
+    assert_int_equal(notes_doc_export(a, (const uint8_t(*)[32])v, 1, &bytes, &n),
+                     NOTES_OK);
+    assert_int_equal(notes_doc_merge(c, bytes, n, &added), NOTES_EMISSINGDEP);
+    assert_non_null(strstr(notes_last_detail(), "missing"));
+    assert_int_equal(notes_doc_change_count(c), 0);
+    assert_int_equal(log_size(f->c, c), 0);
+    notes_free(bytes);
+
+    /* Garbage and truncated bundles. */
+    assert_int_equal(notes_doc_merge(c, (const uint8_t *)"garbage", 7, &added),
+                     NOTES_ECORRUPT);
+    assert_int_equal(notes_doc_export(a, NULL, 0, &bytes, &n), NOTES_OK);
+    for (size_t cut = 0; cut < n; cut += 5)
+        assert_int_not_equal(notes_doc_merge(c, bytes, cut, &added), NOTES_OK);
+    assert_int_equal(notes_doc_change_count(c), 0);
+    notes_free(bytes);
+    notes_doc_close(a);
+    notes_doc_close(b);
+    notes_doc_close(c);
+}
+
+static notes_identity *load_identity(notes_replica *r)
+{
+    notes_identity *id;
+    char *p = test_path(notes_replica_home(r), "identity");
+    assert_int_equal(notes_identity_load(p, NULL, &id), NOTES_OK);
+    free(p);
+    return id;
+}
+
+static struct notes__change *forge(notes_identity *id, const uint8_t doc[16],
+                                   uint64_t seq, const uint8_t prev[32],
+                                   const uint8_t (*deps)[32], uint32_t nd,
+                                   uint32_t pos, const char *s)
+{
+    struct notes__change_builder b;
+    struct notes__change *c;
+    notes__builder_init(&b);
+    assert_int_equal(notes__builder_ins(&b, pos, (const uint8_t *)s, strlen(s),
+                                        (uint32_t)strlen(s)), NOTES_OK);
+    assert_int_equal(notes__builder_finish(&b, doc, id, seq, prev, deps, nd, 1,
+                                           &c), NOTES_OK);
+    notes__builder_release(&b);
+    return c;
+}
+
+/* Signed changes that break the chain or the sequence or the document. */
+static void test_doc_bad_chain(void **state)
+{
+    struct fixture *f = *state;
+    notes_doc *a, *b;
+    size_t n, added;
+    assert_int_equal(notes_doc_create(f->a, &a), NOTES_OK);
+    splice(a, 0, 0, "x");
+    commit(a);
+    b = open_copy(f->b, a);
+    sync_to(a, b);
+    notes_identity *ida = load_identity(f->a);
+    notes_change_info ci;
+    assert_int_equal(notes_doc_change(a, 0, &ci), NOTES_OK);
+    uint8_t first[32], junk[32];
+    memcpy(first, ci.id, 32);
+    memset(junk, 0x5a, 32);
+    struct {
+        uint64_t seq;
+        const uint8_t *prev;
+        int want;
+        int wrong_doc;
+    } cases[] = {
+        {2, junk, NOTES_EMISSINGDEP, 0},  /* prev names nothing we have */
+        {3, first, NOTES_EBADSEQ, 0},     /* seq jumps over 2 */
+        {2, first, NOTES_EWRONGDOC, 1},   /* another note's id */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint8_t other[16] = {0xee};
+        struct notes__change *c =
+            forge(ida, cases[i].wrong_doc ? other : notes_doc_id(a), cases[i].seq,
+                  cases[i].prev, (const uint8_t(*)[32])first, 1, 1, "y");
+        const uint8_t *p = c->bytes;
+        size_t l = c->nbytes;
+        uint8_t *bundle = bundle_of(&p, &l, 1, &n);
+        assert_int_equal(notes_doc_merge(b, bundle, n, &added), cases[i].want);
+        assert_int_equal(notes_doc_change_count(b), 1);
+        notes_free(bundle);
+        notes__change_free(c);
+    }
+    /* A dependency that does not exist. */
+    struct notes__change *c = forge(ida, notes_doc_id(a), 2, first,
+                                    (const uint8_t(*)[32])junk, 1, 1, "y");
+    const uint8_t *p = c->bytes;
+    size_t l = c->nbytes;
+    uint8_t *bundle = bundle_of(&p, &l, 1, &n);
+    assert_int_equal(notes_doc_merge(b, bundle, n, &added), NOTES_EMISSINGDEP);
+    notes_free(bundle);
+    notes__change_free(c);
+    /* A position beyond the text it refers to (signed, chain fine). */
+    c = forge(ida, notes_doc_id(a), 2, first, (const uint8_t(*)[32])first, 1, 5,
+              "y");
+    p = c->bytes;
+    l = c->nbytes;
+    bundle = bundle_of(&p, &l, 1, &n);
+    assert_int_equal(notes_doc_merge(b, bundle, n, &added), NOTES_EBADOP);
+    assert_int_equal(notes_doc_change_count(b), 1);
+    assert_string_equal(text(b), "x");
+    notes_free(bundle);
+    notes__change_free(c);
+    assert_verifies(b);
+    notes_identity_free(ida);
+    notes_doc_close(a);
+    notes_doc_close(b);
+}
+
+/* Two different changes with one seq: kept, reported, resolved the same
+ * way everywhere whatever the arrival order. */
+static void test_doc_equivocation(void **state)
+{
+    struct fixture *f = *state;
+    notes_doc *a, *b, *c;
+    size_t n, added;
+    assert_int_equal(notes_doc_create(f->a, &a), NOTES_OK);
+    splice(a, 0, 0, "base\n");
+    commit(a);
+    notes_identity *ida = load_identity(f->a);
+    notes_change_info ci;
+    assert_int_equal(notes_doc_change(a, 0, &ci), NOTES_OK);
+    uint8_t first[32];
+    memcpy(first, ci.id, 32);
+    struct notes__change *x = forge(ida, notes_doc_id(a), 2, first,
+                                    (const uint8_t(*)[32])first, 1, 5, "fork one\n");
+    struct notes__change *y = forge(ida, notes_doc_id(a), 2, first,
+                                    (const uint8_t(*)[32])first, 1, 5, "fork two\n");
+    uint8_t *base;
+    assert_int_equal(notes_doc_export(a, NULL, 0, &base, &n), NOTES_OK);
+    b = open_copy(f->b, a);
+    c = open_copy(f->c, a);
+    assert_int_equal(notes_doc_merge(b, base, n, &added), NOTES_OK);
+    assert_int_equal(notes_doc_merge(c, base, n, &added), NOTES_OK);
+    notes_free(base);
+    const uint8_t *px = x->bytes, *py = y->bytes;
+    size_t lx = x->nbytes, ly = y->nbytes;
+    uint8_t *bx = bundle_of(&px, &lx, 1, &n);
+    assert_int_equal(notes_doc_merge(b, bx, n, &added), NOTES_OK);
+    size_t nx = n;
+    uint8_t *by = bundle_of(&py, &ly, 1, &n);
+    size_t ny = n;
+    assert_int_equal(notes_doc_merge(b, by, ny, &added), NOTES_OK);
+    assert_int_equal(added, 1);
+    assert_int_equal(notes_doc_merge(c, by, ny, &added), NOTES_OK);
+    assert_int_equal(notes_doc_merge(c, bx, nx, &added), NOTES_OK);
+    assert_string_equal(text(b), text(c));
+    int x_wins = memcmp(x->id, y->id, 32) < 0;
+    assert_string_equal(text(b), x_wins ? "base\nfork one\n" : "base\nfork two\n");
+    notes_verify_report rep;
+    assert_int_equal(notes_doc_verify(b, &rep), NOTES_EEQUIVOCATION);
+    assert_int_equal(rep.nproblems, 1);
+    assert_non_null(strstr(rep.problems[0].message, "seq 2"));
+    notes_verify_report_release(&rep);
+    /* Evidence survives a reopen, and so does the decision. */
+    notes_doc *b2 = open_copy(f->b, b);
+    assert_string_equal(text(b2), text(b));
+    assert_int_equal(notes_doc_change_count(b2), 3);
+    notes_doc_close(b2);
+    notes_free(bx);
+    notes_free(by);
+    notes__change_free(x);
+    notes__change_free(y);
+    notes_identity_free(ida);
+    notes_doc_close(a);
+    notes_doc_close(b);
+    notes_doc_close(c);
+}
+
+/* A torn or damaged tail: the intact prefix opens, the damage is kept. */
+static void test_doc_torn_tail(void **state)
+{
+    struct fixture *f = *state;
+    notes_doc *a, *e;
+    assert_int_equal(notes_doc_create(f->a, &a), NOTES_OK);
+    splice(a, 0, 0, "one\n");
+    commit(a);
+    size_t good = log_size(f->a, a);
+    splice(a, 4, 0, "two\n");
+    commit(a);
+    size_t all = log_size(f->a, a);
+    char hex[33], name[64];
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", notes_doc_id(a)[i]);
+    snprintf(name, sizeof(name), "notes/%s.log", hex);
+    char *path = test_path(notes_replica_home(f->a), name);
+    assert_int_equal(truncate(path, (off_t)(good + (all - good) / 2)), 0);
+    assert_int_equal(notes_doc_open(f->a, notes_doc_id(a), &e), NOTES_OK);
+    assert_non_null(notes_doc_damage(e));
+    assert_string_equal(text(e), "one\n");
+    assert_int_equal(log_size(f->a, a), good);
+    /* Writing goes on after the intact prefix. */
+    splice(e, 4, 0, "three\n");
+    commit(e);
+    notes_doc_close(e);
+    assert_int_equal(notes_doc_open(f->a, notes_doc_id(a), &e), NOTES_OK);
+    assert_null(notes_doc_damage(e));
+    assert_string_equal(text(e), "one\nthree\n");
+    assert_verifies(e);
+    notes_doc_close(e);
+    free(path);
+    notes_doc_close(a);
+}
+
+/* Two processes of the same identity commit to one note at once. */
+static void test_doc_two_processes(void **state)
+{
+    struct fixture *f = *state;
+    notes_doc *a;
+    enum { PER_CHILD = 40 };
+    assert_int_equal(notes_doc_create(f->a, &a), NOTES_OK);
+    splice(a, 0, 0, "start\n");
+    commit(a);
+    pid_t kids[2];
+    for (int k = 0; k < 2; k++) {
+        kids[k] = fork();
+        assert_true(kids[k] >= 0);
+        if (kids[k] == 0) {
+            notes_replica *r;
+            notes_doc *d;
+            if (notes_replica_open(notes_replica_home(f->a), &r) ||
+                notes_replica_unlock(r, NULL) ||
+                notes_doc_open(r, notes_doc_id(a), &d))
+                _exit(10);
+            for (int i = 0; i < PER_CHILD; i++) {
+                char line[64];
+                snprintf(line, sizeof(line), "child %d line %d\n", k, i);
+                int rc = notes_doc_splice(d, notes_doc_length(d), 0, line,
+                                          strlen(line));
+                if (!rc)
+                    rc = notes_doc_commit(d, NULL);
+                if (rc) {
+                    fprintf(stderr, "child %d: %s: %s\n", k, notes_strerror(rc),
+                            notes_last_detail());
+                    _exit(11);
+                }
+            }
+            notes_doc_close(d);
+            notes_replica_close(r);
+            _exit(0);
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        int st;
+        assert_int_equal(waitpid(kids[k], &st, 0), kids[k]);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+    }
+    notes_doc *e;
+    assert_int_equal(notes_doc_open(f->a, notes_doc_id(a), &e), NOTES_OK);
+    if (notes_doc_damage(e))
+        print_message("damage: %s\n", notes_doc_damage(e));
+    assert_null(notes_doc_damage(e));
+    assert_int_equal(notes_doc_change_count(e), 1 + 2 * PER_CHILD);
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < PER_CHILD; i++) {
+            char line[64];
+            snprintf(line, sizeof(line), "child %d line %d\n", k, i);
+            const char *hit = strstr(text(e), line);
+            assert_non_null(hit);
+            assert_null(strstr(hit + 1, line));
+        }
+    }
+    assert_verifies(e);
+    notes_doc_close(e);
+    notes_doc_close(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_doc_commit_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_doc_concurrent_converge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_doc_forged_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_doc_bad_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_doc_equivocation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_doc_torn_tail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_doc_two_processes, setup, teardown),
+    };
+    if (notes_init() != NOTES_OK)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
