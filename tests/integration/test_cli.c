@@ -1,0 +1,322 @@
+/*
+ * test_cli.c: the `notes` binary driven as a user would: temporary
+ * NOTES_HOMEs, every command, the error paths (unknown note, ambiguous
+ * prefix, bad flag, unreadable file, missing identity, loose key file,
+ * wrong passphrase, corrupted log) and --json output parsed back.
+ */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tmpdir.h"
+
+static const char *bin;
+static char *work;
+
+struct out {
+    int status;
+    char *out, *err;
+};
+
+static void out_free(struct out *o)
+{
+    free(o->out);
+    free(o->err);
+}
+
+/* Run notes with NOTES_HOME=work/home and the given args (NULL-terminated). */
+static struct out run_env(const char *home, const char *pass, const char *stdin_text,
+                          const char *arg0, ...)
+{
+    char *argv[32];
+    va_list ap;
+    int n = 0;
+    argv[n++] = (char *)(uintptr_t)bin;
+    va_start(ap, arg0);
+    for (const char *a = arg0; a && n < 31; a = va_arg(ap, const char *))
+        argv[n++] = (char *)(uintptr_t)a;
+    va_end(ap);
+    argv[n] = NULL;
+    char *home_path = test_path(work, home);
+    char *o = test_path(work, "stdout"), *e = test_path(work, "stderr");
+    char *in = test_path(work, "stdin");
+    test_spit(in, stdin_text ? stdin_text : "", stdin_text ? strlen(stdin_text) : 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fo = open(o, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fe = open(e, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fi = open(in, O_RDONLY);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        dup2(fi, 0);
+        setenv("NOTES_HOME", home_path, 1);
+        setenv("NO_COLOR", "1", 1);
+        if (pass)
+            setenv("NOTES_PASSPHRASE", pass, 1);
+        else
+            unsetenv("NOTES_PASSPHRASE");
+        setsid(); /* no controlling terminal: never prompt */
+        execv(bin, argv);
+        _exit(127);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    struct out r;
+    size_t len;
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    r.out = (char *)test_slurp(o, &len);
+    r.err = (char *)test_slurp(e, &len);
+    free(home_path);
+    free(o);
+    free(e);
+    free(in);
+    return r;
+}
+
+#define RUN(home, ...) run_env(home, NULL, NULL, __VA_ARGS__, NULL)
+
+static void expect(struct out r, int status, const char *in_out, const char *in_err)
+{
+    if (r.status != status || (in_out && !strstr(r.out, in_out)) ||
+        (in_err && !strstr(r.err, in_err)))
+        print_message("status %d\nstdout:\n%s\nstderr:\n%s\n", r.status, r.out,
+                      r.err);
+    assert_int_equal(r.status, status);
+    if (in_out)
+        assert_non_null(strstr(r.out, in_out));
+    if (in_err)
+        assert_non_null(strstr(r.err, in_err));
+}
+
+static void ok(struct out r, const char *in_out)
+{
+    expect(r, 0, in_out, NULL);
+    out_free(&r);
+}
+
+static void fails(struct out r, int status, const char *in_err)
+{
+    expect(r, status, NULL, in_err);
+    out_free(&r);
+}
+
+static char *first_line(struct out r)
+{
+    expect(r, 0, NULL, NULL);
+    char *nl = strchr(r.out, '\n');
+    if (nl)
+        *nl = 0;
+    char *s = strdup(r.out);
+    out_free(&r);
+    return s;
+}
+
+static json_t *json_of(struct out r)
+{
+    json_error_t err;
+    expect(r, 0, NULL, NULL);
+    json_t *j = json_loads(r.out, 0, &err);
+    if (!j)
+        print_message("bad json: %s\n%s\n", err.text, r.out);
+    assert_non_null(j);
+    out_free(&r);
+    return j;
+}
+
+static void test_cli_workflow(void **state)
+{
+    (void)state;
+    ok(RUN("ana", "init", "--name", "Ana"), "identity Ana");
+    fails(RUN("ana", "init", "--name", "Ana"), 1, "already holds an identity");
+    ok(RUN("ana", "whoami"), "Ana\nkey nk");
+    json_t *who = json_of(RUN("ana", "whoami", "--json"));
+    assert_string_equal(json_string_value(json_object_get(who, "name")), "Ana");
+    assert_int_equal(strlen(json_string_value(json_object_get(who, "key"))), 54);
+    json_decref(who);
+
+    char *id = first_line(RUN("ana", "new", "Weekly sync"));
+    assert_int_equal(strlen(id), 32);
+    char *id2 = first_line(RUN("ana", "new", "Retro"));
+    ok(RUN("ana", "append", "weekly", "RD: book the room"), NULL);
+    ok(run_env("ana", NULL, "Everyone: read the draft\n", "append", id, "-", NULL),
+       NULL);
+    ok(RUN("ana", "set", "weekly", "location", "Online, Discord"), NULL);
+    ok(RUN("ana", "set", "weekly", "participants+", "Marco"), NULL);
+    ok(RUN("ana", "set", "weekly", "participants-", "Ana"), NULL);
+    struct out show = RUN("ana", "show", "weekly");
+    expect(show, 0, "title: Weekly sync\n", NULL);
+    assert_non_null(strstr(show.out, "location: \"Online, Discord\"\n") ?
+                    strstr(show.out, "location") : strstr(show.out, "location: Online"));
+    assert_non_null(strstr(show.out, "participants:\n  - Marco\n"));
+    assert_null(strstr(show.out, "  - Ana\n"));
+    assert_non_null(strstr(show.out, "## TODOs and Decisions\n"));
+    assert_non_null(strstr(show.out, "\nRD: book the room\n\nEveryone: read the draft\n"));
+    out_free(&show);
+
+    json_t *j = json_of(RUN("ana", "show", "weekly", "--json"));
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(j, "front_matter"), "title")),
+                        "Weekly sync");
+    assert_non_null(strstr(json_string_value(json_object_get(j, "text")), "RD: book"));
+    json_decref(j);
+
+    json_t *list = json_of(RUN("ana", "list", "--json"));
+    assert_int_equal(json_array_size(list), 2);
+    json_decref(list);
+    ok(RUN("ana", "list"), "Weekly sync");
+
+    json_t *log = json_of(RUN("ana", "log", "weekly", "--json"));
+    assert_int_equal(json_array_size(log), 6);
+    const char *oldest = json_string_value(json_object_get(json_array_get(log, 5), "id"));
+    char at[13];
+    snprintf(at, sizeof(at), "%.12s", oldest);
+    json_decref(log);
+    struct out old = RUN("ana", "show", "weekly", "--at", at);
+    expect(old, 0, "## Agenda", NULL);
+    assert_null(strstr(old.out, "RD: book"));
+    out_free(&old);
+    ok(RUN("ana", "blame", "weekly"), "Ana (");
+    json_t *bl = json_of(RUN("ana", "blame", "weekly", "--json"));
+    assert_true(json_array_size(bl) >= 5);
+    json_decref(bl);
+    ok(RUN("ana", "verify"), "all ok");
+    json_t *v = json_of(RUN("ana", "verify", "--json"));
+    assert_true(json_is_true(json_object_get(v, "ok")));
+    json_decref(v);
+    ok(RUN("ana", "help"), "commands:");
+    ok(RUN("ana", "help", "set"), "participants+");
+    ok(RUN("ana", "set", "--help"), "usage: notes set");
+
+    /* Exchange with a second replica, concurrent edits, convergence. */
+    char *bundle = test_path(work, "w.bundle");
+    ok(RUN("ana", "export", id, "--format", "bundle", "-o", bundle), NULL);
+    ok(RUN("bo", "init", "--name", "Bo"), NULL);
+    ok(RUN("bo", "import", bundle), "verified");
+    ok(RUN("ana", "append", id, "Ana was here"), NULL);
+    ok(RUN("bo", "append", id, "Bo was here"), NULL);
+    ok(RUN("bo", "set", id, "title", "Weekly sync (Bo)"), NULL);
+    ok(RUN("ana", "export", id, "--format", "bundle", "-o", bundle), NULL);
+    ok(RUN("bo", "import", bundle), NULL);
+    ok(RUN("bo", "export", id, "--format", "bundle", "-o", bundle), NULL);
+    ok(RUN("ana", "import", bundle), NULL);
+    struct out a = RUN("ana", "show", id), b = RUN("bo", "show", id);
+    expect(a, 0, "Ana was here", NULL);
+    expect(b, 0, "Bo was here", NULL);
+    assert_string_equal(a.out, b.out);
+    out_free(&a);
+    out_free(&b);
+    ok(RUN("bo", "log", id), "Ana (");
+    ok(RUN("bo", "verify", id), "ok");
+    char *md = test_path(work, "w.md");
+    ok(RUN("bo", "export", id, "-o", md), NULL);
+    size_t mdn;
+    char *mdtext = (char *)test_slurp(md, &mdn);
+    assert_non_null(strstr(mdtext, "Bo was here"));
+    free(mdtext);
+    free(md);
+    free(bundle);
+    free(id);
+    free(id2);
+}
+
+static void test_cli_errors(void **state)
+{
+    (void)state;
+    /* Missing identity. */
+    fails(RUN("nobody", "list"), 1, "notes init");
+    fails(RUN("nobody", "whoami"), 1, "no replica");
+    ok(RUN("eve", "init", "--name", "Eve"), NULL);
+    char *x = first_line(RUN("eve", "new", "Alpha meeting"));
+    char *y = first_line(RUN("eve", "new", "Alpha review"));
+    /* Unknown, ambiguous, bad flag, unknown command. */
+    fails(RUN("eve", "show", "zzzz"), 1, "no note matches 'zzzz'");
+    fails(RUN("eve", "show", "alpha"), 1, "matches 2 notes");
+    char prefix[2] = {x[0], 0};
+    (void)prefix;
+    fails(RUN("eve", "show", "--bogus"), 1, "usage: notes show");
+    fails(RUN("eve", "frobnicate"), 1, "not a command");
+    fails(RUN("eve", "set", "alpha meeting"), 1, "usage");
+    fails(RUN("eve", "export", "alpha meeting", "--format", "pdf"), 1, "unknown format");
+    /* Unreadable and bogus import files. */
+    fails(RUN("eve", "import", "/nonexistent/file"), 1, "cannot read");
+    char *junk = test_path(work, "junk.bundle");
+    test_spit(junk, "this is not a bundle of anything at all", 39);
+    fails(RUN("eve", "import", junk), 1, "not a bundle");
+    /* A forged bundle: valid header, one byte flipped in the changes. */
+    ok(RUN("eve", "export", x, "--format", "bundle", "-o", junk), NULL);
+    size_t n;
+    unsigned char *bytes = test_slurp(junk, &n);
+    bytes[n - 70] ^= 1;
+    test_spit(junk, bytes, n);
+    ok(RUN("fay", "init", "--name", "Fay"), NULL);
+    fails(RUN("fay", "import", junk), 2, "nothing from this bundle was stored");
+    json_t *fl = json_of(RUN("fay", "list", "--json"));
+    assert_int_equal(json_array_size(fl), 0);
+    json_decref(fl);
+    free(bytes);
+    free(junk);
+    /* Out-of-range --at. */
+    fails(RUN("eve", "show", x, "--at", "ffffffffff"), 1, "no change");
+    /* A corrupted log: damage reported, exit 2. */
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/eve/notes/%s.log", work, x);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    unsigned char *log = test_slurp(path, &n);
+    log[n - 10] ^= 0xff;
+    test_spit(path, log, n);
+    free(log);
+    fails(RUN("eve", "verify"), 2, "damaged records");
+    /* Loose key file permissions. */
+    snprintf(path, sizeof(path), "%s/eve/identity", work);
+    chmod(path, 0644);
+    fails(RUN("eve", "append", y, "text"), 1, "chmod 600");
+    chmod(path, 0600);
+    ok(RUN("eve", "append", y, "text"), NULL);
+    free(x);
+    free(y);
+}
+
+static void test_cli_passphrase(void **state)
+{
+    (void)state;
+    ok(run_env("pat", "correct horse", NULL, "init", "--name", "Pat", NULL),
+       "passphrase-protected");
+    char *id = first_line(run_env("pat", "correct horse", NULL, "new", "Secret", NULL));
+    fails(run_env("pat", "wrong horse", NULL, "append", id, "x", NULL), 1,
+          "passphrase");
+    fails(run_env("pat", NULL, NULL, "append", id, "x", NULL), 1, "NOTES_PASSPHRASE");
+    /* Reading needs no passphrase. */
+    ok(run_env("pat", NULL, NULL, "show", id, NULL), "title: Secret");
+    ok(run_env("pat", NULL, NULL, "verify", NULL), "all ok");
+    free(id);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cli_workflow),
+        cmocka_unit_test(test_cli_errors),
+        cmocka_unit_test(test_cli_passphrase),
+    };
+    bin = getenv("NOTES_BIN");
+    if (!bin) {
+        fprintf(stderr, "NOTES_BIN is not set\n");
+        return 1;
+    }
+    work = test_tmpdir("cli");
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    test_rmtree(work);
+    return rc;
+}
