@@ -495,11 +495,8 @@ static int apply_entry(struct notes_doc *d, uint32_t idx)
     en->nver = npar;
     par = NULL;
     en->applied = 1;
-    if (c->seq > 1) {
-        uint32_t p = hash_find(d, c->prev);
-        if (p != NONE)
-            d->e[p].parent = 1;
-    }
+    /* Only deps make a change a parent: prev is the author's chain, and a
+     * process committing as the same identity may not have seen it. */
     for (uint32_t i = 0; i < c->ndeps; i++) {
         uint32_t p = hash_find(d, c->deps[i]);
         if (p != NONE)
@@ -1078,8 +1075,13 @@ int notes_doc_list_remove(notes_doc *d, const char *key, const char *value)
 
 /* ---- causality ---- */
 
-/* Mark in `seen` every ancestor of entry `from` (inclusive). */
-static int mark_ancestors(const notes_doc *d, uint32_t from, uint8_t *seen)
+/*
+ * Mark in `seen` every ancestor of entry `from` (inclusive), through deps
+ * and, with `chain`, through prev too (what a holder of `from` must have,
+ * as opposed to what its author had seen).
+ */
+static int mark_ancestors(const notes_doc *d, uint32_t from, uint8_t *seen,
+                          int chain)
 {
     uint32_t *stack = notes__malloc((d->ne + 1) * sizeof(*stack));
     size_t sp = 0;
@@ -1092,7 +1094,7 @@ static int mark_ancestors(const notes_doc *d, uint32_t from, uint8_t *seen)
         for (uint32_t i = 0; i <= c->ndeps; i++) {
             uint32_t p;
             if (i == c->ndeps) {
-                if (c->seq <= 1)
+                if (c->seq <= 1 || !chain)
                     break;
                 p = hash_find(d, c->prev);
             } else {
@@ -1119,7 +1121,7 @@ static int write_before(const notes_doc *d, const struct write *a,
     if (a->entry == NONE)
         return 0;
     memset(scratch, 0, d->ne);
-    if (mark_ancestors(d, b->entry, scratch))
+    if (mark_ancestors(d, b->entry, scratch, 0))
         return 0;
     return scratch[a->entry];
 }
@@ -1396,11 +1398,8 @@ static int finish_local_entry(notes_doc *d, uint32_t idx)
         return rc;
     }
     en->applied = 1;
-    if (c->seq > 1) {
-        uint32_t p = hash_find(d, c->prev);
-        if (p != NONE)
-            d->e[p].parent = 1;
-    }
+    /* Only deps make a change a parent: prev is the author's chain, and a
+     * process committing as the same identity may not have seen it. */
     for (uint32_t i = 0; i < c->ndeps; i++) {
         uint32_t p = hash_find(d, c->deps[i]);
         if (p != NONE)
@@ -1547,7 +1546,7 @@ int notes_doc_export(notes_doc *d, const uint8_t (*have)[32], size_t n,
         goto done;
     for (size_t i = 0; i < n; i++) {
         uint32_t e = hash_find(d, have[i]);
-        if (e != NONE && !known[e] && (rc = mark_ancestors(d, e, known)))
+        if (e != NONE && !known[e] && (rc = mark_ancestors(d, e, known, 1)))
             goto done;
     }
     /* Log order is causal order, so the receiver can apply front to back. */
