@@ -259,6 +259,15 @@ NOTES_API NOTES_NODISCARD int notes_doc_open(notes_replica *r,
 NOTES_API NOTES_NODISCARD int notes_doc_create_id(notes_replica *r,
                                                   const uint8_t id[16],
                                                   notes_doc **out);
+/*
+ * A note kept only in memory: commits are signed by `signer` (borrowed; it
+ * must outlive the doc; NULL for a doc that only merges and reads) but
+ * stored nowhere; merges verify as usual. For tests, benchmarks and tools
+ * that process bundles. id NULL: a random id.
+ */
+NOTES_API NOTES_NODISCARD int notes_doc_memory(const notes_identity *signer,
+                                               const uint8_t id[16],
+                                               notes_doc **out);
 /* Discards uncommitted edits. NULL is a no-op. */
 NOTES_API void notes_doc_close(notes_doc *d);
 NOTES_API const uint8_t *notes_doc_id(const notes_doc *d);

@@ -70,7 +70,8 @@ struct field {
 };
 
 struct notes_doc {
-    notes_replica *r;
+    notes_replica *r;       /* NULL for a document kept only in memory */
+    const notes_identity *mem_id; /* the signer of a memory document */
     uint8_t id[16];
     struct notes__log *log; /* NULL until the first commit of a new note */
     char damage[600];
@@ -103,6 +104,38 @@ struct notes_doc {
 };
 
 /* ---- small helpers ---- */
+
+static const notes_identity *signer(const notes_doc *d)
+{
+    return d->r ? d->r->id : d->mem_id;
+}
+
+static const uint8_t *my_pk(const notes_doc *d)
+{
+    static const uint8_t none[32];
+    if (d->r)
+        return d->r->pk;
+    return d->mem_id ? notes_identity_public_key(d->mem_id) : none;
+}
+
+static const char *my_name(const notes_doc *d)
+{
+    if (d->r)
+        return d->r->name;
+    return d->mem_id ? notes_identity_name(d->mem_id) : "?";
+}
+
+/* Replica locking; a memory document has nothing to lock. */
+static int doc_lock(notes_doc *d, int exclusive)
+{
+    return d->r ? notes__replica_lock(d->r, exclusive) : NOTES_OK;
+}
+
+static void doc_unlock(notes_doc *d)
+{
+    if (d->r)
+        notes__replica_unlock(d->r);
+}
 
 static uint64_t now_ms(void)
 {
@@ -650,7 +683,8 @@ static int truncate_entries(struct notes_doc *d, size_t from)
         d->ne--;
     }
     /* Rebuild the hash from scratch: removals from open addressing. */
-    memset(d->hash, 0, d->hashcap * sizeof(*d->hash));
+    if (d->hash)
+        memset(d->hash, 0, d->hashcap * sizeof(*d->hash));
     size_t keep = d->ne;
     d->ne = 0;
     for (size_t i = 0; i < keep; i++) {
@@ -767,6 +801,20 @@ const char *notes_doc_author_name(const notes_doc *d, const uint8_t pk[32])
 int notes_doc_create_id(notes_replica *r, const uint8_t id[16], notes_doc **out)
 {
     return doc_alloc(r, id, out);
+}
+
+int notes_doc_memory(const notes_identity *signer_id, const uint8_t id[16],
+                     notes_doc **out)
+{
+    uint8_t fresh[16];
+    if (!id) {
+        randombytes_buf(fresh, sizeof(fresh));
+        id = fresh;
+    }
+    int rc = doc_alloc(NULL, id, out);
+    if (rc == NOTES_OK)
+        (*out)->mem_id = signer_id;
+    return rc;
 }
 
 void notes_doc_close(notes_doc *d)
@@ -900,11 +948,11 @@ static int begin_pending(notes_doc *d)
     notes__free(d->pend_deps);
     d->pend_deps = deps;
     d->npend_deps = nd;
-    d->pend_seq = author_last_seq(d, d->r->pk) + 1;
+    d->pend_seq = author_last_seq(d, my_pk(d)) + 1;
     d->pend_kind = 0;
     d->has_pend = 1;
     /* An author's first change in a note says who they claim to be. */
-    if (d->pend_seq == 1 && (rc = notes__builder_name(&d->pend, d->r->name))) {
+    if (d->pend_seq == 1 && (rc = notes__builder_name(&d->pend, my_name(d)))) {
         clear_pending(d);
         return rc;
     }
@@ -936,7 +984,7 @@ static int flush_pending_op(notes_doc *d)
 static int local_agent(notes_doc *d, uint32_t *agent)
 {
     uint32_t ai;
-    int rc = author_index(d, d->r->pk, &ai);
+    int rc = author_index(d, my_pk(d), &ai);
     return rc ? rc : author_agent(d, ai, agent);
 }
 
@@ -1433,7 +1481,7 @@ int notes_doc_commit(notes_doc *d, uint8_t id_out[32])
         memset(id_out, 0, 32);
     if (!d->has_pend)
         return NOTES_OK;
-    if (!d->r->id) {
+    if (!signer(d)) {
         notes__set_detail("the identity is locked: a passphrase is needed "
                           "to sign");
         return NOTES_ENEEDPASS;
@@ -1444,29 +1492,32 @@ int notes_doc_commit(notes_doc *d, uint8_t id_out[32])
         clear_pending(d);
         return NOTES_OK;
     }
-    if ((rc = notes__replica_lock(d->r, 1)))
+    if ((rc = doc_lock(d, 1)))
         return rc;
     lc.d = d;
-    if ((rc = ensure_log(d, 1)))
-        goto out;
-    /*
-     * If other processes appended meanwhile, our pending events (already in
-     * the text with provisional ids) are taken out first: their changes may
-     * be ours too (same identity, same seq). The new change is then applied
-     * like any other, after theirs.
-     */
-    replay = notes__log_has_more(d->log);
-    if (replay && (rc = rebuild(d)))
-        goto out;
-    unsigned rebuilds = d->rebuilds;
-    if ((rc = read_new(d, &lc)))
-        goto out;
-    if (d->rebuilds != rebuilds)
-        replay = 1; /* a fork among the new changes rebuilt the state */
-    uint64_t seq = author_last_seq(d, d->r->pk) + 1;
+    replay = 0;
+    if (d->r) {
+        if ((rc = ensure_log(d, 1)))
+            goto out;
+        /*
+         * If other processes appended meanwhile, our pending events
+         * (already in the text with provisional ids) are taken out first:
+         * their changes may be ours too (same identity, same seq). The new
+         * change is then applied like any other, after theirs.
+         */
+        replay = notes__log_has_more(d->log);
+        if (replay && (rc = rebuild(d)))
+            goto out;
+        unsigned rebuilds = d->rebuilds;
+        if ((rc = read_new(d, &lc)))
+            goto out;
+        if (d->rebuilds != rebuilds)
+            replay = 1; /* a fork among the new changes rebuilt the state */
+    }
+    uint64_t seq = author_last_seq(d, my_pk(d)) + 1;
     if (seq > 1) {
         uint32_t ai;
-        if ((rc = author_index(d, d->r->pk, &ai)))
+        if ((rc = author_index(d, my_pk(d), &ai)))
             goto out;
         memcpy(prev, d->e[slot_winner(d, ai, seq - 1)].c->id, 32);
     }
@@ -1475,7 +1526,7 @@ int notes_doc_commit(notes_doc *d, uint8_t id_out[32])
             goto out;
         replay = 1;
     }
-    rc = notes__builder_finish(&d->pend, d->id, d->r->id, seq, prev,
+    rc = notes__builder_finish(&d->pend, d->id, signer(d), seq, prev,
                                (const uint8_t(*)[32])d->pend_deps,
                                d->npend_deps, now_ms(), &c);
     if (rc)
@@ -1486,7 +1537,7 @@ int notes_doc_commit(notes_doc *d, uint8_t id_out[32])
         goto out;
     }
     rc = replay ? apply_entry(d, idx) : finish_local_entry(d, idx);
-    if (rc == NOTES_OK) {
+    if (rc == NOTES_OK && d->r) {
         const uint8_t *bytes = c->bytes;
         size_t len = c->nbytes;
         rc = notes__log_append(d->log, &bytes, &len, 1, 3);
@@ -1501,7 +1552,7 @@ int notes_doc_commit(notes_doc *d, uint8_t id_out[32])
         memcpy(id_out, c->id, 32);
     clear_pending(d);
 out:
-    notes__replica_unlock(d->r);
+    doc_unlock(d);
     return rc;
 }
 
@@ -1514,6 +1565,8 @@ int notes_doc_refresh(notes_doc *d)
         return NOTES_EINVAL;
     }
     lc.d = d;
+    if (!d->r)
+        return NOTES_OK;
     if ((rc = notes__replica_lock(d->r, 1)))
         return rc;
     rc = ensure_log(d, 0);
@@ -1625,11 +1678,11 @@ int notes_doc_merge(notes_doc *d, const uint8_t *bytes, size_t nbytes,
     }
     if ((rc = notes__payload_decode(bytes + 4, nbytes - 4, decode_cb, &dc)))
         goto free_decoded;
-    if ((rc = notes__replica_lock(d->r, 1)))
+    if ((rc = doc_lock(d, 1)))
         goto free_decoded;
     lc.d = d;
-    rc = ensure_log(d, 0);
-    if (rc == NOTES_OK)
+    rc = d->r ? ensure_log(d, 0) : NOTES_OK;
+    if (rc == NOTES_OK && d->r)
         rc = read_new(d, &lc);
     else if (rc == NOTES_ENOTFOUND)
         rc = NOTES_OK; /* a note new to this replica: created on append */
@@ -1651,7 +1704,10 @@ int notes_doc_merge(notes_doc *d, const uint8_t *bytes, size_t nbytes,
         notes__set_detail("%s (nothing from this bundle was stored)", msg);
         goto unlock;
     }
-    if (d->ne > before) {
+    if (d->ne > before && !d->r) {
+        if (added)
+            *added = d->ne - before;
+    } else if (d->ne > before) {
         size_t k = d->ne - before;
         const uint8_t **ptrs = notes__malloc(k * sizeof(*ptrs));
         size_t *lens = notes__malloc(k * sizeof(*lens));
@@ -1677,7 +1733,7 @@ int notes_doc_merge(notes_doc *d, const uint8_t *bytes, size_t nbytes,
             *added = k;
     }
 unlock:
-    notes__replica_unlock(d->r);
+    doc_unlock(d);
 free_decoded:
     for (i = 0; i < dc.n; i++)
         notes__change_free(dc.c[i]);
@@ -1899,6 +1955,17 @@ int notes_doc_verify(notes_doc *d, notes_verify_report *rep)
     memset(rep, 0, sizeof(*rep));
     if ((rc = doc_alloc(d->r, d->id, &fresh)))
         return rc;
+    vc.d = fresh;
+    vc.rep = rep;
+    vc.seen = 0;
+    if (!d->r) {
+        /* A memory document: check its changes again from their bytes. */
+        for (size_t i = 0; i < d->ne && !rc; i++)
+            rc = verify_cb(&vc, d->e[i].c->bytes, d->e[i].c->nbytes);
+        if (rc)
+            goto out;
+        goto equivocations;
+    }
     path = notes__replica_log_path(d->r, d->id);
     if (!path) {
         rc = NOTES_ENOMEM;
@@ -1907,12 +1974,8 @@ int notes_doc_verify(notes_doc *d, notes_verify_report *rep)
     if ((rc = notes__replica_lock(d->r, 0)))
         goto out;
     rc = notes__log_open(path, d->id, 0, &lg);
-    if (rc == NOTES_OK) {
-        vc.d = fresh;
-        vc.rep = rep;
-        vc.seen = 0;
+    if (rc == NOTES_OK)
         rc = notes__log_read(lg, verify_cb, &vc);
-    }
     notes__replica_unlock(d->r);
     if (rc == NOTES_ENOTFOUND && d->ne == 0) {
         rc = NOTES_OK; /* never committed: nothing to check */
@@ -1928,6 +1991,7 @@ int notes_doc_verify(notes_doc *d, notes_verify_report *rep)
     if (lg->damaged &&
         (rc = add_problem(rep, NOTES_ETRUNCATED, SIZE_MAX, lg->damage)))
         goto out;
+equivocations:
     /* Equivocations: every seq slot with more than one change. */
     for (size_t ai = 0; ai < fresh->na; ai++) {
         const struct author *a = &fresh->a[ai];
@@ -1946,7 +2010,7 @@ int notes_doc_verify(notes_doc *d, notes_verify_report *rep)
                 goto out;
         }
     }
-    if ((rc = report_aside(d, rep)))
+    if (d->r && (rc = report_aside(d, rep)))
         goto out;
     rep->changes = fresh->ne;
     rep->authors = fresh->na;
