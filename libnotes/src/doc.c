@@ -101,6 +101,8 @@ struct notes_doc {
     struct notes_buf pend_text;
     notes_lv pend_first, pend_last; /* LVs of the first and last pending event */
     unsigned rebuilds;       /* counts rebuild() calls */
+    size_t len;              /* text length in code points, if len_ok */
+    int len_ok;              /* asking the text buffer closes its gap */
 };
 
 /* ---- small helpers ---- */
@@ -465,6 +467,7 @@ static int apply_entry(struct notes_doc *d, uint32_t idx)
                          &npar)))
         return rc;
     en->nev = 0;
+    d->len_ok = 0;
     for (uint32_t i = 0; i < c->nops; i++) {
         const struct notes__op *o = &c->ops[i];
         notes_lv first;
@@ -636,6 +639,7 @@ static int rebuild(struct notes_doc *d)
 {
     int rc;
     d->rebuilds++;
+    d->len_ok = 0;
     notes__oplog_free(d->op);
     d->op = NULL;
     fields_clear(d);
@@ -915,9 +919,12 @@ const char *notes_doc_text(notes_doc *d, size_t *nbytes)
 
 size_t notes_doc_length(notes_doc *d)
 {
-    size_t nb, ncp;
-    (void)notes__oplog_text(d->op, &nb, &ncp);
-    return ncp;
+    if (!d->len_ok) {
+        size_t nb;
+        (void)notes__oplog_text(d->op, &nb, &d->len);
+        d->len_ok = 1;
+    }
+    return d->len;
 }
 
 int notes_doc_dirty(const notes_doc *d)
@@ -1006,14 +1013,14 @@ static void note_pending_lvs(notes_doc *d, notes_lv first, uint32_t count)
 int notes_doc_splice(notes_doc *d, size_t pos, size_t del, const char *text,
                      size_t n)
 {
-    size_t nb, len;
+    size_t len;
     uint32_t agent, ncp = 0;
     notes_lv first;
     const notes_lv *fr;
     size_t nfr;
     int rc;
 
-    (void)notes__oplog_text(d->op, &nb, &len);
+    len = notes_doc_length(d);
     if (pos > len || del > len - pos) {
         notes__set_detail("edit at %zu deleting %zu is outside the text (%zu "
                           "characters)", pos, del, len);
@@ -1040,6 +1047,7 @@ int notes_doc_splice(notes_doc *d, size_t pos, size_t del, const char *text,
         if (rc)
             return rc;
         note_pending_lvs(d, first, (uint32_t)del);
+        d->len -= del;
         if (d->pend_kind == NOTES__K_DEL && pos == d->pend_pos) {
             d->pend_count += (uint32_t)del;
         } else if (del == 1 &&
@@ -1065,6 +1073,7 @@ int notes_doc_splice(notes_doc *d, size_t pos, size_t del, const char *text,
         if (rc)
             return rc;
         note_pending_lvs(d, first, ncp);
+        d->len += ncp;
         if (!(d->pend_kind == NOTES__K_INS &&
               pos == (size_t)d->pend_pos + d->pend_count)) {
             if ((rc = flush_pending_op(d)))
