@@ -1,0 +1,216 @@
+/*
+ * text.h: the text CRDT engine of libnotes (internal, notes__ prefix).
+ *
+ * An Eg-walker event graph (Gentle & Kleppmann, EuroSys 2025) whose temporary
+ * merge state orders concurrent inserts with YjsMod / FugueMax semantics.
+ * The oplog stores the original, index-based operations (run-length encoded);
+ * the merged text lives in a UTF-8 gap buffer. CRDT state exists only while a
+ * concurrent run is being merged, and is thrown away afterwards.
+ * docs/crdt.md describes the design.
+ *
+ * Positions and counts are Unicode code points. Not thread-safe: one oplog,
+ * one thread.
+ */
+#ifndef NOTES_TEXT_H
+#define NOTES_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+/* Local version: index of an event in this replica's order (a topological
+ * order of the event graph). Valid LVs are < NOTES__LV_MAX. */
+typedef uint32_t notes_lv;
+
+#define NOTES__LV_MAX 0x7fffffffu /* at most 2^31 - 1 events per oplog */
+
+struct notes__oplog;
+
+/* Create an empty oplog (empty document, no agents). */
+int notes__oplog_new(struct notes__oplog **out);
+/* Free an oplog and everything it owns. NULL is ok. */
+void notes__oplog_free(struct notes__oplog *op);
+
+/*
+ * Register an agent (author) by a 32-byte key (an Ed25519 public key).
+ * The same key always yields the same index. Concurrent inserts at the same
+ * place are ordered by (key bytes via memcmp, then seq), never by local
+ * indexes, so every replica orders them identically.
+ */
+int notes__oplog_agent(struct notes__oplog *op, const uint8_t key[32],
+                       uint32_t *agent);
+
+enum { NOTES__OP_INS = 1, NOTES__OP_DEL = 2 };
+
+/*
+ * Append a run of events by `agent` (an index from notes__oplog_agent).
+ *
+ * parents: the version that `pos` refers to; every entry must be an existing
+ *   LV (otherwise NOTES_EINVAL). Duplicates are removed and parents that are
+ *   ancestors of other parents are tolerated (they are redundant; such an add
+ *   simply takes the merge path). nparents == 0 means the empty document.
+ * INS: `utf8`/`nbytes` (non-empty, valid UTF-8, otherwise NOTES_EINVAL) holding
+ *   k code points is inserted at code point `pos`: k events, event i inserts
+ *   code point i at pos+i, each parented on the previous event of the run.
+ *   `count` is ignored.
+ * DEL: `count` (> 0, otherwise NOTES_EINVAL) events deleting the `count` code
+ *   points at [pos, pos+count) of the parent version, each parented on the
+ *   previous event of the run. Deleting a character that a concurrent event
+ *   already deleted is harmless.
+ * seq: the caller's 64-bit id of the first event (event i has seq+i); (agent
+ *   key, seq) is only used to break ties between concurrent inserts at the
+ *   same place.
+ * pos/count beyond the length of the document at the parent version:
+ *   NOTES_EBADOP, and the oplog is unchanged (no partial state).
+ * OUT first_lv (may be NULL): LV of the first event.
+ * Errors: NOTES_EINVAL, NOTES_EBADOP, NOTES_ETOOBIG (2^31 events), NOTES_ENOMEM.
+ * On any error the oplog is unchanged.
+ */
+int notes__oplog_add(struct notes__oplog *op, uint32_t agent, uint64_t seq,
+                     const notes_lv *parents, size_t nparents, int kind,
+                     uint32_t pos, const char *utf8, size_t nbytes,
+                     uint32_t count, notes_lv *first_lv);
+
+/* Number of events in the oplog. */
+size_t notes__oplog_len(const struct notes__oplog *op);
+
+/* The current heads (a frontier), sorted ascending. Borrowed: valid until the
+ * next add. *n is 0 for an empty oplog. */
+const notes_lv *notes__oplog_frontier(const struct notes__oplog *op, size_t *n);
+
+/* The merged text of all events, NUL-terminated. Borrowed: valid until the
+ * next add. Also its length in bytes and code points (either may be NULL).
+ * Returns NULL only on allocation failure. */
+const char *notes__oplog_text(struct notes__oplog *op, size_t *nbytes,
+                              size_t *ncodepoints);
+
+/*
+ * Text at any version (a set of existing LVs; n == 0: the empty document).
+ * OUT *out allocated with notes__malloc, NUL-terminated; the caller frees it
+ * with notes_free/notes__free. Replays the history of `version` from scratch
+ * unless it is the current frontier.
+ */
+int notes__oplog_checkout(struct notes__oplog *op, const notes_lv *version,
+                          size_t n, char **out, size_t *nbytes);
+
+/*
+ * Authorship of the text at `version` (n == SIZE_MAX or version == NULL: the
+ * current text): for each code point of that text, the LV of the event that
+ * inserted it. OUT *lvs allocated with notes__malloc (caller frees; NULL when
+ * *ncp == 0 is possible), *ncp code points.
+ */
+int notes__oplog_origins(struct notes__oplog *op, const notes_lv *version,
+                         size_t n, notes_lv **lvs, size_t *ncp);
+
+/* Which agent and seq an event has (for blame). An LV out of range yields
+ * agent UINT32_MAX and seq 0. */
+void notes__oplog_event_id(const struct notes__oplog *op, notes_lv lv,
+                           uint32_t *agent, uint64_t *seq);
+
+/* ====================================================================== */
+/* Implementation details shared by text_*.c only; nothing outside the
+ * text engine should touch these. */
+
+/* UTF-8 gap buffer with the gap position kept in bytes and code points. */
+struct notes__tbuf {
+    char *buf;
+    size_t cap;   /* bytes allocated */
+    size_t gs;    /* gap start (bytes before the gap) */
+    size_t ge;    /* gap end */
+    size_t gcp;   /* code points before the gap */
+    size_t ncp;   /* code points in the text */
+};
+
+void notes__tbuf_init(struct notes__tbuf *t);
+void notes__tbuf_release(struct notes__tbuf *t);
+static inline size_t notes__tbuf_bytes(const struct notes__tbuf *t)
+{
+    return t->cap - (t->ge - t->gs);
+}
+/* Make room for `extra` more bytes so the next inserts cannot fail. */
+int notes__tbuf_reserve(struct notes__tbuf *t, size_t extra);
+/* Insert valid UTF-8 (`ncp` code points) at code point `cp` (<= ncp). */
+int notes__tbuf_insert(struct notes__tbuf *t, size_t cp, const char *s,
+                       size_t n, size_t ncp);
+/* Delete `count` code points at `cp` (cp + count <= ncp). */
+void notes__tbuf_delete(struct notes__tbuf *t, size_t cp, size_t count);
+/* Contiguous NUL-terminated text (moves the gap to the end). */
+const char *notes__tbuf_text(struct notes__tbuf *t);
+
+/* One run of operations: events [start, start+len). */
+struct notes__oprun {
+    notes_lv start;
+    uint32_t len;
+    uint32_t pos;       /* position of the first event */
+    uint8_t kind;       /* NOTES__OP_INS / NOTES__OP_DEL */
+    uint8_t fwd;        /* DEL: 1 = event i at pos, 0 = event i at pos - i */
+    uint8_t ascii;      /* INS: content is pure ASCII (cp == byte) */
+    uint32_t content;   /* INS: byte offset in the content arena */
+    uint32_t nbytes;    /* INS: content bytes */
+};
+
+/* Agent assignment: events [start, start+len) are agent's seq .. seq+len-1. */
+struct notes__agentrun {
+    notes_lv start;
+    uint32_t len;
+    uint32_t agent;
+    uint64_t seq;
+};
+
+/* Causal graph: event `start` has the listed parents; every later event of
+ * the run has parent lv - 1. */
+struct notes__graphrun {
+    notes_lv start;
+    uint32_t len;
+    uint32_t parents;   /* offset in the parents pool */
+    uint32_t nparents;
+};
+
+struct notes__oplog {
+    notes_lv n; /* events */
+
+    struct notes__oprun *ops;
+    size_t nops, capops;
+    struct notes__agentrun *aruns;
+    size_t naruns, caparuns;
+    struct notes__graphrun *gruns;
+    size_t ngruns, capgruns;
+    notes_lv *ppool; /* parents of graph runs */
+    size_t npool, cappool;
+    char *content;   /* inserted UTF-8, in event order */
+    size_t ncontent, capcontent;
+
+    uint8_t (*keys)[32];
+    size_t nagents, capagents;
+
+    notes_lv *frontier;
+    size_t nfrontier, capfrontier;
+
+    struct notes__tbuf text;
+    struct notes__mcache *cache; /* merge tracker kept between merges */
+};
+
+/* Lookups (binary search over runs). lv must be < n. */
+size_t notes__oplog_find_op(const struct notes__oplog *op, notes_lv lv);
+size_t notes__oplog_find_graph(const struct notes__oplog *op, notes_lv lv);
+/* Parents of one event: either a pointer into the pool or {lv - 1} in *tmp.
+ * Returns the number of parents. */
+size_t notes__oplog_parents_of(const struct notes__oplog *op, notes_lv lv,
+                               const notes_lv **out, notes_lv *tmp);
+/* Compare the (key, seq) ids of two events: <0, 0, >0. */
+int notes__oplog_cmp_ids(const struct notes__oplog *op, notes_lv a, notes_lv b);
+
+/* Merge path (text_merge.c): the events [first, op->n) were just appended
+ * (one run) with parents not equal to the old frontier `oldf`. Transform them
+ * and apply them to op->text. Returns NOTES_EBADOP if their positions are out
+ * of range at their parent version (nothing applied), or NOTES_ENOMEM. */
+int notes__merge_apply(struct notes__oplog *op, const notes_lv *oldf,
+                       size_t noldf, notes_lv first);
+/* Free the cached merge tracker (if any). */
+void notes__merge_drop(struct notes__oplog *op);
+/* Called after a fast-path add: drops the cached tracker once too many events
+ * would have to be caught up. */
+void notes__merge_note_fast(struct notes__oplog *op);
+
+#endif

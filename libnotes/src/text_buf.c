@@ -1,0 +1,140 @@
+/*
+ * text_buf.c: the UTF-8 gap buffer holding the merged text.
+ *
+ * The gap position is tracked in bytes (gs) and code points (gcp). Moving the
+ * gap to a code point scans only the bytes between the old and new gap (the
+ * scan is skipped entirely while the whole text is ASCII), so edits near the
+ * previous edit cost O(distance), which is the common case when typing.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "text.h"
+
+void notes__tbuf_init(struct notes__tbuf *t)
+{
+    memset(t, 0, sizeof(*t));
+}
+
+void notes__tbuf_release(struct notes__tbuf *t)
+{
+    notes__free(t->buf);
+    memset(t, 0, sizeof(*t));
+}
+
+static int is_ascii(const struct notes__tbuf *t)
+{
+    return notes__tbuf_bytes(t) == t->ncp;
+}
+
+/* Move the gap so that exactly `cp` code points precede it. */
+static void move_gap(struct notes__tbuf *t, size_t cp)
+{
+    if (cp == t->gcp)
+        return;
+    if (cp > t->gcp) {
+        size_t want = cp - t->gcp, nb;
+        if (is_ascii(t)) {
+            nb = want;
+        } else {
+            const unsigned char *s = (const unsigned char *)t->buf + t->ge;
+            size_t avail = t->cap - t->ge, i = 0;
+            while (want && i < avail) {
+                i++;
+                while (i < avail && (s[i] & 0xc0) == 0x80)
+                    i++;
+                want--;
+            }
+            nb = i;
+        }
+        memmove(t->buf + t->gs, t->buf + t->ge, nb);
+        t->gs += nb;
+        t->ge += nb;
+    } else {
+        size_t want = t->gcp - cp, nb;
+        if (is_ascii(t)) {
+            nb = want;
+        } else {
+            const unsigned char *s = (const unsigned char *)t->buf;
+            size_t i = t->gs;
+            while (want && i > 0) {
+                i--;
+                while (i > 0 && (s[i] & 0xc0) == 0x80)
+                    i--;
+                want--;
+            }
+            nb = t->gs - i;
+        }
+        memmove(t->buf + t->ge - nb, t->buf + t->gs - nb, nb);
+        t->gs -= nb;
+        t->ge -= nb;
+    }
+    t->gcp = cp;
+}
+
+int notes__tbuf_reserve(struct notes__tbuf *t, size_t extra)
+{
+    size_t gap = t->ge - t->gs;
+    if (gap >= extra + 1) /* +1: room for the NUL of tbuf_text */
+        return NOTES_OK;
+    size_t used = notes__tbuf_bytes(t);
+    if (extra > SIZE_MAX / 4 - used)
+        return NOTES_ENOMEM;
+    size_t ncap = t->cap ? t->cap : 256;
+    while (ncap < used + extra + 1)
+        ncap *= 2;
+    ncap += ncap / 4; /* keep some gap */
+    char *nb = notes__realloc(t->buf, ncap);
+    if (!nb)
+        return NOTES_ENOMEM;
+    size_t tail = t->cap - t->ge;
+    memmove(nb + ncap - tail, nb + t->ge, tail);
+    t->buf = nb;
+    t->ge = ncap - tail;
+    t->cap = ncap;
+    return NOTES_OK;
+}
+
+int notes__tbuf_insert(struct notes__tbuf *t, size_t cp, const char *s,
+                       size_t n, size_t ncp)
+{
+    int rc = notes__tbuf_reserve(t, n);
+    if (rc)
+        return rc;
+    move_gap(t, cp);
+    memcpy(t->buf + t->gs, s, n);
+    t->gs += n;
+    t->gcp += ncp;
+    t->ncp += ncp;
+    return NOTES_OK;
+}
+
+void notes__tbuf_delete(struct notes__tbuf *t, size_t cp, size_t count)
+{
+    move_gap(t, cp);
+    size_t nb;
+    if (is_ascii(t)) {
+        nb = count;
+    } else {
+        const unsigned char *s = (const unsigned char *)t->buf + t->ge;
+        size_t avail = t->cap - t->ge, i = 0, want = count;
+        while (want && i < avail) {
+            i++;
+            while (i < avail && (s[i] & 0xc0) == 0x80)
+                i++;
+            want--;
+        }
+        nb = i;
+    }
+    t->ge += nb;
+    t->ncp -= count;
+}
+
+const char *notes__tbuf_text(struct notes__tbuf *t)
+{
+    if (notes__tbuf_reserve(t, 0))
+        return NULL;
+    move_gap(t, t->ncp);
+    t->buf[t->gs] = '\0';
+    return t->buf;
+}
