@@ -1038,7 +1038,7 @@ static void test_random_replicas(void **state)
         return;
     }
     const char *nc = getenv("NOTES_TEST_CASES");
-    unsigned long long cases = nc && *nc ? strtoull(nc, NULL, 10) : 3000;
+    unsigned long long cases = nc && *nc ? strtoull(nc, NULL, 10) : 8000;
     for (unsigned long long seed = 1; seed <= cases; seed++)
         run_case(seed);
     printf("# %llu random multi-replica cases passed\n", cases);
