@@ -45,7 +45,8 @@ extern "C" {
     X(ENOIDENTITY, -18, "no identity in this replica")                       \
     X(EWRONGDOC, -19, "change belongs to another document")                  \
     X(ENEEDPASS, -20, "a passphrase is required")                            \
-    X(ETRUNCATED, -21, "torn or truncated record")
+    X(ETRUNCATED, -21, "torn or truncated record")                          \
+    X(EUNSIGNED, -22, "change not covered by any signature")
 
 typedef enum notes_err {
     NOTES_OK = 0,

@@ -108,7 +108,7 @@ int notes__change_decode(const uint8_t *p, size_t n, struct notes__change **out)
                           NOTES__CHANGE_MAX);
         return NOTES_ETOOBIG;
     }
-    if (n < sizeof(change_magic) + 64)
+    if (n < sizeof(change_magic) + 1)
         return fail(NOTES_ECORRUPT, "too short", n);
     if (memcmp(p, change_magic, 2) != 0)
         return fail(NOTES_ECORRUPT, "bad magic", 0);
@@ -127,7 +127,7 @@ int notes__change_decode(const uint8_t *p, size_t n, struct notes__change **out)
     }
     memcpy(c->bytes, p, n);
     c->nbytes = n;
-    notes__reader_init(&r, c->bytes, n - 64);
+    notes__reader_init(&r, c->bytes, n);
     r.off = sizeof(change_magic);
 
     if (notes__get_raw(&r, 16, &raw))
@@ -185,7 +185,17 @@ int notes__change_decode(const uint8_t *p, size_t n, struct notes__change **out)
         if ((rc = decode_op(&r, &c->ops[i], &c->ntext_events)))
             goto out;
     }
-    if (notes__reader_left(&r) != 0) {
+    /* The body ends here; then 0x00 (no signature) or 0x01 + 64 bytes. */
+    c->body_len = r.off;
+    uint8_t flag;
+    if (notes__get_u8(&r, &flag) || flag > 1) {
+        rc = fail(NOTES_ECORRUPT, "bad signature flag", r.off);
+        goto out;
+    }
+    c->is_signed = flag;
+    if (flag && notes__reader_left(&r) < 64)
+        goto bad_trunc;
+    if (notes__reader_left(&r) != (flag ? 64u : 0u)) {
         rc = fail(NOTES_ECORRUPT, "trailing bytes", r.off);
         goto out;
     }
@@ -193,7 +203,7 @@ int notes__change_decode(const uint8_t *p, size_t n, struct notes__change **out)
         rc = fail(NOTES_ETOOBIG, "too many text events", r.off);
         goto out;
     }
-    crypto_generichash(c->id, 32, c->bytes, n - 64, NULL, 0);
+    crypto_generichash(c->id, 32, c->bytes, c->body_len, NULL, 0);
     *out = c;
     return NOTES_OK;
 
@@ -206,10 +216,24 @@ out:
 
 int notes__change_verify_sig(const struct notes__change *c)
 {
-    if (crypto_sign_verify_detached(c->bytes + c->nbytes - 64, c->bytes,
-                                    c->nbytes - 64, c->author) != 0)
+    if (!c->is_signed)
+        return NOTES_EUNSIGNED;
+    if (crypto_sign_verify_detached(c->bytes + c->body_len + 1, c->bytes,
+                                    c->body_len, c->author) != 0)
         return NOTES_EBADSIG;
     return NOTES_OK;
+}
+
+int notes__change_encode(const struct notes__change *c, int with_sig,
+                         struct notes_buf *out)
+{
+    static const uint8_t unsigned_flag = 0;
+    int rc = notes__buf_put(out, c->bytes, c->body_len);
+    if (rc)
+        return rc;
+    if (with_sig && c->is_signed)
+        return notes__buf_put(out, c->bytes + c->body_len, 65);
+    return notes__buf_put(out, &unsigned_flag, 1);
 }
 
 void notes__builder_init(struct notes__change_builder *b)
@@ -311,7 +335,7 @@ undo:
 int notes__builder_finish(struct notes__change_builder *b, const uint8_t doc[16],
                           const notes_identity *id, uint64_t seq,
                           const uint8_t prev[32], const uint8_t (*deps)[32],
-                          uint32_t ndeps, uint64_t time_ms,
+                          uint32_t ndeps, uint64_t time_ms, int sign,
                           struct notes__change **out)
 {
     struct notes_buf body;
@@ -339,9 +363,14 @@ int notes__builder_finish(struct notes__change_builder *b, const uint8_t doc[16]
         (rc = notes__buf_put_varint(&body, b->nops)) ||
         (rc = notes__buf_put(&body, b->ops.data, b->ops.len)))
         goto out;
-    if ((rc = notes_identity_sign(id, body.data, body.len, sig)) ||
-        (rc = notes__buf_put(&body, sig, 64)))
+    if (sign) {
+        if ((rc = notes_identity_sign(id, body.data, body.len, sig)) ||
+            (rc = notes__buf_put_u8(&body, 1)) ||
+            (rc = notes__buf_put(&body, sig, 64)))
+            goto out;
+    } else if ((rc = notes__buf_put_u8(&body, 0))) {
         goto out;
+    }
     rc = notes__change_decode(body.data, body.len, out);
 out:
     notes__buf_release(&body);

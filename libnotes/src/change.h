@@ -49,14 +49,22 @@ struct notes__change {
     uint32_t nops;
     struct notes__op *ops; /* point into bytes */
     uint64_t ntext_events; /* code points inserted + deleted */
-    uint8_t *bytes;      /* owned: the whole encoding, signature last */
+    uint8_t *bytes;      /* owned: the whole encoding: body, flag, signature */
     size_t nbytes;
+    size_t body_len;     /* bytes covered by the id and the signature */
+    uint8_t is_signed;   /* carries its own signature (else covered by a
+                          * later change of the author: docs/format.md) */
 };
 
 /* Decode and check structure (not the signature). OUT *out owned by caller. */
 int notes__change_decode(const uint8_t *p, size_t n, struct notes__change **out);
-/* Ed25519 check of the signature against the author key. */
+/* Ed25519 check of the signature against the author key;
+ * NOTES_EUNSIGNED if the change carries none. */
 int notes__change_verify_sig(const struct notes__change *c);
+/* Append the encoding of c to out, with its signature or (with_sig 0, or
+ * none) without. */
+int notes__change_encode(const struct notes__change *c, int with_sig,
+                         struct notes_buf *out);
 void notes__change_free(struct notes__change *c);
 
 /* Builder: ops are appended to a growing body, then signed. */
@@ -75,13 +83,14 @@ int notes__builder_name(struct notes__change_builder *b, const char *name);
 int notes__builder_kv(struct notes__change_builder *b, int kind,
                       const char *key, const char *value);
 /*
- * Encode and sign. deps must be sorted and unique. OUT *out: the decoded
- * change, ready to store. Uses notes_identity_sign.
+ * Encode and (with `sign`) sign. deps must be sorted and unique. OUT *out:
+ * the decoded change, ready to store. Uses notes_identity_sign. An unsigned
+ * change must be covered by a later signed change of the same author.
  */
 int notes__builder_finish(struct notes__change_builder *b, const uint8_t doc[16],
                           const notes_identity *id, uint64_t seq,
                           const uint8_t prev[32], const uint8_t (*deps)[32],
-                          uint32_t ndeps, uint64_t time_ms,
+                          uint32_t ndeps, uint64_t time_ms, int sign,
                           struct notes__change **out);
 
 #endif

@@ -299,7 +299,8 @@ static uint32_t slot_winner(const struct notes_doc *d, uint32_t ai, uint64_t seq
  * Check `c` structurally against the doc: document, chain, dependencies.
  * Signature checked here too. Returns a code and sets the detail.
  */
-static int check_change(struct notes_doc *d, const struct notes__change *c)
+static int check_change(struct notes_doc *d, const struct notes__change *c,
+                        int sigrc)
 {
     char sid[17], aid[NOTES_FPR_STRLEN];
     short_id(sid, c->id);
@@ -308,7 +309,12 @@ static int check_change(struct notes_doc *d, const struct notes__change *c)
         notes__set_detail("change %s by %s belongs to another note", sid, aid);
         return NOTES_EWRONGDOC;
     }
-    if (notes__change_verify_sig(c) != NOTES_OK) {
+    if (sigrc == NOTES_EUNSIGNED) {
+        notes__set_detail("change %s by %s carries no signature and no later "
+                          "change of its author covers it", sid, aid);
+        return NOTES_EUNSIGNED;
+    }
+    if (sigrc != NOTES_OK) {
         notes__set_detail("change %s claims author %s but its signature "
                           "does not verify", sid, aid);
         return NOTES_EBADSIG;
@@ -705,7 +711,8 @@ static int truncate_entries(struct notes_doc *d, size_t from)
  * freed and reported with *dup. On error the change is freed and the state
  * is as before.
  */
-static int ingest(struct notes_doc *d, struct notes__change *c, int *dup)
+static int ingest(struct notes_doc *d, struct notes__change *c, int sigrc,
+                  int *dup)
 {
     uint32_t idx;
     int rc;
@@ -715,7 +722,7 @@ static int ingest(struct notes_doc *d, struct notes__change *c, int *dup)
         notes__change_free(c);
         return NOTES_OK;
     }
-    if ((rc = check_change(d, c))) {
+    if ((rc = check_change(d, c, sigrc))) {
         notes__change_free(c);
         return rc;
     }
@@ -744,28 +751,157 @@ static int ingest(struct notes_doc *d, struct notes__change *c, int *dup)
 
 /* ---- opening ---- */
 
-struct load_ctx {
-    struct notes_doc *d;
-    size_t bad;           /* changes refused while loading */
+/*
+ * A batch of decoded changes (a log read, a bundle) and, per change, the
+ * verdict of the signature pass: NOTES_OK when covered by a valid
+ * signature, its own or that of a later change of the same author in the
+ * batch whose hash chain (prev) leads back to it.
+ */
+struct batch {
+    struct notes__change **c;
+    int *sig;
+    size_t n, cap;
+    size_t bad;            /* changes refused (decode errors included) */
     char first_bad[240];
 };
 
-static int load_cb(void *ctx, const uint8_t *p, size_t n)
+static void batch_release(struct batch *b)
 {
-    struct load_ctx *lc = ctx;
-    struct notes__change *c;
-    int dup, rc = notes__change_decode(p, n, &c);
-    if (rc == NOTES_OK)
-        rc = ingest(lc->d, c, &dup);
-    if (rc == NOTES_ENOMEM)
+    for (size_t i = 0; i < b->n; i++)
+        notes__change_free(b->c[i]);
+    notes__free(b->c);
+    notes__free(b->sig);
+    memset(b, 0, sizeof(*b));
+}
+
+static int batch_push(struct batch *b, struct notes__change *c)
+{
+    if (b->n == b->cap) {
+        size_t ncap = b->cap ? b->cap * 2 : 16;
+        void *nc = notes__realloc(b->c, ncap * sizeof(*b->c));
+        if (!nc)
+            return NOTES_ENOMEM;
+        b->c = nc;
+        void *ns = notes__realloc(b->sig, ncap * sizeof(*b->sig));
+        if (!ns)
+            return NOTES_ENOMEM;
+        b->sig = ns;
+        b->cap = ncap;
+    }
+    b->c[b->n] = c;
+    b->sig[b->n++] = NOTES_EUNSIGNED;
+    return NOTES_OK;
+}
+
+static const struct batch *sort_batch; /* qsort has no context argument */
+
+static int cmp_batch_id(const void *x, const void *y)
+{
+    return memcmp(sort_batch->c[*(const uint32_t *)x]->id,
+                  sort_batch->c[*(const uint32_t *)y]->id, 32);
+}
+
+/* The signature pass. OUT *nsig: signatures checked. */
+static int batch_cover(struct batch *b, size_t *nsig)
+{
+    uint32_t *order = notes__malloc((b->n + 1) * sizeof(*order));
+    if (!order)
+        return NOTES_ENOMEM;
+    for (size_t i = 0; i < b->n; i++) {
+        order[i] = (uint32_t)i;
+        if (b->c[i]->is_signed) {
+            b->sig[i] = notes__change_verify_sig(b->c[i]);
+            (*nsig)++;
+        }
+    }
+    sort_batch = b;
+    qsort(order, b->n, sizeof(*order), cmp_batch_id);
+    /* Walk each covered change's chain backwards; later changes come
+     * later in a causal batch, so one backward sweep reaches a fixpoint
+     * in practice; loop until nothing changes anyway. */
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (size_t k = b->n; k-- > 0;) {
+            const struct notes__change *c = b->c[k];
+            if (b->sig[k] != NOTES_OK || c->seq <= 1)
+                continue;
+            size_t lo = 0, hi = b->n;
+            while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                int cmp = memcmp(b->c[order[mid]]->id, c->prev, 32);
+                if (cmp == 0) {
+                    lo = mid;
+                    break;
+                }
+                if (cmp < 0)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            if (lo >= b->n || memcmp(b->c[order[lo]]->id, c->prev, 32) != 0)
+                continue;
+            uint32_t j = order[lo];
+            if (b->sig[j] == NOTES_EUNSIGNED &&
+                memcmp(b->c[j]->author, c->author, 32) == 0) {
+                b->sig[j] = NOTES_OK;
+                changed = 1;
+            }
+        }
+    }
+    notes__free(order);
+    return NOTES_OK;
+}
+
+typedef int (*refuse_fn)(void *ctx, int rc);
+
+/*
+ * Verify and ingest a batch in order. stop: the first refusal ends it with
+ * that error (a bundle is taken whole or not at all); else each refusal is
+ * passed to `refuse` and the rest goes on (a log with a bad change).
+ */
+static int batch_ingest(struct notes_doc *d, struct batch *b, int stop,
+                        refuse_fn refuse, void *ctx, size_t *nsig)
+{
+    size_t dummy = 0;
+    int rc = batch_cover(b, nsig ? nsig : &dummy);
+    if (rc)
         return rc;
-    if (rc) {
-        /* Refused: keep going, `notes verify` names it. */
-        if (!lc->bad++)
-            snprintf(lc->first_bad, sizeof(lc->first_bad), "%s",
-                     notes_last_detail());
+    for (size_t i = 0; i < b->n; i++) {
+        int dup;
+        struct notes__change *c = b->c[i];
+        b->c[i] = NULL;
+        rc = ingest(d, c, b->sig[i], &dup);
+        if (rc == NOTES_ENOMEM || (rc && stop))
+            return rc;
+        if (rc && (rc = refuse(ctx, rc)))
+            return rc;
     }
     return NOTES_OK;
+}
+
+static int count_refusal(void *ctx, int rc)
+{
+    struct batch *b = ctx;
+    (void)rc;
+    if (!b->bad++)
+        snprintf(b->first_bad, sizeof(b->first_bad), "%s",
+                 notes_last_detail());
+    return NOTES_OK;
+}
+
+/* Log reader callback: decode into the batch; refusals are counted. */
+static int collect_cb(void *ctx, const uint8_t *p, size_t n)
+{
+    struct batch *b = ctx;
+    struct notes__change *c;
+    int rc = notes__change_decode(p, n, &c);
+    if (rc == NOTES_ENOMEM)
+        return rc;
+    if (rc)
+        return count_refusal(b, rc);
+    if ((rc = batch_push(b, c)))
+        notes__change_free(c);
+    return rc;
 }
 
 static int doc_alloc(notes_replica *r, const uint8_t id[16], notes_doc **out)
@@ -847,35 +983,35 @@ void notes_doc_close(notes_doc *d)
 }
 
 /* Read records appended since the last read (lock held by the caller). */
-static int read_new(notes_doc *d, struct load_ctx *lc)
+static int read_new(notes_doc *d)
 {
-    int rc = notes__log_read(d->log, load_cb, lc);
-    if (rc)
-        return rc;
-    if (d->log->damaged) {
+    struct batch b = {0};
+    int rc = notes__log_read(d->log, collect_cb, &b);
+    if (rc == NOTES_OK)
+        rc = batch_ingest(d, &b, 0, count_refusal, &b, NULL);
+    if (rc == NOTES_OK && d->log->damaged) {
         snprintf(d->damage, sizeof(d->damage), "%s; kept aside as %s.%s-%llu",
                  d->log->damage, d->log->path,
                  d->log->torn ? "torn" : "damaged",
                  (unsigned long long)d->log->end);
         rc = notes__log_repair(d->log);
     }
-    if (lc->bad && !d->damage[0])
+    if (rc == NOTES_OK && b.bad && !d->damage[0])
         snprintf(d->damage, sizeof(d->damage),
-                 "%zu change(s) refused, first: %s", lc->bad, lc->first_bad);
+                 "%zu change(s) refused, first: %s", b.bad, b.first_bad);
+    batch_release(&b);
     return rc;
 }
 
 int notes_doc_open(notes_replica *r, const uint8_t id[16], notes_doc **out)
 {
     notes_doc *d;
-    struct load_ctx lc = {0};
     int rc;
     char *path;
 
     *out = NULL;
     if ((rc = doc_alloc(r, id, &d)))
         return rc;
-    lc.d = d;
     path = notes__replica_log_path(r, id);
     if (!path) {
         rc = NOTES_ENOMEM;
@@ -885,7 +1021,7 @@ int notes_doc_open(notes_replica *r, const uint8_t id[16], notes_doc **out)
         goto fail;
     rc = notes__log_open(path, id, 0, &d->log);
     if (rc == NOTES_OK)
-        rc = read_new(d, &lc);
+        rc = read_new(d);
     notes__replica_unlock(r);
     if (rc)
         goto fail;
@@ -1480,7 +1616,6 @@ static void clear_pending(notes_doc *d)
 
 int notes_doc_commit(notes_doc *d, uint8_t id_out[32])
 {
-    struct load_ctx lc = {0};
     struct notes__change *c = NULL;
     uint8_t prev[32] = {0};
     uint32_t idx;
@@ -1503,7 +1638,6 @@ int notes_doc_commit(notes_doc *d, uint8_t id_out[32])
     }
     if ((rc = doc_lock(d, 1)))
         return rc;
-    lc.d = d;
     replay = 0;
     if (d->r) {
         if ((rc = ensure_log(d, 1)))
@@ -1518,7 +1652,7 @@ int notes_doc_commit(notes_doc *d, uint8_t id_out[32])
         if (replay && (rc = rebuild(d)))
             goto out;
         unsigned rebuilds = d->rebuilds;
-        if ((rc = read_new(d, &lc)))
+        if ((rc = read_new(d)))
             goto out;
         if (d->rebuilds != rebuilds)
             replay = 1; /* a fork among the new changes rebuilt the state */
@@ -1537,7 +1671,7 @@ int notes_doc_commit(notes_doc *d, uint8_t id_out[32])
     }
     rc = notes__builder_finish(&d->pend, d->id, signer(d), seq, prev,
                                (const uint8_t(*)[32])d->pend_deps,
-                               d->npend_deps, now_ms(), &c);
+                               d->npend_deps, now_ms(), 1, &c);
     if (rc)
         goto out;
     size_t before = d->ne;
@@ -1567,13 +1701,11 @@ out:
 
 int notes_doc_refresh(notes_doc *d)
 {
-    struct load_ctx lc = {0};
     int rc;
     if (d->has_pend) {
         notes__set_detail("commit local edits before refreshing");
         return NOTES_EINVAL;
     }
-    lc.d = d;
     if (!d->r)
         return NOTES_OK;
     if ((rc = notes__replica_lock(d->r, 1)))
@@ -1582,7 +1714,7 @@ int notes_doc_refresh(notes_doc *d)
     if (rc == NOTES_ENOTFOUND)
         rc = NOTES_OK; /* not stored yet: nothing new */
     else if (rc == NOTES_OK)
-        rc = read_new(d, &lc);
+        rc = read_new(d);
     notes__replica_unlock(d->r);
     return rc;
 }
@@ -1632,43 +1764,29 @@ done:
     return rc;
 }
 
-struct decoded {
-    struct notes__change **c;
-    size_t n, cap;
-};
-
-static int decode_cb(void *ctx, const uint8_t *p, size_t n)
+/* Bundle reader callback: decode into the batch, stop at the first error. */
+static int bundle_cb(void *ctx, const uint8_t *p, size_t n)
 {
-    struct decoded *dc = ctx;
+    struct batch *b = ctx;
     struct notes__change *c;
     int rc = notes__change_decode(p, n, &c);
     if (rc) {
         char msg[200];
         snprintf(msg, sizeof(msg), "%s", notes_last_detail());
-        notes__set_detail("change %zu of the bundle: %s", dc->n + 1, msg);
+        notes__set_detail("change %zu of the bundle: %s", b->n + 1, msg);
         return rc;
     }
-    if (dc->n == dc->cap) {
-        size_t ncap = dc->cap ? dc->cap * 2 : 16;
-        void *nc = notes__realloc(dc->c, ncap * sizeof(*dc->c));
-        if (!nc) {
-            notes__change_free(c);
-            return NOTES_ENOMEM;
-        }
-        dc->c = nc;
-        dc->cap = ncap;
-    }
-    dc->c[dc->n++] = c;
-    return NOTES_OK;
+    if ((rc = batch_push(b, c)))
+        notes__change_free(c);
+    return rc;
 }
 
 int notes_doc_merge(notes_doc *d, const uint8_t *bytes, size_t nbytes,
                     size_t *added)
 {
-    struct decoded dc = {0};
-    struct load_ctx lc = {0};
+    struct batch b = {0};
     int rc;
-    size_t before = 0, i;
+    size_t before = 0;
 
     if (added)
         *added = 0;
@@ -1685,26 +1803,19 @@ int notes_doc_merge(notes_doc *d, const uint8_t *bytes, size_t nbytes,
                           bytes[3]);
         return NOTES_EVERSION;
     }
-    if ((rc = notes__payload_decode(bytes + 4, nbytes - 4, decode_cb, &dc)))
-        goto free_decoded;
+    if ((rc = notes__payload_decode(bytes + 4, nbytes - 4, bundle_cb, &b)))
+        goto free_batch;
     if ((rc = doc_lock(d, 1)))
-        goto free_decoded;
-    lc.d = d;
+        goto free_batch;
     rc = d->r ? ensure_log(d, 0) : NOTES_OK;
     if (rc == NOTES_OK && d->r)
-        rc = read_new(d, &lc);
+        rc = read_new(d);
     else if (rc == NOTES_ENOTFOUND)
         rc = NOTES_OK; /* a note new to this replica: created on append */
     if (rc)
         goto unlock;
     before = d->ne;
-    for (i = 0; i < dc.n; i++) {
-        int dup;
-        struct notes__change *c = dc.c[i];
-        dc.c[i] = NULL;
-        if ((rc = ingest(d, c, &dup)))
-            break;
-    }
+    rc = batch_ingest(d, &b, 1, NULL, NULL, NULL);
     if (rc) {
         char msg[240];
         snprintf(msg, sizeof(msg), "%s", notes_last_detail());
@@ -1743,10 +1854,8 @@ int notes_doc_merge(notes_doc *d, const uint8_t *bytes, size_t nbytes,
     }
 unlock:
     doc_unlock(d);
-free_decoded:
-    for (i = 0; i < dc.n; i++)
-        notes__change_free(dc.c[i]);
-    notes__free(dc.c);
+free_batch:
+    batch_release(&b);
     return rc;
 }
 
@@ -1896,31 +2005,27 @@ static int add_problem(notes_verify_report *rep, int code, size_t change,
     return NOTES_OK;
 }
 
-struct verify_ctx {
-    notes_doc *d;
-    notes_verify_report *rep;
-    size_t seen;
-};
-
-static int verify_cb(void *ctx, const uint8_t *p, size_t n)
+static int verify_refusal(void *ctx, int rc)
 {
-    struct verify_ctx *vc = ctx;
+    char msg[240];
+    snprintf(msg, sizeof(msg), "%s", notes_last_detail());
+    return add_problem(ctx, rc, SIZE_MAX, msg);
+}
+
+/* Log reader callback for verify: decode errors become problems. */
+static int verify_collect_cb(void *ctx, const uint8_t *p, size_t n)
+{
+    void **pair = ctx;
+    struct batch *b = pair[0];
     struct notes__change *c;
-    int dup;
-    size_t at = vc->seen++;
     int rc = notes__change_decode(p, n, &c);
-    if (rc == NOTES_OK)
-        rc = ingest(vc->d, c, &dup);
     if (rc == NOTES_ENOMEM)
         return rc;
-    if (rc) {
-        char msg[240];
-        snprintf(msg, sizeof(msg), "record change #%zu: %s", at + 1,
-                 notes_last_detail());
-        return add_problem(vc->rep, rc, SIZE_MAX, msg);
-    }
-    vc->rep->signatures++;
-    return NOTES_OK;
+    if (rc)
+        return verify_refusal(pair[1], rc);
+    if ((rc = batch_push(b, c)))
+        notes__change_free(c);
+    return rc;
 }
 
 /*
@@ -1957,50 +2062,46 @@ int notes_doc_verify(notes_doc *d, notes_verify_report *rep)
 {
     notes_doc *fresh = NULL;
     struct notes__log *lg = NULL;
-    struct verify_ctx vc;
+    struct batch b = {0};
+    void *pair[2] = {&b, rep};
     char *path = NULL;
     int rc;
 
     memset(rep, 0, sizeof(*rep));
     if ((rc = doc_alloc(d->r, d->id, &fresh)))
         return rc;
-    vc.d = fresh;
-    vc.rep = rep;
-    vc.seen = 0;
     if (!d->r) {
         /* A memory document: check its changes again from their bytes. */
         for (size_t i = 0; i < d->ne && !rc; i++)
-            rc = verify_cb(&vc, d->e[i].c->bytes, d->e[i].c->nbytes);
-        if (rc)
+            rc = verify_collect_cb(pair, d->e[i].c->bytes, d->e[i].c->nbytes);
+    } else {
+        path = notes__replica_log_path(d->r, d->id);
+        if (!path) {
+            rc = NOTES_ENOMEM;
             goto out;
-        goto equivocations;
+        }
+        if ((rc = notes__replica_lock(d->r, 0)))
+            goto out;
+        rc = notes__log_open(path, d->id, 0, &lg);
+        if (rc == NOTES_OK)
+            rc = notes__log_read(lg, verify_collect_cb, pair);
+        notes__replica_unlock(d->r);
+        if (rc == NOTES_ENOTFOUND && d->ne == 0) {
+            rc = NOTES_OK; /* never committed: nothing to check */
+            goto out;
+        }
+        if (rc && rc != NOTES_ENOMEM) {
+            char msg[240];
+            snprintf(msg, sizeof(msg), "%s", notes_last_detail());
+            rc = add_problem(rep, rc, SIZE_MAX, msg);
+        }
     }
-    path = notes__replica_log_path(d->r, d->id);
-    if (!path) {
-        rc = NOTES_ENOMEM;
+    if (rc ||
+        (rc = batch_ingest(fresh, &b, 0, verify_refusal, rep, &rep->signatures)))
         goto out;
-    }
-    if ((rc = notes__replica_lock(d->r, 0)))
-        goto out;
-    rc = notes__log_open(path, d->id, 0, &lg);
-    if (rc == NOTES_OK)
-        rc = notes__log_read(lg, verify_cb, &vc);
-    notes__replica_unlock(d->r);
-    if (rc == NOTES_ENOTFOUND && d->ne == 0) {
-        rc = NOTES_OK; /* never committed: nothing to check */
-        goto out;
-    }
-    if (rc && rc != NOTES_ENOMEM) {
-        char msg[240];
-        snprintf(msg, sizeof(msg), "%s", notes_last_detail());
-        rc = add_problem(rep, rc, SIZE_MAX, msg);
-    }
-    if (rc)
-        goto out;
-    if (lg->damaged &&
+    if (lg && lg->damaged &&
         (rc = add_problem(rep, NOTES_ETRUNCATED, SIZE_MAX, lg->damage)))
         goto out;
-equivocations:
     /* Equivocations: every seq slot with more than one change. */
     for (size_t ai = 0; ai < fresh->na; ai++) {
         const struct author *a = &fresh->a[ai];
@@ -2024,6 +2125,7 @@ equivocations:
     rep->changes = fresh->ne;
     rep->authors = fresh->na;
 out:
+    batch_release(&b);
     notes__log_close(lg);
     notes__free(path);
     notes_doc_close(fresh);

@@ -351,7 +351,7 @@ static struct notes__change *forge(notes_identity *id, const uint8_t doc[16],
     notes__builder_init(&b);
     assert_int_equal(notes__builder_ins(&b, pos, (const uint8_t *)s, strlen(s),
                                         (uint32_t)strlen(s)), NOTES_OK);
-    assert_int_equal(notes__builder_finish(&b, doc, id, seq, prev, deps, nd, 1,
+    assert_int_equal(notes__builder_finish(&b, doc, id, seq, prev, deps, nd, 1, 1,
                                            &c), NOTES_OK);
     notes__builder_release(&b);
     return c;
