@@ -1380,13 +1380,34 @@ static int resolve_register(notes_doc *d, struct field *f, const char **value)
             win = (ptrdiff_t)i;
     }
     *value = win >= 0 ? f->w[win].value : NULL;
+    /* Conflicts in a replica-independent order: latest write first. */
+    size_t *ci = notes__malloc((f->nw + 1) * sizeof(*ci));
+    size_t nci = 0;
+    if (!ci) {
+        notes__free(live);
+        notes__free(scratch);
+        notes__free(conf);
+        return NOTES_ENOMEM;
+    }
     for (size_t i = 0; i < f->nw; i++) {
         if (!live[i] || (ptrdiff_t)i == win || !f->w[i].value)
             continue;
-        if (*value && strcmp(*value, f->w[i].value) == 0)
-            continue;
-        conf[nc++] = f->w[i].value;
+        size_t k = nci++;
+        while (k > 0 && write_cmp(d, &f->w[ci[k - 1]], &f->w[i]) < 0) {
+            ci[k] = ci[k - 1];
+            k--;
+        }
+        ci[k] = i;
     }
+    for (size_t k = 0; k < nci; k++) {
+        const char *v = f->w[ci[k]].value;
+        int seen = *value && strcmp(*value, v) == 0;
+        for (size_t j = 0; j < nc && !seen; j++)
+            seen = strcmp(conf[j], v) == 0;
+        if (!seen)
+            conf[nc++] = v;
+    }
+    notes__free(ci);
     notes__free(live);
     notes__free(scratch);
     notes__free(f->conflicts);
