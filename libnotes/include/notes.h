@@ -321,6 +321,14 @@ NOTES_API int notes_doc_dirty(const notes_doc *d);
  * With nothing to commit returns NOTES_OK and leaves id zeroed.
  */
 NOTES_API NOTES_NODISCARD int notes_doc_commit(notes_doc *d, uint8_t id[32]);
+/*
+ * Rewrite the note's log as one compact pack (zstd at `level`, 1-22; 0 for
+ * the default 19): the same signed changes, their hashes recomputed
+ * instead of stored. Atomic (temporary file, fsync, rename); other
+ * processes switch to the new file. Refused when the log has damage or
+ * refused changes, which a rewrite would drop.
+ */
+NOTES_API NOTES_NODISCARD int notes_doc_compact(notes_doc *d, int level);
 /* Re-read the log for changes appended by other processes. */
 NOTES_API NOTES_NODISCARD int notes_doc_refresh(notes_doc *d);
 

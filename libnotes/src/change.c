@@ -176,6 +176,7 @@ int notes__change_decode(const uint8_t *p, size_t n, struct notes__change **out)
         goto out;
     }
     c->nops = (uint32_t)v;
+    c->ops_off = r.off;
     c->ops = notes__calloc(c->nops, sizeof(*c->ops));
     if (!c->ops) {
         rc = NOTES_ENOMEM;

@@ -52,6 +52,7 @@ struct notes__change {
     uint8_t *bytes;      /* owned: the whole encoding: body, flag, signature */
     size_t nbytes;
     size_t body_len;     /* bytes covered by the id and the signature */
+    size_t ops_off;      /* where the encoded operations start */
     uint8_t is_signed;   /* carries its own signature (else covered by a
                           * later change of the author: docs/format.md) */
 };

@@ -21,6 +21,7 @@
 #include <sys/time.h>
 
 #include "change.h"
+#include "pack.h"
 #include "replica.h"
 #include "store.h"
 #include "text.h"
@@ -986,7 +987,10 @@ void notes_doc_close(notes_doc *d)
 static int read_new(notes_doc *d)
 {
     struct batch b = {0};
-    int rc = notes__log_read(d->log, collect_cb, &b);
+    int replaced;
+    int rc = notes__log_reopen(d->log, &replaced);
+    if (rc == NOTES_OK)
+        rc = notes__log_read(d->log, collect_cb, &b);
     if (rc == NOTES_OK)
         rc = batch_ingest(d, &b, 0, count_refusal, &b, NULL);
     if (rc == NOTES_OK && d->log->damaged) {
@@ -1736,6 +1740,56 @@ int notes_doc_refresh(notes_doc *d)
         rc = NOTES_OK; /* not stored yet: nothing new */
     else if (rc == NOTES_OK)
         rc = read_new(d);
+    notes__replica_unlock(d->r);
+    return rc;
+}
+
+/* ---- compaction ---- */
+
+int notes_doc_compact(notes_doc *d, int level)
+{
+    struct notes_buf pack;
+    int rc;
+    if (!d->r)
+        return NOTES_OK;
+    if (d->has_pend) {
+        notes__set_detail("commit local edits before compacting");
+        return NOTES_EINVAL;
+    }
+    if (level < 1 || level > 22)
+        level = 19;
+    if ((rc = notes__replica_lock(d->r, 1)))
+        return rc;
+    rc = ensure_log(d, 0);
+    if (rc == NOTES_ENOTFOUND) {
+        notes__replica_unlock(d->r);
+        return NOTES_OK; /* nothing stored yet */
+    }
+    if (rc == NOTES_OK)
+        rc = read_new(d);
+    if (rc == NOTES_OK && d->damage[0]) {
+        /* Refused changes are evidence that a rewrite would drop. */
+        notes__set_detail("the log has damage or refused changes (%s); not "
+                          "compacting", d->damage);
+        rc = NOTES_EINVAL;
+    }
+    notes__buf_init(&pack, NOTES__REC_RAW_MAX);
+    if (rc == NOTES_OK) {
+        struct notes__change **all =
+            notes__malloc((d->ne + 1) * sizeof(*all));
+        if (!all) {
+            rc = NOTES_ENOMEM;
+        } else {
+            for (size_t i = 0; i < d->ne; i++)
+                all[i] = d->e[i].c;
+            rc = notes__pack_encode(d->id, all, d->ne, &pack);
+            notes__free(all);
+        }
+    }
+    if (rc == NOTES_OK)
+        rc = notes__log_rewrite(d->log, NOTES__REC_PACK, pack.data, pack.len,
+                                level);
+    notes__buf_release(&pack);
     notes__replica_unlock(d->r);
     return rc;
 }

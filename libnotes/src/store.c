@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pack.h"
 #include "store.h"
 
 static const uint8_t log_magic[8] = {'N', 'O', 'T', 'E', 'S', 'L', 'O', 'G'};
@@ -390,6 +391,12 @@ int notes__log_read(struct notes__log *lg, notes__change_cb cb, void *ctx)
             rc = NOTES_EVERSION;
             break;
         }
+        if (hdr[4] == NOTES__REC_PACK) {
+            if ((rc = notes__pack_decode(lg->doc, body, bodylen, cb, ctx)))
+                break;
+            lg->end += NOTES__REC_HEADER + stored;
+            continue;
+        }
         if (hdr[4] != NOTES__REC_CHANGES) {
             notes__set_detail("'%s': record at offset %llu has unknown type %u",
                               lg->path, (unsigned long long)lg->end, hdr[4]);
@@ -444,30 +451,44 @@ out:
     return rc;
 }
 
+/* A whole record (header + zstd payload) in rec. */
+static int make_record(struct notes_buf *rec, int type, const uint8_t *raw,
+                       size_t n, int level)
+{
+    int rc;
+    if (n > NOTES__REC_RAW_MAX) {
+        notes__set_detail("record of %zu bytes exceeds the %u byte limit", n,
+                          NOTES__REC_RAW_MAX);
+        return NOTES_ETOOBIG;
+    }
+    if ((rc = notes__buf_reserve(rec, NOTES__REC_HEADER)))
+        return rc;
+    rec->len = NOTES__REC_HEADER;
+    if ((rc = notes__compress(rec, raw, n, level)))
+        return rc;
+    uint8_t *hdr = rec->data;
+    memset(hdr, 0, NOTES__REC_HEADER);
+    notes__store_u32le(hdr, REC_MAGIC);
+    hdr[4] = (uint8_t)type;
+    hdr[5] = NOTES__CODEC_ZSTD;
+    notes__store_u32le(hdr + 8, (uint32_t)(rec->len - NOTES__REC_HEADER));
+    notes__store_u32le(hdr + 12, (uint32_t)n);
+    rec_sum(hdr + 16, hdr, rec->data + NOTES__REC_HEADER,
+            rec->len - NOTES__REC_HEADER);
+    return NOTES_OK;
+}
+
 int notes__log_append(struct notes__log *lg, const uint8_t *const *changes,
                       const size_t *lens, size_t n, int level)
 {
     struct notes_buf raw, rec;
-    uint8_t *hdr;
     int rc;
 
     notes__buf_init(&raw, NOTES__REC_RAW_MAX);
     notes__buf_init(&rec, NOTES__REC_RAW_MAX + 2048);
     if ((rc = notes__payload_encode(&raw, changes, lens, n)) ||
-        (rc = notes__buf_reserve(&rec, NOTES__REC_HEADER)))
+        (rc = make_record(&rec, NOTES__REC_CHANGES, raw.data, raw.len, level)))
         goto out;
-    rec.len = NOTES__REC_HEADER;
-    if ((rc = notes__compress(&rec, raw.data, raw.len, level)))
-        goto out;
-    hdr = rec.data;
-    memset(hdr, 0, NOTES__REC_HEADER);
-    notes__store_u32le(hdr, REC_MAGIC);
-    hdr[4] = NOTES__REC_CHANGES;
-    hdr[5] = NOTES__CODEC_ZSTD;
-    notes__store_u32le(hdr + 8, (uint32_t)(rec.len - NOTES__REC_HEADER));
-    notes__store_u32le(hdr + 12, (uint32_t)raw.len);
-    rec_sum(hdr + 16, hdr, rec.data + NOTES__REC_HEADER,
-            rec.len - NOTES__REC_HEADER);
     if (write_all(lg->fd, rec.data, rec.len, (off_t)lg->end) != 0 ||
         fdatasync(lg->fd) != 0) {
         rc = io_fail("cannot append to", lg->path);
@@ -481,4 +502,56 @@ out:
     notes__buf_release(&raw);
     notes__buf_release(&rec);
     return rc;
+}
+
+int notes__log_rewrite(struct notes__log *lg, int type, const uint8_t *payload,
+                       size_t n, int level)
+{
+    struct notes_buf file;
+    int rc, fd;
+    notes__buf_init(&file, NOTES__REC_RAW_MAX + 4096);
+    if ((rc = notes__buf_reserve(&file, NOTES__LOG_HEADER)))
+        goto out;
+    make_header(file.data, lg->doc);
+    file.len = NOTES__LOG_HEADER;
+    struct notes_buf rec;
+    notes__buf_init(&rec, NOTES__REC_RAW_MAX + 2048);
+    rc = make_record(&rec, type, payload, n, level);
+    if (rc == NOTES_OK)
+        rc = notes__buf_put(&file, rec.data, rec.len);
+    notes__buf_release(&rec);
+    if (rc)
+        goto out;
+    if ((rc = notes__write_file_atomic(lg->path, file.data, file.len, 0644)))
+        goto out;
+    fd = open(lg->path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        rc = io_fail("cannot reopen", lg->path);
+        goto out;
+    }
+    close(lg->fd);
+    lg->fd = fd;
+    lg->end = file.len;
+    lg->damaged = 0;
+out:
+    notes__buf_release(&file);
+    return rc;
+}
+
+int notes__log_reopen(struct notes__log *lg, int *replaced)
+{
+    struct stat a, b;
+    *replaced = 0;
+    if (stat(lg->path, &a) != 0 || fstat(lg->fd, &b) != 0)
+        return io_fail("cannot stat", lg->path);
+    if (a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+        return NOTES_OK;
+    int fd = open(lg->path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return io_fail("cannot reopen", lg->path);
+    close(lg->fd);
+    lg->fd = fd;
+    lg->end = NOTES__LOG_HEADER; /* what we hold comes again: duplicates */
+    *replaced = 1;
+    return NOTES_OK;
 }

@@ -15,7 +15,7 @@
 #define NOTES__REC_RAW_MAX (64u << 20)   /* decompressed payload of one record */
 #define NOTES__LOG_MAX (4ull << 30)      /* a log file larger than this is refused */
 
-enum notes__rec_type { NOTES__REC_CHANGES = 1 };
+enum notes__rec_type { NOTES__REC_CHANGES = 1, NOTES__REC_PACK = 2 };
 enum notes__codec { NOTES__CODEC_RAW = 0, NOTES__CODEC_ZSTD = 1 };
 
 struct notes__log {
@@ -62,6 +62,20 @@ int notes__log_repair(struct notes__log *lg);
  */
 int notes__log_append(struct notes__log *lg, const uint8_t *const *changes,
                       const size_t *lens, size_t n, int level);
+
+/*
+ * Replace the whole log with one record of `type` holding `payload`:
+ * written to a temporary file, fsynced, renamed over the log, directory
+ * fsynced. Other processes notice the new file (notes__log_reopen). Call
+ * with the exclusive lock held.
+ */
+int notes__log_rewrite(struct notes__log *lg, int type, const uint8_t *payload,
+                       size_t n, int level);
+/*
+ * If the log file was replaced by a rewrite since it was opened, open the
+ * new one and read it from its start (*replaced = 1).
+ */
+int notes__log_reopen(struct notes__log *lg, int *replaced);
 
 /* Encode/decode a record payload (varint count, then varint length + bytes). */
 int notes__payload_encode(struct notes_buf *out, const uint8_t *const *changes,

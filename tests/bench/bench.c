@@ -68,6 +68,8 @@ static void store_and_load(const uint8_t docid[16], const uint8_t *bundle,
     if ((rc = notes_doc_create_id(r, docid, &d)) ||
         (rc = notes_doc_merge(d, bundle, n, &added)))
         die("store", rc);
+    if ((rc = notes_doc_compact(d, 19)))
+        die("compact", rc);
     notes_doc_close(d);
     char hex[33], name[64];
     for (int i = 0; i < 16; i++)

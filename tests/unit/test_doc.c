@@ -582,6 +582,143 @@ static void test_doc_two_processes(void **state)
     notes_doc_close(a);
 }
 
+static char *log_path(notes_replica *r, notes_doc *d)
+{
+    char hex[33], name[64];
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", notes_doc_id(d)[i]);
+    snprintf(name, sizeof(name), "notes/%s.log", hex);
+    return test_path(notes_replica_home(r), name);
+}
+
+/* Compaction keeps every change, signature and decision; a damaged pack
+ * is detected like any record. */
+static void test_doc_compact(void **state)
+{
+    struct fixture *f = *state;
+    notes_doc *a, *b, *e;
+    assert_int_equal(notes_doc_create(f->a, &a), NOTES_OK);
+    splice(a, 0, 0, "## Decisions\n");
+    assert_int_equal(notes_doc_set_field(a, "title", "Plan"), NOTES_OK);
+    commit(a);
+    b = open_copy(f->b, a);
+    sync_to(a, b);
+    for (int i = 0; i < 20; i++) {
+        char line[64];
+        snprintf(line, sizeof(line), "line %d é🚀\n", i);
+        splice(i % 2 ? a : b, notes_doc_length(i % 2 ? a : b), 0, line);
+        if (i % 5 == 4)
+            splice(a, 3, 2, "");
+        commit(a);
+        commit(b);
+        if (i % 3 == 0) {
+            sync_to(a, b);
+            sync_to(b, a);
+        }
+    }
+    assert_int_equal(notes_doc_set_field(b, "title", "Plan B"), NOTES_OK);
+    assert_int_equal(notes_doc_list_add(b, "participants", "Bo"), NOTES_OK);
+    commit(b);
+    sync_to(b, a);
+    char *before = strdup(text(a));
+    size_t nchanges = notes_doc_change_count(a);
+    size_t size_before = log_size(f->a, a);
+    assert_int_equal(notes_doc_compact(a, 19), NOTES_OK);
+    assert_true(log_size(f->a, a) < size_before);
+    assert_int_equal(notes_doc_open(f->a, notes_doc_id(a), &e), NOTES_OK);
+    assert_null(notes_doc_damage(e));
+    assert_string_equal(text(e), before);
+    assert_string_equal(notes_doc_field(e, "title"), "Plan B");
+    assert_string_equal(notes_doc_list(e, "participants")[0], "Bo");
+    assert_int_equal(notes_doc_change_count(e), nchanges);
+    assert_verifies(e);
+    /* The doc that compacted goes on writing after the pack. */
+    splice(a, 0, 0, "top\n");
+    commit(a);
+    notes_doc_close(e);
+    assert_int_equal(notes_doc_open(f->a, notes_doc_id(a), &e), NOTES_OK);
+    assert_string_equal(text(e), text(a));
+    assert_verifies(e);
+    notes_doc_close(e);
+    /* Every byte flip of the packed log is detected: refused to open, or
+     * the damage is cut off and reported. */
+    assert_int_equal(notes_doc_compact(a, 3), NOTES_OK);
+    char *path = log_path(f->a, a);
+    size_t n;
+    unsigned char *orig = test_slurp(path, &n);
+    for (size_t i = 0; i < n; i += 3) {
+        orig[i] ^= 0x10;
+        test_spit(path, orig, n);
+        int rc = notes_doc_open(f->a, notes_doc_id(a), &e);
+        if (rc == NOTES_OK) {
+            assert_non_null(notes_doc_damage(e));
+            assert_int_equal(notes_doc_change_count(e), 0);
+            notes_doc_close(e);
+        }
+        orig[i] ^= 0x10;
+        test_spit(path, orig, n); /* the open may have cut the log */
+        char *aside;
+        char name[600];
+        snprintf(name, sizeof(name), "%s.damaged-32", path);
+        aside = name;
+        unlink(aside);
+    }
+    assert_int_equal(notes_doc_open(f->a, notes_doc_id(a), &e), NOTES_OK);
+    assert_string_equal(text(e), text(a));
+    notes_doc_close(e);
+    free(orig);
+    free(path);
+    free(before);
+    notes_doc_close(a);
+    notes_doc_close(b);
+}
+
+/* One process compacts while another keeps committing: nothing is lost. */
+static void test_doc_compact_concurrent(void **state)
+{
+    struct fixture *f = *state;
+    notes_doc *a;
+    enum { N = 60 };
+    assert_int_equal(notes_doc_create(f->a, &a), NOTES_OK);
+    splice(a, 0, 0, "start\n");
+    commit(a);
+    pid_t kid = fork();
+    assert_true(kid >= 0);
+    if (kid == 0) {
+        notes_replica *r;
+        notes_doc *d;
+        if (notes_replica_open(notes_replica_home(f->a), &r) ||
+            notes_replica_unlock(r, NULL) ||
+            notes_doc_open(r, notes_doc_id(a), &d))
+            _exit(10);
+        for (int i = 0; i < N; i++) {
+            char line[64];
+            snprintf(line, sizeof(line), "writer line %d\n", i);
+            if (notes_doc_splice(d, notes_doc_length(d), 0, line, strlen(line)) ||
+                notes_doc_commit(d, NULL))
+                _exit(11);
+        }
+        _exit(0);
+    }
+    for (int i = 0; i < 15; i++)
+        assert_int_equal(notes_doc_compact(a, 1), NOTES_OK);
+    int st;
+    assert_int_equal(waitpid(kid, &st, 0), kid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    notes_doc *e;
+    assert_int_equal(notes_doc_open(f->a, notes_doc_id(a), &e), NOTES_OK);
+    assert_int_equal(notes_doc_change_count(e), 1 + N);
+    for (int i = 0; i < N; i++) {
+        char line[64];
+        snprintf(line, sizeof(line), "writer line %d\n", i);
+        assert_non_null(strstr(text(e), line));
+    }
+    assert_verifies(e);
+    notes_doc_close(e);
+    notes_doc_close(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -592,6 +729,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_doc_equivocation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_doc_torn_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_doc_two_processes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_doc_compact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_doc_compact_concurrent, setup, teardown),
     };
     if (notes_init() != NOTES_OK)
         return 1;
