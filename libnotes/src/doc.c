@@ -102,6 +102,8 @@ struct notes_doc {
     struct notes_buf pend_text;
     notes_lv pend_first, pend_last; /* LVs of the first and last pending event */
     unsigned rebuilds;       /* counts rebuild() calls */
+    int tainted;             /* the log held refused changes: never vouch
+                              * for it with the local MAC */
     size_t len;              /* text length in code points, if len_ok */
     int len_ok;              /* asking the text buffer closes its gap */
 };
@@ -761,7 +763,12 @@ static int ingest(struct notes_doc *d, struct notes__change *c, int sigrc,
 struct batch {
     struct notes__change **c;
     int *sig;
+    size_t *at;            /* index of each change among all read */
     size_t n, cap;
+    size_t seen;           /* changes read, refused ones included */
+    size_t trusted;        /* changes at < trusted come from a prefix this
+                            * device verified (local MAC): no signature
+                            * check needed */
     size_t bad;            /* changes refused (decode errors included) */
     char first_bad[240];
 };
@@ -772,6 +779,7 @@ static void batch_release(struct batch *b)
         notes__change_free(b->c[i]);
     notes__free(b->c);
     notes__free(b->sig);
+    notes__free(b->at);
     memset(b, 0, sizeof(*b));
 }
 
@@ -787,9 +795,14 @@ static int batch_push(struct batch *b, struct notes__change *c)
         if (!ns)
             return NOTES_ENOMEM;
         b->sig = ns;
+        void *na = notes__realloc(b->at, ncap * sizeof(*b->at));
+        if (!na)
+            return NOTES_ENOMEM;
+        b->at = na;
         b->cap = ncap;
     }
     b->c[b->n] = c;
+    b->at[b->n] = b->seen - 1;
     b->sig[b->n++] = NOTES_EUNSIGNED;
     return NOTES_OK;
 }
@@ -810,6 +823,10 @@ static int batch_cover(struct batch *b, size_t *nsig)
         return NOTES_ENOMEM;
     for (size_t i = 0; i < b->n; i++) {
         order[i] = (uint32_t)i;
+        if (b->at[i] < b->trusted) {
+            b->sig[i] = NOTES_OK; /* verified before, bytes unchanged */
+            continue;
+        }
         if (b->c[i]->is_signed) {
             b->sig[i] = notes__change_verify_sig(b->c[i]);
             (*nsig)++;
@@ -895,6 +912,7 @@ static int collect_cb(void *ctx, const uint8_t *p, size_t n)
 {
     struct batch *b = ctx;
     struct notes__change *c;
+    b->seen++;
     int rc = notes__change_decode(p, n, &c);
     if (rc == NOTES_ENOMEM)
         return rc;
@@ -983,6 +1001,8 @@ void notes_doc_close(notes_doc *d)
     notes__free(d);
 }
 
+static int ensure_log(notes_doc *d, int create);
+
 /* Read records appended since the last read (lock held by the caller). */
 static int read_new(notes_doc *d)
 {
@@ -991,8 +1011,13 @@ static int read_new(notes_doc *d)
     int rc = notes__log_reopen(d->log, &replaced);
     if (rc == NOTES_OK)
         rc = notes__log_read(d->log, collect_cb, &b);
+    b.trusted = d->log->read_trusted;
     if (rc == NOTES_OK)
         rc = batch_ingest(d, &b, 0, count_refusal, &b, NULL);
+    if (b.bad)
+        d->tainted = 1;
+    if (rc == NOTES_OK && !d->tainted)
+        rc = notes__log_save_mac(d->log);
     if (rc == NOTES_OK && d->log->damaged) {
         snprintf(d->damage, sizeof(d->damage), "%s; kept aside as %s.%s-%llu",
                  d->log->damage, d->log->path,
@@ -1023,7 +1048,7 @@ int notes_doc_open(notes_replica *r, const uint8_t id[16], notes_doc **out)
     }
     if ((rc = notes__replica_lock(r, 1)))
         goto fail;
-    rc = notes__log_open(path, id, 0, &d->log);
+    rc = ensure_log(d, 0);
     if (rc == NOTES_OK)
         rc = read_new(d);
     notes__replica_unlock(r);
@@ -1594,6 +1619,9 @@ static int ensure_log(notes_doc *d, int create)
         return NOTES_ENOMEM;
     int rc = notes__log_open(path, d->id, create, &d->log);
     notes__free(path);
+    const uint8_t *key = rc == NOTES_OK ? notes__replica_local_key(d->r) : NULL;
+    if (key)
+        rc = notes__log_use_key(d->log, key);
     return rc;
 }
 
@@ -1709,6 +1737,8 @@ int notes_doc_commit(notes_doc *d, uint8_t id_out[32])
         const uint8_t *bytes = c->bytes;
         size_t len = c->nbytes;
         rc = notes__log_append(d->log, &bytes, &len, 1, 3);
+        if (rc == NOTES_OK && !d->tainted)
+            rc = notes__log_save_mac(d->log);
     }
     if (rc) {
         int rc2 = truncate_entries(d, before);
@@ -1789,6 +1819,8 @@ int notes_doc_compact(notes_doc *d, int level)
     if (rc == NOTES_OK)
         rc = notes__log_rewrite(d->log, NOTES__REC_PACK, pack.data, pack.len,
                                 level);
+    if (rc == NOTES_OK)
+        rc = notes__log_save_mac(d->log);
     notes__buf_release(&pack);
     notes__replica_unlock(d->r);
     return rc;
@@ -1844,6 +1876,7 @@ static int bundle_cb(void *ctx, const uint8_t *p, size_t n)
 {
     struct batch *b = ctx;
     struct notes__change *c;
+    b->seen++;
     int rc = notes__change_decode(p, n, &c);
     if (rc) {
         char msg[200];
@@ -1916,6 +1949,8 @@ int notes_doc_merge(notes_doc *d, const uint8_t *bytes, size_t nbytes,
             rc = ensure_log(d, 1);
             if (rc == NOTES_OK)
                 rc = notes__log_append(d->log, ptrs, lens, k, 3);
+            if (rc == NOTES_OK && !d->tainted)
+                rc = notes__log_save_mac(d->log);
         }
         notes__free(ptrs);
         notes__free(lens);
@@ -2093,6 +2128,7 @@ static int verify_collect_cb(void *ctx, const uint8_t *p, size_t n)
     void **pair = ctx;
     struct batch *b = pair[0];
     struct notes__change *c;
+    b->seen++;
     int rc = notes__change_decode(p, n, &c);
     if (rc == NOTES_ENOMEM)
         return rc;

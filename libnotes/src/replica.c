@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <sodium.h>
 
 #include "replica.h"
 
@@ -61,6 +62,7 @@ void notes_replica_close(notes_replica *r)
         return;
     if (r->lock_fd >= 0)
         close(r->lock_fd);
+    sodium_memzero(r->local_key, sizeof(r->local_key));
     notes_identity_free(r->id);
     notes__free(r->home);
     notes__free(r->notes_dir);
@@ -291,6 +293,33 @@ const uint8_t *notes_replica_public_key(const notes_replica *r)
 const char *notes_replica_home(const notes_replica *r)
 {
     return r->home;
+}
+
+const uint8_t *notes__replica_local_key(notes_replica *r)
+{
+    if (r->has_local_key)
+        return r->local_key;
+    char *kp = path_join(r->home, "local.key");
+    uint8_t *buf = NULL;
+    size_t n;
+    struct stat st;
+    if (!kp)
+        return NULL;
+    /* Only a private 32-byte file is trusted; otherwise make a new one. */
+    if (stat(kp, &st) == 0 && (st.st_mode & 077) == 0 &&
+        notes__read_file(kp, 64, &buf, &n) == NOTES_OK && n == 32) {
+        memcpy(r->local_key, buf, 32);
+        r->has_local_key = 1;
+    } else {
+        randombytes_buf(r->local_key, 32);
+        if (notes__write_file_atomic(kp, r->local_key, 32, 0600) == NOTES_OK)
+            r->has_local_key = 1;
+    }
+    if (buf)
+        sodium_memzero(buf, 32);
+    notes__free(buf);
+    notes__free(kp);
+    return r->has_local_key ? r->local_key : NULL;
 }
 
 char *notes__replica_log_path(const notes_replica *r, const uint8_t id[16])

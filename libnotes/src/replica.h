@@ -17,10 +17,15 @@ struct notes_replica {
     notes_identity *id; /* NULL until notes_replica_unlock */
     int lock_fd;
     int lock_depth;
+    uint8_t local_key[32]; /* this device's MAC key for verified logs */
+    int has_local_key;
 };
 
 int notes__replica_lock(notes_replica *r, int exclusive);
 void notes__replica_unlock(notes_replica *r);
 char *notes__replica_log_path(const notes_replica *r, const uint8_t id[16]);
+/* This device's local MAC key (HOME/local.key, created on first use), or
+ * NULL if it cannot be had (then logs are always fully verified). */
+const uint8_t *notes__replica_local_key(notes_replica *r);
 
 #endif

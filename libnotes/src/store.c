@@ -252,6 +252,100 @@ fail:
     return rc;
 }
 
+/* ---- local MAC ---- */
+
+static void mac_step(struct notes__log *lg, const uint8_t *a, size_t na,
+                     const uint8_t *b, size_t nb)
+{
+    crypto_generichash_state st;
+    if (!lg->keyed)
+        return;
+    crypto_generichash_init(&st, lg->key, 32, 32);
+    crypto_generichash_update(&st, lg->mac, 32);
+    crypto_generichash_update(&st, a, na);
+    crypto_generichash_update(&st, b, nb);
+    crypto_generichash_final(&st, lg->mac, 32);
+}
+
+static void mac_start(struct notes__log *lg)
+{
+    uint8_t h[NOTES__LOG_HEADER];
+    make_header(h, lg->doc);
+    memset(lg->mac, 0, 32);
+    mac_step(lg, h, sizeof(h), NULL, 0);
+}
+
+static char *mac_path(const struct notes__log *lg)
+{
+    size_t n = strlen(lg->path) + 5;
+    char *p = notes__malloc(n);
+    if (p)
+        snprintf(p, n, "%s.mac", lg->path);
+    return p;
+}
+
+int notes__log_use_key(struct notes__log *lg, const uint8_t key[32])
+{
+    uint8_t *side = NULL;
+    size_t n;
+    char *mp = mac_path(lg);
+    if (!mp)
+        return NOTES_ENOMEM;
+    lg->keyed = 1;
+    memcpy(lg->key, key, 32);
+    mac_start(lg);
+    lg->trusted_end = 0;
+    /* Sidecar: "NMAC" u64le offset, mac[32]. Anything else is ignored. */
+    if (notes__read_file(mp, 64, &side, &n) == NOTES_OK && n == 44 &&
+        memcmp(side, "NMAC", 4) == 0) {
+        uint64_t off = 0;
+        for (int i = 0; i < 8; i++)
+            off |= (uint64_t)side[4 + i] << (8 * i);
+        lg->trusted_end = off;
+        memcpy(lg->trusted_mac, side + 12, 32);
+    }
+    notes__free(side);
+    notes__free(mp);
+    notes__set_detail("%s", "");
+    return NOTES_OK;
+}
+
+int notes__log_save_mac(struct notes__log *lg)
+{
+    uint8_t side[44];
+    if (!lg->keyed || lg->damaged)
+        return NOTES_OK;
+    if (lg->trusted_end == lg->end &&
+        sodium_memcmp(lg->trusted_mac, lg->mac, 32) == 0)
+        return NOTES_OK;
+    memcpy(side, "NMAC", 4);
+    for (int i = 0; i < 8; i++)
+        side[4 + i] = (uint8_t)(lg->end >> (8 * i));
+    memcpy(side + 12, lg->mac, 32);
+    char *mp = mac_path(lg), *tmp = NULL;
+    int rc = NOTES_ENOMEM;
+    if (mp && (tmp = notes__malloc(strlen(mp) + 24))) {
+        snprintf(tmp, strlen(mp) + 24, "%s.tmp%ld", mp, (long)getpid());
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        rc = NOTES_EIO;
+        if (fd >= 0) {
+            if (write_all(fd, side, sizeof(side), 0) == 0 && close(fd) == 0 &&
+                rename(tmp, mp) == 0) {
+                rc = NOTES_OK;
+            } else {
+                unlink(tmp);
+            }
+        }
+    }
+    if (rc == NOTES_OK) {
+        lg->trusted_end = lg->end;
+        memcpy(lg->trusted_mac, lg->mac, 32);
+    }
+    notes__free(mp);
+    notes__free(tmp);
+    return NOTES_OK; /* a cache: failing to write it is not an error */
+}
+
 /* ---- payload ---- */
 
 int notes__payload_encode(struct notes_buf *out, const uint8_t *const *changes,
@@ -314,8 +408,25 @@ static void set_damage(struct notes__log *lg, uint64_t filesize,
              (unsigned long long)lg->end, (unsigned long long)lg->damaged);
 }
 
-int notes__log_read(struct notes__log *lg, notes__change_cb cb, void *ctx)
+struct counting {
+    notes__change_cb cb;
+    void *ctx;
+    size_t n;
+};
+
+static int count_cb(void *ctx, const uint8_t *p, size_t n)
 {
+    struct counting *c = ctx;
+    c->n++;
+    return c->cb(c->ctx, p, n);
+}
+
+int notes__log_read(struct notes__log *lg, notes__change_cb user_cb,
+                    void *user_ctx)
+{
+    struct counting counter = {user_cb, user_ctx, 0};
+    notes__change_cb cb = count_cb;
+    void *ctx = &counter;
     struct stat st;
     uint8_t hdr[NOTES__REC_HEADER], sum[16];
     uint8_t *payload = NULL;
@@ -332,6 +443,7 @@ int notes__log_read(struct notes__log *lg, notes__change_cb cb, void *ctx)
     }
     lg->damaged = 0;
     lg->damage[0] = 0;
+    lg->read_changes = lg->read_trusted = 0;
     notes__buf_init(&raw, NOTES__REC_RAW_MAX);
     while (lg->end < size) {
         if (size - lg->end < NOTES__REC_HEADER) {
@@ -394,19 +506,21 @@ int notes__log_read(struct notes__log *lg, notes__change_cb cb, void *ctx)
         if (hdr[4] == NOTES__REC_PACK) {
             if ((rc = notes__pack_decode(lg->doc, body, bodylen, cb, ctx)))
                 break;
-            lg->end += NOTES__REC_HEADER + stored;
-            continue;
-        }
-        if (hdr[4] != NOTES__REC_CHANGES) {
+        } else if (hdr[4] != NOTES__REC_CHANGES) {
             notes__set_detail("'%s': record at offset %llu has unknown type %u",
                               lg->path, (unsigned long long)lg->end, hdr[4]);
             rc = NOTES_EVERSION;
             break;
-        }
-        if ((rc = notes__payload_decode(body, bodylen, cb, ctx)))
+        } else if ((rc = notes__payload_decode(body, bodylen, cb, ctx))) {
             break;
+        }
         lg->end += NOTES__REC_HEADER + stored;
+        mac_step(lg, hdr, sizeof(hdr), payload, stored);
+        if (lg->keyed && lg->end == lg->trusted_end &&
+            sodium_memcmp(lg->mac, lg->trusted_mac, 32) == 0)
+            lg->read_trusted = counter.n;
     }
+    lg->read_changes = counter.n;
     notes__free(payload);
     notes__buf_release(&raw);
     return rc;
@@ -498,6 +612,8 @@ int notes__log_append(struct notes__log *lg, const uint8_t *const *changes,
         goto out;
     }
     lg->end += rec.len;
+    mac_step(lg, rec.data, NOTES__REC_HEADER, rec.data + NOTES__REC_HEADER,
+             rec.len - NOTES__REC_HEADER);
 out:
     notes__buf_release(&raw);
     notes__buf_release(&rec);
@@ -533,6 +649,10 @@ int notes__log_rewrite(struct notes__log *lg, int type, const uint8_t *payload,
     lg->fd = fd;
     lg->end = file.len;
     lg->damaged = 0;
+    mac_start(lg);
+    mac_step(lg, file.data + NOTES__LOG_HEADER, NOTES__REC_HEADER,
+             file.data + NOTES__LOG_HEADER + NOTES__REC_HEADER,
+             file.len - NOTES__LOG_HEADER - NOTES__REC_HEADER);
 out:
     notes__buf_release(&file);
     return rc;
@@ -552,6 +672,7 @@ int notes__log_reopen(struct notes__log *lg, int *replaced)
     close(lg->fd);
     lg->fd = fd;
     lg->end = NOTES__LOG_HEADER; /* what we hold comes again: duplicates */
+    mac_start(lg);
     *replaced = 1;
     return NOTES_OK;
 }

@@ -27,6 +27,17 @@ struct notes__log {
     int torn;         /* 1: the tail is merely incomplete (an interrupted
                        * write); 0: complete bytes that fail their checks */
     char damage[200]; /* what was wrong with them, for the user */
+
+    /* Local MAC (notes__log_use_key): a keyed BLAKE2b chain over the file
+     * header and each intact record, with a key that never leaves this
+     * device. The sidecar PATH.mac names a prefix this device verified. */
+    int keyed;
+    uint8_t key[32];
+    uint8_t mac[32];          /* chain value at `end` */
+    uint64_t trusted_end;     /* from the sidecar: a verified prefix ... */
+    uint8_t trusted_mac[32];  /* ... and its chain value */
+    size_t read_changes;      /* changes emitted by the last read */
+    size_t read_trusted;      /* of which from the verified prefix */
 };
 
 /* Called for each change of each intact record, in file order. */
@@ -46,6 +57,18 @@ void notes__log_close(struct notes__log *lg);
  * good). An error from cb stops the read and is returned.
  */
 int notes__log_read(struct notes__log *lg, notes__change_cb cb, void *ctx);
+/*
+ * Chain records through a local MAC keyed by `key` and load the sidecar.
+ * Call right after notes__log_open, before reading.
+ */
+int notes__log_use_key(struct notes__log *lg, const uint8_t key[32]);
+/*
+ * Record that everything up to lg->end has been verified by this device:
+ * write PATH.mac (temporary file + rename; no fsync: it is a cache, and a
+ * lost or stale one only costs a full verification).
+ */
+int notes__log_save_mac(struct notes__log *lg);
+
 /* Whether the file holds bytes past what has been read (another process
  * appended). */
 int notes__log_has_more(struct notes__log *lg);

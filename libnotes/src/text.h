@@ -207,6 +207,10 @@ int notes__oplog_cmp_ids(const struct notes__oplog *op, notes_lv a, notes_lv b);
  * of range at their parent version (nothing applied), or NOTES_ENOMEM. */
 int notes__merge_apply(struct notes__oplog *op, const notes_lv *oldf,
                        size_t noldf, notes_lv first);
+/* Test knob (not thread-safe, tests only): 0 normal; 1 never reuse the merge
+ * tracker between merges; 2 also replay every merge from the empty document
+ * instead of the conflict base version. All modes must give the same text. */
+extern int notes__text_merge_mode;
 /* Free the cached merge tracker (if any). */
 void notes__merge_drop(struct notes__oplog *op);
 /* Called after a fast-path add: drops the cached tracker once too many events

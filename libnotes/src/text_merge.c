@@ -296,7 +296,8 @@ static int find_conflicting(const struct notes__oplog *op, const notes_lv *a,
                 rc = NOTES_ENOMEM;
                 goto out;
             }
-            memcpy(*c, q.pool + v.off, v.n * sizeof(notes_lv));
+            for (uint32_t i = 0; i < v.n; i++) /* ascending, like frontiers */
+                (*c)[i] = q.pool[v.off + v.n - 1 - i];
             *nc = v.n;
             break;
         }
@@ -396,6 +397,7 @@ struct tracker {
     uint32_t *dt;                    /* delete targets, by lv - dbase */
     notes_lv dbase;
     size_t dlen;
+    size_t hint;   /* where find_id starts looking */
     notes_lv *cur; /* prepare version */
     size_t ncur, capcur;
     struct outop *out; /* output ops (merge path) */
@@ -560,10 +562,13 @@ static int emit(struct tracker *t, size_t pos, size_t ncp, const char *bytes,
     return NOTES_OK;
 }
 
-static int in_region(struct tracker *t, size_t from, size_t to, uint32_t id)
+/* Is id in one of the spans a[from..to)? Scans backwards from `to` when
+ * `back` (origins usually sit just before the span that names them). */
+static int in_region(const struct tracker *t, size_t from, size_t to, uint32_t id,
+                     int back)
 {
-    for (size_t j = from; j < to; j++) {
-        const struct span *s = &t->a[j];
+    for (size_t k = 0; k < to - from; k++) {
+        const struct span *s = &t->a[back ? to - 1 - k : from + k];
         if (id >= s->id && id - s->id < s->len)
             return 1;
     }
@@ -611,7 +616,7 @@ static int apply_ins(struct tracker *t, const struct notes__oprun *o,
                 int cl;
                 if (s->ol == left)
                     cl = 0;
-                else if (s->ol != NONE && in_region(t, t->ge, x, s->ol))
+                else if (s->ol != NONE && in_region(t, t->ge, x, s->ol, 1))
                     cl = 1;
                 else
                     cl = -1;
@@ -621,7 +626,7 @@ static int apply_ins(struct tracker *t, const struct notes__oprun *o,
                     int cr;
                     if (s->orr == right)
                         cr = 0;
-                    else if (s->orr != NONE && in_region(t, x + 1, j, s->orr))
+                    else if (s->orr != NONE && in_region(t, x + 1, j, s->orr, 0))
                         cr = -1;
                     else
                         cr = 1;
@@ -715,18 +720,19 @@ static int apply_del(struct tracker *t, notes_lv lv, uint32_t k, uint64_t start,
 static size_t find_id(struct tracker *t, uint32_t id)
 {
     size_t n = tcount(t);
-    size_t l = t->gs, r = t->gs; /* l: next to check going left (l-1) */
+    size_t start = t->hint < n ? t->hint : t->gs;
+    size_t l = start, r = start; /* l: next to check going left (l-1) */
     while (l > 0 || r < n) {
         if (r < n) {
             const struct span *s = tat(t, r);
             if (id >= s->id && id - s->id < s->len)
-                return r;
+                return t->hint = r;
             r++;
         }
         if (l > 0) {
             const struct span *s = tat(t, l - 1);
             if (id >= s->id && id - s->id < s->len)
-                return l - 1;
+                return t->hint = l - 1;
             l--;
         }
     }
@@ -734,6 +740,26 @@ static size_t find_id(struct tracker *t, uint32_t id)
 }
 
 enum { M_NIY, M_INS, M_INC, M_DEC };
+
+static void set_sp(struct span *s, int mode)
+{
+    switch (mode) {
+    case M_NIY:
+        s->sp = 0;
+        break;
+    case M_INS:
+        s->sp = 1;
+        break;
+    case M_INC:
+        if (s->sp < UINT32_MAX)
+            s->sp++;
+        break;
+    default:
+        if (s->sp > 1)
+            s->sp--;
+        break;
+    }
+}
 
 /* Apply a prepare-state change to the chars with ids [lo, hi). */
 static int adjust(struct tracker *t, uint32_t lo, uint32_t hi, int mode)
@@ -745,6 +771,17 @@ static int adjust(struct tracker *t, uint32_t lo, uint32_t hi, int mode)
         size_t i = find_id(t, lo);
         if (i == SIZE_MAX)
             return NOTES_EINVAL; /* internal inconsistency */
+        struct span *w = tat(t, i);
+        if (w->id == lo && w->len <= hi - lo) {
+            /* The whole span changes: no split, no gap move. */
+            uint64_t before = vis(w);
+            set_sp(w, mode);
+            t->pre_total = t->pre_total - before + vis(w);
+            if (i < t->gs)
+                t->pre_before = t->pre_before - before + vis(w);
+            lo += w->len;
+            continue;
+        }
         gap_to(t, i);
         struct span *s = &t->a[t->ge];
         if (lo > s->id) {
@@ -759,22 +796,7 @@ static int adjust(struct tracker *t, uint32_t lo, uint32_t hi, int mode)
         s = &t->a[t->gs - 1];
         t->pre_before -= vis(s);
         t->pre_total -= vis(s);
-        switch (mode) {
-        case M_NIY:
-            s->sp = 0;
-            break;
-        case M_INS:
-            s->sp = 1;
-            break;
-        case M_INC:
-            if (s->sp < UINT32_MAX)
-                s->sp++;
-            break;
-        default:
-            if (s->sp > 1)
-                s->sp--;
-            break;
-        }
+        set_sp(s, mode);
         t->pre_before += vis(s);
         t->pre_total += vis(s);
         lo += take;
@@ -942,6 +964,8 @@ static int tracker_init(struct tracker *t, const struct notes__oplog *op,
  */
 #define CATCHUP_MAX 65536u /* rebuild instead of catching up this many events */
 
+int notes__text_merge_mode = 0;
+
 struct notes__mcache {
     struct tracker t;
     notes_lv *c; /* base version C */
@@ -1011,11 +1035,14 @@ static int cache_build(struct notes__oplog *op, const notes_lv *oldf, size_t nol
         notes__free(m);
         return rc;
     }
-#ifdef NOTES_TEXT_FULL_REPLAY
-    m->nc = 0;
-    m->rs.n = 0;
-    ranges_push(&m->rs, 0, first);
-#endif
+    if (notes__text_merge_mode == 2) { /* test knob: replay from the root */
+        notes__free(m->c);
+        m->c = NULL;
+        m->nc = 0;
+        m->rs.n = 0;
+        if ((rc = ranges_push(&m->rs, 0, first)))
+            goto fail;
+    }
     notes_lv dbase = first;
     if (m->rs.n && m->rs.r[0][0] < dbase)
         dbase = m->rs.r[0][0];
@@ -1057,9 +1084,8 @@ int notes__merge_apply(struct notes__oplog *op, const notes_lv *oldf,
     struct notes__mcache *m = op->cache;
     if (m && (first - m->upto > CATCHUP_MAX || !cache_valid(m, ps, np)))
         notes__merge_drop(op);
-#ifdef NOTES_TEXT_NO_CACHE
-    notes__merge_drop(op);
-#endif
+    if (notes__text_merge_mode)
+        notes__merge_drop(op);
     if (!op->cache && (rc = cache_build(op, oldf, noldf, ps, np, first)))
         return rc;
     m = op->cache;

@@ -363,7 +363,8 @@ int notes__oplog_add(struct notes__oplog *op, uint32_t agent, uint64_t seq,
     if (k > UINT64_MAX - seq + 1 && seq != 0)
         return NOTES_EINVAL; /* seq + k - 1 overflows */
     if ((uint64_t)op->n + k > NOTES__LV_MAX ||
-        op->ncontent + nbytes > UINT32_MAX)
+        op->ncontent + nbytes > UINT32_MAX ||
+        (uint64_t)op->npool + nparents > UINT32_MAX)
         return NOTES_ETOOBIG;
     for (size_t i = 0; i < nparents; i++)
         if (parents[i] >= op->n)
