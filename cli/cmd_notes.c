@@ -548,6 +548,68 @@ int cmd_blame(int argc, char **argv, struct cli_ctx *ctx)
     return 0;
 }
 
+/* ---- diff ---- */
+
+static int version_arg(notes_doc *d, const char *spec, uint8_t out[1][32])
+{
+    size_t idx;
+    notes_change_info ci;
+    int rc = notes_doc_find_change(d, spec, &idx);
+    if (!rc)
+        rc = notes_doc_change(d, idx, &ci);
+    if (rc)
+        return cli_fail(rc, "cannot use version '%s'", spec);
+    memcpy(out[0], ci.id, 32);
+    return 0;
+}
+
+int cmd_diff(int argc, char **argv, struct cli_ctx *ctx)
+{
+    notes_doc *d;
+    uint8_t a[1][32], b[1][32];
+    int rc;
+    if (argc != 3 && argc != 4)
+        return cli_usage("diff");
+    if ((rc = cli_open_note(ctx, argv[1], &d)))
+        return rc;
+    if ((rc = version_arg(d, argv[2], a)) ||
+        (argc == 4 && (rc = version_arg(d, argv[3], b)))) {
+        notes_doc_close(d);
+        return rc;
+    }
+    char *out;
+    size_t n;
+    rc = notes_doc_diff(d, (const uint8_t(*)[32])a, 1,
+                        argc == 4 ? (const uint8_t(*)[32])b : NULL, 1, &out, &n);
+    if (rc) {
+        notes_doc_close(d);
+        return cli_fail(rc, "cannot compute the difference");
+    }
+    if (ctx->json) {
+        json_t *o = json_pack("{s:s, s:s?, s:s%}", "from", argv[2], "to",
+                              argc == 4 ? argv[3] : NULL, "diff", out, n);
+        json_dumpf(o, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(o);
+    } else if (ctx->color) {
+        for (const char *p = out; *p;) {
+            const char *nl = strchr(p, '\n');
+            size_t len = nl ? (size_t)(nl - p) + 1 : strlen(p);
+            const char *c = *p == '+' ? "\033[32m" : *p == '-' ? "\033[31m"
+                          : *p == '@' ? "\033[36m" : "";
+            printf("%s%.*s%s", c, (int)(nl ? len - 1 : len), p, *c ? "\033[0m" : "");
+            if (nl)
+                putchar('\n');
+            p += len;
+        }
+    } else {
+        fwrite(out, 1, n, stdout);
+    }
+    notes_free(out);
+    notes_doc_close(d);
+    return 0;
+}
+
 /* ---- verify ---- */
 
 static int verify_one(struct cli_ctx *ctx, notes_doc *d, json_t *arr,

@@ -53,6 +53,12 @@ const struct cli_cmd cli_commands[] = {
     {"blame", cmd_blame, "NOTE [--json]",
      "Each line of the note with the author who wrote most of it.\n"
      "  notes blame weekly", CLI_NEEDS_REPLICA},
+    {"diff", cmd_diff, "NOTE A [B]",
+     "The difference between the note as it was once change A was applied\n"
+     "and once change B was (default: now), as a unified diff. A and B are\n"
+     "change id prefixes from `notes log`.\n"
+     "  notes diff weekly 9c01be\n  notes diff weekly 9c01be 3f2a11",
+     CLI_NEEDS_REPLICA},
     {"verify", cmd_verify, "[NOTE] [--json]",
      "Check every record checksum, signature, hash chain, sequence number\n"
      "and dependency of one note or all notes. Exits 2 naming each problem\n"

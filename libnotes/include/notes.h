@@ -377,6 +377,16 @@ NOTES_API NOTES_NODISCARD int notes_doc_text_at(notes_doc *d,
                                                 size_t n, char **text,
                                                 size_t *nbytes);
 /*
+ * The difference between the text at version a (n_a ids) and at version b
+ * (n_b ids; b NULL: the current text), as a unified line diff with three
+ * lines of context ("" when equal). OUT *out: NUL-terminated, free with
+ * notes_free.
+ */
+NOTES_API NOTES_NODISCARD int notes_doc_diff(notes_doc *d,
+                                             const uint8_t (*a)[32], size_t n_a,
+                                             const uint8_t (*b)[32], size_t n_b,
+                                             char **out, size_t *n);
+/*
  * Authorship of the current text: for each code point, the index of the
  * change that inserted it (see notes_doc_change). OUT *changes: ncp entries,
  * free with notes_free.

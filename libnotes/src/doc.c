@@ -2060,6 +2060,49 @@ int notes_doc_text_at(notes_doc *d, const uint8_t (*version)[32], size_t n,
     return rc;
 }
 
+int notes__diff(const char *ta, size_t na, const char *tb, size_t nb,
+                const char *label_a, const char *label_b, char **out,
+                size_t *nout);
+
+int notes_doc_diff(notes_doc *d, const uint8_t (*a)[32], size_t na,
+                   const uint8_t (*b)[32], size_t nb, char **out, size_t *n)
+{
+    char *ta = NULL, *tb = NULL, la[40], lb[40];
+    size_t lta, ltb;
+    int rc;
+    *out = NULL;
+    *n = 0;
+    if ((rc = notes_doc_text_at(d, a, na, &ta, &lta)))
+        return rc;
+    if (b)
+        rc = notes_doc_text_at(d, b, nb, &tb, &ltb);
+    else {
+        const char *cur = notes_doc_text(d, &ltb);
+        tb = notes__strndup(cur, ltb);
+        if (!tb)
+            rc = NOTES_ENOMEM;
+    }
+    if (rc == NOTES_OK) {
+        char h[17];
+        if (na) {
+            short_id(h, a[0]);
+            snprintf(la, sizeof(la), "a/%.12s", h);
+        } else {
+            snprintf(la, sizeof(la), "a/(empty)");
+        }
+        if (b && nb) {
+            short_id(h, b[0]);
+            snprintf(lb, sizeof(lb), "b/%.12s", h);
+        } else {
+            snprintf(lb, sizeof(lb), b ? "b/(empty)" : "b/(current)");
+        }
+        rc = notes__diff(ta, lta, tb, ltb, la, lb, out, n);
+    }
+    notes__free(ta);
+    notes__free(tb);
+    return rc;
+}
+
 /* Entry that holds LV `lv` (entries with events hold contiguous ranges). */
 static uint32_t entry_of_lv(const notes_doc *d, notes_lv lv)
 {

@@ -187,6 +187,11 @@ static void test_cli_workflow(void **state)
     assert_null(strstr(old.out, "RD: book"));
     out_free(&old);
     ok(RUN("ana", "blame", "weekly"), "Ana (");
+    ok(RUN("ana", "diff", "weekly", at), "+RD: book the room\n");
+    json_t *df = json_of(RUN("ana", "diff", "weekly", at, "--json"));
+    assert_non_null(strstr(json_string_value(json_object_get(df, "diff")), "@@"));
+    json_decref(df);
+    fails(RUN("ana", "diff", "weekly", "zzzz"), 1, "cannot use version");
     json_t *bl = json_of(RUN("ana", "blame", "weekly", "--json"));
     assert_true(json_array_size(bl) >= 5);
     json_decref(bl);
