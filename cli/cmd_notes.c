@@ -710,6 +710,53 @@ int cmd_verify(int argc, char **argv, struct cli_ctx *ctx)
     return ret;
 }
 
+/* ---- compact ---- */
+
+static int compact_one(notes_doc *d, int *failed)
+{
+    char hex[33];
+    cli_note_id(hex, notes_doc_id(d));
+    int rc = notes_doc_compact(d, 19);
+    if (rc) {
+        cli_fail(rc, "note %.8s not compacted", hex);
+        *failed = 1;
+    } else {
+        printf("%.8s  compacted\n", hex);
+    }
+    return rc;
+}
+
+int cmd_compact(int argc, char **argv, struct cli_ctx *ctx)
+{
+    int failed = 0, rc;
+    if (argc > 2)
+        return cli_usage("compact");
+    if (argc == 2) {
+        notes_doc *d;
+        if ((rc = cli_open_note(ctx, argv[1], &d)))
+            return rc;
+        rc = compact_one(d, &failed);
+        notes_doc_close(d);
+        return rc ? cli_exit_code(rc) : 0;
+    }
+    uint8_t(*ids)[16];
+    size_t n;
+    if ((rc = notes_replica_list(ctx->r, &ids, &n)))
+        return cli_fail(rc, "cannot list notes");
+    for (size_t i = 0; i < n; i++) {
+        notes_doc *d;
+        if ((rc = notes_doc_open(ctx->r, ids[i], &d))) {
+            cli_fail(rc, "cannot open a note");
+            failed = 1;
+            continue;
+        }
+        compact_one(d, &failed);
+        notes_doc_close(d);
+    }
+    notes_free(ids);
+    return failed ? EXIT_DATA : 0;
+}
+
 /* ---- export, import ---- */
 
 int cmd_export(int argc, char **argv, struct cli_ctx *ctx)

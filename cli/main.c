@@ -75,6 +75,11 @@ const struct cli_cmd cli_commands[] = {
      "bundle`): every change is verified before anything is stored; a note\n"
      "already present is merged.\n"
      "  notes import weekly.bundle", CLI_NEEDS_REPLICA},
+    {"compact", cmd_compact, "[NOTE]",
+     "Rewrite the log of one note or of all notes as a compact pack: the\n"
+     "same signed changes, about a third of the size. Safe while other\n"
+     "notes processes run. Notes with damage are left alone.\n"
+     "  notes compact", CLI_NEEDS_REPLICA},
     {"help", cmd_help, "[COMMAND]", "Show help for all commands or one.\n"
      "  notes help show", 0},
     {NULL, NULL, NULL, NULL, 0},

@@ -27,6 +27,7 @@
 #include "text.h"
 
 #define NONE UINT32_MAX
+#define NOTES__AUTO_COMPACT 256 /* records before a commit compacts the log */
 
 struct entry {
     struct notes__change *c;
@@ -1749,6 +1750,11 @@ int notes_doc_commit(notes_doc *d, uint8_t id_out[32])
     if (id_out)
         memcpy(id_out, c->id, 32);
     clear_pending(d);
+    /* Many small records: fold them into a pack while we hold the lock.
+     * Best effort: the log is complete whether or not this succeeds. */
+    if (d->r && d->log->nrecords > NOTES__AUTO_COMPACT && !d->tainted &&
+        notes_doc_compact(d, 15) != NOTES_OK)
+        notes__set_detail("%s", "");
 out:
     doc_unlock(d);
     return rc;

@@ -515,6 +515,7 @@ int notes__log_read(struct notes__log *lg, notes__change_cb user_cb,
             break;
         }
         lg->end += NOTES__REC_HEADER + stored;
+        lg->nrecords++;
         mac_step(lg, hdr, sizeof(hdr), payload, stored);
         if (lg->keyed && lg->end == lg->trusted_end &&
             sodium_memcmp(lg->mac, lg->trusted_mac, 32) == 0)
@@ -612,6 +613,7 @@ int notes__log_append(struct notes__log *lg, const uint8_t *const *changes,
         goto out;
     }
     lg->end += rec.len;
+    lg->nrecords++;
     mac_step(lg, rec.data, NOTES__REC_HEADER, rec.data + NOTES__REC_HEADER,
              rec.len - NOTES__REC_HEADER);
 out:
@@ -648,6 +650,7 @@ int notes__log_rewrite(struct notes__log *lg, int type, const uint8_t *payload,
     close(lg->fd);
     lg->fd = fd;
     lg->end = file.len;
+    lg->nrecords = 1;
     lg->damaged = 0;
     mac_start(lg);
     mac_step(lg, file.data + NOTES__LOG_HEADER, NOTES__REC_HEADER,
@@ -672,6 +675,7 @@ int notes__log_reopen(struct notes__log *lg, int *replaced)
     close(lg->fd);
     lg->fd = fd;
     lg->end = NOTES__LOG_HEADER; /* what we hold comes again: duplicates */
+    lg->nrecords = 0;
     mac_start(lg);
     *replaced = 1;
     return NOTES_OK;

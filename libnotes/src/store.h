@@ -31,6 +31,7 @@ struct notes__log {
     /* Local MAC (notes__log_use_key): a keyed BLAKE2b chain over the file
      * header and each intact record, with a key that never leaves this
      * device. The sidecar PATH.mac names a prefix this device verified. */
+    size_t nrecords;          /* intact records in the file */
     int keyed;
     uint8_t key[32];
     uint8_t mac[32];          /* chain value at `end` */

@@ -48,8 +48,10 @@ enum { NOTES__OP_INS = 1, NOTES__OP_DEL = 2 };
  *
  * parents: the version that `pos` refers to; every entry must be an existing
  *   LV (otherwise NOTES_EINVAL). Duplicates are removed and parents that are
- *   ancestors of other parents are tolerated (they are redundant; such an add
- *   simply takes the merge path). nparents == 0 means the empty document.
+ *   ancestors of other parents are tolerated (they are redundant, and are
+ *   kept in the stored parents). nparents == 0 means the empty document.
+ *   Parents containing the whole current frontier take the fast path (no CRDT
+ *   work); others are merged (Eg-walker).
  * INS: `utf8`/`nbytes` (non-empty, valid UTF-8, otherwise NOTES_EINVAL) holding
  *   k code points is inserted at code point `pos`: k events, event i inserts
  *   code point i at pos+i, each parented on the previous event of the run.

@@ -392,8 +392,15 @@ int notes__oplog_add(struct notes__oplog *op, uint32_t agent, uint64_t seq,
                 par[np++] = par[i];
     }
 
-    int fast = np == op->nfrontier &&
-               (np == 0 || memcmp(par, op->frontier, np * sizeof(notes_lv)) == 0);
+    /* Fast path when the parents contain the whole frontier: then their
+     * history is everything, i.e. the current text. (Extra parents can only
+     * be ancestors of the frontier, which are redundant.) */
+    int fast = np >= op->nfrontier;
+    for (size_t i = 0, j = 0; fast && i < op->nfrontier; i++) {
+        while (j < np && par[j] < op->frontier[i])
+            j++;
+        fast = j < np && par[j] == op->frontier[i];
+    }
     int rc = NOTES_OK;
     if (fast) {
         size_t len = op->text.ncp;

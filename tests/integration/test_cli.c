@@ -223,6 +223,11 @@ static void test_cli_workflow(void **state)
     out_free(&b);
     ok(RUN("bo", "log", id), "Ana (");
     ok(RUN("bo", "verify", id), "ok");
+    ok(RUN("bo", "compact"), "compacted");
+    ok(RUN("bo", "verify", id), "ok");
+    struct out c2 = RUN("bo", "show", id);
+    expect(c2, 0, "Bo was here", NULL);
+    out_free(&c2);
     char *md = test_path(work, "w.md");
     ok(RUN("bo", "export", id, "-o", md), NULL);
     size_t mdn;

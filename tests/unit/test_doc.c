@@ -719,6 +719,32 @@ static void test_doc_compact_concurrent(void **state)
     notes_doc_close(a);
 }
 
+/* Many commits: the log folds itself into a pack on the way. */
+static void test_doc_auto_compact(void **state)
+{
+    struct fixture *f = *state;
+    notes_doc *a, *e;
+    assert_int_equal(notes_doc_create(f->a, &a), NOTES_OK);
+    size_t max = 0;
+    for (int i = 0; i < 300; i++) {
+        char line[32];
+        snprintf(line, sizeof(line), "entry %d\n", i);
+        splice(a, notes_doc_length(a), 0, line);
+        commit(a);
+        size_t sz = log_size(f->a, a);
+        if (sz > max)
+            max = sz;
+    }
+    /* 300 one-line records would take ~300 * 200 bytes; a pack far less. */
+    assert_true(log_size(f->a, a) < max);
+    assert_int_equal(notes_doc_open(f->a, notes_doc_id(a), &e), NOTES_OK);
+    assert_int_equal(notes_doc_change_count(e), 300);
+    assert_string_equal(text(e), text(a));
+    assert_verifies(e);
+    notes_doc_close(e);
+    notes_doc_close(a);
+}
+
 struct grab {
     uint8_t *p[64];
     size_t n[64];
@@ -805,6 +831,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_doc_compact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_doc_compact_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_doc_local_mac, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_doc_auto_compact, setup, teardown),
     };
     if (notes_init() != NOTES_OK)
         return 1;
