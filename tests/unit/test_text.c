@@ -499,6 +499,73 @@ static void test_checkout_versions(void **state)
     notes__oplog_free(op);
 }
 
+/* Allocation failures anywhere in an add leave the oplog unchanged. */
+extern long notes__fail_alloc_at;
+
+static struct notes__oplog *build_concurrent(uint32_t *a, uint32_t *b)
+{
+    struct notes__oplog *op = new_oplog();
+    *a = agent(op, 1);
+    *b = agent(op, 2);
+    assert_int_equal(ins(op, *a, 1, 0, "the quick brown fox"), NOTES_OK); /* 0..18 */
+    notes_lv v = 18, lv;
+    assert_int_equal(notes__oplog_add(op, *a, 20, &v, 1, NOTES__OP_DEL, 4, NULL, 0, 6, &lv),
+                     NOTES_OK);
+    lv += 5;
+    assert_int_equal(notes__oplog_add(op, *a, 26, &lv, 1, NOTES__OP_INS, 4, "slow ", 5, 0, NULL),
+                     NOTES_OK);
+    assert_int_equal(notes__oplog_add(op, *b, 1, &v, 1, NOTES__OP_INS, 19, " jumps", 6, 0, &lv),
+                     NOTES_OK);
+    return op;
+}
+
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    for (int variant = 0; variant < 3; variant++) {
+        int completed = 0;
+        for (long k = 0; k < 400 && !completed; k++) {
+            uint32_t a, b;
+            struct notes__oplog *op = build_concurrent(&a, &b);
+            char *text;
+            size_t len, nf;
+            notes_lv f[8];
+            snapshot(op, &text, &len, f, &nf);
+            notes_lv v = 18;
+            int rc;
+            notes__fail_alloc_at = k;
+            if (variant == 0) /* merge path, cached tracker */
+                rc = notes__oplog_add(op, b, 7, &v, 1, NOTES__OP_INS, 0, "A ", 2, 0, NULL);
+            else if (variant == 1) /* merge path delete */
+                rc = notes__oplog_add(op, b, 7, &v, 1, NOTES__OP_DEL, 10, NULL, 0, 5, NULL);
+            else /* fast path */
+                rc = ins(op, a, 40, 3, "\xc3\xa9\xc3\xa9");
+            completed = notes__fail_alloc_at >= 0; /* failure point not reached */
+            notes__fail_alloc_at = -1;
+            if (rc == NOTES_ENOMEM) {
+                assert_unchanged(op, text, len, f, nf);
+            } else {
+                assert_int_equal(rc, NOTES_OK);
+                const char *want[] = {"A the slow brown fox jumps", "the slow  fox jumps",
+                                      "the\xc3\xa9\xc3\xa9 slow brown fox jumps"};
+                assert_text(op, want[variant]);
+            }
+            /* the oplog still works */
+            size_t nb;
+            const char *s = notes__oplog_text(op, &nb, NULL);
+            char *got;
+            size_t gn;
+            assert_int_equal(notes__oplog_checkout(op, f, nf, &got, &gn), NOTES_OK);
+            assert_string_equal(got, text);
+            (void)s;
+            notes__free(got);
+            free(text);
+            notes__oplog_free(op);
+        }
+        assert_true(completed);
+    }
+}
+
 /* ---- 2. reference model + randomized replicas ---- */
 
 #define MAXEV 2048
@@ -759,9 +826,19 @@ static void deliver(struct replica *r, int g)
 {
     int e0 = gruns[g].gfirst, k = gruns[g].k;
     struct mev *m = &mevs[e0];
-    notes_lv par[MAXPAR];
+    notes_lv par[MAXPAR + 2];
+    size_t np = (size_t)m->np;
     for (int i = 0; i < m->np; i++)
         par[i] = r->lv_of[m->par[i]];
+    if (m->np && rnd() % 8 == 0) {
+        /* add a redundant parent (an ancestor) and a duplicate */
+        int cands[MAXEV], nc = 0;
+        for (int x = 0; x < e0; x++)
+            if (has(anc[e0], x))
+                cands[nc++] = x;
+        par[np++] = r->lv_of[cands[rnd() % (uint32_t)nc]];
+        par[np++] = par[0];
+    }
     char buf[128] = {0};
     size_t nb = 0;
     if (m->kind == NOTES__OP_INS)
@@ -770,8 +847,8 @@ static void deliver(struct replica *r, int g)
             nb += mevs[e0 + i].chlen;
         }
     notes_lv first;
-    int rc = notes__oplog_add(r->op, r->agent_of[m->agent], m->seq, par, (size_t)m->np,
-                              m->kind, m->pos, buf, nb, (uint32_t)k, &first);
+    int rc = notes__oplog_add(r->op, r->agent_of[m->agent], m->seq, par, np, m->kind, m->pos,
+                              buf, nb, (uint32_t)k, &first);
     if (rc)
         fail_msg("seed %llu: delivering run %d failed: %d", g_seed, g, rc);
     for (int i = 0; i < k; i++) {
@@ -920,6 +997,7 @@ static void check_replica(struct replica *r, const char *what)
 static void run_case(unsigned long long seed)
 {
     g_seed = seed;
+    notes__text_merge_mode = seed % 4 == 1 ? 1 : seed % 32 == 2 ? 2 : 0;
     rs = seed * 0x9e3779b97f4a7c15ull + 1;
     for (int i = 0; i < 4; i++)
         rnd();
@@ -1024,6 +1102,7 @@ static void run_case(unsigned long long seed)
     }
     for (int i = 0; i < nrep; i++)
         notes__oplog_free(reps[i].op);
+    notes__text_merge_mode = 0;
 }
 
 static void test_random_replicas(void **state)
@@ -1038,7 +1117,7 @@ static void test_random_replicas(void **state)
         return;
     }
     const char *nc = getenv("NOTES_TEST_CASES");
-    unsigned long long cases = nc && *nc ? strtoull(nc, NULL, 10) : 8000;
+    unsigned long long cases = nc && *nc ? strtoull(nc, NULL, 10) : 4000;
     for (unsigned long long seed = 1; seed <= cases; seed++)
         run_case(seed);
     printf("# %llu random multi-replica cases passed\n", cases);
@@ -1055,6 +1134,7 @@ int main(void)
         cmocka_unit_test(test_interleaving_tails),
         cmocka_unit_test(test_tiebreak_by_key),
         cmocka_unit_test(test_checkout_versions),
+        cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_random_replicas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
