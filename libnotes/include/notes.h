@@ -289,6 +289,15 @@ NOTES_API NOTES_NODISCARD int notes_doc_splice(notes_doc *d, size_t pos,
                                                size_t del, const char *text,
                                                size_t n);
 
+/*
+ * Make the text equal to `text` (UTF-8, n bytes) with as few splices as a
+ * line diff finds (each changed hunk trimmed to the characters that
+ * differ), so unchanged lines keep their authorship and concurrent edits
+ * elsewhere survive the merge. For editors that hand back a whole text.
+ */
+NOTES_API NOTES_NODISCARD int notes_doc_set_text(notes_doc *d, const char *text,
+                                                 size_t n);
+
 /* Front matter. Scalar fields are registers; list fields add-wins sets. */
 NOTES_API NOTES_NODISCARD int notes_doc_set_field(notes_doc *d, const char *key,
                                                   const char *value);

@@ -249,3 +249,70 @@ done:
     notes__free(ma);
     return rc;
 }
+
+/*
+ * The changed regions between a and b, as (offset in a, bytes deleted,
+ * offset in b, bytes inserted), in order: hunks of changed lines with
+ * common leading and trailing characters trimmed. For turning a whole new
+ * text into minimal splices.
+ */
+int notes__diff_regions(const char *ta, size_t na, const char *tb, size_t nb,
+                        int (*cb)(void *ctx, size_t a_off, size_t a_len,
+                                  size_t b_off, size_t b_len),
+                        void *ctx);
+int notes__diff_regions(const char *ta, size_t na, const char *tb, size_t nb,
+                        int (*cb)(void *ctx, size_t a_off, size_t a_len,
+                                  size_t b_off, size_t b_len),
+                        void *ctx)
+{
+    struct lines a = {0}, b = {0};
+    long *ma = NULL;
+    int rc;
+    if ((rc = split(ta, na, &a)) || (rc = split(tb, nb, &b)))
+        goto done;
+    ma = notes__malloc((a.count + 1) * sizeof(*ma));
+    if (!ma) {
+        rc = NOTES_ENOMEM;
+        goto done;
+    }
+    if ((rc = myers(&a, &b, ma)))
+        goto done;
+    size_t i = 0, j = 0;
+    while (i < a.count || j < b.count) {
+        if (i < a.count && j < b.count && ma[i] == (long)j) {
+            i++, j++;
+            continue;
+        }
+        size_t i0 = i, j0 = j;
+        while (i < a.count && ma[i] < 0)
+            i++;
+        long until = i < a.count ? ma[i] : (long)b.count;
+        while ((long)j < until)
+            j++;
+        size_t ao = i0 < a.count ? (size_t)(a.p[i0] - ta) : na;
+        size_t ae = i < a.count ? (size_t)(a.p[i] - ta) : na;
+        size_t bo = j0 < b.count ? (size_t)(b.p[j0] - tb) : nb;
+        size_t be = j < b.count ? (size_t)(b.p[j] - tb) : nb;
+        /* Trim what the hunk's two sides share at both ends. */
+        while (ao < ae && bo < be && ta[ao] == tb[bo])
+            ao++, bo++;
+        while (ae > ao && be > bo && ta[ae - 1] == tb[be - 1])
+            ae--, be--;
+        /* Never split a UTF-8 sequence. */
+        while (ao > 0 && ((unsigned char)ta[ao] & 0xc0) == 0x80 && ao < ae + 1 &&
+               bo > 0)
+            ao--, bo--;
+        while (ae < na && ((unsigned char)ta[ae] & 0xc0) == 0x80)
+            ae++, be++;
+        if (ae > ao || be > bo)
+            if ((rc = cb(ctx, ao, ae - ao, bo, be - bo)))
+                goto done;
+    }
+done:
+    notes__free(a.p);
+    notes__free(a.n);
+    notes__free(b.p);
+    notes__free(b.n);
+    notes__free(ma);
+    return rc;
+}

@@ -306,19 +306,22 @@ static uint32_t slot_winner(const struct notes_doc *d, uint32_t ai, uint64_t seq
 static int check_change(struct notes_doc *d, const struct notes__change *c,
                         int sigrc)
 {
+    /* Names for messages, computed only when something is wrong. */
     char sid[17], aid[NOTES_FPR_STRLEN];
-    short_id(sid, c->id);
-    notes_key_fingerprint(c->author, aid);
+#define NAMES() (short_id(sid, c->id), notes_key_fingerprint(c->author, aid))
     if (memcmp(c->doc, d->id, 16) != 0) {
+        NAMES();
         notes__set_detail("change %s by %s belongs to another note", sid, aid);
         return NOTES_EWRONGDOC;
     }
     if (sigrc == NOTES_EUNSIGNED) {
+        NAMES();
         notes__set_detail("change %s by %s carries no signature and no later "
                           "change of its author covers it", sid, aid);
         return NOTES_EUNSIGNED;
     }
     if (sigrc != NOTES_OK) {
+        NAMES();
         notes__set_detail("change %s claims author %s but its signature "
                           "does not verify", sid, aid);
         return NOTES_EBADSIG;
@@ -328,7 +331,8 @@ static int check_change(struct notes_doc *d, const struct notes__change *c,
         if (p == NONE) {
             char pid[17];
             short_id(pid, c->prev);
-            notes__set_detail("change %s (seq %llu by %s): previous change %s "
+            NAMES();
+        notes__set_detail("change %s (seq %llu by %s): previous change %s "
                               "is missing", sid, (unsigned long long)c->seq,
                               aid, pid);
             return NOTES_EMISSINGDEP;
@@ -336,7 +340,8 @@ static int check_change(struct notes_doc *d, const struct notes__change *c,
         const struct entry *pe = &d->e[p];
         if (memcmp(d->a[pe->author].pk, c->author, 32) != 0 ||
             pe->c->seq + 1 != c->seq) {
-            notes__set_detail("change %s (seq %llu by %s): prev hash names "
+            NAMES();
+        notes__set_detail("change %s (seq %llu by %s): prev hash names "
                               "change seq %llu of another chain", sid,
                               (unsigned long long)c->seq, aid,
                               (unsigned long long)pe->c->seq);
@@ -350,12 +355,14 @@ static int check_change(struct notes_doc *d, const struct notes__change *c,
         if (hash_find(d, c->deps[i]) == NONE) {
             char did[17];
             short_id(did, c->deps[i]);
-            notes__set_detail("change %s by %s depends on %s, which is "
+            NAMES();
+        notes__set_detail("change %s by %s depends on %s, which is "
                               "missing", sid, aid, did);
             return NOTES_EMISSINGDEP;
         }
     }
     return NOTES_OK;
+#undef NAMES
 }
 
 /* ---- applying entries to the state ---- */
@@ -2069,6 +2076,61 @@ int notes_doc_text_at(notes_doc *d, const uint8_t (*version)[32], size_t n,
 int notes__diff(const char *ta, size_t na, const char *tb, size_t nb,
                 const char *label_a, const char *label_b, char **out,
                 size_t *nout);
+
+int notes__diff_regions(const char *ta, size_t na, const char *tb, size_t nb,
+                        int (*cb)(void *ctx, size_t a_off, size_t a_len,
+                                  size_t b_off, size_t b_len),
+                        void *ctx);
+
+struct region {
+    size_t a_off, a_len, b_off, b_len;
+};
+
+struct regions {
+    struct region *r;
+    size_t n, cap;
+};
+
+static int region_cb(void *ctx, size_t ao, size_t al, size_t bo, size_t bl)
+{
+    struct regions *rs = ctx;
+    if (rs->n == rs->cap) {
+        size_t ncap = rs->cap ? rs->cap * 2 : 16;
+        struct region *nr = notes__realloc(rs->r, ncap * sizeof(*nr));
+        if (!nr)
+            return NOTES_ENOMEM;
+        rs->r = nr;
+        rs->cap = ncap;
+    }
+    rs->r[rs->n++] = (struct region){ao, al, bo, bl};
+    return NOTES_OK;
+}
+
+int notes_doc_set_text(notes_doc *d, const char *text, size_t n)
+{
+    struct regions rs = {0};
+    size_t cur_len;
+    int rc;
+    if (n && !notes__utf8_valid((const uint8_t *)text, n)) {
+        notes__set_detail("the new text is not valid UTF-8");
+        return NOTES_EINVAL;
+    }
+    const char *cur = notes_doc_text(d, &cur_len);
+    char *copy = notes__strndup(cur, cur_len); /* splices move the buffer */
+    if (!copy)
+        return NOTES_ENOMEM;
+    rc = notes__diff_regions(copy, cur_len, text, n, region_cb, &rs);
+    /* Apply from the end so earlier offsets stay valid. */
+    for (size_t k = rs.n; rc == NOTES_OK && k-- > 0;) {
+        const struct region *g = &rs.r[k];
+        size_t pos = notes__utf8_count((const uint8_t *)copy, g->a_off);
+        size_t del = notes__utf8_count((const uint8_t *)copy + g->a_off, g->a_len);
+        rc = notes_doc_splice(d, pos, del, text + g->b_off, g->b_len);
+    }
+    notes__free(rs.r);
+    notes__free(copy);
+    return rc;
+}
 
 int notes_doc_diff(notes_doc *d, const uint8_t (*a)[32], size_t na,
                    const uint8_t (*b)[32], size_t nb, char **out, size_t *n)
