@@ -70,6 +70,7 @@ int cmd_blame(int, char **, struct cli_ctx *);
 int cmd_verify(int, char **, struct cli_ctx *);
 int cmd_diff(int, char **, struct cli_ctx *);
 int cmd_compact(int, char **, struct cli_ctx *);
+int cmd_edit(int, char **, struct cli_ctx *);
 int cmd_export(int, char **, struct cli_ctx *);
 int cmd_import(int, char **, struct cli_ctx *);
 int cmd_help(int, char **, struct cli_ctx *);

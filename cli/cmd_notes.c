@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -340,6 +342,82 @@ int cmd_show(int argc, char **argv, struct cli_ctx *ctx)
                         fields[i], notes_doc_field(d, fields[i]), c[k]);
         }
     }
+    notes_doc_close(d);
+    return ret;
+}
+
+/* ---- edit ---- */
+
+int cmd_edit(int argc, char **argv, struct cli_ctx *ctx)
+{
+    notes_doc *d;
+    int rc;
+    if (argc != 2)
+        return cli_usage("edit");
+    if ((rc = cli_open_note(ctx, argv[1], &d)))
+        return rc;
+    const char *editor = getenv("VISUAL");
+    if (!editor || !*editor)
+        editor = getenv("EDITOR");
+    if (!editor || !*editor)
+        editor = "vi";
+    const char *tmpdir = getenv("TMPDIR");
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/notes-edit-XXXXXX.md",
+             tmpdir && *tmpdir ? tmpdir : "/tmp");
+    int fd = mkstemps(path, 3);
+    if (fd < 0) {
+        perror("notes: cannot create a temporary file");
+        notes_doc_close(d);
+        return EXIT_SYSTEM;
+    }
+    size_t n;
+    const char *t = notes_doc_text(d, &n);
+    char *before = malloc(n + 1);
+    if (!before || write(fd, t, n) != (ssize_t)n || close(fd) != 0) {
+        fprintf(stderr, "notes: cannot write '%s'\n", path);
+        free(before);
+        unlink(path);
+        notes_doc_close(d);
+        return EXIT_SYSTEM;
+    }
+    memcpy(before, t, n);
+    /* Through the shell, so EDITOR may carry arguments ("code -w"). */
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", "exec $0 \"$1\"", editor, path, (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    int ret = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
+        WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "notes: the editor '%s' failed; nothing recorded "
+                        "(your text is kept in %s)\n", editor, path);
+        free(before);
+        notes_doc_close(d);
+        return EXIT_USER;
+    }
+    char *after;
+    size_t an;
+    if ((ret = cli_read_input(path, 64u << 20, &after, &an))) {
+        free(before);
+        notes_doc_close(d);
+        return ret;
+    }
+    if (an == n && memcmp(after, before, n) == 0) {
+        printf("no change\n");
+    } else if ((rc = notes_doc_set_text(d, after, an))) {
+        ret = cli_fail(rc, "cannot take the edited text (kept in %s)", path);
+    } else {
+        ret = cli_commit(d, "the edit");
+        if (!ret)
+            printf("recorded\n");
+    }
+    if (!ret)
+        unlink(path);
+    free(after);
+    free(before);
     notes_doc_close(d);
     return ret;
 }

@@ -42,6 +42,12 @@ const struct cli_cmd cli_commands[] = {
      "as a signed change.\n"
      "  notes append weekly \"RD: book the room\"",
      CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
+    {"edit", cmd_edit, "NOTE",
+     "Open the note's text in $VISUAL or $EDITOR (default vi). When you save\n"
+     "and quit, what you changed is recorded as a signed change against the\n"
+     "version you opened: edits that arrived meanwhile (from peers or other\n"
+     "commands) are merged, not overwritten. Saving unchanged records nothing.\n"
+     "  EDITOR=nano notes edit weekly", CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
     {"set", cmd_set, "NOTE FIELD[+|-] [VALUE]",
      "Set a front-matter field; FIELD+ adds to a list field, FIELD- removes;\n"
      "no VALUE removes a scalar field.\n"

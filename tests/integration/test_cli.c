@@ -298,6 +298,51 @@ static void test_cli_errors(void **state)
     free(y);
 }
 
+/* notes edit with a scripted editor, including a change that arrives while
+ * the editor is open: both survive. */
+static void test_cli_edit(void **state)
+{
+    (void)state;
+    ok(RUN("ed", "init", "--name", "Ed"), NULL);
+    char *id = first_line(RUN("ed", "new", "Edit me"));
+    char *script = test_path(work, "editor.sh");
+    char body[8192];
+    /* The fake editor: meanwhile another command appends to the note; then
+     * it replaces "## Discussions" and adds a line at the end. */
+    snprintf(body, sizeof(body),
+             "#!/bin/sh\n"
+             "NOTES_HOME='%s/ed' '%s' append '%s' 'Concurrent line' >/dev/null || exit 3\n"
+             "sed -i 's/## Discussions/## Discussion points/' \"$1\" || exit 4\n"
+             "printf 'Typed in the editor\\n' >> \"$1\"\n",
+             work, bin, id);
+    test_spit(script, body, strlen(body));
+    chmod(script, 0755);
+    setenv("EDITOR", script, 1);
+    unsetenv("VISUAL");
+    ok(RUN("ed", "edit", id), "recorded");
+    struct out r = RUN("ed", "show", id);
+    expect(r, 0, "## Discussion points\n", NULL);
+    assert_non_null(strstr(r.out, "Concurrent line\n"));
+    assert_non_null(strstr(r.out, "Typed in the editor\n"));
+    assert_null(strstr(r.out, "## Discussions\n"));
+    out_free(&r);
+    /* Saving unchanged records nothing. */
+    setenv("EDITOR", "true", 1);
+    json_t *before = json_of(RUN("ed", "log", id, "--json"));
+    ok(RUN("ed", "edit", id), "no change");
+    json_t *after = json_of(RUN("ed", "log", id, "--json"));
+    assert_int_equal(json_array_size(before), json_array_size(after));
+    json_decref(before);
+    json_decref(after);
+    /* A failing editor records nothing. */
+    setenv("EDITOR", "false", 1);
+    fails(RUN("ed", "edit", id), 1, "failed; nothing recorded");
+    unsetenv("EDITOR");
+    ok(RUN("ed", "verify"), "all ok");
+    free(script);
+    free(id);
+}
+
 static void test_cli_passphrase(void **state)
 {
     (void)state;
@@ -318,6 +363,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cli_workflow),
         cmocka_unit_test(test_cli_errors),
+        cmocka_unit_test(test_cli_edit),
         cmocka_unit_test(test_cli_passphrase),
     };
     bin = getenv("NOTES_BIN");
