@@ -71,6 +71,11 @@ int cmd_verify(int, char **, struct cli_ctx *);
 int cmd_diff(int, char **, struct cli_ctx *);
 int cmd_compact(int, char **, struct cli_ctx *);
 int cmd_edit(int, char **, struct cli_ctx *);
+int cmd_decide(int, char **, struct cli_ctx *);
+int cmd_todo(int, char **, struct cli_ctx *);
+/* Insert a line at the end of a section (cmd_items.c). */
+int cli_insert_in_section(notes_doc *d, const char *name, const char *create,
+                          const char *line);
 int cmd_export(int, char **, struct cli_ctx *);
 int cmd_import(int, char **, struct cli_ctx *);
 int cmd_help(int, char **, struct cli_ctx *);

@@ -428,43 +428,66 @@ int cmd_append(int argc, char **argv, struct cli_ctx *ctx)
 {
     notes_doc *d;
     char *text = NULL;
+    const char *note = NULL, *arg = NULL, *section = NULL;
     size_t n;
     int rc;
-    if (argc != 3)
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--section") == 0) {
+            if (!(section = cli_opt_value(&i, argc, argv)))
+                return cli_usage("append");
+        } else if (!note) {
+            note = argv[i];
+        } else if (!arg) {
+            arg = argv[i];
+        } else {
+            return cli_usage("append");
+        }
+    }
+    if (!note || !arg)
         return cli_usage("append");
-    if (strcmp(argv[2], "-") == 0) {
+    if (strcmp(arg, "-") == 0) {
         if ((rc = cli_read_input("-", INPUT_MAX, &text, &n)))
             return rc;
     } else {
-        text = strdup(argv[2]);
+        text = strdup(arg);
         n = text ? strlen(text) : 0;
     }
     if (!text)
         return EXIT_SYSTEM;
-    if ((rc = cli_open_note(ctx, argv[1], &d))) {
+    while (n && text[n - 1] == '\n')
+        text[--n] = 0;
+    if ((rc = cli_open_note(ctx, note, &d))) {
         free(text);
         return rc;
     }
-    /* A paragraph of its own: separate from what is there by a blank line. */
-    size_t tl;
-    const char *t = notes_doc_text(d, &tl);
-    const char *sep = tl == 0 ? "" : (t[tl - 1] == '\n' ? "\n" : "\n\n");
-    if (tl >= 2 && t[tl - 1] == '\n' && t[tl - 2] == '\n')
-        sep = "";
-    size_t sl = strlen(sep);
-    int need_nl = n == 0 || text[n - 1] != '\n';
-    char *all = malloc(sl + n + 2);
-    if (!all) {
-        free(text);
-        notes_doc_close(d);
-        return EXIT_SYSTEM;
+    if (section) {
+        rc = cli_insert_in_section(d, section, NULL, text);
+        if (rc == NOTES_ENOTFOUND) {
+            fprintf(stderr, "notes: no section '%s' in this note\n", section);
+            free(text);
+            notes_doc_close(d);
+            return EXIT_USER;
+        }
+    } else {
+        /* A paragraph of its own at the end. */
+        size_t tl;
+        const char *t = notes_doc_text(d, &tl);
+        const char *sep = tl == 0 ? "" : (t[tl - 1] == '\n' ? "\n" : "\n\n");
+        if (tl >= 2 && t[tl - 1] == '\n' && t[tl - 2] == '\n')
+            sep = "";
+        size_t sl = strlen(sep);
+        char *all = malloc(sl + n + 2);
+        if (!all) {
+            free(text);
+            notes_doc_close(d);
+            return EXIT_SYSTEM;
+        }
+        memcpy(all, sep, sl);
+        memcpy(all + sl, text, n);
+        all[sl + n] = '\n';
+        rc = notes_doc_splice(d, notes_doc_length(d), 0, all, sl + n + 1);
+        free(all);
     }
-    memcpy(all, sep, sl);
-    memcpy(all + sl, text, n);
-    if (need_nl)
-        all[sl + n++] = '\n';
-    rc = notes_doc_splice(d, notes_doc_length(d), 0, all, sl + n);
-    free(all);
     free(text);
     int ret = rc ? cli_fail(rc, "cannot append") : cli_commit(d, "the edit");
     notes_doc_close(d);

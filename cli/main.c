@@ -37,10 +37,12 @@ const struct cli_cmd cli_commands[] = {
      "prefix from `notes log`) was applied; --conflicts lists front-matter\n"
      "values that lost a concurrent write.\n"
      "  notes show weekly\n  notes show 3f2a --at 9c01be", CLI_NEEDS_REPLICA},
-    {"append", cmd_append, "NOTE TEXT|-",
-     "Append a paragraph (or stdin with -) to the note's text and commit it\n"
-     "as a signed change.\n"
-     "  notes append weekly \"RD: book the room\"",
+    {"append", cmd_append, "NOTE [--section HEADING] TEXT|-",
+     "Append a paragraph (or stdin with -) to the note's text, or to the end\n"
+     "of the section whose heading contains HEADING, and commit it as a\n"
+     "signed change.\n"
+     "  notes append weekly \"RD: book the room\"\n"
+     "  notes append weekly --section agenda \"* Release plan\"",
      CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
     {"edit", cmd_edit, "NOTE",
      "Open the note's text in $VISUAL or $EDITOR (default vi). When you save\n"
@@ -48,6 +50,16 @@ const struct cli_cmd cli_commands[] = {
      "version you opened: edits that arrived meanwhile (from peers or other\n"
      "commands) are merged, not overwritten. Saving unchanged records nothing.\n"
      "  EDITOR=nano notes edit weekly", CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
+    {"decide", cmd_decide, "NOTE TEXT [--owner WHO]",
+     "Record a decision in the note's decisions section (TODOs and\n"
+     "Decisions, Decisions, Tasks, Action items...; created if missing), as\n"
+     "\"WHO: TEXT\" or \"TEXT\".\n"
+     "  notes decide weekly \"Ship 1.0 on Friday\" --owner Everyone",
+     CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
+    {"todo", cmd_todo, "NOTE TEXT --owner WHO",
+     "Record an action item, \"- [ ] WHO: TEXT\", in the decisions section.\n"
+     "  notes todo weekly \"Book the room\" --owner RD",
+     CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
     {"set", cmd_set, "NOTE FIELD[+|-] [VALUE]",
      "Set a front-matter field; FIELD+ adds to a list field, FIELD- removes;\n"
      "no VALUE removes a scalar field.\n"

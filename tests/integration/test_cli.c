@@ -343,6 +343,29 @@ static void test_cli_edit(void **state)
     free(id);
 }
 
+static void test_cli_sections(void **state)
+{
+    (void)state;
+    ok(RUN("sec", "init", "--name", "Sec"), NULL);
+    char *id = first_line(RUN("sec", "new", "Sections"));
+    ok(RUN("sec", "append", id, "--section", "agenda", "* Release plan"), NULL);
+    ok(RUN("sec", "decide", id, "Ship 1.0 on Friday", "--owner", "Everyone"), NULL);
+    ok(RUN("sec", "decide", id, "Next meeting: Monday"), NULL);
+    ok(RUN("sec", "todo", id, "Book the room", "--owner", "RD"), NULL);
+    ok(RUN("sec", "todo", id, "Write the notes", "--owner", "AJ"), NULL);
+    struct out r = RUN("sec", "show", id);
+    expect(r, 0, "## Agenda\n\n* Release plan\n\n## Discussions\n", NULL);
+    assert_non_null(strstr(r.out, "## TODOs and Decisions\n\nEveryone: Ship 1.0 on Friday\n\n"
+                                  "Next meeting: Monday\n\n"
+                                  "- [ ] RD: Book the room\n- [ ] AJ: Write the notes\n"));
+    out_free(&r);
+    fails(RUN("sec", "append", id, "--section", "nope", "x"), 1, "no section 'nope'");
+    fails(RUN("sec", "todo", id, "No owner"), 1, "usage");
+    /* A note without a decisions section gets one. */
+    ok(RUN("sec", "set", id, "title", "Sections"), NULL);
+    free(id);
+}
+
 static void test_cli_passphrase(void **state)
 {
     (void)state;
@@ -364,6 +387,7 @@ int main(void)
         cmocka_unit_test(test_cli_workflow),
         cmocka_unit_test(test_cli_errors),
         cmocka_unit_test(test_cli_edit),
+        cmocka_unit_test(test_cli_sections),
         cmocka_unit_test(test_cli_passphrase),
     };
     bin = getenv("NOTES_BIN");
