@@ -480,9 +480,84 @@ static const char *default_home(void)
     return buf;
 }
 
+/* roff for one string: escape backslashes and leading dots/quotes. */
+static void roff(const char *s)
+{
+    int bol = 1;
+    for (; *s; s++) {
+        if (bol && (*s == '.' || *s == '\''))
+            fputs("\\&", stdout);
+        if (*s == '\\')
+            fputs("\\e", stdout);
+        else if (*s == '-')
+            fputs("\\-", stdout);
+        else
+            putchar(*s);
+        bol = *s == '\n';
+    }
+}
+
+/* The man page, generated from the command table (docs/notes.1). */
+static int print_man(void)
+{
+    printf(".TH NOTES 1 \"\" \"notes 0.1.0\" \"User Commands\"\n"
+           ".SH NAME\nnotes \\- offline-first, peer-to-peer meeting notes with a "
+           "signed, verifiable history\n"
+           ".SH SYNOPSIS\n.B notes\n.I COMMAND\n[\\fIARGS\\fR]\n"
+           ".SH DESCRIPTION\n"
+           "Each participant keeps a full replica of the notes; every edit is "
+           "part of a change signed with the device's Ed25519 key; replicas "
+           "exchange changes and converge to the same text in any order.\n"
+           ".PP\nNOTE is a note id, a unique id prefix (4 or more hex digits) or a "
+           "unique title match. \\fB\\-\\-json\\fR gives machine\\-readable output "
+           "on read commands.\n.SH COMMANDS\n");
+    for (const struct cli_cmd *c = cli_commands; c->name; c++) {
+        printf(".TP\n.B notes %s\n", c->name);
+        roff(c->usage);
+        printf("\n.br\n");
+        /* Help text: description lines, then examples (indented). */
+        const char *h = c->help;
+        while (*h) {
+            const char *nl = strchr(h, '\n');
+            size_t len = nl ? (size_t)(nl - h) : strlen(h);
+            char line[512];
+            snprintf(line, sizeof(line), "%.*s", (int)len, h);
+            if (line[0] == ' ' && line[1] == ' ') {
+                printf(".br\n\\fB");
+                roff(line + 2);
+                printf("\\fR\n");
+            } else {
+                roff(line);
+                putchar('\n');
+            }
+            h += len + (nl ? 1 : 0);
+        }
+    }
+    printf(".SH ENVIRONMENT\n.TP\n.B NOTES_HOME\nthe replica directory "
+           "(default: $XDG_DATA_HOME/notes, else ~/.local/share/notes)\n"
+           ".TP\n.B NOTES_PASSPHRASE\nthe passphrase of a protected key "
+           "(otherwise asked on the terminal)\n"
+           ".TP\n.B VISUAL, EDITOR\nthe editor of \\fBnotes edit\\fR\n"
+           ".TP\n.B NO_COLOR\nno colour even on a terminal\n"
+           ".SH EXIT STATUS\n0 success; 1 user error (bad arguments, unknown or "
+           "ambiguous note, missing identity); 2 verification or data problem; "
+           "3 system error (I/O, memory, lock).\n"
+           ".SH FILES\n$NOTES_HOME/identity (secret key, mode 0600), "
+           "$NOTES_HOME/notes/*.log (the signed change logs).\n"
+           ".SH SEE ALSO\nREADME.md, docs/design.md, docs/format.md\n");
+    return 0;
+}
+
 int cmd_help(int argc, char **argv, struct cli_ctx *ctx)
 {
     (void)ctx;
+    if (argc > 1 && strcmp(argv[1], "--man") == 0)
+        return print_man();
+    if (argc > 1 && strcmp(argv[1], "--commands") == 0) {
+        for (const struct cli_cmd *c = cli_commands; c->name; c++)
+            printf("%s\n", c->name);
+        return 0;
+    }
     if (argc > 1) {
         for (const struct cli_cmd *c = cli_commands; c->name; c++) {
             if (strcmp(c->name, argv[1]) == 0) {

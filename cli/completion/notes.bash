@@ -1,0 +1,30 @@
+# bash completion for notes: commands, note ids, change ids, options.
+# Install: source this file, or copy it to
+# /usr/share/bash-completion/completions/notes
+_notes()
+{
+    local cur prev cmd
+    cur=${COMP_WORDS[COMP_CWORD]}
+    prev=${COMP_WORDS[COMP_CWORD-1]}
+    cmd=${COMP_WORDS[1]}
+    if [ "$COMP_CWORD" -eq 1 ]; then
+        COMPREPLY=($(compgen -W "$(notes help --commands 2>/dev/null)" -- "$cur"))
+        return
+    fi
+    case "$prev" in
+        --format) COMPREPLY=($(compgen -W "md bundle" -- "$cur")); return ;;
+        -o|--template) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --at) COMPREPLY=($(compgen -W "$(notes log "${COMP_WORDS[2]}" 2>/dev/null | cut -c1-12)" -- "$cur")); return ;;
+    esac
+    case "$cur" in
+        -*) COMPREPLY=($(compgen -W "--json --help --at --conflicts --format -o --owner --section --name --protect" -- "$cur")); return ;;
+    esac
+    case "$cmd" in
+        import) COMPREPLY=($(compgen -f -- "$cur")) ;;
+        help) COMPREPLY=($(compgen -W "$(notes help --commands 2>/dev/null)" -- "$cur")) ;;
+        init|whoami|list) ;;
+        *) [ "$COMP_CWORD" -eq 2 ] &&
+               COMPREPLY=($(compgen -W "$(notes list 2>/dev/null | cut -d' ' -f1)" -- "$cur")) ;;
+    esac
+}
+complete -F _notes notes
