@@ -915,19 +915,29 @@ static int count_refusal(void *ctx, int rc)
     return NOTES_OK;
 }
 
-/* Log reader callback: decode into the batch; refusals are counted. */
-static int collect_cb(void *ctx, const uint8_t *p, size_t n)
+/*
+ * Decode one change into the batch. Returns NOTES_OK, NOTES_ENOMEM, or the
+ * decode error (the change is then not in the batch) for the caller to
+ * treat as a refusal or as the end.
+ */
+static int batch_decode(struct batch *b, const uint8_t *p, size_t n)
 {
-    struct batch *b = ctx;
     struct notes__change *c;
     b->seen++;
     int rc = notes__change_decode(p, n, &c);
-    if (rc == NOTES_ENOMEM)
-        return rc;
     if (rc)
-        return count_refusal(b, rc);
+        return rc;
     if ((rc = batch_push(b, c)))
         notes__change_free(c);
+    return rc;
+}
+
+/* Log reader callback: a change that does not decode is a refusal. */
+static int collect_cb(void *ctx, const uint8_t *p, size_t n)
+{
+    int rc = batch_decode(ctx, p, n);
+    if (rc && rc != NOTES_ENOMEM)
+        rc = count_refusal(ctx, rc);
     return rc;
 }
 
@@ -1884,21 +1894,16 @@ done:
     return rc;
 }
 
-/* Bundle reader callback: decode into the batch, stop at the first error. */
+/* Bundle reader callback: the first change that does not decode ends it. */
 static int bundle_cb(void *ctx, const uint8_t *p, size_t n)
 {
     struct batch *b = ctx;
-    struct notes__change *c;
-    b->seen++;
-    int rc = notes__change_decode(p, n, &c);
-    if (rc) {
+    int rc = batch_decode(b, p, n);
+    if (rc && rc != NOTES_ENOMEM) {
         char msg[200];
         snprintf(msg, sizeof(msg), "%s", notes_last_detail());
-        notes__set_detail("change %zu of the bundle: %s", b->n + 1, msg);
-        return rc;
+        notes__set_detail("change %zu of the bundle: %s", b->seen, msg);
     }
-    if ((rc = batch_push(b, c)))
-        notes__change_free(c);
     return rc;
 }
 
@@ -2237,16 +2242,9 @@ static int verify_refusal(void *ctx, int rc)
 static int verify_collect_cb(void *ctx, const uint8_t *p, size_t n)
 {
     void **pair = ctx;
-    struct batch *b = pair[0];
-    struct notes__change *c;
-    b->seen++;
-    int rc = notes__change_decode(p, n, &c);
-    if (rc == NOTES_ENOMEM)
-        return rc;
-    if (rc)
-        return verify_refusal(pair[1], rc);
-    if ((rc = batch_push(b, c)))
-        notes__change_free(c);
+    int rc = batch_decode(pair[0], p, n);
+    if (rc && rc != NOTES_ENOMEM)
+        rc = verify_refusal(pair[1], rc);
     return rc;
 }
 
