@@ -1,0 +1,292 @@
+/*
+ * notes_sync.h: the public header of notes_sync, peer-to-peer sync of notes.
+ * Spaces (shared notebooks: a name and a 32-byte secret capability), invite
+ * codes, an I/O-free session (handshake, encrypted frames, replication of
+ * the notes of one space) and a libuv transport that moves its bytes.
+ *
+ * Conventions as in notes.h: 0 (NOTES_OK) or a negative code, which is a
+ * NOTES_E* code of libnotes or one of the NOTES_SYNC_E* codes below;
+ * notes_sync_last_error() says precisely what was wrong. Memory handed out
+ * is freed with notes_sync_free(). One session, one thread.
+ */
+#ifndef NOTES_SYNC_H
+#define NOTES_SYNC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "notes.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Errors ------------------------------------------------------------ */
+
+#define NOTES_SYNC_ERR_MAP(X)                                                 \
+    X(EHANDSHAKE, -101, "handshake failed")                                   \
+    X(EPROTO, -102, "protocol violation")                                     \
+    X(ECLOSED, -103, "connection closed before the goodbye")                  \
+    X(ETIMEOUT, -104, "timed out")                                            \
+    X(EREFUSED, -105, "the peer refused the session")                         \
+    X(EFRAME, -106, "frame does not authenticate (tampered, replayed or "      \
+                    "out of order)")                                          \
+    X(ENET, -107, "network error")
+
+enum notes_sync_err {
+#define NOTES_SYNC_ERR_ENUM(name, code, text) NOTES_SYNC_##name = (code),
+    NOTES_SYNC_ERR_MAP(NOTES_SYNC_ERR_ENUM)
+#undef NOTES_SYNC_ERR_ENUM
+};
+
+/* A static string for any code: NOTES_SYNC_E*, else notes_strerror(). */
+NOTES_API const char *notes_sync_strerror(int err);
+/* Symbolic name ("NOTES_SYNC_EPROTO"), else notes_errname(). */
+NOTES_API const char *notes_sync_errname(int err);
+/*
+ * Detail of the last failure of a notes_sync_* function on this thread
+ * (libnotes' detail is copied in when a libnotes call failed). Borrowed,
+ * valid until the next notes_sync_* call on the thread; "" when none.
+ */
+NOTES_API const char *notes_sync_last_error(void);
+/* Frees memory returned by notes_sync. NULL is a no-op. */
+NOTES_API void notes_sync_free(void *p);
+
+/* ---- Spaces ------------------------------------------------------------ */
+/*
+ * A space is a shared notebook: a name and a 32-byte random secret. Anyone
+ * holding the secret is a member: the secret is the capability to sync the
+ * space's notes. Stored in $NOTES_HOME/spaces/NAME (mode 0600); the notes of
+ * the space are listed in $NOTES_HOME/spaces/NAME.notes (sync/README.md).
+ * A note belongs to at most one space; notes in none belong to the default
+ * space "personal", which is never synced and cannot be created.
+ */
+#define NOTES_SPACE_NAME_MAX 32 /* bytes; [a-z0-9_-], starts with a letter/digit */
+#define NOTES_SPACE_SECRET_LEN 32
+#define NOTES_SPACE_DEFAULT "personal"
+#define NOTES_ADDR_MAX 63       /* "HOST:PORT" in an invite */
+
+typedef struct notes_space {
+    char name[NOTES_SPACE_NAME_MAX + 1];
+    uint8_t secret[NOTES_SPACE_SECRET_LEN];
+} notes_space;
+
+/* Wipe a space value (its secret). NULL is a no-op. */
+NOTES_API void notes_space_clear(notes_space *s);
+/* NOTES_OK if `name` is a valid name for a new space, else NOTES_EINVAL
+ * (with a detail). "personal" is reserved. */
+NOTES_API NOTES_NODISCARD int notes_space_name_check(const char *name);
+/*
+ * Create space `name` with a fresh random secret in replica `home`.
+ * OUT *out (may be NULL): the new space. NOTES_EEXIST if it exists.
+ */
+NOTES_API NOTES_NODISCARD int notes_space_create(const char *home,
+                                                 const char *name,
+                                                 notes_space *out);
+/*
+ * Store a space received from elsewhere (an invite). NOTES_OK if it is new
+ * or already stored with the same secret; NOTES_EEXIST if a space of that
+ * name holds another secret.
+ */
+NOTES_API NOTES_NODISCARD int notes_space_save(const char *home,
+                                               const notes_space *s);
+/* Load space `name`. NOTES_ENOTFOUND, NOTES_ECORRUPT, NOTES_EPERM (the file
+ * is readable by others). OUT *out, zeroed on failure. */
+NOTES_API NOTES_NODISCARD int notes_space_load(const char *home,
+                                               const char *name,
+                                               notes_space *out);
+/*
+ * Names of the spaces in `home`, sorted. OUT *names: *n strings; free with
+ * notes_space_names_free(*names, *n).
+ */
+NOTES_API NOTES_NODISCARD int notes_space_list(const char *home, char ***names,
+                                               size_t *n);
+NOTES_API void notes_space_names_free(char **names, size_t n);
+/*
+ * Put note `id` into space `name` (which must exist). NOTES_OK if it is
+ * there already; NOTES_EEXIST if it belongs to another space (detail names
+ * it). Durable (temporary file, fsync, rename) and safe against concurrent
+ * writers (flock on $NOTES_HOME/spaces/lock).
+ */
+NOTES_API NOTES_NODISCARD int notes_space_add_note(const char *home,
+                                                   const char *name,
+                                                   const uint8_t id[16]);
+/* Take note `id` out of space `name` (back to "personal"); NOTES_ENOTFOUND
+ * if it was not in it. */
+NOTES_API NOTES_NODISCARD int notes_space_remove_note(const char *home,
+                                                      const char *name,
+                                                      const uint8_t id[16]);
+/* The notes of space `name`, sorted. OUT *ids: free with notes_sync_free. */
+NOTES_API NOTES_NODISCARD int notes_space_notes(const char *home,
+                                                const char *name,
+                                                uint8_t (**ids)[16],
+                                                size_t *n);
+/* The space note `id` belongs to: OUT name ("personal" when none). */
+NOTES_API NOTES_NODISCARD int notes_space_of_note(
+    const char *home, const uint8_t id[16], char name[NOTES_SPACE_NAME_MAX + 1]);
+
+/* ---- Invites ----------------------------------------------------------- */
+/*
+ * An invite code carries a space (name and secret), the inviter's address
+ * and Ed25519 public key: "notes1" followed by lowercase base32 (RFC 4648,
+ * no padding) of a versioned blob and a 4-byte BLAKE2b check (layout in
+ * docs/protocol.md). Whoever holds it can join the space: share it like a
+ * password.
+ */
+typedef struct notes_invite {
+    notes_space space;
+    uint8_t inviter[32];              /* Ed25519 public key */
+    char addr[NOTES_ADDR_MAX + 1];    /* "HOST:PORT" */
+} notes_invite;
+
+/* OUT *code: NUL-terminated, free with notes_sync_free (it holds the secret:
+ * callers should sodium_memzero it). addr: "HOST:PORT", 1..63 printable
+ * ASCII bytes with a ':' and a port 1..65535. */
+NOTES_API NOTES_NODISCARD int notes_invite_encode(const notes_space *s,
+                                                  const uint8_t inviter[32],
+                                                  const char *addr,
+                                                  char **code);
+/*
+ * Parse an invite code. Surrounding whitespace is ignored and the code is
+ * case-insensitive. NOTES_EINVAL with a detail for anything malformed
+ * (wrong prefix, a character outside base32, truncated, the checksum does
+ * not match: a typo), NOTES_EVERSION for another version. OUT *out, zeroed
+ * on failure.
+ */
+NOTES_API NOTES_NODISCARD int notes_invite_decode(const char *code,
+                                                  notes_invite *out);
+
+/* ---- Sessions (no I/O) ------------------------------------------------- */
+/*
+ * A session is one connection between two peers of a space, as a state
+ * machine that never touches a socket: feed it the bytes that arrive with
+ * notes_sync_receive and send whatever notes_sync_next_msg hands out, until
+ * notes_sync_state says CLOSED (or FAILED). docs/protocol.md is the wire
+ * format: a 3-message handshake keyed by the space secret (mutual Ed25519
+ * authentication, ephemeral X25519, nothing identity-revealing sent to a
+ * peer that lacks the secret), then XChaCha20-Poly1305 frames with counter
+ * nonces, then heads, bundles, done and goodbye.
+ */
+typedef struct notes_sync_session notes_sync_session;
+
+enum notes_sync_role { NOTES_SYNC_INITIATOR = 1, NOTES_SYNC_RESPONDER = 2 };
+
+enum notes_sync_state {
+    NOTES_SYNC_HANDSHAKE = 0, /* keys not yet agreed */
+    NOTES_SYNC_OPEN = 1,      /* replicating */
+    NOTES_SYNC_CLOSED = 2,    /* both goodbyes exchanged: a complete sync */
+    NOTES_SYNC_FAILED = 3     /* see notes_sync_session_error */
+};
+
+#define NOTES_SYNC_FRAME_MAX (1u << 20) /* plaintext bytes per frame */
+
+/* Called as bundle bytes cross: sending 1 (we send) or 0 (we receive). */
+typedef void (*notes_sync_progress_fn)(void *ud, const uint8_t note[16],
+                                       int sending, uint64_t done,
+                                       uint64_t total);
+/* Optional gate on the peer's key once it is proven: return 0 to accept. */
+typedef int (*notes_sync_accept_fn)(void *ud, const uint8_t peer[32]);
+
+typedef struct notes_sync_config {
+    int role;                        /* enum notes_sync_role */
+    notes_replica *replica;          /* borrowed; NULL: an empty space */
+    const notes_identity *identity;  /* borrowed, required: our key */
+    const notes_space *spaces;       /* borrowed (copied); initiator: 1 */
+    size_t nspaces;                  /* responder: any of them may match */
+    uint64_t max_bundle;             /* bytes per received bundle; 0: 256 MiB */
+    notes_sync_progress_fn progress; /* optional */
+    void *progress_ud;
+    notes_sync_accept_fn accept;     /* optional */
+    void *accept_ud;
+} notes_sync_config;
+
+typedef struct notes_sync_report {
+    uint64_t bytes_sent, bytes_received;   /* on the wire, handshake included */
+    uint64_t frames_sent, frames_received;
+    uint64_t changes_sent, changes_received; /* received: new ones stored */
+    uint64_t notes_sent, notes_received;   /* notes with a bundle */
+    uint64_t notes_created;                /* notes new to this replica */
+    uint8_t peer[32];                      /* peer key, once proven */
+    char space[NOTES_SPACE_NAME_MAX + 1];  /* the space, once agreed */
+} notes_sync_report;
+
+/* Make a session. OUT *out: free with notes_sync_session_free. */
+NOTES_API NOTES_NODISCARD int notes_sync_session_new(
+    const notes_sync_config *cfg, notes_sync_session **out);
+NOTES_API void notes_sync_session_free(notes_sync_session *s);
+/*
+ * Feed n bytes received from the peer. Processes every complete message
+ * (verifying, merging received bundles into the replica). Returns NOTES_OK,
+ * or the error that failed the session (also kept: notes_sync_session_error).
+ * Bytes after a failure or after the peer's goodbye are an error.
+ */
+NOTES_API NOTES_NODISCARD int notes_sync_receive(notes_sync_session *s,
+                                                 const uint8_t *p, size_t n);
+/*
+ * The next bytes to send. OUT *p, *n: borrowed until the next call on `s`;
+ * *n = 0 when there is nothing to send now. The caller must send them all
+ * (they count as sent). Bundles are produced lazily, one frame at a time,
+ * so a caller that stops asking applies backpressure. Returns NOTES_OK or
+ * the session's error.
+ */
+NOTES_API NOTES_NODISCARD int notes_sync_next_msg(notes_sync_session *s,
+                                                  const uint8_t **p, size_t *n);
+/* enum notes_sync_state. */
+NOTES_API int notes_sync_state(const notes_sync_session *s);
+/* Whether the session has bytes or work left to send. */
+NOTES_API int notes_sync_wants_write(const notes_sync_session *s);
+/* The error that failed the session (0 if none) and its detail (""). */
+NOTES_API int notes_sync_session_error(const notes_sync_session *s);
+NOTES_API const char *notes_sync_session_detail(const notes_sync_session *s);
+/* Counters so far. Borrowed, valid while `s` lives. */
+NOTES_API const notes_sync_report *notes_sync_session_report(
+    const notes_sync_session *s);
+/*
+ * Fail the session locally (e.g. a timeout in the transport) with `err`
+ * and a reason; an authenticated error message for the peer is queued if
+ * the handshake is over.
+ */
+NOTES_API void notes_sync_session_abort(notes_sync_session *s, int err,
+                                        const char *reason);
+
+/* ---- Transport (libuv, TCP) -------------------------------------------- */
+
+typedef struct notes_sync_serve_opts {
+    const char *listen;           /* "HOST:PORT"; NULL: "127.0.0.1:0" */
+    unsigned handshake_ms;        /* 0: 10,000 */
+    unsigned idle_ms;             /* 0: 60,000 */
+    size_t max_out;               /* queued bytes per connection; 0: 4 MiB */
+    unsigned max_conns;           /* 0: 32 */
+    unsigned max_sessions;        /* stop after this many (0: forever) */
+    /* Called once listening with the bound port (port 0 picks one). */
+    void (*on_listen)(void *ud, int port);
+    /* Called after each session with its result and report. */
+    void (*on_session)(void *ud, int rc, const notes_sync_report *r);
+    void *ud;
+    volatile int *stop;           /* optional: serve returns once *stop != 0 */
+} notes_sync_serve_opts;
+
+/*
+ * Dial `addr` ("HOST:PORT", numeric IPv4/IPv6), sync every note of space
+ * `space` of the replica at `home` (identity unlocked with `passphrase`,
+ * NULL if unprotected), say goodbye. Bounded by handshake and idle
+ * timeouts (10 s, 60 s). OUT *report (may be NULL): counters.
+ */
+NOTES_API NOTES_NODISCARD int notes_sync_once(const char *home,
+                                              const char *passphrase,
+                                              const char *space,
+                                              const char *addr,
+                                              notes_sync_report *report);
+/*
+ * Listen and serve peers of the spaces of `home` (all of them; a peer
+ * proves which one by its first message), one session per connection.
+ * Returns when opts->stop is set, after max_sessions, or on a listen error.
+ */
+NOTES_API NOTES_NODISCARD int notes_sync_serve(const char *home,
+                                               const char *passphrase,
+                                               const notes_sync_serve_opts *o);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

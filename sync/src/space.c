@@ -1,0 +1,859 @@
+/*
+ * space.c: spaces (shared notebooks) stored in $NOTES_HOME/spaces, the
+ * note -> space mapping, and invite codes. Formats: sync/README.md and
+ * docs/protocol.md ("Invite codes").
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "sync_internal.h"
+
+#define SPACE_FILE_MAX 4096
+#define NOTES_FILE_MAX (64u << 20)
+#define INVITE_PREFIX "notes1"
+#define INVITE_VERSION 1
+#define INVITE_BLOB_MAX (1 + 1 + NOTES_SPACE_NAME_MAX + 32 + 32 + 1 + \
+                         NOTES_ADDR_MAX + 4)
+
+void notes_space_clear(notes_space *s)
+{
+    if (s)
+        sodium_memzero(s, sizeof(*s));
+}
+
+static int name_ok(const char *name, int allow_reserved)
+{
+    size_t n;
+    if (!name) {
+        notes_sync__detail("no space name");
+        return NOTES_EINVAL;
+    }
+    n = strlen(name);
+    if (n == 0 || n > NOTES_SPACE_NAME_MAX) {
+        notes_sync__detail("space name '%.40s' must be 1 to %d bytes", name,
+                           NOTES_SPACE_NAME_MAX);
+        return NOTES_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum && (i == 0 || (c != '-' && c != '_'))) {
+            notes_sync__detail("space name '%s': only a-z, 0-9, '-' and '_', "
+                               "starting with a letter or digit", name);
+            return NOTES_EINVAL;
+        }
+    }
+    if (!allow_reserved && strcmp(name, NOTES_SPACE_DEFAULT) == 0) {
+        notes_sync__detail("'%s' is the default space of unshared notes; "
+                           "choose another name", name);
+        return NOTES_EINVAL;
+    }
+    return NOTES_OK;
+}
+
+int notes_space_name_check(const char *name)
+{
+    return name_ok(name, 0);
+}
+
+/* malloc'd "home/spaces[/name[suffix]]". */
+static char *space_path(const char *home, const char *name, const char *suffix)
+{
+    size_t n = strlen(home) + 8 + (name ? strlen(name) + 1 : 0) +
+               (suffix ? strlen(suffix) : 0) + 1;
+    char *p = malloc(n);
+    if (!p)
+        return NULL;
+    snprintf(p, n, "%s/spaces%s%s%s", home, name ? "/" : "", name ? name : "",
+             suffix ? suffix : "");
+    return p;
+}
+
+static int ensure_dir(const char *home)
+{
+    char *d = space_path(home, NULL, NULL);
+    int rc = NOTES_OK;
+    if (!d)
+        return NOTES_ENOMEM;
+    if (mkdir(d, 0700) != 0 && errno != EEXIST) {
+        notes_sync__detail("cannot create '%s': %s", d, strerror(errno));
+        rc = NOTES_EIO;
+    }
+    free(d);
+    return rc;
+}
+
+/* flock on spaces/.lock; returns the fd or a negative code. */
+static int lock_spaces(const char *home, int exclusive)
+{
+    char *p;
+    int fd, rc;
+    if ((rc = ensure_dir(home)))
+        return rc;
+    if (!(p = space_path(home, ".lock", NULL)))
+        return NOTES_ENOMEM;
+    fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0) {
+        notes_sync__detail("cannot lock '%s': %s", p, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        free(p);
+        return NOTES_EIO;
+    }
+    free(p);
+    return fd;
+}
+
+static void unlock_spaces(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* releases the flock */
+}
+
+/* Read a whole small file. NOTES_ENOTFOUND, NOTES_ETOOBIG, NOTES_EIO. */
+static int slurp(const char *path, size_t max, char **out, size_t *n,
+                 int check_private)
+{
+    struct stat st;
+    char *buf = NULL;
+    size_t got = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    *out = NULL;
+    *n = 0;
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return NOTES_ENOTFOUND;
+        notes_sync__detail("cannot open '%s': %s", path, strerror(errno));
+        return NOTES_EIO;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        notes_sync__detail("'%s' is not a regular file", path);
+        close(fd);
+        return NOTES_EIO;
+    }
+    if (check_private && (st.st_mode & 077)) {
+        notes_sync__detail("space file '%s' has mode %04o; run: chmod 600 '%s'",
+                           path, (unsigned)(st.st_mode & 07777), path);
+        close(fd);
+        return NOTES_EPERM;
+    }
+    if ((uint64_t)st.st_size > max) {
+        notes_sync__detail("'%s' is larger than %zu bytes", path, max);
+        close(fd);
+        return NOTES_ETOOBIG;
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    if (!buf) {
+        close(fd);
+        return NOTES_ENOMEM;
+    }
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    buf[got] = '\0';
+    *out = buf;
+    *n = got;
+    return NOTES_OK;
+}
+
+/* Write `path` atomically: temporary file (0600), fsync, rename, dir fsync.
+ * replace 0: never replace an existing file (NOTES_EEXIST). */
+static int write_atomic(const char *home, const char *path, const void *data,
+                        size_t n, int replace)
+{
+    char *dir = space_path(home, NULL, NULL);
+    size_t tl = strlen(path) + 32;
+    char *tmp = malloc(tl);
+    int fd = -1, rc = NOTES_EIO;
+    size_t off = 0;
+    if (!dir || !tmp) {
+        rc = NOTES_ENOMEM;
+        goto out;
+    }
+    snprintf(tmp, tl, "%s.tmp-%ld", path, (long)getpid());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        notes_sync__detail("cannot create '%s': %s", tmp, strerror(errno));
+        goto out;
+    }
+    while (off < n) {
+        ssize_t w = write(fd, (const uint8_t *)data + off, n - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            notes_sync__detail("cannot write '%s': %s", tmp, strerror(errno));
+            goto out;
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd) != 0) {
+        notes_sync__detail("cannot fsync '%s': %s", tmp, strerror(errno));
+        goto out;
+    }
+    close(fd);
+    fd = -1;
+    if (!replace) {
+        if (link(tmp, path) != 0) {
+            if (errno == EEXIST) {
+                rc = NOTES_EEXIST;
+                notes_sync__detail("'%s' exists", path);
+            } else {
+                notes_sync__detail("cannot create '%s': %s", path,
+                                   strerror(errno));
+            }
+            goto out;
+        }
+        unlink(tmp);
+    } else if (rename(tmp, path) != 0) {
+        notes_sync__detail("cannot rename '%s': %s", tmp, strerror(errno));
+        goto out;
+    }
+    {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            (void)fsync(dfd);
+            close(dfd);
+        }
+    }
+    rc = NOTES_OK;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (rc && tmp)
+        unlink(tmp);
+    free(tmp);
+    free(dir);
+    return rc;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+static int parse_hex(const char *s, size_t len, uint8_t *out, size_t n)
+{
+    if (len != 2 * n)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int a = hexval((unsigned char)s[2 * i]);
+        int b = hexval((unsigned char)s[2 * i + 1]);
+        if (a < 0 || b < 0)
+            return -1;
+        out[i] = (uint8_t)(a << 4 | b);
+    }
+    return 0;
+}
+
+static void put_hex(const uint8_t *p, size_t n, char *out)
+{
+    static const char hx[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hx[p[i] >> 4];
+        out[2 * i + 1] = hx[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* The space file: "notes-space 1\nname NAME\nsecret HEX64\n". */
+static int format_space(const notes_space *s, char *buf, size_t cap)
+{
+    char hex[65];
+    int k;
+    put_hex(s->secret, 32, hex);
+    k = snprintf(buf, cap, "notes-space 1\nname %s\nsecret %s\n", s->name, hex);
+    sodium_memzero(hex, sizeof(hex));
+    return k;
+}
+
+static int parse_space(const char *path, const char *text, const char *name,
+                       notes_space *out)
+{
+    char want[NOTES_SPACE_NAME_MAX + 16];
+    const char *p = text, *nl;
+    memset(out, 0, sizeof(*out));
+    snprintf(want, sizeof(want), "name %s", name);
+    /* line 1 */
+    if (strncmp(p, "notes-space ", 12) != 0)
+        goto bad;
+    if (strncmp(p, "notes-space 1\n", 14) != 0) {
+        notes_sync__detail("space file '%s': unsupported version", path);
+        return NOTES_EVERSION;
+    }
+    p += 14;
+    nl = strchr(p, '\n');
+    if (!nl || (size_t)(nl - p) != strlen(want) ||
+        memcmp(p, want, strlen(want)) != 0)
+        goto bad;
+    p = nl + 1;
+    nl = strchr(p, '\n');
+    if (!nl || strncmp(p, "secret ", 7) != 0 ||
+        parse_hex(p + 7, (size_t)(nl - p - 7), out->secret, 32) != 0 ||
+        nl[1] != '\0')
+        goto bad;
+    snprintf(out->name, sizeof(out->name), "%s", name);
+    return NOTES_OK;
+bad:
+    memset(out, 0, sizeof(*out));
+    notes_sync__detail("space file '%s' is malformed (expected 'notes-space 1', "
+                       "'name %s', 'secret' and 64 hex digits)", path, name);
+    return NOTES_ECORRUPT;
+}
+
+int notes_space_load(const char *home, const char *name, notes_space *out)
+{
+    char *path, *text = NULL;
+    size_t n;
+    int rc;
+    if (!out)
+        return NOTES_EINVAL;
+    memset(out, 0, sizeof(*out));
+    if (!home)
+        return NOTES_EINVAL;
+    if ((rc = name_ok(name, 0)))
+        return rc;
+    if (!(path = space_path(home, name, NULL)))
+        return NOTES_ENOMEM;
+    rc = slurp(path, SPACE_FILE_MAX, &text, &n, 1);
+    if (rc == NOTES_ENOTFOUND)
+        notes_sync__detail("no space '%s' in '%s'", name, home);
+    if (rc == NOTES_OK) {
+        rc = strlen(text) != n ? NOTES_ECORRUPT
+                               : parse_space(path, text, name, out);
+        if (rc == NOTES_ECORRUPT && strlen(text) != n)
+            notes_sync__detail("space file '%s' holds a NUL byte", path);
+        sodium_memzero(text, n);
+    }
+    free(text);
+    free(path);
+    return rc;
+}
+
+static int save(const char *home, const notes_space *s, int must_be_new)
+{
+    char buf[256], *path;
+    int rc, fd, k;
+    if (!home || !s)
+        return NOTES_EINVAL;
+    if ((rc = name_ok(s->name, 0)))
+        return rc;
+    if ((fd = lock_spaces(home, 1)) < 0)
+        return fd;
+    if (!(path = space_path(home, s->name, NULL))) {
+        unlock_spaces(fd);
+        return NOTES_ENOMEM;
+    }
+    k = format_space(s, buf, sizeof(buf));
+    rc = write_atomic(home, path, buf, (size_t)k, 0);
+    if (rc == NOTES_EEXIST) {
+        notes_space cur;
+        int lrc = notes_space_load(home, s->name, &cur);
+        if (must_be_new) {
+            notes_sync__detail("space '%s' exists", s->name);
+        } else if (lrc == NOTES_OK &&
+                   sodium_memcmp(cur.secret, s->secret, 32) == 0) {
+            rc = NOTES_OK;
+        } else if (lrc == NOTES_OK) {
+            notes_sync__detail("a different space called '%s' exists",
+                               s->name);
+        } else {
+            rc = lrc;
+        }
+        notes_space_clear(&cur);
+    }
+    sodium_memzero(buf, sizeof(buf));
+    free(path);
+    unlock_spaces(fd);
+    return rc;
+}
+
+int notes_space_create(const char *home, const char *name, notes_space *out)
+{
+    notes_space s;
+    int rc;
+    if (out)
+        memset(out, 0, sizeof(*out));
+    if ((rc = name_ok(name, 0)))
+        return rc;
+    memset(&s, 0, sizeof(s));
+    snprintf(s.name, sizeof(s.name), "%s", name);
+    randombytes_buf(s.secret, sizeof(s.secret));
+    rc = save(home, &s, 1);
+    if (rc == NOTES_OK && out)
+        *out = s;
+    notes_space_clear(&s);
+    return rc;
+}
+
+int notes_space_save(const char *home, const notes_space *s)
+{
+    return save(home, s, 0);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void notes_space_names_free(char **names, size_t n)
+{
+    if (!names)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+int notes_space_list(const char *home, char ***names, size_t *n)
+{
+    char *dir;
+    DIR *dh;
+    struct dirent *de;
+    char **v = NULL;
+    size_t k = 0, cap = 0;
+    int rc = NOTES_OK;
+    if (!names || !n)
+        return NOTES_EINVAL;
+    *names = NULL;
+    *n = 0;
+    if (!home)
+        return NOTES_EINVAL;
+    if (!(dir = space_path(home, NULL, NULL)))
+        return NOTES_ENOMEM;
+    dh = opendir(dir);
+    if (!dh) {
+        rc = errno == ENOENT ? NOTES_OK : NOTES_EIO;
+        if (rc)
+            notes_sync__detail("cannot read '%s': %s", dir, strerror(errno));
+        free(dir);
+        return rc;
+    }
+    while ((de = readdir(dh))) {
+        if (name_ok(de->d_name, 0) != NOTES_OK)
+            continue; /* .lock, NAME.notes, temporary files */
+        if (k == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            char **nv = realloc(v, nc * sizeof(*v));
+            if (!nv) {
+                rc = NOTES_ENOMEM;
+                break;
+            }
+            v = nv;
+            cap = nc;
+        }
+        if (!(v[k] = strdup(de->d_name))) {
+            rc = NOTES_ENOMEM;
+            break;
+        }
+        k++;
+    }
+    closedir(dh);
+    free(dir);
+    if (rc) {
+        notes_space_names_free(v, k);
+        return rc;
+    }
+    if (k)
+        qsort(v, k, sizeof(*v), cmp_str);
+    *names = v;
+    *n = k;
+    return NOTES_OK;
+}
+
+/* ---- note mapping: spaces/NAME.notes ---- */
+
+static int cmp_id(const void *a, const void *b)
+{
+    return memcmp(a, b, 16);
+}
+
+/* Read NAME.notes (missing file: no notes). Format: "notes-space-notes 1"
+ * then one 32-hex-digit id per line, sorted, no duplicates. */
+static int read_notes(const char *home, const char *name, uint8_t (**ids)[16],
+                      size_t *n)
+{
+    char *path = space_path(home, name, ".notes"), *text = NULL, *p;
+    size_t len, k = 0, lines = 0, line = 1;
+    uint8_t(*v)[16] = NULL;
+    int rc;
+    *ids = NULL;
+    *n = 0;
+    if (!path)
+        return NOTES_ENOMEM;
+    rc = slurp(path, NOTES_FILE_MAX, &text, &len, 0);
+    if (rc == NOTES_ENOTFOUND) {
+        free(path);
+        return NOTES_OK;
+    }
+    if (rc)
+        goto out;
+    rc = NOTES_ECORRUPT;
+    if (strncmp(text, "notes-space-notes 1\n", 20) != 0) {
+        notes_sync__detail("'%s': first line must be 'notes-space-notes 1'",
+                           path);
+        goto out;
+    }
+    for (size_t i = 20; i < len; i++)
+        lines += text[i] == '\n';
+    v = malloc((lines + 1) * sizeof(*v));
+    if (!v) {
+        rc = NOTES_ENOMEM;
+        goto out;
+    }
+    p = text + 20;
+    while (*p) {
+        char *nl = strchr(p, '\n');
+        line++;
+        if (!nl || parse_hex(p, (size_t)(nl - p), v[k], 16) != 0 ||
+            (k > 0 && memcmp(v[k - 1], v[k], 16) >= 0)) {
+            notes_sync__detail("'%s' line %zu: expected a note id (32 "
+                               "lowercase hex digits, sorted)", path, line);
+            goto out;
+        }
+        k++;
+        p = nl + 1;
+    }
+    if ((size_t)(p - text) != len) {
+        notes_sync__detail("'%s' holds a NUL byte", path);
+        goto out;
+    }
+    *ids = v;
+    *n = k;
+    v = NULL;
+    rc = NOTES_OK;
+out:
+    free(v);
+    free(text);
+    free(path);
+    return rc;
+}
+
+static int write_notes(const char *home, const char *name,
+                       const uint8_t (*ids)[16], size_t n)
+{
+    size_t cap = 20 + n * 33 + 1;
+    char *buf = malloc(cap), *path = space_path(home, name, ".notes");
+    int rc;
+    if (!buf || !path) {
+        free(buf);
+        free(path);
+        return NOTES_ENOMEM;
+    }
+    memcpy(buf, "notes-space-notes 1\n", 20);
+    for (size_t i = 0; i < n; i++) {
+        put_hex(ids[i], 16, buf + 20 + i * 33);
+        buf[20 + i * 33 + 32] = '\n';
+    }
+    rc = write_atomic(home, path, buf, 20 + n * 33, 1);
+    free(buf);
+    free(path);
+    return rc;
+}
+
+static int space_exists(const char *home, const char *name)
+{
+    notes_space s;
+    int rc = notes_space_load(home, name, &s);
+    notes_space_clear(&s);
+    return rc;
+}
+
+/* Under the lock: which space holds `id` (*found 0 if none). */
+static int find_note(const char *home, const uint8_t id[16],
+                     char name[NOTES_SPACE_NAME_MAX + 1], int *found)
+{
+    char **names;
+    size_t nn;
+    int rc = notes_space_list(home, &names, &nn);
+    *found = 0;
+    snprintf(name, NOTES_SPACE_NAME_MAX + 1, "%s", NOTES_SPACE_DEFAULT);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < nn && !*found && !rc; i++) {
+        uint8_t(*ids)[16];
+        size_t n;
+        if ((rc = read_notes(home, names[i], &ids, &n)))
+            break;
+        if (n && bsearch(id, ids, n, 16, cmp_id)) {
+            *found = 1;
+            snprintf(name, NOTES_SPACE_NAME_MAX + 1, "%s", names[i]);
+        }
+        free(ids);
+    }
+    notes_space_names_free(names, nn);
+    return rc;
+}
+
+int notes_space_add_note(const char *home, const char *name,
+                         const uint8_t id[16])
+{
+    char other[NOTES_SPACE_NAME_MAX + 1];
+    uint8_t(*ids)[16] = NULL, (*nv)[16];
+    size_t n, pos;
+    int rc, fd, found;
+    if (!home || !id)
+        return NOTES_EINVAL;
+    if ((rc = space_exists(home, name)))
+        return rc;
+    if ((fd = lock_spaces(home, 1)) < 0)
+        return fd;
+    if ((rc = find_note(home, id, other, &found)))
+        goto out;
+    if (found) {
+        if (strcmp(other, name) != 0) {
+            char hex[33];
+            put_hex(id, 16, hex);
+            notes_sync__detail("note %s belongs to space '%s'", hex, other);
+            rc = NOTES_EEXIST;
+        }
+        goto out;
+    }
+    if ((rc = read_notes(home, name, &ids, &n)))
+        goto out;
+    nv = realloc(ids, (n + 1) * sizeof(*ids));
+    if (!nv) {
+        rc = NOTES_ENOMEM;
+        goto out;
+    }
+    ids = nv;
+    for (pos = 0; pos < n && memcmp(ids[pos], id, 16) < 0; pos++)
+        ;
+    memmove(ids[pos + 1], ids[pos], (n - pos) * sizeof(*ids));
+    memcpy(ids[pos], id, 16);
+    rc = write_notes(home, name, (const uint8_t(*)[16])ids, n + 1);
+out:
+    free(ids);
+    unlock_spaces(fd);
+    return rc;
+}
+
+int notes_space_remove_note(const char *home, const char *name,
+                            const uint8_t id[16])
+{
+    uint8_t(*ids)[16] = NULL, (*hit)[16];
+    size_t n;
+    int rc, fd;
+    if (!home || !id)
+        return NOTES_EINVAL;
+    if ((rc = name_ok(name, 0)))
+        return rc;
+    if ((fd = lock_spaces(home, 1)) < 0)
+        return fd;
+    if ((rc = read_notes(home, name, &ids, &n)))
+        goto out;
+    hit = n ? bsearch(id, ids, n, 16, cmp_id) : NULL;
+    if (!hit) {
+        notes_sync__detail("the note is not in space '%s'", name);
+        rc = NOTES_ENOTFOUND;
+        goto out;
+    }
+    memmove(hit, hit + 1, (size_t)(ids + n - (hit + 1)) * sizeof(*ids));
+    rc = write_notes(home, name, (const uint8_t(*)[16])ids, n - 1);
+out:
+    free(ids);
+    unlock_spaces(fd);
+    return rc;
+}
+
+int notes_space_notes(const char *home, const char *name, uint8_t (**ids)[16],
+                      size_t *n)
+{
+    int rc, fd;
+    if (!ids || !n)
+        return NOTES_EINVAL;
+    *ids = NULL;
+    *n = 0;
+    if (!home)
+        return NOTES_EINVAL;
+    if ((rc = name_ok(name, 0)))
+        return rc;
+    if ((fd = lock_spaces(home, 0)) < 0)
+        return fd;
+    rc = read_notes(home, name, ids, n);
+    unlock_spaces(fd);
+    return rc;
+}
+
+int notes_space_of_note(const char *home, const uint8_t id[16],
+                        char name[NOTES_SPACE_NAME_MAX + 1])
+{
+    int rc, fd, found;
+    if (!home || !id || !name)
+        return NOTES_EINVAL;
+    if ((fd = lock_spaces(home, 0)) < 0)
+        return fd;
+    rc = find_note(home, id, name, &found);
+    unlock_spaces(fd);
+    return rc;
+}
+
+/* ---- invite codes ---- */
+
+static int addr_ok(const char *addr)
+{
+    size_t n;
+    const char *colon;
+    unsigned long port = 0;
+    if (!addr || (n = strlen(addr)) == 0 || n > NOTES_ADDR_MAX)
+        goto bad;
+    for (size_t i = 0; i < n; i++)
+        if (addr[i] <= ' ' || addr[i] > '~')
+            goto bad;
+    colon = strrchr(addr, ':');
+    if (!colon || colon == addr || !colon[1] || strlen(colon + 1) > 5)
+        goto bad;
+    for (const char *c = colon + 1; *c; c++) {
+        if (*c < '0' || *c > '9')
+            goto bad;
+        port = port * 10 + (unsigned long)(*c - '0');
+    }
+    if (port == 0 || port > 65535 || colon[1] == '0')
+        goto bad;
+    return NOTES_OK;
+bad:
+    notes_sync__detail("address '%.80s' must be HOST:PORT (printable ASCII, "
+                       "at most %d bytes, port 1-65535)", addr ? addr : "",
+                       NOTES_ADDR_MAX);
+    return NOTES_EINVAL;
+}
+
+int notes_invite_encode(const notes_space *s, const uint8_t inviter[32],
+                        const char *addr, char **code)
+{
+    uint8_t blob[INVITE_BLOB_MAX], h[32];
+    size_t k = 0, nl, al;
+    char *out;
+    int rc;
+    if (!code)
+        return NOTES_EINVAL;
+    *code = NULL;
+    if (!s || !inviter)
+        return NOTES_EINVAL;
+    if ((rc = name_ok(s->name, 0)) || (rc = addr_ok(addr)))
+        return rc;
+    nl = strlen(s->name);
+    al = strlen(addr);
+    blob[k++] = INVITE_VERSION;
+    blob[k++] = (uint8_t)nl;
+    memcpy(blob + k, s->name, nl);
+    k += nl;
+    memcpy(blob + k, s->secret, 32);
+    k += 32;
+    memcpy(blob + k, inviter, 32);
+    k += 32;
+    blob[k++] = (uint8_t)al;
+    memcpy(blob + k, addr, al);
+    k += al;
+    crypto_generichash(h, 32, blob, k, NULL, 0);
+    memcpy(blob + k, h, 4);
+    k += 4;
+    out = malloc(sizeof(INVITE_PREFIX) + (k + 4) / 5 * 8 + 1);
+    if (!out) {
+        sodium_memzero(blob, sizeof(blob));
+        return NOTES_ENOMEM;
+    }
+    memcpy(out, INVITE_PREFIX, sizeof(INVITE_PREFIX) - 1);
+    sync_base32_encode(blob, k, out + sizeof(INVITE_PREFIX) - 1);
+    sodium_memzero(blob, sizeof(blob));
+    *code = out;
+    return NOTES_OK;
+}
+
+int notes_invite_decode(const char *code, notes_invite *out)
+{
+    uint8_t blob[INVITE_BLOB_MAX + 8], h[32];
+    const char *b, *e;
+    size_t n, k, nl, al, pl = sizeof(INVITE_PREFIX) - 1;
+    long got;
+    char key[NOTES_KEY_STRLEN];
+    uint8_t pk[32];
+    int rc = NOTES_EINVAL;
+    if (!out)
+        return NOTES_EINVAL;
+    memset(out, 0, sizeof(*out));
+    if (!code)
+        return NOTES_EINVAL;
+    b = code;
+    while (*b == ' ' || *b == '\t' || *b == '\n' || *b == '\r')
+        b++;
+    e = b + strlen(b);
+    while (e > b && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' ||
+                     e[-1] == '\r'))
+        e--;
+    n = (size_t)(e - b);
+    if (n < pl || strncasecmp(b, INVITE_PREFIX, pl) != 0) {
+        notes_sync__detail("not an invite code (it starts with '%s')",
+                           INVITE_PREFIX);
+        return NOTES_EINVAL;
+    }
+    got = sync_base32_decode(b + pl, n - pl, blob, sizeof(blob));
+    if (got < 0) {
+        notes_sync__detail("invite code: a character is not base32 (a-z, "
+                           "2-7) or the code is cut short");
+        return NOTES_EINVAL;
+    }
+    k = (size_t)got;
+    if (k < 1 + 1 + 1 + 32 + 32 + 1 + 3 + 4) {
+        notes_sync__detail("invite code is truncated (%zu bytes)", k);
+        goto out;
+    }
+    crypto_generichash(h, 32, blob, k - 4, NULL, 0);
+    if (sodium_memcmp(h, blob + k - 4, 4) != 0) {
+        notes_sync__detail("invite code checksum does not match: a typo, or "
+                           "the code is incomplete");
+        goto out;
+    }
+    k -= 4;
+    if (blob[0] != INVITE_VERSION) {
+        notes_sync__detail("invite code version %u is not supported",
+                           blob[0]);
+        rc = NOTES_EVERSION;
+        goto out;
+    }
+    nl = blob[1];
+    if (nl == 0 || nl > NOTES_SPACE_NAME_MAX || 2 + nl + 64 + 1 > k)
+        goto malformed;
+    memcpy(out->space.name, blob + 2, nl);
+    out->space.name[nl] = '\0';
+    if (strlen(out->space.name) != nl || name_ok(out->space.name, 0))
+        goto malformed;
+    memcpy(out->space.secret, blob + 2 + nl, 32);
+    memcpy(pk, blob + 2 + nl + 32, 32);
+    notes_key_encode(pk, key);
+    if (notes_key_decode(key, out->inviter) != NOTES_OK)
+        goto malformed;
+    al = blob[2 + nl + 64];
+    if (al == 0 || al > NOTES_ADDR_MAX || 2 + nl + 64 + 1 + al != k)
+        goto malformed;
+    memcpy(out->addr, blob + 2 + nl + 64 + 1, al);
+    out->addr[al] = '\0';
+    if (strlen(out->addr) != al || addr_ok(out->addr))
+        goto malformed;
+    sodium_memzero(blob, sizeof(blob));
+    return NOTES_OK;
+malformed:
+    notes_sync__detail("invite code is malformed (bad name, key or address)");
+out:
+    sodium_memzero(blob, sizeof(blob));
+    sodium_memzero(out, sizeof(*out));
+    return rc;
+}

@@ -1,0 +1,113 @@
+/*
+ * sync_internal.h: declarations shared inside notes_sync (not installed):
+ * error detail, byte helpers, base32, the frame layer and handshake crypto.
+ * Tests include it to reach the frame layer directly.
+ */
+#ifndef NOTES_SYNC_INTERNAL_H
+#define NOTES_SYNC_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "notes_sync.h"
+
+/* ---- errors (sync_util.c) ---- */
+__attribute__((format(printf, 1, 2))) void notes_sync__detail(const char *fmt,
+                                                             ...);
+/* Copy libnotes' detail after a failed libnotes call, prefixed; returns rc. */
+int notes_sync__from_notes(int rc, const char *what);
+
+/* ---- bytes ---- */
+static inline void sync_put_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+static inline uint32_t sync_get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+/* Growable byte buffer with a hard maximum (STYLE 9.1). */
+struct sync_buf {
+    uint8_t *data;
+    size_t len, cap, max;
+};
+void sync_buf_init(struct sync_buf *b, size_t max);
+void sync_buf_release(struct sync_buf *b);
+int sync_buf_reserve(struct sync_buf *b, size_t extra);
+int sync_buf_put(struct sync_buf *b, const void *p, size_t n);
+int sync_buf_put_varint(struct sync_buf *b, uint64_t v);
+/* Minimal LEB128 varint (as docs/format.md); 0 or NOTES_ECORRUPT. */
+int sync_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v);
+
+/* Lowercase RFC 4648 base32, no padding. out: 8*((n+4)/5) chars + NUL. */
+size_t sync_base32_encode(const uint8_t *in, size_t n, char *out);
+/* Strict decode of lowercase/uppercase base32; the unused bits of the last
+ * character must be zero. Returns bytes written or -1. */
+long sync_base32_decode(const char *in, size_t n, uint8_t *out, size_t max);
+
+/* ---- handshake and frames (frame.c) ---- */
+#define SYNC_M1_LEN 64
+#define SYNC_M2_LEN 144
+#define SYNC_M3_LEN 112
+#define SYNC_HDR_LEN 20   /* sealed 4-byte length */
+#define SYNC_TAG_LEN 16
+
+/* Network key of a space: BLAKE2b-256 keyed by the secret over a label. */
+void sync_netkey(const uint8_t secret[32], uint8_t k[32]);
+
+struct sync_hs {
+    int initiator;
+    uint8_t k[32];          /* network key of the agreed space */
+    uint8_t e_pk[32], e_sk[32];
+    uint8_t peer_e[32];
+    uint8_t ee[32];
+    uint8_t h[32];          /* transcript hash so far */
+    uint8_t peer[32];       /* peer's Ed25519 key, once proven */
+};
+
+/* Initiator: make M1 (64 bytes) for network key k. */
+int sync_hs_m1(struct sync_hs *hs, const uint8_t k[32], uint8_t m1[SYNC_M1_LEN]);
+/* Responder: check M1 against nk keys; OUT *which. NOTES_SYNC_EHANDSHAKE. */
+int sync_hs_check_m1(struct sync_hs *hs, const uint8_t (*keys)[32], size_t nk,
+                     const uint8_t m1[SYNC_M1_LEN], size_t *which);
+/* Responder: make M2 proving our identity. */
+int sync_hs_m2(struct sync_hs *hs, const notes_identity *id,
+               uint8_t m2[SYNC_M2_LEN]);
+/* Initiator: open M2 (learn and check the responder's key), make M3. */
+int sync_hs_m3(struct sync_hs *hs, const notes_identity *id,
+               const uint8_t m2[SYNC_M2_LEN], uint8_t m3[SYNC_M3_LEN]);
+/* Responder: open M3 and learn the initiator's key. */
+int sync_hs_check_m3(struct sync_hs *hs, const uint8_t m3[SYNC_M3_LEN]);
+/* Both: the two directional frame keys; wipes the handshake secrets. */
+void sync_hs_finish(struct sync_hs *hs, uint8_t tx[32], uint8_t rx[32]);
+void sync_hs_wipe(struct sync_hs *hs);
+
+/* One direction of the frame stream: a key and a counter nonce. */
+struct sync_dir {
+    uint8_t key[32];
+    uint64_t ctr;
+};
+/* Seal body (1..NOTES_SYNC_FRAME_MAX bytes) into out: SYNC_HDR_LEN + n +
+ * SYNC_TAG_LEN bytes. */
+int sync_frame_seal(struct sync_dir *d, const uint8_t *body, size_t n,
+                    uint8_t *out);
+/* Open a sealed header: OUT *n, the body length. NOTES_SYNC_EFRAME,
+ * NOTES_ETOOBIG. Advances the counter only on success. */
+int sync_frame_open_hdr(struct sync_dir *d, const uint8_t hdr[SYNC_HDR_LEN],
+                        size_t *n);
+/* Open the body that follows (n + SYNC_TAG_LEN bytes) into out (n bytes). */
+int sync_frame_open_body(struct sync_dir *d, const uint8_t *in, size_t n,
+                         uint8_t *out);
+
+/* Tests only: seal `body` as the next frame (an open session). */
+int notes_sync__queue_raw(notes_sync_session *s, const uint8_t *body,
+                          size_t n);
+/* Tests only: called on each bundle before it is sent (to forge one). */
+extern void (*notes_sync__bundle_hook)(uint8_t *bundle, size_t n);
+
+#endif

@@ -1,0 +1,956 @@
+/*
+ * test_sync_session.c: the I/O-free session, two of them pumped against each
+ * other in memory for a bounded number of rounds: handshake, wrong secret,
+ * damaged / replayed / reordered / oversized frames, replication of two
+ * replicas in temporary folders, chunked first sync, incremental cost,
+ * forged changes refused.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sodium.h>
+
+#include "notes_sync.h"
+#include "sync_internal.h"
+
+#define MAX_ROUNDS 200
+
+static int rm_cb(const char *p, const struct stat *st, int f, struct FTW *w)
+{
+    (void)st, (void)f, (void)w;
+    return remove(p);
+}
+
+struct peer {
+    char *home;
+    notes_replica *r;
+    notes_identity *id;
+};
+
+static void peer_make(struct peer *p, const char *name)
+{
+    char path[512];
+    p->home = strdup("/tmp/notes-sync-test-XXXXXX");
+    assert_non_null(mkdtemp(p->home));
+    assert_int_equal(notes_replica_create(p->home, name, NULL, &p->r),
+                     NOTES_OK);
+    assert_int_equal(notes_replica_unlock(p->r, NULL), NOTES_OK);
+    snprintf(path, sizeof(path), "%s/identity", p->home);
+    assert_int_equal(notes_identity_load(path, NULL, &p->id), NOTES_OK);
+}
+
+static void peer_free(struct peer *p)
+{
+    notes_identity_free(p->id);
+    notes_replica_close(p->r);
+    nftw(p->home, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    free(p->home);
+}
+
+static void make_note(struct peer *p, const char *space, const char *text,
+                      uint8_t id[16])
+{
+    notes_doc *d;
+    assert_int_equal(notes_doc_create(p->r, &d), NOTES_OK);
+    assert_int_equal(notes_doc_splice(d, 0, 0, text, strlen(text)), NOTES_OK);
+    assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
+    memcpy(id, notes_doc_id(d), 16);
+    notes_doc_close(d);
+    if (space)
+        assert_int_equal(notes_space_add_note(p->home, space, id), NOTES_OK);
+}
+
+static void edit_note(struct peer *p, const uint8_t id[16], size_t pos,
+                      const char *text)
+{
+    notes_doc *d;
+    assert_int_equal(notes_doc_open(p->r, id, &d), NOTES_OK);
+    assert_int_equal(notes_doc_splice(d, pos, 0, text, strlen(text)),
+                     NOTES_OK);
+    assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
+    notes_doc_close(d);
+}
+
+/* The note's text (malloc'd), or NULL if this replica does not have it. */
+static char *note_text(struct peer *p, const uint8_t id[16])
+{
+    notes_doc *d;
+    const char *t;
+    size_t n;
+    char *copy;
+    if (notes_doc_open(p->r, id, &d) != NOTES_OK)
+        return NULL;
+    t = notes_doc_text(d, &n);
+    copy = malloc(n + 1);
+    memcpy(copy, t, n);
+    copy[n] = '\0';
+    notes_doc_close(d);
+    return copy;
+}
+
+static notes_sync_session *session(notes_replica *r, const notes_identity *id,
+                                   int role, const notes_space *sp, size_t n)
+{
+    notes_sync_config c;
+    notes_sync_session *s;
+    memset(&c, 0, sizeof(c));
+    c.role = role;
+    c.replica = r;
+    c.identity = id;
+    c.spaces = sp;
+    c.nspaces = n;
+    assert_int_equal(notes_sync_session_new(&c, &s), NOTES_OK);
+    return s;
+}
+
+/* What crosses the wire, with an optional tap that may alter it. */
+struct wire {
+    size_t sent[2];                   /* 0: a -> b, 1: b -> a */
+    int rounds;
+    void (*tap)(struct wire *w, int dir, uint8_t *p, size_t *n);
+    size_t flip_dir, flip_at;         /* for flip_tap */
+    uint8_t *log[2];                  /* everything sent, if logging */
+    size_t loglen[2];
+    int logging;
+    int errors;                       /* receive calls that failed */
+    int dribble;                      /* deliver one byte at a time */
+};
+
+static int move(notes_sync_session *from, notes_sync_session *to,
+                struct wire *w, int dir)
+{
+    const uint8_t *p;
+    size_t n;
+    uint8_t *copy;
+    if (notes_sync_next_msg(from, &p, &n) != NOTES_OK && n == 0)
+        return 0;
+    if (n == 0)
+        return 0;
+    copy = malloc(n);
+    memcpy(copy, p, n);
+    if (w->logging) {
+        w->log[dir] = realloc(w->log[dir], w->loglen[dir] + n);
+        memcpy(w->log[dir] + w->loglen[dir], copy, n);
+        w->loglen[dir] += n;
+    }
+    if (w->tap)
+        w->tap(w, dir, copy, &n);
+    w->sent[dir] += n;
+    if (w->dribble) {
+        for (size_t i = 0; i < n; i++)
+            if (notes_sync_receive(to, copy + i, 1) != NOTES_OK) {
+                w->errors++;
+                break;
+            }
+    } else if (n && notes_sync_receive(to, copy, n) != NOTES_OK) {
+        w->errors++;
+    }
+    free(copy);
+    return 1;
+}
+
+/* Pump until quiet; fails the test if that takes more than MAX_ROUNDS. */
+static void pump(notes_sync_session *a, notes_sync_session *b, struct wire *w)
+{
+    for (w->rounds = 0; w->rounds < MAX_ROUNDS; w->rounds++) {
+        int moved = move(a, b, w, 0);
+        moved |= move(b, a, w, 1);
+        if (!moved)
+            return;
+    }
+    fail_msg("sessions still talking after %d rounds", MAX_ROUNDS);
+}
+
+static void random_space(notes_space *s, const char *name)
+{
+    memset(s, 0, sizeof(*s));
+    snprintf(s->name, sizeof(s->name), "%s", name);
+    randombytes_buf(s->secret, 32);
+}
+
+static void test_handshake_ok(void **st)
+{
+    (void)st;
+    notes_identity *ia, *ib;
+    notes_space sp;
+    struct wire w = {0};
+    assert_int_equal(notes_identity_generate("A", &ia), NOTES_OK);
+    assert_int_equal(notes_identity_generate("B", &ib), NOTES_OK);
+    random_space(&sp, "team");
+    notes_sync_session *a = session(NULL, ia, NOTES_SYNC_INITIATOR, &sp, 1);
+    notes_sync_session *b = session(NULL, ib, NOTES_SYNC_RESPONDER, &sp, 1);
+    pump(a, b, &w);
+    assert_int_equal(notes_sync_state(a), NOTES_SYNC_CLOSED);
+    assert_int_equal(notes_sync_state(b), NOTES_SYNC_CLOSED);
+    assert_memory_equal(notes_sync_session_report(a)->peer,
+                        notes_identity_public_key(ib), 32);
+    assert_memory_equal(notes_sync_session_report(b)->peer,
+                        notes_identity_public_key(ia), 32);
+    assert_string_equal(notes_sync_session_report(b)->space, "team");
+    printf("empty sync: %zu + %zu bytes, %d rounds\n", w.sent[0], w.sent[1],
+           w.rounds);
+    /* After the goodbye, any byte is an error. */
+    assert_int_equal(notes_sync_receive(b, (const uint8_t *)"x", 1),
+                     NOTES_SYNC_EPROTO);
+    assert_int_equal(notes_sync_state(b), NOTES_SYNC_CLOSED);
+    notes_sync_session_free(a);
+    notes_sync_session_free(b);
+    notes_identity_free(ia);
+    notes_identity_free(ib);
+}
+
+/* The responder tries each of its spaces; the right one is agreed. */
+static void test_handshake_picks_space(void **st)
+{
+    (void)st;
+    notes_identity *ia, *ib;
+    notes_space sp[3];
+    struct wire w = {0};
+    assert_int_equal(notes_identity_generate("A", &ia), NOTES_OK);
+    assert_int_equal(notes_identity_generate("B", &ib), NOTES_OK);
+    random_space(&sp[0], "one");
+    random_space(&sp[1], "two");
+    random_space(&sp[2], "three");
+    notes_sync_session *a = session(NULL, ia, NOTES_SYNC_INITIATOR, &sp[1], 1);
+    notes_sync_session *b = session(NULL, ib, NOTES_SYNC_RESPONDER, sp, 3);
+    pump(a, b, &w);
+    assert_int_equal(notes_sync_state(b), NOTES_SYNC_CLOSED);
+    assert_string_equal(notes_sync_session_report(b)->space, "two");
+    notes_sync_session_free(a);
+    notes_sync_session_free(b);
+    notes_identity_free(ia);
+    notes_identity_free(ib);
+}
+
+static void test_handshake_wrong_secret(void **st)
+{
+    (void)st;
+    notes_identity *ia, *ib;
+    notes_space sa, sb;
+    struct wire w = {0};
+    const uint8_t *pa;
+    assert_int_equal(notes_identity_generate("A", &ia), NOTES_OK);
+    assert_int_equal(notes_identity_generate("B", &ib), NOTES_OK);
+    random_space(&sa, "team");
+    sb = sa;
+    sb.secret[31] ^= 0x80; /* one bit off */
+    notes_sync_session *a = session(NULL, ia, NOTES_SYNC_INITIATOR, &sa, 1);
+    notes_sync_session *b = session(NULL, ib, NOTES_SYNC_RESPONDER, &sb, 1);
+    w.logging = 1;
+    pump(a, b, &w);
+    assert_int_equal(notes_sync_state(b), NOTES_SYNC_FAILED);
+    assert_int_equal(notes_sync_session_error(b), NOTES_SYNC_EHANDSHAKE);
+    printf("wrong secret: responder: %s\n", notes_sync_session_detail(b));
+    /* The initiator sent only M1: no public key, no signature in it. */
+    assert_int_equal(w.sent[0], SYNC_M1_LEN);
+    pa = notes_identity_public_key(ia);
+    assert_null(memmem(w.log[0], w.loglen[0], pa, 32));
+    assert_null(memmem(w.log[0], w.loglen[0], pa, 8));
+    /* The responder answered nothing at all. */
+    assert_int_equal(w.sent[1], 0);
+    assert_int_equal(notes_sync_state(a), NOTES_SYNC_HANDSHAKE);
+    assert_int_equal(notes_sync_session_report(a)->changes_received, 0);
+    free(w.log[0]);
+    free(w.log[1]);
+    notes_sync_session_free(a);
+    notes_sync_session_free(b);
+    notes_identity_free(ia);
+    notes_identity_free(ib);
+}
+
+/* Flip one bit at byte flip_at of direction flip_dir. */
+static void flip_tap(struct wire *w, int dir, uint8_t *p, size_t *n)
+{
+    size_t before = w->sent[dir];
+    if ((size_t)dir == w->flip_dir && w->flip_at >= before &&
+        w->flip_at < before + *n)
+        p[w->flip_at - before] ^= 0x10;
+}
+
+/* Every byte of the three handshake messages, altered: never a session. */
+static void test_handshake_bitflips(void **st)
+{
+    (void)st;
+    notes_identity *ia, *ib;
+    notes_space sp;
+    size_t refused = 0, total = 0;
+    assert_int_equal(notes_identity_generate("A", &ia), NOTES_OK);
+    assert_int_equal(notes_identity_generate("B", &ib), NOTES_OK);
+    random_space(&sp, "team");
+    for (int dir = 0; dir < 2; dir++) {
+        size_t lim = dir == 0 ? SYNC_M1_LEN + SYNC_M3_LEN : SYNC_M2_LEN;
+        for (size_t at = 0; at < lim; at++) {
+            struct wire w = {0};
+            notes_sync_session *a =
+                session(NULL, ia, NOTES_SYNC_INITIATOR, &sp, 1);
+            notes_sync_session *b =
+                session(NULL, ib, NOTES_SYNC_RESPONDER, &sp, 1);
+            w.tap = flip_tap;
+            w.flip_dir = (size_t)dir;
+            w.flip_at = at;
+            pump(a, b, &w);
+            total++;
+            /* The side that got the altered message failed the handshake;
+             * the responder never opened. */
+            if (notes_sync_state(b) != NOTES_SYNC_OPEN &&
+                notes_sync_state(b) != NOTES_SYNC_CLOSED &&
+                notes_sync_state(a) != NOTES_SYNC_CLOSED)
+                refused++;
+            notes_sync_session_free(a);
+            notes_sync_session_free(b);
+        }
+    }
+    printf("handshake bit flips refused: %zu / %zu\n", refused, total);
+    assert_int_equal(refused, total);
+    notes_identity_free(ia);
+    notes_identity_free(ib);
+}
+
+/* The frame layer alone: order, replay, tampering, truncation, size. */
+static void test_frames(void **st)
+{
+    (void)st;
+    struct sync_dir tx = {{0}, 0}, rx;
+    uint8_t f[3][SYNC_HDR_LEN + 100 + SYNC_TAG_LEN], body[100], out[100];
+    size_t n, flen = sizeof(f[0]);
+    randombytes_buf(tx.key, 32);
+    rx = tx;
+    for (int i = 0; i < 3; i++) {
+        memset(body, 'a' + i, sizeof(body));
+        assert_int_equal(sync_frame_seal(&tx, body, 100, f[i]), NOTES_OK);
+    }
+    /* Reordered: frame 1 before frame 0. */
+    {
+        struct sync_dir r = rx;
+        assert_int_equal(sync_frame_open_hdr(&r, f[1], &n), NOTES_SYNC_EFRAME);
+    }
+    /* Tampered: every byte of frame 0. */
+    for (size_t i = 0; i < flen; i++) {
+        struct sync_dir r = rx;
+        int rc;
+        f[0][i] ^= 1;
+        rc = sync_frame_open_hdr(&r, f[0], &n);
+        if (rc == NOTES_OK)
+            rc = sync_frame_open_body(&r, f[0] + SYNC_HDR_LEN, n, out);
+        assert_int_equal(rc, NOTES_SYNC_EFRAME);
+        f[0][i] ^= 1;
+    }
+    /* In order: fine; then replaying frame 0 fails. */
+    assert_int_equal(sync_frame_open_hdr(&rx, f[0], &n), NOTES_OK);
+    assert_int_equal(n, 100);
+    assert_int_equal(sync_frame_open_body(&rx, f[0] + SYNC_HDR_LEN, n, out),
+                     NOTES_OK);
+    assert_int_equal(out[0], 'a');
+    {
+        struct sync_dir r = rx;
+        assert_int_equal(sync_frame_open_hdr(&r, f[0], &n), NOTES_SYNC_EFRAME);
+    }
+    /* Truncated body: a shorter body does not authenticate. */
+    assert_int_equal(sync_frame_open_hdr(&rx, f[1], &n), NOTES_OK);
+    {
+        struct sync_dir r = rx;
+        assert_int_equal(sync_frame_open_body(&r, f[1] + SYNC_HDR_LEN, n - 1,
+                                              out),
+                         NOTES_SYNC_EFRAME);
+    }
+    assert_int_equal(sync_frame_open_body(&rx, f[1] + SYNC_HDR_LEN, n, out),
+                     NOTES_OK);
+    /* Oversized: an authentic header announcing FRAME_MAX + 1. */
+    {
+        uint8_t hdr[4], sealed[SYNC_HDR_LEN], nonce[24] = {0};
+        sync_put_u32(hdr, NOTES_SYNC_FRAME_MAX + 1);
+        for (int i = 0; i < 8; i++)
+            nonce[i] = (uint8_t)(rx.ctr >> (8 * i));
+        crypto_aead_xchacha20poly1305_ietf_encrypt(sealed, NULL, hdr, 4, NULL,
+                                                   0, NULL, nonce, rx.key);
+        struct sync_dir r = rx;
+        assert_int_equal(sync_frame_open_hdr(&r, sealed, &n), NOTES_ETOOBIG);
+        sync_put_u32(hdr, 0);
+        crypto_aead_xchacha20poly1305_ietf_encrypt(sealed, NULL, hdr, 4, NULL,
+                                                   0, NULL, nonce, rx.key);
+        assert_int_equal(sync_frame_open_hdr(&r, sealed, &n),
+                         NOTES_SYNC_EPROTO);
+    }
+    /* The sender refuses to seal an oversized body. */
+    {
+        uint8_t *big = calloc(1, NOTES_SYNC_FRAME_MAX + 1 + 64);
+        assert_int_equal(sync_frame_seal(&tx, big, NOTES_SYNC_FRAME_MAX + 1,
+                                         big),
+                         NOTES_EINVAL);
+        free(big);
+    }
+}
+
+struct two {
+    struct peer a, b;
+    notes_space sp;
+};
+
+static void two_make(struct two *t)
+{
+    peer_make(&t->a, "Ana");
+    peer_make(&t->b, "Bo");
+    assert_int_equal(notes_space_create(t->a.home, "team", &t->sp), NOTES_OK);
+    assert_int_equal(notes_space_save(t->b.home, &t->sp), NOTES_OK);
+}
+
+static void two_free(struct two *t)
+{
+    peer_free(&t->a);
+    peer_free(&t->b);
+}
+
+/* One sync, A dials B; both must close cleanly. */
+static void sync_ok(struct two *t, struct wire *w, notes_sync_report *ra,
+                    notes_sync_report *rb)
+{
+    notes_sync_session *a =
+        session(t->a.r, t->a.id, NOTES_SYNC_INITIATOR, &t->sp, 1);
+    notes_sync_session *b =
+        session(t->b.r, t->b.id, NOTES_SYNC_RESPONDER, &t->sp, 1);
+    pump(a, b, w);
+    if (notes_sync_state(a) != NOTES_SYNC_CLOSED ||
+        notes_sync_state(b) != NOTES_SYNC_CLOSED)
+        fail_msg("sync failed: A %d %s / B %d %s", notes_sync_state(a),
+                 notes_sync_session_detail(a), notes_sync_state(b),
+                 notes_sync_session_detail(b));
+    if (ra)
+        *ra = *notes_sync_session_report(a);
+    if (rb)
+        *rb = *notes_sync_session_report(b);
+    notes_sync_session_free(a);
+    notes_sync_session_free(b);
+}
+
+static void assert_same_space(struct two *t)
+{
+    uint8_t(*ia)[16], (*ib)[16];
+    size_t na, nb;
+    assert_int_equal(notes_space_notes(t->a.home, "team", &ia, &na), NOTES_OK);
+    assert_int_equal(notes_space_notes(t->b.home, "team", &ib, &nb), NOTES_OK);
+    assert_int_equal(na, nb);
+    assert_memory_equal(ia, ib, na * 16);
+    for (size_t i = 0; i < na; i++) {
+        char *x = note_text(&t->a, ia[i]), *y = note_text(&t->b, ib[i]);
+        assert_non_null(x);
+        assert_non_null(y);
+        assert_string_equal(x, y);
+        free(x);
+        free(y);
+    }
+    notes_sync_free(ia);
+    notes_sync_free(ib);
+}
+
+static void test_replication(void **st)
+{
+    (void)st;
+    struct two t;
+    struct wire w = {0}, w2 = {0}, w3 = {0}, w4 = {0};
+    notes_sync_report ra, rb;
+    uint8_t n1[16], n2[16], n3[16], priv[16];
+    char *x;
+    two_make(&t);
+    make_note(&t.a, "team", "# Weekly sync\n\nAgenda: release plan\n", n1);
+    make_note(&t.a, "team", "# Retro\n\nWhat went well\n", n2);
+    make_note(&t.b, "team", "# Hackathon\n\nBook the room\n", n3);
+    make_note(&t.a, NULL, "my diary: not for sharing\n", priv);
+    /* B already maps n1 (e.g. added before any change arrived). */
+    assert_int_equal(notes_space_add_note(t.b.home, "team", n1), NOTES_OK);
+
+    sync_ok(&t, &w, &ra, &rb);
+    printf("first sync: A->B %zu bytes, B->A %zu bytes, %d rounds; A sent %llu "
+           "changes, received %llu\n", w.sent[0], w.sent[1], w.rounds,
+           (unsigned long long)ra.changes_sent,
+           (unsigned long long)ra.changes_received);
+    assert_int_equal(ra.changes_sent, 2);
+    assert_int_equal(ra.changes_received, 1);
+    assert_int_equal(rb.notes_created, 1); /* n2; n1 was mapped already */
+    assert_int_equal(rb.notes_received, 2);
+    assert_int_equal(ra.notes_created, 1);
+    assert_same_space(&t);
+    /* The personal note stayed home. */
+    assert_null(note_text(&t.b, priv));
+
+    /* Concurrent edits on both sides of the same note, then both ways. */
+    edit_note(&t.a, n1, 0, "[A] ");
+    edit_note(&t.b, n1, 14, " [B was here]");
+    edit_note(&t.b, n2, 0, "[B] ");
+    sync_ok(&t, &w2, &ra, &rb);
+    assert_int_equal(ra.changes_sent, 1);
+    assert_int_equal(ra.changes_received, 2);
+    assert_same_space(&t);
+    x = note_text(&t.a, n1);
+    assert_non_null(strstr(x, "[A] "));
+    assert_non_null(strstr(x, "[B was here]"));
+    free(x);
+
+    /* Nothing new: only heads cross. */
+    sync_ok(&t, &w3, &ra, &rb);
+    assert_int_equal(ra.changes_sent + ra.changes_received, 0);
+    printf("idle sync: %zu bytes in all\n", w3.sent[0] + w3.sent[1]);
+
+    /* One small edit: the cost is the handshake, heads and one change. */
+    edit_note(&t.b, n3, 0, "x");
+    sync_ok(&t, &w4, &ra, &rb);
+    assert_int_equal(ra.changes_received, 1);
+    assert_int_equal(ra.changes_sent, 0);
+    printf("incremental sync of one small edit: A->B %zu, B->A %zu, total "
+           "%zu bytes on the wire (handshake %d)\n", w4.sent[0], w4.sent[1],
+           w4.sent[0] + w4.sent[1], SYNC_M1_LEN + SYNC_M2_LEN + SYNC_M3_LEN);
+    assert_true(w4.sent[0] + w4.sent[1] < 1024);
+    assert_same_space(&t);
+    two_free(&t);
+}
+
+struct progress {
+    unsigned calls[2];
+    uint64_t last[2], total[2];
+};
+
+static void on_progress(void *ud, const uint8_t note[16], int sending,
+                        uint64_t done, uint64_t total)
+{
+    struct progress *p = ud;
+    (void)note;
+    assert_true(done <= total);
+    assert_true(done > p->last[sending] || done == total);
+    p->calls[sending]++;
+    p->last[sending] = done;
+    p->total[sending] = total;
+}
+
+static void test_large_note_chunked(void **st)
+{
+    (void)st;
+    struct two t;
+    struct wire w = {0};
+    struct progress pa = {{0}, {0}, {0}}, pb = {{0}, {0}, {0}};
+    uint8_t id[16];
+    size_t big = 600000;
+    char *text = malloc(big + 1);
+    notes_sync_config c;
+    notes_sync_session *a, *b;
+    two_make(&t);
+    /* Pseudo-random words: zstd cannot shrink the bundle to one chunk. */
+    for (size_t i = 0; i < big; i++)
+        text[i] = (i % 7 == 6) ? ' ' : (char)('a' + randombytes_uniform(26));
+    text[big] = '\0';
+    make_note(&t.a, "team", text, id);
+    memset(&c, 0, sizeof(c));
+    c.role = NOTES_SYNC_INITIATOR;
+    c.replica = t.a.r;
+    c.identity = t.a.id;
+    c.spaces = &t.sp;
+    c.nspaces = 1;
+    c.progress = on_progress;
+    c.progress_ud = &pa;
+    assert_int_equal(notes_sync_session_new(&c, &a), NOTES_OK);
+    c.role = NOTES_SYNC_RESPONDER;
+    c.replica = t.b.r;
+    c.identity = t.b.id;
+    c.progress_ud = &pb;
+    assert_int_equal(notes_sync_session_new(&c, &b), NOTES_OK);
+    pump(a, b, &w);
+    assert_int_equal(notes_sync_state(a), NOTES_SYNC_CLOSED);
+    assert_int_equal(notes_sync_state(b), NOTES_SYNC_CLOSED);
+    printf("first sync of a %zu-byte note: %zu bytes, %llu frames, %u "
+           "progress calls sending, %u receiving, %d rounds\n", big,
+           w.sent[0] + w.sent[1],
+           (unsigned long long)notes_sync_session_report(a)->frames_sent,
+           pa.calls[1], pb.calls[0], w.rounds);
+    assert_true(pa.calls[1] >= 5);
+    assert_int_equal(pa.calls[1], pb.calls[0]);
+    assert_int_equal(pb.last[0], pb.total[0]);
+    char *x = note_text(&t.b, id);
+    assert_non_null(x);
+    assert_string_equal(x, text);
+    free(x);
+    free(text);
+    notes_sync_session_free(a);
+    notes_sync_session_free(b);
+
+    /* Concurrent small edits on both sides of the big note: each side
+     * sends only its own new change, not the note again. */
+    {
+        struct wire w2 = {0};
+        notes_sync_report ra, rb;
+        edit_note(&t.a, id, 10, "edit by A");
+        edit_note(&t.b, id, 500000, "edit by B");
+        sync_ok(&t, &w2, &ra, &rb);
+        printf("concurrent edits of the big note: %zu bytes in all, A sent "
+               "%llu change(s), B sent %llu\n", w2.sent[0] + w2.sent[1],
+               (unsigned long long)ra.changes_sent,
+               (unsigned long long)rb.changes_sent);
+        assert_int_equal(ra.changes_sent, 1);
+        assert_int_equal(rb.changes_sent, 1);
+        assert_true(w2.sent[0] + w2.sent[1] < 2048);
+        assert_same_space(&t);
+        /* A ahead only: B sends nothing. */
+        edit_note(&t.a, id, 0, "A again");
+        memset(&w2, 0, sizeof(w2));
+        sync_ok(&t, &w2, &ra, &rb);
+        assert_int_equal(ra.changes_sent, 1);
+        assert_int_equal(rb.changes_sent, 0);
+        assert_true(w2.sent[0] + w2.sent[1] < 1024);
+        assert_same_space(&t);
+    }
+    two_free(&t);
+}
+
+static void forge_last_byte(uint8_t *b, size_t n)
+{
+    b[n - 1] ^= 0x01; /* the last change's signature */
+}
+
+static void forge_text(uint8_t *b, size_t n)
+{
+    /* The 'Z' of the last change's text, in a change that is signed. */
+    for (size_t i = n; i-- > 0;)
+        if (b[i] == 'Z') {
+            b[i] = 'Y';
+            return;
+        }
+}
+
+static void run_forged(void (*hook)(uint8_t *, size_t))
+{
+    struct two t;
+    struct wire w = {0};
+    uint8_t id[16], old[16], (*ids)[16];
+    size_t n;
+    char *before;
+    two_make(&t);
+    make_note(&t.a, "team", "shared already\n", old);
+    sync_ok(&t, &w, NULL, NULL);
+    edit_note(&t.a, old, 0, "ZZZ ");
+    make_note(&t.a, "team", "AZ forged note\n", id);
+    before = note_text(&t.b, old);
+
+    notes_sync__bundle_hook = hook;
+    notes_sync_session *a =
+        session(t.a.r, t.a.id, NOTES_SYNC_INITIATOR, &t.sp, 1);
+    notes_sync_session *b =
+        session(t.b.r, t.b.id, NOTES_SYNC_RESPONDER, &t.sp, 1);
+    pump(a, b, &w);
+    notes_sync__bundle_hook = NULL;
+    assert_int_equal(notes_sync_state(b), NOTES_SYNC_FAILED);
+    printf("forged bundle: B: %s (%s)\n", notes_sync_session_detail(b),
+           notes_sync_errname(notes_sync_session_error(b)));
+    printf("               A: %s\n", notes_sync_session_detail(a));
+    assert_non_null(strstr(notes_sync_session_detail(b), "refused"));
+    assert_int_equal(notes_sync_state(a), NOTES_SYNC_FAILED);
+    assert_int_equal(notes_sync_session_error(a), NOTES_SYNC_EREFUSED);
+    /* Nothing of the forged bundle is stored on B. */
+    char *after = note_text(&t.b, old);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    assert_null(note_text(&t.b, id));
+    assert_int_equal(notes_space_notes(t.b.home, "team", &ids, &n), NOTES_OK);
+    assert_int_equal(n, 1);
+    notes_sync_free(ids);
+    notes_sync_session_free(a);
+    notes_sync_session_free(b);
+    two_free(&t);
+}
+
+static void test_forged_signature_refused(void **st)
+{
+    (void)st;
+    run_forged(forge_last_byte);
+}
+
+static void test_forged_text_refused(void **st)
+{
+    (void)st;
+    run_forged(forge_text);
+}
+
+/* Alter, replay or cut the first frame after the handshake. */
+static void after_hs_tap(struct wire *w, int dir, uint8_t *p, size_t *n)
+{
+    size_t before = w->sent[dir];
+    size_t hs = SYNC_M1_LEN + SYNC_M3_LEN;
+    if (dir != 0 || before + *n <= hs)
+        return;
+    if (w->flip_dir == 1 && w->flip_at == 0) { /* tamper */
+        size_t off = before >= hs ? 0 : hs - before;
+        p[off + 30] ^= 0x04;
+        w->flip_at = 1;
+    }
+}
+
+static void test_session_tampered_frame(void **st)
+{
+    (void)st;
+    struct two t;
+    struct wire w = {0};
+    uint8_t id[16];
+    two_make(&t);
+    make_note(&t.a, "team", "hello\n", id);
+    notes_sync_session *a =
+        session(t.a.r, t.a.id, NOTES_SYNC_INITIATOR, &t.sp, 1);
+    notes_sync_session *b =
+        session(t.b.r, t.b.id, NOTES_SYNC_RESPONDER, &t.sp, 1);
+    w.tap = after_hs_tap;
+    w.flip_dir = 1;
+    pump(a, b, &w);
+    assert_int_equal(notes_sync_state(b), NOTES_SYNC_FAILED);
+    assert_int_equal(notes_sync_session_error(b), NOTES_SYNC_EFRAME);
+    assert_null(note_text(&t.b, id));
+    notes_sync_session_free(a);
+    notes_sync_session_free(b);
+    two_free(&t);
+}
+
+/* Replay: the initiator's first frames delivered twice. Truncation: the
+ * stream cut one byte short never counts as a finished sync. */
+static void test_session_replay_and_truncation(void **st)
+{
+    (void)st;
+    struct two t;
+    uint8_t id[16];
+    const uint8_t *p;
+    size_t n;
+    uint8_t *copy;
+    two_make(&t);
+    make_note(&t.a, "team", "hello\n", id);
+    for (int mode = 0; mode < 2; mode++) {
+        notes_sync_session *a =
+            session(t.a.r, t.a.id, NOTES_SYNC_INITIATOR, &t.sp, 1);
+        notes_sync_session *b =
+            session(t.b.r, t.b.id, NOTES_SYNC_RESPONDER, &t.sp, 1);
+        /* M1 -> M2 -> M3 + heads */
+        assert_int_equal(notes_sync_next_msg(a, &p, &n), NOTES_OK);
+        assert_int_equal(notes_sync_receive(b, p, n), NOTES_OK);
+        assert_int_equal(notes_sync_next_msg(b, &p, &n), NOTES_OK);
+        assert_int_equal(notes_sync_receive(a, p, n), NOTES_OK);
+        assert_int_equal(notes_sync_next_msg(a, &p, &n), NOTES_OK);
+        assert_true(n > SYNC_M3_LEN);
+        copy = malloc(n);
+        memcpy(copy, p, n);
+        if (mode == 0) {
+            assert_int_equal(notes_sync_receive(b, copy, n), NOTES_OK);
+            /* The same frames again (after M3): refused. */
+            assert_int_equal(notes_sync_receive(b, copy + SYNC_M3_LEN,
+                                                n - SYNC_M3_LEN),
+                             NOTES_SYNC_EFRAME);
+            assert_int_equal(notes_sync_state(b), NOTES_SYNC_FAILED);
+        } else {
+            struct wire w = {0};
+            assert_int_equal(notes_sync_receive(b, copy, n - 1), NOTES_OK);
+            /* Let everything else flow: b never closes. */
+            pump(a, b, &w);
+            assert_int_not_equal(notes_sync_state(b), NOTES_SYNC_CLOSED);
+            assert_int_not_equal(notes_sync_state(a), NOTES_SYNC_CLOSED);
+        }
+        free(copy);
+        notes_sync_session_free(a);
+        notes_sync_session_free(b);
+    }
+    two_free(&t);
+}
+
+/* A note that is personal (or in another space) here is never overwritten. */
+static void test_foreign_note_refused(void **st)
+{
+    (void)st;
+    struct two t;
+    struct wire w = {0};
+    uint8_t id[16];
+    notes_doc *d;
+    two_make(&t);
+    make_note(&t.a, "team", "team note\n", id);
+    /* B happens to hold a personal note with that id. */
+    assert_int_equal(notes_doc_create_id(t.b.r, id, &d), NOTES_OK);
+    assert_int_equal(notes_doc_splice(d, 0, 0, "mine", 4), NOTES_OK);
+    assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
+    notes_doc_close(d);
+    notes_sync_session *a =
+        session(t.a.r, t.a.id, NOTES_SYNC_INITIATOR, &t.sp, 1);
+    notes_sync_session *b =
+        session(t.b.r, t.b.id, NOTES_SYNC_RESPONDER, &t.sp, 1);
+    pump(a, b, &w);
+    assert_int_equal(notes_sync_state(b), NOTES_SYNC_FAILED);
+    assert_non_null(strstr(notes_sync_session_detail(b), "personal"));
+    char *x = note_text(&t.b, id);
+    assert_string_equal(x, "mine");
+    free(x);
+    notes_sync_session_free(a);
+    notes_sync_session_free(b);
+    two_free(&t);
+}
+
+/* Byte-at-a-time delivery assembles the same messages. */
+static void test_dribble(void **st)
+{
+    (void)st;
+    struct two t;
+    struct wire w = {0};
+    uint8_t id[16], id2[16];
+    two_make(&t);
+    make_note(&t.a, "team", "one byte at a time\n", id);
+    make_note(&t.b, "team", "and back\n", id2);
+    w.dribble = 1;
+    sync_ok(&t, &w, NULL, NULL);
+    assert_int_equal(w.errors, 0);
+    assert_same_space(&t);
+    two_free(&t);
+}
+
+/* A recorded M1 and M3 replayed to a fresh responder: no session. */
+static void test_handshake_replay(void **st)
+{
+    (void)st;
+    notes_identity *ia, *ib;
+    notes_space sp;
+    struct wire w = {0};
+    const uint8_t *p;
+    size_t n;
+    assert_int_equal(notes_identity_generate("A", &ia), NOTES_OK);
+    assert_int_equal(notes_identity_generate("B", &ib), NOTES_OK);
+    random_space(&sp, "team");
+    notes_sync_session *a = session(NULL, ia, NOTES_SYNC_INITIATOR, &sp, 1);
+    notes_sync_session *b = session(NULL, ib, NOTES_SYNC_RESPONDER, &sp, 1);
+    w.logging = 1;
+    pump(a, b, &w);
+    assert_int_equal(notes_sync_state(b), NOTES_SYNC_CLOSED);
+    notes_sync_session *b2 = session(NULL, ib, NOTES_SYNC_RESPONDER, &sp, 1);
+    assert_int_equal(notes_sync_receive(b2, w.log[0], SYNC_M1_LEN), NOTES_OK);
+    assert_int_equal(notes_sync_next_msg(b2, &p, &n), NOTES_OK);
+    assert_int_equal(n, SYNC_M2_LEN); /* a fresh M2 nobody can use */
+    assert_int_equal(notes_sync_receive(b2, w.log[0] + SYNC_M1_LEN,
+                                        w.loglen[0] - SYNC_M1_LEN),
+                     NOTES_SYNC_EHANDSHAKE);
+    assert_int_equal(notes_sync_state(b2), NOTES_SYNC_FAILED);
+    assert_int_equal(notes_sync_next_msg(b2, &p, &n), NOTES_SYNC_EHANDSHAKE);
+    assert_int_equal(n, 0);
+    free(w.log[0]);
+    free(w.log[1]);
+    notes_sync_session_free(a);
+    notes_sync_session_free(b);
+    notes_sync_session_free(b2);
+    notes_identity_free(ia);
+    notes_identity_free(ib);
+}
+
+/* A member sending a low-order ephemeral key is refused. */
+static void test_handshake_low_order(void **st)
+{
+    (void)st;
+    notes_identity *ib;
+    notes_space sp;
+    uint8_t k[32], m1[SYNC_M1_LEN];
+    const char *label = "notes-sync/1 m1";
+    crypto_generichash_state h;
+    assert_int_equal(notes_identity_generate("B", &ib), NOTES_OK);
+    random_space(&sp, "team");
+    sync_netkey(sp.secret, k);
+    memset(m1, 0, 32); /* the all-zero point */
+    crypto_generichash_init(&h, k, 32, 32);
+    crypto_generichash_update(&h, (const uint8_t *)label, strlen(label));
+    crypto_generichash_update(&h, m1, 32);
+    crypto_generichash_final(&h, m1 + 32, 32);
+    notes_sync_session *b = session(NULL, ib, NOTES_SYNC_RESPONDER, &sp, 1);
+    assert_int_equal(notes_sync_receive(b, m1, sizeof(m1)),
+                     NOTES_SYNC_EHANDSHAKE);
+    assert_non_null(strstr(notes_sync_session_detail(b), "low order"));
+    notes_sync_session_free(b);
+    notes_identity_free(ib);
+}
+
+/* Authentic frames whose messages are malformed or out of order. */
+static void test_malformed_messages(void **st)
+{
+    (void)st;
+    static const struct {
+        const char *what;
+        uint8_t body[80];
+        size_t n;
+        int rc;
+    } cases[] = {
+        {"unknown type", {9, 0}, 2, NOTES_SYNC_EPROTO},
+        {"length past the frame", {1, 0x7f}, 2, NOTES_SYNC_EPROTO},
+        {"non-minimal length", {3, 0x80, 0x00}, 3, NOTES_SYNC_EPROTO},
+        {"have: bad flags", {1, 2, 2, 0}, 4, NOTES_SYNC_EPROTO},
+        {"have: truncated", {1, 3, 1, 1, 0}, 5, NOTES_SYNC_EPROTO},
+        {"have: trailing", {1, 3, 1, 0, 7}, 5, NOTES_SYNC_EPROTO},
+        {"have: author ref", {1, 37, 1, 1, [36] = 1, [37] = 5, [38] = 1},
+         39, NOTES_SYNC_EPROTO},
+        {"have: seq 0", {1, 69, 1, 1, [36] = 1, [37] = 0, [70] = 0}, 71,
+         NOTES_SYNC_EPROTO},
+        {"done before have", {3, 0}, 2, NOTES_SYNC_EPROTO},
+        {"done with payload", {1, 2, 1, 0, 3, 1, 0}, 7, NOTES_SYNC_EPROTO},
+        {"bye before done", {4, 0}, 2, NOTES_SYNC_EPROTO},
+        {"bundle over the limit", {2, 23, [18] = 0x80, 0x80, 0x80, 0x80,
+                                   0x80, 0x01, 1}, 25, NOTES_ETOOBIG},
+        {"bundle too short", {2, 3, 1, 2, 3}, 5, NOTES_SYNC_EPROTO},
+    };
+    notes_identity *ia, *ib;
+    notes_space sp;
+    assert_int_equal(notes_identity_generate("A", &ia), NOTES_OK);
+    assert_int_equal(notes_identity_generate("B", &ib), NOTES_OK);
+    random_space(&sp, "team");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        notes_sync_session *a =
+            session(NULL, ia, NOTES_SYNC_INITIATOR, &sp, 1);
+        notes_sync_session *b =
+            session(NULL, ib, NOTES_SYNC_RESPONDER, &sp, 1);
+        const uint8_t *p;
+        size_t n;
+        assert_int_equal(notes_sync_next_msg(a, &p, &n), NOTES_OK);
+        assert_int_equal(notes_sync_receive(b, p, n), NOTES_OK);
+        assert_int_equal(notes_sync_next_msg(b, &p, &n), NOTES_OK);
+        assert_int_equal(notes_sync_receive(a, p, n), NOTES_OK);
+        assert_int_equal(notes_sync__queue_raw(a, cases[i].body, cases[i].n),
+                         NOTES_OK);
+        assert_int_equal(notes_sync_next_msg(a, &p, &n), NOTES_OK);
+        int rc = notes_sync_receive(b, p, n);
+        if (rc != cases[i].rc)
+            fail_msg("%s: got %s (%s)", cases[i].what, notes_sync_errname(rc),
+                     notes_sync_last_error());
+        assert_int_equal(notes_sync_state(b), NOTES_SYNC_FAILED);
+        assert_true(notes_sync_session_detail(b)[0] != '\0');
+        printf("%-22s -> %s: %s\n", cases[i].what, notes_sync_errname(rc),
+               notes_sync_session_detail(b));
+        notes_sync_session_free(a);
+        notes_sync_session_free(b);
+    }
+    notes_identity_free(ia);
+    notes_identity_free(ib);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_handshake_ok),
+        cmocka_unit_test(test_handshake_picks_space),
+        cmocka_unit_test(test_handshake_wrong_secret),
+        cmocka_unit_test(test_handshake_bitflips),
+        cmocka_unit_test(test_frames),
+        cmocka_unit_test(test_replication),
+        cmocka_unit_test(test_large_note_chunked),
+        cmocka_unit_test(test_forged_signature_refused),
+        cmocka_unit_test(test_forged_text_refused),
+        cmocka_unit_test(test_session_tampered_frame),
+        cmocka_unit_test(test_session_replay_and_truncation),
+        cmocka_unit_test(test_foreign_note_refused),
+        cmocka_unit_test(test_dribble),
+        cmocka_unit_test(test_handshake_replay),
+        cmocka_unit_test(test_handshake_low_order),
+        cmocka_unit_test(test_malformed_messages),
+    };
+    if (notes_init() != NOTES_OK)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

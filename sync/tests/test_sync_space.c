@@ -1,0 +1,272 @@
+/*
+ * test_sync_space.c: spaces on disk, the note -> space mapping, invite codes
+ * (round trip, every typo, truncation, forgery and version caught).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "notes_sync.h"
+#include "sync_internal.h"
+
+static int rm_cb(const char *p, const struct stat *st, int f, struct FTW *w)
+{
+    (void)st, (void)f, (void)w;
+    return remove(p);
+}
+
+static char *mkhome(void)
+{
+    char *t = strdup("/tmp/notes-sync-space-XXXXXX");
+    assert_non_null(mkdtemp(t));
+    return t;
+}
+
+static void rmhome(char *t)
+{
+    nftw(t, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    free(t);
+}
+
+static void test_space_create_load_list(void **st)
+{
+    (void)st;
+    char *home = mkhome(), path[512];
+    notes_space a, b;
+    char **names;
+    size_t n;
+    struct stat sb;
+
+    assert_int_equal(notes_space_create(home, "team", &a), NOTES_OK);
+    assert_int_equal(notes_space_create(home, "team", NULL), NOTES_EEXIST);
+    assert_int_equal(notes_space_create(home, "personal", NULL), NOTES_EINVAL);
+    assert_int_equal(notes_space_create(home, "Bad Name", NULL), NOTES_EINVAL);
+    assert_int_equal(notes_space_create(home, "-x", NULL), NOTES_EINVAL);
+    assert_int_equal(notes_space_create(home, "../x", NULL), NOTES_EINVAL);
+    assert_int_equal(notes_space_create(home, "board-2026", NULL), NOTES_OK);
+    assert_int_equal(notes_space_load(home, "team", &b), NOTES_OK);
+    assert_string_equal(b.name, "team");
+    assert_memory_equal(a.secret, b.secret, 32);
+    snprintf(path, sizeof(path), "%s/spaces/team", home);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(notes_space_load(home, "nope", &b), NOTES_ENOTFOUND);
+
+    /* Saving the same space again is fine, another secret is not. */
+    assert_int_equal(notes_space_save(home, &a), NOTES_OK);
+    a.secret[0] ^= 1;
+    assert_int_equal(notes_space_save(home, &a), NOTES_EEXIST);
+
+    assert_int_equal(notes_space_list(home, &names, &n), NOTES_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(names[0], "board-2026");
+    assert_string_equal(names[1], "team");
+    notes_space_names_free(names, n);
+
+    /* A readable-by-others space file is refused. */
+    chmod(path, 0644);
+    assert_int_equal(notes_space_load(home, "team", &b), NOTES_EPERM);
+    assert_non_null(strstr(notes_sync_last_error(), "chmod 600"));
+    chmod(path, 0600);
+    /* A damaged one is malformed. */
+    FILE *f = fopen(path, "w");
+    fputs("notes-space 1\nname team\nsecret 00\n", f);
+    fclose(f);
+    assert_int_equal(notes_space_load(home, "team", &b), NOTES_ECORRUPT);
+    rmhome(home);
+}
+
+static void test_space_note_mapping(void **st)
+{
+    (void)st;
+    char *home = mkhome(), name[NOTES_SPACE_NAME_MAX + 1];
+    uint8_t id1[16], id2[16], id3[16], (*ids)[16];
+    size_t n;
+    memset(id1, 0x11, 16);
+    memset(id2, 0x22, 16);
+    memset(id3, 0x03, 16);
+    assert_int_equal(notes_space_create(home, "team", NULL), NOTES_OK);
+    assert_int_equal(notes_space_create(home, "board", NULL), NOTES_OK);
+    assert_int_equal(notes_space_add_note(home, "ghost", id1), NOTES_ENOTFOUND);
+    assert_int_equal(notes_space_add_note(home, "team", id2), NOTES_OK);
+    assert_int_equal(notes_space_add_note(home, "team", id1), NOTES_OK);
+    assert_int_equal(notes_space_add_note(home, "team", id3), NOTES_OK);
+    assert_int_equal(notes_space_add_note(home, "team", id1), NOTES_OK);
+    /* One note, one space. */
+    assert_int_equal(notes_space_add_note(home, "board", id1), NOTES_EEXIST);
+    assert_non_null(strstr(notes_sync_last_error(), "team"));
+    assert_int_equal(notes_space_notes(home, "team", &ids, &n), NOTES_OK);
+    assert_int_equal(n, 3);
+    assert_memory_equal(ids[0], id3, 16); /* sorted */
+    assert_memory_equal(ids[1], id1, 16);
+    assert_memory_equal(ids[2], id2, 16);
+    notes_sync_free(ids);
+    assert_int_equal(notes_space_of_note(home, id2, name), NOTES_OK);
+    assert_string_equal(name, "team");
+    assert_int_equal(notes_space_remove_note(home, "team", id2), NOTES_OK);
+    assert_int_equal(notes_space_remove_note(home, "team", id2),
+                     NOTES_ENOTFOUND);
+    assert_int_equal(notes_space_of_note(home, id2, name), NOTES_OK);
+    assert_string_equal(name, "personal");
+    assert_int_equal(notes_space_add_note(home, "board", id2), NOTES_OK);
+    assert_int_equal(notes_space_notes(home, "board", &ids, &n), NOTES_OK);
+    assert_int_equal(n, 1);
+    notes_sync_free(ids);
+    rmhome(home);
+}
+
+static void make_invite(notes_space *s, uint8_t pk[32], char **code)
+{
+    notes_identity *id;
+    memset(s, 0, sizeof(*s));
+    strcpy(s->name, "weekly-sync");
+    randombytes_buf(s->secret, 32);
+    assert_int_equal(notes_identity_generate("Ana", &id), NOTES_OK);
+    memcpy(pk, notes_identity_public_key(id), 32);
+    notes_identity_free(id);
+    assert_int_equal(notes_invite_encode(s, pk, "192.168.1.20:7070", code),
+                     NOTES_OK);
+}
+
+static void test_invite_round_trip(void **st)
+{
+    (void)st;
+    notes_space s;
+    notes_invite inv;
+    uint8_t pk[32];
+    char *code, buf[600];
+    make_invite(&s, pk, &code);
+    printf("invite: %s (%zu chars)\n", code, strlen(code));
+    assert_memory_equal(code, "notes1", 6);
+    assert_int_equal(notes_invite_decode(code, &inv), NOTES_OK);
+    assert_string_equal(inv.space.name, "weekly-sync");
+    assert_memory_equal(inv.space.secret, s.secret, 32);
+    assert_memory_equal(inv.inviter, pk, 32);
+    assert_string_equal(inv.addr, "192.168.1.20:7070");
+    /* Whitespace around, upper case: still the same code. */
+    snprintf(buf, sizeof(buf), "  %s\n", code);
+    for (char *c = buf; *c; c++)
+        if (*c >= 'a' && *c <= 'z')
+            *c = (char)(*c - 32);
+    assert_int_equal(notes_invite_decode(buf, &inv), NOTES_OK);
+    /* Bad inputs to encode. */
+    char *x;
+    assert_int_equal(notes_invite_encode(&s, pk, "nohost", &x), NOTES_EINVAL);
+    assert_int_equal(notes_invite_encode(&s, pk, "h:0", &x), NOTES_EINVAL);
+    assert_int_equal(notes_invite_encode(&s, pk, "h:65536", &x), NOTES_EINVAL);
+    assert_int_equal(notes_invite_encode(&s, pk, "h :1", &x), NOTES_EINVAL);
+    notes_sync_free(code);
+}
+
+static void test_invite_typos_and_truncation(void **st)
+{
+    (void)st;
+    notes_space s;
+    notes_invite inv;
+    uint8_t pk[32];
+    char *code;
+    size_t len, caught = 0, tried = 0;
+    static const char alpha[] = "abcdefghijklmnopqrstuvwxyz234567";
+    make_invite(&s, pk, &code);
+    len = strlen(code);
+    /* Every single-character substitution after the prefix. */
+    for (size_t i = 6; i < len; i++) {
+        char orig = code[i];
+        for (size_t k = 0; k < 32; k++) {
+            if (alpha[k] == orig)
+                continue;
+            code[i] = alpha[k];
+            tried++;
+            if (notes_invite_decode(code, &inv) != NOTES_OK)
+                caught++;
+        }
+        code[i] = orig;
+    }
+    printf("single-character typos caught: %zu / %zu\n", caught, tried);
+    assert_int_equal(caught, tried);
+    /* Every truncation. */
+    for (size_t n = 0; n < len; n++) {
+        char t[600];
+        memcpy(t, code, n);
+        t[n] = '\0';
+        assert_int_not_equal(notes_invite_decode(t, &inv), NOTES_OK);
+        assert_true(notes_sync_last_error()[0] != '\0');
+    }
+    /* Swapped adjacent characters. */
+    for (size_t i = 6; i + 1 < len; i++) {
+        char t[600];
+        strcpy(t, code);
+        if (t[i] == t[i + 1])
+            continue;
+        char c = t[i];
+        t[i] = t[i + 1];
+        t[i + 1] = c;
+        assert_int_not_equal(notes_invite_decode(t, &inv), NOTES_OK);
+    }
+    assert_int_equal(notes_invite_decode("notes1", &inv), NOTES_EINVAL);
+    assert_int_equal(notes_invite_decode("nk1abc", &inv), NOTES_EINVAL);
+    assert_int_equal(notes_invite_decode("notes1!!!!", &inv), NOTES_EINVAL);
+    notes_sync_free(code);
+}
+
+/* A blob with a valid checksum but another version, or a forged field. */
+static void test_invite_forged(void **st)
+{
+    (void)st;
+    notes_space s;
+    notes_invite inv;
+    uint8_t pk[32], blob[300], h[32];
+    char *code, text[600];
+    long n;
+    make_invite(&s, pk, &code);
+    n = sync_base32_decode(code + 6, strlen(code) - 6, blob, sizeof(blob));
+    assert_true(n > 4);
+    /* version 2, checksum recomputed */
+    blob[0] = 2;
+    crypto_generichash(h, 32, blob, (size_t)n - 4, NULL, 0);
+    memcpy(blob + n - 4, h, 4);
+    memcpy(text, "notes1", 6);
+    sync_base32_encode(blob, (size_t)n, text + 6);
+    assert_int_equal(notes_invite_decode(text, &inv), NOTES_EVERSION);
+    /* a name that is not a valid space name, checksum recomputed */
+    blob[0] = 1;
+    blob[2] = '/';
+    crypto_generichash(h, 32, blob, (size_t)n - 4, NULL, 0);
+    memcpy(blob + n - 4, h, 4);
+    sync_base32_encode(blob, (size_t)n, text + 6);
+    assert_int_equal(notes_invite_decode(text, &inv), NOTES_EINVAL);
+    assert_non_null(strstr(notes_sync_last_error(), "malformed"));
+    /* trailing byte after the address */
+    n = sync_base32_decode(code + 6, strlen(code) - 6, blob, sizeof(blob));
+    blob[n - 4] = 'x';
+    crypto_generichash(h, 32, blob, (size_t)n - 3, NULL, 0);
+    memcpy(blob + n - 3, h, 4);
+    sync_base32_encode(blob, (size_t)n + 1, text + 6);
+    assert_int_equal(notes_invite_decode(text, &inv), NOTES_EINVAL);
+    notes_sync_free(code);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_space_create_load_list),
+        cmocka_unit_test(test_space_note_mapping),
+        cmocka_unit_test(test_invite_round_trip),
+        cmocka_unit_test(test_invite_typos_and_truncation),
+        cmocka_unit_test(test_invite_forged),
+    };
+    if (notes_init() != NOTES_OK)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
