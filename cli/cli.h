@@ -72,6 +72,11 @@ int cmd_diff(int, char **, struct cli_ctx *);
 int cmd_compact(int, char **, struct cli_ctx *);
 int cmd_edit(int, char **, struct cli_ctx *);
 int cmd_decide(int, char **, struct cli_ctx *);
+int cmd_space(int, char **, struct cli_ctx *);
+int cmd_invite(int, char **, struct cli_ctx *);
+int cmd_join(int, char **, struct cli_ctx *);
+int cmd_sync(int, char **, struct cli_ctx *);
+int cmd_serve(int, char **, struct cli_ctx *);
 int cmd_todo(int, char **, struct cli_ctx *);
 /* Insert a line at the end of a section (cmd_items.c). */
 int cli_insert_in_section(notes_doc *d, const char *name, const char *create,

@@ -93,6 +93,29 @@ const struct cli_cmd cli_commands[] = {
      "bundle`): every change is verified before anything is stored; a note\n"
      "already present is merged.\n"
      "  notes import weekly.bundle", CLI_NEEDS_REPLICA},
+    {"space", cmd_space, "create NAME | list | show NAME | add NAME NOTE | remove NAME NOTE",
+     "Spaces are shared notebooks: a name and a secret. Only members of a\n"
+     "space can connect, and only its notes travel. Notes are in no space\n"
+     "(\"personal\", never synced) until added.\n"
+     "  notes space create team\n  notes space add team weekly",
+     CLI_NEEDS_REPLICA},
+    {"invite", cmd_invite, "SPACE [--address HOST:PORT]",
+     "Print a join code for SPACE carrying its secret, your key and the\n"
+     "address where you serve (default: this machine's address, port 7654).\n"
+     "The code is the secret: share it only with members.\n"
+     "  notes invite team --address 192.168.1.20:7654", CLI_NEEDS_REPLICA},
+    {"join", cmd_join, "CODE",
+     "Join the space of an invite code and sync with the inviter at once.\n"
+     "  notes join notes1...", CLI_NEEDS_REPLICA},
+    {"sync", cmd_sync, "HOST:PORT [--space NAME]",
+     "One round of sync with a peer: both get the changes they lack, every\n"
+     "change verified before it is stored; prints what moved.\n"
+     "  notes sync 192.168.1.20:7654", CLI_NEEDS_REPLICA},
+    {"serve", cmd_serve, "[--listen HOST:PORT] [--sessions N]",
+     "Accept peers of this replica's spaces (default 0.0.0.0:7654) until\n"
+     "interrupted (or N sessions). A peer without a space's secret learns\n"
+     "nothing and gets nothing.\n"
+     "  notes serve --listen 127.0.0.1:7654", CLI_NEEDS_REPLICA},
     {"compact", cmd_compact, "[NOTE]",
      "Rewrite the log of one note or of all notes as a compact pack: the\n"
      "same signed changes, about a third of the size. Safe while other\n"

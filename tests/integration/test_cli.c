@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -366,6 +367,116 @@ static void test_cli_sections(void **state)
     free(id);
 }
 
+/* Start `notes serve` for replica `home` on an ephemeral loopback port;
+ * returns its pid and the port (bounded wait for it to listen). */
+static pid_t start_serve(const char *home, int *port)
+{
+    char *home_path = test_path(work, home);
+    char *out = test_path(work, "serve.out");
+    unlink(out);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fo, 1);
+        dup2(fo, 2);
+        setenv("NOTES_HOME", home_path, 1);
+        execl(bin, bin, "serve", "--listen", "127.0.0.1:0", (char *)NULL);
+        _exit(127);
+    }
+    *port = 0;
+    for (int i = 0; i < 200 && !*port; i++) { /* at most 10 s */
+        size_t n;
+        char *text = (char *)test_slurp(out, &n);
+        const char *p = text ? strstr(text, "listening on port ") : NULL;
+        if (p)
+            *port = atoi(p + 18);
+        free(text);
+        if (!*port)
+            usleep(50 * 1000);
+    }
+    assert_true(*port > 0);
+    free(home_path);
+    free(out);
+    return pid;
+}
+
+static void stop_serve(pid_t pid)
+{
+    int st;
+    kill(pid, SIGTERM);
+    for (int i = 0; i < 100; i++) { /* at most 5 s, then kill */
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return;
+        usleep(50 * 1000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+}
+
+/* Three peers and a relay over real processes on 127.0.0.1. */
+static void test_cli_sync(void **state)
+{
+    (void)state;
+    ok(RUN("pa", "init", "--name", "Ana"), NULL);
+    ok(RUN("pb", "init", "--name", "Bo"), NULL);
+    ok(RUN("pc", "init", "--name", "Cy"), NULL);
+    ok(RUN("pd", "init", "--name", "Dee"), NULL);
+    char *id = first_line(RUN("pa", "new", "Team meeting"));
+    ok(RUN("pa", "space", "create", "team"), "created space team");
+    ok(RUN("pa", "space", "add", "team", id), "is in space team");
+    char *personal = first_line(RUN("pa", "new", "Private diary"));
+    int port;
+    pid_t srv = start_serve("pa", &port);
+    char addr[64];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    char *code = first_line(RUN("pa", "invite", "team", "--address", addr));
+    ok(RUN("pb", "join", code), "received 1");
+    ok(RUN("pc", "join", code), "received 1");
+    /* All three edit the same paragraph concurrently. */
+    ok(RUN("pa", "append", id, "--section", "discussions", "Ana: first point"), NULL);
+    ok(RUN("pb", "append", id, "--section", "discussions", "Bo: second point"), NULL);
+    ok(RUN("pc", "append", id, "--section", "discussions", "Cy: third point"), NULL);
+    ok(RUN("pc", "set", id, "title", "Team meeting (Cy)"), NULL);
+    ok(RUN("pb", "sync", addr), "synced");
+    ok(RUN("pc", "sync", addr), "synced");
+    ok(RUN("pb", "sync", addr), "synced"); /* Cy's edit reaches Bo via Ana */
+    struct out a = RUN("pa", "show", id), b = RUN("pb", "show", id),
+               c = RUN("pc", "show", id);
+    expect(a, 0, "Cy: third point", NULL);
+    assert_string_equal(a.out, b.out);
+    assert_string_equal(a.out, c.out);
+    assert_non_null(strstr(a.out, "Ana: first point"));
+    assert_non_null(strstr(a.out, "Bo: second point"));
+    assert_non_null(strstr(a.out, "title: Team meeting (Cy)"));
+    out_free(&a);
+    out_free(&b);
+    out_free(&c);
+    ok(RUN("pb", "log", id), "Cy (");
+    ok(RUN("pa", "verify"), "all ok");
+    ok(RUN("pb", "verify"), "all ok");
+    ok(RUN("pc", "verify"), "all ok");
+    /* The personal note never left Ana's replica. */
+    fails(RUN("pb", "show", personal), 1, "no note matches");
+    /* A peer with a space of the same name but another secret: refused
+     * before any note data moves. */
+    ok(RUN("pd", "space", "create", "team"), NULL);
+    char *did = first_line(RUN("pd", "new", "Intruder"));
+    ok(RUN("pd", "space", "add", "team", did), NULL);
+    fails(RUN("pd", "sync", addr), 2, "handshake");
+    fails(RUN("pa", "show", "Intruder"), 1, "no note matches");
+    json_t *dl = json_of(RUN("pd", "list", "--json"));
+    assert_int_equal(json_array_size(dl), 1);
+    json_decref(dl);
+    /* Malformed invite codes are refused. */
+    fails(RUN("pd", "join", "notes1thisisnotacode"), 1, NULL);
+    stop_serve(srv);
+    free(did);
+    free(code);
+    free(personal);
+    free(id);
+}
+
 static void test_cli_passphrase(void **state)
 {
     (void)state;
@@ -388,6 +499,7 @@ int main(void)
         cmocka_unit_test(test_cli_errors),
         cmocka_unit_test(test_cli_edit),
         cmocka_unit_test(test_cli_sections),
+        cmocka_unit_test(test_cli_sync),
         cmocka_unit_test(test_cli_passphrase),
     };
     bin = getenv("NOTES_BIN");
