@@ -47,7 +47,12 @@ static void move_gap(struct notes__tbuf *t, size_t cp)
             }
             nb = i;
         }
-        memmove(t->buf + t->gs, t->buf + t->ge, nb);
+        if (nb <= 16) { /* typing: a few bytes; dst < src, copy forward */
+            for (size_t i = 0; i < nb; i++)
+                t->buf[t->gs + i] = t->buf[t->ge + i];
+        } else {
+            memmove(t->buf + t->gs, t->buf + t->ge, nb);
+        }
         t->gs += nb;
         t->ge += nb;
     } else {
@@ -65,7 +70,12 @@ static void move_gap(struct notes__tbuf *t, size_t cp)
             }
             nb = t->gs - i;
         }
-        memmove(t->buf + t->ge - nb, t->buf + t->gs - nb, nb);
+        if (nb <= 16) { /* dst > src: copy backward */
+            for (size_t i = nb; i-- > 0;)
+                t->buf[t->ge - nb + i] = t->buf[t->gs - nb + i];
+        } else {
+            memmove(t->buf + t->ge - nb, t->buf + t->gs - nb, nb);
+        }
         t->gs -= nb;
         t->ge -= nb;
     }
@@ -111,6 +121,28 @@ int notes__tbuf_insert(struct notes__tbuf *t, size_t cp, const char *s,
 
 void notes__tbuf_delete(struct notes__tbuf *t, size_t cp, size_t count)
 {
+    if (count && cp + count == t->gcp) {
+        /* The chars just before the gap (a backspace): the gap grows to the
+         * left, nothing moves. */
+        size_t nb;
+        if (is_ascii(t)) {
+            nb = count;
+        } else {
+            const unsigned char *s = (const unsigned char *)t->buf;
+            size_t i = t->gs, want = count;
+            while (want && i > 0) {
+                i--;
+                while (i > 0 && (s[i] & 0xc0) == 0x80)
+                    i--;
+                want--;
+            }
+            nb = t->gs - i;
+        }
+        t->gs -= nb;
+        t->gcp = cp;
+        t->ncp -= count;
+        return;
+    }
     move_gap(t, cp);
     size_t nb;
     if (is_ascii(t)) {

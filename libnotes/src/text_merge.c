@@ -43,6 +43,44 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 }
 #define GROW(arr, cap, need) grow((void **)&(arr), &(cap), (need), sizeof(*(arr)))
 
+/* Run lookups with a cursor: walks tend to look up the same or a neighbouring
+ * run again, so check the hinted run and its neighbours before the binary
+ * search. Runs are contiguous and cover [0, op->n); lv < op->n. */
+static size_t find_op_h(const struct notes__oplog *op, notes_lv lv, size_t *hint)
+{
+    size_t h = *hint;
+    if (h < op->nops) {
+        const struct notes__oprun *o = &op->ops[h];
+        if (lv >= o->start) {
+            if (lv - o->start < o->len)
+                return h;
+            if (h + 1 < op->nops && lv - op->ops[h + 1].start < op->ops[h + 1].len)
+                return *hint = h + 1;
+        } else if (h > 0 && lv >= op->ops[h - 1].start) {
+            return *hint = h - 1;
+        }
+    }
+    return *hint = notes__oplog_find_op(op, lv);
+}
+
+static size_t find_graph_h(const struct notes__oplog *op, notes_lv lv, size_t *hint)
+{
+    size_t h = *hint;
+    if (h < op->ngruns) {
+        const struct notes__graphrun *g = &op->gruns[h];
+        if (lv >= g->start) {
+            if (lv - g->start < g->len)
+                return h;
+            if (h + 1 < op->ngruns &&
+                lv - op->gruns[h + 1].start < op->gruns[h + 1].len)
+                return *hint = h + 1;
+        } else if (h > 0 && lv >= op->gruns[h - 1].start) {
+            return *hint = h - 1;
+        }
+    }
+    return *hint = notes__oplog_find_graph(op, lv);
+}
+
 /* A list of LV ranges [s, e). */
 struct ranges {
     notes_lv (*r)[2];
@@ -127,7 +165,7 @@ enum { FA = 1, FB = 2, FSHARED = 3 };
  */
 static int diff(const struct notes__oplog *op, const notes_lv *a, size_t na,
                 const notes_lv *b, size_t nb, struct ranges *only_a,
-                struct ranges *only_b, struct heap *hp)
+                struct ranges *only_b, struct heap *hp, size_t *ghint)
 {
     int rc = NOTES_OK;
     size_t nonshared = 0;
@@ -149,7 +187,7 @@ static int diff(const struct notes__oplog *op, const notes_lv *a, size_t na,
             nonshared--;
         uint32_t flag = e.flag;
         notes_lv lv = e.lv;
-        const struct notes__graphrun *g = &op->gruns[notes__oplog_find_graph(op, lv)];
+        const struct notes__graphrun *g = &op->gruns[find_graph_h(op, lv, ghint)];
         notes_lv start = g->start, end = lv + 1;
         while (hp->n && hp->h[0].lv >= start) {
             struct hent o = heap_pop(hp);
@@ -271,13 +309,19 @@ static int cmp_range(const void *a, const void *b)
     return x[0] < y[0] ? -1 : x[0] > y[0];
 }
 
+/* find_conflicting gave up: more than `limit` events to visit. */
+#define LIMIT_HIT 1
+
 /* OUT: *c (allocated, n in *nc) and rs: visited ranges, sorted ascending and
- * coalesced. */
+ * coalesced. Returns LIMIT_HIT (nothing allocated in *c) once more than
+ * `limit` events were visited. */
 static int find_conflicting(const struct notes__oplog *op, const notes_lv *a,
                             size_t na, const notes_lv *b, size_t nb,
-                            notes_lv **c, size_t *nc, struct ranges *rs)
+                            notes_lv **c, size_t *nc, struct ranges *rs,
+                            size_t limit)
 {
     struct vqueue q = {0};
+    size_t visited = 0;
     int rc;
     *c = NULL;
     *nc = 0;
@@ -344,6 +388,11 @@ static int find_conflicting(const struct notes__oplog *op, const notes_lv *a,
             break;
         if ((rc = ranges_push(rs, start, end)))
             goto out;
+        visited += t + 1 - start;
+        if (visited > limit) {
+            rc = LIMIT_HIT;
+            goto out;
+        }
         if ((rc = vq_push(&q, op->ppool + g->parents, g->nparents)))
             goto out;
     }
@@ -398,6 +447,7 @@ struct tracker {
     notes_lv dbase;
     size_t dlen;
     size_t hint;   /* where find_id starts looking */
+    size_t hop, hgraph; /* op / graph run lookup cursors */
     notes_lv *cur; /* prepare version */
     size_t ncur, capcur;
     struct outop *out; /* output ops (merge path) */
@@ -458,14 +508,6 @@ static int ensure_gap(struct tracker *t, size_t extra)
     return NOTES_OK;
 }
 
-static void gap_left(struct tracker *t)
-{
-    struct span *s = &t->a[--t->gs];
-    t->pre_before -= vis(s);
-    t->eff_before -= effv(s);
-    t->a[--t->ge] = *s;
-}
-
 static void gap_right(struct tracker *t)
 {
     struct span *s = &t->a[t->ge++];
@@ -474,12 +516,43 @@ static void gap_right(struct tracker *t)
     t->a[t->gs++] = *s;
 }
 
+/* Move the gap so that n spans cross it in one memmove; `pv`/`ev` are the
+ * prepare/effect visible chars of the spans that cross. */
+static void gap_shift_left(struct tracker *t, size_t n, uint64_t pv, uint64_t ev)
+{
+    t->gs -= n;
+    t->ge -= n;
+    memmove(&t->a[t->ge], &t->a[t->gs], n * sizeof(struct span));
+    t->pre_before -= pv;
+    t->eff_before -= ev;
+}
+
+static void gap_shift_right(struct tracker *t, size_t n, uint64_t pv, uint64_t ev)
+{
+    memmove(&t->a[t->gs], &t->a[t->ge], n * sizeof(struct span));
+    t->gs += n;
+    t->ge += n;
+    t->pre_before += pv;
+    t->eff_before += ev;
+}
+
 static void gap_to(struct tracker *t, size_t i)
 {
-    while (t->gs > i)
-        gap_left(t);
-    while (t->gs < i)
-        gap_right(t);
+    uint64_t pv = 0, ev = 0;
+    if (t->gs > i) {
+        for (size_t x = i; x < t->gs; x++) {
+            pv += vis(&t->a[x]);
+            ev += effv(&t->a[x]);
+        }
+        gap_shift_left(t, t->gs - i, pv, ev);
+    } else if (t->gs < i) {
+        size_t n = i - t->gs;
+        for (size_t x = t->ge; x < t->ge + n; x++) {
+            pv += vis(&t->a[x]);
+            ev += effv(&t->a[x]);
+        }
+        gap_shift_right(t, n, pv, ev);
+    }
 }
 
 /* Split the span after the gap: its first k chars move before the gap.
@@ -512,38 +585,53 @@ static void split_before(struct tracker *t, uint32_t k)
     t->a[--t->ge] = rest;
 }
 
-/* Put the gap at the smallest index with `pos` visible chars before it. */
+/* Put the gap at the smallest index with `pos` visible chars before it.
+ * Scans the spans in place first, then moves them across the gap at once. */
 static int seek_pre(struct tracker *t, uint64_t pos)
 {
     int rc = ensure_gap(t, 2);
     if (rc)
         return rc;
-    for (;;) {
-        if (t->pre_before > pos) {
-            struct span *s = &t->a[t->gs - 1];
-            uint64_t v = vis(s);
-            if (v && t->pre_before - v < pos) {
-                split_before(t, (uint32_t)(pos - (t->pre_before - v)));
-                return NOTES_OK;
-            }
-            gap_left(t);
-        } else if (t->pre_before == pos) {
-            if (t->gs > 0 && vis(&t->a[t->gs - 1]) == 0)
-                gap_left(t);
-            else
-                return NOTES_OK;
-        } else {
-            if (t->ge == t->cap)
+    uint64_t acc = t->pre_before, ev = 0;
+    if (acc < pos) {
+        size_t j = t->ge;
+        while (acc < pos) {
+            if (j == t->cap) {
+                gap_shift_right(t, j - t->ge, acc - t->pre_before, ev);
                 return NOTES_EBADOP;
-            struct span *s = &t->a[t->ge];
+            }
+            const struct span *s = &t->a[j];
             uint64_t v = vis(s);
-            if (v && t->pre_before + v > pos) {
-                split_after(t, (uint32_t)(pos - t->pre_before));
+            if (acc + v > pos) {
+                gap_shift_right(t, j - t->ge, acc - t->pre_before, ev);
+                split_after(t, (uint32_t)(pos - acc));
                 return NOTES_OK;
             }
-            gap_right(t);
+            acc += v;
+            ev += effv(s);
+            j++;
         }
+        /* The last span crossed was visible: the gap is where it belongs. */
+        gap_shift_right(t, j - t->ge, acc - t->pre_before, ev);
+        return NOTES_OK;
     }
+    size_t i = t->gs; /* the gap goes before index i */
+    while (i > 0) {
+        const struct span *s = &t->a[i - 1];
+        uint64_t v = vis(s);
+        if (acc == pos && v)
+            break;
+        if (acc > pos && v && acc - v < pos) {
+            gap_shift_left(t, t->gs - i, t->pre_before - acc, ev);
+            split_before(t, (uint32_t)(pos - (acc - v)));
+            return NOTES_OK;
+        }
+        acc -= v;
+        ev += effv(s);
+        i--;
+    }
+    gap_shift_left(t, t->gs - i, t->pre_before - acc, ev);
+    return NOTES_OK;
 }
 
 static int emit(struct tracker *t, size_t pos, size_t ncp, const char *bytes,
@@ -715,26 +803,70 @@ static int apply_del(struct tracker *t, notes_lv lv, uint32_t k, uint64_t start,
     return NOTES_OK;
 }
 
+/* Physical index range [a, b) of t->a: the span holding id, or SIZE_MAX.
+ * Forward or backward. */
+static size_t scan_fwd(const struct span *a, size_t x, size_t b, uint32_t id)
+{
+    for (; x < b; x++)
+        if (id - a[x].id < a[x].len && id >= a[x].id)
+            return x;
+    return SIZE_MAX;
+}
+
+static size_t scan_back(const struct span *a, size_t lo, size_t x, uint32_t id)
+{
+    while (x > lo) {
+        x--;
+        if (id - a[x].id < a[x].len && id >= a[x].id)
+            return x;
+    }
+    return SIZE_MAX;
+}
+
+/* Logical index range [a, b) scanned forward / backward for id. */
+static size_t scan_logical(const struct tracker *t, size_t a, size_t b,
+                           uint32_t id, int back)
+{
+    size_t gap = t->ge - t->gs, r;
+    /* Split at the gap: logical [a, b) = physical [a, min(b, gs)) and
+     * [max(a, gs) + gap, b + gap). */
+    size_t a1 = a, b1 = b < t->gs ? b : t->gs;       /* before the gap */
+    size_t a2 = (a > t->gs ? a : t->gs), b2 = b;      /* after, logical */
+    if (!back) {
+        if (a1 < b1 && (r = scan_fwd(t->a, a1, b1, id)) != SIZE_MAX)
+            return r;
+        if (a2 < b2 && (r = scan_fwd(t->a, a2 + gap, b2 + gap, id)) != SIZE_MAX)
+            return r - gap;
+    } else {
+        if (a2 < b2 && (r = scan_back(t->a, a2 + gap, b2 + gap, id)) != SIZE_MAX)
+            return r - gap;
+        if (a1 < b1 && (r = scan_back(t->a, a1, b1, id)) != SIZE_MAX)
+            return r;
+    }
+    return SIZE_MAX;
+}
+
 /* Find the logical index of the span containing id, scanning outward from
- * the gap. */
+ * the last hit (or the gap), in blocks that grow: tight loops over the
+ * physical array instead of one span per side per step. */
 static size_t find_id(struct tracker *t, uint32_t id)
 {
     size_t n = tcount(t);
     size_t start = t->hint < n ? t->hint : t->gs;
-    size_t l = start, r = start; /* l: next to check going left (l-1) */
+    size_t l = start, r = start; /* scanned: logical [l, r) */
+    size_t blk = 8;
     while (l > 0 || r < n) {
-        if (r < n) {
-            const struct span *s = tat(t, r);
-            if (id >= s->id && id - s->id < s->len)
-                return t->hint = r;
-            r++;
-        }
-        if (l > 0) {
-            const struct span *s = tat(t, l - 1);
-            if (id >= s->id && id - s->id < s->len)
-                return t->hint = l - 1;
-            l--;
-        }
+        size_t x;
+        size_t re = n - r > blk ? r + blk : n;
+        if (r < re && (x = scan_logical(t, r, re, id, 0)) != SIZE_MAX)
+            return t->hint = x;
+        r = re;
+        size_t le = l > blk ? l - blk : 0;
+        if (le < l && (x = scan_logical(t, le, l, id, 1)) != SIZE_MAX)
+            return t->hint = x;
+        l = le;
+        if (blk < 256)
+            blk *= 2;
     }
     return SIZE_MAX;
 }
@@ -813,12 +945,12 @@ static int move_events(struct tracker *t, notes_lv s, notes_lv e, int dir)
         notes_lv ps, pe;
         const struct notes__oprun *o;
         if (dir > 0) {
-            o = &op->ops[notes__oplog_find_op(op, s)];
+            o = &op->ops[find_op_h(op, s, &t->hop)];
             ps = s;
             pe = o->start + o->len < e ? o->start + o->len : e;
             s = pe;
         } else {
-            o = &op->ops[notes__oplog_find_op(op, e - 1)];
+            o = &op->ops[find_op_h(op, e - 1, &t->hop)];
             ps = o->start > s ? o->start : s;
             pe = e;
             e = ps;
@@ -873,7 +1005,7 @@ static int move_to(struct tracker *t, const notes_lv *v, size_t n)
 {
     if (n == t->ncur && (n == 0 || memcmp(v, t->cur, n * sizeof(notes_lv)) == 0))
         return NOTES_OK;
-    int rc = diff(t->op, t->cur, t->ncur, v, n, &t->ra, &t->rb, &t->hp);
+    int rc = diff(t->op, t->cur, t->ncur, v, n, &t->ra, &t->rb, &t->hp, &t->hgraph);
     if (rc)
         return rc;
     for (size_t i = 0; i < t->ra.n; i++)
@@ -891,16 +1023,20 @@ static int replay(struct tracker *t, notes_lv a, notes_lv b)
     const struct notes__oplog *op = t->op;
     int rc;
     while (a < b) {
-        const struct notes__graphrun *g = &op->gruns[notes__oplog_find_graph(op, a)];
-        const struct notes__oprun *o = &op->ops[notes__oplog_find_op(op, a)];
+        const struct notes__graphrun *g = &op->gruns[find_graph_h(op, a, &t->hgraph)];
+        const struct notes__oprun *o = &op->ops[find_op_h(op, a, &t->hop)];
         notes_lv end = b;
         if (g->start + g->len < end)
             end = g->start + g->len;
         if (o->start + o->len < end)
             end = o->start + o->len;
-        const notes_lv *ps;
-        notes_lv tmp;
-        size_t np = notes__oplog_parents_of(op, a, &ps, &tmp);
+        const notes_lv *ps = op->ppool + g->parents;
+        notes_lv tmp = a - 1;
+        size_t np = g->nparents;
+        if (a != g->start) { /* parent: the previous event of the run */
+            ps = &tmp;
+            np = 1;
+        }
         if ((rc = move_to(t, ps, np)))
             return rc;
         uint32_t off = a - o->start, k = end - a;
@@ -966,6 +1102,12 @@ static int tracker_init(struct tracker *t, const struct notes__oplog *op,
 
 int notes__text_merge_mode = 0;
 
+/* Consider rebuilding the tracker from a more recent base once it holds this
+ * many spans. */
+#ifndef SHRINK_SPANS
+#define SHRINK_SPANS 256u
+#endif
+
 struct notes__mcache {
     struct tracker t;
     notes_lv *c; /* base version C */
@@ -1023,13 +1165,16 @@ static int cache_valid(const struct notes__mcache *m, const notes_lv *ps, size_t
     return np == m->nc && memcmp(ps, m->c, np * sizeof(notes_lv)) == 0;
 }
 
+/* Build the cached tracker for a run [first, op->n) with parents ps. With a
+ * limit, gives up (LIMIT_HIT, nothing built) when more than `limit` events
+ * would have to be replayed. */
 static int cache_build(struct notes__oplog *op, const notes_lv *oldf, size_t noldf,
-                       const notes_lv *ps, size_t np, notes_lv first)
+                       const notes_lv *ps, size_t np, notes_lv first, size_t limit)
 {
     struct notes__mcache *m = notes__calloc(1, sizeof(*m));
     if (!m)
         return NOTES_ENOMEM;
-    int rc = find_conflicting(op, oldf, noldf, ps, np, &m->c, &m->nc, &m->rs);
+    int rc = find_conflicting(op, oldf, noldf, ps, np, &m->c, &m->nc, &m->rs, limit);
     if (rc) {
         notes__free(m->rs.r);
         notes__free(m);
@@ -1086,7 +1231,28 @@ int notes__merge_apply(struct notes__oplog *op, const notes_lv *oldf,
         notes__merge_drop(op);
     if (notes__text_merge_mode)
         notes__merge_drop(op);
-    if (!op->cache && (rc = cache_build(op, oldf, noldf, ps, np, first)))
+    m = op->cache;
+    if (m && tcount(&m->t) > SHRINK_SPANS) {
+        /* The tracker has grown (it holds every event since its base C, and
+         * every seek scans it). If this run forked recently, a tracker built
+         * from the recent base is much smaller: build that one instead when
+         * it replays at most half as many events as the old one has spans
+         * (find_conflicting gives up past that, so the attempt is cheap). */
+        struct notes__mcache *old = m;
+        op->cache = NULL;
+        rc = cache_build(op, oldf, noldf, ps, np, first, tcount(&old->t) / 2);
+        if (rc == NOTES_OK) {
+            struct notes__mcache *fresh = op->cache;
+            op->cache = old;
+            notes__merge_drop(op);
+            op->cache = fresh;
+        } else {
+            op->cache = old;
+            if (rc != LIMIT_HIT)
+                return rc;
+        }
+    }
+    if (!op->cache && (rc = cache_build(op, oldf, noldf, ps, np, first, SIZE_MAX)))
         return rc;
     m = op->cache;
     struct tracker *t = &m->t;

@@ -27,7 +27,40 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     return NOTES_OK;
 }
 
-#define GROW(arr, cap, need) grow((void **)&(arr), &(cap), (need), sizeof(*(arr)))
+/* The capacity check is inline: on the fast path nothing needs to grow. */
+#define GROW(arr, cap, need)                                                   \
+    ((size_t)(need) <= (cap) ? NOTES_OK                                        \
+                             : grow((void **)&(arr), &(cap), (need), sizeof(*(arr))))
+
+/*
+ * Validate UTF-8 and count its code points in one pass over ASCII text:
+ * 8 bytes at a time while no byte has its high bit set; from the first word
+ * holding a non-ASCII byte on, notes__utf8_valid/notes__utf8_count decide
+ * (so exactly the same inputs are accepted). Returns 0 if invalid.
+ */
+static int utf8_check_count(const uint8_t *s, size_t n, size_t *ncp)
+{
+    size_t i = 0;
+    while (n - i >= 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (w & 0x8080808080808080ull)
+            break;
+        i += 8;
+    }
+    while (i < n && s[i] < 0x80)
+        i++;
+    if (i == n) {
+        *ncp = n;
+        return 1;
+    }
+    /* i is at the first non-ASCII byte: validate and count from there (the
+     * state of the validator after ASCII is the initial one). */
+    if (!notes__utf8_valid(s + i, n - i))
+        return 0;
+    *ncp = i + notes__utf8_count(s + i, n - i);
+    return 1;
+}
 
 int notes__oplog_new(struct notes__oplog **out)
 {
@@ -105,6 +138,9 @@ const char *notes__oplog_text(struct notes__oplog *op, size_t *nbytes,
 size_t notes__oplog_find_op(const struct notes__oplog *op, notes_lv lv)
 {
     size_t lo = 0, hi = op->nops;
+    /* Most lookups are for recent events: try the last run first. */
+    if (hi > 1 && op->ops[hi - 1].start <= lv)
+        return hi - 1;
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
         if (op->ops[mid].start <= lv)
@@ -118,6 +154,9 @@ size_t notes__oplog_find_op(const struct notes__oplog *op, notes_lv lv)
 size_t notes__oplog_find_graph(const struct notes__oplog *op, notes_lv lv)
 {
     size_t lo = 0, hi = op->ngruns;
+    /* Most lookups are for recent events: try the last run first. */
+    if (hi > 1 && op->gruns[hi - 1].start <= lv)
+        return hi - 1;
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
         if (op->gruns[mid].start <= lv)
@@ -131,6 +170,9 @@ size_t notes__oplog_find_graph(const struct notes__oplog *op, notes_lv lv)
 static size_t find_agent_run(const struct notes__oplog *op, notes_lv lv)
 {
     size_t lo = 0, hi = op->naruns;
+    /* Most lookups are for recent events: try the last run first. */
+    if (hi > 1 && op->aruns[hi - 1].start <= lv)
+        return hi - 1;
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
         if (op->aruns[mid].start <= lv)
@@ -246,9 +288,13 @@ static void restore_undo(struct notes__oplog *op, const struct undo *u,
  * possible) and update the frontier. All capacity was reserved by the caller
  * so this cannot fail.
  */
-static void append_run(struct notes__oplog *op, uint32_t agent, uint64_t seq,
-                       const notes_lv *par, size_t np, int kind, uint32_t pos,
-                       const char *utf8, size_t nbytes, uint32_t k, int ascii)
+#if defined(__GNUC__)
+__attribute__((always_inline)) /* hot: once per add, 11 arguments */
+#endif
+static inline void append_run(struct notes__oplog *op, uint32_t agent,
+                              uint64_t seq, const notes_lv *par, size_t np,
+                              int kind, uint32_t pos, const char *utf8,
+                              size_t nbytes, uint32_t k, int ascii)
 {
     notes_lv first = op->n;
     int chained = np == 1 && first > 0 && par[0] == first - 1;
@@ -321,11 +367,13 @@ static void append_run(struct notes__oplog *op, uint32_t agent, uint64_t seq,
     op->n = first + k;
 
     /* frontier: drop the parents, add the last event (keeps it sorted since
-     * the new LV is the largest). */
+     * the new LV is the largest). Both lists are sorted: one merge walk. */
     size_t w = 0;
-    for (size_t i = 0; i < op->nfrontier; i++) {
+    for (size_t i = 0, j = 0; i < op->nfrontier; i++) {
         notes_lv f = op->frontier[i];
-        if (!bsearch(&f, par, np, sizeof(notes_lv), cmp_lv))
+        while (j < np && par[j] < f)
+            j++;
+        if (j == np || par[j] != f)
             op->frontier[w++] = f;
     }
     op->frontier[w++] = op->n - 1;
@@ -342,10 +390,10 @@ int notes__oplog_add(struct notes__oplog *op, uint32_t agent, uint64_t seq,
     uint32_t k;
     int ascii = 0;
     if (kind == NOTES__OP_INS) {
+        size_t ncp;
         if (!utf8 || nbytes == 0 || nbytes > UINT32_MAX ||
-            !notes__utf8_valid((const uint8_t *)utf8, nbytes))
+            !utf8_check_count((const uint8_t *)utf8, nbytes, &ncp))
             return NOTES_EINVAL;
-        size_t ncp = notes__utf8_count((const uint8_t *)utf8, nbytes);
         if (ncp > NOTES__LV_MAX)
             return NOTES_ETOOBIG;
         k = (uint32_t)ncp;
@@ -386,7 +434,17 @@ int notes__oplog_add(struct notes__oplog *op, uint32_t agent, uint64_t seq,
         np = 1;
     } else if (nparents) {
         memcpy(par, parents, nparents * sizeof(notes_lv));
-        qsort(par, nparents, sizeof(notes_lv), cmp_lv);
+        if (nparents <= NOTES__ARRAY_LEN(small)) { /* insertion sort */
+            for (size_t i = 1; i < nparents; i++) {
+                notes_lv x = par[i];
+                size_t j = i;
+                for (; j > 0 && par[j - 1] > x; j--)
+                    par[j] = par[j - 1];
+                par[j] = x;
+            }
+        } else {
+            qsort(par, nparents, sizeof(notes_lv), cmp_lv);
+        }
         for (size_t i = 0; i < nparents; i++)
             if (np == 0 || par[np - 1] != par[i])
                 par[np++] = par[i];

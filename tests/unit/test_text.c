@@ -1123,6 +1123,119 @@ static void test_random_replicas(void **state)
     printf("# %llu random multi-replica cases passed\n", cases);
 }
 
+/* ---- long session: the cached tracker grows and is replaced ---- */
+
+struct sadd {
+    uint8_t who;
+    uint64_t seq;
+    notes_lv par[2];
+    size_t np;
+    int kind;
+    uint32_t pos, count;
+    char txt[4];
+};
+
+/*
+ * Two agents edit concurrently for hundreds of rounds and sync now and then
+ * (sometimes only one of them, sometimes after a long time apart), so the
+ * cached tracker grows past the shrinking threshold many times, and is
+ * sometimes replaced, sometimes kept. The same adds replayed with the
+ * tracker cache disabled must give the same text.
+ */
+static void test_long_session(void **state)
+{
+    (void)state;
+    enum { ROUNDS = 700, MAXADD = ROUNDS * 8 };
+    struct sadd *log = calloc(MAXADD, sizeof(*log));
+    assert_non_null(log);
+    size_t nlog = 0;
+    struct notes__oplog *x = new_oplog();
+    uint32_t ag[2] = {agent(x, 1), agent(x, 2)};
+    notes_lv head[2][2];
+    size_t nhead[2] = {0, 0};
+    uint64_t len[2] = {0, 0}, seq[2] = {0, 0};
+    uint64_t r = 12345;
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int w = 0; w < 2; w++) {
+            int edits = 1 + (int)((r = r * 6364136223846793005ull + 1442695040888963407ull) >> 62);
+            for (int e = 0; e < edits; e++) {
+                r = r * 6364136223846793005ull + 1442695040888963407ull;
+                struct sadd *a = &log[nlog++];
+                a->who = (uint8_t)w;
+                a->seq = seq[w];
+                a->np = nhead[w];
+                memcpy(a->par, head[w], nhead[w] * sizeof(notes_lv));
+                if (len[w] > 0 && (r >> 60) < 5) {
+                    a->kind = NOTES__OP_DEL;
+                    a->count = 1 + (uint32_t)((r >> 20) % (len[w] < 3 ? len[w] : 3));
+                    a->pos = (uint32_t)((r >> 30) % (len[w] - a->count + 1));
+                    len[w] -= a->count;
+                    seq[w] += a->count;
+                } else {
+                    a->kind = NOTES__OP_INS;
+                    a->pos = (uint32_t)((r >> 30) % (len[w] + 1));
+                    a->txt[0] = (char)('a' + (r >> 40) % 26);
+                    a->txt[1] = (char)('a' + (r >> 45) % 26);
+                    a->txt[2] = 0;
+                    a->count = 2;
+                    len[w] += 2;
+                    seq[w] += 2;
+                }
+                notes_lv first;
+                assert_int_equal(notes__oplog_add(x, ag[w], a->seq, a->par, a->np,
+                                                  a->kind, a->pos, a->txt,
+                                                  strlen(a->txt), a->count, &first),
+                                 NOTES_OK);
+                head[w][0] = first + a->count - 1;
+                nhead[w] = 1;
+            }
+        }
+        /* Sync: both (often), one of them, or nobody; agent 1 sometimes
+         * stays away for a long time. */
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        unsigned c = (unsigned)(r >> 59); /* 0..31 */
+        size_t nf;
+        const notes_lv *f = notes__oplog_frontier(x, &nf);
+        size_t ncp;
+        (void)notes__oplog_text(x, NULL, &ncp);
+        int away = (round / 100) % 2 == 1;
+        for (int w = 0; w < 2; w++) {
+            int sync = c < 20 || (c < 26 && w == 0) || (c < 30 && w == 1);
+            if (w == 1 && away)
+                sync = 0;
+            if (sync) {
+                assert_true(nf <= 2);
+                memcpy(head[w], f, nf * sizeof(notes_lv));
+                nhead[w] = nf;
+                len[w] = ncp;
+            }
+        }
+    }
+    size_t nb;
+    const char *tx = notes__oplog_text(x, &nb, NULL);
+    assert_non_null(tx);
+
+    /* The same adds without the tracker cache. */
+    struct notes__oplog *y = new_oplog();
+    uint32_t bg[2] = {agent(y, 1), agent(y, 2)};
+    notes__text_merge_mode = 1;
+    for (size_t i = 0; i < nlog; i++) {
+        const struct sadd *a = &log[i];
+        assert_int_equal(notes__oplog_add(y, bg[a->who], a->seq, a->par, a->np, a->kind,
+                                          a->pos, a->txt, strlen(a->txt), a->count, NULL),
+                         NOTES_OK);
+    }
+    notes__text_merge_mode = 0;
+    size_t nby;
+    const char *ty = notes__oplog_text(y, &nby, NULL);
+    assert_non_null(ty);
+    assert_int_equal(nb, nby);
+    assert_memory_equal(tx, ty, nb);
+    notes__oplog_free(x);
+    notes__oplog_free(y);
+    free(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1135,6 +1248,7 @@ int main(void)
         cmocka_unit_test(test_tiebreak_by_key),
         cmocka_unit_test(test_checkout_versions),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_long_session),
         cmocka_unit_test(test_random_replicas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
