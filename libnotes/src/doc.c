@@ -506,20 +506,25 @@ static int apply_entry(struct notes_doc *d, uint32_t idx)
             one = first + o->count - 1;
             break;
         case NOTES__K_DELBACK:
-            /* Backspaces: each deletes the character left of the last. */
-            for (uint32_t k = 0; k < o->count; k++) {
-                rc = notes__oplog_add(d->op, agent, eseq + k, par, npar,
-                                      NOTES__OP_DEL, o->pos - k, NULL, 0, 1,
-                                      &first);
-                if (rc)
-                    goto out;
-                if (!en->nev)
-                    en->first_lv = first;
-                en->nev++;
-                if ((rc = set_one(&par, &npar, first)))
-                    goto out;
-            }
+            /*
+             * Backspaces at pos, pos-1, ... delete exactly the characters
+             * [pos-count+1, pos] of the text before the run: one forward
+             * run of deletes removes the same ones. (The author's own
+             * replica added them one by one while typing; deletes take
+             * no part in ordering, and versions only ever name whole
+             * changes, so both lead to the same state.)
+             */
+            rc = notes__oplog_add(d->op, agent, eseq, par, npar, NOTES__OP_DEL,
+                                  o->pos - o->count + 1, NULL, 0, o->count,
+                                  &first);
+            if (rc)
+                goto out;
+            if (!en->nev)
+                en->first_lv = first;
+            en->nev += o->count;
             off += o->count;
+            if ((rc = set_one(&par, &npar, first + o->count - 1)))
+                goto out;
             continue;
         case NOTES__K_NAME:
             if (c->seq >= d->a[en->author].name_seq) {

@@ -135,7 +135,24 @@ static void commit(notes_doc *d)
 static void edit(notes_doc *d, struct model *m)
 {
     size_t len = notes_doc_length(d);
-    uint32_t what = rnd(10);
+    uint32_t what = rnd(11);
+    if (what == 10 && len >= 1) {
+        /* A run of backspaces from a cursor: coalesced into one op. */
+        size_t q = 1 + rnd((uint32_t)len);
+        size_t k = 1 + rnd((uint32_t)(q < 5 ? q : 5));
+        for (size_t i = 0; i < k; i++) {
+            assert_int_equal(notes_doc_splice(d, q - 1 - i, 1, NULL, 0), NOTES_OK);
+            if (m) {
+                size_t a = cp_off(m->text, m->len, q - 1 - i);
+                size_t b = cp_off(m->text, m->len, q - i);
+                memmove(m->text + a, m->text + b, m->len - b);
+                m->len -= b - a;
+            }
+        }
+        return;
+    }
+    if (what == 10)
+        what = 0;
     if (what < 5 || len == 0) {
         const char *p = pieces[rnd(sizeof(pieces) / sizeof(pieces[0]))];
         size_t pos = rnd((uint32_t)len + 1);
