@@ -1,0 +1,221 @@
+/*
+ * json_write.c: note -> JSON, built with jansson (the only file that
+ * includes <jansson.h>). The shape ("notes.note/1") is documented in
+ * docs/formats.md; fields are only ever added to it.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fmt_internal.h"
+
+static json_t *hex(const uint8_t *p, size_t n)
+{
+    char s[65];
+    static const char digits[] = "0123456789abcdef";
+    if (n > 32)
+        n = 32;
+    for (size_t i = 0; i < n; i++) {
+        s[2 * i] = digits[p[i] >> 4];
+        s[2 * i + 1] = digits[p[i] & 15];
+    }
+    s[2 * n] = 0;
+    return json_string(s);
+}
+
+/* {"name", "key", "fingerprint"} for a public key. */
+static json_t *person(notes_doc *d, const uint8_t pk[32])
+{
+    char key[NOTES_KEY_STRLEN], fpr[NOTES_FPR_STRLEN];
+    const char *name = notes_doc_author_name(d, pk);
+    notes_key_encode(pk, key);
+    notes_key_fingerprint(pk, fpr);
+    return json_pack("{s:o, s:s, s:s}", "name",
+                     name ? json_string(name) : json_null(), "key", key,
+                     "fingerprint", fpr);
+}
+
+static json_t *front_matter(notes_doc *d)
+{
+    json_t *fm = json_object();
+    const char *const *names = notes_doc_fields(d);
+    for (size_t i = 0; fm && names[i]; i++) {
+        if (names[i][0] == '@')
+            continue;
+        const char *const *l = notes_doc_list(d, names[i]);
+        json_t *v;
+        if (l[0]) {
+            v = json_array();
+            for (size_t k = 0; v && l[k]; k++)
+                if (json_array_append_new(v, json_string(l[k]))) {
+                    json_decref(v);
+                    v = NULL;
+                }
+        } else {
+            v = json_string(notes_doc_field(d, names[i]));
+        }
+        if (json_object_set_new(fm, names[i], v)) {
+            json_decref(fm);
+            return NULL;
+        }
+    }
+    return fm;
+}
+
+static json_t *opt_string(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *sections(const notes_fmt_outline *o)
+{
+    json_t *root = json_array();
+    json_t **objs = calloc(o->nsections + 1, sizeof(*objs));
+    if (!root || !objs)
+        goto fail;
+    for (size_t i = 0; i < o->nsections; i++) {
+        const notes_fmt_section *s = &o->sections[i];
+        objs[i] = json_pack("{s:i, s:s, s:s, s:I, s:b, s:[]}", "level",
+                            (int)s->level, "heading", s->heading, "title",
+                            s->title, "line", (json_int_t)s->line, "decisions",
+                            s->decisions, "sections");
+        if (!objs[i])
+            goto fail;
+        json_t *into =
+            s->parent < i ? json_object_get(objs[s->parent], "sections") : root;
+        if (json_array_append(into, objs[i]))
+            goto fail;
+    }
+    for (size_t i = 0; i < o->nsections; i++)
+        json_decref(objs[i]);
+    free(objs);
+    return root;
+fail:
+    for (size_t i = 0; objs && i < o->nsections; i++)
+        json_decref(objs[i]);
+    free(objs);
+    json_decref(root);
+    return NULL;
+}
+
+static json_t *items(notes_doc *d, const notes_fmt_outline *o)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < o->nitems; i++) {
+        const notes_fmt_item *it = &o->items[i];
+        json_t *edited = json_array();
+        for (size_t a = 1; edited && a < it->nauthors; a++)
+            if (json_array_append_new(edited, person(d, it->authors[a]))) {
+                json_decref(edited);
+                edited = NULL;
+            }
+        json_t *obj = json_pack(
+            "{s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:o, s:o?, s:b}", "kind",
+            it->kind == NOTES_FMT_ITEM_TASK ? "task" : "decision", "text",
+            it->text, "owner", opt_string(it->owner), "owner_as_written",
+            opt_string(it->owner_written), "done",
+            it->kind == NOTES_FMT_ITEM_TASK ? json_boolean(it->done)
+                                            : json_null(),
+            "section",
+            it->section < o->nsections
+                ? json_string(o->sections[it->section].title)
+                : json_null(),
+            "line", (json_int_t)it->line, "recorded_by",
+            it->nauthors ? person(d, it->authors[0]) : json_null(), "edited_by",
+            edited, "verified", it->verified);
+        if (!obj || json_array_append_new(arr, obj)) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+static json_t *authors(notes_doc *d)
+{
+    json_t *arr = json_array();
+    size_t n = notes_doc_change_count(d);
+    uint8_t(*seen)[32] = calloc(n + 1, 32);
+    size_t ns = 0;
+    if (!arr || !seen) {
+        json_decref(arr);
+        free(seen);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        notes_change_info ci;
+        if (notes_doc_change(d, i, &ci) || ci.excluded)
+            continue;
+        size_t k;
+        for (k = 0; k < ns && memcmp(seen[k], ci.author, 32); k++)
+            ;
+        if (k < ns)
+            continue;
+        memcpy(seen[ns++], ci.author, 32);
+        if (json_array_append_new(arr, person(d, ci.author))) {
+            json_decref(arr);
+            arr = NULL;
+            break;
+        }
+    }
+    free(seen);
+    return arr;
+}
+
+int notes_json_export(notes_doc *d, char **out, size_t *n)
+{
+    notes_fmt_outline o;
+    uint8_t(*heads)[32] = NULL;
+    size_t nheads = 0, tl;
+    int rc;
+    if (!out)
+        return NOTES_EINVAL;
+    *out = NULL;
+    if (n)
+        *n = 0;
+    if (!d)
+        return NOTES_EINVAL;
+    if ((rc = notes_fmt_outline_doc(d, &o)))
+        return rc;
+    if ((rc = notes_doc_heads(d, &heads, &nheads))) {
+        notes_fmt_outline_release(&o);
+        return rc;
+    }
+    json_t *version = json_array();
+    for (size_t i = 0; version && i < nheads; i++)
+        if (json_array_append_new(version, hex(heads[i], 32))) {
+            json_decref(version);
+            version = NULL;
+        }
+    notes_free(heads);
+    const char *text = notes_doc_text(d, &tl);
+    json_t *root = json_pack(
+        "{s:s, s:o, s:o*, s:o*, s:o, s:o*, s:o*, s:o*}", "format",
+        "notes.note/1", "id", hex(notes_doc_id(d), 16), "version", version,
+        "front_matter", front_matter(d), "text", json_stringn(text, tl),
+        "sections", sections(&o), "items", items(d, &o), "authors", authors(d));
+    notes_fmt_outline_release(&o);
+    if (!root || !json_object_get(root, "version") ||
+        !json_object_get(root, "front_matter") ||
+        !json_object_get(root, "sections") || !json_object_get(root, "items") ||
+        !json_object_get(root, "authors")) {
+        json_decref(root);
+        return NOTES_ENOMEM;
+    }
+    char *s = json_dumps(root, JSON_INDENT(2));
+    json_decref(root);
+    if (!s)
+        return NOTES_ENOMEM;
+    size_t len = strlen(s);
+    char *r = realloc(s, len + 2);
+    if (!r) {
+        free(s);
+        return NOTES_ENOMEM;
+    }
+    r[len++] = '\n';
+    r[len] = 0;
+    *out = r;
+    if (n)
+        *n = len;
+    return NOTES_OK;
+}

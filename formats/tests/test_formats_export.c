@@ -1,0 +1,408 @@
+/*
+ * test_formats_export.c: the outline (sections, decisions and action
+ * items, owners, recorded-by and verified), the JSON export (parsed back
+ * with jansson) and the HTML export (hostile text stays inert).
+ */
+#include <jansson.h>
+
+#include "fmt_test.h"
+
+static notes_doc *sample_doc(const char *name)
+{
+    size_t n;
+    char *md = sample(name, &n);
+    notes_doc *d = import_ok(md, n);
+    free(md);
+    assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
+    return synced(d);
+}
+
+static void test_formats_outline_community(void **state)
+{
+    (void)state;
+    notes_doc *d = sample_doc("community-2023-05-15.md");
+    notes_fmt_outline o;
+    assert_int_equal(notes_fmt_outline_doc(d, &o), NOTES_OK);
+    assert_int_equal(o.nitems, 5);
+    static const char *const owners[] = {"RăzvanD", NULL, "RăzvanD", "Everyone",
+                                         "Everyone"};
+    size_t rd = 0, every = 0, none = 0;
+    for (size_t i = 0; i < o.nitems; i++) {
+        const notes_fmt_item *it = &o.items[i];
+        assert_int_equal(it->kind, NOTES_FMT_ITEM_DECISION);
+        if (owners[i]) {
+            assert_non_null(it->owner);
+            assert_string_equal(it->owner, owners[i]);
+        } else {
+            assert_null(it->owner);
+        }
+        rd += it->owner && strcmp(it->owner, "RăzvanD") == 0;
+        every += it->owner && strcmp(it->owner, "Everyone") == 0;
+        none += it->owner == NULL;
+        assert_int_equal(it->nauthors, 1);
+        assert_memory_equal(it->authors[0], notes_identity_public_key(ana), 32);
+        assert_true(it->verified);
+        assert_string_equal(o.sections[it->section].title,
+                            "TODOs and Decisions");
+    }
+    assert_int_equal(rd, 2);
+    assert_int_equal(every, 2);
+    assert_int_equal(none, 1);
+    assert_string_equal(o.items[0].owner_written, "RD");
+    assert_string_equal(
+        o.items[0].text,
+        "Look for places for the Community Gathering on October 5-8, 2023");
+    assert_true(strncmp(o.items[1].text, "Next meeting: Monday", 20) == 0);
+    /* sections: ## Agenda, ## Discussions (with ### children), ## TODOs */
+    assert_string_equal(o.sections[0].heading, ":dart: Agenda");
+    assert_string_equal(o.sections[0].title, "Agenda");
+    assert_int_equal(o.sections[0].level, 2);
+    assert_string_equal(o.sections[2].title, "Post-release");
+    assert_int_equal(o.sections[2].parent, 1);
+    notes_fmt_outline_release(&o);
+    notes_doc_close(d);
+}
+
+static void test_formats_outline_kraft(void **state)
+{
+    (void)state;
+    notes_doc *d = sample_doc("kraft-2022-04-06.md");
+    notes_fmt_outline o;
+    assert_int_equal(notes_fmt_outline_doc(d, &o), NOTES_OK);
+    assert_int_equal(o.nitems, 4);
+    /* AA resolves to AndreiA; AJ and SJ match nobody and stay as written */
+    assert_string_equal(o.items[0].owner, "AndreiA");
+    assert_string_equal(o.items[1].owner, "AJ");
+    assert_string_equal(o.items[3].owner, "SJ");
+    assert_string_equal(o.items[3].text,
+                        "Work on the YAML parser + JSON parser / validator.\n"
+                        "Also take a critical view on the proposed YAML file.");
+    assert_int_equal(o.items[3].line, 49); /* line 61 of the file */
+    notes_fmt_outline_release(&o);
+    notes_doc_close(d);
+}
+
+static void test_formats_outline_rules(void **state)
+{
+    (void)state;
+    static const char text[] = "# Meeting\n"
+                               "## :rocket: Action items\n"
+                               "- [ ] RD/Ana: ship it\n"
+                               "- [x] done thing\n"
+                               "* Everyone: read the doc\n"
+                               "- TODO: not an owner\n"
+                               "1. Marco: numbered\n"
+                               "```\n"
+                               "RD: in code, ignored\n"
+                               "```\n"
+                               "### Sub-section of action items\n"
+                               "ZZ: initials nobody has\n"
+                               "## Notes\n"
+                               "RD: not a decision here\n"
+                               "- [ ] a task outside: still found\n"
+                               "## Tasks / Decisions\n"
+                               "RS: two participants share these initials\n"
+                               "## Decisions\n"
+                               "AB: Ana Bell or Ana Bo?\n"
+                               "ȘJ: diacritics\n";
+    static const char *const participants[] = {
+        "RăzvanD", "Ana", "Marco", "RaduS", "RobertS", "ȘtefanJ", NULL};
+    notes_fmt_outline o;
+    assert_int_equal(
+        notes_fmt_outline_text(text, sizeof(text) - 1, participants, &o),
+        NOTES_OK);
+    struct {
+        int kind, done;
+        const char *owner, *text;
+    } want[] = {
+        {NOTES_FMT_ITEM_TASK, 0, "RăzvanD, Ana", "ship it"},
+        {NOTES_FMT_ITEM_TASK, 1, NULL, "done thing"},
+        {NOTES_FMT_ITEM_DECISION, 0, "Everyone", "read the doc"},
+        {NOTES_FMT_ITEM_DECISION, 0, NULL, "TODO: not an owner"},
+        {NOTES_FMT_ITEM_DECISION, 0, "Marco", "numbered"},
+        {NOTES_FMT_ITEM_DECISION, 0, "ZZ", "initials nobody has"},
+        {NOTES_FMT_ITEM_TASK, 0, NULL, "a task outside: still found"},
+        {NOTES_FMT_ITEM_DECISION, 0, "RS",
+         "two participants share these initials"},
+        {NOTES_FMT_ITEM_DECISION, 0, "AB", "Ana Bell or Ana Bo?"},
+        {NOTES_FMT_ITEM_DECISION, 0, "ȘtefanJ", "diacritics"},
+    };
+    size_t nwant = sizeof(want) / sizeof(want[0]);
+    for (size_t i = 0; i < o.nitems && i < nwant; i++) {
+        print_message("item %zu: '%s' owner '%s'\n", i, o.items[i].text,
+                      o.items[i].owner ? o.items[i].owner : "(none)");
+        assert_int_equal(o.items[i].kind, want[i].kind);
+        assert_int_equal(o.items[i].done, want[i].done);
+        assert_string_equal(o.items[i].text, want[i].text);
+        if (want[i].owner)
+            assert_string_equal(o.items[i].owner, want[i].owner);
+        else
+            assert_null(o.items[i].owner);
+    }
+    assert_int_equal(o.nitems, nwant);
+    assert_int_equal(o.nsections, 6);
+    assert_true(o.sections[2].decisions); /* inherited by the sub-section */
+    assert_false(o.sections[3].decisions);
+    notes_fmt_outline_release(&o);
+}
+
+/* Bo edits an item Ana recorded: recorded by Ana, edited by Bo. */
+static notes_doc *edited_by_bo(void)
+{
+    size_t n;
+    char *md = sample("community-2023-05-15.md", &n);
+    notes_doc *a = import_ok(md, n), *b;
+    free(md);
+    assert_int_equal(notes_doc_commit(a, NULL), NOTES_OK);
+    uint8_t *bundle;
+    size_t bn, tl;
+    assert_int_equal(notes_doc_export(a, NULL, 0, &bundle, &bn), NOTES_OK);
+    assert_int_equal(notes_doc_memory(bo, notes_doc_id(a), &b), NOTES_OK);
+    assert_int_equal(notes_doc_merge(b, bundle, bn, NULL), NOTES_OK);
+    notes_free(bundle);
+    notes_doc_close(a);
+    const char *t = notes_doc_text(b, &tl);
+    const char *at = strstr(t, "Remind AJ");
+    size_t cp = 0;
+    for (const char *p = t; p < at; p++)
+        cp += ((unsigned char)*p & 0xc0) != 0x80;
+    assert_int_equal(notes_doc_splice(b, cp + 7, 2, "Alexander", 9), NOTES_OK);
+    assert_int_equal(notes_doc_commit(b, NULL), NOTES_OK);
+    return synced(b);
+}
+
+static void test_formats_outline_recorded_by(void **state)
+{
+    (void)state;
+    notes_doc *b = edited_by_bo();
+    notes_fmt_outline o;
+    assert_int_equal(notes_fmt_outline_doc(b, &o), NOTES_OK);
+    assert_int_equal(o.nitems, 5);
+    const notes_fmt_item *it = &o.items[2];
+    assert_string_equal(it->text, "Remind Alexander: Logo for USoC'23");
+    assert_int_equal(it->nauthors, 2);
+    assert_memory_equal(it->authors[0], notes_identity_public_key(ana), 32);
+    assert_memory_equal(it->authors[1], notes_identity_public_key(bo), 32);
+    assert_true(it->verified);
+    assert_int_equal(o.items[0].nauthors, 1);
+    notes_fmt_outline_release(&o);
+    /* uncommitted text: no authors, not verified */
+    assert_int_equal(notes_doc_splice(b, 0, 0, "## Decisions\n- [ ] new\n", 23),
+                     NOTES_OK);
+    assert_int_equal(notes_fmt_outline_doc(b, &o), NOTES_OK);
+    assert_int_equal(o.nitems, 6);
+    assert_int_equal(o.items[0].nauthors, 0);
+    assert_false(o.items[0].verified);
+    notes_fmt_outline_release(&o);
+    notes_doc_close(b);
+}
+
+static void test_formats_json(void **state)
+{
+    (void)state;
+    notes_doc *d = edited_by_bo();
+    char *out;
+    size_t n;
+    assert_int_equal(notes_json_export(d, &out, &n), NOTES_OK);
+    assert_int_equal(strlen(out), n);
+    json_error_t err;
+    json_t *j = json_loads(out, 0, &err);
+    if (!j)
+        fail_msg("JSON does not parse: line %d: %s", err.line, err.text);
+    assert_string_equal(json_string_value(json_object_get(j, "format")),
+                        "notes.note/1");
+    assert_int_equal(strlen(json_string_value(json_object_get(j, "id"))), 32);
+    json_t *ver = json_object_get(j, "version");
+    assert_int_equal(json_array_size(ver), 1);
+    assert_int_equal(strlen(json_string_value(json_array_get(ver, 0))), 64);
+    json_t *fm = json_object_get(j, "front_matter");
+    assert_string_equal(json_string_value(json_object_get(fm, "title")),
+                        "Community Gathering, May 15, 2023");
+    assert_int_equal(json_array_size(json_object_get(fm, "tags")), 2);
+    assert_int_equal(json_array_size(json_object_get(fm, "participants")), 11);
+    assert_null(json_object_get(fm, NOTES_FMT_LAYOUT_KEY));
+    /* front matter keys in the file's order */
+    const char *first = json_object_iter_key(json_object_iter(fm));
+    assert_string_equal(first, "title");
+    size_t tl;
+    const char *t = notes_doc_text(d, &tl);
+    assert_string_equal(json_string_value(json_object_get(j, "text")), t);
+    json_t *secs = json_object_get(j, "sections");
+    assert_int_equal(json_array_size(secs), 3);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(secs, 0), "title")),
+        "Agenda");
+    json_t *disc = json_array_get(secs, 1);
+    assert_true(json_array_size(json_object_get(disc, "sections")) >= 5);
+    json_t *items = json_object_get(j, "items");
+    assert_int_equal(json_array_size(items), 5);
+    json_t *it0 = json_array_get(items, 0);
+    assert_string_equal(json_string_value(json_object_get(it0, "owner")),
+                        "RăzvanD");
+    assert_string_equal(
+        json_string_value(json_object_get(it0, "owner_as_written")), "RD");
+    assert_true(json_is_null(json_object_get(it0, "done")));
+    assert_true(json_is_true(json_object_get(it0, "verified")));
+    json_t *rec = json_object_get(it0, "recorded_by");
+    char key[NOTES_KEY_STRLEN], fpr[NOTES_FPR_STRLEN];
+    notes_key_encode(notes_identity_public_key(ana), key);
+    notes_key_fingerprint(notes_identity_public_key(ana), fpr);
+    assert_string_equal(json_string_value(json_object_get(rec, "name")), "Ana");
+    assert_string_equal(json_string_value(json_object_get(rec, "key")), key);
+    assert_string_equal(json_string_value(json_object_get(rec, "fingerprint")),
+                        fpr);
+    assert_true(
+        json_is_null(json_object_get(json_array_get(items, 1), "owner")));
+    json_t *ed = json_object_get(json_array_get(items, 2), "edited_by");
+    assert_int_equal(json_array_size(ed), 1);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(ed, 0), "name")),
+        "Bo");
+    assert_int_equal(json_array_size(json_object_get(j, "authors")), 2);
+    json_decref(j);
+    notes_fmt_free(out);
+    notes_doc_close(d);
+}
+
+static const char hostile[] =
+    "---\n"
+    "title: \"<script>alert('t')</script>\"\n"
+    "participants:\n"
+    "- \"\\\"><b onmouseover=x>\"\n"
+    "---\n"
+    "## Decisions\n\n"
+    "- [ ] <img src=x onerror=alert(1)>: owner-looking html\n\n"
+    "<script>alert(1)</script>\n\n"
+    "<div onclick=\"alert(2)\">raw block</div>\n\n"
+    "[click](javascript:alert(3)) [b](JaVaScRiPt&#58;alert(4)) [c]( "
+    "java\tscript:x)\n"
+    "[d](vbscript:msgbox) [e](data:text/html;base64,PHNjcmlwdD4=) "
+    "[f](&#106;avascript:x)\n"
+    "![img](javascript:alert(5)) ![ok](pic.png) <javascript:alert(6)>\n"
+    "[safe](https://example.org/a?b=1&c=2) [rel](../notes.md) "
+    "[m](mailto:a@b.c)\n"
+    "`<code>` and \"quotes\" & ampersands\n";
+
+/* Every href / src value is relative or http(s) / mailto. */
+static void assert_attributes_safe(const char *html)
+{
+    static const char *const attrs[] = {"href=\"", "src=\"", NULL};
+    for (size_t a = 0; attrs[a]; a++)
+        for (const char *p = strstr(html, attrs[a]); p;
+             p = strstr(p + 1, attrs[a])) {
+            const char *v = p + strlen(attrs[a]);
+            size_t n = strcspn(v, "\"");
+            int has_scheme = memchr(v, ':', n) != NULL;
+            if (has_scheme && strncmp(v, "https:", 6) &&
+                strncmp(v, "http:", 5) && strncmp(v, "mailto:", 7))
+                fail_msg("unsafe attribute: %.80s", p);
+        }
+}
+
+static void test_formats_html_hostile(void **state)
+{
+    (void)state;
+    notes_doc *d = import_ok(hostile, sizeof(hostile) - 1);
+    assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
+    d = synced(d);
+    char *out;
+    size_t n;
+    for (unsigned flags = 0; flags <= NOTES_HTML_AUTHORSHIP; flags++) {
+        assert_int_equal(notes_html_export(d, flags, &out, &n), NOTES_OK);
+        assert_int_equal(strlen(out), n);
+        assert_null(strcasestr(out, "<script"));
+        assert_attributes_safe(out);
+        assert_null(strstr(out, "<img src=\"x\""));
+        assert_null(strstr(out, "<img src=x"));
+        assert_null(strstr(out, "<b "));
+        assert_null(strstr(out, "<div onclick"));
+        assert_null(strstr(out, "src=\"http"));
+        assert_non_null(strstr(out, "Content-Security-Policy"));
+        assert_non_null(strstr(out, "&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert_non_null(
+            strstr(out, "href=\"https://example.org/a?b=1&amp;c=2\""));
+        assert_non_null(strstr(out, "href=\"../notes.md\""));
+        assert_non_null(strstr(out, "href=\"mailto:a@b.c\""));
+        assert_non_null(strstr(out, "<title>&lt;script&gt;alert(&#39;t&#39;)"));
+        assert_non_null(strstr(out, "&#10003; verified"));
+        assert_non_null(strstr(out, "recorded by Ana"));
+        /* every '<' in the page opens a tag we know */
+        for (const char *p = strchr(out, '<'); p; p = strchr(p + 1, '<'))
+            assert_true(strchr("!/abcdefhilmoprstu", p[1]) != NULL);
+        if (flags)
+            assert_non_null(strstr(out, "Who wrote what"));
+        notes_fmt_free(out);
+    }
+    notes_doc_close(d);
+}
+
+static void test_formats_html_sample(void **state)
+{
+    (void)state;
+    notes_doc *d = edited_by_bo();
+    char *out;
+    size_t n;
+    assert_int_equal(notes_html_export(d, NOTES_HTML_AUTHORSHIP, &out, &n),
+                     NOTES_OK);
+    assert_non_null(strstr(out, "<h1>Community Gathering, May 15, 2023</h1>"));
+    assert_non_null(strstr(out, "<span class=\"chip\">RăzvanD</span>"));
+    assert_non_null(strstr(
+        out, "<span class=\"owner\" title=\"written as RD\">RăzvanD:</span>"));
+    assert_non_null(strstr(out, "edited by Bo"));
+    assert_non_null(strstr(out, "<h2>\xf0\x9f\x8e\xaf Agenda</h2>"));
+    assert_non_null(strstr(out, "Alexander"));
+    notes_fmt_free(out);
+    assert_int_equal(notes_html_export(d, 99, &out, &n), NOTES_EINVAL);
+    assert_null(out);
+    notes_doc_close(d);
+}
+
+/* Empty and uncommitted notes export too. */
+static void test_formats_empty_and_dirty(void **state)
+{
+    (void)state;
+    notes_doc *d;
+    char *out;
+    size_t n;
+    json_error_t err;
+    assert_int_equal(notes_doc_memory(ana, NULL, &d), NOTES_OK);
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(notes_md_export(d, &out, &n), NOTES_OK);
+        assert_int_equal(n,
+                         round ? 13 + 18 : 0); /* "---\nx: y\n---\n" + text */
+        notes_fmt_free(out);
+        assert_int_equal(notes_json_export(d, &out, &n), NOTES_OK);
+        json_t *j = json_loads(out, 0, &err);
+        assert_non_null(j);
+        assert_int_equal(json_array_size(json_object_get(j, "version")), 0);
+        assert_int_equal(json_array_size(json_object_get(j, "items")), round);
+        json_decref(j);
+        notes_fmt_free(out);
+        assert_int_equal(notes_html_export(d, NOTES_HTML_AUTHORSHIP, &out, &n),
+                         NOTES_OK);
+        assert_non_null(strstr(out, "</html>"));
+        notes_fmt_free(out);
+        assert_int_equal(notes_doc_splice(d, 0, 0, "- [ ] uncommitted\n", 18),
+                         NOTES_OK);
+        assert_int_equal(notes_doc_set_field(d, "x", "y"), NOTES_OK);
+    }
+    assert_int_equal(notes_json_export(NULL, &out, &n), NOTES_EINVAL);
+    assert_int_equal(notes_html_export(NULL, 0, &out, &n), NOTES_EINVAL);
+    assert_int_equal(notes_md_export(NULL, &out, &n), NOTES_EINVAL);
+    notes_doc_close(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_formats_outline_community),
+        cmocka_unit_test(test_formats_outline_kraft),
+        cmocka_unit_test(test_formats_outline_rules),
+        cmocka_unit_test(test_formats_outline_recorded_by),
+        cmocka_unit_test(test_formats_json),
+        cmocka_unit_test(test_formats_html_hostile),
+        cmocka_unit_test(test_formats_html_sample),
+        cmocka_unit_test(test_formats_empty_and_dirty),
+    };
+    return cmocka_run_group_tests(tests, fmt_setup, fmt_teardown);
+}
