@@ -50,6 +50,8 @@ int cli_read_input(const char *path, size_t max, char **out, size_t *n);
 int cli_write_output(const char *path, const void *p, size_t n);
 /* Render the note as Markdown: front matter then body. Caller frees. */
 char *cli_render_markdown(notes_doc *d, size_t *n);
+/* Unlock the signing key (asking for the passphrase if needed); exit code. */
+int cli_unlock(struct cli_ctx *ctx);
 /* Commit with a clear message on failure; returns an exit code. */
 int cli_commit(notes_doc *d, const char *what);
 /* Parse "--opt VALUE" style arguments; returns index of next arg. */
@@ -73,6 +75,8 @@ int cmd_compact(int, char **, struct cli_ctx *);
 int cmd_edit(int, char **, struct cli_ctx *);
 int cmd_decide(int, char **, struct cli_ctx *);
 int cmd_space(int, char **, struct cli_ctx *);
+int cmd_decisions(int, char **, struct cli_ctx *);
+int cmd_done(int, char **, struct cli_ctx *);
 int cmd_invite(int, char **, struct cli_ctx *);
 int cmd_join(int, char **, struct cli_ctx *);
 int cmd_sync(int, char **, struct cli_ctx *);

@@ -201,3 +201,205 @@ int cmd_todo(int argc, char **argv, struct cli_ctx *ctx)
 {
     return record_item(argc, argv, ctx, 1);
 }
+
+/* ---- decisions, done ---- */
+
+#include <jansson.h>
+
+#include "notes_formats.h"
+
+static const char *kind_name(int kind)
+{
+    return kind == NOTES_FMT_ITEM_TASK ? "action item" : "decision";
+}
+
+/* "Name (abcd-efgh)" for a key in note d. */
+static void who(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
+                char *out, size_t n)
+{
+    cli_author(ctx, d, pk, out, n);
+}
+
+static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
+                      json_t *arr, size_t *shown)
+{
+    notes_fmt_outline o;
+    int rc = notes_fmt_outline_doc(d, &o);
+    if (rc) {
+        notes_fmt_outline_release(&o);
+        return cli_fail(rc, "cannot read the decisions");
+    }
+    char hex[33];
+    cli_note_id(hex, notes_doc_id(d));
+    const char *title = notes_doc_field(d, "title");
+    int header = 0;
+    for (size_t i = 0; i < o.nitems; i++) {
+        const notes_fmt_item *it = &o.items[i];
+        if (open_only && (it->kind != NOTES_FMT_ITEM_TASK || it->done))
+            continue;
+        char rec[160] = "", fpr[NOTES_FPR_STRLEN] = "", key[NOTES_KEY_STRLEN] = "";
+        if (it->nauthors) {
+            who(ctx, d, it->authors[0], rec, sizeof(rec));
+            notes_key_fingerprint(it->authors[0], fpr);
+            notes_key_encode(it->authors[0], key);
+        }
+        (*shown)++;
+        if (arr) {
+            json_t *eds = json_array();
+            for (size_t k = 1; k < it->nauthors; k++) {
+                char e[160];
+                who(ctx, d, it->authors[k], e, sizeof(e));
+                json_array_append_new(eds, json_string(e));
+            }
+            json_array_append_new(
+                arr, json_pack("{s:s, s:s?, s:I, s:s, s:s, s:s?, s:s?, s:b, "
+                               "s:s?, s:s?, s:s?, s:o, s:b, s:I}",
+                               "note", hex, "title", title, "number",
+                               (json_int_t)(i + 1), "kind", kind_name(it->kind),
+                               "text", it->text, "owner", it->owner,
+                               "owner_written", it->owner_written, "done",
+                               it->done, "recorded_by", it->nauthors ? rec : NULL,
+                               "recorded_by_key", it->nauthors ? key : NULL,
+                               "recorded_by_fingerprint",
+                               it->nauthors ? fpr : NULL, "edited_by", eds,
+                               "verified", it->verified, "line",
+                               (json_int_t)it->line));
+            continue;
+        }
+        if (!header) {
+            printf("%s%.8s  %s%s\n", ctx->color ? "\033[1m" : "", hex,
+                   title ? title : "(untitled)", ctx->color ? "\033[0m" : "");
+            header = 1;
+        }
+        const char *mark = it->kind == NOTES_FMT_ITEM_TASK
+                               ? (it->done ? "[x]" : "[ ]")
+                               : " * ";
+        char first[200];
+        snprintf(first, sizeof(first), "%s", it->text);
+        char *nl = strchr(first, '\n');
+        if (nl)
+            *nl = 0;
+        printf("  %2zu %s %-10.10s %s\n", i + 1, mark,
+               it->owner ? it->owner : "-", first);
+        printf("         recorded by %s %s%s\n", it->nauthors ? rec : "?",
+               it->verified ? "✓ verified" : "✗ NOT verified",
+               it->nauthors > 1 ? " (edited by others since)" : "");
+    }
+    notes_fmt_outline_release(&o);
+    return 0;
+}
+
+int cmd_decisions(int argc, char **argv, struct cli_ctx *ctx)
+{
+    json_t *arr = ctx->json ? json_array() : NULL;
+    size_t shown = 0;
+    int ret = 0;
+    if (argc > 2)
+        return cli_usage("decisions");
+    if (argc == 2) {
+        notes_doc *d;
+        if ((ret = cli_open_note(ctx, argv[1], &d)))
+            return ret;
+        ret = list_items(ctx, d, 0, arr, &shown);
+        notes_doc_close(d);
+    } else {
+        /* Every note: the open action items across meetings. */
+        uint8_t(*ids)[16];
+        size_t n;
+        int rc = notes_replica_list(ctx->r, &ids, &n);
+        if (rc)
+            return cli_fail(rc, "cannot list notes");
+        for (size_t i = 0; i < n && !ret; i++) {
+            notes_doc *d;
+            if (notes_doc_open(ctx->r, ids[i], &d) != NOTES_OK)
+                continue;
+            ret = list_items(ctx, d, 1, arr, &shown);
+            notes_doc_close(d);
+        }
+        notes_free(ids);
+        if (!arr && !shown)
+            printf("no open action items\n");
+    }
+    if (arr) {
+        json_dumpf(arr, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(arr);
+    }
+    return ret;
+}
+
+int cmd_done(int argc, char **argv, struct cli_ctx *ctx)
+{
+    notes_doc *d;
+    notes_fmt_outline o;
+    int rc;
+    if (argc != 3)
+        return cli_usage("done");
+    if ((rc = cli_open_note(ctx, argv[1], &d)))
+        return rc;
+    if ((rc = notes_fmt_outline_doc(d, &o))) {
+        notes_fmt_outline_release(&o);
+        notes_doc_close(d);
+        return cli_fail(rc, "cannot read the action items");
+    }
+    /* ITEM: its number in `notes decisions NOTE`, or a unique text match. */
+    size_t pick = SIZE_MAX, matches = 0;
+    char *end;
+    unsigned long num = strtoul(argv[2], &end, 10);
+    if (*argv[2] && !*end && num >= 1 && num <= o.nitems) {
+        pick = num - 1;
+        matches = 1;
+    } else {
+        for (size_t i = 0; i < o.nitems; i++)
+            if (strcasestr(o.items[i].text, argv[2])) {
+                pick = i;
+                matches++;
+            }
+    }
+    int ret = 0;
+    if (matches != 1) {
+        fprintf(stderr, "notes: '%s' %s; see: notes decisions %s\n", argv[2],
+                matches ? "matches several items" : "matches no item", argv[1]);
+        ret = EXIT_USER;
+    } else if (o.items[pick].kind != NOTES_FMT_ITEM_TASK) {
+        fprintf(stderr, "notes: item %zu is a decision, not an action item "
+                        "(\"- [ ] ...\"); only action items are done\n", pick + 1);
+        ret = EXIT_USER;
+    } else if (o.items[pick].done) {
+        printf("item %zu is already done\n", pick + 1);
+    } else {
+        /* The "[ ]" on the item's line becomes "[x]". */
+        size_t n, line = 1, cp = 0;
+        const char *t = notes_doc_text(d, &n);
+        size_t i = 0;
+        for (; i < n && line < o.items[pick].line; i++) {
+            if (t[i] == '\n')
+                line++;
+            cp += ((unsigned char)t[i] & 0xc0) != 0x80;
+        }
+        const char *box = NULL;
+        const char *le = memchr(t + i, '\n', n - i);
+        size_t ll = le ? (size_t)(le - (t + i)) : n - i;
+        for (size_t k = 0; k + 2 < ll; k++)
+            if (t[i + k] == '[' && t[i + k + 1] == ' ' && t[i + k + 2] == ']') {
+                box = t + i + k;
+                break;
+            }
+        if (!box) {
+            fprintf(stderr, "notes: cannot find the checkbox of item %zu\n",
+                    pick + 1);
+            ret = EXIT_DATA;
+        } else {
+            for (const char *q = t + i; q < box + 1; q++)
+                cp += ((unsigned char)*q & 0xc0) != 0x80;
+            rc = notes_doc_splice(d, cp, 1, "x", 1);
+            ret = rc ? cli_fail(rc, "cannot mark it done")
+                     : cli_commit(d, "the item as done");
+            if (!ret)
+                printf("done: %s\n", o.items[pick].text);
+        }
+    }
+    notes_fmt_outline_release(&o);
+    notes_doc_close(d);
+    return ret;
+}

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "notes_formats.h"
 
 #define INPUT_MAX (8u << 20)
 
@@ -42,73 +43,44 @@ static void sb_str(struct strbuf *b, const char *s)
     sb_add(b, s, strlen(s));
 }
 
-/* Quote a YAML scalar when plain style would change its meaning. */
-static void sb_yaml_scalar(struct strbuf *b, const char *v)
-{
-    int plain = *v && !strchr("!&*-?{}[],#|>@`\"'%: ", v[0]) &&
-                !strstr(v, ": ") && !strstr(v, " #") &&
-                v[strlen(v) - 1] != ' ' && v[strlen(v) - 1] != ':';
-    if (plain) {
-        sb_str(b, v);
-        return;
-    }
-    sb_str(b, "\"");
-    for (const char *s = v; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            sb_add(b, "\\", 1);
-        if (*s == '\n')
-            sb_str(b, "\\n");
-        else
-            sb_add(b, s, 1);
-    }
-    sb_str(b, "\"");
-}
-
+/* The note as Markdown (formats/: the imported front matter kept byte
+ * for byte where unchanged). Caller frees with free(). */
 char *cli_render_markdown(notes_doc *d, size_t *n)
 {
-    struct strbuf b = {0};
-    const char *const *fields = notes_doc_fields(d);
-    if (fields[0]) {
-        sb_str(&b, "---\n");
-        for (size_t i = 0; fields[i]; i++) {
-            const char *v = notes_doc_field(d, fields[i]);
-            sb_str(&b, fields[i]);
-            sb_str(&b, ":");
-            if (v) {
-                sb_str(&b, " ");
-                sb_yaml_scalar(&b, v);
-                sb_str(&b, "\n");
-                continue;
-            }
-            sb_str(&b, "\n");
-            const char *const *list = notes_doc_list(d, fields[i]);
-            for (size_t k = 0; list[k]; k++) {
-                sb_str(&b, "  - ");
-                sb_yaml_scalar(&b, list[k]);
-                sb_str(&b, "\n");
-            }
-        }
-        sb_str(&b, "---\n");
+    char *out;
+    int rc = notes_md_export(d, &out, n);
+    if (rc) {
+        cli_fail(rc, "cannot render the note");
+        return NULL;
     }
-    size_t tl;
-    const char *t = notes_doc_text(d, &tl);
-    sb_add(&b, t, tl);
-    if (!b.p)
-        sb_add(&b, "", 0);
-    *n = b.len;
-    return b.p;
+    char *copy = malloc(*n + 1);
+    if (copy)
+        memcpy(copy, out, *n + 1);
+    notes_fmt_free(out);
+    return copy;
 }
 
 /* ---- new ---- */
 
 int cmd_new(int argc, char **argv, struct cli_ctx *ctx)
 {
+    const char *title = NULL, *template = NULL;
     notes_doc *d;
     char when[64], hex[33];
     struct timeval tv;
     int rc;
 
-    if (argc != 2 || !*argv[1])
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--template") == 0) {
+            if (!(template = cli_opt_value(&i, argc, argv)))
+                return cli_usage("new");
+        } else if (!title) {
+            title = argv[i];
+        } else {
+            return cli_usage("new");
+        }
+    }
+    if (!title || !*title)
         return cli_usage("new");
     gettimeofday(&tv, NULL);
     cli_time((uint64_t)tv.tv_sec * 1000, when, sizeof(when));
@@ -116,11 +88,31 @@ int cmd_new(int argc, char **argv, struct cli_ctx *ctx)
                                "## TODOs and Decisions\n";
     if ((rc = notes_doc_create(ctx->r, &d)))
         return cli_fail(rc, "cannot create a note");
-    if ((rc = notes_doc_set_field(d, "title", argv[1])) ||
+    if (template) {
+        char *data;
+        size_t n;
+        notes_fmt_diag diag;
+        memset(&diag, 0, sizeof(diag));
+        if ((rc = cli_read_input(template, NOTES_MD_MAX_BYTES, &data, &n))) {
+            notes_doc_close(d);
+            return rc;
+        }
+        rc = notes_md_import(d, data, n, &diag);
+        free(data);
+        if (rc) {
+            notes_doc_close(d);
+            fprintf(stderr, "notes: %s:%zu: %s\n", template, diag.line,
+                    diag.msg[0] ? diag.msg : notes_strerror(rc));
+            return cli_exit_code(rc);
+        }
+    } else if ((rc = notes_doc_splice(d, 0, 0, body, sizeof(body) - 1))) {
+        notes_doc_close(d);
+        return cli_fail(rc, "cannot fill the new note");
+    }
+    if ((rc = notes_doc_set_field(d, "title", title)) ||
         (rc = notes_doc_set_field(d, "datetime", when)) ||
         (rc = notes_doc_list_add(d, "participants",
-                                 notes_replica_name(ctx->r))) ||
-        (rc = notes_doc_splice(d, 0, 0, body, sizeof(body) - 1))) {
+                                 notes_replica_name(ctx->r)))) {
         notes_doc_close(d);
         return cli_fail(rc, "cannot fill the new note");
     }
@@ -303,38 +295,27 @@ int cmd_show(int argc, char **argv, struct cli_ctx *ctx)
             notes_free(text);
         }
     } else if (ctx->json) {
-        json_t *fm = json_object();
-        const char *const *fields = notes_doc_fields(d);
-        for (size_t i = 0; fields[i]; i++) {
-            const char *v = notes_doc_field(d, fields[i]);
-            if (v) {
-                json_object_set_new(fm, fields[i], json_string(v));
-            } else {
-                json_t *a = json_array();
-                const char *const *l = notes_doc_list(d, fields[i]);
-                for (size_t k = 0; l[k]; k++)
-                    json_array_append_new(a, json_string(l[k]));
-                json_object_set_new(fm, fields[i], a);
-            }
+        char *js;
+        size_t jn;
+        if ((rc = notes_json_export(d, &js, &jn))) {
+            ret = cli_fail(rc, "cannot render the note as JSON");
+        } else {
+            ret = cli_write_output(NULL, js, jn);
+            if (!ret)
+                putchar('\n');
+            notes_fmt_free(js);
         }
-        size_t tl;
-        const char *t = notes_doc_text(d, &tl);
-        char hex[33];
-        cli_note_id(hex, notes_doc_id(d));
-        json_t *o = json_pack("{s:s, s:o, s:s%}", "id", hex, "front_matter", fm,
-                              "text", t, tl);
-        json_dumpf(o, stdout, JSON_INDENT(2));
-        putchar('\n');
-        json_decref(o);
     } else {
         size_t n;
         char *md = cli_render_markdown(d, &n);
-        ret = cli_write_output(NULL, md, n);
+        ret = md ? cli_write_output(NULL, md, n) : EXIT_SYSTEM;
         free(md);
     }
     if (conflicts && !ret) {
         const char *const *fields = notes_doc_fields(d);
         for (size_t i = 0; fields[i]; i++) {
+            if (fields[i][0] == '@')
+                continue; /* layout, not front matter */
             const char *const *c = notes_doc_field_conflicts(d, fields[i]);
             for (size_t k = 0; c[k]; k++)
                 fprintf(stderr, "conflict: %s: kept \"%s\", also written "
@@ -863,6 +844,7 @@ int cmd_compact(int argc, char **argv, struct cli_ctx *ctx)
 int cmd_export(int argc, char **argv, struct cli_ctx *ctx)
 {
     const char *note = NULL, *format = "md", *out = NULL;
+    int authors = 0;
     notes_doc *d;
     int rc, ret;
     for (int i = 1; i < argc; i++) {
@@ -872,6 +854,8 @@ int cmd_export(int argc, char **argv, struct cli_ctx *ctx)
         } else if (strcmp(argv[i], "-o") == 0) {
             if (!(out = cli_opt_value(&i, argc, argv)))
                 return cli_usage("export");
+        } else if (strcmp(argv[i], "--authors") == 0) {
+            authors = 1;
         } else if (!note && argv[i][0] != '-') {
             note = argv[i];
         } else {
@@ -880,8 +864,10 @@ int cmd_export(int argc, char **argv, struct cli_ctx *ctx)
     }
     if (!note)
         return cli_usage("export");
-    if (strcmp(format, "md") != 0 && strcmp(format, "bundle") != 0) {
-        fprintf(stderr, "notes: unknown format '%s' (md or bundle)\n", format);
+    if (strcmp(format, "md") && strcmp(format, "json") && strcmp(format, "html") &&
+        strcmp(format, "bundle")) {
+        fprintf(stderr, "notes: unknown format '%s' (md, json, html or bundle)\n",
+                format);
         return EXIT_USER;
     }
     if ((rc = cli_open_note(ctx, note, &d)))
@@ -906,10 +892,65 @@ int cmd_export(int argc, char **argv, struct cli_ctx *ctx)
         free(file);
         notes_free(bytes);
     } else {
+        char *text;
         size_t n;
-        char *md = cli_render_markdown(d, &n);
-        ret = cli_write_output(out, md, n);
-        free(md);
+        if (format[0] == 'm')
+            rc = notes_md_export(d, &text, &n);
+        else if (format[0] == 'j')
+            rc = notes_json_export(d, &text, &n);
+        else
+            rc = notes_html_export(d, authors ? NOTES_HTML_AUTHORSHIP : 0, &text,
+                                   &n);
+        if (rc) {
+            notes_doc_close(d);
+            return cli_fail(rc, "cannot export as %s", format);
+        }
+        ret = cli_write_output(out, text, n);
+        notes_fmt_free(text);
+    }
+    notes_doc_close(d);
+    return ret;
+}
+
+static int import_markdown(struct cli_ctx *ctx, const char *path,
+                           const char *data, size_t n)
+{
+    notes_fmt_diag diag;
+    notes_doc *d;
+    memset(&diag, 0, sizeof(diag));
+    int rc = notes_md_check(data, n, &diag);
+    if (rc) {
+        if (diag.line)
+            fprintf(stderr, "notes: %s:%zu: %s; nothing was imported\n", path,
+                    diag.line, diag.msg);
+        else
+            fprintf(stderr, "notes: %s: %s; nothing was imported\n", path,
+                    diag.msg[0] ? diag.msg : notes_strerror(rc));
+        return rc == NOTES_ENOMEM ? EXIT_SYSTEM : EXIT_USER;
+    }
+    if ((rc = cli_unlock(ctx)))
+        return rc;
+    if ((rc = notes_doc_create(ctx->r, &d)))
+        return cli_fail(rc, "cannot create a note");
+    rc = notes_md_import(d, data, n, &diag);
+    if (rc) {
+        notes_doc_close(d);
+        fprintf(stderr, "notes: %s:%zu: %s; nothing was imported\n", path,
+                diag.line, diag.msg[0] ? diag.msg : notes_strerror(rc));
+        return cli_exit_code(rc);
+    }
+    if (!notes_doc_dirty(d)) {
+        /* An empty file: a note still needs one change to exist. */
+        if ((rc = notes_doc_set_field(d, "title", path))) {
+            notes_doc_close(d);
+            return cli_fail(rc, "cannot import");
+        }
+    }
+    int ret = cli_commit(d, "the imported note");
+    if (!ret) {
+        char hex[33];
+        cli_note_id(hex, notes_doc_id(d));
+        printf("%s\n", hex);
     }
     notes_doc_close(d);
     return ret;
@@ -926,10 +967,9 @@ int cmd_import(int argc, char **argv, struct cli_ctx *ctx)
     if ((rc = cli_read_input(argv[1], 1u << 30, &data, &n)))
         return rc;
     if (n < 20 || memcmp(data + 16, "NTB", 3) != 0) {
-        fprintf(stderr, "notes: '%s' is not a bundle of changes (Markdown "
-                        "import arrives with the formats work)\n", argv[1]);
+        rc = import_markdown(ctx, argv[1], data, n);
         free(data);
-        return EXIT_USER;
+        return rc;
     }
     const uint8_t *id = (const uint8_t *)data;
     rc = notes_doc_open(ctx->r, id, &d);

@@ -24,11 +24,12 @@ const struct cli_cmd cli_commands[] = {
     {"whoami", cmd_whoami, "[--json]",
      "Print this replica's identity: name, public key, fingerprint.\n"
      "  notes whoami", CLI_NEEDS_REPLICA},
-    {"new", cmd_new, "TITLE",
+    {"new", cmd_new, "TITLE [--template FILE]",
      "Start a meeting note: front matter (title, datetime now, you as\n"
-     "participant) and sections Agenda, Discussions, TODOs and Decisions.\n"
-     "Prints the note's id.\n"
-     "  notes new \"Weekly sync\"", CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
+     "participant) and sections Agenda, Discussions, TODOs and Decisions, or\n"
+     "your own template (a Markdown file; title, datetime and you are filled\n"
+     "in). Prints the note's id.\n"
+     "  notes new \"Weekly sync\"\n  notes new \"Retro\" --template retro.md", CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
     {"list", cmd_list, "[--json]",
      "List notes: short id, title, datetime, authors; newest first.\n"
      "  notes list", CLI_NEEDS_REPLICA},
@@ -60,6 +61,16 @@ const struct cli_cmd cli_commands[] = {
      "Record an action item, \"- [ ] WHO: TEXT\", in the decisions section.\n"
      "  notes todo weekly \"Book the room\" --owner RD",
      CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
+    {"done", cmd_done, "NOTE ITEM",
+     "Mark an action item done (\"- [ ]\" becomes \"- [x]\"). ITEM is its number\n"
+     "in `notes decisions NOTE` or a unique part of its text.\n"
+     "  notes done weekly 3\n  notes done weekly \"book the room\"",
+     CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
+    {"decisions", cmd_decisions, "[NOTE] [--json]",
+     "Decisions and action items of a note, each with its owner, who recorded\n"
+     "it (claimed name and key fingerprint) and whether the signatures behind\n"
+     "it verify. Without NOTE: the open action items of all notes.\n"
+     "  notes decisions weekly\n  notes decisions", CLI_NEEDS_REPLICA},
     {"set", cmd_set, "NOTE FIELD[+|-] [VALUE]",
      "Set a front-matter field; FIELD+ adds to a list field, FIELD- removes;\n"
      "no VALUE removes a scalar field.\n"
@@ -470,7 +481,7 @@ const char *cli_passphrase(int confirm)
     return p;
 }
 
-static int unlock_key(struct cli_ctx *ctx)
+int cli_unlock(struct cli_ctx *ctx)
 {
     const char *pass = NULL;
     if (notes_replica_needs_passphrase(ctx->r)) {
@@ -659,7 +670,7 @@ int main(int argc, char **argv)
             free(args);
             return cli_fail(rc, "cannot open the replica");
         }
-        if ((cmd->flags & CLI_NEEDS_KEY) && (rc = unlock_key(&ctx))) {
+        if ((cmd->flags & CLI_NEEDS_KEY) && (rc = cli_unlock(&ctx))) {
             notes_replica_close(ctx.r);
             free(args);
             return rc;

@@ -1674,6 +1674,19 @@ static int finish_local_entry(notes_doc *d, uint32_t idx)
         if (p != NONE)
             d->e[p].parent = 1;
     }
+    /* The name this change claims (apply_entry does this for others). */
+    for (uint32_t i = 0; i < c->nops; i++) {
+        struct author *a = &d->a[en->author];
+        if (c->ops[i].kind != NOTES__K_NAME || c->seq < a->name_seq)
+            continue;
+        char *nm = notes__strndup((const char *)c->ops[i].text,
+                                  c->ops[i].textlen);
+        if (!nm)
+            return NOTES_ENOMEM;
+        notes__free(a->name);
+        a->name = nm;
+        a->name_seq = c->seq;
+    }
     for (size_t i = 0; i < d->nf; i++)
         for (size_t j = 0; j < d->f[i].nw; j++)
             if (d->f[i].w[j].entry == NONE)

@@ -262,8 +262,8 @@ static void test_cli_errors(void **state)
     /* Unreadable and bogus import files. */
     fails(RUN("eve", "import", "/nonexistent/file"), 1, "cannot read");
     char *junk = test_path(work, "junk.bundle");
-    test_spit(junk, "this is not a bundle of anything at all", 39);
-    fails(RUN("eve", "import", junk), 1, "not a bundle");
+    test_spit(junk, "---\ntitle: ok\n---\nnot UTF-8: \xff\xfe\n", 33);
+    fails(RUN("eve", "import", junk), 1, "junk.bundle:4:");
     /* A forged bundle: valid header, one byte flipped in the changes. */
     ok(RUN("eve", "export", x, "--format", "bundle", "-o", junk), NULL);
     size_t n;
@@ -477,6 +477,102 @@ static void test_cli_sync(void **state)
     free(id);
 }
 
+static char *sample(const char *name)
+{
+    const char *shared = getenv("NOTES_SHARED_DIR");
+    char rel[256];
+    snprintf(rel, sizeof(rel), "samples/%s", name);
+    return test_path(shared ? shared : "../shared", rel);
+}
+
+/* Markdown in and out, decisions, templates, JSON and HTML. */
+static void test_cli_formats(void **state)
+{
+    (void)state;
+    ok(RUN("fm", "init", "--name", "RăzvanD"), NULL);
+    char *path = sample("community-2023-05-15.md");
+    char *id = first_line(RUN("fm", "import", path));
+    assert_int_equal(strlen(id), 32);
+    size_t n, m;
+    char *orig = (char *)test_slurp(path, &n);
+    struct out e = RUN("fm", "export", id);
+    expect(e, 0, NULL, NULL);
+    assert_string_equal(e.out, orig); /* byte for byte */
+    out_free(&e);
+    /* One field edit changes one line. */
+    ok(RUN("fm", "set", id, "tags+", "hackathon"), NULL);
+    char *out = test_path(work, "c.md");
+    ok(RUN("fm", "export", id, "-o", out), NULL);
+    char *after = (char *)test_slurp(out, &m);
+    assert_non_null(strstr(after, "\ntags: unikraft, community, hackathon\n"));
+    assert_int_equal(m, n + strlen(", hackathon"));
+    free(after);
+    /* Decisions: five items in the sample, owners resolved. */
+    json_t *d = json_of(RUN("fm", "decisions", id, "--json"));
+    assert_int_equal(json_array_size(d), 5);
+    int rd = 0, everyone = 0, none = 0;
+    for (size_t i = 0; i < 5; i++) {
+        json_t *it = json_array_get(d, i);
+        const char *o = json_string_value(json_object_get(it, "owner"));
+        rd += o && strcmp(o, "RăzvanD") == 0;
+        everyone += o && strcmp(o, "Everyone") == 0;
+        none += o == NULL;
+        assert_true(json_is_true(json_object_get(it, "verified")));
+        assert_non_null(strstr(json_string_value(json_object_get(it, "recorded_by")),
+                               "RăzvanD ("));
+    }
+    assert_int_equal(rd, 2);
+    assert_int_equal(everyone, 2);
+    assert_int_equal(none, 1);
+    json_decref(d);
+    ok(RUN("fm", "decisions", id), "recorded by RăzvanD");
+    /* An action item, then done; the open list across notes follows. */
+    ok(RUN("fm", "todo", id, "Book the venue", "--owner", "RD"), NULL);
+    ok(RUN("fm", "decisions"), "Book the venue");
+    fails(RUN("fm", "done", id, "1"), 1, "is a decision");
+    ok(RUN("fm", "done", id, "venue"), "done: Book the venue");
+    ok(RUN("fm", "decisions"), "no open action items");
+    ok(RUN("fm", "export", id), "- [x] RD: Book the venue");
+    /* JSON and HTML exports. */
+    json_t *j = json_of(RUN("fm", "export", id, "--format", "json"));
+    assert_string_equal(json_string_value(json_object_get(j, "format")), "notes.note/1");
+    json_decref(j);
+    json_t *sj = json_of(RUN("fm", "show", id, "--json"));
+    assert_non_null(json_object_get(sj, "items"));
+    json_decref(sj);
+    ok(RUN("fm", "export", id, "--format", "html", "--authors"), "<!DOCTYPE html>");
+    /* Hostile text renders inert. */
+    char *hostile = test_path(work, "hostile.md");
+    const char *h = "# Hi <script>alert(1)</script>\n\n<img src=x onerror=alert(2)>\n\n"
+                    "[click](javascript:alert(3))\n";
+    test_spit(hostile, h, strlen(h));
+    char *hid = first_line(RUN("fm", "import", hostile));
+    struct out html = RUN("fm", "export", hid, "--format", "html");
+    expect(html, 0, "&lt;script&gt;", NULL);
+    assert_null(strstr(html.out, "<script"));
+    assert_null(strstr(html.out, "href=\"javascript:"));
+    assert_null(strstr(html.out, "<img src=x"));
+    out_free(&html);
+    /* A template keeps its front matter's style. */
+    char *tpl = test_path(work, "tpl.md");
+    const char *t = "---\ntitle: x\nteams:\n  - core\n---\n## Action items\n";
+    test_spit(tpl, t, strlen(t));
+    char *tid = first_line(RUN("fm", "new", "Retro 12", "--template", tpl));
+    struct out ts = RUN("fm", "show", tid);
+    expect(ts, 0, "title: Retro 12\nteams:\n  - core\n", NULL);
+    assert_non_null(strstr(ts.out, "## Action items\n"));
+    out_free(&ts);
+    fails(RUN("fm", "new", "Bad", "--template", "/nonexistent.md"), 1, "cannot read");
+    free(tid);
+    free(tpl);
+    free(hid);
+    free(hostile);
+    free(out);
+    free(orig);
+    free(id);
+    free(path);
+}
+
 static void test_cli_passphrase(void **state)
 {
     (void)state;
@@ -500,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_cli_edit),
         cmocka_unit_test(test_cli_sections),
         cmocka_unit_test(test_cli_sync),
+        cmocka_unit_test(test_cli_formats),
         cmocka_unit_test(test_cli_passphrase),
     };
     bin = getenv("NOTES_BIN");
