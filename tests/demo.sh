@@ -17,12 +17,16 @@ step "Two laptops, one identity each"
 ana init --name "Ana"
 bo init --name "Bo"
 
-step "Ana starts the meeting note"
-id=$(ana new "Community Gathering, May 15, 2023")
-ana set "$id" location "Online, Discord"
-ana set "$id" tags+ unikraft
-ana append "$id" "RD: Look for places to host the next hackathon."
-ana show "$id"
+step "Ana imports last meeting's notes (HackMD Markdown)"
+sample="$(dirname "$0")/../../shared/samples/community-2023-05-15.md"
+if [ ! -f "$sample" ]; then
+    sample="$work/sample.md"
+    printf -- '---\ntitle: "Community Gathering, May 15, 2023"\ntags: unikraft, community\nparticipants:\n- Marco\n- RăzvanD\n---\n## TODOs and Decisions\n\nRD: Look for places for the Community Gathering\n\nEveryone: Go through the roadmap\n' > "$sample"
+fi
+id=$(ana import "$sample")
+ana export "$id" -o "$work/exported.md"
+cmp "$sample" "$work/exported.md" && echo "(exported byte for byte as imported: $(wc -c < "$sample") bytes)"
+ana decisions "$id"
 
 step "Ana shares the note in a space and serves it on this machine"
 ana space create meeting
@@ -37,29 +41,35 @@ echo "invite code: ${code:0:24}... (carries the space secret)"
 step "Bo joins with the code: handshake, then the note arrives, verified"
 bo join "$code"
 
-step "Both type at the same time, without talking to each other"
-ana append "$id" "Everyone: review the release notes by Friday."
-ana set "$id" participants+ "Marco"
-bo append "$id" "Everyone: try the new build on your laptop."
-bo set "$id" participants+ "Razvan"
-bo set "$id" title "Community Gathering (May 15)"
+step "Both take notes at the same time, without talking to each other"
+ana decide "$id" "Next gathering in Bucharest" --owner Everyone
+ana set "$id" participants+ "Ana"
+bo todo "$id" "Book the venue" --owner RD
+bo set "$id" participants+ "Bo"
+bo set "$id" title "Community Gathering (May 15, 2023)"
 
 step "One round of sync: each side gets what it lacks"
 bo sync "127.0.0.1:$port"
 
+step "Decisions and action items, with who recorded them"
+bo decisions "$id"
+bo done "$id" "venue"
+bo sync "127.0.0.1:$port" > /dev/null   # the checked box travels too
+
 step "Both replicas now hold the same note"
 ana show "$id" > "$work/ana.md"
 bo show "$id" > "$work/bo.md"
-cat "$work/ana.md"
+head -8 "$work/ana.md"; echo "..."; tail -6 "$work/ana.md"
 if cmp -s "$work/ana.md" "$work/bo.md"; then
     echo "(identical on both laptops: $(wc -c < "$work/ana.md") bytes)"
 else
     echo "DIVERGED"; diff "$work/ana.md" "$work/bo.md"; exit 1
 fi
+ana decisions "$id" | tail -6
 
 step "History and who wrote what"
-bo log "$id"
-bo blame "$id"
+bo log "$id" | head -8
+bo blame "$id" | tail -6
 
 step "Someone without the space's secret gets nothing"
 eve() { NOTES_HOME="$work/eve" "$NOTES" "$@"; }
