@@ -758,20 +758,27 @@ int cmd_verify(int argc, char **argv, struct cli_ctx *ctx)
         int rc = notes_replica_list(ctx->r, &ids, &n);
         if (rc)
             return cli_fail(rc, "cannot list notes");
+        int progress = isatty(2) && n > 1;
         for (size_t i = 0; i < n; i++) {
             notes_doc *d;
             char hex[33];
             notes++;
+            if (progress) /* on a terminal: where we are, overwritten */
+                fprintf(stderr, "\rverifying %zu/%zu...", i + 1, n);
             if ((rc = notes_doc_open(ctx->r, ids[i], &d))) {
                 cli_note_id(hex, ids[i]);
                 cli_fail(rc, "note %.8s cannot be opened", hex);
                 bad++;
                 continue;
             }
+            if (progress)
+                fputs("\r\033[K", stderr);
             if (verify_one(ctx, d, arr, &changes, &sigs))
                 bad++;
             notes_doc_close(d);
         }
+        if (progress)
+            fputs("\r\033[K", stderr);
         notes_free(ids);
     }
     if (arr) {
