@@ -396,14 +396,8 @@ static int field_write(struct notes_doc *d, uint32_t entry, uint32_t opidx,
     int rc = field_get(d, key, klen, &f);
     if (rc)
         return rc;
-    if (f->nw == f->cap) {
-        size_t ncap = f->cap ? f->cap * 2 : 4;
-        struct write *nw = notes__realloc(f->w, ncap * sizeof(*nw));
-        if (!nw)
-            return NOTES_ENOMEM;
-        f->w = nw;
-        f->cap = ncap;
-    }
+    if ((rc = notes__grow(&f->w, &f->cap, f->nw + 1, sizeof(*f->w), 4)))
+        return rc;
     if (++d->gen == 0)
         d->gen = 1;
     struct write *w = &f->w[f->nw];
@@ -584,15 +578,9 @@ static uint32_t lamport_of(struct notes_doc *d, const struct notes__change *c)
 /* Add a verified change as a new entry (not yet applied). */
 static int add_entry(struct notes_doc *d, struct notes__change *c, uint32_t *idx)
 {
-    int rc;
-    if (d->ne == d->cape) {
-        size_t ncap = d->cape ? d->cape * 2 : 64;
-        struct entry *ne = notes__realloc(d->e, ncap * sizeof(*ne));
-        if (!ne)
-            return NOTES_ENOMEM;
-        d->e = ne;
-        d->cape = ncap;
-    }
+    int rc = notes__grow(&d->e, &d->cape, d->ne + 1, sizeof(*d->e), 64);
+    if (rc)
+        return rc;
     struct entry *en = &d->e[d->ne];
     memset(en, 0, sizeof(*en));
     en->c = c;
@@ -799,20 +787,13 @@ static void batch_release(struct batch *b)
 static int batch_push(struct batch *b, struct notes__change *c)
 {
     if (b->n == b->cap) {
-        size_t ncap = b->cap ? b->cap * 2 : 16;
-        void *nc = notes__realloc(b->c, ncap * sizeof(*b->c));
-        if (!nc)
+        /* Three parallel arrays share one capacity. */
+        size_t c1 = b->cap, c2 = b->cap, c3 = b->cap;
+        if (notes__grow(&b->c, &c1, b->n + 1, sizeof(*b->c), 16) ||
+            notes__grow(&b->sig, &c2, b->n + 1, sizeof(*b->sig), 16) ||
+            notes__grow(&b->at, &c3, b->n + 1, sizeof(*b->at), 16))
             return NOTES_ENOMEM;
-        b->c = nc;
-        void *ns = notes__realloc(b->sig, ncap * sizeof(*b->sig));
-        if (!ns)
-            return NOTES_ENOMEM;
-        b->sig = ns;
-        void *na = notes__realloc(b->at, ncap * sizeof(*b->at));
-        if (!na)
-            return NOTES_ENOMEM;
-        b->at = na;
-        b->cap = ncap;
+        b->cap = c1 < c2 ? (c1 < c3 ? c1 : c3) : (c2 < c3 ? c2 : c3);
     }
     b->c[b->n] = c;
     b->at[b->n] = b->seen - 1;
@@ -2117,14 +2098,8 @@ struct regions {
 static int region_cb(void *ctx, size_t ao, size_t al, size_t bo, size_t bl)
 {
     struct regions *rs = ctx;
-    if (rs->n == rs->cap) {
-        size_t ncap = rs->cap ? rs->cap * 2 : 16;
-        struct region *nr = notes__realloc(rs->r, ncap * sizeof(*nr));
-        if (!nr)
-            return NOTES_ENOMEM;
-        rs->r = nr;
-        rs->cap = ncap;
-    }
+    if (notes__grow(&rs->r, &rs->cap, rs->n + 1, sizeof(*rs->r), 16))
+        return NOTES_ENOMEM;
     rs->r[rs->n++] = (struct region){ao, al, bo, bl};
     return NOTES_OK;
 }

@@ -23,6 +23,12 @@ char *notes__strdup(const char *s);
 char *notes__strndup(const char *s, size_t n);
 
 /*
+ * Make room for `need` elements of `size` bytes in the array *p of
+ * capacity *cap (doubling, at least `first`). On failure *p is unchanged.
+ */
+int notes__grow(void *p, size_t *cap, size_t need, size_t size, size_t first);
+
+/*
  * Growable byte buffer with a hard ceiling: decoders and encoders append
  * through it, so a hostile length hits `max` before memory runs out.
  * On failure the buffer is left as it was.

@@ -71,6 +71,25 @@ char *notes__strdup(const char *s)
     return notes__strndup(s, strlen(s));
 }
 
+int notes__grow(void *p, size_t *cap, size_t need, size_t size, size_t first)
+{
+    void **arr = p;
+    if (need <= *cap)
+        return NOTES_OK;
+    size_t ncap = *cap ? *cap : first;
+    while (ncap < need) {
+        if (ncap > SIZE_MAX / 2 / size)
+            return NOTES_ENOMEM;
+        ncap *= 2;
+    }
+    void *n = notes__realloc(*arr, ncap * size);
+    if (!n)
+        return NOTES_ENOMEM;
+    *arr = n;
+    *cap = ncap;
+    return NOTES_OK;
+}
+
 /* ---- errors ---- */
 
 const char *notes_strerror(int err)
