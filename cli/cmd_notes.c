@@ -192,6 +192,8 @@ int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
         notes_doc *d;
         char hex[33];
         if ((rc = notes_doc_open(ctx->r, ids[i], &d))) {
+            if (rc == NOTES_ENOTFOUND)
+                continue; /* created but never committed (a crash) */
             cli_note_id(hex, ids[i]);
             cli_fail(rc, "cannot open note %s", hex);
             ret = EXIT_DATA;
@@ -766,6 +768,10 @@ int cmd_verify(int argc, char **argv, struct cli_ctx *ctx)
             if (progress) /* on a terminal: where we are, overwritten */
                 fprintf(stderr, "\rverifying %zu/%zu...", i + 1, n);
             if ((rc = notes_doc_open(ctx->r, ids[i], &d))) {
+                if (rc == NOTES_ENOTFOUND) {
+                    notes--; /* created but never committed (a crash) */
+                    continue;
+                }
                 cli_note_id(hex, ids[i]);
                 cli_fail(rc, "note %.8s cannot be opened", hex);
                 bad++;
@@ -835,6 +841,8 @@ int cmd_compact(int argc, char **argv, struct cli_ctx *ctx)
     for (size_t i = 0; i < n; i++) {
         notes_doc *d;
         if ((rc = notes_doc_open(ctx->r, ids[i], &d))) {
+            if (rc == NOTES_ENOTFOUND)
+                continue; /* never committed */
             cli_fail(rc, "cannot open a note");
             failed = 1;
             continue;

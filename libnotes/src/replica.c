@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <time.h>
 #include <sodium.h>
 
 #include "replica.h"
@@ -335,6 +336,26 @@ static int cmp_id16(const void *a, const void *b)
     return memcmp(a, b, 16);
 }
 
+/*
+ * A process killed while writing leaves its temporary file ("X.new<pid>",
+ * "X.tmp<pid>"). Those untouched for a minute belong to no live writer
+ * (writes take milliseconds under the lock): remove them.
+ */
+static void remove_stale_temp(const char *dir, const char *name)
+{
+    const char *t = strstr(name, ".new");
+    if (!t)
+        t = strstr(name, ".tmp");
+    if (!t || !t[4] || strspn(t + 4, "0123456789") != strlen(t + 4))
+        return;
+    char *p = path_join(dir, name);
+    struct stat st;
+    if (p && lstat(p, &st) == 0 && S_ISREG(st.st_mode) &&
+        time(NULL) - st.st_mtime > 60)
+        unlink(p);
+    notes__free(p);
+}
+
 int notes_replica_list(notes_replica *r, uint8_t (**ids)[16], size_t *n)
 {
     DIR *dir = opendir(r->notes_dir);
@@ -352,6 +373,7 @@ int notes_replica_list(notes_replica *r, uint8_t (**ids)[16], size_t *n)
     while ((de = readdir(dir)) != NULL) {
         uint8_t id[16];
         char hex[33];
+        remove_stale_temp(r->notes_dir, de->d_name);
         if (strlen(de->d_name) != 36 || strcmp(de->d_name + 32, ".log") != 0)
             continue;
         memcpy(hex, de->d_name, 32);

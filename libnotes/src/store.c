@@ -188,6 +188,37 @@ void notes__log_close(struct notes__log *lg)
     notes__free(lg);
 }
 
+/*
+ * Create the log file with its header in one step: a temporary file,
+ * fsynced, then linked (or, over a torn creation, renamed) into place, so
+ * a crash never leaves a log without a complete header.
+ */
+static int create_log(const char *path, const uint8_t h[NOTES__LOG_HEADER],
+                      int replace)
+{
+    size_t plen = strlen(path);
+    char *tmp = notes__malloc(plen + 24);
+    int rc = NOTES_OK, fd;
+    if (!tmp)
+        return NOTES_ENOMEM;
+    snprintf(tmp, plen + 24, "%s.new%ld", path, (long)getpid());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || write_all(fd, h, NOTES__LOG_HEADER, 0) != 0 ||
+        fsync(fd) != 0) {
+        rc = io_fail("cannot create", tmp);
+    } else if (replace ? rename(tmp, path) != 0
+                       : (link(tmp, path) != 0 && errno != EEXIST)) {
+        rc = io_fail("cannot create", path);
+    }
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp); /* after link(); a no-op after rename() */
+    if (rc == NOTES_OK)
+        rc = fsync_parent(path);
+    notes__free(tmp);
+    return rc;
+}
+
 int notes__log_open(const char *path, const uint8_t doc[16], int create,
                     struct notes__log **out)
 {
@@ -206,31 +237,45 @@ int notes__log_open(const char *path, const uint8_t doc[16], int create,
     }
     memcpy(lg->doc, doc, 16);
     make_header(want, doc);
-    lg->fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
-    if (lg->fd < 0) {
-        if (errno == ENOENT) {
-            notes__set_detail("no log at '%s'", path);
-            rc = NOTES_ENOTFOUND;
-        } else {
-            rc = io_fail("cannot open", path);
+    for (int attempt = 0;; attempt++) {
+        lg->fd = open(path, O_RDWR | O_CLOEXEC);
+        if (lg->fd < 0 && errno == ENOENT && create && attempt == 0) {
+            if ((rc = create_log(path, want, 0)))
+                goto fail;
+            continue;
         }
-        goto fail;
-    }
-    ssize_t got = read_full(lg->fd, have, sizeof(have), 0);
-    if (got < 0) {
-        rc = io_fail("cannot read", path);
-        goto fail;
-    }
-    if (got == 0 && create) {
-        /* New file (or one whose creation was torn before the header). */
-        if (write_all(lg->fd, want, sizeof(want), 0) != 0 ||
-            fsync(lg->fd) != 0) {
-            rc = io_fail("cannot write", path);
+        if (lg->fd < 0) {
+            if (errno == ENOENT) {
+                notes__set_detail("no log at '%s'", path);
+                rc = NOTES_ENOTFOUND;
+            } else {
+                rc = io_fail("cannot open", path);
+            }
             goto fail;
         }
-        if ((rc = fsync_parent(path)))
+        ssize_t got = read_full(lg->fd, have, sizeof(have), 0);
+        if (got < 0) {
+            rc = io_fail("cannot read", path);
             goto fail;
-    } else if (got < (ssize_t)sizeof(have) || memcmp(have, log_magic, 8) != 0) {
+        }
+        if (got < (ssize_t)sizeof(have) &&
+            memcmp(have, want, (size_t)got) == 0) {
+            /* A creation torn by a crash (by an older version, which wrote
+             * the header in place): nothing was ever committed here. */
+            if (!create || attempt > 0) {
+                notes__set_detail("'%s' holds no commit yet", path);
+                rc = NOTES_ENOTFOUND;
+                goto fail;
+            }
+            close(lg->fd);
+            lg->fd = -1;
+            if ((rc = create_log(path, want, 1)))
+                goto fail;
+            continue;
+        }
+        break;
+    }
+    if (memcmp(have, log_magic, 8) != 0) {
         notes__set_detail("'%s' is not a notes log (bad header)", path);
         rc = NOTES_ECORRUPT;
         goto fail;
