@@ -1761,6 +1761,8 @@ int notes_doc_commit(notes_doc *d, uint8_t id_out[32])
         int rc2 = truncate_entries(d, before);
         (void)rc2;
         clear_pending(d);
+        if (d->r)
+            notes__log_discard_if_empty(&d->log);
         goto out;
     }
     if (id_out)
@@ -1974,6 +1976,7 @@ int notes_doc_merge(notes_doc *d, const uint8_t *bytes, size_t nbytes,
         if (rc) {
             int rc2 = truncate_entries(d, before);
             (void)rc2;
+            notes__log_discard_if_empty(&d->log);
             goto unlock;
         }
         if (added)

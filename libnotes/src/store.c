@@ -213,8 +213,8 @@ static int create_log(const char *path, const uint8_t h[NOTES__LOG_HEADER],
     if (fd >= 0)
         close(fd);
     unlink(tmp); /* after link(); a no-op after rename() */
-    if (rc == NOTES_OK)
-        rc = fsync_parent(path);
+    if (rc == NOTES_OK && (rc = fsync_parent(path)) != NOTES_OK && !replace)
+        unlink(path); /* not durably there: as if never created */
     notes__free(tmp);
     return rc;
 }
@@ -724,4 +724,17 @@ int notes__log_reopen(struct notes__log *lg, int *replaced)
     mac_start(lg);
     *replaced = 1;
     return NOTES_OK;
+}
+
+void notes__log_discard_if_empty(struct notes__log **lgp)
+{
+    struct notes__log *lg = *lgp;
+    struct stat st;
+    if (!lg || lg->nrecords || fstat(lg->fd, &st) != 0 ||
+        (uint64_t)st.st_size != NOTES__LOG_HEADER)
+        return;
+    unlink(lg->path);
+    (void)fsync_parent(lg->path);
+    notes__log_close(lg);
+    *lgp = NULL;
 }

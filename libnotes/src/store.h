@@ -70,6 +70,12 @@ int notes__log_use_key(struct notes__log *lg, const uint8_t key[32]);
  */
 int notes__log_save_mac(struct notes__log *lg);
 
+/*
+ * Remove a log that holds no record (created by a command that then
+ * failed) and close it, so a failed command leaves the store as it was.
+ */
+void notes__log_discard_if_empty(struct notes__log **lgp);
+
 /* Whether the file holds bytes past what has been read (another process
  * appended). */
 int notes__log_has_more(struct notes__log *lg);
