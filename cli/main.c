@@ -122,11 +122,14 @@ const struct cli_cmd cli_commands[] = {
      "One round of sync with a peer: both get the changes they lack, every\n"
      "change verified before it is stored; prints what moved.\n"
      "  notes sync 192.168.1.20:7654", CLI_NEEDS_REPLICA},
-    {"serve", cmd_serve, "[--listen HOST:PORT] [--sessions N]",
-     "Accept peers of this replica's spaces (default 0.0.0.0:7654) until\n"
-     "interrupted (or N sessions). A peer without a space's secret learns\n"
-     "nothing and gets nothing.\n"
-     "  notes serve --listen 127.0.0.1:7654", CLI_NEEDS_REPLICA},
+    {"serve", cmd_serve, "[--listen HOST:PORT] [--peer HOST:PORT]... [--sessions N]",
+     "The live daemon: accept peers of this replica's spaces (default\n"
+     "0.0.0.0:7654), dial each --peer with reconnect backoff, keep sessions\n"
+     "open and push every commit (from any notes command on this replica) to\n"
+     "connected peers at once, relaying what one peer sends to the others. A\n"
+     "peer without a space's secret learns nothing and gets nothing.\n"
+     "  notes serve --listen 127.0.0.1:7654 --peer 192.168.1.20:7654",
+     CLI_NEEDS_REPLICA},
     {"compact", cmd_compact, "[NOTE]",
      "Rewrite the log of one note or of all notes as a compact pack: the\n"
      "same signed changes, about a third of the size. Safe while other\n"

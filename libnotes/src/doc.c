@@ -801,7 +801,9 @@ static int batch_push(struct batch *b, struct notes__change *c)
     return NOTES_OK;
 }
 
-static const struct batch *sort_batch; /* qsort has no context argument */
+/* qsort has no context argument; one per thread (a daemon merges from
+ * several sessions). */
+static _Thread_local const struct batch *sort_batch;
 
 static int cmp_batch_id(const void *x, const void *y)
 {
