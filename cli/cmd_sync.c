@@ -378,6 +378,8 @@ static void on_session(void *ud, int rc, const notes_sync_report *r)
 int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
 {
     const char *listen = NULL, *pass;
+    const char *peers[16];
+    size_t npeers = 0;
     unsigned sessions = 0;
     char def[64];
     int ret;
@@ -385,6 +387,13 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
         if (strcmp(argv[i], "--listen") == 0) {
             if (!(listen = cli_opt_value(&i, argc, argv)))
                 return cli_usage("serve");
+        } else if (strcmp(argv[i], "--peer") == 0) {
+            /* Dial HOST:PORT and keep a live session with it (repeatable;
+             * redialed with backoff when it drops). */
+            const char *v = cli_opt_value(&i, argc, argv);
+            if (!v || npeers == sizeof(peers) / sizeof(peers[0]))
+                return cli_usage("serve");
+            peers[npeers++] = v;
         } else if (strcmp(argv[i], "--sessions") == 0) {
             const char *v = cli_opt_value(&i, argc, argv);
             if (!v || atoi(v) <= 0)
@@ -413,6 +422,10 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
     o.on_session = on_session;
     o.ud = ctx;
     o.stop = &serve_stop;
+    /* Live: peers that ask stay connected and get each change at once. */
+    o.live = 1;
+    o.peers = peers;
+    o.npeers = npeers;
     int rc = notes_sync_serve(ctx->home, pass, &o);
     if (rc)
         return sync_fail(rc, "cannot serve");

@@ -198,6 +198,9 @@ typedef struct notes_sync_config {
     void *progress_ud;
     notes_sync_accept_fn accept;     /* optional */
     void *accept_ud;
+    /* 1: ask for (initiator) or accept (responder) a live session: after
+     * a round the connection stays open for more rounds (see below). */
+    int live;
 } notes_sync_config;
 
 typedef struct notes_sync_report {
@@ -249,6 +252,20 @@ NOTES_API const notes_sync_report *notes_sync_session_report(
 NOTES_API void notes_sync_session_abort(notes_sync_session *s, int err,
                                         const char *reason);
 
+/*
+ * Live sessions (both sides set cfg.live; docs/protocol.md, "Live
+ * sessions"). After each round the session stays OPEN and idle instead of
+ * saying goodbye. The initiator starts each further round; the responder
+ * asks it to with a poke when its notes change.
+ */
+/* 1 when live and between rounds (nothing in flight). */
+NOTES_API int notes_sync_session_idle(const notes_sync_session *s);
+/* Initiator: start another round now if idle, else once this one ends.
+ * Responder: ask the initiator for one (a POKE). */
+NOTES_API NOTES_NODISCARD int notes_sync_session_round(notes_sync_session *s);
+/* End a live session with a goodbye once the current round is over. */
+NOTES_API void notes_sync_session_end(notes_sync_session *s);
+
 /* ---- Transport (libuv, TCP) -------------------------------------------- */
 
 typedef struct notes_sync_serve_opts {
@@ -264,6 +281,18 @@ typedef struct notes_sync_serve_opts {
     void (*on_session)(void *ud, int rc, const notes_sync_report *r);
     void *ud;
     volatile int *stop;           /* optional: serve returns once *stop != 0 */
+    /*
+     * Live: sessions whose dialer asks for it stay open after the first
+     * round; each change to a note's log in `home` (a local commit, or one
+     * merged from another peer: relayed) starts a round on every open live
+     * session, so it reaches every connected peer at once.
+     */
+    int live;
+    /* Peers to dial ("HOST:PORT") and keep a live session with (implies
+     * live), redialed after retry_ms (0: 500), doubling to 30 s. */
+    const char *const *peers;
+    size_t npeers;
+    unsigned retry_ms;
 } notes_sync_serve_opts;
 
 /*

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <sodium.h>
+#include <zstd.h>
 
 #include "sync_internal.h"
 
@@ -21,16 +22,24 @@ enum msg_type {
     MSG_BUNDLE = 2,
     MSG_DONE = 3,
     MSG_BYE = 4,
-    MSG_ERROR = 5
+    MSG_ERROR = 5,
+    MSG_ZBUNDLE = 6,
+    MSG_POKE = 7
 };
 
 #define HAVE_LAST 1
+#define HAVE_LIVE 2                /* with LAST: stay open after the round */
 #define CHUNK (64u << 10)          /* bundle bytes per frame */
 #define OUT_BATCH (256u << 10)     /* stop producing frames past this */
 #define MAX_PEER_NOTES 1000000     /* notes a peer may announce */
 #define MAX_VV 4096                /* authors per note announced; more: none */
 #define MAX_AUTHORS 65536          /* author table entries per direction */
 #define DEFAULT_MAX_BUNDLE (256ull << 20)
+#define DOC_CACHE 16               /* notes kept open per session */
+#define ZMIN 1024                  /* smaller bundles go uncompressed */
+#define ZLEVEL_SMALL 19            /* zstd level up to ZSMALL bytes */
+#define ZSMALL (1u << 20)
+#define ZLEVEL 3                   /* above */
 
 /* Handshake steps. */
 enum hs_step {
@@ -55,9 +64,17 @@ struct peer_note {
     struct vv_ent *vv;            /* owned; sorted by author index */
 };
 
+/* A note opened in this session, kept for its later steps. */
+struct doc_slot {
+    uint8_t id[16];
+    notes_doc *d;                 /* NULL: a free slot */
+    uint64_t used;
+};
+
 /* Our state of one note, for announcing and comparing. */
 struct our_note {
-    notes_doc *d;                 /* NULL: no log yet */
+    notes_doc *d;                 /* NULL: no log yet; else borrowed from
+                                     the session's cache */
     uint8_t digest[16];
     size_t nvv;
     uint8_t (*keys)[32];          /* nvv authors (owned) */
@@ -104,7 +121,8 @@ struct notes_sync_session {
     uint8_t (*rx_authors)[32];    /* author keys the peer introduced */
     size_t nrx_authors, crx_authors;
     int have_sent, done_sent, bye_sent;
-    uint8_t *bundle;              /* the bundle being sent (notes_free) */
+    uint8_t *bundle;              /* the bundle being sent */
+    int bundle_z;                 /* 1: zstd (malloc'd), 0: raw (notes_free) */
     size_t bundle_len, bundle_off;
     uint8_t bundle_id[16];
 
@@ -113,10 +131,22 @@ struct notes_sync_session {
     size_t ntheirs, captheirs;
     int theirs_done, done_recv, bye_recv;
     int rb_active;                /* a bundle is being received */
+    int rb_z;                     /* it is compressed (ZBUNDLE) */
     uint8_t rb_id[16];
     uint64_t rb_total;
     int rb_new;                   /* the note is new to this replica */
     struct sync_buf rb;
+
+    /* Opening a note verifies its log: each note is opened once per
+     * session (announce, export, merge), up to DOC_CACHE of them. */
+    struct doc_slot docs[DOC_CACHE];
+    uint64_t docs_tick;
+
+    /* live sessions */
+    int live_want, live;          /* asked/accepted; both sides agreed */
+    int round_pending;            /* initiator: start one when idle */
+    int poke_queued;              /* responder: a POKE to send */
+    int want_bye;                 /* end after this round */
 
     notes_sync_report report;
 };
@@ -166,6 +196,16 @@ static int cmp_peer(const void *a, const void *b)
 /* ---- failure ---- */
 
 static int queue_frame(notes_sync_session *s, const uint8_t *body, size_t n);
+static void bundle_free(notes_sync_session *s);
+static int round_reset(notes_sync_session *s);
+
+/* Live, and the round is over (both DONEs crossed, no goodbye): idle
+ * until the next round starts. */
+static int round_over(const notes_sync_session *s)
+{
+    return s->live && s->have_sent && s->theirs_done && s->done_sent &&
+           s->done_recv && !s->bye_sent && !s->bye_recv;
+}
 static int put_msg(notes_sync_session *s, uint8_t type, const uint8_t *p,
                    size_t n);
 static int flush_body(notes_sync_session *s);
@@ -268,6 +308,7 @@ int notes_sync_session_new(const notes_sync_config *cfg,
     s->progress_ud = cfg->progress_ud;
     s->accept = cfg->accept;
     s->accept_ud = cfg->accept_ud;
+    s->live_want = cfg->live != 0;
     s->state = NOTES_SYNC_HANDSHAKE;
     s->hs_step = s->role == NOTES_SYNC_INITIATOR ? HS_SEND_M1 : HS_WAIT_M1;
     sync_buf_init(&s->in, SYNC_HDR_LEN + NOTES_SYNC_FRAME_MAX + SYNC_TAG_LEN);
@@ -299,7 +340,9 @@ void notes_sync_session_free(notes_sync_session *s)
     sync_buf_release(&s->msg);
     sync_buf_release(&s->rb);
     free(s->ours);
-    notes_free(s->bundle);
+    for (size_t i = 0; i < DOC_CACHE; i++)
+        notes_doc_close(s->docs[i].d);
+    bundle_free(s);
     for (size_t i = 0; i < s->ntheirs; i++)
         free(s->theirs[i].vv);
     free(s->tx_authors);
@@ -354,9 +397,37 @@ static int open_space(notes_sync_session *s)
     return rc;
 }
 
+/*
+ * Note `id`, opened at most once per session while it stays among the
+ * DOC_CACHE most recently used. OUT *d: borrowed from the cache (valid
+ * until the next doc_get). NOTES_ENOTFOUND when it has no log.
+ */
+static int doc_get(notes_sync_session *s, const uint8_t id[16], notes_doc **d)
+{
+    struct doc_slot *lru = &s->docs[0];
+    int rc;
+    for (size_t i = 0; i < DOC_CACHE; i++) {
+        struct doc_slot *e = &s->docs[i];
+        if (e->d && memcmp(e->id, id, 16) == 0) {
+            e->used = ++s->docs_tick;
+            *d = e->d;
+            return NOTES_OK;
+        }
+        if (!e->d || (lru->d && e->used < lru->used))
+            lru = e;
+    }
+    *d = NULL;
+    if ((rc = notes_doc_open(s->replica, id, d)))
+        return rc;
+    notes_doc_close(lru->d);
+    memcpy(lru->id, id, 16);
+    lru->d = *d;
+    lru->used = ++s->docs_tick;
+    return NOTES_OK;
+}
+
 static void our_note_release(struct our_note *o)
 {
-    notes_doc_close(o->d);
     free(o->keys);
     free(o->seqs);
     memset(o, 0, sizeof(*o));
@@ -375,7 +446,7 @@ static int our_note(notes_sync_session *s, const uint8_t id[16],
     size_t nh = 0, nc, cap = 0;
     int rc;
     memset(o, 0, sizeof(*o));
-    rc = notes_doc_open(s->replica, id, &o->d);
+    rc = doc_get(s, id, &o->d);
     if (rc == NOTES_ENOTFOUND) {
         o->d = NULL;
         return NOTES_OK;
@@ -588,7 +659,10 @@ static int produce_have(notes_sync_session *s)
         uint8_t tmp[11];
         size_t k = 0;
         uint64_t c = count;
-        tmp[k++] = last ? HAVE_LAST : 0;
+        /* Live: the initiator asks, the responder agrees if asked. */
+        int live = last && s->live_want &&
+                   (s->role == NOTES_SYNC_INITIATOR || s->live);
+        tmp[k++] = (uint8_t)((last ? HAVE_LAST : 0) | (live ? HAVE_LIVE : 0));
         do {
             uint8_t b = c & 0x7f;
             c >>= 7;
@@ -612,6 +686,43 @@ static struct peer_note *find_theirs(notes_sync_session *s,
     return s->ntheirs ? bsearch(&key, s->theirs, s->ntheirs, sizeof(key),
                                 cmp_peer)
                       : NULL;
+}
+
+static void bundle_free(notes_sync_session *s)
+{
+    if (s->bundle_z)
+        free(s->bundle);
+    else
+        notes_free(s->bundle);
+    s->bundle = NULL;
+    s->bundle_z = 0;
+}
+
+/*
+ * Bundles of ZMIN bytes or more travel as one zstd frame (ZBUNDLE) when
+ * that is smaller: the text and the operations compress, the hashes and
+ * signatures do not.
+ */
+static int bundle_compress(notes_sync_session *s)
+{
+    size_t cap, got;
+    uint8_t *z;
+    if (s->bundle_len < ZMIN)
+        return NOTES_OK;
+    cap = ZSTD_compressBound(s->bundle_len);
+    if (!(z = malloc(cap)))
+        return NOTES_ENOMEM;
+    got = ZSTD_compress(z, cap, s->bundle, s->bundle_len,
+                        s->bundle_len <= ZSMALL ? ZLEVEL_SMALL : ZLEVEL);
+    if (ZSTD_isError(got) || got >= s->bundle_len) {
+        free(z);
+        return NOTES_OK; /* send it as it is */
+    }
+    notes_free(s->bundle);
+    s->bundle = z;
+    s->bundle_len = got;
+    s->bundle_z = 1;
+    return NOTES_OK;
 }
 
 /* Number of changes in a bundle (magic, then a varint count). */
@@ -702,12 +813,13 @@ static int next_export(notes_sync_session *s)
             return rc;
         c = bundle_count(s->bundle, s->bundle_len);
         if (c == 0) {
-            notes_free(s->bundle);
-            s->bundle = NULL;
+            bundle_free(s);
             continue;
         }
         if (notes_sync__bundle_hook)
             notes_sync__bundle_hook(s->bundle, s->bundle_len);
+        if ((rc = bundle_compress(s)))
+            return rc;
         s->report.changes_sent += c;
         s->report.notes_sent++;
         s->bundle_off = 0;
@@ -728,15 +840,15 @@ static int produce_chunk(notes_sync_session *s)
     if ((rc = sync_buf_put(&s->msg, s->bundle_id, 16)) ||
         (rc = sync_buf_put_varint(&s->msg, s->bundle_len)) ||
         (rc = sync_buf_put(&s->msg, s->bundle + s->bundle_off, n)) ||
-        (rc = put_msg(s, MSG_BUNDLE, s->msg.data, s->msg.len)))
+        (rc = put_msg(s, s->bundle_z ? MSG_ZBUNDLE : MSG_BUNDLE,
+                      s->msg.data, s->msg.len)))
         return rc;
     s->bundle_off += n;
     if (s->progress)
         s->progress(s->progress_ud, s->bundle_id, 1, s->bundle_off,
                     s->bundle_len);
     if (s->bundle_off == s->bundle_len) {
-        notes_free(s->bundle);
-        s->bundle = NULL;
+        bundle_free(s);
         s->bundle_len = s->bundle_off = 0;
     }
     return NOTES_OK;
@@ -772,9 +884,17 @@ static int produce(notes_sync_session *s)
         } else if (s->theirs_done && !s->done_sent) {
             if (!(rc = put_msg(s, MSG_DONE, NULL, 0)))
                 s->done_sent = 1;
-        } else if (s->done_sent && s->done_recv && !s->bye_sent) {
+        } else if (s->poke_queued && s->live) {
+            if (!(rc = put_msg(s, MSG_POKE, NULL, 0)))
+                s->poke_queued = 0;
+        } else if (s->done_sent && s->done_recv && !s->bye_sent &&
+                   (!s->live || s->want_bye || s->bye_recv)) {
             if (!(rc = put_msg(s, MSG_BYE, NULL, 0)))
                 s->bye_sent = 1;
+        } else if (round_over(s) && s->round_pending &&
+                   s->role == NOTES_SYNC_INITIATOR && !s->want_bye) {
+            s->round_pending = 0;
+            rc = round_reset(s);
         } else {
             break;
         }
@@ -801,7 +921,61 @@ int notes_sync_wants_write(const notes_sync_session *s)
             (s->role == NOTES_SYNC_INITIATOR || s->theirs_done)) ||
            s->bundle ||
            (s->theirs_done && (s->export_next < s->nours || !s->done_sent)) ||
-           (s->done_sent && s->done_recv && !s->bye_sent);
+           (s->poke_queued && s->live) ||
+           (s->done_sent && s->done_recv && !s->bye_sent &&
+            (!s->live || s->want_bye || s->bye_recv)) ||
+           (round_over(s) && s->round_pending &&
+            s->role == NOTES_SYNC_INITIATOR && !s->want_bye);
+}
+
+/*
+ * A new round of a live session: forget the peer's last list, read the
+ * space's list again and catch the kept notes up with their logs.
+ */
+static int round_reset(notes_sync_session *s)
+{
+    int rc;
+    for (size_t i = 0; i < s->ntheirs; i++)
+        free(s->theirs[i].vv);
+    s->ntheirs = 0;
+    s->theirs_done = 0;
+    s->have_sent = s->done_sent = s->done_recv = 0;
+    s->have_next = s->export_next = s->lack_next = 0;
+    free(s->ours);
+    s->ours = NULL;
+    s->nours = 0;
+    if ((rc = open_space(s)))
+        return rc;
+    for (size_t i = 0; i < DOC_CACHE; i++)
+        if (s->docs[i].d && notes_doc_refresh(s->docs[i].d) != NOTES_OK) {
+            notes_doc_close(s->docs[i].d);
+            s->docs[i].d = NULL;
+        }
+    return NOTES_OK;
+}
+
+int notes_sync_session_idle(const notes_sync_session *s)
+{
+    return s && s->state == NOTES_SYNC_OPEN && round_over(s) &&
+           !s->round_pending && !(s->poke_queued && s->live) &&
+           !s->want_bye;
+}
+
+int notes_sync_session_round(notes_sync_session *s)
+{
+    if (!s || s->state != NOTES_SYNC_OPEN || !s->live_want)
+        return NOTES_EINVAL;
+    if (s->role == NOTES_SYNC_INITIATOR)
+        s->round_pending = 1;
+    else
+        s->poke_queued = 1; /* sent once the session is known to be live */
+    return NOTES_OK;
+}
+
+void notes_sync_session_end(notes_sync_session *s)
+{
+    if (s)
+        s->want_bye = 1;
 }
 
 int notes_sync_next_msg(notes_sync_session *s, const uint8_t **p, size_t *n)
@@ -845,9 +1019,16 @@ static int handle_have(notes_sync_session *s, const uint8_t *p,
 {
     uint64_t count;
     uint8_t flags;
+    int rc;
+    /* Live: the initiator's next list starts a new round (it may arrive
+     * with the DONE that ended the last one). */
+    if (s->role == NOTES_SYNC_RESPONDER && s->live && s->done_sent &&
+        s->done_recv && !s->bye_sent && (rc = round_reset(s)))
+        return fail(s, rc);
     if (s->theirs_done)
         return failf(s, NOTES_SYNC_EPROTO, "have after the last have");
-    if (end - p < 1 || (flags = *p++) > HAVE_LAST ||
+    if (end - p < 1 || (flags = *p++) > (HAVE_LAST | HAVE_LIVE) ||
+        ((flags & HAVE_LIVE) && !(flags & HAVE_LAST)) ||
         sync_get_varint(&p, end, &count))
         return failf(s, NOTES_SYNC_EPROTO, "malformed have message");
     if (count > (uint64_t)(end - p) / 33 ||
@@ -910,6 +1091,14 @@ static int handle_have(notes_sync_session *s, const uint8_t *p,
     if (p != end)
         return failf(s, NOTES_SYNC_EPROTO, "have: trailing bytes");
     if (flags & HAVE_LAST) {
+        /* Live once the initiator asked and the responder agreed. */
+        if (s->role == NOTES_SYNC_RESPONDER)
+            s->live = s->live_want && (flags & HAVE_LIVE);
+        else if (flags & HAVE_LIVE) {
+            if (!s->live_want)
+                return failf(s, NOTES_SYNC_EPROTO, "live without asking");
+            s->live = 1;
+        }
         if (s->ntheirs > 1)
             qsort(s->theirs, s->ntheirs, sizeof(*s->theirs), cmp_peer);
         for (size_t i = 1; i < s->ntheirs; i++)
@@ -967,14 +1156,18 @@ static int merge_bundle(notes_sync_session *s)
     if (s->rb_new &&
         (rc = notes_space_add_note(home, s->spaces[s->space].name, s->rb_id)))
         return fail(s, rc);
-    rc = notes_doc_open(s->replica, s->rb_id, &d);
-    if (rc == NOTES_ENOTFOUND)
+    int cached = 1;
+    rc = doc_get(s, s->rb_id, &d);
+    if (rc == NOTES_ENOTFOUND) {
+        cached = 0;
         rc = notes_doc_create_id(s->replica, s->rb_id, &d);
+    }
     if (rc) {
         rc = notes_sync__from_notes(rc, hex);
     } else {
         rc = notes_doc_merge(d, s->rb.data, s->rb.len, &added);
-        notes_doc_close(d);
+        if (!cached)
+            notes_doc_close(d);
         if (rc) {
             char why[400];
             snprintf(why, sizeof(why), "note %s: bundle refused, nothing of "
@@ -1003,7 +1196,45 @@ static int merge_bundle(notes_sync_session *s)
     return NOTES_OK;
 }
 
-static int handle_bundle(notes_sync_session *s, const uint8_t *p,
+/*
+ * A complete ZBUNDLE: one zstd frame that declares its content size, at
+ * most max_bundle bytes, and decompresses to exactly that.
+ */
+static int unpack_bundle(notes_sync_session *s)
+{
+    unsigned long long want;
+    struct sync_buf raw;
+    size_t got;
+    int rc;
+    if (!s->rb_z)
+        return NOTES_OK;
+    want = ZSTD_getFrameContentSize(s->rb.data, s->rb.len);
+    if (want == ZSTD_CONTENTSIZE_ERROR || want == ZSTD_CONTENTSIZE_UNKNOWN ||
+        want == 0 || ZSTD_findFrameCompressedSize(s->rb.data, s->rb.len) !=
+                         s->rb.len)
+        return failf(s, NOTES_SYNC_EPROTO, "compressed bundle: not one zstd "
+                     "frame with its size");
+    if (want > s->max_bundle)
+        return failf(s, NOTES_ETOOBIG, "a bundle of %llu bytes is over the "
+                     "limit of %llu", want,
+                     (unsigned long long)s->max_bundle);
+    sync_buf_init(&raw, (size_t)want);
+    if ((rc = sync_buf_reserve(&raw, (size_t)want)))
+        return fail(s, rc);
+    got = ZSTD_decompress(raw.data, (size_t)want, s->rb.data, s->rb.len);
+    if (ZSTD_isError(got) || got != want) {
+        sync_buf_release(&raw);
+        return failf(s, NOTES_SYNC_EPROTO, "compressed bundle does not "
+                     "decompress");
+    }
+    raw.len = got;
+    sync_buf_release(&s->rb);
+    s->rb = raw;
+    s->rb_z = 0;
+    return NOTES_OK;
+}
+
+static int handle_bundle(notes_sync_session *s, int z, const uint8_t *p,
                          const uint8_t *end)
 {
     uint64_t total;
@@ -1026,8 +1257,10 @@ static int handle_bundle(notes_sync_session *s, const uint8_t *p,
         memcpy(s->rb_id, id, 16);
         s->rb_total = total;
         s->rb_active = 1;
+        s->rb_z = z;
         sync_buf_init(&s->rb, (size_t)total);
-    } else if (memcmp(id, s->rb_id, 16) != 0 || total != s->rb_total) {
+    } else if (memcmp(id, s->rb_id, 16) != 0 || total != s->rb_total ||
+               z != s->rb_z) {
         return failf(s, NOTES_SYNC_EPROTO, "bundle chunk of another note "
                      "before the previous bundle ended");
     }
@@ -1038,7 +1271,7 @@ static int handle_bundle(notes_sync_session *s, const uint8_t *p,
     if (s->progress)
         s->progress(s->progress_ud, s->rb_id, 0, s->rb.len, s->rb_total);
     if (s->rb.len == s->rb_total)
-        return merge_bundle(s);
+        return (rc = unpack_bundle(s)) ? rc : merge_bundle(s);
     return NOTES_OK;
 }
 
@@ -1052,11 +1285,17 @@ static int handle_msg(notes_sync_session *s, uint8_t type, const uint8_t *p,
     case MSG_HAVE:
         return handle_have(s, p, end);
     case MSG_BUNDLE:
-        return handle_bundle(s, p, end);
+    case MSG_ZBUNDLE:
+        return handle_bundle(s, type == MSG_ZBUNDLE, p, end);
     case MSG_DONE:
         if (n != 0 || !s->theirs_done || s->rb_active || s->done_recv)
             return failf(s, NOTES_SYNC_EPROTO, "unexpected done");
         s->done_recv = 1;
+        return NOTES_OK;
+    case MSG_POKE:
+        if (n != 0 || !s->live || s->role != NOTES_SYNC_INITIATOR)
+            return failf(s, NOTES_SYNC_EPROTO, "unexpected poke");
+        s->round_pending = 1;
         return NOTES_OK;
     case MSG_BYE:
         if (n != 0 || !s->done_recv || !s->done_sent)

@@ -18,6 +18,7 @@
 #define READ_BUF (64u << 10)
 
 struct hub;
+struct dial;
 
 struct conn {
     uv_tcp_t tcp;
@@ -27,7 +28,18 @@ struct conn {
     size_t queued;        /* bytes handed to uv_write, not yet written */
     int reading, closing, handles, opened, result_given;
     int rc;               /* final result */
+    struct conn *next, *prev; /* the hub's connections */
+    struct dial *dial;    /* the peer this connection dialed, or NULL */
     char readbuf[READ_BUF];
+};
+
+/* A peer that serve keeps a live session with, redialing when it ends. */
+struct dial {
+    struct hub *hub;
+    struct sockaddr_storage ss;
+    uv_timer_t timer;
+    unsigned backoff_ms;
+    struct conn *c;       /* the current connection, or NULL */
 };
 
 struct hub {
@@ -40,6 +52,13 @@ struct hub {
     size_t max_out;
     unsigned active, finished;
     const notes_sync_serve_opts *opts;
+    struct conn *conns;       /* every connection not yet closing */
+    uv_fs_event_t watch;      /* live: the notes' logs */
+    int watching;
+    struct dial *dials;
+    size_t ndials;
+    int dialing;              /* the dial timers are initialized */
+    unsigned retry_ms;
     /* sync_once */
     struct conn *client;
     int client_rc;
@@ -56,6 +75,19 @@ struct wreq {
 
 static void conn_pump(struct conn *c);
 static void hub_maybe_stop(struct hub *h);
+static void dial_later(struct dial *d, int was_open);
+
+static void conn_unlink(struct conn *c)
+{
+    struct hub *h = c->hub;
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (h->conns == c)
+        h->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+}
 
 static int uv_err(int e, const char *what)
 {
@@ -79,10 +111,16 @@ static void conn_close(struct conn *c)
     if (c->closing)
         return;
     c->closing = 1;
+    conn_unlink(c);
+    if (c->dial)
+        dial_later(c->dial, c->opened);
     if (!c->result_given) {
         const notes_sync_report *r = notes_sync_session_report(c->s);
         c->result_given = 1;
-        if (notes_sync_state(c->s) == NOTES_SYNC_CLOSED)
+        /* A live session that ends between rounds ended well: every
+         * round it ran was complete. */
+        if (notes_sync_state(c->s) == NOTES_SYNC_CLOSED ||
+            notes_sync_session_idle(c->s))
             c->rc = NOTES_OK;
         else if (!c->rc)
             c->rc = notes_sync_session_error(c->s) ? notes_sync_session_error(c->s)
@@ -98,8 +136,12 @@ static void conn_close(struct conn *c)
             h->active--;
             if (c->opened)
                 h->finished++;
-            if (h->opts && h->opts->on_session)
+            if (h->opts && h->opts->on_session) {
+                /* notes_sync_last_error() says why, in the callback. */
+                notes_sync__detail("%s", c->rc ? notes_sync_session_detail(c->s)
+                                               : "");
                 h->opts->on_session(h->opts->ud, c->rc, r);
+            }
         }
     }
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
@@ -142,8 +184,9 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     if (c->closing)
         return;
     if (n < 0) {
-        if (notes_sync_state(c->s) == NOTES_SYNC_CLOSED) {
-            conn_close(c);
+        if (notes_sync_state(c->s) == NOTES_SYNC_CLOSED ||
+            (n == UV_EOF && notes_sync_session_idle(c->s))) {
+            conn_close(c); /* done, or a live peer left between rounds */
             return;
         }
         c->rc = n == UV_EOF ? NOTES_SYNC_ECLOSED : NOTES_SYNC_ENET;
@@ -231,6 +274,15 @@ static void conn_pump(struct conn *c)
             conn_close(c);
         return;
     }
+    if (notes_sync_session_idle(c->s)) {
+        /* Live, between rounds: silence is fine (TCP keepalive watches
+         * the peer); when serve stops, the session ends here. */
+        uv_timer_stop(&c->timer);
+        if (h->stopping && c->queued == 0) {
+            conn_close(c);
+            return;
+        }
+    }
     if (c->queued >= h->max_out && c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;
@@ -252,6 +304,10 @@ static struct conn *conn_new(struct hub *h, int role)
         return NULL;
     }
     c->hub = h;
+    c->next = h->conns;
+    if (h->conns)
+        h->conns->prev = c;
+    h->conns = c;
     uv_tcp_init(&h->loop, &c->tcp);
     uv_timer_init(&h->loop, &c->timer);
     c->tcp.data = c;
@@ -262,7 +318,13 @@ static struct conn *conn_new(struct hub *h, int role)
 
 static void conn_start(struct conn *c)
 {
+    if (c->hub->stopping) {
+        conn_close(c);
+        return;
+    }
     uv_tcp_nodelay(&c->tcp, 1);
+    if (c->hub->cfg.live)
+        uv_tcp_keepalive(&c->tcp, 1, 30);
     uv_timer_start(&c->timer, on_timer, c->hub->handshake_ms, 0);
     conn_pump(c);
 }
@@ -462,9 +524,88 @@ static void hub_maybe_stop(struct hub *h)
     if (h->stopping ||
         (h->max_sessions && h->finished >= h->max_sessions)) {
         h->listening = 0;
+        h->stopping = 1;
         uv_close((uv_handle_t *)&h->listener, NULL);
         uv_close((uv_handle_t *)&h->stop_timer, NULL);
+        if (h->watching) {
+            h->watching = 0;
+            uv_close((uv_handle_t *)&h->watch, NULL);
+        }
+        for (size_t i = 0; h->dialing && i < h->ndials; i++)
+            uv_close((uv_handle_t *)&h->dials[i].timer, NULL);
+        /* Live sessions between rounds end now; the others say goodbye
+         * after their round. */
+        for (struct conn *c = h->conns, *n; c; c = n) {
+            n = c->next;
+            if (notes_sync_session_idle(c->s)) {
+                conn_pump(c);
+            } else if (h->client != c) {
+                notes_sync_session_end(c->s);
+                conn_pump(c);
+            }
+        }
     }
+}
+
+/* ---- live: watching the logs, dialing peers ---- */
+
+/* A note's log changed (a commit here, or a merge from some peer): every
+ * live session runs a round, which sends each peer what it lacks. */
+static void on_watch(uv_fs_event_t *w, const char *name, int events,
+                     int status)
+{
+    struct hub *h = w->data;
+    size_t n = name ? strlen(name) : 0;
+    (void)events;
+    if (status < 0 || h->stopping || n < 5 || strcmp(name + n - 4, ".log"))
+        return;
+    for (struct conn *c = h->conns, *nx; c; c = nx) {
+        nx = c->next;
+        if (notes_sync_state(c->s) == NOTES_SYNC_OPEN &&
+            notes_sync_session_round(c->s) == NOTES_OK)
+            conn_pump(c);
+    }
+}
+
+static void dial_now(uv_timer_t *t)
+{
+    struct dial *d = t->data;
+    struct hub *h = d->hub;
+    uv_connect_t *req;
+    int e;
+    if (h->stopping || d->c)
+        return;
+    if (!(d->c = conn_new(h, NOTES_SYNC_INITIATOR))) {
+        dial_later(d, 0);
+        return;
+    }
+    d->c->dial = d;
+    h->active++;
+    if (!(req = malloc(sizeof(*req)))) {
+        conn_close(d->c);
+        return;
+    }
+    req->data = d->c;
+    if ((e = uv_tcp_connect(req, &d->c->tcp, (struct sockaddr *)&d->ss,
+                            on_connect)) < 0) {
+        free(req);
+        d->c->rc = uv_err(e, "connect");
+        notes_sync_session_abort(d->c->s, d->c->rc, notes_sync_last_error());
+        conn_close(d->c);
+    }
+}
+
+/* The dialed connection ended: dial again after the backoff (reset once
+ * a session had opened; doubled after each failure, up to 30 s). */
+static void dial_later(struct dial *d, int was_open)
+{
+    d->c = NULL;
+    if (d->hub->stopping)
+        return;
+    if (was_open)
+        d->backoff_ms = d->hub->retry_ms;
+    uv_timer_start(&d->timer, dial_now, d->backoff_ms, 0);
+    d->backoff_ms = d->backoff_ms >= 15000 ? 30000 : d->backoff_ms * 2;
 }
 
 static void on_connection(uv_stream_t *srv, int status)
@@ -481,6 +622,7 @@ static void on_connection(uv_stream_t *srv, int status)
         /* Over the limit: drop it without a word. */
         c->result_given = 1;
         c->closing = 1;
+        conn_unlink(c);
         uv_close((uv_handle_t *)&c->timer, on_handle_closed);
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
         return;
@@ -517,10 +659,22 @@ int notes_sync_serve(const char *home, const char *passphrase,
     h.max_out = o->max_out ? o->max_out : 4u << 20;
     h.max_conns = o->max_conns ? o->max_conns : 32;
     h.max_sessions = o->max_sessions;
+    h.retry_ms = o->retry_ms ? o->retry_ms : 500;
     if ((rc = parse_addr(o->listen ? o->listen : "127.0.0.1:0", &ss)))
         return rc;
+    if (o->npeers) {
+        if (!o->peers || !(h.dials = calloc(o->npeers, sizeof(*h.dials))))
+            return o->peers ? NOTES_ENOMEM : NOTES_EINVAL;
+        h.ndials = o->npeers;
+        for (size_t i = 0; i < o->npeers; i++)
+            if ((rc = parse_addr(o->peers[i], &h.dials[i].ss))) {
+                free(h.dials);
+                return rc;
+            }
+    }
     if ((rc = hub_load(&h, home, passphrase, NULL, &r, &id, &spaces)))
         goto out;
+    h.cfg.live = o->live || o->npeers;
     if ((e = uv_loop_init(&h.loop)) < 0) {
         rc = uv_err(e, "loop");
         goto out;
@@ -544,6 +698,26 @@ int notes_sync_serve(const char *home, const char *passphrase,
                ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
                : ntohs(((struct sockaddr_in *)&bound)->sin_port);
     uv_timer_start(&h.stop_timer, on_stop_timer, 50, 50);
+    if (h.cfg.live) {
+        char dir[4200];
+        snprintf(dir, sizeof(dir), "%s/notes", home);
+        uv_fs_event_init(&h.loop, &h.watch);
+        h.watch.data = &h;
+        if (uv_fs_event_start(&h.watch, on_watch, dir, 0) == 0)
+            h.watching = 1;
+        else
+            uv_close((uv_handle_t *)&h.watch, NULL);
+    }
+    for (size_t i = 0; i < h.ndials; i++) {
+        struct dial *d = &h.dials[i];
+        d->hub = &h;
+        d->backoff_ms = h.retry_ms;
+        uv_timer_init(&h.loop, &d->timer);
+        d->timer.data = d;
+    }
+    h.dialing = 1;
+    for (size_t i = 0; i < h.ndials; i++)
+        dial_now(&h.dials[i].timer);
     if (o->on_listen)
         o->on_listen(o->ud, port);
     loop_finish(&h.loop);
@@ -553,6 +727,7 @@ out:
         char keep[512];
         snprintf(keep, sizeof(keep), "%s", notes_sync_last_error());
         hub_unload(r, id, spaces, h.cfg.nspaces);
+        free(h.dials);
         notes_sync__detail("%s", keep);
     }
     return rc;

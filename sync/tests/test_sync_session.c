@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include <sodium.h>
+#include <zstd.h>
 
 #include "notes_sync.h"
 #include "sync_internal.h"
@@ -930,6 +931,214 @@ static void test_malformed_messages(void **st)
     notes_identity_free(ib);
 }
 
+static notes_sync_session *live_session(struct peer *p, int role,
+                                        const notes_space *sp, int live)
+{
+    notes_sync_config c;
+    notes_sync_session *s;
+    memset(&c, 0, sizeof(c));
+    c.role = role;
+    c.replica = p->r;
+    c.identity = p->id;
+    c.spaces = sp;
+    c.nspaces = 1;
+    c.live = live;
+    assert_int_equal(notes_sync_session_new(&c, &s), NOTES_OK);
+    return s;
+}
+
+/*
+ * Live sessions: after the first round both stay open and idle; a round
+ * started by the initiator, or asked for by the responder's poke, carries
+ * each new edit (and a note created meanwhile); the goodbye ends it. A
+ * live responder with a one-shot initiator (or the reverse) says goodbye
+ * after one round as before.
+ */
+static void test_live_rounds(void **st)
+{
+    (void)st;
+    struct two t;
+    struct wire w = {0};
+    uint8_t id[16], id2[16];
+    char *x;
+    two_make(&t);
+    make_note(&t.a, "team", "# Live\n", id);
+    notes_sync_session *a = live_session(&t.a, NOTES_SYNC_INITIATOR, &t.sp, 1);
+    notes_sync_session *b = live_session(&t.b, NOTES_SYNC_RESPONDER, &t.sp, 1);
+    pump(a, b, &w);
+    assert_int_equal(w.errors, 0);
+    assert_int_equal(notes_sync_state(a), NOTES_SYNC_OPEN);
+    assert_int_equal(notes_sync_state(b), NOTES_SYNC_OPEN);
+    assert_true(notes_sync_session_idle(a));
+    assert_true(notes_sync_session_idle(b));
+    x = note_text(&t.b, id);
+    assert_string_equal(x, "# Live\n");
+    free(x);
+    for (int i = 0; i < 5; i++) {
+        size_t before = w.sent[0] + w.sent[1];
+        /* A edits and starts a round. */
+        edit_note(&t.a, id, 0, "a");
+        assert_int_equal(notes_sync_session_round(a), NOTES_OK);
+        pump(a, b, &w);
+        if (w.errors)
+            fail_msg("round: A %s / B %s", notes_sync_session_detail(a),
+                     notes_sync_session_detail(b));
+        /* B edits and pokes. */
+        edit_note(&t.b, id, 0, "b");
+        assert_int_equal(notes_sync_session_round(b), NOTES_OK);
+        pump(a, b, &w);
+        assert_int_equal(w.errors, 0);
+        assert_true(notes_sync_session_idle(a));
+        assert_true(notes_sync_session_idle(b));
+        char *ta = note_text(&t.a, id), *tb = note_text(&t.b, id);
+        assert_string_equal(ta, tb);
+        assert_int_equal(strlen(ta), strlen("# Live\n") + 2 * (size_t)(i + 1));
+        free(ta);
+        free(tb);
+        if (i == 0)
+            printf("live: two rounds with one edit each: %zu bytes\n",
+                   w.sent[0] + w.sent[1] - before);
+    }
+    /* A note created on B meanwhile travels with the next round. */
+    make_note(&t.b, "team", "# New on B\n", id2);
+    assert_int_equal(notes_sync_session_round(b), NOTES_OK);
+    pump(a, b, &w);
+    x = note_text(&t.a, id2);
+    assert_non_null(x);
+    assert_string_equal(x, "# New on B\n");
+    free(x);
+    assert_int_equal(notes_sync_session_report(a)->changes_received, 6);
+    assert_int_equal(notes_sync_session_report(a)->changes_sent, 6);
+    notes_sync_session_end(a);
+    pump(a, b, &w);
+    assert_int_equal(w.errors, 0);
+    assert_int_equal(notes_sync_state(a), NOTES_SYNC_CLOSED);
+    assert_int_equal(notes_sync_state(b), NOTES_SYNC_CLOSED);
+    notes_sync_session_free(a);
+    notes_sync_session_free(b);
+    /* Only one side live: one round, then goodbye. */
+    for (int k = 0; k < 2; k++) {
+        a = live_session(&t.a, NOTES_SYNC_INITIATOR, &t.sp, k);
+        b = live_session(&t.b, NOTES_SYNC_RESPONDER, &t.sp, !k);
+        pump(a, b, &w);
+        assert_int_equal(notes_sync_state(a), NOTES_SYNC_CLOSED);
+        assert_int_equal(notes_sync_state(b), NOTES_SYNC_CLOSED);
+        notes_sync_session_free(a);
+        notes_sync_session_free(b);
+    }
+    two_free(&t);
+}
+
+/* Put a varint into p; returns its length. */
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+    size_t k = 0;
+    do {
+        uint8_t b = v & 0x7f;
+        v >>= 7;
+        p[k++] = (uint8_t)(b | (v ? 0x80 : 0));
+    } while (v);
+    return k;
+}
+
+/*
+ * Compressed bundles (ZBUNDLE, type 6) that must be refused before or by
+ * the merge: not zstd, trailing bytes after the frame, no content size, a
+ * content size over max_bundle (a decompression bomb: 4 MiB of zeros in a
+ * few hundred bytes against a 1 MiB limit), and a frame that decompresses
+ * to something that is not a bundle. Nothing is stored or listed.
+ */
+static void test_compressed_bundle_refused(void **st)
+{
+    (void)st;
+    enum { BOMB = 4u << 20 };
+    uint8_t *zeros = calloc(1, BOMB), junk[64], z[4096];
+    size_t nbomb, njunk, nplain;
+    memset(junk, 'j', sizeof(junk));
+    nbomb = ZSTD_compress(z, sizeof(z), zeros, BOMB, 3);
+    assert_false(ZSTD_isError(nbomb));
+    free(zeros);
+    uint8_t bomb[4096], junkz[256], nosize[256];
+    memcpy(bomb, z, nbomb);
+    njunk = ZSTD_compress(junkz, sizeof(junkz), junk, sizeof(junk), 3);
+    assert_false(ZSTD_isError(njunk));
+    {
+        /* A frame without its content size (streaming API). */
+        ZSTD_CCtx *cc = ZSTD_createCCtx();
+        ZSTD_outBuffer ob = {nosize, sizeof(nosize), 0};
+        ZSTD_inBuffer ib = {junk, sizeof(junk), 0};
+        assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(
+            cc, ZSTD_c_contentSizeFlag, 0)));
+        assert_int_equal(ZSTD_compressStream2(cc, &ob, &ib, ZSTD_e_end), 0);
+        nplain = ob.pos;
+        ZSTD_freeCCtx(cc);
+    }
+    uint8_t trailing[260];
+    memcpy(trailing, junkz, njunk);
+    trailing[njunk] = 0;
+    const struct {
+        const char *what;
+        const uint8_t *z;
+        size_t n;
+        int rc;
+    } cases[] = {
+        {"not zstd", junk, sizeof(junk), NOTES_SYNC_EPROTO},
+        {"trailing bytes", trailing, njunk + 1, NOTES_SYNC_EPROTO},
+        {"no content size", nosize, nplain, NOTES_SYNC_EPROTO},
+        {"bomb over the limit", bomb, nbomb, NOTES_ETOOBIG},
+        {"not a bundle inside", junkz, njunk, NOTES_ECORRUPT},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct two t;
+        notes_sync_config c;
+        notes_sync_session *a, *b;
+        uint8_t msg[4200], id[16];
+        const uint8_t *p;
+        size_t n, k = 0, plen;
+        uint8_t (*ids)[16];
+        two_make(&t);
+        a = session(t.a.r, t.a.id, NOTES_SYNC_INITIATOR, &t.sp, 1);
+        memset(&c, 0, sizeof(c));
+        c.role = NOTES_SYNC_RESPONDER;
+        c.replica = t.b.r;
+        c.identity = t.b.id;
+        c.spaces = &t.sp;
+        c.nspaces = 1;
+        c.max_bundle = 1u << 20;
+        assert_int_equal(notes_sync_session_new(&c, &b), NOTES_OK);
+        assert_int_equal(notes_sync_next_msg(a, &p, &n), NOTES_OK);
+        assert_int_equal(notes_sync_receive(b, p, n), NOTES_OK);
+        assert_int_equal(notes_sync_next_msg(b, &p, &n), NOTES_OK);
+        assert_int_equal(notes_sync_receive(a, p, n), NOTES_OK);
+        randombytes_buf(id, sizeof(id));
+        plen = 16 + put_varint(z, cases[i].n) + cases[i].n;
+        msg[k++] = 6;
+        k += put_varint(msg + k, plen);
+        memcpy(msg + k, id, 16);
+        k += 16;
+        k += put_varint(msg + k, cases[i].n);
+        memcpy(msg + k, cases[i].z, cases[i].n);
+        k += cases[i].n;
+        assert_int_equal(notes_sync__queue_raw(a, msg, k), NOTES_OK);
+        assert_int_equal(notes_sync_next_msg(a, &p, &n), NOTES_OK);
+        int rc = notes_sync_receive(b, p, n);
+        printf("compressed bundle, %-20s -> %s: %s\n", cases[i].what,
+               notes_sync_errname(rc), notes_sync_session_detail(b));
+        if (rc != cases[i].rc)
+            fail_msg("%s: got %s (%s)", cases[i].what, notes_sync_errname(rc),
+                     notes_sync_session_detail(b));
+        assert_int_equal(notes_sync_state(b), NOTES_SYNC_FAILED);
+        assert_null(note_text(&t.b, id));
+        assert_int_equal(notes_space_notes(t.b.home, "team", &ids, &n),
+                         NOTES_OK);
+        assert_int_equal(n, 0);
+        notes_sync_free(ids);
+        notes_sync_session_free(a);
+        notes_sync_session_free(b);
+        two_free(&t);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -949,6 +1158,8 @@ int main(void)
         cmocka_unit_test(test_handshake_replay),
         cmocka_unit_test(test_handshake_low_order),
         cmocka_unit_test(test_malformed_messages),
+        cmocka_unit_test(test_compressed_bundle_refused),
+        cmocka_unit_test(test_live_rounds),
     };
     if (notes_init() != NOTES_OK)
         return 1;
