@@ -42,7 +42,7 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static void die(const char *what, int rc)
+__attribute__((noreturn)) static void die(const char *what, int rc)
 {
     fprintf(stderr, "notes-bench: %s: %s: %s\n", what, notes_strerror(rc),
             notes_last_detail());

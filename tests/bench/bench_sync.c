@@ -53,7 +53,7 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static void die(const char *what, int rc)
+__attribute__((noreturn)) static void die(const char *what, int rc)
 {
     fprintf(stderr, "notes-bench-sync: %s: %s: %s\n", what,
             notes_sync_strerror(rc),
@@ -225,7 +225,7 @@ static double open_ms(const char *home, const uint8_t id[16])
     if (notes_replica_open(home, &r))
         return -1;
     for (int i = 0; i < 3; i++) {
-        notes_doc *d;
+        notes_doc *d = NULL;
         double t0 = now_ms();
         if (notes_doc_open(r, id, &d))
             break;
@@ -562,7 +562,7 @@ static void bench_converge(const char *root, size_t per_peer)
             die("space", rc);
     {
         notes_replica *r;
-        notes_doc *d;
+        notes_doc *d = NULL;
         if ((rc = notes_replica_open(home[0], &r)) ||
             (rc = notes_replica_unlock(r, NULL)) ||
             (rc = notes_doc_create(r, &d)) ||
@@ -674,7 +674,7 @@ static void bench_converge_live(const char *root, size_t per_peer)
             die("space", rc);
     {
         notes_replica *r;
-        notes_doc *d;
+        notes_doc *d = NULL;
         if ((rc = notes_replica_open(home[0], &r)) ||
             (rc = notes_replica_unlock(r, NULL)) ||
             (rc = notes_doc_create(r, &d)) ||
