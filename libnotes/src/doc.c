@@ -2281,11 +2281,13 @@ int notes_doc_verify(notes_doc *d, notes_verify_report *rep)
     notes_doc *fresh = NULL;
     struct notes__log *lg = NULL;
     struct batch b = {0};
-    void *pair[2] = {&b, rep};
+    void *pair[2];
     char *path = NULL;
     int rc;
 
     memset(rep, 0, sizeof(*rep));
+    pair[0] = &b;
+    pair[1] = rep;
     if ((rc = doc_alloc(d->r, d->id, &fresh)))
         return rc;
     if (!d->r) {

@@ -19,7 +19,8 @@ static const uint8_t pack_magic[3] = {'N', 'P', 1};
 
 static uint64_t zigzag(int64_t v)
 {
-    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    /* No right shift of a negative value (implementation-defined). */
+    return ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0);
 }
 
 static int64_t unzigzag(uint64_t v)

@@ -681,7 +681,7 @@ static int produce_have(notes_sync_session *s)
 static struct peer_note *find_theirs(notes_sync_session *s,
                                      const uint8_t id[16])
 {
-    struct peer_note key;
+    struct peer_note key = {0};
     memcpy(key.id, id, 16);
     return s->ntheirs ? bsearch(&key, s->theirs, s->ntheirs, sizeof(key),
                                 cmp_peer)
