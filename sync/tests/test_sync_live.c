@@ -23,66 +23,7 @@
 #include <unistd.h>
 
 #include "notes_sync.h"
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int rm_cb(const char *p, const struct stat *st, int f, struct FTW *w)
-{
-    (void)st, (void)f, (void)w;
-    return remove(p);
-}
-
-static char *mkreplica(const char *name)
-{
-    char *home = strdup("/tmp/notes-sync-live-XXXXXX");
-    notes_replica *r;
-    assert_non_null(mkdtemp(home));
-    assert_int_equal(notes_replica_create(home, name, NULL, &r), NOTES_OK);
-    notes_replica_close(r);
-    return home;
-}
-
-static void rmreplica(char *home)
-{
-    nftw(home, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    free(home);
-}
-
-static void make_note(const char *home, const char *space, const char *text,
-                      uint8_t id[16])
-{
-    notes_replica *r;
-    notes_doc *d;
-    assert_int_equal(notes_replica_open(home, &r), NOTES_OK);
-    assert_int_equal(notes_replica_unlock(r, NULL), NOTES_OK);
-    assert_int_equal(notes_doc_create(r, &d), NOTES_OK);
-    assert_int_equal(notes_doc_splice(d, 0, 0, text, strlen(text)), NOTES_OK);
-    assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
-    memcpy(id, notes_doc_id(d), 16);
-    notes_doc_close(d);
-    notes_replica_close(r);
-    assert_int_equal(notes_space_add_note(home, space, id), NOTES_OK);
-}
-
-static void append(const char *home, const uint8_t id[16], const char *text)
-{
-    notes_replica *r;
-    notes_doc *d;
-    assert_int_equal(notes_replica_open(home, &r), NOTES_OK);
-    assert_int_equal(notes_replica_unlock(r, NULL), NOTES_OK);
-    assert_int_equal(notes_doc_open(r, id, &d), NOTES_OK);
-    assert_int_equal(notes_doc_splice(d, notes_doc_length(d), 0, text,
-                                      strlen(text)),
-                     NOTES_OK);
-    assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
-    notes_doc_close(d);
-    notes_replica_close(r);
-}
+#include "sync_fixture.h"
 
 /* Text of the note (malloc'd), "" if absent; verified when present. */
 static char *text_of(const char *home, const uint8_t id[16], size_t *nch)

@@ -23,44 +23,7 @@
 #include <unistd.h>
 
 #include "notes_sync.h"
-
-static int rm_cb(const char *p, const struct stat *st, int f, struct FTW *w)
-{
-    (void)st, (void)f, (void)w;
-    return remove(p);
-}
-
-static char *mkreplica(const char *name)
-{
-    char *home = strdup("/tmp/notes-sync-uv-XXXXXX");
-    notes_replica *r;
-    assert_non_null(mkdtemp(home));
-    assert_int_equal(notes_replica_create(home, name, NULL, &r), NOTES_OK);
-    notes_replica_close(r);
-    return home;
-}
-
-static void rmreplica(char *home)
-{
-    nftw(home, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    free(home);
-}
-
-static void make_note(const char *home, const char *space, const char *text,
-                      uint8_t id[16])
-{
-    notes_replica *r;
-    notes_doc *d;
-    assert_int_equal(notes_replica_open(home, &r), NOTES_OK);
-    assert_int_equal(notes_replica_unlock(r, NULL), NOTES_OK);
-    assert_int_equal(notes_doc_create(r, &d), NOTES_OK);
-    assert_int_equal(notes_doc_splice(d, 0, 0, text, strlen(text)), NOTES_OK);
-    assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
-    memcpy(id, notes_doc_id(d), 16);
-    notes_doc_close(d);
-    notes_replica_close(r);
-    assert_int_equal(notes_space_add_note(home, space, id), NOTES_OK);
-}
+#include "sync_fixture.h"
 
 static char *text_of(const char *home, const uint8_t id[16])
 {
@@ -166,13 +129,6 @@ static void server_stop(struct server *s)
     assert_int_equal(pthread_join(s->th, NULL), 0);
     assert_int_equal(s->rc, NOTES_OK);
     pthread_mutex_destroy(&s->mu);
-}
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 static void test_uv_sync_two_replicas(void **st)
