@@ -541,17 +541,18 @@ static void latency_live(const char *root, size_t n)
 
 /* ---- ten peers ---- */
 
-static void bench_converge(const char *root, size_t per_peer)
+/*
+ * Ten replicas under `root` (tags PREFIX0..9) sharing space "ten", and in
+ * it one note created by peer 0. OUT home[], id.
+ */
+static void ten_peers(const char *root, const char *prefix, char *home[NPEERS],
+                      uint8_t id[16])
 {
-    char *home[NPEERS];
     notes_space sp;
-    notes_sync_report rep;
-    struct server srv;
-    uint8_t id[16];
     int rc;
     for (int i = 0; i < NPEERS; i++) {
         char tag[16], nm[16];
-        snprintf(tag, sizeof(tag), "p%d", i);
+        snprintf(tag, sizeof(tag), "%s%d", prefix, i);
         snprintf(nm, sizeof(nm), "peer%d", i);
         home[i] = mkhome(root, tag, nm);
     }
@@ -575,6 +576,17 @@ static void bench_converge(const char *root, size_t per_peer)
         if ((rc = notes_space_add_note(home[0], "ten", id)))
             die("space add", rc);
     }
+    notes_space_clear(&sp);
+}
+
+static void bench_converge(const char *root, size_t per_peer)
+{
+    char *home[NPEERS];
+    notes_sync_report rep;
+    struct server srv;
+    uint8_t id[16];
+    int rc;
+    ten_peers(root, "p", home, id);
     server_start(&srv, home[0]);
     for (int i = 1; i < NPEERS; i++)
         sync_once(home[i], "ten", srv.addr, &rep);
@@ -643,7 +655,6 @@ static void bench_converge(const char *root, size_t per_peer)
     json_object_set_new(o, "wire_bytes", json_integer((json_int_t)bytes));
     json_object_set_new(o, "ok", json_boolean(ok));
     emit(o);
-    notes_space_clear(&sp);
     for (int i = 0; i < NPEERS; i++)
         free(home[i]);
 }
@@ -658,35 +669,9 @@ static void bench_converge_live(const char *root, size_t per_peer)
 {
     char *home[NPEERS];
     struct server srv[NPEERS];
-    notes_space sp;
     uint8_t id[16];
     int rc;
-    for (int i = 0; i < NPEERS; i++) {
-        char tag[16], nm[16];
-        snprintf(tag, sizeof(tag), "lp%d", i);
-        snprintf(nm, sizeof(nm), "peer%d", i);
-        home[i] = mkhome(root, tag, nm);
-    }
-    if ((rc = notes_space_create(home[0], "ten", &sp)))
-        die("space", rc);
-    for (int i = 1; i < NPEERS; i++)
-        if ((rc = notes_space_save(home[i], &sp)))
-            die("space", rc);
-    {
-        notes_replica *r;
-        notes_doc *d = NULL;
-        if ((rc = notes_replica_open(home[0], &r)) ||
-            (rc = notes_replica_unlock(r, NULL)) ||
-            (rc = notes_doc_create(r, &d)) ||
-            (rc = notes_doc_splice(d, 0, 0, "# Ten\n", 6)) ||
-            (rc = notes_doc_commit(d, NULL)))
-            die("note", rc);
-        memcpy(id, notes_doc_id(d), 16);
-        notes_doc_close(d);
-        notes_replica_close(r);
-        if ((rc = notes_space_add_note(home[0], "ten", id)))
-            die("space add", rc);
-    }
+    ten_peers(root, "lp", home, id);
     server_start_live(&srv[0], home[0], 1, 0);
     for (int i = 1; i < NPEERS; i++)
         server_start_live(&srv[i], home[i], 1, srv[0].port);
@@ -761,7 +746,6 @@ static void bench_converge_live(const char *root, size_t per_peer)
     json_object_set_new(o, "seconds", json_real((tdone - tlast) / 1e3));
     json_object_set_new(o, "ok", json_boolean(ok));
     emit(o);
-    notes_space_clear(&sp);
     for (int i = 0; i < NPEERS; i++)
         free(home[i]);
 }
