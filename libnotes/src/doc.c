@@ -1838,7 +1838,7 @@ int notes_doc_compact(notes_doc *d, int level)
         } else {
             for (size_t i = 0; i < d->ne; i++)
                 all[i] = d->e[i].c;
-            rc = notes__pack_encode(d->id, all, d->ne, &pack);
+            rc = notes__pack_encode(d->id, all, d->ne, 0, &pack);
             notes__free(all);
         }
     }
@@ -1854,7 +1854,16 @@ int notes_doc_compact(notes_doc *d, int level)
 
 /* ---- exchange ---- */
 
+/*
+ * Bundles. Version 1: a varint count, then each change's signed bytes.
+ * Version 2 (what export writes): the note id, then a pack of the changes
+ * (pack.c) whose prev/dep references point back into the pack or, for
+ * changes the peer already has, carry the full id. A pack drops each
+ * change's note id, author key and hashes, which are most of a small
+ * change; the receiver rebuilds the exact signed bytes and verifies them.
+ */
 static const uint8_t bundle_magic[4] = {'N', 'T', 'B', 1};
+#define BUNDLE_PACKED 2
 
 int notes_doc_export(notes_doc *d, const uint8_t (*have)[32], size_t n,
                      uint8_t **bytes, size_t *nbytes)
@@ -1862,6 +1871,7 @@ int notes_doc_export(notes_doc *d, const uint8_t (*have)[32], size_t n,
     uint8_t *known = notes__calloc(d->ne + 1, 1);
     const uint8_t **ptrs = notes__malloc((d->ne + 1) * sizeof(*ptrs));
     size_t *lens = notes__malloc((d->ne + 1) * sizeof(*lens));
+    struct notes__change **sel = notes__malloc((d->ne + 1) * sizeof(*sel));
     struct notes_buf out;
     size_t k = 0;
     int rc = NOTES_ENOMEM;
@@ -1869,7 +1879,7 @@ int notes_doc_export(notes_doc *d, const uint8_t (*have)[32], size_t n,
     *bytes = NULL;
     *nbytes = 0;
     notes__buf_init(&out, SIZE_MAX / 2);
-    if (!known || !ptrs || !lens)
+    if (!known || !ptrs || !lens || !sel)
         goto done;
     for (size_t i = 0; i < n; i++) {
         uint32_t e = hash_find(d, have[i]);
@@ -1880,11 +1890,24 @@ int notes_doc_export(notes_doc *d, const uint8_t (*have)[32], size_t n,
     for (size_t i = 0; i < d->ne; i++) {
         if (known[i])
             continue;
+        sel[k] = d->e[i].c;
         ptrs[k] = d->e[i].c->bytes;
         lens[k++] = d->e[i].c->nbytes;
     }
-    if ((rc = notes__buf_put(&out, bundle_magic, 4)) ||
-        (rc = notes__payload_encode(&out, ptrs, lens, k)))
+    uint8_t magic[4] = {'N', 'T', 'B', BUNDLE_PACKED};
+    if ((rc = notes__buf_put(&out, magic, 4)) ||
+        (rc = notes__buf_put(&out, d->id, 16)))
+        goto done;
+    rc = notes__pack_encode(d->id, sel, k, NOTES__PACK_EXTERNAL, &out);
+    if (rc == NOTES_EINVAL) {
+        /* A pack needs each author's seqs in order; equivocation evidence
+         * (a second change at an old seq) breaks that: send them whole. */
+        out.len = 0;
+        rc = notes__buf_put(&out, bundle_magic, 4);
+        if (!rc)
+            rc = notes__payload_encode(&out, ptrs, lens, k);
+    }
+    if (rc)
         goto done;
     *bytes = out.data;
     *nbytes = out.len;
@@ -1894,6 +1917,7 @@ done:
     notes__free(known);
     notes__free(ptrs);
     notes__free(lens);
+    notes__free(sel);
     return rc;
 }
 
@@ -1927,12 +1951,29 @@ int notes_doc_merge(notes_doc *d, const uint8_t *bytes, size_t nbytes,
         notes__set_detail("not a bundle of changes");
         return NOTES_ECORRUPT;
     }
-    if (bytes[3] != bundle_magic[3]) {
+    if (bytes[3] == BUNDLE_PACKED) {
+        if (nbytes < 20) {
+            notes__set_detail("truncated bundle");
+            return NOTES_ECORRUPT;
+        }
+        if (memcmp(bytes + 4, d->id, 16) != 0) {
+            char want[33], got[33];
+            notes__hex(want, d->id, 16);
+            notes__hex(got, bytes + 4, 16);
+            notes__set_detail("bundle is of note %s, not of note %s", got,
+                              want);
+            return NOTES_EWRONGDOC;
+        }
+        rc = notes__pack_decode(d->id, bytes + 20, nbytes - 20,
+                                NOTES__PACK_EXTERNAL, bundle_cb, &b);
+    } else if (bytes[3] == bundle_magic[3]) {
+        rc = notes__payload_decode(bytes + 4, nbytes - 4, bundle_cb, &b);
+    } else {
         notes__set_detail("bundle format version %u is not supported",
                           bytes[3]);
         return NOTES_EVERSION;
     }
-    if ((rc = notes__payload_decode(bytes + 4, nbytes - 4, bundle_cb, &b)))
+    if (rc)
         goto free_batch;
     if ((rc = doc_lock(d, 1)))
         goto free_batch;

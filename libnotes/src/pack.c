@@ -48,9 +48,29 @@ static int find_index(struct notes__change *const *c, size_t upto,
     return NOTES_EINVAL;
 }
 
-int notes__pack_encode(const uint8_t doc[16], struct notes__change *const *c,
-                       size_t n, struct notes_buf *out)
+/*
+ * A reference (prev or dep) to change c[i]'s predecessor: the distance back
+ * to it, or, when it is not in the pack and `external` allows it, 0 and
+ * its 32-byte id.
+ */
+static int put_ref(struct notes_buf *hdr, struct notes__change *const *c,
+                   size_t i, const uint8_t id[32], int external)
 {
+    size_t j;
+    int rc;
+    if (find_index(c, i, id, &j) == NOTES_OK)
+        return notes__buf_put_varint(hdr, i - j);
+    if (!external)
+        return NOTES_EINVAL;
+    if ((rc = notes__buf_put_varint(hdr, 0)))
+        return rc;
+    return notes__buf_put(hdr, id, 32);
+}
+
+int notes__pack_encode(const uint8_t doc[16], struct notes__change *const *c,
+                       size_t n, int flags, struct notes_buf *out)
+{
+    const int external = (flags & NOTES__PACK_EXTERNAL) != 0;
     struct notes_buf hdr, ops, text, sigs;
     uint8_t(*authors)[32] = NULL;
     uint64_t *last_seq = NULL;
@@ -69,7 +89,7 @@ int notes__pack_encode(const uint8_t doc[16], struct notes__change *const *c,
         goto out;
     for (size_t i = 0; i < n; i++) {
         const struct notes__change *ch = c[i];
-        size_t a, j;
+        size_t a;
         rc = NOTES_EINVAL;
         if (memcmp(ch->doc, doc, 16) != 0)
             goto out;
@@ -83,16 +103,12 @@ int notes__pack_encode(const uint8_t doc[16], struct notes__change *const *c,
             (rc = notes__buf_put_varint(&hdr, ch->seq - last_seq[a])))
             goto out;
         last_seq[a] = ch->seq;
-        if (ch->seq > 1) {
-            if ((rc = find_index(c, i, ch->prev, &j)) ||
-                (rc = notes__buf_put_varint(&hdr, i - j)))
-                goto out;
-        }
+        if (ch->seq > 1 && (rc = put_ref(&hdr, c, i, ch->prev, external)))
+            goto out;
         if ((rc = notes__buf_put_varint(&hdr, ch->ndeps)))
             goto out;
         for (uint32_t k = 0; k < ch->ndeps; k++)
-            if ((rc = find_index(c, i, ch->deps[k], &j)) ||
-                (rc = notes__buf_put_varint(&hdr, i - j)))
+            if ((rc = put_ref(&hdr, c, i, ch->deps[k], external)))
                 goto out;
         if ((rc = notes__buf_put_varint(
                  &hdr, zigzag((int64_t)(ch->time_ms - prev_time)))) ||
@@ -198,9 +214,26 @@ static int put_text(struct notes_buf *body, struct notes_reader *text, size_t n)
     return rc ? rc : notes__buf_put(body, p, n);
 }
 
-int notes__pack_decode(const uint8_t doc[16], const uint8_t *p, size_t n,
-                       notes__change_cb cb, void *ctx)
+/* Read a reference of change i and append the id it names to the body. */
+static int get_ref(struct notes_reader *hdr, uint8_t (*ids)[32], size_t i,
+                   int external, struct notes_buf *body, const char *what)
 {
+    size_t ref;
+    const uint8_t *id;
+    if (get_len(hdr, i, &ref))
+        return bad(what);
+    if (ref == 0) {
+        if (!external || notes__get_raw(hdr, 32, &id))
+            return bad(what);
+        return notes__buf_put(body, id, 32);
+    }
+    return notes__buf_put(body, ids[i - ref], 32);
+}
+
+int notes__pack_decode(const uint8_t doc[16], const uint8_t *p, size_t n,
+                       int flags, notes__change_cb cb, void *ctx)
+{
+    const int external = (flags & NOTES__PACK_EXTERNAL) != 0;
     struct notes_reader r, hdr, ops, text, sigs;
     struct notes_buf body;
     const uint8_t *authors, *col;
@@ -243,7 +276,7 @@ int notes__pack_decode(const uint8_t doc[16], const uint8_t *p, size_t n,
         goto out;
     }
     for (size_t i = 0; i < nc; i++) {
-        size_t a, ref, ndeps, nops;
+        size_t a, ndeps, nops;
         uint64_t dseq, dt;
         uint8_t flag;
         body.len = 0;
@@ -260,27 +293,18 @@ int notes__pack_decode(const uint8_t doc[16], const uint8_t *p, size_t n,
             (rc = notes__buf_put(&body, authors + 32 * a, 32)) ||
             (rc = notes__buf_put_varint(&body, seq)))
             goto out;
-        if (seq > 1) {
-            if (get_len(&hdr, i, &ref) || ref == 0) {
-                rc = bad("bad prev reference");
-                goto out;
-            }
-            if ((rc = notes__buf_put(&body, ids[i - ref], 32)))
-                goto out;
-        }
+        if (seq > 1 &&
+            (rc = get_ref(&hdr, ids, i, external, &body, "bad prev reference")))
+            goto out;
         if (get_len(&hdr, NOTES__MAX_DEPS, &ndeps) ||
             (rc = notes__buf_put_varint(&body, ndeps))) {
             rc = bad("bad dependency count");
             goto out;
         }
-        for (size_t k = 0; k < ndeps; k++) {
-            if (get_len(&hdr, i, &ref) || ref == 0) {
-                rc = bad("bad dependency reference");
+        for (size_t k = 0; k < ndeps; k++)
+            if ((rc = get_ref(&hdr, ids, i, external, &body,
+                              "bad dependency reference")))
                 goto out;
-            }
-            if ((rc = notes__buf_put(&body, ids[i - ref], 32)))
-                goto out;
-        }
         if (notes__get_varint(&hdr, &dt) ||
             get_len(&hdr, NOTES__MAX_OPS, &nops) || nops == 0 ||
             notes__get_u8(&hdr, &flag) || flag > 1) {

@@ -13,17 +13,25 @@
 #include "store.h"
 
 /*
+ * External references: a pack of part of a log (a bundle for a peer that
+ * has the rest) may name a prev or dep that is not in it, by its full id
+ * (a back-reference of 0, then 32 bytes). A log's pack never does.
+ */
+#define NOTES__PACK_EXTERNAL 1
+
+/*
  * Encode `n` decoded changes (in log order: each change's prev and deps
  * precede it) of document `doc`. Fails with NOTES_EINVAL if a prev or dep
- * is not among the earlier changes.
+ * is not among the earlier changes, unless flags has NOTES__PACK_EXTERNAL.
  */
 int notes__pack_encode(const uint8_t doc[16], struct notes__change *const *c,
-                       size_t n, struct notes_buf *out);
+                       size_t n, int flags, struct notes_buf *out);
 /*
  * Decode a pack of document `doc`, calling cb with each rebuilt change
- * encoding, in order. Every count, length and reference is checked.
+ * encoding, in order. Every count, length and reference is checked;
+ * external references are refused unless flags has NOTES__PACK_EXTERNAL.
  */
 int notes__pack_decode(const uint8_t doc[16], const uint8_t *p, size_t n,
-                       notes__change_cb cb, void *ctx);
+                       int flags, notes__change_cb cb, void *ctx);
 
 #endif

@@ -549,7 +549,7 @@ int notes__log_read(struct notes__log *lg, notes__change_cb user_cb,
             break;
         }
         if (hdr[4] == NOTES__REC_PACK) {
-            if ((rc = notes__pack_decode(lg->doc, body, bodylen, cb, ctx)))
+            if ((rc = notes__pack_decode(lg->doc, body, bodylen, 0, cb, ctx)))
                 break;
         } else if (hdr[4] != NOTES__REC_CHANGES) {
             notes__set_detail("'%s': record at offset %llu has unknown type %u",

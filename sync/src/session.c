@@ -725,12 +725,25 @@ static int bundle_compress(notes_sync_session *s)
     return NOTES_OK;
 }
 
-/* Number of changes in a bundle (magic, then a varint count). */
+/*
+ * Number of changes in a bundle (docs/format.md, "Bundles"): version 1 is
+ * the magic and a varint count; version 2 the magic, the note id, then a
+ * pack: "NP\x01", the author count and keys, the change count.
+ */
 static uint64_t bundle_count(const uint8_t *b, size_t n)
 {
-    const uint8_t *p = b + 4;
-    uint64_t c = 0;
-    if (n < 5 || sync_get_varint(&p, b + n, &c))
+    const uint8_t *p = b + 4, *end = b + n;
+    uint64_t c = 0, na;
+    if (n < 5)
+        return 0;
+    if (b[3] == 2) {
+        p += 16 + 3;
+        if (p > end || sync_get_varint(&p, end, &na) ||
+            na > (uint64_t)(end - p) / 32)
+            return 0;
+        p += na * 32;
+    }
+    if (sync_get_varint(&p, end, &c))
         return 0;
     return c;
 }

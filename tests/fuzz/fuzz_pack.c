@@ -19,6 +19,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const uint8_t docid[16] = {1};
-    (void)notes__pack_decode(docid, data, size, cb, NULL);
+    (void)notes__pack_decode(docid, data, size, 0, cb, NULL);
     return 0;
 }

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "pack.h"
 #include "store.h"
 
 #define MAXR 5
@@ -231,6 +232,7 @@ static char *state_of(notes_doc *d)
 
 struct split {
     const uint8_t *p[4096];
+    uint8_t *own[4096];
     size_t n[4096];
     size_t count;
 };
@@ -238,9 +240,14 @@ struct split {
 static int split_cb(void *ctx, const uint8_t *p, size_t n)
 {
     struct split *s = ctx;
+    uint8_t *copy;
     if (s->count == 4096)
         return NOTES_ETOOBIG;
-    s->p[s->count] = p;
+    /* The pack decoder reuses its buffer: keep a copy. */
+    if (!(copy = malloc(n)))
+        return NOTES_ENOMEM;
+    memcpy(copy, p, n);
+    s->p[s->count] = s->own[s->count] = copy;
     s->n[s->count++] = n;
     return NOTES_OK;
 }
@@ -254,7 +261,11 @@ static char *replay_shuffled(notes_doc *from)
     struct split sp = {0};
     memcpy(docid, notes_doc_id(from), 16);
     assert_int_equal(notes_doc_export(from, NULL, 0, &all, &n), NOTES_OK);
-    assert_int_equal(notes__payload_decode(all + 4, n - 4, split_cb, &sp), NOTES_OK);
+    /* export writes a version 2 bundle: magic, note id, pack. */
+    assert_int_equal(all[3], 2);
+    assert_int_equal(notes__pack_decode(docid, all + 20, n - 20,
+                                        NOTES__PACK_EXTERNAL, split_cb, &sp),
+                     NOTES_OK);
     size_t *idx = malloc(sp.count * sizeof(*idx));
     for (size_t i = 0; i < sp.count; i++)
         idx[i] = i;
@@ -288,6 +299,8 @@ static char *replay_shuffled(notes_doc *from)
     }
     char *s = state_of(d);
     notes_doc_close(d);
+    for (size_t i = 0; i < sp.count; i++)
+        free(sp.own[i]);
     free(idx);
     notes_free(all);
     return s;

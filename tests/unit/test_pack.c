@@ -81,7 +81,7 @@ static struct notes_buf make_pack(notes_identity *a, notes_identity *b,
     *ncs = n;
     struct notes_buf out;
     notes__buf_init(&out, 1 << 24);
-    assert_int_equal(notes__pack_encode(docid, cs, n, &out), NOTES_OK);
+    assert_int_equal(notes__pack_encode(docid, cs, n, 0, &out), NOTES_OK);
     return out;
 }
 
@@ -99,7 +99,7 @@ static void test_pack_roundtrip(void **state)
     /* Rebuilt changes all decode and verify (unsigned ones are covered by
      * the later signed ones of their author when ingested). */
     struct rebuilt r = {0};
-    assert_int_equal(notes__pack_decode(docid, pk.data, pk.len, count_cb, &r),
+    assert_int_equal(notes__pack_decode(docid, pk.data, pk.len, 0, count_cb, &r),
                      NOTES_OK);
     assert_int_equal(r.n, n);
     assert_int_equal(r.good, n);
@@ -107,13 +107,13 @@ static void test_pack_roundtrip(void **state)
     /* Another document's id rebuilds bodies whose signatures fail. */
     uint8_t other[16] = {9};
     r.n = r.good = 0;
-    assert_int_equal(notes__pack_decode(other, pk.data, pk.len, count_cb, &r),
+    assert_int_equal(notes__pack_decode(other, pk.data, pk.len, 0, count_cb, &r),
                      NOTES_OK);
     assert_true(r.good < n);
     /* Every truncation is refused. */
     for (size_t cut = 0; cut < pk.len; cut++) {
         r.n = r.good = 0;
-        assert_int_not_equal(notes__pack_decode(docid, pk.data, cut, count_cb, &r),
+        assert_int_not_equal(notes__pack_decode(docid, pk.data, cut, 0, count_cb, &r),
                              NOTES_OK);
     }
     for (size_t i = 0; i < n; i++)
@@ -157,7 +157,7 @@ static void test_pack_mutations(void **state)
             }
         }
         struct rebuilt r = {0};
-        int rc = notes__pack_decode(docid, m, len, count_cb, &r);
+        int rc = notes__pack_decode(docid, m, len, 0, count_cb, &r);
         (void)rc;
         /* What a mutated pack rebuilds can only be what was signed: a
          * change that verifies must be byte-identical to an original. */
@@ -172,11 +172,62 @@ static void test_pack_mutations(void **state)
     notes_identity_free(b);
 }
 
+/*
+ * A bundle for a peer that has the first changes packs only the rest: its
+ * references to what the peer has are full ids (EXTERNAL). They rebuild
+ * byte for byte; without the flag (a log's pack) they are refused, and
+ * without the flag such a pack cannot even be made.
+ */
+static void test_pack_external(void **state)
+{
+    (void)state;
+    notes_identity *a, *b;
+    struct notes__change *cs[16];
+    size_t n;
+    assert_int_equal(notes_identity_generate("Ana", &a), NOTES_OK);
+    assert_int_equal(notes_identity_generate("Bo", &b), NOTES_OK);
+    struct notes_buf full = make_pack(a, b, cs, &n);
+    orig = cs;
+    norig = n;
+    struct notes_buf part;
+    notes__buf_init(&part, 1 << 24);
+    assert_int_equal(notes__pack_encode(docid, cs + 5, n - 5, 0, &part),
+                     NOTES_EINVAL);
+    part.len = 0;
+    assert_int_equal(notes__pack_encode(docid, cs + 5, n - 5,
+                                        NOTES__PACK_EXTERNAL, &part),
+                     NOTES_OK);
+    struct rebuilt r = {0};
+    assert_int_equal(notes__pack_decode(docid, part.data, part.len,
+                                        NOTES__PACK_EXTERNAL, count_cb, &r),
+                     NOTES_OK);
+    assert_int_equal(r.n, n - 5);
+    assert_int_equal(r.good, n - 5);
+    assert_int_equal(r.forged, 0);
+    r.n = r.good = 0;
+    assert_int_equal(notes__pack_decode(docid, part.data, part.len, 0,
+                                        count_cb, &r),
+                     NOTES_ECORRUPT);
+    /* Every truncation of the partial pack is refused too. */
+    for (size_t cut = 0; cut < part.len; cut++)
+        assert_int_not_equal(notes__pack_decode(docid, part.data, cut,
+                                                NOTES__PACK_EXTERNAL, count_cb,
+                                                &r),
+                             NOTES_OK);
+    for (size_t i = 0; i < n; i++)
+        notes__change_free(cs[i]);
+    notes__buf_release(&part);
+    notes__buf_release(&full);
+    notes_identity_free(a);
+    notes_identity_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pack_roundtrip),
         cmocka_unit_test(test_pack_mutations),
+        cmocka_unit_test(test_pack_external),
     };
     if (notes_init() != NOTES_OK)
         return 1;
