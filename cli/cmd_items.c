@@ -255,7 +255,7 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
                 arr, json_pack("{s:s, s:s?, s:I, s:s, s:s, s:s?, s:s?, s:b, "
                                "s:s?, s:s?, s:s?, s:o, s:b, s:I}",
                                "note", hex, "title", title, "number",
-                               (json_int_t)(i + 1), "kind", kind_name(it->kind),
+                               (json_int_t)i + 1, "kind", kind_name(it->kind),
                                "text", it->text, "owner", it->owner,
                                "owner_written", it->owner_written, "done",
                                it->done, "recorded_by", it->nauthors ? rec : NULL,

@@ -155,7 +155,7 @@ static json_t *authors_json(struct cli_ctx *ctx, notes_doc *d, struct strbuf *hu
         if (notes_doc_change(d, i, &ci))
             continue;
         size_t k;
-        for (k = 0; k < ns && memcmp(seen[k], ci.author, 32); k++)
+        for (k = 0; k < ns && memcmp(seen[k], ci.author, 32) != 0; k++)
             ;
         if (k < ns)
             continue;
@@ -208,7 +208,8 @@ int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
             v[k].last_ms = ci.time_ms;
         k++;
     }
-    qsort(v, k, sizeof(*v), by_time_desc);
+    if (k > 1) /* v is NULL for an empty replica */
+        qsort(v, k, sizeof(*v), by_time_desc);
     json_t *arr = ctx->json ? json_array() : NULL;
     for (size_t i = 0; i < k; i++) {
         char hex[33];
@@ -465,7 +466,7 @@ int cmd_append(int argc, char **argv, struct cli_ctx *ctx)
             notes_doc_close(d);
             return EXIT_SYSTEM;
         }
-        memcpy(all, sep, sl);
+        memcpy(all, sep, sl); // NOLINT(bugprone-not-null-terminated-result): a byte buffer
         memcpy(all + sl, text, n);
         all[sl + n] = '\n';
         rc = notes_doc_splice(d, notes_doc_length(d), 0, all, sl + n + 1);
@@ -550,7 +551,7 @@ int cmd_log(int argc, char **argv, struct cli_ctx *ctx)
         if (notes_doc_change(d, i, &ci))
             continue;
         for (int k = 0; k < 32; k++)
-            snprintf(hex + 2 * k, 3, "%02x", ci.id[k]);
+            snprintf(hex + (size_t)2 * k, 3, "%02x", ci.id[k]);
         cli_author(ctx, d, ci.author, who, sizeof(who));
         cli_time(ci.time_ms, when, sizeof(when));
         summarize(&ci, what, sizeof(what));
@@ -879,8 +880,8 @@ int cmd_export(int argc, char **argv, struct cli_ctx *ctx)
     }
     if (!note)
         return cli_usage("export");
-    if (strcmp(format, "md") && strcmp(format, "json") && strcmp(format, "html") &&
-        strcmp(format, "bundle")) {
+    if (strcmp(format, "md") != 0 && strcmp(format, "json") != 0 &&
+        strcmp(format, "html") != 0 && strcmp(format, "bundle") != 0) {
         fprintf(stderr, "notes: unknown format '%s' (md, json, html or bundle)\n",
                 format);
         return EXIT_USER;

@@ -355,7 +355,7 @@ static int put_authorship(struct fbuf *b, notes_doc *d, const char *t,
         if (notes_doc_change(d, i, &ci))
             continue;
         size_t k;
-        for (k = 0; k < nkeys && memcmp(keys[k], ci.author, 32); k++)
+        for (k = 0; k < nkeys && memcmp(keys[k], ci.author, 32) != 0; k++)
             ;
         if (k == nkeys)
             memcpy(keys[nkeys++], ci.author, 32);

@@ -70,7 +70,7 @@ static json_t *opt_string(const char *s)
 static json_t *sections(const notes_fmt_outline *o)
 {
     json_t *root = json_array();
-    json_t **objs = calloc(o->nsections + 1, sizeof(*objs));
+    json_t **objs = calloc(o->nsections + 1, sizeof(json_t *));
     if (!root || !objs)
         goto fail;
     for (size_t i = 0; i < o->nsections; i++) {
@@ -147,7 +147,7 @@ static json_t *authors(notes_doc *d)
         if (notes_doc_change(d, i, &ci) || ci.excluded)
             continue;
         size_t k;
-        for (k = 0; k < ns && memcmp(seen[k], ci.author, 32); k++)
+        for (k = 0; k < ns && memcmp(seen[k], ci.author, 32) != 0; k++)
             ;
         if (k < ns)
             continue;

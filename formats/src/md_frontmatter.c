@@ -234,8 +234,9 @@ static int skip_nested(struct pstate *s, size_t from, size_t *end_line)
                     : s->ev.data.mapping_start.style == YAML_FLOW_MAPPING_STYLE;
         } else if (t == YAML_SEQUENCE_END_EVENT ||
                    t == YAML_MAPPING_END_EVENT) {
-            depth--;
-            if (flow[depth]) {
+            if (depth == 0) /* libyaml balances them; be sure */
+                return fail_at(s, s->ev.start_mark, "unbalanced", NULL);
+            if (flow[--depth]) {
                 size_t l = last_line(s->ev.end_mark, from);
                 if (l > *end_line)
                     *end_line = l;

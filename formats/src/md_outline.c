@@ -567,7 +567,8 @@ static int add_authors(notes_doc *d, notes_fmt_outline *o)
             }
             size_t a;
             for (a = 0;
-                 a < it->nauthors && memcmp(it->authors[a], ci.author, 32); a++)
+                 a < it->nauthors && memcmp(it->authors[a], ci.author, 32) != 0;
+                 a++)
                 ;
             if (a < it->nauthors)
                 continue;

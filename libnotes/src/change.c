@@ -46,7 +46,7 @@ static int decode_op(struct notes_reader *r, struct notes__op *op,
         return fail(rc, "truncated operation", r->off);
     switch (op->kind) {
     case NOTES__K_INS:
-        if ((rc = notes__get_varint(r, &v)) || v > UINT32_MAX)
+        if (notes__get_varint(r, &v) || v > UINT32_MAX)
             return fail(NOTES_ECORRUPT, "bad insert position", r->off);
         op->pos = (uint32_t)v;
         if ((rc = notes__get_bytes(r, NOTES__CHANGE_MAX, &op->text,
@@ -60,10 +60,10 @@ static int decode_op(struct notes_reader *r, struct notes__op *op,
         return NOTES_OK;
     case NOTES__K_DEL:
     case NOTES__K_DELBACK:
-        if ((rc = notes__get_varint(r, &v)) || v > UINT32_MAX)
+        if (notes__get_varint(r, &v) || v > UINT32_MAX)
             return fail(NOTES_ECORRUPT, "bad delete position", r->off);
         op->pos = (uint32_t)v;
-        if ((rc = notes__get_varint(r, &v)) || v == 0 || v > UINT32_MAX)
+        if (notes__get_varint(r, &v) || v == 0 || v > UINT32_MAX)
             return fail(NOTES_ECORRUPT, "bad delete count", r->off);
         op->count = (uint32_t)v;
         if (op->kind == NOTES__K_DELBACK && op->count > op->pos + 1ull)
@@ -76,8 +76,7 @@ static int decode_op(struct notes_reader *r, struct notes__op *op,
     case NOTES__K_REMOVE:
         if (get_key(r, &op->key, &op->keylen))
             return fail(NOTES_ECORRUPT, "bad field name", r->off);
-        if ((rc = notes__get_bytes(r, NOTES__VALUE_MAX, &op->text,
-                                   &op->textlen)) ||
+        if (notes__get_bytes(r, NOTES__VALUE_MAX, &op->text, &op->textlen) ||
             !notes__utf8_valid(op->text, op->textlen))
             return fail(NOTES_ECORRUPT, "bad field value", r->off);
         return NOTES_OK;
@@ -347,7 +346,7 @@ int notes__builder_finish(struct notes__change_builder *b, const uint8_t doc[16]
     if (b->nops == 0 || seq == 0 || ndeps > NOTES__MAX_DEPS)
         return NOTES_EINVAL;
     notes__buf_init(&body, NOTES__CHANGE_MAX);
-    if ((rc = notes__buf_reserve(&body, b->ops.len + 200 + 32 * ndeps)) ||
+    if ((rc = notes__buf_reserve(&body, b->ops.len + 200 + (size_t)32 * ndeps)) ||
         (rc = notes__buf_put(&body, change_magic, sizeof(change_magic))) ||
         (rc = notes__buf_put(&body, doc, 16)) ||
         (rc = notes__buf_put(&body, notes_identity_public_key(id), 32)) ||

@@ -202,7 +202,7 @@ int notes__diff(const char *ta, size_t na, const char *tb, size_t nb,
         while (end < ne) {
             if (ed[end].tag != ' ')
                 last = end;
-            else if (end - last > 2 * CONTEXT)
+            else if (end - last > (size_t)2 * CONTEXT)
                 break;
             end++;
         }

@@ -789,7 +789,7 @@ static int batch_push(struct batch *b, struct notes__change *c)
     if (b->n == b->cap) {
         /* Three parallel arrays share one capacity. */
         size_t c1 = b->cap, c2 = b->cap, c3 = b->cap;
-        if (notes__grow(&b->c, &c1, b->n + 1, sizeof(*b->c), 16) ||
+        if (notes__grow(&b->c, &c1, b->n + 1, sizeof(struct notes__change *), 16) ||
             notes__grow(&b->sig, &c2, b->n + 1, sizeof(*b->sig), 16) ||
             notes__grow(&b->at, &c3, b->n + 1, sizeof(*b->at), 16))
             return NOTES_ENOMEM;
@@ -1545,7 +1545,8 @@ const char *const *notes_doc_fields(notes_doc *d)
     if (d->fieldnames && d->gen_names == d->gen)
         return d->fieldnames;
     const char **names = notes__calloc(d->nf + 1, sizeof(*names));
-    const struct write **first = notes__calloc(d->nf + 1, sizeof(*first));
+    const struct write **first =
+        notes__calloc(d->nf + 1, sizeof(const struct write *));
     size_t n = 0;
     if (!names || !first) {
         notes__free(names);
@@ -1832,7 +1833,7 @@ int notes_doc_compact(notes_doc *d, int level)
     notes__buf_init(&pack, NOTES__REC_RAW_MAX);
     if (rc == NOTES_OK) {
         struct notes__change **all =
-            notes__malloc((d->ne + 1) * sizeof(*all));
+            notes__malloc((d->ne + 1) * sizeof(struct notes__change *));
         if (!all) {
             rc = NOTES_ENOMEM;
         } else {
@@ -1871,7 +1872,8 @@ int notes_doc_export(notes_doc *d, const uint8_t (*have)[32], size_t n,
     uint8_t *known = notes__calloc(d->ne + 1, 1);
     const uint8_t **ptrs = notes__malloc((d->ne + 1) * sizeof(*ptrs));
     size_t *lens = notes__malloc((d->ne + 1) * sizeof(*lens));
-    struct notes__change **sel = notes__malloc((d->ne + 1) * sizeof(*sel));
+    struct notes__change **sel =
+        notes__malloc((d->ne + 1) * sizeof(struct notes__change *));
     struct notes_buf out;
     size_t k = 0;
     int rc = NOTES_ENOMEM;

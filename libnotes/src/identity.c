@@ -18,7 +18,7 @@
 
 #define KEYFILE_MAGIC "notes-identity"
 #define KEYFILE_VERSION 1
-#define KEYFILE_MAX (64 * 1024)  /* bytes; larger files are refused */
+#define KEYFILE_MAX (64L * 1024)  /* bytes; larger files are refused */
 #define KEY_PREFIX "nk"
 #define SEED_BYTES crypto_sign_SEEDBYTES           /* 32 */
 #define SALT_BYTES crypto_pwhash_SALTBYTES         /* 16 */
@@ -198,7 +198,8 @@ int notes_signature_verify(const uint8_t sig[64], const uint8_t *msg,
 
 void notes_key_encode(const uint8_t pk[32], char out[NOTES_KEY_STRLEN])
 {
-    memcpy(out, KEY_PREFIX, 2);
+    /* The prefix; notes__base32 writes the rest and the NUL. */
+    memcpy(out, KEY_PREFIX, 2); // NOLINT(bugprone-not-null-terminated-result)
     notes__base32(out + 2, NOTES_KEY_STRLEN - 2, pk, 32);
 }
 
@@ -502,7 +503,7 @@ static int keyfile_read(const char *path, char *text, size_t *n)
         goto out;
     }
     if (st.st_size > KEYFILE_MAX) {
-        notes__set_detail("key file '%s' is larger than %d bytes", path,
+        notes__set_detail("key file '%s' is larger than %ld bytes", path,
                           KEYFILE_MAX);
         rc = NOTES_ETOOBIG;
         goto out;
@@ -522,8 +523,8 @@ static int keyfile_read(const char *path, char *text, size_t *n)
         if (r == 0)
             break;
         got += (size_t)r;
-        if (got > KEYFILE_MAX) {
-            notes__set_detail("key file '%s' is larger than %d bytes", path,
+        if (got > (size_t)KEYFILE_MAX) {
+            notes__set_detail("key file '%s' is larger than %ld bytes", path,
                               KEYFILE_MAX);
             rc = NOTES_ETOOBIG;
             goto out;

@@ -93,7 +93,7 @@ int notes__pack_encode(const uint8_t doc[16], struct notes__change *const *c,
         rc = NOTES_EINVAL;
         if (memcmp(ch->doc, doc, 16) != 0)
             goto out;
-        for (a = 0; a < na && memcmp(authors[a], ch->author, 32); a++)
+        for (a = 0; a < na && memcmp(authors[a], ch->author, 32) != 0; a++)
             ;
         if (a == na)
             memcpy(authors[na++], ch->author, 32);
@@ -242,7 +242,7 @@ int notes__pack_decode(const uint8_t doc[16], const uint8_t *p, size_t n,
     size_t na, nc, lh, lo, lt, ls;
     uint64_t time = 0;
     int64_t cursor = 0;
-    int rc;
+    int rc = NOTES_OK; /* an empty pack (no changes) is valid */
 
     notes__reader_init(&r, p, n);
     if (notes__get_raw(&r, 3, &col) || memcmp(col, pack_magic, 2) != 0)
@@ -296,11 +296,12 @@ int notes__pack_decode(const uint8_t doc[16], const uint8_t *p, size_t n,
         if (seq > 1 &&
             (rc = get_ref(&hdr, ids, i, external, &body, "bad prev reference")))
             goto out;
-        if (get_len(&hdr, NOTES__MAX_DEPS, &ndeps) ||
-            (rc = notes__buf_put_varint(&body, ndeps))) {
+        if (get_len(&hdr, NOTES__MAX_DEPS, &ndeps)) {
             rc = bad("bad dependency count");
             goto out;
         }
+        if ((rc = notes__buf_put_varint(&body, ndeps)))
+            goto out;
         for (size_t k = 0; k < ndeps; k++)
             if ((rc = get_ref(&hdr, ids, i, external, &body,
                               "bad dependency reference")))

@@ -24,7 +24,8 @@ static char *path_join(const char *a, const char *b)
     size_t la = strlen(a), lb = strlen(b);
     char *p = notes__malloc(la + lb + 2);
     if (p) {
-        memcpy(p, a, la);
+        /* The NUL comes with b, below. */
+        memcpy(p, a, la); // NOLINT(bugprone-not-null-terminated-result)
         p[la] = '/';
         memcpy(p + la + 1, b, lb + 1);
     }

@@ -531,8 +531,10 @@ int notes__log_read(struct notes__log *lg, notes__change_cb user_cb,
         size_t bodylen = stored;
         if (hdr[5] == NOTES__CODEC_ZSTD) {
             raw.len = 0;
-            if ((rc = notes__decompress(&raw, payload, stored, rawlen)) ||
-                raw.len != rawlen) {
+            rc = notes__decompress(&raw, payload, stored, rawlen);
+            if (rc == NOTES_ENOMEM)
+                break; /* not the record's fault: no damage to report */
+            if (rc || raw.len != rawlen) {
                 /* The checksum matched, so this is not a torn write. */
                 notes__set_detail("'%s': record at offset %llu does not "
                                   "decompress", lg->path,
