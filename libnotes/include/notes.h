@@ -321,6 +321,21 @@ NOTES_API const char *const *notes_doc_list(notes_doc *d, const char *key);
  * borrowed). */
 NOTES_API const char *const *notes_doc_fields(notes_doc *d);
 
+/*
+ * Observe the text (e.g. to mirror it in an editor): fn is called after
+ * each change to the current text, in order, as it happens — local
+ * splices, and changes merged from peers or read by notes_doc_refresh,
+ * already transformed to the current text — with the code point position
+ * and either the code points deleted there (del) or the UTF-8 inserted
+ * there (ins, nbytes). After the rare rebuild of the whole state
+ * (equivocation evidence, a merge rolled back) it is called once with pos
+ * SIZE_MAX: re-read the text. fn must not call into the doc. fn NULL
+ * stops observing.
+ */
+typedef void (*notes_text_fn)(void *ud, size_t pos, size_t del,
+                              const char *ins, size_t nbytes);
+NOTES_API void notes_doc_observe(notes_doc *d, notes_text_fn fn, void *ud);
+
 /* Whether there are uncommitted edits. */
 NOTES_API int notes_doc_dirty(const notes_doc *d);
 /*

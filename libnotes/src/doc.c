@@ -86,6 +86,8 @@ struct notes_doc {
     size_t na;
 
     struct notes__oplog *op;
+    notes_text_fn obs;       /* notes_doc_observe */
+    void *obs_ud;
     struct field *f;
     size_t nf;
     const char **fieldnames;
@@ -672,7 +674,20 @@ static int rebuild(struct notes_doc *d)
         if ((rc = apply_entry(d, (uint32_t)i)))
             return rc;
     }
+    /* The observer sees the rebuilt text as one reset, not its replay. */
+    if (d->obs) {
+        notes__oplog_observe(d->op, d->obs, d->obs_ud);
+        d->obs(d->obs_ud, SIZE_MAX, 0, NULL, 0);
+    }
     return NOTES_OK;
+}
+
+void notes_doc_observe(notes_doc *d, notes_text_fn fn, void *ud)
+{
+    d->obs = fn;
+    d->obs_ud = ud;
+    if (d->op)
+        notes__oplog_observe(d->op, fn, ud);
 }
 
 /* Drop entries from index `from` on (not stored), then rebuild. */

@@ -27,6 +27,18 @@ typedef uint32_t notes_lv;
 
 struct notes__oplog;
 
+/*
+ * An observer of the merged text: called after each change to it, in
+ * order, with the code point position, the code points deleted there
+ * (del) or the UTF-8 inserted there (ins, nbytes). Must not touch the
+ * oplog.
+ */
+typedef void (*notes__text_obs)(void *ud, size_t pos, size_t del,
+                                const char *ins, size_t nbytes);
+/* Set (fn NULL: clear) the observer of op's merged text. */
+void notes__oplog_observe(struct notes__oplog *op, notes__text_obs fn,
+                          void *ud);
+
 /* Create an empty oplog (empty document, no agents). */
 int notes__oplog_new(struct notes__oplog **out);
 /* Free an oplog and everything it owns. NULL is ok. */
@@ -191,6 +203,9 @@ struct notes__oplog {
 
     struct notes__tbuf text;
     struct notes__mcache *cache; /* merge tracker kept between merges */
+
+    notes__text_obs obs;         /* told of every change to `text` */
+    void *obs_ud;
 };
 
 /* Lookups (binary search over runs). lv must be < n. */

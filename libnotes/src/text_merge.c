@@ -1287,6 +1287,9 @@ int notes__merge_apply(struct notes__oplog *op, const notes_lv *oldf,
             notes__tbuf_insert(&op->text, x->pos, x->bytes, x->nbytes, x->ncp);
         else
             notes__tbuf_delete(&op->text, x->pos, x->ncp);
+        if (op->obs)
+            op->obs(op->obs_ud, x->pos, x->bytes ? 0 : x->ncp,
+                    x->bytes ? x->bytes : NULL, x->bytes ? x->nbytes : 0);
     }
     t->nout = 0;
     return NOTES_OK;

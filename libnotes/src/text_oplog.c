@@ -74,6 +74,13 @@ int notes__oplog_new(struct notes__oplog **out)
     return NOTES_OK;
 }
 
+void notes__oplog_observe(struct notes__oplog *op, notes__text_obs fn,
+                          void *ud)
+{
+    op->obs = fn;
+    op->obs_ud = ud;
+}
+
 void notes__oplog_free(struct notes__oplog *op)
 {
     if (!op)
@@ -486,6 +493,10 @@ int notes__oplog_add(struct notes__oplog *op, uint32_t agent, uint64_t seq,
             notes__tbuf_insert(&op->text, pos, utf8, nbytes, k); /* reserved */
         else
             notes__tbuf_delete(&op->text, pos, count);
+        if (op->obs)
+            op->obs(op->obs_ud, pos, kind == NOTES__OP_INS ? 0 : count,
+                    kind == NOTES__OP_INS ? utf8 : NULL,
+                    kind == NOTES__OP_INS ? nbytes : 0);
         if (op->cache)
             notes__merge_note_fast(op);
     } else {

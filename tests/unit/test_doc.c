@@ -818,6 +818,95 @@ static void test_doc_local_mac(void **state)
     notes_doc_close(a);
 }
 
+/* A mirror of a text kept only from what notes_doc_observe reports. */
+struct mirror {
+    char *s;
+    size_t n;    /* bytes */
+    int resets;
+    size_t calls;
+};
+
+/* Byte offset of code point cp in s. */
+static size_t cp_off(const char *s, size_t n, size_t cp)
+{
+    size_t i = 0;
+    while (cp && i < n) {
+        i++;
+        while (i < n && ((unsigned char)s[i] & 0xc0) == 0x80)
+            i++;
+        cp--;
+    }
+    assert_int_equal(cp, 0);
+    return i;
+}
+
+static void on_text(void *ud, size_t pos, size_t del, const char *ins,
+                    size_t nbytes)
+{
+    struct mirror *m = ud;
+    m->calls++;
+    if (pos == SIZE_MAX) {
+        m->resets++;
+        return;
+    }
+    size_t at = cp_off(m->s, m->n, pos);
+    size_t end = cp_off(m->s + at, m->n - at, del) + at;
+    assert_true(del == 0 || nbytes == 0);
+    char *t = malloc(m->n - (end - at) + nbytes + 1);
+    memcpy(t, m->s, at);
+    if (nbytes)
+        memcpy(t + at, ins, nbytes);
+    memcpy(t + at + nbytes, m->s + end, m->n - end);
+    m->n = m->n - (end - at) + nbytes;
+    t[m->n] = 0;
+    free(m->s);
+    m->s = t;
+}
+
+/*
+ * An observer told of every change to the text (local splices, merges of
+ * concurrent changes, changes read by refresh) can keep an exact mirror
+ * of it from the reports alone: what an editor page needs.
+ */
+static void test_doc_observe(void **state)
+{
+    struct fixture *f = *state;
+    notes_doc *a, *b;
+    struct mirror m = {strdup(""), 0, 0, 0};
+    assert_int_equal(notes_doc_create(f->a, &a), NOTES_OK);
+    notes_doc_observe(a, on_text, &m);
+    splice(a, 0, 0, "Agenda: héllo 日本語\n");
+    commit(a);
+    b = open_copy(f->b, a);
+    /* Concurrent edits on both sides, then a merge each way. */
+    for (int round = 0; round < 20; round++) {
+        size_t la = notes_doc_length(a), lb = notes_doc_length(b);
+        splice(a, (size_t)round * 7 % (la + 1), 0, "ab🚀");
+        if (la > 4)
+            splice(a, (size_t)round % (la - 3), 2, "");
+        commit(a);
+        splice(b, (size_t)round * 5 % (lb + 1), 0, "xy\n");
+        if (lb > 6)
+            splice(b, (size_t)round * 3 % (lb - 5), 3, "é");
+        commit(b);
+        sync_to(b, a);
+        sync_to(a, b);
+        size_t n;
+        const char *t = notes_doc_text(a, &n);
+        assert_int_equal(m.n, n);
+        assert_memory_equal(m.s, t, n);
+    }
+    assert_string_equal(text(a), text(b));
+    assert_int_equal(m.resets, 0);
+    size_t calls = m.calls;
+    notes_doc_observe(a, NULL, NULL);
+    splice(a, 0, 0, "unobserved");
+    assert_int_equal(m.calls, calls);
+    free(m.s);
+    notes_doc_close(a);
+    notes_doc_close(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -832,6 +921,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_doc_compact_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_doc_local_mac, setup, teardown),
         cmocka_unit_test_setup_teardown(test_doc_auto_compact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_doc_observe, setup, teardown),
     };
     if (notes_init() != NOTES_OK)
         return 1;
