@@ -1,0 +1,1998 @@
+/*
+ * ui.c: the browser page of `notes serve`: HTTP and WebSocket with
+ * libwebsockets on the daemon's libuv loop (docs/web.md).
+ *
+ * Editing follows @codemirror/collab's central-authority model with this
+ * process as the authority: per open note a linear list of updates
+ * (CodeMirror ChangeSets, UTF-16 positions) numbered from 0 since the
+ * daemon started. A page pushes its edits against the version it last
+ * saw; a push at the current version is applied to the note as splices,
+ * signed and committed, and broadcast; a stale push is ignored (the page
+ * rebases over the updates it receives and pushes again). Changes that
+ * reach the store from elsewhere (a peer through the sync side, a CLI
+ * command) are read by notes_doc_refresh and arrive through
+ * notes_doc_observe as the transformed operations they are, each becoming
+ * an update; so a page rebases its own unacknowledged keystrokes over
+ * exactly what happened.
+ *
+ * Security (docs/web.md): loopback only; a per-daemon token, given once in
+ * the URL and then kept in an HttpOnly SameSite=Strict cookie; the Host
+ * must be a loopback name (DNS rebinding) and a WebSocket's Origin the
+ * page's own; a CSP without inline script; POSTs only as JSON; messages
+ * bounded; anything malformed closes the connection, the replica
+ * untouched.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <libwebsockets.h>
+#include <sodium.h>
+#include <uv.h>
+
+#include "notes_formats.h"
+#include "notes_sync.h"
+#include "ui.h"
+#include "ui_assets.h"
+
+#define HIST_MAX 20000      /* updates kept per note; older: reload */
+#define OUT_MAX (16u << 20) /* bytes queued per page before it is dropped */
+#define CLIENT_ID_MAX 64
+#define RANGES_MAX 100
+#define ITEMS_DELAY_MS 250  /* outline recomputed at most this often */
+#define STATUS_MS 1000
+#define NOTES_LIST_MAX 5000
+
+struct ui_msg {
+    struct ui_msg *next;
+    size_t len;
+    unsigned char data[]; /* LWS_PRE bytes of headroom, then the JSON */
+};
+
+struct unote;
+
+struct page {
+    struct page *next;      /* in the note's list */
+    struct unote *note;
+    struct lws *wsi;
+    char session[17];
+    struct ui_msg *qh, *qt;
+    size_t qbytes;
+    json_t *ranges;         /* last cursor ranges, or NULL */
+    unsigned long ranges_version;
+    char close_why[120];    /* set: close at the next writeable */
+};
+
+struct unote {
+    struct unote *next;
+    struct notes_ui *ui;
+    uint8_t id[16];
+    char hex[33];
+    notes_doc *d;
+    char *m;                /* mirror of the text as the pages see it */
+    size_t mlen, mcap;      /* bytes */
+    size_t len16;           /* UTF-16 length */
+    json_t *hist;           /* updates [base, version) */
+    unsigned long base, version;
+    json_t *remote;         /* updates observed from elsewhere, unsent */
+    int applying;           /* a page's edit is being applied */
+    int reset;              /* the state was rebuilt: pages must reload */
+    struct page *pages;
+    uv_timer_t items_timer;
+    int items_timer_on, items_due;
+    uint64_t items_last_ms;
+    char *items_json;       /* last sent, to skip repeats */
+};
+
+struct notes_ui {
+    uv_loop_t *loop;
+    struct lws_context *ctx;
+    struct lws_context *ctx_dying; /* notes_ui_free ends its destruction */
+    notes_replica *r;
+    char token[44];
+    char epoch[17];
+    int port;
+    char me_key[NOTES_KEY_STRLEN], me_fp[NOTES_FPR_STRLEN], me_color[8];
+    struct unote *notes;
+    uv_fs_event_t watch;
+    uv_timer_t status_timer;
+    int watching, timing, stopped;
+    FILE *log;
+    void (*status)(void *ud, notes_ui_status *out);
+    void *status_ud;
+    char *status_json;
+};
+
+/* Per connection (HTTP request or WebSocket). */
+struct pss {
+    struct page *pg;        /* WebSocket: the page */
+    char *rx;               /* WebSocket: a message being assembled */
+    size_t rxlen;
+    /* HTTP response being written */
+    const unsigned char *body;
+    void *owned;            /* body, when it is ours to free */
+    size_t blen, boff;
+    /* POST being received */
+    char *post;
+    size_t postlen;
+    char route[16];
+};
+
+static _Thread_local char ui_err[300];
+
+static void ui_detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void ui_detail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ui_err, sizeof(ui_err), fmt, ap);
+    va_end(ap);
+}
+
+const char *notes_ui_last_error(void);
+const char *notes_ui_last_error(void)
+{
+    return ui_err;
+}
+
+static void ui_log(struct notes_ui *ui, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void ui_log(struct notes_ui *ui, const char *fmt, ...)
+{
+    va_list ap;
+    if (!ui->log)
+        return;
+    va_start(ap, fmt);
+    fputs("notes ui: ", ui->log);
+    vfprintf(ui->log, fmt, ap);
+    fputc('\n', ui->log);
+    fflush(ui->log);
+    va_end(ap);
+}
+
+static uint64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+static void random_hex(char *out, size_t bytes)
+{
+    uint8_t b[32];
+    randombytes_buf(b, bytes);
+    sodium_bin2hex(out, bytes * 2 + 1, b, bytes);
+}
+
+/* A stable colour per key: one of a palette readable on white, chosen by
+ * the key's hash (names are claims; the colour follows the key). */
+static void key_color(const uint8_t pk[32], char out[8])
+{
+    static const char *const palette[] = {
+        "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#e36209", "#17becf",
+        "#8c564b", "#e377c2", "#7f7f00", "#0b6e4f", "#b5179e", "#3a5a99"};
+    uint8_t h[8];
+    crypto_generichash(h, sizeof(h), pk, 32, NULL, 0);
+    snprintf(out, 8, "%s", palette[h[0] % (sizeof(palette) / sizeof(*palette))]);
+}
+
+static void hex16(const uint8_t id[16], char out[33])
+{
+    sodium_bin2hex(out, 33, id, 16);
+}
+
+static int unhex16(const char *s, uint8_t id[16])
+{
+    size_t got = 0;
+    if (strlen(s) != 32 ||
+        sodium_hex2bin(id, 16, s, 32, NULL, &got, NULL) != 0 || got != 16)
+        return -1;
+    return 0;
+}
+
+/* ---- UTF-16 positions over UTF-8 text ------------------------------------ */
+
+/* Length of the UTF-8 sequence starting with byte c (text is valid UTF-8). */
+static size_t u8len(unsigned char c)
+{
+    return c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+}
+
+/*
+ * Locate UTF-16 offset u16 in s (n bytes of valid UTF-8), starting from
+ * byte `from` at code point `cp0`, UTF-16 `u0`. OUT *cp, *byte. -1 if it
+ * is past the end or inside a surrogate pair.
+ */
+static int u16_locate(const char *s, size_t n, size_t from, size_t cp0,
+                      size_t u0, size_t u16, size_t *cp, size_t *byte)
+{
+    size_t i = from, c = cp0, u = u0;
+    while (u < u16 && i < n) {
+        size_t l = u8len((unsigned char)s[i]);
+        u += l == 4 ? 2 : 1;
+        i += l;
+        c++;
+    }
+    if (u != u16)
+        return -1;
+    *cp = c;
+    *byte = i;
+    return 0;
+}
+
+/* UTF-16 length of n bytes of valid UTF-8. */
+static size_t u16_count(const char *s, size_t n)
+{
+    size_t u = 0;
+    for (size_t i = 0; i < n; i += u8len((unsigned char)s[i]))
+        u += u8len((unsigned char)s[i]) == 4 ? 2 : 1;
+    return u;
+}
+
+/* Byte offset of code point cp in s. */
+static size_t cp_byte(const char *s, size_t n, size_t cp)
+{
+    size_t i = 0;
+    while (cp && i < n) {
+        i += u8len((unsigned char)s[i]);
+        cp--;
+    }
+    return i;
+}
+
+/* Lines of t (n bytes) as a JSON array, as CodeMirror's Text.toJSON. */
+static json_t *lines_json(const char *t, size_t n)
+{
+    json_t *a = json_array();
+    size_t start = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i == n || t[i] == '\n') {
+            json_array_append_new(a, json_stringn(t + start, i - start));
+            start = i + 1;
+        }
+    }
+    return a;
+}
+
+/* ---- messages to pages ------------------------------------------------- */
+
+static void page_close(struct page *pg, const char *why);
+
+static void page_send_str(struct page *pg, const char *s, size_t n)
+{
+    struct ui_msg *m;
+    if (pg->close_why[0])
+        return;
+    if (pg->qbytes + n > OUT_MAX) {
+        page_close(pg, "the page does not keep up");
+        return;
+    }
+    m = malloc(sizeof(*m) + LWS_PRE + n);
+    if (!m) {
+        page_close(pg, "out of memory");
+        return;
+    }
+    m->next = NULL;
+    m->len = n;
+    memcpy(m->data + LWS_PRE, s, n);
+    if (pg->qt)
+        pg->qt->next = m;
+    else
+        pg->qh = m;
+    pg->qt = m;
+    pg->qbytes += n;
+    lws_callback_on_writable(pg->wsi);
+}
+
+static void page_send(struct page *pg, json_t *msg)
+{
+    char *s = json_dumps(msg, JSON_COMPACT);
+    if (s) {
+        page_send_str(pg, s, strlen(s));
+        free(s);
+    }
+}
+
+static void note_broadcast(struct unote *n, json_t *msg)
+{
+    char *s = json_dumps(msg, JSON_COMPACT);
+    if (!s)
+        return;
+    size_t len = strlen(s);
+    for (struct page *pg = n->pages; pg; pg = pg->next)
+        page_send_str(pg, s, len);
+    free(s);
+}
+
+/* Close the page's connection with a policy-violation status and reason. */
+static void page_close(struct page *pg, const char *why)
+{
+    if (pg->close_why[0])
+        return;
+    snprintf(pg->close_why, sizeof(pg->close_why), "%s", why);
+    ui_log(pg->note->ui, "page %s of note %.8s: closing: %s", pg->session,
+           pg->note->hex, why);
+    lws_callback_on_writable(pg->wsi);
+}
+
+/* ---- open notes ------------------------------------------------------- */
+
+static void mirror_reload(struct unote *n)
+{
+    size_t len;
+    const char *t = notes_doc_text(n->d, &len);
+    if (len + 1 > n->mcap) {
+        char *m = realloc(n->m, len + 1);
+        if (!m)
+            return; /* keep the old mirror; the next reset retries */
+        n->m = m;
+        n->mcap = len + 1;
+    }
+    memcpy(n->m, t, len + 1);
+    n->mlen = len;
+    n->len16 = u16_count(n->m, n->mlen);
+}
+
+/*
+ * notes_doc_observe: each change to the text, after it happened. The mirror
+ * still holds the text before it, so positions convert to UTF-16 there.
+ */
+static void on_text(void *ud, size_t pos, size_t del, const char *ins,
+                    size_t nbytes)
+{
+    struct unote *n = ud;
+    size_t at, end, at16, del16 = 0, ins16;
+    if (pos == SIZE_MAX) {
+        n->reset = 1;
+        return;
+    }
+    at = cp_byte(n->m, n->mlen, pos);
+    end = at + cp_byte(n->m + at, n->mlen - at, del);
+    at16 = u16_count(n->m, at);
+    del16 = u16_count(n->m + at, end - at);
+    ins16 = u16_count(ins ? ins : "", nbytes);
+    if (!n->applying && n->remote) {
+        json_t *cs = json_array();
+        if (at16)
+            json_array_append_new(cs, json_integer((json_int_t)at16));
+        json_t *rep = nbytes ? lines_json(ins, nbytes) : json_array();
+        json_array_insert_new(rep, 0, json_integer((json_int_t)del16));
+        json_array_append_new(cs, rep);
+        if (n->len16 - at16 - del16)
+            json_array_append_new(
+                cs, json_integer((json_int_t)(n->len16 - at16 - del16)));
+        json_array_append_new(n->remote,
+                              json_pack("{s:s, s:o}", "clientID", "peer",
+                                        "changes", cs));
+    }
+    /* Apply to the mirror. */
+    size_t nlen = n->mlen - (end - at) + nbytes;
+    if (nlen + 1 > n->mcap) {
+        size_t cap = (nlen + 1) * 2;
+        char *m = realloc(n->m, cap);
+        if (!m) {
+            n->reset = 1; /* rebuilt from the doc at the next flush */
+            return;
+        }
+        n->m = m;
+        n->mcap = cap;
+    }
+    memmove(n->m + at + nbytes, n->m + end, n->mlen - end + 1);
+    if (nbytes)
+        memcpy(n->m + at, ins, nbytes);
+    n->mlen = nlen;
+    n->len16 = n->len16 - del16 + ins16;
+}
+
+static json_t *hello_msg(struct unote *n, struct page *pg)
+{
+    notes_ui *ui = n->ui;
+    json_t *fields = json_object();
+    const char *const *keys = notes_doc_fields(n->d);
+    for (size_t i = 0; keys && keys[i]; i++) {
+        if (keys[i][0] == '@')
+            continue; /* layout, not front matter */
+        const char *v = notes_doc_field(n->d, keys[i]);
+        if (v) {
+            json_object_set_new(fields, keys[i], json_string(v));
+        } else {
+            const char *const *l = notes_doc_list(n->d, keys[i]);
+            json_t *a = json_array();
+            for (size_t k = 0; l && l[k]; k++)
+                json_array_append_new(a, json_string(l[k]));
+            json_object_set_new(fields, keys[i], a);
+        }
+    }
+    return json_pack("{s:s, s:i, s:s, s:s, s:I, s:s%, s:o, s:{s:s, s:s, s:s, "
+                     "s:s, s:s}}",
+                     "t", "hello", "v", 1, "epoch", ui->epoch, "note", n->hex,
+                     "version", (json_int_t)n->version, "text", n->m, n->mlen,
+                     "fields", fields, "me", "session", pg->session, "key",
+                     ui->me_key, "fp", ui->me_fp, "name",
+                     notes_replica_name(ui->r), "color", ui->me_color);
+}
+
+/* Append updates to the history and send them to every page. */
+static void note_publish(struct unote *n, json_t *updates)
+{
+    size_t k = json_array_size(updates);
+    if (!k)
+        return;
+    json_t *msg = json_pack("{s:s, s:I, s:O}", "t", "updates", "version",
+                            (json_int_t)n->version, "updates", updates);
+    json_array_extend(n->hist, updates);
+    n->version += k;
+    if (json_array_size(n->hist) > HIST_MAX) {
+        size_t drop = json_array_size(n->hist) - HIST_MAX / 2;
+        json_t *keep = json_array();
+        for (size_t i = drop; i < json_array_size(n->hist); i++)
+            json_array_append(keep, json_array_get(n->hist, i));
+        json_decref(n->hist);
+        n->hist = keep;
+        n->base += drop;
+    }
+    note_broadcast(n, msg);
+    json_decref(msg);
+}
+
+static void items_schedule(struct unote *n);
+
+/*
+ * After the doc changed from elsewhere (or a rebuild): publish what the
+ * observer collected; on a reset, every page gets a fresh hello (its
+ * unacknowledged edits are rebased by the page, docs/web.md).
+ */
+static void note_flush_remote(struct unote *n)
+{
+    if (n->reset) {
+        n->reset = 0;
+        json_array_clear(n->remote);
+        json_array_clear(n->hist);
+        mirror_reload(n);
+        n->base = n->version = n->version + 1; /* older versions are gone */
+        for (struct page *pg = n->pages; pg; pg = pg->next) {
+            json_t *h = hello_msg(n, pg);
+            page_send(pg, h);
+            json_decref(h);
+        }
+        items_schedule(n);
+        return;
+    }
+    if (json_array_size(n->remote)) {
+        note_publish(n, n->remote);
+        json_array_clear(n->remote);
+        items_schedule(n);
+    }
+}
+
+static struct unote *note_find(notes_ui *ui, const uint8_t id[16])
+{
+    for (struct unote *n = ui->notes; n; n = n->next)
+        if (memcmp(n->id, id, 16) == 0)
+            return n;
+    return NULL;
+}
+
+static void on_items_timer(uv_timer_t *t);
+
+static int note_open(notes_ui *ui, const uint8_t id[16], struct unote **out)
+{
+    struct unote *n = note_find(ui, id);
+    int rc;
+    if (n) {
+        *out = n;
+        return NOTES_OK;
+    }
+    n = calloc(1, sizeof(*n));
+    if (!n)
+        return NOTES_ENOMEM;
+    n->ui = ui;
+    memcpy(n->id, id, 16);
+    hex16(id, n->hex);
+    if ((rc = notes_doc_open(ui->r, id, &n->d))) {
+        ui_detail("note %s: %s", n->hex, notes_last_detail());
+        free(n);
+        return rc;
+    }
+    n->hist = json_array();
+    n->remote = json_array();
+    mirror_reload(n);
+    if (!n->m || !n->hist || !n->remote) {
+        json_decref(n->hist);
+        json_decref(n->remote);
+        notes_doc_close(n->d);
+        free(n->m);
+        free(n);
+        return NOTES_ENOMEM;
+    }
+    notes_doc_observe(n->d, on_text, n);
+    uv_timer_init(ui->loop, &n->items_timer);
+    n->items_timer.data = n;
+    n->items_timer_on = 1;
+    n->next = ui->notes;
+    ui->notes = n;
+    *out = n;
+    return NOTES_OK;
+}
+
+static void on_note_timer_closed(uv_handle_t *h)
+{
+    struct unote *n = h->data;
+    json_decref(n->hist);
+    json_decref(n->remote);
+    free(n->items_json);
+    free(n->m);
+    free(n);
+}
+
+/* Close a note no page has open any more (its doc, timer, history). */
+static void note_release(struct unote *n)
+{
+    notes_ui *ui = n->ui;
+    for (struct unote **p = &ui->notes; *p; p = &(*p)->next)
+        if (*p == n) {
+            *p = n->next;
+            break;
+        }
+    notes_doc_observe(n->d, NULL, NULL);
+    notes_doc_close(n->d);
+    n->d = NULL;
+    uv_close((uv_handle_t *)&n->items_timer, on_note_timer_closed);
+}
+
+/* Re-read the note's log: changes from peers and other processes. */
+static void note_refresh(struct unote *n)
+{
+    int rc = notes_doc_refresh(n->d);
+    if (rc)
+        ui_log(n->ui, "note %.8s: refresh: %s", n->hex, notes_last_detail());
+    note_flush_remote(n);
+}
+
+/* ---- side data: items, presence, status ------------------------------- */
+
+static json_t *items_msg(struct unote *n)
+{
+    notes_fmt_outline o;
+    memset(&o, 0, sizeof(o));
+    json_t *items = json_array();
+    if (notes_fmt_outline_doc(n->d, &o) == NOTES_OK) {
+        for (size_t i = 0; i < o.nitems; i++) {
+            const notes_fmt_item *it = &o.items[i];
+            char fp[NOTES_FPR_STRLEN] = "";
+            const char *name = NULL;
+            if (it->nauthors) {
+                notes_key_fingerprint(it->authors[0], fp);
+                name = notes_doc_author_name(n->d, it->authors[0]);
+            }
+            json_array_append_new(
+                items,
+                json_pack("{s:s, s:s, s:s?, s:b, s:I, s:{s:s?, s:s}, s:b}",
+                          "kind",
+                          it->kind == NOTES_FMT_ITEM_TASK ? "todo" : "decision",
+                          "text", it->text, "owner", it->owner, "done",
+                          it->done, "line", (json_int_t)it->line,
+                          "recorded_by", "name", name, "fp", fp, "verified",
+                          it->verified));
+        }
+    }
+    notes_fmt_outline_release(&o);
+    return json_pack("{s:s, s:o}", "t", "items", "items", items);
+}
+
+static void items_send(struct unote *n, struct page *only)
+{
+    json_t *msg = items_msg(n);
+    char *s = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    if (!s)
+        return;
+    if (only) {
+        page_send_str(only, s, strlen(s));
+        free(s);
+        return;
+    }
+    if (n->items_json && strcmp(n->items_json, s) == 0) {
+        free(s);
+        return;
+    }
+    for (struct page *pg = n->pages; pg; pg = pg->next)
+        page_send_str(pg, s, strlen(s));
+    free(n->items_json);
+    n->items_json = s;
+    n->items_last_ms = now_ms();
+}
+
+static void on_items_timer(uv_timer_t *t)
+{
+    struct unote *n = t->data;
+    n->items_due = 0;
+    if (n->d)
+        items_send(n, NULL);
+}
+
+/* The outline costs a pass over the text and its authorship: at most
+ * every ITEMS_DELAY_MS while people type. */
+static void items_schedule(struct unote *n)
+{
+    if (n->items_due)
+        return;
+    n->items_due = 1;
+    uint64_t since = now_ms() - n->items_last_ms;
+    uv_timer_start(&n->items_timer, on_items_timer,
+                   since >= ITEMS_DELAY_MS ? 0 : ITEMS_DELAY_MS - since, 0);
+}
+
+static void presence_send(struct unote *n)
+{
+    notes_ui *ui = n->ui;
+    json_t *people = json_array();
+    for (struct page *pg = n->pages; pg; pg = pg->next) {
+        json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:s}", "session",
+                              pg->session, "name", notes_replica_name(ui->r),
+                              "fp", ui->me_fp, "key", ui->me_key, "color",
+                              ui->me_color);
+        if (pg->ranges) {
+            json_object_set(p, "ranges", pg->ranges);
+            json_object_set_new(p, "version",
+                                json_integer((json_int_t)pg->ranges_version));
+        }
+        json_array_append_new(people, p);
+    }
+    json_t *msg = json_pack("{s:s, s:o}", "t", "presence", "people", people);
+    note_broadcast(n, msg);
+    json_decref(msg);
+}
+
+static json_t *status_msg(notes_ui *ui)
+{
+    notes_ui_status st;
+    memset(&st, 0, sizeof(st));
+    if (ui->status)
+        ui->status(ui->status_ud, &st);
+    return json_pack("{s:s, s:i, s:b, s:i, s:I}", "t", "status", "peers",
+                     (int)st.peers, "online", st.online, "unsent",
+                     (int)st.unsent, "last_sync_ms",
+                     (json_int_t)st.last_sync_ms);
+}
+
+static void on_status_timer(uv_timer_t *t)
+{
+    notes_ui *ui = t->data;
+    json_t *msg = status_msg(ui);
+    char *s = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    if (!s)
+        return;
+    if (ui->status_json && strcmp(ui->status_json, s) == 0) {
+        free(s);
+        return;
+    }
+    for (struct unote *n = ui->notes; n; n = n->next)
+        for (struct page *pg = n->pages; pg; pg = pg->next)
+            page_send_str(pg, s, strlen(s));
+    free(ui->status_json);
+    ui->status_json = s;
+}
+
+/* ---- page requests ------------------------------------------------------ */
+
+/*
+ * Check a ChangeSet (CodeMirror's toJSON: numbers retain, [del, ...lines]
+ * replace) against a document of len16 UTF-16 units: it must cover it
+ * exactly. OUT *ins_bytes: bytes it inserts (for a size bound).
+ */
+static int changes_check(json_t *cs, size_t len16, size_t *ins_bytes)
+{
+    size_t covered = 0;
+    *ins_bytes = 0;
+    if (!json_is_array(cs))
+        return -1;
+    for (size_t i = 0; i < json_array_size(cs); i++) {
+        json_t *s = json_array_get(cs, i);
+        json_int_t k;
+        if (json_is_integer(s)) {
+            k = json_integer_value(s);
+        } else if (json_is_array(s) && json_array_size(s) >= 1 &&
+                   json_is_integer(json_array_get(s, 0))) {
+            k = json_integer_value(json_array_get(s, 0));
+            if (json_array_size(s) == 2 &&
+                json_string_length(json_array_get(s, 1)) == 0)
+                return -1; /* a single empty line is not CodeMirror's form */
+            for (size_t l = 1; l < json_array_size(s); l++) {
+                json_t *line = json_array_get(s, l);
+                if (!json_is_string(line) ||
+                    memchr(json_string_value(line), '\0',
+                           json_string_length(line)) ||
+                    memchr(json_string_value(line), '\n',
+                           json_string_length(line)))
+                    return -1;
+                *ins_bytes += json_string_length(line) + 1;
+            }
+        } else {
+            return -1;
+        }
+        if (k < 0 || (size_t)k > len16 - covered)
+            return -1;
+        covered += (size_t)k;
+    }
+    return covered == len16 ? 0 : -1;
+}
+
+/* Apply a checked ChangeSet to the note as splices. */
+static int changes_apply(struct unote *n, json_t *cs)
+{
+    size_t pos16 = 0, cp = 0, byte = 0;
+    for (size_t i = 0; i < json_array_size(cs); i++) {
+        json_t *s = json_array_get(cs, i);
+        size_t ncp, nb;
+        if (json_is_integer(s)) {
+            size_t k = (size_t)json_integer_value(s);
+            if (u16_locate(n->m, n->mlen, byte, cp, pos16, pos16 + k, &ncp,
+                           &nb))
+                return NOTES_EBADOP;
+            pos16 += k;
+            cp = ncp;
+            byte = nb;
+            continue;
+        }
+        size_t del16 = (size_t)json_integer_value(json_array_get(s, 0));
+        size_t ecp, eb;
+        if (u16_locate(n->m, n->mlen, byte, cp, pos16, pos16 + del16, &ecp,
+                       &eb))
+            return NOTES_EBADOP;
+        /* Join the lines. */
+        size_t tl = 0;
+        for (size_t l = 1; l < json_array_size(s); l++)
+            tl += json_string_length(json_array_get(s, l)) + 1;
+        char *t = malloc(tl + 1);
+        if (!t)
+            return NOTES_ENOMEM;
+        size_t o = 0;
+        for (size_t l = 1; l < json_array_size(s); l++) {
+            if (l > 1)
+                t[o++] = '\n';
+            size_t ll = json_string_length(json_array_get(s, l));
+            memcpy(t + o, json_string_value(json_array_get(s, l)), ll);
+            o += ll;
+        }
+        int rc = notes_doc_splice(n->d, cp, ecp - cp, t, o);
+        size_t ins16 = u16_count(t, o);
+        size_t inscp = 0;
+        for (size_t b = 0; b < o; b += u8len((unsigned char)t[b]))
+            inscp++;
+        free(t);
+        if (rc)
+            return rc;
+        /* The mirror now has the insert at byte `byte`. */
+        pos16 += ins16;
+        cp += inscp;
+        byte += o;
+    }
+    return NOTES_OK;
+}
+
+static void page_push(struct page *pg, json_t *msg)
+{
+    struct unote *n = pg->note;
+    json_t *ver = json_object_get(msg, "version");
+    json_t *ups = json_object_get(msg, "updates");
+    if (!json_is_integer(ver) || !json_is_array(ups) ||
+        json_array_size(ups) == 0 || json_array_size(ups) > 1000) {
+        page_close(pg, "malformed push");
+        return;
+    }
+    json_int_t v = json_integer_value(ver);
+    if (v < 0 || (unsigned long)v > n->version) {
+        page_close(pg, "push from a version this daemon never had");
+        return;
+    }
+    if ((unsigned long)v != n->version)
+        return; /* stale: the page rebases over the updates it gets */
+    /* Check every update against the length it will apply to: a bad one
+     * refuses the whole push before anything is applied. */
+    size_t len16 = n->len16, total = 0;
+    for (size_t i = 0; i < json_array_size(ups); i++) {
+        json_t *u = json_array_get(ups, i), *cs = json_object_get(u, "changes");
+        json_t *cid = json_object_get(u, "clientID");
+        size_t ins;
+        if (!json_is_object(u) || !json_is_string(cid) ||
+            json_string_length(cid) == 0 ||
+            json_string_length(cid) > CLIENT_ID_MAX ||
+            changes_check(cs, len16, &ins)) {
+            page_close(pg, "malformed update");
+            return;
+        }
+        total += ins;
+        /* The length after this update, for the next one's check. */
+        size_t after = 0;
+        for (size_t k = 0; k < json_array_size(cs); k++) {
+            json_t *s = json_array_get(cs, k);
+            if (json_is_integer(s)) {
+                after += (size_t)json_integer_value(s);
+            } else {
+                for (size_t l = 1; l < json_array_size(s); l++)
+                    after += u16_count(json_string_value(json_array_get(s, l)),
+                                       json_string_length(json_array_get(s, l))) +
+                             (l > 1);
+            }
+        }
+        len16 = after;
+    }
+    if (total > NOTES_UI_MSG_MAX) {
+        page_close(pg, "push too large");
+        return;
+    }
+    json_t *out = json_array();
+    int rc = NOTES_OK;
+    n->applying = 1;
+    for (size_t i = 0; i < json_array_size(ups) && !rc; i++) {
+        json_t *u = json_array_get(ups, i);
+        rc = changes_apply(n, json_object_get(u, "changes"));
+        if (!rc)
+            json_array_append_new(
+                out, json_pack("{s:O, s:O, s:s}", "clientID",
+                               json_object_get(u, "clientID"), "changes",
+                               json_object_get(u, "changes"), "author",
+                               n->ui->me_fp));
+    }
+    /* The commit may read others' changes first (merged after ours):
+     * the observer records those as remote updates. */
+    n->applying = 0;
+    if (!rc)
+        rc = notes_doc_commit(n->d, NULL);
+    if (rc) {
+        /* Nothing was committed: drop the splices by reopening the doc. */
+        ui_log(n->ui, "note %.8s: edit refused: %s (%s)", n->hex,
+               notes_strerror(rc), notes_last_detail());
+        json_decref(out);
+        notes_doc *fresh;
+        if (notes_doc_open(n->ui->r, n->id, &fresh) == NOTES_OK) {
+            notes_doc_observe(n->d, NULL, NULL);
+            notes_doc_close(n->d);
+            n->d = fresh;
+            notes_doc_observe(n->d, on_text, n);
+        }
+        n->reset = 1;
+        note_flush_remote(n);
+        page_close(pg, "the edit could not be stored");
+        return;
+    }
+    /* Ours first: changes the commit read from elsewhere were merged
+     * into the text after our splices. */
+    note_publish(n, out);
+    json_decref(out);
+    note_flush_remote(n);
+    items_schedule(n);
+}
+
+static void page_pull(struct page *pg, json_t *msg)
+{
+    struct unote *n = pg->note;
+    json_t *ver = json_object_get(msg, "version");
+    if (!json_is_integer(ver) || json_integer_value(ver) < 0 ||
+        (unsigned long)json_integer_value(ver) > n->version) {
+        page_close(pg, "pull from a version this daemon never had");
+        return;
+    }
+    unsigned long v = (unsigned long)json_integer_value(ver);
+    if (v < n->base) {
+        json_t *h = hello_msg(n, pg); /* too old: start over */
+        page_send(pg, h);
+        json_decref(h);
+        return;
+    }
+    json_t *ups = json_array();
+    for (size_t i = v - n->base; i < json_array_size(n->hist); i++)
+        json_array_append(ups, json_array_get(n->hist, i));
+    json_t *m = json_pack("{s:s, s:I, s:o}", "t", "updates", "version",
+                          (json_int_t)v, "updates", ups);
+    page_send(pg, m);
+    json_decref(m);
+}
+
+static void page_cursor(struct page *pg, json_t *msg)
+{
+    json_t *ranges = json_object_get(msg, "ranges");
+    json_t *ver = json_object_get(msg, "version");
+    if (!json_is_array(ranges) || json_array_size(ranges) > RANGES_MAX ||
+        !json_is_integer(ver)) {
+        page_close(pg, "malformed cursor");
+        return;
+    }
+    json_t *clean = json_array();
+    for (size_t i = 0; i < json_array_size(ranges); i++) {
+        json_t *r = json_array_get(ranges, i);
+        json_t *a = json_object_get(r, "anchor"), *h = json_object_get(r, "head");
+        if (!json_is_integer(a) || !json_is_integer(h) ||
+            json_integer_value(a) < 0 || json_integer_value(h) < 0) {
+            json_decref(clean);
+            page_close(pg, "malformed cursor");
+            return;
+        }
+        json_array_append_new(clean, json_pack("{s:O, s:O}", "anchor", a,
+                                               "head", h));
+    }
+    json_decref(pg->ranges);
+    pg->ranges = clean;
+    pg->ranges_version = (unsigned long)json_integer_value(ver);
+    presence_send(pg->note);
+}
+
+static void page_authorship(struct page *pg)
+{
+    struct unote *n = pg->note;
+    uint32_t *ch = NULL;
+    size_t ncp = 0;
+    if (notes_doc_dirty(n->d) || notes_doc_authorship(n->d, &ch, &ncp)) {
+        json_t *e = json_pack("{s:s, s:s}", "t", "error", "message",
+                              "authorship is not available");
+        page_send(pg, e);
+        json_decref(e);
+        return;
+    }
+    json_t *authors = json_array(), *spans = json_array();
+    const uint8_t(*keys)[32] = NULL;
+    uint8_t(*tab)[32] = NULL;
+    size_t nk = 0, cap = 0;
+    size_t u = 0, b = 0, start = 0;
+    long cur = -1;
+    for (size_t i = 0; i <= ncp; i++) {
+        long who = -1;
+        if (i < ncp) {
+            notes_change_info ci;
+            if (notes_doc_change(n->d, ch[i], &ci) == NOTES_OK) {
+                size_t k;
+                for (k = 0; k < nk && memcmp(tab[k], ci.author, 32) != 0; k++)
+                    ;
+                if (k == nk) {
+                    if (nk == cap) {
+                        cap = cap ? cap * 2 : 8;
+                        uint8_t(*t)[32] = realloc(tab, cap * 32);
+                        if (!t)
+                            break;
+                        tab = t;
+                    }
+                    memcpy(tab[nk++], ci.author, 32);
+                }
+                who = (long)k;
+            }
+        }
+        if (i == ncp || who != cur) {
+            if (cur >= 0 && u > start)
+                json_array_append_new(spans, json_pack("[I, I, i]",
+                                                       (json_int_t)start,
+                                                       (json_int_t)u, (int)cur));
+            cur = who;
+            start = u;
+        }
+        if (i < ncp) {
+            size_t l = u8len((unsigned char)n->m[b]);
+            u += l == 4 ? 2 : 1;
+            b += l;
+        }
+    }
+    keys = (const uint8_t(*)[32])tab;
+    for (size_t k = 0; k < nk; k++) {
+        char fp[NOTES_FPR_STRLEN], color[8];
+        notes_key_fingerprint(keys[k], fp);
+        key_color(keys[k], color);
+        const char *name = notes_doc_author_name(n->d, keys[k]);
+        json_array_append_new(authors, json_pack("{s:s, s:s?, s:s}", "fp", fp,
+                                                 "name", name, "color", color));
+    }
+    free(tab);
+    notes_free(ch);
+    json_t *m = json_pack("{s:s, s:I, s:o, s:o}", "t", "authorship",
+                          "version", (json_int_t)n->version, "authors",
+                          authors, "spans", spans);
+    page_send(pg, m);
+    json_decref(m);
+}
+
+static void page_history(struct page *pg)
+{
+    struct unote *n = pg->note;
+    json_t *changes = json_array();
+    size_t nc = notes_doc_change_count(n->d);
+    for (size_t i = 0; i < nc; i++) {
+        notes_change_info ci;
+        char id[65], fp[NOTES_FPR_STRLEN];
+        if (notes_doc_change(n->d, i, &ci) != NOTES_OK || ci.excluded)
+            continue;
+        sodium_bin2hex(id, sizeof(id), ci.id, 32);
+        notes_key_fingerprint(ci.author, fp);
+        json_array_append_new(
+            changes,
+            json_pack("{s:I, s:s, s:s, s:s?, s:I}", "index", (json_int_t)i,
+                      "id", id, "fp", fp, "name",
+                      notes_doc_author_name(n->d, ci.author), "time_ms",
+                      (json_int_t)ci.time_ms));
+    }
+    json_t *m = json_pack("{s:s, s:o}", "t", "history", "changes", changes);
+    page_send(pg, m);
+    json_decref(m);
+}
+
+static void page_at(struct page *pg, json_t *msg)
+{
+    struct unote *n = pg->note;
+    json_t *idx = json_object_get(msg, "index");
+    notes_change_info ci;
+    char *text = NULL;
+    size_t len = 0;
+    if (!json_is_integer(idx) || json_integer_value(idx) < 0 ||
+        notes_doc_change(n->d, (size_t)json_integer_value(idx), &ci) !=
+            NOTES_OK) {
+        page_close(pg, "no such change");
+        return;
+    }
+    uint8_t v[1][32];
+    memcpy(v[0], ci.id, 32);
+    if (notes_doc_text_at(n->d, (const uint8_t(*)[32])v, 1, &text, &len) !=
+        NOTES_OK) {
+        json_t *e = json_pack("{s:s, s:s}", "t", "error", "message",
+                              notes_last_detail());
+        page_send(pg, e);
+        json_decref(e);
+        return;
+    }
+    json_t *m = json_pack("{s:s, s:O, s:s%}", "t", "at", "index", idx, "text",
+                          text, len);
+    notes_free(text);
+    page_send(pg, m);
+    json_decref(m);
+}
+
+static void page_message(struct page *pg, const char *p, size_t n)
+{
+    json_error_t err;
+    json_t *msg = json_loadb(p, n, JSON_REJECT_DUPLICATES, &err);
+    const char *t;
+    if (!msg || !json_is_object(msg) ||
+        !(t = json_string_value(json_object_get(msg, "t")))) {
+        page_close(pg, "not a JSON message with a type");
+        json_decref(msg);
+        return;
+    }
+    if (strcmp(t, "push") == 0)
+        page_push(pg, msg);
+    else if (strcmp(t, "pull") == 0)
+        page_pull(pg, msg);
+    else if (strcmp(t, "cursor") == 0)
+        page_cursor(pg, msg);
+    else if (strcmp(t, "authorship") == 0)
+        page_authorship(pg);
+    else if (strcmp(t, "history") == 0)
+        page_history(pg);
+    else if (strcmp(t, "at") == 0)
+        page_at(pg, msg);
+    else if (strcmp(t, "error") == 0)
+        ui_log(pg->note->ui, "page %s: %s", pg->session,
+               json_string_value(json_object_get(msg, "message"))
+                   ? json_string_value(json_object_get(msg, "message"))
+                   : "(no message)");
+    else
+        page_close(pg, "unknown message type");
+    json_decref(msg);
+}
+
+/* ---- HTTP ---------------------------------------------------------------- */
+
+/* The Host header must name loopback with our port (DNS rebinding). */
+static int host_ok(notes_ui *ui, struct lws *wsi, char *host, size_t nhost)
+{
+    char want[3][48];
+    if (lws_hdr_copy(wsi, host, (int)nhost, WSI_TOKEN_HOST) <= 0)
+        return 0;
+    snprintf(want[0], sizeof(want[0]), "127.0.0.1:%d", ui->port);
+    snprintf(want[1], sizeof(want[1]), "localhost:%d", ui->port);
+    snprintf(want[2], sizeof(want[2]), "[::1]:%d", ui->port);
+    for (int i = 0; i < 3; i++)
+        if (strcasecmp(host, want[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int token_ok(notes_ui *ui, const char *t)
+{
+    size_t n = strlen(ui->token);
+    return t && strlen(t) == n && sodium_memcmp(t, ui->token, n) == 0;
+}
+
+static int cookie_ok(notes_ui *ui, struct lws *wsi)
+{
+    char buf[128];
+    size_t max = sizeof(buf);
+    if (lws_http_cookie_get(wsi, "notes_token", buf, &max))
+        return 0;
+    buf[max < sizeof(buf) ? max : sizeof(buf) - 1] = '\0';
+    return token_ok(ui, buf);
+}
+
+static int add_hdr(struct lws *wsi, const char *name, const char *value,
+                   unsigned char **p, unsigned char *end)
+{
+    return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+                                       (const unsigned char *)value,
+                                       (int)strlen(value), p, end);
+}
+
+/* Headers every response carries. */
+static int security_headers(struct lws *wsi, const char *nonce,
+                            const char *host, unsigned char **p,
+                            unsigned char *end)
+{
+    char csp[512];
+    snprintf(csp, sizeof(csp),
+             "default-src 'none'; script-src 'self'; style-src 'self'%s%s%s; "
+             "img-src 'self' data:; font-src 'self'; connect-src 'self' "
+             "ws://%s; base-uri 'none'; form-action 'none'; "
+             "frame-ancestors 'none'",
+             nonce ? " 'nonce-" : "", nonce ? nonce : "", nonce ? "'" : "",
+             host);
+    return add_hdr(wsi, "content-security-policy:", csp, p, end) ||
+           add_hdr(wsi, "x-content-type-options:", "nosniff", p, end) ||
+           add_hdr(wsi, "referrer-policy:", "no-referrer", p, end) ||
+           add_hdr(wsi, "x-frame-options:", "DENY", p, end) ||
+           add_hdr(wsi, "cross-origin-opener-policy:", "same-origin", p, end) ||
+           add_hdr(wsi, "cross-origin-resource-policy:", "same-origin", p, end);
+}
+
+/* Start a response; the body (owned or static) is written when writable. */
+static int respond(struct lws *wsi, struct pss *ps, unsigned status,
+                   const char *type, const void *body, size_t n, void *owned,
+                   const char *nonce, const char *host, const char *extra_name,
+                   const char *extra_value)
+{
+    unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start,
+                                        *end = buf + sizeof(buf) - 1;
+    if (lws_add_http_common_headers(wsi, status, type, (lws_filepos_t)n, &p,
+                                    end) ||
+        security_headers(wsi, nonce, host, &p, end) ||
+        add_hdr(wsi, "cache-control:", "no-store", &p, end) ||
+        (extra_name && add_hdr(wsi, extra_name, extra_value, &p, end)) ||
+        lws_finalize_write_http_header(wsi, start, &p, end)) {
+        free(owned);
+        return 1;
+    }
+    ps->body = body;
+    ps->owned = owned;
+    ps->blen = n;
+    ps->boff = 0;
+    if (n == 0) {
+        free(owned);
+        ps->owned = NULL;
+        ps->body = NULL;
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    }
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int respond_text(struct lws *wsi, struct pss *ps, unsigned status,
+                        const char *msg, const char *host)
+{
+    char *b = strdup(msg);
+    if (!b)
+        return -1;
+    return respond(wsi, ps, status, "text/plain; charset=utf-8", b,
+                   strlen(b), b, NULL, host, NULL, NULL);
+}
+
+static int respond_json(struct lws *wsi, struct pss *ps, unsigned status,
+                        json_t *j, const char *host)
+{
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!s)
+        return -1;
+    return respond(wsi, ps, status, "application/json", s, strlen(s), s, NULL,
+                   host, NULL, NULL);
+}
+
+static int json_error(struct lws *wsi, struct pss *ps, unsigned status,
+                      const char *msg, const char *host)
+{
+    return respond_json(wsi, ps, status, json_pack("{s:s}", "error", msg),
+                        host);
+}
+
+/* An HTML shell with its {{NONCE}} placeholders replaced. */
+static int respond_html(struct lws *wsi, struct pss *ps, const char *name,
+                        const char *host)
+{
+    const struct ui_asset *a = ui_asset_find(name);
+    char nonce[33];
+    if (!a)
+        return respond_text(wsi, ps, 500,
+                            "the page bundle (web/dist) was missing when "
+                            "notes was built\n",
+                            host);
+    random_hex(nonce, 16);
+    const char *ph = "{{NONCE}}";
+    size_t cap = a->len + 1, count = 0;
+    for (const char *s = (const char *)a->data;
+         (s = memmem(s, a->len - (size_t)(s - (const char *)a->data), ph, 9));
+         s += 9)
+        count++;
+    cap += count * 32;
+    char *out = malloc(cap), *o = out;
+    if (!out)
+        return -1;
+    const char *s = (const char *)a->data, *e = s + a->len;
+    while (s < e) {
+        const char *hit = memmem(s, (size_t)(e - s), ph, 9);
+        size_t k = hit ? (size_t)(hit - s) : (size_t)(e - s);
+        memcpy(o, s, k);
+        o += k;
+        s += k;
+        if (hit) {
+            memcpy(o, nonce, 32);
+            o += 32;
+            s += 9;
+        }
+    }
+    return respond(wsi, ps, 200, "text/html; charset=utf-8", out,
+                   (size_t)(o - out), out, nonce, host, NULL, NULL);
+}
+
+static json_t *notes_list_json(notes_ui *ui)
+{
+    uint8_t(*ids)[16] = NULL;
+    size_t n = 0;
+    json_t *arr = json_array();
+    if (notes_replica_list(ui->r, &ids, &n) != NOTES_OK)
+        return arr;
+    for (size_t i = 0; i < n && i < NOTES_LIST_MAX; i++) {
+        notes_doc *d;
+        char hex[33], space[NOTES_SPACE_NAME_MAX + 1] = "";
+        struct unote *open = note_find(ui, ids[i]);
+        if (open) {
+            d = open->d;
+        } else if (notes_doc_open(ui->r, ids[i], &d) != NOTES_OK) {
+            continue;
+        }
+        hex16(ids[i], hex);
+        size_t nc = notes_doc_change_count(d);
+        notes_change_info ci;
+        uint64_t updated = 0;
+        if (nc && notes_doc_change(d, nc - 1, &ci) == NOTES_OK)
+            updated = ci.time_ms;
+        if (notes_space_of_note(notes_replica_home(ui->r), ids[i], space))
+            space[0] = '\0';
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s?, s:s?, s:I, s:I, s:s}", "id", hex,
+                           "title", notes_doc_field(d, "title"), "datetime",
+                           notes_doc_field(d, "datetime"), "updated_ms",
+                           (json_int_t)updated, "changes", (json_int_t)nc,
+                           "space", space));
+        if (!open)
+            notes_doc_close(d);
+    }
+    notes_free(ids);
+    /* Newest first. */
+    size_t k = json_array_size(arr);
+    for (size_t i = 1; i < k; i++)
+        for (size_t j = i; j > 0; j--) {
+            json_t *a = json_array_get(arr, j - 1), *b = json_array_get(arr, j);
+            if (json_integer_value(json_object_get(a, "updated_ms")) >=
+                json_integer_value(json_object_get(b, "updated_ms")))
+                break;
+            json_incref(a);
+            json_array_set(arr, j - 1, b);
+            json_array_set_new(arr, j, a);
+        }
+    return arr;
+}
+
+static json_t *spaces_json(notes_ui *ui)
+{
+    char **names = NULL;
+    size_t n = 0;
+    json_t *a = json_array();
+    if (notes_space_list(notes_replica_home(ui->r), &names, &n) == NOTES_OK) {
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(a, json_string(names[i]));
+        notes_space_names_free(names, n);
+    }
+    return a;
+}
+
+/* POST /api/notes and /api/import: create a note, answer its id. */
+static int api_create(notes_ui *ui, struct lws *wsi, struct pss *ps,
+                      const char *host)
+{
+    json_error_t err;
+    json_t *req = json_loadb(ps->post ? ps->post : "", ps->postlen,
+                             JSON_REJECT_DUPLICATES, &err);
+    notes_doc *d = NULL;
+    int rc;
+    char hex[33];
+    if (!json_is_object(req)) {
+        json_decref(req);
+        return json_error(wsi, ps, 400, "the body is not a JSON object", host);
+    }
+    const char *space = json_string_value(json_object_get(req, "space"));
+    if (space && *space && strcmp(space, NOTES_SPACE_DEFAULT) != 0) {
+        notes_space sp;
+        if (notes_space_load(notes_replica_home(ui->r), space, &sp)) {
+            json_decref(req);
+            return json_error(wsi, ps, 400, "no such space", host);
+        }
+        notes_space_clear(&sp);
+    }
+    if ((rc = notes_doc_create(ui->r, &d))) {
+        json_decref(req);
+        return json_error(wsi, ps, 500, notes_last_detail(), host);
+    }
+    if (strcmp(ps->route, "import") == 0) {
+        json_t *md = json_object_get(req, "markdown");
+        notes_fmt_diag diag;
+        memset(&diag, 0, sizeof(diag));
+        if (!json_is_string(md)) {
+            rc = NOTES_EINVAL;
+            snprintf(diag.msg, sizeof(diag.msg), "no \"markdown\" string");
+        } else {
+            rc = notes_md_import(d, json_string_value(md),
+                                 json_string_length(md), &diag);
+        }
+        if (!rc && !notes_doc_dirty(d))
+            rc = notes_doc_set_field(d, "title", "Imported note");
+        if (rc) {
+            char why[300];
+            snprintf(why, sizeof(why), "line %zu: %s", diag.line,
+                     diag.msg[0] ? diag.msg : notes_strerror(rc));
+            notes_doc_close(d);
+            json_decref(req);
+            return json_error(wsi, ps, 400, why, host);
+        }
+    } else {
+        const char *title = json_string_value(json_object_get(req, "title"));
+        char when[40];
+        time_t t = time(NULL);
+        struct tm tm;
+        localtime_r(&t, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S%z", &tm);
+        if (!title || !*title)
+            title = "Meeting";
+        if ((rc = notes_doc_splice(d, 0, 0, NOTES_MEETING_BODY,
+                                   sizeof(NOTES_MEETING_BODY) - 1)) ||
+            (rc = notes_doc_set_field(d, "title", title)) ||
+            (rc = notes_doc_set_field(d, "datetime", when)) ||
+            (rc = notes_doc_list_add(d, "participants",
+                                     notes_replica_name(ui->r)))) {
+            notes_doc_close(d);
+            json_decref(req);
+            return json_error(wsi, ps, 400, notes_last_detail(), host);
+        }
+    }
+    if ((rc = notes_doc_commit(d, NULL))) {
+        notes_doc_close(d);
+        json_decref(req);
+        return json_error(wsi, ps, 500, notes_last_detail(), host);
+    }
+    hex16(notes_doc_id(d), hex);
+    if (space && *space && strcmp(space, NOTES_SPACE_DEFAULT) != 0 &&
+        notes_space_add_note(notes_replica_home(ui->r), space,
+                             notes_doc_id(d)) != NOTES_OK)
+        ui_log(ui, "note %.8s: not added to space %s: %s", hex, space,
+               notes_sync_last_error());
+    ui_log(ui, "note %.8s created from the page", hex);
+    notes_doc_close(d);
+    json_decref(req);
+    return respond_json(wsi, ps, 200, json_pack("{s:s}", "id", hex), host);
+}
+
+/* Redirect to `path` setting the cookie: the token leaves the URL (and
+ * the history) at once. */
+static int redirect_with_cookie(notes_ui *ui, struct lws *wsi, struct pss *ps,
+                                const char *path, const char *host)
+{
+    char cookie[160];
+    unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start,
+                                        *end = buf + sizeof(buf) - 1;
+    (void)ps;
+    snprintf(cookie, sizeof(cookie),
+             "notes_token=%s; Path=/; HttpOnly; SameSite=Strict", ui->token);
+    if (lws_add_http_header_status(wsi, HTTP_STATUS_SEE_OTHER, &p, end) ||
+        add_hdr(wsi, "location:", path, &p, end) ||
+        add_hdr(wsi, "set-cookie:", cookie, &p, end) ||
+        security_headers(wsi, NULL, host, &p, end) ||
+        add_hdr(wsi, "cache-control:", "no-store", &p, end) ||
+        lws_add_http_header_content_length(wsi, 0, &p, end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int is_hex32(const char *s)
+{
+    if (strlen(s) != 32)
+        return 0;
+    for (int i = 0; i < 32; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+static int http_request(notes_ui *ui, struct lws *wsi, struct pss *ps,
+                        const char *uri)
+{
+    char host[128], tok[80];
+    int is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+    int is_post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+    if (!host_ok(ui, wsi, host, sizeof(host))) {
+        ui_log(ui, "refused a request for a foreign host '%s'", host);
+        snprintf(host, sizeof(host), "127.0.0.1:%d", ui->port);
+        return respond_text(wsi, ps, 403, "forbidden: not a loopback host\n",
+                            host);
+    }
+    const char *tv = lws_get_urlarg_by_name(wsi, "token=", tok, sizeof(tok));
+    if (tv) {
+        if (!token_ok(ui, tv)) {
+            ui_log(ui, "refused a wrong token for %s", uri);
+            return respond_text(wsi, ps, 403, "forbidden: wrong token\n", host);
+        }
+        return redirect_with_cookie(ui, wsi, ps, uri, host);
+    }
+    if (!cookie_ok(ui, wsi)) {
+        ui_log(ui, "refused a request without the token for %s", uri);
+        return respond_text(wsi, ps, 403,
+                            "forbidden: open this page with `notes open`\n",
+                            host);
+    }
+    if (is_get) {
+        if (strcmp(uri, "/") == 0)
+            return respond_html(wsi, ps, "index.html", host);
+        if (strncmp(uri, "/n/", 3) == 0 && is_hex32(uri + 3))
+            return respond_html(wsi, ps, "note.html", host);
+        if (strncmp(uri, "/assets/", 8) == 0) {
+            const struct ui_asset *a = ui_asset_find(uri + 8);
+            if (a && strstr(uri + 8, ".html") == NULL)
+                return respond(wsi, ps, 200, a->type, a->data, a->len, NULL,
+                               NULL, host, NULL, NULL);
+        }
+        if (strcmp(uri, "/api/notes") == 0)
+            return respond_json(wsi, ps, 200,
+                                json_pack("{s:i, s:o, s:o}", "v", 1, "notes",
+                                          notes_list_json(ui), "spaces",
+                                          spaces_json(ui)),
+                                host);
+        return respond_text(wsi, ps, 404, "not found\n", host);
+    }
+    if (is_post) {
+        char type[64] = "", origin[128] = "", want[160];
+        lws_hdr_copy(wsi, type, sizeof(type), WSI_TOKEN_HTTP_CONTENT_TYPE);
+        /* A form or a text/plain POST from another site cannot carry
+         * this type without a CORS preflight, which we never allow. */
+        if (strncasecmp(type, "application/json", 16) != 0)
+            return json_error(wsi, ps, 415, "send JSON", host);
+        snprintf(want, sizeof(want), "http://%s", host);
+        if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) > 0 &&
+            strcmp(origin, want) != 0)
+            return json_error(wsi, ps, 403, "foreign origin", host);
+        if (strcmp(uri, "/api/notes") == 0)
+            snprintf(ps->route, sizeof(ps->route), "new");
+        else if (strcmp(uri, "/api/import") == 0)
+            snprintf(ps->route, sizeof(ps->route), "import");
+        else
+            return json_error(wsi, ps, 404, "not found", host);
+        return 0; /* the body follows */
+    }
+    return respond_text(wsi, ps, 405, "method not allowed\n", host);
+}
+
+/* ---- WebSocket ------------------------------------------------------------ */
+
+static int ws_filter(notes_ui *ui, struct lws *wsi)
+{
+    char host[128], origin[160], want[160], uri[128], note[40];
+    uint8_t id[16];
+    struct unote *n;
+    if (!host_ok(ui, wsi, host, sizeof(host))) {
+        ui_log(ui, "refused a WebSocket for a foreign host '%s'", host);
+        return -1;
+    }
+    snprintf(want, sizeof(want), "http://%s", host);
+    if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0 ||
+        strcmp(origin, want) != 0) {
+        ui_log(ui, "refused a WebSocket from origin '%s'", origin);
+        return -1;
+    }
+    if (!cookie_ok(ui, wsi)) {
+        ui_log(ui, "refused a WebSocket without the token");
+        return -1;
+    }
+    const char *nv;
+    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
+        strcmp(uri, "/ws") != 0 ||
+        !(nv = lws_get_urlarg_by_name(wsi, "note=", note, sizeof(note))) ||
+        unhex16(nv, id) != 0) {
+        ui_log(ui, "refused a WebSocket for '%s'", uri);
+        return -1;
+    }
+    if (note_open(ui, id, &n) != NOTES_OK) {
+        ui_log(ui, "refused a WebSocket for note %s: %s", note, ui_err);
+        return -1;
+    }
+    if (!n->pages)
+        note_refresh(n);
+    return 0;
+}
+
+static void ws_established(notes_ui *ui, struct lws *wsi, struct pss *ps)
+{
+    char note[40];
+    uint8_t id[16];
+    struct unote *n;
+    struct page *pg;
+    const char *nv = lws_get_urlarg_by_name(wsi, "note=", note, sizeof(note));
+    if (!nv || unhex16(nv, id) || !(n = note_find(ui, id)) ||
+        !(pg = calloc(1, sizeof(*pg)))) {
+        lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    pg->note = n;
+    pg->wsi = wsi;
+    random_hex(pg->session, 8);
+    pg->next = n->pages;
+    n->pages = pg;
+    ps->pg = pg;
+    json_t *h = hello_msg(n, pg);
+    page_send(pg, h);
+    json_decref(h);
+    items_send(n, pg);
+    json_t *st = status_msg(ui);
+    page_send(pg, st);
+    json_decref(st);
+    presence_send(n);
+    ui_log(ui, "page %s opened note %.8s", pg->session, n->hex);
+}
+
+static void ws_closed(struct pss *ps)
+{
+    struct page *pg = ps->pg;
+    free(ps->rx);
+    ps->rx = NULL;
+    if (!pg)
+        return;
+    struct unote *n = pg->note;
+    for (struct page **p = &n->pages; *p; p = &(*p)->next)
+        if (*p == pg) {
+            *p = pg->next;
+            break;
+        }
+    while (pg->qh) {
+        struct ui_msg *m = pg->qh;
+        pg->qh = m->next;
+        free(m);
+    }
+    json_decref(pg->ranges);
+    free(pg);
+    ps->pg = NULL;
+    if (n->pages)
+        presence_send(n);
+    else if (!n->ui->stopped)
+        note_release(n);
+}
+
+/*
+ * Close now if the page must go: lws sends the close frame with our
+ * reason only when the callback that returns -1 is the receive one, so
+ * closes decided while reading happen here, others at the next writeable.
+ */
+static int ws_close_now(struct lws *wsi, struct page *pg)
+{
+    if (!pg->close_why[0])
+        return 0;
+    lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+                     (unsigned char *)pg->close_why, strlen(pg->close_why));
+    return -1;
+}
+
+static int ws_receive(struct lws *wsi, struct pss *ps, const void *in,
+                      size_t len)
+{
+    struct page *pg = ps->pg;
+    if (!pg)
+        return -1;
+    if (lws_frame_is_binary(wsi)) {
+        page_close(pg, "binary frames are not part of the protocol");
+        return ws_close_now(wsi, pg);
+    }
+    if (ps->rxlen + len > NOTES_UI_MSG_MAX) {
+        page_close(pg, "message over 1 MiB");
+        return ws_close_now(wsi, pg);
+    }
+    char *rx = realloc(ps->rx, ps->rxlen + len + 1);
+    if (!rx)
+        return -1;
+    ps->rx = rx;
+    memcpy(ps->rx + ps->rxlen, in, len);
+    ps->rxlen += len;
+    if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+        return 0;
+    if (!pg->close_why[0])
+        page_message(pg, ps->rx, ps->rxlen);
+    free(ps->rx);
+    ps->rx = NULL;
+    ps->rxlen = 0;
+    return ws_close_now(wsi, pg);
+}
+
+static int ws_writeable(struct lws *wsi, struct pss *ps)
+{
+    struct page *pg = ps->pg;
+    if (!pg)
+        return -1;
+    if (pg->close_why[0]) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+                         (unsigned char *)pg->close_why, strlen(pg->close_why));
+        return -1;
+    }
+    struct ui_msg *m = pg->qh;
+    if (!m)
+        return 0;
+    if (lws_write(wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT) <
+        (int)m->len)
+        return -1;
+    pg->qh = m->next;
+    if (!pg->qh)
+        pg->qt = NULL;
+    pg->qbytes -= m->len;
+    free(m);
+    if (pg->qh)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* ---- the lws callback ------------------------------------------------------ */
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason,
+                    void *user, void *in, size_t len)
+{
+    struct pss *ps = user;
+    notes_ui *ui = lws_context_user(lws_get_context(wsi));
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        memset(ps, 0, sizeof(*ps));
+        return http_request(ui, wsi, ps, in ? (const char *)in : "/");
+    case LWS_CALLBACK_HTTP_BODY:
+        if (!ps->route[0])
+            return -1;
+        if (ps->postlen + len > NOTES_MD_MAX_BYTES * 2 + 4096)
+            return -1; /* lws answers nothing more: the client sees a close */
+        {
+            char *p = realloc(ps->post, ps->postlen + len + 1);
+            if (!p)
+                return -1;
+            ps->post = p;
+            memcpy(ps->post + ps->postlen, in, len);
+            ps->postlen += len;
+        }
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
+        char host[128];
+        if (!host_ok(ui, wsi, host, sizeof(host)))
+            return -1;
+        return api_create(ui, wsi, ps, host);
+    }
+    case LWS_CALLBACK_HTTP_WRITEABLE: {
+        if (!ps->body)
+            return 0;
+        size_t chunk = ps->blen - ps->boff;
+        unsigned char buf[LWS_PRE + 16384];
+        if (chunk > sizeof(buf) - LWS_PRE)
+            chunk = sizeof(buf) - LWS_PRE;
+        memcpy(buf + LWS_PRE, ps->body + ps->boff, chunk);
+        ps->boff += chunk;
+        int last = ps->boff == ps->blen;
+        if (lws_write(wsi, buf + LWS_PRE, chunk,
+                      last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) !=
+            (int)chunk)
+            return -1;
+        if (!last) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+        free(ps->owned);
+        ps->owned = NULL;
+        ps->body = NULL;
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    }
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        if (ps) {
+            free(ps->owned);
+            ps->owned = NULL;
+            ps->body = NULL;
+            free(ps->post);
+            ps->post = NULL;
+        }
+        break;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return ws_filter(ui, wsi) ? 1 : 0;
+    case LWS_CALLBACK_ESTABLISHED:
+        memset(ps, 0, sizeof(*ps));
+        ws_established(ui, wsi, ps);
+        return 0;
+    case LWS_CALLBACK_RECEIVE:
+        return ws_receive(wsi, ps, in, len);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return ws_writeable(wsi, ps);
+    case LWS_CALLBACK_CLOSED:
+        ws_closed(ps);
+        return 0;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static struct lws_protocols protocols[] = {
+    {"notes", callback, sizeof(struct pss), 4096, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0}};
+
+/* ---- store watch ------------------------------------------------------- */
+
+static void on_store_event(uv_fs_event_t *h, const char *file, int events,
+                           int status)
+{
+    notes_ui *ui = h->data;
+    uint8_t id[16];
+    char hex[33];
+    (void)events;
+    if (status < 0 || ui->stopped)
+        return;
+    if (!file) {
+        for (struct unote *n = ui->notes; n; n = n->next)
+            note_refresh(n);
+        return;
+    }
+    /* "ID.log" (and its temporaries): refresh that note if open. */
+    if (strlen(file) < 36 || memcmp(file + 32, ".log", 4) != 0)
+        return;
+    memcpy(hex, file, 32);
+    hex[32] = '\0';
+    if (unhex16(hex, id) != 0)
+        return;
+    struct unote *n = note_find(ui, id);
+    if (n && n->pages)
+        note_refresh(n);
+}
+
+/* ---- start / stop ---------------------------------------------------------- */
+
+static int parse_listen(const char *listen, char *host, size_t nh, int *port)
+{
+    const char *colon = strrchr(listen, ':');
+    char *end;
+    long p;
+    if (!colon || (size_t)(colon - listen) >= nh)
+        return -1;
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    errno = 0;
+    p = strtol(colon + 1, &end, 10);
+    if (errno || *end || p < 0 || p > 65535 || end == colon + 1)
+        return -1;
+    *port = (int)p;
+    return 0;
+}
+
+/* The bind probe closes before the loop runs: never called. */
+static void probe_conn(uv_stream_t *s, int status)
+{
+    (void)s;
+    (void)status;
+}
+
+static void lws_log_quiet(int level, const char *line)
+{
+    (void)level;
+    (void)line;
+}
+
+int notes_ui_start(void *loop, const notes_ui_opts *o, notes_ui **out)
+{
+    char host[64];
+    int port;
+    struct lws_context_creation_info info;
+    notes_ui *ui;
+    void *foreign[1] = {loop};
+    *out = NULL;
+    if (parse_listen(o->listen ? o->listen : "127.0.0.1:7464", host,
+                     sizeof(host), &port) ||
+        strcmp(host, "127.0.0.1") != 0) {
+        ui_detail("the page listens on 127.0.0.1:PORT only, not '%s'",
+                  o->listen);
+        return NOTES_EINVAL;
+    }
+    if (!(ui = calloc(1, sizeof(*ui))))
+        return NOTES_ENOMEM;
+    ui->loop = loop;
+    ui->r = o->replica;
+    ui->log = o->log;
+    ui->status = o->status;
+    ui->status_ud = o->status_ud;
+    if (o->token) {
+        snprintf(ui->token, sizeof(ui->token), "%s", o->token);
+    } else {
+        random_hex(ui->token, 20);
+    }
+    random_hex(ui->epoch, 8);
+    notes_key_encode(notes_replica_public_key(ui->r), ui->me_key);
+    notes_key_fingerprint(notes_replica_public_key(ui->r), ui->me_fp);
+    key_color(notes_replica_public_key(ui->r), ui->me_color);
+
+    lws_set_log_level(LLL_ERR, lws_log_quiet);
+    memset(&info, 0, sizeof(info));
+    info.iface = "127.0.0.1";
+    info.protocols = protocols;
+    info.options = LWS_SERVER_OPTION_LIBUV |
+                   LWS_SERVER_OPTION_DISABLE_IPV6 |
+                   LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.foreign_loops = foreign;
+    info.user = ui;
+    info.max_http_header_data = 4096;
+    info.timeout_secs = 20;
+    info.ka_time = 0;
+    /*
+     * Bind the port ourselves first: with libuv, lws_create_context
+     * returns a context even when it cannot listen, so a port in use
+     * would go unnoticed; and port 0 needs a real port for lws.
+     */
+    {
+        uv_tcp_t probe;
+        struct sockaddr_in sa;
+        struct sockaddr_storage got;
+        int gl = sizeof(got), e;
+        uv_ip4_addr("127.0.0.1", port, &sa);
+        uv_tcp_init((uv_loop_t *)loop, &probe);
+        e = uv_tcp_bind(&probe, (const struct sockaddr *)&sa, 0);
+        if (!e)
+            e = uv_listen((uv_stream_t *)&probe, 1, probe_conn);
+        if (!e)
+            e = uv_tcp_getsockname(&probe, (struct sockaddr *)&got, &gl);
+        if (!e)
+            port = ntohs(((struct sockaddr_in *)&got)->sin_port);
+        uv_close((uv_handle_t *)&probe, NULL);
+        uv_run((uv_loop_t *)loop, UV_RUN_NOWAIT);
+        if (e) {
+            ui_detail("cannot serve the page on 127.0.0.1:%d: %s", port,
+                      uv_strerror(e));
+            free(ui);
+            return NOTES_EIO;
+        }
+        info.port = port;
+    }
+    ui->port = port;
+    ui->ctx = lws_create_context(&info);
+    if (!ui->ctx) {
+        ui_detail("cannot serve the page on 127.0.0.1:%d (in use?)", port);
+        free(ui);
+        return NOTES_EIO;
+    }
+    /* Watch the store: commits by peers (through the sync side) and by
+     * other processes. */
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s/notes", notes_replica_home(ui->r));
+    mkdir(dir, 0700);
+    uv_fs_event_init(ui->loop, &ui->watch);
+    ui->watch.data = ui;
+    if (uv_fs_event_start(&ui->watch, on_store_event, dir, 0) == 0)
+        ui->watching = 1;
+    uv_timer_init(ui->loop, &ui->status_timer);
+    ui->status_timer.data = ui;
+    uv_timer_start(&ui->status_timer, on_status_timer, STATUS_MS, STATUS_MS);
+    ui->timing = 1;
+    *out = ui;
+    return NOTES_OK;
+}
+
+int notes_ui_port(const notes_ui *ui)
+{
+    return ui->port;
+}
+
+const char *notes_ui_token(const notes_ui *ui)
+{
+    return ui->token;
+}
+
+void notes_ui_stop(notes_ui *ui)
+{
+    if (!ui || ui->stopped)
+        return;
+    ui->stopped = 1;
+    /* Pages' connections close with the context (LWS_CALLBACK_CLOSED
+     * frees them); notes are released below. */
+    lws_context_destroy(ui->ctx);
+    ui->ctx_dying = ui->ctx;
+    ui->ctx = NULL;
+    while (ui->notes)
+        note_release(ui->notes);
+    if (ui->watching)
+        uv_close((uv_handle_t *)&ui->watch, NULL);
+    if (ui->timing)
+        uv_close((uv_handle_t *)&ui->status_timer, NULL);
+}
+
+void notes_ui_free(notes_ui *ui)
+{
+    if (!ui)
+        return;
+    /* With a foreign libuv loop the context is destroyed in two steps:
+     * notes_ui_stop starts it, the loop closes lws' handles, this ends it
+     * (libwebsockets issue #1969). */
+    if (ui->ctx_dying)
+        lws_context_destroy(ui->ctx_dying);
+    free(ui->status_json);
+    sodium_memzero(ui->token, sizeof(ui->token));
+    free(ui);
+}
+
+/* ---- ui.json: how `notes open` finds the page ------------------------------ */
+
+int notes_ui_write_state(const notes_ui *ui, const char *home)
+{
+    char path[4096], tmp[4200];
+    json_t *j = json_pack("{s:i, s:s, s:s, s:i}", "v", 1, "url", "",
+                          "token", ui->token, "pid", (int)getpid());
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", ui->port);
+    json_object_set_new(j, "url", json_string(url));
+    char *s = json_dumps(j, JSON_INDENT(2));
+    json_decref(j);
+    if (!s)
+        return NOTES_ENOMEM;
+    snprintf(path, sizeof(path), "%s/ui.json", home);
+    snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    size_t n = strlen(s);
+    int ok = fd >= 0 && write(fd, s, n) == (ssize_t)n && fsync(fd) == 0;
+    if (fd >= 0)
+        close(fd);
+    free(s);
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        ui_detail("cannot write %s: %s", path, strerror(errno));
+        return NOTES_EIO;
+    }
+    return NOTES_OK;
+}
+
+int notes_ui_read_state(const char *home, char *url, size_t nurl, char *token,
+                        size_t ntoken)
+{
+    char path[4096];
+    json_error_t err;
+    snprintf(path, sizeof(path), "%s/ui.json", home);
+    json_t *j = json_load_file(path, 0, &err);
+    if (!j) {
+        ui_detail("no page is served: start `notes serve`");
+        return NOTES_ENOTFOUND;
+    }
+    const char *u = json_string_value(json_object_get(j, "url"));
+    const char *t = json_string_value(json_object_get(j, "token"));
+    json_int_t pid = json_integer_value(json_object_get(j, "pid"));
+    int alive = pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+    if (!u || !t || !alive) {
+        json_decref(j);
+        ui_detail("no page is served: start `notes serve`");
+        return NOTES_ENOTFOUND;
+    }
+    snprintf(url, nurl, "%s", u);
+    snprintf(token, ntoken, "%s", t);
+    json_decref(j);
+    return NOTES_OK;
+}

@@ -1,0 +1,76 @@
+/*
+ * ui.h: the browser page of `notes serve` (docs/web.md). An HTTP and
+ * WebSocket server (libwebsockets) on the caller's libuv loop, bound to
+ * loopback, that serves the page bundle embedded at build time (web/dist)
+ * and lets pages edit the notes of a replica: every accepted edit is
+ * signed and committed by this process (the key never reaches the
+ * browser); changes that other processes or peers commit reach the pages
+ * as they land in the store.
+ */
+#ifndef NOTES_UI_H
+#define NOTES_UI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "notes.h"
+
+/* The body of a new meeting note (the CLI's `notes new` and the page). */
+#define NOTES_MEETING_BODY \
+    "## Agenda\n\n## Discussions\n\n## TODOs and Decisions\n"
+
+#define NOTES_UI_PORT 7464      /* default port of `notes serve --ui` */
+#define NOTES_UI_MSG_MAX (1u << 20) /* bytes per WebSocket message */
+
+typedef struct notes_ui notes_ui;
+
+/* What the status line shows; filled by the daemon's sync side. */
+typedef struct notes_ui_status {
+    unsigned peers;           /* connected peers */
+    int online;               /* 1: at least one peer reachable */
+    unsigned unsent;          /* local changes no connected peer has yet */
+    uint64_t last_sync_ms;    /* Unix ms of the last completed round, 0 */
+} notes_ui_status;
+
+typedef struct notes_ui_opts {
+    notes_replica *replica;   /* borrowed, unlocked: commits are signed */
+    const char *listen;       /* "127.0.0.1:PORT" (loopback only); NULL:
+                               * 127.0.0.1:NOTES_UI_PORT; port 0: any */
+    const char *token;        /* NULL: a random one */
+    FILE *log;                /* one line per refusal and error; NULL: none */
+    /* Optional: the sync side's state for the status line. */
+    void (*status)(void *ud, notes_ui_status *out);
+    void *status_ud;
+} notes_ui_opts;
+
+/*
+ * Start serving on `loop` (a uv_loop_t *). OUT *out. Fails with
+ * NOTES_EINVAL for a listen address that is not loopback, NOTES_EIO when
+ * the port cannot be bound (detail says why).
+ */
+int notes_ui_start(void *loop, const notes_ui_opts *o, notes_ui **out);
+/* The bound port, the access token and "http://127.0.0.1:PORT". */
+int notes_ui_port(const notes_ui *ui);
+const char *notes_ui_token(const notes_ui *ui);
+/*
+ * Close every connection and handle. The loop must run afterwards for
+ * them to close; then free with notes_ui_free.
+ */
+void notes_ui_stop(notes_ui *ui);
+void notes_ui_free(notes_ui *ui);
+
+/*
+ * Write $NOTES_HOME/ui.json (mode 0600, atomically): the URL, the token
+ * and this process id, so `notes open` can print a note's URL.
+ */
+int notes_ui_write_state(const notes_ui *ui, const char *home);
+/*
+ * Read it back. OUT url (base, "http://127.0.0.1:PORT"), token. Returns
+ * NOTES_ENOTFOUND when no daemon serves the page (the file is missing or
+ * its process is gone).
+ */
+int notes_ui_read_state(const char *home, char *url, size_t nurl,
+                        char *token, size_t ntoken);
+
+#endif

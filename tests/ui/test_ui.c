@@ -1,0 +1,746 @@
+/*
+ * test_ui.c: the page server of `notes serve` (cli/ui, docs/web.md) over
+ * real loopback sockets, with a minimal HTTP and WebSocket client: the
+ * token, cookie, Host and Origin checks and the security headers; the
+ * editing protocol (hello, push, the echo that acknowledges it, a stale
+ * push ignored, a change committed elsewhere arriving as an update); and
+ * malformed input (bad JSON, a message over 1 MiB, a ChangeSet that does
+ * not fit the text, binary frames), each closing the connection with the
+ * replica untouched. The server runs on its own libuv loop in a thread;
+ * every wait is bounded by a socket timeout.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+#include <uv.h>
+
+#include "notes.h"
+#include "tmpdir.h"
+#include "ui.h"
+
+struct server {
+    char *dir, *home;
+    notes_replica *r;
+    uv_loop_t loop;
+    uv_async_t stop;
+    notes_ui *ui;
+    pthread_t th;
+    int port;
+    char token[64];
+    char note[33];
+    uint8_t id[16];
+};
+
+static void on_stop(uv_async_t *a)
+{
+    struct server *s = a->data;
+    notes_ui_stop(s->ui);
+    uv_close((uv_handle_t *)&s->stop, NULL);
+}
+
+static void *serve_thread(void *arg)
+{
+    struct server *s = arg;
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static const char *INITIAL = "# Agenda\n- budget é 日本語 🚀\n";
+
+static int setup(void **state)
+{
+    struct server *s = calloc(1, sizeof(*s));
+    notes_doc *d;
+    notes_ui_opts o;
+    s->dir = test_tmpdir("ui");
+    s->home = test_path(s->dir, "home");
+    assert_int_equal(notes_replica_create(s->home, "Ana", NULL, &s->r),
+                     NOTES_OK);
+    assert_int_equal(notes_doc_create(s->r, &d), NOTES_OK);
+    assert_int_equal(notes_doc_splice(d, 0, 0, INITIAL, strlen(INITIAL)),
+                     NOTES_OK);
+    assert_int_equal(notes_doc_set_field(d, "title", "Weekly"), NOTES_OK);
+    assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
+    memcpy(s->id, notes_doc_id(d), 16);
+    sodium_bin2hex(s->note, sizeof(s->note), s->id, 16);
+    notes_doc_close(d);
+    assert_int_equal(uv_loop_init(&s->loop), 0);
+    memset(&o, 0, sizeof(o));
+    o.replica = s->r;
+    o.listen = "127.0.0.1:0";
+    o.log = stderr;
+    assert_int_equal(notes_ui_start(&s->loop, &o, &s->ui), NOTES_OK);
+    s->port = notes_ui_port(s->ui);
+    snprintf(s->token, sizeof(s->token), "%s", notes_ui_token(s->ui));
+    uv_async_init(&s->loop, &s->stop, on_stop);
+    s->stop.data = s;
+    assert_int_equal(pthread_create(&s->th, NULL, serve_thread, s), 0);
+    *state = s;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct server *s = *state;
+    uv_async_send(&s->stop);
+    pthread_join(s->th, NULL);
+    uv_run(&s->loop, UV_RUN_DEFAULT); /* let closed handles finish */
+    assert_int_equal(uv_loop_close(&s->loop), 0);
+    notes_ui_free(s->ui);
+    notes_replica_close(s->r);
+    test_rmtree(s->dir);
+    free(s->home);
+    free(s);
+    return 0;
+}
+
+/* ---- a small client ---- */
+
+static int dial(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    struct timeval tv = {5, 0}; /* every read is bounded */
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(fd >= 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    return fd;
+}
+
+static void send_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        assert_true(w > 0);
+        c += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Read an HTTP response (headers, then Content-Length bytes of body). */
+static char *http(struct server *s, const char *method, const char *path,
+                  const char *host, const char *cookie, const char *extra,
+                  const char *body, int *status)
+{
+    char req[8192];
+    int fd = dial(s->port);
+    char hostbuf[64];
+    if (!host) {
+        snprintf(hostbuf, sizeof(hostbuf), "127.0.0.1:%d", s->port);
+        host = hostbuf;
+    }
+    snprintf(req, sizeof(req),
+             "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n%s%s%s%s"
+             "Content-Length: %zu\r\n\r\n%s",
+             method, path, host, cookie ? "Cookie: " : "", cookie ? cookie : "",
+             cookie ? "\r\n" : "", extra ? extra : "", body ? strlen(body) : 0,
+             body ? body : "");
+    send_all(fd, req, strlen(req));
+    size_t cap = 1 << 16, n = 0;
+    char *resp = malloc(cap);
+    for (;;) {
+        if (n + 4096 > cap)
+            resp = realloc(resp, cap *= 2);
+        ssize_t r = recv(fd, resp + n, cap - n - 1, 0);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        resp[n] = '\0';
+        char *hdr_end = strstr(resp, "\r\n\r\n");
+        if (hdr_end) {
+            const char *cl = strcasestr(resp, "content-length:");
+            if (cl && cl < hdr_end &&
+                n >= (size_t)(hdr_end + 4 - resp) + strtoul(cl + 15, NULL, 10))
+                break;
+        }
+    }
+    resp[n] = '\0';
+    close(fd);
+    assert_true(n > 12);
+    *status = atoi(resp + 9);
+    return resp;
+}
+
+static const char *body_of(const char *resp)
+{
+    const char *b = strstr(resp, "\r\n\r\n");
+    return b ? b + 4 : "";
+}
+
+static void cookie_of(struct server *s, char *out, size_t n)
+{
+    snprintf(out, n, "notes_token=%s", s->token);
+}
+
+/* Open a WebSocket; returns the fd, or -1 when the upgrade was refused. */
+static int ws_open(struct server *s, const char *origin, const char *cookie,
+                   const char *path)
+{
+    char req[2048], resp[4096];
+    int fd = dial(s->port);
+    snprintf(req, sizeof(req),
+             "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n%s%s%s%s%s%s\r\n",
+             path, s->port, origin ? "Origin: " : "", origin ? origin : "",
+             origin ? "\r\n" : "", cookie ? "Cookie: " : "",
+             cookie ? cookie : "", cookie ? "\r\n" : "");
+    send_all(fd, req, strlen(req));
+    size_t n = 0;
+    while (n < sizeof(resp) - 1) {
+        ssize_t r = recv(fd, resp + n, 1, 0);
+        if (r <= 0)
+            break;
+        n++;
+        resp[n] = '\0';
+        if (n >= 4 && memcmp(resp + n - 4, "\r\n\r\n", 4) == 0)
+            break;
+    }
+    resp[n] = '\0';
+    if (strncmp(resp, "HTTP/1.1 101", 12) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void ws_send_op(int fd, int opcode, const void *p, size_t n)
+{
+    uint8_t h[14], mask[4] = {1, 2, 3, 4};
+    size_t hl = 2;
+    h[0] = (uint8_t)(0x80 | opcode);
+    if (n < 126) {
+        h[1] = (uint8_t)(0x80 | n);
+    } else if (n < 65536) {
+        h[1] = 0x80 | 126;
+        h[2] = (uint8_t)(n >> 8);
+        h[3] = (uint8_t)n;
+        hl = 4;
+    } else {
+        h[1] = 0x80 | 127;
+        for (int i = 0; i < 8; i++)
+            h[2 + i] = (uint8_t)((uint64_t)n >> (56 - 8 * i));
+        hl = 10;
+    }
+    memcpy(h + hl, mask, 4);
+    hl += 4;
+    uint8_t *buf = malloc(hl + n);
+    memcpy(buf, h, hl);
+    for (size_t i = 0; i < n; i++)
+        buf[hl + i] = ((const uint8_t *)p)[i] ^ mask[i % 4];
+    send_all(fd, buf, hl + n);
+    free(buf);
+}
+
+static void ws_send(int fd, const char *s)
+{
+    ws_send_op(fd, 1, s, strlen(s));
+}
+
+static int recv_exact(int fd, uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t r = recv(fd, p, n, 0);
+        if (r <= 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/*
+ * Next text message as JSON; NULL when the server closed (then *close_code
+ * holds its status code, 0 if the socket just ended or timed out).
+ */
+static json_t *ws_recv(int fd, int *close_code)
+{
+    for (;;) {
+        uint8_t h[2], ext[8];
+        uint64_t len;
+        if (recv_exact(fd, h, 2))
+            return NULL;
+        len = h[1] & 0x7f;
+        if (len == 126) {
+            if (recv_exact(fd, ext, 2))
+                return NULL;
+            len = (uint64_t)ext[0] << 8 | ext[1];
+        } else if (len == 127) {
+            if (recv_exact(fd, ext, 8))
+                return NULL;
+            len = 0;
+            for (int i = 0; i < 8; i++)
+                len = len << 8 | ext[i];
+        }
+        uint8_t *p = malloc(len + 1);
+        if (recv_exact(fd, p, len)) {
+            free(p);
+            return NULL;
+        }
+        p[len] = 0;
+        int op = h[0] & 0x0f;
+        if (op == 8) {
+            if (close_code)
+                *close_code = len >= 2 ? (p[0] << 8 | p[1]) : 0;
+            free(p);
+            return NULL;
+        }
+        if (op == 1) {
+            json_error_t err;
+            json_t *j = json_loads((char *)p, 0, &err);
+            free(p);
+            assert_non_null(j);
+            return j;
+        }
+        free(p); /* ping/pong */
+    }
+}
+
+/* Next message of type t (others skipped). */
+static json_t *ws_expect(int fd, const char *t)
+{
+    for (;;) {
+        int code = 0;
+        json_t *j = ws_recv(fd, &code);
+        if (!j)
+            fail_msg("connection ended (close code %d) waiting for '%s'", code,
+                     t);
+        if (strcmp(json_string_value(json_object_get(j, "t")), t) == 0)
+            return j;
+        json_decref(j);
+    }
+}
+
+/* The close code the server ends with (skipping other messages). */
+static int ws_wait_close(int fd)
+{
+    for (;;) {
+        int code = 0;
+        json_t *j = ws_recv(fd, &code);
+        if (!j)
+            return code;
+        json_decref(j);
+    }
+}
+
+static int ws_note(struct server *s)
+{
+    char cookie[128], origin[64], path[80];
+    cookie_of(s, cookie, sizeof(cookie));
+    snprintf(origin, sizeof(origin), "http://127.0.0.1:%d", s->port);
+    snprintf(path, sizeof(path), "/ws?note=%s", s->note);
+    int fd = ws_open(s, origin, cookie, path);
+    assert_true(fd >= 0);
+    return fd;
+}
+
+/* The note's text in the store, read through a fresh replica handle. */
+static char *stored_text(struct server *s, size_t *nchanges)
+{
+    notes_replica *r;
+    notes_doc *d;
+    size_t n;
+    assert_int_equal(notes_replica_open(s->home, &r), NOTES_OK);
+    assert_int_equal(notes_doc_open(r, s->id, &d), NOTES_OK);
+    const char *t = notes_doc_text(d, &n);
+    char *copy = strndup(t, n);
+    if (nchanges)
+        *nchanges = notes_doc_change_count(d);
+    notes_verify_report rep;
+    assert_int_equal(notes_doc_verify(d, &rep), NOTES_OK);
+    assert_int_equal(rep.nproblems, 0);
+    notes_verify_report_release(&rep);
+    notes_doc_close(d);
+    notes_replica_close(r);
+    return copy;
+}
+
+/* ---- tests ---- */
+
+static void test_ui_access(void **state)
+{
+    struct server *s = *state;
+    int st;
+    char path[128], cookie[128], *r;
+
+    /* No token: 403, with the headers anyway. */
+    r = http(s, "GET", "/", NULL, NULL, NULL, NULL, &st);
+    assert_int_equal(st, 403);
+    free(r);
+    /* A wrong token. */
+    r = http(s, "GET", "/?token=0123", NULL, NULL, NULL, NULL, &st);
+    assert_int_equal(st, 403);
+    free(r);
+    /* The right token: a cookie and a redirect that drops it from the URL. */
+    snprintf(path, sizeof(path), "/n/%s?token=%s", s->note, s->token);
+    r = http(s, "GET", path, NULL, NULL, NULL, NULL, &st);
+    assert_int_equal(st, 303);
+    assert_non_null(strcasestr(r, "set-cookie: notes_token="));
+    assert_non_null(strstr(r, "HttpOnly"));
+    assert_non_null(strstr(r, "SameSite=Strict"));
+    char loc[80];
+    snprintf(loc, sizeof(loc), "location: /n/%s\r\n", s->note);
+    assert_non_null(strcasestr(r, loc));
+    free(r);
+    /* With the cookie: the page, under a CSP without inline script. */
+    cookie_of(s, cookie, sizeof(cookie));
+    snprintf(path, sizeof(path), "/n/%s", s->note);
+    r = http(s, "GET", path, NULL, cookie, NULL, NULL, &st);
+    if (st == 200) {
+        const char *csp = strcasestr(r, "content-security-policy:");
+        assert_non_null(csp);
+        assert_null(strstr(r, "unsafe-inline"));
+        assert_non_null(strstr(csp, "script-src 'self'"));
+        assert_null(strstr(body_of(r), "{{NONCE}}"));
+    } else {
+        /* A build without web/dist says so (and still sends the headers). */
+        assert_int_equal(st, 500);
+        assert_non_null(strstr(body_of(r), "web/dist"));
+    }
+    assert_non_null(strcasestr(r, "x-content-type-options: nosniff"));
+    free(r);
+    /* A foreign Host (DNS rebinding) is refused even with the cookie. */
+    char evil[64];
+    snprintf(evil, sizeof(evil), "evil.example:%d", s->port);
+    r = http(s, "GET", "/api/notes", evil, cookie, NULL, NULL, &st);
+    assert_int_equal(st, 403);
+    free(r);
+    /* Unknown paths. */
+    r = http(s, "GET", "/etc/passwd", NULL, cookie, NULL, NULL, &st);
+    assert_int_equal(st, 404);
+    free(r);
+}
+
+static void test_ui_api(void **state)
+{
+    struct server *s = *state;
+    int st;
+    char cookie[128], origin[96], *r;
+    json_error_t err;
+    cookie_of(s, cookie, sizeof(cookie));
+    r = http(s, "GET", "/api/notes", NULL, cookie, NULL, NULL, &st);
+    assert_int_equal(st, 200);
+    json_t *j = json_loads(body_of(r), 0, &err);
+    assert_non_null(j);
+    json_t *notes = json_object_get(j, "notes");
+    assert_int_equal(json_array_size(notes), 1);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(notes, 0), "title")),
+        "Weekly");
+    json_decref(j);
+    free(r);
+    /* A POST that is not JSON (what a foreign form could send): refused. */
+    r = http(s, "POST", "/api/notes", NULL, cookie,
+             "Content-Type: text/plain\r\n", "{\"title\":\"x\"}", &st);
+    assert_int_equal(st, 415);
+    free(r);
+    /* JSON from a foreign origin: refused. */
+    r = http(s, "POST", "/api/notes", NULL, cookie,
+             "Content-Type: application/json\r\nOrigin: http://evil.example\r\n",
+             "{\"title\":\"x\"}", &st);
+    assert_int_equal(st, 403);
+    free(r);
+    /* From the page: a new meeting. */
+    snprintf(origin, sizeof(origin),
+             "Content-Type: application/json\r\nOrigin: http://127.0.0.1:%d\r\n",
+             s->port);
+    r = http(s, "POST", "/api/notes", NULL, cookie, origin,
+             "{\"title\":\"Retro\",\"template\":\"meeting\"}", &st);
+    assert_int_equal(st, 200);
+    j = json_loads(body_of(r), 0, &err);
+    assert_non_null(j);
+    assert_int_equal(strlen(json_string_value(json_object_get(j, "id"))), 32);
+    json_decref(j);
+    free(r);
+    /* An import, and one that is not valid Markdown front matter. */
+    r = http(s, "POST", "/api/import", NULL, cookie, origin,
+             "{\"markdown\":\"---\\ntitle: Imported\\n---\\n# Hi\\n\"}", &st);
+    assert_int_equal(st, 200);
+    free(r);
+    r = http(s, "POST", "/api/import", NULL, cookie, origin,
+             "{\"markdown\":\"---\\ntitle: [unclosed\\n\"}", &st);
+    assert_int_equal(st, 400);
+    free(r);
+    r = http(s, "POST", "/api/notes", NULL, cookie, origin, "not json", &st);
+    assert_int_equal(st, 400);
+    free(r);
+    r = http(s, "GET", "/api/notes", NULL, cookie, NULL, NULL, &st);
+    j = json_loads(body_of(r), 0, &err);
+    assert_int_equal(json_array_size(json_object_get(j, "notes")), 3);
+    json_decref(j);
+    free(r);
+}
+
+static void test_ui_ws_refused(void **state)
+{
+    struct server *s = *state;
+    char cookie[128], origin[64], path[80];
+    cookie_of(s, cookie, sizeof(cookie));
+    snprintf(origin, sizeof(origin), "http://127.0.0.1:%d", s->port);
+    snprintf(path, sizeof(path), "/ws?note=%s", s->note);
+    /* A foreign Origin (another web page the user visits). */
+    assert_int_equal(ws_open(s, "http://evil.example", cookie, path), -1);
+    /* No Origin at all. */
+    assert_int_equal(ws_open(s, NULL, cookie, path), -1);
+    /* No cookie. */
+    assert_int_equal(ws_open(s, origin, NULL, path), -1);
+    /* No such note, no note. */
+    assert_int_equal(ws_open(s, origin, cookie,
+                             "/ws?note=00000000000000000000000000000000"),
+                     -1);
+    assert_int_equal(ws_open(s, origin, cookie, "/ws"), -1);
+    int fd = ws_open(s, origin, cookie, path);
+    assert_true(fd >= 0);
+    close(fd);
+}
+
+static void test_ui_edit(void **state)
+{
+    struct server *s = *state;
+    size_t before_changes;
+    free(stored_text(s, &before_changes));
+    int a = ws_note(s), b = ws_note(s);
+    json_t *h = ws_expect(a, "hello");
+    assert_string_equal(json_string_value(json_object_get(h, "text")), INITIAL);
+    assert_int_equal(json_integer_value(json_object_get(h, "version")), 0);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(h, "fields"), "title")),
+                        "Weekly");
+    json_decref(h);
+    json_decref(ws_expect(b, "hello"));
+
+    /* UTF-16 positions: "🚀" counts 2. Insert "X" after the rocket. */
+    size_t len16 = 0;
+    for (const unsigned char *p = (const unsigned char *)INITIAL; *p; p++)
+        if ((*p & 0xc0) != 0x80)
+            len16 += *p >= 0xf0 ? 2 : 1;
+    char msg[512];
+    size_t at = len16 - 1; /* before the final newline */
+    snprintf(msg, sizeof(msg),
+             "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":\"pa\","
+             "\"changes\":[%zu,[0,\"X\"],1]}]}",
+             at);
+    ws_send(a, msg);
+    /* Both pages get the update; for a it is the acknowledgement. */
+    for (int k = 0; k < 2; k++) {
+        json_t *u = ws_expect(k ? b : a, "updates");
+        assert_int_equal(json_integer_value(json_object_get(u, "version")), 0);
+        json_t *up = json_array_get(json_object_get(u, "updates"), 0);
+        assert_string_equal(json_string_value(json_object_get(up, "clientID")),
+                            "pa");
+        json_decref(u);
+    }
+    size_t nc;
+    char *t = stored_text(s, &nc);
+    assert_string_equal(t, "# Agenda\n- budget é 日本語 🚀X\n");
+    assert_int_equal(nc, before_changes + 1);
+    free(t);
+
+    /* A stale push (version 0 again) is ignored, not applied. */
+    ws_send(b, "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":\"pb\","
+               "\"changes\":[[0,\"Z\"],30]}]}");
+    /* A cursor: presence reaches the other page. */
+    ws_send(b, "{\"t\":\"cursor\",\"version\":1,\"ranges\":[{\"anchor\":3,"
+               "\"head\":5}]}");
+    json_t *p = ws_expect(a, "presence");
+    assert_int_equal(json_array_size(json_object_get(p, "people")), 2);
+    json_decref(p);
+    t = stored_text(s, NULL);
+    assert_null(strchr(t, 'Z'));
+    free(t);
+
+    /* A change committed elsewhere (another process, a peer) reaches
+     * both pages as an update that turns their text into the store's. */
+    notes_replica *r2;
+    notes_doc *d;
+    assert_int_equal(notes_replica_open(s->home, &r2), NOTES_OK);
+    assert_int_equal(notes_replica_unlock(r2, NULL), NOTES_OK);
+    assert_int_equal(notes_doc_open(r2, s->id, &d), NOTES_OK);
+    assert_int_equal(notes_doc_splice(d, 0, 0, "Hi ", 3), NOTES_OK);
+    assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
+    notes_doc_close(d);
+    notes_replica_close(r2);
+    json_t *u = ws_expect(a, "updates");
+    json_t *up = json_array_get(json_object_get(u, "updates"), 0);
+    assert_int_equal(json_integer_value(json_object_get(u, "version")), 1);
+    assert_string_equal(json_string_value(json_object_get(up, "clientID")),
+                        "peer");
+    char *cs = json_dumps(json_object_get(up, "changes"), JSON_COMPACT);
+    char want[64];
+    snprintf(want, sizeof(want), "[[0,\"Hi \"],%zu]", len16 + 1);
+    assert_string_equal(cs, want);
+    free(cs);
+    json_decref(u);
+
+    /* Pull from version 1 replays that update. */
+    ws_send(b, "{\"t\":\"pull\",\"version\":1}");
+    u = ws_expect(b, "updates");
+    while (json_integer_value(json_object_get(u, "version")) != 1 ||
+           json_array_size(json_object_get(u, "updates")) != 1) {
+        json_decref(u);
+        u = ws_expect(b, "updates");
+    }
+    json_decref(u);
+    /* History and an earlier text; authorship spans. */
+    ws_send(a, "{\"t\":\"history\"}");
+    json_t *hist = ws_expect(a, "history");
+    assert_int_equal(json_array_size(json_object_get(hist, "changes")),
+                     before_changes + 2);
+    json_decref(hist);
+    ws_send(a, "{\"t\":\"at\",\"index\":0}");
+    json_t *old = ws_expect(a, "at");
+    assert_string_equal(json_string_value(json_object_get(old, "text")),
+                        INITIAL);
+    json_decref(old);
+    ws_send(a, "{\"t\":\"authorship\"}");
+    json_t *au = ws_expect(a, "authorship");
+    assert_true(json_array_size(json_object_get(au, "spans")) >= 1);
+    assert_int_equal(json_array_size(json_object_get(au, "authors")), 1);
+    json_decref(au);
+    close(a);
+    close(b);
+}
+
+/* Each malformed input closes the connection (1008) and stores nothing. */
+static void test_ui_malformed(void **state)
+{
+    struct server *s = *state;
+    size_t nc0, nc;
+    char *t0 = stored_text(s, &nc0);
+    const char *bad[] = {
+        "not json",
+        "[1,2,3]",
+        "{\"no\":\"type\"}",
+        "{\"t\":\"launch-missiles\"}",
+        "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":\"x\","
+        "\"changes\":[5]}]}", /* does not cover the text */
+        "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":\"x\","
+        "\"changes\":[[99999,\"a\"]]}]}",
+        "{\"t\":\"push\",\"version\":99,\"updates\":[{\"clientID\":\"x\","
+        "\"changes\":[]}]}", /* from the future */
+        "{\"t\":\"push\",\"version\":0,\"updates\":\"x\"}",
+        "{\"t\":\"cursor\",\"version\":0,\"ranges\":[{\"anchor\":-1,\"head\":0}]}",
+        "{\"t\":\"at\",\"index\":12345}",
+        "{\"t\":\"pull\",\"version\":-4}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        int fd = ws_note(s);
+        json_decref(ws_expect(fd, "hello"));
+        ws_send(fd, bad[i]);
+        int code = ws_wait_close(fd);
+        if (code != 1008)
+            fail_msg("input %zu (%s): close code %d, not 1008", i, bad[i],
+                     code);
+        close(fd);
+    }
+    /* A surrogate pair split by a position: the rocket is 2 UTF-16 units. */
+    {
+        size_t len16 = 0, rocket = 0;
+        for (const unsigned char *p = (const unsigned char *)INITIAL; *p; p++)
+            if ((*p & 0xc0) != 0x80) {
+                if (*p >= 0xf0)
+                    rocket = len16;
+                len16 += *p >= 0xf0 ? 2 : 1;
+            }
+        char msg[256];
+        snprintf(msg, sizeof(msg),
+                 "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":"
+                 "\"x\",\"changes\":[%zu,[0,\"a\"],%zu]}]}",
+                 rocket + 1, len16 - rocket - 1);
+        int fd = ws_note(s);
+        json_decref(ws_expect(fd, "hello"));
+        ws_send(fd, msg);
+        assert_int_equal(ws_wait_close(fd), 1008);
+        close(fd);
+    }
+    /* A binary frame. */
+    int fd = ws_note(s);
+    json_decref(ws_expect(fd, "hello"));
+    ws_send_op(fd, 2, "\x01\x02", 2);
+    assert_int_equal(ws_wait_close(fd), 1008);
+    close(fd);
+    /* A message over 1 MiB. */
+    size_t big = NOTES_UI_MSG_MAX + 10;
+    char *m = malloc(big + 1);
+    memset(m, ' ', big);
+    memcpy(m, "{\"t\":\"cursor\"", 13);
+    m[big - 1] = '}';
+    m[big] = 0;
+    fd = ws_note(s);
+    json_decref(ws_expect(fd, "hello"));
+    ws_send_op(fd, 1, m, big);
+    int code = ws_wait_close(fd);
+    assert_true(code == 1008 || code == 1009 || code == 0);
+    close(fd);
+    free(m);
+    /* Nothing was stored, and the server still serves. */
+    char *t = stored_text(s, &nc);
+    assert_string_equal(t, t0);
+    assert_int_equal(nc, nc0);
+    free(t);
+    free(t0);
+    fd = ws_note(s);
+    json_decref(ws_expect(fd, "hello"));
+    close(fd);
+}
+
+/* The page listens on loopback only, and a port in use is an error. */
+static void test_ui_listen(void **state)
+{
+    struct server *s = *state;
+    uv_loop_t loop;
+    notes_ui_opts o;
+    notes_ui *ui = NULL;
+    char addr[64];
+    assert_int_equal(uv_loop_init(&loop), 0);
+    memset(&o, 0, sizeof(o));
+    o.replica = s->r;
+    o.listen = "0.0.0.0:0";
+    assert_int_equal(notes_ui_start(&loop, &o, &ui), NOTES_EINVAL);
+    o.listen = "192.168.1.2:7464";
+    assert_int_equal(notes_ui_start(&loop, &o, &ui), NOTES_EINVAL);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", s->port);
+    o.listen = addr;
+    assert_int_equal(notes_ui_start(&loop, &o, &ui), NOTES_EIO);
+    assert_null(ui);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_ui_access, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ui_api, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ui_ws_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ui_edit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ui_malformed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ui_listen, setup, teardown),
+    };
+    if (notes_init() != NOTES_OK)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
