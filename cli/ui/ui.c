@@ -59,6 +59,24 @@ struct ui_msg {
 
 struct unote;
 
+/* Someone with the note open on another daemon, as its last signed
+ * presence record said (docs/web.md, "Presence"). */
+struct remote {
+    struct remote *next;
+    uint8_t key[32];
+    json_t *people;         /* that daemon's pages: [{session, name, ...}] */
+    uint64_t seen_ms;
+};
+
+#define PRESENCE_TTL_MS 30000   /* a remote entry not refreshed expires */
+#define PRESENCE_BEAT_MS 10000  /* we refresh ours while pages are open */
+
+static void remote_free(struct remote *r)
+{
+    json_decref(r->people);
+    free(r);
+}
+
 struct page {
     struct page *next;      /* in the note's list */
     struct unote *note;
@@ -86,6 +104,7 @@ struct unote {
     int applying;           /* a page's edit is being applied */
     int reset;              /* the state was rebuilt: pages must reload */
     struct page *pages;
+    struct remote *remotes; /* people on other daemons (presence) */
     uv_timer_t items_timer;
     int items_timer_on, items_due;
     uint64_t items_last_ms;
@@ -109,6 +128,10 @@ struct notes_ui {
     void (*status)(void *ud, notes_ui_status *out);
     void *status_ud;
     char *status_json;
+    void (*publish)(void *ud, const uint8_t note[16], const char *json,
+                    size_t n);
+    void *publish_ud;
+    uint64_t last_beat_ms;
 };
 
 /* Per connection (HTTP request or WebSocket). */
@@ -545,6 +568,11 @@ static void note_release(struct unote *n)
     notes_doc_observe(n->d, NULL, NULL);
     notes_doc_close(n->d);
     n->d = NULL;
+    while (n->remotes) {
+        struct remote *r = n->remotes;
+        n->remotes = r->next;
+        remote_free(r);
+    }
     uv_close((uv_handle_t *)&n->items_timer, on_note_timer_closed);
 }
 
@@ -631,7 +659,8 @@ static void items_schedule(struct unote *n)
                    since >= ITEMS_DELAY_MS ? 0 : ITEMS_DELAY_MS - since, 0);
 }
 
-static void presence_send(struct unote *n)
+/* Our pages of this note, as the people list of a presence message. */
+static json_t *local_people(struct unote *n)
 {
     notes_ui *ui = n->ui;
     json_t *people = json_array();
@@ -647,9 +676,129 @@ static void presence_send(struct unote *n)
         }
         json_array_append_new(people, p);
     }
+    return people;
+}
+
+/* Tell the sync side (which signs and gossips it) who has the note open
+ * here; an empty list when the last page closed. */
+static void presence_publish(struct unote *n)
+{
+    notes_ui *ui = n->ui;
+    if (!ui->publish)
+        return;
+    json_t *people = local_people(n);
+    /* Peers place cursors approximately: positions are in our text. */
+    for (size_t i = 0; i < json_array_size(people); i++) {
+        json_t *p = json_array_get(people, i);
+        json_object_del(p, "fp");
+        json_object_del(p, "key");
+        json_object_del(p, "version");
+    }
+    json_t *rec = json_pack("{s:i, s:o}", "v", 1, "people", people);
+    char *s = json_dumps(rec, JSON_COMPACT);
+    json_decref(rec);
+    if (s) {
+        ui->publish(ui->publish_ud, n->id, s, strlen(s));
+        free(s);
+    }
+}
+
+static void presence_send(struct unote *n)
+{
+    uint64_t now = now_ms();
+    json_t *people = local_people(n);
+    for (struct remote **rp = &n->remotes; *rp;) {
+        struct remote *r = *rp;
+        if (now - r->seen_ms > PRESENCE_TTL_MS) {
+            *rp = r->next;
+            remote_free(r);
+            continue;
+        }
+        char key[NOTES_KEY_STRLEN], fp[NOTES_FPR_STRLEN], color[8];
+        notes_key_encode(r->key, key);
+        notes_key_fingerprint(r->key, fp);
+        key_color(r->key, color);
+        for (size_t i = 0; i < json_array_size(r->people); i++) {
+            json_t *in = json_array_get(r->people, i);
+            const char *name = json_string_value(json_object_get(in, "name"));
+            const char *sess = json_string_value(json_object_get(in, "session"));
+            json_t *ranges = json_object_get(in, "ranges");
+            json_t *p = json_pack("{s:s, s:s?, s:s, s:s, s:s, s:b}", "session",
+                                  sess ? sess : "?", "name", name, "fp", fp,
+                                  "key", key, "color", color, "remote", 1);
+            if (json_is_array(ranges))
+                json_object_set(p, "ranges", ranges);
+            json_array_append_new(people, p);
+        }
+        rp = &r->next;
+    }
     json_t *msg = json_pack("{s:s, s:o}", "t", "presence", "people", people);
     note_broadcast(n, msg);
     json_decref(msg);
+}
+
+/*
+ * A presence record from another daemon, its signature already verified
+ * by the sync side: `key` is that daemon's identity (the fact), the
+ * names inside are claims. Kept per (note, key) until it expires.
+ */
+void notes_ui_remote_presence(notes_ui *ui, const uint8_t note[16],
+                              const uint8_t key[32], const char *json,
+                              size_t n)
+{
+    json_error_t err;
+    struct unote *un = note_find(ui, note);
+    struct remote *r;
+    if (!un || !un->pages ||
+        memcmp(key, notes_replica_public_key(ui->r), 32) == 0)
+        return; /* nobody here looks at it, or it is our own, relayed */
+    json_t *rec = json_loadb(json, n, JSON_REJECT_DUPLICATES, &err);
+    json_t *people = json_object_get(rec, "people");
+    if (!json_is_array(people) || json_array_size(people) > 64) {
+        ui_log(ui, "ignored a malformed presence record");
+        json_decref(rec);
+        return;
+    }
+    /* Keep only well-formed entries with bounded fields. */
+    json_t *clean = json_array();
+    for (size_t i = 0; i < json_array_size(people); i++) {
+        json_t *p = json_array_get(people, i);
+        const char *name = json_string_value(json_object_get(p, "name"));
+        const char *sess = json_string_value(json_object_get(p, "session"));
+        json_t *ranges = json_object_get(p, "ranges");
+        if (!sess || strlen(sess) > 32 || (name && strlen(name) > 64))
+            continue;
+        json_t *e = json_pack("{s:s, s:s?}", "session", sess, "name", name);
+        if (json_is_array(ranges) && json_array_size(ranges) <= RANGES_MAX) {
+            json_t *rs = json_array();
+            for (size_t k = 0; k < json_array_size(ranges); k++) {
+                json_t *a = json_object_get(json_array_get(ranges, k), "anchor");
+                json_t *h = json_object_get(json_array_get(ranges, k), "head");
+                if (json_is_integer(a) && json_is_integer(h) &&
+                    json_integer_value(a) >= 0 && json_integer_value(h) >= 0)
+                    json_array_append_new(rs, json_pack("{s:O, s:O}", "anchor",
+                                                        a, "head", h));
+            }
+            json_object_set_new(e, "ranges", rs);
+        }
+        json_array_append_new(clean, e);
+    }
+    json_decref(rec);
+    for (r = un->remotes; r && memcmp(r->key, key, 32) != 0; r = r->next)
+        ;
+    if (!r) {
+        if (!(r = calloc(1, sizeof(*r)))) {
+            json_decref(clean);
+            return;
+        }
+        memcpy(r->key, key, 32);
+        r->next = un->remotes;
+        un->remotes = r;
+    }
+    json_decref(r->people);
+    r->people = clean;
+    r->seen_ms = now_ms();
+    presence_send(un);
 }
 
 static json_t *status_msg(notes_ui *ui)
@@ -667,6 +816,21 @@ static json_t *status_msg(notes_ui *ui)
 static void on_status_timer(uv_timer_t *t)
 {
     notes_ui *ui = t->data;
+    uint64_t now = now_ms();
+    if (now - ui->last_beat_ms >= PRESENCE_BEAT_MS) {
+        ui->last_beat_ms = now;
+        for (struct unote *n = ui->notes; n; n = n->next)
+            if (n->pages)
+                presence_publish(n);
+    }
+    /* Drop expired remote people (a daemon that went away). */
+    for (struct unote *n = ui->notes; n; n = n->next) {
+        int expired = 0;
+        for (struct remote *r = n->remotes; r; r = r->next)
+            expired |= now - r->seen_ms > PRESENCE_TTL_MS;
+        if (expired)
+            presence_send(n);
+    }
     json_t *msg = status_msg(ui);
     char *s = json_dumps(msg, JSON_COMPACT);
     json_decref(msg);
@@ -925,6 +1089,7 @@ static void page_cursor(struct page *pg, json_t *msg)
     pg->ranges = clean;
     pg->ranges_version = (unsigned long)json_integer_value(ver);
     presence_send(pg->note);
+    presence_publish(pg->note);
 }
 
 static void page_authorship(struct page *pg)
@@ -1555,6 +1720,7 @@ static void ws_established(notes_ui *ui, struct lws *wsi, struct pss *ps)
     page_send(pg, st);
     json_decref(st);
     presence_send(n);
+    presence_publish(n);
     ui_log(ui, "page %s opened note %.8s", pg->session, n->hex);
 }
 
@@ -1579,6 +1745,8 @@ static void ws_closed(struct pss *ps)
     json_decref(pg->ranges);
     free(pg);
     ps->pg = NULL;
+    if (!n->ui->stopped)
+        presence_publish(n);
     if (n->pages)
         presence_send(n);
     else if (!n->ui->stopped)
@@ -1824,6 +1992,8 @@ int notes_ui_start(void *loop, const notes_ui_opts *o, notes_ui **out)
     ui->log = o->log;
     ui->status = o->status;
     ui->status_ud = o->status_ud;
+    ui->publish = o->publish;
+    ui->publish_ud = o->publish_ud;
     if (o->token) {
         snprintf(ui->token, sizeof(ui->token), "%s", o->token);
     } else {

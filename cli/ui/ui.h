@@ -42,6 +42,15 @@ typedef struct notes_ui_opts {
     /* Optional: the sync side's state for the status line. */
     void (*status)(void *ud, notes_ui_status *out);
     void *status_ud;
+    /*
+     * Optional: who has note `note` open here changed (JSON, docs/web.md
+     * "Presence"); the sync side signs it and sends it to peers. Also
+     * called every 10 s while pages are open, and with an empty list
+     * when the last one closes.
+     */
+    void (*publish)(void *ud, const uint8_t note[16], const char *json,
+                    size_t n);
+    void *publish_ud;
 } notes_ui_opts;
 
 /*
@@ -50,6 +59,15 @@ typedef struct notes_ui_opts {
  * the port cannot be bound (detail says why).
  */
 int notes_ui_start(void *loop, const notes_ui_opts *o, notes_ui **out);
+/*
+ * A presence record from a peer (its signature verified by the sync side:
+ * `key` signed it). Pages of the note show those people until the record
+ * is 30 s old without a refresh.
+ */
+void notes_ui_remote_presence(notes_ui *ui, const uint8_t note[16],
+                              const uint8_t key[32], const char *json,
+                              size_t n);
+
 /* The bound port, the access token and "http://127.0.0.1:PORT". */
 int notes_ui_port(const notes_ui *ui);
 const char *notes_ui_token(const notes_ui *ui);

@@ -35,6 +35,12 @@
 #include "ui.h"
 
 struct server {
+    pthread_mutex_t mu;       /* guards published and inject */
+    char published[4096];     /* the last presence record published */
+    int npublished;
+    uv_async_t inject_async;  /* deliver `inject` as a remote record */
+    char inject[4096];
+    uint8_t inject_key[32];
     char *dir, *home;
     notes_replica *r;
     uv_loop_t loop;
@@ -52,6 +58,32 @@ static void on_stop(uv_async_t *a)
     struct server *s = a->data;
     notes_ui_stop(s->ui);
     uv_close((uv_handle_t *)&s->stop, NULL);
+    uv_close((uv_handle_t *)&s->inject_async, NULL);
+}
+
+/* The sync side's role, played by the test: receive what the page server
+ * publishes, and hand it records "from peers" on its own thread. */
+static void on_publish(void *ud, const uint8_t note[16], const char *json,
+                       size_t n)
+{
+    struct server *s = ud;
+    (void)note;
+    pthread_mutex_lock(&s->mu);
+    snprintf(s->published, sizeof(s->published), "%.*s", (int)n, json);
+    s->npublished++;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void on_inject(uv_async_t *a)
+{
+    struct server *s = a->data;
+    char rec[4096];
+    uint8_t key[32];
+    pthread_mutex_lock(&s->mu);
+    memcpy(rec, s->inject, sizeof(rec));
+    memcpy(key, s->inject_key, 32);
+    pthread_mutex_unlock(&s->mu);
+    notes_ui_remote_presence(s->ui, s->id, key, rec, strlen(rec));
 }
 
 static void *serve_thread(void *arg)
@@ -85,7 +117,12 @@ static int setup(void **state)
     o.replica = s->r;
     o.listen = "127.0.0.1:0";
     o.log = stderr;
+    o.publish = on_publish;
+    o.publish_ud = s;
+    pthread_mutex_init(&s->mu, NULL);
     assert_int_equal(notes_ui_start(&s->loop, &o, &s->ui), NOTES_OK);
+    uv_async_init(&s->loop, &s->inject_async, on_inject);
+    s->inject_async.data = s;
     s->port = notes_ui_port(s->ui);
     snprintf(s->token, sizeof(s->token), "%s", notes_ui_token(s->ui));
     uv_async_init(&s->loop, &s->stop, on_stop);
@@ -730,6 +767,86 @@ static void test_ui_listen(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+static void inject(struct server *s, const uint8_t key[32], const char *rec)
+{
+    pthread_mutex_lock(&s->mu);
+    snprintf(s->inject, sizeof(s->inject), "%s", rec);
+    memcpy(s->inject_key, key, 32);
+    pthread_mutex_unlock(&s->mu);
+    uv_async_send(&s->inject_async);
+}
+
+/* Presence: what this daemon publishes for peers, and people on other
+ * daemons (their records verified by the sync side) shown to pages. */
+static void test_ui_presence(void **state)
+{
+    struct server *s = *state;
+    int a = ws_note(s);
+    json_t *h = ws_expect(a, "hello");
+    const char *session = json_string_value(
+        json_object_get(json_object_get(h, "me"), "session"));
+    char sess[32];
+    snprintf(sess, sizeof(sess), "%s", session);
+    json_decref(h);
+    ws_send(a, "{\"t\":\"cursor\",\"version\":0,\"ranges\":[{\"anchor\":2,"
+               "\"head\":4}]}");
+    json_decref(ws_expect(a, "presence"));
+    /* Published: our page, its name and cursor, no key (the signature
+     * carries it). */
+    pthread_mutex_lock(&s->mu);
+    assert_true(s->npublished >= 1);
+    assert_non_null(strstr(s->published, sess));
+    assert_non_null(strstr(s->published, "\"anchor\":2"));
+    assert_non_null(strstr(s->published, "Ana"));
+    pthread_mutex_unlock(&s->mu);
+
+    /* Bo on another daemon. */
+    notes_identity *bo;
+    char fp[NOTES_FPR_STRLEN];
+    assert_int_equal(notes_identity_generate("Bo", &bo), NOTES_OK);
+    notes_key_fingerprint(notes_identity_public_key(bo), fp);
+    inject(s, notes_identity_public_key(bo),
+           "{\"v\":1,\"people\":[{\"session\":\"b1\",\"name\":\"Bo\","
+           "\"ranges\":[{\"anchor\":1,\"head\":1}]}]}");
+    json_t *p = NULL;
+    for (int tries = 0; tries < 10; tries++) {
+        p = ws_expect(a, "presence");
+        if (json_array_size(json_object_get(p, "people")) == 2)
+            break;
+        json_decref(p);
+        p = NULL;
+    }
+    assert_non_null(p);
+    json_t *people = json_object_get(p, "people");
+    int found = 0;
+    for (size_t i = 0; i < json_array_size(people); i++) {
+        json_t *e = json_array_get(people, i);
+        if (json_is_true(json_object_get(e, "remote"))) {
+            found = 1;
+            assert_string_equal(json_string_value(json_object_get(e, "name")),
+                                "Bo");
+            assert_string_equal(json_string_value(json_object_get(e, "fp")),
+                                fp);
+        }
+    }
+    assert_true(found);
+    json_decref(p);
+    /* Malformed records and our own key relayed back are ignored; the
+     * page keeps working. */
+    inject(s, notes_identity_public_key(bo), "not json");
+    inject(s, notes_identity_public_key(bo), "{\"people\":\"x\"}");
+    inject(s, notes_replica_public_key(s->r),
+           "{\"v\":1,\"people\":[{\"session\":\"zz\",\"name\":\"Me?\"}]}");
+    ws_send(a, "{\"t\":\"cursor\",\"version\":0,\"ranges\":[]}");
+    p = ws_expect(a, "presence");
+    char *dump = json_dumps(p, JSON_COMPACT);
+    assert_null(strstr(dump, "Me?"));
+    free(dump);
+    json_decref(p);
+    notes_identity_free(bo);
+    close(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -739,6 +856,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ui_edit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ui_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ui_listen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ui_presence, setup, teardown),
     };
     if (notes_init() != NOTES_OK)
         return 1;
