@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -36,6 +37,7 @@
 
 struct server {
     pthread_mutex_t mu;       /* guards published and inject */
+    pthread_cond_t cv;        /* signalled on each publish */
     char published[4096];     /* the last presence record published */
     int npublished;
     uv_async_t inject_async;  /* deliver `inject` as a remote record */
@@ -71,6 +73,7 @@ static void on_publish(void *ud, const uint8_t note[16], const char *json,
     pthread_mutex_lock(&s->mu);
     snprintf(s->published, sizeof(s->published), "%.*s", (int)n, json);
     s->npublished++;
+    pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -120,6 +123,7 @@ static int setup(void **state)
     o.publish = on_publish;
     o.publish_ud = s;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
     assert_int_equal(notes_ui_start(&s->loop, &o, &s->ui), NOTES_OK);
     uv_async_init(&s->loop, &s->inject_async, on_inject);
     s->inject_async.data = s;
@@ -792,13 +796,21 @@ static void test_ui_presence(void **state)
                "\"head\":4}]}");
     json_decref(ws_expect(a, "presence"));
     /* Published: our page, its name and cursor, no key (the signature
-     * carries it). */
+     * carries it). Wait (bounded) for the record with the cursor. */
+    char got[4096];
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 5;
     pthread_mutex_lock(&s->mu);
-    assert_true(s->npublished >= 1);
-    assert_non_null(strstr(s->published, sess));
-    assert_non_null(strstr(s->published, "\"anchor\":2"));
-    assert_non_null(strstr(s->published, "Ana"));
+    while (!strstr(s->published, "\"anchor\":2") &&
+           pthread_cond_timedwait(&s->cv, &s->mu, &deadline) == 0)
+        ;
+    memcpy(got, s->published, sizeof(got));
     pthread_mutex_unlock(&s->mu);
+    assert_non_null(strstr(got, sess));
+    assert_non_null(strstr(got, "\"anchor\":2"));
+    assert_non_null(strstr(got, "Ana"));
+    assert_null(strstr(got, "\"key\""));
 
     /* Bo on another daemon. */
     notes_identity *bo;
