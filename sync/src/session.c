@@ -15,6 +15,7 @@
 #include <sodium.h>
 #include <zstd.h>
 
+#include "notes_sync_presence.h"
 #include "sync_internal.h"
 
 enum msg_type {
@@ -24,8 +25,11 @@ enum msg_type {
     MSG_BYE = 4,
     MSG_ERROR = 5,
     MSG_ZBUNDLE = 6,
-    MSG_POKE = 7
+    MSG_POKE = 7,
+    MSG_PRESENCE = 8
 };
+
+#define PRESENCE_QUEUE 64          /* records waiting to be sent */
 
 #define HAVE_LAST 1
 #define HAVE_LIVE 2                /* with LAST: stay open after the round */
@@ -147,6 +151,12 @@ struct notes_sync_session {
     int round_pending;            /* initiator: start one when idle */
     int poke_queued;              /* responder: a POKE to send */
     int want_bye;                 /* end after this round */
+
+    /* presence (live sessions): records to send, and who hears ours */
+    uint8_t *pq[PRESENCE_QUEUE];
+    size_t pqlen[PRESENCE_QUEUE], npq;
+    notes_sync_presence_fn presence;
+    void *presence_ud;
 
     notes_sync_report report;
 };
@@ -348,7 +358,48 @@ void notes_sync_session_free(notes_sync_session *s)
     free(s->tx_authors);
     free(s->rx_authors);
     free(s->theirs);
+    for (size_t i = 0; i < s->npq; i++)
+        free(s->pq[i]);
     free(s);
+}
+
+void notes_sync_session_on_presence(notes_sync_session *s,
+                                    notes_sync_presence_fn fn, void *ud)
+{
+    s->presence = fn;
+    s->presence_ud = ud;
+}
+
+int notes_sync_session_presence(notes_sync_session *s, const uint8_t *rec,
+                                size_t n)
+{
+    uint8_t *copy;
+    size_t i;
+    if (!s || s->state != NOTES_SYNC_OPEN || !s->live_want || n < 48 ||
+        n > NOTES_PRESENCE_JSON_MAX + 128)
+        return NOTES_EINVAL;
+    /* A newer record of the same (note, key) replaces the waiting one:
+     * only the latest cursor matters. */
+    for (i = 0; i < s->npq; i++)
+        if (memcmp(s->pq[i], rec, 48) == 0)
+            break;
+    if (i == s->npq && s->npq == PRESENCE_QUEUE) {
+        free(s->pq[0]); /* the oldest goes */
+        memmove(s->pq, s->pq + 1, (PRESENCE_QUEUE - 1) * sizeof(*s->pq));
+        memmove(s->pqlen, s->pqlen + 1,
+                (PRESENCE_QUEUE - 1) * sizeof(*s->pqlen));
+        i = --s->npq;
+    }
+    if (!(copy = malloc(n)))
+        return NOTES_ENOMEM;
+    memcpy(copy, rec, n);
+    if (i < s->npq)
+        free(s->pq[i]);
+    else
+        s->npq++;
+    s->pq[i] = copy;
+    s->pqlen[i] = n;
+    return NOTES_OK;
 }
 
 int notes_sync_state(const notes_sync_session *s)
@@ -886,7 +937,15 @@ static int produce(notes_sync_session *s)
         return NOTES_OK;
     }
     while (s->state == NOTES_SYNC_OPEN && s->out.len < OUT_BATCH && !rc) {
-        if (!s->have_sent) {
+        if (s->npq && s->live) {
+            /* Cursors go ahead of bundle data: they are small and stale
+             * fast. */
+            rc = put_msg(s, MSG_PRESENCE, s->pq[0], s->pqlen[0]);
+            free(s->pq[0]);
+            memmove(s->pq, s->pq + 1, (s->npq - 1) * sizeof(*s->pq));
+            memmove(s->pqlen, s->pqlen + 1, (s->npq - 1) * sizeof(*s->pqlen));
+            s->npq--;
+        } else if (!s->have_sent) {
             if (s->role == NOTES_SYNC_RESPONDER && !s->theirs_done)
                 break; /* we answer the initiator's list */
             rc = produce_have(s);
@@ -934,7 +993,7 @@ int notes_sync_wants_write(const notes_sync_session *s)
             (s->role == NOTES_SYNC_INITIATOR || s->theirs_done)) ||
            s->bundle ||
            (s->theirs_done && (s->export_next < s->nours || !s->done_sent)) ||
-           (s->poke_queued && s->live) ||
+           (s->poke_queued && s->live) || (s->npq && s->live) ||
            (s->done_sent && s->done_recv && !s->bye_sent &&
             (!s->live || s->want_bye || s->bye_recv)) ||
            (round_over(s) && s->round_pending &&
@@ -1288,6 +1347,8 @@ static int handle_bundle(notes_sync_session *s, int z, const uint8_t *p,
     return NOTES_OK;
 }
 
+static int note_in_space(notes_sync_session *s, const uint8_t id[16]);
+
 static int handle_msg(notes_sync_session *s, uint8_t type, const uint8_t *p,
                       size_t n)
 {
@@ -1310,6 +1371,24 @@ static int handle_msg(notes_sync_session *s, uint8_t type, const uint8_t *p,
             return failf(s, NOTES_SYNC_EPROTO, "unexpected poke");
         s->round_pending = 1;
         return NOTES_OK;
+    case MSG_PRESENCE: {
+        uint8_t note[16], key[32];
+        uint64_t seq;
+        const char *json;
+        size_t jn;
+        int rc;
+        if (!s->live)
+            return failf(s, NOTES_SYNC_EPROTO, "presence outside a live "
+                         "session");
+        if ((rc = notes_sync_presence_open(p, n, note, key, &seq, &json, &jn)))
+            return failf(s, NOTES_SYNC_EPROTO, "%s", notes_sync_last_error());
+        /* Only for notes of the space: a peer learns nothing of others.
+         * The list read at the round's start may miss a note that just
+         * arrived: ask the space file then. */
+        if (s->presence && note_in_space(s, note))
+            s->presence(s->presence_ud, p, n);
+        return NOTES_OK;
+    }
     case MSG_BYE:
         if (n != 0 || !s->done_recv || !s->done_sent)
             return failf(s, NOTES_SYNC_EPROTO, "goodbye before the sync "
@@ -1336,6 +1415,18 @@ static int handle_msg(notes_sync_session *s, uint8_t type, const uint8_t *p,
     default:
         return failf(s, NOTES_SYNC_EPROTO, "unknown message type %u", type);
     }
+}
+
+/* Whether note `id` is in the session's space. */
+static int note_in_space(notes_sync_session *s, const uint8_t id[16])
+{
+    char name[NOTES_SPACE_NAME_MAX + 1];
+    if (s->nours && bsearch(id, s->ours, s->nours, 16, cmp_id))
+        return 1;
+    return s->replica &&
+           notes_space_of_note(notes_replica_home(s->replica), id, name) ==
+               NOTES_OK &&
+           strcmp(name, s->spaces[s->space].name) == 0;
 }
 
 /* A frame body: one or more messages, each type, varint length, payload. */

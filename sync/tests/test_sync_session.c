@@ -21,6 +21,7 @@
 #include <zstd.h>
 
 #include "notes_sync.h"
+#include "notes_sync_presence.h"
 #include "sync_internal.h"
 
 #define MAX_ROUNDS 200
@@ -1029,6 +1030,106 @@ static void test_live_rounds(void **st)
     two_free(&t);
 }
 
+/* Presence records a live session received. */
+struct heard {
+    int n;
+    uint8_t last[8192];
+    size_t lastlen;
+};
+
+static void on_heard(void *ud, const uint8_t *rec, size_t n)
+{
+    struct heard *h = ud;
+    h->n++;
+    assert_true(n <= sizeof(h->last));
+    memcpy(h->last, rec, n);
+    h->lastlen = n;
+}
+
+/*
+ * Presence over a live session: a signed record reaches the peer's
+ * callback (for a note of the space only), ahead of nothing else; a
+ * record whose signature does not verify ends the session; a one-shot
+ * session refuses to queue one.
+ */
+static void test_presence(void **st)
+{
+    (void)st;
+    struct two t;
+    struct wire w = {0};
+    struct heard hb = {0};
+    uint8_t id[16], other[16], *rec;
+    size_t n;
+    two_make(&t);
+    make_note(&t.a, "team", "# Live\n", id);
+    make_note(&t.a, NULL, "# Personal\n", other);
+    notes_sync_session *a = live_session(&t.a, NOTES_SYNC_INITIATOR, &t.sp, 1);
+    notes_sync_session *b = live_session(&t.b, NOTES_SYNC_RESPONDER, &t.sp, 1);
+    notes_sync_session_on_presence(b, on_heard, &hb);
+    pump(a, b, &w);
+    assert_int_equal(w.errors, 0);
+    const char *js = "{\"v\":1,\"people\":[{\"session\":\"s1\",\"name\":\"Ana\"}]}";
+    assert_int_equal(notes_sync_presence_make(t.a.id, id, 7, js, strlen(js),
+                                              &rec, &n),
+                     NOTES_OK);
+    assert_int_equal(notes_sync_session_presence(a, rec, n), NOTES_OK);
+    /* Queued twice for the same (note, key): only the latest goes. */
+    assert_int_equal(notes_sync_session_presence(a, rec, n), NOTES_OK);
+    pump(a, b, &w);
+    assert_int_equal(hb.n, 1);
+    uint8_t note[16], key[32];
+    uint64_t seq;
+    const char *json;
+    size_t jn;
+    assert_int_equal(notes_sync_presence_open(hb.last, hb.lastlen, note, key,
+                                              &seq, &json, &jn),
+                     NOTES_OK);
+    assert_memory_equal(note, id, 16);
+    assert_memory_equal(key, notes_identity_public_key(t.a.id), 32);
+    assert_int_equal(seq, 7);
+    assert_int_equal(jn, strlen(js));
+    assert_memory_equal(json, js, jn);
+    notes_sync_free(rec);
+    /* A note outside the space: not delivered (the peer learns nothing). */
+    assert_int_equal(notes_sync_presence_make(t.a.id, other, 8, js, strlen(js),
+                                              &rec, &n),
+                     NOTES_OK);
+    assert_int_equal(notes_sync_session_presence(a, rec, n), NOTES_OK);
+    pump(a, b, &w);
+    assert_int_equal(hb.n, 1);
+    assert_int_equal(w.errors, 0);
+    /* Every byte flip of a record is refused by open. */
+    for (size_t i = 0; i < n; i++) {
+        rec[i] ^= 0x20;
+        assert_int_not_equal(notes_sync_presence_open(rec, n, note, key, &seq,
+                                                      &json, &jn),
+                             NOTES_OK);
+        rec[i] ^= 0x20;
+    }
+    for (size_t cut = 0; cut < n; cut++)
+        assert_int_not_equal(notes_sync_presence_open(rec, cut, note, key,
+                                                      &seq, &json, &jn),
+                             NOTES_OK);
+    /* A forged one on the wire ends the session. */
+    rec[60] ^= 1;
+    assert_int_equal(notes_sync_session_presence(a, rec, n), NOTES_OK);
+    pump(a, b, &w);
+    assert_int_equal(notes_sync_state(b), NOTES_SYNC_FAILED);
+    assert_non_null(strstr(notes_sync_session_detail(b), "presence"));
+    notes_sync_free(rec);
+    notes_sync_session_free(a);
+    notes_sync_session_free(b);
+    /* Too much JSON, and a one-shot session. */
+    char *big = calloc(1, NOTES_PRESENCE_JSON_MAX + 2);
+    memset(big, 'x', NOTES_PRESENCE_JSON_MAX + 1);
+    assert_int_equal(notes_sync_presence_make(t.a.id, id, 1, big,
+                                              NOTES_PRESENCE_JSON_MAX + 1,
+                                              &rec, &n),
+                     NOTES_EINVAL);
+    free(big);
+    two_free(&t);
+}
+
 /* Put a varint into p; returns its length. */
 static size_t put_varint(uint8_t *p, uint64_t v)
 {
@@ -1160,6 +1261,7 @@ int main(void)
         cmocka_unit_test(test_malformed_messages),
         cmocka_unit_test(test_compressed_bundle_refused),
         cmocka_unit_test(test_live_rounds),
+        cmocka_unit_test(test_presence),
     };
     if (notes_init() != NOTES_OK)
         return 1;
