@@ -1938,23 +1938,96 @@ done:
     return rc;
 }
 
+/*
+ * Runs of unsigned changes per author in a bundle being read. A signature
+ * covers at most 1,000 edits (docs/format.md), so a longer run is refused
+ * as it is read: a small compressed bundle cannot make us decode millions
+ * of changes before the first verification would refuse them.
+ */
+#define UNSIGNED_RUN_MAX 1000
+
+struct run_ent {
+    uint8_t key[32];
+    uint32_t run;
+    uint8_t used;
+};
+
+struct runs {
+    struct run_ent *t;
+    size_t cap, n; /* cap: a power of two, or 0 */
+};
+
+static uint32_t *run_of(struct runs *r, const uint8_t key[32])
+{
+    if (2 * (r->n + 1) > r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 64;
+        struct run_ent *t = notes__calloc(cap, sizeof(*t));
+        if (!t)
+            return NULL;
+        for (size_t i = 0; i < r->cap; i++) {
+            if (!r->t[i].used)
+                continue;
+            size_t h;
+            memcpy(&h, r->t[i].key, sizeof(h));
+            for (h &= cap - 1; t[h].used; h = (h + 1) & (cap - 1))
+                ;
+            t[h] = r->t[i];
+        }
+        notes__free(r->t);
+        r->t = t;
+        r->cap = cap;
+    }
+    size_t h;
+    memcpy(&h, key, sizeof(h)); /* keys are hashes of a sort: uniform */
+    for (h &= r->cap - 1; r->t[h].used; h = (h + 1) & (r->cap - 1))
+        if (memcmp(r->t[h].key, key, 32) == 0)
+            return &r->t[h].run;
+    r->t[h].used = 1;
+    memcpy(r->t[h].key, key, 32);
+    r->n++;
+    return &r->t[h].run;
+}
+
+struct bundle_read {
+    struct batch *b;
+    struct runs runs;
+};
+
 /* Bundle reader callback: the first change that does not decode ends it. */
 static int bundle_cb(void *ctx, const uint8_t *p, size_t n)
 {
-    struct batch *b = ctx;
+    struct bundle_read *br = ctx;
+    struct batch *b = br->b;
     int rc = batch_decode(b, p, n);
     if (rc && rc != NOTES_ENOMEM) {
         char msg[200];
         snprintf(msg, sizeof(msg), "%s", notes_last_detail());
         notes__set_detail("change %zu of the bundle: %s", b->seen, msg);
     }
-    return rc;
+    if (rc)
+        return rc;
+    const struct notes__change *c = b->c[b->n - 1];
+    uint32_t *run = run_of(&br->runs, c->author);
+    if (!run)
+        return NOTES_ENOMEM;
+    *run = c->is_signed ? 0 : *run + 1;
+    if (*run > UNSIGNED_RUN_MAX) {
+        char fp[NOTES_FPR_STRLEN];
+        notes_key_fingerprint(c->author, fp);
+        notes__set_detail("change %zu of the bundle: more than %d unsigned "
+                          "changes in a row by %s (a signature covers at "
+                          "most %d)", b->seen, UNSIGNED_RUN_MAX, fp,
+                          UNSIGNED_RUN_MAX);
+        return NOTES_EUNSIGNED;
+    }
+    return NOTES_OK;
 }
 
 int notes_doc_merge(notes_doc *d, const uint8_t *bytes, size_t nbytes,
                     size_t *added)
 {
     struct batch b = {0};
+    struct bundle_read br = {&b, {NULL, 0, 0}};
     int rc;
     size_t before = 0;
 
@@ -1982,9 +2055,9 @@ int notes_doc_merge(notes_doc *d, const uint8_t *bytes, size_t nbytes,
             return NOTES_EWRONGDOC;
         }
         rc = notes__pack_decode(d->id, bytes + 20, nbytes - 20,
-                                NOTES__PACK_EXTERNAL, bundle_cb, &b);
+                                NOTES__PACK_EXTERNAL, bundle_cb, &br);
     } else if (bytes[3] == bundle_magic[3]) {
-        rc = notes__payload_decode(bytes + 4, nbytes - 4, bundle_cb, &b);
+        rc = notes__payload_decode(bytes + 4, nbytes - 4, bundle_cb, &br);
     } else {
         notes__set_detail("bundle format version %u is not supported",
                           bytes[3]);
@@ -2046,6 +2119,7 @@ unlock:
     doc_unlock(d);
 free_batch:
     batch_release(&b);
+    notes__free(br.runs.t);
     return rc;
 }
 

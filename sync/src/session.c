@@ -35,10 +35,12 @@ enum msg_type {
 #define HAVE_LIVE 2                /* with LAST: stay open after the round */
 #define CHUNK (64u << 10)          /* bundle bytes per frame */
 #define OUT_BATCH (256u << 10)     /* stop producing frames past this */
-#define MAX_PEER_NOTES 1000000     /* notes a peer may announce */
+#define MAX_PEER_NOTES 100000      /* notes a peer may announce */
 #define MAX_VV 4096                /* authors per note announced; more: none */
 #define MAX_AUTHORS 65536          /* author table entries per direction */
-#define DEFAULT_MAX_BUNDLE (256ull << 20)
+#define DEFAULT_MAX_BUNDLE (64ull << 20)
+#define ZEXPAND_MAX 256u           /* most a compressed bundle may expand */
+#define ZEXPAND_FLOOR (1u << 20)   /* ... beyond this size */
 #define DOC_CACHE 16               /* notes kept open per session */
 #define ZMIN 1024                  /* smaller bundles go uncompressed */
 #define ZLEVEL_SMALL 19            /* zstd level up to ZSMALL bytes */
@@ -808,15 +810,17 @@ static int peer_have(notes_sync_session *s, const struct peer_note *pn,
                      notes_doc *d, uint8_t (**have)[32], size_t *n)
 {
     size_t nc = notes_doc_change_count(d), k = 0;
-    uint64_t *best;
+    uint64_t *best, *maxseq;
     *have = NULL;
     *n = 0;
     if (!pn || pn->nvv == 0)
         return NOTES_OK;
     best = calloc(pn->nvv, sizeof(*best));
+    maxseq = calloc(pn->nvv, sizeof(*maxseq));
     *have = malloc(pn->nvv * 32);
-    if (!best || !*have) {
+    if (!best || !maxseq || !*have) {
         free(best);
+        free(maxseq);
         free(*have);
         *have = NULL;
         return NOTES_ENOMEM;
@@ -824,21 +828,34 @@ static int peer_have(notes_sync_session *s, const struct peer_note *pn,
     for (size_t i = 0; i < nc; i++) {
         notes_change_info ci;
         size_t j;
-        if (notes_doc_change(d, i, &ci) != NOTES_OK || ci.excluded)
+        if (notes_doc_change(d, i, &ci) != NOTES_OK)
             continue;
         for (j = 0; j < pn->nvv &&
                     memcmp(s->rx_authors[pn->vv[j].author], ci.author, 32);
              j++)
             ;
-        if (j < pn->nvv && ci.seq <= pn->vv[j].seq && ci.seq > best[j]) {
+        if (j == pn->nvv)
+            continue;
+        /*
+         * An author's chain is in log order, so a seq that does not grow
+         * means two branches (equivocation): the peer's "seq N" may then
+         * be the other branch, and trusting it would keep from it the
+         * change that wins here (docs/security.md). Send all of theirs.
+         */
+        if (ci.seq <= maxseq[j])
+            maxseq[j] = UINT64_MAX;
+        else if (maxseq[j] != UINT64_MAX)
+            maxseq[j] = ci.seq;
+        if (!ci.excluded && ci.seq <= pn->vv[j].seq && ci.seq > best[j]) {
             best[j] = ci.seq;
             memcpy((*have)[j], ci.id, 32);
         }
     }
     for (size_t j = 0; j < pn->nvv; j++)
-        if (best[j])
+        if (best[j] && maxseq[j] != UINT64_MAX)
             memmove((*have)[k++], (*have)[j], 32);
     free(best);
+    free(maxseq);
     *n = k;
     return NOTES_OK;
 }
@@ -1131,7 +1148,11 @@ static int handle_have(notes_sync_session *s, const uint8_t *p,
         if (sync_get_varint(&p, end, &nvv) || nvv > MAX_VV ||
             nvv > (uint64_t)(end - p) / 2)
             return failf(s, NOTES_SYNC_EPROTO, "have: bad author count");
-        if (nvv && !(pn->vv = malloc(nvv * sizeof(*pn->vv))))
+        /* A vector matters only for a note we have (to send what the
+         * peer lacks of it); for others it is read and dropped, so what a
+         * peer makes us keep stays near what it sent (docs/security.md). */
+        int keep = s->nours && bsearch(pn->id, s->ours, s->nours, 16, cmp_id);
+        if (keep && nvv && !(pn->vv = malloc(nvv * sizeof(*pn->vv))))
             return fail(s, NOTES_ENOMEM);
         for (uint64_t j = 0; j < nvv; j++) {
             uint64_t ref, seq;
@@ -1150,6 +1171,8 @@ static int handle_have(notes_sync_session *s, const uint8_t *p,
             }
             if (sync_get_varint(&p, end, &seq) || seq == 0)
                 return failf(s, NOTES_SYNC_EPROTO, "have: bad sequence");
+            if (!keep)
+                continue;
             pn->vv[j].author = (uint32_t)ref;
             pn->vv[j].seq = seq;
             pn->nvv = (size_t)j + 1;
@@ -1290,6 +1313,12 @@ static int unpack_bundle(notes_sync_session *s)
         return failf(s, NOTES_ETOOBIG, "a bundle of %llu bytes is over the "
                      "limit of %llu", want,
                      (unsigned long long)s->max_bundle);
+    /* Notes compress a few times, not thousands: a bundle that claims to
+     * expand more is a bomb, refused before any memory is spent on it. */
+    if (want > ZEXPAND_FLOOR && want / ZEXPAND_MAX > s->rb.len)
+        return failf(s, NOTES_ETOOBIG, "a compressed bundle of %zu bytes "
+                     "claims %llu: more than %ux", s->rb.len, want,
+                     ZEXPAND_MAX);
     sync_buf_init(&raw, (size_t)want);
     if ((rc = sync_buf_reserve(&raw, (size_t)want)))
         return fail(s, rc);

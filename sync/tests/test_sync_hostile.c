@@ -2011,17 +2011,17 @@ static void test_hostile_huge_lengths(void **st)
     expect_refused(w, "bundle total 2^64-1", msgs.data, msgs.len,
                    NOTES_ETOOBIG, "over the limit");
     {
-        /* Exactly the limit (256 MiB), 1 KiB of it sent: held, then the
+        /* Exactly the limit (64 MiB), 1 KiB of it sent: held, then the
          * DONE that comes before the bundle ended is refused. */
         uint8_t kib[1024];
         memset(kib, 'x', sizeof(kib));
         pl.len = 0;
         by_put(&pl, w->n1, 16);
-        by_varint(&pl, 256ull << 20);
+        by_varint(&pl, 64ull << 20);
         by_put(&pl, kib, sizeof(kib));
         msgs.len = 0;
         by_msg(&msgs, M_BUNDLE, pl.data, pl.len);
-        expect_refused(w, "bundle total 256 MiB, 1 KiB sent", msgs.data,
+        expect_refused(w, "bundle total 64 MiB, 1 KiB sent", msgs.data,
                        msgs.len, NOTES_SYNC_EPROTO, "unexpected done");
     }
 
@@ -2308,7 +2308,7 @@ static void test_hostile_decompression_bomb(void **st)
     d = zstd_declare(z, zn, 64u << 20, 4, &dn);
     zbundle_msgs(&msgs, w->n1, d, dn);
     expect_refused(w, "declares 64 MiB, expands to 1 MiB", msgs.data,
-                   msgs.len, NOTES_SYNC_EPROTO, "does not decompress");
+                   msgs.len, NOTES_ETOOBIG, "more than 256x");
     free(d);
     free(z);
     {
@@ -2320,20 +2320,20 @@ static void test_hostile_decompression_bomb(void **st)
         assert_true(hwm2 - hwm < MEM_KB(16 * 1024));
     }
 
-    /* A real bomb, within the limit. */
+    /* A real bomb, within the size limit: refused for its ratio before
+     * anything is decompressed. */
     z = zstd_zeros(64u << 20, &zn);
     zbundle_msgs(&msgs, w->n1, z, zn);
     hwm = proc_kb(g_srv.pid, "VmHWM:");
     t0 = now_ms();
     expect_refused(w, "64 MiB of zeros in a few KiB", msgs.data, msgs.len,
-                   NOTES_ECORRUPT, "not a bundle");
+                   NOTES_ETOOBIG, "more than 256x");
     {
         long hwm2 = proc_kb(g_srv.pid, "VmHWM:");
         printf("  64 MiB bomb: %zu bytes on the wire, refused in %.0f ms; "
                "server peak %ld -> %ld KiB (+%ld)\n", zn, now_ms() - t0, hwm,
                hwm2, hwm2 - hwm);
-        /* Within the limit, so decompressed (docs/security.md). */
-        assert_true(hwm2 - hwm > 60 * 1024);
+        assert_true(hwm2 - hwm < MEM_KB(4 * 1024));
     }
     free(z);
     sync_buf_release(&msgs);
@@ -2796,13 +2796,13 @@ static void test_hostile_stranger_handshakes(void **st)
 /* ---- known bugs (docs/security.md, "Findings") ---- */
 
 /*
- * KNOWN BUG 1 (session.c, handle_have): a member's HAVE announcements are
+ * FIXED, was known bug 1 (session.c, handle_have): a member's HAVE announcements are
  * kept without a memory budget: up to 1,000,000 notes of up to 4,096
  * authors each, 16 bytes per announced author from 2-3 bytes on the wire.
  * 40 MiB of non-final HAVE messages make the server allocate ~5x that.
  * Expected: the server's memory grows by less than what was sent.
  */
-static void test_known_bug_have_flood_memory(void **st)
+static void test_hostile_have_flood_memory(void **st)
 {
     enum { AUTHORS = 4096, FRAMES = 40 };
     struct world *w = *st;
@@ -2811,8 +2811,6 @@ static void test_known_bug_have_flood_memory(void **st)
     uint8_t key[32], id[16];
     size_t sent = 0, entries = 0, rec;
     long rss0, rss1;
-    KNOWN_BUG_GATE("a member's HAVE announcements make the server allocate "
-                   "~5x what was sent, without a bound");
     rec = srv_count();
     rss0 = proc_kb(g_srv.pid, "VmRSS:");
     assert_int_equal(mal_open(&m, g_srv.port, &w->sp, w->mal, NULL), 0);
@@ -3153,7 +3151,7 @@ static void test_hostile_malformed_packs(void **st)
 }
 
 /*
- * KNOWN BUG 4 (libnotes notes_doc_merge + session.c max_bundle): a
+ * FIXED, was known bug 4 (libnotes notes_doc_merge + session.c max_bundle): a
  * compressed pack of many tiny changes. Every change of a bundle is
  * decoded into memory (~400 bytes each) before any is verified, and a
  * ZBUNDLE may expand to max_bundle (256 MiB) of 11-byte changes, so a
@@ -3162,20 +3160,12 @@ static void test_hostile_malformed_packs(void **st)
  * the end (nothing covers them), but only after the server's peak memory
  * has grown by ~200 MB. Expected: less than 64 MiB.
  */
-static void test_known_bug_pack_bomb_memory(void **st)
+/* A pack of n tiny unsigned changes by Mallory, each after the last. */
+static void bomb_pack(struct world *w, size_t n, struct sync_buf *b)
 {
-    enum { N = 500000 };
-    struct world *w = *st;
     struct pack p;
-    struct sync_buf b, msgs;
-    uint8_t *z;
-    size_t zcap, zn;
-    long hwm0, hwm1;
-    double t0;
-    KNOWN_BUG_GATE("a compressed pack of tiny changes makes the server "
-                   "allocate ~400,000x its size");
     pack_init(&p);
-    for (size_t i = 0; i < N; i++) {
+    for (size_t i = 0; i < n; i++) {
         by_varint(&p.hdr, 0);
         by_varint(&p.hdr, 1);
         if (i > 0)
@@ -3190,10 +3180,22 @@ static void test_known_bug_pack_bomb_memory(void **st)
         by_u8(&p.text, 'a');
         p.nchanges++;
     }
-    by_init(&b);
-    pack_bundle(&b, w->n1, notes_identity_public_key(w->mal), &p, KEEP, KEEP,
+    by_init(b);
+    pack_bundle(b, w->n1, notes_identity_public_key(w->mal), &p, KEEP, KEEP,
                 KEEP);
     pack_release(&p);
+}
+
+static void test_hostile_pack_bomb_memory(void **st)
+{
+    enum { N = 500000 };
+    struct world *w = *st;
+    struct sync_buf b, msgs;
+    uint8_t *z;
+    size_t zcap, zn;
+    long hwm0, hwm1;
+    double t0;
+    bomb_pack(w, N, &b);
     zcap = ZSTD_compressBound(b.len);
     z = malloc(zcap);
     assert_non_null(z);
@@ -3203,22 +3205,37 @@ static void test_known_bug_pack_bomb_memory(void **st)
     by_bundle_msg(&msgs, 1, w->n1, z, zn);
     hwm0 = proc_kb(g_srv.pid, "VmHWM:");
     t0 = now_ms();
-    expect_refused(w, "pack bomb: 500,000 tiny unsigned changes", msgs.data,
-                   msgs.len, NOTES_EUNSIGNED, NULL);
+    /* Compressed: it would expand ~10,000x: refused before decompressing. */
+    expect_refused(w, "pack bomb, compressed", msgs.data, msgs.len,
+                   NOTES_ETOOBIG, "more than 256x");
     hwm1 = proc_kb(g_srv.pid, "VmHWM:");
     printf("  pack bomb: %zu bytes of pack, %zu on the wire: refused after "
-           "%.0f ms; server peak %ld -> %ld KiB (+%ld KiB, %.0fx the wire)\n",
-           b.len, zn, now_ms() - t0, hwm0, hwm1, hwm1 - hwm0,
-           (hwm1 - hwm0) * 1024.0 / (double)zn);
+           "%.0f ms; server peak %ld -> %ld KiB (+%ld KiB)\n",
+           b.len, zn, now_ms() - t0, hwm0, hwm1, hwm1 - hwm0);
+    assert_true(hwm1 - hwm0 < 4 * 1024);
+    /* Uncompressed (50,000 changes, 550 KB in one frame): refused once a
+     * run of unsigned changes passes 1,000, not after decoding them all. */
+    sync_buf_release(&b);
+    bomb_pack(w, 50000, &b);
+    msgs.len = 0;
+    by_bundle_msg(&msgs, 0, w->n1, b.data, b.len);
+    hwm0 = proc_kb(g_srv.pid, "VmHWM:");
+    t0 = now_ms();
+    expect_refused(w, "pack bomb, 50,000 unsigned changes", msgs.data,
+                   msgs.len, NOTES_EUNSIGNED, "unsigned changes in a row");
+    hwm1 = proc_kb(g_srv.pid, "VmHWM:");
+    printf("  pack bomb: %zu bytes on the wire, uncompressed: refused after "
+           "%.0f ms; server peak %ld -> %ld KiB (+%ld KiB)\n", b.len,
+           now_ms() - t0, hwm0, hwm1, hwm1 - hwm0);
     free(z);
     sync_buf_release(&b);
     sync_buf_release(&msgs);
-    assert_true(hwm1 - hwm0 < 64 * 1024);
+    assert_true(hwm1 - hwm0 < 64 * 1024); /* the 5.5 MB received, held */
     srv_finish();
 }
 
 /*
- * KNOWN BUG 5 (session.c, peer_have): after an equivocation, a peer that
+ * FIXED, was known bug 5 (session.c, peer_have): after an equivocation, a peer that
  * holds the losing branch never receives the winner. Bo takes Mallory's
  * loser L from the server; then the winner W reaches the server. Bo's
  * next sync announces {Mallory: 1}, the server's vector says the same,
@@ -3226,14 +3243,12 @@ static void test_known_bug_pack_bomb_memory(void **st)
  * everything but W. Bo keeps showing L's text, the server W's: honest
  * replicas diverge for good. Expected: the same text on both.
  */
-static void test_known_bug_equivocation_divergence(void **st)
+static void test_hostile_equivocation_divergence(void **st)
 {
     struct world *w = *st;
     struct sync_buf c[2];
     uint8_t id[2][32];
     const char *text[2];
-    KNOWN_BUG_GATE("a replica holding an equivocation's losing branch never "
-                   "gets the winner");
     equivocate(w, w->n2, c, id, text);
     expect_taken(w, "the loser alone", w->n2, &c[1], 1, 1); /* Bo takes L */
     /* Expected: Bo gets W, both show W's text and report the evidence. */
@@ -3269,16 +3284,16 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_hostile_stranger_handshakes,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_known_bug_have_flood_memory,
+        cmocka_unit_test_setup_teardown(test_hostile_have_flood_memory,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_known_bug_slow_reader, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_known_bug_trickle_within_idle,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_known_bug_pack_bomb_memory,
+        cmocka_unit_test_setup_teardown(test_hostile_pack_bomb_memory,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
-            test_known_bug_equivocation_divergence, setup, teardown),
+            test_hostile_equivocation_divergence, setup, teardown),
     };
     int rc;
     signal(SIGPIPE, SIG_IGN);
