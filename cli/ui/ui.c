@@ -1616,6 +1616,9 @@ static int http_request(notes_ui *ui, struct lws *wsi, struct pss *ps,
                             host);
     }
     if (is_get) {
+        if (strcmp(uri, "/favicon.ico") == 0) /* none: say so quietly */
+            return respond(wsi, ps, 204, "image/x-icon", NULL, 0, NULL, NULL,
+                           host, NULL, NULL);
         if (strcmp(uri, "/") == 0)
             return respond_html(wsi, ps, "index.html", host);
         if (strncmp(uri, "/n/", 3) == 0 && is_hex32(uri + 3))
