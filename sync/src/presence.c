@@ -75,12 +75,18 @@ int notes_sync_presence_open(const uint8_t *rec, size_t n, uint8_t note[16],
                              uint8_t key[32], uint64_t *seq, const char **json,
                              size_t *jn)
 {
-    const uint8_t *p = rec + 56, *end = rec + n;
+    const uint8_t *p, *end;
     uint64_t len;
     size_t mlen;
     uint8_t *m;
     int rc;
-    if (!rec || n < 56 + 1 + 64 || sync_get_varint(&p, end, &len) ||
+    if (!rec || n < 56 + 1 + 64) {
+        notes_sync__detail("malformed presence record");
+        return NOTES_ECORRUPT;
+    }
+    p = rec + 56;
+    end = rec + n;
+    if (sync_get_varint(&p, end, &len) ||
         len > NOTES_PRESENCE_JSON_MAX || len != (uint64_t)(end - p) - 64 ||
         (uint64_t)(end - p) < 64) {
         notes_sync__detail("malformed presence record");
