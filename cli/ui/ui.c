@@ -275,6 +275,8 @@ static size_t cp_byte(const char *s, size_t n, size_t cp)
 static json_t *lines_json(const char *t, size_t n)
 {
     json_t *a = json_array();
+    if (!t)
+        t = "", n = 0;
     size_t start = 0;
     for (size_t i = 0; i <= n; i++) {
         if (i == n || t[i] == '\n') {
@@ -373,7 +375,7 @@ static void on_text(void *ud, size_t pos, size_t del, const char *ins,
 {
     struct unote *n = ud;
     size_t at, end, at16, del16 = 0, ins16;
-    if (pos == SIZE_MAX) {
+    if (pos == SIZE_MAX || !n->m || (nbytes && !ins)) {
         n->reset = 1;
         return;
     }
@@ -1495,7 +1497,7 @@ static int api_create(notes_ui *ui, struct lws *wsi, struct pss *ps,
         }
         notes_space_clear(&sp);
     }
-    if ((rc = notes_doc_create(ui->r, &d))) {
+    if (notes_doc_create(ui->r, &d) != NOTES_OK) {
         json_decref(req);
         return json_error(wsi, ps, 500, notes_last_detail(), host);
     }
@@ -1529,18 +1531,17 @@ static int api_create(notes_ui *ui, struct lws *wsi, struct pss *ps,
         strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S%z", &tm);
         if (!title || !*title)
             title = "Meeting";
-        if ((rc = notes_doc_splice(d, 0, 0, NOTES_MEETING_BODY,
-                                   sizeof(NOTES_MEETING_BODY) - 1)) ||
-            (rc = notes_doc_set_field(d, "title", title)) ||
-            (rc = notes_doc_set_field(d, "datetime", when)) ||
-            (rc = notes_doc_list_add(d, "participants",
-                                     notes_replica_name(ui->r)))) {
+        if (notes_doc_splice(d, 0, 0, NOTES_MEETING_BODY,
+                             sizeof(NOTES_MEETING_BODY) - 1) ||
+            notes_doc_set_field(d, "title", title) ||
+            notes_doc_set_field(d, "datetime", when) ||
+            notes_doc_list_add(d, "participants", notes_replica_name(ui->r))) {
             notes_doc_close(d);
             json_decref(req);
             return json_error(wsi, ps, 400, notes_last_detail(), host);
         }
     }
-    if ((rc = notes_doc_commit(d, NULL))) {
+    if (notes_doc_commit(d, NULL) != NOTES_OK) {
         notes_doc_close(d);
         json_decref(req);
         return json_error(wsi, ps, 500, notes_last_detail(), host);

@@ -169,8 +169,8 @@ static void hex16(const uint8_t id[16], char out[33])
 {
     static const char hx[] = "0123456789abcdef";
     for (int i = 0; i < 16; i++) {
-        out[2 * i] = hx[id[i] >> 4];
-        out[2 * i + 1] = hx[id[i] & 15];
+        out[(size_t)2 * i] = hx[id[i] >> 4];
+        out[(size_t)2 * i + 1] = hx[id[i] & 15];
     }
     out[32] = '\0';
 }
@@ -522,7 +522,7 @@ static int our_note(notes_sync_session *s, const uint8_t id[16],
         size_t k;
         if (notes_doc_change(o->d, i, &ci) != NOTES_OK || ci.excluded)
             continue;
-        for (k = 0; k < o->nvv && memcmp(o->keys[k], ci.author, 32); k++)
+        for (k = 0; k < o->nvv && memcmp(o->keys[k], ci.author, 32) != 0; k++)
             ;
         if (k == o->nvv) {
             if (o->nvv == cap) {
@@ -617,8 +617,9 @@ static int put_entry(notes_sync_session *s, struct sync_buf *m,
     int rc;
     for (size_t i = 0; i < nvv; i++) {
         size_t k;
-        for (k = 0; k < s->ntx_authors && memcmp(s->tx_authors[k],
-                                                 o->keys[i], 32); k++)
+        for (k = 0; k < s->ntx_authors &&
+                    memcmp(s->tx_authors[k], o->keys[i], 32) != 0;
+             k++)
             ;
         if (k == s->ntx_authors && k == MAX_AUTHORS)
             nvv = 0; /* table full: announce nothing, get everything */
@@ -629,8 +630,9 @@ static int put_entry(notes_sync_session *s, struct sync_buf *m,
         return rc;
     for (size_t i = 0; i < nvv; i++) {
         size_t k;
-        for (k = 0; k < s->ntx_authors && memcmp(s->tx_authors[k],
-                                                 o->keys[i], 32); k++)
+        for (k = 0; k < s->ntx_authors &&
+                    memcmp(s->tx_authors[k], o->keys[i], 32) != 0;
+             k++)
             ;
         if ((rc = sync_buf_put_varint(m, k)))
             return rc;
@@ -831,7 +833,7 @@ static int peer_have(notes_sync_session *s, const struct peer_note *pn,
         if (notes_doc_change(d, i, &ci) != NOTES_OK)
             continue;
         for (j = 0; j < pn->nvv &&
-                    memcmp(s->rx_authors[pn->vv[j].author], ci.author, 32);
+                    memcmp(s->rx_authors[pn->vv[j].author], ci.author, 32) != 0;
              j++)
             ;
         if (j == pn->nvv)
@@ -1405,11 +1407,10 @@ static int handle_msg(notes_sync_session *s, uint8_t type, const uint8_t *p,
         uint64_t seq;
         const char *json;
         size_t jn;
-        int rc;
         if (!s->live)
             return failf(s, NOTES_SYNC_EPROTO, "presence outside a live "
                          "session");
-        if ((rc = notes_sync_presence_open(p, n, note, key, &seq, &json, &jn)))
+        if (notes_sync_presence_open(p, n, note, key, &seq, &json, &jn))
             return failf(s, NOTES_SYNC_EPROTO, "%s", notes_sync_last_error());
         /* Only for notes of the space: a peer learns nothing of others.
          * The list read at the round's start may miss a note that just
