@@ -1,6 +1,6 @@
 /*
  * cmd_sync.c: spaces and peer sync from the command line: `space`,
- * `invite`, `join`, `sync`, `serve`. A thin client of sync/.
+ * `invite`, `join`, `sync`, `serve`, `peers`. A thin client of sync/.
  */
 #include <arpa/inet.h>
 #include <ifaddrs.h>
@@ -10,6 +10,8 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "notes_sync.h"
@@ -17,6 +19,8 @@
 #define DEFAULT_PORT 7654
 
 const char *cli_passphrase(int confirm);
+/* Declared here and in main.c's table (cli.h belongs to the lead). */
+int cmd_peers(int argc, char **argv, struct cli_ctx *ctx);
 
 static int sync_exit(int rc)
 {
@@ -219,6 +223,131 @@ int cmd_invite(int argc, char **argv, struct cli_ctx *ctx)
     return 0;
 }
 
+/* ---- progress of a one-shot sync (stderr, on a terminal only) ---- */
+
+struct progress {
+    struct {
+        int active;
+        uint8_t id[16];
+        uint64_t done, total;
+    } t[2];          /* [0] receiving, [1] sending */
+    double last;     /* when the line was last drawn (ms) */
+    size_t width;    /* of the line on screen, unfinished; 0: none */
+};
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void human(uint64_t n, char *out, size_t len)
+{
+    if (n < 1024)
+        snprintf(out, len, "%llu B", (unsigned long long)n);
+    else if (n < (1u << 20))
+        snprintf(out, len, "%.1f KiB", n / 1024.0);
+    else
+        snprintf(out, len, "%.1f MiB", n / 1048576.0);
+}
+
+/* Replace the line on screen with `text` (padded over the old one);
+ * `done`: end it with a newline. */
+static void prog_line(struct progress *p, const char *text, int done)
+{
+    size_t n = strlen(text);
+    fprintf(stderr, "\r%s%*s", text, p->width > n ? (int)(p->width - n) : 0, "");
+    if (done) {
+        fputc('\n', stderr);
+        p->width = 0;
+    } else {
+        p->width = n;
+    }
+    fflush(stderr);
+}
+
+static void prog_draw(struct progress *p)
+{
+    char line[256] = "";
+    size_t k = 0;
+    for (int i = 0; i < 2; i++) {
+        char hex[33], d[32], t[32];
+        if (!p->t[i].active)
+            continue;
+        cli_note_id(hex, p->t[i].id);
+        human(p->t[i].done, d, sizeof(d));
+        human(p->t[i].total, t, sizeof(t));
+        k += (size_t)snprintf(line + k, sizeof(line) - k, "%s%s %.8s %s / %s",
+                              k ? "   " : "", i ? "sending" : "receiving",
+                              hex, d, t);
+        if (k >= sizeof(line))
+            break;
+    }
+    if (line[0] || p->width)
+        prog_line(p, line, 0);
+}
+
+/* Called by the session for each chunk of a bundle, both directions. */
+static void on_progress(void *ud, const uint8_t note[16], int sending,
+                        uint64_t done, uint64_t total)
+{
+    struct progress *p = ud;
+    int i = sending ? 1 : 0;
+    double now = mono_ms();
+    if (!p->t[i].active || memcmp(p->t[i].id, note, 16) != 0) {
+        p->t[i].active = 1;
+        memcpy(p->t[i].id, note, 16);
+        p->last = 0; /* a new note: draw at once */
+    }
+    p->t[i].done = done;
+    p->t[i].total = total;
+    if (done >= total) {
+        /* This note's line ends here; the other direction's goes on. */
+        char hex[33], t[32], line[128];
+        cli_note_id(hex, note);
+        human(total, t, sizeof(t));
+        snprintf(line, sizeof(line), "%s %.8s %s / %s", sending ? "sent" : "received",
+                 hex, t, t);
+        prog_line(p, line, 1);
+        p->t[i].active = 0;
+        prog_draw(p);
+        return;
+    }
+    if (now - p->last < 100) /* at most 10 redraws a second */
+        return;
+    p->last = now;
+    prog_draw(p);
+}
+
+/* The sync is over: a transfer cut short stays on screen as it was. */
+static void prog_end(struct progress *p)
+{
+    if (p->width) {
+        fputc('\n', stderr);
+        p->width = 0;
+    }
+}
+
+/* notes_sync_once, with a progress line per note when stderr is a
+ * terminal (never with --json: output for programs). */
+static int sync_once(struct cli_ctx *ctx, const char *pass, const char *space,
+                     const char *addr, notes_sync_report *rep)
+{
+    struct progress p;
+    notes_sync_once_opts o;
+    int rc;
+    memset(&p, 0, sizeof(p));
+    memset(&o, 0, sizeof(o));
+    if (isatty(2) && !ctx->json) {
+        o.progress = on_progress;
+        o.progress_ud = &p;
+    }
+    rc = notes_sync_once_ex(ctx->home, pass, space, addr, &o, rep);
+    prog_end(&p);
+    return rc;
+}
+
 static void print_report(struct cli_ctx *ctx, const char *what,
                          const notes_sync_report *r)
 {
@@ -288,7 +417,7 @@ int cmd_join(int argc, char **argv, struct cli_ctx *ctx)
     }
     notes_sync_report rep;
     memset(&rep, 0, sizeof(rep));
-    rc = notes_sync_once(ctx->home, pass, inv.space.name, inv.addr, &rep);
+    rc = sync_once(ctx, pass, inv.space.name, inv.addr, &rep);
     if (rc) {
         ret = once_fail(rc, &rep, inv.addr);
         fprintf(stderr, "notes: the space is kept; sync later with: notes sync "
@@ -340,7 +469,7 @@ int cmd_sync(int argc, char **argv, struct cli_ctx *ctx)
     }
     notes_sync_report rep;
     memset(&rep, 0, sizeof(rep));
-    rc = notes_sync_once(ctx->home, pass, space, addr, &rep);
+    rc = sync_once(ctx, pass, space, addr, &rep);
     if (rc)
         ret = once_fail(rc, &rep, addr);
     else
@@ -375,16 +504,57 @@ static void on_session(void *ud, int rc, const notes_sync_report *r)
         print_report(ctx, "synced", r);
 }
 
+static void on_log(void *ud, const char *line)
+{
+    (void)ud;
+    printf("%s\n", line);
+    fflush(stdout);
+}
+
+/* A positive integer option value, at most max. */
+static int opt_uint(int *i, int argc, char **argv, unsigned long max,
+                    unsigned long *out)
+{
+    const char *v = cli_opt_value(i, argc, argv);
+    char *end;
+    unsigned long x;
+    if (!v || !*v)
+        return -1;
+    x = strtoul(v, &end, 10);
+    if (*end || x == 0 || x > max)
+        return -1;
+    *out = x;
+    return 0;
+}
+
 int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
 {
     const char *listen = NULL, *pass;
-    const char *peers[16];
-    size_t npeers = 0;
+    const char *peers[16], *announce[8];
+    size_t npeers = 0, nannounce = 0;
     unsigned sessions = 0;
+    unsigned long dport = 0, interval = 0;
+    int discovery = 1;
     char def[64];
     int ret;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--listen") == 0) {
+        if (strcmp(argv[i], "--no-discovery") == 0) {
+            discovery = 0;
+        } else if (strcmp(argv[i], "--discovery-port") == 0) {
+            if (opt_uint(&i, argc, argv, 65535, &dport))
+                return cli_usage("serve");
+        } else if (strcmp(argv[i], "--announce-interval") == 0) {
+            /* Test knob: milliseconds between announcements. */
+            if (opt_uint(&i, argc, argv, 3600000, &interval))
+                return cli_usage("serve");
+        } else if (strcmp(argv[i], "--announce-to") == 0) {
+            /* Test knob: where announcements go instead of the interfaces'
+             * broadcast addresses (repeatable). */
+            const char *v = cli_opt_value(&i, argc, argv);
+            if (!v || nannounce == sizeof(announce) / sizeof(announce[0]))
+                return cli_usage("serve");
+            announce[nannounce++] = v;
+        } else if (strcmp(argv[i], "--listen") == 0) {
             if (!(listen = cli_opt_value(&i, argc, argv)))
                 return cli_usage("serve");
         } else if (strcmp(argv[i], "--peer") == 0) {
@@ -426,8 +596,212 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
     o.live = 1;
     o.peers = peers;
     o.npeers = npeers;
+    /* Discovery: members of our spaces on the LAN find each other. */
+    o.discovery = discovery;
+    o.discovery_port = (int)dport;
+    o.announce_to = nannounce ? announce : NULL;
+    o.nannounce_to = nannounce;
+    o.announce_ms = (unsigned)interval;
+    o.on_log = on_log;
     int rc = notes_sync_serve(ctx->home, pass, &o);
     if (rc)
         return sync_fail(rc, "cannot serve");
+    return 0;
+}
+
+/* ---- peers ---- */
+
+static const char *ago(uint64_t now, uint64_t ms, char *buf, size_t n)
+{
+    uint64_t d;
+    if (!ms)
+        return "never";
+    d = now > ms ? (now - ms) / 1000 : 0;
+    if (d < 2)
+        snprintf(buf, n, "just now");
+    else if (d < 120)
+        snprintf(buf, n, "%llu s ago", (unsigned long long)d);
+    else if (d < 7200)
+        snprintf(buf, n, "%llu min ago", (unsigned long long)(d / 60));
+    else if (d < 172800)
+        snprintf(buf, n, "%llu h ago", (unsigned long long)(d / 3600));
+    else
+        cli_time(ms, buf, n);
+    return buf;
+}
+
+/* names[i]: the name peer i claims in the notes of its space ("" if
+ * none). Only the first 16 notes of a space are asked: opening a note
+ * verifies it. */
+static void peer_names(struct cli_ctx *ctx, const notes_sync_peers *ps,
+                       char (*names)[64])
+{
+    for (size_t i = 0; i < ps->npeers; i++) {
+        uint8_t(*ids)[16] = NULL;
+        size_t n = 0, open = 0;
+        notes_doc *docs[16];
+        int done = 1;
+        for (size_t j = 0; j < i; j++) /* a space already looked at */
+            done &= strcmp(ps->peers[j].space, ps->peers[i].space) != 0;
+        if (!done || notes_space_notes(ctx->home, ps->peers[i].space, &ids, &n))
+            continue;
+        for (size_t k = 0; k < n && open < 16; k++)
+            if (notes_doc_open(ctx->r, ids[k], &docs[open]) == NOTES_OK)
+                open++;
+        for (size_t j = i; j < ps->npeers; j++) {
+            const notes_sync_peer *e = &ps->peers[j];
+            if (!e->key_known || strcmp(e->space, ps->peers[i].space) != 0)
+                continue;
+            for (size_t k = 0; k < open && !names[j][0]; k++) {
+                const char *nm = notes_doc_author_name(docs[k], e->key);
+                if (nm)
+                    snprintf(names[j], sizeof(names[j]), "%s", nm);
+            }
+        }
+        for (size_t k = 0; k < open; k++)
+            notes_doc_close(docs[k]);
+        notes_sync_free(ids);
+    }
+}
+
+int cmd_peers(int argc, char **argv, struct cli_ctx *ctx)
+{
+    notes_sync_peers ps;
+    uint64_t now;
+    char (*names)[64];
+    char when[64];
+    int rc;
+    (void)argv;
+    if (argc != 1)
+        return cli_usage("peers");
+    if ((rc = notes_sync_peers_read(ctx->home, &ps)))
+        return sync_fail(rc, "cannot read the peers state");
+    {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    }
+    if (!(names = calloc(ps.npeers + 1, sizeof(*names)))) {
+        notes_sync_peers_release(&ps);
+        return EXIT_SYSTEM;
+    }
+    peer_names(ctx, &ps, names);
+    if (ctx->json) {
+        json_t *o = json_object(), *arr = json_array(), *d = json_object();
+        json_object_set_new(d, "running", json_boolean(ps.running));
+        if (ps.known) {
+            cli_time(ps.started_ms, when, sizeof(when));
+            json_object_set_new(d, "pid", json_integer(ps.pid));
+            json_object_set_new(d, "started", json_string(when));
+            cli_time(ps.updated_ms, when, sizeof(when));
+            json_object_set_new(d, "updated", json_string(when));
+            json_object_set_new(d, "port", json_integer(ps.port));
+            json_object_set_new(d, "discovery", json_boolean(ps.discovery));
+            json_object_set_new(d, "discovery_port", json_integer(ps.discovery_port));
+        }
+        json_object_set_new(o, "daemon", d);
+        if (ps.known) {
+            const notes_sync_discovery_stats *s = &ps.disc;
+            json_object_set_new(o, "datagrams",
+                json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                          "received", (json_int_t)s->received,
+                          "accepted", (json_int_t)s->accepted,
+                          "own", (json_int_t)s->own,
+                          "foreign", (json_int_t)s->foreign,
+                          "malformed", (json_int_t)s->malformed,
+                          "stale", (json_int_t)s->stale,
+                          "replayed", (json_int_t)s->replayed,
+                          "rate_limited", (json_int_t)s->rate_limited,
+                          "full", (json_int_t)s->full,
+                          "sent", (json_int_t)s->sent,
+                          "send_errors", (json_int_t)s->send_errors));
+        }
+        for (size_t i = 0; i < ps.npeers; i++) {
+            const notes_sync_peer *e = &ps.peers[i];
+            json_t *j = json_object();
+            json_object_set_new(j, "space", json_string(e->space));
+            if (e->key_known) {
+                char key[NOTES_KEY_STRLEN], fpr[NOTES_FPR_STRLEN];
+                notes_key_encode(e->key, key);
+                notes_key_fingerprint(e->key, fpr);
+                json_object_set_new(j, "key", json_string(key));
+                json_object_set_new(j, "fingerprint", json_string(fpr));
+            }
+            if (names[i][0])
+                json_object_set_new(j, "name", json_string(names[i]));
+            if (e->addr[0])
+                json_object_set_new(j, "address", json_string(e->addr));
+            json_object_set_new(j, "state", json_string(ps.running ? e->state
+                                                                   : "offline"));
+            if (!ps.running)
+                json_object_set_new(j, "last_state", json_string(e->state));
+            json_object_set_new(j, "found", json_string(e->found));
+            if (e->last_seen_ms) {
+                cli_time(e->last_seen_ms, when, sizeof(when));
+                json_object_set_new(j, "last_seen", json_string(when));
+            }
+            if (e->last_sync_ms) {
+                cli_time(e->last_sync_ms, when, sizeof(when));
+                json_object_set_new(j, "last_sync", json_string(when));
+            }
+            json_object_set_new(j, "changes_sent", json_integer((json_int_t)e->changes_sent));
+            json_object_set_new(j, "changes_received",
+                                json_integer((json_int_t)e->changes_received));
+            json_object_set_new(j, "sessions", json_integer(e->sessions));
+            json_array_append_new(arr, j);
+        }
+        json_object_set_new(o, "peers", arr);
+        json_dumpf(o, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(o);
+    } else {
+        if (ps.running && ps.known) {
+            printf("daemon running (pid %ld, since %s), TCP port %d, ", ps.pid,
+                   ago(now, ps.started_ms, when, sizeof(when)), ps.port);
+            if (ps.discovery)
+                printf("discovery on UDP port %d\n", ps.discovery_port);
+            else
+                printf("discovery off\n");
+        } else if (ps.running) {
+            printf("a daemon is running, but keeps no peers state here\n");
+        } else if (ps.known) {
+            printf("no daemon is running on this replica (start one: notes "
+                   "serve); peers as last known (%s, pid %ld):\n",
+                   ago(now, ps.updated_ms, when, sizeof(when)), ps.pid);
+        } else {
+            printf("no daemon is running on this replica, and none has "
+                   "recorded peers here (start one: notes serve)\n");
+        }
+        if (ps.npeers == 0 && ps.known)
+            printf("no peers known%s\n",
+                   ps.discovery ? " (none announced itself on the LAN yet)" : "");
+        if (ps.npeers)
+            printf("%-12s %-24s %-21s %-12s %-11s %-11s %-11s %5s %5s\n",
+                   "SPACE", "PEER", "ADDRESS", "STATE", "FOUND", "LAST SEEN",
+                   "LAST SYNC", "SENT", "RECV");
+        for (size_t i = 0; i < ps.npeers; i++) {
+            const notes_sync_peer *e = &ps.peers[i];
+            char who[96], seen[64], sync[64];
+            if (e->key_known) {
+                char fpr[NOTES_FPR_STRLEN];
+                notes_key_fingerprint(e->key, fpr);
+                if (names[i][0])
+                    snprintf(who, sizeof(who), "%s (%s)", names[i], fpr);
+                else
+                    snprintf(who, sizeof(who), "%s", fpr);
+            } else {
+                snprintf(who, sizeof(who), "(not reached yet)");
+            }
+            printf("%-12s %-24s %-21s %-12s %-11s %-11s %-11s %5llu %5llu\n",
+                   e->space, who, e->addr[0] ? e->addr : "-",
+                   ps.running ? e->state : "offline", e->found,
+                   ago(now, e->last_seen_ms, seen, sizeof(seen)),
+                   ago(now, e->last_sync_ms, sync, sizeof(sync)),
+                   (unsigned long long)e->changes_sent,
+                   (unsigned long long)e->changes_received);
+        }
+    }
+    free(names);
+    notes_sync_peers_release(&ps);
     return 0;
 }

@@ -15,6 +15,8 @@
 
 #include "cli.h"
 
+int cmd_peers(int, char **, struct cli_ctx *); /* cmd_sync.c */
+
 const struct cli_cmd cli_commands[] = {
     {"init", cmd_init, "[--name NAME] [--protect]",
      "Create the replica in $NOTES_HOME with a new Ed25519 device identity.\n"
@@ -120,16 +122,31 @@ const struct cli_cmd cli_commands[] = {
      "  notes join notes1...", CLI_NEEDS_REPLICA},
     {"sync", cmd_sync, "HOST:PORT [--space NAME]",
      "One round of sync with a peer: both get the changes they lack, every\n"
-     "change verified before it is stored; prints what moved.\n"
+     "change verified before it is stored; prints what moved. On a terminal,\n"
+     "a progress line per note sent or received (bytes done / total).\n"
      "  notes sync 192.168.1.20:7654", CLI_NEEDS_REPLICA},
-    {"serve", cmd_serve, "[--listen HOST:PORT] [--peer HOST:PORT]... [--sessions N]",
+    {"serve", cmd_serve,
+     "[--listen HOST:PORT] [--peer HOST:PORT]... [--sessions N] [--no-discovery]",
      "The live daemon: accept peers of this replica's spaces (default\n"
      "0.0.0.0:7654), dial each --peer with reconnect backoff, keep sessions\n"
      "open and push every commit (from any notes command on this replica) to\n"
      "connected peers at once, relaying what one peer sends to the others. A\n"
      "peer without a space's secret learns nothing and gets nothing.\n"
+     "Discovery (unless --no-discovery): members of the same space on the LAN\n"
+     "find each other by UDP broadcast on port 7655, announcements only they\n"
+     "can read, and connect with no --peer. Test knobs: --discovery-port N,\n"
+     "--announce-to HOST:PORT (repeatable; instead of the broadcast\n"
+     "addresses), --announce-interval MS (default 5000).\n"
+     "  notes serve\n"
      "  notes serve --listen 127.0.0.1:7654 --peer 192.168.1.20:7654",
      CLI_NEEDS_REPLICA},
+    {"peers", cmd_peers, "[--json]",
+     "The peers the daemon (notes serve) knows: space, key fingerprint and\n"
+     "the name it claims in the notes, address, state (connected, dialing,\n"
+     "backoff, discovered, disconnected), how it was found (manual,\n"
+     "discovered, inbound), last seen, last sync, changes sent and received.\n"
+     "When no daemon runs, says so and lists the peers last known.\n"
+     "  notes peers", CLI_NEEDS_REPLICA},
     {"compact", cmd_compact, "[NOTE]",
      "Rewrite the log of one note or of all notes as a compact pack: the\n"
      "same signed changes, about a third of the size. Safe while other\n"

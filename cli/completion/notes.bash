@@ -17,12 +17,17 @@ _notes()
         --at) COMPREPLY=($(compgen -W "$(notes log "${COMP_WORDS[2]}" 2>/dev/null | cut -c1-12)" -- "$cur")); return ;;
     esac
     case "$cur" in
-        -*) COMPREPLY=($(compgen -W "--json --help --at --conflicts --format -o --owner --section --name --protect" -- "$cur")); return ;;
+        -*) case "$cmd" in
+                serve) COMPREPLY=($(compgen -W "--listen --peer --sessions --no-discovery --discovery-port --announce-to --announce-interval --help" -- "$cur")) ;;
+                peers) COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ;;
+                *) COMPREPLY=($(compgen -W "--json --help --at --conflicts --format -o --owner --section --name --protect" -- "$cur")) ;;
+            esac
+            return ;;
     esac
     case "$cmd" in
         import) COMPREPLY=($(compgen -f -- "$cur")) ;;
         help) COMPREPLY=($(compgen -W "$(notes help --commands 2>/dev/null)" -- "$cur")) ;;
-        init|whoami|list) ;;
+        init|whoami|list|peers|serve) ;;
         *) [ "$COMP_CWORD" -eq 2 ] &&
                COMPREPLY=($(compgen -W "$(notes list 2>/dev/null | cut -d' ' -f1)" -- "$cur")) ;;
     esac

@@ -293,7 +293,37 @@ typedef struct notes_sync_serve_opts {
     const char *const *peers;
     size_t npeers;
     unsigned retry_ms;
+    /*
+     * LAN discovery (docs/protocol.md, "Discovery"). 1: announce this
+     * daemon to the members of each space it serves, by UDP, at start and
+     * every announce_ms (0: 5,000; each interval drawn in 75..125 %), and
+     * listen for their announcements on discovery_port (0:
+     * NOTES_SYNC_DISCOVERY_PORT; bound with SO_REUSEADDR on 0.0.0.0, so
+     * several daemons of one host all hear). A member heard is dialed as a
+     * live peer (as `peers`, with backoff) by the side whose public key is
+     * the smaller, unless a session with it is already open. Discovery only
+     * suggests addresses: the handshake authenticates everything. If the
+     * UDP port cannot be bound, serve goes on without discovery (on_log
+     * says so).
+     */
+    int discovery;
+    int discovery_port;
+    /* Where announcements go ("HOST:PORT", IPv4). NULL: the broadcast
+     * address of every IPv4 interface that has one (255.255.255.255 if
+     * none), on discovery_port. Tests on loopback give
+     * "127.255.255.255:PORT". */
+    const char *const *announce_to;
+    size_t nannounce_to;
+    unsigned announce_ms;
+    /* Optional: a line about discovery and peers (a peer discovered, the
+     * UDP port unavailable, the state file not kept...), without newline. */
+    void (*on_log)(void *ud, const char *line);
+    /* 1: do not keep $NOTES_HOME/peers (the state `notes peers` reads). */
+    int no_state_file;
 } notes_sync_serve_opts;
+
+/* The default UDP port of discovery announcements. */
+#define NOTES_SYNC_DISCOVERY_PORT 7655
 
 /*
  * Dial `addr` ("HOST:PORT", numeric IPv4/IPv6), sync every note of space
@@ -306,14 +336,95 @@ NOTES_API NOTES_NODISCARD int notes_sync_once(const char *home,
                                               const char *space,
                                               const char *addr,
                                               notes_sync_report *report);
+/* Options of notes_sync_once_ex; zero (or NULL) for the defaults. */
+typedef struct notes_sync_once_opts {
+    notes_sync_progress_fn progress; /* optional: bundle bytes crossing */
+    void *progress_ud;
+    unsigned handshake_ms;           /* 0: 10,000 */
+    unsigned idle_ms;                /* 0: 60,000 */
+} notes_sync_once_opts;
+
+/* notes_sync_once with options (o may be NULL): e.g. a progress callback,
+ * called for each chunk of each bundle sent or received. */
+NOTES_API NOTES_NODISCARD int notes_sync_once_ex(const char *home,
+                                                 const char *passphrase,
+                                                 const char *space,
+                                                 const char *addr,
+                                                 const notes_sync_once_opts *o,
+                                                 notes_sync_report *report);
 /*
  * Listen and serve peers of the spaces of `home` (all of them; a peer
  * proves which one by its first message), one session per connection.
  * Returns when opts->stop is set, after max_sessions, or on a listen error.
+ * Unless o->no_state_file, the daemon holds a lock on $NOTES_HOME/serve.lock
+ * while it runs and keeps the state of its peers in $NOTES_HOME/peers
+ * (sync/README.md has the format), which notes_sync_peers_read reads. A
+ * second daemon on the same replica serves but keeps no state file.
  */
 NOTES_API NOTES_NODISCARD int notes_sync_serve(const char *home,
                                                const char *passphrase,
                                                const notes_sync_serve_opts *o);
+
+/* ---- Known peers (the daemon's state file) ----------------------------- */
+
+/* Datagrams seen by discovery since the daemon started, by outcome. */
+typedef struct notes_sync_discovery_stats {
+    uint64_t received;     /* every datagram on the port */
+    uint64_t accepted;     /* a member's fresh announcement */
+    uint64_t own;          /* our own key (our echo, or our identity elsewhere) */
+    uint64_t foreign;      /* opens under no space key: another space, or
+                            * forged or random bytes of the right size */
+    uint64_t malformed;    /* wrong size or version, truncated, oversized,
+                            * port 0 */
+    uint64_t stale;        /* timestamp over 60 s from our clock */
+    uint64_t replayed;     /* an announcement already accepted */
+    uint64_t rate_limited; /* over the per-source or global rate */
+    uint64_t full;         /* a new peer while the peer table is full */
+    uint64_t sent;         /* announcements sent (datagrams) */
+    uint64_t send_errors;
+} notes_sync_discovery_stats;
+
+#define NOTES_SYNC_PEER_STATE_MAX 16
+typedef struct notes_sync_peer {
+    char space[NOTES_SPACE_NAME_MAX + 1];
+    int key_known;             /* 0: a --peer not reached yet */
+    uint8_t key[32];           /* Ed25519, proven by a handshake or
+                                * announced by a member */
+    char addr[NOTES_ADDR_MAX + 1]; /* dialed or announced "HOST:PORT"; for
+                                * inbound peers their source address; "" */
+    /* "connected", "dialing", "backoff" (waiting to redial), "discovered"
+     * (announced, the peer dials us), "disconnected" */
+    char state[NOTES_SYNC_PEER_STATE_MAX];
+    char found[NOTES_SYNC_PEER_STATE_MAX]; /* "manual", "discovered", "inbound" */
+    uint64_t last_seen_ms;     /* Unix ms of the last announcement or
+                                * session activity; 0: never */
+    uint64_t last_sync_ms;     /* end of the last complete round; 0: never */
+    uint64_t changes_sent, changes_received; /* since the daemon started */
+    uint32_t sessions;         /* open sessions with it (1 when connected) */
+} notes_sync_peer;
+
+typedef struct notes_sync_peers {
+    int running;               /* a daemon holds $NOTES_HOME/serve.lock now */
+    int known;                 /* the state file exists and was read */
+    long pid;                  /* of the daemon that wrote it */
+    uint64_t started_ms, updated_ms;
+    int port;                  /* its TCP port */
+    int discovery;             /* discovery was on */
+    int discovery_port;
+    notes_sync_discovery_stats disc;
+    notes_sync_peer *peers;    /* npeers; free with notes_sync_peers_release */
+    size_t npeers;
+} notes_sync_peers;
+
+/*
+ * Read the peers a daemon of `home` knows ($NOTES_HOME/peers) and whether
+ * one is running. No file: NOTES_OK with known = 0. A malformed file:
+ * NOTES_ECORRUPT with a detail. OUT *out: release with
+ * notes_sync_peers_release.
+ */
+NOTES_API NOTES_NODISCARD int notes_sync_peers_read(const char *home,
+                                                    notes_sync_peers *out);
+NOTES_API void notes_sync_peers_release(notes_sync_peers *p);
 
 #ifdef __cplusplus
 }

@@ -104,6 +104,102 @@ int sync_frame_open_hdr(struct sync_dir *d, const uint8_t hdr[SYNC_HDR_LEN],
 int sync_frame_open_body(struct sync_dir *d, const uint8_t *in, size_t n,
                          uint8_t *out);
 
+/* ---- discovery (discovery.c) ---- */
+/*
+ * An announcement, one UDP datagram (docs/protocol.md, "Discovery"):
+ * version ‖ nonce (24) ‖ XChaCha20-Poly1305(kd, nonce, ad = version,
+ * pk (32) ‖ TCP port (u16) ‖ Unix ms (u64)).
+ */
+#define SYNC_DISC_VERSION 0x01
+#define SYNC_DISC_PLAIN 42
+#define SYNC_DISC_LEN (1 + 24 + SYNC_DISC_PLAIN + 16) /* 83 */
+#define SYNC_DISC_WINDOW_MS 60000u /* accepted clock difference */
+
+/* Outcomes of sync_disc_open (besides NOTES_OK). */
+enum { SYNC_DISC_MALFORMED = 1, SYNC_DISC_FOREIGN = 2 };
+
+/* Discovery key of a space: BLAKE2b-256 keyed by the secret over its own
+ * label, so it is independent of the network key. */
+void sync_disc_key(const uint8_t secret[32], uint8_t kd[32]);
+/* Seal an announcement with a fresh random nonce. */
+void sync_disc_seal(const uint8_t kd[32], const uint8_t pk[32], uint16_t port,
+                    uint64_t unix_ms, uint8_t out[SYNC_DISC_LEN]);
+/* Open a datagram of n bytes with each of nk keys (all tried). NOTES_OK
+ * (OUT which, pk, port, unix_ms), SYNC_DISC_MALFORMED or SYNC_DISC_FOREIGN. */
+int sync_disc_open(const uint8_t (*keys)[32], size_t nk, const uint8_t *p,
+                   size_t n, size_t *which, uint8_t pk[32], uint16_t *port,
+                   uint64_t *unix_ms);
+
+/* The receiver's bounded memory: token buckets per source address and in
+ * all, and the nonces of accepted announcements (replays). */
+#define SYNC_DISC_SOURCES 64
+#define SYNC_DISC_NONCES 512
+#define SYNC_DISC_RATE 100     /* datagrams per second per source ... */
+#define SYNC_DISC_BURST 200    /* ... with this burst */
+#define SYNC_DISC_GRATE 1000   /* per second in all */
+struct sync_disc_filter {
+    struct {
+        uint32_t ip;
+        double tokens;
+        uint64_t t_ms, used_ms;
+    } src[SYNC_DISC_SOURCES];
+    double gtokens;
+    uint64_t gt_ms;
+    struct {
+        uint8_t nonce[24];
+        uint64_t until_ms;
+    } seen[SYNC_DISC_NONCES];
+    size_t seen_next;
+};
+void sync_disc_filter_init(struct sync_disc_filter *f);
+/* 1 if a datagram from ip (network order) at now_ms is within the rates. */
+int sync_disc_admit(struct sync_disc_filter *f, uint32_t ip, uint64_t now_ms);
+/* 1 if nonce was accepted before (a replay); else remember it, 0. */
+int sync_disc_replayed(struct sync_disc_filter *f, const uint8_t nonce[24],
+                       uint64_t now_ms);
+
+/* The UDP side, on the serve loop (libuv). */
+struct uv_loop_s;
+struct sockaddr;
+struct sync_disc;
+typedef void (*sync_disc_found_fn)(void *ud, size_t space,
+                                   const uint8_t pk[32],
+                                   const struct sockaddr *addr);
+struct sync_disc_cfg {
+    struct uv_loop_s *loop;
+    const notes_space *spaces;
+    size_t nspaces;
+    const uint8_t *pk;            /* ours */
+    int tcp_port;                 /* announced */
+    int udp_port;                 /* 0: NOTES_SYNC_DISCOVERY_PORT */
+    const char *const *to;        /* NULL: interface broadcasts */
+    size_t nto;
+    unsigned interval_ms;         /* 0: 5,000 */
+    sync_disc_found_fn found;     /* a member's fresh announcement */
+    void (*log)(void *ud, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+    void *ud;
+    notes_sync_discovery_stats *stats; /* borrowed: counted into */
+};
+/* Bind, start listening and announcing. NOTES_SYNC_ENET with a detail if
+ * the port cannot be bound; NOTES_EINVAL for a bad destination. */
+int sync_disc_start(const struct sync_disc_cfg *cfg, struct sync_disc **out);
+/* Announce again now (a peer was heard for the first time), at most once
+ * a second. */
+void sync_disc_announce_soon(struct sync_disc *d);
+/* Close the handles; the memory goes with the last close callback. */
+void sync_disc_stop(struct sync_disc *d);
+
+/* ---- the peers state file (discovery.c) ---- */
+struct sync_peers_lock;
+/* Take $home/serve.lock for this daemon: NOTES_OK, NOTES_ELOCKED if
+ * another daemon holds it, NOTES_EIO. */
+int sync_peers_lock(const char *home, struct sync_peers_lock **out);
+void sync_peers_unlock(struct sync_peers_lock *l);
+/* Replace $home/peers atomically (temporary file, rename); the lock
+ * holder only. */
+int sync_peers_write(struct sync_peers_lock *l, const notes_sync_peers *p);
+
 /* Tests only: seal `body` as the next frame (an open session). */
 int notes_sync__queue_raw(notes_sync_session *s, const uint8_t *body,
                           size_t n);

@@ -1,14 +1,23 @@
 /*
- * transport_uv.c: moves a session's bytes over TCP with libuv (the only
- * file that includes <uv.h>). One connection, one session. Deadlines: the
+ * transport_uv.c: moves a session's bytes over TCP with libuv (discovery.c
+ * holds the UDP side). One connection, one session. Deadlines: the
  * handshake must finish within handshake_ms of the connection, and the
  * peer must not be silent for idle_ms after it. Backpressure: while more
  * than max_out bytes wait to be written, no new frames are produced and
  * the socket is not read.
+ *
+ * serve also keeps a table of peers, one row per (space, peer key): the
+ * --peer addresses once a handshake named their key, the members
+ * discovery heard, and those that dialed in. It decides which discovered
+ * members to dial, drops a second session with the same peer, and writes
+ * the table to $NOTES_HOME/peers for `notes peers`.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <uv.h>
@@ -16,9 +25,17 @@
 #include "sync_internal.h"
 
 #define READ_BUF (64u << 10)
+#define MAX_ROWS 256          /* peers tracked by serve */
+#define STATE_DELAY_MS 200    /* state file writes are coalesced */
+#define STATE_REFRESH_MS 5000 /* at most this long between rewrites while
+                               * discovery counts datagrams */
 
 struct hub;
 struct dial;
+struct peer;
+
+/* How a connection came to be. */
+enum { CONN_INBOUND = 0, CONN_MANUAL = 1, CONN_DISCOVERED = 2 };
 
 struct conn {
     uv_tcp_t tcp;
@@ -30,16 +47,45 @@ struct conn {
     int rc;               /* final result */
     struct conn *next, *prev; /* the hub's connections */
     struct dial *dial;    /* the peer this connection dialed, or NULL */
+    int kind;             /* CONN_* */
+    size_t space;         /* outbound: index into the hub's spaces */
+    struct peer *row;     /* discovered: from the start; others: once open */
+    int linked;           /* counted in row->nopen */
+    int yielded;          /* ended as a duplicate: not redialed */
+    int was_idle;         /* round bookkeeping */
+    uint64_t acct_sent, acct_recv; /* report counters already in row */
+    struct sockaddr_storage remote; /* inbound: the peer's address */
     char readbuf[READ_BUF];
 };
 
-/* A peer that serve keeps a live session with, redialing when it ends. */
+/* A --peer in one space that serve keeps a live session with, redialing
+ * when it ends. */
 struct dial {
     struct hub *hub;
     struct sockaddr_storage ss;
+    size_t space;
     uv_timer_t timer;
     unsigned backoff_ms;
     struct conn *c;       /* the current connection, or NULL */
+    struct peer *row;     /* once a handshake named the peer */
+};
+
+/* A peer of one space, known by its key. */
+struct peer {
+    struct hub *hub;
+    size_t space;
+    uint8_t key[32];
+    struct sockaddr_storage addr; /* announced, or where it dialed from */
+    int found;                    /* CONN_*: how it was first known */
+    uint64_t first_heard, last_heard; /* uv_now ms of announcements; 0 */
+    uint64_t last_seen, last_sync;    /* Unix ms; 0: never */
+    uint64_t sent, recv;              /* changes, over its sessions */
+    struct dial *manual;          /* a --peer that reached this key */
+    uv_timer_t timer;             /* discovered: the next dial */
+    unsigned backoff_ms;
+    struct conn *c;               /* discovered: our dial, while it lasts */
+    unsigned nopen;               /* open sessions with it, any kind */
+    int logged;                   /* its discovery was reported */
 };
 
 struct hub {
@@ -59,6 +105,20 @@ struct hub {
     size_t ndials;
     int dialing;              /* the dial timers are initialized */
     unsigned retry_ms;
+    /* the peer table, discovery, the state file */
+    const char *home;
+    int port;                 /* the bound TCP port */
+    struct peer *rows[MAX_ROWS];
+    size_t nrows;
+    struct sync_disc *disc;
+    notes_sync_discovery_stats dstats;
+    int discovery;            /* it was started */
+    unsigned announce_ms;
+    struct sync_peers_lock *lock; /* held: the state file is ours */
+    uv_timer_t state_timer;
+    int state_timer_init;
+    int state_failed;         /* a write failed (said once) */
+    uint64_t started;         /* Unix ms */
     /* sync_once */
     struct conn *client;
     int client_rc;
@@ -76,6 +136,31 @@ struct wreq {
 static void conn_pump(struct conn *c);
 static void hub_maybe_stop(struct hub *h);
 static void dial_later(struct dial *d, int was_open);
+static void conn_opened(struct conn *c);
+static void conn_account(struct conn *c, int round_done);
+static void row_closed_conn(struct conn *c);
+static void state_dirty(struct hub *h);
+
+static uint64_t unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+__attribute__((format(printf, 2, 3))) static void hub_log(void *ud,
+                                                         const char *fmt, ...)
+{
+    struct hub *h = ud;
+    char line[512];
+    va_list ap;
+    if (!h->opts || !h->opts->on_log)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    h->opts->on_log(h->opts->ud, line);
+}
 
 static void conn_unlink(struct conn *c)
 {
@@ -114,6 +199,7 @@ static void conn_close(struct conn *c)
     conn_unlink(c);
     if (c->dial)
         dial_later(c->dial, c->opened);
+    row_closed_conn(c);
     if (!c->result_given) {
         const notes_sync_report *r = notes_sync_session_report(c->s);
         c->result_given = 1;
@@ -136,7 +222,10 @@ static void conn_close(struct conn *c)
             h->active--;
             if (c->opened)
                 h->finished++;
-            if (h->opts && h->opts->on_session) {
+            /* A discovered peer that could not be reached is no session
+             * to report: its row in the state file says "backoff". */
+            if (h->opts && h->opts->on_session &&
+                !(c->kind == CONN_DISCOVERED && !c->opened)) {
                 /* notes_sync_last_error() says why, in the callback. */
                 notes_sync__detail("%s", c->rc ? notes_sync_session_detail(c->s)
                                                : "");
@@ -204,14 +293,20 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         NOTES_OK) {
         int st2 = notes_sync_state(c->s);
         if (st2 == NOTES_SYNC_OPEN) {
-            c->opened = 1;
+            if (!c->opened) {
+                c->opened = 1;
+                conn_opened(c);
+            }
             /* The handshake deadline gives way to the idle one. */
             uv_timer_start(&c->timer, on_timer, c->hub->idle_ms, 0);
         } else if (was_hs && st2 == NOTES_SYNC_CLOSED) {
             c->opened = 1;
         }
+        if (c->linked)
+            c->row->last_seen = unix_ms();
     }
-    conn_pump(c);
+    if (!c->closing)
+        conn_pump(c);
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -269,6 +364,11 @@ static void conn_pump(struct conn *c)
     if (c->closing)
         return;
     int st = notes_sync_state(c->s);
+    /* A round just ended (live: idle again; one-shot: closed). */
+    int idle = st == NOTES_SYNC_CLOSED || notes_sync_session_idle(c->s);
+    if (idle && !c->was_idle)
+        conn_account(c, 1);
+    c->was_idle = idle;
     if (st == NOTES_SYNC_CLOSED || st == NOTES_SYNC_FAILED) {
         if (c->queued == 0)
             conn_close(c);
@@ -292,13 +392,19 @@ static void conn_pump(struct conn *c)
     }
 }
 
-static struct conn *conn_new(struct hub *h, int role)
+/* A connection and its session; an initiator speaks for one space. */
+static struct conn *conn_new(struct hub *h, int role, size_t space)
 {
     struct conn *c = calloc(1, sizeof(*c));
     notes_sync_config cfg = h->cfg;
     if (!c)
         return NULL;
     cfg.role = role;
+    if (role == NOTES_SYNC_INITIATOR) {
+        cfg.spaces = &h->cfg.spaces[space];
+        cfg.nspaces = 1;
+        c->space = space;
+    }
     if (notes_sync_session_new(&cfg, &c->s) != NOTES_OK) {
         free(c);
         return NULL;
@@ -452,6 +558,14 @@ int notes_sync_once(const char *home, const char *passphrase,
                     const char *space, const char *addr,
                     notes_sync_report *report)
 {
+    return notes_sync_once_ex(home, passphrase, space, addr, NULL, report);
+}
+
+int notes_sync_once_ex(const char *home, const char *passphrase,
+                       const char *space, const char *addr,
+                       const notes_sync_once_opts *o,
+                       notes_sync_report *report)
+{
     struct hub h;
     struct sockaddr_storage ss;
     notes_replica *r;
@@ -466,16 +580,20 @@ int notes_sync_once(const char *home, const char *passphrase,
     memset(&h, 0, sizeof(h));
     if ((rc = parse_addr(addr, &ss)))
         return rc;
-    h.handshake_ms = 10000;
-    h.idle_ms = 60000;
+    h.handshake_ms = o && o->handshake_ms ? o->handshake_ms : 10000;
+    h.idle_ms = o && o->idle_ms ? o->idle_ms : 60000;
     h.max_out = 4u << 20;
     if ((rc = hub_load(&h, home, passphrase, space, &r, &id, &spaces)))
         goto out;
+    if (o) {
+        h.cfg.progress = o->progress;
+        h.cfg.progress_ud = o->progress_ud;
+    }
     if ((e = uv_loop_init(&h.loop)) < 0) {
         rc = uv_err(e, "loop");
         goto out;
     }
-    h.client = conn_new(&h, NOTES_SYNC_INITIATOR);
+    h.client = conn_new(&h, NOTES_SYNC_INITIATOR, 0);
     req = malloc(sizeof(*req));
     if (!h.client || !req) {
         free(req);
@@ -533,6 +651,16 @@ static void hub_maybe_stop(struct hub *h)
         }
         for (size_t i = 0; h->dialing && i < h->ndials; i++)
             uv_close((uv_handle_t *)&h->dials[i].timer, NULL);
+        for (size_t i = 0; i < h->nrows; i++)
+            uv_close((uv_handle_t *)&h->rows[i]->timer, NULL);
+        if (h->disc) {
+            sync_disc_stop(h->disc);
+            h->disc = NULL;
+        }
+        if (h->state_timer_init) {
+            h->state_timer_init = 0;
+            uv_close((uv_handle_t *)&h->state_timer, NULL);
+        }
         /* Live sessions between rounds end now; the others say goodbye
          * after their round. */
         for (struct conn *c = h->conns, *n; c; c = n) {
@@ -567,32 +695,40 @@ static void on_watch(uv_fs_event_t *w, const char *name, int events,
     }
 }
 
+/* Connect c (counted in h->active) to ss; a failure closes it. */
+static void conn_dial(struct conn *c, const struct sockaddr_storage *ss)
+{
+    uv_connect_t *req;
+    int e;
+    if (!(req = malloc(sizeof(*req)))) {
+        conn_close(c);
+        return;
+    }
+    req->data = c;
+    if ((e = uv_tcp_connect(req, &c->tcp, (const struct sockaddr *)ss,
+                            on_connect)) < 0) {
+        free(req);
+        c->rc = uv_err(e, "connect");
+        notes_sync_session_abort(c->s, c->rc, notes_sync_last_error());
+        conn_close(c);
+    }
+}
+
 static void dial_now(uv_timer_t *t)
 {
     struct dial *d = t->data;
     struct hub *h = d->hub;
-    uv_connect_t *req;
-    int e;
     if (h->stopping || d->c)
         return;
-    if (!(d->c = conn_new(h, NOTES_SYNC_INITIATOR))) {
+    if (!(d->c = conn_new(h, NOTES_SYNC_INITIATOR, d->space))) {
         dial_later(d, 0);
         return;
     }
     d->c->dial = d;
+    d->c->kind = CONN_MANUAL;
     h->active++;
-    if (!(req = malloc(sizeof(*req)))) {
-        conn_close(d->c);
-        return;
-    }
-    req->data = d->c;
-    if ((e = uv_tcp_connect(req, &d->c->tcp, (struct sockaddr *)&d->ss,
-                            on_connect)) < 0) {
-        free(req);
-        d->c->rc = uv_err(e, "connect");
-        notes_sync_session_abort(d->c->s, d->c->rc, notes_sync_last_error());
-        conn_close(d->c);
-    }
+    state_dirty(h);
+    conn_dial(d->c, &d->ss);
 }
 
 /* The dialed connection ended: dial again after the backoff (reset once
@@ -608,13 +744,444 @@ static void dial_later(struct dial *d, int was_open)
     d->backoff_ms = d->backoff_ms >= 15000 ? 30000 : d->backoff_ms * 2;
 }
 
+/* ---- the peer table ---- */
+
+static const uint8_t *our_key(const struct hub *h)
+{
+    return notes_identity_public_key(h->cfg.identity);
+}
+
+/* Announced within the last four intervals (three lost in a row). */
+static int row_recent(const struct peer *p)
+{
+    struct hub *h = p->hub;
+    return p->last_heard &&
+           uv_now(&h->loop) - p->last_heard <= 4 * (uint64_t)h->announce_ms;
+}
+
+/* A --peer dial stands for this row: it does the dialing. */
+static int row_manual(const struct peer *p)
+{
+    return p->manual && p->manual->row == p;
+}
+
+static struct peer *row_find(struct hub *h, size_t space,
+                             const uint8_t key[32])
+{
+    for (size_t i = 0; i < h->nrows; i++)
+        if (h->rows[i]->space == space &&
+            memcmp(h->rows[i]->key, key, 32) == 0)
+            return h->rows[i];
+    return NULL;
+}
+
+/* A new row; when the table is full, the one seen least recently among
+ * those with nothing going on is taken over. NULL: none free. */
+static struct peer *row_add(struct hub *h, size_t space,
+                            const uint8_t key[32], int found)
+{
+    struct peer *p = NULL;
+    if (h->stopping)
+        return NULL;
+    if (h->nrows < MAX_ROWS) {
+        if (!(p = calloc(1, sizeof(*p))))
+            return NULL;
+        uv_timer_init(&h->loop, &p->timer);
+        p->timer.data = p;
+        h->rows[h->nrows++] = p;
+    } else {
+        for (size_t i = 0; i < h->nrows; i++) {
+            struct peer *q = h->rows[i];
+            if (q->manual || q->c || q->nopen ||
+                uv_is_active((uv_handle_t *)&q->timer))
+                continue;
+            if (!p || q->last_seen < p->last_seen)
+                p = q;
+        }
+        if (!p)
+            return NULL;
+        /* Field by field: the timer handle stays where the loop knows it. */
+        memset(&p->addr, 0, sizeof(p->addr));
+        p->first_heard = p->last_heard = 0;
+        p->last_seen = p->last_sync = 0;
+        p->sent = p->recv = 0;
+        p->logged = 0;
+    }
+    p->hub = h;
+    p->space = space;
+    memcpy(p->key, key, 32);
+    p->found = found;
+    p->backoff_ms = h->retry_ms;
+    return p;
+}
+
+/* Whether this side dials p: the smaller key dials at once; the larger
+ * one only after hearing p for three intervals with no session (p may not
+ * hear us, or may not reach us). */
+static int row_our_turn(const struct peer *p)
+{
+    struct hub *h = p->hub;
+    return memcmp(our_key(h), p->key, 32) < 0 ||
+           uv_now(&h->loop) - p->first_heard >= 3 * (uint64_t)h->announce_ms;
+}
+
+static void row_dial_now(uv_timer_t *t);
+
+/* Dial p later (backoff), if it is still announced and still ours to. */
+static void row_dial_later(struct peer *p, int was_open)
+{
+    struct hub *h = p->hub;
+    if (h->stopping)
+        return;
+    if (was_open)
+        p->backoff_ms = h->retry_ms;
+    if (p->nopen || row_manual(p) || !row_recent(p) || !row_our_turn(p))
+        return;
+    uv_timer_start(&p->timer, row_dial_now, p->backoff_ms, 0);
+    p->backoff_ms = p->backoff_ms >= 15000 ? 30000 : p->backoff_ms * 2;
+}
+
+static void row_dial_now(uv_timer_t *t)
+{
+    struct peer *p = t->data;
+    struct hub *h = p->hub;
+    struct conn *c;
+    if (h->stopping || p->c || p->nopen || row_manual(p))
+        return;
+    if (!(c = conn_new(h, NOTES_SYNC_INITIATOR, p->space))) {
+        row_dial_later(p, 0);
+        return;
+    }
+    c->kind = CONN_DISCOVERED;
+    c->row = p;
+    p->c = c;
+    h->active++;
+    state_dirty(h);
+    conn_dial(c, &p->addr);
+}
+
+/* Something changed about p (announced, a session with it ended): dial
+ * it if no session is open or under way and it is our turn. */
+static void row_consider(struct peer *p, int addr_changed)
+{
+    struct hub *h = p->hub;
+    if (h->stopping || p->c || p->nopen || row_manual(p) || !row_recent(p) ||
+        !row_our_turn(p))
+        return;
+    if (uv_is_active((uv_handle_t *)&p->timer)) {
+        if (!addr_changed)
+            return; /* backing off */
+        p->backoff_ms = h->retry_ms; /* it moved: try the new address now */
+    }
+    /* From the loop, not from here: we may be inside a callback of a
+     * connection of p. */
+    uv_timer_start(&p->timer, row_dial_now, 0, 0);
+}
+
+static int same_addr(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+    const struct sockaddr_in *x = (const struct sockaddr_in *)a,
+                             *y = (const struct sockaddr_in *)b;
+    return a->ss_family == AF_INET && b->sa_family == AF_INET &&
+           x->sin_addr.s_addr == y->sin_addr.s_addr &&
+           x->sin_port == y->sin_port;
+}
+
+/* Discovery heard a member's fresh announcement. */
+static void hub_on_found(void *ud, size_t space, const uint8_t pk[32],
+                         const struct sockaddr *addr)
+{
+    struct hub *h = ud;
+    struct peer *p;
+    int fresh, moved;
+    if (h->stopping || space >= h->cfg.nspaces)
+        return;
+    if (!(p = row_find(h, space, pk)) &&
+        !(p = row_add(h, space, pk, CONN_DISCOVERED))) {
+        h->dstats.full++;
+        return;
+    }
+    fresh = !row_recent(p);
+    if (fresh)
+        p->first_heard = uv_now(&h->loop);
+    moved = !same_addr(&p->addr, addr);
+    memset(&p->addr, 0, sizeof(p->addr));
+    memcpy(&p->addr, addr, sizeof(struct sockaddr_in));
+    p->last_heard = uv_now(&h->loop);
+    p->last_seen = unix_ms();
+    if (!p->logged) {
+        char fpr[NOTES_FPR_STRLEN], ip[64];
+        p->logged = 1;
+        notes_key_fingerprint(pk, fpr);
+        uv_ip4_name((const struct sockaddr_in *)addr, ip, sizeof(ip));
+        hub_log(h, "discovery: peer %s of space %s at %s:%d", fpr,
+                h->cfg.spaces[space].name, ip,
+                ntohs(((const struct sockaddr_in *)addr)->sin_port));
+    }
+    /* It just appeared: let it hear us now, not in an interval. */
+    if (fresh)
+        sync_disc_announce_soon(h->disc);
+    row_consider(p, moved && !fresh);
+    state_dirty(h);
+}
+
+/*
+ * Of two sessions with the same peer in the same space, whether c is the
+ * one to end: only a discovered dial of ours gives way, to another session
+ * of ours, or to the peer's when the peer's key is the smaller (the peer
+ * then keeps its own: both sides pick the same one).
+ */
+static int conn_yields(const struct conn *c, const struct conn *o)
+{
+    if (c->kind != CONN_DISCOVERED)
+        return 0;
+    if (o->kind != CONN_INBOUND)
+        return 1;
+    return memcmp(our_key(c->hub), c->row->key, 32) > 0;
+}
+
+static void conn_yield(struct conn *c)
+{
+    c->yielded = 1;
+    notes_sync_session_end(c->s); /* a goodbye once the round is over */
+}
+
+/* The handshake is done: link c to its row (made if new), and end a
+ * duplicate session. */
+static void conn_opened(struct conn *c)
+{
+    struct hub *h = c->hub;
+    const notes_sync_report *r = notes_sync_session_report(c->s);
+    struct peer *p;
+    size_t sp = c->space;
+    if (h->client == c || !r)
+        return; /* notes_sync_once keeps no table */
+    if (c->kind == CONN_INBOUND) {
+        sp = h->cfg.nspaces;
+        for (size_t i = 0; i < h->cfg.nspaces; i++)
+            if (strcmp(h->cfg.spaces[i].name, r->space) == 0)
+                sp = i;
+        if (sp == h->cfg.nspaces)
+            return;
+    }
+    if (c->kind == CONN_DISCOVERED) {
+        p = c->row;
+        if (memcmp(p->key, r->peer, 32) != 0) {
+            /* Someone else (a member) answers at that address: sync this
+             * round, then back off until the announcements make sense. */
+            hub_log(h, "discovery: the peer at the announced address proved "
+                       "another key; not kept");
+            c->yielded = 1;
+            notes_sync_session_end(c->s);
+            return;
+        }
+    } else {
+        if (!(p = row_find(h, sp, r->peer)))
+            p = row_add(h, sp, r->peer, c->kind);
+        if (c->kind == CONN_MANUAL) {
+            struct dial *d = c->dial;
+            if (d->row && d->row != p && d->row->manual == d)
+                d->row->manual = NULL;
+            d->row = p;
+            if (p && !p->manual)
+                p->manual = d;
+        }
+        if (!p)
+            return; /* the table is full: served, not listed */
+        c->row = p;
+        if (p->addr.ss_family == 0)
+            p->addr = c->kind == CONN_INBOUND ? c->remote : c->dial->ss;
+    }
+    c->linked = 1;
+    p->nopen++;
+    p->last_seen = unix_ms();
+    for (struct conn *o = h->conns; o; o = o->next) {
+        if (o == c || !o->linked || o->row != p || o->yielded || o->closing)
+            continue;
+        if (conn_yields(c, o)) {
+            conn_yield(c); /* on_read pumps it */
+            break;
+        }
+        if (conn_yields(o, c)) {
+            conn_yield(o);
+            conn_pump(o);
+            break;
+        }
+    }
+    state_dirty(h);
+}
+
+/* Add what c moved since the last call to its row. */
+static void conn_account(struct conn *c, int round_done)
+{
+    const notes_sync_report *r = notes_sync_session_report(c->s);
+    struct peer *p = c->row;
+    if (!c->linked || !p || !r)
+        return;
+    p->sent += r->changes_sent - c->acct_sent;
+    p->recv += r->changes_received - c->acct_recv;
+    c->acct_sent = r->changes_sent;
+    c->acct_recv = r->changes_received;
+    p->last_seen = unix_ms();
+    if (round_done)
+        p->last_sync = p->last_seen;
+    state_dirty(c->hub);
+}
+
+/* c is closing: unlink it from its row, and maybe dial that peer again. */
+static void row_closed_conn(struct conn *c)
+{
+    struct peer *p = c->row;
+    if (!p)
+        return;
+    if (c->linked) {
+        conn_account(c, 0);
+        c->linked = 0;
+        p->nopen--;
+    }
+    if (c->kind == CONN_DISCOVERED && p->c == c) {
+        p->c = NULL;
+        /* A dial that failed or dropped: backoff. One ended because another
+         * session with p is open: nothing (that one's end brings us here). */
+        if (!c->yielded || !p->nopen)
+            row_dial_later(p, c->opened && !c->yielded);
+    }
+    row_consider(p, 0);
+    state_dirty(c->hub);
+}
+
+/* ---- the state file ---- */
+
+static void addr_name(const struct sockaddr_storage *ss, char *out, size_t n)
+{
+    char ip[64] = "";
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        uv_ip4_name(a, ip, sizeof(ip));
+        snprintf(out, n, "%s:%d", ip, ntohs(a->sin_port));
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        uv_ip6_name(a, ip, sizeof(ip));
+        snprintf(out, n, "[%s]:%d", ip, ntohs(a->sin6_port));
+    } else {
+        out[0] = '\0';
+    }
+}
+
+static const char *row_state(const struct peer *p)
+{
+    if (p->nopen)
+        return "connected";
+    if (p->hub->stopping)
+        return "disconnected";
+    if (row_manual(p))
+        return p->manual->c ? "dialing" : "backoff";
+    if (p->c)
+        return "dialing";
+    if (uv_is_active((const uv_handle_t *)&p->timer))
+        return "backoff";
+    return row_recent(p) ? "discovered" : "disconnected";
+}
+
+static void state_write(struct hub *h)
+{
+    static const char *const found[] = {"inbound", "manual", "discovered"};
+    notes_sync_peers ps;
+    notes_sync_peer *v;
+    size_t n = 0;
+    if (!h->lock || !(v = calloc(h->nrows + h->ndials + 1, sizeof(*v))))
+        return;
+    for (size_t i = 0; i < h->nrows; i++) {
+        const struct peer *p = h->rows[i];
+        notes_sync_peer *e = &v[n++];
+        snprintf(e->space, sizeof(e->space), "%s", h->cfg.spaces[p->space].name);
+        e->key_known = 1;
+        memcpy(e->key, p->key, 32);
+        addr_name(row_manual(p) ? &p->manual->ss : &p->addr, e->addr,
+                  sizeof(e->addr));
+        snprintf(e->state, sizeof(e->state), "%s", row_state(p));
+        snprintf(e->found, sizeof(e->found), "%s",
+                 found[row_manual(p) ? CONN_MANUAL : p->found]);
+        e->last_seen_ms = p->last_seen;
+        e->last_sync_ms = p->last_sync;
+        e->changes_sent = p->sent;
+        e->changes_received = p->recv;
+        e->sessions = p->nopen;
+    }
+    /* --peer addresses no handshake has named yet. */
+    for (size_t i = 0; i < h->ndials; i++) {
+        const struct dial *d = &h->dials[i];
+        notes_sync_peer *e;
+        if (d->row && d->row->manual == d)
+            continue;
+        e = &v[n++];
+        snprintf(e->space, sizeof(e->space), "%s", h->cfg.spaces[d->space].name);
+        addr_name(&d->ss, e->addr, sizeof(e->addr));
+        snprintf(e->state, sizeof(e->state), "%s",
+                 h->stopping ? "disconnected" : d->c ? "dialing" : "backoff");
+        snprintf(e->found, sizeof(e->found), "manual");
+    }
+    memset(&ps, 0, sizeof(ps));
+    ps.pid = (long)getpid();
+    ps.started_ms = h->started;
+    ps.updated_ms = unix_ms();
+    ps.port = h->port;
+    ps.discovery = h->discovery;
+    ps.discovery_port = h->discovery
+                            ? (h->opts->discovery_port ? h->opts->discovery_port
+                                                       : NOTES_SYNC_DISCOVERY_PORT)
+                            : 0;
+    ps.disc = h->dstats;
+    ps.peers = v;
+    ps.npeers = n;
+    if (sync_peers_write(h->lock, &ps) != NOTES_OK) {
+        /* Keep serving; a later write may work (disk full, ...). Said
+         * once, not at every refresh. */
+        if (!h->state_failed)
+            hub_log(h, "peers state: %s", notes_sync_last_error());
+        h->state_failed = 1;
+    } else {
+        h->state_failed = 0;
+    }
+    free(v);
+}
+
+static unsigned state_refresh_ms(const struct hub *h)
+{
+    unsigned ms = h->announce_ms;
+    return ms < STATE_DELAY_MS ? STATE_DELAY_MS
+                               : ms > STATE_REFRESH_MS ? STATE_REFRESH_MS : ms;
+}
+
+static void on_state_timer(uv_timer_t *t)
+{
+    struct hub *h = t->data;
+    state_write(h);
+    /* The discovery counters change without any state change: rewrite
+     * about once per announcement interval. Without discovery the file is
+     * rewritten only on changes (a busy server under a flood of strangers
+     * opens no file at all). */
+    if (h->discovery)
+        uv_timer_start(&h->state_timer, on_state_timer, state_refresh_ms(h), 0);
+}
+
+static void state_dirty(struct hub *h)
+{
+    if (!h->lock || !h->state_timer_init || h->stopping)
+        return;
+    if (!uv_is_active((uv_handle_t *)&h->state_timer) ||
+        uv_timer_get_due_in(&h->state_timer) > STATE_DELAY_MS)
+        uv_timer_start(&h->state_timer, on_state_timer, STATE_DELAY_MS, 0);
+}
+
 static void on_connection(uv_stream_t *srv, int status)
 {
     struct hub *h = srv->data;
     struct conn *c;
+    int len;
     if (status < 0 || !h->listening)
         return;
-    c = conn_new(h, NOTES_SYNC_RESPONDER);
+    c = conn_new(h, NOTES_SYNC_RESPONDER, 0);
     if (!c)
         return;
     if (uv_accept(srv, (uv_stream_t *)&c->tcp) != 0 ||
@@ -627,6 +1194,9 @@ static void on_connection(uv_stream_t *srv, int status)
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
         return;
     }
+    len = (int)sizeof(c->remote);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->remote, &len) != 0)
+        memset(&c->remote, 0, sizeof(c->remote));
     h->active++;
     conn_start(c);
 }
@@ -640,12 +1210,45 @@ static void on_stop_timer(uv_timer_t *t)
     }
 }
 
+/* Discovery on the serve loop; serve goes on without it if it fails. */
+static void hub_discovery(struct hub *h, const struct sockaddr_storage *ss)
+{
+    const notes_sync_serve_opts *o = h->opts;
+    const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+    struct sync_disc_cfg dc;
+    if (!o->announce_to && ss->ss_family == AF_INET &&
+        (ntohl(in->sin_addr.s_addr) >> 24) == 127)
+        hub_log(h, "discovery: listening on a loopback address: members on "
+                   "the LAN will hear us but cannot connect (listen on "
+                   "0.0.0.0)");
+    memset(&dc, 0, sizeof(dc));
+    dc.loop = &h->loop;
+    dc.spaces = h->cfg.spaces;
+    dc.nspaces = h->cfg.nspaces;
+    dc.pk = our_key(h);
+    dc.tcp_port = h->port;
+    dc.udp_port = o->discovery_port;
+    dc.to = o->announce_to;
+    dc.nto = o->announce_to ? o->nannounce_to : 0;
+    dc.interval_ms = h->announce_ms;
+    dc.found = hub_on_found;
+    dc.log = hub_log;
+    dc.ud = h;
+    dc.stats = &h->dstats;
+    if (sync_disc_start(&dc, &h->disc) == NOTES_OK)
+        h->discovery = 1;
+    else
+        hub_log(h, "discovery is off: %s (peers can still be given with "
+                   "--peer)", notes_sync_last_error());
+}
+
 int notes_sync_serve(const char *home, const char *passphrase,
                      const notes_sync_serve_opts *o)
 {
     struct hub h;
     struct sockaddr_storage ss;
     struct sockaddr_storage bound;
+    struct sockaddr_storage *peer_ss = NULL;
     int blen = sizeof(bound), rc, e, port = 0;
     notes_replica *r;
     notes_identity *id;
@@ -654,27 +1257,44 @@ int notes_sync_serve(const char *home, const char *passphrase,
         return NOTES_EINVAL;
     memset(&h, 0, sizeof(h));
     h.opts = o;
+    h.home = home;
     h.handshake_ms = o->handshake_ms ? o->handshake_ms : 10000;
     h.idle_ms = o->idle_ms ? o->idle_ms : 60000;
     h.max_out = o->max_out ? o->max_out : 4u << 20;
     h.max_conns = o->max_conns ? o->max_conns : 32;
     h.max_sessions = o->max_sessions;
     h.retry_ms = o->retry_ms ? o->retry_ms : 500;
+    h.announce_ms = o->announce_ms ? o->announce_ms : 5000;
     if ((rc = parse_addr(o->listen ? o->listen : "127.0.0.1:0", &ss)))
         return rc;
     if (o->npeers) {
-        if (!o->peers || !(h.dials = calloc(o->npeers, sizeof(*h.dials))))
+        if (!o->peers || !(peer_ss = calloc(o->npeers, sizeof(*peer_ss))))
             return o->peers ? NOTES_ENOMEM : NOTES_EINVAL;
-        h.ndials = o->npeers;
         for (size_t i = 0; i < o->npeers; i++)
-            if ((rc = parse_addr(o->peers[i], &h.dials[i].ss))) {
-                free(h.dials);
+            if ((rc = parse_addr(o->peers[i], &peer_ss[i]))) {
+                free(peer_ss);
                 return rc;
             }
     }
     if ((rc = hub_load(&h, home, passphrase, NULL, &r, &id, &spaces)))
         goto out;
-    h.cfg.live = o->live || o->npeers;
+    /* A session speaks for one space: each --peer is dialed once per space
+     * (a peer that lacks one ignores that dial, which backs off). */
+    if (o->npeers) {
+        h.ndials = o->npeers * h.cfg.nspaces;
+        if (!(h.dials = calloc(h.ndials, sizeof(*h.dials)))) {
+            h.ndials = 0;
+            rc = NOTES_ENOMEM;
+            goto out;
+        }
+        for (size_t i = 0; i < h.ndials; i++) {
+            h.dials[i].ss = peer_ss[i / h.cfg.nspaces];
+            h.dials[i].space = i % h.cfg.nspaces;
+        }
+    }
+    h.cfg.live = o->live || o->npeers || o->discovery;
+    if (!o->no_state_file && sync_peers_lock(home, &h.lock) != NOTES_OK)
+        hub_log(&h, "no peers state file: %s", notes_sync_last_error());
     if ((e = uv_loop_init(&h.loop)) < 0) {
         rc = uv_err(e, "loop");
         goto out;
@@ -697,6 +1317,8 @@ int notes_sync_serve(const char *home, const char *passphrase,
     port = bound.ss_family == AF_INET6
                ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
                : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    h.port = port;
+    h.started = unix_ms();
     uv_timer_start(&h.stop_timer, on_stop_timer, 50, 50);
     if (h.cfg.live) {
         char dir[4200];
@@ -708,6 +1330,11 @@ int notes_sync_serve(const char *home, const char *passphrase,
         else
             uv_close((uv_handle_t *)&h.watch, NULL);
     }
+    if (h.lock) {
+        uv_timer_init(&h.loop, &h.state_timer);
+        h.state_timer.data = &h;
+        h.state_timer_init = 1;
+    }
     for (size_t i = 0; i < h.ndials; i++) {
         struct dial *d = &h.dials[i];
         d->hub = &h;
@@ -716,18 +1343,27 @@ int notes_sync_serve(const char *home, const char *passphrase,
         d->timer.data = d;
     }
     h.dialing = 1;
+    if (o->discovery)
+        hub_discovery(&h, &ss);
     for (size_t i = 0; i < h.ndials; i++)
         dial_now(&h.dials[i].timer);
+    if (h.lock)
+        on_state_timer(&h.state_timer);
     if (o->on_listen)
         o->on_listen(o->ud, port);
     loop_finish(&h.loop);
+    state_write(&h); /* the last word: every peer disconnected */
     rc = NOTES_OK;
 out:
     {
         char keep[512];
         snprintf(keep, sizeof(keep), "%s", notes_sync_last_error());
+        sync_peers_unlock(h.lock);
+        for (size_t i = 0; i < h.nrows; i++)
+            free(h.rows[i]);
         hub_unload(r, id, spaces, h.cfg.nspaces);
         free(h.dials);
+        free(peer_ss);
         notes_sync__detail("%s", keep);
     }
     return rc;

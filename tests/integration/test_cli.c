@@ -4,7 +4,12 @@
  * prefix, bad flag, unreadable file, missing identity, loose key file,
  * wrong passphrase, corrupted log) and --json output parsed back.
  */
+#include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pty.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,9 +19,11 @@
 #include <string.h>
 #include <cmocka.h>
 #include <jansson.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tmpdir.h"
@@ -477,6 +484,355 @@ static void test_cli_sync(void **state)
     free(id);
 }
 
+/* ---- discovery, notes peers, progress ---- */
+
+static pid_t g_daemons[3]; /* killed and reaped by teardown_daemons */
+
+static int teardown_daemons(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 3; i++)
+        if (g_daemons[i] > 0) {
+            kill(g_daemons[i], SIGKILL);
+            waitpid(g_daemons[i], NULL, 0);
+            g_daemons[i] = 0;
+        }
+    return 0;
+}
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* `notes serve` for `home` on an ephemeral loopback port, discovering on
+ * UDP `udp` (announcing to 127.255.255.255 every 200 ms); output in
+ * work/serve-HOME.out. Returns its pid; OUT *port (bounded wait). */
+static pid_t start_discovering(const char *home, int udp, int *port)
+{
+    char *home_path = test_path(work, home), name[64], ports[16], to[64];
+    snprintf(name, sizeof(name), "serve-%s.out", home);
+    char *out = test_path(work, name);
+    snprintf(ports, sizeof(ports), "%d", udp);
+    snprintf(to, sizeof(to), "127.255.255.255:%d", udp);
+    unlink(out);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fo, 1);
+        dup2(fo, 2);
+        setenv("NOTES_HOME", home_path, 1);
+        execl(bin, bin, "serve", "--listen", "127.0.0.1:0", "--discovery-port",
+              ports, "--announce-to", to, "--announce-interval", "200",
+              (char *)NULL);
+        _exit(127);
+    }
+    *port = 0;
+    for (double t0 = mono_ms(); !*port && mono_ms() - t0 < 10000;) {
+        size_t n;
+        char *text = (char *)test_slurp(out, &n);
+        const char *p = text ? strstr(text, "listening on port ") : NULL;
+        if (p)
+            *port = atoi(p + 18);
+        free(text);
+        if (!*port)
+            usleep(20 * 1000);
+    }
+    if (!*port) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    assert_true(*port > 0);
+    free(home_path);
+    free(out);
+    return pid;
+}
+
+/* Run notes with stderr on a pseudo-terminal (stdout to a file): what a
+ * user sees. Bounded: 30 s. */
+static struct out run_pty(const char *home, const char *a1, const char *a2)
+{
+    int master, slave;
+    char *home_path = test_path(work, home), *o = test_path(work, "stdout");
+    struct out r = {0, NULL, NULL};
+    size_t len = 0, cap = 1 << 16;
+    assert_int_equal(openpty(&master, &slave, NULL, NULL, NULL), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fo = open(o, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fi = open("/dev/null", O_RDONLY);
+        setsid();
+        dup2(fo, 1);
+        dup2(slave, 2);
+        dup2(fi, 0);
+        close(master);
+        setenv("NOTES_HOME", home_path, 1);
+        setenv("NO_COLOR", "1", 1);
+        unsetenv("NOTES_PASSPHRASE");
+        execl(bin, bin, a1, a2, (char *)NULL);
+        _exit(127);
+    }
+    close(slave);
+    r.err = malloc(cap);
+    assert_non_null(r.err);
+    for (double t0 = mono_ms(); mono_ms() - t0 < 30000;) {
+        struct pollfd pf = {.fd = master, .events = POLLIN};
+        if (poll(&pf, 1, 100) <= 0)
+            continue;
+        if (len + 1 >= cap) {
+            cap *= 2;
+            r.err = realloc(r.err, cap);
+            assert_non_null(r.err);
+        }
+        ssize_t n = read(master, r.err + len, cap - len - 1);
+        if (n <= 0)
+            break; /* EIO once the child has closed the terminal */
+        len += (size_t)n;
+    }
+    r.err[len] = '\0';
+    close(master);
+    int st;
+    double t0 = mono_ms();
+    while (waitpid(pid, &st, WNOHANG) == 0) {
+        if (mono_ms() - t0 > 5000) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            break;
+        }
+        usleep(10 * 1000);
+    }
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    r.out = (char *)test_slurp(o, &len);
+    free(home_path);
+    free(o);
+    return r;
+}
+
+/* `notes peers --json` of home; a peer of `fpr` in state `state` (NULL:
+ * any), or NULL. *peers_out: the whole answer (decref). */
+static json_t *peer_entry(const char *home, const char *fpr, const char *state,
+                          json_t **whole)
+{
+    json_t *j = json_of(RUN(home, "peers", "--json"));
+    json_t *arr = json_object_get(j, "peers");
+    *whole = j;
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *e = json_array_get(arr, i);
+        const char *f = json_string_value(json_object_get(e, "fingerprint"));
+        const char *s = json_string_value(json_object_get(e, "state"));
+        if (f && strcmp(f, fpr) == 0 && (!state || (s && strcmp(s, state) == 0)))
+            return e;
+    }
+    return NULL;
+}
+
+static int wait_peer(const char *home, const char *fpr, const char *state,
+                     double ms)
+{
+    for (double t0 = mono_ms(); mono_ms() - t0 < ms;) {
+        json_t *whole;
+        int ok = peer_entry(home, fpr, state, &whole) != NULL;
+        json_decref(whole);
+        if (ok)
+            return 1;
+        usleep(50 * 1000);
+    }
+    return 0;
+}
+
+static int wait_show(const char *home, const char *id, const char *want, double ms)
+{
+    for (double t0 = mono_ms(); mono_ms() - t0 < ms;) {
+        struct out r = RUN(home, "show", id);
+        int ok = r.status == 0 && strstr(r.out, want);
+        out_free(&r);
+        if (ok)
+            return 1;
+        usleep(50 * 1000);
+    }
+    return 0;
+}
+
+static char *fingerprint(const char *home)
+{
+    json_t *w = json_of(RUN(home, "whoami", "--json"));
+    char *f = strdup(json_string_value(json_object_get(w, "fingerprint")));
+    json_decref(w);
+    return f;
+}
+
+/* Two daemons with no --peer find each other on 127.0.0.1 and converge;
+ * a daemon of another space (same name, other secret) stays out; notes
+ * peers shows who is connected and says when no daemon runs; notes join
+ * and notes sync show progress on a terminal only. */
+static void test_cli_discovery(void **state)
+{
+    (void)state;
+    pid_t sa, sb, sc;
+    int pa, pb, pc, udp, ufd;
+    ok(RUN("da", "init", "--name", "Ana"), NULL);
+    ok(RUN("db", "init", "--name", "Bo"), NULL);
+    ok(RUN("dc", "init", "--name", "Cy"), NULL);
+    char *id = first_line(RUN("da", "new", "Discovered meeting"));
+    ok(RUN("da", "space", "create", "team"), NULL);
+    ok(RUN("da", "space", "add", "team", id), NULL);
+    /* ~300 KB that zstd cannot shrink much: several 64 KiB chunks. */
+    {
+        size_t n = 8000 * 72 + 1;
+        char *big = malloc(n), *p = big;
+        unsigned x = 12345;
+        assert_non_null(big);
+        for (int i = 0; i < 8000; i++) {
+            for (int k = 0; k < 8; k++) {
+                x = x * 1103515245u + 12345u;
+                p += sprintf(p, "%08x%c", x ^ (x >> 16) * 2654435761u, k == 7 ? '\n' : ' ');
+            }
+        }
+        ok(run_env("da", NULL, big, "append", id, "-", NULL), NULL);
+        free(big);
+    }
+    /* One UDP port for all three (SO_REUSEADDR), held meanwhile. */
+    {
+        struct sockaddr_in a;
+        socklen_t al = sizeof(a);
+        int one = 1;
+        ufd = socket(AF_INET, SOCK_DGRAM, 0);
+        assert_true(ufd >= 0);
+        setsockopt(ufd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        memset(&a, 0, sizeof(a));
+        a.sin_family = AF_INET;
+        assert_int_equal(bind(ufd, (struct sockaddr *)&a, sizeof(a)), 0);
+        assert_int_equal(getsockname(ufd, (struct sockaddr *)&a, &al), 0);
+        udp = ntohs(a.sin_port);
+    }
+    g_daemons[0] = sa = start_discovering("da", udp, &pa);
+    char addr[64];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", pa);
+    char *code = first_line(RUN("da", "invite", "team", "--address", addr));
+    /* Joining on a terminal: a progress line, finished with a newline. */
+    struct out j = run_pty("db", "join", code);
+    if (j.status != 0 || !strstr(j.err, "\rreceiving ") || !strstr(j.err, "\rreceived "))
+        print_message("join: status %d\nstdout: %s\nstderr: %s\n", j.status, j.out, j.err);
+    assert_int_equal(j.status, 0);
+    assert_non_null(strstr(j.out, "received 2"));
+    assert_non_null(strstr(j.err, "\rreceiving "));
+    assert_non_null(strstr(j.err, " KiB / "));
+    {
+        char want[64];
+        snprintf(want, sizeof(want), "\rreceived %.8s ", id);
+        const char *fin = strstr(j.err, want);
+        assert_non_null(fin);
+        assert_non_null(strchr(fin, '\n'));
+    }
+    out_free(&j);
+    /* Not a terminal: no progress at all. */
+    ok(RUN("da", "append", id, "one more line"), NULL);
+    struct out q = RUN("db", "sync", addr);
+    expect(q, 0, "received 1", NULL);
+    assert_null(strstr(q.err, "receiv"));
+    out_free(&q);
+
+    char *fa = fingerprint("da"), *fb = fingerprint("db"), *fc = fingerprint("dc");
+    g_daemons[1] = sb = start_discovering("db", udp, &pb);
+    /* No --peer given: they find each other. */
+    assert_true(wait_peer("da", fb, "connected", 10000));
+    assert_true(wait_peer("db", fa, "connected", 10000));
+    struct out pt = RUN("db", "peers");
+    expect(pt, 0, "daemon running", NULL);
+    {
+        char want[64];
+        snprintf(want, sizeof(want), "Ana (%s)", fa);
+        if (!strstr(pt.out, want) || !strstr(pt.out, "connected"))
+            print_message("%s", pt.out);
+        assert_non_null(strstr(pt.out, want));
+        assert_non_null(strstr(pt.out, "connected"));
+        assert_non_null(strstr(pt.out, "team"));
+    }
+    out_free(&pt);
+    /* Edits on both sides meet. */
+    ok(RUN("da", "append", id, "Ana via discovery"), NULL);
+    ok(RUN("db", "append", id, "Bo via discovery"), NULL);
+    assert_true(wait_show("da", id, "Bo via discovery", 10000));
+    assert_true(wait_show("db", id, "Ana via discovery", 10000));
+    {
+        struct out x = RUN("da", "show", id), y = RUN("db", "show", id);
+        assert_string_equal(x.out, y.out);
+        out_free(&x);
+        out_free(&y);
+    }
+
+    /* Another "team" (another secret): heard as noise, never a peer. */
+    ok(RUN("dc", "space", "create", "team"), NULL);
+    char *cid = first_line(RUN("dc", "new", "Other team's note"));
+    ok(RUN("dc", "space", "add", "team", cid), NULL);
+    g_daemons[2] = sc = start_discovering("dc", udp, &pc);
+    for (double t0 = mono_ms();; usleep(50 * 1000)) {
+        json_t *w = json_of(RUN("da", "peers", "--json"));
+        json_int_t foreign = json_integer_value(
+            json_object_get(json_object_get(w, "datagrams"), "foreign"));
+        json_decref(w);
+        if (foreign >= 3)
+            break;
+        assert_true(mono_ms() - t0 < 10000);
+    }
+    {
+        json_t *w = json_of(RUN("dc", "peers", "--json"));
+        assert_int_equal(json_array_size(json_object_get(w, "peers")), 0);
+        assert_true(json_integer_value(json_object_get(
+                        json_object_get(w, "datagrams"), "foreign")) > 0);
+        json_decref(w);
+        json_t *whole;
+        assert_null(peer_entry("da", fc, NULL, &whole));
+        assert_int_equal(json_array_size(json_object_get(whole, "peers")), 1);
+        json_decref(whole);
+    }
+    fails(RUN("db", "show", "Other team"), 1, "no note matches");
+
+    /* B's daemon stops: notes peers says so and lists what it knew. */
+    stop_serve(sb);
+    g_daemons[1] = 0;
+    struct out off = RUN("db", "peers");
+    expect(off, 0, "no daemon is running", NULL);
+    assert_non_null(strstr(off.out, fa));
+    assert_non_null(strstr(off.out, "offline"));
+    out_free(&off);
+    {
+        json_t *whole, *e = peer_entry("db", fa, "offline", &whole);
+        assert_non_null(e);
+        assert_false(json_is_true(json_object_get(json_object_get(whole, "daemon"),
+                                                  "running")));
+        json_decref(whole);
+    }
+    assert_true(wait_peer("da", fb, NULL, 1000));
+    for (double t0 = mono_ms();; usleep(50 * 1000)) {
+        json_t *whole;
+        int still = peer_entry("da", fb, "connected", &whole) != NULL;
+        json_decref(whole);
+        if (!still)
+            break;
+        assert_true(mono_ms() - t0 < 10000);
+    }
+    stop_serve(sc);
+    g_daemons[2] = 0;
+    stop_serve(sa);
+    g_daemons[0] = 0;
+    fails(RUN("nobody2", "peers"), 1, "no replica");
+    ok(RUN("dc", "peers"), "no daemon is running");
+    close(ufd);
+    (void)pb;
+    (void)pc;
+    free(fa);
+    free(fb);
+    free(fc);
+    free(cid);
+    free(code);
+    free(id);
+}
+
 static char *sample(const char *name)
 {
     const char *shared = getenv("NOTES_SHARED_DIR");
@@ -596,6 +952,7 @@ int main(void)
         cmocka_unit_test(test_cli_edit),
         cmocka_unit_test(test_cli_sections),
         cmocka_unit_test(test_cli_sync),
+        cmocka_unit_test_teardown(test_cli_discovery, teardown_daemons),
         cmocka_unit_test(test_cli_formats),
         cmocka_unit_test(test_cli_passphrase),
     };
