@@ -88,5 +88,17 @@ int cli_insert_in_section(notes_doc *d, const char *name, const char *create,
 int cmd_export(int, char **, struct cli_ctx *);
 int cmd_import(int, char **, struct cli_ctx *);
 int cmd_help(int, char **, struct cli_ctx *);
+int cmd_open(int, char **, struct cli_ctx *); /* cmd_ui.c */
+int cmd_peers(int, char **, struct cli_ctx *); /* cmd_sync.c */
+
+/* The browser page inside `notes serve` (cmd_ui.c), driven by its hooks. */
+struct cli_ui;
+struct notes_sync_hub;
+struct cli_ui *cli_ui_new(struct cli_ctx *ctx, const char *pass,
+                          const char *listen);
+void cli_ui_on_loop(struct cli_ui *u, void *loop, struct notes_sync_hub *hub);
+void cli_ui_on_stopping(struct cli_ui *u);
+void cli_ui_on_presence(struct cli_ui *u, const uint8_t *rec, size_t n);
+void cli_ui_free(struct cli_ui *u);
 
 #endif

@@ -20,7 +20,6 @@
 
 const char *cli_passphrase(int confirm);
 /* Declared here and in main.c's table (cli.h belongs to the lead). */
-int cmd_peers(int argc, char **argv, struct cli_ctx *ctx);
 
 static int sync_exit(int rc)
 {
@@ -486,6 +485,12 @@ static void on_signal(int sig)
     serve_stop = 1;
 }
 
+/* What serve's callbacks share. */
+struct serve_state {
+    struct cli_ctx *ctx;
+    struct cli_ui *ui;  /* the page, or NULL (--no-ui) */
+};
+
 static void on_listen(void *ud, int port)
 {
     (void)ud;
@@ -493,9 +498,30 @@ static void on_listen(void *ud, int port)
     fflush(stdout);
 }
 
+static void on_loop(void *ud, void *loop, notes_sync_hub *hub)
+{
+    struct serve_state *st = ud;
+    if (st->ui)
+        cli_ui_on_loop(st->ui, loop, hub);
+}
+
+static void on_stopping(void *ud)
+{
+    struct serve_state *st = ud;
+    if (st->ui)
+        cli_ui_on_stopping(st->ui);
+}
+
+static void on_presence(void *ud, const uint8_t *rec, size_t n)
+{
+    struct serve_state *st = ud;
+    if (st->ui)
+        cli_ui_on_presence(st->ui, rec, n);
+}
+
 static void on_session(void *ud, int rc, const notes_sync_report *r)
 {
-    struct cli_ctx *ctx = ud;
+    struct cli_ctx *ctx = ((struct serve_state *)ud)->ctx;
     if (rc)
         fprintf(stderr, "notes: a session ended: %s\n",
                 *notes_sync_last_error() ? notes_sync_last_error()
@@ -529,7 +555,7 @@ static int opt_uint(int *i, int argc, char **argv, unsigned long max,
 
 int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
 {
-    const char *listen = NULL, *pass;
+    const char *listen = NULL, *pass, *ui_listen = "127.0.0.1:7464";
     const char *peers[16], *announce[8];
     size_t npeers = 0, nannounce = 0;
     unsigned sessions = 0;
@@ -540,6 +566,11 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--no-discovery") == 0) {
             discovery = 0;
+        } else if (strcmp(argv[i], "--no-ui") == 0) {
+            ui_listen = NULL;
+        } else if (strcmp(argv[i], "--ui") == 0) {
+            if (!(ui_listen = cli_opt_value(&i, argc, argv)))
+                return cli_usage("serve");
         } else if (strcmp(argv[i], "--discovery-port") == 0) {
             if (opt_uint(&i, argc, argv, 65535, &dport))
                 return cli_usage("serve");
@@ -590,7 +621,13 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
     o.max_sessions = sessions;
     o.on_listen = on_listen;
     o.on_session = on_session;
-    o.ud = ctx;
+    struct serve_state st = {ctx, NULL};
+    if (ui_listen && !(st.ui = cli_ui_new(ctx, pass, ui_listen)))
+        return cli_fail(NOTES_ENOMEM, "cannot serve");
+    o.on_loop = on_loop;
+    o.on_stopping = on_stopping;
+    o.on_presence = on_presence;
+    o.ud = &st;
     o.stop = &serve_stop;
     /* Live: peers that ask stay connected and get each change at once. */
     o.live = 1;
@@ -604,6 +641,7 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
     o.announce_ms = (unsigned)interval;
     o.on_log = on_log;
     int rc = notes_sync_serve(ctx->home, pass, &o);
+    cli_ui_free(st.ui);
     if (rc)
         return sync_fail(rc, "cannot serve");
     return 0;

@@ -15,8 +15,6 @@
 
 #include "cli.h"
 
-int cmd_peers(int, char **, struct cli_ctx *); /* cmd_sync.c */
-
 const struct cli_cmd cli_commands[] = {
     {"init", cmd_init, "[--name NAME] [--protect]",
      "Create the replica in $NOTES_HOME with a new Ed25519 device identity.\n"
@@ -126,7 +124,8 @@ const struct cli_cmd cli_commands[] = {
      "a progress line per note sent or received (bytes done / total).\n"
      "  notes sync 192.168.1.20:7654", CLI_NEEDS_REPLICA},
     {"serve", cmd_serve,
-     "[--listen HOST:PORT] [--peer HOST:PORT]... [--sessions N] [--no-discovery]",
+     "[--listen HOST:PORT] [--peer HOST:PORT]... [--sessions N] [--no-discovery]\n"
+     "      [--ui 127.0.0.1:PORT | --no-ui]",
      "The live daemon: accept peers of this replica's spaces (default\n"
      "0.0.0.0:7654), dial each --peer with reconnect backoff, keep sessions\n"
      "open and push every commit (from any notes command on this replica) to\n"
@@ -137,9 +136,19 @@ const struct cli_cmd cli_commands[] = {
      "can read, and connect with no --peer. Test knobs: --discovery-port N,\n"
      "--announce-to HOST:PORT (repeatable; instead of the broadcast\n"
      "addresses), --announce-interval MS (default 5000).\n"
+     "The page (unless --no-ui): the notes in the browser, edited live with\n"
+     "the people in the call, on 127.0.0.1:7464 (--ui picks the port);\n"
+     "the URL with its access token is printed at start (notes open).\n"
      "  notes serve\n"
      "  notes serve --listen 127.0.0.1:7654 --peer 192.168.1.20:7654",
      CLI_NEEDS_REPLICA},
+    {"open", cmd_open, "[NOTE] [--no-browser]",
+     "The URL of a note's page (or of the list of notes) in the browser page\n"
+     "that notes serve offers, with its access token; opened with xdg-open\n"
+     "when a desktop is there. The page edits the note live: what you type\n"
+     "is signed by the daemon (the key never reaches the browser) and sent\n"
+     "to connected peers at once.\n"
+     "  notes open \"Weekly sync\"\n  notes open --no-browser", CLI_NEEDS_REPLICA},
     {"peers", cmd_peers, "[--json]",
      "The peers the daemon (notes serve) knows: space, key fingerprint and\n"
      "the name it claims in the notes, address, state (connected, dialing,\n"

@@ -18,7 +18,8 @@ _notes()
     esac
     case "$cur" in
         -*) case "$cmd" in
-                serve) COMPREPLY=($(compgen -W "--listen --peer --sessions --no-discovery --discovery-port --announce-to --announce-interval --help" -- "$cur")) ;;
+                serve) COMPREPLY=($(compgen -W "--listen --peer --sessions --no-discovery --discovery-port --announce-to --announce-interval --ui --no-ui --help" -- "$cur")) ;;
+                open) COMPREPLY=($(compgen -W "--no-browser --json --help" -- "$cur")) ;;
                 peers) COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ;;
                 *) COMPREPLY=($(compgen -W "--json --help --at --conflicts --format -o --owner --section --name --protect" -- "$cur")) ;;
             esac

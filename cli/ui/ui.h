@@ -68,6 +68,9 @@ void notes_ui_remote_presence(notes_ui *ui, const uint8_t note[16],
                               const uint8_t key[32], const char *json,
                               size_t n);
 
+/* Detail of the last notes_ui_* failure on this thread, or "". */
+const char *notes_ui_last_error(void);
+
 /* The bound port, the access token and "http://127.0.0.1:PORT". */
 int notes_ui_port(const notes_ui *ui);
 const char *notes_ui_token(const notes_ui *ui);

@@ -193,7 +193,7 @@ typedef struct notes_sync_config {
     const notes_identity *identity;  /* borrowed, required: our key */
     const notes_space *spaces;       /* borrowed (copied); initiator: 1 */
     size_t nspaces;                  /* responder: any of them may match */
-    uint64_t max_bundle;             /* bytes per received bundle; 0: 256 MiB */
+    uint64_t max_bundle;             /* bytes per received bundle; 0: 64 MiB */
     notes_sync_progress_fn progress; /* optional */
     void *progress_ud;
     notes_sync_accept_fn accept;     /* optional */
@@ -268,6 +268,9 @@ NOTES_API void notes_sync_session_end(notes_sync_session *s);
 
 /* ---- Transport (libuv, TCP) -------------------------------------------- */
 
+/* The running daemon of notes_sync_serve (see on_loop). */
+typedef struct notes_sync_hub notes_sync_hub;
+
 typedef struct notes_sync_serve_opts {
     const char *listen;           /* "HOST:PORT"; NULL: "127.0.0.1:0" */
     unsigned handshake_ms;        /* 0: 10,000 */
@@ -320,7 +323,31 @@ typedef struct notes_sync_serve_opts {
     void (*on_log)(void *ud, const char *line);
     /* 1: do not keep $NOTES_HOME/peers (the state `notes peers` reads). */
     int no_state_file;
+    /*
+     * Optional, for programs that serve more on the same loop (the page
+     * of `notes serve`): on_loop is called once, before the loop runs,
+     * with it (a uv_loop_t *) and the hub; on_stopping once when serve
+     * begins to stop (close your handles on the loop then, or the loop
+     * never ends). on_presence: each verified presence record a peer
+     * sends (notes_sync_presence.h), newer than any seen for its (note,
+     * key); serve has relayed it to its other live peers already.
+     */
+    void (*on_loop)(void *ud, void *uv_loop, notes_sync_hub *hub);
+    void (*on_stopping)(void *ud);
+    void (*on_presence)(void *ud, const uint8_t *rec, size_t n);
 } notes_sync_serve_opts;
+
+/*
+ * On the hub's loop only. Send a presence record (made with
+ * notes_sync_presence_make) to every live peer; the peers relay it.
+ */
+NOTES_API NOTES_NODISCARD int notes_sync_hub_presence(notes_sync_hub *h,
+                                                      const uint8_t *rec,
+                                                      size_t n);
+/* On the hub's loop only: peers with an open session now, and the end of
+ * the last complete round with any of them (Unix ms, 0: never). */
+NOTES_API void notes_sync_hub_status(const notes_sync_hub *h, unsigned *peers,
+                                     uint64_t *last_sync_ms);
 
 /* The default UDP port of discovery announcements. */
 #define NOTES_SYNC_DISCOVERY_PORT 7655

@@ -22,6 +22,7 @@
 #include <sodium.h>
 #include <uv.h>
 
+#include "notes_sync_presence.h"
 #include "sync_internal.h"
 
 #define READ_BUF (64u << 10)
@@ -30,7 +31,9 @@
 #define STATE_REFRESH_MS 5000 /* at most this long between rewrites while
                                * discovery counts datagrams */
 
-struct hub;
+#define PRES_SEEN 1024    /* (note, key) pairs whose latest seq we keep */
+
+struct notes_sync_hub;
 struct dial;
 struct peer;
 
@@ -40,7 +43,7 @@ enum { CONN_INBOUND = 0, CONN_MANUAL = 1, CONN_DISCOVERED = 2 };
 struct conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
-    struct hub *hub;
+    struct notes_sync_hub *hub;
     notes_sync_session *s;
     size_t queued;        /* bytes handed to uv_write, not yet written */
     int reading, closing, handles, opened, result_given;
@@ -53,6 +56,7 @@ struct conn {
     int linked;           /* counted in row->nopen */
     int yielded;          /* ended as a duplicate: not redialed */
     int was_idle;         /* round bookkeeping */
+    int grace;            /* failed: the ERROR frame's last chance runs */
     uint64_t acct_sent, acct_recv; /* report counters already in row */
     struct sockaddr_storage remote; /* inbound: the peer's address */
     char readbuf[READ_BUF];
@@ -61,7 +65,7 @@ struct conn {
 /* A --peer in one space that serve keeps a live session with, redialing
  * when it ends. */
 struct dial {
-    struct hub *hub;
+    struct notes_sync_hub *hub;
     struct sockaddr_storage ss;
     size_t space;
     uv_timer_t timer;
@@ -72,7 +76,7 @@ struct dial {
 
 /* A peer of one space, known by its key. */
 struct peer {
-    struct hub *hub;
+    struct notes_sync_hub *hub;
     size_t space;
     uint8_t key[32];
     struct sockaddr_storage addr; /* announced, or where it dialed from */
@@ -88,7 +92,7 @@ struct peer {
     int logged;                   /* its discovery was reported */
 };
 
-struct hub {
+struct notes_sync_hub {
     uv_loop_t loop;
     uv_tcp_t listener;
     uv_timer_t stop_timer;
@@ -119,6 +123,13 @@ struct hub {
     int state_timer_init;
     int state_failed;         /* a write failed (said once) */
     uint64_t started;         /* Unix ms */
+    /* presence relay: the newest seq seen per (note, key) */
+    struct pres_seen {
+        uint8_t nk[48];
+        uint64_t seq;
+    } pres[PRES_SEEN];
+    size_t npres, pres_next;
+    int told_stopping;
     /* sync_once */
     struct conn *client;
     int client_rc;
@@ -134,12 +145,12 @@ struct wreq {
 };
 
 static void conn_pump(struct conn *c);
-static void hub_maybe_stop(struct hub *h);
+static void hub_maybe_stop(struct notes_sync_hub *h);
 static void dial_later(struct dial *d, int was_open);
 static void conn_opened(struct conn *c);
 static void conn_account(struct conn *c, int round_done);
 static void row_closed_conn(struct conn *c);
-static void state_dirty(struct hub *h);
+static void state_dirty(struct notes_sync_hub *h);
 
 static uint64_t unix_ms(void)
 {
@@ -151,7 +162,7 @@ static uint64_t unix_ms(void)
 __attribute__((format(printf, 2, 3))) static void hub_log(void *ud,
                                                          const char *fmt, ...)
 {
-    struct hub *h = ud;
+    struct notes_sync_hub *h = ud;
     char line[512];
     va_list ap;
     if (!h->opts || !h->opts->on_log)
@@ -164,7 +175,7 @@ __attribute__((format(printf, 2, 3))) static void hub_log(void *ud,
 
 static void conn_unlink(struct conn *c)
 {
-    struct hub *h = c->hub;
+    struct notes_sync_hub *h = c->hub;
     if (c->prev)
         c->prev->next = c->next;
     else if (h->conns == c)
@@ -192,7 +203,7 @@ static void on_handle_closed(uv_handle_t *hd)
 /* End the connection: report its result once, close both handles. */
 static void conn_close(struct conn *c)
 {
-    struct hub *h = c->hub;
+    struct notes_sync_hub *h = c->hub;
     if (c->closing)
         return;
     c->closing = 1;
@@ -249,6 +260,12 @@ static void conn_fail(struct conn *c, int rc, const char *why)
 static void on_timer(uv_timer_t *t)
 {
     struct conn *c = t->data;
+    if (notes_sync_state(c->s) == NOTES_SYNC_FAILED) {
+        /* The ERROR frame had its chance; a peer that does not read
+         * keeps no slot (uv_close cancels the pending writes). */
+        conn_close(c);
+        return;
+    }
     if (notes_sync_state(c->s) == NOTES_SYNC_HANDSHAKE)
         conn_fail(c, NOTES_SYNC_ETIMEOUT, "the handshake did not finish in "
                   "time");
@@ -289,16 +306,21 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     }
     if (n == 0)
         return;
+    const notes_sync_report *rep = notes_sync_session_report(c->s);
+    uint64_t frames = rep ? rep->frames_received : 0;
     if (notes_sync_receive(c->s, (const uint8_t *)buf->base, (size_t)n) ==
         NOTES_OK) {
         int st2 = notes_sync_state(c->s);
         if (st2 == NOTES_SYNC_OPEN) {
+            /* The handshake deadline gives way to the idle one, which
+             * only a whole frame resets: bytes trickled slower than a
+             * frame per idle_ms do not hold a connection. */
+            if (!c->opened || (rep && rep->frames_received != frames))
+                uv_timer_start(&c->timer, on_timer, c->hub->idle_ms, 0);
             if (!c->opened) {
                 c->opened = 1;
                 conn_opened(c);
             }
-            /* The handshake deadline gives way to the idle one. */
-            uv_timer_start(&c->timer, on_timer, c->hub->idle_ms, 0);
         } else if (was_hs && st2 == NOTES_SYNC_CLOSED) {
             c->opened = 1;
         }
@@ -333,7 +355,7 @@ static void on_write(uv_write_t *req, int status)
  * there is room; close when the session is over and the writes are out. */
 static void conn_pump(struct conn *c)
 {
-    struct hub *h = c->hub;
+    struct notes_sync_hub *h = c->hub;
     while (!c->closing && c->queued < h->max_out &&
            notes_sync_wants_write(c->s)) {
         const uint8_t *p;
@@ -370,8 +392,14 @@ static void conn_pump(struct conn *c)
         conn_account(c, 1);
     c->was_idle = idle;
     if (st == NOTES_SYNC_CLOSED || st == NOTES_SYNC_FAILED) {
-        if (c->queued == 0)
+        if (c->queued == 0) {
             conn_close(c);
+        } else if (st == NOTES_SYNC_FAILED && !c->grace) {
+            /* Writes stuck behind a peer that does not read: one second
+             * more for the ERROR frame, then on_timer closes. */
+            c->grace = 1;
+            uv_timer_start(&c->timer, on_timer, 1000, 0);
+        }
         return;
     }
     if (notes_sync_session_idle(c->s)) {
@@ -392,8 +420,79 @@ static void conn_pump(struct conn *c)
     }
 }
 
+/*
+ * Presence: keep the newest seq per (note, key); send a newer record to
+ * every live session but `from` (gossip, loop-free because older or equal
+ * seqs stop here). 1 if it was new.
+ */
+static int hub_presence_relay(struct notes_sync_hub *h, const uint8_t *rec,
+                              size_t n, struct conn *from)
+{
+    uint8_t note[16], key[32];
+    uint64_t seq;
+    const char *json;
+    size_t jn, i;
+    if (notes_sync_presence_open(rec, n, note, key, &seq, &json, &jn))
+        return 0;
+    for (i = 0; i < h->npres; i++)
+        if (memcmp(h->pres[i].nk, rec, 48) == 0)
+            break;
+    if (i < h->npres && seq <= h->pres[i].seq)
+        return 0; /* seen already: a relay loop or a replay */
+    if (i == h->npres) {
+        if (h->npres < PRES_SEEN)
+            h->npres++;
+        else
+            i = h->pres_next++ % PRES_SEEN; /* forget the oldest slot */
+        memcpy(h->pres[i].nk, rec, 48);
+    }
+    h->pres[i].seq = seq;
+    for (struct conn *c = h->conns, *nx; c; c = nx) {
+        nx = c->next;
+        if (c == from || c->closing ||
+            notes_sync_state(c->s) != NOTES_SYNC_OPEN)
+            continue;
+        if (notes_sync_session_presence(c->s, rec, n) == NOTES_OK)
+            conn_pump(c);
+    }
+    return 1;
+}
+
+static void conn_on_presence(void *ud, const uint8_t *rec, size_t n)
+{
+    struct conn *c = ud;
+    struct notes_sync_hub *h = c->hub;
+    if (hub_presence_relay(h, rec, n, c) && h->opts && h->opts->on_presence)
+        h->opts->on_presence(h->opts->ud, rec, n);
+}
+
+int notes_sync_hub_presence(notes_sync_hub *h, const uint8_t *rec, size_t n)
+{
+    if (!h || !rec || h->stopping)
+        return NOTES_EINVAL;
+    (void)hub_presence_relay(h, rec, n, NULL);
+    return NOTES_OK;
+}
+
+void notes_sync_hub_status(const notes_sync_hub *h, unsigned *peers,
+                           uint64_t *last_sync_ms)
+{
+    unsigned np = 0;
+    uint64_t last = 0;
+    for (const struct conn *c = h->conns; c; c = c->next)
+        np += !c->closing && c->opened &&
+              notes_sync_state(c->s) == NOTES_SYNC_OPEN;
+    for (size_t i = 0; i < h->nrows; i++)
+        if (h->rows[i]->last_sync > last)
+            last = h->rows[i]->last_sync;
+    if (peers)
+        *peers = np;
+    if (last_sync_ms)
+        *last_sync_ms = last;
+}
+
 /* A connection and its session; an initiator speaks for one space. */
-static struct conn *conn_new(struct hub *h, int role, size_t space)
+static struct conn *conn_new(struct notes_sync_hub *h, int role, size_t space)
 {
     struct conn *c = calloc(1, sizeof(*c));
     notes_sync_config cfg = h->cfg;
@@ -410,6 +509,7 @@ static struct conn *conn_new(struct hub *h, int role, size_t space)
         return NULL;
     }
     c->hub = h;
+    notes_sync_session_on_presence(c->s, conn_on_presence, c);
     c->next = h->conns;
     if (h->conns)
         h->conns->prev = c;
@@ -466,7 +566,7 @@ bad:
 }
 
 /* Identity and spaces of a replica, for either side. */
-static int hub_load(struct hub *h, const char *home, const char *passphrase,
+static int hub_load(struct notes_sync_hub *h, const char *home, const char *passphrase,
                     const char *space, notes_replica **r, notes_identity **id,
                     notes_space **spaces)
 {
@@ -566,7 +666,7 @@ int notes_sync_once_ex(const char *home, const char *passphrase,
                        const notes_sync_once_opts *o,
                        notes_sync_report *report)
 {
-    struct hub h;
+    struct notes_sync_hub h;
     struct sockaddr_storage ss;
     notes_replica *r;
     notes_identity *id;
@@ -635,7 +735,7 @@ out:
 
 /* ---- serving ---- */
 
-static void hub_maybe_stop(struct hub *h)
+static void hub_maybe_stop(struct notes_sync_hub *h)
 {
     if (h->client || !h->listening)
         return;
@@ -643,6 +743,10 @@ static void hub_maybe_stop(struct hub *h)
         (h->max_sessions && h->finished >= h->max_sessions)) {
         h->listening = 0;
         h->stopping = 1;
+        if (!h->told_stopping && h->opts && h->opts->on_stopping) {
+            h->told_stopping = 1;
+            h->opts->on_stopping(h->opts->ud);
+        }
         uv_close((uv_handle_t *)&h->listener, NULL);
         uv_close((uv_handle_t *)&h->stop_timer, NULL);
         if (h->watching) {
@@ -682,7 +786,7 @@ static void hub_maybe_stop(struct hub *h)
 static void on_watch(uv_fs_event_t *w, const char *name, int events,
                      int status)
 {
-    struct hub *h = w->data;
+    struct notes_sync_hub *h = w->data;
     size_t n = name ? strlen(name) : 0;
     (void)events;
     if (status < 0 || h->stopping || n < 5 || strcmp(name + n - 4, ".log"))
@@ -717,7 +821,7 @@ static void conn_dial(struct conn *c, const struct sockaddr_storage *ss)
 static void dial_now(uv_timer_t *t)
 {
     struct dial *d = t->data;
-    struct hub *h = d->hub;
+    struct notes_sync_hub *h = d->hub;
     if (h->stopping || d->c)
         return;
     if (!(d->c = conn_new(h, NOTES_SYNC_INITIATOR, d->space))) {
@@ -746,7 +850,7 @@ static void dial_later(struct dial *d, int was_open)
 
 /* ---- the peer table ---- */
 
-static const uint8_t *our_key(const struct hub *h)
+static const uint8_t *our_key(const struct notes_sync_hub *h)
 {
     return notes_identity_public_key(h->cfg.identity);
 }
@@ -754,7 +858,7 @@ static const uint8_t *our_key(const struct hub *h)
 /* Announced within the last four intervals (three lost in a row). */
 static int row_recent(const struct peer *p)
 {
-    struct hub *h = p->hub;
+    struct notes_sync_hub *h = p->hub;
     return p->last_heard &&
            uv_now(&h->loop) - p->last_heard <= 4 * (uint64_t)h->announce_ms;
 }
@@ -765,7 +869,7 @@ static int row_manual(const struct peer *p)
     return p->manual && p->manual->row == p;
 }
 
-static struct peer *row_find(struct hub *h, size_t space,
+static struct peer *row_find(struct notes_sync_hub *h, size_t space,
                              const uint8_t key[32])
 {
     for (size_t i = 0; i < h->nrows; i++)
@@ -777,7 +881,7 @@ static struct peer *row_find(struct hub *h, size_t space,
 
 /* A new row; when the table is full, the one seen least recently among
  * those with nothing going on is taken over. NULL: none free. */
-static struct peer *row_add(struct hub *h, size_t space,
+static struct peer *row_add(struct notes_sync_hub *h, size_t space,
                             const uint8_t key[32], int found)
 {
     struct peer *p = NULL;
@@ -820,7 +924,7 @@ static struct peer *row_add(struct hub *h, size_t space,
  * hear us, or may not reach us). */
 static int row_our_turn(const struct peer *p)
 {
-    struct hub *h = p->hub;
+    struct notes_sync_hub *h = p->hub;
     return memcmp(our_key(h), p->key, 32) < 0 ||
            uv_now(&h->loop) - p->first_heard >= 3 * (uint64_t)h->announce_ms;
 }
@@ -830,7 +934,7 @@ static void row_dial_now(uv_timer_t *t);
 /* Dial p later (backoff), if it is still announced and still ours to. */
 static void row_dial_later(struct peer *p, int was_open)
 {
-    struct hub *h = p->hub;
+    struct notes_sync_hub *h = p->hub;
     if (h->stopping)
         return;
     if (was_open)
@@ -844,7 +948,7 @@ static void row_dial_later(struct peer *p, int was_open)
 static void row_dial_now(uv_timer_t *t)
 {
     struct peer *p = t->data;
-    struct hub *h = p->hub;
+    struct notes_sync_hub *h = p->hub;
     struct conn *c;
     if (h->stopping || p->c || p->nopen || row_manual(p))
         return;
@@ -864,7 +968,7 @@ static void row_dial_now(uv_timer_t *t)
  * it if no session is open or under way and it is our turn. */
 static void row_consider(struct peer *p, int addr_changed)
 {
-    struct hub *h = p->hub;
+    struct notes_sync_hub *h = p->hub;
     if (h->stopping || p->c || p->nopen || row_manual(p) || !row_recent(p) ||
         !row_our_turn(p))
         return;
@@ -891,7 +995,7 @@ static int same_addr(const struct sockaddr_storage *a, const struct sockaddr *b)
 static void hub_on_found(void *ud, size_t space, const uint8_t pk[32],
                          const struct sockaddr *addr)
 {
-    struct hub *h = ud;
+    struct notes_sync_hub *h = ud;
     struct peer *p;
     int fresh, moved;
     if (h->stopping || space >= h->cfg.nspaces)
@@ -950,7 +1054,7 @@ static void conn_yield(struct conn *c)
  * duplicate session. */
 static void conn_opened(struct conn *c)
 {
-    struct hub *h = c->hub;
+    struct notes_sync_hub *h = c->hub;
     const notes_sync_report *r = notes_sync_session_report(c->s);
     struct peer *p;
     size_t sp = c->space;
@@ -1083,7 +1187,7 @@ static const char *row_state(const struct peer *p)
     return row_recent(p) ? "discovered" : "disconnected";
 }
 
-static void state_write(struct hub *h)
+static void state_write(struct notes_sync_hub *h)
 {
     static const char *const found[] = {"inbound", "manual", "discovered"};
     notes_sync_peers ps;
@@ -1146,7 +1250,7 @@ static void state_write(struct hub *h)
     free(v);
 }
 
-static unsigned state_refresh_ms(const struct hub *h)
+static unsigned state_refresh_ms(const struct notes_sync_hub *h)
 {
     unsigned ms = h->announce_ms;
     return ms < STATE_DELAY_MS ? STATE_DELAY_MS
@@ -1155,7 +1259,7 @@ static unsigned state_refresh_ms(const struct hub *h)
 
 static void on_state_timer(uv_timer_t *t)
 {
-    struct hub *h = t->data;
+    struct notes_sync_hub *h = t->data;
     state_write(h);
     /* The discovery counters change without any state change: rewrite
      * about once per announcement interval. Without discovery the file is
@@ -1165,7 +1269,7 @@ static void on_state_timer(uv_timer_t *t)
         uv_timer_start(&h->state_timer, on_state_timer, state_refresh_ms(h), 0);
 }
 
-static void state_dirty(struct hub *h)
+static void state_dirty(struct notes_sync_hub *h)
 {
     if (!h->lock || !h->state_timer_init || h->stopping)
         return;
@@ -1176,7 +1280,7 @@ static void state_dirty(struct hub *h)
 
 static void on_connection(uv_stream_t *srv, int status)
 {
-    struct hub *h = srv->data;
+    struct notes_sync_hub *h = srv->data;
     struct conn *c;
     int len;
     if (status < 0 || !h->listening)
@@ -1203,7 +1307,7 @@ static void on_connection(uv_stream_t *srv, int status)
 
 static void on_stop_timer(uv_timer_t *t)
 {
-    struct hub *h = t->data;
+    struct notes_sync_hub *h = t->data;
     if (h->opts->stop && *h->opts->stop) {
         h->stopping = 1;
         hub_maybe_stop(h);
@@ -1211,7 +1315,7 @@ static void on_stop_timer(uv_timer_t *t)
 }
 
 /* Discovery on the serve loop; serve goes on without it if it fails. */
-static void hub_discovery(struct hub *h, const struct sockaddr_storage *ss)
+static void hub_discovery(struct notes_sync_hub *h, const struct sockaddr_storage *ss)
 {
     const notes_sync_serve_opts *o = h->opts;
     const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
@@ -1245,7 +1349,7 @@ static void hub_discovery(struct hub *h, const struct sockaddr_storage *ss)
 int notes_sync_serve(const char *home, const char *passphrase,
                      const notes_sync_serve_opts *o)
 {
-    struct hub h;
+    struct notes_sync_hub h;
     struct sockaddr_storage ss;
     struct sockaddr_storage bound;
     struct sockaddr_storage *peer_ss = NULL;
@@ -1351,6 +1455,8 @@ int notes_sync_serve(const char *home, const char *passphrase,
         on_state_timer(&h.state_timer);
     if (o->on_listen)
         o->on_listen(o->ud, port);
+    if (o->on_loop)
+        o->on_loop(o->ud, &h.loop, &h);
     loop_finish(&h.loop);
     state_write(&h); /* the last word: every peer disconnected */
     rc = NOTES_OK;

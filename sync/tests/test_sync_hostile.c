@@ -23,10 +23,8 @@
  * (random M1s, a recorded member's M1 and M3 replayed, M1s followed by
  * garbage): none opens a session and the server's memory stays flat.
  *
- * Tests named known_bug_* show defects found by this file (docs/security.md,
- * "Findings"). They assert the behaviour the server should have and fail
- * today, so they are skipped unless NOTES_HOSTILE_KNOWN_BUGS=1; each fix
- * should remove its gate.
+ * Five defects this file found are fixed; their tests (marked "FIXED, was
+ * known bug N") keep them fixed (docs/security.md, "Findings").
  *
  * Every wait is a poll with a deadline; the teardown kills and reaps the
  * server child even when an assertion failed.
@@ -100,21 +98,6 @@
 /* Messages (docs/protocol.md, "Messages"). */
 enum { M_HAVE = 1, M_BUNDLE = 2, M_DONE = 3, M_BYE = 4, M_ERROR = 5,
        M_ZBUNDLE = 6 };
-
-static int known_bugs_enabled(void)
-{
-    const char *e = getenv("NOTES_HOSTILE_KNOWN_BUGS");
-    return e && *e == '1';
-}
-
-#define KNOWN_BUG_GATE(what)                                                  \
-    do {                                                                      \
-        if (!known_bugs_enabled()) {                                          \
-            printf("KNOWN BUG, skipped (docs/security.md, Findings): %s; "    \
-                   "NOTES_HOSTILE_KNOWN_BUGS=1 runs it\n", what);             \
-            skip();                                                           \
-        }                                                                     \
-    } while (0)
 
 /* ---- bytes ---- */
 
@@ -2870,14 +2853,14 @@ static void test_hostile_have_flood_memory(void **st)
 }
 
 /*
- * KNOWN BUG 2 (transport_uv.c, on_timer/conn_pump): a peer that stops
+ * FIXED, was known bug 2 (transport_uv.c, on_timer/conn_pump): a peer that stops
  * reading is never dropped. Its session fails at the idle deadline, but
  * the connection is closed only once every queued byte was written, which
  * never happens: the slot (and the session's memory, a received bundle
  * included) is held until the peer goes away. Expected: reported and
  * closed within 3 x idle_ms.
  */
-static void test_known_bug_slow_reader(void **st)
+static void test_hostile_slow_reader(void **st)
 {
     struct world *w = *st;
     struct mal m;
@@ -2887,8 +2870,6 @@ static void test_known_bug_slow_reader(void **st)
     char *text;
     double t0;
     int small = 4096;
-    KNOWN_BUG_GATE("a member that stops reading holds its connection "
-                   "forever");
     text = malloc((8u << 20) + 1);
     assert_non_null(text);
     for (size_t i = 0; i < 8u << 20; i++)
@@ -2915,12 +2896,12 @@ static void test_known_bug_slow_reader(void **st)
 }
 
 /*
- * KNOWN BUG 3 (transport_uv.c, on_read): after the handshake every read
+ * FIXED, was known bug 3 (transport_uv.c, on_read): after the handshake every read
  * restarts the idle deadline, so a member trickling one byte per
  * idle_ms / 3 holds a connection forever without ever completing a
  * frame. Expected: dropped within 3 x idle_ms.
  */
-static void test_known_bug_trickle_within_idle(void **st)
+static void test_hostile_trickle_within_idle(void **st)
 {
     struct world *w = *st;
     struct mal m;
@@ -2928,8 +2909,6 @@ static void test_known_bug_trickle_within_idle(void **st)
     uint8_t junk[64];
     size_t rec, i = 0;
     double t0, last;
-    KNOWN_BUG_GATE("a member trickling a byte per idle_ms/3 is never "
-                   "dropped");
     randombytes_buf(junk, sizeof(junk));
     rec = srv_count();
     assert_int_equal(mal_open(&m, g_srv.port, &w->sp, w->mal, NULL), 0);
@@ -3286,9 +3265,9 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_have_flood_memory,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_known_bug_slow_reader, setup,
+        cmocka_unit_test_setup_teardown(test_hostile_slow_reader, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_known_bug_trickle_within_idle,
+        cmocka_unit_test_setup_teardown(test_hostile_trickle_within_idle,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_pack_bomb_memory,
                                         setup, teardown),

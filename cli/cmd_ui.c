@@ -1,0 +1,215 @@
+/*
+ * cmd_ui.c: `notes open`: the URL of a note's page in the browser UI that
+ * `notes serve` offers on loopback (docs/web.md), with the access token.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "notes_sync.h"
+#include "notes_sync_presence.h"
+#include "ui.h"
+
+/* Start xdg-open on the URL without waiting for the browser. */
+static int launch_browser(const char *url)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        /* Detach: the browser outlives us; its output is not ours. */
+        if (fork() != 0)
+            _exit(0);
+        if (!freopen("/dev/null", "w", stdout) ||
+            !freopen("/dev/null", "w", stderr))
+            _exit(127);
+        execlp("xdg-open", "xdg-open", url, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    return 0;
+}
+
+static int have_desktop(void)
+{
+    const char *d = getenv("DISPLAY"), *w = getenv("WAYLAND_DISPLAY");
+    return (d && *d) || (w && *w);
+}
+
+int cmd_open(int argc, char **argv, struct cli_ctx *ctx)
+{
+    const char *spec = NULL;
+    int browser = 1;
+    char base[128], token[128], url[512], hex[33];
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--no-browser") == 0)
+            browser = 0;
+        else if (!spec && argv[i][0] != '-')
+            spec = argv[i];
+        else
+            return cli_usage("open");
+    }
+    if (notes_ui_read_state(ctx->home, base, sizeof(base), token,
+                            sizeof(token)) != NOTES_OK) {
+        fprintf(stderr, "notes: no page is served for %s: start `notes serve` "
+                        "first\n", ctx->home);
+        return EXIT_USER;
+    }
+    if (spec) {
+        notes_doc *d;
+        int rc = cli_open_note(ctx, spec, &d);
+        if (rc)
+            return rc;
+        cli_note_id(hex, notes_doc_id(d));
+        notes_doc_close(d);
+        snprintf(url, sizeof(url), "%s/n/%s?token=%s", base, hex, token);
+    } else {
+        snprintf(url, sizeof(url), "%s/?token=%s", base, token);
+    }
+    if (ctx->json)
+        printf("{\"url\":\"%s\"}\n", url);
+    else
+        printf("%s\n", url);
+    fflush(stdout);
+    if (browser && have_desktop() && launch_browser(url) != 0)
+        fprintf(stderr, "notes: could not start xdg-open; open the URL above\n");
+    return 0;
+}
+
+/* ---- the page inside `notes serve` ---- */
+
+struct cli_ui {
+    struct cli_ctx *ctx;
+    char listen[80];
+    const char *pass;
+    notes_replica *r;          /* the page's own handle on the replica */
+    notes_identity *id;        /* signs presence records */
+    notes_ui *ui;
+    notes_sync_hub *hub;
+    uint64_t seq;              /* of our presence records */
+};
+
+struct cli_ui *cli_ui_new(struct cli_ctx *ctx, const char *pass,
+                          const char *listen)
+{
+    struct cli_ui *u = calloc(1, sizeof(*u));
+    if (!u)
+        return NULL;
+    u->ctx = ctx;
+    u->pass = pass;
+    snprintf(u->listen, sizeof(u->listen), "%s", listen);
+    return u;
+}
+
+static uint64_t ms_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The page's presence for a note: signed here, sent to every peer. */
+static void on_publish(void *ud, const uint8_t note[16], const char *json,
+                       size_t n)
+{
+    struct cli_ui *u = ud;
+    uint8_t *rec;
+    size_t rn;
+    uint64_t now = ms_now();
+    if (!u->hub || !u->id)
+        return;
+    u->seq = now > u->seq ? now : u->seq + 1; /* strictly growing */
+    if (notes_sync_presence_make(u->id, note, u->seq, json, n, &rec, &rn) !=
+        NOTES_OK)
+        return;
+    if (notes_sync_hub_presence(u->hub, rec, rn) != NOTES_OK) {
+        /* serve is stopping: nobody to tell */
+    }
+    notes_sync_free(rec);
+}
+
+static void on_status(void *ud, notes_ui_status *st)
+{
+    struct cli_ui *u = ud;
+    uint64_t last = 0;
+    unsigned peers = 0;
+    if (u->hub)
+        notes_sync_hub_status(u->hub, &peers, &last);
+    st->peers = peers;
+    st->online = peers > 0;
+    st->last_sync_ms = last;
+}
+
+void cli_ui_on_loop(struct cli_ui *u, void *loop, notes_sync_hub *hub)
+{
+    char path[4200];
+    notes_ui_opts o;
+    int rc;
+    u->hub = hub;
+    snprintf(path, sizeof(path), "%s/identity", u->ctx->home);
+    if ((rc = notes_replica_open(u->ctx->home, &u->r)) ||
+        (rc = notes_replica_unlock(u->r, u->pass)) ||
+        (rc = notes_identity_load(path, u->pass, &u->id))) {
+        fprintf(stderr, "notes: no page: %s\n", notes_last_detail());
+        return;
+    }
+    memset(&o, 0, sizeof(o));
+    o.replica = u->r;
+    o.listen = u->listen;
+    o.log = stderr;
+    o.status = on_status;
+    o.status_ud = u;
+    o.publish = on_publish;
+    o.publish_ud = u;
+    if (notes_ui_start(loop, &o, &u->ui) != NOTES_OK) {
+        fprintf(stderr, "notes: no page: %s (sync goes on; --ui ADDR:PORT "
+                        "picks another port)\n", notes_ui_last_error());
+        return;
+    }
+    if (notes_ui_write_state(u->ui, u->ctx->home) != NOTES_OK)
+        fprintf(stderr, "notes: %s: `notes open` will not find the page\n",
+                notes_ui_last_error());
+    printf("page: http://127.0.0.1:%d/?token=%s (or: notes open NOTE)\n",
+           notes_ui_port(u->ui), notes_ui_token(u->ui));
+    fflush(stdout);
+}
+
+void cli_ui_on_stopping(struct cli_ui *u)
+{
+    char path[4200];
+    u->hub = NULL;
+    if (!u->ui)
+        return;
+    snprintf(path, sizeof(path), "%s/ui.json", u->ctx->home);
+    unlink(path); /* no page any more: `notes open` says so */
+    notes_ui_stop(u->ui);
+}
+
+void cli_ui_on_presence(struct cli_ui *u, const uint8_t *rec, size_t n)
+{
+    uint8_t note[16], key[32];
+    uint64_t seq;
+    const char *json;
+    size_t jn;
+    if (u->ui &&
+        notes_sync_presence_open(rec, n, note, key, &seq, &json, &jn) ==
+            NOTES_OK)
+        notes_ui_remote_presence(u->ui, note, key, json, jn);
+}
+
+void cli_ui_free(struct cli_ui *u)
+{
+    if (!u)
+        return;
+    notes_ui_free(u->ui);
+    notes_identity_free(u->id);
+    notes_replica_close(u->r);
+    free(u);
+}
