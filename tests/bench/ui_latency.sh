@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# ui_latency.sh BUILD_DIR [N]: keystroke on page A to the character visible
+# on page B, through two `notes serve` daemons syncing live on 127.0.0.1
+# (issue 9's figure). Uses the harness of ../shared/anchors/live
+# (latency.mjs, the same that measures Yjs + CodeMirror) with Debian's
+# Chromium: N short tokens typed on A (default 500), quiet, then with B
+# typing ~20 keys/s meanwhile. One JSON line per mode.
+set -euo pipefail
+build=${1:-build}; N=${2:-500}
+here=$(cd "$(dirname "$0")/../.." && pwd)
+notes=$(cd "$build" && pwd)/cli/notes
+shared=${NOTES_SHARED_DIR:-$here/../shared}
+chromium=${CHROMIUM:-/usr/bin/chromium}
+[ -x "$chromium" ] || { echo "ui_latency: no Chromium at $chromium (apt-get install chromium)" >&2; exit 77; }
+work=$(mktemp -d /tmp/notes-ui-bench.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+# The harness, next to puppeteer-core from tests/browser (npm ci there once).
+[ -d "$here/tests/browser/node_modules/puppeteer-core" ] || (cd "$here/tests/browser" && npm ci --silent)
+cp "$shared/anchors/live/latency.mjs" "$work/"
+ln -s "$here/tests/browser/node_modules" "$work/node_modules"
+echo '{"type":"module"}' > "$work/package.json"
+freeport() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+export NOTES_PASSPHRASE=
+A=$work/a B=$work/b
+NOTES_HOME=$A "$notes" init --name Ana >/dev/null
+NOTES_HOME=$B "$notes" init --name Bo >/dev/null
+NOTES_HOME=$A "$notes" space create bench >/dev/null
+PA=$(freeport); UA=$(freeport); PB=$(freeport); UB=$(freeport)
+code=$(NOTES_HOME=$A "$notes" invite bench --address 127.0.0.1:$PA | grep -o 'notes1[a-z0-9]*' | head -1)
+NOTES_HOME=$B "$notes" join "$code" >/dev/null 2>&1 || true
+id=$(NOTES_HOME=$A "$notes" new "Latency")
+NOTES_HOME=$A "$notes" space add bench "$id" >/dev/null
+NOTES_HOME=$A "$notes" serve --listen 127.0.0.1:$PA --no-discovery --ui 127.0.0.1:$UA >"$work/a.log" 2>&1 & pids+=($!)
+NOTES_HOME=$B "$notes" serve --listen 127.0.0.1:$PB --no-discovery --peer 127.0.0.1:$PA \
+    --ui 127.0.0.1:$UB >"$work/b.log" 2>&1 & pids+=($!)
+# Bounded wait: B has the note and both pages are served.
+for i in $(seq 100); do
+    if NOTES_HOME=$B "$notes" list 2>/dev/null | grep -q "^${id:0:8}" &&
+       NOTES_HOME=$A "$notes" open "$id" --no-browser >/dev/null 2>&1 &&
+       NOTES_HOME=$B "$notes" open "$id" --no-browser >/dev/null 2>&1; then
+        break
+    fi
+    [ "$i" -eq 100 ] && { echo "ui_latency: the daemons did not come up" >&2; cat "$work"/*.log >&2; exit 1; }
+    sleep 0.1
+done
+ua=$(NOTES_HOME=$A "$notes" open "$id" --no-browser)
+ub=$(NOTES_HOME=$B "$notes" open "$id" --no-browser)
+cd "$work"
+for mode in "" --load; do
+    CHROMIUM=$chromium node latency.mjs "$ua" "$ub" "$N" $mode
+done
