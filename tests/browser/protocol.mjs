@@ -1,0 +1,152 @@
+// The WebSocket protocol of docs/web.md, spoken directly (no browser) to daemon A:
+// hello, push/updates (accepted at the current version, ignored at an old one),
+// pull, cursor/presence, authorship, history/at, and the limits that close the
+// connection with 1008 while leaving the text untouched.
+import WebSocket from 'ws';
+import { check, until, sleep } from './lib.mjs';
+import { cookieFrom } from './csp.mjs';
+
+class Client {
+  constructor(url, cookie, origin) {
+    this.msgs = [];
+    this.waiters = [];
+    this.ws = new WebSocket(url, { headers: { Cookie: cookie, Origin: origin }, maxPayload: 256 << 20 });
+    this.closed = new Promise((resolve) => this.ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.ws.on('message', (d) => {
+      const m = JSON.parse(d.toString());
+      this.msgs.push(m);
+      this.waiters = this.waiters.filter((w) => !(w.f(m) && (w.resolve(m), true)));
+    });
+    this.ws.on('error', () => {});
+  }
+  opened() { return new Promise((resolve, reject) => { this.ws.once('open', resolve); this.ws.once('error', reject); }); }
+  send(o) { this.ws.send(typeof o === 'string' ? o : JSON.stringify(o)); }
+  next(f, ms = 5000) {
+    const old = this.msgs.find(f);
+    if (old) { this.msgs.splice(this.msgs.indexOf(old), 1); return Promise.resolve(old); }
+    return new Promise((resolve, reject) => {
+      const w = { f, resolve: (m) => { this.msgs.splice(this.msgs.indexOf(m), 1); resolve(m); } };
+      this.waiters.push(w);
+      setTimeout(() => reject(new Error('no such message in time')), ms);
+    });
+  }
+  drain() { this.msgs = []; }
+  close() { try { this.ws.close(); } catch { /* closed */ } }
+}
+
+const CID = 'protocolTest0001';
+
+export default async function protocol(ctx) {
+  const { note } = ctx;
+  const r = [];
+  const u = new URL(note.urlA);
+  const { cookie } = await cookieFrom(note.urlA);
+  const wsUrl = `ws://${u.host}/ws?note=${note.id}&v=1`;
+  const open = async () => { const c = new Client(wsUrl, cookie, u.origin); await c.opened(); return c; };
+
+  const c = await open();
+  const hello = await c.next((m) => m.t === 'hello');
+  check(r, hello.v === 1 && typeof hello.epoch === 'string' && hello.epoch && hello.note === note.id && Number.isInteger(hello.version) &&
+    typeof hello.text === 'string', 'hello: v, epoch, note, version, text', hello && { ...hello, text: undefined });
+  const me = hello.me || {};
+  check(r, typeof me.session === 'string' && /^nk[a-z2-7]{52}$/.test(me.key || '') && /^[a-z2-7]{4}-[a-z2-7]{4}$/.test(me.fp || '') &&
+    typeof me.name === 'string' && /^#[0-9a-f]{6}$/i.test(me.color || ''), 'hello.me: session, key, fingerprint, name, colour', me);
+  const items = await c.next((m) => m.t === 'items').catch(() => null);
+  check(r, items && Array.isArray(items.items), 'items sent on connect', items);
+  const status = await c.next((m) => m.t === 'status').catch(() => null);
+  check(r, status && Number.isInteger(status.peers) && typeof status.online === 'boolean' && Number.isInteger(status.unsent),
+    'status sent on connect', status);
+
+  // push at the current version: accepted, broadcast back with our clientID and author
+  let v = hello.version;
+  let text = hello.text;
+  const ins = '\nprotocol: é 日本語 😀';
+  c.send({ t: 'push', version: v, updates: [{ clientID: CID, changes: [text.length, [0, ...ins.split('\n')]] }] });
+  const up = await c.next((m) => m.t === 'updates' && m.version === v).catch(() => null);
+  check(r, up && up.updates.length === 1 && up.updates[0].clientID === CID && up.updates[0].author === me.fp &&
+    JSON.stringify(up.updates[0].changes) === JSON.stringify([text.length, [0, ...ins.split('\n')]]), 'an accepted push comes back in "updates"', up);
+  text += ins;
+  v += 1;
+  // push at an old version: ignored (no updates, the text unchanged)
+  c.send({ t: 'push', version: v - 1, updates: [{ clientID: CID, changes: [text.length - ins.length, [0, 'STALE']] }] });
+  await sleep(500);
+  check(r, !c.msgs.some((m) => m.t === 'updates'), 'a push at an old version is ignored');
+  // pull
+  c.send({ t: 'pull', version: v - 1 });
+  const pulled = await c.next((m) => m.t === 'updates' && m.version === v - 1).catch(() => null);
+  check(r, pulled && pulled.updates.length === 1 && pulled.updates[0].clientID === CID, 'pull answers the updates since a version', pulled);
+  // pipelined pushes: the second builds on the first ("after": 1) before it is acknowledged
+  c.send({ t: 'push', version: v, updates: [{ clientID: CID, changes: [text.length, [0, '+1']] }] });
+  c.send({ t: 'push', version: v + 1, after: 1, updates: [{ clientID: CID, changes: [text.length + 2, [0, '+2']] }] });
+  const p1 = await c.next((m) => m.t === 'updates' && m.version === v).catch(() => null);
+  const p2 = await c.next((m) => m.t === 'updates' && m.version === v + 1).catch(() => null);
+  check(r, p1 && p2 && p2.updates[0].clientID === CID, 'a pipelined push ("after") is taken after the one it builds on', { p1, p2 });
+  text += '+1+2';
+  v += 2;
+  // a second connection sees the text and our cursor
+  const d = await open();
+  const hello2 = await d.next((m) => m.t === 'hello');
+  check(r, hello2.text === text && hello2.version === v && hello2.epoch === hello.epoch && hello2.me.session !== me.session,
+    'a second connection: same text, version and epoch, its own session', { v: hello2.version });
+  c.send({ t: 'cursor', version: v, ranges: [{ anchor: 3, head: 5 }] });
+  const pres = await d.next((m) => m.t === 'presence' && m.people.some((p) => p.session === me.session && p.ranges.length && p.ranges[0].head === 5)).catch(() => null);
+  const pc = pres && pres.people.find((p) => p.session === me.session);
+  check(r, pc && pc.name === me.name && pc.fp === me.fp && pc.version === v && pc.ranges[0].anchor === 3, 'cursor → presence for the others', pres);
+  // authorship spans cover the text
+  c.send({ t: 'authorship' });
+  const au = await c.next((m) => m.t === 'authorship').catch(() => null);
+  let covered = 0, okSpans = !!au;
+  if (au) for (const [f, t, a] of au.spans) { if (f !== covered || t <= f || !au.authors[a]) okSpans = false; covered = t; }
+  check(r, au && au.version === v && okSpans && covered === text.length && au.authors.some((a) => a.fp === me.fp),
+    'authorship: spans over the whole text, each with an author', au && { version: au.version, spans: au.spans.length, covered, len: text.length });
+  // history and at (after the daemon committed the burst: it commits after a pause)
+  await sleep(1500);
+  c.send({ t: 'history' });
+  const hist = await c.next((m) => m.t === 'history').catch(() => null);
+  check(r, hist && hist.changes.length >= 1 && hist.changes.every((h, i) => h.index === i && /^[0-9a-f]{64}$/.test(h.id) && h.fp && Number.isInteger(h.time_ms)),
+    'history: the changes, in order', hist && hist.changes.slice(-2));
+  if (hist && hist.changes.length) {
+    const last = hist.changes.length - 1;
+    c.send({ t: 'at', index: last });
+    const at = await c.next((m) => m.t === 'at').catch(() => null);
+    check(r, at && at.index === last && at.text === text, 'at(last change) is the current text', at && at.text.length);
+  }
+  // a pipelined push whose base is not this page's own updates is ignored
+  const OTHER = 'protocolTest0002';
+  d.send({ t: 'push', version: v, updates: [{ clientID: OTHER, changes: [text.length, [0, '+d']] }] });
+  await c.next((m) => m.t === 'updates' && m.version === v).catch(() => null);
+  text += '+d';
+  v += 1;
+  c.drain();
+  c.send({ t: 'push', version: v, after: 1, updates: [{ clientID: CID, changes: [text.length, [0, 'WRONG']] }] });
+  await sleep(500);
+  check(r, !c.msgs.some((m) => m.t === 'updates'), 'a pipelined push on someone else\'s update is ignored');
+  c.close();
+  d.close();
+
+  // limits: each closes with 1008, the text untouched
+  const bad = [
+    ['invalid JSON', '{"t":"push",'],
+    ['an unknown type', { t: 'launch-missiles' }],
+    ['a push from the future', { t: 'push', version: v + 5, updates: [{ clientID: CID, changes: [text.length, [0, 'x']] }] }],
+    ['a pipelined push from the future', { t: 'push', version: v + 5, after: 2, updates: [{ clientID: CID, changes: [text.length, [0, 'x']] }] }],
+    ['a pull from the future', { t: 'pull', version: v + 5 }],
+    ['changes that do not fit the text', { t: 'push', version: v, updates: [{ clientID: CID, changes: [text.length + 3, [0, 'x']] }] }],
+    ['a change splitting a surrogate pair', { t: 'push', version: v, updates: [{ clientID: CID, changes: [text.indexOf('😀') + 1, [0, 'x'], text.length - text.indexOf('😀') - 1] }] }],
+    ['a lone surrogate', { t: 'push', version: v, updates: [{ clientID: CID, changes: [text.length, [0, '\ud800']] }] }],
+    ['a message over 1 MiB', { t: 'push', version: v, updates: [{ clientID: CID, changes: [text.length, [0, 'x'.repeat((1 << 20) + 10)]] }] }],
+  ];
+  for (const [what, msg] of bad) {
+    const x = await open();
+    await x.next((m) => m.t === 'hello');
+    x.send(msg);
+    const closed = await Promise.race([x.closed, sleep(5000).then(() => null)]);
+    check(r, closed && closed.code === 1008, `${what}: closed with 1008`, closed);
+    x.close();
+  }
+  const y = await open();
+  const h3 = await y.next((m) => m.t === 'hello');
+  check(r, h3.text === text && h3.version === v, 'after all that, the text and version are untouched', { v: h3.version });
+  y.close();
+  return r;
+}

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Rebuild web/dist from web/src with the versions pinned in package-lock.json.
+#   web/build.sh            npm ci, then esbuild (minified); writes dist/
+#   web/build.sh --no-ci    reuse the node_modules already there
+# The output is deterministic: the same sources and lock give the same bytes.
+set -eu
+cd "$(dirname "$0")"
+if [ "${1:-}" != "--no-ci" ] || [ ! -d node_modules ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+esbuild=node_modules/.bin/esbuild
+mkdir -p dist
+rm -f dist/app.js dist/app.css dist/index.html dist/note.html
+common="--bundle --minify --log-level=warning --legal-comments=eof --charset=ascii"
+"$esbuild" src/main.js $common --format=iife --target=es2020 --outfile=dist/app.js
+"$esbuild" src/app.css $common --outfile=dist/app.css
+cp src/index.html src/note.html dist/
+for f in dist/index.html dist/note.html dist/app.js dist/app.css; do
+  printf '%8d  %8d gz  %s\n' "$(wc -c <"$f")" "$(gzip -9n <"$f" | wc -c)" "$f"
+done

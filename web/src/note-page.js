@@ -1,0 +1,437 @@
+// The note page: editor, preview, presence, authorship, decisions and action items,
+// status line and history. The network side is in sync.js.
+import { EditorState, Prec, Compartment } from '@codemirror/state';
+import {
+  EditorView, keymap, lineNumbers, highlightActiveLineGutter, highlightSpecialChars, drawSelection,
+  dropCursor, highlightActiveLine,
+} from '@codemirror/view';
+import { defaultKeymap, history, historyKeymap, indentWithTab } from '@codemirror/commands';
+import { LanguageSupport, syntaxHighlighting, HighlightStyle } from '@codemirror/language';
+import { markdownLanguage, markdownKeymap } from '@codemirror/lang-markdown';
+import { tags } from '@lezer/highlight';
+import { h, clear, cspNonce, relTime, clockTime } from './dom.js';
+import { People, initials } from './people.js';
+import { renderMarkdown } from './preview.js';
+import { NoteSync, wholeCharacters } from './sync.js';
+import { presenceExtensions, remotesField } from './presence.js';
+import { authorshipExtension, authorMark } from './authorship.js';
+
+const highlight = HighlightStyle.define([
+  { tag: tags.heading1, class: 'tok-h1' },
+  { tag: tags.heading2, class: 'tok-h2' },
+  { tag: [tags.heading3, tags.heading4, tags.heading5, tags.heading6], class: 'tok-h3' },
+  { tag: tags.emphasis, class: 'tok-em' },
+  { tag: tags.strong, class: 'tok-strong' },
+  { tag: tags.strikethrough, class: 'tok-strike' },
+  { tag: [tags.link, tags.url], class: 'tok-link' },
+  { tag: tags.monospace, class: 'tok-code' },
+  { tag: tags.quote, class: 'tok-quote' },
+  { tag: [tags.processingInstruction, tags.meta, tags.contentSeparator], class: 'tok-mark' },
+]);
+
+const MODES = ['edit', 'both', 'view'];
+const ITEM_MAX = 400; // characters of an item shown in the side panel
+const clip = (s, n) => (s.length > n ? `${s.slice(0, n)}…` : s);
+const HIGHLIGHT_MAX = 64 * 1024;
+// The preview renders at most this many characters (cut at a line end): laying out
+// megabytes of HTML at every pause in typing would freeze the page.
+const PREVIEW_MAX = 200 * 1000;
+
+export function notePage(app) {
+  const m = /^\/n\/([0-9a-f]{32})\/?$/.exec(location.pathname);
+  if (!m) {
+    clear(app, h('p', { class: 'error' }, 'This is not a note address.'));
+    return;
+  }
+  new NotePage(app, m[1]).start();
+}
+
+class NotePage {
+  constructor(app, noteId) {
+    this.app = app;
+    this.noteId = noteId;
+    this.people = new People();
+    this.nonce = cspNonce();
+    this.fields = {};
+    this.status = null;
+    this.items = [];
+    this.presence = [];
+    this.connState = 'connecting';
+    this.connDetail = null;
+    this.historyList = null;
+    this.historyView = null;
+    this.previewTimer = 0;
+    this.authorshipOn = false;
+    this.authorshipClass = new Compartment();
+    this.language = new Compartment();
+    this.docLength = 0;
+    this.authorshipField = authorshipExtension(() => this.sync && this.sync.me && this.sync.me.fp,
+      (fp) => authorMark(this.people.get(fp).cls, fp));
+    this.build();
+  }
+
+  build() {
+    const mode = MODES.includes(localStorage.getItem('notes:mode')) ? localStorage.getItem('notes:mode') : 'both';
+    this.titleEl = h('h1', { class: 'title' }, 'Loading…');
+    this.metaEl = h('span', { class: 'meta' });
+    this.modeButtons = MODES.map((md) => h('button', {
+      type: 'button', class: 'seg', 'data-mode': md, 'aria-pressed': String(md === mode),
+      onclick: () => this.setMode(md),
+    }, md === 'edit' ? 'Edit' : md === 'both' ? 'Both' : 'View'));
+    this.authorBtn = h('button', { type: 'button', class: 'toggle', 'aria-pressed': 'false', 'data-action': 'authorship',
+      title: 'Colour the text by who wrote it', onclick: () => this.toggleAuthorship() }, 'Authorship');
+    this.historyBtn = h('button', { type: 'button', class: 'toggle', 'aria-pressed': 'false', 'data-action': 'history',
+      title: 'The note as it was at an earlier change', onclick: () => this.toggleHistory() }, 'History');
+    this.presenceEl = h('ul', { class: 'presence', 'aria-label': 'People with this note open' });
+    this.editorPane = h('section', { class: 'pane editor-pane', 'aria-label': 'Editor' },
+      h('div', { class: 'placeholder' }, 'Connecting to the local daemon…'));
+    this.historyPane = h('section', { class: 'pane history-pane', 'aria-label': 'History (read-only)', hidden: true });
+    this.previewEl = h('article', { class: 'preview markdown-body' });
+    this.previewPane = h('section', { class: 'pane preview-pane', 'aria-label': 'Preview' }, this.previewEl);
+    this.itemsEl = h('div', { class: 'items' });
+    this.side = h('aside', { class: 'side', 'aria-label': 'Decisions and action items' },
+      h('h2', {}, 'Decisions and action items'), this.itemsEl);
+    this.historyBar = h('div', { class: 'history-bar', hidden: true });
+    this.main = h('main', { class: 'note-main', 'data-mode': mode }, this.editorPane, this.historyPane, this.previewPane, this.side);
+    this.statusEl = h('footer', { class: 'status', role: 'status', 'aria-live': 'polite' });
+    this.errorEl = h('div', { class: 'banner error', hidden: true });
+    clear(this.app,
+      h('header', { class: 'topbar' },
+        h('a', { href: '/', class: 'back', title: 'All notes' }, '← Notes'),
+        h('div', { class: 'heading' }, this.titleEl, this.metaEl),
+        h('div', { class: 'controls' },
+          h('div', { class: 'segmented', role: 'group', 'aria-label': 'View' }, this.modeButtons),
+          this.authorBtn, this.historyBtn),
+        this.presenceEl),
+      this.errorEl, this.historyBar, this.main, this.statusEl);
+    setInterval(() => this.renderStatus(), 5000);
+  }
+
+  start() {
+    this.sync = new NoteSync({ noteId: this.noteId, parent: this.editorPane, ui: this });
+    this.sync.connect();
+    const page = this;
+    // Read-only hooks for tests and for the curious (nothing here is secret).
+    window.notesPage = Object.freeze({
+      noteId: this.noteId,
+      ready: () => !!this.sync.view,
+      text: () => (this.sync.view ? this.sync.view.state.doc.toString() : null),
+      confirmedText: () => (this.sync.confirmedDoc ? this.sync.confirmedDoc.toString() : null),
+      version: () => this.sync.version,
+      pending: () => this.sync.pending(),
+      connected: () => this.sync.connected,
+      me: () => ({ ...(this.sync.me || {}) }),
+      people: () => this.presence.map((p) => ({ session: p.session, name: p.name, fp: p.fp })),
+      remoteCursors: () => (this.sync.view ? this.sync.view.state.field(remotesField).map((p) => ({
+        session: p.session, name: p.name, fp: p.fp, ranges: p.ranges.map((r) => ({ ...r })) })) : []),
+      reveal: (pos) => { if (this.sync.view) this.sync.view.dispatch({ effects: EditorView.scrollIntoView(pos, { y: 'center' }) }); },
+      coordsAt: (pos) => { const c = this.sync.view && this.sync.view.coordsAtPos(pos); return c ? { left: c.left, top: c.top, bottom: c.bottom } : null; },
+      selection: () => (this.sync.view ? this.sync.view.state.selection.ranges.map((r) => ({ anchor: r.anchor, head: r.head })) : []),
+      get page() { return page.constructor.name; },
+    });
+  }
+
+  // ---- NoteSync callbacks ----
+  extensions() {
+    return [
+      lineNumbers(), highlightActiveLineGutter(), highlightSpecialChars(), history(), drawSelection(), dropCursor(),
+      EditorState.allowMultipleSelections.of(true), highlightActiveLine(),
+      syntaxHighlighting(highlight),
+      this.language.of(this.languageFor(this.docLength)),
+      keymap.of([...defaultKeymap, ...historyKeymap, indentWithTab]),
+      EditorView.contentAttributes.of({ 'data-notes-editor': '', 'aria-label': 'Note text (Markdown)', spellcheck: 'true' }),
+      this.authorshipClass.of(this.authorshipAttrs()),
+      this.nonce ? EditorView.cspNonce.of(this.nonce) : [],
+      wholeCharacters,
+      presenceExtensions,
+      this.authorshipField,
+      EditorView.updateListener.of((u) => this.sync.viewUpdate(u)),
+    ];
+  }
+
+  get remotesField() { return remotesField; }
+
+  // A large note (over HIGHLIGHT_MAX characters) is shown plain: no Markdown
+  // highlighting (the Markdown parser is slow on huge paragraphs, quadratic on
+  // thousands of links in one) and no line wrapping (a wrapped line of a megabyte
+  // is laid out whole at every update; unwrapped, CodeMirror draws only what is on
+  // screen). A peer can send anything: the page stays responsive and editable.
+  languageFor(len) {
+    return len <= HIGHLIGHT_MAX ? [new LanguageSupport(markdownLanguage), Prec.high(keymap.of(markdownKeymap)), EditorView.lineWrapping] : [];
+  }
+
+  checkLanguage() {
+    if (!this.view) return;
+    const len = this.view.state.doc.length;
+    if ((len <= HIGHLIGHT_MAX) !== (this.docLength <= HIGHLIGHT_MAX)) {
+      this.docLength = len;
+      this.view.dispatch({ effects: this.language.reconfigure(this.languageFor(len)) });
+    }
+    this.docLength = len;
+  }
+
+  person(p) {
+    return this.people.note({ fp: p.fp || p.fingerprint, name: p.name, color: p.color });
+  }
+
+  authorMark(entry) { return authorMark(entry.cls, entry.fp); }
+
+  onViewReady(view) {
+    this.editorPane.querySelector('.placeholder')?.remove();
+    this.view = view;
+    this.applyAuthorshipClass();
+    this.schedulePreview(true);
+  }
+
+  onHello(msg) {
+    if (typeof msg.text === 'string') this.docLength = msg.text.length;
+    if (msg.me) this.person(msg.me);
+    if (msg.fields && typeof msg.fields === 'object') this.setFields(msg.fields);
+  }
+
+  onConnection(state, detail) {
+    this.connState = state;
+    this.connDetail = detail || null;
+    this.renderStatus();
+  }
+
+  onPending() { this.renderStatus(); }
+
+  onDoc() {
+    this.checkLanguage();
+    this.schedulePreview();
+  }
+
+  onMessage(msg) {
+    switch (msg.t) {
+      case 'items': this.items = Array.isArray(msg.items) ? msg.items : []; this.renderItems(); break;
+      case 'status': this.status = msg; this.renderStatus(); break;
+      case 'fields': if (msg.fields && typeof msg.fields === 'object') this.setFields(msg.fields); break;
+      case 'presence': break;
+      case 'history': this.onHistory(msg); break;
+      case 'at': this.onAt(msg); break;
+      case 'error': this.showError(typeof msg.message === 'string' ? msg.message : 'error'); break;
+      default: break; // newer daemon: ignore what this page does not know
+    }
+  }
+
+  showError(text) {
+    clear(this.errorEl, text);
+    this.errorEl.hidden = false;
+    clearTimeout(this.errorTimer);
+    this.errorTimer = setTimeout(() => { this.errorEl.hidden = true; }, 8000);
+  }
+
+  // presence arrives through NoteSync.handle (it maps the ranges); the list is drawn here
+  renderPresence(people) {
+    const me = this.sync.me || {};
+    const seen = new Set();
+    this.presence = [];
+    const items = [];
+    for (const p of people) {
+      if (!p || typeof p.session !== 'string' || seen.has(p.session)) continue;
+      seen.add(p.session);
+      const e = this.person(p);
+      if (!e) continue;
+      this.presence.push(p);
+      const name = e.name || p.name || p.fp;
+      const self = p.session === me.session;
+      const where = p.remote ? ' — on another laptop' : '';
+      items.push(h('li', { class: `person ${e.cls}${self ? ' self' : ''}`, 'data-session': p.session, 'data-fp': e.fp,
+        title: `${name}${self ? ' (you)' : ''} — key fingerprint ${e.fp}${where}` },
+      h('span', { class: 'dot', 'aria-hidden': 'true' }, initials(name)), h('span', { class: 'name' }, name)));
+    }
+    clear(this.presenceEl, items);
+  }
+
+  setFields(f) {
+    this.fields = f;
+    const title = typeof f.title === 'string' && f.title ? f.title
+      : typeof f.datetime === 'string' && f.datetime ? `Meeting of ${f.datetime}` : 'Untitled note';
+    clear(this.titleEl, title);
+    document.title = `${title} — notes`;
+    clear(this.metaEl, typeof f.datetime === 'string' ? f.datetime : '');
+    this.schedulePreview();
+  }
+
+  // ---- modes, preview ----
+  setMode(md) {
+    this.main.dataset.mode = md;
+    for (const b of this.modeButtons) b.setAttribute('aria-pressed', String(b.dataset.mode === md));
+    try { localStorage.setItem('notes:mode', md); } catch { /* private mode */ }
+    if (this.view) this.view.requestMeasure();
+    this.schedulePreview(true);
+  }
+
+  schedulePreview(now) {
+    clearTimeout(this.previewTimer);
+    if (this.main.dataset.mode === 'edit') return;
+    const text = this.previewText();
+    if (text == null) return;
+    const delay = now ? 0 : Math.min(1500, 80 + Math.min(text.length, PREVIEW_MAX) / 200);
+    this.previewTimer = setTimeout(() => this.renderPreview(), delay);
+  }
+
+  previewText() {
+    if (this.historyView) return this.historyView.state.doc.toString();
+    return this.view ? this.view.state.doc.toString() : null;
+  }
+
+  renderPreview() {
+    let text = this.previewText();
+    if (text == null) return;
+    let cut = null;
+    if (text.length > PREVIEW_MAX) {
+      const end = text.lastIndexOf('\n', PREVIEW_MAX);
+      cut = h('p', { class: 'preview-cut' }, `The preview shows the first ${Math.round(PREVIEW_MAX / 1000)} thousand of ${text.length.toLocaleString()} characters; the editor has all of them.`);
+      text = text.slice(0, end > PREVIEW_MAX / 2 ? end : PREVIEW_MAX);
+    }
+    const f = this.fields || {};
+    const head = [];
+    if (typeof f.title === 'string' && f.title) head.push(h('h1', { class: 'fm-title' }, f.title));
+    const dl = [];
+    for (const [k, v] of Object.entries(f)) {
+      if (k === 'title' || v == null) continue;
+      const vals = Array.isArray(v) ? v.map(String) : [String(v)];
+      dl.push(h('dt', {}, k), h('dd', {}, vals.length > 1 || Array.isArray(v) ? vals.map((x) => h('span', { class: 'chip' }, x)) : vals[0]));
+    }
+    if (dl.length) head.push(h('dl', { class: 'fm' }, dl));
+    clear(this.previewEl, head, renderMarkdown(text), cut);
+  }
+
+  // ---- authorship ----
+  toggleAuthorship() {
+    this.authorshipOn = !this.authorshipOn;
+    this.authorBtn.setAttribute('aria-pressed', String(this.authorshipOn));
+    if (this.authorshipOn && !this.sync.authorshipWanted) this.sync.requestAuthorship();
+    this.applyAuthorshipClass();
+  }
+
+  authorshipAttrs() {
+    return EditorView.editorAttributes.of({ class: this.authorshipOn ? 'show-authorship' : 'hide-authorship' });
+  }
+
+  applyAuthorshipClass() {
+    if (this.view) this.view.dispatch({ effects: this.authorshipClass.reconfigure(this.authorshipAttrs()) });
+  }
+
+  // ---- items ----
+  renderItems() {
+    const decisions = this.items.filter((i) => i && i.kind === 'decision');
+    const tasks = this.items.filter((i) => i && (i.kind === 'task' || i.kind === 'todo'));
+    const list = (arr) => h('ul', { class: 'item-list' }, arr.map((it) => this.renderItem(it)));
+    clear(this.itemsEl,
+      !this.items.length ? h('p', { class: 'empty' }, 'None yet. Write "RD: text" under a "Decisions" or "TODOs" heading, or "- [ ] RD: text" anywhere.') : null,
+      decisions.length ? [h('h3', {}, `Decisions (${decisions.length})`), list(decisions)] : null,
+      tasks.length ? [h('h3', {}, `Action items (${tasks.filter((t) => !t.done).length} open)`), list(tasks)] : null);
+  }
+
+  renderItem(it) {
+    const isTask = it.kind !== 'decision';
+    const rb = it.recorded_by && typeof it.recorded_by === 'object' ? it.recorded_by : null;
+    const fp = rb ? rb.fingerprint || rb.fp || '' : '';
+    const e = fp ? this.person({ fp, name: rb.name }) : null;
+    return h('li', { class: `item ${isTask ? 'task' : 'decision'}${isTask && it.done ? ' done' : ''}` },
+      isTask ? h('span', { class: 'box', 'aria-label': it.done ? 'done' : 'open' }, it.done ? '☑' : '☐') : h('span', { class: 'box' }, '◆'),
+      h('span', { class: 'body' },
+        it.owner ? h('strong', { class: 'owner', title: it.owner_as_written && it.owner_as_written !== it.owner ? `written as ${it.owner_as_written}` : null }, `${it.owner}: `) : null,
+        h('span', { class: 'text' }, clip(String(it.text ?? ''), ITEM_MAX)),
+        h('span', { class: 'by' },
+          rb ? ['recorded by ', h('span', { class: `who ${e ? e.cls : ''}`, title: rb.key ? `key ${rb.key}` : null }, rb.name || 'unknown'),
+            ' ', h('code', { class: 'fp' }, fp)] : 'not yet recorded',
+          ' ', it.verified ? h('span', { class: 'ok', title: 'covered by a verified signature' }, '✓ verified')
+            : h('span', { class: 'bad', title: 'not covered by a verified signature (not committed yet?)' }, '✗ not verified'))));
+  }
+
+  // ---- status line ----
+  renderStatus() {
+    const parts = [];
+    const c = this.connState, d = this.connDetail || {};
+    if (c === 'online') parts.push(h('span', { class: 'st ok', 'data-st': 'daemon' }, '● connected to notes serve'));
+    else if (c === 'connecting') parts.push(h('span', { class: 'st', 'data-st': 'daemon' }, '○ connecting…'));
+    else if (c === 'incompatible') parts.push(h('span', { class: 'st bad', 'data-st': 'daemon' }, `the daemon speaks protocol v${d.v}: reload the page`));
+    else parts.push(h('span', { class: 'st bad', 'data-st': 'daemon' }, `○ daemon unreachable — retrying${d.retryIn ? ` in ${Math.ceil(d.retryIn / 1000)} s` : ''}; your edits are kept`));
+    const n = this.sync ? this.sync.pending() : 0;
+    parts.push(h('span', { class: n ? 'st warn' : 'st', 'data-st': 'pending' }, n ? `${n} edit${n > 1 ? 's' : ''} not yet taken by the daemon` : 'all edits taken'));
+    const s = this.status;
+    if (s) {
+      if (s.online === false) parts.push(h('span', { class: 'st warn', 'data-st': 'peers' }, 'offline'));
+      else parts.push(h('span', { class: 'st', 'data-st': 'peers' }, s.peers ? `${s.peers} peer${s.peers > 1 ? 's' : ''} connected` : 'no peer connected'));
+      if (s.unsent) parts.push(h('span', { class: 'st warn', 'data-st': 'unsent' }, `${s.unsent} change${s.unsent > 1 ? 's' : ''} not yet sent to peers`));
+      parts.push(h('span', { class: 'st', 'data-st': 'sync', title: s.last_sync_ms ? clockTime(s.last_sync_ms) : null }, `last sync ${relTime(s.last_sync_ms)}`));
+    }
+    const me = this.sync && this.sync.me;
+    if (me && me.name) parts.push(h('span', { class: 'st me', title: `key ${me.key || ''}` }, 'you: ', me.name, ' ', h('code', {}, me.fp || '')));
+    clear(this.statusEl, parts);
+  }
+
+  // ---- history ----
+  toggleHistory() {
+    if (this.historyList) return this.leaveHistory();
+    this.historyList = [];
+    this.historyBtn.setAttribute('aria-pressed', 'true');
+    clear(this.historyBar, h('span', {}, 'Loading history…'));
+    this.historyBar.hidden = false;
+    this.sync.send({ t: 'history' });
+  }
+
+  onHistory(msg) {
+    if (!this.historyList) return;
+    const changes = Array.isArray(msg.changes) ? msg.changes : [];
+    this.historyList = changes;
+    if (!changes.length) { clear(this.historyBar, h('span', {}, 'No committed change yet.'), this.backButton()); return; }
+    this.slider = h('input', { type: 'range', min: 0, max: changes.length - 1, value: changes.length - 1, step: 1,
+      'aria-label': 'Change', oninput: () => this.pickChange(+this.slider.value) });
+    this.historyInfo = h('span', { class: 'info' });
+    this.historyLog = h('ol', { class: 'history-list', reversed: true }, changes.slice().reverse().map((ch) => {
+      const e = this.person({ fp: ch.fp, name: ch.name });
+      return h('li', {}, h('button', { type: 'button', class: `change ${e ? e.cls : ''}`, 'data-index': ch.index,
+        onclick: () => { this.slider.value = ch.index; this.pickChange(ch.index); } },
+      h('span', { class: 'dot' }, ''), `${clockTime(ch.time_ms)} — ${ch.name || ch.fp}`));
+    }));
+    clear(this.historyBar, h('label', {}, 'Change ', this.slider), this.historyInfo, this.backButton(),
+      h('details', {}, h('summary', {}, `All ${changes.length} changes`), this.historyLog));
+    this.pickChange(changes.length - 1);
+  }
+
+  backButton() {
+    return h('button', { type: 'button', class: 'primary', onclick: () => this.leaveHistory() }, 'Back to live');
+  }
+
+  pickChange(i) {
+    const ch = this.historyList[i];
+    if (!ch) return;
+    clear(this.historyInfo, `#${i + 1} of ${this.historyList.length}: ${ch.name || 'unknown'} `, h('code', {}, ch.fp || ''),
+      ` — ${clockTime(ch.time_ms)} — `, h('code', { title: ch.id }, String(ch.id || '').slice(0, 12)));
+    clearTimeout(this.atTimer);
+    this.wantAt = i;
+    this.atTimer = setTimeout(() => this.sync.send({ t: 'at', index: i }), 80);
+  }
+
+  onAt(msg) {
+    if (!this.historyList || msg.index !== this.wantAt || typeof msg.text !== 'string') return;
+    const state = EditorState.create({
+      doc: msg.text,
+      extensions: [lineNumbers(), EditorState.readOnly.of(true), EditorView.editable.of(false),
+        syntaxHighlighting(highlight), msg.text.length <= HIGHLIGHT_MAX ? [new LanguageSupport(markdownLanguage), EditorView.lineWrapping] : [],
+        EditorView.contentAttributes.of({ 'data-notes-history': '', 'aria-label': 'The note at an earlier change (read-only)' }),
+        this.nonce ? EditorView.cspNonce.of(this.nonce) : []],
+    });
+    if (this.historyView) this.historyView.setState(state);
+    else this.historyView = new EditorView({ state, parent: this.historyPane });
+    this.historyPane.hidden = false;
+    this.main.classList.add('in-history');
+    this.schedulePreview(true);
+  }
+
+  leaveHistory() {
+    this.historyList = null;
+    this.historyBtn.setAttribute('aria-pressed', 'false');
+    this.historyBar.hidden = true;
+    if (this.historyView) { this.historyView.destroy(); this.historyView = null; }
+    this.historyPane.hidden = true;
+    this.main.classList.remove('in-history');
+    if (this.view) this.view.requestMeasure();
+    this.schedulePreview(true);
+  }
+}

@@ -1,0 +1,528 @@
+// The page's side of the co-editing protocol (docs/web.md): @codemirror/collab with
+// the local daemon as the central authority, over one WebSocket per open note.
+//
+// - Local edits apply at once (typing never waits for the network) and are pushed
+//   one batch at a time; the daemon accepts a push only at its current version, and
+//   the page learns it was accepted when its own updates come back in "updates".
+// - Updates from others are rebased over the local unconfirmed edits (collab's
+//   receiveUpdates): the local cursor and anything typed meanwhile stay.
+// - Unconfirmed edits are also kept in sessionStorage, so a reload pushes them again;
+//   after a daemon restart (a new epoch) they are moved onto the new text with a
+//   prefix/suffix diff and pushed again.
+import { EditorState, ChangeSet, Text, Transaction, Annotation } from '@codemirror/state';
+import { EditorView, Decoration } from '@codemirror/view';
+import { collab, receiveUpdates, sendableUpdates, getSyncedVersion, rebaseUpdates } from '@codemirror/collab';
+import { diffChangeSet, rebaseSequence } from './diff.js';
+import { withRemoteAuthor, setAuthorship } from './authorship.js';
+import { setRemotes, clampRanges } from './presence.js';
+
+export const PROTOCOL = 1;
+const INSERT_CHUNK = 64 * 1024; // UTF-16 units of one inserted piece (a push must stay under 1 MiB)
+const PUSH_BUDGET = 512 * 1024; // UTF-8 bytes of JSON per push (the daemon's limit is 1 MiB)
+const MAX_IN_FLIGHT = 256; // updates pushed and not yet acknowledged
+const LOG_KEEP = 4000; // confirmed updates remembered for mapping others' cursors
+const RETRY = [250, 500, 1000, 2000, 4000, 5000];
+const restored = Annotation.define();
+
+function randomId() {
+  const b = new Uint8Array(16);
+  crypto.getRandomValues(b);
+  return btoa(String.fromCharCode(...b)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+const utf8 = new TextEncoder();
+const utf8Length = (s) => (s.length < 4096 ? s.length * 3 : utf8.encode(s).length);
+const textOf = (s) => Text.of(String(s).split('\n'));
+const isHigh = (c) => c >= 0xd800 && c <= 0xdbff;
+const isLow = (c) => c >= 0xdc00 && c <= 0xdfff;
+
+// Changes never split a surrogate pair and never insert a lone surrogate: positions
+// are UTF-16 units, the daemon stores code points and refuses half characters.
+export const wholeCharacters = EditorState.transactionFilter.of((tr) => {
+  if (!tr.docChanged || tr.annotation(Transaction.remote)) return tr;
+  const doc = tr.startState.doc;
+  let bad = false;
+  const specs = [];
+  tr.changes.iterChanges((fromA, toA, _fB, _tB, ins) => {
+    let from = fromA, to = toA, text = ins.toString();
+    if (from > 0 && from < doc.length && isLow(doc.sliceString(from, from + 1).charCodeAt(0)) &&
+        isHigh(doc.sliceString(from - 1, from).charCodeAt(0))) { from--; text = doc.sliceString(from, from + 1) + text; bad = true; }
+    if (to > 0 && to < doc.length && isLow(doc.sliceString(to, to + 1).charCodeAt(0)) &&
+        isHigh(doc.sliceString(to - 1, to).charCodeAt(0))) { text += doc.sliceString(to, to + 1); to++; bad = true; }
+    const fixed = text.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
+    if (fixed !== text) bad = true;
+    specs.push({ from, to, insert: fixed });
+  });
+  if (!bad) return tr;
+  // The resulting text has the same length (U+FFFD is one unit), so the selection holds.
+  return { changes: specs, selection: tr.newSelection, effects: tr.effects, scrollIntoView: tr.scrollIntoView,
+    annotations: [Transaction.userEvent.of(tr.annotation(Transaction.userEvent) || 'input')] };
+});
+
+export class NoteSync {
+  // ui: {extensions(), onHello(msg), onMessage(msg), onConnection(state, detail), onDoc(), onPending(n), onViewReady(view)}
+  constructor({ noteId, parent, ui }) {
+    this.noteId = noteId;
+    this.parent = parent;
+    this.ui = ui;
+    this.clientID = randomId();
+    this.ws = null;
+    this.epoch = null;
+    this.me = null;
+    this.view = null;
+    this.confirmedDoc = null; // the text at the synced version
+    this.log = []; // ChangeDesc of confirmed updates logStart, logStart+1, …
+    this.logStart = 0;
+    this.sent = 0; // unconfirmed updates already pushed (in flight), the first ones
+    this.progress = 0; // bumped whenever updates arrive (for the push timeout)
+    this.pulling = false;
+    this.restore = null; // a stored record waiting for the pull that places it
+    this.retry = 0;
+    this.stopped = false;
+    this.people = []; // last presence message
+    this.lastCursor = '';
+    this.cursorTimer = 0;
+    this.saveTimer = 0;
+    this.authorshipWanted = false;
+    this.connected = false;
+    this.storageKey = `notes:unsent:${noteId}`;
+    addEventListener('pagehide', () => this.save());
+    document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'hidden') this.save(); });
+  }
+
+  get version() { return this.view ? getSyncedVersion(this.view.state) : null; }
+  pending() { return this.view ? sendableUpdates(this.view.state).length : (this.restore ? this.restore.pending.length : 0); }
+
+  // ---- connection ----
+  connect() {
+    if (this.stopped) return;
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const ws = new WebSocket(`${proto}//${location.host}/ws?note=${encodeURIComponent(this.noteId)}&v=${PROTOCOL}`);
+    this.ws = ws;
+    this.ui.onConnection('connecting');
+    ws.onmessage = (ev) => {
+      if (ws !== this.ws) return;
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch { return this.fail('the daemon sent invalid JSON'); }
+      if (!msg || typeof msg !== 'object' || typeof msg.t !== 'string') return this.fail('the daemon sent a message without a type');
+      try { this.handle(msg); } catch (e) {
+        console.error(e);
+        this.fail(`cannot apply the daemon's message: ${e.message}`);
+      }
+    };
+    ws.onclose = (ev) => {
+      if (ws !== this.ws) return;
+      this.ws = null;
+      // The daemon closes with 1008 when it refuses a message. Pushing the same edits
+      // again and again would loop: after three such closes in a row, stop pushing
+      // (the edits stay in the editor and in sessionStorage) and say so.
+      if (ev.code === 1008) {
+        this.refusals = (this.refusals || 0) + 1;
+        if (this.refusals >= 3 && !this.blocked) {
+          this.blocked = ev.reason || 'refused';
+          this.ui.onMessage({ t: 'error', message: `The daemon refuses this page's edits (${this.blocked}); they are kept here, not saved. Copy them out, then reload.` });
+        }
+      }
+      this.connected = false;
+      this.sent = 0;
+      this.pulling = false;
+      if (this.stopped) return;
+      const delay = RETRY[Math.min(this.retry++, RETRY.length - 1)];
+      this.ui.onConnection('offline', { code: ev.code, reason: ev.reason, retryIn: delay });
+      setTimeout(() => this.connect(), delay);
+    };
+  }
+
+  send(msg) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) { this.ws.send(JSON.stringify(msg)); return true; }
+    return false;
+  }
+
+  // Something does not add up: forget the epoch (so the next hello rebuilds the text
+  // from scratch, keeping unconfirmed edits) and reconnect.
+  fail(why) {
+    console.warn('notes:', why);
+    this.epoch = null;
+    this.ui.onMessage({ t: 'error', message: why });
+    if (this.ws) this.ws.close(4000, 'resync');
+  }
+
+  handle(msg) {
+    switch (msg.t) {
+      case 'hello': return this.hello(msg);
+      case 'updates': return this.updates(msg);
+      case 'presence':
+        this.people = Array.isArray(msg.people) ? msg.people : [];
+        this.ui.renderPresence(this.people);
+        return this.placePeople();
+      case 'authorship': return this.authorship(msg);
+      default: return this.ui.onMessage(msg); // items, status, history, at, fields, error; unknown types are ignored
+    }
+  }
+
+  // ---- hello: first load, reload, reconnect, daemon restart ----
+  hello(msg) {
+    if (msg.v !== PROTOCOL) {
+      this.stopped = true;
+      this.ui.onConnection('incompatible', { v: msg.v });
+      this.ws.close(1000, 'protocol version');
+      return;
+    }
+    if (typeof msg.text !== 'string' || !Number.isInteger(msg.version) || typeof msg.epoch !== 'string') {
+      throw new Error('malformed hello');
+    }
+    this.retry = 0;
+    this.connected = true;
+    this.me = msg.me || {};
+    this.ui.onHello(msg);
+    this.ui.onConnection('online');
+    if (!this.view) {
+      const rec = this.loadStored();
+      if (rec && rec.epoch === msg.epoch && rec.version <= msg.version) {
+        // Reload: put the stored edits back exactly once the updates since they were
+        // made are known (some may have been accepted before the reload).
+        this.restore = rec;
+        this.epoch = msg.epoch;
+        this.pull(rec.version);
+        return;
+      }
+      if (rec) { // the daemon restarted meanwhile
+        const seq = rec.pending.map((j) => ChangeSet.fromJSON(j));
+        this.install(msg, this.moveOnto(textOf(rec.text), seq, msg.text));
+        return;
+      }
+      this.install(msg, []);
+      return;
+    }
+    if (msg.epoch === this.epoch && msg.version >= this.version) {
+      this.pull(this.version); // the push follows the answer
+      this.sendCursor(true);
+      if (this.authorshipWanted) this.requestAuthorship();
+      return;
+    }
+    // A new epoch: the daemon restarted (or dropped this note's update list). Move
+    // the unconfirmed edits onto the text it has now.
+    const seq = sendableUpdates(this.view.state).map((u) => u.changes);
+    this.install(msg, this.moveOnto(this.confirmedDoc, seq, msg.text));
+  }
+
+  // Changes `seq` (in sequence on `base`) moved onto `text`, as a sequence.
+  moveOnto(base, seq, text) {
+    if (!seq.length) return [];
+    const mine = seq.reduce((t, c) => c.apply(t), base).toString();
+    if (mine === text) return []; // they were all taken before the restart
+    return rebaseSequence(seq, diffChangeSet(base.toString(), text));
+  }
+
+  install(msg, seq) {
+    const prev = this.view;
+    const state = EditorState.create({
+      doc: msg.text,
+      extensions: [this.ui.extensions(), collab({ startVersion: msg.version, clientID: this.clientID })],
+    });
+    this.epoch = msg.epoch;
+    this.sent = 0;
+    this.confirmedDoc = state.doc;
+    this.log = [];
+    this.logStart = msg.version;
+    if (!prev) {
+      this.view = new EditorView({ state, parent: this.parent, dispatchTransactions: (trs, view) => this.dispatch(trs, view) });
+      this.ui.onViewReady(this.view);
+    } else {
+      const head = Math.min(prev.state.selection.main.head, state.doc.length);
+      this.view.setState(state);
+      this.view.dispatch({ selection: { anchor: head } });
+    }
+    for (const c of seq) this.view.dispatch({ changes: c, annotations: [restored.of(true), Transaction.userEvent.of('input.restore')] });
+    this.placePeople();
+    if (this.authorshipWanted) this.requestAuthorship();
+    this.sendCursor(true);
+    this.push();
+    this.ui.onDoc();
+  }
+
+  finishRestore(msg) {
+    const rec = this.restore;
+    this.restore = null;
+    const claim = `notes:claimed:${rec.clientID}`;
+    let seq = [];
+    try {
+      if (!localStorage.getItem(claim)) {
+        localStorage.setItem(claim, String(Date.now()));
+        seq = rec.pending.map((j) => ChangeSet.fromJSON(j));
+      }
+    } catch { seq = rec.pending.map((j) => ChangeSet.fromJSON(j)); }
+    let doc = textOf(rec.text);
+    const over = [];
+    for (const u of msg.updates) {
+      const changes = ChangeSet.fromJSON(u.changes);
+      doc = changes.apply(doc);
+      over.push({ changes, clientID: u.clientID });
+    }
+    const mine = rebaseUpdates(seq.map((changes) => ({ changes, clientID: rec.clientID })), over).map((u) => u.changes);
+    this.install({ ...msg, epoch: this.epoch, text: doc.toString(), version: rec.version + msg.updates.length }, mine);
+  }
+
+  // ---- updates from the authority ----
+  pull(version) {
+    this.pulling = this.send({ t: 'pull', version });
+  }
+
+  updates(msg) {
+    if (!Number.isInteger(msg.version) || !Array.isArray(msg.updates)) throw new Error('malformed updates');
+    if (this.restore) {
+      if (msg.version === this.restore.version) this.finishRestore(msg);
+      return; // broadcasts that overtook the pull answer are in it
+    }
+    if (!this.view) return;
+    const v = this.version;
+    if (msg.version > v) { // a gap: ask for what is missing
+      if (!this.pulling) this.pull(v);
+      return;
+    }
+    const ups = msg.updates.slice(v - msg.version);
+    this.pulling = false;
+    this.progress++;
+    if (!ups.length) { this.push(); return; }
+    const trs = [];
+    let state = this.view.state;
+    const before = sendableUpdates(state).length;
+    for (const u of ups) {
+      const changes = ChangeSet.fromJSON(u.changes);
+      if (changes.length !== this.confirmedDoc.length) throw new Error('an update does not fit the text');
+      const tr = withRemoteAuthor(typeof u.author === 'string' ? u.author : null,
+        () => receiveUpdates(state, [{ changes, clientID: u.clientID }]));
+      trs.push(tr);
+      state = tr.state;
+      this.confirmedDoc = changes.apply(this.confirmedDoc);
+      this.log.push(changes.desc);
+    }
+    if (this.log.length > LOG_KEEP) {
+      const drop = this.log.length - LOG_KEEP / 2;
+      this.log.splice(0, drop);
+      this.logStart += drop;
+    }
+    this.view.update(trs);
+    const after = sendableUpdates(this.view.state).length;
+    // Pushes in flight: the acknowledged ones are done; if someone else's update
+    // came first, the rest were built on a version the daemon has passed: it
+    // ignores them, and they go again, rebased.
+    const acked = before - after;
+    this.sent = Math.max(0, this.sent - acked);
+    if (ups.length > acked) this.sent = 0;
+    if (after < before) { // some of ours were taken
+      this.refusals = 0;
+      this.scheduleSave();
+      if (after === 0) this.sendCursor(true);
+    }
+    this.ui.onPending(after);
+    this.placePeople();
+    this.ui.onDoc();
+    this.push();
+  }
+
+  // ---- local edits ----
+  dispatch(trs, view) {
+    if (trs.length === 1 && this.tooBig(trs[0])) return this.split(trs[0], view);
+    view.update(trs);
+  }
+
+  tooBig(tr) {
+    if (!tr.docChanged || tr.annotation(Transaction.remote)) return false;
+    let big = false;
+    tr.changes.iterChanges((_a, _b, _c, _d, ins) => { if (ins.length > INSERT_CHUNK) big = true; });
+    return big;
+  }
+
+  // A huge paste becomes several edits, each small enough for one push.
+  split(tr, view) {
+    const parts = [];
+    tr.changes.iterChanges((fromA, toA, _fB, _tB, ins) => parts.push({ from: fromA, to: toA, text: ins.toString() }));
+    const userEvent = tr.annotation(Transaction.userEvent) || 'input';
+    for (const p of parts.reverse()) { // from the end, so earlier positions hold
+      let at = p.from, del = p.to, rest = p.text;
+      while (rest.length || del > at) {
+        let n = Math.min(rest.length, INSERT_CHUNK);
+        if (n < rest.length && isHigh(rest.charCodeAt(n - 1))) n--;
+        view.dispatch({ changes: { from: at, to: del, insert: rest.slice(0, n) }, userEvent });
+        at += n; del = at; rest = rest.slice(n);
+      }
+    }
+    view.dispatch({ selection: tr.newSelection, scrollIntoView: true });
+  }
+
+  // EditorView.updateListener
+  viewUpdate(u) {
+    const local = u.transactions.some((tr) => tr.docChanged && !tr.annotation(Transaction.remote));
+    if (local) {
+      this.push();
+      this.scheduleSave();
+      this.ui.onPending(sendableUpdates(u.state).length);
+      this.ui.onDoc();
+    }
+    if (local || (u.selectionSet && u.transactions.some((tr) => !tr.annotation(Transaction.remote)))) this.sendCursor();
+  }
+
+  // Pushes are pipelined: each local edit goes at once, on top of the ones still in
+  // flight ("after": how many of this page's updates, just before "version", the
+  // push builds on). The daemon takes a push only at its current version and only
+  // if those updates are indeed this page's; otherwise it ignores it.
+  push() {
+    if (!this.view || this.restore || !this.connected || this.blocked) return;
+    const ups = sendableUpdates(this.view.state);
+    if (this.sent >= ups.length || this.sent >= MAX_IN_FLIGHT) return;
+    const out = [];
+    let size = 0;
+    for (const u of ups.slice(this.sent)) {
+      const j = { clientID: u.clientID, changes: u.changes.toJSON() };
+      const s = utf8Length(JSON.stringify(j));
+      if (out.length && size + s > PUSH_BUDGET) break;
+      out.push(j);
+      size += s;
+    }
+    const msg = { t: 'push', version: this.version + this.sent, updates: out };
+    if (this.sent) msg.after = this.sent;
+    if (!this.send(msg)) return;
+    this.sent += out.length;
+    // An ignored push is followed by the updates that explain it; if nothing
+    // comes at all, ask.
+    const mark = this.progress;
+    clearTimeout(this.pushTimer);
+    this.pushTimer = setTimeout(() => {
+      if (this.sent && this.progress === mark) { this.sent = 0; this.pull(this.version); }
+    }, 3000);
+    if (this.sent < ups.length) this.push(); // more than one push's worth
+  }
+
+  // ---- cursor and presence ----
+  pendingDesc(state) {
+    const ups = sendableUpdates(state);
+    if (!ups.length) return null;
+    let d = ups[0].changes.desc;
+    for (let i = 1; i < ups.length; i++) d = d.composeDesc(ups[i].changes.desc);
+    return d;
+  }
+
+  sendCursor(now) {
+    if (!this.view) return;
+    clearTimeout(this.cursorTimer);
+    const go = () => {
+      this.cursorTimer = 0;
+      if (!this.view) return;
+      const inv = this.pendingDesc(this.view.state)?.invertedDesc;
+      const map = (p, assoc) => (inv ? inv.mapPos(p, assoc) : p);
+      const ranges = this.view.state.selection.ranges.slice(0, 16).map((r) => ({ anchor: map(r.anchor, -1), head: map(r.head, -1) }));
+      const msg = { t: 'cursor', version: this.version, ranges };
+      const key = JSON.stringify(ranges);
+      if (!now && key === this.lastCursor) return;
+      if (this.send(msg)) this.lastCursor = key;
+    };
+    if (now) go(); else this.cursorTimer = setTimeout(go, 50);
+  }
+
+  // Map each remote person's ranges from the version they were made at to the text
+  // shown now: through the confirmed updates since, then the local unconfirmed edits.
+  placePeople() {
+    if (!this.view) return;
+    const state = this.view.state;
+    const v = this.version;
+    const pend = this.pendingDesc(state);
+    const mine = this.me && this.me.session;
+    const out = [];
+    for (const p of this.people) {
+      if (!p || p.session === mine || !Array.isArray(p.ranges)) continue;
+      const entry = this.ui.person(p);
+      if (!entry) continue;
+      let ranges = p.ranges.filter((r) => r && Number.isInteger(r.anchor) && Number.isInteger(r.head));
+      if (!Number.isInteger(p.version) || p.version > v || p.version < this.logStart) {
+        const old = state.field(this.ui.remotesField).find((x) => x.session === p.session);
+        if (old) out.push({ ...old, name: entry.name || p.name || p.fp });
+        continue;
+      }
+      ranges = ranges.slice(0, 16).map((r) => {
+        let { anchor, head } = r;
+        for (let i = p.version; i < v; i++) {
+          const d = this.log[i - this.logStart];
+          const len = d.length;
+          anchor = d.mapPos(Math.min(anchor, len), 1);
+          head = d.mapPos(Math.min(head, len), 1);
+        }
+        if (pend) {
+          anchor = pend.mapPos(Math.min(anchor, pend.length), 1);
+          head = pend.mapPos(Math.min(head, pend.length), 1);
+        }
+        return { anchor, head };
+      });
+      out.push({ session: p.session, name: entry.name || p.name || p.fp, fp: p.fp, cls: entry.cls,
+        ranges: clampRanges(ranges, state.doc.length) });
+    }
+    this.view.dispatch({ effects: setRemotes.of(out) });
+  }
+
+  // ---- authorship ----
+  requestAuthorship() {
+    this.authorshipWanted = true;
+    this.send({ t: 'authorship' });
+  }
+
+  authorship(msg) {
+    if (!this.view) return;
+    if (msg.version !== this.version) { // raced with updates: ask again
+      setTimeout(() => this.send({ t: 'authorship' }), 100);
+      return;
+    }
+    const authors = Array.isArray(msg.authors) ? msg.authors.map((a) => a && this.ui.person(a)) : [];
+    // spans describe the confirmed text; the unconfirmed edits on top are the local person's
+    let comp = null;
+    for (const u of sendableUpdates(this.view.state)) comp = comp ? comp.compose(u.changes) : u.changes;
+    const len = this.confirmedDoc.length;
+    const ranges = [];
+    for (const s of Array.isArray(msg.spans) ? msg.spans : []) {
+      if (!Array.isArray(s) || s.length < 3) continue;
+      let [from, to, ai] = s;
+      if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || to > len || from >= to || !authors[ai]) continue;
+      if (comp) { from = comp.mapPos(from, 1); to = comp.mapPos(to, -1); }
+      if (to > from) ranges.push(this.ui.authorMark(authors[ai]).range(from, to));
+    }
+    const me = this.me && this.me.fp && this.ui.person(this.me);
+    if (comp && me) {
+      comp.iterChangedRanges((_fA, _tA, fB, tB) => { if (tB > fB) ranges.push(this.ui.authorMark(me).range(fB, tB)); }, true);
+    }
+    this.view.dispatch({ effects: setAuthorship.of(Decoration.set(ranges, true)) });
+  }
+
+  // ---- sessionStorage: unconfirmed edits survive a reload ----
+  scheduleSave() {
+    if (this.saveTimer) return;
+    this.saveTimer = setTimeout(() => { this.saveTimer = 0; this.save(); }, 400);
+  }
+
+  save() {
+    if (this.restore || !this.view || this.epoch == null) return;
+    try {
+      const ups = sendableUpdates(this.view.state);
+      if (!ups.length) { sessionStorage.removeItem(this.storageKey); return; }
+      sessionStorage.setItem(this.storageKey, JSON.stringify({
+        v: 1, note: this.noteId, epoch: this.epoch, version: this.version, text: this.confirmedDoc.toString(),
+        clientID: this.clientID, pending: ups.map((u) => u.changes.toJSON()), saved_ms: Date.now(),
+      }));
+    } catch (e) {
+      console.warn('notes: cannot keep unsent edits in sessionStorage:', e.message);
+    }
+  }
+
+  loadStored() {
+    try {
+      const raw = sessionStorage.getItem(this.storageKey);
+      if (!raw) return null;
+      const rec = JSON.parse(raw);
+      if (!rec || rec.v !== 1 || rec.note !== this.noteId || typeof rec.text !== 'string' || !Array.isArray(rec.pending) ||
+          !rec.pending.length || !Number.isInteger(rec.version) || typeof rec.epoch !== 'string') return null;
+      // check that the edits fit the stored text
+      rec.pending.reduce((t, j) => ChangeSet.fromJSON(j).apply(t), textOf(rec.text));
+      return rec;
+    } catch {
+      return null;
+    }
+  }
+}
