@@ -45,7 +45,9 @@
 
 #define HIST_MAX 20000      /* updates kept per note; older: reload */
 #define OUT_MAX (16u << 20) /* bytes queued per page before it is dropped */
+#define CLIENT_ID_MIN 16
 #define CLIENT_ID_MAX 64
+#define PUSH_UPDATES_MAX 10000
 #define RANGES_MAX 100
 #define ITEMS_DELAY_MS 250  /* outline recomputed at most this often */
 #define STATUS_MS 1000
@@ -109,6 +111,8 @@ struct unote {
     int items_timer_on, items_due;
     uint64_t items_last_ms;
     char *items_json;       /* last sent, to skip repeats */
+    char *fields_json;      /* front matter last sent */
+    char peer_id[48];       /* clientID of updates from elsewhere */
 };
 
 struct notes_ui {
@@ -395,7 +399,8 @@ static void on_text(void *ud, size_t pos, size_t del, const char *ins,
             json_array_append_new(
                 cs, json_integer((json_int_t)(n->len16 - at16 - del16)));
         json_array_append_new(n->remote,
-                              json_pack("{s:s, s:o}", "clientID", "peer",
+                              json_pack("{s:s, s:o}", "clientID",
+                                        n->peer_id[0] ? n->peer_id : "peer",
                                         "changes", cs));
     }
     /* Apply to the mirror. */
@@ -417,9 +422,9 @@ static void on_text(void *ud, size_t pos, size_t del, const char *ins,
     n->len16 = n->len16 - del16 + ins16;
 }
 
-static json_t *hello_msg(struct unote *n, struct page *pg)
+/* The note's front matter (layout keys left out). */
+static json_t *fields_json(struct unote *n)
 {
-    notes_ui *ui = n->ui;
     json_t *fields = json_object();
     const char *const *keys = notes_doc_fields(n->d);
     for (size_t i = 0; keys && keys[i]; i++) {
@@ -436,6 +441,13 @@ static json_t *hello_msg(struct unote *n, struct page *pg)
             json_object_set_new(fields, keys[i], a);
         }
     }
+    return fields;
+}
+
+static json_t *hello_msg(struct unote *n, struct page *pg)
+{
+    notes_ui *ui = n->ui;
+    json_t *fields = fields_json(n);
     return json_pack("{s:s, s:i, s:s, s:s, s:I, s:s%, s:o, s:{s:s, s:s, s:s, "
                      "s:s, s:s}}",
                      "t", "hello", "v", 1, "epoch", ui->epoch, "note", n->hex,
@@ -470,6 +482,27 @@ static void note_publish(struct unote *n, json_t *updates)
 
 static void items_schedule(struct unote *n);
 
+/* Send the front matter to the pages when it changed (a peer set the
+ * title, say). */
+static void fields_maybe_send(struct unote *n)
+{
+    json_t *f = fields_json(n);
+    char *s = json_dumps(f, JSON_COMPACT | JSON_SORT_KEYS);
+    if (s && (!n->fields_json || strcmp(s, n->fields_json) != 0)) {
+        int first = n->fields_json == NULL;
+        free(n->fields_json);
+        n->fields_json = s;
+        s = NULL;
+        if (!first) {
+            json_t *m = json_pack("{s:s, s:O}", "t", "fields", "fields", f);
+            note_broadcast(n, m);
+            json_decref(m);
+        }
+    }
+    free(s);
+    json_decref(f);
+}
+
 /*
  * After the doc changed from elsewhere (or a rebuild): publish what the
  * observer collected; on a reset, every page gets a fresh hello (its
@@ -496,6 +529,7 @@ static void note_flush_remote(struct unote *n)
         json_array_clear(n->remote);
         items_schedule(n);
     }
+    fields_maybe_send(n);
 }
 
 static struct unote *note_find(notes_ui *ui, const uint8_t id[16])
@@ -539,6 +573,7 @@ static int note_open(notes_ui *ui, const uint8_t id[16], struct unote **out)
         return NOTES_ENOMEM;
     }
     notes_doc_observe(n->d, on_text, n);
+    fields_maybe_send(n); /* records what hello will carry */
     uv_timer_init(ui->loop, &n->items_timer);
     n->items_timer.data = n;
     n->items_timer_on = 1;
@@ -554,6 +589,7 @@ static void on_note_timer_closed(uv_handle_t *h)
     json_decref(n->hist);
     json_decref(n->remote);
     free(n->items_json);
+    free(n->fields_json);
     free(n->m);
     free(n);
 }
@@ -581,7 +617,23 @@ static void note_release(struct unote *n)
 /* Re-read the note's log: changes from peers and other processes. */
 static void note_refresh(struct unote *n)
 {
+    size_t before = notes_doc_change_count(n->d);
+    notes_change_info ci;
+    /* Name the updates after the newest change's author (most refreshes
+     * bring one author's typing): "peer:<fp>", its `author` too. */
+    n->peer_id[0] = '\0';
     int rc = notes_doc_refresh(n->d);
+    size_t after = notes_doc_change_count(n->d);
+    if (after > before && notes_doc_change(n->d, after - 1, &ci) == NOTES_OK) {
+        char fp[NOTES_FPR_STRLEN];
+        notes_key_fingerprint(ci.author, fp);
+        snprintf(n->peer_id, sizeof(n->peer_id), "peer:%s", fp);
+        for (size_t i = 0; i < json_array_size(n->remote); i++) {
+            json_t *u = json_array_get(n->remote, i);
+            json_object_set_new(u, "clientID", json_string(n->peer_id));
+            json_object_set_new(u, "author", json_string(fp));
+        }
+    }
     if (rc)
         ui_log(n->ui, "note %.8s: refresh: %s", n->hex, notes_last_detail());
     note_flush_remote(n);
@@ -597,20 +649,23 @@ static json_t *items_msg(struct unote *n)
     if (notes_fmt_outline_doc(n->d, &o) == NOTES_OK) {
         for (size_t i = 0; i < o.nitems; i++) {
             const notes_fmt_item *it = &o.items[i];
-            char fp[NOTES_FPR_STRLEN] = "";
+            char fp[NOTES_FPR_STRLEN] = "", key[NOTES_KEY_STRLEN] = "";
             const char *name = NULL;
             if (it->nauthors) {
                 notes_key_fingerprint(it->authors[0], fp);
+                notes_key_encode(it->authors[0], key);
                 name = notes_doc_author_name(n->d, it->authors[0]);
             }
             json_array_append_new(
                 items,
-                json_pack("{s:s, s:s, s:s?, s:b, s:I, s:{s:s?, s:s}, s:b}",
+                json_pack("{s:s, s:s, s:s?, s:b, s:I, s:{s:s?, s:s, s:s, s:s}, "
+                          "s:b}",
                           "kind",
-                          it->kind == NOTES_FMT_ITEM_TASK ? "todo" : "decision",
+                          it->kind == NOTES_FMT_ITEM_TASK ? "task" : "decision",
                           "text", it->text, "owner", it->owner, "done",
                           it->done, "line", (json_int_t)it->line,
-                          "recorded_by", "name", name, "fp", fp, "verified",
+                          "recorded_by", "name", name, "key", key,
+                          "fingerprint", fp, "fp", fp, "verified",
                           it->verified));
         }
     }
@@ -809,10 +864,11 @@ static json_t *status_msg(notes_ui *ui)
     memset(&st, 0, sizeof(st));
     if (ui->status)
         ui->status(ui->status_ud, &st);
-    return json_pack("{s:s, s:i, s:b, s:i, s:I}", "t", "status", "peers",
+    return json_pack("{s:s, s:i, s:b, s:i, s:o}", "t", "status", "peers",
                      (int)st.peers, "online", st.online, "unsent",
                      (int)st.unsent, "last_sync_ms",
-                     (json_int_t)st.last_sync_ms);
+                     st.last_sync_ms ? json_integer((json_int_t)st.last_sync_ms)
+                                     : json_null());
 }
 
 static void on_status_timer(uv_timer_t *t)
@@ -946,23 +1002,57 @@ static int changes_apply(struct unote *n, json_t *cs)
     return NOTES_OK;
 }
 
+/* A page's clientID: 16-64 of [A-Za-z0-9_-] ("peer:..." is ours). */
+static int client_id_ok(json_t *cid)
+{
+    const char *c = json_string_value(cid);
+    size_t n = json_string_length(cid);
+    if (!c || n < CLIENT_ID_MIN || n > CLIENT_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((c[i] >= 'a' && c[i] <= 'z') || (c[i] >= 'A' && c[i] <= 'Z') ||
+              (c[i] >= '0' && c[i] <= '9') || c[i] == '_' || c[i] == '-'))
+            return 0;
+    return 1;
+}
+
 static void page_push(struct page *pg, json_t *msg)
 {
     struct unote *n = pg->note;
     json_t *ver = json_object_get(msg, "version");
     json_t *ups = json_object_get(msg, "updates");
+    json_t *aft = json_object_get(msg, "after");
     if (!json_is_integer(ver) || !json_is_array(ups) ||
-        json_array_size(ups) == 0 || json_array_size(ups) > 1000) {
+        json_array_size(ups) == 0 || json_array_size(ups) > PUSH_UPDATES_MAX ||
+        (aft && !json_is_integer(aft))) {
         page_close(pg, "malformed push");
         return;
     }
-    json_int_t v = json_integer_value(ver);
-    if (v < 0 || (unsigned long)v > n->version) {
+    json_int_t v = json_integer_value(ver), after = aft ? json_integer_value(aft) : 0;
+    if (v < 0 || after < 0 || after > v) {
+        page_close(pg, "malformed push");
+        return;
+    }
+    if ((unsigned long)(v - after) > n->version) {
         page_close(pg, "push from a version this daemon never had");
         return;
     }
     if ((unsigned long)v != n->version)
         return; /* stale: the page rebases over the updates it gets */
+    /* Pipelined (docs/web.md): it builds on this page's own last `after`
+     * updates; if one of them was not taken, neither is this push. */
+    const char *cid0 =
+        json_string_value(json_object_get(json_array_get(ups, 0), "clientID"));
+    if (after > 0) {
+        if ((unsigned long)(v - after) < n->base || !cid0)
+            return;
+        for (json_int_t k = v - after; k < v; k++) {
+            json_t *h = json_array_get(n->hist, (size_t)k - n->base);
+            const char *hc = json_string_value(json_object_get(h, "clientID"));
+            if (!hc || strcmp(hc, cid0) != 0)
+                return;
+        }
+    }
     /* Check every update against the length it will apply to: a bad one
      * refuses the whole push before anything is applied. */
     size_t len16 = n->len16, total = 0;
@@ -970,28 +1060,27 @@ static void page_push(struct page *pg, json_t *msg)
         json_t *u = json_array_get(ups, i), *cs = json_object_get(u, "changes");
         json_t *cid = json_object_get(u, "clientID");
         size_t ins;
-        if (!json_is_object(u) || !json_is_string(cid) ||
-            json_string_length(cid) == 0 ||
-            json_string_length(cid) > CLIENT_ID_MAX ||
+        if (!json_is_object(u) || !client_id_ok(cid) ||
+            strcmp(json_string_value(cid), cid0 ? cid0 : "") != 0 ||
             changes_check(cs, len16, &ins)) {
             page_close(pg, "malformed update");
             return;
         }
         total += ins;
         /* The length after this update, for the next one's check. */
-        size_t after = 0;
+        size_t next16 = 0;
         for (size_t k = 0; k < json_array_size(cs); k++) {
             json_t *s = json_array_get(cs, k);
             if (json_is_integer(s)) {
-                after += (size_t)json_integer_value(s);
+                next16 += (size_t)json_integer_value(s);
             } else {
                 for (size_t l = 1; l < json_array_size(s); l++)
-                    after += u16_count(json_string_value(json_array_get(s, l)),
-                                       json_string_length(json_array_get(s, l))) +
-                             (l > 1);
+                    next16 += u16_count(json_string_value(json_array_get(s, l)),
+                                        json_string_length(json_array_get(s, l))) +
+                              (l > 1);
             }
         }
-        len16 = after;
+        len16 = next16;
     }
     if (total > NOTES_UI_MSG_MAX) {
         page_close(pg, "push too large");
@@ -1070,8 +1159,12 @@ static void page_cursor(struct page *pg, json_t *msg)
     json_t *ranges = json_object_get(msg, "ranges");
     json_t *ver = json_object_get(msg, "version");
     if (!json_is_array(ranges) || json_array_size(ranges) > RANGES_MAX ||
-        !json_is_integer(ver)) {
+        !json_is_integer(ver) || json_integer_value(ver) < 0) {
         page_close(pg, "malformed cursor");
+        return;
+    }
+    if ((unsigned long)json_integer_value(ver) > pg->note->version) {
+        page_close(pg, "cursor at a version this daemon never had");
         return;
     }
     json_t *clean = json_array();
@@ -1153,8 +1246,12 @@ static void page_authorship(struct page *pg)
         notes_key_fingerprint(keys[k], fp);
         key_color(keys[k], color);
         const char *name = notes_doc_author_name(n->d, keys[k]);
-        json_array_append_new(authors, json_pack("{s:s, s:s?, s:s}", "fp", fp,
-                                                 "name", name, "color", color));
+        char key[NOTES_KEY_STRLEN];
+        notes_key_encode(keys[k], key);
+        json_array_append_new(authors,
+                              json_pack("{s:s, s:s?, s:s, s:s}", "fp", fp,
+                                        "name", name, "key", key, "color",
+                                        color));
     }
     free(tab);
     notes_free(ch);
@@ -1279,7 +1376,9 @@ static int cookie_ok(notes_ui *ui, struct lws *wsi)
 {
     char buf[128];
     size_t max = sizeof(buf);
-    if (lws_http_cookie_get(wsi, "notes_token", buf, &max))
+    char name[24];
+    snprintf(name, sizeof(name), "notes_%d", ui->port);
+    if (lws_http_cookie_get(wsi, name, buf, &max))
         return 0;
     buf[max < sizeof(buf) ? max : sizeof(buf) - 1] = '\0';
     return token_ok(ui, buf);
@@ -1555,7 +1654,7 @@ static int api_create(notes_ui *ui, struct lws *wsi, struct pss *ps,
     ui_log(ui, "note %.8s created from the page", hex);
     notes_doc_close(d);
     json_decref(req);
-    return respond_json(wsi, ps, 200, json_pack("{s:s}", "id", hex), host);
+    return respond_json(wsi, ps, 201, json_pack("{s:s}", "id", hex), host);
 }
 
 /* Redirect to `path` setting the cookie: the token leaves the URL (and
@@ -1568,7 +1667,8 @@ static int redirect_with_cookie(notes_ui *ui, struct lws *wsi, struct pss *ps,
                                         *end = buf + sizeof(buf) - 1;
     (void)ps;
     snprintf(cookie, sizeof(cookie),
-             "notes_token=%s; Path=/; HttpOnly; SameSite=Strict", ui->token);
+             "notes_%d=%s; Path=/; HttpOnly; SameSite=Strict", ui->port,
+             ui->token);
     if (lws_add_http_header_status(wsi, HTTP_STATUS_SEE_OTHER, &p, end) ||
         add_hdr(wsi, "location:", path, &p, end) ||
         add_hdr(wsi, "set-cookie:", cookie, &p, end) ||
@@ -1599,7 +1699,7 @@ static int http_request(notes_ui *ui, struct lws *wsi, struct pss *ps,
     if (!host_ok(ui, wsi, host, sizeof(host))) {
         ui_log(ui, "refused a request for a foreign host '%s'", host);
         snprintf(host, sizeof(host), "127.0.0.1:%d", ui->port);
-        return respond_text(wsi, ps, 403, "forbidden: not a loopback host\n",
+        return respond_text(wsi, ps, 421, "misdirected: not a loopback host\n",
                             host);
     }
     const char *tv = lws_get_urlarg_by_name(wsi, "token=", tok, sizeof(tok));

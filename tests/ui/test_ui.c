@@ -233,7 +233,7 @@ static const char *body_of(const char *resp)
 
 static void cookie_of(struct server *s, char *out, size_t n)
 {
-    snprintf(out, n, "notes_token=%s", s->token);
+    snprintf(out, n, "notes_%d=%s", s->port, s->token);
 }
 
 /* Open a WebSocket; returns the fd, or -1 when the upgrade was refused. */
@@ -439,7 +439,9 @@ static void test_ui_access(void **state)
     snprintf(path, sizeof(path), "/n/%s?token=%s", s->note, s->token);
     r = http(s, "GET", path, NULL, NULL, NULL, NULL, &st);
     assert_int_equal(st, 303);
-    assert_non_null(strcasestr(r, "set-cookie: notes_token="));
+    char sc[48];
+    snprintf(sc, sizeof(sc), "set-cookie: notes_%d=", s->port);
+    assert_non_null(strcasestr(r, sc));
     assert_non_null(strstr(r, "HttpOnly"));
     assert_non_null(strstr(r, "SameSite=Strict"));
     char loc[80];
@@ -467,7 +469,7 @@ static void test_ui_access(void **state)
     char evil[64];
     snprintf(evil, sizeof(evil), "evil.example:%d", s->port);
     r = http(s, "GET", "/api/notes", evil, cookie, NULL, NULL, &st);
-    assert_int_equal(st, 403);
+    assert_int_equal(st, 421);
     free(r);
     /* Unknown paths. */
     r = http(s, "GET", "/etc/passwd", NULL, cookie, NULL, NULL, &st);
@@ -510,7 +512,7 @@ static void test_ui_api(void **state)
              s->port);
     r = http(s, "POST", "/api/notes", NULL, cookie, origin,
              "{\"title\":\"Retro\",\"template\":\"meeting\"}", &st);
-    assert_int_equal(st, 200);
+    assert_int_equal(st, 201);
     j = json_loads(body_of(r), 0, &err);
     assert_non_null(j);
     assert_int_equal(strlen(json_string_value(json_object_get(j, "id"))), 32);
@@ -519,7 +521,7 @@ static void test_ui_api(void **state)
     /* An import, and one that is not valid Markdown front matter. */
     r = http(s, "POST", "/api/import", NULL, cookie, origin,
              "{\"markdown\":\"---\\ntitle: Imported\\n---\\n# Hi\\n\"}", &st);
-    assert_int_equal(st, 200);
+    assert_int_equal(st, 201);
     free(r);
     r = http(s, "POST", "/api/import", NULL, cookie, origin,
              "{\"markdown\":\"---\\ntitle: [unclosed\\n\"}", &st);
@@ -581,7 +583,7 @@ static void test_ui_edit(void **state)
     char msg[512];
     size_t at = len16 - 1; /* before the final newline */
     snprintf(msg, sizeof(msg),
-             "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":\"pa\","
+             "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":\"page-a-0123456789\","
              "\"changes\":[%zu,[0,\"X\"],1]}]}",
              at);
     ws_send(a, msg);
@@ -591,7 +593,7 @@ static void test_ui_edit(void **state)
         assert_int_equal(json_integer_value(json_object_get(u, "version")), 0);
         json_t *up = json_array_get(json_object_get(u, "updates"), 0);
         assert_string_equal(json_string_value(json_object_get(up, "clientID")),
-                            "pa");
+                            "page-a-0123456789");
         json_decref(u);
     }
     size_t nc;
@@ -601,7 +603,7 @@ static void test_ui_edit(void **state)
     free(t);
 
     /* A stale push (version 0 again) is ignored, not applied. */
-    ws_send(b, "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":\"pb\","
+    ws_send(b, "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":\"page-b-0123456789\","
                "\"changes\":[[0,\"Z\"],30]}]}");
     /* A cursor: presence reaches the other page. */
     ws_send(b, "{\"t\":\"cursor\",\"version\":1,\"ranges\":[{\"anchor\":3,"
@@ -627,8 +629,8 @@ static void test_ui_edit(void **state)
     json_t *u = ws_expect(a, "updates");
     json_t *up = json_array_get(json_object_get(u, "updates"), 0);
     assert_int_equal(json_integer_value(json_object_get(u, "version")), 1);
-    assert_string_equal(json_string_value(json_object_get(up, "clientID")),
-                        "peer");
+    assert_memory_equal(json_string_value(json_object_get(up, "clientID")),
+                        "peer:", 5);
     char *cs = json_dumps(json_object_get(up, "changes"), JSON_COMPACT);
     char want[64];
     snprintf(want, sizeof(want), "[[0,\"Hi \"],%zu]", len16 + 1);
@@ -676,16 +678,18 @@ static void test_ui_malformed(void **state)
         "[1,2,3]",
         "{\"no\":\"type\"}",
         "{\"t\":\"launch-missiles\"}",
-        "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":\"x\","
+        "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":\"xxxxxxxxxxxxxxxx\","
         "\"changes\":[5]}]}", /* does not cover the text */
-        "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":\"x\","
+        "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":\"xxxxxxxxxxxxxxxx\","
         "\"changes\":[[99999,\"a\"]]}]}",
-        "{\"t\":\"push\",\"version\":99,\"updates\":[{\"clientID\":\"x\","
+        "{\"t\":\"push\",\"version\":99,\"updates\":[{\"clientID\":\"xxxxxxxxxxxxxxxx\","
         "\"changes\":[]}]}", /* from the future */
         "{\"t\":\"push\",\"version\":0,\"updates\":\"x\"}",
         "{\"t\":\"cursor\",\"version\":0,\"ranges\":[{\"anchor\":-1,\"head\":0}]}",
         "{\"t\":\"at\",\"index\":12345}",
         "{\"t\":\"pull\",\"version\":-4}",
+        "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":\"short\","
+        "\"changes\":[[0,\"a\"],30]}]}", /* clientID under 16 characters */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
         int fd = ws_note(s);
@@ -709,7 +713,7 @@ static void test_ui_malformed(void **state)
         char msg[256];
         snprintf(msg, sizeof(msg),
                  "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":"
-                 "\"x\",\"changes\":[%zu,[0,\"a\"],%zu]}]}",
+                 "\"xxxxxxxxxxxxxxxx\",\"changes\":[%zu,[0,\"a\"],%zu]}]}",
                  rocket + 1, len16 - rocket - 1);
         int fd = ws_note(s);
         json_decref(ws_expect(fd, "hello"));
@@ -746,6 +750,59 @@ static void test_ui_malformed(void **state)
     fd = ws_note(s);
     json_decref(ws_expect(fd, "hello"));
     close(fd);
+}
+
+/*
+ * Pipelined pushes (docs/web.md): a page sends its next edit before the
+ * last is acknowledged, "after" its own updates; taken only if those were.
+ */
+static void test_ui_pipelined(void **state)
+{
+    struct server *s = *state;
+    char msg[512];
+    int a = ws_note(s);
+    json_t *h = ws_expect(a, "hello");
+    size_t l16 = 0;
+    for (const unsigned char *p =
+             (const unsigned char *)json_string_value(json_object_get(h, "text"));
+         *p; p++)
+        if ((*p & 0xc0) != 0x80)
+            l16 += *p >= 0xf0 ? 2 : 1;
+    json_decref(h);
+    snprintf(msg, sizeof(msg),
+             "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":"
+             "\"page-a-0123456789\",\"changes\":[[0,\"1\"],%zu]}]}", l16);
+    ws_send(a, msg);
+    snprintf(msg, sizeof(msg),
+             "{\"t\":\"push\",\"version\":1,\"after\":1,\"updates\":[{"
+             "\"clientID\":\"page-a-0123456789\",\"changes\":[1,[0,\"2\"],%zu]}]}",
+             l16);
+    ws_send(a, msg);
+    /* Another page's pipelined push on top of updates that are not its
+     * own is ignored (its base was never its own). */
+    snprintf(msg, sizeof(msg),
+             "{\"t\":\"push\",\"version\":2,\"after\":2,\"updates\":[{"
+             "\"clientID\":\"page-b-0123456789\",\"changes\":[[0,\"Z\"],%zu]}]}",
+             l16 + 2);
+    int acked = 0;
+    while (acked < 2) {
+        json_t *u = ws_expect(a, "updates");
+        acked += (int)json_array_size(json_object_get(u, "updates"));
+        json_decref(u);
+    }
+    int b = ws_note(s);
+    json_decref(ws_expect(b, "hello"));
+    ws_send(b, msg);
+    /* A base from the future (version - after above the daemon's) closes. */
+    ws_send(a, "{\"t\":\"push\",\"version\":9,\"after\":1,\"updates\":[{"
+               "\"clientID\":\"page-a-0123456789\",\"changes\":[[0,\"x\"],1]}]}");
+    assert_int_equal(ws_wait_close(a), 1008);
+    char *t = stored_text(s, NULL);
+    assert_memory_equal(t, "12# Agenda", 10);
+    assert_null(strchr(t, 'Z'));
+    free(t);
+    close(a);
+    close(b);
 }
 
 /* The page listens on loopback only, and a port in use is an error. */
@@ -869,6 +926,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ui_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ui_listen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ui_presence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ui_pipelined, setup, teardown),
     };
     if (notes_init() != NOTES_OK)
         return 1;
