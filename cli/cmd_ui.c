@@ -160,9 +160,14 @@ void cli_ui_on_loop(struct cli_ui *u, void *loop, notes_sync_hub *hub)
         fprintf(stderr, "notes: no page: %s\n", notes_last_detail());
         return;
     }
+    char saved[80];
     memset(&o, 0, sizeof(o));
     o.replica = u->r;
     o.listen = u->listen;
+    /* The same token as the last run: open pages reconnect after a
+     * restart (ui.json is mode 0600 in the user's own folder). */
+    if (notes_ui_saved_token(u->ctx->home, saved, sizeof(saved)) == NOTES_OK)
+        o.token = saved;
     o.log = stderr;
     o.status = on_status;
     o.status_ud = u;
@@ -183,13 +188,11 @@ void cli_ui_on_loop(struct cli_ui *u, void *loop, notes_sync_hub *hub)
 
 void cli_ui_on_stopping(struct cli_ui *u)
 {
-    char path[4200];
     u->hub = NULL;
-    if (!u->ui)
-        return;
-    snprintf(path, sizeof(path), "%s/ui.json", u->ctx->home);
-    unlink(path); /* no page any more: `notes open` says so */
-    notes_ui_stop(u->ui);
+    /* ui.json stays: its pid says no page is served now (notes open), its
+     * token serves again at the next start. */
+    if (u->ui)
+        notes_ui_stop(u->ui);
 }
 
 void cli_ui_on_presence(struct cli_ui *u, const uint8_t *rec, size_t n)

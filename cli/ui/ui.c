@@ -112,6 +112,7 @@ struct unote {
     uint64_t items_last_ms;
     char *items_json;       /* last sent, to skip repeats */
     char *fields_json;      /* front matter last sent */
+    char epoch[17];         /* names the update list; new after a reset */
     char peer_id[48];       /* clientID of updates from elsewhere */
 };
 
@@ -450,7 +451,7 @@ static json_t *hello_msg(struct unote *n, struct page *pg)
     json_t *fields = fields_json(n);
     return json_pack("{s:s, s:i, s:s, s:s, s:I, s:s%, s:o, s:{s:s, s:s, s:s, "
                      "s:s, s:s}}",
-                     "t", "hello", "v", 1, "epoch", ui->epoch, "note", n->hex,
+                     "t", "hello", "v", 1, "epoch", n->epoch, "note", n->hex,
                      "version", (json_int_t)n->version, "text", n->m, n->mlen,
                      "fields", fields, "me", "session", pg->session, "key",
                      ui->me_key, "fp", ui->me_fp, "name",
@@ -512,6 +513,8 @@ static void note_flush_remote(struct unote *n)
 {
     if (n->reset) {
         n->reset = 0;
+        ui_log(n->ui, "note %.8s: state rebuilt; pages reload it", n->hex);
+        random_hex(n->epoch, 8); /* a new update list (docs/web.md) */
         json_array_clear(n->remote);
         json_array_clear(n->hist);
         mirror_reload(n);
@@ -563,6 +566,7 @@ static int note_open(notes_ui *ui, const uint8_t id[16], struct unote **out)
     }
     n->hist = json_array();
     n->remote = json_array();
+    random_hex(n->epoch, 8);
     mirror_reload(n);
     if (!n->m || !n->hist || !n->remote) {
         json_decref(n->hist);
@@ -726,11 +730,12 @@ static json_t *local_people(struct unote *n)
                               pg->session, "name", notes_replica_name(ui->r),
                               "fp", ui->me_fp, "key", ui->me_key, "color",
                               ui->me_color);
-        if (pg->ranges) {
-            json_object_set(p, "ranges", pg->ranges);
-            json_object_set_new(p, "version",
-                                json_integer((json_int_t)pg->ranges_version));
-        }
+        json_object_set_new(p, "ranges",
+                            pg->ranges ? json_incref(pg->ranges) : json_array());
+        json_object_set_new(p, "version",
+                            json_integer((json_int_t)(pg->ranges
+                                                          ? pg->ranges_version
+                                                          : pg->note->version)));
         json_array_append_new(people, p);
     }
     return people;
@@ -783,8 +788,9 @@ static void presence_send(struct unote *n)
             json_t *p = json_pack("{s:s, s:s?, s:s, s:s, s:s, s:b}", "session",
                                   sess ? sess : "?", "name", name, "fp", fp,
                                   "key", key, "color", color, "remote", 1);
-            if (json_is_array(ranges))
-                json_object_set(p, "ranges", ranges);
+            json_object_set_new(p, "ranges", json_is_array(ranges)
+                                                 ? json_incref(ranges)
+                                                 : json_array());
             json_array_append_new(people, p);
         }
         rp = &r->next;
@@ -1037,6 +1043,13 @@ static void page_push(struct page *pg, json_t *msg)
         page_close(pg, "push from a version this daemon never had");
         return;
     }
+    /*
+     * Take in what reached the log first (the sync side merges peers'
+     * changes on this same loop): the splices below then apply to the
+     * newest text, and the commit has nothing to replay. If that brought
+     * updates, this push is stale: the page rebases and pushes again.
+     */
+    note_refresh(n);
     if ((unsigned long)v != n->version)
         return; /* stale: the page rebases over the updates it gets */
     /* Pipelined (docs/web.md): it builds on this page's own last `after`
@@ -2243,6 +2256,22 @@ int notes_ui_write_state(const notes_ui *ui, const char *home)
         return NOTES_EIO;
     }
     return NOTES_OK;
+}
+
+int notes_ui_saved_token(const char *home, char *token, size_t ntoken)
+{
+    char path[4096];
+    json_error_t err;
+    snprintf(path, sizeof(path), "%s/ui.json", home);
+    json_t *j = json_load_file(path, 0, &err);
+    const char *t = json_string_value(json_object_get(j, "token"));
+    int ok = t && strlen(t) >= 32 && strlen(t) < ntoken;
+    for (size_t i = 0; ok && t[i]; i++)
+        ok = (t[i] >= '0' && t[i] <= '9') || (t[i] >= 'a' && t[i] <= 'f');
+    if (ok)
+        snprintf(token, ntoken, "%s", t);
+    json_decref(j);
+    return ok ? NOTES_OK : NOTES_ENOTFOUND;
 }
 
 int notes_ui_read_state(const char *home, char *url, size_t nurl, char *token,

@@ -87,6 +87,12 @@ void notes_ui_free(notes_ui *ui);
  */
 int notes_ui_write_state(const notes_ui *ui, const char *home);
 /*
+ * The token of the last daemon run (ui.json), to serve with it again: a
+ * page left open across a restart of `notes serve` reconnects with its
+ * cookie. NOTES_ENOTFOUND if there is none.
+ */
+int notes_ui_saved_token(const char *home, char *token, size_t ntoken);
+/*
  * Read it back. OUT url (base, "http://127.0.0.1:PORT"), token. Returns
  * NOTES_ENOTFOUND when no daemon serves the page (the file is missing or
  * its process is gone).

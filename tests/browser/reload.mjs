@@ -1,3 +1,4 @@
+import { execSync } from 'node:child_process';
 // (c) A page reloaded mid-typing loses nothing: what the daemon acknowledged is in
 // the text after the reload, and so is what it had not acknowledged yet (kept in
 // sessionStorage and pushed again), each exactly once, while the other page types.
@@ -105,6 +106,16 @@ export default async function reload(ctx) {
     await a.keyboard.type('after]');
     await sleep(1000);
     await until(async () => a.evaluate(() => window.notesPage.connected()), 'reconnected after the restart');
+  } else if (process.env.NOTES_RESTART_A) {
+    // 4. a real daemon restarted (SIGTERM, then started again) while its page
+    // is open and typing: the page reconnects and resyncs.
+    await gotoAfter(a, 'two]');
+    await a.keyboard.press('Enter');
+    await a.keyboard.type('[restart ');
+    execSync(process.env.NOTES_RESTART_A, { stdio: 'inherit', timeout: 20000 });
+    await a.keyboard.type('after]');
+    await sleep(1000);
+    await until(async () => a.evaluate(() => window.notesPage.connected()), 'reconnected after the restart', 20000);
   }
   await bg.stop();
   const [ea, eb] = await converge(a, b);
@@ -114,6 +125,8 @@ export default async function reload(ctx) {
   check(r, lostB.length === 0, `the other page's ${bg.typed.length} tokens are there once`, lostB);
   const lostA = seenBefore.filter((x) => !once(ea, x));
   check(r, lostA.length === 0, 'the second reload\'s tokens are there once', lostA);
+  if (!mocks && process.env.NOTES_RESTART_A)
+    check(r, once(ea, '[restart after]'), 'text typed across a real daemon restart is there once', ea.slice(Math.max(0, ea.indexOf('[restart') - 20), ea.indexOf('[restart') + 60));
   if (mocks) {
     check(r, once(ea, '[drop while away]'), 'text typed while the connection was down is there once', ea.slice(ea.indexOf(mA), ea.indexOf(mA) + 120));
     check(r, once(ea, ' [restart after]'), 'text typed across a daemon restart is there once', ea.slice(ea.indexOf(mA), ea.indexOf(mA) + 120));
