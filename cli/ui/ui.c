@@ -466,6 +466,12 @@ static void note_publish(struct unote *n, json_t *updates)
         return;
     json_t *msg = json_pack("{s:s, s:I, s:O}", "t", "updates", "version",
                             (json_int_t)n->version, "updates", updates);
+    if (getenv("NOTES_UI_DEBUG")) {
+        char *d = json_dumps(updates, JSON_COMPACT);
+        ui_log(n->ui, "note %.8s: v%lu + %s", n->hex, n->version,
+               d ? (strlen(d) > 200 ? "(long)" : d) : "?");
+        free(d);
+    }
     json_array_extend(n->hist, updates);
     n->version += k;
     if (json_array_size(n->hist) > HIST_MAX) {
@@ -791,6 +797,10 @@ static void presence_send(struct unote *n)
             json_object_set_new(p, "ranges", json_is_array(ranges)
                                                  ? json_incref(ranges)
                                                  : json_array());
+            /* Positions in the sender's text, taken as ours now: the
+             * texts differ at most by what is in flight. */
+            json_object_set_new(p, "version",
+                                json_integer((json_int_t)n->version));
             json_array_append_new(people, p);
         }
         rp = &r->next;
@@ -955,6 +965,56 @@ static int changes_check(json_t *cs, size_t len16, size_t *ins_bytes)
     return covered == len16 ? 0 : -1;
 }
 
+/*
+ * Apply a checked ChangeSet to a scratch copy of the text (*t, *n bytes,
+ * malloc'd): -1 if a position falls inside a surrogate pair (a character
+ * outside the BMP), so a push is refused before any of it is applied.
+ */
+static int changes_simulate(char **t, size_t *n, json_t *cs)
+{
+    size_t pos16 = 0, cp = 0, byte = 0;
+    for (size_t i = 0; i < json_array_size(cs); i++) {
+        json_t *s = json_array_get(cs, i);
+        size_t ncp, nb, ecp, eb;
+        if (json_is_integer(s)) {
+            size_t k = (size_t)json_integer_value(s);
+            if (u16_locate(*t, *n, byte, cp, pos16, pos16 + k, &ncp, &nb))
+                return -1;
+            pos16 += k, cp = ncp, byte = nb;
+            continue;
+        }
+        size_t del16 = (size_t)json_integer_value(json_array_get(s, 0));
+        if (u16_locate(*t, *n, byte, cp, pos16, pos16 + del16, &ecp, &eb))
+            return -1;
+        size_t tl = 0;
+        for (size_t l = 1; l < json_array_size(s); l++)
+            tl += json_string_length(json_array_get(s, l)) + 1;
+        char *nt = malloc(*n - (eb - byte) + tl + 1);
+        if (!nt)
+            return -1;
+        memcpy(nt, *t, byte);
+        size_t o = byte;
+        for (size_t l = 1; l < json_array_size(s); l++) {
+            if (l > 1)
+                nt[o++] = '\n';
+            size_t ll = json_string_length(json_array_get(s, l));
+            memcpy(nt + o, json_string_value(json_array_get(s, l)), ll);
+            o += ll;
+        }
+        size_t ins = o - byte;
+        memcpy(nt + o, *t + eb, *n - eb);
+        *n = o + (*n - eb);
+        nt[*n] = '\0';
+        free(*t);
+        *t = nt;
+        pos16 += u16_count(nt + byte, ins);
+        for (size_t b = byte; b < byte + ins; b += u8len((unsigned char)nt[b]))
+            cp++;
+        byte += ins;
+    }
+    return 0;
+}
+
 /* Apply a checked ChangeSet to the note as splices. */
 static int changes_apply(struct unote *n, json_t *cs)
 {
@@ -1098,6 +1158,24 @@ static void page_push(struct page *pg, json_t *msg)
     if (total > NOTES_UI_MSG_MAX) {
         page_close(pg, "push too large");
         return;
+    }
+    /* Positions inside a surrogate pair are refused here, before any
+     * splice: a refusal midway would leave a half-applied push. */
+    {
+        size_t sn = n->mlen;
+        char *scratch = malloc(sn + 1);
+        int bad = !scratch;
+        if (scratch)
+            memcpy(scratch, n->m, sn + 1);
+        for (size_t i = 0; !bad && i < json_array_size(ups); i++)
+            bad = changes_simulate(
+                      &scratch, &sn,
+                      json_object_get(json_array_get(ups, i), "changes")) != 0;
+        free(scratch);
+        if (bad) {
+            page_close(pg, "an edit splits a character (a surrogate pair)");
+            return;
+        }
     }
     json_t *out = json_array();
     int rc = NOTES_OK;
@@ -1864,10 +1942,10 @@ static void ws_closed(struct pss *ps)
     ps->pg = NULL;
     if (!n->ui->stopped)
         presence_publish(n);
+    /* The note stays open, with its update list: a page that comes back
+     * (a reload) continues from its version while this daemon runs. */
     if (n->pages)
         presence_send(n);
-    else if (!n->ui->stopped)
-        note_release(n);
 }
 
 /*

@@ -81,5 +81,5 @@ status=0
 "$here/run.sh" "$@" || status=$?
 # Daemon A may have been restarted by the test: stop whichever runs now.
 pid[a]=$(cat "$work/a.pid")
-[ $status -ne 0 ] && { echo "--- daemon logs"; tail -20 "$work/a.log" "$work/b.log"; }
+[ $status -ne 0 ] && { echo "--- daemon logs"; tail -n "${NOTES_LOG_LINES:-20}" "$work/a.log" "$work/b.log"; }
 exit $status
