@@ -152,6 +152,8 @@ struct pss {
     char *post;
     size_t postlen;
     char route[16];
+    int err;                /* refused: the status, given after the body */
+    char err_msg[40];
 };
 
 static _Thread_local char ui_err[300];
@@ -1830,22 +1832,33 @@ static int http_request(notes_ui *ui, struct lws *wsi, struct pss *ps,
         return respond_text(wsi, ps, 404, "not found\n", host);
     }
     if (is_post) {
-        char type[64] = "", origin[128] = "", want[160];
+        char type[64] = "", origin[128] = "", want[160], cl[24] = "";
+        /*
+         * The answer waits for the end of the body (the client is still
+         * sending it); a refusal is noted here and given then. A POST
+         * without a body is answered now: no body callbacks will come.
+         */
         lws_hdr_copy(wsi, type, sizeof(type), WSI_TOKEN_HTTP_CONTENT_TYPE);
+        snprintf(want, sizeof(want), "http://%s", host);
         /* A form or a text/plain POST from another site cannot carry
          * this type without a CORS preflight, which we never allow. */
         if (strncasecmp(type, "application/json", 16) != 0)
-            return json_error(wsi, ps, 415, "send JSON", host);
-        snprintf(want, sizeof(want), "http://%s", host);
-        if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) > 0 &&
-            strcmp(origin, want) != 0)
-            return json_error(wsi, ps, 403, "foreign origin", host);
-        if (strcmp(uri, "/api/notes") == 0)
+            ps->err = 415, snprintf(ps->err_msg, sizeof(ps->err_msg), "send JSON");
+        else if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) > 0 &&
+                 strcmp(origin, want) != 0)
+            ps->err = 403, snprintf(ps->err_msg, sizeof(ps->err_msg), "foreign origin");
+        else if (strcmp(uri, "/api/notes") == 0)
             snprintf(ps->route, sizeof(ps->route), "new");
         else if (strcmp(uri, "/api/import") == 0)
             snprintf(ps->route, sizeof(ps->route), "import");
         else
-            return json_error(wsi, ps, 404, "not found", host);
+            ps->err = 404, snprintf(ps->err_msg, sizeof(ps->err_msg), "not found");
+        lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+        if (atol(cl) <= 0) {
+            if (ps->err)
+                return json_error(wsi, ps, (unsigned)ps->err, ps->err_msg, host);
+            return api_create(ui, wsi, ps, host);
+        }
         return 0; /* the body follows */
     }
     return respond_text(wsi, ps, 405, "method not allowed\n", host);
@@ -2030,6 +2043,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
         memset(ps, 0, sizeof(*ps));
         return http_request(ui, wsi, ps, in ? (const char *)in : "/");
     case LWS_CALLBACK_HTTP_BODY:
+        if (ps->err)
+            return 0; /* refused already: read and drop */
         if (!ps->route[0])
             return -1;
         if (ps->postlen + len > NOTES_MD_MAX_BYTES * 2 + 4096)
@@ -2047,6 +2062,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
         char host[128];
         if (!host_ok(ui, wsi, host, sizeof(host)))
             return -1;
+        if (ps->err)
+            return json_error(wsi, ps, (unsigned)ps->err, ps->err_msg, host);
         return api_create(ui, wsi, ps, host);
     }
     case LWS_CALLBACK_HTTP_WRITEABLE: {
