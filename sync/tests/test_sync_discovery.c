@@ -489,7 +489,7 @@ static void test_daemons(void **st)
 {
     char *a = mkreplica("Ana"), *b = mkreplica("Bo"), *c = mkreplica("Cy");
     notes_space team, other;
-    struct server sa, sb, sc;
+    static struct server sa, sb, sc; /* the teardown reads them */
     uint8_t id[16], other_id[16], ka[32], kb[32], kc[32];
     int udp, sniff;
     double t0;
@@ -728,7 +728,7 @@ static void test_one_way(void **st)
 {
     char *a = mkreplica("Ana"), *b = mkreplica("Bo");
     notes_space team;
-    struct server sa, sb;
+    static struct server sa, sb; /* the teardown reads them */
     uint8_t id[16], ka[32], kb[32];
     int pa, pb, pn, fa, fb, fn;
     double t0;

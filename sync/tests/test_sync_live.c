@@ -219,7 +219,7 @@ static void test_live_push_relay_reconnect(void **st)
     (void)st;
     char *a = mkreplica("Ana"), *b = mkreplica("Bo"), *c = mkreplica("Cy");
     notes_space sp;
-    struct server sa, sb, sc;
+    static struct server sa, sb, sc; /* the teardown reads them */
     uint8_t id[16];
     enum { N = 50 };
     double lat[2][N];
