@@ -746,7 +746,7 @@ static int parse_peer(char *line, notes_sync_peer *e)
         if (strlen(key) != 64)
             return -1;
         for (int i = 0; i < 32; i++) {
-            int hi = hexval(key[2 * i]), lo = hexval(key[2 * i + 1]);
+            int hi = hexval(key[(size_t)2 * i]), lo = hexval(key[(size_t)2 * i + 1]);
             if (hi < 0 || lo < 0)
                 return -1;
             e->key[i] = (uint8_t)(hi << 4 | lo);

@@ -65,7 +65,7 @@ static void statement(uint8_t *out, size_t *n, const char *label,
                       const uint8_t h[32])
 {
     size_t l = strlen(label);
-    memcpy(out, label, l);
+    memcpy(out, label, l); // NOLINT(bugprone-not-null-terminated-result): bytes
     memcpy(out + l, h, 32);
     *n = l + 32;
 }

@@ -507,7 +507,7 @@ static int read_notes(const char *home, const char *name, uint8_t (**ids)[16],
     if (rc)
         goto out;
     rc = NOTES_ECORRUPT;
-    if (strncmp(text, "notes-space-notes 1\n", 20) != 0) {
+    if (len < 20 || strncmp(text, "notes-space-notes 1\n", 20) != 0) {
         notes_sync__detail("'%s': first line must be 'notes-space-notes 1'",
                            path);
         goto out;
@@ -558,7 +558,7 @@ static int write_notes(const char *home, const char *name,
         free(path);
         return NOTES_ENOMEM;
     }
-    memcpy(buf, "notes-space-notes 1\n", 20);
+    memcpy(buf, "notes-space-notes 1\n", 20); // NOLINT(bugprone-not-null-terminated-result)
     for (size_t i = 0; i < n; i++) {
         put_hex(ids[i], 16, buf + 20 + i * 33);
         buf[20 + i * 33 + 32] = '\n';

@@ -789,7 +789,7 @@ static void on_watch(uv_fs_event_t *w, const char *name, int events,
     struct notes_sync_hub *h = w->data;
     size_t n = name ? strlen(name) : 0;
     (void)events;
-    if (status < 0 || h->stopping || n < 5 || strcmp(name + n - 4, ".log"))
+    if (status < 0 || h->stopping || n < 5 || strcmp(name + n - 4, ".log") != 0)
         return;
     for (struct conn *c = h->conns, *nx; c; c = nx) {
         nx = c->next;
@@ -1384,7 +1384,7 @@ int notes_sync_serve(const char *home, const char *passphrase,
         goto out;
     /* A session speaks for one space: each --peer is dialed once per space
      * (a peer that lacks one ignores that dial, which backs off). */
-    if (o->npeers) {
+    if (o->npeers && h.cfg.nspaces) {
         h.ndials = o->npeers * h.cfg.nspaces;
         if (!(h.dials = calloc(h.ndials, sizeof(*h.dials)))) {
             h.ndials = 0;
