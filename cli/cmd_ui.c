@@ -151,12 +151,11 @@ void cli_ui_on_loop(struct cli_ui *u, void *loop, notes_sync_hub *hub)
 {
     char path[4200];
     notes_ui_opts o;
-    int rc;
     u->hub = hub;
     snprintf(path, sizeof(path), "%s/identity", u->ctx->home);
-    if ((rc = notes_replica_open(u->ctx->home, &u->r)) ||
-        (rc = notes_replica_unlock(u->r, u->pass)) ||
-        (rc = notes_identity_load(path, u->pass, &u->id))) {
+    if (notes_replica_open(u->ctx->home, &u->r) ||
+        notes_replica_unlock(u->r, u->pass) ||
+        notes_identity_load(path, u->pass, &u->id)) {
         fprintf(stderr, "notes: no page: %s\n", notes_last_detail());
         return;
     }

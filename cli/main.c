@@ -230,8 +230,8 @@ void cli_note_id(char out[33], const uint8_t id[16])
 {
     static const char hex[] = "0123456789abcdef";
     for (int i = 0; i < 16; i++) {
-        out[2 * i] = hex[id[i] >> 4];
-        out[2 * i + 1] = hex[id[i] & 15];
+        out[(size_t)2 * i] = hex[id[i] >> 4];
+        out[(size_t)2 * i + 1] = hex[id[i] & 15];
     }
     out[32] = 0;
 }
@@ -415,7 +415,7 @@ int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out)
     }
     /* Titles: an exact (case-insensitive) title wins, else a unique
      * substring match. */
-    notes_doc **docs = calloc(n ? n : 1, sizeof(*docs));
+    notes_doc **docs = calloc(n ? n : 1, sizeof(notes_doc *));
     if (!docs) {
         notes_free(ids);
         return EXIT_SYSTEM;
