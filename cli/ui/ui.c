@@ -1130,52 +1130,32 @@ static void page_push(struct page *pg, json_t *msg)
     }
     /* Check every update against the length it will apply to: a bad one
      * refuses the whole push before anything is applied. */
-    size_t len16 = n->len16, total = 0;
-    for (size_t i = 0; i < json_array_size(ups); i++) {
-        json_t *u = json_array_get(ups, i), *cs = json_object_get(u, "changes");
-        json_t *cid = json_object_get(u, "clientID");
-        size_t ins;
-        if (!json_is_object(u) || !client_id_ok(cid) ||
-            strcmp(json_string_value(cid), cid0 ? cid0 : "") != 0 ||
-            changes_check(cs, len16, &ins)) {
-            page_close(pg, "malformed update");
-            return;
-        }
-        total += ins;
-        /* The length after this update, for the next one's check. */
-        size_t next16 = 0;
-        for (size_t k = 0; k < json_array_size(cs); k++) {
-            json_t *s = json_array_get(cs, k);
-            if (json_is_integer(s)) {
-                next16 += (size_t)json_integer_value(s);
-            } else {
-                for (size_t l = 1; l < json_array_size(s); l++)
-                    next16 += u16_count(json_string_value(json_array_get(s, l)),
-                                        json_string_length(json_array_get(s, l))) +
-                              (l > 1);
-            }
-        }
-        len16 = next16;
-    }
-    if (total > NOTES_UI_MSG_MAX) {
-        page_close(pg, "push too large");
-        return;
-    }
-    /* Positions inside a surrogate pair are refused here, before any
-     * splice: a refusal midway would leave a half-applied push. */
+    /*
+     * Check every update against the text it will apply to, on a scratch
+     * copy: coverage of the whole text, and no position inside a surrogate
+     * pair. A bad one refuses the whole push before any splice (a refusal
+     * midway would leave it half applied). The message is at most 1 MiB,
+     * which bounds what a push inserts.
+     */
     {
-        size_t sn = n->mlen;
+        size_t sn = n->mlen, ins;
         char *scratch = malloc(sn + 1);
-        int bad = !scratch;
+        const char *why = scratch ? NULL : "out of memory";
         if (scratch)
             memcpy(scratch, n->m, sn + 1);
-        for (size_t i = 0; !bad && i < json_array_size(ups); i++)
-            bad = changes_simulate(
-                      &scratch, &sn,
-                      json_object_get(json_array_get(ups, i), "changes")) != 0;
+        for (size_t i = 0; !why && i < json_array_size(ups); i++) {
+            json_t *u = json_array_get(ups, i), *cs = json_object_get(u, "changes");
+            json_t *cid = json_object_get(u, "clientID");
+            if (!json_is_object(u) || !client_id_ok(cid) ||
+                strcmp(json_string_value(cid), cid0 ? cid0 : "") != 0 ||
+                changes_check(cs, u16_count(scratch, sn), &ins))
+                why = "malformed update";
+            else if (changes_simulate(&scratch, &sn, cs) != 0)
+                why = "an edit splits a character (a surrogate pair)";
+        }
         free(scratch);
-        if (bad) {
-            page_close(pg, "an edit splits a character (a surrogate pair)");
+        if (why) {
+            page_close(pg, why);
             return;
         }
     }
