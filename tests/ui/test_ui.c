@@ -793,6 +793,13 @@ static void test_ui_pipelined(void **state)
     int b = ws_note(s);
     json_decref(ws_expect(b, "hello"));
     ws_send(b, msg);
+    /* Messages of one connection are handled in order: once the pull is
+     * answered, the push before it was handled (and must have been
+     * ignored). */
+    ws_send(b, "{\"t\":\"pull\",\"version\":0}");
+    json_t *pu = ws_expect(b, "updates");
+    assert_int_equal(json_array_size(json_object_get(pu, "updates")), 2);
+    json_decref(pu);
     /* A base from the future (version - after above the daemon's) closes. */
     ws_send(a, "{\"t\":\"push\",\"version\":9,\"after\":1,\"updates\":[{"
                "\"clientID\":\"page-a-0123456789\",\"changes\":[[0,\"x\"],1]}]}");
