@@ -46,7 +46,9 @@ extern "C" {
     X(EWRONGDOC, -19, "change belongs to another document")                  \
     X(ENEEDPASS, -20, "a passphrase is required")                            \
     X(ETRUNCATED, -21, "torn or truncated record")                          \
-    X(EUNSIGNED, -22, "change not covered by any signature")
+    X(EUNSIGNED, -22, "change not covered by any signature")                  \
+    X(EBADLINK, -23, "invalid device link or revocation")                    \
+    X(EREVOKED, -24, "change signed by a revoked device after its revocation")
 
 typedef enum notes_err {
     NOTES_OK = 0,
@@ -234,6 +236,77 @@ NOTES_API NOTES_NODISCARD int notes_replica_list(notes_replica *r,
                                                  size_t *n);
 NOTES_API void notes_replica_close(notes_replica *r);
 
+
+/* ---- People: person keys, device links, revocations ------------------- */
+/*
+ * A person key certifies device keys ("links"); docs/trust.md explains the
+ * model. The person key is a key file like the device's (HOME/person,
+ * passphrase-protected or not). Links and revocations made on this replica
+ * are kept in HOME/certs and written into every note this replica commits
+ * to, so each note carries what is needed to attribute its changes.
+ */
+
+/* Whether HOME/person exists. */
+NOTES_API int notes_replica_has_person(const notes_replica *r);
+/* Whether the person key file needs a passphrase. */
+NOTES_API int notes_replica_person_needs_passphrase(const notes_replica *r);
+/*
+ * Create a person key named `name` (HOME/person, protected when passphrase
+ * is non-empty) and link this device to it. The device must be unlocked.
+ * NOTES_EEXIST if there is one already.
+ */
+NOTES_API NOTES_NODISCARD int notes_replica_person_create(notes_replica *r,
+                                                          const char *name,
+                                                          const char *passphrase);
+/* Copy a person key file (a backup, or from another device) into HOME/person
+ * and link this device to it. */
+NOTES_API NOTES_NODISCARD int notes_replica_person_import(notes_replica *r,
+                                                          const char *path,
+                                                          const char *passphrase);
+/* Load the person key; NOTES_ENOTFOUND when this replica has none. */
+NOTES_API NOTES_NODISCARD int notes_replica_person_load(notes_replica *r,
+                                                        const char *passphrase,
+                                                        notes_identity **out);
+/*
+ * The pairing code of this device ("np1" + base32): its key and its
+ * signature consenting to be linked. OUT *code: free with notes_free.
+ */
+NOTES_API NOTES_NODISCARD int notes_replica_pair_code(notes_replica *r,
+                                                      char **code);
+/*
+ * Link the device of a pairing code to `person` (a loaded person key):
+ * checks the code's consent signature (NOTES_EBADLINK), signs the link,
+ * remembers it in HOME/certs. device (may be NULL) receives the key.
+ */
+NOTES_API NOTES_NODISCARD int notes_replica_link(notes_replica *r,
+                                                 const notes_identity *person,
+                                                 const char *code,
+                                                 uint8_t device[32]);
+/*
+ * Revoke a device this replica linked for `person`: signs a revocation and
+ * remembers it. Every change by that device causally after the revocation
+ * is refused (NOTES_EREVOKED) by every replica the revocation reaches.
+ */
+NOTES_API NOTES_NODISCARD int notes_replica_revoke(notes_replica *r,
+                                                   const notes_identity *person,
+                                                   const uint8_t device[32]);
+
+typedef struct notes_link_info {
+    uint8_t person[32];
+    uint8_t device[32];
+    char person_name[NOTES_NAME_MAX + 1];
+    uint64_t time_ms;    /* when linked (the person's clock) */
+    int self;            /* the device is this replica's */
+    int revoked;
+    uint64_t revoked_ms;
+} notes_link_info;
+
+/* The links this replica knows of its person's devices (HOME/certs). OUT
+ * *links: free with notes_free. */
+NOTES_API NOTES_NODISCARD int notes_replica_links(notes_replica *r,
+                                                  notes_link_info **links,
+                                                  size_t *n);
+
 /* ---- Documents ----------------------------------------------------------- */
 /*
  * A document (a note) is the state built from its verified signed changes:
@@ -383,6 +456,12 @@ NOTES_API const char *notes_doc_author_name(const notes_doc *d,
 NOTES_API size_t notes_doc_change_count(const notes_doc *d);
 NOTES_API NOTES_NODISCARD int notes_doc_change(const notes_doc *d, size_t i,
                                                notes_change_info *out);
+/* The dependencies of change i (the version its author had seen): *n ids
+ * of 32 bytes, borrowed from the doc. */
+NOTES_API NOTES_NODISCARD int notes_doc_change_deps(const notes_doc *d,
+                                                    size_t i,
+                                                    const uint8_t (**deps)[32],
+                                                    size_t *n);
 /* Find a change by id or unique hex prefix; NOTES_ENOTFOUND / NOTES_EINVAL
  * (ambiguous). OUT *index. */
 NOTES_API NOTES_NODISCARD int notes_doc_find_change(const notes_doc *d,
@@ -418,6 +497,80 @@ NOTES_API NOTES_NODISCARD int notes_doc_diff(notes_doc *d,
 NOTES_API NOTES_NODISCARD int notes_doc_authorship(notes_doc *d,
                                                    uint32_t **changes,
                                                    size_t *ncp);
+
+/* ---- People and confirmations in a note ------------------------------- */
+
+typedef struct notes_person_info {
+    const uint8_t *person;  /* 32-byte person key, or NULL: linked to nobody,
+                             * or contested (linked by several persons) */
+    const char *name;       /* the person's self-chosen name, or NULL */
+    uint64_t linked_ms;     /* the link's time (a claim) */
+    int contested;          /* valid links to two or more persons */
+    int revoked;            /* a valid revocation of the device is here */
+    uint64_t revoked_ms;
+    size_t revoked_change;  /* index of the change carrying it */
+} notes_person_info;
+
+/*
+ * Who device key `device` speaks for in this note, from the links the note
+ * holds (each checked: the device's consent and the person's signature).
+ * NOTES_ENOTFOUND when no link names the device (out->person NULL then).
+ * Borrowed fields are valid until the next change to the doc.
+ */
+NOTES_API NOTES_NODISCARD int notes_doc_person(const notes_doc *d,
+                                               const uint8_t device[32],
+                                               notes_person_info *out);
+/*
+ * For change i by a revoked device: 1 when the revocation was made after
+ * seeing it (signed before the revocation), 0 when concurrent with it (the
+ * device had not seen the revocation; not refused, but flagged). -1 when
+ * the device is not revoked or on error.
+ */
+NOTES_API int notes_doc_change_before_revocation(notes_doc *d, size_t i);
+
+typedef struct notes_confirmation {
+    size_t change;          /* index of the change that carries it */
+    const uint8_t *signer;  /* its author: a device key */
+    const uint8_t *anchor;  /* id of the change that inserted the item's
+                             * first character ... */
+    uint32_t anchor_event;  /* ... and that character's event number */
+    const char *owner;      /* the owner it confirms, not NUL-ended */
+    size_t owner_len;
+    const char *text;       /* the exact item text it confirms */
+    size_t text_len;
+} notes_confirmation;
+
+/* Confirmations in the note, in log order (equivocation losers left out). */
+NOTES_API size_t notes_doc_confirmation_count(const notes_doc *d);
+NOTES_API NOTES_NODISCARD int notes_doc_confirmation(const notes_doc *d,
+                                                     size_t i,
+                                                     notes_confirmation *out);
+/*
+ * Stage a confirmation of the item whose first character is at code point
+ * `cp`, binding it to that character's CRDT id (stable across edits) and to
+ * `owner` (may be "") and `text`. Signed by notes_doc_commit. Local text
+ * edits must be committed first (NOTES_EINVAL).
+ */
+NOTES_API NOTES_NODISCARD int notes_doc_confirm(notes_doc *d, size_t cp,
+                                                const char *owner,
+                                                const char *text);
+/*
+ * The stable id of every code point of the text at `version` (n change ids;
+ * NULL/0: the current text): the index of the change that inserted it and
+ * its event number within that change. OUT *changes, *events: free with
+ * notes_free. Local edits must be committed first.
+ */
+NOTES_API NOTES_NODISCARD int notes_doc_origins(notes_doc *d,
+                                                const uint8_t (*version)[32],
+                                                size_t n, uint32_t **changes,
+                                                uint32_t **events, size_t *ncp);
+/*
+ * Stage the links and revocations of this replica (HOME/certs) that the
+ * note does not hold yet; *added tells how many. notes_doc_commit writes
+ * them. Commits do this by themselves; this is for notes one only reads.
+ */
+NOTES_API NOTES_NODISCARD int notes_doc_publish_certs(notes_doc *d,
+                                                      size_t *added);
 
 /* ---- Exchange ---------------------------------------------------------- */
 /*

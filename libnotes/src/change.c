@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "change.h"
+#include "people.h"
 
 static const uint8_t change_magic[3] = {'N', 'C', 1};
 
@@ -88,6 +89,30 @@ static int decode_op(struct notes_reader *r, struct notes__op *op,
         if (notes__get_bytes(r, NOTES__NAME_MAX, &op->text, &op->textlen) ||
             op->textlen == 0 || !notes__utf8_valid(op->text, op->textlen))
             return fail(NOTES_ECORRUPT, "bad author name", r->off);
+        return NOTES_OK;
+    case NOTES__K_LINK: {
+        struct notes__link l;
+        if (notes__get_bytes(r, NOTES__LINK_MAX, &op->text, &op->textlen) ||
+            notes__link_parse(op->text, op->textlen, &l))
+            return fail(NOTES_ECORRUPT, "malformed device link", r->off);
+        return NOTES_OK;
+    }
+    case NOTES__K_REVOKE: {
+        struct notes__revoke rv;
+        if (notes__get_bytes(r, NOTES__REVOKE_MAX, &op->text, &op->textlen) ||
+            notes__revoke_parse(op->text, op->textlen, &rv))
+            return fail(NOTES_ECORRUPT, "malformed device revocation", r->off);
+        return NOTES_OK;
+    }
+    case NOTES__K_CONFIRM:
+        if (notes__get_bytes(r, NOTES__ANCHOR_LEN + NOTES__OWNER_MAX, &op->key,
+                             &op->keylen) ||
+            op->keylen < NOTES__ANCHOR_LEN ||
+            !notes__utf8_valid(op->key + NOTES__ANCHOR_LEN,
+                               op->keylen - NOTES__ANCHOR_LEN) ||
+            notes__get_bytes(r, NOTES__VALUE_MAX, &op->text, &op->textlen) ||
+            op->textlen == 0 || !notes__utf8_valid(op->text, op->textlen))
+            return fail(NOTES_ECORRUPT, "malformed confirmation", r->off);
         return NOTES_OK;
     default:
         return fail(NOTES_ECORRUPT, "unknown operation kind", r->off);
@@ -295,6 +320,25 @@ int notes__builder_name(struct notes__change_builder *b, const char *name)
         return NOTES_EINVAL;
     if ((rc = notes__buf_put_u8(&b->ops, NOTES__K_NAME)) ||
         (rc = notes__buf_put_bytes(&b->ops, name, n))) {
+        b->ops.len = mark;
+        return rc;
+    }
+    b->nops++;
+    return NOTES_OK;
+}
+
+int notes__builder_blob(struct notes__change_builder *b, int kind,
+                        const uint8_t *key, size_t klen, const uint8_t *value,
+                        size_t vlen)
+{
+    size_t mark = b->ops.len;
+    int rc;
+    if (b->nops >= NOTES__MAX_OPS)
+        return NOTES_ETOOBIG;
+    if ((rc = notes__buf_put_u8(&b->ops, (uint8_t)kind)) ||
+        (kind == NOTES__K_CONFIRM &&
+         (rc = notes__buf_put_bytes(&b->ops, key, klen))) ||
+        (rc = notes__buf_put_bytes(&b->ops, value, vlen))) {
         b->ops.len = mark;
         return rc;
     }

@@ -25,6 +25,9 @@ enum notes__op_kind {
     NOTES__K_REMOVE = 6, /* set element removed (observed adds): key, value */
     NOTES__K_DELBACK = 7, /* backspace run: deletes pos, pos-1, ... (count) */
     NOTES__K_NAME = 8,   /* the author's self-chosen display name: value */
+    NOTES__K_LINK = 9,   /* a device link certificate: value (people.h) */
+    NOTES__K_REVOKE = 10, /* a device revocation: value (people.h) */
+    NOTES__K_CONFIRM = 11, /* key: anchor (36 bytes) + owner; value: text */
 };
 
 struct notes__op {
@@ -81,6 +84,10 @@ int notes__builder_ins(struct notes__change_builder *b, uint32_t pos,
 int notes__builder_del(struct notes__change_builder *b, int kind,
                        uint32_t pos, uint32_t count);
 int notes__builder_name(struct notes__change_builder *b, const char *name);
+/* An op of kind LINK, REVOKE (value only) or CONFIRM (key and value). */
+int notes__builder_blob(struct notes__change_builder *b, int kind,
+                        const uint8_t *key, size_t klen, const uint8_t *value,
+                        size_t vlen);
 int notes__builder_kv(struct notes__change_builder *b, int kind,
                       const char *key, const char *value);
 /*

@@ -22,6 +22,7 @@
 
 #include "change.h"
 #include "pack.h"
+#include "people.h"
 #include "replica.h"
 #include "store.h"
 #include "text.h"
@@ -50,6 +51,32 @@ struct author {
     uint32_t *slot_count; /* how many entries share it (>1: equivocation) */
     char *name;           /* claimed display name (latest applied), or NULL */
     uint64_t name_seq;
+};
+
+/* Who a device speaks for, from the links and revocations in the note. */
+struct dev {
+    uint8_t device[32];
+    uint8_t person[32];
+    const uint8_t *link;  /* a link naming the device (bytes in an entry) */
+    size_t linklen;
+    const char *name;     /* the person's claimed name, not NUL-ended */
+    size_t namelen;
+    char *name_z;         /* NUL-ended copy, made when asked for */
+    uint64_t linked_ms;
+    int has_person;
+    int contested;        /* valid links to different persons */
+    uint32_t revoke_entry; /* first entry carrying a revocation, or NONE */
+    uint64_t revoked_ms;
+};
+
+/* A revocation: changes of `device` with `entry` in their past are refused. */
+struct rev {
+    uint8_t device[32];
+    uint32_t entry;
+};
+
+struct conf {
+    uint32_t entry, op;
 };
 
 struct write {
@@ -105,6 +132,14 @@ struct notes_doc {
     struct notes_buf pend_text;
     notes_lv pend_first, pend_last; /* LVs of the first and last pending event */
     unsigned rebuilds;       /* counts rebuild() calls */
+    struct dev *dev;         /* people: rebuilt with the state */
+    size_t ndev;
+    struct rev *rev;
+    size_t nrev;
+    struct conf *conf;
+    size_t nconf, capconf;
+    uint8_t (*certh)[16];    /* hashes of the certificates applied */
+    size_t ncerth, capcerth;
     int tainted;             /* the log held refused changes: never vouch
                               * for it with the local MAC */
     size_t len;              /* text length in code points, if len_ok */
@@ -301,6 +336,109 @@ static uint32_t slot_winner(const struct notes_doc *d, uint32_t ai, uint64_t seq
 
 /* ---- verification of one change against what the doc holds ---- */
 
+static const struct dev *dev_find_c(const struct notes_doc *d,
+                                    const uint8_t pk[32])
+{
+    for (size_t i = 0; i < d->ndev; i++)
+        if (memcmp(d->dev[i].device, pk, 32) == 0)
+            return &d->dev[i];
+    return NULL;
+}
+
+/*
+ * Whether a revocation of `author` is in the causal past of a change with
+ * these deps and prev (the change itself not yet an entry): *which gets the
+ * entry carrying it. Lamport numbers prune the walk: an entry with a
+ * smaller number than the revocation's cannot have it in its past.
+ */
+static int revoked_before(const struct notes_doc *d, const uint8_t author[32],
+                          const uint8_t (*deps)[32], uint32_t ndeps,
+                          const uint8_t *prev, uint32_t *which)
+{
+    uint32_t minl = UINT32_MAX;
+    int any = 0;
+    *which = NONE;
+    for (size_t i = 0; i < d->nrev; i++)
+        if (memcmp(d->rev[i].device, author, 32) == 0) {
+            any = 1;
+            if (d->e[d->rev[i].entry].lamport < minl)
+                minl = d->e[d->rev[i].entry].lamport;
+        }
+    if (!any)
+        return NOTES_OK;
+    uint8_t *seen = notes__calloc(d->ne ? d->ne : 1, 1);
+    uint32_t *stack = notes__malloc((d->ne + ndeps + 2) * sizeof(*stack));
+    size_t sp = 0;
+    int rc = NOTES_OK;
+    if (!seen || !stack) {
+        rc = NOTES_ENOMEM;
+        goto out;
+    }
+    for (uint32_t i = 0; i <= ndeps; i++) {
+        uint32_t p = i < ndeps ? hash_find(d, deps[i])
+                               : (prev ? hash_find(d, prev) : NONE);
+        if (p != NONE && !seen[p]) {
+            seen[p] = 1;
+            stack[sp++] = p;
+        }
+    }
+    while (sp) {
+        uint32_t x = stack[--sp];
+        const struct entry *en = &d->e[x];
+        if (en->lamport < minl)
+            continue;
+        for (size_t i = 0; i < d->nrev; i++)
+            if (d->rev[i].entry == x &&
+                memcmp(d->rev[i].device, author, 32) == 0) {
+                *which = x;
+                goto out;
+            }
+        const struct notes__change *c = en->c;
+        for (uint32_t i = 0; i <= c->ndeps; i++) {
+            uint32_t p = i < c->ndeps ? hash_find(d, c->deps[i])
+                                      : (c->seq > 1 ? hash_find(d, c->prev)
+                                                    : NONE);
+            if (p != NONE && !seen[p]) {
+                seen[p] = 1;
+                stack[sp++] = p;
+            }
+        }
+    }
+out:
+    notes__free(seen);
+    notes__free(stack);
+    return rc;
+}
+
+/* Check the certificates a change carries (links, revocations). */
+static int check_certs(const struct notes__change *c)
+{
+    for (uint32_t i = 0; i < c->nops; i++) {
+        const struct notes__op *o = &c->ops[i];
+        int rc = NOTES_OK;
+        if (o->kind == NOTES__K_LINK) {
+            struct notes__link l;
+            rc = notes__link_parse(o->text, o->textlen, &l);
+            if (rc == NOTES_OK)
+                rc = notes__link_check(&l);
+        } else if (o->kind == NOTES__K_REVOKE) {
+            struct notes__revoke rv;
+            rc = notes__revoke_parse(o->text, o->textlen, &rv);
+            if (rc == NOTES_OK)
+                rc = notes__revoke_check(&rv);
+        }
+        if (rc) {
+            char sid[17], detail[400];
+            snprintf(detail, sizeof(detail), "%s", notes_last_detail());
+            short_id(sid, c->id);
+            notes__set_detail("change %s carries an invalid certificate: %s",
+                              sid, detail);
+            return NOTES_EBADLINK;
+        }
+    }
+    return NOTES_OK;
+}
+
 /*
  * Check `c` structurally against the doc: document, chain, dependencies.
  * Signature checked here too. Returns a code and sets the detail.
@@ -363,7 +501,23 @@ static int check_change(struct notes_doc *d, const struct notes__change *c,
             return NOTES_EMISSINGDEP;
         }
     }
-    return NOTES_OK;
+    int rc = check_certs(c);
+    uint32_t rev;
+    if (rc == NOTES_OK)
+        rc = revoked_before(d, c->author, (const uint8_t(*)[32])c->deps,
+                            c->ndeps, c->seq > 1 ? c->prev : NULL, &rev);
+    if (rc == NOTES_OK && rev != NONE) {
+        char rid[17];
+        const struct dev *v = dev_find_c(d, c->author);
+        short_id(rid, d->e[rev].c->id);
+        NAMES();
+        notes__set_detail("change %s by device %s was signed after the device "
+                          "was revoked (by %.*s, in change %s)", sid, aid,
+                          v ? (int)v->namelen : 7, v ? v->name : "its owner",
+                          rid);
+        return NOTES_EREVOKED;
+    }
+    return rc;
 #undef NAMES
 }
 
@@ -466,6 +620,135 @@ static int set_one(notes_lv **par, uint32_t *npar, notes_lv lv)
  * Apply entry idx (verified) to the text and fields. On NOTES_EBADOP the
  * oplog may hold part of the change: the caller rebuilds the state.
  */
+static void people_clear(struct notes_doc *d)
+{
+    for (size_t i = 0; i < d->ndev; i++)
+        notes__free(d->dev[i].name_z);
+    notes__free(d->dev);
+    notes__free(d->rev);
+    notes__free(d->conf);
+    notes__free(d->certh);
+    d->dev = NULL;
+    d->rev = NULL;
+    d->conf = NULL;
+    d->certh = NULL;
+    d->ndev = d->nrev = d->nconf = d->capconf = 0;
+    d->ncerth = d->capcerth = 0;
+}
+
+static struct dev *dev_find(const struct notes_doc *d, const uint8_t pk[32])
+{
+    for (size_t i = 0; i < d->ndev; i++)
+        if (memcmp(d->dev[i].device, pk, 32) == 0)
+            return &d->dev[i];
+    return NULL;
+}
+
+static int dev_get(struct notes_doc *d, const uint8_t pk[32], struct dev **out)
+{
+    struct dev *v = dev_find(d, pk);
+    if (!v) {
+        struct dev *nd = notes__realloc(d->dev, (d->ndev + 1) * sizeof(*nd));
+        if (!nd)
+            return NOTES_ENOMEM;
+        d->dev = nd;
+        v = &nd[d->ndev++];
+        memset(v, 0, sizeof(*v));
+        memcpy(v->device, pk, 32);
+        v->revoke_entry = NONE;
+    }
+    *out = v;
+    return NOTES_OK;
+}
+
+/* A link (checked when its change was taken in) names device -> person. */
+static int note_link(struct notes_doc *d, const struct notes__link *l)
+{
+    struct dev *v;
+    int rc = dev_get(d, l->device, &v);
+    if (rc)
+        return rc;
+    if (!v->has_person) {
+        memcpy(v->person, l->person, 32);
+        v->has_person = 1;
+        v->link = l->bytes;
+        v->linklen = l->n;
+        v->name = l->name;
+        v->namelen = l->namelen;
+        v->linked_ms = l->time_ms;
+    } else if (memcmp(v->person, l->person, 32) != 0) {
+        v->contested = 1;
+    } else if (l->time_ms < v->linked_ms) {
+        v->linked_ms = l->time_ms;
+    }
+    notes__free(v->name_z);
+    v->name_z = NULL;
+    return NOTES_OK;
+}
+
+static void cert_hash(const uint8_t *p, size_t n, uint8_t h[16])
+{
+    crypto_generichash(h, 16, p, n, NULL, 0);
+}
+
+static int has_cert(const struct notes_doc *d, const uint8_t *p, size_t n)
+{
+    uint8_t h[16];
+    cert_hash(p, n, h);
+    for (size_t i = 0; i < d->ncerth; i++)
+        if (memcmp(d->certh[i], h, 16) == 0)
+            return 1;
+    return 0;
+}
+
+/* Links, revocations and confirmations of an applied entry. */
+static int note_people(struct notes_doc *d, uint32_t idx)
+{
+    const struct notes__change *c = d->e[idx].c;
+    int rc;
+    for (uint32_t i = 0; i < c->nops; i++) {
+        const struct notes__op *o = &c->ops[i];
+        if (o->kind == NOTES__K_LINK || o->kind == NOTES__K_REVOKE) {
+            if ((rc = notes__grow(&d->certh, &d->capcerth, d->ncerth + 1,
+                                  sizeof(*d->certh), 8)))
+                return rc;
+            cert_hash(o->text, o->textlen, d->certh[d->ncerth++]);
+        }
+        if (o->kind == NOTES__K_LINK) {
+            struct notes__link l;
+            if (notes__link_parse(o->text, o->textlen, &l) == NOTES_OK &&
+                (rc = note_link(d, &l)))
+                return rc;
+        } else if (o->kind == NOTES__K_REVOKE) {
+            struct notes__revoke rv;
+            struct dev *v;
+            if (notes__revoke_parse(o->text, o->textlen, &rv) != NOTES_OK)
+                continue;
+            if ((rc = note_link(d, &rv.link)) ||
+                (rc = dev_get(d, rv.link.device, &v)))
+                return rc;
+            if (v->revoke_entry == NONE || rv.time_ms < v->revoked_ms) {
+                if (v->revoke_entry == NONE)
+                    v->revoke_entry = idx;
+                v->revoked_ms = rv.time_ms;
+            }
+            struct rev *nr = notes__realloc(d->rev, (d->nrev + 1) * sizeof(*nr));
+            if (!nr)
+                return NOTES_ENOMEM;
+            d->rev = nr;
+            memcpy(nr[d->nrev].device, rv.link.device, 32);
+            nr[d->nrev++].entry = idx;
+        } else if (o->kind == NOTES__K_CONFIRM) {
+            if ((rc = notes__grow(&d->conf, &d->capconf, d->nconf + 1,
+                                  sizeof(*d->conf), 8)))
+                return rc;
+            d->conf[d->nconf].entry = idx;
+            d->conf[d->nconf++].op = i;
+        }
+    }
+    return NOTES_OK;
+}
+
 static int apply_entry(struct notes_doc *d, uint32_t idx)
 {
     struct entry *en = &d->e[idx];
@@ -534,6 +817,10 @@ static int apply_entry(struct notes_doc *d, uint32_t idx)
                 d->a[en->author].name_seq = c->seq;
             }
             continue;
+        case NOTES__K_LINK:
+        case NOTES__K_REVOKE:
+        case NOTES__K_CONFIRM:
+            continue; /* note_people, once the change is applied */
         default:
             rc = field_write(d, idx, i, o->kind, o->key, o->keylen, o->text,
                              o->textlen);
@@ -548,6 +835,8 @@ static int apply_entry(struct notes_doc *d, uint32_t idx)
     en->ver = par;
     en->nver = npar;
     par = NULL;
+    if ((rc = note_people(d, idx)))
+        goto out;
     en->applied = 1;
     /* Only deps make a change a parent: prev is the author's chain, and a
      * process committing as the same identity may not have seen it. */
@@ -655,6 +944,7 @@ static int rebuild(struct notes_doc *d)
     notes__oplog_free(d->op);
     d->op = NULL;
     fields_clear(d);
+    people_clear(d);
     for (size_t i = 0; i < d->na; i++) {
         d->a[i].agent = NONE;
         notes__free(d->a[i].name);
@@ -1014,6 +1304,7 @@ void notes_doc_close(notes_doc *d)
     }
     notes__free(d->a);
     fields_clear(d);
+    people_clear(d);
     notes__oplog_free(d->op);
     notes__log_close(d->log);
     notes__builder_release(&d->pend);
@@ -1124,6 +1415,40 @@ static int heads_raw(const notes_doc *d, uint8_t (**out)[32], uint32_t *n);
 
 static void clear_pending(notes_doc *d);
 
+/*
+ * Add to the pending change the replica's certificates the note lacks, so
+ * the note carries what attributes this device's changes to its person.
+ * A link of this device that arrived from a peer is adopted first (the
+ * device learns whom it was linked to by syncing with its person's device).
+ */
+static int pending_certs(notes_doc *d, size_t *added)
+{
+    const struct notes__cert *c;
+    size_t n;
+    int rc;
+    if (added)
+        *added = 0;
+    if (!d->r)
+        return NOTES_OK;
+    const struct dev *me = dev_find(d, d->r->pk);
+    if (me && me->has_person && me->link &&
+        (rc = notes__replica_add_cert(d->r, NOTES__K_LINK, me->link,
+                                      me->linklen)))
+        return rc;
+    if ((rc = notes__replica_certs(d->r, &c, &n)))
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        if (has_cert(d, c[i].bytes, c[i].n))
+            continue;
+        if ((rc = notes__builder_blob(&d->pend, c[i].kind, NULL, 0,
+                                      c[i].bytes, c[i].n)))
+            return rc;
+        if (added)
+            (*added)++;
+    }
+    return NOTES_OK;
+}
+
 static int begin_pending(notes_doc *d)
 {
     if (d->has_pend)
@@ -1146,6 +1471,10 @@ static int begin_pending(notes_doc *d)
     d->has_pend = 1;
     /* An author's first change in a note says who they claim to be. */
     if (d->pend_seq == 1 && (rc = notes__builder_name(&d->pend, my_name(d)))) {
+        clear_pending(d);
+        return rc;
+    }
+    if ((rc = pending_certs(d, NULL))) {
         clear_pending(d);
         return rc;
     }
@@ -1690,7 +2019,7 @@ static int finish_local_entry(notes_doc *d, uint32_t idx)
         for (size_t j = 0; j < d->f[i].nw; j++)
             if (d->f[i].w[j].entry == NONE)
                 d->f[i].w[j].entry = idx;
-    return NOTES_OK;
+    return note_people(d, idx);
 }
 
 static void clear_pending(notes_doc *d)
@@ -1756,6 +2085,17 @@ int notes_doc_commit(notes_doc *d, uint8_t id_out[32])
         if ((rc = rebuild(d)))
             goto out;
         replay = 1;
+    }
+    uint32_t rev;
+    if ((rc = revoked_before(d, my_pk(d), (const uint8_t(*)[32])d->pend_deps,
+                             d->npend_deps, seq > 1 ? prev : NULL, &rev)))
+        goto out;
+    if (rev != NONE) {
+        notes__set_detail("this device was revoked by its person in this "
+                          "note: its changes are refused (link this replica "
+                          "to a new device key)");
+        rc = NOTES_EREVOKED;
+        goto out;
     }
     rc = notes__builder_finish(&d->pend, d->id, signer(d), seq, prev,
                                (const uint8_t(*)[32])d->pend_deps,
@@ -2153,6 +2493,9 @@ int notes_doc_change(const notes_doc *d, size_t i, notes_change_info *out)
             out->deleted += c->ops[k].count;
             break;
         case NOTES__K_NAME:
+        case NOTES__K_LINK:
+        case NOTES__K_REVOKE:
+        case NOTES__K_CONFIRM:
             break;
         default:
             out->nfields++;
@@ -2492,4 +2835,208 @@ void notes_verify_report_release(notes_verify_report *rep)
         return;
     notes__free(rep->problems);
     memset(rep, 0, sizeof(*rep));
+}
+
+/* ---- people and confirmations ---- */
+
+int notes_doc_person(const notes_doc *d, const uint8_t device[32],
+                     notes_person_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->revoked_change = SIZE_MAX;
+    struct dev *v = dev_find(d, device);
+    if (!v || !v->has_person)
+        return NOTES_ENOTFOUND;
+    if (!v->name_z) {
+        v->name_z = notes__strndup(v->name, v->namelen);
+        if (!v->name_z)
+            return NOTES_ENOMEM;
+    }
+    out->contested = v->contested;
+    if (!v->contested) {
+        out->person = v->person;
+        out->name = v->name_z;
+    }
+    out->linked_ms = v->linked_ms;
+    if (v->revoke_entry != NONE) {
+        out->revoked = 1;
+        out->revoked_ms = v->revoked_ms;
+        out->revoked_change = v->revoke_entry;
+    }
+    return NOTES_OK;
+}
+
+int notes_doc_change_before_revocation(notes_doc *d, size_t i)
+{
+    if (i >= d->ne)
+        return -1;
+    const uint8_t *author = d->e[i].c->author;
+    int any = 0, before = 0;
+    uint8_t *seen = NULL;
+    for (size_t k = 0; k < d->nrev && !before; k++) {
+        if (memcmp(d->rev[k].device, author, 32) != 0)
+            continue;
+        any = 1;
+        if (!seen && !(seen = notes__malloc(d->ne)))
+            return -1;
+        memset(seen, 0, d->ne);
+        if (mark_ancestors(d, d->rev[k].entry, seen, 1) != NOTES_OK) {
+            notes__free(seen);
+            return -1;
+        }
+        before = seen[i] != 0;
+    }
+    notes__free(seen);
+    return any ? before : -1;
+}
+
+size_t notes_doc_confirmation_count(const notes_doc *d)
+{
+    return d->nconf;
+}
+
+int notes_doc_confirmation(const notes_doc *d, size_t i,
+                           notes_confirmation *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (i >= d->nconf)
+        return NOTES_EINVAL;
+    const struct entry *en = &d->e[d->conf[i].entry];
+    const struct notes__op *o = &en->c->ops[d->conf[i].op];
+    out->change = d->conf[i].entry;
+    out->signer = en->c->author;
+    out->anchor = o->key;
+    out->anchor_event = notes__load_u32le(o->key + 32);
+    out->owner = (const char *)o->key + NOTES__ANCHOR_LEN;
+    out->owner_len = o->keylen - NOTES__ANCHOR_LEN;
+    out->text = (const char *)o->text;
+    out->text_len = o->textlen;
+    return NOTES_OK;
+}
+
+int notes_doc_origins(notes_doc *d, const uint8_t (*version)[32], size_t n,
+                      uint32_t **changes, uint32_t **events, size_t *ncp)
+{
+    notes_lv *v = NULL, *lvs = NULL;
+    uint32_t nv = 0;
+    size_t count = 0;
+    int rc;
+    *changes = NULL;
+    *events = NULL;
+    *ncp = 0;
+    if (d->has_pend && pend_events(d)) {
+        notes__set_detail("commit local edits first");
+        return NOTES_EINVAL;
+    }
+    for (size_t i = 0; version && i < n; i++) {
+        uint32_t e = hash_find(d, version[i]);
+        if (e == NONE || !d->e[e].applied) {
+            notes__set_detail("version names a change this note does not "
+                              "have");
+            return NOTES_ENOTFOUND;
+        }
+    }
+    if (n > UINT32_MAX)
+        return NOTES_EINVAL;
+    if (version && (rc = version_of(d, version, (uint32_t)n, &v, &nv)))
+        return rc;
+    rc = notes__oplog_origins(d->op, version ? v : NULL,
+                              version ? nv : SIZE_MAX, &lvs, &count);
+    notes__free(v);
+    if (rc)
+        return rc;
+    uint32_t *ch = notes__malloc((count ? count : 1) * sizeof(*ch));
+    uint32_t *ev = notes__malloc((count ? count : 1) * sizeof(*ev));
+    if (!ch || !ev) {
+        notes__free(ch);
+        notes__free(ev);
+        notes__free(lvs);
+        return NOTES_ENOMEM;
+    }
+    uint32_t cur = NONE;
+    for (size_t i = 0; i < count; i++) {
+        const struct entry *en = cur == NONE ? NULL : &d->e[cur];
+        if (!en || lvs[i] < en->first_lv || lvs[i] - en->first_lv >= en->nev)
+            cur = entry_of_lv(d, lvs[i]);
+        ch[i] = cur;
+        ev[i] = cur == NONE ? 0 : (uint32_t)(lvs[i] - d->e[cur].first_lv);
+    }
+    notes__free(lvs);
+    *changes = ch;
+    *events = ev;
+    *ncp = count;
+    return NOTES_OK;
+}
+
+int notes_doc_confirm(notes_doc *d, size_t cp, const char *owner,
+                      const char *text)
+{
+    uint32_t *ch, *ev;
+    size_t n, olen = owner ? strlen(owner) : 0, tlen = text ? strlen(text) : 0;
+    uint8_t key[NOTES__ANCHOR_LEN + NOTES__OWNER_MAX];
+    int rc;
+    if (!text || tlen == 0 || tlen > NOTES__VALUE_MAX || olen > NOTES__OWNER_MAX ||
+        !notes__utf8_valid((const uint8_t *)text, tlen) ||
+        (olen && !notes__utf8_valid((const uint8_t *)owner, olen)))
+        return NOTES_EINVAL;
+    if ((rc = notes_doc_origins(d, NULL, 0, &ch, &ev, &n)))
+        return rc;
+    if (cp >= n || ch[cp] == NONE) {
+        notes__free(ch);
+        notes__free(ev);
+        notes__set_detail("no character at %zu to anchor the confirmation", cp);
+        return NOTES_EINVAL;
+    }
+    memcpy(key, d->e[ch[cp]].c->id, 32);
+    notes__store_u32le(key + 32, ev[cp]);
+    if (olen)
+        memcpy(key + NOTES__ANCHOR_LEN, owner, olen);
+    notes__free(ch);
+    notes__free(ev);
+    if ((rc = begin_pending(d)) || (rc = flush_pending_op(d)))
+        return rc;
+    return notes__builder_blob(&d->pend, NOTES__K_CONFIRM, key,
+                               NOTES__ANCHOR_LEN + olen,
+                               (const uint8_t *)text, tlen);
+}
+
+int notes_doc_publish_certs(notes_doc *d, size_t *added)
+{
+    int rc;
+    *added = 0;
+    if (!d->r)
+        return NOTES_OK;
+    if (d->has_pend) /* begin_pending added them already */
+        return NOTES_OK;
+    const struct notes__cert *c;
+    size_t n, missing = 0;
+    if ((rc = notes__replica_certs(d->r, &c, &n)))
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        missing += !has_cert(d, c[i].bytes, c[i].n);
+    const struct dev *me = dev_find(d, d->r->pk);
+    if (!missing && !(me && me->has_person))
+        return NOTES_OK;
+    if (!missing) {
+        /* Nothing to write; still adopt a link of ours a peer brought. */
+        return me->link ? notes__replica_add_cert(d->r, NOTES__K_LINK,
+                                                  me->link, me->linklen)
+                        : NOTES_OK;
+    }
+    if ((rc = begin_pending(d)))
+        return rc;
+    *added = missing;
+    return NOTES_OK;
+}
+
+int notes_doc_change_deps(const notes_doc *d, size_t i,
+                          const uint8_t (**deps)[32], size_t *n)
+{
+    *deps = NULL;
+    *n = 0;
+    if (i >= d->ne)
+        return NOTES_EINVAL;
+    *deps = (const uint8_t(*)[32])d->e[i].c->deps;
+    *n = d->e[i].c->ndeps;
+    return NOTES_OK;
 }

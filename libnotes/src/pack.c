@@ -144,6 +144,8 @@ int notes__pack_encode(const uint8_t doc[16], struct notes__change *const *c,
                     rc = notes__buf_put(&text, o->key, o->keylen);
                 break;
             case NOTES__K_NAME:
+            case NOTES__K_LINK:
+            case NOTES__K_REVOKE:
                 rc = notes__buf_put_varint(&ops, o->textlen);
                 if (!rc)
                     rc = notes__buf_put(&text, o->text, o->textlen);
@@ -358,6 +360,8 @@ int notes__pack_decode(const uint8_t doc[16], const uint8_t *p, size_t n,
             }
             case NOTES__K_UNSET:
             case NOTES__K_NAME:
+            case NOTES__K_LINK:
+            case NOTES__K_REVOKE:
                 if (v1 > lt) {
                     rc = bad("bad field");
                     goto out;
@@ -368,6 +372,7 @@ int notes__pack_decode(const uint8_t doc[16], const uint8_t *p, size_t n,
             case NOTES__K_SET:
             case NOTES__K_ADD:
             case NOTES__K_REMOVE:
+            case NOTES__K_CONFIRM:
                 if (v1 > lt || notes__get_varint(&ops, &v2) || v2 > lt) {
                     rc = bad("bad field");
                     goto out;

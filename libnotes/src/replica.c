@@ -65,6 +65,7 @@ void notes_replica_close(notes_replica *r)
     if (r->lock_fd >= 0)
         close(r->lock_fd);
     sodium_memzero(r->local_key, sizeof(r->local_key));
+    notes__certs_release(&r->certs);
     notes_identity_free(r->id);
     notes__free(r->home);
     notes__free(r->notes_dir);

@@ -5,6 +5,7 @@
 #define NOTES_REPLICA_H
 
 #include "internal.h"
+#include "people.h"
 #include "store.h"
 
 struct notes_replica {
@@ -19,6 +20,7 @@ struct notes_replica {
     int lock_depth;
     uint8_t local_key[32]; /* this device's MAC key for verified logs */
     int has_local_key;
+    struct notes__certs certs; /* HOME/certs, read when first needed */
 };
 
 int notes__replica_lock(notes_replica *r, int exclusive);
