@@ -101,6 +101,57 @@ enum notes_fmt_item_kind {
     NOTES_FMT_ITEM_TASK = 2      /* a "- [ ]" / "- [x]" item anywhere */
 };
 
+/*
+ * Who a device key speaks for in a note (notes_doc_person), copied out.
+ * A person is named only when the note holds a valid link of the device to
+ * exactly one person key; the name is the person's own claim.
+ */
+typedef struct notes_fmt_person {
+    uint8_t device[32]; /* the device key (a change's author) */
+    int has_person;     /* 1: linked to one person, not contested */
+    uint8_t person[32]; /* the person key when has_person, else zero */
+    char *name;         /* the person's self-chosen name, or NULL */
+    int contested;      /* links to two or more persons: nobody is named */
+    int revoked;        /* the note holds a revocation of the device */
+    uint64_t revoked_ms;   /* its time (a claim), when revoked */
+    size_t revoked_change; /* index of the change carrying it, or SIZE_MAX */
+} notes_fmt_person;
+
+/* How a confirmation relates to the item it names (docs/formats.md). */
+enum notes_fmt_confirm_state {
+    NOTES_FMT_CONF_CONFIRMED = 1,  /* text and owner are the item's now */
+    NOTES_FMT_CONF_CHANGED = 2,    /* they were the item's when signed; the
+                                    * item changed since */
+    NOTES_FMT_CONF_WRONG_TEXT = 3, /* when signed, the anchor started no
+                                    * item, or one with another text/owner */
+    NOTES_FMT_CONF_NO_ITEM = 4,    /* the anchor starts no item now */
+    NOTES_FMT_CONF_UNKNOWN_KEY = 5, /* the signer is linked to no person in
+                                     * the note, or the link is contested */
+    NOTES_FMT_CONF_REVOKED = 6     /* the signer's device is revoked and the
+                                    * revocation had not seen this change */
+};
+
+/*
+ * One signed confirmation ("I confirm that this item reads TEXT, owned by
+ * OWNER"), evaluated against the note's text.
+ */
+typedef struct notes_fmt_confirm {
+    size_t index;          /* for notes_doc_confirmation */
+    size_t change;         /* index of the change carrying it */
+    uint8_t change_id[32]; /* that change's id */
+    notes_fmt_person by;   /* the signer (a device key) and its person */
+    uint8_t anchor[32];    /* the item it names: the change that inserted */
+    uint32_t anchor_event; /* the item's first character, and its event */
+    char item_id[17];      /* notes_fmt_item_id of the anchor */
+    char *text;            /* the text it confirms (malloc'd) */
+    char *owner;           /* the owner it confirms, "" for none */
+    int state;             /* enum notes_fmt_confirm_state: the verdict */
+    int text_state;        /* CONFIRMED, CHANGED or WRONG_TEXT: the text's
+                            * verdict whatever the signer and item (for an
+                            * orphan: CHANGED when it matched when signed) */
+    int counted;           /* 1: counts for the item (see confirmed_by) */
+} notes_fmt_confirm;
+
 typedef struct notes_fmt_item {
     int kind;            /* enum notes_fmt_item_kind */
     char *text;          /* without list marker, checkbox and owner
@@ -118,6 +169,24 @@ typedef struct notes_fmt_item {
                             * inserter), the others edited it later */
     int verified;           /* 1: every code point comes from a change in
                             * the state, whose signature was verified */
+    notes_fmt_person *people; /* nauthors entries, parallel to authors:
+                               * who each author key speaks for; [0] is
+                               * the recorder */
+    /* The stable id: the CRDT id of the item's first code point (the
+     * change that inserted it and the event number within that change).
+     * It survives edits anywhere else, in the item's text too; replacing
+     * or deleting the first character (or the owner prefix's first
+     * letter) makes a new item. */
+    int has_anchor;         /* 0: no authorship (uncommitted edits) or no
+                             * text; then id is "" */
+    uint8_t anchor[32];     /* change id */
+    uint32_t anchor_event;  /* event number in that change */
+    char id[17];            /* 16 lowercase hex digits (notes_fmt_item_id) */
+    notes_fmt_confirm *confirms; /* attached to this item, in log order */
+    size_t nconfirms;
+    size_t confirmed_by;    /* distinct persons with a counted confirmation:
+                             * CONFIRMED by a known, unrevoked signer; one
+                             * per person (the first in log order counts) */
 } notes_fmt_item;
 
 typedef struct notes_fmt_outline {
@@ -125,6 +194,10 @@ typedef struct notes_fmt_outline {
     size_t nsections;
     notes_fmt_item *items; /* in text order */
     size_t nitems;
+    /* confirmations whose anchor starts no item now (state NO_ITEM), in
+     * log order: an item deleted, or an anchor that never named one */
+    notes_fmt_confirm *orphan_confirms;
+    size_t norphans;
 } notes_fmt_outline;
 
 /*
@@ -140,11 +213,38 @@ notes_fmt_outline_text(const char *text, size_t n,
 /*
  * The outline of a note: as notes_fmt_outline_text on its text with its
  * "participants" list, plus each item's authors and verified flag from
- * notes_doc_authorship. With uncommitted edits (notes_doc_dirty) there is
- * no authorship: items have no authors and verified 0.
+ * notes_doc_authorship, the person behind each author (notes_doc_person),
+ * the item's stable id (notes_doc_origins), and the note's confirmations
+ * evaluated against the items (docs/formats.md, "Confirmations"): each is
+ * attached to the item its anchor starts, or listed in orphan_confirms.
+ * Evaluating a confirmation whose text is not the item's current one
+ * reads the text at the version it was signed at (notes_doc_text_at), once
+ * per version.
+ * With uncommitted edits (notes_doc_dirty) there is no authorship: items
+ * have no authors, no id, no confirmations, and verified 0.
+ * Returns NOTES_OK, NOTES_EINVAL, NOTES_ENOMEM, or the error of a libnotes
+ * call; release *out also after failure.
  */
 NOTES_API NOTES_NODISCARD int notes_fmt_outline_doc(notes_doc *d,
                                                     notes_fmt_outline *out);
+
+/*
+ * An item's id from its anchor: the first 8 bytes of BLAKE2b (libsodium
+ * crypto_generichash, 8-byte output, no key) of the 36 bytes change id ||
+ * event (u32 little-endian), as 16 lowercase hex digits. OUT out,
+ * NUL-terminated.
+ */
+NOTES_API void notes_fmt_item_id(const uint8_t change[32], uint32_t event,
+                                 char out[17]);
+
+/*
+ * The item whose id starts with `prefix` (1 to 16 hex digits, either
+ * case). OUT *index (may be NULL). Returns NOTES_OK, NOTES_ENOTFOUND (no
+ * item has it), NOTES_EINVAL (not hex digits, or several items have it).
+ */
+NOTES_API NOTES_NODISCARD int notes_fmt_item_find(const notes_fmt_outline *o,
+                                                  const char *prefix,
+                                                  size_t *index);
 
 /* Free what an outline holds and zero it. NULL is a no-op. */
 NOTES_API void notes_fmt_outline_release(notes_fmt_outline *o);

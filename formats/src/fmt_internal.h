@@ -117,4 +117,11 @@ void notes_fmt__strv_free(char **v);
 /* The public key of change i, or NULL. */
 const uint8_t *notes_fmt__change_author(const notes_doc *d, size_t i);
 
+/* outline_people.c: each item's people, stable id and confirmations
+ * (nothing with uncommitted edits). */
+int notes_fmt__outline_provenance(notes_doc *d, notes_fmt_outline *o);
+void notes_fmt__person_release(notes_fmt_person *p);
+/* Free n confirmations and the array. */
+void notes_fmt__confirms_release(notes_fmt_confirm *c, size_t n);
+
 #endif

@@ -217,12 +217,32 @@ static void put_safe_links(struct fbuf *b, const char *h, size_t n)
     }
 }
 
-/* "Name `abcd-efgh`": the claimed name (if any) and the key's fingerprint. */
+/* "Name `abcd-efgh`": the claimed name (if any) and the key's fingerprint;
+ * for a device linked to a person, the person's name and key's
+ * fingerprint, with the device in the tooltip. */
 static void put_person(struct fbuf *b, notes_doc *d, const uint8_t pk[32])
 {
     char fpr[NOTES_FPR_STRLEN];
     const char *name = notes_doc_author_name(d, pk);
+    notes_person_info pi;
     notes_key_fingerprint(pk, fpr);
+    if (notes_doc_person(d, pk, &pi) == NOTES_OK && pi.person &&
+        !pi.contested) {
+        char pfpr[NOTES_FPR_STRLEN];
+        notes_key_fingerprint(pi.person, pfpr);
+        notes_fmt__puts(b, "<span title=\"device ");
+        if (name) {
+            notes_fmt__put_html(b, name, strlen(name));
+            notes_fmt__putc(b, ' ');
+        }
+        notes_fmt__printf(b, "%s%s\">", fpr, pi.revoked ? ", revoked" : "");
+        if (pi.name) {
+            notes_fmt__put_html(b, pi.name, strlen(pi.name));
+            notes_fmt__putc(b, ' ');
+        }
+        notes_fmt__printf(b, "<code>%s</code></span>", pfpr);
+        return;
+    }
     if (name) {
         notes_fmt__put_html(b, name, strlen(name));
         notes_fmt__putc(b, ' ');
@@ -280,9 +300,42 @@ static void put_header(struct fbuf *b, notes_doc *d)
     notes_fmt__puts(b, "</dl></header>\n");
 }
 
+/* One confirmation of an item: counted ones as "confirmed by", the others
+ * with why they do not count (a repeat by the same person is left out). */
+static void put_confirm(struct fbuf *b, notes_doc *d,
+                        const notes_fmt_confirm *c)
+{
+    static const char *const why[] = {
+        [NOTES_FMT_CONF_CHANGED] = "changed since confirmed by ",
+        [NOTES_FMT_CONF_WRONG_TEXT] = "&#10007; confirmed another text: ",
+        [NOTES_FMT_CONF_UNKNOWN_KEY] =
+            "&#10007; not counted, a key linked to no person: ",
+        [NOTES_FMT_CONF_REVOKED] = "&#10007; not counted, a revoked device: ",
+    };
+    if (c->state == NOTES_FMT_CONF_CONFIRMED) {
+        if (!c->counted)
+            return;
+        notes_fmt__puts(b, "; <span class=\"ok\">&#10003; confirmed by ");
+    } else if (c->state > 0 && (size_t)c->state < sizeof(why) / sizeof(*why) &&
+               why[c->state]) {
+        notes_fmt__puts(b, "; <span class=\"bad\" title=\"it confirmed: ");
+        if (*c->owner) {
+            put_esc(b, c->owner);
+            notes_fmt__puts(b, ": ");
+        }
+        put_esc(b, c->text);
+        notes_fmt__puts(b, "\">");
+        notes_fmt__puts(b, why[c->state]);
+    } else {
+        return;
+    }
+    put_person(b, d, c->by.device);
+    notes_fmt__puts(b, "</span>");
+}
+
 static void put_items(struct fbuf *b, notes_doc *d, const notes_fmt_outline *o)
 {
-    if (!o->nitems)
+    if (!o->nitems && !o->norphans)
         return;
     notes_fmt__puts(b, "<section class=\"items\"><h2>Decisions and action items"
                        "</h2>\n<ul>\n");
@@ -319,9 +372,29 @@ static void put_items(struct fbuf *b, notes_doc *d, const notes_fmt_outline *o)
                   "&#10003; verified</span>"
                 : "<span class=\"bad\" title=\"not covered by verified "
                   "signatures (uncommitted?)\">&#10007; not verified</span>");
+        for (size_t k = 0; k < it->nconfirms; k++)
+            put_confirm(b, d, &it->confirms[k]);
         notes_fmt__puts(b, "</span></li>\n");
     }
-    notes_fmt__puts(b, "</ul></section>\n");
+    notes_fmt__puts(b, "</ul>\n");
+    if (o->norphans) {
+        notes_fmt__puts(b, "<p>Confirmations of items no longer in the note:"
+                           "</p>\n<ul>\n");
+        for (size_t k = 0; k < o->norphans; k++) {
+            const notes_fmt_confirm *c = &o->orphan_confirms[k];
+            notes_fmt__puts(b, "<li><span>");
+            if (*c->owner) {
+                put_esc(b, c->owner);
+                notes_fmt__puts(b, ": ");
+            }
+            put_esc(b, c->text);
+            notes_fmt__puts(b, "</span><span class=\"meta\">confirmed by ");
+            put_person(b, d, c->by.device);
+            notes_fmt__puts(b, "</span></li>\n");
+        }
+        notes_fmt__puts(b, "</ul>\n");
+    }
+    notes_fmt__puts(b, "</section>\n");
 }
 
 /* The text with each author's insertions on their own colour. */

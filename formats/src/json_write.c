@@ -23,16 +23,99 @@ static json_t *hex(const uint8_t *p, size_t n)
     return json_string(s);
 }
 
-/* {"name", "key", "fingerprint"} for a public key. */
-static json_t *person(notes_doc *d, const uint8_t pk[32])
+/* {"key", "fingerprint"} of a key, plus "name" when given. */
+static json_t *key_obj(const uint8_t pk[32], const char *name, int with_name)
 {
     char key[NOTES_KEY_STRLEN], fpr[NOTES_FPR_STRLEN];
-    const char *name = notes_doc_author_name(d, pk);
     notes_key_encode(pk, key);
     notes_key_fingerprint(pk, fpr);
+    if (!with_name)
+        return json_pack("{s:s, s:s}", "key", key, "fingerprint", fpr);
     return json_pack("{s:o, s:s, s:s}", "name",
                      name ? json_string(name) : json_null(), "key", key,
                      "fingerprint", fpr);
+}
+
+/*
+ * A device key and who it speaks for: {"name" (the device's claimed name),
+ * "key", "fingerprint", "person": null | {"name", "key", "fingerprint"},
+ * "contested", "revoked": null | {"time_ms", "change"}}.
+ */
+static json_t *person(notes_doc *d, const uint8_t pk[32])
+{
+    notes_person_info pi;
+    json_t *o = key_obj(pk, notes_doc_author_name(d, pk), 1);
+    int rc = notes_doc_person(d, pk, &pi);
+    if (rc && rc != NOTES_ENOTFOUND) {
+        json_decref(o);
+        return NULL;
+    }
+    json_t *who = pi.person && !pi.contested ? key_obj(pi.person, pi.name, 1)
+                                             : json_null();
+    json_t *rev = json_null();
+    notes_change_info ci;
+    if (pi.revoked && notes_doc_change(d, pi.revoked_change, &ci) == NOTES_OK)
+        rev = json_pack("{s:I, s:o}", "time_ms", (json_int_t)pi.revoked_ms,
+                        "change", hex(ci.id, 32));
+    if (!o) {
+        json_decref(who);
+        json_decref(rev);
+        return NULL;
+    }
+    /* json_object_set_new consumes the value even when it fails */
+    int bad = json_object_set_new(o, "person", who);
+    bad |= json_object_set_new(o, "contested", json_boolean(pi.contested));
+    bad |= json_object_set_new(o, "revoked", rev);
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static const char *state_name(int state)
+{
+    switch (state) {
+    case NOTES_FMT_CONF_CONFIRMED:
+        return "confirmed";
+    case NOTES_FMT_CONF_CHANGED:
+        return "changed";
+    case NOTES_FMT_CONF_WRONG_TEXT:
+        return "wrong-text";
+    case NOTES_FMT_CONF_NO_ITEM:
+        return "no-item";
+    case NOTES_FMT_CONF_UNKNOWN_KEY:
+        return "unknown-key";
+    case NOTES_FMT_CONF_REVOKED:
+        return "revoked";
+    default:
+        return "unknown";
+    }
+}
+
+static json_t *confirms(notes_doc *d, const notes_fmt_confirm *c, size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++) {
+        json_t *obj = json_pack(
+            "{s:o*, s:o*, s:s, s:I, s:s, s:o, s:s, s:s, s:b}", "by",
+            person(d, c[i].by.device), "change", hex(c[i].change_id, 32),
+            "item", c[i].item_id, "anchor_event",
+            (json_int_t)c[i].anchor_event, "text", c[i].text, "owner",
+            c[i].owner[0] ? json_string(c[i].owner) : json_null(), "state",
+            state_name(c[i].state), "text_state", state_name(c[i].text_state),
+            "counted", c[i].counted);
+        if (!obj || !json_object_get(obj, "by") ||
+            !json_object_get(obj, "change")) {
+            json_decref(obj);
+            obj = NULL;
+        }
+        if (json_array_append_new(arr, obj)) { /* NULL obj fails too */
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
 }
 
 static json_t *front_matter(notes_doc *d)
@@ -110,7 +193,9 @@ static json_t *items(notes_doc *d, const notes_fmt_outline *o)
                 edited = NULL;
             }
         json_t *obj = json_pack(
-            "{s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:o, s:o?, s:b}", "kind",
+            "{s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:o*, s:o*, s:b, s:o*, "
+            "s:I}",
+            "id", it->has_anchor ? json_string(it->id) : json_null(), "kind",
             it->kind == NOTES_FMT_ITEM_TASK ? "task" : "decision", "text",
             it->text, "owner", opt_string(it->owner), "owner_as_written",
             opt_string(it->owner_written), "done",
@@ -122,8 +207,16 @@ static json_t *items(notes_doc *d, const notes_fmt_outline *o)
                 : json_null(),
             "line", (json_int_t)it->line, "recorded_by",
             it->nauthors ? person(d, it->authors[0]) : json_null(), "edited_by",
-            edited, "verified", it->verified);
-        if (!obj || json_array_append_new(arr, obj)) {
+            edited, "verified", it->verified, "confirmations",
+            confirms(d, it->confirms, it->nconfirms), "confirmed_by_count",
+            (json_int_t)it->confirmed_by);
+        if (!obj || !json_object_get(obj, "recorded_by") ||
+            !json_object_get(obj, "edited_by") ||
+            !json_object_get(obj, "confirmations")) {
+            json_decref(obj);
+            obj = NULL;
+        }
+        if (json_array_append_new(arr, obj)) { /* NULL obj fails too */
             json_decref(arr);
             return NULL;
         }
@@ -190,15 +283,18 @@ int notes_json_export(notes_doc *d, char **out, size_t *n)
     notes_free(heads);
     const char *text = notes_doc_text(d, &tl);
     json_t *root = json_pack(
-        "{s:s, s:o, s:o*, s:o*, s:o, s:o*, s:o*, s:o*}", "format",
+        "{s:s, s:o, s:o*, s:o*, s:o, s:o*, s:o*, s:o*, s:o*}", "format",
         "notes.note/1", "id", hex(notes_doc_id(d), 16), "version", version,
         "front_matter", front_matter(d), "text", json_stringn(text, tl),
-        "sections", sections(&o), "items", items(d, &o), "authors", authors(d));
+        "sections", sections(&o), "items", items(d, &o), "authors", authors(d),
+        "unattached_confirmations",
+        confirms(d, o.orphan_confirms, o.norphans));
     notes_fmt_outline_release(&o);
     if (!root || !json_object_get(root, "version") ||
         !json_object_get(root, "front_matter") ||
         !json_object_get(root, "sections") || !json_object_get(root, "items") ||
-        !json_object_get(root, "authors")) {
+        !json_object_get(root, "authors") ||
+        !json_object_get(root, "unattached_confirmations")) {
         json_decref(root);
         return NOTES_ENOMEM;
     }

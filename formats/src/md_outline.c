@@ -602,6 +602,8 @@ int notes_fmt_outline_doc(notes_doc *d, notes_fmt_outline *out)
     int rc = notes_fmt_outline_text(t, n, p, out);
     if (!rc)
         rc = add_authors(d, out);
+    if (!rc)
+        rc = notes_fmt__outline_provenance(d, out);
     return rc;
 }
 
@@ -618,7 +620,13 @@ void notes_fmt_outline_release(notes_fmt_outline *o)
         free(o->items[i].owner);
         free(o->items[i].owner_written);
         free(o->items[i].authors);
+        for (size_t a = 0; o->items[i].people && a < o->items[i].nauthors; a++)
+            notes_fmt__person_release(&o->items[i].people[a]);
+        free(o->items[i].people);
+        notes_fmt__confirms_release(o->items[i].confirms,
+                                    o->items[i].nconfirms);
     }
+    notes_fmt__confirms_release(o->orphan_confirms, o->norphans);
     free(o->sections);
     free(o->items);
     memset(o, 0, sizeof(*o));
