@@ -593,6 +593,17 @@ NOTES_API NOTES_NODISCARD int notes_doc_export(notes_doc *d,
 NOTES_API NOTES_NODISCARD int notes_doc_merge(notes_doc *d, const uint8_t *bytes,
                                               size_t nbytes, size_t *added);
 
+/*
+ * Open a bundle file as `notes export --format bundle` writes it (the note's
+ * 16-byte id, then a bundle of all its changes) as a memory document: every
+ * change is verified as by notes_doc_merge, then the file is checked to be
+ * byte for byte what export writes for those changes, so that no byte of it
+ * can change unnoticed (NOTES_ECORRUPT "not in canonical form" otherwise).
+ * Needs no replica. OUT *out: close with notes_doc_close.
+ */
+NOTES_API NOTES_NODISCARD int notes_bundle_file_open(const uint8_t *bytes,
+                                                     size_t n, notes_doc **out);
+
 /* ---- Verification ------------------------------------------------------ */
 
 typedef struct notes_problem {

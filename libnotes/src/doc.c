@@ -3040,3 +3040,48 @@ int notes_doc_change_deps(const notes_doc *d, size_t i,
     *n = d->e[i].c->ndeps;
     return NOTES_OK;
 }
+
+int notes_bundle_file_open(const uint8_t *bytes, size_t n, notes_doc **out)
+{
+    notes_doc *d;
+    size_t added;
+    uint8_t *again = NULL;
+    size_t nagain = 0;
+    *out = NULL;
+    if (n < 16 + 4 || memcmp(bytes + 16, "NTB", 3) != 0) {
+        notes__set_detail("not a bundle file (a note id, then \"NTB\")");
+        return NOTES_ECORRUPT;
+    }
+    int rc = notes_doc_memory(NULL, bytes, &d);
+    if (rc)
+        return rc;
+    if ((rc = notes_doc_merge(d, bytes + 16, n - 16, &added)))
+        goto fail;
+    if (d->ne == 0) {
+        notes__set_detail("the bundle holds no changes");
+        rc = NOTES_ECORRUPT;
+        goto fail;
+    }
+    /* Signatures cover the changes, not the container: compression
+     * settings, frame headers or a different order could vary unseen. The
+     * canonical form closes that gap. */
+    if ((rc = notes_doc_export(d, NULL, 0, &again, &nagain)))
+        goto fail;
+    if (nagain != n - 16 || memcmp(again, bytes + 16, nagain) != 0) {
+        size_t at = 0;
+        while (at < nagain && at < n - 16 && again[at] == bytes[16 + at])
+            at++;
+        notes__set_detail("its changes verify, but the file is not the bytes "
+                          "notes writes for them (first difference at byte "
+                          "%zu): it was altered", at + 16);
+        rc = NOTES_ECORRUPT;
+        goto fail;
+    }
+    notes__free(again);
+    *out = d;
+    return NOTES_OK;
+fail:
+    notes__free(again);
+    notes_doc_close(d);
+    return rc;
+}

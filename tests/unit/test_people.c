@@ -401,6 +401,45 @@ static void test_confirmation_anchor(void **state)
     assert_int_equal(notes_doc_confirm(w->da, 1u << 30, "", "x"), NOTES_EINVAL);
 }
 
+/* A bundle file opens in memory with no replica; every single-byte change
+ * of it is refused (signatures, chains, and the canonical form). */
+static void test_bundle_file_every_byte(void **state)
+{
+    struct world *w = *state;
+    assert_int_equal(notes_doc_confirm(w->dc, 0, "", "# Weekly"), NOTES_OK);
+    assert_int_equal(notes_doc_commit(w->dc, NULL), NOTES_OK);
+    uint8_t *bytes;
+    size_t n;
+    assert_int_equal(notes_doc_export(w->dc, NULL, 0, &bytes, &n), NOTES_OK);
+    uint8_t *file = malloc(n + 16);
+    memcpy(file, w->id, 16);
+    memcpy(file + 16, bytes, n);
+    notes_free(bytes);
+    n += 16;
+    notes_doc *d;
+    assert_int_equal(notes_bundle_file_open(file, n, &d), NOTES_OK);
+    size_t nb, na;
+    const char *ta = notes_doc_text(w->dc, &na), *tb = notes_doc_text(d, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(ta, tb, na);
+    assert_int_equal(notes_doc_confirmation_count(d), 1);
+    notes_doc_close(d);
+    for (size_t i = 0; i < n; i++) {
+        for (int bit = 0; bit < 8; bit += 3) {
+            file[i] ^= (uint8_t)(1u << bit);
+            int rc = notes_bundle_file_open(file, n, &d);
+            file[i] ^= (uint8_t)(1u << bit);
+            if (rc == NOTES_OK)
+                print_message("byte %zu bit %d of %zu: not detected\n", i, bit, n);
+            assert_int_not_equal(rc, NOTES_OK);
+            assert_null(d);
+        }
+    }
+    assert_int_equal(notes_bundle_file_open(file, n - 1, &d), NOTES_ECORRUPT);
+    assert_int_equal(notes_bundle_file_open(file, 10, &d), NOTES_ECORRUPT);
+    free(file);
+}
+
 int main(void)
 {
     assert_int_equal(notes_init(), NOTES_OK);
@@ -412,6 +451,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_revoked_device, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forged_links, setup, teardown),
         cmocka_unit_test_setup_teardown(test_confirmation_anchor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bundle_file_every_byte, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
