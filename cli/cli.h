@@ -39,7 +39,9 @@ int cli_exit_code(int rc);
 int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out);
 /* Short (8 hex) and full (32 hex) note ids. */
 void cli_note_id(char out[33], const uint8_t id[16]);
-/* "name (abcd-efgh)" for a key: the name it claims in `d` (may be NULL). */
+/* "name (abcd-efgh)" for a device key in note `d` (may be NULL): the
+ * person it is linked to there, named by the user's petname, else by the
+ * name it claims plus ", unknown key" (cmd_people.c). */
 void cli_author(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
                 char *out, size_t n);
 /* Format a Unix ms time as local ISO 8601 with offset. */
@@ -90,6 +92,18 @@ int cmd_import(int, char **, struct cli_ctx *);
 int cmd_help(int, char **, struct cli_ctx *);
 int cmd_open(int, char **, struct cli_ctx *); /* cmd_ui.c */
 int cmd_peers(int, char **, struct cli_ctx *); /* cmd_sync.c */
+int cmd_device(int, char **, struct cli_ctx *); /* cmd_people.c */
+int cmd_person(int, char **, struct cli_ctx *);
+int cmd_trust(int, char **, struct cli_ctx *);
+int cmd_confirm(int, char **, struct cli_ctx *);
+/* Verifiable exports (cmd_attest.c). */
+struct json_t;
+int cli_is_file(const char *path);
+int cli_verify_file(struct cli_ctx *ctx, const char *path);
+int cli_export_attest(notes_doc *d, const char *out);
+/* The decisions and action items of a note with recorder and confirmations
+ * (cmd_items.c); into JSON object `o` ("items") when not NULL. */
+int cli_print_items(struct cli_ctx *ctx, notes_doc *d, struct json_t *o);
 
 /* The browser page inside `notes serve` (cmd_ui.c), driven by its hooks. */
 struct cli_ui;

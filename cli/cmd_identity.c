@@ -13,7 +13,7 @@ int cmd_init(int argc, char **argv, struct cli_ctx *ctx)
 {
     const char *name = getenv("USER");
     const char *pass = NULL;
-    int protect = getenv("NOTES_PASSPHRASE") != NULL;
+    int protect = getenv("NOTES_PASSPHRASE") != NULL, device_only = 0;
     notes_replica *r;
 
     for (int i = 1; i < argc; i++) {
@@ -22,6 +22,8 @@ int cmd_init(int argc, char **argv, struct cli_ctx *ctx)
                 return cli_usage("init");
         } else if (strcmp(argv[i], "--protect") == 0) {
             protect = 1;
+        } else if (strcmp(argv[i], "--device") == 0) {
+            device_only = 1;
         } else {
             return cli_usage("init");
         }
@@ -46,8 +48,27 @@ int cmd_init(int argc, char **argv, struct cli_ctx *ctx)
     notes_key_encode(notes_replica_public_key(r), key);
     notes_key_fingerprint(notes_replica_public_key(r), fpr);
     printf("created replica %s\nidentity %s (%s)%s\nkey %s\n", ctx->home,
-           notes_replica_name(r), fpr, pass ? ", passphrase-protected" : "",
+           notes_replica_name(r), fpr, pass && *pass ? ", passphrase-protected" : "",
            key);
+    if (!device_only) {
+        /* The person key is made with the device unlocked: it signs its
+         * consent to be linked right away. */
+        notes_identity *p = NULL;
+        if ((rc = notes_replica_unlock(r, pass)) ||
+            (rc = notes_replica_person_create(r, name, pass)) ||
+            (rc = notes_replica_person_load(r, pass, &p))) {
+            notes_replica_close(r);
+            return cli_fail(rc, "cannot create the person key");
+        }
+        notes_key_fingerprint(notes_identity_public_key(p), fpr);
+        printf("person %s (%s), key in %s/person: back it up with "
+               "`notes person export FILE`\n", notes_identity_name(p), fpr,
+               ctx->home);
+        notes_identity_free(p);
+    } else {
+        printf("no person key on this device: run `notes device add` and link "
+               "it from your first device\n");
+    }
     notes_replica_close(r);
     return 0;
 }
@@ -58,20 +79,50 @@ int cmd_whoami(int argc, char **argv, struct cli_ctx *ctx)
     if (argc != 1)
         return cli_usage("whoami");
     char key[NOTES_KEY_STRLEN], fpr[NOTES_FPR_STRLEN];
+    char pkey[NOTES_KEY_STRLEN] = "", pfpr[NOTES_FPR_STRLEN] = "";
+    const char *pname = NULL;
+    notes_link_info *li = NULL;
+    size_t n = 0;
     notes_key_encode(notes_replica_public_key(ctx->r), key);
     notes_key_fingerprint(notes_replica_public_key(ctx->r), fpr);
+    int rc = notes_replica_links(ctx->r, &li, &n);
+    if (rc)
+        return cli_fail(rc, "cannot read the links");
+    for (size_t i = 0; i < n; i++)
+        if (li[i].self) {
+            notes_key_encode(li[i].person, pkey);
+            notes_key_fingerprint(li[i].person, pfpr);
+            pname = li[i].person_name;
+            if (li[i].revoked)
+                pname = NULL; /* this device no longer speaks for them */
+        }
     if (ctx->json) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b}", "name",
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "name",
                               notes_replica_name(ctx->r), "key", key,
                               "fingerprint", fpr, "home", ctx->home,
                               "protected",
-                              notes_replica_needs_passphrase(ctx->r));
+                              notes_replica_needs_passphrase(ctx->r),
+                              "holds_person_key",
+                              notes_replica_has_person(ctx->r));
+        if (pname)
+            json_object_set_new(o, "person",
+                                json_pack("{s:s, s:s, s:s}", "name", pname,
+                                          "key", pkey, "fingerprint", pfpr));
         json_dumpf(o, stdout, JSON_INDENT(2));
         putchar('\n');
         json_decref(o);
     } else {
         printf("%s\nkey %s\nfingerprint %s\n", notes_replica_name(ctx->r), key,
                fpr);
+        if (pname)
+            printf("person %s (%s)%s\n", pname, pfpr,
+                   notes_replica_has_person(ctx->r)
+                       ? ", person key on this device"
+                       : "");
+        else
+            printf("person: none (notes device add, then link it from your "
+                   "first device)\n");
     }
+    notes_free(li);
     return 0;
 }

@@ -220,8 +220,88 @@ static void who(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
     cli_author(ctx, d, pk, out, n);
 }
 
+static const char *state_name(int state)
+{
+    switch (state) {
+    case NOTES_FMT_CONF_CONFIRMED:
+        return "confirmed";
+    case NOTES_FMT_CONF_CHANGED:
+        return "changed";
+    case NOTES_FMT_CONF_WRONG_TEXT:
+        return "wrong-text";
+    case NOTES_FMT_CONF_NO_ITEM:
+        return "no-item";
+    case NOTES_FMT_CONF_UNKNOWN_KEY:
+        return "unknown-key";
+    case NOTES_FMT_CONF_REVOKED:
+        return "revoked";
+    default:
+        return "?";
+    }
+}
+
+/* One confirmation, the whole chain: who (device, person), which change,
+ * what it confirmed, the verdict. */
+static json_t *confirm_json(struct cli_ctx *ctx, notes_doc *d,
+                            const notes_fmt_confirm *c)
+{
+    char by[200], dkey[NOTES_KEY_STRLEN], dfpr[NOTES_FPR_STRLEN], cid[65];
+    cli_author(ctx, d, c->by.device, by, sizeof(by));
+    notes_key_encode(c->by.device, dkey);
+    notes_key_fingerprint(c->by.device, dfpr);
+    for (int i = 0; i < 32; i++)
+        snprintf(cid + 2 * i, 3, "%02x", c->change_id[i]);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}", "by",
+                          by, "device", dkey, "device_fingerprint", dfpr,
+                          "change", cid, "text", c->text, "owner", c->owner,
+                          "state", state_name(c->state), "counted", c->counted,
+                          "item", c->item_id);
+    if (c->by.has_person) {
+        char pkey[NOTES_KEY_STRLEN], pfpr[NOTES_FPR_STRLEN];
+        notes_key_encode(c->by.person, pkey);
+        notes_key_fingerprint(c->by.person, pfpr);
+        json_object_set_new(o, "person",
+                            json_pack("{s:s, s:s, s:s?}", "key", pkey,
+                                      "fingerprint", pfpr, "name", c->by.name));
+    }
+    return o;
+}
+
+static void confirm_line(struct cli_ctx *ctx, notes_doc *d,
+                         const notes_fmt_confirm *c)
+{
+    char by[200];
+    cli_author(ctx, d, c->by.device, by, sizeof(by));
+    switch (c->state) {
+    case NOTES_FMT_CONF_CONFIRMED:
+        printf("         confirmed by %s%s\n", by,
+               c->counted ? "" : " (again: counted once)");
+        break;
+    case NOTES_FMT_CONF_CHANGED:
+        printf("         ! changed after confirmation by %s, who confirmed: "
+               "%s%s%s\n", by, c->owner, *c->owner ? ": " : "", c->text);
+        break;
+    case NOTES_FMT_CONF_WRONG_TEXT:
+        printf("         ✗ confirmation by %s is for another text, not "
+               "counted: %s%s%s\n", by, c->owner, *c->owner ? ": " : "",
+               c->text);
+        break;
+    case NOTES_FMT_CONF_UNKNOWN_KEY:
+        printf("         ✗ confirmation by %s, a key linked to no person, not "
+               "counted\n", by);
+        break;
+    case NOTES_FMT_CONF_REVOKED:
+        printf("         ✗ confirmation by %s from a revoked device, not "
+               "counted\n", by);
+        break;
+    default:
+        printf("         ✗ confirmation by %s names no item now: %s%s%s\n", by,
+               c->owner, *c->owner ? ": " : "", c->text);
+    }
+}
+
 static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
-                      json_t *arr, size_t *shown)
+                      json_t *arr, json_t *orphans, size_t *shown)
 {
     notes_fmt_outline o;
     int rc = notes_fmt_outline_doc(d, &o);
@@ -237,7 +317,7 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
         const notes_fmt_item *it = &o.items[i];
         if (open_only && (it->kind != NOTES_FMT_ITEM_TASK || it->done))
             continue;
-        char rec[160] = "", fpr[NOTES_FPR_STRLEN] = "", key[NOTES_KEY_STRLEN] = "";
+        char rec[200] = "", fpr[NOTES_FPR_STRLEN] = "", key[NOTES_KEY_STRLEN] = "";
         if (it->nauthors) {
             who(ctx, d, it->authors[0], rec, sizeof(rec));
             notes_key_fingerprint(it->authors[0], fpr);
@@ -245,25 +325,36 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
         }
         (*shown)++;
         if (arr) {
-            json_t *eds = json_array();
+            json_t *eds = json_array(), *cfs = json_array();
             for (size_t k = 1; k < it->nauthors; k++) {
-                char e[160];
+                char e[200];
                 who(ctx, d, it->authors[k], e, sizeof(e));
                 json_array_append_new(eds, json_string(e));
             }
-            json_array_append_new(
-                arr, json_pack("{s:s, s:s?, s:I, s:s, s:s, s:s?, s:s?, s:b, "
-                               "s:s?, s:s?, s:s?, s:o, s:b, s:I}",
-                               "note", hex, "title", title, "number",
-                               (json_int_t)i + 1, "kind", kind_name(it->kind),
-                               "text", it->text, "owner", it->owner,
-                               "owner_written", it->owner_written, "done",
-                               it->done, "recorded_by", it->nauthors ? rec : NULL,
-                               "recorded_by_key", it->nauthors ? key : NULL,
-                               "recorded_by_fingerprint",
-                               it->nauthors ? fpr : NULL, "edited_by", eds,
-                               "verified", it->verified, "line",
-                               (json_int_t)it->line));
+            for (size_t k = 0; k < it->nconfirms; k++)
+                json_array_append_new(cfs, confirm_json(ctx, d, &it->confirms[k]));
+            json_t *jo = json_pack(
+                "{s:s, s:s?, s:I, s:s, s:s, s:s?, s:s?, s:b, s:s?, s:s?, s:s?, "
+                "s:o, s:b, s:I, s:s?, s:o, s:I}",
+                "note", hex, "title", title, "number", (json_int_t)i + 1, "kind",
+                kind_name(it->kind), "text", it->text, "owner", it->owner,
+                "owner_written", it->owner_written, "done", it->done,
+                "recorded_by", it->nauthors ? rec : NULL, "recorded_by_key",
+                it->nauthors ? key : NULL, "recorded_by_fingerprint",
+                it->nauthors ? fpr : NULL, "edited_by", eds, "verified",
+                it->verified, "line", (json_int_t)it->line, "id",
+                it->has_anchor ? it->id : NULL, "confirmations", cfs,
+                "confirmed_by_count", (json_int_t)it->confirmed_by);
+            if (it->nauthors && it->people && it->people[0].has_person) {
+                char pk[NOTES_KEY_STRLEN], pf[NOTES_FPR_STRLEN];
+                notes_key_encode(it->people[0].person, pk);
+                notes_key_fingerprint(it->people[0].person, pf);
+                json_object_set_new(jo, "recorded_by_person",
+                                    json_pack("{s:s, s:s, s:s?}", "key", pk,
+                                              "fingerprint", pf, "name",
+                                              it->people[0].name));
+            }
+            json_array_append_new(arr, jo);
             continue;
         }
         if (!header) {
@@ -279,14 +370,49 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
         char *nl = strchr(first, '\n');
         if (nl)
             *nl = 0;
-        printf("  %2zu %s %-10.10s %s\n", i + 1, mark,
-               it->owner ? it->owner : "-", first);
+        printf("  %2zu %s %-10.10s %s%s%.8s%s\n", i + 1, mark,
+               it->owner ? it->owner : "-", first, it->has_anchor ? "  [" : "",
+               it->has_anchor ? it->id : "", it->has_anchor ? "]" : "");
         printf("         recorded by %s %s%s\n", it->nauthors ? rec : "?",
                it->verified ? "✓ verified" : "✗ NOT verified",
                it->nauthors > 1 ? " (edited by others since)" : "");
+        for (size_t k = 0; k < it->nconfirms; k++)
+            confirm_line(ctx, d, &it->confirms[k]);
+    }
+    if (!open_only) {
+        for (size_t k = 0; k < o.norphans; k++) {
+            if (orphans) {
+                json_array_append_new(orphans,
+                                      confirm_json(ctx, d, &o.orphan_confirms[k]));
+            } else if (!arr) {
+                if (!header) {
+                    printf("%.8s  %s\n", hex, title ? title : "(untitled)");
+                    header = 1;
+                }
+                printf("  confirmations of items no longer in the note:\n");
+                confirm_line(ctx, d, &o.orphan_confirms[k]);
+            }
+        }
     }
     notes_fmt_outline_release(&o);
     return 0;
+}
+
+int cli_print_items(struct cli_ctx *ctx, notes_doc *d, json_t *o)
+{
+    size_t shown = 0;
+    if (!o) {
+        printf("decisions and action items:\n");
+        int ret = list_items(ctx, d, 0, NULL, NULL, &shown);
+        if (!ret && !shown)
+            printf("  (none)\n");
+        return ret;
+    }
+    json_t *arr = json_array(), *orphans = json_array();
+    int ret = list_items(ctx, d, 0, arr, orphans, &shown);
+    json_object_set_new(o, "items", arr);
+    json_object_set_new(o, "unattached_confirmations", orphans);
+    return ret;
 }
 
 int cmd_decisions(int argc, char **argv, struct cli_ctx *ctx)
@@ -300,7 +426,7 @@ int cmd_decisions(int argc, char **argv, struct cli_ctx *ctx)
         notes_doc *d;
         if ((ret = cli_open_note(ctx, argv[1], &d)))
             return ret;
-        ret = list_items(ctx, d, 0, arr, &shown);
+        ret = list_items(ctx, d, 0, arr, NULL, &shown);
         notes_doc_close(d);
     } else {
         /* Every note: the open action items across meetings. */
@@ -313,7 +439,7 @@ int cmd_decisions(int argc, char **argv, struct cli_ctx *ctx)
             notes_doc *d;
             if (notes_doc_open(ctx->r, ids[i], &d) != NOTES_OK)
                 continue;
-            ret = list_items(ctx, d, 1, arr, &shown);
+            ret = list_items(ctx, d, 1, arr, NULL, &shown);
             notes_doc_close(d);
         }
         notes_free(ids);

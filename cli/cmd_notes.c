@@ -746,6 +746,19 @@ int cmd_verify(int argc, char **argv, struct cli_ctx *ctx)
     int ret = 0;
     if (argc > 2)
         return cli_usage("verify");
+    /* A file (bundle or attested Markdown) needs no replica at all. */
+    if (argc == 2 && (strchr(argv[1], '/') || strchr(argv[1], '.')) &&
+        cli_is_file(argv[1])) {
+        json_decref(arr);
+        return cli_verify_file(ctx, argv[1]);
+    }
+    if (!ctx->r) {
+        int rc = notes_replica_open(ctx->home, &ctx->r);
+        if (rc) {
+            json_decref(arr);
+            return cli_fail(rc, "cannot open the replica");
+        }
+    }
     if (argc == 2) {
         notes_doc *d;
         int rc = cli_open_note(ctx, argv[1], &d);
@@ -860,7 +873,7 @@ int cmd_compact(int argc, char **argv, struct cli_ctx *ctx)
 int cmd_export(int argc, char **argv, struct cli_ctx *ctx)
 {
     const char *note = NULL, *format = "md", *out = NULL;
-    int authors = 0;
+    int authors = 0, attest = 0;
     notes_doc *d;
     int rc, ret;
     for (int i = 1; i < argc; i++) {
@@ -872,6 +885,8 @@ int cmd_export(int argc, char **argv, struct cli_ctx *ctx)
                 return cli_usage("export");
         } else if (strcmp(argv[i], "--authors") == 0) {
             authors = 1;
+        } else if (strcmp(argv[i], "--attest") == 0) {
+            attest = 1;
         } else if (!note && argv[i][0] != '-') {
             note = argv[i];
         } else {
@@ -886,8 +901,17 @@ int cmd_export(int argc, char **argv, struct cli_ctx *ctx)
                 format);
         return EXIT_USER;
     }
+    if (attest && strcmp(format, "md") != 0) {
+        fprintf(stderr, "notes: --attest is for Markdown (--format md)\n");
+        return EXIT_USER;
+    }
     if ((rc = cli_open_note(ctx, note, &d)))
         return rc;
+    if (attest) {
+        ret = cli_export_attest(d, out);
+        notes_doc_close(d);
+        return ret;
+    }
     if (strcmp(format, "bundle") == 0) {
         uint8_t *bytes;
         size_t n;

@@ -16,11 +16,14 @@
 #include "cli.h"
 
 const struct cli_cmd cli_commands[] = {
-    {"init", cmd_init, "[--name NAME] [--protect]",
-     "Create the replica in $NOTES_HOME with a new Ed25519 device identity.\n"
-     "--protect (or a set NOTES_PASSPHRASE) seals the secret key with a\n"
-     "passphrase (Argon2id + secretbox).\n"
-     "  notes init --name \"Maria\"", 0},
+    {"init", cmd_init, "[--name NAME] [--protect] [--device]",
+     "Create the replica in $NOTES_HOME with a new Ed25519 device key and\n"
+     "a person key that certifies it (HOME/person): your changes show as\n"
+     "you on every device you link. On a second device of yours use\n"
+     "--device (no new person), then `notes device add`. --protect (or a set\n"
+     "NOTES_PASSPHRASE) seals both secret keys with a passphrase (Argon2id +\n"
+     "secretbox).\n"
+     "  notes init --name \"Maria\"\n  notes init --name \"Maria\" --device", 0},
     {"whoami", cmd_whoami, "[--json]",
      "Print this replica's identity: name, public key, fingerprint.\n"
      "  notes whoami", CLI_NEEDS_REPLICA},
@@ -88,15 +91,23 @@ const struct cli_cmd cli_commands[] = {
      "change id prefixes from `notes log`.\n"
      "  notes diff weekly 9c01be\n  notes diff weekly 9c01be 3f2a11",
      CLI_NEEDS_REPLICA},
-    {"verify", cmd_verify, "[NOTE] [--json]",
-     "Check every record checksum, signature, hash chain, sequence number\n"
-     "and dependency of one note or all notes. Exits 2 naming each problem\n"
-     "(including equivocation: one author signing two changes with one seq).\n"
-     "  notes verify", CLI_NEEDS_REPLICA},
-    {"export", cmd_export, "NOTE [--format md|bundle] [-o FILE]",
-     "Write the note out: Markdown (default) or a bundle of its signed\n"
-     "changes that another replica can import and verify.\n"
+    {"verify", cmd_verify, "[NOTE | FILE] [--json]",
+     "Check every record checksum, signature, hash chain, sequence number,\n"
+     "dependency, device link and revocation of one note or all notes. Exits\n"
+     "2 naming each problem (including equivocation: one author signing two\n"
+     "changes with one seq). Given a FILE (a bundle, or Markdown exported\n"
+     "with --attest), needs no replica: verifies it and prints the note with\n"
+     "who wrote each line and who recorded and confirmed each decision; any\n"
+     "edit to an attested Markdown file is reported with where.\n"
+     "  notes verify\n  notes verify weekly.bundle\n  notes verify weekly.md", 0},
+    {"export", cmd_export, "NOTE [--format md|json|html|bundle] [-o FILE] [--attest]",
+     "Write the note out: Markdown (default), JSON, HTML, or a bundle of its\n"
+     "signed changes (only this note, no space secret) that anyone can check\n"
+     "with `notes verify FILE` or import. --attest also writes FILE.attest\n"
+     "beside the Markdown: the bundle and a hash, so `notes verify FILE`\n"
+     "proves the Markdown is exactly the signed note.\n"
      "  notes export weekly -o weekly.md\n"
+     "  notes export weekly -o weekly.md --attest\n"
      "  notes export weekly --format bundle -o weekly.bundle",
      CLI_NEEDS_REPLICA},
     {"import", cmd_import, "FILE",
@@ -161,6 +172,31 @@ const struct cli_cmd cli_commands[] = {
      "same signed changes, about a third of the size. Safe while other\n"
      "notes processes run. Notes with damage are left alone.\n"
      "  notes compact", CLI_NEEDS_REPLICA},
+    {"device", cmd_device, "add | link CODE | revoke DEVICE | list",
+     "Your devices. `add` (on a new device) prints its pairing code;\n"
+     "`link CODE` (on a device holding your person key) certifies it, and\n"
+     "after a sync its changes show as you everywhere. `revoke DEVICE`\n"
+     "(a fingerprint or key from `list`) signs a revocation: every replica it\n"
+     "reaches refuses that device's changes made after it. Link and revoke\n"
+     "are written into every note of this replica.\n"
+     "  notes device add\n  notes device link np1...\n"
+     "  notes device revoke abcd-efgh\n  notes device list", CLI_NEEDS_REPLICA},
+    {"person", cmd_person, "export FILE | import FILE",
+     "Back up your person key (a key file, passphrase-protected if you chose\n"
+     "so) or restore it on a replica, which is then linked to it.\n"
+     "  notes person export /media/usb/rita.person\n"
+     "  notes person import /media/usb/rita.person", CLI_NEEDS_REPLICA},
+    {"trust", cmd_trust, "[KEY NAME | --remove KEY]",
+     "Names are claims, keys are facts: give a key (a person's or a device's;\n"
+     "full nk... key or a fingerprint seen in your notes) your own name for\n"
+     "it. Shown instead of the name it claims; keys without one are marked\n"
+     "\"unknown key\". Without arguments, lists your petnames.\n"
+     "  notes trust abcd-efgh \"Rita (design)\"\n  notes trust", CLI_NEEDS_REPLICA},
+    {"confirm", cmd_confirm, "NOTE ITEM",
+     "Sign a confirmation of a decision or action item (ITEM: its number or\n"
+     "id in `notes decisions`), bound to its exact text and owner now. If the\n"
+     "text is edited later, `decisions` says \"changed after confirmation\".\n"
+     "  notes confirm weekly 2", CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
     {"help", cmd_help, "[COMMAND]", "Show help for all commands or one.\n"
      "  notes help show", 0},
     {NULL, NULL, NULL, NULL, 0},
@@ -185,6 +221,9 @@ int cli_exit_code(int rc)
     case NOTES_EBADOP:
     case NOTES_EWRONGDOC:
     case NOTES_ETRUNCATED:
+    case NOTES_EBADLINK:
+    case NOTES_EREVOKED:
+    case NOTES_EUNSIGNED:
         return EXIT_DATA;
     default:
         return EXIT_USER;
@@ -234,20 +273,6 @@ void cli_note_id(char out[33], const uint8_t id[16])
         out[(size_t)2 * i + 1] = hex[id[i] & 15];
     }
     out[32] = 0;
-}
-
-void cli_author(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
-                char *out, size_t n)
-{
-    char fpr[NOTES_FPR_STRLEN];
-    const char *name = d ? notes_doc_author_name(d, pk) : NULL;
-    notes_key_fingerprint(pk, fpr);
-    if (!name && ctx->r && memcmp(pk, notes_replica_public_key(ctx->r), 32) == 0)
-        name = notes_replica_name(ctx->r);
-    if (name)
-        snprintf(out, n, "%s (%s)", name, fpr);
-    else
-        snprintf(out, n, "%s", fpr);
 }
 
 void cli_time(uint64_t ms, char *out, size_t n)

@@ -1,0 +1,438 @@
+/*
+ * cmd_attest.c: verifiable exports. `notes verify FILE` checks a bundle
+ * file (`notes export --format bundle`) or an attested Markdown file
+ * (`notes export --attest`, with its FILE.attest sidecar) on any machine,
+ * with no replica and no space: every signature, hash chain, link and
+ * revocation, then the text rebuilt from the signed changes, with who
+ * wrote each line and who recorded and confirmed each decision.
+ *
+ * The sidecar is text:
+ *   notes-attest 1
+ *   note <32 hex digits>
+ *   markdown-blake2b <64 hex digits: BLAKE2b-256 of the Markdown file>
+ *   bundle <base64 of the note's whole bundle>
+ * The Markdown is checked by rebuilding it from the bundle with the same
+ * exporter and comparing bytes, so any edit is found, and where.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "notes_formats.h"
+
+#define ATTEST_SUFFIX ".attest"
+#define BUNDLE_MAX (256u << 20)
+
+static void hexs(char *out, const uint8_t *p, size_t n)
+{
+    sodium_bin2hex(out, 2 * n + 1, p, n);
+}
+
+/* The sidecar's exact text for a bundle file and a Markdown text. */
+static char *sidecar_text(const uint8_t *file, size_t nb, const uint8_t *id,
+                          const char *md, size_t nmd, size_t *len)
+{
+    uint8_t h[32];
+    char hh[65], hex[33];
+    crypto_generichash(h, 32, (const uint8_t *)md, nmd, NULL, 0);
+    hexs(hh, h, 32);
+    cli_note_id(hex, id);
+    size_t b64 = sodium_base64_ENCODED_LEN(nb, sodium_base64_VARIANT_ORIGINAL);
+    size_t cap = b64 + 200;
+    char *text = malloc(cap);
+    if (!text)
+        return NULL;
+    int k = snprintf(text, cap,
+                     "notes-attest 1\nnote %s\nmarkdown-blake2b %s\nbundle ",
+                     hex, hh);
+    sodium_bin2base64(text + k, cap - (size_t)k, file, nb,
+                      sodium_base64_VARIANT_ORIGINAL);
+    *len = strlen(text);
+    text[(*len)++] = '\n';
+    return text;
+}
+
+/* Rebuild a note from a bundle file's bytes (16 bytes of id + bundle) in
+ * memory, verifying every change. */
+static int load_bundle(const uint8_t *bytes, size_t n, const char *what,
+                       notes_doc **out)
+{
+    int rc = notes_bundle_file_open(bytes, n, out);
+    return rc ? cli_fail(rc, "%s does not verify", what) : 0;
+}
+
+/* People: each device, the person it is linked to, revocations. */
+static void print_people(struct cli_ctx *ctx, notes_doc *d, json_t *o)
+{
+    size_t n = notes_doc_change_count(d);
+    uint8_t(*seen)[32] = calloc(n ? n : 1, 32);
+    size_t ns = 0;
+    json_t *arr = o ? json_array() : NULL;
+    if (!o)
+        printf("devices:\n");
+    for (size_t i = 0; seen && i < n; i++) {
+        notes_change_info ci;
+        if (notes_doc_change(d, i, &ci) != NOTES_OK)
+            continue;
+        size_t k;
+        for (k = 0; k < ns && memcmp(seen[k], ci.author, 32) != 0; k++)
+            ;
+        if (k < ns)
+            continue;
+        memcpy(seen[ns++], ci.author, 32);
+        char who[200], dfpr[NOTES_FPR_STRLEN], key[NOTES_KEY_STRLEN];
+        notes_person_info pi;
+        int linked = notes_doc_person(d, ci.author, &pi) == NOTES_OK && pi.person;
+        cli_author(ctx, d, ci.author, who, sizeof(who));
+        notes_key_fingerprint(ci.author, dfpr);
+        notes_key_encode(ci.author, key);
+        if (arr) {
+            char pkey[NOTES_KEY_STRLEN] = "";
+            if (linked)
+                notes_key_encode(pi.person, pkey);
+            json_array_append_new(
+                arr, json_pack("{s:s, s:s, s:s, s:s?, s:b, s:b}", "device", key,
+                               "fingerprint", dfpr, "shown_as", who, "person",
+                               linked ? pkey : NULL, "contested",
+                               !linked && pi.contested, "revoked",
+                               linked && pi.revoked));
+            continue;
+        }
+        if (linked) {
+            char t[40] = "";
+            if (pi.revoked)
+                cli_time(pi.revoked_ms, t, sizeof(t));
+            printf("  device %s speaks for %s: link signed by the person key "
+                   "and the device%s%s\n", dfpr, who,
+                   pi.revoked ? "; REVOKED at " : "", t);
+        } else {
+            printf("  device %s: %s, linked to no person in this note\n", dfpr,
+                   who);
+        }
+    }
+    if (arr)
+        json_object_set_new(o, "devices", arr);
+    free(seen);
+}
+
+/* Each line with who wrote it (the inserter of its first character). */
+static int print_lines(struct cli_ctx *ctx, notes_doc *d, json_t *o)
+{
+    uint32_t *who;
+    size_t ncp, tl;
+    int rc = notes_doc_authorship(d, &who, &ncp);
+    if (rc)
+        return cli_fail(rc, "cannot compute authorship");
+    const char *t = notes_doc_text(d, &tl), *s = t, *end = t + tl;
+    size_t cp = 0, line = 1;
+    json_t *arr = o ? json_array() : NULL;
+    if (!o)
+        printf("text, with who wrote each line:\n");
+    while (s < end) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        const char *le = nl ? nl : end;
+        uint32_t ch = cp < ncp ? who[cp] : UINT32_MAX;
+        char name[200] = "?";
+        notes_change_info ci;
+        if (ch != UINT32_MAX && notes_doc_change(d, ch, &ci) == NOTES_OK)
+            cli_author(ctx, d, ci.author, name, sizeof(name));
+        if (arr)
+            json_array_append_new(arr, json_pack("{s:I, s:s, s:s%}", "line",
+                                                 (json_int_t)line, "author",
+                                                 name, "text", s,
+                                                 (size_t)(le - s)));
+        else
+            printf("  %-30.30s %4zu| %.*s\n", name, line, (int)(le - s), s);
+        for (const char *q = s; q < le + (nl ? 1 : 0); q++)
+            cp += ((unsigned char)*q & 0xc0) != 0x80;
+        s = nl ? nl + 1 : end;
+        line++;
+    }
+    if (arr)
+        json_object_set_new(o, "lines", arr);
+    notes_free(who);
+    return 0;
+}
+
+/* The full report on a verified note. */
+static int report(struct cli_ctx *ctx, notes_doc *d, const char *what,
+                  json_t *o)
+{
+    size_t n = notes_doc_change_count(d);
+    char id[33];
+    cli_note_id(id, notes_doc_id(d));
+    const char *title = notes_doc_field(d, "title");
+    if (o) {
+        json_object_set_new(o, "file", json_string(what));
+        json_object_set_new(o, "note", json_string(id));
+        json_object_set_new(o, "title", title ? json_string(title) : json_null());
+        json_object_set_new(o, "changes", json_integer((json_int_t)n));
+        json_object_set_new(o, "ok", json_true());
+    } else {
+        printf("%s: note %.8s \"%s\", %zu changes: every signature, hash chain, "
+               "link and revocation verified\n", what, id,
+               title ? title : "(untitled)", n);
+    }
+    print_people(ctx, d, o);
+    int ret = print_lines(ctx, d, o);
+    if (!ret)
+        ret = cli_print_items(ctx, d, o);
+    return ret;
+}
+
+static int read_file(const char *path, size_t max, uint8_t **out, size_t *n)
+{
+    char *buf = NULL;
+    int ret = cli_read_input(path, max, &buf, n);
+    *out = ret ? NULL : (uint8_t *)buf;
+    if (ret)
+        free(buf);
+    return ret;
+}
+
+static int verify_markdown(struct cli_ctx *ctx, const char *md_path,
+                           const char *side_path, json_t *o)
+{
+    uint8_t *md = NULL, *side = NULL, *bundle = NULL, *side_copy = NULL;
+    size_t nmd, nside, nb = 0;
+    notes_doc *d = NULL;
+    char *render = NULL;
+    size_t nrender;
+    int ret;
+    if ((ret = read_file(md_path, BUNDLE_MAX, &md, &nmd)) ||
+        (ret = read_file(side_path, BUNDLE_MAX, &side, &nside)))
+        goto out;
+    side_copy = malloc(nside ? nside : 1);
+    if (!side_copy) {
+        ret = EXIT_SYSTEM;
+        goto out;
+    }
+    memcpy(side_copy, side, nside);
+    /* Parse the four lines. */
+    char *s = (char *)side, *lines[4];
+    for (int i = 0; i < 4; i++) {
+        char *nl = memchr(s, '\n', nside - (size_t)(s - (char *)side));
+        if (!nl) {
+            fprintf(stderr, "notes: %s: truncated (line %d)\n", side_path, i + 1);
+            ret = EXIT_DATA;
+            goto out;
+        }
+        *nl = 0;
+        lines[i] = s;
+        s = nl + 1;
+    }
+    uint8_t mdhash[32], want_hash[32];
+    if (strcmp(lines[0], "notes-attest 1") != 0 ||
+        strncmp(lines[1], "note ", 5) != 0 ||
+        strncmp(lines[2], "markdown-blake2b ", 17) != 0 ||
+        sodium_hex2bin(want_hash, 32, lines[2] + 17, strlen(lines[2] + 17), NULL,
+                       NULL, NULL) != 0 ||
+        strncmp(lines[3], "bundle ", 7) != 0) {
+        fprintf(stderr, "notes: %s: not an attestation sidecar\n", side_path);
+        ret = EXIT_DATA;
+        goto out;
+    }
+    size_t b64 = strlen(lines[3] + 7);
+    bundle = malloc(b64 / 4 * 3 + 3);
+    if (!bundle ||
+        sodium_base642bin(bundle, b64 / 4 * 3 + 3, lines[3] + 7, b64, NULL, &nb,
+                          NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
+        fprintf(stderr, "notes: %s: the bundle line is not valid base64\n",
+                side_path);
+        ret = EXIT_DATA;
+        goto out;
+    }
+    if ((ret = load_bundle(bundle, nb, side_path, &d)))
+        goto out;
+    char id[33];
+    cli_note_id(id, notes_doc_id(d));
+    if (strcmp(lines[1] + 5, id) != 0) {
+        fprintf(stderr, "notes: %s names note %s but its bundle is note %s\n",
+                side_path, lines[1] + 5, id);
+        ret = EXIT_DATA;
+        goto out;
+    }
+    int rc = notes_md_export(d, &render, &nrender);
+    if (rc) {
+        ret = cli_fail(rc, "cannot rebuild the Markdown");
+        goto out;
+    }
+    crypto_generichash(mdhash, 32, md, nmd, NULL, 0);
+    if (nrender != nmd || memcmp(render, md, nmd) != 0) {
+        /* Where: the first and last differing bytes, as lines. */
+        size_t pre = 0, suf = 0;
+        while (pre < nmd && pre < nrender && md[pre] == (uint8_t)render[pre])
+            pre++;
+        while (suf < nmd - pre && suf < nrender - pre &&
+               md[nmd - 1 - suf] == (uint8_t)render[nrender - 1 - suf])
+            suf++;
+        size_t line = 1, col = 1, last = 1;
+        for (size_t i = 0; i < pre; i++) {
+            col = md[i] == '\n' ? 1 : col + ((md[i] & 0xc0) != 0x80);
+            line += md[i] == '\n';
+        }
+        last = line;
+        for (size_t i = pre; i < nmd - suf; i++)
+            last += md[i] == '\n';
+        size_t ls = pre;
+        while (ls > 0 && md[ls - 1] != '\n')
+            ls--;
+        const uint8_t *fe = memchr(md + ls, '\n', nmd - ls);
+        const char *re = memchr(render + ls, '\n', nrender - ls);
+        int flen = (int)((fe ? fe : md + nmd) - (md + ls));
+        int rlen = (int)((re ? re : render + nrender) - (render + ls));
+        if (o) {
+            json_object_set_new(o, "ok", json_false());
+            json_object_set_new(o, "file", json_string(md_path));
+            json_object_set_new(o, "first_difference",
+                                json_pack("{s:I, s:I, s:I, s:s%, s:s%}", "line",
+                                          (json_int_t)line, "column",
+                                          (json_int_t)col, "last_line",
+                                          (json_int_t)last, "found", md + ls,
+                                          (size_t)flen, "signed", render + ls,
+                                          (size_t)rlen));
+            json_dumpf(o, stdout, JSON_INDENT(2));
+            putchar('\n');
+        }
+        fprintf(stderr,
+                "notes: %s was changed after it was exported: it differs from "
+                "the signed note from line %zu, column %zu%s",
+                md_path, line, col, last > line ? "" : "\n");
+        if (last > line)
+            fprintf(stderr, " to line %zu\n", last);
+        fprintf(stderr, "  file:   %.*s\n  signed: %.*s\n", flen, md + ls, rlen,
+                render + ls);
+        if (memcmp(mdhash, want_hash, 32) == 0)
+            fprintf(stderr, "  (the sidecar's hash matches the file: it was "
+                            "exported by another version of notes)\n");
+        ret = EXIT_DATA;
+        goto out;
+    }
+    size_t nexpect;
+    char *expect = sidecar_text(bundle, nb, notes_doc_id(d), render, nrender,
+                                &nexpect);
+    if (!expect) {
+        ret = EXIT_SYSTEM;
+        goto out;
+    }
+    /* The sidecar itself must be exactly what export writes: upper-case
+     * hex or other base64 spellings of the same bytes are changes too. */
+    int same = nexpect == nside && memcmp(expect, side_copy, nside) == 0;
+    free(expect);
+    if (memcmp(mdhash, want_hash, 32) != 0 || !same) {
+        fprintf(stderr, "notes: %s matches the signed note but %s is not the "
+                        "sidecar notes wrote for it: the sidecar was edited\n",
+                md_path, side_path);
+        ret = EXIT_DATA;
+        goto out;
+    }
+    if (!o)
+        printf("%s is exactly the signed note (%zu bytes)\n", md_path, nmd);
+    ret = report(ctx, d, side_path, o);
+out:
+    notes_fmt_free(render);
+    notes_doc_close(d);
+    free(md);
+    free(side);
+    free(side_copy);
+    free(bundle);
+    return ret;
+}
+
+int cli_is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int cli_verify_file(struct cli_ctx *ctx, const char *path)
+{
+    json_t *o = ctx->json ? json_object() : NULL;
+    size_t pl = strlen(path), sl = strlen(ATTEST_SUFFIX);
+    int ret;
+    char *side = malloc(pl + sl + 1);
+    if (!side) {
+        json_decref(o);
+        return EXIT_SYSTEM;
+    }
+    snprintf(side, pl + sl + 1, "%s%s", path, ATTEST_SUFFIX);
+    if (pl > sl && strcmp(path + pl - sl, ATTEST_SUFFIX) == 0) {
+        /* Given the sidecar: the Markdown is beside it. */
+        char *md = strndup(path, pl - sl);
+        ret = md ? verify_markdown(ctx, md, path, o) : EXIT_SYSTEM;
+        free(md);
+    } else if (cli_is_file(side)) {
+        ret = verify_markdown(ctx, path, side, o);
+    } else {
+        uint8_t *bytes = NULL;
+        size_t n;
+        notes_doc *d = NULL;
+        ret = read_file(path, BUNDLE_MAX, &bytes, &n);
+        if (!ret && n >= 3 && (memcmp(bytes, "---", 3) == 0 || bytes[0] == '#')) {
+            fprintf(stderr, "notes: %s looks like Markdown but has no %s "
+                            "sidecar: export it with --attest to make it "
+                            "verifiable\n", path, ATTEST_SUFFIX);
+            ret = EXIT_USER;
+        } else if (!ret && !(ret = load_bundle(bytes, n, path, &d))) {
+            ret = report(ctx, d, path, o);
+        }
+        notes_doc_close(d);
+        free(bytes);
+    }
+    if (o && !ret) {
+        json_dumpf(o, stdout, JSON_INDENT(2));
+        putchar('\n');
+    }
+    json_decref(o);
+    free(side);
+    return ret;
+}
+
+int cli_export_attest(notes_doc *d, const char *out)
+{
+    char *md = NULL, *text = NULL;
+    size_t nmd;
+    uint8_t *bundle = NULL, *file = NULL;
+    size_t nb;
+    int ret = EXIT_SYSTEM, rc;
+    if (!out || strcmp(out, "-") == 0) {
+        fprintf(stderr, "notes: --attest writes two files: give -o FILE.md\n");
+        return EXIT_USER;
+    }
+    if ((rc = notes_md_export(d, &md, &nmd)) ||
+        (rc = notes_doc_export(d, NULL, 0, &bundle, &nb))) {
+        ret = cli_fail(rc, "cannot export");
+        goto out;
+    }
+    file = malloc(nb + 16);
+    if (!file)
+        goto out;
+    memcpy(file, notes_doc_id(d), 16);
+    memcpy(file + 16, bundle, nb);
+    nb += 16;
+    size_t len;
+    text = sidecar_text(file, nb, notes_doc_id(d), md, nmd, &len);
+    if (!text)
+        goto out;
+    char *side = malloc(strlen(out) + sizeof(ATTEST_SUFFIX));
+    if (!side)
+        goto out;
+    sprintf(side, "%s%s", out, ATTEST_SUFFIX);
+    ret = cli_write_output(out, md, nmd);
+    if (!ret)
+        ret = cli_write_output(side, text, len);
+    if (!ret)
+        fprintf(stderr, "wrote %s and its attestation %s (check with: notes "
+                        "verify %s)\n", out, side, out);
+    free(side);
+out:
+    notes_fmt_free(md);
+    notes_free(bundle);
+    free(file);
+    free(text);
+    return ret;
+}

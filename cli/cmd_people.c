@@ -1,0 +1,622 @@
+/*
+ * cmd_people.c: people and their devices, petnames, confirmations:
+ * `notes device add|link|revoke|list`, `notes person export|import`,
+ * `notes trust`, `notes confirm`; and how a key is shown (cli_author).
+ *
+ * Names are claims, keys are facts: a key is always shown with its
+ * fingerprint; the name is the user's own petname for it (HOME/trust) when
+ * there is one, else the name it claims, marked "unknown key".
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "notes_formats.h"
+
+const char *cli_passphrase(int confirm);
+
+/* ---- petnames: HOME/trust, one "nk... NAME" per line ---- */
+
+struct petname {
+    uint8_t key[32];
+    char name[NOTES_NAME_MAX + 1];
+};
+
+static struct petname *pets;
+static size_t npets;
+static int pets_loaded;
+
+static char *home_file(struct cli_ctx *ctx, const char *name)
+{
+    size_t n = strlen(ctx->home) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", ctx->home, name);
+    return p;
+}
+
+static void pets_load(struct cli_ctx *ctx)
+{
+    if (pets_loaded)
+        return;
+    pets_loaded = 1;
+    char *path = home_file(ctx, "trust");
+    FILE *f = path ? fopen(path, "r") : NULL;
+    char line[512];
+    while (f && fgets(line, sizeof(line), f)) {
+        char *sp = strchr(line, ' ');
+        size_t l = strlen(line);
+        if (l && line[l - 1] == '\n')
+            line[--l] = 0;
+        if (!sp)
+            continue;
+        *sp = 0;
+        struct petname pn;
+        if (notes_key_decode(line, pn.key) != NOTES_OK ||
+            strlen(sp + 1) > NOTES_NAME_MAX || !sp[1])
+            continue; /* a damaged line names nobody */
+        snprintf(pn.name, sizeof(pn.name), "%s", sp + 1);
+        struct petname *np = realloc(pets, (npets + 1) * sizeof(*np));
+        if (!np)
+            break;
+        pets = np;
+        pets[npets++] = pn;
+    }
+    if (f)
+        fclose(f);
+    free(path);
+}
+
+static const char *petname(struct cli_ctx *ctx, const uint8_t key[32])
+{
+    pets_load(ctx);
+    for (size_t i = 0; i < npets; i++)
+        if (memcmp(pets[i].key, key, 32) == 0)
+            return pets[i].name;
+    return NULL;
+}
+
+static int pets_save(struct cli_ctx *ctx)
+{
+    size_t cap = npets * (NOTES_KEY_STRLEN + NOTES_NAME_MAX + 2) + 1, o = 0;
+    char *buf = malloc(cap);
+    if (!buf)
+        return EXIT_SYSTEM;
+    for (size_t i = 0; i < npets; i++) {
+        char key[NOTES_KEY_STRLEN];
+        notes_key_encode(pets[i].key, key);
+        o += (size_t)snprintf(buf + o, cap - o, "%s %s\n", key, pets[i].name);
+    }
+    char *path = home_file(ctx, "trust");
+    int rc = path ? cli_write_output(path, buf, o) : EXIT_SYSTEM;
+    free(path);
+    free(buf);
+    return rc;
+}
+
+/* The person key this replica's device is linked to (from HOME/certs). */
+static int own_person(struct cli_ctx *ctx, uint8_t out[32], char *name,
+                      size_t n)
+{
+    static int loaded, have;
+    static uint8_t key[32];
+    static char nm[NOTES_NAME_MAX + 1];
+    if (!loaded && ctx->r) {
+        notes_link_info *li;
+        size_t k;
+        loaded = 1;
+        if (notes_replica_links(ctx->r, &li, &k) == NOTES_OK) {
+            for (size_t i = 0; i < k; i++)
+                if (li[i].self && !li[i].revoked) {
+                    memcpy(key, li[i].person, 32);
+                    snprintf(nm, sizeof(nm), "%s", li[i].person_name);
+                    have = 1;
+                }
+            notes_free(li);
+        }
+    }
+    if (have) {
+        memcpy(out, key, 32);
+        if (name)
+            snprintf(name, n, "%s", nm);
+    }
+    return have;
+}
+
+void cli_author(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
+                char *out, size_t n)
+{
+    notes_person_info pi;
+    const uint8_t *key = pk;
+    const char *claimed = d ? notes_doc_author_name(d, pk) : NULL;
+    int linked = d && notes_doc_person(d, pk, &pi) == NOTES_OK && pi.person;
+    char tags[80] = "", fpr[NOTES_FPR_STRLEN], ownname[NOTES_NAME_MAX + 1];
+    uint8_t me[32];
+    if (linked) {
+        key = pi.person;
+        claimed = pi.name;
+    }
+    const char *label = petname(ctx, key);
+    if (!label && !linked)
+        label = petname(ctx, pk);
+    int mine = (ctx->r && memcmp(pk, notes_replica_public_key(ctx->r), 32) == 0) ||
+               (own_person(ctx, me, ownname, sizeof(ownname)) &&
+                memcmp(me, key, 32) == 0);
+    if (!label && mine) {
+        if (linked)
+            label = claimed;
+        else if (memcmp(pk, notes_replica_public_key(ctx->r), 32) == 0)
+            label = notes_replica_name(ctx->r);
+        else
+            label = claimed;
+    }
+    if (!label) {
+        label = claimed ? claimed : "?";
+        snprintf(tags, sizeof(tags), ", unknown key");
+    }
+    if (!linked && d && notes_doc_person(d, pk, &pi) == NOTES_OK && pi.contested)
+        snprintf(tags + strlen(tags), sizeof(tags) - strlen(tags),
+                 ", device claimed by two people");
+    if (linked && pi.revoked)
+        snprintf(tags + strlen(tags), sizeof(tags) - strlen(tags),
+                 ", device revoked");
+    notes_key_fingerprint(key, fpr);
+    snprintf(out, n, "%s (%s%s)", label, fpr, tags);
+}
+
+/* ---- notes trust ---- */
+
+/* Resolve KEY: a full "nk..." key, or a fingerprint seen in this replica's
+ * notes (as a device or a person). */
+static int resolve_key(struct cli_ctx *ctx, const char *spec, uint8_t out[32])
+{
+    if (notes_key_decode(spec, out) == NOTES_OK)
+        return 0;
+    uint8_t(*ids)[16] = NULL;
+    size_t n, hits = 0;
+    uint8_t found[32];
+    if (notes_replica_list(ctx->r, &ids, &n) != NOTES_OK)
+        return EXIT_SYSTEM;
+    notes_link_info *li = NULL;
+    size_t nl = 0;
+    if (notes_replica_links(ctx->r, &li, &nl) != NOTES_OK)
+        nl = 0;
+    for (size_t i = 0; i <= n + nl && hits < 2; i++) {
+        const uint8_t *cand[2] = {NULL, NULL};
+        notes_doc *d = NULL;
+        if (i < nl) {
+            cand[0] = li[i].device;
+            cand[1] = li[i].person;
+        } else if (i - nl < n && notes_doc_open(ctx->r, ids[i - nl], &d) != NOTES_OK) {
+            continue;
+        }
+        size_t count = d ? notes_doc_change_count(d) : 0;
+        for (size_t c = 0; c < (d ? count : 1) && hits < 2; c++) {
+            notes_change_info ci;
+            notes_person_info pi;
+            if (d) {
+                if (notes_doc_change(d, c, &ci) != NOTES_OK)
+                    continue;
+                cand[0] = ci.author;
+                cand[1] = notes_doc_person(d, ci.author, &pi) == NOTES_OK
+                              ? pi.person
+                              : NULL;
+            }
+            for (int k = 0; k < 2; k++) {
+                char fpr[NOTES_FPR_STRLEN];
+                if (!cand[k])
+                    continue;
+                notes_key_fingerprint(cand[k], fpr);
+                if (strcasecmp(fpr, spec) != 0 ||
+                    (hits && memcmp(found, cand[k], 32) == 0))
+                    continue;
+                memcpy(found, cand[k], 32);
+                hits++;
+            }
+        }
+        notes_doc_close(d);
+    }
+    notes_free(li);
+    notes_free(ids);
+    if (hits == 1) {
+        memcpy(out, found, 32);
+        return 0;
+    }
+    fprintf(stderr, "notes: '%s' is %s; give the full key (nk...), as "
+                    "`notes log --json` shows it\n",
+            spec, hits ? "the fingerprint of two keys" : "not a key or a known fingerprint");
+    return EXIT_USER;
+}
+
+int cmd_trust(int argc, char **argv, struct cli_ctx *ctx)
+{
+    pets_load(ctx);
+    if (argc == 1) {
+        if (ctx->json) {
+            json_t *arr = json_array();
+            for (size_t i = 0; i < npets; i++) {
+                char key[NOTES_KEY_STRLEN], fpr[NOTES_FPR_STRLEN];
+                notes_key_encode(pets[i].key, key);
+                notes_key_fingerprint(pets[i].key, fpr);
+                json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "key", key,
+                                                     "fingerprint", fpr, "name",
+                                                     pets[i].name));
+            }
+            json_dumpf(arr, stdout, JSON_INDENT(2));
+            putchar('\n');
+            json_decref(arr);
+            return 0;
+        }
+        if (!npets)
+            printf("no trusted keys yet (notes trust KEY NAME)\n");
+        for (size_t i = 0; i < npets; i++) {
+            char fpr[NOTES_FPR_STRLEN], key[NOTES_KEY_STRLEN];
+            notes_key_fingerprint(pets[i].key, fpr);
+            notes_key_encode(pets[i].key, key);
+            printf("%-20s %s  %s\n", pets[i].name, fpr, key);
+        }
+        return 0;
+    }
+    uint8_t key[32];
+    int ret;
+    if (argc == 3 && strcmp(argv[1], "--remove") == 0) {
+        if ((ret = resolve_key(ctx, argv[2], key)))
+            return ret;
+        size_t j = 0;
+        for (size_t i = 0; i < npets; i++)
+            if (memcmp(pets[i].key, key, 32) != 0)
+                pets[j++] = pets[i];
+        if (j == npets) {
+            fprintf(stderr, "notes: '%s' is not in your trust list\n", argv[2]);
+            return EXIT_USER;
+        }
+        npets = j;
+        return pets_save(ctx);
+    }
+    if (argc != 3)
+        return cli_usage("trust");
+    const char *name = argv[2];
+    if (!*name || strlen(name) > NOTES_NAME_MAX || strchr(name, '\n')) {
+        fprintf(stderr, "notes: a petname is 1 to %d bytes on one line\n",
+                NOTES_NAME_MAX);
+        return EXIT_USER;
+    }
+    if ((ret = resolve_key(ctx, argv[1], key)))
+        return ret;
+    size_t i;
+    for (i = 0; i < npets && memcmp(pets[i].key, key, 32) != 0; i++)
+        ;
+    if (i == npets) {
+        struct petname *np = realloc(pets, (npets + 1) * sizeof(*np));
+        if (!np)
+            return EXIT_SYSTEM;
+        pets = np;
+        memcpy(pets[npets++].key, key, 32);
+    }
+    snprintf(pets[i].name, sizeof(pets[i].name), "%s", name);
+    if ((ret = pets_save(ctx)))
+        return ret;
+    char fpr[NOTES_FPR_STRLEN];
+    notes_key_fingerprint(key, fpr);
+    printf("%s is now shown as %s\n", fpr, name);
+    return 0;
+}
+
+/* ---- notes device / person ---- */
+
+/* Write this replica's certificates into every note it holds. */
+static int publish_all(struct cli_ctx *ctx, size_t *notes_touched)
+{
+    uint8_t(*ids)[16] = NULL;
+    size_t n;
+    int rc = notes_replica_list(ctx->r, &ids, &n);
+    *notes_touched = 0;
+    if (rc)
+        return cli_fail(rc, "cannot list notes");
+    for (size_t i = 0; i < n; i++) {
+        notes_doc *d;
+        size_t added = 0;
+        if ((rc = notes_doc_open(ctx->r, ids[i], &d)))
+            break;
+        rc = notes_doc_publish_certs(d, &added);
+        if (rc == NOTES_OK && added)
+            rc = notes_doc_commit(d, NULL);
+        notes_doc_close(d);
+        if (rc)
+            break;
+        *notes_touched += added > 0;
+    }
+    notes_free(ids);
+    return rc ? cli_fail(rc, "cannot write the certificate into the notes") : 0;
+}
+
+static int load_person(struct cli_ctx *ctx, notes_identity **p)
+{
+    const char *pass = NULL;
+    if (!notes_replica_has_person(ctx->r)) {
+        fprintf(stderr, "notes: this replica holds no person key: run this on "
+                        "the device where you ran `notes init` (or import the "
+                        "key: notes person import FILE)\n");
+        return EXIT_USER;
+    }
+    if (notes_replica_person_needs_passphrase(ctx->r) &&
+        !(pass = cli_passphrase(0))) {
+        fprintf(stderr, "notes: the person key is protected; set "
+                        "NOTES_PASSPHRASE or run on a terminal\n");
+        return EXIT_USER;
+    }
+    int rc = notes_replica_person_load(ctx->r, pass, p);
+    return rc ? cli_fail(rc, "cannot load the person key") : 0;
+}
+
+/* DEVICE: a full key, a fingerprint or a unique name prefix of a link. */
+static int find_link(struct cli_ctx *ctx, const char *spec, notes_link_info *li,
+                     size_t n, size_t *at)
+{
+    uint8_t key[32];
+    int full = notes_key_decode(spec, key) == NOTES_OK;
+    size_t hits = 0;
+    for (size_t i = 0; i < n; i++) {
+        char fpr[NOTES_FPR_STRLEN];
+        notes_key_fingerprint(li[i].device, fpr);
+        if ((full && memcmp(li[i].device, key, 32) == 0) ||
+            strcasecmp(fpr, spec) == 0) {
+            *at = i;
+            hits++;
+        }
+    }
+    (void)ctx;
+    if (hits == 1)
+        return 0;
+    fprintf(stderr, "notes: no single linked device matches '%s' (see: notes "
+                    "device list)\n", spec);
+    return EXIT_USER;
+}
+
+static int device_list(struct cli_ctx *ctx)
+{
+    notes_link_info *li;
+    size_t n;
+    int rc = notes_replica_links(ctx->r, &li, &n);
+    if (rc)
+        return cli_fail(rc, "cannot read the links");
+    json_t *arr = ctx->json ? json_array() : NULL;
+    if (!n && !arr)
+        printf("this device is linked to no person (notes device add, then "
+               "notes device link CODE on your first device)\n");
+    for (size_t i = 0; i < n; i++) {
+        char dk[NOTES_KEY_STRLEN], df[NOTES_FPR_STRLEN], pk[NOTES_KEY_STRLEN],
+            pf[NOTES_FPR_STRLEN], t[40], rt[40] = "";
+        notes_key_encode(li[i].device, dk);
+        notes_key_fingerprint(li[i].device, df);
+        notes_key_encode(li[i].person, pk);
+        notes_key_fingerprint(li[i].person, pf);
+        cli_time(li[i].time_ms, t, sizeof(t));
+        if (li[i].revoked)
+            cli_time(li[i].revoked_ms, rt, sizeof(rt));
+        if (arr) {
+            json_array_append_new(
+                arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:s?}",
+                               "device", dk, "device_fingerprint", df, "person",
+                               pk, "person_fingerprint", pf, "person_name",
+                               li[i].person_name, "linked", t, "this_device",
+                               li[i].self, "revoked", li[i].revoked, "revoked_at",
+                               li[i].revoked ? rt : NULL));
+            continue;
+        }
+        printf("%s  device of %s (%s), linked %s%s%s%s\n", df, li[i].person_name,
+               pf, t, li[i].self ? ", this device" : "",
+               li[i].revoked ? ", REVOKED " : "", rt);
+    }
+    if (arr) {
+        json_dumpf(arr, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(arr);
+    }
+    notes_free(li);
+    return 0;
+}
+
+int cmd_device(int argc, char **argv, struct cli_ctx *ctx)
+{
+    if (argc < 2)
+        return cli_usage("device");
+    const char *sub = argv[1];
+    int ret;
+    if (strcmp(sub, "list") == 0 && argc == 2)
+        return device_list(ctx);
+    if (strcmp(sub, "add") == 0 && argc == 2) {
+        char *code;
+        if ((ret = cli_unlock(ctx)))
+            return ret;
+        int rc = notes_replica_pair_code(ctx->r, &code);
+        if (rc)
+            return cli_fail(rc, "cannot make the pairing code");
+        char fpr[NOTES_FPR_STRLEN];
+        notes_key_fingerprint(notes_replica_public_key(ctx->r), fpr);
+        printf("pairing code of this device (%s):\n\n%s\n\n"
+               "On a device that holds your person key, run:\n"
+               "  notes device link %s\n"
+               "then sync: this device's changes show as yours everywhere.\n"
+               "Anyone who has this code can link this device to themselves:\n"
+               "give it only to your own devices.\n",
+               fpr, code, code);
+        notes_free(code);
+        return 0;
+    }
+    if ((strcmp(sub, "link") == 0 || strcmp(sub, "revoke") == 0) && argc == 3) {
+        notes_identity *p = NULL;
+        uint8_t dev[32];
+        int rc;
+        if ((ret = cli_unlock(ctx)) || (ret = load_person(ctx, &p)))
+            return ret;
+        if (sub[0] == 'l') {
+            rc = notes_replica_link(ctx->r, p, argv[2], dev);
+            if (rc) {
+                notes_identity_free(p);
+                return cli_fail(rc, "cannot link the device");
+            }
+        } else {
+            notes_link_info *li;
+            size_t n, at = 0;
+            if ((rc = notes_replica_links(ctx->r, &li, &n))) {
+                notes_identity_free(p);
+                return cli_fail(rc, "cannot read the links");
+            }
+            ret = find_link(ctx, argv[2], li, n, &at);
+            if (!ret)
+                memcpy(dev, li[at].device, 32);
+            int self = !ret && li[at].self;
+            notes_free(li);
+            if (ret) {
+                notes_identity_free(p);
+                return ret;
+            }
+            if (self) {
+                fprintf(stderr, "notes: that is this device; revoke it from "
+                                "another of your devices\n");
+                notes_identity_free(p);
+                return EXIT_USER;
+            }
+            rc = notes_replica_revoke(ctx->r, p, dev);
+            if (rc) {
+                notes_identity_free(p);
+                return cli_fail(rc, "cannot revoke the device");
+            }
+        }
+        size_t touched;
+        char fpr[NOTES_FPR_STRLEN];
+        notes_key_fingerprint(dev, fpr);
+        ret = publish_all(ctx, &touched);
+        if (!ret)
+            printf("%s device %s %s %s; written into %zu note%s (peers learn "
+                   "it at the next sync)\n",
+                   sub[0] == 'l' ? "linked" : "revoked", fpr,
+                   sub[0] == 'l' ? "to" : "of", notes_identity_name(p), touched,
+                   touched == 1 ? "" : "s");
+        notes_identity_free(p);
+        return ret;
+    }
+    return cli_usage("device");
+}
+
+int cmd_person(int argc, char **argv, struct cli_ctx *ctx)
+{
+    if (argc != 3)
+        return cli_usage("person");
+    if (strcmp(argv[1], "export") == 0) {
+        char *src = home_file(ctx, "person");
+        char *buf;
+        size_t n;
+        if (!notes_replica_has_person(ctx->r)) {
+            free(src);
+            fprintf(stderr, "notes: this replica holds no person key\n");
+            return EXIT_USER;
+        }
+        int ret = src ? cli_read_input(src, 1 << 16, &buf, &n) : EXIT_SYSTEM;
+        free(src);
+        if (ret)
+            return ret;
+        FILE *f = fopen(argv[2], "wx");
+        if (!f) {
+            free(buf);
+            fprintf(stderr, "notes: cannot create '%s': %s\n", argv[2],
+                    strerror(errno));
+            return errno == EEXIST ? EXIT_USER : EXIT_SYSTEM;
+        }
+        (void)fchmod(fileno(f), 0600);
+        int ok = fwrite(buf, 1, n, f) == n;
+        ok = (fclose(f) == 0) && ok;
+        free(buf);
+        if (!ok) {
+            fprintf(stderr, "notes: cannot write '%s'\n", argv[2]);
+            return EXIT_SYSTEM;
+        }
+        printf("person key written to %s (mode 0600%s); keep it offline\n",
+               argv[2], notes_replica_person_needs_passphrase(ctx->r)
+                            ? ", passphrase-protected"
+                            : ", NOT protected: anyone with the file speaks for you");
+        return 0;
+    }
+    if (strcmp(argv[1], "import") == 0) {
+        int ret = cli_unlock(ctx);
+        const char *pass = NULL;
+        int enc = 0;
+        if (ret)
+            return ret;
+        if (notes_identity_file_encrypted(argv[2], &enc) == NOTES_OK && enc &&
+            !(pass = cli_passphrase(0))) {
+            fprintf(stderr, "notes: the key file is protected; set "
+                            "NOTES_PASSPHRASE or run on a terminal\n");
+            return EXIT_USER;
+        }
+        int rc = notes_replica_person_import(ctx->r, argv[2], pass);
+        if (rc)
+            return cli_fail(rc, "cannot import the person key '%s'", argv[2]);
+        size_t touched;
+        ret = publish_all(ctx, &touched);
+        if (!ret)
+            printf("person key imported; this device is linked to it\n");
+        return ret;
+    }
+    return cli_usage("person");
+}
+
+/* ---- notes confirm ---- */
+
+int cmd_confirm(int argc, char **argv, struct cli_ctx *ctx)
+{
+    if (argc != 3)
+        return cli_usage("confirm");
+    notes_doc *d;
+    int ret = cli_open_note(ctx, argv[1], &d);
+    if (ret)
+        return ret;
+    notes_fmt_outline o;
+    int rc = notes_fmt_outline_doc(d, &o);
+    if (rc) {
+        notes_fmt_outline_release(&o);
+        notes_doc_close(d);
+        return cli_fail(rc, "cannot read the decisions");
+    }
+    /* ITEM: the number `notes decisions` shows, or a prefix of its id. */
+    const char *spec = argv[2];
+    char *end;
+    size_t at = SIZE_MAX, hits = 0;
+    unsigned long num = strtoul(spec, &end, 10);
+    if (*spec && !*end && num >= 1 && num <= o.nitems) {
+        at = num - 1;
+        hits = 1;
+    } else {
+        for (size_t i = 0; i < o.nitems; i++)
+            if (o.items[i].has_anchor && strlen(spec) >= 4 &&
+                strncasecmp(o.items[i].id, spec, strlen(spec)) == 0) {
+                at = i;
+                hits++;
+            }
+    }
+    if (hits != 1 || !o.items[at].has_anchor) {
+        fprintf(stderr, "notes: %s '%s' (see: notes decisions %s)\n",
+                hits > 1 ? "more than one item matches" : "no item", spec,
+                argv[1]);
+        notes_fmt_outline_release(&o);
+        notes_doc_close(d);
+        return EXIT_USER;
+    }
+    const notes_fmt_item *it = &o.items[at];
+    rc = notes_doc_confirm(d, it->cp_start, it->owner ? it->owner : "",
+                           it->text);
+    ret = rc ? cli_fail(rc, "cannot confirm the item")
+             : cli_commit(d, "the confirmation");
+    if (!ret)
+        printf("confirmed %s %s: %s%s%s\n", it->id,
+               it->kind == NOTES_FMT_ITEM_TASK ? "(action item)" : "(decision)",
+               it->owner ? it->owner : "", it->owner ? ": " : "", it->text);
+    notes_fmt_outline_release(&o);
+    notes_doc_close(d);
+    return ret;
+}

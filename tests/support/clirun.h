@@ -1,0 +1,22 @@
+/*
+ * clirun.h: run the built `notes` binary (NOTES_BIN) in a test, with its
+ * own NOTES_HOME under a work directory, and capture what it printed.
+ */
+#ifndef NOTES_TEST_CLIRUN_H
+#define NOTES_TEST_CLIRUN_H
+
+struct clirun_out {
+    int status;   /* exit code, or 128 + signal */
+    char *out;    /* stdout, NUL-terminated (malloc) */
+    char *err;    /* stderr */
+};
+
+/* Run `notes ARGS...` (NULL-terminated) with NOTES_HOME=work/home (home
+ * NULL: leave NOTES_HOME pointing at work/none, which does not exist),
+ * NOTES_PASSPHRASE=pass (NULL: unset), stdin from stdin_text, in `work` as
+ * the current directory, without a controlling terminal. */
+struct clirun_out clirun(const char *work, const char *home, const char *pass,
+                         const char *stdin_text, const char *arg0, ...);
+void clirun_free(struct clirun_out *o);
+
+#endif
