@@ -71,6 +71,24 @@ step "History and who wrote what"
 bo log "$id" | head -8
 bo blame "$id" | tail -6
 
+step "Ana confirms the action item Bo recorded: a signed confirmation"
+item=$(ana decisions "$id" | grep "Book the venue" | awk '{print $1}')
+ana confirm "$id" "$item"
+bo sync "127.0.0.1:$port" > /dev/null
+bo trust "$(ana whoami --json | sed -n 's/.*"fingerprint": "\([a-z0-9-]*\)".*/\1/p' | tail -1)" "Ana (checked on the call)"
+bo decisions "$id" | grep -A3 "Book the venue"
+
+step "A verifiable export: anyone can check it, with no replica"
+bo export "$id" -o "$work/gathering.md" --attest
+NOTES_HOME="$work/nobody" "$NOTES" verify "$work/gathering.md" > "$work/verify.txt"
+head -4 "$work/verify.txt"; grep -A2 "Book the venue" "$work/verify.txt" | tail -3
+sed -i 's/Bucharest/Budapest/' "$work/gathering.md"
+if NOTES_HOME="$work/nobody" "$NOTES" verify "$work/gathering.md"; then
+    echo "edit NOT detected"; exit 1
+else
+    echo "(the one-word edit was found, with its line)"
+fi
+
 step "Someone without the space's secret gets nothing"
 eve() { NOTES_HOME="$work/eve" "$NOTES" "$@"; }
 eve init --name "Eve" > /dev/null

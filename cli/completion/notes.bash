@@ -12,7 +12,7 @@ _notes()
         return
     fi
     case "$prev" in
-        --format) COMPREPLY=($(compgen -W "md bundle" -- "$cur")); return ;;
+        --format) COMPREPLY=($(compgen -W "md json html bundle" -- "$cur")); return ;;
         -o|--template) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --at) COMPREPLY=($(compgen -W "$(notes log "${COMP_WORDS[2]}" 2>/dev/null | cut -c1-12)" -- "$cur")); return ;;
     esac
@@ -20,15 +20,22 @@ _notes()
         -*) case "$cmd" in
                 serve) COMPREPLY=($(compgen -W "--listen --peer --sessions --no-discovery --discovery-port --announce-to --announce-interval --ui --no-ui --help" -- "$cur")) ;;
                 open) COMPREPLY=($(compgen -W "--no-browser --json --help" -- "$cur")) ;;
-                peers) COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ;;
+                peers|trust) COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ;;
+                init) COMPREPLY=($(compgen -W "--name --protect --device --help" -- "$cur")) ;;
+                export) COMPREPLY=($(compgen -W "--format -o --attest --authors --help" -- "$cur")) ;;
                 *) COMPREPLY=($(compgen -W "--json --help --at --conflicts --format -o --owner --section --name --protect" -- "$cur")) ;;
             esac
             return ;;
     esac
     case "$cmd" in
         import) COMPREPLY=($(compgen -f -- "$cur")) ;;
+        verify) [ "$COMP_CWORD" -eq 2 ] &&
+               COMPREPLY=($(compgen -f -- "$cur") $(compgen -W "$(notes list 2>/dev/null | cut -d' ' -f1)" -- "$cur")) ;;
+        device) [ "$COMP_CWORD" -eq 2 ] && COMPREPLY=($(compgen -W "add link revoke list" -- "$cur")) ;;
+        person) [ "$COMP_CWORD" -eq 2 ] && COMPREPLY=($(compgen -W "export import" -- "$cur"))
+                [ "$COMP_CWORD" -eq 3 ] && COMPREPLY=($(compgen -f -- "$cur")) ;;
         help) COMPREPLY=($(compgen -W "$(notes help --commands 2>/dev/null)" -- "$cur")) ;;
-        init|whoami|list|peers|serve) ;;
+        init|whoami|list|peers|serve|trust) ;;
         *) [ "$COMP_CWORD" -eq 2 ] &&
                COMPREPLY=($(compgen -W "$(notes list 2>/dev/null | cut -d' ' -f1)" -- "$cur")) ;;
     esac
