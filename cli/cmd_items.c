@@ -250,7 +250,7 @@ static json_t *confirm_json(struct cli_ctx *ctx, notes_doc *d,
     notes_key_encode(c->by.device, dkey);
     notes_key_fingerprint(c->by.device, dfpr);
     for (int i = 0; i < 32; i++)
-        snprintf(cid + 2 * i, 3, "%02x", c->change_id[i]);
+        snprintf(cid + 2 * (size_t)i, 3, "%02x", c->change_id[i]);
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}", "by",
                           by, "device", dkey, "device_fingerprint", dfpr,
                           "change", cid, "text", c->text, "owner", c->owner,

@@ -146,14 +146,11 @@ void cli_author(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
     int mine = (ctx->r && memcmp(pk, notes_replica_public_key(ctx->r), 32) == 0) ||
                (own_person(ctx, me, ownname, sizeof(ownname)) &&
                 memcmp(me, key, 32) == 0);
-    if (!label && mine) {
-        if (linked)
-            label = claimed;
-        else if (memcmp(pk, notes_replica_public_key(ctx->r), 32) == 0)
-            label = notes_replica_name(ctx->r);
-        else
-            label = claimed;
-    }
+    if (!label && mine)
+        label = !linked && ctx->r &&
+                        memcmp(pk, notes_replica_public_key(ctx->r), 32) == 0
+                    ? notes_replica_name(ctx->r)
+                    : claimed;
     if (!label) {
         label = claimed ? claimed : "?";
         snprintf(tags, sizeof(tags), ", unknown key");

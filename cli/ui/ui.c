@@ -47,11 +47,14 @@
 #define OUT_MAX (16u << 20) /* bytes queued per page before it is dropped */
 #define CLIENT_ID_MIN 16
 #define CLIENT_ID_MAX 64
+#define TAKEN_MAX 64        /* clientIDs whose taken count a note keeps */
 #define PUSH_UPDATES_MAX 10000
 #define RANGES_MAX 100
 #define ITEMS_DELAY_MS 250  /* outline recomputed at most this often */
 #define STATUS_MS 1000
 #define NOTES_LIST_MAX 5000
+#define UI_POST_BODY_MAX (64u << 10)                       /* POST /api/notes */
+#define UI_IMPORT_BODY_MAX (NOTES_MD_MAX_BYTES * 5 / 2)    /* JSON-escaped */
 
 struct ui_msg {
     struct ui_msg *next;
@@ -84,6 +87,7 @@ struct page {
     struct unote *note;
     struct lws *wsi;
     char session[17];
+    char client[CLIENT_ID_MAX + 1]; /* the page's clientID (?client=), or "" */
     struct ui_msg *qh, *qt;
     size_t qbytes;
     json_t *ranges;         /* last cursor ranges, or NULL */
@@ -114,6 +118,14 @@ struct unote {
     char *fields_json;      /* front matter last sent */
     char epoch[17];         /* names the update list; new after a reset */
     char peer_id[48];       /* clientID of updates from elsewhere */
+    /* Updates committed per page clientID, across daemon restarts (a file
+     * in the replica): a page that reconnects to a new epoch learns how
+     * many of its unacknowledged updates were taken (hello "taken"). */
+    struct taken {
+        char cid[CLIENT_ID_MAX + 1];
+        unsigned long n;
+    } taken[TAKEN_MAX];
+    size_t ntaken;          /* oldest first */
 };
 
 struct notes_ui {
@@ -154,6 +166,7 @@ struct pss {
     char route[16];
     int err;                /* refused: the status, given after the body */
     char err_msg[40];
+    int close_after;        /* close the connection after the response */
 };
 
 static _Thread_local char ui_err[300];
@@ -447,17 +460,115 @@ static json_t *fields_json(struct unote *n)
     return fields;
 }
 
+/* ---- taken counts: which of a page's updates are committed ------------- */
+
+static int client_id_ok(json_t *cid);
+
+static void taken_path(struct unote *n, char *out, size_t nout, int tmp)
+{
+    snprintf(out, nout, "%s/ui/%s.taken%s", notes_replica_home(n->ui->r),
+             n->hex, tmp ? ".tmp" : "");
+}
+
+/* Read the counts kept by an earlier run ("CLIENTID COUNT" lines); a
+ * missing or damaged file is no counts (a page then moves its edits over
+ * a diff, docs/web.md). */
+static void taken_load(struct unote *n)
+{
+    char path[4200], cid[CLIENT_ID_MAX + 2];
+    unsigned long k;
+    taken_path(n, path, sizeof(path), 0);
+    FILE *f = fopen(path, "re");
+    n->ntaken = 0;
+    if (!f)
+        return;
+    while (n->ntaken < TAKEN_MAX && fscanf(f, "%65s %lu", cid, &k) == 2) {
+        json_t *j = json_string(cid);
+        size_t len = strlen(cid);
+        if (client_id_ok(j) && len < sizeof(n->taken[0].cid)) {
+            memcpy(n->taken[n->ntaken].cid, cid, len + 1);
+            n->taken[n->ntaken++].n = k;
+        }
+        json_decref(j);
+    }
+    fclose(f);
+}
+
+/*
+ * Write the counts: a temporary file renamed over the old one, so a crash
+ * leaves the old or the new file. Not fsync'd: a count that reaches the
+ * disk late only matters after an operating-system crash, and then a page
+ * may push an edit the log has already (a duplicate, never a loss).
+ */
+static void taken_save(struct unote *n)
+{
+    char path[4200], tmp[4200], dir[4200];
+    snprintf(dir, sizeof(dir), "%s/ui", notes_replica_home(n->ui->r));
+    mkdir(dir, 0700);
+    taken_path(n, path, sizeof(path), 0);
+    taken_path(n, tmp, sizeof(tmp), 1);
+    FILE *f = fopen(tmp, "we");
+    if (!f) {
+        ui_log(n->ui, "note %.8s: cannot write %s: %s", n->hex, tmp,
+               strerror(errno));
+        return;
+    }
+    for (size_t i = 0; i < n->ntaken; i++)
+        fprintf(f, "%s %lu\n", n->taken[i].cid, n->taken[i].n);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        ui_log(n->ui, "note %.8s: cannot write %s: %s", n->hex, path,
+               strerror(errno));
+        unlink(tmp);
+    }
+}
+
+static unsigned long taken_get(const struct unote *n, const char *cid)
+{
+    for (size_t i = 0; i < n->ntaken; i++)
+        if (strcmp(n->taken[i].cid, cid) == 0)
+            return n->taken[i].n;
+    return 0;
+}
+
+/* k more updates of cid were committed: count them (most recent last). */
+static void taken_add(struct unote *n, const char *cid, unsigned long k)
+{
+    struct taken t;
+    size_t i;
+    memset(&t, 0, sizeof(t));
+    for (i = 0; i < n->ntaken && strcmp(n->taken[i].cid, cid) != 0; i++)
+        ;
+    if (i < n->ntaken) {
+        t = n->taken[i];
+    } else {
+        snprintf(t.cid, sizeof(t.cid), "%s", cid);
+        if (n->ntaken == TAKEN_MAX)
+            i = 0; /* forget the oldest */
+        else
+            n->ntaken++;
+    }
+    memmove(&n->taken[i], &n->taken[i + 1],
+            (n->ntaken - 1 - i) * sizeof(n->taken[0]));
+    t.n += k;
+    n->taken[n->ntaken - 1] = t;
+    taken_save(n);
+}
+
 static json_t *hello_msg(struct unote *n, struct page *pg)
 {
     notes_ui *ui = n->ui;
     json_t *fields = fields_json(n);
-    return json_pack("{s:s, s:i, s:s, s:s, s:I, s:s%, s:o, s:{s:s, s:s, s:s, "
+    json_t *h = json_pack("{s:s, s:i, s:s, s:s, s:I, s:s%, s:o, s:{s:s, s:s, s:s, "
                      "s:s, s:s}}",
                      "t", "hello", "v", 1, "epoch", n->epoch, "note", n->hex,
                      "version", (json_int_t)n->version, "text", n->m, n->mlen,
                      "fields", fields, "me", "session", pg->session, "key",
                      ui->me_key, "fp", ui->me_fp, "name",
                      notes_replica_name(ui->r), "color", ui->me_color);
+    if (h && pg->client[0])
+        json_object_set_new(h, "taken",
+                            json_integer((json_int_t)taken_get(n, pg->client)));
+    return h;
 }
 
 /* Append updates to the history and send them to every page. */
@@ -585,6 +696,7 @@ static int note_open(notes_ui *ui, const uint8_t id[16], struct unote **out)
         return NOTES_ENOMEM;
     }
     notes_doc_observe(n->d, on_text, n);
+    taken_load(n);
     fields_maybe_send(n); /* records what hello will carry */
     uv_timer_init(ui->loop, &n->items_timer);
     n->items_timer.data = n;
@@ -1194,6 +1306,8 @@ static void page_push(struct page *pg, json_t *msg)
         page_close(pg, "the edit could not be stored");
         return;
     }
+    /* Committed (on disk): count them for the page, then acknowledge. */
+    taken_add(n, cid0, json_array_size(out));
     /* Ours first: changes the commit read from elsewhere were merged
      * into the text after our splices. */
     note_publish(n, out);
@@ -1486,6 +1600,15 @@ static int security_headers(struct lws *wsi, const char *nonce,
            add_hdr(wsi, "cross-origin-resource-policy:", "same-origin", p, end);
 }
 
+/* The response is written: wait for the next request on the connection,
+ * or close it when the rest of what the client sends cannot be framed. */
+static int http_done(struct lws *wsi, struct pss *ps)
+{
+    if (ps->close_after)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
 /* Start a response; the body (owned or static) is written when writable. */
 static int respond(struct lws *wsi, struct pss *ps, unsigned status,
                    const char *type, const void *body, size_t n, void *owned,
@@ -1499,6 +1622,7 @@ static int respond(struct lws *wsi, struct pss *ps, unsigned status,
         security_headers(wsi, nonce, host, &p, end) ||
         add_hdr(wsi, "cache-control:", "no-store", &p, end) ||
         (extra_name && add_hdr(wsi, extra_name, extra_value, &p, end)) ||
+        (ps->close_after && add_hdr(wsi, "connection:", "close", &p, end)) ||
         lws_finalize_write_http_header(wsi, start, &p, end)) {
         free(owned);
         return 1;
@@ -1511,7 +1635,7 @@ static int respond(struct lws *wsi, struct pss *ps, unsigned status,
         free(owned);
         ps->owned = NULL;
         ps->body = NULL;
-        return lws_http_transaction_completed(wsi) ? -1 : 0;
+        return http_done(wsi, ps);
     }
     lws_callback_on_writable(wsi);
     return 0;
@@ -1813,6 +1937,7 @@ static int http_request(notes_ui *ui, struct lws *wsi, struct pss *ps,
     }
     if (is_post) {
         char type[64] = "", origin[128] = "", want[160], cl[24] = "";
+        unsigned long long len, max;
         /*
          * The answer waits for the end of the body (the client is still
          * sending it); a refusal is noted here and given then. A POST
@@ -1833,8 +1958,34 @@ static int http_request(notes_ui *ui, struct lws *wsi, struct pss *ps,
             snprintf(ps->route, sizeof(ps->route), "import");
         else
             ps->err = 404, snprintf(ps->err_msg, sizeof(ps->err_msg), "not found");
+        /*
+         * libwebsockets (4.1) reads a request body by its Content-Length
+         * only: a chunked body (what a client sends without a length)
+         * never reaches the body callbacks, and its bytes would be taken
+         * for the next request on the connection, which then hangs until
+         * the idle timeout. So: answer at once (the refusal, or 411) and
+         * close the connection after the answer. Likewise a body over the
+         * route's limit is refused at once (413) without reading it.
+         */
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+            ps->close_after = 1;
+            if (!ps->err)
+                ps->err = 411, snprintf(ps->err_msg, sizeof(ps->err_msg),
+                                        "send a Content-Length");
+            return json_error(wsi, ps, (unsigned)ps->err, ps->err_msg, host);
+        }
         lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
-        if (atol(cl) <= 0) {
+        len = strtoull(cl, NULL, 10);
+        max = strcmp(ps->route, "import") == 0 ? UI_IMPORT_BODY_MAX
+                                                : UI_POST_BODY_MAX;
+        if (len > max) {
+            ps->close_after = 1;
+            if (!ps->err)
+                ps->err = 413, snprintf(ps->err_msg, sizeof(ps->err_msg),
+                                        "the body is too large");
+            return json_error(wsi, ps, (unsigned)ps->err, ps->err_msg, host);
+        }
+        if (len == 0) {
             if (ps->err)
                 return json_error(wsi, ps, (unsigned)ps->err, ps->err_msg, host);
             return api_create(ui, wsi, ps, host);
@@ -1846,40 +1997,80 @@ static int http_request(notes_ui *ui, struct lws *wsi, struct pss *ps,
 
 /* ---- WebSocket ------------------------------------------------------------ */
 
+/*
+ * Should this upgrade be taken? 0, or the HTTP status of the refusal
+ * (docs/web.md): 421 a foreign Host, 403 a foreign Origin or no cookie,
+ * 404 not /ws or an unknown note, 400 a protocol version other than 1.
+ */
 static int ws_filter(notes_ui *ui, struct lws *wsi)
 {
-    char host[128], origin[160], want[160], uri[128], note[40];
+    char host[128], origin[160], want[160], uri[128], note[40], v[48];
     uint8_t id[16];
     struct unote *n;
     if (!host_ok(ui, wsi, host, sizeof(host))) {
         ui_log(ui, "refused a WebSocket for a foreign host '%s'", host);
-        return -1;
+        return 421;
     }
     snprintf(want, sizeof(want), "http://%s", host);
     if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0 ||
         strcmp(origin, want) != 0) {
         ui_log(ui, "refused a WebSocket from origin '%s'", origin);
-        return -1;
+        return 403;
     }
     if (!cookie_ok(ui, wsi)) {
         ui_log(ui, "refused a WebSocket without the token");
-        return -1;
+        return 403;
     }
-    const char *nv;
+    const char *nv, *vv;
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
         strcmp(uri, "/ws") != 0 ||
         !(nv = lws_get_urlarg_by_name(wsi, "note=", note, sizeof(note))) ||
         unhex16(nv, id) != 0) {
         ui_log(ui, "refused a WebSocket for '%s'", uri);
-        return -1;
+        return 404;
+    }
+    vv = lws_get_urlarg_by_name(wsi, "v=", v, sizeof(v));
+    if (!vv || strcmp(vv, "1") != 0) {
+        ui_log(ui, "refused a WebSocket for protocol version '%s'",
+               vv ? vv : "(none)");
+        return 400;
     }
     if (note_open(ui, id, &n) != NOTES_OK) {
         ui_log(ui, "refused a WebSocket for note %s: %s", note, ui_err);
-        return -1;
+        return 404;
     }
     if (!n->pages)
         note_refresh(n);
     return 0;
+}
+
+/*
+ * Refuse an upgrade with an HTTP answer (written now, in one piece: the
+ * connection closes when the filter callback returns), so the client sees
+ * why instead of a dropped connection.
+ */
+static void ws_refuse(notes_ui *ui, struct lws *wsi, int status)
+{
+    unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start,
+                                        *end = buf + sizeof(buf) - 1;
+    char host[64], body[64];
+    snprintf(host, sizeof(host), "127.0.0.1:%d", ui->port);
+    int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}",
+                     status == 403 ? "forbidden" : status == 421
+                                                       ? "misdirected"
+                                     : status == 400 ? "protocol version"
+                                                     : "not found");
+    if (lws_add_http_common_headers(wsi, (unsigned)status, "application/json",
+                                    (lws_filepos_t)n, &p, end) ||
+        security_headers(wsi, NULL, host, &p, end) ||
+        add_hdr(wsi, "cache-control:", "no-store", &p, end) ||
+        add_hdr(wsi, "connection:", "close", &p, end) ||
+        lws_finalize_http_header(wsi, &p, end) ||
+        (size_t)(end - p) < (size_t)n)
+        return;
+    memcpy(p, body, (size_t)n);
+    p += n;
+    lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS);
 }
 
 static void ws_established(notes_ui *ui, struct lws *wsi, struct pss *ps)
@@ -1897,6 +2088,15 @@ static void ws_established(notes_ui *ui, struct lws *wsi, struct pss *ps)
     pg->note = n;
     pg->wsi = wsi;
     random_hex(pg->session, 8);
+    {
+        char arg[CLIENT_ID_MAX + 16];
+        const char *cv = lws_get_urlarg_by_name(wsi, "client=", arg,
+                                                (int)sizeof(arg));
+        json_t *cj = cv ? json_string(cv) : NULL;
+        if (cj && client_id_ok(cj))
+            snprintf(pg->client, sizeof(pg->client), "%s", cv);
+        json_decref(cj);
+    }
     pg->next = n->pages;
     n->pages = pg;
     ps->pg = pg;
@@ -2027,8 +2227,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
             return 0; /* refused already: read and drop */
         if (!ps->route[0])
             return -1;
-        if (ps->postlen + len > NOTES_MD_MAX_BYTES * 2 + 4096)
-            return -1; /* lws answers nothing more: the client sees a close */
+        if (ps->postlen + len > UI_IMPORT_BODY_MAX)
+            return -1; /* more than its Content-Length: a broken client */
         {
             char *p = realloc(ps->post, ps->postlen + len + 1);
             if (!p)
@@ -2067,7 +2267,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
         free(ps->owned);
         ps->owned = NULL;
         ps->body = NULL;
-        return lws_http_transaction_completed(wsi) ? -1 : 0;
+        return http_done(wsi, ps);
     }
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
@@ -2079,8 +2279,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
             ps->post = NULL;
         }
         break;
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        return ws_filter(ui, wsi) ? 1 : 0;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        int status = ws_filter(ui, wsi);
+        if (status)
+            ws_refuse(ui, wsi, status);
+        return status ? 1 : 0;
+    }
     case LWS_CALLBACK_ESTABLISHED:
         memset(ps, 0, sizeof(*ps));
         ws_established(ui, wsi, ps);

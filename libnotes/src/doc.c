@@ -216,12 +216,14 @@ static uint32_t hash_find(const struct notes_doc *d, const uint8_t id[32])
 
 static int hash_insert(struct notes_doc *d, uint32_t idx)
 {
-    if ((d->ne + 1) * 2 > d->hashcap) {
-        size_t ncap = d->hashcap ? d->hashcap * 2 : 64;
+    if (!d->hash || (d->ne + 1) * 2 > d->hashcap) {
+        size_t ncap = 64;
+        while (ncap < (d->ne + 1) * 2)
+            ncap *= 2;
         uint32_t *nh = notes__calloc(ncap, sizeof(*nh));
         if (!nh)
             return NOTES_ENOMEM;
-        for (size_t i = 0; i < d->hashcap; i++) {
+        for (size_t i = 0; d->hash && i < d->hashcap; i++) {
             if (!d->hash[i])
                 continue;
             size_t j = (size_t)load64(d->e[d->hash[i] - 1].c->id) & (ncap - 1);
@@ -2989,8 +2991,8 @@ int notes_doc_confirm(notes_doc *d, size_t cp, const char *owner,
     }
     memcpy(key, d->e[ch[cp]].c->id, 32);
     notes__store_u32le(key + 32, ev[cp]);
-    if (olen)
-        memcpy(key + NOTES__ANCHOR_LEN, owner, olen);
+    for (size_t i = 0; i < olen; i++) /* bytes, not a C string */
+        key[NOTES__ANCHOR_LEN + i] = (uint8_t)owner[i];
     notes__free(ch);
     notes__free(ev);
     if ((rc = begin_pending(d)) || (rc = flush_pending_op(d)))

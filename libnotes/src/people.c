@@ -175,7 +175,8 @@ int notes__link_make(const notes_identity *person, const uint8_t device[32],
     put64(buf + 65, time_ms);
     memcpy(buf + 73, consent, 64);
     buf[137] = (uint8_t)namelen;
-    memcpy(buf + 138, name, namelen);
+    for (size_t i = 0; i < namelen; i++) /* bytes, not a C string */
+        buf[138 + i] = (uint8_t)name[i];
     int rc = sign_ctx(person, LINK_CTX, sizeof(LINK_CTX), buf, 138 + namelen,
                       buf + 138 + namelen);
     return rc ? rc : notes__buf_put(out, buf, 202 + namelen);
