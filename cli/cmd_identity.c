@@ -53,18 +53,20 @@ int cmd_init(int argc, char **argv, struct cli_ctx *ctx)
     if (!device_only) {
         /* The person key is made with the device unlocked: it signs its
          * consent to be linked right away. */
-        notes_identity *p = NULL;
+        notes_link_info *li = NULL;
+        size_t nl = 0;
         if ((rc = notes_replica_unlock(r, pass)) ||
             (rc = notes_replica_person_create(r, name, pass)) ||
-            (rc = notes_replica_person_load(r, pass, &p))) {
+            (rc = notes_replica_links(r, &li, &nl)) || nl != 1) {
+            notes_free(li);
             notes_replica_close(r);
-            return cli_fail(rc, "cannot create the person key");
+            return cli_fail(rc ? rc : NOTES_EIO, "cannot create the person key");
         }
-        notes_key_fingerprint(notes_identity_public_key(p), fpr);
+        notes_key_fingerprint(li[0].person, fpr);
         printf("person %s (%s), key in %s/person: back it up with "
-               "`notes person export FILE`\n", notes_identity_name(p), fpr,
+               "`notes person export FILE`\n", li[0].person_name, fpr,
                ctx->home);
-        notes_identity_free(p);
+        notes_free(li);
     } else {
         printf("no person key on this device: run `notes device add` and link "
                "it from your first device\n");
