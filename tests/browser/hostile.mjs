@@ -5,7 +5,7 @@
 // no script runs (window.__pwned stays unset), no request leaves the origin, the
 // text shows as text, links get rel="noopener noreferrer". A 1.5 MB paste goes
 // through (split under the 1 MiB message limit) and typing stays responsive.
-import { openPage, waitEditor, editorText, pendingCount, gotoEnd, until, daemonText, sameText, check, checkWatchers, sleep } from './lib.mjs';
+import { openPage, waitEditor, editorText, pendingCount, gotoEnd, until, daemonText, sameText, textDiff, check, checkWatchers, sleep } from './lib.mjs';
 
 const P = "window.__pwned=1;alert('pwned')";
 export const HOSTILE = [
@@ -111,7 +111,7 @@ export default async function hostile(ctx) {
   check(r, (await pendingCount(h)) === 0, 'and taken by the daemon (no connection closed for size)');
   if (note.textA) {
     const da = await daemonText(note.textA, id);
-    check(r, sameText(da, ht), "the daemon's text equals the editor's after the paste", { daemon: da.length, editor: ht.length });
+    check(r, sameText(da, ht), "the daemon's text equals the editor's after the paste", textDiff(da, ht));
   }
   await checkWatchers(r, h, 'imported note');
 

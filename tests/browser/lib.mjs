@@ -139,6 +139,19 @@ export async function daemonText(spec, noteId) {
 }
 export const sameText = (daemon, editor) => daemon === editor || daemon === `${editor}\n`;
 
+// Where two texts part (for a failed comparison): lengths, the first differing
+// UTF-16 position and a little of each side around it, escaped.
+export function textDiff(a, b) {
+  if (a == null || b == null) return { a: a && a.length, b: b && b.length };
+  let i = 0;
+  const n = Math.min(a.length, b.length);
+  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  let j = 0;
+  while (j < n - i && a.charCodeAt(a.length - 1 - j) === b.charCodeAt(b.length - 1 - j)) j++;
+  const cut = (s) => JSON.stringify(s.slice(Math.max(0, i - 20), Math.min(s.length, s.length - j + 20)).slice(0, 200));
+  return { lengths: [a.length, b.length], firstDiff: i, commonSuffix: j, a: cut(a), b: cut(b) };
+}
+
 export function noteIdOf(url) {
   const m = /\/n\/([0-9a-f]{32})/.exec(url);
   return m ? m[1] : null;

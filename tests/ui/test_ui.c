@@ -263,7 +263,9 @@ static int ws_open(struct server *s, const char *origin, const char *cookie,
     resp[n] = '\0';
     if (strncmp(resp, "HTTP/1.1 101", 12) != 0) {
         close(fd);
-        return -1;
+        /* Refused: an HTTP status (not a dropped connection), as -status. */
+        return n > 12 && strncmp(resp, "HTTP/1.", 7) == 0 ? -atoi(resp + 9)
+                                                          : -1;
     }
     return fd;
 }
@@ -392,7 +394,7 @@ static int ws_note(struct server *s)
     char cookie[128], origin[64], path[80];
     cookie_of(s, cookie, sizeof(cookie));
     snprintf(origin, sizeof(origin), "http://127.0.0.1:%d", s->port);
-    snprintf(path, sizeof(path), "/ws?note=%s", s->note);
+    snprintf(path, sizeof(path), "/ws?note=%s&v=1", s->note);
     int fd = ws_open(s, origin, cookie, path);
     assert_true(fd >= 0);
     return fd;
@@ -500,6 +502,44 @@ static void test_ui_api(void **state)
              "Content-Type: text/plain\r\n", "{\"title\":\"x\"}", &st);
     assert_int_equal(st, 415);
     free(r);
+    /*
+     * A body without a length (chunked, what a client without
+     * Content-Length sends; a form from a script, say): answered at once
+     * and the connection closed, whether refused (415) or not (411);
+     * nothing created. And a body over the limit: 413 before it is read.
+     */
+    {
+        static const char *const types[] = {
+            "application/x-www-form-urlencoded", "application/json",
+            "application/json"};
+        static const char *const framing[] = {
+            "Transfer-Encoding: chunked\r\n\r\n7\r\ntitle=x\r\n0\r\n\r\n",
+            "Transfer-Encoding: chunked\r\n\r\nd\r\n{\"title\":\"x\"}\r\n0\r\n\r\n",
+            "Content-Length: 100000000\r\n\r\n{"};
+        static const int want[] = {415, 411, 413};
+        for (int i = 0; i < 3; i++) {
+            char req[1024], resp[4096];
+            size_t got = 0;
+            ssize_t rr;
+            int fd = dial(s->port);
+            snprintf(req, sizeof(req),
+                     "POST /api/notes HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                     "Cookie: %s\r\nOrigin: http://127.0.0.1:%d\r\n"
+                     "Content-Type: %s\r\n%s",
+                     s->port, cookie, s->port, types[i], framing[i]);
+            send_all(fd, req, strlen(req));
+            /* Until the daemon closes (bounded by the 5 s receive timeout:
+             * a hang shows as rr < 0). */
+            while ((rr = recv(fd, resp + got, sizeof(resp) - 1 - got, 0)) > 0)
+                got += (size_t)rr;
+            resp[got] = '\0';
+            close(fd);
+            assert_int_equal(rr, 0);
+            assert_true(got > 12);
+            assert_int_equal(atoi(resp + 9), want[i]);
+            assert_non_null(strstr(resp, "{\"error\":"));
+        }
+    }
     /* JSON from a foreign origin: refused. */
     r = http(s, "POST", "/api/notes", NULL, cookie,
              "Content-Type: application/json\r\nOrigin: http://evil.example\r\n",
@@ -543,18 +583,26 @@ static void test_ui_ws_refused(void **state)
     char cookie[128], origin[64], path[80];
     cookie_of(s, cookie, sizeof(cookie));
     snprintf(origin, sizeof(origin), "http://127.0.0.1:%d", s->port);
-    snprintf(path, sizeof(path), "/ws?note=%s", s->note);
-    /* A foreign Origin (another web page the user visits). */
-    assert_int_equal(ws_open(s, "http://evil.example", cookie, path), -1);
+    snprintf(path, sizeof(path), "/ws?note=%s&v=1", s->note);
+    /* A foreign Origin (another web page the user visits): 403. */
+    assert_int_equal(ws_open(s, "http://evil.example", cookie, path), -403);
     /* No Origin at all. */
-    assert_int_equal(ws_open(s, NULL, cookie, path), -1);
+    assert_int_equal(ws_open(s, NULL, cookie, path), -403);
     /* No cookie. */
-    assert_int_equal(ws_open(s, origin, NULL, path), -1);
-    /* No such note, no note. */
+    assert_int_equal(ws_open(s, origin, NULL, path), -403);
+    /* No such note, no note: 404. */
     assert_int_equal(ws_open(s, origin, cookie,
-                             "/ws?note=00000000000000000000000000000000"),
-                     -1);
-    assert_int_equal(ws_open(s, origin, cookie, "/ws"), -1);
+                             "/ws?note=00000000000000000000000000000000&v=1"),
+                     -404);
+    assert_int_equal(ws_open(s, origin, cookie, "/ws"), -404);
+    /* Another protocol version, or none: 400. */
+    {
+        char p2[96];
+        snprintf(p2, sizeof(p2), "/ws?note=%s&v=2", s->note);
+        assert_int_equal(ws_open(s, origin, cookie, p2), -400);
+        snprintf(p2, sizeof(p2), "/ws?note=%s", s->note);
+        assert_int_equal(ws_open(s, origin, cookie, p2), -400);
+    }
     int fd = ws_open(s, origin, cookie, path);
     assert_true(fd >= 0);
     close(fd);

@@ -113,6 +113,7 @@ class Note {
     this.text = textOf(text);
     this.epoch = rid(8);
     this.updates = []; // this epoch's list: {clientID, changes (JSON), author}
+    this.taken = new Map(); // clientID → its updates committed, across restarts (hello.taken)
     this.origin = Text.empty; // history replays allUpdates from here
     this.all = []; // every update since creation: {cs, author, time}
     this.changes = []; // committed changes: {index, id, fp, name, time_ms, upTo}
@@ -550,7 +551,8 @@ class PageConn {
   hello() {
     const n = this.note;
     this.send({ t: 'hello', v: PROTOCOL, epoch: n.epoch, note: n.id, version: n.version, text: n.text.toString(),
-      me: { session: this.session, key: ME.key, fp: ME.fp, name: ME.name, color: ME.color }, fields: n.fields });
+      me: { session: this.session, key: ME.key, fp: ME.fp, name: ME.name, color: ME.color }, fields: n.fields,
+      ...(this.client ? { taken: n.taken.get(this.client) || 0 } : {}) });
     this.sendRaw(JSON.stringify({ t: 'items', items: outline(n) }));
     this.sendRaw(statusMsg());
     n.schedulePresence();
@@ -595,6 +597,7 @@ class PageConn {
           len = cs.newLength;
           list.push({ clientID: u.clientID, cs, author: ME.fp });
         }
+        n.taken.set(cid, (n.taken.get(cid) || 0) + list.length);
         n.append(list);
         if (n.link) n.link.localAppended(list);
         return;
@@ -641,6 +644,8 @@ function upgrade(req, socket, head) {
   if (!note) return deny(404, 'Not Found');
   wss.handleUpgrade(req, socket, head, (ws) => {
     const c = new PageConn(ws, note);
+    const client = url.searchParams.get('client');
+    if (client && /^[A-Za-z0-9_-]{16,64}$/.test(client)) c.client = client;
     note.conns.add(c);
     ws.on('message', (data, isBinary) => {
       const run = () => { if (ws.readyState === WebSocket.OPEN) { try { c.message(data, isBinary); } catch (e) { log('error', e); c.close('internal error'); } } };

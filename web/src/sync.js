@@ -9,7 +9,7 @@
 // - Unconfirmed edits are also kept in sessionStorage, so a reload pushes them again;
 //   after a daemon restart (a new epoch) they are moved onto the new text with a
 //   prefix/suffix diff and pushed again.
-import { EditorState, ChangeSet, Text, Transaction, Annotation } from '@codemirror/state';
+import { EditorState, EditorSelection, ChangeSet, Text, Transaction, Annotation } from '@codemirror/state';
 import { EditorView, Decoration } from '@codemirror/view';
 import { collab, receiveUpdates, sendableUpdates, getSyncedVersion, rebaseUpdates } from '@codemirror/collab';
 import { diffChangeSet, rebaseSequence } from './diff.js';
@@ -74,6 +74,7 @@ export class NoteSync {
     this.log = []; // ChangeDesc of confirmed updates logStart, logStart+1, …
     this.logStart = 0;
     this.sent = 0; // unconfirmed updates already pushed (in flight), the first ones
+    this.acked = 0; // this clientID's updates the daemon acknowledged, in all
     this.progress = 0; // bumped whenever updates arrive (for the push timeout)
     this.pulling = false;
     this.restore = null; // a stored record waiting for the pull that places it
@@ -97,7 +98,12 @@ export class NoteSync {
   connect() {
     if (this.stopped) return;
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(`${proto}//${location.host}/ws?note=${encodeURIComponent(this.noteId)}&v=${PROTOCOL}`);
+    // `client`: whose count of committed updates the hello should carry ("taken"):
+    // this page's, or before the first hello that of the edits kept from before a
+    // reload (they were pushed under the clientID of that page load).
+    let client = this.clientID;
+    if (!this.view) { const rec = this.loadStored(); if (rec && typeof rec.clientID === 'string') client = rec.clientID; }
+    const ws = new WebSocket(`${proto}//${location.host}/ws?note=${encodeURIComponent(this.noteId)}&v=${PROTOCOL}&client=${encodeURIComponent(client)}`);
     this.ws = ws;
     this.ui.onConnection('connecting');
     ws.onmessage = (ev) => {
@@ -188,7 +194,8 @@ export class NoteSync {
       }
       if (rec) { // the daemon restarted meanwhile
         const seq = rec.pending.map((j) => ChangeSet.fromJSON(j));
-        this.install(msg, this.moveOnto(textOf(rec.text), seq, msg.text));
+        const k = this.takenOf(msg, rec.clientID, rec.acked, seq.length);
+        this.install(msg, this.moveOnto(textOf(rec.text), seq, msg.text, k).seq);
         return;
       }
       this.install(msg, []);
@@ -201,21 +208,44 @@ export class NoteSync {
       return;
     }
     // A new epoch: the daemon restarted (or dropped this note's update list). Move
-    // the unconfirmed edits onto the text it has now.
+    // the unconfirmed edits onto the text it has now, leaving out those it had
+    // committed before it stopped (the acknowledgement never came).
     const seq = sendableUpdates(this.view.state).map((u) => u.changes);
-    this.install(msg, this.moveOnto(this.confirmedDoc, seq, msg.text));
+    const k = this.takenOf(msg, this.clientID, this.acked, seq.length);
+    this.acked += k;
+    console.info(`notes: new epoch (daemon restarted): ${seq.length} unacknowledged edit(s), ${k} of them committed before it stopped${Number.isInteger(msg.taken) ? '' : ' (unknown: no "taken")'}`);
+    const moved = this.moveOnto(this.confirmedDoc, seq, msg.text, k);
+    this.install(msg, moved.seq, moved.map);
   }
 
-  // Changes `seq` (in sequence on `base`) moved onto `text`, as a sequence.
-  moveOnto(base, seq, text) {
-    if (!seq.length) return [];
-    const mine = seq.reduce((t, c) => c.apply(t), base).toString();
-    if (mine === text) return []; // they were all taken before the restart
-    return rebaseSequence(seq, diffChangeSet(base.toString(), text));
+  // How many of the `pending` unacknowledged updates of `clientID` the daemon
+  // committed: hello.taken counts every update of clientID it committed, `acked`
+  // those this page saw acknowledged. They are always the first ones (the daemon
+  // takes a page's pushes in order). 0 when the daemon does not say.
+  takenOf(msg, clientID, acked, pending) {
+    if (!Number.isInteger(msg.taken) || !Number.isInteger(acked) || clientID == null) return 0;
+    return Math.max(0, Math.min(pending, msg.taken - acked));
   }
 
-  install(msg, seq) {
+  // Changes `seq` (in sequence on `base`), the first `taken` of which the daemon
+  // already has, moved onto its `text`, as a sequence; and `map`, a ChangeSet from
+  // the text they gave (base + seq) to the text they give now (for the selection).
+  moveOnto(base, seq, text, taken = 0) {
+    let from = base;
+    for (const c of seq.slice(0, taken)) from = c.apply(from);
+    const rest = seq.slice(taken);
+    const mine = rest.reduce((t, c) => c.apply(t), from);
+    if (mine.toString() === text) return { seq: [], map: ChangeSet.empty(mine.length) }; // all taken
+    const { seq: out, over } = rebaseSequence(rest, diffChangeSet(from.toString(), text));
+    return { seq: out, map: over };
+  }
+
+  // `map` (optional): a ChangeSet from the editor's text before to the text after,
+  // which carries the selection over.
+  install(msg, seq, map = null) {
     const prev = this.view;
+    const sel = prev ? prev.state.selection : null;
+    const prevLength = prev ? prev.state.doc.length : 0;
     const state = EditorState.create({
       doc: msg.text,
       extensions: [this.ui.extensions(), collab({ startVersion: msg.version, clientID: this.clientID })],
@@ -229,11 +259,16 @@ export class NoteSync {
       this.view = new EditorView({ state, parent: this.parent, dispatchTransactions: (trs, view) => this.dispatch(trs, view) });
       this.ui.onViewReady(this.view);
     } else {
-      const head = Math.min(prev.state.selection.main.head, state.doc.length);
       this.view.setState(state);
-      this.view.dispatch({ selection: { anchor: head } });
     }
     for (const c of seq) this.view.dispatch({ changes: c, annotations: [restored.of(true), Transaction.userEvent.of('input.restore')] });
+    if (sel) {
+      const len = this.view.state.doc.length;
+      const put = map && map.length === prevLength && map.newLength === len
+        ? sel.map(map) // where the same text is now (the restored edits included)
+        : EditorSelection.cursor(Math.min(sel.main.head, len));
+      this.view.dispatch({ selection: put });
+    }
     this.placePeople();
     if (this.authorshipWanted) this.requestAuthorship();
     this.sendCursor(true);
@@ -308,6 +343,7 @@ export class NoteSync {
     // came first, the rest were built on a version the daemon has passed: it
     // ignores them, and they go again, rebased.
     const acked = before - after;
+    this.acked += acked;
     this.sent = Math.max(0, this.sent - acked);
     if (ups.length > acked) this.sent = 0;
     if (after < before) { // some of ours were taken
@@ -504,7 +540,7 @@ export class NoteSync {
       if (!ups.length) { sessionStorage.removeItem(this.storageKey); return; }
       sessionStorage.setItem(this.storageKey, JSON.stringify({
         v: 1, note: this.noteId, epoch: this.epoch, version: this.version, text: this.confirmedDoc.toString(),
-        clientID: this.clientID, pending: ups.map((u) => u.changes.toJSON()), saved_ms: Date.now(),
+        clientID: this.clientID, acked: this.acked, pending: ups.map((u) => u.changes.toJSON()), saved_ms: Date.now(),
       }));
     } catch (e) {
       console.warn('notes: cannot keep unsent edits in sessionStorage:', e.message);
