@@ -30,14 +30,18 @@ NOTES_HOME=$A "$notes" space create bench >/dev/null
 PA=$(freeport); UA=$(freeport); PB=$(freeport); UB=$(freeport)
 code=$(NOTES_HOME=$A "$notes" invite bench --address 127.0.0.1:$PA | grep -o 'notes1[a-z0-9]*' | head -1)
 NOTES_HOME=$B "$notes" join "$code" >/dev/null 2>&1 || true
-id=$(NOTES_HOME=$A "$notes" new "Latency")
+# One note per mode: the tokens of one run must not be in the other's text.
+id=$(NOTES_HOME=$A "$notes" new "Latency (quiet)")
+id2=$(NOTES_HOME=$A "$notes" new "Latency (concurrent)")
 NOTES_HOME=$A "$notes" space add bench "$id" >/dev/null
+NOTES_HOME=$A "$notes" space add bench "$id2" >/dev/null
 NOTES_HOME=$A "$notes" serve --listen 127.0.0.1:$PA --no-discovery --ui 127.0.0.1:$UA >"$work/a.log" 2>&1 & pids+=($!)
 NOTES_HOME=$B "$notes" serve --listen 127.0.0.1:$PB --no-discovery --peer 127.0.0.1:$PA \
     --ui 127.0.0.1:$UB >"$work/b.log" 2>&1 & pids+=($!)
 # Bounded wait: B has the note and both pages are served.
 for i in $(seq 100); do
     if NOTES_HOME=$B "$notes" list 2>/dev/null | grep -q "^${id:0:8}" &&
+       NOTES_HOME=$B "$notes" list 2>/dev/null | grep -q "^${id2:0:8}" &&
        NOTES_HOME=$A "$notes" open "$id" --no-browser >/dev/null 2>&1 &&
        NOTES_HOME=$B "$notes" open "$id" --no-browser >/dev/null 2>&1; then
         break
@@ -45,9 +49,11 @@ for i in $(seq 100); do
     [ "$i" -eq 100 ] && { echo "ui_latency: the daemons did not come up" >&2; cat "$work"/*.log >&2; exit 1; }
     sleep 0.1
 done
-ua=$(NOTES_HOME=$A "$notes" open "$id" --no-browser)
-ub=$(NOTES_HOME=$B "$notes" open "$id" --no-browser)
 cd "$work"
-for mode in "" --load; do
-    CHROMIUM=$chromium node latency.mjs "$ua" "$ub" "$N" $mode
+for mode in quiet concurrent; do
+    note=$id flag=
+    [ "$mode" = concurrent ] && note=$id2 flag=--load
+    ua=$(NOTES_HOME=$A "$notes" open "$note" --no-browser)
+    ub=$(NOTES_HOME=$B "$notes" open "$note" --no-browser)
+    CHROMIUM=$chromium node latency.mjs "$ua" "$ub" "$N" $flag
 done
