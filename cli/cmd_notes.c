@@ -165,7 +165,12 @@ static json_t *authors_json(struct cli_ctx *ctx, notes_doc *d, struct strbuf *hu
         notes_key_encode(ci.author, key);
         json_array_append_new(arr, json_pack("{s:s, s:s}", "author", who,
                                              "key", key));
-        if (human) {
+        /* Two devices of one person read the same: name them once. */
+        int again = 0;
+        for (size_t j = 0; j < json_array_size(arr) - 1 && !again; j++)
+            again = strcmp(json_string_value(json_object_get(
+                               json_array_get(arr, j), "author")), who) == 0;
+        if (human && !again) {
             if (human->len)
                 sb_str(human, ", ");
             sb_str(human, who);
