@@ -170,6 +170,15 @@ static void test_people_devices_and_revocation(void **state)
     ok(RUN("omar", "trust"), "Rita (design)");
     fails(RUN("omar", "trust", "zzzz-zzzz", "X"), 1, "not a key");
 
+    /* Backup and restore of the person key: a replica that imports it
+     * speaks for Rita too. The backup is never written over a file. */
+    ok(RUN("rita", "person", "export", "rita.person"), "keep it offline");
+    fails(RUN("rita", "person", "export", "rita.person"), 1, "cannot create");
+    ok(RUN("spare", "init", "--name", "Rita spare", "--device"), NULL);
+    ok(RUN("spare", "person", "import", "rita.person"), "linked to it");
+    ok(RUN("spare", "whoami"), rita_fpr);
+    fails(RUN("spare", "person", "import", "rita.person"), 1, "already holds");
+
     /* Rita revokes the desktop: after the revocation reaches it, the
      * desktop can no longer write; what it wrote before stays, verified. */
     fails(RUN("rita", "device", "revoke", "nope"), 1, "no single linked device");
