@@ -47,18 +47,21 @@ static void pets_load(struct cli_ctx *ctx)
     char *path = home_file(ctx, "trust");
     FILE *f = path ? fopen(path, "r") : NULL;
     char line[512];
+    size_t lineno = 0;
     while (f && fgets(line, sizeof(line), f)) {
         char *sp = strchr(line, ' ');
         size_t l = strlen(line);
+        lineno++;
         if (l && line[l - 1] == '\n')
             line[--l] = 0;
-        if (!sp)
-            continue;
-        *sp = 0;
         struct petname pn;
-        if (notes_key_decode(line, pn.key) != NOTES_OK ||
-            strlen(sp + 1) > NOTES_NAME_MAX || !sp[1])
-            continue; /* a damaged line names nobody */
+        if (!sp || (*sp = 0, notes_key_decode(line, pn.key) != NOTES_OK) ||
+            strlen(sp + 1) > NOTES_NAME_MAX || !sp[1]) {
+            /* A damaged line names nobody; say so, the rest still counts. */
+            fprintf(stderr, "notes: %s line %zu ignored: not \"nk... NAME\"\n",
+                    path, lineno);
+            continue;
+        }
         snprintf(pn.name, sizeof(pn.name), "%s", sp + 1);
         struct petname *np = realloc(pets, (npets + 1) * sizeof(*np));
         if (!np)

@@ -170,6 +170,26 @@ static void test_people_devices_and_revocation(void **state)
     ok(RUN("omar", "trust"), "Rita (design)");
     fails(RUN("omar", "trust", "zzzz-zzzz", "X"), 1, "not a key");
 
+    /* Damaged files of the replica: a bad petname line is ignored with a
+     * warning; a bad certificate stops commits with where it is. */
+    char *trust = test_path(work, "omar/trust"), *certs = test_path(work, "omar/certs");
+    size_t tn, cn;
+    unsigned char *tb = test_slurp(trust, &tn), *cb = test_slurp(certs, &cn);
+    FILE *tf = fopen(trust, "a");
+    fputs("garbage line\n", tf);
+    fclose(tf);
+    struct clirun_out r = RUN("omar", "blame", note);
+    expect(r, 0, "Rita (design)", "line 2 ignored");
+    clirun_free(&r);
+    test_spit(certs, "link AAAA\n", 10);
+    fails(RUN("omar", "append", note, "blocked"), 2, "certs' line 1");
+    test_spit(certs, cb, cn);
+    test_spit(trust, tb, tn);
+    free(tb);
+    free(cb);
+    free(trust);
+    free(certs);
+
     /* Backup and restore of the person key: a replica that imports it
      * speaks for Rita too. The backup is never written over a file. */
     ok(RUN("rita", "person", "export", "rita.person"), "keep it offline");
