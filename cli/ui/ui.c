@@ -53,6 +53,8 @@
 #define ITEMS_DELAY_MS 250  /* outline recomputed at most this often */
 #define STATUS_MS 1000
 #define NOTES_LIST_MAX 5000
+#define CONFIRM_TEXT_MAX (64u << 10) /* bytes of an item text to confirm */
+#define CONFIRM_OWNER_MAX 256
 #define UI_POST_BODY_MAX (64u << 10)                       /* POST /api/notes */
 #define UI_IMPORT_BODY_MAX (NOTES_MD_MAX_BYTES * 5 / 2)    /* JSON-escaped */
 
@@ -128,6 +130,20 @@ struct unote {
     size_t ntaken;          /* oldest first */
 };
 
+/* A user's own name for a key (HOME/trust). */
+struct petname {
+    uint8_t key[32];
+    char name[NOTES_NAME_MAX + 1];
+};
+
+/* What a file of the replica looked like when last read. */
+struct file_seen {
+    int valid;
+    struct timespec mtime;
+    off_t size;
+    ino_t ino;
+};
+
 struct notes_ui {
     uv_loop_t *loop;
     struct lws_context *ctx;
@@ -149,6 +165,14 @@ struct notes_ui {
                     size_t n);
     void *publish_ud;
     uint64_t last_beat_ms;
+    /* People (docs/trust.md): the user's names for keys, this replica's
+     * person; read again when HOME/trust or HOME/certs change. */
+    struct petname *pets;
+    size_t npets, petcap;
+    struct file_seen trust_seen, certs_seen;
+    int has_person;
+    uint8_t person[32];
+    char person_name[NOTES_NAME_MAX + 1];
 };
 
 /* Per connection (HTTP request or WebSocket). */
@@ -305,6 +329,226 @@ static json_t *lines_json(const char *t, size_t n)
         }
     }
     return a;
+}
+
+/* ---- people: how a key is shown (docs/trust.md) ----------------------- */
+
+/*
+ * Names are claims, keys are facts. A device key is shown as the person
+ * it is linked to in the note (when exactly one person links it), named by
+ * the user's own name for that key (HOME/trust, what `notes trust` writes:
+ * "nk... NAME" per line), else by the name it claims and flagged unknown;
+ * as the CLI shows it (cli/cmd_people.c, cli_author). HOME/trust and
+ * HOME/certs (this replica's person) are read again when they change:
+ * `notes trust` and `notes device` may run while the daemon serves.
+ */
+static int home_file_changed(notes_ui *ui, const char *name,
+                             struct file_seen *seen)
+{
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/%s", notes_replica_home(ui->r), name);
+    if (stat(path, &st) != 0)
+        memset(&st, 0, sizeof(st));
+    if (seen->valid && st.st_mtim.tv_sec == seen->mtime.tv_sec &&
+        st.st_mtim.tv_nsec == seen->mtime.tv_nsec && st.st_size == seen->size &&
+        st.st_ino == seen->ino)
+        return 0;
+    seen->valid = 1;
+    seen->mtime = st.st_mtim;
+    seen->size = st.st_size;
+    seen->ino = st.st_ino;
+    return 1;
+}
+
+static void pets_load(notes_ui *ui)
+{
+    char path[4096], line[512];
+    snprintf(path, sizeof(path), "%s/trust", notes_replica_home(ui->r));
+    ui->npets = 0;
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof(line), f)) {
+        size_t l = strlen(line);
+        if (l && line[l - 1] == '\n')
+            line[--l] = '\0';
+        char *sp = strchr(line, ' ');
+        if (!sp)
+            continue;
+        *sp = '\0';
+        struct petname pn;
+        if (notes_key_decode(line, pn.key) != NOTES_OK || !sp[1] ||
+            strlen(sp + 1) > NOTES_NAME_MAX)
+            continue; /* a damaged line names nobody */
+        snprintf(pn.name, sizeof(pn.name), "%s", sp + 1);
+        if (ui->npets == ui->petcap) {
+            size_t cap = ui->petcap ? ui->petcap * 2 : 16;
+            struct petname *np = realloc(ui->pets, cap * sizeof(*np));
+            if (!np)
+                break;
+            ui->pets = np;
+            ui->petcap = cap;
+        }
+        ui->pets[ui->npets++] = pn;
+    }
+    if (f)
+        fclose(f);
+}
+
+static void people_refresh(notes_ui *ui)
+{
+    if (home_file_changed(ui, "trust", &ui->trust_seen))
+        pets_load(ui);
+    if (home_file_changed(ui, "certs", &ui->certs_seen)) {
+        notes_link_info *li;
+        size_t k;
+        ui->has_person = 0;
+        if (notes_replica_links(ui->r, &li, &k) == NOTES_OK) {
+            for (size_t i = 0; i < k; i++)
+                if (li[i].self && !li[i].revoked) {
+                    memcpy(ui->person, li[i].person, 32);
+                    snprintf(ui->person_name, sizeof(ui->person_name), "%s",
+                             li[i].person_name);
+                    ui->has_person = 1;
+                }
+            notes_free(li);
+        }
+        /* Our pages' colour is our person's, as in authorship. */
+        key_color(ui->has_person ? ui->person : notes_replica_public_key(ui->r),
+                  ui->me_color);
+    }
+}
+
+static const char *petname(const notes_ui *ui, const uint8_t key[32])
+{
+    for (size_t i = 0; i < ui->npets; i++)
+        if (memcmp(ui->pets[i].key, key, 32) == 0)
+            return ui->pets[i].name;
+    return NULL;
+}
+
+/* Who a device key is in note d (fields borrowed from d and ui). */
+struct who {
+    const uint8_t *device;
+    const uint8_t *key;  /* the person key when linked, else the device's */
+    const char *name;    /* the user's name for it, else the claimed one, or
+                          * NULL when nothing is claimed */
+    int linked;          /* linked to exactly one person in the note */
+    int known;           /* named by the user (HOME/trust), or this replica */
+    int mine;            /* this replica's device or person */
+    int contested, revoked;
+    char fp[NOTES_FPR_STRLEN];
+    char color[8];       /* derived from key */
+};
+
+static void who_of(notes_ui *ui, notes_doc *d, const uint8_t device[32],
+                   struct who *w)
+{
+    notes_person_info pi;
+    const uint8_t *me = notes_replica_public_key(ui->r);
+    memset(w, 0, sizeof(*w));
+    int found = notes_doc_person(d, device, &pi) == NOTES_OK;
+    w->device = device;
+    w->linked = found && pi.person && !pi.contested;
+    w->key = w->linked ? pi.person : device;
+    w->contested = found && pi.contested;
+    w->revoked = w->linked && pi.revoked;
+    const char *claimed = w->linked ? pi.name : notes_doc_author_name(d, device);
+    w->mine = memcmp(device, me, 32) == 0 ||
+              (ui->has_person && memcmp(w->key, ui->person, 32) == 0);
+    const char *label = petname(ui, w->key);
+    if (!label && !w->linked)
+        label = petname(ui, device);
+    if (!label && w->mine)
+        label = !w->linked && memcmp(device, me, 32) == 0
+                    ? notes_replica_name(ui->r)
+                    : claimed;
+    w->known = label != NULL || w->mine;
+    w->name = label ? label : claimed;
+    notes_key_fingerprint(w->key, w->fp);
+    key_color(w->key, w->color);
+}
+
+/*
+ * {"name", "fp", "fingerprint", "key", "color", "known", "linked", "mine",
+ *  "device": {"fp", "key", "name"}} plus "contested" / "revoked" when so
+ * (docs/web.md, "People").
+ */
+static json_t *who_json(const struct who *w, notes_doc *d)
+{
+    char key[NOTES_KEY_STRLEN], dkey[NOTES_KEY_STRLEN], dfp[NOTES_FPR_STRLEN];
+    notes_key_encode(w->key, key);
+    notes_key_encode(w->device, dkey);
+    notes_key_fingerprint(w->device, dfp);
+    json_t *o = json_pack(
+        "{s:s?, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:{s:s, s:s, s:s?}}", "name",
+        w->name, "fp", w->fp, "fingerprint", w->fp, "key", key, "color",
+        w->color, "known", w->known, "linked", w->linked, "mine", w->mine,
+        "device", "fp", dfp, "key", dkey, "name",
+        notes_doc_author_name(d, w->device));
+    if (o && w->contested)
+        json_object_set_new(o, "contested", json_true());
+    if (o && w->revoked)
+        json_object_set_new(o, "revoked", json_true());
+    return o;
+}
+
+static json_t *who_json_of(notes_ui *ui, notes_doc *d, const uint8_t device[32])
+{
+    struct who w;
+    who_of(ui, d, device, &w);
+    return who_json(&w, d);
+}
+
+/* This replica's person, for hello and presence: {"fp", "fingerprint",
+ * "key", "name", "color", "known", "linked", "mine"}. */
+static json_t *own_person_json(notes_ui *ui)
+{
+    char key[NOTES_KEY_STRLEN], fp[NOTES_FPR_STRLEN], color[8];
+    const char *name = petname(ui, ui->person);
+    notes_key_encode(ui->person, key);
+    notes_key_fingerprint(ui->person, fp);
+    key_color(ui->person, color);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b}", "fp", fp,
+                     "fingerprint", fp, "key", key, "name",
+                     name ? name : ui->person_name, "color", color, "known", 1,
+                     "linked", 1, "mine", 1);
+}
+
+static const char *confirm_state(int state)
+{
+    switch (state) {
+    case NOTES_FMT_CONF_CONFIRMED:
+        return "confirmed";
+    case NOTES_FMT_CONF_CHANGED:
+        return "changed";
+    case NOTES_FMT_CONF_WRONG_TEXT:
+        return "wrong-text";
+    case NOTES_FMT_CONF_NO_ITEM:
+        return "no-item";
+    case NOTES_FMT_CONF_UNKNOWN_KEY:
+        return "unknown-key";
+    case NOTES_FMT_CONF_REVOKED:
+        return "revoked";
+    default:
+        return "unknown";
+    }
+}
+
+/* Confirmations as the page gets them: who, the verdict, whether it
+ * counts, and what was confirmed (the old text, for "changed"). */
+static json_t *confirms_json(notes_ui *ui, notes_doc *d,
+                             const notes_fmt_confirm *c, size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(
+            arr, json_pack("{s:o, s:s, s:b, s:s, s:s?, s:s}", "by",
+                           who_json_of(ui, d, c[i].by.device), "state",
+                           confirm_state(c[i].state), "counted", c[i].counted,
+                           "text", c[i].text, "owner",
+                           c[i].owner[0] ? c[i].owner : NULL, "item",
+                           c[i].item_id));
+    return arr;
 }
 
 /* ---- messages to pages ------------------------------------------------- */
@@ -558,6 +802,7 @@ static json_t *hello_msg(struct unote *n, struct page *pg)
 {
     notes_ui *ui = n->ui;
     json_t *fields = fields_json(n);
+    people_refresh(ui);
     json_t *h = json_pack("{s:s, s:i, s:s, s:s, s:I, s:s%, s:o, s:{s:s, s:s, s:s, "
                      "s:s, s:s}}",
                      "t", "hello", "v", 1, "epoch", n->epoch, "note", n->hex,
@@ -568,6 +813,9 @@ static json_t *hello_msg(struct unote *n, struct page *pg)
     if (h && pg->client[0])
         json_object_set_new(h, "taken",
                             json_integer((json_int_t)taken_get(n, pg->client)));
+    if (h && ui->has_person)
+        json_object_set_new(json_object_get(h, "me"), "person",
+                            own_person_json(ui));
     return h;
 }
 
@@ -760,6 +1008,8 @@ static void note_refresh(struct unote *n)
     }
     if (rc)
         ui_log(n->ui, "note %.8s: refresh: %s", n->hex, notes_last_detail());
+    if (after > before)
+        items_schedule(n); /* a confirmation or a link changes no text */
     note_flush_remote(n);
 }
 
@@ -767,34 +1017,41 @@ static void note_refresh(struct unote *n)
 
 static json_t *items_msg(struct unote *n)
 {
+    notes_ui *ui = n->ui;
     notes_fmt_outline o;
     memset(&o, 0, sizeof(o));
-    json_t *items = json_array();
+    json_t *items = json_array(), *orphans = NULL;
+    people_refresh(ui);
     if (notes_fmt_outline_doc(n->d, &o) == NOTES_OK) {
         for (size_t i = 0; i < o.nitems; i++) {
             const notes_fmt_item *it = &o.items[i];
-            char fp[NOTES_FPR_STRLEN] = "", key[NOTES_KEY_STRLEN] = "";
-            const char *name = NULL;
-            if (it->nauthors) {
-                notes_key_fingerprint(it->authors[0], fp);
-                notes_key_encode(it->authors[0], key);
-                name = notes_doc_author_name(n->d, it->authors[0]);
-            }
+            json_t *edited = json_array();
+            for (size_t k = 1; k < it->nauthors; k++)
+                json_array_append_new(edited,
+                                      who_json_of(ui, n->d, it->authors[k]));
             json_array_append_new(
                 items,
-                json_pack("{s:s, s:s, s:s?, s:b, s:I, s:{s:s?, s:s, s:s, s:s}, "
-                          "s:b}",
+                json_pack("{s:s, s:s?, s:s, s:s?, s:s?, s:b, s:I, s:o, s:o, "
+                          "s:b, s:o, s:I}",
                           "kind",
                           it->kind == NOTES_FMT_ITEM_TASK ? "task" : "decision",
-                          "text", it->text, "owner", it->owner, "done",
-                          it->done, "line", (json_int_t)it->line,
-                          "recorded_by", "name", name, "key", key,
-                          "fingerprint", fp, "fp", fp, "verified",
-                          it->verified));
+                          "id", it->has_anchor ? it->id : NULL, "text",
+                          it->text, "owner", it->owner, "owner_as_written",
+                          it->owner_written, "done", it->done, "line",
+                          (json_int_t)it->line, "recorded_by",
+                          it->nauthors ? who_json_of(ui, n->d, it->authors[0])
+                                       : json_null(),
+                          "edited_by", edited, "verified", it->verified,
+                          "confirmations",
+                          confirms_json(ui, n->d, it->confirms, it->nconfirms),
+                          "confirmed_by", (json_int_t)it->confirmed_by));
         }
+        orphans = confirms_json(ui, n->d, o.orphan_confirms, o.norphans);
     }
     notes_fmt_outline_release(&o);
-    return json_pack("{s:s, s:o}", "t", "items", "items", items);
+    return json_pack("{s:s, s:o, s:o}", "t", "items", "items", items,
+                     "unattached_confirmations",
+                     orphans ? orphans : json_array());
 }
 
 static void items_send(struct unote *n, struct page *only)
@@ -850,6 +1107,8 @@ static json_t *local_people(struct unote *n)
                               pg->session, "name", notes_replica_name(ui->r),
                               "fp", ui->me_fp, "key", ui->me_key, "color",
                               ui->me_color);
+        if (ui->has_person)
+            json_object_set_new(p, "person", own_person_json(ui));
         json_object_set_new(p, "ranges",
                             pg->ranges ? json_incref(pg->ranges) : json_array());
         json_object_set_new(p, "version",
@@ -875,6 +1134,7 @@ static void presence_publish(struct unote *n)
         json_object_del(p, "fp");
         json_object_del(p, "key");
         json_object_del(p, "version");
+        json_object_del(p, "person"); /* peers look it up in the note */
     }
     json_t *rec = json_pack("{s:i, s:o}", "v", 1, "people", people);
     char *s = json_dumps(rec, JSON_COMPACT);
@@ -897,9 +1157,14 @@ static void presence_send(struct unote *n)
             continue;
         }
         char key[NOTES_KEY_STRLEN], fp[NOTES_FPR_STRLEN], color[8];
+        struct who w;
         notes_key_encode(r->key, key);
         notes_key_fingerprint(r->key, fp);
         key_color(r->key, color);
+        /* Who that daemon's key is in this note: its person's colour. */
+        who_of(n->ui, n->d, r->key, &w);
+        if (w.linked)
+            memcpy(color, w.color, sizeof(color));
         for (size_t i = 0; i < json_array_size(r->people); i++) {
             json_t *in = json_array_get(r->people, i);
             const char *name = json_string_value(json_object_get(in, "name"));
@@ -908,6 +1173,8 @@ static void presence_send(struct unote *n)
             json_t *p = json_pack("{s:s, s:s?, s:s, s:s, s:s, s:b}", "session",
                                   sess ? sess : "?", "name", name, "fp", fp,
                                   "key", key, "color", color, "remote", 1);
+            if (w.linked)
+                json_object_set_new(p, "person", who_json(&w, n->d));
             json_object_set_new(p, "ranges", json_is_array(ranges)
                                                  ? json_incref(ranges)
                                                  : json_array());
@@ -1374,9 +1641,15 @@ static void page_cursor(struct page *pg, json_t *msg)
     presence_publish(pg->note);
 }
 
+/*
+ * Who wrote what, by person: the devices of one person (linked to it in
+ * the note, not contested) are one author with one colour, listing the
+ * devices; a device linked to nobody is an author of its own.
+ */
 static void page_authorship(struct page *pg)
 {
     struct unote *n = pg->note;
+    notes_ui *ui = n->ui;
     uint32_t *ch = NULL;
     size_t ncp = 0;
     if (notes_doc_dirty(n->d) || notes_doc_authorship(n->d, &ch, &ncp)) {
@@ -1386,32 +1659,56 @@ static void page_authorship(struct page *pg)
         json_decref(e);
         return;
     }
+    people_refresh(ui);
     json_t *authors = json_array(), *spans = json_array();
-    const uint8_t(*keys)[32] = NULL;
-    uint8_t(*tab)[32] = NULL;
-    size_t nk = 0, cap = 0;
+    /* Devices seen (their author index), and the authors (first device). */
+    struct adev {
+        uint8_t key[32];
+        size_t author;
+    } *devs = NULL;
+    struct aauthor {
+        uint8_t key[32]; /* the person's, or the device's */
+        size_t first;    /* its first device */
+    } *auth = NULL;
+    size_t nd = 0, dcap = 0, na = 0, acap = 0;
     size_t u = 0, b = 0, start = 0;
     long cur = -1;
-    for (size_t i = 0; i <= ncp; i++) {
+    int oom = 0;
+    for (size_t i = 0; i <= ncp && !oom; i++) {
         long who = -1;
-        if (i < ncp) {
-            notes_change_info ci;
-            if (notes_doc_change(n->d, ch[i], &ci) == NOTES_OK) {
-                size_t k;
-                for (k = 0; k < nk && memcmp(tab[k], ci.author, 32) != 0; k++)
-                    ;
-                if (k == nk) {
-                    if (nk == cap) {
-                        cap = cap ? cap * 2 : 8;
-                        uint8_t(*t)[32] = realloc(tab, cap * 32);
-                        if (!t)
-                            break;
-                        tab = t;
-                    }
-                    memcpy(tab[nk++], ci.author, 32);
+        notes_change_info ci;
+        if (i < ncp && notes_doc_change(n->d, ch[i], &ci) == NOTES_OK) {
+            size_t k;
+            for (k = 0; k < nd && memcmp(devs[k].key, ci.author, 32) != 0; k++)
+                ;
+            if (k == nd) { /* a device not seen yet: whose is it? */
+                struct who w;
+                size_t a;
+                if (nd == dcap) {
+                    struct adev *t = realloc(devs, (dcap = dcap ? dcap * 2 : 8) *
+                                                       sizeof(*t));
+                    oom = !t;
+                    devs = t ? t : devs;
                 }
-                who = (long)k;
+                if (!oom && na == acap) {
+                    struct aauthor *t = realloc(
+                        auth, (acap = acap ? acap * 2 : 8) * sizeof(*t));
+                    oom = !t;
+                    auth = t ? t : auth;
+                }
+                if (oom)
+                    break;
+                who_of(ui, n->d, ci.author, &w);
+                for (a = 0; a < na && memcmp(auth[a].key, w.key, 32) != 0; a++)
+                    ;
+                if (a == na) {
+                    memcpy(auth[na].key, w.key, 32);
+                    auth[na++].first = nd;
+                }
+                memcpy(devs[nd].key, ci.author, 32);
+                devs[nd++].author = a;
             }
+            who = (long)devs[k].author;
         }
         if (i == ncp || who != cur) {
             if (cur >= 0 && u > start)
@@ -1427,21 +1724,33 @@ static void page_authorship(struct page *pg)
             b += l;
         }
     }
-    keys = (const uint8_t(*)[32])tab;
-    for (size_t k = 0; k < nk; k++) {
-        char fp[NOTES_FPR_STRLEN], color[8];
-        notes_key_fingerprint(keys[k], fp);
-        key_color(keys[k], color);
-        const char *name = notes_doc_author_name(n->d, keys[k]);
-        char key[NOTES_KEY_STRLEN];
-        notes_key_encode(keys[k], key);
-        json_array_append_new(authors,
-                              json_pack("{s:s, s:s?, s:s, s:s}", "fp", fp,
-                                        "name", name, "key", key, "color",
-                                        color));
+    for (size_t a = 0; a < na && !oom; a++) {
+        struct who w;
+        who_of(ui, n->d, devs[auth[a].first].key, &w);
+        json_t *e = who_json(&w, n->d), *dl = json_array();
+        for (size_t k = 0; k < nd; k++) {
+            if (devs[k].author != a)
+                continue;
+            char fp[NOTES_FPR_STRLEN], key[NOTES_KEY_STRLEN];
+            notes_key_fingerprint(devs[k].key, fp);
+            notes_key_encode(devs[k].key, key);
+            json_array_append_new(
+                dl, json_pack("{s:s, s:s, s:s?}", "fp", fp, "key", key, "name",
+                              notes_doc_author_name(n->d, devs[k].key)));
+        }
+        json_object_del(e, "device");
+        json_object_set_new(e, "devices", dl);
+        json_array_append_new(authors, e);
     }
-    free(tab);
+    free(devs);
+    free(auth);
     notes_free(ch);
+    if (oom) {
+        json_decref(authors);
+        json_decref(spans);
+        page_close(pg, "out of memory");
+        return;
+    }
     json_t *m = json_pack("{s:s, s:I, s:o, s:o}", "t", "authorship",
                           "version", (json_int_t)n->version, "authors",
                           authors, "spans", spans);
@@ -1449,25 +1758,51 @@ static void page_authorship(struct page *pg)
     json_decref(m);
 }
 
+/* The committed changes in log order, each with its author as a person. */
 static void page_history(struct page *pg)
 {
     struct unote *n = pg->note;
+    notes_ui *ui = n->ui;
     json_t *changes = json_array();
     size_t nc = notes_doc_change_count(n->d);
+    /* One description per device (a note has few, and many changes). */
+    struct hwho {
+        const uint8_t *key;
+        json_t *by;
+    } *seen = NULL;
+    size_t ns = 0, cap = 0;
+    people_refresh(ui);
     for (size_t i = 0; i < nc; i++) {
         notes_change_info ci;
         char id[65], fp[NOTES_FPR_STRLEN];
+        size_t k;
         if (notes_doc_change(n->d, i, &ci) != NOTES_OK || ci.excluded)
             continue;
+        for (k = 0; k < ns && memcmp(seen[k].key, ci.author, 32) != 0; k++)
+            ;
+        if (k == ns) {
+            if (ns == cap) {
+                struct hwho *t = realloc(seen, (cap = cap ? cap * 2 : 8) *
+                                                   sizeof(*t));
+                if (!t)
+                    break;
+                seen = t;
+            }
+            seen[ns].key = ci.author; /* borrowed from the doc */
+            seen[ns++].by = who_json_of(ui, n->d, ci.author);
+        }
         sodium_bin2hex(id, sizeof(id), ci.id, 32);
         notes_key_fingerprint(ci.author, fp);
         json_array_append_new(
             changes,
-            json_pack("{s:I, s:s, s:s, s:s?, s:I}", "index", (json_int_t)i,
+            json_pack("{s:I, s:s, s:s, s:s?, s:I, s:O?}", "index", (json_int_t)i,
                       "id", id, "fp", fp, "name",
-                      notes_doc_author_name(n->d, ci.author), "time_ms",
-                      (json_int_t)ci.time_ms));
+                      json_string_value(json_object_get(seen[k].by, "name")),
+                      "time_ms", (json_int_t)ci.time_ms, "by", seen[k].by));
     }
+    for (size_t k = 0; k < ns; k++)
+        json_decref(seen[k].by);
+    free(seen);
     json_t *m = json_pack("{s:s, s:o}", "t", "history", "changes", changes);
     page_send(pg, m);
     json_decref(m);
@@ -1503,6 +1838,103 @@ static void page_at(struct page *pg, json_t *msg)
     json_decref(m);
 }
 
+/* A refusal the page shows; the connection stays. */
+static void page_error(struct page *pg, const char *message)
+{
+    json_t *e = json_pack("{s:s, s:s}", "t", "error", "message", message);
+    page_send(pg, e);
+    json_decref(e);
+}
+
+/*
+ * Drop what the doc holds uncommitted (a confirmation whose commit failed)
+ * by opening it again; pages get a fresh hello, as after a refused push.
+ */
+static void note_reopen(struct unote *n)
+{
+    notes_doc *fresh;
+    if (notes_doc_open(n->ui->r, n->id, &fresh) == NOTES_OK) {
+        notes_doc_observe(n->d, NULL, NULL);
+        notes_doc_close(n->d);
+        n->d = fresh;
+        notes_doc_observe(n->d, on_text, n);
+    }
+    n->reset = 1;
+    note_flush_remote(n);
+}
+
+/*
+ * {"t":"confirm","id","text","owner"}: sign "I confirm that item ID reads
+ * TEXT, owned by OWNER" (notes confirm). The page sends what it shows; if
+ * the item no longer reads so (someone changed it meanwhile), nothing is
+ * signed and the page is told to look again. The pushes before it are
+ * committed (each push is, when it is taken), and what reached the log is
+ * read first, so the item is found on the newest text.
+ */
+static void page_confirm(struct page *pg, json_t *msg)
+{
+    struct unote *n = pg->note;
+    json_t *jid = json_object_get(msg, "id"), *jtext = json_object_get(msg, "text");
+    json_t *jowner = json_object_get(msg, "owner");
+    const char *id = json_string_value(jid);
+    if (!id || strlen(id) != 16 || strspn(id, "0123456789abcdef") != 16 ||
+        !json_is_string(jtext) || json_string_length(jtext) > CONFIRM_TEXT_MAX ||
+        (jowner && !json_is_null(jowner) &&
+         (!json_is_string(jowner) || json_string_length(jowner) > CONFIRM_OWNER_MAX))) {
+        page_close(pg, "malformed confirm");
+        return;
+    }
+    const char *owner = json_is_string(jowner) ? json_string_value(jowner) : "";
+    size_t owner_len = json_is_string(jowner) ? json_string_length(jowner) : 0;
+    note_refresh(n);
+    if (notes_doc_dirty(n->d)) {
+        page_error(pg, "edits are still being saved; confirm again");
+        return;
+    }
+    notes_fmt_outline o;
+    size_t at;
+    memset(&o, 0, sizeof(o));
+    int rc = notes_fmt_outline_doc(n->d, &o);
+    const notes_fmt_item *it = NULL;
+    if (!rc && notes_fmt_item_find(&o, id, &at) == NOTES_OK)
+        it = &o.items[at];
+    const char *it_owner = it && it->owner ? it->owner : "";
+    if (rc) {
+        ui_log(n->ui, "note %.8s: confirm: %s", n->hex, notes_strerror(rc));
+        page_error(pg, "cannot read the decisions");
+    } else if (!it || !it->has_anchor ||
+               json_string_length(jtext) != strlen(it->text) ||
+               memcmp(json_string_value(jtext), it->text,
+                      json_string_length(jtext)) != 0 ||
+               owner_len != strlen(it_owner) ||
+               memcmp(owner, it_owner, owner_len) != 0) {
+        page_error(pg, "the item changed; look again");
+    } else {
+        int again = 0;
+        for (size_t k = 0; k < it->nconfirms; k++)
+            again |= it->confirms[k].state == NOTES_FMT_CONF_CONFIRMED &&
+                     memcmp(it->confirms[k].by.device,
+                            notes_replica_public_key(n->ui->r), 32) == 0;
+        /* Confirmed from here already, for this text: nothing to sign. */
+        rc = again ? NOTES_OK
+                   : notes_doc_confirm(n->d, it->cp_start, it_owner, it->text);
+        if (!rc && !again)
+            rc = notes_doc_commit(n->d, NULL);
+        if (rc) {
+            ui_log(n->ui, "note %.8s: confirm refused: %s (%s)", n->hex,
+                   notes_strerror(rc), notes_last_detail());
+            note_reopen(n);
+            page_error(pg, "the confirmation could not be stored");
+        } else {
+            ui_log(n->ui, "note %.8s: page %s confirmed item %s", n->hex,
+                   pg->session, id);
+            note_flush_remote(n); /* what the commit read from elsewhere */
+            items_send(n, again ? pg : NULL);
+        }
+    }
+    notes_fmt_outline_release(&o);
+}
+
 static void page_message(struct page *pg, const char *p, size_t n)
 {
     json_error_t err;
@@ -1526,6 +1958,8 @@ static void page_message(struct page *pg, const char *p, size_t n)
         page_history(pg);
     else if (strcmp(t, "at") == 0)
         page_at(pg, msg);
+    else if (strcmp(t, "confirm") == 0)
+        page_confirm(pg, msg);
     else if (strcmp(t, "error") == 0)
         ui_log(pg->note->ui, "page %s: %s", pg->session,
                json_string_value(json_object_get(msg, "message"))
@@ -2399,6 +2833,7 @@ int notes_ui_start(void *loop, const notes_ui_opts *o, notes_ui **out)
     notes_key_encode(notes_replica_public_key(ui->r), ui->me_key);
     notes_key_fingerprint(notes_replica_public_key(ui->r), ui->me_fp);
     key_color(notes_replica_public_key(ui->r), ui->me_color);
+    people_refresh(ui); /* our person's colour, if there is one */
 
     lws_set_log_level(LLL_ERR, lws_log_quiet);
     memset(&info, 0, sizeof(info));
@@ -2503,6 +2938,7 @@ void notes_ui_free(notes_ui *ui)
     if (ui->ctx_dying)
         lws_context_destroy(ui->ctx_dying);
     free(ui->status_json);
+    free(ui->pets);
     sodium_memzero(ui->token, sizeof(ui->token));
     free(ui);
 }

@@ -42,6 +42,46 @@ async function presenceList(page) {
     session: li.dataset.session, name: li.querySelector('.name')?.textContent, title: li.title })));
 }
 
+// The side panel's Confirm button: A writes a decision, B confirms it; B's panel
+// (and A's, through the peers' sync; the mocks do not sync confirmations) reads
+// "✓ confirmed by" B's name, and B's button is gone.
+async function confirmDecision(r, a, b, synced) {
+  const text = `Confirm test ${Date.now().toString(36)}`;
+  await gotoEnd(a);
+  // The item goes between two headings, typed without an Enter after it: Enter
+  // would continue the list (Markdown keymap) and so would the tests after this one.
+  await a.keyboard.type('\n## Decisions\n\n## After the decisions');
+  await a.keyboard.press('ArrowUp');
+  await a.keyboard.type(`- ${text}`);
+  await until(async () => (await pendingCount(a)) === 0, 'A confirmed');
+  const tail = (await editorText(a)).split('\n').slice(-4);
+  check(r, tail[tail.length - 1] === '## After the decisions' && tail[tail.length - 2] === `- ${text}`, 'A: the decision is written, the list ended', tail);
+  const item = (page) => page.evaluate((t) => {
+    const li = [...document.querySelectorAll('.side li.item')].find((x) => x.querySelector('.text')?.textContent === t);
+    if (!li) return null;
+    return { id: li.dataset.item || null, button: !!li.querySelector('button[data-action="confirm"]:not([disabled])'),
+      confirmed: li.querySelector('[data-conf="confirmed"]')?.textContent || null };
+  }, text);
+  let got = null;
+  try {
+    got = await until(async () => { const x = await item(b); return x && x.id && x.button ? x : null; }, 'B shows the decision with a Confirm button', 15000);
+  } catch { /* reported below */ }
+  check(r, !!got, 'B: a committed decision has a Confirm button in the side panel', got || await item(b));
+  if (!got) return;
+  const meB = await b.evaluate(() => window.notesPage.me());
+  const nameB = (meB.person && meB.person.name) || meB.name;
+  await b.click(`.side li.item[data-item="${got.id}"] button[data-action="confirm"]`);
+  for (const [p, label] of synced ? [[b, 'B'], [a, 'A']] : [[b, 'B']]) {
+    let x = null;
+    try {
+      x = await until(async () => { const y = await item(p); return y && y.confirmed ? y : null; }, `${label} shows the confirmation`, 15000);
+    } catch { x = await item(p); }
+    check(r, x && x.confirmed && x.confirmed.includes('confirmed by') && x.confirmed.includes(nameB),
+      `${label}: the side panel reads "✓ confirmed by ${nameB}"`, x);
+    if (p === b) check(r, x && !x.button, 'B: no Confirm button once B has confirmed', x);
+  }
+}
+
 export default async function presence(ctx) {
   const { browser, note } = ctx;
   const r = [];
@@ -83,6 +123,7 @@ export default async function presence(ctx) {
     check(r, ea && ea.name === meA.name && eb && eb.name === meB.name, `${label}: with their names`, list);
     check(r, ea && ea.title.includes(meA.fp) && eb && eb.title.includes(meB.fp), `${label}: the key fingerprint on hover`, list);
   }
+  await confirmDecision(r, a, b, !ctx.mocks);
   await checkWatchers(r, a, 'A');
   await checkWatchers(r, b, 'B');
   // a page that leaves disappears from the other's list

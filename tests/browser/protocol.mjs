@@ -97,8 +97,11 @@ export default async function protocol(ctx) {
   const au = await c.next((m) => m.t === 'authorship').catch(() => null);
   let covered = 0, okSpans = !!au;
   if (au) for (const [f, t, a] of au.spans) { if (f !== covered || t <= f || !au.authors[a]) okSpans = false; covered = t; }
-  check(r, au && au.version === v && okSpans && covered === text.length && au.authors.some((a) => a.fp === me.fp),
+  // authors are people: this device is listed among its person's devices (docs/web.md, "People")
+  const mine = au && au.authors.find((a) => a.fp === me.fp || (Array.isArray(a.devices) && a.devices.some((x) => x && x.fp === me.fp)));
+  check(r, au && au.version === v && okSpans && covered === text.length && mine,
     'authorship: spans over the whole text, each with an author', au && { version: au.version, spans: au.spans.length, covered, len: text.length });
+  if (me.person) check(r, mine && mine.fp === me.person.fp, "authorship: this device's text is its person's", { mine, person: me.person });
   // history and at (after the daemon committed the burst: it commits after a pause)
   await sleep(1500);
   c.send({ t: 'history' });

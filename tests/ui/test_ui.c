@@ -98,7 +98,11 @@ static void *serve_thread(void *arg)
 
 static const char *INITIAL = "# Agenda\n- budget é 日本語 🚀\n";
 
-static int setup(void **state)
+/* A note with decisions; the daemon's device linked to a person, Ana. */
+static const char *DECISIONS =
+    "# Weekly\n\n## Decisions\n\n- Book the room\n- Ship on Friday\n";
+
+static int setup_with(void **state, int person, const char *text)
 {
     struct server *s = calloc(1, sizeof(*s));
     notes_doc *d;
@@ -107,9 +111,11 @@ static int setup(void **state)
     s->home = test_path(s->dir, "home");
     assert_int_equal(notes_replica_create(s->home, "Ana", NULL, &s->r),
                      NOTES_OK);
+    if (person)
+        assert_int_equal(notes_replica_person_create(s->r, "Ana", NULL),
+                         NOTES_OK);
     assert_int_equal(notes_doc_create(s->r, &d), NOTES_OK);
-    assert_int_equal(notes_doc_splice(d, 0, 0, INITIAL, strlen(INITIAL)),
-                     NOTES_OK);
+    assert_int_equal(notes_doc_splice(d, 0, 0, text, strlen(text)), NOTES_OK);
     assert_int_equal(notes_doc_set_field(d, "title", "Weekly"), NOTES_OK);
     assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
     memcpy(s->id, notes_doc_id(d), 16);
@@ -134,6 +140,16 @@ static int setup(void **state)
     assert_int_equal(pthread_create(&s->th, NULL, serve_thread, s), 0);
     *state = s;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_with(state, 0, INITIAL);
+}
+
+static int setup_people(void **state)
+{
+    return setup_with(state, 1, DECISIONS);
 }
 
 static int teardown(void **state)
@@ -971,6 +987,299 @@ static void test_ui_presence(void **state)
     close(a);
 }
 
+/* The item of an items message whose text is `text`, or NULL. */
+static json_t *item_by_text(json_t *items_msg, const char *text)
+{
+    json_t *items = json_object_get(items_msg, "items");
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        json_t *it = json_array_get(items, i);
+        const char *t = json_string_value(json_object_get(it, "text"));
+        if (t && strcmp(t, text) == 0)
+            return it;
+    }
+    return NULL;
+}
+
+static void send_confirm(int fd, const char *id, const char *text,
+                         json_t *owner)
+{
+    json_t *m = json_pack("{s:s, s:s?, s:s?, s:O?}", "t", "confirm", "id", id,
+                          "text", text, "owner", owner);
+    char *d = json_dumps(m, JSON_COMPACT);
+    ws_send(fd, d);
+    free(d);
+    json_decref(m);
+}
+
+/* The next items message in which item `text` has n confirmations. */
+static json_t *items_with(int fd, const char *text, size_t n)
+{
+    for (int tries = 0; tries < 20; tries++) {
+        json_t *m = ws_expect(fd, "items");
+        json_t *it = item_by_text(m, text);
+        if (it && json_array_size(json_object_get(it, "confirmations")) == n)
+            return m;
+        json_decref(m);
+    }
+    fail_msg("no items message with %zu confirmations of '%s'", n, text);
+    return NULL;
+}
+
+/*
+ * Confirming a decision from the page: the daemon signs it (the page sends
+ * what it shows; a stale text is refused and nothing is stored), and the
+ * next items message carries it, counted. A confirm right after a push that
+ * changed the item confirms the new text: the push is committed first.
+ */
+static void test_ui_confirm(void **state)
+{
+    struct server *s = *state;
+    size_t before, after;
+    int a = ws_note(s);
+    json_decref(ws_expect(a, "hello"));
+    json_t *m = ws_expect(a, "items");
+    json_t *it = item_by_text(m, "Book the room");
+    assert_non_null(it);
+    assert_string_equal(json_string_value(json_object_get(it, "kind")),
+                        "decision");
+    json_t *rb = json_object_get(it, "recorded_by");
+    assert_string_equal(json_string_value(json_object_get(rb, "name")), "Ana");
+    assert_true(json_is_true(json_object_get(rb, "linked")));
+    assert_true(json_is_true(json_object_get(rb, "known")));
+    char id[17];
+    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(it, "id")));
+    assert_int_equal(strlen(id), 16);
+    assert_int_equal(json_integer_value(json_object_get(it, "confirmed_by")), 0);
+    json_t *owner = json_incref(json_object_get(it, "owner"));
+    char id2[17];
+    it = item_by_text(m, "Ship on Friday");
+    assert_non_null(it);
+    assert_true(json_is_null(json_object_get(it, "owner")));
+    snprintf(id2, sizeof(id2), "%s",
+             json_string_value(json_object_get(it, "id")));
+    json_decref(m);
+    free(stored_text(s, &before));
+
+    send_confirm(a, id, "Book the room", owner);
+    m = items_with(a, "Book the room", 1);
+    it = item_by_text(m, "Book the room");
+    json_t *c = json_array_get(json_object_get(it, "confirmations"), 0);
+    assert_string_equal(json_string_value(json_object_get(c, "state")),
+                        "confirmed");
+    assert_true(json_is_true(json_object_get(c, "counted")));
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(c, "by"), "name")),
+        "Ana");
+    assert_true(json_is_true(
+        json_object_get(json_object_get(c, "by"), "mine")));
+    assert_int_equal(json_integer_value(json_object_get(it, "confirmed_by")), 1);
+    json_decref(m);
+    free(stored_text(s, &after));
+    assert_int_equal(after, before + 1);
+
+    /* Stale text, an unknown id: refused, nothing stored, still open. */
+    send_confirm(a, id, "Book the hall", owner);
+    m = ws_expect(a, "error");
+    assert_non_null(strstr(json_string_value(json_object_get(m, "message")),
+                           "changed"));
+    json_decref(m);
+    send_confirm(a, "0123456789abcdef", "Book the room", owner);
+    json_decref(ws_expect(a, "error"));
+    free(stored_text(s, &before));
+    assert_int_equal(before, after);
+    ws_send(a, "{\"t\":\"pull\",\"version\":0}");
+    json_decref(ws_expect(a, "updates"));
+
+    /* A push that changes "Ship on Friday", then at once a confirm of the
+     * new text: the push is committed before the confirm looks. The id
+     * stays the item's (its first character is unchanged). */
+    {
+        size_t at = (size_t)(strstr(DECISIONS, "Friday") - DECISIONS);
+        char push[512];
+        snprintf(push, sizeof(push),
+                 "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":"
+                 "\"confirm-test-client-1\",\"changes\":[%zu,[6,\"Monday\"],%zu]}]}",
+                 at, strlen(DECISIONS) - at - 6);
+        ws_send(a, push);
+    }
+    send_confirm(a, id2, "Ship on Monday", NULL);
+    m = items_with(a, "Ship on Monday", 1);
+    it = item_by_text(m, "Ship on Monday");
+    assert_string_equal(json_string_value(json_object_get(it, "id")), id2);
+    json_decref(m);
+    json_decref(owner);
+    close(a);
+}
+
+/* Malformed confirms close the connection (1008); the replica is untouched. */
+static void test_ui_confirm_malformed(void **state)
+{
+    struct server *s = *state;
+    size_t before, after;
+    static const char *bad[] = {
+        "{\"t\":\"confirm\",\"text\":\"Book the room\"}",
+        "{\"t\":\"confirm\",\"id\":\"zz23456789abcdef\",\"text\":\"x\"}",
+        "{\"t\":\"confirm\",\"id\":\"0123456789abcdef\"}",
+        "{\"t\":\"confirm\",\"id\":\"0123456789abcdef\",\"text\":\"x\","
+        "\"owner\":5}",
+        NULL, /* a huge text */
+    };
+    free(stored_text(s, &before));
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        int a = ws_note(s);
+        json_decref(ws_expect(a, "hello"));
+        if (bad[i]) {
+            ws_send(a, bad[i]);
+        } else {
+            size_t n = 200 * 1024;
+            char *huge = malloc(n + 1);
+            memset(huge, 'x', n);
+            huge[n] = '\0';
+            send_confirm(a, "0123456789abcdef", huge, NULL);
+            free(huge);
+        }
+        assert_int_equal(ws_wait_close(a), 1008);
+        close(a);
+    }
+    free(stored_text(s, &after));
+    assert_int_equal(before, after);
+}
+
+/* A replica of one of Rita's laptops, holding the note as the daemon has it. */
+static notes_replica *laptop(struct server *s, const char *name)
+{
+    notes_replica *r;
+    char *home = test_path(s->dir, name);
+    assert_int_equal(notes_replica_create(home, name, NULL, &r), NOTES_OK);
+    free(home);
+    return r;
+}
+
+/* Everything `from` has of the note, merged into `to` (a replica). */
+static void carry(notes_doc *from, notes_doc *to)
+{
+    uint8_t *b;
+    size_t n;
+    assert_int_equal(notes_doc_export(from, NULL, 0, &b, &n), NOTES_OK);
+    assert_int_equal(notes_doc_merge(to, b, n, NULL), NOTES_OK);
+    notes_free(b);
+}
+
+static json_t *author_with(json_t *m, const char *name)
+{
+    json_t *authors = json_object_get(m, "authors");
+    for (size_t i = 0; i < json_array_size(authors); i++) {
+        const char *nm =
+            json_string_value(json_object_get(json_array_get(authors, i), "name"));
+        if (nm && strcmp(nm, name) == 0)
+            return json_array_get(authors, i);
+    }
+    return NULL;
+}
+
+/*
+ * Authorship by person: Rita writes from two laptops, each linked to her
+ * person key; the page gets one author, Rita (unknown key until the user
+ * names her in HOME/trust), with both devices.
+ */
+static void test_ui_authorship_people(void **state)
+{
+    struct server *s = *state;
+    notes_replica *rb = laptop(s, "rita-laptop"), *rc = laptop(s, "rita-desk");
+    notes_identity *person;
+    notes_link_info *li;
+    size_t nl;
+    char *code, fpb[NOTES_FPR_STRLEN], fpc[NOTES_FPR_STRLEN];
+    char pfp[NOTES_FPR_STRLEN], pkey[NOTES_KEY_STRLEN];
+    assert_int_equal(notes_replica_person_create(rb, "Rita", NULL), NOTES_OK);
+    assert_int_equal(notes_replica_pair_code(rc, &code), NOTES_OK);
+    assert_int_equal(notes_replica_person_load(rb, NULL, &person), NOTES_OK);
+    assert_int_equal(notes_replica_link(rb, person, code, NULL), NOTES_OK);
+    notes_free(code);
+    notes_identity_free(person);
+    assert_int_equal(notes_replica_links(rb, &li, &nl), NOTES_OK);
+    assert_true(nl >= 1);
+    notes_key_fingerprint(li[0].person, pfp);
+    notes_key_encode(li[0].person, pkey);
+    notes_free(li);
+    notes_key_fingerprint(notes_replica_public_key(rb), fpb);
+    notes_key_fingerprint(notes_replica_public_key(rc), fpc);
+
+    int a = ws_note(s);
+    json_decref(ws_expect(a, "hello"));
+    /* The daemon's note → laptop → desk (each writes a line) → daemon. */
+    notes_replica *ra;
+    notes_doc *da, *db, *dc;
+    assert_int_equal(notes_replica_open(s->home, &ra), NOTES_OK);
+    assert_int_equal(notes_doc_open(ra, s->id, &da), NOTES_OK);
+    assert_int_equal(notes_doc_create_id(rb, s->id, &db), NOTES_OK);
+    carry(da, db);
+    assert_int_equal(notes_doc_splice(db, 0, 0, "laptop\n", 7), NOTES_OK);
+    assert_int_equal(notes_doc_commit(db, NULL), NOTES_OK);
+    assert_int_equal(notes_doc_create_id(rc, s->id, &dc), NOTES_OK);
+    carry(db, dc);
+    assert_int_equal(notes_doc_splice(dc, 0, 0, "desk\n", 5), NOTES_OK);
+    assert_int_equal(notes_doc_commit(dc, NULL), NOTES_OK);
+    carry(dc, da);
+    notes_doc_close(da);
+    notes_doc_close(db);
+    notes_doc_close(dc);
+    notes_replica_close(ra);
+
+    json_t *m = NULL, *rita = NULL;
+    for (int tries = 0; tries < 50 && !rita; tries++) {
+        json_decref(m);
+        ws_send(a, "{\"t\":\"authorship\"}");
+        m = ws_expect(a, "authorship");
+        rita = author_with(m, "Rita");
+        if (!rita)
+            usleep(100 * 1000); /* the daemon has not read the merge yet */
+    }
+    assert_non_null(rita);
+    assert_int_equal(json_array_size(json_object_get(m, "authors")), 2);
+    assert_string_equal(json_string_value(json_object_get(rita, "fp")), pfp);
+    assert_string_equal(json_string_value(json_object_get(rita, "key")), pkey);
+    assert_true(json_is_true(json_object_get(rita, "linked")));
+    assert_true(json_is_false(json_object_get(rita, "known")));
+    json_t *devs = json_object_get(rita, "devices");
+    assert_int_equal(json_array_size(devs), 2);
+    const char *d0 = json_string_value(json_object_get(json_array_get(devs, 0), "fp"));
+    const char *d1 = json_string_value(json_object_get(json_array_get(devs, 1), "fp"));
+    assert_true((strcmp(d0, fpb) == 0 && strcmp(d1, fpc) == 0) ||
+                (strcmp(d0, fpc) == 0 && strcmp(d1, fpb) == 0));
+    /* Both lines are one author's span: "desk\nlaptop\n" from 0 to 12. */
+    json_t *sp = json_array_get(json_object_get(m, "spans"), 0);
+    assert_int_equal(json_integer_value(json_array_get(sp, 0)), 0);
+    assert_int_equal(json_integer_value(json_array_get(sp, 1)), 12);
+    json_decref(m);
+
+    /* The user names her (notes trust): shown with that name, known. */
+    char *trust = test_path(s->home, "trust");
+    FILE *f = fopen(trust, "w");
+    assert_non_null(f);
+    fprintf(f, "%s Rita (design)\n", pkey);
+    fclose(f);
+    free(trust);
+    ws_send(a, "{\"t\":\"authorship\"}");
+    m = ws_expect(a, "authorship");
+    rita = author_with(m, "Rita (design)");
+    assert_non_null(rita);
+    assert_true(json_is_true(json_object_get(rita, "known")));
+    json_decref(m);
+    /* History names the person too. */
+    ws_send(a, "{\"t\":\"history\"}");
+    m = ws_expect(a, "history");
+    json_t *ch = json_object_get(m, "changes");
+    json_t *last = json_array_get(ch, json_array_size(ch) - 1);
+    assert_string_equal(json_string_value(json_object_get(last, "name")),
+                        "Rita (design)");
+    assert_string_equal(json_string_value(json_object_get(last, "fp")), fpc);
+    json_decref(m);
+    close(a);
+    notes_replica_close(rb);
+    notes_replica_close(rc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -982,6 +1291,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ui_listen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ui_presence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ui_pipelined, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ui_confirm, setup_people, teardown),
+        cmocka_unit_test_setup_teardown(test_ui_confirm_malformed, setup_people,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ui_authorship_people, setup,
+                                        teardown),
     };
     if (notes_init() != NOTES_OK)
         return 1;

@@ -118,6 +118,7 @@ class Note {
     this.all = []; // every update since creation: {cs, author, time}
     this.changes = []; // committed changes: {index, id, fp, name, time_ms, upTo}
     this.runs = []; // authorship: [len, fp, updateIndex]
+    this.confirms = []; // {id, text, owner, fp}: confirmations made here (not synced to linked mocks)
     this.committedUpTo = 0;
     this.dirty = new Set(); // authors with uncommitted updates
     this.conns = new Set();
@@ -181,7 +182,7 @@ class Note {
   }
 
   sendItems() {
-    const msg = JSON.stringify({ t: 'items', items: outline(this) });
+    const msg = JSON.stringify({ t: 'items', items: outline(this), unattached_confirmations: [] });
     if (msg === this.lastItems) return;
     this.lastItems = msg;
     for (const c of this.conns) c.sendRaw(msg);
@@ -331,12 +332,27 @@ function outline(note) {
   return items.map((it) => {
     let fp = null, u = -1, pos = 0;
     for (const r of note.runs) { if (pos + r[0] > it.offset) { fp = r[1]; u = r[2]; break; } pos += r[0]; }
-    const p = fp ? person(fp) : null;
-    return { kind: it.kind, text: it.text, owner: it.owner, owner_as_written: it.owner_as_written, done: it.done,
+    // The daemon's id is the CRDT id of the first character; the mock's is its run and
+    // offset in the run (stable while nothing is typed before the item in that run).
+    const id = fp ? crypto.createHash('sha256').update(`${u}:${it.offset - pos}`).digest('hex').slice(0, 16) : null;
+    const confirmations = id ? note.confirms.filter((c) => c.id === id).map((c) => ({
+      by: who(c.fp), item: id, text: c.text, owner: c.owner || null,
+      state: c.text === it.text && (c.owner || null) === (it.owner || null) ? 'confirmed' : 'changed', counted: false })) : [];
+    const seen = new Set();
+    for (const c of confirmations) if (c.state === 'confirmed' && !seen.has(c.by.fp)) { seen.add(c.by.fp); c.counted = true; }
+    return { kind: it.kind, id, text: it.text, owner: it.owner, owner_as_written: it.owner_as_written, done: it.done,
       section: it.section, line: text.slice(0, it.offset).split('\n').length,
-      recorded_by: p ? { name: p.name, key: p.key, fingerprint: p.fp } : null, edited_by: [],
-      verified: u >= 0 && u < note.committedUpTo };
+      recorded_by: fp ? who(fp) : null, edited_by: [],
+      verified: u >= 0 && u < note.committedUpTo, confirmations, confirmed_by: seen.size };
   });
+}
+
+// A key as the daemon shows it (docs/web.md, "People"): the mock's people are
+// persons of one device each; only this mock's own is "known".
+function who(fp) {
+  const p = person(fp);
+  return { name: p.name, fp: p.fp, fingerprint: p.fp, key: p.key, color: p.color, known: fp === ME.fp, linked: true,
+    mine: fp === ME.fp, device: { fp: p.fp, key: p.key, name: p.name } };
 }
 
 function authorship(note) {
@@ -553,7 +569,7 @@ class PageConn {
     this.send({ t: 'hello', v: PROTOCOL, epoch: n.epoch, note: n.id, version: n.version, text: n.text.toString(),
       me: { session: this.session, key: ME.key, fp: ME.fp, name: ME.name, color: ME.color }, fields: n.fields,
       ...(this.client ? { taken: n.taken.get(this.client) || 0 } : {}) });
-    this.sendRaw(JSON.stringify({ t: 'items', items: outline(n) }));
+    this.sendRaw(JSON.stringify({ t: 'items', items: outline(n), unattached_confirmations: [] }));
     this.sendRaw(statusMsg());
     n.schedulePresence();
   }
@@ -623,6 +639,15 @@ class PageConn {
       case 'at':
         if (!Number.isInteger(m.index) || m.index < 0 || m.index >= n.changes.length) return this.close('at: no such change');
         return this.send({ t: 'at', index: m.index, text: n.textAt(m.index) });
+      case 'confirm': {
+        if (typeof m.id !== 'string' || !/^[0-9a-f]{16}$/.test(m.id) || typeof m.text !== 'string' || m.text.length > 65536 ||
+            (m.owner != null && typeof m.owner !== 'string')) return this.close('malformed confirm');
+        const it = outline(n).find((x) => x.id === m.id);
+        if (!it || it.text !== m.text || (it.owner || null) !== (m.owner || null)) return this.send({ t: 'error', message: 'the item changed; look again' });
+        if (!n.confirms.some((c) => c.id === m.id && c.fp === ME.fp && c.text === it.text)) n.confirms.push({ id: m.id, text: it.text, owner: it.owner, fp: ME.fp });
+        n.lastItems = null;
+        return n.sendItems();
+      }
       case 'error': return;
       default: return this.close(`unknown message type "${String(m.t).slice(0, 40)}"`);
     }

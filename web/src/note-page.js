@@ -55,6 +55,8 @@ class NotePage {
     this.fields = {};
     this.status = null;
     this.items = [];
+    this.unattached = [];
+    this.confirming = new Set(); // item ids whose confirmation was sent, not yet seen
     this.presence = [];
     this.connState = 'connecting';
     this.connDetail = null;
@@ -170,8 +172,39 @@ class NotePage {
     this.docLength = len;
   }
 
+  // Someone as the daemon describes them (docs/web.md, "People"): {fp, name, color,
+  // known} — a person when the device is linked to one, else a device — with the
+  // devices that are that person (`device`, `devices`: their text gets the person's
+  // colour), or, in hello and presence, a device with its person in `person`.
   person(p) {
-    return this.people.note({ fp: p.fp || p.fingerprint, name: p.name, color: p.color });
+    if (!p || typeof p !== 'object') return null;
+    const pp = p.person && typeof p.person === 'object' ? p.person : null;
+    if (pp) {
+      const e = this.people.note({ fp: pp.fp || pp.fingerprint, name: pp.name, color: pp.color, known: pp.known });
+      if (e) { this.people.alias(p.fp || p.fingerprint, e); return e; }
+    }
+    const e = this.people.note({ fp: p.fp || p.fingerprint, name: p.name, color: p.color, known: p.known });
+    if (e && p.device && typeof p.device === 'object') this.people.alias(p.device.fp, e);
+    if (e && Array.isArray(p.devices)) for (const d of p.devices) if (d && typeof d === 'object') this.people.alias(d.fp, e);
+    return e;
+  }
+
+  // A person in the side panel or the history: the name (the user's own for the
+  // key, else the one it claims), its colour, the fingerprint in the tooltip, and
+  // "unknown key" while the user has not named the key (notes trust).
+  who(w, withFp) {
+    if (!w || typeof w !== 'object') return h('span', { class: 'who' }, 'unknown');
+    const e = this.person(w);
+    const fp = e ? e.fp : String(w.fp || w.fingerprint || '');
+    const name = typeof w.name === 'string' && w.name ? w.name : (e && e.name) || fp || 'unknown';
+    const dev = w.device && typeof w.device === 'object' && w.device.fp && w.device.fp !== fp ? `, device ${w.device.fp}` : '';
+    const tip = `${w.linked ? 'person' : 'key'} ${fp}${dev}${w.known === false ? ' — not named by you: check the fingerprint with its owner, then notes trust' : ''}`;
+    return h('span', { class: 'who-ref' },
+      h('span', { class: `who ${e ? e.cls : ''}`, title: tip, 'data-fp': fp }, name),
+      withFp ? [' ', h('code', { class: 'fp' }, fp)] : null,
+      w.known === false ? [' ', h('span', { class: 'unknown', title: tip }, 'unknown key')] : null,
+      w.revoked ? [' ', h('span', { class: 'bad' }, 'device revoked')] : null,
+      w.contested ? [' ', h('span', { class: 'bad' }, 'device claimed by two people')] : null);
   }
 
   authorMark(entry) { return authorMark(entry.cls, entry.fp); }
@@ -204,13 +237,21 @@ class NotePage {
 
   onMessage(msg) {
     switch (msg.t) {
-      case 'items': this.items = Array.isArray(msg.items) ? msg.items : []; this.renderItems(); break;
+      case 'items':
+        this.items = Array.isArray(msg.items) ? msg.items : [];
+        this.unattached = Array.isArray(msg.unattached_confirmations) ? msg.unattached_confirmations : [];
+        this.confirming.clear();
+        this.renderItems();
+        break;
       case 'status': this.status = msg; this.renderStatus(); break;
       case 'fields': if (msg.fields && typeof msg.fields === 'object') this.setFields(msg.fields); break;
       case 'presence': break;
       case 'history': this.onHistory(msg); break;
       case 'at': this.onAt(msg); break;
-      case 'error': this.showError(typeof msg.message === 'string' ? msg.message : 'error'); break;
+      case 'error':
+        this.showError(typeof msg.message === 'string' ? msg.message : 'error');
+        if (this.confirming.size) { this.confirming.clear(); this.renderItems(); }
+        break;
       default: break; // newer daemon: ignore what this page does not know
     }
   }
@@ -236,7 +277,7 @@ class NotePage {
       this.presence.push(p);
       const name = e.name || p.name || p.fp;
       const self = p.session === me.session;
-      const where = p.remote ? ' — on another laptop' : '';
+      const where = `${e.fp !== p.fp ? `, device ${p.fp}` : ''}${p.remote ? ' — on another laptop' : ''}`;
       items.push(h('li', { class: `person ${e.cls}${self ? ' self' : ''}`, 'data-session': p.session, 'data-fp': e.fp,
         title: `${name}${self ? ' (you)' : ''} — key fingerprint ${e.fp}${where}` },
       h('span', { class: 'dot', 'aria-hidden': 'true' }, initials(name)), h('span', { class: 'name' }, name)));
@@ -320,27 +361,74 @@ class NotePage {
     const decisions = this.items.filter((i) => i && i.kind === 'decision');
     const tasks = this.items.filter((i) => i && (i.kind === 'task' || i.kind === 'todo'));
     const list = (arr) => h('ul', { class: 'item-list' }, arr.map((it) => this.renderItem(it)));
+    const orphans = this.unattached.filter((c) => c && typeof c === 'object');
     clear(this.itemsEl,
       !this.items.length ? h('p', { class: 'empty' }, 'None yet. Write "RD: text" under a "Decisions" or "TODOs" heading, or "- [ ] RD: text" anywhere.') : null,
       decisions.length ? [h('h3', {}, `Decisions (${decisions.length})`), list(decisions)] : null,
-      tasks.length ? [h('h3', {}, `Action items (${tasks.filter((t) => !t.done).length} open)`), list(tasks)] : null);
+      tasks.length ? [h('h3', {}, `Action items (${tasks.filter((t) => !t.done).length} open)`), list(tasks)] : null,
+      orphans.length ? [h('h3', {}, 'Confirmations of items no longer in the note'),
+        h('ul', { class: 'item-list orphans' }, orphans.map((c) => h('li', { class: 'item' },
+          h('span', { class: 'conf warn' }, 'confirmation by ', this.who(c.by), ' of ',
+            h('q', {}, clip(`${c.owner ? `${c.owner}: ` : ''}${String(c.text ?? '')}`, ITEM_MAX))))))] : null);
   }
 
   renderItem(it) {
     const isTask = it.kind !== 'decision';
     const rb = it.recorded_by && typeof it.recorded_by === 'object' ? it.recorded_by : null;
-    const fp = rb ? rb.fingerprint || rb.fp || '' : '';
-    const e = fp ? this.person({ fp, name: rb.name }) : null;
-    return h('li', { class: `item ${isTask ? 'task' : 'decision'}${isTask && it.done ? ' done' : ''}` },
+    const id = typeof it.id === 'string' && /^[0-9a-f]{16}$/.test(it.id) ? it.id : null;
+    return h('li', { class: `item ${isTask ? 'task' : 'decision'}${isTask && it.done ? ' done' : ''}`, 'data-item': id },
       isTask ? h('span', { class: 'box', 'aria-label': it.done ? 'done' : 'open' }, it.done ? '☑' : '☐') : h('span', { class: 'box' }, '◆'),
       h('span', { class: 'body' },
         it.owner ? h('strong', { class: 'owner', title: it.owner_as_written && it.owner_as_written !== it.owner ? `written as ${it.owner_as_written}` : null }, `${it.owner}: `) : null,
         h('span', { class: 'text' }, clip(String(it.text ?? ''), ITEM_MAX)),
         h('span', { class: 'by' },
-          rb ? ['recorded by ', h('span', { class: `who ${e ? e.cls : ''}`, title: rb.key ? `key ${rb.key}` : null }, rb.name || 'unknown'),
-            ' ', h('code', { class: 'fp' }, fp)] : 'not yet recorded',
+          rb ? ['recorded by ', this.who(rb, true)] : 'not yet recorded',
           ' ', it.verified ? h('span', { class: 'ok', title: 'covered by a verified signature' }, '✓ verified')
-            : h('span', { class: 'bad', title: 'not covered by a verified signature (not committed yet?)' }, '✗ not verified'))));
+            : h('span', { class: 'bad', title: 'not covered by a verified signature (not committed yet?)' }, '✗ not verified')),
+        this.renderConfirmations(it, id)));
+  }
+
+  // "✓ confirmed by Omar, Rita", then each confirmation that does not count and why
+  // (docs/trust.md, "Confirmations"), then the Confirm button when this person has
+  // not confirmed the item as it reads now.
+  renderConfirmations(it, id) {
+    const cs = Array.isArray(it.confirmations) ? it.confirmations.filter((c) => c && typeof c === 'object') : [];
+    const by = (c) => (c.by && typeof c.by === 'object' ? c.by : {});
+    const counted = cs.filter((c) => c.state === 'confirmed' && c.counted);
+    const quote = (c) => h('q', {}, clip(`${c.owner ? `${c.owner}: ` : ''}${String(c.text ?? '')}`, ITEM_MAX));
+    const lines = [];
+    if (counted.length) {
+      lines.push(h('span', { class: 'conf ok', 'data-conf': 'confirmed' }, '✓ confirmed by ',
+        counted.map((c, i) => [i ? ', ' : '', this.who(by(c))])));
+    }
+    for (const c of cs) {
+      const w = this.who(by(c));
+      const cl = (kind, ...parts) => lines.push(h('span', { class: `conf ${kind}`, 'data-conf': c.state }, ...parts));
+      if (c.state === 'changed') cl('warn', '! changed after confirmation by ', w, ', who confirmed ', quote(c));
+      else if (c.state === 'wrong-text') cl('bad', '✗ confirmation by ', w, ' is for another text, not counted: ', quote(c));
+      else if (c.state === 'unknown-key') cl('bad', '✗ confirmation by ', w, ': a key linked to no person, not counted');
+      else if (c.state === 'revoked') cl('bad', '✗ confirmation by ', w, ' from a revoked device, not counted');
+      else if (c.state === 'no-item') cl('bad', '✗ confirmation by ', w, ' names no item now: ', quote(c));
+    }
+    const mine = cs.some((c) => c.state === 'confirmed' && by(c).mine === true);
+    if (id && !mine && this.sync) {
+      const busy = this.confirming.has(id);
+      lines.push(h('button', { type: 'button', class: 'confirm', 'data-action': 'confirm', 'data-item': id, disabled: busy,
+        title: 'Sign "I confirm this item reads as shown" with your key (the daemon signs; the text is checked first)',
+        onclick: () => this.confirm(it, id) }, busy ? 'Confirming…' : 'Confirm'));
+    }
+    return lines.length ? h('span', { class: 'confs' }, lines) : null;
+  }
+
+  // The daemon signs only if the item still reads what this page shows.
+  confirm(it, id) {
+    if (this.confirming.has(id)) return;
+    if (this.sync.send({ t: 'confirm', id, text: String(it.text ?? ''), owner: typeof it.owner === 'string' ? it.owner : null })) {
+      this.confirming.add(id);
+      this.renderItems();
+    } else {
+      this.showError('Not connected to the daemon: confirm again when the status line says connected.');
+    }
   }
 
   // ---- status line ----
@@ -361,7 +449,11 @@ class NotePage {
       parts.push(h('span', { class: 'st', 'data-st': 'sync', title: s.last_sync_ms ? clockTime(s.last_sync_ms) : null }, `last sync ${relTime(s.last_sync_ms)}`));
     }
     const me = this.sync && this.sync.me;
-    if (me && me.name) parts.push(h('span', { class: 'st me', title: `key ${me.key || ''}` }, 'you: ', me.name, ' ', h('code', {}, me.fp || '')));
+    const mp = me && me.person && typeof me.person === 'object' ? me.person : null;
+    if (me && (me.name || (mp && mp.name))) {
+      parts.push(h('span', { class: 'st me', title: `${mp ? `person ${mp.key || ''}, ` : ''}device key ${me.key || ''}` },
+        'you: ', (mp && mp.name) || me.name, ' ', h('code', {}, (mp && mp.fp) || me.fp || '')));
+    }
     clear(this.statusEl, parts);
   }
 
@@ -384,10 +476,10 @@ class NotePage {
       'aria-label': 'Change', oninput: () => this.pickChange(+this.slider.value) });
     this.historyInfo = h('span', { class: 'info' });
     this.historyLog = h('ol', { class: 'history-list', reversed: true }, changes.slice().reverse().map((ch) => {
-      const e = this.person({ fp: ch.fp, name: ch.name });
+      const e = this.person(ch.by && typeof ch.by === 'object' ? ch.by : { fp: ch.fp, name: ch.name });
       return h('li', {}, h('button', { type: 'button', class: `change ${e ? e.cls : ''}`, 'data-index': ch.index,
         onclick: () => { this.slider.value = ch.index; this.pickChange(ch.index); } },
-      h('span', { class: 'dot' }, ''), `${clockTime(ch.time_ms)} — ${ch.name || ch.fp}`));
+      h('span', { class: 'dot' }, ''), `${clockTime(ch.time_ms)} — ${ch.name || ch.fp}${ch.by && ch.by.known === false ? ' (unknown key)' : ''}`));
     }));
     clear(this.historyBar, h('label', {}, 'Change ', this.slider), this.historyInfo, this.backButton(),
       h('details', {}, h('summary', {}, `All ${changes.length} changes`), this.historyLog));
@@ -401,7 +493,8 @@ class NotePage {
   pickChange(i) {
     const ch = this.historyList[i];
     if (!ch) return;
-    clear(this.historyInfo, `#${i + 1} of ${this.historyList.length}: ${ch.name || 'unknown'} `, h('code', {}, ch.fp || ''),
+    const by = ch.by && typeof ch.by === 'object' ? ch.by : null;
+    clear(this.historyInfo, `#${i + 1} of ${this.historyList.length}: `, by ? this.who(by, true) : [`${ch.name || 'unknown'} `, h('code', {}, ch.fp || '')],
       ` — ${clockTime(ch.time_ms)} — `, h('code', { title: ch.id }, String(ch.id || '').slice(0, 12)));
     clearTimeout(this.atTimer);
     this.wantAt = i;

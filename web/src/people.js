@@ -27,7 +27,9 @@ export class People {
     this.sheet = style.sheet;
   }
 
-  // {fp, name, color} → the registry entry {fp, name, color, cls}
+  // {fp, name, color, known} → the registry entry {fp, name, color, cls, known}.
+  // fp is what the daemon shows for a key: a person's fingerprint when the device
+  // is linked to one (docs/trust.md), else the device's.
   note(p) {
     const fp = typeof p.fp === 'string' ? p.fp : typeof p.fingerprint === 'string' ? p.fingerprint : '';
     if (!fp) return null;
@@ -44,14 +46,21 @@ export class People {
       this.rule(e);
     }
     if (typeof p.name === 'string' && p.name) e.name = p.name;
+    if (typeof p.known === 'boolean') e.known = p.known;
     return e;
+  }
+
+  // A device fingerprint that stands for a person: text by that device (updates
+  // carry the device as `author`) gets the person's entry, colour and name.
+  alias(deviceFp, e) {
+    if (typeof deviceFp === 'string' && deviceFp && e && deviceFp !== e.fp) this.byFp.set(deviceFp, e);
   }
 
   // Two people on one page never share a colour: a colour already taken here is
   // replaced by the first palette colour nobody here has (so colours may differ
   // from page to page when the daemon's choices collide).
   distinct(color, self = null) {
-    const used = new Set([...this.byFp.values()].filter((x) => x !== self).map((x) => x.color));
+    const used = new Set([...this.byFp.values()].filter((x) => x !== self && x.color).map((x) => x.color));
     if (!used.has(color)) return color;
     return PALETTE.find((c) => !used.has(c)) || color;
   }
