@@ -329,16 +329,14 @@ static char *mac_path(const struct notes__log *lg)
     return p;
 }
 
-int notes__log_use_key(struct notes__log *lg, const uint8_t key[32])
+/* Read the sidecar's verified prefix (trusted_end, trusted_mac). */
+static int load_sidecar(struct notes__log *lg)
 {
     uint8_t *side = NULL;
     size_t n;
     char *mp = mac_path(lg);
     if (!mp)
         return NOTES_ENOMEM;
-    lg->keyed = 1;
-    memcpy(lg->key, key, 32);
-    mac_start(lg);
     lg->trusted_end = 0;
     /* Sidecar: "NMAC" u64le offset, mac[32]. Anything else is ignored. */
     if (notes__read_file(mp, 64, &side, &n) == NOTES_OK && n == 44 &&
@@ -353,6 +351,14 @@ int notes__log_use_key(struct notes__log *lg, const uint8_t key[32])
     notes__free(mp);
     notes__set_detail("%s", "");
     return NOTES_OK;
+}
+
+int notes__log_use_key(struct notes__log *lg, const uint8_t key[32])
+{
+    lg->keyed = 1;
+    memcpy(lg->key, key, 32);
+    mac_start(lg);
+    return load_sidecar(lg);
 }
 
 int notes__log_save_mac(struct notes__log *lg)
@@ -725,7 +731,10 @@ int notes__log_reopen(struct notes__log *lg, int *replaced)
     lg->nrecords = 0;
     mac_start(lg);
     *replaced = 1;
-    return NOTES_OK;
+    /* The new file (a compaction by another handle or process) comes with
+     * its own verified prefix: without it every signature of the note
+     * would be checked again (170 ms for 4,000 changes). */
+    return lg->keyed ? load_sidecar(lg) : NOTES_OK;
 }
 
 void notes__log_discard_if_empty(struct notes__log **lgp)
