@@ -220,25 +220,6 @@ static void who(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
     cli_author(ctx, d, pk, out, n);
 }
 
-static const char *state_name(int state)
-{
-    switch (state) {
-    case NOTES_FMT_CONF_CONFIRMED:
-        return "confirmed";
-    case NOTES_FMT_CONF_CHANGED:
-        return "changed";
-    case NOTES_FMT_CONF_WRONG_TEXT:
-        return "wrong-text";
-    case NOTES_FMT_CONF_NO_ITEM:
-        return "no-item";
-    case NOTES_FMT_CONF_UNKNOWN_KEY:
-        return "unknown-key";
-    case NOTES_FMT_CONF_REVOKED:
-        return "revoked";
-    default:
-        return "?";
-    }
-}
 
 /* One confirmation, the whole chain: who (device, person), which change,
  * what it confirmed, the verdict. */
@@ -254,8 +235,8 @@ static json_t *confirm_json(struct cli_ctx *ctx, notes_doc *d,
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}", "by",
                           by, "device", dkey, "device_fingerprint", dfpr,
                           "change", cid, "text", c->text, "owner", c->owner,
-                          "state", state_name(c->state), "counted", c->counted,
-                          "item", c->item_id);
+                          "state", notes_fmt_confirm_state_name(c->state),
+                          "counted", c->counted, "item", c->item_id);
     if (c->by.has_person) {
         char pkey[NOTES_KEY_STRLEN], pfpr[NOTES_FPR_STRLEN];
         notes_key_encode(c->by.person, pkey);

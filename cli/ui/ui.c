@@ -514,25 +514,6 @@ static json_t *own_person_json(notes_ui *ui)
                      "linked", 1, "mine", 1);
 }
 
-static const char *confirm_state(int state)
-{
-    switch (state) {
-    case NOTES_FMT_CONF_CONFIRMED:
-        return "confirmed";
-    case NOTES_FMT_CONF_CHANGED:
-        return "changed";
-    case NOTES_FMT_CONF_WRONG_TEXT:
-        return "wrong-text";
-    case NOTES_FMT_CONF_NO_ITEM:
-        return "no-item";
-    case NOTES_FMT_CONF_UNKNOWN_KEY:
-        return "unknown-key";
-    case NOTES_FMT_CONF_REVOKED:
-        return "revoked";
-    default:
-        return "unknown";
-    }
-}
 
 /* Confirmations as the page gets them: who, the verdict, whether it
  * counts, and what was confirmed (the old text, for "changed"). */
@@ -544,8 +525,8 @@ static json_t *confirms_json(notes_ui *ui, notes_doc *d,
         json_array_append_new(
             arr, json_pack("{s:o, s:s, s:b, s:s, s:s?, s:s}", "by",
                            who_json_of(ui, d, c[i].by.device), "state",
-                           confirm_state(c[i].state), "counted", c[i].counted,
-                           "text", c[i].text, "owner",
+                           notes_fmt_confirm_state_name(c[i].state),
+                           "counted", c[i].counted, "text", c[i].text, "owner",
                            c[i].owner[0] ? c[i].owner : NULL, "item",
                            c[i].item_id));
     return arr;

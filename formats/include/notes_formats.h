@@ -131,6 +131,10 @@ enum notes_fmt_confirm_state {
                                     * revocation had not seen this change */
 };
 
+/* The verdict's name as JSON and the page use it: "confirmed", "changed",
+ * "wrong-text", "no-item", "unknown-key", "revoked" ("unknown" otherwise). */
+NOTES_API const char *notes_fmt_confirm_state_name(int state);
+
 /*
  * One signed confirmation ("I confirm that this item reads TEXT, owned by
  * OWNER"), evaluated against the note's text.

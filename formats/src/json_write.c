@@ -73,7 +73,7 @@ static json_t *person(notes_doc *d, const uint8_t pk[32])
     return o;
 }
 
-static const char *state_name(int state)
+const char *notes_fmt_confirm_state_name(int state)
 {
     switch (state) {
     case NOTES_FMT_CONF_CONFIRMED:
@@ -103,8 +103,9 @@ static json_t *confirms(notes_doc *d, const notes_fmt_confirm *c, size_t n)
             "item", c[i].item_id, "anchor_event",
             (json_int_t)c[i].anchor_event, "text", c[i].text, "owner",
             c[i].owner[0] ? json_string(c[i].owner) : json_null(), "state",
-            state_name(c[i].state), "text_state", state_name(c[i].text_state),
-            "counted", c[i].counted);
+            notes_fmt_confirm_state_name(c[i].state), "text_state",
+            notes_fmt_confirm_state_name(c[i].text_state), "counted",
+            c[i].counted);
         if (!obj || !json_object_get(obj, "by") ||
             !json_object_get(obj, "change")) {
             json_decref(obj);
