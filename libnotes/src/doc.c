@@ -1433,12 +1433,22 @@ static int pending_certs(notes_doc *d, size_t *added)
     if (!d->r)
         return NOTES_OK;
     const struct dev *me = dev_find(d, d->r->pk);
-    if (me && me->has_person && me->link &&
-        (rc = notes__replica_add_cert(d->r, NOTES__K_LINK, me->link,
-                                      me->linklen)))
-        return rc;
     if ((rc = notes__replica_certs(d->r, &c, &n)))
         return rc;
+    if (me && me->has_person && me->link) {
+        /* Adopt only what is new: this runs at every burst of typing, and
+         * adding takes the replica lock. */
+        size_t k;
+        for (k = 0; k < n && !(c[k].n == me->linklen &&
+                               memcmp(c[k].bytes, me->link, me->linklen) == 0);
+             k++)
+            ;
+        if (k == n &&
+            ((rc = notes__replica_add_cert(d->r, NOTES__K_LINK, me->link,
+                                           me->linklen)) ||
+             (rc = notes__replica_certs(d->r, &c, &n))))
+            return rc;
+    }
     for (size_t i = 0; i < n; i++) {
         if (has_cert(d, c[i].bytes, c[i].n))
             continue;
