@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clirun.h"
 #include "tmpdir.h"
 
 static const char *bin;
@@ -46,49 +47,12 @@ static void out_free(struct out *o)
 static struct out run_env(const char *home, const char *pass, const char *stdin_text,
                           const char *arg0, ...)
 {
-    char *argv[32];
     va_list ap;
-    int n = 0;
-    argv[n++] = (char *)(uintptr_t)bin;
     va_start(ap, arg0);
-    for (const char *a = arg0; a && n < 31; a = va_arg(ap, const char *))
-        argv[n++] = (char *)(uintptr_t)a;
+    struct clirun_out c = clirun_va(work, home, pass, stdin_text, arg0, ap);
     va_end(ap);
-    argv[n] = NULL;
-    char *home_path = test_path(work, home);
-    char *o = test_path(work, "stdout"), *e = test_path(work, "stderr");
-    char *in = test_path(work, "stdin");
-    test_spit(in, stdin_text ? stdin_text : "", stdin_text ? strlen(stdin_text) : 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fo = open(o, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int fe = open(e, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int fi = open(in, O_RDONLY);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        dup2(fi, 0);
-        setenv("NOTES_HOME", home_path, 1);
-        setenv("NO_COLOR", "1", 1);
-        if (pass)
-            setenv("NOTES_PASSPHRASE", pass, 1);
-        else
-            unsetenv("NOTES_PASSPHRASE");
-        setsid(); /* no controlling terminal: never prompt */
-        execv(bin, argv);
-        _exit(127);
-    }
-    int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    struct out r;
-    size_t len;
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    r.out = (char *)test_slurp(o, &len);
-    r.err = (char *)test_slurp(e, &len);
-    free(home_path);
-    free(o);
-    free(e);
-    free(in);
+    assert_int_not_equal(c.status, -1);
+    struct out r = {c.status, c.out, c.err};
     return r;
 }
 

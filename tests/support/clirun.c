@@ -15,18 +15,26 @@
 struct clirun_out clirun(const char *work, const char *home, const char *pass,
                          const char *stdin_text, const char *arg0, ...)
 {
+    va_list ap;
+    va_start(ap, arg0);
+    struct clirun_out r = clirun_va(work, home, pass, stdin_text, arg0, ap);
+    va_end(ap);
+    return r;
+}
+
+struct clirun_out clirun_va(const char *work, const char *home,
+                            const char *pass, const char *stdin_text,
+                            const char *arg0, va_list ap)
+{
     struct clirun_out r = {-1, NULL, NULL};
     const char *bin = getenv("NOTES_BIN");
     char *argv[40];
-    va_list ap;
     int n = 0;
     if (!bin)
         return r;
     argv[n++] = (char *)(uintptr_t)bin;
-    va_start(ap, arg0);
     for (const char *a = arg0; a && n < 39; a = va_arg(ap, const char *))
         argv[n++] = (char *)(uintptr_t)a;
-    va_end(ap);
     argv[n] = NULL;
     char *home_path = test_path(work, home ? home : "none");
     char *o = test_path(work, ".stdout"), *e = test_path(work, ".stderr");

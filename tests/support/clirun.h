@@ -5,6 +5,8 @@
 #ifndef NOTES_TEST_CLIRUN_H
 #define NOTES_TEST_CLIRUN_H
 
+#include <stdarg.h>
+
 struct clirun_out {
     int status;   /* exit code, or 128 + signal */
     char *out;    /* stdout, NUL-terminated (malloc) */
@@ -17,6 +19,10 @@ struct clirun_out {
  * the current directory, without a controlling terminal. */
 struct clirun_out clirun(const char *work, const char *home, const char *pass,
                          const char *stdin_text, const char *arg0, ...);
+/* The same with the arguments as a va_list (for wrappers). */
+struct clirun_out clirun_va(const char *work, const char *home,
+                            const char *pass, const char *stdin_text,
+                            const char *arg0, va_list ap);
 void clirun_free(struct clirun_out *o);
 
 #endif
