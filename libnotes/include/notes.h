@@ -48,7 +48,8 @@ extern "C" {
     X(ETRUNCATED, -21, "torn or truncated record")                          \
     X(EUNSIGNED, -22, "change not covered by any signature")                  \
     X(EBADLINK, -23, "invalid device link or revocation")                    \
-    X(EREVOKED, -24, "change signed by a revoked device after its revocation")
+    X(EREVOKED, -24, "change signed by a revoked device after its revocation") \
+    X(EROLLBACK, -25, "changes this replica acknowledged are missing")
 
 typedef enum notes_err {
     NOTES_OK = 0,
@@ -345,8 +346,27 @@ NOTES_API NOTES_NODISCARD int notes_doc_memory(const notes_identity *signer,
 /* Discards uncommitted edits. NULL is a no-op. */
 NOTES_API void notes_doc_close(notes_doc *d);
 NOTES_API const uint8_t *notes_doc_id(const notes_doc *d);
-/* What was wrong with the log's tail when it was opened, or NULL. */
+/*
+ * Whether the note holds everything this replica stored and acknowledged,
+ * as of its last read: NOTES_OK; NOTES_ECORRUPT when stored bytes are
+ * damaged (a bad record below what this replica acknowledged, a bad log
+ * header, a damaged state file, changes in the log that fail
+ * verification); NOTES_EROLLBACK when changes this replica acknowledged
+ * are missing (the log was cut, lost, or replaced by an older copy).
+ * The note then shows its last good state; notes_doc_damage() says what
+ * and where. Opening and reading never change a file; the next writing
+ * call (commit, merge, compact) sets damaged bytes aside and says so in
+ * notes_doc_repaired(). A commit is refused (NOTES_EROLLBACK) while
+ * acknowledged changes are missing, so that this device never signs a
+ * sequence number twice; a merge (sync, import) is how they come back.
+ */
+NOTES_API int notes_doc_intact(const notes_doc *d);
+/* What is wrong with the note's storage (file and offset), or noteworthy
+ * (an unacknowledged interrupted write awaiting the next write), or NULL. */
 NOTES_API const char *notes_doc_damage(const notes_doc *d);
+/* What the last writing call repaired (bytes set aside, and where), or
+ * NULL. */
+NOTES_API const char *notes_doc_repaired(const notes_doc *d);
 
 /* The current text, UTF-8. Borrowed until the next mutating call. */
 NOTES_API const char *notes_doc_text(notes_doc *d, size_t *nbytes);
@@ -609,7 +629,7 @@ NOTES_API NOTES_NODISCARD int notes_bundle_file_open(const uint8_t *bytes,
 typedef struct notes_problem {
     int code;          /* NOTES_E* */
     size_t change;     /* index of the change concerned, or SIZE_MAX */
-    char message[240];
+    char message[640];
 } notes_problem;
 
 typedef struct notes_verify_report {
@@ -618,6 +638,10 @@ typedef struct notes_verify_report {
     size_t signatures; /* signatures verified */
     size_t nproblems;
     notes_problem *problems; /* owned by the report */
+    size_t nremarks;   /* worth knowing, not problems: evidence files kept
+                        * from a repair of a note that is whole again, an
+                        * interrupted write awaiting the next write */
+    notes_problem *remarks;  /* owned by the report (code NOTES_OK) */
 } notes_verify_report;
 
 /*

@@ -14,11 +14,13 @@
  * (a position out of range), the state is rebuilt without it. Nothing is
  * written to the log before it has been applied successfully.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <dirent.h>
 #include <sodium.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "change.h"
 #include "pack.h"
@@ -103,7 +105,13 @@ struct notes_doc {
     const notes_identity *mem_id; /* the signer of a memory document */
     uint8_t id[16];
     struct notes__log *log; /* NULL until the first commit of a new note */
-    char damage[600];
+    struct notes__state st; /* the replica's state of the log, as last read
+                             * or written under the lock (state.c) */
+    char damage[600];       /* notes_doc_damage: what assess() found */
+    int problem;            /* notes_doc_intact */
+    char repaired[600];     /* notes_doc_repaired */
+    size_t nbad;            /* changes of the log refused when read */
+    char first_bad[240];
 
     struct entry *e;
     size_t ne, cape;
@@ -1317,32 +1325,296 @@ void notes_doc_close(notes_doc *d)
 
 static int ensure_log(notes_doc *d, int create);
 
-/* Read records appended since the last read (lock held by the caller). */
+/* ---- the log, its state, damage and repair ---- */
+
+static int heads_raw(const notes_doc *d, uint8_t (**out)[32], uint32_t *n);
+
+static int load_state(notes_doc *d)
+{
+    char *path = notes__replica_state_path(d->r, d->id);
+    if (!path)
+        return NOTES_ENOMEM;
+    int rc = notes__state_load(path, d->id, &d->st);
+    notes__free(path);
+    return rc;
+}
+
+/* The last change this device signed in the note: its seq (0: none). */
+static uint64_t my_last_change(const notes_doc *d, const uint8_t **id)
+{
+    uint64_t best = 0;
+    *id = NULL;
+    for (size_t i = 0; i < d->ne; i++) {
+        const struct notes__change *c = d->e[i].c;
+        if (memcmp(c->author, d->r->pk, 32) != 0 || c->seq < best)
+            continue;
+        if (c->seq == best && memcmp(c->id, *id, 32) > 0)
+            continue;
+        best = c->seq;
+        *id = c->id;
+    }
+    return best;
+}
+
+/* Acknowledged heads that the note does not hold; *first: one of them. */
+static uint32_t missing_heads(const notes_doc *d, const uint8_t **first)
+{
+    uint32_t k = 0;
+    *first = NULL;
+    for (uint32_t i = 0; i < d->st.nheads; i++) {
+        if (hash_find(d, d->st.heads[i]) != NONE)
+            continue;
+        if (!k++)
+            *first = d->st.heads[i];
+    }
+    return k;
+}
+
+/* Whether the log's bad tail holds bytes this replica acknowledged: then it
+ * is damage, else an interrupted write that nobody was told about. */
+static int tail_acked(const notes_doc *d)
+{
+    const struct notes__log *lg = d->log;
+    return lg->bad_header ||
+           (d->st.present ? lg->end < d->st.acked_end : !lg->torn);
+}
+
+struct finding {
+    notes_doc *d;
+    size_t o;
+};
+
+static void found(struct finding *f, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Add a finding to d->damage; the first with a code sets d->problem. */
+static void found(struct finding *f, int code, const char *fmt, ...)
+{
+    notes_doc *d = f->d;
+    va_list ap;
+    if (code && !d->problem)
+        d->problem = code;
+    if (f->o + 3 >= sizeof(d->damage))
+        return;
+    if (f->o) {
+        memcpy(d->damage + f->o, "; ", 3);
+        f->o += 2;
+    }
+    va_start(ap, fmt);
+    int k = vsnprintf(d->damage + f->o, sizeof(d->damage) - f->o, fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        f->o += (size_t)k < sizeof(d->damage) - f->o
+                    ? (size_t)k
+                    : sizeof(d->damage) - f->o - 1;
+}
+
+/*
+ * Judge what was read against what this replica acknowledged (d->st):
+ * sets d->problem and d->damage. Only a bad tail at or past the
+ * acknowledged end of the log is an interrupted write nobody was told
+ * about; anything below it, any acknowledged change the note lacks, and a
+ * log shorter than acknowledged are damage or rollback. A log with no
+ * state file (written by an older version) is judged as before: an
+ * incomplete last record is a torn write, a bad complete one damage.
+ */
+static void assess(notes_doc *d)
+{
+    const struct notes__log *lg = d->log;
+    const struct notes__state *st = &d->st;
+    struct finding f = {d, 0};
+    char *path = NULL;
+    const char *lp = lg ? lg->path : (path = notes__replica_log_path(d->r, d->id));
+    if (!lp)
+        lp = "the note's log";
+    d->problem = NOTES_OK;
+    d->damage[0] = 0;
+    if (st->damaged)
+        found(&f, NOTES_ECORRUPT,
+              "%s: without it damage to the log cannot be told from an "
+              "interrupted write", st->why);
+    if (lg && lg->damaged) {
+        if (tail_acked(d))
+            found(&f, NOTES_ECORRUPT,
+                  "'%s': %s; the note shows what precedes it", lp, lg->damage);
+        else
+            found(&f, NOTES_OK,
+                  "'%s': %s: an interrupted write, never acknowledged; the "
+                  "next change to this note sets it aside", lp, lg->damage);
+    }
+    if (st->present) {
+        const uint8_t *miss;
+        uint32_t k = missing_heads(d, &miss);
+        const uint8_t *mine;
+        uint64_t myseq = my_last_change(d, &mine);
+        char sid[17];
+        if (!lg && (st->nchanges || st->acked_end))
+            found(&f, NOTES_EROLLBACK,
+                  "'%s' is missing or empty, but this replica stored %llu "
+                  "changes of this note", lp,
+                  (unsigned long long)st->nchanges);
+        if (k) {
+            short_id(sid, miss);
+            found(&f, NOTES_EROLLBACK,
+                  "'%s' lacks %u change(s) this replica acknowledged (%s...): "
+                  "it was cut, damaged or replaced by an older copy; recover "
+                  "them from a peer (notes sync) or a bundle (notes import)",
+                  lp, k, sid);
+        } else if (st->nchanges > d->ne + d->nbad) {
+            found(&f, NOTES_EROLLBACK,
+                  "'%s' holds %zu changes, fewer than the %llu this replica "
+                  "acknowledged: it was cut or replaced by an older copy",
+                  lp, d->ne, (unsigned long long)st->nchanges);
+        }
+        if (st->my_seq > myseq) {
+            short_id(sid, st->my_last);
+            found(&f, NOTES_EROLLBACK,
+                  "this device signed change %s (seq %llu) in this note, "
+                  "which '%s' lacks", sid, (unsigned long long)st->my_seq, lp);
+        }
+    }
+    if (d->nbad)
+        found(&f, NOTES_ECORRUPT, "%zu change(s) in '%s' refused, first: %s",
+              d->nbad, lp, d->first_bad);
+    notes__free(path);
+}
+
+/* Read records appended since the last read (lock held by the caller).
+ * Changes nothing on disk. */
 static int read_new(notes_doc *d)
 {
     struct batch b = {0};
     int replaced;
-    int rc = notes__log_reopen(d->log, &replaced);
+    int rc = load_state(d);
+    if (rc == NOTES_OK)
+        rc = notes__log_reopen(d->log, &replaced);
+    if (rc == NOTES_OK && d->log->keyed && d->st.present)
+        notes__log_set_trusted(d->log, d->st.verified_end, d->st.mac);
     if (rc == NOTES_OK)
         rc = notes__log_read(d->log, collect_cb, &b);
     b.trusted = d->log->read_trusted;
     if (rc == NOTES_OK)
         rc = batch_ingest(d, &b, 0, count_refusal, &b, NULL);
-    if (b.bad)
+    if (b.bad) {
         d->tainted = 1;
-    if (rc == NOTES_OK && !d->tainted)
-        rc = notes__log_save_mac(d->log);
-    if (rc == NOTES_OK && d->log->damaged) {
-        snprintf(d->damage, sizeof(d->damage), "%s; kept aside as %s.%s-%llu",
-                 d->log->damage, d->log->path,
-                 d->log->torn ? "torn" : "damaged",
-                 (unsigned long long)d->log->end);
-        rc = notes__log_repair(d->log);
+        if (!d->nbad)
+            snprintf(d->first_bad, sizeof(d->first_bad), "%s", b.first_bad);
+        d->nbad += b.bad;
     }
-    if (rc == NOTES_OK && b.bad && !d->damage[0])
-        snprintf(d->damage, sizeof(d->damage),
-                 "%zu change(s) refused, first: %s", b.bad, b.first_bad);
     batch_release(&b);
+    if (rc == NOTES_OK)
+        assess(d);
+    return rc;
+}
+
+/*
+ * Open and read the log before a write (exclusive lock held): a bad tail
+ * is set aside (notes_doc_repaired says where) so that appends follow the
+ * intact prefix, and a damaged state file is kept as evidence before it is
+ * written again. With !create a missing log is not an error (d->log stays
+ * NULL; the caller creates it when it appends).
+ */
+static int prepare_write(notes_doc *d, int create)
+{
+    (void)notes__replica_local_key(d->r, 1); /* writers make it if missing */
+    int rc = ensure_log(d, create);
+    d->repaired[0] = 0;
+    notes__replica_sweep(d->r);
+    if (rc == NOTES_ENOTFOUND && !create) {
+        if ((rc = load_state(d)) == NOTES_OK)
+            assess(d);
+        return rc;
+    }
+    if (rc || (rc = read_new(d)))
+        return rc;
+    size_t o = 0;
+    if (d->log->damaged) {
+        char *aside = NULL, what[200];
+        uint64_t at = d->log->end, n = d->log->damaged;
+        snprintf(what, sizeof(what), "%s", d->log->damage);
+        if ((rc = notes__log_repair(d->log, tail_acked(d), &aside)))
+            return rc;
+        o += (size_t)snprintf(d->repaired, sizeof(d->repaired),
+                              "set aside %llu bytes at offset %llu of '%s' "
+                              "(%s) as '%s'", (unsigned long long)n,
+                              (unsigned long long)at, d->log->path, what,
+                              aside);
+        notes__free(aside);
+        assess(d);
+    }
+    if (d->st.damaged) {
+        char *path = notes__replica_state_path(d->r, d->id), *aside = NULL;
+        uint8_t *bytes = NULL;
+        size_t n = 0, base = path ? strlen(path) + 16 : 0;
+        char *name = path ? notes__malloc(base) : NULL;
+        if (!name) {
+            notes__free(path);
+            return NOTES_ENOMEM;
+        }
+        snprintf(name, base, "%s.damaged", path);
+        rc = notes__read_file(path, 1u << 20, &bytes, &n);
+        if (rc == NOTES_OK)
+            rc = notes__write_file_new(name, bytes, n, &aside);
+        if (rc == NOTES_OK && o < sizeof(d->repaired))
+            snprintf(d->repaired + o, sizeof(d->repaired) - o,
+                     "%skept the damaged state file as '%s'; it is written "
+                     "again from the log", o ? "; " : "", aside);
+        notes__free(bytes);
+        notes__free(aside);
+        notes__free(name);
+        notes__free(path);
+        if (rc)
+            return rc;
+        memset(&d->st, 0, sizeof(d->st)); /* the next save starts anew */
+    }
+    return NOTES_OK;
+}
+
+/*
+ * After a durable write to the log, record it in the state file before
+ * success is reported: the log's end, the heads (acknowledged ones the
+ * note still lacks kept first, so they are still asked for), this device's
+ * last signed change, and the prefix this device verified.
+ */
+static int save_state(notes_doc *d)
+{
+    struct notes__state st = d->st;
+    uint8_t(*heads)[32] = NULL;
+    uint32_t nh = 0, k = 0;
+    const uint8_t *mine;
+    int rc = heads_raw(d, &heads, &nh);
+    if (rc)
+        return rc;
+    for (uint32_t i = 0; i < d->st.nheads; i++)
+        if (hash_find(d, d->st.heads[i]) == NONE)
+            memcpy(st.heads[k++], d->st.heads[i], 32);
+    uint32_t missing = k;
+    for (uint32_t i = 0; i < nh && k < NOTES__STATE_HEADS; i++)
+        memcpy(st.heads[k++], heads[i], 32);
+    notes__free(heads);
+    st.nheads = k;
+    st.heads_total = missing + nh;
+    st.nchanges = missing && d->st.nchanges > d->ne ? d->st.nchanges : d->ne;
+    st.acked_end = d->log->end;
+    if (!d->tainted && d->log->keyed) {
+        st.verified_end = d->log->end;
+        memcpy(st.mac, d->log->mac, 32);
+    }
+    uint64_t seq = my_last_change(d, &mine);
+    if (seq > st.my_seq) {
+        st.my_seq = seq;
+        memcpy(st.my_last, mine, 32);
+    }
+    char *path = notes__replica_state_path(d->r, d->id);
+    if (!path)
+        return NOTES_ENOMEM;
+    /* On failure the file is as it was (state.c puts the slot back). */
+    rc = notes__state_save(path, d->id, &st);
+    if (rc == NOTES_OK) {
+        d->st = st;
+        assess(d);
+    }
+    notes__free(path);
     return rc;
 }
 
@@ -1350,29 +1622,34 @@ int notes_doc_open(notes_replica *r, const uint8_t id[16], notes_doc **out)
 {
     notes_doc *d;
     int rc;
-    char *path;
 
     *out = NULL;
     if ((rc = doc_alloc(r, id, &d)))
         return rc;
-    path = notes__replica_log_path(r, id);
-    if (!path) {
-        rc = NOTES_ENOMEM;
-        goto fail;
-    }
-    if ((rc = notes__replica_lock(r, 1)))
+    if ((rc = notes__replica_lock(r, 0)))
         goto fail;
     rc = ensure_log(d, 0);
-    if (rc == NOTES_OK)
+    if (rc == NOTES_OK) {
         rc = read_new(d);
+    } else if (rc == NOTES_ENOTFOUND && (rc = load_state(d)) == NOTES_OK) {
+        /* No log: a note is there only if this replica stored some of it
+         * (then the loss is reported), else it never was. */
+        if (d->st.present && (d->st.nchanges || d->st.acked_end)) {
+            assess(d);
+        } else if (!d->st.damaged) {
+            notes__set_detail("no note %02x%02x%02x%02x... in this replica",
+                              id[0], id[1], id[2], id[3]);
+            rc = NOTES_ENOTFOUND;
+        } else {
+            assess(d);
+        }
+    }
     notes__replica_unlock(r);
     if (rc)
         goto fail;
-    notes__free(path);
     *out = d;
     return NOTES_OK;
 fail:
-    notes__free(path);
     notes_doc_close(d);
     return rc;
 }
@@ -1385,6 +1662,16 @@ const uint8_t *notes_doc_id(const notes_doc *d)
 const char *notes_doc_damage(const notes_doc *d)
 {
     return d->damage[0] ? d->damage : NULL;
+}
+
+int notes_doc_intact(const notes_doc *d)
+{
+    return d->problem;
+}
+
+const char *notes_doc_repaired(const notes_doc *d)
+{
+    return d->repaired[0] ? d->repaired : NULL;
 }
 
 const char *notes_doc_text(notes_doc *d, size_t *nbytes)
@@ -1982,9 +2269,10 @@ static int ensure_log(notes_doc *d, int create)
         return NOTES_ENOMEM;
     int rc = notes__log_open(path, d->id, create, &d->log);
     notes__free(path);
-    const uint8_t *key = rc == NOTES_OK ? notes__replica_local_key(d->r) : NULL;
+    const uint8_t *key =
+        rc == NOTES_OK ? notes__replica_local_key(d->r, create) : NULL;
     if (key)
-        rc = notes__log_use_key(d->log, key);
+        notes__log_use_key(d->log, key);
     return rc;
 }
 
@@ -2081,12 +2369,28 @@ int notes_doc_commit(notes_doc *d, uint8_t id_out[32])
         if (replay && (rc = rebuild(d)))
             goto out;
         unsigned rebuilds = d->rebuilds;
-        if ((rc = read_new(d)))
+        if ((rc = prepare_write(d, 1)))
             goto out;
         if (d->rebuilds != rebuilds)
             replay = 1; /* a fork among the new changes rebuilt the state */
+        if (d->problem == NOTES_EROLLBACK) {
+            /* Signing now could reuse a sequence number this device
+             * already signed (in a change the log lost): equivocation. */
+            notes__set_detail("%s; nothing was signed", d->damage);
+            rc = NOTES_EROLLBACK;
+            goto undo;
+        }
     }
     uint64_t seq = author_last_seq(d, my_pk(d)) + 1;
+    if (d->r && d->st.present && d->st.my_seq >= seq) {
+        char sid[17];
+        short_id(sid, d->st.my_last);
+        notes__set_detail("this device already signed seq %llu (change %s) "
+                          "in this note, which the log lacks; nothing was "
+                          "signed", (unsigned long long)d->st.my_seq, sid);
+        rc = NOTES_EROLLBACK;
+        goto undo;
+    }
     if (seq > 1) {
         uint32_t ai;
         if ((rc = author_index(d, my_pk(d), &ai)))
@@ -2123,9 +2427,14 @@ int notes_doc_commit(notes_doc *d, uint8_t id_out[32])
     if (rc == NOTES_OK && d->r) {
         const uint8_t *bytes = c->bytes;
         size_t len = c->nbytes;
+        struct notes__log_mark mark;
+        notes__log_mark(d->log, &mark);
         rc = notes__log_append(d->log, &bytes, &len, 1, 3);
-        if (rc == NOTES_OK && !d->tainted)
-            rc = notes__log_save_mac(d->log);
+        /* Acknowledged only once the state says so; else taken back (no
+         * other process can have read it: we hold the lock). */
+        if (rc == NOTES_OK && (rc = save_state(d)) &&
+            notes__log_undo(d->log, &mark) != NOTES_OK)
+            rc = NOTES_EIO;
     }
     if (rc) {
         int rc2 = truncate_entries(d, before);
@@ -2141,8 +2450,18 @@ int notes_doc_commit(notes_doc *d, uint8_t id_out[32])
     /* Many small records: fold them into a pack while we hold the lock.
      * Best effort: the log is complete whether or not this succeeds. */
     if (d->r && d->log->nrecords > NOTES__AUTO_COMPACT && !d->tainted &&
-        notes_doc_compact(d, 15) != NOTES_OK)
+        !d->problem && notes_doc_compact(d, 15) != NOTES_OK)
         notes__set_detail("%s", "");
+    goto out;
+undo:
+    /* Refused before signing: the pending edits are dropped, as after a
+     * failed append, and the state is the log's. */
+    clear_pending(d);
+    if (!replay) {
+        int rc2 = rebuild(d); /* takes the provisional events out */
+        (void)rc2;
+    }
+    notes__log_discard_if_empty(&d->log);
 out:
     doc_unlock(d);
     return rc;
@@ -2157,7 +2476,7 @@ int notes_doc_refresh(notes_doc *d)
     }
     if (!d->r)
         return NOTES_OK;
-    if ((rc = notes__replica_lock(d->r, 1)))
+    if ((rc = notes__replica_lock(d->r, 0)))
         return rc;
     rc = ensure_log(d, 0);
     if (rc == NOTES_ENOTFOUND)
@@ -2184,18 +2503,20 @@ int notes_doc_compact(notes_doc *d, int level)
         level = 19;
     if ((rc = notes__replica_lock(d->r, 1)))
         return rc;
-    rc = ensure_log(d, 0);
-    if (rc == NOTES_ENOTFOUND) {
+    rc = prepare_write(d, 0);
+    if (rc == NOTES_OK && !d->log) {
+        if (d->problem) {
+            notes__set_detail("%s; not compacting", d->damage);
+            rc = d->problem;
+        }
         notes__replica_unlock(d->r);
-        return NOTES_OK; /* nothing stored yet */
+        return rc; /* nothing stored */
     }
-    if (rc == NOTES_OK)
-        rc = read_new(d);
-    if (rc == NOTES_OK && d->damage[0]) {
-        /* Refused changes are evidence that a rewrite would drop. */
-        notes__set_detail("the log has damage or refused changes (%s); not "
-                          "compacting", d->damage);
-        rc = NOTES_EINVAL;
+    if (rc == NOTES_OK && d->problem) {
+        /* Refused changes are evidence that a rewrite would drop; a log
+         * that lacks acknowledged changes is not made to look whole. */
+        notes__set_detail("%s; not compacting", d->damage);
+        rc = d->problem;
     }
     notes__buf_init(&pack, NOTES__REC_RAW_MAX);
     if (rc == NOTES_OK) {
@@ -2210,11 +2531,12 @@ int notes_doc_compact(notes_doc *d, int level)
             notes__free(all);
         }
     }
+    int same = 0;
     if (rc == NOTES_OK)
         rc = notes__log_rewrite(d->log, NOTES__REC_PACK, pack.data, pack.len,
-                                level);
-    if (rc == NOTES_OK)
-        rc = notes__log_save_mac(d->log);
+                                level, &same);
+    if (rc == NOTES_OK && (!same || d->repaired[0]))
+        rc = save_state(d);
     notes__buf_release(&pack);
     notes__replica_unlock(d->r);
     return rc;
@@ -2419,11 +2741,8 @@ int notes_doc_merge(notes_doc *d, const uint8_t *bytes, size_t nbytes,
         goto free_batch;
     if ((rc = doc_lock(d, 1)))
         goto free_batch;
-    rc = d->r ? ensure_log(d, 0) : NOTES_OK;
-    if (rc == NOTES_OK && d->r)
-        rc = read_new(d);
-    else if (rc == NOTES_ENOTFOUND)
-        rc = NOTES_OK; /* a note new to this replica: created on append */
+    /* A note new to this replica (no log) is created on append. */
+    rc = d->r ? prepare_write(d, 0) : NOTES_OK;
     if (rc)
         goto unlock;
     before = d->ne;
@@ -2450,11 +2769,15 @@ int notes_doc_merge(notes_doc *d, const uint8_t *bytes, size_t nbytes,
                 ptrs[j] = d->e[before + j].c->bytes;
                 lens[j] = d->e[before + j].c->nbytes;
             }
+            struct notes__log_mark mark;
             rc = ensure_log(d, 1);
-            if (rc == NOTES_OK)
+            if (rc == NOTES_OK) {
+                notes__log_mark(d->log, &mark);
                 rc = notes__log_append(d->log, ptrs, lens, k, 3);
-            if (rc == NOTES_OK && !d->tainted)
-                rc = notes__log_save_mac(d->log);
+            }
+            if (rc == NOTES_OK && (rc = save_state(d)) &&
+                notes__log_undo(d->log, &mark) != NOTES_OK)
+                rc = NOTES_EIO;
         }
         notes__free(ptrs);
         notes__free(lens);
@@ -2466,6 +2789,10 @@ int notes_doc_merge(notes_doc *d, const uint8_t *bytes, size_t nbytes,
         }
         if (added)
             *added = k;
+    } else if (d->r && d->log && d->repaired[0]) {
+        /* Nothing new, but a tail was set aside: the state follows the
+         * log's new end. */
+        rc = save_state(d);
     }
 unlock:
     doc_unlock(d);
@@ -2701,19 +3028,29 @@ int notes_doc_authorship(notes_doc *d, uint32_t **changes, size_t *ncp)
 
 /* ---- verification ---- */
 
-static int add_problem(notes_verify_report *rep, int code, size_t change,
-                       const char *msg)
+static int add_item(notes_problem **v, size_t *n, int code, size_t change,
+                    const char *msg)
 {
-    notes_problem *p = notes__realloc(rep->problems,
-                                      (rep->nproblems + 1) * sizeof(*p));
+    notes_problem *p = notes__realloc(*v, (*n + 1) * sizeof(*p));
     if (!p)
         return NOTES_ENOMEM;
-    rep->problems = p;
-    p += rep->nproblems++;
+    *v = p;
+    p += (*n)++;
     p->code = code;
     p->change = change;
     snprintf(p->message, sizeof(p->message), "%s", msg);
     return NOTES_OK;
+}
+
+static int add_problem(notes_verify_report *rep, int code, size_t change,
+                       const char *msg)
+{
+    return add_item(&rep->problems, &rep->nproblems, code, change, msg);
+}
+
+static int add_remark(notes_verify_report *rep, const char *msg)
+{
+    return add_item(&rep->remarks, &rep->nremarks, NOTES_OK, SIZE_MAX, msg);
 }
 
 static int verify_refusal(void *ctx, int rc)
@@ -2734,12 +3071,13 @@ static int verify_collect_cb(void *ctx, const uint8_t *p, size_t n)
 }
 
 /*
- * Damaged records cut from the log at open are kept beside it as
- * ID.log.damaged-OFFSET: evidence that stays a problem until the user has
- * looked at it and removed it. (ID.log.torn-OFFSET, an interrupted write of
- * a commit that was never acknowledged, is not a problem.)
+ * Damaged bytes a writer set aside are kept beside the log as
+ * ID.log.damaged-OFFSET[.N]: evidence the user should look at. While the
+ * note lacks what was acknowledged it is a problem (assess says so too);
+ * once the note is whole again (a peer's copy brought the changes back) it
+ * is a remark. Torn tails (never acknowledged) are not reported.
  */
-static int report_aside(notes_doc *d, notes_verify_report *rep)
+static int report_aside(notes_doc *d, int whole, notes_verify_report *rep)
 {
     char hex[33], prefix[64];
     notes__hex(hex, d->id, 16);
@@ -2750,14 +3088,19 @@ static int report_aside(notes_doc *d, notes_verify_report *rep)
     if (!dir)
         return NOTES_OK;
     while (!rc && (de = readdir(dir)) != NULL) {
-        if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+        if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 ||
+            strstr(de->d_name, ".tmp"))
             continue;
         char msg[400];
         snprintf(msg, sizeof(msg),
-                 "damaged records were cut from the log at offset %s and kept "
-                 "in %s/%s; inspect it, then delete it",
-                 de->d_name + strlen(prefix), d->r->notes_dir, de->d_name);
-        rc = add_problem(rep, NOTES_ECORRUPT, SIZE_MAX, msg);
+                 "damaged bytes from offset %s of the log were set aside as "
+                 "%s/%s%s", de->d_name + strlen(prefix), d->r->notes_dir,
+                 de->d_name,
+                 whole ? "; the note is whole again (delete the file when "
+                         "you no longer need it)"
+                       : "; inspect it, recover the note from a peer");
+        rc = whole ? add_remark(rep, msg)
+                   : add_problem(rep, NOTES_ECORRUPT, SIZE_MAX, msg);
     }
     closedir(dir);
     return rc;
@@ -2766,10 +3109,8 @@ static int report_aside(notes_doc *d, notes_verify_report *rep)
 int notes_doc_verify(notes_doc *d, notes_verify_report *rep)
 {
     notes_doc *fresh = NULL;
-    struct notes__log *lg = NULL;
     struct batch b = {0};
     void *pair[2];
-    char *path = NULL;
     int rc;
 
     memset(rep, 0, sizeof(*rep));
@@ -2782,22 +3123,27 @@ int notes_doc_verify(notes_doc *d, notes_verify_report *rep)
         for (size_t i = 0; i < d->ne && !rc; i++)
             rc = verify_collect_cb(pair, d->e[i].c->bytes, d->e[i].c->nbytes);
     } else {
-        path = notes__replica_log_path(d->r, d->id);
+        /* The log from disk, every signature checked (no local MAC), and
+         * judged against the replica's state like any read. */
+        char *path = notes__replica_log_path(d->r, d->id);
         if (!path) {
             rc = NOTES_ENOMEM;
             goto out;
         }
-        if ((rc = notes__replica_lock(d->r, 0)))
-            goto out;
-        rc = notes__log_open(path, d->id, 0, &lg);
-        if (rc == NOTES_OK)
-            rc = notes__log_read(lg, verify_collect_cb, pair);
-        notes__replica_unlock(d->r);
-        if (rc == NOTES_ENOTFOUND && d->ne == 0) {
-            rc = NOTES_OK; /* never committed: nothing to check */
+        if ((rc = notes__replica_lock(d->r, 0))) {
+            notes__free(path);
             goto out;
         }
-        if (rc && rc != NOTES_ENOMEM) {
+        rc = load_state(fresh);
+        if (rc == NOTES_OK)
+            rc = notes__log_open(path, d->id, 0, &fresh->log);
+        if (rc == NOTES_OK)
+            rc = notes__log_read(fresh->log, verify_collect_cb, pair);
+        notes__replica_unlock(d->r);
+        notes__free(path);
+        if (rc == NOTES_ENOTFOUND) {
+            rc = NOTES_OK; /* no log: assess says whether one is missing */
+        } else if (rc && rc != NOTES_ENOMEM) {
             char msg[240];
             snprintf(msg, sizeof(msg), "%s", notes_last_detail());
             rc = add_problem(rep, rc, SIZE_MAX, msg);
@@ -2806,9 +3152,16 @@ int notes_doc_verify(notes_doc *d, notes_verify_report *rep)
     if (rc ||
         (rc = batch_ingest(fresh, &b, 0, verify_refusal, rep, &rep->signatures)))
         goto out;
-    if (lg && lg->damaged &&
-        (rc = add_problem(rep, NOTES_ETRUNCATED, SIZE_MAX, lg->damage)))
-        goto out;
+    if (d->r) {
+        /* Refused changes were reported one by one above. */
+        fresh->nbad = 0;
+        assess(fresh);
+        if (fresh->damage[0] &&
+            (rc = fresh->problem ? add_problem(rep, fresh->problem, SIZE_MAX,
+                                               fresh->damage)
+                                 : add_remark(rep, fresh->damage)))
+            goto out;
+    }
     /* Equivocations: every seq slot with more than one change. */
     for (size_t ai = 0; ai < fresh->na; ai++) {
         const struct author *a = &fresh->a[ai];
@@ -2827,14 +3180,12 @@ int notes_doc_verify(notes_doc *d, notes_verify_report *rep)
                 goto out;
         }
     }
-    if (d->r && (rc = report_aside(d, rep)))
+    if (d->r && (rc = report_aside(d, !fresh->problem, rep)))
         goto out;
     rep->changes = fresh->ne;
     rep->authors = fresh->na;
 out:
     batch_release(&b);
-    notes__log_close(lg);
-    notes__free(path);
     notes_doc_close(fresh);
     if (rc == NOTES_OK && rep->nproblems)
         rc = rep->problems[0].code;
@@ -2846,6 +3197,7 @@ void notes_verify_report_release(notes_verify_report *rep)
     if (!rep)
         return;
     notes__free(rep->problems);
+    notes__free(rep->remarks);
     memset(rep, 0, sizeof(*rep));
 }
 

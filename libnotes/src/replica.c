@@ -298,7 +298,7 @@ const char *notes_replica_home(const notes_replica *r)
     return r->home;
 }
 
-const uint8_t *notes__replica_local_key(notes_replica *r)
+const uint8_t *notes__replica_local_key(notes_replica *r, int create)
 {
     if (r->has_local_key)
         return r->local_key;
@@ -313,7 +313,7 @@ const uint8_t *notes__replica_local_key(notes_replica *r)
         notes__read_file(kp, 64, &buf, &n) == NOTES_OK && n == 32) {
         memcpy(r->local_key, buf, 32);
         r->has_local_key = 1;
-    } else {
+    } else if (create) {
         randombytes_buf(r->local_key, 32);
         if (notes__write_file_atomic(kp, r->local_key, 32, 0600) == NOTES_OK)
             r->has_local_key = 1;
@@ -325,12 +325,23 @@ const uint8_t *notes__replica_local_key(notes_replica *r)
     return r->has_local_key ? r->local_key : NULL;
 }
 
+static char *note_file(const notes_replica *r, const uint8_t id[16],
+                       const char *ext)
+{
+    char hex[33], name[48];
+    notes__hex(hex, id, 16);
+    snprintf(name, sizeof(name), "%s.%s", hex, ext);
+    return path_join(r->notes_dir, name);
+}
+
 char *notes__replica_log_path(const notes_replica *r, const uint8_t id[16])
 {
-    char hex[33], name[40];
-    notes__hex(hex, id, 16);
-    snprintf(name, sizeof(name), "%s.log", hex);
-    return path_join(r->notes_dir, name);
+    return note_file(r, id, "log");
+}
+
+char *notes__replica_state_path(const notes_replica *r, const uint8_t id[16])
+{
+    return note_file(r, id, "state");
 }
 
 static int cmp_id16(const void *a, const void *b)
@@ -358,6 +369,19 @@ static void remove_stale_temp(const char *dir, const char *name)
     notes__free(p);
 }
 
+void notes__replica_sweep(notes_replica *r)
+{
+    static int swept;
+    DIR *dir;
+    struct dirent *de;
+    if (swept || !(dir = opendir(r->notes_dir)))
+        return;
+    swept = 1; /* once per process is enough */
+    while ((de = readdir(dir)) != NULL)
+        remove_stale_temp(r->notes_dir, de->d_name);
+    closedir(dir);
+}
+
 int notes_replica_list(notes_replica *r, uint8_t (**ids)[16], size_t *n)
 {
     DIR *dir = opendir(r->notes_dir);
@@ -375,8 +399,11 @@ int notes_replica_list(notes_replica *r, uint8_t (**ids)[16], size_t *n)
     while ((de = readdir(dir)) != NULL) {
         uint8_t id[16];
         char hex[33];
-        remove_stale_temp(r->notes_dir, de->d_name);
-        if (strlen(de->d_name) != 36 || strcmp(de->d_name + 32, ".log") != 0)
+        /* A note is there if its log is, or its state (a note whose log
+         * was lost is listed, so that the loss is reported). */
+        size_t nl = strlen(de->d_name);
+        if (!(nl == 36 && strcmp(de->d_name + 32, ".log") == 0) &&
+            !(nl == 38 && strcmp(de->d_name + 32, ".state") == 0))
             continue;
         memcpy(hex, de->d_name, 32);
         hex[32] = 0;
@@ -398,7 +425,11 @@ int notes_replica_list(notes_replica *r, uint8_t (**ids)[16], size_t *n)
     closedir(dir);
     if (len)
         qsort(v, len, 16, cmp_id16);
+    size_t u = 0; /* a note with both files came twice */
+    for (size_t i = 0; i < len; i++)
+        if (!u || memcmp(v[u - 1], v[i], 16) != 0)
+            memmove(v[u++], v[i], 16);
     *ids = v;
-    *n = len;
+    *n = u;
     return NOTES_OK;
 }

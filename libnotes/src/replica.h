@@ -26,8 +26,14 @@ struct notes_replica {
 int notes__replica_lock(notes_replica *r, int exclusive);
 void notes__replica_unlock(notes_replica *r);
 char *notes__replica_log_path(const notes_replica *r, const uint8_t id[16]);
-/* This device's local MAC key (HOME/local.key, created on first use), or
- * NULL if it cannot be had (then logs are always fully verified). */
-const uint8_t *notes__replica_local_key(notes_replica *r);
+/* notes/ID.state: the replica's state of the note's log (state.c). */
+char *notes__replica_state_path(const notes_replica *r, const uint8_t id[16]);
+/* This device's local MAC key (HOME/local.key; made when missing if
+ * `create`, which writers pass), or NULL if it cannot be had (then logs
+ * are fully verified). */
+const uint8_t *notes__replica_local_key(notes_replica *r, int create);
+/* Remove temporary files that killed writers left in notes/ (writers
+ * only: reading never changes a file). */
+void notes__replica_sweep(notes_replica *r);
 
 #endif

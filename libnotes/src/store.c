@@ -166,6 +166,16 @@ int notes__read_file(const char *path, size_t max, uint8_t **out, size_t *n)
     return NOTES_OK;
 }
 
+/* Read-write when allowed; a reader with read-only access still reads
+ * (its writes then fail with an I/O error naming the file). */
+static int open_rw(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0 && (errno == EACCES || errno == EROFS || errno == EPERM))
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    return fd;
+}
+
 /* ---- log header ---- */
 
 static void make_header(uint8_t h[NOTES__LOG_HEADER], const uint8_t doc[16])
@@ -222,7 +232,7 @@ static int create_log(const char *path, const uint8_t h[NOTES__LOG_HEADER],
 int notes__log_open(const char *path, const uint8_t doc[16], int create,
                     struct notes__log **out)
 {
-    uint8_t want[NOTES__LOG_HEADER], have[NOTES__LOG_HEADER];
+    uint8_t want[NOTES__LOG_HEADER], have[NOTES__LOG_HEADER] = {0};
     int rc;
     struct notes__log *lg = notes__calloc(1, sizeof(*lg));
 
@@ -238,7 +248,7 @@ int notes__log_open(const char *path, const uint8_t doc[16], int create,
     memcpy(lg->doc, doc, 16);
     make_header(want, doc);
     for (int attempt = 0;; attempt++) {
-        lg->fd = open(path, O_RDWR | O_CLOEXEC);
+        lg->fd = open_rw(path);
         if (lg->fd < 0 && errno == ENOENT && create && attempt == 0) {
             if ((rc = create_log(path, want, 0)))
                 goto fail;
@@ -275,19 +285,36 @@ int notes__log_open(const char *path, const uint8_t doc[16], int create,
         }
         break;
     }
-    if (memcmp(have, log_magic, 8) != 0) {
-        notes__set_detail("'%s' is not a notes log (bad header)", path);
-        rc = NOTES_ECORRUPT;
-        goto fail;
-    } else if (notes__load_u32le(have + 8) != LOG_VERSION) {
+    uint8_t sum[32];
+    crypto_generichash(sum, 32, have, 28, NULL, 0);
+    if (memcmp(have, log_magic, 8) == 0 && memcmp(have + 28, sum, 4) == 0 &&
+        notes__load_u32le(have + 8) != LOG_VERSION) {
+        /* An intact header of another format version: not damage. */
         notes__set_detail("'%s' has log format version %u; this notes reads %u",
                           path, notes__load_u32le(have + 8), LOG_VERSION);
         rc = NOTES_EVERSION;
         goto fail;
-    } else if (memcmp(have, want, sizeof(want)) != 0) {
-        notes__set_detail("'%s': header damaged or of another document", path);
-        rc = NOTES_ECORRUPT;
-        goto fail;
+    }
+    if (memcmp(have, want, sizeof(want)) != 0) {
+        /* Damaged, or the log of another note put in this one's place:
+         * nothing in it can be read as this note's. The log still opens
+         * (so the damage can be reported and the file set aside by a
+         * writer); it reads as empty. */
+        struct stat st;
+        if (fstat(lg->fd, &st) != 0) {
+            rc = io_fail("cannot stat", path);
+            goto fail;
+        }
+        lg->bad_header = 1;
+        lg->end = 0;
+        lg->damaged = (uint64_t)st.st_size;
+        snprintf(lg->damage, sizeof(lg->damage), "%s at offset 0 (%llu bytes)",
+                 memcmp(have, log_magic, 8) != 0 || memcmp(have + 28, sum, 4) != 0
+                     ? "damaged log header"
+                     : "log header of another note",
+                 (unsigned long long)st.st_size);
+        *out = lg;
+        return NOTES_OK;
     }
     lg->end = NOTES__LOG_HEADER;
     *out = lg;
@@ -320,81 +347,18 @@ static void mac_start(struct notes__log *lg)
     mac_step(lg, h, sizeof(h), NULL, 0);
 }
 
-static char *mac_path(const struct notes__log *lg)
-{
-    size_t n = strlen(lg->path) + 5;
-    char *p = notes__malloc(n);
-    if (p)
-        snprintf(p, n, "%s.mac", lg->path);
-    return p;
-}
-
-/* Read the sidecar's verified prefix (trusted_end, trusted_mac). */
-static int load_sidecar(struct notes__log *lg)
-{
-    uint8_t *side = NULL;
-    size_t n;
-    char *mp = mac_path(lg);
-    if (!mp)
-        return NOTES_ENOMEM;
-    lg->trusted_end = 0;
-    /* Sidecar: "NMAC" u64le offset, mac[32]. Anything else is ignored. */
-    if (notes__read_file(mp, 64, &side, &n) == NOTES_OK && n == 44 &&
-        memcmp(side, "NMAC", 4) == 0) {
-        uint64_t off = 0;
-        for (int i = 0; i < 8; i++)
-            off |= (uint64_t)side[4 + i] << (8 * i);
-        lg->trusted_end = off;
-        memcpy(lg->trusted_mac, side + 12, 32);
-    }
-    notes__free(side);
-    notes__free(mp);
-    notes__set_detail("%s", "");
-    return NOTES_OK;
-}
-
-int notes__log_use_key(struct notes__log *lg, const uint8_t key[32])
+void notes__log_use_key(struct notes__log *lg, const uint8_t key[32])
 {
     lg->keyed = 1;
     memcpy(lg->key, key, 32);
     mac_start(lg);
-    return load_sidecar(lg);
 }
 
-int notes__log_save_mac(struct notes__log *lg)
+void notes__log_set_trusted(struct notes__log *lg, uint64_t end,
+                            const uint8_t mac[32])
 {
-    uint8_t side[44];
-    if (!lg->keyed || lg->damaged)
-        return NOTES_OK;
-    if (lg->trusted_end == lg->end &&
-        sodium_memcmp(lg->trusted_mac, lg->mac, 32) == 0)
-        return NOTES_OK;
-    memcpy(side, "NMAC", 4);
-    for (int i = 0; i < 8; i++)
-        side[4 + i] = (uint8_t)(lg->end >> (8 * i));
-    memcpy(side + 12, lg->mac, 32);
-    char *mp = mac_path(lg), *tmp = NULL;
-    int rc = NOTES_ENOMEM;
-    if (mp && (tmp = notes__malloc(strlen(mp) + 24))) {
-        snprintf(tmp, strlen(mp) + 24, "%s.tmp%ld", mp, (long)getpid());
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        rc = NOTES_EIO;
-        if (fd >= 0) {
-            if (write_all(fd, side, sizeof(side), 0) == 0 && close(fd) == 0 &&
-                rename(tmp, mp) == 0) {
-                rc = NOTES_OK;
-            } else {
-                unlink(tmp);
-            }
-        }
-    }
-    if (rc == NOTES_OK) {
-        lg->trusted_end = lg->end;
-        memcpy(lg->trusted_mac, lg->mac, 32);
-    }
-    notes__free(mp);
-    notes__free(tmp);
-    return NOTES_OK; /* a cache: failing to write it is not an error */
+    lg->trusted_end = end;
+    memcpy(lg->trusted_mac, mac, 32);
 }
 
 /* ---- payload ---- */
@@ -492,9 +456,11 @@ int notes__log_read(struct notes__log *lg, notes__change_cb user_cb,
                           (unsigned long long)NOTES__LOG_MAX);
         return NOTES_ETOOBIG;
     }
+    lg->read_changes = lg->read_trusted = 0;
+    if (lg->bad_header)
+        return NOTES_OK; /* nothing of it is this note's: see log_open */
     lg->damaged = 0;
     lg->damage[0] = 0;
-    lg->read_changes = lg->read_trusted = 0;
     notes__buf_init(&raw, NOTES__REC_RAW_MAX);
     while (lg->end < size) {
         if (size - lg->end < NOTES__REC_HEADER) {
@@ -588,15 +554,68 @@ int notes__log_has_more(struct notes__log *lg)
     return (uint64_t)st.st_size > lg->end;
 }
 
-int notes__log_repair(struct notes__log *lg)
+int notes__write_file_new(const char *base, const void *p, size_t n,
+                          char **chosen)
 {
+    size_t blen = strlen(base);
+    char *tmp = notes__malloc(blen + 24), *name = notes__malloc(blen + 24);
+    int fd = -1, rc = NOTES_OK;
+    if (chosen)
+        *chosen = NULL;
+    if (!tmp || !name) {
+        rc = NOTES_ENOMEM;
+        goto out;
+    }
+    snprintf(tmp, blen + 24, "%s.tmp%ld", base, (long)getpid());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = io_fail("cannot create", tmp);
+        goto out;
+    }
+    if (write_all(fd, p, n, 0) != 0 || fsync(fd) != 0) {
+        rc = io_fail("cannot write", tmp);
+        goto out;
+    }
+    /* link() never replaces: the first free name among BASE, BASE.2, ... */
+    for (unsigned k = 1;; k++) {
+        if (k == 1)
+            snprintf(name, blen + 24, "%s", base);
+        else
+            snprintf(name, blen + 24, "%s.%u", base, k);
+        if (link(tmp, name) == 0)
+            break;
+        if (errno != EEXIST || k >= 100000) {
+            rc = io_fail("cannot create", name);
+            goto out;
+        }
+    }
+    rc = fsync_parent(name);
+out:
+    if (fd >= 0)
+        close(fd);
+    if (tmp)
+        unlink(tmp);
+    if (rc == NOTES_OK && chosen) {
+        *chosen = name;
+        name = NULL;
+    }
+    notes__free(tmp);
+    notes__free(name);
+    return rc;
+}
+
+int notes__log_repair(struct notes__log *lg, int damage, char **aside_out)
+{
+    if (aside_out)
+        *aside_out = NULL;
     if (!lg->damaged)
         return NOTES_OK;
     size_t n = (size_t)lg->damaged;
-    uint8_t *tail = notes__malloc(n);
-    char *aside = notes__malloc(strlen(lg->path) + 48);
+    uint8_t *tail = notes__malloc(n ? n : 1);
+    char *base = notes__malloc(strlen(lg->path) + 48);
+    char *aside = NULL;
     int rc = NOTES_OK;
-    if (!tail || !aside) {
+    if (!tail || !base) {
         rc = NOTES_ENOMEM;
         goto out;
     }
@@ -604,17 +623,41 @@ int notes__log_repair(struct notes__log *lg)
         rc = io_fail("cannot read", lg->path);
         goto out;
     }
-    sprintf(aside, "%s.%s-%llu", lg->path, lg->torn ? "torn" : "damaged",
+    sprintf(base, "%s.%s-%llu", lg->path, damage ? "damaged" : "torn",
             (unsigned long long)lg->end);
-    if ((rc = notes__write_file_atomic(aside, tail, n, 0644)))
+    if ((rc = notes__write_file_new(base, tail, n, &aside)))
         goto out;
-    if (ftruncate(lg->fd, (off_t)lg->end) != 0 || fsync(lg->fd) != 0) {
+    if (lg->bad_header) {
+        /* Nothing of the file was usable: start the log again. */
+        uint8_t h[NOTES__LOG_HEADER];
+        make_header(h, lg->doc);
+        if ((rc = create_log(lg->path, h, 1)))
+            goto out;
+        int fd = open_rw(lg->path);
+        if (fd < 0) {
+            rc = io_fail("cannot reopen", lg->path);
+            goto out;
+        }
+        close(lg->fd);
+        lg->fd = fd;
+        lg->bad_header = 0;
+        lg->end = NOTES__LOG_HEADER;
+        lg->nrecords = 0;
+        lg->trusted_end = 0;
+        mac_start(lg);
+    } else if (ftruncate(lg->fd, (off_t)lg->end) != 0 || fsync(lg->fd) != 0) {
         rc = io_fail("cannot truncate", lg->path);
         goto out;
     }
     lg->damaged = 0;
+    lg->damage[0] = 0;
+    if (aside_out) {
+        *aside_out = aside;
+        aside = NULL;
+    }
 out:
     notes__free(tail);
+    notes__free(base);
     notes__free(aside);
     return rc;
 }
@@ -675,11 +718,29 @@ out:
     return rc;
 }
 
+void notes__log_mark(const struct notes__log *lg, struct notes__log_mark *m)
+{
+    m->end = lg->end;
+    m->nrecords = lg->nrecords;
+    memcpy(m->mac, lg->mac, 32);
+}
+
+int notes__log_undo(struct notes__log *lg, const struct notes__log_mark *m)
+{
+    if (ftruncate(lg->fd, (off_t)m->end) != 0 || fdatasync(lg->fd) != 0)
+        return io_fail("cannot truncate", lg->path);
+    lg->end = m->end;
+    lg->nrecords = m->nrecords;
+    memcpy(lg->mac, m->mac, 32);
+    return NOTES_OK;
+}
+
 int notes__log_rewrite(struct notes__log *lg, int type, const uint8_t *payload,
-                       size_t n, int level)
+                       size_t n, int level, int *unchanged)
 {
     struct notes_buf file;
     int rc, fd;
+    *unchanged = 0;
     notes__buf_init(&file, NOTES__REC_RAW_MAX + 4096);
     if ((rc = notes__buf_reserve(&file, NOTES__LOG_HEADER)))
         goto out;
@@ -693,9 +754,23 @@ int notes__log_rewrite(struct notes__log *lg, int type, const uint8_t *payload,
     notes__buf_release(&rec);
     if (rc)
         goto out;
+    if (lg->end == file.len && !lg->damaged) {
+        /* Already exactly this (a note compacted before at this level):
+         * rewriting would change nothing but the file's identity. */
+        uint8_t *cur = notes__malloc(file.len);
+        if (!cur) {
+            rc = NOTES_ENOMEM;
+            goto out;
+        }
+        *unchanged = read_full(lg->fd, cur, file.len, 0) == (ssize_t)file.len &&
+                     memcmp(cur, file.data, file.len) == 0;
+        notes__free(cur);
+        if (*unchanged)
+            goto out;
+    }
     if ((rc = notes__write_file_atomic(lg->path, file.data, file.len, 0644)))
         goto out;
-    fd = open(lg->path, O_RDWR | O_CLOEXEC);
+    fd = open_rw(lg->path);
     if (fd < 0) {
         rc = io_fail("cannot reopen", lg->path);
         goto out;
@@ -722,19 +797,18 @@ int notes__log_reopen(struct notes__log *lg, int *replaced)
         return io_fail("cannot stat", lg->path);
     if (a.st_ino == b.st_ino && a.st_dev == b.st_dev)
         return NOTES_OK;
-    int fd = open(lg->path, O_RDWR | O_CLOEXEC);
+    int fd = open_rw(lg->path);
     if (fd < 0)
         return io_fail("cannot reopen", lg->path);
     close(lg->fd);
     lg->fd = fd;
     lg->end = NOTES__LOG_HEADER; /* what we hold comes again: duplicates */
     lg->nrecords = 0;
+    lg->bad_header = 0;
+    lg->trusted_end = 0;
     mac_start(lg);
     *replaced = 1;
-    /* The new file (a compaction by another handle or process) comes with
-     * its own verified prefix: without it every signature of the note
-     * would be checked again (170 ms for 4,000 changes). */
-    return lg->keyed ? load_sidecar(lg) : NOTES_OK;
+    return NOTES_OK;
 }
 
 void notes__log_discard_if_empty(struct notes__log **lgp)

@@ -2,8 +2,9 @@
  * store.h: the on-disk log of one document (internal).
  * An append-only file of checksummed, zstd-compressed records, each holding
  * one commit's signed changes. Appends are fsynced before success is
- * reported; a torn or damaged tail is detected on open, kept aside as
- * evidence, and cut off so that the intact prefix stays usable.
+ * reported; a torn or damaged tail is detected when read; a writer keeps it
+ * aside as evidence and cuts it off so that the intact prefix stays usable.
+ * Beside each log, the replica's state of it (state.c).
  */
 #ifndef NOTES_STORE_H
 #define NOTES_STORE_H
@@ -26,11 +27,14 @@ struct notes__log {
     uint64_t damaged; /* bytes past `end` that did not form an intact record */
     int torn;         /* 1: the tail is merely incomplete (an interrupted
                        * write); 0: complete bytes that fail their checks */
+    int bad_header;   /* the file's header is damaged or another note's:
+                       * the whole file is `damaged` and reads as empty */
     char damage[200]; /* what was wrong with them, for the user */
 
     /* Local MAC (notes__log_use_key): a keyed BLAKE2b chain over the file
      * header and each intact record, with a key that never leaves this
-     * device. The sidecar PATH.mac names a prefix this device verified. */
+     * device. The state file names a prefix this device verified
+     * (notes__log_set_trusted). */
     size_t nrecords;          /* intact records in the file */
     int keyed;
     uint8_t key[32];
@@ -59,16 +63,17 @@ void notes__log_close(struct notes__log *lg);
  */
 int notes__log_read(struct notes__log *lg, notes__change_cb cb, void *ctx);
 /*
- * Chain records through a local MAC keyed by `key` and load the sidecar.
- * Call right after notes__log_open, before reading.
+ * Chain records through a local MAC keyed by `key`. Call right after
+ * notes__log_open (or a reopen), before reading.
  */
-int notes__log_use_key(struct notes__log *lg, const uint8_t key[32]);
+void notes__log_use_key(struct notes__log *lg, const uint8_t key[32]);
 /*
- * Record that everything up to lg->end has been verified by this device:
- * write PATH.mac (temporary file + rename; no fsync: it is a cache, and a
- * lost or stale one only costs a full verification).
+ * The prefix [0, end) whose chain value is `mac` was verified by this
+ * device: a read that reaches it with the same chain value counts its
+ * changes as trusted (read_trusted).
  */
-int notes__log_save_mac(struct notes__log *lg);
+void notes__log_set_trusted(struct notes__log *lg, uint64_t end,
+                            const uint8_t mac[32]);
 
 /*
  * Remove a log that holds no record (created by a command that then
@@ -80,11 +85,15 @@ void notes__log_discard_if_empty(struct notes__log **lgp);
  * appended). */
 int notes__log_has_more(struct notes__log *lg);
 /*
- * Copy a damaged tail to PATH.damaged-OFFSET (PATH.torn-OFFSET for an
- * interrupted write) and truncate the log to its
- * intact prefix. Call with the replica's exclusive lock held.
+ * Copy the bad tail to PATH.damaged-OFFSET (`damage`: bytes that were
+ * acknowledged) or PATH.torn-OFFSET (an interrupted write nobody was told
+ * about); PATH.damaged-OFFSET.2, .3, ... when taken: evidence is never
+ * replaced. Then truncate the log to its intact prefix; a log whose header
+ * is bad is set aside whole and started again. OUT *aside (may be NULL):
+ * the file written, free with notes__free. Call with the replica's
+ * exclusive lock held.
  */
-int notes__log_repair(struct notes__log *lg);
+int notes__log_repair(struct notes__log *lg, int damage, char **aside);
 /*
  * Append one record holding `n` encoded changes and fsync it. Call with the
  * exclusive lock held and after notes__log_read has reached the end.
@@ -92,15 +101,28 @@ int notes__log_repair(struct notes__log *lg);
  */
 int notes__log_append(struct notes__log *lg, const uint8_t *const *changes,
                       const size_t *lens, size_t n, int level);
+/*
+ * Where a log stands, and going back there: a write that cannot be
+ * acknowledged (its state could not be recorded) is taken back whole.
+ * Only for a mark taken under the same exclusive lock.
+ */
+struct notes__log_mark {
+    uint64_t end;
+    size_t nrecords;
+    uint8_t mac[32];
+};
+void notes__log_mark(const struct notes__log *lg, struct notes__log_mark *m);
+int notes__log_undo(struct notes__log *lg, const struct notes__log_mark *m);
 
 /*
  * Replace the whole log with one record of `type` holding `payload`:
  * written to a temporary file, fsynced, renamed over the log, directory
  * fsynced. Other processes notice the new file (notes__log_reopen). Call
- * with the exclusive lock held.
+ * with the exclusive lock held. *unchanged = 1 when the file already held
+ * exactly these bytes (then nothing was written).
  */
 int notes__log_rewrite(struct notes__log *lg, int type, const uint8_t *payload,
-                       size_t n, int level);
+                       size_t n, int level, int *unchanged);
 /*
  * If the log file was replaced by a rewrite since it was opened, open the
  * new one and read it from its start (*replaced = 1).
@@ -122,6 +144,43 @@ int notes__decompress(struct notes_buf *out, const uint8_t *p, size_t n,
 int notes__fsync_dir(const char *dir);
 int notes__write_file_atomic(const char *path, const void *p, size_t n,
                              int mode);
+/* Write a new file at BASE, or BASE.2, BASE.3, ... whichever is free first:
+ * never replaces a file. OUT *chosen (may be NULL): the name used. */
+int notes__write_file_new(const char *base, const void *p, size_t n,
+                          char **chosen);
 int notes__read_file(const char *path, size_t max, uint8_t **out, size_t *n);
+
+/* ---- the replica's state of a log (state.c, notes/ID.state) ---- */
+
+#define NOTES__STATE_HEADS 56 /* heads kept; more are summarised by count */
+
+struct notes__state {
+    int present;            /* an intact slot was read (or written) */
+    int damaged;            /* the file exists but no slot is intact */
+    char why[160];          /* what is wrong with it, when damaged */
+    int slot;               /* the slot `gen` is in */
+    uint64_t gen;           /* write generation */
+    uint64_t acked_end;     /* log length after this replica's last durable
+                             * write: a bad record below it is damage */
+    uint64_t verified_end;  /* prefix this device verified (0: none) ... */
+    uint8_t mac[32];        /* ... and its local MAC chain value */
+    uint64_t my_seq;        /* the highest seq this device signed here ... */
+    uint8_t my_last[32];    /* ... and that change's id */
+    uint64_t nchanges;      /* changes the note held then */
+    uint32_t heads_total;   /* its heads then; the first nheads of them, */
+    uint32_t nheads;        /* the ones missing from the log first */
+    uint8_t heads[NOTES__STATE_HEADS][32];
+};
+
+/* Read PATH: st->present when an intact slot was found (the newest one);
+ * st->damaged when the file exists without one; neither when it does not
+ * exist. Errors only for I/O and memory. */
+int notes__state_load(const char *path, const uint8_t doc[16],
+                      struct notes__state *st);
+/* Write *st as the next generation (the slot not in use, fdatasync'd; a
+ * new file through a temporary file and a rename when none is present).
+ * Updates st->gen/slot/present. Call with the exclusive lock held. */
+int notes__state_save(const char *path, const uint8_t doc[16],
+                      struct notes__state *st);
 
 #endif

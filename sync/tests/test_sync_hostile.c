@@ -666,7 +666,7 @@ static void snap_take(const char *home, struct snap *s)
     assert_non_null(d = opendir(path));
     while ((e = readdir(d)) && nn < 256) {
         size_t l = strlen(e->d_name);
-        if (e->d_name[0] == '.' || (l > 4 && !strcmp(e->d_name + l - 4, ".mac")))
+        if (e->d_name[0] == '.' || (l > 6 && !strcmp(e->d_name + l - 6, ".state")))
             continue;
         names[nn++] = strdup(e->d_name);
     }

@@ -97,10 +97,11 @@ static void store_and_load(const uint8_t docid[16], const uint8_t *bundle,
     }
     json_object_set_new(o, "load_ms", json_real(best));
     json_object_set_new(o, "load_ok", json_boolean(ok));
-    /* The same without the local MAC: every signature checked again, as
-     * on a device that did not write this log itself. */
+    /* The same without the state file (and its verified-prefix MAC): every
+     * signature checked again, as on a device that did not write this log. */
     char *mac = malloc(strlen(log) + 8);
-    sprintf(mac, "%s.mac", log);
+    sprintf(mac, "%s", log);
+    strcpy(mac + strlen(mac) - 4, ".state");
     best = 1e18;
     for (int rep = 0; rep < 3; rep++) {
         unlink(mac);

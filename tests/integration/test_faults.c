@@ -60,7 +60,7 @@ static int run(const char *fault, char **err_out, const char *a1, const char *a2
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
-/* BLAKE2b of every note log, in name order: the stored state. */
+/* BLAKE2b of every note log and state file, in name order: the store. */
 static void snapshot(uint8_t out[32])
 {
     char *dir = test_path(home, "notes");
@@ -71,7 +71,8 @@ static void snapshot(uint8_t out[32])
     for (int i = 0; i < n; i++) {
         const char *nm = names[i]->d_name;
         size_t l = strlen(nm);
-        if (l > 4 && !strcmp(nm + l - 4, ".log")) {
+        if ((l > 4 && !strcmp(nm + l - 4, ".log")) ||
+            (l > 6 && !strcmp(nm + l - 6, ".state"))) {
             char *p = test_path(dir, nm);
             size_t len;
             unsigned char *b = test_slurp(p, &len);

@@ -483,7 +483,12 @@ static void test_doc_equivocation(void **state)
     notes_doc_close(c);
 }
 
-/* A torn or damaged tail: the intact prefix opens, the damage is kept. */
+static char *log_path(notes_replica *r, notes_doc *d);
+
+/* A tail past what was acknowledged (an interrupted write nobody was told
+ * about) versus damage below it: only the first is cut as torn; opening
+ * changes no file; a damaged note refuses to sign until a peer's copy
+ * brings back what it lacks. */
 static void test_doc_torn_tail(void **state)
 {
     struct fixture *f = *state;
@@ -495,25 +500,68 @@ static void test_doc_torn_tail(void **state)
     splice(a, 4, 0, "two\n");
     commit(a);
     size_t all = log_size(f->a, a);
-    char hex[33], name[64];
-    for (int i = 0; i < 16; i++)
-        snprintf(hex + 2 * i, 3, "%02x", notes_doc_id(a)[i]);
-    snprintf(name, sizeof(name), "notes/%s.log", hex);
-    char *path = test_path(notes_replica_home(f->a), name);
-    assert_int_equal(truncate(path, (off_t)(good + (all - good) / 2)), 0);
+    char *path = log_path(f->a, a);
+    size_t n;
+    unsigned char *whole = test_slurp(path, &n);
+    assert_int_equal(n, all);
+
+    /* An incomplete record after the acknowledged end: torn, not damage. */
+    unsigned char *longer = malloc(all + 20);
+    memcpy(longer, whole, all);
+    memcpy(longer + all, whole + good, 20); /* the start of a record */
+    test_spit(path, longer, all + 20);
     assert_int_equal(notes_doc_open(f->a, notes_doc_id(a), &e), NOTES_OK);
-    assert_non_null(notes_doc_damage(e));
-    assert_string_equal(text(e), "one\n");
-    assert_int_equal(log_size(f->a, a), good);
-    /* Writing goes on after the intact prefix. */
-    splice(e, 4, 0, "three\n");
-    commit(e);
+    assert_int_equal(notes_doc_intact(e), NOTES_OK);
+    assert_non_null(strstr(notes_doc_damage(e), "never acknowledged"));
+    assert_string_equal(text(e), "one\ntwo\n");
+    assert_int_equal(log_size(f->a, a), all + 20); /* reading cut nothing */
+    splice(e, 8, 0, "three\n");
+    commit(e); /* the writer sets the torn bytes aside, then appends */
+    assert_non_null(strstr(notes_doc_repaired(e), ".torn-"));
     notes_doc_close(e);
     assert_int_equal(notes_doc_open(f->a, notes_doc_id(a), &e), NOTES_OK);
     assert_null(notes_doc_damage(e));
-    assert_string_equal(text(e), "one\nthree\n");
+    assert_string_equal(text(e), "one\ntwo\nthree\n");
+    assert_verifies(e);
+    /* A peer holds it all. */
+    notes_doc *peer = open_copy(f->b, e);
+    sync_to(e, peer);
+    notes_doc_close(e);
+
+    /* The acknowledged last record cut in the middle: damage, reported,
+     * the last good state shown, nothing changed by reading. */
+    test_spit(path, whole, good + (all - good) / 2);
+    assert_int_equal(notes_doc_open(f->a, notes_doc_id(a), &e), NOTES_OK);
+    assert_int_equal(notes_doc_intact(e), NOTES_ECORRUPT);
+    assert_non_null(strstr(notes_doc_damage(e), path));
+    assert_non_null(strstr(notes_doc_damage(e), "acknowledged"));
+    assert_string_equal(text(e), "one\n");
+    assert_int_equal(log_size(f->a, a), good + (all - good) / 2);
+    notes_verify_report rep;
+    assert_int_not_equal(notes_doc_verify(e, &rep), NOTES_OK);
+    notes_verify_report_release(&rep);
+    /* A commit sets the damaged bytes aside but signs nothing: this device
+     * signed seq 2 and 3 already, in changes the log lost. */
+    splice(e, 4, 0, "four\n");
+    assert_int_equal(notes_doc_commit(e, NULL), NOTES_EROLLBACK);
+    assert_non_null(strstr(notes_doc_repaired(e), ".damaged-"));
+    assert_string_equal(text(e), "one\n");
+    assert_int_equal(log_size(f->a, a), good);
+    /* The peer's copy brings everything back. */
+    sync_to(peer, e);
+    notes_doc_close(peer);
+    assert_int_equal(notes_doc_intact(e), NOTES_OK);
+    assert_string_equal(text(e), "one\ntwo\nthree\n");
+    splice(e, notes_doc_length(e), 0, "four\n");
+    commit(e);
+    notes_change_info ci;
+    assert_int_equal(notes_doc_change(e, notes_doc_change_count(e) - 1, &ci),
+                     NOTES_OK);
+    assert_int_equal(ci.seq, 4); /* after the highest seq it ever signed */
     assert_verifies(e);
     notes_doc_close(e);
+    free(longer);
+    free(whole);
     free(path);
     notes_doc_close(a);
 }
@@ -640,8 +688,8 @@ static void test_doc_compact(void **state)
     assert_string_equal(text(e), text(a));
     assert_verifies(e);
     notes_doc_close(e);
-    /* Every byte flip of the packed log is detected: refused to open, or
-     * the damage is cut off and reported. */
+    /* Every byte flip of the packed log is reported as damage (the pack
+     * was acknowledged), and opening changes nothing. */
     assert_int_equal(notes_doc_compact(a, 3), NOTES_OK);
     char *path = log_path(f->a, a);
     size_t n;
@@ -649,20 +697,19 @@ static void test_doc_compact(void **state)
     for (size_t i = 0; i < n; i += 3) {
         orig[i] ^= 0x10;
         test_spit(path, orig, n);
-        int rc = notes_doc_open(f->a, notes_doc_id(a), &e);
-        if (rc == NOTES_OK) {
-            assert_non_null(notes_doc_damage(e));
-            assert_int_equal(notes_doc_change_count(e), 0);
-            notes_doc_close(e);
-        }
+        assert_int_equal(notes_doc_open(f->a, notes_doc_id(a), &e), NOTES_OK);
+        assert_int_not_equal(notes_doc_intact(e), NOTES_OK);
+        assert_non_null(notes_doc_damage(e));
+        assert_int_equal(notes_doc_change_count(e), 0);
+        notes_doc_close(e);
+        size_t m;
+        unsigned char *now = test_slurp(path, &m);
+        assert_int_equal(m, n);
+        assert_memory_equal(now, orig, n);
+        free(now);
         orig[i] ^= 0x10;
-        test_spit(path, orig, n); /* the open may have cut the log */
-        char *aside;
-        char name[600];
-        snprintf(name, sizeof(name), "%s.damaged-32", path);
-        aside = name;
-        unlink(aside);
     }
+    test_spit(path, orig, n);
     assert_int_equal(notes_doc_open(f->a, notes_doc_id(a), &e), NOTES_OK);
     assert_string_equal(text(e), text(a));
     notes_doc_close(e);
@@ -775,7 +822,7 @@ static void test_doc_local_mac(void **state)
     }
     char *path = log_path(f->a, a);
     char mac[4200];
-    snprintf(mac, sizeof(mac), "%s.mac", path);
+    snprintf(mac, sizeof(mac), "%.*s.state", (int)strlen(path) - 4, path);
     struct stat st;
     assert_int_equal(stat(mac, &st), 0);
     /* Reopen: trusted, same state. */
@@ -800,15 +847,13 @@ static void test_doc_local_mac(void **state)
     assert_non_null(strstr(notes_doc_damage(e), "signature"));
     assert_int_equal(notes_doc_change_count(e), 3);
     notes_doc_close(e);
-    /* A sidecar claiming the whole forged file is ignored (wrong MAC). */
-    size_t n;
-    unsigned char *side = test_slurp(mac, &n);
-    assert_int_equal(n, 44);
-    uint64_t size = (uint64_t)log_size(f->a, a);
-    for (int i = 0; i < 8; i++)
-        side[4 + i] = (uint8_t)(size >> (8 * i));
-    test_spit(mac, side, n);
-    free(side);
+    /* A state claiming the whole forged file was verified (a valid
+     * checksum, but the MAC of other bytes) is not believed. */
+    struct notes__state ns;
+    assert_int_equal(notes__state_load(mac, notes_doc_id(a), &ns), NOTES_OK);
+    assert_true(ns.present);
+    ns.verified_end = ns.acked_end = (uint64_t)log_size(f->a, a);
+    assert_int_equal(notes__state_save(mac, notes_doc_id(a), &ns), NOTES_OK);
     assert_int_equal(notes_doc_open(f->a, notes_doc_id(a), &e), NOTES_OK);
     assert_int_equal(notes_doc_change_count(e), 3);
     notes_doc_close(e);

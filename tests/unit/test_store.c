@@ -88,9 +88,16 @@ static void test_store_roundtrip(void **state)
     assert_int_equal(notes__log_append(lg, &p, &l, 1, 3), NOTES_OK);
     notes__log_close(lg);
     assert_int_equal(read_all(path, &damaged, &rc), 11);
-    /* Another document's id in the header is refused. */
+    /* Another document's id in the header: nothing of it is read as this
+     * document's; the whole file is damage (for a writer to set aside). */
     uint8_t other[16] = {8};
-    assert_int_equal(notes__log_open(path, other, 0, &lg), NOTES_ECORRUPT);
+    s.n = 0;
+    assert_int_equal(notes__log_open(path, other, 0, &lg), NOTES_OK);
+    assert_true(lg->bad_header);
+    assert_int_equal(notes__log_read(lg, count_cb, &s), NOTES_OK);
+    assert_int_equal(s.n, 0);
+    assert_non_null(strstr(lg->damage, "another note"));
+    notes__log_close(lg);
     free(path);
     test_rmtree(dir);
 }
@@ -117,7 +124,7 @@ static void test_store_truncate_every_offset(void **state)
         struct seen s = {0};
         assert_int_equal(notes__log_open(path, doc, 1, &lg), NOTES_OK);
         assert_int_equal(notes__log_read(lg, count_cb, &s), NOTES_OK);
-        assert_int_equal(notes__log_repair(lg), NOTES_OK);
+        assert_int_equal(notes__log_repair(lg, 0, NULL), NOTES_OK);
         /* After repair an append works and everything reads back. */
         const uint8_t *p = (const uint8_t *)"after";
         size_t l = 5;
@@ -158,7 +165,10 @@ static void test_store_flip_every_byte(void **state)
         assert_int_equal(test_spit(path, whole, n), 0);
         size_t got = read_all(path, &damaged, &rc);
         if (i < NOTES__LOG_HEADER) {
-            assert_int_not_equal(rc, NOTES_OK); /* header: refused */
+            /* Header: the whole file is damage; nothing is read. */
+            assert_int_equal(rc, NOTES_OK);
+            assert_int_equal(got, 0);
+            assert_int_equal(damaged, n);
         } else {
             int rec = i < off[1] ? 0 : i < off[2] ? 1 : 2;
             assert_int_equal(rc, NOTES_OK);
@@ -285,7 +295,44 @@ static void test_store_not_a_log(void **state)
     char *path = test_path(dir, "a.log");
     struct notes__log *lg;
     assert_int_equal(test_spit(path, "hello, not a log at all, really not", 35), 0);
-    assert_int_equal(notes__log_open(path, doc, 0, &lg), NOTES_ECORRUPT);
+    assert_int_equal(notes__log_open(path, doc, 0, &lg), NOTES_OK);
+    assert_true(lg->bad_header);
+    assert_int_equal(lg->damaged, 35);
+    /* Repair sets the whole file aside and starts the log again; a second
+     * repair of the same damage never replaces the first one's evidence. */
+    char *aside = NULL;
+    assert_int_equal(notes__log_repair(lg, 1, &aside), NOTES_OK);
+    assert_non_null(strstr(aside, "a.log.damaged-0"));
+    assert_int_equal(lg->end, NOTES__LOG_HEADER);
+    notes__log_close(lg);
+    size_t n;
+    unsigned char *kept = test_slurp(aside, &n);
+    assert_int_equal(n, 35);
+    free(kept);
+    assert_int_equal(test_spit(path, "and another bad log of 33 bytes..", 33), 0);
+    char *aside2 = NULL;
+    assert_int_equal(notes__log_open(path, doc, 0, &lg), NOTES_OK);
+    assert_int_equal(notes__log_repair(lg, 1, &aside2), NOTES_OK);
+    notes__log_close(lg);
+    assert_string_not_equal(aside, aside2);
+    kept = test_slurp(aside, &n);
+    assert_int_equal(n, 35);
+    free(kept);
+    kept = test_slurp(aside2, &n);
+    assert_int_equal(n, 33);
+    free(kept);
+    notes__free(aside);
+    notes__free(aside2);
+    /* A version this notes does not read, with an intact header, is not
+     * damage: refused as another version. */
+    uint8_t h[NOTES__LOG_HEADER], sum[32];
+    memcpy(h, "NOTESLOG", 8);
+    notes__store_u32le(h + 8, 2);
+    memcpy(h + 12, doc, 16);
+    crypto_generichash(sum, 32, h, 28, NULL, 0);
+    memcpy(h + 28, sum, 4);
+    assert_int_equal(test_spit(path, h, sizeof(h)), 0);
+    assert_int_equal(notes__log_open(path, doc, 0, &lg), NOTES_EVERSION);
     char *missing = test_path(dir, "missing.log");
     assert_int_equal(notes__log_open(missing, doc, 0, &lg), NOTES_ENOTFOUND);
     free(missing);
