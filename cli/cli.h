@@ -17,6 +17,9 @@ struct cli_ctx {
     int json;           /* --json given */
     int color;          /* stdout is a terminal and NO_COLOR is unset */
     notes_replica *r;   /* opened for commands that need it */
+    int damaged;        /* a note read was damaged or lacked acknowledged
+                         * changes: the command exits 2 (cli_note_damage) */
+    int verifying;      /* `notes verify` reports damage itself */
 };
 
 struct cli_cmd {
@@ -35,8 +38,15 @@ int cli_usage(const char *cmd);
 /* Map a libnotes error code to the exit code. */
 int cli_exit_code(int rc);
 
-/* Resolve NOTE (id, unique id prefix, unique title match) and open it. */
+/* Resolve NOTE (id, unique id prefix, unique title match) and open it;
+ * its damage, if any, is reported (cli_note_damage). */
 int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out);
+/* Say on stderr what is wrong with an opened note's storage; a note that
+ * is not whole (notes_doc_intact) makes the command exit 2 in the end,
+ * after it showed the note's last good state. */
+void cli_note_damage(struct cli_ctx *ctx, notes_doc *d);
+/* Say what a writing call repaired (bytes set aside), if anything. */
+void cli_note_repaired(notes_doc *d);
 /* Short (8 hex) and full (32 hex) note ids. */
 void cli_note_id(char out[33], const uint8_t id[16]);
 /* "name (abcd-efgh)" for a device key in note `d` (may be NULL): the

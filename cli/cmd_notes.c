@@ -204,6 +204,7 @@ int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
             ret = EXIT_DATA;
             continue;
         }
+        cli_note_damage(ctx, d);
         v[k].d = d;
         v[k].title = notes_doc_field(d, "title");
         v[k].datetime = notes_doc_field(d, "datetime");
@@ -248,13 +249,6 @@ int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
 
 /* ---- show ---- */
 
-static void warn_damage(notes_doc *d)
-{
-    const char *dmg = notes_doc_damage(d);
-    if (dmg)
-        fprintf(stderr, "notes: warning: %s (run: notes verify)\n", dmg);
-}
-
 int cmd_show(int argc, char **argv, struct cli_ctx *ctx)
 {
     const char *note = NULL, *at = NULL;
@@ -277,7 +271,6 @@ int cmd_show(int argc, char **argv, struct cli_ctx *ctx)
         return cli_usage("show");
     if ((rc = cli_open_note(ctx, note, &d)))
         return rc;
-    warn_damage(d);
     int ret = 0;
     if (at) {
         size_t idx;
@@ -548,7 +541,6 @@ int cmd_log(int argc, char **argv, struct cli_ctx *ctx)
         return cli_usage("log");
     if ((rc = cli_open_note(ctx, argv[1], &d)))
         return rc;
-    warn_damage(d);
     json_t *arr = ctx->json ? json_array() : NULL;
     for (size_t i = notes_doc_change_count(d); i-- > 0;) {
         notes_change_info ci;
@@ -713,25 +705,31 @@ static int verify_one(struct cli_ctx *ctx, notes_doc *d, json_t *arr,
     *changes += rep.changes;
     *sigs += rep.signatures;
     if (arr) {
-        json_t *probs = json_array();
+        json_t *probs = json_array(), *remarks = json_array();
         for (size_t i = 0; i < rep.nproblems; i++)
             json_array_append_new(probs, json_pack("{s:s, s:s}", "error",
                                                    notes_errname(rep.problems[i].code),
                                                    "message",
                                                    rep.problems[i].message));
+        for (size_t i = 0; i < rep.nremarks; i++)
+            json_array_append_new(remarks, json_string(rep.remarks[i].message));
         json_array_append_new(arr, json_pack("{s:s, s:s?, s:I, s:I, s:I, s:b, "
-                                             "s:o}",
+                                             "s:o, s:o}",
                                              "note", hex, "title", title,
                                              "changes", (json_int_t)rep.changes,
                                              "authors", (json_int_t)rep.authors,
                                              "signatures",
                                              (json_int_t)rep.signatures, "ok",
-                                             rc == NOTES_OK, "problems", probs));
+                                             rc == NOTES_OK, "problems", probs,
+                                             "remarks", remarks));
     } else {
         for (size_t i = 0; i < rep.nproblems; i++)
             fprintf(stderr, "notes: %.8s: %s: %s\n", hex,
                     notes_strerror(rep.problems[i].code),
                     rep.problems[i].message);
+        for (size_t i = 0; i < rep.nremarks; i++)
+            fprintf(stderr, "notes: %.8s: note: %s\n", hex,
+                    rep.remarks[i].message);
         if (rc == NOTES_OK || rep.nproblems)
             printf("%.8s  %-40s  %zu changes, %zu authors, %zu signatures: %s\n",
                    hex, title ? title : "(untitled)", rep.changes, rep.authors,
@@ -766,6 +764,7 @@ int cmd_verify(int argc, char **argv, struct cli_ctx *ctx)
     }
     if (argc == 2) {
         notes_doc *d;
+        ctx->verifying = 1; /* reported below, once */
         int rc = cli_open_note(ctx, argv[1], &d);
         if (rc)
             return rc;
@@ -831,6 +830,7 @@ static int compact_one(notes_doc *d, int *failed)
     char hex[33];
     cli_note_id(hex, notes_doc_id(d));
     int rc = notes_doc_compact(d, 19);
+    cli_note_repaired(d);
     if (rc) {
         cli_fail(rc, "note %.8s not compacted", hex);
         *failed = 1;
@@ -1025,6 +1025,7 @@ int cmd_import(int argc, char **argv, struct cli_ctx *ctx)
         return cli_fail(rc, "cannot open the note of '%s'", argv[1]);
     }
     rc = notes_doc_merge(d, (const uint8_t *)data + 16, n - 16, &added);
+    cli_note_repaired(d);
     free(data);
     if (rc) {
         notes_doc_close(d);
@@ -1034,6 +1035,7 @@ int cmd_import(int argc, char **argv, struct cli_ctx *ctx)
     cli_note_id(hex, notes_doc_id(d));
     printf("%s: %zu new change%s (%zu in all), verified\n", hex, added,
            added == 1 ? "" : "s", notes_doc_change_count(d));
+    cli_note_damage(ctx, d); /* still lacking what it acknowledged? */
     notes_doc_close(d);
     return 0;
 }

@@ -224,6 +224,7 @@ int cli_exit_code(int rc)
     case NOTES_EBADLINK:
     case NOTES_EREVOKED:
     case NOTES_EUNSIGNED:
+    case NOTES_EROLLBACK:
         return EXIT_DATA;
     default:
         return EXIT_USER;
@@ -388,10 +389,37 @@ int cli_write_output(const char *path, const void *p, size_t n)
     return 0;
 }
 
+void cli_note_damage(struct cli_ctx *ctx, notes_doc *d)
+{
+    const char *dmg = notes_doc_damage(d);
+    char hex[33];
+    if (!dmg || ctx->verifying)
+        return;
+    cli_note_id(hex, notes_doc_id(d));
+    if (notes_doc_intact(d) == NOTES_OK) {
+        fprintf(stderr, "notes: note %.8s: %s\n", hex, dmg);
+        return;
+    }
+    fprintf(stderr, "notes: note %.8s: %s: %s (run: notes verify)\n", hex,
+            notes_strerror(notes_doc_intact(d)), dmg);
+    ctx->damaged = 1;
+}
+
+void cli_note_repaired(notes_doc *d)
+{
+    const char *what = notes_doc_repaired(d);
+    char hex[33];
+    if (!what)
+        return;
+    cli_note_id(hex, notes_doc_id(d));
+    fprintf(stderr, "notes: note %.8s: repaired: %s\n", hex, what);
+}
+
 int cli_commit(notes_doc *d, const char *what)
 {
     uint8_t id[32];
     int rc = notes_doc_commit(d, id);
+    cli_note_repaired(d);
     if (rc)
         return cli_fail(rc, "cannot record %s", what);
     return 0;
@@ -425,7 +453,10 @@ int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out)
     if (hits == 1) {
         rc = notes_doc_open(ctx->r, ids[best], out);
         notes_free(ids);
-        return rc ? cli_fail(rc, "cannot open note '%s'", spec) : 0;
+        if (rc)
+            return cli_fail(rc, "cannot open note '%s'", spec);
+        cli_note_damage(ctx, *out);
+        return 0;
     }
     if (hits > 1) {
         fprintf(stderr, "notes: '%s' matches %zu notes; give more of the id:\n",
@@ -467,6 +498,7 @@ int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out)
     if (exact == 1 || hits == 1) {
         *out = docs[best];
         docs[best] = NULL;
+        cli_note_damage(ctx, *out);
     } else if (hits == 0) {
         fprintf(stderr, "notes: no note matches '%s' (see: notes list)\n", spec);
         ret = EXIT_USER;
@@ -731,6 +763,8 @@ int main(int argc, char **argv)
         }
     }
     rc = cmd->fn(n, args, &ctx);
+    if (rc == 0 && ctx.damaged)
+        rc = EXIT_DATA; /* what it showed is a damaged note's last good state */
     notes_replica_close(ctx.r);
     free(args);
     return rc;

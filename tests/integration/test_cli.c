@@ -259,7 +259,7 @@ static void test_cli_errors(void **state)
     log[n - 10] ^= 0xff;
     test_spit(path, log, n);
     free(log);
-    fails(RUN("eve", "verify"), 2, "damaged records");
+    fails(RUN("eve", "verify"), 2, "record checksum mismatch");
     /* Loose key file permissions. */
     snprintf(path, sizeof(path), "%s/eve/identity", work);
     chmod(path, 0644);
