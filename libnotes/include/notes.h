@@ -323,8 +323,10 @@ NOTES_API NOTES_NODISCARD int notes_doc_create(notes_replica *r,
                                                notes_doc **out);
 /*
  * Open a note: read its log, verify every change (signatures, hash chains,
- * sequence numbers, dependencies) and build its state. A torn or damaged
- * tail is moved aside (see notes_doc_damage) and the intact prefix used.
+ * sequence numbers, dependencies) and build its state. Changes no file: a
+ * damaged or missing part is reported by notes_doc_intact/notes_doc_damage
+ * and the note shows the intact prefix (its last good state). A note with
+ * only a state file (its log lost) opens empty, with NOTES_EROLLBACK.
  */
 NOTES_API NOTES_NODISCARD int notes_doc_open(notes_replica *r,
                                              const uint8_t id[16],
