@@ -418,8 +418,17 @@ int cmd_decisions(int argc, char **argv, struct cli_ctx *ctx)
             return cli_fail(rc, "cannot list notes");
         for (size_t i = 0; i < n && !ret; i++) {
             notes_doc *d;
-            if (notes_doc_open(ctx->r, ids[i], &d) != NOTES_OK)
+            int orc = notes_doc_open(ctx->r, ids[i], &d);
+            if (orc == NOTES_ENOTFOUND)
+                continue; /* created, never committed */
+            if (orc != NOTES_OK) {
+                char hex[33];
+                cli_note_id(hex, ids[i]);
+                cli_fail(orc, "note %.8s cannot be opened", hex);
+                ctx->damaged = 1;
                 continue;
+            }
+            cli_note_damage(ctx, d);
             ret = list_items(ctx, d, 1, arr, NULL, &shown);
             notes_doc_close(d);
         }

@@ -550,6 +550,7 @@ static void cli_reads_report(struct clicase *k, const char *what)
     free(expect(k, 2, "log", k->id, NULL));
     free(expect(k, 2, "blame", k->id, NULL));
     free(expect(k, 2, "decisions", k->id, NULL));
+    free(expect(k, 2, "decisions", NULL)); /* across every note */
     struct clirun_out o = notes(k, "verify", NULL);
     if (o.status != 2 || !strstr(o.err, k->log))
         fail_msg("%s: verify exit %d, stderr: %s", what, o.status, o.err);
