@@ -217,6 +217,9 @@ struct server {
 };
 
 static struct server g_srv = {.pid = -1, .fd = -1};
+/* The server's handshake deadline: HS_MS unless a test needs the real one. */
+static unsigned g_hs_ms = HS_MS;
+static void flood_stop(void);
 static int g_child_fd = -1;
 static volatile int g_child_stop;
 
@@ -332,7 +335,7 @@ static void srv_start(const char *home, unsigned max_conns)
         memset(&o, 0, sizeof(o));
         o.on_listen = child_on_listen;
         o.on_session = child_on_session;
-        o.handshake_ms = HS_MS;
+        o.handshake_ms = g_hs_ms;
         o.idle_ms = IDLE_MS;
         o.max_conns = max_conns;
         o.stop = &g_child_stop;
@@ -527,6 +530,7 @@ static int setup(void **st)
     notes_replica *r;
     notes_sync_report rep;
     int rc;
+    g_hs_ms = HS_MS;
     assert_non_null(w);
     g_w = w;
     *st = w;
@@ -564,6 +568,8 @@ static int setup(void **st)
 static int teardown(void **st)
 {
     struct world *w = *st ? *st : g_w;
+    flood_stop();
+    g_hs_ms = HS_MS;
     srv_kill();
     if (w) {
         notes_identity_free(w->mal);
@@ -2587,6 +2593,232 @@ static void test_hostile_connection_flood(void **st)
     srv_finish();
 }
 
+/* ---- a stranger's flood while members sync (issue 15) ---- */
+
+/*
+ * The stranger holds no secret and has addresses of its own (127.0.0.2
+ * to .5: another host on the LAN would have one, a host with several
+ * addresses more). It keeps FLOOD_HOLD connections open (three in four
+ * silent, one in four sending a random M1) and replaces each one the
+ * server closes at once, at most FLOOD_RATE new ones a second after the
+ * first FLOOD_HOLD. It runs on a thread until told to stop, FLOOD_MAX_MS
+ * at most; the teardown stops it if a test failed.
+ */
+#define FLOOD_HOLD 40
+#define FLOOD_RATE 20
+#define FLOOD_ADDRS 4
+#define FLOOD_MAX_MS 60000
+/* docs/protocol.md, "Busy": what a server says instead of M2 when it
+ * turns a connection away. */
+#define FLOOD_BUSY "notes-sync/1 busy\n"
+
+struct flooder {
+    pthread_t th;
+    int port, running;
+    volatile int stop;
+    size_t opened, closed, busy, other_bytes, connect_errors;
+};
+
+static struct flooder g_flood;
+
+/* A non-blocking connection from 127.0.0.x (src, host order) to port on
+ * 127.0.0.1, under way; -1 on error. */
+static int connect_from(uint32_t src, int port)
+{
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(src);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        return -1;
+    }
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 &&
+        errno != EINPROGRESS) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void *flooder_main(void *arg)
+{
+    struct flooder *f = arg;
+    struct pollfd pf[FLOOD_HOLD];
+    int fds[FLOOD_HOLD], sent[FLOOD_HOLD], talk[FLOOD_HOLD];
+    size_t got[FLOOD_HOLD];
+    uint8_t line[FLOOD_HOLD][32];
+    double start = now_ms(), next_new = start;
+    unsigned k = 0;
+    for (int i = 0; i < FLOOD_HOLD; i++)
+        fds[i] = -1;
+    while (!f->stop && now_ms() - start < FLOOD_MAX_MS) {
+        for (int i = 0; i < FLOOD_HOLD; i++) {
+            if (fds[i] >= 0)
+                continue;
+            if (f->opened >= FLOOD_HOLD && now_ms() < next_new)
+                break;
+            fds[i] = connect_from(0x7f000002u + k % FLOOD_ADDRS, f->port);
+            if (fds[i] < 0) {
+                f->connect_errors++;
+                break;
+            }
+            talk[i] = k++ % 4 == 3;
+            sent[i] = 0;
+            got[i] = 0;
+            if (++f->opened > FLOOD_HOLD)
+                next_new = now_ms() + 1000.0 / FLOOD_RATE;
+        }
+        for (int i = 0; i < FLOOD_HOLD; i++) {
+            pf[i].fd = fds[i];
+            pf[i].events = (short)(POLLIN | (sent[i] ? 0 : POLLOUT));
+            pf[i].revents = 0;
+        }
+        if (poll(pf, FLOOD_HOLD, 10) < 0 && errno != EINTR)
+            break;
+        for (int i = 0; i < FLOOD_HOLD; i++) {
+            uint8_t b[64];
+            ssize_t n;
+            if (fds[i] < 0 || !pf[i].revents)
+                continue;
+            if (!sent[i] && (pf[i].revents & POLLOUT)) {
+                sent[i] = 1;
+                if (talk[i]) {
+                    randombytes_buf(b, SYNC_M1_LEN);
+                    (void)send(fds[i], b, SYNC_M1_LEN, MSG_NOSIGNAL);
+                }
+            }
+            if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            n = read(fds[i], b, sizeof(b));
+            if (n > 0) {
+                for (ssize_t j = 0; j < n && got[i] < sizeof(line[i]); j++)
+                    line[i][got[i]++] = b[j];
+                if (got[i] == sizeof(line[i]))
+                    f->other_bytes += (size_t)n;
+                continue;
+            }
+            if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                continue;
+            /* The server closed it (or refused or reset it). */
+            if (got[i] == strlen(FLOOD_BUSY) &&
+                memcmp(line[i], FLOOD_BUSY, got[i]) == 0)
+                f->busy++;
+            else
+                f->other_bytes += got[i];
+            f->closed++;
+            close(fds[i]);
+            fds[i] = -1;
+        }
+    }
+    for (int i = 0; i < FLOOD_HOLD; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    return NULL;
+}
+
+static void flood_start(int port)
+{
+    memset(&g_flood, 0, sizeof(g_flood));
+    g_flood.port = port;
+    assert_int_equal(pthread_create(&g_flood.th, NULL, flooder_main, &g_flood),
+                     0);
+    g_flood.running = 1;
+}
+
+static void flood_stop(void)
+{
+    if (!g_flood.running)
+        return;
+    g_flood.stop = 1;
+    (void)pthread_join(g_flood.th, NULL); /* its loop polls 10 ms at most */
+    g_flood.running = 0;
+}
+
+/*
+ * Issue 15, "a stranger cannot lock members out". While the stranger
+ * floods a server (its real handshake deadline), Bo edits and syncs
+ * FLOOD_SYNCS times, 200 ms apart: every sync must succeed, with his
+ * change taken. The server turns the excess away with the busy line and
+ * sends the stranger nothing else, and holds a bounded number of
+ * descriptors.
+ */
+#define FLOOD_SYNCS 12
+
+static void test_hostile_stranger_flood_members(void **st)
+{
+    struct world *w = *st;
+    size_t ok = 0;
+    double worst = 0, sum = 0, t0;
+    long fd0, fdmax;
+    char first_err[400] = "";
+    g_hs_ms = 0; /* serve's default handshake deadline */
+    srv_start(w->a, 0);
+    world_addr(w);
+    fd0 = fdmax = proc_fds(g_srv.pid);
+    flood_start(g_srv.port);
+    /* Bounded wait until the stranger holds its connections and churns. */
+    t0 = now_ms();
+    while (__atomic_load_n(&g_flood.opened, __ATOMIC_RELAXED) <
+               FLOOD_HOLD + 10 &&
+           now_ms() - t0 < 5000) {
+        struct pollfd pf = {.fd = g_srv.fd, .events = POLLIN};
+        (void)poll(&pf, 1, 20);
+        srv_drain();
+    }
+    t0 = now_ms();
+    for (int i = 0; i < FLOOD_SYNCS; i++) {
+        notes_sync_report rep;
+        char text[64];
+        double t1, ms;
+        int rc;
+        long f = proc_fds(g_srv.pid);
+        fdmax = f > fdmax ? f : fdmax;
+        snprintf(text, sizeof(text), "Bo during the flood, %d\n", i);
+        append(w->b, w->n3, text);
+        t1 = now_ms();
+        rc = notes_sync_once(w->b, NULL, "team", w->addr, &rep);
+        ms = now_ms() - t1;
+        sum += ms;
+        worst = ms > worst ? ms : worst;
+        if (rc == 0 && rep.changes_sent >= 1)
+            ok++;
+        else if (!first_err[0])
+            snprintf(first_err, sizeof(first_err), "sync %d: %s: %s", i,
+                     notes_sync_errname(rc), notes_sync_last_error());
+        /* Pace the syncs; the server's records are read meanwhile. */
+        for (double until = now_ms() + 200; now_ms() < until;) {
+            struct pollfd pf = {.fd = g_srv.fd, .events = POLLIN};
+            (void)poll(&pf, 1, 20);
+            srv_drain();
+        }
+    }
+    flood_stop();
+    printf("  members' sync success while a stranger floods: %zu/%d in "
+           "%.1f s (each %.0f ms on average, worst %.0f ms)%s%s\n", ok,
+           FLOOD_SYNCS, (now_ms() - t0) / 1000, sum / FLOOD_SYNCS, worst,
+           first_err[0] ? "; first failure: " : "", first_err);
+    printf("  the stranger: %zu connections from %d addresses (%d held, "
+           "%d new/s), %zu closed by the server, %zu of them answered "
+           "busy, %zu other bytes; server descriptors %ld -> max %ld\n",
+           g_flood.opened, FLOOD_ADDRS, FLOOD_HOLD, FLOOD_RATE,
+           g_flood.closed, g_flood.busy, g_flood.other_bytes, fd0, fdmax);
+    assert_int_equal(ok, FLOOD_SYNCS);
+    assert_int_equal(g_flood.other_bytes, 0);
+    assert_true(g_flood.busy > 0);
+    assert_int_equal(g_flood.connect_errors, 0);
+    assert_true(fdmax - fd0 <= 16 + 4);
+    assert_true(srv_alive());
+    g_hs_ms = HS_MS;
+    honest_round(w, "a stranger's flood", 0);
+    srv_finish();
+}
+
 /* ---- a stranger's 10,000 handshakes ---- */
 
 struct stranger {
@@ -3263,6 +3495,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_hostile_stranger_handshakes,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_stranger_flood_members,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_have_flood_memory,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_slow_reader, setup,
@@ -3278,6 +3512,9 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     if (notes_init() != NOTES_OK)
         return 1;
+    /* HOSTILE_TEST=pattern runs only the matching tests (by hand). */
+    if (getenv("HOSTILE_TEST"))
+        cmocka_set_test_filter(getenv("HOSTILE_TEST"));
     rc = cmocka_run_group_tests(tests, NULL, NULL);
     srv_kill();
     return rc;
