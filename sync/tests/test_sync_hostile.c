@@ -95,6 +95,10 @@
  * bytes each would exceed it), more than allocator noise. */
 #define STRANGER_RSS_SLACK_KB MEM_KB(4096)
 
+/* docs/protocol.md, "Busy": what a server says instead of M2 when it
+ * turns a connection away. */
+#define FLOOD_BUSY "notes-sync/1 busy\n"
+
 /* Messages (docs/protocol.md, "Messages"). */
 enum { M_HAVE = 1, M_BUNDLE = 2, M_DONE = 3, M_BYE = 4, M_ERROR = 5,
        M_ZBUNDLE = 6 };
@@ -2444,22 +2448,22 @@ static void test_hostile_slowloris(void **st)
 }
 
 /*
- * A connection flood: 300 connections opened within ~200 ms (bursts of
- * 10 every 5 ms, so that the kernel's accept queue of 16 does not hold
- * them back for its SYN retries; every third sends 64 random bytes, the
- * rest nothing) against max_conns = 32. The server holds at most 32 at
- * once (the others are closed at once, unanswered), never sends a
- * stranger a byte, drops the silent ones at the handshake deadline,
- * keeps its descriptors and memory bounded, and an honest peer syncs as
+ * A connection flood from one address: 300 connections opened within
+ * ~200 ms (bursts of 10 every 5 ms; every third sends 64 random bytes,
+ * the rest nothing) against max_conns = 32. The server holds at most 8
+ * at once, the limit of pending connections per address (the others are
+ * answered "busy" and closed at once), sends a stranger nothing else,
+ * drops the silent ones at the handshake deadline, keeps its descriptors
+ * and memory bounded, and an honest peer of the same address syncs as
  * soon as a slot is free.
  */
 static void test_hostile_connection_flood(void **st)
 {
-    enum { FLOOD = 300, MAXC = 32, BURST = 10 };
+    enum { FLOOD = 300, MAXC = 32, PER_ADDR = 8, BURST = 10 };
     struct world *w = *st;
     int fds[FLOOD];
     uint8_t connected[FLOOD] = {0}, closed[FLOOD] = {0};
-    size_t bytes = 0, nclosed = 0, rec0 = srv_count(), tries = 0;
+    size_t bytes = 0, nbusy = 0, nclosed = 0, rec0 = srv_count(), tries = 0;
     int nopen = 0;
     long fd0 = proc_fds(g_srv.pid), rss0 = proc_kb(g_srv.pid, "VmRSS:");
     long fdmax = fd0, rssmax = rss0;
@@ -2517,7 +2521,10 @@ static void test_hostile_connection_flood(void **st)
                     continue;
             }
             n = read(fds[i], b, sizeof(b));
-            if (n > 0) {
+            if (n == (ssize_t)strlen(FLOOD_BUSY) &&
+                memcmp(b, FLOOD_BUSY, (size_t)n) == 0) {
+                nbusy++; /* one segment on loopback */
+            } else if (n > 0) {
                 bytes += (size_t)n;
             } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
                 closed[i] = 1;
@@ -2528,7 +2535,7 @@ static void test_hostile_connection_flood(void **st)
         }
         /*
          * A connection the kernel completed with a SYN cookie while the
-         * server's accept queue (16) was full may never reach the server
+         * server's accept queue was full may never reach the server
          * at all while it stays silent. Once the flood is over, one byte
          * on each connection still open makes the kernel deliver it; the
          * server then drops it at the handshake deadline.
@@ -2569,22 +2576,26 @@ static void test_hostile_connection_flood(void **st)
             accepted++;
             timeouts += g_srv.rec[i].rc == NOTES_SYNC_ETIMEOUT;
         }
-        printf("  flood of %d connections in %.0f ms (max_conns %d): %zu "
-               "accepted (%zu held to the handshake deadline, the others "
-               "sent garbage), %zu turned away at once; all closed after "
-               "%.0f ms%s; %zu bytes sent to the flood\n", FLOOD, opened_by,
-               MAXC, accepted, timeouts, FLOOD - accepted, last_close,
+        printf("  flood of %d connections from one address in %.0f ms "
+               "(max_conns %d, %d pending per address): %zu accepted (%zu "
+               "held to the handshake deadline, the others sent garbage), "
+               "%zu turned away at once (%zu told busy); all closed after "
+               "%.0f ms%s; %zu other bytes sent to the flood\n", FLOOD,
+               opened_by, MAXC, PER_ADDR, accepted, timeouts,
+               FLOOD - accepted, nbusy, last_close,
                poked ? " (stranded ones poked)" : "", bytes);
         printf("  server: descriptors %ld -> max %ld, RSS %ld -> max %ld KiB; "
                "the honest sync succeeded after %.0f ms (%zu tries)\n", fd0,
                fdmax, rss0, rssmax, honest_at, tries);
         assert_int_equal(nclosed, FLOOD);
         assert_int_equal(bytes, 0);
+        assert_true(nbusy > 0);
         assert_true(honest_at >= 0);
         assert_true(opened >= 1);
         assert_true(accepted < FLOOD); /* the limit turned some away */
-        /* At most max_conns connections at once, and memory flat. */
-        assert_true(fdmax - fd0 <= MAXC + 2);
+        /* At most its share of pending connections at once (and Bo's),
+         * and memory flat. */
+        assert_true(fdmax - fd0 <= PER_ADDR + 2);
         assert_true(rssmax - rss0 < MEM_KB(16 * 1024));
         assert_true(last_close < HS_MS + 8000);
     }
@@ -2608,9 +2619,6 @@ static void test_hostile_connection_flood(void **st)
 #define FLOOD_RATE 20
 #define FLOOD_ADDRS 4
 #define FLOOD_MAX_MS 60000
-/* docs/protocol.md, "Busy": what a server says instead of M2 when it
- * turns a connection away. */
-#define FLOOD_BUSY "notes-sync/1 busy\n"
 
 struct flooder {
     pthread_t th;
@@ -2816,6 +2824,158 @@ static void test_hostile_stranger_flood_members(void **st)
     assert_true(srv_alive());
     g_hs_ms = HS_MS;
     honest_round(w, "a stranger's flood", 0);
+    srv_finish();
+}
+
+/* Connect from 127.0.0.x (host order) and wait for the connection (1 s). */
+static int connect_from_wait(uint32_t src, int port)
+{
+    int fd = connect_from(src, port);
+    struct pollfd pf = {.fd = fd, .events = POLLOUT};
+    int err = 0;
+    socklen_t el = sizeof(err);
+    assert_true(fd >= 0);
+    assert_int_equal(poll(&pf, 1, 1000), 1);
+    assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el), 0);
+    assert_int_equal(err, 0);
+    return fd;
+}
+
+/* fd is answered "busy" and closed within ms. */
+static void expect_busy(int fd, int ms, const char *what)
+{
+    uint8_t b[sizeof(FLOOD_BUSY) - 1];
+    size_t extra;
+    if (read_exact(fd, b, sizeof(b), ms) != 0 ||
+        memcmp(b, FLOOD_BUSY, sizeof(b)) != 0)
+        fail_msg("%s: no busy answer", what);
+    if (read_to_eof(fd, ms, &extra) != 0 || extra != 0)
+        fail_msg("%s: not closed after the busy answer", what);
+}
+
+/* fd got nothing and is still open. */
+static void expect_held(int fd, const char *what)
+{
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    if (poll(&pf, 1, 0) != 0)
+        fail_msg("%s: answered or closed", what);
+}
+
+/* A fake server for one connection: reads M1, then says busy (busy) or
+ * closes without a word. */
+struct fake_srv {
+    pthread_t th;
+    int lfd, port, busy;
+};
+
+static void *fake_main(void *arg)
+{
+    struct fake_srv *f = arg;
+    struct pollfd pf = {.fd = f->lfd, .events = POLLIN};
+    uint8_t m1[SYNC_M1_LEN];
+    int fd;
+    if (poll(&pf, 1, 5000) != 1 || (fd = accept(f->lfd, NULL, NULL)) < 0)
+        return NULL;
+    if (read_exact(fd, m1, sizeof(m1), 5000) == 0 && f->busy)
+        (void)write_all(fd, FLOOD_BUSY, strlen(FLOOD_BUSY));
+    close(fd);
+    return NULL;
+}
+
+/* notes_sync_once against a fake server: its result and detail. */
+static int once_against_fake(struct world *w, int busy, char *detail,
+                             size_t dn)
+{
+    struct fake_srv f;
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    notes_sync_report rep;
+    char addr[64];
+    int rc;
+    memset(&f, 0, sizeof(f));
+    f.busy = busy;
+    f.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(f.lfd >= 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(f.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(f.lfd, 4), 0);
+    assert_int_equal(getsockname(f.lfd, (struct sockaddr *)&sa, &sl), 0);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(sa.sin_port));
+    assert_int_equal(pthread_create(&f.th, NULL, fake_main, &f), 0);
+    rc = notes_sync_once(w->b, NULL, "team", addr, &rep);
+    snprintf(detail, dn, "%s", notes_sync_last_error());
+    assert_int_equal(pthread_join(f.th, NULL), 0);
+    close(f.lfd);
+    return rc;
+}
+
+/*
+ * The limits on pending connections, one by one (serve's defaults: 16
+ * in all, 8 per address). The ninth from one address is answered busy
+ * and the eight stay; with 16 pending, a newcomer from another address
+ * evicts the oldest of the address holding the most (told busy, and the
+ * server reports it), and the others stay. A client maps the busy answer,
+ * and a close without any answer, to NOTES_SYNC_EBUSY, whose detail never
+ * claims the peer lacks the secret.
+ */
+static void test_hostile_pending_limits(void **st)
+{
+    struct world *w = *st;
+    int a[9], b[7], c, d;
+    size_t rec0, evicted = 0;
+    char detail[512];
+    int rc;
+    g_hs_ms = 5000; /* room for the steps below */
+    srv_start(w->a, 0);
+    world_addr(w);
+    rec0 = srv_count();
+    for (int i = 0; i < 9; i++)
+        a[i] = connect_from_wait(0x7f000002u, g_srv.port);
+    expect_busy(a[8], 2000, "the ninth from one address");
+    close(a[8]);
+    for (int i = 0; i < 8; i++)
+        expect_held(a[i], "one of the eight");
+    for (int i = 0; i < 7; i++)
+        b[i] = connect_from_wait(0x7f000003u, g_srv.port);
+    c = connect_from_wait(0x7f000004u, g_srv.port); /* 16 pending now */
+    d = connect_from_wait(0x7f000005u, g_srv.port); /* evicts a[0] */
+    expect_busy(a[0], 2000, "the oldest of the address holding the most");
+    for (int i = 1; i < 8; i++)
+        expect_held(a[i], "another of that address");
+    for (int i = 0; i < 7; i++)
+        expect_held(b[i], "a connection of another address");
+    expect_held(c, "a lone connection");
+    expect_held(d, "the newcomer");
+    for (int i = 0; i < 8; i++)
+        close(a[i]);
+    for (int i = 0; i < 7; i++)
+        close(b[i]);
+    close(c);
+    close(d);
+    /* Each accepted one is reported: a[0] evicted, the 16 others closed
+     * by the stranger before their handshake; a[8] was never accepted. */
+    assert_int_equal(srv_wait(rec0 + 17, 5000), rec0 + 17);
+    for (size_t i = rec0; i < g_srv.nrec; i++)
+        evicted += g_srv.rec[i].rc == NOTES_SYNC_EBUSY &&
+                   strstr(g_srv.rec[i].detail, "evicted") != NULL;
+    printf("  pending limits: the 9th from one address answered busy; the "
+           "17th pending evicted the oldest of the busiest address "
+           "(%zu eviction(s) reported)\n", evicted);
+    assert_int_equal(evicted, 1);
+    honest_round(w, "pending connections at their limit", 0);
+
+    /* The client side. */
+    rc = once_against_fake(w, 1, detail, sizeof(detail));
+    printf("  a busy answer: %s: %s\n", notes_sync_errname(rc), detail);
+    assert_int_equal(rc, NOTES_SYNC_EBUSY);
+    assert_non_null(strstr(detail, "busy"));
+    rc = once_against_fake(w, 0, detail, sizeof(detail));
+    printf("  a close without an answer: %s: %s\n", notes_sync_errname(rc),
+           detail);
+    assert_int_equal(rc, NOTES_SYNC_EBUSY);
+    assert_null(strstr(detail, "does not hold"));
     srv_finish();
 }
 
@@ -3497,6 +3657,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_stranger_flood_members,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_pending_limits, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_hostile_have_flood_memory,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_slow_reader, setup,
