@@ -72,7 +72,6 @@ struct conn {
     int initiator;        /* we dialed (once, serve's dials) */
     int pending;          /* inbound, handshake not over: counted */
     uint64_t pending_seq; /* order of arrival among pending ones */
-    char readbuf[READ_BUF];
 };
 
 /* A --peer in one space that serve keeps a live session with, redialing
@@ -116,6 +115,10 @@ struct notes_sync_hub {
     unsigned active, finished;
     unsigned npending, max_pending, max_pending_addr;
     uint64_t pending_seq;
+    /* Every connection reads into this one buffer: on_read consumes what
+     * on_alloc handed out before the loop reads another socket, so a
+     * connection costs no 64 KiB of its own (a flood's do not add up). */
+    char *readbuf;
     const notes_sync_serve_opts *opts;
     struct conn *conns;       /* every connection not yet closing */
     uv_fs_event_t watch;      /* live: the notes' logs */
@@ -304,8 +307,8 @@ static void on_alloc(uv_handle_t *hd, size_t want, uv_buf_t *buf)
 {
     struct conn *c = hd->data;
     (void)want;
-    buf->base = c->readbuf;
-    buf->len = sizeof(c->readbuf);
+    buf->base = c->hub->readbuf;
+    buf->len = READ_BUF;
 }
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
@@ -723,6 +726,11 @@ int notes_sync_once_ex(const char *home, const char *passphrase,
     h.handshake_ms = o && o->handshake_ms ? o->handshake_ms : 10000;
     h.idle_ms = o && o->idle_ms ? o->idle_ms : 60000;
     h.max_out = 4u << 20;
+    if (!(h.readbuf = malloc(READ_BUF))) {
+        r = NULL, id = NULL, spaces = NULL;
+        rc = NOTES_ENOMEM;
+        goto out;
+    }
     if ((rc = hub_load(&h, home, passphrase, space, &r, &id, &spaces)))
         goto out;
     if (o) {
@@ -768,6 +776,7 @@ out:
         char keep[512];
         snprintf(keep, sizeof(keep), "%s", notes_sync_last_error());
         hub_unload(r, id, spaces, h.cfg.nspaces);
+        free(h.readbuf);
         notes_sync__detail("%s", keep);
     }
     return rc;
@@ -1532,6 +1541,11 @@ int notes_sync_serve(const char *home, const char *passphrase,
                 return rc;
             }
     }
+    if (!(h.readbuf = malloc(READ_BUF))) {
+        r = NULL, id = NULL, spaces = NULL;
+        rc = NOTES_ENOMEM;
+        goto out;
+    }
     if ((rc = hub_load(&h, home, passphrase, NULL, &r, &id, &spaces)))
         goto out;
     /* A session speaks for one space: each --peer is dialed once per space
@@ -1622,6 +1636,7 @@ out:
         for (size_t i = 0; i < h.nrows; i++)
             free(h.rows[i]);
         hub_unload(r, id, spaces, h.cfg.nspaces);
+        free(h.readbuf);
         free(h.dials);
         free(peer_ss);
         notes_sync__detail("%s", keep);
