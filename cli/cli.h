@@ -32,6 +32,22 @@ struct cli_cmd {
 #define CLI_NEEDS_REPLICA 1u
 #define CLI_NEEDS_KEY 2u  /* commits: unlock the secret key */
 
+/* Text from a note, a peer, a file or a user, made safe for a terminal
+ * (esc.c): control characters, C1, invalid UTF-8 and (on one line)
+ * newlines, tabs, backslashes and invisible bidi/zero-width characters are
+ * shown escaped (\x1b, \u009b, \n, \\). The result is valid until
+ * CLI_ESC_SLOTS later calls, so one printf can escape several arguments.
+ * NULL gives NULL. JSON output needs none of this (jansson escapes). */
+#define CLI_ESC_SLOTS 16
+const char *cli_esc(const char *s);
+const char *cli_escn(const char *s, size_t n);
+/* Escape s into out (snprintf semantics). */
+size_t cli_esc_buf(char *out, size_t outn, const char *s);
+/* A note's body: like cli_escn but \n, \t and backslashes are kept. */
+void cli_put_text(FILE *f, const char *s, size_t n);
+/* cli_put_text to stdout, flushed; an exit code. */
+int cli_write_text(const char *s, size_t n);
+
 /* Report a libnotes error: "notes: WHAT: DETAIL" and map to an exit code. */
 int cli_fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_usage(const char *cmd);

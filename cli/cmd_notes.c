@@ -101,8 +101,8 @@ int cmd_new(int argc, char **argv, struct cli_ctx *ctx)
         free(data);
         if (rc) {
             notes_doc_close(d);
-            fprintf(stderr, "notes: %s:%zu: %s\n", template, diag.line,
-                    diag.msg[0] ? diag.msg : notes_strerror(rc));
+            fprintf(stderr, "notes: %s:%zu: %s\n", cli_esc(template), diag.line,
+                    cli_esc(diag.msg[0] ? diag.msg : notes_strerror(rc)));
             return cli_exit_code(rc);
         }
     } else if ((rc = notes_doc_splice(d, 0, 0, body, sizeof(body) - 1))) {
@@ -230,8 +230,9 @@ int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
                                (json_int_t)notes_doc_change_count(v[i].d)));
         } else {
             printf("%.8s  %-25s  %-40s  %s\n", hex,
-                   v[i].datetime ? v[i].datetime : "-",
-                   v[i].title ? v[i].title : "(untitled)", who.p ? who.p : "");
+                   v[i].datetime ? cli_esc(v[i].datetime) : "-",
+                   v[i].title ? cli_esc(v[i].title) : "(untitled)",
+                   who.p ? who.p : ""); /* cli_author: escaped */
             json_decref(authors);
         }
         free(who.p);
@@ -291,7 +292,7 @@ int cmd_show(int argc, char **argv, struct cli_ctx *ctx)
                 putchar('\n');
                 json_decref(o);
             } else {
-                ret = cli_write_output(NULL, text, n);
+                ret = cli_write_text(text, n); /* no raw controls */
             }
             notes_free(text);
         }
@@ -309,7 +310,9 @@ int cmd_show(int argc, char **argv, struct cli_ctx *ctx)
     } else {
         size_t n;
         char *md = cli_render_markdown(d, &n);
-        ret = md ? cli_write_output(NULL, md, n) : EXIT_SYSTEM;
+        /* Controls in the front matter or body are shown escaped; `notes
+         * export` is the byte-faithful way out. */
+        ret = md ? cli_write_text(md, n) : EXIT_SYSTEM;
         free(md);
     }
     if (conflicts && !ret) {
@@ -321,7 +324,8 @@ int cmd_show(int argc, char **argv, struct cli_ctx *ctx)
             for (size_t k = 0; c[k]; k++)
                 fprintf(stderr, "conflict: %s: kept \"%s\", also written "
                                 "concurrently: \"%s\"\n",
-                        fields[i], notes_doc_field(d, fields[i]), c[k]);
+                        cli_esc(fields[i]), cli_esc(notes_doc_field(d, fields[i])),
+                        cli_esc(c[k]));
         }
     }
     notes_doc_close(d);
@@ -375,7 +379,7 @@ int cmd_edit(int argc, char **argv, struct cli_ctx *ctx)
     if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
         WEXITSTATUS(st) != 0) {
         fprintf(stderr, "notes: the editor '%s' failed; nothing recorded "
-                        "(your text is kept in %s)\n", editor, path);
+                        "(your text is kept in %s)\n", cli_esc(editor), path);
         free(before);
         notes_doc_close(d);
         return EXIT_USER;
@@ -445,7 +449,8 @@ int cmd_append(int argc, char **argv, struct cli_ctx *ctx)
     if (section) {
         rc = cli_insert_in_section(d, section, NULL, text);
         if (rc == NOTES_ENOTFOUND) {
-            fprintf(stderr, "notes: no section '%s' in this note\n", section);
+            fprintf(stderr, "notes: no section '%s' in this note\n",
+                    cli_esc(section));
             free(text);
             notes_doc_close(d);
             return EXIT_USER;
@@ -612,7 +617,10 @@ int cmd_blame(int argc, char **argv, struct cli_ctx *ctx)
                                                  name, "text", s,
                                                  (size_t)(le - s)));
         } else {
-            printf("%-24.24s %4zu| %.*s\n", name, line, (int)(le - s), s);
+            /* Never cut: a long claimed name would cut the fingerprint. */
+            printf("%-24s %4zu| ", name, line);
+            cli_put_text(stdout, s, (size_t)(le - s));
+            putchar('\n');
         }
         /* Advance the code point counter over the line and its newline. */
         for (const char *q = s; q < le + (nl ? 1 : 0); q++)
@@ -726,13 +734,14 @@ static int verify_one(struct cli_ctx *ctx, notes_doc *d, json_t *arr,
         for (size_t i = 0; i < rep.nproblems; i++)
             fprintf(stderr, "notes: %.8s: %s: %s\n", hex,
                     notes_strerror(rep.problems[i].code),
-                    rep.problems[i].message);
+                    cli_esc(rep.problems[i].message));
         for (size_t i = 0; i < rep.nremarks; i++)
             fprintf(stderr, "notes: %.8s: note: %s\n", hex,
-                    rep.remarks[i].message);
+                    cli_esc(rep.remarks[i].message));
         if (rc == NOTES_OK || rep.nproblems)
             printf("%.8s  %-40s  %zu changes, %zu authors, %zu signatures: %s\n",
-                   hex, title ? title : "(untitled)", rep.changes, rep.authors,
+                   hex, title ? cli_esc(title) : "(untitled)", rep.changes,
+                   rep.authors,
                    rep.signatures, rc == NOTES_OK ? "ok" : "FAILED");
         else
             cli_fail(rc, "cannot verify %.8s", hex);
@@ -903,7 +912,7 @@ int cmd_export(int argc, char **argv, struct cli_ctx *ctx)
     if (strcmp(format, "md") != 0 && strcmp(format, "json") != 0 &&
         strcmp(format, "html") != 0 && strcmp(format, "bundle") != 0) {
         fprintf(stderr, "notes: unknown format '%s' (md, json, html or bundle)\n",
-                format);
+                cli_esc(format));
         return EXIT_USER;
     }
     if (attest && strcmp(format, "md") != 0) {
@@ -966,11 +975,12 @@ static int import_markdown(struct cli_ctx *ctx, const char *path,
     int rc = notes_md_check(data, n, &diag);
     if (rc) {
         if (diag.line)
-            fprintf(stderr, "notes: %s:%zu: %s; nothing was imported\n", path,
-                    diag.line, diag.msg);
+            fprintf(stderr, "notes: %s:%zu: %s; nothing was imported\n",
+                    cli_esc(path), diag.line, cli_esc(diag.msg));
         else
-            fprintf(stderr, "notes: %s: %s; nothing was imported\n", path,
-                    diag.msg[0] ? diag.msg : notes_strerror(rc));
+            fprintf(stderr, "notes: %s: %s; nothing was imported\n",
+                    cli_esc(path),
+                    cli_esc(diag.msg[0] ? diag.msg : notes_strerror(rc)));
         return rc == NOTES_ENOMEM ? EXIT_SYSTEM : EXIT_USER;
     }
     if ((rc = cli_unlock(ctx)))
@@ -980,8 +990,9 @@ static int import_markdown(struct cli_ctx *ctx, const char *path,
     rc = notes_md_import(d, data, n, &diag);
     if (rc) {
         notes_doc_close(d);
-        fprintf(stderr, "notes: %s:%zu: %s; nothing was imported\n", path,
-                diag.line, diag.msg[0] ? diag.msg : notes_strerror(rc));
+        fprintf(stderr, "notes: %s:%zu: %s; nothing was imported\n",
+                cli_esc(path), diag.line,
+                cli_esc(diag.msg[0] ? diag.msg : notes_strerror(rc)));
         return cli_exit_code(rc);
     }
     if (!notes_doc_dirty(d)) {

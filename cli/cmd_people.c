@@ -59,7 +59,7 @@ static void pets_load(struct cli_ctx *ctx)
             strlen(sp + 1) > NOTES_NAME_MAX || !sp[1]) {
             /* A damaged line names nobody; say so, the rest still counts. */
             fprintf(stderr, "notes: %s line %zu ignored: not \"nk... NAME\"\n",
-                    path, lineno);
+                    cli_esc(path), lineno);
             continue;
         }
         snprintf(pn.name, sizeof(pn.name), "%s", sp + 1);
@@ -130,6 +130,21 @@ static int own_person(struct cli_ctx *ctx, uint8_t out[32], char *name,
     return have;
 }
 
+/* cli_esc, with '"' as \" too, for a name shown between quotes. */
+static const char *quote_esc(const char *s)
+{
+    static char buf[4 * 4 * NOTES_NAME_MAX + 1];
+    const char *e = cli_esc(s);
+    size_t o = 0;
+    for (; *e && o + 3 < sizeof(buf); e++) {
+        if (*e == '"')
+            buf[o++] = '\\';
+        buf[o++] = *e;
+    }
+    buf[o] = 0;
+    return buf;
+}
+
 void cli_author(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
                 char *out, size_t n)
 {
@@ -165,7 +180,24 @@ void cli_author(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
         snprintf(tags + strlen(tags), sizeof(tags) - strlen(tags),
                  ", device revoked");
     notes_key_fingerprint(key, fpr);
-    snprintf(out, n, "%s (%s%s)", label, fpr, tags);
+    /* Escaped (esc.c), and a name only claimed is quoted, its own quotes
+     * escaped: whatever it holds, even "(abcd-efgh)", stays inside the
+     * quotes, and the real fingerprint is always the last (...). */
+    char suffix[160], shown[4 * 4 * NOTES_NAME_MAX + 3];
+    if (strstr(tags, "unknown key"))
+        snprintf(shown, sizeof(shown), "\"%s\"", quote_esc(label));
+    else
+        snprintf(shown, sizeof(shown), "%s", cli_esc(label));
+    snprintf(suffix, sizeof(suffix), " (%s%s)", fpr, tags);
+    /* Too long for `out`: cut the name (on a character), never the key. */
+    size_t room = n > strlen(suffix) ? n - strlen(suffix) - 1 : 0;
+    size_t len = strlen(shown);
+    if (len > room) {
+        len = room;
+        while (len && ((unsigned char)shown[len] & 0xc0) == 0x80)
+            len--;
+    }
+    snprintf(out, n, "%.*s%s", (int)len, shown, suffix);
 }
 
 /* ---- notes trust ---- */
@@ -228,7 +260,7 @@ static int resolve_key(struct cli_ctx *ctx, const char *spec, uint8_t out[32])
     }
     fprintf(stderr, "notes: '%s' is %s; give the full key (nk...), as "
                     "`notes log --json` shows it\n",
-            spec, hits ? "the fingerprint of two keys" : "not a key or a known fingerprint");
+            cli_esc(spec), hits ? "the fingerprint of two keys" : "not a key or a known fingerprint");
     return EXIT_USER;
 }
 
@@ -257,7 +289,7 @@ int cmd_trust(int argc, char **argv, struct cli_ctx *ctx)
             char fpr[NOTES_FPR_STRLEN], key[NOTES_KEY_STRLEN];
             notes_key_fingerprint(pets[i].key, fpr);
             notes_key_encode(pets[i].key, key);
-            printf("%-20s %s  %s\n", pets[i].name, fpr, key);
+            printf("%-20s %s  %s\n", cli_esc(pets[i].name), fpr, key);
         }
         return 0;
     }
@@ -271,7 +303,8 @@ int cmd_trust(int argc, char **argv, struct cli_ctx *ctx)
             if (memcmp(pets[i].key, key, 32) != 0)
                 pets[j++] = pets[i];
         if (j == npets) {
-            fprintf(stderr, "notes: '%s' is not in your trust list\n", argv[2]);
+            fprintf(stderr, "notes: '%s' is not in your trust list\n",
+                    cli_esc(argv[2]));
             return EXIT_USER;
         }
         npets = j;
@@ -302,7 +335,7 @@ int cmd_trust(int argc, char **argv, struct cli_ctx *ctx)
         return ret;
     char fpr[NOTES_FPR_STRLEN];
     notes_key_fingerprint(key, fpr);
-    printf("%s is now shown as %s\n", fpr, name);
+    printf("%s is now shown as %s\n", fpr, cli_esc(name));
     return 0;
 }
 
@@ -373,7 +406,7 @@ static int find_link(struct cli_ctx *ctx, const char *spec, notes_link_info *li,
     if (hits == 1)
         return 0;
     fprintf(stderr, "notes: no single linked device matches '%s' (see: notes "
-                    "device list)\n", spec);
+                    "device list)\n", cli_esc(spec));
     return EXIT_USER;
 }
 
@@ -408,7 +441,8 @@ static int device_list(struct cli_ctx *ctx)
                                li[i].revoked ? rt : NULL));
             continue;
         }
-        printf("%s  device of %s (%s), linked %s%s%s%s\n", df, li[i].person_name,
+        printf("%s  device of %s (%s), linked %s%s%s%s\n", df,
+               cli_esc(li[i].person_name),
                pf, t, li[i].self ? ", this device" : "",
                li[i].revoked ? ", REVOKED " : "", rt);
     }
@@ -496,7 +530,8 @@ int cmd_device(int argc, char **argv, struct cli_ctx *ctx)
             printf("%s device %s %s %s; written into %zu note%s (peers learn "
                    "it at the next sync)\n",
                    sub[0] == 'l' ? "linked" : "revoked", fpr,
-                   sub[0] == 'l' ? "to" : "of", notes_identity_name(p), touched,
+                   sub[0] == 'l' ? "to" : "of", cli_esc(notes_identity_name(p)),
+                   touched,
                    touched == 1 ? "" : "s");
         notes_identity_free(p);
         return ret;
@@ -601,8 +636,8 @@ int cmd_confirm(int argc, char **argv, struct cli_ctx *ctx)
     }
     if (hits != 1 || !o.items[at].has_anchor) {
         fprintf(stderr, "notes: %s '%s' (see: notes decisions %s)\n",
-                hits > 1 ? "more than one item matches" : "no item", spec,
-                argv[1]);
+                hits > 1 ? "more than one item matches" : "no item",
+                cli_esc(spec), cli_esc(argv[1]));
         notes_fmt_outline_release(&o);
         notes_doc_close(d);
         return EXIT_USER;
@@ -613,9 +648,10 @@ int cmd_confirm(int argc, char **argv, struct cli_ctx *ctx)
     ret = rc ? cli_fail(rc, "cannot confirm the item")
              : cli_commit(d, "the confirmation");
     if (!ret)
-        printf("confirmed %s %s: %s%s%s\n", it->id,
+        printf("confirmed %s %s: %s%s%s\n", cli_esc(it->id),
                it->kind == NOTES_FMT_ITEM_TASK ? "(action item)" : "(decision)",
-               it->owner ? it->owner : "", it->owner ? ": " : "", it->text);
+               it->owner ? cli_esc(it->owner) : "", it->owner ? ": " : "",
+               cli_esc(it->text));
     notes_fmt_outline_release(&o);
     notes_doc_close(d);
     return ret;

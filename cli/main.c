@@ -235,14 +235,14 @@ int cli_fail(int rc, const char *fmt, ...)
 {
     va_list ap;
     const char *detail = notes_last_detail();
-    fputs("notes: ", stderr);
+    char what[1024];
+    /* The message names notes, files and keys, the detail may quote a
+     * peer's bytes: both escaped (esc.c). */
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    if (detail && *detail)
-        fprintf(stderr, ": %s\n", detail);
-    else
-        fprintf(stderr, ": %s\n", notes_strerror(rc));
+    fprintf(stderr, "notes: %s: %s\n", cli_esc(what),
+            cli_esc(detail && *detail ? detail : notes_strerror(rc)));
     return cli_exit_code(rc);
 }
 
@@ -300,7 +300,8 @@ int cli_read_input(const char *path, size_t max, char **out, size_t *n)
     *out = NULL;
     *n = 0;
     if (fd < 0) {
-        fprintf(stderr, "notes: cannot read '%s': %s\n", path, strerror(errno));
+        fprintf(stderr, "notes: cannot read '%s': %s\n", cli_esc(path),
+                strerror(errno));
         return EXIT_USER;
     }
     buf = malloc(cap);
@@ -311,8 +312,8 @@ int cli_read_input(const char *path, size_t max, char **out, size_t *n)
         }
         if (len + 1 >= cap) {
             if (cap > max) {
-                fprintf(stderr, "notes: '%s' is larger than %zu bytes\n", path,
-                        max);
+                fprintf(stderr, "notes: '%s' is larger than %zu bytes\n",
+                        cli_esc(path), max);
                 free(buf);
                 if (fd)
                     close(fd);
@@ -331,7 +332,7 @@ int cli_read_input(const char *path, size_t max, char **out, size_t *n)
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            fprintf(stderr, "notes: cannot read '%s': %s\n", path,
+            fprintf(stderr, "notes: cannot read '%s': %s\n", cli_esc(path),
                     strerror(errno));
             free(buf);
             if (fd)
@@ -345,7 +346,8 @@ int cli_read_input(const char *path, size_t max, char **out, size_t *n)
     if (fd)
         close(fd);
     if (len > max) {
-        fprintf(stderr, "notes: '%s' is larger than %zu bytes\n", path, max);
+        fprintf(stderr, "notes: '%s' is larger than %zu bytes\n", cli_esc(path),
+                max);
         free(buf);
         return EXIT_USER;
     }
@@ -372,7 +374,8 @@ int cli_write_output(const char *path, const void *p, size_t n)
     FILE *f = fopen(tmp, "wb");
     if (!f || fwrite(p, 1, n, f) != n || fflush(f) != 0 ||
         fsync(fileno(f)) != 0) {
-        fprintf(stderr, "notes: cannot write '%s': %s\n", path, strerror(errno));
+        fprintf(stderr, "notes: cannot write '%s': %s\n", cli_esc(path),
+                strerror(errno));
         if (f)
             fclose(f);
         unlink(tmp);
@@ -380,7 +383,8 @@ int cli_write_output(const char *path, const void *p, size_t n)
         return EXIT_USER;
     }
     if (fclose(f) != 0 || rename(tmp, path) != 0) {
-        fprintf(stderr, "notes: cannot write '%s': %s\n", path, strerror(errno));
+        fprintf(stderr, "notes: cannot write '%s': %s\n", cli_esc(path),
+                strerror(errno));
         unlink(tmp);
         free(tmp);
         return EXIT_USER;
@@ -397,11 +401,11 @@ void cli_note_damage(struct cli_ctx *ctx, notes_doc *d)
         return;
     cli_note_id(hex, notes_doc_id(d));
     if (notes_doc_intact(d) == NOTES_OK) {
-        fprintf(stderr, "notes: note %.8s: %s\n", hex, dmg);
+        fprintf(stderr, "notes: note %.8s: %s\n", hex, cli_esc(dmg));
         return;
     }
     fprintf(stderr, "notes: note %.8s: %s: %s (run: notes verify)\n", hex,
-            notes_strerror(notes_doc_intact(d)), dmg);
+            notes_strerror(notes_doc_intact(d)), cli_esc(dmg));
     ctx->damaged = 1;
 }
 
@@ -412,7 +416,7 @@ void cli_note_repaired(notes_doc *d)
     if (!what)
         return;
     cli_note_id(hex, notes_doc_id(d));
-    fprintf(stderr, "notes: note %.8s: repaired: %s\n", hex, what);
+    fprintf(stderr, "notes: note %.8s: repaired: %s\n", hex, cli_esc(what));
 }
 
 int cli_commit(notes_doc *d, const char *what)
@@ -460,7 +464,7 @@ int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out)
     }
     if (hits > 1) {
         fprintf(stderr, "notes: '%s' matches %zu notes; give more of the id:\n",
-                spec, hits);
+                cli_esc(spec), hits);
         for (size_t i = 0; i < n; i++) {
             cli_note_id(hex, ids[i]);
             if (strncasecmp(hex, spec, sl) == 0)
@@ -500,15 +504,16 @@ int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out)
         docs[best] = NULL;
         cli_note_damage(ctx, *out);
     } else if (hits == 0) {
-        fprintf(stderr, "notes: no note matches '%s' (see: notes list)\n", spec);
+        fprintf(stderr, "notes: no note matches '%s' (see: notes list)\n",
+                cli_esc(spec));
         ret = EXIT_USER;
     } else {
-        fprintf(stderr, "notes: '%s' matches %zu notes:\n", spec, hits);
+        fprintf(stderr, "notes: '%s' matches %zu notes:\n", cli_esc(spec), hits);
         for (size_t i = 0; i < n; i++) {
             if (docs[i] && title_matches(notes_doc_field(docs[i], "title"), spec)) {
                 cli_note_id(hex, ids[i]);
                 fprintf(stderr, "  %.8s  %s\n", hex,
-                        notes_doc_field(docs[i], "title"));
+                        cli_esc(notes_doc_field(docs[i], "title")));
             }
         }
         ret = EXIT_USER;
@@ -685,7 +690,8 @@ int cmd_help(int argc, char **argv, struct cli_ctx *ctx)
                 return 0;
             }
         }
-        fprintf(stderr, "notes: no command '%s' (see: notes help)\n", argv[1]);
+        fprintf(stderr, "notes: no command '%s' (see: notes help)\n",
+                cli_esc(argv[1]));
         return EXIT_USER;
     }
     printf("notes: offline-first, peer-to-peer meeting notes with signed "
@@ -726,7 +732,7 @@ int main(int argc, char **argv)
             cmd = c;
     if (!cmd) {
         fprintf(stderr, "notes: '%s' is not a command (see: notes help)\n",
-                name);
+                cli_esc(name));
         return EXIT_USER;
     }
     /* Global flags: --json anywhere, --help anywhere. */

@@ -42,6 +42,7 @@
 #include "notes_sync.h"
 #include "ui.h"
 #include "ui_assets.h"
+#include "cli.h" /* cli_esc */
 
 #define HIST_MAX 20000      /* updates kept per note; older: reload */
 #define OUT_MAX (16u << 20) /* bytes queued per page before it is dropped */
@@ -215,14 +216,16 @@ static void ui_log(struct notes_ui *ui, const char *fmt, ...)
 static void ui_log(struct notes_ui *ui, const char *fmt, ...)
 {
     va_list ap;
+    char line[1024];
     if (!ui->log)
         return;
+    /* Hosts, origins, URIs and titles come from browsers and peers: shown
+     * escaped (cli/esc.c), never raw, on the daemon's terminal. */
     va_start(ap, fmt);
-    fputs("notes ui: ", ui->log);
-    vfprintf(ui->log, fmt, ap);
-    fputc('\n', ui->log);
-    fflush(ui->log);
+    vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
+    fprintf(ui->log, "notes ui: %s\n", cli_esc(line));
+    fflush(ui->log);
 }
 
 static uint64_t now_ms(void)
