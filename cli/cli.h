@@ -41,8 +41,10 @@ struct cli_cmd {
 #define CLI_ESC_SLOTS 16
 const char *cli_esc(const char *s);
 const char *cli_escn(const char *s, size_t n);
-/* Escape s into out (snprintf semantics). */
-size_t cli_esc_buf(char *out, size_t outn, const char *s);
+/* A name a key only claims: cli_esc plus its parentheses escaped ("\(",
+ * look-alikes as \uXXXX), so the key's fingerprint is always the first
+ * plain "(" after it. Valid until the next call. */
+const char *cli_esc_claim(const char *s);
 /* A note's body: like cli_escn but \n, \t and backslashes are kept. */
 void cli_put_text(FILE *f, const char *s, size_t n);
 /* cli_put_text to stdout, flushed; an exit code. */

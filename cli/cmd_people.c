@@ -130,21 +130,6 @@ static int own_person(struct cli_ctx *ctx, uint8_t out[32], char *name,
     return have;
 }
 
-/* cli_esc, with '"' as \" too, for a name shown between quotes. */
-static const char *quote_esc(const char *s)
-{
-    static char buf[4 * 4 * NOTES_NAME_MAX + 1];
-    const char *e = cli_esc(s);
-    size_t o = 0;
-    for (; *e && o + 3 < sizeof(buf); e++) {
-        if (*e == '"')
-            buf[o++] = '\\';
-        buf[o++] = *e;
-    }
-    buf[o] = 0;
-    return buf;
-}
-
 void cli_author(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
                 char *out, size_t n)
 {
@@ -180,14 +165,11 @@ void cli_author(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
         snprintf(tags + strlen(tags), sizeof(tags) - strlen(tags),
                  ", device revoked");
     notes_key_fingerprint(key, fpr);
-    /* Escaped (esc.c), and a name only claimed is quoted, its own quotes
-     * escaped: whatever it holds, even "(abcd-efgh)", stays inside the
-     * quotes, and the real fingerprint is always the last (...). */
-    char suffix[160], shown[4 * 4 * NOTES_NAME_MAX + 3];
-    if (strstr(tags, "unknown key"))
-        snprintf(shown, sizeof(shown), "\"%s\"", quote_esc(label));
-    else
-        snprintf(shown, sizeof(shown), "%s", cli_esc(label));
+    /* Escaped (esc.c); a name only claimed also has its parentheses
+     * escaped (cli_esc_claim), so the fingerprint is always the first "(...)". */
+    char suffix[160], shown[8 * 4 * NOTES_NAME_MAX + 1];
+    snprintf(shown, sizeof(shown), "%s",
+             strstr(tags, "unknown key") ? cli_esc_claim(label) : cli_esc(label));
     snprintf(suffix, sizeof(suffix), " (%s%s)", fpr, tags);
     /* Too long for `out`: cut the name (on a character), never the key. */
     size_t room = n > strlen(suffix) ? n - strlen(suffix) - 1 : 0;

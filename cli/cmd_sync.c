@@ -825,8 +825,8 @@ int cmd_peers(int argc, char **argv, struct cli_ctx *ctx)
                 char fpr[NOTES_FPR_STRLEN];
                 notes_key_fingerprint(e->key, fpr);
                 if (names[i][0])
-                    snprintf(who, sizeof(who), "\"%s\" (%s)", cli_esc(names[i]),
-                             fpr); /* a claimed name: quoted, as cli_author */
+                    snprintf(who, sizeof(who), "%s (%s)", cli_esc_claim(names[i]),
+                             fpr);
                 else
                     snprintf(who, sizeof(who), "%s", fpr);
             } else {

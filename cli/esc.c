@@ -176,10 +176,50 @@ void cli_put_text(FILE *f, const char *s, size_t n)
     escape(&k, (const uint8_t *)s, n, 1);
 }
 
-size_t cli_esc_buf(char *out, size_t outn, const char *s)
+/* A name only claimed, for a terminal: cli_esc, and then its parentheses
+ * (ASCII "\(" "\)", look-alikes as \uXXXX) escaped too. The real key
+ * then always starts at the first plain "(" of an author: a name such as
+ * "Ana (mc3x-dn2y)" cannot pass for a fingerprint. cli_esc already shows a
+ * backslash as "\\", so "\(" cannot be imitated either. */
+const char *cli_esc_claim(const char *s)
 {
-    const char *e = cli_esc(s ? s : "");
-    return (size_t)snprintf(out, outn, "%s", e);
+    static const char *const alike[] = {
+        "\xef\xbc\x88", "\xef\xbc\x89", /* U+FF08/9 fullwidth */
+        "\xef\xb9\x99", "\xef\xb9\x9a", /* U+FE59/A small */
+        "\xef\xb8\xb5", "\xef\xb8\xb6", /* U+FE35/6 vertical */
+        "\xe2\x81\xbd", "\xe2\x81\xbe", /* U+207D/E superscript */
+        "\xe2\x82\x8d", "\xe2\x82\x8e", /* U+208D/E subscript */
+        "\xe2\x9d\xa8", "\xe2\x9d\xa9", /* U+2768/9 ornaments */
+        "\xe2\x9d\xaa", "\xe2\x9d\xab", /* U+276A/B */
+        "\xe2\x9f\xae", "\xe2\x9f\xaf", /* U+27EE/F flattened */
+        "\xe2\xb8\xa8", "\xe2\xb8\xa9", /* U+2E28/9 double */
+    };
+    static const unsigned cps[] = {0xff08, 0xff09, 0xfe59, 0xfe5a, 0xfe35,
+                                   0xfe36, 0x207d, 0x207e, 0x208d, 0x208e,
+                                   0x2768, 0x2769, 0x276a, 0x276b, 0x27ee,
+                                   0x27ef, 0x2e28, 0x2e29};
+    static char buf[8 * 4 * NOTES_NAME_MAX + 1]; /* names are <= 64 bytes */
+    const char *e = cli_esc(s);
+    size_t o = 0;
+    while (*e && o + 8 < sizeof(buf)) {
+        size_t k;
+        if (*e == '(' || *e == ')') {
+            buf[o++] = '\\';
+            buf[o++] = *e++;
+            continue;
+        }
+        for (k = 0; k < sizeof(cps) / sizeof(cps[0]); k++)
+            if (strncmp(e, alike[k], 3) == 0)
+                break;
+        if (k < sizeof(cps) / sizeof(cps[0])) {
+            o += (size_t)snprintf(buf + o, sizeof(buf) - o, "\\u%04x", cps[k]);
+            e += 3;
+            continue;
+        }
+        buf[o++] = *e++;
+    }
+    buf[o] = 0;
+    return buf;
 }
 
 int cli_write_text(const char *s, size_t n)
