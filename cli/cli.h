@@ -74,8 +74,17 @@ void cli_author(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
                 char *out, size_t n);
 /* Format a Unix ms time as local ISO 8601 with offset. */
 void cli_time(uint64_t ms, char *out, size_t n);
-/* Read a whole file or "-" (stdin), bounded. */
+/* Read a whole file or "-" (stdin), bounded while reading: more than max
+ * bytes is refused (exit 1) having held at most max + 1 of them. A file
+ * that cannot be opened or read: exit 1 if it does not exist or is a
+ * folder, else 3 (permissions, I/O). */
 int cli_read_input(const char *path, size_t max, char **out, size_t *n);
+/* The same, and once NOTES_CLI_HEAD bytes are in (or at the end), `narrow`
+ * may lower the limit by what they are (e.g. Markdown vs a bundle). */
+#define NOTES_CLI_HEAD 20u
+int cli_read_input_ex(const char *path, size_t max,
+                      size_t (*narrow)(const char *head, size_t len),
+                      char **out, size_t *n);
 /* Write to a file atomically, or stdout when path is NULL or "-". */
 int cli_write_output(const char *path, const void *p, size_t n);
 /* Render the note as Markdown: front matter then body. Caller frees. */

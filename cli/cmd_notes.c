@@ -200,8 +200,9 @@ int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
             if (rc == NOTES_ENOTFOUND)
                 continue; /* created but never committed (a crash) */
             cli_note_id(hex, ids[i]);
-            cli_fail(rc, "cannot open note %s", hex);
-            ret = EXIT_DATA;
+            int e = cli_fail(rc, "cannot open note %s", hex);
+            if (e > ret) /* a damaged log is 2, an unreadable one 3 */
+                ret = e;
             continue;
         }
         cli_note_damage(ctx, d);
@@ -755,7 +756,7 @@ int cmd_verify(int argc, char **argv, struct cli_ctx *ctx)
 {
     size_t changes = 0, sigs = 0, bad = 0, notes = 0;
     json_t *arr = ctx->json ? json_array() : NULL;
-    int ret = 0;
+    int ret = 0, syserr = 0;
     if (argc > 2)
         return cli_usage("verify");
     /* A file (bundle or attested Markdown) needs no replica at all. */
@@ -800,7 +801,11 @@ int cmd_verify(int argc, char **argv, struct cli_ctx *ctx)
                     continue;
                 }
                 cli_note_id(hex, ids[i]);
-                cli_fail(rc, "note %.8s cannot be opened", hex);
+                /* Unreadable (permissions, I/O) is not a verified
+                 * problem: exit 3, not 2. */
+                int e = cli_fail(rc, "note %.8s cannot be opened", hex);
+                if (e > syserr)
+                    syserr = e;
                 bad++;
                 continue;
             }
@@ -828,12 +833,13 @@ int cmd_verify(int argc, char **argv, struct cli_ctx *ctx)
                bad ? "PROBLEMS FOUND" : "all ok");
     }
     if (bad)
-        ret = EXIT_DATA;
+        ret = syserr > EXIT_DATA ? syserr : EXIT_DATA;
     return ret;
 }
 
 /* ---- compact ---- */
 
+/* *failed: the worst exit code so far (a full disk is 3, a damaged log 2). */
 static int compact_one(notes_doc *d, int *failed)
 {
     char hex[33];
@@ -841,8 +847,9 @@ static int compact_one(notes_doc *d, int *failed)
     int rc = notes_doc_compact(d, 19);
     cli_note_repaired(d);
     if (rc) {
-        cli_fail(rc, "note %.8s not compacted", hex);
-        *failed = 1;
+        int e = cli_fail(rc, "note %.8s not compacted", hex);
+        if (e > *failed)
+            *failed = e;
     } else {
         printf("%.8s  compacted\n", hex);
     }
@@ -871,15 +878,16 @@ int cmd_compact(int argc, char **argv, struct cli_ctx *ctx)
         if ((rc = notes_doc_open(ctx->r, ids[i], &d))) {
             if (rc == NOTES_ENOTFOUND)
                 continue; /* never committed */
-            cli_fail(rc, "cannot open a note");
-            failed = 1;
+            int e = cli_fail(rc, "cannot open a note");
+            if (e > failed)
+                failed = e;
             continue;
         }
         compact_one(d, &failed);
         notes_doc_close(d);
     }
     notes_free(ids);
-    return failed ? EXIT_DATA : 0;
+    return failed;
 }
 
 /* ---- export, import ---- */
@@ -1012,6 +1020,19 @@ static int import_markdown(struct cli_ctx *ctx, const char *path,
     return ret;
 }
 
+/* A bundle (16 bytes of note id, then "NTB") may be large; anything else
+ * is Markdown, refused past the formats' limit while it is being read. */
+#define IMPORT_BUNDLE_MAX (256u << 20) /* as `notes verify FILE` */
+static int is_bundle(const char *p, size_t n)
+{
+    return n >= 20 && memcmp(p + 16, "NTB", 3) == 0;
+}
+
+static size_t import_limit(const char *head, size_t len)
+{
+    return is_bundle(head, len) ? IMPORT_BUNDLE_MAX : NOTES_MD_MAX_BYTES;
+}
+
 int cmd_import(int argc, char **argv, struct cli_ctx *ctx)
 {
     char *data;
@@ -1020,9 +1041,10 @@ int cmd_import(int argc, char **argv, struct cli_ctx *ctx)
     int rc;
     if (argc != 2)
         return cli_usage("import");
-    if ((rc = cli_read_input(argv[1], 1u << 30, &data, &n)))
+    if ((rc = cli_read_input_ex(argv[1], IMPORT_BUNDLE_MAX, import_limit, &data,
+                                &n)))
         return rc;
-    if (n < 20 || memcmp(data + 16, "NTB", 3) != 0) {
+    if (!is_bundle(data, n)) {
         rc = import_markdown(ctx, argv[1], data, n);
         free(data);
         return rc;

@@ -294,39 +294,52 @@ void cli_time(uint64_t ms, char *out, size_t n)
 
 int cli_read_input(const char *path, size_t max, char **out, size_t *n)
 {
+    return cli_read_input_ex(path, max, NULL, out, n);
+}
+
+int cli_read_input_ex(const char *path, size_t max,
+                      size_t (*narrow)(const char *head, size_t len),
+                      char **out, size_t *n)
+{
     int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
     size_t len = 0, cap = 4096;
+    int narrowed = !narrow;
     char *buf;
     *out = NULL;
     *n = 0;
     if (fd < 0) {
         fprintf(stderr, "notes: cannot read '%s': %s\n", cli_esc(path),
                 strerror(errno));
-        return EXIT_USER;
+        return errno == ENOENT || errno == ENOTDIR ? EXIT_USER : EXIT_SYSTEM;
     }
     buf = malloc(cap);
+    /* The limit holds while reading: the buffer never grows past max + 1,
+     * so /dev/zero or a huge sparse file costs max bytes, not all memory. */
     for (;;) {
         if (!buf) {
             fprintf(stderr, "notes: out of memory\n");
+            if (fd)
+                close(fd);
             return EXIT_SYSTEM;
         }
+        if (!narrowed && len >= NOTES_CLI_HEAD) {
+            size_t m = narrow(buf, len);
+            narrowed = 1;
+            if (m < max)
+                max = m;
+        }
+        if (len > max)
+            break;
         if (len + 1 >= cap) {
-            if (cap > max) {
-                fprintf(stderr, "notes: '%s' is larger than %zu bytes\n",
-                        cli_esc(path), max);
-                free(buf);
-                if (fd)
-                    close(fd);
-                return EXIT_USER;
-            }
-            char *nb = realloc(buf, cap * 2);
+            size_t ncap = cap * 2 > max + 2 ? max + 2 : cap * 2;
+            char *nb = realloc(buf, ncap);
             if (!nb) {
                 free(buf);
                 buf = NULL;
                 continue;
             }
             buf = nb;
-            cap *= 2;
+            cap = ncap;
         }
         ssize_t r = read(fd, buf + len, cap - len - 1);
         if (r < 0 && errno == EINTR)
@@ -337,7 +350,7 @@ int cli_read_input(const char *path, size_t max, char **out, size_t *n)
             free(buf);
             if (fd)
                 close(fd);
-            return EXIT_USER;
+            return errno == EISDIR ? EXIT_USER : EXIT_SYSTEM;
         }
         if (r == 0)
             break;
@@ -345,9 +358,14 @@ int cli_read_input(const char *path, size_t max, char **out, size_t *n)
     }
     if (fd)
         close(fd);
+    if (!narrowed) {
+        size_t m = narrow(buf, len);
+        if (m < max)
+            max = m;
+    }
     if (len > max) {
-        fprintf(stderr, "notes: '%s' is larger than %zu bytes\n", cli_esc(path),
-                max);
+        fprintf(stderr, "notes: '%s' is larger than %zu bytes; nothing was read\n",
+                cli_esc(path), max);
         free(buf);
         return EXIT_USER;
     }
@@ -481,9 +499,22 @@ int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out)
         return EXIT_SYSTEM;
     }
     hits = 0;
+    /* A note we cannot read might be the one meant: if nothing matches,
+     * say that rather than "no note matches" (exit 3 for I/O). */
+    int unreadable = 0;
+    char why[256] = "";
     for (size_t i = 0; i < n; i++) {
-        if (notes_doc_open(ctx->r, ids[i], &docs[i]) != NOTES_OK)
+        int orc = notes_doc_open(ctx->r, ids[i], &docs[i]);
+        if (orc != NOTES_OK) {
+            if (orc != NOTES_ENOTFOUND && !unreadable) {
+                const char *dt = notes_last_detail();
+                cli_note_id(hex, ids[i]);
+                snprintf(why, sizeof(why), "note %.8s: %s", hex,
+                         dt && *dt ? dt : notes_strerror(orc));
+                unreadable = cli_exit_code(orc);
+            }
             continue;
+        }
         const char *t = notes_doc_field(docs[i], "title");
         if (t && strcasecmp(t, spec) == 0) {
             exact++;
@@ -503,6 +534,10 @@ int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out)
         *out = docs[best];
         docs[best] = NULL;
         cli_note_damage(ctx, *out);
+    } else if (hits == 0 && unreadable) {
+        fprintf(stderr, "notes: no readable note matches '%s'; cannot read %s\n",
+                cli_esc(spec), cli_esc(why));
+        ret = unreadable;
     } else if (hits == 0) {
         fprintf(stderr, "notes: no note matches '%s' (see: notes list)\n",
                 cli_esc(spec));
