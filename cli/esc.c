@@ -5,7 +5,8 @@
  * from notes, peers, files and users. Written raw, an ESC or BEL in one of
  * them retitles or clears the terminal, hides text (ESC[8m) or moves the
  * cursor over a key fingerprint. Every such string goes through this file
- * before it reaches stdout or stderr (docs/web.md, "Text from others").
+ * before it reaches stdout or stderr (docs/web.md, "Text from others on
+ * the terminal").
  *
  * Shown escaped: C0 controls and DEL as \xHH, C1 controls (U+0080..U+009F,
  * which some terminals obey like ESC [) as \u0080, each byte of invalid
