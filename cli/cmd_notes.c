@@ -688,13 +688,15 @@ int cmd_diff(int argc, char **argv, struct cli_ctx *ctx)
             size_t len = nl ? (size_t)(nl - p) + 1 : strlen(p);
             const char *c = *p == '+' ? "\033[32m" : *p == '-' ? "\033[31m"
                           : *p == '@' ? "\033[36m" : "";
-            printf("%s%.*s%s", c, (int)(nl ? len - 1 : len), p, *c ? "\033[0m" : "");
+            fputs(c, stdout);
+            cli_put_text(stdout, p, nl ? len - 1 : len); /* no raw controls */
+            fputs(*c ? "\033[0m" : "", stdout);
             if (nl)
                 putchar('\n');
             p += len;
         }
     } else {
-        fwrite(out, 1, n, stdout);
+        cli_put_text(stdout, out, n); /* the notes' text: controls escaped */
     }
     notes_free(out);
     notes_doc_close(d);

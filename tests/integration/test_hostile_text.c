@@ -134,6 +134,17 @@ static void test_hostile_title_and_body(void **state)
     ok(RUN("ana", "verify", note), 0, "\\x1b]0;pwned");
     ok(RUN("ana", "verify"), 0, "all ok");
     ok(RUN("ana", "show", note, "--conflicts"), 0, NULL);
+    {
+        /* diff between the first change and now: the appended line. */
+        struct out lg = RUN("ana", "log", note, "--json");
+        const char *last = strrchr(lg.out, '{'); /* the oldest change */
+        char first[13] = "";
+        const char *idp = last ? strstr(last, "\"id\": \"") : NULL;
+        assert_non_null(idp);
+        snprintf(first, sizeof(first), "%.12s", idp + 7);
+        ok(RUN("ana", "diff", note, first), 0, "+bell\\x07 cr\\x0d");
+        out_free(&lg);
+    }
     ok(RUN("ana", "done", note, "Book"), 0, "Book \\x1b[8mthe room");
     /* Looked up by a hostile title, and not found by one: the argument is
      * shown escaped in the error. */
