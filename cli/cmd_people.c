@@ -59,7 +59,7 @@ static void pets_load(struct cli_ctx *ctx)
             strlen(sp + 1) > NOTES_NAME_MAX || !sp[1]) {
             /* A damaged line names nobody; say so, the rest still counts. */
             fprintf(stderr, "notes: %s line %zu ignored: not \"nk... NAME\"\n",
-                    path, lineno);
+                    cli_esc(path), lineno);
             continue;
         }
         snprintf(pn.name, sizeof(pn.name), "%s", sp + 1);
@@ -165,7 +165,21 @@ void cli_author(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
         snprintf(tags + strlen(tags), sizeof(tags) - strlen(tags),
                  ", device revoked");
     notes_key_fingerprint(key, fpr);
-    snprintf(out, n, "%s (%s%s)", label, fpr, tags);
+    /* Escaped (esc.c); a name only claimed also has its parentheses
+     * escaped (cli_esc_claim), so the fingerprint is always the first "(...)". */
+    char suffix[160], shown[8 * 4 * NOTES_NAME_MAX + 1];
+    snprintf(shown, sizeof(shown), "%s",
+             strstr(tags, "unknown key") ? cli_esc_claim(label) : cli_esc(label));
+    snprintf(suffix, sizeof(suffix), " (%s%s)", fpr, tags);
+    /* Too long for `out`: cut the name (on a character), never the key. */
+    size_t room = n > strlen(suffix) ? n - strlen(suffix) - 1 : 0;
+    size_t len = strlen(shown);
+    if (len > room) {
+        len = room;
+        while (len && ((unsigned char)shown[len] & 0xc0) == 0x80)
+            len--;
+    }
+    snprintf(out, n, "%.*s%s", (int)len, shown, suffix);
 }
 
 /* ---- notes trust ---- */
@@ -228,7 +242,7 @@ static int resolve_key(struct cli_ctx *ctx, const char *spec, uint8_t out[32])
     }
     fprintf(stderr, "notes: '%s' is %s; give the full key (nk...), as "
                     "`notes log --json` shows it\n",
-            spec, hits ? "the fingerprint of two keys" : "not a key or a known fingerprint");
+            cli_esc(spec), hits ? "the fingerprint of two keys" : "not a key or a known fingerprint");
     return EXIT_USER;
 }
 
@@ -257,7 +271,7 @@ int cmd_trust(int argc, char **argv, struct cli_ctx *ctx)
             char fpr[NOTES_FPR_STRLEN], key[NOTES_KEY_STRLEN];
             notes_key_fingerprint(pets[i].key, fpr);
             notes_key_encode(pets[i].key, key);
-            printf("%-20s %s  %s\n", pets[i].name, fpr, key);
+            printf("%-20s %s  %s\n", cli_esc(pets[i].name), fpr, key);
         }
         return 0;
     }
@@ -271,7 +285,8 @@ int cmd_trust(int argc, char **argv, struct cli_ctx *ctx)
             if (memcmp(pets[i].key, key, 32) != 0)
                 pets[j++] = pets[i];
         if (j == npets) {
-            fprintf(stderr, "notes: '%s' is not in your trust list\n", argv[2]);
+            fprintf(stderr, "notes: '%s' is not in your trust list\n",
+                    cli_esc(argv[2]));
             return EXIT_USER;
         }
         npets = j;
@@ -302,7 +317,7 @@ int cmd_trust(int argc, char **argv, struct cli_ctx *ctx)
         return ret;
     char fpr[NOTES_FPR_STRLEN];
     notes_key_fingerprint(key, fpr);
-    printf("%s is now shown as %s\n", fpr, name);
+    printf("%s is now shown as %s\n", fpr, cli_esc(name));
     return 0;
 }
 
@@ -373,7 +388,7 @@ static int find_link(struct cli_ctx *ctx, const char *spec, notes_link_info *li,
     if (hits == 1)
         return 0;
     fprintf(stderr, "notes: no single linked device matches '%s' (see: notes "
-                    "device list)\n", spec);
+                    "device list)\n", cli_esc(spec));
     return EXIT_USER;
 }
 
@@ -408,7 +423,8 @@ static int device_list(struct cli_ctx *ctx)
                                li[i].revoked ? rt : NULL));
             continue;
         }
-        printf("%s  device of %s (%s), linked %s%s%s%s\n", df, li[i].person_name,
+        printf("%s  device of %s (%s), linked %s%s%s%s\n", df,
+               cli_esc(li[i].person_name),
                pf, t, li[i].self ? ", this device" : "",
                li[i].revoked ? ", REVOKED " : "", rt);
     }
@@ -496,7 +512,8 @@ int cmd_device(int argc, char **argv, struct cli_ctx *ctx)
             printf("%s device %s %s %s; written into %zu note%s (peers learn "
                    "it at the next sync)\n",
                    sub[0] == 'l' ? "linked" : "revoked", fpr,
-                   sub[0] == 'l' ? "to" : "of", notes_identity_name(p), touched,
+                   sub[0] == 'l' ? "to" : "of", cli_esc(notes_identity_name(p)),
+                   touched,
                    touched == 1 ? "" : "s");
         notes_identity_free(p);
         return ret;
@@ -601,8 +618,8 @@ int cmd_confirm(int argc, char **argv, struct cli_ctx *ctx)
     }
     if (hits != 1 || !o.items[at].has_anchor) {
         fprintf(stderr, "notes: %s '%s' (see: notes decisions %s)\n",
-                hits > 1 ? "more than one item matches" : "no item", spec,
-                argv[1]);
+                hits > 1 ? "more than one item matches" : "no item",
+                cli_esc(spec), cli_esc(argv[1]));
         notes_fmt_outline_release(&o);
         notes_doc_close(d);
         return EXIT_USER;
@@ -613,9 +630,10 @@ int cmd_confirm(int argc, char **argv, struct cli_ctx *ctx)
     ret = rc ? cli_fail(rc, "cannot confirm the item")
              : cli_commit(d, "the confirmation");
     if (!ret)
-        printf("confirmed %s %s: %s%s%s\n", it->id,
+        printf("confirmed %s %s: %s%s%s\n", cli_esc(it->id),
                it->kind == NOTES_FMT_ITEM_TASK ? "(action item)" : "(decision)",
-               it->owner ? it->owner : "", it->owner ? ": " : "", it->text);
+               it->owner ? cli_esc(it->owner) : "", it->owner ? ": " : "",
+               cli_esc(it->text));
     notes_fmt_outline_release(&o);
     notes_doc_close(d);
     return ret;
