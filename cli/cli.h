@@ -137,6 +137,10 @@ int cmd_confirm(int, char **, struct cli_ctx *);
 struct json_t;
 int cli_is_file(const char *path);
 int cli_verify_file(struct cli_ctx *ctx, const char *path);
+/* `notes verify`: the replica's own files (verify_files.c); returns how
+ * many are damaged; *files (--json, may be NULL) gets the "files" array. */
+size_t cli_verify_files(struct cli_ctx *ctx, struct json_t **files);
+int cli_verify_files_only(struct cli_ctx *ctx, struct json_t *files, int rc);
 int cli_export_attest(notes_doc *d, const char *out);
 /* The decisions and action items of a note with recorder and confirmations
  * (cmd_items.c); into JSON object `o` ("items") when not NULL. */

@@ -767,11 +767,14 @@ int cmd_verify(int argc, char **argv, struct cli_ctx *ctx)
         json_decref(arr);
         return cli_verify_file(ctx, argv[1]);
     }
+    json_t *files = NULL; /* the replica's own files, when verifying all */
+    size_t badfiles = argc == 1 ? cli_verify_files(ctx, arr ? &files : NULL) : 0;
     if (!ctx->r) {
         int rc = notes_replica_open(ctx->home, &ctx->r);
         if (rc) {
             json_decref(arr);
-            return cli_fail(rc, "cannot open the replica");
+            cli_fail(rc, "cannot open the replica");
+            return cli_verify_files_only(ctx, files, rc);
         }
     }
     if (argc == 2) {
@@ -825,16 +828,18 @@ int cmd_verify(int argc, char **argv, struct cli_ctx *ctx)
         json_t *o = json_pack("{s:o, s:I, s:I, s:I, s:b}", "notes", arr,
                               "changes", (json_int_t)changes, "signatures",
                               (json_int_t)sigs, "failed", (json_int_t)bad, "ok",
-                              bad == 0);
+                              bad == 0 && badfiles == 0);
+        if (files)
+            json_object_set_new(o, "files", files);
         json_dumpf(o, stdout, JSON_INDENT(2));
         putchar('\n');
         json_decref(o);
     } else {
         printf("verified %zu note%s, %zu changes, %zu signatures: %s\n", notes,
                notes == 1 ? "" : "s", changes, sigs,
-               bad ? "PROBLEMS FOUND" : "all ok");
+               bad || badfiles ? "PROBLEMS FOUND" : "all ok");
     }
-    if (bad)
+    if (bad || badfiles)
         ret = syserr > EXIT_DATA ? syserr : EXIT_DATA;
     return ret;
 }

@@ -39,6 +39,11 @@ static char *home_file(struct cli_ctx *ctx, const char *name)
     return p;
 }
 
+/* Set when HOME/trust fails its check line: its names are not shown (one
+ * could name the wrong key) and it is not rewritten over (that would make
+ * the damage look sound). */
+static int pets_damaged;
+
 static void pets_load(struct cli_ctx *ctx)
 {
     if (pets_loaded)
@@ -46,22 +51,40 @@ static void pets_load(struct cli_ctx *ctx)
     pets_loaded = 1;
     char *path = home_file(ctx, "trust");
     FILE *f = path ? fopen(path, "r") : NULL;
-    char line[512];
-    size_t lineno = 0;
-    while (f && fgets(line, sizeof(line), f)) {
+    char *text = NULL;
+    size_t n = 0, lineno = 0;
+    int checked;
+    if (f) {
+        text = malloc((1u << 20) + 1);
+        n = text ? fread(text, 1, 1u << 20, f) : 0;
+        fclose(f);
+    }
+    if (text && (memchr(text, 0, n) ||
+                 notes_check_split(path, text, n, &n, &checked) != NOTES_OK)) {
+        fprintf(stderr, "notes: %s; your names for keys are not used (see: "
+                        "notes verify)\n",
+                memchr(text, 0, n) ? "HOME/trust holds a NUL byte"
+                                   : notes_last_detail());
+        pets_damaged = 1;
+        n = 0;
+    }
+    for (char *line = text, *end = text ? text + n : NULL; line && line < end;) {
+        char *nl = memchr(line, '\n', (size_t)(end - line));
+        if (!nl)
+            nl = end; /* an older file cut short: its last line counts */
+        *nl = 0;
         char *sp = strchr(line, ' ');
-        size_t l = strlen(line);
         lineno++;
-        if (l && line[l - 1] == '\n')
-            line[--l] = 0;
         struct petname pn;
         if (!sp || (*sp = 0, notes_key_decode(line, pn.key) != NOTES_OK) ||
             strlen(sp + 1) > NOTES_NAME_MAX || !sp[1]) {
             /* A damaged line names nobody; say so, the rest still counts. */
             fprintf(stderr, "notes: %s line %zu ignored: not \"nk... NAME\"\n",
                     cli_esc(path), lineno);
+            line = nl + 1;
             continue;
         }
+        line = nl + 1;
         snprintf(pn.name, sizeof(pn.name), "%s", sp + 1);
         struct petname *np = realloc(pets, (npets + 1) * sizeof(*np));
         if (!np)
@@ -69,8 +92,7 @@ static void pets_load(struct cli_ctx *ctx)
         pets = np;
         pets[npets++] = pn;
     }
-    if (f)
-        fclose(f);
+    free(text);
     free(path);
 }
 
@@ -85,7 +107,14 @@ static const char *petname(struct cli_ctx *ctx, const uint8_t key[32])
 
 static int pets_save(struct cli_ctx *ctx)
 {
-    size_t cap = npets * (NOTES_KEY_STRLEN + NOTES_NAME_MAX + 2) + 1, o = 0;
+    size_t cap = npets * (NOTES_KEY_STRLEN + NOTES_NAME_MAX + 2) +
+                 NOTES_CHECK_LINE_LEN + 1, o = 0;
+    if (pets_damaged) {
+        fprintf(stderr, "notes: %s/trust is damaged and is not rewritten: "
+                        "repair or remove it, then run notes trust again\n",
+                ctx->home);
+        return EXIT_DATA;
+    }
     char *buf = malloc(cap);
     if (!buf)
         return EXIT_SYSTEM;
@@ -94,6 +123,8 @@ static int pets_save(struct cli_ctx *ctx)
         notes_key_encode(pets[i].key, key);
         o += (size_t)snprintf(buf + o, cap - o, "%s %s\n", key, pets[i].name);
     }
+    notes_check_line(buf, o, buf + o); /* the same check as other files */
+    o += NOTES_CHECK_LINE_LEN;
     char *path = home_file(ctx, "trust");
     int rc = path ? cli_write_output(path, buf, o) : EXIT_SYSTEM;
     free(path);
@@ -534,7 +565,16 @@ int cmd_person(int argc, char **argv, struct cli_ctx *ctx)
             fprintf(stderr, "notes: this replica holds no person key\n");
             return EXIT_USER;
         }
-        int ret = src ? cli_read_input(src, 1 << 16, &buf, &n) : EXIT_SYSTEM;
+        /* A damaged key must not become the backup: the parser checks
+         * the check line, the lines, and an unprotected secret against
+         * its public key. (A sealed secret only the passphrase checks.) */
+        int enc, rc = src ? notes_identity_file_encrypted(src, &enc) : NOTES_ENOMEM;
+        if (rc) {
+            free(src);
+            return cli_fail(rc, "the person key cannot be exported; nothing "
+                                "was written");
+        }
+        int ret = cli_read_input(src, 1 << 16, &buf, &n);
         free(src);
         if (ret)
             return ret;

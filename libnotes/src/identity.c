@@ -365,6 +365,11 @@ static int keyfile_parse(const char *path, const char *text, size_t n,
             line += *q == '\n';
         return CORRUPT(path, line, "NUL byte");
     }
+    /* A trailing check line (files.c) must match; older files have none. */
+    int checked, rc;
+    if (n && text[n - 1] == '\n' &&
+        (rc = notes_check_split(path, text, n, &n, &checked)) != NOTES_OK)
+        return rc;
     /* Split into the four lines; report problems in line order below. */
     for (size_t i = 0; i < n && nl < NOTES__ARRAY_LEN(lines); i++) {
         if (text[i] != '\n')
