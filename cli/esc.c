@@ -116,10 +116,8 @@ static void escape(struct sink *k, const uint8_t *s, size_t n, int text)
         int bad;
         if (l == 0)
             bad = 1;
-        else if (cp == '\n' || cp == '\t')
-            bad = !text;
-        else if (cp == '\\')
-            bad = !text;
+        else if (cp == '\n' || cp == '\t' || cp == '\\')
+            bad = !text; /* kept in a body, escaped on one line */
         else
             bad = cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) ||
                   (!text && invisible(cp));
