@@ -251,7 +251,7 @@ static void test_peer_names(void **state)
 
     /* ESC in a signed name: refused by the decoder, nothing stored. */
     static const char *const hostile[] = {
-        "Ana (mc3x-dn2y)\x1b[8m", "Eve\a", "Eve\r\nAna", "Eve \xc2\x9b" "8m",
+        "Ana (mc3x-dn2y)\x1b[8m", "Eve\a", "Eve\r\nAna", "Eve \xc2\x9b\x38m",
         "Eve\x7f"};
     for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
         memset(doc, (int)(0x40 + i), sizeof(doc));
@@ -305,9 +305,9 @@ static void test_import_bounded(void **state)
      * 8 MiB limit plus the program, not the file (the limit was 1 GiB,
      * and /dev/zero grew to 528 MB). Generous for sanitizer builds. */
     assert_int_equal(getrusage(RUSAGE_CHILDREN, &ru), 0);
-    if (ru.ru_maxrss > 160 * 1024)
+    if (ru.ru_maxrss > 160L * 1024)
         print_message("max RSS of a child: %ld KiB\n", ru.ru_maxrss);
-    assert_true(ru.ru_maxrss < 160 * 1024);
+    assert_true(ru.ru_maxrss < 160L * 1024);
 }
 
 /* An unreadable log is a system error (3), said as such, not "no note
