@@ -279,6 +279,9 @@ static void test_peer_names(void **state)
     snprintf(want, sizeof(want), "Ana \\uff08mc3x-dn2y\\uff09 (%s, unknown key)",
              fpr);
     ok(RUN("ana", "log", "3434"), 0, want);
+    /* A petname obeys the name rule too. */
+    ok(RUN("ana", "trust", fpr, "Eve\x1b[2J"), 1, "without control characters");
+    ok(RUN("ana", "trust", fpr, "Eve\xff"), 1, "without control characters");
     /* Once the user names the key, their name is shown as they wrote it. */
     ok(RUN("ana", "trust", fpr, "Eve (met at FOSDEM)"), 0, NULL);
     snprintf(want, sizeof(want), "Eve (met at FOSDEM) (%s)", fpr);
