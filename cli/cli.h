@@ -47,6 +47,9 @@ const char *cli_escn(const char *s, size_t n);
 const char *cli_esc_claim(const char *s);
 /* A note's body: like cli_escn but \n, \t and backslashes are kept. */
 void cli_put_text(FILE *f, const char *s, size_t n);
+/* Whether s holds a C0 or C1 control, DEL or invalid UTF-8: what a name
+ * may not (the rule of libnotes' names, for the CLI's own petnames). */
+int cli_has_controls(const char *s);
 /* cli_put_text to stdout, flushed; an exit code. */
 int cli_write_text(const char *s, size_t n);
 

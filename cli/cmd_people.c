@@ -326,9 +326,10 @@ int cmd_trust(int argc, char **argv, struct cli_ctx *ctx)
     if (argc != 3)
         return cli_usage("trust");
     const char *name = argv[2];
-    if (!*name || strlen(name) > NOTES_NAME_MAX || strchr(name, '\n')) {
-        fprintf(stderr, "notes: a petname is 1 to %d bytes on one line\n",
-                NOTES_NAME_MAX);
+    if (!*name || strlen(name) > NOTES_NAME_MAX || cli_has_controls(name)) {
+        /* The rule of every name (identity.c): no control characters. */
+        fprintf(stderr, "notes: a petname is 1 to %d bytes of UTF-8 without "
+                        "control characters\n", NOTES_NAME_MAX);
         return EXIT_USER;
     }
     if ((ret = resolve_key(ctx, argv[1], key)))

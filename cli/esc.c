@@ -116,10 +116,8 @@ static void escape(struct sink *k, const uint8_t *s, size_t n, int text)
         int bad;
         if (l == 0)
             bad = 1;
-        else if (cp == '\n' || cp == '\t')
-            bad = !text;
-        else if (cp == '\\')
-            bad = !text;
+        else if (cp == '\n' || cp == '\t' || cp == '\\')
+            bad = !text; /* kept in a body, escaped on one line */
         else
             bad = cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) ||
                   (!text && invisible(cp));
@@ -146,6 +144,20 @@ static void escape(struct sink *k, const uint8_t *s, size_t n, int text)
         i += l ? l : 1;
     }
     put(k, (const char *)s + i - run, run);
+}
+
+int cli_has_controls(const char *s)
+{
+    const uint8_t *p = (const uint8_t *)s;
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t l = utf8_seq(p + i, n - i, &cp);
+        if (l == 0 || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f))
+            return 1;
+        i += l;
+    }
+    return 0;
 }
 
 const char *cli_escn(const char *s, size_t n)

@@ -251,7 +251,7 @@ static void test_peer_names(void **state)
 
     /* ESC in a signed name: refused by the decoder, nothing stored. */
     static const char *const hostile[] = {
-        "Ana (mc3x-dn2y)\x1b[8m", "Eve\a", "Eve\r\nAna", "Eve \xc2\x9b" "8m",
+        "Ana (mc3x-dn2y)\x1b[8m", "Eve\a", "Eve\r\nAna", "Eve \xc2\x9b\x38m",
         "Eve\x7f"};
     for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
         memset(doc, (int)(0x40 + i), sizeof(doc));
@@ -279,6 +279,9 @@ static void test_peer_names(void **state)
     snprintf(want, sizeof(want), "Ana \\uff08mc3x-dn2y\\uff09 (%s, unknown key)",
              fpr);
     ok(RUN("ana", "log", "3434"), 0, want);
+    /* A petname obeys the name rule too. */
+    ok(RUN("ana", "trust", fpr, "Eve\x1b[2J"), 1, "without control characters");
+    ok(RUN("ana", "trust", fpr, "Eve\xff"), 1, "without control characters");
     /* Once the user names the key, their name is shown as they wrote it. */
     ok(RUN("ana", "trust", fpr, "Eve (met at FOSDEM)"), 0, NULL);
     snprintf(want, sizeof(want), "Eve (met at FOSDEM) (%s)", fpr);
@@ -305,9 +308,9 @@ static void test_import_bounded(void **state)
      * 8 MiB limit plus the program, not the file (the limit was 1 GiB,
      * and /dev/zero grew to 528 MB). Generous for sanitizer builds. */
     assert_int_equal(getrusage(RUSAGE_CHILDREN, &ru), 0);
-    if (ru.ru_maxrss > 160 * 1024)
+    if (ru.ru_maxrss > 160L * 1024)
         print_message("max RSS of a child: %ld KiB\n", ru.ru_maxrss);
-    assert_true(ru.ru_maxrss < 160 * 1024);
+    assert_true(ru.ru_maxrss < 160L * 1024);
 }
 
 /* An unreadable log is a system error (3), said as such, not "no note

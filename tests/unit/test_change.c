@@ -189,7 +189,8 @@ static int decode_link_op(const char *name)
     uint8_t cert[202 + NOTES_NAME_MAX];
     memcpy(cert, link.data, 137);
     cert[137] = (uint8_t)n;
-    memcpy(cert + 138, name, n);
+    for (size_t i = 0; i < n; i++) /* bytes, not a C string */
+        cert[138 + i] = (uint8_t)name[i];
     memcpy(cert + 138 + n, link.data + 138 + 3, 64);
     notes__buf_init(&b, 1 << 20);
     encode_header(&b, 1);
