@@ -3204,16 +3204,27 @@ int notes_doc_verify(notes_doc *d, notes_verify_report *rep)
         for (uint32_t s = 0; s < a->nseq; s++) {
             if (a->slot_count[s] < 2)
                 continue;
-            char fpr[NOTES_FPR_STRLEN], msg[320], w[17];
+            char fpr[NOTES_FPR_STRLEN], msg[400], ids[80] = "";
             uint32_t win = slot_winner(fresh, (uint32_t)ai, s + 1);
+            size_t listed = 0, o = 0;
             notes_key_fingerprint(a->pk, fpr);
-            short_id(w, fresh->e[win].c->id);
+            /* Name the first three (log order), so they can be looked at. */
+            for (size_t i = 0; i < fresh->ne && listed < 3; i++) {
+                if (fresh->e[i].author != ai || fresh->e[i].c->seq != s + 1)
+                    continue;
+                char w[17];
+                short_id(w, fresh->e[i].c->id);
+                o += (size_t)snprintf(ids + o, sizeof(ids) - o, "%s%s",
+                                      listed ? ", " : "", w);
+                listed++;
+            }
             snprintf(msg, sizeof(msg),
                      "key %s equivocated: it signed %u different changes "
-                     "with seq %u (%s and others); all are kept as evidence "
-                     "and applied as concurrent branches, with what others "
+                     "with seq %u (%s%s); all are kept as evidence and "
+                     "applied as concurrent branches, with what others "
                      "built on them; do not trust this key",
-                     fpr, a->slot_count[s], s + 1, w);
+                     fpr, a->slot_count[s], s + 1, ids,
+                     a->slot_count[s] > listed ? ", ..." : "");
             if ((rc = add_problem(rep, NOTES_EEQUIVOCATION, win, msg)))
                 goto out;
         }

@@ -17,7 +17,9 @@
 #include <sodium.h>
 
 #include "change.h"
+#include "clirun.h"
 #include "store.h"
+#include "tmpdir.h"
 
 static const uint8_t DOC[16] = {0x15, 0x15, 1, 2, 3, 4, 5, 6,
                                 7,    8,    9, 10, 11, 12, 13, 14};
@@ -51,6 +53,9 @@ static struct notes__change *make(const notes_identity *id, uint64_t seq,
         ns++;
     }
     notes__builder_init(&b);
+    if (seq == 1) /* the display name it claims, as a commit does */
+        assert_int_equal(notes__builder_name(&b, notes_identity_name(id)),
+                         NOTES_OK);
     if (ins)
         assert_int_equal(notes__builder_ins(&b, pos, (const uint8_t *)ins,
                                             strlen(ins), (uint32_t)strlen(ins)),
@@ -113,17 +118,19 @@ static notes_doc *replica(void)
 
 /*
  * Mallory signs L; Ana appends a line and a decision on top of it; then
- * Mallory sends W, another change with L's seq and a smaller id. Three
- * replicas take them in different orders.
+ * Mallory sends W, another change with L's seq and a smaller id.
+ * OUT sc: base, L, A2, A3, W in a causal order.
  */
-static void test_equiv_honest_edits_survive(void **state)
+struct scenario {
+    notes_identity *ana, *mal;
+    struct notes__change *base, *l, *a2, *a3, *w;
+};
+
+static void scenario_make(struct scenario *sc)
 {
-    (void)state;
     notes_identity *ana, *mal;
     assert_int_equal(notes_identity_generate("Ana", &ana), NOTES_OK);
     assert_int_equal(notes_identity_generate("Mallory", &mal), NOTES_OK);
-    const uint8_t *apk = notes_identity_public_key(ana);
-    const uint8_t *mpk = notes_identity_public_key(mal);
 
     struct kv tl = {NOTES__K_SET, "title", "Mallory's L title"};
     struct notes__change *base =
@@ -147,6 +154,36 @@ static void test_equiv_honest_edits_survive(void **state)
             break;
         notes__change_free(w);
     }
+    sc->ana = ana;
+    sc->mal = mal;
+    sc->base = base;
+    sc->l = l;
+    sc->a2 = a2;
+    sc->a3 = a3;
+    sc->w = w;
+}
+
+static void scenario_free(struct scenario *sc)
+{
+    notes__change_free(sc->base);
+    notes__change_free(sc->l);
+    notes__change_free(sc->a2);
+    notes__change_free(sc->a3);
+    notes__change_free(sc->w);
+    notes_identity_free(sc->ana);
+    notes_identity_free(sc->mal);
+}
+
+/* Three replicas take the scenario in different orders, a fourth whole. */
+static void test_equiv_honest_edits_survive(void **state)
+{
+    (void)state;
+    struct scenario sc;
+    scenario_make(&sc);
+    struct notes__change *base = sc.base, *l = sc.l, *a2 = sc.a2, *a3 = sc.a3,
+                         *w = sc.w;
+    const uint8_t *apk = notes_identity_public_key(sc.ana);
+    const uint8_t *mpk = notes_identity_public_key(sc.mal);
 
     struct notes__change *o1[] = {base, l, a2, a3, w}; /* W last */
     struct notes__change *o2[] = {base, w, l, a2, a3}; /* W first */
@@ -222,11 +259,113 @@ static void test_equiv_honest_edits_survive(void **state)
     }
     for (int i = 0; i < 4; i++)
         notes_doc_close(r[i]);
-    struct notes__change *all[] = {base, l, a2, a3, w};
-    for (int i = 0; i < 5; i++)
-        notes__change_free(all[i]);
-    notes_identity_free(ana);
-    notes_identity_free(mal);
+    scenario_free(&sc);
+}
+
+static void write_file(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+/*
+ * The CLI flags the key: a replica imports the scenario plus a decision
+ * Mallory records on top (M2, seq 2 after W); verify names her key and
+ * exits 2, log marks her changes and only hers, decisions marks the item
+ * she recorded and not Ana's.
+ */
+static void test_equiv_cli_flags(void **state)
+{
+    (void)state;
+    struct scenario sc;
+    scenario_make(&sc);
+    char *dir = test_tmpdir("equiv");
+    char *file = test_path(dir, "note.bundle");
+    notes_doc *m = replica();
+    struct notes__change *five[] = {sc.base, sc.l, sc.a2, sc.a3, sc.w};
+    deliver(m, five, 5);
+    size_t len = notes_doc_length(m);
+    uint8_t heads[2][32];
+    memcpy(heads[0], sc.a3->id, 32);
+    memcpy(heads[1], sc.w->id, 32);
+    struct notes__change *m2 =
+        make(sc.mal, 2, sc.w->id, (const uint8_t(*)[32])heads, 2,
+             (uint32_t)len, "\nEveryone: Cancel Friday\n", NULL, 9000);
+    deliver(m, &m2, 1);
+    struct notes__change *six[] = {sc.base, sc.l, sc.a2, sc.a3, sc.w, m2};
+    size_t n;
+    uint8_t *b = bundle(six, 6, &n);
+    uint8_t *f = malloc(n + 16);
+    assert_non_null(f);
+    memcpy(f, DOC, 16);
+    memcpy(f + 16, b, n);
+    write_file(file, f, n + 16);
+    free(f);
+    notes_free(b);
+
+    char note[33], mfpr[NOTES_FPR_STRLEN], afpr[NOTES_FPR_STRLEN];
+    for (int i = 0; i < 16; i++)
+        snprintf(note + 2 * i, 3, "%02x", DOC[i]);
+    notes_key_fingerprint(notes_identity_public_key(sc.mal), mfpr);
+    notes_key_fingerprint(notes_identity_public_key(sc.ana), afpr);
+    struct clirun_out o = clirun(dir, "home", NULL, NULL, "init", "--name",
+                                 "Cy", NULL);
+    assert_int_equal(o.status, 0);
+    clirun_free(&o);
+    o = clirun(dir, "home", NULL, NULL, "import", file, NULL);
+    if (o.status)
+        fail_msg("import: %s", o.err);
+    clirun_free(&o);
+
+    o = clirun(dir, "home", NULL, NULL, "verify", note, NULL);
+    print_message("verify: %s%s", o.out, o.err);
+    assert_int_equal(o.status, 2);
+    assert_true(strstr(o.out, mfpr) || strstr(o.err, mfpr));
+    clirun_free(&o);
+
+    o = clirun(dir, "home", NULL, NULL, "log", note, NULL);
+    assert_int_equal(o.status, 0);
+    print_message("log:\n%s", o.out);
+    /* Every line of Mallory's (3) is marked, none of Ana's (3). */
+    size_t marked = 0;
+    for (char *p = o.out; (p = strstr(p, "[equivocating key]")); p++)
+        marked++;
+    assert_int_equal(marked, 3);
+    for (char *line = strtok(o.out, "\n"); line; line = strtok(NULL, "\n"))
+        if (strstr(line, afpr))
+            assert_null(strstr(line, "equivocating"));
+    clirun_free(&o);
+
+    o = clirun(dir, "home", NULL, NULL, "log", note, "--json", NULL);
+    assert_int_equal(o.status, 0);
+    assert_non_null(strstr(o.out, "\"equivocating_key\": true"));
+    assert_non_null(strstr(o.out, "\"equivocated\": true"));
+    clirun_free(&o);
+
+    o = clirun(dir, "home", NULL, NULL, "decisions", note, NULL);
+    assert_int_equal(o.status, 0);
+    print_message("decisions:\n%s", o.out);
+    const char *ship = strstr(o.out, "Ship on Friday");
+    const char *cancel = strstr(o.out, "Cancel Friday");
+    assert_non_null(ship);
+    assert_non_null(cancel);
+    /* The item's "recorded by" line follows it. */
+    const char *rs = strstr(ship, "recorded by"), *rc = strstr(cancel, "recorded by");
+    assert_non_null(rs);
+    assert_non_null(rc);
+    const char *es = strchr(rs, '\n'), *ec = strchr(rc, '\n');
+    assert_true(es && ec);
+    assert_null(memmem(rs, (size_t)(es - rs), "equivocating", 12));
+    assert_non_null(memmem(rc, (size_t)(ec - rc), "equivocating key", 16));
+    clirun_free(&o);
+
+    notes__change_free(m2);
+    notes_doc_close(m);
+    scenario_free(&sc);
+    free(file);
+    test_rmtree(dir);
 }
 
 /* ---- randomized arrival orders with several forks ---- */
@@ -389,6 +528,10 @@ static void test_equiv_random_orders(void **state)
             /* Only inserts: every change's line is in the text. */
             for (size_t i = 0; i < g.n; i++) {
                 const struct notes__op *o = &g.c[i]->ops[0];
+                for (uint32_t q = 0; q < g.c[i]->nops; q++)
+                    if (g.c[i]->ops[q].kind == NOTES__K_INS)
+                        o = &g.c[i]->ops[q];
+                assert_int_equal(o->kind, NOTES__K_INS);
                 char line[64];
                 snprintf(line, sizeof(line), "%.*s", (int)o->textlen,
                          (const char *)o->text);
@@ -455,6 +598,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_equiv_honest_edits_survive),
         cmocka_unit_test(test_equiv_random_orders),
+        cmocka_unit_test(test_equiv_cli_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
