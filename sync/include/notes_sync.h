@@ -31,7 +31,8 @@ extern "C" {
     X(EREFUSED, -105, "the peer refused the session")                         \
     X(EFRAME, -106, "frame does not authenticate (tampered, replayed or "      \
                     "out of order)")                                          \
-    X(ENET, -107, "network error")
+    X(ENET, -107, "network error")                                           \
+    X(EBUSY, -108, "the peer is busy")
 
 enum notes_sync_err {
 #define NOTES_SYNC_ERR_ENUM(name, code, text) NOTES_SYNC_##name = (code),
@@ -124,6 +125,14 @@ NOTES_API NOTES_NODISCARD int notes_space_notes(const char *home,
 /* The space note `id` belongs to: OUT name ("personal" when none). */
 NOTES_API NOTES_NODISCARD int notes_space_of_note(
     const char *home, const uint8_t id[16], char name[NOTES_SPACE_NAME_MAX + 1]);
+/*
+ * Check every space file in `home` (spaces/NAME, spaces/NAME.notes): check
+ * line (docs/format.md, "Checksums") and content. Calls fn once per file,
+ * like notes_replica_verify_files. Reads only. Returns NOTES_OK when all
+ * are sound, else the code of the first damaged one.
+ */
+NOTES_API int notes_space_verify_files(const char *home, notes_file_fn fn,
+                                       void *arg);
 
 /* ---- Invites ----------------------------------------------------------- */
 /*
@@ -273,7 +282,7 @@ typedef struct notes_sync_hub notes_sync_hub;
 
 typedef struct notes_sync_serve_opts {
     const char *listen;           /* "HOST:PORT"; NULL: "127.0.0.1:0" */
-    unsigned handshake_ms;        /* 0: 10,000 */
+    unsigned handshake_ms;        /* 0: 5,000 */
     unsigned idle_ms;             /* 0: 60,000 */
     size_t max_out;               /* queued bytes per connection; 0: 4 MiB */
     unsigned max_conns;           /* 0: 32 */
@@ -335,6 +344,17 @@ typedef struct notes_sync_serve_opts {
     void (*on_loop)(void *ud, void *uv_loop, notes_sync_hub *hub);
     void (*on_stopping)(void *ud);
     void (*on_presence)(void *ud, const uint8_t *rec, size_t n);
+    /*
+     * Connections that have not finished their handshake (strangers, until
+     * proven otherwise) held at once: in all (0: 16) and per remote
+     * address (0: 8; IPv6: per /64). A new one over either limit evicts
+     * the oldest pending connection of the address holding the most, or,
+     * if its own address is at its limit, is itself turned away; both are
+     * told "busy" (docs/protocol.md, "Busy") and closed. Members get
+     * through a stranger's flood, which holds at most its share.
+     */
+    unsigned max_pending;
+    unsigned max_pending_per_addr;
 } notes_sync_serve_opts;
 
 /*

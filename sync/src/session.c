@@ -1575,6 +1575,14 @@ int notes_sync_receive(notes_sync_session *s, const uint8_t *p, size_t n)
             return fail(s, rc);
         p += take;
         n -= take;
+        /* A server that turns us away says so in plain text where M2
+         * would be (M2 is random-looking: a chance match is 2^-144). */
+        if (s->state == NOTES_SYNC_HANDSHAKE && s->hs_step == HS_WAIT_M2 &&
+            s->in.len >= SYNC_BUSY_LEN &&
+            memcmp(s->in.data, SYNC_BUSY_LINE, SYNC_BUSY_LEN) == 0)
+            return failf(s, NOTES_SYNC_EBUSY, "the peer answered busy: too "
+                         "many connections are waiting for their handshake "
+                         "there");
         if (s->in.len < need)
             break;
         s->in.len = 0;

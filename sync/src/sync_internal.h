@@ -56,6 +56,10 @@ long sync_base32_decode(const char *in, size_t n, uint8_t *out, size_t max);
 #define SYNC_M3_LEN 112
 #define SYNC_HDR_LEN 20   /* sealed 4-byte length */
 #define SYNC_TAG_LEN 16
+/* What a server says instead of M2 when it turns a connection away
+ * (docs/protocol.md, "Busy"): plain text, since nothing is agreed yet. */
+#define SYNC_BUSY_LINE "notes-sync/1 busy\n"
+#define SYNC_BUSY_LEN (sizeof(SYNC_BUSY_LINE) - 1)
 
 /* Network key of a space: BLAKE2b-256 keyed by the secret over a label. */
 void sync_netkey(const uint8_t secret[32], uint8_t k[32]);

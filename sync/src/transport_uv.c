@@ -6,6 +6,14 @@
  * than max_out bytes wait to be written, no new frames are produced and
  * the socket is not read.
  *
+ * Strangers cannot lock members out (issue 15): inbound connections that
+ * have not finished their handshake ("pending") are bounded in all and
+ * per remote address; over a limit, a newcomer evicts the oldest pending
+ * connection of the address holding the most, or is turned away if its
+ * own address is at its limit, and either is told "busy" in plain text.
+ * A flood from a few addresses then holds only its share, and a member's
+ * handshake, done in one round trip, gets through.
+ *
  * serve also keeps a table of peers, one row per (space, peer key): the
  * --peer addresses once a handshake named their key, the members
  * discovery heard, and those that dialed in. It decides which discovered
@@ -18,6 +26,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <sys/socket.h>
 
 #include <sodium.h>
 #include <uv.h>
@@ -59,7 +69,9 @@ struct conn {
     int grace;            /* failed: the ERROR frame's last chance runs */
     uint64_t acct_sent, acct_recv; /* report counters already in row */
     struct sockaddr_storage remote; /* inbound: the peer's address */
-    char readbuf[READ_BUF];
+    int initiator;        /* we dialed (once, serve's dials) */
+    int pending;          /* inbound, handshake not over: counted */
+    uint64_t pending_seq; /* order of arrival among pending ones */
 };
 
 /* A --peer in one space that serve keeps a live session with, redialing
@@ -101,6 +113,12 @@ struct notes_sync_hub {
     unsigned handshake_ms, idle_ms, max_conns, max_sessions;
     size_t max_out;
     unsigned active, finished;
+    unsigned npending, max_pending, max_pending_addr;
+    uint64_t pending_seq;
+    /* Every connection reads into this one buffer: on_read consumes what
+     * on_alloc handed out before the loop reads another socket, so a
+     * connection costs no 64 KiB of its own (a flood's do not add up). */
+    char *readbuf;
     const notes_sync_serve_opts *opts;
     struct conn *conns;       /* every connection not yet closing */
     uv_fs_event_t watch;      /* live: the notes' logs */
@@ -151,6 +169,15 @@ static void conn_opened(struct conn *c);
 static void conn_account(struct conn *c, int round_done);
 static void row_closed_conn(struct conn *c);
 static void state_dirty(struct notes_sync_hub *h);
+
+/* c's handshake is over (or c is closing): no longer pending. */
+static void pending_release(struct conn *c)
+{
+    if (!c->pending)
+        return;
+    c->pending = 0;
+    c->hub->npending--;
+}
 
 static uint64_t unix_ms(void)
 {
@@ -207,6 +234,7 @@ static void conn_close(struct conn *c)
     if (c->closing)
         return;
     c->closing = 1;
+    pending_release(c);
     conn_unlink(c);
     if (c->dial)
         dial_later(c->dial, c->opened);
@@ -279,8 +307,8 @@ static void on_alloc(uv_handle_t *hd, size_t want, uv_buf_t *buf)
 {
     struct conn *c = hd->data;
     (void)want;
-    buf->base = c->readbuf;
-    buf->len = sizeof(c->readbuf);
+    buf->base = c->hub->readbuf;
+    buf->len = READ_BUF;
 }
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
@@ -300,6 +328,18 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
                                      ? "the peer closed the connection "
                                        "before the goodbye"
                                      : uv_strerror((int)n));
+        if (c->initiator && (n == UV_EOF || n == UV_ECONNRESET) &&
+            notes_sync_state(c->s) == NOTES_SYNC_HANDSHAKE &&
+            notes_sync_session_report(c->s)->bytes_received == 0) {
+            /* Closed before any answer: what a busy server of an older
+             * version does, and also one not in this space (which says
+             * nothing, by design). Not proof of either: said as such. */
+            c->rc = NOTES_SYNC_EBUSY;
+            notes_sync__detail("the peer closed the connection without "
+                               "answering the handshake (a busy peer does "
+                               "that; so does one that is not in this "
+                               "space)");
+        }
         notes_sync_session_abort(c->s, c->rc, notes_sync_last_error());
         conn_close(c);
         return;
@@ -308,8 +348,10 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         return;
     const notes_sync_report *rep = notes_sync_session_report(c->s);
     uint64_t frames = rep ? rep->frames_received : 0;
-    if (notes_sync_receive(c->s, (const uint8_t *)buf->base, (size_t)n) ==
-        NOTES_OK) {
+    int rrc = notes_sync_receive(c->s, (const uint8_t *)buf->base, (size_t)n);
+    if (notes_sync_state(c->s) != NOTES_SYNC_HANDSHAKE)
+        pending_release(c);
+    if (rrc == NOTES_OK) {
         int st2 = notes_sync_state(c->s);
         if (st2 == NOTES_SYNC_OPEN) {
             /* The handshake deadline gives way to the idle one, which
@@ -509,6 +551,7 @@ static struct conn *conn_new(struct notes_sync_hub *h, int role, size_t space)
         return NULL;
     }
     c->hub = h;
+    c->initiator = role == NOTES_SYNC_INITIATOR;
     notes_sync_session_on_presence(c->s, conn_on_presence, c);
     c->next = h->conns;
     if (h->conns)
@@ -683,6 +726,11 @@ int notes_sync_once_ex(const char *home, const char *passphrase,
     h.handshake_ms = o && o->handshake_ms ? o->handshake_ms : 10000;
     h.idle_ms = o && o->idle_ms ? o->idle_ms : 60000;
     h.max_out = 4u << 20;
+    if (!(h.readbuf = malloc(READ_BUF))) {
+        r = NULL, id = NULL, spaces = NULL;
+        rc = NOTES_ENOMEM;
+        goto out;
+    }
     if ((rc = hub_load(&h, home, passphrase, space, &r, &id, &spaces)))
         goto out;
     if (o) {
@@ -728,6 +776,7 @@ out:
         char keep[512];
         snprintf(keep, sizeof(keep), "%s", notes_sync_last_error());
         hub_unload(r, id, spaces, h.cfg.nspaces);
+        free(h.readbuf);
         notes_sync__detail("%s", keep);
     }
     return rc;
@@ -1278,30 +1327,138 @@ static void state_dirty(struct notes_sync_hub *h)
         uv_timer_start(&h->state_timer, on_state_timer, STATE_DELAY_MS, 0);
 }
 
+/* ---- pending connections: the limits on strangers ---- */
+
+/*
+ * Whether a and b count as one host for the pending limits: the IPv4
+ * address, or the IPv6 /64 (a LAN host can draw addresses from its /64
+ * at will; an IPv4 address mapped into IPv6 is compared whole).
+ */
+static int same_host(const struct sockaddr_storage *a,
+                     const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return 0;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    if (a->ss_family == AF_INET6) {
+        const struct in6_addr *x = &((const struct sockaddr_in6 *)a)->sin6_addr,
+                              *y = &((const struct sockaddr_in6 *)b)->sin6_addr;
+        return memcmp(x, y, IN6_IS_ADDR_V4MAPPED(x) ? 16 : 8) == 0;
+    }
+    return 1; /* no address known: one shared bucket */
+}
+
+static unsigned pending_from(const struct notes_sync_hub *h,
+                             const struct sockaddr_storage *ss)
+{
+    unsigned n = 0;
+    for (const struct conn *c = h->conns; c; c = c->next)
+        n += c->pending && same_host(&c->remote, ss);
+    return n;
+}
+
+/* The one to evict: the oldest pending connection of the address that
+ * holds the most (a flood pays for itself; a lone member's connection is
+ * the last to go). NULL if none is pending. */
+static struct conn *pending_victim(const struct notes_sync_hub *h)
+{
+    struct conn *best = NULL;
+    unsigned bestn = 0;
+    for (struct conn *c = h->conns; c; c = c->next) {
+        unsigned n;
+        if (!c->pending)
+            continue;
+        n = pending_from(h, &c->remote);
+        if (n > bestn || (n == bestn && c->pending_seq < best->pending_seq)) {
+            best = c;
+            bestn = n;
+        }
+    }
+    return best;
+}
+
+/*
+ * Say "busy" on a connection about to be closed. The line goes out at
+ * once (it is the first write: the socket's buffer is empty), and what
+ * the peer sent is read away first, so that the close is a FIN behind
+ * the line and not a reset, which could discard it at the peer.
+ */
+static void say_busy(uv_tcp_t *t)
+{
+    uv_buf_t b = uv_buf_init((char *)SYNC_BUSY_LINE, (unsigned)SYNC_BUSY_LEN);
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)t, &fd) == 0) {
+        char junk[1024];
+        for (int i = 0; i < 8 && recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0;
+             i++)
+            ;
+    }
+    (void)uv_try_write((uv_stream_t *)t, &b, 1);
+}
+
+/* Make room for a newcomer: end the pending connection c, telling it
+ * "busy" unless it was answered already (an M2 sent: the line would be
+ * taken for a frame; it is simply closed). */
+static void conn_evict(struct conn *c)
+{
+    if (notes_sync_session_report(c->s)->bytes_sent == 0)
+        say_busy(&c->tcp);
+    c->rc = NOTES_SYNC_EBUSY;
+    notes_sync_session_abort(c->s, NOTES_SYNC_EBUSY,
+                             "evicted before its handshake finished: too "
+                             "many connections were waiting for theirs, "
+                             "the most from its address");
+    conn_close(c);
+}
+
+/* Close an accepted connection that gets no session; busy: say so. */
+static void conn_turn_away(struct conn *c, int busy)
+{
+    if (busy)
+        say_busy(&c->tcp);
+    c->result_given = 1;
+    c->closing = 1;
+    conn_unlink(c);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
 static void on_connection(uv_stream_t *srv, int status)
 {
     struct notes_sync_hub *h = srv->data;
-    struct conn *c;
+    struct conn *c, *v;
     int len;
     if (status < 0 || !h->listening)
         return;
     c = conn_new(h, NOTES_SYNC_RESPONDER, 0);
     if (!c)
         return;
-    if (uv_accept(srv, (uv_stream_t *)&c->tcp) != 0 ||
-        h->active >= h->max_conns) {
-        /* Over the limit: drop it without a word. */
-        c->result_given = 1;
-        c->closing = 1;
-        conn_unlink(c);
-        uv_close((uv_handle_t *)&c->timer, on_handle_closed);
-        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    if (uv_accept(srv, (uv_stream_t *)&c->tcp) != 0) {
+        conn_turn_away(c, 0);
         return;
     }
     len = (int)sizeof(c->remote);
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->remote, &len) != 0)
         memset(&c->remote, 0, sizeof(c->remote));
+    /* Its own address holds its share already: it waits, not the others. */
+    if (pending_from(h, &c->remote) >= h->max_pending_addr) {
+        conn_turn_away(c, 1);
+        return;
+    }
+    while ((h->npending >= h->max_pending || h->active >= h->max_conns) &&
+           (v = pending_victim(h)))
+        conn_evict(v);
+    if (h->active >= h->max_conns) {
+        /* Every slot holds a proven peer: there is no stranger to evict. */
+        conn_turn_away(c, 1);
+        return;
+    }
     h->active++;
+    c->pending = 1;
+    c->pending_seq = ++h->pending_seq;
+    h->npending++;
     conn_start(c);
 }
 
@@ -1362,10 +1519,14 @@ int notes_sync_serve(const char *home, const char *passphrase,
     memset(&h, 0, sizeof(h));
     h.opts = o;
     h.home = home;
-    h.handshake_ms = o->handshake_ms ? o->handshake_ms : 10000;
+    /* A member's handshake is one round trip: a few seconds is ample,
+     * and a silent stranger holds a pending slot no longer. */
+    h.handshake_ms = o->handshake_ms ? o->handshake_ms : 5000;
     h.idle_ms = o->idle_ms ? o->idle_ms : 60000;
     h.max_out = o->max_out ? o->max_out : 4u << 20;
     h.max_conns = o->max_conns ? o->max_conns : 32;
+    h.max_pending = o->max_pending ? o->max_pending : 16;
+    h.max_pending_addr = o->max_pending_per_addr ? o->max_pending_per_addr : 8;
     h.max_sessions = o->max_sessions;
     h.retry_ms = o->retry_ms ? o->retry_ms : 500;
     h.announce_ms = o->announce_ms ? o->announce_ms : 5000;
@@ -1379,6 +1540,11 @@ int notes_sync_serve(const char *home, const char *passphrase,
                 free(peer_ss);
                 return rc;
             }
+    }
+    if (!(h.readbuf = malloc(READ_BUF))) {
+        r = NULL, id = NULL, spaces = NULL;
+        rc = NOTES_ENOMEM;
+        goto out;
     }
     if ((rc = hub_load(&h, home, passphrase, NULL, &r, &id, &spaces)))
         goto out;
@@ -1409,7 +1575,9 @@ int notes_sync_serve(const char *home, const char *passphrase,
     h.stop_timer.data = &h;
     h.listening = 1;
     if ((e = uv_tcp_bind(&h.listener, (struct sockaddr *)&ss, 0)) < 0 ||
-        (e = uv_listen((uv_stream_t *)&h.listener, 16, on_connection)) < 0 ||
+        /* A deep accept queue: under a flood of SYNs a member's is not
+         * dropped before on_connection can weigh it. */
+        (e = uv_listen((uv_stream_t *)&h.listener, 128, on_connection)) < 0 ||
         (e = uv_tcp_getsockname(&h.listener, (struct sockaddr *)&bound,
                                 &blen)) < 0) {
         rc = uv_err(e, "listen");
@@ -1468,6 +1636,7 @@ out:
         for (size_t i = 0; i < h.nrows; i++)
             free(h.rows[i]);
         hub_unload(r, id, spaces, h.cfg.nspaces);
+        free(h.readbuf);
         free(h.dials);
         free(peer_ss);
         notes_sync__detail("%s", keep);

@@ -95,6 +95,10 @@
  * bytes each would exceed it), more than allocator noise. */
 #define STRANGER_RSS_SLACK_KB MEM_KB(4096)
 
+/* docs/protocol.md, "Busy": what a server says instead of M2 when it
+ * turns a connection away. */
+#define FLOOD_BUSY "notes-sync/1 busy\n"
+
 /* Messages (docs/protocol.md, "Messages"). */
 enum { M_HAVE = 1, M_BUNDLE = 2, M_DONE = 3, M_BYE = 4, M_ERROR = 5,
        M_ZBUNDLE = 6 };
@@ -217,6 +221,9 @@ struct server {
 };
 
 static struct server g_srv = {.pid = -1, .fd = -1};
+/* The server's handshake deadline: HS_MS unless a test needs the real one. */
+static unsigned g_hs_ms = HS_MS;
+static void flood_stop(void);
 static int g_child_fd = -1;
 static volatile int g_child_stop;
 
@@ -332,7 +339,7 @@ static void srv_start(const char *home, unsigned max_conns)
         memset(&o, 0, sizeof(o));
         o.on_listen = child_on_listen;
         o.on_session = child_on_session;
-        o.handshake_ms = HS_MS;
+        o.handshake_ms = g_hs_ms;
         o.idle_ms = IDLE_MS;
         o.max_conns = max_conns;
         o.stop = &g_child_stop;
@@ -527,6 +534,7 @@ static int setup(void **st)
     notes_replica *r;
     notes_sync_report rep;
     int rc;
+    g_hs_ms = HS_MS;
     assert_non_null(w);
     g_w = w;
     *st = w;
@@ -564,6 +572,8 @@ static int setup(void **st)
 static int teardown(void **st)
 {
     struct world *w = *st ? *st : g_w;
+    flood_stop();
+    g_hs_ms = HS_MS;
     srv_kill();
     if (w) {
         notes_identity_free(w->mal);
@@ -2444,22 +2454,22 @@ static void test_hostile_slowloris(void **st)
 }
 
 /*
- * A connection flood: 300 connections opened within ~200 ms (bursts of
- * 10 every 5 ms, so that the kernel's accept queue of 16 does not hold
- * them back for its SYN retries; every third sends 64 random bytes, the
- * rest nothing) against max_conns = 32. The server holds at most 32 at
- * once (the others are closed at once, unanswered), never sends a
- * stranger a byte, drops the silent ones at the handshake deadline,
- * keeps its descriptors and memory bounded, and an honest peer syncs as
+ * A connection flood from one address: 300 connections opened within
+ * ~200 ms (bursts of 10 every 5 ms; every third sends 64 random bytes,
+ * the rest nothing) against max_conns = 32. The server holds at most 8
+ * at once, the limit of pending connections per address (the others are
+ * answered "busy" and closed at once), sends a stranger nothing else,
+ * drops the silent ones at the handshake deadline, keeps its descriptors
+ * and memory bounded, and an honest peer of the same address syncs as
  * soon as a slot is free.
  */
 static void test_hostile_connection_flood(void **st)
 {
-    enum { FLOOD = 300, MAXC = 32, BURST = 10 };
+    enum { FLOOD = 300, MAXC = 32, PER_ADDR = 8, BURST = 10 };
     struct world *w = *st;
     int fds[FLOOD];
     uint8_t connected[FLOOD] = {0}, closed[FLOOD] = {0};
-    size_t bytes = 0, nclosed = 0, rec0 = srv_count(), tries = 0;
+    size_t bytes = 0, nbusy = 0, nclosed = 0, rec0 = srv_count(), tries = 0;
     int nopen = 0;
     long fd0 = proc_fds(g_srv.pid), rss0 = proc_kb(g_srv.pid, "VmRSS:");
     long fdmax = fd0, rssmax = rss0;
@@ -2517,7 +2527,10 @@ static void test_hostile_connection_flood(void **st)
                     continue;
             }
             n = read(fds[i], b, sizeof(b));
-            if (n > 0) {
+            if (n == (ssize_t)strlen(FLOOD_BUSY) &&
+                memcmp(b, FLOOD_BUSY, (size_t)n) == 0) {
+                nbusy++; /* one segment on loopback */
+            } else if (n > 0) {
                 bytes += (size_t)n;
             } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
                 closed[i] = 1;
@@ -2528,7 +2541,7 @@ static void test_hostile_connection_flood(void **st)
         }
         /*
          * A connection the kernel completed with a SYN cookie while the
-         * server's accept queue (16) was full may never reach the server
+         * server's accept queue was full may never reach the server
          * at all while it stays silent. Once the flood is over, one byte
          * on each connection still open makes the kernel deliver it; the
          * server then drops it at the handshake deadline.
@@ -2569,27 +2582,406 @@ static void test_hostile_connection_flood(void **st)
             accepted++;
             timeouts += g_srv.rec[i].rc == NOTES_SYNC_ETIMEOUT;
         }
-        printf("  flood of %d connections in %.0f ms (max_conns %d): %zu "
-               "accepted (%zu held to the handshake deadline, the others "
-               "sent garbage), %zu turned away at once; all closed after "
-               "%.0f ms%s; %zu bytes sent to the flood\n", FLOOD, opened_by,
-               MAXC, accepted, timeouts, FLOOD - accepted, last_close,
+        printf("  flood of %d connections from one address in %.0f ms "
+               "(max_conns %d, %d pending per address): %zu accepted (%zu "
+               "held to the handshake deadline, the others sent garbage), "
+               "%zu turned away at once (%zu told busy); all closed after "
+               "%.0f ms%s; %zu other bytes sent to the flood\n", FLOOD,
+               opened_by, MAXC, PER_ADDR, accepted, timeouts,
+               FLOOD - accepted, nbusy, last_close,
                poked ? " (stranded ones poked)" : "", bytes);
         printf("  server: descriptors %ld -> max %ld, RSS %ld -> max %ld KiB; "
                "the honest sync succeeded after %.0f ms (%zu tries)\n", fd0,
                fdmax, rss0, rssmax, honest_at, tries);
         assert_int_equal(nclosed, FLOOD);
         assert_int_equal(bytes, 0);
+        assert_true(nbusy > 0);
         assert_true(honest_at >= 0);
         assert_true(opened >= 1);
         assert_true(accepted < FLOOD); /* the limit turned some away */
-        /* At most max_conns connections at once, and memory flat. */
-        assert_true(fdmax - fd0 <= MAXC + 2);
+        /* At most its share of pending connections at once (and Bo's),
+         * and memory flat. */
+        assert_true(fdmax - fd0 <= PER_ADDR + 2);
         assert_true(rssmax - rss0 < MEM_KB(16 * 1024));
         assert_true(last_close < HS_MS + 8000);
     }
     assert_true(srv_alive());
     honest_round(w, "a connection flood", 0);
+    srv_finish();
+}
+
+/* ---- a stranger's flood while members sync (issue 15) ---- */
+
+/*
+ * The stranger holds no secret and has addresses of its own (127.0.0.2
+ * to .5: another host on the LAN would have one, a host with several
+ * addresses more). It keeps FLOOD_HOLD connections open (three in four
+ * silent, one in four sending a random M1) and replaces each one the
+ * server closes at once, at most FLOOD_RATE new ones a second after the
+ * first FLOOD_HOLD. It runs on a thread until told to stop, FLOOD_MAX_MS
+ * at most; the teardown stops it if a test failed.
+ */
+#define FLOOD_HOLD 40
+#define FLOOD_RATE 20
+#define FLOOD_ADDRS 4
+#define FLOOD_MAX_MS 60000
+
+struct flooder {
+    pthread_t th;
+    int port, running;
+    volatile int stop;
+    size_t opened, closed, busy, other_bytes, connect_errors;
+};
+
+static struct flooder g_flood;
+
+/* A non-blocking connection from 127.0.0.x (src, host order) to port on
+ * 127.0.0.1, under way; -1 on error. */
+static int connect_from(uint32_t src, int port)
+{
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(src);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        return -1;
+    }
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 &&
+        errno != EINPROGRESS) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void *flooder_main(void *arg)
+{
+    struct flooder *f = arg;
+    struct pollfd pf[FLOOD_HOLD];
+    int fds[FLOOD_HOLD], sent[FLOOD_HOLD], talk[FLOOD_HOLD];
+    size_t got[FLOOD_HOLD];
+    uint8_t line[FLOOD_HOLD][32];
+    double start = now_ms(), next_new = start;
+    unsigned k = 0;
+    for (int i = 0; i < FLOOD_HOLD; i++)
+        fds[i] = -1;
+    while (!f->stop && now_ms() - start < FLOOD_MAX_MS) {
+        for (int i = 0; i < FLOOD_HOLD; i++) {
+            if (fds[i] >= 0)
+                continue;
+            if (f->opened >= FLOOD_HOLD && now_ms() < next_new)
+                break;
+            fds[i] = connect_from(0x7f000002u + k % FLOOD_ADDRS, f->port);
+            if (fds[i] < 0) {
+                f->connect_errors++;
+                break;
+            }
+            talk[i] = k++ % 4 == 3;
+            sent[i] = 0;
+            got[i] = 0;
+            if (++f->opened > FLOOD_HOLD)
+                next_new = now_ms() + 1000.0 / FLOOD_RATE;
+        }
+        for (int i = 0; i < FLOOD_HOLD; i++) {
+            pf[i].fd = fds[i];
+            pf[i].events = (short)(POLLIN | (sent[i] ? 0 : POLLOUT));
+            pf[i].revents = 0;
+        }
+        if (poll(pf, FLOOD_HOLD, 10) < 0 && errno != EINTR)
+            break;
+        for (int i = 0; i < FLOOD_HOLD; i++) {
+            uint8_t b[64];
+            ssize_t n;
+            if (fds[i] < 0 || !pf[i].revents)
+                continue;
+            if (!sent[i] && (pf[i].revents & POLLOUT)) {
+                sent[i] = 1;
+                if (talk[i]) {
+                    randombytes_buf(b, SYNC_M1_LEN);
+                    (void)send(fds[i], b, SYNC_M1_LEN, MSG_NOSIGNAL);
+                }
+            }
+            if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            n = read(fds[i], b, sizeof(b));
+            if (n > 0) {
+                for (ssize_t j = 0; j < n && got[i] < sizeof(line[i]); j++)
+                    line[i][got[i]++] = b[j];
+                if (got[i] == sizeof(line[i]))
+                    f->other_bytes += (size_t)n;
+                continue;
+            }
+            if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                continue;
+            /* The server closed it (or refused or reset it). */
+            if (got[i] == strlen(FLOOD_BUSY) &&
+                memcmp(line[i], FLOOD_BUSY, got[i]) == 0)
+                f->busy++;
+            else
+                f->other_bytes += got[i];
+            f->closed++;
+            close(fds[i]);
+            fds[i] = -1;
+        }
+    }
+    for (int i = 0; i < FLOOD_HOLD; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    return NULL;
+}
+
+static void flood_start(int port)
+{
+    memset(&g_flood, 0, sizeof(g_flood));
+    g_flood.port = port;
+    assert_int_equal(pthread_create(&g_flood.th, NULL, flooder_main, &g_flood),
+                     0);
+    g_flood.running = 1;
+}
+
+static void flood_stop(void)
+{
+    if (!g_flood.running)
+        return;
+    g_flood.stop = 1;
+    (void)pthread_join(g_flood.th, NULL); /* its loop polls 10 ms at most */
+    g_flood.running = 0;
+}
+
+/*
+ * Issue 15, "a stranger cannot lock members out". While the stranger
+ * floods a server (its real handshake deadline), Bo edits and syncs
+ * FLOOD_SYNCS times, 200 ms apart: every sync must succeed, with his
+ * change taken. The server turns the excess away with the busy line and
+ * sends the stranger nothing else, and holds a bounded number of
+ * descriptors.
+ */
+#define FLOOD_SYNCS 12
+
+static void test_hostile_stranger_flood_members(void **st)
+{
+    struct world *w = *st;
+    size_t ok = 0;
+    double worst = 0, sum = 0, t0;
+    long fd0, fdmax;
+    char first_err[400] = "";
+    g_hs_ms = 0; /* serve's default handshake deadline */
+    srv_start(w->a, 0);
+    world_addr(w);
+    fd0 = fdmax = proc_fds(g_srv.pid);
+    flood_start(g_srv.port);
+    /* Bounded wait until the stranger holds its connections and churns. */
+    t0 = now_ms();
+    while (__atomic_load_n(&g_flood.opened, __ATOMIC_RELAXED) <
+               FLOOD_HOLD + 10 &&
+           now_ms() - t0 < 5000) {
+        struct pollfd pf = {.fd = g_srv.fd, .events = POLLIN};
+        (void)poll(&pf, 1, 20);
+        srv_drain();
+    }
+    t0 = now_ms();
+    for (int i = 0; i < FLOOD_SYNCS; i++) {
+        notes_sync_report rep;
+        char text[64];
+        double t1, ms;
+        int rc;
+        long f = proc_fds(g_srv.pid);
+        fdmax = f > fdmax ? f : fdmax;
+        snprintf(text, sizeof(text), "Bo during the flood, %d\n", i);
+        append(w->b, w->n3, text);
+        t1 = now_ms();
+        rc = notes_sync_once(w->b, NULL, "team", w->addr, &rep);
+        ms = now_ms() - t1;
+        sum += ms;
+        worst = ms > worst ? ms : worst;
+        if (rc == 0 && rep.changes_sent >= 1)
+            ok++;
+        else if (!first_err[0])
+            snprintf(first_err, sizeof(first_err), "sync %d: %s: %s", i,
+                     notes_sync_errname(rc), notes_sync_last_error());
+        /* Pace the syncs; the server's records are read meanwhile. */
+        for (double until = now_ms() + 200; now_ms() < until;) {
+            struct pollfd pf = {.fd = g_srv.fd, .events = POLLIN};
+            (void)poll(&pf, 1, 20);
+            srv_drain();
+        }
+    }
+    flood_stop();
+    printf("  members' sync success while a stranger floods: %zu/%d in "
+           "%.1f s (each %.0f ms on average, worst %.0f ms)%s%s\n", ok,
+           FLOOD_SYNCS, (now_ms() - t0) / 1000, sum / FLOOD_SYNCS, worst,
+           first_err[0] ? "; first failure: " : "", first_err);
+    printf("  the stranger: %zu connections from %d addresses (%d held, "
+           "%d new/s), %zu closed by the server, %zu of them answered "
+           "busy, %zu other bytes; server descriptors %ld -> max %ld\n",
+           g_flood.opened, FLOOD_ADDRS, FLOOD_HOLD, FLOOD_RATE,
+           g_flood.closed, g_flood.busy, g_flood.other_bytes, fd0, fdmax);
+    assert_int_equal(ok, FLOOD_SYNCS);
+    assert_int_equal(g_flood.other_bytes, 0);
+    assert_true(g_flood.busy > 0);
+    assert_int_equal(g_flood.connect_errors, 0);
+    assert_true(fdmax - fd0 <= 16 + 4);
+    assert_true(srv_alive());
+    g_hs_ms = HS_MS;
+    honest_round(w, "a stranger's flood", 0);
+    srv_finish();
+}
+
+/* Connect from 127.0.0.x (host order) and wait for the connection (1 s). */
+static int connect_from_wait(uint32_t src, int port)
+{
+    int fd = connect_from(src, port);
+    struct pollfd pf = {.fd = fd, .events = POLLOUT};
+    int err = 0;
+    socklen_t el = sizeof(err);
+    assert_true(fd >= 0);
+    assert_int_equal(poll(&pf, 1, 1000), 1);
+    assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el), 0);
+    assert_int_equal(err, 0);
+    return fd;
+}
+
+/* fd is answered "busy" and closed within ms. */
+static void expect_busy(int fd, int ms, const char *what)
+{
+    uint8_t b[sizeof(FLOOD_BUSY) - 1];
+    size_t extra;
+    if (read_exact(fd, b, sizeof(b), ms) != 0 ||
+        memcmp(b, FLOOD_BUSY, sizeof(b)) != 0)
+        fail_msg("%s: no busy answer", what);
+    if (read_to_eof(fd, ms, &extra) != 0 || extra != 0)
+        fail_msg("%s: not closed after the busy answer", what);
+}
+
+/* fd got nothing and is still open. */
+static void expect_held(int fd, const char *what)
+{
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    if (poll(&pf, 1, 0) != 0)
+        fail_msg("%s: answered or closed", what);
+}
+
+/* A fake server for one connection: reads M1, then says busy (busy) or
+ * closes without a word. */
+struct fake_srv {
+    pthread_t th;
+    int lfd, port, busy;
+};
+
+static void *fake_main(void *arg)
+{
+    struct fake_srv *f = arg;
+    struct pollfd pf = {.fd = f->lfd, .events = POLLIN};
+    uint8_t m1[SYNC_M1_LEN];
+    int fd;
+    if (poll(&pf, 1, 5000) != 1 || (fd = accept(f->lfd, NULL, NULL)) < 0)
+        return NULL;
+    if (read_exact(fd, m1, sizeof(m1), 5000) == 0 && f->busy)
+        (void)write_all(fd, FLOOD_BUSY, strlen(FLOOD_BUSY));
+    close(fd);
+    return NULL;
+}
+
+/* notes_sync_once against a fake server: its result and detail. */
+static int once_against_fake(struct world *w, int busy, char *detail,
+                             size_t dn)
+{
+    struct fake_srv f;
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    notes_sync_report rep;
+    char addr[64];
+    int rc;
+    memset(&f, 0, sizeof(f));
+    f.busy = busy;
+    f.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(f.lfd >= 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(f.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(f.lfd, 4), 0);
+    assert_int_equal(getsockname(f.lfd, (struct sockaddr *)&sa, &sl), 0);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(sa.sin_port));
+    assert_int_equal(pthread_create(&f.th, NULL, fake_main, &f), 0);
+    rc = notes_sync_once(w->b, NULL, "team", addr, &rep);
+    snprintf(detail, dn, "%s", notes_sync_last_error());
+    assert_int_equal(pthread_join(f.th, NULL), 0);
+    close(f.lfd);
+    return rc;
+}
+
+/*
+ * The limits on pending connections, one by one (serve's defaults: 16
+ * in all, 8 per address). The ninth from one address is answered busy
+ * and the eight stay; with 16 pending, a newcomer from another address
+ * evicts the oldest of the address holding the most (told busy, and the
+ * server reports it), and the others stay. A client maps the busy answer,
+ * and a close without any answer, to NOTES_SYNC_EBUSY, whose detail never
+ * claims the peer lacks the secret.
+ */
+static void test_hostile_pending_limits(void **st)
+{
+    struct world *w = *st;
+    int a[9], b[7], c, d;
+    size_t rec0, evicted = 0;
+    char detail[512];
+    int rc;
+    g_hs_ms = 5000; /* room for the steps below */
+    srv_start(w->a, 0);
+    world_addr(w);
+    rec0 = srv_count();
+    for (int i = 0; i < 9; i++)
+        a[i] = connect_from_wait(0x7f000002u, g_srv.port);
+    expect_busy(a[8], 2000, "the ninth from one address");
+    close(a[8]);
+    for (int i = 0; i < 8; i++)
+        expect_held(a[i], "one of the eight");
+    for (int i = 0; i < 7; i++)
+        b[i] = connect_from_wait(0x7f000003u, g_srv.port);
+    c = connect_from_wait(0x7f000004u, g_srv.port); /* 16 pending now */
+    d = connect_from_wait(0x7f000005u, g_srv.port); /* evicts a[0] */
+    expect_busy(a[0], 2000, "the oldest of the address holding the most");
+    for (int i = 1; i < 8; i++)
+        expect_held(a[i], "another of that address");
+    for (int i = 0; i < 7; i++)
+        expect_held(b[i], "a connection of another address");
+    expect_held(c, "a lone connection");
+    expect_held(d, "the newcomer");
+    for (int i = 0; i < 8; i++)
+        close(a[i]);
+    for (int i = 0; i < 7; i++)
+        close(b[i]);
+    close(c);
+    close(d);
+    /* Each accepted one is reported: a[0] evicted, the 16 others closed
+     * by the stranger before their handshake; a[8] was never accepted. */
+    assert_int_equal(srv_wait(rec0 + 17, 5000), rec0 + 17);
+    for (size_t i = rec0; i < g_srv.nrec; i++)
+        evicted += g_srv.rec[i].rc == NOTES_SYNC_EBUSY &&
+                   strstr(g_srv.rec[i].detail, "evicted") != NULL;
+    printf("  pending limits: the 9th from one address answered busy; the "
+           "17th pending evicted the oldest of the busiest address "
+           "(%zu eviction(s) reported)\n", evicted);
+    assert_int_equal(evicted, 1);
+    honest_round(w, "pending connections at their limit", 0);
+
+    /* The client side. */
+    rc = once_against_fake(w, 1, detail, sizeof(detail));
+    printf("  a busy answer: %s: %s\n", notes_sync_errname(rc), detail);
+    assert_int_equal(rc, NOTES_SYNC_EBUSY);
+    assert_non_null(strstr(detail, "busy"));
+    rc = once_against_fake(w, 0, detail, sizeof(detail));
+    printf("  a close without an answer: %s: %s\n", notes_sync_errname(rc),
+           detail);
+    assert_int_equal(rc, NOTES_SYNC_EBUSY);
+    assert_null(strstr(detail, "does not hold"));
     srv_finish();
 }
 
@@ -3270,6 +3662,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_hostile_stranger_handshakes,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_stranger_flood_members,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_pending_limits, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_hostile_have_flood_memory,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_slow_reader, setup,
@@ -3285,6 +3681,9 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     if (notes_init() != NOTES_OK)
         return 1;
+    /* HOSTILE_TEST=pattern runs only the matching tests (by hand). */
+    if (getenv("HOSTILE_TEST"))
+        cmocka_set_test_filter(getenv("HOSTILE_TEST"));
     rc = cmocka_run_group_tests(tests, NULL, NULL);
     srv_kill();
     return rc;
