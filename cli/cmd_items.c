@@ -305,6 +305,9 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
             notes_key_fingerprint(it->authors[0], fpr);
             notes_key_encode(it->authors[0], key);
         }
+        /* A key that signed two changes with one seq stays in the text
+         * (its branches are applied) but is flagged wherever it speaks. */
+        int bad = it->nauthors && notes_doc_author_equivocated(d, it->authors[0]);
         (*shown)++;
         if (arr) {
             json_t *eds = json_array(), *cfs = json_array();
@@ -327,6 +330,8 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
                 it->verified, "line", (json_int_t)it->line, "id",
                 it->has_anchor ? it->id : NULL, "confirmations", cfs,
                 "confirmed_by_count", (json_int_t)it->confirmed_by);
+            json_object_set_new(jo, "recorded_by_equivocating_key",
+                                json_boolean(bad));
             if (it->nauthors && it->people && it->people[0].has_person) {
                 char pk[NOTES_KEY_STRLEN], pf[NOTES_FPR_STRLEN];
                 notes_key_encode(it->people[0].person, pk);
@@ -357,9 +362,10 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
                it->owner ? cli_esc(it->owner) : "-", cli_esc(first),
                it->has_anchor ? "  [" : "",
                it->has_anchor ? cli_esc(it->id) : "", it->has_anchor ? "]" : "");
-        printf("         recorded by %s %s%s\n", it->nauthors ? rec : "?",
+        printf("         recorded by %s %s%s%s\n", it->nauthors ? rec : "?",
                it->verified ? "✓ verified" : "✗ NOT verified",
-               it->nauthors > 1 ? " (edited by others since)" : "");
+               it->nauthors > 1 ? " (edited by others since)" : "",
+               bad ? " [equivocating key: do not trust]" : "");
         for (size_t k = 0; k < it->nconfirms; k++)
             confirm_line(ctx, d, &it->confirms[k]);
     }

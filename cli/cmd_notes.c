@@ -558,21 +558,27 @@ int cmd_log(int argc, char **argv, struct cli_ctx *ctx)
         cli_author(ctx, d, ci.author, who, sizeof(who));
         cli_time(ci.time_ms, when, sizeof(when));
         summarize(&ci, what, sizeof(what));
+        int bad = notes_doc_author_equivocated(d, ci.author);
         if (arr) {
             notes_key_encode(ci.author, key);
             json_array_append_new(
                 arr, json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:I, s:i, "
-                               "s:b}",
+                               "s:b, s:b}",
                                "id", hex, "author", who, "key", key, "seq",
                                (json_int_t)ci.seq, "time_ms",
                                (json_int_t)ci.time_ms, "time", when,
                                "inserted", (json_int_t)ci.inserted, "deleted",
                                (json_int_t)ci.deleted, "fields", ci.nfields,
-                               "excluded", ci.excluded));
+                               "equivocated", ci.equivocated,
+                               "equivocating_key", bad));
         } else {
-            printf("%s%.12s%s  %-28s  %s  %s%s\n", ctx->color ? "\033[33m" : "",
-                   hex, ctx->color ? "\033[0m" : "", who, when, what,
-                   ci.excluded ? "  [excluded: equivocation]" : "");
+            /* Every change of such a key is marked, not just the two that
+             * share a seq: the whole key is not to be trusted. */
+            printf("%s%.12s%s  %-28s  %s  %s%s%s\n",
+                   ctx->color ? "\033[33m" : "", hex,
+                   ctx->color ? "\033[0m" : "", who, when, what,
+                   bad ? "  [equivocating key]" : "",
+                   ci.equivocated ? " (seq signed twice)" : "");
         }
     }
     if (arr) {

@@ -493,6 +493,10 @@ static json_t *who_json(const struct who *w, notes_doc *d)
         json_object_set_new(o, "contested", json_true());
     if (o && w->revoked)
         json_object_set_new(o, "revoked", json_true());
+    /* The device key signed two changes with one seq: its branches are in
+     * the text, and the page says whom not to trust. */
+    if (o && notes_doc_author_equivocated(d, w->device))
+        json_object_set_new(o, "equivocating", json_true());
     return o;
 }
 
@@ -1761,7 +1765,7 @@ static void page_history(struct page *pg)
         notes_change_info ci;
         char id[65], fp[NOTES_FPR_STRLEN];
         size_t k;
-        if (notes_doc_change(n->d, i, &ci) != NOTES_OK || ci.excluded)
+        if (notes_doc_change(n->d, i, &ci) != NOTES_OK)
             continue;
         for (k = 0; k < ns && memcmp(seen[k].key, ci.author, 32) != 0; k++)
             ;

@@ -238,7 +238,7 @@ static json_t *authors(notes_doc *d)
     }
     for (size_t i = 0; i < n; i++) {
         notes_change_info ci;
-        if (notes_doc_change(d, i, &ci) || ci.excluded)
+        if (notes_doc_change(d, i, &ci))
             continue;
         size_t k;
         for (k = 0; k < ns && memcmp(seen[k], ci.author, 32) != 0; k++)

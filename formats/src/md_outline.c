@@ -561,7 +561,7 @@ static int add_authors(notes_doc *d, notes_fmt_outline *o)
             last = ch[k];
             notes_change_info ci;
             if (ch[k] >= nchanges ||
-                notes_doc_change(d, ch[k], &ci) != NOTES_OK || ci.excluded) {
+                notes_doc_change(d, ch[k], &ci) != NOTES_OK) {
                 ok = 0;
                 continue;
             }

@@ -511,8 +511,19 @@ typedef struct notes_change_info {
     uint64_t inserted;      /* code points inserted */
     uint64_t deleted;       /* code points deleted */
     uint32_t nfields;       /* front-matter operations */
-    int excluded;           /* 1: an equivocating branch, not in the state */
+    int equivocated;        /* 1: its author signed another change with
+                             * this seq (equivocation evidence). Applied
+                             * like every change: both branches are in the
+                             * state, with what others built on them. */
 } notes_change_info;
+
+/*
+ * 1 when key `pk` equivocated in this note (signed two different changes
+ * with one seq): its changes are kept and applied, but the key is not to
+ * be trusted. 0 otherwise (also for a key with no change here).
+ */
+NOTES_API int notes_doc_author_equivocated(const notes_doc *d,
+                                           const uint8_t pk[32]);
 
 /*
  * The display name an author claims in this note (their first change
@@ -609,7 +620,8 @@ typedef struct notes_confirmation {
     size_t text_len;
 } notes_confirmation;
 
-/* Confirmations in the note, in log order (equivocation losers left out). */
+/* Confirmations in the note, in log order (both branches of an
+ * equivocation included: check notes_doc_author_equivocated on signers). */
 NOTES_API size_t notes_doc_confirmation_count(const notes_doc *d);
 NOTES_API NOTES_NODISCARD int notes_doc_confirmation(const notes_doc *d,
                                                      size_t i,

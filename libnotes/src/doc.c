@@ -5,9 +5,11 @@
  * (which is causal: a change is stored only after its dependencies). The
  * text lives in the Eg-walker oplog (text.h); front-matter writes are kept
  * per field and resolved on read. Equivocation (two changes by one author
- * with one sequence number) keeps both as evidence; the one with the
- * smaller id wins and the other, with everything built on it, is left out
- * of the state, so every replica holding the same changes agrees.
+ * with one sequence number) keeps both as evidence and applies both, as
+ * concurrent branches: dropping one would also drop the honest changes
+ * other people built on it. Their text events, which share CRDT ids
+ * (author, seq), are told apart by the change ids (entry_agent), so every
+ * replica holding the same changes has the same text.
  *
  * Failure discipline: a change is verified (signature, chain, sequence,
  * dependencies) before it touches the state; if applying it still fails
@@ -40,7 +42,7 @@ struct entry {
     notes_lv *ver;
     notes_lv first_lv;    /* first text event (if nev) */
     uint32_t nev;
-    uint8_t excluded;     /* equivocation loser or built on one */
+    uint8_t equivocated;  /* shares its seq with another of its author's */
     uint8_t applied;      /* part of the current state */
     uint8_t parent;       /* referenced by another applied change */
 };
@@ -51,8 +53,10 @@ struct author {
     uint32_t nseq;        /* seq slots: slot[s-1] lists entries with seq s */
     uint32_t *slot_first; /* first entry with that seq */
     uint32_t *slot_count; /* how many entries share it (>1: equivocation) */
+    uint8_t forked;       /* some slot_count > 1: an equivocating key */
     char *name;           /* claimed display name (latest applied), or NULL */
     uint64_t name_seq;
+    const uint8_t *name_id; /* id of the change it came from (ties) */
 };
 
 /* Who a device speaks for, from the links and revocations in the note. */
@@ -308,8 +312,22 @@ static int slot_add(struct notes_doc *d, uint32_t idx)
     }
     if (a->slot_first[s - 1] == NONE)
         a->slot_first[s - 1] = idx;
-    a->slot_count[s - 1]++;
+    if (++a->slot_count[s - 1] > 1)
+        a->forked = 1;
     return NOTES_OK;
+}
+
+/*
+ * Whether change `c` (seq, id) claims the author's display name over the
+ * current one: the highest seq wins, and between an equivocator's two
+ * changes with one seq, the smaller id (log order differs by replica).
+ */
+static int name_wins(const struct author *a, const struct notes__change *c)
+{
+    if (!a->name || c->seq > a->name_seq)
+        return 1;
+    return c->seq == a->name_seq && a->name_id &&
+           memcmp(c->id, a->name_id, 32) <= 0;
 }
 
 static uint64_t author_last_seq(const struct notes_doc *d, const uint8_t pk[32])
@@ -342,6 +360,34 @@ static uint32_t slot_winner(const struct notes_doc *d, uint32_t ai, uint64_t seq
         }
     }
     return best;
+}
+
+static int is_equivocated(const struct notes_doc *d, uint32_t idx)
+{
+    const struct entry *en = &d->e[idx];
+    return d->a[en->author].slot_count[en->c->seq - 1] > 1;
+}
+
+/*
+ * The oplog agent of an entry's text events. Their CRDT ids are (author
+ * key, seq << 32 | offset), and the merge orders concurrent inserts at one
+ * place by those ids; two changes of an equivocator with one seq would tie,
+ * and the text would depend on arrival order. Such changes get the
+ * author's key with their own change id as tie key (text.h): ordered by
+ * change id, the same everywhere. The tie key is used only between events
+ * with one (key, seq), and a replica that saw one of the two before the
+ * other arrived had no such pair: adding the tie key later changes no order
+ * it had, so positions its user typed against still mean the same text.
+ * (Ordering the branches as a whole, e.g. by a key per branch, would not
+ * have that property: it would reorder them against everyone else's
+ * inserts.) Blame goes by entry (first_lv): it still names the author.
+ */
+static int entry_agent(struct notes_doc *d, uint32_t idx, uint32_t *agent)
+{
+    const struct entry *en = &d->e[idx];
+    if (!en->equivocated)
+        return author_agent(d, en->author, agent);
+    return notes__oplog_agent_tie(d->op, d->a[en->author].pk, en->c->id, agent);
 }
 
 /* ---- verification of one change against what the doc holds ---- */
@@ -768,7 +814,7 @@ static int apply_entry(struct notes_doc *d, uint32_t idx)
     uint64_t off = 0;
     int rc;
 
-    if ((rc = author_agent(d, en->author, &agent)) ||
+    if ((rc = entry_agent(d, idx, &agent)) ||
         (rc = version_of(d, (const uint8_t(*)[32])c->deps, c->ndeps, &par,
                          &npar)))
         return rc;
@@ -816,7 +862,7 @@ static int apply_entry(struct notes_doc *d, uint32_t idx)
                 goto out;
             continue;
         case NOTES__K_NAME:
-            if (c->seq >= d->a[en->author].name_seq) {
+            if (name_wins(&d->a[en->author], c)) {
                 char *nm = notes__strndup((const char *)o->text, o->textlen);
                 if (!nm) {
                     rc = NOTES_ENOMEM;
@@ -825,6 +871,7 @@ static int apply_entry(struct notes_doc *d, uint32_t idx)
                 notes__free(d->a[en->author].name);
                 d->a[en->author].name = nm;
                 d->a[en->author].name_seq = c->seq;
+                d->a[en->author].name_id = c->id;
             }
             continue;
         case NOTES__K_LINK:
@@ -896,33 +943,8 @@ static int add_entry(struct notes_doc *d, struct notes__change *c, uint32_t *idx
         return rc;
     }
     *idx = (uint32_t)(d->ne - 1);
+    en->equivocated = (uint8_t)is_equivocated(d, *idx);
     return NOTES_OK;
-}
-
-static int is_equivocated(const struct notes_doc *d, uint32_t idx)
-{
-    const struct entry *en = &d->e[idx];
-    return d->a[en->author].slot_count[en->c->seq - 1] > 1;
-}
-
-/* Whether an entry is excluded: loser of an equivocation or built on one. */
-static int compute_excluded(struct notes_doc *d, uint32_t idx)
-{
-    struct entry *en = &d->e[idx];
-    const struct notes__change *c = en->c;
-    if (is_equivocated(d, idx) && slot_winner(d, en->author, c->seq) != idx)
-        return 1;
-    if (c->seq > 1) {
-        uint32_t p = hash_find(d, c->prev);
-        if (p == NONE || d->e[p].excluded)
-            return 1;
-    }
-    for (uint32_t i = 0; i < c->ndeps; i++) {
-        uint32_t p = hash_find(d, c->deps[i]);
-        if (p == NONE || d->e[p].excluded)
-            return 1;
-    }
-    return 0;
 }
 
 static void fields_clear(struct notes_doc *d)
@@ -943,8 +965,9 @@ static void fields_clear(struct notes_doc *d)
 }
 
 /*
- * Rebuild the whole state from the entries, in log order, skipping
- * excluded ones and `skip_from` onwards (entries being rolled back).
+ * Rebuild the whole state from the entries, in log order. Equivocation
+ * marks are recomputed first: a new change in a seq slot marks the one
+ * that was there, whose events then need their tie key (entry_agent).
  */
 static int rebuild(struct notes_doc *d)
 {
@@ -960,6 +983,7 @@ static int rebuild(struct notes_doc *d)
         notes__free(d->a[i].name);
         d->a[i].name = NULL;
         d->a[i].name_seq = 0;
+        d->a[i].name_id = NULL;
     }
     if ((rc = notes__oplog_new(&d->op)))
         return rc;
@@ -967,13 +991,11 @@ static int rebuild(struct notes_doc *d)
         d->e[i].applied = 0;
         d->e[i].parent = 0;
     }
-    for (size_t i = 0; i < d->ne; i++) {
-        d->e[i].excluded = (uint8_t)compute_excluded(d, (uint32_t)i);
-        if (d->e[i].excluded)
-            continue;
+    for (size_t i = 0; i < d->ne; i++)
+        d->e[i].equivocated = (uint8_t)is_equivocated(d, (uint32_t)i);
+    for (size_t i = 0; i < d->ne; i++)
         if ((rc = apply_entry(d, (uint32_t)i)))
             return rc;
-    }
     /* The observer sees the rebuilt text as one reset, not its replay. */
     if (d->obs) {
         notes__oplog_observe(d->op, d->obs, d->obs_ud);
@@ -1010,6 +1032,9 @@ static int truncate_entries(struct notes_doc *d, size_t from)
         notes__change_free(en->c);
         notes__free(en->ver);
         d->ne--;
+        a->forked = 0;
+        for (uint32_t k = 0; k < a->nseq && !a->forked; k++)
+            a->forked = a->slot_count[k] > 1;
     }
     /* Rebuild the hash from scratch: removals from open addressing. */
     if (d->hash)
@@ -1050,8 +1075,8 @@ static int ingest(struct notes_doc *d, struct notes__change *c, int sigrc,
         notes__change_free(c);
         return rc;
     }
-    if (is_equivocated(d, idx) || compute_excluded(d, idx)) {
-        /* A fork: the winner may change, so rebuild everything. */
+    if (is_equivocated(d, idx)) {
+        /* A fork: the change already in the slot gets a tie key. */
         rc = rebuild(d);
     } else {
         rc = apply_entry(d, idx);
@@ -2311,7 +2336,7 @@ static int finish_local_entry(notes_doc *d, uint32_t idx)
     /* The name this change claims (apply_entry does this for others). */
     for (uint32_t i = 0; i < c->nops; i++) {
         struct author *a = &d->a[en->author];
-        if (c->ops[i].kind != NOTES__K_NAME || c->seq < a->name_seq)
+        if (c->ops[i].kind != NOTES__K_NAME || !name_wins(a, c))
             continue;
         char *nm = notes__strndup((const char *)c->ops[i].text,
                                   c->ops[i].textlen);
@@ -2320,6 +2345,7 @@ static int finish_local_entry(notes_doc *d, uint32_t idx)
         notes__free(a->name);
         a->name = nm;
         a->name_seq = c->seq;
+        a->name_id = c->id;
     }
     for (size_t i = 0; i < d->nf; i++)
         for (size_t j = 0; j < d->f[i].nw; j++)
@@ -2810,6 +2836,16 @@ free_batch:
 
 /* ---- history ---- */
 
+int notes_doc_author_equivocated(const notes_doc *d, const uint8_t pk[32])
+{
+    if (!d || !pk)
+        return 0;
+    for (size_t i = 0; i < d->na; i++)
+        if (memcmp(d->a[i].pk, pk, 32) == 0)
+            return d->a[i].forked;
+    return 0;
+}
+
 size_t notes_doc_change_count(const notes_doc *d)
 {
     return d->ne;
@@ -2827,7 +2863,7 @@ int notes_doc_change(const notes_doc *d, size_t i, notes_change_info *out)
     out->time_ms = c->time_ms;
     out->nops = c->nops;
     out->ndeps = c->ndeps;
-    out->excluded = d->e[i].excluded;
+    out->equivocated = d->e[i].equivocated;
     for (uint32_t k = 0; k < c->nops; k++) {
         switch (c->ops[k].kind) {
         case NOTES__K_INS:
@@ -3174,14 +3210,27 @@ int notes_doc_verify(notes_doc *d, notes_verify_report *rep)
         for (uint32_t s = 0; s < a->nseq; s++) {
             if (a->slot_count[s] < 2)
                 continue;
-            char fpr[NOTES_FPR_STRLEN], msg[240], w[17];
+            char fpr[NOTES_FPR_STRLEN], msg[400], ids[80] = "";
             uint32_t win = slot_winner(fresh, (uint32_t)ai, s + 1);
+            size_t listed = 0, o = 0;
             notes_key_fingerprint(a->pk, fpr);
-            short_id(w, fresh->e[win].c->id);
+            /* Name the first three (log order), so they can be looked at. */
+            for (size_t i = 0; i < fresh->ne && listed < 3; i++) {
+                if (fresh->e[i].author != ai || fresh->e[i].c->seq != s + 1)
+                    continue;
+                char w[17];
+                short_id(w, fresh->e[i].c->id);
+                o += (size_t)snprintf(ids + o, sizeof(ids) - o, "%s%s",
+                                      listed ? ", " : "", w);
+                listed++;
+            }
             snprintf(msg, sizeof(msg),
-                     "author %s signed %u different changes with seq %u; "
-                     "kept %s (smallest id), the others are evidence",
-                     fpr, a->slot_count[s], s + 1, w);
+                     "key %s equivocated: it signed %u different changes "
+                     "with seq %u (%s%s); all are kept as evidence and "
+                     "applied as concurrent branches, with what others "
+                     "built on them; do not trust this key",
+                     fpr, a->slot_count[s], s + 1, ids,
+                     a->slot_count[s] > listed ? ", ..." : "");
             if ((rc = add_problem(rep, NOTES_EEQUIVOCATION, win, msg)))
                 goto out;
         }

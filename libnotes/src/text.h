@@ -52,6 +52,16 @@ void notes__oplog_free(struct notes__oplog *op);
  */
 int notes__oplog_agent(struct notes__oplog *op, const uint8_t key[32],
                        uint32_t *agent);
+/*
+ * The same with a tie key (NULL: 32 zero bytes, what notes__oplog_agent
+ * uses): events of agents with one key and one seq, which only an
+ * equivocating signer produces, are ordered by their tie keys, after key
+ * and seq. Since it comes last it changes no order between events whose
+ * (key, seq) differ: giving an agent a tie key later moves nothing a
+ * replica had already ordered.
+ */
+int notes__oplog_agent_tie(struct notes__oplog *op, const uint8_t key[32],
+                           const uint8_t tie[32], uint32_t *agent);
 
 enum { NOTES__OP_INS = 1, NOTES__OP_DEL = 2 };
 
@@ -195,7 +205,7 @@ struct notes__oplog {
     char *content;   /* inserted UTF-8, in event order */
     size_t ncontent, capcontent;
 
-    uint8_t (*keys)[32];
+    uint8_t (*keys)[64]; /* key, then tie key (notes__oplog_agent_tie) */
     size_t nagents, capagents;
 
     notes_lv *frontier;

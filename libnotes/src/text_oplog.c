@@ -97,13 +97,17 @@ void notes__oplog_free(struct notes__oplog *op)
     notes__free(op);
 }
 
-int notes__oplog_agent(struct notes__oplog *op, const uint8_t key[32],
-                       uint32_t *agent)
+int notes__oplog_agent_tie(struct notes__oplog *op, const uint8_t key[32],
+                           const uint8_t tie[32], uint32_t *agent)
 {
+    static const uint8_t zero[32];
     if (!op || !key || !agent)
         return NOTES_EINVAL;
+    if (!tie)
+        tie = zero;
     for (size_t i = 0; i < op->nagents; i++) {
-        if (memcmp(op->keys[i], key, 32) == 0) {
+        if (memcmp(op->keys[i], key, 32) == 0 &&
+            memcmp(op->keys[i] + 32, tie, 32) == 0) {
             *agent = (uint32_t)i;
             return NOTES_OK;
         }
@@ -114,8 +118,15 @@ int notes__oplog_agent(struct notes__oplog *op, const uint8_t key[32],
     if (rc)
         return rc;
     memcpy(op->keys[op->nagents], key, 32);
+    memcpy(op->keys[op->nagents] + 32, tie, 32);
     *agent = (uint32_t)op->nagents++;
     return NOTES_OK;
+}
+
+int notes__oplog_agent(struct notes__oplog *op, const uint8_t key[32],
+                       uint32_t *agent)
+{
+    return notes__oplog_agent_tie(op, key, NULL, agent);
 }
 
 size_t notes__oplog_len(const struct notes__oplog *op)
@@ -233,6 +244,13 @@ int notes__oplog_cmp_ids(const struct notes__oplog *op, notes_lv a, notes_lv b)
     }
     if (sa != sb)
         return sa < sb ? -1 : 1;
+    /* One key, one seq: an equivocation's two changes. Their tie keys (the
+     * change ids) order them the same on every replica. */
+    if (aa != ab) {
+        int c = memcmp(op->keys[aa] + 32, op->keys[ab] + 32, 32);
+        if (c)
+            return c;
+    }
     return a < b ? -1 : a > b; /* only for hostile duplicate ids */
 }
 

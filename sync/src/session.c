@@ -520,7 +520,9 @@ static int our_note(notes_sync_session *s, const uint8_t id[16],
     for (size_t i = 0; i < nc; i++) {
         notes_change_info ci;
         size_t k;
-        if (notes_doc_change(o->d, i, &ci) != NOTES_OK || ci.excluded)
+        /* Every change counts, both branches of an equivocation too: all
+         * are in the state, and a peer must get them all to converge. */
+        if (notes_doc_change(o->d, i, &ci) != NOTES_OK)
             continue;
         for (k = 0; k < o->nvv && memcmp(o->keys[k], ci.author, 32) != 0; k++)
             ;
@@ -848,7 +850,7 @@ static int peer_have(notes_sync_session *s, const struct peer_note *pn,
             maxseq[j] = UINT64_MAX;
         else if (maxseq[j] != UINT64_MAX)
             maxseq[j] = ci.seq;
-        if (!ci.excluded && ci.seq <= pn->vv[j].seq && ci.seq > best[j]) {
+        if (ci.seq <= pn->vv[j].seq && ci.seq > best[j]) {
             best[j] = ci.seq;
             memcpy((*have)[j], ci.id, 32);
         }

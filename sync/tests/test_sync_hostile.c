@@ -1611,8 +1611,8 @@ static void test_hostile_replay_and_reorder(void **st)
 
 /*
  * Two changes by Mallory with the same seq, on note `doc` at its end,
- * texts "Mallory: version X/Y". OUT: their encodings and ids, the one
- * libnotes keeps (the smaller id) first.
+ * texts "Mallory: version X/Y". OUT: their encodings and ids, the smaller
+ * id first (the one that continues her main branch, docs/format.md).
  */
 static void equivocate(const struct world *w, const uint8_t doc[16],
                        struct sync_buf c[2], uint8_t id[2][32],
@@ -1644,15 +1644,14 @@ static void equivocate(const struct world *w, const uint8_t doc[16],
 
 /*
  * Equivocation: Mallory signs two different changes with seq 1. Both are
- * valid, so both are stored, as evidence; as libnotes resolves it the
- * one with the smaller id wins, the other and everything built on it
- * (her seq 2 on the losing branch) stay out of the text, and
- * notes_doc_verify reports the equivocation, naming her key. Bo, who
- * held none of it, gets X and Y with the same evidence; Z, excluded, is
- * in no vector and does not reach him. On a second note Bo takes the
- * winner before the loser reaches the server: the texts agree, but the
- * evidence does not reach Bo (docs/protocol.md, "Limits": the vectors
- * and heads are equal). The reverse order is KNOWN BUG 5 below.
+ * valid, so both are stored, as evidence, and both are applied as
+ * concurrent branches, with what is built on them (her seq 2 on the
+ * branch with the larger id); notes_doc_verify reports the equivocation,
+ * naming her key. Bo, who held none of it, gets X, Y and Z with the same
+ * evidence and the same text. On a second note Bo takes the smaller id
+ * before the other reaches the server: the server, which holds both
+ * branches, sends Bo all of Mallory's changes (her seqs do not grow along
+ * its log), so Bo ends with both, the same text and the same evidence.
  */
 static void test_hostile_equivocation(void **st)
 {
@@ -1670,38 +1669,38 @@ static void test_hostile_equivocation(void **st)
     w->eq_a = w->eq_b = 1;
     expect_taken(w, "X and Y: two seq 1 in one bundle", w->n1, c, 2, 2);
     {
-        /* Z continues the losing branch: valid, stored, left out. */
+        /* Z continues the branch with the larger id: valid, applied. */
         struct view v;
         uint8_t dep[1][32];
         view_of(w->a, w->n1, &v);
         memcpy(dep[0], id[1], 32);
+        /* At the end of the text Y saw: the view now holds X too. */
         mal_change(w, w->n1, 2, id[1], (const uint8_t(*)[32])dep, 1,
-                   v.len, "Mallory: built on the loser\n", &cz, z);
+                   v.len - strlen(text[0]), "Mallory: built on the loser\n",
+                   &cz, z);
         view_free(&v);
     }
-    /* Z is excluded on the server, so its vector and heads do not show
-     * it and Bo is not sent it: the texts agree, the change counts do
-     * not (docs/security.md). */
-    w->exact = 0;
-    expect_taken(w, "Z: seq 2 on the losing branch", w->n1, &cz, 1, 1);
+    /* Z is in the server's vector and heads like any change: Bo gets it
+     * too, so both hold the same changes (exact). */
+    expect_taken(w, "Z: seq 2 on the other branch", w->n1, &cz, 1, 1);
 
     t = note_state(w->a, w->n1, &nc, &neq);
     printf("  server after equivocation: %zu changes, %zu equivocation(s) "
-           "reported; the text keeps '%.*s'\n", nc, neq,
-           (int)strlen(text[0]) - 1, text[0]);
+           "reported; the text keeps both branches\n", nc, neq);
     assert_int_equal(nc, nc0 + 3);
     assert_int_equal(neq, 1);
     assert_non_null(strstr(t, text[0]));
-    assert_null(strstr(t, text[1]));
-    assert_null(strstr(t, "built on the loser"));
+    assert_non_null(strstr(t, text[1]));
+    assert_non_null(strstr(t, "built on the loser"));
     free(t);
     {
-        /* The report names Mallory; the loser and Z are excluded. */
+        /* The report names Mallory; X and Y are marked, Z is not (its
+         * seq is its own), and the key is flagged. */
         notes_replica *r;
         notes_doc *d;
         notes_verify_report rep;
         char fpr[NOTES_FPR_STRLEN];
-        size_t excluded = 0;
+        size_t equivocated = 0;
         notes_key_fingerprint(notes_identity_public_key(w->mal), fpr);
         assert_int_equal(notes_replica_open(w->a, &r), NOTES_OK);
         assert_int_equal(notes_doc_open(r, w->n1, &d), NOTES_OK);
@@ -1712,26 +1711,33 @@ static void test_hostile_equivocation(void **st)
         for (size_t i = 0; i < notes_doc_change_count(d); i++) {
             notes_change_info ci;
             assert_int_equal(notes_doc_change(d, i, &ci), NOTES_OK);
-            if (ci.excluded) {
-                excluded++;
-                assert_true(!memcmp(ci.id, id[1], 32) ||
-                            !memcmp(ci.id, z, 32));
+            if (ci.equivocated) {
+                equivocated++;
+                assert_true(!memcmp(ci.id, id[0], 32) ||
+                            !memcmp(ci.id, id[1], 32));
             }
-            if (!memcmp(ci.id, id[0], 32))
-                assert_false(ci.excluded);
+            if (!memcmp(ci.id, z, 32))
+                assert_false(ci.equivocated);
         }
-        assert_int_equal(excluded, 2);
+        assert_int_equal(equivocated, 2);
+        assert_true(notes_doc_author_equivocated(
+            d, notes_identity_public_key(w->mal)));
+        assert_false(notes_doc_author_equivocated(
+            d, notes_identity_public_key(w->bo)));
         notes_verify_report_release(&rep);
         notes_doc_close(d);
         notes_replica_close(r);
     }
-    /* Note 2: the winner reaches Bo first, the loser later. */
+    /* Note 2: the smaller id reaches Bo first, the other later. */
     equivocate(w, w->n2, c2, id2, text2);
-    expect_taken(w, "note 2: the winner alone", w->n2, &c2[0], 1, 1);
-    w->eq_a = 2;
-    expect_taken(w, "note 2: the loser, later", w->n2, &c2[1], 1, 1);
-    printf("  note 2: the texts agree; the evidence stayed on the server "
-           "(equal vectors and heads: nothing to send)\n");
+    expect_taken(w, "note 2: the smaller id alone", w->n2, &c2[0], 1, 1);
+    w->eq_a = w->eq_b = 2;
+    expect_taken(w, "note 2: the larger id, later", w->n2, &c2[1], 1, 1);
+    t = note_state(w->b, w->n2, &nc, &neq);
+    assert_non_null(strstr(t, text2[0]));
+    assert_non_null(strstr(t, text2[1]));
+    free(t);
+    printf("  note 2: Bo got both branches: the same text and evidence\n");
     sync_buf_release(&c[0]);
     sync_buf_release(&c[1]);
     sync_buf_release(&c2[0]);
@@ -3607,7 +3613,8 @@ static void test_hostile_pack_bomb_memory(void **st)
 
 /*
  * FIXED, was known bug 5 (session.c, peer_have): after an equivocation, a peer that
- * holds the losing branch never receives the winner. Bo takes Mallory's
+ * holds the losing branch never receives the winner (today: the other
+ * branch; both branches are applied). Bo takes Mallory's
  * loser L from the server; then the winner W reaches the server. Bo's
  * next sync announces {Mallory: 1}, the server's vector says the same,
  * so its export treats its own seq-1 change (W) as known to Bo and sends
@@ -3622,7 +3629,7 @@ static void test_hostile_equivocation_divergence(void **st)
     const char *text[2];
     equivocate(w, w->n2, c, id, text);
     expect_taken(w, "the loser alone", w->n2, &c[1], 1, 1); /* Bo takes L */
-    /* Expected: Bo gets W, both show W's text and report the evidence. */
+    /* Expected: Bo gets W, both show both branches and the evidence. */
     w->eq_a = w->eq_b = 1;
     expect_taken(w, "the winner, later", w->n2, &c[0], 1, 1);
     sync_buf_release(&c[0]);

@@ -204,7 +204,9 @@ class NotePage {
       withFp ? [' ', h('code', { class: 'fp' }, fp)] : null,
       w.known === false ? [' ', h('span', { class: 'unknown', title: tip }, 'unknown key')] : null,
       w.revoked ? [' ', h('span', { class: 'bad' }, 'device revoked')] : null,
-      w.contested ? [' ', h('span', { class: 'bad' }, 'device claimed by two people')] : null);
+      w.contested ? [' ', h('span', { class: 'bad' }, 'device claimed by two people')] : null,
+      // The key signed two changes with one seq: both are kept, so say whom not to trust.
+      w.equivocating ? [' ', h('span', { class: 'bad', title: 'this key signed two different changes with one sequence number; all are kept as evidence' }, 'equivocating key')] : null);
   }
 
   authorMark(entry) { return authorMark(entry.cls, entry.fp); }
