@@ -32,6 +32,27 @@ struct cli_cmd {
 #define CLI_NEEDS_REPLICA 1u
 #define CLI_NEEDS_KEY 2u  /* commits: unlock the secret key */
 
+/* Text from a note, a peer, a file or a user, made safe for a terminal
+ * (esc.c): control characters, C1, invalid UTF-8 and (on one line)
+ * newlines, tabs, backslashes and invisible bidi/zero-width characters are
+ * shown escaped (\x1b, \u009b, \n, \\). The result is valid until
+ * CLI_ESC_SLOTS later calls, so one printf can escape several arguments.
+ * NULL gives NULL. JSON output needs none of this (jansson escapes). */
+#define CLI_ESC_SLOTS 16
+const char *cli_esc(const char *s);
+const char *cli_escn(const char *s, size_t n);
+/* A name a key only claims: cli_esc plus its parentheses escaped ("\(",
+ * look-alikes as \uXXXX), so the key's fingerprint is always the first
+ * plain "(" after it. Valid until the next call. */
+const char *cli_esc_claim(const char *s);
+/* A note's body: like cli_escn but \n, \t and backslashes are kept. */
+void cli_put_text(FILE *f, const char *s, size_t n);
+/* Whether s holds a C0 or C1 control, DEL or invalid UTF-8: what a name
+ * may not (the rule of libnotes' names, for the CLI's own petnames). */
+int cli_has_controls(const char *s);
+/* cli_put_text to stdout, flushed; an exit code. */
+int cli_write_text(const char *s, size_t n);
+
 /* Report a libnotes error: "notes: WHAT: DETAIL" and map to an exit code. */
 int cli_fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_usage(const char *cmd);
@@ -56,8 +77,17 @@ void cli_author(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
                 char *out, size_t n);
 /* Format a Unix ms time as local ISO 8601 with offset. */
 void cli_time(uint64_t ms, char *out, size_t n);
-/* Read a whole file or "-" (stdin), bounded. */
+/* Read a whole file or "-" (stdin), bounded while reading: more than max
+ * bytes is refused (exit 1) having held at most max + 1 of them. A file
+ * that cannot be opened or read: exit 1 if it does not exist or is a
+ * folder, else 3 (permissions, I/O). */
 int cli_read_input(const char *path, size_t max, char **out, size_t *n);
+/* The same, and once NOTES_CLI_HEAD bytes are in (or at the end), `narrow`
+ * may lower the limit by what they are (e.g. Markdown vs a bundle). */
+#define NOTES_CLI_HEAD 20u
+int cli_read_input_ex(const char *path, size_t max,
+                      size_t (*narrow)(const char *head, size_t len),
+                      char **out, size_t *n);
 /* Write to a file atomically, or stdout when path is NULL or "-". */
 int cli_write_output(const char *path, const void *p, size_t n);
 /* Render the note as Markdown: front matter then body. Caller frees. */
@@ -110,6 +140,10 @@ int cmd_confirm(int, char **, struct cli_ctx *);
 struct json_t;
 int cli_is_file(const char *path);
 int cli_verify_file(struct cli_ctx *ctx, const char *path);
+/* `notes verify`: the replica's own files (verify_files.c); returns how
+ * many are damaged; *files (--json, may be NULL) gets the "files" array. */
+size_t cli_verify_files(struct cli_ctx *ctx, struct json_t **files);
+int cli_verify_files_only(struct cli_ctx *ctx, struct json_t *files, int rc);
 int cli_export_attest(notes_doc *d, const char *out);
 /* The decisions and action items of a note with recorder and confirmations
  * (cmd_items.c); into JSON object `o` ("items") when not NULL. */

@@ -146,7 +146,8 @@ static int print_lines(struct cli_ctx *ctx, notes_doc *d, json_t *o)
                                                  name, "text", s,
                                                  (size_t)(le - s)));
         else
-            printf("  %-30.30s %4zu| %.*s\n", name, line, (int)(le - s), s);
+            printf("  %-30s %4zu| %s\n", name, line,
+                   cli_escn(s, (size_t)(le - s)));
         for (const char *q = s; q < le + (nl ? 1 : 0); q++)
             cp += ((unsigned char)*q & 0xc0) != 0x80;
         s = nl ? nl + 1 : end;
@@ -174,8 +175,8 @@ static int report(struct cli_ctx *ctx, notes_doc *d, const char *what,
         json_object_set_new(o, "ok", json_true());
     } else {
         printf("%s: note %.8s \"%s\", %zu changes: every signature, hash chain, "
-               "link and revocation verified\n", what, id,
-               title ? title : "(untitled)", n);
+               "link and revocation verified\n", cli_esc(what), id,
+               title ? cli_esc(title) : "(untitled)", n);
     }
     print_people(ctx, d, o);
     int ret = print_lines(ctx, d, o);
@@ -217,7 +218,8 @@ static int verify_markdown(struct cli_ctx *ctx, const char *md_path,
     for (int i = 0; i < 4; i++) {
         char *nl = memchr(s, '\n', nside - (size_t)(s - (char *)side));
         if (!nl) {
-            fprintf(stderr, "notes: %s: truncated (line %d)\n", side_path, i + 1);
+            fprintf(stderr, "notes: %s: truncated (line %d)\n",
+                    cli_esc(side_path), i + 1);
             ret = EXIT_DATA;
             goto out;
         }
@@ -232,7 +234,8 @@ static int verify_markdown(struct cli_ctx *ctx, const char *md_path,
         sodium_hex2bin(want_hash, 32, lines[2] + 17, strlen(lines[2] + 17), NULL,
                        NULL, NULL) != 0 ||
         strncmp(lines[3], "bundle ", 7) != 0) {
-        fprintf(stderr, "notes: %s: not an attestation sidecar\n", side_path);
+        fprintf(stderr, "notes: %s: not an attestation sidecar\n",
+                cli_esc(side_path));
         ret = EXIT_DATA;
         goto out;
     }
@@ -242,7 +245,7 @@ static int verify_markdown(struct cli_ctx *ctx, const char *md_path,
         sodium_base642bin(bundle, b64 / 4 * 3 + 3, lines[3] + 7, b64, NULL, &nb,
                           NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
         fprintf(stderr, "notes: %s: the bundle line is not valid base64\n",
-                side_path);
+                cli_esc(side_path));
         ret = EXIT_DATA;
         goto out;
     }
@@ -252,7 +255,7 @@ static int verify_markdown(struct cli_ctx *ctx, const char *md_path,
     cli_note_id(id, notes_doc_id(d));
     if (strcmp(lines[1] + 5, id) != 0) {
         fprintf(stderr, "notes: %s names note %s but its bundle is note %s\n",
-                side_path, lines[1] + 5, id);
+                cli_esc(side_path), cli_esc(lines[1] + 5), id);
         ret = EXIT_DATA;
         goto out;
     }
@@ -304,8 +307,9 @@ static int verify_markdown(struct cli_ctx *ctx, const char *md_path,
                 md_path, line, col, last > line ? "" : "\n");
         if (last > line)
             fprintf(stderr, " to line %zu\n", last);
-        fprintf(stderr, "  file:   %.*s\n  signed: %.*s\n", flen, md + ls, rlen,
-                render + ls);
+        fprintf(stderr, "  file:   %s\n  signed: %s\n",
+                cli_escn((const char *)md + ls, (size_t)flen),
+                cli_escn(render + ls, (size_t)rlen));
         if (memcmp(mdhash, want_hash, 32) == 0)
             fprintf(stderr, "  (the sidecar's hash matches the file: it was "
                             "exported by another version of notes)\n");
@@ -326,12 +330,13 @@ static int verify_markdown(struct cli_ctx *ctx, const char *md_path,
     if (memcmp(mdhash, want_hash, 32) != 0 || !same) {
         fprintf(stderr, "notes: %s matches the signed note but %s is not the "
                         "sidecar notes wrote for it: the sidecar was edited\n",
-                md_path, side_path);
+                cli_esc(md_path), cli_esc(side_path));
         ret = EXIT_DATA;
         goto out;
     }
     if (!o)
-        printf("%s is exactly the signed note (%zu bytes)\n", md_path, nmd);
+        printf("%s is exactly the signed note (%zu bytes)\n", cli_esc(md_path),
+               nmd);
     ret = report(ctx, d, side_path, o);
 out:
     notes_fmt_free(render);

@@ -47,8 +47,8 @@ int cmd_init(int argc, char **argv, struct cli_ctx *ctx)
     char key[NOTES_KEY_STRLEN], fpr[NOTES_FPR_STRLEN];
     notes_key_encode(notes_replica_public_key(r), key);
     notes_key_fingerprint(notes_replica_public_key(r), fpr);
-    printf("created replica %s\nidentity %s (%s)%s\nkey %s\n", ctx->home,
-           notes_replica_name(r), fpr, pass && *pass ? ", passphrase-protected" : "",
+    printf("created replica %s\nidentity %s (%s)%s\nkey %s\n", cli_esc(ctx->home),
+           cli_esc(notes_replica_name(r)), fpr, pass && *pass ? ", passphrase-protected" : "",
            key);
     if (!device_only) {
         /* The person key is made with the device unlocked: it signs its
@@ -117,7 +117,7 @@ int cmd_whoami(int argc, char **argv, struct cli_ctx *ctx)
         printf("%s\nkey %s\nfingerprint %s\n", notes_replica_name(ctx->r), key,
                fpr);
         if (pname)
-            printf("person %s (%s)%s\n", pname, pfpr,
+            printf("person %s (%s)%s\n", cli_esc(pname), pfpr,
                    notes_replica_has_person(ctx->r)
                        ? ", person key on this device"
                        : "");

@@ -260,12 +260,13 @@ static void confirm_line(struct cli_ctx *ctx, notes_doc *d,
         break;
     case NOTES_FMT_CONF_CHANGED:
         printf("         ! changed after confirmation by %s, who confirmed: "
-               "%s%s%s\n", by, c->owner, *c->owner ? ": " : "", c->text);
+               "%s%s%s\n", by, cli_esc(c->owner), *c->owner ? ": " : "",
+               cli_esc(c->text));
         break;
     case NOTES_FMT_CONF_WRONG_TEXT:
         printf("         ✗ confirmation by %s is for another text, not "
-               "counted: %s%s%s\n", by, c->owner, *c->owner ? ": " : "",
-               c->text);
+               "counted: %s%s%s\n", by, cli_esc(c->owner),
+               *c->owner ? ": " : "", cli_esc(c->text));
         break;
     case NOTES_FMT_CONF_UNKNOWN_KEY:
         printf("         ✗ confirmation by %s, a key linked to no person, not "
@@ -277,7 +278,7 @@ static void confirm_line(struct cli_ctx *ctx, notes_doc *d,
         break;
     default:
         printf("         ✗ confirmation by %s names no item now: %s%s%s\n", by,
-               c->owner, *c->owner ? ": " : "", c->text);
+               cli_esc(c->owner), *c->owner ? ": " : "", cli_esc(c->text));
     }
 }
 
@@ -340,7 +341,8 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
         }
         if (!header) {
             printf("%s%.8s  %s%s\n", ctx->color ? "\033[1m" : "", hex,
-                   title ? title : "(untitled)", ctx->color ? "\033[0m" : "");
+                   title ? cli_esc(title) : "(untitled)",
+                   ctx->color ? "\033[0m" : "");
             header = 1;
         }
         const char *mark = it->kind == NOTES_FMT_ITEM_TASK
@@ -351,9 +353,10 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
         char *nl = strchr(first, '\n');
         if (nl)
             *nl = 0;
-        printf("  %2zu %s %-10.10s %s%s%.8s%s\n", i + 1, mark,
-               it->owner ? it->owner : "-", first, it->has_anchor ? "  [" : "",
-               it->has_anchor ? it->id : "", it->has_anchor ? "]" : "");
+        printf("  %2zu %s %-10s %s%s%.8s%s\n", i + 1, mark,
+               it->owner ? cli_esc(it->owner) : "-", cli_esc(first),
+               it->has_anchor ? "  [" : "",
+               it->has_anchor ? cli_esc(it->id) : "", it->has_anchor ? "]" : "");
         printf("         recorded by %s %s%s\n", it->nauthors ? rec : "?",
                it->verified ? "✓ verified" : "✗ NOT verified",
                it->nauthors > 1 ? " (edited by others since)" : "");
@@ -367,7 +370,8 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
                                       confirm_json(ctx, d, &o.orphan_confirms[k]));
             } else if (!arr) {
                 if (!header) {
-                    printf("%.8s  %s\n", hex, title ? title : "(untitled)");
+                    printf("%.8s  %s\n", hex,
+                           title ? cli_esc(title) : "(untitled)");
                     header = 1;
                 }
                 printf("  confirmations of items no longer in the note:\n");
@@ -418,8 +422,17 @@ int cmd_decisions(int argc, char **argv, struct cli_ctx *ctx)
             return cli_fail(rc, "cannot list notes");
         for (size_t i = 0; i < n && !ret; i++) {
             notes_doc *d;
-            if (notes_doc_open(ctx->r, ids[i], &d) != NOTES_OK)
+            int orc = notes_doc_open(ctx->r, ids[i], &d);
+            if (orc == NOTES_ENOTFOUND)
+                continue; /* created, never committed */
+            if (orc != NOTES_OK) {
+                char hex[33];
+                cli_note_id(hex, ids[i]);
+                cli_fail(orc, "note %.8s cannot be opened", hex);
+                ctx->damaged = 1;
                 continue;
+            }
+            cli_note_damage(ctx, d);
             ret = list_items(ctx, d, 1, arr, NULL, &shown);
             notes_doc_close(d);
         }
@@ -465,8 +478,10 @@ int cmd_done(int argc, char **argv, struct cli_ctx *ctx)
     }
     int ret = 0;
     if (matches != 1) {
-        fprintf(stderr, "notes: '%s' %s; see: notes decisions %s\n", argv[2],
-                matches ? "matches several items" : "matches no item", argv[1]);
+        fprintf(stderr, "notes: '%s' %s; see: notes decisions %s\n",
+                cli_esc(argv[2]),
+                matches ? "matches several items" : "matches no item",
+                cli_esc(argv[1]));
         ret = EXIT_USER;
     } else if (o.items[pick].kind != NOTES_FMT_ITEM_TASK) {
         fprintf(stderr, "notes: item %zu is a decision, not an action item "
@@ -503,7 +518,7 @@ int cmd_done(int argc, char **argv, struct cli_ctx *ctx)
             ret = rc ? cli_fail(rc, "cannot mark it done")
                      : cli_commit(d, "the item as done");
             if (!ret)
-                printf("done: %s\n", o.items[pick].text);
+                printf("done: %s\n", cli_esc(o.items[pick].text));
         }
     }
     notes_fmt_outline_release(&o);

@@ -101,8 +101,8 @@ int cmd_new(int argc, char **argv, struct cli_ctx *ctx)
         free(data);
         if (rc) {
             notes_doc_close(d);
-            fprintf(stderr, "notes: %s:%zu: %s\n", template, diag.line,
-                    diag.msg[0] ? diag.msg : notes_strerror(rc));
+            fprintf(stderr, "notes: %s:%zu: %s\n", cli_esc(template), diag.line,
+                    cli_esc(diag.msg[0] ? diag.msg : notes_strerror(rc)));
             return cli_exit_code(rc);
         }
     } else if ((rc = notes_doc_splice(d, 0, 0, body, sizeof(body) - 1))) {
@@ -200,8 +200,9 @@ int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
             if (rc == NOTES_ENOTFOUND)
                 continue; /* created but never committed (a crash) */
             cli_note_id(hex, ids[i]);
-            cli_fail(rc, "cannot open note %s", hex);
-            ret = EXIT_DATA;
+            int e = cli_fail(rc, "cannot open note %s", hex);
+            if (e > ret) /* a damaged log is 2, an unreadable one 3 */
+                ret = e;
             continue;
         }
         cli_note_damage(ctx, d);
@@ -230,8 +231,9 @@ int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
                                (json_int_t)notes_doc_change_count(v[i].d)));
         } else {
             printf("%.8s  %-25s  %-40s  %s\n", hex,
-                   v[i].datetime ? v[i].datetime : "-",
-                   v[i].title ? v[i].title : "(untitled)", who.p ? who.p : "");
+                   v[i].datetime ? cli_esc(v[i].datetime) : "-",
+                   v[i].title ? cli_esc(v[i].title) : "(untitled)",
+                   who.p ? who.p : ""); /* cli_author: escaped */
             json_decref(authors);
         }
         free(who.p);
@@ -291,7 +293,7 @@ int cmd_show(int argc, char **argv, struct cli_ctx *ctx)
                 putchar('\n');
                 json_decref(o);
             } else {
-                ret = cli_write_output(NULL, text, n);
+                ret = cli_write_text(text, n); /* no raw controls */
             }
             notes_free(text);
         }
@@ -309,7 +311,9 @@ int cmd_show(int argc, char **argv, struct cli_ctx *ctx)
     } else {
         size_t n;
         char *md = cli_render_markdown(d, &n);
-        ret = md ? cli_write_output(NULL, md, n) : EXIT_SYSTEM;
+        /* Controls in the front matter or body are shown escaped; `notes
+         * export` is the byte-faithful way out. */
+        ret = md ? cli_write_text(md, n) : EXIT_SYSTEM;
         free(md);
     }
     if (conflicts && !ret) {
@@ -321,7 +325,8 @@ int cmd_show(int argc, char **argv, struct cli_ctx *ctx)
             for (size_t k = 0; c[k]; k++)
                 fprintf(stderr, "conflict: %s: kept \"%s\", also written "
                                 "concurrently: \"%s\"\n",
-                        fields[i], notes_doc_field(d, fields[i]), c[k]);
+                        cli_esc(fields[i]), cli_esc(notes_doc_field(d, fields[i])),
+                        cli_esc(c[k]));
         }
     }
     notes_doc_close(d);
@@ -375,7 +380,7 @@ int cmd_edit(int argc, char **argv, struct cli_ctx *ctx)
     if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
         WEXITSTATUS(st) != 0) {
         fprintf(stderr, "notes: the editor '%s' failed; nothing recorded "
-                        "(your text is kept in %s)\n", editor, path);
+                        "(your text is kept in %s)\n", cli_esc(editor), path);
         free(before);
         notes_doc_close(d);
         return EXIT_USER;
@@ -445,7 +450,8 @@ int cmd_append(int argc, char **argv, struct cli_ctx *ctx)
     if (section) {
         rc = cli_insert_in_section(d, section, NULL, text);
         if (rc == NOTES_ENOTFOUND) {
-            fprintf(stderr, "notes: no section '%s' in this note\n", section);
+            fprintf(stderr, "notes: no section '%s' in this note\n",
+                    cli_esc(section));
             free(text);
             notes_doc_close(d);
             return EXIT_USER;
@@ -612,7 +618,10 @@ int cmd_blame(int argc, char **argv, struct cli_ctx *ctx)
                                                  name, "text", s,
                                                  (size_t)(le - s)));
         } else {
-            printf("%-24.24s %4zu| %.*s\n", name, line, (int)(le - s), s);
+            /* Never cut: a long claimed name would cut the fingerprint. */
+            printf("%-24s %4zu| ", name, line);
+            cli_put_text(stdout, s, (size_t)(le - s));
+            putchar('\n');
         }
         /* Advance the code point counter over the line and its newline. */
         for (const char *q = s; q < le + (nl ? 1 : 0); q++)
@@ -679,13 +688,15 @@ int cmd_diff(int argc, char **argv, struct cli_ctx *ctx)
             size_t len = nl ? (size_t)(nl - p) + 1 : strlen(p);
             const char *c = *p == '+' ? "\033[32m" : *p == '-' ? "\033[31m"
                           : *p == '@' ? "\033[36m" : "";
-            printf("%s%.*s%s", c, (int)(nl ? len - 1 : len), p, *c ? "\033[0m" : "");
+            fputs(c, stdout);
+            cli_put_text(stdout, p, nl ? len - 1 : len); /* no raw controls */
+            fputs(*c ? "\033[0m" : "", stdout);
             if (nl)
                 putchar('\n');
             p += len;
         }
     } else {
-        fwrite(out, 1, n, stdout);
+        cli_put_text(stdout, out, n); /* the notes' text: controls escaped */
     }
     notes_free(out);
     notes_doc_close(d);
@@ -726,13 +737,14 @@ static int verify_one(struct cli_ctx *ctx, notes_doc *d, json_t *arr,
         for (size_t i = 0; i < rep.nproblems; i++)
             fprintf(stderr, "notes: %.8s: %s: %s\n", hex,
                     notes_strerror(rep.problems[i].code),
-                    rep.problems[i].message);
+                    cli_esc(rep.problems[i].message));
         for (size_t i = 0; i < rep.nremarks; i++)
             fprintf(stderr, "notes: %.8s: note: %s\n", hex,
-                    rep.remarks[i].message);
+                    cli_esc(rep.remarks[i].message));
         if (rc == NOTES_OK || rep.nproblems)
             printf("%.8s  %-40s  %zu changes, %zu authors, %zu signatures: %s\n",
-                   hex, title ? title : "(untitled)", rep.changes, rep.authors,
+                   hex, title ? cli_esc(title) : "(untitled)", rep.changes,
+                   rep.authors,
                    rep.signatures, rc == NOTES_OK ? "ok" : "FAILED");
         else
             cli_fail(rc, "cannot verify %.8s", hex);
@@ -746,7 +758,7 @@ int cmd_verify(int argc, char **argv, struct cli_ctx *ctx)
 {
     size_t changes = 0, sigs = 0, bad = 0, notes = 0;
     json_t *arr = ctx->json ? json_array() : NULL;
-    int ret = 0;
+    int ret = 0, syserr = 0;
     if (argc > 2)
         return cli_usage("verify");
     /* A file (bundle or attested Markdown) needs no replica at all. */
@@ -755,11 +767,14 @@ int cmd_verify(int argc, char **argv, struct cli_ctx *ctx)
         json_decref(arr);
         return cli_verify_file(ctx, argv[1]);
     }
+    json_t *files = NULL; /* the replica's own files, when verifying all */
+    size_t badfiles = argc == 1 ? cli_verify_files(ctx, arr ? &files : NULL) : 0;
     if (!ctx->r) {
         int rc = notes_replica_open(ctx->home, &ctx->r);
         if (rc) {
             json_decref(arr);
-            return cli_fail(rc, "cannot open the replica");
+            cli_fail(rc, "cannot open the replica");
+            return cli_verify_files_only(ctx, files, rc);
         }
     }
     if (argc == 2) {
@@ -791,7 +806,11 @@ int cmd_verify(int argc, char **argv, struct cli_ctx *ctx)
                     continue;
                 }
                 cli_note_id(hex, ids[i]);
-                cli_fail(rc, "note %.8s cannot be opened", hex);
+                /* Unreadable (permissions, I/O) is not a verified
+                 * problem: exit 3, not 2. */
+                int e = cli_fail(rc, "note %.8s cannot be opened", hex);
+                if (e > syserr)
+                    syserr = e;
                 bad++;
                 continue;
             }
@@ -809,22 +828,25 @@ int cmd_verify(int argc, char **argv, struct cli_ctx *ctx)
         json_t *o = json_pack("{s:o, s:I, s:I, s:I, s:b}", "notes", arr,
                               "changes", (json_int_t)changes, "signatures",
                               (json_int_t)sigs, "failed", (json_int_t)bad, "ok",
-                              bad == 0);
+                              bad == 0 && badfiles == 0);
+        if (files)
+            json_object_set_new(o, "files", files);
         json_dumpf(o, stdout, JSON_INDENT(2));
         putchar('\n');
         json_decref(o);
     } else {
         printf("verified %zu note%s, %zu changes, %zu signatures: %s\n", notes,
                notes == 1 ? "" : "s", changes, sigs,
-               bad ? "PROBLEMS FOUND" : "all ok");
+               bad || badfiles ? "PROBLEMS FOUND" : "all ok");
     }
-    if (bad)
-        ret = EXIT_DATA;
+    if (bad || badfiles)
+        ret = syserr > EXIT_DATA ? syserr : EXIT_DATA;
     return ret;
 }
 
 /* ---- compact ---- */
 
+/* *failed: the worst exit code so far (a full disk is 3, a damaged log 2). */
 static int compact_one(notes_doc *d, int *failed)
 {
     char hex[33];
@@ -832,8 +854,9 @@ static int compact_one(notes_doc *d, int *failed)
     int rc = notes_doc_compact(d, 19);
     cli_note_repaired(d);
     if (rc) {
-        cli_fail(rc, "note %.8s not compacted", hex);
-        *failed = 1;
+        int e = cli_fail(rc, "note %.8s not compacted", hex);
+        if (e > *failed)
+            *failed = e;
     } else {
         printf("%.8s  compacted\n", hex);
     }
@@ -862,15 +885,16 @@ int cmd_compact(int argc, char **argv, struct cli_ctx *ctx)
         if ((rc = notes_doc_open(ctx->r, ids[i], &d))) {
             if (rc == NOTES_ENOTFOUND)
                 continue; /* never committed */
-            cli_fail(rc, "cannot open a note");
-            failed = 1;
+            int e = cli_fail(rc, "cannot open a note");
+            if (e > failed)
+                failed = e;
             continue;
         }
         compact_one(d, &failed);
         notes_doc_close(d);
     }
     notes_free(ids);
-    return failed ? EXIT_DATA : 0;
+    return failed;
 }
 
 /* ---- export, import ---- */
@@ -903,7 +927,7 @@ int cmd_export(int argc, char **argv, struct cli_ctx *ctx)
     if (strcmp(format, "md") != 0 && strcmp(format, "json") != 0 &&
         strcmp(format, "html") != 0 && strcmp(format, "bundle") != 0) {
         fprintf(stderr, "notes: unknown format '%s' (md, json, html or bundle)\n",
-                format);
+                cli_esc(format));
         return EXIT_USER;
     }
     if (attest && strcmp(format, "md") != 0) {
@@ -966,11 +990,12 @@ static int import_markdown(struct cli_ctx *ctx, const char *path,
     int rc = notes_md_check(data, n, &diag);
     if (rc) {
         if (diag.line)
-            fprintf(stderr, "notes: %s:%zu: %s; nothing was imported\n", path,
-                    diag.line, diag.msg);
+            fprintf(stderr, "notes: %s:%zu: %s; nothing was imported\n",
+                    cli_esc(path), diag.line, cli_esc(diag.msg));
         else
-            fprintf(stderr, "notes: %s: %s; nothing was imported\n", path,
-                    diag.msg[0] ? diag.msg : notes_strerror(rc));
+            fprintf(stderr, "notes: %s: %s; nothing was imported\n",
+                    cli_esc(path),
+                    cli_esc(diag.msg[0] ? diag.msg : notes_strerror(rc)));
         return rc == NOTES_ENOMEM ? EXIT_SYSTEM : EXIT_USER;
     }
     if ((rc = cli_unlock(ctx)))
@@ -980,8 +1005,9 @@ static int import_markdown(struct cli_ctx *ctx, const char *path,
     rc = notes_md_import(d, data, n, &diag);
     if (rc) {
         notes_doc_close(d);
-        fprintf(stderr, "notes: %s:%zu: %s; nothing was imported\n", path,
-                diag.line, diag.msg[0] ? diag.msg : notes_strerror(rc));
+        fprintf(stderr, "notes: %s:%zu: %s; nothing was imported\n",
+                cli_esc(path), diag.line,
+                cli_esc(diag.msg[0] ? diag.msg : notes_strerror(rc)));
         return cli_exit_code(rc);
     }
     if (!notes_doc_dirty(d)) {
@@ -1001,6 +1027,19 @@ static int import_markdown(struct cli_ctx *ctx, const char *path,
     return ret;
 }
 
+/* A bundle (16 bytes of note id, then "NTB") may be large; anything else
+ * is Markdown, refused past the formats' limit while it is being read. */
+#define IMPORT_BUNDLE_MAX (256u << 20) /* as `notes verify FILE` */
+static int is_bundle(const char *p, size_t n)
+{
+    return n >= 20 && memcmp(p + 16, "NTB", 3) == 0;
+}
+
+static size_t import_limit(const char *head, size_t len)
+{
+    return is_bundle(head, len) ? IMPORT_BUNDLE_MAX : NOTES_MD_MAX_BYTES;
+}
+
 int cmd_import(int argc, char **argv, struct cli_ctx *ctx)
 {
     char *data;
@@ -1009,9 +1048,10 @@ int cmd_import(int argc, char **argv, struct cli_ctx *ctx)
     int rc;
     if (argc != 2)
         return cli_usage("import");
-    if ((rc = cli_read_input(argv[1], 1u << 30, &data, &n)))
+    if ((rc = cli_read_input_ex(argv[1], IMPORT_BUNDLE_MAX, import_limit, &data,
+                                &n)))
         return rc;
-    if (n < 20 || memcmp(data + 16, "NTB", 3) != 0) {
+    if (!is_bundle(data, n)) {
         rc = import_markdown(ctx, argv[1], data, n);
         free(data);
         return rc;

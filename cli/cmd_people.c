@@ -39,6 +39,11 @@ static char *home_file(struct cli_ctx *ctx, const char *name)
     return p;
 }
 
+/* Set when HOME/trust fails its check line: its names are not shown (one
+ * could name the wrong key) and it is not rewritten over (that would make
+ * the damage look sound). */
+static int pets_damaged;
+
 static void pets_load(struct cli_ctx *ctx)
 {
     if (pets_loaded)
@@ -46,22 +51,40 @@ static void pets_load(struct cli_ctx *ctx)
     pets_loaded = 1;
     char *path = home_file(ctx, "trust");
     FILE *f = path ? fopen(path, "r") : NULL;
-    char line[512];
-    size_t lineno = 0;
-    while (f && fgets(line, sizeof(line), f)) {
+    char *text = NULL;
+    size_t n = 0, lineno = 0;
+    int checked;
+    if (f) {
+        text = malloc((1u << 20) + 1);
+        n = text ? fread(text, 1, 1u << 20, f) : 0;
+        fclose(f);
+    }
+    if (text && (memchr(text, 0, n) ||
+                 notes_check_split(path, text, n, &n, &checked) != NOTES_OK)) {
+        fprintf(stderr, "notes: %s; your names for keys are not used (see: "
+                        "notes verify)\n",
+                memchr(text, 0, n) ? "HOME/trust holds a NUL byte"
+                                   : notes_last_detail());
+        pets_damaged = 1;
+        n = 0;
+    }
+    for (char *line = text, *end = text ? text + n : NULL; line && line < end;) {
+        char *nl = memchr(line, '\n', (size_t)(end - line));
+        if (!nl)
+            nl = end; /* an older file cut short: its last line counts */
+        *nl = 0;
         char *sp = strchr(line, ' ');
-        size_t l = strlen(line);
         lineno++;
-        if (l && line[l - 1] == '\n')
-            line[--l] = 0;
         struct petname pn;
         if (!sp || (*sp = 0, notes_key_decode(line, pn.key) != NOTES_OK) ||
             strlen(sp + 1) > NOTES_NAME_MAX || !sp[1]) {
             /* A damaged line names nobody; say so, the rest still counts. */
             fprintf(stderr, "notes: %s line %zu ignored: not \"nk... NAME\"\n",
-                    path, lineno);
+                    cli_esc(path), lineno);
+            line = nl + 1;
             continue;
         }
+        line = nl + 1;
         snprintf(pn.name, sizeof(pn.name), "%s", sp + 1);
         struct petname *np = realloc(pets, (npets + 1) * sizeof(*np));
         if (!np)
@@ -69,8 +92,7 @@ static void pets_load(struct cli_ctx *ctx)
         pets = np;
         pets[npets++] = pn;
     }
-    if (f)
-        fclose(f);
+    free(text);
     free(path);
 }
 
@@ -85,7 +107,14 @@ static const char *petname(struct cli_ctx *ctx, const uint8_t key[32])
 
 static int pets_save(struct cli_ctx *ctx)
 {
-    size_t cap = npets * (NOTES_KEY_STRLEN + NOTES_NAME_MAX + 2) + 1, o = 0;
+    size_t cap = npets * (NOTES_KEY_STRLEN + NOTES_NAME_MAX + 2) +
+                 NOTES_CHECK_LINE_LEN + 1, o = 0;
+    if (pets_damaged) {
+        fprintf(stderr, "notes: %s/trust is damaged and is not rewritten: "
+                        "repair or remove it, then run notes trust again\n",
+                ctx->home);
+        return EXIT_DATA;
+    }
     char *buf = malloc(cap);
     if (!buf)
         return EXIT_SYSTEM;
@@ -94,6 +123,8 @@ static int pets_save(struct cli_ctx *ctx)
         notes_key_encode(pets[i].key, key);
         o += (size_t)snprintf(buf + o, cap - o, "%s %s\n", key, pets[i].name);
     }
+    notes_check_line(buf, o, buf + o); /* the same check as other files */
+    o += NOTES_CHECK_LINE_LEN;
     char *path = home_file(ctx, "trust");
     int rc = path ? cli_write_output(path, buf, o) : EXIT_SYSTEM;
     free(path);
@@ -165,7 +196,21 @@ void cli_author(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
         snprintf(tags + strlen(tags), sizeof(tags) - strlen(tags),
                  ", device revoked");
     notes_key_fingerprint(key, fpr);
-    snprintf(out, n, "%s (%s%s)", label, fpr, tags);
+    /* Escaped (esc.c); a name only claimed also has its parentheses
+     * escaped (cli_esc_claim), so the fingerprint is always the first "(...)". */
+    char suffix[160], shown[8 * 4 * NOTES_NAME_MAX + 1];
+    snprintf(shown, sizeof(shown), "%s",
+             strstr(tags, "unknown key") ? cli_esc_claim(label) : cli_esc(label));
+    snprintf(suffix, sizeof(suffix), " (%s%s)", fpr, tags);
+    /* Too long for `out`: cut the name (on a character), never the key. */
+    size_t room = n > strlen(suffix) ? n - strlen(suffix) - 1 : 0;
+    size_t len = strlen(shown);
+    if (len > room) {
+        len = room;
+        while (len && ((unsigned char)shown[len] & 0xc0) == 0x80)
+            len--;
+    }
+    snprintf(out, n, "%.*s%s", (int)len, shown, suffix);
 }
 
 /* ---- notes trust ---- */
@@ -228,7 +273,7 @@ static int resolve_key(struct cli_ctx *ctx, const char *spec, uint8_t out[32])
     }
     fprintf(stderr, "notes: '%s' is %s; give the full key (nk...), as "
                     "`notes log --json` shows it\n",
-            spec, hits ? "the fingerprint of two keys" : "not a key or a known fingerprint");
+            cli_esc(spec), hits ? "the fingerprint of two keys" : "not a key or a known fingerprint");
     return EXIT_USER;
 }
 
@@ -257,7 +302,7 @@ int cmd_trust(int argc, char **argv, struct cli_ctx *ctx)
             char fpr[NOTES_FPR_STRLEN], key[NOTES_KEY_STRLEN];
             notes_key_fingerprint(pets[i].key, fpr);
             notes_key_encode(pets[i].key, key);
-            printf("%-20s %s  %s\n", pets[i].name, fpr, key);
+            printf("%-20s %s  %s\n", cli_esc(pets[i].name), fpr, key);
         }
         return 0;
     }
@@ -271,7 +316,8 @@ int cmd_trust(int argc, char **argv, struct cli_ctx *ctx)
             if (memcmp(pets[i].key, key, 32) != 0)
                 pets[j++] = pets[i];
         if (j == npets) {
-            fprintf(stderr, "notes: '%s' is not in your trust list\n", argv[2]);
+            fprintf(stderr, "notes: '%s' is not in your trust list\n",
+                    cli_esc(argv[2]));
             return EXIT_USER;
         }
         npets = j;
@@ -280,9 +326,10 @@ int cmd_trust(int argc, char **argv, struct cli_ctx *ctx)
     if (argc != 3)
         return cli_usage("trust");
     const char *name = argv[2];
-    if (!*name || strlen(name) > NOTES_NAME_MAX || strchr(name, '\n')) {
-        fprintf(stderr, "notes: a petname is 1 to %d bytes on one line\n",
-                NOTES_NAME_MAX);
+    if (!*name || strlen(name) > NOTES_NAME_MAX || cli_has_controls(name)) {
+        /* The rule of every name (identity.c): no control characters. */
+        fprintf(stderr, "notes: a petname is 1 to %d bytes of UTF-8 without "
+                        "control characters\n", NOTES_NAME_MAX);
         return EXIT_USER;
     }
     if ((ret = resolve_key(ctx, argv[1], key)))
@@ -302,7 +349,7 @@ int cmd_trust(int argc, char **argv, struct cli_ctx *ctx)
         return ret;
     char fpr[NOTES_FPR_STRLEN];
     notes_key_fingerprint(key, fpr);
-    printf("%s is now shown as %s\n", fpr, name);
+    printf("%s is now shown as %s\n", fpr, cli_esc(name));
     return 0;
 }
 
@@ -373,7 +420,7 @@ static int find_link(struct cli_ctx *ctx, const char *spec, notes_link_info *li,
     if (hits == 1)
         return 0;
     fprintf(stderr, "notes: no single linked device matches '%s' (see: notes "
-                    "device list)\n", spec);
+                    "device list)\n", cli_esc(spec));
     return EXIT_USER;
 }
 
@@ -408,7 +455,8 @@ static int device_list(struct cli_ctx *ctx)
                                li[i].revoked ? rt : NULL));
             continue;
         }
-        printf("%s  device of %s (%s), linked %s%s%s%s\n", df, li[i].person_name,
+        printf("%s  device of %s (%s), linked %s%s%s%s\n", df,
+               cli_esc(li[i].person_name),
                pf, t, li[i].self ? ", this device" : "",
                li[i].revoked ? ", REVOKED " : "", rt);
     }
@@ -496,7 +544,8 @@ int cmd_device(int argc, char **argv, struct cli_ctx *ctx)
             printf("%s device %s %s %s; written into %zu note%s (peers learn "
                    "it at the next sync)\n",
                    sub[0] == 'l' ? "linked" : "revoked", fpr,
-                   sub[0] == 'l' ? "to" : "of", notes_identity_name(p), touched,
+                   sub[0] == 'l' ? "to" : "of", cli_esc(notes_identity_name(p)),
+                   touched,
                    touched == 1 ? "" : "s");
         notes_identity_free(p);
         return ret;
@@ -517,7 +566,16 @@ int cmd_person(int argc, char **argv, struct cli_ctx *ctx)
             fprintf(stderr, "notes: this replica holds no person key\n");
             return EXIT_USER;
         }
-        int ret = src ? cli_read_input(src, 1 << 16, &buf, &n) : EXIT_SYSTEM;
+        /* A damaged key must not become the backup: the parser checks
+         * the check line, the lines, and an unprotected secret against
+         * its public key. (A sealed secret only the passphrase checks.) */
+        int enc, rc = src ? notes_identity_file_encrypted(src, &enc) : NOTES_ENOMEM;
+        if (rc) {
+            free(src);
+            return cli_fail(rc, "the person key cannot be exported; nothing "
+                                "was written");
+        }
+        int ret = cli_read_input(src, 1 << 16, &buf, &n);
         free(src);
         if (ret)
             return ret;
@@ -601,8 +659,8 @@ int cmd_confirm(int argc, char **argv, struct cli_ctx *ctx)
     }
     if (hits != 1 || !o.items[at].has_anchor) {
         fprintf(stderr, "notes: %s '%s' (see: notes decisions %s)\n",
-                hits > 1 ? "more than one item matches" : "no item", spec,
-                argv[1]);
+                hits > 1 ? "more than one item matches" : "no item",
+                cli_esc(spec), cli_esc(argv[1]));
         notes_fmt_outline_release(&o);
         notes_doc_close(d);
         return EXIT_USER;
@@ -613,9 +671,10 @@ int cmd_confirm(int argc, char **argv, struct cli_ctx *ctx)
     ret = rc ? cli_fail(rc, "cannot confirm the item")
              : cli_commit(d, "the confirmation");
     if (!ret)
-        printf("confirmed %s %s: %s%s%s\n", it->id,
+        printf("confirmed %s %s: %s%s%s\n", cli_esc(it->id),
                it->kind == NOTES_FMT_ITEM_TASK ? "(action item)" : "(decision)",
-               it->owner ? it->owner : "", it->owner ? ": " : "", it->text);
+               it->owner ? cli_esc(it->owner) : "", it->owner ? ": " : "",
+               cli_esc(it->text));
     notes_fmt_outline_release(&o);
     notes_doc_close(d);
     return ret;

@@ -3,6 +3,7 @@
  * `invite`, `join`, `sync`, `serve`, `peers`. A thin client of sync/.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <ifaddrs.h>
 #include <jansson.h>
 #include <netinet/in.h>
@@ -83,7 +84,7 @@ static int space_notes(struct cli_ctx *ctx, const char *name)
             json_array_append_new(arr, json_pack("{s:s, s:s?}", "id", hex,
                                                  "title", title));
         else
-            printf("%.8s  %s\n", hex, title ? title : "(not here yet)");
+            printf("%.8s  %s\n", hex, title ? cli_esc(title) : "(not here yet)");
         notes_doc_close(d);
     }
     if (arr) {
@@ -106,8 +107,8 @@ int cmd_space(int argc, char **argv, struct cli_ctx *ctx)
         if ((rc = notes_space_create(ctx->home, argv[2], &sp)))
             return sync_fail(rc, "cannot create the space");
         notes_space_clear(&sp);
-        printf("created space %s\ninvite others with: notes invite %s\n", argv[2],
-               argv[2]);
+        printf("created space %s\ninvite others with: notes invite %s\n",
+               cli_esc(argv[2]), cli_esc(argv[2]));
         return 0;
     }
     if (strcmp(sub, "list") == 0 && argc == 2) {
@@ -126,7 +127,8 @@ int cmd_space(int argc, char **argv, struct cli_ctx *ctx)
                 json_array_append_new(arr, json_pack("{s:s, s:I}", "name", names[i],
                                                      "notes", (json_int_t)nn));
             else
-                printf("%-20s %zu note%s\n", names[i], nn, nn == 1 ? "" : "s");
+                printf("%-20s %zu note%s\n", cli_esc(names[i]), nn,
+                       nn == 1 ? "" : "s");
         }
         if (arr) {
             json_dumpf(arr, stdout, JSON_INDENT(2));
@@ -156,7 +158,7 @@ int cmd_space(int argc, char **argv, struct cli_ctx *ctx)
             return sync_fail(rc, sub[0] == 'a' ? "cannot add the note"
                                                : "cannot remove the note");
         printf("%.8s %s space %s\n", hex, sub[0] == 'a' ? "is in" : "left",
-               argv[2]);
+               cli_esc(argv[2]));
         return 0;
     }
     return cli_usage("space");
@@ -368,7 +370,7 @@ static void print_report(struct cli_ctx *ctx, const char *what,
     } else {
         printf("%s with %s in space %s: sent %llu change%s, received %llu "
                "(%llu new note%s); %llu bytes out, %llu in\n",
-               what, fpr, r->space, (unsigned long long)r->changes_sent,
+               what, fpr, cli_esc(r->space), (unsigned long long)r->changes_sent,
                r->changes_sent == 1 ? "" : "s",
                (unsigned long long)r->changes_received,
                (unsigned long long)r->notes_created,
@@ -401,11 +403,11 @@ static int sync_busy_retry(struct cli_ctx *ctx, const char *pass,
         if (rc != NOTES_SYNC_EBUSY || i + 1 == BUSY_TRIES)
             return rc;
         fprintf(stderr, "notes: peer %s is busy; trying again in %u s\n",
-                addr, busy_wait_s[i]);
+                cli_esc(addr), busy_wait_s[i]);
         {
             struct timespec ts = {(time_t)busy_wait_s[i], 0};
-            while (nanosleep(&ts, &ts) != 0)
-                ; /* EINTR: sleep the rest */
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+                ; /* a signal: sleep the rest */
         }
     }
 }
@@ -421,7 +423,7 @@ static int once_fail(int rc, unsigned tries, double secs, const char *addr)
     if (rc == NOTES_SYNC_EBUSY) {
         fprintf(stderr, "notes: sync failed: peer %s is busy (tried %u "
                         "times over %.0f s): %s; nothing was exchanged, try "
-                        "again later\n", addr, tries, secs,
+                        "again later\n", cli_esc(addr), tries, secs,
                 notes_sync_last_error());
         return EXIT_SYSTEM;
     }
@@ -441,7 +443,7 @@ int cmd_join(int argc, char **argv, struct cli_ctx *ctx)
         notes_space_clear(&inv.space);
         return sync_fail(rc, "cannot join");
     }
-    printf("joined space %s\n", inv.space.name);
+    printf("joined space %s\n", cli_esc(inv.space.name));
     if ((ret = key_pass(ctx, &pass))) {
         notes_space_clear(&inv.space);
         return ret;
@@ -570,7 +572,7 @@ static void on_session(void *ud, int rc, const notes_sync_report *r)
 static void on_log(void *ud, const char *line)
 {
     (void)ud;
-    printf("%s\n", line);
+    printf("%s\n", cli_esc(line));
     fflush(stdout);
 }
 
@@ -861,14 +863,15 @@ int cmd_peers(int argc, char **argv, struct cli_ctx *ctx)
                 char fpr[NOTES_FPR_STRLEN];
                 notes_key_fingerprint(e->key, fpr);
                 if (names[i][0])
-                    snprintf(who, sizeof(who), "%s (%s)", names[i], fpr);
+                    snprintf(who, sizeof(who), "%s (%s)", cli_esc_claim(names[i]),
+                             fpr);
                 else
                     snprintf(who, sizeof(who), "%s", fpr);
             } else {
                 snprintf(who, sizeof(who), "(not reached yet)");
             }
             printf("%-12s %-24s %-21s %-12s %-11s %-11s %-11s %5llu %5llu\n",
-                   e->space, who, e->addr[0] ? e->addr : "-",
+                   cli_esc(e->space), who, e->addr[0] ? cli_esc(e->addr) : "-",
                    ps.running ? e->state : "offline", e->found,
                    ago(now, e->last_seen_ms, seen, sizeof(seen)),
                    ago(now, e->last_sync_ms, sync, sizeof(sync)),

@@ -59,7 +59,7 @@ int cmd_open(int argc, char **argv, struct cli_ctx *ctx)
     if (notes_ui_read_state(ctx->home, base, sizeof(base), token,
                             sizeof(token)) != NOTES_OK) {
         fprintf(stderr, "notes: no page is served for %s: start `notes serve` "
-                        "first\n", ctx->home);
+                        "first\n", cli_esc(ctx->home));
         return EXIT_USER;
     }
     if (spec) {
@@ -156,7 +156,7 @@ void cli_ui_on_loop(struct cli_ui *u, void *loop, notes_sync_hub *hub)
     if (notes_replica_open(u->ctx->home, &u->r) ||
         notes_replica_unlock(u->r, u->pass) ||
         notes_identity_load(path, u->pass, &u->id)) {
-        fprintf(stderr, "notes: no page: %s\n", notes_last_detail());
+        fprintf(stderr, "notes: no page: %s\n", cli_esc(notes_last_detail()));
         return;
     }
     char saved[80];
@@ -174,12 +174,12 @@ void cli_ui_on_loop(struct cli_ui *u, void *loop, notes_sync_hub *hub)
     o.publish_ud = u;
     if (notes_ui_start(loop, &o, &u->ui) != NOTES_OK) {
         fprintf(stderr, "notes: no page: %s (sync goes on; --ui ADDR:PORT "
-                        "picks another port)\n", notes_ui_last_error());
+                        "picks another port)\n", cli_esc(notes_ui_last_error()));
         return;
     }
     if (notes_ui_write_state(u->ui, u->ctx->home) != NOTES_OK)
         fprintf(stderr, "notes: %s: `notes open` will not find the page\n",
-                notes_ui_last_error());
+                cli_esc(notes_ui_last_error()));
     printf("page: http://127.0.0.1:%d/?token=%s (or: notes open NOTE)\n",
            notes_ui_port(u->ui), notes_ui_token(u->ui));
     fflush(stdout);

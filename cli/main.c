@@ -235,14 +235,14 @@ int cli_fail(int rc, const char *fmt, ...)
 {
     va_list ap;
     const char *detail = notes_last_detail();
-    fputs("notes: ", stderr);
+    char what[1024];
+    /* The message names notes, files and keys, the detail may quote a
+     * peer's bytes: both escaped (esc.c). */
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    if (detail && *detail)
-        fprintf(stderr, ": %s\n", detail);
-    else
-        fprintf(stderr, ": %s\n", notes_strerror(rc));
+    fprintf(stderr, "notes: %s: %s\n", cli_esc(what),
+            cli_esc(detail && *detail ? detail : notes_strerror(rc)));
     return cli_exit_code(rc);
 }
 
@@ -294,49 +294,63 @@ void cli_time(uint64_t ms, char *out, size_t n)
 
 int cli_read_input(const char *path, size_t max, char **out, size_t *n)
 {
+    return cli_read_input_ex(path, max, NULL, out, n);
+}
+
+int cli_read_input_ex(const char *path, size_t max,
+                      size_t (*narrow)(const char *head, size_t len),
+                      char **out, size_t *n)
+{
     int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
     size_t len = 0, cap = 4096;
+    int narrowed = !narrow;
     char *buf;
     *out = NULL;
     *n = 0;
     if (fd < 0) {
-        fprintf(stderr, "notes: cannot read '%s': %s\n", path, strerror(errno));
-        return EXIT_USER;
+        fprintf(stderr, "notes: cannot read '%s': %s\n", cli_esc(path),
+                strerror(errno));
+        return errno == ENOENT || errno == ENOTDIR ? EXIT_USER : EXIT_SYSTEM;
     }
     buf = malloc(cap);
+    /* The limit holds while reading: the buffer never grows past max + 1,
+     * so /dev/zero or a huge sparse file costs max bytes, not all memory. */
     for (;;) {
         if (!buf) {
             fprintf(stderr, "notes: out of memory\n");
+            if (fd)
+                close(fd);
             return EXIT_SYSTEM;
         }
+        if (!narrowed && len >= NOTES_CLI_HEAD) {
+            size_t m = narrow(buf, len);
+            narrowed = 1;
+            if (m < max)
+                max = m;
+        }
+        if (len > max)
+            break;
         if (len + 1 >= cap) {
-            if (cap > max) {
-                fprintf(stderr, "notes: '%s' is larger than %zu bytes\n", path,
-                        max);
-                free(buf);
-                if (fd)
-                    close(fd);
-                return EXIT_USER;
-            }
-            char *nb = realloc(buf, cap * 2);
+            size_t ncap = cap * 2 > max + 2 ? max + 2 : cap * 2;
+            char *nb = realloc(buf, ncap);
             if (!nb) {
                 free(buf);
                 buf = NULL;
                 continue;
             }
             buf = nb;
-            cap *= 2;
+            cap = ncap;
         }
         ssize_t r = read(fd, buf + len, cap - len - 1);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            fprintf(stderr, "notes: cannot read '%s': %s\n", path,
+            fprintf(stderr, "notes: cannot read '%s': %s\n", cli_esc(path),
                     strerror(errno));
             free(buf);
             if (fd)
                 close(fd);
-            return EXIT_USER;
+            return errno == EISDIR ? EXIT_USER : EXIT_SYSTEM;
         }
         if (r == 0)
             break;
@@ -344,8 +358,14 @@ int cli_read_input(const char *path, size_t max, char **out, size_t *n)
     }
     if (fd)
         close(fd);
+    if (!narrowed) {
+        size_t m = narrow(buf, len);
+        if (m < max)
+            max = m;
+    }
     if (len > max) {
-        fprintf(stderr, "notes: '%s' is larger than %zu bytes\n", path, max);
+        fprintf(stderr, "notes: '%s' is larger than %zu bytes; nothing was read\n",
+                cli_esc(path), max);
         free(buf);
         return EXIT_USER;
     }
@@ -372,7 +392,8 @@ int cli_write_output(const char *path, const void *p, size_t n)
     FILE *f = fopen(tmp, "wb");
     if (!f || fwrite(p, 1, n, f) != n || fflush(f) != 0 ||
         fsync(fileno(f)) != 0) {
-        fprintf(stderr, "notes: cannot write '%s': %s\n", path, strerror(errno));
+        fprintf(stderr, "notes: cannot write '%s': %s\n", cli_esc(path),
+                strerror(errno));
         if (f)
             fclose(f);
         unlink(tmp);
@@ -380,7 +401,8 @@ int cli_write_output(const char *path, const void *p, size_t n)
         return EXIT_USER;
     }
     if (fclose(f) != 0 || rename(tmp, path) != 0) {
-        fprintf(stderr, "notes: cannot write '%s': %s\n", path, strerror(errno));
+        fprintf(stderr, "notes: cannot write '%s': %s\n", cli_esc(path),
+                strerror(errno));
         unlink(tmp);
         free(tmp);
         return EXIT_USER;
@@ -397,11 +419,11 @@ void cli_note_damage(struct cli_ctx *ctx, notes_doc *d)
         return;
     cli_note_id(hex, notes_doc_id(d));
     if (notes_doc_intact(d) == NOTES_OK) {
-        fprintf(stderr, "notes: note %.8s: %s\n", hex, dmg);
+        fprintf(stderr, "notes: note %.8s: %s\n", hex, cli_esc(dmg));
         return;
     }
     fprintf(stderr, "notes: note %.8s: %s: %s (run: notes verify)\n", hex,
-            notes_strerror(notes_doc_intact(d)), dmg);
+            notes_strerror(notes_doc_intact(d)), cli_esc(dmg));
     ctx->damaged = 1;
 }
 
@@ -412,7 +434,7 @@ void cli_note_repaired(notes_doc *d)
     if (!what)
         return;
     cli_note_id(hex, notes_doc_id(d));
-    fprintf(stderr, "notes: note %.8s: repaired: %s\n", hex, what);
+    fprintf(stderr, "notes: note %.8s: repaired: %s\n", hex, cli_esc(what));
 }
 
 int cli_commit(notes_doc *d, const char *what)
@@ -460,7 +482,7 @@ int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out)
     }
     if (hits > 1) {
         fprintf(stderr, "notes: '%s' matches %zu notes; give more of the id:\n",
-                spec, hits);
+                cli_esc(spec), hits);
         for (size_t i = 0; i < n; i++) {
             cli_note_id(hex, ids[i]);
             if (strncasecmp(hex, spec, sl) == 0)
@@ -477,9 +499,22 @@ int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out)
         return EXIT_SYSTEM;
     }
     hits = 0;
+    /* A note we cannot read might be the one meant: if nothing matches,
+     * say that rather than "no note matches" (exit 3 for I/O). */
+    int unreadable = 0;
+    char why[256] = "";
     for (size_t i = 0; i < n; i++) {
-        if (notes_doc_open(ctx->r, ids[i], &docs[i]) != NOTES_OK)
+        int orc = notes_doc_open(ctx->r, ids[i], &docs[i]);
+        if (orc != NOTES_OK) {
+            if (orc != NOTES_ENOTFOUND && !unreadable) {
+                const char *dt = notes_last_detail();
+                cli_note_id(hex, ids[i]);
+                snprintf(why, sizeof(why), "note %.8s: %s", hex,
+                         dt && *dt ? dt : notes_strerror(orc));
+                unreadable = cli_exit_code(orc);
+            }
             continue;
+        }
         const char *t = notes_doc_field(docs[i], "title");
         if (t && strcasecmp(t, spec) == 0) {
             exact++;
@@ -499,16 +534,21 @@ int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out)
         *out = docs[best];
         docs[best] = NULL;
         cli_note_damage(ctx, *out);
+    } else if (hits == 0 && unreadable) {
+        fprintf(stderr, "notes: no readable note matches '%s'; cannot read %s\n",
+                cli_esc(spec), cli_esc(why));
+        ret = unreadable;
     } else if (hits == 0) {
-        fprintf(stderr, "notes: no note matches '%s' (see: notes list)\n", spec);
+        fprintf(stderr, "notes: no note matches '%s' (see: notes list)\n",
+                cli_esc(spec));
         ret = EXIT_USER;
     } else {
-        fprintf(stderr, "notes: '%s' matches %zu notes:\n", spec, hits);
+        fprintf(stderr, "notes: '%s' matches %zu notes:\n", cli_esc(spec), hits);
         for (size_t i = 0; i < n; i++) {
             if (docs[i] && title_matches(notes_doc_field(docs[i], "title"), spec)) {
                 cli_note_id(hex, ids[i]);
                 fprintf(stderr, "  %.8s  %s\n", hex,
-                        notes_doc_field(docs[i], "title"));
+                        cli_esc(notes_doc_field(docs[i], "title")));
             }
         }
         ret = EXIT_USER;
@@ -685,7 +725,8 @@ int cmd_help(int argc, char **argv, struct cli_ctx *ctx)
                 return 0;
             }
         }
-        fprintf(stderr, "notes: no command '%s' (see: notes help)\n", argv[1]);
+        fprintf(stderr, "notes: no command '%s' (see: notes help)\n",
+                cli_esc(argv[1]));
         return EXIT_USER;
     }
     printf("notes: offline-first, peer-to-peer meeting notes with signed "
@@ -726,7 +767,7 @@ int main(int argc, char **argv)
             cmd = c;
     if (!cmd) {
         fprintf(stderr, "notes: '%s' is not a command (see: notes help)\n",
-                name);
+                cli_esc(name));
         return EXIT_USER;
     }
     /* Global flags: --json anywhere, --help anywhere. */

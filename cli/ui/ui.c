@@ -42,6 +42,7 @@
 #include "notes_sync.h"
 #include "ui.h"
 #include "ui_assets.h"
+#include "cli.h" /* cli_esc */
 
 #define HIST_MAX 20000      /* updates kept per note; older: reload */
 #define OUT_MAX (16u << 20) /* bytes queued per page before it is dropped */
@@ -56,6 +57,7 @@
 #define CONFIRM_TEXT_MAX (64u << 10) /* bytes of an item text to confirm */
 #define CONFIRM_OWNER_MAX 256
 #define UI_POST_BODY_MAX (64u << 10)                       /* POST /api/notes */
+#define UI_TITLE_MAX 200 /* characters (docs/web.md, POST /api/notes) */
 #define UI_IMPORT_BODY_MAX (NOTES_MD_MAX_BYTES * 5 / 2)    /* JSON-escaped */
 
 struct ui_msg {
@@ -215,14 +217,16 @@ static void ui_log(struct notes_ui *ui, const char *fmt, ...)
 static void ui_log(struct notes_ui *ui, const char *fmt, ...)
 {
     va_list ap;
+    char line[1024];
     if (!ui->log)
         return;
+    /* Hosts, origins, URIs and titles come from browsers and peers: shown
+     * escaped (cli/esc.c), never raw, on the daemon's terminal. */
     va_start(ap, fmt);
-    fputs("notes ui: ", ui->log);
-    vfprintf(ui->log, fmt, ap);
-    fputc('\n', ui->log);
-    fflush(ui->log);
+    vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
+    fprintf(ui->log, "notes ui: %s\n", cli_esc(line));
+    fflush(ui->log);
 }
 
 static uint64_t now_ms(void)
@@ -2185,6 +2189,15 @@ static json_t *spaces_json(notes_ui *ui)
     return a;
 }
 
+/* Characters (code points) of a UTF-8 string (jansson checked it). */
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}
+
 /* POST /api/notes and /api/import: create a note, answer its id. */
 static int api_create(notes_ui *ui, struct lws *wsi, struct pss *ps,
                       const char *host)
@@ -2242,6 +2255,12 @@ static int api_create(notes_ui *ui, struct lws *wsi, struct pss *ps,
         strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S%z", &tm);
         if (!title || !*title)
             title = "Meeting";
+        if (utf8_chars(title) > UI_TITLE_MAX) {
+            notes_doc_close(d);
+            json_decref(req);
+            return json_error(wsi, ps, 400, "the title is longer than 200 "
+                                            "characters", host);
+        }
         if (notes_doc_splice(d, 0, 0, NOTES_MEETING_BODY,
                              sizeof(NOTES_MEETING_BODY) - 1) ||
             notes_doc_set_field(d, "title", title) ||
@@ -2292,6 +2311,54 @@ static int redirect_with_cookie(notes_ui *ui, struct lws *wsi, struct pss *ps,
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/*
+ * `uri` and its query arguments but the token: the token leaves the URL,
+ * anything else the link carried (say ?line=12) stays. libwebsockets
+ * hands the arguments decoded, so each is encoded again. 0 if it does not
+ * fit in `out`.
+ */
+static int path_without_token(struct lws *wsi, const char *uri, char *out,
+                              size_t n)
+{
+    static const char hexd[] = "0123456789ABCDEF";
+    char arg[512];
+    size_t o = (size_t)snprintf(out, n, "%s", uri);
+    int sep = '?';
+    if (o >= n)
+        return 0;
+    for (int i = 0;; i++) {
+        int len = lws_hdr_copy_fragment(wsi, arg, sizeof(arg),
+                                        WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (len < 0)
+            break;
+        if (len == 0 || strncmp(arg, "token=", 6) == 0)
+            continue;
+        if (o + 1 >= n)
+            return 0;
+        out[o++] = (char)sep;
+        sep = '&';
+        int eq = 0;
+        for (int k = 0; k < len; k++) {
+            unsigned char c = (unsigned char)arg[k];
+            int plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                        (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+                        c == '_' || c == '~' || (c == '=' && !eq);
+            eq |= c == '=';
+            if (o + 4 >= n)
+                return 0;
+            if (plain) {
+                out[o++] = (char)c;
+            } else {
+                out[o++] = '%';
+                out[o++] = hexd[c >> 4];
+                out[o++] = hexd[c & 15];
+            }
+        }
+    }
+    out[o] = 0;
+    return 1;
+}
+
 static int is_hex32(const char *s)
 {
     if (strlen(s) != 32)
@@ -2316,11 +2383,14 @@ static int http_request(notes_ui *ui, struct lws *wsi, struct pss *ps,
     }
     const char *tv = lws_get_urlarg_by_name(wsi, "token=", tok, sizeof(tok));
     if (tv) {
+        char to[1024];
         if (!token_ok(ui, tv)) {
             ui_log(ui, "refused a wrong token for %s", uri);
             return respond_text(wsi, ps, 403, "forbidden: wrong token\n", host);
         }
-        return redirect_with_cookie(ui, wsi, ps, uri, host);
+        if (!path_without_token(wsi, uri, to, sizeof(to)))
+            return respond_text(wsi, ps, 414, "the address is too long\n", host);
+        return redirect_with_cookie(ui, wsi, ps, to, host);
     }
     if (!cookie_ok(ui, wsi)) {
         ui_log(ui, "refused a request without the token for %s", uri);
@@ -2364,8 +2434,11 @@ static int http_request(notes_ui *ui, struct lws *wsi, struct pss *ps,
          * this type without a CORS preflight, which we never allow. */
         if (strncasecmp(type, "application/json", 16) != 0)
             ps->err = 415, snprintf(ps->err_msg, sizeof(ps->err_msg), "send JSON");
-        else if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) > 0 &&
-                 strcmp(origin, want) != 0)
+        /* Browsers send Origin with every POST, the page's own fetch
+         * included: one that is missing cannot be shown to be ours. */
+        else if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
+            ps->err = 403, snprintf(ps->err_msg, sizeof(ps->err_msg), "no Origin");
+        else if (strcmp(origin, want) != 0)
             ps->err = 403, snprintf(ps->err_msg, sizeof(ps->err_msg), "foreign origin");
         else if (strcmp(uri, "/api/notes") == 0)
             snprintf(ps->route, sizeof(ps->route), "new");

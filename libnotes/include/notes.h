@@ -237,6 +237,53 @@ NOTES_API NOTES_NODISCARD int notes_replica_list(notes_replica *r,
                                                  size_t *n);
 NOTES_API void notes_replica_close(notes_replica *r);
 
+/* ---- Replica files: checksums and their verification ------------------ */
+/*
+ * The small files a replica trusts (identity, identity.pub, person, certs,
+ * trust, spaces/...) end with a line "check <64 hex digits>": BLAKE2b-256
+ * of every byte before it (docs/format.md, "Checksums"), written in the
+ * same atomic replacement as the content. Files an older version wrote
+ * have no check line: they stay readable, and the next write adds it.
+ */
+#define NOTES_CHECK_LINE_LEN 71 /* "check " + 64 hex digits + "\n" */
+/* The check line of `body` (n bytes). OUT line: NUL-ended. */
+NOTES_API void notes_check_line(const void *body, size_t n,
+                                char line[NOTES_CHECK_LINE_LEN + 1]);
+/*
+ * Split the text of a file into the body and its check line, and check it.
+ * OUT *body_len: the bytes the check covers (all of them without a check
+ * line); *checked: 1 when the file has a check line (which matched), 0 for
+ * a file an older version wrote. NOTES_ECORRUPT, the detail naming `path`:
+ * the check line is malformed or does not match, or the last line has no
+ * newline (the file was cut short).
+ */
+NOTES_API NOTES_NODISCARD int notes_check_split(const char *path,
+                                                const void *text, size_t n,
+                                                size_t *body_len,
+                                                int *checked);
+
+/* What verification found about one file. */
+typedef struct notes_file_status {
+    const char *path;    /* the file */
+    int code;            /* NOTES_OK, or what is wrong (NOTES_ECORRUPT...) */
+    int checked;         /* it carries a check line, and it matched */
+    const char *message; /* the problem; for a good file without a check
+                          * line a remark; else "" */
+} notes_file_status;
+typedef void (*notes_file_fn)(const notes_file_status *st, void *arg);
+/*
+ * Check every file of the replica at `home` that it trusts beside the note
+ * logs: identity, identity.pub, person, certs, trust (those present; the
+ * first two must be): check line and content (key files parse and their
+ * public key matches the secret, certificates verify, trust lines name
+ * keys). Calls fn once per file, in that order. Reads only: nothing is
+ * rewritten, not even to add a missing check line. Works on a replica too
+ * damaged to open. Returns NOTES_OK when every file is sound, else the
+ * code of the first damaged file.
+ */
+NOTES_API int notes_replica_verify_files(const char *home, notes_file_fn fn,
+                                         void *arg);
+
 
 /* ---- People: person keys, device links, revocations ------------------- */
 /*
@@ -323,8 +370,10 @@ NOTES_API NOTES_NODISCARD int notes_doc_create(notes_replica *r,
                                                notes_doc **out);
 /*
  * Open a note: read its log, verify every change (signatures, hash chains,
- * sequence numbers, dependencies) and build its state. A torn or damaged
- * tail is moved aside (see notes_doc_damage) and the intact prefix used.
+ * sequence numbers, dependencies) and build its state. Changes no file: a
+ * damaged or missing part is reported by notes_doc_intact/notes_doc_damage
+ * and the note shows the intact prefix (its last good state). A note with
+ * only a state file (its log lost) opens empty, with NOTES_EROLLBACK.
  */
 NOTES_API NOTES_NODISCARD int notes_doc_open(notes_replica *r,
                                              const uint8_t id[16],

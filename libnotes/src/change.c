@@ -86,8 +86,10 @@ static int decode_op(struct notes_reader *r, struct notes__op *op,
             return fail(NOTES_ECORRUPT, "bad field name", r->off);
         return NOTES_OK;
     case NOTES__K_NAME:
+        /* The local name rule, not just UTF-8: a control character in a
+         * signed name would be replayed on every terminal showing it. */
         if (notes__get_bytes(r, NOTES__NAME_MAX, &op->text, &op->textlen) ||
-            op->textlen == 0 || !notes__utf8_valid(op->text, op->textlen))
+            !notes__name_valid(op->text, op->textlen))
             return fail(NOTES_ECORRUPT, "bad author name", r->off);
         return NOTES_OK;
     case NOTES__K_LINK: {
@@ -95,6 +97,10 @@ static int decode_op(struct notes_reader *r, struct notes__op *op,
         if (notes__get_bytes(r, NOTES__LINK_MAX, &op->text, &op->textlen) ||
             notes__link_parse(op->text, op->textlen, &l))
             return fail(NOTES_ECORRUPT, "malformed device link", r->off);
+        /* The person's name it carries obeys the local name rule too. */
+        if (!notes__name_valid((const uint8_t *)l.name, l.namelen))
+            return fail(NOTES_ECORRUPT, "bad person name in device link",
+                        r->off);
         return NOTES_OK;
     }
     case NOTES__K_REVOKE: {
@@ -315,8 +321,7 @@ int notes__builder_name(struct notes__change_builder *b, const char *name)
 {
     size_t mark = b->ops.len, n = strlen(name);
     int rc;
-    if (n == 0 || n > NOTES__NAME_MAX ||
-        !notes__utf8_valid((const uint8_t *)name, n))
+    if (n > NOTES__NAME_MAX || !notes__name_valid((const uint8_t *)name, n))
         return NOTES_EINVAL;
     if ((rc = notes__buf_put_u8(&b->ops, NOTES__K_NAME)) ||
         (rc = notes__buf_put_bytes(&b->ops, name, n))) {

@@ -1433,8 +1433,9 @@ static void assess(notes_doc *d)
         found(&f, NOTES_ECORRUPT,
               "%s: without it damage to the log cannot be told from an "
               "interrupted write", st->why);
+    int cut = 0; /* acknowledged bytes unreadable: the rest follows */
     if (lg && lg->damaged) {
-        if (tail_acked(d))
+        if ((cut = tail_acked(d)))
             found(&f, NOTES_ECORRUPT,
                   "'%s': %s; the note shows what precedes it", lp, lg->damage);
         else
@@ -1453,7 +1454,12 @@ static void assess(notes_doc *d)
                   "'%s' is missing or empty, but this replica stored %llu "
                   "changes of this note", lp,
                   (unsigned long long)st->nchanges);
-        if (k) {
+        if (k && cut) {
+            found(&f, NOTES_ECORRUPT,
+                  "%u acknowledged change(s) lie past the damage: recover "
+                  "them from a peer (notes sync) or a bundle (notes import)",
+                  k);
+        } else if (k) {
             short_id(sid, miss);
             found(&f, NOTES_EROLLBACK,
                   "'%s' lacks %u change(s) this replica acknowledged (%s...): "
@@ -1466,7 +1472,7 @@ static void assess(notes_doc *d)
                   "acknowledged: it was cut or replaced by an older copy",
                   lp, d->ne, (unsigned long long)st->nchanges);
         }
-        if (st->my_seq > myseq) {
+        if (st->my_seq > myseq && !cut) {
             short_id(sid, st->my_last);
             found(&f, NOTES_EROLLBACK,
                   "this device signed change %s (seq %llu) in this note, "

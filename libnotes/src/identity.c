@@ -73,8 +73,11 @@ int notes_init(void)
 
 /* ---- names ---- */
 
-/* UTF-8, 1..64 bytes, no C0 controls, DEL, or C1 controls (U+0080..U+009F). */
-static int name_valid(const uint8_t *s, size_t n)
+/* UTF-8, 1..64 bytes, no C0 controls, DEL, or C1 controls (U+0080..U+009F).
+ * Shared with the change decoder (change.c): a name a peer signed is shown
+ * next to ours, so it must obey the same rule or it could rewrite the
+ * terminal that shows it. */
+int notes__name_valid(const uint8_t *s, size_t n)
 {
     if (n < 1 || n > NOTES_NAME_MAX || !notes__utf8_valid(s, n))
         return 0;
@@ -130,7 +133,7 @@ int notes_identity_generate(const char *name, notes_identity **out)
         return NOTES_EINVAL;
     }
     size_t n = strlen(name);
-    if (!name_valid((const uint8_t *)name, n)) {
+    if (!notes__name_valid((const uint8_t *)name, n)) {
         notes__set_detail("identity name must be UTF-8, 1 to %d bytes, "
                           "without control characters",
                           NOTES_NAME_MAX);
@@ -362,6 +365,11 @@ static int keyfile_parse(const char *path, const char *text, size_t n,
             line += *q == '\n';
         return CORRUPT(path, line, "NUL byte");
     }
+    /* A trailing check line (files.c) must match; older files have none. */
+    int checked, rc;
+    if (n && text[n - 1] == '\n' &&
+        (rc = notes_check_split(path, text, n, &n, &checked)) != NOTES_OK)
+        return rc;
     /* Split into the four lines; report problems in line order below. */
     for (size_t i = 0; i < n && nl < NOTES__ARRAY_LEN(lines); i++) {
         if (text[i] != '\n')
@@ -398,7 +406,7 @@ static int keyfile_parse(const char *path, const char *text, size_t n,
     s = lines[1];
     if (!span_strip(&s, "name "))
         return CORRUPT(path, 2, "expected \"name <name>\"");
-    if (!name_valid((const uint8_t *)s.p, s.n))
+    if (!notes__name_valid((const uint8_t *)s.p, s.n))
         return CORRUPT(path, 2, "name must be UTF-8, 1 to %d bytes, without "
                        "control characters", NOTES_NAME_MAX);
     memcpy(kf->name, s.p, s.n);

@@ -90,6 +90,10 @@ size_t notes__utf8_count(const uint8_t *s, size_t n); /* code points; s must be 
 /* Byte offset of code point `cp` in valid UTF-8 `s` (n bytes); n if cp is past the end. */
 size_t notes__utf8_offset(const uint8_t *s, size_t n, size_t cp);
 
+/* An identity name: UTF-8, 1..NOTES_NAME_MAX bytes, no C0, DEL or C1
+ * (identity.c); local and peer-signed names alike. */
+int notes__name_valid(const uint8_t *s, size_t n);
+
 /* Hex and base32 (RFC 4648 alphabet, lowercase, no padding). */
 void notes__hex(char *out, const uint8_t *p, size_t n); /* out: 2n+1 bytes */
 int notes__unhex(uint8_t *out, size_t n, const char *hex); /* exactly 2n digits */

@@ -22,6 +22,7 @@
 #include <sys/time.h>
 
 #include "change.h"
+#include "files.h"
 #include "people.h"
 #include "replica.h"
 #include "store.h"
@@ -285,6 +286,14 @@ static int certs_parse(struct notes__certs *cs, const char *path,
     return NOTES_OK;
 }
 
+int notes__certs_check_text(const char *path, const uint8_t *buf, size_t len)
+{
+    struct notes__certs cs = {0};
+    int rc = certs_parse(&cs, path, buf, len);
+    notes__certs_release(&cs);
+    return rc;
+}
+
 static long long mtime_ns(const struct stat *st)
 {
     return (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
@@ -303,8 +312,9 @@ int notes__replica_certs(notes_replica *r, const struct notes__cert **c,
         struct notes__certs fresh = {0};
         uint8_t *buf = NULL;
         size_t len = 0;
+        int checked;
         if (mt >= 0) {
-            rc = notes__read_file(path, 1u << 20, &buf, &len);
+            rc = notes__read_checked(path, 1u << 20, &buf, &len, &checked);
             if (rc == NOTES_OK)
                 rc = certs_parse(&fresh, path, buf, len);
             notes__free(buf);
@@ -357,7 +367,7 @@ int notes__replica_add_cert(notes_replica *r, int kind, const uint8_t *p,
     if (rc == NOTES_OK && !path)
         rc = NOTES_ENOMEM;
     if (rc == NOTES_OK)
-        rc = notes__write_file_atomic(path, text.data, text.len, 0644);
+        rc = notes__write_checked(path, text.data, text.len, 0644);
     struct stat st;
     if (rc == NOTES_OK && stat(path, &st) == 0)
         r->certs.mtime_ns = mtime_ns(&st);
@@ -451,7 +461,7 @@ int notes_replica_person_create(notes_replica *r, const char *name,
         return NOTES_EEXIST;
     }
     if ((rc = notes_identity_generate(name, &person)) == NOTES_OK &&
-        (rc = notes_identity_save(person, p, passphrase)) == NOTES_OK)
+        (rc = notes__key_save_checked(person, p, passphrase)) == NOTES_OK)
         rc = self_link(r, person);
     notes_identity_free(person);
     notes__free(p);
@@ -472,7 +482,7 @@ int notes_replica_person_import(notes_replica *r, const char *path,
         rc = NOTES_EEXIST;
     } else if ((rc = notes_identity_load(path, passphrase, &person)) ==
                    NOTES_OK &&
-               (rc = notes_identity_save(person, p, passphrase)) == NOTES_OK) {
+               (rc = notes__key_save_checked(person, p, passphrase)) == NOTES_OK) {
         rc = self_link(r, person);
     }
     notes_identity_free(person);

@@ -74,5 +74,8 @@ int notes__replica_certs(notes_replica *r, const struct notes__cert **c,
 int notes__replica_add_cert(notes_replica *r, int kind, const uint8_t *p,
                             size_t n);
 void notes__certs_release(struct notes__certs *c);
+/* Whether the body of a certs file (check line removed) holds only valid,
+ * verifying certificates: NOTES_ECORRUPT naming the line otherwise. */
+int notes__certs_check_text(const char *path, const uint8_t *buf, size_t len);
 
 #endif

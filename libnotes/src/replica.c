@@ -17,6 +17,7 @@
 #include <time.h>
 #include <sodium.h>
 
+#include "files.h"
 #include "replica.h"
 
 static char *path_join(const char *a, const char *b)
@@ -138,10 +139,12 @@ static int read_pub(notes_replica *r)
     char *pp = path_join(r->home, "identity.pub");
     uint8_t *buf = NULL;
     size_t n;
-    int rc;
+    int rc, checked;
     if (!pp)
         return NOTES_ENOMEM;
-    rc = notes__read_file(pp, 4096, &buf, &n);
+    /* A damaged identity.pub would give this replica another name or key
+     * than its secret's: the check line catches it (files.c). */
+    rc = notes__read_checked(pp, 4096, &buf, &n, &checked);
     if (rc == NOTES_ENOTFOUND) {
         notes__set_detail("no identity in '%s' (run: notes init)", r->home);
         rc = NOTES_ENOIDENTITY;
@@ -151,7 +154,7 @@ static int read_pub(notes_replica *r)
     /* Two lines: "name NAME" and "key nk...". */
     char *s = (char *)buf, *nl1 = strchr(s, '\n');
     char *nl2 = nl1 ? strchr(nl1 + 1, '\n') : NULL;
-    if (!nl1 || !nl2 || strncmp(s, "name ", 5) != 0 ||
+    if (!nl1 || !nl2 || nl2[1] || strncmp(s, "name ", 5) != 0 ||
         strncmp(nl1 + 1, "key ", 4) != 0) {
         notes__set_detail("'%s' is malformed", pp);
         rc = NOTES_ECORRUPT;
@@ -187,7 +190,7 @@ static int write_pub(notes_replica *r)
     int rc = NOTES_ENOMEM;
     if (text) {
         snprintf(text, n, "name %s\nkey %s\n", r->name, key);
-        rc = notes__write_file_atomic(pp, text, strlen(text), 0644);
+        rc = notes__write_checked(pp, text, strlen(text), 0644);
     }
     notes__free(text);
     notes__free(pp);
@@ -215,7 +218,7 @@ int notes_replica_create(const char *home, const char *name,
         goto unlock;
     }
     if ((rc = notes_identity_generate(name, &r->id)) ||
-        (rc = notes_identity_save(r->id, r->key_path, passphrase)))
+        (rc = notes__key_save_checked(r->id, r->key_path, passphrase)))
         goto unlock;
     memcpy(r->pk, notes_identity_public_key(r->id), 32);
     r->name = notes__strdup(notes_identity_name(r->id));

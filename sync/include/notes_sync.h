@@ -125,6 +125,14 @@ NOTES_API NOTES_NODISCARD int notes_space_notes(const char *home,
 /* The space note `id` belongs to: OUT name ("personal" when none). */
 NOTES_API NOTES_NODISCARD int notes_space_of_note(
     const char *home, const uint8_t id[16], char name[NOTES_SPACE_NAME_MAX + 1]);
+/*
+ * Check every space file in `home` (spaces/NAME, spaces/NAME.notes): check
+ * line (docs/format.md, "Checksums") and content. Calls fn once per file,
+ * like notes_replica_verify_files. Reads only. Returns NOTES_OK when all
+ * are sound, else the code of the first damaged one.
+ */
+NOTES_API int notes_space_verify_files(const char *home, notes_file_fn fn,
+                                       void *arg);
 
 /* ---- Invites ----------------------------------------------------------- */
 /*

@@ -2,6 +2,11 @@
  * space.c: spaces (shared notebooks) stored in $NOTES_HOME/spaces, the
  * note -> space mapping, and invite codes. Formats: sync/README.md and
  * docs/protocol.md ("Invite codes").
+ *
+ * Both files of a space end with libnotes' check line ("check" and the
+ * BLAKE2b-256 of the bytes before it, docs/format.md "Checksums"): one
+ * flipped hex digit of a secret would otherwise silently be membership of
+ * another space. Files of older versions (no line) stay readable.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -282,7 +287,10 @@ static int format_space(const notes_space *s, char *buf, size_t cap)
     put_hex(s->secret, 32, hex);
     k = snprintf(buf, cap, "notes-space 1\nname %s\nsecret %s\n", s->name, hex);
     sodium_memzero(hex, sizeof(hex));
-    return k;
+    if (k < 0 || (size_t)k + NOTES_CHECK_LINE_LEN >= cap)
+        return -1; /* cannot happen: the name is <= 32 bytes */
+    notes_check_line(buf, (size_t)k, buf + k);
+    return k + NOTES_CHECK_LINE_LEN;
 }
 
 static int parse_space(const char *path, const char *text, const char *name,
@@ -319,11 +327,27 @@ bad:
     return NOTES_ECORRUPT;
 }
 
-int notes_space_load(const char *home, const char *name, notes_space *out)
+/* Check the text's check line and cut it off (text[*n] = 0 after). */
+static int check_text(const char *path, char *text, size_t *n, int *checked)
+{
+    size_t body;
+    int rc = notes_check_split(path, text, *n, &body, checked);
+    if (rc) {
+        notes_sync__detail("%s", notes_last_detail()); /* names the file */
+        return rc;
+    }
+    text[body] = '\0';
+    *n = body;
+    return NOTES_OK;
+}
+
+static int load_space(const char *home, const char *name, notes_space *out,
+                      int *checked)
 {
     char *path, *text = NULL;
-    size_t n;
+    size_t n, whole = 0;
     int rc;
+    *checked = 0;
     if (!out)
         return NOTES_EINVAL;
     memset(out, 0, sizeof(*out));
@@ -337,20 +361,29 @@ int notes_space_load(const char *home, const char *name, notes_space *out)
     if (rc == NOTES_ENOTFOUND)
         notes_sync__detail("no space '%s' in '%s'", name, home);
     if (rc == NOTES_OK) {
-        rc = strlen(text) != n ? NOTES_ECORRUPT
-                               : parse_space(path, text, name, out);
-        if (rc == NOTES_ECORRUPT && strlen(text) != n)
+        whole = n;
+        if (strlen(text) != n) {
+            rc = NOTES_ECORRUPT;
             notes_sync__detail("space file '%s' holds a NUL byte", path);
-        sodium_memzero(text, n);
+        } else if ((rc = check_text(path, text, &n, checked)) == NOTES_OK) {
+            rc = parse_space(path, text, name, out);
+        }
+        sodium_memzero(text, whole);
     }
     free(text);
     free(path);
     return rc;
 }
 
+int notes_space_load(const char *home, const char *name, notes_space *out)
+{
+    int checked;
+    return load_space(home, name, out, &checked);
+}
+
 static int save(const char *home, const notes_space *s, int must_be_new)
 {
-    char buf[256], *path;
+    char buf[256 + NOTES_CHECK_LINE_LEN], *path;
     int rc, fd, k;
     if (!home || !s)
         return NOTES_EINVAL;
@@ -363,7 +396,7 @@ static int save(const char *home, const notes_space *s, int must_be_new)
         return NOTES_ENOMEM;
     }
     k = format_space(s, buf, sizeof(buf));
-    rc = write_atomic(home, path, buf, (size_t)k, 0);
+    rc = k < 0 ? NOTES_EINVAL : write_atomic(home, path, buf, (size_t)k, 0);
     if (rc == NOTES_EEXIST) {
         notes_space cur;
         int lrc = notes_space_load(home, s->name, &cur);
@@ -488,8 +521,8 @@ static int cmp_id(const void *a, const void *b)
 
 /* Read NAME.notes (missing file: no notes). Format: "notes-space-notes 1"
  * then one 32-hex-digit id per line, sorted, no duplicates. */
-static int read_notes(const char *home, const char *name, uint8_t (**ids)[16],
-                      size_t *n)
+static int read_notes_checked(const char *home, const char *name,
+                              uint8_t (**ids)[16], size_t *n, int *checked)
 {
     char *path = space_path(home, name, ".notes"), *text = NULL, *p;
     size_t len, k = 0, lines = 0, line = 1;
@@ -497,6 +530,7 @@ static int read_notes(const char *home, const char *name, uint8_t (**ids)[16],
     int rc;
     *ids = NULL;
     *n = 0;
+    *checked = 0;
     if (!path)
         return NOTES_ENOMEM;
     rc = slurp(path, NOTES_FILE_MAX, &text, &len, 0);
@@ -505,6 +539,8 @@ static int read_notes(const char *home, const char *name, uint8_t (**ids)[16],
         return NOTES_OK;
     }
     if (rc)
+        goto out;
+    if (strlen(text) == len && (rc = check_text(path, text, &len, checked)))
         goto out;
     rc = NOTES_ECORRUPT;
     if (len < 20 || strncmp(text, "notes-space-notes 1\n", 20) != 0) {
@@ -547,10 +583,17 @@ out:
     return rc;
 }
 
+static int read_notes(const char *home, const char *name, uint8_t (**ids)[16],
+                      size_t *n)
+{
+    int checked;
+    return read_notes_checked(home, name, ids, n, &checked);
+}
+
 static int write_notes(const char *home, const char *name,
                        const uint8_t (*ids)[16], size_t n)
 {
-    size_t cap = 20 + n * 33 + 1;
+    size_t cap = 20 + n * 33 + NOTES_CHECK_LINE_LEN + 1;
     char *buf = malloc(cap), *path = space_path(home, name, ".notes");
     int rc;
     if (!buf || !path) {
@@ -563,7 +606,8 @@ static int write_notes(const char *home, const char *name,
         put_hex(ids[i], 16, buf + 20 + i * 33);
         buf[20 + i * 33 + 32] = '\n';
     }
-    rc = write_atomic(home, path, buf, 20 + n * 33, 1);
+    notes_check_line(buf, 20 + n * 33, buf + 20 + n * 33);
+    rc = write_atomic(home, path, buf, 20 + n * 33 + NOTES_CHECK_LINE_LEN, 1);
     free(buf);
     free(path);
     return rc;
@@ -704,6 +748,73 @@ int notes_space_of_note(const char *home, const uint8_t id[16],
     rc = find_note(home, id, name, &found);
     unlock_spaces(fd);
     return rc;
+}
+
+/* ---- verification of the files (notes verify) ---- */
+
+static void report_file(notes_file_fn fn, void *arg, const char *path,
+                        int code, int checked, int *first)
+{
+    notes_file_status st;
+    char msg[600];
+    snprintf(msg, sizeof(msg), "%s",
+             code ? notes_sync_last_error()
+                  : checked ? "" : "no checksum (written by an older version)");
+    st.path = path;
+    st.code = code;
+    st.checked = checked && code == NOTES_OK;
+    st.message = msg;
+    if (code && !*first)
+        *first = code;
+    if (fn)
+        fn(&st, arg);
+}
+
+int notes_space_verify_files(const char *home, notes_file_fn fn, void *arg)
+{
+    char **names = NULL;
+    size_t nn = 0;
+    int first = NOTES_OK, fd;
+    if (!home)
+        return NOTES_EINVAL;
+    int rc = notes_space_list(home, &names, &nn);
+    if (rc)
+        return rc;
+    if (nn == 0)
+        return NOTES_OK; /* no spaces/ (nor a lock file to create) */
+    if ((fd = lock_spaces(home, 0)) < 0) {
+        notes_space_names_free(names, nn);
+        return fd;
+    }
+    for (size_t i = 0; i < nn; i++) {
+        char *sp = space_path(home, names[i], NULL);
+        char *np = space_path(home, names[i], ".notes");
+        struct stat st;
+        notes_space s;
+        uint8_t(*ids)[16] = NULL;
+        size_t n;
+        int checked = 0;
+        if (!sp || !np) {
+            free(sp);
+            free(np);
+            rc = NOTES_ENOMEM;
+            break;
+        }
+        rc = load_space(home, names[i], &s, &checked);
+        notes_space_clear(&s);
+        report_file(fn, arg, sp, rc, checked, &first);
+        if (lstat(np, &st) == 0) {
+            rc = read_notes_checked(home, names[i], &ids, &n, &checked);
+            free(ids);
+            report_file(fn, arg, np, rc, checked, &first);
+        }
+        free(sp);
+        free(np);
+        rc = NOTES_OK;
+    }
+    unlock_spaces(fd);
+    notes_space_names_free(names, nn);
+    return rc ? rc : first;
 }
 
 /* ---- invite codes ---- */

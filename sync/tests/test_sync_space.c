@@ -257,6 +257,130 @@ static void test_invite_forged(void **st)
     notes_sync_free(code);
 }
 
+static unsigned char *slurp_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *b = malloc(8192);
+    assert_non_null(f);
+    *n = fread(b, 1, 8192, f);
+    fclose(f);
+    return b;
+}
+
+static void spit_file(const char *path, const unsigned char *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    fclose(f);
+}
+
+struct files_seen {
+    size_t files, damaged, remarks;
+    char last_bad[512];
+};
+
+static void on_file(const notes_file_status *st, void *arg)
+{
+    struct files_seen *s = arg;
+    s->files++;
+    if (st->code) {
+        s->damaged++;
+        snprintf(s->last_bad, sizeof(s->last_bad), "%s", st->path);
+        assert_non_null(strstr(st->message, st->path));
+    } else if (!st->checked) {
+        s->remarks++;
+        assert_non_null(strstr(st->message, "older version"));
+    }
+}
+
+/*
+ * Every byte of a space file (and of its note list) flipped in turn is
+ * refused, naming the file: one flipped digit of the secret must never
+ * become membership of another space. Files without a check line (older
+ * versions) stay readable, with a remark from verify, and the next write
+ * of the note list adds the line.
+ */
+static void test_space_files_checked(void **st)
+{
+    (void)st;
+    char *home = mkhome(), path[512], npath[512];
+    notes_space a, b;
+    uint8_t id[16], (*ids)[16];
+    size_t n, nn;
+    struct files_seen seen = {0};
+    memset(id, 0x42, 16);
+    assert_int_equal(notes_space_create(home, "team", &a), NOTES_OK);
+    assert_int_equal(notes_space_add_note(home, "team", id), NOTES_OK);
+    snprintf(path, sizeof(path), "%s/spaces/team", home);
+    snprintf(npath, sizeof(npath), "%s/spaces/team.notes", home);
+    assert_int_equal(notes_space_verify_files(home, on_file, &seen), NOTES_OK);
+    assert_int_equal(seen.files, 2);
+    assert_int_equal(seen.damaged + seen.remarks, 0);
+
+    size_t sn;
+    unsigned char *orig = slurp_file(path, &sn);
+    assert_memory_equal(orig + sn - NOTES_CHECK_LINE_LEN, "check ", 6);
+    for (size_t i = 0; i < sn; i++) {
+        unsigned char *t = malloc(sn);
+        memcpy(t, orig, sn);
+        t[i] ^= 0x01;
+        spit_file(path, t, sn);
+        int rc = notes_space_load(home, "team", &b);
+        if (rc == NOTES_OK)
+            print_message("space byte %zu flipped: accepted\n", i);
+        assert_int_equal(rc, NOTES_ECORRUPT);
+        assert_non_null(strstr(notes_sync_last_error(), path));
+        struct files_seen s = {0};
+        assert_int_equal(notes_space_verify_files(home, on_file, &s),
+                         NOTES_ECORRUPT);
+        assert_int_equal(s.damaged, 1);
+        assert_string_equal(s.last_bad, path);
+        free(t);
+    }
+    spit_file(path, orig, sn);
+
+    unsigned char *norig = slurp_file(npath, &nn);
+    for (size_t i = 0; i < nn; i++) {
+        unsigned char *t = malloc(nn);
+        memcpy(t, norig, nn);
+        t[i] ^= 0x01;
+        spit_file(npath, t, nn);
+        assert_int_equal(notes_space_notes(home, "team", &ids, &n),
+                         NOTES_ECORRUPT);
+        assert_non_null(strstr(notes_sync_last_error(), npath));
+        free(t);
+    }
+    spit_file(npath, norig, nn);
+
+    /* Older files: the check line dropped. Read, remarked on, unchanged. */
+    spit_file(path, orig, sn - NOTES_CHECK_LINE_LEN);
+    spit_file(npath, norig, nn - NOTES_CHECK_LINE_LEN);
+    assert_int_equal(notes_space_load(home, "team", &b), NOTES_OK);
+    assert_memory_equal(a.secret, b.secret, 32);
+    assert_int_equal(notes_space_notes(home, "team", &ids, &n), NOTES_OK);
+    assert_int_equal(n, 1);
+    notes_sync_free(ids);
+    struct files_seen old = {0};
+    assert_int_equal(notes_space_verify_files(home, on_file, &old), NOTES_OK);
+    assert_int_equal(old.remarks, 2);
+    size_t after;
+    unsigned char *again = slurp_file(path, &after);
+    assert_int_equal(after, sn - NOTES_CHECK_LINE_LEN);
+    assert_memory_equal(again, orig, after); /* reading rewrote nothing */
+    free(again);
+    id[0] = 1;
+    assert_int_equal(notes_space_add_note(home, "team", id), NOTES_OK);
+    again = slurp_file(npath, &after);
+    assert_memory_equal(again + after - NOTES_CHECK_LINE_LEN, "check ", 6);
+    free(again);
+    free(orig);
+    free(norig);
+    notes_space_clear(&a);
+    notes_space_clear(&b);
+    rmhome(home);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -265,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_invite_round_trip),
         cmocka_unit_test(test_invite_typos_and_truncation),
         cmocka_unit_test(test_invite_forged),
+        cmocka_unit_test(test_space_files_checked),
     };
     if (notes_init() != NOTES_OK)
         return 1;

@@ -466,6 +466,23 @@ static void test_ui_access(void **state)
     snprintf(loc, sizeof(loc), "location: /n/%s\r\n", s->note);
     assert_non_null(strcasestr(r, loc));
     free(r);
+    /* Other query arguments survive the redirect, the token does not
+     * (wherever it stands), and what they hold is encoded again. */
+    snprintf(path, sizeof(path), "/n/%s?line=12&token=%s&q=a%%20b", s->note,
+             s->token);
+    r = http(s, "GET", path, NULL, NULL, NULL, NULL, &st);
+    assert_int_equal(st, 303);
+    char loc2[160];
+    snprintf(loc2, sizeof(loc2), "location: /n/%s?line=12&q=a%%20b\r\n", s->note);
+    if (!strcasestr(r, loc2))
+        print_message("%s\n", r);
+    assert_non_null(strcasestr(r, loc2));
+    {
+        const char *l = strcasestr(r, "location:");
+        size_t ll = strcspn(l, "\r");
+        assert_null(memmem(l, ll, s->token, strlen(s->token)));
+    }
+    free(r);
     /* With the cookie: the page, under a CSP without inline script. */
     cookie_of(s, cookie, sizeof(cookie));
     snprintf(path, sizeof(path), "/n/%s", s->note);
@@ -562,10 +579,37 @@ static void test_ui_api(void **state)
              "{\"title\":\"x\"}", &st);
     assert_int_equal(st, 403);
     free(r);
+    /* JSON with no Origin at all (browsers always send one with a POST,
+     * so this is not the page): refused, nothing created. */
+    r = http(s, "POST", "/api/notes", NULL, cookie,
+             "Content-Type: application/json\r\n", "{\"title\":\"x\"}", &st);
+    assert_int_equal(st, 403);
+    assert_non_null(strstr(body_of(r), "Origin"));
+    free(r);
     /* From the page: a new meeting. */
     snprintf(origin, sizeof(origin),
              "Content-Type: application/json\r\nOrigin: http://127.0.0.1:%d\r\n",
              s->port);
+    /* A title of 201 characters (the limit is 200, counted in characters
+     * not bytes): 400, nothing created; 200 "é" (400 bytes) is fine. */
+    {
+        char body[1024];
+        char t201[202];
+        memset(t201, 'x', 201);
+        t201[201] = 0;
+        snprintf(body, sizeof(body), "{\"title\":\"%s\"}", t201);
+        r = http(s, "POST", "/api/notes", NULL, cookie, origin, body, &st);
+        assert_int_equal(st, 400);
+        assert_non_null(strstr(body_of(r), "200"));
+        free(r);
+        size_t o = (size_t)snprintf(body, sizeof(body), "{\"title\":\"");
+        for (int i = 0; i < 200; i++)
+            o += (size_t)snprintf(body + o, sizeof(body) - o, "\xc3\xa9");
+        snprintf(body + o, sizeof(body) - o, "\"}");
+        r = http(s, "POST", "/api/notes", NULL, cookie, origin, body, &st);
+        assert_int_equal(st, 201);
+        free(r);
+    }
     r = http(s, "POST", "/api/notes", NULL, cookie, origin,
              "{\"title\":\"Retro\",\"template\":\"meeting\"}", &st);
     assert_int_equal(st, 201);
@@ -588,7 +632,7 @@ static void test_ui_api(void **state)
     free(r);
     r = http(s, "GET", "/api/notes", NULL, cookie, NULL, NULL, &st);
     j = json_loads(body_of(r), 0, &err);
-    assert_int_equal(json_array_size(json_object_get(j, "notes")), 3);
+    assert_int_equal(json_array_size(json_object_get(j, "notes")), 4);
     json_decref(j);
     free(r);
 }

@@ -7,9 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "change.h"
+#include "people.h"
 
 static const uint8_t doc_id[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
 
@@ -152,6 +154,90 @@ static int decode_buf(struct notes_buf *b)
     notes__change_free(c);
     notes__buf_release(b);
     return rc;
+}
+
+/* One name op of `n` bytes in an otherwise well-formed change. */
+static int decode_name_op(const char *name, size_t n)
+{
+    struct notes_buf b;
+    notes__buf_init(&b, 1 << 20);
+    encode_header(&b, 1);
+    notes__buf_put_varint(&b, 0); /* deps */
+    notes__buf_put_varint(&b, 5); /* time */
+    notes__buf_put_varint(&b, 1); /* nops */
+    notes__buf_put_u8(&b, NOTES__K_NAME);
+    notes__buf_put_bytes(&b, name, n);
+    return decode_buf(&b);
+}
+
+/* A link op whose certificate carries person name `name` (3..64 bytes). */
+static int decode_link_op(const char *name)
+{
+    notes_identity *person, *device;
+    uint8_t consent[64];
+    struct notes_buf link, b;
+    assert_int_equal(notes_identity_generate("Ana", &person), NOTES_OK);
+    assert_int_equal(notes_identity_generate("Ana laptop", &device), NOTES_OK);
+    assert_int_equal(notes__consent_make(device, consent), NOTES_OK);
+    notes__buf_init(&link, 1 << 16);
+    assert_int_equal(notes__link_make(person, notes_identity_public_key(device),
+                                      consent, 5, &link),
+                     NOTES_OK);
+    /* Swap the name "Ana" for `name`: the layout ends namelen|name|sig. */
+    size_t n = strlen(name);
+    assert_true(link.len == 202 + 3);
+    uint8_t cert[202 + NOTES_NAME_MAX];
+    memcpy(cert, link.data, 137);
+    cert[137] = (uint8_t)n;
+    for (size_t i = 0; i < n; i++) /* bytes, not a C string */
+        cert[138 + i] = (uint8_t)name[i];
+    memcpy(cert + 138 + n, link.data + 138 + 3, 64);
+    notes__buf_init(&b, 1 << 20);
+    encode_header(&b, 1);
+    notes__buf_put_varint(&b, 0);
+    notes__buf_put_varint(&b, 5);
+    notes__buf_put_varint(&b, 1);
+    notes__buf_put_u8(&b, NOTES__K_LINK);
+    notes__buf_put_bytes(&b, cert, 202 + n);
+    notes__buf_release(&link);
+    notes_identity_free(person);
+    notes_identity_free(device);
+    return decode_buf(&b);
+}
+
+/* A peer's signed name obeys the local name rule (notes__name_valid): no
+ * C0, DEL, C1 or invalid UTF-8, 1..64 bytes, in a name op or in the person
+ * name of a device link, so no name can carry terminal escapes. */
+static void test_change_name_rule(void **state)
+{
+    (void)state;
+    struct notes__change_builder b;
+    assert_int_equal(decode_name_op("Ana", 3), NOTES_OK);
+    assert_int_equal(decode_name_op("Ana \xc3\xa9 \xe6\x97\xa5", 10), NOTES_OK);
+    assert_int_equal(decode_name_op("Ana\x1b[8m", 7), NOTES_ECORRUPT);
+    assert_int_equal(decode_name_op("Ana\a", 4), NOTES_ECORRUPT);
+    assert_int_equal(decode_name_op("Ana\r", 4), NOTES_ECORRUPT);
+    assert_int_equal(decode_name_op("Ana\n", 4), NOTES_ECORRUPT);
+    assert_int_equal(decode_name_op("Ana\x7f", 4), NOTES_ECORRUPT);
+    assert_int_equal(decode_name_op("Ana\xc2\x9b" "8m", 7), NOTES_ECORRUPT);
+    assert_int_equal(decode_name_op("Ana\xff", 4), NOTES_ECORRUPT);
+    assert_int_equal(decode_name_op("", 0), NOTES_ECORRUPT);
+    /* The same rule as identity.c's for local names. */
+    assert_true(notes__name_valid((const uint8_t *)"Ana (x)", 7));
+    assert_false(notes__name_valid((const uint8_t *)"Ana\x1b", 4));
+    assert_false(notes__name_valid((const uint8_t *)"Ana\xc2\x85", 5));
+    assert_true(notes__name_valid((const uint8_t *)"Ana\xc2\xa0", 5));
+    notes_identity *id;
+    assert_int_not_equal(notes_identity_generate("Ana\x1b[8m", &id), NOTES_OK);
+    notes__builder_init(&b);
+    assert_int_equal(notes__builder_name(&b, "Ana\x1b[8m"), NOTES_EINVAL);
+    notes__builder_release(&b);
+
+    assert_int_equal(decode_link_op("Ana"), NOTES_OK);
+    assert_int_equal(decode_link_op("Bob (mc3x-dn2y)"), NOTES_OK);
+    assert_int_equal(decode_link_op("Ana\x1b[8m"), NOTES_ECORRUPT);
+    assert_int_equal(decode_link_op("Ana\xc2\x9b" "2J"), NOTES_ECORRUPT);
+    assert_int_equal(decode_link_op("Ana\a"), NOTES_ECORRUPT);
 }
 
 /* Hand-made encodings: each violation of the format has its error. */
@@ -305,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_change_truncated),
         cmocka_unit_test(test_change_wrong_key),
         cmocka_unit_test(test_change_malformed),
+        cmocka_unit_test(test_change_name_rule),
         cmocka_unit_test(test_change_oversized),
     };
     if (notes_init() != NOTES_OK)

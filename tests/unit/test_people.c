@@ -440,6 +440,117 @@ static void test_bundle_file_every_byte(void **state)
     free(file);
 }
 
+struct seen {
+    const char *want; /* a file name the report must call damaged */
+    int hit, others;  /* reports on it, damage reported elsewhere */
+};
+
+static void on_file(const notes_file_status *st, void *arg)
+{
+    struct seen *s = arg;
+    size_t pl = strlen(st->path), wl = strlen(s->want);
+    int is_it = pl > wl && strcmp(st->path + pl - wl, s->want) == 0 &&
+                st->path[pl - wl - 1] == '/';
+    if (st->code != NOTES_OK && is_it && *st->message)
+        s->hit++;
+    else if (st->code != NOTES_OK)
+        s->others++;
+}
+
+/*
+ * Every byte of HOME/certs and HOME/person flipped in turn: the replica
+ * refuses the file (no other certificate list or key is ever used in its
+ * place) and notes_replica_verify_files names it, and only it.
+ */
+static void test_certs_and_person_every_byte(void **state)
+{
+    struct world *w = *state;
+    const char *home = notes_replica_home(w->a);
+    static const char *const names[] = {"certs", "person"};
+    for (size_t f = 0; f < 2; f++) {
+        char *path = test_path(home, names[f]);
+        size_t n;
+        unsigned char *orig = test_slurp(path, &n);
+        assert_non_null(orig);
+        assert_memory_equal(orig + n - NOTES_CHECK_LINE_LEN, "check ", 6);
+        struct seen ok = {names[f], 0, 0};
+        assert_int_equal(notes_replica_verify_files(home, on_file, &ok),
+                         NOTES_OK);
+        assert_int_equal(ok.hit + ok.others, 0);
+        for (size_t i = 0; i < n; i++) {
+            unsigned char *t = malloc(n);
+            memcpy(t, orig, n);
+            t[i] ^= 0x01;
+            assert_int_equal(test_spit(path, t, n), 0);
+            notes_replica *r;
+            assert_int_equal(notes_replica_open(home, &r), NOTES_OK);
+            if (f == 0) {
+                notes_link_info *li = NULL;
+                size_t k;
+                int rc = notes_replica_links(r, &li, &k);
+                if (rc == NOTES_OK)
+                    print_message("certs byte %zu flipped: accepted\n", i);
+                assert_int_equal(rc, NOTES_ECORRUPT);
+                assert_non_null(strstr(notes_last_detail(), path));
+            } else {
+                notes_identity *p = NULL;
+                int rc = notes_replica_person_load(r, NULL, &p);
+                if (rc == NOTES_OK)
+                    print_message("person byte %zu flipped: accepted\n", i);
+                assert_int_not_equal(rc, NOTES_OK);
+                assert_null(p);
+            }
+            notes_replica_close(r);
+            struct seen s = {names[f], 0, 0};
+            assert_int_not_equal(notes_replica_verify_files(home, on_file, &s),
+                                 NOTES_OK);
+            assert_int_equal(s.hit, 1);
+            assert_int_equal(s.others, 0);
+            free(t);
+        }
+        assert_int_equal(test_spit(path, orig, n), 0);
+        free(orig);
+        free(path);
+    }
+}
+
+/* The check line itself: its format, and what it must refuse. */
+static void test_check_split(void **state)
+{
+    (void)state;
+    char text[200], line[NOTES_CHECK_LINE_LEN + 1];
+    size_t body;
+    int checked = -1;
+    strcpy(text, "name Ana\n");
+    assert_int_equal(notes_check_split("f", text, strlen(text), &body,
+                                       &checked), NOTES_OK);
+    assert_int_equal(checked, 0); /* an older file */
+    assert_int_equal(body, strlen(text));
+    notes_check_line(text, 9, line);
+    assert_int_equal(strlen(line), NOTES_CHECK_LINE_LEN);
+    strcat(text, line);
+    assert_int_equal(notes_check_split("f", text, strlen(text), &body,
+                                       &checked), NOTES_OK);
+    assert_int_equal(checked, 1);
+    assert_int_equal(body, 9);
+    /* An empty body has a check line too. */
+    notes_check_line("", 0, line);
+    assert_int_equal(notes_check_split("f", line, strlen(line), &body,
+                                       &checked), NOTES_OK);
+    assert_int_equal(body, 0);
+    /* Cut short; a check line too short; a wrong digit. */
+    assert_int_equal(notes_check_split("f", text, strlen(text) - 1, &body,
+                                       &checked), NOTES_ECORRUPT);
+    char shorter[200];
+    snprintf(shorter, sizeof(shorter), "name Ana\n%.*s\n", 40, line);
+    assert_int_equal(notes_check_split("f", shorter, strlen(shorter), &body,
+                                       &checked), NOTES_ECORRUPT);
+    text[20] = text[20] == '0' ? '1' : '0';
+    assert_int_equal(notes_check_split("f", text, strlen(text), &body,
+                                       &checked), NOTES_ECORRUPT);
+    assert_non_null(strstr(notes_last_detail(), "'f' is damaged"));
+}
+
 int main(void)
 {
     assert_int_equal(notes_init(), NOTES_OK);
@@ -453,6 +564,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_confirmation_anchor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bundle_file_every_byte, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_certs_and_person_every_byte,
+                                        setup, teardown),
+        cmocka_unit_test(test_check_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
