@@ -3,6 +3,7 @@
  * `invite`, `join`, `sync`, `serve`, `peers`. A thin client of sync/.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <ifaddrs.h>
 #include <jansson.h>
 #include <netinet/in.h>
@@ -32,6 +33,7 @@ static int sync_exit(int rc)
     case NOTES_SYNC_ENET:
     case NOTES_SYNC_ETIMEOUT:
     case NOTES_SYNC_ECLOSED:
+    case NOTES_SYNC_EBUSY:
         return EXIT_SYSTEM;
     default:
         return cli_exit_code(rc);
@@ -380,19 +382,50 @@ static void print_report(struct cli_ctx *ctx, const char *what,
 }
 
 /*
- * A peer that does not hold the space's secret answers nothing and closes
- * (by design: it must learn nothing). Seen from here that is a connection
- * closed before the peer proved who it is.
+ * A busy peer (NOTES_SYNC_EBUSY: it said "busy", or closed before any
+ * answer) is tried again after 1, 2 and 4 s: a stranger's flood holds
+ * the server's pending slots only for moments at a time.
  */
-static int once_fail(int rc, const notes_sync_report *rep, const char *addr)
+static const unsigned busy_wait_s[] = {1, 2, 4};
+#define BUSY_TRIES (1 + sizeof(busy_wait_s) / sizeof(busy_wait_s[0]))
+
+static int sync_busy_retry(struct cli_ctx *ctx, const char *pass,
+                           const char *space, const char *addr,
+                           notes_sync_report *rep, unsigned *tries,
+                           double *secs)
 {
-    static const uint8_t zero[32];
-    if (rc == NOTES_SYNC_ECLOSED && memcmp(rep->peer, zero, 32) == 0) {
-        fprintf(stderr, "notes: handshake refused by %s: the peer closed the "
-                        "connection before proving who it is; it does not hold "
-                        "this space's secret (or is not a notes peer); nothing "
-                        "was exchanged\n", addr);
-        return EXIT_DATA;
+    double t0 = mono_ms();
+    int rc;
+    for (unsigned i = 0;; i++) {
+        *tries = i + 1;
+        rc = sync_once(ctx, pass, space, addr, rep);
+        *secs = (mono_ms() - t0) / 1000;
+        if (rc != NOTES_SYNC_EBUSY || i + 1 == BUSY_TRIES)
+            return rc;
+        fprintf(stderr, "notes: peer %s is busy; trying again in %u s\n",
+                cli_esc(addr), busy_wait_s[i]);
+        {
+            struct timespec ts = {(time_t)busy_wait_s[i], 0};
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+                ; /* a signal: sleep the rest */
+        }
+    }
+}
+
+/*
+ * A peer that does not hold the space's secret answers nothing and
+ * closes (by design: it must learn nothing), as a busy one of an older
+ * version does: the sync layer reports both as busy, and says both are
+ * possible. Nothing here claims the peer lacks the secret.
+ */
+static int once_fail(int rc, unsigned tries, double secs, const char *addr)
+{
+    if (rc == NOTES_SYNC_EBUSY) {
+        fprintf(stderr, "notes: sync failed: peer %s is busy (tried %u "
+                        "times over %.0f s): %s; nothing was exchanged, try "
+                        "again later\n", cli_esc(addr), tries, secs,
+                notes_sync_last_error());
+        return EXIT_SYSTEM;
     }
     return sync_fail(rc, "sync failed");
 }
@@ -416,10 +449,13 @@ int cmd_join(int argc, char **argv, struct cli_ctx *ctx)
         return ret;
     }
     notes_sync_report rep;
+    unsigned tries;
+    double secs;
     memset(&rep, 0, sizeof(rep));
-    rc = sync_once(ctx, pass, inv.space.name, inv.addr, &rep);
+    rc = sync_busy_retry(ctx, pass, inv.space.name, inv.addr, &rep, &tries,
+                         &secs);
     if (rc) {
-        ret = once_fail(rc, &rep, inv.addr);
+        ret = once_fail(rc, tries, secs, inv.addr);
         fprintf(stderr, "notes: the space is kept; sync later with: notes sync "
                         "%s --space %s\n", inv.addr, inv.space.name);
         notes_space_clear(&inv.space);
@@ -468,10 +504,12 @@ int cmd_sync(int argc, char **argv, struct cli_ctx *ctx)
         return ret;
     }
     notes_sync_report rep;
+    unsigned tries;
+    double secs;
     memset(&rep, 0, sizeof(rep));
-    rc = sync_once(ctx, pass, space, addr, &rep);
+    rc = sync_busy_retry(ctx, pass, space, addr, &rep, &tries, &secs);
     if (rc)
-        ret = once_fail(rc, &rep, addr);
+        ret = once_fail(rc, tries, secs, addr);
     else
         print_report(ctx, "synced", &rep);
     notes_space_names_free(names, n);

@@ -1371,7 +1371,8 @@ static struct conn *pending_victim(const struct notes_sync_hub *h)
         if (!c->pending)
             continue;
         n = pending_from(h, &c->remote);
-        if (n > bestn || (n == bestn && c->pending_seq < best->pending_seq)) {
+        if (!best || n > bestn ||
+            (n == bestn && c->pending_seq < best->pending_seq)) {
             best = c;
             bestn = n;
         }
