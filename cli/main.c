@@ -80,7 +80,8 @@ const struct cli_cmd cli_commands[] = {
      "  notes set weekly title \"Weekly sync #2\"\n"
      "  notes set weekly participants+ Maria", CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
     {"log", cmd_log, "NOTE [--json]",
-     "The note's history: change id, author, time, what it did.\n"
+     "The note's history: change id, author, time, what it did. Changes of a\n"
+     "key that signed two changes with one seq are marked [equivocating key].\n"
      "  notes log weekly", CLI_NEEDS_REPLICA},
     {"blame", cmd_blame, "NOTE [--json]",
      "Each line of the note with the author who wrote most of it.\n"
@@ -93,9 +94,16 @@ const struct cli_cmd cli_commands[] = {
      CLI_NEEDS_REPLICA},
     {"verify", cmd_verify, "[NOTE | FILE] [--json]",
      "Check every record checksum, signature, hash chain, sequence number,\n"
-     "dependency, device link and revocation of one note or all notes. Exits\n"
-     "2 naming each problem (including equivocation: one author signing two\n"
-     "changes with one seq). Given a FILE (a bundle, or Markdown exported\n"
+     "dependency, device link and revocation of one note or all notes, and\n"
+     "that nothing this replica acknowledged is damaged or missing (a log cut,\n"
+     "damaged or replaced by an older copy). Without NOTE also the check lines\n"
+     "of identity, identity.pub, person, certs, trust and spaces/*. Exits 2\n"
+     "naming each problem with its file and offset (including equivocation:\n"
+     "one author signing two changes with one seq; that key's changes are\n"
+     "kept and applied, and marked in log, decisions and the page). Remarks\n"
+     "(\"note: ...\") are not problems: an interrupted write never\n"
+     "acknowledged, evidence files kept from a repair, files from an older\n"
+     "version without a check line. Given a FILE (a bundle, or Markdown exported\n"
      "with --attest), needs no replica: verifies it and prints the note with\n"
      "who wrote each line and who recorded and confirmed each decision; any\n"
      "edit to an attested Markdown file is reported with where.\n"
