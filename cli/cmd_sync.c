@@ -43,7 +43,8 @@ static int sync_exit(int rc)
 static int sync_fail(int rc, const char *what)
 {
     const char *d = notes_sync_last_error();
-    fprintf(stderr, "notes: %s: %s\n", what, d && *d ? d : notes_sync_strerror(rc));
+    fprintf(stderr, "notes: %s: %s\n", what,
+            d && *d ? cli_esc(d) : notes_sync_strerror(rc));
     return sync_exit(rc);
 }
 
@@ -144,7 +145,8 @@ int cmd_space(int argc, char **argv, struct cli_ctx *ctx)
         notes_doc *d;
         notes_space sp;
         if ((rc = notes_space_load(ctx->home, argv[2], &sp)))
-            return sync_fail(rc, "no such space");
+            return sync_fail(rc, rc == NOTES_ENOTFOUND ? "no such space"
+                                                       : "cannot use the space");
         notes_space_clear(&sp);
         if ((rc = cli_open_note(ctx, argv[3], &d)))
             return rc;
@@ -211,7 +213,8 @@ int cmd_invite(int argc, char **argv, struct cli_ctx *ctx)
     notes_space sp;
     char *code;
     if ((rc = notes_space_load(ctx->home, space, &sp)))
-        return sync_fail(rc, "no such space");
+        return sync_fail(rc, rc == NOTES_ENOTFOUND ? "no such space"
+                                                   : "cannot use the space");
     rc = notes_invite_encode(&sp, notes_replica_public_key(ctx->r), addr, &code);
     notes_space_clear(&sp);
     if (rc)
