@@ -1373,7 +1373,7 @@ static uint64_t my_last_change(const notes_doc *d, const uint8_t **id)
         const struct notes__change *c = d->e[i].c;
         if (memcmp(c->author, d->r->pk, 32) != 0 || c->seq < best)
             continue;
-        if (c->seq == best && memcmp(c->id, *id, 32) > 0)
+        if (c->seq == best && *id && memcmp(c->id, *id, 32) > 0)
             continue;
         best = c->seq;
         *id = c->id;
@@ -1665,14 +1665,13 @@ int notes_doc_open(notes_replica *r, const uint8_t id[16], notes_doc **out)
     } else if (rc == NOTES_ENOTFOUND && (rc = load_state(d)) == NOTES_OK) {
         /* No log: a note is there only if this replica stored some of it
          * (then the loss is reported), else it never was. */
-        if (d->st.present && (d->st.nchanges || d->st.acked_end)) {
+        int stored = d->st.present && (d->st.nchanges || d->st.acked_end);
+        if (stored || d->st.damaged) {
             assess(d);
-        } else if (!d->st.damaged) {
+        } else {
             notes__set_detail("no note %02x%02x%02x%02x... in this replica",
                               id[0], id[1], id[2], id[3]);
             rc = NOTES_ENOTFOUND;
-        } else {
-            assess(d);
         }
     }
     notes__replica_unlock(r);

@@ -26,7 +26,7 @@
 
 #include "store.h"
 
-#define SLOT 2048u
+#define SLOT ((size_t)2048)
 #define STATE_VERSION 1u
 #define SUM_AT (SLOT - 32u)
 static const uint8_t state_magic[4] = {'N', 'S', 'T', 'A'};
@@ -71,8 +71,8 @@ static int decode(const uint8_t s[SLOT], const uint8_t doc[16],
 {
     uint8_t sum[32];
     crypto_generichash(sum, 32, s, SUM_AT, NULL, 0);
-    if (memcmp(s, state_magic, 4) != 0 || sodium_memcmp(sum, s + SUM_AT, 32) ||
-        notes__load_u32le(s + 4) != STATE_VERSION || memcmp(s + 16, doc, 16))
+    if (memcmp(s, state_magic, 4) != 0 || sodium_memcmp(sum, s + SUM_AT, 32) != 0 ||
+        notes__load_u32le(s + 4) != STATE_VERSION || memcmp(s + 16, doc, 16) != 0)
         return 0;
     uint32_t nheads = notes__load_u32le(s + 132);
     if (nheads > NOTES__STATE_HEADS)
