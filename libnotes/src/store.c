@@ -88,39 +88,41 @@ static int fsync_parent(const char *path)
     return rc;
 }
 
-int notes__write_file_atomic(const char *path, const void *p, size_t n, int mode)
+/*
+ * Write a complete file "PATH.tmpPID" (mode, fsynced, closed) for the
+ * caller to rename or link into place. OUT *tmp: its malloc'd name, set
+ * even on failure when allocated (the caller unlinks and frees it).
+ */
+static int write_temp(const char *path, const void *p, size_t n, int mode,
+                      char **tmp)
 {
     size_t plen = strlen(path);
-    char *tmp = notes__malloc(plen + 16);
-    int fd = -1, rc;
-    if (!tmp)
+    int fd;
+    if (!(*tmp = notes__malloc(plen + 16)))
         return NOTES_ENOMEM;
-    snprintf(tmp, plen + 16, "%s.tmp%ld", path, (long)getpid());
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0) {
-        rc = io_fail("cannot create", tmp);
-        goto out;
-    }
+    snprintf(*tmp, plen + 16, "%s.tmp%ld", path, (long)getpid());
+    fd = open(*tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        return io_fail("cannot create", *tmp);
     if (fchmod(fd, (mode_t)mode) != 0 || write_all(fd, p, n, 0) != 0 ||
         fsync(fd) != 0) {
-        rc = io_fail("cannot write", tmp);
-        goto out;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        rc = io_fail("cannot write", tmp);
-        goto out;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0) {
-        rc = io_fail("cannot rename onto", path);
-        goto out;
-    }
-    rc = fsync_parent(path);
-out:
-    if (fd >= 0)
         close(fd);
-    if (rc)
+        return io_fail("cannot write", *tmp);
+    }
+    if (close(fd) != 0)
+        return io_fail("cannot write", *tmp);
+    return NOTES_OK;
+}
+
+int notes__write_file_atomic(const char *path, const void *p, size_t n, int mode)
+{
+    char *tmp = NULL;
+    int rc = write_temp(path, p, n, mode, &tmp);
+    if (rc == NOTES_OK && rename(tmp, path) != 0)
+        rc = io_fail("cannot rename onto", path);
+    if (rc == NOTES_OK)
+        rc = fsync_parent(path);
+    if (rc && tmp)
         unlink(tmp);
     notes__free(tmp);
     return rc;
@@ -558,24 +560,14 @@ int notes__write_file_new(const char *base, const void *p, size_t n,
                           char **chosen)
 {
     size_t blen = strlen(base);
-    char *tmp = notes__malloc(blen + 24), *name = notes__malloc(blen + 24);
-    int fd = -1, rc = NOTES_OK;
+    char *tmp = NULL, *name = notes__malloc(blen + 24);
+    int rc;
     if (chosen)
         *chosen = NULL;
-    if (!tmp || !name) {
-        rc = NOTES_ENOMEM;
+    if (!name)
+        return NOTES_ENOMEM;
+    if ((rc = write_temp(base, p, n, 0644, &tmp)))
         goto out;
-    }
-    snprintf(tmp, blen + 24, "%s.tmp%ld", base, (long)getpid());
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = io_fail("cannot create", tmp);
-        goto out;
-    }
-    if (write_all(fd, p, n, 0) != 0 || fsync(fd) != 0) {
-        rc = io_fail("cannot write", tmp);
-        goto out;
-    }
     /* link() never replaces: the first free name among BASE, BASE.2, ... */
     for (unsigned k = 1;; k++) {
         if (k == 1)
@@ -591,8 +583,6 @@ int notes__write_file_new(const char *base, const void *p, size_t n,
     }
     rc = fsync_parent(name);
 out:
-    if (fd >= 0)
-        close(fd);
     if (tmp)
         unlink(tmp);
     if (rc == NOTES_OK && chosen) {
