@@ -1364,21 +1364,26 @@ static int load_state(notes_doc *d)
     return rc;
 }
 
-/* The last change this device signed in the note: its seq (0: none). */
+/* The last change this device signed in the note: its seq (0: none), from
+ * the author's seq slots (no scan of the changes: this runs on every read
+ * and before every commit). Of two with one seq, the smaller id. */
 static uint64_t my_last_change(const notes_doc *d, const uint8_t **id)
 {
-    uint64_t best = 0;
     *id = NULL;
-    for (size_t i = 0; i < d->ne; i++) {
-        const struct notes__change *c = d->e[i].c;
-        if (memcmp(c->author, d->r->pk, 32) != 0 || c->seq < best)
+    for (size_t i = 0; i < d->na; i++) {
+        if (memcmp(d->a[i].pk, d->r->pk, 32) != 0)
             continue;
-        if (c->seq == best && *id && memcmp(c->id, *id, 32) > 0)
-            continue;
-        best = c->seq;
-        *id = c->id;
+        /* nseq may overstate after a rolled-back ingest: skip empty slots */
+        for (uint64_t seq = d->a[i].nseq; seq > 0; seq--) {
+            uint32_t w = slot_winner(d, (uint32_t)i, seq);
+            if (w != NONE) {
+                *id = d->e[w].c->id;
+                return seq;
+            }
+        }
+        break;
     }
-    return best;
+    return 0;
 }
 
 /* Acknowledged heads that the note does not hold; *first: one of them. */
