@@ -1,0 +1,266 @@
+/*
+ * doc_exchange.c: exchange: exporting a doc's changes as a bundle (packed
+ * runs) and merging a bundle or another replica's changes in.
+ */
+#include <stdio.h>
+
+#include "doc_internal.h"
+
+/*
+ * Bundles. Version 1: a varint count, then each change's signed bytes.
+ * Version 2 (what export writes): the note id, then a pack of the changes
+ * (pack.c) whose prev/dep references point back into the pack or, for
+ * changes the peer already has, carry the full id. A pack drops each
+ * change's note id, author key and hashes, which are most of a small
+ * change; the receiver rebuilds the exact signed bytes and verifies them.
+ */
+static const uint8_t bundle_magic[4] = {'N', 'T', 'B', 1};
+#define BUNDLE_PACKED 2
+
+int notes_doc_export(notes_doc *d, const uint8_t (*have)[32], size_t n,
+                     uint8_t **bytes, size_t *nbytes)
+{
+    uint8_t *known = notes__calloc(d->ne + 1, 1);
+    const uint8_t **ptrs = notes__malloc((d->ne + 1) * sizeof(*ptrs));
+    size_t *lens = notes__malloc((d->ne + 1) * sizeof(*lens));
+    struct notes__change **sel =
+        notes__malloc((d->ne + 1) * sizeof(struct notes__change *));
+    struct notes_buf out;
+    size_t k = 0;
+    int rc = NOTES_ENOMEM;
+
+    *bytes = NULL;
+    *nbytes = 0;
+    notes__buf_init(&out, SIZE_MAX / 2);
+    if (!known || !ptrs || !lens || !sel)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t e = notes__doc_hash_find(d, have[i]);
+        if (e != NONE && !known[e] &&
+            (rc = notes__doc_mark_ancestors(d, e, known, 1)))
+            goto done;
+    }
+    /* Log order is causal order, so the receiver can apply front to back. */
+    for (size_t i = 0; i < d->ne; i++) {
+        if (known[i])
+            continue;
+        sel[k] = d->e[i].c;
+        ptrs[k] = d->e[i].c->bytes;
+        lens[k++] = d->e[i].c->nbytes;
+    }
+    uint8_t magic[4] = {'N', 'T', 'B', BUNDLE_PACKED};
+    if ((rc = notes__buf_put(&out, magic, 4)) ||
+        (rc = notes__buf_put(&out, d->id, 16)))
+        goto done;
+    rc = notes__pack_encode(d->id, sel, k, NOTES__PACK_EXTERNAL, &out);
+    if (rc == NOTES_EINVAL) {
+        /* A pack needs each author's seqs in order; equivocation evidence
+         * (a second change at an old seq) breaks that: send them whole. */
+        out.len = 0;
+        rc = notes__buf_put(&out, bundle_magic, 4);
+        if (!rc)
+            rc = notes__payload_encode(&out, ptrs, lens, k);
+    }
+    if (rc)
+        goto done;
+    *bytes = out.data;
+    *nbytes = out.len;
+    out.data = NULL;
+done:
+    notes__buf_release(&out);
+    notes__free(known);
+    notes__free(ptrs);
+    notes__free(lens);
+    notes__free(sel);
+    return rc;
+}
+
+/*
+ * Runs of unsigned changes per author in a bundle being read. A signature
+ * covers at most 1,000 edits (docs/format.md), so a longer run is refused
+ * as it is read: a small compressed bundle cannot make us decode millions
+ * of changes before the first verification would refuse them.
+ */
+#define UNSIGNED_RUN_MAX 1000
+
+struct run_ent {
+    uint8_t key[32];
+    uint32_t run;
+    uint8_t used;
+};
+
+struct runs {
+    struct run_ent *t;
+    size_t cap, n; /* cap: a power of two, or 0 */
+};
+
+static uint32_t *run_of(struct runs *r, const uint8_t key[32])
+{
+    if (2 * (r->n + 1) > r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 64;
+        struct run_ent *t = notes__calloc(cap, sizeof(*t));
+        if (!t)
+            return NULL;
+        for (size_t i = 0; i < r->cap; i++) {
+            if (!r->t[i].used)
+                continue;
+            size_t h;
+            memcpy(&h, r->t[i].key, sizeof(h));
+            for (h &= cap - 1; t[h].used; h = (h + 1) & (cap - 1))
+                ;
+            t[h] = r->t[i];
+        }
+        notes__free(r->t);
+        r->t = t;
+        r->cap = cap;
+    }
+    size_t h;
+    memcpy(&h, key, sizeof(h)); /* keys are hashes of a sort: uniform */
+    for (h &= r->cap - 1; r->t[h].used; h = (h + 1) & (r->cap - 1))
+        if (memcmp(r->t[h].key, key, 32) == 0)
+            return &r->t[h].run;
+    r->t[h].used = 1;
+    memcpy(r->t[h].key, key, 32);
+    r->n++;
+    return &r->t[h].run;
+}
+
+struct bundle_read {
+    struct batch *b;
+    struct runs runs;
+};
+
+/* Bundle reader callback: the first change that does not decode ends it. */
+static int bundle_cb(void *ctx, const uint8_t *p, size_t n)
+{
+    struct bundle_read *br = ctx;
+    struct batch *b = br->b;
+    int rc = notes__doc_batch_decode(b, p, n);
+    if (rc && rc != NOTES_ENOMEM) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "%s", notes_last_detail());
+        notes__set_detail("change %zu of the bundle: %s", b->seen, msg);
+    }
+    if (rc)
+        return rc;
+    const struct notes__change *c = b->c[b->n - 1];
+    uint32_t *run = run_of(&br->runs, c->author);
+    if (!run)
+        return NOTES_ENOMEM;
+    *run = c->is_signed ? 0 : *run + 1;
+    if (*run > UNSIGNED_RUN_MAX) {
+        char fp[NOTES_FPR_STRLEN];
+        notes_key_fingerprint(c->author, fp);
+        notes__set_detail("change %zu of the bundle: more than %d unsigned "
+                          "changes in a row by %s (a signature covers at "
+                          "most %d)", b->seen, UNSIGNED_RUN_MAX, fp,
+                          UNSIGNED_RUN_MAX);
+        return NOTES_EUNSIGNED;
+    }
+    return NOTES_OK;
+}
+
+int notes_doc_merge(notes_doc *d, const uint8_t *bytes, size_t nbytes,
+                    size_t *added)
+{
+    struct batch b = {0};
+    struct bundle_read br = {&b, {NULL, 0, 0}};
+    int rc;
+    size_t before = 0;
+
+    if (added)
+        *added = 0;
+    if (d->has_pend) {
+        notes__set_detail("commit local edits before merging");
+        return NOTES_EINVAL;
+    }
+    if (nbytes < 4 || memcmp(bytes, bundle_magic, 3) != 0) {
+        notes__set_detail("not a bundle of changes");
+        return NOTES_ECORRUPT;
+    }
+    if (bytes[3] == BUNDLE_PACKED) {
+        if (nbytes < 20) {
+            notes__set_detail("truncated bundle");
+            return NOTES_ECORRUPT;
+        }
+        if (memcmp(bytes + 4, d->id, 16) != 0) {
+            char want[33], got[33];
+            notes__hex(want, d->id, 16);
+            notes__hex(got, bytes + 4, 16);
+            notes__set_detail("bundle is of note %s, not of note %s", got,
+                              want);
+            return NOTES_EWRONGDOC;
+        }
+        rc = notes__pack_decode(d->id, bytes + 20, nbytes - 20,
+                                NOTES__PACK_EXTERNAL, bundle_cb, &br);
+    } else if (bytes[3] == bundle_magic[3]) {
+        rc = notes__payload_decode(bytes + 4, nbytes - 4, bundle_cb, &br);
+    } else {
+        notes__set_detail("bundle format version %u is not supported",
+                          bytes[3]);
+        return NOTES_EVERSION;
+    }
+    if (rc)
+        goto free_batch;
+    if ((rc = notes__doc_lock(d, 1)))
+        goto free_batch;
+    /* A note new to this replica (no log) is created on append. */
+    rc = d->r ? notes__doc_prepare_write(d, 0) : NOTES_OK;
+    if (rc)
+        goto unlock;
+    before = d->ne;
+    rc = notes__doc_batch_ingest(d, &b, 1, NULL, NULL, NULL);
+    if (rc) {
+        char msg[240];
+        snprintf(msg, sizeof(msg), "%s", notes_last_detail());
+        int rc2 = notes__doc_truncate_entries(d, before);
+        (void)rc2;
+        notes__set_detail("%s (nothing from this bundle was stored)", msg);
+        goto unlock;
+    }
+    if (d->ne > before && !d->r) {
+        if (added)
+            *added = d->ne - before;
+    } else if (d->ne > before) {
+        size_t k = d->ne - before;
+        const uint8_t **ptrs = notes__malloc(k * sizeof(*ptrs));
+        size_t *lens = notes__malloc(k * sizeof(*lens));
+        if (!ptrs || !lens) {
+            rc = NOTES_ENOMEM;
+        } else {
+            for (size_t j = 0; j < k; j++) {
+                ptrs[j] = d->e[before + j].c->bytes;
+                lens[j] = d->e[before + j].c->nbytes;
+            }
+            struct notes__log_mark mark;
+            rc = notes__doc_ensure_log(d, 1);
+            if (rc == NOTES_OK) {
+                notes__log_mark(d->log, &mark);
+                rc = notes__log_append(d->log, ptrs, lens, k, 3);
+            }
+            if (rc == NOTES_OK && (rc = notes__doc_save_state(d)) &&
+                notes__log_undo(d->log, &mark) != NOTES_OK)
+                rc = NOTES_EIO;
+        }
+        notes__free(ptrs);
+        notes__free(lens);
+        if (rc) {
+            int rc2 = notes__doc_truncate_entries(d, before);
+            (void)rc2;
+            notes__log_discard_if_empty(&d->log);
+            goto unlock;
+        }
+        if (added)
+            *added = k;
+    } else if (d->r && d->log && d->repaired[0]) {
+        /* Nothing new, but a tail was set aside: the state follows the
+         * log's new end. */
+        rc = notes__doc_save_state(d);
+    }
+unlock:
+    notes__doc_unlock(d);
+free_batch:
+    notes__doc_batch_release(&b);
+    notes__free(br.runs.t);
+    return rc;
+}

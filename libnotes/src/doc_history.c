@@ -1,0 +1,239 @@
+/*
+ * doc_history.c: history: change info, the text at a change, diffs between
+ * versions, and who wrote each part of the text.
+ */
+#include <stdio.h>
+
+#include "doc_internal.h"
+
+int notes_doc_author_equivocated(const notes_doc *d, const uint8_t pk[32])
+{
+    if (!d || !pk)
+        return 0;
+    for (size_t i = 0; i < d->na; i++)
+        if (memcmp(d->a[i].pk, pk, 32) == 0)
+            return d->a[i].forked;
+    return 0;
+}
+
+size_t notes_doc_change_count(const notes_doc *d)
+{
+    return d->ne;
+}
+
+int notes_doc_change(const notes_doc *d, size_t i, notes_change_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (i >= d->ne)
+        return NOTES_EINVAL;
+    const struct notes__change *c = d->e[i].c;
+    out->id = c->id;
+    out->author = c->author;
+    out->seq = c->seq;
+    out->time_ms = c->time_ms;
+    out->nops = c->nops;
+    out->ndeps = c->ndeps;
+    out->equivocated = d->e[i].equivocated;
+    for (uint32_t k = 0; k < c->nops; k++) {
+        switch (c->ops[k].kind) {
+        case NOTES__K_INS:
+            out->inserted += c->ops[k].count;
+            break;
+        case NOTES__K_DEL:
+        case NOTES__K_DELBACK:
+            out->deleted += c->ops[k].count;
+            break;
+        case NOTES__K_NAME:
+        case NOTES__K_LINK:
+        case NOTES__K_REVOKE:
+        case NOTES__K_CONFIRM:
+            break;
+        default:
+            out->nfields++;
+        }
+    }
+    return NOTES_OK;
+}
+
+int notes_doc_find_change(const notes_doc *d, const char *hexprefix,
+                          size_t *index)
+{
+    size_t len = strlen(hexprefix), found = SIZE_MAX, matches = 0;
+    char hex[65];
+    if (len == 0 || len > 64) {
+        notes__set_detail("'%s' is not a change id", hexprefix);
+        return NOTES_EINVAL;
+    }
+    for (size_t i = 0; i < d->ne; i++) {
+        notes__hex(hex, d->e[i].c->id, 32);
+        if (strncasecmp(hex, hexprefix, len) == 0) {
+            found = i;
+            matches++;
+        }
+    }
+    if (!matches) {
+        notes__set_detail("no change '%s' in this note", hexprefix);
+        return NOTES_ENOTFOUND;
+    }
+    if (matches > 1) {
+        notes__set_detail("'%s' names %zu changes; give more digits",
+                          hexprefix, matches);
+        return NOTES_EINVAL;
+    }
+    *index = found;
+    return NOTES_OK;
+}
+
+int notes_doc_text_at(notes_doc *d, const uint8_t (*version)[32], size_t n,
+                      char **text, size_t *nbytes)
+{
+    notes_lv *v;
+    uint32_t nv;
+    int rc;
+    *text = NULL;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t e = notes__doc_hash_find(d, version[i]);
+        if (e == NONE || !d->e[e].applied) {
+            notes__set_detail("version names a change this note does not "
+                              "have");
+            return NOTES_ENOTFOUND;
+        }
+    }
+    if (n > UINT32_MAX)
+        return NOTES_EINVAL;
+    if ((rc = notes__doc_version_of(d, version, (uint32_t)n, &v, &nv)))
+        return rc;
+    rc = notes__oplog_checkout(d->op, v, nv, text, nbytes);
+    notes__free(v);
+    return rc;
+}
+
+int notes__diff(const char *ta, size_t na, const char *tb, size_t nb,
+                const char *label_a, const char *label_b, char **out,
+                size_t *nout);
+
+int notes__diff_regions(const char *ta, size_t na, const char *tb, size_t nb,
+                        int (*cb)(void *ctx, size_t a_off, size_t a_len,
+                                  size_t b_off, size_t b_len),
+                        void *ctx);
+
+struct region {
+    size_t a_off, a_len, b_off, b_len;
+};
+
+struct regions {
+    struct region *r;
+    size_t n, cap;
+};
+
+static int region_cb(void *ctx, size_t ao, size_t al, size_t bo, size_t bl)
+{
+    struct regions *rs = ctx;
+    if (notes__grow(&rs->r, &rs->cap, rs->n + 1, sizeof(*rs->r), 16))
+        return NOTES_ENOMEM;
+    rs->r[rs->n++] = (struct region){ao, al, bo, bl};
+    return NOTES_OK;
+}
+
+int notes_doc_set_text(notes_doc *d, const char *text, size_t n)
+{
+    struct regions rs = {0};
+    size_t cur_len;
+    int rc;
+    if (n && !notes__utf8_valid((const uint8_t *)text, n)) {
+        notes__set_detail("the new text is not valid UTF-8");
+        return NOTES_EINVAL;
+    }
+    const char *cur = notes_doc_text(d, &cur_len);
+    char *copy = notes__strndup(cur, cur_len); /* splices move the buffer */
+    if (!copy)
+        return NOTES_ENOMEM;
+    rc = notes__diff_regions(copy, cur_len, text, n, region_cb, &rs);
+    /* Apply from the end so earlier offsets stay valid. */
+    for (size_t k = rs.n; rc == NOTES_OK && k-- > 0;) {
+        const struct region *g = &rs.r[k];
+        size_t pos = notes__utf8_count((const uint8_t *)copy, g->a_off);
+        size_t del = notes__utf8_count((const uint8_t *)copy + g->a_off, g->a_len);
+        rc = notes_doc_splice(d, pos, del, text + g->b_off, g->b_len);
+    }
+    notes__free(rs.r);
+    notes__free(copy);
+    return rc;
+}
+
+int notes_doc_diff(notes_doc *d, const uint8_t (*a)[32], size_t na,
+                   const uint8_t (*b)[32], size_t nb, char **out, size_t *n)
+{
+    char *ta = NULL, *tb = NULL, la[40], lb[40];
+    size_t lta, ltb;
+    int rc;
+    *out = NULL;
+    *n = 0;
+    if ((rc = notes_doc_text_at(d, a, na, &ta, &lta)))
+        return rc;
+    if (b)
+        rc = notes_doc_text_at(d, b, nb, &tb, &ltb);
+    else {
+        const char *cur = notes_doc_text(d, &ltb);
+        tb = notes__strndup(cur, ltb);
+        if (!tb)
+            rc = NOTES_ENOMEM;
+    }
+    if (rc == NOTES_OK) {
+        char h[17];
+        if (na) {
+            notes__doc_short_id(h, a[0]);
+            snprintf(la, sizeof(la), "a/%.12s", h);
+        } else {
+            snprintf(la, sizeof(la), "a/(empty)");
+        }
+        if (b && nb) {
+            notes__doc_short_id(h, b[0]);
+            snprintf(lb, sizeof(lb), "b/%.12s", h);
+        } else {
+            snprintf(lb, sizeof(lb), b ? "b/(empty)" : "b/(current)");
+        }
+        rc = notes__diff(ta, lta, tb, ltb, la, lb, out, n);
+    }
+    notes__free(ta);
+    notes__free(tb);
+    return rc;
+}
+
+/* Entry that holds LV `lv` (entries with events hold contiguous ranges). */
+uint32_t notes__doc_entry_of_lv(const notes_doc *d, notes_lv lv)
+{
+    for (size_t i = 0; i < d->ne; i++) {
+        const struct entry *en = &d->e[i];
+        if (en->applied && en->nev && lv >= en->first_lv &&
+            lv - en->first_lv < en->nev)
+            return (uint32_t)i;
+    }
+    return NONE;
+}
+
+int notes_doc_authorship(notes_doc *d, uint32_t **changes, size_t *ncp)
+{
+    notes_lv *lvs;
+    size_t n;
+    *changes = NULL;
+    *ncp = 0;
+    if (d->has_pend) {
+        notes__set_detail("commit local edits first");
+        return NOTES_EINVAL;
+    }
+    int rc = notes__oplog_origins(d->op, NULL, SIZE_MAX, &lvs, &n);
+    if (rc)
+        return rc;
+    /* Runs of consecutive LVs share an entry: look up once per run. */
+    uint32_t cur = NONE;
+    for (size_t i = 0; i < n; i++) {
+        const struct entry *en = cur == NONE ? NULL : &d->e[cur];
+        if (!en || lvs[i] < en->first_lv || lvs[i] - en->first_lv >= en->nev)
+            cur = notes__doc_entry_of_lv(d, lvs[i]);
+        lvs[i] = cur;
+    }
+    *changes = lvs;
+    *ncp = n;
+    return NOTES_OK;
+}

@@ -1,0 +1,146 @@
+/*
+ * doc_open.c: a doc's life: creating one (on disk or in memory), opening
+ * it from the log, closing it, and reading its text.
+ */
+#include <sodium.h>
+
+#include "doc_internal.h"
+
+int notes__doc_alloc(notes_replica *r, const uint8_t id[16], notes_doc **out)
+{
+    notes_doc *d = notes__calloc(1, sizeof(*d));
+    *out = NULL;
+    if (!d)
+        return NOTES_ENOMEM;
+    d->r = r;
+    memcpy(d->id, id, 16);
+    notes__builder_init(&d->pend);
+    notes__buf_init(&d->pend_text, NOTES__CHANGE_MAX);
+    int rc = notes__oplog_new(&d->op);
+    if (rc) {
+        notes_doc_close(d);
+        return rc;
+    }
+    *out = d;
+    return NOTES_OK;
+}
+
+int notes_doc_create(notes_replica *r, notes_doc **out)
+{
+    uint8_t id[16];
+    randombytes_buf(id, sizeof(id));
+    return notes__doc_alloc(r, id, out);
+}
+
+const char *notes_doc_author_name(const notes_doc *d, const uint8_t pk[32])
+{
+    for (size_t i = 0; i < d->na; i++)
+        if (memcmp(d->a[i].pk, pk, 32) == 0)
+            return d->a[i].name;
+    return NULL;
+}
+
+int notes_doc_create_id(notes_replica *r, const uint8_t id[16], notes_doc **out)
+{
+    return notes__doc_alloc(r, id, out);
+}
+
+int notes_doc_memory(const notes_identity *signer_id, const uint8_t id[16],
+                     notes_doc **out)
+{
+    uint8_t fresh[16];
+    if (!id) {
+        randombytes_buf(fresh, sizeof(fresh));
+        id = fresh;
+    }
+    int rc = notes__doc_alloc(NULL, id, out);
+    if (rc == NOTES_OK)
+        (*out)->mem_id = signer_id;
+    return rc;
+}
+
+void notes_doc_close(notes_doc *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->ne; i++) {
+        notes__change_free(d->e[i].c);
+        notes__free(d->e[i].ver);
+    }
+    notes__free(d->e);
+    notes__free(d->hash);
+    for (size_t i = 0; i < d->na; i++) {
+        notes__free(d->a[i].slot_first);
+        notes__free(d->a[i].slot_count);
+        notes__free(d->a[i].name);
+    }
+    notes__free(d->a);
+    notes__doc_fields_clear(d);
+    notes__doc_people_clear(d);
+    notes__oplog_free(d->op);
+    notes__log_close(d->log);
+    notes__builder_release(&d->pend);
+    notes__buf_release(&d->pend_text);
+    notes__free(d->pend_deps);
+    notes__free(d);
+}
+
+int notes_doc_open(notes_replica *r, const uint8_t id[16], notes_doc **out)
+{
+    notes_doc *d;
+    int rc;
+
+    *out = NULL;
+    if ((rc = notes__doc_alloc(r, id, &d)))
+        return rc;
+    if ((rc = notes__replica_lock(r, 0)))
+        goto fail;
+    rc = notes__doc_ensure_log(d, 0);
+    if (rc == NOTES_OK) {
+        rc = notes__doc_read_new(d);
+    } else if (rc == NOTES_ENOTFOUND &&
+               (rc = notes__doc_load_state(d)) == NOTES_OK) {
+        /* No log: a note is there only if this replica stored some of it
+         * (then the loss is reported), else it never was. */
+        int stored = d->st.present && (d->st.nchanges || d->st.acked_end);
+        if (stored || d->st.damaged) {
+            notes__doc_assess(d);
+        } else {
+            notes__set_detail("no note %02x%02x%02x%02x... in this replica",
+                              id[0], id[1], id[2], id[3]);
+            rc = NOTES_ENOTFOUND;
+        }
+    }
+    notes__replica_unlock(r);
+    if (rc)
+        goto fail;
+    *out = d;
+    return NOTES_OK;
+fail:
+    notes_doc_close(d);
+    return rc;
+}
+
+const char *notes_doc_text(notes_doc *d, size_t *nbytes)
+{
+    size_t nb, ncp;
+    const char *t = notes__oplog_text(d->op, &nb, &ncp);
+    if (nbytes)
+        *nbytes = nb;
+    return t;
+}
+
+size_t notes_doc_length(notes_doc *d)
+{
+    if (!d->len_ok) {
+        size_t nb;
+        (void)notes__oplog_text(d->op, &nb, &d->len);
+        d->len_ok = 1;
+    }
+    return d->len;
+}
+
+int notes_doc_dirty(const notes_doc *d)
+{
+    return d->has_pend;
+}
