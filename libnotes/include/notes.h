@@ -716,6 +716,221 @@ NOTES_API NOTES_NODISCARD int notes_doc_verify(notes_doc *d,
                                                notes_verify_report *report);
 NOTES_API void notes_verify_report_release(notes_verify_report *report);
 
+/* ==== For notes' own modules only ======================================= */
+/*
+ * formats, sync, the page server and the CLI share libnotes' helpers (the
+ * growable buffer, the reader, varints, hex, base32, base64, UTF-8, the
+ * last-error detail, whole-file reads and atomic writes, and every use of
+ * libsodium) instead of writing their own. Define NOTES_SIBLING_API before
+ * including this header to see them; the model is zstd's
+ * ZSTD_STATIC_LINKING_ONLY. They keep the notes__ prefix of libnotes'
+ * internals because they are not a stable API: they change with any commit.
+ */
+#ifdef NOTES_SIBLING_API
+
+#include <stdarg.h>
+
+/* -- memory (through these so tests can inject failures) -- */
+void *notes__malloc(size_t n);
+void *notes__calloc(size_t count, size_t size);
+void *notes__realloc(void *p, size_t n);
+void notes__free(void *p);
+char *notes__strdup(const char *s);
+char *notes__strndup(const char *s, size_t n);
+/*
+ * Make room for `need` elements of `size` bytes in the array *p of
+ * capacity *cap (doubling, at least `first`). On failure *p is unchanged.
+ */
+int notes__grow(void *p, size_t *cap, size_t need, size_t size, size_t first);
+
+/* -- the last error's detail: every module of notes sets the one per-thread
+ *    detail that notes_last_detail() (and its sibling per module) reads -- */
+void notes__set_detail(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+void notes__set_detailv(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
+
+/*
+ * Growable byte buffer with a hard ceiling: decoders and encoders append
+ * through it, so a hostile length hits `max` before memory runs out
+ * (SIZE_MAX: no ceiling but memory). On failure the buffer is left as it
+ * was. The bytes are kept NUL-terminated past len, so text built in it can
+ * be used as a C string.
+ */
+struct notes_buf {
+    uint8_t *data; /* owned; NULL while empty */
+    size_t len;
+    size_t cap;
+    size_t max; /* appends past this fail with NOTES_ETOOBIG */
+};
+
+void notes__buf_init(struct notes_buf *b, size_t max);
+void notes__buf_release(struct notes_buf *b);
+int notes__buf_reserve(struct notes_buf *b, size_t extra);
+int notes__buf_put(struct notes_buf *b, const void *p, size_t n);
+int notes__buf_put_u8(struct notes_buf *b, uint8_t v);
+int notes__buf_put_varint(struct notes_buf *b, uint64_t v);
+int notes__buf_put_bytes(struct notes_buf *b, const void *p, size_t n); /* varint length + bytes */
+int notes__buf_put_u32le(struct notes_buf *b, uint32_t v);
+int notes__buf_puts(struct notes_buf *b, const char *s);
+int notes__buf_printf(struct notes_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Hand the bytes to the caller (NUL-terminated; free with notes_free) and
+ * leave the buffer empty. An empty buffer gives an allocated "". */
+int notes__buf_detach(struct notes_buf *b, uint8_t **out, size_t *n);
+
+/*
+ * Reader over borrowed bytes. Every getter checks the remaining length by
+ * subtraction and returns NOTES_ECORRUPT on truncation. Varints must be
+ * minimally encoded (one encoding per value, so signed bytes are canonical).
+ */
+struct notes_reader {
+    const uint8_t *p;
+    size_t len;
+    size_t off;
+};
+
+void notes__reader_init(struct notes_reader *r, const void *p, size_t len);
+int notes__get_u8(struct notes_reader *r, uint8_t *out);
+int notes__get_varint(struct notes_reader *r, uint64_t *out);
+int notes__get_raw(struct notes_reader *r, size_t n, const uint8_t **out);
+int notes__get_bytes(struct notes_reader *r, size_t max, const uint8_t **out, size_t *n);
+int notes__get_u32le(struct notes_reader *r, uint32_t *out);
+static inline size_t notes__reader_left(const struct notes_reader *r)
+{
+    return r->len - r->off;
+}
+
+static inline uint32_t notes__load_u32le(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+static inline void notes__store_u32le(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+/* -- UTF-8: validation (rejects overlongs, surrogates, > U+10FFFF) and counting -- */
+int notes__utf8_valid(const uint8_t *s, size_t n);
+size_t notes__utf8_count(const uint8_t *s, size_t n); /* code points; s must be valid */
+/* Byte offset of code point `cp` in valid UTF-8 `s` (n bytes); n if cp is past the end. */
+size_t notes__utf8_offset(const uint8_t *s, size_t n, size_t cp);
+/* An identity name: UTF-8, 1..NOTES_NAME_MAX bytes, no C0, DEL or C1;
+ * local and peer-signed names alike, and the user's petnames. */
+int notes__name_valid(const uint8_t *s, size_t n);
+
+/* -- text encodings of bytes -- */
+/* Hex: lowercase; notes__unhex takes exactly 2n digits of either case. */
+void notes__hex(char *out, const uint8_t *p, size_t n); /* out: 2n+1 bytes */
+int notes__unhex(uint8_t *out, size_t n, const char *hex);
+/* Base32: RFC 4648 alphabet, lowercase, no padding, canonical (zero
+ * trailing bits). notes__base32 returns the encoding's length, as snprintf
+ * does (the output is NUL-terminated and cut to outcap). notes__unbase32
+ * decodes exactly n bytes; notes__unbase32_len the whole of s (n chars)
+ * into at most cap bytes. */
+size_t notes__base32(char *out, size_t outcap, const uint8_t *p, size_t n);
+int notes__unbase32(uint8_t *out, size_t n, const char *s);
+int notes__unbase32_len(uint8_t *out, size_t cap, size_t *outlen,
+                        const char *s, size_t n);
+/* Base64: the original alphabet with padding (as in identity files, certs
+ * and attestations). notes__unbase64 decodes the whole of s (n chars),
+ * ignoring nothing, into at most cap bytes. */
+#define NOTES__BASE64_LEN(n) ((((n) + 2) / 3) * 4 + 1) /* with the NUL */
+size_t notes__base64(char *out, size_t outcap, const uint8_t *p, size_t n);
+int notes__unbase64(uint8_t *out, size_t cap, size_t *outlen, const char *s,
+                    size_t n);
+
+/* -- files -- */
+/* Read a whole file of at most `max` bytes (NOTES_ETOOBIG past it;
+ * NOTES_ENOTFOUND when absent). OUT *out: NUL-terminated, notes_free. */
+int notes__read_file(const char *path, size_t max, uint8_t **out, size_t *n);
+/* Write a whole file atomically: a temporary file beside it, written and
+ * fsynced, renamed over PATH, the directory fsynced. */
+int notes__write_file_atomic(const char *path, const void *p, size_t n,
+                             int mode);
+int notes__fsync_dir(const char *dir);
+
+/* -- cryptography: every use of libsodium in notes goes through crypto.c -- */
+#define NOTES__SIGN_PKBYTES 32
+#define NOTES__SIGN_SKBYTES 64
+#define NOTES__SIGN_SEEDBYTES 32
+#define NOTES__SIGBYTES 64
+#define NOTES__DH_BYTES 32   /* X25519 public, secret and shared keys */
+#define NOTES__AEAD_KEYBYTES 32 /* XChaCha20-Poly1305 */
+#define NOTES__AEAD_NPUBBYTES 24
+#define NOTES__AEAD_ABYTES 16
+#define NOTES__BOX_KEYBYTES 32 /* XSalsa20-Poly1305 (crypto_secretbox) */
+#define NOTES__BOX_NONCEBYTES 24
+#define NOTES__BOX_MACBYTES 16
+#define NOTES__PWHASH_SALTBYTES 16
+
+int notes__crypto_init(void); /* NOTES_EIO if libsodium cannot start */
+/* BLAKE2b of `n` bytes into outlen (16..64) bytes, keyed when keylen > 0. */
+void notes__hash(uint8_t *out, size_t outlen, const void *in, size_t n,
+                 const uint8_t *key, size_t keylen);
+/* The same, incrementally. The state is opaque storage for libsodium's. */
+typedef struct notes__hash_state {
+    _Alignas(64) unsigned char opaque[384];
+} notes__hash_state;
+void notes__hash_init(notes__hash_state *st, const uint8_t *key,
+                      size_t keylen, size_t outlen);
+void notes__hash_update(notes__hash_state *st, const void *in, size_t n);
+void notes__hash_final(notes__hash_state *st, uint8_t *out, size_t outlen);
+
+void notes__random(void *buf, size_t n);
+uint32_t notes__random_below(uint32_t upper); /* uniform in [0, upper) */
+/* Wipe secrets; compare in constant time (1: equal, 0: not). */
+void notes__wipe(void *p, size_t n);
+int notes__equal(const void *a, const void *b, size_t n);
+/* Guarded memory for secret keys (notes__secure_free wipes it). */
+void *notes__secure_alloc(size_t n);
+void notes__secure_free(void *p);
+
+/* Ed25519. notes__sign_keypair: a random key pair when seed is NULL. */
+int notes__sign_keypair(uint8_t pk[32], uint8_t sk[64], const uint8_t *seed);
+void notes__sign_seed(uint8_t seed[32], const uint8_t sk[64]);
+int notes__sign(uint8_t sig[64], const void *msg, size_t n,
+                const uint8_t sk[64]);
+/* 1 when sig is pk's signature of msg, else 0. */
+int notes__sign_verify(const uint8_t sig[64], const void *msg, size_t n,
+                       const uint8_t pk[32]);
+int notes__ed25519_valid_point(const uint8_t pk[32]);
+
+/* X25519: a fresh key pair; the shared secret (NOTES_EINVAL for a
+ * low-order peer key). */
+void notes__dh_keypair(uint8_t pk[32], uint8_t sk[32]);
+int notes__dh(uint8_t shared[32], const uint8_t sk[32], const uint8_t pk[32]);
+
+/* XChaCha20-Poly1305 with additional data: seal writes n + ABYTES bytes;
+ * open returns NOTES_ECORRUPT when the tag does not verify. */
+void notes__aead_seal(uint8_t *out, const uint8_t *msg, size_t n,
+                      const uint8_t *ad, size_t adlen,
+                      const uint8_t npub[24], const uint8_t key[32]);
+int notes__aead_open(uint8_t *out, const uint8_t *ct, size_t n,
+                     const uint8_t *ad, size_t adlen,
+                     const uint8_t npub[24], const uint8_t key[32]);
+
+/* Passphrase protection of a key file: Argon2id, then crypto_secretbox. */
+#define NOTES__PWHASH_OPS_MIN 1ull
+#define NOTES__PWHASH_OPS_INTERACTIVE 2ull
+#define NOTES__PWHASH_OPS_MAX 4ull
+#define NOTES__PWHASH_MEM_MIN 8192ull
+#define NOTES__PWHASH_MEM_INTERACTIVE 67108864ull
+#define NOTES__PWHASH_MEM_MAX 1073741824ull
+int notes__pwhash(uint8_t *key, size_t keylen, const char *pass,
+                  size_t passlen, const uint8_t salt[16],
+                  unsigned long long ops, size_t mem);
+void notes__box_seal(uint8_t *out, const uint8_t *msg, size_t n,
+                     const uint8_t nonce[24], const uint8_t key[32]);
+int notes__box_open(uint8_t *out, const uint8_t *ct, size_t n,
+                    const uint8_t nonce[24], const uint8_t key[32]);
+
+#endif /* NOTES_SIBLING_API */
+
 #ifdef __cplusplus
 }
 #endif

@@ -140,15 +140,11 @@ int notes__compress(struct notes_buf *out, const uint8_t *p, size_t n, int level
 int notes__decompress(struct notes_buf *out, const uint8_t *p, size_t n,
                       size_t max);
 
-/* Files: fsync a directory; write a whole file atomically (temp + rename). */
-int notes__fsync_dir(const char *dir);
-int notes__write_file_atomic(const char *path, const void *p, size_t n,
-                             int mode);
-/* Write a new file at BASE, or BASE.2, BASE.3, ... whichever is free first:
+/* Files (notes__fsync_dir, notes__write_file_atomic and notes__read_file
+ * are in notes.h, shared with the other modules). Write a new file at BASE, or BASE.2, BASE.3, ... whichever is free first:
  * never replaces a file. OUT *chosen (may be NULL): the name used. */
 int notes__write_file_new(const char *base, const void *p, size_t n,
                           char **chosen);
-int notes__read_file(const char *path, size_t max, uint8_t **out, size_t *n);
 
 /* ---- the replica's state of a log (state.c, notes/ID.state) ---- */
 

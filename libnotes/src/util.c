@@ -122,11 +122,16 @@ const char *notes_errname(int err)
 
 static _Thread_local char detail[512];
 
+void notes__set_detailv(const char *fmt, va_list ap)
+{
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+}
+
 void notes__set_detail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(detail, sizeof(detail), fmt, ap);
+    notes__set_detailv(fmt, ap);
     va_end(ap);
 }
 
@@ -156,14 +161,16 @@ int notes__buf_reserve(struct notes_buf *b, size_t extra)
 {
     if (extra > b->max - b->len)
         return NOTES_ETOOBIG;
-    if (extra <= b->cap - b->len)
+    /* One byte more than asked for, for the NUL kept past len. */
+    if (extra < b->cap - b->len)
         return NOTES_OK;
     size_t want = b->len + extra;
+    want += want < SIZE_MAX;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < want)
         cap = cap > SIZE_MAX / 2 ? want : cap * 2;
-    if (cap > b->max)
-        cap = b->max;
+    if (cap > b->max && b->max < SIZE_MAX)
+        cap = b->max + 1;
     uint8_t *d = notes__realloc(b->data, cap);
     if (!d)
         return NOTES_ENOMEM;
@@ -180,6 +187,47 @@ int notes__buf_put(struct notes_buf *b, const void *p, size_t n)
     if (n)
         memcpy(b->data + b->len, p, n);
     b->len += n;
+    if (b->len < b->cap)
+        b->data[b->len] = 0;
+    return NOTES_OK;
+}
+
+int notes__buf_puts(struct notes_buf *b, const char *s)
+{
+    return notes__buf_put(b, s, strlen(s));
+}
+
+int notes__buf_printf(struct notes_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    char small[256];
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof(small), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return NOTES_EINVAL;
+    if ((size_t)n < sizeof(small))
+        return notes__buf_put(b, small, (size_t)n);
+    int rc = notes__buf_reserve(b, (size_t)n + 1);
+    if (rc)
+        return rc;
+    va_start(ap, fmt);
+    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return NOTES_OK;
+}
+
+int notes__buf_detach(struct notes_buf *b, uint8_t **out, size_t *n)
+{
+    if (!b->data && notes__buf_reserve(b, 1) != NOTES_OK)
+        return NOTES_ENOMEM;
+    b->data[b->len] = 0;
+    *out = b->data;
+    if (n)
+        *n = b->len;
+    b->data = NULL;
+    b->len = b->cap = 0;
     return NOTES_OK;
 }
 
@@ -403,9 +451,16 @@ size_t notes__base32(char *out, size_t outcap, const uint8_t *p, size_t n)
 
 int notes__unbase32(uint8_t *out, size_t n, const char *s)
 {
+    size_t got;
     size_t want = (n * 8 + 4) / 5;
-    if (strlen(s) != want)
+    if (strlen(s) != want || notes__unbase32_len(out, n, &got, s, want))
         return NOTES_EINVAL;
+    return got == n ? NOTES_OK : NOTES_EINVAL;
+}
+
+int notes__unbase32_len(uint8_t *out, size_t cap, size_t *outlen,
+                        const char *s, size_t want)
+{
     uint32_t acc = 0;
     int bits = 0;
     size_t o = 0;
@@ -420,15 +475,18 @@ int notes__unbase32(uint8_t *out, size_t n, const char *s)
             v = c - '2' + 26;
         else
             return NOTES_EINVAL;
-        acc = acc << 5 | (uint32_t)v;
+        acc = (acc << 5 | (uint32_t)v) & 0x1fff; /* at most 12 bits in use */
         bits += 5;
         if (bits >= 8) {
-            if (o < n)
-                out[o++] = (uint8_t)(acc >> (bits - 8));
+            if (o >= cap)
+                return NOTES_EINVAL;
+            out[o++] = (uint8_t)(acc >> (bits - 8));
             bits -= 8;
         }
     }
-    if (bits > 0 && (acc & ((1u << bits) - 1)))
-        return NOTES_EINVAL; /* non-canonical trailing bits */
-    return o == n ? NOTES_OK : NOTES_EINVAL;
+    /* A canonical encoding leaves fewer than 5 bits, all zero. */
+    if (bits >= 5 || (bits > 0 && (acc & ((1u << bits) - 1))))
+        return NOTES_EINVAL;
+    *outlen = o;
+    return NOTES_OK;
 }
