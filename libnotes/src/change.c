@@ -4,7 +4,6 @@
  * without re-serializing anything; varints must be minimal and deps sorted,
  * so one logical change has exactly one valid encoding.
  */
-#include <sodium.h>
 #include <stdlib.h>
 
 #include "change.h"
@@ -234,7 +233,7 @@ int notes__change_decode(const uint8_t *p, size_t n, struct notes__change **out)
         rc = fail(NOTES_ETOOBIG, "too many text events", r.off);
         goto out;
     }
-    crypto_generichash(c->id, 32, c->bytes, c->body_len, NULL, 0);
+    notes__hash(c->id, 32, c->bytes, c->body_len, NULL, 0);
     *out = c;
     return NOTES_OK;
 
@@ -249,8 +248,8 @@ int notes__change_verify_sig(const struct notes__change *c)
 {
     if (!c->is_signed)
         return NOTES_EUNSIGNED;
-    if (crypto_sign_verify_detached(c->bytes + c->body_len + 1, c->bytes,
-                                    c->body_len, c->author) != 0)
+    if (!notes__sign_verify(c->bytes + c->body_len + 1, c->bytes, c->body_len,
+                            c->author))
         return NOTES_EBADSIG;
     return NOTES_OK;
 }

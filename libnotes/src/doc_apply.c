@@ -3,8 +3,6 @@
  * front-matter writes and people (links, revocations, confirmations);
  * adding an entry, rebuilding the state without a refused one, truncating.
  */
-#include <sodium.h>
-
 #include "doc_internal.h"
 
 static int field_get(struct notes_doc *d, const uint8_t *key, size_t klen,
@@ -172,7 +170,7 @@ static int note_link(struct notes_doc *d, const struct notes__link *l)
 
 static void cert_hash(const uint8_t *p, size_t n, uint8_t h[16])
 {
-    crypto_generichash(h, 16, p, n, NULL, 0);
+    notes__hash(h, 16, p, n, NULL, 0);
 }
 
 int notes__doc_has_cert(const struct notes_doc *d, const uint8_t *p, size_t n)

@@ -2,8 +2,6 @@
  * doc_open.c: a doc's life: creating one (on disk or in memory), opening
  * it from the log, closing it, and reading its text.
  */
-#include <sodium.h>
-
 #include "doc_internal.h"
 
 int notes__doc_alloc(notes_replica *r, const uint8_t id[16], notes_doc **out)
@@ -28,7 +26,7 @@ int notes__doc_alloc(notes_replica *r, const uint8_t id[16], notes_doc **out)
 int notes_doc_create(notes_replica *r, notes_doc **out)
 {
     uint8_t id[16];
-    randombytes_buf(id, sizeof(id));
+    notes__random(id, sizeof(id));
     return notes__doc_alloc(r, id, out);
 }
 
@@ -50,7 +48,7 @@ int notes_doc_memory(const notes_identity *signer_id, const uint8_t id[16],
 {
     uint8_t fresh[16];
     if (!id) {
-        randombytes_buf(fresh, sizeof(fresh));
+        notes__random(fresh, sizeof(fresh));
         id = fresh;
     }
     int rc = notes__doc_alloc(NULL, id, out);

@@ -2,7 +2,8 @@
  * identity.c: device identities (Ed25519 key pairs), their key files and the
  * readable key encoding and fingerprint. docs/identity.md is the format spec.
  * Every byte of secret material (seed, secret key, passphrase-derived key,
- * the text of a key file) lives in sodium_malloc'd memory, wiped on release.
+ * the text of a key file) lives in guarded memory (notes__secure_alloc),
+ * wiped on release.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -11,8 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sodium.h>
-
 #include "notes.h"
 #include "internal.h"
 
@@ -20,29 +19,28 @@
 #define KEYFILE_VERSION 1
 #define KEYFILE_MAX (64L * 1024)  /* bytes; larger files are refused */
 #define KEY_PREFIX "nk"
-#define SEED_BYTES crypto_sign_SEEDBYTES           /* 32 */
-#define SALT_BYTES crypto_pwhash_SALTBYTES         /* 16 */
-#define NONCE_BYTES crypto_secretbox_NONCEBYTES    /* 24 */
-#define BOX_BYTES (crypto_secretbox_MACBYTES + SEED_BYTES) /* 48 */
-#define KDF_KEY_BYTES crypto_secretbox_KEYBYTES    /* 32 */
-#define B64 sodium_base64_VARIANT_ORIGINAL
+#define SEED_BYTES NOTES__SIGN_SEEDBYTES           /* 32 */
+#define SALT_BYTES NOTES__PWHASH_SALTBYTES         /* 16 */
+#define NONCE_BYTES NOTES__BOX_NONCEBYTES          /* 24 */
+#define BOX_BYTES (NOTES__BOX_MACBYTES + SEED_BYTES) /* 48 */
+#define KDF_KEY_BYTES NOTES__BOX_KEYBYTES          /* 32 */
 
 /* Bounds accepted for stored Argon2id costs (sensitive is the ceiling). */
-#define OPS_MIN crypto_pwhash_OPSLIMIT_MIN
-#define OPS_MAX crypto_pwhash_OPSLIMIT_SENSITIVE
-#define MEM_MIN crypto_pwhash_MEMLIMIT_MIN
-#define MEM_MAX crypto_pwhash_MEMLIMIT_SENSITIVE
+#define OPS_MIN NOTES__PWHASH_OPS_MIN
+#define OPS_MAX NOTES__PWHASH_OPS_MAX
+#define MEM_MIN NOTES__PWHASH_MEM_MIN
+#define MEM_MAX NOTES__PWHASH_MEM_MAX
 
 struct notes_identity {
     char name[NOTES_NAME_MAX + 1]; /* NUL-terminated, validated UTF-8 */
-    uint8_t pk[crypto_sign_PUBLICKEYBYTES];
-    uint8_t *sk; /* sodium_malloc'd, crypto_sign_SECRETKEYBYTES (seed||pk) */
+    uint8_t pk[NOTES__SIGN_PKBYTES];
+    uint8_t *sk; /* notes__secure_alloc'd, NOTES__SIGN_SKBYTES (seed||pk) */
 };
 
 /* What a key file says, before anything is decrypted. */
 struct keyfile {
     char name[NOTES_NAME_MAX + 1];
-    uint8_t pk[crypto_sign_PUBLICKEYBYTES];
+    uint8_t pk[NOTES__SIGN_PKBYTES];
     int encrypted;
     unsigned long long ops; /* encrypted only: Argon2id passes */
     size_t mem;             /* encrypted only: Argon2id memory, bytes */
@@ -51,12 +49,12 @@ struct keyfile {
     uint8_t box[BOX_BYTES]; /* MAC || ciphertext of the seed */
 };
 
-/* Secret scratch for load (sodium_malloc'd: the plain file holds the seed). */
+/* Secret scratch for load (guarded memory: the plain file holds the seed). */
 struct load_secrets {
     char text[KEYFILE_MAX + 1];
     uint8_t seed[SEED_BYTES];
     uint8_t key[KDF_KEY_BYTES];
-    uint8_t sk[crypto_sign_SECRETKEYBYTES]; /* file_encrypted's check */
+    uint8_t sk[NOTES__SIGN_SKBYTES]; /* file_encrypted's check */
 };
 
 /* Secret scratch for save. */
@@ -68,7 +66,7 @@ struct save_secrets {
 
 int notes_init(void)
 {
-    return sodium_init() < 0 ? NOTES_EIO : NOTES_OK;
+    return notes__crypto_init();
 }
 
 /* ---- names ---- */
@@ -99,7 +97,7 @@ static int identity_alloc(notes_identity **out)
     if (!id)
         return NOTES_ENOMEM;
     memset(id, 0, sizeof(*id));
-    id->sk = sodium_malloc(crypto_sign_SECRETKEYBYTES);
+    id->sk = notes__secure_alloc(NOTES__SIGN_SKBYTES);
     if (!id->sk) {
         notes__free(id);
         return NOTES_ENOMEM;
@@ -112,9 +110,9 @@ void notes_identity_free(notes_identity *id)
 {
     if (!id)
         return;
-    sodium_memzero(id->sk, crypto_sign_SECRETKEYBYTES);
-    sodium_free(id->sk);
-    sodium_memzero(id, sizeof(*id));
+    notes__wipe(id->sk, NOTES__SIGN_SKBYTES);
+    notes__secure_free(id->sk);
+    notes__wipe(id, sizeof(*id));
     notes__free(id);
 }
 
@@ -139,16 +137,14 @@ int notes_identity_generate(const char *name, notes_identity **out)
                           NOTES_NAME_MAX);
         return NOTES_EINVAL;
     }
-    if (sodium_init() < 0) {
-        notes__set_detail("libsodium failed to initialize");
-        return NOTES_EIO;
-    }
+    if ((rc = notes__crypto_init()) != NOTES_OK)
+        return rc;
     if ((rc = identity_alloc(&id)) != NOTES_OK) {
         notes__set_detail("out of memory for an identity");
         return rc;
     }
     memcpy(id->name, name, n + 1);
-    if (crypto_sign_keypair(id->pk, id->sk) != 0) {
+    if (notes__sign_keypair(id->pk, id->sk, NULL) != NOTES_OK) {
         notes_identity_free(id);
         notes__set_detail("Ed25519 key generation failed");
         return NOTES_EIO;
@@ -176,8 +172,7 @@ int notes_identity_sign(const notes_identity *id, const uint8_t *msg,
         notes__set_detail("notes_identity_sign: NULL argument");
         return NOTES_EINVAL;
     }
-    static const uint8_t empty[1];
-    if (crypto_sign_detached(sig, NULL, msg ? msg : empty, n, id->sk) != 0) {
+    if (notes__sign(sig, msg, n, id->sk) != NOTES_OK) {
         notes__set_detail("Ed25519 signing failed");
         return NOTES_EIO;
     }
@@ -191,8 +186,7 @@ int notes_signature_verify(const uint8_t sig[64], const uint8_t *msg,
         notes__set_detail("notes_signature_verify: NULL argument");
         return NOTES_EINVAL;
     }
-    static const uint8_t empty[1];
-    if (crypto_sign_verify_detached(sig, msg ? msg : empty, n, pk) != 0)
+    if (!notes__sign_verify(sig, msg, n, pk))
         return NOTES_EBADSIG;
     return NOTES_OK;
 }
@@ -231,7 +225,7 @@ int notes_key_decode(const char *s, uint8_t pk[32])
         notes__set_detail("public key: last character is not canonical");
         return NOTES_EINVAL;
     }
-    if (!crypto_core_ed25519_is_valid_point(tmp)) {
+    if (!notes__ed25519_valid_point(tmp)) {
         notes__set_detail("public key: not a valid Ed25519 public key");
         return NOTES_EINVAL;
     }
@@ -241,10 +235,10 @@ int notes_key_decode(const char *s, uint8_t pk[32])
 
 void notes_key_fingerprint(const uint8_t pk[32], char out[NOTES_FPR_STRLEN])
 {
-    uint8_t h[crypto_generichash_BYTES]; /* BLAKE2b-256 */
+    uint8_t h[32]; /* BLAKE2b-256 */
     char b[9];
 
-    crypto_generichash(h, sizeof(h), pk, 32, NULL, 0);
+    notes__hash(h, sizeof(h), pk, 32, NULL, 0);
     notes__base32(b, sizeof(b), h, 5); /* 40 bits = 8 characters */
     memcpy(out, b, 4);
     out[4] = '-';
@@ -326,14 +320,14 @@ static int span_uint(struct span s, unsigned long long *out)
 
 /*
  * Exactly `n` bytes of padded standard base64, canonical. The alphabet is
- * checked here: libsodium 1.0.18's sodium_base642bin reads the text as
- * signed chars and accepts bytes >= 0x80 as base64 digits, so damaged
- * text could still decode.
+ * checked here: libsodium 1.0.18's sodium_base642bin (under notes__unbase64)
+ * reads the text as signed chars and accepts bytes >= 0x80 as base64
+ * digits, so damaged text could still decode.
  */
 static int span_b64(struct span s, uint8_t *out, size_t n)
 {
     size_t got = 0;
-    if (s.n != sodium_base64_encoded_len(n, B64) - 1)
+    if (s.n != NOTES__BASE64_LEN(n) - 1)
         return 0;
     for (size_t i = 0; i < s.n; i++) {
         char c = s.p[i];
@@ -341,7 +335,7 @@ static int span_b64(struct span s, uint8_t *out, size_t n)
               (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '='))
             return 0;
     }
-    if (sodium_base642bin(out, n, s.p, s.n, NULL, &got, NULL, B64) != 0)
+    if (notes__unbase64(out, n, &got, s.p, s.n) != NOTES_OK)
         return 0;
     return got == n;
 }
@@ -544,11 +538,34 @@ out:
     return rc;
 }
 
+/*
+ * Read and parse key file `path` into guarded scratch (*sec, which the
+ * caller frees with notes__secure_free whatever the result; NULL when it
+ * could not be made): the one way in for both readers of key files.
+ */
+static int keyfile_load(const char *path, struct load_secrets **sec,
+                        struct keyfile *kf)
+{
+    size_t n = 0;
+    int rc;
+
+    *sec = NULL;
+    if ((rc = notes__crypto_init()) != NOTES_OK)
+        return rc;
+    *sec = notes__secure_alloc(sizeof(**sec));
+    if (!*sec) {
+        notes__set_detail("out of memory reading key file '%s'", path);
+        return NOTES_ENOMEM;
+    }
+    if ((rc = keyfile_read(path, (*sec)->text, &n)) != NOTES_OK)
+        return rc;
+    return keyfile_parse(path, (*sec)->text, n, kf, (*sec)->seed);
+}
+
 int notes_identity_file_encrypted(const char *path, int *encrypted)
 {
     struct load_secrets *sec;
     struct keyfile kf;
-    size_t n = 0;
     int rc;
 
     if (!path || !encrypted) {
@@ -556,28 +573,17 @@ int notes_identity_file_encrypted(const char *path, int *encrypted)
         return NOTES_EINVAL;
     }
     *encrypted = 0;
-    if (sodium_init() < 0) {
-        notes__set_detail("libsodium failed to initialize");
-        return NOTES_EIO;
-    }
-    sec = sodium_malloc(sizeof(*sec));
-    if (!sec) {
-        notes__set_detail("out of memory reading key file '%s'", path);
-        return NOTES_ENOMEM;
-    }
-    rc = keyfile_read(path, sec->text, &n);
-    if (rc == NOTES_OK)
-        rc = keyfile_parse(path, sec->text, n, &kf, sec->seed);
+    rc = keyfile_load(path, &sec, &kf);
     if (rc == NOTES_OK && !kf.encrypted) {
         /* the same check load makes, so both agree on plain files */
-        uint8_t pk[crypto_sign_PUBLICKEYBYTES];
-        if (crypto_sign_seed_keypair(pk, sec->sk, sec->seed) != 0 ||
+        uint8_t pk[NOTES__SIGN_PKBYTES];
+        if (notes__sign_keypair(pk, sec->sk, sec->seed) != NOTES_OK ||
             memcmp(pk, kf.pk, sizeof(pk)) != 0)
             rc = CORRUPT(path, 3, "public key does not match the secret key");
     }
     if (rc == NOTES_OK)
         *encrypted = kf.encrypted;
-    sodium_free(sec); /* wipes */
+    notes__secure_free(sec); /* wipes */
     return rc;
 }
 
@@ -587,7 +593,6 @@ int notes_identity_load(const char *path, const char *passphrase,
     struct load_secrets *sec = NULL;
     notes_identity *id = NULL;
     struct keyfile kf;
-    size_t n = 0;
     int rc;
 
     if (!out) {
@@ -599,17 +604,7 @@ int notes_identity_load(const char *path, const char *passphrase,
         notes__set_detail("notes_identity_load: path is NULL");
         return NOTES_EINVAL;
     }
-    if (sodium_init() < 0) {
-        notes__set_detail("libsodium failed to initialize");
-        return NOTES_EIO;
-    }
-    sec = sodium_malloc(sizeof(*sec));
-    if (!sec) {
-        notes__set_detail("out of memory reading key file '%s'", path);
-        return NOTES_ENOMEM;
-    }
-    if ((rc = keyfile_read(path, sec->text, &n)) != NOTES_OK ||
-        (rc = keyfile_parse(path, sec->text, n, &kf, sec->seed)) != NOTES_OK)
+    if ((rc = keyfile_load(path, &sec, &kf)) != NOTES_OK)
         goto done;
 
     if (kf.encrypted) {
@@ -619,16 +614,16 @@ int notes_identity_load(const char *path, const char *passphrase,
             rc = NOTES_ENEEDPASS;
             goto done;
         }
-        if (crypto_pwhash(sec->key, sizeof(sec->key), passphrase,
-                          strlen(passphrase), kf.salt, kf.ops, kf.mem,
-                          crypto_pwhash_ALG_ARGON2ID13) != 0) {
+        if (notes__pwhash(sec->key, sizeof(sec->key), passphrase,
+                          strlen(passphrase), kf.salt, kf.ops,
+                          kf.mem) != NOTES_OK) {
             notes__set_detail("argon2id over key file '%s' failed (out of "
                               "memory?)", path);
             rc = NOTES_ENOMEM;
             goto done;
         }
-        if (crypto_secretbox_open_easy(sec->seed, kf.box, sizeof(kf.box),
-                                       kf.nonce, sec->key) != 0) {
+        if (notes__box_open(sec->seed, kf.box, sizeof(kf.box), kf.nonce,
+                            sec->key) != NOTES_OK) {
             notes__set_detail("the passphrase does not open key file '%s' "
                               "(or its sealed secret is damaged)", path);
             rc = NOTES_EPASSPHRASE;
@@ -640,8 +635,8 @@ int notes_identity_load(const char *path, const char *passphrase,
         notes__set_detail("out of memory for an identity");
         goto done;
     }
-    uint8_t pk[crypto_sign_PUBLICKEYBYTES];
-    if (crypto_sign_seed_keypair(pk, id->sk, sec->seed) != 0) {
+    uint8_t pk[NOTES__SIGN_PKBYTES];
+    if (notes__sign_keypair(pk, id->sk, sec->seed) != NOTES_OK) {
         notes__set_detail("Ed25519 key derivation failed");
         rc = NOTES_EIO;
         goto done;
@@ -656,7 +651,7 @@ int notes_identity_load(const char *path, const char *passphrase,
     id = NULL;
 done:
     notes_identity_free(id);
-    sodium_free(sec); /* wipes text, seed and key */
+    notes__secure_free(sec); /* wipes text, seed and key */
     return rc;
 }
 
@@ -684,7 +679,7 @@ static int keyfile_format(const notes_identity *id, const char *passphrase,
     int w;
 
     notes_key_encode(id->pk, pub);
-    crypto_sign_ed25519_sk_to_seed(sec->seed, id->sk);
+    notes__sign_seed(sec->seed, id->sk);
     w = snprintf(sec->text, sizeof(sec->text), "%s %d\nname %s\npublic %s\n",
                  KEYFILE_MAGIC, KEYFILE_VERSION, id->name, pub);
     if (w < 0 || (size_t)w >= sizeof(sec->text))
@@ -694,40 +689,37 @@ static int keyfile_format(const notes_identity *id, const char *passphrase,
     if (!passphrase || !*passphrase) {
         w = snprintf(sec->text + off, cap - off, "secret plain ");
         off += (size_t)w;
-        sodium_bin2base64(sec->text + off, cap - off, sec->seed, SEED_BYTES,
-                          B64);
+        notes__base64(sec->text + off, cap - off, sec->seed, SEED_BYTES);
         off += strlen(sec->text + off);
     } else {
         uint8_t salt[SALT_BYTES], nonce[NONCE_BYTES], box[BOX_BYTES];
-        unsigned long long ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
-        size_t mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+        unsigned long long ops = NOTES__PWHASH_OPS_INTERACTIVE;
+        size_t mem = NOTES__PWHASH_MEM_INTERACTIVE;
 
-        randombytes_buf(salt, sizeof(salt));
-        randombytes_buf(nonce, sizeof(nonce));
-        if (crypto_pwhash(sec->key, sizeof(sec->key), passphrase,
-                          strlen(passphrase), salt, ops, mem,
-                          crypto_pwhash_ALG_ARGON2ID13) != 0) {
+        notes__random(salt, sizeof(salt));
+        notes__random(nonce, sizeof(nonce));
+        if (notes__pwhash(sec->key, sizeof(sec->key), passphrase,
+                          strlen(passphrase), salt, ops, mem) != NOTES_OK) {
             notes__set_detail("argon2id failed (out of memory?)");
             return NOTES_ENOMEM;
         }
-        crypto_secretbox_easy(box, sec->seed, SEED_BYTES, nonce, sec->key);
-        sodium_memzero(sec->key, sizeof(sec->key));
+        notes__box_seal(box, sec->seed, SEED_BYTES, nonce, sec->key);
+        notes__wipe(sec->key, sizeof(sec->key));
         w = snprintf(sec->text + off, cap - off, "secret argon2id13 %llu %zu ",
                      ops, mem);
         off += (size_t)w;
-        sodium_bin2base64(sec->text + off, cap - off, salt, sizeof(salt), B64);
+        notes__base64(sec->text + off, cap - off, salt, sizeof(salt));
         off += strlen(sec->text + off);
         sec->text[off++] = ' ';
-        sodium_bin2base64(sec->text + off, cap - off, nonce, sizeof(nonce),
-                          B64);
+        notes__base64(sec->text + off, cap - off, nonce, sizeof(nonce));
         off += strlen(sec->text + off);
         sec->text[off++] = ' ';
-        sodium_bin2base64(sec->text + off, cap - off, box, sizeof(box), B64);
+        notes__base64(sec->text + off, cap - off, box, sizeof(box));
         off += strlen(sec->text + off);
     }
     sec->text[off++] = '\n';
     sec->text[off] = '\0';
-    sodium_memzero(sec->seed, sizeof(sec->seed));
+    notes__wipe(sec->seed, sizeof(sec->seed));
     *len = off;
     return NOTES_OK;
 }
@@ -804,7 +796,7 @@ int notes_identity_save(const notes_identity *id, const char *path,
                           "replaced", path);
         return NOTES_EEXIST;
     }
-    sec = sodium_malloc(sizeof(*sec));
+    sec = notes__secure_alloc(sizeof(*sec));
     tmp = notes__malloc(strlen(path) + 32);
     dir = parent_dir(path); /* now: no ENOMEM once the file exists */
     if (!sec || !tmp || !dir) {
@@ -818,7 +810,7 @@ int notes_identity_save(const notes_identity *id, const char *path,
     for (int tries = 0; fd < 0; tries++) {
         uint8_t r[8];
         char hex[17];
-        randombytes_buf(r, sizeof(r));
+        notes__random(r, sizeof(r));
         notes__hex(hex, r, sizeof(r));
         snprintf(tmp, strlen(path) + 32, "%s.tmp-%s", path, hex);
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
@@ -864,6 +856,6 @@ fail_unlink:
 done:
     notes__free(dir);
     notes__free(tmp);
-    sodium_free(sec); /* NULL ok; wipes */
+    notes__secure_free(sec); /* NULL ok; wipes */
     return rc;
 }

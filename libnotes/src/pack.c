@@ -9,8 +9,6 @@
  * zigzag delta. Rebuilding emits the canonical change encoding of
  * change.c byte for byte, so signatures verify as they did.
  */
-#include <sodium.h>
-
 #include "pack.h"
 
 static const uint8_t pack_magic[3] = {'N', 'P', 1};
@@ -386,7 +384,7 @@ int notes__pack_decode(const uint8_t doc[16], const uint8_t *p, size_t n,
                 goto out;
             }
         }
-        crypto_generichash(ids[i], 32, body.data, body.len, NULL, 0);
+        notes__hash(ids[i], 32, body.data, body.len, NULL, 0);
         if ((rc = notes__buf_put_u8(&body, flag)))
             goto out;
         if (flag) {

@@ -15,7 +15,6 @@
  * its own, by anyone.
  */
 #include <errno.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -262,8 +261,7 @@ static int certs_parse(struct notes__certs *cs, const char *path,
         } else {
             goto bad;
         }
-        if (sodium_base642bin(bin, sizeof(bin), b64, strlen(b64), NULL, &bl,
-                              NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
+        if (notes__unbase64(bin, sizeof(bin), &bl, b64, strlen(b64)))
             goto bad;
         if (kind == NOTES__K_LINK) {
             struct notes__link l;
@@ -356,8 +354,7 @@ int notes__replica_add_cert(notes_replica *r, int kind, const uint8_t *p,
     for (size_t i = 0; i < r->certs.n && rc == NOTES_OK; i++) {
         char b64[1024];
         const struct notes__cert *ci = &r->certs.c[i];
-        sodium_bin2base64(b64, sizeof(b64), ci->bytes, ci->n,
-                          sodium_base64_VARIANT_ORIGINAL);
+        (void)notes__base64(b64, sizeof(b64), ci->bytes, ci->n);
         const char *tag = ci->kind == NOTES__K_LINK ? "link " : "revoke ";
         if ((rc = notes__buf_put(&text, tag, strlen(tag))) == NOTES_OK &&
             (rc = notes__buf_put(&text, b64, strlen(b64))) == NOTES_OK)
