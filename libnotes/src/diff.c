@@ -125,6 +125,23 @@ out:
     return rc;
 }
 
+/*
+ * Split both texts into lines and match them: (*ma)[i] is the line of b
+ * that line i of a is kept as, or -1. The unified diff and the regions
+ * both start here; the caller frees a, b and *ma whatever the result.
+ */
+static int match_lines(const char *ta, size_t na, const char *tb, size_t nb,
+                       struct lines *a, struct lines *b, long **ma)
+{
+    int rc;
+    if ((rc = split(ta, na, a)) || (rc = split(tb, nb, b)))
+        return rc;
+    *ma = notes__malloc((a->count + 1) * sizeof(**ma));
+    if (!*ma)
+        return NOTES_ENOMEM;
+    return myers(a, b, *ma);
+}
+
 static int put_line(struct notes_buf *o, char tag, const char *p, size_t n)
 {
     int rc = notes__buf_put_u8(o, (uint8_t)tag);
@@ -152,14 +169,7 @@ int notes__diff(const char *ta, size_t na, const char *tb, size_t nb,
     *out = NULL;
     *nout = 0;
     notes__buf_init(&o, SIZE_MAX / 2);
-    if ((rc = split(ta, na, &a)) || (rc = split(tb, nb, &b)))
-        goto done;
-    ma = notes__malloc((a.count + 1) * sizeof(*ma));
-    if (!ma) {
-        rc = NOTES_ENOMEM;
-        goto done;
-    }
-    if ((rc = myers(&a, &b, ma)))
+    if ((rc = match_lines(ta, na, tb, nb, &a, &b, &ma)))
         goto done;
     /* The edit script: ' ' keep, '-' line of a, '+' line of b. */
     size_t cap = a.count + b.count + 1, ne = 0;
@@ -268,14 +278,7 @@ int notes__diff_regions(const char *ta, size_t na, const char *tb, size_t nb,
     struct lines a = {0}, b = {0};
     long *ma = NULL;
     int rc;
-    if ((rc = split(ta, na, &a)) || (rc = split(tb, nb, &b)))
-        goto done;
-    ma = notes__malloc((a.count + 1) * sizeof(*ma));
-    if (!ma) {
-        rc = NOTES_ENOMEM;
-        goto done;
-    }
-    if ((rc = myers(&a, &b, ma)))
+    if ((rc = match_lines(ta, na, tb, nb, &a, &b, &ma)))
         goto done;
     size_t i = 0, j = 0;
     while (i < a.count || j < b.count) {

@@ -25,6 +25,16 @@ typedef uint32_t notes_lv;
 
 #define NOTES__LV_MAX 0x7fffffffu /* at most 2^31 - 1 events per oplog */
 
+/*
+ * Make room for `need` elements in the array `arr` of capacity `cap`
+ * (notes__grow: doubling from `first`). The capacity check is inline, so
+ * the common case, nothing to grow, costs no call on the text fast paths.
+ */
+#define NOTES__TEXT_GROW(arr, cap, need, first)                               \
+    ((size_t)(need) <= (cap)                                                   \
+         ? NOTES_OK                                                            \
+         : notes__grow(&(arr), &(cap), (need), sizeof(*(arr)), (first)))
+
 struct notes__oplog;
 
 /*

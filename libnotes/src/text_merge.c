@@ -24,24 +24,7 @@
 #define PH_BASE 0x80000000u            /* ids of placeholder characters */
 #define PH_LEN (0x7fffffffu - 1u)      /* placeholder length: "infinite" */
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return NOTES_OK;
-    size_t ncap = *cap ? *cap : 16;
-    while (ncap < need) {
-        if (ncap > SIZE_MAX / 2 / elem)
-            return NOTES_ENOMEM;
-        ncap *= 2;
-    }
-    void *np = notes__realloc(*p, ncap * elem);
-    if (!np)
-        return NOTES_ENOMEM;
-    *p = np;
-    *cap = ncap;
-    return NOTES_OK;
-}
-#define GROW(arr, cap, need) grow((void **)&(arr), &(cap), (need), sizeof(*(arr)))
+#define GROW(arr, cap, need) NOTES__TEXT_GROW(arr, cap, need, 16)
 
 /* Run lookups with a cursor: walks tend to look up the same or a neighbouring
  * run again, so check the hinted run and its neighbours before the binary

@@ -8,29 +8,7 @@
 
 #include "text.h"
 
-/* Grow an array to hold at least `need` elements. */
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return NOTES_OK;
-    size_t ncap = *cap ? *cap : 8;
-    while (ncap < need) {
-        if (ncap > SIZE_MAX / 2 / elem)
-            return NOTES_ENOMEM;
-        ncap *= 2;
-    }
-    void *np = notes__realloc(*p, ncap * elem);
-    if (!np)
-        return NOTES_ENOMEM;
-    *p = np;
-    *cap = ncap;
-    return NOTES_OK;
-}
-
-/* The capacity check is inline: on the fast path nothing needs to grow. */
-#define GROW(arr, cap, need)                                                   \
-    ((size_t)(need) <= (cap) ? NOTES_OK                                        \
-                             : grow((void **)&(arr), &(cap), (need), sizeof(*(arr))))
+#define GROW(arr, cap, need) NOTES__TEXT_GROW(arr, cap, need, 8)
 
 /*
  * Validate UTF-8 and count its code points in one pass over ASCII text:
