@@ -280,6 +280,20 @@ void notes__builder_release(struct notes__change_builder *b)
     b->nevents = 0;
 }
 
+/*
+ * End an op begun at `mark`: counted when it was written whole (rc 0), else
+ * the buffer is cut back to the mark, so a change never holds half an op.
+ */
+static int op_end(struct notes__change_builder *b, size_t mark, int rc)
+{
+    if (rc) {
+        b->ops.len = mark;
+        return rc;
+    }
+    b->nops++;
+    return NOTES_OK;
+}
+
 int notes__builder_ins(struct notes__change_builder *b, uint32_t pos,
                        const uint8_t *text, size_t n, uint32_t ncp)
 {
@@ -289,13 +303,10 @@ int notes__builder_ins(struct notes__change_builder *b, uint32_t pos,
         return NOTES_ETOOBIG;
     if ((rc = notes__buf_put_u8(&b->ops, NOTES__K_INS)) ||
         (rc = notes__buf_put_varint(&b->ops, pos)) ||
-        (rc = notes__buf_put_bytes(&b->ops, text, n))) {
-        b->ops.len = mark;
-        return rc;
-    }
-    b->nops++;
+        (rc = notes__buf_put_bytes(&b->ops, text, n)))
+        return op_end(b, mark, rc);
     b->nevents += ncp;
-    return NOTES_OK;
+    return op_end(b, mark, NOTES_OK);
 }
 
 int notes__builder_del(struct notes__change_builder *b, int kind,
@@ -307,13 +318,10 @@ int notes__builder_del(struct notes__change_builder *b, int kind,
         return NOTES_ETOOBIG;
     if ((rc = notes__buf_put_u8(&b->ops, (uint8_t)kind)) ||
         (rc = notes__buf_put_varint(&b->ops, pos)) ||
-        (rc = notes__buf_put_varint(&b->ops, count))) {
-        b->ops.len = mark;
-        return rc;
-    }
-    b->nops++;
+        (rc = notes__buf_put_varint(&b->ops, count)))
+        return op_end(b, mark, rc);
     b->nevents += count;
-    return NOTES_OK;
+    return op_end(b, mark, NOTES_OK);
 }
 
 int notes__builder_name(struct notes__change_builder *b, const char *name)
@@ -322,13 +330,9 @@ int notes__builder_name(struct notes__change_builder *b, const char *name)
     int rc;
     if (n > NOTES__NAME_MAX || !notes__name_valid((const uint8_t *)name, n))
         return NOTES_EINVAL;
-    if ((rc = notes__buf_put_u8(&b->ops, NOTES__K_NAME)) ||
-        (rc = notes__buf_put_bytes(&b->ops, name, n))) {
-        b->ops.len = mark;
-        return rc;
-    }
-    b->nops++;
-    return NOTES_OK;
+    if ((rc = notes__buf_put_u8(&b->ops, NOTES__K_NAME)) == NOTES_OK)
+        rc = notes__buf_put_bytes(&b->ops, name, n);
+    return op_end(b, mark, rc);
 }
 
 int notes__builder_blob(struct notes__change_builder *b, int kind,
@@ -339,15 +343,12 @@ int notes__builder_blob(struct notes__change_builder *b, int kind,
     int rc;
     if (b->nops >= NOTES__MAX_OPS)
         return NOTES_ETOOBIG;
-    if ((rc = notes__buf_put_u8(&b->ops, (uint8_t)kind)) ||
-        (kind == NOTES__K_CONFIRM &&
-         (rc = notes__buf_put_bytes(&b->ops, key, klen))) ||
-        (rc = notes__buf_put_bytes(&b->ops, value, vlen))) {
-        b->ops.len = mark;
-        return rc;
-    }
-    b->nops++;
-    return NOTES_OK;
+    if ((rc = notes__buf_put_u8(&b->ops, (uint8_t)kind)) == NOTES_OK &&
+        kind == NOTES__K_CONFIRM)
+        rc = notes__buf_put_bytes(&b->ops, key, klen);
+    if (rc == NOTES_OK)
+        rc = notes__buf_put_bytes(&b->ops, value, vlen);
+    return op_end(b, mark, rc);
 }
 
 int notes__builder_kv(struct notes__change_builder *b, int kind,
@@ -362,22 +363,18 @@ int notes__builder_kv(struct notes__change_builder *b, int kind,
         return NOTES_EINVAL;
     if ((rc = notes__buf_put_u8(&b->ops, (uint8_t)kind)) ||
         (rc = notes__buf_put_bytes(&b->ops, key, klen)))
-        goto undo;
+        goto end;
     if (kind != NOTES__K_UNSET) {
         size_t vlen = strlen(value);
         if (vlen > NOTES__VALUE_MAX ||
             !notes__utf8_valid((const uint8_t *)value, vlen)) {
             rc = NOTES_EINVAL;
-            goto undo;
+            goto end;
         }
-        if ((rc = notes__buf_put_bytes(&b->ops, value, vlen)))
-            goto undo;
+        rc = notes__buf_put_bytes(&b->ops, value, vlen);
     }
-    b->nops++;
-    return NOTES_OK;
-undo:
-    b->ops.len = mark;
-    return rc;
+end:
+    return op_end(b, mark, rc);
 }
 
 int notes__builder_finish(struct notes__change_builder *b, const uint8_t doc[16],

@@ -142,6 +142,15 @@ static int match_lines(const char *ta, size_t na, const char *tb, size_t nb,
     return myers(a, b, *ma);
 }
 
+static void match_free(struct lines *a, struct lines *b, long *ma)
+{
+    notes__free(a->p);
+    notes__free(a->n);
+    notes__free(b->p);
+    notes__free(b->n);
+    notes__free(ma);
+}
+
 static int put_line(struct notes_buf *o, char tag, const char *p, size_t n)
 {
     int rc = notes__buf_put_u8(o, (uint8_t)tag);
@@ -252,11 +261,7 @@ int notes__diff(const char *ta, size_t na, const char *tb, size_t nb,
     o.data = NULL;
 done:
     notes__buf_release(&o);
-    notes__free(a.p);
-    notes__free(a.n);
-    notes__free(b.p);
-    notes__free(b.n);
-    notes__free(ma);
+    match_free(&a, &b, ma);
     return rc;
 }
 
@@ -312,10 +317,6 @@ int notes__diff_regions(const char *ta, size_t na, const char *tb, size_t nb,
                 goto done;
     }
 done:
-    notes__free(a.p);
-    notes__free(a.n);
-    notes__free(b.p);
-    notes__free(b.n);
-    notes__free(ma);
+    match_free(&a, &b, ma);
     return rc;
 }

@@ -231,6 +231,29 @@ int notes__doc_note_people(struct notes_doc *d, uint32_t idx)
     return NOTES_OK;
 }
 
+/* Count a run of `count` text events from LV `first` into the entry. */
+static void entry_events(struct entry *en, notes_lv first, uint32_t count)
+{
+    if (!en->nev)
+        en->first_lv = first;
+    en->nev += count;
+}
+
+/*
+ * Mark what change `c` depends on as parents. Only deps make a change a
+ * parent: prev is the author's chain, and a process committing as the same
+ * identity may not have seen it.
+ */
+void notes__doc_mark_parents(struct notes_doc *d,
+                             const struct notes__change *c)
+{
+    for (uint32_t i = 0; i < c->ndeps; i++) {
+        uint32_t p = notes__doc_hash_find(d, c->deps[i]);
+        if (p != NONE)
+            d->e[p].parent = 1;
+    }
+}
+
 int notes__doc_apply_entry(struct notes_doc *d, uint32_t idx)
 {
     struct entry *en = &d->e[idx];
@@ -260,9 +283,7 @@ int notes__doc_apply_entry(struct notes_doc *d, uint32_t idx)
                                   o->count, &first);
             if (rc)
                 goto out;
-            if (!en->nev)
-                en->first_lv = first;
-            en->nev += o->count;
+            entry_events(en, first, o->count);
             off += o->count;
             one = first + o->count - 1;
             break;
@@ -280,9 +301,7 @@ int notes__doc_apply_entry(struct notes_doc *d, uint32_t idx)
                                   &first);
             if (rc)
                 goto out;
-            if (!en->nev)
-                en->first_lv = first;
-            en->nev += o->count;
+            entry_events(en, first, o->count);
             off += o->count;
             if ((rc = set_one(&par, &npar, first + o->count - 1)))
                 goto out;
@@ -321,13 +340,7 @@ int notes__doc_apply_entry(struct notes_doc *d, uint32_t idx)
     if ((rc = notes__doc_note_people(d, idx)))
         goto out;
     en->applied = 1;
-    /* Only deps make a change a parent: prev is the author's chain, and a
-     * process committing as the same identity may not have seen it. */
-    for (uint32_t i = 0; i < c->ndeps; i++) {
-        uint32_t p = notes__doc_hash_find(d, c->deps[i]);
-        if (p != NONE)
-            d->e[p].parent = 1;
-    }
+    notes__doc_mark_parents(d, c);
 out:
     notes__free(par);
     return rc;

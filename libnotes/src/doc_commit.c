@@ -75,13 +75,7 @@ static int finish_local_entry(notes_doc *d, uint32_t idx)
         return rc;
     }
     en->applied = 1;
-    /* Only deps make a change a parent: prev is the author's chain, and a
-     * process committing as the same identity may not have seen it. */
-    for (uint32_t i = 0; i < c->ndeps; i++) {
-        uint32_t p = notes__doc_hash_find(d, c->deps[i]);
-        if (p != NONE)
-            d->e[p].parent = 1;
-    }
+    notes__doc_mark_parents(d, c);
     /* The name this change claims (apply_entry does this for others). */
     for (uint32_t i = 0; i < c->nops; i++) {
         struct author *a = &d->a[en->author];

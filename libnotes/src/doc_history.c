@@ -84,13 +84,13 @@ int notes_doc_find_change(const notes_doc *d, const char *hexprefix,
     return NOTES_OK;
 }
 
-int notes_doc_text_at(notes_doc *d, const uint8_t (*version)[32], size_t n,
-                      char **text, size_t *nbytes)
+/*
+ * The text version (as LVs) of a version a caller names by change ids:
+ * each must be a change of the note, applied.
+ */
+int notes__doc_version_at(notes_doc *d, const uint8_t (*version)[32],
+                          size_t n, notes_lv **v, uint32_t *nv)
 {
-    notes_lv *v;
-    uint32_t nv;
-    int rc;
-    *text = NULL;
     for (size_t i = 0; i < n; i++) {
         uint32_t e = notes__doc_hash_find(d, version[i]);
         if (e == NONE || !d->e[e].applied) {
@@ -101,7 +101,17 @@ int notes_doc_text_at(notes_doc *d, const uint8_t (*version)[32], size_t n,
     }
     if (n > UINT32_MAX)
         return NOTES_EINVAL;
-    if ((rc = notes__doc_version_of(d, version, (uint32_t)n, &v, &nv)))
+    return notes__doc_version_of(d, version, (uint32_t)n, v, nv);
+}
+
+int notes_doc_text_at(notes_doc *d, const uint8_t (*version)[32], size_t n,
+                      char **text, size_t *nbytes)
+{
+    notes_lv *v;
+    uint32_t nv;
+    int rc;
+    *text = NULL;
+    if ((rc = notes__doc_version_at(d, version, n, &v, &nv)))
         return rc;
     rc = notes__oplog_checkout(d->op, v, nv, text, nbytes);
     notes__free(v);

@@ -219,6 +219,8 @@ void notes__doc_fields_clear(struct notes_doc *d);
 int notes__doc_has_cert(const struct notes_doc *d, const uint8_t *p, size_t n);
 int notes__doc_ingest(struct notes_doc *d, struct notes__change *c, int sigrc,
                       int *dup);
+void notes__doc_mark_parents(struct notes_doc *d,
+                             const struct notes__change *c);
 int notes__doc_note_people(struct notes_doc *d, uint32_t idx);
 void notes__doc_people_clear(struct notes_doc *d);
 int notes__doc_rebuild(struct notes_doc *d);
@@ -260,5 +262,7 @@ int notes__doc_heads_raw(const notes_doc *d, uint8_t (**out)[32], uint32_t *n);
 
 /* doc_history.c */
 uint32_t notes__doc_entry_of_lv(const notes_doc *d, notes_lv lv);
+int notes__doc_version_at(notes_doc *d, const uint8_t (*version)[32],
+                          size_t n, notes_lv **v, uint32_t *nv);
 
 #endif

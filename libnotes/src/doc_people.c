@@ -94,19 +94,10 @@ int notes_doc_origins(notes_doc *d, const uint8_t (*version)[32], size_t n,
         notes__set_detail("commit local edits first");
         return NOTES_EINVAL;
     }
-    for (size_t i = 0; version && i < n; i++) {
-        uint32_t e = notes__doc_hash_find(d, version[i]);
-        if (e == NONE || !d->e[e].applied) {
-            notes__set_detail("version names a change this note does not "
-                              "have");
-            return NOTES_ENOTFOUND;
-        }
-    }
-    if (n > UINT32_MAX)
-        return NOTES_EINVAL;
-    if (version &&
-        (rc = notes__doc_version_of(d, version, (uint32_t)n, &v, &nv)))
+    if (version && (rc = notes__doc_version_at(d, version, n, &v, &nv)))
         return rc;
+    if (n > UINT32_MAX) /* refused without a version too */
+        return NOTES_EINVAL;
     rc = notes__oplog_origins(d->op, version ? v : NULL,
                               version ? nv : SIZE_MAX, &lvs, &count);
     notes__free(v);

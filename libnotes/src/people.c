@@ -443,21 +443,30 @@ static int self_link(notes_replica *r, const notes_identity *person)
     return rc;
 }
 
+/*
+ * OUT *p: where the person key goes (malloc'd, freed by the caller even on
+ * failure), which must not hold one yet: a person key is never replaced.
+ */
+static int person_path_unused(notes_replica *r, char **p)
+{
+    struct stat st;
+    if (!(*p = person_path(r)))
+        return NOTES_ENOMEM;
+    if (stat(*p, &st) == 0) {
+        notes__set_detail("'%s' already holds a person key", r->home);
+        return NOTES_EEXIST;
+    }
+    return NOTES_OK;
+}
+
 int notes_replica_person_create(notes_replica *r, const char *name,
                                 const char *passphrase)
 {
     notes_identity *person = NULL;
-    char *p = person_path(r);
-    struct stat st;
+    char *p = NULL;
     int rc;
-    if (!p)
-        return NOTES_ENOMEM;
-    if (stat(p, &st) == 0) {
-        notes__set_detail("'%s' already holds a person key", r->home);
-        notes__free(p);
-        return NOTES_EEXIST;
-    }
-    if ((rc = notes_identity_generate(name, &person)) == NOTES_OK &&
+    if ((rc = person_path_unused(r, &p)) == NOTES_OK &&
+        (rc = notes_identity_generate(name, &person)) == NOTES_OK &&
         (rc = notes__key_save_checked(person, p, passphrase)) == NOTES_OK)
         rc = self_link(r, person);
     notes_identity_free(person);
@@ -469,19 +478,12 @@ int notes_replica_person_import(notes_replica *r, const char *path,
                                 const char *passphrase)
 {
     notes_identity *person = NULL;
-    char *p = person_path(r);
-    struct stat st;
+    char *p = NULL;
     int rc;
-    if (!p)
-        return NOTES_ENOMEM;
-    if (stat(p, &st) == 0) {
-        notes__set_detail("'%s' already holds a person key", r->home);
-        rc = NOTES_EEXIST;
-    } else if ((rc = notes_identity_load(path, passphrase, &person)) ==
-                   NOTES_OK &&
-               (rc = notes__key_save_checked(person, p, passphrase)) == NOTES_OK) {
+    if ((rc = person_path_unused(r, &p)) == NOTES_OK &&
+        (rc = notes_identity_load(path, passphrase, &person)) == NOTES_OK &&
+        (rc = notes__key_save_checked(person, p, passphrase)) == NOTES_OK)
         rc = self_link(r, person);
-    }
     notes_identity_free(person);
     notes__free(p);
     return rc;

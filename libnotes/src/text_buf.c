@@ -27,26 +27,45 @@ static int is_ascii(const struct notes__tbuf *t)
     return notes__tbuf_bytes(t) == t->ncp;
 }
 
+/* Bytes taken by the first `want` code points after the gap. */
+static size_t bytes_after_gap(const struct notes__tbuf *t, size_t want)
+{
+    if (is_ascii(t))
+        return want;
+    const unsigned char *s = (const unsigned char *)t->buf + t->ge;
+    size_t avail = t->cap - t->ge, i = 0;
+    while (want && i < avail) {
+        i++;
+        while (i < avail && (s[i] & 0xc0) == 0x80)
+            i++;
+        want--;
+    }
+    return i;
+}
+
+/* Bytes taken by the last `want` code points before the gap. */
+static size_t bytes_before_gap(const struct notes__tbuf *t, size_t want)
+{
+    if (is_ascii(t))
+        return want;
+    const unsigned char *s = (const unsigned char *)t->buf;
+    size_t i = t->gs;
+    while (want && i > 0) {
+        i--;
+        while (i > 0 && (s[i] & 0xc0) == 0x80)
+            i--;
+        want--;
+    }
+    return t->gs - i;
+}
+
 /* Move the gap so that exactly `cp` code points precede it. */
 static void move_gap(struct notes__tbuf *t, size_t cp)
 {
     if (cp == t->gcp)
         return;
     if (cp > t->gcp) {
-        size_t want = cp - t->gcp, nb;
-        if (is_ascii(t)) {
-            nb = want;
-        } else {
-            const unsigned char *s = (const unsigned char *)t->buf + t->ge;
-            size_t avail = t->cap - t->ge, i = 0;
-            while (want && i < avail) {
-                i++;
-                while (i < avail && (s[i] & 0xc0) == 0x80)
-                    i++;
-                want--;
-            }
-            nb = i;
-        }
+        size_t nb = bytes_after_gap(t, cp - t->gcp);
         if (nb <= 16) { /* typing: a few bytes; dst < src, copy forward */
             for (size_t i = 0; i < nb; i++)
                 t->buf[t->gs + i] = t->buf[t->ge + i];
@@ -56,20 +75,7 @@ static void move_gap(struct notes__tbuf *t, size_t cp)
         t->gs += nb;
         t->ge += nb;
     } else {
-        size_t want = t->gcp - cp, nb;
-        if (is_ascii(t)) {
-            nb = want;
-        } else {
-            const unsigned char *s = (const unsigned char *)t->buf;
-            size_t i = t->gs;
-            while (want && i > 0) {
-                i--;
-                while (i > 0 && (s[i] & 0xc0) == 0x80)
-                    i--;
-                want--;
-            }
-            nb = t->gs - i;
-        }
+        size_t nb = bytes_before_gap(t, t->gcp - cp);
         if (nb <= 16) { /* dst > src: copy backward */
             for (size_t i = nb; i-- > 0;)
                 t->buf[t->ge - nb + i] = t->buf[t->gs - nb + i];
@@ -124,41 +130,13 @@ void notes__tbuf_delete(struct notes__tbuf *t, size_t cp, size_t count)
     if (count && cp + count == t->gcp) {
         /* The chars just before the gap (a backspace): the gap grows to the
          * left, nothing moves. */
-        size_t nb;
-        if (is_ascii(t)) {
-            nb = count;
-        } else {
-            const unsigned char *s = (const unsigned char *)t->buf;
-            size_t i = t->gs, want = count;
-            while (want && i > 0) {
-                i--;
-                while (i > 0 && (s[i] & 0xc0) == 0x80)
-                    i--;
-                want--;
-            }
-            nb = t->gs - i;
-        }
-        t->gs -= nb;
+        t->gs -= bytes_before_gap(t, count);
         t->gcp = cp;
         t->ncp -= count;
         return;
     }
     move_gap(t, cp);
-    size_t nb;
-    if (is_ascii(t)) {
-        nb = count;
-    } else {
-        const unsigned char *s = (const unsigned char *)t->buf + t->ge;
-        size_t avail = t->cap - t->ge, i = 0, want = count;
-        while (want && i < avail) {
-            i++;
-            while (i < avail && (s[i] & 0xc0) == 0x80)
-                i++;
-            want--;
-        }
-        nb = i;
-    }
-    t->ge += nb;
+    t->ge += bytes_after_gap(t, count);
     t->ncp -= count;
 }
 
