@@ -235,12 +235,9 @@ int notes_doc_authorship(notes_doc *d, uint32_t **changes, size_t *ncp)
     int rc = notes__oplog_origins(d->op, NULL, SIZE_MAX, &lvs, &n);
     if (rc)
         return rc;
-    /* Runs of consecutive LVs share an entry: look up once per run. */
     uint32_t cur = NONE;
     for (size_t i = 0; i < n; i++) {
-        const struct entry *en = cur == NONE ? NULL : &d->e[cur];
-        if (!en || lvs[i] < en->first_lv || lvs[i] - en->first_lv >= en->nev)
-            cur = notes__doc_entry_of_lv(d, lvs[i]);
+        cur = notes__doc_entry_of_lv_from(d, cur, lvs[i]);
         lvs[i] = cur;
     }
     *changes = lvs;

@@ -262,6 +262,19 @@ int notes__doc_heads_raw(const notes_doc *d, uint8_t (**out)[32], uint32_t *n);
 
 /* doc_history.c */
 uint32_t notes__doc_entry_of_lv(const notes_doc *d, notes_lv lv);
+/*
+ * The entry holding `lv`, searched for only when `lv` is not one of entry
+ * `cur`'s events: runs of consecutive LVs share an entry, so a walk over a
+ * text looks up once per run. Inline: it is called per code point.
+ */
+static inline uint32_t notes__doc_entry_of_lv_from(const notes_doc *d,
+                                                   uint32_t cur, notes_lv lv)
+{
+    const struct entry *en = cur == NONE ? NULL : &d->e[cur];
+    if (!en || lv < en->first_lv || lv - en->first_lv >= en->nev)
+        return notes__doc_entry_of_lv(d, lv);
+    return cur;
+}
 int notes__doc_version_at(notes_doc *d, const uint8_t (*version)[32],
                           size_t n, notes_lv **v, uint32_t *nv);
 

@@ -113,9 +113,7 @@ int notes_doc_origins(notes_doc *d, const uint8_t (*version)[32], size_t n,
     }
     uint32_t cur = NONE;
     for (size_t i = 0; i < count; i++) {
-        const struct entry *en = cur == NONE ? NULL : &d->e[cur];
-        if (!en || lvs[i] < en->first_lv || lvs[i] - en->first_lv >= en->nev)
-            cur = notes__doc_entry_of_lv(d, lvs[i]);
+        cur = notes__doc_entry_of_lv_from(d, cur, lvs[i]);
         ch[i] = cur;
         ev[i] = cur == NONE ? 0 : (uint32_t)(lvs[i] - d->e[cur].first_lv);
     }
