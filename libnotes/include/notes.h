@@ -235,7 +235,7 @@ NOTES_API const char *notes_replica_home(const notes_replica *r);
 NOTES_API NOTES_NODISCARD int notes_replica_list(notes_replica *r,
                                                  uint8_t (**ids)[16],
                                                  size_t *n);
-NOTES_API void notes_replica_close(notes_replica *r);
+NOTES_API void notes_replica_free(notes_replica *r);
 
 /* ---- Replica files: checksums and their verification ------------------ */
 /*
@@ -393,7 +393,7 @@ NOTES_API NOTES_NODISCARD int notes_doc_memory(const notes_identity *signer,
                                                const uint8_t id[16],
                                                notes_doc **out);
 /* Discards uncommitted edits. NULL is a no-op. */
-NOTES_API void notes_doc_close(notes_doc *d);
+NOTES_API void notes_doc_free(notes_doc *d);
 NOTES_API const uint8_t *notes_doc_id(const notes_doc *d);
 /*
  * Whether the note holds everything this replica stored and acknowledged,
@@ -680,7 +680,7 @@ NOTES_API NOTES_NODISCARD int notes_doc_merge(notes_doc *d, const uint8_t *bytes
  * change is verified as by notes_doc_merge, then the file is checked to be
  * byte for byte what export writes for those changes, so that no byte of it
  * can change unnoticed (NOTES_ECORRUPT "not in canonical form" otherwise).
- * Needs no replica. OUT *out: close with notes_doc_close.
+ * Needs no replica. OUT *out: close with notes_doc_free.
  */
 NOTES_API NOTES_NODISCARD int notes_bundle_file_open(const uint8_t *bytes,
                                                      size_t n, notes_doc **out);
@@ -710,11 +710,11 @@ typedef struct notes_verify_report {
  * checksums, every signature, hash chains, sequence numbers, dependencies,
  * equivocation. Returns NOTES_OK when all is well, else the code of the
  * first problem; the report lists them all. Release with
- * notes_verify_report_release.
+ * notes_verify_report_clear.
  */
 NOTES_API NOTES_NODISCARD int notes_doc_verify(notes_doc *d,
                                                notes_verify_report *report);
-NOTES_API void notes_verify_report_release(notes_verify_report *report);
+NOTES_API void notes_verify_report_clear(notes_verify_report *report);
 
 /* ==== For notes' own modules only ======================================= */
 /*

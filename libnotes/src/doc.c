@@ -1281,7 +1281,7 @@ static int doc_alloc(notes_replica *r, const uint8_t id[16], notes_doc **out)
     notes__buf_init(&d->pend_text, NOTES__CHANGE_MAX);
     int rc = notes__oplog_new(&d->op);
     if (rc) {
-        notes_doc_close(d);
+        notes_doc_free(d);
         return rc;
     }
     *out = d;
@@ -1322,7 +1322,7 @@ int notes_doc_memory(const notes_identity *signer_id, const uint8_t id[16],
     return rc;
 }
 
-void notes_doc_close(notes_doc *d)
+void notes_doc_free(notes_doc *d)
 {
     if (!d)
         return;
@@ -1685,7 +1685,7 @@ int notes_doc_open(notes_replica *r, const uint8_t id[16], notes_doc **out)
     *out = d;
     return NOTES_OK;
 fail:
-    notes_doc_close(d);
+    notes_doc_free(d);
     return rc;
 }
 
@@ -3245,13 +3245,13 @@ int notes_doc_verify(notes_doc *d, notes_verify_report *rep)
     rep->authors = fresh->na;
 out:
     batch_release(&b);
-    notes_doc_close(fresh);
+    notes_doc_free(fresh);
     if (rc == NOTES_OK && rep->nproblems)
         rc = rep->problems[0].code;
     return rc;
 }
 
-void notes_verify_report_release(notes_verify_report *rep)
+void notes_verify_report_clear(notes_verify_report *rep)
 {
     if (!rep)
         return;
@@ -3505,6 +3505,6 @@ int notes_bundle_file_open(const uint8_t *bytes, size_t n, notes_doc **out)
     return NOTES_OK;
 fail:
     notes__free(again);
-    notes_doc_close(d);
+    notes_doc_free(d);
     return rc;
 }

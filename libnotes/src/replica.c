@@ -59,7 +59,7 @@ static int mkdir_p(const char *path, mode_t mode)
     return NOTES_OK;
 }
 
-void notes_replica_close(notes_replica *r)
+void notes_replica_free(notes_replica *r)
 {
     if (!r)
         return;
@@ -86,7 +86,7 @@ static int replica_alloc(const char *home, notes_replica **out)
     r->notes_dir = path_join(home, "notes");
     r->key_path = path_join(home, "identity");
     if (!r->home || !r->notes_dir || !r->key_path) {
-        notes_replica_close(r);
+        notes_replica_free(r);
         return NOTES_ENOMEM;
     }
     *out = r;
@@ -235,7 +235,7 @@ unlock:
     *out = r;
     return NOTES_OK;
 fail:
-    notes_replica_close(r);
+    notes_replica_free(r);
     return rc;
 }
 
@@ -256,7 +256,7 @@ int notes_replica_open(const char *home, notes_replica **out)
         return rc;
     if ((rc = read_pub(r)) || (rc = mkdir_p(r->notes_dir, 0700)) ||
         (rc = open_lock(r))) {
-        notes_replica_close(r);
+        notes_replica_free(r);
         return rc;
     }
     *out = r;
