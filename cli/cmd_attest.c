@@ -259,7 +259,7 @@ static int verify_markdown(struct cli_ctx *ctx, const char *md_path,
         ret = EXIT_DATA;
         goto out;
     }
-    int rc = notes_md_export(d, &render, &nrender);
+    int rc = notes_fmt_md_export(d, &render, &nrender);
     if (rc) {
         ret = cli_fail(rc, "cannot rebuild the Markdown");
         goto out;
@@ -340,7 +340,7 @@ static int verify_markdown(struct cli_ctx *ctx, const char *md_path,
     ret = report(ctx, d, side_path, o);
 out:
     notes_fmt_free(render);
-    notes_doc_close(d);
+    notes_doc_free(d);
     free(md);
     free(side);
     free(side_copy);
@@ -385,7 +385,7 @@ int cli_verify_file(struct cli_ctx *ctx, const char *path)
         } else if (!ret && !(ret = load_bundle(bytes, n, path, &d))) {
             ret = report(ctx, d, path, o);
         }
-        notes_doc_close(d);
+        notes_doc_free(d);
         free(bytes);
     }
     if (o && !ret) {
@@ -408,7 +408,7 @@ int cli_export_attest(notes_doc *d, const char *out)
         fprintf(stderr, "notes: --attest writes two files: give -o FILE.md\n");
         return EXIT_USER;
     }
-    if ((rc = notes_md_export(d, &md, &nmd)) ||
+    if ((rc = notes_fmt_md_export(d, &md, &nmd)) ||
         (rc = notes_doc_export(d, NULL, 0, &bundle, &nb))) {
         ret = cli_fail(rc, "cannot export");
         goto out;

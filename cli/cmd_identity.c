@@ -59,7 +59,7 @@ int cmd_init(int argc, char **argv, struct cli_ctx *ctx)
             (rc = notes_replica_person_create(r, name, pass)) ||
             (rc = notes_replica_links(r, &li, &nl)) || nl != 1) {
             notes_free(li);
-            notes_replica_close(r);
+            notes_replica_free(r);
             return cli_fail(rc ? rc : NOTES_EIO, "cannot create the person key");
         }
         notes_key_fingerprint(li[0].person, fpr);
@@ -71,7 +71,7 @@ int cmd_init(int argc, char **argv, struct cli_ctx *ctx)
         printf("no person key on this device: run `notes device add` and link "
                "it from your first device\n");
     }
-    notes_replica_close(r);
+    notes_replica_free(r);
     return 0;
 }
 

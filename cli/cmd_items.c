@@ -175,7 +175,7 @@ static int record_item(int argc, char **argv, struct cli_ctx *ctx, int todo)
     size_t cap = strlen(text) + (owner ? strlen(owner) : 0) + 16;
     char *line = malloc(cap);
     if (!line) {
-        notes_doc_close(d);
+        notes_doc_free(d);
         return EXIT_SYSTEM;
     }
     if (todo)
@@ -188,7 +188,7 @@ static int record_item(int argc, char **argv, struct cli_ctx *ctx, int todo)
     free(line);
     int ret = rc ? cli_fail(rc, "cannot record the %s", cmd)
                  : cli_commit(d, todo ? "the task" : "the decision");
-    notes_doc_close(d);
+    notes_doc_free(d);
     return ret;
 }
 
@@ -288,7 +288,7 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
     notes_fmt_outline o;
     int rc = notes_fmt_outline_doc(d, &o);
     if (rc) {
-        notes_fmt_outline_release(&o);
+        notes_fmt_outline_clear(&o);
         return cli_fail(rc, "cannot read the decisions");
     }
     char hex[33];
@@ -385,7 +385,7 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
             }
         }
     }
-    notes_fmt_outline_release(&o);
+    notes_fmt_outline_clear(&o);
     return 0;
 }
 
@@ -418,7 +418,7 @@ int cmd_decisions(int argc, char **argv, struct cli_ctx *ctx)
         if ((ret = cli_open_note(ctx, argv[1], &d)))
             return ret;
         ret = list_items(ctx, d, 0, arr, NULL, &shown);
-        notes_doc_close(d);
+        notes_doc_free(d);
     } else {
         /* Every note: the open action items across meetings. */
         uint8_t(*ids)[16];
@@ -440,7 +440,7 @@ int cmd_decisions(int argc, char **argv, struct cli_ctx *ctx)
             }
             cli_note_damage(ctx, d);
             ret = list_items(ctx, d, 1, arr, NULL, &shown);
-            notes_doc_close(d);
+            notes_doc_free(d);
         }
         notes_free(ids);
         if (!arr && !shown)
@@ -464,8 +464,8 @@ int cmd_done(int argc, char **argv, struct cli_ctx *ctx)
     if ((rc = cli_open_note(ctx, argv[1], &d)))
         return rc;
     if ((rc = notes_fmt_outline_doc(d, &o))) {
-        notes_fmt_outline_release(&o);
-        notes_doc_close(d);
+        notes_fmt_outline_clear(&o);
+        notes_doc_free(d);
         return cli_fail(rc, "cannot read the action items");
     }
     /* ITEM: its number in `notes decisions NOTE`, or a unique text match. */
@@ -527,7 +527,7 @@ int cmd_done(int argc, char **argv, struct cli_ctx *ctx)
                 printf("done: %s\n", cli_esc(o.items[pick].text));
         }
     }
-    notes_fmt_outline_release(&o);
-    notes_doc_close(d);
+    notes_fmt_outline_clear(&o);
+    notes_doc_free(d);
     return ret;
 }

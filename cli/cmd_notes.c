@@ -48,7 +48,7 @@ static void sb_str(struct strbuf *b, const char *s)
 char *cli_render_markdown(notes_doc *d, size_t *n)
 {
     char *out;
-    int rc = notes_md_export(d, &out, n);
+    int rc = notes_fmt_md_export(d, &out, n);
     if (rc) {
         cli_fail(rc, "cannot render the note");
         return NULL;
@@ -84,8 +84,6 @@ int cmd_new(int argc, char **argv, struct cli_ctx *ctx)
         return cli_usage("new");
     gettimeofday(&tv, NULL);
     cli_time((uint64_t)tv.tv_sec * 1000, when, sizeof(when));
-    static const char body[] = "## Agenda\n\n## Discussions\n\n"
-                               "## TODOs and Decisions\n";
     if ((rc = notes_doc_create(ctx->r, &d)))
         return cli_fail(rc, "cannot create a note");
     if (template) {
@@ -94,26 +92,28 @@ int cmd_new(int argc, char **argv, struct cli_ctx *ctx)
         notes_fmt_diag diag;
         memset(&diag, 0, sizeof(diag));
         if ((rc = cli_read_input(template, NOTES_MD_MAX_BYTES, &data, &n))) {
-            notes_doc_close(d);
+            notes_doc_free(d);
             return rc;
         }
-        rc = notes_md_import(d, data, n, &diag);
+        rc = notes_fmt_md_import(d, data, n, &diag);
         free(data);
         if (rc) {
-            notes_doc_close(d);
+            notes_doc_free(d);
             fprintf(stderr, "notes: %s:%zu: %s\n", cli_esc(template), diag.line,
                     cli_esc(diag.msg[0] ? diag.msg : notes_strerror(rc)));
             return cli_exit_code(rc);
         }
-    } else if ((rc = notes_doc_splice(d, 0, 0, body, sizeof(body) - 1))) {
-        notes_doc_close(d);
-        return cli_fail(rc, "cannot fill the new note");
     }
-    if ((rc = notes_doc_set_field(d, "title", title)) ||
-        (rc = notes_doc_set_field(d, "datetime", when)) ||
-        (rc = notes_doc_list_add(d, "participants",
-                                 notes_replica_name(ctx->r)))) {
-        notes_doc_close(d);
+    /* A template's own text is kept (even an empty one): only the fields
+     * of the meeting template are set over it. */
+    const char *me = notes_replica_name(ctx->r);
+    if (!template)
+        rc = notes_fmt_meeting_new(d, title, when, me);
+    else if (!(rc = notes_doc_set_field(d, "title", title)) &&
+             !(rc = notes_doc_set_field(d, "datetime", when)))
+        rc = notes_doc_list_add(d, "participants", me);
+    if (rc) {
+        notes_doc_free(d);
         return cli_fail(rc, "cannot fill the new note");
     }
     rc = cli_commit(d, "the new note");
@@ -121,7 +121,7 @@ int cmd_new(int argc, char **argv, struct cli_ctx *ctx)
         cli_note_id(hex, notes_doc_id(d));
         printf("%s\n", hex);
     }
-    notes_doc_close(d);
+    notes_doc_free(d);
     return rc;
 }
 
@@ -237,7 +237,7 @@ int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
             json_decref(authors);
         }
         free(who.p);
-        notes_doc_close(v[i].d);
+        notes_doc_free(v[i].d);
     }
     if (arr) {
         json_dumpf(arr, stdout, JSON_INDENT(2));
@@ -300,7 +300,7 @@ int cmd_show(int argc, char **argv, struct cli_ctx *ctx)
     } else if (ctx->json) {
         char *js;
         size_t jn;
-        if ((rc = notes_json_export(d, &js, &jn))) {
+        if ((rc = notes_fmt_json_export(d, &js, &jn))) {
             ret = cli_fail(rc, "cannot render the note as JSON");
         } else {
             ret = cli_write_output(NULL, js, jn);
@@ -329,7 +329,7 @@ int cmd_show(int argc, char **argv, struct cli_ctx *ctx)
                         cli_esc(c[k]));
         }
     }
-    notes_doc_close(d);
+    notes_doc_free(d);
     return ret;
 }
 
@@ -355,7 +355,7 @@ int cmd_edit(int argc, char **argv, struct cli_ctx *ctx)
     int fd = mkstemps(path, 3);
     if (fd < 0) {
         perror("notes: cannot create a temporary file");
-        notes_doc_close(d);
+        notes_doc_free(d);
         return EXIT_SYSTEM;
     }
     size_t n;
@@ -365,7 +365,7 @@ int cmd_edit(int argc, char **argv, struct cli_ctx *ctx)
         fprintf(stderr, "notes: cannot write '%s'\n", path);
         free(before);
         unlink(path);
-        notes_doc_close(d);
+        notes_doc_free(d);
         return EXIT_SYSTEM;
     }
     memcpy(before, t, n);
@@ -382,14 +382,14 @@ int cmd_edit(int argc, char **argv, struct cli_ctx *ctx)
         fprintf(stderr, "notes: the editor '%s' failed; nothing recorded "
                         "(your text is kept in %s)\n", cli_esc(editor), path);
         free(before);
-        notes_doc_close(d);
+        notes_doc_free(d);
         return EXIT_USER;
     }
     char *after;
     size_t an;
     if ((ret = cli_read_input(path, 64u << 20, &after, &an))) {
         free(before);
-        notes_doc_close(d);
+        notes_doc_free(d);
         return ret;
     }
     if (an == n && memcmp(after, before, n) == 0) {
@@ -405,7 +405,7 @@ int cmd_edit(int argc, char **argv, struct cli_ctx *ctx)
         unlink(path);
     free(after);
     free(before);
-    notes_doc_close(d);
+    notes_doc_free(d);
     return ret;
 }
 
@@ -453,7 +453,7 @@ int cmd_append(int argc, char **argv, struct cli_ctx *ctx)
             fprintf(stderr, "notes: no section '%s' in this note\n",
                     cli_esc(section));
             free(text);
-            notes_doc_close(d);
+            notes_doc_free(d);
             return EXIT_USER;
         }
     } else {
@@ -467,7 +467,7 @@ int cmd_append(int argc, char **argv, struct cli_ctx *ctx)
         char *all = malloc(sl + n + 2);
         if (!all) {
             free(text);
-            notes_doc_close(d);
+            notes_doc_free(d);
             return EXIT_SYSTEM;
         }
         memcpy(all, sep, sl); // NOLINT(bugprone-not-null-terminated-result): a byte buffer
@@ -478,7 +478,7 @@ int cmd_append(int argc, char **argv, struct cli_ctx *ctx)
     }
     free(text);
     int ret = rc ? cli_fail(rc, "cannot append") : cli_commit(d, "the edit");
-    notes_doc_close(d);
+    notes_doc_free(d);
     return ret;
 }
 
@@ -516,7 +516,7 @@ int cmd_set(int argc, char **argv, struct cli_ctx *ctx)
     int ret = rc ? cli_fail(rc, "cannot set '%s'", field)
                  : cli_commit(d, "the field");
     free(field);
-    notes_doc_close(d);
+    notes_doc_free(d);
     return ret;
 }
 
@@ -586,7 +586,7 @@ int cmd_log(int argc, char **argv, struct cli_ctx *ctx)
         putchar('\n');
         json_decref(arr);
     }
-    notes_doc_close(d);
+    notes_doc_free(d);
     return 0;
 }
 
@@ -601,7 +601,7 @@ int cmd_blame(int argc, char **argv, struct cli_ctx *ctx)
     if ((rc = cli_open_note(ctx, argv[1], &d)))
         return rc;
     if ((rc = notes_doc_authorship(d, &who, &ncp))) {
-        notes_doc_close(d);
+        notes_doc_free(d);
         return cli_fail(rc, "cannot compute authorship");
     }
     const char *t = notes_doc_text(d, &tl);
@@ -641,7 +641,7 @@ int cmd_blame(int argc, char **argv, struct cli_ctx *ctx)
         json_decref(arr);
     }
     notes_free(who);
-    notes_doc_close(d);
+    notes_doc_free(d);
     return 0;
 }
 
@@ -671,7 +671,7 @@ int cmd_diff(int argc, char **argv, struct cli_ctx *ctx)
         return rc;
     if ((rc = version_arg(d, argv[2], a)) ||
         (argc == 4 && (rc = version_arg(d, argv[3], b)))) {
-        notes_doc_close(d);
+        notes_doc_free(d);
         return rc;
     }
     char *out;
@@ -679,7 +679,7 @@ int cmd_diff(int argc, char **argv, struct cli_ctx *ctx)
     rc = notes_doc_diff(d, (const uint8_t(*)[32])a, 1,
                         argc == 4 ? (const uint8_t(*)[32])b : NULL, 1, &out, &n);
     if (rc) {
-        notes_doc_close(d);
+        notes_doc_free(d);
         return cli_fail(rc, "cannot compute the difference");
     }
     if (ctx->json) {
@@ -705,7 +705,7 @@ int cmd_diff(int argc, char **argv, struct cli_ctx *ctx)
         cli_put_text(stdout, out, n); /* the notes' text: controls escaped */
     }
     notes_free(out);
-    notes_doc_close(d);
+    notes_doc_free(d);
     return 0;
 }
 
@@ -756,7 +756,7 @@ static int verify_one(struct cli_ctx *ctx, notes_doc *d, json_t *arr,
             cli_fail(rc, "cannot verify %.8s", hex);
     }
     (void)ctx;
-    notes_verify_report_release(&rep);
+    notes_verify_report_clear(&rep);
     return rc;
 }
 
@@ -792,7 +792,7 @@ int cmd_verify(int argc, char **argv, struct cli_ctx *ctx)
         notes++;
         if (verify_one(ctx, d, arr, &changes, &sigs))
             bad++;
-        notes_doc_close(d);
+        notes_doc_free(d);
     } else {
         uint8_t(*ids)[16];
         size_t n;
@@ -824,7 +824,7 @@ int cmd_verify(int argc, char **argv, struct cli_ctx *ctx)
                 fputs("\r\033[K", stderr);
             if (verify_one(ctx, d, arr, &changes, &sigs))
                 bad++;
-            notes_doc_close(d);
+            notes_doc_free(d);
         }
         if (progress)
             fputs("\r\033[K", stderr);
@@ -879,7 +879,7 @@ int cmd_compact(int argc, char **argv, struct cli_ctx *ctx)
         if ((rc = cli_open_note(ctx, argv[1], &d)))
             return rc;
         rc = compact_one(d, &failed);
-        notes_doc_close(d);
+        notes_doc_free(d);
         return rc ? cli_exit_code(rc) : 0;
     }
     uint8_t(*ids)[16];
@@ -897,7 +897,7 @@ int cmd_compact(int argc, char **argv, struct cli_ctx *ctx)
             continue;
         }
         compact_one(d, &failed);
-        notes_doc_close(d);
+        notes_doc_free(d);
     }
     notes_free(ids);
     return failed;
@@ -944,21 +944,21 @@ int cmd_export(int argc, char **argv, struct cli_ctx *ctx)
         return rc;
     if (attest) {
         ret = cli_export_attest(d, out);
-        notes_doc_close(d);
+        notes_doc_free(d);
         return ret;
     }
     if (strcmp(format, "bundle") == 0) {
         uint8_t *bytes;
         size_t n;
         if ((rc = notes_doc_export(d, NULL, 0, &bytes, &n))) {
-            notes_doc_close(d);
+            notes_doc_free(d);
             return cli_fail(rc, "cannot export");
         }
         /* A bundle file names its note first: 16 bytes of id. */
         uint8_t *file = malloc(n + 16);
         if (!file) {
             notes_free(bytes);
-            notes_doc_close(d);
+            notes_doc_free(d);
             return EXIT_SYSTEM;
         }
         memcpy(file, notes_doc_id(d), 16);
@@ -970,20 +970,20 @@ int cmd_export(int argc, char **argv, struct cli_ctx *ctx)
         char *text;
         size_t n;
         if (format[0] == 'm')
-            rc = notes_md_export(d, &text, &n);
+            rc = notes_fmt_md_export(d, &text, &n);
         else if (format[0] == 'j')
-            rc = notes_json_export(d, &text, &n);
+            rc = notes_fmt_json_export(d, &text, &n);
         else
-            rc = notes_html_export(d, authors ? NOTES_HTML_AUTHORSHIP : 0, &text,
+            rc = notes_fmt_html_export(d, authors ? NOTES_FMT_HTML_AUTHORSHIP : 0, &text,
                                    &n);
         if (rc) {
-            notes_doc_close(d);
+            notes_doc_free(d);
             return cli_fail(rc, "cannot export as %s", format);
         }
         ret = cli_write_output(out, text, n);
         notes_fmt_free(text);
     }
-    notes_doc_close(d);
+    notes_doc_free(d);
     return ret;
 }
 
@@ -993,7 +993,7 @@ static int import_markdown(struct cli_ctx *ctx, const char *path,
     notes_fmt_diag diag;
     notes_doc *d;
     memset(&diag, 0, sizeof(diag));
-    int rc = notes_md_check(data, n, &diag);
+    int rc = notes_fmt_md_check(data, n, &diag);
     if (rc) {
         if (diag.line)
             fprintf(stderr, "notes: %s:%zu: %s; nothing was imported\n",
@@ -1008,9 +1008,9 @@ static int import_markdown(struct cli_ctx *ctx, const char *path,
         return rc;
     if ((rc = notes_doc_create(ctx->r, &d)))
         return cli_fail(rc, "cannot create a note");
-    rc = notes_md_import(d, data, n, &diag);
+    rc = notes_fmt_md_import(d, data, n, &diag);
     if (rc) {
-        notes_doc_close(d);
+        notes_doc_free(d);
         fprintf(stderr, "notes: %s:%zu: %s; nothing was imported\n",
                 cli_esc(path), diag.line,
                 cli_esc(diag.msg[0] ? diag.msg : notes_strerror(rc)));
@@ -1019,7 +1019,7 @@ static int import_markdown(struct cli_ctx *ctx, const char *path,
     if (!notes_doc_dirty(d)) {
         /* An empty file: a note still needs one change to exist. */
         if ((rc = notes_doc_set_field(d, "title", path))) {
-            notes_doc_close(d);
+            notes_doc_free(d);
             return cli_fail(rc, "cannot import");
         }
     }
@@ -1029,7 +1029,7 @@ static int import_markdown(struct cli_ctx *ctx, const char *path,
         cli_note_id(hex, notes_doc_id(d));
         printf("%s\n", hex);
     }
-    notes_doc_close(d);
+    notes_doc_free(d);
     return ret;
 }
 
@@ -1074,7 +1074,7 @@ int cmd_import(int argc, char **argv, struct cli_ctx *ctx)
     cli_note_repaired(d);
     free(data);
     if (rc) {
-        notes_doc_close(d);
+        notes_doc_free(d);
         return cli_fail(rc, "refused '%s'", argv[1]);
     }
     char hex[33];
@@ -1082,6 +1082,6 @@ int cmd_import(int argc, char **argv, struct cli_ctx *ctx)
     printf("%s: %zu new change%s (%zu in all), verified\n", hex, added,
            added == 1 ? "" : "s", notes_doc_change_count(d));
     cli_note_damage(ctx, d); /* still lacking what it acknowledged? */
-    notes_doc_close(d);
+    notes_doc_free(d);
     return 0;
 }

@@ -263,7 +263,7 @@ static int resolve_key(struct cli_ctx *ctx, const char *spec, uint8_t out[32])
                 hits++;
             }
         }
-        notes_doc_close(d);
+        notes_doc_free(d);
     }
     notes_free(li);
     notes_free(ids);
@@ -372,7 +372,7 @@ static int publish_all(struct cli_ctx *ctx, size_t *notes_touched)
         rc = notes_doc_publish_certs(d, &added);
         if (rc == NOTES_OK && added)
             rc = notes_doc_commit(d, NULL);
-        notes_doc_close(d);
+        notes_doc_free(d);
         if (rc)
             break;
         *notes_touched += added > 0;
@@ -637,8 +637,8 @@ int cmd_confirm(int argc, char **argv, struct cli_ctx *ctx)
     notes_fmt_outline o;
     int rc = notes_fmt_outline_doc(d, &o);
     if (rc) {
-        notes_fmt_outline_release(&o);
-        notes_doc_close(d);
+        notes_fmt_outline_clear(&o);
+        notes_doc_free(d);
         return cli_fail(rc, "cannot read the decisions");
     }
     /* ITEM: the number `notes decisions` shows, or a prefix of its id. */
@@ -661,8 +661,8 @@ int cmd_confirm(int argc, char **argv, struct cli_ctx *ctx)
         fprintf(stderr, "notes: %s '%s' (see: notes decisions %s)\n",
                 hits > 1 ? "more than one item matches" : "no item",
                 cli_esc(spec), cli_esc(argv[1]));
-        notes_fmt_outline_release(&o);
-        notes_doc_close(d);
+        notes_fmt_outline_clear(&o);
+        notes_doc_free(d);
         return EXIT_USER;
     }
     const notes_fmt_item *it = &o.items[at];
@@ -675,7 +675,7 @@ int cmd_confirm(int argc, char **argv, struct cli_ctx *ctx)
                it->kind == NOTES_FMT_ITEM_TASK ? "(action item)" : "(decision)",
                it->owner ? cli_esc(it->owner) : "", it->owner ? ": " : "",
                cli_esc(it->text));
-    notes_fmt_outline_release(&o);
-    notes_doc_close(d);
+    notes_fmt_outline_clear(&o);
+    notes_doc_free(d);
     return ret;
 }

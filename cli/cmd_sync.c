@@ -42,7 +42,7 @@ static int sync_exit(int rc)
 
 static int sync_fail(int rc, const char *what)
 {
-    const char *d = notes_sync_last_error();
+    const char *d = notes_sync_last_detail();
     fprintf(stderr, "notes: %s: %s\n", what,
             d && *d ? cli_esc(d) : notes_sync_strerror(rc));
     return sync_exit(rc);
@@ -68,7 +68,7 @@ static int space_notes(struct cli_ctx *ctx, const char *name)
 {
     uint8_t(*ids)[16];
     size_t n;
-    int rc = notes_space_notes(ctx->home, name, &ids, &n);
+    int rc = notes_sync_space_notes(ctx->home, name, &ids, &n);
     if (rc)
         return sync_fail(rc, "cannot read the space");
     json_t *arr = ctx->json ? json_array() : NULL;
@@ -86,7 +86,7 @@ static int space_notes(struct cli_ctx *ctx, const char *name)
                                                  "title", title));
         else
             printf("%.8s  %s\n", hex, title ? cli_esc(title) : "(not here yet)");
-        notes_doc_close(d);
+        notes_doc_free(d);
     }
     if (arr) {
         json_dumpf(arr, stdout, JSON_INDENT(2));
@@ -104,10 +104,10 @@ int cmd_space(int argc, char **argv, struct cli_ctx *ctx)
         return cli_usage("space");
     const char *sub = argv[1];
     if (strcmp(sub, "create") == 0 && argc == 3) {
-        notes_space sp;
-        if ((rc = notes_space_create(ctx->home, argv[2], &sp)))
+        notes_sync_space sp;
+        if ((rc = notes_sync_space_create(ctx->home, argv[2], &sp)))
             return sync_fail(rc, "cannot create the space");
-        notes_space_clear(&sp);
+        notes_sync_space_clear(&sp);
         printf("created space %s\ninvite others with: notes invite %s\n",
                cli_esc(argv[2]), cli_esc(argv[2]));
         return 0;
@@ -115,13 +115,13 @@ int cmd_space(int argc, char **argv, struct cli_ctx *ctx)
     if (strcmp(sub, "list") == 0 && argc == 2) {
         char **names;
         size_t n;
-        if ((rc = notes_space_list(ctx->home, &names, &n)))
+        if ((rc = notes_sync_space_list(ctx->home, &names, &n)))
             return sync_fail(rc, "cannot list spaces");
         json_t *arr = ctx->json ? json_array() : NULL;
         for (size_t i = 0; i < n; i++) {
             uint8_t(*ids)[16] = NULL;
             size_t nn = 0;
-            if (notes_space_notes(ctx->home, names[i], &ids, &nn) != NOTES_OK)
+            if (notes_sync_space_notes(ctx->home, names[i], &ids, &nn) != NOTES_OK)
                 nn = 0;
             notes_sync_free(ids);
             if (arr)
@@ -136,26 +136,26 @@ int cmd_space(int argc, char **argv, struct cli_ctx *ctx)
             putchar('\n');
             json_decref(arr);
         }
-        notes_space_names_free(names, n);
+        notes_sync_space_names_free(names, n);
         return 0;
     }
     if (strcmp(sub, "show") == 0 && argc == 3)
         return space_notes(ctx, argv[2]);
     if ((strcmp(sub, "add") == 0 || strcmp(sub, "remove") == 0) && argc == 4) {
         notes_doc *d;
-        notes_space sp;
-        if ((rc = notes_space_load(ctx->home, argv[2], &sp)))
+        notes_sync_space sp;
+        if ((rc = notes_sync_space_load(ctx->home, argv[2], &sp)))
             return sync_fail(rc, rc == NOTES_ENOTFOUND ? "no such space"
                                                        : "cannot use the space");
-        notes_space_clear(&sp);
+        notes_sync_space_clear(&sp);
         if ((rc = cli_open_note(ctx, argv[3], &d)))
             return rc;
-        rc = sub[0] == 'a' ? notes_space_add_note(ctx->home, argv[2], notes_doc_id(d))
-                           : notes_space_remove_note(ctx->home, argv[2],
+        rc = sub[0] == 'a' ? notes_sync_space_add_note(ctx->home, argv[2], notes_doc_id(d))
+                           : notes_sync_space_remove_note(ctx->home, argv[2],
                                                      notes_doc_id(d));
         char hex[33];
         cli_note_id(hex, notes_doc_id(d));
-        notes_doc_close(d);
+        notes_doc_free(d);
         if (rc)
             return sync_fail(rc, sub[0] == 'a' ? "cannot add the note"
                                                : "cannot remove the note");
@@ -210,13 +210,13 @@ int cmd_invite(int argc, char **argv, struct cli_ctx *ctx)
         local_addr(def, sizeof(def), DEFAULT_PORT);
         addr = def;
     }
-    notes_space sp;
+    notes_sync_space sp;
     char *code;
-    if ((rc = notes_space_load(ctx->home, space, &sp)))
+    if ((rc = notes_sync_space_load(ctx->home, space, &sp)))
         return sync_fail(rc, rc == NOTES_ENOTFOUND ? "no such space"
                                                    : "cannot use the space");
-    rc = notes_invite_encode(&sp, notes_replica_public_key(ctx->r), addr, &code);
-    notes_space_clear(&sp);
+    rc = notes_sync_invite_encode(&sp, notes_replica_public_key(ctx->r), addr, &code);
+    notes_sync_space_clear(&sp);
     if (rc)
         return sync_fail(rc, "cannot make the invite");
     printf("%s\n", code);
@@ -427,7 +427,7 @@ static int once_fail(int rc, unsigned tries, double secs, const char *addr)
         fprintf(stderr, "notes: sync failed: peer %s is busy (tried %u "
                         "times over %.0f s): %s; nothing was exchanged, try "
                         "again later\n", cli_esc(addr), tries, secs,
-                notes_sync_last_error());
+                notes_sync_last_detail());
         return EXIT_SYSTEM;
     }
     return sync_fail(rc, "sync failed");
@@ -435,20 +435,20 @@ static int once_fail(int rc, unsigned tries, double secs, const char *addr)
 
 int cmd_join(int argc, char **argv, struct cli_ctx *ctx)
 {
-    notes_invite inv;
+    notes_sync_invite inv;
     const char *pass;
     int rc, ret;
     if (argc != 2)
         return cli_usage("join");
-    if ((rc = notes_invite_decode(argv[1], &inv)))
+    if ((rc = notes_sync_invite_decode(argv[1], &inv)))
         return sync_fail(rc, "not a valid invite code");
-    if ((rc = notes_space_save(ctx->home, &inv.space))) {
-        notes_space_clear(&inv.space);
+    if ((rc = notes_sync_space_save(ctx->home, &inv.space))) {
+        notes_sync_space_clear(&inv.space);
         return sync_fail(rc, "cannot join");
     }
     printf("joined space %s\n", cli_esc(inv.space.name));
     if ((ret = key_pass(ctx, &pass))) {
-        notes_space_clear(&inv.space);
+        notes_sync_space_clear(&inv.space);
         return ret;
     }
     notes_sync_report rep;
@@ -461,11 +461,11 @@ int cmd_join(int argc, char **argv, struct cli_ctx *ctx)
         ret = once_fail(rc, tries, secs, inv.addr);
         fprintf(stderr, "notes: the space is kept; sync later with: notes sync "
                         "%s --space %s\n", inv.addr, inv.space.name);
-        notes_space_clear(&inv.space);
+        notes_sync_space_clear(&inv.space);
         return ret;
     }
     print_report(ctx, "synced", &rep);
-    notes_space_clear(&inv.space);
+    notes_sync_space_clear(&inv.space);
     return 0;
 }
 
@@ -490,20 +490,20 @@ int cmd_sync(int argc, char **argv, struct cli_ctx *ctx)
     char **names = NULL;
     size_t n = 0;
     if (!space) {
-        if ((rc = notes_space_list(ctx->home, &names, &n)))
+        if ((rc = notes_sync_space_list(ctx->home, &names, &n)))
             return sync_fail(rc, "cannot list spaces");
         if (n != 1) {
             fprintf(stderr, "notes: %s; say which with --space NAME\n",
                     n ? "this replica has several spaces"
                       : "this replica has no space (create one: notes space "
                         "create NAME, or join one: notes join CODE)");
-            notes_space_names_free(names, n);
+            notes_sync_space_names_free(names, n);
             return EXIT_USER;
         }
         space = names[0];
     }
     if ((ret = key_pass(ctx, &pass))) {
-        notes_space_names_free(names, n);
+        notes_sync_space_names_free(names, n);
         return ret;
     }
     notes_sync_report rep;
@@ -515,7 +515,7 @@ int cmd_sync(int argc, char **argv, struct cli_ctx *ctx)
         ret = once_fail(rc, tries, secs, addr);
     else
         print_report(ctx, "synced", &rep);
-    notes_space_names_free(names, n);
+    notes_sync_space_names_free(names, n);
     return ret;
 }
 
@@ -566,7 +566,7 @@ static void on_session(void *ud, int rc, const notes_sync_report *r)
     struct cli_ctx *ctx = ((struct serve_state *)ud)->ctx;
     if (rc)
         fprintf(stderr, "notes: a session ended: %s\n",
-                *notes_sync_last_error() ? notes_sync_last_error()
+                *notes_sync_last_detail() ? notes_sync_last_detail()
                                          : notes_sync_strerror(rc));
     else
         print_report(ctx, "synced", r);
@@ -723,7 +723,7 @@ static void peer_names(struct cli_ctx *ctx, const notes_sync_peers *ps,
         int done = 1;
         for (size_t j = 0; j < i; j++) /* a space already looked at */
             done &= strcmp(ps->peers[j].space, ps->peers[i].space) != 0;
-        if (!done || notes_space_notes(ctx->home, ps->peers[i].space, &ids, &n))
+        if (!done || notes_sync_space_notes(ctx->home, ps->peers[i].space, &ids, &n))
             continue;
         for (size_t k = 0; k < n && open < 16; k++)
             if (notes_doc_open(ctx->r, ids[k], &docs[open]) == NOTES_OK)
@@ -739,7 +739,7 @@ static void peer_names(struct cli_ctx *ctx, const notes_sync_peers *ps,
             }
         }
         for (size_t k = 0; k < open; k++)
-            notes_doc_close(docs[k]);
+            notes_doc_free(docs[k]);
         notes_sync_free(ids);
     }
 }
@@ -762,7 +762,7 @@ int cmd_peers(int argc, char **argv, struct cli_ctx *ctx)
         now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
     }
     if (!(names = calloc(ps.npeers + 1, sizeof(*names)))) {
-        notes_sync_peers_release(&ps);
+        notes_sync_peers_clear(&ps);
         return EXIT_SYSTEM;
     }
     peer_names(ctx, &ps, names);
@@ -883,6 +883,6 @@ int cmd_peers(int argc, char **argv, struct cli_ctx *ctx)
         }
     }
     free(names);
-    notes_sync_peers_release(&ps);
+    notes_sync_peers_clear(&ps);
     return 0;
 }

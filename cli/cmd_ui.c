@@ -68,7 +68,7 @@ int cmd_open(int argc, char **argv, struct cli_ctx *ctx)
         if (rc)
             return rc;
         cli_note_id(hex, notes_doc_id(d));
-        notes_doc_close(d);
+        notes_doc_free(d);
         snprintf(url, sizeof(url), "%s/n/%s?token=%s", base, hex, token);
     } else {
         snprintf(url, sizeof(url), "%s/?token=%s", base, token);
@@ -212,6 +212,6 @@ void cli_ui_free(struct cli_ui *u)
         return;
     notes_ui_free(u->ui);
     notes_identity_free(u->id);
-    notes_replica_close(u->r);
+    notes_replica_free(u->r);
     free(u);
 }

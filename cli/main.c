@@ -562,7 +562,7 @@ int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out)
         ret = EXIT_USER;
     }
     for (size_t i = 0; i < n; i++)
-        notes_doc_close(docs[i]);
+        notes_doc_free(docs[i]);
     free(docs);
     notes_free(ids);
     return ret;
@@ -806,7 +806,7 @@ int main(int argc, char **argv)
             return cli_fail(rc, "cannot open the replica");
         }
         if ((cmd->flags & CLI_NEEDS_KEY) && (rc = cli_unlock(&ctx))) {
-            notes_replica_close(ctx.r);
+            notes_replica_free(ctx.r);
             free(args);
             return rc;
         }
@@ -814,7 +814,7 @@ int main(int argc, char **argv)
     rc = cmd->fn(n, args, &ctx);
     if (rc == 0 && ctx.damaged)
         rc = EXIT_DATA; /* what it showed is a damaged note's last good state */
-    notes_replica_close(ctx.r);
+    notes_replica_free(ctx.r);
     free(args);
     return rc;
 }

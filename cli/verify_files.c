@@ -57,10 +57,10 @@ size_t cli_verify_files(struct cli_ctx *ctx, struct json_t **files)
         fs.bad++;
     }
     before = fs.bad;
-    rc = notes_space_verify_files(ctx->home, on_file, &fs);
+    rc = notes_sync_space_verify_files(ctx->home, on_file, &fs);
     if (rc && fs.bad == before) {
         fprintf(stderr, "notes: cannot check the space files: %s\n",
-                notes_sync_last_error());
+                notes_sync_last_detail());
         fs.bad++;
     }
     if (!files)

@@ -927,7 +927,7 @@ static int note_open(notes_ui *ui, const uint8_t id[16], struct unote **out)
     if (!n->m || !n->hist || !n->remote) {
         json_decref(n->hist);
         json_decref(n->remote);
-        notes_doc_close(n->d);
+        notes_doc_free(n->d);
         free(n->m);
         free(n);
         return NOTES_ENOMEM;
@@ -965,7 +965,7 @@ static void note_release(struct unote *n)
             break;
         }
     notes_doc_observe(n->d, NULL, NULL);
-    notes_doc_close(n->d);
+    notes_doc_free(n->d);
     n->d = NULL;
     while (n->remotes) {
         struct remote *r = n->remotes;
@@ -1037,7 +1037,7 @@ static json_t *items_msg(struct unote *n)
         }
         orphans = confirms_json(ui, n->d, o.orphan_confirms, o.norphans);
     }
-    notes_fmt_outline_release(&o);
+    notes_fmt_outline_clear(&o);
     return json_pack("{s:s, s:o, s:o}", "t", "items", "items", items,
                      "unattached_confirmations",
                      orphans ? orphans : json_array());
@@ -1553,7 +1553,7 @@ static void page_push(struct page *pg, json_t *msg)
         notes_doc *fresh;
         if (notes_doc_open(n->ui->r, n->id, &fresh) == NOTES_OK) {
             notes_doc_observe(n->d, NULL, NULL);
-            notes_doc_close(n->d);
+            notes_doc_free(n->d);
             n->d = fresh;
             notes_doc_observe(n->d, on_text, n);
         }
@@ -1844,7 +1844,7 @@ static void note_reopen(struct unote *n)
     notes_doc *fresh;
     if (notes_doc_open(n->ui->r, n->id, &fresh) == NOTES_OK) {
         notes_doc_observe(n->d, NULL, NULL);
-        notes_doc_close(n->d);
+        notes_doc_free(n->d);
         n->d = fresh;
         notes_doc_observe(n->d, on_text, n);
     }
@@ -1921,7 +1921,7 @@ static void page_confirm(struct page *pg, json_t *msg)
             items_send(n, again ? pg : NULL);
         }
     }
-    notes_fmt_outline_release(&o);
+    notes_fmt_outline_clear(&o);
 }
 
 static void page_message(struct page *pg, const char *p, size_t n)
@@ -2153,7 +2153,7 @@ static json_t *notes_list_json(notes_ui *ui)
         uint64_t updated = 0;
         if (nc && notes_doc_change(d, nc - 1, &ci) == NOTES_OK)
             updated = ci.time_ms;
-        if (notes_space_of_note(notes_replica_home(ui->r), ids[i], space))
+        if (notes_sync_space_of_note(notes_replica_home(ui->r), ids[i], space))
             space[0] = '\0';
         json_array_append_new(
             arr, json_pack("{s:s, s:s?, s:s?, s:I, s:I, s:s}", "id", hex,
@@ -2162,7 +2162,7 @@ static json_t *notes_list_json(notes_ui *ui)
                            (json_int_t)updated, "changes", (json_int_t)nc,
                            "space", space));
         if (!open)
-            notes_doc_close(d);
+            notes_doc_free(d);
     }
     notes_free(ids);
     /* Newest first. */
@@ -2185,10 +2185,10 @@ static json_t *spaces_json(notes_ui *ui)
     char **names = NULL;
     size_t n = 0;
     json_t *a = json_array();
-    if (notes_space_list(notes_replica_home(ui->r), &names, &n) == NOTES_OK) {
+    if (notes_sync_space_list(notes_replica_home(ui->r), &names, &n) == NOTES_OK) {
         for (size_t i = 0; i < n; i++)
             json_array_append_new(a, json_string(names[i]));
-        notes_space_names_free(names, n);
+        notes_sync_space_names_free(names, n);
     }
     return a;
 }
@@ -2218,12 +2218,12 @@ static int api_create(notes_ui *ui, struct lws *wsi, struct pss *ps,
     }
     const char *space = json_string_value(json_object_get(req, "space"));
     if (space && *space && strcmp(space, NOTES_SPACE_DEFAULT) != 0) {
-        notes_space sp;
-        if (notes_space_load(notes_replica_home(ui->r), space, &sp)) {
+        notes_sync_space sp;
+        if (notes_sync_space_load(notes_replica_home(ui->r), space, &sp)) {
             json_decref(req);
             return json_error(wsi, ps, 400, "no such space", host);
         }
-        notes_space_clear(&sp);
+        notes_sync_space_clear(&sp);
     }
     if (notes_doc_create(ui->r, &d) != NOTES_OK) {
         json_decref(req);
@@ -2237,7 +2237,7 @@ static int api_create(notes_ui *ui, struct lws *wsi, struct pss *ps,
             rc = NOTES_EINVAL;
             snprintf(diag.msg, sizeof(diag.msg), "no \"markdown\" string");
         } else {
-            rc = notes_md_import(d, json_string_value(md),
+            rc = notes_fmt_md_import(d, json_string_value(md),
                                  json_string_length(md), &diag);
         }
         if (!rc && !notes_doc_dirty(d))
@@ -2246,7 +2246,7 @@ static int api_create(notes_ui *ui, struct lws *wsi, struct pss *ps,
             char why[300];
             snprintf(why, sizeof(why), "line %zu: %s", diag.line,
                      diag.msg[0] ? diag.msg : notes_strerror(rc));
-            notes_doc_close(d);
+            notes_doc_free(d);
             json_decref(req);
             return json_error(wsi, ps, 400, why, host);
         }
@@ -2260,7 +2260,7 @@ static int api_create(notes_ui *ui, struct lws *wsi, struct pss *ps,
         if (!title || !*title)
             title = "Meeting";
         if (utf8_chars(title) > UI_TITLE_MAX) {
-            notes_doc_close(d);
+            notes_doc_free(d);
             json_decref(req);
             return json_error(wsi, ps, 400, "the title is longer than 200 "
                                             "characters", host);
@@ -2270,24 +2270,24 @@ static int api_create(notes_ui *ui, struct lws *wsi, struct pss *ps,
             notes_doc_set_field(d, "title", title) ||
             notes_doc_set_field(d, "datetime", when) ||
             notes_doc_list_add(d, "participants", notes_replica_name(ui->r))) {
-            notes_doc_close(d);
+            notes_doc_free(d);
             json_decref(req);
             return json_error(wsi, ps, 400, notes_last_detail(), host);
         }
     }
     if (notes_doc_commit(d, NULL) != NOTES_OK) {
-        notes_doc_close(d);
+        notes_doc_free(d);
         json_decref(req);
         return json_error(wsi, ps, 500, notes_last_detail(), host);
     }
     hex16(notes_doc_id(d), hex);
     if (space && *space && strcmp(space, NOTES_SPACE_DEFAULT) != 0 &&
-        notes_space_add_note(notes_replica_home(ui->r), space,
+        notes_sync_space_add_note(notes_replica_home(ui->r), space,
                              notes_doc_id(d)) != NOTES_OK)
         ui_log(ui, "note %.8s: not added to space %s: %s", hex, space,
-               notes_sync_last_error());
+               notes_sync_last_detail());
     ui_log(ui, "note %.8s created from the page", hex);
-    notes_doc_close(d);
+    notes_doc_free(d);
     json_decref(req);
     return respond_json(wsi, ps, 201, json_pack("{s:s}", "id", hex), host);
 }

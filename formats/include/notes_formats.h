@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-/* Largest Markdown file notes_md_import accepts, in bytes. */
+/* Largest Markdown file notes_fmt_md_import accepts, in bytes. */
 #define NOTES_MD_MAX_BYTES (8u << 20)
 /* Largest front matter (fences included), in bytes: it is kept verbatim in
  * one field, and libnotes caps a field value at 64 KiB. */
@@ -44,7 +44,7 @@ NOTES_API void notes_fmt_free(void *p);
 /* ---- Markdown -------------------------------------------------------- */
 
 /*
- * Check `md` (n bytes, need not be NUL-terminated) as notes_md_import
+ * Check `md` (n bytes, need not be NUL-terminated) as notes_fmt_md_import
  * would, without touching any document.
  * OUT diag (may be NULL): on failure, the line and the problem.
  * Returns NOTES_OK; NOTES_ETOOBIG (larger than NOTES_MD_MAX_BYTES, or a
@@ -52,7 +52,7 @@ NOTES_API void notes_fmt_free(void *p);
  * valid UTF-8, a NUL byte, an unterminated or malformed front matter, a
  * key or value libnotes cannot hold); NOTES_EINVAL (NULL md with n > 0).
  */
-NOTES_API NOTES_NODISCARD int notes_md_check(const char *md, size_t n,
+NOTES_API NOTES_NODISCARD int notes_fmt_md_check(const char *md, size_t n,
                                              notes_fmt_diag *diag);
 
 /*
@@ -61,16 +61,16 @@ NOTES_API NOTES_NODISCARD int notes_md_check(const char *md, size_t n,
  * (scalars as registers, sequences and the comma-separated strings of
  * tags / participants / teams as list fields, anything else as its YAML
  * source), and the front matter's exact source is kept in the field
- * NOTES_FMT_LAYOUT_KEY so that notes_md_export gives back the same bytes.
+ * NOTES_FMT_LAYOUT_KEY so that notes_fmt_md_export gives back the same bytes.
  * The edits are left uncommitted: the caller commits (notes_doc_commit) or
- * discards them (notes_doc_close).
+ * discards them (notes_doc_free).
  * The whole input is checked before the doc is touched: on any input
  * error the doc is unchanged and *diag says where. On NOTES_ENOMEM while
  * writing, the doc may hold part of the edits: close it without committing.
- * Returns as notes_md_check, plus NOTES_EEXIST (the doc is not empty) and
+ * Returns as notes_fmt_md_check, plus NOTES_EEXIST (the doc is not empty) and
  * the errors of notes_doc_splice / notes_doc_set_field / notes_doc_list_add.
  */
-NOTES_API NOTES_NODISCARD int notes_md_import(notes_doc *d, const char *md,
+NOTES_API NOTES_NODISCARD int notes_fmt_md_import(notes_doc *d, const char *md,
                                               size_t n, notes_fmt_diag *diag);
 
 /*
@@ -81,8 +81,29 @@ NOTES_API NOTES_NODISCARD int notes_md_import(notes_doc *d, const char *md,
  * OUT *out: NUL-terminated, *n bytes (n may be NULL); free with
  * notes_fmt_free. Returns NOTES_OK, NOTES_EINVAL, NOTES_ENOMEM.
  */
-NOTES_API NOTES_NODISCARD int notes_md_export(notes_doc *d, char **out,
+NOTES_API NOTES_NODISCARD int notes_fmt_md_export(notes_doc *d, char **out,
                                               size_t *n);
+
+/* ---- Meeting template -------------------------------------------------- */
+
+/* The text of a new meeting note (`notes new`, the page's "new note"). */
+#define NOTES_FMT_MEETING_BODY \
+    "## Agenda\n\n## Discussions\n\n## TODOs and Decisions\n"
+
+/*
+ * Fill a new, empty note as a meeting: the text NOTES_FMT_MEETING_BODY, the
+ * fields "title" and "datetime" (`when`, e.g. local ISO 8601 with offset)
+ * and `participant` added to the list "participants". The edits are left
+ * uncommitted (the caller commits or frees the doc).
+ * Returns NOTES_OK; NOTES_EINVAL (a NULL argument); NOTES_EEXIST (the note
+ * has text or fields); the errors of notes_doc_splice / notes_doc_set_field
+ * / notes_doc_list_add (on those the doc may hold part of the edits).
+ * The detail is set on failure (notes_last_detail).
+ */
+NOTES_API NOTES_NODISCARD int notes_fmt_meeting_new(notes_doc *d,
+                                                    const char *title,
+                                                    const char *when,
+                                                    const char *participant);
 
 /* ---- Outline: sections, decisions and action items -------------------- */
 
@@ -207,7 +228,7 @@ typedef struct notes_fmt_outline {
 /*
  * The outline of `text` (n bytes of UTF-8) without authorship: sections
  * and items, owners resolved against `participants` (NULL-terminated,
- * may be NULL). OUT *out, release with notes_fmt_outline_release (also
+ * may be NULL). OUT *out, release with notes_fmt_outline_clear (also
  * after failure). Returns NOTES_OK, NOTES_EINVAL, NOTES_ENOMEM.
  */
 NOTES_API NOTES_NODISCARD int
@@ -251,7 +272,7 @@ NOTES_API NOTES_NODISCARD int notes_fmt_item_find(const notes_fmt_outline *o,
                                                   size_t *index);
 
 /* Free what an outline holds and zero it. NULL is a no-op. */
-NOTES_API void notes_fmt_outline_release(notes_fmt_outline *o);
+NOTES_API void notes_fmt_outline_clear(notes_fmt_outline *o);
 
 /* ---- JSON ---------------------------------------------------------- */
 
@@ -264,26 +285,26 @@ NOTES_API void notes_fmt_outline_release(notes_fmt_outline *o);
  * notes_fmt_free. Returns NOTES_OK, NOTES_EINVAL, NOTES_ENOMEM, or the
  * error of notes_doc_heads.
  */
-NOTES_API NOTES_NODISCARD int notes_json_export(notes_doc *d, char **out,
+NOTES_API NOTES_NODISCARD int notes_fmt_json_export(notes_doc *d, char **out,
                                                 size_t *n);
 
 /* ---- HTML ---------------------------------------------------------- */
 
-enum notes_html_flags {
-    NOTES_HTML_AUTHORSHIP = 1 << 0 /* add the source coloured by author */
+enum notes_fmt_html_flags {
+    NOTES_FMT_HTML_AUTHORSHIP = 1 << 0 /* add the source coloured by author */
 };
 
 /*
  * The note as one standalone HTML file: the front matter as a header, the
  * text rendered by md4c (raw HTML disabled, links other than http, https,
  * mailto and relative ones neutralised), decisions and action items with
- * who recorded them and a verified mark, and with NOTES_HTML_AUTHORSHIP
+ * who recorded them and a verified mark, and with NOTES_FMT_HTML_AUTHORSHIP
  * the text coloured by author. Inline CSS only, no script, no network
  * resource (a Content-Security-Policy forbids them too).
  * OUT *out: NUL-terminated, *n bytes (n may be NULL); free with
  * notes_fmt_free. Returns NOTES_OK, NOTES_EINVAL, NOTES_ENOMEM.
  */
-NOTES_API NOTES_NODISCARD int notes_html_export(notes_doc *d, unsigned flags,
+NOTES_API NOTES_NODISCARD int notes_fmt_html_export(notes_doc *d, unsigned flags,
                                                 char **out, size_t *n);
 
 #ifdef __cplusplus

@@ -472,7 +472,7 @@ static int put_authorship(struct fbuf *b, notes_doc *d, const char *t,
     return NOTES_OK;
 }
 
-int notes_html_export(notes_doc *d, unsigned flags, char **out, size_t *n)
+int notes_fmt_html_export(notes_doc *d, unsigned flags, char **out, size_t *n)
 {
     struct fbuf b = {0}, md = {0};
     notes_fmt_outline o;
@@ -483,7 +483,7 @@ int notes_html_export(notes_doc *d, unsigned flags, char **out, size_t *n)
     *out = NULL;
     if (n)
         *n = 0;
-    if (!d || (flags & ~(unsigned)NOTES_HTML_AUTHORSHIP))
+    if (!d || (flags & ~(unsigned)NOTES_FMT_HTML_AUTHORSHIP))
         return NOTES_EINVAL;
     if ((rc = notes_fmt_outline_doc(d, &o)))
         return rc;
@@ -503,7 +503,7 @@ int notes_html_export(notes_doc *d, unsigned flags, char **out, size_t *n)
     notes_fmt__puts(&b, "</style>\n</head>\n<body>\n");
     put_header(&b, d);
     put_items(&b, d, &o);
-    notes_fmt_outline_release(&o);
+    notes_fmt_outline_clear(&o);
 
     const char *t = notes_doc_text(d, &tl);
     if (md_html(t, (MD_SIZE)tl, md_out, &md, MD_DIALECT_GITHUB | MD_FLAG_NOHTML,
@@ -524,7 +524,7 @@ int notes_html_export(notes_doc *d, unsigned flags, char **out, size_t *n)
         b.failed = 1;
     notes_fmt__release(&em);
 
-    if (flags & NOTES_HTML_AUTHORSHIP) {
+    if (flags & NOTES_FMT_HTML_AUTHORSHIP) {
         t = notes_doc_text(d, &tl);
         if ((rc = put_authorship(&b, d, t, tl))) {
             notes_fmt__release(&b);

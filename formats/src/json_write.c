@@ -256,7 +256,7 @@ static json_t *authors(notes_doc *d)
     return arr;
 }
 
-int notes_json_export(notes_doc *d, char **out, size_t *n)
+int notes_fmt_json_export(notes_doc *d, char **out, size_t *n)
 {
     notes_fmt_outline o;
     uint8_t(*heads)[32] = NULL;
@@ -272,7 +272,7 @@ int notes_json_export(notes_doc *d, char **out, size_t *n)
     if ((rc = notes_fmt_outline_doc(d, &o)))
         return rc;
     if ((rc = notes_doc_heads(d, &heads, &nheads))) {
-        notes_fmt_outline_release(&o);
+        notes_fmt_outline_clear(&o);
         return rc;
     }
     json_t *version = json_array();
@@ -290,7 +290,7 @@ int notes_json_export(notes_doc *d, char **out, size_t *n)
         "sections", sections(&o), "items", items(d, &o), "authors", authors(d),
         "unattached_confirmations",
         confirms(d, o.orphan_confirms, o.norphans));
-    notes_fmt_outline_release(&o);
+    notes_fmt_outline_clear(&o);
     if (!root || !json_object_get(root, "version") ||
         !json_object_get(root, "front_matter") ||
         !json_object_get(root, "sections") || !json_object_get(root, "items") ||

@@ -464,7 +464,7 @@ static int put_front_matter(struct fbuf *b, notes_doc *d, const struct fm *f)
     return NOTES_OK;
 }
 
-int notes_md_export(notes_doc *d, char **out, size_t *n)
+int notes_fmt_md_export(notes_doc *d, char **out, size_t *n)
 {
     struct fbuf b = {0};
     struct fm f;

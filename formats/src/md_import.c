@@ -70,7 +70,7 @@ static int check(const char *md, size_t n, struct fm *fm, size_t *fmlen,
     return NOTES_OK;
 }
 
-int notes_md_check(const char *md, size_t n, notes_fmt_diag *diag)
+int notes_fmt_md_check(const char *md, size_t n, notes_fmt_diag *diag)
 {
     struct fm fm;
     size_t fmlen;
@@ -126,7 +126,7 @@ static int apply(notes_doc *d, const char *md, size_t n, const struct fm *fm,
     return NOTES_OK;
 }
 
-int notes_md_import(notes_doc *d, const char *md, size_t n,
+int notes_fmt_md_import(notes_doc *d, const char *md, size_t n,
                     notes_fmt_diag *diag)
 {
     struct fm fm;

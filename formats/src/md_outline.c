@@ -607,7 +607,7 @@ int notes_fmt_outline_doc(notes_doc *d, notes_fmt_outline *out)
     return rc;
 }
 
-void notes_fmt_outline_release(notes_fmt_outline *o)
+void notes_fmt_outline_clear(notes_fmt_outline *o)
 {
     if (!o)
         return;

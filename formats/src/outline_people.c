@@ -167,7 +167,7 @@ struct eval {
 
 static void ver_release(struct ver *v)
 {
-    notes_fmt_outline_release(&v->o);
+    notes_fmt_outline_clear(&v->o);
     notes_free(v->ch);
     notes_free(v->ev);
 }

@@ -78,7 +78,7 @@ static __attribute__((unused)) notes_doc *import_ok(const char *md, size_t n)
     notes_doc *d;
     notes_fmt_diag diag;
     assert_int_equal(notes_doc_memory(ana, NULL, &d), NOTES_OK);
-    int rc = notes_md_import(d, md, n, &diag);
+    int rc = notes_fmt_md_import(d, md, n, &diag);
     if (rc != NOTES_OK)
         fail_msg("import failed: %s: line %zu: %s", notes_errname(rc),
                  diag.line, diag.msg);
@@ -88,7 +88,7 @@ static __attribute__((unused)) notes_doc *import_ok(const char *md, size_t n)
 static __attribute__((unused)) char *export_md(notes_doc *d, size_t *n)
 {
     char *out;
-    assert_int_equal(notes_md_export(d, &out, n), NOTES_OK);
+    assert_int_equal(notes_fmt_md_export(d, &out, n), NOTES_OK);
     return out;
 }
 
@@ -150,7 +150,7 @@ static __attribute__((unused)) notes_doc *synced(notes_doc *d)
     assert_int_equal(notes_doc_memory(NULL, notes_doc_id(d), &r), NOTES_OK);
     assert_int_equal(notes_doc_merge(r, bundle, bn, NULL), NOTES_OK);
     notes_free(bundle);
-    notes_doc_close(d);
+    notes_doc_free(d);
     return r;
 }
 

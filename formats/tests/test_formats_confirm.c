@@ -96,14 +96,14 @@ static int rm_entry(const char *path, const struct stat *sb, int flag,
 static int teardown(void **state)
 {
     struct world *w = *state;
-    notes_doc_close(w->da);
-    notes_doc_close(w->da2);
-    notes_doc_close(w->db);
-    notes_doc_close(w->dx);
-    notes_replica_close(w->a);
-    notes_replica_close(w->a2);
-    notes_replica_close(w->b);
-    notes_replica_close(w->x);
+    notes_doc_free(w->da);
+    notes_doc_free(w->da2);
+    notes_doc_free(w->db);
+    notes_doc_free(w->dx);
+    notes_replica_free(w->a);
+    notes_replica_free(w->a2);
+    notes_replica_free(w->b);
+    notes_replica_free(w->x);
     nftw(w->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(w);
     return 0;
@@ -142,7 +142,7 @@ static void confirm(notes_doc *d, size_t i)
         notes_doc_confirm(d, it->cp_start, it->owner ? it->owner : "", it->text),
         NOTES_OK);
     assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
-    notes_fmt_outline_release(&o);
+    notes_fmt_outline_clear(&o);
 }
 
 static void person_key(notes_replica *r, uint8_t out[32])
@@ -199,7 +199,7 @@ static void test_formats_item_id_stable(void **state)
     assert_int_equal(notes_fmt_item_find(&o, "xyz", &k), NOTES_EINVAL);
     assert_int_equal(notes_fmt_item_find(&o, "0123456789abcdef0", &k),
                      NOTES_EINVAL);
-    notes_fmt_outline_release(&o);
+    notes_fmt_outline_clear(&o);
 
     /* Bo adds a line before the items and rewrites Ana's first item's
      * text; Ana appends to the third item concurrently. */
@@ -219,7 +219,7 @@ static void test_formats_item_id_stable(void **state)
         /* the editor is Bo the person */
         assert_int_equal(o.items[0].nauthors, 2);
         assert_string_equal(o.items[0].people[1].name, "Bo");
-        notes_fmt_outline_release(&o);
+        notes_fmt_outline_clear(&o);
     }
 
     /* Uncommitted edits: no ids. */
@@ -228,7 +228,7 @@ static void test_formats_item_id_stable(void **state)
     assert_false(o.items[0].has_anchor);
     assert_string_equal(o.items[0].id, "");
     assert_int_equal(notes_fmt_item_find(&o, id[0], &k), NOTES_ENOTFOUND);
-    notes_fmt_outline_release(&o);
+    notes_fmt_outline_clear(&o);
 }
 
 /* Confirmed now; changed after an edit, keeping the old text. */
@@ -259,13 +259,13 @@ static void test_formats_confirm_then_change(void **state)
     assert_memory_equal(c->change_id, ci.id, 32);
     assert_int_equal(o.items[1].nconfirms, 0);
     assert_int_equal(o.norphans, 0);
-    notes_fmt_outline_release(&o);
+    notes_fmt_outline_clear(&o);
 
     /* An edit elsewhere leaves it confirmed. */
     edit(w->da, 0, 0, "Preamble\n");
     outline(w->da, &o);
     assert_int_equal(o.items[0].confirms[0].state, NOTES_FMT_CONF_CONFIRMED);
-    notes_fmt_outline_release(&o);
+    notes_fmt_outline_clear(&o);
 
     /* Bo edits the item: the confirmation names the old text. */
     send(w->da, w->db);
@@ -282,7 +282,7 @@ static void test_formats_confirm_then_change(void **state)
         assert_string_equal(c->text, "ship it");
         assert_false(c->counted);
         assert_int_equal(it->confirmed_by, 0);
-        notes_fmt_outline_release(&o);
+        notes_fmt_outline_clear(&o);
     }
 
     /* A changed owner is a change too. */
@@ -292,7 +292,7 @@ static void test_formats_confirm_then_change(void **state)
     assert_string_equal(o.items[1].owner, "Everyone, RD");
     assert_int_equal(o.items[1].confirms[0].state, NOTES_FMT_CONF_CHANGED);
     assert_string_equal(o.items[1].confirms[0].owner, "Everyone");
-    notes_fmt_outline_release(&o);
+    notes_fmt_outline_clear(&o);
 }
 
 /* A confirmation of another item's text, bound to this item: wrong text;
@@ -309,7 +309,7 @@ static void test_formats_confirm_wrong_text(void **state)
                                        "write docs!"),
                      NOTES_OK);
     assert_int_equal(notes_doc_commit(w->da, NULL), NOTES_OK);
-    notes_fmt_outline_release(&o);
+    notes_fmt_outline_clear(&o);
     outline(w->da, &o);
     assert_int_equal(o.items[0].nconfirms, 1);
     assert_int_equal(o.items[0].confirms[0].state, NOTES_FMT_CONF_WRONG_TEXT);
@@ -318,14 +318,14 @@ static void test_formats_confirm_wrong_text(void **state)
     assert_int_equal(o.items[1].nconfirms, 0); /* not the other item's */
     assert_int_equal(o.items[2].confirms[0].state, NOTES_FMT_CONF_WRONG_TEXT);
     assert_int_equal(o.items[2].confirmed_by, 0);
-    notes_fmt_outline_release(&o);
+    notes_fmt_outline_clear(&o);
     /* A later edit making the text match makes it confirmed: it says what
      * the item reads, and now it does. */
     edit(w->da, find(w->da, "write docs") + 10, 0, "!");
     outline(w->da, &o);
     assert_int_equal(o.items[2].confirms[0].state, NOTES_FMT_CONF_CONFIRMED);
     assert_int_equal(o.items[2].confirmed_by, 1);
-    notes_fmt_outline_release(&o);
+    notes_fmt_outline_clear(&o);
 }
 
 /* A device linked to no person: reported, not counted. */
@@ -345,7 +345,7 @@ static void test_formats_confirm_unknown_key(void **state)
     assert_memory_equal(c->by.device, notes_replica_public_key(w->x), 32);
     assert_false(c->counted);
     assert_int_equal(o.items[0].confirmed_by, 0);
-    notes_fmt_outline_release(&o);
+    notes_fmt_outline_clear(&o);
 }
 
 /* A deleted item's confirmation is kept at the outline's level. */
@@ -357,7 +357,7 @@ static void test_formats_confirm_orphan(void **state)
     outline(w->da, &o);
     char id[17];
     strcpy(id, o.items[2].id);
-    notes_fmt_outline_release(&o);
+    notes_fmt_outline_clear(&o);
     size_t at = find(w->da, "- [ ] write docs\n");
     edit(w->da, at, strlen("- [ ] write docs\n"), "");
     outline(w->da, &o);
@@ -370,7 +370,7 @@ static void test_formats_confirm_orphan(void **state)
     assert_string_equal(c->text, "write docs");
     assert_string_equal(c->owner, "");
     assert_false(c->counted);
-    notes_fmt_outline_release(&o);
+    notes_fmt_outline_clear(&o);
 }
 
 /* One person counts once, whatever the number of confirmations and
@@ -405,7 +405,7 @@ static void test_formats_confirm_counted_once(void **state)
         if (strcmp(it->confirms[i].by.name, "Bo") == 0)
             bo_counted = it->confirms[i].counted;
     assert_true(bo_counted);
-    notes_fmt_outline_release(&o);
+    notes_fmt_outline_clear(&o);
 }
 
 /* A revoked device: a confirmation the revocation saw still counts, one
@@ -438,7 +438,7 @@ static void test_formats_confirm_revoked(void **state)
                      NOTES_FMT_CONF_CONFIRMED);
     assert_false(o.items[1].confirms[0].counted);
     assert_int_equal(o.items[1].confirmed_by, 0);
-    notes_fmt_outline_release(&o);
+    notes_fmt_outline_clear(&o);
 }
 
 /* The JSON shape: ids, people, confirmations, unattached ones. */
@@ -454,11 +454,11 @@ static void test_formats_confirm_json(void **state)
     outline(w->da, &o);
     char id0[17];
     strcpy(id0, o.items[0].id);
-    notes_fmt_outline_release(&o);
+    notes_fmt_outline_clear(&o);
 
     char *out;
     size_t n;
-    assert_int_equal(notes_json_export(w->da, &out, &n), NOTES_OK);
+    assert_int_equal(notes_fmt_json_export(w->da, &out, &n), NOTES_OK);
     json_error_t err;
     json_t *j = json_loads(out, 0, &err);
     if (!j)
@@ -531,7 +531,7 @@ static void test_formats_confirm_json(void **state)
     json_decref(j);
 
     /* HTML: the recorder as the person, the verdicts, the unattached one */
-    assert_int_equal(notes_html_export(w->da, 0, &out, &n), NOTES_OK);
+    assert_int_equal(notes_fmt_html_export(w->da, 0, &out, &n), NOTES_OK);
     char pfpr[NOTES_FPR_STRLEN], want[160];
     notes_key_fingerprint(ana_person, pfpr);
     snprintf(want, sizeof(want), "recorded by <span title=\"device ");

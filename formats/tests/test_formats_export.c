@@ -59,8 +59,8 @@ static void test_formats_outline_community(void **state)
     assert_int_equal(o.sections[0].level, 2);
     assert_string_equal(o.sections[2].title, "Post-release");
     assert_int_equal(o.sections[2].parent, 1);
-    notes_fmt_outline_release(&o);
-    notes_doc_close(d);
+    notes_fmt_outline_clear(&o);
+    notes_doc_free(d);
 }
 
 static void test_formats_outline_kraft(void **state)
@@ -78,8 +78,8 @@ static void test_formats_outline_kraft(void **state)
                         "Work on the YAML parser + JSON parser / validator.\n"
                         "Also take a critical view on the proposed YAML file.");
     assert_int_equal(o.items[3].line, 49); /* line 61 of the file */
-    notes_fmt_outline_release(&o);
-    notes_doc_close(d);
+    notes_fmt_outline_clear(&o);
+    notes_doc_free(d);
 }
 
 static void test_formats_outline_rules(void **state)
@@ -143,7 +143,7 @@ static void test_formats_outline_rules(void **state)
     assert_int_equal(o.nsections, 6);
     assert_true(o.sections[2].decisions); /* inherited by the sub-section */
     assert_false(o.sections[3].decisions);
-    notes_fmt_outline_release(&o);
+    notes_fmt_outline_clear(&o);
 }
 
 /* Bo edits an item Ana recorded: recorded by Ana, edited by Bo. */
@@ -160,7 +160,7 @@ static notes_doc *edited_by_bo(void)
     assert_int_equal(notes_doc_memory(bo, notes_doc_id(a), &b), NOTES_OK);
     assert_int_equal(notes_doc_merge(b, bundle, bn, NULL), NOTES_OK);
     notes_free(bundle);
-    notes_doc_close(a);
+    notes_doc_free(a);
     const char *t = notes_doc_text(b, &tl);
     const char *at = strstr(t, "Remind AJ");
     size_t cp = 0;
@@ -185,7 +185,7 @@ static void test_formats_outline_recorded_by(void **state)
     assert_memory_equal(it->authors[1], notes_identity_public_key(bo), 32);
     assert_true(it->verified);
     assert_int_equal(o.items[0].nauthors, 1);
-    notes_fmt_outline_release(&o);
+    notes_fmt_outline_clear(&o);
     /* uncommitted text: no authors, not verified */
     assert_int_equal(notes_doc_splice(b, 0, 0, "## Decisions\n- [ ] new\n", 23),
                      NOTES_OK);
@@ -193,8 +193,8 @@ static void test_formats_outline_recorded_by(void **state)
     assert_int_equal(o.nitems, 6);
     assert_int_equal(o.items[0].nauthors, 0);
     assert_false(o.items[0].verified);
-    notes_fmt_outline_release(&o);
-    notes_doc_close(b);
+    notes_fmt_outline_clear(&o);
+    notes_doc_free(b);
 }
 
 static void test_formats_json(void **state)
@@ -203,7 +203,7 @@ static void test_formats_json(void **state)
     notes_doc *d = edited_by_bo();
     char *out;
     size_t n;
-    assert_int_equal(notes_json_export(d, &out, &n), NOTES_OK);
+    assert_int_equal(notes_fmt_json_export(d, &out, &n), NOTES_OK);
     assert_int_equal(strlen(out), n);
     json_error_t err;
     json_t *j = json_loads(out, 0, &err);
@@ -261,7 +261,7 @@ static void test_formats_json(void **state)
     assert_int_equal(json_array_size(json_object_get(j, "authors")), 2);
     json_decref(j);
     notes_fmt_free(out);
-    notes_doc_close(d);
+    notes_doc_free(d);
 }
 
 static const char hostile[] =
@@ -307,8 +307,8 @@ static void test_formats_html_hostile(void **state)
     d = synced(d);
     char *out;
     size_t n;
-    for (unsigned flags = 0; flags <= NOTES_HTML_AUTHORSHIP; flags++) {
-        assert_int_equal(notes_html_export(d, flags, &out, &n), NOTES_OK);
+    for (unsigned flags = 0; flags <= NOTES_FMT_HTML_AUTHORSHIP; flags++) {
+        assert_int_equal(notes_fmt_html_export(d, flags, &out, &n), NOTES_OK);
         assert_int_equal(strlen(out), n);
         assert_null(strcasestr(out, "<script"));
         assert_attributes_safe(out);
@@ -333,7 +333,7 @@ static void test_formats_html_hostile(void **state)
             assert_non_null(strstr(out, "Who wrote what"));
         notes_fmt_free(out);
     }
-    notes_doc_close(d);
+    notes_doc_free(d);
 }
 
 static void test_formats_html_sample(void **state)
@@ -342,7 +342,7 @@ static void test_formats_html_sample(void **state)
     notes_doc *d = edited_by_bo();
     char *out;
     size_t n;
-    assert_int_equal(notes_html_export(d, NOTES_HTML_AUTHORSHIP, &out, &n),
+    assert_int_equal(notes_fmt_html_export(d, NOTES_FMT_HTML_AUTHORSHIP, &out, &n),
                      NOTES_OK);
     assert_non_null(strstr(out, "<h1>Community Gathering, May 15, 2023</h1>"));
     assert_non_null(strstr(out, "<span class=\"chip\">RăzvanD</span>"));
@@ -352,9 +352,9 @@ static void test_formats_html_sample(void **state)
     assert_non_null(strstr(out, "<h2>\xf0\x9f\x8e\xaf Agenda</h2>"));
     assert_non_null(strstr(out, "Alexander"));
     notes_fmt_free(out);
-    assert_int_equal(notes_html_export(d, 99, &out, &n), NOTES_EINVAL);
+    assert_int_equal(notes_fmt_html_export(d, 99, &out, &n), NOTES_EINVAL);
     assert_null(out);
-    notes_doc_close(d);
+    notes_doc_free(d);
 }
 
 /* Empty and uncommitted notes export too. */
@@ -367,18 +367,18 @@ static void test_formats_empty_and_dirty(void **state)
     json_error_t err;
     assert_int_equal(notes_doc_memory(ana, NULL, &d), NOTES_OK);
     for (int round = 0; round < 2; round++) {
-        assert_int_equal(notes_md_export(d, &out, &n), NOTES_OK);
+        assert_int_equal(notes_fmt_md_export(d, &out, &n), NOTES_OK);
         assert_int_equal(n,
                          round ? 13 + 18 : 0); /* "---\nx: y\n---\n" + text */
         notes_fmt_free(out);
-        assert_int_equal(notes_json_export(d, &out, &n), NOTES_OK);
+        assert_int_equal(notes_fmt_json_export(d, &out, &n), NOTES_OK);
         json_t *j = json_loads(out, 0, &err);
         assert_non_null(j);
         assert_int_equal(json_array_size(json_object_get(j, "version")), 0);
         assert_int_equal(json_array_size(json_object_get(j, "items")), round);
         json_decref(j);
         notes_fmt_free(out);
-        assert_int_equal(notes_html_export(d, NOTES_HTML_AUTHORSHIP, &out, &n),
+        assert_int_equal(notes_fmt_html_export(d, NOTES_FMT_HTML_AUTHORSHIP, &out, &n),
                          NOTES_OK);
         assert_non_null(strstr(out, "</html>"));
         notes_fmt_free(out);
@@ -386,10 +386,10 @@ static void test_formats_empty_and_dirty(void **state)
                          NOTES_OK);
         assert_int_equal(notes_doc_set_field(d, "x", "y"), NOTES_OK);
     }
-    assert_int_equal(notes_json_export(NULL, &out, &n), NOTES_EINVAL);
-    assert_int_equal(notes_html_export(NULL, 0, &out, &n), NOTES_EINVAL);
-    assert_int_equal(notes_md_export(NULL, &out, &n), NOTES_EINVAL);
-    notes_doc_close(d);
+    assert_int_equal(notes_fmt_json_export(NULL, &out, &n), NOTES_EINVAL);
+    assert_int_equal(notes_fmt_html_export(NULL, 0, &out, &n), NOTES_EINVAL);
+    assert_int_equal(notes_fmt_md_export(NULL, &out, &n), NOTES_EINVAL);
+    notes_doc_free(d);
 }
 
 int main(void)

@@ -30,8 +30,8 @@ static void roundtrip(const char *md, size_t n)
     assert_bytes(out, on, md, n);
     notes_fmt_free(out);
     notes_free(bundle);
-    notes_doc_close(peer);
-    notes_doc_close(d);
+    notes_doc_free(peer);
+    notes_doc_free(d);
 }
 
 static void roundtrip_str(const char *md)
@@ -82,7 +82,7 @@ static void test_formats_sample_fields(void **state)
     size_t tl;
     const char *t = notes_doc_text(d, &tl);
     assert_true(strncmp(t, "\n## :dart: Agenda\n", 18) == 0);
-    notes_doc_close(d);
+    notes_doc_free(d);
     free(md);
 }
 
@@ -146,12 +146,12 @@ static void test_formats_edge_fields(void **state)
     assert_string_equal(notes_doc_field(d, "custom"), " {a: 1}");
     assert_string_equal(notes_doc_field(d, "nested"), "\n  k: v");
     assert_string_equal(notes_doc_field(d, "plain"), "just plain words");
-    notes_doc_close(d);
+    notes_doc_free(d);
     /* no front matter: no fields, the whole file is the text */
     d = import_ok("# T\n", 4);
     assert_null(notes_doc_fields(d)[0]);
     assert_int_equal(notes_doc_length(d), 4);
-    notes_doc_close(d);
+    notes_doc_free(d);
 }
 
 /* Edit the community sample, export, count differing lines. */
@@ -194,9 +194,9 @@ static void check_edit(const char *name, int (*edit)(notes_doc *),
         }
     }
     (void)f2;
-    notes_doc_close(again);
+    notes_doc_free(again);
     notes_fmt_free(out);
-    notes_doc_close(d);
+    notes_doc_free(d);
     free(md);
 }
 
@@ -319,7 +319,7 @@ static void test_formats_edit_styles(void **state)
         if (strcmp(out, cases[i].want) != 0)
             fail_msg("case %zu: got\n%s\nwant\n%s", i, out, cases[i].want);
         notes_fmt_free(out);
-        notes_doc_close(d);
+        notes_doc_free(d);
     }
 }
 
@@ -339,9 +339,9 @@ static void test_formats_export_without_source(void **state)
                         "## Agenda\n");
     notes_doc *again = import_ok(out, on);
     assert_string_equal(notes_doc_field(again, "title"), "Weekly sync");
-    notes_doc_close(again);
+    notes_doc_free(again);
     notes_fmt_free(out);
-    notes_doc_close(d);
+    notes_doc_free(d);
 }
 
 static void expect_refused(const char *md, size_t n, int code, size_t line,
@@ -350,19 +350,19 @@ static void expect_refused(const char *md, size_t n, int code, size_t line,
     notes_doc *d;
     notes_fmt_diag diag;
     assert_int_equal(notes_doc_memory(ana, NULL, &d), NOTES_OK);
-    int rc = notes_md_import(d, md, n, &diag);
+    int rc = notes_fmt_md_import(d, md, n, &diag);
     if (rc != code)
         fail_msg("got %s, want %s (%s)", notes_errname(rc), notes_errname(code),
                  diag.msg);
     if (diag.line != line || !strstr(diag.msg, msg_part))
         fail_msg("diag line %zu '%s', want line %zu containing '%s'", diag.line,
                  diag.msg, line, msg_part);
-    assert_int_equal(notes_md_check(md, n, NULL), code);
+    assert_int_equal(notes_fmt_md_check(md, n, NULL), code);
     /* nothing created */
     assert_int_equal(notes_doc_length(d), 0);
     assert_null(notes_doc_fields(d)[0]);
     assert_false(notes_doc_dirty(d));
-    notes_doc_close(d);
+    notes_doc_free(d);
 }
 
 #define REFUSE(s, code, line, msg)                                             \
@@ -409,9 +409,33 @@ static void test_formats_import_into_nonempty(void **state)
     (void)state;
     notes_doc *d = import_ok("hello\n", 6);
     notes_fmt_diag diag;
-    assert_int_equal(notes_md_import(d, "x", 1, &diag), NOTES_EEXIST);
-    notes_doc_close(d);
-    assert_int_equal(notes_md_import(NULL, "x", 1, &diag), NOTES_EINVAL);
+    assert_int_equal(notes_fmt_md_import(d, "x", 1, &diag), NOTES_EEXIST);
+    notes_doc_free(d);
+    assert_int_equal(notes_fmt_md_import(NULL, "x", 1, &diag), NOTES_EINVAL);
+}
+
+/* The meeting template: its body and three fields, on a fresh note only. */
+static void test_formats_meeting_new(void **state)
+{
+    (void)state;
+    notes_doc *d;
+    size_t n;
+    assert_int_equal(notes_doc_memory(ana, NULL, &d), NOTES_OK);
+    assert_int_equal(notes_fmt_meeting_new(d, "Retro", "2026-01-02T10:00:00+0100",
+                                           "Ana"),
+                     NOTES_OK);
+    const char *text = notes_doc_text(d, &n);
+    assert_non_null(text);
+    assert_string_equal(text,
+                        "## Agenda\n\n## Discussions\n\n## TODOs and Decisions\n");
+    assert_string_equal(notes_doc_field(d, "title"), "Retro");
+    assert_string_equal(notes_doc_field(d, "datetime"), "2026-01-02T10:00:00+0100");
+    /* a second call would add a second body: refused, the note unchanged */
+    assert_int_equal(notes_fmt_meeting_new(d, "Other", "x", "Bo"), NOTES_EEXIST);
+    assert_string_equal(notes_doc_field(d, "title"), "Retro");
+    assert_non_null(strstr(notes_last_detail(), "not empty"));
+    assert_int_equal(notes_fmt_meeting_new(d, NULL, "x", "Bo"), NOTES_EINVAL);
+    notes_doc_free(d);
 }
 
 /* Fields edited concurrently on two replicas merge field by field. */
@@ -453,8 +477,8 @@ static void test_formats_concurrent_field_edits(void **state)
     assert_bytes(out, on, want, wn);
     free(want);
     notes_fmt_free(out);
-    notes_doc_close(a);
-    notes_doc_close(b);
+    notes_doc_free(a);
+    notes_doc_free(b);
     free(md);
 }
 
@@ -471,6 +495,7 @@ int main(void)
         cmocka_unit_test(test_formats_bad_input),
         cmocka_unit_test(test_formats_import_into_nonempty),
         cmocka_unit_test(test_formats_concurrent_field_edits),
+        cmocka_unit_test(test_formats_meeting_new),
     };
     return cmocka_run_group_tests(tests, fmt_setup, fmt_teardown);
 }

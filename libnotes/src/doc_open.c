@@ -16,7 +16,7 @@ int notes__doc_alloc(notes_replica *r, const uint8_t id[16], notes_doc **out)
     notes__buf_init(&d->pend_text, NOTES__CHANGE_MAX);
     int rc = notes__oplog_new(&d->op);
     if (rc) {
-        notes_doc_close(d);
+        notes_doc_free(d);
         return rc;
     }
     *out = d;
@@ -57,7 +57,7 @@ int notes_doc_memory(const notes_identity *signer_id, const uint8_t id[16],
     return rc;
 }
 
-void notes_doc_close(notes_doc *d)
+void notes_doc_free(notes_doc *d)
 {
     if (!d)
         return;
@@ -115,7 +115,7 @@ int notes_doc_open(notes_replica *r, const uint8_t id[16], notes_doc **out)
     *out = d;
     return NOTES_OK;
 fail:
-    notes_doc_close(d);
+    notes_doc_free(d);
     return rc;
 }
 

@@ -239,6 +239,6 @@ int notes_bundle_file_open(const uint8_t *bytes, size_t n, notes_doc **out)
     return NOTES_OK;
 fail:
     notes__free(again);
-    notes_doc_close(d);
+    notes_doc_free(d);
     return rc;
 }

@@ -178,13 +178,13 @@ int notes_doc_verify(notes_doc *d, notes_verify_report *rep)
     rep->authors = fresh->na;
 out:
     notes__doc_batch_release(&b);
-    notes_doc_close(fresh);
+    notes_doc_free(fresh);
     if (rc == NOTES_OK && rep->nproblems)
         rc = rep->problems[0].code;
     return rc;
 }
 
-void notes_verify_report_release(notes_verify_report *rep)
+void notes_verify_report_clear(notes_verify_report *rep)
 {
     if (!rep)
         return;

@@ -6,7 +6,7 @@
  *
  * Conventions as in notes.h: 0 (NOTES_OK) or a negative code, which is a
  * NOTES_E* code of libnotes or one of the NOTES_SYNC_E* codes below;
- * notes_sync_last_error() says precisely what was wrong. Memory handed out
+ * notes_sync_last_detail() says precisely what was wrong. Memory handed out
  * is freed with notes_sync_free(). One session, one thread.
  */
 #ifndef NOTES_SYNC_H
@@ -49,7 +49,7 @@ NOTES_API const char *notes_sync_errname(int err);
  * (libnotes' detail is copied in when a libnotes call failed). Borrowed,
  * valid until the next notes_sync_* call on the thread; "" when none.
  */
-NOTES_API const char *notes_sync_last_error(void);
+NOTES_API const char *notes_sync_last_detail(void);
 /* Frees memory returned by notes_sync. NULL is a no-op. */
 NOTES_API void notes_sync_free(void *p);
 
@@ -67,63 +67,63 @@ NOTES_API void notes_sync_free(void *p);
 #define NOTES_SPACE_DEFAULT "personal"
 #define NOTES_ADDR_MAX 63       /* "HOST:PORT" in an invite */
 
-typedef struct notes_space {
+typedef struct notes_sync_space {
     char name[NOTES_SPACE_NAME_MAX + 1];
     uint8_t secret[NOTES_SPACE_SECRET_LEN];
-} notes_space;
+} notes_sync_space;
 
 /* Wipe a space value (its secret). NULL is a no-op. */
-NOTES_API void notes_space_clear(notes_space *s);
+NOTES_API void notes_sync_space_clear(notes_sync_space *s);
 /* NOTES_OK if `name` is a valid name for a new space, else NOTES_EINVAL
  * (with a detail). "personal" is reserved. */
-NOTES_API NOTES_NODISCARD int notes_space_name_check(const char *name);
+NOTES_API NOTES_NODISCARD int notes_sync_space_name_check(const char *name);
 /*
  * Create space `name` with a fresh random secret in replica `home`.
  * OUT *out (may be NULL): the new space. NOTES_EEXIST if it exists.
  */
-NOTES_API NOTES_NODISCARD int notes_space_create(const char *home,
+NOTES_API NOTES_NODISCARD int notes_sync_space_create(const char *home,
                                                  const char *name,
-                                                 notes_space *out);
+                                                 notes_sync_space *out);
 /*
  * Store a space received from elsewhere (an invite). NOTES_OK if it is new
  * or already stored with the same secret; NOTES_EEXIST if a space of that
  * name holds another secret.
  */
-NOTES_API NOTES_NODISCARD int notes_space_save(const char *home,
-                                               const notes_space *s);
+NOTES_API NOTES_NODISCARD int notes_sync_space_save(const char *home,
+                                               const notes_sync_space *s);
 /* Load space `name`. NOTES_ENOTFOUND, NOTES_ECORRUPT, NOTES_EPERM (the file
  * is readable by others). OUT *out, zeroed on failure. */
-NOTES_API NOTES_NODISCARD int notes_space_load(const char *home,
+NOTES_API NOTES_NODISCARD int notes_sync_space_load(const char *home,
                                                const char *name,
-                                               notes_space *out);
+                                               notes_sync_space *out);
 /*
  * Names of the spaces in `home`, sorted. OUT *names: *n strings; free with
- * notes_space_names_free(*names, *n).
+ * notes_sync_space_names_free(*names, *n).
  */
-NOTES_API NOTES_NODISCARD int notes_space_list(const char *home, char ***names,
+NOTES_API NOTES_NODISCARD int notes_sync_space_list(const char *home, char ***names,
                                                size_t *n);
-NOTES_API void notes_space_names_free(char **names, size_t n);
+NOTES_API void notes_sync_space_names_free(char **names, size_t n);
 /*
  * Put note `id` into space `name` (which must exist). NOTES_OK if it is
  * there already; NOTES_EEXIST if it belongs to another space (detail names
  * it). Durable (temporary file, fsync, rename) and safe against concurrent
  * writers (flock on $NOTES_HOME/spaces/lock).
  */
-NOTES_API NOTES_NODISCARD int notes_space_add_note(const char *home,
+NOTES_API NOTES_NODISCARD int notes_sync_space_add_note(const char *home,
                                                    const char *name,
                                                    const uint8_t id[16]);
 /* Take note `id` out of space `name` (back to "personal"); NOTES_ENOTFOUND
  * if it was not in it. */
-NOTES_API NOTES_NODISCARD int notes_space_remove_note(const char *home,
+NOTES_API NOTES_NODISCARD int notes_sync_space_remove_note(const char *home,
                                                       const char *name,
                                                       const uint8_t id[16]);
 /* The notes of space `name`, sorted. OUT *ids: free with notes_sync_free. */
-NOTES_API NOTES_NODISCARD int notes_space_notes(const char *home,
+NOTES_API NOTES_NODISCARD int notes_sync_space_notes(const char *home,
                                                 const char *name,
                                                 uint8_t (**ids)[16],
                                                 size_t *n);
 /* The space note `id` belongs to: OUT name ("personal" when none). */
-NOTES_API NOTES_NODISCARD int notes_space_of_note(
+NOTES_API NOTES_NODISCARD int notes_sync_space_of_note(
     const char *home, const uint8_t id[16], char name[NOTES_SPACE_NAME_MAX + 1]);
 /*
  * Check every space file in `home` (spaces/NAME, spaces/NAME.notes): check
@@ -131,7 +131,7 @@ NOTES_API NOTES_NODISCARD int notes_space_of_note(
  * like notes_replica_verify_files. Reads only. Returns NOTES_OK when all
  * are sound, else the code of the first damaged one.
  */
-NOTES_API int notes_space_verify_files(const char *home, notes_file_fn fn,
+NOTES_API int notes_sync_space_verify_files(const char *home, notes_file_fn fn,
                                        void *arg);
 
 /* ---- Invites ----------------------------------------------------------- */
@@ -142,16 +142,16 @@ NOTES_API int notes_space_verify_files(const char *home, notes_file_fn fn,
  * docs/protocol.md). Whoever holds it can join the space: share it like a
  * password.
  */
-typedef struct notes_invite {
-    notes_space space;
+typedef struct notes_sync_invite {
+    notes_sync_space space;
     uint8_t inviter[32];              /* Ed25519 public key */
     char addr[NOTES_ADDR_MAX + 1];    /* "HOST:PORT" */
-} notes_invite;
+} notes_sync_invite;
 
 /* OUT *code: NUL-terminated, free with notes_sync_free (it holds the secret:
  * callers should sodium_memzero it). addr: "HOST:PORT", 1..63 printable
  * ASCII bytes with a ':' and a port 1..65535. */
-NOTES_API NOTES_NODISCARD int notes_invite_encode(const notes_space *s,
+NOTES_API NOTES_NODISCARD int notes_sync_invite_encode(const notes_sync_space *s,
                                                   const uint8_t inviter[32],
                                                   const char *addr,
                                                   char **code);
@@ -162,8 +162,8 @@ NOTES_API NOTES_NODISCARD int notes_invite_encode(const notes_space *s,
  * not match: a typo), NOTES_EVERSION for another version. OUT *out, zeroed
  * on failure.
  */
-NOTES_API NOTES_NODISCARD int notes_invite_decode(const char *code,
-                                                  notes_invite *out);
+NOTES_API NOTES_NODISCARD int notes_sync_invite_decode(const char *code,
+                                                  notes_sync_invite *out);
 
 /* ---- Sessions (no I/O) ------------------------------------------------- */
 /*
@@ -200,7 +200,7 @@ typedef struct notes_sync_config {
     int role;                        /* enum notes_sync_role */
     notes_replica *replica;          /* borrowed; NULL: an empty space */
     const notes_identity *identity;  /* borrowed, required: our key */
-    const notes_space *spaces;       /* borrowed (copied); initiator: 1 */
+    const notes_sync_space *spaces;       /* borrowed (copied); initiator: 1 */
     size_t nspaces;                  /* responder: any of them may match */
     uint64_t max_bundle;             /* bytes per received bundle; 0: 64 MiB */
     notes_sync_progress_fn progress; /* optional */
@@ -459,7 +459,7 @@ typedef struct notes_sync_peers {
     int discovery;             /* discovery was on */
     int discovery_port;
     notes_sync_discovery_stats disc;
-    notes_sync_peer *peers;    /* npeers; free with notes_sync_peers_release */
+    notes_sync_peer *peers;    /* npeers; free with notes_sync_peers_clear */
     size_t npeers;
 } notes_sync_peers;
 
@@ -467,11 +467,11 @@ typedef struct notes_sync_peers {
  * Read the peers a daemon of `home` knows ($NOTES_HOME/peers) and whether
  * one is running. No file: NOTES_OK with known = 0. A malformed file:
  * NOTES_ECORRUPT with a detail. OUT *out: release with
- * notes_sync_peers_release.
+ * notes_sync_peers_clear.
  */
 NOTES_API NOTES_NODISCARD int notes_sync_peers_read(const char *home,
                                                     notes_sync_peers *out);
-NOTES_API void notes_sync_peers_release(notes_sync_peers *p);
+NOTES_API void notes_sync_peers_clear(notes_sync_peers *p);
 
 #ifdef __cplusplus
 }

@@ -765,7 +765,7 @@ static int parse_peer(char *line, notes_sync_peer *e)
     return 0;
 }
 
-void notes_sync_peers_release(notes_sync_peers *p)
+void notes_sync_peers_clear(notes_sync_peers *p)
 {
     if (!p)
         return;
@@ -883,7 +883,7 @@ fail:
     free(buf);
     {
         int running = out->running;
-        notes_sync_peers_release(out);
+        notes_sync_peers_clear(out);
         memset(out, 0, sizeof(*out));
         out->running = running;
     }

@@ -91,7 +91,7 @@ struct notes_sync_session {
     int role;
     notes_replica *replica;
     const notes_identity *id;
-    notes_space *spaces;          /* owned copies, wiped on free */
+    notes_sync_space *spaces;          /* owned copies, wiped on free */
     uint8_t (*netkeys)[32];
     size_t nspaces, space;        /* space: index of the agreed one */
     uint64_t max_bundle;
@@ -222,13 +222,13 @@ static int put_msg(notes_sync_session *s, uint8_t type, const uint8_t *p,
                    size_t n);
 static int flush_body(notes_sync_session *s);
 
-/* Fail the session with rc; the detail is taken from notes_sync_last_error.
+/* Fail the session with rc; the detail is taken from notes_sync_last_detail.
  * After the handshake the peer gets an authenticated ERROR frame. */
 static int fail(notes_sync_session *s, int rc)
 {
     if (s->state == NOTES_SYNC_FAILED)
         return s->err;
-    snprintf(s->detail, sizeof(s->detail), "%s", notes_sync_last_error());
+    snprintf(s->detail, sizeof(s->detail), "%s", notes_sync_last_detail());
     if (s->state == NOTES_SYNC_OPEN && !s->bye_sent &&
         rc != NOTES_SYNC_EREFUSED) {
         uint8_t msg[300];
@@ -273,7 +273,7 @@ void notes_sync_session_abort(notes_sync_session *s, int err,
     char copy[512];
     if (!s)
         return;
-    /* reason may be notes_sync_last_error() itself */
+    /* reason may be notes_sync_last_detail() itself */
     snprintf(copy, sizeof(copy), "%s",
              reason ? reason : notes_sync_strerror(err));
     notes_sync__detail("%s", copy);
@@ -353,7 +353,7 @@ void notes_sync_session_free(notes_sync_session *s)
     sync_buf_release(&s->rb);
     free(s->ours);
     for (size_t i = 0; i < DOC_CACHE; i++)
-        notes_doc_close(s->docs[i].d);
+        notes_doc_free(s->docs[i].d);
     bundle_free(s);
     for (size_t i = 0; i < s->ntheirs; i++)
         free(s->theirs[i].vv);
@@ -445,7 +445,7 @@ static int open_space(notes_sync_session *s)
              s->spaces[s->space].name);
     if (!s->replica)
         return NOTES_OK;
-    rc = notes_space_notes(notes_replica_home(s->replica),
+    rc = notes_sync_space_notes(notes_replica_home(s->replica),
                            s->spaces[s->space].name, &s->ours, &s->nours);
     return rc;
 }
@@ -472,7 +472,7 @@ static int doc_get(notes_sync_session *s, const uint8_t id[16], notes_doc **d)
     *d = NULL;
     if ((rc = notes_doc_open(s->replica, id, d)))
         return rc;
-    notes_doc_close(lru->d);
+    notes_doc_free(lru->d);
     memcpy(lru->id, id, 16);
     lru->d = *d;
     lru->used = ++s->docs_tick;
@@ -1041,7 +1041,7 @@ static int round_reset(notes_sync_session *s)
         return rc;
     for (size_t i = 0; i < DOC_CACHE; i++)
         if (s->docs[i].d && notes_doc_refresh(s->docs[i].d) != NOTES_OK) {
-            notes_doc_close(s->docs[i].d);
+            notes_doc_free(s->docs[i].d);
             s->docs[i].d = NULL;
         }
     return NOTES_OK;
@@ -1221,14 +1221,14 @@ static int check_incoming(notes_sync_session *s, const uint8_t id[16])
     s->rb_new = 0;
     if (s->nours && bsearch(id, s->ours, s->nours, 16, cmp_id))
         return NOTES_OK;
-    rc = notes_space_of_note(notes_replica_home(s->replica), id, other);
+    rc = notes_sync_space_of_note(notes_replica_home(s->replica), id, other);
     if (rc)
         return fail(s, rc);
     if (strcmp(other, NOTES_SPACE_DEFAULT) != 0)
         return failf(s, NOTES_SYNC_EPROTO, "the peer sent note %s, which "
                      "belongs to space '%s' here", hex, other);
     rc = notes_doc_open(s->replica, id, &d);
-    notes_doc_close(d);
+    notes_doc_free(d);
     if (rc == NOTES_OK)
         return failf(s, NOTES_SYNC_EPROTO, "the peer sent note %s, which is "
                      "a personal note here", hex);
@@ -1253,7 +1253,7 @@ static int merge_bundle(notes_sync_session *s)
     int rc;
     hex16(s->rb_id, hex);
     if (s->rb_new &&
-        (rc = notes_space_add_note(home, s->spaces[s->space].name, s->rb_id)))
+        (rc = notes_sync_space_add_note(home, s->spaces[s->space].name, s->rb_id)))
         return fail(s, rc);
     int cached = 1;
     rc = doc_get(s, s->rb_id, &d);
@@ -1266,7 +1266,7 @@ static int merge_bundle(notes_sync_session *s)
     } else {
         rc = notes_doc_merge(d, s->rb.data, s->rb.len, &added);
         if (!cached)
-            notes_doc_close(d);
+            notes_doc_free(d);
         if (rc) {
             char why[400];
             snprintf(why, sizeof(why), "note %s: bundle refused, nothing of "
@@ -1277,8 +1277,8 @@ static int merge_bundle(notes_sync_session *s)
     if (rc) {
         if (s->rb_new) {
             char keep[512];
-            snprintf(keep, sizeof(keep), "%s", notes_sync_last_error());
-            if (notes_space_remove_note(home, s->spaces[s->space].name,
+            snprintf(keep, sizeof(keep), "%s", notes_sync_last_detail());
+            if (notes_sync_space_remove_note(home, s->spaces[s->space].name,
                                         s->rb_id) != NOTES_OK) {
                 /* listed without a log: harmless, the next sync fills it */
             }
@@ -1413,7 +1413,7 @@ static int handle_msg(notes_sync_session *s, uint8_t type, const uint8_t *p,
             return failf(s, NOTES_SYNC_EPROTO, "presence outside a live "
                          "session");
         if (notes_sync_presence_open(p, n, note, key, &seq, &json, &jn))
-            return failf(s, NOTES_SYNC_EPROTO, "%s", notes_sync_last_error());
+            return failf(s, NOTES_SYNC_EPROTO, "%s", notes_sync_last_detail());
         /* Only for notes of the space: a peer learns nothing of others.
          * The list read at the round's start may miss a note that just
          * arrived: ask the space file then. */
@@ -1456,7 +1456,7 @@ static int note_in_space(notes_sync_session *s, const uint8_t id[16])
     if (s->nours && bsearch(id, s->ours, s->nours, 16, cmp_id))
         return 1;
     return s->replica &&
-           notes_space_of_note(notes_replica_home(s->replica), id, name) ==
+           notes_sync_space_of_note(notes_replica_home(s->replica), id, name) ==
                NOTES_OK &&
            strcmp(name, s->spaces[s->space].name) == 0;
 }

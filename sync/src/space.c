@@ -29,7 +29,7 @@
 #define INVITE_BLOB_MAX (1 + 1 + NOTES_SPACE_NAME_MAX + 32 + 32 + 1 + \
                          NOTES_ADDR_MAX + 4)
 
-void notes_space_clear(notes_space *s)
+void notes_sync_space_clear(notes_sync_space *s)
 {
     if (s)
         sodium_memzero(s, sizeof(*s));
@@ -65,7 +65,7 @@ static int name_ok(const char *name, int allow_reserved)
     return NOTES_OK;
 }
 
-int notes_space_name_check(const char *name)
+int notes_sync_space_name_check(const char *name)
 {
     return name_ok(name, 0);
 }
@@ -280,7 +280,7 @@ static void put_hex(const uint8_t *p, size_t n, char *out)
 }
 
 /* The space file: "notes-space 1\nname NAME\nsecret HEX64\n". */
-static int format_space(const notes_space *s, char *buf, size_t cap)
+static int format_space(const notes_sync_space *s, char *buf, size_t cap)
 {
     char hex[65];
     int k;
@@ -294,7 +294,7 @@ static int format_space(const notes_space *s, char *buf, size_t cap)
 }
 
 static int parse_space(const char *path, const char *text, const char *name,
-                       notes_space *out)
+                       notes_sync_space *out)
 {
     char want[NOTES_SPACE_NAME_MAX + 16];
     const char *p = text, *nl;
@@ -341,7 +341,7 @@ static int check_text(const char *path, char *text, size_t *n, int *checked)
     return NOTES_OK;
 }
 
-static int load_space(const char *home, const char *name, notes_space *out,
+static int load_space(const char *home, const char *name, notes_sync_space *out,
                       int *checked)
 {
     char *path, *text = NULL;
@@ -375,13 +375,13 @@ static int load_space(const char *home, const char *name, notes_space *out,
     return rc;
 }
 
-int notes_space_load(const char *home, const char *name, notes_space *out)
+int notes_sync_space_load(const char *home, const char *name, notes_sync_space *out)
 {
     int checked;
     return load_space(home, name, out, &checked);
 }
 
-static int save(const char *home, const notes_space *s, int must_be_new)
+static int save(const char *home, const notes_sync_space *s, int must_be_new)
 {
     char buf[256 + NOTES_CHECK_LINE_LEN], *path;
     int rc, fd, k;
@@ -398,8 +398,8 @@ static int save(const char *home, const notes_space *s, int must_be_new)
     k = format_space(s, buf, sizeof(buf));
     rc = k < 0 ? NOTES_EINVAL : write_atomic(home, path, buf, (size_t)k, 0);
     if (rc == NOTES_EEXIST) {
-        notes_space cur;
-        int lrc = notes_space_load(home, s->name, &cur);
+        notes_sync_space cur;
+        int lrc = notes_sync_space_load(home, s->name, &cur);
         if (must_be_new) {
             notes_sync__detail("space '%s' exists", s->name);
         } else if (lrc == NOTES_OK &&
@@ -411,7 +411,7 @@ static int save(const char *home, const notes_space *s, int must_be_new)
         } else {
             rc = lrc;
         }
-        notes_space_clear(&cur);
+        notes_sync_space_clear(&cur);
     }
     sodium_memzero(buf, sizeof(buf));
     free(path);
@@ -419,9 +419,9 @@ static int save(const char *home, const notes_space *s, int must_be_new)
     return rc;
 }
 
-int notes_space_create(const char *home, const char *name, notes_space *out)
+int notes_sync_space_create(const char *home, const char *name, notes_sync_space *out)
 {
-    notes_space s;
+    notes_sync_space s;
     int rc;
     if (out)
         memset(out, 0, sizeof(*out));
@@ -433,11 +433,11 @@ int notes_space_create(const char *home, const char *name, notes_space *out)
     rc = save(home, &s, 1);
     if (rc == NOTES_OK && out)
         *out = s;
-    notes_space_clear(&s);
+    notes_sync_space_clear(&s);
     return rc;
 }
 
-int notes_space_save(const char *home, const notes_space *s)
+int notes_sync_space_save(const char *home, const notes_sync_space *s)
 {
     return save(home, s, 0);
 }
@@ -447,7 +447,7 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-void notes_space_names_free(char **names, size_t n)
+void notes_sync_space_names_free(char **names, size_t n)
 {
     if (!names)
         return;
@@ -456,7 +456,7 @@ void notes_space_names_free(char **names, size_t n)
     free(names);
 }
 
-int notes_space_list(const char *home, char ***names, size_t *n)
+int notes_sync_space_list(const char *home, char ***names, size_t *n)
 {
     char *dir;
     DIR *dh;
@@ -502,7 +502,7 @@ int notes_space_list(const char *home, char ***names, size_t *n)
     closedir(dh);
     free(dir);
     if (rc) {
-        notes_space_names_free(v, k);
+        notes_sync_space_names_free(v, k);
         return rc;
     }
     if (k)
@@ -615,9 +615,9 @@ static int write_notes(const char *home, const char *name,
 
 static int space_exists(const char *home, const char *name)
 {
-    notes_space s;
-    int rc = notes_space_load(home, name, &s);
-    notes_space_clear(&s);
+    notes_sync_space s;
+    int rc = notes_sync_space_load(home, name, &s);
+    notes_sync_space_clear(&s);
     return rc;
 }
 
@@ -627,7 +627,7 @@ static int find_note(const char *home, const uint8_t id[16],
 {
     char **names;
     size_t nn;
-    int rc = notes_space_list(home, &names, &nn);
+    int rc = notes_sync_space_list(home, &names, &nn);
     *found = 0;
     snprintf(name, NOTES_SPACE_NAME_MAX + 1, "%s", NOTES_SPACE_DEFAULT);
     if (rc)
@@ -643,11 +643,11 @@ static int find_note(const char *home, const uint8_t id[16],
         }
         free(ids);
     }
-    notes_space_names_free(names, nn);
+    notes_sync_space_names_free(names, nn);
     return rc;
 }
 
-int notes_space_add_note(const char *home, const char *name,
+int notes_sync_space_add_note(const char *home, const char *name,
                          const uint8_t id[16])
 {
     char other[NOTES_SPACE_NAME_MAX + 1];
@@ -690,7 +690,7 @@ out:
     return rc;
 }
 
-int notes_space_remove_note(const char *home, const char *name,
+int notes_sync_space_remove_note(const char *home, const char *name,
                             const uint8_t id[16])
 {
     uint8_t(*ids)[16] = NULL, (*hit)[16];
@@ -718,7 +718,7 @@ out:
     return rc;
 }
 
-int notes_space_notes(const char *home, const char *name, uint8_t (**ids)[16],
+int notes_sync_space_notes(const char *home, const char *name, uint8_t (**ids)[16],
                       size_t *n)
 {
     int rc, fd;
@@ -737,7 +737,7 @@ int notes_space_notes(const char *home, const char *name, uint8_t (**ids)[16],
     return rc;
 }
 
-int notes_space_of_note(const char *home, const uint8_t id[16],
+int notes_sync_space_of_note(const char *home, const uint8_t id[16],
                         char name[NOTES_SPACE_NAME_MAX + 1])
 {
     int rc, fd, found;
@@ -758,7 +758,7 @@ static void report_file(notes_file_fn fn, void *arg, const char *path,
     notes_file_status st;
     char msg[600];
     snprintf(msg, sizeof(msg), "%s",
-             code ? notes_sync_last_error()
+             code ? notes_sync_last_detail()
                   : checked ? "" : "no checksum (written by an older version)");
     st.path = path;
     st.code = code;
@@ -770,27 +770,27 @@ static void report_file(notes_file_fn fn, void *arg, const char *path,
         fn(&st, arg);
 }
 
-int notes_space_verify_files(const char *home, notes_file_fn fn, void *arg)
+int notes_sync_space_verify_files(const char *home, notes_file_fn fn, void *arg)
 {
     char **names = NULL;
     size_t nn = 0;
     int first = NOTES_OK, fd;
     if (!home)
         return NOTES_EINVAL;
-    int rc = notes_space_list(home, &names, &nn);
+    int rc = notes_sync_space_list(home, &names, &nn);
     if (rc)
         return rc;
     if (nn == 0)
         return NOTES_OK; /* no spaces/ (nor a lock file to create) */
     if ((fd = lock_spaces(home, 0)) < 0) {
-        notes_space_names_free(names, nn);
+        notes_sync_space_names_free(names, nn);
         return fd;
     }
     for (size_t i = 0; i < nn; i++) {
         char *sp = space_path(home, names[i], NULL);
         char *np = space_path(home, names[i], ".notes");
         struct stat st;
-        notes_space s;
+        notes_sync_space s;
         uint8_t(*ids)[16] = NULL;
         size_t n;
         int checked = 0;
@@ -801,7 +801,7 @@ int notes_space_verify_files(const char *home, notes_file_fn fn, void *arg)
             break;
         }
         rc = load_space(home, names[i], &s, &checked);
-        notes_space_clear(&s);
+        notes_sync_space_clear(&s);
         report_file(fn, arg, sp, rc, checked, &first);
         if (lstat(np, &st) == 0) {
             rc = read_notes_checked(home, names[i], &ids, &n, &checked);
@@ -813,7 +813,7 @@ int notes_space_verify_files(const char *home, notes_file_fn fn, void *arg)
         rc = NOTES_OK;
     }
     unlock_spaces(fd);
-    notes_space_names_free(names, nn);
+    notes_sync_space_names_free(names, nn);
     return rc ? rc : first;
 }
 
@@ -847,7 +847,7 @@ bad:
     return NOTES_EINVAL;
 }
 
-int notes_invite_encode(const notes_space *s, const uint8_t inviter[32],
+int notes_sync_invite_encode(const notes_sync_space *s, const uint8_t inviter[32],
                         const char *addr, char **code)
 {
     uint8_t blob[INVITE_BLOB_MAX], h[32];
@@ -889,7 +889,7 @@ int notes_invite_encode(const notes_space *s, const uint8_t inviter[32],
     return NOTES_OK;
 }
 
-int notes_invite_decode(const char *code, notes_invite *out)
+int notes_sync_invite_decode(const char *code, notes_sync_invite *out)
 {
     uint8_t blob[INVITE_BLOB_MAX + 8], h[32];
     const char *b, *e;

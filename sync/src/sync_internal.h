@@ -171,7 +171,7 @@ typedef void (*sync_disc_found_fn)(void *ud, size_t space,
                                    const struct sockaddr *addr);
 struct sync_disc_cfg {
     struct uv_loop_s *loop;
-    const notes_space *spaces;
+    const notes_sync_space *spaces;
     size_t nspaces;
     const uint8_t *pk;            /* ours */
     int tcp_port;                 /* announced */

@@ -31,7 +31,7 @@ int notes_sync__from_notes(int rc, const char *what)
     return rc;
 }
 
-const char *notes_sync_last_error(void)
+const char *notes_sync_last_detail(void)
 {
     return detail;
 }

@@ -265,7 +265,7 @@ static void conn_close(struct conn *c)
              * to report: its row in the state file says "backoff". */
             if (h->opts && h->opts->on_session &&
                 !(c->kind == CONN_DISCOVERED && !c->opened)) {
-                /* notes_sync_last_error() says why, in the callback. */
+                /* notes_sync_last_detail() says why, in the callback. */
                 notes_sync__detail("%s", c->rc ? notes_sync_session_detail(c->s)
                                                : "");
                 h->opts->on_session(h->opts->ud, c->rc, r);
@@ -340,7 +340,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
                                "that; so does one that is not in this "
                                "space)");
         }
-        notes_sync_session_abort(c->s, c->rc, notes_sync_last_error());
+        notes_sync_session_abort(c->s, c->rc, notes_sync_last_detail());
         conn_close(c);
         return;
     }
@@ -611,7 +611,7 @@ bad:
 /* Identity and spaces of a replica, for either side. */
 static int hub_load(struct notes_sync_hub *h, const char *home, const char *passphrase,
                     const char *space, notes_replica **r, notes_identity **id,
-                    notes_space **spaces)
+                    notes_sync_space **spaces)
 {
     char path[4096];
     char **names = NULL;
@@ -628,24 +628,24 @@ static int hub_load(struct notes_sync_hub *h, const char *home, const char *pass
     if (space) {
         if (!(*spaces = calloc(1, sizeof(**spaces))))
             return NOTES_ENOMEM;
-        if ((rc = notes_space_load(home, space, *spaces)))
+        if ((rc = notes_sync_space_load(home, space, *spaces)))
             return rc;
         n = 1;
     } else {
-        if ((rc = notes_space_list(home, &names, &n)))
+        if ((rc = notes_sync_space_list(home, &names, &n)))
             return rc;
         if (n == 0) {
             notes_sync__detail("no spaces in '%s' to serve", home);
             return NOTES_ENOTFOUND;
         }
         if (!(*spaces = calloc(n, sizeof(**spaces)))) {
-            notes_space_names_free(names, n);
+            notes_sync_space_names_free(names, n);
             return NOTES_ENOMEM;
         }
         h->cfg.nspaces = n; /* so that a failure below still wipes them */
         for (size_t i = 0; i < n && !rc; i++)
-            rc = notes_space_load(home, names[i], &(*spaces)[i]);
-        notes_space_names_free(names, n);
+            rc = notes_sync_space_load(home, names[i], &(*spaces)[i]);
+        notes_sync_space_names_free(names, n);
         if (rc)
             return rc;
     }
@@ -657,14 +657,14 @@ static int hub_load(struct notes_sync_hub *h, const char *home, const char *pass
 }
 
 static void hub_unload(notes_replica *r, notes_identity *id,
-                       notes_space *spaces, size_t n)
+                       notes_sync_space *spaces, size_t n)
 {
     if (spaces) {
         sodium_memzero(spaces, n * sizeof(*spaces));
         free(spaces);
     }
     notes_identity_free(id);
-    notes_replica_close(r);
+    notes_replica_free(r);
 }
 
 static void on_connect(uv_connect_t *req, int status)
@@ -673,7 +673,7 @@ static void on_connect(uv_connect_t *req, int status)
     free(req);
     if (status < 0) {
         c->rc = uv_err(status, "connect");
-        notes_sync_session_abort(c->s, c->rc, notes_sync_last_error());
+        notes_sync_session_abort(c->s, c->rc, notes_sync_last_detail());
         conn_close(c);
         return;
     }
@@ -713,7 +713,7 @@ int notes_sync_once_ex(const char *home, const char *passphrase,
     struct sockaddr_storage ss;
     notes_replica *r;
     notes_identity *id;
-    notes_space *spaces;
+    notes_sync_space *spaces;
     uv_connect_t *req;
     int rc, e;
     if (report)
@@ -762,7 +762,7 @@ int notes_sync_once_ex(const char *home, const char *passphrase,
         free(req);
         h.client->rc = uv_err(e, "connect");
         notes_sync_session_abort(h.client->s, h.client->rc,
-                                 notes_sync_last_error());
+                                 notes_sync_last_detail());
         conn_close(h.client);
     }
     loop_finish(&h.loop);
@@ -774,7 +774,7 @@ int notes_sync_once_ex(const char *home, const char *passphrase,
 out:
     {
         char keep[512];
-        snprintf(keep, sizeof(keep), "%s", notes_sync_last_error());
+        snprintf(keep, sizeof(keep), "%s", notes_sync_last_detail());
         hub_unload(r, id, spaces, h.cfg.nspaces);
         free(h.readbuf);
         notes_sync__detail("%s", keep);
@@ -862,7 +862,7 @@ static void conn_dial(struct conn *c, const struct sockaddr_storage *ss)
                             on_connect)) < 0) {
         free(req);
         c->rc = uv_err(e, "connect");
-        notes_sync_session_abort(c->s, c->rc, notes_sync_last_error());
+        notes_sync_session_abort(c->s, c->rc, notes_sync_last_detail());
         conn_close(c);
     }
 }
@@ -1291,7 +1291,7 @@ static void state_write(struct notes_sync_hub *h)
         /* Keep serving; a later write may work (disk full, ...). Said
          * once, not at every refresh. */
         if (!h->state_failed)
-            hub_log(h, "peers state: %s", notes_sync_last_error());
+            hub_log(h, "peers state: %s", notes_sync_last_detail());
         h->state_failed = 1;
     } else {
         h->state_failed = 0;
@@ -1501,7 +1501,7 @@ static void hub_discovery(struct notes_sync_hub *h, const struct sockaddr_storag
         h->discovery = 1;
     else
         hub_log(h, "discovery is off: %s (peers can still be given with "
-                   "--peer)", notes_sync_last_error());
+                   "--peer)", notes_sync_last_detail());
 }
 
 int notes_sync_serve(const char *home, const char *passphrase,
@@ -1514,7 +1514,7 @@ int notes_sync_serve(const char *home, const char *passphrase,
     int blen = sizeof(bound), rc, e, port = 0;
     notes_replica *r;
     notes_identity *id;
-    notes_space *spaces;
+    notes_sync_space *spaces;
     if (!home || !o)
         return NOTES_EINVAL;
     memset(&h, 0, sizeof(h));
@@ -1565,7 +1565,7 @@ int notes_sync_serve(const char *home, const char *passphrase,
     }
     h.cfg.live = o->live || o->npeers || o->discovery;
     if (!o->no_state_file && sync_peers_lock(home, &h.lock) != NOTES_OK)
-        hub_log(&h, "no peers state file: %s", notes_sync_last_error());
+        hub_log(&h, "no peers state file: %s", notes_sync_last_detail());
     if ((e = uv_loop_init(&h.loop)) < 0) {
         rc = uv_err(e, "loop");
         goto out;
@@ -1632,7 +1632,7 @@ int notes_sync_serve(const char *home, const char *passphrase,
 out:
     {
         char keep[512];
-        snprintf(keep, sizeof(keep), "%s", notes_sync_last_error());
+        snprintf(keep, sizeof(keep), "%s", notes_sync_last_detail());
         sync_peers_unlock(h.lock);
         for (size_t i = 0; i < h.nrows; i++)
             free(h.rows[i]);

@@ -35,7 +35,7 @@ static inline char *mkreplica(const char *name)
     notes_replica *r;
     assert_non_null(mkdtemp(home));
     assert_int_equal(notes_replica_create(home, name, NULL, &r), NOTES_OK);
-    notes_replica_close(r);
+    notes_replica_free(r);
     return home;
 }
 
@@ -57,9 +57,9 @@ static inline void make_note(const char *home, const char *space,
     assert_int_equal(notes_doc_splice(d, 0, 0, text, strlen(text)), NOTES_OK);
     assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
     memcpy(id, notes_doc_id(d), 16);
-    notes_doc_close(d);
-    notes_replica_close(r);
-    assert_int_equal(notes_space_add_note(home, space, id), NOTES_OK);
+    notes_doc_free(d);
+    notes_replica_free(r);
+    assert_int_equal(notes_sync_space_add_note(home, space, id), NOTES_OK);
 }
 
 /* Append `text` to note `id` of `home` as one commit. */
@@ -75,8 +75,8 @@ static inline void append(const char *home, const uint8_t id[16],
                                       strlen(text)),
                      NOTES_OK);
     assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
-    notes_doc_close(d);
-    notes_replica_close(r);
+    notes_doc_free(d);
+    notes_replica_free(r);
 }
 
 #endif

@@ -332,14 +332,14 @@ static void key_of(const char *home, uint8_t pk[32])
     notes_replica *r;
     assert_int_equal(notes_replica_open(home, &r), NOTES_OK);
     memcpy(pk, notes_replica_public_key(r), 32);
-    notes_replica_close(r);
+    notes_replica_free(r);
 }
 
 static void state_of(const char *home, notes_sync_peers *p)
 {
     int rc = notes_sync_peers_read(home, p);
     if (rc)
-        fail_msg("peers state of %s: %s", home, notes_sync_last_error());
+        fail_msg("peers state of %s: %s", home, notes_sync_last_detail());
 }
 
 static const notes_sync_peer *peer_with(const notes_sync_peers *p,
@@ -364,7 +364,7 @@ static int wait_connected(const char *home, const uint8_t key[32], double ms)
         e = peer_with(&p, key);
         ok = p.running && e && strcmp(e->state, "connected") == 0 &&
              e->sessions == 1;
-        notes_sync_peers_release(&p);
+        notes_sync_peers_clear(&p);
         if (ok)
             return 1;
         usleep(20000);
@@ -383,9 +383,9 @@ static char *text_of(const char *home, const uint8_t id[16])
         const char *t = notes_doc_text(d, &n);
         free(copy);
         copy = strndup(t, n);
-        notes_doc_close(d);
+        notes_doc_free(d);
     }
-    notes_replica_close(r);
+    notes_replica_free(r);
     return copy;
 }
 
@@ -418,7 +418,7 @@ static notes_sync_discovery_stats wait_disc(const char *home, disc_pred done,
         notes_sync_peers p;
         state_of(home, &p);
         s = p.disc;
-        notes_sync_peers_release(&p);
+        notes_sync_peers_clear(&p);
         if (done(&s, base))
             return s;
         usleep(20000);
@@ -488,7 +488,7 @@ static int rate_seen(const notes_sync_discovery_stats *s,
 static void test_daemons(void **st)
 {
     char *a = mkreplica("Ana"), *b = mkreplica("Bo"), *c = mkreplica("Cy");
-    notes_space team, other;
+    notes_sync_space team, other;
     static struct server sa, sb, sc; /* the teardown reads them */
     uint8_t id[16], other_id[16], ka[32], kb[32], kc[32];
     int udp, sniff;
@@ -500,10 +500,10 @@ static void test_daemons(void **st)
     g_servers[0] = &sa;
     g_servers[1] = &sb;
     g_servers[2] = &sc;
-    assert_int_equal(notes_space_create(a, "team", &team), NOTES_OK);
-    assert_int_equal(notes_space_save(b, &team), NOTES_OK);
+    assert_int_equal(notes_sync_space_create(a, "team", &team), NOTES_OK);
+    assert_int_equal(notes_sync_space_save(b, &team), NOTES_OK);
     /* C: a space of the same name, another secret. */
-    assert_int_equal(notes_space_create(c, "team", &other), NOTES_OK);
+    assert_int_equal(notes_sync_space_create(c, "team", &other), NOTES_OK);
     make_note(a, "team", "# Discovered\n", id);
     make_note(c, "team", "# Not yours\n", other_id);
     key_of(a, ka);
@@ -566,7 +566,7 @@ static void test_daemons(void **st)
         assert_true(p.running);
         assert_int_equal(p.npeers, 0);
         assert_int_equal(p.disc.accepted, 0);
-        notes_sync_peers_release(&p);
+        notes_sync_peers_clear(&p);
         state_of(a, &p);
         assert_int_equal(p.npeers, 1);
         assert_memory_equal(p.peers[0].key, kb, 32);
@@ -578,7 +578,7 @@ static void test_daemons(void **st)
         assert_true(p.peers[0].changes_received >= 1);
         assert_true(p.discovery);
         assert_int_equal(p.discovery_port, udp);
-        notes_sync_peers_release(&p);
+        notes_sync_peers_clear(&p);
     }
     {
         char *tc = text_of(c, id), *ta = text_of(a, other_id);
@@ -598,13 +598,13 @@ static void test_daemons(void **st)
         sync_disc_key(other.secret, kd_other);
         state_of(a, &p);
         base_a = p.disc;
-        notes_sync_peers_release(&p);
+        notes_sync_peers_clear(&p);
         state_of(b, &p);
         base_b = p.disc;
-        notes_sync_peers_release(&p);
+        notes_sync_peers_clear(&p);
         state_of(c, &p);
         base_c = p.disc;
-        notes_sync_peers_release(&p);
+        notes_sync_peers_clear(&p);
         /* Truncated copies of a valid announcement (B's key). */
         sync_disc_seal(kd_team, kb, (uint16_t)sb.port, unix_now(), pkt);
         for (int i = 0; i < N_TRUNC; i++)
@@ -655,7 +655,7 @@ static void test_daemons(void **st)
         /* A flood from one address: rate-limited, the rest unharmed. */
         state_of(a, &p);
         base_a = p.disc;
-        notes_sync_peers_release(&p);
+        notes_sync_peers_clear(&p);
         for (int i = 0; i < 2000; i++) {
             uint8_t r[SYNC_DISC_LEN];
             randombytes_buf(r, sizeof(r));
@@ -674,10 +674,10 @@ static void test_daemons(void **st)
             /* C knows the fake member only: never A nor B. */
             assert_null(peer_with(&q, ka));
             assert_null(peer_with(&q, kb));
-            notes_sync_peers_release(&q);
+            notes_sync_peers_clear(&q);
             state_of(a, &q);
             assert_int_equal(q.npeers, 1);
-            notes_sync_peers_release(&q);
+            notes_sync_peers_clear(&q);
         }
     }
 
@@ -693,13 +693,13 @@ static void test_daemons(void **st)
         assert_non_null(e = peer_with(&p, ka));
         assert_string_equal(e->state, "disconnected");
         assert_string_equal(e->space, "team");
-        notes_sync_peers_release(&p);
+        notes_sync_peers_clear(&p);
         t0 = now_ms();
         while (!gone && now_ms() - t0 < 5000) {
             state_of(a, &p);
             e = peer_with(&p, kb);
             gone = e && strcmp(e->state, "connected") != 0;
-            notes_sync_peers_release(&p);
+            notes_sync_peers_clear(&p);
             if (!gone)
                 usleep(20000);
         }
@@ -711,11 +711,11 @@ static void test_daemons(void **st)
         notes_sync_peers p;
         state_of(a, &p);
         assert_false(p.running);
-        notes_sync_peers_release(&p);
+        notes_sync_peers_clear(&p);
     }
     close(sniff);
-    notes_space_clear(&team);
-    notes_space_clear(&other);
+    notes_sync_space_clear(&team);
+    notes_sync_space_clear(&other);
     rmreplica(a);
     rmreplica(b);
     rmreplica(c);
@@ -727,7 +727,7 @@ static void test_daemons(void **st)
 static void test_one_way(void **st)
 {
     char *a = mkreplica("Ana"), *b = mkreplica("Bo");
-    notes_space team;
+    notes_sync_space team;
     static struct server sa, sb; /* the teardown reads them */
     uint8_t id[16], ka[32], kb[32];
     int pa, pb, pn, fa, fb, fn;
@@ -737,8 +737,8 @@ static void test_one_way(void **st)
     memset(&sb, 0, sizeof(sb));
     g_servers[0] = &sa;
     g_servers[1] = &sb;
-    assert_int_equal(notes_space_create(a, "team", &team), NOTES_OK);
-    assert_int_equal(notes_space_save(b, &team), NOTES_OK);
+    assert_int_equal(notes_sync_space_create(a, "team", &team), NOTES_OK);
+    assert_int_equal(notes_sync_space_save(b, &team), NOTES_OK);
     make_note(a, "team", "# One way\n", id);
     key_of(a, ka);
     key_of(b, kb);
@@ -760,10 +760,10 @@ static void test_one_way(void **st)
         assert_int_equal(p.npeers, 1);
         assert_string_equal(p.peers[0].found, "inbound");
         assert_int_equal(p.disc.accepted, 0);
-        notes_sync_peers_release(&p);
+        notes_sync_peers_clear(&p);
         state_of(b, &p);
         assert_string_equal(p.peers[0].found, "discovered");
-        notes_sync_peers_release(&p);
+        notes_sync_peers_clear(&p);
     }
     append(a, id, "back the other way\n");
     assert_true(wait_text(b, id, "back the other way\n", 5000));
@@ -772,7 +772,7 @@ static void test_one_way(void **st)
     close(fa);
     close(fb);
     close(fn);
-    notes_space_clear(&team);
+    notes_sync_space_clear(&team);
     rmreplica(a);
     rmreplica(b);
 }
@@ -806,14 +806,14 @@ static void test_state_file(void **st)
     assert_false(p.running);
     assert_false(p.known);
     assert_int_equal(p.npeers, 0);
-    notes_sync_peers_release(&p);
+    notes_sync_peers_clear(&p);
     snprintf(path, sizeof(path), "%s/peers", h);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_non_null(f = fopen(path, "w"));
         fputs(bad[i], f);
         fclose(f);
         assert_int_equal(notes_sync_peers_read(h, &p), NOTES_ECORRUPT);
-        assert_non_null(strstr(notes_sync_last_error(), "damaged"));
+        assert_non_null(strstr(notes_sync_last_detail(), "damaged"));
         assert_null(p.peers);
     }
     /* A valid one round-trips. */
@@ -837,7 +837,7 @@ static void test_state_file(void **st)
     assert_int_equal(p.peers[0].changes_received, 8);
     assert_false(p.peers[1].key_known);
     assert_string_equal(p.peers[1].state, "backoff");
-    notes_sync_peers_release(&p);
+    notes_sync_peers_clear(&p);
     rmreplica(h);
 }
 

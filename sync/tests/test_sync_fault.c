@@ -51,7 +51,7 @@ static char *verified_text(const char *home, const uint8_t id[16],
     assert_int_equal(notes_replica_open(home, &r), NOTES_OK);
     rc = notes_doc_open(r, id, &d);
     if (rc == NOTES_ENOTFOUND) {
-        notes_replica_close(r);
+        notes_replica_free(r);
         return NULL;
     }
     assert_int_equal(rc, NOTES_OK);
@@ -62,12 +62,12 @@ static char *verified_text(const char *home, const uint8_t id[16],
         fail_msg("verify: %s: %s", notes_errname(rc),
                  rep.nproblems ? rep.problems[0].message : "");
     assert_int_equal(rep.nproblems, 0);
-    notes_verify_report_release(&rep);
+    notes_verify_report_clear(&rep);
     const char *t = notes_doc_text(d, &n);
     copy = strndup(t, n);
     *nchanges = notes_doc_change_count(d);
-    notes_doc_close(d);
-    notes_replica_close(r);
+    notes_doc_free(d);
+    notes_replica_free(r);
     return copy;
 }
 
@@ -271,15 +271,15 @@ static void test_fault_server_killed_mid_stream(void **st)
 {
     (void)st;
     char *a = mkreplica("Ana"), *b = mkreplica("Bo"), addr[64];
-    notes_space sp;
+    notes_sync_space sp;
     notes_sync_report rep;
     struct proxy px;
     uint8_t big[16], small_a[16], small_b[16];
     char *text = big_text(3u << 20, 777);
     int port, rc;
     size_t nc;
-    assert_int_equal(notes_space_create(a, "team", &sp), NOTES_OK);
-    assert_int_equal(notes_space_save(b, &sp), NOTES_OK);
+    assert_int_equal(notes_sync_space_create(a, "team", &sp), NOTES_OK);
+    assert_int_equal(notes_sync_space_save(b, &sp), NOTES_OK);
     make_note(a, "team", text, big);
     make_note(a, "team", "# Agenda\n\nfrom Ana\n", small_a);
     make_note(b, "team", "# Retro\n\nfrom Bo\n", small_b);
@@ -292,7 +292,7 @@ static void test_fault_server_killed_mid_stream(void **st)
     rc = notes_sync_once(b, NULL, "team", addr, &rep);
     printf("server killed after %zu bytes to the client (%zu from it): "
            "%s: %s after %.0f ms\n", px.down, px.up, notes_sync_errname(rc),
-           notes_sync_last_error(), now_ms() - t0);
+           notes_sync_last_detail(), now_ms() - t0);
     proxy_join(&px);
     assert_true(px.killed);
     assert_true(rc == NOTES_SYNC_ECLOSED || rc == NOTES_SYNC_ENET);
@@ -310,7 +310,7 @@ static void test_fault_server_killed_mid_stream(void **st)
     rc = notes_sync_once(b, NULL, "team", addr, &rep);
     if (rc)
         fail_msg("sync after restart: %s: %s", notes_sync_errname(rc),
-                 notes_sync_last_error());
+                 notes_sync_last_detail());
     printf("after restart: %llu + %llu bytes, %llu changes received, %llu "
            "sent\n", (unsigned long long)rep.bytes_sent,
            (unsigned long long)rep.bytes_received,
@@ -332,7 +332,7 @@ static void test_fault_server_killed_mid_stream(void **st)
     assert_int_equal(rep.changes_sent + rep.changes_received, 0);
     kill_child();
     free(text);
-    notes_space_clear(&sp);
+    notes_sync_space_clear(&sp);
     rmreplica(a);
     rmreplica(b);
 }
@@ -346,13 +346,13 @@ static void test_fault_cut_off_then_converge(void **st)
 {
     (void)st;
     char *a = mkreplica("Ana"), *b = mkreplica("Bo"), addr[64];
-    notes_space sp;
+    notes_sync_space sp;
     notes_sync_report rep;
     uint8_t n1[16], n2[16];
     int port, rc;
     size_t nc;
-    assert_int_equal(notes_space_create(a, "team", &sp), NOTES_OK);
-    assert_int_equal(notes_space_save(b, &sp), NOTES_OK);
+    assert_int_equal(notes_sync_space_create(a, "team", &sp), NOTES_OK);
+    assert_int_equal(notes_sync_space_save(b, &sp), NOTES_OK);
     make_note(a, "team", "# Weekly\n", n1);
     port = serve_child(a);
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
@@ -376,7 +376,7 @@ static void test_fault_cut_off_then_converge(void **st)
     rc = notes_sync_once(b, NULL, "team", addr, &rep);
     if (rc)
         fail_msg("sync after reconnect: %s: %s", notes_sync_errname(rc),
-                 notes_sync_last_error());
+                 notes_sync_last_detail());
     assert_int_equal(rep.changes_sent, 3);     /* Bo's two edits, his note */
     assert_int_equal(rep.changes_received, 1); /* Ana's edit */
     assert_same(a, b, n1);
@@ -388,7 +388,7 @@ static void test_fault_cut_off_then_converge(void **st)
     assert_non_null(strstr(t, "Bo: another\n"));
     free(t);
     kill_child();
-    notes_space_clear(&sp);
+    notes_sync_space_clear(&sp);
     rmreplica(a);
     rmreplica(b);
 }
@@ -402,7 +402,7 @@ static void test_fault_silent_after_handshake(void **st)
 {
     (void)st;
     char *a = mkreplica("Ana"), *c = mkreplica("Cy");
-    notes_space sp;
+    notes_sync_space sp;
     notes_identity *id;
     notes_replica *rc_;
     notes_sync_session *s;
@@ -410,12 +410,12 @@ static void test_fault_silent_after_handshake(void **st)
     uint8_t n1[16], buf[4096];
     char path[4096];
     int port, fd;
-    assert_int_equal(notes_space_create(a, "team", &sp), NOTES_OK);
+    assert_int_equal(notes_sync_space_create(a, "team", &sp), NOTES_OK);
     make_note(a, "team", "# Weekly\n", n1);
     port = serve_child(a); /* idle deadline 3 s */
     snprintf(path, sizeof(path), "%s/identity", c);
     assert_int_equal(notes_identity_load(path, NULL, &id), NOTES_OK);
-    assert_int_equal(notes_space_save(c, &sp), NOTES_OK);
+    assert_int_equal(notes_sync_space_save(c, &sp), NOTES_OK);
     assert_int_equal(notes_replica_open(c, &rc_), NOTES_OK);
     memset(&cfg, 0, sizeof(cfg));
     cfg.replica = rc_;
@@ -476,10 +476,10 @@ static void test_fault_silent_after_handshake(void **st)
     assert_int_equal(notes_sync_session_error(s), NOTES_SYNC_EREFUSED);
     close(fd);
     notes_sync_session_free(s);
-    notes_replica_close(rc_);
+    notes_replica_free(rc_);
     notes_identity_free(id);
     kill_child();
-    notes_space_clear(&sp);
+    notes_sync_space_clear(&sp);
     rmreplica(a);
     rmreplica(c);
 }

@@ -5,7 +5,7 @@
  * The honest server is notes_sync_serve in a child process. It reports each
  * session to the test through a pipe, one fixed-size record per session:
  * the result, whether the handshake completed, the peer's key, the counters
- * and the reason (the on_session callback and notes_sync_last_error).
+ * and the reason (the on_session callback and notes_sync_last_detail).
  *
  * The malicious peer, Mallory, is written here by hand from docs/protocol.md
  * and docs/format.md. She holds the space secret (she is a member and has
@@ -208,7 +208,7 @@ struct srv_rec {
     uint8_t peer[32];             /* the proven peer key, or zero */
     uint64_t changes_received, notes_received, notes_created;
     uint64_t bytes_received, bytes_sent;
-    char detail[320];             /* notes_sync_last_error() */
+    char detail[320];             /* notes_sync_last_detail() */
 };
 
 struct server {
@@ -255,7 +255,7 @@ static void child_on_session(void *ud, int rc, const notes_sync_report *r)
         x.bytes_received = r->bytes_received;
         x.bytes_sent = r->bytes_sent;
     }
-    snprintf(x.detail, sizeof(x.detail), "%s", notes_sync_last_error());
+    snprintf(x.detail, sizeof(x.detail), "%s", notes_sync_last_detail());
     if (write(g_child_fd, &x, sizeof(x)) != (ssize_t)sizeof(x))
         _exit(4);
 }
@@ -501,7 +501,7 @@ static int read_to_eof(int fd, int ms, size_t *extra)
 
 struct world {
     char *a, *b, *m;
-    notes_space sp;
+    notes_sync_space sp;
     uint8_t n1[16], n2[16], n3[16];
     notes_identity *mal, *bo;
     uint8_t ana[32];
@@ -541,16 +541,16 @@ static int setup(void **st)
     w->a = mkreplica("Ana");
     w->b = mkreplica("Bo");
     w->m = mkreplica("Mallory");
-    assert_int_equal(notes_space_create(w->a, "team", &w->sp), NOTES_OK);
-    assert_int_equal(notes_space_save(w->b, &w->sp), NOTES_OK);
-    assert_int_equal(notes_space_save(w->m, &w->sp), NOTES_OK);
+    assert_int_equal(notes_sync_space_create(w->a, "team", &w->sp), NOTES_OK);
+    assert_int_equal(notes_sync_space_save(w->b, &w->sp), NOTES_OK);
+    assert_int_equal(notes_sync_space_save(w->m, &w->sp), NOTES_OK);
     make_note(w->a, "team", "# Weekly\n\nAgenda: release plan\n", w->n1);
     append(w->a, w->n1, "Ana: book the room\n");
     make_note(w->a, "team", "# Retro\n", w->n2);
     make_note(w->b, "team", "# Bo's ideas\n", w->n3);
     assert_int_equal(notes_replica_open(w->a, &r), NOTES_OK);
     memcpy(w->ana, notes_replica_public_key(r), 32);
-    notes_replica_close(r);
+    notes_replica_free(r);
     w->exact = 1;
     w->mal = load_identity(w->m);
     w->bo = load_identity(w->b);
@@ -559,10 +559,10 @@ static int setup(void **st)
     /* Bo and Mallory are members and sync honestly first. */
     rc = notes_sync_once(w->b, NULL, "team", w->addr, &rep);
     if (rc)
-        fail_msg("Bo's first sync: %s", notes_sync_last_error());
+        fail_msg("Bo's first sync: %s", notes_sync_last_detail());
     rc = notes_sync_once(w->m, NULL, "team", w->addr, &rep);
     if (rc)
-        fail_msg("Mallory's first sync: %s", notes_sync_last_error());
+        fail_msg("Mallory's first sync: %s", notes_sync_last_detail());
     assert_int_equal(srv_wait(2, 5000), 2);
     assert_int_equal(g_srv.rec[0].rc, 0);
     assert_int_equal(g_srv.rec[1].rc, 0);
@@ -578,7 +578,7 @@ static int teardown(void **st)
     if (w) {
         notes_identity_free(w->mal);
         notes_identity_free(w->bo);
-        notes_space_clear(&w->sp);
+        notes_sync_space_clear(&w->sp);
         if (w->a)
             rmreplica(w->a);
         if (w->b)
@@ -611,7 +611,7 @@ static char *note_state(const char *home, const uint8_t id[16],
     assert_int_equal(notes_replica_open(home, &r), NOTES_OK);
     rc = notes_doc_open(r, id, &d);
     if (rc == NOTES_ENOTFOUND) {
-        notes_replica_close(r);
+        notes_replica_free(r);
         return NULL;
     }
     if (rc)
@@ -629,12 +629,12 @@ static char *note_state(const char *home, const uint8_t id[16],
                      rep.problems[i].message);
     }
     assert_true(rc == NOTES_OK || rc == NOTES_EEQUIVOCATION);
-    notes_verify_report_release(&rep);
+    notes_verify_report_clear(&rep);
     const char *t = notes_doc_text(d, &n);
     copy = strndup(t, n);
     *nchanges = notes_doc_change_count(d);
-    notes_doc_close(d);
-    notes_replica_close(r);
+    notes_doc_free(d);
+    notes_replica_free(r);
     return copy;
 }
 
@@ -661,7 +661,7 @@ static void snap_take(const char *home, struct snap *s)
     struct dirent *e;
     DIR *d;
     memset(s, 0, sizeof(*s));
-    assert_int_equal(notes_space_notes(home, "team", &s->ids, &s->n),
+    assert_int_equal(notes_sync_space_notes(home, "team", &s->ids, &s->n),
                      NOTES_OK);
     s->text = calloc(s->n + 1, sizeof(*s->text));
     s->nchanges = calloc(s->n + 1, sizeof(*s->nchanges));
@@ -743,7 +743,7 @@ static void honest_round_ex(struct world *w, const char *after,
     rc = notes_sync_once(w->b, NULL, "team", w->addr, &rep);
     if (rc)
         fail_msg("Bo's sync after %s: %s: %s", after, notes_sync_errname(rc),
-                 notes_sync_last_error());
+                 notes_sync_last_detail());
     assert_true(rep.changes_sent >= 1);
     srv_wait(before + 1, 5000);
     for (size_t i = before; i < g_srv.nrec; i++)
@@ -902,8 +902,8 @@ static void view_of(const char *home, const uint8_t id[16], struct view *v)
     v->len = notes_doc_length(d);
     assert_int_equal(notes_doc_export(d, NULL, 0, &v->bundle, &v->nbundle),
                      NOTES_OK);
-    notes_doc_close(d);
-    notes_replica_close(r);
+    notes_doc_free(d);
+    notes_replica_free(r);
 }
 
 static void view_free(struct view *v)
@@ -1000,7 +1000,7 @@ static void forge_m3(const struct sync_hs *hs, const uint8_t K[32],
  * (claim: NULL, or the key M3 claims instead). 0 once M3 is sent; -1 if
  * the server did not answer M1.
  */
-static int mal_open(struct mal *m, int port, const notes_space *sp,
+static int mal_open(struct mal *m, int port, const notes_sync_space *sp,
                     const notes_identity *id, const uint8_t *claim)
 {
     struct sync_hs hs;
@@ -1724,9 +1724,9 @@ static void test_hostile_equivocation(void **st)
             d, notes_identity_public_key(w->mal)));
         assert_false(notes_doc_author_equivocated(
             d, notes_identity_public_key(w->bo)));
-        notes_verify_report_release(&rep);
-        notes_doc_close(d);
-        notes_replica_close(r);
+        notes_verify_report_clear(&rep);
+        notes_doc_free(d);
+        notes_replica_free(r);
     }
     /* Note 2: the smaller id reaches Bo first, the other later. */
     equivocate(w, w->n2, c2, id2, text2);
@@ -2804,7 +2804,7 @@ static void test_hostile_stranger_flood_members(void **st)
             ok++;
         else if (!first_err[0])
             snprintf(first_err, sizeof(first_err), "sync %d: %s: %s", i,
-                     notes_sync_errname(rc), notes_sync_last_error());
+                     notes_sync_errname(rc), notes_sync_last_detail());
         /* Pace the syncs; the server's records are read meanwhile. */
         for (double until = now_ms() + 200; now_ms() < until;) {
             struct pollfd pf = {.fd = g_srv.fd, .events = POLLIN};
@@ -2911,7 +2911,7 @@ static int once_against_fake(struct world *w, int busy, char *detail,
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(sa.sin_port));
     assert_int_equal(pthread_create(&f.th, NULL, fake_main, &f), 0);
     rc = notes_sync_once(w->b, NULL, "team", addr, &rep);
-    snprintf(detail, dn, "%s", notes_sync_last_error());
+    snprintf(detail, dn, "%s", notes_sync_last_detail());
     assert_int_equal(pthread_join(f.th, NULL), 0);
     close(f.lfd);
     return rc;

@@ -39,9 +39,9 @@ static char *text_of(const char *home, const uint8_t id[16], size_t *nch)
         free(copy);
         copy = strndup(t, n);
         *nch = notes_doc_change_count(d);
-        notes_doc_close(d);
+        notes_doc_free(d);
     }
-    notes_replica_close(r);
+    notes_replica_free(r);
     return copy;
 }
 
@@ -218,15 +218,15 @@ static void test_live_push_relay_reconnect(void **st)
 {
     (void)st;
     char *a = mkreplica("Ana"), *b = mkreplica("Bo"), *c = mkreplica("Cy");
-    notes_space sp;
+    notes_sync_space sp;
     static struct server sa, sb, sc; /* the teardown reads them */
     uint8_t id[16];
     enum { N = 50 };
     double lat[2][N];
     size_t na, nb, ncc;
-    assert_int_equal(notes_space_create(a, "team", &sp), NOTES_OK);
-    assert_int_equal(notes_space_save(b, &sp), NOTES_OK);
-    assert_int_equal(notes_space_save(c, &sp), NOTES_OK);
+    assert_int_equal(notes_sync_space_create(a, "team", &sp), NOTES_OK);
+    assert_int_equal(notes_sync_space_save(b, &sp), NOTES_OK);
+    assert_int_equal(notes_sync_space_save(c, &sp), NOTES_OK);
     make_note(a, "team", "# Live\n", id);
     g_servers[0] = &sa;
     g_servers[1] = &sb;
@@ -299,12 +299,12 @@ static void test_live_push_relay_reconnect(void **st)
             assert_int_equal(notes_doc_open(r, id, &d), NOTES_OK);
             memset(&rep, 0, sizeof(rep));
             assert_int_equal(notes_doc_verify(d, &rep), NOTES_OK);
-            notes_verify_report_release(&rep);
-            notes_doc_close(d);
-            notes_replica_close(r);
+            notes_verify_report_clear(&rep);
+            notes_doc_free(d);
+            notes_replica_free(r);
         }
     }
-    notes_space_clear(&sp);
+    notes_sync_space_clear(&sp);
     rmreplica(a);
     rmreplica(b);
     rmreplica(c);

@@ -53,7 +53,7 @@ static void peer_make(struct peer *p, const char *name)
 static void peer_free(struct peer *p)
 {
     notes_identity_free(p->id);
-    notes_replica_close(p->r);
+    notes_replica_free(p->r);
     nftw(p->home, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
     free(p->home);
 }
@@ -66,9 +66,9 @@ static void make_note(struct peer *p, const char *space, const char *text,
     assert_int_equal(notes_doc_splice(d, 0, 0, text, strlen(text)), NOTES_OK);
     assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
     memcpy(id, notes_doc_id(d), 16);
-    notes_doc_close(d);
+    notes_doc_free(d);
     if (space)
-        assert_int_equal(notes_space_add_note(p->home, space, id), NOTES_OK);
+        assert_int_equal(notes_sync_space_add_note(p->home, space, id), NOTES_OK);
 }
 
 static void edit_note(struct peer *p, const uint8_t id[16], size_t pos,
@@ -79,7 +79,7 @@ static void edit_note(struct peer *p, const uint8_t id[16], size_t pos,
     assert_int_equal(notes_doc_splice(d, pos, 0, text, strlen(text)),
                      NOTES_OK);
     assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
-    notes_doc_close(d);
+    notes_doc_free(d);
 }
 
 /* The note's text (malloc'd), or NULL if this replica does not have it. */
@@ -95,12 +95,12 @@ static char *note_text(struct peer *p, const uint8_t id[16])
     copy = malloc(n + 1);
     memcpy(copy, t, n);
     copy[n] = '\0';
-    notes_doc_close(d);
+    notes_doc_free(d);
     return copy;
 }
 
 static notes_sync_session *session(notes_replica *r, const notes_identity *id,
-                                   int role, const notes_space *sp, size_t n)
+                                   int role, const notes_sync_space *sp, size_t n)
 {
     notes_sync_config c;
     notes_sync_session *s;
@@ -172,7 +172,7 @@ static void pump(notes_sync_session *a, notes_sync_session *b, struct wire *w)
     fail_msg("sessions still talking after %d rounds", MAX_ROUNDS);
 }
 
-static void random_space(notes_space *s, const char *name)
+static void random_space(notes_sync_space *s, const char *name)
 {
     memset(s, 0, sizeof(*s));
     snprintf(s->name, sizeof(s->name), "%s", name);
@@ -183,7 +183,7 @@ static void test_handshake_ok(void **st)
 {
     (void)st;
     notes_identity *ia, *ib;
-    notes_space sp;
+    notes_sync_space sp;
     struct wire w = {0};
     assert_int_equal(notes_identity_generate("A", &ia), NOTES_OK);
     assert_int_equal(notes_identity_generate("B", &ib), NOTES_OK);
@@ -215,7 +215,7 @@ static void test_handshake_picks_space(void **st)
 {
     (void)st;
     notes_identity *ia, *ib;
-    notes_space sp[3];
+    notes_sync_space sp[3];
     struct wire w = {0};
     assert_int_equal(notes_identity_generate("A", &ia), NOTES_OK);
     assert_int_equal(notes_identity_generate("B", &ib), NOTES_OK);
@@ -237,7 +237,7 @@ static void test_handshake_wrong_secret(void **st)
 {
     (void)st;
     notes_identity *ia, *ib;
-    notes_space sa, sb;
+    notes_sync_space sa, sb;
     struct wire w = {0};
     const uint8_t *pa;
     assert_int_equal(notes_identity_generate("A", &ia), NOTES_OK);
@@ -283,7 +283,7 @@ static void test_handshake_bitflips(void **st)
 {
     (void)st;
     notes_identity *ia, *ib;
-    notes_space sp;
+    notes_sync_space sp;
     size_t refused = 0, total = 0;
     assert_int_equal(notes_identity_generate("A", &ia), NOTES_OK);
     assert_int_equal(notes_identity_generate("B", &ib), NOTES_OK);
@@ -394,15 +394,15 @@ static void test_frames(void **st)
 
 struct two {
     struct peer a, b;
-    notes_space sp;
+    notes_sync_space sp;
 };
 
 static void two_make(struct two *t)
 {
     peer_make(&t->a, "Ana");
     peer_make(&t->b, "Bo");
-    assert_int_equal(notes_space_create(t->a.home, "team", &t->sp), NOTES_OK);
-    assert_int_equal(notes_space_save(t->b.home, &t->sp), NOTES_OK);
+    assert_int_equal(notes_sync_space_create(t->a.home, "team", &t->sp), NOTES_OK);
+    assert_int_equal(notes_sync_space_save(t->b.home, &t->sp), NOTES_OK);
 }
 
 static void two_free(struct two *t)
@@ -437,8 +437,8 @@ static void assert_same_space(struct two *t)
 {
     uint8_t(*ia)[16], (*ib)[16];
     size_t na, nb;
-    assert_int_equal(notes_space_notes(t->a.home, "team", &ia, &na), NOTES_OK);
-    assert_int_equal(notes_space_notes(t->b.home, "team", &ib, &nb), NOTES_OK);
+    assert_int_equal(notes_sync_space_notes(t->a.home, "team", &ia, &na), NOTES_OK);
+    assert_int_equal(notes_sync_space_notes(t->b.home, "team", &ib, &nb), NOTES_OK);
     assert_int_equal(na, nb);
     assert_memory_equal(ia, ib, na * 16);
     for (size_t i = 0; i < na; i++) {
@@ -467,7 +467,7 @@ static void test_replication(void **st)
     make_note(&t.b, "team", "# Hackathon\n\nBook the room\n", n3);
     make_note(&t.a, NULL, "my diary: not for sharing\n", priv);
     /* B already maps n1 (e.g. added before any change arrived). */
-    assert_int_equal(notes_space_add_note(t.b.home, "team", n1), NOTES_OK);
+    assert_int_equal(notes_sync_space_add_note(t.b.home, "team", n1), NOTES_OK);
 
     sync_ok(&t, &w, &ra, &rb);
     printf("first sync: A->B %zu bytes, B->A %zu bytes, %d rounds; A sent %llu "
@@ -658,7 +658,7 @@ static void run_forged(void (*hook)(uint8_t *, size_t))
     free(before);
     free(after);
     assert_null(note_text(&t.b, id));
-    assert_int_equal(notes_space_notes(t.b.home, "team", &ids, &n), NOTES_OK);
+    assert_int_equal(notes_sync_space_notes(t.b.home, "team", &ids, &n), NOTES_OK);
     assert_int_equal(n, 1);
     notes_sync_free(ids);
     notes_sync_session_free(a);
@@ -777,7 +777,7 @@ static void test_foreign_note_refused(void **st)
     assert_int_equal(notes_doc_create_id(t.b.r, id, &d), NOTES_OK);
     assert_int_equal(notes_doc_splice(d, 0, 0, "mine", 4), NOTES_OK);
     assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
-    notes_doc_close(d);
+    notes_doc_free(d);
     notes_sync_session *a =
         session(t.a.r, t.a.id, NOTES_SYNC_INITIATOR, &t.sp, 1);
     notes_sync_session *b =
@@ -815,7 +815,7 @@ static void test_handshake_replay(void **st)
 {
     (void)st;
     notes_identity *ia, *ib;
-    notes_space sp;
+    notes_sync_space sp;
     struct wire w = {0};
     const uint8_t *p;
     size_t n;
@@ -851,7 +851,7 @@ static void test_handshake_low_order(void **st)
 {
     (void)st;
     notes_identity *ib;
-    notes_space sp;
+    notes_sync_space sp;
     uint8_t k[32], m1[SYNC_M1_LEN];
     const char *label = "notes-sync/1 m1";
     crypto_generichash_state h;
@@ -899,7 +899,7 @@ static void test_malformed_messages(void **st)
         {"bundle too short", {2, 3, 1, 2, 3}, 5, NOTES_SYNC_EPROTO},
     };
     notes_identity *ia, *ib;
-    notes_space sp;
+    notes_sync_space sp;
     assert_int_equal(notes_identity_generate("A", &ia), NOTES_OK);
     assert_int_equal(notes_identity_generate("B", &ib), NOTES_OK);
     random_space(&sp, "team");
@@ -920,7 +920,7 @@ static void test_malformed_messages(void **st)
         int rc = notes_sync_receive(b, p, n);
         if (rc != cases[i].rc)
             fail_msg("%s: got %s (%s)", cases[i].what, notes_sync_errname(rc),
-                     notes_sync_last_error());
+                     notes_sync_last_detail());
         assert_int_equal(notes_sync_state(b), NOTES_SYNC_FAILED);
         assert_true(notes_sync_session_detail(b)[0] != '\0');
         printf("%-22s -> %s: %s\n", cases[i].what, notes_sync_errname(rc),
@@ -933,7 +933,7 @@ static void test_malformed_messages(void **st)
 }
 
 static notes_sync_session *live_session(struct peer *p, int role,
-                                        const notes_space *sp, int live)
+                                        const notes_sync_space *sp, int live)
 {
     notes_sync_config c;
     notes_sync_session *s;
@@ -1230,7 +1230,7 @@ static void test_compressed_bundle_refused(void **st)
                      notes_sync_session_detail(b));
         assert_int_equal(notes_sync_state(b), NOTES_SYNC_FAILED);
         assert_null(note_text(&t.b, id));
-        assert_int_equal(notes_space_notes(t.b.home, "team", &ids, &n),
+        assert_int_equal(notes_sync_space_notes(t.b.home, "team", &ids, &n),
                          NOTES_OK);
         assert_int_equal(n, 0);
         notes_sync_free(ids);

@@ -43,47 +43,47 @@ static void test_space_create_load_list(void **st)
 {
     (void)st;
     char *home = mkhome(), path[512];
-    notes_space a, b;
+    notes_sync_space a, b;
     char **names;
     size_t n;
     struct stat sb;
 
-    assert_int_equal(notes_space_create(home, "team", &a), NOTES_OK);
-    assert_int_equal(notes_space_create(home, "team", NULL), NOTES_EEXIST);
-    assert_int_equal(notes_space_create(home, "personal", NULL), NOTES_EINVAL);
-    assert_int_equal(notes_space_create(home, "Bad Name", NULL), NOTES_EINVAL);
-    assert_int_equal(notes_space_create(home, "-x", NULL), NOTES_EINVAL);
-    assert_int_equal(notes_space_create(home, "../x", NULL), NOTES_EINVAL);
-    assert_int_equal(notes_space_create(home, "board-2026", NULL), NOTES_OK);
-    assert_int_equal(notes_space_load(home, "team", &b), NOTES_OK);
+    assert_int_equal(notes_sync_space_create(home, "team", &a), NOTES_OK);
+    assert_int_equal(notes_sync_space_create(home, "team", NULL), NOTES_EEXIST);
+    assert_int_equal(notes_sync_space_create(home, "personal", NULL), NOTES_EINVAL);
+    assert_int_equal(notes_sync_space_create(home, "Bad Name", NULL), NOTES_EINVAL);
+    assert_int_equal(notes_sync_space_create(home, "-x", NULL), NOTES_EINVAL);
+    assert_int_equal(notes_sync_space_create(home, "../x", NULL), NOTES_EINVAL);
+    assert_int_equal(notes_sync_space_create(home, "board-2026", NULL), NOTES_OK);
+    assert_int_equal(notes_sync_space_load(home, "team", &b), NOTES_OK);
     assert_string_equal(b.name, "team");
     assert_memory_equal(a.secret, b.secret, 32);
     snprintf(path, sizeof(path), "%s/spaces/team", home);
     assert_int_equal(stat(path, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0600);
-    assert_int_equal(notes_space_load(home, "nope", &b), NOTES_ENOTFOUND);
+    assert_int_equal(notes_sync_space_load(home, "nope", &b), NOTES_ENOTFOUND);
 
     /* Saving the same space again is fine, another secret is not. */
-    assert_int_equal(notes_space_save(home, &a), NOTES_OK);
+    assert_int_equal(notes_sync_space_save(home, &a), NOTES_OK);
     a.secret[0] ^= 1;
-    assert_int_equal(notes_space_save(home, &a), NOTES_EEXIST);
+    assert_int_equal(notes_sync_space_save(home, &a), NOTES_EEXIST);
 
-    assert_int_equal(notes_space_list(home, &names, &n), NOTES_OK);
+    assert_int_equal(notes_sync_space_list(home, &names, &n), NOTES_OK);
     assert_int_equal(n, 2);
     assert_string_equal(names[0], "board-2026");
     assert_string_equal(names[1], "team");
-    notes_space_names_free(names, n);
+    notes_sync_space_names_free(names, n);
 
     /* A readable-by-others space file is refused. */
     chmod(path, 0644);
-    assert_int_equal(notes_space_load(home, "team", &b), NOTES_EPERM);
-    assert_non_null(strstr(notes_sync_last_error(), "chmod 600"));
+    assert_int_equal(notes_sync_space_load(home, "team", &b), NOTES_EPERM);
+    assert_non_null(strstr(notes_sync_last_detail(), "chmod 600"));
     chmod(path, 0600);
     /* A damaged one is malformed. */
     FILE *f = fopen(path, "w");
     fputs("notes-space 1\nname team\nsecret 00\n", f);
     fclose(f);
-    assert_int_equal(notes_space_load(home, "team", &b), NOTES_ECORRUPT);
+    assert_int_equal(notes_sync_space_load(home, "team", &b), NOTES_ECORRUPT);
     rmhome(home);
 }
 
@@ -96,37 +96,37 @@ static void test_space_note_mapping(void **st)
     memset(id1, 0x11, 16);
     memset(id2, 0x22, 16);
     memset(id3, 0x03, 16);
-    assert_int_equal(notes_space_create(home, "team", NULL), NOTES_OK);
-    assert_int_equal(notes_space_create(home, "board", NULL), NOTES_OK);
-    assert_int_equal(notes_space_add_note(home, "ghost", id1), NOTES_ENOTFOUND);
-    assert_int_equal(notes_space_add_note(home, "team", id2), NOTES_OK);
-    assert_int_equal(notes_space_add_note(home, "team", id1), NOTES_OK);
-    assert_int_equal(notes_space_add_note(home, "team", id3), NOTES_OK);
-    assert_int_equal(notes_space_add_note(home, "team", id1), NOTES_OK);
+    assert_int_equal(notes_sync_space_create(home, "team", NULL), NOTES_OK);
+    assert_int_equal(notes_sync_space_create(home, "board", NULL), NOTES_OK);
+    assert_int_equal(notes_sync_space_add_note(home, "ghost", id1), NOTES_ENOTFOUND);
+    assert_int_equal(notes_sync_space_add_note(home, "team", id2), NOTES_OK);
+    assert_int_equal(notes_sync_space_add_note(home, "team", id1), NOTES_OK);
+    assert_int_equal(notes_sync_space_add_note(home, "team", id3), NOTES_OK);
+    assert_int_equal(notes_sync_space_add_note(home, "team", id1), NOTES_OK);
     /* One note, one space. */
-    assert_int_equal(notes_space_add_note(home, "board", id1), NOTES_EEXIST);
-    assert_non_null(strstr(notes_sync_last_error(), "team"));
-    assert_int_equal(notes_space_notes(home, "team", &ids, &n), NOTES_OK);
+    assert_int_equal(notes_sync_space_add_note(home, "board", id1), NOTES_EEXIST);
+    assert_non_null(strstr(notes_sync_last_detail(), "team"));
+    assert_int_equal(notes_sync_space_notes(home, "team", &ids, &n), NOTES_OK);
     assert_int_equal(n, 3);
     assert_memory_equal(ids[0], id3, 16); /* sorted */
     assert_memory_equal(ids[1], id1, 16);
     assert_memory_equal(ids[2], id2, 16);
     notes_sync_free(ids);
-    assert_int_equal(notes_space_of_note(home, id2, name), NOTES_OK);
+    assert_int_equal(notes_sync_space_of_note(home, id2, name), NOTES_OK);
     assert_string_equal(name, "team");
-    assert_int_equal(notes_space_remove_note(home, "team", id2), NOTES_OK);
-    assert_int_equal(notes_space_remove_note(home, "team", id2),
+    assert_int_equal(notes_sync_space_remove_note(home, "team", id2), NOTES_OK);
+    assert_int_equal(notes_sync_space_remove_note(home, "team", id2),
                      NOTES_ENOTFOUND);
-    assert_int_equal(notes_space_of_note(home, id2, name), NOTES_OK);
+    assert_int_equal(notes_sync_space_of_note(home, id2, name), NOTES_OK);
     assert_string_equal(name, "personal");
-    assert_int_equal(notes_space_add_note(home, "board", id2), NOTES_OK);
-    assert_int_equal(notes_space_notes(home, "board", &ids, &n), NOTES_OK);
+    assert_int_equal(notes_sync_space_add_note(home, "board", id2), NOTES_OK);
+    assert_int_equal(notes_sync_space_notes(home, "board", &ids, &n), NOTES_OK);
     assert_int_equal(n, 1);
     notes_sync_free(ids);
     rmhome(home);
 }
 
-static void make_invite(notes_space *s, uint8_t pk[32], char **code)
+static void make_invite(notes_sync_space *s, uint8_t pk[32], char **code)
 {
     notes_identity *id;
     memset(s, 0, sizeof(*s));
@@ -135,21 +135,21 @@ static void make_invite(notes_space *s, uint8_t pk[32], char **code)
     assert_int_equal(notes_identity_generate("Ana", &id), NOTES_OK);
     memcpy(pk, notes_identity_public_key(id), 32);
     notes_identity_free(id);
-    assert_int_equal(notes_invite_encode(s, pk, "192.168.1.20:7070", code),
+    assert_int_equal(notes_sync_invite_encode(s, pk, "192.168.1.20:7070", code),
                      NOTES_OK);
 }
 
 static void test_invite_round_trip(void **st)
 {
     (void)st;
-    notes_space s;
-    notes_invite inv;
+    notes_sync_space s;
+    notes_sync_invite inv;
     uint8_t pk[32];
     char *code, buf[600];
     make_invite(&s, pk, &code);
     printf("invite: %s (%zu chars)\n", code, strlen(code));
     assert_memory_equal(code, "notes1", 6);
-    assert_int_equal(notes_invite_decode(code, &inv), NOTES_OK);
+    assert_int_equal(notes_sync_invite_decode(code, &inv), NOTES_OK);
     assert_string_equal(inv.space.name, "weekly-sync");
     assert_memory_equal(inv.space.secret, s.secret, 32);
     assert_memory_equal(inv.inviter, pk, 32);
@@ -159,21 +159,21 @@ static void test_invite_round_trip(void **st)
     for (char *c = buf; *c; c++)
         if (*c >= 'a' && *c <= 'z')
             *c = (char)(*c - 32);
-    assert_int_equal(notes_invite_decode(buf, &inv), NOTES_OK);
+    assert_int_equal(notes_sync_invite_decode(buf, &inv), NOTES_OK);
     /* Bad inputs to encode. */
     char *x;
-    assert_int_equal(notes_invite_encode(&s, pk, "nohost", &x), NOTES_EINVAL);
-    assert_int_equal(notes_invite_encode(&s, pk, "h:0", &x), NOTES_EINVAL);
-    assert_int_equal(notes_invite_encode(&s, pk, "h:65536", &x), NOTES_EINVAL);
-    assert_int_equal(notes_invite_encode(&s, pk, "h :1", &x), NOTES_EINVAL);
+    assert_int_equal(notes_sync_invite_encode(&s, pk, "nohost", &x), NOTES_EINVAL);
+    assert_int_equal(notes_sync_invite_encode(&s, pk, "h:0", &x), NOTES_EINVAL);
+    assert_int_equal(notes_sync_invite_encode(&s, pk, "h:65536", &x), NOTES_EINVAL);
+    assert_int_equal(notes_sync_invite_encode(&s, pk, "h :1", &x), NOTES_EINVAL);
     notes_sync_free(code);
 }
 
 static void test_invite_typos_and_truncation(void **st)
 {
     (void)st;
-    notes_space s;
-    notes_invite inv;
+    notes_sync_space s;
+    notes_sync_invite inv;
     uint8_t pk[32];
     char *code;
     size_t len, caught = 0, tried = 0;
@@ -188,7 +188,7 @@ static void test_invite_typos_and_truncation(void **st)
                 continue;
             code[i] = alpha[k];
             tried++;
-            if (notes_invite_decode(code, &inv) != NOTES_OK)
+            if (notes_sync_invite_decode(code, &inv) != NOTES_OK)
                 caught++;
         }
         code[i] = orig;
@@ -200,8 +200,8 @@ static void test_invite_typos_and_truncation(void **st)
         char t[600];
         memcpy(t, code, n);
         t[n] = '\0';
-        assert_int_not_equal(notes_invite_decode(t, &inv), NOTES_OK);
-        assert_true(notes_sync_last_error()[0] != '\0');
+        assert_int_not_equal(notes_sync_invite_decode(t, &inv), NOTES_OK);
+        assert_true(notes_sync_last_detail()[0] != '\0');
     }
     /* Swapped adjacent characters. */
     for (size_t i = 6; i + 1 < len; i++) {
@@ -212,11 +212,11 @@ static void test_invite_typos_and_truncation(void **st)
         char c = t[i];
         t[i] = t[i + 1];
         t[i + 1] = c;
-        assert_int_not_equal(notes_invite_decode(t, &inv), NOTES_OK);
+        assert_int_not_equal(notes_sync_invite_decode(t, &inv), NOTES_OK);
     }
-    assert_int_equal(notes_invite_decode("notes1", &inv), NOTES_EINVAL);
-    assert_int_equal(notes_invite_decode("nk1abc", &inv), NOTES_EINVAL);
-    assert_int_equal(notes_invite_decode("notes1!!!!", &inv), NOTES_EINVAL);
+    assert_int_equal(notes_sync_invite_decode("notes1", &inv), NOTES_EINVAL);
+    assert_int_equal(notes_sync_invite_decode("nk1abc", &inv), NOTES_EINVAL);
+    assert_int_equal(notes_sync_invite_decode("notes1!!!!", &inv), NOTES_EINVAL);
     notes_sync_free(code);
 }
 
@@ -224,8 +224,8 @@ static void test_invite_typos_and_truncation(void **st)
 static void test_invite_forged(void **st)
 {
     (void)st;
-    notes_space s;
-    notes_invite inv;
+    notes_sync_space s;
+    notes_sync_invite inv;
     uint8_t pk[32], blob[300], h[32];
     char *code, text[600];
     long n;
@@ -238,22 +238,22 @@ static void test_invite_forged(void **st)
     memcpy(blob + n - 4, h, 4);
     memcpy(text, "notes1", 6);
     sync_base32_encode(blob, (size_t)n, text + 6);
-    assert_int_equal(notes_invite_decode(text, &inv), NOTES_EVERSION);
+    assert_int_equal(notes_sync_invite_decode(text, &inv), NOTES_EVERSION);
     /* a name that is not a valid space name, checksum recomputed */
     blob[0] = 1;
     blob[2] = '/';
     crypto_generichash(h, 32, blob, (size_t)n - 4, NULL, 0);
     memcpy(blob + n - 4, h, 4);
     sync_base32_encode(blob, (size_t)n, text + 6);
-    assert_int_equal(notes_invite_decode(text, &inv), NOTES_EINVAL);
-    assert_non_null(strstr(notes_sync_last_error(), "malformed"));
+    assert_int_equal(notes_sync_invite_decode(text, &inv), NOTES_EINVAL);
+    assert_non_null(strstr(notes_sync_last_detail(), "malformed"));
     /* trailing byte after the address */
     n = sync_base32_decode(code + 6, strlen(code) - 6, blob, sizeof(blob));
     blob[n - 4] = 'x';
     crypto_generichash(h, 32, blob, (size_t)n - 3, NULL, 0);
     memcpy(blob + n - 3, h, 4);
     sync_base32_encode(blob, (size_t)n + 1, text + 6);
-    assert_int_equal(notes_invite_decode(text, &inv), NOTES_EINVAL);
+    assert_int_equal(notes_sync_invite_decode(text, &inv), NOTES_EINVAL);
     notes_sync_free(code);
 }
 
@@ -305,16 +305,16 @@ static void test_space_files_checked(void **st)
 {
     (void)st;
     char *home = mkhome(), path[512], npath[512];
-    notes_space a, b;
+    notes_sync_space a, b;
     uint8_t id[16], (*ids)[16];
     size_t n, nn;
     struct files_seen seen = {0};
     memset(id, 0x42, 16);
-    assert_int_equal(notes_space_create(home, "team", &a), NOTES_OK);
-    assert_int_equal(notes_space_add_note(home, "team", id), NOTES_OK);
+    assert_int_equal(notes_sync_space_create(home, "team", &a), NOTES_OK);
+    assert_int_equal(notes_sync_space_add_note(home, "team", id), NOTES_OK);
     snprintf(path, sizeof(path), "%s/spaces/team", home);
     snprintf(npath, sizeof(npath), "%s/spaces/team.notes", home);
-    assert_int_equal(notes_space_verify_files(home, on_file, &seen), NOTES_OK);
+    assert_int_equal(notes_sync_space_verify_files(home, on_file, &seen), NOTES_OK);
     assert_int_equal(seen.files, 2);
     assert_int_equal(seen.damaged + seen.remarks, 0);
 
@@ -326,13 +326,13 @@ static void test_space_files_checked(void **st)
         memcpy(t, orig, sn);
         t[i] ^= 0x01;
         spit_file(path, t, sn);
-        int rc = notes_space_load(home, "team", &b);
+        int rc = notes_sync_space_load(home, "team", &b);
         if (rc == NOTES_OK)
             print_message("space byte %zu flipped: accepted\n", i);
         assert_int_equal(rc, NOTES_ECORRUPT);
-        assert_non_null(strstr(notes_sync_last_error(), path));
+        assert_non_null(strstr(notes_sync_last_detail(), path));
         struct files_seen s = {0};
-        assert_int_equal(notes_space_verify_files(home, on_file, &s),
+        assert_int_equal(notes_sync_space_verify_files(home, on_file, &s),
                          NOTES_ECORRUPT);
         assert_int_equal(s.damaged, 1);
         assert_string_equal(s.last_bad, path);
@@ -346,9 +346,9 @@ static void test_space_files_checked(void **st)
         memcpy(t, norig, nn);
         t[i] ^= 0x01;
         spit_file(npath, t, nn);
-        assert_int_equal(notes_space_notes(home, "team", &ids, &n),
+        assert_int_equal(notes_sync_space_notes(home, "team", &ids, &n),
                          NOTES_ECORRUPT);
-        assert_non_null(strstr(notes_sync_last_error(), npath));
+        assert_non_null(strstr(notes_sync_last_detail(), npath));
         free(t);
     }
     spit_file(npath, norig, nn);
@@ -356,13 +356,13 @@ static void test_space_files_checked(void **st)
     /* Older files: the check line dropped. Read, remarked on, unchanged. */
     spit_file(path, orig, sn - NOTES_CHECK_LINE_LEN);
     spit_file(npath, norig, nn - NOTES_CHECK_LINE_LEN);
-    assert_int_equal(notes_space_load(home, "team", &b), NOTES_OK);
+    assert_int_equal(notes_sync_space_load(home, "team", &b), NOTES_OK);
     assert_memory_equal(a.secret, b.secret, 32);
-    assert_int_equal(notes_space_notes(home, "team", &ids, &n), NOTES_OK);
+    assert_int_equal(notes_sync_space_notes(home, "team", &ids, &n), NOTES_OK);
     assert_int_equal(n, 1);
     notes_sync_free(ids);
     struct files_seen old = {0};
-    assert_int_equal(notes_space_verify_files(home, on_file, &old), NOTES_OK);
+    assert_int_equal(notes_sync_space_verify_files(home, on_file, &old), NOTES_OK);
     assert_int_equal(old.remarks, 2);
     size_t after;
     unsigned char *again = slurp_file(path, &after);
@@ -370,14 +370,14 @@ static void test_space_files_checked(void **st)
     assert_memory_equal(again, orig, after); /* reading rewrote nothing */
     free(again);
     id[0] = 1;
-    assert_int_equal(notes_space_add_note(home, "team", id), NOTES_OK);
+    assert_int_equal(notes_sync_space_add_note(home, "team", id), NOTES_OK);
     again = slurp_file(npath, &after);
     assert_memory_equal(again + after - NOTES_CHECK_LINE_LEN, "check ", 6);
     free(again);
     free(orig);
     free(norig);
-    notes_space_clear(&a);
-    notes_space_clear(&b);
+    notes_sync_space_clear(&a);
+    notes_sync_space_clear(&b);
     rmhome(home);
 }
 

@@ -36,9 +36,9 @@ static char *text_of(const char *home, const uint8_t id[16])
     if (notes_doc_open(r, id, &d) == NOTES_OK) {
         t = notes_doc_text(d, &n);
         copy = strndup(t, n);
-        notes_doc_close(d);
+        notes_doc_free(d);
     }
-    notes_replica_close(r);
+    notes_replica_free(r);
     return copy;
 }
 
@@ -135,13 +135,13 @@ static void test_uv_sync_two_replicas(void **st)
 {
     (void)st;
     char *a = mkreplica("Ana"), *b = mkreplica("Bo"), addr[64];
-    notes_space sp;
+    notes_sync_space sp;
     struct server srv;
     notes_sync_report rep;
     uint8_t n1[16], n2[16], n3[16];
     double t0;
-    assert_int_equal(notes_space_create(a, "team", &sp), NOTES_OK);
-    assert_int_equal(notes_space_save(b, &sp), NOTES_OK);
+    assert_int_equal(notes_sync_space_create(a, "team", &sp), NOTES_OK);
+    assert_int_equal(notes_sync_space_save(b, &sp), NOTES_OK);
     make_note(a, "team", "# Weekly\n\nfrom Ana\n", n1);
     make_note(a, "team", "# Retro\n\nalso Ana\n", n2);
     make_note(b, "team", "# Hackathon\n\nfrom Bo\n", n3);
@@ -152,7 +152,7 @@ static void test_uv_sync_two_replicas(void **st)
     int rc = notes_sync_once(b, NULL, "team", addr, &rep);
     if (rc)
         fail_msg("sync_once: %s: %s", notes_sync_errname(rc),
-                 notes_sync_last_error());
+                 notes_sync_last_detail());
     printf("first sync over TCP: sent %llu changes, received %llu, %llu + "
            "%llu bytes, %.1f ms\n", (unsigned long long)rep.changes_sent,
            (unsigned long long)rep.changes_received,
@@ -183,12 +183,12 @@ static void test_uv_sync_two_replicas(void **st)
     /* A client with another secret is dropped at its first message. */
     {
         char *c = mkreplica("Eve");
-        notes_space other = sp;
+        notes_sync_space other = sp;
         other.secret[0] ^= 1;
-        assert_int_equal(notes_space_save(c, &other), NOTES_OK);
+        assert_int_equal(notes_sync_space_save(c, &other), NOTES_OK);
         rc = notes_sync_once(c, NULL, "team", addr, &rep);
         printf("wrong secret over TCP: %s: %s (received %llu bytes)\n",
-               notes_sync_errname(rc), notes_sync_last_error(),
+               notes_sync_errname(rc), notes_sync_last_detail(),
                (unsigned long long)rep.bytes_received);
         /* Silence before any answer: what a busy server does too. */
         assert_int_equal(rc, NOTES_SYNC_EBUSY);
@@ -201,7 +201,7 @@ static void test_uv_sync_two_replicas(void **st)
     /* Nobody listens any more. */
     rc = notes_sync_once(b, NULL, "team", addr, &rep);
     assert_int_equal(rc, NOTES_SYNC_ENET);
-    notes_space_clear(&sp);
+    notes_sync_space_clear(&sp);
     rmreplica(a);
     rmreplica(b);
 }
@@ -218,7 +218,7 @@ static void test_uv_handshake_timeout(void **st)
     double t0;
     int fd;
     ssize_t got;
-    assert_int_equal(notes_space_create(a, "team", NULL), NOTES_OK);
+    assert_int_equal(notes_sync_space_create(a, "team", NULL), NOTES_OK);
     server_start(&srv, a, 300, 0);
     fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
@@ -245,7 +245,7 @@ static void test_uv_large_note_backpressure(void **st)
 {
     (void)st;
     char *a = mkreplica("Ana"), *b = mkreplica("Bo"), addr[64];
-    notes_space sp;
+    notes_sync_space sp;
     struct server srv;
     notes_sync_report rep;
     uint8_t id[16];
@@ -258,8 +258,8 @@ static void test_uv_large_note_backpressure(void **st)
         text[i] = (i % 9 == 8) ? '\n' : (char)('a' + (x >> 16) % 26);
     }
     text[big] = '\0';
-    assert_int_equal(notes_space_create(a, "team", &sp), NOTES_OK);
-    assert_int_equal(notes_space_save(b, &sp), NOTES_OK);
+    assert_int_equal(notes_sync_space_create(a, "team", &sp), NOTES_OK);
+    assert_int_equal(notes_sync_space_save(b, &sp), NOTES_OK);
     make_note(a, "team", text, id);
     server_start(&srv, a, 10000, 64u << 10);
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", srv.port);
@@ -267,7 +267,7 @@ static void test_uv_large_note_backpressure(void **st)
     int rc = notes_sync_once(b, NULL, "team", addr, &rep);
     if (rc)
         fail_msg("sync_once: %s: %s", notes_sync_errname(rc),
-                 notes_sync_last_error());
+                 notes_sync_last_detail());
     printf("first sync of a %zu-byte note over TCP (server queue 64 KiB): "
            "%llu bytes received in %.0f ms\n", big,
            (unsigned long long)rep.bytes_received, now_ms() - t0);
@@ -278,7 +278,7 @@ static void test_uv_large_note_backpressure(void **st)
     free(text);
     server_wait(&srv, 1);
     server_stop(&srv);
-    notes_space_clear(&sp);
+    notes_sync_space_clear(&sp);
     rmreplica(a);
     rmreplica(b);
 }

@@ -73,7 +73,7 @@ static void store_and_load(const uint8_t docid[16], const uint8_t *bundle,
         die("store", rc);
     if ((rc = notes_doc_compact(d, 19)))
         die("compact", rc);
-    notes_doc_close(d);
+    notes_doc_free(d);
     char hex[33], name[64];
     for (int i = 0; i < 16; i++)
         snprintf(hex + 2 * i, 3, "%02x", docid[i]);
@@ -91,7 +91,7 @@ static void store_and_load(const uint8_t docid[16], const uint8_t *bundle,
         const char *t = notes_doc_text(d, &tl);
         double t1 = now_ms();
         ok = tl == final_len && memcmp(t, final, tl) == 0;
-        notes_doc_close(d);
+        notes_doc_free(d);
         if (t1 - t0 < best)
             best = t1 - t0;
     }
@@ -111,13 +111,13 @@ static void store_and_load(const uint8_t docid[16], const uint8_t *bundle,
         size_t tl;
         (void)notes_doc_text(d, &tl);
         double t1 = now_ms();
-        notes_doc_close(d);
+        notes_doc_free(d);
         if (t1 - t0 < best)
             best = t1 - t0;
     }
     free(mac);
     json_object_set_new(o, "load_verify_ms", json_real(best));
-    notes_replica_close(r);
+    notes_replica_free(r);
     free(log);
     free(home);
     test_rmtree(dir);
@@ -140,7 +140,7 @@ static double merge_bundle(const uint8_t docid[16], const uint8_t *bundle,
         const char *t = notes_doc_text(m, &tl);
         double t1 = now_ms();
         *ok = tl == tr->end_len && memcmp(t, tr->end_content, tl) == 0;
-        notes_doc_close(m);
+        notes_doc_free(m);
         if (t1 - t0 < best)
             best = t1 - t0;
     }
@@ -157,7 +157,7 @@ static void bench_sequential(const struct trace *tr, json_t *o)
     double best = 1e18;
     size_t changes = 0;
     for (int rep = 0; rep < 5; rep++) {
-        notes_doc_close(d);
+        notes_doc_free(d);
         if ((rc = notes_doc_memory(id, NULL, &d)))
             die("doc", rc);
         size_t edits = 0;
@@ -206,7 +206,7 @@ static void bench_sequential(const struct trace *tr, json_t *o)
         json_object_set_new(o, "doc_heap_kb",
                             json_integer((json_int_t)((after.uordblks -
                                                        before.uordblks) / 1024)));
-        notes_doc_close(m);
+        notes_doc_free(m);
     }
     size_t tl;
     const char *t = notes_doc_text(d, &tl);
@@ -224,7 +224,7 @@ static void bench_sequential(const struct trace *tr, json_t *o)
     store_and_load(notes_doc_id(d), bundle, n, tr->end_content, tr->end_len, o);
     json_object_set_new(o, "final_ok", json_boolean(ok && mok));
     notes_free(bundle);
-    notes_doc_close(d);
+    notes_doc_free(d);
     notes_identity_free(id);
 }
 

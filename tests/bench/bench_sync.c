@@ -57,7 +57,7 @@ __attribute__((noreturn)) static void die(const char *what, int rc)
 {
     fprintf(stderr, "notes-bench-sync: %s: %s: %s\n", what,
             notes_sync_strerror(rc),
-            rc <= -101 ? notes_sync_last_error() : notes_last_detail());
+            rc <= -101 ? notes_sync_last_detail() : notes_last_detail());
     exit(1);
 }
 
@@ -82,7 +82,7 @@ static char *mkhome(const char *root, const char *tag, const char *name)
     int rc;
     if ((rc = notes_replica_create(home, name, NULL, &r)))
         die("replica", rc);
-    notes_replica_close(r);
+    notes_replica_free(r);
     return home;
 }
 
@@ -210,9 +210,9 @@ static char *text_of(const char *home, const uint8_t id[16], size_t *len)
             copy[n] = 0;
             *len = n;
         }
-        notes_doc_close(d);
+        notes_doc_free(d);
     }
-    notes_replica_close(r);
+    notes_replica_free(r);
     return copy;
 }
 
@@ -230,11 +230,11 @@ static double open_ms(const char *home, const uint8_t id[16])
         if (notes_doc_open(r, id, &d))
             break;
         double t1 = now_ms() - t0;
-        notes_doc_close(d);
+        notes_doc_free(d);
         if (t1 < best)
             best = t1;
     }
-    notes_replica_close(r);
+    notes_replica_free(r);
     return best;
 }
 
@@ -330,15 +330,15 @@ static void bench_trace(const char *root, const struct trace *tr,
     char *a = mkhome(root, "a", "Ana"), *b = mkhome(root, "b", "Bo");
     notes_replica *ra;
     notes_doc *d;
-    notes_space sp, small;
+    notes_sync_space sp, small;
     notes_sync_report rep;
     struct server srv;
     uint8_t id[16];
     int rc;
-    if ((rc = notes_space_create(a, "bench", &sp)) ||
-        (rc = notes_space_save(b, &sp)) ||
-        (rc = notes_space_create(a, "small", &small)) ||
-        (rc = notes_space_save(b, &small)))
+    if ((rc = notes_sync_space_create(a, "bench", &sp)) ||
+        (rc = notes_sync_space_save(b, &sp)) ||
+        (rc = notes_sync_space_create(a, "small", &small)) ||
+        (rc = notes_sync_space_save(b, &small)))
         die("space", rc);
     if ((rc = notes_replica_open(a, &ra)) || (rc = notes_replica_unlock(ra, NULL)) ||
         (rc = notes_doc_create(ra, &d)))
@@ -366,7 +366,7 @@ static void bench_trace(const char *root, const struct trace *tr,
     if ((rc = notes_doc_compact(d, 0)))
         die("compact", rc);
     memcpy(id, notes_doc_id(d), 16);
-    if ((rc = notes_space_add_note(a, "bench", id)))
+    if ((rc = notes_sync_space_add_note(a, "bench", id)))
         die("space add", rc);
     char hex[33], rel[64];
     for (int i = 0; i < 16; i++)
@@ -430,19 +430,19 @@ static void bench_trace(const char *root, const struct trace *tr,
     /* Latency on the large note, then on a small note in its own space. */
     if (nlat_large)
         latency(ra, d, b, "bench", srv.addr, nlat_large, name);
-    notes_doc_close(d);
+    notes_doc_free(d);
     if ((rc = notes_doc_create(ra, &d)) ||
         (rc = notes_doc_splice(d, 0, 0, "# Standup\n\n", 11)) ||
         (rc = notes_doc_commit(d, NULL)) ||
-        (rc = notes_space_add_note(a, "small", notes_doc_id(d))))
+        (rc = notes_sync_space_add_note(a, "small", notes_doc_id(d))))
         die("small note", rc);
     sync_once(b, "small", srv.addr, &rep);
     latency(ra, d, b, "small", srv.addr, nlat, "small");
-    notes_doc_close(d);
+    notes_doc_free(d);
     server_stop(&srv);
-    notes_replica_close(ra);
-    notes_space_clear(&sp);
-    notes_space_clear(&small);
+    notes_replica_free(ra);
+    notes_sync_space_clear(&sp);
+    notes_sync_space_clear(&small);
     free(a);
     free(b);
 }
@@ -469,19 +469,19 @@ static long log_size(const char *home, const uint8_t id[16])
 static void latency_live(const char *root, size_t n)
 {
     char *a = mkhome(root, "live-a", "Ana"), *b = mkhome(root, "live-b", "Bo");
-    notes_space sp;
+    notes_sync_space sp;
     notes_replica *ra;
     notes_doc *d;
     struct server sa, sb;
     int rc;
-    if ((rc = notes_space_create(a, "live", &sp)) ||
-        (rc = notes_space_save(b, &sp)))
+    if ((rc = notes_sync_space_create(a, "live", &sp)) ||
+        (rc = notes_sync_space_save(b, &sp)))
         die("space", rc);
     if ((rc = notes_replica_open(a, &ra)) || (rc = notes_replica_unlock(ra, NULL)) ||
         (rc = notes_doc_create(ra, &d)) ||
         (rc = notes_doc_splice(d, 0, 0, "# Live\n", 7)) ||
         (rc = notes_doc_commit(d, NULL)) ||
-        (rc = notes_space_add_note(a, "live", notes_doc_id(d))))
+        (rc = notes_sync_space_add_note(a, "live", notes_doc_id(d))))
         die("live note", rc);
     server_start_live(&sa, a, 1, 0);
     server_start_live(&sb, b, 1, sa.port);
@@ -532,9 +532,9 @@ static void latency_live(const char *root, size_t n)
     json_object_set_new(o, "ok", json_boolean(ok));
     emit(o);
     free(t);
-    notes_doc_close(d);
-    notes_replica_close(ra);
-    notes_space_clear(&sp);
+    notes_doc_free(d);
+    notes_replica_free(ra);
+    notes_sync_space_clear(&sp);
     free(a);
     free(b);
 }
@@ -548,7 +548,7 @@ static void latency_live(const char *root, size_t n)
 static void ten_peers(const char *root, const char *prefix, char *home[NPEERS],
                       uint8_t id[16])
 {
-    notes_space sp;
+    notes_sync_space sp;
     int rc;
     for (int i = 0; i < NPEERS; i++) {
         char tag[16], nm[16];
@@ -556,10 +556,10 @@ static void ten_peers(const char *root, const char *prefix, char *home[NPEERS],
         snprintf(nm, sizeof(nm), "peer%d", i);
         home[i] = mkhome(root, tag, nm);
     }
-    if ((rc = notes_space_create(home[0], "ten", &sp)))
+    if ((rc = notes_sync_space_create(home[0], "ten", &sp)))
         die("space", rc);
     for (int i = 1; i < NPEERS; i++)
-        if ((rc = notes_space_save(home[i], &sp)))
+        if ((rc = notes_sync_space_save(home[i], &sp)))
             die("space", rc);
     {
         notes_replica *r;
@@ -571,12 +571,12 @@ static void ten_peers(const char *root, const char *prefix, char *home[NPEERS],
             (rc = notes_doc_commit(d, NULL)))
             die("note", rc);
         memcpy(id, notes_doc_id(d), 16);
-        notes_doc_close(d);
-        notes_replica_close(r);
-        if ((rc = notes_space_add_note(home[0], "ten", id)))
+        notes_doc_free(d);
+        notes_replica_free(r);
+        if ((rc = notes_sync_space_add_note(home[0], "ten", id)))
             die("space add", rc);
     }
-    notes_space_clear(&sp);
+    notes_sync_space_clear(&sp);
 }
 
 static void bench_converge(const char *root, size_t per_peer)
@@ -611,8 +611,8 @@ static void bench_converge(const char *root, size_t per_peer)
                 die("type", rc);
         }
     for (int i = 0; i < NPEERS; i++) {
-        notes_doc_close(d[i]);
-        notes_replica_close(r[i]);
+        notes_doc_free(d[i]);
+        notes_replica_free(r[i]);
     }
     double t0 = now_ms();
     uint64_t bytes = 0;
@@ -708,8 +708,8 @@ static void bench_converge_live(const char *root, size_t per_peer)
         }
     double tlast = now_ms();
     for (int i = 0; i < NPEERS; i++) {
-        notes_doc_close(d[i]);
-        notes_replica_close(r[i]);
+        notes_doc_free(d[i]);
+        notes_replica_free(r[i]);
     }
     /* Until all ten texts are equal and hold every peer's last word. */
     int ok = 0;

@@ -119,7 +119,7 @@ static void probe(notes_doc *d, const char *log, int n)
         double t0 = now_ms();
         rc = notes_fmt_outline_doc(d, &o);
         double dt = now_ms() - t0;
-        notes_fmt_outline_release(&o);
+        notes_fmt_outline_clear(&o);
         if (rc)
             die("outline", rc);
         out_best = dt < out_best ? dt : out_best;
@@ -254,8 +254,8 @@ int main(int argc, char **argv)
         free(log);
     }
     printf("%s\n", hex);
-    notes_doc_close(d);
-    notes_replica_close(r);
+    notes_doc_free(d);
+    notes_replica_free(r);
     trace_free(&tr);
     return ok ? 0 : 1;
 }

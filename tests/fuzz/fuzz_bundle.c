@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (notes_doc_verify(a, &rep) != NOTES_OK &&
             rep.nproblems && rep.problems[0].code != NOTES_EEQUIVOCATION)
             abort();
-        notes_verify_report_release(&rep);
+        notes_verify_report_clear(&rep);
         uint8_t *bytes;
         size_t n;
         if (notes_doc_export(a, NULL, 0, &bytes, &n) != NOTES_OK ||
@@ -34,8 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (la != lb || memcmp(ta, tb, la) != 0)
             abort();
         notes_free(bytes);
-        notes_doc_close(b);
+        notes_doc_free(b);
     }
-    notes_doc_close(a);
+    notes_doc_free(a);
     return 0;
 }

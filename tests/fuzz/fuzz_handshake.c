@@ -120,7 +120,7 @@ static void check_proof(const uint8_t *sealed, const uint8_t k[32],
 /* ---- fixture, made once ---- */
 static int verbose; /* FUZZ_HANDSHAKE_VERBOSE set: how each input ended */
 static notes_identity *me, *peer;
-static notes_space spaces[2]; /* "other", "team" */
+static notes_sync_space spaces[2]; /* "other", "team" */
 static uint8_t netkey[32];    /* of "team" */
 
 static struct {

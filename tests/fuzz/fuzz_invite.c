@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int inited;
-    notes_invite inv, again;
+    notes_sync_invite inv, again;
     char *s, *code = NULL;
     const char *b, *e;
     int rc;
@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(s, data, size);
     s[size] = '\0'; /* a NUL inside ends the code, as in a C string */
     memset(&inv, 0xa5, sizeof(inv));
-    rc = notes_invite_decode(s, &inv);
+    rc = notes_sync_invite_decode(s, &inv);
     if (rc != NOTES_OK) {
         if ((rc != NOTES_EINVAL && rc != NOTES_EVERSION) ||
             !all_zero(&inv, sizeof(inv)))
@@ -54,11 +54,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(s);
         return 0;
     }
-    if (notes_space_name_check(inv.space.name) != NOTES_OK ||
+    if (notes_sync_space_name_check(inv.space.name) != NOTES_OK ||
         strlen(inv.addr) == 0 || strlen(inv.addr) > NOTES_ADDR_MAX ||
         !strchr(inv.addr, ':'))
         abort();
-    if (notes_invite_encode(&inv.space, inv.inviter, inv.addr, &code) !=
+    if (notes_sync_invite_encode(&inv.space, inv.inviter, inv.addr, &code) !=
         NOTES_OK)
         abort();
     /* Canonical: the trimmed input, case aside, is exactly the code. */
@@ -71,14 +71,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; code[i]; i++)
         if (code[i] != tolower((unsigned char)b[i]))
             abort();
-    if (notes_invite_decode(code, &again) != NOTES_OK ||
+    if (notes_sync_invite_decode(code, &again) != NOTES_OK ||
         strcmp(again.space.name, inv.space.name) != 0 ||
         memcmp(again.space.secret, inv.space.secret, 32) != 0 ||
         memcmp(again.inviter, inv.inviter, 32) != 0 ||
         strcmp(again.addr, inv.addr) != 0)
         abort();
-    notes_space_clear(&inv.space);
-    notes_space_clear(&again.space);
+    notes_sync_space_clear(&inv.space);
+    notes_sync_space_clear(&again.space);
     memset(code, 0, strlen(code));
     notes_sync_free(code);
     free(s);

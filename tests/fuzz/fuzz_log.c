@@ -19,7 +19,7 @@ static notes_replica *rep;
 static void cleanup(void)
 {
     char cmd[300];
-    notes_replica_close(rep);
+    notes_replica_free(rep);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", home);
     if (system(cmd) != 0)
         fprintf(stderr, "fuzz_log: could not remove %s\n", home);
@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (notes_doc_open(rep, docid, &d) == NOTES_OK) {
         size_t n;
         (void)notes_doc_text(d, &n);
-        notes_doc_close(d);
+        notes_doc_free(d);
     }
     return 0;
 }

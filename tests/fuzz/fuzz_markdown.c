@@ -119,7 +119,7 @@ static void check_reimport(const char *md, size_t n, const struct edits *ed)
     notes_fmt_diag diag;
     if (notes_doc_memory(fuzz_id, NULL, &d))
         abort();
-    if (notes_md_import(d, md, n, &diag) != NOTES_OK)
+    if (notes_fmt_md_import(d, md, n, &diag) != NOTES_OK)
         abort(); /* an edited export must still be valid */
     const char *t = notes_doc_field(d, "title");
     if (ed->title_is_scalar && (!t || strcmp(t, tricky) != 0))
@@ -132,7 +132,7 @@ static void check_reimport(const char *md, size_t n, const struct edits *ed)
         if (!t || strcmp(t, tricky2) != 0)
             abort();
     }
-    notes_doc_close(d);
+    notes_doc_free(d);
 }
 
 /* Edit scalars and lists, export, import again: the values survive. */
@@ -158,7 +158,7 @@ static void edit_and_reimport(notes_doc *d)
         notes_doc_list_add(d, "tags", tricky2) ||
         (ed.other[0] && notes_doc_set_field(d, ed.other, tricky2)))
         abort();
-    if (notes_md_export(d, &out, &n))
+    if (notes_fmt_md_export(d, &out, &n))
         abort();
     check_reimport(out, n, &ed);
     notes_fmt_free(out);
@@ -176,17 +176,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (notes_doc_memory(fuzz_id, NULL, &d))
         abort();
-    int rc = notes_md_import(d, (const char *)data, size, &diag);
+    int rc = notes_fmt_md_import(d, (const char *)data, size, &diag);
     if (rc != NOTES_OK) {
         if (rc == NOTES_ENOMEM)
             abort();
         if (notes_doc_length(d) != 0 || notes_doc_fields(d)[0] ||
             notes_doc_dirty(d))
             abort(); /* a refused input must create nothing */
-        notes_doc_close(d);
+        notes_doc_free(d);
         return 0;
     }
-    if (notes_md_export(d, &out, &n) || n != size ||
+    if (notes_fmt_md_export(d, &out, &n) || n != size ||
         (size && memcmp(out, data, size) != 0))
         abort();
     notes_fmt_free(out);
@@ -196,16 +196,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     notes_fmt_outline o;
     if (notes_fmt_outline_doc(d, &o))
         abort();
-    notes_fmt_outline_release(&o);
-    if (notes_json_export(d, &out, &n))
+    notes_fmt_outline_clear(&o);
+    if (notes_fmt_json_export(d, &out, &n))
         abort();
     notes_fmt_free(out);
-    if (notes_html_export(d, NOTES_HTML_AUTHORSHIP, &out, &n))
+    if (notes_fmt_html_export(d, NOTES_FMT_HTML_AUTHORSHIP, &out, &n))
         abort();
     check_html(out, n);
     notes_fmt_free(out);
 
     edit_and_reimport(d);
-    notes_doc_close(d);
+    notes_doc_free(d);
     return 0;
 }

@@ -107,7 +107,7 @@ static const uint8_t note_team[16] = {0xa1, 0xa1, 0xa1, 0xa1},
 static char base[256], home[300];
 static notes_replica *rep;
 static notes_identity *me, *peer, *alice;
-static notes_space spaces[2]; /* "other", "team" */
+static notes_sync_space spaces[2]; /* "other", "team" */
 static uint8_t netkey[32];    /* of "team" */
 
 struct snap_ent {
@@ -124,7 +124,7 @@ static void die(int rc, const char *what)
 {
     if (rc) {
         fprintf(stderr, "fuzz_session fixture: %s: %s (%s)\n", what,
-                notes_sync_errname(rc), notes_sync_last_error());
+                notes_sync_errname(rc), notes_sync_last_detail());
         abort();
     }
 }
@@ -240,8 +240,8 @@ static void import_note(const uint8_t id[16], const notes_identity *author,
     die(notes_doc_create_id(rep, id, &d), "create");
     die(notes_doc_merge(d, b, n, &added), "merge");
     notes_free(b);
-    notes_doc_close(d);
-    notes_doc_close(m);
+    notes_doc_free(d);
+    notes_doc_free(m);
 }
 
 /* Append text to a note of the replica as one commit of its identity. */
@@ -252,7 +252,7 @@ static void edit_note(const uint8_t id[16], const char *text)
     die(notes_doc_splice(d, notes_doc_length(d), 0, text, strlen(text)),
         "splice");
     die(notes_doc_commit(d, NULL), "commit");
-    notes_doc_close(d);
+    notes_doc_free(d);
 }
 
 static void fixture_setup(void)
@@ -287,22 +287,22 @@ static void fixture_setup(void)
     memcpy(spaces[1].name, "team", 5);
     memset(spaces[1].secret, 0x7e, 32);
     sync_netkey(spaces[1].secret, netkey);
-    die(notes_space_save(home, &spaces[0]), "space");
-    die(notes_space_save(home, &spaces[1]), "space");
+    die(notes_sync_space_save(home, &spaces[0]), "space");
+    die(notes_sync_space_save(home, &spaces[1]), "space");
     /* team: alice's note, then an edit of ours; personal; other. */
     import_note(note_team, alice, "# Standup\n\n- ship sync\n", "Standup");
     edit_note(note_team, "- fuzz it\n");
-    die(notes_space_add_note(home, "team", note_team), "add");
+    die(notes_sync_space_add_note(home, "team", note_team), "add");
     import_note(note_personal, me, "my own note\n", NULL);
     import_note(note_other, me, "other space\n", "Other");
-    die(notes_space_add_note(home, "other", note_other), "add");
+    die(notes_sync_space_add_note(home, "other", note_other), "add");
     /* Open each once (files made on first use belong to the snapshot). */
     die(notes_doc_open(rep, note_team, &d), "open");
-    notes_doc_close(d);
+    notes_doc_free(d);
     die(notes_doc_open(rep, note_other, &d), "open");
-    notes_doc_close(d);
+    notes_doc_free(d);
     die(notes_doc_open(rep, note_personal, &d), "open");
-    notes_doc_close(d);
+    notes_doc_free(d);
     clock_frozen = 0;
     if (nftw(home, snap_cb, 16, FTW_PHYS) != 0)
         abort();

@@ -223,7 +223,7 @@ static void campaign_setup(struct campaign *c, const char *tag, int compacted)
     }
     assert_int_equal(notes_doc_export(d, NULL, 0, &c->bundle, &c->nbundle),
                      NOTES_OK);
-    notes_doc_close(d);
+    notes_doc_free(d);
     c->log0 = test_slurp(c->log, &c->nlog0);
     c->state0 = test_slurp(c->state, &c->nstate0);
     assert_non_null(c->log0);
@@ -233,7 +233,7 @@ static void campaign_setup(struct campaign *c, const char *tag, int compacted)
 
 static void campaign_free(struct campaign *c)
 {
-    notes_replica_close(c->r);
+    notes_replica_free(c->r);
     test_rmtree(c->dir);
     free(c->home);
     free(c->notes_dir);
@@ -324,11 +324,11 @@ static void check_case(struct campaign *c, size_t good, int recover,
     int named = 0;
     for (size_t i = 0; i < rep.nproblems; i++)
         named |= strstr(rep.problems[i].message, c->log) != NULL;
-    notes_verify_report_release(&rep);
+    notes_verify_report_clear(&rep);
     if (rc == NOTES_OK || !named)
         fail_msg("%s: verify returned %s and %s the log", what,
                  notes_errname(rc), named ? "named" : "did not name");
-    notes_doc_close(d);
+    notes_doc_free(d);
     snap(c->home, after);
     if (memcmp(before, after, 32) != 0)
         fail_msg("%s: reading the note changed a file", what);
@@ -365,9 +365,9 @@ static void check_case(struct campaign *c, size_t good, int recover,
     rc = notes_doc_verify(d, &rep);
     for (size_t i = 0; i < rep.nproblems; i++)
         print_message("%s: problem: %s\n", what, rep.problems[i].message);
-    notes_verify_report_release(&rep);
+    notes_verify_report_clear(&rep);
     assert_int_equal(rc, NOTES_OK);
-    notes_doc_close(d);
+    notes_doc_free(d);
 }
 
 static void flip_at(struct campaign *c, uint64_t pos, uint8_t mask, int recover)

@@ -120,7 +120,7 @@ static int setup_with(void **state, int person, const char *text)
     assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
     memcpy(s->id, notes_doc_id(d), 16);
     sodium_bin2hex(s->note, sizeof(s->note), s->id, 16);
-    notes_doc_close(d);
+    notes_doc_free(d);
     assert_int_equal(uv_loop_init(&s->loop), 0);
     memset(&o, 0, sizeof(o));
     o.replica = s->r;
@@ -160,7 +160,7 @@ static int teardown(void **state)
     uv_run(&s->loop, UV_RUN_DEFAULT); /* let closed handles finish */
     assert_int_equal(uv_loop_close(&s->loop), 0);
     notes_ui_free(s->ui);
-    notes_replica_close(s->r);
+    notes_replica_free(s->r);
     test_rmtree(s->dir);
     free(s->home);
     free(s);
@@ -431,9 +431,9 @@ static char *stored_text(struct server *s, size_t *nchanges)
     notes_verify_report rep;
     assert_int_equal(notes_doc_verify(d, &rep), NOTES_OK);
     assert_int_equal(rep.nproblems, 0);
-    notes_verify_report_release(&rep);
-    notes_doc_close(d);
-    notes_replica_close(r);
+    notes_verify_report_clear(&rep);
+    notes_doc_free(d);
+    notes_replica_free(r);
     return copy;
 }
 
@@ -732,8 +732,8 @@ static void test_ui_edit(void **state)
     assert_int_equal(notes_doc_open(r2, s->id, &d), NOTES_OK);
     assert_int_equal(notes_doc_splice(d, 0, 0, "Hi ", 3), NOTES_OK);
     assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
-    notes_doc_close(d);
-    notes_replica_close(r2);
+    notes_doc_free(d);
+    notes_replica_free(r2);
     json_t *u = ws_expect(a, "updates");
     json_t *up = json_array_get(json_object_get(u, "updates"), 0);
     assert_int_equal(json_integer_value(json_object_get(u, "version")), 1);
@@ -1265,10 +1265,10 @@ static void test_ui_authorship_people(void **state)
     assert_int_equal(notes_doc_splice(dc, 0, 0, "desk\n", 5), NOTES_OK);
     assert_int_equal(notes_doc_commit(dc, NULL), NOTES_OK);
     carry(dc, da);
-    notes_doc_close(da);
-    notes_doc_close(db);
-    notes_doc_close(dc);
-    notes_replica_close(ra);
+    notes_doc_free(da);
+    notes_doc_free(db);
+    notes_doc_free(dc);
+    notes_replica_free(ra);
 
     json_t *m = NULL, *rita = NULL;
     for (int tries = 0; tries < 50 && !rita; tries++) {
@@ -1320,8 +1320,8 @@ static void test_ui_authorship_people(void **state)
     assert_string_equal(json_string_value(json_object_get(last, "fp")), fpc);
     json_decref(m);
     close(a);
-    notes_replica_close(rb);
-    notes_replica_close(rc);
+    notes_replica_free(rb);
+    notes_replica_free(rc);
 }
 
 int main(void)

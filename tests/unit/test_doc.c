@@ -48,9 +48,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    notes_replica_close(f->a);
-    notes_replica_close(f->b);
-    notes_replica_close(f->c);
+    notes_replica_free(f->a);
+    notes_replica_free(f->b);
+    notes_replica_free(f->c);
     test_rmtree(f->dir);
     free(f);
     return 0;
@@ -103,7 +103,7 @@ static void assert_verifies(notes_doc *d)
         print_message("problem: %s\n", rep.problems[i].message);
     assert_int_equal(rc, NOTES_OK);
     assert_int_equal(rep.changes, notes_doc_change_count(d));
-    notes_verify_report_release(&rep);
+    notes_verify_report_clear(&rep);
 }
 
 static void test_doc_commit_reopen(void **state)
@@ -157,8 +157,8 @@ static void test_doc_commit_reopen(void **state)
                      NOTES_OK);
     assert_string_equal(old, "Hello there 日本\n");
     notes_free(old);
-    notes_doc_close(d);
-    notes_doc_close(e);
+    notes_doc_free(d);
+    notes_doc_free(e);
 }
 
 static void test_doc_concurrent_converge(void **state)
@@ -233,10 +233,10 @@ static void test_doc_concurrent_converge(void **state)
     assert_int_equal(notes_doc_change(a2, who[cp], &ci), NOTES_OK);
     assert_memory_equal(ci.author, notes_replica_public_key(f->a), 32);
     notes_free(who);
-    notes_doc_close(a2);
-    notes_doc_close(a);
-    notes_doc_close(b);
-    notes_doc_close(c);
+    notes_doc_free(a2);
+    notes_doc_free(a);
+    notes_doc_free(b);
+    notes_doc_free(c);
 }
 
 static size_t log_size(notes_replica *r, notes_doc *d)
@@ -327,9 +327,9 @@ static void test_doc_forged_rejected(void **state)
         assert_int_not_equal(notes_doc_merge(c, bytes, cut, &added), NOTES_OK);
     assert_int_equal(notes_doc_change_count(c), 0);
     notes_free(bytes);
-    notes_doc_close(a);
-    notes_doc_close(b);
-    notes_doc_close(c);
+    notes_doc_free(a);
+    notes_doc_free(b);
+    notes_doc_free(c);
 }
 
 static notes_identity *load_identity(notes_replica *r)
@@ -419,8 +419,8 @@ static void test_doc_bad_chain(void **state)
     notes__change_free(c);
     assert_verifies(b);
     notes_identity_free(ida);
-    notes_doc_close(a);
-    notes_doc_close(b);
+    notes_doc_free(a);
+    notes_doc_free(b);
 }
 
 /* Two different changes with one seq: kept, reported, both applied the
@@ -470,20 +470,20 @@ static void test_doc_equivocation(void **state)
     assert_int_equal(notes_doc_verify(b, &rep), NOTES_EEQUIVOCATION);
     assert_int_equal(rep.nproblems, 1);
     assert_non_null(strstr(rep.problems[0].message, "seq 2"));
-    notes_verify_report_release(&rep);
+    notes_verify_report_clear(&rep);
     /* Evidence survives a reopen, and so does the decision. */
     notes_doc *b2 = open_copy(f->b, b);
     assert_string_equal(text(b2), text(b));
     assert_int_equal(notes_doc_change_count(b2), 3);
-    notes_doc_close(b2);
+    notes_doc_free(b2);
     notes_free(bx);
     notes_free(by);
     notes__change_free(x);
     notes__change_free(y);
     notes_identity_free(ida);
-    notes_doc_close(a);
-    notes_doc_close(b);
-    notes_doc_close(c);
+    notes_doc_free(a);
+    notes_doc_free(b);
+    notes_doc_free(c);
 }
 
 static char *log_path(notes_replica *r, notes_doc *d);
@@ -521,7 +521,7 @@ static void test_doc_torn_tail(void **state)
     splice(e, 8, 0, "three\n");
     commit(e); /* the writer sets the torn bytes aside, then appends */
     assert_non_null(strstr(notes_doc_repaired(e), ".torn-"));
-    notes_doc_close(e);
+    notes_doc_free(e);
     assert_int_equal(notes_doc_open(f->a, notes_doc_id(a), &e), NOTES_OK);
     assert_null(notes_doc_damage(e));
     assert_string_equal(text(e), "one\ntwo\nthree\n");
@@ -529,7 +529,7 @@ static void test_doc_torn_tail(void **state)
     /* A peer holds it all. */
     notes_doc *peer = open_copy(f->b, e);
     sync_to(e, peer);
-    notes_doc_close(e);
+    notes_doc_free(e);
 
     /* The acknowledged last record cut in the middle: damage, reported,
      * the last good state shown, nothing changed by reading. */
@@ -542,7 +542,7 @@ static void test_doc_torn_tail(void **state)
     assert_int_equal(log_size(f->a, a), good + (all - good) / 2);
     notes_verify_report rep;
     assert_int_not_equal(notes_doc_verify(e, &rep), NOTES_OK);
-    notes_verify_report_release(&rep);
+    notes_verify_report_clear(&rep);
     /* A commit sets the damaged bytes aside but signs nothing: this device
      * signed seq 2 and 3 already, in changes the log lost. */
     splice(e, 4, 0, "four\n");
@@ -552,7 +552,7 @@ static void test_doc_torn_tail(void **state)
     assert_int_equal(log_size(f->a, a), good);
     /* The peer's copy brings everything back. */
     sync_to(peer, e);
-    notes_doc_close(peer);
+    notes_doc_free(peer);
     assert_int_equal(notes_doc_intact(e), NOTES_OK);
     assert_string_equal(text(e), "one\ntwo\nthree\n");
     splice(e, notes_doc_length(e), 0, "four\n");
@@ -562,11 +562,11 @@ static void test_doc_torn_tail(void **state)
                      NOTES_OK);
     assert_int_equal(ci.seq, 4); /* after the highest seq it ever signed */
     assert_verifies(e);
-    notes_doc_close(e);
+    notes_doc_free(e);
     free(longer);
     free(whole);
     free(path);
-    notes_doc_close(a);
+    notes_doc_free(a);
 }
 
 /* Two processes of the same identity commit to one note at once. */
@@ -602,8 +602,8 @@ static void test_doc_two_processes(void **state)
                     _exit(11);
                 }
             }
-            notes_doc_close(d);
-            notes_replica_close(r);
+            notes_doc_free(d);
+            notes_replica_free(r);
             _exit(0);
         }
     }
@@ -629,8 +629,8 @@ static void test_doc_two_processes(void **state)
         }
     }
     assert_verifies(e);
-    notes_doc_close(e);
-    notes_doc_close(a);
+    notes_doc_free(e);
+    notes_doc_free(a);
 }
 
 static char *log_path(notes_replica *r, notes_doc *d)
@@ -686,11 +686,11 @@ static void test_doc_compact(void **state)
     /* The doc that compacted goes on writing after the pack. */
     splice(a, 0, 0, "top\n");
     commit(a);
-    notes_doc_close(e);
+    notes_doc_free(e);
     assert_int_equal(notes_doc_open(f->a, notes_doc_id(a), &e), NOTES_OK);
     assert_string_equal(text(e), text(a));
     assert_verifies(e);
-    notes_doc_close(e);
+    notes_doc_free(e);
     /* Every byte flip of the packed log is reported as damage (the pack
      * was acknowledged), and opening changes nothing. */
     assert_int_equal(notes_doc_compact(a, 3), NOTES_OK);
@@ -704,7 +704,7 @@ static void test_doc_compact(void **state)
         assert_int_not_equal(notes_doc_intact(e), NOTES_OK);
         assert_non_null(notes_doc_damage(e));
         assert_int_equal(notes_doc_change_count(e), 0);
-        notes_doc_close(e);
+        notes_doc_free(e);
         size_t m;
         unsigned char *now = test_slurp(path, &m);
         assert_int_equal(m, n);
@@ -715,12 +715,12 @@ static void test_doc_compact(void **state)
     test_spit(path, orig, n);
     assert_int_equal(notes_doc_open(f->a, notes_doc_id(a), &e), NOTES_OK);
     assert_string_equal(text(e), text(a));
-    notes_doc_close(e);
+    notes_doc_free(e);
     free(orig);
     free(path);
     free(before);
-    notes_doc_close(a);
-    notes_doc_close(b);
+    notes_doc_free(a);
+    notes_doc_free(b);
 }
 
 /* One process compacts while another keeps committing: nothing is lost. */
@@ -765,8 +765,8 @@ static void test_doc_compact_concurrent(void **state)
         assert_non_null(strstr(text(e), line));
     }
     assert_verifies(e);
-    notes_doc_close(e);
-    notes_doc_close(a);
+    notes_doc_free(e);
+    notes_doc_free(a);
 }
 
 /* Many commits: the log folds itself into a pack on the way. */
@@ -791,8 +791,8 @@ static void test_doc_auto_compact(void **state)
     assert_int_equal(notes_doc_change_count(e), 300);
     assert_string_equal(text(e), text(a));
     assert_verifies(e);
-    notes_doc_close(e);
-    notes_doc_close(a);
+    notes_doc_free(e);
+    notes_doc_free(a);
 }
 
 struct grab {
@@ -831,7 +831,7 @@ static void test_doc_local_mac(void **state)
     /* Reopen: trusted, same state. */
     assert_int_equal(notes_doc_open(f->a, notes_doc_id(a), &e), NOTES_OK);
     assert_string_equal(text(e), "line\nline\nline\nline\n");
-    notes_doc_close(e);
+    notes_doc_free(e);
     /* Rewrite the log with the last change's signature altered. */
     struct notes__log *lg;
     struct grab g = {0};
@@ -849,7 +849,7 @@ static void test_doc_local_mac(void **state)
     assert_non_null(notes_doc_damage(e));
     assert_non_null(strstr(notes_doc_damage(e), "signature"));
     assert_int_equal(notes_doc_change_count(e), 3);
-    notes_doc_close(e);
+    notes_doc_free(e);
     /* A state claiming the whole forged file was verified (a valid
      * checksum, but the MAC of other bytes) is not believed. */
     struct notes__state ns;
@@ -859,11 +859,11 @@ static void test_doc_local_mac(void **state)
     assert_int_equal(notes__state_save(mac, notes_doc_id(a), &ns), NOTES_OK);
     assert_int_equal(notes_doc_open(f->a, notes_doc_id(a), &e), NOTES_OK);
     assert_int_equal(notes_doc_change_count(e), 3);
-    notes_doc_close(e);
+    notes_doc_free(e);
     for (size_t i = 0; i < g.count; i++)
         free(g.p[i]);
     free(path);
-    notes_doc_close(a);
+    notes_doc_free(a);
 }
 
 /* A mirror of a text kept only from what notes_doc_observe reports. */
@@ -951,8 +951,8 @@ static void test_doc_observe(void **state)
     splice(a, 0, 0, "unobserved");
     assert_int_equal(m.calls, calls);
     free(m.s);
-    notes_doc_close(a);
-    notes_doc_close(b);
+    notes_doc_free(a);
+    notes_doc_free(b);
 }
 
 int main(void)

@@ -298,7 +298,7 @@ static char *replay_shuffled(notes_doc *from)
         assert_true(progress > 0);
     }
     char *s = state_of(d);
-    notes_doc_close(d);
+    notes_doc_free(d);
     for (size_t i = 0; i < sp.count; i++)
         free(sp.own[i]);
     free(idx);
@@ -376,12 +376,12 @@ static void run_case(uint64_t seed, int sequential)
     /* Everything still verifies. */
     notes_verify_report rep;
     assert_int_equal(notes_doc_verify(w->d[0], &rep), NOTES_OK);
-    notes_verify_report_release(&rep);
+    notes_verify_report_clear(&rep);
     free(ref);
     for (int i = 0; i < w->nq; i++)
         notes_free(w->q[i].b);
     for (int i = 0; i < w->n; i++) {
-        notes_doc_close(w->d[i]);
+        notes_doc_free(w->d[i]);
         notes_identity_free(w->id[i]);
     }
     free(w);

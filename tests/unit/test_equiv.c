@@ -230,7 +230,7 @@ static void test_equiv_honest_edits_survive(void **state)
         assert_non_null(strstr(rep.problems[0].message, fpr));
         assert_null(strstr(rep.problems[0].message, afpr));
         assert_non_null(strstr(rep.problems[0].message, "evidence"));
-        notes_verify_report_release(&rep);
+        notes_verify_report_clear(&rep);
         assert_true(notes_doc_author_equivocated(r[i], mpk));
         assert_false(notes_doc_author_equivocated(r[i], apk));
         /* L and W are marked, nothing else. */
@@ -258,7 +258,7 @@ static void test_equiv_honest_edits_survive(void **state)
         notes_free(ch);
     }
     for (int i = 0; i < 4; i++)
-        notes_doc_close(r[i]);
+        notes_doc_free(r[i]);
     scenario_free(&sc);
 }
 
@@ -362,7 +362,7 @@ static void test_equiv_cli_flags(void **state)
     clirun_free(&o);
 
     notes__change_free(m2);
-    notes_doc_close(m);
+    notes_doc_free(m);
     scenario_free(&sc);
     free(file);
     test_rmtree(dir);
@@ -484,7 +484,7 @@ static void generate(struct gen *g)
                           1000 + g->n);
         g->author[g->n++] = a;
         notes_free(heads);
-        notes_doc_close(v);
+        notes_doc_free(v);
     }
 }
 
@@ -523,7 +523,7 @@ static void test_equiv_random_orders(void **state)
                     fail_msg("round %d order %d differs from the generation "
                              "order:\n%s---\n%s", round, k, t,
                              notes_doc_text(gd, NULL));
-                notes_doc_close(gd);
+                notes_doc_free(gd);
             }
             /* Only inserts: every change's line is in the text. */
             for (size_t i = 0; i < g.n; i++) {
@@ -574,9 +574,9 @@ static void test_equiv_random_orders(void **state)
                 assert_int_equal(added, g.n);
                 assert_string_equal(notes_doc_text(e, NULL), t);
                 notes_free(bytes);
-                notes_doc_close(e);
+                notes_doc_free(e);
             }
-            notes_doc_close(d);
+            notes_doc_free(d);
         }
         int nf = forked[2] + forked[3];
         print_message("round %d: %zu changes, %d equivocating key(s), "

@@ -89,12 +89,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct world *w = *state;
-    notes_doc_close(w->da);
-    notes_doc_close(w->db);
-    notes_doc_close(w->dc);
-    notes_replica_close(w->a);
-    notes_replica_close(w->b);
-    notes_replica_close(w->c);
+    notes_doc_free(w->da);
+    notes_doc_free(w->db);
+    notes_doc_free(w->dc);
+    notes_replica_free(w->a);
+    notes_replica_free(w->b);
+    notes_replica_free(w->c);
     test_rmtree(w->dir);
     free(w);
     return 0;
@@ -153,7 +153,7 @@ static void test_linked_devices_attribute_to_the_person(void **state)
     assert_int_equal(notes_doc_create(w->b, &nb), NOTES_OK);
     type(nb, "B's own note\n");
     expect_person(nb, notes_replica_public_key(w->b), rita, "Rita");
-    notes_doc_close(nb);
+    notes_doc_free(nb);
 }
 
 /* An unlinked device is attributed to nobody. */
@@ -170,8 +170,8 @@ static void test_unlinked_device_is_unknown(void **state)
     assert_int_equal(notes_doc_person(w->dc, notes_replica_public_key(x), &pi),
                      NOTES_ENOTFOUND);
     assert_null(pi.person);
-    notes_doc_close(dx);
-    notes_replica_close(x);
+    notes_doc_free(dx);
+    notes_replica_free(x);
 }
 
 /* Build a signed change by `signer` on top of everything `base` holds,
@@ -299,7 +299,7 @@ static void test_revoked_device(void **state)
     assert_int_equal(notes_doc_person(again, notes_replica_public_key(w->b), &pi),
                      NOTES_OK);
     assert_int_equal(pi.revoked, 1);
-    notes_doc_close(again);
+    notes_doc_free(again);
 }
 
 /* A link signed by a key that is not the person key, or without the
@@ -423,7 +423,7 @@ static void test_bundle_file_every_byte(void **state)
     assert_int_equal(na, nb);
     assert_memory_equal(ta, tb, na);
     assert_int_equal(notes_doc_confirmation_count(d), 1);
-    notes_doc_close(d);
+    notes_doc_free(d);
     for (size_t i = 0; i < n; i++) {
         for (int bit = 0; bit < 8; bit += 3) {
             file[i] ^= (uint8_t)(1u << bit);
@@ -500,7 +500,7 @@ static void test_certs_and_person_every_byte(void **state)
                 assert_int_not_equal(rc, NOTES_OK);
                 assert_null(p);
             }
-            notes_replica_close(r);
+            notes_replica_free(r);
             struct seen s = {names[f], 0, 0};
             assert_int_not_equal(notes_replica_verify_files(home, on_file, &s),
                                  NOTES_OK);
