@@ -680,15 +680,7 @@ static void page_push(struct page *pg, json_t *msg)
         notes_web__log(n->ui, "note %.8s: edit refused: %s (%s)", n->hex,
                notes_strerror(rc), notes_last_detail());
         json_decref(out);
-        notes_doc *fresh;
-        if (notes_doc_open(n->ui->r, n->id, &fresh) == NOTES_OK) {
-            notes_doc_observe(n->d, NULL, NULL);
-            notes_doc_free(n->d);
-            n->d = fresh;
-            notes_doc_observe(n->d, on_text, n);
-        }
-        n->reset = 1;
-        notes_web__note_flush_remote(n);
+        notes_web__note_reopen(n);
         notes_web__page_close(pg, "the edit could not be stored");
         return;
     }
@@ -727,8 +719,8 @@ static void page_pull(struct page *pg, json_t *msg)
     json_decref(m);
 }
 /*
- * Drop what the doc holds uncommitted (a confirmation whose commit failed)
- * by opening it again; pages get a fresh hello, as after a refused push.
+ * Drop what the doc holds uncommitted (an edit or a confirmation whose
+ * commit failed) by opening it again; pages get a fresh hello.
  */
 void notes_web__note_reopen(struct unote *n)
 {

@@ -244,7 +244,7 @@ static int api_create(notes_web *ui, struct lws *wsi, struct pss *ps,
                       const char *host)
 {
     json_error_t err;
-    json_t *req = json_loadb(ps->post ? ps->post : "", ps->postlen,
+    json_t *req = json_loadb(ps->post.data ? (const char *)ps->post.data : "", ps->post.len,
                              JSON_REJECT_DUPLICATES, &err);
     notes_doc *d = NULL;
     int rc;
@@ -414,6 +414,8 @@ int notes_web__http_request(notes_web *ui, struct lws *wsi, struct pss *ps,
                         const char *uri)
 {
     char host[128], tok[80];
+    memset(ps, 0, sizeof(*ps)); /* a new request */
+    notes__buf_init(&ps->post, UI_IMPORT_BODY_MAX);
     int is_get = notes_web__hdr_len(wsi, NOTES_WEB__H_GET_URI) > 0;
     int is_post = notes_web__hdr_len(wsi, NOTES_WEB__H_POST_URI) > 0;
     if (!notes_web__host_ok(ui, wsi, host, sizeof(host))) {
@@ -533,15 +535,9 @@ int notes_web__http_body(struct pss *ps, const void *in, size_t len)
         return 0; /* refused already: read and drop */
     if (!ps->route[0])
         return -1;
-    if (ps->postlen + len > UI_IMPORT_BODY_MAX)
-        return -1; /* more than its Content-Length: a broken client */
-    char *p = realloc(ps->post, ps->postlen + len + 1);
-    if (!p)
-        return -1;
-    ps->post = p;
-    memcpy(ps->post + ps->postlen, in, len);
-    ps->postlen += len;
-    return 0;
+    /* Over UI_IMPORT_BODY_MAX: more than its Content-Length, a broken
+     * client. */
+    return notes__buf_put(&ps->post, in, len) == NOTES_OK ? 0 : -1;
 }
 
 int notes_web__http_body_done(notes_web *ui, struct lws *wsi, struct pss *ps)
@@ -580,6 +576,5 @@ void notes_web__http_closed(struct pss *ps)
     free(ps->owned);
     ps->owned = NULL;
     ps->body = NULL;
-    free(ps->post);
-    ps->post = NULL;
+    notes__buf_release(&ps->post);
 }

@@ -22,7 +22,6 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
     notes_web *ui = lws_context_user(lws_get_context(wsi));
     switch (reason) {
     case LWS_CALLBACK_HTTP:
-        memset(ps, 0, sizeof(*ps));
         return notes_web__http_request(ui, wsi, ps, in ? (const char *)in : "/");
     case LWS_CALLBACK_HTTP_BODY:
         return notes_web__http_body(ps, in, len);
@@ -42,7 +41,6 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
         return status ? 1 : 0;
     }
     case LWS_CALLBACK_ESTABLISHED:
-        memset(ps, 0, sizeof(*ps));
         notes_web__ws_established(ui, wsi, ps);
         return 0;
     case LWS_CALLBACK_RECEIVE:

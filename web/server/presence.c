@@ -127,7 +127,7 @@ static json_t *local_people(struct unote *n)
 void notes_web__presence_publish(struct unote *n)
 {
     notes_web *ui = n->ui;
-    if (!ui->publish)
+    if (!ui->cb.publish)
         return;
     json_t *people = local_people(n);
     /* Peers place cursors approximately: positions are in our text. */
@@ -142,7 +142,7 @@ void notes_web__presence_publish(struct unote *n)
     char *s = json_dumps(rec, JSON_COMPACT);
     json_decref(rec);
     if (s) {
-        ui->publish(ui->publish_ud, n->id, s, strlen(s));
+        ui->cb.publish(ui->cb.publish_ud, n->id, s, strlen(s));
         free(s);
     }
 }
@@ -261,8 +261,8 @@ json_t *notes_web__status_msg(notes_web *ui)
 {
     notes_web_status st;
     memset(&st, 0, sizeof(st));
-    if (ui->status)
-        ui->status(ui->status_ud, &st);
+    if (ui->cb.status)
+        ui->cb.status(ui->cb.status_ud, &st);
     return json_pack("{s:s, s:i, s:b, s:i, s:o}", "t", "status", "peers",
                      (int)st.peers, "online", st.online, "unsent",
                      (int)st.unsent, "last_sync_ms",

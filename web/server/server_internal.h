@@ -156,14 +156,8 @@ struct notes_web {
     uv_fs_event_t watch;
     uv_timer_t status_timer;
     int watching, timing, stopped;
-    void (*log)(void *ud, const char *line);
-    void *log_ud;
-    void (*status)(void *ud, notes_web_status *out);
-    void *status_ud;
+    notes_web_opts cb;      /* the caller's callbacks (log, status, publish) */
     char *status_json;
-    void (*publish)(void *ud, const uint8_t note[16], const char *json,
-                    size_t n);
-    void *publish_ud;
     uint64_t last_beat_ms;
     /* People (docs/trust.md): the user's names for keys, this replica's
      * person; read again when HOME/trust or HOME/certs change. */
@@ -178,15 +172,13 @@ struct notes_web {
 /* Per connection (HTTP request or WebSocket). */
 struct pss {
     struct page *pg;        /* WebSocket: the page */
-    char *rx;               /* WebSocket: a message being assembled */
-    size_t rxlen;
+    struct notes_buf rx;    /* WebSocket: a message being assembled */
     /* HTTP response being written */
     const unsigned char *body;
     void *owned;            /* body, when it is ours to free */
     size_t blen, boff;
     /* POST being received */
-    char *post;
-    size_t postlen;
+    struct notes_buf post;
     char route[16];
     int err;                /* refused: the status, given after the body */
     char err_msg[40];

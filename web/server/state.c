@@ -24,14 +24,14 @@ void notes_web__log(struct notes_web *ui, const char *fmt, ...)
 {
     va_list ap;
     char line[1024];
-    if (!ui->log)
+    if (!ui->cb.log)
         return;
     /* Hosts, origins, URIs and titles come from browsers and peers: the
      * caller escapes the line before a terminal shows it (notes_web.h). */
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    ui->log(ui->log_ud, line);
+    ui->cb.log(ui->cb.log_ud, line);
 }
 
 uint64_t notes_web__now_ms(void)
@@ -91,12 +91,8 @@ int notes_web_start(void *loop, const notes_web_opts *o, notes_web **out)
         return NOTES_ENOMEM;
     ui->loop = loop;
     ui->r = o->replica;
-    ui->log = o->log;
-    ui->log_ud = o->log_ud;
-    ui->status = o->status;
-    ui->status_ud = o->status_ud;
-    ui->publish = o->publish;
-    ui->publish_ud = o->publish_ud;
+    ui->cb = *o; /* the callbacks; its strings are not kept */
+    ui->cb.listen = ui->cb.token = NULL;
     if (o->token) {
         snprintf(ui->token, sizeof(ui->token), "%s", o->token);
     } else {

@@ -148,9 +148,11 @@ void notes_web__ws_established(notes_web *ui, struct lws *wsi, struct pss *ps)
     uint8_t id[16];
     struct unote *n;
     struct page *pg;
+    memset(ps, 0, sizeof(*ps));
+    notes__buf_init(&ps->rx, NOTES_WEB_MSG_MAX);
     const char *nv = notes_web__urlarg(wsi, "note=", note, sizeof(note));
-    if (!nv || notes__unhex(id, 16, nv) != NOTES_OK || !(n = notes_web__note_find(ui, id)) ||
-        !(pg = calloc(1, sizeof(*pg)))) {
+    if (!nv || notes__unhex(id, 16, nv) != NOTES_OK ||
+        !(n = notes_web__note_find(ui, id)) || !(pg = calloc(1, sizeof(*pg)))) {
         notes_web__kill(wsi);
         return;
     }
@@ -184,8 +186,7 @@ void notes_web__ws_established(notes_web *ui, struct lws *wsi, struct pss *ps)
 void notes_web__ws_closed(struct pss *ps)
 {
     struct page *pg = ps->pg;
-    free(ps->rx);
-    ps->rx = NULL;
+    notes__buf_release(&ps->rx);
     if (!pg)
         return;
     struct unote *n = pg->note;
@@ -233,23 +234,17 @@ int notes_web__ws_receive(struct lws *wsi, struct pss *ps, const void *in,
         notes_web__page_close(pg, "binary frames are not part of the protocol");
         return ws_close_now(wsi, pg);
     }
-    if (ps->rxlen + len > NOTES_WEB_MSG_MAX) {
+    if (ps->rx.len + len > NOTES_WEB_MSG_MAX) {
         notes_web__page_close(pg, "message over 1 MiB");
         return ws_close_now(wsi, pg);
     }
-    char *rx = realloc(ps->rx, ps->rxlen + len + 1);
-    if (!rx)
+    if (notes__buf_put(&ps->rx, in, len) != NOTES_OK)
         return -1;
-    ps->rx = rx;
-    memcpy(ps->rx + ps->rxlen, in, len);
-    ps->rxlen += len;
     if (!last)
         return 0;
     if (!pg->close_why[0])
-        notes_web__page_message(pg, ps->rx, ps->rxlen);
-    free(ps->rx);
-    ps->rx = NULL;
-    ps->rxlen = 0;
+        notes_web__page_message(pg, (const char *)ps->rx.data, ps->rx.len);
+    notes__buf_release(&ps->rx);
     return ws_close_now(wsi, pg);
 }
 
