@@ -158,13 +158,11 @@ static void on_status(void *ud, notes_web_status *st)
 
 void cli_ui_on_loop(struct cli_ui *u, void *loop, notes_sync_hub *hub)
 {
-    char path[4200];
     notes_web_opts o;
     u->hub = hub;
-    snprintf(path, sizeof(path), "%s/identity", u->ctx->home);
     if (notes_replica_open(u->ctx->home, &u->r) ||
         notes_replica_unlock(u->r, u->pass) ||
-        notes_identity_load(path, u->pass, &u->id)) {
+        notes_replica_identity(u->ctx->home, u->pass, &u->id)) {
         fprintf(stderr, "notes: no page: %s\n", cli_esc(notes_last_detail()));
         return;
     }

@@ -50,37 +50,17 @@ static int home_file_changed(notes_web *ui, const char *name,
     return 1;
 }
 
+/* The user's names (HOME/trust, read by libnotes with its check line: a
+ * damaged file names nobody, as in the CLI). */
 static void pets_load(notes_web *ui)
 {
-    char path[4096], line[512];
-    snprintf(path, sizeof(path), "%s/trust", notes_replica_home(ui->r));
-    ui->npets = 0;
-    FILE *f = fopen(path, "r");
-    while (f && fgets(line, sizeof(line), f)) {
-        size_t l = strlen(line);
-        if (l && line[l - 1] == '\n')
-            line[--l] = '\0';
-        char *sp = strchr(line, ' ');
-        if (!sp)
-            continue;
-        *sp = '\0';
-        struct petname pn;
-        if (notes_key_decode(line, pn.key) != NOTES_OK || !sp[1] ||
-            strlen(sp + 1) > NOTES_NAME_MAX)
-            continue; /* a damaged line names nobody */
-        snprintf(pn.name, sizeof(pn.name), "%s", sp + 1);
-        if (ui->npets == ui->petcap) {
-            size_t cap = ui->petcap ? ui->petcap * 2 : 16;
-            struct petname *np = realloc(ui->pets, cap * sizeof(*np));
-            if (!np)
-                break;
-            ui->pets = np;
-            ui->petcap = cap;
-        }
-        ui->pets[ui->npets++] = pn;
-    }
-    if (f)
-        fclose(f);
+    notes_petnames_clear(&ui->pets);
+    if (notes_petnames_load(notes_replica_home(ui->r), &ui->pets) != NOTES_OK)
+        notes_web__log(ui, "cannot read the names in HOME/trust: %s",
+                       notes_last_detail());
+    else if (ui->pets.damaged)
+        notes_web__log(ui, "HOME/trust is damaged, no name in it is used: %s",
+                       notes_last_detail());
 }
 
 void notes_web__people_refresh(notes_web *ui)
@@ -109,10 +89,7 @@ void notes_web__people_refresh(notes_web *ui)
 
 static const char *petname(const notes_web *ui, const uint8_t key[32])
 {
-    for (size_t i = 0; i < ui->npets; i++)
-        if (memcmp(ui->pets[i].key, key, 32) == 0)
-            return ui->pets[i].name;
-    return NULL;
+    return notes_petnames_find(&ui->pets, key);
 }
 
 void notes_web__who_of(notes_web *ui, notes_doc *d, const uint8_t device[32],
@@ -213,7 +190,5 @@ json_t *notes_web__confirms_json(notes_web *ui, notes_doc *d,
 
 void notes_web__people_clear(notes_web *ui)
 {
-    free(ui->pets);
-    ui->pets = NULL;
-    ui->npets = ui->petcap = 0;
+    notes_petnames_clear(&ui->pets);
 }

@@ -26,6 +26,7 @@
 #ifndef NOTES_WEB_SERVER_INTERNAL_H
 #define NOTES_WEB_SERVER_INTERNAL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -48,6 +49,7 @@
 #define ITEMS_DELAY_MS 250  /* outline recomputed at most this often */
 #define STATUS_MS 1000
 #define NOTES_LIST_MAX 5000
+#define CHANGED_MAX 64     /* notes told changed between two loop turns */
 #define CONFIRM_TEXT_MAX (64u << 10) /* bytes of an item text to confirm */
 #define CONFIRM_OWNER_MAX 256
 #define UI_POST_BODY_MAX (64u << 10)                       /* POST /api/notes */
@@ -126,12 +128,6 @@ struct unote {
     size_t ntaken;          /* oldest first */
 };
 
-/* A user's own name for a key (HOME/trust). */
-struct petname {
-    uint8_t key[32];
-    char name[NOTES_NAME_MAX + 1];
-};
-
 /* What a file of the replica looked like when last read. */
 struct file_seen {
     int valid;
@@ -154,6 +150,13 @@ struct notes_web {
     char me_key[NOTES_KEY_STRLEN], me_fp[NOTES_FPR_STRLEN], me_color[8];
     struct unote *notes;
     uv_fs_event_t watch;
+    /* Notes libnotes said changed, refreshed on the loop (coedit.c). */
+    uv_async_t changed;
+    pthread_mutex_t changed_lock;
+    uint8_t changed_ids[CHANGED_MAX][16];
+    size_t nchanged;
+    int changed_all, subscribed;
+    char *home_real;        /* the replica's folder, resolved */
     uv_timer_t status_timer;
     int watching, timing, stopped;
     notes_web_opts cb;      /* the caller's callbacks (log, status, publish) */
@@ -161,8 +164,7 @@ struct notes_web {
     uint64_t last_beat_ms;
     /* People (docs/trust.md): the user's names for keys, this replica's
      * person; read again when HOME/trust or HOME/certs change. */
-    struct petname *pets;
-    size_t npets, petcap;
+    notes_petnames pets;
     struct file_seen trust_seen, certs_seen;
     int has_person;
     uint8_t person[32];
@@ -249,6 +251,8 @@ void notes_web__note_reopen(struct unote *n);
 int notes_web__client_id_ok(json_t *cid);
 void notes_web__page_message(struct page *pg, const char *p, size_t n);
 void notes_web__watch_start(notes_web *ui);
+void notes_web__watch_stop(notes_web *ui);
+void notes_web__watch_free(notes_web *ui);
 
 /* ---- requests.c ---- */
 void notes_web__page_cursor(struct page *pg, json_t *msg);

@@ -164,8 +164,7 @@ void notes_web_stop(notes_web *ui)
     notes_web__lws_stop(ui);
     while (ui->notes)
         notes_web__note_release(ui->notes);
-    if (ui->watching)
-        uv_close((uv_handle_t *)&ui->watch, NULL);
+    notes_web__watch_stop(ui);
     if (ui->timing)
         uv_close((uv_handle_t *)&ui->status_timer, NULL);
 }
@@ -177,6 +176,7 @@ void notes_web_free(notes_web *ui)
     notes_web__lws_free(ui);
     free(ui->status_json);
     notes_web__people_clear(ui);
+    notes_web__watch_free(ui);
     notes__wipe(ui->token, sizeof(ui->token));
     free(ui);
 }
