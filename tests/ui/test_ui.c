@@ -1,5 +1,5 @@
 /*
- * test_ui.c: the page server of `notes serve` (cli/ui, docs/web.md) over
+ * test_ui.c: the page server of `notes serve` (web/server, docs/web.md) over
  * real loopback sockets, with a minimal HTTP and WebSocket client: the
  * token, cookie, Host and Origin checks and the security headers; the
  * editing protocol (hello, push, the echo that acknowledges it, a stale
