@@ -304,11 +304,8 @@ static int api_create(notes_web *ui, struct lws *wsi, struct pss *ps,
             return json_error(wsi, ps, 400, "the title is longer than 200 "
                                             "characters", host);
         }
-        if (notes_doc_splice(d, 0, 0, NOTES_MEETING_BODY,
-                             sizeof(NOTES_MEETING_BODY) - 1) ||
-            notes_doc_set_field(d, "title", title) ||
-            notes_doc_set_field(d, "datetime", when) ||
-            notes_doc_list_add(d, "participants", notes_replica_name(ui->r))) {
+        if (notes_fmt_meeting_new(d, title, when, notes_replica_name(ui->r)) !=
+            NOTES_OK) {
             notes_doc_free(d);
             json_decref(req);
             return json_error(wsi, ps, 400, notes_last_detail(), host);

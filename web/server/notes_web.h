@@ -1,9 +1,9 @@
 /*
  * notes_web.h: the page server, the browser page of `notes serve`
- * (docs/web.md). An HTTP and
- * WebSocket server (libwebsockets) on the caller's libuv loop, bound to
- * loopback, that serves the page bundle embedded at build time (web/dist)
- * and lets pages edit the notes of a replica: every accepted edit is
+ * (docs/web.md, web/server/). An HTTP and WebSocket server on the
+ * caller's libuv loop, bound to loopback, that serves the page bundle
+ * embedded at build time (web/dist) and lets pages edit the notes of a
+ * replica: every accepted edit is
  * signed and committed by this process (the key never reaches the
  * browser); changes that other processes or peers commit reach the pages
  * as they land in the store.
@@ -15,10 +15,6 @@
 #include <stdint.h>
 
 #include "notes.h"
-
-/* The body of a new meeting note (the CLI's `notes new` and the page). */
-#define NOTES_MEETING_BODY \
-    "## Agenda\n\n## Discussions\n\n## TODOs and Decisions\n"
 
 #define NOTES_WEB_PORT 7464      /* default port of `notes serve --ui` */
 #define NOTES_WEB_MSG_MAX (1u << 20) /* bytes per WebSocket message */
