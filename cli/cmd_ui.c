@@ -156,6 +156,18 @@ static void on_status(void *ud, notes_web_status *st)
     st->last_sync_ms = last;
 }
 
+/* The page's own handles: closed at the end, or at once when the page
+ * cannot start (sync goes on without it). */
+static void page_handles_free(struct cli_ui *u)
+{
+    notes_web_free(u->ui);
+    u->ui = NULL;
+    notes_identity_free(u->id);
+    u->id = NULL;
+    notes_replica_free(u->r);
+    u->r = NULL;
+}
+
 void cli_ui_on_loop(struct cli_ui *u, void *loop, notes_sync_hub *hub)
 {
     notes_web_opts o;
@@ -164,6 +176,7 @@ void cli_ui_on_loop(struct cli_ui *u, void *loop, notes_sync_hub *hub)
         notes_replica_unlock(u->r, u->pass) ||
         notes_replica_identity(u->ctx->home, u->pass, &u->id)) {
         fprintf(stderr, "notes: no page: %s\n", cli_esc(notes_last_detail()));
+        page_handles_free(u);
         return;
     }
     char saved[80];
@@ -182,6 +195,7 @@ void cli_ui_on_loop(struct cli_ui *u, void *loop, notes_sync_hub *hub)
     if (notes_web_start(loop, &o, &u->ui) != NOTES_OK) {
         fprintf(stderr, "notes: no page: %s (sync goes on; --ui ADDR:PORT "
                         "picks another port)\n", cli_esc(notes_web_last_detail()));
+        page_handles_free(u);
         return;
     }
     if (notes_web_write_state(u->ui, u->ctx->home) != NOTES_OK)
@@ -217,8 +231,6 @@ void cli_ui_free(struct cli_ui *u)
 {
     if (!u)
         return;
-    notes_web_free(u->ui);
-    notes_identity_free(u->id);
-    notes_replica_free(u->r);
+    page_handles_free(u);
     free(u);
 }

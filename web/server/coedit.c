@@ -368,13 +368,7 @@ int notes_web__note_open(notes_web *ui, const uint8_t id[16], struct unote **out
 
 static void on_note_timer_closed(uv_handle_t *h)
 {
-    struct unote *n = h->data;
-    json_decref(n->hist);
-    json_decref(n->remote);
-    free(n->items_json);
-    free(n->fields_json);
-    free(n->m);
-    free(n);
+    free(h->data); /* the note: its contents went in note_release */
 }
 
 /* Close a note no page has open any more (its doc, timer, history). */
@@ -389,6 +383,13 @@ void notes_web__note_release(struct unote *n)
     notes_doc_observe(n->d, NULL, NULL);
     notes_doc_free(n->d);
     n->d = NULL;
+    json_decref(n->hist);
+    json_decref(n->remote);
+    n->hist = n->remote = NULL;
+    free(n->items_json);
+    free(n->fields_json);
+    free(n->m);
+    n->items_json = n->fields_json = n->m = NULL;
     while (n->remotes) {
         struct remote *r = n->remotes;
         n->remotes = r->next;
@@ -467,67 +468,51 @@ static int changes_check(json_t *cs, size_t len16, size_t *ins_bytes)
     return covered == len16 ? 0 : -1;
 }
 
-/*
- * Apply a checked ChangeSet to a scratch copy of the text (*t, *n bytes,
- * malloc'd): -1 if a position falls inside a surrogate pair (a character
- * outside the BMP), so a push is refused before any of it is applied.
- */
-static int changes_simulate(char **t, size_t *n, json_t *cs)
+/* The text a replace [del, line, ...] inserts: its lines joined with
+ * newlines (malloc'd, NUL-terminated; *len bytes), or NULL. */
+static char *replace_text(json_t *s, size_t *len)
 {
-    size_t pos16 = 0, cp = 0, byte = 0;
-    for (size_t i = 0; i < json_array_size(cs); i++) {
-        json_t *s = json_array_get(cs, i);
-        size_t ncp, nb, ecp, eb;
-        if (json_is_integer(s)) {
-            size_t k = (size_t)json_integer_value(s);
-            if (notes_web__u16_locate(*t, *n, byte, cp, pos16, pos16 + k, &ncp, &nb))
-                return -1;
-            pos16 += k, cp = ncp, byte = nb;
-            continue;
-        }
-        size_t del16 = (size_t)json_integer_value(json_array_get(s, 0));
-        if (notes_web__u16_locate(*t, *n, byte, cp, pos16, pos16 + del16, &ecp, &eb))
-            return -1;
-        size_t tl = 0;
-        for (size_t l = 1; l < json_array_size(s); l++)
-            tl += json_string_length(json_array_get(s, l)) + 1;
-        char *nt = malloc(*n - (eb - byte) + tl + 1);
-        if (!nt)
-            return -1;
-        memcpy(nt, *t, byte);
-        size_t o = byte;
-        for (size_t l = 1; l < json_array_size(s); l++) {
-            if (l > 1)
-                nt[o++] = '\n';
-            size_t ll = json_string_length(json_array_get(s, l));
-            memcpy(nt + o, json_string_value(json_array_get(s, l)), ll);
-            o += ll;
-        }
-        size_t ins = o - byte;
-        memcpy(nt + o, *t + eb, *n - eb);
-        *n = o + (*n - eb);
-        nt[*n] = '\0';
-        free(*t);
-        *t = nt;
-        pos16 += notes_web__u16_count(nt + byte, ins);
-        for (size_t b = byte; b < byte + ins; b += notes_web__u8len((unsigned char)nt[b]))
-            cp++;
-        byte += ins;
+    size_t tl = 0, o = 0;
+    for (size_t l = 1; l < json_array_size(s); l++)
+        tl += json_string_length(json_array_get(s, l)) + 1;
+    char *t = malloc(tl + 1);
+    if (!t)
+        return NULL;
+    for (size_t l = 1; l < json_array_size(s); l++) {
+        if (l > 1)
+            t[o++] = '\n';
+        size_t ll = json_string_length(json_array_get(s, l));
+        memcpy(t + o, json_string_value(json_array_get(s, l)), ll);
+        o += ll;
     }
-    return 0;
+    t[o] = '\0';
+    *len = o;
+    return t;
 }
 
-/* Apply a checked ChangeSet to the note as splices. */
-static int changes_apply(struct unote *n, json_t *cs)
+/*
+ * Walk a checked ChangeSet over the text *t (*n bytes), which `replace`
+ * changes as it goes: retains move along, each replace [del, line, ...]
+ * is handed to `replace` with the code points [cp, ecp) and bytes
+ * [byte, eb) it removes and the text it inserts. NOTES_EBADOP if a
+ * position falls inside a surrogate pair (a character outside the BMP);
+ * else the first non-zero result of `replace`.
+ */
+typedef int (*replace_fn)(void *ctx, size_t cp, size_t ecp, size_t byte,
+                          size_t eb, const char *ins, size_t nins);
+
+static int changes_walk(char *const *t, const size_t *n, json_t *cs,
+                        replace_fn replace, void *ctx)
 {
     size_t pos16 = 0, cp = 0, byte = 0;
     for (size_t i = 0; i < json_array_size(cs); i++) {
         json_t *s = json_array_get(cs, i);
-        size_t ncp, nb;
+        size_t ncp, nb, ins;
+        int rc;
         if (json_is_integer(s)) {
             size_t k = (size_t)json_integer_value(s);
-            if (notes_web__u16_locate(n->m, n->mlen, byte, cp, pos16, pos16 + k, &ncp,
-                           &nb))
+            if (notes_web__u16_locate(*t, *n, byte, cp, pos16, pos16 + k, &ncp,
+                                      &nb))
                 return NOTES_EBADOP;
             pos16 += k;
             cp = ncp;
@@ -535,39 +520,74 @@ static int changes_apply(struct unote *n, json_t *cs)
             continue;
         }
         size_t del16 = (size_t)json_integer_value(json_array_get(s, 0));
-        size_t ecp, eb;
-        if (notes_web__u16_locate(n->m, n->mlen, byte, cp, pos16, pos16 + del16, &ecp,
-                       &eb))
+        if (notes_web__u16_locate(*t, *n, byte, cp, pos16, pos16 + del16, &ncp,
+                                  &nb))
             return NOTES_EBADOP;
-        /* Join the lines. */
-        size_t tl = 0;
-        for (size_t l = 1; l < json_array_size(s); l++)
-            tl += json_string_length(json_array_get(s, l)) + 1;
-        char *t = malloc(tl + 1);
-        if (!t)
+        char *it = replace_text(s, &ins);
+        if (!it)
             return NOTES_ENOMEM;
-        size_t o = 0;
-        for (size_t l = 1; l < json_array_size(s); l++) {
-            if (l > 1)
-                t[o++] = '\n';
-            size_t ll = json_string_length(json_array_get(s, l));
-            memcpy(t + o, json_string_value(json_array_get(s, l)), ll);
-            o += ll;
+        rc = replace(ctx, cp, ncp, byte, nb, it, ins);
+        if (!rc) {
+            /* The text now has the insert at byte `byte`. */
+            pos16 += notes_web__u16_count(it, ins);
+            cp += notes__utf8_count((const uint8_t *)it, ins);
+            byte += ins;
         }
-        int rc = notes_doc_splice(n->d, cp, ecp - cp, t, o);
-        size_t ins16 = notes_web__u16_count(t, o);
-        size_t inscp = 0;
-        for (size_t b = 0; b < o; b += notes_web__u8len((unsigned char)t[b]))
-            inscp++;
-        free(t);
+        free(it);
         if (rc)
             return rc;
-        /* The mirror now has the insert at byte `byte`. */
-        pos16 += ins16;
-        cp += inscp;
-        byte += o;
     }
     return NOTES_OK;
+}
+
+struct scratch {
+    char *t;
+    size_t n;
+};
+
+static int scratch_replace(void *ctx, size_t cp, size_t ecp, size_t byte,
+                           size_t eb, const char *ins, size_t nins)
+{
+    struct scratch *sc = ctx;
+    char *nt = malloc(sc->n - (eb - byte) + nins + 1);
+    (void)cp;
+    (void)ecp;
+    if (!nt)
+        return NOTES_ENOMEM;
+    memcpy(nt, sc->t, byte);
+    memcpy(nt + byte, ins, nins);
+    memcpy(nt + byte + nins, sc->t + eb, sc->n - eb);
+    sc->n = byte + nins + (sc->n - eb);
+    nt[sc->n] = '\0';
+    free(sc->t);
+    sc->t = nt;
+    return NOTES_OK;
+}
+
+/*
+ * Apply a checked ChangeSet to a scratch copy of the text (sc->t, malloc'd):
+ * non-zero if a position falls inside a surrogate pair, so a push is
+ * refused before any of it is applied.
+ */
+static int changes_simulate(struct scratch *sc, json_t *cs)
+{
+    return changes_walk(&sc->t, &sc->n, cs, scratch_replace, sc);
+}
+
+static int note_replace(void *ctx, size_t cp, size_t ecp, size_t byte,
+                        size_t eb, const char *ins, size_t nins)
+{
+    struct unote *n = ctx;
+    (void)byte;
+    (void)eb;
+    /* The observer (on_text) brings the mirror along. */
+    return notes_doc_splice(n->d, cp, ecp - cp, ins, nins);
+}
+
+/* Apply a checked ChangeSet to the note as splices. */
+static int changes_apply(struct unote *n, json_t *cs)
+{
+    return changes_walk(&n->m, &n->mlen, cs, note_replace, n);
 }
 
 /* A page's clientID: 16-64 of [A-Za-z0-9_-] ("peer:..." is ours). */
@@ -638,22 +658,22 @@ static void page_push(struct page *pg, json_t *msg)
      * which bounds what a push inserts.
      */
     {
-        size_t sn = n->mlen, ins;
-        char *scratch = malloc(sn + 1);
-        const char *why = scratch ? NULL : "out of memory";
-        if (scratch)
-            memcpy(scratch, n->m, sn + 1);
+        size_t ins;
+        struct scratch sc = {malloc(n->mlen + 1), n->mlen};
+        const char *why = sc.t ? NULL : "out of memory";
+        if (sc.t)
+            memcpy(sc.t, n->m, sc.n + 1);
         for (size_t i = 0; !why && i < json_array_size(ups); i++) {
             json_t *u = json_array_get(ups, i), *cs = json_object_get(u, "changes");
             json_t *cid = json_object_get(u, "clientID");
             if (!json_is_object(u) || !notes_web__client_id_ok(cid) ||
                 strcmp(json_string_value(cid), cid0 ? cid0 : "") != 0 ||
-                changes_check(cs, notes_web__u16_count(scratch, sn), &ins))
+                changes_check(cs, notes_web__u16_count(sc.t, sc.n), &ins))
                 why = "malformed update";
-            else if (changes_simulate(&scratch, &sn, cs) != 0)
+            else if (changes_simulate(&sc, cs) != 0)
                 why = "an edit splits a character (a surrogate pair)";
         }
-        free(scratch);
+        free(sc.t);
         if (why) {
             notes_web__page_close(pg, why);
             return;
