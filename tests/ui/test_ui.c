@@ -28,7 +28,6 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <sodium.h>
 #include <uv.h>
 
 #include "notes.h"
@@ -126,7 +125,7 @@ static int setup_with(void **state, int person, const char *text)
     assert_int_equal(notes_doc_set_field(d, "title", "Weekly"), NOTES_OK);
     assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
     memcpy(s->id, notes_doc_id(d), 16);
-    sodium_bin2hex(s->note, sizeof(s->note), s->id, 16);
+    notes__hex(s->note, s->id, 16);
     notes_doc_free(d);
     assert_int_equal(uv_loop_init(&s->loop), 0);
     memset(&o, 0, sizeof(o));
