@@ -32,16 +32,12 @@ static void mirror_reload(struct unote *n)
 {
     size_t len;
     const char *t = notes_doc_text(n->d, &len);
-    if (len + 1 > n->mcap) {
-        char *m = realloc(n->m, len + 1);
-        if (!m)
-            return; /* keep the old mirror; the next reset retries */
-        n->m = m;
-        n->mcap = len + 1;
-    }
-    memcpy(n->m, t, len + 1);
-    n->mlen = len;
-    n->len16 = notes_web__u16_count(n->m, n->mlen);
+    struct notes_buf *m = &n->mirror;
+    if (notes__buf_reserve(m, len > m->len ? len - m->len : 0) != NOTES_OK)
+        return; /* keep the old mirror; the next reset retries */
+    memcpy(m->data, t, len + 1);
+    m->len = len;
+    n->len16 = notes_web__u16_count((const char *)m->data, len);
 }
 
 /*
@@ -53,14 +49,16 @@ static void on_text(void *ud, size_t pos, size_t del, const char *ins,
 {
     struct unote *n = ud;
     size_t at, end, at16, del16 = 0, ins16;
-    if (pos == SIZE_MAX || !n->m || (nbytes && !ins)) {
+    const char *m = (const char *)n->mirror.data;
+    size_t mlen = n->mirror.len;
+    if (pos == SIZE_MAX || !m || (nbytes && !ins)) {
         n->reset = 1;
         return;
     }
-    at = notes__utf8_offset((const uint8_t *)(n->m), n->mlen, pos);
-    end = at + notes__utf8_offset((const uint8_t *)(n->m + at), n->mlen - at, del);
-    at16 = notes_web__u16_count(n->m, at);
-    del16 = notes_web__u16_count(n->m + at, end - at);
+    at = notes__utf8_offset(n->mirror.data, mlen, pos);
+    end = at + notes__utf8_offset(n->mirror.data + at, mlen - at, del);
+    at16 = notes_web__u16_count(m, at);
+    del16 = notes_web__u16_count(m + at, end - at);
     ins16 = notes_web__u16_count(ins ? ins : "", nbytes);
     if (!n->applying && n->remote) {
         json_t *cs = json_array();
@@ -78,21 +76,16 @@ static void on_text(void *ud, size_t pos, size_t del, const char *ins,
                                         "changes", cs));
     }
     /* Apply to the mirror. */
-    size_t nlen = n->mlen - (end - at) + nbytes;
-    if (nlen + 1 > n->mcap) {
-        size_t cap = (nlen + 1) * 2;
-        char *m = realloc(n->m, cap);
-        if (!m) {
-            n->reset = 1; /* rebuilt from the doc at the next flush */
-            return;
-        }
-        n->m = m;
-        n->mcap = cap;
+    size_t cut = end - at;
+    if (nbytes > cut && notes__buf_reserve(&n->mirror, nbytes - cut)) {
+        n->reset = 1; /* rebuilt from the doc at the next flush */
+        return;
     }
-    memmove(n->m + at + nbytes, n->m + end, n->mlen - end + 1);
+    uint8_t *d = n->mirror.data;
+    memmove(d + at + nbytes, d + end, mlen - end + 1); /* with the NUL */
     if (nbytes)
-        memcpy(n->m + at, ins, nbytes);
-    n->mlen = nlen;
+        memcpy(d + at, ins, nbytes);
+    n->mirror.len = mlen - cut + nbytes;
     n->len16 = n->len16 - del16 + ins16;
 }
 
@@ -219,7 +212,8 @@ json_t *notes_web__hello_msg(struct unote *n, struct page *pg)
     json_t *h = json_pack("{s:s, s:i, s:s, s:s, s:I, s:s%, s:o, s:{s:s, s:s, s:s, "
                      "s:s, s:s}}",
                      "t", "hello", "v", 1, "epoch", n->epoch, "note", n->hex,
-                     "version", (json_int_t)n->version, "text", n->m, n->mlen,
+                     "version", (json_int_t)n->version, "text",
+                     (const char *)n->mirror.data, n->mirror.len,
                      "fields", fields, "me", "session", pg->session, "key",
                      ui->me_key, "fp", ui->me_fp, "name",
                      notes_replica_name(ui->r), "color", ui->me_color);
@@ -335,6 +329,7 @@ int notes_web__note_open(notes_web *ui, const uint8_t id[16], struct unote **out
     if (!n)
         return NOTES_ENOMEM;
     n->ui = ui;
+    notes__buf_init(&n->mirror, SIZE_MAX);
     memcpy(n->id, id, 16);
     notes__hex(n->hex, id, 16);
     if ((rc = notes_doc_open(ui->r, id, &n->d))) {
@@ -346,11 +341,11 @@ int notes_web__note_open(notes_web *ui, const uint8_t id[16], struct unote **out
     n->remote = json_array();
     notes_web__random_hex(n->epoch, 8);
     mirror_reload(n);
-    if (!n->m || !n->hist || !n->remote) {
+    if (!n->mirror.data || !n->hist || !n->remote) {
         json_decref(n->hist);
         json_decref(n->remote);
         notes_doc_free(n->d);
-        free(n->m);
+        notes__buf_release(&n->mirror);
         free(n);
         return NOTES_ENOMEM;
     }
@@ -388,8 +383,8 @@ void notes_web__note_release(struct unote *n)
     n->hist = n->remote = NULL;
     free(n->items_json);
     free(n->fields_json);
-    free(n->m);
-    n->items_json = n->fields_json = n->m = NULL;
+    notes__buf_release(&n->mirror);
+    n->items_json = n->fields_json = NULL;
     while (n->remotes) {
         struct remote *r = n->remotes;
         n->remotes = r->next;
@@ -491,7 +486,7 @@ static char *replace_text(json_t *s, size_t *len)
 }
 
 /*
- * Walk a checked ChangeSet over the text *t (*n bytes), which `replace`
+ * Walk a checked ChangeSet over `text`, which `replace`
  * changes as it goes: retains move along, each replace [del, line, ...]
  * is handed to `replace` with the code points [cp, ecp) and bytes
  * [byte, eb) it removes and the text it inserts. NOTES_EBADOP if a
@@ -501,7 +496,7 @@ static char *replace_text(json_t *s, size_t *len)
 typedef int (*replace_fn)(void *ctx, size_t cp, size_t ecp, size_t byte,
                           size_t eb, const char *ins, size_t nins);
 
-static int changes_walk(char *const *t, const size_t *n, json_t *cs,
+static int changes_walk(const struct notes_buf *text, json_t *cs,
                         replace_fn replace, void *ctx)
 {
     size_t pos16 = 0, cp = 0, byte = 0;
@@ -511,8 +506,8 @@ static int changes_walk(char *const *t, const size_t *n, json_t *cs,
         int rc;
         if (json_is_integer(s)) {
             size_t k = (size_t)json_integer_value(s);
-            if (notes_web__u16_locate(*t, *n, byte, cp, pos16, pos16 + k, &ncp,
-                                      &nb))
+            if (notes_web__u16_locate((const char *)text->data, text->len, byte,
+                                      cp, pos16, pos16 + k, &ncp, &nb))
                 return NOTES_EBADOP;
             pos16 += k;
             cp = ncp;
@@ -520,8 +515,8 @@ static int changes_walk(char *const *t, const size_t *n, json_t *cs,
             continue;
         }
         size_t del16 = (size_t)json_integer_value(json_array_get(s, 0));
-        if (notes_web__u16_locate(*t, *n, byte, cp, pos16, pos16 + del16, &ncp,
-                                  &nb))
+        if (notes_web__u16_locate((const char *)text->data, text->len, byte, cp,
+                                  pos16, pos16 + del16, &ncp, &nb))
             return NOTES_EBADOP;
         char *it = replace_text(s, &ins);
         if (!it)
@@ -540,38 +535,33 @@ static int changes_walk(char *const *t, const size_t *n, json_t *cs,
     return NOTES_OK;
 }
 
-struct scratch {
-    char *t;
-    size_t n;
-};
-
+/* A replace on a scratch copy of the text: built anew. */
 static int scratch_replace(void *ctx, size_t cp, size_t ecp, size_t byte,
                            size_t eb, const char *ins, size_t nins)
 {
-    struct scratch *sc = ctx;
-    char *nt = malloc(sc->n - (eb - byte) + nins + 1);
+    struct notes_buf *sc = ctx, nt;
     (void)cp;
     (void)ecp;
-    if (!nt)
+    notes__buf_init(&nt, SIZE_MAX);
+    if (notes__buf_put(&nt, sc->data, byte) ||
+        notes__buf_put(&nt, ins, nins) ||
+        notes__buf_put(&nt, sc->data + eb, sc->len - eb)) {
+        notes__buf_release(&nt);
         return NOTES_ENOMEM;
-    memcpy(nt, sc->t, byte);
-    memcpy(nt + byte, ins, nins);
-    memcpy(nt + byte + nins, sc->t + eb, sc->n - eb);
-    sc->n = byte + nins + (sc->n - eb);
-    nt[sc->n] = '\0';
-    free(sc->t);
-    sc->t = nt;
+    }
+    notes__buf_release(sc);
+    *sc = nt;
     return NOTES_OK;
 }
 
 /*
- * Apply a checked ChangeSet to a scratch copy of the text (sc->t, malloc'd):
- * non-zero if a position falls inside a surrogate pair, so a push is
- * refused before any of it is applied.
+ * Apply a checked ChangeSet to a scratch copy of the text: non-zero if a
+ * position falls inside a surrogate pair, so a push is refused before
+ * any of it is applied.
  */
-static int changes_simulate(struct scratch *sc, json_t *cs)
+static int changes_simulate(struct notes_buf *sc, json_t *cs)
 {
-    return changes_walk(&sc->t, &sc->n, cs, scratch_replace, sc);
+    return changes_walk(sc, cs, scratch_replace, sc);
 }
 
 static int note_replace(void *ctx, size_t cp, size_t ecp, size_t byte,
@@ -587,7 +577,7 @@ static int note_replace(void *ctx, size_t cp, size_t ecp, size_t byte,
 /* Apply a checked ChangeSet to the note as splices. */
 static int changes_apply(struct unote *n, json_t *cs)
 {
-    return changes_walk(&n->m, &n->mlen, cs, note_replace, n);
+    return changes_walk(&n->mirror, cs, note_replace, n);
 }
 
 /* A page's clientID: 16-64 of [A-Za-z0-9_-] ("peer:..." is ours). */
@@ -659,21 +649,24 @@ static void page_push(struct page *pg, json_t *msg)
      */
     {
         size_t ins;
-        struct scratch sc = {malloc(n->mlen + 1), n->mlen};
-        const char *why = sc.t ? NULL : "out of memory";
-        if (sc.t)
-            memcpy(sc.t, n->m, sc.n + 1);
+        struct notes_buf sc;
+        notes__buf_init(&sc, SIZE_MAX);
+        const char *why = notes__buf_put(&sc, n->mirror.data, n->mirror.len)
+                              ? "out of memory"
+                              : NULL;
         for (size_t i = 0; !why && i < json_array_size(ups); i++) {
             json_t *u = json_array_get(ups, i), *cs = json_object_get(u, "changes");
             json_t *cid = json_object_get(u, "clientID");
             if (!json_is_object(u) || !notes_web__client_id_ok(cid) ||
                 strcmp(json_string_value(cid), cid0 ? cid0 : "") != 0 ||
-                changes_check(cs, notes_web__u16_count(sc.t, sc.n), &ins))
+                changes_check(cs,
+                              notes_web__u16_count((const char *)sc.data, sc.len),
+                              &ins))
                 why = "malformed update";
             else if (changes_simulate(&sc, cs) != 0)
                 why = "an edit splits a character (a surrogate pair)";
         }
-        free(sc.t);
+        notes__buf_release(&sc);
         if (why) {
             notes_web__page_close(pg, why);
             return;

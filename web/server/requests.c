@@ -120,7 +120,7 @@ void notes_web__page_authorship(struct page *pg)
             start = u;
         }
         if (i < ncp) {
-            size_t l = notes_web__u8len((unsigned char)n->m[b]);
+            size_t l = notes_web__u8len(n->mirror.data[b]);
             u += l == 4 ? 2 : 1;
             b += l;
         }

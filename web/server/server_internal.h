@@ -101,8 +101,7 @@ struct unote {
     uint8_t id[16];
     char hex[33];
     notes_doc *d;
-    char *m;                /* mirror of the text as the pages see it */
-    size_t mlen, mcap;      /* bytes */
+    struct notes_buf mirror; /* the text as the pages see it (NUL past len) */
     size_t len16;           /* UTF-16 length */
     json_t *hist;           /* updates [base, version) */
     unsigned long base, version;
