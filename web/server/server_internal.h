@@ -149,7 +149,7 @@ struct notes_web {
     char me_key[NOTES_KEY_STRLEN], me_fp[NOTES_FPR_STRLEN], me_color[8];
     struct unote *notes;
     uv_fs_event_t watch;
-    /* Notes libnotes said changed, refreshed on the loop (coedit.c). */
+    /* Notes libnotes said changed, refreshed on the loop (watch.c). */
     uv_async_t changed;
     pthread_mutex_t changed_lock;
     uint8_t changed_ids[CHANGED_MAX][16];
@@ -249,6 +249,8 @@ void notes_web__note_refresh(struct unote *n);
 void notes_web__note_reopen(struct unote *n);
 int notes_web__client_id_ok(json_t *cid);
 void notes_web__page_message(struct page *pg, const char *p, size_t n);
+
+/* ---- watch.c ---- */
 void notes_web__watch_start(notes_web *ui);
 void notes_web__watch_stop(notes_web *ui);
 void notes_web__watch_free(notes_web *ui);
