@@ -67,8 +67,8 @@ int notes_web_start(void *loop, const notes_web_opts *o, notes_web **out);
  * is 30 s old without a refresh.
  */
 void notes_web_remote_presence(notes_web *ui, const uint8_t note[16],
-                              const uint8_t key[32], const char *json,
-                              size_t n);
+                               const uint8_t key[32], const char *json,
+                               size_t n);
 
 /* Detail of the last notes_web_* failure on this thread, or "": the one
  * per-thread detail of notes_last_detail(). */
@@ -101,6 +101,6 @@ int notes_web_saved_token(const char *home, char *token, size_t ntoken);
  * its process is gone).
  */
 int notes_web_read_state(const char *home, char *url, size_t nurl,
-                        char *token, size_t ntoken);
+                         char *token, size_t ntoken);
 
 #endif
