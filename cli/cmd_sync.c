@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <uv.h>
+
 #include "cli.h"
 #include "notes_sync.h"
 
@@ -519,18 +521,15 @@ int cmd_sync(int argc, char **argv, struct cli_ctx *ctx)
     return ret;
 }
 
-static volatile int serve_stop;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    serve_stop = 1;
-}
-
 /* What serve's callbacks share. */
 struct serve_state {
     struct cli_ctx *ctx;
     struct cli_ui *ui;  /* the page, or NULL (--no-ui) */
+    notes_sync_hub *hub;
+    /* SIGINT and SIGTERM stop the hub; they stay caught until it is
+     * stopped (a second Ctrl-C does not kill a daemon saying goodbye). */
+    uv_signal_t sigint, sigterm;
+    int signals;
 };
 
 static void on_listen(void *ud, int port)
@@ -540,18 +539,33 @@ static void on_listen(void *ud, int port)
     fflush(stdout);
 }
 
-static void on_loop(void *ud, void *loop, notes_sync_hub *hub)
+/* The hub closed its last handle: the signals go, and the loop ends. */
+static void on_hub_done(void *arg)
 {
-    struct serve_state *st = ud;
-    if (st->ui)
-        cli_ui_on_loop(st->ui, loop, hub);
+    struct serve_state *st = arg;
+    if (st->signals) {
+        st->signals = 0;
+        uv_close((uv_handle_t *)&st->sigint, NULL);
+        uv_close((uv_handle_t *)&st->sigterm, NULL);
+    }
 }
 
+static void on_signal(uv_signal_t *h, int sig)
+{
+    struct serve_state *st = h->data;
+    (void)sig;
+    notes_sync_hub_stop(st->hub, on_hub_done, st);
+}
+
+/* The hub begins to stop (a signal, or --sessions served): the page
+ * closes its handles, and the signals go once the hub is done. */
 static void on_stopping(void *ud)
 {
     struct serve_state *st = ud;
     if (st->ui)
         cli_ui_on_stopping(st->ui);
+    if (st->hub)
+        notes_sync_hub_stop(st->hub, on_hub_done, st);
 }
 
 static void on_presence(void *ud, const uint8_t *rec, size_t n)
@@ -652,25 +666,20 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
     }
     if ((ret = key_pass(ctx, &pass)))
         return ret;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
     notes_sync_serve_opts o;
     memset(&o, 0, sizeof(o));
     o.listen = listen;
     o.max_sessions = sessions;
     o.on_listen = on_listen;
     o.on_session = on_session;
-    struct serve_state st = {ctx, NULL};
+    struct serve_state st;
+    memset(&st, 0, sizeof(st));
+    st.ctx = ctx;
     if (ui_listen && !(st.ui = cli_ui_new(ctx, pass, ui_listen)))
         return cli_fail(NOTES_ENOMEM, "cannot serve");
-    o.on_loop = on_loop;
     o.on_stopping = on_stopping;
     o.on_presence = on_presence;
     o.ud = &st;
-    o.stop = &serve_stop;
     /* Live: peers that ask stay connected and get each change at once. */
     o.live = 1;
     o.peers = peers;
@@ -682,10 +691,38 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
     o.nannounce_to = nannounce;
     o.announce_ms = (unsigned)interval;
     o.on_log = on_log;
-    int rc = notes_sync_serve(ctx->home, pass, &o);
+    /* The loop is ours: the hub and the page both run on it. */
+    uv_loop_t loop;
+    int e = uv_loop_init(&loop);
+    if (e < 0) {
+        cli_ui_free(st.ui);
+        fprintf(stderr, "notes: cannot serve: %s\n", uv_strerror(e));
+        return EXIT_FAILURE;
+    }
+    int rc = notes_sync_hub_start(&loop, ctx->home, pass, &o, &st.hub);
+    char why[512] = "";
+    if (rc == NOTES_OK) {
+        uv_signal_init(&loop, &st.sigint);
+        uv_signal_init(&loop, &st.sigterm);
+        st.sigint.data = st.sigterm.data = &st;
+        st.signals = 1;
+        uv_signal_start(&st.sigint, on_signal, SIGINT);
+        uv_signal_start(&st.sigterm, on_signal, SIGTERM);
+        if (st.ui)
+            cli_ui_on_loop(st.ui, &loop, st.hub);
+    } else {
+        snprintf(why, sizeof(why), "%s", notes_sync_last_detail());
+    }
+    /* Also after a failed start: what it opened closes on the loop. */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    notes_sync_hub_free(st.hub);
     cli_ui_free(st.ui);
-    if (rc)
-        return sync_fail(rc, "cannot serve");
+    (void)uv_loop_close(&loop);
+    if (rc) {
+        fprintf(stderr, "notes: cannot serve: %s\n",
+                why[0] ? cli_esc(why) : notes_sync_strerror(rc));
+        return sync_exit(rc);
+    }
     return 0;
 }
 

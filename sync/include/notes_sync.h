@@ -277,8 +277,11 @@ NOTES_API void notes_sync_session_end(notes_sync_session *s);
 
 /* ---- Transport (libuv, TCP) -------------------------------------------- */
 
-/* The running daemon of notes_sync_serve (see on_loop). */
+/* The daemon: notes_sync_hub_start on the caller's libuv loop. */
 typedef struct notes_sync_hub notes_sync_hub;
+/* Called once the hub has closed every handle it had on the loop. */
+typedef void (*notes_sync_hub_done_fn)(void *arg);
+struct uv_loop_s; /* uv_loop_t, from <uv.h> */
 
 typedef struct notes_sync_serve_opts {
     const char *listen;           /* "HOST:PORT"; NULL: "127.0.0.1:0" */
@@ -292,7 +295,6 @@ typedef struct notes_sync_serve_opts {
     /* Called after each session with its result and report. */
     void (*on_session)(void *ud, int rc, const notes_sync_report *r);
     void *ud;
-    volatile int *stop;           /* optional: serve returns once *stop != 0 */
     /*
      * Live: sessions whose dialer asks for it stay open after the first
      * round; each change to a note's log in `home` (a local commit, or one
@@ -333,15 +335,14 @@ typedef struct notes_sync_serve_opts {
     /* 1: do not keep $NOTES_HOME/peers (the state `notes peers` reads). */
     int no_state_file;
     /*
-     * Optional, for programs that serve more on the same loop (the page
-     * of `notes serve`): on_loop is called once, before the loop runs,
-     * with it (a uv_loop_t *) and the hub; on_stopping once when serve
-     * begins to stop (close your handles on the loop then, or the loop
-     * never ends). on_presence: each verified presence record a peer
-     * sends (notes_sync_presence.h), newer than any seen for its (note,
-     * key); serve has relayed it to its other live peers already.
+     * Optional: on_stopping is called once when the hub begins to stop,
+     * whether notes_sync_hub_stop was called or max_sessions were served
+     * (a program that serves more on the same loop closes its handles
+     * then, or its loop never ends). on_presence: each verified presence
+     * record a peer sends (notes_sync_presence.h), newer than any seen
+     * for its (note, key); the hub has relayed it to its other live peers
+     * already.
      */
-    void (*on_loop)(void *ud, void *uv_loop, notes_sync_hub *hub);
     void (*on_stopping)(void *ud);
     void (*on_presence)(void *ud, const uint8_t *rec, size_t n);
     /*
@@ -400,13 +401,39 @@ NOTES_API NOTES_NODISCARD int notes_sync_once_ex(const char *home,
                                                  const notes_sync_once_opts *o,
                                                  notes_sync_report *report);
 /*
- * Listen and serve peers of the spaces of `home` (all of them; a peer
- * proves which one by its first message), one session per connection.
- * Returns when opts->stop is set, after max_sessions, or on a listen error.
- * Unless o->no_state_file, the daemon holds a lock on $NOTES_HOME/serve.lock
+ * Start serving peers of the spaces of `home` (all of them; a peer proves
+ * which one by its first message), one session per connection, on the
+ * caller's libuv loop (a uv_loop_t *): the caller runs the loop. Listens
+ * (o->on_listen is called before this returns), dials o->peers, starts
+ * discovery, watches the notes folder. o is copied; the strings and arrays
+ * it points to (and home) are borrowed until notes_sync_hub_free. Unless
+ * o->no_state_file, the daemon holds a lock on $NOTES_HOME/serve.lock
  * while it runs and keeps the state of its peers in $NOTES_HOME/peers
  * (sync/README.md has the format), which notes_sync_peers_read reads. A
  * second daemon on the same replica serves but keeps no state file.
+ * On failure (e.g. NOTES_SYNC_ENET: the address cannot be bound) *out is
+ * NULL and the handles already opened close on the loop: run it.
+ */
+NOTES_API NOTES_NODISCARD int notes_sync_hub_start(
+    struct uv_loop_s *loop, const char *home, const char *passphrase,
+    const notes_sync_serve_opts *o, notes_sync_hub **out);
+/*
+ * On the hub's loop only: stop. The listener, the watcher, discovery and
+ * the timers close; live sessions between rounds end, the others say
+ * goodbye after their round. done(arg) (optional) is called once every
+ * handle of the hub is closed (possibly within this call): the caller's
+ * loop then ends unless the caller keeps handles of its own. A hub that
+ * stopped by itself (max_sessions) calls done at once.
+ */
+NOTES_API void notes_sync_hub_stop(notes_sync_hub *h,
+                                   notes_sync_hub_done_fn done, void *arg);
+/* Release a stopped hub (done was called, or the loop ran to its end). A
+ * hub still running is stopped first and freed once its handles close.
+ * NULL is a no-op. */
+NOTES_API void notes_sync_hub_free(notes_sync_hub *h);
+/*
+ * Convenience: a loop of its own, notes_sync_hub_start, run the loop,
+ * free. Returns after max_sessions, or a start error.
  */
 NOTES_API NOTES_NODISCARD int notes_sync_serve(const char *home,
                                                const char *passphrase,

@@ -58,10 +58,13 @@ int notes_sync__uv_err(int e, const char *what)
 void notes_sync__on_handle_closed(uv_handle_t *hd)
 {
     struct conn *c = hd->data;
+    struct notes_sync_hub *h = c->hub;
     if (--c->handles > 0)
         return;
     notes_sync_session_free(c->s);
     free(c);
+    h->nconns--;
+    notes_sync__hub_check_done(h);
 }
 
 /* End the connection: report its result once, close both handles. */
@@ -317,14 +320,15 @@ struct conn *notes_sync__conn_new(struct notes_sync_hub *h, int role, size_t spa
         return NULL;
     }
     c->hub = h;
+    h->nconns++;
     c->initiator = role == NOTES_SYNC_INITIATOR;
     notes_sync_session_on_presence(c->s, notes_sync__conn_on_presence, c);
     c->next = h->conns;
     if (h->conns)
         h->conns->prev = c;
     h->conns = c;
-    uv_tcp_init(&h->loop, &c->tcp);
-    uv_timer_init(&h->loop, &c->timer);
+    uv_tcp_init(h->loop, &c->tcp);
+    uv_timer_init(h->loop, &c->timer);
     c->tcp.data = c;
     c->timer.data = c;
     c->handles = 2;
@@ -417,6 +421,7 @@ int notes_sync_once_ex(const char *home, const char *passphrase,
                        notes_sync_report *report)
 {
     struct notes_sync_hub h;
+    uv_loop_t loop;
     struct sockaddr_storage ss;
     notes_replica *r;
     notes_identity *id;
@@ -444,7 +449,8 @@ int notes_sync_once_ex(const char *home, const char *passphrase,
         h.cfg.progress = o->progress;
         h.cfg.progress_ud = o->progress_ud;
     }
-    if ((e = uv_loop_init(&h.loop)) < 0) {
+    h.loop = &loop;
+    if ((e = uv_loop_init(h.loop)) < 0) {
         rc = notes_sync__uv_err(e, "loop");
         goto out;
     }
@@ -457,7 +463,7 @@ int notes_sync_once_ex(const char *home, const char *passphrase,
             uv_close((uv_handle_t *)&h.client->tcp, NULL);
             uv_close((uv_handle_t *)&h.client->timer, NULL);
         }
-        notes_sync__loop_finish(&h.loop);
+        notes_sync__loop_finish(h.loop);
         free(h.client);
         rc = NOTES_ENOMEM;
         goto out;
@@ -472,7 +478,7 @@ int notes_sync_once_ex(const char *home, const char *passphrase,
                                  notes_sync_last_detail());
         notes_sync__conn_close(h.client);
     }
-    notes_sync__loop_finish(&h.loop);
+    notes_sync__loop_finish(h.loop);
     rc = h.client_rc;
     if (report)
         *report = h.report;

@@ -61,6 +61,8 @@ static uint64_t unix_now_ms(void)
 static void disc_closed(uv_handle_t *hd)
 {
     struct sync_disc *d = hd->data;
+    void (*closed)(void *) = d->cfg.closed;
+    void *ud = d->cfg.ud;
     if (--d->handles > 0)
         return;
     if (d->keys) {
@@ -68,6 +70,8 @@ static void disc_closed(uv_handle_t *hd)
         free(d->keys);
     }
     free(d);
+    if (closed)
+        closed(ud);
 }
 
 /* The next interval: 75..125 % of the configured one, so that daemons

@@ -171,6 +171,52 @@ void notes_sync__hub_unload(notes_replica *r, notes_identity *id,
 }
 /* ---- serving ---- */
 
+/*
+ * Stopping is over once the last handle of the hub is closed: the state
+ * file gets its last word (every peer disconnected), then the caller's
+ * done callback; a hub whose start failed frees itself here.
+ */
+void notes_sync__hub_check_done(struct notes_sync_hub *h)
+{
+    if (!h->stopping || h->listening || h->nhandles || h->nconns ||
+        h->disc_open || h->done_called || h->client)
+        return;
+    h->done_called = 1;
+    notes_sync__state_write(h);
+    if (h->done)
+        h->done(h->done_arg);
+    if (h->free_on_done)
+        notes_sync_hub_free(h);
+}
+
+static void hub_closed(uv_handle_t *hd)
+{
+    struct notes_sync_hub *h = hd->data;
+    h->nhandles--;
+    notes_sync__hub_check_done(h);
+}
+
+static void dial_closed(uv_handle_t *hd)
+{
+    struct dial *d = hd->data;
+    d->hub->nhandles--;
+    notes_sync__hub_check_done(d->hub);
+}
+
+static void row_closed(uv_handle_t *hd)
+{
+    struct peer *p = hd->data;
+    p->hub->nhandles--;
+    notes_sync__hub_check_done(p->hub);
+}
+
+static void disc_closed(void *ud)
+{
+    struct notes_sync_hub *h = ud;
+    h->disc_open = 0;
+    notes_sync__hub_check_done(h);
+}
+
 void notes_sync__hub_maybe_stop(struct notes_sync_hub *h)
 {
     if (h->client || !h->listening)
@@ -183,23 +229,22 @@ void notes_sync__hub_maybe_stop(struct notes_sync_hub *h)
             h->told_stopping = 1;
             h->opts->on_stopping(h->opts->ud);
         }
-        uv_close((uv_handle_t *)&h->listener, NULL);
-        uv_close((uv_handle_t *)&h->stop_timer, NULL);
+        uv_close((uv_handle_t *)&h->listener, hub_closed);
         if (h->watching) {
             h->watching = 0;
-            uv_close((uv_handle_t *)&h->watch, NULL);
+            uv_close((uv_handle_t *)&h->watch, hub_closed);
         }
         for (size_t i = 0; h->dialing && i < h->ndials; i++)
-            uv_close((uv_handle_t *)&h->dials[i].timer, NULL);
+            uv_close((uv_handle_t *)&h->dials[i].timer, dial_closed);
         for (size_t i = 0; i < h->nrows; i++)
-            uv_close((uv_handle_t *)&h->rows[i]->timer, NULL);
+            uv_close((uv_handle_t *)&h->rows[i]->timer, row_closed);
         if (h->disc) {
             sync_disc_stop(h->disc);
             h->disc = NULL;
         }
         if (h->state_timer_init) {
             h->state_timer_init = 0;
-            uv_close((uv_handle_t *)&h->state_timer, NULL);
+            uv_close((uv_handle_t *)&h->state_timer, hub_closed);
         }
         /* Live sessions between rounds end now; the others say goodbye
          * after their round. */
@@ -401,15 +446,6 @@ static void on_connection(uv_stream_t *srv, int status)
     notes_sync__conn_start(c);
 }
 
-static void on_stop_timer(uv_timer_t *t)
-{
-    struct notes_sync_hub *h = t->data;
-    if (h->opts->stop && *h->opts->stop) {
-        h->stopping = 1;
-        notes_sync__hub_maybe_stop(h);
-    }
-}
-
 /* Discovery on the serve loop; serve goes on without it if it fails. */
 static void hub_discovery(struct notes_sync_hub *h, const struct sockaddr_storage *ss)
 {
@@ -422,7 +458,7 @@ static void hub_discovery(struct notes_sync_hub *h, const struct sockaddr_storag
                    "the LAN will hear us but cannot connect (listen on "
                    "0.0.0.0)");
     memset(&dc, 0, sizeof(dc));
-    dc.loop = &h->loop;
+    dc.loop = h->loop;
     dc.spaces = h->cfg.spaces;
     dc.nspaces = h->cfg.nspaces;
     dc.pk = notes_sync__our_key(h);
@@ -435,149 +471,217 @@ static void hub_discovery(struct notes_sync_hub *h, const struct sockaddr_storag
     dc.log = notes_sync__hub_log;
     dc.ud = h;
     dc.stats = &h->dstats;
+    dc.closed = disc_closed;
     if (sync_disc_start(&dc, &h->disc) == NOTES_OK)
-        h->discovery = 1;
+        h->discovery = h->disc_open = 1;
     else
         notes_sync__hub_log(h, "discovery is off: %s (peers can still be given with "
                    "--peer)", notes_sync_last_detail());
 }
 
-int notes_sync_serve(const char *home, const char *passphrase,
-                     const notes_sync_serve_opts *o)
+int notes_sync_hub_start(uv_loop_t *loop, const char *home,
+                         const char *passphrase,
+                         const notes_sync_serve_opts *o, notes_sync_hub **out)
 {
-    struct notes_sync_hub h;
+    struct notes_sync_hub *h;
     struct sockaddr_storage ss;
     struct sockaddr_storage bound;
-    struct sockaddr_storage *peer_ss = NULL;
-    int blen = sizeof(bound), rc, e, port = 0;
-    notes_replica *r;
-    notes_identity *id;
-    notes_sync_space *spaces;
-    if (!home || !o)
+    int blen = sizeof(bound), rc, e;
+    if (out)
+        *out = NULL;
+    if (!loop || !home || !o || !out)
         return NOTES_EINVAL;
-    memset(&h, 0, sizeof(h));
-    h.opts = o;
-    h.home = home;
+    if (!(h = calloc(1, sizeof(*h))))
+        return NOTES_ENOMEM;
+    h->loop = loop;
+    h->opts_copy = *o;
+    h->opts = &h->opts_copy;
+    o = h->opts;
     /* A member's handshake is one round trip: a few seconds is ample,
      * and a silent stranger holds a pending slot no longer. */
-    h.handshake_ms = o->handshake_ms ? o->handshake_ms : 5000;
-    h.idle_ms = o->idle_ms ? o->idle_ms : 60000;
-    h.max_out = o->max_out ? o->max_out : 4u << 20;
-    h.max_conns = o->max_conns ? o->max_conns : 32;
-    h.max_pending = o->max_pending ? o->max_pending : 16;
-    h.max_pending_addr = o->max_pending_per_addr ? o->max_pending_per_addr : 8;
-    h.max_sessions = o->max_sessions;
-    h.retry_ms = o->retry_ms ? o->retry_ms : 500;
-    h.announce_ms = o->announce_ms ? o->announce_ms : 5000;
-    if ((rc = notes_sync__parse_addr(o->listen ? o->listen : "127.0.0.1:0", &ss)))
-        return rc;
-    if (o->npeers) {
-        if (!o->peers || !(peer_ss = calloc(o->npeers, sizeof(*peer_ss))))
-            return o->peers ? NOTES_ENOMEM : NOTES_EINVAL;
-        for (size_t i = 0; i < o->npeers; i++)
-            if ((rc = notes_sync__parse_addr(o->peers[i], &peer_ss[i]))) {
-                free(peer_ss);
-                return rc;
-            }
-    }
-    if (!(h.readbuf = malloc(READ_BUF))) {
-        r = NULL, id = NULL, spaces = NULL;
+    h->handshake_ms = o->handshake_ms ? o->handshake_ms : 5000;
+    h->idle_ms = o->idle_ms ? o->idle_ms : 60000;
+    h->max_out = o->max_out ? o->max_out : 4u << 20;
+    h->max_conns = o->max_conns ? o->max_conns : 32;
+    h->max_pending = o->max_pending ? o->max_pending : 16;
+    h->max_pending_addr = o->max_pending_per_addr ? o->max_pending_per_addr : 8;
+    h->max_sessions = o->max_sessions;
+    h->retry_ms = o->retry_ms ? o->retry_ms : 500;
+    h->announce_ms = o->announce_ms ? o->announce_ms : 5000;
+    if (!(h->home_copy = strdup(home))) {
         rc = NOTES_ENOMEM;
-        goto out;
+        goto fail;
     }
-    if ((rc = notes_sync__hub_load(&h, home, passphrase, NULL, &r, &id, &spaces)))
-        goto out;
+    h->home = h->home_copy;
+    if ((rc = notes_sync__parse_addr(o->listen ? o->listen : "127.0.0.1:0",
+                                     &ss)))
+        goto fail;
+    if (o->npeers) {
+        if (!o->peers) {
+            rc = NOTES_EINVAL;
+            goto fail;
+        }
+        if (!(h->peer_ss = calloc(o->npeers, sizeof(*h->peer_ss)))) {
+            rc = NOTES_ENOMEM;
+            goto fail;
+        }
+        for (size_t i = 0; i < o->npeers; i++)
+            if ((rc = notes_sync__parse_addr(o->peers[i], &h->peer_ss[i])))
+                goto fail;
+    }
+    if (!(h->readbuf = malloc(READ_BUF))) {
+        rc = NOTES_ENOMEM;
+        goto fail;
+    }
+    if ((rc = notes_sync__hub_load(h, home, passphrase, NULL, &h->replica,
+                                   &h->identity, &h->spaces)))
+        goto fail;
     /* A session speaks for one space: each --peer is dialed once per space
      * (a peer that lacks one ignores that dial, which backs off). */
-    if (o->npeers && h.cfg.nspaces) {
-        h.ndials = o->npeers * h.cfg.nspaces;
-        if (!(h.dials = calloc(h.ndials, sizeof(*h.dials)))) {
-            h.ndials = 0;
+    if (o->npeers && h->cfg.nspaces) {
+        h->ndials = o->npeers * h->cfg.nspaces;
+        if (!(h->dials = calloc(h->ndials, sizeof(*h->dials)))) {
+            h->ndials = 0;
             rc = NOTES_ENOMEM;
-            goto out;
+            goto fail;
         }
-        for (size_t i = 0; i < h.ndials; i++) {
-            h.dials[i].ss = peer_ss[i / h.cfg.nspaces];
-            h.dials[i].space = i % h.cfg.nspaces;
+        for (size_t i = 0; i < h->ndials; i++) {
+            h->dials[i].ss = h->peer_ss[i / h->cfg.nspaces];
+            h->dials[i].space = i % h->cfg.nspaces;
         }
     }
-    h.cfg.live = o->live || o->npeers || o->discovery;
-    if (!o->no_state_file && sync_peers_lock(home, &h.lock) != NOTES_OK)
-        notes_sync__hub_log(&h, "no peers state file: %s", notes_sync_last_detail());
-    if ((e = uv_loop_init(&h.loop)) < 0) {
-        rc = notes_sync__uv_err(e, "loop");
-        goto out;
-    }
-    uv_tcp_init(&h.loop, &h.listener);
-    uv_timer_init(&h.loop, &h.stop_timer);
-    h.listener.data = &h;
-    h.stop_timer.data = &h;
-    h.listening = 1;
-    if ((e = uv_tcp_bind(&h.listener, (struct sockaddr *)&ss, 0)) < 0 ||
+    h->cfg.live = o->live || o->npeers || o->discovery;
+    if (!o->no_state_file && sync_peers_lock(home, &h->lock) != NOTES_OK)
+        notes_sync__hub_log(h, "no peers state file: %s",
+                            notes_sync_last_detail());
+    uv_tcp_init(h->loop, &h->listener);
+    h->listener.data = h;
+    h->nhandles = 1;
+    h->listening = 1;
+    if ((e = uv_tcp_bind(&h->listener, (struct sockaddr *)&ss, 0)) < 0 ||
         /* A deep accept queue: under a flood of SYNs a member's is not
          * dropped before on_connection can weigh it. */
-        (e = uv_listen((uv_stream_t *)&h.listener, 128, on_connection)) < 0 ||
-        (e = uv_tcp_getsockname(&h.listener, (struct sockaddr *)&bound,
+        (e = uv_listen((uv_stream_t *)&h->listener, 128, on_connection)) < 0 ||
+        (e = uv_tcp_getsockname(&h->listener, (struct sockaddr *)&bound,
                                 &blen)) < 0) {
+        char keep[512];
         rc = notes_sync__uv_err(e, "listen");
-        h.stopping = 1;
-        notes_sync__hub_maybe_stop(&h);
-        notes_sync__loop_finish(&h.loop);
-        goto out;
+        snprintf(keep, sizeof(keep), "%s", notes_sync_last_detail());
+        sync_peers_unlock(h->lock); /* no state file for a daemon that */
+        h->lock = NULL;             /* never listened */
+        /* The listener closes on the caller's loop; the hub goes with it. */
+        h->free_on_done = 1;
+        h->stopping = 1;
+        notes_sync__hub_maybe_stop(h);
+        notes_sync__detail("%s", keep);
+        return rc;
     }
-    port = bound.ss_family == AF_INET6
-               ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
-               : ntohs(((struct sockaddr_in *)&bound)->sin_port);
-    h.port = port;
-    h.started = notes_sync__unix_ms();
-    uv_timer_start(&h.stop_timer, on_stop_timer, 50, 50);
-    if (h.cfg.live) {
+    h->port = bound.ss_family == AF_INET6
+                  ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+                  : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    h->started = notes_sync__unix_ms();
+    if (h->cfg.live) {
         char dir[4200];
         snprintf(dir, sizeof(dir), "%s/notes", home);
-        uv_fs_event_init(&h.loop, &h.watch);
-        h.watch.data = &h;
-        if (uv_fs_event_start(&h.watch, on_watch, dir, 0) == 0)
-            h.watching = 1;
+        uv_fs_event_init(h->loop, &h->watch);
+        h->watch.data = h;
+        h->nhandles++;
+        if (uv_fs_event_start(&h->watch, on_watch, dir, 0) == 0)
+            h->watching = 1;
         else
-            uv_close((uv_handle_t *)&h.watch, NULL);
+            uv_close((uv_handle_t *)&h->watch, hub_closed);
     }
-    if (h.lock) {
-        uv_timer_init(&h.loop, &h.state_timer);
-        h.state_timer.data = &h;
-        h.state_timer_init = 1;
+    if (h->lock) {
+        uv_timer_init(h->loop, &h->state_timer);
+        h->state_timer.data = h;
+        h->state_timer_init = 1;
+        h->nhandles++;
     }
-    for (size_t i = 0; i < h.ndials; i++) {
-        struct dial *d = &h.dials[i];
-        d->hub = &h;
-        d->backoff_ms = h.retry_ms;
-        uv_timer_init(&h.loop, &d->timer);
+    for (size_t i = 0; i < h->ndials; i++) {
+        struct dial *d = &h->dials[i];
+        d->hub = h;
+        d->backoff_ms = h->retry_ms;
+        uv_timer_init(h->loop, &d->timer);
         d->timer.data = d;
+        h->nhandles++;
     }
-    h.dialing = 1;
+    h->dialing = 1;
     if (o->discovery)
-        hub_discovery(&h, &ss);
-    for (size_t i = 0; i < h.ndials; i++)
-        dial_now(&h.dials[i].timer);
-    if (h.lock)
-        notes_sync__on_state_timer(&h.state_timer);
+        hub_discovery(h, &ss);
+    for (size_t i = 0; i < h->ndials; i++)
+        dial_now(&h->dials[i].timer);
+    if (h->lock)
+        notes_sync__on_state_timer(&h->state_timer);
     if (o->on_listen)
-        o->on_listen(o->ud, port);
-    if (o->on_loop)
-        o->on_loop(o->ud, &h.loop, &h);
-    notes_sync__loop_finish(&h.loop);
-    notes_sync__state_write(&h); /* the last word: every peer disconnected */
-    rc = NOTES_OK;
-out:
+        o->on_listen(o->ud, h->port);
+    *out = h;
+    return NOTES_OK;
+fail:
     {
         char keep[512];
         snprintf(keep, sizeof(keep), "%s", notes_sync_last_detail());
-        sync_peers_unlock(h.lock);
-        for (size_t i = 0; i < h.nrows; i++)
-            free(h.rows[i]);
-        notes_sync__hub_unload(r, id, spaces, h.cfg.nspaces);
-        free(h.readbuf);
-        free(h.dials);
-        free(peer_ss);
+        h->done_called = 1; /* no handle was opened */
+        notes_sync_hub_free(h);
+        notes_sync__detail("%s", keep);
+    }
+    return rc;
+}
+
+void notes_sync_hub_stop(notes_sync_hub *h, notes_sync_hub_done_fn done,
+                         void *arg)
+{
+    if (!h)
+        return;
+    if (h->done_called) {
+        if (done)
+            done(arg);
+        return;
+    }
+    h->done = done;
+    h->done_arg = arg;
+    h->stopping = 1;
+    notes_sync__hub_maybe_stop(h);
+    notes_sync__hub_check_done(h);
+}
+
+void notes_sync_hub_free(notes_sync_hub *h)
+{
+    if (!h)
+        return;
+    if (!h->done_called) {
+        /* Still running: its handles hold it; freed once they close. */
+        h->free_on_done = 1;
+        notes_sync_hub_stop(h, h->done, h->done_arg);
+        return;
+    }
+    sync_peers_unlock(h->lock);
+    for (size_t i = 0; i < h->nrows; i++)
+        free(h->rows[i]);
+    notes_sync__hub_unload(h->replica, h->identity, h->spaces,
+                           h->cfg.nspaces);
+    free(h->readbuf);
+    free(h->dials);
+    free(h->peer_ss);
+    free(h->home_copy);
+    free(h);
+}
+
+int notes_sync_serve(const char *home, const char *passphrase,
+                     const notes_sync_serve_opts *o)
+{
+    uv_loop_t loop;
+    notes_sync_hub *h = NULL;
+    int rc, e;
+    if (!home || !o)
+        return NOTES_EINVAL;
+    if ((e = uv_loop_init(&loop)) < 0)
+        return notes_sync__uv_err(e, "loop");
+    rc = notes_sync_hub_start(&loop, home, passphrase, o, &h);
+    notes_sync__loop_finish(&loop);
+    {
+        char keep[512];
+        snprintf(keep, sizeof(keep), "%s", notes_sync_last_detail());
+        notes_sync_hub_free(h);
         notes_sync__detail("%s", keep);
     }
     return rc;

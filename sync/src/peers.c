@@ -32,7 +32,7 @@ static int row_recent(const struct peer *p)
 {
     struct notes_sync_hub *h = p->hub;
     return p->last_heard &&
-           uv_now(&h->loop) - p->last_heard <= 4 * (uint64_t)h->announce_ms;
+           uv_now(h->loop) - p->last_heard <= 4 * (uint64_t)h->announce_ms;
 }
 
 /* A --peer dial stands for this row: it does the dialing. */
@@ -62,8 +62,9 @@ static struct peer *row_add(struct notes_sync_hub *h, size_t space,
     if (h->nrows < MAX_ROWS) {
         if (!(p = calloc(1, sizeof(*p))))
             return NULL;
-        uv_timer_init(&h->loop, &p->timer);
+        uv_timer_init(h->loop, &p->timer);
         p->timer.data = p;
+        h->nhandles++;
         h->rows[h->nrows++] = p;
     } else {
         for (size_t i = 0; i < h->nrows; i++) {
@@ -98,7 +99,7 @@ static int row_our_turn(const struct peer *p)
 {
     struct notes_sync_hub *h = p->hub;
     return memcmp(notes_sync__our_key(h), p->key, 32) < 0 ||
-           uv_now(&h->loop) - p->first_heard >= 3 * (uint64_t)h->announce_ms;
+           uv_now(h->loop) - p->first_heard >= 3 * (uint64_t)h->announce_ms;
 }
 
 static void row_dial_now(uv_timer_t *t);
@@ -179,11 +180,11 @@ void notes_sync__hub_on_found(void *ud, size_t space, const uint8_t pk[32],
     }
     fresh = !row_recent(p);
     if (fresh)
-        p->first_heard = uv_now(&h->loop);
+        p->first_heard = uv_now(h->loop);
     moved = !same_addr(&p->addr, addr);
     memset(&p->addr, 0, sizeof(p->addr));
     memcpy(&p->addr, addr, sizeof(struct sockaddr_in));
-    p->last_heard = uv_now(&h->loop);
+    p->last_heard = uv_now(h->loop);
     p->last_seen = notes_sync__unix_ms();
     if (!p->logged) {
         char fpr[NOTES_FPR_STRLEN], ip[64];

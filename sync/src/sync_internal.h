@@ -184,6 +184,7 @@ struct sync_disc_cfg {
         __attribute__((format(printf, 2, 3)));
     void *ud;
     notes_sync_discovery_stats *stats; /* borrowed: counted into */
+    void (*closed)(void *ud);     /* optional: stopped, handles closed */
 };
 /* Bind, start listening and announcing. NOTES_SYNC_ENET with a detail if
  * the port cannot be bound; NOTES_EINVAL for a bad destination. */

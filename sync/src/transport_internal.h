@@ -81,10 +81,23 @@ struct peer {
 };
 
 struct notes_sync_hub {
-    uv_loop_t loop;
+    uv_loop_t *loop;          /* the caller's (notes_sync_once: its own) */
     uv_tcp_t listener;
-    uv_timer_t stop_timer;
     int listening, stopping;
+    /* Stopping ends once every handle of the hub is closed: its own
+     * (listener, watcher, timers), its connections' and discovery's. */
+    unsigned nhandles, nconns;
+    int disc_open;
+    int done_called, free_on_done;
+    notes_sync_hub_done_fn done;
+    void *done_arg;
+    /* What the hub owns (released by notes_sync_hub_free). */
+    notes_sync_serve_opts opts_copy;
+    char *home_copy;
+    notes_replica *replica;
+    notes_identity *identity;
+    notes_sync_space *spaces;
+    struct sockaddr_storage *peer_ss;
     notes_sync_config cfg;    /* template for sessions */
     unsigned handshake_ms, idle_ms, max_conns, max_sessions;
     size_t max_out;
@@ -124,7 +137,7 @@ struct notes_sync_hub {
     } pres[PRES_SEEN];
     size_t npres, pres_next;
     int told_stopping;
-    /* sync_once */
+    /* notes_sync_once */
     struct conn *client;
     int client_rc;
     char client_detail[512];
@@ -162,6 +175,7 @@ int notes_sync__hub_load(struct notes_sync_hub *h, const char *home, const char 
 __attribute__((format(printf, 2, 3))) void notes_sync__hub_log(void *ud,
                                                          const char *fmt, ...);
 void notes_sync__hub_maybe_stop(struct notes_sync_hub *h);
+void notes_sync__hub_check_done(struct notes_sync_hub *h);
 void notes_sync__hub_unload(notes_replica *r, notes_identity *id,
                        notes_sync_space *spaces, size_t n);
 

@@ -41,6 +41,7 @@
 #include "notes_sync.h"
 #include "sync_fixture.h"
 #include "sync_internal.h"
+#include "serve_fixture.h"
 
 #define ANNOUNCE_MS 200
 
@@ -229,7 +230,6 @@ static void server_start(struct server *s, const char *home, int udp, int to)
         memset(&o, 0, sizeof(o));
         o.listen = "127.0.0.1:0";
         o.on_listen = child_on_listen;
-        o.stop = &g_stop;
         o.live = 1;
         o.idle_ms = 5000;
         o.retry_ms = 100;
@@ -238,7 +238,7 @@ static void server_start(struct server *s, const char *home, int udp, int to)
         o.announce_to = dests;
         o.nannounce_to = 1;
         o.announce_ms = ANNOUNCE_MS;
-        _exit(notes_sync_serve(home, NULL, &o) ? 1 : 0);
+        _exit(fixture_serve(home, &o, &g_stop) ? 1 : 0);
     }
     close(fds[1]);
     pf.fd = fds[0];

@@ -58,6 +58,7 @@
 #include "notes_sync.h"
 #include "sync_internal.h"
 #include "sync_fixture.h"
+#include "serve_fixture.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define ASAN_BUILD 1
@@ -342,8 +343,7 @@ static void srv_start(const char *home, unsigned max_conns)
         o.handshake_ms = g_hs_ms;
         o.idle_ms = IDLE_MS;
         o.max_conns = max_conns;
-        o.stop = &g_child_stop;
-        rc = notes_sync_serve(home, NULL, &o);
+        rc = fixture_serve(home, &o, &g_child_stop);
 #if ASAN_BUILD
         if (__lsan_do_recoverable_leak_check())
             _exit(5); /* the report is on stderr */
