@@ -210,6 +210,10 @@ typedef struct notes_sync_config {
     /* 1: ask for (initiator) or accept (responder) a live session: after
      * a round the connection stays open for more rounds (see below). */
     int live;
+    /* 1: notes_sync_receive does not store a received bundle itself (a
+     * merge writes and fsyncs the note's log): it stops at the complete
+     * bundle and holds what follows until notes_sync_session_apply. */
+    int defer_merge;
 } notes_sync_config;
 
 typedef struct notes_sync_report {
@@ -228,7 +232,9 @@ NOTES_API NOTES_NODISCARD int notes_sync_session_new(
 NOTES_API void notes_sync_session_free(notes_sync_session *s);
 /*
  * Feed n bytes received from the peer. Processes every complete message
- * (verifying, merging received bundles into the replica). Returns NOTES_OK,
+ * (verifying, merging received bundles into the replica; with
+ * cfg.defer_merge, stopping at a complete bundle instead: see
+ * notes_sync_session_apply). Returns NOTES_OK,
  * or the error that failed the session (also kept: notes_sync_session_error).
  * Bytes after a failure or after the peer's goodbye are an error.
  */
@@ -243,6 +249,19 @@ NOTES_API NOTES_NODISCARD int notes_sync_receive(notes_sync_session *s,
  */
 NOTES_API NOTES_NODISCARD int notes_sync_next_msg(notes_sync_session *s,
                                                   const uint8_t **p, size_t *n);
+/*
+ * With cfg.defer_merge: 1 when a received bundle waits to be stored (the
+ * caller should stop reading the socket until then; bytes given to
+ * notes_sync_receive meanwhile are held, in order).
+ */
+NOTES_API int notes_sync_session_merge_pending(const notes_sync_session *s);
+/*
+ * Store the bundle that waits (the disk work: notes_doc_merge, which
+ * fsyncs), then handle what was received after it, up to the next bundle
+ * to store. NOTES_OK when none waits. Returns the session's error if the
+ * bundle is refused or what follows fails it.
+ */
+NOTES_API NOTES_NODISCARD int notes_sync_session_apply(notes_sync_session *s);
 /* enum notes_sync_state. */
 NOTES_API int notes_sync_state(const notes_sync_session *s);
 /* Whether the session has bytes or work left to send. */

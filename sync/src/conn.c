@@ -113,6 +113,7 @@ void notes_sync__conn_close(struct conn *c)
         }
     }
     uv_close((uv_handle_t *)&c->timer, notes_sync__on_handle_closed);
+    uv_close((uv_handle_t *)&c->merge, notes_sync__on_handle_closed);
     uv_close((uv_handle_t *)&c->tcp, notes_sync__on_handle_closed);
     notes_sync__hub_maybe_stop(h);
 }
@@ -149,6 +150,52 @@ static void on_alloc(uv_handle_t *hd, size_t want, uv_buf_t *buf)
     (void)want;
     buf->base = c->hub->readbuf;
     buf->len = READ_BUF;
+}
+
+/*
+ * After the session took input (on_read) or stored a bundle and what
+ * followed it (on_merge): the deadlines, the peer table, and the next
+ * writes. A bundle waiting for its merge stops reading (backpressure: the
+ * session holds nothing more than the last read) and is stored from the
+ * merge idle handle, after this callback, in the order received.
+ */
+static void on_merge(uv_idle_t *t);
+
+static void conn_input_done(struct conn *c, int rrc, int was_hs,
+                            uint64_t frames)
+{
+    const notes_sync_report *rep = notes_sync_session_report(c->s);
+    if (notes_sync_state(c->s) != NOTES_SYNC_HANDSHAKE)
+        pending_release(c);
+    if (rrc == NOTES_OK) {
+        int st2 = notes_sync_state(c->s);
+        if (st2 == NOTES_SYNC_OPEN) {
+            /* The handshake deadline gives way to the idle one, which
+             * only a whole frame resets: bytes trickled slower than a
+             * frame per idle_ms do not hold a connection. */
+            if (!c->opened || (rep && rep->frames_received != frames))
+                uv_timer_start(&c->timer, on_timer, c->hub->idle_ms, 0);
+            if (!c->opened) {
+                c->opened = 1;
+                notes_sync__conn_opened(c);
+            }
+        } else if (was_hs && st2 == NOTES_SYNC_CLOSED) {
+            c->opened = 1;
+        }
+        if (c->linked)
+            c->row->last_seen = notes_sync__unix_ms();
+    }
+    if (!c->closing)
+        notes_sync__conn_pump(c);
+    if (c->closing)
+        return;
+    if (notes_sync_session_merge_pending(c->s)) {
+        if (c->reading) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = 0;
+        }
+        uv_idle_start(&c->merge, on_merge);
+    }
 }
 
 void notes_sync__on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
@@ -189,28 +236,18 @@ void notes_sync__on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     const notes_sync_report *rep = notes_sync_session_report(c->s);
     uint64_t frames = rep ? rep->frames_received : 0;
     int rrc = notes_sync_receive(c->s, (const uint8_t *)buf->base, (size_t)n);
-    if (notes_sync_state(c->s) != NOTES_SYNC_HANDSHAKE)
-        pending_release(c);
-    if (rrc == NOTES_OK) {
-        int st2 = notes_sync_state(c->s);
-        if (st2 == NOTES_SYNC_OPEN) {
-            /* The handshake deadline gives way to the idle one, which
-             * only a whole frame resets: bytes trickled slower than a
-             * frame per idle_ms do not hold a connection. */
-            if (!c->opened || (rep && rep->frames_received != frames))
-                uv_timer_start(&c->timer, on_timer, c->hub->idle_ms, 0);
-            if (!c->opened) {
-                c->opened = 1;
-                notes_sync__conn_opened(c);
-            }
-        } else if (was_hs && st2 == NOTES_SYNC_CLOSED) {
-            c->opened = 1;
-        }
-        if (c->linked)
-            c->row->last_seen = notes_sync__unix_ms();
-    }
-    if (!c->closing)
-        notes_sync__conn_pump(c);
+    conn_input_done(c, rrc, was_hs, frames);
+}
+
+static void on_merge(uv_idle_t *t)
+{
+    struct conn *c = t->data;
+    const notes_sync_report *rep = notes_sync_session_report(c->s);
+    uint64_t frames = rep ? rep->frames_received : 0;
+    uv_idle_stop(t);
+    if (c->closing)
+        return;
+    conn_input_done(c, notes_sync_session_apply(c->s), 0, frames);
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -296,7 +333,8 @@ void notes_sync__conn_pump(struct conn *c)
     if (c->queued >= h->max_out && c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;
-    } else if (c->queued < h->max_out && !c->reading) {
+    } else if (c->queued < h->max_out && !c->reading &&
+               !notes_sync_session_merge_pending(c->s)) {
         if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, notes_sync__on_read) == 0)
             c->reading = 1;
     }
@@ -310,6 +348,9 @@ struct conn *notes_sync__conn_new(struct notes_sync_hub *h, int role, size_t spa
     if (!c)
         return NULL;
     cfg.role = role;
+    /* Merges (disk writes, fsync) run from the merge idle handle, not
+     * inside on_read (docs/protocol.md, "The transport"). */
+    cfg.defer_merge = 1;
     if (role == NOTES_SYNC_INITIATOR) {
         cfg.spaces = &h->cfg.spaces[space];
         cfg.nspaces = 1;
@@ -329,9 +370,11 @@ struct conn *notes_sync__conn_new(struct notes_sync_hub *h, int role, size_t spa
     h->conns = c;
     uv_tcp_init(h->loop, &c->tcp);
     uv_timer_init(h->loop, &c->timer);
+    uv_idle_init(h->loop, &c->merge);
     c->tcp.data = c;
     c->timer.data = c;
-    c->handles = 2;
+    c->merge.data = c;
+    c->handles = 3;
     return c;
 }
 
@@ -462,6 +505,7 @@ int notes_sync_once_ex(const char *home, const char *passphrase,
             notes_sync_session_free(h.client->s);
             uv_close((uv_handle_t *)&h.client->tcp, NULL);
             uv_close((uv_handle_t *)&h.client->timer, NULL);
+            uv_close((uv_handle_t *)&h.client->merge, NULL);
         }
         notes_sync__loop_finish(h.loop);
         free(h.client);

@@ -406,6 +406,7 @@ static void conn_turn_away(struct conn *c, int busy)
     c->closing = 1;
     notes_sync__conn_unlink(c);
     uv_close((uv_handle_t *)&c->timer, notes_sync__on_handle_closed);
+    uv_close((uv_handle_t *)&c->merge, notes_sync__on_handle_closed);
     uv_close((uv_handle_t *)&c->tcp, notes_sync__on_handle_closed);
 }
 

@@ -157,6 +157,8 @@ int notes_sync_session_new(const notes_sync_config *cfg,
     sync_buf_init(&s->body, NOTES_SYNC_FRAME_MAX);
     sync_buf_init(&s->msg, NOTES_SYNC_FRAME_MAX - 16);
     sync_buf_init(&s->rb, (size_t)s->max_bundle);
+    s->defer_merge = cfg->defer_merge != 0;
+    sync_buf_init(&s->held, SIZE_MAX / 4);
     *out = s;
     return NOTES_OK;
 }
@@ -180,6 +182,7 @@ void notes_sync_session_free(notes_sync_session *s)
     sync_buf_release(&s->body);
     sync_buf_release(&s->msg);
     sync_buf_release(&s->rb);
+    sync_buf_release(&s->held);
     free(s->ours);
     for (size_t i = 0; i < DOC_CACHE; i++)
         notes_doc_free(s->docs[i].d);

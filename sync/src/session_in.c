@@ -291,7 +291,15 @@ static int handle_bundle(notes_sync_session *s, int z, const uint8_t *p,
     if (s->progress)
         s->progress(s->progress_ud, s->rb_id, 0, s->rb.len, s->rb_total);
     if (s->rb.len == s->rb_total)
-        return (rc = unpack_bundle(s)) ? rc : merge_bundle(s);
+    {
+        if ((rc = unpack_bundle(s)))
+            return rc;
+        if (s->defer_merge) {
+            s->merge_ready = 1; /* handle_msgs stops here */
+            return NOTES_OK;
+        }
+        return merge_bundle(s);
+    }
     return NOTES_OK;
 }
 
@@ -377,20 +385,28 @@ static int note_in_space(notes_sync_session *s, const uint8_t id[16])
 }
 
 /* A frame body: one or more messages, each type, varint length, payload. */
-static int handle_frame(notes_sync_session *s, const uint8_t *p, size_t n)
+/* The messages of s->plain from off to len; a bundle left to merge stops
+ * them (its position kept for notes_sync_session_apply). */
+static int handle_msgs(notes_sync_session *s, size_t off, size_t len)
 {
-    const uint8_t *end = p + n;
-    s->report.frames_received++;
+    const uint8_t *p = s->plain + off, *end = s->plain + len;
+    s->frame_rest = 0;
     while (p < end) {
+        if (s->merge_ready) {
+            s->frame_rest = 1;
+            s->frame_off = (size_t)(p - s->plain);
+            s->frame_len = len;
+            return NOTES_OK;
+        }
         uint8_t type = *p++;
-        uint64_t len;
+        uint64_t mlen;
         int rc;
-        if (sync_get_varint(&p, end, &len) || len > (uint64_t)(end - p))
+        if (sync_get_varint(&p, end, &mlen) || mlen > (uint64_t)(end - p))
             return notes_sync__failf(s, NOTES_SYNC_EPROTO, "malformed message in frame "
                          "%llu", (unsigned long long)s->report.frames_received);
-        if ((rc = handle_msg(s, type, p, (size_t)len)))
+        if ((rc = handle_msg(s, type, p, (size_t)mlen)))
             return rc;
-        p += len;
+        p += mlen;
     }
     return NOTES_OK;
 }
@@ -462,23 +478,17 @@ static size_t unit_len(const notes_sync_session *s)
     return s->in_body ? s->body_len + SYNC_TAG_LEN : SYNC_HDR_LEN;
 }
 
-int notes_sync_receive(notes_sync_session *s, const uint8_t *p, size_t n)
+/* The byte loop of notes_sync_receive: assemble handshake units and
+ * frames, and handle each. A bundle left to merge stops it: the bytes
+ * not yet read are held for notes_sync_session_apply. */
+static int receive_bytes(notes_sync_session *s, const uint8_t *p, size_t n)
 {
     int rc;
-    if (!s || (!p && n))
-        return NOTES_EINVAL;
-    if (s->state == NOTES_SYNC_FAILED) {
-        notes_sync__detail("%s", s->detail);
-        return s->err;
-    }
-    if (s->state == NOTES_SYNC_CLOSED && n) {
-        /* The sync is complete; extra bytes are refused, not fatal. */
-        notes_sync__detail("bytes after the goodbye");
-        return NOTES_SYNC_EPROTO;
-    }
-    s->report.bytes_received += n;
     while (n > 0) {
         size_t need, take;
+        if (s->merge_ready)
+            return (rc = sync_buf_put(&s->held, p, n)) ? notes_sync__fail(s, rc)
+                                                       : NOTES_OK;
         if (s->bye_recv)
             return notes_sync__failf(s, NOTES_SYNC_EPROTO, "bytes after the goodbye");
         need = unit_len(s);
@@ -513,10 +523,64 @@ int notes_sync_receive(notes_sync_session *s, const uint8_t *p, size_t n)
                                            s->plain)))
                 return notes_sync__fail(s, rc);
             s->in_body = 0;
-            if ((rc = handle_frame(s, s->plain, s->body_len)))
+            s->report.frames_received++;
+            if ((rc = handle_msgs(s, 0, s->body_len)))
                 return rc;
         }
     }
     return NOTES_OK;
 }
 
+int notes_sync_receive(notes_sync_session *s, const uint8_t *p, size_t n)
+{
+    int rc;
+    if (!s || (!p && n))
+        return NOTES_EINVAL;
+    if (s->state == NOTES_SYNC_FAILED) {
+        notes_sync__detail("%s", s->detail);
+        return s->err;
+    }
+    if (s->state == NOTES_SYNC_CLOSED && n) {
+        /* The sync is complete; extra bytes are refused, not fatal. */
+        notes_sync__detail("bytes after the goodbye");
+        return NOTES_SYNC_EPROTO;
+    }
+    s->report.bytes_received += n;
+    if (s->merge_ready) /* behind the bundle waiting for its merge */
+        return (rc = sync_buf_put(&s->held, p, n)) ? notes_sync__fail(s, rc)
+                                                   : NOTES_OK;
+    return receive_bytes(s, p, n);
+}
+
+int notes_sync_session_merge_pending(const notes_sync_session *s)
+{
+    return s && s->state != NOTES_SYNC_FAILED && s->merge_ready;
+}
+
+int notes_sync_session_apply(notes_sync_session *s)
+{
+    struct sync_buf rest;
+    int rc;
+    if (!s)
+        return NOTES_EINVAL;
+    if (s->state == NOTES_SYNC_FAILED) {
+        notes_sync__detail("%s", s->detail);
+        return s->err;
+    }
+    if (!s->merge_ready)
+        return NOTES_OK;
+    s->merge_ready = 0;
+    if ((rc = merge_bundle(s)))
+        return rc;
+    /* Then what arrived after the bundle, in order, until the next
+     * bundle to merge, if any. */
+    if (s->frame_rest && (rc = handle_msgs(s, s->frame_off, s->frame_len)))
+        return rc;
+    if (s->merge_ready || s->held.len == 0)
+        return NOTES_OK;
+    rest = s->held;
+    sync_buf_init(&s->held, SIZE_MAX / 4);
+    rc = receive_bytes(s, rest.data, rest.len);
+    sync_buf_release(&rest);
+    return rc;
+}

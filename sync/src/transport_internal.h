@@ -29,6 +29,7 @@ enum { CONN_INBOUND = 0, CONN_MANUAL = 1, CONN_DISCOVERED = 2 };
 struct conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
+    uv_idle_t merge;      /* runs a received bundle's merge off on_read */
     struct notes_sync_hub *hub;
     notes_sync_session *s;
     size_t queued;        /* bytes handed to uv_write, not yet written */
