@@ -84,8 +84,6 @@ int cmd_new(int argc, char **argv, struct cli_ctx *ctx)
         return cli_usage("new");
     gettimeofday(&tv, NULL);
     cli_time((uint64_t)tv.tv_sec * 1000, when, sizeof(when));
-    static const char body[] = "## Agenda\n\n## Discussions\n\n"
-                               "## TODOs and Decisions\n";
     if ((rc = notes_doc_create(ctx->r, &d)))
         return cli_fail(rc, "cannot create a note");
     if (template) {
@@ -105,14 +103,16 @@ int cmd_new(int argc, char **argv, struct cli_ctx *ctx)
                     cli_esc(diag.msg[0] ? diag.msg : notes_strerror(rc)));
             return cli_exit_code(rc);
         }
-    } else if ((rc = notes_doc_splice(d, 0, 0, body, sizeof(body) - 1))) {
-        notes_doc_free(d);
-        return cli_fail(rc, "cannot fill the new note");
     }
-    if ((rc = notes_doc_set_field(d, "title", title)) ||
-        (rc = notes_doc_set_field(d, "datetime", when)) ||
-        (rc = notes_doc_list_add(d, "participants",
-                                 notes_replica_name(ctx->r)))) {
+    /* A template's own text is kept (even an empty one): only the fields
+     * of the meeting template are set over it. */
+    const char *me = notes_replica_name(ctx->r);
+    if (!template)
+        rc = notes_fmt_meeting_new(d, title, when, me);
+    else if (!(rc = notes_doc_set_field(d, "title", title)) &&
+             !(rc = notes_doc_set_field(d, "datetime", when)))
+        rc = notes_doc_list_add(d, "participants", me);
+    if (rc) {
         notes_doc_free(d);
         return cli_fail(rc, "cannot fill the new note");
     }

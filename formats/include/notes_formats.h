@@ -84,6 +84,27 @@ NOTES_API NOTES_NODISCARD int notes_fmt_md_import(notes_doc *d, const char *md,
 NOTES_API NOTES_NODISCARD int notes_fmt_md_export(notes_doc *d, char **out,
                                               size_t *n);
 
+/* ---- Meeting template -------------------------------------------------- */
+
+/* The text of a new meeting note (`notes new`, the page's "new note"). */
+#define NOTES_FMT_MEETING_BODY \
+    "## Agenda\n\n## Discussions\n\n## TODOs and Decisions\n"
+
+/*
+ * Fill a new, empty note as a meeting: the text NOTES_FMT_MEETING_BODY, the
+ * fields "title" and "datetime" (`when`, e.g. local ISO 8601 with offset)
+ * and `participant` added to the list "participants". The edits are left
+ * uncommitted (the caller commits or frees the doc).
+ * Returns NOTES_OK; NOTES_EINVAL (a NULL argument); NOTES_EEXIST (the note
+ * has text or fields); the errors of notes_doc_splice / notes_doc_set_field
+ * / notes_doc_list_add (on those the doc may hold part of the edits).
+ * The detail is set on failure (notes_last_detail).
+ */
+NOTES_API NOTES_NODISCARD int notes_fmt_meeting_new(notes_doc *d,
+                                                    const char *title,
+                                                    const char *when,
+                                                    const char *participant);
+
 /* ---- Outline: sections, decisions and action items -------------------- */
 
 typedef struct notes_fmt_section {

@@ -414,6 +414,30 @@ static void test_formats_import_into_nonempty(void **state)
     assert_int_equal(notes_fmt_md_import(NULL, "x", 1, &diag), NOTES_EINVAL);
 }
 
+/* The meeting template: its body and three fields, on a fresh note only. */
+static void test_formats_meeting_new(void **state)
+{
+    (void)state;
+    notes_doc *d;
+    size_t n;
+    assert_int_equal(notes_doc_memory(ana, NULL, &d), NOTES_OK);
+    assert_int_equal(notes_fmt_meeting_new(d, "Retro", "2026-01-02T10:00:00+0100",
+                                           "Ana"),
+                     NOTES_OK);
+    const char *text = notes_doc_text(d, &n);
+    assert_non_null(text);
+    assert_string_equal(text,
+                        "## Agenda\n\n## Discussions\n\n## TODOs and Decisions\n");
+    assert_string_equal(notes_doc_field(d, "title"), "Retro");
+    assert_string_equal(notes_doc_field(d, "datetime"), "2026-01-02T10:00:00+0100");
+    /* a second call would add a second body: refused, the note unchanged */
+    assert_int_equal(notes_fmt_meeting_new(d, "Other", "x", "Bo"), NOTES_EEXIST);
+    assert_string_equal(notes_doc_field(d, "title"), "Retro");
+    assert_non_null(strstr(notes_last_detail(), "not empty"));
+    assert_int_equal(notes_fmt_meeting_new(d, NULL, "x", "Bo"), NOTES_EINVAL);
+    notes_doc_free(d);
+}
+
 /* Fields edited concurrently on two replicas merge field by field. */
 static void test_formats_concurrent_field_edits(void **state)
 {
@@ -471,6 +495,7 @@ int main(void)
         cmocka_unit_test(test_formats_bad_input),
         cmocka_unit_test(test_formats_import_into_nonempty),
         cmocka_unit_test(test_formats_concurrent_field_edits),
+        cmocka_unit_test(test_formats_meeting_new),
     };
     return cmocka_run_group_tests(tests, fmt_setup, fmt_teardown);
 }
