@@ -116,7 +116,6 @@ int notes_sync__hub_load(struct notes_sync_hub *h, const char *home, const char 
                     const char *space, notes_replica **r, notes_identity **id,
                     notes_sync_space **spaces)
 {
-    char path[4096];
     char **names = NULL;
     size_t n = 0;
     int rc;
@@ -125,8 +124,7 @@ int notes_sync__hub_load(struct notes_sync_hub *h, const char *home, const char 
     *spaces = NULL;
     if ((rc = notes_replica_open(home, r)))
         return notes_sync__from_notes(rc, "replica");
-    snprintf(path, sizeof(path), "%s/identity", home);
-    if ((rc = notes_identity_load(path, passphrase, id)))
+    if ((rc = notes_replica_identity(home, passphrase, id)))
         return notes_sync__from_notes(rc, "identity");
     if (space) {
         if (!(*spaces = calloc(1, sizeof(**spaces))))
@@ -170,6 +168,8 @@ void notes_sync__hub_unload(notes_replica *r, notes_identity *id,
     notes_replica_free(r);
 }
 /* ---- serving ---- */
+
+static void hub_on_changed(void *arg, const char *home, const uint8_t id[16]);
 
 /*
  * Stopping is over once the last handle of the hub is closed: the state
@@ -230,6 +230,11 @@ void notes_sync__hub_maybe_stop(struct notes_sync_hub *h)
             h->opts->on_stopping(h->opts->ud);
         }
         uv_close((uv_handle_t *)&h->listener, hub_closed);
+        if (h->subscribed) {
+            h->subscribed = 0;
+            notes_unsubscribe(hub_on_changed, h);
+            uv_close((uv_handle_t *)&h->changed, hub_closed);
+        }
         if (h->watching) {
             h->watching = 0;
             uv_close((uv_handle_t *)&h->watch, hub_closed);
@@ -262,15 +267,36 @@ void notes_sync__hub_maybe_stop(struct notes_sync_hub *h)
 
 /* ---- live: watching the logs, dialing peers ---- */
 
-/* A note's log changed (a commit here, or a merge from some peer): every
- * live session runs a round, which sends each peer what it lacks. */
+/* A note of our replica changed (a commit or a merge in this process, on
+ * any thread, or another process's write that on_watch reported): wake
+ * the loop. h->home and the replica never change while subscribed. */
+static void hub_on_changed(void *arg, const char *home, const uint8_t id[16])
+{
+    struct notes_sync_hub *h = arg;
+    (void)id;
+    if (strcmp(home, h->home) == 0 ||
+        strcmp(home, notes_replica_home(h->replica)) == 0)
+        uv_async_send(&h->changed);
+}
+
+/* Another process wrote in the notes folder: libnotes says whether it is
+ * a note's file, and tells the subscribers (hub_on_changed) if so. */
 static void on_watch(uv_fs_event_t *w, const char *name, int events,
                      int status)
 {
     struct notes_sync_hub *h = w->data;
-    size_t n = name ? strlen(name) : 0;
     (void)events;
-    if (status < 0 || h->stopping || n < 5 || strcmp(name + n - 4, ".log") != 0)
+    if (status < 0 || h->stopping || !name)
+        return;
+    (void)notes_replica_file_event(h->home, name);
+}
+
+/* A note's log changed (a commit here, or a merge from some peer): every
+ * live session runs a round, which sends each peer what it lacks. */
+static void on_changed(uv_async_t *a)
+{
+    struct notes_sync_hub *h = a->data;
+    if (h->stopping)
         return;
     for (struct conn *c = h->conns, *nx; c; c = nx) {
         nx = c->next;
@@ -583,11 +609,21 @@ int notes_sync_hub_start(uv_loop_t *loop, const char *home,
     h->started = notes_sync__unix_ms();
     if (h->cfg.live) {
         char dir[4200];
-        snprintf(dir, sizeof(dir), "%s/notes", home);
+        uv_async_init(h->loop, &h->changed, on_changed);
+        h->changed.data = h;
+        h->nhandles++;
+        if (notes_subscribe(hub_on_changed, h) == NOTES_OK) {
+            h->subscribed = 1;
+        } else {
+            notes_sync__hub_log(h, "no change notification: %s",
+                                notes_last_detail());
+            uv_close((uv_handle_t *)&h->changed, hub_closed);
+        }
         uv_fs_event_init(h->loop, &h->watch);
         h->watch.data = h;
         h->nhandles++;
-        if (uv_fs_event_start(&h->watch, on_watch, dir, 0) == 0)
+        if (notes_replica_watch_dir(home, dir, sizeof(dir)) == NOTES_OK &&
+            uv_fs_event_start(&h->watch, on_watch, dir, 0) == 0)
             h->watching = 1;
         else
             uv_close((uv_handle_t *)&h->watch, hub_closed);

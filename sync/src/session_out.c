@@ -335,29 +335,6 @@ static int bundle_compress(notes_sync_session *s)
 }
 
 /*
- * Number of changes in a bundle (docs/format.md, "Bundles"): version 1 is
- * the magic and a varint count; version 2 the magic, the note id, then a
- * pack: "NP\x01", the author count and keys, the change count.
- */
-static uint64_t bundle_count(const uint8_t *b, size_t n)
-{
-    const uint8_t *p = b + 4, *end = b + n;
-    uint64_t c = 0, na;
-    if (n < 5)
-        return 0;
-    if (b[3] == 2) {
-        p += 16 + 3;
-        if (p > end || sync_get_varint(&p, end, &na) ||
-            na > (uint64_t)(end - p) / 32)
-            return 0;
-        p += na * 32;
-    }
-    if (sync_get_varint(&p, end, &c))
-        return 0;
-    return c;
-}
-
-/*
  * The changes the peer is known to hold, as export's `have` list: for each
  * author of the peer's vector, our change with that author and
  * min(peer's seq, ours). export follows deps and prev chains from them.
@@ -448,7 +425,7 @@ static int next_export(notes_sync_session *s)
         our_note_release(&o);
         if (rc)
             return rc;
-        c = bundle_count(s->bundle, s->bundle_len);
+        c = notes_bundle_count(s->bundle, s->bundle_len);
         if (c == 0) {
             notes_sync__bundle_free(s);
             continue;

@@ -111,8 +111,12 @@ struct notes_sync_hub {
     char *readbuf;
     const notes_sync_serve_opts *opts;
     struct conn *conns;       /* every connection not yet closing */
-    uv_fs_event_t watch;      /* live: the notes' logs */
+    uv_fs_event_t watch;      /* live: the notes folder (other processes) */
     int watching;
+    /* live: libnotes' change notification (notes_subscribe) wakes the
+     * loop through this async handle: it may come from another thread. */
+    uv_async_t changed;
+    int subscribed;
     struct dial *dials;
     size_t ndials;
     int dialing;              /* the dial timers are initialized */
