@@ -212,7 +212,7 @@ int sync_frame_seal(struct sync_dir *d, const uint8_t *body, size_t n,
     uint8_t hdr[4], nonce[24];
     if (n == 0 || n > NOTES_SYNC_FRAME_MAX)
         return NOTES_EINVAL;
-    sync_put_u32(hdr, (uint32_t)n);
+    notes__store_u32le(hdr, (uint32_t)n);
     nonce_of(d->ctr, nonce);
     crypto_aead_xchacha20poly1305_ietf_encrypt(out, NULL, hdr, 4, NULL, 0,
                                                NULL, nonce, d->key);
@@ -238,7 +238,7 @@ int sync_frame_open_hdr(struct sync_dir *d, const uint8_t hdr[SYNC_HDR_LEN],
                            (unsigned long long)(d->ctr / 2));
         return NOTES_SYNC_EFRAME;
     }
-    len = sync_get_u32(plain);
+    len = notes__load_u32le(plain);
     if (len == 0 || len > NOTES_SYNC_FRAME_MAX) {
         notes_sync__detail("frame %llu: length %u outside 1..%u",
                            (unsigned long long)(d->ctr / 2), len,

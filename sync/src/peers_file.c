@@ -152,16 +152,6 @@ static int daemon_running(const char *home)
     return running;
 }
 
-static void hex_of(const uint8_t *p, size_t n, char *out)
-{
-    static const char hx[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hx[p[i] >> 4];
-        out[2 * i + 1] = hx[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 int sync_peers_write(struct sync_peers_lock *l, const notes_sync_peers *p)
 {
     const notes_sync_discovery_stats *s = &p->disc;
@@ -188,7 +178,7 @@ int sync_peers_write(struct sync_peers_lock *l, const notes_sync_peers *p)
         const notes_sync_peer *q = &p->peers[i];
         char key[65];
         if (q->key_known)
-            hex_of(q->key, 32, key);
+            notes__hex(key, q->key, 32);
         else
             snprintf(key, sizeof(key), "-");
         fprintf(f, "peer %s %s %s %s %s %llu %llu %llu %llu %u\n", q->space,
@@ -278,15 +268,6 @@ static int one_of(const char *s, const char *const *set)
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 static int parse_peer(char *line, notes_sync_peer *e)
 {
     static const char *const states[] = {"connected", "dialing", "backoff",
@@ -310,14 +291,8 @@ static int parse_peer(char *line, notes_sync_peer *e)
             return -1;
     snprintf(e->space, sizeof(e->space), "%s", sp);
     if (strcmp(key, "-") != 0) {
-        if (strlen(key) != 64)
+        if (notes_sync__unhex_lower(e->key, 32, key, strlen(key)) != 0)
             return -1;
-        for (int i = 0; i < 32; i++) {
-            int hi = hexval(key[(size_t)2 * i]), lo = hexval(key[(size_t)2 * i + 1]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            e->key[i] = (uint8_t)(hi << 4 | lo);
-        }
         e->key_known = 1;
     }
     if (strcmp(addr, "-") != 0)

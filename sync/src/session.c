@@ -152,13 +152,13 @@ int notes_sync_session_new(const notes_sync_config *cfg,
     s->live_want = cfg->live != 0;
     s->state = NOTES_SYNC_HANDSHAKE;
     s->hs_step = s->role == NOTES_SYNC_INITIATOR ? HS_SEND_M1 : HS_WAIT_M1;
-    sync_buf_init(&s->in, SYNC_HDR_LEN + NOTES_SYNC_FRAME_MAX + SYNC_TAG_LEN);
-    sync_buf_init(&s->out, SIZE_MAX / 4);
-    sync_buf_init(&s->body, NOTES_SYNC_FRAME_MAX);
-    sync_buf_init(&s->msg, NOTES_SYNC_FRAME_MAX - 16);
-    sync_buf_init(&s->rb, (size_t)s->max_bundle);
+    notes__buf_init(&s->in, SYNC_HDR_LEN + NOTES_SYNC_FRAME_MAX + SYNC_TAG_LEN);
+    notes__buf_init(&s->out, SIZE_MAX / 4);
+    notes__buf_init(&s->body, NOTES_SYNC_FRAME_MAX);
+    notes__buf_init(&s->msg, NOTES_SYNC_FRAME_MAX - 16);
+    notes__buf_init(&s->rb, (size_t)s->max_bundle);
     s->defer_merge = cfg->defer_merge != 0;
-    sync_buf_init(&s->held, SIZE_MAX / 4);
+    notes__buf_init(&s->held, SIZE_MAX / 4);
     *out = s;
     return NOTES_OK;
 }
@@ -177,12 +177,12 @@ void notes_sync_session_free(notes_sync_session *s)
     free(s->spaces);
     free(s->netkeys);
     free(s->plain);
-    sync_buf_release(&s->in);
-    sync_buf_release(&s->out);
-    sync_buf_release(&s->body);
-    sync_buf_release(&s->msg);
-    sync_buf_release(&s->rb);
-    sync_buf_release(&s->held);
+    notes__buf_release(&s->in);
+    notes__buf_release(&s->out);
+    notes__buf_release(&s->body);
+    notes__buf_release(&s->msg);
+    notes__buf_release(&s->rb);
+    notes__buf_release(&s->held);
     free(s->ours);
     for (size_t i = 0; i < DOC_CACHE; i++)
         notes_doc_free(s->docs[i].d);

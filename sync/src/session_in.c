@@ -37,7 +37,7 @@ static int handle_have(notes_sync_session *s, const uint8_t *p,
         return notes_sync__failf(s, NOTES_SYNC_EPROTO, "have after the last have");
     if (end - p < 1 || (flags = *p++) > (HAVE_LAST | HAVE_LIVE) ||
         ((flags & HAVE_LIVE) && !(flags & HAVE_LAST)) ||
-        sync_get_varint(&p, end, &count))
+        notes_sync__get_varint(&p, end, &count))
         return notes_sync__failf(s, NOTES_SYNC_EPROTO, "malformed have message");
     if (count > (uint64_t)(end - p) / 33 ||
         count > MAX_PEER_NOTES - s->ntheirs)
@@ -64,7 +64,7 @@ static int handle_have(notes_sync_session *s, const uint8_t *p,
         pn->nvv = 0;
         pn->vv = NULL;
         s->ntheirs++; /* owned from here on, freed with the session */
-        if (sync_get_varint(&p, end, &nvv) || nvv > MAX_VV ||
+        if (notes_sync__get_varint(&p, end, &nvv) || nvv > MAX_VV ||
             nvv > (uint64_t)(end - p) / 2)
             return notes_sync__failf(s, NOTES_SYNC_EPROTO, "have: bad author count");
         /* A vector matters only for a note we have (to send what the
@@ -75,7 +75,7 @@ static int handle_have(notes_sync_session *s, const uint8_t *p,
             return notes_sync__fail(s, NOTES_ENOMEM);
         for (uint64_t j = 0; j < nvv; j++) {
             uint64_t ref, seq;
-            if (sync_get_varint(&p, end, &ref) || ref > s->nrx_authors)
+            if (notes_sync__get_varint(&p, end, &ref) || ref > s->nrx_authors)
                 return notes_sync__failf(s, NOTES_SYNC_EPROTO, "have: bad author "
                              "reference");
             if (ref == s->nrx_authors) {
@@ -88,7 +88,7 @@ static int handle_have(notes_sync_session *s, const uint8_t *p,
                     return notes_sync__fail(s, arc);
                 p += 32;
             }
-            if (sync_get_varint(&p, end, &seq) || seq == 0)
+            if (notes_sync__get_varint(&p, end, &seq) || seq == 0)
                 return notes_sync__failf(s, NOTES_SYNC_EPROTO, "have: bad sequence");
             if (!keep)
                 continue;
@@ -206,7 +206,7 @@ static int merge_bundle(notes_sync_session *s)
     s->report.changes_received += added;
     s->report.notes_received++;
     s->rb_active = 0;
-    sync_buf_release(&s->rb);
+    notes__buf_release(&s->rb);
     return NOTES_OK;
 }
 
@@ -217,7 +217,7 @@ static int merge_bundle(notes_sync_session *s)
 static int unpack_bundle(notes_sync_session *s)
 {
     unsigned long long want;
-    struct sync_buf raw;
+    struct notes_buf raw;
     size_t got;
     int rc;
     if (!s->rb_z)
@@ -238,17 +238,17 @@ static int unpack_bundle(notes_sync_session *s)
         return notes_sync__failf(s, NOTES_ETOOBIG, "a compressed bundle of %zu bytes "
                      "claims %llu: more than %ux", s->rb.len, want,
                      ZEXPAND_MAX);
-    sync_buf_init(&raw, (size_t)want);
-    if ((rc = sync_buf_reserve(&raw, (size_t)want)))
+    notes__buf_init(&raw, (size_t)want);
+    if ((rc = notes__buf_reserve(&raw, (size_t)want)))
         return notes_sync__fail(s, rc);
     got = ZSTD_decompress(raw.data, (size_t)want, s->rb.data, s->rb.len);
     if (ZSTD_isError(got) || got != want) {
-        sync_buf_release(&raw);
+        notes__buf_release(&raw);
         return notes_sync__failf(s, NOTES_SYNC_EPROTO, "compressed bundle does not "
                      "decompress");
     }
     raw.len = got;
-    sync_buf_release(&s->rb);
+    notes__buf_release(&s->rb);
     s->rb = raw;
     s->rb_z = 0;
     return NOTES_OK;
@@ -263,7 +263,7 @@ static int handle_bundle(notes_sync_session *s, int z, const uint8_t *p,
     int rc;
     if (s->done_recv)
         return notes_sync__failf(s, NOTES_SYNC_EPROTO, "bundle after done");
-    if (end - p < 17 || (p += 16, sync_get_varint(&p, end, &total)) ||
+    if (end - p < 17 || (p += 16, notes_sync__get_varint(&p, end, &total)) ||
         p == end)
         return notes_sync__failf(s, NOTES_SYNC_EPROTO, "malformed bundle message");
     n = (size_t)(end - p);
@@ -278,7 +278,7 @@ static int handle_bundle(notes_sync_session *s, int z, const uint8_t *p,
         s->rb_total = total;
         s->rb_active = 1;
         s->rb_z = z;
-        sync_buf_init(&s->rb, (size_t)total);
+        notes__buf_init(&s->rb, (size_t)total);
     } else if (memcmp(id, s->rb_id, 16) != 0 || total != s->rb_total ||
                z != s->rb_z) {
         return notes_sync__failf(s, NOTES_SYNC_EPROTO, "bundle chunk of another note "
@@ -286,7 +286,7 @@ static int handle_bundle(notes_sync_session *s, int z, const uint8_t *p,
     }
     if (n > s->rb_total - s->rb.len)
         return notes_sync__failf(s, NOTES_SYNC_EPROTO, "bundle longer than announced");
-    if ((rc = sync_buf_put(&s->rb, p, n)))
+    if ((rc = notes__buf_put(&s->rb, p, n)))
         return notes_sync__fail(s, rc);
     if (s->progress)
         s->progress(s->progress_ud, s->rb_id, 0, s->rb.len, s->rb_total);
@@ -356,7 +356,7 @@ static int handle_msg(notes_sync_session *s, uint8_t type, const uint8_t *p,
         uint64_t code = 0;
         char text[256];
         size_t tl;
-        (void)sync_get_varint(&q, end, &code);
+        (void)notes_sync__get_varint(&q, end, &code);
         tl = (size_t)(end - q) < sizeof(text) - 1 ? (size_t)(end - q)
                                                   : sizeof(text) - 1;
         for (size_t i = 0; i < tl; i++)
@@ -401,7 +401,7 @@ static int handle_msgs(notes_sync_session *s, size_t off, size_t len)
         uint8_t type = *p++;
         uint64_t mlen;
         int rc;
-        if (sync_get_varint(&p, end, &mlen) || mlen > (uint64_t)(end - p))
+        if (notes_sync__get_varint(&p, end, &mlen) || mlen > (uint64_t)(end - p))
             return notes_sync__failf(s, NOTES_SYNC_EPROTO, "malformed message in frame "
                          "%llu", (unsigned long long)s->report.frames_received);
         if ((rc = handle_msg(s, type, p, (size_t)mlen)))
@@ -422,7 +422,7 @@ static int hs_unit(notes_sync_session *s, const uint8_t *u)
         if (rc)
             return notes_sync__fail(s, rc);
         s->space = which;
-        if ((rc = sync_buf_reserve(&s->out, SYNC_M2_LEN)))
+        if ((rc = notes__buf_reserve(&s->out, SYNC_M2_LEN)))
             return notes_sync__fail(s, rc);
         if ((rc = sync_hs_m2(&s->hs, s->id, s->out.data + s->out.len)))
             return notes_sync__fail(s, rc);
@@ -431,7 +431,7 @@ static int hs_unit(notes_sync_session *s, const uint8_t *u)
         return NOTES_OK;
     }
     case HS_WAIT_M2:
-        if ((rc = sync_buf_reserve(&s->out, SYNC_M3_LEN)))
+        if ((rc = notes__buf_reserve(&s->out, SYNC_M3_LEN)))
             return notes_sync__fail(s, rc);
         if ((rc = sync_hs_m3(&s->hs, s->id, u, s->out.data + s->out.len)))
             return notes_sync__fail(s, rc);
@@ -487,7 +487,7 @@ static int receive_bytes(notes_sync_session *s, const uint8_t *p, size_t n)
     while (n > 0) {
         size_t need, take;
         if (s->merge_ready)
-            return (rc = sync_buf_put(&s->held, p, n)) ? notes_sync__fail(s, rc)
+            return (rc = notes__buf_put(&s->held, p, n)) ? notes_sync__fail(s, rc)
                                                        : NOTES_OK;
         if (s->bye_recv)
             return notes_sync__failf(s, NOTES_SYNC_EPROTO, "bytes after the goodbye");
@@ -496,7 +496,7 @@ static int receive_bytes(notes_sync_session *s, const uint8_t *p, size_t n)
             return notes_sync__failf(s, NOTES_SYNC_EPROTO, "the peer spoke before the "
                          "handshake began");
         take = need - s->in.len < n ? need - s->in.len : n;
-        if ((rc = sync_buf_put(&s->in, p, take)))
+        if ((rc = notes__buf_put(&s->in, p, take)))
             return notes_sync__fail(s, rc);
         p += take;
         n -= take;
@@ -547,7 +547,7 @@ int notes_sync_receive(notes_sync_session *s, const uint8_t *p, size_t n)
     }
     s->report.bytes_received += n;
     if (s->merge_ready) /* behind the bundle waiting for its merge */
-        return (rc = sync_buf_put(&s->held, p, n)) ? notes_sync__fail(s, rc)
+        return (rc = notes__buf_put(&s->held, p, n)) ? notes_sync__fail(s, rc)
                                                    : NOTES_OK;
     return receive_bytes(s, p, n);
 }
@@ -559,7 +559,7 @@ int notes_sync_session_merge_pending(const notes_sync_session *s)
 
 int notes_sync_session_apply(notes_sync_session *s)
 {
-    struct sync_buf rest;
+    struct notes_buf rest;
     int rc;
     if (!s)
         return NOTES_EINVAL;
@@ -579,8 +579,8 @@ int notes_sync_session_apply(notes_sync_session *s)
     if (s->merge_ready || s->held.len == 0)
         return NOTES_OK;
     rest = s->held;
-    sync_buf_init(&s->held, SIZE_MAX / 4);
+    notes__buf_init(&s->held, SIZE_MAX / 4);
     rc = receive_bytes(s, rest.data, rest.len);
-    sync_buf_release(&rest);
+    notes__buf_release(&rest);
     return rc;
 }

@@ -97,16 +97,16 @@ struct notes_sync_session {
     struct sync_dir tx, rx;
 
     /* input */
-    struct sync_buf in;           /* the unit being assembled */
+    struct notes_buf in;           /* the unit being assembled */
     int in_body;                  /* 0: expecting a header, 1: a body */
     size_t body_len;
     uint8_t *plain;               /* NOTES_SYNC_FRAME_MAX bytes */
 
     /* output */
-    struct sync_buf out;          /* sealed bytes to send */
+    struct notes_buf out;          /* sealed bytes to send */
     size_t out_handed;            /* of which handed out (front of out) */
-    struct sync_buf body;         /* the frame body being built */
-    struct sync_buf msg;          /* the message being built */
+    struct notes_buf body;         /* the frame body being built */
+    struct notes_buf msg;          /* the message being built */
 
     /* our side of the replication */
     uint8_t (*ours)[16];          /* the space's notes, sorted */
@@ -131,7 +131,7 @@ struct notes_sync_session {
     uint8_t rb_id[16];
     uint64_t rb_total;
     int rb_new;                   /* the note is new to this replica */
-    struct sync_buf rb;
+    struct notes_buf rb;
 
     /* Deferred merges (cfg.defer_merge): a complete bundle waits for
      * notes_sync_session_apply, and so does everything received after
@@ -141,7 +141,7 @@ struct notes_sync_session {
     int merge_ready;              /* a bundle waits to be merged */
     int frame_rest;               /* s->plain holds more messages */
     size_t frame_off, frame_len;
-    struct sync_buf held;
+    struct notes_buf held;
 
     /* Opening a note verifies its log: each note is opened once per
      * session (announce, export, merge), up to DOC_CACHE of them. */

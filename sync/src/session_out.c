@@ -22,7 +22,7 @@ void (*notes_sync__bundle_hook)(uint8_t *bundle, size_t n);
 
 static int queue_frame(notes_sync_session *s, const uint8_t *body, size_t n)
 {
-    int rc = sync_buf_reserve(&s->out, SYNC_HDR_LEN + n + SYNC_TAG_LEN);
+    int rc = notes__buf_reserve(&s->out, SYNC_HDR_LEN + n + SYNC_TAG_LEN);
     if (rc)
         return rc;
     sync_frame_seal(&s->tx, body, n, s->out.data + s->out.len);
@@ -152,9 +152,9 @@ int notes_sync__put_msg(notes_sync_session *s, uint8_t type, const uint8_t *p,
     int rc;
     if (n + 11 > NOTES_SYNC_FRAME_MAX - s->body.len && (rc = notes_sync__flush_body(s)))
         return rc;
-    if ((rc = sync_buf_put(&s->body, &type, 1)) ||
-        (rc = sync_buf_put_varint(&s->body, n)) ||
-        (rc = sync_buf_put(&s->body, p, n)))
+    if ((rc = notes__buf_put(&s->body, &type, 1)) ||
+        (rc = notes__buf_put_varint(&s->body, n)) ||
+        (rc = notes__buf_put(&s->body, p, n)))
         return rc;
     return NOTES_OK;
 }
@@ -163,7 +163,7 @@ static struct peer_note *find_theirs(notes_sync_session *s,
                                      const uint8_t id[16]);
 
 /* Append one HAVE entry; author keys new to the peer are introduced. */
-static int put_entry(notes_sync_session *s, struct sync_buf *m,
+static int put_entry(notes_sync_session *s, struct notes_buf *m,
                      const uint8_t id[16], const struct our_note *o)
 {
     size_t nvv = o->nvv <= MAX_VV ? o->nvv : 0;
@@ -178,9 +178,9 @@ static int put_entry(notes_sync_session *s, struct sync_buf *m,
         if (k == s->ntx_authors && k == MAX_AUTHORS)
             nvv = 0; /* table full: announce nothing, get everything */
     }
-    if ((rc = sync_buf_put(m, id, 16)) ||
-        (rc = sync_buf_put(m, o->d ? o->digest : zero, 16)) ||
-        (rc = sync_buf_put_varint(m, nvv)))
+    if ((rc = notes__buf_put(m, id, 16)) ||
+        (rc = notes__buf_put(m, o->d ? o->digest : zero, 16)) ||
+        (rc = notes__buf_put_varint(m, nvv)))
         return rc;
     for (size_t i = 0; i < nvv; i++) {
         size_t k;
@@ -188,14 +188,14 @@ static int put_entry(notes_sync_session *s, struct sync_buf *m,
                     memcmp(s->tx_authors[k], o->keys[i], 32) != 0;
              k++)
             ;
-        if ((rc = sync_buf_put_varint(m, k)))
+        if ((rc = notes__buf_put_varint(m, k)))
             return rc;
         if (k == s->ntx_authors &&
-            ((rc = sync_buf_put(m, o->keys[i], 32)) ||
+            ((rc = notes__buf_put(m, o->keys[i], 32)) ||
              (rc = notes_sync__author_push(&s->tx_authors, &s->ntx_authors,
                                &s->ctx_authors, o->keys[i]))))
             return rc;
-        if ((rc = sync_buf_put_varint(m, o->seqs[i])))
+        if ((rc = notes__buf_put_varint(m, o->seqs[i])))
             return rc;
     }
     return NOTES_OK;
@@ -212,10 +212,10 @@ static int produce_have(notes_sync_session *s)
 {
     int rc = NOTES_OK;
     size_t count = 0;
-    struct sync_buf *m = &s->msg;
+    struct notes_buf *m = &s->msg;
     int responder = s->role == NOTES_SYNC_RESPONDER;
     m->len = 0;
-    rc = sync_buf_put(m, (const uint8_t[]){0, 0, 0, 0, 0, 0}, 6);
+    rc = notes__buf_put(m, (const uint8_t[]){0, 0, 0, 0, 0, 0}, 6);
     while (!rc && s->have_next < s->nours) {
         const uint8_t *id = s->ours[s->have_next];
         struct our_note o;
@@ -451,9 +451,9 @@ static int produce_chunk(notes_sync_session *s)
     if (n > CHUNK)
         n = CHUNK;
     s->msg.len = 0;
-    if ((rc = sync_buf_put(&s->msg, s->bundle_id, 16)) ||
-        (rc = sync_buf_put_varint(&s->msg, s->bundle_len)) ||
-        (rc = sync_buf_put(&s->msg, s->bundle + s->bundle_off, n)) ||
+    if ((rc = notes__buf_put(&s->msg, s->bundle_id, 16)) ||
+        (rc = notes__buf_put_varint(&s->msg, s->bundle_len)) ||
+        (rc = notes__buf_put(&s->msg, s->bundle + s->bundle_off, n)) ||
         (rc = notes_sync__put_msg(s, s->bundle_z ? MSG_ZBUNDLE : MSG_BUNDLE,
                       s->msg.data, s->msg.len)))
         return rc;
@@ -473,7 +473,7 @@ static int produce(notes_sync_session *s)
 {
     int rc = NOTES_OK;
     if (s->state == NOTES_SYNC_HANDSHAKE && s->hs_step == HS_SEND_M1) {
-        if ((rc = sync_buf_reserve(&s->out, SYNC_M1_LEN)))
+        if ((rc = notes__buf_reserve(&s->out, SYNC_M1_LEN)))
             return rc;
         sync_hs_m1(&s->hs, s->netkeys[0], s->out.data + s->out.len);
         s->out.len += SYNC_M1_LEN;

@@ -246,45 +246,12 @@ out:
     return rc;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-static int parse_hex(const char *s, size_t len, uint8_t *out, size_t n)
-{
-    if (len != 2 * n)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int a = hexval((unsigned char)s[2 * i]);
-        int b = hexval((unsigned char)s[2 * i + 1]);
-        if (a < 0 || b < 0)
-            return -1;
-        out[i] = (uint8_t)(a << 4 | b);
-    }
-    return 0;
-}
-
-static void put_hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char hx[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hx[p[i] >> 4];
-        out[2 * i + 1] = hx[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 /* The space file: "notes-space 1\nname NAME\nsecret HEX64\n". */
 static int format_space(const notes_sync_space *s, char *buf, size_t cap)
 {
     char hex[65];
     int k;
-    put_hex(s->secret, 32, hex);
+    notes__hex(hex, s->secret, 32);
     k = snprintf(buf, cap, "notes-space 1\nname %s\nsecret %s\n", s->name, hex);
     sodium_memzero(hex, sizeof(hex));
     if (k < 0 || (size_t)k + NOTES_CHECK_LINE_LEN >= cap)
@@ -315,7 +282,7 @@ static int parse_space(const char *path, const char *text, const char *name,
     p = nl + 1;
     nl = strchr(p, '\n');
     if (!nl || strncmp(p, "secret ", 7) != 0 ||
-        parse_hex(p + 7, (size_t)(nl - p - 7), out->secret, 32) != 0 ||
+        notes_sync__unhex_lower(out->secret, 32, p + 7, (size_t)(nl - p - 7)) != 0 ||
         nl[1] != '\0')
         goto bad;
     snprintf(out->name, sizeof(out->name), "%s", name);
@@ -559,7 +526,7 @@ static int read_notes_checked(const char *home, const char *name,
     while (*p) {
         char *nl = strchr(p, '\n');
         line++;
-        if (!nl || parse_hex(p, (size_t)(nl - p), v[k], 16) != 0 ||
+        if (!nl || notes_sync__unhex_lower(v[k], 16, p, (size_t)(nl - p)) != 0 ||
             (k > 0 && memcmp(v[k - 1], v[k], 16) >= 0)) {
             notes_sync__detail("'%s' line %zu: expected a note id (32 "
                                "lowercase hex digits, sorted)", path, line);
@@ -603,7 +570,7 @@ static int write_notes(const char *home, const char *name,
     }
     memcpy(buf, "notes-space-notes 1\n", 20); // NOLINT(bugprone-not-null-terminated-result)
     for (size_t i = 0; i < n; i++) {
-        put_hex(ids[i], 16, buf + 20 + i * 33);
+        notes__hex(buf + 20 + i * 33, ids[i], 16);
         buf[20 + i * 33 + 32] = '\n';
     }
     notes_check_line(buf, 20 + n * 33, buf + 20 + n * 33);
@@ -665,7 +632,7 @@ int notes_sync_space_add_note(const char *home, const char *name,
     if (found) {
         if (strcmp(other, name) != 0) {
             char hex[33];
-            put_hex(id, 16, hex);
+            notes__hex(hex, id, 16);
             notes_sync__detail("note %s belongs to space '%s'", hex, other);
             rc = NOTES_EEXIST;
         }
@@ -877,13 +844,15 @@ int notes_sync_invite_encode(const notes_sync_space *s, const uint8_t inviter[32
     crypto_generichash(h, 32, blob, k, NULL, 0);
     memcpy(blob + k, h, 4);
     k += 4;
-    out = malloc(sizeof(INVITE_PREFIX) + (k + 4) / 5 * 8 + 1);
+    size_t cap = sizeof(INVITE_PREFIX) + (k + 4) / 5 * 8 + 1;
+    out = malloc(cap);
     if (!out) {
         sodium_memzero(blob, sizeof(blob));
         return NOTES_ENOMEM;
     }
     memcpy(out, INVITE_PREFIX, sizeof(INVITE_PREFIX) - 1);
-    sync_base32_encode(blob, k, out + sizeof(INVITE_PREFIX) - 1);
+    (void)notes__base32(out + sizeof(INVITE_PREFIX) - 1,
+                        cap - (sizeof(INVITE_PREFIX) - 1), blob, k);
     sodium_memzero(blob, sizeof(blob));
     *code = out;
     return NOTES_OK;
@@ -894,7 +863,7 @@ int notes_sync_invite_decode(const char *code, notes_sync_invite *out)
     uint8_t blob[INVITE_BLOB_MAX + 8], h[32];
     const char *b, *e;
     size_t n, k, nl, al, pl = sizeof(INVITE_PREFIX) - 1;
-    long got;
+    size_t got;
     char key[NOTES_KEY_STRLEN];
     uint8_t pk[32];
     int rc = NOTES_EINVAL;
@@ -916,13 +885,13 @@ int notes_sync_invite_decode(const char *code, notes_sync_invite *out)
                            INVITE_PREFIX);
         return NOTES_EINVAL;
     }
-    got = sync_base32_decode(b + pl, n - pl, blob, sizeof(blob));
-    if (got < 0) {
+    if (notes__unbase32_len(blob, sizeof(blob), &got, b + pl, n - pl) !=
+        NOTES_OK) {
         notes_sync__detail("invite code: a character is not base32 (a-z, "
                            "2-7) or the code is cut short");
         return NOTES_EINVAL;
     }
-    k = (size_t)got;
+    k = got;
     if (k < 1 + 1 + 1 + 32 + 32 + 1 + 3 + 4) {
         notes_sync__detail("invite code is truncated (%zu bytes)", k);
         goto out;

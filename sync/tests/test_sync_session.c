@@ -369,14 +369,14 @@ static void test_frames(void **st)
     /* Oversized: an authentic header announcing FRAME_MAX + 1. */
     {
         uint8_t hdr[4], sealed[SYNC_HDR_LEN], nonce[24] = {0};
-        sync_put_u32(hdr, NOTES_SYNC_FRAME_MAX + 1);
+        notes__store_u32le(hdr, NOTES_SYNC_FRAME_MAX + 1);
         for (int i = 0; i < 8; i++)
             nonce[i] = (uint8_t)(rx.ctr >> (8 * i));
         crypto_aead_xchacha20poly1305_ietf_encrypt(sealed, NULL, hdr, 4, NULL,
                                                    0, NULL, nonce, rx.key);
         struct sync_dir r = rx;
         assert_int_equal(sync_frame_open_hdr(&r, sealed, &n), NOTES_ETOOBIG);
-        sync_put_u32(hdr, 0);
+        notes__store_u32le(hdr, 0);
         crypto_aead_xchacha20poly1305_ietf_encrypt(sealed, NULL, hdr, 4, NULL,
                                                    0, NULL, nonce, rx.key);
         assert_int_equal(sync_frame_open_hdr(&r, sealed, &n),
