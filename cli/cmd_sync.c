@@ -8,7 +8,6 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -225,7 +224,7 @@ int cmd_invite(int argc, char **argv, struct cli_ctx *ctx)
     fprintf(stderr, "(this code is the space's secret: share it only with "
                     "members; they run: notes join CODE, while you run: "
                     "notes serve --listen %s)\n", addr);
-    sodium_memzero(code, strlen(code));
+    notes__wipe(code, strlen(code));
     notes_sync_free(code);
     return 0;
 }

@@ -15,7 +15,6 @@
 
 #include <sys/socket.h>
 
-#include <sodium.h>
 #include <uv.h>
 
 #include "notes_sync_presence.h"

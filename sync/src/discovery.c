@@ -25,7 +25,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sodium.h>
 #include <uv.h>
 
 #include "sync_internal.h"
@@ -66,7 +65,7 @@ static void disc_closed(uv_handle_t *hd)
     if (--d->handles > 0)
         return;
     if (d->keys) {
-        sodium_memzero(d->keys, d->cfg.nspaces * sizeof(*d->keys));
+        notes__wipe(d->keys, d->cfg.nspaces * sizeof(*d->keys));
         free(d->keys);
     }
     free(d);
@@ -79,7 +78,7 @@ static void disc_closed(uv_handle_t *hd)
 static uint64_t next_interval(const struct sync_disc *d)
 {
     uint64_t base = d->cfg.interval_ms ? d->cfg.interval_ms : DEFAULT_INTERVAL_MS;
-    return base * 3 / 4 + randombytes_uniform((uint32_t)(base / 2 + 1));
+    return base * 3 / 4 + notes__random_below((uint32_t)(base / 2 + 1));
 }
 
 /* Destinations: the configured ones, else the broadcast address of each

@@ -11,8 +11,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "sync_internal.h"
 
 #define LBL_DISC "notes-sync/1 discovery key"
@@ -21,8 +19,7 @@
 
 void sync_disc_key(const uint8_t secret[32], uint8_t kd[32])
 {
-    crypto_generichash(kd, 32, (const uint8_t *)LBL_DISC, strlen(LBL_DISC),
-                       secret, 32);
+    notes__hash(kd, 32, (const uint8_t *)LBL_DISC, strlen(LBL_DISC), secret, 32);
 }
 
 void sync_disc_seal(const uint8_t kd[32], const uint8_t pk[32], uint16_t port,
@@ -37,11 +34,9 @@ void sync_disc_seal(const uint8_t kd[32], const uint8_t pk[32], uint16_t port,
     out[0] = SYNC_DISC_VERSION;
     /* A random 24-byte nonce: no counter to keep across restarts, and two
      * announcements of one daemon share no bytes but the version. */
-    randombytes_buf(out + 1, 24);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(out + 25, NULL, plain,
-                                               sizeof(plain), out, 1, NULL,
-                                               out + 1, kd);
-    sodium_memzero(plain, sizeof(plain));
+    notes__random(out + 1, 24);
+    notes__aead_seal(out + 25, plain, sizeof(plain), out, 1, out + 1, kd);
+    notes__wipe(plain, sizeof(plain));
 }
 
 int sync_disc_open(const uint8_t (*keys)[32], size_t nk, const uint8_t *p,
@@ -55,16 +50,15 @@ int sync_disc_open(const uint8_t (*keys)[32], size_t nk, const uint8_t *p,
     /* Every key is tried, as for M1: the time taken does not depend on
      * which space (if any) matched. */
     for (size_t i = 0; i < nk; i++) {
-        if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-                plain, NULL, NULL, p + 25, SYNC_DISC_LEN - 25, p, 1, p + 1,
-                keys[i]) == 0 &&
+        if (notes__aead_open(plain, p + 25, SYNC_DISC_LEN - 25, p, 1, p + 1,
+                             keys[i]) == NOTES_OK &&
             !found) {
             found = 1;
             *which = i;
             memcpy(got, plain, sizeof(got));
         }
     }
-    sodium_memzero(plain, sizeof(plain));
+    notes__wipe(plain, sizeof(plain));
     if (!found)
         return SYNC_DISC_FOREIGN;
     memcpy(pk, got, 32);
@@ -72,7 +66,7 @@ int sync_disc_open(const uint8_t (*keys)[32], size_t nk, const uint8_t *p,
     *unix_ms = 0;
     for (int i = 0; i < 8; i++)
         *unix_ms |= (uint64_t)got[34 + i] << (8 * i);
-    sodium_memzero(got, sizeof(got));
+    notes__wipe(got, sizeof(got));
     return *port ? NOTES_OK : SYNC_DISC_MALFORMED;
 }
 

@@ -19,7 +19,6 @@
 
 #include <sys/socket.h>
 
-#include <sodium.h>
 #include <uv.h>
 
 #include "notes_sync_presence.h"
@@ -161,7 +160,7 @@ void notes_sync__hub_unload(notes_replica *r, notes_identity *id,
                        notes_sync_space *spaces, size_t n)
 {
     if (spaces) {
-        sodium_memzero(spaces, n * sizeof(*spaces));
+        notes__wipe(spaces, n * sizeof(*spaces));
         free(spaces);
     }
     notes_identity_free(id);

@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sodium.h>
 #include <uv.h>
 
 #include "sync_internal.h"

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
 #include <zstd.h>
 
 #include "notes_sync_presence.h"
@@ -168,12 +167,12 @@ void notes_sync_session_free(notes_sync_session *s)
     if (!s)
         return;
     if (s->spaces)
-        sodium_memzero(s->spaces, s->nspaces * sizeof(*s->spaces));
+        notes__wipe(s->spaces, s->nspaces * sizeof(*s->spaces));
     if (s->netkeys)
-        sodium_memzero(s->netkeys, s->nspaces * sizeof(*s->netkeys));
+        notes__wipe(s->netkeys, s->nspaces * sizeof(*s->netkeys));
     sync_hs_wipe(&s->hs);
-    sodium_memzero(&s->tx, sizeof(s->tx));
-    sodium_memzero(&s->rx, sizeof(s->rx));
+    notes__wipe(&s->tx, sizeof(s->tx));
+    notes__wipe(&s->rx, sizeof(s->rx));
     free(s->spaces);
     free(s->netkeys);
     free(s->plain);

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
 #include <zstd.h>
 
 #include "notes_sync_presence.h"

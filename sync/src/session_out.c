@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
 #include <zstd.h>
 
 #include "notes_sync_presence.h"
@@ -65,8 +64,7 @@ static int our_note(notes_sync_session *s, const uint8_t id[16],
         our_note_release(o);
         return notes_sync__from_notes(rc, "heads");
     }
-    crypto_generichash(o->digest, 16, (const uint8_t *)heads, nh * 32, NULL,
-                       0);
+    notes__hash(o->digest, 16, (const uint8_t *)heads, nh * 32, NULL, 0);
     notes_free(heads);
     nc = notes_doc_change_count(o->d);
     for (size_t i = 0; i < nc; i++) {

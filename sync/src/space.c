@@ -18,8 +18,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sodium.h>
-
 #include "sync_internal.h"
 
 #define SPACE_FILE_MAX 4096
@@ -32,7 +30,7 @@
 void notes_sync_space_clear(notes_sync_space *s)
 {
     if (s)
-        sodium_memzero(s, sizeof(*s));
+        notes__wipe(s, sizeof(*s));
 }
 
 static int name_ok(const char *name, int allow_reserved)
@@ -253,7 +251,7 @@ static int format_space(const notes_sync_space *s, char *buf, size_t cap)
     int k;
     notes__hex(hex, s->secret, 32);
     k = snprintf(buf, cap, "notes-space 1\nname %s\nsecret %s\n", s->name, hex);
-    sodium_memzero(hex, sizeof(hex));
+    notes__wipe(hex, sizeof(hex));
     if (k < 0 || (size_t)k + NOTES_CHECK_LINE_LEN >= cap)
         return -1; /* cannot happen: the name is <= 32 bytes */
     notes_check_line(buf, (size_t)k, buf + k);
@@ -335,7 +333,7 @@ static int load_space(const char *home, const char *name, notes_sync_space *out,
         } else if ((rc = check_text(path, text, &n, checked)) == NOTES_OK) {
             rc = parse_space(path, text, name, out);
         }
-        sodium_memzero(text, whole);
+        notes__wipe(text, whole);
     }
     free(text);
     free(path);
@@ -370,7 +368,7 @@ static int save(const char *home, const notes_sync_space *s, int must_be_new)
         if (must_be_new) {
             notes_sync__detail("space '%s' exists", s->name);
         } else if (lrc == NOTES_OK &&
-                   sodium_memcmp(cur.secret, s->secret, 32) == 0) {
+                   notes__equal(cur.secret, s->secret, 32)) {
             rc = NOTES_OK;
         } else if (lrc == NOTES_OK) {
             notes_sync__detail("a different space called '%s' exists",
@@ -380,7 +378,7 @@ static int save(const char *home, const notes_sync_space *s, int must_be_new)
         }
         notes_sync_space_clear(&cur);
     }
-    sodium_memzero(buf, sizeof(buf));
+    notes__wipe(buf, sizeof(buf));
     free(path);
     unlock_spaces(fd);
     return rc;
@@ -396,7 +394,7 @@ int notes_sync_space_create(const char *home, const char *name, notes_sync_space
         return rc;
     memset(&s, 0, sizeof(s));
     snprintf(s.name, sizeof(s.name), "%s", name);
-    randombytes_buf(s.secret, sizeof(s.secret));
+    notes__random(s.secret, sizeof(s.secret));
     rc = save(home, &s, 1);
     if (rc == NOTES_OK && out)
         *out = s;
@@ -841,19 +839,19 @@ int notes_sync_invite_encode(const notes_sync_space *s, const uint8_t inviter[32
     blob[k++] = (uint8_t)al;
     memcpy(blob + k, addr, al);
     k += al;
-    crypto_generichash(h, 32, blob, k, NULL, 0);
+    notes__hash(h, 32, blob, k, NULL, 0);
     memcpy(blob + k, h, 4);
     k += 4;
     size_t cap = sizeof(INVITE_PREFIX) + (k + 4) / 5 * 8 + 1;
     out = malloc(cap);
     if (!out) {
-        sodium_memzero(blob, sizeof(blob));
+        notes__wipe(blob, sizeof(blob));
         return NOTES_ENOMEM;
     }
     memcpy(out, INVITE_PREFIX, sizeof(INVITE_PREFIX) - 1);
     (void)notes__base32(out + sizeof(INVITE_PREFIX) - 1,
                         cap - (sizeof(INVITE_PREFIX) - 1), blob, k);
-    sodium_memzero(blob, sizeof(blob));
+    notes__wipe(blob, sizeof(blob));
     *code = out;
     return NOTES_OK;
 }
@@ -896,8 +894,8 @@ int notes_sync_invite_decode(const char *code, notes_sync_invite *out)
         notes_sync__detail("invite code is truncated (%zu bytes)", k);
         goto out;
     }
-    crypto_generichash(h, 32, blob, k - 4, NULL, 0);
-    if (sodium_memcmp(h, blob + k - 4, 4) != 0) {
+    notes__hash(h, 32, blob, k - 4, NULL, 0);
+    if (!notes__equal(h, blob + k - 4, 4)) {
         notes_sync__detail("invite code checksum does not match: a typo, or "
                            "the code is incomplete");
         goto out;
@@ -928,12 +926,12 @@ int notes_sync_invite_decode(const char *code, notes_sync_invite *out)
     out->addr[al] = '\0';
     if (strlen(out->addr) != al || addr_ok(out->addr))
         goto malformed;
-    sodium_memzero(blob, sizeof(blob));
+    notes__wipe(blob, sizeof(blob));
     return NOTES_OK;
 malformed:
     notes_sync__detail("invite code is malformed (bad name, key or address)");
 out:
-    sodium_memzero(blob, sizeof(blob));
-    sodium_memzero(out, sizeof(*out));
+    notes__wipe(blob, sizeof(blob));
+    notes__wipe(out, sizeof(*out));
     return rc;
 }
