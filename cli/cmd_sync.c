@@ -190,22 +190,29 @@ static void local_addr(char *out, size_t n, int port)
     freeifaddrs(ifs);
 }
 
+/* The arguments "[OPT VALUE] ARG" in any order: 0, or -1 (usage). */
+static int opt_and_arg(int argc, char **argv, const char *opt,
+                       const char **value, const char **arg)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], opt) == 0) {
+            if (!(*value = cli_opt_value(&i, argc, argv)))
+                return -1;
+        } else if (!*arg) {
+            *arg = argv[i];
+        } else {
+            return -1;
+        }
+    }
+    return *arg ? 0 : -1;
+}
+
 int cmd_invite(int argc, char **argv, struct cli_ctx *ctx)
 {
     const char *space = NULL, *addr = NULL;
     char def[80];
     int rc;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--address") == 0) {
-            if (!(addr = cli_opt_value(&i, argc, argv)))
-                return cli_usage("invite");
-        } else if (!space) {
-            space = argv[i];
-        } else {
-            return cli_usage("invite");
-        }
-    }
-    if (!space)
+    if (opt_and_arg(argc, argv, "--address", &addr, &space))
         return cli_usage("invite");
     if (!addr) {
         local_addr(def, sizeof(def), DEFAULT_PORT);
@@ -476,17 +483,7 @@ int cmd_sync(int argc, char **argv, struct cli_ctx *ctx)
 {
     const char *addr = NULL, *space = NULL, *pass;
     int rc, ret;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--space") == 0) {
-            if (!(space = cli_opt_value(&i, argc, argv)))
-                return cli_usage("sync");
-        } else if (!addr) {
-            addr = argv[i];
-        } else {
-            return cli_usage("sync");
-        }
-    }
-    if (!addr)
+    if (opt_and_arg(argc, argv, "--space", &space, &addr))
         return cli_usage("sync");
     char **names = NULL;
     size_t n = 0;
@@ -608,6 +605,17 @@ static int opt_uint(int *i, int argc, char **argv, unsigned long max,
     return 0;
 }
 
+/* A repeatable option: its value appended to v (at most cap). */
+static int opt_push(int *i, int argc, char **argv, const char **v, size_t *n,
+                    size_t cap)
+{
+    const char *x = cli_opt_value(i, argc, argv);
+    if (!x || *n == cap)
+        return -1;
+    v[(*n)++] = x;
+    return 0;
+}
+
 int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
 {
     const char *listen = NULL, *pass, *ui_listen = "127.0.0.1:7464";
@@ -636,20 +644,18 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
         } else if (strcmp(argv[i], "--announce-to") == 0) {
             /* Test knob: where announcements go instead of the interfaces'
              * broadcast addresses (repeatable). */
-            const char *v = cli_opt_value(&i, argc, argv);
-            if (!v || nannounce == sizeof(announce) / sizeof(announce[0]))
+            if (opt_push(&i, argc, argv, announce, &nannounce,
+                         sizeof(announce) / sizeof(announce[0])))
                 return cli_usage("serve");
-            announce[nannounce++] = v;
         } else if (strcmp(argv[i], "--listen") == 0) {
             if (!(listen = cli_opt_value(&i, argc, argv)))
                 return cli_usage("serve");
         } else if (strcmp(argv[i], "--peer") == 0) {
             /* Dial HOST:PORT and keep a live session with it (repeatable;
              * redialed with backoff when it drops). */
-            const char *v = cli_opt_value(&i, argc, argv);
-            if (!v || npeers == sizeof(peers) / sizeof(peers[0]))
+            if (opt_push(&i, argc, argv, peers, &npeers,
+                         sizeof(peers) / sizeof(peers[0])))
                 return cli_usage("serve");
-            peers[npeers++] = v;
         } else if (strcmp(argv[i], "--sessions") == 0) {
             const char *v = cli_opt_value(&i, argc, argv);
             if (!v || atoi(v) <= 0)

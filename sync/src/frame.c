@@ -124,6 +124,28 @@ int sync_hs_m2(struct sync_hs *hs, const notes_identity *id,
     return NOTES_OK;
 }
 
+/*
+ * Open a peer's proof (M2's sealed part, or M3) under k: its Ed25519 key
+ * and its signature of the statement `label` over the transcript, which
+ * must verify. OUT plain (96 bytes), hs->peer.
+ */
+static int open_proof(struct sync_hs *hs, const uint8_t k[32],
+                      const uint8_t *ct, size_t n, const char *label,
+                      uint8_t plain[96], const char *bad_seal,
+                      const char *bad_sig)
+{
+    uint8_t msg[64], nonce[24];
+    size_t mn;
+    nonce_of(0, nonce);
+    if (notes__aead_open(plain, ct, n, hs->h, 32, nonce, k) != NOTES_OK)
+        return fail(bad_seal);
+    statement(msg, &mn, label, hs->h);
+    if (notes_signature_verify(plain + 32, msg, mn, plain) != NOTES_OK)
+        return fail(bad_sig);
+    memcpy(hs->peer, plain, 32);
+    return NOTES_OK;
+}
+
 int sync_hs_m3(struct sync_hs *hs, const notes_identity *id,
                const uint8_t m2[SYNC_M2_LEN], uint8_t m3[SYNC_M3_LEN])
 {
@@ -135,21 +157,14 @@ int sync_hs_m3(struct sync_hs *hs, const notes_identity *id,
         return fail("the peer's ephemeral key is of low order");
     kdf(hs->h, hs->k, LBL_H1, hs->e_pk, 32, hs->peer_e, 32);
     kdf(k, hs->ee, LBL_K2, hs->h, 32, NULL, 0);
-    nonce_of(0, nonce);
-    if (notes__aead_open(plain, m2 + 32, SYNC_M2_LEN - 32, hs->h, 32, nonce,
-                         k) != NOTES_OK) {
-        rc = fail("the peer's reply does not authenticate (another space "
-                  "secret, or altered)");
+    if ((rc = open_proof(hs, k, m2 + 32, SYNC_M2_LEN - 32, LBL_SIG_R, plain,
+                         "the peer's reply does not authenticate (another "
+                         "space secret, or altered)",
+                         "the responder's signature does not verify")))
         goto out;
-    }
-    statement(msg, &mn, LBL_SIG_R, hs->h);
-    if (notes_signature_verify(plain + 32, msg, mn, plain) != NOTES_OK) {
-        rc = fail("the responder's signature does not verify");
-        goto out;
-    }
-    memcpy(hs->peer, plain, 32);
     kdf(hs->h, hs->k, LBL_H2, hs->h, 32, m2 + 32, SYNC_M2_LEN - 32);
     kdf(k, hs->ee, LBL_K3, hs->h, 32, NULL, 0);
+    nonce_of(0, nonce);
     statement(msg, &mn, LBL_SIG_I, hs->h);
     memcpy(plain, notes_identity_public_key(id), 32);
     if (notes_identity_sign(id, msg, mn, plain + 32) != NOTES_OK) {
@@ -165,22 +180,13 @@ out:
 
 int sync_hs_check_m3(struct sync_hs *hs, const uint8_t m3[SYNC_M3_LEN])
 {
-    uint8_t k[32], plain[96], msg[64], nonce[24];
-    size_t mn;
+    uint8_t k[32], plain[96];
     int rc = NOTES_OK;
     kdf(k, hs->ee, LBL_K3, hs->h, 32, NULL, 0);
-    nonce_of(0, nonce);
-    if (notes__aead_open(plain, m3, SYNC_M3_LEN, hs->h, 32, nonce, k) !=
-        NOTES_OK) {
-        rc = fail("the initiator's proof does not authenticate");
+    if ((rc = open_proof(hs, k, m3, SYNC_M3_LEN, LBL_SIG_I, plain,
+                         "the initiator's proof does not authenticate",
+                         "the initiator's signature does not verify")))
         goto out;
-    }
-    statement(msg, &mn, LBL_SIG_I, hs->h);
-    if (notes_signature_verify(plain + 32, msg, mn, plain) != NOTES_OK) {
-        rc = fail("the initiator's signature does not verify");
-        goto out;
-    }
-    memcpy(hs->peer, plain, 32);
     kdf(hs->h, hs->k, LBL_H3, hs->h, 32, m3, SYNC_M3_LEN);
 out:
     notes__wipe(k, 32);

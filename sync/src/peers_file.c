@@ -320,8 +320,7 @@ int notes_sync_peers_read(const char *home, notes_sync_peers *out)
     char path[4200];
     char *buf = NULL, *line, *next;
     size_t len = 0, lineno = 0;
-    int fd, rc = NOTES_OK, have_daemon = 0, have_disc = 0;
-    struct stat st;
+    int rc = NOTES_OK, have_daemon = 0, have_disc = 0;
     if (!out)
         return NOTES_EINVAL;
     memset(out, 0, sizeof(*out));
@@ -330,30 +329,16 @@ int notes_sync_peers_read(const char *home, notes_sync_peers *out)
     out->running = daemon_running(home);
     if ((rc = path_in(path, sizeof(path), home, PEERS_FILE)))
         return rc;
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-        if (errno == ENOENT)
-            return NOTES_OK;
-        notes_sync__detail("cannot read '%s': %s", path, strerror(errno));
-        return NOTES_EIO;
+    rc = notes_sync__read_small(path, PEERS_MAX_BYTES, &buf, &len, 0);
+    if (rc == NOTES_ENOTFOUND)
+        return NOTES_OK;
+    if (rc == NOTES_ETOOBIG) {
+        notes_sync__detail("cannot read '%s': too large", path);
+        return NOTES_ECORRUPT;
     }
-    if (fstat(fd, &st) != 0 || st.st_size > PEERS_MAX_BYTES ||
-        !(buf = malloc((size_t)st.st_size + 1))) {
-        close(fd);
-        notes_sync__detail("cannot read '%s': %s", path,
-                           st.st_size > PEERS_MAX_BYTES ? "too large"
-                                                        : "out of memory");
-        return st.st_size > PEERS_MAX_BYTES ? NOTES_ECORRUPT : NOTES_ENOMEM;
-    }
-    while (len < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + len, (size_t)st.st_size - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-    }
-    close(fd);
-    buf[len] = '\0';
+    if (rc)
+        return rc;
+    rc = NOTES_OK;
     if (len == 0 || buf[len - 1] != '\n' || memchr(buf, '\0', len))
         goto corrupt;
     if (!(out->peers = calloc(1, sizeof(*out->peers))))

@@ -160,6 +160,17 @@ int notes_sync__put_msg(notes_sync_session *s, uint8_t type, const uint8_t *p,
 static struct peer_note *find_theirs(notes_sync_session *s,
                                      const uint8_t id[16]);
 
+/* Index of `key` in the table of authors introduced to the peer
+ * (ntx_authors when new). */
+static size_t tx_author(const notes_sync_session *s, const uint8_t key[32])
+{
+    size_t k;
+    for (k = 0; k < s->ntx_authors && memcmp(s->tx_authors[k], key, 32) != 0;
+         k++)
+        ;
+    return k;
+}
+
 /* Append one HAVE entry; author keys new to the peer are introduced. */
 static int put_entry(notes_sync_session *s, struct notes_buf *m,
                      const uint8_t id[16], const struct our_note *o)
@@ -168,11 +179,7 @@ static int put_entry(notes_sync_session *s, struct notes_buf *m,
     static const uint8_t zero[16];
     int rc;
     for (size_t i = 0; i < nvv; i++) {
-        size_t k;
-        for (k = 0; k < s->ntx_authors &&
-                    memcmp(s->tx_authors[k], o->keys[i], 32) != 0;
-             k++)
-            ;
+        size_t k = tx_author(s, o->keys[i]);
         if (k == s->ntx_authors && k == MAX_AUTHORS)
             nvv = 0; /* table full: announce nothing, get everything */
     }
@@ -181,11 +188,7 @@ static int put_entry(notes_sync_session *s, struct notes_buf *m,
         (rc = notes__buf_put_varint(m, nvv)))
         return rc;
     for (size_t i = 0; i < nvv; i++) {
-        size_t k;
-        for (k = 0; k < s->ntx_authors &&
-                    memcmp(s->tx_authors[k], o->keys[i], 32) != 0;
-             k++)
-            ;
+        size_t k = tx_author(s, o->keys[i]);
         if ((rc = notes__buf_put_varint(m, k)))
             return rc;
         if (k == s->ntx_authors &&

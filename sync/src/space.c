@@ -123,7 +123,7 @@ static void unlock_spaces(int fd)
 }
 
 /* Read a whole small file. NOTES_ENOTFOUND, NOTES_ETOOBIG, NOTES_EIO. */
-static int slurp(const char *path, size_t max, char **out, size_t *n,
+int notes_sync__read_small(const char *path, size_t max, char **out, size_t *n,
                  int check_private)
 {
     struct stat st;
@@ -322,7 +322,7 @@ static int load_space(const char *home, const char *name, notes_sync_space *out,
         return rc;
     if (!(path = space_path(home, name, NULL)))
         return NOTES_ENOMEM;
-    rc = slurp(path, SPACE_FILE_MAX, &text, &n, 1);
+    rc = notes_sync__read_small(path, SPACE_FILE_MAX, &text, &n, 1);
     if (rc == NOTES_ENOTFOUND)
         notes_sync__detail("no space '%s' in '%s'", name, home);
     if (rc == NOTES_OK) {
@@ -498,7 +498,7 @@ static int read_notes_checked(const char *home, const char *name,
     *checked = 0;
     if (!path)
         return NOTES_ENOMEM;
-    rc = slurp(path, NOTES_FILE_MAX, &text, &len, 0);
+    rc = notes_sync__read_small(path, NOTES_FILE_MAX, &text, &len, 0);
     if (rc == NOTES_ENOTFOUND) {
         free(path);
         return NOTES_OK;

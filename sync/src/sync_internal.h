@@ -34,6 +34,11 @@ static inline int notes_sync__get_varint(const uint8_t **p, const uint8_t *end,
  * sync's own files write them: 0, or -1 for anything else (uppercase
  * too: a file that differs from what was written is not read). */
 int notes_sync__unhex_lower(uint8_t *out, size_t n, const char *s, size_t len);
+/* A whole small file of sync's (space.c): at most max bytes, regular,
+ * NUL-terminated (OUT *out: free). check_private: NOTES_EPERM if others
+ * may read it. NOTES_ENOTFOUND, NOTES_ETOOBIG, NOTES_EIO, NOTES_ENOMEM. */
+int notes_sync__read_small(const char *path, size_t max, char **out,
+                           size_t *n, int check_private);
 
 /* ---- handshake and frames (frame.c) ---- */
 #define SYNC_M1_LEN 64
