@@ -131,17 +131,17 @@ struct notes_sync_session {
     uint8_t rb_id[16];
     uint64_t rb_total;
     int rb_new;                   /* the note is new to this replica */
+    int defer_merge;              /* cfg.defer_merge */
     struct notes_buf rb;
 
     /* Deferred merges (cfg.defer_merge): a complete bundle waits for
      * notes_sync_session_apply, and so does everything received after
      * it: the rest of its frame (s->plain from frame_off to frame_len)
      * and the bytes not yet read (held). */
-    int defer_merge;
+    struct notes_buf held;
+    size_t frame_off, frame_len;
     int merge_ready;              /* a bundle waits to be merged */
     int frame_rest;               /* s->plain holds more messages */
-    size_t frame_off, frame_len;
-    struct notes_buf held;
 
     /* Opening a note verifies its log: each note is opened once per
      * session (announce, export, merge), up to DOC_CACHE of them. */
