@@ -338,7 +338,6 @@ int notes_sync_peers_read(const char *home, notes_sync_peers *out)
     }
     if (rc)
         return rc;
-    rc = NOTES_OK;
     if (len == 0 || buf[len - 1] != '\n' || memchr(buf, '\0', len))
         goto corrupt;
     if (!(out->peers = calloc(1, sizeof(*out->peers))))
