@@ -274,7 +274,11 @@ static void on_write(uv_write_t *req, int status)
 void notes_sync__conn_pump(struct conn *c)
 {
     struct notes_sync_hub *h = c->hub;
+    /* A bundle waiting for its merge comes first: what the session says
+     * next depends on it (as when merges ran inside on_read, the frames
+     * then carry the same messages). */
     while (!c->closing && c->queued < h->max_out &&
+           !notes_sync_session_merge_pending(c->s) &&
            notes_sync_wants_write(c->s)) {
         const uint8_t *p;
         size_t n;
