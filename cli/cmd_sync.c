@@ -526,6 +526,9 @@ struct serve_state {
      * stopped (a second Ctrl-C does not kill a daemon saying goodbye). */
     uv_signal_t sigint, sigterm;
     int signals;
+    /* The notes folder: other processes' commits (notes, the page of
+     * another daemon) reach libnotes' subscribers, the hub among them. */
+    uv_fs_event_t watch;
 };
 
 static void on_listen(void *ud, int port)
@@ -543,7 +546,17 @@ static void on_hub_done(void *arg)
         st->signals = 0;
         uv_close((uv_handle_t *)&st->sigint, NULL);
         uv_close((uv_handle_t *)&st->sigterm, NULL);
+        uv_close((uv_handle_t *)&st->watch, NULL);
     }
+}
+
+static void on_notes_event(uv_fs_event_t *w, const char *name, int events,
+                           int status)
+{
+    struct serve_state *st = w->data;
+    (void)events;
+    if (status == 0 && name)
+        (void)notes_replica_file_event(st->ctx->home, name);
 }
 
 static void on_signal(uv_signal_t *h, int sig)
@@ -696,6 +709,7 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
     o.nannounce_to = nannounce;
     o.announce_ms = (unsigned)interval;
     o.on_log = on_log;
+    o.caller_watches = 1;
     /* The loop is ours: the hub and the page both run on it. */
     uv_loop_t loop;
     int e = uv_loop_init(&loop);
@@ -713,6 +727,13 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
         st.signals = 1;
         uv_signal_start(&st.sigint, on_signal, SIGINT);
         uv_signal_start(&st.sigterm, on_signal, SIGTERM);
+        char dir[4200];
+        uv_fs_event_init(&loop, &st.watch);
+        st.watch.data = &st;
+        /* As before the hub handed it over: serving goes on unwatched if
+         * the folder cannot be watched. */
+        if (notes_replica_watch_dir(ctx->home, dir, sizeof(dir)) == NOTES_OK)
+            (void)uv_fs_event_start(&st.watch, on_notes_event, dir, 0);
         if (st.ui)
             cli_ui_on_loop(st.ui, &loop, st.hub);
     } else {

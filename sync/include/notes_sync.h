@@ -353,6 +353,11 @@ typedef struct notes_sync_serve_opts {
     void (*on_log)(void *ud, const char *line);
     /* 1: do not keep $NOTES_HOME/peers (the state `notes peers` reads). */
     int no_state_file;
+    /* Live: other processes' commits are seen through a watcher of the
+     * notes folder (notes_replica_watch_dir) on the loop. 1: the caller
+     * has one already and passes its events to notes_replica_file_event
+     * (the hub hears of them through libnotes' change notification). */
+    int caller_watches;
     /*
      * Optional: on_stopping is called once when the hub begins to stop,
      * whether notes_sync_hub_stop was called or max_sessions were served

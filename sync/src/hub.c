@@ -618,14 +618,16 @@ int notes_sync_hub_start(uv_loop_t *loop, const char *home,
                                 notes_last_detail());
             uv_close((uv_handle_t *)&h->changed, hub_closed);
         }
-        uv_fs_event_init(h->loop, &h->watch);
-        h->watch.data = h;
-        h->nhandles++;
-        if (notes_replica_watch_dir(home, dir, sizeof(dir)) == NOTES_OK &&
-            uv_fs_event_start(&h->watch, on_watch, dir, 0) == 0)
-            h->watching = 1;
-        else
-            uv_close((uv_handle_t *)&h->watch, hub_closed);
+        if (!o->caller_watches) {
+            uv_fs_event_init(h->loop, &h->watch);
+            h->watch.data = h;
+            h->nhandles++;
+            if (notes_replica_watch_dir(home, dir, sizeof(dir)) == NOTES_OK &&
+                uv_fs_event_start(&h->watch, on_watch, dir, 0) == 0)
+                h->watching = 1;
+            else
+                uv_close((uv_handle_t *)&h->watch, hub_closed);
+        }
     }
     if (h->lock) {
         uv_timer_init(h->loop, &h->state_timer);

@@ -52,7 +52,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sodium.h>
 #include <zstd.h>
 
 #include "notes_sync.h"
@@ -152,14 +151,14 @@ static void by_bundle_msg(struct notes_buf *b, int z, const uint8_t id[16],
 static void kdf(uint8_t out[32], const uint8_t key[32], const char *label,
                 const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 {
-    crypto_generichash_state st;
-    crypto_generichash_init(&st, key, 32, 32);
-    crypto_generichash_update(&st, (const uint8_t *)label, strlen(label));
+    notes__hash_state st;
+    notes__hash_init(&st, key, 32, 32);
+    notes__hash_update(&st, (const uint8_t *)label, strlen(label));
     if (an)
-        crypto_generichash_update(&st, a, an);
+        notes__hash_update(&st, a, an);
     if (bn)
-        crypto_generichash_update(&st, b, bn);
-    crypto_generichash_final(&st, out, 32);
+        notes__hash_update(&st, b, bn);
+    notes__hash_final(&st, out, 32);
 }
 
 /* ---- /proc ---- */
@@ -822,7 +821,7 @@ static void chg_encode(const struct chg *c, struct notes_buf *out,
     by_varint(&body, c->time);
     by_varint(&body, c->nops);
     by_put(&body, c->ops->data, c->ops->len);
-    crypto_generichash(h, 32, body.data, body.len, NULL, 0);
+    notes__hash(h, 32, body.data, body.len, NULL, 0);
     if (id)
         memcpy(id, h, 32);
     by_put(out, body.data, body.len);
@@ -969,14 +968,13 @@ static void forge_m3(const struct sync_hs *hs, const uint8_t K[32],
     uint8_t ee[32], h1[32], k2[32], h2[32], k3[32], h3[32], plain[96];
     uint8_t stmt[64];
     uint8_t nonce[24] = {0};
-    assert_int_equal(crypto_scalarmult(ee, hs->e_sk, m2), 0);
+    assert_int_equal(notes__dh(ee, hs->e_sk, m2), NOTES_OK);
     kdf(h1, K, "notes-sync/1 h1", hs->e_pk, 32, m2, 32);
     kdf(k2, ee, "notes-sync/1 k2", h1, 32, NULL, 0);
     /* M2 opens: the responder proved who it is, as an initiator checks. */
-    assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(
-                         plain, NULL, NULL, m2 + 32, SYNC_M2_LEN - 32, h1, 32,
-                         nonce, k2),
-                     0);
+    assert_int_equal(notes__aead_open(plain, m2 + 32, SYNC_M2_LEN - 32, h1,
+                                      32, nonce, k2),
+                     NOTES_OK);
     memcpy(server, plain, 32);
     kdf(h2, K, "notes-sync/1 h2", h1, 32, m2 + 32, SYNC_M2_LEN - 32);
     kdf(k3, ee, "notes-sync/1 k3", h2, 32, NULL, 0);
@@ -986,13 +984,12 @@ static void forge_m3(const struct sync_hs *hs, const uint8_t K[32],
     assert_int_equal(notes_identity_sign(signer, stmt, sizeof(lbl) - 1 + 32,
                                          plain + 32),
                      NOTES_OK);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(m3, NULL, plain, 96, h2, 32,
-                                               NULL, nonce, k3);
+    notes__aead_seal(m3, plain, 96, h2, 32, nonce, k3);
     /* The session keys, should the responder accept M3. */
     kdf(h3, K, "notes-sync/1 h3", h2, 32, m3, SYNC_M3_LEN);
     kdf(tx, ee, "notes-sync/1 initiator to responder", h3, 32, NULL, 0);
     kdf(rx, ee, "notes-sync/1 responder to initiator", h3, 32, NULL, 0);
-    sodium_memzero(ee, sizeof(ee));
+    notes__wipe(ee, sizeof(ee));
 }
 
 /*
@@ -1030,7 +1027,7 @@ static int mal_open(struct mal *m, int port, const notes_sync_space *sp,
     if (write_all(m->fd, m->m3, SYNC_M3_LEN))
         return -1;
     sync_hs_wipe(&hs);
-    sodium_memzero(k, sizeof(k));
+    notes__wipe(k, sizeof(k));
     return 0;
 }
 
@@ -1064,8 +1061,7 @@ static int mal_header(struct mal *m, uint32_t len)
     notes__store_u32le(hdr, len);
     for (int i = 0; i < 8; i++)
         nonce[i] = (uint8_t)(m->tx.ctr >> (8 * i));
-    crypto_aead_xchacha20poly1305_ietf_encrypt(sealed, NULL, hdr, 4, NULL, 0,
-                                               NULL, nonce, m->tx.key);
+    notes__aead_seal(sealed, hdr, 4, NULL, 0, nonce, m->tx.key);
     m->tx.ctr++;
     return write_all(m->fd, sealed, sizeof(sealed));
 }
@@ -1394,7 +1390,7 @@ static void test_hostile_forged_signature(void **st)
 
     /* A forged change creating a note the server does not have: the note
      * is neither created nor listed (snap_same checks both). */
-    randombytes_buf(fresh, sizeof(fresh));
+    notes__random(fresh, sizeof(fresh));
     mal_change(w, fresh, 1, NULL, NULL, 0, 0, "Mallory's new note\n", &c[0],
                NULL);
     c[0].data[c[0].len - 33] ^= 0x02;
@@ -1763,7 +1759,7 @@ static void test_hostile_causally_impossible(void **st)
     uint8_t deps2[2][32];
     size_t len_first;
     view_of(w->a, w->n1, &v);
-    randombytes_buf(unknown, sizeof(unknown));
+    notes__random(unknown, sizeof(unknown));
     memcpy(first, v.ids[0], 32); /* Ana's first change: a shorter text */
     len_first = strlen("# Weekly\n\nAgenda: release plan\n");
     assert_true(v.len > len_first + 5);
@@ -1929,7 +1925,7 @@ static void test_hostile_huge_lengths(void **st)
                              0);
             assert_int_equal(mal_header(&m, hdrs[i].len), 0);
             if (hdrs[i].rc == NOTES_SYNC_ECLOSED) {
-                randombytes_buf(junk, sizeof(junk));
+                notes__random(junk, sizeof(junk));
                 assert_int_equal(write_all(m.fd, junk, sizeof(junk)), 0);
                 shutdown(m.fd, SHUT_WR);
             }
@@ -2132,7 +2128,7 @@ static void test_hostile_huge_lengths(void **st)
         op_ins(&ops, 0, "x");
         {
             uint8_t rnd[32];
-            randombytes_buf(rnd, sizeof(rnd));
+            notes__random(rnd, sizeof(rnd));
             x.seq = UINT64_MAX;
             x.prev = rnd;
             by_init(&c[0]);
@@ -2160,7 +2156,7 @@ static void test_hostile_huge_lengths(void **st)
         struct outcome o;
         uint8_t *big = malloc(65536);
         assert_non_null(big);
-        randombytes_buf(big, 65536);
+        notes__random(big, 65536);
         pl.len = 0;
         by_put(&pl, v64max, sizeof(v64max));
         by_put(&pl, big, 65536);
@@ -2365,7 +2361,7 @@ static void test_hostile_slowloris(void **st)
     sync_netkey(w->sp.secret, k);
     sync_hs_m1(&hs, k, m1);
     sync_hs_wipe(&hs);
-    randombytes_buf(rnd, sizeof(rnd));
+    notes__random(rnd, sizeof(rnd));
     fd[0] = connect_local(g_srv.port);
     fd[1] = connect_local(g_srv.port);
     assert_true(fd[0] >= 0 && fd[1] >= 0);
@@ -2425,8 +2421,7 @@ static void test_hostile_slowloris(void **st)
         notes__store_u32le(len4, 100);
         for (int j = 0; j < 8; j++)
             nonce[j] = (uint8_t)(m.tx.ctr >> (8 * j));
-        crypto_aead_xchacha20poly1305_ietf_encrypt(hdr, NULL, len4, 4, NULL,
-                                                   0, NULL, nonce, m.tx.key);
+        notes__aead_seal(hdr, len4, 4, NULL, 0, nonce, m.tx.key);
         m.auto_bye = 0;
         t0 = last = now_ms();
         while (!m.eof && now_ms() - t0 < 4 * IDLE_MS) {
@@ -2520,7 +2515,7 @@ static void test_hostile_connection_flood(void **st)
                 getsockopt(fds[i], SOL_SOCKET, SO_ERROR, &err, &el);
                 connected[i] = 1;
                 if (err == 0 && i % 3 == 0) {
-                    randombytes_buf(b, 64);
+                    notes__random(b, 64);
                     (void)send(fds[i], b, 64, MSG_NOSIGNAL);
                 }
                 if (err == 0)
@@ -2703,7 +2698,7 @@ static void *flooder_main(void *arg)
             if (!sent[i] && (pf[i].revents & POLLOUT)) {
                 sent[i] = 1;
                 if (talk[i]) {
-                    randombytes_buf(b, SYNC_M1_LEN);
+                    notes__random(b, SYNC_M1_LEN);
                     (void)send(fds[i], b, SYNC_M1_LEN, MSG_NOSIGNAL);
                 }
             }
@@ -3013,7 +3008,7 @@ static void *stranger_main(void *arg)
         }
         switch (kind) {
         case 0: /* a random M1 */
-            randombytes_buf(buf, SYNC_M1_LEN);
+            notes__random(buf, SYNC_M1_LEN);
             n = SYNC_M1_LEN;
             break;
         case 1: /* the recorded M1, then (below) the recorded M3 */
@@ -3021,7 +3016,7 @@ static void *stranger_main(void *arg)
             n = SYNC_M1_LEN;
             break;
         case 2: /* a random M1 and 200 bytes of garbage */
-            randombytes_buf(buf, SYNC_M1_LEN + 200);
+            notes__random(buf, SYNC_M1_LEN + 200);
             n = SYNC_M1_LEN + 200;
             break;
         default: /* the recorded M1, M3 and first frame at once */
@@ -3200,12 +3195,12 @@ static void test_hostile_have_flood_memory(void **st)
     /* One entry introducing 4,096 authors. */
     by_u8(&pl, 0);
     by_varint(&pl, 1);
-    randombytes_buf(id, sizeof(id));
+    notes__random(id, sizeof(id));
     by_put(&pl, id, 16);
     by_put(&pl, id, 16);
     by_varint(&pl, AUTHORS);
     for (uint64_t a = 0; a < AUTHORS; a++) {
-        randombytes_buf(key, sizeof(key));
+        notes__random(key, sizeof(key));
         by_varint(&pl, a);
         by_put(&pl, key, 32);
         by_varint(&pl, 1);
@@ -3220,7 +3215,7 @@ static void test_hostile_have_flood_memory(void **st)
         by_u8(&pl, 0); /* not the last list */
         by_varint(&pl, per);
         for (size_t e = 0; e < per; e++) {
-            randombytes_buf(id, sizeof(id));
+            notes__random(id, sizeof(id));
             by_put(&pl, id, 16);
             by_put(&pl, id, 16);
             by_varint(&pl, AUTHORS);
@@ -3271,7 +3266,7 @@ static void test_hostile_slow_reader(void **st)
     text = malloc((8u << 20) + 1);
     assert_non_null(text);
     for (size_t i = 0; i < 8u << 20; i++)
-        text[i] = (i % 64 == 63) ? '\n' : (char)('a' + randombytes_uniform(26));
+        text[i] = (i % 64 == 63) ? '\n' : (char)('a' + notes__random_below(26));
     text[8u << 20] = '\0';
     make_note(w->a, "team", text, big);
     free(text);
@@ -3307,7 +3302,7 @@ static void test_hostile_trickle_within_idle(void **st)
     uint8_t junk[64];
     size_t rec, i = 0;
     double t0, last;
-    randombytes_buf(junk, sizeof(junk));
+    notes__random(junk, sizeof(junk));
     rec = srv_count();
     assert_int_equal(mal_open(&m, g_srv.port, &w->sp, w->mal, NULL), 0);
     assert_int_equal(mal_frame(&m, have_none, sizeof(have_none)), 0);
@@ -3448,7 +3443,7 @@ static void test_hostile_malformed_packs(void **st)
     struct view v;
     uint8_t unknown[1][32];
     by_init(&msgs);
-    randombytes_buf(unknown[0], 32);
+    notes__random(unknown[0], 32);
     view_of(w->a, w->n1, &v);
 
     pack_init(&p);

@@ -17,7 +17,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <sodium.h>
 #include <zstd.h>
 
 #include "notes_sync.h"
@@ -176,7 +175,7 @@ static void random_space(notes_sync_space *s, const char *name)
 {
     memset(s, 0, sizeof(*s));
     snprintf(s->name, sizeof(s->name), "%s", name);
-    randombytes_buf(s->secret, 32);
+    notes__random(s->secret, 32);
 }
 
 static void test_handshake_ok(void **st)
@@ -324,7 +323,7 @@ static void test_frames(void **st)
     struct sync_dir tx = {{0}, 0}, rx;
     uint8_t f[3][SYNC_HDR_LEN + 100 + SYNC_TAG_LEN], body[100], out[100];
     size_t n, flen = sizeof(f[0]);
-    randombytes_buf(tx.key, 32);
+    notes__random(tx.key, 32);
     rx = tx;
     for (int i = 0; i < 3; i++) {
         memset(body, 'a' + i, sizeof(body));
@@ -372,13 +371,11 @@ static void test_frames(void **st)
         notes__store_u32le(hdr, NOTES_SYNC_FRAME_MAX + 1);
         for (int i = 0; i < 8; i++)
             nonce[i] = (uint8_t)(rx.ctr >> (8 * i));
-        crypto_aead_xchacha20poly1305_ietf_encrypt(sealed, NULL, hdr, 4, NULL,
-                                                   0, NULL, nonce, rx.key);
+        notes__aead_seal(sealed, hdr, 4, NULL, 0, nonce, rx.key);
         struct sync_dir r = rx;
         assert_int_equal(sync_frame_open_hdr(&r, sealed, &n), NOTES_ETOOBIG);
         notes__store_u32le(hdr, 0);
-        crypto_aead_xchacha20poly1305_ietf_encrypt(sealed, NULL, hdr, 4, NULL,
-                                                   0, NULL, nonce, rx.key);
+        notes__aead_seal(sealed, hdr, 4, NULL, 0, nonce, rx.key);
         assert_int_equal(sync_frame_open_hdr(&r, sealed, &n),
                          NOTES_SYNC_EPROTO);
     }
@@ -545,7 +542,7 @@ static void test_large_note_chunked(void **st)
     two_make(&t);
     /* Pseudo-random words: zstd cannot shrink the bundle to one chunk. */
     for (size_t i = 0; i < big; i++)
-        text[i] = (i % 7 == 6) ? ' ' : (char)('a' + randombytes_uniform(26));
+        text[i] = (i % 7 == 6) ? ' ' : (char)('a' + notes__random_below(26));
     text[big] = '\0';
     make_note(&t.a, "team", text, id);
     memset(&c, 0, sizeof(c));
@@ -854,15 +851,15 @@ static void test_handshake_low_order(void **st)
     notes_sync_space sp;
     uint8_t k[32], m1[SYNC_M1_LEN];
     const char *label = "notes-sync/1 m1";
-    crypto_generichash_state h;
+    notes__hash_state h;
     assert_int_equal(notes_identity_generate("B", &ib), NOTES_OK);
     random_space(&sp, "team");
     sync_netkey(sp.secret, k);
     memset(m1, 0, 32); /* the all-zero point */
-    crypto_generichash_init(&h, k, 32, 32);
-    crypto_generichash_update(&h, (const uint8_t *)label, strlen(label));
-    crypto_generichash_update(&h, m1, 32);
-    crypto_generichash_final(&h, m1 + 32, 32);
+    notes__hash_init(&h, k, 32, 32);
+    notes__hash_update(&h, (const uint8_t *)label, strlen(label));
+    notes__hash_update(&h, m1, 32);
+    notes__hash_final(&h, m1 + 32, 32);
     notes_sync_session *b = session(NULL, ib, NOTES_SYNC_RESPONDER, &sp, 1);
     assert_int_equal(notes_sync_receive(b, m1, sizeof(m1)),
                      NOTES_SYNC_EHANDSHAKE);
@@ -1211,7 +1208,7 @@ static void test_compressed_bundle_refused(void **st)
         assert_int_equal(notes_sync_receive(b, p, n), NOTES_OK);
         assert_int_equal(notes_sync_next_msg(b, &p, &n), NOTES_OK);
         assert_int_equal(notes_sync_receive(a, p, n), NOTES_OK);
-        randombytes_buf(id, sizeof(id));
+        notes__random(id, sizeof(id));
         plen = 16 + put_varint(z, cases[i].n) + cases[i].n;
         msg[k++] = 6;
         k += put_varint(msg + k, plen);

@@ -15,8 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sodium.h>
-
 #include "notes_sync.h"
 #include "sync_internal.h"
 
@@ -144,7 +142,7 @@ static void make_invite(notes_sync_space *s, uint8_t pk[32], char **code)
     notes_identity *id;
     memset(s, 0, sizeof(*s));
     strcpy(s->name, "weekly-sync");
-    randombytes_buf(s->secret, 32);
+    notes__random(s->secret, 32);
     assert_int_equal(notes_identity_generate("Ana", &id), NOTES_OK);
     memcpy(pk, notes_identity_public_key(id), 32);
     notes_identity_free(id);
@@ -247,7 +245,7 @@ static void test_invite_forged(void **st)
     assert_true(n > 4);
     /* version 2, checksum recomputed */
     blob[0] = 2;
-    crypto_generichash(h, 32, blob, (size_t)n - 4, NULL, 0);
+    notes__hash(h, 32, blob, (size_t)n - 4, NULL, 0);
     memcpy(blob + n - 4, h, 4);
     memcpy(text, "notes1", 6);
     b32_encode(blob, (size_t)n, text + 6);
@@ -255,7 +253,7 @@ static void test_invite_forged(void **st)
     /* a name that is not a valid space name, checksum recomputed */
     blob[0] = 1;
     blob[2] = '/';
-    crypto_generichash(h, 32, blob, (size_t)n - 4, NULL, 0);
+    notes__hash(h, 32, blob, (size_t)n - 4, NULL, 0);
     memcpy(blob + n - 4, h, 4);
     b32_encode(blob, (size_t)n, text + 6);
     assert_int_equal(notes_sync_invite_decode(text, &inv), NOTES_EINVAL);
@@ -263,7 +261,7 @@ static void test_invite_forged(void **st)
     /* trailing byte after the address */
     n = b32_decode(code + 6, strlen(code) - 6, blob, sizeof(blob));
     blob[n - 4] = 'x';
-    crypto_generichash(h, 32, blob, (size_t)n - 3, NULL, 0);
+    notes__hash(h, 32, blob, (size_t)n - 3, NULL, 0);
     memcpy(blob + n - 3, h, 4);
     b32_encode(blob, (size_t)n + 1, text + 6);
     assert_int_equal(notes_sync_invite_decode(text, &inv), NOTES_EINVAL);
