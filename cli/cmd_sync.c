@@ -732,8 +732,10 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
         st.watch.data = &st;
         /* As before the hub handed it over: serving goes on unwatched if
          * the folder cannot be watched. */
-        if (notes_replica_watch_dir(ctx->home, dir, sizeof(dir)) == NOTES_OK)
+        if (notes_replica_watch_dir(ctx->home, dir, sizeof(dir)) == NOTES_OK) {
+            (void)mkdir(dir, 0700); /* a replica with no note yet */
             (void)uv_fs_event_start(&st.watch, on_notes_event, dir, 0);
+        }
         if (st.ui)
             cli_ui_on_loop(st.ui, &loop, st.hub);
     } else {

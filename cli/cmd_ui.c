@@ -188,6 +188,7 @@ void cli_ui_on_loop(struct cli_ui *u, void *loop, notes_sync_hub *hub)
     if (notes_web_saved_token(u->ctx->home, saved, sizeof(saved)) == NOTES_OK)
         o.token = saved;
     o.log = on_log;
+    o.caller_watches = 1; /* notes serve's watcher tells libnotes */
     o.status = on_status;
     o.status_ud = u;
     o.publish = on_publish;

@@ -53,6 +53,12 @@ typedef struct notes_web_opts {
     void (*publish)(void *ud, const uint8_t note[16], const char *json,
                     size_t n);
     void *publish_ud;
+    /*
+     * Set when the caller runs the one watcher of the notes folder and
+     * hands its events to notes_replica_file_event (the daemon does):
+     * the page then only subscribes. Unset, the page watches by itself.
+     */
+    int caller_watches;
 } notes_web_opts;
 
 /*

@@ -99,7 +99,8 @@ static void on_store_event(uv_fs_event_t *h, const char *file, int events,
 }
 
 /* Watch the store: commits by peers (through the sync side), by this
- * process and by other processes. */
+ * process and by other processes (through the caller's watcher when it
+ * has one, else through ours). */
 void notes_web__watch_start(notes_web *ui)
 {
     char dir[4096];
@@ -111,7 +112,8 @@ void notes_web__watch_start(notes_web *ui)
     if (!ui->subscribed)
         notes_web__log(ui, "open notes are not refreshed: %s",
                        notes_last_detail());
-    if (notes_replica_watch_dir(notes_replica_home(ui->r), dir,
+    if (ui->cb.caller_watches ||
+        notes_replica_watch_dir(notes_replica_home(ui->r), dir,
                                 sizeof(dir)) != NOTES_OK)
         return;
     mkdir(dir, 0700);
