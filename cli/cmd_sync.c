@@ -8,11 +8,12 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <uv.h>
 
 #include "cli.h"
 #include "notes_sync.h"
@@ -189,22 +190,29 @@ static void local_addr(char *out, size_t n, int port)
     freeifaddrs(ifs);
 }
 
+/* The arguments "[OPT VALUE] ARG" in any order: 0, or -1 (usage). */
+static int opt_and_arg(int argc, char **argv, const char *opt,
+                       const char **value, const char **arg)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], opt) == 0) {
+            if (!(*value = cli_opt_value(&i, argc, argv)))
+                return -1;
+        } else if (!*arg) {
+            *arg = argv[i];
+        } else {
+            return -1;
+        }
+    }
+    return *arg ? 0 : -1;
+}
+
 int cmd_invite(int argc, char **argv, struct cli_ctx *ctx)
 {
     const char *space = NULL, *addr = NULL;
     char def[80];
     int rc;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--address") == 0) {
-            if (!(addr = cli_opt_value(&i, argc, argv)))
-                return cli_usage("invite");
-        } else if (!space) {
-            space = argv[i];
-        } else {
-            return cli_usage("invite");
-        }
-    }
-    if (!space)
+    if (opt_and_arg(argc, argv, "--address", &addr, &space))
         return cli_usage("invite");
     if (!addr) {
         local_addr(def, sizeof(def), DEFAULT_PORT);
@@ -223,7 +231,7 @@ int cmd_invite(int argc, char **argv, struct cli_ctx *ctx)
     fprintf(stderr, "(this code is the space's secret: share it only with "
                     "members; they run: notes join CODE, while you run: "
                     "notes serve --listen %s)\n", addr);
-    sodium_memzero(code, strlen(code));
+    notes__wipe(code, strlen(code));
     notes_sync_free(code);
     return 0;
 }
@@ -475,17 +483,7 @@ int cmd_sync(int argc, char **argv, struct cli_ctx *ctx)
 {
     const char *addr = NULL, *space = NULL, *pass;
     int rc, ret;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--space") == 0) {
-            if (!(space = cli_opt_value(&i, argc, argv)))
-                return cli_usage("sync");
-        } else if (!addr) {
-            addr = argv[i];
-        } else {
-            return cli_usage("sync");
-        }
-    }
-    if (!addr)
+    if (opt_and_arg(argc, argv, "--space", &space, &addr))
         return cli_usage("sync");
     char **names = NULL;
     size_t n = 0;
@@ -519,18 +517,18 @@ int cmd_sync(int argc, char **argv, struct cli_ctx *ctx)
     return ret;
 }
 
-static volatile int serve_stop;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    serve_stop = 1;
-}
-
 /* What serve's callbacks share. */
 struct serve_state {
     struct cli_ctx *ctx;
     struct cli_ui *ui;  /* the page, or NULL (--no-ui) */
+    notes_sync_hub *hub;
+    /* SIGINT and SIGTERM stop the hub; they stay caught until it is
+     * stopped (a second Ctrl-C does not kill a daemon saying goodbye). */
+    uv_signal_t sigint, sigterm;
+    int signals;
+    /* The notes folder: other processes' commits (notes, the page of
+     * another daemon) reach libnotes' subscribers, the hub among them. */
+    uv_fs_event_t watch;
 };
 
 static void on_listen(void *ud, int port)
@@ -540,18 +538,43 @@ static void on_listen(void *ud, int port)
     fflush(stdout);
 }
 
-static void on_loop(void *ud, void *loop, notes_sync_hub *hub)
+/* The hub closed its last handle: the signals go, and the loop ends. */
+static void on_hub_done(void *arg)
 {
-    struct serve_state *st = ud;
-    if (st->ui)
-        cli_ui_on_loop(st->ui, loop, hub);
+    struct serve_state *st = arg;
+    if (st->signals) {
+        st->signals = 0;
+        uv_close((uv_handle_t *)&st->sigint, NULL);
+        uv_close((uv_handle_t *)&st->sigterm, NULL);
+        uv_close((uv_handle_t *)&st->watch, NULL);
+    }
 }
 
+static void on_notes_event(uv_fs_event_t *w, const char *name, int events,
+                           int status)
+{
+    struct serve_state *st = w->data;
+    (void)events;
+    if (status == 0 && name)
+        (void)notes_replica_file_event(st->ctx->home, name);
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+    struct serve_state *st = h->data;
+    (void)sig;
+    notes_sync_hub_stop(st->hub, on_hub_done, st);
+}
+
+/* The hub begins to stop (a signal, or --sessions served): the page
+ * closes its handles, and the signals go once the hub is done. */
 static void on_stopping(void *ud)
 {
     struct serve_state *st = ud;
     if (st->ui)
         cli_ui_on_stopping(st->ui);
+    if (st->hub)
+        notes_sync_hub_stop(st->hub, on_hub_done, st);
 }
 
 static void on_presence(void *ud, const uint8_t *rec, size_t n)
@@ -595,6 +618,17 @@ static int opt_uint(int *i, int argc, char **argv, unsigned long max,
     return 0;
 }
 
+/* A repeatable option: its value appended to v (at most cap). */
+static int opt_push(int *i, int argc, char **argv, const char **v, size_t *n,
+                    size_t cap)
+{
+    const char *x = cli_opt_value(i, argc, argv);
+    if (!x || *n == cap)
+        return -1;
+    v[(*n)++] = x;
+    return 0;
+}
+
 int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
 {
     const char *listen = NULL, *pass, *ui_listen = "127.0.0.1:7464";
@@ -623,20 +657,18 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
         } else if (strcmp(argv[i], "--announce-to") == 0) {
             /* Test knob: where announcements go instead of the interfaces'
              * broadcast addresses (repeatable). */
-            const char *v = cli_opt_value(&i, argc, argv);
-            if (!v || nannounce == sizeof(announce) / sizeof(announce[0]))
+            if (opt_push(&i, argc, argv, announce, &nannounce,
+                         sizeof(announce) / sizeof(announce[0])))
                 return cli_usage("serve");
-            announce[nannounce++] = v;
         } else if (strcmp(argv[i], "--listen") == 0) {
             if (!(listen = cli_opt_value(&i, argc, argv)))
                 return cli_usage("serve");
         } else if (strcmp(argv[i], "--peer") == 0) {
             /* Dial HOST:PORT and keep a live session with it (repeatable;
              * redialed with backoff when it drops). */
-            const char *v = cli_opt_value(&i, argc, argv);
-            if (!v || npeers == sizeof(peers) / sizeof(peers[0]))
+            if (opt_push(&i, argc, argv, peers, &npeers,
+                         sizeof(peers) / sizeof(peers[0])))
                 return cli_usage("serve");
-            peers[npeers++] = v;
         } else if (strcmp(argv[i], "--sessions") == 0) {
             const char *v = cli_opt_value(&i, argc, argv);
             if (!v || atoi(v) <= 0)
@@ -652,25 +684,20 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
     }
     if ((ret = key_pass(ctx, &pass)))
         return ret;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
     notes_sync_serve_opts o;
     memset(&o, 0, sizeof(o));
     o.listen = listen;
     o.max_sessions = sessions;
     o.on_listen = on_listen;
     o.on_session = on_session;
-    struct serve_state st = {ctx, NULL};
+    struct serve_state st;
+    memset(&st, 0, sizeof(st));
+    st.ctx = ctx;
     if (ui_listen && !(st.ui = cli_ui_new(ctx, pass, ui_listen)))
         return cli_fail(NOTES_ENOMEM, "cannot serve");
-    o.on_loop = on_loop;
     o.on_stopping = on_stopping;
     o.on_presence = on_presence;
     o.ud = &st;
-    o.stop = &serve_stop;
     /* Live: peers that ask stay connected and get each change at once. */
     o.live = 1;
     o.peers = peers;
@@ -682,10 +709,48 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
     o.nannounce_to = nannounce;
     o.announce_ms = (unsigned)interval;
     o.on_log = on_log;
-    int rc = notes_sync_serve(ctx->home, pass, &o);
+    o.caller_watches = 1;
+    /* The loop is ours: the hub and the page both run on it. */
+    uv_loop_t loop;
+    int e = uv_loop_init(&loop);
+    if (e < 0) {
+        cli_ui_free(st.ui);
+        fprintf(stderr, "notes: cannot serve: %s\n", uv_strerror(e));
+        return EXIT_FAILURE;
+    }
+    int rc = notes_sync_hub_start(&loop, ctx->home, pass, &o, &st.hub);
+    char why[512] = "";
+    if (rc == NOTES_OK) {
+        uv_signal_init(&loop, &st.sigint);
+        uv_signal_init(&loop, &st.sigterm);
+        st.sigint.data = st.sigterm.data = &st;
+        st.signals = 1;
+        uv_signal_start(&st.sigint, on_signal, SIGINT);
+        uv_signal_start(&st.sigterm, on_signal, SIGTERM);
+        char dir[4200];
+        uv_fs_event_init(&loop, &st.watch);
+        st.watch.data = &st;
+        /* As before the hub handed it over: serving goes on unwatched if
+         * the folder cannot be watched. */
+        if (notes_replica_watch_dir(ctx->home, dir, sizeof(dir)) == NOTES_OK) {
+            (void)mkdir(dir, 0700); /* a replica with no note yet */
+            (void)uv_fs_event_start(&st.watch, on_notes_event, dir, 0);
+        }
+        if (st.ui)
+            cli_ui_on_loop(st.ui, &loop, st.hub);
+    } else {
+        snprintf(why, sizeof(why), "%s", notes_sync_last_detail());
+    }
+    /* Also after a failed start: what it opened closes on the loop. */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    notes_sync_hub_free(st.hub);
     cli_ui_free(st.ui);
-    if (rc)
-        return sync_fail(rc, "cannot serve");
+    (void)uv_loop_close(&loop);
+    if (rc) {
+        fprintf(stderr, "notes: cannot serve: %s\n",
+                why[0] ? cli_esc(why) : notes_sync_strerror(rc));
+        return sync_exit(rc);
+    }
     return 0;
 }
 

@@ -13,7 +13,7 @@
 #include "cli.h"
 #include "notes_sync.h"
 #include "notes_sync_presence.h"
-#include "ui.h"
+#include "notes_web.h"
 
 /* Start xdg-open on the URL without waiting for the browser. */
 static int launch_browser(const char *url)
@@ -56,7 +56,7 @@ int cmd_open(int argc, char **argv, struct cli_ctx *ctx)
         else
             return cli_usage("open");
     }
-    if (notes_ui_read_state(ctx->home, base, sizeof(base), token,
+    if (notes_web_read_state(ctx->home, base, sizeof(base), token,
                             sizeof(token)) != NOTES_OK) {
         fprintf(stderr, "notes: no page is served for %s: start `notes serve` "
                         "first\n", cli_esc(ctx->home));
@@ -91,7 +91,7 @@ struct cli_ui {
     const char *pass;
     notes_replica *r;          /* the page's own handle on the replica */
     notes_identity *id;        /* signs presence records */
-    notes_ui *ui;
+    notes_web *ui;
     notes_sync_hub *hub;
     uint64_t seq;              /* of our presence records */
 };
@@ -135,7 +135,16 @@ static void on_publish(void *ud, const uint8_t note[16], const char *json,
     notes_sync_free(rec);
 }
 
-static void on_status(void *ud, notes_ui_status *st)
+/* The page's log on the daemon's terminal: what browsers and peers sent is
+ * shown escaped (cli/esc.c), never raw. */
+static void on_log(void *ud, const char *line)
+{
+    (void)ud;
+    fprintf(stderr, "notes ui: %s\n", cli_esc(line));
+    fflush(stderr);
+}
+
+static void on_status(void *ud, notes_web_status *st)
 {
     struct cli_ui *u = ud;
     uint64_t last = 0;
@@ -147,16 +156,27 @@ static void on_status(void *ud, notes_ui_status *st)
     st->last_sync_ms = last;
 }
 
+/* The page's own handles: closed at the end, or at once when the page
+ * cannot start (sync goes on without it). */
+static void page_handles_free(struct cli_ui *u)
+{
+    notes_web_free(u->ui);
+    u->ui = NULL;
+    notes_identity_free(u->id);
+    u->id = NULL;
+    notes_replica_free(u->r);
+    u->r = NULL;
+}
+
 void cli_ui_on_loop(struct cli_ui *u, void *loop, notes_sync_hub *hub)
 {
-    char path[4200];
-    notes_ui_opts o;
+    notes_web_opts o;
     u->hub = hub;
-    snprintf(path, sizeof(path), "%s/identity", u->ctx->home);
     if (notes_replica_open(u->ctx->home, &u->r) ||
         notes_replica_unlock(u->r, u->pass) ||
-        notes_identity_load(path, u->pass, &u->id)) {
+        notes_replica_identity(u->ctx->home, u->pass, &u->id)) {
         fprintf(stderr, "notes: no page: %s\n", cli_esc(notes_last_detail()));
+        page_handles_free(u);
         return;
     }
     char saved[80];
@@ -165,23 +185,25 @@ void cli_ui_on_loop(struct cli_ui *u, void *loop, notes_sync_hub *hub)
     o.listen = u->listen;
     /* The same token as the last run: open pages reconnect after a
      * restart (ui.json is mode 0600 in the user's own folder). */
-    if (notes_ui_saved_token(u->ctx->home, saved, sizeof(saved)) == NOTES_OK)
+    if (notes_web_saved_token(u->ctx->home, saved, sizeof(saved)) == NOTES_OK)
         o.token = saved;
-    o.log = stderr;
+    o.log = on_log;
+    o.caller_watches = 1; /* notes serve's watcher tells libnotes */
     o.status = on_status;
     o.status_ud = u;
     o.publish = on_publish;
     o.publish_ud = u;
-    if (notes_ui_start(loop, &o, &u->ui) != NOTES_OK) {
+    if (notes_web_start(loop, &o, &u->ui) != NOTES_OK) {
         fprintf(stderr, "notes: no page: %s (sync goes on; --ui ADDR:PORT "
-                        "picks another port)\n", cli_esc(notes_ui_last_error()));
+                        "picks another port)\n", cli_esc(notes_web_last_detail()));
+        page_handles_free(u);
         return;
     }
-    if (notes_ui_write_state(u->ui, u->ctx->home) != NOTES_OK)
+    if (notes_web_write_state(u->ui, u->ctx->home) != NOTES_OK)
         fprintf(stderr, "notes: %s: `notes open` will not find the page\n",
-                cli_esc(notes_ui_last_error()));
+                cli_esc(notes_web_last_detail()));
     printf("page: http://127.0.0.1:%d/?token=%s (or: notes open NOTE)\n",
-           notes_ui_port(u->ui), notes_ui_token(u->ui));
+           notes_web_port(u->ui), notes_web_token(u->ui));
     fflush(stdout);
 }
 
@@ -191,7 +213,7 @@ void cli_ui_on_stopping(struct cli_ui *u)
     /* ui.json stays: its pid says no page is served now (notes open), its
      * token serves again at the next start. */
     if (u->ui)
-        notes_ui_stop(u->ui);
+        notes_web_stop(u->ui);
 }
 
 void cli_ui_on_presence(struct cli_ui *u, const uint8_t *rec, size_t n)
@@ -203,15 +225,13 @@ void cli_ui_on_presence(struct cli_ui *u, const uint8_t *rec, size_t n)
     if (u->ui &&
         notes_sync_presence_open(rec, n, note, key, &seq, &json, &jn) ==
             NOTES_OK)
-        notes_ui_remote_presence(u->ui, note, key, json, jn);
+        notes_web_remote_presence(u->ui, note, key, json, jn);
 }
 
 void cli_ui_free(struct cli_ui *u)
 {
     if (!u)
         return;
-    notes_ui_free(u->ui);
-    notes_identity_free(u->id);
-    notes_replica_free(u->r);
+    page_handles_free(u);
     free(u);
 }

@@ -124,7 +124,12 @@ static _Thread_local char detail[512];
 
 void notes__set_detailv(const char *fmt, va_list ap)
 {
-    vsnprintf(detail, sizeof(detail), fmt, ap);
+    /* Through a copy: callers often pass the detail itself as an argument
+     * ("%s: ...", notes_last_detail()), and vsnprintf into its own
+     * source is undefined. */
+    char next[sizeof(detail)];
+    vsnprintf(next, sizeof(next), fmt, ap);
+    memcpy(detail, next, sizeof(detail));
 }
 
 void notes__set_detail(const char *fmt, ...)

@@ -210,6 +210,10 @@ typedef struct notes_sync_config {
     /* 1: ask for (initiator) or accept (responder) a live session: after
      * a round the connection stays open for more rounds (see below). */
     int live;
+    /* 1: notes_sync_receive does not store a received bundle itself (a
+     * merge writes and fsyncs the note's log): it stops at the complete
+     * bundle and holds what follows until notes_sync_session_apply. */
+    int defer_merge;
 } notes_sync_config;
 
 typedef struct notes_sync_report {
@@ -228,7 +232,9 @@ NOTES_API NOTES_NODISCARD int notes_sync_session_new(
 NOTES_API void notes_sync_session_free(notes_sync_session *s);
 /*
  * Feed n bytes received from the peer. Processes every complete message
- * (verifying, merging received bundles into the replica). Returns NOTES_OK,
+ * (verifying, merging received bundles into the replica; with
+ * cfg.defer_merge, stopping at a complete bundle instead: see
+ * notes_sync_session_apply). Returns NOTES_OK,
  * or the error that failed the session (also kept: notes_sync_session_error).
  * Bytes after a failure or after the peer's goodbye are an error.
  */
@@ -243,6 +249,19 @@ NOTES_API NOTES_NODISCARD int notes_sync_receive(notes_sync_session *s,
  */
 NOTES_API NOTES_NODISCARD int notes_sync_next_msg(notes_sync_session *s,
                                                   const uint8_t **p, size_t *n);
+/*
+ * With cfg.defer_merge: 1 when a received bundle waits to be stored (the
+ * caller should stop reading the socket until then; bytes given to
+ * notes_sync_receive meanwhile are held, in order).
+ */
+NOTES_API int notes_sync_session_merge_pending(const notes_sync_session *s);
+/*
+ * Store the bundle that waits (the disk work: notes_doc_merge, which
+ * fsyncs), then handle what was received after it, up to the next bundle
+ * to store. NOTES_OK when none waits. Returns the session's error if the
+ * bundle is refused or what follows fails it.
+ */
+NOTES_API NOTES_NODISCARD int notes_sync_session_apply(notes_sync_session *s);
 /* enum notes_sync_state. */
 NOTES_API int notes_sync_state(const notes_sync_session *s);
 /* Whether the session has bytes or work left to send. */
@@ -277,8 +296,11 @@ NOTES_API void notes_sync_session_end(notes_sync_session *s);
 
 /* ---- Transport (libuv, TCP) -------------------------------------------- */
 
-/* The running daemon of notes_sync_serve (see on_loop). */
+/* The daemon: notes_sync_hub_start on the caller's libuv loop. */
 typedef struct notes_sync_hub notes_sync_hub;
+/* Called once the hub has closed every handle it had on the loop. */
+typedef void (*notes_sync_hub_done_fn)(void *arg);
+struct uv_loop_s; /* uv_loop_t, from <uv.h> */
 
 typedef struct notes_sync_serve_opts {
     const char *listen;           /* "HOST:PORT"; NULL: "127.0.0.1:0" */
@@ -292,7 +314,6 @@ typedef struct notes_sync_serve_opts {
     /* Called after each session with its result and report. */
     void (*on_session)(void *ud, int rc, const notes_sync_report *r);
     void *ud;
-    volatile int *stop;           /* optional: serve returns once *stop != 0 */
     /*
      * Live: sessions whose dialer asks for it stay open after the first
      * round; each change to a note's log in `home` (a local commit, or one
@@ -332,16 +353,20 @@ typedef struct notes_sync_serve_opts {
     void (*on_log)(void *ud, const char *line);
     /* 1: do not keep $NOTES_HOME/peers (the state `notes peers` reads). */
     int no_state_file;
+    /* Live: other processes' commits are seen through a watcher of the
+     * notes folder (notes_replica_watch_dir) on the loop. 1: the caller
+     * has one already and passes its events to notes_replica_file_event
+     * (the hub hears of them through libnotes' change notification). */
+    int caller_watches;
     /*
-     * Optional, for programs that serve more on the same loop (the page
-     * of `notes serve`): on_loop is called once, before the loop runs,
-     * with it (a uv_loop_t *) and the hub; on_stopping once when serve
-     * begins to stop (close your handles on the loop then, or the loop
-     * never ends). on_presence: each verified presence record a peer
-     * sends (notes_sync_presence.h), newer than any seen for its (note,
-     * key); serve has relayed it to its other live peers already.
+     * Optional: on_stopping is called once when the hub begins to stop,
+     * whether notes_sync_hub_stop was called or max_sessions were served
+     * (a program that serves more on the same loop closes its handles
+     * then, or its loop never ends). on_presence: each verified presence
+     * record a peer sends (notes_sync_presence.h), newer than any seen
+     * for its (note, key); the hub has relayed it to its other live peers
+     * already.
      */
-    void (*on_loop)(void *ud, void *uv_loop, notes_sync_hub *hub);
     void (*on_stopping)(void *ud);
     void (*on_presence)(void *ud, const uint8_t *rec, size_t n);
     /*
@@ -400,13 +425,39 @@ NOTES_API NOTES_NODISCARD int notes_sync_once_ex(const char *home,
                                                  const notes_sync_once_opts *o,
                                                  notes_sync_report *report);
 /*
- * Listen and serve peers of the spaces of `home` (all of them; a peer
- * proves which one by its first message), one session per connection.
- * Returns when opts->stop is set, after max_sessions, or on a listen error.
- * Unless o->no_state_file, the daemon holds a lock on $NOTES_HOME/serve.lock
+ * Start serving peers of the spaces of `home` (all of them; a peer proves
+ * which one by its first message), one session per connection, on the
+ * caller's libuv loop (a uv_loop_t *): the caller runs the loop. Listens
+ * (o->on_listen is called before this returns), dials o->peers, starts
+ * discovery, watches the notes folder. o is copied; the strings and arrays
+ * it points to (and home) are borrowed until notes_sync_hub_free. Unless
+ * o->no_state_file, the daemon holds a lock on $NOTES_HOME/serve.lock
  * while it runs and keeps the state of its peers in $NOTES_HOME/peers
  * (sync/README.md has the format), which notes_sync_peers_read reads. A
  * second daemon on the same replica serves but keeps no state file.
+ * On failure (e.g. NOTES_SYNC_ENET: the address cannot be bound) *out is
+ * NULL and the handles already opened close on the loop: run it.
+ */
+NOTES_API NOTES_NODISCARD int notes_sync_hub_start(
+    struct uv_loop_s *loop, const char *home, const char *passphrase,
+    const notes_sync_serve_opts *o, notes_sync_hub **out);
+/*
+ * On the hub's loop only: stop. The listener, the watcher, discovery and
+ * the timers close; live sessions between rounds end, the others say
+ * goodbye after their round. done(arg) (optional) is called once every
+ * handle of the hub is closed (possibly within this call): the caller's
+ * loop then ends unless the caller keeps handles of its own. A hub that
+ * stopped by itself (max_sessions) calls done at once.
+ */
+NOTES_API void notes_sync_hub_stop(notes_sync_hub *h,
+                                   notes_sync_hub_done_fn done, void *arg);
+/* Release a stopped hub (done was called, or the loop ran to its end). A
+ * hub still running is stopped first and freed once its handles close.
+ * NULL is a no-op. */
+NOTES_API void notes_sync_hub_free(notes_sync_hub *h);
+/*
+ * Convenience: a loop of its own, notes_sync_hub_start, run the loop,
+ * free. Returns after max_sessions, or a start error.
  */
 NOTES_API NOTES_NODISCARD int notes_sync_serve(const char *home,
                                                const char *passphrase,

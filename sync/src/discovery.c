@@ -1,6 +1,6 @@
 /*
  * discovery.c: finding the members of a space on the LAN without any
- * configuration, and the daemon's state file of known peers.
+ * configuration: the UDP socket and the announce timer on the hub's loop.
  *
  * A daemon announces itself per space by UDP broadcast; only members can
  * open an announcement (it is sealed under a key derived from the space's
@@ -9,9 +9,10 @@
  * the handshake (frame.c) still authenticates everything. Layout, limits
  * and what replay can do: docs/protocol.md, "Discovery".
  *
- * The datagram format and the receiver's filter are plain functions (the
- * tests call them directly); the UDP socket and the announce timer run on
- * the serve loop (libuv), like the TCP side in transport_uv.c.
+ * The datagram format and the receiver's filter are plain functions in
+ * discovery_datagram.c (the tests call them directly); the UDP socket and
+ * the announce timer run on the hub's loop (libuv), like the TCP side in
+ * conn.c. The daemon's state file of known peers is peers_file.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,143 +25,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sodium.h>
 #include <uv.h>
 
 #include "sync_internal.h"
 
-#define LBL_DISC "notes-sync/1 discovery key"
 #define DEFAULT_INTERVAL_MS 5000u
 #define SOON_MIN_MS 1000u      /* early announcements at most this often */
 #define MAX_DESTS 16           /* broadcast addresses per announcement */
 #define RECV_BUF 2048          /* larger datagrams arrive truncated */
-
-/* ---- the datagram ---- */
-
-void sync_disc_key(const uint8_t secret[32], uint8_t kd[32])
-{
-    crypto_generichash(kd, 32, (const uint8_t *)LBL_DISC, strlen(LBL_DISC),
-                       secret, 32);
-}
-
-void sync_disc_seal(const uint8_t kd[32], const uint8_t pk[32], uint16_t port,
-                    uint64_t unix_ms, uint8_t out[SYNC_DISC_LEN])
-{
-    uint8_t plain[SYNC_DISC_PLAIN];
-    memcpy(plain, pk, 32);
-    plain[32] = (uint8_t)port;
-    plain[33] = (uint8_t)(port >> 8);
-    for (int i = 0; i < 8; i++)
-        plain[34 + i] = (uint8_t)(unix_ms >> (8 * i));
-    out[0] = SYNC_DISC_VERSION;
-    /* A random 24-byte nonce: no counter to keep across restarts, and two
-     * announcements of one daemon share no bytes but the version. */
-    randombytes_buf(out + 1, 24);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(out + 25, NULL, plain,
-                                               sizeof(plain), out, 1, NULL,
-                                               out + 1, kd);
-    sodium_memzero(plain, sizeof(plain));
-}
-
-int sync_disc_open(const uint8_t (*keys)[32], size_t nk, const uint8_t *p,
-                   size_t n, size_t *which, uint8_t pk[32], uint16_t *port,
-                   uint64_t *unix_ms)
-{
-    uint8_t plain[SYNC_DISC_PLAIN], got[SYNC_DISC_PLAIN];
-    int found = 0;
-    if (!p || n != SYNC_DISC_LEN || p[0] != SYNC_DISC_VERSION)
-        return SYNC_DISC_MALFORMED;
-    /* Every key is tried, as for M1: the time taken does not depend on
-     * which space (if any) matched. */
-    for (size_t i = 0; i < nk; i++) {
-        if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-                plain, NULL, NULL, p + 25, SYNC_DISC_LEN - 25, p, 1, p + 1,
-                keys[i]) == 0 &&
-            !found) {
-            found = 1;
-            *which = i;
-            memcpy(got, plain, sizeof(got));
-        }
-    }
-    sodium_memzero(plain, sizeof(plain));
-    if (!found)
-        return SYNC_DISC_FOREIGN;
-    memcpy(pk, got, 32);
-    *port = (uint16_t)(got[32] | got[33] << 8);
-    *unix_ms = 0;
-    for (int i = 0; i < 8; i++)
-        *unix_ms |= (uint64_t)got[34 + i] << (8 * i);
-    sodium_memzero(got, sizeof(got));
-    return *port ? NOTES_OK : SYNC_DISC_MALFORMED;
-}
-
-/* ---- the receiver's filter ---- */
-
-void sync_disc_filter_init(struct sync_disc_filter *f)
-{
-    memset(f, 0, sizeof(*f));
-}
-
-static void refill(double *tokens, uint64_t *t, uint64_t now, double rate,
-                   double burst)
-{
-    if (*t == 0 || now < *t) {
-        *tokens = burst;
-    } else {
-        *tokens += (double)(now - *t) * rate / 1000.0;
-        if (*tokens > burst)
-            *tokens = burst;
-    }
-    *t = now ? now : 1;
-}
-
-int sync_disc_admit(struct sync_disc_filter *f, uint32_t ip, uint64_t now_ms)
-{
-    size_t slot = 0;
-    int hit = 0;
-    if (now_ms == 0)
-        now_ms = 1; /* 0 marks a free slot */
-    for (size_t i = 0; i < SYNC_DISC_SOURCES; i++) {
-        if (f->src[i].used_ms && f->src[i].ip == ip) {
-            slot = i;
-            hit = 1;
-            break;
-        }
-        /* Else the least recently used (or a free) slot is taken over:
-         * the table stays bounded whatever the number of sources. */
-        if (f->src[i].used_ms < f->src[slot].used_ms)
-            slot = i;
-    }
-    if (!hit) {
-        f->src[slot].ip = ip;
-        f->src[slot].t_ms = 0;
-    }
-    refill(&f->gtokens, &f->gt_ms, now_ms, SYNC_DISC_GRATE, SYNC_DISC_GRATE);
-    refill(&f->src[slot].tokens, &f->src[slot].t_ms, now_ms, SYNC_DISC_RATE,
-           SYNC_DISC_BURST);
-    f->src[slot].used_ms = now_ms;
-    if (f->gtokens < 1.0 || f->src[slot].tokens < 1.0)
-        return 0;
-    f->gtokens -= 1.0;
-    f->src[slot].tokens -= 1.0;
-    return 1;
-}
-
-int sync_disc_replayed(struct sync_disc_filter *f, const uint8_t nonce[24],
-                       uint64_t now_ms)
-{
-    for (size_t i = 0; i < SYNC_DISC_NONCES; i++)
-        if (f->seen[i].until_ms > now_ms &&
-            memcmp(f->seen[i].nonce, nonce, 24) == 0)
-            return 1;
-    /* Remembered for twice the clock window: older copies fail the
-     * timestamp check anyway. The ring overwrites its oldest entry when
-     * full (only accepted announcements enter it: members' own). */
-    memcpy(f->seen[f->seen_next].nonce, nonce, 24);
-    f->seen[f->seen_next].until_ms = now_ms + 2 * (uint64_t)SYNC_DISC_WINDOW_MS;
-    f->seen_next = (f->seen_next + 1) % SYNC_DISC_NONCES;
-    return 0;
-}
 
 /* ---- UDP on the serve loop ---- */
 
@@ -188,13 +60,17 @@ static uint64_t unix_now_ms(void)
 static void disc_closed(uv_handle_t *hd)
 {
     struct sync_disc *d = hd->data;
+    void (*closed)(void *) = d->cfg.closed;
+    void *ud = d->cfg.ud;
     if (--d->handles > 0)
         return;
     if (d->keys) {
-        sodium_memzero(d->keys, d->cfg.nspaces * sizeof(*d->keys));
+        notes__wipe(d->keys, d->cfg.nspaces * sizeof(*d->keys));
         free(d->keys);
     }
     free(d);
+    if (closed)
+        closed(ud);
 }
 
 /* The next interval: 75..125 % of the configured one, so that daemons
@@ -202,7 +78,7 @@ static void disc_closed(uv_handle_t *hd)
 static uint64_t next_interval(const struct sync_disc *d)
 {
     uint64_t base = d->cfg.interval_ms ? d->cfg.interval_ms : DEFAULT_INTERVAL_MS;
-    return base * 3 / 4 + randombytes_uniform((uint32_t)(base / 2 + 1));
+    return base * 3 / 4 + notes__random_below((uint32_t)(base / 2 + 1));
 }
 
 /* Destinations: the configured ones, else the broadcast address of each
@@ -450,442 +326,4 @@ void sync_disc_stop(struct sync_disc *d)
         return;
     uv_close((uv_handle_t *)&d->timer, disc_closed);
     uv_close((uv_handle_t *)&d->udp, disc_closed);
-}
-
-/* ---- the peers state file ---- */
-/*
- * $NOTES_HOME/serve.lock: the running daemon holds a write lock on it (an
- * open-file-description lock where the system has them, so that a reader
- * in the same process neither sees its own lock as absent nor drops it by
- * closing its descriptor). A reader tests the lock without taking it: a
- * crashed daemon's lock is gone with it, so "running" is never stale.
- *
- * $NOTES_HOME/peers: text, one record per line, fields separated by one
- * space (none contains a space):
- *   notes-peers 1
- *   daemon PID STARTED_MS UPDATED_MS TCP_PORT DISCOVERY UDP_PORT
- *   discovery RECEIVED ACCEPTED OWN FOREIGN MALFORMED STALE REPLAYED
- *             RATE_LIMITED FULL SENT SEND_ERRORS
- *   peer SPACE KEY ADDR STATE FOUND LAST_SEEN_MS LAST_SYNC_MS SENT
- *        RECEIVED SESSIONS
- * KEY is 64 hex digits or "-", ADDR "HOST:PORT" or "-"; times are Unix ms
- * (0: never). Written to peers.tmp (mode 0600; the daemon keeps the next
- * one open ahead) and renamed over peers.
- */
-#define PEERS_FILE "peers"
-#define LOCK_FILE "serve.lock"
-#define PEERS_MAX_BYTES (1u << 20)
-#define PEERS_MAX 4096
-
-struct sync_peers_lock {
-    int fd;           /* serve.lock, locked */
-    int tmpfd;        /* the next peers.tmp, already open, or -1 */
-    char path[4200], tmp[4200];
-};
-
-/* The next temporary file, opened ahead: a write then needs no new
- * descriptor, so the daemon's count of open files stays flat (a server
- * at its connection limit does not grow by one at each status write). */
-static void open_tmp(struct sync_peers_lock *l)
-{
-    l->tmpfd = open(l->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-}
-
-static int path_in(char *out, size_t n, const char *home, const char *name)
-{
-    if ((size_t)snprintf(out, n, "%s/%s", home, name) >= n) {
-        notes_sync__detail("path too long: '%s'", home);
-        return NOTES_EINVAL;
-    }
-    return NOTES_OK;
-}
-
-int sync_peers_lock(const char *home, struct sync_peers_lock **out)
-{
-    char path[4200];
-    struct sync_peers_lock *l;
-    int fd, rc, e;
-    *out = NULL;
-    if ((rc = path_in(path, sizeof(path), home, LOCK_FILE)))
-        return rc;
-    if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
-        notes_sync__detail("cannot open '%s': %s", path, strerror(errno));
-        return NOTES_EIO;
-    }
-#ifdef F_OFD_SETLK
-    struct flock fl;
-    memset(&fl, 0, sizeof(fl));
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    e = fcntl(fd, F_OFD_SETLK, &fl) == 0 ? 0 : errno;
-#else
-    e = flock(fd, LOCK_EX | LOCK_NB) == 0 ? 0 : errno;
-#endif
-    if (e) {
-        close(fd);
-        if (e == EAGAIN || e == EACCES || e == EWOULDBLOCK) {
-            notes_sync__detail("another daemon serves '%s' (it holds '%s')",
-                               home, path);
-            return NOTES_ELOCKED;
-        }
-        notes_sync__detail("cannot lock '%s': %s", path, strerror(e));
-        return NOTES_EIO;
-    }
-    if (!(l = malloc(sizeof(*l)))) {
-        close(fd);
-        return NOTES_ENOMEM;
-    }
-    l->fd = fd;
-    if ((rc = path_in(l->path, sizeof(l->path), home, PEERS_FILE)) ||
-        (rc = path_in(l->tmp, sizeof(l->tmp), home, PEERS_FILE ".tmp"))) {
-        close(fd);
-        free(l);
-        return rc;
-    }
-    open_tmp(l);
-    *out = l;
-    return NOTES_OK;
-}
-
-void sync_peers_unlock(struct sync_peers_lock *l)
-{
-    if (!l)
-        return;
-    if (l->tmpfd >= 0) {
-        close(l->tmpfd);
-        unlink(l->tmp);
-    }
-    close(l->fd); /* releases the lock */
-    free(l);
-}
-
-/* 1 if a daemon holds home's lock now. */
-static int daemon_running(const char *home)
-{
-    char path[4200];
-    int fd, running = 0;
-    if (path_in(path, sizeof(path), home, LOCK_FILE) ||
-        (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-        return 0;
-#ifdef F_OFD_GETLK
-    struct flock fl;
-    memset(&fl, 0, sizeof(fl));
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    if (fcntl(fd, F_OFD_GETLK, &fl) == 0)
-        running = fl.l_type != F_UNLCK;
-#else
-    /* flock has no test: take a shared lock for an instant. */
-    if (flock(fd, LOCK_SH | LOCK_NB) != 0)
-        running = errno == EWOULDBLOCK;
-    else
-        flock(fd, LOCK_UN);
-#endif
-    close(fd);
-    return running;
-}
-
-static void hex_of(const uint8_t *p, size_t n, char *out)
-{
-    static const char hx[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hx[p[i] >> 4];
-        out[2 * i + 1] = hx[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-int sync_peers_write(struct sync_peers_lock *l, const notes_sync_peers *p)
-{
-    const notes_sync_discovery_stats *s = &p->disc;
-    char *buf = NULL;
-    size_t len = 0, off = 0;
-    FILE *f;
-    int fd, bad, e = 0;
-    /* Formatted in memory (open_memstream holds no descriptor). */
-    if (!(f = open_memstream(&buf, &len)))
-        return NOTES_ENOMEM;
-    fprintf(f, "notes-peers 1\ndaemon %ld %llu %llu %d %d %d\n", p->pid,
-            (unsigned long long)p->started_ms,
-            (unsigned long long)p->updated_ms, p->port, p->discovery ? 1 : 0,
-            p->discovery_port);
-    fprintf(f, "discovery %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu "
-               "%llu\n",
-            (unsigned long long)s->received, (unsigned long long)s->accepted,
-            (unsigned long long)s->own, (unsigned long long)s->foreign,
-            (unsigned long long)s->malformed, (unsigned long long)s->stale,
-            (unsigned long long)s->replayed,
-            (unsigned long long)s->rate_limited, (unsigned long long)s->full,
-            (unsigned long long)s->sent, (unsigned long long)s->send_errors);
-    for (size_t i = 0; i < p->npeers && i < PEERS_MAX; i++) {
-        const notes_sync_peer *q = &p->peers[i];
-        char key[65];
-        if (q->key_known)
-            hex_of(q->key, 32, key);
-        else
-            snprintf(key, sizeof(key), "-");
-        fprintf(f, "peer %s %s %s %s %s %llu %llu %llu %llu %u\n", q->space,
-                key, q->addr[0] ? q->addr : "-", q->state, q->found,
-                (unsigned long long)q->last_seen_ms,
-                (unsigned long long)q->last_sync_ms,
-                (unsigned long long)q->changes_sent,
-                (unsigned long long)q->changes_received, q->sessions);
-    }
-    bad = ferror(f);
-    if (fclose(f) != 0 || bad || !buf) {
-        free(buf);
-        return NOTES_ENOMEM;
-    }
-    /* Into peers.tmp, renamed over peers. No fsync: this is a status
-     * report rewritten often, not data; after a crash a torn file is
-     * refused by the reader and the next daemon rewrites it. */
-    if ((fd = l->tmpfd) < 0)
-        fd = open(l->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    l->tmpfd = -1;
-    if (fd < 0 || ftruncate(fd, 0) != 0)
-        e = errno;
-    while (!e && off < len) {
-        ssize_t w = pwrite(fd, buf + off, len - off, (off_t)off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            e = w < 0 ? errno : EIO;
-        else
-            off += (size_t)w;
-    }
-    if (!e && rename(l->tmp, l->path) != 0)
-        e = errno;
-    free(buf);
-    if (fd >= 0)
-        close(fd);
-    if (e) {
-        unlink(l->tmp);
-        notes_sync__detail("cannot write '%s': %s", l->path, strerror(e));
-    }
-    open_tmp(l);
-    return e ? NOTES_EIO : NOTES_OK;
-}
-
-/* ---- reading it back (strictly: the file is ours, but it may be torn) ---- */
-
-struct rd {
-    char *p, *end;
-};
-
-/* The next space-separated field of the current line; NULL at its end. */
-static char *field(char **line)
-{
-    char *s = *line, *e;
-    if (!s || !*s)
-        return NULL;
-    e = strchr(s, ' ');
-    if (e) {
-        *e = '\0';
-        *line = e + 1;
-    } else {
-        *line = s + strlen(s);
-    }
-    return *s ? s : NULL;
-}
-
-static int num(char **line, uint64_t *v)
-{
-    char *s = field(line);
-    uint64_t x = 0;
-    if (!s || strlen(s) > 20)
-        return -1;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9' || x > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-            return -1;
-        x = x * 10 + (uint64_t)(*s - '0');
-    }
-    *v = x;
-    return 0;
-}
-
-static int one_of(const char *s, const char *const *set)
-{
-    for (; *set; set++)
-        if (strcmp(s, *set) == 0)
-            return 1;
-    return 0;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-static int parse_peer(char *line, notes_sync_peer *e)
-{
-    static const char *const states[] = {"connected", "dialing", "backoff",
-                                         "discovered", "disconnected", NULL};
-    static const char *const founds[] = {"manual", "discovered", "inbound",
-                                         NULL};
-    char *sp = field(&line), *key = field(&line), *addr = field(&line),
-         *st = field(&line), *fo = field(&line);
-    uint64_t sessions;
-    memset(e, 0, sizeof(*e));
-    if (!sp || !key || !addr || !st || !fo || strlen(sp) > NOTES_SPACE_NAME_MAX ||
-        strlen(addr) > NOTES_ADDR_MAX || !one_of(st, states) ||
-        !one_of(fo, founds))
-        return -1;
-    for (const char *c = sp; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
-              *c == '-' || *c == '_'))
-            return -1;
-    for (const char *c = addr; *c; c++)
-        if (*c <= ' ' || *c > '~')
-            return -1;
-    snprintf(e->space, sizeof(e->space), "%s", sp);
-    if (strcmp(key, "-") != 0) {
-        if (strlen(key) != 64)
-            return -1;
-        for (int i = 0; i < 32; i++) {
-            int hi = hexval(key[(size_t)2 * i]), lo = hexval(key[(size_t)2 * i + 1]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            e->key[i] = (uint8_t)(hi << 4 | lo);
-        }
-        e->key_known = 1;
-    }
-    if (strcmp(addr, "-") != 0)
-        snprintf(e->addr, sizeof(e->addr), "%s", addr);
-    snprintf(e->state, sizeof(e->state), "%s", st);
-    snprintf(e->found, sizeof(e->found), "%s", fo);
-    if (num(&line, &e->last_seen_ms) || num(&line, &e->last_sync_ms) ||
-        num(&line, &e->changes_sent) || num(&line, &e->changes_received) ||
-        num(&line, &sessions) || sessions > UINT32_MAX || *line)
-        return -1;
-    e->sessions = (uint32_t)sessions;
-    return 0;
-}
-
-void notes_sync_peers_clear(notes_sync_peers *p)
-{
-    if (!p)
-        return;
-    free(p->peers);
-    p->peers = NULL;
-    p->npeers = 0;
-}
-
-int notes_sync_peers_read(const char *home, notes_sync_peers *out)
-{
-    char path[4200];
-    char *buf = NULL, *line, *next;
-    size_t len = 0, lineno = 0;
-    int fd, rc = NOTES_OK, have_daemon = 0, have_disc = 0;
-    struct stat st;
-    if (!out)
-        return NOTES_EINVAL;
-    memset(out, 0, sizeof(*out));
-    if (!home)
-        return NOTES_EINVAL;
-    out->running = daemon_running(home);
-    if ((rc = path_in(path, sizeof(path), home, PEERS_FILE)))
-        return rc;
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-        if (errno == ENOENT)
-            return NOTES_OK;
-        notes_sync__detail("cannot read '%s': %s", path, strerror(errno));
-        return NOTES_EIO;
-    }
-    if (fstat(fd, &st) != 0 || st.st_size > PEERS_MAX_BYTES ||
-        !(buf = malloc((size_t)st.st_size + 1))) {
-        close(fd);
-        notes_sync__detail("cannot read '%s': %s", path,
-                           st.st_size > PEERS_MAX_BYTES ? "too large"
-                                                        : "out of memory");
-        return st.st_size > PEERS_MAX_BYTES ? NOTES_ECORRUPT : NOTES_ENOMEM;
-    }
-    while (len < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + len, (size_t)st.st_size - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-    }
-    close(fd);
-    buf[len] = '\0';
-    if (len == 0 || buf[len - 1] != '\n' || memchr(buf, '\0', len))
-        goto corrupt;
-    if (!(out->peers = calloc(1, sizeof(*out->peers))))
-        goto nomem;
-    for (line = buf; *line; line = next) {
-        char *nl = strchr(line, '\n'), *kind;
-        *nl = '\0';
-        next = nl + 1;
-        lineno++;
-        if (lineno == 1) {
-            if (strcmp(line, "notes-peers 1") != 0)
-                goto corrupt;
-            continue;
-        }
-        kind = field(&line);
-        if (!kind)
-            goto corrupt;
-        if (strcmp(kind, "daemon") == 0 && !have_daemon) {
-            uint64_t pid, port, disc, dport;
-            if (num(&line, &pid) || num(&line, &out->started_ms) ||
-                num(&line, &out->updated_ms) || num(&line, &port) ||
-                num(&line, &disc) || num(&line, &dport) || *line ||
-                pid > 0x7fffffff || port > 65535 || disc > 1 || dport > 65535)
-                goto corrupt;
-            out->pid = (long)pid;
-            out->port = (int)port;
-            out->discovery = (int)disc;
-            out->discovery_port = (int)dport;
-            have_daemon = 1;
-        } else if (strcmp(kind, "discovery") == 0 && !have_disc) {
-            notes_sync_discovery_stats *s = &out->disc;
-            uint64_t *v[] = {&s->received, &s->accepted, &s->own,
-                             &s->foreign, &s->malformed, &s->stale,
-                             &s->replayed, &s->rate_limited, &s->full,
-                             &s->sent, &s->send_errors};
-            for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
-                if (num(&line, v[i]))
-                    goto corrupt;
-            if (*line)
-                goto corrupt;
-            have_disc = 1;
-        } else if (strcmp(kind, "peer") == 0 && out->npeers < PEERS_MAX) {
-            notes_sync_peer *np = realloc(out->peers, (out->npeers + 1) *
-                                                          sizeof(*np));
-            if (!np)
-                goto nomem;
-            out->peers = np;
-            if (parse_peer(line, &out->peers[out->npeers]))
-                goto corrupt;
-            out->npeers++;
-        } else {
-            goto corrupt;
-        }
-    }
-    if (!have_daemon || !have_disc)
-        goto corrupt;
-    free(buf);
-    out->known = 1;
-    return NOTES_OK;
-corrupt:
-    notes_sync__detail("'%s' is damaged (line %zu); it is rewritten by the "
-                       "next `notes serve`", path, lineno);
-    rc = NOTES_ECORRUPT;
-    goto fail;
-nomem:
-    rc = NOTES_ENOMEM;
-fail:
-    free(buf);
-    {
-        int running = out->running;
-        notes_sync_peers_clear(out);
-        memset(out, 0, sizeof(*out));
-        out->running = running;
-    }
-    return rc;
 }

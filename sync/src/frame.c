@@ -6,8 +6,6 @@
  */
 #include <string.h>
 
-#include <sodium.h>
-
 #include "sync_internal.h"
 
 #define LBL_NET "notes-sync/1 network key"
@@ -26,15 +24,15 @@
 static void kdf(uint8_t out[32], const uint8_t key[32], const char *label,
                 const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 {
-    crypto_generichash_state st;
-    crypto_generichash_init(&st, key, 32, 32);
-    crypto_generichash_update(&st, (const uint8_t *)label, strlen(label));
+    notes__hash_state st;
+    notes__hash_init(&st, key, 32, 32);
+    notes__hash_update(&st, (const uint8_t *)label, strlen(label));
     if (an)
-        crypto_generichash_update(&st, a, an);
+        notes__hash_update(&st, a, an);
     if (bn)
-        crypto_generichash_update(&st, b, bn);
-    crypto_generichash_final(&st, out, 32);
-    sodium_memzero(&st, sizeof(st));
+        notes__hash_update(&st, b, bn);
+    notes__hash_final(&st, out, 32);
+    notes__wipe(&st, sizeof(st));
 }
 
 void sync_netkey(const uint8_t secret[32], uint8_t k[32])
@@ -44,7 +42,7 @@ void sync_netkey(const uint8_t secret[32], uint8_t k[32])
 
 void sync_hs_wipe(struct sync_hs *hs)
 {
-    sodium_memzero(hs, sizeof(*hs));
+    notes__wipe(hs, sizeof(*hs));
 }
 
 static int fail(const char *why)
@@ -76,7 +74,7 @@ int sync_hs_m1(struct sync_hs *hs, const uint8_t k[32],
     memset(hs, 0, sizeof(*hs));
     hs->initiator = 1;
     memcpy(hs->k, k, 32);
-    crypto_box_keypair(hs->e_pk, hs->e_sk);
+    notes__dh_keypair(hs->e_pk, hs->e_sk);
     memcpy(m1, hs->e_pk, 32);
     kdf(m1 + 32, hs->k, LBL_M1, hs->e_pk, 32, NULL, 0);
     return NOTES_OK;
@@ -91,7 +89,7 @@ int sync_hs_check_m1(struct sync_hs *hs, const uint8_t (*keys)[32], size_t nk,
     for (size_t i = 0; i < nk; i++) {
         uint8_t mac[32];
         kdf(mac, keys[i], LBL_M1, m1, 32, NULL, 0);
-        if (crypto_verify_32(mac, m1 + 32) == 0 && hit == SIZE_MAX)
+        if (notes__equal(mac, m1 + 32, 32) && hit == SIZE_MAX)
             hit = i;
     }
     if (hit == SIZE_MAX)
@@ -107,23 +105,44 @@ int sync_hs_m2(struct sync_hs *hs, const notes_identity *id,
 {
     uint8_t k2[32], plain[96], msg[64], nonce[24];
     size_t mn;
-    crypto_box_keypair(hs->e_pk, hs->e_sk);
-    if (crypto_scalarmult(hs->ee, hs->e_sk, hs->peer_e) != 0)
+    notes__dh_keypair(hs->e_pk, hs->e_sk);
+    if (notes__dh(hs->ee, hs->e_sk, hs->peer_e) != NOTES_OK)
         return fail("the peer's ephemeral key is of low order");
     kdf(hs->h, hs->k, LBL_H1, hs->peer_e, 32, hs->e_pk, 32);
     kdf(k2, hs->ee, LBL_K2, hs->h, 32, NULL, 0);
     statement(msg, &mn, LBL_SIG_R, hs->h);
     memcpy(plain, notes_identity_public_key(id), 32);
     if (notes_identity_sign(id, msg, mn, plain + 32) != NOTES_OK) {
-        sodium_memzero(k2, 32);
+        notes__wipe(k2, 32);
         return fail("cannot sign");
     }
     memcpy(m2, hs->e_pk, 32);
     nonce_of(0, nonce);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(m2 + 32, NULL, plain, 96,
-                                               hs->h, 32, NULL, nonce, k2);
+    notes__aead_seal(m2 + 32, plain, 96, hs->h, 32, nonce, k2);
     kdf(hs->h, hs->k, LBL_H2, hs->h, 32, m2 + 32, SYNC_M2_LEN - 32);
-    sodium_memzero(k2, 32);
+    notes__wipe(k2, 32);
+    return NOTES_OK;
+}
+
+/*
+ * Open a peer's proof (M2's sealed part, or M3) under k: its Ed25519 key
+ * and its signature of the statement `label` over the transcript, which
+ * must verify. OUT plain (96 bytes), hs->peer.
+ */
+static int open_proof(struct sync_hs *hs, const uint8_t k[32],
+                      const uint8_t *ct, size_t n, const char *label,
+                      uint8_t plain[96], const char *bad_seal,
+                      const char *bad_sig)
+{
+    uint8_t msg[64], nonce[24];
+    size_t mn;
+    nonce_of(0, nonce);
+    if (notes__aead_open(plain, ct, n, hs->h, 32, nonce, k) != NOTES_OK)
+        return fail(bad_seal);
+    statement(msg, &mn, label, hs->h);
+    if (notes_signature_verify(plain + 32, msg, mn, plain) != NOTES_OK)
+        return fail(bad_sig);
+    memcpy(hs->peer, plain, 32);
     return NOTES_OK;
 }
 
@@ -134,62 +153,43 @@ int sync_hs_m3(struct sync_hs *hs, const notes_identity *id,
     size_t mn;
     int rc = NOTES_OK;
     memcpy(hs->peer_e, m2, 32);
-    if (crypto_scalarmult(hs->ee, hs->e_sk, hs->peer_e) != 0)
+    if (notes__dh(hs->ee, hs->e_sk, hs->peer_e) != NOTES_OK)
         return fail("the peer's ephemeral key is of low order");
     kdf(hs->h, hs->k, LBL_H1, hs->e_pk, 32, hs->peer_e, 32);
     kdf(k, hs->ee, LBL_K2, hs->h, 32, NULL, 0);
-    nonce_of(0, nonce);
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-            plain, NULL, NULL, m2 + 32, SYNC_M2_LEN - 32, hs->h, 32, nonce,
-            k) != 0) {
-        rc = fail("the peer's reply does not authenticate (another space "
-                  "secret, or altered)");
+    if ((rc = open_proof(hs, k, m2 + 32, SYNC_M2_LEN - 32, LBL_SIG_R, plain,
+                         "the peer's reply does not authenticate (another "
+                         "space secret, or altered)",
+                         "the responder's signature does not verify")))
         goto out;
-    }
-    statement(msg, &mn, LBL_SIG_R, hs->h);
-    if (notes_signature_verify(plain + 32, msg, mn, plain) != NOTES_OK) {
-        rc = fail("the responder's signature does not verify");
-        goto out;
-    }
-    memcpy(hs->peer, plain, 32);
     kdf(hs->h, hs->k, LBL_H2, hs->h, 32, m2 + 32, SYNC_M2_LEN - 32);
     kdf(k, hs->ee, LBL_K3, hs->h, 32, NULL, 0);
+    nonce_of(0, nonce);
     statement(msg, &mn, LBL_SIG_I, hs->h);
     memcpy(plain, notes_identity_public_key(id), 32);
     if (notes_identity_sign(id, msg, mn, plain + 32) != NOTES_OK) {
         rc = fail("cannot sign");
         goto out;
     }
-    crypto_aead_xchacha20poly1305_ietf_encrypt(m3, NULL, plain, 96, hs->h, 32,
-                                               NULL, nonce, k);
+    notes__aead_seal(m3, plain, 96, hs->h, 32, nonce, k);
     kdf(hs->h, hs->k, LBL_H3, hs->h, 32, m3, SYNC_M3_LEN);
 out:
-    sodium_memzero(k, 32);
+    notes__wipe(k, 32);
     return rc;
 }
 
 int sync_hs_check_m3(struct sync_hs *hs, const uint8_t m3[SYNC_M3_LEN])
 {
-    uint8_t k[32], plain[96], msg[64], nonce[24];
-    size_t mn;
+    uint8_t k[32], plain[96];
     int rc = NOTES_OK;
     kdf(k, hs->ee, LBL_K3, hs->h, 32, NULL, 0);
-    nonce_of(0, nonce);
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, NULL, NULL, m3,
-                                                   SYNC_M3_LEN, hs->h, 32,
-                                                   nonce, k) != 0) {
-        rc = fail("the initiator's proof does not authenticate");
+    if ((rc = open_proof(hs, k, m3, SYNC_M3_LEN, LBL_SIG_I, plain,
+                         "the initiator's proof does not authenticate",
+                         "the initiator's signature does not verify")))
         goto out;
-    }
-    statement(msg, &mn, LBL_SIG_I, hs->h);
-    if (notes_signature_verify(plain + 32, msg, mn, plain) != NOTES_OK) {
-        rc = fail("the initiator's signature does not verify");
-        goto out;
-    }
-    memcpy(hs->peer, plain, 32);
     kdf(hs->h, hs->k, LBL_H3, hs->h, 32, m3, SYNC_M3_LEN);
 out:
-    sodium_memzero(k, 32);
+    notes__wipe(k, 32);
     return rc;
 }
 
@@ -200,10 +200,10 @@ void sync_hs_finish(struct sync_hs *hs, uint8_t tx[32], uint8_t rx[32])
     kdf(r2i, hs->ee, LBL_R2I, hs->h, 32, NULL, 0);
     memcpy(tx, hs->initiator ? i2r : r2i, 32);
     memcpy(rx, hs->initiator ? r2i : i2r, 32);
-    sodium_memzero(i2r, 32);
-    sodium_memzero(r2i, 32);
-    sodium_memzero(hs->e_sk, 32);
-    sodium_memzero(hs->ee, 32);
+    notes__wipe(i2r, 32);
+    notes__wipe(r2i, 32);
+    notes__wipe(hs->e_sk, 32);
+    notes__wipe(hs->ee, 32);
 }
 
 int sync_frame_seal(struct sync_dir *d, const uint8_t *body, size_t n,
@@ -212,14 +212,11 @@ int sync_frame_seal(struct sync_dir *d, const uint8_t *body, size_t n,
     uint8_t hdr[4], nonce[24];
     if (n == 0 || n > NOTES_SYNC_FRAME_MAX)
         return NOTES_EINVAL;
-    sync_put_u32(hdr, (uint32_t)n);
+    notes__store_u32le(hdr, (uint32_t)n);
     nonce_of(d->ctr, nonce);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(out, NULL, hdr, 4, NULL, 0,
-                                               NULL, nonce, d->key);
+    notes__aead_seal(out, hdr, 4, NULL, 0, nonce, d->key);
     nonce_of(d->ctr + 1, nonce);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(out + SYNC_HDR_LEN, NULL, body,
-                                               n, NULL, 0, NULL, nonce,
-                                               d->key);
+    notes__aead_seal(out + SYNC_HDR_LEN, body, n, NULL, 0, nonce, d->key);
     d->ctr += 2;
     return NOTES_OK;
 }
@@ -230,15 +227,14 @@ int sync_frame_open_hdr(struct sync_dir *d, const uint8_t hdr[SYNC_HDR_LEN],
     uint8_t plain[4], nonce[24];
     uint32_t len;
     nonce_of(d->ctr, nonce);
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, NULL, NULL, hdr,
-                                                   SYNC_HDR_LEN, NULL, 0,
-                                                   nonce, d->key) != 0) {
+    if (notes__aead_open(plain, hdr, SYNC_HDR_LEN, NULL, 0, nonce, d->key) !=
+        NOTES_OK) {
         notes_sync__detail("frame %llu: header does not authenticate "
                            "(tampered, replayed, reordered or truncated)",
                            (unsigned long long)(d->ctr / 2));
         return NOTES_SYNC_EFRAME;
     }
-    len = sync_get_u32(plain);
+    len = notes__load_u32le(plain);
     if (len == 0 || len > NOTES_SYNC_FRAME_MAX) {
         notes_sync__detail("frame %llu: length %u outside 1..%u",
                            (unsigned long long)(d->ctr / 2), len,
@@ -255,9 +251,8 @@ int sync_frame_open_body(struct sync_dir *d, const uint8_t *in, size_t n,
 {
     uint8_t nonce[24];
     nonce_of(d->ctr, nonce);
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, in,
-                                                   n + SYNC_TAG_LEN, NULL, 0,
-                                                   nonce, d->key) != 0) {
+    if (notes__aead_open(out, in, n + SYNC_TAG_LEN, NULL, 0, nonce, d->key) !=
+        NOTES_OK) {
         notes_sync__detail("frame %llu: body does not authenticate "
                            "(tampered, replayed or reordered)",
                            (unsigned long long)(d->ctr / 2));

@@ -31,7 +31,7 @@ int notes_sync_presence_make(const notes_identity *id, const uint8_t note[16],
                              uint64_t seq, const char *json, size_t n,
                              uint8_t **rec, size_t *reclen)
 {
-    struct sync_buf b;
+    struct notes_buf b;
     uint8_t s8[8], sig[64], *m;
     size_t mlen;
     int rc;
@@ -44,12 +44,12 @@ int notes_sync_presence_make(const notes_identity *id, const uint8_t note[16],
     }
     for (int i = 0; i < 8; i++)
         s8[i] = (uint8_t)(seq >> (8 * i));
-    sync_buf_init(&b, NOTES_PRESENCE_JSON_MAX + 256);
-    if ((rc = sync_buf_put(&b, note, 16)) ||
-        (rc = sync_buf_put(&b, notes_identity_public_key(id), 32)) ||
-        (rc = sync_buf_put(&b, s8, 8)) ||
-        (rc = sync_buf_put_varint(&b, n)) ||
-        (rc = sync_buf_put(&b, json, n)))
+    notes__buf_init(&b, NOTES_PRESENCE_JSON_MAX + 256);
+    if ((rc = notes__buf_put(&b, note, 16)) ||
+        (rc = notes__buf_put(&b, notes_identity_public_key(id), 32)) ||
+        (rc = notes__buf_put(&b, s8, 8)) ||
+        (rc = notes__buf_put_varint(&b, n)) ||
+        (rc = notes__buf_put(&b, json, n)))
         goto out;
     if (!(m = signed_msg(b.data, b.len, &mlen))) {
         rc = NOTES_ENOMEM;
@@ -61,13 +61,13 @@ int notes_sync_presence_make(const notes_identity *id, const uint8_t note[16],
         rc = notes_sync__from_notes(rc, "signing presence");
         goto out;
     }
-    if ((rc = sync_buf_put(&b, sig, 64)))
+    if ((rc = notes__buf_put(&b, sig, 64)))
         goto out;
     *rec = b.data;
     *reclen = b.len;
     return NOTES_OK;
 out:
-    sync_buf_release(&b);
+    notes__buf_release(&b);
     return rc;
 }
 
@@ -86,7 +86,7 @@ int notes_sync_presence_open(const uint8_t *rec, size_t n, uint8_t note[16],
     }
     p = rec + 56;
     end = rec + n;
-    if (sync_get_varint(&p, end, &len) ||
+    if (notes_sync__get_varint(&p, end, &len) ||
         len > NOTES_PRESENCE_JSON_MAX || len != (uint64_t)(end - p) - 64 ||
         (uint64_t)(end - p) < 64) {
         notes_sync__detail("malformed presence record");

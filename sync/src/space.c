@@ -18,8 +18,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sodium.h>
-
 #include "sync_internal.h"
 
 #define SPACE_FILE_MAX 4096
@@ -32,7 +30,7 @@
 void notes_sync_space_clear(notes_sync_space *s)
 {
     if (s)
-        sodium_memzero(s, sizeof(*s));
+        notes__wipe(s, sizeof(*s));
 }
 
 static int name_ok(const char *name, int allow_reserved)
@@ -125,7 +123,7 @@ static void unlock_spaces(int fd)
 }
 
 /* Read a whole small file. NOTES_ENOTFOUND, NOTES_ETOOBIG, NOTES_EIO. */
-static int slurp(const char *path, size_t max, char **out, size_t *n,
+int notes_sync__read_small(const char *path, size_t max, char **out, size_t *n,
                  int check_private)
 {
     struct stat st;
@@ -246,47 +244,14 @@ out:
     return rc;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-static int parse_hex(const char *s, size_t len, uint8_t *out, size_t n)
-{
-    if (len != 2 * n)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int a = hexval((unsigned char)s[2 * i]);
-        int b = hexval((unsigned char)s[2 * i + 1]);
-        if (a < 0 || b < 0)
-            return -1;
-        out[i] = (uint8_t)(a << 4 | b);
-    }
-    return 0;
-}
-
-static void put_hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char hx[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hx[p[i] >> 4];
-        out[2 * i + 1] = hx[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 /* The space file: "notes-space 1\nname NAME\nsecret HEX64\n". */
 static int format_space(const notes_sync_space *s, char *buf, size_t cap)
 {
     char hex[65];
     int k;
-    put_hex(s->secret, 32, hex);
+    notes__hex(hex, s->secret, 32);
     k = snprintf(buf, cap, "notes-space 1\nname %s\nsecret %s\n", s->name, hex);
-    sodium_memzero(hex, sizeof(hex));
+    notes__wipe(hex, sizeof(hex));
     if (k < 0 || (size_t)k + NOTES_CHECK_LINE_LEN >= cap)
         return -1; /* cannot happen: the name is <= 32 bytes */
     notes_check_line(buf, (size_t)k, buf + k);
@@ -315,7 +280,7 @@ static int parse_space(const char *path, const char *text, const char *name,
     p = nl + 1;
     nl = strchr(p, '\n');
     if (!nl || strncmp(p, "secret ", 7) != 0 ||
-        parse_hex(p + 7, (size_t)(nl - p - 7), out->secret, 32) != 0 ||
+        notes_sync__unhex_lower(out->secret, 32, p + 7, (size_t)(nl - p - 7)) != 0 ||
         nl[1] != '\0')
         goto bad;
     snprintf(out->name, sizeof(out->name), "%s", name);
@@ -357,7 +322,7 @@ static int load_space(const char *home, const char *name, notes_sync_space *out,
         return rc;
     if (!(path = space_path(home, name, NULL)))
         return NOTES_ENOMEM;
-    rc = slurp(path, SPACE_FILE_MAX, &text, &n, 1);
+    rc = notes_sync__read_small(path, SPACE_FILE_MAX, &text, &n, 1);
     if (rc == NOTES_ENOTFOUND)
         notes_sync__detail("no space '%s' in '%s'", name, home);
     if (rc == NOTES_OK) {
@@ -368,7 +333,7 @@ static int load_space(const char *home, const char *name, notes_sync_space *out,
         } else if ((rc = check_text(path, text, &n, checked)) == NOTES_OK) {
             rc = parse_space(path, text, name, out);
         }
-        sodium_memzero(text, whole);
+        notes__wipe(text, whole);
     }
     free(text);
     free(path);
@@ -403,7 +368,7 @@ static int save(const char *home, const notes_sync_space *s, int must_be_new)
         if (must_be_new) {
             notes_sync__detail("space '%s' exists", s->name);
         } else if (lrc == NOTES_OK &&
-                   sodium_memcmp(cur.secret, s->secret, 32) == 0) {
+                   notes__equal(cur.secret, s->secret, 32)) {
             rc = NOTES_OK;
         } else if (lrc == NOTES_OK) {
             notes_sync__detail("a different space called '%s' exists",
@@ -413,7 +378,7 @@ static int save(const char *home, const notes_sync_space *s, int must_be_new)
         }
         notes_sync_space_clear(&cur);
     }
-    sodium_memzero(buf, sizeof(buf));
+    notes__wipe(buf, sizeof(buf));
     free(path);
     unlock_spaces(fd);
     return rc;
@@ -429,7 +394,7 @@ int notes_sync_space_create(const char *home, const char *name, notes_sync_space
         return rc;
     memset(&s, 0, sizeof(s));
     snprintf(s.name, sizeof(s.name), "%s", name);
-    randombytes_buf(s.secret, sizeof(s.secret));
+    notes__random(s.secret, sizeof(s.secret));
     rc = save(home, &s, 1);
     if (rc == NOTES_OK && out)
         *out = s;
@@ -533,7 +498,7 @@ static int read_notes_checked(const char *home, const char *name,
     *checked = 0;
     if (!path)
         return NOTES_ENOMEM;
-    rc = slurp(path, NOTES_FILE_MAX, &text, &len, 0);
+    rc = notes_sync__read_small(path, NOTES_FILE_MAX, &text, &len, 0);
     if (rc == NOTES_ENOTFOUND) {
         free(path);
         return NOTES_OK;
@@ -559,7 +524,7 @@ static int read_notes_checked(const char *home, const char *name,
     while (*p) {
         char *nl = strchr(p, '\n');
         line++;
-        if (!nl || parse_hex(p, (size_t)(nl - p), v[k], 16) != 0 ||
+        if (!nl || notes_sync__unhex_lower(v[k], 16, p, (size_t)(nl - p)) != 0 ||
             (k > 0 && memcmp(v[k - 1], v[k], 16) >= 0)) {
             notes_sync__detail("'%s' line %zu: expected a note id (32 "
                                "lowercase hex digits, sorted)", path, line);
@@ -603,7 +568,7 @@ static int write_notes(const char *home, const char *name,
     }
     memcpy(buf, "notes-space-notes 1\n", 20); // NOLINT(bugprone-not-null-terminated-result)
     for (size_t i = 0; i < n; i++) {
-        put_hex(ids[i], 16, buf + 20 + i * 33);
+        notes__hex(buf + 20 + i * 33, ids[i], 16);
         buf[20 + i * 33 + 32] = '\n';
     }
     notes_check_line(buf, 20 + n * 33, buf + 20 + n * 33);
@@ -665,7 +630,7 @@ int notes_sync_space_add_note(const char *home, const char *name,
     if (found) {
         if (strcmp(other, name) != 0) {
             char hex[33];
-            put_hex(id, 16, hex);
+            notes__hex(hex, id, 16);
             notes_sync__detail("note %s belongs to space '%s'", hex, other);
             rc = NOTES_EEXIST;
         }
@@ -874,17 +839,19 @@ int notes_sync_invite_encode(const notes_sync_space *s, const uint8_t inviter[32
     blob[k++] = (uint8_t)al;
     memcpy(blob + k, addr, al);
     k += al;
-    crypto_generichash(h, 32, blob, k, NULL, 0);
+    notes__hash(h, 32, blob, k, NULL, 0);
     memcpy(blob + k, h, 4);
     k += 4;
-    out = malloc(sizeof(INVITE_PREFIX) + (k + 4) / 5 * 8 + 1);
+    size_t cap = sizeof(INVITE_PREFIX) + (k + 4) / 5 * 8 + 1;
+    out = malloc(cap);
     if (!out) {
-        sodium_memzero(blob, sizeof(blob));
+        notes__wipe(blob, sizeof(blob));
         return NOTES_ENOMEM;
     }
     memcpy(out, INVITE_PREFIX, sizeof(INVITE_PREFIX) - 1);
-    sync_base32_encode(blob, k, out + sizeof(INVITE_PREFIX) - 1);
-    sodium_memzero(blob, sizeof(blob));
+    (void)notes__base32(out + sizeof(INVITE_PREFIX) - 1,
+                        cap - (sizeof(INVITE_PREFIX) - 1), blob, k);
+    notes__wipe(blob, sizeof(blob));
     *code = out;
     return NOTES_OK;
 }
@@ -894,7 +861,7 @@ int notes_sync_invite_decode(const char *code, notes_sync_invite *out)
     uint8_t blob[INVITE_BLOB_MAX + 8], h[32];
     const char *b, *e;
     size_t n, k, nl, al, pl = sizeof(INVITE_PREFIX) - 1;
-    long got;
+    size_t got;
     char key[NOTES_KEY_STRLEN];
     uint8_t pk[32];
     int rc = NOTES_EINVAL;
@@ -916,19 +883,19 @@ int notes_sync_invite_decode(const char *code, notes_sync_invite *out)
                            INVITE_PREFIX);
         return NOTES_EINVAL;
     }
-    got = sync_base32_decode(b + pl, n - pl, blob, sizeof(blob));
-    if (got < 0) {
+    if (notes__unbase32_len(blob, sizeof(blob), &got, b + pl, n - pl) !=
+        NOTES_OK) {
         notes_sync__detail("invite code: a character is not base32 (a-z, "
                            "2-7) or the code is cut short");
         return NOTES_EINVAL;
     }
-    k = (size_t)got;
+    k = got;
     if (k < 1 + 1 + 1 + 32 + 32 + 1 + 3 + 4) {
         notes_sync__detail("invite code is truncated (%zu bytes)", k);
         goto out;
     }
-    crypto_generichash(h, 32, blob, k - 4, NULL, 0);
-    if (sodium_memcmp(h, blob + k - 4, 4) != 0) {
+    notes__hash(h, 32, blob, k - 4, NULL, 0);
+    if (!notes__equal(h, blob + k - 4, 4)) {
         notes_sync__detail("invite code checksum does not match: a typo, or "
                            "the code is incomplete");
         goto out;
@@ -959,12 +926,12 @@ int notes_sync_invite_decode(const char *code, notes_sync_invite *out)
     out->addr[al] = '\0';
     if (strlen(out->addr) != al || addr_ok(out->addr))
         goto malformed;
-    sodium_memzero(blob, sizeof(blob));
+    notes__wipe(blob, sizeof(blob));
     return NOTES_OK;
 malformed:
     notes_sync__detail("invite code is malformed (bad name, key or address)");
 out:
-    sodium_memzero(blob, sizeof(blob));
-    sodium_memzero(out, sizeof(*out));
+    notes__wipe(blob, sizeof(blob));
+    notes__wipe(out, sizeof(*out));
     return rc;
 }

@@ -1,6 +1,6 @@
 /*
  * sync_internal.h: declarations shared inside notes_sync (not installed):
- * error detail, byte helpers, base32, the frame layer and handshake crypto.
+ * error detail, the frame layer and handshake crypto, discovery.
  * Tests include it to reach the frame layer directly.
  */
 #ifndef NOTES_SYNC_INTERNAL_H
@@ -17,38 +17,28 @@ __attribute__((format(printf, 1, 2))) void notes_sync__detail(const char *fmt,
 /* Copy libnotes' detail after a failed libnotes call, prefixed; returns rc. */
 int notes_sync__from_notes(int rc, const char *what);
 
-/* ---- bytes ---- */
-static inline void sync_put_u32(uint8_t *p, uint32_t v)
+/* ---- bytes: libnotes' helpers (notes.h, NOTES_SIBLING_API) ---- */
+/* A varint at *p (before end), minimal as everywhere (docs/format.md):
+ * notes__get_varint, for parsers that walk a pointer. 0 or NOTES_ECORRUPT. */
+static inline int notes_sync__get_varint(const uint8_t **p, const uint8_t *end,
+                                         uint64_t *v)
 {
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
+    struct notes_reader r;
+    int rc;
+    notes__reader_init(&r, *p, (size_t)(end - *p));
+    if ((rc = notes__get_varint(&r, v)) == NOTES_OK)
+        *p += r.off;
+    return rc;
 }
-static inline uint32_t sync_get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
-/* Growable byte buffer with a hard maximum (STYLE 9.1). */
-struct sync_buf {
-    uint8_t *data;
-    size_t len, cap, max;
-};
-void sync_buf_init(struct sync_buf *b, size_t max);
-void sync_buf_release(struct sync_buf *b);
-int sync_buf_reserve(struct sync_buf *b, size_t extra);
-int sync_buf_put(struct sync_buf *b, const void *p, size_t n);
-int sync_buf_put_varint(struct sync_buf *b, uint64_t v);
-/* Minimal LEB128 varint (as docs/format.md); 0 or NOTES_ECORRUPT. */
-int sync_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v);
-
-/* Lowercase RFC 4648 base32, no padding. out: 8*((n+4)/5) chars + NUL. */
-size_t sync_base32_encode(const uint8_t *in, size_t n, char *out);
-/* Strict decode of lowercase/uppercase base32; the unused bits of the last
- * character must be zero. Returns bytes written or -1. */
-long sync_base32_decode(const char *in, size_t n, uint8_t *out, size_t max);
+/* Exactly 2n lowercase hex digits (len of them, not NUL-terminated), as
+ * sync's own files write them: 0, or -1 for anything else (uppercase
+ * too: a file that differs from what was written is not read). */
+int notes_sync__unhex_lower(uint8_t *out, size_t n, const char *s, size_t len);
+/* A whole small file of sync's (space.c): at most max bytes, regular,
+ * NUL-terminated (OUT *out: free). check_private: NOTES_EPERM if others
+ * may read it. NOTES_ENOTFOUND, NOTES_ETOOBIG, NOTES_EIO, NOTES_ENOMEM. */
+int notes_sync__read_small(const char *path, size_t max, char **out,
+                           size_t *n, int check_private);
 
 /* ---- handshake and frames (frame.c) ---- */
 #define SYNC_M1_LEN 64
@@ -184,6 +174,7 @@ struct sync_disc_cfg {
         __attribute__((format(printf, 2, 3)));
     void *ud;
     notes_sync_discovery_stats *stats; /* borrowed: counted into */
+    void (*closed)(void *ud);     /* optional: stopped, handles closed */
 };
 /* Bind, start listening and announcing. NOTES_SYNC_ENET with a detail if
  * the port cannot be bound; NOTES_EINVAL for a bad destination. */

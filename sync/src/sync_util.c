@@ -1,6 +1,6 @@
 /*
- * sync_util.c: error strings and detail, the bounded buffer, varints and
- * base32 used by the rest of notes_sync.
+ * sync_util.c: error strings and detail (libnotes' one per-thread detail),
+ * and the strict hex of sync's own files.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,14 +9,20 @@
 
 #include "sync_internal.h"
 
-static _Thread_local char detail[512];
-
+/*
+ * One detail per thread for every library (docs/design.md): libnotes'.
+ * Formatted here first, since sync often passes that detail itself as an
+ * argument ("%s", notes_sync_last_detail()): vsnprintf from a buffer into
+ * itself is undefined.
+ */
 void notes_sync__detail(const char *fmt, ...)
 {
+    char line[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(detail, sizeof(detail), fmt, ap);
+    vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
+    notes__set_detail("%s", line);
 }
 
 int notes_sync__from_notes(int rc, const char *what)
@@ -33,7 +39,7 @@ int notes_sync__from_notes(int rc, const char *what)
 
 const char *notes_sync_last_detail(void)
 {
-    return detail;
+    return notes_last_detail();
 }
 
 void notes_sync_free(void *p)
@@ -67,135 +73,15 @@ const char *notes_sync_errname(int err)
     }
 }
 
-void sync_buf_init(struct sync_buf *b, size_t max)
+int notes_sync__unhex_lower(uint8_t *out, size_t n, const char *s, size_t len)
 {
-    b->data = NULL;
-    b->len = b->cap = 0;
-    b->max = max;
-}
-
-void sync_buf_release(struct sync_buf *b)
-{
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
-}
-
-int sync_buf_reserve(struct sync_buf *b, size_t extra)
-{
-    size_t want, cap;
-    uint8_t *p;
-    if (extra > b->max - b->len)
-        return NOTES_ETOOBIG;
-    want = b->len + extra;
-    if (want <= b->cap)
-        return NOTES_OK;
-    cap = b->cap ? b->cap : 256;
-    while (cap < want)
-        cap = cap > b->max / 2 ? b->max : cap * 2;
-    p = realloc(b->data, cap);
-    if (!p)
-        return NOTES_ENOMEM;
-    b->data = p;
-    b->cap = cap;
-    return NOTES_OK;
-}
-
-int sync_buf_put(struct sync_buf *b, const void *p, size_t n)
-{
-    int rc = sync_buf_reserve(b, n);
-    if (rc)
-        return rc;
-    if (n)
-        memcpy(b->data + b->len, p, n);
-    b->len += n;
-    return NOTES_OK;
-}
-
-int sync_buf_put_varint(struct sync_buf *b, uint64_t v)
-{
-    uint8_t tmp[10];
-    size_t k = 0;
-    do {
-        uint8_t c = v & 0x7f;
-        v >>= 7;
-        tmp[k++] = (uint8_t)(c | (v ? 0x80 : 0));
-    } while (v);
-    return sync_buf_put(b, tmp, k);
-}
-
-int sync_get_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
-{
-    const uint8_t *p = *pp;
-    uint64_t r = 0;
-    for (unsigned i = 0; i < 10; i++) {
-        uint8_t c;
-        if (p >= end)
-            return NOTES_ECORRUPT;
-        c = *p++;
-        if (i == 9 && c > 1)
-            return NOTES_ECORRUPT;
-        r |= (uint64_t)(c & 0x7f) << (7 * i);
-        if (!(c & 0x80)) {
-            if (c == 0 && i > 0)
-                return NOTES_ECORRUPT; /* not minimal */
-            *v = r;
-            *pp = p;
-            return NOTES_OK;
-        }
-    }
-    return NOTES_ECORRUPT;
-}
-
-static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
-
-size_t sync_base32_encode(const uint8_t *in, size_t n, char *out)
-{
-    size_t k = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        acc = (acc << 8) | in[i];
-        bits += 8;
-        while (bits >= 5) {
-            out[k++] = b32[(acc >> (bits - 5)) & 31];
-            bits -= 5;
-        }
-        acc &= (1u << bits) - 1;
-    }
-    if (bits > 0)
-        out[k++] = b32[(acc << (5 - bits)) & 31];
-    out[k] = '\0';
-    return k;
-}
-
-long sync_base32_decode(const char *in, size_t n, uint8_t *out, size_t max)
-{
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char)in[i], v;
-        if (c >= 'a' && c <= 'z')
-            v = c - 'a';
-        else if (c >= 'A' && c <= 'Z')
-            v = c - 'A';
-        else if (c >= '2' && c <= '7')
-            v = c - '2' + 26;
-        else
-            return -1;
-        acc = (acc << 5) | (uint32_t)v;
-        bits += 5;
-        if (bits >= 8) {
-            if (k >= max)
-                return -1;
-            out[k++] = (uint8_t)(acc >> (bits - 8));
-            bits -= 8;
-        }
-        acc &= (1u << bits) - 1;
-    }
-    /* A canonical encoding leaves fewer than 5 bits, all zero. */
-    if (bits >= 5 || acc != 0)
+    char in[129], back[129];
+    if (n > 64 || len != 2 * n)
         return -1;
-    return (long)k;
+    memcpy(in, s, len);
+    in[len] = '\0';
+    if (notes__unhex(out, n, in) != NOTES_OK)
+        return -1;
+    notes__hex(back, out, n);
+    return memcmp(back, in, len) == 0 ? 0 : -1;
 }

@@ -36,11 +36,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sodium.h>
-
 #include "notes_sync.h"
 #include "sync_fixture.h"
 #include "sync_internal.h"
+#include "serve_fixture.h"
 
 #define ANNOUNCE_MS 200
 
@@ -63,10 +62,10 @@ static void test_datagram(void **st)
     int flips_foreign = 0, flips_malformed = 0;
     (void)st;
     for (int i = 0; i < 3; i++) {
-        randombytes_buf(secrets[i], 32);
+        notes__random(secrets[i], 32);
         sync_disc_key(secrets[i], keys[i]);
     }
-    randombytes_buf(pk, 32);
+    notes__random(pk, 32);
     sync_disc_seal(keys[2], pk, 7654, now, pkt);
     assert_int_equal(sizeof(pkt), 83);
     assert_int_equal(pkt[0], SYNC_DISC_VERSION);
@@ -120,7 +119,7 @@ static void test_datagram(void **st)
     assert_int_equal(flips_foreign, 82 * 8);
     /* Random bytes of the right size and version. */
     for (int i = 0; i < 2000; i++) {
-        randombytes_buf(buf, sizeof(pkt));
+        notes__random(buf, sizeof(pkt));
         buf[0] = SYNC_DISC_VERSION;
         assert_int_equal(sync_disc_open((const uint8_t(*)[32])keys, 3, buf,
                                         sizeof(pkt), &which, got_pk, &port,
@@ -166,7 +165,7 @@ static void test_filter(void **st)
         ok += sync_disc_admit(f, htonl(0x0b000000 + i), 5500);
     assert_int_equal(ok, SYNC_DISC_GRATE / 2);
     /* Replays: seen once, refused while remembered. */
-    randombytes_buf(nonce, sizeof(nonce));
+    notes__random(nonce, sizeof(nonce));
     assert_false(sync_disc_replayed(f, nonce, 1000));
     assert_true(sync_disc_replayed(f, nonce, 1001));
     assert_true(sync_disc_replayed(f, nonce, 1000 + 2 * SYNC_DISC_WINDOW_MS - 1));
@@ -174,7 +173,7 @@ static void test_filter(void **st)
     /* The ring is bounded: old entries give way. */
     for (int i = 0; i < 3 * SYNC_DISC_NONCES; i++) {
         uint8_t n2[24];
-        randombytes_buf(n2, sizeof(n2));
+        notes__random(n2, sizeof(n2));
         assert_false(sync_disc_replayed(f, n2, 200000));
     }
     free(f);
@@ -229,7 +228,6 @@ static void server_start(struct server *s, const char *home, int udp, int to)
         memset(&o, 0, sizeof(o));
         o.listen = "127.0.0.1:0";
         o.on_listen = child_on_listen;
-        o.stop = &g_stop;
         o.live = 1;
         o.idle_ms = 5000;
         o.retry_ms = 100;
@@ -238,7 +236,7 @@ static void server_start(struct server *s, const char *home, int udp, int to)
         o.announce_to = dests;
         o.nannounce_to = 1;
         o.announce_ms = ANNOUNCE_MS;
-        _exit(notes_sync_serve(home, NULL, &o) ? 1 : 0);
+        _exit(fixture_serve(home, &o, &g_stop) ? 1 : 0);
     }
     close(fds[1]);
     pf.fd = fds[0];
@@ -610,7 +608,7 @@ static void test_daemons(void **st)
         for (int i = 0; i < N_TRUNC; i++)
             inject(sniff, udp, pkt, (size_t)i * 7);
         /* Oversized. */
-        randombytes_buf(big, sizeof(big));
+        notes__random(big, sizeof(big));
         memcpy(big, pkt, sizeof(pkt));
         for (int i = 0; i < N_BIG; i++)
             inject(sniff, udp, big, sizes[i]);
@@ -618,7 +616,7 @@ static void test_daemons(void **st)
          * announcement with one bit flipped in its tag. */
         for (int i = 0; i < N_FORGED - 1; i++) {
             uint8_t r[SYNC_DISC_LEN];
-            randombytes_buf(r, sizeof(r));
+            notes__random(r, sizeof(r));
             r[0] = SYNC_DISC_VERSION;
             inject(sniff, udp, r, sizeof(r));
         }
@@ -626,7 +624,7 @@ static void test_daemons(void **st)
         inject(sniff, udp, pkt, sizeof(pkt));
         /* Another space's announcement: foreign to A and B; C opens it (a
          * member it never heard of, at a closed port). */
-        randombytes_buf(fake, sizeof(fake));
+        notes__random(fake, sizeof(fake));
         sync_disc_seal(kd_other, fake, 9, unix_now(), pkt);
         inject(sniff, udp, pkt, sizeof(pkt));
         /* A's own key: A ignores it; B takes it for A (A's real port). */
@@ -658,7 +656,7 @@ static void test_daemons(void **st)
         notes_sync_peers_clear(&p);
         for (int i = 0; i < 2000; i++) {
             uint8_t r[SYNC_DISC_LEN];
-            randombytes_buf(r, sizeof(r));
+            notes__random(r, sizeof(r));
             r[0] = SYNC_DISC_VERSION;
             inject(sniff, udp, r, sizeof(r));
         }

@@ -52,12 +52,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sodium.h>
 #include <zstd.h>
 
 #include "notes_sync.h"
 #include "sync_internal.h"
 #include "sync_fixture.h"
+#include "serve_fixture.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define ASAN_BUILD 1
@@ -105,28 +105,28 @@ enum { M_HAVE = 1, M_BUNDLE = 2, M_DONE = 3, M_BYE = 4, M_ERROR = 5,
 
 /* ---- bytes ---- */
 
-static void by_init(struct sync_buf *b)
+static void by_init(struct notes_buf *b)
 {
-    sync_buf_init(b, SIZE_MAX / 4);
+    notes__buf_init(b, SIZE_MAX / 4);
 }
 
-static void by_put(struct sync_buf *b, const void *p, size_t n)
+static void by_put(struct notes_buf *b, const void *p, size_t n)
 {
-    assert_int_equal(sync_buf_put(b, p, n), NOTES_OK);
+    assert_int_equal(notes__buf_put(b, p, n), NOTES_OK);
 }
 
-static void by_u8(struct sync_buf *b, uint8_t v)
+static void by_u8(struct notes_buf *b, uint8_t v)
 {
     by_put(b, &v, 1);
 }
 
-static void by_varint(struct sync_buf *b, uint64_t v)
+static void by_varint(struct notes_buf *b, uint64_t v)
 {
-    assert_int_equal(sync_buf_put_varint(b, v), NOTES_OK);
+    assert_int_equal(notes__buf_put_varint(b, v), NOTES_OK);
 }
 
 /* One message: type, varint length, payload. */
-static void by_msg(struct sync_buf *b, uint8_t type, const void *p, size_t n)
+static void by_msg(struct notes_buf *b, uint8_t type, const void *p, size_t n)
 {
     by_u8(b, type);
     by_varint(b, n);
@@ -134,16 +134,16 @@ static void by_msg(struct sync_buf *b, uint8_t type, const void *p, size_t n)
 }
 
 /* A BUNDLE (or ZBUNDLE) message carrying a whole bundle in one chunk. */
-static void by_bundle_msg(struct sync_buf *b, int z, const uint8_t id[16],
+static void by_bundle_msg(struct notes_buf *b, int z, const uint8_t id[16],
                           const uint8_t *bundle, size_t n)
 {
-    struct sync_buf m;
+    struct notes_buf m;
     by_init(&m);
     by_put(&m, id, 16);
     by_varint(&m, n);
     by_put(&m, bundle, n);
     by_msg(b, z ? M_ZBUNDLE : M_BUNDLE, m.data, m.len);
-    sync_buf_release(&m);
+    notes__buf_release(&m);
 }
 
 /* BLAKE2b-256 keyed with `key` over label || a || b (docs/protocol.md's
@@ -151,14 +151,14 @@ static void by_bundle_msg(struct sync_buf *b, int z, const uint8_t id[16],
 static void kdf(uint8_t out[32], const uint8_t key[32], const char *label,
                 const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 {
-    crypto_generichash_state st;
-    crypto_generichash_init(&st, key, 32, 32);
-    crypto_generichash_update(&st, (const uint8_t *)label, strlen(label));
+    notes__hash_state st;
+    notes__hash_init(&st, key, 32, 32);
+    notes__hash_update(&st, (const uint8_t *)label, strlen(label));
     if (an)
-        crypto_generichash_update(&st, a, an);
+        notes__hash_update(&st, a, an);
     if (bn)
-        crypto_generichash_update(&st, b, bn);
-    crypto_generichash_final(&st, out, 32);
+        notes__hash_update(&st, b, bn);
+    notes__hash_final(&st, out, 32);
 }
 
 /* ---- /proc ---- */
@@ -342,8 +342,7 @@ static void srv_start(const char *home, unsigned max_conns)
         o.handshake_ms = g_hs_ms;
         o.idle_ms = IDLE_MS;
         o.max_conns = max_conns;
-        o.stop = &g_child_stop;
-        rc = notes_sync_serve(home, NULL, &o);
+        rc = fixture_serve(home, &o, &g_child_stop);
 #if ASAN_BUILD
         if (__lsan_do_recoverable_leak_check())
             _exit(5); /* the report is on stderr */
@@ -797,17 +796,17 @@ struct chg {
     size_t ndeps;
     uint64_t ndeps_wire;          /* nonzero: the count written instead */
     uint64_t time;
-    const struct sync_buf *ops;
+    const struct notes_buf *ops;
     uint64_t nops;                /* as written */
     const notes_identity *signer; /* NULL: flag 0, no signature */
 };
 
 /* Encode a change; OUT id (may be NULL): BLAKE2b-256 of its body. */
-static void chg_encode(const struct chg *c, struct sync_buf *out,
+static void chg_encode(const struct chg *c, struct notes_buf *out,
                        uint8_t id[32])
 {
     static const uint8_t magic[3] = {'N', 'C', 1};
-    struct sync_buf body;
+    struct notes_buf body;
     uint8_t h[32], sig[64];
     by_init(&body);
     by_put(&body, magic, 3);
@@ -822,7 +821,7 @@ static void chg_encode(const struct chg *c, struct sync_buf *out,
     by_varint(&body, c->time);
     by_varint(&body, c->nops);
     by_put(&body, c->ops->data, c->ops->len);
-    crypto_generichash(h, 32, body.data, body.len, NULL, 0);
+    notes__hash(h, 32, body.data, body.len, NULL, 0);
     if (id)
         memcpy(id, h, 32);
     by_put(out, body.data, body.len);
@@ -835,10 +834,10 @@ static void chg_encode(const struct chg *c, struct sync_buf *out,
     } else {
         by_u8(out, 0);
     }
-    sync_buf_release(&body);
+    notes__buf_release(&body);
 }
 
-static void op_ins(struct sync_buf *b, uint64_t pos, const char *text)
+static void op_ins(struct notes_buf *b, uint64_t pos, const char *text)
 {
     by_u8(b, 1);
     by_varint(b, pos);
@@ -846,7 +845,7 @@ static void op_ins(struct sync_buf *b, uint64_t pos, const char *text)
     by_put(b, text, strlen(text));
 }
 
-static void op_del(struct sync_buf *b, uint8_t kind, uint64_t pos,
+static void op_del(struct notes_buf *b, uint8_t kind, uint64_t pos,
                    uint64_t count)
 {
     by_u8(b, kind); /* 2: delete, 7: backspace */
@@ -855,7 +854,7 @@ static void op_del(struct sync_buf *b, uint8_t kind, uint64_t pos,
 }
 
 /* A bundle of n encoded changes: "NTB" 1, varint count, each as bytes. */
-static void bundle_of(struct sync_buf *out, const struct sync_buf *c,
+static void bundle_of(struct notes_buf *out, const struct notes_buf *c,
                       size_t n)
 {
     static const uint8_t magic[4] = {'N', 'T', 'B', 1};
@@ -916,9 +915,9 @@ static void view_free(struct view *v)
 static void mal_change(const struct world *w, const uint8_t doc[16],
                        uint64_t seq, const uint8_t *prev,
                        const uint8_t (*deps)[32], size_t ndeps, uint64_t pos,
-                       const char *text, struct sync_buf *out, uint8_t id[32])
+                       const char *text, struct notes_buf *out, uint8_t id[32])
 {
-    struct sync_buf ops;
+    struct notes_buf ops;
     struct chg c = {0};
     by_init(&ops);
     op_ins(&ops, pos, text);
@@ -934,7 +933,7 @@ static void mal_change(const struct world *w, const uint8_t doc[16],
     c.signer = w->mal;
     by_init(out);
     chg_encode(&c, out, id);
-    sync_buf_release(&ops);
+    notes__buf_release(&ops);
 }
 
 /* ---- Mallory's side of the wire ---- */
@@ -944,7 +943,7 @@ struct mal {
     struct sync_dir tx, rx;
     uint8_t m1[SYNC_M1_LEN], m2[SYNC_M2_LEN], m3[SYNC_M3_LEN];
     uint8_t server[32];
-    struct sync_buf in;
+    struct notes_buf in;
     int in_body;
     size_t body_len;
     uint8_t *plain;
@@ -969,14 +968,13 @@ static void forge_m3(const struct sync_hs *hs, const uint8_t K[32],
     uint8_t ee[32], h1[32], k2[32], h2[32], k3[32], h3[32], plain[96];
     uint8_t stmt[64];
     uint8_t nonce[24] = {0};
-    assert_int_equal(crypto_scalarmult(ee, hs->e_sk, m2), 0);
+    assert_int_equal(notes__dh(ee, hs->e_sk, m2), NOTES_OK);
     kdf(h1, K, "notes-sync/1 h1", hs->e_pk, 32, m2, 32);
     kdf(k2, ee, "notes-sync/1 k2", h1, 32, NULL, 0);
     /* M2 opens: the responder proved who it is, as an initiator checks. */
-    assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(
-                         plain, NULL, NULL, m2 + 32, SYNC_M2_LEN - 32, h1, 32,
-                         nonce, k2),
-                     0);
+    assert_int_equal(notes__aead_open(plain, m2 + 32, SYNC_M2_LEN - 32, h1,
+                                      32, nonce, k2),
+                     NOTES_OK);
     memcpy(server, plain, 32);
     kdf(h2, K, "notes-sync/1 h2", h1, 32, m2 + 32, SYNC_M2_LEN - 32);
     kdf(k3, ee, "notes-sync/1 k3", h2, 32, NULL, 0);
@@ -986,13 +984,12 @@ static void forge_m3(const struct sync_hs *hs, const uint8_t K[32],
     assert_int_equal(notes_identity_sign(signer, stmt, sizeof(lbl) - 1 + 32,
                                          plain + 32),
                      NOTES_OK);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(m3, NULL, plain, 96, h2, 32,
-                                               NULL, nonce, k3);
+    notes__aead_seal(m3, plain, 96, h2, 32, nonce, k3);
     /* The session keys, should the responder accept M3. */
     kdf(h3, K, "notes-sync/1 h3", h2, 32, m3, SYNC_M3_LEN);
     kdf(tx, ee, "notes-sync/1 initiator to responder", h3, 32, NULL, 0);
     kdf(rx, ee, "notes-sync/1 responder to initiator", h3, 32, NULL, 0);
-    sodium_memzero(ee, sizeof(ee));
+    notes__wipe(ee, sizeof(ee));
 }
 
 /*
@@ -1006,7 +1003,7 @@ static int mal_open(struct mal *m, int port, const notes_sync_space *sp,
     struct sync_hs hs;
     uint8_t k[32];
     memset(m, 0, sizeof(*m));
-    sync_buf_init(&m->in, SYNC_HDR_LEN + NOTES_SYNC_FRAME_MAX + SYNC_TAG_LEN +
+    notes__buf_init(&m->in, SYNC_HDR_LEN + NOTES_SYNC_FRAME_MAX + SYNC_TAG_LEN +
                               65536);
     m->plain = malloc(NOTES_SYNC_FRAME_MAX);
     assert_non_null(m->plain);
@@ -1030,7 +1027,7 @@ static int mal_open(struct mal *m, int port, const notes_sync_space *sp,
     if (write_all(m->fd, m->m3, SYNC_M3_LEN))
         return -1;
     sync_hs_wipe(&hs);
-    sodium_memzero(k, sizeof(k));
+    notes__wipe(k, sizeof(k));
     return 0;
 }
 
@@ -1039,7 +1036,7 @@ static void mal_close(struct mal *m)
     if (m->fd >= 0)
         close(m->fd);
     m->fd = -1;
-    sync_buf_release(&m->in);
+    notes__buf_release(&m->in);
     free(m->plain);
     m->plain = NULL;
 }
@@ -1061,11 +1058,10 @@ static int mal_frame(struct mal *m, const uint8_t *body, size_t n)
 static int mal_header(struct mal *m, uint32_t len)
 {
     uint8_t hdr[4], sealed[SYNC_HDR_LEN], nonce[24] = {0};
-    sync_put_u32(hdr, len);
+    notes__store_u32le(hdr, len);
     for (int i = 0; i < 8; i++)
         nonce[i] = (uint8_t)(m->tx.ctr >> (8 * i));
-    crypto_aead_xchacha20poly1305_ietf_encrypt(sealed, NULL, hdr, 4, NULL, 0,
-                                               NULL, nonce, m->tx.key);
+    notes__aead_seal(sealed, hdr, 4, NULL, 0, nonce, m->tx.key);
     m->tx.ctr++;
     return write_all(m->fd, sealed, sizeof(sealed));
 }
@@ -1076,7 +1072,7 @@ static void mal_parse(struct mal *m, const uint8_t *p, size_t n)
     while (p < end) {
         uint8_t type = *p++;
         uint64_t len;
-        if (sync_get_varint(&p, end, &len) || len > (uint64_t)(end - p)) {
+        if (notes_sync__get_varint(&p, end, &len) || len > (uint64_t)(end - p)) {
             m->bad = 1;
             return;
         }
@@ -1095,7 +1091,7 @@ static void mal_parse(struct mal *m, const uint8_t *p, size_t n)
             const uint8_t *q = p;
             size_t tl;
             m->error = 1;
-            (void)sync_get_varint(&q, p + len, &m->err_code);
+            (void)notes_sync__get_varint(&q, p + len, &m->err_code);
             tl = (size_t)(p + len - q);
             if (tl >= sizeof(m->err_text))
                 tl = sizeof(m->err_text) - 1;
@@ -1167,7 +1163,7 @@ static int mal_pump(struct mal *m, int ms)
             m->eof = 1;
             break;
         }
-        if (sync_buf_put(&m->in, buf, (size_t)k) != NOTES_OK) {
+        if (notes__buf_put(&m->in, buf, (size_t)k) != NOTES_OK) {
             m->bad = 1;
             return 0;
         }
@@ -1198,7 +1194,7 @@ static void mal_session_f(const struct world *w, int flags,
                           const uint8_t *msgs, size_t n, struct outcome *o)
 {
     struct mal m;
-    struct sync_buf body;
+    struct notes_buf body;
     size_t before = srv_count();
     static const uint8_t have_none[2] = {1, 0}; /* last, 0 notes */
     double t0 = now_ms();
@@ -1213,7 +1209,7 @@ static void mal_session_f(const struct world *w, int flags,
         m.sent_done = 1;
     }
     (void)mal_frame(&m, body.data, body.len);
-    sync_buf_release(&body);
+    notes__buf_release(&body);
     if (!mal_pump(&m, 5000))
         fail_msg("the server did not close Mallory's session within 5 s");
     o->ms = now_ms() - t0;
@@ -1282,26 +1278,26 @@ static void expect_refused(struct world *w, const char *what,
 
 /* expect_refused for one bundle (BUNDLE message) of note `id`. */
 static void refuse_bundle(struct world *w, const char *what,
-                          const uint8_t id[16], const struct sync_buf *chg,
+                          const uint8_t id[16], const struct notes_buf *chg,
                           size_t nchg, int rc, const char *needle)
 {
-    struct sync_buf bundle, msgs;
+    struct notes_buf bundle, msgs;
     by_init(&bundle);
     by_init(&msgs);
     bundle_of(&bundle, chg, nchg);
     by_bundle_msg(&msgs, 0, id, bundle.data, bundle.len);
     expect_refused(w, what, msgs.data, msgs.len, rc, needle);
-    sync_buf_release(&bundle);
-    sync_buf_release(&msgs);
+    notes__buf_release(&bundle);
+    notes__buf_release(&msgs);
 }
 
 /* An attack the server takes (valid changes): the session ends well and
  * `added` new changes were stored. */
 static void expect_taken(struct world *w, const char *what,
-                         const uint8_t id[16], const struct sync_buf *chg,
+                         const uint8_t id[16], const struct notes_buf *chg,
                          size_t nchg, uint64_t added)
 {
-    struct sync_buf bundle, msgs;
+    struct notes_buf bundle, msgs;
     struct outcome o;
     by_init(&bundle);
     by_init(&msgs);
@@ -1316,15 +1312,15 @@ static void expect_taken(struct world *w, const char *what,
     assert_true(o.clean);
     assert_false(o.error);
     assert_int_equal(o.rec.changes_received, added);
-    sync_buf_release(&bundle);
-    sync_buf_release(&msgs);
+    notes__buf_release(&bundle);
+    notes__buf_release(&msgs);
     honest_check(w, what);
 }
 
-static void bufs_release(struct sync_buf *b, size_t n)
+static void bufs_release(struct notes_buf *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        sync_buf_release(&b[i]);
+        notes__buf_release(&b[i]);
 }
 
 /* ---- the attacks ---- */
@@ -1339,7 +1335,7 @@ static void test_hostile_forged_signature(void **st)
 {
     struct world *w = *st;
     struct view v;
-    struct sync_buf c[2], ops;
+    struct notes_buf c[2], ops;
     struct chg x = {0};
     uint8_t fresh[16];
     view_of(w->a, w->n1, &v);
@@ -1350,7 +1346,7 @@ static void test_hostile_forged_signature(void **st)
     c[0].data[c[0].len - 1] ^= 0x01;
     refuse_bundle(w, "signature with one bit flipped", w->n1, c, 1,
                   NOTES_EBADSIG, "signature does not verify");
-    sync_buf_release(&c[0]);
+    notes__buf_release(&c[0]);
 
     /* A valid signature of another change of hers. */
     mal_change(w, w->n1, 1, NULL, (const uint8_t(*)[32])v.heads, v.nheads,
@@ -1376,8 +1372,8 @@ static void test_hostile_forged_signature(void **st)
     chg_encode(&x, &c[0], NULL);
     refuse_bundle(w, "unsigned, not covered", w->n1, c, 1, NOTES_EUNSIGNED,
                   "no signature");
-    sync_buf_release(&c[0]);
-    sync_buf_release(&ops);
+    notes__buf_release(&c[0]);
+    notes__buf_release(&ops);
 
     /* A good change, then a forged one: neither is stored. */
     {
@@ -1394,13 +1390,13 @@ static void test_hostile_forged_signature(void **st)
 
     /* A forged change creating a note the server does not have: the note
      * is neither created nor listed (snap_same checks both). */
-    randombytes_buf(fresh, sizeof(fresh));
+    notes__random(fresh, sizeof(fresh));
     mal_change(w, fresh, 1, NULL, NULL, 0, 0, "Mallory's new note\n", &c[0],
                NULL);
     c[0].data[c[0].len - 33] ^= 0x02;
     refuse_bundle(w, "forged change of a new note", fresh, c, 1,
                   NOTES_EBADSIG, "signature does not verify");
-    sync_buf_release(&c[0]);
+    notes__buf_release(&c[0]);
     view_free(&v);
     srv_finish();
 }
@@ -1416,7 +1412,7 @@ static void test_hostile_impersonation(void **st)
 {
     struct world *w = *st;
     struct view v;
-    struct sync_buf c[2], ops;
+    struct notes_buf c[2], ops;
     struct chg x = {0};
     struct mal m;
     size_t before, at_ana = 0;
@@ -1456,7 +1452,7 @@ static void test_hostile_impersonation(void **st)
         refuse_bundle(w, "Ana's key, Ana's signature of another change",
                       w->n1, c, 1, NOTES_EBADSIG, "signature does not verify");
     }
-    sync_buf_release(&c[0]);
+    notes__buf_release(&c[0]);
 
     /* Unsigned as Ana, then a signed change of Mallory built on it:
      * coverage follows one author's chain only. */
@@ -1468,7 +1464,7 @@ static void test_hostile_impersonation(void **st)
     refuse_bundle(w, "unsigned as Ana, 'covered' by Mallory", w->n1, c, 2,
                   NOTES_EUNSIGNED, "no signature");
     bufs_release(c, 2);
-    sync_buf_release(&ops);
+    notes__buf_release(&ops);
 
     /* The handshake: M3 claiming Ana's key, signed by Mallory. */
     before = srv_count();
@@ -1523,7 +1519,7 @@ static void test_hostile_replay_and_reorder(void **st)
 {
     struct world *w = *st;
     struct view v;
-    struct sync_buf c[4], msgs;
+    struct notes_buf c[4], msgs;
     uint8_t x1[32], x2[32], x3[32];
     struct snap s0, s1;
     struct outcome o;
@@ -1553,7 +1549,7 @@ static void test_hostile_replay_and_reorder(void **st)
         view_free(&v2);
     }
     mal_session(w, msgs.data, msgs.len, &o);
-    sync_buf_release(&msgs);
+    notes__buf_release(&msgs);
     printf("  %-46s -> %s, %llu new change(s)\n", "replay of the server's own "
            "changes", o.rec.rc ? notes_sync_errname(o.rec.rc) : "OK",
            (unsigned long long)o.rec.changes_received);
@@ -1590,7 +1586,7 @@ static void test_hostile_replay_and_reorder(void **st)
     mal_change(w, w->n1, 3, x2, (const uint8_t(*)[32])x2, 1, v.len + 26,
                "Mallory: three\n", &c[1], x3);
     {
-        struct sync_buf rev[2] = {c[1], c[0]};
+        struct notes_buf rev[2] = {c[1], c[0]};
         refuse_bundle(w, "child before its parent", w->n1, rev, 2,
                       NOTES_EMISSINGDEP, "missing");
     }
@@ -1615,7 +1611,7 @@ static void test_hostile_replay_and_reorder(void **st)
  * id first (the one that continues her main branch, docs/format.md).
  */
 static void equivocate(const struct world *w, const uint8_t doc[16],
-                       struct sync_buf c[2], uint8_t id[2][32],
+                       struct notes_buf c[2], uint8_t id[2][32],
                        const char *text[2])
 {
     struct view v;
@@ -1629,7 +1625,7 @@ static void equivocate(const struct world *w, const uint8_t doc[16],
     text[0] = t[0];
     text[1] = t[1];
     if (memcmp(id[0], id[1], 32) > 0) {
-        struct sync_buf tc = c[0];
+        struct notes_buf tc = c[0];
         uint8_t tid[32];
         c[0] = c[1];
         c[1] = tc;
@@ -1656,7 +1652,7 @@ static void equivocate(const struct world *w, const uint8_t doc[16],
 static void test_hostile_equivocation(void **st)
 {
     struct world *w = *st;
-    struct sync_buf c[2], cz, c2[2];
+    struct notes_buf c[2], cz, c2[2];
     uint8_t id[2][32], id2[2][32], z[32];
     const char *text[2], *text2[2];
     size_t nc0, nc, neq;
@@ -1738,11 +1734,11 @@ static void test_hostile_equivocation(void **st)
     assert_non_null(strstr(t, text2[1]));
     free(t);
     printf("  note 2: Bo got both branches: the same text and evidence\n");
-    sync_buf_release(&c[0]);
-    sync_buf_release(&c[1]);
-    sync_buf_release(&c2[0]);
-    sync_buf_release(&c2[1]);
-    sync_buf_release(&cz);
+    notes__buf_release(&c[0]);
+    notes__buf_release(&c[1]);
+    notes__buf_release(&c2[0]);
+    notes__buf_release(&c2[1]);
+    notes__buf_release(&cz);
     srv_finish();
 }
 
@@ -1757,13 +1753,13 @@ static void test_hostile_causally_impossible(void **st)
 {
     struct world *w = *st;
     struct view v;
-    struct sync_buf c[2], ops;
+    struct notes_buf c[2], ops;
     struct chg x = {0};
     uint8_t unknown[32], x1[32], first[32];
     uint8_t deps2[2][32];
     size_t len_first;
     view_of(w->a, w->n1, &v);
-    randombytes_buf(unknown, sizeof(unknown));
+    notes__random(unknown, sizeof(unknown));
     memcpy(first, v.ids[0], 32); /* Ana's first change: a shorter text */
     len_first = strlen("# Weekly\n\nAgenda: release plan\n");
     assert_true(v.len > len_first + 5);
@@ -1772,48 +1768,48 @@ static void test_hostile_causally_impossible(void **st)
                "Mallory: after nothing\n", &c[0], NULL);
     refuse_bundle(w, "dep on a change that does not exist", w->n1, c, 1,
                   NOTES_EMISSINGDEP, "missing");
-    sync_buf_release(&c[0]);
+    notes__buf_release(&c[0]);
 
     mal_change(w, w->n1, 2, unknown, (const uint8_t(*)[32])v.heads, v.nheads,
                v.len, "Mallory: seq 2 first\n", &c[0], NULL);
     refuse_bundle(w, "prev that does not exist", w->n1, c, 1,
                   NOTES_EMISSINGDEP, "missing");
-    sync_buf_release(&c[0]);
+    notes__buf_release(&c[0]);
 
     mal_change(w, w->n1, 2, first, (const uint8_t(*)[32])v.heads, v.nheads,
                v.len, "Mallory: borrowing Ana's chain\n", &c[0], NULL);
     refuse_bundle(w, "prev is another author's change", w->n1, c, 1,
                   NOTES_EBADCHAIN, "another chain");
-    sync_buf_release(&c[0]);
+    notes__buf_release(&c[0]);
 
     /* Her seq 1, taken; then seq 3 naming it as prev: a jump. */
     mal_change(w, w->n1, 1, NULL, (const uint8_t(*)[32])v.heads, v.nheads,
                v.len, "Mallory: seq 1\n", &c[0], x1);
     expect_taken(w, "Mallory's seq 1 (valid)", w->n1, c, 1, 1);
-    sync_buf_release(&c[0]);
+    notes__buf_release(&c[0]);
     view_free(&v);
     view_of(w->a, w->n1, &v);
     mal_change(w, w->n1, 3, x1, (const uint8_t(*)[32])v.heads, v.nheads,
                v.len, "Mallory: seq 3 after 1\n", &c[0], NULL);
     refuse_bundle(w, "seq 3 right after seq 1", w->n1, c, 1, NOTES_EBADSEQ,
                   NULL);
-    sync_buf_release(&c[0]);
+    notes__buf_release(&c[0]);
 
     /* Positions. */
     mal_change(w, w->n1, 2, x1, (const uint8_t(*)[32])v.heads, v.nheads,
                v.len + 1, "past the end\n", &c[0], NULL);
     refuse_bundle(w, "insert one past the end", w->n1, c, 1, NOTES_EBADOP,
                   "outside the text");
-    sync_buf_release(&c[0]);
+    notes__buf_release(&c[0]);
     mal_change(w, w->n1, 2, x1, (const uint8_t(*)[32])first, 1,
                len_first + 5, "valid now, not then\n", &c[0], NULL);
     refuse_bundle(w, "insert past the text of the version named", w->n1, c,
                   1, NOTES_EBADOP, "outside the text");
-    sync_buf_release(&c[0]);
+    notes__buf_release(&c[0]);
     mal_change(w, w->n1, 2, x1, NULL, 0, 1, "after nothing\n", &c[0], NULL);
     refuse_bundle(w, "insert at 1 having seen nothing", w->n1, c, 1,
                   NOTES_EBADOP, "outside the text");
-    sync_buf_release(&c[0]);
+    notes__buf_release(&c[0]);
 
     x.doc = w->n1;
     x.author = notes_identity_public_key(w->mal);
@@ -1851,8 +1847,8 @@ static void test_hostile_causally_impossible(void **st)
             by_init(&c[0]);
             chg_encode(&x, &c[0], NULL);
             refuse_bundle(w, dels[i].what, w->n1, c, 1, dels[i].rc, NULL);
-            sync_buf_release(&c[0]);
-            sync_buf_release(&ops);
+            notes__buf_release(&c[0]);
+            notes__buf_release(&ops);
         }
     }
 
@@ -1860,7 +1856,7 @@ static void test_hostile_causally_impossible(void **st)
     mal_change(w, w->n2, 1, NULL, NULL, 0, 0, "wrong note\n", &c[0], NULL);
     refuse_bundle(w, "a change of another note", w->n1, c, 1, NOTES_EWRONGDOC,
                   "another note");
-    sync_buf_release(&c[0]);
+    notes__buf_release(&c[0]);
 
     /* Deps out of order, and twice the same. */
     memcpy(deps2[0], v.ids[1], 32);
@@ -1873,13 +1869,13 @@ static void test_hostile_causally_impossible(void **st)
                &c[0], NULL);
     refuse_bundle(w, "deps not sorted", w->n1, c, 1, NOTES_ECORRUPT,
                   "not sorted");
-    sync_buf_release(&c[0]);
+    notes__buf_release(&c[0]);
     memcpy(deps2[1], deps2[0], 32);
     mal_change(w, w->n1, 2, x1, (const uint8_t(*)[32])deps2, 2, 0, "z\n",
                &c[0], NULL);
     refuse_bundle(w, "the same dep twice", w->n1, c, 1, NOTES_ECORRUPT,
                   "not sorted");
-    sync_buf_release(&c[0]);
+    notes__buf_release(&c[0]);
     view_free(&v);
     srv_finish();
 }
@@ -1901,7 +1897,7 @@ static void test_hostile_huge_lengths(void **st)
                                                               "VmRSS:");
     static const uint8_t v64max[10] = {0xff, 0xff, 0xff, 0xff, 0xff,
                                        0xff, 0xff, 0xff, 0xff, 0x01};
-    struct sync_buf msgs, pl, ops, c[1];
+    struct notes_buf msgs, pl, ops, c[1];
     struct view v;
     uint8_t zero16[16] = {0};
 
@@ -1929,7 +1925,7 @@ static void test_hostile_huge_lengths(void **st)
                              0);
             assert_int_equal(mal_header(&m, hdrs[i].len), 0);
             if (hdrs[i].rc == NOTES_SYNC_ECLOSED) {
-                randombytes_buf(junk, sizeof(junk));
+                notes__random(junk, sizeof(junk));
                 assert_int_equal(write_all(m.fd, junk, sizeof(junk)), 0);
                 shutdown(m.fd, SHUT_WR);
             }
@@ -2026,7 +2022,7 @@ static void test_hostile_huge_lengths(void **st)
 
     /* Inside a bundle. */
     {
-        struct sync_buf b;
+        struct notes_buf b;
         by_init(&b);
         by_put(&b, "NTB\001", 4);
         by_put(&b, v64max, sizeof(v64max));
@@ -2043,7 +2039,7 @@ static void test_hostile_huge_lengths(void **st)
         by_bundle_msg(&msgs, 0, w->n1, b.data, b.len);
         expect_refused(w, "a change claiming 2^63 bytes", msgs.data,
                        msgs.len, NOTES_ECORRUPT, "truncated");
-        sync_buf_release(&b);
+        notes__buf_release(&b);
     }
     view_of(w->a, w->n1, &v);
     {
@@ -2064,13 +2060,13 @@ static void test_hostile_huge_lengths(void **st)
         chg_encode(&x, &c[0], NULL);
         refuse_bundle(w, "a change with 2^64-1 deps", w->n1, c, 1,
                       NOTES_ECORRUPT, "dependency count");
-        sync_buf_release(&c[0]);
+        notes__buf_release(&c[0]);
         x.ndeps_wire = 257;
         by_init(&c[0]);
         chg_encode(&x, &c[0], NULL);
         refuse_bundle(w, "a change with 257 deps", w->n1, c, 1,
                       NOTES_ECORRUPT, "dependency count");
-        sync_buf_release(&c[0]);
+        notes__buf_release(&c[0]);
         x.ndeps_wire = 0;
 
         x.nops = UINT64_MAX;
@@ -2078,13 +2074,13 @@ static void test_hostile_huge_lengths(void **st)
         chg_encode(&x, &c[0], NULL);
         refuse_bundle(w, "a change with 2^64-1 operations", w->n1, c, 1,
                       NOTES_ECORRUPT, "operation count");
-        sync_buf_release(&c[0]);
+        notes__buf_release(&c[0]);
         x.nops = 1u << 20;
         by_init(&c[0]);
         chg_encode(&x, &c[0], NULL);
         refuse_bundle(w, "2^20 operations claimed, 1 sent", w->n1, c, 1,
                       NOTES_ECORRUPT, "operation count");
-        sync_buf_release(&c[0]);
+        notes__buf_release(&c[0]);
         x.nops = 1;
 
         ops.len = 0;
@@ -2096,7 +2092,7 @@ static void test_hostile_huge_lengths(void **st)
         chg_encode(&x, &c[0], NULL);
         refuse_bundle(w, "insert at 2^64-1", w->n1, c, 1, NOTES_ECORRUPT,
                       "insert position");
-        sync_buf_release(&c[0]);
+        notes__buf_release(&c[0]);
         ops.len = 0;
         by_u8(&ops, 1);
         by_varint(&ops, 1ull << 32);
@@ -2106,7 +2102,7 @@ static void test_hostile_huge_lengths(void **st)
         chg_encode(&x, &c[0], NULL);
         refuse_bundle(w, "insert at 2^32", w->n1, c, 1, NOTES_ECORRUPT,
                       "insert position");
-        sync_buf_release(&c[0]);
+        notes__buf_release(&c[0]);
         ops.len = 0;
         by_u8(&ops, 1);
         by_varint(&ops, 0);
@@ -2116,7 +2112,7 @@ static void test_hostile_huge_lengths(void **st)
         chg_encode(&x, &c[0], NULL);
         refuse_bundle(w, "insert text of 2^64-1 bytes", w->n1, c, 1,
                       NOTES_ETOOBIG, "insert text");
-        sync_buf_release(&c[0]);
+        notes__buf_release(&c[0]);
         ops.len = 0;
         op_del(&ops, 2, 0, 0xffffffffu);
         op_del(&ops, 2, 0, 0xffffffffu);
@@ -2125,21 +2121,21 @@ static void test_hostile_huge_lengths(void **st)
         chg_encode(&x, &c[0], NULL);
         refuse_bundle(w, "2 x 2^32-1 deletes (2^33 text events)", w->n1, c,
                       1, NOTES_ETOOBIG, "text events");
-        sync_buf_release(&c[0]);
+        notes__buf_release(&c[0]);
         x.nops = 1;
 
         ops.len = 0;
         op_ins(&ops, 0, "x");
         {
             uint8_t rnd[32];
-            randombytes_buf(rnd, sizeof(rnd));
+            notes__random(rnd, sizeof(rnd));
             x.seq = UINT64_MAX;
             x.prev = rnd;
             by_init(&c[0]);
             chg_encode(&x, &c[0], NULL);
             refuse_bundle(w, "seq 2^64-1", w->n1, c, 1, NOTES_EMISSINGDEP,
                           "missing");
-            sync_buf_release(&c[0]);
+            notes__buf_release(&c[0]);
             x.seq = 1;
             x.prev = NULL;
         }
@@ -2150,8 +2146,8 @@ static void test_hostile_huge_lengths(void **st)
         by_init(&c[0]);
         chg_encode(&x, &c[0], NULL);
         expect_taken(w, "a change claiming time 2^64-1 ms", w->n1, c, 1, 1);
-        sync_buf_release(&c[0]);
-        sync_buf_release(&ops);
+        notes__buf_release(&c[0]);
+        notes__buf_release(&ops);
     }
     view_free(&v);
 
@@ -2160,7 +2156,7 @@ static void test_hostile_huge_lengths(void **st)
         struct outcome o;
         uint8_t *big = malloc(65536);
         assert_non_null(big);
-        randombytes_buf(big, 65536);
+        notes__random(big, 65536);
         pl.len = 0;
         by_put(&pl, v64max, sizeof(v64max));
         by_put(&pl, big, 65536);
@@ -2176,8 +2172,8 @@ static void test_hostile_huge_lengths(void **st)
             assert_true(*q >= ' ' && *q < 0x7f);
         honest_check(w, "Mallory's own ERROR");
     }
-    sync_buf_release(&msgs);
-    sync_buf_release(&pl);
+    notes__buf_release(&msgs);
+    notes__buf_release(&pl);
     {
         long hwm1 = proc_kb(g_srv.pid, "VmHWM:");
         long rss1 = proc_kb(g_srv.pid, "VmRSS:");
@@ -2259,7 +2255,7 @@ static uint8_t *zstd_declare(const uint8_t *z, size_t zn, uint64_t size,
 }
 
 /* One compressed bundle of note id (one ZBUNDLE message). */
-static void zbundle_msgs(struct sync_buf *msgs, const uint8_t id[16],
+static void zbundle_msgs(struct notes_buf *msgs, const uint8_t id[16],
                          const uint8_t *z, size_t zn)
 {
     msgs->len = 0;
@@ -2277,7 +2273,7 @@ static void zbundle_msgs(struct sync_buf *msgs, const uint8_t id[16],
 static void test_hostile_decompression_bomb(void **st)
 {
     struct world *w = *st;
-    struct sync_buf msgs;
+    struct notes_buf msgs;
     uint8_t *z, *d;
     size_t zn, dn;
     long rss0 = proc_kb(g_srv.pid, "VmRSS:"), hwm;
@@ -2335,7 +2331,7 @@ static void test_hostile_decompression_bomb(void **st)
         assert_true(hwm2 - hwm < MEM_KB(4 * 1024));
     }
     free(z);
-    sync_buf_release(&msgs);
+    notes__buf_release(&msgs);
     /* Bo's sync ran after it: the bomb's session and buffer are freed. */
     {
         long rss = proc_kb(g_srv.pid, "VmRSS:");
@@ -2365,7 +2361,7 @@ static void test_hostile_slowloris(void **st)
     sync_netkey(w->sp.secret, k);
     sync_hs_m1(&hs, k, m1);
     sync_hs_wipe(&hs);
-    randombytes_buf(rnd, sizeof(rnd));
+    notes__random(rnd, sizeof(rnd));
     fd[0] = connect_local(g_srv.port);
     fd[1] = connect_local(g_srv.port);
     assert_true(fd[0] >= 0 && fd[1] >= 0);
@@ -2422,11 +2418,10 @@ static void test_hostile_slowloris(void **st)
         rec = srv_count();
         assert_int_equal(mal_open(&m, g_srv.port, &w->sp, w->mal, NULL), 0);
         assert_int_equal(mal_frame(&m, have_none, sizeof(have_none)), 0);
-        sync_put_u32(len4, 100);
+        notes__store_u32le(len4, 100);
         for (int j = 0; j < 8; j++)
             nonce[j] = (uint8_t)(m.tx.ctr >> (8 * j));
-        crypto_aead_xchacha20poly1305_ietf_encrypt(hdr, NULL, len4, 4, NULL,
-                                                   0, NULL, nonce, m.tx.key);
+        notes__aead_seal(hdr, len4, 4, NULL, 0, nonce, m.tx.key);
         m.auto_bye = 0;
         t0 = last = now_ms();
         while (!m.eof && now_ms() - t0 < 4 * IDLE_MS) {
@@ -2520,7 +2515,7 @@ static void test_hostile_connection_flood(void **st)
                 getsockopt(fds[i], SOL_SOCKET, SO_ERROR, &err, &el);
                 connected[i] = 1;
                 if (err == 0 && i % 3 == 0) {
-                    randombytes_buf(b, 64);
+                    notes__random(b, 64);
                     (void)send(fds[i], b, 64, MSG_NOSIGNAL);
                 }
                 if (err == 0)
@@ -2703,7 +2698,7 @@ static void *flooder_main(void *arg)
             if (!sent[i] && (pf[i].revents & POLLOUT)) {
                 sent[i] = 1;
                 if (talk[i]) {
-                    randombytes_buf(b, SYNC_M1_LEN);
+                    notes__random(b, SYNC_M1_LEN);
                     (void)send(fds[i], b, SYNC_M1_LEN, MSG_NOSIGNAL);
                 }
             }
@@ -3013,7 +3008,7 @@ static void *stranger_main(void *arg)
         }
         switch (kind) {
         case 0: /* a random M1 */
-            randombytes_buf(buf, SYNC_M1_LEN);
+            notes__random(buf, SYNC_M1_LEN);
             n = SYNC_M1_LEN;
             break;
         case 1: /* the recorded M1, then (below) the recorded M3 */
@@ -3021,7 +3016,7 @@ static void *stranger_main(void *arg)
             n = SYNC_M1_LEN;
             break;
         case 2: /* a random M1 and 200 bytes of garbage */
-            randombytes_buf(buf, SYNC_M1_LEN + 200);
+            notes__random(buf, SYNC_M1_LEN + 200);
             n = SYNC_M1_LEN + 200;
             break;
         default: /* the recorded M1, M3 and first frame at once */
@@ -3187,7 +3182,7 @@ static void test_hostile_have_flood_memory(void **st)
 {
     enum { AUTHORS = 4096, FRAMES = 40 };
     struct world *w = *st;
-    struct sync_buf body, pl;
+    struct notes_buf body, pl;
     struct mal m;
     uint8_t key[32], id[16];
     size_t sent = 0, entries = 0, rec;
@@ -3200,12 +3195,12 @@ static void test_hostile_have_flood_memory(void **st)
     /* One entry introducing 4,096 authors. */
     by_u8(&pl, 0);
     by_varint(&pl, 1);
-    randombytes_buf(id, sizeof(id));
+    notes__random(id, sizeof(id));
     by_put(&pl, id, 16);
     by_put(&pl, id, 16);
     by_varint(&pl, AUTHORS);
     for (uint64_t a = 0; a < AUTHORS; a++) {
-        randombytes_buf(key, sizeof(key));
+        notes__random(key, sizeof(key));
         by_varint(&pl, a);
         by_put(&pl, key, 32);
         by_varint(&pl, 1);
@@ -3220,7 +3215,7 @@ static void test_hostile_have_flood_memory(void **st)
         by_u8(&pl, 0); /* not the last list */
         by_varint(&pl, per);
         for (size_t e = 0; e < per; e++) {
-            randombytes_buf(id, sizeof(id));
+            notes__random(id, sizeof(id));
             by_put(&pl, id, 16);
             by_put(&pl, id, 16);
             by_varint(&pl, AUTHORS);
@@ -3243,8 +3238,8 @@ static void test_hostile_have_flood_memory(void **st)
            rss0, rss1, rss1 - rss0, (rss1 - rss0) * 1024.0 / (double)sent);
     mal_close(&m);
     srv_wait(rec + 1, 5000);
-    sync_buf_release(&body);
-    sync_buf_release(&pl);
+    notes__buf_release(&body);
+    notes__buf_release(&pl);
     assert_true(srv_alive());
     assert_true((rss1 - rss0) * 1024 < (long)sent);
     srv_finish();
@@ -3271,7 +3266,7 @@ static void test_hostile_slow_reader(void **st)
     text = malloc((8u << 20) + 1);
     assert_non_null(text);
     for (size_t i = 0; i < 8u << 20; i++)
-        text[i] = (i % 64 == 63) ? '\n' : (char)('a' + randombytes_uniform(26));
+        text[i] = (i % 64 == 63) ? '\n' : (char)('a' + notes__random_below(26));
     text[8u << 20] = '\0';
     make_note(w->a, "team", text, big);
     free(text);
@@ -3307,7 +3302,7 @@ static void test_hostile_trickle_within_idle(void **st)
     uint8_t junk[64];
     size_t rec, i = 0;
     double t0, last;
-    randombytes_buf(junk, sizeof(junk));
+    notes__random(junk, sizeof(junk));
     rec = srv_count();
     assert_int_equal(mal_open(&m, g_srv.port, &w->sp, w->mal, NULL), 0);
     assert_int_equal(mal_frame(&m, have_none, sizeof(have_none)), 0);
@@ -3340,7 +3335,7 @@ static uint64_t zz(int64_t v)
 
 /* The columns of a pack being built (docs/format.md, "pack"). */
 struct pack {
-    struct sync_buf hdr, ops, text, sigs;
+    struct notes_buf hdr, ops, text, sigs;
     uint64_t nchanges;
 };
 
@@ -3355,10 +3350,10 @@ static void pack_init(struct pack *p)
 
 static void pack_release(struct pack *p)
 {
-    sync_buf_release(&p->hdr);
-    sync_buf_release(&p->ops);
-    sync_buf_release(&p->text);
-    sync_buf_release(&p->sigs);
+    notes__buf_release(&p->hdr);
+    notes__buf_release(&p->ops);
+    notes__buf_release(&p->text);
+    notes__buf_release(&p->sigs);
 }
 
 /*
@@ -3370,7 +3365,7 @@ static void pack_first(struct pack *p, const struct world *w,
                        const uint8_t doc[16], const uint8_t (*deps)[32],
                        size_t ndeps, uint64_t pos, const char *text)
 {
-    struct sync_buf plain;
+    struct notes_buf plain;
     mal_change(w, doc, 1, NULL, deps, ndeps, pos, text, &plain, NULL);
     by_varint(&p->hdr, 0); /* author 0 */
     by_varint(&p->hdr, 1); /* seq 0 + 1 */
@@ -3388,12 +3383,12 @@ static void pack_first(struct pack *p, const struct world *w,
     by_put(&p->text, text, strlen(text));
     by_put(&p->sigs, plain.data + plain.len - 64, 64);
     p->nchanges++;
-    sync_buf_release(&plain);
+    notes__buf_release(&plain);
 }
 
 /* "NTB" 2, the note id, then the pack: magic, authors, change count, the
  * four column lengths, the columns. Counts may be overridden (~0: keep). */
-static void pack_bundle(struct sync_buf *out, const uint8_t doc[16],
+static void pack_bundle(struct notes_buf *out, const uint8_t doc[16],
                         const uint8_t *author, const struct pack *p,
                         uint64_t nauthors, uint64_t nchanges, uint64_t lh)
 {
@@ -3418,17 +3413,17 @@ static void pack_bundle(struct sync_buf *out, const uint8_t doc[16],
 #define KEEP (UINT64_MAX - 1)
 
 /* One pack bundle of note `id` in a BUNDLE (or ZBUNDLE) message. */
-static void pack_msgs(struct sync_buf *msgs, const uint8_t id[16],
+static void pack_msgs(struct notes_buf *msgs, const uint8_t id[16],
                       const uint8_t doc[16], const uint8_t *author,
                       const struct pack *p, uint64_t na, uint64_t nc,
                       uint64_t lh)
 {
-    struct sync_buf b;
+    struct notes_buf b;
     by_init(&b);
     pack_bundle(&b, doc, author, p, na, nc, lh);
     msgs->len = 0;
     by_bundle_msg(msgs, 0, id, b.data, b.len);
-    sync_buf_release(&b);
+    notes__buf_release(&b);
 }
 
 /*
@@ -3443,12 +3438,12 @@ static void test_hostile_malformed_packs(void **st)
 {
     struct world *w = *st;
     const uint8_t *mk = notes_identity_public_key(w->mal);
-    struct sync_buf msgs;
+    struct notes_buf msgs;
     struct pack p;
     struct view v;
     uint8_t unknown[1][32];
     by_init(&msgs);
-    randombytes_buf(unknown[0], 32);
+    notes__random(unknown[0], 32);
     view_of(w->a, w->n1, &v);
 
     pack_init(&p);
@@ -3523,7 +3518,7 @@ static void test_hostile_malformed_packs(void **st)
                    NOTES_ECORRUPT, "out of range");
     pack_release(&p);
     view_free(&v);
-    sync_buf_release(&msgs);
+    notes__buf_release(&msgs);
     srv_finish();
 }
 
@@ -3538,7 +3533,7 @@ static void test_hostile_malformed_packs(void **st)
  * has grown by ~200 MB. Expected: less than 64 MiB.
  */
 /* A pack of n tiny unsigned changes by Mallory, each after the last. */
-static void bomb_pack(struct world *w, size_t n, struct sync_buf *b)
+static void bomb_pack(struct world *w, size_t n, struct notes_buf *b)
 {
     struct pack p;
     pack_init(&p);
@@ -3567,7 +3562,7 @@ static void test_hostile_pack_bomb_memory(void **st)
 {
     enum { N = 500000 };
     struct world *w = *st;
-    struct sync_buf b, msgs;
+    struct notes_buf b, msgs;
     uint8_t *z;
     size_t zcap, zn;
     long hwm0, hwm1;
@@ -3592,7 +3587,7 @@ static void test_hostile_pack_bomb_memory(void **st)
     assert_true(hwm1 - hwm0 < 4 * 1024);
     /* Uncompressed (50,000 changes, 550 KB in one frame): refused once a
      * run of unsigned changes passes 1,000, not after decoding them all. */
-    sync_buf_release(&b);
+    notes__buf_release(&b);
     bomb_pack(w, 50000, &b);
     msgs.len = 0;
     by_bundle_msg(&msgs, 0, w->n1, b.data, b.len);
@@ -3605,8 +3600,8 @@ static void test_hostile_pack_bomb_memory(void **st)
            "%.0f ms; server peak %ld -> %ld KiB (+%ld KiB)\n", b.len,
            now_ms() - t0, hwm0, hwm1, hwm1 - hwm0);
     free(z);
-    sync_buf_release(&b);
-    sync_buf_release(&msgs);
+    notes__buf_release(&b);
+    notes__buf_release(&msgs);
     assert_true(hwm1 - hwm0 < 64 * 1024); /* the 5.5 MB received, held */
     srv_finish();
 }
@@ -3624,7 +3619,7 @@ static void test_hostile_pack_bomb_memory(void **st)
 static void test_hostile_equivocation_divergence(void **st)
 {
     struct world *w = *st;
-    struct sync_buf c[2];
+    struct notes_buf c[2];
     uint8_t id[2][32];
     const char *text[2];
     equivocate(w, w->n2, c, id, text);
@@ -3632,8 +3627,8 @@ static void test_hostile_equivocation_divergence(void **st)
     /* Expected: Bo gets W, both show both branches and the evidence. */
     w->eq_a = w->eq_b = 1;
     expect_taken(w, "the winner, later", w->n2, &c[0], 1, 1);
-    sync_buf_release(&c[0]);
-    sync_buf_release(&c[1]);
+    notes__buf_release(&c[0]);
+    notes__buf_release(&c[1]);
     srv_finish();
 }
 

@@ -24,6 +24,7 @@
 
 #include "notes_sync.h"
 #include "sync_fixture.h"
+#include "serve_fixture.h"
 
 /* Text of the note (malloc'd), "" if absent; verified when present. */
 static char *text_of(const char *home, const uint8_t id[16], size_t *nch)
@@ -123,7 +124,6 @@ static void server_start(struct server *s, const char *home, int port,
         snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
         o.listen = listen;
         o.on_listen = child_on_listen;
-        o.stop = &g_stop;
         o.live = 1;
         o.idle_ms = 5000;
         o.retry_ms = 100;
@@ -132,7 +132,7 @@ static void server_start(struct server *s, const char *home, int port,
             o.peers = peers;
             o.npeers = 1;
         }
-        _exit(notes_sync_serve(home, NULL, &o) ? 1 : 0);
+        _exit(fixture_serve(home, &o, &g_stop) ? 1 : 0);
     }
     close(fds[1]);
     pf.fd = fds[0];

@@ -17,7 +17,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <sodium.h>
 #include <zstd.h>
 
 #include "notes_sync.h"
@@ -176,7 +175,7 @@ static void random_space(notes_sync_space *s, const char *name)
 {
     memset(s, 0, sizeof(*s));
     snprintf(s->name, sizeof(s->name), "%s", name);
-    randombytes_buf(s->secret, 32);
+    notes__random(s->secret, 32);
 }
 
 static void test_handshake_ok(void **st)
@@ -324,7 +323,7 @@ static void test_frames(void **st)
     struct sync_dir tx = {{0}, 0}, rx;
     uint8_t f[3][SYNC_HDR_LEN + 100 + SYNC_TAG_LEN], body[100], out[100];
     size_t n, flen = sizeof(f[0]);
-    randombytes_buf(tx.key, 32);
+    notes__random(tx.key, 32);
     rx = tx;
     for (int i = 0; i < 3; i++) {
         memset(body, 'a' + i, sizeof(body));
@@ -369,16 +368,14 @@ static void test_frames(void **st)
     /* Oversized: an authentic header announcing FRAME_MAX + 1. */
     {
         uint8_t hdr[4], sealed[SYNC_HDR_LEN], nonce[24] = {0};
-        sync_put_u32(hdr, NOTES_SYNC_FRAME_MAX + 1);
+        notes__store_u32le(hdr, NOTES_SYNC_FRAME_MAX + 1);
         for (int i = 0; i < 8; i++)
             nonce[i] = (uint8_t)(rx.ctr >> (8 * i));
-        crypto_aead_xchacha20poly1305_ietf_encrypt(sealed, NULL, hdr, 4, NULL,
-                                                   0, NULL, nonce, rx.key);
+        notes__aead_seal(sealed, hdr, 4, NULL, 0, nonce, rx.key);
         struct sync_dir r = rx;
         assert_int_equal(sync_frame_open_hdr(&r, sealed, &n), NOTES_ETOOBIG);
-        sync_put_u32(hdr, 0);
-        crypto_aead_xchacha20poly1305_ietf_encrypt(sealed, NULL, hdr, 4, NULL,
-                                                   0, NULL, nonce, rx.key);
+        notes__store_u32le(hdr, 0);
+        notes__aead_seal(sealed, hdr, 4, NULL, 0, nonce, rx.key);
         assert_int_equal(sync_frame_open_hdr(&r, sealed, &n),
                          NOTES_SYNC_EPROTO);
     }
@@ -545,7 +542,7 @@ static void test_large_note_chunked(void **st)
     two_make(&t);
     /* Pseudo-random words: zstd cannot shrink the bundle to one chunk. */
     for (size_t i = 0; i < big; i++)
-        text[i] = (i % 7 == 6) ? ' ' : (char)('a' + randombytes_uniform(26));
+        text[i] = (i % 7 == 6) ? ' ' : (char)('a' + notes__random_below(26));
     text[big] = '\0';
     make_note(&t.a, "team", text, id);
     memset(&c, 0, sizeof(c));
@@ -854,15 +851,15 @@ static void test_handshake_low_order(void **st)
     notes_sync_space sp;
     uint8_t k[32], m1[SYNC_M1_LEN];
     const char *label = "notes-sync/1 m1";
-    crypto_generichash_state h;
+    notes__hash_state h;
     assert_int_equal(notes_identity_generate("B", &ib), NOTES_OK);
     random_space(&sp, "team");
     sync_netkey(sp.secret, k);
     memset(m1, 0, 32); /* the all-zero point */
-    crypto_generichash_init(&h, k, 32, 32);
-    crypto_generichash_update(&h, (const uint8_t *)label, strlen(label));
-    crypto_generichash_update(&h, m1, 32);
-    crypto_generichash_final(&h, m1 + 32, 32);
+    notes__hash_init(&h, k, 32, 32);
+    notes__hash_update(&h, (const uint8_t *)label, strlen(label));
+    notes__hash_update(&h, m1, 32);
+    notes__hash_final(&h, m1 + 32, 32);
     notes_sync_session *b = session(NULL, ib, NOTES_SYNC_RESPONDER, &sp, 1);
     assert_int_equal(notes_sync_receive(b, m1, sizeof(m1)),
                      NOTES_SYNC_EHANDSHAKE);
@@ -1211,7 +1208,7 @@ static void test_compressed_bundle_refused(void **st)
         assert_int_equal(notes_sync_receive(b, p, n), NOTES_OK);
         assert_int_equal(notes_sync_next_msg(b, &p, &n), NOTES_OK);
         assert_int_equal(notes_sync_receive(a, p, n), NOTES_OK);
-        randombytes_buf(id, sizeof(id));
+        notes__random(id, sizeof(id));
         plen = 16 + put_varint(z, cases[i].n) + cases[i].n;
         msg[k++] = 6;
         k += put_varint(msg + k, plen);
@@ -1240,6 +1237,73 @@ static void test_compressed_bundle_refused(void **st)
     }
 }
 
+/*
+ * defer_merge (issue 16): a complete bundle is not stored inside
+ * notes_sync_receive; the session holds what follows it, the note appears
+ * only with notes_sync_session_apply, and the sync then ends as without
+ * deferral, with the same counts.
+ */
+static void test_deferred_merge(void **st)
+{
+    (void)st;
+    struct two t;
+    notes_sync_config c;
+    notes_sync_session *a, *b;
+    uint8_t n1[16], n2[16];
+    int waited = 0, seen_absent = 0;
+    two_make(&t);
+    make_note(&t.a, "team", "# One\n\nfirst note\n", n1);
+    make_note(&t.a, "team", "# Two\n\nsecond note\n", n2);
+    a = session(t.a.r, t.a.id, NOTES_SYNC_INITIATOR, &t.sp, 1);
+    memset(&c, 0, sizeof(c));
+    c.role = NOTES_SYNC_RESPONDER;
+    c.replica = t.b.r;
+    c.identity = t.b.id;
+    c.spaces = &t.sp;
+    c.nspaces = 1;
+    c.defer_merge = 1;
+    assert_int_equal(notes_sync_session_new(&c, &b), NOTES_OK);
+    for (int round = 0; round < MAX_ROUNDS; round++) {
+        const uint8_t *p;
+        size_t n;
+        int moved = 0;
+        assert_int_equal(notes_sync_next_msg(a, &p, &n), NOTES_OK);
+        if (n) {
+            moved = 1;
+            assert_int_equal(notes_sync_receive(b, p, n), NOTES_OK);
+        }
+        if (notes_sync_session_merge_pending(b)) {
+            char *x = note_text(&t.b, n1), *y = note_text(&t.b, n2);
+            waited++;
+            /* Not stored before apply: at most the one merged earlier. */
+            seen_absent += !x || !y;
+            free(x);
+            free(y);
+            assert_int_equal(notes_sync_session_apply(b), NOTES_OK);
+            moved = 1;
+        }
+        assert_int_equal(notes_sync_next_msg(b, &p, &n), NOTES_OK);
+        if (n) {
+            moved = 1;
+            assert_int_equal(notes_sync_receive(a, p, n), NOTES_OK);
+        }
+        if (!moved)
+            break;
+    }
+    assert_int_equal(notes_sync_state(a), NOTES_SYNC_CLOSED);
+    assert_int_equal(notes_sync_state(b), NOTES_SYNC_CLOSED);
+    assert_int_equal(waited, 2); /* one wait per bundle */
+    assert_true(seen_absent >= 1);
+    assert_int_equal(notes_sync_session_report(b)->notes_received, 2);
+    assert_int_equal(notes_sync_session_report(b)->notes_created, 2);
+    assert_int_equal(notes_sync_session_merge_pending(b), 0);
+    assert_int_equal(notes_sync_session_apply(b), NOTES_OK); /* none waits */
+    notes_sync_session_free(a);
+    notes_sync_session_free(b);
+    assert_same_space(&t);
+    two_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1262,6 +1326,7 @@ int main(void)
         cmocka_unit_test(test_compressed_bundle_refused),
         cmocka_unit_test(test_live_rounds),
         cmocka_unit_test(test_presence),
+        cmocka_unit_test(test_deferred_merge),
     };
     if (notes_init() != NOTES_OK)
         return 1;

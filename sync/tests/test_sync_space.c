@@ -15,8 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sodium.h>
-
 #include "notes_sync.h"
 #include "sync_internal.h"
 
@@ -37,6 +35,19 @@ static void rmhome(char *t)
 {
     nftw(t, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
     free(t);
+}
+
+/* Invite blobs in and out of base32 (libnotes' notes__base32). */
+static long b32_decode(const char *in, size_t n, uint8_t *out, size_t max)
+{
+    size_t got;
+    return notes__unbase32_len(out, max, &got, in, n) == NOTES_OK ? (long)got
+                                                                   : -1;
+}
+
+static void b32_encode(const uint8_t *in, size_t n, char *out)
+{
+    (void)notes__base32(out, 8 * ((n + 4) / 5) + 1, in, n);
 }
 
 static void test_space_create_load_list(void **st)
@@ -131,7 +142,7 @@ static void make_invite(notes_sync_space *s, uint8_t pk[32], char **code)
     notes_identity *id;
     memset(s, 0, sizeof(*s));
     strcpy(s->name, "weekly-sync");
-    randombytes_buf(s->secret, 32);
+    notes__random(s->secret, 32);
     assert_int_equal(notes_identity_generate("Ana", &id), NOTES_OK);
     memcpy(pk, notes_identity_public_key(id), 32);
     notes_identity_free(id);
@@ -230,29 +241,29 @@ static void test_invite_forged(void **st)
     char *code, text[600];
     long n;
     make_invite(&s, pk, &code);
-    n = sync_base32_decode(code + 6, strlen(code) - 6, blob, sizeof(blob));
+    n = b32_decode(code + 6, strlen(code) - 6, blob, sizeof(blob));
     assert_true(n > 4);
     /* version 2, checksum recomputed */
     blob[0] = 2;
-    crypto_generichash(h, 32, blob, (size_t)n - 4, NULL, 0);
+    notes__hash(h, 32, blob, (size_t)n - 4, NULL, 0);
     memcpy(blob + n - 4, h, 4);
     memcpy(text, "notes1", 6);
-    sync_base32_encode(blob, (size_t)n, text + 6);
+    b32_encode(blob, (size_t)n, text + 6);
     assert_int_equal(notes_sync_invite_decode(text, &inv), NOTES_EVERSION);
     /* a name that is not a valid space name, checksum recomputed */
     blob[0] = 1;
     blob[2] = '/';
-    crypto_generichash(h, 32, blob, (size_t)n - 4, NULL, 0);
+    notes__hash(h, 32, blob, (size_t)n - 4, NULL, 0);
     memcpy(blob + n - 4, h, 4);
-    sync_base32_encode(blob, (size_t)n, text + 6);
+    b32_encode(blob, (size_t)n, text + 6);
     assert_int_equal(notes_sync_invite_decode(text, &inv), NOTES_EINVAL);
     assert_non_null(strstr(notes_sync_last_detail(), "malformed"));
     /* trailing byte after the address */
-    n = sync_base32_decode(code + 6, strlen(code) - 6, blob, sizeof(blob));
+    n = b32_decode(code + 6, strlen(code) - 6, blob, sizeof(blob));
     blob[n - 4] = 'x';
-    crypto_generichash(h, 32, blob, (size_t)n - 3, NULL, 0);
+    notes__hash(h, 32, blob, (size_t)n - 3, NULL, 0);
     memcpy(blob + n - 3, h, 4);
-    sync_base32_encode(blob, (size_t)n + 1, text + 6);
+    b32_encode(blob, (size_t)n + 1, text + 6);
     assert_int_equal(notes_sync_invite_decode(text, &inv), NOTES_EINVAL);
     notes_sync_free(code);
 }

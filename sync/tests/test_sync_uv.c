@@ -24,6 +24,7 @@
 
 #include "notes_sync.h"
 #include "sync_fixture.h"
+#include "serve_fixture.h"
 
 static char *text_of(const char *home, const uint8_t id[16])
 {
@@ -77,7 +78,7 @@ static void on_session(void *ud, int rc, const notes_sync_report *r)
 static void *serve_main(void *arg)
 {
     struct server *s = arg;
-    s->rc = notes_sync_serve(s->home, NULL, &s->o);
+    s->rc = fixture_serve(s->home, &s->o, &s->stop);
     return NULL;
 }
 
@@ -90,7 +91,6 @@ static void server_start(struct server *s, const char *home, unsigned hs_ms,
     s->o.on_listen = on_listen;
     s->o.on_session = on_session;
     s->o.ud = s;
-    s->o.stop = &s->stop;
     s->o.handshake_ms = hs_ms;
     s->o.idle_ms = 5000;
     s->o.max_out = max_out;

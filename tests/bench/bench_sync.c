@@ -42,6 +42,7 @@
 #include "notes_sync.h"
 #include "tmpdir.h"
 #include "trace.h"
+#include "../../sync/tests/serve_fixture.h"
 
 #define BATCH 1000 /* edits per signed change, as notes-bench */
 #define NPEERS 10
@@ -139,7 +140,6 @@ static void server_start_live(struct server *s, const char *home, int live,
         g_portfd = fds[1];
         memset(&o, 0, sizeof(o));
         o.on_listen = child_on_listen;
-        o.stop = &g_stop;
         o.live = live;
         o.retry_ms = 100;
         if (peer > 0) {
@@ -147,7 +147,7 @@ static void server_start_live(struct server *s, const char *home, int live,
             o.peers = peers;
             o.npeers = 1;
         }
-        _exit(notes_sync_serve(home, NULL, &o) ? 1 : 0);
+        _exit(fixture_serve(home, &o, &g_stop) ? 1 : 0);
     }
     close(fds[1]);
     pf.fd = fds[0];

@@ -369,7 +369,7 @@ static void check_out(const uint8_t *p, size_t n)
         for (q = opened, end = opened + len; q < end;) {
             uint8_t type = *q++;
             uint64_t ml;
-            if (type < 1 || type > 8 || sync_get_varint(&q, end, &ml) ||
+            if (type < 1 || type > 8 || notes_sync__get_varint(&q, end, &ml) ||
                 ml > (uint64_t)(end - q))
                 abort();
             q += ml;

@@ -1,5 +1,5 @@
 /*
- * test_ui.c: the page server of `notes serve` (cli/ui, docs/web.md) over
+ * test_ui.c: the page server of `notes serve` (web/server, docs/web.md) over
  * real loopback sockets, with a minimal HTTP and WebSocket client: the
  * token, cookie, Host and Origin checks and the security headers; the
  * editing protocol (hello, push, the echo that acknowledges it, a stale
@@ -28,12 +28,11 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <sodium.h>
 #include <uv.h>
 
 #include "notes.h"
 #include "tmpdir.h"
-#include "ui.h"
+#include "notes_web.h"
 
 struct server {
     pthread_mutex_t mu;       /* guards published and inject */
@@ -47,7 +46,7 @@ struct server {
     notes_replica *r;
     uv_loop_t loop;
     uv_async_t stop;
-    notes_ui *ui;
+    notes_web *ui;
     pthread_t th;
     int port;
     char token[64];
@@ -58,13 +57,20 @@ struct server {
 static void on_stop(uv_async_t *a)
 {
     struct server *s = a->data;
-    notes_ui_stop(s->ui);
+    notes_web_stop(s->ui);
     uv_close((uv_handle_t *)&s->stop, NULL);
     uv_close((uv_handle_t *)&s->inject_async, NULL);
 }
 
 /* The sync side's role, played by the test: receive what the page server
  * publishes, and hand it records "from peers" on its own thread. */
+/* The page's log lines (the server leaves escaping to its caller). */
+static void on_log(void *ud, const char *line)
+{
+    (void)ud;
+    fprintf(stderr, "notes ui: %s\n", line);
+}
+
 static void on_publish(void *ud, const uint8_t note[16], const char *json,
                        size_t n)
 {
@@ -86,7 +92,7 @@ static void on_inject(uv_async_t *a)
     memcpy(rec, s->inject, sizeof(rec));
     memcpy(key, s->inject_key, 32);
     pthread_mutex_unlock(&s->mu);
-    notes_ui_remote_presence(s->ui, s->id, key, rec, strlen(rec));
+    notes_web_remote_presence(s->ui, s->id, key, rec, strlen(rec));
 }
 
 static void *serve_thread(void *arg)
@@ -106,7 +112,7 @@ static int setup_with(void **state, int person, const char *text)
 {
     struct server *s = calloc(1, sizeof(*s));
     notes_doc *d;
-    notes_ui_opts o;
+    notes_web_opts o;
     s->dir = test_tmpdir("ui");
     s->home = test_path(s->dir, "home");
     assert_int_equal(notes_replica_create(s->home, "Ana", NULL, &s->r),
@@ -119,22 +125,22 @@ static int setup_with(void **state, int person, const char *text)
     assert_int_equal(notes_doc_set_field(d, "title", "Weekly"), NOTES_OK);
     assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
     memcpy(s->id, notes_doc_id(d), 16);
-    sodium_bin2hex(s->note, sizeof(s->note), s->id, 16);
+    notes__hex(s->note, s->id, 16);
     notes_doc_free(d);
     assert_int_equal(uv_loop_init(&s->loop), 0);
     memset(&o, 0, sizeof(o));
     o.replica = s->r;
     o.listen = "127.0.0.1:0";
-    o.log = stderr;
+    o.log = on_log;
     o.publish = on_publish;
     o.publish_ud = s;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
-    assert_int_equal(notes_ui_start(&s->loop, &o, &s->ui), NOTES_OK);
+    assert_int_equal(notes_web_start(&s->loop, &o, &s->ui), NOTES_OK);
     uv_async_init(&s->loop, &s->inject_async, on_inject);
     s->inject_async.data = s;
-    s->port = notes_ui_port(s->ui);
-    snprintf(s->token, sizeof(s->token), "%s", notes_ui_token(s->ui));
+    s->port = notes_web_port(s->ui);
+    snprintf(s->token, sizeof(s->token), "%s", notes_web_token(s->ui));
     uv_async_init(&s->loop, &s->stop, on_stop);
     s->stop.data = s;
     assert_int_equal(pthread_create(&s->th, NULL, serve_thread, s), 0);
@@ -159,7 +165,7 @@ static int teardown(void **state)
     pthread_join(s->th, NULL);
     uv_run(&s->loop, UV_RUN_DEFAULT); /* let closed handles finish */
     assert_int_equal(uv_loop_close(&s->loop), 0);
-    notes_ui_free(s->ui);
+    notes_web_free(s->ui);
     notes_replica_free(s->r);
     test_rmtree(s->dir);
     free(s->home);
@@ -836,7 +842,7 @@ static void test_ui_malformed(void **state)
     assert_int_equal(ws_wait_close(fd), 1008);
     close(fd);
     /* A message over 1 MiB. */
-    size_t big = NOTES_UI_MSG_MAX + 10;
+    size_t big = NOTES_WEB_MSG_MAX + 10;
     char *m = malloc(big + 1);
     memset(m, ' ', big);
     memcpy(m, "{\"t\":\"cursor\"", 13);
@@ -925,19 +931,19 @@ static void test_ui_listen(void **state)
 {
     struct server *s = *state;
     uv_loop_t loop;
-    notes_ui_opts o;
-    notes_ui *ui = NULL;
+    notes_web_opts o;
+    notes_web *ui = NULL;
     char addr[64];
     assert_int_equal(uv_loop_init(&loop), 0);
     memset(&o, 0, sizeof(o));
     o.replica = s->r;
     o.listen = "0.0.0.0:0";
-    assert_int_equal(notes_ui_start(&loop, &o, &ui), NOTES_EINVAL);
+    assert_int_equal(notes_web_start(&loop, &o, &ui), NOTES_EINVAL);
     o.listen = "192.168.1.2:7464";
-    assert_int_equal(notes_ui_start(&loop, &o, &ui), NOTES_EINVAL);
+    assert_int_equal(notes_web_start(&loop, &o, &ui), NOTES_EINVAL);
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", s->port);
     o.listen = addr;
-    assert_int_equal(notes_ui_start(&loop, &o, &ui), NOTES_EIO);
+    assert_int_equal(notes_web_start(&loop, &o, &ui), NOTES_EIO);
     assert_null(ui);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);

@@ -1,6 +1,6 @@
 # embed.cmake: write OUT, a C file holding every file of DIST (web/dist)
-# as a byte array, with ui_asset_find(). Run at build time:
-#   cmake -DDIST=web/dist -DOUT=ui_assets.c -P embed.cmake
+# as a byte array, with notes_web__asset_find(). Run at build time:
+#   cmake -DDIST=web/dist -DOUT=assets.c -P embed.cmake
 # No xxd or other tool: a fresh Debian has only cmake here.
 if(EXISTS ${DIST})
   file(GLOB files RELATIVE ${DIST} ${DIST}/*)
@@ -8,7 +8,7 @@ else()
   set(files "")
 endif()
 list(SORT files)
-set(body "/* Generated from web/dist by cli/ui/embed.cmake: do not edit. */\n#include <string.h>\n\n#include \"ui_assets.h\"\n\n")
+set(body "/* Generated from web/dist by web/server/embed.cmake: do not edit. */\n#include <string.h>\n\n#include \"assets.h\"\n\n")
 set(table "")
 set(i 0)
 foreach(f ${files})
@@ -40,8 +40,8 @@ foreach(f ${files})
   string(APPEND table "    {\"${f}\", \"${type}\", a${i}, ${len}},\n")
   math(EXPR i "${i} + 1")
 endforeach()
-string(APPEND body "\nstatic const struct ui_asset assets[] = {\n${table}    {NULL, NULL, NULL, 0}};\n\n")
-string(APPEND body "const struct ui_asset *ui_asset_find(const char *name)\n{\n    for (const struct ui_asset *a = assets; a->name; a++)\n        if (strcmp(a->name, name) == 0)\n            return a;\n    return NULL;\n}\n")
+string(APPEND body "\nstatic const struct notes_web__asset assets[] = {\n${table}    {NULL, NULL, NULL, 0}};\n\n")
+string(APPEND body "const struct notes_web__asset *notes_web__asset_find(const char *name)\n{\n    for (const struct notes_web__asset *a = assets; a->name; a++)\n        if (strcmp(a->name, name) == 0)\n            return a;\n    return NULL;\n}\n")
 file(WRITE ${OUT}.new "${body}")
 execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different ${OUT}.new ${OUT})
 file(REMOVE ${OUT}.new)

@@ -1,0 +1,563 @@
+/*
+ * conn.c: one TCP connection and its session, over libuv (discovery.c holds
+ * the UDP side, hub.c the daemon that owns the connections). Deadlines: the
+ * handshake must finish within handshake_ms of the connection, and the
+ * peer must not be silent for idle_ms after it. Backpressure: while more
+ * than max_out bytes wait to be written, no new frames are produced and
+ * the socket is not read. notes_sync_once is one such connection.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sys/socket.h>
+
+#include <uv.h>
+
+#include "notes_sync_presence.h"
+#include "transport_internal.h"
+
+/* c's handshake is over (or c is closing): no longer pending. */
+static void pending_release(struct conn *c)
+{
+    if (!c->pending)
+        return;
+    c->pending = 0;
+    c->hub->npending--;
+}
+
+uint64_t notes_sync__unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void notes_sync__conn_unlink(struct conn *c)
+{
+    struct notes_sync_hub *h = c->hub;
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (h->conns == c)
+        h->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+}
+
+int notes_sync__uv_err(int e, const char *what)
+{
+    notes_sync__detail("%s: %s", what, uv_strerror(e));
+    return NOTES_SYNC_ENET;
+}
+
+void notes_sync__on_handle_closed(uv_handle_t *hd)
+{
+    struct conn *c = hd->data;
+    struct notes_sync_hub *h = c->hub;
+    if (--c->handles > 0)
+        return;
+    notes_sync_session_free(c->s);
+    free(c);
+    h->nconns--;
+    notes_sync__hub_check_done(h);
+}
+
+/* End the connection: report its result once, close both handles. */
+void notes_sync__conn_close(struct conn *c)
+{
+    struct notes_sync_hub *h = c->hub;
+    if (c->closing)
+        return;
+    c->closing = 1;
+    pending_release(c);
+    notes_sync__conn_unlink(c);
+    if (c->dial)
+        notes_sync__dial_later(c->dial, c->opened);
+    notes_sync__row_closed_conn(c);
+    if (!c->result_given) {
+        const notes_sync_report *r = notes_sync_session_report(c->s);
+        c->result_given = 1;
+        /* A live session that ends between rounds ended well: every
+         * round it ran was complete. */
+        if (notes_sync_state(c->s) == NOTES_SYNC_CLOSED ||
+            notes_sync_session_idle(c->s))
+            c->rc = NOTES_OK;
+        else if (!c->rc)
+            c->rc = notes_sync_session_error(c->s) ? notes_sync_session_error(c->s)
+                                                   : NOTES_SYNC_ECLOSED;
+        if (h->client == c) {
+            h->client_rc = c->rc;
+            snprintf(h->client_detail, sizeof(h->client_detail), "%s",
+                     notes_sync_session_detail(c->s));
+            if (r)
+                h->report = *r;
+            h->client = NULL;
+        } else {
+            h->active--;
+            if (c->opened)
+                h->finished++;
+            /* A discovered peer that could not be reached is no session
+             * to report: its row in the state file says "backoff". */
+            if (h->opts && h->opts->on_session &&
+                !(c->kind == CONN_DISCOVERED && !c->opened)) {
+                /* notes_sync_last_detail() says why, in the callback. */
+                notes_sync__detail("%s", c->rc ? notes_sync_session_detail(c->s)
+                                               : "");
+                h->opts->on_session(h->opts->ud, c->rc, r);
+            }
+        }
+    }
+    uv_close((uv_handle_t *)&c->timer, notes_sync__on_handle_closed);
+    uv_close((uv_handle_t *)&c->merge, notes_sync__on_handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, notes_sync__on_handle_closed);
+    notes_sync__hub_maybe_stop(h);
+}
+
+static void conn_fail(struct conn *c, int rc, const char *why)
+{
+    notes_sync_session_abort(c->s, rc, why);
+    if (!c->rc)
+        c->rc = rc;
+    notes_sync__conn_pump(c); /* an ERROR frame may still go out, then we close */
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    if (notes_sync_state(c->s) == NOTES_SYNC_FAILED) {
+        /* The ERROR frame had its chance; a peer that does not read
+         * keeps no slot (uv_close cancels the pending writes). */
+        notes_sync__conn_close(c);
+        return;
+    }
+    if (notes_sync_state(c->s) == NOTES_SYNC_HANDSHAKE)
+        conn_fail(c, NOTES_SYNC_ETIMEOUT, "the handshake did not finish in "
+                  "time");
+    else
+        conn_fail(c, NOTES_SYNC_ETIMEOUT, "the peer went silent");
+    if (!c->closing && c->queued == 0)
+        notes_sync__conn_close(c);
+}
+
+static void on_alloc(uv_handle_t *hd, size_t want, uv_buf_t *buf)
+{
+    struct conn *c = hd->data;
+    (void)want;
+    buf->base = c->hub->readbuf;
+    buf->len = READ_BUF;
+}
+
+/*
+ * After the session took input (on_read) or stored a bundle and what
+ * followed it (on_merge): the deadlines, the peer table, and the next
+ * writes. A bundle waiting for its merge stops reading (backpressure: the
+ * session holds nothing more than the last read) and is stored from the
+ * merge idle handle, after this callback, in the order received.
+ */
+static void on_merge(uv_idle_t *t);
+
+static void conn_input_done(struct conn *c, int rrc, int was_hs,
+                            uint64_t frames)
+{
+    const notes_sync_report *rep = notes_sync_session_report(c->s);
+    if (notes_sync_state(c->s) != NOTES_SYNC_HANDSHAKE)
+        pending_release(c);
+    if (rrc == NOTES_OK) {
+        int st2 = notes_sync_state(c->s);
+        if (st2 == NOTES_SYNC_OPEN) {
+            /* The handshake deadline gives way to the idle one, which
+             * only a whole frame resets: bytes trickled slower than a
+             * frame per idle_ms do not hold a connection. */
+            if (!c->opened || (rep && rep->frames_received != frames))
+                uv_timer_start(&c->timer, on_timer, c->hub->idle_ms, 0);
+            if (!c->opened) {
+                c->opened = 1;
+                notes_sync__conn_opened(c);
+            }
+        } else if (was_hs && st2 == NOTES_SYNC_CLOSED) {
+            c->opened = 1;
+        }
+        if (c->linked)
+            c->row->last_seen = notes_sync__unix_ms();
+    }
+    if (!c->closing)
+        notes_sync__conn_pump(c);
+    if (c->closing)
+        return;
+    if (notes_sync_session_merge_pending(c->s)) {
+        if (c->reading) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = 0;
+        }
+        uv_idle_start(&c->merge, on_merge);
+    }
+}
+
+void notes_sync__on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    struct conn *c = st->data;
+    int was_hs = notes_sync_state(c->s) == NOTES_SYNC_HANDSHAKE;
+    if (c->closing)
+        return;
+    if (n < 0) {
+        if (notes_sync_state(c->s) == NOTES_SYNC_CLOSED ||
+            (n == UV_EOF && notes_sync_session_idle(c->s))) {
+            notes_sync__conn_close(c); /* done, or a live peer left between rounds */
+            return;
+        }
+        c->rc = n == UV_EOF ? NOTES_SYNC_ECLOSED : NOTES_SYNC_ENET;
+        notes_sync__detail("%s", n == UV_EOF
+                                     ? "the peer closed the connection "
+                                       "before the goodbye"
+                                     : uv_strerror((int)n));
+        if (c->initiator && (n == UV_EOF || n == UV_ECONNRESET) &&
+            notes_sync_state(c->s) == NOTES_SYNC_HANDSHAKE &&
+            notes_sync_session_report(c->s)->bytes_received == 0) {
+            /* Closed before any answer: what a busy server of an older
+             * version does, and also one not in this space (which says
+             * nothing, by design). Not proof of either: said as such. */
+            c->rc = NOTES_SYNC_EBUSY;
+            notes_sync__detail("the peer closed the connection without "
+                               "answering the handshake (a busy peer does "
+                               "that; so does one that is not in this "
+                               "space)");
+        }
+        notes_sync_session_abort(c->s, c->rc, notes_sync_last_detail());
+        notes_sync__conn_close(c);
+        return;
+    }
+    if (n == 0)
+        return;
+    const notes_sync_report *rep = notes_sync_session_report(c->s);
+    uint64_t frames = rep ? rep->frames_received : 0;
+    int rrc = notes_sync_receive(c->s, (const uint8_t *)buf->base, (size_t)n);
+    conn_input_done(c, rrc, was_hs, frames);
+}
+
+static void on_merge(uv_idle_t *t)
+{
+    struct conn *c = t->data;
+    const notes_sync_report *rep = notes_sync_session_report(c->s);
+    uint64_t frames = rep ? rep->frames_received : 0;
+    uv_idle_stop(t);
+    if (c->closing)
+        return;
+    conn_input_done(c, notes_sync_session_apply(c->s), 0, frames);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct wreq *w = (struct wreq *)req;
+    struct conn *c = w->c;
+    c->queued -= w->n;
+    free(w);
+    if (c->closing)
+        return;
+    if (status < 0) {
+        c->rc = NOTES_SYNC_ENET;
+        notes_sync_session_abort(c->s, NOTES_SYNC_ENET, uv_strerror(status));
+        notes_sync__conn_close(c);
+        return;
+    }
+    /* Bytes leaving count as activity: a long upload is not idleness. */
+    if (notes_sync_state(c->s) == NOTES_SYNC_OPEN)
+        uv_timer_start(&c->timer, on_timer, c->hub->idle_ms, 0);
+    notes_sync__conn_pump(c);
+}
+
+/* Send what the session has, within the backpressure limit; read while
+ * there is room; close when the session is over and the writes are out. */
+void notes_sync__conn_pump(struct conn *c)
+{
+    struct notes_sync_hub *h = c->hub;
+    /* A bundle waiting for its merge comes first: what the session says
+     * next depends on it (as when merges ran inside on_read, the frames
+     * then carry the same messages). */
+    while (!c->closing && c->queued < h->max_out &&
+           !notes_sync_session_merge_pending(c->s) &&
+           notes_sync_wants_write(c->s)) {
+        const uint8_t *p;
+        size_t n;
+        struct wreq *w;
+        uv_buf_t b;
+        int e;
+        if (notes_sync_next_msg(c->s, &p, &n) != NOTES_OK && n == 0)
+            break;
+        if (n == 0)
+            break;
+        if (!(w = malloc(sizeof(*w) + n))) {
+            notes_sync_session_abort(c->s, NOTES_ENOMEM, "out of memory");
+            break;
+        }
+        memcpy(w->data, p, n);
+        w->c = c;
+        w->n = n;
+        b = uv_buf_init((char *)w->data, (unsigned)n);
+        if ((e = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1,
+                          on_write)) < 0) {
+            free(w);
+            notes_sync_session_abort(c->s, NOTES_SYNC_ENET, uv_strerror(e));
+            break;
+        }
+        c->queued += n;
+    }
+    if (c->closing)
+        return;
+    int st = notes_sync_state(c->s);
+    /* A round just ended (live: idle again; one-shot: closed). */
+    int idle = st == NOTES_SYNC_CLOSED || notes_sync_session_idle(c->s);
+    if (idle && !c->was_idle)
+        notes_sync__conn_account(c, 1);
+    c->was_idle = idle;
+    if (st == NOTES_SYNC_CLOSED || st == NOTES_SYNC_FAILED) {
+        if (c->queued == 0) {
+            notes_sync__conn_close(c);
+        } else if (st == NOTES_SYNC_FAILED && !c->grace) {
+            /* Writes stuck behind a peer that does not read: one second
+             * more for the ERROR frame, then on_timer closes. */
+            c->grace = 1;
+            uv_timer_start(&c->timer, on_timer, 1000, 0);
+        }
+        return;
+    }
+    if (notes_sync_session_idle(c->s)) {
+        /* Live, between rounds: silence is fine (TCP keepalive watches
+         * the peer); when serve stops, the session ends here. */
+        uv_timer_stop(&c->timer);
+        if (h->stopping && c->queued == 0) {
+            notes_sync__conn_close(c);
+            return;
+        }
+    }
+    if (c->queued >= h->max_out && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    } else if (c->queued < h->max_out && !c->reading &&
+               !notes_sync_session_merge_pending(c->s)) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, notes_sync__on_read) == 0)
+            c->reading = 1;
+    }
+}
+
+/* A connection and its session; an initiator speaks for one space. */
+struct conn *notes_sync__conn_new(struct notes_sync_hub *h, int role, size_t space)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    notes_sync_config cfg = h->cfg;
+    if (!c)
+        return NULL;
+    cfg.role = role;
+    /* Merges (disk writes, fsync) run from the merge idle handle, not
+     * inside on_read (docs/protocol.md, "The transport"). */
+    cfg.defer_merge = 1;
+    if (role == NOTES_SYNC_INITIATOR) {
+        cfg.spaces = &h->cfg.spaces[space];
+        cfg.nspaces = 1;
+        c->space = space;
+    }
+    if (notes_sync_session_new(&cfg, &c->s) != NOTES_OK) {
+        free(c);
+        return NULL;
+    }
+    c->hub = h;
+    h->nconns++;
+    c->initiator = role == NOTES_SYNC_INITIATOR;
+    notes_sync_session_on_presence(c->s, notes_sync__conn_on_presence, c);
+    c->next = h->conns;
+    if (h->conns)
+        h->conns->prev = c;
+    h->conns = c;
+    uv_tcp_init(h->loop, &c->tcp);
+    uv_timer_init(h->loop, &c->timer);
+    uv_idle_init(h->loop, &c->merge);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->merge.data = c;
+    c->handles = 3;
+    return c;
+}
+
+void notes_sync__conn_start(struct conn *c)
+{
+    if (c->hub->stopping) {
+        notes_sync__conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (c->hub->cfg.live)
+        uv_tcp_keepalive(&c->tcp, 1, 30);
+    uv_timer_start(&c->timer, on_timer, c->hub->handshake_ms, 0);
+    notes_sync__conn_pump(c);
+}
+
+int notes_sync__parse_addr(const char *addr, struct sockaddr_storage *ss)
+{
+    char host[NOTES_ADDR_MAX + 1];
+    const char *colon;
+    char *end;
+    long port;
+    size_t hl;
+    if (!addr || !(colon = strrchr(addr, ':')))
+        goto bad;
+    hl = (size_t)(colon - addr);
+    if (hl == 0 || hl > NOTES_ADDR_MAX)
+        goto bad;
+    memcpy(host, addr, hl);
+    host[hl] = '\0';
+    port = strtol(colon + 1, &end, 10);
+    if (*end || end == colon + 1 || port < 0 || port > 65535)
+        goto bad;
+    if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+        host[hl - 1] = '\0';
+        if (uv_ip6_addr(host + 1, (int)port, (struct sockaddr_in6 *)ss) == 0)
+            return NOTES_OK;
+    } else if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) == 0) {
+        return NOTES_OK;
+    }
+bad:
+    notes_sync__detail("address '%s' must be IPv4:PORT or [IPv6]:PORT",
+                       addr ? addr : "");
+    return NOTES_EINVAL;
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    struct conn *c = req->data;
+    free(req);
+    if (status < 0) {
+        c->rc = notes_sync__uv_err(status, "connect");
+        notes_sync_session_abort(c->s, c->rc, notes_sync_last_detail());
+        notes_sync__conn_close(c);
+        return;
+    }
+    notes_sync__conn_start(c);
+}
+
+static void walk_close(uv_handle_t *hd, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(hd))
+        uv_close(hd, NULL);
+}
+
+void notes_sync__loop_finish(uv_loop_t *loop)
+{
+    uv_run(loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(loop) == UV_EBUSY) {
+        uv_walk(loop, walk_close, NULL);
+        uv_run(loop, UV_RUN_DEFAULT);
+        (void)uv_loop_close(loop);
+    }
+}
+
+int notes_sync_once(const char *home, const char *passphrase,
+                    const char *space, const char *addr,
+                    notes_sync_report *report)
+{
+    return notes_sync_once_ex(home, passphrase, space, addr, NULL, report);
+}
+
+int notes_sync_once_ex(const char *home, const char *passphrase,
+                       const char *space, const char *addr,
+                       const notes_sync_once_opts *o,
+                       notes_sync_report *report)
+{
+    struct notes_sync_hub h;
+    uv_loop_t loop;
+    struct sockaddr_storage ss;
+    notes_replica *r;
+    notes_identity *id;
+    notes_sync_space *spaces;
+    uv_connect_t *req;
+    int rc, e;
+    if (report)
+        memset(report, 0, sizeof(*report));
+    if (!home || !space || !addr)
+        return NOTES_EINVAL;
+    memset(&h, 0, sizeof(h));
+    if ((rc = notes_sync__parse_addr(addr, &ss)))
+        return rc;
+    h.handshake_ms = o && o->handshake_ms ? o->handshake_ms : 10000;
+    h.idle_ms = o && o->idle_ms ? o->idle_ms : 60000;
+    h.max_out = 4u << 20;
+    if (!(h.readbuf = malloc(READ_BUF))) {
+        r = NULL, id = NULL, spaces = NULL;
+        rc = NOTES_ENOMEM;
+        goto out;
+    }
+    if ((rc = notes_sync__hub_load(&h, home, passphrase, space, &r, &id, &spaces)))
+        goto out;
+    if (o) {
+        h.cfg.progress = o->progress;
+        h.cfg.progress_ud = o->progress_ud;
+    }
+    h.loop = &loop;
+    if ((e = uv_loop_init(h.loop)) < 0) {
+        rc = notes_sync__uv_err(e, "loop");
+        goto out;
+    }
+    h.client = notes_sync__conn_new(&h, NOTES_SYNC_INITIATOR, 0);
+    req = malloc(sizeof(*req));
+    if (!h.client || !req) {
+        free(req);
+        if (h.client) {
+            notes_sync_session_free(h.client->s);
+            uv_close((uv_handle_t *)&h.client->tcp, NULL);
+            uv_close((uv_handle_t *)&h.client->timer, NULL);
+            uv_close((uv_handle_t *)&h.client->merge, NULL);
+        }
+        notes_sync__loop_finish(h.loop);
+        free(h.client);
+        rc = NOTES_ENOMEM;
+        goto out;
+    }
+    req->data = h.client;
+    h.client_rc = NOTES_SYNC_ENET;
+    if ((e = uv_tcp_connect(req, &h.client->tcp, (struct sockaddr *)&ss,
+                            on_connect)) < 0) {
+        free(req);
+        h.client->rc = notes_sync__uv_err(e, "connect");
+        notes_sync_session_abort(h.client->s, h.client->rc,
+                                 notes_sync_last_detail());
+        notes_sync__conn_close(h.client);
+    }
+    notes_sync__loop_finish(h.loop);
+    rc = h.client_rc;
+    if (report)
+        *report = h.report;
+    if (rc)
+        notes_sync__detail("%s", h.client_detail);
+out:
+    {
+        char keep[512];
+        snprintf(keep, sizeof(keep), "%s", notes_sync_last_detail());
+        notes_sync__hub_unload(r, id, spaces, h.cfg.nspaces);
+        free(h.readbuf);
+        notes_sync__detail("%s", keep);
+    }
+    return rc;
+}
+
+
+/* Connect c (counted in h->active) to ss; a failure closes it. */
+void notes_sync__conn_dial(struct conn *c, const struct sockaddr_storage *ss)
+{
+    uv_connect_t *req;
+    int e;
+    if (!(req = malloc(sizeof(*req)))) {
+        notes_sync__conn_close(c);
+        return;
+    }
+    req->data = c;
+    if ((e = uv_tcp_connect(req, &c->tcp, (const struct sockaddr *)ss,
+                            on_connect)) < 0) {
+        free(req);
+        c->rc = notes_sync__uv_err(e, "connect");
+        notes_sync_session_abort(c->s, c->rc, notes_sync_last_detail());
+        notes_sync__conn_close(c);
+    }
+}
