@@ -131,6 +131,15 @@ int notes__unbase64(uint8_t *out, size_t cap, size_t *outlen, const char *s,
 {
     const char *end = NULL;
     size_t got = 0;
+    /* The alphabet is checked here: libsodium 1.0.18 reads the text as
+     * signed chars and takes some bytes >= 0x80 for digits, so damaged text
+     * could still decode. */
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+              (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '='))
+            return NOTES_ECORRUPT;
+    }
     if (sodium_base642bin(out, cap, s, n, NULL, &got, &end,
                           sodium_base64_VARIANT_ORIGINAL) != 0 ||
         end != s + n)

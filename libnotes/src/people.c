@@ -354,7 +354,12 @@ int notes__replica_add_cert(notes_replica *r, int kind, const uint8_t *p,
     for (size_t i = 0; i < r->certs.n && rc == NOTES_OK; i++) {
         char b64[1024];
         const struct notes__cert *ci = &r->certs.c[i];
-        (void)notes__base64(b64, sizeof(b64), ci->bytes, ci->n);
+        if (notes__base64(b64, sizeof(b64), ci->bytes, ci->n) >= sizeof(b64)) {
+            notes__set_detail("a certificate of %zu bytes is too long for "
+                              "HOME/certs", ci->n);
+            rc = NOTES_ETOOBIG;
+            break;
+        }
         const char *tag = ci->kind == NOTES__K_LINK ? "link " : "revoke ";
         if ((rc = notes__buf_put(&text, tag, strlen(tag))) == NOTES_OK &&
             (rc = notes__buf_put(&text, b64, strlen(b64))) == NOTES_OK)

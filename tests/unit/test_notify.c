@@ -276,6 +276,10 @@ static void test_shared_helpers(void **state)
     assert_memory_equal(back, raw, 7);
     assert_int_equal(notes__unbase64(back, sizeof(back), &n, "AQID*", 5),
                      NOTES_ECORRUPT);
+    /* Bytes >= 0x80 are no digits, whatever libsodium makes of them. */
+    assert_int_equal(notes__unbase64(back, sizeof(back), &n, "AQ\xc3\xa9", 4),
+                     NOTES_ECORRUPT);
+    assert_int_equal(notes__unbase64(back, 2, &n, b64, 12), NOTES_ECORRUPT);
 }
 
 int main(void)
