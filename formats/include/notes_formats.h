@@ -3,9 +3,10 @@
  * HedgeDoc style, YAML front matter) import and export, JSON and HTML
  * export, and the outline of a note (sections, decisions, action items).
  * Built on notes.h only. Same conventions as libnotes: functions return 0
- * or a negative NOTES_E* code, notes_last_detail() is not used here (the
- * importer fills a notes_fmt_diag instead), memory handed out is freed with
- * notes_fmt_free(). One doc, one thread. Rules: docs/formats.md.
+ * or a negative NOTES_E* code and then notes_fmt_last_detail() says why
+ * (the importer also fills a notes_fmt_diag with the line and column);
+ * memory handed out is freed with notes_fmt_free(). One doc, one thread.
+ * Rules: docs/formats.md.
  */
 #ifndef NOTES_FORMATS_H
 #define NOTES_FORMATS_H
@@ -31,12 +32,17 @@ extern "C" {
  */
 #define NOTES_FMT_LAYOUT_KEY "@frontmatter"
 
-/* Where and why an input was refused. */
+/* Where and why an input was refused: the parse position (line, column)
+ * that notes_fmt_last_detail() gives only as text. */
 typedef struct notes_fmt_diag {
     size_t line;   /* 1-based line of the input; 0 when not tied to a line */
     size_t column; /* 1-based column in code points; 0 when unknown */
     char msg[200]; /* lowercase, no final period, NUL-terminated */
 } notes_fmt_diag;
+
+/* Why the last failing call of this thread failed (the one per-thread
+ * detail of notes: notes_last_detail()). */
+NOTES_API const char *notes_fmt_last_detail(void);
 
 /* Frees memory returned by this library. NULL is a no-op. */
 NOTES_API void notes_fmt_free(void *p);

@@ -262,13 +262,8 @@ int notes_fmt_json_export(notes_doc *d, char **out, size_t *n)
     uint8_t(*heads)[32] = NULL;
     size_t nheads = 0, tl;
     int rc;
-    if (!out)
-        return NOTES_EINVAL;
-    *out = NULL;
-    if (n)
-        *n = 0;
-    if (!d)
-        return NOTES_EINVAL;
+    if ((rc = notes_fmt__export_start(d, out, n, "JSON export")))
+        return rc;
     if ((rc = notes_fmt_outline_doc(d, &o)))
         return rc;
     if ((rc = notes_doc_heads(d, &heads, &nheads))) {
@@ -297,17 +292,17 @@ int notes_fmt_json_export(notes_doc *d, char **out, size_t *n)
         !json_object_get(root, "authors") ||
         !json_object_get(root, "unattached_confirmations")) {
         json_decref(root);
-        return NOTES_ENOMEM;
+        return notes_fmt__fail(NOTES_ENOMEM, "JSON export: out of memory");
     }
     char *s = json_dumps(root, JSON_INDENT(2));
     json_decref(root);
     if (!s)
-        return NOTES_ENOMEM;
+        return notes_fmt__fail(NOTES_ENOMEM, "JSON export: out of memory");
     size_t len = strlen(s);
     char *r = realloc(s, len + 2);
     if (!r) {
         free(s);
-        return NOTES_ENOMEM;
+        return notes_fmt__fail(NOTES_ENOMEM, "JSON export: out of memory");
     }
     r[len++] = '\n';
     r[len] = 0;

@@ -410,7 +410,16 @@ static void test_formats_import_into_nonempty(void **state)
     notes_doc *d = import_ok("hello\n", 6);
     notes_fmt_diag diag;
     assert_int_equal(notes_fmt_md_import(d, "x", 1, &diag), NOTES_EEXIST);
+    assert_string_equal(notes_fmt_last_detail(), "the note is not empty");
     notes_doc_free(d);
+    /* the detail carries the diag's line too */
+    notes_doc *e;
+    assert_int_equal(notes_doc_memory(ana, NULL, &e), NOTES_OK);
+    assert_int_equal(notes_fmt_md_import(e, "ok\n\xff\n", 5, &diag),
+                     NOTES_ECORRUPT);
+    assert_int_equal(diag.line, 2);
+    assert_non_null(strstr(notes_fmt_last_detail(), "line 2: not valid UTF-8"));
+    notes_doc_free(e);
     assert_int_equal(notes_fmt_md_import(NULL, "x", 1, &diag), NOTES_EINVAL);
 }
 
