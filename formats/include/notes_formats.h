@@ -111,6 +111,52 @@ NOTES_API NOTES_NODISCARD int notes_fmt_meeting_new(notes_doc *d,
                                                     const char *when,
                                                     const char *participant);
 
+/* ---- Attestation sidecar ------------------------------------------------ */
+
+/*
+ * The sidecar FILE.md.attest that makes an exported Markdown file
+ * verifiable anywhere (docs/formats.md, "Attested exports"): four lines,
+ *   notes-attest 1
+ *   note <the note id, 32 lowercase hex digits>
+ *   markdown-blake2b <BLAKE2b-256 of the Markdown file, 64 hex digits>
+ *   bundle <base64 (original alphabet, padded) of the bundle file>
+ * where the bundle file is the note id (16 bytes) then its bundle
+ * (notes_doc_export), as notes_bundle_file_open reads it.
+ */
+typedef struct notes_fmt_attest {
+    char *note;          /* the "note" line's value as written */
+    uint8_t md_hash[32]; /* the hash line (zero-filled if it had fewer
+                          * than 64 digits) */
+    uint8_t *bundle;     /* the bundle file's bytes */
+    size_t nbundle;
+} notes_fmt_attest;
+
+/*
+ * The sidecar's exact text for note `id`, its bundle file (nbundle bytes)
+ * and the Markdown `md` (nmd bytes). OUT *out: NUL-terminated, *n bytes
+ * (n may be NULL), free with notes_fmt_free.
+ * Returns NOTES_OK, NOTES_EINVAL, NOTES_ENOMEM.
+ */
+NOTES_API NOTES_NODISCARD int
+notes_fmt_attest_encode(const uint8_t id[16], const uint8_t *bundle,
+                        size_t nbundle, const char *md, size_t nmd, char **out,
+                        size_t *n);
+
+/*
+ * Read a sidecar's first four lines (what follows is not read: compare the
+ * whole text with notes_fmt_attest_encode's to refuse any edit). Nothing
+ * is verified here: open the bundle with notes_bundle_file_open.
+ * OUT *out, release with notes_fmt_attest_clear (also after failure).
+ * Returns NOTES_OK; NOTES_ECORRUPT (detail "truncated (line N)", "not an
+ * attestation sidecar" or "the bundle line is not valid base64");
+ * NOTES_EINVAL; NOTES_ENOMEM.
+ */
+NOTES_API NOTES_NODISCARD int notes_fmt_attest_decode(const char *text,
+                                                      size_t n,
+                                                      notes_fmt_attest *out);
+/* Free what a decoded sidecar holds and zero it. NULL is a no-op. */
+NOTES_API void notes_fmt_attest_clear(notes_fmt_attest *a);
+
 /* ---- Outline: sections, decisions and action items -------------------- */
 
 typedef struct notes_fmt_section {
