@@ -124,9 +124,6 @@ int cmd_join(int, char **, struct cli_ctx *);
 int cmd_sync(int, char **, struct cli_ctx *);
 int cmd_serve(int, char **, struct cli_ctx *);
 int cmd_todo(int, char **, struct cli_ctx *);
-/* Insert a line at the end of a section (cmd_items.c). */
-int cli_insert_in_section(notes_doc *d, const char *name, const char *create,
-                          const char *line);
 int cmd_export(int, char **, struct cli_ctx *);
 int cmd_import(int, char **, struct cli_ctx *);
 int cmd_help(int, char **, struct cli_ctx *);

@@ -448,7 +448,7 @@ int cmd_append(int argc, char **argv, struct cli_ctx *ctx)
         return rc;
     }
     if (section) {
-        rc = cli_insert_in_section(d, section, NULL, text);
+        rc = notes_fmt_section_append(d, section, NULL, text);
         if (rc == NOTES_ENOTFOUND) {
             fprintf(stderr, "notes: no section '%s' in this note\n",
                     cli_esc(section));

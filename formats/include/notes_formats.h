@@ -326,6 +326,24 @@ NOTES_API NOTES_NODISCARD int notes_fmt_item_find(const notes_fmt_outline *o,
 /* Free what an outline holds and zero it. NULL is a no-op. */
 NOTES_API void notes_fmt_outline_clear(notes_fmt_outline *o);
 
+/*
+ * Add `line` (one line, no trailing newline) at the end of a section of the
+ * note's text: the first whose heading contains `name` (case-insensitive,
+ * emoji shortcodes ignored), or with name NULL the first naming decisions,
+ * TODOs, tasks or action items; when there is none and `create` is given
+ * (a heading line, "## TODOs and Decisions"), at the end of the text under
+ * that new heading. A list item follows a list item directly; anything else
+ * becomes a paragraph of its own. The edit is left uncommitted.
+ * The heading rule is `notes`' own for these commands, not the outline's:
+ * docs/formats.md ("Adding to a section") says where they differ.
+ * Returns NOTES_OK; NOTES_ENOTFOUND (no such section and create NULL);
+ * NOTES_EINVAL; NOTES_ENOMEM; the errors of notes_doc_splice.
+ */
+NOTES_API NOTES_NODISCARD int notes_fmt_section_append(notes_doc *d,
+                                                       const char *name,
+                                                       const char *create,
+                                                       const char *line);
+
 /* ---- JSON ---------------------------------------------------------- */
 
 /*
