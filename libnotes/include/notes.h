@@ -236,6 +236,80 @@ NOTES_API NOTES_NODISCARD int notes_replica_list(notes_replica *r,
                                                  uint8_t (**ids)[16],
                                                  size_t *n);
 NOTES_API void notes_replica_free(notes_replica *r);
+/*
+ * The replica's own device identity (HOME/identity, checked as every read
+ * of it is), for programs that sign or shake hands with it without opening
+ * the replica's notes. OUT *out: free with notes_identity_free.
+ */
+NOTES_API NOTES_NODISCARD int notes_replica_identity(const char *home,
+                                                     const char *passphrase,
+                                                     notes_identity **out);
+
+/* ---- Change notification ----------------------------------------------- */
+/*
+ * fn(arg, home, id) is called whenever changes were stored in note `id` of
+ * the replica at `home`: at once for every commit, merge, repair or
+ * compaction made in this process (on the thread that made it, after the
+ * replica's lock is released), and for other processes' writes when the
+ * caller's file watcher reports them through notes_replica_file_event.
+ * Subscribers must be idempotent: one write may be told more than once.
+ * Process-wide; at most 16 subscribers.
+ */
+typedef void (*notes_changed_fn)(void *arg, const char *home,
+                                 const uint8_t id[16]);
+NOTES_API NOTES_NODISCARD int notes_subscribe(notes_changed_fn fn, void *arg);
+NOTES_API void notes_unsubscribe(notes_changed_fn fn, void *arg);
+/*
+ * For the caller's file watcher (the event loop is the caller's): the
+ * folder to watch, and what an event there means. notes_replica_file_event
+ * returns 1 when `name` (a file name in that folder) is one of a note's
+ * files, after telling the subscribers; 0 for anything else.
+ */
+NOTES_API NOTES_NODISCARD int notes_replica_watch_dir(const char *home,
+                                                      char *out, size_t cap);
+NOTES_API int notes_replica_file_event(const char *home, const char *name);
+
+/* ---- Petnames: the user's own names for keys --------------------------- */
+/*
+ * HOME/trust, one "nk... NAME" line per key and a check line (format.md).
+ * Names are claims, keys are facts: a petname is what this user calls a
+ * key, shown instead of the name the key claims.
+ */
+typedef struct notes_petname {
+    uint8_t key[32];
+    char name[NOTES_NAME_MAX + 1];
+} notes_petname;
+
+typedef struct notes_petnames {
+    notes_petname *names;
+    size_t n;
+    size_t *bad_lines; /* 1-based lines that are not "nk... NAME": skipped */
+    size_t nbad;
+    int damaged;       /* the file fails its check: no name is used (n == 0)
+                        * and it is never rewritten; notes_last_detail says
+                        * why */
+} notes_petnames;
+
+/* Load HOME/trust into *out (empty when there is none). Returns NOTES_OK
+ * also when the file is damaged (out->damaged); errors are I/O and memory.
+ * Release with notes_petnames_clear. */
+NOTES_API NOTES_NODISCARD int notes_petnames_load(const char *home,
+                                                  notes_petnames *out);
+/* The user's name for `key`, or NULL. Borrowed from *p. */
+NOTES_API const char *notes_petnames_find(const notes_petnames *p,
+                                          const uint8_t key[32]);
+/* Name `key` (adds or renames), or with name NULL forget it
+ * (NOTES_ENOTFOUND when it has no name). NOTES_EINVAL for a name that
+ * breaks the rule of names (1..NOTES_NAME_MAX bytes of UTF-8, no control
+ * characters). In memory only: notes_petnames_save writes. */
+NOTES_API NOTES_NODISCARD int notes_petnames_set(notes_petnames *p,
+                                                 const uint8_t key[32],
+                                                 const char *name);
+/* Replace HOME/trust atomically with *p and its check line. NOTES_ECORRUPT
+ * when *p was loaded from a damaged file (repair or remove it first). */
+NOTES_API NOTES_NODISCARD int notes_petnames_save(const char *home,
+                                                  const notes_petnames *p);
+NOTES_API void notes_petnames_clear(notes_petnames *p);
 
 /* ---- Replica files: checksums and their verification ------------------ */
 /*
@@ -684,6 +758,9 @@ NOTES_API NOTES_NODISCARD int notes_doc_merge(notes_doc *d, const uint8_t *bytes
  */
 NOTES_API NOTES_NODISCARD int notes_bundle_file_open(const uint8_t *bytes,
                                                      size_t n, notes_doc **out);
+/* How many changes a bundle from notes_doc_export holds, read from its
+ * header without verifying anything (0 when the header is malformed). */
+NOTES_API size_t notes_bundle_count(const uint8_t *bundle, size_t n);
 
 /* ---- Verification ------------------------------------------------------ */
 

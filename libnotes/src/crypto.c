@@ -15,20 +15,23 @@ _Static_assert(sizeof(notes__hash_state) >= sizeof(crypto_generichash_state),
                "notes__hash_state too small for libsodium's state");
 _Static_assert(_Alignof(notes__hash_state) >= _Alignof(crypto_generichash_state),
                "notes__hash_state under-aligned");
-_Static_assert(NOTES__SIGN_PKBYTES == crypto_sign_PUBLICKEYBYTES &&
-               NOTES__SIGN_SKBYTES == crypto_sign_SECRETKEYBYTES &&
-               NOTES__SIGN_SEEDBYTES == crypto_sign_SEEDBYTES &&
-               NOTES__SIGBYTES == crypto_sign_BYTES, "Ed25519 sizes");
-_Static_assert(NOTES__DH_BYTES == crypto_scalarmult_BYTES &&
-               NOTES__DH_BYTES == crypto_box_PUBLICKEYBYTES &&
-               NOTES__DH_BYTES == crypto_box_SECRETKEYBYTES, "X25519 sizes");
-_Static_assert(NOTES__AEAD_KEYBYTES == crypto_aead_xchacha20poly1305_ietf_KEYBYTES &&
-               NOTES__AEAD_NPUBBYTES == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES &&
-               NOTES__AEAD_ABYTES == crypto_aead_xchacha20poly1305_ietf_ABYTES,
-               "XChaCha20-Poly1305 sizes");
-_Static_assert(NOTES__BOX_KEYBYTES == crypto_secretbox_KEYBYTES &&
-               NOTES__BOX_NONCEBYTES == crypto_secretbox_NONCEBYTES &&
-               NOTES__BOX_MACBYTES == crypto_secretbox_MACBYTES, "secretbox sizes");
+/* One assertion per size: the header's numbers are libsodium's. */
+_Static_assert(NOTES__SIGN_PKBYTES == crypto_sign_PUBLICKEYBYTES, "Ed25519 pk");
+_Static_assert(NOTES__SIGN_SKBYTES == crypto_sign_SECRETKEYBYTES, "Ed25519 sk");
+_Static_assert(NOTES__SIGN_SEEDBYTES == crypto_sign_SEEDBYTES, "Ed25519 seed");
+_Static_assert(NOTES__SIGBYTES == crypto_sign_BYTES, "Ed25519 signature");
+_Static_assert(NOTES__DH_BYTES == crypto_scalarmult_BYTES, "X25519 shared");
+_Static_assert(NOTES__DH_BYTES == crypto_box_PUBLICKEYBYTES, "X25519 pk");
+_Static_assert(NOTES__DH_BYTES == crypto_box_SECRETKEYBYTES, "X25519 sk");
+_Static_assert(NOTES__AEAD_KEYBYTES == crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
+               "AEAD key");
+_Static_assert(NOTES__AEAD_NPUBBYTES == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+               "AEAD nonce");
+_Static_assert(NOTES__AEAD_ABYTES == crypto_aead_xchacha20poly1305_ietf_ABYTES,
+               "AEAD tag");
+_Static_assert(NOTES__BOX_KEYBYTES == crypto_secretbox_KEYBYTES, "box key");
+_Static_assert(NOTES__BOX_NONCEBYTES == crypto_secretbox_NONCEBYTES, "box nonce");
+_Static_assert(NOTES__BOX_MACBYTES == crypto_secretbox_MACBYTES, "box tag");
 _Static_assert(NOTES__PWHASH_SALTBYTES == crypto_pwhash_SALTBYTES, "salt size");
 
 int notes__crypto_init(void)

@@ -17,7 +17,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sodium.h>
 
 #include "files.h"
 #include "people.h"
@@ -36,7 +35,7 @@ void notes_check_line(const void *body, size_t n,
                       char line[NOTES_CHECK_LINE_LEN + 1])
 {
     uint8_t h[32];
-    crypto_generichash(h, sizeof(h), body, n, NULL, 0);
+    notes__hash(h, sizeof(h), body, n, NULL, 0);
     memcpy(line, CHECK_TAG, CHECK_TAG_LEN);
     notes__hex(line + CHECK_TAG_LEN, h, sizeof(h));
     line[NOTES_CHECK_LINE_LEN - 1] = '\n';
@@ -91,7 +90,7 @@ int notes__write_checked(const char *path, const void *body, size_t n,
     notes_check_line(body, n, (char *)buf + n);
     int rc = notes__write_file_atomic(path, buf, n + NOTES_CHECK_LINE_LEN,
                                       mode);
-    sodium_memzero(buf, n + NOTES_CHECK_LINE_LEN);
+    notes__wipe(buf, n + NOTES_CHECK_LINE_LEN);
     notes__free(buf);
     return rc;
 }
@@ -137,7 +136,7 @@ static char *temp_name(const char *path, const char *what)
     char *t = notes__malloc(n);
     if (!t)
         return NULL;
-    randombytes_buf(rnd, sizeof(rnd));
+    notes__random(rnd, sizeof(rnd));
     notes__hex(hex, rnd, sizeof(rnd));
     snprintf(t, n, "%s.%s-%s", path, what, hex);
     return t;
@@ -161,7 +160,7 @@ int notes__key_save_checked(const notes_identity *id, const char *path,
                             const char *passphrase)
 {
     char *plain = temp_name(path, "tmp"), *full = temp_name(path, "new");
-    uint8_t *text = sodium_malloc(KEY_TEXT_MAX + NOTES_CHECK_LINE_LEN + 1);
+    uint8_t *text = notes__secure_alloc(KEY_TEXT_MAX + NOTES_CHECK_LINE_LEN + 1);
     struct stat st;
     size_t n = 0;
     int fd = -1, rc;
@@ -215,7 +214,7 @@ int notes__key_save_checked(const notes_identity *id, const char *path,
     }
 out:
     if (text)
-        sodium_free(text); /* wipes */
+        notes__secure_free(text); /* wipes */
     notes__free(plain);
     notes__free(full);
     return rc;
@@ -262,7 +261,7 @@ static int key_has_check(const char *path)
         pread(fd, tail, sizeof(tail), st.st_size - (off_t)sizeof(tail)) ==
             (ssize_t)sizeof(tail))
         has = memcmp(tail, CHECK_TAG, CHECK_TAG_LEN) == 0;
-    sodium_memzero(tail, sizeof(tail));
+    notes__wipe(tail, sizeof(tail));
     close(fd);
     return has;
 }

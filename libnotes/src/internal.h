@@ -12,6 +12,13 @@
 
 #ifndef NOTES_SIBLING_API
 #define NOTES_SIBLING_API
+/* Change notification (notify.c): a write records, under the replica's
+ * lock, that note `id` of the replica owning `state_path` changed; the
+ * subscribers are told by notes__notify_flush when the lock is released. */
+void notes__notify_later(const char *state_path, const uint8_t id[16]);
+void notes__notify_flush(void);
+void notes__notify(const char *home, const uint8_t id[16]);
+
 #endif
 #include "notes.h"
 
@@ -20,5 +27,12 @@
 /* The helpers libnotes shares with notes' other modules (memory, the
  * buffer and reader, varints, UTF-8, hex/base32/base64, files, crypto) are
  * declared in notes.h under NOTES_SIBLING_API. */
+
+/* Change notification (notify.c): a write records, under the replica's
+ * lock, that note `id` of the replica owning `state_path` changed; the
+ * subscribers are told by notes__notify_flush when the lock is released. */
+void notes__notify_later(const char *state_path, const uint8_t id[16]);
+void notes__notify_flush(void);
+void notes__notify(const char *home, const uint8_t id[16]);
 
 #endif

@@ -15,7 +15,6 @@
 #include <unistd.h>
 #include <dirent.h>
 #include <time.h>
-#include <sodium.h>
 
 #include "files.h"
 #include "replica.h"
@@ -65,7 +64,7 @@ void notes_replica_free(notes_replica *r)
         return;
     if (r->lock_fd >= 0)
         close(r->lock_fd);
-    sodium_memzero(r->local_key, sizeof(r->local_key));
+    notes__wipe(r->local_key, sizeof(r->local_key));
     notes__certs_release(&r->certs);
     notes_identity_free(r->id);
     notes__free(r->home);
@@ -130,8 +129,10 @@ int notes__replica_lock(notes_replica *r, int exclusive)
 
 void notes__replica_unlock(notes_replica *r)
 {
-    if (r->lock_depth > 0 && --r->lock_depth == 0)
+    if (r->lock_depth > 0 && --r->lock_depth == 0) {
         (void)flock(r->lock_fd, LOCK_UN);
+        notes__notify_flush(); /* what was written under the lock */
+    }
 }
 
 static int read_pub(notes_replica *r)
@@ -317,12 +318,12 @@ const uint8_t *notes__replica_local_key(notes_replica *r, int create)
         memcpy(r->local_key, buf, 32);
         r->has_local_key = 1;
     } else if (create) {
-        randombytes_buf(r->local_key, 32);
+        notes__random(r->local_key, 32);
         if (notes__write_file_atomic(kp, r->local_key, 32, 0600) == NOTES_OK)
             r->has_local_key = 1;
     }
     if (buf)
-        sodium_memzero(buf, 32);
+        notes__wipe(buf, 32);
     notes__free(buf);
     notes__free(kp);
     return r->has_local_key ? r->local_key : NULL;
@@ -435,4 +436,16 @@ int notes_replica_list(notes_replica *r, uint8_t (**ids)[16], size_t *n)
     *ids = v;
     *n = u;
     return NOTES_OK;
+}
+
+int notes_replica_identity(const char *home, const char *passphrase,
+                           notes_identity **out)
+{
+    *out = NULL;
+    char *path = home ? path_join(home, "identity") : NULL;
+    if (!path)
+        return home ? NOTES_ENOMEM : NOTES_EINVAL;
+    int rc = notes_identity_load(path, passphrase, out);
+    notes__free(path);
+    return rc;
 }

@@ -19,7 +19,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -62,7 +61,7 @@ static void encode(const struct notes__state *st, const uint8_t doc[16],
     notes__store_u32le(s + 128, st->heads_total);
     notes__store_u32le(s + 132, st->nheads);
     memcpy(s + 136, st->heads, (size_t)st->nheads * 32);
-    crypto_generichash(s + SUM_AT, 32, s, SUM_AT, NULL, 0);
+    notes__hash(s + SUM_AT, 32, s, SUM_AT, NULL, 0);
 }
 
 /* 1 and the slot's contents in *st when the slot is intact and ours. */
@@ -70,8 +69,8 @@ static int decode(const uint8_t s[SLOT], const uint8_t doc[16],
                   struct notes__state *st)
 {
     uint8_t sum[32];
-    crypto_generichash(sum, 32, s, SUM_AT, NULL, 0);
-    if (memcmp(s, state_magic, 4) != 0 || sodium_memcmp(sum, s + SUM_AT, 32) != 0 ||
+    notes__hash(sum, 32, s, SUM_AT, NULL, 0);
+    if (memcmp(s, state_magic, 4) != 0 || !notes__equal(sum, s + SUM_AT, 32) ||
         notes__load_u32le(s + 4) != STATE_VERSION || memcmp(s + 16, doc, 16) != 0)
         return 0;
     uint32_t nheads = notes__load_u32le(s + 132);
@@ -180,6 +179,7 @@ int notes__state_save(const char *path, const uint8_t doc[16],
             next.present = 1;
             next.damaged = 0;
             *st = next;
+            notes__notify_later(path, doc);
         }
         notes__free(s);
         return rc;
@@ -210,6 +210,7 @@ int notes__state_save(const char *path, const uint8_t doc[16],
     }
     next.slot = slot;
     *st = next;
+    notes__notify_later(path, doc);
 out:
     if (fd >= 0)
         close(fd);

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -186,7 +185,7 @@ static void make_header(uint8_t h[NOTES__LOG_HEADER], const uint8_t doc[16])
     memcpy(h, log_magic, 8);
     notes__store_u32le(h + 8, LOG_VERSION);
     memcpy(h + 12, doc, 16);
-    crypto_generichash(sum, 32, h, 28, NULL, 0);
+    notes__hash(sum, 32, h, 28, NULL, 0);
     memcpy(h + 28, sum, 4);
 }
 
@@ -288,7 +287,7 @@ int notes__log_open(const char *path, const uint8_t doc[16], int create,
         break;
     }
     uint8_t sum[32];
-    crypto_generichash(sum, 32, have, 28, NULL, 0);
+    notes__hash(sum, 32, have, 28, NULL, 0);
     if (memcmp(have, log_magic, 8) == 0 && memcmp(have + 28, sum, 4) == 0 &&
         notes__load_u32le(have + 8) != LOG_VERSION) {
         /* An intact header of another format version: not damage. */
@@ -331,14 +330,14 @@ fail:
 static void mac_step(struct notes__log *lg, const uint8_t *a, size_t na,
                      const uint8_t *b, size_t nb)
 {
-    crypto_generichash_state st;
+    notes__hash_state st;
     if (!lg->keyed)
         return;
-    crypto_generichash_init(&st, lg->key, 32, 32);
-    crypto_generichash_update(&st, lg->mac, 32);
-    crypto_generichash_update(&st, a, na);
-    crypto_generichash_update(&st, b, nb);
-    crypto_generichash_final(&st, lg->mac, 32);
+    notes__hash_init(&st, lg->key, 32, 32);
+    notes__hash_update(&st, lg->mac, 32);
+    notes__hash_update(&st, a, na);
+    notes__hash_update(&st, b, nb);
+    notes__hash_final(&st, lg->mac, 32);
 }
 
 static void mac_start(struct notes__log *lg)
@@ -408,11 +407,11 @@ int notes__payload_decode(const uint8_t *p, size_t n, notes__change_cb cb,
 static void rec_sum(uint8_t sum[16], const uint8_t *hdr, const uint8_t *payload,
                     size_t n)
 {
-    crypto_generichash_state st;
-    crypto_generichash_init(&st, NULL, 0, 16);
-    crypto_generichash_update(&st, hdr, 16);
-    crypto_generichash_update(&st, payload, n);
-    crypto_generichash_final(&st, sum, 16);
+    notes__hash_state st;
+    notes__hash_init(&st, NULL, 0, 16);
+    notes__hash_update(&st, hdr, 16);
+    notes__hash_update(&st, payload, n);
+    notes__hash_final(&st, sum, 16);
 }
 
 static void set_damage(struct notes__log *lg, uint64_t filesize,
@@ -497,7 +496,7 @@ int notes__log_read(struct notes__log *lg, notes__change_cb user_cb,
             break;
         }
         rec_sum(sum, hdr, payload, stored);
-        if (sodium_memcmp(sum, hdr + 16, 16) != 0) {
+        if (!notes__equal(sum, hdr + 16, 16)) {
             set_damage(lg, size, "record checksum mismatch", 0);
             break;
         }
@@ -539,7 +538,7 @@ int notes__log_read(struct notes__log *lg, notes__change_cb user_cb,
         lg->nrecords++;
         mac_step(lg, hdr, sizeof(hdr), payload, stored);
         if (lg->keyed && lg->end == lg->trusted_end &&
-            sodium_memcmp(lg->mac, lg->trusted_mac, 32) == 0)
+            notes__equal(lg->mac, lg->trusted_mac, 32))
             lg->read_trusted = counter.n;
     }
     lg->read_changes = counter.n;
