@@ -16,33 +16,6 @@
 
 /* ---- Markdown rendering of fields + body ---- */
 
-struct strbuf {
-    char *p;
-    size_t len, cap;
-};
-
-static void sb_add(struct strbuf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np)
-            abort(); /* CLI only: out of memory while printing */
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
-static void sb_str(struct strbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
 /* The note as Markdown (formats/: the imported front matter kept byte
  * for byte where unchanged). Caller frees with free(). */
 char *cli_render_markdown(notes_doc *d, size_t *n)
@@ -144,7 +117,7 @@ static int by_time_desc(const void *a, const void *b)
     return (y->last_ms > x->last_ms) - (y->last_ms < x->last_ms);
 }
 
-static json_t *authors_json(struct cli_ctx *ctx, notes_doc *d, struct strbuf *human)
+static json_t *authors_json(struct cli_ctx *ctx, notes_doc *d, struct notes_buf *human)
 {
     json_t *arr = json_array();
     size_t n = notes_doc_change_count(d);
@@ -171,9 +144,10 @@ static json_t *authors_json(struct cli_ctx *ctx, notes_doc *d, struct strbuf *hu
             again = strcmp(json_string_value(json_object_get(
                                json_array_get(arr, j), "author")), who) == 0;
         if (human && !again) {
-            if (human->len)
-                sb_str(human, ", ");
-            sb_str(human, who);
+            /* CLI only: out of memory while printing */
+            if ((human->len && notes__buf_puts(human, ", ")) ||
+                notes__buf_puts(human, who))
+                abort();
         }
     }
     free(seen);
@@ -220,7 +194,8 @@ int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
     json_t *arr = ctx->json ? json_array() : NULL;
     for (size_t i = 0; i < k; i++) {
         char hex[33];
-        struct strbuf who = {0};
+        struct notes_buf who;
+        notes__buf_init(&who, SIZE_MAX);
         cli_note_id(hex, notes_doc_id(v[i].d));
         json_t *authors = authors_json(ctx, v[i].d, &who);
         if (arr) {
@@ -233,10 +208,10 @@ int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
             printf("%.8s  %-25s  %-40s  %s\n", hex,
                    v[i].datetime ? cli_esc(v[i].datetime) : "-",
                    v[i].title ? cli_esc(v[i].title) : "(untitled)",
-                   who.p ? who.p : ""); /* cli_author: escaped */
+                   who.data ? (const char *)who.data : ""); /* cli_author: escaped */
             json_decref(authors);
         }
-        free(who.p);
+        notes__buf_release(&who);
         notes_doc_free(v[i].d);
     }
     if (arr) {
