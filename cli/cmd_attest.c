@@ -34,28 +34,21 @@ static int load_bundle(const uint8_t *bytes, size_t n, const char *what,
 /* People: each device, the person it is linked to, revocations. */
 static void print_people(struct cli_ctx *ctx, notes_doc *d, json_t *o)
 {
-    size_t n = notes_doc_change_count(d);
-    uint8_t(*seen)[32] = calloc(n ? n : 1, 32);
-    size_t ns = 0;
+    uint8_t(*keys)[32] = NULL;
+    size_t n = 0;
+    if (notes_fmt_authors(d, &keys, &n) != NOTES_OK)
+        n = 0; /* out of memory: no devices shown */
     json_t *arr = o ? json_array() : NULL;
     if (!o)
         printf("devices:\n");
-    for (size_t i = 0; seen && i < n; i++) {
-        notes_change_info ci;
-        if (notes_doc_change(d, i, &ci) != NOTES_OK)
-            continue;
-        size_t k;
-        for (k = 0; k < ns && memcmp(seen[k], ci.author, 32) != 0; k++)
-            ;
-        if (k < ns)
-            continue;
-        memcpy(seen[ns++], ci.author, 32);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *author = keys[i];
         char who[200], dfpr[NOTES_FPR_STRLEN], key[NOTES_KEY_STRLEN];
         notes_person_info pi;
-        int linked = notes_doc_person(d, ci.author, &pi) == NOTES_OK && pi.person;
-        cli_author(ctx, d, ci.author, who, sizeof(who));
-        notes_key_fingerprint(ci.author, dfpr);
-        notes_key_encode(ci.author, key);
+        int linked = notes_doc_person(d, author, &pi) == NOTES_OK && pi.person;
+        cli_author(ctx, d, author, who, sizeof(who));
+        notes_key_fingerprint(author, dfpr);
+        notes_key_encode(author, key);
         if (arr) {
             char pkey[NOTES_KEY_STRLEN] = "";
             if (linked)
@@ -82,7 +75,7 @@ static void print_people(struct cli_ctx *ctx, notes_doc *d, json_t *o)
     }
     if (arr)
         json_object_set_new(o, "devices", arr);
-    free(seen);
+    notes_fmt_free(keys);
 }
 
 /* Each line with who wrote it (the inserter of its first character). */

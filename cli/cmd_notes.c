@@ -120,22 +120,14 @@ static int by_time_desc(const void *a, const void *b)
 static json_t *authors_json(struct cli_ctx *ctx, notes_doc *d, struct notes_buf *human)
 {
     json_t *arr = json_array();
-    size_t n = notes_doc_change_count(d);
-    const uint8_t **seen = calloc(n ? n : 1, sizeof(*seen));
-    size_t ns = 0;
-    for (size_t i = 0; i < n && seen; i++) {
-        notes_change_info ci;
-        if (notes_doc_change(d, i, &ci))
-            continue;
-        size_t k;
-        for (k = 0; k < ns && memcmp(seen[k], ci.author, 32) != 0; k++)
-            ;
-        if (k < ns)
-            continue;
-        seen[ns++] = ci.author;
+    uint8_t(*keys)[32] = NULL;
+    size_t n = 0;
+    if (notes_fmt_authors(d, &keys, &n) != NOTES_OK)
+        n = 0; /* out of memory: no authors shown */
+    for (size_t i = 0; i < n; i++) {
         char who[160], key[NOTES_KEY_STRLEN];
-        cli_author(ctx, d, ci.author, who, sizeof(who));
-        notes_key_encode(ci.author, key);
+        cli_author(ctx, d, keys[i], who, sizeof(who));
+        notes_key_encode(keys[i], key);
         json_array_append_new(arr, json_pack("{s:s, s:s}", "author", who,
                                              "key", key));
         /* Two devices of one person read the same: name them once. */
@@ -150,7 +142,7 @@ static json_t *authors_json(struct cli_ctx *ctx, notes_doc *d, struct notes_buf 
                 abort();
         }
     }
-    free(seen);
+    notes_fmt_free(keys);
     return arr;
 }
 

@@ -323,6 +323,16 @@ NOTES_API NOTES_NODISCARD int notes_fmt_item_find(const notes_fmt_outline *o,
                                                   const char *prefix,
                                                   size_t *index);
 
+/*
+ * The distinct authors (device keys) of the note's changes, in the order
+ * of the changes (notes_doc_change). OUT *keys: *n keys, free with
+ * notes_fmt_free (NULL when n is 0). Returns NOTES_OK, NOTES_EINVAL,
+ * NOTES_ENOMEM.
+ */
+NOTES_API NOTES_NODISCARD int notes_fmt_authors(notes_doc *d,
+                                                uint8_t (**keys)[32],
+                                                size_t *n);
+
 /* Free what an outline holds and zero it. NULL is a no-op. */
 NOTES_API void notes_fmt_outline_clear(notes_fmt_outline *o);
 

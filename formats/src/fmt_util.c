@@ -299,3 +299,34 @@ const uint8_t *notes_fmt__change_author(const notes_doc *d, size_t i)
         return NULL;
     return ci.author;
 }
+
+int notes_fmt_authors(notes_doc *d, uint8_t (**keys)[32], size_t *n)
+{
+    if (keys)
+        *keys = NULL;
+    if (n)
+        *n = 0;
+    if (!d || !keys || !n)
+        return notes_fmt__fail(NOTES_EINVAL, "authors: no note or no output");
+    size_t nc = notes_doc_change_count(d), ns = 0;
+    uint8_t(*seen)[32] = notes__calloc(nc + 1, 32);
+    if (!seen)
+        return notes_fmt__fail(NOTES_ENOMEM, "authors: out of memory");
+    for (size_t i = 0; i < nc; i++) {
+        notes_change_info ci;
+        if (notes_doc_change(d, i, &ci) != NOTES_OK)
+            continue;
+        size_t k;
+        for (k = 0; k < ns && memcmp(seen[k], ci.author, 32) != 0; k++)
+            ;
+        if (k == ns)
+            memcpy(seen[ns++], ci.author, 32);
+    }
+    if (!ns) {
+        notes_free(seen);
+        seen = NULL;
+    }
+    *keys = seen;
+    *n = ns;
+    return NOTES_OK;
+}

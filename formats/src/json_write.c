@@ -227,32 +227,17 @@ static json_t *items(notes_doc *d, const notes_fmt_outline *o)
 
 static json_t *authors(notes_doc *d)
 {
-    json_t *arr = json_array();
-    size_t n = notes_doc_change_count(d);
-    uint8_t(*seen)[32] = calloc(n + 1, 32);
-    size_t ns = 0;
-    if (!arr || !seen) {
-        json_decref(arr);
-        free(seen);
+    uint8_t(*keys)[32];
+    size_t n;
+    if (notes_fmt_authors(d, &keys, &n) != NOTES_OK)
         return NULL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        notes_change_info ci;
-        if (notes_doc_change(d, i, &ci))
-            continue;
-        size_t k;
-        for (k = 0; k < ns && memcmp(seen[k], ci.author, 32) != 0; k++)
-            ;
-        if (k < ns)
-            continue;
-        memcpy(seen[ns++], ci.author, 32);
-        if (json_array_append_new(arr, person(d, ci.author))) {
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++)
+        if (json_array_append_new(arr, person(d, keys[i]))) {
             json_decref(arr);
             arr = NULL;
-            break;
         }
-    }
-    free(seen);
+    notes_fmt_free(keys);
     return arr;
 }
 
