@@ -144,6 +144,13 @@ void notes_fmt__fm_free(struct fm *f);
 char **notes_fmt__comma_split(const char *v);
 void notes_fmt__strv_free(char **v);
 
+/* The change (index) that inserted each code point of the text, and the
+ * number of changes: 0; or 1 with nothing set when the doc has uncommitted
+ * edits (no authorship then); or the error of notes_doc_authorship.
+ * Free *ch with notes_free. */
+int notes_fmt__authorship(notes_doc *d, uint32_t **ch, size_t *ncp,
+                          size_t *nchanges);
+
 /* The public key of change i, or NULL. */
 const uint8_t *notes_fmt__change_author(const notes_doc *d, size_t i);
 

@@ -330,3 +330,17 @@ int notes_fmt_authors(notes_doc *d, uint8_t (**keys)[32], size_t *n)
     *n = ns;
     return NOTES_OK;
 }
+
+int notes_fmt__authorship(notes_doc *d, uint32_t **ch, size_t *ncp,
+                          size_t *nchanges)
+{
+    *ch = NULL;
+    *ncp = 0;
+    *nchanges = 0;
+    if (notes_doc_dirty(d))
+        return 1;
+    int rc = notes_doc_authorship(d, ch, ncp);
+    if (rc == NOTES_OK)
+        *nchanges = notes_doc_change_count(d);
+    return rc;
+}

@@ -401,14 +401,11 @@ static void put_items(struct notes_fmt__buf *b, notes_doc *d, const notes_fmt_ou
 static int put_authorship(struct notes_fmt__buf *b, notes_doc *d, const char *t,
                           size_t tl)
 {
-    uint32_t *ch = NULL;
-    size_t ncp = 0;
-    if (notes_doc_dirty(d))
-        return NOTES_OK;
-    int rc = notes_doc_authorship(d, &ch, &ncp);
+    uint32_t *ch;
+    size_t ncp, nchanges;
+    int rc = notes_fmt__authorship(d, &ch, &ncp, &nchanges);
     if (rc)
-        return rc;
-    size_t nchanges = notes_doc_change_count(d);
+        return rc > 0 ? NOTES_OK : rc;
     uint8_t(*keys)[32] = calloc(nchanges + 1, 32);
     size_t nkeys = 0;
     if (!keys) {

@@ -4,6 +4,7 @@
  * docs/formats.md; fields are only ever added to it.
  */
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,15 +13,32 @@
 static json_t *hex(const uint8_t *p, size_t n)
 {
     char s[65];
-    static const char digits[] = "0123456789abcdef";
-    if (n > 32)
-        n = 32;
-    for (size_t i = 0; i < n; i++) {
-        s[2 * i] = digits[p[i] >> 4];
-        s[2 * i + 1] = digits[p[i] & 15];
-    }
-    s[2 * n] = 0;
+    notes__hex(s, p, n > 32 ? 32 : n);
     return json_string(s);
+}
+
+/*
+ * Append obj to arr when it holds each of the keys listed (NULL-ended):
+ * json_pack leaves out an "o*" value that failed to build, so a missing
+ * key is an allocation that failed. Consumes obj; on failure frees arr
+ * and returns -1, so that the caller returns NULL.
+ */
+static int append_whole(json_t *arr, json_t *obj, ...)
+{
+    va_list ap;
+    va_start(ap, obj);
+    for (const char *k = va_arg(ap, const char *); obj && k;
+         k = va_arg(ap, const char *))
+        if (!json_object_get(obj, k)) {
+            json_decref(obj);
+            obj = NULL;
+        }
+    va_end(ap);
+    if (json_array_append_new(arr, obj)) { /* NULL obj fails too */
+        json_decref(arr);
+        return -1;
+    }
+    return 0;
 }
 
 /* {"key", "fingerprint"} of a key, plus "name" when given. */
@@ -106,15 +124,8 @@ static json_t *confirms(notes_doc *d, const notes_fmt_confirm *c, size_t n)
             notes_fmt_confirm_state_name(c[i].state), "text_state",
             notes_fmt_confirm_state_name(c[i].text_state), "counted",
             c[i].counted);
-        if (!obj || !json_object_get(obj, "by") ||
-            !json_object_get(obj, "change")) {
-            json_decref(obj);
-            obj = NULL;
-        }
-        if (json_array_append_new(arr, obj)) { /* NULL obj fails too */
-            json_decref(arr);
+        if (append_whole(arr, obj, "by", "change", (const char *)NULL))
             return NULL;
-        }
     }
     return arr;
 }
@@ -211,16 +222,9 @@ static json_t *items(notes_doc *d, const notes_fmt_outline *o)
             edited, "verified", it->verified, "confirmations",
             confirms(d, it->confirms, it->nconfirms), "confirmed_by_count",
             (json_int_t)it->confirmed_by);
-        if (!obj || !json_object_get(obj, "recorded_by") ||
-            !json_object_get(obj, "edited_by") ||
-            !json_object_get(obj, "confirmations")) {
-            json_decref(obj);
-            obj = NULL;
-        }
-        if (json_array_append_new(arr, obj)) { /* NULL obj fails too */
-            json_decref(arr);
+        if (append_whole(arr, obj, "recorded_by", "edited_by",
+                         "confirmations", (const char *)NULL))
             return NULL;
-        }
     }
     return arr;
 }

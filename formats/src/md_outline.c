@@ -540,14 +540,11 @@ int notes_fmt_outline_text(const char *text, size_t n,
 /* Authors of each item from the doc's authorship, in order of appearance. */
 static int add_authors(notes_doc *d, notes_fmt_outline *o)
 {
-    uint32_t *ch = NULL;
-    size_t ncp = 0;
-    if (notes_doc_dirty(d))
-        return NOTES_OK;
-    int rc = notes_doc_authorship(d, &ch, &ncp);
+    uint32_t *ch;
+    size_t ncp, nchanges;
+    int rc = notes_fmt__authorship(d, &ch, &ncp, &nchanges);
     if (rc)
-        return rc;
-    size_t nchanges = notes_doc_change_count(d);
+        return rc > 0 ? NOTES_OK : rc;
     for (size_t i = 0; i < o->nitems && !rc; i++) {
         notes_fmt_item *it = &o->items[i];
         size_t cap = 0;
