@@ -81,41 +81,13 @@ static void print_people(struct cli_ctx *ctx, notes_doc *d, json_t *o)
 /* Each line with who wrote it (the inserter of its first character). */
 static int print_lines(struct cli_ctx *ctx, notes_doc *d, json_t *o)
 {
-    uint32_t *who;
-    size_t ncp, tl;
-    int rc = notes_doc_authorship(d, &who, &ncp);
-    if (rc)
-        return cli_fail(rc, "cannot compute authorship");
-    const char *t = notes_doc_text(d, &tl), *s = t, *end = t + tl;
-    size_t cp = 0, line = 1;
     json_t *arr = o ? json_array() : NULL;
-    if (!o)
-        printf("text, with who wrote each line:\n");
-    while (s < end) {
-        const char *nl = memchr(s, '\n', (size_t)(end - s));
-        const char *le = nl ? nl : end;
-        uint32_t ch = cp < ncp ? who[cp] : UINT32_MAX;
-        char name[200] = "?";
-        notes_change_info ci;
-        if (ch != UINT32_MAX && notes_doc_change(d, ch, &ci) == NOTES_OK)
-            cli_author(ctx, d, ci.author, name, sizeof(name));
-        if (arr)
-            json_array_append_new(arr, json_pack("{s:I, s:s, s:s%}", "line",
-                                                 (json_int_t)line, "author",
-                                                 name, "text", s,
-                                                 (size_t)(le - s)));
-        else
-            printf("  %-30s %4zu| %s\n", name, line,
-                   cli_escn(s, (size_t)(le - s)));
-        for (const char *q = s; q < le + (nl ? 1 : 0); q++)
-            cp += ((unsigned char)*q & 0xc0) != 0x80;
-        s = nl ? nl + 1 : end;
-        line++;
-    }
-    if (arr)
+    int ret = cli_blame_lines(ctx, d, arr, "text, with who wrote each line:\n");
+    if (arr && !ret)
         json_object_set_new(o, "lines", arr);
-    notes_free(who);
-    return 0;
+    else
+        json_decref(arr);
+    return ret;
 }
 
 /* The full report on a verified note. */

@@ -287,19 +287,14 @@ int cmd_decisions(int argc, char **argv, struct cli_ctx *ctx)
         /* Every note: the open action items across meetings. */
         uint8_t(*ids)[16];
         size_t n;
-        int rc = notes_replica_list(ctx->r, &ids, &n);
-        if (rc)
-            return cli_fail(rc, "cannot list notes");
+        if ((ret = cli_list_notes(ctx, &ids, &n)))
+            return ret;
         for (size_t i = 0; i < n && !ret; i++) {
             notes_doc *d;
-            int orc = notes_doc_open(ctx->r, ids[i], &d);
-            if (orc == NOTES_ENOTFOUND)
-                continue; /* created, never committed */
-            if (orc != NOTES_OK) {
-                char hex[33];
-                cli_note_id(hex, ids[i]);
-                cli_fail(orc, "note %.8s cannot be opened", hex);
-                ctx->damaged = 1;
+            int e = cli_open_listed(ctx, ids[i], &d);
+            if (e) {
+                if (e > 0)
+                    ctx->damaged = 1;
                 continue;
             }
             cli_note_damage(ctx, d);

@@ -557,22 +557,17 @@ int cmd_log(int argc, char **argv, struct cli_ctx *ctx)
     return 0;
 }
 
-int cmd_blame(int argc, char **argv, struct cli_ctx *ctx)
+int cli_blame_lines(struct cli_ctx *ctx, notes_doc *d, json_t *arr,
+                    const char *report)
 {
-    notes_doc *d;
     uint32_t *who;
     size_t ncp, tl;
-    int rc;
-    if (argc != 2)
-        return cli_usage("blame");
-    if ((rc = cli_open_note(ctx, argv[1], &d)))
-        return rc;
-    if ((rc = notes_doc_authorship(d, &who, &ncp))) {
-        notes_doc_free(d);
+    int rc = notes_doc_authorship(d, &who, &ncp);
+    if (rc)
         return cli_fail(rc, "cannot compute authorship");
-    }
+    if (!arr && report)
+        printf("%s", report);
     const char *t = notes_doc_text(d, &tl);
-    json_t *arr = ctx->json ? json_array() : NULL;
     size_t cp = 0, line = 1;
     const char *s = t, *end = t + tl;
     while (s < end) {
@@ -581,15 +576,19 @@ int cmd_blame(int argc, char **argv, struct cli_ctx *ctx)
         /* The author of the line: whoever inserted its first character
          * (the newline for an empty line). */
         uint32_t ch = cp < ncp ? who[cp] : UINT32_MAX;
-        char name[160] = "?";
+        char name[200] = "?";
         notes_change_info ci;
+        /* The report has room for longer names than blame's column. */
         if (ch != UINT32_MAX && notes_doc_change(d, ch, &ci) == NOTES_OK)
-            cli_author(ctx, d, ci.author, name, sizeof(name));
+            cli_author(ctx, d, ci.author, name, report ? 200 : 160);
         if (arr) {
             json_array_append_new(arr, json_pack("{s:I, s:s, s:s%}", "line",
                                                  (json_int_t)line, "author",
                                                  name, "text", s,
                                                  (size_t)(le - s)));
+        } else if (report) {
+            printf("  %-30s %4zu| %s\n", name, line,
+                   cli_escn(s, (size_t)(le - s)));
         } else {
             /* Never cut: a long claimed name would cut the fingerprint. */
             printf("%-24s %4zu| ", name, line);
@@ -597,19 +596,31 @@ int cmd_blame(int argc, char **argv, struct cli_ctx *ctx)
             putchar('\n');
         }
         /* Advance the code point counter over the line and its newline. */
-        for (const char *q = s; q < le + (nl ? 1 : 0); q++)
-            cp += ((unsigned char)*q & 0xc0) != 0x80;
+        cp += notes__utf8_count((const uint8_t *)s,
+                                (size_t)(le - s) + (nl ? 1 : 0));
         s = nl ? nl + 1 : end;
         line++;
     }
-    if (arr) {
+    notes_free(who);
+    return 0;
+}
+
+int cmd_blame(int argc, char **argv, struct cli_ctx *ctx)
+{
+    notes_doc *d;
+    int rc;
+    if (argc != 2)
+        return cli_usage("blame");
+    if ((rc = cli_open_note(ctx, argv[1], &d)))
+        return rc;
+    json_t *arr = ctx->json ? json_array() : NULL;
+    if ((rc = cli_blame_lines(ctx, d, arr, NULL)) == 0 && arr) {
         json_dumpf(arr, stdout, JSON_INDENT(2));
         putchar('\n');
-        json_decref(arr);
     }
-    notes_free(who);
+    json_decref(arr);
     notes_doc_free(d);
-    return 0;
+    return rc;
 }
 
 /* ---- diff ---- */
@@ -763,25 +774,22 @@ int cmd_verify(int argc, char **argv, struct cli_ctx *ctx)
     } else {
         uint8_t(*ids)[16];
         size_t n;
-        int rc = notes_replica_list(ctx->r, &ids, &n);
-        if (rc)
-            return cli_fail(rc, "cannot list notes");
+        int e = cli_list_notes(ctx, &ids, &n);
+        if (e)
+            return e;
         int progress = isatty(2) && n > 1;
         for (size_t i = 0; i < n; i++) {
             notes_doc *d;
-            char hex[33];
             notes++;
             if (progress) /* on a terminal: where we are, overwritten */
                 fprintf(stderr, "\rverifying %zu/%zu...", i + 1, n);
-            if ((rc = notes_doc_open(ctx->r, ids[i], &d))) {
-                if (rc == NOTES_ENOTFOUND) {
+            if ((e = cli_open_listed(ctx, ids[i], &d))) {
+                if (e < 0) {
                     notes--; /* created but never committed (a crash) */
                     continue;
                 }
-                cli_note_id(hex, ids[i]);
                 /* Unreadable (permissions, I/O) is not a verified
                  * problem: exit 3, not 2. */
-                int e = cli_fail(rc, "note %.8s cannot be opened", hex);
                 if (e > syserr)
                     syserr = e;
                 bad++;
