@@ -158,6 +158,10 @@ int cli_blame_lines(struct cli_ctx *ctx, notes_doc *d, struct json_t *arr,
  * (cmd_items.c); into JSON object `o` ("items") when not NULL. */
 int cli_print_items(struct cli_ctx *ctx, notes_doc *d, struct json_t *o);
 
+/* Print a JSON value as --json does (indented, a newline) and release it;
+ * NULL prints nothing (cmd_notes.c). */
+void cli_json_out(struct json_t *v);
+
 /* The browser page inside `notes serve` (cmd_ui.c), driven by its hooks. */
 struct cli_ui;
 struct notes_sync_hub;

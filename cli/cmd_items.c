@@ -305,11 +305,7 @@ int cmd_decisions(int argc, char **argv, struct cli_ctx *ctx)
         if (!arr && !shown)
             printf("no open action items\n");
     }
-    if (arr) {
-        json_dumpf(arr, stdout, JSON_INDENT(2));
-        putchar('\n');
-        json_decref(arr);
-    }
+    cli_json_out(arr);
     return ret;
 }
 

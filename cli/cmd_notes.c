@@ -206,11 +206,7 @@ int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
         notes__buf_release(&who);
         notes_doc_free(v[i].d);
     }
-    if (arr) {
-        json_dumpf(arr, stdout, JSON_INDENT(2));
-        putchar('\n');
-        json_decref(arr);
-    }
+    cli_json_out(arr);
     free(v);
     notes_free(ids);
     return ret;
@@ -256,9 +252,7 @@ int cmd_show(int argc, char **argv, struct cli_ctx *ctx)
         } else {
             if (ctx->json) {
                 json_t *o = json_pack("{s:s, s:s%}", "at", at, "text", text, n);
-                json_dumpf(o, stdout, JSON_INDENT(2));
-                putchar('\n');
-                json_decref(o);
+                cli_json_out(o);
             } else {
                 ret = cli_write_text(text, n); /* no raw controls */
             }
@@ -548,13 +542,18 @@ int cmd_log(int argc, char **argv, struct cli_ctx *ctx)
                    ci.equivocated ? " (seq signed twice)" : "");
         }
     }
-    if (arr) {
-        json_dumpf(arr, stdout, JSON_INDENT(2));
-        putchar('\n');
-        json_decref(arr);
-    }
+    cli_json_out(arr);
     notes_doc_free(d);
     return 0;
+}
+
+void cli_json_out(json_t *v)
+{
+    if (!v)
+        return;
+    json_dumpf(v, stdout, JSON_INDENT(2));
+    putchar('\n');
+    json_decref(v);
 }
 
 int cli_blame_lines(struct cli_ctx *ctx, notes_doc *d, json_t *arr,
@@ -663,9 +662,7 @@ int cmd_diff(int argc, char **argv, struct cli_ctx *ctx)
     if (ctx->json) {
         json_t *o = json_pack("{s:s, s:s?, s:s%}", "from", argv[2], "to",
                               argc == 4 ? argv[3] : NULL, "diff", out, n);
-        json_dumpf(o, stdout, JSON_INDENT(2));
-        putchar('\n');
-        json_decref(o);
+        cli_json_out(o);
     } else if (ctx->color) {
         for (const char *p = out; *p;) {
             const char *nl = strchr(p, '\n');
@@ -812,9 +809,7 @@ int cmd_verify(int argc, char **argv, struct cli_ctx *ctx)
                               bad == 0 && badfiles == 0);
         if (files)
             json_object_set_new(o, "files", files);
-        json_dumpf(o, stdout, JSON_INDENT(2));
-        putchar('\n');
-        json_decref(o);
+        cli_json_out(o);
     } else {
         printf("verified %zu note%s, %zu changes, %zu signatures: %s\n", notes,
                notes == 1 ? "" : "s", changes, sigs,

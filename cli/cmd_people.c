@@ -233,9 +233,7 @@ int cmd_trust(int argc, char **argv, struct cli_ctx *ctx)
                                                      "fingerprint", fpr, "name",
                                                      pets.names[i].name));
             }
-            json_dumpf(arr, stdout, JSON_INDENT(2));
-            putchar('\n');
-            json_decref(arr);
+            cli_json_out(arr);
             return 0;
         }
         if (!pets.n)
@@ -392,11 +390,7 @@ static int device_list(struct cli_ctx *ctx)
                pf, t, li[i].self ? ", this device" : "",
                li[i].revoked ? ", REVOKED " : "", rt);
     }
-    if (arr) {
-        json_dumpf(arr, stdout, JSON_INDENT(2));
-        putchar('\n');
-        json_decref(arr);
-    }
+    cli_json_out(arr);
     notes_free(li);
     return 0;
 }
