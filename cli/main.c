@@ -397,25 +397,6 @@ int cli_write_output(const char *path, const void *p, size_t n)
     return 0;
 }
 
-int cli_list_notes(struct cli_ctx *ctx, uint8_t (**ids)[16], size_t *n)
-{
-    int rc = notes_replica_list(ctx->r, ids, n);
-    return rc ? cli_fail(rc, "cannot list notes") : 0;
-}
-
-int cli_open_listed(struct cli_ctx *ctx, const uint8_t id[16], notes_doc **d)
-{
-    char hex[33];
-    int rc = notes_doc_open(ctx->r, id, d);
-    if (rc == NOTES_OK)
-        return 0;
-    *d = NULL;
-    if (rc == NOTES_ENOTFOUND)
-        return -1; /* created but never committed (a crash) */
-    cli_note_id(hex, id);
-    return cli_fail(rc, "note %.8s cannot be opened", hex);
-}
-
 void cli_note_damage(struct cli_ctx *ctx, notes_doc *d)
 {
     const char *dmg = notes_doc_damage(d);

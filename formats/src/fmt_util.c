@@ -117,11 +117,12 @@ int notes_fmt__export_start(notes_doc *d, char **out, size_t *n,
 void notes_fmt__diag(notes_fmt_diag *diag, size_t line, size_t column,
                      const char *fmt, ...)
 {
-    char msg[sizeof(diag->msg)];
+    notes_fmt_diag d;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(d.msg, sizeof(d.msg), fmt, ap);
     va_end(ap);
+    const char *msg = d.msg;
     if (line)
         notes__set_detail("line %zu: %s", line, msg);
     else
@@ -130,7 +131,7 @@ void notes_fmt__diag(notes_fmt_diag *diag, size_t line, size_t column,
         return;
     diag->line = line;
     diag->column = column;
-    memcpy(diag->msg, msg, sizeof(msg));
+    memcpy(diag->msg, d.msg, sizeof(d.msg));
 }
 
 size_t notes_fmt__utf8_check(const char *str, size_t n)
