@@ -387,9 +387,11 @@ int cli_write_output(const char *path, const void *p, size_t n)
         }
         return 0;
     }
-    /* 0644, what fopen gave under the usual umask (libnotes sets the mode
-     * exactly, so 0666 would make the file writable by everyone). */
-    if (notes__write_file_atomic(path, p, n, 0644) != NOTES_OK) {
+    /* What fopen gave: 0666 less the umask (libnotes sets the mode exactly,
+     * so the umask is applied here). The CLI has one thread. */
+    mode_t mask = umask(077);
+    umask(mask);
+    if (notes__write_file_atomic(path, p, n, (int)(0666 & ~mask)) != NOTES_OK) {
         fprintf(stderr, "notes: cannot write '%s': %s\n", cli_esc(path),
                 cli_esc(notes_last_detail()));
         return EXIT_USER;
