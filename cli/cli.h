@@ -62,6 +62,12 @@ int cli_exit_code(int rc);
 /* Resolve NOTE (id, unique id prefix, unique title match) and open it;
  * its damage, if any, is reported (cli_note_damage). */
 int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out);
+/* For commands over every note: the replica's note ids (exit code, with
+ * the message, when they cannot be listed), and one of them opened:
+ * 0; -1 for a note created but never committed (skip it); or the exit code
+ * of "note ID cannot be opened", said on stderr. */
+int cli_list_notes(struct cli_ctx *ctx, uint8_t (**ids)[16], size_t *n);
+int cli_open_listed(struct cli_ctx *ctx, const uint8_t id[16], notes_doc **d);
 /* Say on stderr what is wrong with an opened note's storage; a note that
  * is not whole (notes_doc_intact) makes the command exit 2 in the end,
  * after it showed the note's last good state. */
@@ -124,9 +130,6 @@ int cmd_join(int, char **, struct cli_ctx *);
 int cmd_sync(int, char **, struct cli_ctx *);
 int cmd_serve(int, char **, struct cli_ctx *);
 int cmd_todo(int, char **, struct cli_ctx *);
-/* Insert a line at the end of a section (cmd_items.c). */
-int cli_insert_in_section(notes_doc *d, const char *name, const char *create,
-                          const char *line);
 int cmd_export(int, char **, struct cli_ctx *);
 int cmd_import(int, char **, struct cli_ctx *);
 int cmd_help(int, char **, struct cli_ctx *);
@@ -145,9 +148,19 @@ int cli_verify_file(struct cli_ctx *ctx, const char *path);
 size_t cli_verify_files(struct cli_ctx *ctx, struct json_t **files);
 int cli_verify_files_only(struct cli_ctx *ctx, struct json_t *files, int rc);
 int cli_export_attest(notes_doc *d, const char *out);
+/* Each line of the note with who wrote it (cmd_notes.c): into JSON array
+ * `arr` ({"line", "author", "text"}) when not NULL, else printed as
+ * `notes blame` does, or when `report` is given (printed first) indented
+ * as in the report of `notes verify FILE`. Returns 0 or an exit code. */
+int cli_blame_lines(struct cli_ctx *ctx, notes_doc *d, struct json_t *arr,
+                    const char *report);
 /* The decisions and action items of a note with recorder and confirmations
  * (cmd_items.c); into JSON object `o` ("items") when not NULL. */
 int cli_print_items(struct cli_ctx *ctx, notes_doc *d, struct json_t *o);
+
+/* Print a JSON value as --json does (indented, a newline) and release it;
+ * NULL prints nothing (cmd_notes.c). */
+void cli_json_out(struct json_t *v);
 
 /* The browser page inside `notes serve` (cmd_ui.c), driven by its hooks. */
 struct cli_ui;

@@ -6,17 +6,12 @@
  * revocation, then the text rebuilt from the signed changes, with who
  * wrote each line and who recorded and confirmed each decision.
  *
- * The sidecar is text:
- *   notes-attest 1
- *   note <32 hex digits>
- *   markdown-blake2b <64 hex digits: BLAKE2b-256 of the Markdown file>
- *   bundle <base64 of the note's whole bundle>
+ * The sidecar's format is formats' (notes_fmt_attest_encode / _decode).
  * The Markdown is checked by rebuilding it from the bundle with the same
  * exporter and comparing bytes, so any edit is found, and where.
  */
 #include <errno.h>
 #include <jansson.h>
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,35 +21,6 @@
 
 #define ATTEST_SUFFIX ".attest"
 #define BUNDLE_MAX (256u << 20)
-
-static void hexs(char *out, const uint8_t *p, size_t n)
-{
-    sodium_bin2hex(out, 2 * n + 1, p, n);
-}
-
-/* The sidecar's exact text for a bundle file and a Markdown text. */
-static char *sidecar_text(const uint8_t *file, size_t nb, const uint8_t *id,
-                          const char *md, size_t nmd, size_t *len)
-{
-    uint8_t h[32];
-    char hh[65], hex[33];
-    crypto_generichash(h, 32, (const uint8_t *)md, nmd, NULL, 0);
-    hexs(hh, h, 32);
-    cli_note_id(hex, id);
-    size_t b64 = sodium_base64_ENCODED_LEN(nb, sodium_base64_VARIANT_ORIGINAL);
-    size_t cap = b64 + 200;
-    char *text = malloc(cap);
-    if (!text)
-        return NULL;
-    int k = snprintf(text, cap,
-                     "notes-attest 1\nnote %s\nmarkdown-blake2b %s\nbundle ",
-                     hex, hh);
-    sodium_bin2base64(text + k, cap - (size_t)k, file, nb,
-                      sodium_base64_VARIANT_ORIGINAL);
-    *len = strlen(text);
-    text[(*len)++] = '\n';
-    return text;
-}
 
 /* Rebuild a note from a bundle file's bytes (16 bytes of id + bundle) in
  * memory, verifying every change. */
@@ -68,28 +34,21 @@ static int load_bundle(const uint8_t *bytes, size_t n, const char *what,
 /* People: each device, the person it is linked to, revocations. */
 static void print_people(struct cli_ctx *ctx, notes_doc *d, json_t *o)
 {
-    size_t n = notes_doc_change_count(d);
-    uint8_t(*seen)[32] = calloc(n ? n : 1, 32);
-    size_t ns = 0;
+    uint8_t(*keys)[32] = NULL;
+    size_t n = 0;
+    if (notes_fmt_authors(d, &keys, &n) != NOTES_OK)
+        n = 0; /* out of memory: no devices shown */
     json_t *arr = o ? json_array() : NULL;
     if (!o)
         printf("devices:\n");
-    for (size_t i = 0; seen && i < n; i++) {
-        notes_change_info ci;
-        if (notes_doc_change(d, i, &ci) != NOTES_OK)
-            continue;
-        size_t k;
-        for (k = 0; k < ns && memcmp(seen[k], ci.author, 32) != 0; k++)
-            ;
-        if (k < ns)
-            continue;
-        memcpy(seen[ns++], ci.author, 32);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *author = keys[i];
         char who[200], dfpr[NOTES_FPR_STRLEN], key[NOTES_KEY_STRLEN];
         notes_person_info pi;
-        int linked = notes_doc_person(d, ci.author, &pi) == NOTES_OK && pi.person;
-        cli_author(ctx, d, ci.author, who, sizeof(who));
-        notes_key_fingerprint(ci.author, dfpr);
-        notes_key_encode(ci.author, key);
+        int linked = notes_doc_person(d, author, &pi) == NOTES_OK && pi.person;
+        cli_author(ctx, d, author, who, sizeof(who));
+        notes_key_fingerprint(author, dfpr);
+        notes_key_encode(author, key);
         if (arr) {
             char pkey[NOTES_KEY_STRLEN] = "";
             if (linked)
@@ -116,47 +75,19 @@ static void print_people(struct cli_ctx *ctx, notes_doc *d, json_t *o)
     }
     if (arr)
         json_object_set_new(o, "devices", arr);
-    free(seen);
+    notes_fmt_free(keys);
 }
 
 /* Each line with who wrote it (the inserter of its first character). */
 static int print_lines(struct cli_ctx *ctx, notes_doc *d, json_t *o)
 {
-    uint32_t *who;
-    size_t ncp, tl;
-    int rc = notes_doc_authorship(d, &who, &ncp);
-    if (rc)
-        return cli_fail(rc, "cannot compute authorship");
-    const char *t = notes_doc_text(d, &tl), *s = t, *end = t + tl;
-    size_t cp = 0, line = 1;
     json_t *arr = o ? json_array() : NULL;
-    if (!o)
-        printf("text, with who wrote each line:\n");
-    while (s < end) {
-        const char *nl = memchr(s, '\n', (size_t)(end - s));
-        const char *le = nl ? nl : end;
-        uint32_t ch = cp < ncp ? who[cp] : UINT32_MAX;
-        char name[200] = "?";
-        notes_change_info ci;
-        if (ch != UINT32_MAX && notes_doc_change(d, ch, &ci) == NOTES_OK)
-            cli_author(ctx, d, ci.author, name, sizeof(name));
-        if (arr)
-            json_array_append_new(arr, json_pack("{s:I, s:s, s:s%}", "line",
-                                                 (json_int_t)line, "author",
-                                                 name, "text", s,
-                                                 (size_t)(le - s)));
-        else
-            printf("  %-30s %4zu| %s\n", name, line,
-                   cli_escn(s, (size_t)(le - s)));
-        for (const char *q = s; q < le + (nl ? 1 : 0); q++)
-            cp += ((unsigned char)*q & 0xc0) != 0x80;
-        s = nl ? nl + 1 : end;
-        line++;
-    }
-    if (arr)
+    int ret = cli_blame_lines(ctx, d, arr, "text, with who wrote each line:\n");
+    if (arr && !ret)
         json_object_set_new(o, "lines", arr);
-    notes_free(who);
-    return 0;
+    else
+        json_decref(arr);
+    return ret;
 }
 
 /* The full report on a verified note. */
@@ -198,73 +129,44 @@ static int read_file(const char *path, size_t max, uint8_t **out, size_t *n)
 static int verify_markdown(struct cli_ctx *ctx, const char *md_path,
                            const char *side_path, json_t *o)
 {
-    uint8_t *md = NULL, *side = NULL, *bundle = NULL, *side_copy = NULL;
-    size_t nmd, nside, nb = 0;
+    uint8_t *md = NULL, *side = NULL;
+    size_t nmd, nside;
+    notes_fmt_attest a;
     notes_doc *d = NULL;
     char *render = NULL;
     size_t nrender;
-    int ret;
+    int ret, rc;
+    memset(&a, 0, sizeof(a));
     if ((ret = read_file(md_path, BUNDLE_MAX, &md, &nmd)) ||
         (ret = read_file(side_path, BUNDLE_MAX, &side, &nside)))
         goto out;
-    side_copy = malloc(nside ? nside : 1);
-    if (!side_copy) {
-        ret = EXIT_SYSTEM;
-        goto out;
-    }
-    memcpy(side_copy, side, nside);
-    /* Parse the four lines. */
-    char *s = (char *)side, *lines[4];
-    for (int i = 0; i < 4; i++) {
-        char *nl = memchr(s, '\n', nside - (size_t)(s - (char *)side));
-        if (!nl) {
-            fprintf(stderr, "notes: %s: truncated (line %d)\n",
-                    cli_esc(side_path), i + 1);
+    if ((rc = notes_fmt_attest_decode((const char *)side, nside, &a))) {
+        if (rc == NOTES_ECORRUPT) {
+            fprintf(stderr, "notes: %s: %s\n", cli_esc(side_path),
+                    notes_fmt_last_detail());
             ret = EXIT_DATA;
-            goto out;
+        } else {
+            ret = cli_fail(rc, "cannot read %s", cli_esc(side_path));
         }
-        *nl = 0;
-        lines[i] = s;
-        s = nl + 1;
-    }
-    uint8_t mdhash[32], want_hash[32];
-    if (strcmp(lines[0], "notes-attest 1") != 0 ||
-        strncmp(lines[1], "note ", 5) != 0 ||
-        strncmp(lines[2], "markdown-blake2b ", 17) != 0 ||
-        sodium_hex2bin(want_hash, 32, lines[2] + 17, strlen(lines[2] + 17), NULL,
-                       NULL, NULL) != 0 ||
-        strncmp(lines[3], "bundle ", 7) != 0) {
-        fprintf(stderr, "notes: %s: not an attestation sidecar\n",
-                cli_esc(side_path));
-        ret = EXIT_DATA;
         goto out;
     }
-    size_t b64 = strlen(lines[3] + 7);
-    bundle = malloc(b64 / 4 * 3 + 3);
-    if (!bundle ||
-        sodium_base642bin(bundle, b64 / 4 * 3 + 3, lines[3] + 7, b64, NULL, &nb,
-                          NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
-        fprintf(stderr, "notes: %s: the bundle line is not valid base64\n",
-                cli_esc(side_path));
-        ret = EXIT_DATA;
-        goto out;
-    }
-    if ((ret = load_bundle(bundle, nb, side_path, &d)))
+    uint8_t mdhash[32];
+    if ((ret = load_bundle(a.bundle, a.nbundle, side_path, &d)))
         goto out;
     char id[33];
     cli_note_id(id, notes_doc_id(d));
-    if (strcmp(lines[1] + 5, id) != 0) {
+    if (strcmp(a.note, id) != 0) {
         fprintf(stderr, "notes: %s names note %s but its bundle is note %s\n",
-                cli_esc(side_path), cli_esc(lines[1] + 5), id);
+                cli_esc(side_path), cli_esc(a.note), id);
         ret = EXIT_DATA;
         goto out;
     }
-    int rc = notes_fmt_md_export(d, &render, &nrender);
+    rc = notes_fmt_md_export(d, &render, &nrender);
     if (rc) {
         ret = cli_fail(rc, "cannot rebuild the Markdown");
         goto out;
     }
-    crypto_generichash(mdhash, 32, md, nmd, NULL, 0);
+    notes__hash(mdhash, sizeof(mdhash), md, nmd, NULL, 0);
     if (nrender != nmd || memcmp(render, md, nmd) != 0) {
         /* Where: the first and last differing bytes, as lines. */
         size_t pre = 0, suf = 0;
@@ -310,24 +212,24 @@ static int verify_markdown(struct cli_ctx *ctx, const char *md_path,
         fprintf(stderr, "  file:   %s\n  signed: %s\n",
                 cli_escn((const char *)md + ls, (size_t)flen),
                 cli_escn(render + ls, (size_t)rlen));
-        if (memcmp(mdhash, want_hash, 32) == 0)
+        if (memcmp(mdhash, a.md_hash, 32) == 0)
             fprintf(stderr, "  (the sidecar's hash matches the file: it was "
                             "exported by another version of notes)\n");
         ret = EXIT_DATA;
         goto out;
     }
     size_t nexpect;
-    char *expect = sidecar_text(bundle, nb, notes_doc_id(d), render, nrender,
-                                &nexpect);
-    if (!expect) {
-        ret = EXIT_SYSTEM;
+    char *expect;
+    if ((rc = notes_fmt_attest_encode(notes_doc_id(d), a.bundle, a.nbundle,
+                                      render, nrender, &expect, &nexpect))) {
+        ret = cli_fail(rc, "cannot rebuild the sidecar");
         goto out;
     }
     /* The sidecar itself must be exactly what export writes: upper-case
      * hex or other base64 spellings of the same bytes are changes too. */
-    int same = nexpect == nside && memcmp(expect, side_copy, nside) == 0;
-    free(expect);
-    if (memcmp(mdhash, want_hash, 32) != 0 || !same) {
+    int same = nexpect == nside && memcmp(expect, side, nside) == 0;
+    notes_fmt_free(expect);
+    if (memcmp(mdhash, a.md_hash, 32) != 0 || !same) {
         fprintf(stderr, "notes: %s matches the signed note but %s is not the "
                         "sidecar notes wrote for it: the sidecar was edited\n",
                 cli_esc(md_path), cli_esc(side_path));
@@ -341,10 +243,9 @@ static int verify_markdown(struct cli_ctx *ctx, const char *md_path,
 out:
     notes_fmt_free(render);
     notes_doc_free(d);
+    notes_fmt_attest_clear(&a);
     free(md);
     free(side);
-    free(side_copy);
-    free(bundle);
     return ret;
 }
 
@@ -420,9 +321,11 @@ int cli_export_attest(notes_doc *d, const char *out)
     memcpy(file + 16, bundle, nb);
     nb += 16;
     size_t len;
-    text = sidecar_text(file, nb, notes_doc_id(d), md, nmd, &len);
-    if (!text)
+    if ((rc = notes_fmt_attest_encode(notes_doc_id(d), file, nb, md, nmd, &text,
+                                      &len))) {
+        ret = cli_fail(rc, "cannot write the attestation");
         goto out;
+    }
     char *side = malloc(strlen(out) + sizeof(ATTEST_SUFFIX));
     if (!side)
         goto out;
@@ -438,6 +341,6 @@ out:
     notes_fmt_free(md);
     notes_free(bundle);
     free(file);
-    free(text);
+    notes_fmt_free(text);
     return ret;
 }

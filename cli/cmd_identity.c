@@ -110,9 +110,7 @@ int cmd_whoami(int argc, char **argv, struct cli_ctx *ctx)
             json_object_set_new(o, "person",
                                 json_pack("{s:s, s:s, s:s}", "name", pname,
                                           "key", pkey, "fingerprint", pfpr));
-        json_dumpf(o, stdout, JSON_INDENT(2));
-        putchar('\n');
-        json_decref(o);
+        cli_json_out(o);
     } else {
         printf("%s\nkey %s\nfingerprint %s\n", notes_replica_name(ctx->r), key,
                fpr);

@@ -1,149 +1,13 @@
 /*
- * cmd_items.c: edits that go into a section of the note: `append
- * --section`, `decide` and `todo`. A section is a Markdown heading (1-6
- * '#') and the lines up to the next heading of the same or a higher level;
- * headings are matched case-insensitively, emoji shortcodes (:dart:)
- * ignored.
+ * cmd_items.c: `decide` and `todo` (lines added to the decisions section
+ * with formats' notes_fmt_section_append), and the listings of decisions
+ * and action items: `decisions`, `done`, and those of show and verify.
  */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "cli.h"
-
-struct section {
-    size_t body_end;   /* byte offset where new lines go in the section */
-    int found;
-};
-
-/* Heading text of the line at s (len bytes), cleaned; level 0 if none. */
-static int heading(const char *s, size_t len, char *out, size_t cap)
-{
-    int level = 0;
-    while ((size_t)level < len && s[level] == '#')
-        level++;
-    if (level == 0 || level > 6 || (size_t)level >= len || s[level] != ' ')
-        return 0;
-    size_t o = 0;
-    for (size_t i = (size_t)level + 1; i < len && o + 1 < cap; i++) {
-        if (s[i] == ':') { /* skip :shortcode: */
-            size_t j = i + 1;
-            while (j < len && (isalnum((unsigned char)s[j]) || s[j] == '_' ||
-                               s[j] == '-' || s[j] == '+'))
-                j++;
-            if (j < len && s[j] == ':' && j > i + 1) {
-                i = j;
-                continue;
-            }
-        }
-        out[o++] = s[i];
-    }
-    while (o && (out[o - 1] == ' ' || out[o - 1] == '\r'))
-        o--;
-    size_t start = 0;
-    while (start < o && out[start] == ' ')
-        start++;
-    memmove(out, out + start, o - start);
-    out[o - start] = 0;
-    return level;
-}
-
-static int names_decisions(const char *h)
-{
-    static const char *words[] = {"decision", "todo", "to do", "task",
-                                  "action item", "action point"};
-    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-        if (strcasestr(h, words[i]))
-            return 1;
-    return 0;
-}
-
-/*
- * Find a section: by name (substring, case-insensitive) or, with name NULL,
- * the first whose heading names decisions/TODOs/tasks/action items.
- */
-static struct section find_section(const char *t, size_t n, const char *name)
-{
-    struct section sec = {0, 0};
-    int level = 0;
-    size_t last_content = 0;
-    for (size_t i = 0; i < n;) {
-        const char *nl = memchr(t + i, '\n', n - i);
-        size_t e = nl ? (size_t)(nl - t) + 1 : n;
-        char h[256];
-        int lv = heading(t + i, e - i, h, sizeof(h));
-        if (sec.found && lv && lv <= level)
-            break; /* the section ends at this heading */
-        if (!sec.found && lv &&
-            (name ? strcasestr(h, name) != NULL : names_decisions(h))) {
-            sec.found = 1;
-            level = lv;
-            last_content = e;
-        } else if (sec.found) {
-            int blank = 1;
-            for (size_t k = i; k < e; k++)
-                if (!isspace((unsigned char)t[k]))
-                    blank = 0;
-            if (!blank)
-                last_content = e;
-        }
-        i = e;
-    }
-    sec.body_end = last_content;
-    return sec;
-}
-
-static int is_list_item(const char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len && s[i] == ' ')
-        i++;
-    return i + 1 < len && (s[i] == '-' || s[i] == '*' || s[i] == '+') &&
-           s[i + 1] == ' ';
-}
-
-/*
- * Insert `line` (no trailing newline) at the end of a section (name NULL:
- * the decisions section), or at the end of the text under a new heading
- * `create` when there is no such section. A list item follows a list item
- * directly; anything else becomes a paragraph of its own.
- */
-int cli_insert_in_section(notes_doc *d, const char *name, const char *create,
-                          const char *line)
-{
-    size_t n;
-    const char *t = notes_doc_text(d, &n);
-    struct section sec = find_section(t, n, name);
-    size_t cap = strlen(line) + (create ? strlen(create) : 0) + 16;
-    char *ins = malloc(cap);
-    size_t at;
-    if (!ins)
-        return NOTES_ENOMEM;
-    if (sec.found) {
-        at = sec.body_end;
-        size_t ls = at ? at - 1 : 0; /* start of the line before `at` */
-        while (ls > 0 && t[ls - 1] != '\n')
-            ls--;
-        int tight = is_list_item(line, strlen(line)) &&
-                    is_list_item(t + ls, at - ls);
-        snprintf(ins, cap, "%s%s%s\n", at > 0 && t[at - 1] != '\n' ? "\n" : "",
-                 tight ? "" : "\n", line);
-    } else if (create) {
-        at = n;
-        const char *sep = n == 0 ? "" : (t[n - 1] == '\n' ? "\n" : "\n\n");
-        snprintf(ins, cap, "%s%s\n\n%s\n", sep, create, line);
-    } else {
-        free(ins);
-        return NOTES_ENOTFOUND;
-    }
-    size_t cp = 0; /* byte offset -> code points */
-    for (size_t i = 0; i < at; i++)
-        cp += ((unsigned char)t[i] & 0xc0) != 0x80;
-    int rc = notes_doc_splice(d, cp, 0, ins, strlen(ins));
-    free(ins);
-    return rc;
-}
+#include "notes_formats.h"
 
 /* decide NOTE TEXT [--owner WHO], todo NOTE TEXT --owner WHO */
 static int record_item(int argc, char **argv, struct cli_ctx *ctx, int todo)
@@ -184,7 +48,7 @@ static int record_item(int argc, char **argv, struct cli_ctx *ctx, int todo)
         snprintf(line, cap, "%s: %s", owner, text);
     else
         snprintf(line, cap, "%s", text);
-    rc = cli_insert_in_section(d, NULL, "## TODOs and Decisions", line);
+    rc = notes_fmt_section_append(d, NULL, "## TODOs and Decisions", line);
     free(line);
     int ret = rc ? cli_fail(rc, "cannot record the %s", cmd)
                  : cli_commit(d, todo ? "the task" : "the decision");
@@ -423,19 +287,14 @@ int cmd_decisions(int argc, char **argv, struct cli_ctx *ctx)
         /* Every note: the open action items across meetings. */
         uint8_t(*ids)[16];
         size_t n;
-        int rc = notes_replica_list(ctx->r, &ids, &n);
-        if (rc)
-            return cli_fail(rc, "cannot list notes");
+        if ((ret = cli_list_notes(ctx, &ids, &n)))
+            return ret;
         for (size_t i = 0; i < n && !ret; i++) {
             notes_doc *d;
-            int orc = notes_doc_open(ctx->r, ids[i], &d);
-            if (orc == NOTES_ENOTFOUND)
-                continue; /* created, never committed */
-            if (orc != NOTES_OK) {
-                char hex[33];
-                cli_note_id(hex, ids[i]);
-                cli_fail(orc, "note %.8s cannot be opened", hex);
-                ctx->damaged = 1;
+            int e = cli_open_listed(ctx, ids[i], &d);
+            if (e) {
+                if (e > 0)
+                    ctx->damaged = 1;
                 continue;
             }
             cli_note_damage(ctx, d);
@@ -446,11 +305,7 @@ int cmd_decisions(int argc, char **argv, struct cli_ctx *ctx)
         if (!arr && !shown)
             printf("no open action items\n");
     }
-    if (arr) {
-        json_dumpf(arr, stdout, JSON_INDENT(2));
-        putchar('\n');
-        json_decref(arr);
-    }
+    cli_json_out(arr);
     return ret;
 }
 

@@ -16,33 +16,6 @@
 
 /* ---- Markdown rendering of fields + body ---- */
 
-struct strbuf {
-    char *p;
-    size_t len, cap;
-};
-
-static void sb_add(struct strbuf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np)
-            abort(); /* CLI only: out of memory while printing */
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
-static void sb_str(struct strbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
 /* The note as Markdown (formats/: the imported front matter kept byte
  * for byte where unchanged). Caller frees with free(). */
 char *cli_render_markdown(notes_doc *d, size_t *n)
@@ -144,25 +117,17 @@ static int by_time_desc(const void *a, const void *b)
     return (y->last_ms > x->last_ms) - (y->last_ms < x->last_ms);
 }
 
-static json_t *authors_json(struct cli_ctx *ctx, notes_doc *d, struct strbuf *human)
+static json_t *authors_json(struct cli_ctx *ctx, notes_doc *d, struct notes_buf *human)
 {
     json_t *arr = json_array();
-    size_t n = notes_doc_change_count(d);
-    const uint8_t **seen = calloc(n ? n : 1, sizeof(*seen));
-    size_t ns = 0;
-    for (size_t i = 0; i < n && seen; i++) {
-        notes_change_info ci;
-        if (notes_doc_change(d, i, &ci))
-            continue;
-        size_t k;
-        for (k = 0; k < ns && memcmp(seen[k], ci.author, 32) != 0; k++)
-            ;
-        if (k < ns)
-            continue;
-        seen[ns++] = ci.author;
+    uint8_t(*keys)[32] = NULL;
+    size_t n = 0;
+    if (notes_fmt_authors(d, &keys, &n) != NOTES_OK)
+        n = 0; /* out of memory: no authors shown */
+    for (size_t i = 0; i < n; i++) {
         char who[160], key[NOTES_KEY_STRLEN];
-        cli_author(ctx, d, ci.author, who, sizeof(who));
-        notes_key_encode(ci.author, key);
+        cli_author(ctx, d, keys[i], who, sizeof(who));
+        notes_key_encode(keys[i], key);
         json_array_append_new(arr, json_pack("{s:s, s:s}", "author", who,
                                              "key", key));
         /* Two devices of one person read the same: name them once. */
@@ -171,12 +136,13 @@ static json_t *authors_json(struct cli_ctx *ctx, notes_doc *d, struct strbuf *hu
             again = strcmp(json_string_value(json_object_get(
                                json_array_get(arr, j), "author")), who) == 0;
         if (human && !again) {
-            if (human->len)
-                sb_str(human, ", ");
-            sb_str(human, who);
+            /* CLI only: out of memory while printing */
+            if ((human->len && notes__buf_puts(human, ", ")) ||
+                notes__buf_puts(human, who))
+                abort();
         }
     }
-    free(seen);
+    notes_fmt_free(keys);
     return arr;
 }
 
@@ -220,7 +186,8 @@ int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
     json_t *arr = ctx->json ? json_array() : NULL;
     for (size_t i = 0; i < k; i++) {
         char hex[33];
-        struct strbuf who = {0};
+        struct notes_buf who;
+        notes__buf_init(&who, SIZE_MAX);
         cli_note_id(hex, notes_doc_id(v[i].d));
         json_t *authors = authors_json(ctx, v[i].d, &who);
         if (arr) {
@@ -233,17 +200,13 @@ int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
             printf("%.8s  %-25s  %-40s  %s\n", hex,
                    v[i].datetime ? cli_esc(v[i].datetime) : "-",
                    v[i].title ? cli_esc(v[i].title) : "(untitled)",
-                   who.p ? who.p : ""); /* cli_author: escaped */
+                   who.data ? (const char *)who.data : ""); /* cli_author: escaped */
             json_decref(authors);
         }
-        free(who.p);
+        notes__buf_release(&who);
         notes_doc_free(v[i].d);
     }
-    if (arr) {
-        json_dumpf(arr, stdout, JSON_INDENT(2));
-        putchar('\n');
-        json_decref(arr);
-    }
+    cli_json_out(arr);
     free(v);
     notes_free(ids);
     return ret;
@@ -289,9 +252,7 @@ int cmd_show(int argc, char **argv, struct cli_ctx *ctx)
         } else {
             if (ctx->json) {
                 json_t *o = json_pack("{s:s, s:s%}", "at", at, "text", text, n);
-                json_dumpf(o, stdout, JSON_INDENT(2));
-                putchar('\n');
-                json_decref(o);
+                cli_json_out(o);
             } else {
                 ret = cli_write_text(text, n); /* no raw controls */
             }
@@ -448,7 +409,7 @@ int cmd_append(int argc, char **argv, struct cli_ctx *ctx)
         return rc;
     }
     if (section) {
-        rc = cli_insert_in_section(d, section, NULL, text);
+        rc = notes_fmt_section_append(d, section, NULL, text);
         if (rc == NOTES_ENOTFOUND) {
             fprintf(stderr, "notes: no section '%s' in this note\n",
                     cli_esc(section));
@@ -581,31 +542,50 @@ int cmd_log(int argc, char **argv, struct cli_ctx *ctx)
                    ci.equivocated ? " (seq signed twice)" : "");
         }
     }
-    if (arr) {
-        json_dumpf(arr, stdout, JSON_INDENT(2));
-        putchar('\n');
-        json_decref(arr);
-    }
+    cli_json_out(arr);
     notes_doc_free(d);
     return 0;
 }
 
-int cmd_blame(int argc, char **argv, struct cli_ctx *ctx)
+int cli_list_notes(struct cli_ctx *ctx, uint8_t (**ids)[16], size_t *n)
 {
-    notes_doc *d;
+    int rc = notes_replica_list(ctx->r, ids, n);
+    return rc ? cli_fail(rc, "cannot list notes") : 0;
+}
+
+int cli_open_listed(struct cli_ctx *ctx, const uint8_t id[16], notes_doc **d)
+{
+    char hex[33];
+    int rc = notes_doc_open(ctx->r, id, d);
+    if (rc == NOTES_OK)
+        return 0;
+    *d = NULL;
+    if (rc == NOTES_ENOTFOUND)
+        return -1; /* created but never committed (a crash) */
+    cli_note_id(hex, id);
+    return cli_fail(rc, "note %.8s cannot be opened", hex);
+}
+
+void cli_json_out(json_t *v)
+{
+    if (!v)
+        return;
+    json_dumpf(v, stdout, JSON_INDENT(2));
+    putchar('\n');
+    json_decref(v);
+}
+
+int cli_blame_lines(struct cli_ctx *ctx, notes_doc *d, json_t *arr,
+                    const char *report)
+{
     uint32_t *who;
     size_t ncp, tl;
-    int rc;
-    if (argc != 2)
-        return cli_usage("blame");
-    if ((rc = cli_open_note(ctx, argv[1], &d)))
-        return rc;
-    if ((rc = notes_doc_authorship(d, &who, &ncp))) {
-        notes_doc_free(d);
+    int rc = notes_doc_authorship(d, &who, &ncp);
+    if (rc)
         return cli_fail(rc, "cannot compute authorship");
-    }
+    if (!arr && report)
+        printf("%s", report);
     const char *t = notes_doc_text(d, &tl);
-    json_t *arr = ctx->json ? json_array() : NULL;
     size_t cp = 0, line = 1;
     const char *s = t, *end = t + tl;
     while (s < end) {
@@ -614,15 +594,19 @@ int cmd_blame(int argc, char **argv, struct cli_ctx *ctx)
         /* The author of the line: whoever inserted its first character
          * (the newline for an empty line). */
         uint32_t ch = cp < ncp ? who[cp] : UINT32_MAX;
-        char name[160] = "?";
+        char name[200] = "?";
         notes_change_info ci;
+        /* The report has room for longer names than blame's column. */
         if (ch != UINT32_MAX && notes_doc_change(d, ch, &ci) == NOTES_OK)
-            cli_author(ctx, d, ci.author, name, sizeof(name));
+            cli_author(ctx, d, ci.author, name, report ? 200 : 160);
         if (arr) {
             json_array_append_new(arr, json_pack("{s:I, s:s, s:s%}", "line",
                                                  (json_int_t)line, "author",
                                                  name, "text", s,
                                                  (size_t)(le - s)));
+        } else if (report) {
+            printf("  %-30s %4zu| %s\n", name, line,
+                   cli_escn(s, (size_t)(le - s)));
         } else {
             /* Never cut: a long claimed name would cut the fingerprint. */
             printf("%-24s %4zu| ", name, line);
@@ -630,19 +614,31 @@ int cmd_blame(int argc, char **argv, struct cli_ctx *ctx)
             putchar('\n');
         }
         /* Advance the code point counter over the line and its newline. */
-        for (const char *q = s; q < le + (nl ? 1 : 0); q++)
-            cp += ((unsigned char)*q & 0xc0) != 0x80;
+        cp += notes__utf8_count((const uint8_t *)s,
+                                (size_t)(le - s) + (nl ? 1 : 0));
         s = nl ? nl + 1 : end;
         line++;
     }
-    if (arr) {
+    notes_free(who);
+    return 0;
+}
+
+int cmd_blame(int argc, char **argv, struct cli_ctx *ctx)
+{
+    notes_doc *d;
+    int rc;
+    if (argc != 2)
+        return cli_usage("blame");
+    if ((rc = cli_open_note(ctx, argv[1], &d)))
+        return rc;
+    json_t *arr = ctx->json ? json_array() : NULL;
+    if ((rc = cli_blame_lines(ctx, d, arr, NULL)) == 0 && arr) {
         json_dumpf(arr, stdout, JSON_INDENT(2));
         putchar('\n');
-        json_decref(arr);
     }
-    notes_free(who);
+    json_decref(arr);
     notes_doc_free(d);
-    return 0;
+    return rc;
 }
 
 /* ---- diff ---- */
@@ -685,9 +681,7 @@ int cmd_diff(int argc, char **argv, struct cli_ctx *ctx)
     if (ctx->json) {
         json_t *o = json_pack("{s:s, s:s?, s:s%}", "from", argv[2], "to",
                               argc == 4 ? argv[3] : NULL, "diff", out, n);
-        json_dumpf(o, stdout, JSON_INDENT(2));
-        putchar('\n');
-        json_decref(o);
+        cli_json_out(o);
     } else if (ctx->color) {
         for (const char *p = out; *p;) {
             const char *nl = strchr(p, '\n');
@@ -796,25 +790,22 @@ int cmd_verify(int argc, char **argv, struct cli_ctx *ctx)
     } else {
         uint8_t(*ids)[16];
         size_t n;
-        int rc = notes_replica_list(ctx->r, &ids, &n);
-        if (rc)
-            return cli_fail(rc, "cannot list notes");
+        int e = cli_list_notes(ctx, &ids, &n);
+        if (e)
+            return e;
         int progress = isatty(2) && n > 1;
         for (size_t i = 0; i < n; i++) {
             notes_doc *d;
-            char hex[33];
             notes++;
             if (progress) /* on a terminal: where we are, overwritten */
                 fprintf(stderr, "\rverifying %zu/%zu...", i + 1, n);
-            if ((rc = notes_doc_open(ctx->r, ids[i], &d))) {
-                if (rc == NOTES_ENOTFOUND) {
+            if ((e = cli_open_listed(ctx, ids[i], &d))) {
+                if (e < 0) {
                     notes--; /* created but never committed (a crash) */
                     continue;
                 }
-                cli_note_id(hex, ids[i]);
                 /* Unreadable (permissions, I/O) is not a verified
                  * problem: exit 3, not 2. */
-                int e = cli_fail(rc, "note %.8s cannot be opened", hex);
                 if (e > syserr)
                     syserr = e;
                 bad++;
@@ -837,9 +828,7 @@ int cmd_verify(int argc, char **argv, struct cli_ctx *ctx)
                               bad == 0 && badfiles == 0);
         if (files)
             json_object_set_new(o, "files", files);
-        json_dumpf(o, stdout, JSON_INDENT(2));
-        putchar('\n');
-        json_decref(o);
+        cli_json_out(o);
     } else {
         printf("verified %zu note%s, %zu changes, %zu signatures: %s\n", notes,
                notes == 1 ? "" : "s", changes, sigs,

@@ -19,15 +19,9 @@
 
 const char *cli_passphrase(int confirm);
 
-/* ---- petnames: HOME/trust, one "nk... NAME" per line ---- */
+/* ---- petnames: HOME/trust, read and written by libnotes ---- */
 
-struct petname {
-    uint8_t key[32];
-    char name[NOTES_NAME_MAX + 1];
-};
-
-static struct petname *pets;
-static size_t npets;
+static notes_petnames pets;
 static int pets_loaded;
 
 static char *home_file(struct cli_ctx *ctx, const char *name)
@@ -39,97 +33,45 @@ static char *home_file(struct cli_ctx *ctx, const char *name)
     return p;
 }
 
-/* Set when HOME/trust fails its check line: its names are not shown (one
- * could name the wrong key) and it is not rewritten over (that would make
- * the damage look sound). */
-static int pets_damaged;
-
+/* Load once per command and say what is wrong with the file: a damaged one
+ * names nobody (one could name the wrong key), a bad line names nobody.
+ * A file that cannot be read gives no names, as if absent. */
 static void pets_load(struct cli_ctx *ctx)
 {
     if (pets_loaded)
         return;
     pets_loaded = 1;
-    char *path = home_file(ctx, "trust");
-    FILE *f = path ? fopen(path, "r") : NULL;
-    char *text = NULL;
-    size_t n = 0, lineno = 0;
-    int checked;
-    if (f) {
-        text = malloc((1u << 20) + 1);
-        n = text ? fread(text, 1, 1u << 20, f) : 0;
-        fclose(f);
-    }
-    if (text && (memchr(text, 0, n) ||
-                 notes_check_split(path, text, n, &n, &checked) != NOTES_OK)) {
+    if (notes_petnames_load(ctx->home, &pets) != NOTES_OK)
+        return;
+    if (pets.damaged)
         fprintf(stderr, "notes: %s; your names for keys are not used (see: "
                         "notes verify)\n",
-                memchr(text, 0, n) ? "HOME/trust holds a NUL byte"
-                                   : notes_last_detail());
-        pets_damaged = 1;
-        n = 0;
-    }
-    for (char *line = text, *end = text ? text + n : NULL; line && line < end;) {
-        char *nl = memchr(line, '\n', (size_t)(end - line));
-        if (!nl)
-            nl = end; /* an older file cut short: its last line counts */
-        *nl = 0;
-        char *sp = strchr(line, ' ');
-        lineno++;
-        struct petname pn;
-        if (!sp || (*sp = 0, notes_key_decode(line, pn.key) != NOTES_OK) ||
-            strlen(sp + 1) > NOTES_NAME_MAX || !sp[1]) {
-            /* A damaged line names nobody; say so, the rest still counts. */
-            fprintf(stderr, "notes: %s line %zu ignored: not \"nk... NAME\"\n",
-                    cli_esc(path), lineno);
-            line = nl + 1;
-            continue;
-        }
-        line = nl + 1;
-        snprintf(pn.name, sizeof(pn.name), "%s", sp + 1);
-        struct petname *np = realloc(pets, (npets + 1) * sizeof(*np));
-        if (!np)
-            break;
-        pets = np;
-        pets[npets++] = pn;
-    }
-    free(text);
-    free(path);
+                notes_last_detail());
+    for (size_t i = 0; i < pets.nbad; i++)
+        fprintf(stderr, "notes: %s/trust line %zu ignored: not \"nk... NAME\"\n",
+                cli_esc(ctx->home), pets.bad_lines[i]);
 }
 
 static const char *petname(struct cli_ctx *ctx, const uint8_t key[32])
 {
     pets_load(ctx);
-    for (size_t i = 0; i < npets; i++)
-        if (memcmp(pets[i].key, key, 32) == 0)
-            return pets[i].name;
-    return NULL;
+    return notes_petnames_find(&pets, key);
 }
 
 static int pets_save(struct cli_ctx *ctx)
 {
-    size_t cap = npets * (NOTES_KEY_STRLEN + NOTES_NAME_MAX + 2) +
-                 NOTES_CHECK_LINE_LEN + 1, o = 0;
-    if (pets_damaged) {
+    if (pets.damaged) {
         fprintf(stderr, "notes: %s/trust is damaged and is not rewritten: "
                         "repair or remove it, then run notes trust again\n",
                 ctx->home);
         return EXIT_DATA;
     }
-    char *buf = malloc(cap);
-    if (!buf)
-        return EXIT_SYSTEM;
-    for (size_t i = 0; i < npets; i++) {
-        char key[NOTES_KEY_STRLEN];
-        notes_key_encode(pets[i].key, key);
-        o += (size_t)snprintf(buf + o, cap - o, "%s %s\n", key, pets[i].name);
+    if (notes_petnames_save(ctx->home, &pets) != NOTES_OK) {
+        fprintf(stderr, "notes: cannot write '%s/trust': %s\n",
+                cli_esc(ctx->home), notes_last_detail());
+        return EXIT_USER;
     }
-    notes_check_line(buf, o, buf + o); /* the same check as other files */
-    o += NOTES_CHECK_LINE_LEN;
-    char *path = home_file(ctx, "trust");
-    int rc = path ? cli_write_output(path, buf, o) : EXIT_SYSTEM;
-    free(path);
-    free(buf);
-    return rc;
+    return 0;
 }
 
 /* The person key this replica's device is linked to (from HOME/certs). */
@@ -283,26 +225,24 @@ int cmd_trust(int argc, char **argv, struct cli_ctx *ctx)
     if (argc == 1) {
         if (ctx->json) {
             json_t *arr = json_array();
-            for (size_t i = 0; i < npets; i++) {
+            for (size_t i = 0; i < pets.n; i++) {
                 char key[NOTES_KEY_STRLEN], fpr[NOTES_FPR_STRLEN];
-                notes_key_encode(pets[i].key, key);
-                notes_key_fingerprint(pets[i].key, fpr);
+                notes_key_encode(pets.names[i].key, key);
+                notes_key_fingerprint(pets.names[i].key, fpr);
                 json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "key", key,
                                                      "fingerprint", fpr, "name",
-                                                     pets[i].name));
+                                                     pets.names[i].name));
             }
-            json_dumpf(arr, stdout, JSON_INDENT(2));
-            putchar('\n');
-            json_decref(arr);
+            cli_json_out(arr);
             return 0;
         }
-        if (!npets)
+        if (!pets.n)
             printf("no trusted keys yet (notes trust KEY NAME)\n");
-        for (size_t i = 0; i < npets; i++) {
+        for (size_t i = 0; i < pets.n; i++) {
             char fpr[NOTES_FPR_STRLEN], key[NOTES_KEY_STRLEN];
-            notes_key_fingerprint(pets[i].key, fpr);
-            notes_key_encode(pets[i].key, key);
-            printf("%-20s %s  %s\n", cli_esc(pets[i].name), fpr, key);
+            notes_key_fingerprint(pets.names[i].key, fpr);
+            notes_key_encode(pets.names[i].key, key);
+            printf("%-20s %s  %s\n", cli_esc(pets.names[i].name), fpr, key);
         }
         return 0;
     }
@@ -311,16 +251,15 @@ int cmd_trust(int argc, char **argv, struct cli_ctx *ctx)
     if (argc == 3 && strcmp(argv[1], "--remove") == 0) {
         if ((ret = resolve_key(ctx, argv[2], key)))
             return ret;
-        size_t j = 0;
-        for (size_t i = 0; i < npets; i++)
-            if (memcmp(pets[i].key, key, 32) != 0)
-                pets[j++] = pets[i];
-        if (j == npets) {
+        /* every line naming it (a hand-edited file may hold two) */
+        size_t removed = 0;
+        while (notes_petnames_set(&pets, key, NULL) == NOTES_OK)
+            removed++;
+        if (!removed) {
             fprintf(stderr, "notes: '%s' is not in your trust list\n",
                     cli_esc(argv[2]));
             return EXIT_USER;
         }
-        npets = j;
         return pets_save(ctx);
     }
     if (argc != 3)
@@ -334,17 +273,8 @@ int cmd_trust(int argc, char **argv, struct cli_ctx *ctx)
     }
     if ((ret = resolve_key(ctx, argv[1], key)))
         return ret;
-    size_t i;
-    for (i = 0; i < npets && memcmp(pets[i].key, key, 32) != 0; i++)
-        ;
-    if (i == npets) {
-        struct petname *np = realloc(pets, (npets + 1) * sizeof(*np));
-        if (!np)
-            return EXIT_SYSTEM;
-        pets = np;
-        memcpy(pets[npets++].key, key, 32);
-    }
-    snprintf(pets[i].name, sizeof(pets[i].name), "%s", name);
+    if (notes_petnames_set(&pets, key, name) != NOTES_OK)
+        return EXIT_SYSTEM; /* the name passed the same rule above */
     if ((ret = pets_save(ctx)))
         return ret;
     char fpr[NOTES_FPR_STRLEN];
@@ -460,11 +390,7 @@ static int device_list(struct cli_ctx *ctx)
                pf, t, li[i].self ? ", this device" : "",
                li[i].revoked ? ", REVOKED " : "", rt);
     }
-    if (arr) {
-        json_dumpf(arr, stdout, JSON_INDENT(2));
-        putchar('\n');
-        json_decref(arr);
-    }
+    cli_json_out(arr);
     notes_free(li);
     return 0;
 }

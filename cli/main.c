@@ -276,12 +276,7 @@ const char *cli_opt_value(int *i, int argc, char **argv)
 
 void cli_note_id(char out[33], const uint8_t id[16])
 {
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        out[(size_t)2 * i] = hex[id[i] >> 4];
-        out[(size_t)2 * i + 1] = hex[id[i] & 15];
-    }
-    out[32] = 0;
+    notes__hex(out, id, 16);
 }
 
 void cli_time(uint64_t ms, char *out, size_t n)
@@ -392,30 +387,15 @@ int cli_write_output(const char *path, const void *p, size_t n)
         }
         return 0;
     }
-    size_t l = strlen(path);
-    char *tmp = malloc(l + 16);
-    if (!tmp)
-        return EXIT_SYSTEM;
-    snprintf(tmp, l + 16, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f || fwrite(p, 1, n, f) != n || fflush(f) != 0 ||
-        fsync(fileno(f)) != 0) {
+    /* What fopen gave: 0666 less the umask (libnotes sets the mode exactly,
+     * so the umask is applied here). The CLI has one thread. */
+    mode_t mask = umask(077);
+    umask(mask);
+    if (notes__write_file_atomic(path, p, n, (int)(0666 & ~mask)) != NOTES_OK) {
         fprintf(stderr, "notes: cannot write '%s': %s\n", cli_esc(path),
-                strerror(errno));
-        if (f)
-            fclose(f);
-        unlink(tmp);
-        free(tmp);
+                cli_esc(notes_last_detail()));
         return EXIT_USER;
     }
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
-        fprintf(stderr, "notes: cannot write '%s': %s\n", cli_esc(path),
-                strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return EXIT_USER;
-    }
-    free(tmp);
     return 0;
 }
 

@@ -3,9 +3,10 @@
  * HedgeDoc style, YAML front matter) import and export, JSON and HTML
  * export, and the outline of a note (sections, decisions, action items).
  * Built on notes.h only. Same conventions as libnotes: functions return 0
- * or a negative NOTES_E* code, notes_last_detail() is not used here (the
- * importer fills a notes_fmt_diag instead), memory handed out is freed with
- * notes_fmt_free(). One doc, one thread. Rules: docs/formats.md.
+ * or a negative NOTES_E* code and then notes_fmt_last_detail() says why
+ * (the importer also fills a notes_fmt_diag with the line and column);
+ * memory handed out is freed with notes_fmt_free(). One doc, one thread.
+ * Rules: docs/formats.md.
  */
 #ifndef NOTES_FORMATS_H
 #define NOTES_FORMATS_H
@@ -31,12 +32,17 @@ extern "C" {
  */
 #define NOTES_FMT_LAYOUT_KEY "@frontmatter"
 
-/* Where and why an input was refused. */
+/* Where and why an input was refused: the parse position (line, column)
+ * that notes_fmt_last_detail() gives only as text. */
 typedef struct notes_fmt_diag {
     size_t line;   /* 1-based line of the input; 0 when not tied to a line */
     size_t column; /* 1-based column in code points; 0 when unknown */
     char msg[200]; /* lowercase, no final period, NUL-terminated */
 } notes_fmt_diag;
+
+/* Why the last failing call of this thread failed (the one per-thread
+ * detail of notes: notes_last_detail()). */
+NOTES_API const char *notes_fmt_last_detail(void);
 
 /* Frees memory returned by this library. NULL is a no-op. */
 NOTES_API void notes_fmt_free(void *p);
@@ -104,6 +110,52 @@ NOTES_API NOTES_NODISCARD int notes_fmt_meeting_new(notes_doc *d,
                                                     const char *title,
                                                     const char *when,
                                                     const char *participant);
+
+/* ---- Attestation sidecar ------------------------------------------------ */
+
+/*
+ * The sidecar FILE.md.attest that makes an exported Markdown file
+ * verifiable anywhere (docs/formats.md, "Attested exports"): four lines,
+ *   notes-attest 1
+ *   note <the note id, 32 lowercase hex digits>
+ *   markdown-blake2b <BLAKE2b-256 of the Markdown file, 64 hex digits>
+ *   bundle <base64 (original alphabet, padded) of the bundle file>
+ * where the bundle file is the note id (16 bytes) then its bundle
+ * (notes_doc_export), as notes_bundle_file_open reads it.
+ */
+typedef struct notes_fmt_attest {
+    char *note;          /* the "note" line's value as written */
+    uint8_t md_hash[32]; /* the hash line (zero-filled if it had fewer
+                          * than 64 digits) */
+    uint8_t *bundle;     /* the bundle file's bytes */
+    size_t nbundle;
+} notes_fmt_attest;
+
+/*
+ * The sidecar's exact text for note `id`, its bundle file (nbundle bytes)
+ * and the Markdown `md` (nmd bytes). OUT *out: NUL-terminated, *n bytes
+ * (n may be NULL), free with notes_fmt_free.
+ * Returns NOTES_OK, NOTES_EINVAL, NOTES_ENOMEM.
+ */
+NOTES_API NOTES_NODISCARD int
+notes_fmt_attest_encode(const uint8_t id[16], const uint8_t *bundle,
+                        size_t nbundle, const char *md, size_t nmd, char **out,
+                        size_t *n);
+
+/*
+ * Read a sidecar's first four lines (what follows is not read: compare the
+ * whole text with notes_fmt_attest_encode's to refuse any edit). Nothing
+ * is verified here: open the bundle with notes_bundle_file_open.
+ * OUT *out, release with notes_fmt_attest_clear (also after failure).
+ * Returns NOTES_OK; NOTES_ECORRUPT (detail "truncated (line N)", "not an
+ * attestation sidecar" or "the bundle line is not valid base64");
+ * NOTES_EINVAL; NOTES_ENOMEM.
+ */
+NOTES_API NOTES_NODISCARD int notes_fmt_attest_decode(const char *text,
+                                                      size_t n,
+                                                      notes_fmt_attest *out);
+/* Free what a decoded sidecar holds and zero it. NULL is a no-op. */
+NOTES_API void notes_fmt_attest_clear(notes_fmt_attest *a);
 
 /* ---- Outline: sections, decisions and action items -------------------- */
 
@@ -271,8 +323,36 @@ NOTES_API NOTES_NODISCARD int notes_fmt_item_find(const notes_fmt_outline *o,
                                                   const char *prefix,
                                                   size_t *index);
 
+/*
+ * The distinct authors (device keys) of the note's changes, in the order
+ * of the changes (notes_doc_change). OUT *keys: *n keys, free with
+ * notes_fmt_free (NULL when n is 0). Returns NOTES_OK, NOTES_EINVAL,
+ * NOTES_ENOMEM.
+ */
+NOTES_API NOTES_NODISCARD int notes_fmt_authors(notes_doc *d,
+                                                uint8_t (**keys)[32],
+                                                size_t *n);
+
 /* Free what an outline holds and zero it. NULL is a no-op. */
 NOTES_API void notes_fmt_outline_clear(notes_fmt_outline *o);
+
+/*
+ * Add `line` (one line, no trailing newline) at the end of a section of the
+ * note's text: the first whose heading contains `name` (case-insensitive,
+ * emoji shortcodes ignored), or with name NULL the first naming decisions,
+ * TODOs, tasks or action items; when there is none and `create` is given
+ * (a heading line, "## TODOs and Decisions"), at the end of the text under
+ * that new heading. A list item follows a list item directly; anything else
+ * becomes a paragraph of its own. The edit is left uncommitted.
+ * The heading rule is `notes`' own for these commands, not the outline's:
+ * docs/formats.md ("Adding to a section") says where they differ.
+ * Returns NOTES_OK; NOTES_ENOTFOUND (no such section and create NULL);
+ * NOTES_EINVAL; NOTES_ENOMEM; the errors of notes_doc_splice.
+ */
+NOTES_API NOTES_NODISCARD int notes_fmt_section_append(notes_doc *d,
+                                                       const char *name,
+                                                       const char *create,
+                                                       const char *line);
 
 /* ---- JSON ---------------------------------------------------------- */
 

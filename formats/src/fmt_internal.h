@@ -11,36 +11,66 @@
 
 #include "notes_formats.h"
 
-/* A growable NUL-terminated buffer; `failed` sticks after an allocation
- * failure so callers can check once at the end. */
-struct fbuf {
-    char *p;
-    size_t len, cap;
+/*
+ * The writers' buffer: libnotes' notes_buf (no ceiling but memory) whose
+ * first failure sticks, so that a writer appends many small pieces and
+ * checks once at the end (`failed`, or notes_fmt__detach). The bytes are
+ * NUL-terminated past b.len; b.data is NULL while nothing was put.
+ */
+struct notes_fmt__buf {
+    struct notes_buf b;
     int failed;
 };
+#define NOTES_FMT__BUF_INIT {{NULL, 0, 0, SIZE_MAX}, 0}
+void notes_fmt__buf_init(struct notes_fmt__buf *o);
 
-void notes_fmt__put(struct fbuf *b, const void *s, size_t n);
-void notes_fmt__puts(struct fbuf *b, const char *s);
-void notes_fmt__putc(struct fbuf *b, char c);
-void notes_fmt__printf(struct fbuf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void notes_fmt__put(struct notes_fmt__buf *o, const void *s, size_t n);
+void notes_fmt__puts(struct notes_fmt__buf *o, const char *s);
+void notes_fmt__putc(struct notes_fmt__buf *o, char c);
+/* A macro, so that notes__buf_printf's format check sees the arguments. */
+#define notes_fmt__printf(o, ...)                                          \
+    do {                                                                   \
+        struct notes_fmt__buf *o_ = (o);                                   \
+        if (!o_->failed && notes__buf_printf(&o_->b, __VA_ARGS__) != NOTES_OK) \
+            o_->failed = 1;                                                \
+    } while (0)
 /* Escape &, <, >, ", ' for HTML text and attributes. */
-void notes_fmt__put_html(struct fbuf *b, const char *s, size_t n);
-/* Hand the buffer over (NUL-terminated), or NOTES_ENOMEM. */
-int notes_fmt__detach(struct fbuf *b, char **out, size_t *n);
-void notes_fmt__release(struct fbuf *b);
+void notes_fmt__put_html(struct notes_fmt__buf *o, const char *s, size_t n);
+/* Hand the bytes over (NUL-terminated, free with notes_fmt_free), or
+ * NOTES_ENOMEM (detail set) after a failure; the buffer is left empty. */
+int notes_fmt__detach(struct notes_fmt__buf *o, char **out, size_t *n);
+void notes_fmt__release(struct notes_fmt__buf *o);
+/* The bytes so far as a C string ("" while empty). */
+static inline const char *notes_fmt__str(const struct notes_fmt__buf *o)
+{
+    return o->b.data ? (const char *)o->b.data : "";
+}
 
+/* Set the detail (notes_fmt_last_detail) and return rc: how a formats
+ * function fails on its own (libnotes' errors keep libnotes' detail). */
+int notes_fmt__fail(int rc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The start of an export: *out (and *n) cleared; NOTES_EINVAL with the
+ * detail set when d or out is NULL. */
+int notes_fmt__export_start(notes_doc *d, char **out, size_t *n,
+                            const char *what);
+
+/* Fill *diag (may be NULL) and set the detail to the same message, with
+ * its line when there is one. */
 void notes_fmt__diag(notes_fmt_diag *diag, size_t line, size_t column,
                      const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-char *notes_fmt__strndup(const char *s, size_t n);
 
-/* Offset of the first byte that is not valid UTF-8, or n if all is. */
+/* Offset of the first byte that is not valid UTF-8, or n if all is: where
+ * the importer says the input went wrong (notes__utf8_valid says whether). */
 size_t notes_fmt__utf8_check(const char *s, size_t n);
 /* Decode one code point at s (valid UTF-8, n > 0); *len gets its bytes. */
 uint32_t notes_fmt__utf8_get(const char *s, size_t n, size_t *len);
-/* Code points in n bytes of valid UTF-8. */
-size_t notes_fmt__cp_count(const char *s, size_t n);
+/* Code points in n bytes of valid UTF-8 (notes__utf8_count on chars). */
+static inline size_t notes_fmt__cp_count(const char *s, size_t n)
+{
+    return notes__utf8_count((const uint8_t *)s, n);
+}
 /* Latin letters folded to ASCII lowercase ('Ș' -> 's', 'Ă' -> 'a');
  * other code points unchanged, ASCII lowercased. */
 uint32_t notes_fmt__fold(uint32_t cp);
@@ -113,6 +143,13 @@ void notes_fmt__fm_free(struct fm *f);
  * each element and the array malloc'd). */
 char **notes_fmt__comma_split(const char *v);
 void notes_fmt__strv_free(char **v);
+
+/* The change (index) that inserted each code point of the text, and the
+ * number of changes: 0; or 1 with nothing set when the doc has uncommitted
+ * edits (no authorship then); or the error of notes_doc_authorship.
+ * Free *ch with notes_free. */
+int notes_fmt__authorship(notes_doc *d, uint32_t **ch, size_t *ncp,
+                          size_t *nchanges);
 
 /* The public key of change i, or NULL. */
 const uint8_t *notes_fmt__change_author(const notes_doc *d, size_t i);

@@ -12,76 +12,32 @@
 
 void notes_fmt_free(void *p)
 {
-    free(p);
+    notes_free(p);
 }
 
-static int grow(struct fbuf *b, size_t n)
+void notes_fmt__buf_init(struct notes_fmt__buf *o)
 {
-    if (b->failed)
-        return -1;
-    if (n < b->cap - b->len && b->p)
-        return 0;
-    if (n > SIZE_MAX / 4 - b->len) {
-        b->failed = 1;
-        return -1;
-    }
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap - b->len <= n)
-        cap *= 2;
-    char *np = realloc(b->p, cap);
-    if (!np) {
-        b->failed = 1;
-        return -1;
-    }
-    b->p = np;
-    b->cap = cap;
-    return 0;
+    notes__buf_init(&o->b, SIZE_MAX);
+    o->failed = 0;
 }
 
-void notes_fmt__put(struct fbuf *b, const void *s, size_t n)
+void notes_fmt__put(struct notes_fmt__buf *o, const void *s, size_t n)
 {
-    if (grow(b, n))
-        return;
-    if (n)
-        memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
+    if (!o->failed && notes__buf_put(&o->b, s, n) != NOTES_OK)
+        o->failed = 1;
 }
 
-void notes_fmt__puts(struct fbuf *b, const char *s)
+void notes_fmt__puts(struct notes_fmt__buf *o, const char *s)
 {
-    notes_fmt__put(b, s, strlen(s));
+    notes_fmt__put(o, s, strlen(s));
 }
 
-void notes_fmt__putc(struct fbuf *b, char c)
+void notes_fmt__putc(struct notes_fmt__buf *o, char c)
 {
-    notes_fmt__put(b, &c, 1);
+    notes_fmt__put(o, &c, 1);
 }
 
-void notes_fmt__printf(struct fbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    char tmp[512];
-    va_start(ap, fmt);
-    int k = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (k < 0) {
-        b->failed = 1;
-        return;
-    }
-    if ((size_t)k < sizeof(tmp)) {
-        notes_fmt__put(b, tmp, (size_t)k);
-        return;
-    }
-    if (grow(b, (size_t)k))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)k + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)k;
-}
-
-void notes_fmt__put_html(struct fbuf *b, const char *s, size_t n)
+void notes_fmt__put_html(struct notes_fmt__buf *b, const char *s, size_t n)
 {
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
@@ -114,81 +70,86 @@ void notes_fmt__put_html(struct fbuf *b, const char *s, size_t n)
     notes_fmt__put(b, s + run, n - run);
 }
 
-int notes_fmt__detach(struct fbuf *b, char **out, size_t *n)
+int notes_fmt__detach(struct notes_fmt__buf *o, char **out, size_t *n)
 {
-    if (!b->p)
-        notes_fmt__put(b, "", 0);
-    if (b->failed) {
-        notes_fmt__release(b);
+    uint8_t *p;
+    if (o->failed || notes__buf_detach(&o->b, &p, n) != NOTES_OK) {
+        notes_fmt__release(o);
+        notes__set_detail("formats: out of memory");
         return NOTES_ENOMEM;
     }
-    *out = b->p;
-    if (n)
-        *n = b->len;
-    memset(b, 0, sizeof(*b));
+    *out = (char *)p;
     return NOTES_OK;
 }
 
-void notes_fmt__release(struct fbuf *b)
+void notes_fmt__release(struct notes_fmt__buf *o)
 {
-    free(b->p);
-    memset(b, 0, sizeof(*b));
+    notes__buf_release(&o->b);
+    o->failed = 0;
+}
+
+const char *notes_fmt_last_detail(void)
+{
+    return notes_last_detail();
+}
+
+int notes_fmt__fail(int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    notes__set_detailv(fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int notes_fmt__export_start(notes_doc *d, char **out, size_t *n,
+                            const char *what)
+{
+    if (out)
+        *out = NULL;
+    if (n)
+        *n = 0;
+    if (!d || !out)
+        return notes_fmt__fail(NOTES_EINVAL, "%s: no note or no output", what);
+    return NOTES_OK;
 }
 
 void notes_fmt__diag(notes_fmt_diag *diag, size_t line, size_t column,
                      const char *fmt, ...)
 {
+    notes_fmt_diag d;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d.msg, sizeof(d.msg), fmt, ap);
+    va_end(ap);
+    const char *msg = d.msg;
+    if (line)
+        notes__set_detail("line %zu: %s", line, msg);
+    else
+        notes__set_detail("%s", msg);
     if (!diag)
         return;
-    va_list ap;
     diag->line = line;
     diag->column = column;
-    va_start(ap, fmt);
-    vsnprintf(diag->msg, sizeof(diag->msg), fmt, ap);
-    va_end(ap);
-}
-
-char *notes_fmt__strndup(const char *s, size_t n)
-{
-    char *p = malloc(n + 1);
-    if (!p)
-        return NULL;
-    if (n)
-        memcpy(p, s, n);
-    p[n] = 0;
-    return p;
+    memcpy(diag->msg, d.msg, sizeof(d.msg));
 }
 
 size_t notes_fmt__utf8_check(const char *str, size_t n)
 {
-    const unsigned char *s = (const unsigned char *)str;
+    /* One sequence at a time (its length from its lead byte), each checked
+     * by libnotes' validator: the first one it refuses is the offset. */
+    const uint8_t *s = (const uint8_t *)str;
     size_t i = 0;
     while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t need;
-        uint32_t cp, min;
-        if ((c & 0xe0) == 0xc0)
-            need = 1, cp = c & 0x1f, min = 0x80;
-        else if ((c & 0xf0) == 0xe0)
-            need = 2, cp = c & 0x0f, min = 0x800;
-        else if ((c & 0xf8) == 0xf0)
-            need = 3, cp = c & 0x07, min = 0x10000;
-        else
+        uint8_t c = s[i];
+        size_t len = c < 0x80 ? 1
+                     : (c & 0xe0) == 0xc0 ? 2
+                     : (c & 0xf0) == 0xe0 ? 3
+                     : (c & 0xf8) == 0xf0 ? 4
+                                          : 0;
+        if (!len || n - i < len || !notes__utf8_valid(s + i, len))
             return i;
-        if (n - i - 1 < need)
-            return i;
-        for (size_t k = 1; k <= need; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return i;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return i;
-        i += need + 1;
+        i += len;
     }
     return n;
 }
@@ -211,14 +172,6 @@ uint32_t notes_fmt__utf8_get(const char *str, size_t n, size_t *len)
         cp = cp << 6 | (s[k] & 0x3f);
     *len = need + 1;
     return cp;
-}
-
-size_t notes_fmt__cp_count(const char *s, size_t n)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        k += ((unsigned char)s[i] & 0xc0) != 0x80;
-    return k;
 }
 
 /*
@@ -315,7 +268,7 @@ char **notes_fmt__comma_split(const char *v)
                     memcmp(out[j], a, (size_t)(z - a)) == 0)
                     break;
             if (j == k) {
-                out[k] = notes_fmt__strndup(a, (size_t)(z - a));
+                out[k] = notes__strndup(a, (size_t)(z - a));
                 if (!out[k]) {
                     notes_fmt__strv_free(out);
                     return NULL;
@@ -346,4 +299,49 @@ const uint8_t *notes_fmt__change_author(const notes_doc *d, size_t i)
         notes_doc_change(d, i, &ci) != NOTES_OK)
         return NULL;
     return ci.author;
+}
+
+int notes_fmt_authors(notes_doc *d, uint8_t (**keys)[32], size_t *n)
+{
+    if (keys)
+        *keys = NULL;
+    if (n)
+        *n = 0;
+    if (!d || !keys || !n)
+        return notes_fmt__fail(NOTES_EINVAL, "authors: no note or no output");
+    size_t nc = notes_doc_change_count(d), ns = 0;
+    uint8_t(*seen)[32] = notes__calloc(nc + 1, 32);
+    if (!seen)
+        return notes_fmt__fail(NOTES_ENOMEM, "authors: out of memory");
+    for (size_t i = 0; i < nc; i++) {
+        notes_change_info ci;
+        if (notes_doc_change(d, i, &ci) != NOTES_OK)
+            continue;
+        size_t k;
+        for (k = 0; k < ns && memcmp(seen[k], ci.author, 32) != 0; k++)
+            ;
+        if (k == ns)
+            memcpy(seen[ns++], ci.author, 32);
+    }
+    if (!ns) {
+        notes_free(seen);
+        seen = NULL;
+    }
+    *keys = seen;
+    *n = ns;
+    return NOTES_OK;
+}
+
+int notes_fmt__authorship(notes_doc *d, uint32_t **ch, size_t *ncp,
+                          size_t *nchanges)
+{
+    *ch = NULL;
+    *ncp = 0;
+    *nchanges = 0;
+    if (notes_doc_dirty(d))
+        return 1;
+    int rc = notes_doc_authorship(d, ch, ncp);
+    if (rc == NOTES_OK)
+        *nchanges = notes_doc_change_count(d);
+    return rc;
 }

@@ -92,7 +92,7 @@ static const char *const emoji[][2] = {
  * Copy md4c's HTML replacing known ":shortcode:"s in text (not inside a
  * tag, <code> or <pre>) by their emoji.
  */
-static void put_emoji(struct fbuf *b, const char *h, size_t n)
+static void put_emoji(struct notes_fmt__buf *b, const char *h, size_t n)
 {
     size_t run = 0, code = 0;
     int tag = 0;
@@ -187,7 +187,7 @@ static int url_safe(const char *v, size_t n)
 }
 
 /* Copy md4c's output, neutralising unsafe href / src values. */
-static void put_safe_links(struct fbuf *b, const char *h, size_t n)
+static void put_safe_links(struct notes_fmt__buf *b, const char *h, size_t n)
 {
     static const char *const attrs[] = {"<a href=\"", "<img src=\"", NULL};
     size_t at = 0;
@@ -220,7 +220,7 @@ static void put_safe_links(struct fbuf *b, const char *h, size_t n)
 /* "Name `abcd-efgh`": the claimed name (if any) and the key's fingerprint;
  * for a device linked to a person, the person's name and key's
  * fingerprint, with the device in the tooltip. */
-static void put_person(struct fbuf *b, notes_doc *d, const uint8_t pk[32])
+static void put_person(struct notes_fmt__buf *b, notes_doc *d, const uint8_t pk[32])
 {
     char fpr[NOTES_FPR_STRLEN];
     const char *name = notes_doc_author_name(d, pk);
@@ -252,13 +252,13 @@ static void put_person(struct fbuf *b, notes_doc *d, const uint8_t pk[32])
     notes_fmt__puts(b, "</code>");
 }
 
-static void put_esc(struct fbuf *b, const char *s)
+static void put_esc(struct notes_fmt__buf *b, const char *s)
 {
     notes_fmt__put_html(b, s, strlen(s));
 }
 
 /* The title field, else "Meeting of <datetime>", else "Untitled note". */
-static void put_title(struct fbuf *b, notes_doc *d)
+static void put_title(struct notes_fmt__buf *b, notes_doc *d)
 {
     const char *title = notes_doc_field(d, "title");
     const char *when = notes_doc_field(d, "datetime");
@@ -272,7 +272,7 @@ static void put_title(struct fbuf *b, notes_doc *d)
     }
 }
 
-static void put_header(struct fbuf *b, notes_doc *d)
+static void put_header(struct notes_fmt__buf *b, notes_doc *d)
 {
     notes_fmt__puts(b, "<header><h1>");
     put_title(b, d);
@@ -302,7 +302,7 @@ static void put_header(struct fbuf *b, notes_doc *d)
 
 /* One confirmation of an item: counted ones as "confirmed by", the others
  * with why they do not count (a repeat by the same person is left out). */
-static void put_confirm(struct fbuf *b, notes_doc *d,
+static void put_confirm(struct notes_fmt__buf *b, notes_doc *d,
                         const notes_fmt_confirm *c)
 {
     static const char *const why[] = {
@@ -333,7 +333,7 @@ static void put_confirm(struct fbuf *b, notes_doc *d,
     notes_fmt__puts(b, "</span>");
 }
 
-static void put_items(struct fbuf *b, notes_doc *d, const notes_fmt_outline *o)
+static void put_items(struct notes_fmt__buf *b, notes_doc *d, const notes_fmt_outline *o)
 {
     if (!o->nitems && !o->norphans)
         return;
@@ -398,17 +398,14 @@ static void put_items(struct fbuf *b, notes_doc *d, const notes_fmt_outline *o)
 }
 
 /* The text with each author's insertions on their own colour. */
-static int put_authorship(struct fbuf *b, notes_doc *d, const char *t,
+static int put_authorship(struct notes_fmt__buf *b, notes_doc *d, const char *t,
                           size_t tl)
 {
-    uint32_t *ch = NULL;
-    size_t ncp = 0;
-    if (notes_doc_dirty(d))
-        return NOTES_OK;
-    int rc = notes_doc_authorship(d, &ch, &ncp);
+    uint32_t *ch;
+    size_t ncp, nchanges;
+    int rc = notes_fmt__authorship(d, &ch, &ncp, &nchanges);
     if (rc)
-        return rc;
-    size_t nchanges = notes_doc_change_count(d);
+        return rc > 0 ? NOTES_OK : rc;
     uint8_t(*keys)[32] = calloc(nchanges + 1, 32);
     size_t nkeys = 0;
     if (!keys) {
@@ -474,17 +471,15 @@ static int put_authorship(struct fbuf *b, notes_doc *d, const char *t,
 
 int notes_fmt_html_export(notes_doc *d, unsigned flags, char **out, size_t *n)
 {
-    struct fbuf b = {0}, md = {0};
+    struct notes_fmt__buf b = NOTES_FMT__BUF_INIT, md = NOTES_FMT__BUF_INIT;
     notes_fmt_outline o;
     size_t tl;
     int rc;
-    if (!out)
-        return NOTES_EINVAL;
-    *out = NULL;
-    if (n)
-        *n = 0;
-    if (!d || (flags & ~(unsigned)NOTES_FMT_HTML_AUTHORSHIP))
-        return NOTES_EINVAL;
+    if ((rc = notes_fmt__export_start(d, out, n, "HTML export")))
+        return rc;
+    if (flags & ~(unsigned)NOTES_FMT_HTML_AUTHORSHIP)
+        return notes_fmt__fail(NOTES_EINVAL, "HTML export: unknown flags %#x",
+                               flags);
     if ((rc = notes_fmt_outline_doc(d, &o)))
         return rc;
     notes_fmt__puts(
@@ -514,11 +509,11 @@ int notes_fmt_html_export(notes_doc *d, unsigned flags, char **out, size_t *n)
         notes_fmt__release(&b);
         return NOTES_ENOMEM;
     }
-    struct fbuf em = {0};
-    put_emoji(&em, md.p ? md.p : "", md.len);
+    struct notes_fmt__buf em = NOTES_FMT__BUF_INIT;
+    put_emoji(&em, notes_fmt__str(&md), md.b.len);
     notes_fmt__release(&md);
     notes_fmt__puts(&b, "<main class=\"note\">\n");
-    put_safe_links(&b, em.p ? em.p : "", em.len);
+    put_safe_links(&b, notes_fmt__str(&em), em.b.len);
     notes_fmt__puts(&b, "</main>\n");
     if (em.failed)
         b.failed = 1;

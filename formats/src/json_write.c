@@ -4,6 +4,7 @@
  * docs/formats.md; fields are only ever added to it.
  */
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,15 +13,32 @@
 static json_t *hex(const uint8_t *p, size_t n)
 {
     char s[65];
-    static const char digits[] = "0123456789abcdef";
-    if (n > 32)
-        n = 32;
-    for (size_t i = 0; i < n; i++) {
-        s[2 * i] = digits[p[i] >> 4];
-        s[2 * i + 1] = digits[p[i] & 15];
-    }
-    s[2 * n] = 0;
+    notes__hex(s, p, n > 32 ? 32 : n);
     return json_string(s);
+}
+
+/*
+ * Append obj to arr when it holds each of the keys listed (NULL-ended):
+ * json_pack leaves out an "o*" value that failed to build, so a missing
+ * key is an allocation that failed. Consumes obj; on failure frees arr
+ * and returns -1, so that the caller returns NULL.
+ */
+static int append_whole(json_t *arr, json_t *obj, ...)
+{
+    va_list ap;
+    va_start(ap, obj);
+    for (const char *k = va_arg(ap, const char *); obj && k;
+         k = va_arg(ap, const char *))
+        if (!json_object_get(obj, k)) {
+            json_decref(obj);
+            obj = NULL;
+        }
+    va_end(ap);
+    if (json_array_append_new(arr, obj)) { /* NULL obj fails too */
+        json_decref(arr);
+        return -1;
+    }
+    return 0;
 }
 
 /* {"key", "fingerprint"} of a key, plus "name" when given. */
@@ -106,15 +124,8 @@ static json_t *confirms(notes_doc *d, const notes_fmt_confirm *c, size_t n)
             notes_fmt_confirm_state_name(c[i].state), "text_state",
             notes_fmt_confirm_state_name(c[i].text_state), "counted",
             c[i].counted);
-        if (!obj || !json_object_get(obj, "by") ||
-            !json_object_get(obj, "change")) {
-            json_decref(obj);
-            obj = NULL;
-        }
-        if (json_array_append_new(arr, obj)) { /* NULL obj fails too */
-            json_decref(arr);
+        if (append_whole(arr, obj, "by", "change", (const char *)NULL))
             return NULL;
-        }
     }
     return arr;
 }
@@ -211,48 +222,26 @@ static json_t *items(notes_doc *d, const notes_fmt_outline *o)
             edited, "verified", it->verified, "confirmations",
             confirms(d, it->confirms, it->nconfirms), "confirmed_by_count",
             (json_int_t)it->confirmed_by);
-        if (!obj || !json_object_get(obj, "recorded_by") ||
-            !json_object_get(obj, "edited_by") ||
-            !json_object_get(obj, "confirmations")) {
-            json_decref(obj);
-            obj = NULL;
-        }
-        if (json_array_append_new(arr, obj)) { /* NULL obj fails too */
-            json_decref(arr);
+        if (append_whole(arr, obj, "recorded_by", "edited_by",
+                         "confirmations", (const char *)NULL))
             return NULL;
-        }
     }
     return arr;
 }
 
 static json_t *authors(notes_doc *d)
 {
-    json_t *arr = json_array();
-    size_t n = notes_doc_change_count(d);
-    uint8_t(*seen)[32] = calloc(n + 1, 32);
-    size_t ns = 0;
-    if (!arr || !seen) {
-        json_decref(arr);
-        free(seen);
+    uint8_t(*keys)[32];
+    size_t n;
+    if (notes_fmt_authors(d, &keys, &n) != NOTES_OK)
         return NULL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        notes_change_info ci;
-        if (notes_doc_change(d, i, &ci))
-            continue;
-        size_t k;
-        for (k = 0; k < ns && memcmp(seen[k], ci.author, 32) != 0; k++)
-            ;
-        if (k < ns)
-            continue;
-        memcpy(seen[ns++], ci.author, 32);
-        if (json_array_append_new(arr, person(d, ci.author))) {
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++)
+        if (json_array_append_new(arr, person(d, keys[i]))) {
             json_decref(arr);
             arr = NULL;
-            break;
         }
-    }
-    free(seen);
+    notes_fmt_free(keys);
     return arr;
 }
 
@@ -262,13 +251,8 @@ int notes_fmt_json_export(notes_doc *d, char **out, size_t *n)
     uint8_t(*heads)[32] = NULL;
     size_t nheads = 0, tl;
     int rc;
-    if (!out)
-        return NOTES_EINVAL;
-    *out = NULL;
-    if (n)
-        *n = 0;
-    if (!d)
-        return NOTES_EINVAL;
+    if ((rc = notes_fmt__export_start(d, out, n, "JSON export")))
+        return rc;
     if ((rc = notes_fmt_outline_doc(d, &o)))
         return rc;
     if ((rc = notes_doc_heads(d, &heads, &nheads))) {
@@ -297,17 +281,17 @@ int notes_fmt_json_export(notes_doc *d, char **out, size_t *n)
         !json_object_get(root, "authors") ||
         !json_object_get(root, "unattached_confirmations")) {
         json_decref(root);
-        return NOTES_ENOMEM;
+        return notes_fmt__fail(NOTES_ENOMEM, "JSON export: out of memory");
     }
     char *s = json_dumps(root, JSON_INDENT(2));
     json_decref(root);
     if (!s)
-        return NOTES_ENOMEM;
+        return notes_fmt__fail(NOTES_ENOMEM, "JSON export: out of memory");
     size_t len = strlen(s);
     char *r = realloc(s, len + 2);
     if (!r) {
         free(s);
-        return NOTES_ENOMEM;
+        return notes_fmt__fail(NOTES_ENOMEM, "JSON export: out of memory");
     }
     r[len++] = '\n';
     r[len] = 0;

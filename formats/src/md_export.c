@@ -60,7 +60,7 @@ static int plain_ok(const char *s, int flow)
     return 1;
 }
 
-static void put_double(struct fbuf *b, const char *s)
+static void put_double(struct notes_fmt__buf *b, const char *s)
 {
     notes_fmt__putc(b, '"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -98,7 +98,7 @@ static void put_double(struct fbuf *b, const char *s)
     notes_fmt__putc(b, '"');
 }
 
-static void put_scalar(struct fbuf *b, const char *s, int style, int flow)
+static void put_scalar(struct notes_fmt__buf *b, const char *s, int style, int flow)
 {
     if (style == ST_SINGLE) {
         int ok = 1;
@@ -124,12 +124,12 @@ static void put_scalar(struct fbuf *b, const char *s, int style, int flow)
         notes_fmt__puts(b, s);
 }
 
-static void put_key(struct fbuf *b, const char *k)
+static void put_key(struct notes_fmt__buf *b, const char *k)
 {
     put_scalar(b, k, ST_PLAIN, 1);
 }
 
-static void put_range(struct fbuf *b, const struct fm *f, size_t a, size_t z)
+static void put_range(struct notes_fmt__buf *b, const struct fm *f, size_t a, size_t z)
 {
     notes_fmt__put(b, f->src + a, z - a);
 }
@@ -164,7 +164,7 @@ static void key_indent(const struct fm *f, const char **p, size_t *n)
 /* Render a list in block style: "<prefix>item<eol>" per element; the
  * prefix is that of the first regular block list, or the keys'
  * indentation followed by "  - ". */
-static void put_block_items(struct fbuf *b, const struct fm *f,
+static void put_block_items(struct notes_fmt__buf *b, const struct fm *f,
                             const char *const *l, const char *eol)
 {
     const char *p = NULL, *ip;
@@ -189,7 +189,7 @@ static void put_block_items(struct fbuf *b, const struct fm *f,
 }
 
 /* A field that the kept source does not have, in the default style. */
-static void put_new(struct fbuf *b, const struct fm *f, const char *key,
+static void put_new(struct notes_fmt__buf *b, const struct fm *f, const char *key,
                     const struct eff *v, const char *eol)
 {
     const char *ip;
@@ -258,7 +258,7 @@ static int agrees(const struct fm_entry *e, const struct eff *v)
 }
 
 /* Re-render entry e with value v (which differs from the source). */
-static int put_changed(struct fbuf *b, const struct fm *f,
+static int put_changed(struct notes_fmt__buf *b, const struct fm *f,
                        const struct fm_entry *e, const struct eff *v)
 {
     size_t ls = f->line_start[e->first], le = f->line_start[e->last + 1];
@@ -275,7 +275,7 @@ static int put_changed(struct fbuf *b, const struct fm *f,
     }
     if (v->kind == 2 && e->oneline && e->kind == FM_COMMA &&
         e->vstart < e->vend) {
-        struct fbuf j = {0};
+        struct notes_fmt__buf j = NOTES_FMT__BUF_INIT;
         int ok = 1;
         for (size_t k = 0; v->l[k]; k++) {
             /* each element must come back from the comma split as is */
@@ -294,7 +294,7 @@ static int put_changed(struct fbuf *b, const struct fm *f,
             put_range(b, f, ls, e->vstart);
             if (e->vstart == e->vend)
                 notes_fmt__putc(b, ' ');
-            put_scalar(b, j.p, e->style, 0);
+            put_scalar(b, notes_fmt__str(&j), e->style, 0);
             put_range(b, f, e->vend, le);
         }
         notes_fmt__release(&j);
@@ -391,7 +391,7 @@ static int in_source(const struct fm *f, const char *key)
 }
 
 /* Fields that the kept source does not have, in first-write order. */
-static void put_new_fields(struct fbuf *b, notes_doc *d, const struct fm *f,
+static void put_new_fields(struct notes_fmt__buf *b, notes_doc *d, const struct fm *f,
                            const char *const *names, const char *eol)
 {
     /* names is borrowed: effective() does not invalidate it (no writes) */
@@ -404,7 +404,7 @@ static void put_new_fields(struct fbuf *b, notes_doc *d, const struct fm *f,
     }
 }
 
-static int put_front_matter(struct fbuf *b, notes_doc *d, const struct fm *f)
+static int put_front_matter(struct notes_fmt__buf *b, notes_doc *d, const struct fm *f)
 {
     int rc;
     const char *const *names = notes_doc_fields(d);
@@ -466,23 +466,18 @@ static int put_front_matter(struct fbuf *b, notes_doc *d, const struct fm *f)
 
 int notes_fmt_md_export(notes_doc *d, char **out, size_t *n)
 {
-    struct fbuf b = {0};
+    struct notes_fmt__buf b = NOTES_FMT__BUF_INIT;
     struct fm f;
     int have = 0, rc;
-    if (!out)
-        return NOTES_EINVAL;
-    *out = NULL;
-    if (n)
-        *n = 0;
-    if (!d)
-        return NOTES_EINVAL;
+    if ((rc = notes_fmt__export_start(d, out, n, "Markdown export")))
+        return rc;
     const char *raw = notes_doc_field(d, NOTES_FMT_LAYOUT_KEY);
     char *copy = NULL;
     if (raw) {
         size_t rl = strlen(raw), fl = 0;
-        copy = notes_fmt__strndup(raw, rl);
+        copy = notes__strndup(raw, rl);
         if (!copy)
-            return NOTES_ENOMEM;
+            return notes_fmt__fail(NOTES_ENOMEM, "Markdown export: out of memory");
         /* A kept source that no longer parses (edited by hand) is ignored. */
         if (notes_fmt__fm_find(copy, rl, &fl, NULL) == NOTES_OK && fl == rl &&
             rl > 0) {

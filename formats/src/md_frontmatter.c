@@ -309,7 +309,7 @@ static int parse_sequence(struct pstate *s, struct fm_entry *e)
         }
         struct fm_item *it = &e->items[e->nitems];
         memset(it, 0, sizeof(*it));
-        it->value = notes_fmt__strndup((const char *)s->ev.data.scalar.value,
+        it->value = notes__strndup((const char *)s->ev.data.scalar.value,
                                        s->ev.data.scalar.length);
         if (!it->value)
             return NOTES_ENOMEM;
@@ -363,7 +363,7 @@ static int parse_value(struct pstate *s, struct fm_entry *e)
     case YAML_SCALAR_EVENT:
         if ((rc = check_string(s, &s->ev, 65535, "value")))
             return rc;
-        e->value = notes_fmt__strndup((const char *)s->ev.data.scalar.value,
+        e->value = notes__strndup((const char *)s->ev.data.scalar.value,
                                       s->ev.data.scalar.length);
         if (!e->value)
             return NOTES_ENOMEM;
@@ -413,7 +413,7 @@ static int opaque_source(struct pstate *s, struct fm_entry *e)
     while (z > at && (f->src[z - 1] == '\n' || f->src[z - 1] == '\r'))
         z--;
     free(e->value);
-    e->value = notes_fmt__strndup(f->src + at, z - at);
+    e->value = notes__strndup(f->src + at, z - at);
     return e->value ? NOTES_OK : NOTES_ENOMEM;
 }
 
@@ -454,7 +454,7 @@ static int parse_mapping(struct pstate *s)
         }
         struct fm_entry *e = &f->e[f->ne];
         memset(e, 0, sizeof(*e));
-        e->key = notes_fmt__strndup(k, s->ev.data.scalar.length);
+        e->key = notes__strndup(k, s->ev.data.scalar.length);
         if (!e->key)
             return NOTES_ENOMEM;
         f->ne++;

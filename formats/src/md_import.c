@@ -113,7 +113,7 @@ static int apply(notes_doc *d, const char *md, size_t n, const struct fm *fm,
         }
     }
     if (fmlen) {
-        char *raw = notes_fmt__strndup(md, fmlen);
+        char *raw = notes__strndup(md, fmlen);
         if (!raw)
             return NOTES_ENOMEM;
         rc = notes_doc_set_field(d, NOTES_FMT_LAYOUT_KEY, raw);

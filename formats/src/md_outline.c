@@ -21,7 +21,7 @@ struct ob {
     int emit; /* 0: not an item (just absorbs its lines) */
     int kind, done;
     size_t line, cp_start, cp_end;
-    struct fbuf text;
+    struct notes_fmt__buf text;
     size_t stack[7]; /* open sections by level */
 };
 
@@ -157,7 +157,7 @@ static int parse_owner(struct ob *b, const char *t, size_t n, char **own_out,
     c = (size_t)(p - t);
     if (c == 0 || c > 40 || (c + 1 < n && t[c + 1] != ' ' && t[c + 1] != '\t'))
         return 0;
-    struct fbuf own = {0};
+    struct notes_fmt__buf own = NOTES_FMT__BUF_INIT;
     size_t i = 0;
     while (i < c) {
         size_t j = i;
@@ -174,15 +174,17 @@ static int parse_owner(struct ob *b, const char *t, size_t n, char **own_out,
             notes_fmt__release(&own);
             return 0;
         }
-        if (own.len)
+        if (own.b.len)
             notes_fmt__puts(&own, ", ");
         notes_fmt__put(&own, res, rn);
         i = j < c ? j + (t[j] == ' ' ? 5 : 1) : c;
     }
-    if (own.failed)
+    if (own.failed) {
+        notes_fmt__release(&own);
         return NOTES_ENOMEM;
+    }
     if (own_out)
-        *own_out = own.p;
+        *own_out = (char *)own.b.data;
     else
         notes_fmt__release(&own);
     if (colon)
@@ -199,9 +201,9 @@ static int find_owner(struct ob *b, notes_fmt_item *it)
     int rc = parse_owner(b, t, strcspn(t, "\n"), &own, &c);
     if (rc <= 0)
         return rc;
-    char *written = notes_fmt__strndup(t, c);
+    char *written = notes__strndup(t, c);
     size_t rest = trim_left(t, strlen(t), c + 1);
-    char *text = notes_fmt__strndup(t + rest, strlen(t) - rest);
+    char *text = notes__strndup(t + rest, strlen(t) - rest);
     if (!written || !text) {
         free(written);
         free(text);
@@ -218,7 +220,7 @@ static int find_owner(struct ob *b, notes_fmt_item *it)
 /* Heading title without emoji shortcodes (":dart:") and extra spaces. */
 static char *strip_shortcodes(const char *s, size_t n)
 {
-    struct fbuf b = {0};
+    struct notes_fmt__buf b = NOTES_FMT__BUF_INIT;
     size_t i = 0;
     while (i < n) {
         if (s[i] == ':') {
@@ -347,7 +349,7 @@ static int add_section(struct ob *b, unsigned level, const char *h, size_t hn,
     }
     notes_fmt_section *s = &o->sections[o->nsections];
     memset(s, 0, sizeof(*s));
-    s->heading = notes_fmt__strndup(h, hn);
+    s->heading = notes__strndup(h, hn);
     s->title = strip_shortcodes(h, hn);
     if (!s->heading || !s->title) {
         free(s->heading);
@@ -437,12 +439,12 @@ int notes_fmt_outline_text(const char *text, size_t n,
 {
     struct ob b;
     int rc = NOTES_OK;
-    if (!out)
-        return NOTES_EINVAL;
-    memset(out, 0, sizeof(*out));
-    if (!text && n)
-        return NOTES_EINVAL;
+    if (out)
+        memset(out, 0, sizeof(*out));
+    if (!out || (!text && n))
+        return notes_fmt__fail(NOTES_EINVAL, "outline: no text or no output");
     memset(&b, 0, sizeof(b));
+    notes_fmt__buf_init(&b.text);
     b.o = out;
     b.participants = participants;
     for (int l = 0; l < 7; l++)
@@ -538,14 +540,11 @@ int notes_fmt_outline_text(const char *text, size_t n,
 /* Authors of each item from the doc's authorship, in order of appearance. */
 static int add_authors(notes_doc *d, notes_fmt_outline *o)
 {
-    uint32_t *ch = NULL;
-    size_t ncp = 0;
-    if (notes_doc_dirty(d))
-        return NOTES_OK;
-    int rc = notes_doc_authorship(d, &ch, &ncp);
+    uint32_t *ch;
+    size_t ncp, nchanges;
+    int rc = notes_fmt__authorship(d, &ch, &ncp, &nchanges);
     if (rc)
-        return rc;
-    size_t nchanges = notes_doc_change_count(d);
+        return rc > 0 ? NOTES_OK : rc;
     for (size_t i = 0; i < o->nitems && !rc; i++) {
         notes_fmt_item *it = &o->items[i];
         size_t cap = 0;
@@ -591,11 +590,10 @@ static int add_authors(notes_doc *d, notes_fmt_outline *o)
 
 int notes_fmt_outline_doc(notes_doc *d, notes_fmt_outline *out)
 {
-    if (!out)
-        return NOTES_EINVAL;
-    memset(out, 0, sizeof(*out));
-    if (!d)
-        return NOTES_EINVAL;
+    if (out)
+        memset(out, 0, sizeof(*out));
+    if (!d || !out)
+        return notes_fmt__fail(NOTES_EINVAL, "outline: no note or no output");
     size_t n;
     const char *t = notes_doc_text(d, &n);
     const char *const *p = notes_doc_list(d, "participants");

@@ -2,10 +2,8 @@
  * outline_people.c: who stands behind a note's items: the person each
  * author key speaks for, each item's stable id (the CRDT id of its first
  * character), and the note's signed confirmations evaluated against the
- * items. Rules: docs/formats.md ("Confirmations"). The only file of
- * formats/ that includes <sodium.h> (for the id hash).
+ * items. Rules: docs/formats.md ("Confirmations").
  */
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,20 +14,13 @@
 
 void notes_fmt_item_id(const uint8_t change[32], uint32_t event, char out[17])
 {
-    static const char digits[] = "0123456789abcdef";
     uint8_t in[36], h[8];
     memcpy(in, change, 32);
-    in[32] = (uint8_t)event;
-    in[33] = (uint8_t)(event >> 8);
-    in[34] = (uint8_t)(event >> 16);
-    in[35] = (uint8_t)(event >> 24);
-    /* cannot fail with an 8-byte output and no key */
-    (void)crypto_generichash(h, sizeof(h), in, sizeof(in), NULL, 0);
-    for (size_t i = 0; i < sizeof(h); i++) {
-        out[2 * i] = digits[h[i] >> 4];
-        out[2 * i + 1] = digits[h[i] & 15];
-    }
-    out[16] = 0;
+    notes__store_u32le(in + 32, event);
+    /* BLAKE2b with an 8-byte output (not a cut 32-byte one): libsodium
+     * takes any output length from 1 to 64, through libnotes' wrapper. */
+    notes__hash(h, sizeof(h), in, sizeof(in), NULL, 0);
+    notes__hex(out, h, sizeof(h));
 }
 
 int notes_fmt_item_find(const notes_fmt_outline *o, const char *prefix,
@@ -38,24 +29,26 @@ int notes_fmt_item_find(const notes_fmt_outline *o, const char *prefix,
     char want[17];
     size_t n = prefix ? strlen(prefix) : 0, found = SIZE_MAX;
     if (!o || n == 0 || n > 16)
-        return NOTES_EINVAL;
+        return notes_fmt__fail(NOTES_EINVAL, "an item id has 1 to 16 hex digits");
     for (size_t i = 0; i < n; i++) {
         char c = prefix[i];
         if (c >= 'A' && c <= 'F')
             c = (char)(c - 'A' + 'a');
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return NOTES_EINVAL;
+            return notes_fmt__fail(NOTES_EINVAL, "an item id has hex digits only");
         want[i] = c;
     }
     for (size_t i = 0; i < o->nitems; i++) {
         if (!o->items[i].has_anchor || memcmp(o->items[i].id, want, n) != 0)
             continue;
         if (found != SIZE_MAX)
-            return NOTES_EINVAL; /* ambiguous */
+            return notes_fmt__fail(NOTES_EINVAL, "item id %.*s is ambiguous",
+                                   (int)n, want);
         found = i;
     }
     if (found == SIZE_MAX)
-        return NOTES_ENOTFOUND;
+        return notes_fmt__fail(NOTES_ENOTFOUND, "no item has id %.*s", (int)n,
+                               want);
     if (index)
         *index = found;
     return NOTES_OK;
@@ -308,8 +301,8 @@ static int evaluate(struct eval *e, notes_fmt_outline *o, size_t index)
     memcpy(fc->anchor, c.anchor, 32);
     fc->anchor_event = c.anchor_event;
     notes_fmt_item_id(c.anchor, c.anchor_event, fc->item_id);
-    fc->text = notes_fmt__strndup(c.text, c.text_len);
-    fc->owner = notes_fmt__strndup(c.owner, c.owner_len);
+    fc->text = notes__strndup(c.text, c.text_len);
+    fc->owner = notes__strndup(c.owner, c.owner_len);
     if (!fc->text || !fc->owner)
         return NOTES_ENOMEM;
     if ((rc = person_of(e->d, c.signer, &fc->by)))

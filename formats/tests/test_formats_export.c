@@ -392,6 +392,54 @@ static void test_formats_empty_and_dirty(void **state)
     notes_doc_free(d);
 }
 
+/* The attestation sidecar: the exact text, read back; hostile ones refused. */
+static void test_formats_attest(void **state)
+{
+    (void)state;
+    uint8_t id[16], file[5] = {1, 2, 3, 4, 5};
+    for (int i = 0; i < 16; i++)
+        id[i] = (uint8_t)(0xa0 + i);
+    char *t;
+    size_t n;
+    assert_int_equal(notes_fmt_attest_encode(id, file, sizeof(file), "# x\n", 4,
+                                             &t, &n),
+                     NOTES_OK);
+    /* BLAKE2b-256("# x\n") and base64 "AQIDBAU=" */
+    assert_int_equal(strncmp(t, "notes-attest 1\nnote a0a1a2a3a4a5a6a7a8a9aaabacadaeaf\n"
+                                "markdown-blake2b ", 70), 0);
+    assert_true(n > 17);
+    assert_string_equal(t + n - 17, "\nbundle AQIDBAU=\n");
+    assert_int_equal(strlen(t), n);
+    notes_fmt_attest a;
+    assert_int_equal(notes_fmt_attest_decode(t, n, &a), NOTES_OK);
+    assert_string_equal(a.note, "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf");
+    assert_int_equal(a.nbundle, sizeof(file));
+    assert_memory_equal(a.bundle, file, sizeof(file));
+    char *t2;
+    size_t n2;
+    assert_int_equal(notes_fmt_attest_encode(id, a.bundle, a.nbundle, "# x\n", 4,
+                                             &t2, &n2),
+                     NOTES_OK);
+    assert_int_equal(n2, n);
+    assert_memory_equal(t2, t, n);
+    notes_fmt_free(t2);
+    notes_fmt_attest_clear(&a);
+    /* hostile: cut, wrong head, bad hash, bad base64 */
+    assert_int_equal(notes_fmt_attest_decode(t, 20, &a), NOTES_ECORRUPT);
+    assert_string_equal(notes_fmt_last_detail(), "truncated (line 2)");
+    assert_null(a.bundle);
+    t[13] = '2';
+    assert_int_equal(notes_fmt_attest_decode(t, n, &a), NOTES_ECORRUPT);
+    assert_string_equal(notes_fmt_last_detail(), "not an attestation sidecar");
+    t[13] = '1';
+    t[n - 2] = '*';
+    assert_int_equal(notes_fmt_attest_decode(t, n, &a), NOTES_ECORRUPT);
+    assert_string_equal(notes_fmt_last_detail(),
+                        "the bundle line is not valid base64");
+    assert_int_equal(notes_fmt_attest_decode(NULL, 3, &a), NOTES_EINVAL);
+    notes_fmt_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -403,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_formats_html_hostile),
         cmocka_unit_test(test_formats_html_sample),
         cmocka_unit_test(test_formats_empty_and_dirty),
+        cmocka_unit_test(test_formats_attest),
     };
     return cmocka_run_group_tests(tests, fmt_setup, fmt_teardown);
 }

@@ -410,7 +410,16 @@ static void test_formats_import_into_nonempty(void **state)
     notes_doc *d = import_ok("hello\n", 6);
     notes_fmt_diag diag;
     assert_int_equal(notes_fmt_md_import(d, "x", 1, &diag), NOTES_EEXIST);
+    assert_string_equal(notes_fmt_last_detail(), "the note is not empty");
     notes_doc_free(d);
+    /* the detail carries the diag's line too */
+    notes_doc *e;
+    assert_int_equal(notes_doc_memory(ana, NULL, &e), NOTES_OK);
+    assert_int_equal(notes_fmt_md_import(e, "ok\n\xff\n", 5, &diag),
+                     NOTES_ECORRUPT);
+    assert_int_equal(diag.line, 2);
+    assert_non_null(strstr(notes_fmt_last_detail(), "line 2: not valid UTF-8"));
+    notes_doc_free(e);
     assert_int_equal(notes_fmt_md_import(NULL, "x", 1, &diag), NOTES_EINVAL);
 }
 
@@ -436,6 +445,44 @@ static void test_formats_meeting_new(void **state)
     assert_non_null(strstr(notes_last_detail(), "not empty"));
     assert_int_equal(notes_fmt_meeting_new(d, NULL, "x", "Bo"), NOTES_EINVAL);
     notes_doc_free(d);
+}
+
+static void section_case(const char *text, const char *name,
+                         const char *create, const char *line, int want_rc,
+                         const char *want)
+{
+    notes_doc *d;
+    size_t n;
+    assert_int_equal(notes_doc_memory(ana, NULL, &d), NOTES_OK);
+    assert_int_equal(notes_doc_splice(d, 0, 0, text, strlen(text)), NOTES_OK);
+    assert_int_equal(notes_fmt_section_append(d, name, create, line), want_rc);
+    assert_string_equal(notes_doc_text(d, &n), want);
+    notes_doc_free(d);
+}
+
+/* Lines added at the end of a section, by `notes` own heading rule. */
+static void test_formats_section_append(void **state)
+{
+    (void)state;
+    /* a list item follows a list item; the section ends at "## Next" */
+    section_case("# M\n## :memo: TODOs\n- [ ] A: x\n\n## Next\nz\n", NULL,
+                 "## TODOs and Decisions", "- [ ] B: y", NOTES_OK,
+                 "# M\n## :memo: TODOs\n- [ ] A: x\n- [ ] B: y\n\n## Next\nz\n");
+    /* anything else: a paragraph of its own; "### sub" stays inside */
+    section_case("## Discussions\ntext\n### sub\nmore", "discuss", NULL,
+                 "said", NOTES_OK,
+                 "## Discussions\ntext\n### sub\nmore\n\nsaid\n");
+    /* none: created at the end, or refused with the note unchanged */
+    section_case("hello", NULL, "## TODOs and Decisions", "D", NOTES_OK,
+                 "hello\n\n## TODOs and Decisions\n\nD\n");
+    section_case("hello\n", "nope", NULL, "D", NOTES_ENOTFOUND, "hello\n");
+    /* the rule as it always was: substrings ("Multitasking" names tasks),
+     * and a heading needs "#" at the line's start and a space */
+    section_case("## Multitasking\n #### Decisions\n", NULL, NULL, "D",
+                 NOTES_OK, "## Multitasking\n #### Decisions\n\nD\n");
+    /* code points, not bytes, for the position */
+    section_case("## Ștefan's tasks\nă\n## B\n", NULL, NULL, "- x", NOTES_OK,
+                 "## Ștefan's tasks\nă\n\n- x\n## B\n");
 }
 
 /* Fields edited concurrently on two replicas merge field by field. */
@@ -496,6 +543,7 @@ int main(void)
         cmocka_unit_test(test_formats_import_into_nonempty),
         cmocka_unit_test(test_formats_concurrent_field_edits),
         cmocka_unit_test(test_formats_meeting_new),
+        cmocka_unit_test(test_formats_section_append),
     };
     return cmocka_run_group_tests(tests, fmt_setup, fmt_teardown);
 }
