@@ -931,6 +931,20 @@ int notes__write_file_atomic(const char *path, const void *p, size_t n,
                              int mode);
 int notes__fsync_dir(const char *dir);
 
+/* -- compression: zstd behind one file (compress.c) -- */
+/* Append one zstd frame of p at `level`. NOTES__ZSTD_SMALL_TABLES caps
+ * the match tables of high levels (a quarter of the memory, 0.6% larger). */
+#define NOTES__ZSTD_SMALL_TABLES 1u
+int notes__compress(struct notes_buf *out, const uint8_t *p, size_t n,
+                    int level, unsigned flags);
+/* Append what exactly one zstd frame that declares its size decompresses
+ * to. NOTES_ECORRUPT: not one such frame, or it does not decompress to its
+ * size; NOTES_ETOOBIG: it declares more than `max` bytes, or (ratio > 0)
+ * more than ratio times its own size beyond 1 MiB: a bomb, refused before
+ * any memory is committed. */
+int notes__decompress(struct notes_buf *out, const uint8_t *p, size_t n,
+                      size_t max, unsigned ratio);
+
 /* -- cryptography: every use of libsodium in notes goes through crypto.c -- */
 #define NOTES__SIGN_PKBYTES 32
 #define NOTES__SIGN_SKBYTES 64

@@ -1,18 +1,25 @@
 /*
- * compress.c: zstd behind one file. Decompression is bounded: a frame that
- * declares, or actually expands to, more than `max` bytes is refused before
- * memory is committed to it.
+ * compress.c: zstd behind one file, for the log's records and sync's
+ * bundles alike. Decompression is bounded: a frame that declares, or
+ * actually expands to, more than `max` bytes, or that claims to expand
+ * more than `ratio` times, is refused before memory is committed to it.
  */
 #include <zstd.h>
 
-#include "store.h"
+#include "internal.h"
+
+/* Below this, any ratio is believable (a small note of repeated lines). */
+#define RATIO_FLOOR (1u << 20)
 
 /*
- * High levels get their match tables capped at 2^17 entries: at level 19
- * on a 300 KB pack that keeps the output within 0.6% while the compression
- * context drops from 9.5 MB to 2.3 MB (measured on automerge-paper's pack).
+ * NOTES__ZSTD_SMALL_TABLES caps high levels' match tables at 2^17 entries:
+ * at level 19 on a 300 KB pack that keeps the output within 0.6% while the
+ * compression context drops from 9.5 MB to 2.3 MB (measured on
+ * automerge-paper's pack). The log asks for it; sync's bundles keep
+ * zstd's own tables (their bytes on the wire are what they were).
  */
-int notes__compress(struct notes_buf *out, const uint8_t *p, size_t n, int level)
+int notes__compress(struct notes_buf *out, const uint8_t *p, size_t n,
+                    int level, unsigned flags)
 {
     size_t bound = ZSTD_compressBound(n);
     int rc = notes__buf_reserve(out, bound);
@@ -22,7 +29,8 @@ int notes__compress(struct notes_buf *out, const uint8_t *p, size_t n, int level
     if (!cc)
         return NOTES_ENOMEM;
     size_t err = ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level);
-    if (!ZSTD_isError(err) && level >= 10) {
+    if (!ZSTD_isError(err) && level >= 10 &&
+        (flags & NOTES__ZSTD_SMALL_TABLES)) {
         err = ZSTD_CCtx_setParameter(cc, ZSTD_c_chainLog, 17);
         if (!ZSTD_isError(err))
             err = ZSTD_CCtx_setParameter(cc, ZSTD_c_hashLog, 17);
@@ -42,16 +50,24 @@ int notes__compress(struct notes_buf *out, const uint8_t *p, size_t n, int level
 }
 
 int notes__decompress(struct notes_buf *out, const uint8_t *p, size_t n,
-                      size_t max)
+                      size_t max, unsigned ratio)
 {
     unsigned long long want = ZSTD_getFrameContentSize(p, n);
-    if (want == ZSTD_CONTENTSIZE_ERROR) {
-        notes__set_detail("not a zstd frame");
+    if (want == ZSTD_CONTENTSIZE_ERROR || want == ZSTD_CONTENTSIZE_UNKNOWN ||
+        ZSTD_findFrameCompressedSize(p, n) != n) {
+        notes__set_detail("not one zstd frame with its size");
         return NOTES_ECORRUPT;
     }
-    if (want == ZSTD_CONTENTSIZE_UNKNOWN || want > max) {
-        notes__set_detail("compressed record declares %llu bytes (limit %zu)",
+    if (want > max) {
+        notes__set_detail("%llu bytes compressed: over the limit of %zu",
                           want, max);
+        return NOTES_ETOOBIG;
+    }
+    /* Notes compress a few times, not thousands: a frame that claims to
+     * expand more is a bomb, refused before any memory is spent on it. */
+    if (ratio && want > RATIO_FLOOR && want / ratio > n) {
+        notes__set_detail("%zu compressed bytes claim %llu: more than %ux", n,
+                          want, ratio);
         return NOTES_ETOOBIG;
     }
     int rc = notes__buf_reserve(out, (size_t)want);
@@ -59,9 +75,9 @@ int notes__decompress(struct notes_buf *out, const uint8_t *p, size_t n,
         return rc;
     size_t got = ZSTD_decompress(out->data + out->len, (size_t)want, p, n);
     if (ZSTD_isError(got) || got != want) {
-        notes__set_detail("zstd: %s", ZSTD_isError(got)
-                                          ? ZSTD_getErrorName(got)
-                                          : "size differs from the header");
+        notes__set_detail("does not decompress to its declared size (%s)",
+                          ZSTD_isError(got) ? ZSTD_getErrorName(got)
+                                            : "it differs");
         return NOTES_ECORRUPT;
     }
     out->len += got;

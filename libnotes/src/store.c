@@ -504,7 +504,7 @@ int notes__log_read(struct notes__log *lg, notes__change_cb user_cb,
         size_t bodylen = stored;
         if (hdr[5] == NOTES__CODEC_ZSTD) {
             raw.len = 0;
-            rc = notes__decompress(&raw, payload, stored, rawlen);
+            rc = notes__decompress(&raw, payload, stored, rawlen, 0);
             if (rc == NOTES_ENOMEM)
                 break; /* not the record's fault: no damage to report */
             if (rc || raw.len != rawlen) {
@@ -664,7 +664,7 @@ static int make_record(struct notes_buf *rec, int type, const uint8_t *raw,
     if ((rc = notes__buf_reserve(rec, NOTES__REC_HEADER)))
         return rc;
     rec->len = NOTES__REC_HEADER;
-    if ((rc = notes__compress(rec, raw, n, level)))
+    if ((rc = notes__compress(rec, raw, n, level, NOTES__ZSTD_SMALL_TABLES)))
         return rc;
     uint8_t *hdr = rec->data;
     memset(hdr, 0, NOTES__REC_HEADER);

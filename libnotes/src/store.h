@@ -135,10 +135,8 @@ int notes__payload_encode(struct notes_buf *out, const uint8_t *const *changes,
 int notes__payload_decode(const uint8_t *p, size_t n, notes__change_cb cb,
                           void *ctx);
 
-/* Compression behind one file (compress.c). */
-int notes__compress(struct notes_buf *out, const uint8_t *p, size_t n, int level);
-int notes__decompress(struct notes_buf *out, const uint8_t *p, size_t n,
-                      size_t max);
+/* Compression: notes__compress and notes__decompress (compress.c) are in
+ * notes.h, shared with sync. */
 
 /* Files (notes__fsync_dir, notes__write_file_atomic and notes__read_file
  * are in notes.h, shared with the other modules). Write a new file at BASE, or BASE.2, BASE.3, ... whichever is free first:

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <zstd.h>
 
 #include "notes_sync_presence.h"
 #include "session_internal.h"

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <zstd.h>
 
 #include "notes_sync_presence.h"
 #include "session_internal.h"
@@ -215,38 +214,24 @@ static int merge_bundle(notes_sync_session *s)
  */
 static int unpack_bundle(notes_sync_session *s)
 {
-    unsigned long long want;
     struct notes_buf raw;
-    size_t got;
     int rc;
     if (!s->rb_z)
         return NOTES_OK;
-    want = ZSTD_getFrameContentSize(s->rb.data, s->rb.len);
-    if (want == ZSTD_CONTENTSIZE_ERROR || want == ZSTD_CONTENTSIZE_UNKNOWN ||
-        want == 0 || ZSTD_findFrameCompressedSize(s->rb.data, s->rb.len) !=
-                         s->rb.len)
-        return notes_sync__failf(s, NOTES_SYNC_EPROTO, "compressed bundle: not one zstd "
-                     "frame with its size");
-    if (want > s->max_bundle)
-        return notes_sync__failf(s, NOTES_ETOOBIG, "a bundle of %llu bytes is over the "
-                     "limit of %llu", want,
-                     (unsigned long long)s->max_bundle);
-    /* Notes compress a few times, not thousands: a bundle that claims to
-     * expand more is a bomb, refused before any memory is spent on it. */
-    if (want > ZEXPAND_FLOOR && want / ZEXPAND_MAX > s->rb.len)
-        return notes_sync__failf(s, NOTES_ETOOBIG, "a compressed bundle of %zu bytes "
-                     "claims %llu: more than %ux", s->rb.len, want,
-                     ZEXPAND_MAX);
-    notes__buf_init(&raw, (size_t)want);
-    if ((rc = notes__buf_reserve(&raw, (size_t)want)))
-        return notes_sync__fail(s, rc);
-    got = ZSTD_decompress(raw.data, (size_t)want, s->rb.data, s->rb.len);
-    if (ZSTD_isError(got) || got != want) {
-        notes__buf_release(&raw);
-        return notes_sync__failf(s, NOTES_SYNC_EPROTO, "compressed bundle does not "
-                     "decompress");
+    notes__buf_init(&raw, SIZE_MAX);
+    rc = notes__decompress(&raw, s->rb.data, s->rb.len,
+                           s->max_bundle < SIZE_MAX ? (size_t)s->max_bundle
+                                                    : SIZE_MAX,
+                           ZEXPAND_MAX);
+    if (rc == NOTES_OK && raw.len == 0) {
+        rc = NOTES_ECORRUPT; /* an empty bundle is sent raw, not as a frame */
+        notes__set_detail("not one zstd frame with its size");
     }
-    raw.len = got;
+    if (rc) {
+        notes__buf_release(&raw);
+        return notes_sync__failf(s, rc == NOTES_ECORRUPT ? NOTES_SYNC_EPROTO : rc,
+                                 "compressed bundle: %s", notes_last_detail());
+    }
     notes__buf_release(&s->rb);
     s->rb = raw;
     s->rb_z = 0;

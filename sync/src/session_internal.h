@@ -30,7 +30,6 @@ enum msg_type {
 #define MAX_AUTHORS 65536          /* author table entries per direction */
 #define DEFAULT_MAX_BUNDLE (64ull << 20)
 #define ZEXPAND_MAX 256u           /* most a compressed bundle may expand */
-#define ZEXPAND_FLOOR (1u << 20)   /* ... beyond this size */
 #define DOC_CACHE 16               /* notes kept open per session */
 #define ZMIN 1024                  /* smaller bundles go uncompressed */
 #define ZLEVEL_SMALL 19            /* zstd level up to ZSMALL bytes */
@@ -118,7 +117,7 @@ struct notes_sync_session {
     size_t nrx_authors, crx_authors;
     int have_sent, done_sent, bye_sent;
     uint8_t *bundle;              /* the bundle being sent */
-    int bundle_z;                 /* 1: zstd (malloc'd), 0: raw (notes_free) */
+    int bundle_z;                 /* 1: one zstd frame, 0: raw */
     size_t bundle_len, bundle_off;
     uint8_t bundle_id[16];
 

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <zstd.h>
 
 #include "notes_sync_presence.h"
 #include "session_internal.h"
@@ -300,10 +299,7 @@ static struct peer_note *find_theirs(notes_sync_session *s,
 
 void notes_sync__bundle_free(notes_sync_session *s)
 {
-    if (s->bundle_z)
-        free(s->bundle);
-    else
-        notes_free(s->bundle);
+    notes_free(s->bundle); /* libnotes' either way: export or compress */
     s->bundle = NULL;
     s->bundle_z = 0;
 }
@@ -315,22 +311,24 @@ void notes_sync__bundle_free(notes_sync_session *s)
  */
 static int bundle_compress(notes_sync_session *s)
 {
-    size_t cap, got;
-    uint8_t *z;
+    struct notes_buf z;
+    int rc;
     if (s->bundle_len < ZMIN)
         return NOTES_OK;
-    cap = ZSTD_compressBound(s->bundle_len);
-    if (!(z = malloc(cap)))
-        return NOTES_ENOMEM;
-    got = ZSTD_compress(z, cap, s->bundle, s->bundle_len,
-                        s->bundle_len <= ZSMALL ? ZLEVEL_SMALL : ZLEVEL);
-    if (ZSTD_isError(got) || got >= s->bundle_len) {
-        free(z);
+    notes__buf_init(&z, SIZE_MAX);
+    rc = notes__compress(&z, s->bundle, s->bundle_len,
+                         s->bundle_len <= ZSMALL ? ZLEVEL_SMALL : ZLEVEL, 0);
+    if (rc == NOTES_ENOMEM) {
+        notes__buf_release(&z);
+        return rc;
+    }
+    if (rc || z.len >= s->bundle_len) {
+        notes__buf_release(&z);
         return NOTES_OK; /* send it as it is */
     }
     notes_free(s->bundle);
-    s->bundle = z;
-    s->bundle_len = got;
+    s->bundle = z.data;
+    s->bundle_len = z.len;
     s->bundle_z = 1;
     return NOTES_OK;
 }
