@@ -142,20 +142,6 @@ static char *temp_name(const char *path, const char *what)
     return t;
 }
 
-static int write_fd_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int notes__key_save_checked(const notes_identity *id, const char *path,
                             const char *passphrase)
 {
@@ -191,7 +177,7 @@ int notes__key_save_checked(const notes_identity *id, const char *path,
     n += NOTES_CHECK_LINE_LEN;
     fd = open(full, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
               0600);
-    if (fd < 0 || write_fd_all(fd, text, n) != 0 || fsync(fd) != 0) {
+    if (fd < 0 || notes__write_all(fd, text, n, 0) != 0 || fsync(fd) != 0) {
         notes__set_detail("cannot write '%s': %s", full, strerror(errno));
         rc = NOTES_EIO;
     }

@@ -657,20 +657,6 @@ done:
 
 /* ---- key file writing ---- */
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Format the key file text; the sealed variant derives the key first. */
 static int keyfile_format(const notes_identity *id, const char *passphrase,
                           struct save_secrets *sec, size_t *len)
@@ -821,7 +807,7 @@ int notes_identity_save(const notes_identity *id, const char *path,
             goto done;
         }
     }
-    if (fchmod(fd, 0600) != 0 || write_all(fd, sec->text, len) != 0 ||
+    if (fchmod(fd, 0600) != 0 || notes__write_all(fd, sec->text, len, 0) != 0 ||
         fsync(fd) != 0) {
         notes__set_detail("cannot write '%s': %s", tmp, strerror(errno));
         rc = NOTES_EIO;

@@ -12,6 +12,11 @@
 
 #ifndef NOTES_SIBLING_API
 #define NOTES_SIBLING_API
+/* Write all n bytes at offset `off` of fd (pwrite, EINTR retried); -1 with
+ * errno on failure (EIO for a write that makes no progress). store.c. */
+#include <sys/types.h>
+int notes__write_all(int fd, const void *p, size_t n, off_t off);
+
 /* Change notification (notify.c): a write records, under the replica's
  * lock, that note `id` of the replica owning `state_path` changed; the
  * subscribers are told by notes__notify_flush when the lock is released. */
@@ -27,6 +32,11 @@ void notes__notify(const char *home, const uint8_t id[16]);
 /* The helpers libnotes shares with notes' other modules (memory, the
  * buffer and reader, varints, UTF-8, hex/base32/base64, files, crypto) are
  * declared in notes.h under NOTES_SIBLING_API. */
+
+/* Write all n bytes at offset `off` of fd (pwrite, EINTR retried); -1 with
+ * errno on failure (EIO for a write that makes no progress). store.c. */
+#include <sys/types.h>
+int notes__write_all(int fd, const void *p, size_t n, off_t off);
 
 /* Change notification (notify.c): a write records, under the replica's
  * lock, that note `id` of the replica owning `state_path` changed; the

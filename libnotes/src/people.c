@@ -464,14 +464,17 @@ static int person_path_unused(notes_replica *r, char **p)
     return NOTES_OK;
 }
 
-int notes_replica_person_create(notes_replica *r, const char *name,
-                                const char *passphrase)
+/* The replica's person key: a new one named `name`, or the one in the key
+ * file at `path`; stored beside the identity and linked to this device. */
+static int person_adopt(notes_replica *r, const char *name, const char *path,
+                        const char *passphrase)
 {
     notes_identity *person = NULL;
     char *p = NULL;
     int rc;
     if ((rc = person_path_unused(r, &p)) == NOTES_OK &&
-        (rc = notes_identity_generate(name, &person)) == NOTES_OK &&
+        (rc = path ? notes_identity_load(path, passphrase, &person)
+                   : notes_identity_generate(name, &person)) == NOTES_OK &&
         (rc = notes__key_save_checked(person, p, passphrase)) == NOTES_OK)
         rc = self_link(r, person);
     notes_identity_free(person);
@@ -479,19 +482,16 @@ int notes_replica_person_create(notes_replica *r, const char *name,
     return rc;
 }
 
+int notes_replica_person_create(notes_replica *r, const char *name,
+                                const char *passphrase)
+{
+    return person_adopt(r, name, NULL, passphrase);
+}
+
 int notes_replica_person_import(notes_replica *r, const char *path,
                                 const char *passphrase)
 {
-    notes_identity *person = NULL;
-    char *p = NULL;
-    int rc;
-    if ((rc = person_path_unused(r, &p)) == NOTES_OK &&
-        (rc = notes_identity_load(path, passphrase, &person)) == NOTES_OK &&
-        (rc = notes__key_save_checked(person, p, passphrase)) == NOTES_OK)
-        rc = self_link(r, person);
-    notes_identity_free(person);
-    notes__free(p);
-    return rc;
+    return person_adopt(r, NULL, path, passphrase);
 }
 
 #define PAIR_PREFIX "np1"

@@ -29,8 +29,9 @@ static int io_fail(const char *what, const char *path)
     return NOTES_EIO;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n, off_t off)
+int notes__write_all(int fd, const void *buf, size_t n, off_t off)
 {
+    const uint8_t *p = buf;
     while (n) {
         ssize_t w = pwrite(fd, p, n, off);
         if (w < 0) {
@@ -103,7 +104,7 @@ static int write_temp(const char *path, const void *p, size_t n, int mode,
     fd = open(*tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)
         return io_fail("cannot create", *tmp);
-    if (fchmod(fd, (mode_t)mode) != 0 || write_all(fd, p, n, 0) != 0 ||
+    if (fchmod(fd, (mode_t)mode) != 0 || notes__write_all(fd, p, n, 0) != 0 ||
         fsync(fd) != 0) {
         close(fd);
         return io_fail("cannot write", *tmp);
@@ -214,7 +215,7 @@ static int create_log(const char *path, const uint8_t h[NOTES__LOG_HEADER],
         return NOTES_ENOMEM;
     snprintf(tmp, plen + 24, "%s.new%ld", path, (long)getpid());
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || write_all(fd, h, NOTES__LOG_HEADER, 0) != 0 ||
+    if (fd < 0 || notes__write_all(fd, h, NOTES__LOG_HEADER, 0) != 0 ||
         fsync(fd) != 0) {
         rc = io_fail("cannot create", tmp);
     } else if (replace ? rename(tmp, path) != 0
@@ -689,7 +690,7 @@ int notes__log_append(struct notes__log *lg, const uint8_t *const *changes,
     if ((rc = notes__payload_encode(&raw, changes, lens, n)) ||
         (rc = make_record(&rec, NOTES__REC_CHANGES, raw.data, raw.len, level)))
         goto out;
-    if (write_all(lg->fd, rec.data, rec.len, (off_t)lg->end) != 0 ||
+    if (notes__write_all(lg->fd, rec.data, rec.len, (off_t)lg->end) != 0 ||
         fdatasync(lg->fd) != 0) {
         rc = io_fail("cannot append to", lg->path);
         /* Leave no partial record behind for the next reader. */

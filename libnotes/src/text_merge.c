@@ -36,6 +36,18 @@ struct span {
     uint32_t se;      /* effect: 1 inserted, 0 deleted */
 };
 
+/* A span just inserted: present in both the prepare and effect versions. */
+static inline void span_fresh(struct span *s, uint32_t id, uint32_t len,
+                              uint32_t ol, uint32_t orr)
+{
+    s->id = id;
+    s->len = len;
+    s->ol = ol;
+    s->orr = orr;
+    s->sp = 1;
+    s->se = 1;
+}
+
 struct outop {
     size_t pos;         /* code points, in the effect version */
     size_t ncp;
@@ -343,13 +355,7 @@ static int apply_ins(struct tracker *t, const struct notes__oprun *o,
             prev->orr == right && prev->sp == 1 && prev->se == 1) {
             prev->len += take;
         } else {
-            struct span *s = &t->a[t->gs++];
-            s->id = id;
-            s->len = take;
-            s->ol = left;
-            s->orr = right;
-            s->sp = 1;
-            s->se = 1;
+            span_fresh(&t->a[t->gs++], id, take, left, right);
         }
         t->pre_before += take;
         t->pre_total += take;
@@ -684,13 +690,7 @@ static int tracker_init(struct tracker *t, const struct notes__oplog *op,
     if (rc)
         return rc;
     if (placeholder) {
-        struct span *s = &t->a[--t->ge];
-        s->id = PH_BASE;
-        s->len = PH_LEN;
-        s->ol = NONE;
-        s->orr = NONE;
-        s->sp = 1;
-        s->se = 1;
+        span_fresh(&t->a[--t->ge], PH_BASE, PH_LEN, NONE, NONE);
         t->pre_total = PH_LEN;
     }
     return NOTES_OK;

@@ -92,32 +92,35 @@ int notes__grow(void *p, size_t *cap, size_t need, size_t size, size_t first)
 
 /* ---- errors ---- */
 
+/* The codes with their names and texts, from the one list in notes.h. */
+static const struct {
+    int code;
+    const char *name, *text;
+} errors[] = {
+    {NOTES_OK, "NOTES_OK", "success"},
+#define NOTES_ERR_ROW(name, code, text) {code, "NOTES_" #name, text},
+    NOTES_ERR_MAP(NOTES_ERR_ROW)
+#undef NOTES_ERR_ROW
+};
+
+static int error_row(int err)
+{
+    for (size_t i = 0; i < NOTES__ARRAY_LEN(errors); i++)
+        if (errors[i].code == err)
+            return (int)i;
+    return -1;
+}
+
 const char *notes_strerror(int err)
 {
-    switch (err) {
-    case NOTES_OK:
-        return "success";
-#define NOTES_ERR_STR(name, code, text) \
-    case code:                          \
-        return text;
-        NOTES_ERR_MAP(NOTES_ERR_STR)
-#undef NOTES_ERR_STR
-    }
-    return "unknown error";
+    int i = error_row(err);
+    return i < 0 ? "unknown error" : errors[i].text;
 }
 
 const char *notes_errname(int err)
 {
-    switch (err) {
-    case NOTES_OK:
-        return "NOTES_OK";
-#define NOTES_ERR_NAME(name, code, text) \
-    case code:                           \
-        return "NOTES_" #name;
-        NOTES_ERR_MAP(NOTES_ERR_NAME)
-#undef NOTES_ERR_NAME
-    }
-    return "NOTES_E?";
+    int i = error_row(err);
+    return i < 0 ? "NOTES_E?" : errors[i].name;
 }
 
 static _Thread_local char detail[512];
