@@ -12,6 +12,9 @@
 
 #ifndef NOTES_SIBLING_API
 #define NOTES_SIBLING_API
+/* "A/B", allocated (notes__free); NULL when memory runs out. replica.c. */
+char *notes__path_join(const char *a, const char *b);
+
 /* Write all n bytes at offset `off` of fd (pwrite, EINTR retried); -1 with
  * errno on failure (EIO for a write that makes no progress). store.c. */
 #include <sys/types.h>
@@ -32,6 +35,9 @@ void notes__notify(const char *home, const uint8_t id[16]);
 /* The helpers libnotes shares with notes' other modules (memory, the
  * buffer and reader, varints, UTF-8, hex/base32/base64, files, crypto) are
  * declared in notes.h under NOTES_SIBLING_API. */
+
+/* "A/B", allocated (notes__free); NULL when memory runs out. replica.c. */
+char *notes__path_join(const char *a, const char *b);
 
 /* Write all n bytes at offset `off` of fd (pwrite, EINTR retried); -1 with
  * errno on failure (EIO for a write that makes no progress). store.c. */

@@ -53,15 +53,23 @@ static uint64_t wall_ms(void)
 
 /* Ed25519 over ctx (with its NUL) || msg: one domain per kind of statement,
  * so no signature can be replayed as another kind. */
+/* ctx || msg, allocated (NULL when memory runs out). */
+static uint8_t *ctx_msg(const char *ctx, size_t ctxlen, const uint8_t *msg,
+                        size_t n)
+{
+    uint8_t *buf = notes__malloc(ctxlen + n);
+    if (buf) {
+        memcpy(buf, ctx, ctxlen);
+        memcpy(buf + ctxlen, msg, n);
+    }
+    return buf;
+}
+
 static int sign_ctx(const notes_identity *id, const char *ctx, size_t ctxlen,
                     const uint8_t *msg, size_t n, uint8_t sig[64])
 {
-    uint8_t *buf = notes__malloc(ctxlen + n);
-    if (!buf)
-        return NOTES_ENOMEM;
-    memcpy(buf, ctx, ctxlen);
-    memcpy(buf + ctxlen, msg, n);
-    int rc = notes_identity_sign(id, buf, ctxlen + n, sig);
+    uint8_t *buf = ctx_msg(ctx, ctxlen, msg, n);
+    int rc = buf ? notes_identity_sign(id, buf, ctxlen + n, sig) : NOTES_ENOMEM;
     notes__free(buf);
     return rc;
 }
@@ -69,12 +77,9 @@ static int sign_ctx(const notes_identity *id, const char *ctx, size_t ctxlen,
 static int verify_ctx(const uint8_t pk[32], const char *ctx, size_t ctxlen,
                       const uint8_t *msg, size_t n, const uint8_t sig[64])
 {
-    uint8_t *buf = notes__malloc(ctxlen + n);
-    if (!buf)
-        return NOTES_ENOMEM;
-    memcpy(buf, ctx, ctxlen);
-    memcpy(buf + ctxlen, msg, n);
-    int rc = notes_signature_verify(sig, buf, ctxlen + n, pk);
+    uint8_t *buf = ctx_msg(ctx, ctxlen, msg, n);
+    int rc = buf ? notes_signature_verify(sig, buf, ctxlen + n, pk)
+                 : NOTES_ENOMEM;
     notes__free(buf);
     return rc;
 }
@@ -208,11 +213,7 @@ void notes__certs_release(struct notes__certs *c)
 
 static char *certs_path(const notes_replica *r)
 {
-    size_t n = strlen(r->home) + 8;
-    char *p = notes__malloc(n);
-    if (p)
-        snprintf(p, n, "%s/certs", r->home);
-    return p;
+    return notes__path_join(r->home, "certs");
 }
 
 static int certs_push(struct notes__certs *cs, int kind, const uint8_t *p,
@@ -386,11 +387,7 @@ out:
 
 static char *person_path(const notes_replica *r)
 {
-    size_t n = strlen(r->home) + 8;
-    char *p = notes__malloc(n);
-    if (p)
-        snprintf(p, n, "%s/person", r->home);
-    return p;
+    return notes__path_join(r->home, "person");
 }
 
 int notes_replica_has_person(const notes_replica *r)

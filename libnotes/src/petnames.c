@@ -16,11 +16,7 @@
 
 static char *trust_path(const char *home)
 {
-    size_t n = strlen(home) + sizeof("/trust");
-    char *p = notes__malloc(n);
-    if (p)
-        snprintf(p, n, "%s/trust", home);
-    return p;
+    return notes__path_join(home, "trust");
 }
 
 static int add_bad(notes_petnames *p, size_t *cap, size_t line)

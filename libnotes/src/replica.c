@@ -19,7 +19,7 @@
 #include "files.h"
 #include "replica.h"
 
-static char *path_join(const char *a, const char *b)
+char *notes__path_join(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
     char *p = notes__malloc(la + lb + 2);
@@ -82,8 +82,8 @@ static int replica_alloc(const char *home, notes_replica **out)
         return NOTES_ENOMEM;
     r->lock_fd = -1;
     r->home = notes__strdup(home);
-    r->notes_dir = path_join(home, "notes");
-    r->key_path = path_join(home, "identity");
+    r->notes_dir = notes__path_join(home, "notes");
+    r->key_path = notes__path_join(home, "identity");
     if (!r->home || !r->notes_dir || !r->key_path) {
         notes_replica_free(r);
         return NOTES_ENOMEM;
@@ -94,7 +94,7 @@ static int replica_alloc(const char *home, notes_replica **out)
 
 static int open_lock(notes_replica *r)
 {
-    char *lp = path_join(r->home, "lock");
+    char *lp = notes__path_join(r->home, "lock");
     if (!lp)
         return NOTES_ENOMEM;
     r->lock_fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -137,7 +137,7 @@ void notes__replica_unlock(notes_replica *r)
 
 static int read_pub(notes_replica *r)
 {
-    char *pp = path_join(r->home, "identity.pub");
+    char *pp = notes__path_join(r->home, "identity.pub");
     uint8_t *buf = NULL;
     size_t n;
     int rc, checked;
@@ -182,7 +182,7 @@ out:
 static int write_pub(notes_replica *r)
 {
     char key[NOTES_KEY_STRLEN];
-    char *pp = path_join(r->home, "identity.pub");
+    char *pp = notes__path_join(r->home, "identity.pub");
     if (!pp)
         return NOTES_ENOMEM;
     notes_key_encode(r->pk, key);
@@ -306,7 +306,7 @@ const uint8_t *notes__replica_local_key(notes_replica *r, int create)
 {
     if (r->has_local_key)
         return r->local_key;
-    char *kp = path_join(r->home, "local.key");
+    char *kp = notes__path_join(r->home, "local.key");
     uint8_t *buf = NULL;
     size_t n;
     struct stat st;
@@ -335,7 +335,7 @@ static char *note_file(const notes_replica *r, const uint8_t id[16],
     char hex[33], name[48];
     notes__hex(hex, id, 16);
     snprintf(name, sizeof(name), "%s.%s", hex, ext);
-    return path_join(r->notes_dir, name);
+    return notes__path_join(r->notes_dir, name);
 }
 
 char *notes__replica_log_path(const notes_replica *r, const uint8_t id[16])
@@ -365,7 +365,7 @@ static void remove_stale_temp(const char *dir, const char *name)
         t = strstr(name, ".tmp");
     if (!t || !t[4] || strspn(t + 4, "0123456789") != strlen(t + 4))
         return;
-    char *p = path_join(dir, name);
+    char *p = notes__path_join(dir, name);
     struct stat st;
     if (p && lstat(p, &st) == 0 && S_ISREG(st.st_mode) &&
         time(NULL) - st.st_mtime > 60)
@@ -442,7 +442,7 @@ int notes_replica_identity(const char *home, const char *passphrase,
                            notes_identity **out)
 {
     *out = NULL;
-    char *path = home ? path_join(home, "identity") : NULL;
+    char *path = home ? notes__path_join(home, "identity") : NULL;
     if (!path)
         return home ? NOTES_ENOMEM : NOTES_EINVAL;
     int rc = notes_identity_load(path, passphrase, out);

@@ -188,6 +188,22 @@ static void split_after(struct tracker *t, uint32_t k)
     t->eff_before += effv(&first);
 }
 
+/* Move the first min(want, len) chars of the span after the gap before it,
+ * whole or split; *took says how many. Returns that span, now before the
+ * gap. Needs one free gap slot. */
+static inline struct span *take_right(struct tracker *t, uint32_t want,
+                                      uint32_t *took)
+{
+    uint32_t len = t->a[t->ge].len;
+    uint32_t take = want < len ? want : len;
+    if (take < len)
+        split_after(t, take);
+    else
+        gap_right(t);
+    *took = take;
+    return &t->a[t->gs - 1];
+}
+
 /* Split the span before the gap: it keeps k chars, the rest moves after the
  * gap. Needs one free gap slot. */
 static void split_before(struct tracker *t, uint32_t k)
@@ -391,12 +407,8 @@ static int apply_del(struct tracker *t, notes_lv lv, uint32_t k, uint64_t start,
             gap_right(t);
             continue;
         }
-        uint32_t take = k - m < s->len ? k - m : s->len;
-        if (take < s->len)
-            split_after(t, take);
-        else
-            gap_right(t);
-        s = &t->a[t->gs - 1];
+        uint32_t take;
+        s = take_right(t, k - m, &take);
         s->sp = 2;
         t->pre_before -= take;
         t->pre_total -= take;
@@ -532,12 +544,8 @@ static int adjust(struct tracker *t, uint32_t lo, uint32_t hi, int mode)
             split_after(t, lo - s->id);
             s = &t->a[t->ge];
         }
-        uint32_t take = hi - lo < s->len ? hi - lo : s->len;
-        if (take < s->len)
-            split_after(t, take);
-        else
-            gap_right(t);
-        s = &t->a[t->gs - 1];
+        uint32_t take;
+        s = take_right(t, hi - lo, &take);
         t->pre_before -= vis(s);
         t->pre_total -= vis(s);
         set_sp(s, mode);
