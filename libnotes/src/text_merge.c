@@ -539,13 +539,11 @@ static int adjust(struct tracker *t, uint32_t lo, uint32_t hi, int mode)
             continue;
         }
         gap_to(t, i);
-        struct span *s = &t->a[t->ge];
-        if (lo > s->id) {
-            split_after(t, lo - s->id);
-            s = &t->a[t->ge];
-        }
+        uint32_t first = t->a[t->ge].id;
+        if (lo > first)
+            split_after(t, lo - first);
         uint32_t take;
-        s = take_right(t, hi - lo, &take);
+        struct span *s = take_right(t, hi - lo, &take);
         t->pre_before -= vis(s);
         t->pre_total -= vis(s);
         set_sp(s, mode);
