@@ -929,6 +929,10 @@ int notes__read_file(const char *path, size_t max, uint8_t **out, size_t *n);
  * fsynced, renamed over PATH, the directory fsynced. */
 int notes__write_file_atomic(const char *path, const void *p, size_t n,
                              int mode);
+/* The same for a file that must not exist yet: NOTES_EEXIST, and nothing
+ * written, when it does. */
+int notes__write_file_excl(const char *path, const void *p, size_t n,
+                           int mode);
 int notes__fsync_dir(const char *dir);
 
 /* -- compression: zstd behind one file (compress.c) -- */

@@ -128,6 +128,28 @@ int notes__write_file_atomic(const char *path, const void *p, size_t n, int mode
     return rc;
 }
 
+int notes__write_file_excl(const char *path, const void *p, size_t n,
+                           int mode)
+{
+    char *tmp = NULL;
+    int rc = write_temp(path, p, n, mode, &tmp);
+    /* link() never replaces: the file appears whole, or not at all. */
+    if (rc == NOTES_OK && link(tmp, path) != 0) {
+        if (errno == EEXIST) {
+            notes__set_detail("'%s' exists", path);
+            rc = NOTES_EEXIST;
+        } else {
+            rc = io_fail("cannot create", path);
+        }
+    }
+    if (tmp)
+        unlink(tmp);
+    if (rc == NOTES_OK && (rc = fsync_parent(path)) != NOTES_OK)
+        unlink(path); /* not durably there: as if never created */
+    notes__free(tmp);
+    return rc;
+}
+
 int notes__read_file(const char *path, size_t max, uint8_t **out, size_t *n)
 {
     struct stat st;

@@ -174,74 +174,14 @@ int notes_sync__read_small(const char *path, size_t max, char **out, size_t *n,
     return NOTES_OK;
 }
 
-/* Write `path` atomically: temporary file (0600), fsync, rename, dir fsync.
- * replace 0: never replace an existing file (NOTES_EEXIST). */
-static int write_atomic(const char *home, const char *path, const void *data,
-                        size_t n, int replace)
+/* Write `path` atomically with mode 0600 (libnotes: temporary file, fsync,
+ * rename or link, directory fsync). replace 0: never replace an existing
+ * file (NOTES_EEXIST). */
+static int write_atomic(const char *path, const void *data, size_t n,
+                        int replace)
 {
-    char *dir = space_path(home, NULL, NULL);
-    size_t tl = strlen(path) + 32;
-    char *tmp = malloc(tl);
-    int fd = -1, rc = NOTES_EIO;
-    size_t off = 0;
-    if (!dir || !tmp) {
-        rc = NOTES_ENOMEM;
-        goto out;
-    }
-    snprintf(tmp, tl, "%s.tmp-%ld", path, (long)getpid());
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        notes_sync__detail("cannot create '%s': %s", tmp, strerror(errno));
-        goto out;
-    }
-    while (off < n) {
-        ssize_t w = write(fd, (const uint8_t *)data + off, n - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            notes_sync__detail("cannot write '%s': %s", tmp, strerror(errno));
-            goto out;
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) != 0) {
-        notes_sync__detail("cannot fsync '%s': %s", tmp, strerror(errno));
-        goto out;
-    }
-    close(fd);
-    fd = -1;
-    if (!replace) {
-        if (link(tmp, path) != 0) {
-            if (errno == EEXIST) {
-                rc = NOTES_EEXIST;
-                notes_sync__detail("'%s' exists", path);
-            } else {
-                notes_sync__detail("cannot create '%s': %s", path,
-                                   strerror(errno));
-            }
-            goto out;
-        }
-        unlink(tmp);
-    } else if (rename(tmp, path) != 0) {
-        notes_sync__detail("cannot rename '%s': %s", tmp, strerror(errno));
-        goto out;
-    }
-    {
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
-        }
-    }
-    rc = NOTES_OK;
-out:
-    if (fd >= 0)
-        close(fd);
-    if (rc && tmp)
-        unlink(tmp);
-    free(tmp);
-    free(dir);
-    return rc;
+    return replace ? notes__write_file_atomic(path, data, n, 0600)
+                   : notes__write_file_excl(path, data, n, 0600);
 }
 
 /* The space file: "notes-space 1\nname NAME\nsecret HEX64\n". */
@@ -361,7 +301,7 @@ static int save(const char *home, const notes_sync_space *s, int must_be_new)
         return NOTES_ENOMEM;
     }
     k = format_space(s, buf, sizeof(buf));
-    rc = k < 0 ? NOTES_EINVAL : write_atomic(home, path, buf, (size_t)k, 0);
+    rc = k < 0 ? NOTES_EINVAL : write_atomic(path, buf, (size_t)k, 0);
     if (rc == NOTES_EEXIST) {
         notes_sync_space cur;
         int lrc = notes_sync_space_load(home, s->name, &cur);
@@ -572,7 +512,7 @@ static int write_notes(const char *home, const char *name,
         buf[20 + i * 33 + 32] = '\n';
     }
     notes_check_line(buf, 20 + n * 33, buf + 20 + n * 33);
-    rc = write_atomic(home, path, buf, 20 + n * 33 + NOTES_CHECK_LINE_LEN, 1);
+    rc = write_atomic(path, buf, 20 + n * 33 + NOTES_CHECK_LINE_LEN, 1);
     free(buf);
     free(path);
     return rc;
