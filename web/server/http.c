@@ -411,7 +411,10 @@ int notes_web__http_request(notes_web *ui, struct lws *wsi, struct pss *ps,
                         const char *uri)
 {
     char host[128], tok[80];
-    memset(ps, 0, sizeof(*ps)); /* a new request */
+    /* A new request, maybe on a kept-alive connection: what the last one
+     * held is freed before its state is cleared (lws zeroes it at first). */
+    notes_web__http_closed(ps);
+    memset(ps, 0, sizeof(*ps));
     notes__buf_init(&ps->post, UI_IMPORT_BODY_MAX);
     int is_get = notes_web__hdr_len(wsi, NOTES_WEB__H_GET_URI) > 0;
     int is_post = notes_web__hdr_len(wsi, NOTES_WEB__H_POST_URI) > 0;
