@@ -98,8 +98,11 @@ static char *note_text(struct peer *p, const uint8_t id[16])
     return copy;
 }
 
-static notes_sync_session *session(notes_replica *r, const notes_identity *id,
-                                   int role, const notes_sync_space *sp, size_t n)
+/* A session with the given bundle limit (0: the default) and deferral. */
+static notes_sync_session *session_ex(notes_replica *r, const notes_identity *id,
+                                      int role, const notes_sync_space *sp,
+                                      size_t n, uint64_t max_bundle,
+                                      int defer_merge)
 {
     notes_sync_config c;
     notes_sync_session *s;
@@ -109,8 +112,16 @@ static notes_sync_session *session(notes_replica *r, const notes_identity *id,
     c.identity = id;
     c.spaces = sp;
     c.nspaces = n;
+    c.max_bundle = max_bundle;
+    c.defer_merge = defer_merge;
     assert_int_equal(notes_sync_session_new(&c, &s), NOTES_OK);
     return s;
+}
+
+static notes_sync_session *session(notes_replica *r, const notes_identity *id,
+                                   int role, const notes_sync_space *sp, size_t n)
+{
+    return session_ex(r, id, role, sp, n, 0, 0);
 }
 
 /* What crosses the wire, with an optional tap that may alter it. */
@@ -1188,7 +1199,6 @@ static void test_compressed_bundle_refused(void **st)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct two t;
-        notes_sync_config c;
         notes_sync_session *a, *b;
         uint8_t msg[4200], id[16];
         const uint8_t *p;
@@ -1196,14 +1206,7 @@ static void test_compressed_bundle_refused(void **st)
         uint8_t (*ids)[16];
         two_make(&t);
         a = session(t.a.r, t.a.id, NOTES_SYNC_INITIATOR, &t.sp, 1);
-        memset(&c, 0, sizeof(c));
-        c.role = NOTES_SYNC_RESPONDER;
-        c.replica = t.b.r;
-        c.identity = t.b.id;
-        c.spaces = &t.sp;
-        c.nspaces = 1;
-        c.max_bundle = 1u << 20;
-        assert_int_equal(notes_sync_session_new(&c, &b), NOTES_OK);
+        b = session_ex(t.b.r, t.b.id, NOTES_SYNC_RESPONDER, &t.sp, 1, 1u << 20, 0);
         assert_int_equal(notes_sync_next_msg(a, &p, &n), NOTES_OK);
         assert_int_equal(notes_sync_receive(b, p, n), NOTES_OK);
         assert_int_equal(notes_sync_next_msg(b, &p, &n), NOTES_OK);
@@ -1247,7 +1250,6 @@ static void test_deferred_merge(void **st)
 {
     (void)st;
     struct two t;
-    notes_sync_config c;
     notes_sync_session *a, *b;
     uint8_t n1[16], n2[16];
     int waited = 0, seen_absent = 0;
@@ -1255,14 +1257,7 @@ static void test_deferred_merge(void **st)
     make_note(&t.a, "team", "# One\n\nfirst note\n", n1);
     make_note(&t.a, "team", "# Two\n\nsecond note\n", n2);
     a = session(t.a.r, t.a.id, NOTES_SYNC_INITIATOR, &t.sp, 1);
-    memset(&c, 0, sizeof(c));
-    c.role = NOTES_SYNC_RESPONDER;
-    c.replica = t.b.r;
-    c.identity = t.b.id;
-    c.spaces = &t.sp;
-    c.nspaces = 1;
-    c.defer_merge = 1;
-    assert_int_equal(notes_sync_session_new(&c, &b), NOTES_OK);
+    b = session_ex(t.b.r, t.b.id, NOTES_SYNC_RESPONDER, &t.sp, 1, 0, 1);
     for (int round = 0; round < MAX_ROUNDS; round++) {
         const uint8_t *p;
         size_t n;
