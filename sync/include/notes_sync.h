@@ -463,6 +463,60 @@ NOTES_API NOTES_NODISCARD int notes_sync_serve(const char *home,
                                                const char *passphrase,
                                                const notes_sync_serve_opts *o);
 
+/* ---- Relay (docs/protocol.md, "Relay") ---------------------------------- */
+/*
+ * A blind relay: members of a space connect out to it and it pairs their
+ * connections and forwards the bytes (the end-to-end handshake and frames
+ * run through it unchanged). It holds no replica, no key and no file.
+ */
+#define NOTES_SYNC_RELAY_PORT 7656
+typedef struct notes_sync_relay notes_sync_relay;
+
+typedef struct notes_sync_relay_opts {
+    const char *listen;        /* "HOST:PORT"; NULL: "0.0.0.0:7656" */
+    unsigned max_conns;        /* 0: 1,024 */
+    unsigned max_per_addr;     /* connections per source address; 0: 32 */
+    unsigned max_per_tag;      /* members registered per tag; 0: 64 */
+    unsigned max_waiting;      /* CONNECTs waiting per tag; 0: 16 */
+    unsigned hello_ms;         /* to say what a connection is; 0: 5,000 */
+    unsigned connect_ms;       /* a CONNECT waits for its ACCEPT; 0: 10,000 */
+    unsigned control_idle_ms;  /* a silent control connection; 0: 90,000 */
+    size_t rate;               /* bytes/s per direction of a pairing; 0: 1 MiB */
+    size_t burst;              /* token bucket depth; 0: 4 MiB */
+    size_t max_queue;          /* bytes waiting to be written per
+                                * direction before the sender is not
+                                * read; 0: 64 KiB */
+    void (*on_listen)(void *ud, int port);
+    void (*on_log)(void *ud, const char *line); /* optional, no newline */
+    void *ud;
+} notes_sync_relay_opts;
+
+typedef struct notes_sync_relay_stats {
+    unsigned conns;            /* open now */
+    unsigned members;          /* control connections registered now */
+    unsigned pairings;         /* spliced pairs now */
+    unsigned waiting;          /* CONNECTs waiting for their ACCEPT */
+    uint64_t accepted;         /* connections accepted since start */
+    uint64_t refused;          /* turned away (limits, bad messages) */
+    uint64_t paired;           /* pairings made since start */
+    uint64_t forwarded;        /* bytes forwarded since start */
+} notes_sync_relay_stats;
+
+/* Start a relay on the caller's loop (the caller runs it). o may be NULL;
+ * it is copied, its strings borrowed until notes_sync_relay_free.
+ * NOTES_SYNC_ENET if the address cannot be bound. */
+NOTES_API NOTES_NODISCARD int notes_sync_relay_start(
+    struct uv_loop_s *loop, const notes_sync_relay_opts *o,
+    notes_sync_relay **out);
+/* Close every connection and the listener; done(arg) once all handles are
+ * closed. */
+NOTES_API void notes_sync_relay_stop(notes_sync_relay *r,
+                                     notes_sync_hub_done_fn done, void *arg);
+/* Release a stopped relay (NULL is a no-op). */
+NOTES_API void notes_sync_relay_free(notes_sync_relay *r);
+NOTES_API void notes_sync_relay_stats_get(const notes_sync_relay *r,
+                                          notes_sync_relay_stats *st);
+
 /* ---- Known peers (the daemon's state file) ----------------------------- */
 
 /* Datagrams seen by discovery since the daemon started, by outcome. */
