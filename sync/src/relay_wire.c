@@ -77,7 +77,7 @@ int sync_relay_take(struct sync_relay_rd *rd, const uint8_t *in, size_t n,
 {
     size_t u = 0;
     /* A message was handed out last time: start the next one. */
-    if (rd->have >= RELAY_HDR_LEN && rd->have == RELAY_HDR_LEN + rd->buf[1])
+    if (rd->have >= RELAY_HDR_LEN && rd->have == (size_t)RELAY_HDR_LEN + rd->buf[1])
         rd->have = 0;
     while (u < n) {
         size_t want = rd->have < RELAY_HDR_LEN ? RELAY_HDR_LEN - rd->have
