@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# nat.sh: notes across real NATs, built with Linux network namespaces,
+# veth pairs and iptables (issue 17, "Tested on real NATs").
+#   usage: tests/net/nat.sh NOTES_BIN NETPROBE_BIN
+#
+#               relay 203.0.113.10
+#                      |
+#                    core  (the internet: routes, no NAT)
+#          /           |             \
+#   r1 198.18.1.2   r2 198.18.2.2   r3 198.18.3.2     routers' WAN sides
+#   MASQUERADE      MASQUERADE      MASQUERADE --random-fully
+#   l1 192.168.1.2  l2 192.168.2.2  l3 192.168.3.2    laptops on the LANs
+#
+# Every router drops unsolicited inbound traffic on its WAN (INPUT and
+# FORWARD accept only ESTABLISHED,RELATED), as home routers do. Plain
+# MASQUERADE keeps the laptop's source port whatever the destination
+# (endpoint-independent mapping); --random-fully picks a new port per
+# connection (a symmetric NAT for our purpose).
+#
+# Part 1 checks the networks with netprobe (tests/net/netprobe.c). Part 2
+# runs the meeting with notes (relay, invite, join, serve, append, peers)
+# when the binary has `notes relay`.
+#
+# Needs root, ip and iptables: exits 77 (skipped) without them, unless
+# NOTES_REQUIRE_NETNS=1 (CI), where a skip is a failure (exit 1).
+# Namespaces carry a per-run prefix (ctest may run tests in parallel);
+# everything is removed in the EXIT trap, also on failure and timeout
+# (a watchdog TERMs the script before ctest's own timeout).
+set -euo pipefail
+
+NOTES=${1:?usage: nat.sh NOTES_BIN NETPROBE_BIN}
+PROBE=${2:?usage: nat.sh NOTES_BIN NETPROBE_BIN}
+LIMIT=${NAT_TEST_LIMIT:-100}   # seconds, below ctest's TIMEOUT
+
+skip() {
+    if [ "${NOTES_REQUIRE_NETNS:-0}" = 1 ]; then
+        echo "nat.sh: FAIL: cannot run ($1) and NOTES_REQUIRE_NETNS=1" >&2
+        exit 1
+    fi
+    echo "nat.sh: skipped: $1"
+    exit 77
+}
+[ "$(id -u)" -eq 0 ] || skip "needs root"
+command -v ip >/dev/null || skip "ip (iproute2) missing"
+command -v iptables >/dev/null || skip "iptables missing (apt-get install iptables)"
+
+# The prefix names this run by its PID: namespaces a killed run left behind
+# (SIGKILL skips traps) are recognised and removed by the next run.
+PFX="nnat$$"
+for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^nnat[0-9]+-' || true); do
+    pid=${ns#nnat}; pid=${pid%%-*}
+    if ! kill -0 "$pid" 2>/dev/null; then
+        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+        ip netns del "$ns" 2>/dev/null || true
+    fi
+done
+ip netns add "$PFX-probe" 2>/dev/null || skip "cannot create network namespaces"
+ip netns del "$PFX-probe"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/notes-nat.XXXXXX")
+NSES=()
+PIDS=()
+PUNCH_PIDS=()
+declare -A OBS PUNCH NETPUNCH
+WATCHDOG=
+FAILED=0
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    set +e   # clean up everything, whatever fails on the way
+    [ -n "$WATCHDOG" ] && kill "$WATCHDOG" 2>/dev/null
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    # Anything still inside our namespaces was started by this run.
+    for ns in "${NSES[@]}"; do
+        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+    done
+    for ns in "${NSES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+    wait "${PIDS[@]}" "${PUNCH_PIDS[@]}" 2>/dev/null   # reap them
+    if [ "$rc" -ne 0 ] && [ -d "$WORK" ]; then
+        for f in "$WORK"/*.log; do
+            [ -f "$f" ] || continue
+            echo "---- $(basename "$f") (last 20 lines)"
+            tail -n 20 "$f"
+        done
+    fi
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo "nat.sh: interrupted or over ${LIMIT}s" >&2; exit 124' INT TERM
+# A watchdog, not synchronisation; it takes its sleep along when killed, and
+# holds none of our output open (ctest waits for the output to close).
+bash -c 's=; trap '\''kill $s 2>/dev/null; exit 0'\'' TERM
+         sleep "$1" & s=$!; wait $s; kill -TERM "$2"' _ "$LIMIT" $$ >/dev/null 2>&1 &
+WATCHDOG=$!
+
+now_ms() { local t=${EPOCHREALTIME/./}; echo $((10#$t / 1000)); }
+T0=$(now_ms)
+log() { local d=$(( $(now_ms) - T0 )); printf '[%3d.%02ds] %s\n' $((d / 1000)) $((d % 1000 / 10)) "$*"; }
+ok() { log "ok: $*"; }
+fail() { log "FAIL: $*"; FAILED=$((FAILED + 1)); }
+die() { log "FAIL: $*"; exit 1; }
+
+in_ns() { local ns=$1; shift; ip netns exec "$PFX-$ns" "$@"; }
+
+# wait_until SECONDS CMD...: polls CMD (every 50 ms) until it succeeds; 1
+# when SECONDS pass first.
+wait_until() {
+    local end=$(( $(now_ms) + $1 * 1000 )); shift
+    until "$@" >/dev/null 2>&1; do
+        (( $(now_ms) > end )) && return 1
+        sleep 0.05
+    done
+}
+
+# ---------------------------------------------------------------- networks
+mkns() { ip netns add "$PFX-$1"; NSES+=("$PFX-$1"); in_ns "$1" ip link set lo up; }
+# link NS_A IF_A ADDR_A NS_B IF_B ADDR_B: a veth pair, addresses /24.
+link() {
+    ip link add "$2" netns "$PFX-$1" type veth peer name "$5" netns "$PFX-$4"
+    in_ns "$1" ip addr add "$3/24" dev "$2"; in_ns "$1" ip link set "$2" up
+    in_ns "$4" ip addr add "$6/24" dev "$5"; in_ns "$4" ip link set "$5" up
+}
+
+RELAY_IP=203.0.113.10
+wan_ip() { echo "198.18.$1.2"; }
+lan_ip() { echo "192.168.$1.2"; }
+
+build_networks() {
+    mkns core; mkns relay
+    in_ns core sysctl -qw net.ipv4.ip_forward=1
+    link relay eth0 "$RELAY_IP" core rly 203.0.113.1
+    in_ns relay ip route add default via 203.0.113.1
+    local i
+    for i in 1 2 3; do
+        mkns "r$i"; mkns "l$i"
+        link "r$i" wan "$(wan_ip "$i")" core "h$i" "198.18.$i.1"
+        link "r$i" lan "192.168.$i.1" "l$i" eth0 "$(lan_ip "$i")"
+        in_ns "r$i" ip route add default via "198.18.$i.1"
+        in_ns "l$i" ip route add default via "192.168.$i.1"
+        in_ns "r$i" sysctl -qw net.ipv4.ip_forward=1
+        local masq=(-j MASQUERADE)
+        [ "$i" = 3 ] && masq+=(--random-fully)
+        in_ns "r$i" iptables -t nat -A POSTROUTING -o wan "${masq[@]}"
+        local chain
+        for chain in INPUT FORWARD; do
+            in_ns "r$i" iptables -A "$chain" -i wan -m conntrack \
+                --ctstate ESTABLISHED,RELATED -j ACCEPT
+            in_ns "r$i" iptables -A "$chain" -i wan -j DROP
+        done
+    done
+}
+
+# bg NS LOGNAME CMD...: runs CMD in NS in the background, output to a log.
+bg() {
+    local ns=$1 name=$2; shift 2
+    # ip netns exec execs CMD: $! is CMD itself, which cleanup can kill.
+    ip netns exec "$PFX-$ns" "$@" >"$WORK/$name.log" 2>&1 &
+    PIDS+=($!)
+}
+
+# ---------------------------------------------------------------- part 1
+check_networks() {
+    bg relay probe-relay "$PROBE" serve 7000
+    wait_until 5 grep -q listening "$WORK/probe-relay.log" || die "probe server on the relay"
+
+    # Reachability and what the relay sees of each home.
+    local i out
+    for i in 1 2 3; do
+        out=$(in_ns "l$i" "$PROBE" connect "$RELAY_IP" 7000 "4000$i" 3000) \
+            || die "laptop $i cannot reach the relay ($out)"
+        log "home$i laptop :4000$i -> relay sees ${out#*observed=}"
+        OBS[$i]=${out#*observed=}
+    done
+    [ "${OBS[1]}" = "$(wan_ip 1):40001" ] && ok "home1: router address, port preserved" \
+        || fail "home1 seen as ${OBS[1]}, expected $(wan_ip 1):40001"
+    [ "${OBS[2]}" = "$(wan_ip 2):40002" ] && ok "home2: router address, port preserved" \
+        || fail "home2 seen as ${OBS[2]}, expected $(wan_ip 2):40002"
+    # --random-fully may pick the same port by chance (1 in ~28,000): a
+    # second connection from another port settles it.
+    local again
+    again=$(in_ns l3 "$PROBE" connect "$RELAY_IP" 7000 40013 3000) || die "laptop 3 again"
+    again=${again#*observed=}
+    if [ "${OBS[3]%:*}" = "$(wan_ip 3)" ] &&
+       { [ "${OBS[3]}" != "$(wan_ip 3):40003" ] || [ "$again" != "$(wan_ip 3):40013" ]; }; then
+        ok "home3: router address, port not preserved (${OBS[3]}, $again)"
+    else
+        fail "home3 seen as ${OBS[3]} and $again: expected $(wan_ip 3) with other ports"
+    fi
+
+    # Laptops cannot reach each other's private addresses (the server is
+    # up: its own laptop reaches it).
+    bg l2 probe-l2 "$PROBE" serve 7001
+    wait_until 5 grep -q listening "$WORK/probe-l2.log" || die "probe server on laptop 2"
+    in_ns l2 "$PROBE" connect "$(lan_ip 2)" 7001 0 2000 >/dev/null || die "laptop 2's own server"
+    if out=$(in_ns l1 "$PROBE" connect "$(lan_ip 2)" 7001 0 1500); then
+        fail "laptop 1 reached laptop 2's private address ($out)"
+    else
+        ok "laptop 1 cannot reach 192.168.2.2 ($out)"
+    fi
+
+    # An unsolicited connection to a router's WAN is dropped (no answer, not
+    # even a reset), though the same server answers on the LAN side.
+    bg r1 probe-r1 "$PROBE" serve 7002
+    wait_until 5 grep -q listening "$WORK/probe-r1.log" || die "probe server on router 1"
+    in_ns l1 "$PROBE" connect 192.168.1.1 7002 0 2000 >/dev/null || die "router 1 from its LAN"
+    local rc=0
+    out=$(in_ns relay "$PROBE" connect "$(wan_ip 1)" 7002 0 1500) || rc=$?
+    [ "$rc" = 2 ] && ok "unsolicited connection to router 1's WAN dropped" \
+        || fail "unsolicited connection to router 1's WAN: rc $rc ($out)"
+
+    # Hole punching itself (TCP simultaneous open from the port the relay
+    # saw), per NAT pair: what the relay's direct upgrade can achieve.
+    local pair a b ra rb
+    for pair in 12 13 23; do
+        a=${pair:0:1}; b=${pair:1:1}
+        rm -f "$WORK/obs-$pair-"*
+        ip netns exec "$PFX-l$a" "$PROBE" punch "$RELAY_IP" 7000 "4100$b" "$WORK/obs-$pair-$a" \
+            "$WORK/obs-$pair-$b" 5000 >"$WORK/punch-$pair-$a.out" 2>&1 &
+        local pa=$!
+        ip netns exec "$PFX-l$b" "$PROBE" punch "$RELAY_IP" 7000 "4100$a" "$WORK/obs-$pair-$b" \
+            "$WORK/obs-$pair-$a" 5000 >"$WORK/punch-$pair-$b.out" 2>&1 &
+        local pb=$!
+        PUNCH_PIDS+=("$pa" "$pb")
+        PUNCH[$pair]="$pa $pb"
+    done
+    for pair in 12 13 23; do
+        a=${pair:0:1}; b=${pair:1:1}
+        read -r pa pb <<<"${PUNCH[$pair]}"
+        ra=0; rb=0
+        wait "$pa" || ra=$?
+        wait "$pb" || rb=$?
+        NETPUNCH[$pair]="$(cat "$WORK/punch-$pair-$a.out") / $(cat "$WORK/punch-$pair-$b.out")"
+        log "network hole punch home$a<->home$b: ${NETPUNCH[$pair]}"
+        if [ "$pair" = 12 ]; then
+            [ "$ra" = 0 ] && [ "$rb" = 0 ] && ok "home1<->home2 (port-preserving NATs) punch through" \
+                || fail "home1<->home2 punch: ${NETPUNCH[$pair]}"
+        else
+            [ "$ra" != 0 ] && [ "$rb" != 0 ] && ok "home$a<->home$b (one symmetric NAT) do not punch" \
+                || fail "home$a<->home$b punched through a symmetric NAT: ${NETPUNCH[$pair]}"
+        fi
+    done
+}
+
+build_networks
+log "networks built (prefix $PFX)"
+check_networks
+
+if [ "$FAILED" -ne 0 ]; then
+    log "$FAILED check(s) failed"
+    exit 1
+fi
+log "all checks passed"
