@@ -308,6 +308,9 @@ static void on_write(uv_write_t *req, int status)
 void notes_sync__conn_pump(struct conn *c)
 {
     struct notes_sync_hub *h = c->hub;
+    /* Still talking to the relay: the session speaks after PAIRED. */
+    if (c->relay_phase)
+        return;
     /* A bundle waiting for its merge comes first: what the session says
      * next depends on it (as when merges ran inside on_read, the frames
      * then carry the same messages). */

@@ -255,7 +255,9 @@ void notes_sync__hub_maybe_stop(struct notes_sync_hub *h)
          * after their round. */
         for (struct conn *c = h->conns, *n; c; c = n) {
             n = c->next;
-            if (notes_sync_session_idle(c->s)) {
+            if (c->relay_phase) {
+                notes_sync__conn_close(c); /* not paired: nothing to end */
+            } else if (notes_sync_session_idle(c->s)) {
                 notes_sync__conn_pump(c);
             } else if (h->client != c) {
                 notes_sync_session_end(c->s);

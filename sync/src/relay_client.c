@@ -292,6 +292,14 @@ static void ctl_on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     }
 }
 
+static void ctl_alloc(uv_handle_t *hd, size_t want, uv_buf_t *buf)
+{
+    struct relay_ctl *ctl = hd->data;
+    (void)want;
+    buf->base = ctl->hub->readbuf; /* consumed before the next read */
+    buf->len = READ_BUF;
+}
+
 static void ctl_on_connect(uv_connect_t *req, int status)
 {
     struct relay_ctl *ctl = req->data;
@@ -314,8 +322,7 @@ static void ctl_on_connect(uv_connect_t *req, int status)
     ctl_send(ctl, RELAY_REGISTER, p, sizeof(p));
     ctl->last_rx = ctl->last_ping = uv_now(h->loop);
     uv_tcp_nodelay(&ctl->tcp, 1);
-    if (uv_read_start((uv_stream_t *)&ctl->tcp, notes_sync__on_alloc,
-                      ctl_on_read) < 0) {
+    if (uv_read_start((uv_stream_t *)&ctl->tcp, ctl_alloc, ctl_on_read) < 0) {
         ctl_drop(ctl, NULL);
         return;
     }
