@@ -261,6 +261,9 @@ SERVE_PORT=7654
 
 # nt I ARGS...: notes on laptop I, its replica in $WORK/hI.
 nt() { local i=$1; shift; NOTES_HOME="$WORK/h$i" ip netns exec "$PFX-l$i" "$NOTES" "$@"; }
+# peers_json I: notes peers --json of laptop I. It only reads the daemon's
+# state file, so it runs outside the namespace: twice as fast to poll.
+peers_json() { NOTES_HOME="$WORK/h$1" "$NOTES" peers --json 2>/dev/null; }
 
 start_relay() {
     bg relay "relay$1" "$NOTES" relay --listen "0.0.0.0:$RELAY_PORT"
@@ -296,7 +299,7 @@ log_ms() {
 # peer_state I J: how laptop I's daemon reaches laptop J now (direct,
 # relay or -), and whether it has completed a sync round with it (synced
 # or -). A peer may have several rows (inbound, dialled, relayed).
-peer_state() { nt "$1" peers --json 2>/dev/null | peer_state_of "$2"; }
+peer_state() { peers_json "$1" | peer_state_of "$2"; }
 peer_state_of() { # peer_state_of J < `notes peers --json`
     jq -r --arg k "${KEY[$1]}" '
         [.peers[] | select(.key == $k)] as $rows
@@ -363,7 +366,7 @@ meeting() {
                                                  [ -n "${DIRECT[$pair]:-}" ]; } && continue
             done_all=0
             # One `notes peers` per daemon and round.
-            [ "$asked" = "$a" ] || { json=$(nt "$a" peers --json 2>/dev/null); asked=$a; }
+            [ "$asked" = "$a" ] || { json=$(peers_json "$a"); asked=$a; }
             st=$(peer_state_of "$b" <<<"$json")
             from=$(( SERVE_T0[$a] > SERVE_T0[$b] ? SERVE_T0[$a] : SERVE_T0[$b] ))
             [ -z "${FIRST_SYNC[$pair]:-}" ] && [ "${st#* }" = synced ] &&
