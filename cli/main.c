@@ -175,6 +175,18 @@ const struct cli_cmd cli_commands[] = {
      "discovered, inbound), last seen, last sync, changes sent and received.\n"
      "When no daemon runs, says so and lists the peers last known.\n"
      "  notes peers", CLI_NEEDS_REPLICA},
+    {"relay", cmd_relay,
+     "[--listen HOST:PORT] [--max-conns N] [--max-per-addr N] [--max-per-tag N]\n"
+     "      [--rate BYTES_PER_S]",
+     "A blind relay for members on different home networks (no replica\n"
+     "needed): on a host both can reach (default 0.0.0.0:7656), it pairs\n"
+     "members of a space and forwards their bytes, which stay end-to-end\n"
+     "encrypted: it sees random tags and ids, never a key, a note or a name.\n"
+     "It stores nothing. Limits: connections in all (default 1024), per\n"
+     "source address (32), members per space tag (64), bytes per second per\n"
+     "direction of a pairing (1048576). Prints the address it listens on,\n"
+     "then a line per pairing and refusal on stderr; stops on Ctrl-C.\n"
+     "  notes relay --listen 0.0.0.0:443", 0},
     {"compact", cmd_compact, "[NOTE]",
      "Rewrite the log of one note or of all notes as a compact pack: the\n"
      "same signed changes, about a third of the size. Safe while other\n"
