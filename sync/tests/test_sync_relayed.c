@@ -33,40 +33,8 @@
 
 #include "notes_sync.h"
 #include "relay_wire.h"
+#include "child_fixture.h"
 #include "serve_fixture.h"
-#include "sync_fixture.h"
-
-static char *text_of(const char *home, const uint8_t id[16])
-{
-    notes_replica *r;
-    notes_doc *d;
-    char *copy = strdup("");
-    assert_int_equal(notes_replica_open(home, &r), NOTES_OK);
-    if (notes_doc_open(r, id, &d) == NOTES_OK) {
-        size_t n;
-        const char *t = notes_doc_text(d, &n);
-        free(copy);
-        copy = strndup(t, n);
-        notes_doc_free(d);
-    }
-    notes_replica_free(r);
-    return copy;
-}
-
-static int wait_for(const char *home, const uint8_t id[16], const char *want,
-                    double ms)
-{
-    double t0 = now_ms();
-    while (now_ms() - t0 < ms) {
-        char *t = text_of(home, id);
-        int ok = strstr(t, want) != NULL;
-        free(t);
-        if (ok)
-            return 1;
-        usleep(5000);
-    }
-    return 0;
-}
 
 static void verify_all(const char *home, const uint8_t id[16])
 {
@@ -84,29 +52,9 @@ static void verify_all(const char *home, const uint8_t id[16])
 
 /* ---- child processes: the relay and the daemons ---- */
 
-struct child {
-    pid_t pid;
-    int port;
-};
+static int g_flips; /* relay child: pairings whose traffic is altered */
 
-static volatile int g_stop;
-static int g_portfd = -1;
-static int g_flips;  /* relay child: pairings whose traffic is altered */
-
-static void on_term(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
-
-static void child_on_listen(void *ud, int port)
-{
-    (void)ud;
-    if (write(g_portfd, &port, sizeof(port)) != sizeof(port))
-        _exit(3);
-}
-
-/* Hostile relay: flips a byte in the 3rd chunk of each direction of the
+/* Hostile relay: flips a byte at offset 300 of each direction of the
  * first g_flips pairings' traffic (past the handshake: a frame). */
 static void tamper(uint8_t *p, size_t n, unsigned pairing, uint64_t offset)
 {
@@ -116,23 +64,29 @@ static void tamper(uint8_t *p, size_t n, unsigned pairing, uint64_t offset)
 
 static void relay_poll(uv_timer_t *t)
 {
-    if (g_stop) {
+    if (fixture_stop) {
         uv_timer_stop(t);
         notes_sync_relay_stop(t->data, NULL, NULL);
     }
 }
 
-static int run_relay(int port)
+struct relay_arg {
+    int port, flips;
+};
+
+static int run_relay(void *arg)
 {
+    const struct relay_arg *ra = arg;
     uv_loop_t loop;
     uv_timer_t poll;
     notes_sync_relay *r;
     notes_sync_relay_opts o;
     char listen[64];
     memset(&o, 0, sizeof(o));
-    snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", ra->port);
     o.listen = listen;
-    o.on_listen = child_on_listen;
+    o.on_listen = fixture_on_listen;
+    g_flips = ra->flips;
     if (g_flips)
         notes_sync__relay_tamper = tamper;
     if (uv_loop_init(&loop) != 0 ||
@@ -150,99 +104,53 @@ static int run_relay(int port)
     return 0;
 }
 
-/* A relay (home NULL) on `port` (0: any), or a daemon of `home` that meets
- * its spaces at the relay on `relay_port`. */
-static void child_start(struct child *s, const char *home, int port,
-                        int relay_port, int flips)
+static void relay_start(struct fixture_child *s, int port, int flips)
 {
-    int fds[2];
-    struct pollfd pf;
-    memset(s, 0, sizeof(*s));
-    assert_int_equal(pipe(fds), 0);
-    fflush(NULL);
-    s->pid = fork();
-    assert_true(s->pid >= 0);
-    if (s->pid == 0) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = on_term;
-        sigaction(SIGTERM, &sa, NULL);
-        close(fds[0]);
-        g_portfd = fds[1];
-        g_flips = flips;
-        if (!home)
-            _exit(run_relay(port));
-        notes_sync_serve_opts o;
-        char relay[64];
-        const char *relays[1] = {relay};
-        memset(&o, 0, sizeof(o));
-        snprintf(relay, sizeof(relay), "127.0.0.1:%d", relay_port);
-        o.listen = "127.0.0.1:0";
-        o.on_listen = child_on_listen;
-        o.live = 1;
-        o.idle_ms = 5000;
-        o.retry_ms = 100;
-        o.relays = relays;
-        o.nrelays = 1;
-        /* On loopback a simultaneous open is a race, not a NAT test (the
-         * network-namespace test does that): the relayed path only. */
-        o.no_punch = 1;
-        _exit(fixture_serve(home, &o, &g_stop) ? 1 : 0);
-    }
-    close(fds[1]);
-    pf.fd = fds[0];
-    pf.events = POLLIN;
-    if (poll(&pf, 1, 5000) == 1 &&
-        read(fds[0], &s->port, sizeof(s->port)) == sizeof(s->port)) {
-        close(fds[0]);
-        return;
-    }
-    close(fds[0]);
-    kill(s->pid, SIGKILL);
-    waitpid(s->pid, NULL, 0);
-    s->pid = 0;
-    fail_msg("the child did not listen within 5 s");
+    struct relay_arg ra = {port, flips};
+    fixture_child_start(s, run_relay, &ra);
 }
 
-static void child_stop(struct child *s)
+struct member_arg {
+    const char *home;
+    int relay_port;
+};
+
+static int run_member(void *arg)
 {
-    double t0 = now_ms();
-    int st = 0;
-    pid_t got = 0;
-    if (s->pid <= 0)
-        return;
-    kill(s->pid, SIGTERM);
-    while (now_ms() - t0 < 5000 && (got = waitpid(s->pid, &st, WNOHANG)) == 0)
-        usleep(5000);
-    if (got == 0) {
-        kill(s->pid, SIGKILL);
-        waitpid(s->pid, NULL, 0);
-        s->pid = 0;
-        fail_msg("the child did not stop within 5 s");
-    }
-    s->pid = 0;
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
+    const struct member_arg *ma = arg;
+    notes_sync_serve_opts o;
+    char relay[64];
+    const char *relays[1] = {relay};
+    memset(&o, 0, sizeof(o));
+    snprintf(relay, sizeof(relay), "127.0.0.1:%d", ma->relay_port);
+    o.listen = "127.0.0.1:0";
+    o.on_listen = fixture_on_listen;
+    o.live = 1;
+    o.idle_ms = 5000;
+    o.retry_ms = 100;
+    o.relays = relays;
+    o.nrelays = 1;
+    /* On loopback a simultaneous open is a race, not a NAT test (the
+     * network-namespace test does that): the relayed path only. */
+    o.no_punch = 1;
+    return fixture_serve(ma->home, &o, &fixture_stop) ? 1 : 0;
 }
 
-static void child_kill(struct child *s)
+/* A daemon of `home` that meets its spaces at the relay on relay_port. */
+static void member_start(struct fixture_child *s, const char *home,
+                         int relay_port)
 {
-    kill(s->pid, SIGKILL);
-    waitpid(s->pid, NULL, 0);
-    s->pid = 0;
+    struct member_arg ma = {home, relay_port};
+    fixture_child_start(s, run_member, &ma);
 }
 
-static struct child g_kids[4];
+static struct fixture_child g_kids[4];
 
 static int teardown(void **st)
 {
     (void)st;
     for (int i = 0; i < 4; i++)
-        if (g_kids[i].pid > 0) {
-            kill(g_kids[i].pid, SIGKILL);
-            waitpid(g_kids[i].pid, NULL, 0);
-            g_kids[i].pid = 0;
-        }
+        fixture_child_kill(&g_kids[i]);
     return 0;
 }
 
@@ -279,45 +187,52 @@ static int wait_path(const char *home, const char *path, double ms)
     return 0;
 }
 
-static void test_relayed_meeting(void **st)
+/* Stop the daemons and the relay; both replicas hold the same verified
+ * text; remove them. */
+static void meeting_end(char *a, char *b, notes_sync_space *sp,
+                        const uint8_t id[16])
 {
-    char *a, *b;
-    notes_sync_space sp;
-    uint8_t id[16];
-    struct child *relay = &g_kids[0], *da = &g_kids[1], *db = &g_kids[2];
-    (void)st;
-    two_members(&a, &b, &sp, id);
-    child_start(relay, NULL, 0, 0, 0);
-    int rport = relay->port;
-    child_start(da, a, 0, rport, 0);
-    child_start(db, b, 0, rport, 0);
-    assert_true(wait_for(b, id, "# Call\n", 10000));
-    append(a, id, "Ana: agenda\n");
-    assert_true(wait_for(b, id, "Ana: agenda\n", 5000));
-    append(b, id, "Bo: notes\n");
-    assert_true(wait_for(a, id, "Bo: notes\n", 5000));
-    assert_true(wait_path(b, "relay", 5000));
-
-    /* The relay dies mid-meeting; B writes meanwhile; it comes back. */
-    child_kill(relay);
-    append(b, id, "Bo while the relay is down\n");
-    append(a, id, "Ana while the relay is down\n");
-    child_start(relay, NULL, rport, 0, 0);
-    assert_true(wait_for(a, id, "Bo while the relay is down\n", 20000));
-    assert_true(wait_for(b, id, "Ana while the relay is down\n", 20000));
-
-    child_stop(db);
-    child_stop(da);
-    child_stop(relay);
-    char *ta = text_of(a, id), *tb = text_of(b, id);
+    for (int i = 2; i >= 0; i--)
+        fixture_child_stop(&g_kids[i], 5000);
+    char *ta = fixture_text(a, id), *tb = fixture_text(b, id);
     assert_string_equal(ta, tb);
     free(ta);
     free(tb);
     verify_all(a, id);
     verify_all(b, id);
-    notes_sync_space_clear(&sp);
+    notes_sync_space_clear(sp);
     rmreplica(a);
     rmreplica(b);
+}
+
+static void test_relayed_meeting(void **st)
+{
+    char *a, *b;
+    notes_sync_space sp;
+    uint8_t id[16];
+    struct fixture_child *relay = &g_kids[0], *da = &g_kids[1], *db = &g_kids[2];
+    (void)st;
+    two_members(&a, &b, &sp, id);
+    relay_start(relay, 0, 0);
+    int rport = relay->port;
+    member_start(da, a, rport);
+    member_start(db, b, rport);
+    assert_true(fixture_wait_text(b, id, "# Call\n", 10000));
+    append(a, id, "Ana: agenda\n");
+    assert_true(fixture_wait_text(b, id, "Ana: agenda\n", 5000));
+    append(b, id, "Bo: notes\n");
+    assert_true(fixture_wait_text(a, id, "Bo: notes\n", 5000));
+    assert_true(wait_path(b, "relay", 5000));
+
+    /* The relay dies mid-meeting; B writes meanwhile; it comes back. */
+    fixture_child_kill(relay);
+    append(b, id, "Bo while the relay is down\n");
+    append(a, id, "Ana while the relay is down\n");
+    relay_start(relay, rport, 0);
+    assert_true(fixture_wait_text(a, id, "Bo while the relay is down\n", 20000));
+    assert_true(fixture_wait_text(b, id, "Ana while the relay is down\n", 20000));
+
+    meeting_end(a, b, &sp, id);
 }
 
 static void test_relay_flips_bytes(void **st)
@@ -325,32 +240,21 @@ static void test_relay_flips_bytes(void **st)
     char *a, *b;
     notes_sync_space sp;
     uint8_t id[16];
-    struct child *relay = &g_kids[0], *da = &g_kids[1], *db = &g_kids[2];
+    struct fixture_child *relay = &g_kids[0], *da = &g_kids[1], *db = &g_kids[2];
     (void)st;
     two_members(&a, &b, &sp, id);
     /* A longer note, so that the first session's traffic passes offset
      * 300 in both directions. */
     for (int i = 0; i < 20; i++)
         append(a, id, "a line of the minutes that makes the bundle longer\n");
-    child_start(relay, NULL, 0, 0, 3);
-    child_start(da, a, 0, relay->port, 0);
-    child_start(db, b, 0, relay->port, 0);
+    relay_start(relay, 0, 3);
+    member_start(da, a, relay->port);
+    member_start(db, b, relay->port);
     /* The first three pairings are corrupted; later ones get through. */
-    assert_true(wait_for(b, id, "# Call\n", 30000));
+    assert_true(fixture_wait_text(b, id, "# Call\n", 30000));
     append(b, id, "Bo after the tampering\n");
-    assert_true(wait_for(a, id, "Bo after the tampering\n", 10000));
-    child_stop(db);
-    child_stop(da);
-    child_stop(relay);
-    char *ta = text_of(a, id), *tb = text_of(b, id);
-    assert_string_equal(ta, tb);
-    free(ta);
-    free(tb);
-    verify_all(a, id);
-    verify_all(b, id);
-    notes_sync_space_clear(&sp);
-    rmreplica(a);
-    rmreplica(b);
+    assert_true(fixture_wait_text(a, id, "Bo after the tampering\n", 10000));
+    meeting_end(a, b, &sp, id);
 }
 
 /* A raw client of the relay (blocking socket, 5 s timeouts). */
@@ -395,10 +299,10 @@ static void test_stranger_with_the_tag(void **st)
     char *a, *b;
     notes_sync_space sp;
     uint8_t id[16], tag[RELAY_TAG_LEN], p[255], reg[48], junk[64];
-    struct child *relay = &g_kids[0], *da = &g_kids[1];
+    struct fixture_child *relay = &g_kids[0], *da = &g_kids[1];
     (void)st;
     two_members(&a, &b, &sp, id);
-    child_start(relay, NULL, 0, 0, 0);
+    relay_start(relay, 0, 0);
     /* The stranger registers under today's tag with the largest id, so the
      * member dials it (CONNECT), and answers the INCOMING. */
     sync_relay_tag(sp.secret, (uint64_t)time(NULL) / 86400u, tag);
@@ -407,7 +311,7 @@ static void test_stranger_with_the_tag(void **st)
     int ctl = raw_connect(relay->port);
     raw_send(ctl, RELAY_REGISTER, reg, sizeof(reg));
     assert_true(raw_expect(ctl, RELAY_WELCOME, p));
-    child_start(da, a, 0, relay->port, 0);
+    member_start(da, a, relay->port);
     assert_true(raw_expect(ctl, RELAY_INCOMING, p));
     int data = raw_connect(relay->port);
     raw_send(data, RELAY_ACCEPT, p, 16);
@@ -429,8 +333,8 @@ static void test_stranger_with_the_tag(void **st)
     }
     close(data);
     close(ctl);
-    child_stop(da);
-    child_stop(relay);
+    fixture_child_stop(da, 5000);
+    fixture_child_stop(relay, 5000);
     verify_all(a, id);
     notes_sync_space_clear(&sp);
     rmreplica(a);
@@ -445,10 +349,10 @@ static void test_once_through_relay(void **st)
     notes_sync_once_opts o;
     notes_sync_report rep;
     char relay[64];
-    struct child *rl = &g_kids[0], *da = &g_kids[1];
+    struct fixture_child *rl = &g_kids[0], *da = &g_kids[1];
     (void)st;
     two_members(&a, &b, &sp, id);
-    child_start(rl, NULL, 0, 0, 0);
+    relay_start(rl, 0, 0);
     snprintf(relay, sizeof(relay), "127.0.0.1:%d", rl->port);
     memset(&o, 0, sizeof(o));
     o.relay = relay;
@@ -457,7 +361,7 @@ static void test_once_through_relay(void **st)
     assert_int_equal(notes_sync_once_ex(b, NULL, "team", NULL, &o, &rep),
                      NOTES_SYNC_ENET);
     assert_non_null(strstr(notes_sync_last_detail(), "no member"));
-    child_start(da, a, 0, rl->port, 0);
+    member_start(da, a, rl->port);
     o.handshake_ms = 5000;
     double t0 = now_ms();
     int rc;
@@ -467,11 +371,11 @@ static void test_once_through_relay(void **st)
         usleep(50000);
     assert_int_equal(rc, NOTES_OK);
     assert_int_equal(rep.notes_created, 1);
-    char *tb = text_of(b, id);
+    char *tb = fixture_text(b, id);
     assert_string_equal(tb, "# Call\n");
     free(tb);
-    child_stop(da);
-    child_stop(rl);
+    fixture_child_stop(da, 5000);
+    fixture_child_stop(rl, 5000);
     notes_sync_space_clear(&sp);
     rmreplica(a);
     rmreplica(b);
