@@ -355,6 +355,15 @@ static void test_once_through_relay(void **st)
     relay_start(rl, 0, 0);
     snprintf(relay, sizeof(relay), "127.0.0.1:%d", rl->port);
     memset(&o, 0, sizeof(o));
+    /* A relay is HOST:PORT, HOST a name or an address; anything else is
+     * refused before any I/O. */
+    const char *bad[] = {"no port", "relay.example.org:0", "x:65536",
+                         "under_score:7656", ":7656", "[::1:7656"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        o.relay = bad[i];
+        assert_int_equal(notes_sync_once_ex(b, NULL, "team", NULL, &o, &rep),
+                         NOTES_EINVAL);
+    }
     o.relay = relay;
     o.handshake_ms = 1500;
     /* Nobody there yet: a clear failure, not a hang. */
