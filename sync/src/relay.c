@@ -386,8 +386,17 @@ static void splice_read(struct rconn *c, ssize_t n, const uv_buf_t *buf)
         return;
     }
     w->n = (size_t)n;
-    if (notes_sync__relay_tamper) /* tests only: a hostile relay */
-        notes_sync__relay_tamper(w->data, w->n, c->pairing, c->up);
+    if (notes_sync__relay_tamper) { /* tests only: a hostile relay */
+        int act = notes_sync__relay_tamper(w->data, w->n, c->pairing, c->up);
+        c->up += (uint64_t)n;
+        if (act) {
+            free(w);
+            if (act == 2)
+                conn_close(c);
+            return;
+        }
+        c->up -= (uint64_t)n;
+    }
     c->tokens -= (double)n;
     c->up += (uint64_t)n;
     c->r->st.forwarded += (uint64_t)n;

@@ -5,9 +5,11 @@
  * - A and B, each `serve --relay`, converge through it both ways; the
  *   relay is killed mid-meeting, B writes meanwhile, the relay comes back
  *   on its port and B's words arrive: nothing lost.
- * - A relay that flips a byte of the first pairings' traffic: the sessions
- *   fail (nothing unverified is stored), the members reconnect and
- *   converge, and every stored change verifies.
+ * - A relay that flips a byte, drops a chunk or cuts the stream of the
+ *   first pairings' traffic: the sessions fail (nothing unverified is
+ *   stored), the members reconnect and converge, and every stored change
+ *   verifies. (A replayed recording is the session's own test:
+ *   test_sync_hostile replays a member's M1 and M3.)
  * - A stranger who knows the day's tag (the relay's operator could) is
  *   paired with a member and gets nowhere: no handshake, nothing stored.
  * - notes_sync_once through the relay (what `notes join` does).
@@ -52,14 +54,26 @@ static void verify_all(const char *home, const uint8_t id[16])
 
 /* ---- child processes: the relay and the daemons ---- */
 
-static int g_flips; /* relay child: pairings whose traffic is altered */
+/* Relay child: what a hostile relay does to the first 3 pairings' traffic
+ * at offset 300 of each direction (past the handshake: in a frame). */
+enum { HONEST = 0, FLIP, DROP, CUT };
+static int g_mode;
 
-/* Hostile relay: flips a byte at offset 300 of each direction of the
- * first g_flips pairings' traffic (past the handshake: a frame). */
-static void tamper(uint8_t *p, size_t n, unsigned pairing, uint64_t offset)
+static int tamper(uint8_t *p, size_t n, unsigned pairing, uint64_t offset)
 {
-    if (pairing < (unsigned)g_flips && offset <= 300 && 300 < offset + n)
+    if (pairing >= 3 || !(offset <= 300 && 300 < offset + n))
+        return 0;
+    switch (g_mode) {
+    case FLIP:
         p[300 - offset] ^= 0x40;
+        return 0;
+    case DROP: /* the chunk vanishes; the pairing goes on */
+        return 1;
+    case CUT: /* the stream is cut mid-frame */
+        return 2;
+    default:
+        return 0;
+    }
 }
 
 static void relay_poll(uv_timer_t *t)
@@ -71,7 +85,7 @@ static void relay_poll(uv_timer_t *t)
 }
 
 struct relay_arg {
-    int port, flips;
+    int port, mode;
 };
 
 static int run_relay(void *arg)
@@ -86,8 +100,8 @@ static int run_relay(void *arg)
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", ra->port);
     o.listen = listen;
     o.on_listen = fixture_on_listen;
-    g_flips = ra->flips;
-    if (g_flips)
+    g_mode = ra->mode;
+    if (g_mode)
         notes_sync__relay_tamper = tamper;
     if (uv_loop_init(&loop) != 0 ||
         notes_sync_relay_start(&loop, &o, &r) != NOTES_OK)
@@ -104,9 +118,9 @@ static int run_relay(void *arg)
     return 0;
 }
 
-static void relay_start(struct fixture_child *s, int port, int flips)
+static void relay_start(struct fixture_child *s, int port, int mode)
 {
-    struct relay_arg ra = {port, flips};
+    struct relay_arg ra = {port, mode};
     fixture_child_start(s, run_relay, &ra);
 }
 
@@ -235,26 +249,45 @@ static void test_relayed_meeting(void **st)
     meeting_end(a, b, &sp, id);
 }
 
-static void test_relay_flips_bytes(void **st)
+/* The first three pairings are altered (a byte flipped, a chunk dropped,
+ * the stream cut): those sessions fail with nothing unverified stored, the
+ * members reconnect, later pairings get through, and all converge. */
+static void hostile_relay(int mode)
 {
     char *a, *b;
     notes_sync_space sp;
     uint8_t id[16];
     struct fixture_child *relay = &g_kids[0], *da = &g_kids[1], *db = &g_kids[2];
-    (void)st;
     two_members(&a, &b, &sp, id);
     /* A longer note, so that the first session's traffic passes offset
      * 300 in both directions. */
     for (int i = 0; i < 20; i++)
         append(a, id, "a line of the minutes that makes the bundle longer\n");
-    relay_start(relay, 0, 3);
+    relay_start(relay, 0, mode);
     member_start(da, a, relay->port);
     member_start(db, b, relay->port);
-    /* The first three pairings are corrupted; later ones get through. */
     assert_true(fixture_wait_text(b, id, "# Call\n", 30000));
     append(b, id, "Bo after the tampering\n");
     assert_true(fixture_wait_text(a, id, "Bo after the tampering\n", 10000));
     meeting_end(a, b, &sp, id);
+}
+
+static void test_relay_flips_bytes(void **st)
+{
+    (void)st;
+    hostile_relay(FLIP);
+}
+
+static void test_relay_drops_bytes(void **st)
+{
+    (void)st;
+    hostile_relay(DROP);
+}
+
+static void test_relay_cuts_streams(void **st)
+{
+    (void)st;
+    hostile_relay(CUT);
 }
 
 /* A raw client of the relay (blocking socket, 5 s timeouts). */
@@ -395,6 +428,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_relayed_meeting, teardown),
         cmocka_unit_test_teardown(test_relay_flips_bytes, teardown),
+        cmocka_unit_test_teardown(test_relay_drops_bytes, teardown),
+        cmocka_unit_test_teardown(test_relay_cuts_streams, teardown),
         cmocka_unit_test_teardown(test_stranger_with_the_tag, teardown),
         cmocka_unit_test_teardown(test_once_through_relay, teardown),
     };
