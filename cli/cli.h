@@ -135,6 +135,7 @@ int cmd_import(int, char **, struct cli_ctx *);
 int cmd_help(int, char **, struct cli_ctx *);
 int cmd_open(int, char **, struct cli_ctx *); /* cmd_ui.c */
 int cmd_peers(int, char **, struct cli_ctx *); /* cmd_sync.c */
+int cmd_relay(int, char **, struct cli_ctx *); /* cmd_relay.c */
 int cmd_device(int, char **, struct cli_ctx *); /* cmd_people.c */
 int cmd_person(int, char **, struct cli_ctx *);
 int cmd_trust(int, char **, struct cli_ctx *);

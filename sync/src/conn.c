@@ -463,6 +463,54 @@ bad:
     return NOTES_EINVAL;
 }
 
+/*
+ * "HOST:PORT" where HOST may also be a DNS name (letters, digits, '-' and
+ * '.'; a relay is often named): OUT host (NUL-terminated) and port
+ * (1..65535). A numeric address is a name too (getaddrinfo takes both).
+ */
+int notes_sync__split_name(const char *addr, char host[NOTES_ADDR_MAX + 1],
+                           char port[6])
+{
+    struct sockaddr_storage ss;
+    const char *colon = addr ? strrchr(addr, ':') : NULL;
+    size_t hl, pl;
+    if (addr && notes_sync__parse_addr(addr, &ss) == NOTES_OK) {
+        int p = ss.ss_family == AF_INET6
+                    ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                    : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        if (p == 0)
+            goto bad;
+        if (ss.ss_family == AF_INET6)
+            uv_ip6_name((struct sockaddr_in6 *)&ss, host, NOTES_ADDR_MAX + 1);
+        else
+            uv_ip4_name((struct sockaddr_in *)&ss, host, NOTES_ADDR_MAX + 1);
+        snprintf(port, 6, "%d", p);
+        return NOTES_OK;
+    }
+    if (!colon || (hl = (size_t)(colon - addr)) == 0 || hl > NOTES_ADDR_MAX ||
+        (pl = strlen(colon + 1)) == 0 || pl > 5)
+        goto bad;
+    for (size_t i = 0; i < hl; i++)
+        if (!((addr[i] >= 'a' && addr[i] <= 'z') ||
+              (addr[i] >= 'A' && addr[i] <= 'Z') ||
+              (addr[i] >= '0' && addr[i] <= '9') || addr[i] == '-' ||
+              addr[i] == '.'))
+            goto bad;
+    for (size_t i = 0; i < pl; i++)
+        if (colon[1 + i] < '0' || colon[1 + i] > '9')
+            goto bad;
+    if (atol(colon + 1) < 1 || atol(colon + 1) > 65535)
+        goto bad;
+    memcpy(host, addr, hl);
+    host[hl] = '\0';
+    memcpy(port, colon + 1, pl + 1);
+    return NOTES_OK;
+bad:
+    notes_sync__detail("address '%s' must be HOST:PORT (a name, IPv4 or "
+                       "[IPv6], and a port 1-65535)", addr ? addr : "");
+    return NOTES_EINVAL;
+}
+
 static void on_connect(uv_connect_t *req, int status)
 {
     struct conn *c = req->data;
@@ -577,8 +625,13 @@ int notes_sync_once_ex(const char *home, const char *passphrase,
     if (!home || !space || (!addr && !relay))
         return NOTES_EINVAL;
     memset(&h, 0, sizeof(h));
-    if ((rc = notes_sync__parse_addr(relay ? relay : addr, &ss)))
+    if (relay) {
+        char host[NOTES_ADDR_MAX + 1], port[6];
+        if ((rc = notes_sync__split_name(relay, host, port)))
+            return rc;
+    } else if ((rc = notes_sync__parse_addr(addr, &ss))) {
         return rc;
+    }
     h.handshake_ms = o && o->handshake_ms ? o->handshake_ms : 10000;
     h.idle_ms = o && o->idle_ms ? o->idle_ms : 60000;
     h.max_out = 4u << 20;

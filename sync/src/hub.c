@@ -564,9 +564,11 @@ int notes_sync_hub_start(uv_loop_t *loop, const char *home,
         rc = NOTES_EINVAL;
         goto fail;
     }
-    for (size_t i = 0; i < o->nrelays; i++)
-        if ((rc = notes_sync__parse_addr(o->relays[i], &ss)))
+    for (size_t i = 0; i < o->nrelays; i++) {
+        char host[NOTES_ADDR_MAX + 1], port[6];
+        if ((rc = notes_sync__split_name(o->relays[i], host, port)))
             goto fail;
+    }
     if (!(h->readbuf = malloc(READ_BUF))) {
         rc = NOTES_ENOMEM;
         goto fail;

@@ -468,10 +468,10 @@ int notes_sync_relays_load(const char *home, char (*out)[NOTES_ADDR_MAX + 1],
         return rc;
     for (line = strtok_r((char *)buf, "\n", &save); line;
          line = strtok_r(NULL, "\n", &save)) {
-        struct sockaddr_storage ss;
+        char host[NOTES_ADDR_MAX + 1], port[6];
         lineno++;
         if (strlen(line) > NOTES_ADDR_MAX || !printable(line) ||
-            notes_sync__parse_addr(line, &ss) != NOTES_OK) {
+            notes_sync__split_name(line, host, port) != NOTES_OK) {
             notes_sync__detail("'%s' line %zu is not HOST:PORT", path, lineno);
             notes_free(buf);
             return NOTES_ECORRUPT;
@@ -488,11 +488,11 @@ int notes_sync_relays_add(const char *home, const char *addr)
     char have[NOTES_SYNC_RELAYS_MAX][NOTES_ADDR_MAX + 1];
     char path[4200];
     struct notes_buf b;
-    struct sockaddr_storage ss;
+    char host[NOTES_ADDR_MAX + 1], port[6];
     size_t n;
     int rc;
     if (!addr || strlen(addr) > NOTES_ADDR_MAX || !printable(addr) ||
-        notes_sync__parse_addr(addr, &ss) != NOTES_OK)
+        notes_sync__split_name(addr, host, port) != NOTES_OK)
         return NOTES_EINVAL;
     if ((rc = notes_sync_relays_load(home, have, NOTES_SYNC_RELAYS_MAX, &n)))
         return rc;

@@ -59,6 +59,7 @@ struct rconn {
     uint64_t refill_ns;
     int paused_rate, paused_queue;
     uint64_t up;       /* bytes read from this side while spliced */
+    unsigned pairing;  /* which pairing since start (the tests' hook) */
 };
 
 struct rwrite {
@@ -385,6 +386,17 @@ static void splice_read(struct rconn *c, ssize_t n, const uv_buf_t *buf)
         return;
     }
     w->n = (size_t)n;
+    if (notes_sync__relay_tamper) { /* tests only: a hostile relay */
+        int act = notes_sync__relay_tamper(w->data, w->n, c->pairing, c->up);
+        c->up += (uint64_t)n;
+        if (act) {
+            free(w);
+            if (act == 2)
+                conn_close(c);
+            return;
+        }
+        c->up -= (uint64_t)n;
+    }
     c->tokens -= (double)n;
     c->up += (uint64_t)n;
     c->r->st.forwarded += (uint64_t)n;
@@ -401,6 +413,7 @@ static void pair(struct rconn *a, struct rconn *b)
     r->st.waiting--;
     r->st.pairings++;
     r->st.paired++;
+    a->pairing = b->pairing = (unsigned)(r->st.paired - 1);
     a->st = b->st = RS_PAIRED;
     a->peer = b;
     b->peer = a;

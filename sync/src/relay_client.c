@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <netdb.h>
+
 #include <uv.h>
 
 #include "transport_internal.h"
@@ -329,12 +331,74 @@ static void ctl_on_connect(uv_connect_t *req, int status)
     uv_timer_start(&ctl->timer, ctl_tick, CTL_TICK_MS, CTL_TICK_MS);
 }
 
+static void ctl_connect(struct relay_ctl *ctl);
+
+/* The relay's name resolved (each time: addresses change): connect. */
+static void ctl_resolved(uv_getaddrinfo_t *req, int status,
+                         struct addrinfo *res)
+{
+    struct relay_ctl *ctl = req->data;
+    struct notes_sync_hub *h = ctl->hub;
+    struct addrinfo *ai;
+    ctl->resolving = 0;
+    h->nhandles--;
+    for (ai = status == 0 ? res : NULL; ai; ai = ai->ai_next)
+        if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
+            break;
+    if (ai) {
+        memset(&ctl->ss, 0, sizeof(ctl->ss));
+        memcpy(&ctl->ss, ai->ai_addr, ai->ai_addrlen);
+    }
+    uv_freeaddrinfo(res);
+    if (h->stopping || (ctl->client && h->client)) {
+        notes_sync__hub_check_done(h);
+        return;
+    }
+    if (!ai) {
+        char why[200];
+        snprintf(why, sizeof(why), "cannot resolve %s: %s", ctl->host,
+                 status ? uv_strerror(status) : "no address");
+        ctl->ss.ss_family = 0;
+        /* As a failed connect: said once, retried after the backoff. */
+        if (ctl->client || ctl->backoff_ms <= h->retry_ms)
+            notes_sync__hub_log(h, "relay %s: %s", ctl->name, why);
+        if (ctl->client == 1) {
+            h->client_rc = NOTES_SYNC_ENET;
+            snprintf(h->client_detail, sizeof(h->client_detail),
+                     "relay %s: %s", ctl->name, why);
+            ctl->client = 3;
+            uv_timer_stop(&ctl->timer);
+            return;
+        }
+        uv_timer_start(&ctl->timer, ctl_tick, ctl->backoff_ms, 0);
+        ctl->backoff_ms = ctl->backoff_ms >= BACKOFF_MAX_MS / 2
+                              ? BACKOFF_MAX_MS
+                              : ctl->backoff_ms * 2;
+        return;
+    }
+    ctl->resolved = 1;
+    ctl_connect(ctl);
+}
+
 static void ctl_connect(struct relay_ctl *ctl)
 {
     struct notes_sync_hub *h = ctl->hub;
     uv_connect_t *req;
-    if (h->stopping || ctl->tcp_open)
+    if (h->stopping || ctl->tcp_open || ctl->resolving)
         return;
+    if (!ctl->resolved) {
+        struct addrinfo hints;
+        memset(&hints, 0, sizeof(hints));
+        hints.ai_socktype = SOCK_STREAM;
+        ctl->gai.data = ctl;
+        if (uv_getaddrinfo(h->loop, &ctl->gai, ctl_resolved, ctl->host,
+                           ctl->port, &hints) == 0) {
+            ctl->resolving = 1;
+            h->nhandles++;
+            return;
+        }
+    }
+    ctl->resolved = 0; /* the next connect resolves again */
     uv_tcp_init(h->loop, &ctl->tcp);
     ctl->tcp.data = ctl;
     ctl->tcp_open = 1;
@@ -554,7 +618,7 @@ int notes_sync__relay_start(struct notes_sync_hub *h, const char *const *relays,
         ctl->name = relays[i / h->cfg.nspaces];
         ctl->space = i % h->cfg.nspaces;
         ctl->client = client;
-        if ((rc = notes_sync__parse_addr(ctl->name, &ctl->ss)))
+        if ((rc = notes_sync__split_name(ctl->name, ctl->host, ctl->port)))
             return rc;
     }
     h->nctls = n * h->cfg.nspaces;

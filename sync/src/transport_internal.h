@@ -187,7 +187,11 @@ struct relay_ctl {
     struct notes_sync_hub *hub;
     size_t space;
     const char *name;         /* "HOST:PORT" as given (borrowed) */
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss; /* resolved at each connect */
+    char host[NOTES_ADDR_MAX + 1], port[6];
+    uv_getaddrinfo_t gai;
+    int resolving;            /* a getaddrinfo runs (counted in nhandles) */
+    int resolved;             /* ss holds this connect's address */
     uv_tcp_t tcp;
     uv_timer_t timer;         /* reconnect, ping, liveness, member dials */
     int tcp_open;             /* tcp is initialized and not closed yet */
@@ -222,6 +226,8 @@ void notes_sync__loop_finish(uv_loop_t *loop);
 void notes_sync__on_handle_closed(uv_handle_t *hd);
 void notes_sync__on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
 int notes_sync__parse_addr(const char *addr, struct sockaddr_storage *ss);
+int notes_sync__split_name(const char *addr, char host[NOTES_ADDR_MAX + 1],
+                           char port[6]);
 uint64_t notes_sync__unix_ms(void);
 int notes_sync__uv_err(int e, const char *what);
 

@@ -1,0 +1,143 @@
+/*
+ * cmd_relay.c: `notes relay`, the blind relay (docs/protocol.md, "Relay")
+ * as a foreground process: no replica, no file, no configuration. It says
+ * where it listens on stdout (for scripts and tests) and what happens on
+ * stderr, and stops on SIGINT/SIGTERM once its connections are closed.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "cli.h"
+#include "notes_sync.h"
+
+struct relay_state {
+    const char *listen;
+    notes_sync_relay *relay;
+    uv_signal_t sigint, sigterm;
+    int signals;
+};
+
+static void on_listen(void *ud, int port)
+{
+    const struct relay_state *st = ud;
+    const char *colon = strrchr(st->listen, ':');
+    int hl = colon ? (int)(colon - st->listen) : 0;
+    printf("relay listening on %.*s:%d\n", hl, st->listen, port);
+    fflush(stdout);
+}
+
+static void on_log(void *ud, const char *line)
+{
+    (void)ud;
+    fprintf(stderr, "relay: %s\n", cli_esc(line));
+}
+
+static void close_signals(struct relay_state *st)
+{
+    if (!st->signals)
+        return;
+    st->signals = 0;
+    uv_close((uv_handle_t *)&st->sigint, NULL);
+    uv_close((uv_handle_t *)&st->sigterm, NULL);
+}
+
+/* Every connection and the listener closed: the signals go, the loop ends. */
+static void on_stopped(void *arg)
+{
+    close_signals(arg);
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+    struct relay_state *st = h->data;
+    fprintf(stderr, "relay: stopping (signal %d)\n", sig);
+    notes_sync_relay_stop(st->relay, on_stopped, st);
+}
+
+/* A positive count, at most max. */
+static int opt_count(int *i, int argc, char **argv, unsigned long max,
+                     unsigned long *out)
+{
+    const char *v = cli_opt_value(i, argc, argv);
+    char *end;
+    if (!v || !*v || *v == '-')
+        return -1;
+    *out = strtoul(v, &end, 10);
+    return *end || *out == 0 || *out > max ? -1 : 0;
+}
+
+int cmd_relay(int argc, char **argv, struct cli_ctx *ctx)
+{
+    struct relay_state st = {0};
+    notes_sync_relay_opts o = {0};
+    notes_sync_relay_stats s;
+    uv_loop_t loop;
+    unsigned long v;
+    int rc;
+    (void)ctx;
+    st.listen = "0.0.0.0:7656";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--listen") == 0) {
+            if (!(st.listen = cli_opt_value(&i, argc, argv)))
+                return cli_usage("relay");
+        } else if (strcmp(a, "--max-conns") == 0) {
+            if (opt_count(&i, argc, argv, 1u << 20, &v))
+                return cli_usage("relay");
+            o.max_conns = (unsigned)v;
+        } else if (strcmp(a, "--max-per-addr") == 0) {
+            if (opt_count(&i, argc, argv, 1u << 20, &v))
+                return cli_usage("relay");
+            o.max_per_addr = (unsigned)v;
+        } else if (strcmp(a, "--max-per-tag") == 0) {
+            if (opt_count(&i, argc, argv, 1u << 20, &v))
+                return cli_usage("relay");
+            o.max_per_tag = (unsigned)v;
+        } else if (strcmp(a, "--rate") == 0) {
+            if (opt_count(&i, argc, argv, 1ul << 40, &v))
+                return cli_usage("relay");
+            o.rate = (size_t)v;
+        } else {
+            return cli_usage("relay");
+        }
+    }
+    o.listen = st.listen;
+    o.on_listen = on_listen;
+    o.on_log = on_log;
+    o.ud = &st;
+    if (uv_loop_init(&loop) < 0) {
+        fprintf(stderr, "notes: cannot relay: no event loop\n");
+        return EXIT_SYSTEM;
+    }
+    rc = notes_sync_relay_start(&loop, &o, &st.relay);
+    if (rc) {
+        char why[512];
+        snprintf(why, sizeof(why), "%s", notes_sync_last_detail());
+        (void)uv_run(&loop, UV_RUN_DEFAULT); /* what it opened closes */
+        (void)uv_loop_close(&loop);
+        fprintf(stderr, "notes: cannot relay: %s\n",
+                why[0] ? cli_esc(why) : notes_sync_strerror(rc));
+        return rc == NOTES_EINVAL ? EXIT_USER : EXIT_SYSTEM;
+    }
+    /* Caught until the relay has stopped: a second Ctrl-C changes nothing. */
+    uv_signal_init(&loop, &st.sigint);
+    uv_signal_init(&loop, &st.sigterm);
+    st.sigint.data = st.sigterm.data = &st;
+    st.signals = 1;
+    uv_signal_start(&st.sigint, on_signal, SIGINT);
+    uv_signal_start(&st.sigterm, on_signal, SIGTERM);
+    (void)uv_run(&loop, UV_RUN_DEFAULT);
+    notes_sync_relay_stats_get(st.relay, &s);
+    fprintf(stderr,
+            "relay: stopped: %llu connections accepted, %llu refused, "
+            "%llu pairings, %llu bytes forwarded\n",
+            (unsigned long long)s.accepted, (unsigned long long)s.refused,
+            (unsigned long long)s.paired, (unsigned long long)s.forwarded);
+    notes_sync_relay_free(st.relay);
+    (void)uv_loop_close(&loop);
+    return 0;
+}
