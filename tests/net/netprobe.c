@@ -140,7 +140,7 @@ static int cmd_serve(int port) {
     printf("listening\n");
     fflush(stdout);
     for (;;) {
-        struct sockaddr_in from;
+        struct sockaddr_in from = {0};
         socklen_t fl = sizeof(from);
         int c = accept(fd, (struct sockaddr *)&from, &fl);
         if (c < 0) {
@@ -178,7 +178,7 @@ static int cmd_connect(const char *host, int port, int lport, int timeout_ms) {
         printf("error: %s\n", strerror(errno));
         return 1;
     }
-    struct sockaddr_in la;
+    struct sockaddr_in la = {0};
     socklen_t ll = sizeof(la);
     getsockname(fd, (struct sockaddr *)&la, &ll);
     char obs[64];
