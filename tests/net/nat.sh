@@ -287,6 +287,7 @@ start_serve() { # start_serve I
         --listen "0.0.0.0:$SERVE_PORT" --relay "$RELAY" --no-ui --no-discovery \
         > >(stamp >"$WORK/serve$1.log") 2>&1 &
     PIDS+=($!)
+    SERVE_PID[$1]=$!
 }
 # log_ms I PATTERN: when laptop I's daemon first logged PATTERN, in ms
 # after its notes serve; - if it did not.
@@ -387,6 +388,7 @@ meeting() {
     else
         fail "home1<->home2 not direct: home1 sees '$(path 1 2)', home2 sees '$(path 2 1)'"
     fi
+    for pair in 12 13 23; do NOTESPATH[$pair]=$(path "${pair:0:1}" "${pair:1:1}"); done
     for pair in 13 31 23 32; do
         a=${pair:0:1}; b=${pair:1:1}
         path_is "$a" "$b" relay && ok "home$a sees home$b through the relay" \
@@ -423,13 +425,31 @@ meeting() {
     t=$(now_ms)
     wait_until 30 same_note 1 2 3 && ok "after the relay's restart all converged, nothing lost ($(( $(now_ms) - t )) ms)" \
         || fail "after the relay's restart: not converged"
+
+    # Every daemon and the relay stop cleanly on SIGTERM (exit 0), and a
+    # sanitizer build reported nothing.
+    local name pid rc
+    for name in serve1 serve2 serve3 relay2; do
+        case $name in serve*) pid=${SERVE_PID[${name#serve}]} ;; *) pid=$RELAY_PID ;; esac
+        kill "$pid" 2>/dev/null
+        if ! wait_until 10 eval '! kill -0 '"$pid"; then
+            fail "$name did not stop within 10 s of SIGTERM"; continue
+        fi
+        rc=0; wait "$pid" 2>/dev/null || rc=$?
+        [ "$rc" = 0 ] || fail "$name exited $rc on SIGTERM"
+    done
+    if grep -lE "AddressSanitizer|LeakSanitizer|runtime error:" "$WORK"/*.log; then
+        fail "a sanitizer reported an error (logs above)"
+    else
+        ok "daemons and relay stopped cleanly"
+    fi
 }
 
 build_networks
 log "networks built (prefix $PFX)"
 check_networks
 
-declare -A KEY FIRST_SYNC DIRECT SERVE_T0
+declare -A KEY FIRST_SYNC DIRECT SERVE_T0 SERVE_PID NOTESPATH
 POLL_MS=0
 if ! "$NOTES" help relay >/dev/null 2>&1; then
     log "part 2 (notes) not run: this notes has no relay command"
@@ -448,9 +468,9 @@ else
         "$(log_ms 2 "direct connection") (home2's log); seen in notes peers by home2" \
         "${DIRECT[21]:--}, by home1 ${DIRECT[12]:--}"
     log "figures: hole punch per NAT pair (network / notes):" \
-        "port-preserving<->port-preserving (home1-home2) ${NETPUNCH[12]%% /*} / $(path 1 2)," \
-        "port-preserving<->random-fully (home1-home3) ${NETPUNCH[13]%% /*} / $(path 1 3)," \
-        "(home2-home3) ${NETPUNCH[23]%% /*} / $(path 2 3)"
+        "port-preserving<->port-preserving (home1-home2) ${NETPUNCH[12]%% /*} / ${NOTESPATH[12]}," \
+        "port-preserving<->random-fully (home1-home3) ${NETPUNCH[13]%% /*} / ${NOTESPATH[13]}," \
+        "(home2-home3) ${NETPUNCH[23]%% /*} / ${NOTESPATH[23]}"
 fi
 
 if [ "$FAILED" -ne 0 ]; then
