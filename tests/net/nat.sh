@@ -100,10 +100,16 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'echo "nat.sh: interrupted or over ${LIMIT}s" >&2; exit 124' INT TERM
-# A watchdog, not synchronisation; it takes its sleep along when killed, and
-# holds none of our output open (ctest waits for the output to close).
-bash -c 's=; trap '\''kill $s 2>/dev/null; exit 0'\'' TERM
-         sleep "$1" & s=$!; wait $s; kill -TERM "$2"' _ "$LIMIT" $$ >/dev/null 2>&1 &
+# A watchdog, not synchronisation. It holds none of our output open (ctest
+# waits for the output to close), and gives up when this script is gone
+# (SIGKILL skips the trap that stops it): its PID may be someone else's by
+# then, so it checks the process' start time.
+bash -c 'st=$(cut -d" " -f22 "/proc/$2/stat")
+         for ((i = 0; i < $1; i++)); do
+             sleep 1
+             [ "$(cut -d" " -f22 "/proc/$2/stat" 2>/dev/null)" = "$st" ] || exit 0
+         done
+         kill -TERM "$2"' _ "$LIMIT" $$ >/dev/null 2>&1 &
 WATCHDOG=$!
 
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((10#$t / 1000)); }
