@@ -715,7 +715,7 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
     const char *peers[16], *announce[8], *relays[NOTES_SYNC_RELAYS_MAX];
     char known[NOTES_SYNC_RELAYS_MAX][NOTES_ADDR_MAX + 1];
     size_t npeers = 0, nannounce = 0, nrelays = 0;
-    int no_relay = 0;
+    int no_relay = 0, no_punch = 0;
     unsigned sessions = 0;
     unsigned long dport = 0, interval = 0;
     int discovery = 1;
@@ -752,6 +752,9 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
                 return cli_usage("serve");
         } else if (strcmp(argv[i], "--no-relay") == 0) {
             no_relay = 1;
+        } else if (strcmp(argv[i], "--no-punch") == 0) {
+            /* Test knob: relayed sessions stay relayed (no direct try). */
+            no_punch = 1;
         } else if (strcmp(argv[i], "--peer") == 0) {
             /* Dial HOST:PORT and keep a live session with it (repeatable;
              * redialed with backoff when it drops). */
@@ -811,6 +814,7 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
     o.caller_watches = 1;
     o.relays = relays;
     o.nrelays = nrelays;
+    o.no_punch = no_punch;
     /* The loop is ours: the hub and the page both run on it. */
     uv_loop_t loop;
     int e = uv_loop_init(&loop);
