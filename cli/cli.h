@@ -62,11 +62,11 @@ int cli_exit_code(int rc);
 /* Resolve NOTE (id, unique id prefix, unique title match) and open it;
  * its damage, if any, is reported (cli_note_damage). */
 int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out);
-/* For commands over [NOTE], every note without it: a NOTE given is opened
- * (cli_open_note), else *out is NULL; more arguments are usage. 0 or the
- * exit code. */
+/* For commands whose one argument is NOTE (or, unless `required`, none:
+ * every note): a NOTE given is opened (cli_open_note), else *out is NULL;
+ * other arguments are usage. 0 or the exit code. */
 int cli_open_note_arg(struct cli_ctx *ctx, int argc, char **argv,
-                      const char *cmd, notes_doc **out);
+                      const char *cmd, int required, notes_doc **out);
 /* For commands over every note: the replica's note ids (exit code, with
  * the message, when they cannot be listed), and one of them opened:
  * 0; -1 for a note created but never committed (skip it); or the exit code

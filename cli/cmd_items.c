@@ -271,7 +271,7 @@ int cmd_decisions(int argc, char **argv, struct cli_ctx *ctx)
     size_t shown = 0;
     int ret = 0;
     notes_doc *one;
-    if ((ret = cli_open_note_arg(ctx, argc, argv, "decisions", &one)))
+    if ((ret = cli_open_note_arg(ctx, argc, argv, "decisions", 0, &one)))
         return ret;
     if (one) {
         ret = list_items(ctx, one, 0, arr, NULL, &shown);

@@ -287,9 +287,7 @@ int cmd_edit(int argc, char **argv, struct cli_ctx *ctx)
 {
     notes_doc *d;
     int rc;
-    if (argc != 2)
-        return cli_usage("edit");
-    if ((rc = cli_open_note(ctx, argv[1], &d)))
+    if ((rc = cli_open_note_arg(ctx, argc, argv, "edit", 1, &d)))
         return rc;
     const char *editor = getenv("VISUAL");
     if (!editor || !*editor)
@@ -485,9 +483,7 @@ int cmd_log(int argc, char **argv, struct cli_ctx *ctx)
 {
     notes_doc *d;
     int rc;
-    if (argc != 2)
-        return cli_usage("log");
-    if ((rc = cli_open_note(ctx, argv[1], &d)))
+    if ((rc = cli_open_note_arg(ctx, argc, argv, "log", 1, &d)))
         return rc;
     json_t *arr = ctx->json ? json_array() : NULL;
     for (size_t i = notes_doc_change_count(d); i-- > 0;) {
@@ -608,9 +604,7 @@ int cmd_blame(int argc, char **argv, struct cli_ctx *ctx)
 {
     notes_doc *d;
     int rc;
-    if (argc != 2)
-        return cli_usage("blame");
-    if ((rc = cli_open_note(ctx, argv[1], &d)))
+    if ((rc = cli_open_note_arg(ctx, argc, argv, "blame", 1, &d)))
         return rc;
     json_t *arr = ctx->json ? json_array() : NULL;
     if ((rc = cli_blame_lines(ctx, d, arr, NULL)) == 0 && arr) {
@@ -843,7 +837,7 @@ int cmd_compact(int argc, char **argv, struct cli_ctx *ctx)
 {
     int failed = 0, rc;
     notes_doc *one;
-    if ((rc = cli_open_note_arg(ctx, argc, argv, "compact", &one)))
+    if ((rc = cli_open_note_arg(ctx, argc, argv, "compact", 0, &one)))
         return rc;
     if (one) {
         rc = compact_one(one, &failed);

@@ -583,10 +583,10 @@ int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out)
 }
 
 int cli_open_note_arg(struct cli_ctx *ctx, int argc, char **argv,
-                      const char *cmd, notes_doc **out)
+                      const char *cmd, int required, notes_doc **out)
 {
     *out = NULL;
-    if (argc > 2)
+    if (argc > 2 || (required && argc != 2))
         return cli_usage(cmd);
     return argc == 2 ? cli_open_note(ctx, argv[1], out) : 0;
 }
