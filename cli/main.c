@@ -304,6 +304,40 @@ const char *cli_opt_value(int *i, int argc, char **argv)
     return argv[++*i];
 }
 
+/* The options of the table, if argv[*i] is one: 1 (taken, *i past its
+ * value), 0 (not an option), -1 (its value is missing). */
+static int take_opt(const struct cli_opt *opts, int *i, int argc, char **argv)
+{
+    for (const struct cli_opt *o = opts; o && o->name; o++) {
+        if (strcmp(argv[*i], o->name) != 0)
+            continue;
+        if (!o->value) {
+            *o->flag = 1;
+            return 1;
+        }
+        return (*o->value = cli_opt_value(i, argc, argv)) ? 1 : -1;
+    }
+    return 0;
+}
+
+int cli_parse_args(int argc, char **argv, const char *cmd,
+                   const struct cli_opt *opts, const char **pos, size_t npos,
+                   int dash_ok)
+{
+    size_t k = 0;
+    for (int i = 1; i < argc; i++) {
+        int t = take_opt(opts, &i, argc, argv);
+        if (t < 0)
+            return cli_usage(cmd);
+        if (t > 0)
+            continue;
+        if (k == npos || (!dash_ok && argv[i][0] == '-'))
+            return cli_usage(cmd);
+        pos[k++] = argv[i];
+    }
+    return 0;
+}
+
 void cli_note_id(char out[33], const uint8_t id[16])
 {
     notes__hex(out, id, 16);
@@ -576,6 +610,15 @@ int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out)
     free(docs);
     notes_free(ids);
     return ret;
+}
+
+int cli_open_note_arg(struct cli_ctx *ctx, int argc, char **argv,
+                      const char *cmd, int required, notes_doc **out)
+{
+    *out = NULL;
+    if (argc > 2 || (required && argc != 2))
+        return cli_usage(cmd);
+    return argc == 2 ? cli_open_note(ctx, argv[1], out) : 0;
 }
 
 /* ---- replica and passphrase ---- */
