@@ -110,13 +110,23 @@ int cli_commit(notes_doc *d, const char *what);
 /* Parse "--opt VALUE" style arguments; returns index of next arg. */
 const char *cli_opt_value(int *i, int argc, char **argv);
 /* One option in a command's table for cli_parse_args: "NAME VALUE" when
- * `value` is set (a repeated option keeps the last), else the flag "NAME",
- * which sets *flag to 1. A table ends with a NULL name. */
+ * `value` is set (a repeated option keeps the last); a repeatable "NAME
+ * VALUE" when `many` is set (values appended to many[0..*nmany), at most
+ * `max`; one more is a usage error); else the flag "NAME", which sets
+ * *flag to 1. A table ends with a NULL name. */
 struct cli_opt {
     const char *name;
     const char **value;
     int *flag;
+    const char **many;
+    size_t *nmany;
+    size_t max;
 };
+#define CLI_VALUE(n, v) {.name = (n), .value = (v)}
+#define CLI_FLAG(n, f) {.name = (n), .flag = (f)}
+#define CLI_MANY(n, arr, cnt, cap) \
+    {.name = (n), .many = (arr), .nmany = (cnt), .max = (cap)}
+#define CLI_END {.name = NULL}
 /* Parse a command's arguments (argv[1..]): the options of `opts` wherever
  * they stand; the other arguments fill pos[0..npos) in order, one beginning
  * with '-' only when `dash_ok` (a title, a text, "-" for stdin). 0, or

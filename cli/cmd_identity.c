@@ -16,10 +16,10 @@ int cmd_init(int argc, char **argv, struct cli_ctx *ctx)
     int protect = getenv("NOTES_PASSPHRASE") != NULL, device_only = 0;
     notes_replica *r;
 
-    const struct cli_opt opts[] = {{"--name", &name, NULL},
-                                   {"--protect", NULL, &protect},
-                                   {"--device", NULL, &device_only},
-                                   {NULL, NULL, NULL}};
+    const struct cli_opt opts[] = {CLI_VALUE("--name", &name),
+                                   CLI_FLAG("--protect", &protect),
+                                   CLI_FLAG("--device", &device_only),
+                                   CLI_END};
     int rc = cli_parse_args(argc, argv, "init", opts, NULL, 0, 0);
     if (rc)
         return rc;

@@ -14,8 +14,8 @@ static int record_item(int argc, char **argv, struct cli_ctx *ctx, int todo)
 {
     const char *owner = NULL;
     const char *cmd = todo ? "todo" : "decide";
-    const struct cli_opt opts[] = {{"--owner", &owner, NULL},
-                                   {NULL, NULL, NULL}};
+    const struct cli_opt opts[] = {CLI_VALUE("--owner", &owner),
+                                   CLI_END};
     const char *pos[2] = {NULL, NULL};
     int rc = cli_parse_args(argc, argv, cmd, opts, pos, 2, 1);
     if (rc)

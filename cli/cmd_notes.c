@@ -43,8 +43,8 @@ int cmd_new(int argc, char **argv, struct cli_ctx *ctx)
     struct timeval tv;
     int rc;
 
-    const struct cli_opt opts[] = {{"--template", &template, NULL},
-                                   {NULL, NULL, NULL}};
+    const struct cli_opt opts[] = {CLI_VALUE("--template", &template),
+                                   CLI_END};
     if ((rc = cli_parse_args(argc, argv, "new", opts, &title, 1, 1)))
         return rc;
     if (!title || !*title)
@@ -214,9 +214,9 @@ int cmd_show(int argc, char **argv, struct cli_ctx *ctx)
     int conflicts = 0, rc;
     notes_doc *d;
 
-    const struct cli_opt opts[] = {{"--at", &at, NULL},
-                                   {"--conflicts", NULL, &conflicts},
-                                   {NULL, NULL, NULL}};
+    const struct cli_opt opts[] = {CLI_VALUE("--at", &at),
+                                   CLI_FLAG("--conflicts", &conflicts),
+                                   CLI_END};
     if ((rc = cli_parse_args(argc, argv, "show", opts, &note, 1, 0)))
         return rc;
     if (!note)
@@ -364,8 +364,8 @@ int cmd_append(int argc, char **argv, struct cli_ctx *ctx)
     const char *section = NULL;
     size_t n;
     int rc;
-    const struct cli_opt opts[] = {{"--section", &section, NULL},
-                                   {NULL, NULL, NULL}};
+    const struct cli_opt opts[] = {CLI_VALUE("--section", &section),
+                                   CLI_END};
     const char *pos[2] = {NULL, NULL};
     if ((rc = cli_parse_args(argc, argv, "append", opts, pos, 2, 1)))
         return rc;
@@ -873,11 +873,11 @@ int cmd_export(int argc, char **argv, struct cli_ctx *ctx)
     int authors = 0, attest = 0;
     notes_doc *d;
     int rc, ret;
-    const struct cli_opt opts[] = {{"--format", &format, NULL},
-                                   {"-o", &out, NULL},
-                                   {"--authors", NULL, &authors},
-                                   {"--attest", NULL, &attest},
-                                   {NULL, NULL, NULL}};
+    const struct cli_opt opts[] = {CLI_VALUE("--format", &format),
+                                   CLI_VALUE("-o", &out),
+                                   CLI_FLAG("--authors", &authors),
+                                   CLI_FLAG("--attest", &attest),
+                                   CLI_END};
     if ((rc = cli_parse_args(argc, argv, "export", opts, &note, 1, 0)))
         return rc;
     if (!note)

@@ -48,8 +48,8 @@ int cmd_open(int argc, char **argv, struct cli_ctx *ctx)
     const char *spec = NULL;
     int no_browser = 0;
     char base[128], token[128], url[512], hex[33];
-    const struct cli_opt opts[] = {{"--no-browser", NULL, &no_browser},
-                                   {NULL, NULL, NULL}};
+    const struct cli_opt opts[] = {CLI_FLAG("--no-browser", &no_browser),
+                                   CLI_END};
     int ret = cli_parse_args(argc, argv, "open", opts, &spec, 1, 0);
     if (ret)
         return ret;

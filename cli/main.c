@@ -311,6 +311,13 @@ static int take_opt(const struct cli_opt *opts, int *i, int argc, char **argv)
     for (const struct cli_opt *o = opts; o && o->name; o++) {
         if (strcmp(argv[*i], o->name) != 0)
             continue;
+        if (o->many) {
+            const char *v = cli_opt_value(i, argc, argv);
+            if (!v || *o->nmany == o->max)
+                return -1;
+            o->many[(*o->nmany)++] = v;
+            return 1;
+        }
         if (!o->value) {
             *o->flag = 1;
             return 1;
