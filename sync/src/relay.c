@@ -48,7 +48,7 @@ struct rconn {
     struct sockaddr_storage remote;
     uint8_t host[17];  /* the per-address limit's key */
     uint8_t tag[RELAY_TAG_LEN];
-    uint8_t id[RELAY_ID_LEN];    /* control: its id */
+    uint8_t id[RELAY_ID_LEN];    /* control: its id; waiting: `to` */
     uint8_t token[16];           /* waiting: the token ACCEPT must bring */
     struct sync_relay_rd rd;
     /* Spliced: the other side, bytes waiting to be written on this
@@ -58,6 +58,7 @@ struct rconn {
     double tokens;
     uint64_t refill_ns;
     int paused_rate, paused_queue;
+    int draining;      /* reads no more; closes once inq is written */
     uint64_t up;       /* bytes read from this side while spliced */
 };
 
@@ -178,18 +179,27 @@ static void on_conn_handle_closed(uv_handle_t *hd)
 static void send_msg(struct rconn *c, uint8_t type, const void *p, size_t n);
 static void conn_close(struct rconn *c);
 static void on_timer(uv_timer_t *t);
+static void refuse(struct rconn *c, const char *why);
 
-/* A spliced side has gone: the other one closes once what it was sent
- * has been written (it reads no more meanwhile). */
+/* A spliced side reads no more and closes once what it was sent has been
+ * written, within connect_ms (a member that stops reading cannot hold it). */
+static void drain(struct rconn *c)
+{
+    if (c->closing || c->draining)
+        return;
+    c->draining = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    if (c->inq == 0)
+        conn_close(c);
+    else
+        uv_timer_start(&c->timer, on_timer, c->r->o.connect_ms, 0);
+}
+
+/* A spliced side has gone: the other one drains. */
 static void peer_gone(struct rconn *c)
 {
     c->peer = NULL;
-    if (c->closing)
-        return;
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    uv_timer_stop(&c->timer);
-    if (c->inq == 0)
-        conn_close(c);
+    drain(c);
 }
 
 /* A control or waiting connection gives up its role (closed or refused). */
@@ -201,10 +211,14 @@ static void leave(struct rconn *c)
     if (c->st != RS_CONTROL)
         return;
     r->st.members--;
-    for (struct rconn *o = r->conns; o && !r->stopping; o = o->next)
-        if (o != c && !o->closing && o->st == RS_CONTROL &&
-            memcmp(o->tag, c->tag, RELAY_TAG_LEN) == 0)
+    for (struct rconn *o = r->conns; o && !r->stopping; o = o->next) {
+        if (o == c || o->closing || memcmp(o->tag, c->tag, RELAY_TAG_LEN) != 0)
+            continue;
+        if (o->st == RS_CONTROL)
             send_msg(o, RELAY_GONE, c->id, RELAY_ID_LEN);
+        else if (o->st == RS_WAITING && memcmp(o->id, c->id, RELAY_ID_LEN) == 0)
+            refuse(o, "member left"); /* its ACCEPT will not come */
+    }
 }
 
 static void conn_close(struct rconn *c)
@@ -251,9 +265,9 @@ static void on_written(uv_write_t *req, int status)
         if (c->inq == 0)
             conn_close(c);
     } else if (c->st == RS_PAIRED) {
-        if (!c->peer) {
+        if (c->draining) {
             if (c->inq == 0)
-                conn_close(c); /* drained after its peer left */
+                conn_close(c);
         } else if (c->peer->paused_queue && c->inq < c->r->o.max_queue) {
             c->peer->paused_queue = 0;
             resume(c->peer);
@@ -322,6 +336,10 @@ static void on_timer(uv_timer_t *t)
         refuse(c, "timeout: no ACCEPT");
         break;
     case RS_PAIRED:
+        if (c->draining) {
+            conn_close(c); /* its member did not read what was left */
+            break;
+        }
         c->paused_rate = 0;
         resume(c);
         break;
@@ -348,7 +366,8 @@ static void on_alloc(uv_handle_t *hd, size_t sz, uv_buf_t *buf);
 
 static void resume(struct rconn *c)
 {
-    if (c->closing || !c->peer || c->paused_rate || c->paused_queue)
+    if (c->closing || c->draining || !c->peer || c->paused_rate ||
+        c->paused_queue)
         return;
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
         conn_close(c);
@@ -359,7 +378,7 @@ static void resume(struct rconn *c)
 static void throttle(struct rconn *c)
 {
     const notes_sync_relay_opts *o = &c->r->o;
-    if (c->closing || !c->peer)
+    if (c->closing || c->draining || !c->peer)
         return;
     refill(c);
     if (c->peer->inq >= o->max_queue)
@@ -380,8 +399,15 @@ static void splice_read(struct rconn *c, ssize_t n, const uv_buf_t *buf)
     struct rwrite *w = (struct rwrite *)(void *)(buf->base - offsetof(struct rwrite, data));
     if (n <= 0 || !c->peer) {
         free(w);
-        if (n < 0) /* the end, an error, or UV_ENOBUFS: the pairing ends */
+        if (n == UV_EOF && c->peer) {
+            /* The end of one side ends the pairing once both sides have
+             * written what they hold: nothing sent before it is lost. */
+            struct rconn *p = c->peer;
+            drain(c);
+            drain(p);
+        } else if (n < 0) { /* an error, or no memory for the read */
             conn_close(c);
+        }
         return;
     }
     w->n = (size_t)n;
@@ -491,6 +517,7 @@ static void on_connect(struct rconn *c, const uint8_t *p)
         return;
     }
     memcpy(c->tag, p, RELAY_TAG_LEN);
+    memcpy(c->id, to, RELAY_ID_LEN);
     notes__random(c->token, sizeof(c->token));
     c->st = RS_WAITING;
     r->st.waiting++;

@@ -178,11 +178,18 @@ static notes_sync_relay_stats stats(void)
 
 /* ---- members: raw sockets ---- */
 
+/* A receive buffer for the next dials (0: the kernel's): small, the relay
+ * has to hold what the member has not read yet. */
+static int g_rcvbuf;
+
 static int dial(void)
 {
     struct sockaddr_in sa;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
+    if (g_rcvbuf)
+        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &g_rcvbuf,
+                                    sizeof(g_rcvbuf)), 0);
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)g->port);
@@ -381,6 +388,7 @@ static int setup_default(void **state)
     (void)state;
     memset(T1, 0x11, sizeof(T1));
     memset(T2, 0x22, sizeof(T2));
+    g_rcvbuf = 0;
     relay_up(NULL);
     return 0;
 }
@@ -498,6 +506,73 @@ static void test_one_mib_both_ways(void **state)
     close(db);
     close(a.ctl);
     close(b.ctl);
+    WAIT_STAT(conns, 0);
+}
+
+/* A side that sends all it can and closes at once: the other, reading
+ * slowly, gets every byte, then the end (the relay writes what it holds
+ * before it closes). */
+static void test_close_after_burst(void **state)
+{
+    struct member a, b;
+    int da, db;
+    static uint8_t buf[64 << 10];
+    size_t sent = 0, got = 0, bad = 0;
+    uint64_t dl = now_ms() + 20000;
+    (void)state;
+    a = join(T1, 1);
+    b = join(T1, 2);
+    expect_present(&b, &a);
+    expect_present(&a, &b);
+    g_rcvbuf = 4096;
+    pair_up(&a, &b, &da, &db);
+    g_rcvbuf = 0;
+    /* b reads nothing: a fills its buffers, the relay's (its queue to b
+     * to max_queue) and b's; then a closes. */
+    assert_int_equal(fcntl(da, F_SETFL, O_NONBLOCK), 0);
+    for (;;) {
+        struct pollfd pf = {da, POLLOUT, 0};
+        ssize_t k;
+        if (poll(&pf, 1, 300) <= 0)
+            break; /* nothing moves any more: everything is full */
+        for (size_t i = 0; i < sizeof(buf); i++)
+            buf[i] = (uint8_t)((sent + i) % 253);
+        if ((k = send(da, buf, sizeof(buf), MSG_NOSIGNAL)) > 0)
+            sent += (size_t)k;
+        assert_true(now_ms() < dl);
+    }
+    assert_true(sent > (64u << 10));
+    close(da);
+    /* b now reads 4 KiB a millisecond (a pace, not a wait), so the relay
+     * still holds a queue when it reads a's end. */
+    for (;;) {
+        struct pollfd pf = {db, POLLIN, 0};
+        ssize_t k;
+        assert_int_equal(poll(&pf, 1, WAIT_MS), 1);
+        k = recv(db, buf, 4096, 0);
+        assert_true(k >= 0);
+        if (k == 0)
+            break;
+        for (ssize_t i = 0; i < k; i++)
+            bad += buf[i] != (uint8_t)((got + (size_t)i) % 253);
+        got += (size_t)k;
+        (void)poll(NULL, 0, 1);
+        assert_true(now_ms() < dl);
+    }
+    assert_int_equal(got, sent);
+    assert_int_equal(bad, 0);
+    close(db);
+    WAIT_STAT(pairings, 0);
+    /* A CONNECT whose target leaves before it ACCEPTs is refused then. */
+    {
+        uint8_t token[16];
+        int fd = connect_to(T1, &a, &b, token);
+        close(b.ctl);
+        expect_refused(fd, "left");
+        close(fd);
+        expect_msg(a.ctl, RELAY_GONE, NULL, RELAY_ID_LEN);
+    }
+    close(a.ctl);
     WAIT_STAT(conns, 0);
 }
 
@@ -824,6 +899,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_meet_and_exchange, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_one_mib_both_ways, setup_default, teardown),
+        cmocka_unit_test_setup_teardown(test_close_after_burst, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_timeouts, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_limits, setup_default, teardown),
