@@ -60,6 +60,7 @@ struct rconn {
     int paused_rate, paused_queue;
     int draining;      /* reads no more; closes once inq is written */
     uint64_t up;       /* bytes read from this side while spliced */
+    struct rwrite *rw; /* the buffer of the read in progress */
 };
 
 struct rwrite {
@@ -166,6 +167,7 @@ static void on_conn_handle_closed(uv_handle_t *hd)
     r->handles--;
     if (--c->handles > 0)
         return;
+    free(c->rw);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -279,10 +281,9 @@ static void on_written(uv_write_t *req, int status)
 static void write_out(struct rconn *c, struct rwrite *w)
 {
     uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->n);
-    int e;
     w->c = c;
     c->inq += w->n;
-    if ((e = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written)) < 0) {
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
         c->inq -= w->n;
         free(w);
         conn_close(c);
@@ -394,9 +395,10 @@ static void throttle(struct rconn *c)
         uv_read_stop((uv_stream_t *)&c->tcp);
 }
 
-static void splice_read(struct rconn *c, ssize_t n, const uv_buf_t *buf)
+static void splice_read(struct rconn *c, ssize_t n)
 {
-    struct rwrite *w = (struct rwrite *)(void *)(buf->base - offsetof(struct rwrite, data));
+    struct rwrite *w = c->rw;
+    c->rw = NULL;
     if (n <= 0 || !c->peer) {
         free(w);
         if (n == UV_EOF && c->peer) {
@@ -560,14 +562,14 @@ static int on_msg(struct rconn *c, uint8_t type, const uint8_t *p, size_t len,
                   int trailing)
 {
     static const struct {
-        uint8_t type;
         size_t len;
         enum rstate in;
+        uint8_t type;
     } ok[] = {
-        {RELAY_REGISTER, RELAY_TAG_LEN + RELAY_ID_LEN, RS_HELLO},
-        {RELAY_CONNECT, RELAY_TAG_LEN + 2 * RELAY_ID_LEN, RS_HELLO},
-        {RELAY_ACCEPT, 16, RS_HELLO},
-        {RELAY_PING, 0, RS_CONTROL},
+        {RELAY_TAG_LEN + RELAY_ID_LEN, RS_HELLO, RELAY_REGISTER},
+        {RELAY_TAG_LEN + 2 * RELAY_ID_LEN, RS_HELLO, RELAY_CONNECT},
+        {16, RS_HELLO, RELAY_ACCEPT},
+        {0, RS_CONTROL, RELAY_PING},
     };
     size_t i;
     for (i = 0; i < sizeof(ok) / sizeof(ok[0]) && ok[i].type != type; i++)
@@ -645,7 +647,9 @@ static void on_alloc(uv_handle_t *hd, size_t sz, uv_buf_t *buf)
                ? c->r->o.max_queue - c->peer->inq : 1;
     if (n > room)
         n = room;
-    if (!(w = malloc(sizeof(*w) + n))) {
+    /* Held by the connection until on_read, which follows at once. */
+    free(c->rw);
+    if (!(c->rw = w = malloc(sizeof(*w) + n))) {
         *buf = uv_buf_init(NULL, 0); /* on_read sees UV_ENOBUFS */
         return;
     }
@@ -657,7 +661,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     struct rconn *c = st->data;
     if (buf->base != (char *)c->r->rbuf) {
         if (buf->base)
-            splice_read(c, n, buf);
+            splice_read(c, n);
         else if (n < 0)
             conn_close(c); /* no memory for the read */
         return;
