@@ -90,8 +90,10 @@ int cmd_relay(int argc, char **argv, struct cli_ctx *ctx)
         {"--max-per-tag", &o.max_per_tag, NULL, 1ul << 20},
         {"--rate", NULL, &o.rate, 1ul << 40},
     };
+    char dflt[32];
     (void)ctx;
-    st.listen = "0.0.0.0:7656";
+    snprintf(dflt, sizeof(dflt), "0.0.0.0:%d", NOTES_SYNC_RELAY_PORT);
+    st.listen = dflt;
     for (int i = 1; i < argc; i++) {
         size_t k;
         if (strcmp(argv[i], "--listen") == 0) {
