@@ -577,6 +577,64 @@ static void test_close_after_burst(void **state)
     WAIT_STAT(conns, 0);
 }
 
+/* A member that does not read: the relay stops reading its peer once
+ * max_queue waits (rate limit off here), so the sender stalls after what
+ * the kernels' buffers and the queue hold, and nothing is lost. */
+static void test_backpressure(void **state)
+{
+    notes_sync_relay_opts o = {0};
+    struct member a, b;
+    int da, db;
+    static uint8_t buf[64 << 10];
+    size_t sent = 0, got = 0, bad = 0;
+    uint64_t dl;
+    (void)state;
+    relay_down();
+    o.rate = (size_t)1 << 40;
+    o.burst = (size_t)1 << 40;
+    relay_up(&o);
+    a = join(T1, 1);
+    b = join(T1, 2);
+    expect_present(&b, &a);
+    expect_present(&a, &b);
+    pair_up(&a, &b, &da, &db);
+    assert_int_equal(fcntl(da, F_SETFL, O_NONBLOCK), 0);
+    dl = now_ms() + 20000;
+    for (;;) {
+        struct pollfd pf = {da, POLLOUT, 0};
+        ssize_t k;
+        if (poll(&pf, 1, 300) <= 0)
+            break; /* stalled */
+        for (size_t i = 0; i < sizeof(buf); i++)
+            buf[i] = (uint8_t)((sent + i) % 251);
+        if ((k = send(da, buf, sizeof(buf), MSG_NOSIGNAL)) > 0)
+            sent += (size_t)k;
+        /* Without backpressure the relay reads on and this never stalls
+         * (loopback buffers hold a few MiB at most). */
+        if (sent > (64u << 20) || now_ms() > dl)
+            fail_msg("%zu bytes sent and no stall", sent);
+    }
+    /* Still stalled: the relay holds its queue, reads no more. */
+    {
+        struct pollfd pf = {da, POLLOUT, 0};
+        assert_int_equal(poll(&pf, 1, 200), 0);
+    }
+    while (got < sent) {
+        ssize_t k = (ssize_t)get_n(db, buf, sent - got < sizeof(buf) ? sent - got : sizeof(buf), WAIT_MS);
+        assert_true(k > 0);
+        for (ssize_t i = 0; i < k; i++)
+            bad += buf[i] != (uint8_t)((got + (size_t)i) % 251);
+        got += (size_t)k;
+    }
+    assert_int_equal(bad, 0);
+    close(da);
+    expect_eof(db);
+    close(db);
+    close(a.ctl);
+    close(b.ctl);
+    WAIT_STAT(conns, 0);
+}
+
 /* Each refusal: REFUSED and close, and the relay goes on serving a member
  * registered before. */
 static void test_refusals(void **state)
@@ -904,6 +962,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_meet_and_exchange, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_one_mib_both_ways, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_close_after_burst, setup_default, teardown),
+        cmocka_unit_test_setup_teardown(test_backpressure, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_timeouts, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_limits, setup_default, teardown),
