@@ -80,6 +80,9 @@ struct notes_sync_relay {
     void *done_arg;
     struct rconn *conns;
     notes_sync_relay_stats st;
+    uint64_t log_window;  /* refusal lines: this second's start (loop ms), */
+    unsigned logged;      /* lines said in it, */
+    uint64_t unlogged;    /* and refusals not said since the last line */
     /* Reads before the pairing land here: libuv calls alloc, read and the
      * read callback of one stream back to back, so one buffer serves all. */
     uint8_t rbuf[4096];
@@ -99,6 +102,38 @@ __attribute__((format(printf, 2, 3))) static void rlog(
 }
 
 /* "a.b.c.d:port" or "[v6]:port" for the log. */
+static const char *addr_str(const struct sockaddr_storage *ss, char *out,
+                            size_t n);
+
+/*
+ * Count a refusal and say it, at most REFUSAL_LOGS lines a second: a
+ * flood of strangers must not turn into a flood of log lines. The lines
+ * left out are counted in the next one.
+ */
+#define REFUSAL_LOGS 20
+static void log_refusal(struct rconn *c, const char *why)
+{
+    struct notes_sync_relay *r = c->r;
+    uint64_t now = uv_now(r->loop);
+    char a[80];
+    r->st.refused++;
+    if (now - r->log_window >= 1000) {
+        r->log_window = now;
+        r->logged = 0;
+    }
+    if (r->logged >= REFUSAL_LOGS) {
+        r->unlogged++;
+        return;
+    }
+    r->logged++;
+    if (r->unlogged)
+        rlog(r, "refused %s: %s (and %llu more not shown)",
+             addr_str(&c->remote, a, sizeof(a)), why,
+             (unsigned long long)r->unlogged);
+    else
+        rlog(r, "refused %s: %s", addr_str(&c->remote, a, sizeof(a)), why);
+    r->unlogged = 0;
+}
 static const char *addr_str(const struct sockaddr_storage *ss, char *out,
                             size_t n)
 {
@@ -306,12 +341,9 @@ static void send_msg(struct rconn *c, uint8_t type, const void *p, size_t n)
 /* Answer REFUSED and close once it is written. */
 static void refuse(struct rconn *c, const char *why)
 {
-    struct notes_sync_relay *r = c->r;
-    char a[80];
     if (c->closing || c->st == RS_DOOMED)
         return;
-    r->st.refused++;
-    rlog(r, "refused %s: %s", addr_str(&c->remote, a, sizeof(a)), why);
+    log_refusal(c, why);
     leave(c); /* the others hear GONE, the counts drop */
     c->st = RS_DOOMED;
     uv_read_stop((uv_stream_t *)&c->tcp);
@@ -694,12 +726,9 @@ static unsigned count_host(struct notes_sync_relay *r, const uint8_t key[17])
  * member sees the close alone). */
 static void turn_away(struct rconn *c, const char *why)
 {
-    struct notes_sync_relay *r = c->r;
     uint8_t m[RELAY_MSG_MAX];
-    char a[80];
     uv_buf_t b = uv_buf_init((char *)m, (unsigned)sync_relay_msg(m, RELAY_REFUSED, why, strlen(why)));
-    r->st.refused++;
-    rlog(r, "refused %s: %s", addr_str(&c->remote, a, sizeof(a)), why);
+    log_refusal(c, why);
     (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     conn_close(c);
 }

@@ -47,6 +47,8 @@ struct relay_th {
     int port;      /* 0 until listening, -1 if the start failed */
     notes_sync_relay_stats st;
     int stopped;
+    unsigned nlog;      /* lines on_log said */
+    char last_log[256]; /* and the last of them */
 };
 
 static struct relay_th *g;
@@ -64,6 +66,15 @@ static void on_listen(void *ud, int port)
     pthread_mutex_lock(&t->mu);
     t->port = port;
     pthread_cond_signal(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void on_log(void *ud, const char *line)
+{
+    struct relay_th *t = ud;
+    pthread_mutex_lock(&t->mu);
+    t->nlog++;
+    snprintf(t->last_log, sizeof(t->last_log), "%s", line);
     pthread_mutex_unlock(&t->mu);
 }
 
@@ -117,6 +128,7 @@ static void relay_up(const notes_sync_relay_opts *o)
         t->o = *o;
     t->o.listen = "127.0.0.1:0";
     t->o.on_listen = on_listen;
+    t->o.on_log = on_log;
     t->o.ud = t;
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->cv, NULL);
@@ -934,6 +946,47 @@ static void test_rate_limit(void **state)
     WAIT_STAT(conns, 0);
 }
 
+/* Refusals are said at most 20 times a second; the next line counts the
+ * ones left out. */
+static void test_log_limited(void **state)
+{
+    unsigned before, lines;
+    char last[256];
+    uint64_t t0;
+    int fd;
+    (void)state;
+    pthread_mutex_lock(&g->mu);
+    before = g->nlog;
+    pthread_mutex_unlock(&g->mu);
+    t0 = now_ms();
+    for (int i = 0; i < 40; i++) {
+        fd = dial();
+        put(fd, 0x7f, NULL, 0);
+        expect_refused(fd, "unknown");
+        close(fd);
+    }
+    WAIT_STAT(refused, 40);
+    pthread_mutex_lock(&g->mu);
+    lines = g->nlog - before;
+    pthread_mutex_unlock(&g->mu);
+    if (now_ms() - t0 < 1000)
+        assert_int_equal(lines, 20);
+    else
+        assert_true(lines < 40); /* a slow machine: two windows */
+    while (now_ms() - t0 < 1100)
+        (void)poll(NULL, 0, 20); /* into the next second */
+    fd = dial();
+    put(fd, 0x7f, NULL, 0);
+    expect_refused(fd, "unknown");
+    close(fd);
+    WAIT_STAT(refused, 41);
+    pthread_mutex_lock(&g->mu);
+    snprintf(last, sizeof(last), "%s", g->last_log);
+    pthread_mutex_unlock(&g->mu);
+    if (!strstr(last, "more not shown"))
+        fail_msg("last line: %s", last);
+}
+
 /* A port in use: NOTES_SYNC_ENET, nothing left on the loop. */
 static void test_bind_fails(void **state)
 {
@@ -967,6 +1020,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timeouts, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_limits, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_rate_limit, setup_default, teardown),
+        cmocka_unit_test_setup_teardown(test_log_limited, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_bind_fails, setup_default, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
