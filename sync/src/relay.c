@@ -74,6 +74,7 @@ struct notes_sync_relay {
     uv_loop_t *loop;
     notes_sync_relay_opts o;
     uv_tcp_t listener;
+    uv_timer_t retry;  /* accepting again after running out of memory */
     int handles;       /* the listener, connections' handles, rejects */
     int stopping;
     notes_sync_hub_done_fn done;
@@ -733,16 +734,31 @@ static void turn_away(struct rconn *c, const char *why)
     conn_close(c);
 }
 
+static void on_connection(uv_stream_t *ls, int status);
+
+static void on_retry(uv_timer_t *t)
+{
+    struct notes_sync_relay *r = t->data;
+    on_connection((uv_stream_t *)&r->listener, 0);
+}
+
 static void on_connection(uv_stream_t *ls, int status)
 {
     struct notes_sync_relay *r = ls->data;
     struct rconn *c;
     int len = sizeof(c->remote);
-    if (status < 0 || r->stopping || !(c = calloc(1, sizeof(*c))))
+    if (status < 0 || r->stopping)
         return;
+    /* A connection libuv offers and nobody accepts stops the listener
+     * until one is: out of memory, it is offered again shortly. */
+    if (!(c = calloc(1, sizeof(*c)))) {
+        uv_timer_start(&r->retry, on_retry, 100, 0);
+        return;
+    }
     c->r = r;
     if (uv_tcp_init(r->loop, &c->tcp) < 0) {
         free(c);
+        uv_timer_start(&r->retry, on_retry, 100, 0);
         return;
     }
     (void)uv_timer_init(r->loop, &c->timer); /* cannot fail on Unix */
@@ -784,7 +800,7 @@ static void on_connection(uv_stream_t *ls, int status)
 
 /* ---- the API ---- */
 
-static void on_listener_closed(uv_handle_t *hd)
+static void on_relay_handle_closed(uv_handle_t *hd)
 {
     struct notes_sync_relay *r = hd->data;
     r->handles--;
@@ -829,7 +845,9 @@ int notes_sync_relay_start(uv_loop_t *loop, const notes_sync_relay_opts *o,
         return notes_sync__uv_err(e, "listen");
     }
     r->listener.data = r;
-    r->handles = 1;
+    (void)uv_timer_init(loop, &r->retry); /* cannot fail on Unix */
+    r->retry.data = r;
+    r->handles = 2;
     if ((e = uv_tcp_bind(&r->listener, (struct sockaddr *)&ss, 0)) < 0 ||
         (e = uv_listen((uv_stream_t *)&r->listener, 128, on_connection)) < 0 ||
         (e = uv_tcp_getsockname(&r->listener, (struct sockaddr *)&bound, &blen)) < 0) {
@@ -838,7 +856,8 @@ int notes_sync_relay_start(uv_loop_t *loop, const notes_sync_relay_opts *o,
         r->stopping = 1;
         r->done = free_on_done;
         r->done_arg = r;
-        uv_close((uv_handle_t *)&r->listener, on_listener_closed);
+        uv_close((uv_handle_t *)&r->listener, on_relay_handle_closed);
+        uv_close((uv_handle_t *)&r->retry, on_relay_handle_closed);
         return rc;
     }
     if (r->o.on_listen)
@@ -857,7 +876,8 @@ void notes_sync_relay_stop(notes_sync_relay *r, notes_sync_hub_done_fn done,
     r->stopping = 1;
     r->done = done;
     r->done_arg = arg;
-    uv_close((uv_handle_t *)&r->listener, on_listener_closed);
+    uv_close((uv_handle_t *)&r->listener, on_relay_handle_closed);
+    uv_close((uv_handle_t *)&r->retry, on_relay_handle_closed);
     for (struct rconn *c = r->conns; c; c = c->next)
         conn_close(c);
 }
