@@ -135,6 +135,10 @@ int cli_parse_args(int argc, char **argv, const char *cmd,
                    const struct cli_opt *opts, const char **pos, size_t npos,
                    int dash_ok);
 
+/* A command that talks to the network (sync, join, serve, relay): a peer
+ * gone mid-write must not kill it (SIGPIPE ignored). */
+void cli_network_command(void);
+
 extern const struct cli_cmd cli_commands[];
 
 /* Commands. */

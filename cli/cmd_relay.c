@@ -112,9 +112,7 @@ int cmd_relay(int argc, char **argv, struct cli_ctx *ctx)
         else
             *counts[k].z = (size_t)v;
     }
-    /* libuv writes without MSG_NOSIGNAL: a member that vanishes while the
-     * relay writes to it must cost a closed connection, not the process. */
-    signal(SIGPIPE, SIG_IGN);
+    cli_network_command();
     o.listen = st.listen;
     o.on_listen = on_listen;
     o.on_log = on_log;

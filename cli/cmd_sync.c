@@ -481,6 +481,7 @@ int cmd_join(int argc, char **argv, struct cli_ctx *ctx)
     int rc, ret;
     if (argc != 2)
         return cli_usage("join");
+    cli_network_command();
     if ((rc = notes_sync_invite_decode(argv[1], &inv)))
         return sync_fail(rc, "not a valid invite code");
     if ((rc = notes_sync_space_save(ctx->home, &inv.space))) {
@@ -543,6 +544,7 @@ int cmd_sync(int argc, char **argv, struct cli_ctx *ctx)
         CLI_END};
     if ((rc = cli_parse_args(argc, argv, "sync", opts, &addr, 1, 0)))
         return rc;
+    cli_network_command();
     if (!addr == !relay) /* one of them */
         return cli_usage("sync");
     char **names = NULL;
@@ -716,6 +718,7 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
         CLI_END};
     if ((ret = cli_parse_args(argc, argv, "serve", opts, NULL, 0, 0)))
         return ret;
+    cli_network_command();
     if ((dport_s && parse_uint(dport_s, 65535, &dport)) ||
         (interval_s && parse_uint(interval_s, 3600000, &interval)) ||
         (sessions_s && parse_uint(sessions_s, 1000000, &nsessions)))

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,6 +326,15 @@ static int take_opt(const struct cli_opt *opts, int *i, int argc, char **argv)
         return (*o->value = cli_opt_value(i, argc, argv)) ? 1 : -1;
     }
     return 0;
+}
+
+void cli_network_command(void)
+{
+    /* libuv writes to sockets without MSG_NOSIGNAL: a peer (or a relay's
+     * member, or a page) that vanishes while we write to it must cost a
+     * closed connection, not the process. Only the commands that talk to
+     * the network: the others keep the usual death of `notes log | head`. */
+    signal(SIGPIPE, SIG_IGN);
 }
 
 int cli_parse_args(int argc, char **argv, const char *cmd,
