@@ -78,33 +78,41 @@ int cmd_relay(int argc, char **argv, struct cli_ctx *ctx)
     uv_loop_t loop;
     unsigned long v;
     int rc;
+    /* The counting flags: where each goes, and its largest value. */
+    const struct {
+        const char *flag;
+        unsigned *u;
+        size_t *z;
+        unsigned long max;
+    } counts[] = {
+        {"--max-conns", &o.max_conns, NULL, 1ul << 20},
+        {"--max-per-addr", &o.max_per_addr, NULL, 1ul << 20},
+        {"--max-per-tag", &o.max_per_tag, NULL, 1ul << 20},
+        {"--rate", NULL, &o.rate, 1ul << 40},
+    };
+    char dflt[32];
     (void)ctx;
-    st.listen = "0.0.0.0:7656";
+    snprintf(dflt, sizeof(dflt), "0.0.0.0:%d", NOTES_SYNC_RELAY_PORT);
+    st.listen = dflt;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--listen") == 0) {
+        size_t k;
+        if (strcmp(argv[i], "--listen") == 0) {
             if (!(st.listen = cli_opt_value(&i, argc, argv)))
                 return cli_usage("relay");
-        } else if (strcmp(a, "--max-conns") == 0) {
-            if (opt_count(&i, argc, argv, 1u << 20, &v))
-                return cli_usage("relay");
-            o.max_conns = (unsigned)v;
-        } else if (strcmp(a, "--max-per-addr") == 0) {
-            if (opt_count(&i, argc, argv, 1u << 20, &v))
-                return cli_usage("relay");
-            o.max_per_addr = (unsigned)v;
-        } else if (strcmp(a, "--max-per-tag") == 0) {
-            if (opt_count(&i, argc, argv, 1u << 20, &v))
-                return cli_usage("relay");
-            o.max_per_tag = (unsigned)v;
-        } else if (strcmp(a, "--rate") == 0) {
-            if (opt_count(&i, argc, argv, 1ul << 40, &v))
-                return cli_usage("relay");
-            o.rate = (size_t)v;
-        } else {
-            return cli_usage("relay");
+            continue;
         }
+        for (k = 0; k < sizeof(counts) / sizeof(counts[0]); k++)
+            if (strcmp(argv[i], counts[k].flag) == 0)
+                break;
+        if (k == sizeof(counts) / sizeof(counts[0]) ||
+            opt_count(&i, argc, argv, counts[k].max, &v))
+            return cli_usage("relay");
+        if (counts[k].u)
+            *counts[k].u = (unsigned)v;
+        else
+            *counts[k].z = (size_t)v;
     }
+    cli_network_command();
     o.listen = st.listen;
     o.on_listen = on_listen;
     o.on_log = on_log;
@@ -124,12 +132,13 @@ int cmd_relay(int argc, char **argv, struct cli_ctx *ctx)
         return rc == NOTES_EINVAL ? EXIT_USER : EXIT_SYSTEM;
     }
     /* Caught until the relay has stopped: a second Ctrl-C changes nothing. */
-    uv_signal_init(&loop, &st.sigint);
-    uv_signal_init(&loop, &st.sigterm);
-    st.sigint.data = st.sigterm.data = &st;
+    for (int k = 0; k < 2; k++) {
+        uv_signal_t *h = k ? &st.sigterm : &st.sigint;
+        uv_signal_init(&loop, h);
+        h->data = &st;
+        uv_signal_start(h, on_signal, k ? SIGTERM : SIGINT);
+    }
     st.signals = 1;
-    uv_signal_start(&st.sigint, on_signal, SIGINT);
-    uv_signal_start(&st.sigterm, on_signal, SIGTERM);
     (void)uv_run(&loop, UV_RUN_DEFAULT);
     notes_sync_relay_stats_get(st.relay, &s);
     fprintf(stderr,

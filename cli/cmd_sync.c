@@ -167,9 +167,6 @@ int cmd_space(int argc, char **argv, struct cli_ctx *ctx)
     return cli_usage("space");
 }
 
-static int opt_push(int *i, int argc, char **argv, const char **v, size_t *n,
-                    size_t max);
-
 /* ---- invite, join ---- */
 
 /* This machine's first non-loopback IPv4 address, for invites. */
@@ -221,20 +218,12 @@ int cmd_invite(int argc, char **argv, struct cli_ctx *ctx)
     const char *relays[NOTES_INVITE_RELAYS_MAX];
     size_t nrelays = 0;
     int rc;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--address") == 0) {
-            if (!(addr = cli_opt_value(&i, argc, argv)))
-                return cli_usage("invite");
-        } else if (strcmp(argv[i], "--relay") == 0) {
-            if (opt_push(&i, argc, argv, relays, &nrelays,
-                         NOTES_INVITE_RELAYS_MAX))
-                return cli_usage("invite");
-        } else if (!space) {
-            space = argv[i];
-        } else {
-            return cli_usage("invite");
-        }
-    }
+    const struct cli_opt opts[] = {
+        CLI_VALUE("--address", &addr),
+        CLI_MANY("--relay", relays, &nrelays, NOTES_INVITE_RELAYS_MAX),
+        CLI_END};
+    if ((rc = cli_parse_args(argc, argv, "invite", opts, &space, 1, 0)))
+        return rc;
     if (!space)
         return cli_usage("invite");
     notes_sync_invite inv;
@@ -492,6 +481,7 @@ int cmd_join(int argc, char **argv, struct cli_ctx *ctx)
     int rc, ret;
     if (argc != 2)
         return cli_usage("join");
+    cli_network_command();
     if ((rc = notes_sync_invite_decode(argv[1], &inv)))
         return sync_fail(rc, "not a valid invite code");
     if ((rc = notes_sync_space_save(ctx->home, &inv.space))) {
@@ -548,19 +538,13 @@ int cmd_sync(int argc, char **argv, struct cli_ctx *ctx)
 {
     const char *addr = NULL, *space = NULL, *relay = NULL, *pass;
     int rc, ret;
-    for (int i = 1; i < argc; i++) {
-        const char **v = strcmp(argv[i], "--space") == 0   ? &space
-                         : strcmp(argv[i], "--relay") == 0 ? &relay
-                                                           : NULL;
-        if (v) {
-            if (!(*v = cli_opt_value(&i, argc, argv)))
-                return cli_usage("sync");
-        } else if (!addr) {
-            addr = argv[i];
-        } else {
-            return cli_usage("sync");
-        }
-    }
+    const struct cli_opt opts[] = {
+        CLI_VALUE("--space", &space),
+        CLI_VALUE("--relay", &relay),
+        CLI_END};
+    if ((rc = cli_parse_args(argc, argv, "sync", opts, &addr, 1, 0)))
+        return rc;
+    cli_network_command();
     if (!addr == !relay) /* one of them */
         return cli_usage("sync");
     char **names = NULL;
@@ -683,29 +667,17 @@ static void on_log(void *ud, const char *line)
 }
 
 /* A positive integer option value, at most max. */
-static int opt_uint(int *i, int argc, char **argv, unsigned long max,
-                    unsigned long *out)
+/* A whole number 1..max. */
+static int parse_uint(const char *v, unsigned long max, unsigned long *out)
 {
-    const char *v = cli_opt_value(i, argc, argv);
     char *end;
     unsigned long x;
-    if (!v || !*v)
+    if (!*v || *v == '-')
         return -1;
     x = strtoul(v, &end, 10);
     if (*end || x == 0 || x > max)
         return -1;
     *out = x;
-    return 0;
-}
-
-/* A repeatable option: its value appended to v (at most cap). */
-static int opt_push(int *i, int argc, char **argv, const char **v, size_t *n,
-                    size_t cap)
-{
-    const char *x = cli_opt_value(i, argc, argv);
-    if (!x || *n == cap)
-        return -1;
-    v[(*n)++] = x;
     return 0;
 }
 
@@ -715,58 +687,48 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
     const char *peers[16], *announce[8], *relays[NOTES_SYNC_RELAYS_MAX];
     char known[NOTES_SYNC_RELAYS_MAX][NOTES_ADDR_MAX + 1];
     size_t npeers = 0, nannounce = 0, nrelays = 0;
-    int no_relay = 0;
+    int no_relay = 0, no_punch = 0;
     unsigned sessions = 0;
-    unsigned long dport = 0, interval = 0;
-    int discovery = 1;
+    unsigned long dport = 0, interval = 0, nsessions = 0;
+    int discovery;
     char def[64];
     int ret;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--no-discovery") == 0) {
-            discovery = 0;
-        } else if (strcmp(argv[i], "--no-ui") == 0) {
-            ui_listen = NULL;
-        } else if (strcmp(argv[i], "--ui") == 0) {
-            if (!(ui_listen = cli_opt_value(&i, argc, argv)))
-                return cli_usage("serve");
-        } else if (strcmp(argv[i], "--discovery-port") == 0) {
-            if (opt_uint(&i, argc, argv, 65535, &dport))
-                return cli_usage("serve");
-        } else if (strcmp(argv[i], "--announce-interval") == 0) {
-            /* Test knob: milliseconds between announcements. */
-            if (opt_uint(&i, argc, argv, 3600000, &interval))
-                return cli_usage("serve");
-        } else if (strcmp(argv[i], "--announce-to") == 0) {
-            /* Test knob: where announcements go instead of the interfaces'
-             * broadcast addresses (repeatable). */
-            if (opt_push(&i, argc, argv, announce, &nannounce,
-                         sizeof(announce) / sizeof(announce[0])))
-                return cli_usage("serve");
-        } else if (strcmp(argv[i], "--listen") == 0) {
-            if (!(listen = cli_opt_value(&i, argc, argv)))
-                return cli_usage("serve");
-        } else if (strcmp(argv[i], "--relay") == 0) {
-            /* Meet the spaces' members at this relay (repeatable). */
-            if (opt_push(&i, argc, argv, relays, &nrelays,
-                         NOTES_SYNC_RELAYS_MAX))
-                return cli_usage("serve");
-        } else if (strcmp(argv[i], "--no-relay") == 0) {
-            no_relay = 1;
-        } else if (strcmp(argv[i], "--peer") == 0) {
-            /* Dial HOST:PORT and keep a live session with it (repeatable;
-             * redialed with backoff when it drops). */
-            if (opt_push(&i, argc, argv, peers, &npeers,
-                         sizeof(peers) / sizeof(peers[0])))
-                return cli_usage("serve");
-        } else if (strcmp(argv[i], "--sessions") == 0) {
-            const char *v = cli_opt_value(&i, argc, argv);
-            if (!v || atoi(v) <= 0)
-                return cli_usage("serve");
-            sessions = (unsigned)atoi(v);
-        } else {
-            return cli_usage("serve");
-        }
-    }
+    const char *ui = NULL, *dport_s = NULL, *interval_s = NULL,
+               *sessions_s = NULL;
+    int no_discovery = 0, no_ui = 0;
+    const struct cli_opt opts[] = {
+        CLI_VALUE("--listen", &listen),
+        CLI_VALUE("--ui", &ui),
+        CLI_FLAG("--no-ui", &no_ui),
+        CLI_FLAG("--no-discovery", &no_discovery),
+        /* Dial HOST:PORT and keep a live session with it (redialed with
+         * backoff when it drops). */
+        CLI_MANY("--peer", peers, &npeers, sizeof(peers) / sizeof(peers[0])),
+        /* Meet the spaces' members at this relay. */
+        CLI_MANY("--relay", relays, &nrelays, NOTES_SYNC_RELAYS_MAX),
+        CLI_FLAG("--no-relay", &no_relay),
+        CLI_VALUE("--sessions", &sessions_s),
+        CLI_VALUE("--discovery-port", &dport_s),
+        /* Test knobs: milliseconds between announcements; where they go
+         * instead of the interfaces' broadcast addresses; relayed sessions
+         * stay relayed (no direct try). */
+        CLI_VALUE("--announce-interval", &interval_s),
+        CLI_MANY("--announce-to", announce, &nannounce, sizeof(announce) / sizeof(announce[0])),
+        CLI_FLAG("--no-punch", &no_punch),
+        CLI_END};
+    if ((ret = cli_parse_args(argc, argv, "serve", opts, NULL, 0, 0)))
+        return ret;
+    cli_network_command();
+    if ((dport_s && parse_uint(dport_s, 65535, &dport)) ||
+        (interval_s && parse_uint(interval_s, 3600000, &interval)) ||
+        (sessions_s && parse_uint(sessions_s, 1000000, &nsessions)))
+        return cli_usage("serve");
+    sessions = (unsigned)nsessions;
+    discovery = !no_discovery;
+    if (no_ui)
+        ui_listen = NULL;
+    else if (ui)
+        ui_listen = ui;
     if (!listen) {
         snprintf(def, sizeof(def), "0.0.0.0:%d", DEFAULT_PORT);
         listen = def;
@@ -811,6 +773,7 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
     o.caller_watches = 1;
     o.relays = relays;
     o.nrelays = nrelays;
+    o.no_punch = no_punch;
     /* The loop is ours: the hub and the page both run on it. */
     uv_loop_t loop;
     int e = uv_loop_init(&loop);

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,7 +169,8 @@ const struct cli_cmd cli_commands[] = {
      "invites joined; --no-relay: none): members on other networks meet at a\n"
      "relay (notes relay) that only forwards encrypted bytes; each relayed\n"
      "session also tries a direct connection through both NATs (hole\n"
-     "punching) and moves to it when it opens. notes peers shows the path.\n"
+     "punching) and moves to it when it opens (test knob: --no-punch).\n"
+     "notes peers shows the path.\n"
      "The page (unless --no-ui): the notes in the browser, edited live with\n"
      "the people in the call, on 127.0.0.1:7464 (--ui picks the port);\n"
      "the URL with its access token is printed at start (notes open).\n"
@@ -301,6 +303,56 @@ const char *cli_opt_value(int *i, int argc, char **argv)
     if (*i + 1 >= argc)
         return NULL;
     return argv[++*i];
+}
+
+/* The options of the table, if argv[*i] is one: 1 (taken, *i past its
+ * value), 0 (not an option), -1 (its value is missing). */
+static int take_opt(const struct cli_opt *opts, int *i, int argc, char **argv)
+{
+    for (const struct cli_opt *o = opts; o && o->name; o++) {
+        if (strcmp(argv[*i], o->name) != 0)
+            continue;
+        if (o->many) {
+            const char *v = cli_opt_value(i, argc, argv);
+            if (!v || *o->nmany == o->max)
+                return -1;
+            o->many[(*o->nmany)++] = v;
+            return 1;
+        }
+        if (!o->value) {
+            *o->flag = 1;
+            return 1;
+        }
+        return (*o->value = cli_opt_value(i, argc, argv)) ? 1 : -1;
+    }
+    return 0;
+}
+
+void cli_network_command(void)
+{
+    /* libuv writes to sockets without MSG_NOSIGNAL: a peer (or a relay's
+     * member, or a page) that vanishes while we write to it must cost a
+     * closed connection, not the process. Only the commands that talk to
+     * the network: the others keep the usual death of `notes log | head`. */
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int cli_parse_args(int argc, char **argv, const char *cmd,
+                   const struct cli_opt *opts, const char **pos, size_t npos,
+                   int dash_ok)
+{
+    size_t k = 0;
+    for (int i = 1; i < argc; i++) {
+        int t = take_opt(opts, &i, argc, argv);
+        if (t < 0)
+            return cli_usage(cmd);
+        if (t > 0)
+            continue;
+        if (k == npos || (!dash_ok && argv[i][0] == '-'))
+            return cli_usage(cmd);
+        pos[k++] = argv[i];
+    }
+    return 0;
 }
 
 void cli_note_id(char out[33], const uint8_t id[16])
@@ -575,6 +627,15 @@ int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out)
     free(docs);
     notes_free(ids);
     return ret;
+}
+
+int cli_open_note_arg(struct cli_ctx *ctx, int argc, char **argv,
+                      const char *cmd, int required, notes_doc **out)
+{
+    *out = NULL;
+    if (argc > 2 || (required && argc != 2))
+        return cli_usage(cmd);
+    return argc == 2 ? cli_open_note(ctx, argv[1], out) : 0;
 }
 
 /* ---- replica and passphrase ---- */

@@ -10,11 +10,11 @@ if [ "${1:-}" != "--no-ci" ] || [ ! -d node_modules ]; then
 fi
 esbuild=node_modules/.bin/esbuild
 mkdir -p dist
-rm -f dist/app.js dist/app.css dist/index.html dist/note.html
+rm -f dist/app.js dist/app.css dist/page.html
 common="--bundle --minify --log-level=warning --legal-comments=eof --charset=ascii"
 "$esbuild" src/main.js $common --format=iife --target=es2020 --outfile=dist/app.js
 "$esbuild" src/app.css $common --outfile=dist/app.css
-cp src/index.html src/note.html dist/
-for f in dist/index.html dist/note.html dist/app.js dist/app.css; do
+cp src/page.html dist/
+for f in dist/page.html dist/app.js dist/app.css; do
   printf '%8d  %8d gz  %s\n' "$(wc -c <"$f")" "$(gzip -9n <"$f" | wc -c)" "$f"
 done

@@ -48,7 +48,7 @@ struct rconn {
     struct sockaddr_storage remote;
     uint8_t host[17];  /* the per-address limit's key */
     uint8_t tag[RELAY_TAG_LEN];
-    uint8_t id[RELAY_ID_LEN];    /* control: its id */
+    uint8_t id[RELAY_ID_LEN];    /* control: its id; waiting: `to` */
     uint8_t token[16];           /* waiting: the token ACCEPT must bring */
     struct sync_relay_rd rd;
     /* Spliced: the other side, bytes waiting to be written on this
@@ -58,8 +58,10 @@ struct rconn {
     double tokens;
     uint64_t refill_ns;
     int paused_rate, paused_queue;
+    int draining;      /* reads no more; closes once inq is written */
     uint64_t up;       /* bytes read from this side while spliced */
     unsigned pairing;  /* which pairing since start (the tests' hook) */
+    struct rwrite *rw; /* the buffer of the read in progress */
 };
 
 struct rwrite {
@@ -73,12 +75,16 @@ struct notes_sync_relay {
     uv_loop_t *loop;
     notes_sync_relay_opts o;
     uv_tcp_t listener;
+    uv_timer_t retry;  /* accepting again after running out of memory */
     int handles;       /* the listener, connections' handles, rejects */
     int stopping;
     notes_sync_hub_done_fn done;
     void *done_arg;
     struct rconn *conns;
     notes_sync_relay_stats st;
+    uint64_t log_window;  /* refusal lines: this second's start (loop ms), */
+    unsigned logged;      /* lines said in it, */
+    uint64_t unlogged;    /* and refusals not said since the last line */
     /* Reads before the pairing land here: libuv calls alloc, read and the
      * read callback of one stream back to back, so one buffer serves all. */
     uint8_t rbuf[4096];
@@ -98,6 +104,38 @@ __attribute__((format(printf, 2, 3))) static void rlog(
 }
 
 /* "a.b.c.d:port" or "[v6]:port" for the log. */
+static const char *addr_str(const struct sockaddr_storage *ss, char *out,
+                            size_t n);
+
+/*
+ * Count a refusal and say it, at most REFUSAL_LOGS lines a second: a
+ * flood of strangers must not turn into a flood of log lines. The lines
+ * left out are counted in the next one.
+ */
+#define REFUSAL_LOGS 20
+static void log_refusal(struct rconn *c, const char *why)
+{
+    struct notes_sync_relay *r = c->r;
+    uint64_t now = uv_now(r->loop);
+    char a[80];
+    r->st.refused++;
+    if (now - r->log_window >= 1000) {
+        r->log_window = now;
+        r->logged = 0;
+    }
+    if (r->logged >= REFUSAL_LOGS) {
+        r->unlogged++;
+        return;
+    }
+    r->logged++;
+    if (r->unlogged)
+        rlog(r, "refused %s: %s (and %llu more not shown)",
+             addr_str(&c->remote, a, sizeof(a)), why,
+             (unsigned long long)r->unlogged);
+    else
+        rlog(r, "refused %s: %s", addr_str(&c->remote, a, sizeof(a)), why);
+    r->unlogged = 0;
+}
 static const char *addr_str(const struct sockaddr_storage *ss, char *out,
                             size_t n)
 {
@@ -166,6 +204,7 @@ static void on_conn_handle_closed(uv_handle_t *hd)
     r->handles--;
     if (--c->handles > 0)
         return;
+    free(c->rw);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -179,18 +218,27 @@ static void on_conn_handle_closed(uv_handle_t *hd)
 static void send_msg(struct rconn *c, uint8_t type, const void *p, size_t n);
 static void conn_close(struct rconn *c);
 static void on_timer(uv_timer_t *t);
+static void refuse(struct rconn *c, const char *why);
 
-/* A spliced side has gone: the other one closes once what it was sent
- * has been written (it reads no more meanwhile). */
+/* A spliced side reads no more and closes once what it was sent has been
+ * written, within connect_ms (a member that stops reading cannot hold it). */
+static void drain(struct rconn *c)
+{
+    if (c->closing || c->draining)
+        return;
+    c->draining = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    if (c->inq == 0)
+        conn_close(c);
+    else
+        uv_timer_start(&c->timer, on_timer, c->r->o.connect_ms, 0);
+}
+
+/* A spliced side has gone: the other one drains. */
 static void peer_gone(struct rconn *c)
 {
     c->peer = NULL;
-    if (c->closing)
-        return;
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    uv_timer_stop(&c->timer);
-    if (c->inq == 0)
-        conn_close(c);
+    drain(c);
 }
 
 /* A control or waiting connection gives up its role (closed or refused). */
@@ -202,10 +250,14 @@ static void leave(struct rconn *c)
     if (c->st != RS_CONTROL)
         return;
     r->st.members--;
-    for (struct rconn *o = r->conns; o && !r->stopping; o = o->next)
-        if (o != c && !o->closing && o->st == RS_CONTROL &&
-            memcmp(o->tag, c->tag, RELAY_TAG_LEN) == 0)
+    for (struct rconn *o = r->conns; o && !r->stopping; o = o->next) {
+        if (o == c || o->closing || memcmp(o->tag, c->tag, RELAY_TAG_LEN) != 0)
+            continue;
+        if (o->st == RS_CONTROL)
             send_msg(o, RELAY_GONE, c->id, RELAY_ID_LEN);
+        else if (o->st == RS_WAITING && memcmp(o->id, c->id, RELAY_ID_LEN) == 0)
+            refuse(o, "member left"); /* its ACCEPT will not come */
+    }
 }
 
 static void conn_close(struct rconn *c)
@@ -252,9 +304,9 @@ static void on_written(uv_write_t *req, int status)
         if (c->inq == 0)
             conn_close(c);
     } else if (c->st == RS_PAIRED) {
-        if (!c->peer) {
+        if (c->draining) {
             if (c->inq == 0)
-                conn_close(c); /* drained after its peer left */
+                conn_close(c);
         } else if (c->peer->paused_queue && c->inq < c->r->o.max_queue) {
             c->peer->paused_queue = 0;
             resume(c->peer);
@@ -266,10 +318,9 @@ static void on_written(uv_write_t *req, int status)
 static void write_out(struct rconn *c, struct rwrite *w)
 {
     uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->n);
-    int e;
     w->c = c;
     c->inq += w->n;
-    if ((e = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written)) < 0) {
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
         c->inq -= w->n;
         free(w);
         conn_close(c);
@@ -292,12 +343,9 @@ static void send_msg(struct rconn *c, uint8_t type, const void *p, size_t n)
 /* Answer REFUSED and close once it is written. */
 static void refuse(struct rconn *c, const char *why)
 {
-    struct notes_sync_relay *r = c->r;
-    char a[80];
     if (c->closing || c->st == RS_DOOMED)
         return;
-    r->st.refused++;
-    rlog(r, "refused %s: %s", addr_str(&c->remote, a, sizeof(a)), why);
+    log_refusal(c, why);
     leave(c); /* the others hear GONE, the counts drop */
     c->st = RS_DOOMED;
     uv_read_stop((uv_stream_t *)&c->tcp);
@@ -323,6 +371,10 @@ static void on_timer(uv_timer_t *t)
         refuse(c, "timeout: no ACCEPT");
         break;
     case RS_PAIRED:
+        if (c->draining) {
+            conn_close(c); /* its member did not read what was left */
+            break;
+        }
         c->paused_rate = 0;
         resume(c);
         break;
@@ -349,7 +401,8 @@ static void on_alloc(uv_handle_t *hd, size_t sz, uv_buf_t *buf);
 
 static void resume(struct rconn *c)
 {
-    if (c->closing || !c->peer || c->paused_rate || c->paused_queue)
+    if (c->closing || c->draining || !c->peer || c->paused_rate ||
+        c->paused_queue)
         return;
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
         conn_close(c);
@@ -360,7 +413,7 @@ static void resume(struct rconn *c)
 static void throttle(struct rconn *c)
 {
     const notes_sync_relay_opts *o = &c->r->o;
-    if (c->closing || !c->peer)
+    if (c->closing || c->draining || !c->peer)
         return;
     refill(c);
     if (c->peer->inq >= o->max_queue)
@@ -376,13 +429,21 @@ static void throttle(struct rconn *c)
         uv_read_stop((uv_stream_t *)&c->tcp);
 }
 
-static void splice_read(struct rconn *c, ssize_t n, const uv_buf_t *buf)
+static void splice_read(struct rconn *c, ssize_t n)
 {
-    struct rwrite *w = (struct rwrite *)(void *)(buf->base - offsetof(struct rwrite, data));
+    struct rwrite *w = c->rw;
+    c->rw = NULL;
     if (n <= 0 || !c->peer) {
         free(w);
-        if (n < 0) /* the end, an error, or UV_ENOBUFS: the pairing ends */
+        if (n == UV_EOF && c->peer) {
+            /* The end of one side ends the pairing once both sides have
+             * written what they hold: nothing sent before it is lost. */
+            struct rconn *p = c->peer;
+            drain(c);
+            drain(p);
+        } else if (n < 0) { /* an error, or no memory for the read */
             conn_close(c);
+        }
         return;
     }
     w->n = (size_t)n;
@@ -504,6 +565,7 @@ static void on_connect(struct rconn *c, const uint8_t *p)
         return;
     }
     memcpy(c->tag, p, RELAY_TAG_LEN);
+    memcpy(c->id, to, RELAY_ID_LEN);
     notes__random(c->token, sizeof(c->token));
     c->st = RS_WAITING;
     r->st.waiting++;
@@ -546,14 +608,14 @@ static int on_msg(struct rconn *c, uint8_t type, const uint8_t *p, size_t len,
                   int trailing)
 {
     static const struct {
-        uint8_t type;
         size_t len;
         enum rstate in;
+        uint8_t type;
     } ok[] = {
-        {RELAY_REGISTER, RELAY_TAG_LEN + RELAY_ID_LEN, RS_HELLO},
-        {RELAY_CONNECT, RELAY_TAG_LEN + 2 * RELAY_ID_LEN, RS_HELLO},
-        {RELAY_ACCEPT, 16, RS_HELLO},
-        {RELAY_PING, 0, RS_CONTROL},
+        {RELAY_TAG_LEN + RELAY_ID_LEN, RS_HELLO, RELAY_REGISTER},
+        {RELAY_TAG_LEN + 2 * RELAY_ID_LEN, RS_HELLO, RELAY_CONNECT},
+        {16, RS_HELLO, RELAY_ACCEPT},
+        {0, RS_CONTROL, RELAY_PING},
     };
     size_t i;
     for (i = 0; i < sizeof(ok) / sizeof(ok[0]) && ok[i].type != type; i++)
@@ -631,7 +693,9 @@ static void on_alloc(uv_handle_t *hd, size_t sz, uv_buf_t *buf)
                ? c->r->o.max_queue - c->peer->inq : 1;
     if (n > room)
         n = room;
-    if (!(w = malloc(sizeof(*w) + n))) {
+    /* Held by the connection until on_read, which follows at once. */
+    free(c->rw);
+    if (!(c->rw = w = malloc(sizeof(*w) + n))) {
         *buf = uv_buf_init(NULL, 0); /* on_read sees UV_ENOBUFS */
         return;
     }
@@ -643,7 +707,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     struct rconn *c = st->data;
     if (buf->base != (char *)c->r->rbuf) {
         if (buf->base)
-            splice_read(c, n, buf);
+            splice_read(c, n);
         else if (n < 0)
             conn_close(c); /* no memory for the read */
         return;
@@ -676,14 +740,19 @@ static unsigned count_host(struct notes_sync_relay *r, const uint8_t key[17])
  * member sees the close alone). */
 static void turn_away(struct rconn *c, const char *why)
 {
-    struct notes_sync_relay *r = c->r;
     uint8_t m[RELAY_MSG_MAX];
-    char a[80];
     uv_buf_t b = uv_buf_init((char *)m, (unsigned)sync_relay_msg(m, RELAY_REFUSED, why, strlen(why)));
-    r->st.refused++;
-    rlog(r, "refused %s: %s", addr_str(&c->remote, a, sizeof(a)), why);
+    log_refusal(c, why);
     (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     conn_close(c);
+}
+
+static void on_connection(uv_stream_t *ls, int status);
+
+static void on_retry(uv_timer_t *t)
+{
+    struct notes_sync_relay *r = t->data;
+    on_connection((uv_stream_t *)&r->listener, 0);
 }
 
 static void on_connection(uv_stream_t *ls, int status)
@@ -691,11 +760,18 @@ static void on_connection(uv_stream_t *ls, int status)
     struct notes_sync_relay *r = ls->data;
     struct rconn *c;
     int len = sizeof(c->remote);
-    if (status < 0 || r->stopping || !(c = calloc(1, sizeof(*c))))
+    if (status < 0 || r->stopping)
         return;
+    /* A connection libuv offers and nobody accepts stops the listener
+     * until one is: out of memory, it is offered again shortly. */
+    if (!(c = calloc(1, sizeof(*c)))) {
+        uv_timer_start(&r->retry, on_retry, 100, 0);
+        return;
+    }
     c->r = r;
     if (uv_tcp_init(r->loop, &c->tcp) < 0) {
         free(c);
+        uv_timer_start(&r->retry, on_retry, 100, 0);
         return;
     }
     (void)uv_timer_init(r->loop, &c->timer); /* cannot fail on Unix */
@@ -737,7 +813,7 @@ static void on_connection(uv_stream_t *ls, int status)
 
 /* ---- the API ---- */
 
-static void on_listener_closed(uv_handle_t *hd)
+static void on_relay_handle_closed(uv_handle_t *hd)
 {
     struct notes_sync_relay *r = hd->data;
     r->handles--;
@@ -782,7 +858,9 @@ int notes_sync_relay_start(uv_loop_t *loop, const notes_sync_relay_opts *o,
         return notes_sync__uv_err(e, "listen");
     }
     r->listener.data = r;
-    r->handles = 1;
+    (void)uv_timer_init(loop, &r->retry); /* cannot fail on Unix */
+    r->retry.data = r;
+    r->handles = 2;
     if ((e = uv_tcp_bind(&r->listener, (struct sockaddr *)&ss, 0)) < 0 ||
         (e = uv_listen((uv_stream_t *)&r->listener, 128, on_connection)) < 0 ||
         (e = uv_tcp_getsockname(&r->listener, (struct sockaddr *)&bound, &blen)) < 0) {
@@ -791,7 +869,8 @@ int notes_sync_relay_start(uv_loop_t *loop, const notes_sync_relay_opts *o,
         r->stopping = 1;
         r->done = free_on_done;
         r->done_arg = r;
-        uv_close((uv_handle_t *)&r->listener, on_listener_closed);
+        uv_close((uv_handle_t *)&r->listener, on_relay_handle_closed);
+        uv_close((uv_handle_t *)&r->retry, on_relay_handle_closed);
         return rc;
     }
     if (r->o.on_listen)
@@ -810,7 +889,8 @@ void notes_sync_relay_stop(notes_sync_relay *r, notes_sync_hub_done_fn done,
     r->stopping = 1;
     r->done = done;
     r->done_arg = arg;
-    uv_close((uv_handle_t *)&r->listener, on_listener_closed);
+    uv_close((uv_handle_t *)&r->listener, on_relay_handle_closed);
+    uv_close((uv_handle_t *)&r->retry, on_relay_handle_closed);
     for (struct rconn *c = r->conns; c; c = c->next)
         conn_close(c);
 }

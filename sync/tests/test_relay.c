@@ -18,6 +18,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,8 @@ struct relay_th {
     int port;      /* 0 until listening, -1 if the start failed */
     notes_sync_relay_stats st;
     int stopped;
+    unsigned nlog;      /* lines on_log said */
+    char last_log[256]; /* and the last of them */
 };
 
 static struct relay_th *g;
@@ -63,6 +66,15 @@ static void on_listen(void *ud, int port)
     pthread_mutex_lock(&t->mu);
     t->port = port;
     pthread_cond_signal(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void on_log(void *ud, const char *line)
+{
+    struct relay_th *t = ud;
+    pthread_mutex_lock(&t->mu);
+    t->nlog++;
+    snprintf(t->last_log, sizeof(t->last_log), "%s", line);
     pthread_mutex_unlock(&t->mu);
 }
 
@@ -116,6 +128,7 @@ static void relay_up(const notes_sync_relay_opts *o)
         t->o = *o;
     t->o.listen = "127.0.0.1:0";
     t->o.on_listen = on_listen;
+    t->o.on_log = on_log;
     t->o.ud = t;
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->cv, NULL);
@@ -178,11 +191,18 @@ static notes_sync_relay_stats stats(void)
 
 /* ---- members: raw sockets ---- */
 
+/* A receive buffer for the next dials (0: the kernel's): small, the relay
+ * has to hold what the member has not read yet. */
+static int g_rcvbuf;
+
 static int dial(void)
 {
     struct sockaddr_in sa;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
+    if (g_rcvbuf)
+        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &g_rcvbuf,
+                                    sizeof(g_rcvbuf)), 0);
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)g->port);
@@ -381,6 +401,7 @@ static int setup_default(void **state)
     (void)state;
     memset(T1, 0x11, sizeof(T1));
     memset(T2, 0x22, sizeof(T2));
+    g_rcvbuf = 0;
     relay_up(NULL);
     return 0;
 }
@@ -495,6 +516,131 @@ static void test_one_mib_both_ways(void **state)
     }
     WAIT_TRUE(stats().forwarded == 2u * N);
     close(da);
+    close(db);
+    close(a.ctl);
+    close(b.ctl);
+    WAIT_STAT(conns, 0);
+}
+
+/* A side that sends all it can and closes at once: the other, reading
+ * slowly, gets every byte, then the end (the relay writes what it holds
+ * before it closes). */
+static void test_close_after_burst(void **state)
+{
+    struct member a, b;
+    int da, db;
+    static uint8_t buf[64 << 10];
+    size_t sent = 0, got = 0, bad = 0;
+    uint64_t dl = now_ms() + 20000;
+    (void)state;
+    a = join(T1, 1);
+    b = join(T1, 2);
+    expect_present(&b, &a);
+    expect_present(&a, &b);
+    g_rcvbuf = 4096;
+    pair_up(&a, &b, &da, &db);
+    g_rcvbuf = 0;
+    /* b reads nothing: a fills its buffers, the relay's (its queue to b
+     * to max_queue) and b's; then a closes. */
+    assert_int_equal(fcntl(da, F_SETFL, O_NONBLOCK), 0);
+    for (;;) {
+        struct pollfd pf = {da, POLLOUT, 0};
+        ssize_t k;
+        if (poll(&pf, 1, 300) <= 0)
+            break; /* nothing moves any more: everything is full */
+        for (size_t i = 0; i < sizeof(buf); i++)
+            buf[i] = (uint8_t)((sent + i) % 253);
+        if ((k = send(da, buf, sizeof(buf), MSG_NOSIGNAL)) > 0)
+            sent += (size_t)k;
+        assert_true(now_ms() < dl);
+    }
+    assert_true(sent > (64u << 10));
+    close(da);
+    /* b now reads 4 KiB a millisecond (a pace, not a wait), so the relay
+     * still holds a queue when it reads a's end. */
+    for (;;) {
+        struct pollfd pf = {db, POLLIN, 0};
+        ssize_t k;
+        assert_int_equal(poll(&pf, 1, WAIT_MS), 1);
+        k = recv(db, buf, 4096, 0);
+        assert_true(k >= 0);
+        if (k == 0)
+            break;
+        for (ssize_t i = 0; i < k; i++)
+            bad += buf[i] != (uint8_t)((got + (size_t)i) % 253);
+        got += (size_t)k;
+        (void)poll(NULL, 0, 1);
+        assert_true(now_ms() < dl);
+    }
+    assert_int_equal(got, sent);
+    assert_int_equal(bad, 0);
+    close(db);
+    WAIT_STAT(pairings, 0);
+    /* A CONNECT whose target leaves before it ACCEPTs is refused then. */
+    {
+        uint8_t token[16];
+        int fd = connect_to(T1, &a, &b, token);
+        close(b.ctl);
+        expect_refused(fd, "left");
+        close(fd);
+        expect_msg(a.ctl, RELAY_GONE, NULL, RELAY_ID_LEN);
+    }
+    close(a.ctl);
+    WAIT_STAT(conns, 0);
+}
+
+/* A member that does not read: the relay stops reading its peer once
+ * max_queue waits (rate limit off here), so the sender stalls after what
+ * the kernels' buffers and the queue hold, and nothing is lost. */
+static void test_backpressure(void **state)
+{
+    notes_sync_relay_opts o = {0};
+    struct member a, b;
+    int da, db;
+    static uint8_t buf[64 << 10];
+    size_t sent = 0, got = 0, bad = 0;
+    uint64_t dl;
+    (void)state;
+    relay_down();
+    o.rate = (size_t)1 << 40;
+    o.burst = (size_t)1 << 40;
+    relay_up(&o);
+    a = join(T1, 1);
+    b = join(T1, 2);
+    expect_present(&b, &a);
+    expect_present(&a, &b);
+    pair_up(&a, &b, &da, &db);
+    assert_int_equal(fcntl(da, F_SETFL, O_NONBLOCK), 0);
+    dl = now_ms() + 20000;
+    for (;;) {
+        struct pollfd pf = {da, POLLOUT, 0};
+        ssize_t k;
+        if (poll(&pf, 1, 300) <= 0)
+            break; /* stalled */
+        for (size_t i = 0; i < sizeof(buf); i++)
+            buf[i] = (uint8_t)((sent + i) % 251);
+        if ((k = send(da, buf, sizeof(buf), MSG_NOSIGNAL)) > 0)
+            sent += (size_t)k;
+        /* Without backpressure the relay reads on and this never stalls
+         * (loopback buffers hold a few MiB at most). */
+        if (sent > (64u << 20) || now_ms() > dl)
+            fail_msg("%zu bytes sent and no stall", sent);
+    }
+    /* Still stalled: the relay holds its queue, reads no more. */
+    {
+        struct pollfd pf = {da, POLLOUT, 0};
+        assert_int_equal(poll(&pf, 1, 200), 0);
+    }
+    while (got < sent) {
+        ssize_t k = (ssize_t)get_n(db, buf, sent - got < sizeof(buf) ? sent - got : sizeof(buf), WAIT_MS);
+        assert_true(k > 0);
+        for (ssize_t i = 0; i < k; i++)
+            bad += buf[i] != (uint8_t)((got + (size_t)i) % 251);
+        got += (size_t)k;
+    }
+    assert_int_equal(bad, 0);
+    close(da);
+    expect_eof(db);
     close(db);
     close(a.ctl);
     close(b.ctl);
@@ -800,6 +946,47 @@ static void test_rate_limit(void **state)
     WAIT_STAT(conns, 0);
 }
 
+/* Refusals are said at most 20 times a second; the next line counts the
+ * ones left out. */
+static void test_log_limited(void **state)
+{
+    unsigned before, lines;
+    char last[256];
+    uint64_t t0;
+    int fd;
+    (void)state;
+    pthread_mutex_lock(&g->mu);
+    before = g->nlog;
+    pthread_mutex_unlock(&g->mu);
+    t0 = now_ms();
+    for (int i = 0; i < 40; i++) {
+        fd = dial();
+        put(fd, 0x7f, NULL, 0);
+        expect_refused(fd, "unknown");
+        close(fd);
+    }
+    WAIT_STAT(refused, 40);
+    pthread_mutex_lock(&g->mu);
+    lines = g->nlog - before;
+    pthread_mutex_unlock(&g->mu);
+    if (now_ms() - t0 < 1000)
+        assert_int_equal(lines, 20);
+    else
+        assert_true(lines < 40); /* a slow machine: two windows */
+    while (now_ms() - t0 < 1100)
+        (void)poll(NULL, 0, 20); /* into the next second */
+    fd = dial();
+    put(fd, 0x7f, NULL, 0);
+    expect_refused(fd, "unknown");
+    close(fd);
+    WAIT_STAT(refused, 41);
+    pthread_mutex_lock(&g->mu);
+    snprintf(last, sizeof(last), "%s", g->last_log);
+    pthread_mutex_unlock(&g->mu);
+    if (!strstr(last, "more not shown"))
+        fail_msg("last line: %s", last);
+}
+
 /* A port in use: NOTES_SYNC_ENET, nothing left on the loop. */
 static void test_bind_fails(void **state)
 {
@@ -821,13 +1008,19 @@ static void test_bind_fails(void **state)
 
 int main(void)
 {
+    /* libuv writes without MSG_NOSIGNAL: a member closed while the relay
+     * writes to it (the tests do that) must not end the process. */
+    signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_meet_and_exchange, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_one_mib_both_ways, setup_default, teardown),
+        cmocka_unit_test_setup_teardown(test_close_after_burst, setup_default, teardown),
+        cmocka_unit_test_setup_teardown(test_backpressure, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_timeouts, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_limits, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_rate_limit, setup_default, teardown),
+        cmocka_unit_test_setup_teardown(test_log_limited, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_bind_fails, setup_default, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

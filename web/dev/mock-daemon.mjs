@@ -442,9 +442,11 @@ function readBody(req, limit) {
   });
 }
 
-function shell(name) {
+// The daemon's one page (dist/page.html) with its placeholders filled.
+function shell(page, cli) {
   const nonce = crypto.randomBytes(16).toString('base64');
-  const html = fs.readFileSync(path.join(DIST, name), 'utf8').replaceAll('{{NONCE}}', nonce);
+  const html = fs.readFileSync(path.join(DIST, 'page.html'), 'utf8')
+    .replaceAll('{{NONCE}}', nonce).replaceAll('{{PAGE}}', page).replaceAll('{{CLI}}', cli);
   return { html, nonce };
 }
 
@@ -484,10 +486,10 @@ async function handle(req, res) {
     if (!p.startsWith('/dev/') && type !== 'application/json') return jerr(res, 415, 'Content-Type must be application/json');
   }
   try {
-    if (req.method === 'GET' && p === '/') { const s = shell('index.html'); return send(res, 200, s.html, 'text/html; charset=utf-8', { 'Cache-Control': 'no-store' }, s.nonce); }
+    if (req.method === 'GET' && p === '/') { const s = shell('index', '<code>notes list</code>, <code>notes show</code>'); return send(res, 200, s.html, 'text/html; charset=utf-8', { 'Cache-Control': 'no-store' }, s.nonce); }
     if (req.method === 'GET' && /^\/n\/[0-9a-f]{32}$/.test(p)) {
       if (!notes.has(p.slice(3))) return send(res, 404, 'no such note\n', 'text/plain; charset=utf-8');
-      const s = shell('note.html');
+      const s = shell('note', '<code>notes edit</code>');
       return send(res, 200, s.html, 'text/html; charset=utf-8', { 'Cache-Control': 'no-store' }, s.nonce);
     }
     if (req.method === 'GET' && (p === '/assets/app.js' || p === '/assets/app.css')) {

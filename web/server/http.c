@@ -139,42 +139,52 @@ static int json_error(struct lws *wsi, struct pss *ps, unsigned status,
 }
 
 /* An HTML shell with its {{NONCE}} placeholders replaced. */
-static int respond_html(struct lws *wsi, struct pss *ps, const char *name,
-                        const char *host)
+/*
+ * The page's one HTML file (web/src/page.html) with its placeholders
+ * filled: {{NONCE}} (the CSP nonce of this answer), {{PAGE}} ("index" or
+ * "note": what the script shows) and {{CLI}} (the commands that do the
+ * same without JavaScript).
+ */
+static int respond_html(struct lws *wsi, struct pss *ps, const char *page,
+                        const char *cli, const char *host)
 {
-    const struct notes_web__asset *a = notes_web__asset_find(name);
+    const struct notes_web__asset *a = notes_web__asset_find("page.html");
     char nonce[33];
+    struct {
+        const char *ph, *value;
+    } fill[] = {{"{{NONCE}}", nonce}, {"{{PAGE}}", page}, {"{{CLI}}", cli}};
+    const size_t nfill = sizeof(fill) / sizeof(fill[0]);
+    struct notes_buf out;
     if (!a)
         return respond_text(wsi, ps, 500,
                             "the page bundle (web/dist) was missing when "
                             "notes was built\n",
                             host);
     notes_web__random_hex(nonce, 16);
-    const char *ph = "{{NONCE}}";
-    size_t cap = a->len + 1, count = 0;
-    for (const char *s = (const char *)a->data;
-         (s = memmem(s, a->len - (size_t)(s - (const char *)a->data), ph, 9));
-         s += 9)
-        count++;
-    cap += count * 32;
-    char *out = malloc(cap), *o = out;
-    if (!out)
-        return -1;
-    const char *s = (const char *)a->data, *e = s + a->len;
-    while (s < e) {
-        const char *hit = memmem(s, (size_t)(e - s), ph, 9);
-        size_t k = hit ? (size_t)(hit - s) : (size_t)(e - s);
-        memcpy(o, s, k);
-        o += k;
-        s += k;
-        if (hit) {
-            memcpy(o, nonce, 32);
-            o += 32;
-            s += 9;
+    notes__buf_init(&out, 1u << 20);
+    for (const char *s = (const char *)a->data, *e = s + a->len; s < e;) {
+        const char *hit = NULL;
+        size_t which = 0;
+        for (size_t i = 0; i < nfill; i++) {
+            const char *h = memmem(s, (size_t)(e - s), fill[i].ph,
+                                   strlen(fill[i].ph));
+            if (h && (!hit || h < hit))
+                hit = h, which = i;
         }
+        size_t k = hit ? (size_t)(hit - s) : (size_t)(e - s);
+        if (notes__buf_put(&out, s, k) ||
+            (hit && notes__buf_puts(&out, fill[which].value))) {
+            notes__buf_release(&out);
+            return -1;
+        }
+        s += k + (hit ? strlen(fill[which].ph) : 0);
     }
-    return respond(wsi, ps, 200, "text/html; charset=utf-8", out,
-                   (size_t)(o - out), out, nonce, host, NULL, NULL);
+    uint8_t *body;
+    size_t n;
+    if (notes__buf_detach(&out, &body, &n))
+        return -1;
+    return respond(wsi, ps, 200, "text/html; charset=utf-8", (char *)body, n,
+                   (char *)body, nonce, host, NULL, NULL);
 }
 
 static json_t *notes_list_json(notes_web *ui)
@@ -446,9 +456,12 @@ int notes_web__http_request(notes_web *ui, struct lws *wsi, struct pss *ps,
             return respond(wsi, ps, 204, "image/x-icon", NULL, 0, NULL, NULL,
                            host, NULL, NULL);
         if (strcmp(uri, "/") == 0)
-            return respond_html(wsi, ps, "index.html", host);
+            return respond_html(wsi, ps, "index",
+                                "<code>notes list</code>, <code>notes show</code>",
+                                host);
         if (strncmp(uri, "/n/", 3) == 0 && is_hex32(uri + 3))
-            return respond_html(wsi, ps, "note.html", host);
+            return respond_html(wsi, ps, "note", "<code>notes edit</code>",
+                                host);
         if (strncmp(uri, "/assets/", 8) == 0) {
             const struct notes_web__asset *a = notes_web__asset_find(uri + 8);
             if (a && strstr(uri + 8, ".html") == NULL)
