@@ -439,20 +439,22 @@ meeting() {
 
     # Every daemon and the relay stop cleanly on SIGTERM (exit 0), and a
     # sanitizer build reported nothing.
-    local name pid rc
+    local name pid rc stops=""
     for name in serve1 serve2 serve3 relay2; do
         case $name in serve*) pid=${SERVE_PID[${name#serve}]} ;; *) pid=$RELAY_PID ;; esac
+        t=$(now_ms)
         kill "$pid" 2>/dev/null
         if ! wait_until 10 eval '! kill -0 '"$pid"; then
             fail "$name did not stop within 10 s of SIGTERM"; continue
         fi
         rc=0; wait "$pid" 2>/dev/null || rc=$?
         [ "$rc" = 0 ] || fail "$name exited $rc on SIGTERM"
+        stops+=" $name $(( $(now_ms) - t )) ms"
     done
     if grep -lE "AddressSanitizer|LeakSanitizer|runtime error:" "$WORK"/*.log; then
         fail "a sanitizer reported an error (logs above)"
     else
-        ok "daemons and relay stopped cleanly"
+        ok "daemons and relay stopped cleanly, one after the other:$stops"
     fi
 }
 
