@@ -255,8 +255,11 @@ void notes_sync__hub_maybe_stop(struct notes_sync_hub *h)
          * after their round. */
         for (struct conn *c = h->conns, *n; c; c = n) {
             n = c->next;
-            if (c->relay_phase) {
-                notes_sync__conn_close(c); /* not paired: nothing to end */
+            if (c->relay_phase || (c->kind == CONN_PUNCHED && !c->opened)) {
+                /* Not paired, or a direct try not through yet: nothing to
+                 * end (a punch toward a NAT that drops it would hold the
+                 * stop for its 5 s). */
+                notes_sync__conn_close(c);
             } else if (notes_sync_session_idle(c->s)) {
                 notes_sync__conn_pump(c);
             } else if (h->client != c) {

@@ -273,8 +273,10 @@ void notes_sync__conn_opened(struct conn *c)
         if (p->addr.ss_family == 0 || c->kind == CONN_PUNCHED)
             p->addr = c->kind == CONN_MANUAL ? c->dial->ss : c->remote;
     }
-    if (c->kind == CONN_RELAYED || c->kind == CONN_PUNCHED)
+    if (c->kind == CONN_RELAYED || c->kind == CONN_PUNCHED) {
+        c->row = p;
         notes_sync__relay_conn_opened(c);
+    }
     c->linked = 1;
     p->nopen++;
     p->last_seen = notes_sync__unix_ms();

@@ -515,7 +515,6 @@ size_t notes_sync__relay_phase_read(struct conn *c, const uint8_t *in, size_t n)
             c->relay_phase = 0;
             free(c->pre);
             c->pre = NULL;
-            punch(c);
             notes_sync__conn_start(c);
             return off;
         }
@@ -535,6 +534,16 @@ size_t notes_sync__relay_phase_read(struct conn *c, const uint8_t *in, size_t n)
     return off;
 }
 
+/* Whether peer p has an open session other than c that is not relayed. */
+static int row_has_direct(const struct peer *p, const struct conn *c)
+{
+    for (const struct conn *o = p->hub->conns; o; o = o->next)
+        if (o != c && o->linked && o->row == p && o->kind != CONN_RELAYED &&
+            !o->yielded)
+            return 1;
+    return 0;
+}
+
 void notes_sync__relay_conn_opened(struct conn *c)
 {
     struct rmember *m;
@@ -543,6 +552,12 @@ void notes_sync__relay_conn_opened(struct conn *c)
         notes_sync__hub_log(c->hub, "relay %s: direct connection with a "
                             "member of space %s", c->rctl->name,
                             c->hub->cfg.spaces[c->space].name);
+    /* The handshake named the peer: try the direct path unless there is one
+     * already (both sides see the same sessions and decide alike). Both
+     * sides get here within a round trip of each other, which the SYN
+     * retransmits of the simultaneous open cover. */
+    if (c->kind == CONN_RELAYED && c->row && !row_has_direct(c->row, c))
+        punch(c);
     if (c->kind != CONN_RELAYED || !r || !(m = member_find(c->rctl, c->relay_peer)))
         return;
     m->key_known = 1;
