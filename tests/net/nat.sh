@@ -269,6 +269,8 @@ check_networks() {
 RELAY_PORT=7656
 RELAY="$RELAY_IP:$RELAY_PORT"
 SERVE_PORT=7654
+UI_PORT=7464     # each laptop's page, on its own namespace's loopback
+HERE=$(cd "$(dirname "$0")" && pwd)
 
 # nt I ARGS...: notes on laptop I, its replica in $WORK/hI.
 nt() { local i=$1; shift; NOTES_HOME="$WORK/h$i" ip netns exec "$PFX-l$i" "$NOTES" "$@"; }
@@ -295,7 +297,8 @@ stamp() {
 start_serve() { # start_serve I
     SERVE_T0[$1]=$(now_ms)
     NOTES_HOME="$WORK/h$1" ip netns exec "$PFX-l$1" "$NOTES" serve \
-        --listen "0.0.0.0:$SERVE_PORT" --relay "$RELAY" --no-ui --no-discovery \
+        --listen "0.0.0.0:$SERVE_PORT" --relay "$RELAY" --no-discovery \
+        --ui "127.0.0.1:$UI_PORT" \
         > >(stamp >"$WORK/serve$1.log") 2>&1 &
     PIDS+=($!)
     SERVE_PID[$1]=$!
@@ -335,6 +338,25 @@ same_note() {
     done
 }
 has_line() { nt "$1" show "$NOTE" | grep -qF -- "$2"; }
+
+# page_tools: Chromium, node and the browser tests' packages are there (CI
+# installs them); without them the page part is skipped, except in CI
+# (NOTES_REQUIRE_NETNS=1), where that is a failure.
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+page_tools() {
+    local why=
+    [ -x "$CHROMIUM" ] || why="no Chromium at $CHROMIUM"
+    command -v node >/dev/null || why="no node"
+    [ -d "$HERE/../browser/node_modules/puppeteer-core" ] ||
+        why="no tests/browser/node_modules (npm ci there)"
+    [ -z "$why" ] && return 0
+    if [ "${NOTES_REQUIRE_NETNS:-0}" = 1 ]; then
+        fail "the page part cannot run: $why"
+    else
+        log "the page part is skipped: $why"
+    fi
+    return 1
+}
 
 meeting() {
     local i
@@ -416,6 +438,33 @@ meeting() {
     t=$(now_ms)
     wait_until 20 same_note 1 2 3 && ok "concurrent edits converged in $(( $(now_ms) - t )) ms" \
         || fail "concurrent edits did not converge"
+
+    # The page too: people type in the browser page of home1 (direct with
+    # home2; under the Agenda heading) and of home3 (relayed only; at the
+    # end) while home2 appends to the Discussions from the CLI, all at once;
+    # every replica gets every line. (Three places: two people typing at the
+    # same spot is issue 18's case, not this one's.)
+    if page_tools; then
+        local u pids=() what=() at=()
+        for i in 1 3; do
+            u=$(nt "$i" open "$NOTE" --no-browser) || die "home$i: notes open failed"
+            at=(); [ "$i" = 1 ] && at=("## Agenda")
+            ip netns exec "$PFX-l$i" env CHROMIUM="$CHROMIUM" node "$HERE/page_type.mjs" \
+                "$u" "home$i typed this in the page" "${at[@]}" >"$WORK/page$i.log" 2>&1 & pids+=($!)
+            what+=("home$i's page")
+            WANT+=("home$i typed this in the page")
+        done
+        nt 2 append "$NOTE" --section Discussions "home2 appends while the pages type" & pids+=($!)
+        what+=("home2's append")
+        WANT+=("home2 appends while the pages type")
+        t=$(now_ms)
+        for i in 0 1 2; do
+            wait "${pids[$i]}" || fail "${what[$i]} failed: $(cat "$WORK/page$(( i * 2 + 1 )).log" 2>/dev/null)"
+        done
+        wait_until 20 same_note 1 2 3 \
+            && ok "the pages' and the CLI's lines converged on all three ($(( $(now_ms) - t )) ms after they began)" \
+            || fail "the pages' and the CLI's lines did not converge"
+    fi
 
     # The relay dies mid-meeting: home1 and home2 go on directly; what home3
     # types meanwhile arrives once the relay is back.
