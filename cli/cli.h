@@ -62,6 +62,11 @@ int cli_exit_code(int rc);
 /* Resolve NOTE (id, unique id prefix, unique title match) and open it;
  * its damage, if any, is reported (cli_note_damage). */
 int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out);
+/* For commands whose one argument is NOTE (or, unless `required`, none:
+ * every note): a NOTE given is opened (cli_open_note), else *out is NULL;
+ * other arguments are usage. 0 or the exit code. */
+int cli_open_note_arg(struct cli_ctx *ctx, int argc, char **argv,
+                      const char *cmd, int required, notes_doc **out);
 /* For commands over every note: the replica's note ids (exit code, with
  * the message, when they cannot be listed), and one of them opened:
  * 0; -1 for a note created but never committed (skip it); or the exit code
@@ -104,6 +109,21 @@ int cli_unlock(struct cli_ctx *ctx);
 int cli_commit(notes_doc *d, const char *what);
 /* Parse "--opt VALUE" style arguments; returns index of next arg. */
 const char *cli_opt_value(int *i, int argc, char **argv);
+/* One option in a command's table for cli_parse_args: "NAME VALUE" when
+ * `value` is set (a repeated option keeps the last), else the flag "NAME",
+ * which sets *flag to 1. A table ends with a NULL name. */
+struct cli_opt {
+    const char *name;
+    const char **value;
+    int *flag;
+};
+/* Parse a command's arguments (argv[1..]): the options of `opts` wherever
+ * they stand; the other arguments fill pos[0..npos) in order, one beginning
+ * with '-' only when `dash_ok` (a title, a text, "-" for stdin). 0, or
+ * cli_usage(cmd) for an option without its value or an argument left over. */
+int cli_parse_args(int argc, char **argv, const char *cmd,
+                   const struct cli_opt *opts, const char **pos, size_t npos,
+                   int dash_ok);
 
 extern const struct cli_cmd cli_commands[];
 

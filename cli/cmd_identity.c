@@ -16,18 +16,13 @@ int cmd_init(int argc, char **argv, struct cli_ctx *ctx)
     int protect = getenv("NOTES_PASSPHRASE") != NULL, device_only = 0;
     notes_replica *r;
 
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--name") == 0) {
-            if (!(name = cli_opt_value(&i, argc, argv)))
-                return cli_usage("init");
-        } else if (strcmp(argv[i], "--protect") == 0) {
-            protect = 1;
-        } else if (strcmp(argv[i], "--device") == 0) {
-            device_only = 1;
-        } else {
-            return cli_usage("init");
-        }
-    }
+    const struct cli_opt opts[] = {{"--name", &name, NULL},
+                                   {"--protect", NULL, &protect},
+                                   {"--device", NULL, &device_only},
+                                   {NULL, NULL, NULL}};
+    int rc = cli_parse_args(argc, argv, "init", opts, NULL, 0, 0);
+    if (rc)
+        return rc;
     if (!name || !*name)
         name = "me";
     if (protect && !(pass = cli_passphrase(1))) {
@@ -35,7 +30,7 @@ int cmd_init(int argc, char **argv, struct cli_ctx *ctx)
                         "run on a terminal)\n");
         return EXIT_USER;
     }
-    int rc = notes_replica_create(ctx->home, name, pass, &r);
+    rc = notes_replica_create(ctx->home, name, pass, &r);
     if (rc == NOTES_EEXIST) {
         fprintf(stderr, "notes: '%s' already holds an identity (see: notes "
                         "whoami); set NOTES_HOME for another replica\n",

@@ -12,20 +12,15 @@
 /* decide NOTE TEXT [--owner WHO], todo NOTE TEXT --owner WHO */
 static int record_item(int argc, char **argv, struct cli_ctx *ctx, int todo)
 {
-    const char *note = NULL, *text = NULL, *owner = NULL;
+    const char *owner = NULL;
     const char *cmd = todo ? "todo" : "decide";
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--owner") == 0) {
-            if (!(owner = cli_opt_value(&i, argc, argv)))
-                return cli_usage(cmd);
-        } else if (!note) {
-            note = argv[i];
-        } else if (!text) {
-            text = argv[i];
-        } else {
-            return cli_usage(cmd);
-        }
-    }
+    const struct cli_opt opts[] = {{"--owner", &owner, NULL},
+                                   {NULL, NULL, NULL}};
+    const char *pos[2] = {NULL, NULL};
+    int rc = cli_parse_args(argc, argv, cmd, opts, pos, 2, 1);
+    if (rc)
+        return rc;
+    const char *note = pos[0], *text = pos[1];
     if (!note || !text || !*text || (todo && (!owner || !*owner)))
         return cli_usage(cmd);
     if (strchr(text, '\n') || (owner && strchr(owner, '\n'))) {
@@ -33,7 +28,7 @@ static int record_item(int argc, char **argv, struct cli_ctx *ctx, int todo)
         return EXIT_USER;
     }
     notes_doc *d;
-    int rc = cli_open_note(ctx, note, &d);
+    rc = cli_open_note(ctx, note, &d);
     if (rc)
         return rc;
     size_t cap = strlen(text) + (owner ? strlen(owner) : 0) + 16;
@@ -275,14 +270,12 @@ int cmd_decisions(int argc, char **argv, struct cli_ctx *ctx)
     json_t *arr = ctx->json ? json_array() : NULL;
     size_t shown = 0;
     int ret = 0;
-    if (argc > 2)
-        return cli_usage("decisions");
-    if (argc == 2) {
-        notes_doc *d;
-        if ((ret = cli_open_note(ctx, argv[1], &d)))
-            return ret;
-        ret = list_items(ctx, d, 0, arr, NULL, &shown);
-        notes_doc_free(d);
+    notes_doc *one;
+    if ((ret = cli_open_note_arg(ctx, argc, argv, "decisions", 0, &one)))
+        return ret;
+    if (one) {
+        ret = list_items(ctx, one, 0, arr, NULL, &shown);
+        notes_doc_free(one);
     } else {
         /* Every note: the open action items across meetings. */
         uint8_t(*ids)[16];

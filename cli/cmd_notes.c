@@ -43,16 +43,10 @@ int cmd_new(int argc, char **argv, struct cli_ctx *ctx)
     struct timeval tv;
     int rc;
 
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--template") == 0) {
-            if (!(template = cli_opt_value(&i, argc, argv)))
-                return cli_usage("new");
-        } else if (!title) {
-            title = argv[i];
-        } else {
-            return cli_usage("new");
-        }
-    }
+    const struct cli_opt opts[] = {{"--template", &template, NULL},
+                                   {NULL, NULL, NULL}};
+    if ((rc = cli_parse_args(argc, argv, "new", opts, &title, 1, 1)))
+        return rc;
     if (!title || !*title)
         return cli_usage("new");
     gettimeofday(&tv, NULL);
@@ -220,18 +214,11 @@ int cmd_show(int argc, char **argv, struct cli_ctx *ctx)
     int conflicts = 0, rc;
     notes_doc *d;
 
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--at") == 0) {
-            if (!(at = cli_opt_value(&i, argc, argv)))
-                return cli_usage("show");
-        } else if (strcmp(argv[i], "--conflicts") == 0) {
-            conflicts = 1;
-        } else if (!note && argv[i][0] != '-') {
-            note = argv[i];
-        } else {
-            return cli_usage("show");
-        }
-    }
+    const struct cli_opt opts[] = {{"--at", &at, NULL},
+                                   {"--conflicts", NULL, &conflicts},
+                                   {NULL, NULL, NULL}};
+    if ((rc = cli_parse_args(argc, argv, "show", opts, &note, 1, 0)))
+        return rc;
     if (!note)
         return cli_usage("show");
     if ((rc = cli_open_note(ctx, note, &d)))
@@ -300,9 +287,7 @@ int cmd_edit(int argc, char **argv, struct cli_ctx *ctx)
 {
     notes_doc *d;
     int rc;
-    if (argc != 2)
-        return cli_usage("edit");
-    if ((rc = cli_open_note(ctx, argv[1], &d)))
+    if ((rc = cli_open_note_arg(ctx, argc, argv, "edit", 1, &d)))
         return rc;
     const char *editor = getenv("VISUAL");
     if (!editor || !*editor)
@@ -376,21 +361,15 @@ int cmd_append(int argc, char **argv, struct cli_ctx *ctx)
 {
     notes_doc *d;
     char *text = NULL;
-    const char *note = NULL, *arg = NULL, *section = NULL;
+    const char *section = NULL;
     size_t n;
     int rc;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--section") == 0) {
-            if (!(section = cli_opt_value(&i, argc, argv)))
-                return cli_usage("append");
-        } else if (!note) {
-            note = argv[i];
-        } else if (!arg) {
-            arg = argv[i];
-        } else {
-            return cli_usage("append");
-        }
-    }
+    const struct cli_opt opts[] = {{"--section", &section, NULL},
+                                   {NULL, NULL, NULL}};
+    const char *pos[2] = {NULL, NULL};
+    if ((rc = cli_parse_args(argc, argv, "append", opts, pos, 2, 1)))
+        return rc;
+    const char *note = pos[0], *arg = pos[1];
     if (!note || !arg)
         return cli_usage("append");
     if (strcmp(arg, "-") == 0) {
@@ -504,9 +483,7 @@ int cmd_log(int argc, char **argv, struct cli_ctx *ctx)
 {
     notes_doc *d;
     int rc;
-    if (argc != 2)
-        return cli_usage("log");
-    if ((rc = cli_open_note(ctx, argv[1], &d)))
+    if ((rc = cli_open_note_arg(ctx, argc, argv, "log", 1, &d)))
         return rc;
     json_t *arr = ctx->json ? json_array() : NULL;
     for (size_t i = notes_doc_change_count(d); i-- > 0;) {
@@ -627,9 +604,7 @@ int cmd_blame(int argc, char **argv, struct cli_ctx *ctx)
 {
     notes_doc *d;
     int rc;
-    if (argc != 2)
-        return cli_usage("blame");
-    if ((rc = cli_open_note(ctx, argv[1], &d)))
+    if ((rc = cli_open_note_arg(ctx, argc, argv, "blame", 1, &d)))
         return rc;
     json_t *arr = ctx->json ? json_array() : NULL;
     if ((rc = cli_blame_lines(ctx, d, arr, NULL)) == 0 && arr) {
@@ -861,14 +836,12 @@ static int compact_one(notes_doc *d, int *failed)
 int cmd_compact(int argc, char **argv, struct cli_ctx *ctx)
 {
     int failed = 0, rc;
-    if (argc > 2)
-        return cli_usage("compact");
-    if (argc == 2) {
-        notes_doc *d;
-        if ((rc = cli_open_note(ctx, argv[1], &d)))
-            return rc;
-        rc = compact_one(d, &failed);
-        notes_doc_free(d);
+    notes_doc *one;
+    if ((rc = cli_open_note_arg(ctx, argc, argv, "compact", 0, &one)))
+        return rc;
+    if (one) {
+        rc = compact_one(one, &failed);
+        notes_doc_free(one);
         return rc ? cli_exit_code(rc) : 0;
     }
     uint8_t(*ids)[16];
@@ -900,23 +873,13 @@ int cmd_export(int argc, char **argv, struct cli_ctx *ctx)
     int authors = 0, attest = 0;
     notes_doc *d;
     int rc, ret;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--format") == 0) {
-            if (!(format = cli_opt_value(&i, argc, argv)))
-                return cli_usage("export");
-        } else if (strcmp(argv[i], "-o") == 0) {
-            if (!(out = cli_opt_value(&i, argc, argv)))
-                return cli_usage("export");
-        } else if (strcmp(argv[i], "--authors") == 0) {
-            authors = 1;
-        } else if (strcmp(argv[i], "--attest") == 0) {
-            attest = 1;
-        } else if (!note && argv[i][0] != '-') {
-            note = argv[i];
-        } else {
-            return cli_usage("export");
-        }
-    }
+    const struct cli_opt opts[] = {{"--format", &format, NULL},
+                                   {"-o", &out, NULL},
+                                   {"--authors", NULL, &authors},
+                                   {"--attest", NULL, &attest},
+                                   {NULL, NULL, NULL}};
+    if ((rc = cli_parse_args(argc, argv, "export", opts, &note, 1, 0)))
+        return rc;
     if (!note)
         return cli_usage("export");
     if (strcmp(format, "md") != 0 && strcmp(format, "json") != 0 &&

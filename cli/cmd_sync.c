@@ -167,6 +167,9 @@ int cmd_space(int argc, char **argv, struct cli_ctx *ctx)
     return cli_usage("space");
 }
 
+static int opt_push(int *i, int argc, char **argv, const char **v, size_t *n,
+                    size_t max);
+
 /* ---- invite, join ---- */
 
 /* This machine's first non-loopback IPv4 address, for invites. */
@@ -190,47 +193,83 @@ static void local_addr(char *out, size_t n, int port)
     freeifaddrs(ifs);
 }
 
-/* The arguments "[OPT VALUE] ARG" in any order: 0, or -1 (usage). */
-static int opt_and_arg(int argc, char **argv, const char *opt,
-                       const char **value, const char **arg)
+/* The relays to name in an invite or to serve through when none is
+ * given: the replica's ($NOTES_HOME/relays), then the running daemon's. */
+static size_t default_relays(struct cli_ctx *ctx,
+                             char (*out)[NOTES_ADDR_MAX + 1], size_t max)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], opt) == 0) {
-            if (!(*value = cli_opt_value(&i, argc, argv)))
-                return -1;
-        } else if (!*arg) {
-            *arg = argv[i];
-        } else {
-            return -1;
+    notes_sync_peers ps;
+    size_t n = 0;
+    if (notes_sync_relays_load(ctx->home, out, max, &n) != NOTES_OK)
+        n = 0;
+    if (notes_sync_peers_read(ctx->home, &ps) == NOTES_OK) {
+        for (size_t i = 0; ps.running && i < ps.nrelays && n < max; i++) {
+            size_t j = 0;
+            while (j < n && strcmp(out[j], ps.relays[i]) != 0)
+                j++;
+            if (j == n)
+                snprintf(out[n++], NOTES_ADDR_MAX + 1, "%s", ps.relays[i]);
         }
+        notes_sync_peers_clear(&ps);
     }
-    return *arg ? 0 : -1;
+    return n;
 }
 
 int cmd_invite(int argc, char **argv, struct cli_ctx *ctx)
 {
     const char *space = NULL, *addr = NULL;
-    char def[80];
+    const char *relays[NOTES_INVITE_RELAYS_MAX];
+    size_t nrelays = 0;
     int rc;
-    if (opt_and_arg(argc, argv, "--address", &addr, &space))
-        return cli_usage("invite");
-    if (!addr) {
-        local_addr(def, sizeof(def), DEFAULT_PORT);
-        addr = def;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--address") == 0) {
+            if (!(addr = cli_opt_value(&i, argc, argv)))
+                return cli_usage("invite");
+        } else if (strcmp(argv[i], "--relay") == 0) {
+            if (opt_push(&i, argc, argv, relays, &nrelays,
+                         NOTES_INVITE_RELAYS_MAX))
+                return cli_usage("invite");
+        } else if (!space) {
+            space = argv[i];
+        } else {
+            return cli_usage("invite");
+        }
     }
-    notes_sync_space sp;
+    if (!space)
+        return cli_usage("invite");
+    notes_sync_invite inv;
     char *code;
-    if ((rc = notes_sync_space_load(ctx->home, space, &sp)))
+    memset(&inv, 0, sizeof(inv));
+    if (addr)
+        snprintf(inv.addr, sizeof(inv.addr), "%s", addr);
+    else
+        local_addr(inv.addr, sizeof(inv.addr), DEFAULT_PORT);
+    for (size_t i = 0; i < nrelays; i++)
+        snprintf(inv.relays[i], sizeof(inv.relays[i]), "%s", relays[i]);
+    inv.nrelays = nrelays ? nrelays
+                          : default_relays(ctx, inv.relays,
+                                           NOTES_INVITE_RELAYS_MAX);
+    if ((rc = notes_sync_space_load(ctx->home, space, &inv.space)))
         return sync_fail(rc, rc == NOTES_ENOTFOUND ? "no such space"
                                                    : "cannot use the space");
-    rc = notes_sync_invite_encode(&sp, notes_replica_public_key(ctx->r), addr, &code);
-    notes_sync_space_clear(&sp);
+    memcpy(inv.inviter, notes_replica_public_key(ctx->r), 32);
+    rc = notes_sync_invite_make(&inv, &code);
+    notes_sync_space_clear(&inv.space);
     if (rc)
         return sync_fail(rc, "cannot make the invite");
     printf("%s\n", code);
-    fprintf(stderr, "(this code is the space's secret: share it only with "
-                    "members; they run: notes join CODE, while you run: "
-                    "notes serve --listen %s)\n", addr);
+    if (inv.nrelays) {
+        fprintf(stderr, "(this code is the space's secret: share it only with "
+                        "members; they run: notes join CODE, while you run: "
+                        "notes serve --relay %s; it also names %s%zu "
+                        "relay%s, so they can join from other networks)\n",
+                cli_esc(inv.relays[0]), inv.nrelays > 1 ? "these " : "", inv.nrelays,
+                inv.nrelays == 1 ? "" : "s");
+    } else {
+        fprintf(stderr, "(this code is the space's secret: share it only with "
+                        "members; they run: notes join CODE, while you run: "
+                        "notes serve --listen %s)\n", cli_esc(inv.addr));
+    }
     notes__wipe(code, strlen(code));
     notes_sync_free(code);
     return 0;
@@ -344,6 +383,9 @@ static void prog_end(struct progress *p)
 
 /* notes_sync_once, with a progress line per note when stderr is a
  * terminal (never with --json: output for programs). */
+static const char *once_relay;    /* sync_once: through this relay */
+static unsigned once_handshake_ms; /* 0: the default */
+
 static int sync_once(struct cli_ctx *ctx, const char *pass, const char *space,
                      const char *addr, notes_sync_report *rep)
 {
@@ -352,6 +394,8 @@ static int sync_once(struct cli_ctx *ctx, const char *pass, const char *space,
     int rc;
     memset(&p, 0, sizeof(p));
     memset(&o, 0, sizeof(o));
+    o.relay = once_relay;
+    o.handshake_ms = once_handshake_ms;
     if (isatty(2) && !ctx->json) {
         o.progress = on_progress;
         o.progress_ud = &p;
@@ -459,16 +503,37 @@ int cmd_join(int argc, char **argv, struct cli_ctx *ctx)
         notes_sync_space_clear(&inv.space);
         return ret;
     }
+    /* The invite's relays are where this replica's daemon meets the space
+     * too (notes serve uses $NOTES_HOME/relays). */
+    for (size_t i = 0; i < inv.nrelays; i++)
+        if ((rc = notes_sync_relays_add(ctx->home, inv.relays[i])))
+            fprintf(stderr, "notes: relay %s not remembered: %s\n",
+                    cli_esc(inv.relays[i]), cli_esc(notes_sync_last_detail()));
     notes_sync_report rep;
     unsigned tries;
     double secs;
     memset(&rep, 0, sizeof(rep));
+    /* The inviter's address first (on its LAN it is the short path); when
+     * relays exist, it gets 3 s before they are tried in turn. */
+    once_handshake_ms = inv.nrelays ? 3000 : 0;
     rc = sync_busy_retry(ctx, pass, inv.space.name, inv.addr, &rep, &tries,
                          &secs);
+    once_handshake_ms = 0;
+    const char *via = inv.addr;
+    for (size_t i = 0; rc && i < inv.nrelays; i++) {
+        fprintf(stderr, "notes: %s: %s; trying relay %s\n", cli_esc(via),
+                cli_esc(notes_sync_last_detail()), cli_esc(inv.relays[i]));
+        once_relay = via = inv.relays[i];
+        rc = sync_busy_retry(ctx, pass, inv.space.name, NULL, &rep, &tries,
+                             &secs);
+    }
+    once_relay = NULL;
     if (rc) {
-        ret = once_fail(rc, tries, secs, inv.addr);
+        ret = once_fail(rc, tries, secs, via);
         fprintf(stderr, "notes: the space is kept; sync later with: notes sync "
-                        "%s --space %s\n", inv.addr, inv.space.name);
+                        "%s --space %s%s\n", inv.addr, inv.space.name,
+                inv.nrelays ? " (or run notes serve: it meets the space at "
+                              "the invite's relays)" : "");
         notes_sync_space_clear(&inv.space);
         return ret;
     }
@@ -481,9 +546,22 @@ int cmd_join(int argc, char **argv, struct cli_ctx *ctx)
 
 int cmd_sync(int argc, char **argv, struct cli_ctx *ctx)
 {
-    const char *addr = NULL, *space = NULL, *pass;
+    const char *addr = NULL, *space = NULL, *relay = NULL, *pass;
     int rc, ret;
-    if (opt_and_arg(argc, argv, "--space", &space, &addr))
+    for (int i = 1; i < argc; i++) {
+        const char **v = strcmp(argv[i], "--space") == 0   ? &space
+                         : strcmp(argv[i], "--relay") == 0 ? &relay
+                                                           : NULL;
+        if (v) {
+            if (!(*v = cli_opt_value(&i, argc, argv)))
+                return cli_usage("sync");
+        } else if (!addr) {
+            addr = argv[i];
+        } else {
+            return cli_usage("sync");
+        }
+    }
+    if (!addr == !relay) /* one of them */
         return cli_usage("sync");
     char **names = NULL;
     size_t n = 0;
@@ -508,9 +586,11 @@ int cmd_sync(int argc, char **argv, struct cli_ctx *ctx)
     unsigned tries;
     double secs;
     memset(&rep, 0, sizeof(rep));
+    once_relay = relay;
     rc = sync_busy_retry(ctx, pass, space, addr, &rep, &tries, &secs);
+    once_relay = NULL;
     if (rc)
-        ret = once_fail(rc, tries, secs, addr);
+        ret = once_fail(rc, tries, secs, relay ? relay : addr);
     else
         print_report(ctx, "synced", &rep);
     notes_sync_space_names_free(names, n);
@@ -632,8 +712,10 @@ static int opt_push(int *i, int argc, char **argv, const char **v, size_t *n,
 int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
 {
     const char *listen = NULL, *pass, *ui_listen = "127.0.0.1:7464";
-    const char *peers[16], *announce[8];
-    size_t npeers = 0, nannounce = 0;
+    const char *peers[16], *announce[8], *relays[NOTES_SYNC_RELAYS_MAX];
+    char known[NOTES_SYNC_RELAYS_MAX][NOTES_ADDR_MAX + 1];
+    size_t npeers = 0, nannounce = 0, nrelays = 0;
+    int no_relay = 0, no_punch = 0;
     unsigned sessions = 0;
     unsigned long dport = 0, interval = 0;
     int discovery = 1;
@@ -663,6 +745,16 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
         } else if (strcmp(argv[i], "--listen") == 0) {
             if (!(listen = cli_opt_value(&i, argc, argv)))
                 return cli_usage("serve");
+        } else if (strcmp(argv[i], "--relay") == 0) {
+            /* Meet the spaces' members at this relay (repeatable). */
+            if (opt_push(&i, argc, argv, relays, &nrelays,
+                         NOTES_SYNC_RELAYS_MAX))
+                return cli_usage("serve");
+        } else if (strcmp(argv[i], "--no-relay") == 0) {
+            no_relay = 1;
+        } else if (strcmp(argv[i], "--no-punch") == 0) {
+            /* Test knob: relayed sessions stay relayed (no direct try). */
+            no_punch = 1;
         } else if (strcmp(argv[i], "--peer") == 0) {
             /* Dial HOST:PORT and keep a live session with it (repeatable;
              * redialed with backoff when it drops). */
@@ -681,6 +773,16 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
     if (!listen) {
         snprintf(def, sizeof(def), "0.0.0.0:%d", DEFAULT_PORT);
         listen = def;
+    }
+    if (!nrelays && !no_relay) {
+        /* The relays of the invites joined ($NOTES_HOME/relays). */
+        size_t n = 0;
+        int rc0 = notes_sync_relays_load(ctx->home, known,
+                                         NOTES_SYNC_RELAYS_MAX, &n);
+        if (rc0)
+            return sync_fail(rc0, "cannot read the relays");
+        for (size_t i = 0; i < n; i++)
+            relays[nrelays++] = known[i];
     }
     if ((ret = key_pass(ctx, &pass)))
         return ret;
@@ -710,6 +812,9 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
     o.announce_ms = (unsigned)interval;
     o.on_log = on_log;
     o.caller_watches = 1;
+    o.relays = relays;
+    o.nrelays = nrelays;
+    o.no_punch = no_punch;
     /* The loop is ours: the hub and the page both run on it. */
     uv_loop_t loop;
     int e = uv_loop_init(&loop);
@@ -844,6 +949,14 @@ int cmd_peers(int argc, char **argv, struct cli_ctx *ctx)
             json_object_set_new(d, "discovery", json_boolean(ps.discovery));
             json_object_set_new(d, "discovery_port", json_integer(ps.discovery_port));
         }
+        if (ps.known && ps.nrelays) {
+            json_t *ra = json_array();
+            for (size_t i = 0; i < ps.nrelays; i++)
+                json_array_append_new(ra, json_pack("{s:s, s:b}", "address",
+                                                    ps.relays[i], "registered",
+                                                    ps.running && ps.relay_up[i]));
+            json_object_set_new(d, "relays", ra);
+        }
         json_object_set_new(o, "daemon", d);
         if (ps.known) {
             const notes_sync_discovery_stats *s = &ps.disc;
@@ -893,6 +1006,10 @@ int cmd_peers(int argc, char **argv, struct cli_ctx *ctx)
             json_object_set_new(j, "changes_received",
                                 json_integer((json_int_t)e->changes_received));
             json_object_set_new(j, "sessions", json_integer(e->sessions));
+            if (ps.running && e->path[0])
+                json_object_set_new(j, "path", json_string(e->path));
+            if (ps.running && e->relay[0])
+                json_object_set_new(j, "relay", json_string(e->relay));
             json_array_append_new(arr, j);
         }
         json_object_set_new(o, "peers", arr);
@@ -907,6 +1024,9 @@ int cmd_peers(int argc, char **argv, struct cli_ctx *ctx)
                 printf("discovery on UDP port %d\n", ps.discovery_port);
             else
                 printf("discovery off\n");
+            for (size_t i = 0; i < ps.nrelays; i++)
+                printf("relay %s: %s\n", cli_esc(ps.relays[i]),
+                       ps.relay_up[i] ? "registered" : "not reached");
         } else if (ps.running) {
             printf("a daemon is running, but keeps no peers state here\n");
         } else if (ps.known) {
@@ -921,9 +1041,9 @@ int cmd_peers(int argc, char **argv, struct cli_ctx *ctx)
             printf("no peers known%s\n",
                    ps.discovery ? " (none announced itself on the LAN yet)" : "");
         if (ps.npeers)
-            printf("%-12s %-24s %-21s %-12s %-11s %-11s %-11s %5s %5s\n",
-                   "SPACE", "PEER", "ADDRESS", "STATE", "FOUND", "LAST SEEN",
-                   "LAST SYNC", "SENT", "RECV");
+            printf("%-12s %-24s %-21s %-12s %-11s %-7s %-11s %-11s %5s %5s\n",
+                   "SPACE", "PEER", "ADDRESS", "STATE", "FOUND", "PATH",
+                   "LAST SEEN", "LAST SYNC", "SENT", "RECV");
         for (size_t i = 0; i < ps.npeers; i++) {
             const notes_sync_peer *e = &ps.peers[i];
             char who[96], seen[64], sync[64];
@@ -938,9 +1058,10 @@ int cmd_peers(int argc, char **argv, struct cli_ctx *ctx)
             } else {
                 snprintf(who, sizeof(who), "(not reached yet)");
             }
-            printf("%-12s %-24s %-21s %-12s %-11s %-11s %-11s %5llu %5llu\n",
+            printf("%-12s %-24s %-21s %-12s %-11s %-7s %-11s %-11s %5llu %5llu\n",
                    cli_esc(e->space), who, e->addr[0] ? cli_esc(e->addr) : "-",
                    ps.running ? e->state : "offline", e->found,
+                   ps.running && e->path[0] ? e->path : "-",
                    ago(now, e->last_seen_ms, seen, sizeof(seen)),
                    ago(now, e->last_sync_ms, sync, sizeof(sync)),
                    (unsigned long long)e->changes_sent,

@@ -46,16 +46,13 @@ static int have_desktop(void)
 int cmd_open(int argc, char **argv, struct cli_ctx *ctx)
 {
     const char *spec = NULL;
-    int browser = 1;
+    int no_browser = 0;
     char base[128], token[128], url[512], hex[33];
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--no-browser") == 0)
-            browser = 0;
-        else if (!spec && argv[i][0] != '-')
-            spec = argv[i];
-        else
-            return cli_usage("open");
-    }
+    const struct cli_opt opts[] = {{"--no-browser", NULL, &no_browser},
+                                   {NULL, NULL, NULL}};
+    int ret = cli_parse_args(argc, argv, "open", opts, &spec, 1, 0);
+    if (ret)
+        return ret;
     if (notes_web_read_state(ctx->home, base, sizeof(base), token,
                             sizeof(token)) != NOTES_OK) {
         fprintf(stderr, "notes: no page is served for %s: start `notes serve` "
@@ -78,7 +75,7 @@ int cmd_open(int argc, char **argv, struct cli_ctx *ctx)
     else
         printf("%s\n", url);
     fflush(stdout);
-    if (browser && have_desktop() && launch_browser(url) != 0)
+    if (!no_browser && have_desktop() && launch_browser(url) != 0)
         fprintf(stderr, "notes: could not start xdg-open; open the URL above\n");
     return 0;
 }

@@ -129,22 +129,31 @@ const struct cli_cmd cli_commands[] = {
      "(\"personal\", never synced) until added.\n"
      "  notes space create team\n  notes space add team weekly",
      CLI_NEEDS_REPLICA},
-    {"invite", cmd_invite, "SPACE [--address HOST:PORT]",
-     "Print a join code for SPACE carrying its secret, your key and the\n"
-     "address where you serve (default: this machine's address, port 7654).\n"
-     "The code is the secret: share it only with members.\n"
-     "  notes invite team --address 192.168.1.20:7654", CLI_NEEDS_REPLICA},
+    {"invite", cmd_invite, "SPACE [--address HOST:PORT] [--relay HOST:PORT]...",
+     "Print a join code for SPACE carrying its secret, your key, the\n"
+     "address where you serve (default: this machine's address, port 7654)\n"
+     "and the relays where your daemon meets the space (--relay, up to 4;\n"
+     "default: $NOTES_HOME/relays and the running daemon's), so that members\n"
+     "on other networks can join. The code is the secret: share it only\n"
+     "with members.\n"
+     "  notes invite team --address 192.168.1.20:7654\n"
+     "  notes invite team --relay 203.0.113.7:7656", CLI_NEEDS_REPLICA},
     {"join", cmd_join, "CODE",
-     "Join the space of an invite code and sync with the inviter at once.\n"
+     "Join the space of an invite code and sync at once: with the inviter's\n"
+     "address, else (after 3 s) with any member at the code's relays, which\n"
+     "are remembered in $NOTES_HOME/relays for notes serve.\n"
      "  notes join notes1...", CLI_NEEDS_REPLICA},
-    {"sync", cmd_sync, "HOST:PORT [--space NAME]",
+    {"sync", cmd_sync, "HOST:PORT | --relay HOST:PORT [--space NAME]",
      "One round of sync with a peer: both get the changes they lack, every\n"
      "change verified before it is stored; prints what moved. On a terminal,\n"
      "a progress line per note sent or received (bytes done / total).\n"
-     "  notes sync 192.168.1.20:7654", CLI_NEEDS_REPLICA},
+     "With --relay, the peer is the first member of the space present at\n"
+     "that relay.\n"
+     "  notes sync 192.168.1.20:7654\n"
+     "  notes sync --relay 203.0.113.7:7656 --space team", CLI_NEEDS_REPLICA},
     {"serve", cmd_serve,
-     "[--listen HOST:PORT] [--peer HOST:PORT]... [--sessions N] [--no-discovery]\n"
-     "      [--ui 127.0.0.1:PORT | --no-ui]",
+     "[--listen HOST:PORT] [--peer HOST:PORT]... [--relay HOST:PORT]...\n"
+     "      [--no-relay] [--sessions N] [--no-discovery] [--ui 127.0.0.1:PORT | --no-ui]",
      "The live daemon: accept peers of this replica's spaces (default\n"
      "0.0.0.0:7654), dial each --peer with reconnect backoff, keep sessions\n"
      "open and push every commit (from any notes command on this replica) to\n"
@@ -155,11 +164,18 @@ const struct cli_cmd cli_commands[] = {
      "can read, and connect with no --peer. Test knobs: --discovery-port N,\n"
      "--announce-to HOST:PORT (repeatable; instead of the broadcast\n"
      "addresses), --announce-interval MS (default 5000).\n"
+     "Relays (--relay, repeatable; default: $NOTES_HOME/relays, from the\n"
+     "invites joined; --no-relay: none): members on other networks meet at a\n"
+     "relay (notes relay) that only forwards encrypted bytes; each relayed\n"
+     "session also tries a direct connection through both NATs (hole\n"
+     "punching) and moves to it when it opens (test knob: --no-punch).\n"
+     "notes peers shows the path.\n"
      "The page (unless --no-ui): the notes in the browser, edited live with\n"
      "the people in the call, on 127.0.0.1:7464 (--ui picks the port);\n"
      "the URL with its access token is printed at start (notes open).\n"
      "  notes serve\n"
-     "  notes serve --listen 127.0.0.1:7654 --peer 192.168.1.20:7654",
+     "  notes serve --listen 127.0.0.1:7654 --peer 192.168.1.20:7654\n"
+     "  notes serve --relay 203.0.113.7:7656",
      CLI_NEEDS_REPLICA},
     {"open", cmd_open, "[NOTE] [--no-browser]",
      "The URL of a note's page (or of the list of notes) in the browser page\n"
@@ -172,7 +188,9 @@ const struct cli_cmd cli_commands[] = {
      "The peers the daemon (notes serve) knows: space, key fingerprint and\n"
      "the name it claims in the notes, address, state (connected, dialing,\n"
      "backoff, discovered, disconnected), how it was found (manual,\n"
-     "discovered, inbound), last seen, last sync, changes sent and received.\n"
+     "discovered, inbound, relay), the path (direct, or relay), last seen,\n"
+     "last sync, changes sent and received; the relays and whether the daemon\n"
+     "is registered at each.\n"
      "When no daemon runs, says so and lists the peers last known.\n"
      "  notes peers", CLI_NEEDS_REPLICA},
     {"relay", cmd_relay,
@@ -284,6 +302,40 @@ const char *cli_opt_value(int *i, int argc, char **argv)
     if (*i + 1 >= argc)
         return NULL;
     return argv[++*i];
+}
+
+/* The options of the table, if argv[*i] is one: 1 (taken, *i past its
+ * value), 0 (not an option), -1 (its value is missing). */
+static int take_opt(const struct cli_opt *opts, int *i, int argc, char **argv)
+{
+    for (const struct cli_opt *o = opts; o && o->name; o++) {
+        if (strcmp(argv[*i], o->name) != 0)
+            continue;
+        if (!o->value) {
+            *o->flag = 1;
+            return 1;
+        }
+        return (*o->value = cli_opt_value(i, argc, argv)) ? 1 : -1;
+    }
+    return 0;
+}
+
+int cli_parse_args(int argc, char **argv, const char *cmd,
+                   const struct cli_opt *opts, const char **pos, size_t npos,
+                   int dash_ok)
+{
+    size_t k = 0;
+    for (int i = 1; i < argc; i++) {
+        int t = take_opt(opts, &i, argc, argv);
+        if (t < 0)
+            return cli_usage(cmd);
+        if (t > 0)
+            continue;
+        if (k == npos || (!dash_ok && argv[i][0] == '-'))
+            return cli_usage(cmd);
+        pos[k++] = argv[i];
+    }
+    return 0;
 }
 
 void cli_note_id(char out[33], const uint8_t id[16])
@@ -558,6 +610,15 @@ int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out)
     free(docs);
     notes_free(ids);
     return ret;
+}
+
+int cli_open_note_arg(struct cli_ctx *ctx, int argc, char **argv,
+                      const char *cmd, int required, notes_doc **out)
+{
+    *out = NULL;
+    if (argc > 2 || (required && argc != 2))
+        return cli_usage(cmd);
+    return argc == 2 ? cli_open_note(ctx, argv[1], out) : 0;
 }
 
 /* ---- replica and passphrase ---- */

@@ -300,6 +300,17 @@ static void put_header(struct notes_fmt__buf *b, notes_doc *d)
     notes_fmt__puts(b, "</dl></header>\n");
 }
 
+/* What a confirmation confirmed: "owner: text", or the text alone. */
+static void put_confirmed_text(struct notes_fmt__buf *b,
+                               const notes_fmt_confirm *c)
+{
+    if (*c->owner) {
+        put_esc(b, c->owner);
+        notes_fmt__puts(b, ": ");
+    }
+    put_esc(b, c->text);
+}
+
 /* One confirmation of an item: counted ones as "confirmed by", the others
  * with why they do not count (a repeat by the same person is left out). */
 static void put_confirm(struct notes_fmt__buf *b, notes_doc *d,
@@ -319,11 +330,7 @@ static void put_confirm(struct notes_fmt__buf *b, notes_doc *d,
     } else if (c->state > 0 && (size_t)c->state < sizeof(why) / sizeof(*why) &&
                why[c->state]) {
         notes_fmt__puts(b, "; <span class=\"bad\" title=\"it confirmed: ");
-        if (*c->owner) {
-            put_esc(b, c->owner);
-            notes_fmt__puts(b, ": ");
-        }
-        put_esc(b, c->text);
+        put_confirmed_text(b, c);
         notes_fmt__puts(b, "\">");
         notes_fmt__puts(b, why[c->state]);
     } else {
@@ -383,11 +390,7 @@ static void put_items(struct notes_fmt__buf *b, notes_doc *d, const notes_fmt_ou
         for (size_t k = 0; k < o->norphans; k++) {
             const notes_fmt_confirm *c = &o->orphan_confirms[k];
             notes_fmt__puts(b, "<li><span>");
-            if (*c->owner) {
-                put_esc(b, c->owner);
-                notes_fmt__puts(b, ": ");
-            }
-            put_esc(b, c->text);
+            put_confirmed_text(b, c);
             notes_fmt__puts(b, "</span><span class=\"meta\">confirmed by ");
             put_person(b, d, c->by.device);
             notes_fmt__puts(b, "</span></li>\n");

@@ -60,40 +60,35 @@ static int plain_ok(const char *s, int flow)
     return 1;
 }
 
+/* The short YAML double-quoted escape of c, or NULL (NUL has none here:
+ * strchr would find the terminator). */
+static const char *short_escape(unsigned char c)
+{
+    static const char from[] = "\"\\\n\r\t";
+    static const char *const to[] = {"\\\"", "\\\\", "\\n", "\\r", "\\t"};
+    const char *at = c ? strchr(from, c) : NULL;
+    return at ? to[at - from] : NULL;
+}
+
 static void put_double(struct notes_fmt__buf *b, const char *s)
 {
     notes_fmt__putc(b, '"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"':
-            notes_fmt__puts(b, "\\\"");
-            break;
-        case '\\':
-            notes_fmt__puts(b, "\\\\");
-            break;
-        case '\n':
-            notes_fmt__puts(b, "\\n");
-            break;
-        case '\r':
-            notes_fmt__puts(b, "\\r");
-            break;
-        case '\t':
-            notes_fmt__puts(b, "\\t");
-            break;
-        default:
-            if (*p < 0x20 || *p == 0x7f)
-                notes_fmt__printf(b, "\\x%02x", *p);
-            else if (*p == 0xc2 && p[1] == 0x85)
-                notes_fmt__puts(b, "\\N"), p++;
-            else if (*p == 0xe2 && p[1] == 0x80 && p[2] == 0xa8)
-                notes_fmt__puts(b, "\\L"), p += 2;
-            else if (*p == 0xe2 && p[1] == 0x80 && p[2] == 0xa9)
-                notes_fmt__puts(b, "\\P"), p += 2;
-            else if (*p == 0xef && p[1] == 0xbb && p[2] == 0xbf)
-                notes_fmt__puts(b, "\\uFEFF"), p += 2;
-            else
-                notes_fmt__putc(b, (char)*p);
-        }
+        const char *esc = short_escape(*p);
+        if (esc)
+            notes_fmt__puts(b, esc);
+        else if (*p < 0x20 || *p == 0x7f)
+            notes_fmt__printf(b, "\\x%02x", *p);
+        else if (*p == 0xc2 && p[1] == 0x85)
+            notes_fmt__puts(b, "\\N"), p++;
+        else if (*p == 0xe2 && p[1] == 0x80 && p[2] == 0xa8)
+            notes_fmt__puts(b, "\\L"), p += 2;
+        else if (*p == 0xe2 && p[1] == 0x80 && p[2] == 0xa9)
+            notes_fmt__puts(b, "\\P"), p += 2;
+        else if (*p == 0xef && p[1] == 0xbb && p[2] == 0xbf)
+            notes_fmt__puts(b, "\\uFEFF"), p += 2;
+        else
+            notes_fmt__putc(b, (char)*p);
     }
     notes_fmt__putc(b, '"');
 }

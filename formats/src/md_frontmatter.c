@@ -300,13 +300,9 @@ static int parse_sequence(struct pstate *s, struct fm_entry *e)
             return rc;
         if (s->ev.data.scalar.anchor || s->ev.data.scalar.tag)
             opaque = 1;
-        if (cap == e->nitems) {
-            cap = cap ? cap * 2 : 8;
-            struct fm_item *ni = realloc(e->items, cap * sizeof(*ni));
-            if (!ni)
-                return NOTES_ENOMEM;
-            e->items = ni;
-        }
+        if ((rc = notes__grow(&e->items, &cap, e->nitems + 1,
+                              sizeof(*e->items), 8)))
+            return rc;
         struct fm_item *it = &e->items[e->nitems];
         memset(it, 0, sizeof(*it));
         it->value = notes__strndup((const char *)s->ev.data.scalar.value,
@@ -445,13 +441,8 @@ static int parse_mapping(struct pstate *s)
         for (size_t i = 0; i < f->ne; i++)
             if (strcmp(f->e[i].key, k) == 0)
                 return fail_at(s, s->ev.start_mark, "duplicate key", k);
-        if (cap == f->ne) {
-            cap = cap ? cap * 2 : 16;
-            struct fm_entry *ne = realloc(f->e, cap * sizeof(*ne));
-            if (!ne)
-                return NOTES_ENOMEM;
-            f->e = ne;
-        }
+        if ((rc = notes__grow(&f->e, &cap, f->ne + 1, sizeof(*f->e), 16)))
+            return rc;
         struct fm_entry *e = &f->e[f->ne];
         memset(e, 0, sizeof(*e));
         e->key = notes__strndup(k, s->ev.data.scalar.length);

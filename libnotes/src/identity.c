@@ -116,20 +116,31 @@ void notes_identity_free(notes_identity *id)
     notes__free(id);
 }
 
+/* The checks a maker of an identity starts with: *out cleared, or
+ * NOTES_EINVAL with the detail when out or the argument it needs is NULL. */
+static int start_out(const char *fn, notes_identity **out, const void *arg,
+                     const char *arg_missing)
+{
+    if (!out) {
+        notes__set_detail("%s: out is NULL", fn);
+        return NOTES_EINVAL;
+    }
+    *out = NULL;
+    if (!arg) {
+        notes__set_detail("%s", arg_missing);
+        return NOTES_EINVAL;
+    }
+    return NOTES_OK;
+}
+
 int notes_identity_generate(const char *name, notes_identity **out)
 {
     notes_identity *id = NULL;
     int rc;
 
-    if (!out) {
-        notes__set_detail("notes_identity_generate: out is NULL");
-        return NOTES_EINVAL;
-    }
-    *out = NULL;
-    if (!name) {
-        notes__set_detail("identity name is NULL");
-        return NOTES_EINVAL;
-    }
+    if ((rc = start_out("notes_identity_generate", out, name,
+                        "identity name is NULL")))
+        return rc;
     size_t n = strlen(name);
     if (!notes__name_valid((const uint8_t *)name, n)) {
         notes__set_detail("identity name must be UTF-8, 1 to %d bytes, "
@@ -595,15 +606,9 @@ int notes_identity_load(const char *path, const char *passphrase,
     struct keyfile kf;
     int rc;
 
-    if (!out) {
-        notes__set_detail("notes_identity_load: out is NULL");
-        return NOTES_EINVAL;
-    }
-    *out = NULL;
-    if (!path) {
-        notes__set_detail("notes_identity_load: path is NULL");
-        return NOTES_EINVAL;
-    }
+    if ((rc = start_out("notes_identity_load", out, path,
+                        "notes_identity_load: path is NULL")))
+        return rc;
     if ((rc = keyfile_load(path, &sec, &kf)) != NOTES_OK)
         goto done;
 

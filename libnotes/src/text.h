@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -200,6 +201,54 @@ struct notes__graphrun {
     uint32_t parents;   /* offset in the parents pool */
     uint32_t nparents;
 };
+
+/*
+ * The three kinds of run begin alike (start, then len), so one lookup serves
+ * them all, given the size of a run. The fields are read through memcpy, as
+ * the run's own type is not known here; with a constant size the compiler
+ * makes of it the same loads as a lookup written for one kind.
+ */
+_Static_assert(offsetof(struct notes__oprun, start) == 0 &&
+                   offsetof(struct notes__agentrun, start) == 0 &&
+                   offsetof(struct notes__graphrun, start) == 0,
+               "a run begins with its start");
+_Static_assert(offsetof(struct notes__oprun, len) == sizeof(notes_lv) &&
+                   offsetof(struct notes__agentrun, len) == sizeof(notes_lv) &&
+                   offsetof(struct notes__graphrun, len) == sizeof(notes_lv),
+               "a run's len follows its start");
+
+static inline notes_lv notes__run_start(const void *runs, size_t size, size_t i)
+{
+    notes_lv s;
+    memcpy(&s, (const char *)runs + i * size, sizeof(s));
+    return s;
+}
+
+static inline uint32_t notes__run_len(const void *runs, size_t size, size_t i)
+{
+    uint32_t len;
+    memcpy(&len, (const char *)runs + i * size + sizeof(notes_lv), sizeof(len));
+    return len;
+}
+
+/* The run holding lv among n contiguous runs of `size` bytes covering
+ * [0, lv + 1) at least: a binary search. */
+static inline size_t notes__run_find(const void *runs, size_t n, size_t size,
+                                     notes_lv lv)
+{
+    size_t lo = 0, hi = n;
+    /* Most lookups are for recent events: try the last run first. */
+    if (hi > 1 && notes__run_start(runs, size, hi - 1) <= lv)
+        return hi - 1;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (notes__run_start(runs, size, mid) <= lv)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
 
 struct notes__oplog {
     notes_lv n; /* events */

@@ -28,21 +28,53 @@ int notes__text_ranges_push(struct ranges *rs, notes_lv s, notes_lv e)
     return NOTES_OK;
 }
 
+/*
+ * The walks' two priority queues are binary max-heaps of different entries
+ * and orders (an event by its LV; a version by its LVs in turn): one
+ * sift-up and one sift-down serve both, written once as macros so that each
+ * queue's comparison stays inline. BELOW(x, y): x belongs below y.
+ */
+/* Add e (room for it reserved) as the (n+1)th entry of h. */
+#define HEAP_SIFT_UP(h, n, e, BELOW)                                          \
+    do {                                                                      \
+        size_t i_ = (n)++;                                                    \
+        while (i_ > 0) {                                                      \
+            size_t p_ = (i_ - 1) / 2;                                         \
+            if (!BELOW((h)[p_], (e)))                                         \
+                break;                                                        \
+            (h)[i_] = (h)[p_];                                                \
+            i_ = p_;                                                          \
+        }                                                                     \
+        (h)[i_] = (e);                                                        \
+    } while (0)
+/* Put e, the entry taken from the end, in the place of the top taken. */
+#define HEAP_SIFT_DOWN(h, n, e, BELOW)                                        \
+    do {                                                                      \
+        size_t i_ = 0;                                                        \
+        for (;;) {                                                            \
+            size_t c_ = 2 * i_ + 1;                                           \
+            if (c_ >= (n))                                                    \
+                break;                                                        \
+            if (c_ + 1 < (n) && BELOW((h)[c_], (h)[c_ + 1]))                  \
+                c_++;                                                         \
+            if (!BELOW((e), (h)[c_]))                                         \
+                break;                                                        \
+            (h)[i_] = (h)[c_];                                                \
+            i_ = c_;                                                          \
+        }                                                                     \
+        if (n)                                                                \
+            (h)[i_] = (e);                                                    \
+    } while (0)
+
+#define HENT_BELOW(x, y) ((x).lv < (y).lv)
+
 static int heap_push(struct heap *hp, notes_lv lv, uint32_t flag)
 {
     int rc = GROW(hp->h, hp->cap, hp->n + 1);
     if (rc)
         return rc;
-    size_t i = hp->n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (hp->h[p].lv >= lv)
-            break;
-        hp->h[i] = hp->h[p];
-        i = p;
-    }
-    hp->h[i].lv = lv;
-    hp->h[i].flag = flag;
+    struct hent e = {lv, flag};
+    HEAP_SIFT_UP(hp->h, hp->n, e, HENT_BELOW);
     return NOTES_OK;
 }
 
@@ -50,20 +82,7 @@ static struct hent heap_pop(struct heap *hp)
 {
     struct hent top = hp->h[0];
     struct hent last = hp->h[--hp->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= hp->n)
-            break;
-        if (c + 1 < hp->n && hp->h[c + 1].lv > hp->h[c].lv)
-            c++;
-        if (hp->h[c].lv <= last.lv)
-            break;
-        hp->h[i] = hp->h[c];
-        i = c;
-    }
-    if (hp->n)
-        hp->h[i] = last;
+    HEAP_SIFT_DOWN(hp->h, hp->n, last, HENT_BELOW);
     return top;
 }
 
@@ -157,6 +176,9 @@ static int vcmp(const struct vqueue *q, struct vent x, struct vent y)
     return x.n < y.n ? -1 : x.n > y.n;
 }
 
+/* Below in the queue: its LVs compare lower (q in scope). */
+#define VENT_BELOW(x, y) (vcmp(q, (x), (y)) < 0)
+
 static int cmp_desc(const void *a, const void *b)
 {
     notes_lv x = *(const notes_lv *)a, y = *(const notes_lv *)b;
@@ -175,15 +197,7 @@ static int vq_push(struct vqueue *q, const notes_lv *v, size_t n)
     q->npool += n;
     if (n > 1)
         qsort(q->pool + e.off, n, sizeof(notes_lv), cmp_desc);
-    size_t i = q->n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (vcmp(q, q->h[p], e) >= 0)
-            break;
-        q->h[i] = q->h[p];
-        i = p;
-    }
-    q->h[i] = e;
+    HEAP_SIFT_UP(q->h, q->n, e, VENT_BELOW);
     return NOTES_OK;
 }
 
@@ -191,20 +205,7 @@ static struct vent vq_pop(struct vqueue *q)
 {
     struct vent top = q->h[0];
     struct vent last = q->h[--q->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= q->n)
-            break;
-        if (c + 1 < q->n && vcmp(q, q->h[c + 1], q->h[c]) > 0)
-            c++;
-        if (vcmp(q, q->h[c], last) <= 0)
-            break;
-        q->h[i] = q->h[c];
-        i = c;
-    }
-    if (q->n)
-        q->h[i] = last;
+    HEAP_SIFT_DOWN(q->h, q->n, last, VENT_BELOW);
     return top;
 }
 

@@ -10,40 +10,35 @@
 
 /* Run lookups with a cursor: walks tend to look up the same or a neighbouring
  * run again, so check the hinted run and its neighbours before the binary
- * search. Runs are contiguous and cover [0, op->n); lv < op->n. */
-static inline size_t find_op_h(const struct notes__oplog *op, notes_lv lv, size_t *hint)
+ * search (notes__run_find, which also says why one lookup serves every kind
+ * of run). Runs are contiguous and cover [0, op->n); lv < op->n. */
+static inline size_t find_run_h(const void *runs, size_t n, size_t size,
+                                notes_lv lv, size_t *hint)
 {
     size_t h = *hint;
-    if (h < op->nops) {
-        const struct notes__oprun *o = &op->ops[h];
-        if (lv >= o->start) {
-            if (lv - o->start < o->len)
+    if (h < n) {
+        notes_lv s = notes__run_start(runs, size, h);
+        if (lv >= s) {
+            if (lv - s < notes__run_len(runs, size, h))
                 return h;
-            if (h + 1 < op->nops && lv - op->ops[h + 1].start < op->ops[h + 1].len)
+            if (h + 1 < n && lv - notes__run_start(runs, size, h + 1) <
+                                 notes__run_len(runs, size, h + 1))
                 return *hint = h + 1;
-        } else if (h > 0 && lv >= op->ops[h - 1].start) {
+        } else if (h > 0 && lv >= notes__run_start(runs, size, h - 1)) {
             return *hint = h - 1;
         }
     }
-    return *hint = notes__oplog_find_op(op, lv);
+    return *hint = notes__run_find(runs, n, size, lv);
+}
+
+static inline size_t find_op_h(const struct notes__oplog *op, notes_lv lv, size_t *hint)
+{
+    return find_run_h(op->ops, op->nops, sizeof(*op->ops), lv, hint);
 }
 
 static inline size_t find_graph_h(const struct notes__oplog *op, notes_lv lv, size_t *hint)
 {
-    size_t h = *hint;
-    if (h < op->ngruns) {
-        const struct notes__graphrun *g = &op->gruns[h];
-        if (lv >= g->start) {
-            if (lv - g->start < g->len)
-                return h;
-            if (h + 1 < op->ngruns &&
-                lv - op->gruns[h + 1].start < op->gruns[h + 1].len)
-                return *hint = h + 1;
-        } else if (h > 0 && lv >= op->gruns[h - 1].start) {
-            return *hint = h - 1;
-        }
-    }
-    return *hint = notes__oplog_find_graph(op, lv);
+    return find_run_h(op->gruns, op->ngruns, sizeof(*op->gruns), lv, hint);
 }
 
 /* A list of LV ranges [s, e). */

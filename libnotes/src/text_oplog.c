@@ -133,50 +133,17 @@ const char *notes__oplog_text(struct notes__oplog *op, size_t *nbytes,
 
 size_t notes__oplog_find_op(const struct notes__oplog *op, notes_lv lv)
 {
-    size_t lo = 0, hi = op->nops;
-    /* Most lookups are for recent events: try the last run first. */
-    if (hi > 1 && op->ops[hi - 1].start <= lv)
-        return hi - 1;
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (op->ops[mid].start <= lv)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return lo;
+    return notes__run_find(op->ops, op->nops, sizeof(*op->ops), lv);
 }
 
 size_t notes__oplog_find_graph(const struct notes__oplog *op, notes_lv lv)
 {
-    size_t lo = 0, hi = op->ngruns;
-    /* Most lookups are for recent events: try the last run first. */
-    if (hi > 1 && op->gruns[hi - 1].start <= lv)
-        return hi - 1;
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (op->gruns[mid].start <= lv)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return lo;
+    return notes__run_find(op->gruns, op->ngruns, sizeof(*op->gruns), lv);
 }
 
 static size_t find_agent_run(const struct notes__oplog *op, notes_lv lv)
 {
-    size_t lo = 0, hi = op->naruns;
-    /* Most lookups are for recent events: try the last run first. */
-    if (hi > 1 && op->aruns[hi - 1].start <= lv)
-        return hi - 1;
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (op->aruns[mid].start <= lv)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return lo;
+    return notes__run_find(op->aruns, op->naruns, sizeof(*op->aruns), lv);
 }
 
 size_t notes__oplog_parents_of(const struct notes__oplog *op, notes_lv lv,

@@ -142,10 +142,15 @@ NOTES_API int notes_sync_space_verify_files(const char *home, notes_file_fn fn,
  * docs/protocol.md). Whoever holds it can join the space: share it like a
  * password.
  */
+#define NOTES_INVITE_RELAYS_MAX 4
 typedef struct notes_sync_invite {
     notes_sync_space space;
     uint8_t inviter[32];              /* Ed25519 public key */
     char addr[NOTES_ADDR_MAX + 1];    /* "HOST:PORT" */
+    /* Relays where the inviter's daemon meets the space (version 2 codes;
+     * docs/protocol.md, "Relay"). */
+    char relays[NOTES_INVITE_RELAYS_MAX][NOTES_ADDR_MAX + 1];
+    size_t nrelays;
 } notes_sync_invite;
 
 /* OUT *code: NUL-terminated, free with notes_sync_free (it holds the secret:
@@ -155,6 +160,10 @@ NOTES_API NOTES_NODISCARD int notes_sync_invite_encode(const notes_sync_space *s
                                                   const uint8_t inviter[32],
                                                   const char *addr,
                                                   char **code);
+/* The same from a whole invite, relays included (inv->nrelays at most
+ * NOTES_INVITE_RELAYS_MAX, each "HOST:PORT" as addr). */
+NOTES_API NOTES_NODISCARD int notes_sync_invite_make(const notes_sync_invite *inv,
+                                                char **code);
 /*
  * Parse an invite code. Surrounding whitespace is ignored and the code is
  * case-insensitive. NOTES_EINVAL with a detail for anything malformed
@@ -380,6 +389,17 @@ typedef struct notes_sync_serve_opts {
      */
     unsigned max_pending;
     unsigned max_pending_per_addr;
+    /*
+     * Relays ("HOST:PORT", at most NOTES_SYNC_RELAYS_MAX; docs/protocol.md,
+     * "Relay"): the hub keeps a control connection to each for each space,
+     * meets every member of the space present there (implies live), and
+     * tries to upgrade each relayed session to a direct one (no_punch: 1
+     * not to try). A lost relay is reconnected with backoff (retry_ms,
+     * doubling to 30 s).
+     */
+    const char *const *relays;
+    size_t nrelays;
+    int no_punch;
 } notes_sync_serve_opts;
 
 /*
@@ -414,6 +434,10 @@ typedef struct notes_sync_once_opts {
     void *progress_ud;
     unsigned handshake_ms;           /* 0: 10,000 */
     unsigned idle_ms;                /* 0: 60,000 */
+    /* Reach the space through this relay ("HOST:PORT") instead of addr
+     * (which may then be NULL): sync with the first member present there
+     * (any member has the space's notes). */
+    const char *relay;
 } notes_sync_once_opts;
 
 /* notes_sync_once with options (o may be NULL): e.g. a progress callback,
@@ -553,6 +577,8 @@ typedef struct notes_sync_peer {
     uint64_t last_sync_ms;     /* end of the last complete round; 0: never */
     uint64_t changes_sent, changes_received; /* since the daemon started */
     uint32_t sessions;         /* open sessions with it (1 when connected) */
+    char path[8];              /* connected: "direct" or "relay"; else "" */
+    char relay[NOTES_ADDR_MAX + 1]; /* path "relay": which one */
 } notes_sync_peer;
 
 typedef struct notes_sync_peers {
@@ -566,6 +592,12 @@ typedef struct notes_sync_peers {
     notes_sync_discovery_stats disc;
     notes_sync_peer *peers;    /* npeers; free with notes_sync_peers_clear */
     size_t npeers;
+    /* The relays the daemon meets its spaces' members at (--relay), and
+     * whether it is registered at each now (for every space). */
+#define NOTES_SYNC_RELAYS_MAX 8
+    char relays[NOTES_SYNC_RELAYS_MAX][NOTES_ADDR_MAX + 1];
+    int relay_up[NOTES_SYNC_RELAYS_MAX];
+    size_t nrelays;
 } notes_sync_peers;
 
 /*
@@ -577,6 +609,18 @@ typedef struct notes_sync_peers {
 NOTES_API NOTES_NODISCARD int notes_sync_peers_read(const char *home,
                                                     notes_sync_peers *out);
 NOTES_API void notes_sync_peers_clear(notes_sync_peers *p);
+
+/*
+ * The replica's relays ($NOTES_HOME/relays, one "HOST:PORT" per line): the
+ * relays `notes serve` meets its spaces at when none is given, remembered
+ * from the invites joined. load: OUT out[0..*n), at most max; no file is
+ * NOTES_OK with *n = 0; a malformed line is NOTES_ECORRUPT. add: appends
+ * addr unless it is there (NOTES_OK either way); durable (atomic write).
+ */
+NOTES_API NOTES_NODISCARD int notes_sync_relays_load(
+    const char *home, char (*out)[NOTES_ADDR_MAX + 1], size_t max, size_t *n);
+NOTES_API NOTES_NODISCARD int notes_sync_relays_add(const char *home,
+                                                    const char *addr);
 
 #ifdef __cplusplus
 }

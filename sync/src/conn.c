@@ -6,6 +6,7 @@
  * than max_out bytes wait to be written, no new frames are produced and
  * the socket is not read. notes_sync_once is one such connection.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,10 @@ void notes_sync__conn_close(struct conn *c)
     if (c->dial)
         notes_sync__dial_later(c->dial, c->opened);
     notes_sync__row_closed_conn(c);
+    if (c->kind == CONN_RELAYED || c->kind == CONN_PUNCHED)
+        notes_sync__relay_conn_closed(c);
+    free(c->pre);
+    c->pre = NULL;
     if (!c->result_given) {
         const notes_sync_report *r = notes_sync_session_report(c->s);
         c->result_given = 1;
@@ -96,14 +101,18 @@ void notes_sync__conn_close(struct conn *c)
             if (r)
                 h->report = *r;
             h->client = NULL;
+            notes_sync__relay_stop(h); /* reached through a relay: done */
         } else {
             h->active--;
             if (c->opened)
                 h->finished++;
             /* A discovered peer that could not be reached is no session
-             * to report: its row in the state file says "backoff". */
+             * to report: its row in the state file says "backoff"; nor is
+             * a direct upgrade that did not get through (the relayed
+             * session goes on). */
             if (h->opts && h->opts->on_session &&
-                !(c->kind == CONN_DISCOVERED && !c->opened)) {
+                !((c->kind == CONN_DISCOVERED || c->kind == CONN_PUNCHED) &&
+                  !c->opened)) {
                 /* notes_sync_last_detail() says why, in the callback. */
                 notes_sync__detail("%s", c->rc ? notes_sync_session_detail(c->s)
                                                : "");
@@ -134,7 +143,13 @@ static void on_timer(uv_timer_t *t)
         notes_sync__conn_close(c);
         return;
     }
-    if (notes_sync_state(c->s) == NOTES_SYNC_HANDSHAKE)
+    if (c->relay_phase)
+        conn_fail(c, NOTES_SYNC_ETIMEOUT, "the relay did not pair the "
+                  "connection in time");
+    else if (c->kind == CONN_PUNCHED && notes_sync_state(c->s) ==
+             NOTES_SYNC_HANDSHAKE)
+        conn_fail(c, NOTES_SYNC_ETIMEOUT, "no direct path to the peer");
+    else if (notes_sync_state(c->s) == NOTES_SYNC_HANDSHAKE)
         conn_fail(c, NOTES_SYNC_ETIMEOUT, "the handshake did not finish in "
                   "time");
     else
@@ -143,7 +158,12 @@ static void on_timer(uv_timer_t *t)
         notes_sync__conn_close(c);
 }
 
-static void on_alloc(uv_handle_t *hd, size_t want, uv_buf_t *buf)
+void notes_sync__conn_arm(struct conn *c, unsigned ms)
+{
+    uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+void notes_sync__on_alloc(uv_handle_t *hd, size_t want, uv_buf_t *buf)
 {
     struct conn *c = hd->data;
     (void)want;
@@ -210,11 +230,16 @@ void notes_sync__on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
             return;
         }
         c->rc = n == UV_EOF ? NOTES_SYNC_ECLOSED : NOTES_SYNC_ENET;
-        notes_sync__detail("%s", n == UV_EOF
-                                     ? "the peer closed the connection "
-                                       "before the goodbye"
-                                     : uv_strerror((int)n));
-        if (c->initiator && (n == UV_EOF || n == UV_ECONNRESET) &&
+        if (c->relay_phase)
+            notes_sync__detail("the relay closed the connection before "
+                               "pairing it");
+        else
+            notes_sync__detail("%s", n == UV_EOF
+                                         ? "the peer closed the connection "
+                                           "before the goodbye"
+                                         : uv_strerror((int)n));
+        if (c->initiator && !c->relay_phase &&
+            (n == UV_EOF || n == UV_ECONNRESET) &&
             notes_sync_state(c->s) == NOTES_SYNC_HANDSHAKE &&
             notes_sync_session_report(c->s)->bytes_received == 0) {
             /* Closed before any answer: what a busy server of an older
@@ -232,9 +257,18 @@ void notes_sync__on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     }
     if (n == 0)
         return;
+    const uint8_t *in = (const uint8_t *)buf->base;
+    if (c->relay_phase) {
+        /* The relay's answer first; what follows PAIRED is the peer's. */
+        size_t used = notes_sync__relay_phase_read(c, in, (size_t)n);
+        if (c->closing || c->relay_phase || used == (size_t)n)
+            return;
+        in += used;
+        n -= (ssize_t)used;
+    }
     const notes_sync_report *rep = notes_sync_session_report(c->s);
     uint64_t frames = rep ? rep->frames_received : 0;
-    int rrc = notes_sync_receive(c->s, (const uint8_t *)buf->base, (size_t)n);
+    int rrc = notes_sync_receive(c->s, in, (size_t)n);
     conn_input_done(c, rrc, was_hs, frames);
 }
 
@@ -274,6 +308,9 @@ static void on_write(uv_write_t *req, int status)
 void notes_sync__conn_pump(struct conn *c)
 {
     struct notes_sync_hub *h = c->hub;
+    /* Still talking to the relay: the session speaks after PAIRED. */
+    if (c->relay_phase)
+        return;
     /* A bundle waiting for its merge comes first: what the session says
      * next depends on it (as when merges ran inside on_read, the frames
      * then carry the same messages). */
@@ -338,13 +375,15 @@ void notes_sync__conn_pump(struct conn *c)
         c->reading = 0;
     } else if (c->queued < h->max_out && !c->reading &&
                !notes_sync_session_merge_pending(c->s)) {
-        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, notes_sync__on_read) == 0)
+        if (uv_read_start((uv_stream_t *)&c->tcp, notes_sync__on_alloc, notes_sync__on_read) == 0)
             c->reading = 1;
     }
 }
 
-/* A connection and its session; an initiator speaks for one space. */
-struct conn *notes_sync__conn_new(struct notes_sync_hub *h, int role, size_t space)
+/* A connection and its session for one space (an initiator always), or
+ * for any space of the hub (CONN_ANY_SPACE: an inbound connection). */
+struct conn *notes_sync__conn_new(struct notes_sync_hub *h, int role,
+                                  size_t space)
 {
     struct conn *c = calloc(1, sizeof(*c));
     notes_sync_config cfg = h->cfg;
@@ -354,7 +393,7 @@ struct conn *notes_sync__conn_new(struct notes_sync_hub *h, int role, size_t spa
     /* Merges (disk writes, fsync) run from the merge idle handle, not
      * inside on_read (docs/protocol.md, "The transport"). */
     cfg.defer_merge = 1;
-    if (role == NOTES_SYNC_INITIATOR) {
+    if (space != CONN_ANY_SPACE) {
         cfg.spaces = &h->cfg.spaces[space];
         cfg.nspaces = 1;
         c->space = space;
@@ -424,6 +463,54 @@ bad:
     return NOTES_EINVAL;
 }
 
+/*
+ * "HOST:PORT" where HOST may also be a DNS name (letters, digits, '-' and
+ * '.'; a relay is often named): OUT host (NUL-terminated) and port
+ * (1..65535). A numeric address is a name too (getaddrinfo takes both).
+ */
+int notes_sync__split_name(const char *addr, char host[NOTES_ADDR_MAX + 1],
+                           char port[6])
+{
+    struct sockaddr_storage ss;
+    const char *colon = addr ? strrchr(addr, ':') : NULL;
+    size_t hl, pl;
+    if (addr && notes_sync__parse_addr(addr, &ss) == NOTES_OK) {
+        int p = ss.ss_family == AF_INET6
+                    ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                    : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        if (p == 0)
+            goto bad;
+        if (ss.ss_family == AF_INET6)
+            uv_ip6_name((struct sockaddr_in6 *)&ss, host, NOTES_ADDR_MAX + 1);
+        else
+            uv_ip4_name((struct sockaddr_in *)&ss, host, NOTES_ADDR_MAX + 1);
+        snprintf(port, 6, "%d", p);
+        return NOTES_OK;
+    }
+    if (!colon || (hl = (size_t)(colon - addr)) == 0 || hl > NOTES_ADDR_MAX ||
+        (pl = strlen(colon + 1)) == 0 || pl > 5)
+        goto bad;
+    for (size_t i = 0; i < hl; i++)
+        if (!((addr[i] >= 'a' && addr[i] <= 'z') ||
+              (addr[i] >= 'A' && addr[i] <= 'Z') ||
+              (addr[i] >= '0' && addr[i] <= '9') || addr[i] == '-' ||
+              addr[i] == '.'))
+            goto bad;
+    for (size_t i = 0; i < pl; i++)
+        if (colon[1 + i] < '0' || colon[1 + i] > '9')
+            goto bad;
+    if (atol(colon + 1) < 1 || atol(colon + 1) > 65535)
+        goto bad;
+    memcpy(host, addr, hl);
+    host[hl] = '\0';
+    memcpy(port, colon + 1, pl + 1);
+    return NOTES_OK;
+bad:
+    notes_sync__detail("address '%s' must be HOST:PORT (a name, IPv4 or "
+                       "[IPv6], and a port 1-65535)", addr ? addr : "");
+    return NOTES_EINVAL;
+}
+
 static void on_connect(uv_connect_t *req, int status)
 {
     struct conn *c = req->data;
@@ -434,7 +521,65 @@ static void on_connect(uv_connect_t *req, int status)
         notes_sync__conn_close(c);
         return;
     }
-    notes_sync__conn_start(c);
+    if (c->relay_phase)
+        notes_sync__relay_connected(c);
+    else
+        notes_sync__conn_start(c);
+}
+
+/* Write raw bytes (the relay's messages) on c. */
+int notes_sync__conn_write(struct conn *c, const void *p, size_t n)
+{
+    struct wreq *w = malloc(sizeof(*w) + n);
+    uv_buf_t b;
+    int e;
+    if (!w)
+        return NOTES_ENOMEM;
+    memcpy(w->data, p, n);
+    w->c = c;
+    w->n = n;
+    b = uv_buf_init((char *)w->data, (unsigned)n);
+    if ((e = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write)) < 0) {
+        free(w);
+        return notes_sync__uv_err(e, "write");
+    }
+    c->queued += n;
+    return NOTES_OK;
+}
+
+/*
+ * Give c a socket bound to `local` (NULL: any address of `family`'s kind,
+ * an ephemeral port) with SO_REUSEADDR and SO_REUSEPORT: a relayed
+ * connection's local port is reused by the direct upgrade's connection
+ * (docs/protocol.md, "Direct upgrade"), which only the two options allow
+ * while the first is open.
+ */
+int notes_sync__socket_for(struct conn *c, const struct sockaddr *local)
+{
+    struct sockaddr_storage any;
+    int one = 1, fd, e;
+    if (!local) {
+        memset(&any, 0, sizeof(any));
+        any.ss_family = AF_INET;
+        local = (const struct sockaddr *)&any;
+    }
+    fd = socket(local->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return notes_sync__uv_err(uv_translate_sys_error(errno), "socket");
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+        bind(fd, local, local->sa_family == AF_INET6
+                            ? sizeof(struct sockaddr_in6)
+                            : sizeof(struct sockaddr_in)) != 0) {
+        e = uv_translate_sys_error(errno);
+        close(fd);
+        return notes_sync__uv_err(e, "bind");
+    }
+    if ((e = uv_tcp_open(&c->tcp, fd)) < 0) {
+        close(fd);
+        return notes_sync__uv_err(e, "socket");
+    }
+    return NOTES_OK;
 }
 
 static void walk_close(uv_handle_t *hd, void *arg)
@@ -476,11 +621,17 @@ int notes_sync_once_ex(const char *home, const char *passphrase,
     int rc, e;
     if (report)
         memset(report, 0, sizeof(*report));
-    if (!home || !space || !addr)
+    const char *relay = o ? o->relay : NULL;
+    if (!home || !space || (!addr && !relay))
         return NOTES_EINVAL;
     memset(&h, 0, sizeof(h));
-    if ((rc = notes_sync__parse_addr(addr, &ss)))
+    if (relay) {
+        char host[NOTES_ADDR_MAX + 1], port[6];
+        if ((rc = notes_sync__split_name(relay, host, port)))
+            return rc;
+    } else if ((rc = notes_sync__parse_addr(addr, &ss))) {
         return rc;
+    }
     h.handshake_ms = o && o->handshake_ms ? o->handshake_ms : 10000;
     h.idle_ms = o && o->idle_ms ? o->idle_ms : 60000;
     h.max_out = 4u << 20;
@@ -500,6 +651,25 @@ int notes_sync_once_ex(const char *home, const char *passphrase,
         rc = notes_sync__uv_err(e, "loop");
         goto out;
     }
+    if (relay) {
+        /* The control connection dials the first member present. */
+        h.client_rc = NOTES_SYNC_ENET;
+        snprintf(h.client_detail, sizeof(h.client_detail),
+                 "relay %s: no session", relay);
+        h.retry_ms = 500;
+        if ((rc = notes_sync__relay_start(&h, &relay, 1, 1)) == NOTES_OK)
+            notes_sync__loop_finish(h.loop);
+        else
+            (void)uv_loop_close(h.loop);
+        free(h.ctls);
+        if (rc == NOTES_OK)
+            rc = h.client_rc;
+        if (report)
+            *report = h.report;
+        if (rc)
+            notes_sync__detail("%s", h.client_detail);
+        goto out;
+    }
     h.client = notes_sync__conn_new(&h, NOTES_SYNC_INITIATOR, 0);
     req = malloc(sizeof(*req));
     if (!h.client || !req) {
@@ -517,6 +687,7 @@ int notes_sync_once_ex(const char *home, const char *passphrase,
     }
     req->data = h.client;
     h.client_rc = NOTES_SYNC_ENET;
+    notes_sync__conn_arm(h.client, h.handshake_ms); /* the connect too */
     if ((e = uv_tcp_connect(req, &h.client->tcp, (struct sockaddr *)&ss,
                             on_connect)) < 0) {
         free(req);
@@ -543,11 +714,16 @@ out:
 }
 
 
-/* Connect c (counted in h->active) to ss; a failure closes it. */
+/* Connect c (counted in h->active) to ss; a failure closes it. The
+ * connect itself is bounded (a host that drops SYNs would take the
+ * kernel's two minutes): by the handshake deadline, unless the caller set
+ * another one. */
 void notes_sync__conn_dial(struct conn *c, const struct sockaddr_storage *ss)
 {
     uv_connect_t *req;
     int e;
+    if (!uv_is_active((uv_handle_t *)&c->timer))
+        notes_sync__conn_arm(c, c->hub->handshake_ms);
     if (!(req = malloc(sizeof(*req)))) {
         notes_sync__conn_close(c);
         return;

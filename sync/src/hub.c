@@ -246,6 +246,7 @@ void notes_sync__hub_maybe_stop(struct notes_sync_hub *h)
             sync_disc_stop(h->disc);
             h->disc = NULL;
         }
+        notes_sync__relay_stop(h);
         if (h->state_timer_init) {
             h->state_timer_init = 0;
             uv_close((uv_handle_t *)&h->state_timer, hub_closed);
@@ -254,7 +255,9 @@ void notes_sync__hub_maybe_stop(struct notes_sync_hub *h)
          * after their round. */
         for (struct conn *c = h->conns, *n; c; c = n) {
             n = c->next;
-            if (notes_sync_session_idle(c->s)) {
+            if (c->relay_phase) {
+                notes_sync__conn_close(c); /* not paired: nothing to end */
+            } else if (notes_sync_session_idle(c->s)) {
                 notes_sync__conn_pump(c);
             } else if (h->client != c) {
                 notes_sync_session_end(c->s);
@@ -442,7 +445,7 @@ static void on_connection(uv_stream_t *srv, int status)
     int len;
     if (status < 0 || !h->listening)
         return;
-    c = notes_sync__conn_new(h, NOTES_SYNC_RESPONDER, 0);
+    c = notes_sync__conn_new(h, NOTES_SYNC_RESPONDER, CONN_ANY_SPACE);
     if (!c)
         return;
     if (uv_accept(srv, (uv_stream_t *)&c->tcp) != 0) {
@@ -511,7 +514,7 @@ int notes_sync_hub_start(uv_loop_t *loop, const char *home,
 {
     struct notes_sync_hub *h;
     struct sockaddr_storage ss;
-    struct sockaddr_storage bound;
+    struct sockaddr_storage bound, listen_ss;
     int blen = sizeof(bound), rc, e;
     if (out)
         *out = NULL;
@@ -542,6 +545,7 @@ int notes_sync_hub_start(uv_loop_t *loop, const char *home,
     if ((rc = notes_sync__parse_addr(o->listen ? o->listen : "127.0.0.1:0",
                                      &ss)))
         goto fail;
+    listen_ss = ss;
     if (o->npeers) {
         if (!o->peers) {
             rc = NOTES_EINVAL;
@@ -554,6 +558,16 @@ int notes_sync_hub_start(uv_loop_t *loop, const char *home,
         for (size_t i = 0; i < o->npeers; i++)
             if ((rc = notes_sync__parse_addr(o->peers[i], &h->peer_ss[i])))
                 goto fail;
+    }
+    if (o->nrelays > NOTES_SYNC_RELAYS_MAX || (o->nrelays && !o->relays)) {
+        notes_sync__detail("at most %d relays", NOTES_SYNC_RELAYS_MAX);
+        rc = NOTES_EINVAL;
+        goto fail;
+    }
+    for (size_t i = 0; i < o->nrelays; i++) {
+        char host[NOTES_ADDR_MAX + 1], port[6];
+        if ((rc = notes_sync__split_name(o->relays[i], host, port)))
+            goto fail;
     }
     if (!(h->readbuf = malloc(READ_BUF))) {
         rc = NOTES_ENOMEM;
@@ -576,7 +590,8 @@ int notes_sync_hub_start(uv_loop_t *loop, const char *home,
             h->dials[i].space = i % h->cfg.nspaces;
         }
     }
-    h->cfg.live = o->live || o->npeers || o->discovery;
+    h->cfg.live = o->live || o->npeers || o->discovery || o->nrelays;
+    h->punch = !o->no_punch;
     if (!o->no_state_file && sync_peers_lock(home, &h->lock) != NOTES_OK)
         notes_sync__hub_log(h, "no peers state file: %s",
                             notes_sync_last_detail());
@@ -584,7 +599,7 @@ int notes_sync_hub_start(uv_loop_t *loop, const char *home,
     h->listener.data = h;
     h->nhandles = 1;
     h->listening = 1;
-    if ((e = uv_tcp_bind(&h->listener, (struct sockaddr *)&ss, 0)) < 0 ||
+    if ((e = uv_tcp_bind(&h->listener, (struct sockaddr *)&listen_ss, 0)) < 0 ||
         /* A deep accept queue: under a flood of SYNs a member's is not
          * dropped before on_connection can weigh it. */
         (e = uv_listen((uv_stream_t *)&h->listener, 128, on_connection)) < 0 ||
@@ -645,9 +660,11 @@ int notes_sync_hub_start(uv_loop_t *loop, const char *home,
     }
     h->dialing = 1;
     if (o->discovery)
-        hub_discovery(h, &ss);
+        hub_discovery(h, &listen_ss);
     for (size_t i = 0; i < h->ndials; i++)
         dial_now(&h->dials[i].timer);
+    if (notes_sync__relay_start(h, o->relays, o->nrelays, 0) != NOTES_OK)
+        notes_sync__hub_log(h, "relays are off: %s", notes_sync_last_detail());
     if (h->lock)
         notes_sync__on_state_timer(&h->state_timer);
     if (o->on_listen)
@@ -699,6 +716,7 @@ void notes_sync_hub_free(notes_sync_hub *h)
                            h->cfg.nspaces);
     free(h->readbuf);
     free(h->dials);
+    free(h->ctls);
     free(h->peer_ss);
     free(h->home_copy);
     free(h);

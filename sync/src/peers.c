@@ -209,6 +209,11 @@ void notes_sync__hub_on_found(void *ud, size_t space, const uint8_t pk[32],
  */
 static int conn_yields(const struct conn *c, const struct conn *o)
 {
+    /* A relayed session gives way to any direct one (the upgrade, or a
+     * path found otherwise); both sides see one of each and end the
+     * relayed one. Two relayed ones (two relays) are both kept. */
+    if ((c->kind == CONN_RELAYED) != (o->kind == CONN_RELAYED))
+        return c->kind == CONN_RELAYED;
     if (c->kind != CONN_DISCOVERED)
         return 0;
     if (o->kind != CONN_INBOUND)
@@ -265,9 +270,11 @@ void notes_sync__conn_opened(struct conn *c)
         if (!p)
             return; /* the table is full: served, not listed */
         c->row = p;
-        if (p->addr.ss_family == 0)
-            p->addr = c->kind == CONN_INBOUND ? c->remote : c->dial->ss;
+        if (p->addr.ss_family == 0 || c->kind == CONN_PUNCHED)
+            p->addr = c->kind == CONN_MANUAL ? c->dial->ss : c->remote;
     }
+    if (c->kind == CONN_RELAYED || c->kind == CONN_PUNCHED)
+        notes_sync__relay_conn_opened(c);
     c->linked = 1;
     p->nopen++;
     p->last_seen = notes_sync__unix_ms();
@@ -314,6 +321,10 @@ void notes_sync__row_closed_conn(struct conn *c)
         notes_sync__conn_account(c, 0);
         c->linked = 0;
         p->nopen--;
+        /* Its last session ended (the direct path may have gone): the
+         * relays' members that gave way to it are worth dialing again. */
+        if (!p->nopen && !c->hub->stopping)
+            notes_sync__relay_row_lost(c->hub, p->space, p->key);
     }
     if (c->kind == CONN_DISCOVERED && p->c == c) {
         p->c = NULL;
@@ -359,9 +370,31 @@ static const char *row_state(const struct peer *p)
     return row_recent(p) ? "discovered" : "disconnected";
 }
 
+/* How p is reached now: "direct" if any open session of it is, else the
+ * relay of a relayed one; "" with no session. */
+static void row_path(const struct peer *p, notes_sync_peer *e)
+{
+    const struct conn *relayed = NULL;
+    for (const struct conn *c = p->hub->conns; c; c = c->next) {
+        if (!c->linked || c->row != p)
+            continue;
+        if (c->kind != CONN_RELAYED) {
+            snprintf(e->path, sizeof(e->path), "direct");
+            e->relay[0] = '\0';
+            return;
+        }
+        relayed = c;
+    }
+    if (relayed) {
+        snprintf(e->path, sizeof(e->path), "relay");
+        snprintf(e->relay, sizeof(e->relay), "%s", relayed->rctl->name);
+    }
+}
+
 void notes_sync__state_write(struct notes_sync_hub *h)
 {
-    static const char *const found[] = {"inbound", "manual", "discovered"};
+    static const char *const found[] = {"inbound", "manual", "discovered",
+                                        "relay", "relay"};
     notes_sync_peers ps;
     notes_sync_peer *v;
     size_t n = 0;
@@ -383,6 +416,7 @@ void notes_sync__state_write(struct notes_sync_hub *h)
         e->changes_sent = p->sent;
         e->changes_received = p->recv;
         e->sessions = p->nopen;
+        row_path(p, e);
     }
     /* --peer addresses no handshake has named yet. */
     for (size_t i = 0; i < h->ndials; i++) {
@@ -408,6 +442,13 @@ void notes_sync__state_write(struct notes_sync_hub *h)
                                                        : NOTES_SYNC_DISCOVERY_PORT)
                             : 0;
     ps.disc = h->dstats;
+    for (size_t i = 0; h->opts && i < h->opts->nrelays &&
+                       i < NOTES_SYNC_RELAYS_MAX; i++) {
+        snprintf(ps.relays[i], sizeof(ps.relays[i]), "%s", h->opts->relays[i]);
+        ps.relay_up[i] = !h->stopping &&
+                         notes_sync__relay_up(h, h->opts->relays[i]);
+        ps.nrelays = i + 1;
+    }
     ps.peers = v;
     ps.npeers = n;
     if (sync_peers_write(h->lock, &ps) != NOTES_OK) {

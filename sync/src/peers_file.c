@@ -16,7 +16,7 @@
 
 #include <uv.h>
 
-#include "sync_internal.h"
+#include "transport_internal.h"
 
 /* ---- the peers state file ---- */
 /*
@@ -180,13 +180,16 @@ int sync_peers_write(struct sync_peers_lock *l, const notes_sync_peers *p)
             notes__hex(key, q->key, 32);
         else
             snprintf(key, sizeof(key), "-");
-        fprintf(f, "peer %s %s %s %s %s %llu %llu %llu %llu %u\n", q->space,
-                key, q->addr[0] ? q->addr : "-", q->state, q->found,
+        fprintf(f, "peer %s %s %s %s %s %llu %llu %llu %llu %u %s %s\n",
+                q->space, key, q->addr[0] ? q->addr : "-", q->state, q->found,
                 (unsigned long long)q->last_seen_ms,
                 (unsigned long long)q->last_sync_ms,
                 (unsigned long long)q->changes_sent,
-                (unsigned long long)q->changes_received, q->sessions);
+                (unsigned long long)q->changes_received, q->sessions,
+                q->path[0] ? q->path : "-", q->relay[0] ? q->relay : "-");
     }
+    for (size_t i = 0; i < p->nrelays && i < NOTES_SYNC_RELAYS_MAX; i++)
+        fprintf(f, "relay %s %d\n", p->relays[i], p->relay_up[i] ? 1 : 0);
     bad = ferror(f);
     if (fclose(f) != 0 || bad || !buf) {
         free(buf);
@@ -267,12 +270,20 @@ static int one_of(const char *s, const char *const *set)
     return 0;
 }
 
+static int printable(const char *s)
+{
+    for (; *s; s++)
+        if (*s <= ' ' || *s > '~')
+            return 0;
+    return 1;
+}
+
 static int parse_peer(char *line, notes_sync_peer *e)
 {
     static const char *const states[] = {"connected", "dialing", "backoff",
                                          "discovered", "disconnected", NULL};
     static const char *const founds[] = {"manual", "discovered", "inbound",
-                                         NULL};
+                                         "relay", NULL};
     char *sp = field(&line), *key = field(&line), *addr = field(&line),
          *st = field(&line), *fo = field(&line);
     uint64_t sessions;
@@ -285,9 +296,8 @@ static int parse_peer(char *line, notes_sync_peer *e)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
               *c == '-' || *c == '_'))
             return -1;
-    for (const char *c = addr; *c; c++)
-        if (*c <= ' ' || *c > '~')
-            return -1;
+    if (!printable(addr))
+        return -1;
     snprintf(e->space, sizeof(e->space), "%s", sp);
     if (strcmp(key, "-") != 0) {
         if (notes_sync__unhex_lower(e->key, 32, key, strlen(key)) != 0)
@@ -300,9 +310,22 @@ static int parse_peer(char *line, notes_sync_peer *e)
     snprintf(e->found, sizeof(e->found), "%s", fo);
     if (num(&line, &e->last_seen_ms) || num(&line, &e->last_sync_ms) ||
         num(&line, &e->changes_sent) || num(&line, &e->changes_received) ||
-        num(&line, &sessions) || sessions > UINT32_MAX || *line)
+        num(&line, &sessions) || sessions > UINT32_MAX)
         return -1;
     e->sessions = (uint32_t)sessions;
+    /* The path and the relay (since relays; a file without them is from a
+     * daemon before them). */
+    if (*line) {
+        static const char *const paths[] = {"-", "direct", "relay", NULL};
+        char *pa = field(&line), *re = field(&line);
+        if (!pa || !re || *line || !one_of(pa, paths) || !printable(re) ||
+            strlen(re) > NOTES_ADDR_MAX)
+            return -1;
+        if (strcmp(pa, "-") != 0)
+            snprintf(e->path, sizeof(e->path), "%s", pa);
+        if (strcmp(re, "-") != 0)
+            snprintf(e->relay, sizeof(e->relay), "%s", re);
+    }
     return 0;
 }
 
@@ -388,6 +411,15 @@ int notes_sync_peers_read(const char *home, notes_sync_peers *out)
             if (parse_peer(line, &out->peers[out->npeers]))
                 goto corrupt;
             out->npeers++;
+        } else if (strcmp(kind, "relay") == 0 &&
+                   out->nrelays < NOTES_SYNC_RELAYS_MAX) {
+            char *ra = field(&line);
+            uint64_t up;
+            if (!ra || strlen(ra) > NOTES_ADDR_MAX || !printable(ra) ||
+                num(&line, &up) || up > 1 || *line)
+                goto corrupt;
+            snprintf(out->relays[out->nrelays], sizeof(out->relays[0]), "%s", ra);
+            out->relay_up[out->nrelays++] = (int)up;
         } else {
             goto corrupt;
         }
@@ -412,5 +444,75 @@ fail:
         memset(out, 0, sizeof(*out));
         out->running = running;
     }
+    return rc;
+}
+
+/* ---- the replica's relays ---- */
+
+#define RELAYS_FILE_MAX 4096
+
+int notes_sync_relays_load(const char *home, char (*out)[NOTES_ADDR_MAX + 1],
+                           size_t max, size_t *n)
+{
+    char path[4200];
+    uint8_t *buf = NULL;
+    size_t len, lineno = 0;
+    char *line, *save = NULL;
+    int rc;
+    *n = 0;
+    snprintf(path, sizeof(path), "%s/relays", home);
+    rc = notes__read_file(path, RELAYS_FILE_MAX, &buf, &len);
+    if (rc == NOTES_ENOTFOUND)
+        return NOTES_OK;
+    if (rc)
+        return rc;
+    for (line = strtok_r((char *)buf, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        char host[NOTES_ADDR_MAX + 1], port[6];
+        lineno++;
+        if (strlen(line) > NOTES_ADDR_MAX || !printable(line) ||
+            notes_sync__split_name(line, host, port) != NOTES_OK) {
+            notes_sync__detail("'%s' line %zu is not HOST:PORT", path, lineno);
+            notes_free(buf);
+            return NOTES_ECORRUPT;
+        }
+        if (*n < max)
+            snprintf(out[(*n)++], NOTES_ADDR_MAX + 1, "%s", line);
+    }
+    notes_free(buf);
+    return NOTES_OK;
+}
+
+int notes_sync_relays_add(const char *home, const char *addr)
+{
+    char have[NOTES_SYNC_RELAYS_MAX][NOTES_ADDR_MAX + 1];
+    char path[4200];
+    struct notes_buf b;
+    char host[NOTES_ADDR_MAX + 1], port[6];
+    size_t n;
+    int rc;
+    if (!addr || strlen(addr) > NOTES_ADDR_MAX || !printable(addr) ||
+        notes_sync__split_name(addr, host, port) != NOTES_OK)
+        return NOTES_EINVAL;
+    if ((rc = notes_sync_relays_load(home, have, NOTES_SYNC_RELAYS_MAX, &n)))
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(have[i], addr) == 0)
+            return NOTES_OK;
+    if (n == NOTES_SYNC_RELAYS_MAX) {
+        notes_sync__detail("at most %d relays are remembered",
+                           NOTES_SYNC_RELAYS_MAX);
+        return NOTES_EINVAL;
+    }
+    snprintf(path, sizeof(path), "%s/relays", home);
+    notes__buf_init(&b, RELAYS_FILE_MAX);
+    for (size_t i = 0; i < n; i++)
+        if ((rc = notes__buf_printf(&b, "%s\n", have[i])))
+            goto out;
+    if ((rc = notes__buf_printf(&b, "%s\n", addr)))
+        goto out;
+    rc = notes__write_file_atomic(path, b.data, b.len, 0600);
+out:
+    notes__buf_release(&b);
     return rc;
 }

@@ -61,6 +61,7 @@ struct rconn {
     int draining;      /* reads no more; closes once inq is written */
     uint64_t up;       /* bytes read from this side while spliced */
     struct rwrite *rw; /* the buffer of the read in progress */
+    unsigned pairing;  /* which pairing since start (the tests' hook) */
 };
 
 struct rwrite {
@@ -446,6 +447,17 @@ static void splice_read(struct rconn *c, ssize_t n)
         return;
     }
     w->n = (size_t)n;
+    if (notes_sync__relay_tamper) { /* tests only: a hostile relay */
+        int act = notes_sync__relay_tamper(w->data, w->n, c->pairing, c->up);
+        c->up += (uint64_t)n;
+        if (act) {
+            free(w);
+            if (act == 2)
+                conn_close(c);
+            return;
+        }
+        c->up -= (uint64_t)n;
+    }
     c->tokens -= (double)n;
     c->up += (uint64_t)n;
     c->r->st.forwarded += (uint64_t)n;
@@ -462,6 +474,7 @@ static void pair(struct rconn *a, struct rconn *b)
     r->st.waiting--;
     r->st.pairings++;
     r->st.paired++;
+    a->pairing = b->pairing = (unsigned)(r->st.paired - 1);
     a->st = b->st = RS_PAIRED;
     a->peer = b;
     b->peer = a;

@@ -9,6 +9,9 @@
 
 #define LBL_TAG "notes-relay/1 tag"
 
+int (*notes_sync__relay_tamper)(uint8_t *p, size_t n, unsigned pairing,
+                                uint64_t offset);
+
 void sync_relay_tag(const uint8_t secret[32], uint64_t day,
                     uint8_t tag[RELAY_TAG_LEN])
 {

@@ -62,4 +62,12 @@ int sync_relay_take(struct sync_relay_rd *rd, const uint8_t *in, size_t n,
                     size_t *used, uint8_t *type, const uint8_t **payload,
                     size_t *len);
 
+/* Tests only (NULL otherwise): called on each chunk the relay forwards,
+ * with the pairing's number since start and the chunk's offset in its
+ * direction, so that a test can play a hostile relay: it may alter the
+ * bytes, and returns 0 (forward them), 1 (drop them) or 2 (drop them and
+ * end the pairing). */
+extern int (*notes_sync__relay_tamper)(uint8_t *p, size_t n, unsigned pairing,
+                                       uint64_t offset);
+
 #endif

@@ -23,9 +23,11 @@
 #define SPACE_FILE_MAX 4096
 #define NOTES_FILE_MAX (64u << 20)
 #define INVITE_PREFIX "notes1"
-#define INVITE_VERSION 1
+#define INVITE_VERSION 1  /* no relays */
+#define INVITE_VERSION_RELAYS 2
 #define INVITE_BLOB_MAX (1 + 1 + NOTES_SPACE_NAME_MAX + 32 + 32 + 1 + \
-                         NOTES_ADDR_MAX + 4)
+                         NOTES_ADDR_MAX + 1 + \
+                         NOTES_INVITE_RELAYS_MAX * (1 + NOTES_ADDR_MAX) + 4)
 
 void notes_sync_space_clear(notes_sync_space *s)
 {
@@ -755,30 +757,67 @@ bad:
 int notes_sync_invite_encode(const notes_sync_space *s, const uint8_t inviter[32],
                         const char *addr, char **code)
 {
+    notes_sync_invite inv;
+    int rc;
+    if (code)
+        *code = NULL;
+    if (!s || !inviter || !addr || strlen(addr) > NOTES_ADDR_MAX)
+        return addr ? addr_ok(addr) : NOTES_EINVAL;
+    memset(&inv, 0, sizeof(inv));
+    inv.space = *s;
+    memcpy(inv.inviter, inviter, 32);
+    snprintf(inv.addr, sizeof(inv.addr), "%s", addr);
+    rc = notes_sync_invite_make(&inv, code);
+    notes__wipe(&inv, sizeof(inv));
+    return rc;
+}
+
+int notes_sync_invite_make(const notes_sync_invite *inv, char **code)
+{
     uint8_t blob[INVITE_BLOB_MAX], h[32];
     size_t k = 0, nl, al;
+    const notes_sync_space *s = inv ? &inv->space : NULL;
+    const char *addr = inv ? inv->addr : NULL;
     char *out;
     int rc;
     if (!code)
         return NOTES_EINVAL;
     *code = NULL;
-    if (!s || !inviter)
+    if (!inv)
         return NOTES_EINVAL;
     if ((rc = name_ok(s->name, 0)) || (rc = addr_ok(addr)))
         return rc;
+    if (inv->nrelays > NOTES_INVITE_RELAYS_MAX) {
+        notes_sync__detail("an invite carries at most %d relays",
+                           NOTES_INVITE_RELAYS_MAX);
+        return NOTES_EINVAL;
+    }
+    for (size_t i = 0; i < inv->nrelays; i++)
+        if ((rc = addr_ok(inv->relays[i])))
+            return rc;
     nl = strlen(s->name);
     al = strlen(addr);
-    blob[k++] = INVITE_VERSION;
+    /* Version 1 when there is no relay: older builds read it. */
+    blob[k++] = inv->nrelays ? INVITE_VERSION_RELAYS : INVITE_VERSION;
     blob[k++] = (uint8_t)nl;
     memcpy(blob + k, s->name, nl);
     k += nl;
     memcpy(blob + k, s->secret, 32);
     k += 32;
-    memcpy(blob + k, inviter, 32);
+    memcpy(blob + k, inv->inviter, 32);
     k += 32;
     blob[k++] = (uint8_t)al;
     memcpy(blob + k, addr, al);
     k += al;
+    if (inv->nrelays) {
+        blob[k++] = (uint8_t)inv->nrelays;
+        for (size_t i = 0; i < inv->nrelays; i++) {
+            size_t rl = strlen(inv->relays[i]);
+            blob[k++] = (uint8_t)rl;
+            memcpy(blob + k, inv->relays[i], rl);
+            k += rl;
+        }
+    }
     notes__hash(h, 32, blob, k, NULL, 0);
     memcpy(blob + k, h, 4);
     k += 4;
@@ -841,7 +880,7 @@ int notes_sync_invite_decode(const char *code, notes_sync_invite *out)
         goto out;
     }
     k -= 4;
-    if (blob[0] != INVITE_VERSION) {
+    if (blob[0] != INVITE_VERSION && blob[0] != INVITE_VERSION_RELAYS) {
         notes_sync__detail("invite code version %u is not supported",
                            blob[0]);
         rc = NOTES_EVERSION;
@@ -860,12 +899,34 @@ int notes_sync_invite_decode(const char *code, notes_sync_invite *out)
     if (notes_key_decode(key, out->inviter) != NOTES_OK)
         goto malformed;
     al = blob[2 + nl + 64];
-    if (al == 0 || al > NOTES_ADDR_MAX || 2 + nl + 64 + 1 + al != k)
-        goto malformed;
-    memcpy(out->addr, blob + 2 + nl + 64 + 1, al);
-    out->addr[al] = '\0';
-    if (strlen(out->addr) != al || addr_ok(out->addr))
-        goto malformed;
+    {
+        size_t at = 2 + nl + 64 + 1 + al;
+        if (al == 0 || al > NOTES_ADDR_MAX || at > k ||
+            (blob[0] == INVITE_VERSION && at != k))
+            goto malformed;
+        memcpy(out->addr, blob + 2 + nl + 64 + 1, al);
+        out->addr[al] = '\0';
+        if (strlen(out->addr) != al || addr_ok(out->addr))
+            goto malformed;
+        if (blob[0] == INVITE_VERSION_RELAYS) {
+            /* count (1..NOTES_INVITE_RELAYS_MAX), then length + HOST:PORT */
+            if (at >= k || blob[at] == 0 || blob[at] > NOTES_INVITE_RELAYS_MAX)
+                goto malformed;
+            out->nrelays = blob[at++];
+            for (size_t i = 0; i < out->nrelays; i++) {
+                size_t rl = at < k ? blob[at++] : 0;
+                if (rl == 0 || rl > NOTES_ADDR_MAX || at + rl > k)
+                    goto malformed;
+                memcpy(out->relays[i], blob + at, rl);
+                out->relays[i][rl] = '\0';
+                at += rl;
+                if (strlen(out->relays[i]) != rl || addr_ok(out->relays[i]))
+                    goto malformed;
+            }
+            if (at != k)
+                goto malformed;
+        }
+    }
     notes__wipe(blob, sizeof(blob));
     return NOTES_OK;
 malformed:

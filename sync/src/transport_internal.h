@@ -9,6 +9,7 @@
 
 #include <uv.h>
 
+#include "relay_wire.h"
 #include "sync_internal.h"
 
 #define READ_BUF (64u << 10)
@@ -23,8 +24,18 @@ struct notes_sync_hub;
 struct dial;
 struct peer;
 
-/* How a connection came to be. */
-enum { CONN_INBOUND = 0, CONN_MANUAL = 1, CONN_DISCOVERED = 2 };
+/* How a connection came to be. RELAYED: through a relay (either role);
+ * PUNCHED: the direct connection a relayed pairing tried (docs/protocol.md,
+ * "Direct upgrade"). */
+enum {
+    CONN_INBOUND = 0,
+    CONN_MANUAL = 1,
+    CONN_DISCOVERED = 2,
+    CONN_RELAYED = 3,
+    CONN_PUNCHED = 4
+};
+struct relay_ctl;
+#define CONN_ANY_SPACE ((size_t)-1)
 
 struct conn {
     uv_tcp_t tcp;
@@ -49,6 +60,11 @@ struct conn {
     int initiator;        /* we dialed (once, serve's dials) */
     int pending;          /* inbound, handshake not over: counted */
     uint64_t pending_seq; /* order of arrival among pending ones */
+    /* relayed and punched connections */
+    struct relay_ctl *rctl;  /* the relay's control connection it came from */
+    uint8_t relay_peer[RELAY_ID_LEN]; /* the peer's id there (our dials) */
+    int relay_phase;      /* talking to the relay: not yet PAIRED */
+    struct relay_pre *pre; /* owned while relay_phase (relay_client.c) */
 };
 
 /* A --peer in one space that serve keeps a live session with, redialing
@@ -131,6 +147,10 @@ struct notes_sync_hub {
     int discovery;            /* it was started */
     unsigned announce_ms;
     struct sync_peers_lock *lock; /* held: the state file is ours */
+    /* relays: one control connection per (relay, space) */
+    struct relay_ctl *ctls;
+    size_t nctls;
+    int punch;                /* try direct upgrades (default on) */
     uv_timer_t state_timer;
     int state_timer_init;
     int state_failed;         /* a write failed (said once) */
@@ -147,6 +167,44 @@ struct notes_sync_hub {
     int client_rc;
     char client_detail[512];
     notes_sync_report report;
+};
+
+/* A member the relay said is present in one space's tag. */
+#define RELAY_MEMBERS 64
+enum { RM_IDLE = 0, RM_BUSY = 1, RM_YIELDED = 2 };
+struct rmember {
+    int used;
+    uint8_t id[RELAY_ID_LEN];
+    int state;                /* RM_*: ours to dial when our id is smaller */
+    int key_known;
+    uint8_t key[32];          /* proven by the handshake of a session */
+    uint64_t next_ms;         /* uv_now: not dialed before (backoff) */
+    unsigned backoff_ms;
+};
+
+/* The control connection to one relay for one space (relay_client.c). */
+struct relay_ctl {
+    struct notes_sync_hub *hub;
+    size_t space;
+    const char *name;         /* "HOST:PORT" as given (borrowed) */
+    struct sockaddr_storage ss; /* resolved at each connect */
+    char host[NOTES_ADDR_MAX + 1], port[6];
+    uv_getaddrinfo_t gai;
+    int resolving;            /* a getaddrinfo runs (counted in nhandles) */
+    int resolved;             /* ss holds this connect's address */
+    uv_tcp_t tcp;
+    uv_timer_t timer;         /* reconnect, ping, liveness, member dials */
+    int tcp_open;             /* tcp is initialized and not closed yet */
+    int registered;           /* WELCOME received */
+    int client;               /* notes_sync_once: dial the first member
+                               * (1; 2 once dialed; 3 done) */
+    uint64_t since;           /* uv_now of WELCOME */
+    uint8_t id[RELAY_ID_LEN];
+    uint64_t day;             /* the tag's day */
+    uint64_t last_rx, last_ping; /* uv_now */
+    unsigned backoff_ms;
+    struct sync_relay_rd rd;
+    struct rmember m[RELAY_MEMBERS];
 };
 
 struct wreq {
@@ -168,8 +226,27 @@ void notes_sync__loop_finish(uv_loop_t *loop);
 void notes_sync__on_handle_closed(uv_handle_t *hd);
 void notes_sync__on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
 int notes_sync__parse_addr(const char *addr, struct sockaddr_storage *ss);
+int notes_sync__split_name(const char *addr, char host[NOTES_ADDR_MAX + 1],
+                           char port[6]);
 uint64_t notes_sync__unix_ms(void);
 int notes_sync__uv_err(int e, const char *what);
+
+void notes_sync__on_alloc(uv_handle_t *hd, size_t want, uv_buf_t *buf);
+int notes_sync__conn_write(struct conn *c, const void *p, size_t n);
+int notes_sync__socket_for(struct conn *c, const struct sockaddr *local);
+void notes_sync__conn_arm(struct conn *c, unsigned ms);
+
+/* relay_client.c */
+int notes_sync__relay_start(struct notes_sync_hub *h, const char *const *relays,
+                            size_t n, int client);
+void notes_sync__relay_stop(struct notes_sync_hub *h);
+size_t notes_sync__relay_phase_read(struct conn *c, const uint8_t *p, size_t n);
+void notes_sync__relay_connected(struct conn *c);
+void notes_sync__relay_conn_opened(struct conn *c);
+void notes_sync__relay_conn_closed(struct conn *c);
+int notes_sync__relay_up(const struct notes_sync_hub *h, const char *name);
+void notes_sync__relay_row_lost(struct notes_sync_hub *h, size_t space,
+                                const uint8_t key[32]);
 
 /* hub.c */
 void notes_sync__conn_on_presence(void *ud, const uint8_t *rec, size_t n);

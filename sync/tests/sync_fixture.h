@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "notes_sync.h"
 
@@ -77,6 +78,40 @@ static inline void append(const char *home, const uint8_t id[16],
     assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
     notes_doc_free(d);
     notes_replica_free(r);
+}
+
+/* The text of note `id` in `home` (malloc'd; "" when absent). */
+static inline char *fixture_text(const char *home, const uint8_t id[16])
+{
+    notes_replica *r;
+    notes_doc *d;
+    char *copy = strdup("");
+    assert_int_equal(notes_replica_open(home, &r), NOTES_OK);
+    if (notes_doc_open(r, id, &d) == NOTES_OK) {
+        size_t n;
+        const char *t = notes_doc_text(d, &n);
+        free(copy);
+        copy = strndup(t, n);
+        notes_doc_free(d);
+    }
+    notes_replica_free(r);
+    return copy;
+}
+
+/* Wait (at most ms, polling) until the note contains `want`: 1, else 0. */
+static inline int fixture_wait_text(const char *home, const uint8_t id[16],
+                                    const char *want, double ms)
+{
+    double t0 = now_ms();
+    while (now_ms() - t0 < ms) {
+        char *t = fixture_text(home, id);
+        int ok = strstr(t, want) != NULL;
+        free(t);
+        if (ok)
+            return 1;
+        usleep(5000);
+    }
+    return 0;
 }
 
 #endif

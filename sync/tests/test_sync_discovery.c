@@ -40,6 +40,7 @@
 #include "sync_fixture.h"
 #include "sync_internal.h"
 #include "serve_fixture.h"
+#include "child_fixture.h"
 
 #define ANNOUNCE_MS 200
 
@@ -181,98 +182,43 @@ static void test_filter(void **st)
 
 /* ---- daemons ---- */
 
-struct server {
-    pid_t pid;
-    int port;
-};
+#define server fixture_child
 
-static volatile int g_stop;
-static int g_portfd = -1;
 static struct server *g_servers[4];
 
-static void on_term(int sig)
+/* A live, discovering server for `home` (a child process: child_fixture.h)
+ * listening on 127.0.0.1:0, hearing UDP `udp` and announcing to
+ * 127.255.255.255:`to`. */
+struct server_arg {
+    const char *home;
+    int udp, to;
+};
+
+static int run_server(void *arg)
 {
-    (void)sig;
-    g_stop = 1;
+    const struct server_arg *sa = arg;
+    notes_sync_serve_opts o;
+    char dest[64];
+    const char *dests[1] = {dest};
+    snprintf(dest, sizeof(dest), "127.255.255.255:%d", sa->to);
+    memset(&o, 0, sizeof(o));
+    o.listen = "127.0.0.1:0";
+    o.on_listen = fixture_on_listen;
+    o.live = 1;
+    o.idle_ms = 5000;
+    o.retry_ms = 100;
+    o.discovery = 1;
+    o.discovery_port = sa->udp;
+    o.announce_to = dests;
+    o.nannounce_to = 1;
+    o.announce_ms = ANNOUNCE_MS;
+    return fixture_serve(sa->home, &o, &fixture_stop) ? 1 : 0;
 }
 
-static void child_on_listen(void *ud, int port)
-{
-    (void)ud;
-    if (write(g_portfd, &port, sizeof(port)) != sizeof(port))
-        _exit(3);
-}
-
-/* A live, discovering server for `home` listening on 127.0.0.1:0, hearing
- * UDP `udp` and announcing to 127.255.255.255:`to`. */
 static void server_start(struct server *s, const char *home, int udp, int to)
 {
-    int fds[2];
-    struct pollfd pf;
-    memset(s, 0, sizeof(*s));
-    assert_int_equal(pipe(fds), 0);
-    fflush(NULL);
-    s->pid = fork();
-    assert_true(s->pid >= 0);
-    if (s->pid == 0) {
-        notes_sync_serve_opts o;
-        char dest[64];
-        const char *dests[1] = {dest};
-        struct sigaction sa;
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = on_term;
-        sigaction(SIGTERM, &sa, NULL);
-        close(fds[0]);
-        g_portfd = fds[1];
-        snprintf(dest, sizeof(dest), "127.255.255.255:%d", to);
-        memset(&o, 0, sizeof(o));
-        o.listen = "127.0.0.1:0";
-        o.on_listen = child_on_listen;
-        o.live = 1;
-        o.idle_ms = 5000;
-        o.retry_ms = 100;
-        o.discovery = 1;
-        o.discovery_port = udp;
-        o.announce_to = dests;
-        o.nannounce_to = 1;
-        o.announce_ms = ANNOUNCE_MS;
-        _exit(fixture_serve(home, &o, &g_stop) ? 1 : 0);
-    }
-    close(fds[1]);
-    pf.fd = fds[0];
-    pf.events = POLLIN;
-    if (poll(&pf, 1, 5000) == 1 &&
-        read(fds[0], &s->port, sizeof(s->port)) == sizeof(s->port)) {
-        close(fds[0]);
-        return;
-    }
-    close(fds[0]);
-    kill(s->pid, SIGKILL);
-    waitpid(s->pid, NULL, 0);
-    s->pid = 0;
-    fail_msg("the server did not listen within 5 s");
-}
-
-/* SIGTERM; it must exit cleanly within 3 s. */
-static void server_stop(struct server *s)
-{
-    double t0 = now_ms();
-    int st = 0;
-    pid_t got = 0;
-    if (s->pid <= 0)
-        return;
-    kill(s->pid, SIGTERM);
-    while (now_ms() - t0 < 3000 && (got = waitpid(s->pid, &st, WNOHANG)) == 0)
-        usleep(5000);
-    if (got == 0) {
-        kill(s->pid, SIGKILL);
-        waitpid(s->pid, NULL, 0);
-        s->pid = 0;
-        fail_msg("the server did not stop within 3 s");
-    }
-    s->pid = 0;
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
+    struct server_arg sa = {home, udp, to};
+    fixture_child_start(s, run_server, &sa);
 }
 
 static void server_alive(const struct server *s)
@@ -285,11 +231,8 @@ static int teardown(void **st)
 {
     (void)st;
     for (int i = 0; i < 4; i++)
-        if (g_servers[i] && g_servers[i]->pid > 0) {
-            kill(g_servers[i]->pid, SIGKILL);
-            waitpid(g_servers[i]->pid, NULL, 0);
-            g_servers[i]->pid = 0;
-        }
+        if (g_servers[i])
+            fixture_child_kill(g_servers[i]);
     memset(g_servers, 0, sizeof(g_servers));
     return 0;
 }
@@ -366,38 +309,6 @@ static int wait_connected(const char *home, const uint8_t key[32], double ms)
         if (ok)
             return 1;
         usleep(20000);
-    }
-    return 0;
-}
-
-static char *text_of(const char *home, const uint8_t id[16])
-{
-    notes_replica *r;
-    notes_doc *d;
-    char *copy = strdup("");
-    assert_int_equal(notes_replica_open(home, &r), NOTES_OK);
-    if (notes_doc_open(r, id, &d) == NOTES_OK) {
-        size_t n;
-        const char *t = notes_doc_text(d, &n);
-        free(copy);
-        copy = strndup(t, n);
-        notes_doc_free(d);
-    }
-    notes_replica_free(r);
-    return copy;
-}
-
-static int wait_text(const char *home, const uint8_t id[16], const char *want,
-                     double ms)
-{
-    double t0 = now_ms();
-    while (now_ms() - t0 < ms) {
-        char *t = text_of(home, id);
-        int ok = strstr(t, want) != NULL;
-        free(t);
-        if (ok)
-            return 1;
-        usleep(5000);
     }
     return 0;
 }
@@ -514,7 +425,7 @@ static void test_daemons(void **st)
     server_start(&sb, b, udp, udp);
     server_start(&sc, c, udp, udp);
     /* No --peer anywhere: B gets A's note through discovery. */
-    assert_true(wait_text(b, id, "# Discovered\n", 10000));
+    assert_true(fixture_wait_text(b, id, "# Discovered\n", 10000));
     printf("  B has A's note %.0f ms after the daemons started\n",
            now_ms() - t0);
 
@@ -541,10 +452,10 @@ static void test_daemons(void **st)
     /* Both sides edit; both converge. */
     append(a, id, "from A\n");
     append(b, id, "from B\n");
-    assert_true(wait_text(a, id, "from B\n", 5000));
-    assert_true(wait_text(b, id, "from A\n", 5000));
+    assert_true(fixture_wait_text(a, id, "from B\n", 5000));
+    assert_true(fixture_wait_text(b, id, "from A\n", 5000));
     {
-        char *ta = text_of(a, id), *tb = text_of(b, id);
+        char *ta = fixture_text(a, id), *tb = fixture_text(b, id);
         assert_string_equal(ta, tb);
         free(ta);
         free(tb);
@@ -579,7 +490,7 @@ static void test_daemons(void **st)
         notes_sync_peers_clear(&p);
     }
     {
-        char *tc = text_of(c, id), *ta = text_of(a, other_id);
+        char *tc = fixture_text(c, id), *ta = fixture_text(a, other_id);
         assert_string_equal(tc, ""); /* never got team's note */
         assert_string_equal(ta, ""); /* nor A C's */
         free(tc);
@@ -646,7 +557,7 @@ static void test_daemons(void **st)
         server_alive(&sc);
         /* Nothing changed: still one session each way, sync goes on. */
         append(b, id, "after the noise\n");
-        assert_true(wait_text(a, id, "after the noise\n", 5000));
+        assert_true(fixture_wait_text(a, id, "after the noise\n", 5000));
         assert_true(wait_connected(a, kb, 2000));
         assert_true(wait_connected(b, ka, 2000));
 
@@ -665,7 +576,7 @@ static void test_daemons(void **st)
                (unsigned long long)base_a.rate_limited);
         server_alive(&sa);
         append(a, id, "after the flood\n");
-        assert_true(wait_text(b, id, "after the flood\n", 5000));
+        assert_true(fixture_wait_text(b, id, "after the flood\n", 5000));
         {
             notes_sync_peers q;
             state_of(c, &q);
@@ -680,7 +591,7 @@ static void test_daemons(void **st)
     }
 
     /* B stops: A sees it gone; B's file says no daemon, and who it knew. */
-    server_stop(&sb);
+    fixture_child_stop(&sb, 3000);
     {
         notes_sync_peers p;
         const notes_sync_peer *e;
@@ -703,8 +614,8 @@ static void test_daemons(void **st)
         }
         assert_true(gone);
     }
-    server_stop(&sc);
-    server_stop(&sa);
+    fixture_child_stop(&sc, 3000);
+    fixture_child_stop(&sa, 3000);
     {
         notes_sync_peers p;
         state_of(a, &p);
@@ -746,7 +657,7 @@ static void test_one_way(void **st)
     t0 = now_ms();
     server_start(&sa, a, pa, pb); /* A hears pa (nobody sends there) */
     server_start(&sb, b, pb, pn); /* B hears pb (A's announcements) */
-    assert_true(wait_text(b, id, "# One way\n", 10000));
+    assert_true(fixture_wait_text(b, id, "# One way\n", 10000));
     printf("  one way (%s key dials): connected after %.0f ms\n",
            memcmp(kb, ka, 32) < 0 ? "B's smaller" : "B's larger, fallback",
            now_ms() - t0);
@@ -764,9 +675,9 @@ static void test_one_way(void **st)
         notes_sync_peers_clear(&p);
     }
     append(a, id, "back the other way\n");
-    assert_true(wait_text(b, id, "back the other way\n", 5000));
-    server_stop(&sb);
-    server_stop(&sa);
+    assert_true(fixture_wait_text(b, id, "back the other way\n", 5000));
+    fixture_child_stop(&sb, 3000);
+    fixture_child_stop(&sa, 3000);
     close(fa);
     close(fb);
     close(fn);

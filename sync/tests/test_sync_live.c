@@ -25,42 +25,27 @@
 #include "notes_sync.h"
 #include "sync_fixture.h"
 #include "serve_fixture.h"
+#include "child_fixture.h"
 
-/* Text of the note (malloc'd), "" if absent; verified when present. */
+/* Text of the note (malloc'd), "" if absent, and its number of changes. */
 static char *text_of(const char *home, const uint8_t id[16], size_t *nch)
 {
     notes_replica *r;
     notes_doc *d;
-    char *copy = strdup("");
     *nch = 0;
     assert_int_equal(notes_replica_open(home, &r), NOTES_OK);
     if (notes_doc_open(r, id, &d) == NOTES_OK) {
-        size_t n;
-        const char *t = notes_doc_text(d, &n);
-        free(copy);
-        copy = strndup(t, n);
         *nch = notes_doc_change_count(d);
         notes_doc_free(d);
     }
     notes_replica_free(r);
-    return copy;
+    return fixture_text(home, id);
 }
 
-/* Wait (at most ms) until the note in `home` contains `want`. */
 static int wait_for(const char *home, const uint8_t id[16], const char *want,
                     double ms)
 {
-    double t0 = now_ms();
-    while (now_ms() - t0 < ms) {
-        size_t nc;
-        char *t = text_of(home, id, &nc);
-        int ok = strstr(t, want) != NULL;
-        free(t);
-        if (ok)
-            return 1;
-        usleep(2000);
-    }
-    return 0;
+    return fixture_wait_text(home, id, want, ms);
 }
 
 static long log_size(const char *home, const uint8_t id[16])
@@ -73,110 +58,41 @@ static long log_size(const char *home, const uint8_t id[16])
     return stat(path, &st) == 0 ? (long)st.st_size : -1;
 }
 
-/*
- * Each server is a child process: libnotes keeps no state shared between
- * processes, while two threads verifying at once race in it (doc.c's
- * qsort context, reported). SIGTERM sets the stop flag.
- */
-struct server {
-    pid_t pid;
-    int port;
+/* A live server for `home` (each a child process: child_fixture.h), on
+ * `port` (0: any), dialing `peer` if given. */
+struct server_arg {
+    const char *home;
+    int port, peer;
 };
 
-static volatile int g_stop;
-static int g_portfd = -1;
-
-static void on_term(int sig)
+static int run_server(void *arg)
 {
-    (void)sig;
-    g_stop = 1;
+    const struct server_arg *sa = arg;
+    notes_sync_serve_opts o;
+    char listen[64], addr[64];
+    const char *peers[1] = {addr};
+    memset(&o, 0, sizeof(o));
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", sa->port);
+    o.listen = listen;
+    o.on_listen = fixture_on_listen;
+    o.live = 1;
+    o.idle_ms = 5000;
+    o.retry_ms = 100;
+    if (sa->peer) {
+        snprintf(addr, sizeof(addr), "127.0.0.1:%d", sa->peer);
+        o.peers = peers;
+        o.npeers = 1;
+    }
+    return fixture_serve(sa->home, &o, &fixture_stop) ? 1 : 0;
 }
 
-static void child_on_listen(void *ud, int port)
-{
-    (void)ud;
-    if (write(g_portfd, &port, sizeof(port)) != sizeof(port))
-        _exit(3);
-}
+#define server fixture_child
 
-/* A live server for `home`, on `port` (0: any), dialing `peer` if given. */
 static void server_start(struct server *s, const char *home, int port,
                          int peer)
 {
-    int fds[2];
-    struct pollfd pf;
-    memset(s, 0, sizeof(*s));
-    assert_int_equal(pipe(fds), 0);
-    fflush(NULL);
-    s->pid = fork();
-    assert_true(s->pid >= 0);
-    if (s->pid == 0) {
-        notes_sync_serve_opts o;
-        char listen[64], addr[64];
-        const char *peers[1] = {addr};
-        struct sigaction sa;
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = on_term;
-        sigaction(SIGTERM, &sa, NULL);
-        close(fds[0]);
-        g_portfd = fds[1];
-        memset(&o, 0, sizeof(o));
-        snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
-        o.listen = listen;
-        o.on_listen = child_on_listen;
-        o.live = 1;
-        o.idle_ms = 5000;
-        o.retry_ms = 100;
-        if (peer) {
-            snprintf(addr, sizeof(addr), "127.0.0.1:%d", peer);
-            o.peers = peers;
-            o.npeers = 1;
-        }
-        _exit(fixture_serve(home, &o, &g_stop) ? 1 : 0);
-    }
-    close(fds[1]);
-    pf.fd = fds[0];
-    pf.events = POLLIN;
-    if (poll(&pf, 1, 5000) == 1 &&
-        read(fds[0], &s->port, sizeof(s->port)) == sizeof(s->port)) {
-        close(fds[0]);
-        return;
-    }
-    close(fds[0]);
-    kill(s->pid, SIGKILL);
-    waitpid(s->pid, NULL, 0);
-    s->pid = 0;
-    fail_msg("the server did not listen within 5 s");
-}
-
-/* Stop it (SIGTERM); it must exit cleanly within 3 s. */
-static void server_stop(struct server *s)
-{
-    double t0 = now_ms();
-    int st = 0;
-    pid_t got = 0;
-    if (s->pid <= 0)
-        return;
-    kill(s->pid, SIGTERM);
-    while (now_ms() - t0 < 3000 && (got = waitpid(s->pid, &st, WNOHANG)) == 0)
-        usleep(5000);
-    if (got == 0) {
-        kill(s->pid, SIGKILL);
-        waitpid(s->pid, NULL, 0);
-        s->pid = 0;
-        fail_msg("the server did not stop within 3 s");
-    }
-    s->pid = 0;
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
-}
-
-/* SIGKILL: the peer vanishes mid-whatever, as a crash or a pulled cable. */
-static void server_kill(struct server *s)
-{
-    kill(s->pid, SIGKILL);
-    waitpid(s->pid, NULL, 0);
-    s->pid = 0;
+    struct server_arg sa = {home, port, peer};
+    fixture_child_start(s, run_server, &sa);
 }
 
 static struct server *g_servers[3];
@@ -185,11 +101,8 @@ static int teardown(void **st)
 {
     (void)st;
     for (int i = 0; i < 3; i++)
-        if (g_servers[i] && g_servers[i]->pid > 0) {
-            kill(g_servers[i]->pid, SIGKILL);
-            waitpid(g_servers[i]->pid, NULL, 0);
-            g_servers[i]->pid = 0;
-        }
+        if (g_servers[i])
+            fixture_child_kill(g_servers[i]);
     return 0;
 }
 
@@ -266,7 +179,7 @@ static void test_live_push_relay_reconnect(void **st)
     assert_true(wait_for(a, id, "from C\n", 5000));
 
     /* A is killed; both edit; A comes back on its port; B redials. */
-    server_kill(&sa);
+    fixture_child_kill(&sa);
     append(b, id, "B while A is away\n");
     append(a, id, "A offline\n");
     usleep(300000);
@@ -275,9 +188,9 @@ static void test_live_push_relay_reconnect(void **st)
     assert_true(wait_for(b, id, "A offline\n", 10000));
     assert_true(wait_for(c, id, "A offline\n", 10000));
 
-    server_stop(&sc);
-    server_stop(&sb);
-    server_stop(&sa);
+    fixture_child_stop(&sc, 3000);
+    fixture_child_stop(&sb, 3000);
+    fixture_child_stop(&sa, 3000);
     ta = text_of(a, id, &na);
     tb = text_of(b, id, &nb);
     char *tc = text_of(c, id, &ncc);

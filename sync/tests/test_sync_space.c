@@ -232,6 +232,76 @@ static void test_invite_typos_and_truncation(void **st)
 }
 
 /* A blob with a valid checksum but another version, or a forged field. */
+/* Version 2: the inviter's relays travel in the code; every cut or
+ * altered relay list is refused. */
+static void test_invite_relays(void **st)
+{
+    notes_sync_invite inv, out;
+    char *code;
+    (void)st;
+    memset(&inv, 0, sizeof(inv));
+    snprintf(inv.space.name, sizeof(inv.space.name), "team");
+    notes__random(inv.space.secret, 32);
+    notes__random(inv.inviter, 32);
+    inv.inviter[31] &= 0x7f;
+    {
+        uint8_t sk[64];
+        assert_int_equal(notes__sign_keypair(inv.inviter, sk, NULL), 0);
+    }
+    snprintf(inv.addr, sizeof(inv.addr), "192.168.1.5:7654");
+    snprintf(inv.relays[0], sizeof(inv.relays[0]), "203.0.113.7:7656");
+    snprintf(inv.relays[1], sizeof(inv.relays[1]), "relay.example.org:443");
+    inv.nrelays = 2;
+    assert_int_equal(notes_sync_invite_make(&inv, &code), NOTES_OK);
+    assert_int_equal(notes_sync_invite_decode(code, &out), NOTES_OK);
+    assert_string_equal(out.addr, inv.addr);
+    assert_int_equal(out.nrelays, 2);
+    assert_string_equal(out.relays[0], "203.0.113.7:7656");
+    assert_string_equal(out.relays[1], "relay.example.org:443");
+    assert_memory_equal(out.space.secret, inv.space.secret, 32);
+    /* Every shorter code (the checksum recomputed) is refused. */
+    {
+        uint8_t blob[400], h[32];
+        char text[800];
+        long n = b32_decode(code + 6, strlen(code) - 6, blob, sizeof(blob));
+        assert_true(n > 40);
+        for (long cut = 1; cut < 40; cut++) {
+            long m = n - 4 - cut;
+            notes__hash(h, 32, blob, (size_t)m, NULL, 0);
+            uint8_t b2[400];
+            memcpy(b2, blob, (size_t)m);
+            memcpy(b2 + m, h, 4);
+            memcpy(text, "notes1", 6);
+            b32_encode(b2, (size_t)m + 4, text + 6);
+            assert_int_equal(notes_sync_invite_decode(text, &out), NOTES_EINVAL);
+        }
+        /* a relay count over the maximum */
+        long at = n - 4 - (long)strlen(inv.relays[0]) -
+                  (long)strlen(inv.relays[1]) - 3;
+        assert_int_equal(blob[at], 2);
+        blob[at] = NOTES_INVITE_RELAYS_MAX + 1;
+        notes__hash(h, 32, blob, (size_t)n - 4, NULL, 0);
+        memcpy(blob + n - 4, h, 4);
+        b32_encode(blob, (size_t)n, text + 6);
+        assert_int_equal(notes_sync_invite_decode(text, &out), NOTES_EINVAL);
+    }
+    notes_sync_free(code);
+    /* A relay that is not HOST:PORT is refused when making the code. */
+    snprintf(inv.relays[1], sizeof(inv.relays[1]), "no-port");
+    assert_int_equal(notes_sync_invite_make(&inv, &code), NOTES_EINVAL);
+    assert_null(code);
+    /* No relay: a version 1 code, which older builds read. */
+    inv.nrelays = 0;
+    assert_int_equal(notes_sync_invite_make(&inv, &code), NOTES_OK);
+    {
+        uint8_t blob[400];
+        long n = b32_decode(code + 6, strlen(code) - 6, blob, sizeof(blob));
+        assert_true(n > 0);
+        assert_int_equal(blob[0], 1);
+    }
+    notes_sync_free(code);
+}
+
 static void test_invite_forged(void **st)
 {
     (void)st;
@@ -243,13 +313,19 @@ static void test_invite_forged(void **st)
     make_invite(&s, pk, &code);
     n = b32_decode(code + 6, strlen(code) - 6, blob, sizeof(blob));
     assert_true(n > 4);
-    /* version 2, checksum recomputed */
-    blob[0] = 2;
+    /* version 3, checksum recomputed */
+    blob[0] = 3;
     notes__hash(h, 32, blob, (size_t)n - 4, NULL, 0);
     memcpy(blob + n - 4, h, 4);
     memcpy(text, "notes1", 6);
     b32_encode(blob, (size_t)n, text + 6);
     assert_int_equal(notes_sync_invite_decode(text, &inv), NOTES_EVERSION);
+    /* version 2 (relays) without its relay list */
+    blob[0] = 2;
+    notes__hash(h, 32, blob, (size_t)n - 4, NULL, 0);
+    memcpy(blob + n - 4, h, 4);
+    b32_encode(blob, (size_t)n, text + 6);
+    assert_int_equal(notes_sync_invite_decode(text, &inv), NOTES_EINVAL);
     /* a name that is not a valid space name, checksum recomputed */
     blob[0] = 1;
     blob[2] = '/';
@@ -400,6 +476,7 @@ int main(void)
         cmocka_unit_test(test_invite_round_trip),
         cmocka_unit_test(test_invite_typos_and_truncation),
         cmocka_unit_test(test_invite_forged),
+        cmocka_unit_test(test_invite_relays),
         cmocka_unit_test(test_space_files_checked),
     };
     if (notes_init() != NOTES_OK)

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# ui_latency.sh BUILD_DIR [N]: keystroke on page A to the character visible
-# on page B, through two `notes serve` daemons syncing live on 127.0.0.1
-# (issue 9's figure). Uses the harness of ../shared/anchors/live
+# ui_latency.sh BUILD_DIR [N] [direct|relay]: keystroke on page A to the
+# character visible on page B, through two `notes serve` daemons syncing
+# live on 127.0.0.1 (issue 9's figure): directly (B dials A), or through a
+# `notes relay` on 127.0.0.1 (issue 17: both daemons meet there, no direct
+# upgrade). Uses the harness of ../shared/anchors/live
 # (latency.mjs, the same that measures Yjs + CodeMirror) with Debian's
 # Chromium: N short tokens typed on A (default 500), quiet, then with B
 # typing ~20 keys/s meanwhile. One JSON line per mode.
 set -euo pipefail
-build=${1:-build}; N=${2:-500}
+build=${1:-build}; N=${2:-500}; path=${3:-direct}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 notes=$(cd "$build" && pwd)/cli/notes
 shared=${NOTES_SHARED_DIR:-$here/../shared}
@@ -35,9 +37,19 @@ id=$(NOTES_HOME=$A "$notes" new "Latency (quiet)")
 id2=$(NOTES_HOME=$A "$notes" new "Latency (concurrent)")
 NOTES_HOME=$A "$notes" space add bench "$id" >/dev/null
 NOTES_HOME=$A "$notes" space add bench "$id2" >/dev/null
-NOTES_HOME=$A "$notes" serve --listen 127.0.0.1:$PA --no-discovery --ui 127.0.0.1:$UA >"$work/a.log" 2>&1 & pids+=($!)
-NOTES_HOME=$B "$notes" serve --listen 127.0.0.1:$PB --no-discovery --peer 127.0.0.1:$PA \
-    --ui 127.0.0.1:$UB >"$work/b.log" 2>&1 & pids+=($!)
+if [ "$path" = relay ]; then
+    PR=$(freeport)
+    "$notes" relay --listen 127.0.0.1:$PR >"$work/relay.log" 2>&1 & pids+=($!)
+    NOTES_HOME=$A "$notes" serve --listen 127.0.0.1:$PA --no-discovery --relay 127.0.0.1:$PR \
+        --no-punch --ui 127.0.0.1:$UA >"$work/a.log" 2>&1 & pids+=($!)
+    NOTES_HOME=$B "$notes" serve --listen 127.0.0.1:$PB --no-discovery --relay 127.0.0.1:$PR \
+        --no-punch --ui 127.0.0.1:$UB >"$work/b.log" 2>&1 & pids+=($!)
+else
+    NOTES_HOME=$A "$notes" serve --listen 127.0.0.1:$PA --no-discovery --no-relay \
+        --ui 127.0.0.1:$UA >"$work/a.log" 2>&1 & pids+=($!)
+    NOTES_HOME=$B "$notes" serve --listen 127.0.0.1:$PB --no-discovery --no-relay \
+        --peer 127.0.0.1:$PA --ui 127.0.0.1:$UB >"$work/b.log" 2>&1 & pids+=($!)
+fi
 # Bounded wait: B has the note and both pages are served.
 for i in $(seq 100); do
     if NOTES_HOME=$B "$notes" list 2>/dev/null | grep -q "^${id:0:8}" &&
@@ -55,5 +67,6 @@ for mode in quiet concurrent; do
     [ "$mode" = concurrent ] && note=$id2 flag=--load
     ua=$(NOTES_HOME=$A "$notes" open "$note" --no-browser)
     ub=$(NOTES_HOME=$B "$notes" open "$note" --no-browser)
+    echo "path: $path, $mode"
     CHROMIUM=$chromium node latency.mjs "$ua" "$ub" "$N" $flag
 done
