@@ -60,8 +60,8 @@ struct rconn {
     int paused_rate, paused_queue;
     int draining;      /* reads no more; closes once inq is written */
     uint64_t up;       /* bytes read from this side while spliced */
-    unsigned pairing;  /* which pairing since start (the tests' hook) */
     struct rwrite *rw; /* the buffer of the read in progress */
+    unsigned pairing;  /* which pairing since start (the tests' hook) */
 };
 
 struct rwrite {
@@ -332,7 +332,11 @@ static void send_msg(struct rconn *c, uint8_t type, const void *p, size_t n)
     struct rwrite *w;
     if (c->closing)
         return;
-    if (c->inq > CONTROL_QUEUE_MAX || !(w = malloc(sizeof(*w) + RELAY_MSG_MAX))) {
+    /* What the kernel has not taken yet (inq also counts what it took
+     * whose callbacks are due: a REGISTER into a big tag queues a PRESENT
+     * per member at once). */
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > CONTROL_QUEUE_MAX ||
+        !(w = malloc(sizeof(*w) + RELAY_MSG_MAX))) {
         conn_close(c); /* a member that does not read is let go */
         return;
     }

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -946,6 +947,49 @@ static void test_rate_limit(void **state)
     WAIT_STAT(conns, 0);
 }
 
+/* A tag of 500 (the limit raised): the last to register is told of all
+ * 499 others at once, more than a control connection may leave unread
+ * (16 KiB), yet nothing is dropped: the kernel took it. */
+static void test_big_tag(void **state)
+{
+    enum { N = 500 };
+    notes_sync_relay_opts o = {0};
+    struct rlimit rl;
+    int fds[N];
+    uint8_t p[RELAY_TAG_LEN + RELAY_ID_LEN], pl[255];
+    size_t n;
+    unsigned presents = 0;
+    (void)state;
+    /* Both ends of each connection live in this process. */
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < 2 * N + 64) {
+        rl.rlim_cur = rl.rlim_max;
+        if (rl.rlim_cur < 2 * N + 64 || setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            skip();
+    }
+    relay_down();
+    o.max_per_tag = N;
+    o.max_per_addr = N + 8;
+    relay_up(&o);
+    memcpy(p, T1, RELAY_TAG_LEN);
+    for (int i = 0; i < N; i++) {
+        memset(p + RELAY_TAG_LEN, 0, RELAY_ID_LEN);
+        memcpy(p + RELAY_TAG_LEN, &i, sizeof(i));
+        fds[i] = dial();
+        put(fds[i], RELAY_REGISTER, p, sizeof(p));
+        if (i < N - 1)
+            expect_msg(fds[i], RELAY_WELCOME, NULL, RELAY_ADDR_LEN);
+    }
+    expect_msg(fds[N - 1], RELAY_WELCOME, NULL, RELAY_ADDR_LEN);
+    while (presents < N - 1 && get_msg(fds[N - 1], pl, &n) == RELAY_PRESENT)
+        presents++;
+    assert_int_equal(presents, N - 1);
+    WAIT_STAT(members, N);
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+    WAIT_STAT(conns, 0);
+}
+
 /* Refusals are said at most 20 times a second; the next line counts the
  * ones left out. */
 static void test_log_limited(void **state)
@@ -1020,6 +1064,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timeouts, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_limits, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_rate_limit, setup_default, teardown),
+        cmocka_unit_test_setup_teardown(test_big_tag, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_log_limited, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_bind_fails, setup_default, teardown),
     };
