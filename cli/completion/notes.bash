@@ -18,7 +18,10 @@ _notes()
     esac
     case "$cur" in
         -*) case "$cmd" in
-                serve) COMPREPLY=($(compgen -W "--listen --peer --sessions --no-discovery --discovery-port --announce-to --announce-interval --ui --no-ui --help" -- "$cur")) ;;
+                serve) COMPREPLY=($(compgen -W "--listen --peer --relay --no-relay --no-punch --sessions --no-discovery --discovery-port --announce-to --announce-interval --ui --no-ui --help" -- "$cur")) ;;
+                relay) COMPREPLY=($(compgen -W "--listen --max-conns --max-per-addr --max-per-tag --rate --help" -- "$cur")) ;;
+                invite) COMPREPLY=($(compgen -W "--address --relay --help" -- "$cur")) ;;
+                sync) COMPREPLY=($(compgen -W "--space --relay --json --help" -- "$cur")) ;;
                 open) COMPREPLY=($(compgen -W "--no-browser --json --help" -- "$cur")) ;;
                 peers|trust) COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ;;
                 init) COMPREPLY=($(compgen -W "--name --protect --device --help" -- "$cur")) ;;
@@ -35,7 +38,7 @@ _notes()
         person) [ "$COMP_CWORD" -eq 2 ] && COMPREPLY=($(compgen -W "export import" -- "$cur"))
                 [ "$COMP_CWORD" -eq 3 ] && COMPREPLY=($(compgen -f -- "$cur")) ;;
         help) COMPREPLY=($(compgen -W "$(notes help --commands 2>/dev/null)" -- "$cur")) ;;
-        init|whoami|list|peers|serve|trust) ;;
+        init|whoami|list|peers|serve|trust|relay|invite|join|sync) ;;
         *) [ "$COMP_CWORD" -eq 2 ] &&
                COMPREPLY=($(compgen -W "$(notes list 2>/dev/null | cut -d' ' -f1)" -- "$cur")) ;;
     esac
