@@ -496,7 +496,7 @@ int cmd_join(int argc, char **argv, struct cli_ctx *ctx)
     /* The invite's relays are where this replica's daemon meets the space
      * too (notes serve uses $NOTES_HOME/relays). */
     for (size_t i = 0; i < inv.nrelays; i++)
-        if ((rc = notes_sync_relays_add(ctx->home, inv.relays[i])))
+        if (notes_sync_relays_add(ctx->home, inv.relays[i]) != NOTES_OK)
             fprintf(stderr, "notes: relay %s not remembered: %s\n",
                     cli_esc(inv.relays[i]), cli_esc(notes_sync_last_detail()));
     notes_sync_report rep;

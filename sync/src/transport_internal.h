@@ -150,7 +150,6 @@ struct notes_sync_hub {
     /* relays: one control connection per (relay, space) */
     struct relay_ctl *ctls;
     size_t nctls;
-    int punch;                /* try direct upgrades (default on) */
     uv_timer_t state_timer;
     int state_timer_init;
     int state_failed;         /* a write failed (said once) */
@@ -162,6 +161,7 @@ struct notes_sync_hub {
     } pres[PRES_SEEN];
     size_t npres, pres_next;
     int told_stopping;
+    int punch;                /* try direct upgrades (default on) */
     /* notes_sync_once */
     struct conn *client;
     int client_rc;
