@@ -22,6 +22,7 @@
 #define BACKOFF_MAX_MS 30000u
 #define PAIR_MS 15000u         /* a data connection waits for PAIRED */
 #define PUNCH_MS 5000u         /* the direct upgrade gets this long */
+#define INCOMING_MAX 8u        /* answers waiting for PAIRED, per control */
 
 /* A data connection's state while it talks to the relay. */
 struct relay_pre {
@@ -200,7 +201,16 @@ static void ctl_incoming(struct relay_ctl *ctl, const uint8_t *p)
 {
     struct notes_sync_hub *h = ctl->hub;
     struct conn *c;
+    unsigned waiting = 0;
     if (h->stopping || ctl->client)
+        return;
+    /* Anyone in the tag can make the relay say INCOMING: at most
+     * INCOMING_MAX answers of ours wait for their pairing at a time, and
+     * the hub's connection limit holds for them too. */
+    for (const struct conn *o = h->conns; o; o = o->next)
+        if (o->rctl == ctl && o->relay_phase)
+            waiting++;
+    if (waiting >= INCOMING_MAX || h->active >= h->max_conns)
         return;
     if (!(c = notes_sync__conn_new(h, NOTES_SYNC_RESPONDER, ctl->space)))
         return;
