@@ -5,14 +5,15 @@
  * - A and B, each `serve --relay`, converge through it both ways; the
  *   relay is killed mid-meeting, B writes meanwhile, the relay comes back
  *   on its port and B's words arrive: nothing lost.
- * - A relay that flips a byte, drops a chunk or cuts the stream of the
- *   first pairings' traffic: the sessions fail (nothing unverified is
+ * - A relay that flips a byte, drops a chunk, cuts the stream, swaps bytes
+ *   or holds every chunk 150 ms in the first pairings' traffic: the sessions fail (nothing unverified is
  *   stored), the members reconnect and converge, and every stored change
  *   verifies. (A replayed recording is the session's own test:
  *   test_sync_hostile replays a member's M1 and M3.)
  * - A stranger who knows the day's tag (the relay's operator could) is
  *   paired with a member and gets nowhere: no handshake, nothing stored.
  * - notes_sync_once through the relay (what `notes join` does).
+ * - Two relays: one dies mid-meeting, the other carries on.
  * Every wait is bounded.
  */
 #include <setjmp.h>
@@ -56,14 +57,31 @@ static void verify_all(const char *home, const uint8_t id[16])
 
 /* Relay child: what a hostile relay does to the first 3 pairings' traffic
  * at offset 300 of each direction (past the handshake: in a frame). */
-enum { HONEST = 0, FLIP, DROP, CUT };
+enum { HONEST = 0, FLIP, DROP, CUT, REORDER, DELAY };
 static int g_mode;
 
 static int tamper(uint8_t *p, size_t n, unsigned pairing, uint64_t offset)
 {
+    if (pairing < 3 && g_mode == DELAY) {
+        /* Every chunk of the first pairings held 150 ms (the relay's
+         * loop stalls: everything through it is late). */
+        usleep(150000);
+        return 0;
+    }
     if (pairing >= 3 || !(offset <= 300 && 300 < offset + n))
         return 0;
     switch (g_mode) {
+    case REORDER: /* the chunk's two halves delivered in swapped order */
+        if (n >= 2) {
+            uint8_t tmp[65536];
+            size_t h = n / 2;
+            if (n > sizeof(tmp))
+                return 0;
+            memcpy(tmp, p, h);
+            memmove(p, p + h, n - h);
+            memcpy(p + n - h, tmp, h);
+        }
+        return 0;
     case FLIP:
         p[300 - offset] ^= 0x40;
         return 0;
@@ -126,17 +144,18 @@ static void relay_start(struct fixture_child *s, int port, int mode)
 
 struct member_arg {
     const char *home;
-    int relay_port;
+    int relay_port, relay_port2; /* a second relay, or 0 */
 };
 
 static int run_member(void *arg)
 {
     const struct member_arg *ma = arg;
     notes_sync_serve_opts o;
-    char relay[64];
-    const char *relays[1] = {relay};
+    char relay[64], relay2[64];
+    const char *relays[2] = {relay, relay2};
     memset(&o, 0, sizeof(o));
     snprintf(relay, sizeof(relay), "127.0.0.1:%d", ma->relay_port);
+    snprintf(relay2, sizeof(relay2), "127.0.0.1:%d", ma->relay_port2);
     o.listen = "127.0.0.1:0";
     o.on_listen = fixture_on_listen;
     o.live = 1;
@@ -145,7 +164,7 @@ static int run_member(void *arg)
     o.idle_ms = 2000;
     o.retry_ms = 100;
     o.relays = relays;
-    o.nrelays = 1;
+    o.nrelays = ma->relay_port2 ? 2 : 1;
     /* On loopback a simultaneous open is a race, not a NAT test (the
      * network-namespace test does that): the relayed path only. */
     o.no_punch = 1;
@@ -156,16 +175,24 @@ static int run_member(void *arg)
 static void member_start(struct fixture_child *s, const char *home,
                          int relay_port)
 {
-    struct member_arg ma = {home, relay_port};
+    struct member_arg ma = {home, relay_port, 0};
     fixture_child_start(s, run_member, &ma);
 }
 
-static struct fixture_child g_kids[4];
+/* The same with two relays. */
+static void member_start2(struct fixture_child *s, const char *home,
+                          int relay_port, int relay_port2)
+{
+    struct member_arg ma = {home, relay_port, relay_port2};
+    fixture_child_start(s, run_member, &ma);
+}
+
+static struct fixture_child g_kids[5];
 
 static int teardown(void **st)
 {
     (void)st;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         fixture_child_kill(&g_kids[i]);
     return 0;
 }
@@ -290,6 +317,46 @@ static void test_relay_cuts_streams(void **st)
 {
     (void)st;
     hostile_relay(CUT);
+}
+
+static void test_relay_reorders_bytes(void **st)
+{
+    (void)st;
+    hostile_relay(REORDER);
+}
+
+static void test_relay_delays(void **st)
+{
+    (void)st;
+    hostile_relay(DELAY);
+}
+
+/* Two relays: the members meet at both; one dies mid-meeting and the
+ * other carries on at once, with nothing lost. */
+static void test_second_relay_takes_over(void **st)
+{
+    char *a, *b;
+    notes_sync_space sp;
+    uint8_t id[16];
+    struct fixture_child *r1 = &g_kids[0], *da = &g_kids[1], *db = &g_kids[2],
+                         *r2 = &g_kids[3];
+    (void)st;
+    two_members(&a, &b, &sp, id);
+    relay_start(r1, 0, HONEST);
+    relay_start(r2, 0, HONEST);
+    member_start2(da, a, r1->port, r2->port);
+    member_start2(db, b, r1->port, r2->port);
+    assert_true(fixture_wait_text(b, id, "# Call\n", 10000));
+    append(a, id, "before\n");
+    assert_true(fixture_wait_text(b, id, "before\n", 5000));
+    fixture_child_kill(r1);
+    append(a, id, "Ana after the first relay died\n");
+    append(b, id, "Bo after the first relay died\n");
+    /* No restart: the second relay's sessions were open all along. */
+    assert_true(fixture_wait_text(b, id, "Ana after the first relay died\n", 5000));
+    assert_true(fixture_wait_text(a, id, "Bo after the first relay died\n", 5000));
+    fixture_child_stop(r2, 5000);
+    meeting_end(a, b, &sp, id);
 }
 
 /* A raw client of the relay (blocking socket, 5 s timeouts). */
@@ -432,6 +499,9 @@ int main(void)
         cmocka_unit_test_teardown(test_relay_flips_bytes, teardown),
         cmocka_unit_test_teardown(test_relay_drops_bytes, teardown),
         cmocka_unit_test_teardown(test_relay_cuts_streams, teardown),
+        cmocka_unit_test_teardown(test_relay_reorders_bytes, teardown),
+        cmocka_unit_test_teardown(test_relay_delays, teardown),
+        cmocka_unit_test_teardown(test_second_relay_takes_over, teardown),
         cmocka_unit_test_teardown(test_stranger_with_the_tag, teardown),
         cmocka_unit_test_teardown(test_once_through_relay, teardown),
     };
