@@ -19,7 +19,9 @@
  *                note and on a small note in its own space (with the
  *                note's open time on each side, which grows with history);
  *                live: both sides run the serve loop (live, B dialing A),
- *                commit on A -> B's log has grown, over N edits
+ *                commit on A -> B's log has grown, over N edits; and the
+ *                same through a notes relay (path "relay"; alone, direct
+ *                and relayed alternated: notes-bench-sync --live-latency)
  *   converge     10 peers of one space, each types edits into one shared
  *                note (a commit per edit). One-shot: after the last edit,
  *                peers 1..9 each sync with peer 0, then 1..8 again. Live:
@@ -115,7 +117,42 @@ static void child_on_listen(void *ud, int port)
         _exit(3);
 }
 
-/* Serve `home` (live if asked, dialing 127.0.0.1:peer if peer > 0). */
+/* The relay child: notes_sync_relay on a loop of its own until SIGTERM. */
+static void relay_poll(uv_timer_t *t)
+{
+    if (g_stop) {
+        uv_timer_stop(t);
+        notes_sync_relay_stop(t->data, NULL, NULL);
+    }
+}
+
+static int run_relay(void)
+{
+    uv_loop_t loop;
+    uv_timer_t poll;
+    notes_sync_relay *r;
+    notes_sync_relay_opts o;
+    memset(&o, 0, sizeof(o));
+    o.listen = "127.0.0.1:0";
+    o.on_listen = child_on_listen;
+    if (uv_loop_init(&loop) != 0 ||
+        notes_sync_relay_start(&loop, &o, &r) != NOTES_OK)
+        return 1;
+    uv_timer_init(&loop, &poll);
+    poll.data = r;
+    uv_timer_start(&poll, relay_poll, 20, 20);
+    uv_unref((uv_handle_t *)&poll);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&poll, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    notes_sync_relay_free(r);
+    (void)uv_loop_close(&loop);
+    return 0;
+}
+
+/* Serve `home` (live if asked, dialing 127.0.0.1:peer if peer > 0; peer
+ * < 0: meet at the relay on 127.0.0.1:-peer, relayed only). home NULL: a
+ * relay. */
 static void server_start_live(struct server *s, const char *home, int live,
                               int peer)
 {
@@ -138,6 +175,8 @@ static void server_start_live(struct server *s, const char *home, int live,
         sigaction(SIGTERM, &sa, NULL);
         close(fds[0]);
         g_portfd = fds[1];
+        if (!home)
+            _exit(run_relay());
         memset(&o, 0, sizeof(o));
         o.on_listen = child_on_listen;
         o.live = live;
@@ -146,6 +185,11 @@ static void server_start_live(struct server *s, const char *home, int live,
             snprintf(addr, sizeof(addr), "127.0.0.1:%d", peer);
             o.peers = peers;
             o.npeers = 1;
+        } else if (peer < 0) {
+            snprintf(addr, sizeof(addr), "127.0.0.1:%d", -peer);
+            o.relays = peers;
+            o.nrelays = 1;
+            o.no_punch = 1;
         }
         _exit(fixture_serve(home, &o, &g_stop) ? 1 : 0);
     }
@@ -463,12 +507,15 @@ static long log_size(const char *home, const uint8_t id[16])
 
 /*
  * Live: A and B each run `notes serve`'s loop (live) in a child process,
- * B dialing A. n times: one 1-character edit committed on A, then the
+ * B dialing A (relayed: both meeting at a relay, a third child, with no
+ * direct upgrade). n times: one 1-character edit committed on A, then the
  * time until B's log has grown (the change verified and stored on B).
  */
-static void latency_live(const char *root, size_t n)
+static void latency_live(const char *root, size_t n, int relayed)
 {
-    char *a = mkhome(root, "live-a", "Ana"), *b = mkhome(root, "live-b", "Bo");
+    char *a = mkhome(root, relayed ? "relayed-a" : "live-a", "Ana"),
+         *b = mkhome(root, relayed ? "relayed-b" : "live-b", "Bo");
+    struct server sr;
     notes_sync_space sp;
     notes_replica *ra;
     notes_doc *d;
@@ -483,8 +530,14 @@ static void latency_live(const char *root, size_t n)
         (rc = notes_doc_commit(d, NULL)) ||
         (rc = notes_sync_space_add_note(a, "live", notes_doc_id(d))))
         die("live note", rc);
-    server_start_live(&sa, a, 1, 0);
-    server_start_live(&sb, b, 1, sa.port);
+    if (relayed) {
+        server_start_live(&sr, NULL, 0, 0);
+        server_start_live(&sa, a, 1, -sr.port);
+        server_start_live(&sb, b, 1, -sr.port);
+    } else {
+        server_start_live(&sa, a, 1, 0);
+        server_start_live(&sb, b, 1, sa.port);
+    }
     double t0 = now_ms();
     while (log_size(b, notes_doc_id(d)) < 0) {
         if (now_ms() - t0 > 10000)
@@ -509,6 +562,8 @@ static void latency_live(const char *root, size_t n)
     usleep(100000);
     server_stop(&sb);
     server_stop(&sa);
+    if (relayed)
+        server_stop(&sr);
     size_t la, lb;
     const char *ta = notes_doc_text(d, &la);
     char *tb = text_of(b, notes_doc_id(d), &lb);
@@ -522,8 +577,13 @@ static void latency_live(const char *root, size_t n)
     json_object_set_new(o, "bench", json_string("latency"));
     json_object_set_new(o, "note", json_string("small"));
     json_object_set_new(o, "mechanism",
-                        json_string("live: notes serve loop on both sides, "
-                                    "log watch, one open session"));
+                        json_string(relayed ? "live, relayed: notes serve loop "
+                                              "on both sides, meeting at a "
+                                              "notes relay on 127.0.0.1"
+                                            : "live: notes serve loop on both "
+                                              "sides, log watch, one open "
+                                              "session"));
+    json_object_set_new(o, "path", json_string(relayed ? "relay" : "direct"));
     json_object_set_new(o, "edits", json_integer((json_int_t)n));
     json_object_set_new(o, "p50_ms", json_real(pct(t, n, 0.50)));
     json_object_set_new(o, "p99_ms", json_real(pct(t, n, 0.99)));
@@ -753,15 +813,35 @@ static void bench_converge_live(const char *root, size_t per_peer)
 int main(int argc, char **argv)
 {
     const char *path = NULL;
-    int quick = 0;
+    int quick = 0, live_only = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             quick = 1;
+        else if (strcmp(argv[i], "--live-latency") == 0)
+            live_only = 1;
         else
             path = argv[i];
     }
+    if (live_only) {
+        /* Only the live latency, direct and relayed, alternated twice. */
+        char *r0 = test_tmpdir("bench-sync");
+        if (notes_init() != NOTES_OK || !r0)
+            return 1;
+        for (int k = 0; k < 4; k++) {
+            char sub[32];
+            snprintf(sub, sizeof(sub), "round%d", k);
+            char *r = test_path(r0, sub);
+            if (mkdir(r, 0700) != 0)
+                return 1;
+            latency_live(r, quick ? 100 : 1000, k % 2);
+            free(r);
+        }
+        test_rmtree(r0);
+        return 0;
+    }
     if (!path) {
-        fprintf(stderr, "usage: notes-bench-sync TRACE.json.gz [--quick]\n");
+        fprintf(stderr, "usage: notes-bench-sync TRACE.json.gz [--quick] | "
+                        "--live-latency [--quick]\n");
         return 2;
     }
     if (notes_init() != NOTES_OK)
@@ -780,7 +860,8 @@ int main(int argc, char **argv)
         return 1;
     bench_trace(root, &tr, name, quick ? 20 : 200, quick ? 100 : 1000);
     trace_free(&tr);
-    latency_live(root, quick ? 100 : 1000);
+    latency_live(root, quick ? 100 : 1000, 0);
+    latency_live(root, quick ? 100 : 1000, 1);
     bench_converge(root, quick ? 5 : 20);
     bench_converge_live(root, quick ? 5 : 20);
     test_rmtree(root);
