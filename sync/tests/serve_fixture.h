@@ -3,7 +3,7 @@
  * stops when *stop becomes non-zero (set by a signal handler in a child
  * process, or by another thread): the hub itself takes no stop flag, so the
  * test's loop polls it every 20 ms and calls notes_sync_hub_stop.
- * Header-only (static inline).
+ * fixture_relay does the same for a notes relay. Header-only (static inline).
  */
 #ifndef NOTES_SYNC_SERVE_FIXTURE_H
 #define NOTES_SYNC_SERVE_FIXTURE_H
@@ -56,6 +56,44 @@ static inline int fixture_serve(const char *home,
     notes_sync_hub_free(f.hub);
     (void)uv_loop_close(&loop);
     return rc;
+}
+
+struct fixture_relay {
+    notes_sync_relay *r;
+    volatile int *stop;
+};
+
+static inline void fixture_relay_poll(uv_timer_t *t)
+{
+    struct fixture_relay *f = t->data;
+    if (*f->stop) {
+        uv_timer_stop(t);
+        notes_sync_relay_stop(f->r, NULL, NULL);
+    }
+}
+
+/* A notes relay on a loop of its own (options o), until *stop != 0; as
+ * fixture_serve. */
+static inline int fixture_relay(const notes_sync_relay_opts *o,
+                                volatile int *stop)
+{
+    struct fixture_relay f;
+    uv_loop_t loop;
+    uv_timer_t poll;
+    f.stop = stop;
+    if (uv_loop_init(&loop) != 0 ||
+        notes_sync_relay_start(&loop, o, &f.r) != NOTES_OK)
+        return 1;
+    uv_timer_init(&loop, &poll);
+    poll.data = &f;
+    uv_timer_start(&poll, fixture_relay_poll, 20, 20);
+    uv_unref((uv_handle_t *)&poll);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&poll, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    notes_sync_relay_free(f.r);
+    (void)uv_loop_close(&loop);
+    return 0;
 }
 
 #endif

@@ -80,6 +80,21 @@ static inline void append(const char *home, const uint8_t id[16],
     notes_replica_free(r);
 }
 
+/* Every change of note `id` in `home` verifies. */
+static inline void fixture_verify(const char *home, const uint8_t id[16])
+{
+    notes_replica *r;
+    notes_doc *d;
+    notes_verify_report rep;
+    assert_int_equal(notes_replica_open(home, &r), NOTES_OK);
+    assert_int_equal(notes_doc_open(r, id, &d), NOTES_OK);
+    memset(&rep, 0, sizeof(rep));
+    assert_int_equal(notes_doc_verify(d, &rep), NOTES_OK);
+    notes_verify_report_clear(&rep);
+    notes_doc_free(d);
+    notes_replica_free(r);
+}
+
 /* The text of note `id` in `home` (malloc'd; "" when absent). */
 static inline char *fixture_text(const char *home, const uint8_t id[16])
 {

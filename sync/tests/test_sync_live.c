@@ -202,21 +202,9 @@ static void test_live_push_relay_reconnect(void **st)
     free(ta);
     free(tb);
     free(tc);
-    {
-        notes_replica *r;
-        notes_doc *d;
-        notes_verify_report rep;
-        const char *homes[3] = {a, b, c};
-        for (int i = 0; i < 3; i++) {
-            assert_int_equal(notes_replica_open(homes[i], &r), NOTES_OK);
-            assert_int_equal(notes_doc_open(r, id, &d), NOTES_OK);
-            memset(&rep, 0, sizeof(rep));
-            assert_int_equal(notes_doc_verify(d, &rep), NOTES_OK);
-            notes_verify_report_clear(&rep);
-            notes_doc_free(d);
-            notes_replica_free(r);
-        }
-    }
+    fixture_verify(a, id);
+    fixture_verify(b, id);
+    fixture_verify(c, id);
     notes_sync_space_clear(&sp);
     rmreplica(a);
     rmreplica(b);

@@ -39,20 +39,6 @@
 #include "child_fixture.h"
 #include "serve_fixture.h"
 
-static void verify_all(const char *home, const uint8_t id[16])
-{
-    notes_replica *r;
-    notes_doc *d;
-    notes_verify_report rep;
-    assert_int_equal(notes_replica_open(home, &r), NOTES_OK);
-    assert_int_equal(notes_doc_open(r, id, &d), NOTES_OK);
-    memset(&rep, 0, sizeof(rep));
-    assert_int_equal(notes_doc_verify(d, &rep), NOTES_OK);
-    notes_verify_report_clear(&rep);
-    notes_doc_free(d);
-    notes_replica_free(r);
-}
-
 /* ---- child processes: the relay and the daemons ---- */
 
 /* Relay child: what a hostile relay does to the first 3 pairings' traffic
@@ -94,14 +80,6 @@ static int tamper(uint8_t *p, size_t n, unsigned pairing, uint64_t offset)
     }
 }
 
-static void relay_poll(uv_timer_t *t)
-{
-    if (fixture_stop) {
-        uv_timer_stop(t);
-        notes_sync_relay_stop(t->data, NULL, NULL);
-    }
-}
-
 struct relay_arg {
     int port, mode;
 };
@@ -109,9 +87,6 @@ struct relay_arg {
 static int run_relay(void *arg)
 {
     const struct relay_arg *ra = arg;
-    uv_loop_t loop;
-    uv_timer_t poll;
-    notes_sync_relay *r;
     notes_sync_relay_opts o;
     char listen[64];
     memset(&o, 0, sizeof(o));
@@ -121,19 +96,7 @@ static int run_relay(void *arg)
     g_mode = ra->mode;
     if (g_mode)
         notes_sync__relay_tamper = tamper;
-    if (uv_loop_init(&loop) != 0 ||
-        notes_sync_relay_start(&loop, &o, &r) != NOTES_OK)
-        return 1;
-    uv_timer_init(&loop, &poll);
-    poll.data = r;
-    uv_timer_start(&poll, relay_poll, 20, 20);
-    uv_unref((uv_handle_t *)&poll);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_close((uv_handle_t *)&poll, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    notes_sync_relay_free(r);
-    (void)uv_loop_close(&loop);
-    return 0;
+    return fixture_relay(&o, &fixture_stop);
 }
 
 static void relay_start(struct fixture_child *s, int port, int mode)
@@ -241,8 +204,8 @@ static void meeting_end(char *a, char *b, notes_sync_space *sp,
     assert_string_equal(ta, tb);
     free(ta);
     free(tb);
-    verify_all(a, id);
-    verify_all(b, id);
+    fixture_verify(a, id);
+    fixture_verify(b, id);
     notes_sync_space_clear(sp);
     rmreplica(a);
     rmreplica(b);
@@ -437,7 +400,7 @@ static void test_stranger_with_the_tag(void **st)
     close(ctl);
     fixture_child_stop(da, 5000);
     fixture_child_stop(relay, 5000);
-    verify_all(a, id);
+    fixture_verify(a, id);
     notes_sync_space_clear(&sp);
     rmreplica(a);
     rmreplica(b);

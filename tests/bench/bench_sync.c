@@ -117,39 +117,6 @@ static void child_on_listen(void *ud, int port)
         _exit(3);
 }
 
-/* The relay child: notes_sync_relay on a loop of its own until SIGTERM. */
-static void relay_poll(uv_timer_t *t)
-{
-    if (g_stop) {
-        uv_timer_stop(t);
-        notes_sync_relay_stop(t->data, NULL, NULL);
-    }
-}
-
-static int run_relay(void)
-{
-    uv_loop_t loop;
-    uv_timer_t poll;
-    notes_sync_relay *r;
-    notes_sync_relay_opts o;
-    memset(&o, 0, sizeof(o));
-    o.listen = "127.0.0.1:0";
-    o.on_listen = child_on_listen;
-    if (uv_loop_init(&loop) != 0 ||
-        notes_sync_relay_start(&loop, &o, &r) != NOTES_OK)
-        return 1;
-    uv_timer_init(&loop, &poll);
-    poll.data = r;
-    uv_timer_start(&poll, relay_poll, 20, 20);
-    uv_unref((uv_handle_t *)&poll);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_close((uv_handle_t *)&poll, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    notes_sync_relay_free(r);
-    (void)uv_loop_close(&loop);
-    return 0;
-}
-
 /* Serve `home` (live if asked, dialing 127.0.0.1:peer if peer > 0; peer
  * < 0: meet at the relay on 127.0.0.1:-peer, relayed only). home NULL: a
  * relay. */
@@ -175,8 +142,13 @@ static void server_start_live(struct server *s, const char *home, int live,
         sigaction(SIGTERM, &sa, NULL);
         close(fds[0]);
         g_portfd = fds[1];
-        if (!home)
-            _exit(run_relay());
+        if (!home) {
+            notes_sync_relay_opts ro;
+            memset(&ro, 0, sizeof(ro));
+            ro.listen = "127.0.0.1:0";
+            ro.on_listen = child_on_listen;
+            _exit(fixture_relay(&ro, &g_stop));
+        }
         memset(&o, 0, sizeof(o));
         o.on_listen = child_on_listen;
         o.live = live;
