@@ -561,6 +561,34 @@ NOTES_API int notes_doc_dirty(const notes_doc *d);
  * With nothing to commit returns NOTES_OK and leaves id zeroed.
  */
 NOTES_API NOTES_NODISCARD int notes_doc_commit(notes_doc *d, uint8_t id[32]);
+
+/* One edit of a text: `del` code points removed at code point `pos`, then
+ * `text` (UTF-8, n bytes; NULL when n is 0) inserted there. */
+typedef struct notes_splice {
+    size_t pos;
+    size_t del;
+    const char *text;
+    size_t n;
+} notes_splice;
+
+/*
+ * Sign and store, as one change, edits made on the text as it was at
+ * `version` (n change ids, e.g. what notes_doc_heads said then; ancestors
+ * of others among them are dropped): splice i applies to that text after
+ * splices 0..i-1, and the change depends on `version`. It is then merged
+ * like a peer's change (Eg-walker: what others did since is kept, and
+ * each side's typing stays whole); the observer sees its effect on the
+ * current text. For editors that keep a replica of their own (the page
+ * of `notes serve`): an edit is never rebased on the way in. Nothing may
+ * be pending (NOTES_EINVAL). NOTES_ENOTFOUND: an id the note lacks;
+ * NOTES_EBADOP: a splice outside its text (nothing is stored then).
+ * OUT id (may be NULL): the change id, zero when there was nothing to sign.
+ */
+NOTES_API NOTES_NODISCARD int notes_doc_commit_at(notes_doc *d,
+                                                  const uint8_t (*version)[32],
+                                                  size_t n,
+                                                  const notes_splice *s,
+                                                  size_t ns, uint8_t id[32]);
 /*
  * Rewrite the note's log as one compact pack (zstd at `level`, 1-22; 0 for
  * the default 19): the same signed changes, their hashes recomputed

@@ -9,7 +9,7 @@
 
 #define NOTES__AUTO_COMPACT 256 /* records before a commit compacts the log */
 
-static int cmp_id32(const void *a, const void *b)
+int notes__cmp_id32(const void *a, const void *b)
 {
     return memcmp(a, b, 32);
 }
@@ -26,7 +26,7 @@ int notes__doc_heads_raw(const notes_doc *d, uint8_t (**out)[32], uint32_t *n)
     for (size_t i = 0; i < d->ne; i++)
         if (d->e[i].applied && !d->e[i].parent)
             memcpy(h[k++], d->e[i].c->id, 32);
-    qsort(h, k, 32, cmp_id32);
+    qsort(h, k, 32, notes__cmp_id32);
     *out = h;
     *n = (uint32_t)k;
     return NOTES_OK;

@@ -2,6 +2,9 @@
  * doc_edit.c: local edits: the pending change (text splices, field writes,
  * certificates the note lacks) until it is committed.
  */
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "doc_internal.h"
 
 /*
@@ -48,15 +51,14 @@ static int pending_certs(notes_doc *d, size_t *added)
     return NOTES_OK;
 }
 
-int notes__doc_begin_pending(notes_doc *d)
+/*
+ * Start the pending change on version `deps` (nd ids, sorted, none an
+ * ancestor of another; taken over, freed here on error): the current heads
+ * for local editing, an older version for notes_doc_commit_at.
+ */
+static int begin_pending_on(notes_doc *d, uint8_t (*deps)[32], uint32_t nd)
 {
-    if (d->has_pend)
-        return NOTES_OK;
-    uint8_t(*deps)[32];
-    uint32_t nd;
-    int rc = notes__doc_heads_raw(d, &deps, &nd);
-    if (rc)
-        return rc;
+    int rc;
     if (nd > NOTES__MAX_DEPS) {
         notes__free(deps);
         notes__set_detail("too many concurrent heads (%u)", nd);
@@ -79,6 +81,16 @@ int notes__doc_begin_pending(notes_doc *d)
         return rc;
     }
     return NOTES_OK;
+}
+
+int notes__doc_begin_pending(notes_doc *d)
+{
+    if (d->has_pend)
+        return NOTES_OK;
+    uint8_t(*deps)[32];
+    uint32_t nd;
+    int rc = notes__doc_heads_raw(d, &deps, &nd);
+    return rc ? rc : begin_pending_on(d, deps, nd);
 }
 
 /* Move the coalescing op into the builder. */
@@ -125,43 +137,39 @@ static void note_pending_lvs(notes_doc *d, notes_lv first, uint32_t count)
     d->pend_last = first + count - 1;
 }
 
-int notes_doc_splice(notes_doc *d, size_t pos, size_t del, const char *text,
-                     size_t n)
+/*
+ * Add the events of one splice (del code points at pos, then the ncp code
+ * points of text) to the oplog on version `par`, and to the pending change,
+ * coalesced with the op before it when it continues it (typing, backspacing).
+ * par NULL: the current frontier (local editing; the insert then follows
+ * the delete on the frontier). Else the version the splice refers to: the
+ * insert goes on the delete's last event. OUT *last: the last event added.
+ */
+static int splice_events(notes_doc *d, const notes_lv *par, size_t npar,
+                         size_t pos, size_t del, const char *text, size_t n,
+                         uint32_t ncp, notes_lv *last)
 {
-    size_t len;
-    uint32_t agent, ncp = 0;
-    notes_lv first;
-    const notes_lv *fr;
-    size_t nfr;
+    uint32_t agent;
+    notes_lv first, chain;
     int rc;
-
-    len = notes_doc_length(d);
-    if (pos > len || del > len - pos) {
-        notes__set_detail("edit at %zu deleting %zu is outside the text (%zu "
-                          "characters)", pos, del, len);
-        return NOTES_EBADOP;
-    }
-    if (n && !notes__utf8_valid((const uint8_t *)text, n)) {
-        notes__set_detail("inserted text is not valid UTF-8");
-        return NOTES_EINVAL;
-    }
-    if (n)
-        ncp = (uint32_t)notes__utf8_count((const uint8_t *)text, n);
-    if (!del && !n)
-        return NOTES_OK;
-    if (n > NOTES__CHANGE_MAX / 2 || pos > UINT32_MAX || del > UINT32_MAX)
-        return NOTES_ETOOBIG;
-    if ((rc = notes__doc_begin_pending(d)) || (rc = local_agent(d, &agent)))
+    if ((rc = local_agent(d, &agent)))
         return rc;
     if (del) {
-        fr = notes__oplog_frontier(d->op, &nfr);
+        const notes_lv *fr = par;
+        size_t nfr = npar;
+        if (!par)
+            fr = notes__oplog_frontier(d->op, &nfr);
         rc = notes__oplog_add(
             d->op, agent, (d->pend_seq << 32) | notes__doc_pend_events(d), fr,
             nfr, NOTES__OP_DEL, (uint32_t)pos, NULL, 0, (uint32_t)del, &first);
         if (rc)
             return rc;
         note_pending_lvs(d, first, (uint32_t)del);
-        d->len -= del;
+        *last = chain = first + (notes_lv)del - 1;
+        if (par) {
+            par = &chain;
+            npar = 1;
+        }
         if (d->pend_kind == NOTES__K_DEL && pos == d->pend_pos) {
             d->pend_count += (uint32_t)del;
         } else if (del == 1 &&
@@ -180,14 +188,17 @@ int notes_doc_splice(notes_doc *d, size_t pos, size_t del, const char *text,
         }
     }
     if (n) {
-        fr = notes__oplog_frontier(d->op, &nfr);
+        const notes_lv *fr = par;
+        size_t nfr = npar;
+        if (!par)
+            fr = notes__oplog_frontier(d->op, &nfr);
         rc = notes__oplog_add(
             d->op, agent, (d->pend_seq << 32) | notes__doc_pend_events(d), fr,
             nfr, NOTES__OP_INS, (uint32_t)pos, text, n, 0, &first);
         if (rc)
             return rc;
         note_pending_lvs(d, first, ncp);
-        d->len += ncp;
+        *last = first + ncp - 1;
         if (!(d->pend_kind == NOTES__K_INS &&
               pos == (size_t)d->pend_pos + d->pend_count)) {
             if ((rc = notes__doc_flush_pending_op(d)))
@@ -201,6 +212,208 @@ int notes_doc_splice(notes_doc *d, size_t pos, size_t del, const char *text,
         d->pend_count += ncp;
     }
     return NOTES_OK;
+}
+
+/* Check a splice's text and size; OUT *ncp: code points inserted. */
+static int splice_check(size_t del, const char *text, size_t n, size_t pos,
+                        uint32_t *ncp)
+{
+    if (n && (!text || !notes__utf8_valid((const uint8_t *)text, n))) {
+        notes__set_detail("inserted text is not valid UTF-8");
+        return NOTES_EINVAL;
+    }
+    *ncp = n ? (uint32_t)notes__utf8_count((const uint8_t *)text, n) : 0;
+    if (n > NOTES__CHANGE_MAX / 2 || pos > UINT32_MAX || del > UINT32_MAX)
+        return NOTES_ETOOBIG;
+    return NOTES_OK;
+}
+
+int notes_doc_splice(notes_doc *d, size_t pos, size_t del, const char *text,
+                     size_t n)
+{
+    size_t len;
+    uint32_t ncp = 0;
+    notes_lv last;
+    int rc;
+
+    len = notes_doc_length(d);
+    if (pos > len || del > len - pos) {
+        notes__set_detail("edit at %zu deleting %zu is outside the text (%zu "
+                          "characters)", pos, del, len);
+        return NOTES_EBADOP;
+    }
+    if ((rc = splice_check(del, text, n, pos, &ncp)))
+        return rc;
+    if (!del && !n)
+        return NOTES_OK;
+    if ((rc = notes__doc_begin_pending(d)))
+        return rc;
+    if ((rc = splice_events(d, NULL, 0, pos, del, text, n, ncp, &last)))
+        return rc;
+    d->len = d->len - del + ncp;
+    return NOTES_OK;
+}
+
+/*
+ * The version `ids` as sorted change ids with none an ancestor of another
+ * (a change's deps name a frontier). NOTES_ENOTFOUND for an id this note
+ * lacks. An ancestor is found by walking deps back from each id, never
+ * below the other's Lamport number (deps only ever point to smaller ones),
+ * so a recent version costs a few steps, not the whole history.
+ */
+static int version_frontier(notes_doc *d, const uint8_t (*ids)[32], size_t n,
+                            uint8_t (**out)[32], uint32_t *nout)
+{
+    uint32_t *idx = notes__malloc((n ? n : 1) * sizeof(*idx));
+    uint32_t *stack = NULL;
+    uint8_t *seen = NULL;
+    uint8_t(*v)[32] = NULL;
+    size_t k = 0;
+    int rc = NOTES_OK;
+    if (!idx)
+        return NOTES_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t e = notes__doc_hash_find(d, ids[i]);
+        size_t j;
+        if (e == NONE || !d->e[e].applied) {
+            char sid[17];
+            notes__doc_short_id(sid, ids[i]);
+            notes__set_detail("version names change %s, which this note "
+                              "does not have", sid);
+            rc = NOTES_ENOTFOUND;
+            goto out;
+        }
+        for (j = 0; j < k && idx[j] != e; j++)
+            ;
+        if (j == k)
+            idx[k++] = e;
+    }
+    if (k > 1) {
+        seen = notes__calloc(d->ne, 1);
+        stack = notes__malloc(d->ne * sizeof(*stack));
+        if (!seen || !stack) {
+            rc = NOTES_ENOMEM;
+            goto out;
+        }
+        for (size_t a = 0; a < k; a++) {
+            uint32_t floor = d->e[idx[a]].lamport;
+            int redundant = 0;
+            for (size_t b = 0; b < k && !redundant; b++) {
+                size_t sp = 0;
+                if (b == a || idx[b] == NONE || d->e[idx[b]].lamport <= floor)
+                    continue;
+                memset(seen, 0, d->ne);
+                stack[sp++] = idx[b];
+                while (sp && !redundant) {
+                    const struct notes__change *c = d->e[stack[--sp]].c;
+                    for (uint32_t i = 0; i < c->ndeps; i++) {
+                        uint32_t p = notes__doc_hash_find(d, c->deps[i]);
+                        if (p == idx[a]) {
+                            redundant = 1;
+                            break;
+                        }
+                        if (p != NONE && !seen[p] &&
+                            d->e[p].lamport > floor) {
+                            seen[p] = 1;
+                            stack[sp++] = p;
+                        }
+                    }
+                }
+            }
+            if (redundant)
+                idx[a] = NONE;
+        }
+    }
+    v = notes__malloc((k ? k : 1) * 32);
+    if (!v) {
+        rc = NOTES_ENOMEM;
+        goto out;
+    }
+    *nout = 0;
+    for (size_t i = 0; i < k; i++)
+        if (idx[i] != NONE)
+            memcpy(v[(*nout)++], d->e[idx[i]].c->id, 32);
+    qsort(v, *nout, 32, notes__cmp_id32);
+    *out = v;
+    v = NULL;
+out:
+    notes__free(idx);
+    notes__free(stack);
+    notes__free(seen);
+    notes__free(v);
+    return rc;
+}
+
+int notes_doc_commit_at(notes_doc *d, const uint8_t (*version)[32],
+                        size_t nversion, const notes_splice *s, size_t ns,
+                        uint8_t id[32])
+{
+    uint8_t(*deps)[32] = NULL;
+    uint32_t nd = 0;
+    notes_lv *par = NULL, last = 0;
+    uint32_t npar = 0;
+    int rc;
+
+    if (id)
+        memset(id, 0, 32);
+    if (d->has_pend) {
+        notes__set_detail("commit local edits before committing at a version");
+        return NOTES_EINVAL;
+    }
+    if (nversion && !version)
+        return NOTES_EINVAL;
+    for (size_t i = 0; i < ns; i++) {
+        uint32_t ncp;
+        if ((rc = splice_check(s[i].del, s[i].text, s[i].n, s[i].pos, &ncp)))
+            return rc;
+    }
+    if ((rc = version_frontier(d, version, nversion, &deps, &nd)))
+        return rc;
+    if ((rc = notes__doc_version_of(d, (const uint8_t(*)[32])deps, nd, &par,
+                                    &npar))) {
+        notes__free(deps);
+        return rc;
+    }
+    if ((rc = begin_pending_on(d, deps, nd))) {
+        notes__free(par);
+        return rc;
+    }
+    for (size_t i = 0; i < ns && rc == NOTES_OK; i++) {
+        uint32_t ncp = s[i].n ? (uint32_t)notes__utf8_count(
+                                    (const uint8_t *)s[i].text, s[i].n)
+                              : 0;
+        if (!s[i].del && !s[i].n)
+            continue;
+        rc = splice_events(d, par, npar, s[i].pos, s[i].del, s[i].text,
+                           s[i].n, ncp, &last);
+        if (rc == NOTES_OK) {
+            /* The next splice refers to the text after this one. */
+            par[0] = last;
+            npar = 1;
+        }
+    }
+    notes__free(par);
+    d->len_ok = 0; /* merged: the current length moved by what it kept */
+    if (rc == NOTES_EBADOP)
+        notes__set_detail("an edit lies outside the text of the version it "
+                          "refers to");
+    if (rc == NOTES_OK && notes__doc_pend_events(d) == 0 &&
+        !d->pend.nops) {
+        notes__doc_clear_pending(d); /* nothing to sign */
+        return NOTES_OK;
+    }
+    if (rc == NOTES_OK)
+        return notes_doc_commit(d, id);
+    /* Take the events added so far out again: the state is the log's. */
+    {
+        char why[512];
+        snprintf(why, sizeof(why), "%s", notes_last_detail());
+        notes__doc_clear_pending(d);
+        int rc2 = notes__doc_rebuild(d);
+        (void)rc2;
+        notes__set_detail("%s", why);
+    }
+    return rc;
 }
 
 static int local_kv(notes_doc *d, int kind, const char *key, const char *value)

@@ -193,6 +193,8 @@ const uint8_t *notes__doc_my_pk(const notes_doc *d);
 int notes__doc_name_wins(const struct author *a, const struct notes__change *c);
 uint64_t notes__doc_now_ms(void);
 void notes__doc_short_id(char out[17], const uint8_t *id);
+/* qsort order of 32-byte ids (memcmp). */
+int notes__cmp_id32(const void *a, const void *b);
 const notes_identity *notes__doc_signer(const notes_doc *d);
 int notes__doc_slot_add(struct notes_doc *d, uint32_t idx);
 uint32_t notes__doc_slot_winner(const struct notes_doc *d, uint32_t ai,

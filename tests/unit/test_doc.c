@@ -955,6 +955,121 @@ static void test_doc_observe(void **state)
     notes_doc_free(b);
 }
 
+static int cmp_id(const void *x, const void *y)
+{
+    return memcmp(x, y, 32);
+}
+
+/* notes_doc_commit_at with one splice; the version: `nv` ids. */
+static int commit_at(notes_doc *d, const uint8_t (*v)[32], size_t nv,
+                     size_t pos, size_t del, const char *ins, uint8_t id[32])
+{
+    notes_splice sp = {pos, del, ins, strlen(ins)};
+    return notes_doc_commit_at(d, v, nv, &sp, 1, id);
+}
+
+/*
+ * A page is a replica of its own: it types on the version it has seen,
+ * and its daemon stores each keystroke as a change on that version, merged
+ * with what arrived meanwhile (notes_doc_commit_at). Ana's page types a
+ * paragraph at the end of the note while Bo types a word there, keystroke
+ * by keystroke, each side's keys reaching the other between its own: both
+ * stay whole, whichever way ties fall, on both replicas.
+ */
+static void test_doc_commit_at(void **state)
+{
+    struct fixture *f = *state;
+    notes_doc *a, *b;
+    uint8_t(*h0)[32], (*hb)[32], id[32], own[32];
+    size_t nh0, nhb;
+    assert_int_equal(notes_doc_create(f->a, &a), NOTES_OK);
+    splice(a, 0, 0, "Notes:");
+    commit(a);
+    b = open_copy(f->b, a);
+    sync_to(a, b);
+    assert_int_equal(notes_doc_heads(a, &h0, &nh0), NOTES_OK);
+    const char *para = "\npara", *word = "bravo000";
+    size_t end0 = notes_doc_length(a);
+    /* Ana's page: version h0 plus its own keystrokes so far. */
+    uint8_t(*ver)[32] = malloc((nh0 + 1) * 32);
+    memcpy(ver, h0, nh0 * 32);
+    size_t nver = nh0;
+    for (size_t k = 0; k < 8; k++) {
+        char c[2] = {word[k], 0};
+        /* Bo types one key at the end of his text and it reaches Ana. */
+        splice(b, notes_doc_length(b), 0, c);
+        commit(b);
+        sync_to(b, a);
+        if (k < strlen(para)) {
+            /* Ana's page has not seen Bo's keys: it types at end0 + k. */
+            char p[2] = {para[k], 0};
+            assert_int_equal(commit_at(a, (const uint8_t(*)[32])ver, nver,
+                                       end0 + k, 0, p, own), NOTES_OK);
+            memcpy(ver[0], own, 32); /* its next key builds on this one */
+            nver = 1;
+        }
+    }
+    sync_to(a, b);
+    sync_to(b, a);
+    assert_string_equal(text(a), text(b));
+    assert_non_null(strstr(text(a), "bravo000"));
+    assert_non_null(strstr(text(a), "\npara"));
+    assert_true(strncmp(text(a), "Notes:", 6) == 0);
+    assert_int_equal(strlen(text(a)), 6 + strlen(para) + strlen(word));
+    assert_verifies(a);
+    assert_verifies(b);
+
+    /* A version with an ancestor among its ids: the change depends on the
+     * frontier only. */
+    assert_int_equal(notes_doc_heads(a, &hb, &nhb), NOTES_OK);
+    uint8_t(*both)[32] = malloc((nhb + nh0) * 32);
+    memcpy(both, hb, nhb * 32);
+    memcpy(both[nhb], h0, nh0 * 32);
+    qsort(both, nhb + nh0, 32, cmp_id);
+    assert_int_equal(commit_at(a, (const uint8_t(*)[32])both, nhb + nh0, 0, 0,
+                               "# ", id), NOTES_OK);
+    {
+        const uint8_t(*deps)[32];
+        size_t nd, last = notes_doc_change_count(a) - 1;
+        assert_int_equal(notes_doc_change_deps(a, last, &deps, &nd), NOTES_OK);
+        assert_int_equal(nd, nhb);
+        assert_memory_equal(deps, hb, nhb * 32);
+    }
+    assert_true(strncmp(text(a), "# Notes:", 8) == 0);
+
+    /* Refused, nothing stored: a splice outside the text of its version
+     * (inside the current text), an unknown id, pending edits. */
+    size_t count = notes_doc_change_count(a);
+    char *before = strdup(text(a));
+    assert_int_equal(commit_at(a, (const uint8_t(*)[32])h0, nh0, 8, 0, "x",
+                               id), NOTES_EBADOP);
+    assert_non_null(strstr(notes_last_detail(), "outside"));
+    assert_string_equal(text(a), before);
+    assert_int_equal(notes_doc_change_count(a), count);
+    uint8_t ghost[1][32];
+    memset(ghost, 0x5a, sizeof(ghost));
+    assert_int_equal(commit_at(a, (const uint8_t(*)[32])ghost, 1, 0, 0, "x",
+                               id), NOTES_ENOTFOUND);
+    splice(a, 0, 0, "p");
+    assert_int_equal(commit_at(a, (const uint8_t(*)[32])h0, nh0, 0, 0, "x",
+                               id), NOTES_EINVAL);
+    commit(a);
+    assert_int_equal(notes_doc_change_count(a), count + 1);
+    assert_string_equal(text(a) + 1, before);
+    assert_verifies(a);
+    /* Reopened from the log: the same text. */
+    notes_doc *a2 = open_copy(f->a, a);
+    assert_string_equal(text(a2), text(a));
+    notes_doc_free(a2);
+    free(before);
+    free(both);
+    free(ver);
+    notes_free(hb);
+    notes_free(h0);
+    notes_doc_free(a);
+    notes_doc_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -970,6 +1085,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_doc_local_mac, setup, teardown),
         cmocka_unit_test_setup_teardown(test_doc_auto_compact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_doc_observe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_doc_commit_at, setup, teardown),
     };
     if (notes_init() != NOTES_OK)
         return 1;
