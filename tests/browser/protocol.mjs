@@ -1,5 +1,5 @@
 // The WebSocket protocol of docs/web.md, spoken directly (no browser) to daemon A:
-// hello, push/updates (accepted at the current version, ignored at an old one),
+// hello, push/updates (taken at any version the daemon had, and merged),
 // pull, cursor/presence, authorship, history/at, and the limits that close the
 // connection with 1008 while leaving the text untouched.
 import WebSocket from 'ws';
@@ -36,6 +36,17 @@ class Client {
 
 const CID = 'protocolTest0001';
 
+// Apply a ChangeSet in its JSON form (docs/web.md) to a string.
+function applyJSON(text, cs) {
+  let out = '', pos = 0;
+  for (const s of cs) {
+    if (typeof s === 'number') { out += text.slice(pos, pos + s); pos += s; continue; }
+    pos += s[0];
+    out += s.slice(1).join('\n');
+  }
+  return pos === text.length ? out : null;
+}
+
 export default async function protocol(ctx) {
   const { note } = ctx;
   const r = [];
@@ -57,30 +68,29 @@ export default async function protocol(ctx) {
   check(r, status && Number.isInteger(status.peers) && typeof status.online === 'boolean' && Number.isInteger(status.unsent),
     'status sent on connect', status);
 
-  // push at the current version: accepted, broadcast back with our clientID and author
+  // push at the current version (splices in code points): stored, broadcast back with our
+  // clientID and author, the last update of the push carrying "acks"
+  const cps = (t) => [...t].length;
   let v = hello.version;
   let text = hello.text;
   const ins = '\nprotocol: é 日本語 😀';
-  c.send({ t: 'push', version: v, updates: [{ clientID: CID, changes: [text.length, [0, ...ins.split('\n')]] }] });
+  c.send({ t: 'push', version: v, updates: [{ clientID: CID, splices: [[cps(text), 0, ins]] }] });
   const up = await c.next((m) => m.t === 'updates' && m.version === v).catch(() => null);
-  check(r, up && up.updates.length === 1 && up.updates[0].clientID === CID && up.updates[0].author === me.fp &&
-    JSON.stringify(up.updates[0].changes) === JSON.stringify([text.length, [0, ...ins.split('\n')]]), 'an accepted push comes back in "updates"', up);
+  check(r, up && up.updates.length === 1 && up.updates[0].clientID === CID && up.updates[0].author === me.fp && up.updates[0].acks === 1 &&
+    JSON.stringify(up.updates[0].changes) === JSON.stringify([text.length, [0, ...ins.split('\n')]]), 'an accepted push comes back in "updates" with "acks"', up);
   text += ins;
   v += 1;
-  // push at an old version: ignored (no updates, the text unchanged)
-  c.send({ t: 'push', version: v - 1, updates: [{ clientID: CID, changes: [text.length - ins.length, [0, 'STALE']] }] });
-  await sleep(500);
-  check(r, !c.msgs.some((m) => m.t === 'updates'), 'a push at an old version is ignored');
   // pull
   c.send({ t: 'pull', version: v - 1 });
   const pulled = await c.next((m) => m.t === 'updates' && m.version === v - 1).catch(() => null);
   check(r, pulled && pulled.updates.length === 1 && pulled.updates[0].clientID === CID, 'pull answers the updates since a version', pulled);
-  // pipelined pushes: the second builds on the first ("after": 1) before it is acknowledged
-  c.send({ t: 'push', version: v, updates: [{ clientID: CID, changes: [text.length, [0, '+1']] }] });
-  c.send({ t: 'push', version: v + 1, after: 1, updates: [{ clientID: CID, changes: [text.length + 2, [0, '+2']] }] });
+  // pipelined pushes: both on version v, the second on top of the first (the daemon takes
+  // this page's own earlier pushes as part of the version)
+  c.send({ t: 'push', version: v, updates: [{ clientID: CID, splices: [[cps(text), 0, '+1']] }] });
+  c.send({ t: 'push', version: v, updates: [{ clientID: CID, splices: [[cps(text) + 2, 0, '+2']] }] });
   const p1 = await c.next((m) => m.t === 'updates' && m.version === v).catch(() => null);
   const p2 = await c.next((m) => m.t === 'updates' && m.version === v + 1).catch(() => null);
-  check(r, p1 && p2 && p2.updates[0].clientID === CID, 'a pipelined push ("after") is taken after the one it builds on', { p1, p2 });
+  check(r, p1 && p2 && p2.updates[0].clientID === CID && p2.updates[0].acks === 1, 'a pipelined push is taken on top of the one before it', { p1, p2 });
   text += '+1+2';
   v += 2;
   // a second connection sees the text and our cursor
@@ -114,16 +124,19 @@ export default async function protocol(ctx) {
     const at = await c.next((m) => m.t === 'at').catch(() => null);
     check(r, at && at.index === last && at.text === text, 'at(last change) is the current text', at && at.text.length);
   }
-  // a pipelined push whose base is not this page's own updates is ignored
-  const OTHER = 'protocolTest0002';
-  d.send({ t: 'push', version: v, updates: [{ clientID: OTHER, changes: [text.length, [0, '+d']] }] });
-  await c.next((m) => m.t === 'updates' && m.version === v).catch(() => null);
-  text += '+d';
-  v += 1;
-  c.drain();
-  c.send({ t: 'push', version: v, after: 1, updates: [{ clientID: CID, changes: [text.length, [0, 'WRONG']] }] });
-  await sleep(500);
-  check(r, !c.msgs.some((m) => m.t === 'updates'), 'a pipelined push on someone else\'s update is ignored');
+  // a push on an old version is not stale: another page, still at the version of the
+  // first hello (before all of the above), types at the end of the text it has; it is merged, not refused
+  const V0 = hello.version;
+  const OLDER = 'protocolTest0003';
+  const before = text.slice(0, text.length - ins.length - 4);
+  c.send({ t: 'push', version: V0, updates: [{ clientID: OLDER, splices: [[cps(before), 0, 'OLD'], [cps(before) + 1, 1, 'l']] }] });
+  const po = await c.next((m) => m.t === 'updates' && m.version === v).catch(() => null);
+  const merged = po && po.updates.reduce((t, x) => applyJSON(t, x.changes), text);
+  check(r, po && po.updates.every((x) => x.clientID === OLDER) && po.updates[po.updates.length - 1].acks === 1 && merged &&
+    !merged.includes('OLD') && merged.includes('OlD') && merged.includes(ins + '+1+2') && merged.length === text.length + 3,
+    'a push on an old version is merged with what came since (both whole)', { po, merged });
+  text = merged || text;
+  v += po ? po.updates.length : 0;
   c.close();
   d.close();
 
@@ -131,13 +144,18 @@ export default async function protocol(ctx) {
   const bad = [
     ['invalid JSON', '{"t":"push",'],
     ['an unknown type', { t: 'launch-missiles' }],
-    ['a push from the future', { t: 'push', version: v + 5, updates: [{ clientID: CID, changes: [text.length, [0, 'x']] }] }],
-    ['a pipelined push from the future', { t: 'push', version: v + 5, after: 2, updates: [{ clientID: CID, changes: [text.length, [0, 'x']] }] }],
+    ['a push from the future', { t: 'push', version: v + 5, updates: [{ clientID: CID, splices: [[cps(text), 0, 'x']] }] }],
     ['a pull from the future', { t: 'pull', version: v + 5 }],
-    ['changes that do not fit the text', { t: 'push', version: v, updates: [{ clientID: CID, changes: [text.length + 3, [0, 'x']] }] }],
-    ['a change splitting a surrogate pair', { t: 'push', version: v, updates: [{ clientID: CID, changes: [text.indexOf('😀') + 1, [0, 'x'], text.length - text.indexOf('😀') - 1] }] }],
-    ['a lone surrogate', { t: 'push', version: v, updates: [{ clientID: CID, changes: [text.length, [0, '\ud800']] }] }],
-    ['a message over 1 MiB', { t: 'push', version: v, updates: [{ clientID: CID, changes: [text.length, [0, 'x'.repeat((1 << 20) + 10)]] }] }],
+    ['a splice past the end of its text', { t: 'push', version: v, updates: [{ clientID: CID, splices: [[cps(text) + 1, 0, 'x']] }] }],
+    ['a splice past the end of its version\'s text', { t: 'push', version: hello.version, updates: [{ clientID: 'protocolTest0004', splices: [[cps(hello.text) + 1, 0, 'x']] }] }],
+    ['a deletion past the end', { t: 'push', version: v, updates: [{ clientID: CID, splices: [[2, cps(text), '']] }] }],
+    ['a negative position', { t: 'push', version: v, updates: [{ clientID: CID, splices: [[-1, 0, 'x']] }] }],
+    ['a splice that is not [pos, del, text]', { t: 'push', version: v, updates: [{ clientID: CID, splices: [[0, 0]] }] }],
+    ['an update without splices', { t: 'push', version: v, updates: [{ clientID: CID, changes: [text.length, [0, 'x']] }] }],
+    ['two clientIDs in one push', { t: 'push', version: v, updates: [{ clientID: CID, splices: [] }, { clientID: 'protocolTest0005', splices: [] }] }],
+    ['a lone surrogate', '{"t":"push","version":' + v + ',"updates":[{"clientID":"' + CID + '","splices":[[0,0,"\\ud800"]]}]}'],
+    ['a NUL character', { t: 'push', version: v, updates: [{ clientID: CID, splices: [[0, 0, 'a\u0000b']] }] }],
+    ['a message over 1 MiB', { t: 'push', version: v, updates: [{ clientID: CID, splices: [[0, 0, 'x'.repeat((1 << 20) + 10)]] }] }],
   ];
   for (const [what, msg] of bad) {
     const x = await open();

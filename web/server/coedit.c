@@ -36,6 +36,7 @@ static void mirror_reload(struct unote *n)
     memcpy(m->data, t, len + 1);
     m->len = len;
     n->len16 = notes_web__u16_count((const char *)m->data, len);
+    n->lencp = notes_doc_length(n->d);
 }
 
 /*
@@ -58,7 +59,8 @@ static void on_text(void *ud, size_t pos, size_t del, const char *ins,
     at16 = notes_web__u16_count(m, at);
     del16 = notes_web__u16_count(m + at, end - at);
     ins16 = notes_web__u16_count(ins ? ins : "", nbytes);
-    if (!n->applying && n->remote) {
+    json_t *into = n->own ? n->own : n->remote;
+    if (into) {
         json_t *cs = json_array();
         if (at16)
             json_array_append_new(cs, json_integer((json_int_t)at16));
@@ -68,10 +70,15 @@ static void on_text(void *ud, size_t pos, size_t del, const char *ins,
         if (n->len16 - at16 - del16)
             json_array_append_new(
                 cs, json_integer((json_int_t)(n->len16 - at16 - del16)));
-        json_array_append_new(n->remote,
-                              json_pack("{s:s, s:o}", "clientID",
-                                        n->peer_id[0] ? n->peer_id : "peer",
-                                        "changes", cs));
+        if (n->own)
+            json_array_append_new(
+                into, json_pack("{s:s, s:o, s:s}", "clientID", n->own_cid,
+                                "changes", cs, "author", n->ui->me_fp));
+        else
+            json_array_append_new(
+                into, json_pack("{s:s, s:o}", "clientID",
+                                n->peer_id[0] ? n->peer_id : "peer",
+                                "changes", cs));
     }
     /* Apply to the mirror. */
     size_t cut = end - at;
@@ -85,6 +92,7 @@ static void on_text(void *ud, size_t pos, size_t del, const char *ins,
         memcpy(d + at, ins, nbytes);
     n->mirror.len = mlen - cut + nbytes;
     n->len16 = n->len16 - del16 + ins16;
+    n->lencp = n->lencp - del + notes__utf8_count((const uint8_t *)(ins ? ins : ""), nbytes);
 }
 
 /* The note's front matter (layout keys left out). */
@@ -224,8 +232,73 @@ json_t *notes_web__hello_msg(struct unote *n, struct page *pg)
     return h;
 }
 
-/* Append updates to the history and send them to every page. */
-static void note_publish(struct unote *n, json_t *updates)
+/* ---- versions: what a page's push stands on -------------------------- */
+
+/*
+ * A page pushes on a version of the update list (docs/web.md, "push"):
+ * the daemon needs it as a version of the note, change ids. marks[i] is
+ * about version base + i: the heads there when a batch of updates ended
+ * there (pages only ever stand at the end of a batch: they apply whole
+ * messages), and the change that update base + i belongs to when it is a
+ * page's own (its clientID is in the update).
+ */
+static void mark_clear(struct vmark *m)
+{
+    notes_free(m->heads);
+    memset(m, 0, sizeof(*m));
+}
+
+/* Make room for marks up to version n->version (one per version). */
+static int marks_fit(struct unote *n)
+{
+    size_t need = n->version - n->base + 1;
+    if (need > n->capmarks) {
+        size_t cap = n->capmarks ? n->capmarks : 64;
+        while (cap < need)
+            cap *= 2;
+        struct vmark *m = realloc(n->marks, cap * sizeof(*m));
+        if (!m)
+            return NOTES_ENOMEM;
+        memset(m + n->capmarks, 0, (cap - n->capmarks) * sizeof(*m));
+        n->marks = m;
+        n->capmarks = cap;
+    }
+    return NOTES_OK;
+}
+
+/* Record the note's heads as the version the list is at now. */
+static void marks_heads(struct unote *n)
+{
+    uint8_t(*h)[32];
+    size_t nh;
+    if (marks_fit(n) != NOTES_OK)
+        return; /* a push on this version is then answered with a hello */
+    struct vmark *m = &n->marks[n->version - n->base];
+    notes_free(m->heads);
+    m->heads = NULL;
+    m->nheads = 0;
+    if (notes_doc_heads(n->d, &h, &nh) == NOTES_OK) {
+        m->heads = h;
+        m->nheads = nh;
+        m->has_heads = 1;
+        m->lencp = n->lencp;
+    }
+}
+
+/* Forget every mark: the list starts again at n->version. */
+static void marks_reset(struct unote *n)
+{
+    for (size_t i = 0; i < n->capmarks; i++)
+        mark_clear(&n->marks[i]);
+    marks_heads(n);
+}
+
+/*
+ * Append updates to the history and send them to every page. change: the
+ * page's change they belong to (its own edit, acknowledged), or NULL.
+ */
+static void note_publish(struct unote *n, json_t *updates,
+                         const uint8_t change[32], long delta)
 {
     size_t k = json_array_size(updates);
     if (!k)
@@ -240,6 +313,18 @@ static void note_publish(struct unote *n, json_t *updates)
     }
     json_array_extend(n->hist, updates);
     n->version += k;
+    if (marks_fit(n) == NOTES_OK) {
+        for (unsigned long v = n->version - k; v < n->version; v++) {
+            struct vmark *m = &n->marks[v - n->base];
+            if (v > n->version - k)
+                mark_clear(m); /* inside the batch: no page stands there */
+            m->has_change = change != NULL;
+            m->delta = v == n->version - k ? delta : 0;
+            if (change)
+                memcpy(m->change, change, 32);
+        }
+        marks_heads(n);
+    }
     if (json_array_size(n->hist) > HIST_MAX) {
         size_t drop = json_array_size(n->hist) - HIST_MAX / 2;
         json_t *keep = json_array();
@@ -247,12 +332,55 @@ static void note_publish(struct unote *n, json_t *updates)
             json_array_append(keep, json_array_get(n->hist, i));
         json_decref(n->hist);
         n->hist = keep;
+        for (size_t i = 0; i < drop; i++)
+            mark_clear(&n->marks[i]);
+        memmove(n->marks, n->marks + drop,
+                (n->capmarks - drop) * sizeof(*n->marks));
+        memset(n->marks + n->capmarks - drop, 0, drop * sizeof(*n->marks));
         n->base += drop;
     }
     notes_web__note_broadcast(n, msg);
     json_decref(msg);
 }
 
+/*
+ * The version of the note a push on list version v stands on, for the
+ * page whose clientID is cid: the heads at v, and the changes of that
+ * page's own updates after v (it pushed them before this one, on the
+ * same text, and the daemon took them in order). OUT *lencp: that text's
+ * length in code points. NOTES_ENOTFOUND when v is not a version a page
+ * can stand on here.
+ */
+static int push_version(struct unote *n, unsigned long v, const char *cid,
+                        uint8_t (**out)[32], size_t *nout, size_t *lencp)
+{
+    struct vmark *m;
+    size_t k = 0;
+    if (v < n->base || v > n->version || !n->marks ||
+        !(m = &n->marks[v - n->base])->has_heads)
+        return NOTES_ENOTFOUND;
+    size_t cap = m->nheads + (n->version - v) + 1;
+    uint8_t(*ids)[32] = malloc(cap * 32);
+    if (!ids)
+        return NOTES_ENOMEM;
+    memcpy(ids, m->heads, m->nheads * 32);
+    k = m->nheads;
+    *lencp = m->lencp;
+    for (unsigned long u = v; u < n->version; u++) {
+        struct vmark *x = &n->marks[u - n->base];
+        json_t *h = json_array_get(n->hist, u - n->base);
+        const char *hc = json_string_value(json_object_get(h, "clientID"));
+        if (!x->has_change || !hc || strcmp(hc, cid) != 0)
+            continue;
+        if (k && memcmp(ids[k - 1], x->change, 32) == 0)
+            continue; /* one change, several updates */
+        *lencp += (size_t)x->delta;
+        memcpy(ids[k++], x->change, 32);
+    }
+    *out = ids;
+    *nout = k;
+    return NOTES_OK;
+}
 
 /* Send the front matter to the pages when it changed (a peer set the
  * title, say). */
@@ -290,6 +418,7 @@ void notes_web__note_flush_remote(struct unote *n)
         json_array_clear(n->hist);
         mirror_reload(n);
         n->base = n->version = n->version + 1; /* older versions are gone */
+        marks_reset(n);
         for (struct page *pg = n->pages; pg; pg = pg->next) {
             json_t *h = notes_web__hello_msg(n, pg);
             notes_web__page_send(pg, h);
@@ -299,7 +428,7 @@ void notes_web__note_flush_remote(struct unote *n)
         return;
     }
     if (json_array_size(n->remote)) {
-        note_publish(n, n->remote);
+        note_publish(n, n->remote, NULL, 0);
         json_array_clear(n->remote);
         notes_web__items_schedule(n);
     }
@@ -348,6 +477,7 @@ int notes_web__note_open(notes_web *ui, const uint8_t id[16], struct unote **out
         return NOTES_ENOMEM;
     }
     notes_doc_observe(n->d, on_text, n);
+    marks_heads(n);
     taken_load(n);
     fields_maybe_send(n); /* records what hello will carry */
     uv_timer_init(ui->loop, &n->items_timer);
@@ -379,6 +509,11 @@ void notes_web__note_release(struct unote *n)
     json_decref(n->hist);
     json_decref(n->remote);
     n->hist = n->remote = NULL;
+    for (size_t i = 0; i < n->capmarks; i++)
+        mark_clear(&n->marks[i]);
+    free(n->marks);
+    n->marks = NULL;
+    n->capmarks = 0;
     free(n->items_json);
     free(n->fields_json);
     notes__buf_release(&n->mirror);
@@ -419,165 +554,6 @@ void notes_web__note_refresh(struct unote *n)
 }
 /* ---- page requests ------------------------------------------------------ */
 
-/*
- * Check a ChangeSet (CodeMirror's toJSON: numbers retain, [del, ...lines]
- * replace) against a document of len16 UTF-16 units: it must cover it
- * exactly. OUT *ins_bytes: bytes it inserts (for a size bound).
- */
-static int changes_check(json_t *cs, size_t len16, size_t *ins_bytes)
-{
-    size_t covered = 0;
-    *ins_bytes = 0;
-    if (!json_is_array(cs))
-        return -1;
-    for (size_t i = 0; i < json_array_size(cs); i++) {
-        json_t *s = json_array_get(cs, i);
-        json_int_t k;
-        if (json_is_integer(s)) {
-            k = json_integer_value(s);
-        } else if (json_is_array(s) && json_array_size(s) >= 1 &&
-                   json_is_integer(json_array_get(s, 0))) {
-            k = json_integer_value(json_array_get(s, 0));
-            if (json_array_size(s) == 2 &&
-                json_string_length(json_array_get(s, 1)) == 0)
-                return -1; /* a single empty line is not CodeMirror's form */
-            for (size_t l = 1; l < json_array_size(s); l++) {
-                json_t *line = json_array_get(s, l);
-                if (!json_is_string(line) ||
-                    memchr(json_string_value(line), '\0',
-                           json_string_length(line)) ||
-                    memchr(json_string_value(line), '\n',
-                           json_string_length(line)))
-                    return -1;
-                *ins_bytes += json_string_length(line) + 1;
-            }
-        } else {
-            return -1;
-        }
-        if (k < 0 || (size_t)k > len16 - covered)
-            return -1;
-        covered += (size_t)k;
-    }
-    return covered == len16 ? 0 : -1;
-}
-
-/* The text a replace [del, line, ...] inserts: its lines joined with
- * newlines (malloc'd, NUL-terminated; *len bytes), or NULL. */
-static char *replace_text(json_t *s, size_t *len)
-{
-    size_t tl = 0, o = 0;
-    for (size_t l = 1; l < json_array_size(s); l++)
-        tl += json_string_length(json_array_get(s, l)) + 1;
-    char *t = malloc(tl + 1);
-    if (!t)
-        return NULL;
-    for (size_t l = 1; l < json_array_size(s); l++) {
-        if (l > 1)
-            t[o++] = '\n';
-        size_t ll = json_string_length(json_array_get(s, l));
-        memcpy(t + o, json_string_value(json_array_get(s, l)), ll);
-        o += ll;
-    }
-    t[o] = '\0';
-    *len = o;
-    return t;
-}
-
-/*
- * Walk a checked ChangeSet over `text`, which `replace`
- * changes as it goes: retains move along, each replace [del, line, ...]
- * is handed to `replace` with the code points [cp, ecp) and bytes
- * [byte, eb) it removes and the text it inserts. NOTES_EBADOP if a
- * position falls inside a surrogate pair (a character outside the BMP);
- * else the first non-zero result of `replace`.
- */
-typedef int (*replace_fn)(void *ctx, size_t cp, size_t ecp, size_t byte,
-                          size_t eb, const char *ins, size_t nins);
-
-static int changes_walk(const struct notes_buf *text, json_t *cs,
-                        replace_fn replace, void *ctx)
-{
-    size_t pos16 = 0, cp = 0, byte = 0;
-    for (size_t i = 0; i < json_array_size(cs); i++) {
-        json_t *s = json_array_get(cs, i);
-        size_t ncp, nb, ins;
-        int rc;
-        if (json_is_integer(s)) {
-            size_t k = (size_t)json_integer_value(s);
-            if (notes_web__u16_locate((const char *)text->data, text->len, byte,
-                                      cp, pos16, pos16 + k, &ncp, &nb))
-                return NOTES_EBADOP;
-            pos16 += k;
-            cp = ncp;
-            byte = nb;
-            continue;
-        }
-        size_t del16 = (size_t)json_integer_value(json_array_get(s, 0));
-        if (notes_web__u16_locate((const char *)text->data, text->len, byte, cp,
-                                  pos16, pos16 + del16, &ncp, &nb))
-            return NOTES_EBADOP;
-        char *it = replace_text(s, &ins);
-        if (!it)
-            return NOTES_ENOMEM;
-        rc = replace(ctx, cp, ncp, byte, nb, it, ins);
-        if (!rc) {
-            /* The text now has the insert at byte `byte`. */
-            pos16 += notes_web__u16_count(it, ins);
-            cp += notes__utf8_count((const uint8_t *)it, ins);
-            byte += ins;
-        }
-        free(it);
-        if (rc)
-            return rc;
-    }
-    return NOTES_OK;
-}
-
-/* A replace on a scratch copy of the text: built anew. */
-static int scratch_replace(void *ctx, size_t cp, size_t ecp, size_t byte,
-                           size_t eb, const char *ins, size_t nins)
-{
-    struct notes_buf *sc = ctx, nt;
-    (void)cp;
-    (void)ecp;
-    notes__buf_init(&nt, SIZE_MAX);
-    if (notes__buf_put(&nt, sc->data, byte) ||
-        notes__buf_put(&nt, ins, nins) ||
-        notes__buf_put(&nt, sc->data + eb, sc->len - eb)) {
-        notes__buf_release(&nt);
-        return NOTES_ENOMEM;
-    }
-    notes__buf_release(sc);
-    *sc = nt;
-    return NOTES_OK;
-}
-
-/*
- * Apply a checked ChangeSet to a scratch copy of the text: non-zero if a
- * position falls inside a surrogate pair, so a push is refused before
- * any of it is applied.
- */
-static int changes_simulate(struct notes_buf *sc, json_t *cs)
-{
-    return changes_walk(sc, cs, scratch_replace, sc);
-}
-
-static int note_replace(void *ctx, size_t cp, size_t ecp, size_t byte,
-                        size_t eb, const char *ins, size_t nins)
-{
-    struct unote *n = ctx;
-    (void)byte;
-    (void)eb;
-    /* The observer (on_text) brings the mirror along. */
-    return notes_doc_splice(n->d, cp, ecp - cp, ins, nins);
-}
-
-/* Apply a checked ChangeSet to the note as splices. */
-static int changes_apply(struct unote *n, json_t *cs)
-{
-    return changes_walk(&n->mirror, cs, note_replace, n);
-}
-
 /* A page's clientID: 16-64 of [A-Za-z0-9_-] ("peer:..." is ours). */
 int notes_web__client_id_ok(json_t *cid)
 {
@@ -592,116 +568,157 @@ int notes_web__client_id_ok(json_t *cid)
     return 1;
 }
 
+/*
+ * A push's updates as splices in code points (docs/web.md, "push"):
+ * [[pos, del, text], ...] per update, in order. OUT *sp (malloc'd; the
+ * texts borrowed from msg), *nsp. Non-zero: malformed.
+ */
+static int push_splices(json_t *ups, const char *cid0, notes_splice **sp,
+                        size_t *nsp)
+{
+    size_t total = 0, k = 0;
+    for (size_t i = 0; i < json_array_size(ups); i++) {
+        json_t *u = json_array_get(ups, i), *cid = json_object_get(u, "clientID");
+        json_t *ss = json_object_get(u, "splices");
+        if (!json_is_object(u) || !notes_web__client_id_ok(cid) ||
+            strcmp(json_string_value(cid), cid0) != 0 || !json_is_array(ss))
+            return -1;
+        total += json_array_size(ss);
+    }
+    *sp = malloc((total ? total : 1) * sizeof(**sp));
+    if (!*sp)
+        return -1;
+    for (size_t i = 0; i < json_array_size(ups); i++) {
+        json_t *ss = json_object_get(json_array_get(ups, i), "splices");
+        for (size_t j = 0; j < json_array_size(ss); j++) {
+            json_t *e = json_array_get(ss, j);
+            json_t *pos = json_array_get(e, 0), *del = json_array_get(e, 1);
+            json_t *txt = json_array_get(e, 2);
+            if (!json_is_array(e) || json_array_size(e) != 3 ||
+                !json_is_integer(pos) || !json_is_integer(del) ||
+                !json_is_string(txt) || json_integer_value(pos) < 0 ||
+                json_integer_value(del) < 0 ||
+                json_integer_value(pos) > UINT32_MAX ||
+                json_integer_value(del) > UINT32_MAX ||
+                memchr(json_string_value(txt), '\0', json_string_length(txt))) {
+                free(*sp);
+                *sp = NULL;
+                return -1;
+            }
+            (*sp)[k].pos = (size_t)json_integer_value(pos);
+            (*sp)[k].del = (size_t)json_integer_value(del);
+            (*sp)[k].text = json_string_value(txt);
+            (*sp)[k].n = json_string_length(txt);
+            k++;
+        }
+    }
+    *nsp = k;
+    return 0;
+}
+
+/*
+ * A page's edits, made on a version it has seen: stored as one change on
+ * that version and merged (notes_doc_commit_at), never refused as stale
+ * and never rebased here. What the merge did to the text goes to every
+ * page as updates with the pusher's clientID; the last carries "acks".
+ */
 static void page_push(struct page *pg, json_t *msg)
 {
     struct unote *n = pg->note;
     json_t *ver = json_object_get(msg, "version");
     json_t *ups = json_object_get(msg, "updates");
-    json_t *aft = json_object_get(msg, "after");
+    uint8_t(*ids)[32] = NULL, change[32];
+    size_t nids = 0, nsp = 0;
+    notes_splice *sp = NULL;
+    const char *cid0;
+    int rc;
     if (!json_is_integer(ver) || !json_is_array(ups) ||
         json_array_size(ups) == 0 || json_array_size(ups) > PUSH_UPDATES_MAX ||
-        (aft && !json_is_integer(aft))) {
+        !(cid0 = json_string_value(
+              json_object_get(json_array_get(ups, 0), "clientID")))) {
         notes_web__page_close(pg, "malformed push");
         return;
     }
-    json_int_t v = json_integer_value(ver), after = aft ? json_integer_value(aft) : 0;
-    if (v < 0 || after < 0 || after > v) {
-        notes_web__page_close(pg, "malformed push");
-        return;
-    }
-    if ((unsigned long)(v - after) > n->version) {
+    json_int_t v = json_integer_value(ver);
+    if (v < 0 || (unsigned long)v > n->version) {
         notes_web__page_close(pg, "push from a version this daemon never had");
         return;
     }
-    /*
-     * Take in what reached the log first (the sync side merges peers'
-     * changes on this same loop): the splices below then apply to the
-     * newest text, and the commit has nothing to replay. If that brought
-     * updates, this push is stale: the page rebases and pushes again.
-     */
-    notes_web__note_refresh(n);
-    if ((unsigned long)v != n->version)
-        return; /* stale: the page rebases over the updates it gets */
-    /* Pipelined (docs/web.md): it builds on this page's own last `after`
-     * updates; if one of them was not taken, neither is this push. */
-    const char *cid0 =
-        json_string_value(json_object_get(json_array_get(ups, 0), "clientID"));
-    if (after > 0) {
-        if ((unsigned long)(v - after) < n->base || !cid0)
-            return;
-        for (json_int_t k = v - after; k < v; k++) {
-            json_t *h = json_array_get(n->hist, (size_t)k - n->base);
-            const char *hc = json_string_value(json_object_get(h, "clientID"));
-            if (!hc || strcmp(hc, cid0) != 0)
-                return;
-        }
-    }
-    /* Check every update against the length it will apply to: a bad one
-     * refuses the whole push before anything is applied. */
-    /*
-     * Check every update against the text it will apply to, on a scratch
-     * copy: coverage of the whole text, and no position inside a surrogate
-     * pair. A bad one refuses the whole push before any splice (a refusal
-     * midway would leave it half applied). The message is at most 1 MiB,
-     * which bounds what a push inserts.
-     */
-    {
-        size_t ins;
-        struct notes_buf sc;
-        notes__buf_init(&sc, SIZE_MAX);
-        const char *why = notes__buf_put(&sc, n->mirror.data, n->mirror.len)
-                              ? "out of memory"
-                              : NULL;
-        for (size_t i = 0; !why && i < json_array_size(ups); i++) {
-            json_t *u = json_array_get(ups, i), *cs = json_object_get(u, "changes");
-            json_t *cid = json_object_get(u, "clientID");
-            if (!json_is_object(u) || !notes_web__client_id_ok(cid) ||
-                strcmp(json_string_value(cid), cid0 ? cid0 : "") != 0 ||
-                changes_check(cs,
-                              notes_web__u16_count((const char *)sc.data, sc.len),
-                              &ins))
-                why = "malformed update";
-            else if (changes_simulate(&sc, cs) != 0)
-                why = "an edit splits a character (a surrogate pair)";
-        }
-        notes__buf_release(&sc);
-        if (why) {
-            notes_web__page_close(pg, why);
-            return;
-        }
-    }
-    json_t *out = json_array();
-    int rc = NOTES_OK;
-    n->applying = 1;
-    for (size_t i = 0; i < json_array_size(ups) && !rc; i++) {
-        json_t *u = json_array_get(ups, i);
-        rc = changes_apply(n, json_object_get(u, "changes"));
-        if (!rc)
-            json_array_append_new(
-                out, json_pack("{s:O, s:O, s:s}", "clientID",
-                               json_object_get(u, "clientID"), "changes",
-                               json_object_get(u, "changes"), "author",
-                               n->ui->me_fp));
-    }
-    /* The commit may read others' changes first (merged after ours):
-     * the observer records those as remote updates. */
-    n->applying = 0;
-    if (!rc)
-        rc = notes_doc_commit(n->d, NULL);
-    if (rc) {
-        /* Nothing was committed: drop the splices by reopening the doc. */
-        notes_web__log(n->ui, "note %.8s: edit refused: %s (%s)", n->hex,
-               notes_strerror(rc), notes_last_detail());
-        json_decref(out);
-        notes_web__note_reopen(n);
-        notes_web__page_close(pg, "the edit could not be stored");
+    if (push_splices(ups, cid0, &sp, &nsp)) {
+        notes_web__page_close(pg, "malformed update");
         return;
     }
-    /* Committed (on disk): count them for the page, then acknowledge. */
-    taken_add(n, cid0, json_array_size(out));
-    /* Ours first: changes the commit read from elsewhere were merged
-     * into the text after our splices. */
-    note_publish(n, out);
+    /* Take in what reached the log first (peers' changes merged on this
+     * loop, the CLI's commits): they are published before ours. */
+    notes_web__note_refresh(n);
+    size_t len;
+    rc = push_version(n, (unsigned long)v, cid0, &ids, &nids, &len);
+    if (rc) {
+        /* A version this list has dropped (or never ended a batch at): the
+         * page starts over from a hello, its edits moved onto the text. */
+        free(sp);
+        json_t *h = notes_web__hello_msg(n, pg);
+        json_object_set_new(h, "stale", json_true());
+        notes_web__page_send(pg, h);
+        json_decref(h);
+        return;
+    }
+    /* Every splice within the text it applies to (the page's: the text at
+     * v with its own edits since), checked before anything is stored. */
+    long delta = 0;
+    for (size_t i = 0; i < nsp; i++) {
+        size_t ins = notes__utf8_count((const uint8_t *)sp[i].text, sp[i].n);
+        if (sp[i].pos > len || sp[i].del > len - sp[i].pos) {
+            free(ids);
+            free(sp);
+            notes_web__page_close(pg, "an edit lies outside the text of its "
+                                      "version");
+            return;
+        }
+        len = len - sp[i].del + ins;
+        delta += (long)ins - (long)sp[i].del;
+    }
+    n->own = json_array();
+    snprintf(n->own_cid, sizeof(n->own_cid), "%s", cid0);
+    rc = notes_doc_commit_at(n->d, (const uint8_t(*)[32])ids, nids, sp, nsp,
+                             change);
+    free(ids);
+    free(sp);
+    json_t *out = n->own;
+    n->own = NULL;
+    if (rc) {
+        int bad = rc == NOTES_EBADOP || rc == NOTES_EINVAL || rc == NOTES_ETOOBIG;
+        notes_web__log(n->ui, "note %.8s: edit refused: %s (%s)", n->hex,
+                       notes_strerror(rc), notes_last_detail());
+        json_decref(out);
+        notes_web__note_flush_remote(n); /* a rollback rebuilt the state */
+        notes_web__page_close(pg, bad ? "an edit lies outside the text of "
+                                        "its version"
+                                      : "the edit could not be stored");
+        return;
+    }
+    /* Committed (on disk): count them for the page, then acknowledge. An
+     * edit the merge made invisible (deleting what a peer deleted) is
+     * still acknowledged, by an update that changes nothing. */
+    taken_add(n, cid0, json_array_size(ups));
+    if (n->reset) {
+        /* Another process wrote meanwhile and the state was rebuilt: every
+         * page starts over from a hello (its "taken" counts this push). */
+        json_decref(out);
+        notes_web__note_flush_remote(n);
+        return;
+    }
+    if (json_array_size(out) == 0) {
+        json_t *cs = json_array();
+        if (n->len16)
+            json_array_append_new(cs, json_integer((json_int_t)n->len16));
+        json_array_append_new(out, json_pack("{s:s, s:o, s:s}", "clientID",
+                                             cid0, "changes", cs, "author",
+                                             n->ui->me_fp));
+    }
+    json_object_set_new(json_array_get(out, json_array_size(out) - 1), "acks",
+                        json_integer((json_int_t)json_array_size(ups)));
+    note_publish(n, out, change, delta);
     json_decref(out);
     notes_web__note_flush_remote(n);
     notes_web__items_schedule(n);
@@ -719,6 +736,7 @@ static void page_pull(struct page *pg, json_t *msg)
     unsigned long v = (unsigned long)json_integer_value(ver);
     if (v < n->base) {
         json_t *h = notes_web__hello_msg(n, pg); /* too old: start over */
+        json_object_set_new(h, "stale", json_true());
         notes_web__page_send(pg, h);
         json_decref(h);
         return;

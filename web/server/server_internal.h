@@ -103,10 +103,22 @@ struct unote {
     notes_doc *d;
     struct notes_buf mirror; /* the text as the pages see it (NUL past len) */
     size_t len16;           /* UTF-16 length */
+    size_t lencp;           /* length in code points */
     json_t *hist;           /* updates [base, version) */
     unsigned long base, version;
     json_t *remote;         /* updates observed from elsewhere, unsent */
-    int applying;           /* a page's edit is being applied */
+    json_t *own;            /* updates a page's commit is making, or NULL */
+    char own_cid[CLIENT_ID_MAX + 1]; /* that page's clientID */
+    struct vmark {          /* per version [base, version]: coedit.c */
+        uint8_t (*heads)[32];
+        size_t nheads;
+        uint8_t change[32]; /* the page's change update v belongs to */
+        uint8_t has_change, has_heads;
+        size_t lencp;       /* with has_heads: the text's length there */
+        long delta;         /* with has_change, on the batch's first update:
+                             * code points the push added to its page's text */
+    } *marks;
+    size_t capmarks;
     int reset;              /* the state was rebuilt: pages must reload */
     struct page *pages;
     struct remote *remotes; /* people on other daemons (presence) */

@@ -8,7 +8,9 @@ import { Decoration, EditorView } from '@codemirror/view';
 export const setAuthorship = StateEffect.define(); // DecorationSet, or null to stop tracking
 
 let remoteAuthor = null;
-// Run fn (which builds the transaction of one remote update) with that update's author.
+// Run fn (which builds the transaction of remote changes) with their author: a
+// fingerprint, or a function (from, to) => [{from, to, fp}] naming the author of each
+// piece of an inserted range (a reconciliation brings several people's text at once).
 export function withRemoteAuthor(fp, fn) {
   remoteAuthor = fp;
   try { return fn(); } finally { remoteAuthor = null; }
@@ -25,9 +27,12 @@ export function authorshipExtension(localFp, markFor) {
       const deco = v.deco.map(tr.changes);
       const who = tr.annotation(Transaction.remote) ? remoteAuthor : localFp();
       if (!who) return { active: true, deco };
-      const mark = markFor(who);
       const add = [];
-      tr.changes.iterChangedRanges((fA, tA, fB, tB) => { if (tB > fB) add.push(mark.range(fB, tB)); }, true);
+      tr.changes.iterChangedRanges((fA, tA, fB, tB) => {
+        if (tB <= fB) return;
+        if (typeof who !== 'function') { add.push(markFor(who).range(fB, tB)); return; }
+        for (const p of who(fB, tB)) if (p.fp && p.to > p.from) add.push(markFor(p.fp).range(p.from, p.to));
+      }, true);
       return { active: true, deco: add.length ? deco.update({ add, sort: true }) : deco };
     },
     provide: (f) => EditorView.decorations.from(f, (v) => v.deco),

@@ -120,7 +120,8 @@ class NotePage {
       text: () => (this.sync.view ? this.sync.view.state.doc.toString() : null),
       confirmedText: () => (this.sync.confirmedDoc ? this.sync.confirmedDoc.toString() : null),
       version: () => this.sync.version,
-      pending: () => this.sync.pending(),
+      pending: () => this.sync.pendingCount(),
+      fallbacks: () => this.sync.fallbacks,
       connected: () => this.sync.connected,
       me: () => ({ ...(this.sync.me || {}) }),
       people: () => this.presence.map((p) => ({ session: p.session, name: p.name, fp: p.fp })),
@@ -441,7 +442,7 @@ class NotePage {
     else if (c === 'connecting') parts.push(h('span', { class: 'st', 'data-st': 'daemon' }, '○ connecting…'));
     else if (c === 'incompatible') parts.push(h('span', { class: 'st bad', 'data-st': 'daemon' }, `the daemon speaks protocol v${d.v}: reload the page`));
     else parts.push(h('span', { class: 'st bad', 'data-st': 'daemon' }, `○ daemon unreachable — retrying${d.retryIn ? ` in ${Math.ceil(d.retryIn / 1000)} s` : ''}; your edits are kept`));
-    const n = this.sync ? this.sync.pending() : 0;
+    const n = this.sync ? this.sync.pendingCount() : 0;
     parts.push(h('span', { class: n ? 'st warn' : 'st', 'data-st': 'pending' }, n ? `${n} edit${n > 1 ? 's' : ''} not yet taken by the daemon` : 'all edits taken'));
     const s = this.status;
     if (s) {

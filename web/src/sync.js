@@ -1,25 +1,30 @@
-// The page's side of the co-editing protocol (docs/web.md): @codemirror/collab with
-// the local daemon as the central authority, over one WebSocket per open note.
+// The page's side of the co-editing protocol (docs/web.md): the page is a replica of its
+// own, over one WebSocket per open note to its daemon.
 //
-// - Local edits apply at once (typing never waits for the network) and are pushed
-//   one batch at a time; the daemon accepts a push only at its current version, and
-//   the page learns it was accepted when its own updates come back in "updates".
-// - Updates from others are rebased over the local unconfirmed edits (collab's
-//   receiveUpdates): the local cursor and anything typed meanwhile stay.
-// - Unconfirmed edits are also kept in sessionStorage, so a reload pushes them again;
-//   after a daemon restart (a new epoch) they are moved onto the new text with a
-//   prefix/suffix diff and pushed again.
+// - Local edits apply at once (typing never waits for the network) and each goes to the
+//   daemon at once, on the version this page stands on ("push"): the daemon stores it as
+//   a change on that version and the CRDT merges it with whatever arrived meanwhile.
+//   Nothing is refused as stale, and the page never moves its own edits.
+// - While some of its edits are unacknowledged, the page holds back the updates that
+//   arrive: its text stays exactly the version its edits were made on. Once all are
+//   acknowledged, reconcile.js turns the text shown into the daemon's by applying only
+//   what the others did around what was typed here, by identity: each person's words
+//   stay whole and the cursor stays where its owner was typing.
+// - Unconfirmed edits are also kept in sessionStorage, so a reload pushes them again on
+//   the version they were made on; only after a daemon restart (a new epoch, whose
+//   versions are new) are they moved onto the new text with a diff and pushed again.
 import { EditorState, EditorSelection, ChangeSet, Text, Transaction, Annotation } from '@codemirror/state';
 import { EditorView, Decoration } from '@codemirror/view';
-import { collab, receiveUpdates, sendableUpdates, getSyncedVersion, rebaseUpdates } from '@codemirror/collab';
 import { diffChangeSet, rebaseSequence } from './diff.js';
 import { withRemoteAuthor, setAuthorship } from './authorship.js';
 import { setRemotes, clampRanges } from './presence.js';
+import { baseRuns, applyRuns, ownLabeller, reconcile } from './reconcile.js';
 
 export const PROTOCOL = 1;
 const INSERT_CHUNK = 64 * 1024; // UTF-16 units of one inserted piece (a push must stay under 1 MiB)
 const PUSH_BUDGET = 512 * 1024; // UTF-8 bytes of JSON per push (the daemon's limit is 1 MiB)
 const MAX_IN_FLIGHT = 256; // updates pushed and not yet acknowledged
+const hasSurrogate = /[\ud800-\udfff]/;
 const LOG_KEEP = 4000; // confirmed updates remembered for mapping others' cursors
 const RETRY = [250, 500, 1000, 2000, 4000, 5000];
 const restored = Annotation.define();
@@ -70,12 +75,18 @@ export class NoteSync {
     this.epoch = null;
     this.me = null;
     this.view = null;
-    this.confirmedDoc = null; // the text at the synced version
+    this.synced = null; // the version this page stands on (the daemon's update count)
+    this.confirmedDoc = null; // the text at that version
+    this.pending = []; // own edits not yet acknowledged: {changes, splices}, in order
+    this.sent = 0; // the first `sent` of them were pushed
+    this.inbox = []; // updates after `synced`, held while own edits are unacknowledged
+    this.inboxDoc = null; // the text after them
+    this.inboxAcks = 0; // own edits they acknowledge
+    this.acked = 0; // this clientID's updates acknowledged and taken in, in all
+    this.astral = false; // the text may hold characters outside the BMP (surrogate pairs)
+    this.fallbacks = 0; // reconciliations that had to use a diff (never expected)
     this.log = []; // ChangeDesc of confirmed updates logStart, logStart+1, …
     this.logStart = 0;
-    this.sent = 0; // unconfirmed updates already pushed (in flight), the first ones
-    this.acked = 0; // this clientID's updates the daemon acknowledged, in all
-    this.progress = 0; // bumped whenever updates arrive (for the push timeout)
     this.pulling = false;
     this.restore = null; // a stored record waiting for the pull that places it
     this.retry = 0;
@@ -91,8 +102,8 @@ export class NoteSync {
     document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'hidden') this.save(); });
   }
 
-  get version() { return this.view ? getSyncedVersion(this.view.state) : null; }
-  pending() { return this.view ? sendableUpdates(this.view.state).length : (this.restore ? this.restore.pending.length : 0); }
+  get version() { return this.view ? this.synced : null; }
+  pendingCount() { return this.view ? this.pending.length : (this.restore ? this.restore.pending.length : 0); }
 
   // ---- connection ----
   connect() {
@@ -130,7 +141,6 @@ export class NoteSync {
         }
       }
       this.connected = false;
-      this.sent = 0;
       this.pulling = false;
       if (this.stopped) return;
       const delay = RETRY[Math.min(this.retry++, RETRY.length - 1)];
@@ -184,10 +194,11 @@ export class NoteSync {
     this.ui.onConnection('online');
     if (!this.view) {
       const rec = this.loadStored();
-      if (rec && rec.epoch === msg.epoch && rec.version <= msg.version) {
-        // Reload: put the stored edits back exactly once the updates since they were
-        // made are known (some may have been accepted before the reload).
+      if (rec && rec.epoch === msg.epoch && rec.version <= msg.version && !msg.stale) {
+        // Reload: the stored edits go back on the version they were made on, once the
+        // updates since are known (some of the edits may be among them, taken).
         this.restore = rec;
+        this.restoreHello = msg;
         this.epoch = msg.epoch;
         this.pull(rec.version);
         return;
@@ -201,8 +212,15 @@ export class NoteSync {
       this.install(msg, []);
       return;
     }
-    if (msg.epoch === this.epoch && msg.version >= this.version) {
-      this.pull(this.version); // the push follows the answer
+    if (msg.epoch === this.epoch && msg.version >= this.synced && !msg.stale) {
+      // Reconnected to the same list: what was held is asked for again, with the
+      // acknowledgements of the edits the daemon took before the connection broke;
+      // the others are pushed again, on the same version.
+      const k = this.takenOf(msg, this.clientID, this.acked, this.pending.length);
+      this.dropInbox();
+      this.sent = k;
+      this.pull(this.synced); // the push follows the answer
+      this.push();
       this.sendCursor(true);
       if (this.authorshipWanted) this.requestAuthorship();
       return;
@@ -210,7 +228,7 @@ export class NoteSync {
     // A new epoch: the daemon restarted (or dropped this note's update list). Move
     // the unconfirmed edits onto the text it has now, leaving out those it had
     // committed before it stopped (the acknowledgement never came).
-    const seq = sendableUpdates(this.view.state).map((u) => u.changes);
+    const seq = this.pending.map((p) => p.changes);
     const k = this.takenOf(msg, this.clientID, this.acked, seq.length);
     this.acked += k;
     console.info(`notes: new epoch (daemon restarted): ${seq.length} unacknowledged edit(s), ${k} of them committed before it stopped${Number.isInteger(msg.taken) ? '' : ' (unknown: no "taken")'}`);
@@ -230,6 +248,7 @@ export class NoteSync {
   // Changes `seq` (in sequence on `base`), the first `taken` of which the daemon
   // already has, moved onto its `text`, as a sequence; and `map`, a ChangeSet from
   // the text they gave (base + seq) to the text they give now (for the selection).
+  // Only after a daemon restart: its new versions do not name what the page stood on.
   moveOnto(base, seq, text, taken = 0) {
     let from = base;
     for (const c of seq.slice(0, taken)) from = c.apply(from);
@@ -240,19 +259,27 @@ export class NoteSync {
     return { seq: out, map: over };
   }
 
-  // `map` (optional): a ChangeSet from the editor's text before to the text after,
-  // which carries the selection over.
-  install(msg, seq, map = null) {
+  dropInbox() {
+    this.inbox = [];
+    this.inboxDoc = null;
+    this.inboxAcks = 0;
+  }
+
+  // Start over on the text of `msg` at its version, with edits `seq` on top (pushed as
+  // new edits; the first `taken` of them the daemon already has). `map` (optional): a
+  // ChangeSet from the editor's text before to the text after, for the selection.
+  install(msg, seq, map = null, taken = 0) {
     const prev = this.view;
     const sel = prev ? prev.state.selection : null;
     const prevLength = prev ? prev.state.doc.length : 0;
-    const state = EditorState.create({
-      doc: msg.text,
-      extensions: [this.ui.extensions(), collab({ startVersion: msg.version, clientID: this.clientID })],
-    });
+    const state = EditorState.create({ doc: msg.text, extensions: [this.ui.extensions()] });
     this.epoch = msg.epoch;
-    this.sent = 0;
+    this.synced = msg.version;
     this.confirmedDoc = state.doc;
+    this.pending = [];
+    this.sent = taken;
+    this.dropInbox();
+    this.astral = hasSurrogate.test(msg.text);
     this.log = [];
     this.logStart = msg.version;
     if (!prev) {
@@ -287,18 +314,19 @@ export class NoteSync {
         seq = rec.pending.map((j) => ChangeSet.fromJSON(j));
       }
     } catch { seq = rec.pending.map((j) => ChangeSet.fromJSON(j)); }
-    let doc = textOf(rec.text);
-    const over = [];
-    for (const u of msg.updates) {
-      const changes = ChangeSet.fromJSON(u.changes);
-      doc = changes.apply(doc);
-      over.push({ changes, clientID: u.clientID });
+    // The edits go back on the version they were made on, under the clientID they were
+    // pushed with (the daemon finds the ones it took by it); the updates since follow.
+    let k = 0;
+    if (seq.length) {
+      this.clientID = rec.clientID;
+      this.acked = Number.isInteger(rec.acked) ? rec.acked : 0;
+      k = this.takenOf(msg.hello || {}, rec.clientID, this.acked, seq.length);
     }
-    const mine = rebaseUpdates(seq.map((changes) => ({ changes, clientID: rec.clientID })), over).map((u) => u.changes);
-    this.install({ ...msg, epoch: this.epoch, text: doc.toString(), version: rec.version + msg.updates.length }, mine);
+    this.install({ ...msg, epoch: this.epoch, text: rec.text, version: rec.version }, seq, null, k);
+    this.updates({ t: 'updates', version: rec.version, updates: msg.updates });
   }
 
-  // ---- updates from the authority ----
+  // ---- updates from the daemon ----
   pull(version) {
     this.pulling = this.send({ t: 'pull', version });
   }
@@ -306,55 +334,101 @@ export class NoteSync {
   updates(msg) {
     if (!Number.isInteger(msg.version) || !Array.isArray(msg.updates)) throw new Error('malformed updates');
     if (this.restore) {
-      if (msg.version === this.restore.version) this.finishRestore(msg);
+      if (msg.version === this.restore.version) this.finishRestore({ ...msg, hello: this.restoreHello });
       return; // broadcasts that overtook the pull answer are in it
     }
     if (!this.view) return;
-    const v = this.version;
-    if (msg.version > v) { // a gap: ask for what is missing
-      if (!this.pulling) this.pull(v);
+    const have = this.synced + this.inbox.length;
+    if (msg.version > have) { // a gap: ask for what is missing
+      if (!this.pulling) this.pull(have);
       return;
     }
-    const ups = msg.updates.slice(v - msg.version);
+    const ups = msg.updates.slice(have - msg.version);
     this.pulling = false;
-    this.progress++;
     if (!ups.length) { this.push(); return; }
-    const trs = [];
-    let state = this.view.state;
-    const before = sendableUpdates(state).length;
+    let doc = this.inbox.length ? this.inboxDoc : this.confirmedDoc;
     for (const u of ups) {
       const changes = ChangeSet.fromJSON(u.changes);
-      if (changes.length !== this.confirmedDoc.length) throw new Error('an update does not fit the text');
-      const tr = withRemoteAuthor(typeof u.author === 'string' ? u.author : null,
-        () => receiveUpdates(state, [{ changes, clientID: u.clientID }]));
-      trs.push(tr);
-      state = tr.state;
-      this.confirmedDoc = changes.apply(this.confirmedDoc);
-      this.log.push(changes.desc);
+      if (changes.length !== doc.length) throw new Error('an update does not fit the text');
+      doc = changes.apply(doc);
+      const own = u.clientID === this.clientID;
+      const acks = own && Number.isInteger(u.acks) && u.acks > 0 ? u.acks : 0;
+      this.inbox.push({ changes, clientID: u.clientID, author: typeof u.author === 'string' ? u.author : null, own, acks });
+      this.inboxAcks += acks;
     }
+    this.inboxDoc = doc;
+    this.drain();
+  }
+
+  // Take in the held updates when the page may: at once when it has no edit of its own
+  // in flight, else once the daemon has acknowledged every one of them.
+  drain() {
+    if (!this.inbox.length) return;
+    const n = this.pending.length;
+    if (n && this.inboxAcks < n) return; // its own edits are still on the way
+    if (this.inboxAcks > n) throw new Error('acknowledgements for edits this page never sent');
+    if (!n) this.applyRemote(); else this.reconcileOwn();
+    for (const u of this.inbox) this.log.push(u.changes.desc);
     if (this.log.length > LOG_KEEP) {
       const drop = this.log.length - LOG_KEEP / 2;
       this.log.splice(0, drop);
       this.logStart += drop;
     }
-    this.view.update(trs);
-    const after = sendableUpdates(this.view.state).length;
-    // Pushes in flight: the acknowledged ones are done; if someone else's update
-    // came first, the rest were built on a version the daemon has passed: it
-    // ignores them, and they go again, rebased.
-    const acked = before - after;
-    this.acked += acked;
-    this.sent = Math.max(0, this.sent - acked);
-    if (ups.length > acked) this.sent = 0;
-    if (after < before) { // some of ours were taken
+    this.synced += this.inbox.length;
+    this.confirmedDoc = this.inboxDoc;
+    this.acked += n;
+    this.pending = [];
+    this.sent = 0;
+    this.dropInbox();
+    if (n) {
       this.refusals = 0;
       this.scheduleSave();
-      if (after === 0) this.sendCursor(true);
+      this.sendCursor(true);
     }
-    this.ui.onPending(after);
+    this.ui.onPending(0);
     this.placePeople();
     this.ui.onDoc();
-    this.push();
+  }
+
+  // No edit of ours in between: the updates apply as they are, one transaction each.
+  applyRemote() {
+    const trs = [];
+    let state = this.view.state;
+    for (const u of this.inbox) {
+      const tr = withRemoteAuthor(u.author, () => state.update({ changes: u.changes, annotations: [Transaction.remote.of(true)] }));
+      trs.push(tr);
+      state = tr.state;
+    }
+    this.view.update(trs);
+  }
+
+  // All our edits are acknowledged: go from the text shown to the daemon's, keeping
+  // what was typed here in place (reconcile.js).
+  reconcileOwn() {
+    const shown = this.view.state.doc;
+    const label = ownLabeller();
+    let dRuns = baseRuns(this.confirmedDoc.length);
+    for (const p of this.pending) dRuns = applyRuns(dRuns, p.changes, label);
+    const ownT = ownLabeller();
+    let tRuns = baseRuns(this.confirmedDoc.length);
+    for (const u of this.inbox) {
+      tRuns = applyRuns(tRuns, u.changes, u.own ? ownT : (len) => ({ k: 'R', s: 0, n: len, a: u.author }));
+    }
+    let out;
+    try {
+      out = reconcile(dRuns, shown.length, tRuns, this.inboxDoc);
+      if (!out.changes.apply(shown).eq(this.inboxDoc)) throw new Error('the result is not the daemon\'s text');
+    } catch (e) {
+      // Never expected (the tests count these): the daemon's text is the truth.
+      this.fallbacks++;
+      console.warn(`notes: reconciling by a diff (${e.message})`);
+      out = { changes: diffChangeSet(shown.toString(), this.inboxDoc.toString()), authors: [] };
+    }
+    const pieces = out.authors;
+    const who = (from, to) => pieces.filter((p) => p.to > from && p.from < to)
+      .map((p) => ({ from: Math.max(from, p.from), to: Math.min(to, p.to), fp: p.a }));
+    const tr = withRemoteAuthor(who, () => this.view.state.update({ changes: out.changes, annotations: [Transaction.remote.of(true)] }));
+    this.view.update([tr]);
   }
 
   // ---- local edits ----
@@ -387,55 +461,69 @@ export class NoteSync {
     view.dispatch({ selection: tr.newSelection, scrollIntoView: true });
   }
 
+  // Code points of doc's units [from, to) (the daemon counts code points; changes never
+  // split a surrogate pair).
+  codePoints(doc, from, to) {
+    if (!this.astral || to <= from) return to - from;
+    const s = doc.sliceString(from, to);
+    let n = s.length;
+    for (let i = 0; i < s.length; i++) if (isHigh(s.charCodeAt(i))) n--;
+    return n;
+  }
+
+  // A local change as the daemon's splices: [pos, del, text] in code points, each on
+  // the text the ones before it made (the order the labels of reconcile.js follow).
+  splicesOf(changes, before, after) {
+    const out = [];
+    changes.iterChanges((fromA, toA, fromB, _toB, ins) => {
+      out.push([this.codePoints(after, 0, fromB), this.codePoints(before, fromA, toA), ins.toString()]);
+    });
+    return out;
+  }
+
   // EditorView.updateListener
   viewUpdate(u) {
-    const local = u.transactions.some((tr) => tr.docChanged && !tr.annotation(Transaction.remote));
+    let local = false;
+    for (const tr of u.transactions) {
+      if (!tr.docChanged) continue;
+      if (!this.astral) tr.changes.iterChanges((_a, _b, _c, _d, ins) => { if (!this.astral && hasSurrogate.test(ins.toString())) this.astral = true; });
+      if (tr.annotation(Transaction.remote)) continue;
+      local = true;
+      this.pending.push({ changes: tr.changes, splices: this.splicesOf(tr.changes, tr.startState.doc, tr.state.doc) });
+    }
     if (local) {
       this.push();
       this.scheduleSave();
-      this.ui.onPending(sendableUpdates(u.state).length);
+      this.ui.onPending(this.pending.length);
       this.ui.onDoc();
     }
     if (local || (u.selectionSet && u.transactions.some((tr) => !tr.annotation(Transaction.remote)))) this.sendCursor();
   }
 
-  // Pushes are pipelined: each local edit goes at once, on top of the ones still in
-  // flight ("after": how many of this page's updates, just before "version", the
-  // push builds on). The daemon takes a push only at its current version and only
-  // if those updates are indeed this page's; otherwise it ignores it.
+  // Each local edit goes at once, on the version this page stands on: the daemon puts
+  // it on that version plus this page's edits before it, and merges.
   push() {
     if (!this.view || this.restore || !this.connected || this.blocked) return;
-    const ups = sendableUpdates(this.view.state);
-    if (this.sent >= ups.length || this.sent >= MAX_IN_FLIGHT) return;
+    if (this.sent >= this.pending.length || this.sent >= MAX_IN_FLIGHT) return;
     const out = [];
     let size = 0;
-    for (const u of ups.slice(this.sent)) {
-      const j = { clientID: u.clientID, changes: u.changes.toJSON() };
+    for (const p of this.pending.slice(this.sent)) {
+      const j = { clientID: this.clientID, splices: p.splices };
       const s = utf8Length(JSON.stringify(j));
       if (out.length && size + s > PUSH_BUDGET) break;
       out.push(j);
       size += s;
     }
-    const msg = { t: 'push', version: this.version + this.sent, updates: out };
-    if (this.sent) msg.after = this.sent;
-    if (!this.send(msg)) return;
+    if (!this.send({ t: 'push', version: this.synced, updates: out })) return;
     this.sent += out.length;
-    // An ignored push is followed by the updates that explain it; if nothing
-    // comes at all, ask.
-    const mark = this.progress;
-    clearTimeout(this.pushTimer);
-    this.pushTimer = setTimeout(() => {
-      if (this.sent && this.progress === mark) { this.sent = 0; this.pull(this.version); }
-    }, 3000);
-    if (this.sent < ups.length) this.push(); // more than one push's worth
+    if (this.sent < this.pending.length) this.push(); // more than one push's worth
   }
 
   // ---- cursor and presence ----
-  pendingDesc(state) {
-    const ups = sendableUpdates(state);
-    if (!ups.length) return null;
-    let d = ups[0].changes.desc;
-    for (let i = 1; i < ups.length; i++) d = d.composeDesc(ups[i].changes.desc);
+  pendingDesc() {
+    if (!this.pending.length) return null;
+    let d = this.pending[0].changes.desc;
+    for (let i = 1; i < this.pending.length; i++) d = d.composeDesc(this.pending[i].changes.desc);
     return d;
   }
 
@@ -445,10 +533,10 @@ export class NoteSync {
     const go = () => {
       this.cursorTimer = 0;
       if (!this.view) return;
-      const inv = this.pendingDesc(this.view.state)?.invertedDesc;
+      const inv = this.pendingDesc()?.invertedDesc;
       const map = (p, assoc) => (inv ? inv.mapPos(p, assoc) : p);
       const ranges = this.view.state.selection.ranges.slice(0, 16).map((r) => ({ anchor: map(r.anchor, -1), head: map(r.head, -1) }));
-      const msg = { t: 'cursor', version: this.version, ranges };
+      const msg = { t: 'cursor', version: this.synced, ranges };
       const key = JSON.stringify(ranges);
       if (!now && key === this.lastCursor) return;
       if (this.send(msg)) this.lastCursor = key;
@@ -461,8 +549,8 @@ export class NoteSync {
   placePeople() {
     if (!this.view) return;
     const state = this.view.state;
-    const v = this.version;
-    const pend = this.pendingDesc(state);
+    const v = this.synced;
+    const pend = this.pendingDesc();
     const mine = this.me && this.me.session;
     const out = [];
     for (const p of this.people) {
@@ -503,14 +591,14 @@ export class NoteSync {
 
   authorship(msg) {
     if (!this.view) return;
-    if (msg.version !== this.version) { // raced with updates: ask again
+    if (msg.version !== this.synced || this.inbox.length) { // raced with updates: ask again
       setTimeout(() => this.send({ t: 'authorship' }), 100);
       return;
     }
     const authors = Array.isArray(msg.authors) ? msg.authors.map((a) => a && this.ui.person(a)) : [];
     // spans describe the confirmed text; the unconfirmed edits on top are the local person's
     let comp = null;
-    for (const u of sendableUpdates(this.view.state)) comp = comp ? comp.compose(u.changes) : u.changes;
+    for (const p of this.pending) comp = comp ? comp.compose(p.changes) : p.changes;
     const len = this.confirmedDoc.length;
     const ranges = [];
     for (const s of Array.isArray(msg.spans) ? msg.spans : []) {
@@ -536,11 +624,10 @@ export class NoteSync {
   save() {
     if (this.restore || !this.view || this.epoch == null) return;
     try {
-      const ups = sendableUpdates(this.view.state);
-      if (!ups.length) { sessionStorage.removeItem(this.storageKey); return; }
+      if (!this.pending.length) { sessionStorage.removeItem(this.storageKey); return; }
       sessionStorage.setItem(this.storageKey, JSON.stringify({
-        v: 1, note: this.noteId, epoch: this.epoch, version: this.version, text: this.confirmedDoc.toString(),
-        clientID: this.clientID, acked: this.acked, pending: ups.map((u) => u.changes.toJSON()), saved_ms: Date.now(),
+        v: 1, note: this.noteId, epoch: this.epoch, version: this.synced, text: this.confirmedDoc.toString(),
+        clientID: this.clientID, acked: this.acked, pending: this.pending.map((p) => p.changes.toJSON()), saved_ms: Date.now(),
       }));
     } catch (e) {
       console.warn('notes: cannot keep unsent edits in sessionStorage:', e.message);
