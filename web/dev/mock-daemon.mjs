@@ -23,6 +23,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer, WebSocket } from 'ws';
 import { ChangeSet, Text } from '@codemirror/state';
+import { diffChangeSet } from '../src/diff.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
@@ -112,7 +113,7 @@ class Note {
     this.fields = fields;
     this.text = textOf(text);
     this.epoch = rid(8);
-    this.updates = []; // this epoch's list: {clientID, changes (JSON), author}
+    this.updates = []; // this epoch's list: {clientID, changes (JSON), author, text after it}
     this.taken = new Map(); // clientID → its updates committed, across restarts (hello.taken)
     this.origin = Text.empty; // history replays allUpdates from here
     this.all = []; // every update since creation: {cs, author, time}
@@ -129,8 +130,12 @@ class Note {
     this.link = null; // client state when this instance is linked to an authority
     if (text) this.record(ChangeSet.of([{ from: 0, insert: text }], 0), by.fp, { initial: true });
     this.text = textOf(text);
+    this.epochText = this.text; // the text at version 0 of this epoch
     this.commit();
   }
+
+  // the text at version v of this epoch (Text shares what did not change: cheap to keep)
+  textAtVersion(v) { return v === 0 ? this.epochText : this.updates[v - 1].text; }
 
   get version() { return this.updates.length; }
 
@@ -167,7 +172,8 @@ class Note {
     const from = this.version;
     for (const u of list) {
       this.record(u.cs, u.author);
-      this.updates.push({ clientID: u.clientID, changes: u.cs.toJSON(), author: u.author, cs: u.cs });
+      this.updates.push({ clientID: u.clientID, changes: u.cs.toJSON(), author: u.author, cs: u.cs, text: this.text,
+        pageCs: u.pageCs || null, acks: u.acks || 0 });
     }
     const msg = JSON.stringify({ t: 'updates', version: from, updates: this.updates.slice(from).map(wireUpdate) });
     for (const c of this.conns) c.sendRaw(msg);
@@ -227,13 +233,14 @@ class Note {
     this.commit();
     this.epoch = rid(8);
     this.updates = [];
+    this.epochText = this.text;
     for (const c of this.conns) c.ws.close(1012, 'daemon restart');
     if (linkServer) linkServer.restart(this);
   }
 }
 
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
-const wireUpdate = (u) => ({ clientID: u.clientID, changes: u.changes, author: u.author });
+const wireUpdate = (u) => ({ clientID: u.clientID, changes: u.changes, author: u.author, ...(u.acks ? { acks: u.acks } : {}) });
 
 function pushRun(out, len, fp, u) {
   if (!len) return;
@@ -585,37 +592,35 @@ class PageConn {
     const ver = (v) => Number.isInteger(v) && v >= 0;
     switch (m.t) {
       case 'push': {
+        // docs/web.md, "push": code-point splices on the text at `version` plus this
+        // page's own updates since. The daemon merges them with the CRDT; the mock maps
+        // them over a diff from that text to its current one (an approximation).
         if (!ver(m.version)) return this.close('push: bad version');
-        const after = m.after ?? 0;
-        if (!Number.isInteger(after) || after < 0 || after > m.version) return this.close('push: bad "after"');
-        // the push builds on version - after: beyond the daemon's version, the page
-        // claims to know updates that do not exist
-        if (m.version - after > n.version) return this.close('push: version from the future');
+        if (m.version > n.version) return this.close('push: version from the future');
         if (!Array.isArray(m.updates) || !m.updates.length || m.updates.length > 10000) return this.close('push: bad updates');
         const cid = m.updates[0] && m.updates[0].clientID;
-        // Not at the current version: the page will get the missing updates, rebase
-        // and push again. A pipelined push builds on this page's own last `after`
-        // updates: if they are not those (its earlier push was ignored), ignore it too.
-        if (m.version !== n.version) return;
-        for (let i = m.version - after; i < m.version; i++) if (n.updates[i].clientID !== cid) return;
-        const list = [];
-        let len = n.text.length, t = n.text;
+        let view = n.textAtVersion(m.version);
+        for (let i = m.version; i < n.version; i++) if (n.updates[i].clientID === cid && n.updates[i].pageCs) view = n.updates[i].pageCs.apply(view);
+        let page = null, t = view;
         for (const u of m.updates) {
           if (!u || typeof u.clientID !== 'string' || !/^[A-Za-z0-9_-]{16,64}$/.test(u.clientID) || u.clientID !== cid) return this.close('push: bad clientID');
-          let cs;
-          try { cs = ChangeSet.fromJSON(u.changes); } catch { return this.close('push: changes are not a ChangeSet'); }
-          if (cs.length !== len) return this.close('push: changes do not fit the text');
-          let ok = true;
-          cs.iterChanges((fromA, toA, _fB, _tB, ins) => {
-            const split = (p) => p > 0 && p < t.length && isHigh(t.sliceString(p - 1, p).charCodeAt(0)) && isLow(t.sliceString(p, p + 1).charCodeAt(0));
-            if (split(fromA) || split(toA) || !wellFormed(ins.toString())) ok = false;
-          });
-          if (!ok) return this.close('push: a change splits a character');
-          t = cs.apply(t);
-          len = cs.newLength;
-          list.push({ clientID: u.clientID, cs, author: ME.fp });
+          if (!Array.isArray(u.splices)) return this.close('malformed update');
+          for (const sp of u.splices) {
+            if (!Array.isArray(sp) || sp.length !== 3 || !ver(sp[0]) || !ver(sp[1]) || typeof sp[2] !== 'string' || sp[2].includes('\u0000') || !wellFormed(sp[2])) return this.close('malformed update');
+            const s16 = t.toString();
+            const at = (cp, from = 0) => { let i = from; for (let k = 0; k < cp; k++) { if (i >= s16.length) return -1; i += isHigh(s16.charCodeAt(i)) ? 2 : 1; } return i; };
+            const from = at(sp[0]), to = from < 0 ? -1 : at(sp[1], from);
+            if (from < 0 || to < 0) return this.close('an edit lies outside the text of its version');
+            const cs = ChangeSet.of([{ from, to, insert: sp[2] }], t.length);
+            page = page ? page.compose(cs) : cs;
+            t = cs.apply(t);
+          }
         }
-        n.taken.set(cid, (n.taken.get(cid) || 0) + list.length);
+        if (!page) page = ChangeSet.empty(view.length);
+        const over = view.eq(n.text) ? null : diffChangeSet(view.toString(), n.text.toString());
+        const cs = over ? page.map(over) : page;
+        n.taken.set(cid, (n.taken.get(cid) || 0) + m.updates.length);
+        const list = [{ clientID: cid, cs, author: ME.fp, pageCs: page, acks: m.updates.length }];
         n.append(list);
         if (n.link) n.link.localAppended(list);
         return;
