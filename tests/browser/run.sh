@@ -1,6 +1,6 @@
 #!/bin/sh
 # The browser tests of the page of `notes serve` (puppeteer-core + Debian's Chromium).
-#   tests/browser/run.sh [TEST...]   TEST: protocol concurrent samespot presence reload hostile csp
+#   tests/browser/run.sh [TEST...]   TEST: protocol reconcile concurrent samespot presence reload hostile csp
 # Exit 0 when every check passes, 1 when one fails, 77 (ctest's SKIP) when Chromium,
 # Node 18+ or the npm packages are missing. Against two real daemons: set NOTES_URL_A,
 # NOTES_URL_B (and NOTES_TEXT_A/B), see run.mjs; otherwise two mock daemons run.
@@ -19,7 +19,7 @@ deps() { # $1: folder with package-lock.json; $2: a module that must resolve the
   (cd "$1" && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1) || skip "npm ci failed in $1 (offline?)"
 }
 deps "$here" puppeteer-core
-[ -n "${NOTES_URL_A:-}" ] || deps "$web" ws
+deps "$web" @codemirror/state # reconcile.mjs imports web/src; the mocks need ws too
 [ -f "$web/dist/app.js" ] || { echo "web/dist/app.js is missing: run web/build.sh"; exit 1; }
 cd "$here"
 exec node run.mjs "$@"

@@ -395,7 +395,7 @@ export class NoteSync {
     const trs = [];
     let state = this.view.state;
     for (const u of this.inbox) {
-      const tr = withRemoteAuthor(u.author, () => state.update({ changes: u.changes, annotations: [Transaction.remote.of(true)] }));
+      const tr = withRemoteAuthor(u.author, () => state.update({ changes: u.changes, annotations: [Transaction.remote.of(true), Transaction.addToHistory.of(false)] }));
       trs.push(tr);
       state = tr.state;
     }
@@ -427,7 +427,7 @@ export class NoteSync {
     const pieces = out.authors;
     const who = (from, to) => pieces.filter((p) => p.to > from && p.from < to)
       .map((p) => ({ from: Math.max(from, p.from), to: Math.min(to, p.to), fp: p.a }));
-    const tr = withRemoteAuthor(who, () => this.view.state.update({ changes: out.changes, annotations: [Transaction.remote.of(true)] }));
+    const tr = withRemoteAuthor(who, () => this.view.state.update({ changes: out.changes, annotations: [Transaction.remote.of(true), Transaction.addToHistory.of(false)] }));
     this.view.update([tr]);
   }
 
