@@ -73,6 +73,24 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 
+/*
+ * What each case measured (one line per step) goes to a file beside the
+ * test, test_sync_hostile.out (NOTES_TEST_VERBOSE=1: to stdout): a failing
+ * assertion, which cmocka prints, is then near the top of what ctest
+ * shows, not below hundreds of lines of figures.
+ */
+static FILE *g_say;
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(g_say ? g_say : stdout, fmt, ap);
+    va_end(ap);
+    fflush(g_say ? g_say : stdout);
+}
+
 /* Bounds on the server's resident memory (KiB). AddressSanitizer keeps
  * freed memory in quarantine and adds shadow memory, so its builds get
  * eight times the room; there LeakSanitizer checks the server instead
@@ -1246,7 +1264,7 @@ static void expect_refused_f(struct world *w, const char *what,
     struct outcome o;
     snap_take(w->a, &before);
     mal_session_f(w, flags, msgs, n, &o);
-    printf("  %-46s -> %s: %s\n", what, notes_sync_errname(o.rec.rc),
+    say("  %-46s -> %s: %s\n", what, notes_sync_errname(o.rec.rc),
            o.rec.detail);
     if (o.rec.rc != rc)
         fail_msg("%s: the server ended with %s (%s), expected %s", what,
@@ -1304,7 +1322,7 @@ static void expect_taken(struct world *w, const char *what,
     bundle_of(&bundle, chg, nchg);
     by_bundle_msg(&msgs, 0, id, bundle.data, bundle.len);
     mal_session(w, msgs.data, msgs.len, &o);
-    printf("  %-46s -> %s, %llu new change(s) stored\n", what,
+    say("  %-46s -> %s, %llu new change(s) stored\n", what,
            o.rec.rc ? notes_sync_errname(o.rec.rc) : "OK",
            (unsigned long long)o.rec.changes_received);
     if (o.rec.rc != 0)
@@ -1476,7 +1494,7 @@ static void test_hostile_impersonation(void **st)
     }
     mal_close(&m);
     assert_int_equal(srv_wait(before + 1, 5000), before + 1);
-    printf("  %-46s -> %s: %s\n", "handshake: M3 claiming Ana's key",
+    say("  %-46s -> %s: %s\n", "handshake: M3 claiming Ana's key",
            notes_sync_errname(g_srv.rec[before].rc), g_srv.rec[before].detail);
     assert_int_equal(g_srv.rec[before].rc, NOTES_SYNC_EHANDSHAKE);
     assert_false(g_srv.rec[before].opened);
@@ -1550,7 +1568,7 @@ static void test_hostile_replay_and_reorder(void **st)
     }
     mal_session(w, msgs.data, msgs.len, &o);
     notes__buf_release(&msgs);
-    printf("  %-46s -> %s, %llu new change(s)\n", "replay of the server's own "
+    say("  %-46s -> %s, %llu new change(s)\n", "replay of the server's own "
            "changes", o.rec.rc ? notes_sync_errname(o.rec.rc) : "OK",
            (unsigned long long)o.rec.changes_received);
     assert_int_equal(o.rec.rc, 0);
@@ -1681,7 +1699,7 @@ static void test_hostile_equivocation(void **st)
     expect_taken(w, "Z: seq 2 on the other branch", w->n1, &cz, 1, 1);
 
     t = note_state(w->a, w->n1, &nc, &neq);
-    printf("  server after equivocation: %zu changes, %zu equivocation(s) "
+    say("  server after equivocation: %zu changes, %zu equivocation(s) "
            "reported; the text keeps both branches\n", nc, neq);
     assert_int_equal(nc, nc0 + 3);
     assert_int_equal(neq, 1);
@@ -1702,7 +1720,7 @@ static void test_hostile_equivocation(void **st)
         assert_int_equal(notes_doc_open(r, w->n1, &d), NOTES_OK);
         assert_int_equal(notes_doc_verify(d, &rep), NOTES_EEQUIVOCATION);
         assert_int_equal(rep.nproblems, 1);
-        printf("  verify: %s\n", rep.problems[0].message);
+        say("  verify: %s\n", rep.problems[0].message);
         assert_non_null(strstr(rep.problems[0].message, fpr));
         for (size_t i = 0; i < notes_doc_change_count(d); i++) {
             notes_change_info ci;
@@ -1733,7 +1751,7 @@ static void test_hostile_equivocation(void **st)
     assert_non_null(strstr(t, text2[0]));
     assert_non_null(strstr(t, text2[1]));
     free(t);
-    printf("  note 2: Bo got both branches: the same text and evidence\n");
+    say("  note 2: Bo got both branches: the same text and evidence\n");
     notes__buf_release(&c[0]);
     notes__buf_release(&c[1]);
     notes__buf_release(&c2[0]);
@@ -1931,7 +1949,7 @@ static void test_hostile_huge_lengths(void **st)
             }
             assert_int_equal(mal_pump(&m, 5000), 1);
             assert_int_equal(srv_wait(rec + 1, 5000), rec + 1);
-            printf("  %-46s -> %s: %s\n", hdrs[i].what,
+            say("  %-46s -> %s: %s\n", hdrs[i].what,
                    notes_sync_errname(g_srv.rec[rec].rc),
                    g_srv.rec[rec].detail);
             assert_int_equal(g_srv.rec[rec].rc, hdrs[i].rc);
@@ -2164,7 +2182,7 @@ static void test_hostile_huge_lengths(void **st)
         by_msg(&msgs, M_ERROR, pl.data, pl.len);
         free(big);
         mal_session_f(w, WITH_HAVE, msgs.data, msgs.len, &o);
-        printf("  %-46s -> %s: %.60s...\n", "ERROR: code 2^64-1, 64 KiB reason",
+        say("  %-46s -> %s: %.60s...\n", "ERROR: code 2^64-1, 64 KiB reason",
                notes_sync_errname(o.rec.rc), o.rec.detail);
         assert_int_equal(o.rec.rc, NOTES_SYNC_EREFUSED);
         assert_false(o.error); /* no reply to an error */
@@ -2177,7 +2195,7 @@ static void test_hostile_huge_lengths(void **st)
     {
         long hwm1 = proc_kb(g_srv.pid, "VmHWM:");
         long rss1 = proc_kb(g_srv.pid, "VmRSS:");
-        printf("  server memory: RSS %ld -> %ld KiB, peak %ld -> %ld KiB\n",
+        say("  server memory: RSS %ld -> %ld KiB, peak %ld -> %ld KiB\n",
                rss0, rss1, hwm0, hwm1);
         /* Nothing claimed was allocated: a frame (1 MiB) and small
          * buffers at most. */
@@ -2293,7 +2311,7 @@ static void test_hostile_decompression_bomb(void **st)
                    NOTES_ETOOBIG, "over the limit");
     free(d);
     hwm = proc_kb(g_srv.pid, "VmHWM:");
-    printf("  declared bombs refused in %.0f ms; server peak %ld KiB\n",
+    say("  declared bombs refused in %.0f ms; server peak %ld KiB\n",
            now_ms() - t0, hwm);
     d = zstd_declare(z, zn, 1024, 4, &dn);
     zbundle_msgs(&msgs, w->n1, d, dn);
@@ -2309,7 +2327,7 @@ static void test_hostile_decompression_bomb(void **st)
     {
         long rss = proc_kb(g_srv.pid, "VmRSS:");
         long hwm2 = proc_kb(g_srv.pid, "VmHWM:");
-        printf("  server memory after the lying frames: RSS %ld KiB, peak "
+        say("  server memory after the lying frames: RSS %ld KiB, peak "
                "%ld KiB (was %ld)\n", rss, hwm2, hwm);
         /* The 64 MiB buffer is allocated but never touched. */
         assert_true(hwm2 - hwm < MEM_KB(16 * 1024));
@@ -2325,7 +2343,7 @@ static void test_hostile_decompression_bomb(void **st)
                    NOTES_ETOOBIG, "more than 256x");
     {
         long hwm2 = proc_kb(g_srv.pid, "VmHWM:");
-        printf("  64 MiB bomb: %zu bytes on the wire, refused in %.0f ms; "
+        say("  64 MiB bomb: %zu bytes on the wire, refused in %.0f ms; "
                "server peak %ld -> %ld KiB (+%ld)\n", zn, now_ms() - t0, hwm,
                hwm2, hwm2 - hwm);
         assert_true(hwm2 - hwm < MEM_KB(4 * 1024));
@@ -2335,7 +2353,7 @@ static void test_hostile_decompression_bomb(void **st)
     /* Bo's sync ran after it: the bomb's session and buffer are freed. */
     {
         long rss = proc_kb(g_srv.pid, "VmRSS:");
-        printf("  server RSS after the next session: %ld KiB (before the "
+        say("  server RSS after the next session: %ld KiB (before the "
                "bombs %ld)\n", rss, rss0);
         assert_true(rss - rss0 < MEM_KB(16 * 1024));
     }
@@ -2389,7 +2407,7 @@ static void test_hostile_slowloris(void **st)
     }
     close(fd[0]);
     close(fd[1]);
-    printf("  trickled M1 (1 byte/100 ms): stranger dropped after %.0f ms "
+    say("  trickled M1 (1 byte/100 ms): stranger dropped after %.0f ms "
            "(%zu bytes), member after %.0f ms (%zu bytes)\n", closed[0],
            sent[0], closed[1], sent[1]);
     for (int i = 0; i < 2; i++) {
@@ -2399,7 +2417,7 @@ static void test_hostile_slowloris(void **st)
     }
     assert_int_equal(srv_wait(rec + 2, 3000), rec + 2);
     for (int i = 0; i < 2; i++) {
-        printf("  server: %s: %s\n", notes_sync_errname(g_srv.rec[rec + i].rc),
+        say("  server: %s: %s\n", notes_sync_errname(g_srv.rec[rec + i].rc),
                g_srv.rec[rec + i].detail);
         assert_int_equal(g_srv.rec[rec + i].rc, NOTES_SYNC_ETIMEOUT);
         assert_false(g_srv.rec[rec + i].opened);
@@ -2432,7 +2450,7 @@ static void test_hostile_slowloris(void **st)
             }
             (void)mal_pump(&m, 50);
         }
-        printf("  header trickled 1 byte per %d ms after the handshake: "
+        say("  header trickled 1 byte per %d ms after the handshake: "
                "dropped after %.0f ms, %zu byte(s) sent; told: %s\n",
                IDLE_MS + 250, now_ms() - t0, i, m.err_text);
         assert_true(m.eof);
@@ -2577,7 +2595,7 @@ static void test_hostile_connection_flood(void **st)
             accepted++;
             timeouts += g_srv.rec[i].rc == NOTES_SYNC_ETIMEOUT;
         }
-        printf("  flood of %d connections from one address in %.0f ms "
+        say("  flood of %d connections from one address in %.0f ms "
                "(max_conns %d, %d pending per address): %zu accepted (%zu "
                "held to the handshake deadline, the others sent garbage), "
                "%zu turned away at once (%zu told busy); all closed after "
@@ -2585,7 +2603,7 @@ static void test_hostile_connection_flood(void **st)
                opened_by, MAXC, PER_ADDR, accepted, timeouts,
                FLOOD - accepted, nbusy, last_close,
                poked ? " (stranded ones poked)" : "", bytes);
-        printf("  server: descriptors %ld -> max %ld, RSS %ld -> max %ld KiB; "
+        say("  server: descriptors %ld -> max %ld, RSS %ld -> max %ld KiB; "
                "the honest sync succeeded after %.0f ms (%zu tries)\n", fd0,
                fdmax, rss0, rssmax, honest_at, tries);
         assert_int_equal(nclosed, FLOOD);
@@ -2808,11 +2826,11 @@ static void test_hostile_stranger_flood_members(void **st)
         }
     }
     flood_stop();
-    printf("  members' sync success while a stranger floods: %zu/%d in "
+    say("  members' sync success while a stranger floods: %zu/%d in "
            "%.1f s (each %.0f ms on average, worst %.0f ms)%s%s\n", ok,
            FLOOD_SYNCS, (now_ms() - t0) / 1000, sum / FLOOD_SYNCS, worst,
            first_err[0] ? "; first failure: " : "", first_err);
-    printf("  the stranger: %zu connections from %d addresses (%d held, "
+    say("  the stranger: %zu connections from %d addresses (%d held, "
            "%d new/s), %zu closed by the server, %zu of them answered "
            "busy, %zu other bytes; server descriptors %ld -> max %ld\n",
            g_flood.opened, FLOOD_ADDRS, FLOOD_HOLD, FLOOD_RATE,
@@ -2961,7 +2979,7 @@ static void test_hostile_pending_limits(void **st)
     for (size_t i = rec0; i < g_srv.nrec; i++)
         evicted += g_srv.rec[i].rc == NOTES_SYNC_EBUSY &&
                    strstr(g_srv.rec[i].detail, "evicted") != NULL;
-    printf("  pending limits: the 9th from one address answered busy; the "
+    say("  pending limits: the 9th from one address answered busy; the "
            "17th pending evicted the oldest of the busiest address "
            "(%zu eviction(s) reported)\n", evicted);
     assert_int_equal(evicted, 1);
@@ -2969,11 +2987,11 @@ static void test_hostile_pending_limits(void **st)
 
     /* The client side. */
     rc = once_against_fake(w, 1, detail, sizeof(detail));
-    printf("  a busy answer: %s: %s\n", notes_sync_errname(rc), detail);
+    say("  a busy answer: %s: %s\n", notes_sync_errname(rc), detail);
     assert_int_equal(rc, NOTES_SYNC_EBUSY);
     assert_non_null(strstr(detail, "busy"));
     rc = once_against_fake(w, 0, detail, sizeof(detail));
-    printf("  a close without an answer: %s: %s\n", notes_sync_errname(rc),
+    say("  a close without an answer: %s: %s\n", notes_sync_errname(rc),
            detail);
     assert_int_equal(rc, NOTES_SYNC_EBUSY);
     assert_null(strstr(detail, "does not hold"));
@@ -3130,7 +3148,7 @@ static void test_hostile_stranger_handshakes(void **st)
         attempts += t[i].done;
         bad += t[i].bad;
         if (t[i].bad)
-            printf("  thread %d: %s\n", i, t[i].why);
+            say("  thread %d: %s\n", i, t[i].why);
     }
     for (size_t i = rec0; i < g_srv.nrec; i++) {
         opened += g_srv.rec[i].opened != 0;
@@ -3140,14 +3158,14 @@ static void test_hostile_stranger_handshakes(void **st)
         no_proof += strstr(g_srv.rec[i].detail, "proof does not "
                                                 "authenticate") != NULL;
     }
-    printf("  stranger: %zu handshake attempts (random M1, replayed M1 then "
+    say("  stranger: %zu handshake attempts (random M1, replayed M1 then "
            "M3, M1 + garbage, replayed M1+M3+frame) in %.1f s (%.0f/s, %d "
            "threads)\n", attempts, elapsed / 1000, attempts / (elapsed / 1000),
            STRANGER_THREADS);
-    printf("  server: %zu sessions reported, %zu refused at the handshake "
+    say("  server: %zu sessions reported, %zu refused at the handshake "
            "(%zu without the secret at M1, %zu replays at M3), %zu opened\n",
            g_srv.nrec - rec0, hs_fail, no_secret, no_proof, opened);
-    printf("  server memory: RSS after %d attempts %ld KiB, after %zu %ld KiB "
+    say("  server memory: RSS after %d attempts %ld KiB, after %zu %ld KiB "
            "(%+ld), peak %ld KiB; virtual %ld -> %ld KiB (%+ld); descriptors "
            "%ld -> %ld\n", STRANGER_WARMUP, rss_warm, attempts, rss_end,
            rss_end - rss_warm, hwm_end, vsz_warm, vsz_end,
@@ -3233,7 +3251,7 @@ static void test_hostile_have_flood_memory(void **st)
     m.auto_bye = 0;
     (void)mal_pump(&m, 500); /* let the server take it in */
     rss1 = proc_kb(g_srv.pid, "VmRSS:");
-    printf("  %zu bytes of HAVE (%zu notes x %d authors) -> server RSS %ld -> "
+    say("  %zu bytes of HAVE (%zu notes x %d authors) -> server RSS %ld -> "
            "%ld KiB (+%ld KiB, %.1fx what was sent)\n", sent, entries, AUTHORS,
            rss0, rss1, rss1 - rss0, (rss1 - rss0) * 1024.0 / (double)sent);
     mal_close(&m);
@@ -3277,10 +3295,10 @@ static void test_hostile_slow_reader(void **st)
     t0 = now_ms();
     /* Mallory reads nothing from here on. */
     srv_wait(rec + 1, 3 * IDLE_MS + 1000);
-    printf("  a member that stops reading: %s after %.0f ms\n",
+    say("  a member that stops reading: %s after %.0f ms\n",
            g_srv.nrec > rec ? "dropped" : "still held", now_ms() - t0);
     if (g_srv.nrec > rec)
-        printf("  server: %s: %s\n", notes_sync_errname(g_srv.rec[rec].rc),
+        say("  server: %s: %s\n", notes_sync_errname(g_srv.rec[rec].rc),
                g_srv.rec[rec].detail);
     mal_close(&m);
     assert_true(g_srv.nrec > rec);
@@ -3316,7 +3334,7 @@ static void test_hostile_trickle_within_idle(void **st)
         }
         (void)mal_pump(&m, 50);
     }
-    printf("  header trickled 1 byte per %d ms: %s after %.0f ms (%zu "
+    say("  header trickled 1 byte per %d ms: %s after %.0f ms (%zu "
            "bytes)\n", IDLE_MS / 3, m.eof ? "dropped" : "still held",
            now_ms() - t0, i);
     mal_close(&m);
@@ -3453,7 +3471,7 @@ static void test_hostile_malformed_packs(void **st)
     {
         struct outcome o;
         mal_session(w, msgs.data, msgs.len, &o);
-        printf("  %-46s -> %s, %llu new change(s)\n", "a valid pack",
+        say("  %-46s -> %s, %llu new change(s)\n", "a valid pack",
                o.rec.rc ? notes_sync_errname(o.rec.rc) : "OK",
                (unsigned long long)o.rec.changes_received);
         if (o.rec.rc)
@@ -3581,7 +3599,7 @@ static void test_hostile_pack_bomb_memory(void **st)
     expect_refused(w, "pack bomb, compressed", msgs.data, msgs.len,
                    NOTES_ETOOBIG, "more than 256x");
     hwm1 = proc_kb(g_srv.pid, "VmHWM:");
-    printf("  pack bomb: %zu bytes of pack, %zu on the wire: refused after "
+    say("  pack bomb: %zu bytes of pack, %zu on the wire: refused after "
            "%.0f ms; server peak %ld -> %ld KiB (+%ld KiB)\n",
            b.len, zn, now_ms() - t0, hwm0, hwm1, hwm1 - hwm0);
     assert_true(hwm1 - hwm0 < 4 * 1024);
@@ -3596,7 +3614,7 @@ static void test_hostile_pack_bomb_memory(void **st)
     expect_refused(w, "pack bomb, 50,000 unsigned changes", msgs.data,
                    msgs.len, NOTES_EUNSIGNED, "unsigned changes in a row");
     hwm1 = proc_kb(g_srv.pid, "VmHWM:");
-    printf("  pack bomb: %zu bytes on the wire, uncompressed: refused after "
+    say("  pack bomb: %zu bytes on the wire, uncompressed: refused after "
            "%.0f ms; server peak %ld -> %ld KiB (+%ld KiB)\n", b.len,
            now_ms() - t0, hwm0, hwm1, hwm1 - hwm0);
     free(z);
@@ -3676,10 +3694,16 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     if (notes_init() != NOTES_OK)
         return 1;
+    if (!getenv("NOTES_TEST_VERBOSE") &&
+        (g_say = fopen("test_sync_hostile.out", "w")) != NULL)
+        fprintf(stderr, "test_sync_hostile: the figures of each case are in "
+                        "test_sync_hostile.out (NOTES_TEST_VERBOSE=1: here)\n");
     /* HOSTILE_TEST=pattern runs only the matching tests (by hand). */
     if (getenv("HOSTILE_TEST"))
         cmocka_set_test_filter(getenv("HOSTILE_TEST"));
     rc = cmocka_run_group_tests(tests, NULL, NULL);
     srv_kill();
+    if (g_say)
+        fclose(g_say);
     return rc;
 }
