@@ -358,6 +358,7 @@ export class NoteSync {
     }
     this.inboxDoc = doc;
     this.drain();
+    this.push(); // acknowledgements free room for edits held back (MAX_IN_FLIGHT)
   }
 
   // Take in the held updates when the page may: at once when it has no edit of its own
@@ -504,10 +505,11 @@ export class NoteSync {
   // it on that version plus this page's edits before it, and merges.
   push() {
     if (!this.view || this.restore || !this.connected || this.blocked) return;
-    if (this.sent >= this.pending.length || this.sent >= MAX_IN_FLIGHT) return;
+    // in flight: pushed and not yet acknowledged (acknowledgements wait in the inbox)
+    if (this.sent >= this.pending.length || this.sent - this.inboxAcks >= MAX_IN_FLIGHT) return;
     const out = [];
     let size = 0;
-    for (const p of this.pending.slice(this.sent)) {
+    for (const p of this.pending.slice(this.sent, this.inboxAcks + MAX_IN_FLIGHT)) {
       const j = { clientID: this.clientID, splices: p.splices };
       const s = utf8Length(JSON.stringify(j));
       if (out.length && size + s > PUSH_BUDGET) break;
