@@ -39,6 +39,8 @@ struct pend {
     size_t r0, r1;
     uint32_t *p;
     size_t np, cap;
+    uint32_t *h;           /* the sides: the latest of p (prepare()) */
+    size_t nh;
 };
 
 /* One change's records in a segment; iso: it is concurrent with none. */
@@ -429,6 +431,79 @@ static int examine(struct cx *x, const struct rec *r, const struct rec *end,
 
 /* ---- the result ---- */
 
+/* Is the code point at position k present at the version of change h
+ * (h < 0: the current text)? Inserted there and deleted by none of it. */
+static int live_at(struct cx *x, size_t k, int64_t h)
+{
+    if (h < 0)
+        return x->nl[k] >> 1;
+    notes_lv c = x->order[k], hl = last_lv(x, (uint32_t)h);
+    int live = reach(x, c, hl);
+    for (notes_lv dl = x->dhead[c]; live && dl != NONE; dl = x->dnext[dl])
+        live = !reach(x, dl, hl);
+    return live;
+}
+
+/* Does a line begin at position p at the version of change h: is the last
+ * code point before p there a newline, or is there none? */
+static int line_start_at(struct cx *x, size_t p, int64_t h)
+{
+    while (p-- > 0)
+        if (live_at(x, p, h))
+            return x->nl[p] & 1;
+    return 1;
+}
+
+/*
+ * Dedupe a conflict's changes, find its sides (the changes no other one of
+ * them precedes) and widen its region until it is whole lines in every
+ * side's version too: a change that rewrote two neighbouring lines (a diff
+ * hunk) has its newline elsewhere than the merged text has.
+ */
+static int prepare(struct cx *x, struct pend *p)
+{
+    qsort(p->p, p->np, sizeof(uint32_t), cmp_u32);
+    size_t w = 0;
+    for (size_t i = 0; i < p->np; i++)
+        if (!w || p->p[w - 1] != p->p[i])
+            p->p[w++] = p->p[i];
+    p->np = w;
+    notes__free(p->h);
+    if (!(p->h = notes__malloc(p->np * sizeof(uint32_t))))
+        return NOTES_ENOMEM;
+    p->nh = 0;
+    for (size_t i = 0; i < p->np; i++) {
+        int head = 1;
+        for (size_t j = 0; j < p->np && head; j++)
+            head = j == i || !before(x, p->p[i], p->p[j]);
+        if (head)
+            p->h[p->nh++] = p->p[i];
+    }
+    for (size_t i = 0; i < p->nh && p->r1 < x->norder;) {
+        if (line_start_at(x, p->r1, p->h[i])) {
+            i++;
+            continue;
+        }
+        size_t b = p->r1; /* to the end of the next merged line */
+        while (b < x->norder && (x->nl[b] & 3) != 3)
+            b++;
+        p->r1 = b < x->norder ? b + 1 : b;
+        i = 0;
+    }
+    for (size_t i = 0; i < p->nh && p->r0 > 0;) {
+        if (line_start_at(x, p->r0, p->h[i])) {
+            i++;
+            continue;
+        }
+        size_t a = p->r0 - 1; /* to the start of the merged line before */
+        while (a > 0 && (x->nl[a - 1] & 3) != 3)
+            a--;
+        p->r0 = a;
+        i = 0;
+    }
+    return NOTES_OK;
+}
+
 /* The live code points of positions [r0, r1) at the version of change h
  * (h < 0: the current text). */
 static int region_text(struct cx *x, size_t r0, size_t r1, int64_t h,
@@ -436,19 +511,10 @@ static int region_text(struct cx *x, size_t r0, size_t r1, int64_t h,
 {
     struct notes_buf b;
     notes__buf_init(&b, SIZE_MAX);
-    notes_lv hl = h < 0 ? 0 : last_lv(x, (uint32_t)h);
     int rc = NOTES_OK;
     for (size_t k = r0; k < r1 && !rc; k++) {
         notes_lv c = x->order[k];
-        int live;
-        if (h < 0) {
-            live = x->nl[k] >> 1;
-        } else {
-            live = reach(x, c, hl);
-            for (notes_lv dl = x->dhead[c]; live && dl != NONE; dl = x->dnext[dl])
-                live = !reach(x, dl, hl);
-        }
-        if (live) {
+        if (live_at(x, k, h)) {
             size_t len;
             const char *ch = char_at(x, c, &len);
             rc = notes__buf_put(&b, ch, len);
@@ -494,12 +560,6 @@ static int finish(struct cx *x, struct pend *p, notes_line_conflict *c, int *kee
     int rc;
     *keep = 0;
     memset(c, 0, sizeof(*c));
-    qsort(p->p, p->np, sizeof(uint32_t), cmp_u32);
-    size_t w = 0;
-    for (size_t i = 0; i < p->np; i++)
-        if (!w || p->p[w - 1] != p->p[i])
-            p->p[w++] = p->p[i];
-    p->np = w;
     c->from = x->vis[p->r0];
     c->to = x->vis[p->r1];
     for (size_t k = p->r0; k < p->r1; k++)
@@ -508,22 +568,16 @@ static int finish(struct cx *x, struct pend *p, notes_line_conflict *c, int *kee
         c->nlines++; /* the text's unterminated last line */
     if ((rc = region_text(x, p->r0, p->r1, -1, &c->merged, &c->nbytes)))
         return rc;
-    /* The sides: the latest changes among those taking part. */
-    c->side = notes__calloc(p->np, sizeof(*c->side));
+    c->side = notes__calloc(p->nh ? p->nh : 1, sizeof(*c->side));
     if (!c->side)
         return NOTES_ENOMEM;
     int differs = 0;
-    for (size_t i = 0; i < p->np; i++) {
-        uint32_t h = p->p[i];
-        int head = 1;
-        for (size_t j = 0; j < p->np && head; j++)
-            head = j == i || !before(x, h, p->p[j]);
-        if (!head)
-            continue;
+    for (size_t i = 0; i < p->nh; i++) {
+        uint32_t h = p->h[i];
         notes_conflict_side *s = &c->side[c->nsides++];
         s->change = h;
         memcpy(s->author, x->d->e[h].c->author, 32);
-        if ((rc = region_text(x, p->r0, p->r1, h, &s->text, &s->nbytes)))
+        if ((rc = region_text(x, p->r0, p->r1, (int64_t)h, &s->text, &s->nbytes)))
             return rc;
         differs |= s->nbytes != c->nbytes || memcmp(s->text, c->merged, c->nbytes);
         if (!(s->changes = notes__malloc(p->np * sizeof(size_t))))
@@ -630,6 +684,36 @@ int notes_doc_line_conflicts(notes_doc *d, notes_line_conflict **out, size_t *n)
         rc = examine(&x, recs + a, recs + b, &pends, &npend, &cappend);
         a = b;
     }
+    /* Sides and whole-line regions; regions that now overlap are one
+     * conflict (its sides found again). */
+    size_t kept = 0;
+    for (size_t i = 0; i < npend && !rc; i++) {
+        if ((rc = prepare(&x, &pends[i])))
+            break;
+        pends[kept++] = pends[i];
+        if (kept - 1 != i)
+            pends[i].p = pends[i].h = NULL; /* moved */
+        while (!rc && kept > 1 && pends[kept - 2].r1 > pends[kept - 1].r0) {
+            struct pend *a = &pends[kept - 2], *b = &pends[kept - 1];
+            for (size_t j = 0; j < b->np && !rc; j++)
+                rc = pend_add(a, b->p[j]);
+            if (b->r0 < a->r0)
+                a->r0 = b->r0;
+            if (b->r1 > a->r1)
+                a->r1 = b->r1;
+            notes__free(b->p);
+            notes__free(b->h);
+            b->p = b->h = NULL;
+            kept--;
+            if (!rc)
+                rc = prepare(&x, a);
+        }
+    }
+    for (size_t i = kept; i < npend; i++) {
+        notes__free(pends[i].p);
+        notes__free(pends[i].h);
+    }
+    npend = kept;
     if (rc)
         goto out;
     if (npend && !(res = notes__calloc(npend, sizeof(*res)))) {
@@ -650,8 +734,10 @@ int notes_doc_line_conflicts(notes_doc *d, notes_line_conflict **out, size_t *n)
             nres++;
     }
 out:
-    for (size_t i = 0; i < npend; i++)
+    for (size_t i = 0; i < npend; i++) {
         notes__free(pends[i].p);
+        notes__free(pends[i].h);
+    }
     notes__free(pends);
     notes__free(recs);
     notes__free(ents);

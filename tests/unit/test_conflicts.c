@@ -1,0 +1,460 @@
+/*
+ * test_conflicts.c: concurrent edits of one line (notes_doc_line_conflicts,
+ * notes_doc_resolve_conflict) between replicas kept in memory: rewrites of
+ * one line and a line deleted while extended are listed with each side's
+ * version; two people only typing into one line, or editing neighbouring
+ * lines, are not; a later change that saw both ends a conflict; keeping
+ * either side; the same list on both replicas whatever the merge order; the
+ * automerge-paper trace as a note (linear, then forked) stays fast.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <time.h>
+
+#include "internal.h"
+#include "trace.h"
+
+struct pair {
+    notes_identity *ia, *ib, *ic;
+    notes_doc *a, *b, *c;
+};
+
+static const uint8_t docid[16] = "conflicts-test!";
+
+static int setup(void **state)
+{
+    struct pair *p = calloc(1, sizeof(*p));
+    assert_int_equal(notes_identity_generate("Ana", &p->ia), NOTES_OK);
+    assert_int_equal(notes_identity_generate("Bo", &p->ib), NOTES_OK);
+    assert_int_equal(notes_identity_generate("Cy", &p->ic), NOTES_OK);
+    assert_int_equal(notes_doc_memory(p->ia, docid, &p->a), NOTES_OK);
+    assert_int_equal(notes_doc_memory(p->ib, docid, &p->b), NOTES_OK);
+    assert_int_equal(notes_doc_memory(p->ic, docid, &p->c), NOTES_OK);
+    *state = p;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct pair *p = *state;
+    notes_doc_free(p->a);
+    notes_doc_free(p->b);
+    notes_doc_free(p->c);
+    notes_identity_free(p->ia);
+    notes_identity_free(p->ib);
+    notes_identity_free(p->ic);
+    free(p);
+    return 0;
+}
+
+/* Send everything `from` has that `to` lacks. */
+static void sync_to(notes_doc *from, notes_doc *to)
+{
+    uint8_t(*heads)[32], *bytes;
+    size_t nh, n, added;
+    assert_int_equal(notes_doc_heads(to, &heads, &nh), NOTES_OK);
+    assert_int_equal(notes_doc_export(from, (const uint8_t(*)[32])heads, nh,
+                                      &bytes, &n), NOTES_OK);
+    notes_free(heads);
+    assert_int_equal(notes_doc_merge(to, bytes, n, &added), NOTES_OK);
+    notes_free(bytes);
+}
+
+/* What `notes edit` does: the whole text replaced, then one change. */
+static void edit(notes_doc *d, const char *text)
+{
+    assert_int_equal(notes_doc_set_text(d, text, strlen(text)), NOTES_OK);
+    assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
+}
+
+static const char *text(notes_doc *d)
+{
+    return notes_doc_text(d, NULL);
+}
+
+static size_t conflicts(notes_doc *d, notes_line_conflict **c)
+{
+    size_t n;
+    int rc = notes_doc_line_conflicts(d, c, &n);
+    if (rc)
+        fail_msg("line conflicts: %s: %s", notes_strerror(rc), notes_last_detail());
+    if (getenv("CONF_DEBUG"))
+        for (size_t i = 0; i < n; i++) {
+            printf("line %zu [%zu,%zu) merged <%s>\n", (*c)[i].line, (*c)[i].from, (*c)[i].to, (*c)[i].merged);
+            for (size_t s = 0; s < (*c)[i].nsides; s++)
+                printf("  side %zu change %zu <%s>\n", s, (*c)[i].side[s].change, (*c)[i].side[s].text);
+        }
+    return n;
+}
+
+/* Base on a, copied to b: both then edit concurrently. */
+static void fork_base(struct pair *p, const char *base)
+{
+    edit(p->a, base);
+    sync_to(p->a, p->b);
+    assert_string_equal(text(p->b), base);
+}
+
+static void exchange(struct pair *p)
+{
+    sync_to(p->a, p->b);
+    sync_to(p->b, p->a);
+    assert_string_equal(text(p->a), text(p->b));
+}
+
+/* The side whose author is `id`. */
+static const notes_conflict_side *side_of(const notes_line_conflict *c,
+                                          const notes_identity *id)
+{
+    for (size_t s = 0; s < c->nsides; s++)
+        if (memcmp(c->side[s].author, notes_identity_public_key(id), 32) == 0)
+            return &c->side[s];
+    fail_msg("no side by that author");
+    return NULL;
+}
+
+static const char BASE[] = "# Weekly\n"
+                           "- Budget approved\n"
+                           "- Release on Friday\n"
+                           "- Next meeting Tuesday\n";
+
+static void test_rewrite_one_line(void **state)
+{
+    struct pair *p = *state;
+    fork_base(p, BASE);
+    edit(p->a, "# Weekly\n- Budget approved\n"
+               "- Release is out today, May 15, 2023 (Ana)\n"
+               "- Next meeting Tuesday\n");
+    edit(p->b, "# Weekly\n- Budget approved\n"
+               "- Release slips to Monday (Bo)\n"
+               "- Next meeting Tuesday\n");
+    /* Before the merge each replica's history is linear: nothing. */
+    notes_line_conflict *c;
+    assert_int_equal(conflicts(p->a, &c), 0);
+    assert_null(c);
+    exchange(p);
+    size_t n = conflicts(p->a, &c);
+    assert_int_equal(n, 1);
+    assert_int_equal(c[0].line, 3);
+    assert_int_equal(c[0].nlines, 1);
+    assert_int_equal(c[0].nsides, 2);
+    /* The merged line is what the text holds there. */
+    const char *t = text(p->a);
+    size_t b0 = notes__utf8_offset((const uint8_t *)t, strlen(t), c[0].from);
+    assert_memory_equal(t + b0, c[0].merged, c[0].nbytes);
+    assert_int_equal(c[0].to - c[0].from, notes__utf8_count((const uint8_t *)c[0].merged, c[0].nbytes));
+    assert_string_equal(side_of(&c[0], p->ia)->text,
+                        "- Release is out today, May 15, 2023 (Ana)\n");
+    assert_string_equal(side_of(&c[0], p->ib)->text,
+                        "- Release slips to Monday (Bo)\n");
+    assert_int_equal(side_of(&c[0], p->ia)->nchanges, 1);
+    notes_change_info ci;
+    assert_int_equal(notes_doc_change(p->a, side_of(&c[0], p->ib)->change, &ci),
+                     NOTES_OK);
+    assert_memory_equal(ci.author, notes_identity_public_key(p->ib), 32);
+    /* Detection changed nothing. */
+    assert_string_equal(text(p->a), t);
+    notes_line_conflicts_free(c, n);
+}
+
+/* The same list on both replicas, whichever merged first. */
+static void test_same_on_both(void **state)
+{
+    struct pair *p = *state;
+    fork_base(p, BASE);
+    sync_to(p->a, p->c);
+    edit(p->a, "# Weekly\n- Budget approved (Ana)\n- Release soon\n"
+               "- Next meeting Tuesday\n");
+    edit(p->b, "# Weekly\n- Budget cut\n- Release on Friday\n"
+               "- Next meeting Wed\n");
+    edit(p->c, "# Weekly\n- Budget approved\n- Release on Friday\n"
+               "- Next meeting Thursday\n");
+    /* a gets b then c; b gets c then a; c gets a then b. */
+    sync_to(p->b, p->a);
+    sync_to(p->c, p->a);
+    sync_to(p->c, p->b);
+    sync_to(p->a, p->b);
+    sync_to(p->a, p->c);
+    sync_to(p->b, p->c);
+    assert_string_equal(text(p->a), text(p->b));
+    assert_string_equal(text(p->a), text(p->c));
+    notes_line_conflict *ca, *cb, *cc;
+    size_t na = conflicts(p->a, &ca), nb = conflicts(p->b, &cb),
+           nc = conflicts(p->c, &cc);
+    assert_int_equal(na, 2); /* line 2 (Ana / Bo), line 4 (Bo / Cy) */
+    assert_int_equal(nb, na);
+    assert_int_equal(nc, na);
+    for (size_t i = 0; i < na; i++) {
+        const notes_line_conflict *x[3] = {&ca[i], &cb[i], &cc[i]};
+        for (int r = 1; r < 3; r++) {
+            assert_int_equal(x[r]->from, x[0]->from);
+            assert_int_equal(x[r]->to, x[0]->to);
+            assert_int_equal(x[r]->line, x[0]->line);
+            assert_string_equal(x[r]->merged, x[0]->merged);
+            assert_int_equal(x[r]->nsides, x[0]->nsides);
+            for (size_t s = 0; s < x[0]->nsides; s++) {
+                assert_memory_equal(x[r]->side[s].author, x[0]->side[s].author, 32);
+                assert_string_equal(x[r]->side[s].text, x[0]->side[s].text);
+            }
+        }
+    }
+    /* Ana's two neighbouring lines were one diff hunk (her change deleted
+     * line 2's newline): the region is both lines, whole in every version. */
+    assert_int_equal(ca[0].line, 2);
+    assert_int_equal(ca[0].nlines, 2);
+    assert_string_equal(ca[0].merged, "- Budget cut (Ana)\n- Release soon\n");
+    assert_string_equal(side_of(&ca[0], p->ia)->text,
+                        "- Budget approved (Ana)\n- Release soon\n");
+    assert_string_equal(side_of(&ca[0], p->ib)->text,
+                        "- Budget cut\n- Release on Friday\n");
+    assert_int_equal(ca[1].line, 4);
+    assert_string_equal(side_of(&ca[1], p->ib)->text, "- Next meeting Wed\n");
+    assert_string_equal(side_of(&ca[1], p->ic)->text, "- Next meeting Thursday\n");
+    notes_line_conflicts_free(ca, na);
+    notes_line_conflicts_free(cb, nb);
+    notes_line_conflicts_free(cc, nc);
+}
+
+static void test_delete_vs_extend(void **state)
+{
+    struct pair *p = *state;
+    fork_base(p, "- a\n- b\n- c\n");
+    edit(p->a, "- a\n- c\n");
+    edit(p->b, "- a\n- b and more\n- c\n");
+    exchange(p);
+    notes_line_conflict *c;
+    size_t n = conflicts(p->a, &c);
+    assert_int_equal(n, 1);
+    assert_int_equal(c[0].line, 2);
+    assert_string_equal(side_of(&c[0], p->ia)->text, "- c\n");
+    assert_string_equal(side_of(&c[0], p->ib)->text, "- b and more\n- c\n");
+    assert_string_equal(c[0].merged, " and more- c\n"); /* the broken list */
+    notes_line_conflicts_free(c, n);
+}
+
+/* Byte (= code point: ASCII) position of `what` in d's text, plus `off`. */
+static size_t at(notes_doc *d, const char *what, size_t off)
+{
+    const char *t = text(d), *f = strstr(t, what);
+    assert_non_null(f);
+    return (size_t)(f - t) + off;
+}
+
+static void splice(notes_doc *d, size_t pos, size_t del, const char *s)
+{
+    assert_int_equal(notes_doc_splice(d, pos, del, s, strlen(s)), NOTES_OK);
+}
+
+static void commit(notes_doc *d)
+{
+    assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
+}
+
+/* Typing at once, into one line or next to each other, is no conflict. */
+static void test_not_conflicts(void **state)
+{
+    struct pair *p = *state;
+    fork_base(p, "- Budget approved\n- Release on Friday\n- one\n- two\n"
+                 "- three\n- four\n");
+    /* Both type into line 1; both type at the end of line 2. */
+    splice(p->a, at(p->a, "approved", 8), 0, " (Ana)");
+    splice(p->a, at(p->a, "Friday", 6), 0, "!");
+    splice(p->b, 2, 0, "urgent: ");
+    splice(p->b, at(p->b, "Friday", 6), 0, "?");
+    /* a deletes line 4 while b rewrites line 5. */
+    splice(p->a, at(p->a, "- two\n", 0), 6, "");
+    splice(p->b, at(p->b, "three", 0), 5, "3");
+    /* a rewrites line 6 while b presses Enter at its end and types a new
+     * line. */
+    splice(p->a, at(p->a, "four", 0), 4, "FOUR");
+    splice(p->b, at(p->b, "four", 4), 0, "\n- five");
+    commit(p->a);
+    commit(p->b);
+    exchange(p);
+    notes_line_conflict *c;
+    assert_int_equal(conflicts(p->a, &c), 0);
+    assert_null(c);
+    assert_string_equal(text(p->a), "- urgent: Budget approved (Ana)\n"
+                                     "- Release on Friday!?\n- one\n- 3\n"
+                                     "- FOUR\n- five\n");
+}
+
+/* A later change that saw both sides and edits the line ends it; one
+ * elsewhere does not. */
+static void test_later_change_chooses(void **state)
+{
+    struct pair *p = *state;
+    fork_base(p, "- x\n- Release on Friday\n- y\n");
+    edit(p->a, "- x\n- Release today\n- y\n");
+    edit(p->b, "- x\n- Release Monday\n- y\n");
+    exchange(p);
+    notes_line_conflict *c;
+    size_t n = conflicts(p->b, &c);
+    assert_int_equal(n, 1);
+    notes_line_conflicts_free(c, n);
+    /* An edit of another line, after the merge: still listed. */
+    char buf[200];
+    snprintf(buf, sizeof(buf), "- x!\n%s", text(p->b) + 4);
+    edit(p->b, buf);
+    n = conflicts(p->b, &c);
+    assert_int_equal(n, 1);
+    notes_line_conflicts_free(c, n);
+    /* Ana fixes the line by hand. */
+    sync_to(p->b, p->a);
+    edit(p->a, "- x!\n- Release today, not Monday\n- y\n");
+    assert_int_equal(conflicts(p->a, &c), 0);
+    sync_to(p->a, p->b);
+    assert_int_equal(conflicts(p->b, &c), 0);
+}
+
+static void resolve_side(struct pair *p, int keep_ana)
+{
+    fork_base(p, "- x\n- Release on Friday\n- y\n");
+    edit(p->a, "- x\n- Release today\n- y\n");
+    edit(p->b, "- x\n- Release Monday\n- y\n");
+    exchange(p);
+    notes_line_conflict *c;
+    size_t n = conflicts(p->a, &c);
+    assert_int_equal(n, 1);
+    const notes_conflict_side *s = side_of(&c[0], keep_ana ? p->ia : p->ib);
+    size_t k = (size_t)(s - c[0].side);
+    /* Out of range: refused, nothing pending. */
+    assert_int_equal(notes_doc_resolve_conflict(p->a, &c[0], c[0].nsides),
+                     NOTES_EINVAL);
+    assert_false(notes_doc_dirty(p->a));
+    /* Listing needs committed edits. */
+    assert_int_equal(notes_doc_resolve_conflict(p->a, &c[0], k), NOTES_OK);
+    notes_line_conflict *c2;
+    size_t n2;
+    assert_int_equal(notes_doc_line_conflicts(p->a, &c2, &n2), NOTES_EINVAL);
+    assert_int_equal(notes_doc_commit(p->a, NULL), NOTES_OK);
+    assert_string_equal(text(p->a), keep_ana ? "- x\n- Release today\n- y\n"
+                                             : "- x\n- Release Monday\n- y\n");
+    assert_int_equal(conflicts(p->a, &c2), 0);
+    /* The same conflict again: the text there changed, refused. */
+    assert_int_equal(notes_doc_resolve_conflict(p->a, &c[0], k), NOTES_EINVAL);
+    assert_false(notes_doc_dirty(p->a));
+    sync_to(p->a, p->b);
+    assert_int_equal(conflicts(p->b, &c2), 0);
+    assert_string_equal(text(p->b), text(p->a));
+    notes_line_conflicts_free(c, n);
+}
+
+static void test_resolve_first(void **state)
+{
+    resolve_side(*state, 1);
+}
+
+static void test_resolve_second(void **state)
+{
+    resolve_side(*state, 0);
+}
+
+/* The kept side reads like the merge already (b's deletion won): the
+ * change still has to edit the line to end the conflict. */
+static void test_resolve_same_text(void **state)
+{
+    struct pair *p = *state;
+    fork_base(p, "- a\n- b\n- c\n");
+    edit(p->a, "- a\n- c\n");
+    edit(p->b, "- a\n- b and more\n- c\n");
+    exchange(p);
+    notes_line_conflict *c;
+    size_t n = conflicts(p->b, &c);
+    assert_int_equal(n, 1);
+    const notes_conflict_side *s = side_of(&c[0], p->ib);
+    assert_int_equal(notes_doc_resolve_conflict(p->b, &c[0],
+                                                (size_t)(s - c[0].side)),
+                     NOTES_OK);
+    assert_int_equal(notes_doc_commit(p->b, NULL), NOTES_OK);
+    assert_string_equal(text(p->b), "- a\n- b and more\n- c\n");
+    notes_line_conflicts_free(c, n);
+    assert_int_equal(conflicts(p->b, &c), 0);
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* The automerge-paper trace as a note (260k edits, one change per 500),
+ * then a concurrent rewrite of one of its lines on two replicas. */
+static void test_big_note(void **state)
+{
+    struct pair *p = *state;
+    char path[4096];
+    struct trace tr;
+    const char *tp = trace_path(path, sizeof(path),
+                                "sequential_traces/automerge-paper.json.gz");
+    if (!tp)
+        fail_msg("automerge-paper trace not found (set NOTES_SHARED_DIR)");
+    assert_int_equal(trace_load(tp, &tr), 0);
+    size_t k = 0;
+    for (size_t i = 0; i < tr.ntxns; i++)
+        for (size_t j = 0; j < tr.txns[i].npatches; j++) {
+            const struct trace_patch *pt = &tr.txns[i].patches[j];
+            assert_int_equal(notes_doc_splice(p->a, pt->pos, pt->del, pt->ins,
+                                              pt->ins_len), NOTES_OK);
+            if (++k % 500 == 0)
+                assert_int_equal(notes_doc_commit(p->a, NULL), NOTES_OK);
+        }
+    assert_int_equal(notes_doc_commit(p->a, NULL), NOTES_OK);
+    notes_line_conflict *c;
+    double t0 = now_ms();
+    assert_int_equal(conflicts(p->a, &c), 0);
+    double linear = now_ms() - t0;
+    sync_to(p->a, p->b);
+    /* Rewrite the 40th line on both sides. */
+    const char *t = text(p->a);
+    const char *l = t;
+    for (int i = 0; i < 40; i++)
+        l = strchr(l, '\n') + 1;
+    size_t pos = notes__utf8_count((const uint8_t *)t, (size_t)(l - t));
+    size_t len = notes__utf8_count((const uint8_t *)l,
+                                   (size_t)(strchr(l, '\n') - l));
+    assert_true(len > 0);
+    assert_int_equal(notes_doc_splice(p->a, pos, len, "Ana's line", 10), NOTES_OK);
+    assert_int_equal(notes_doc_commit(p->a, NULL), NOTES_OK);
+    assert_int_equal(notes_doc_splice(p->b, pos, len, "Bo's line", 9), NOTES_OK);
+    assert_int_equal(notes_doc_commit(p->b, NULL), NOTES_OK);
+    exchange(p);
+    t0 = now_ms();
+    size_t n = conflicts(p->a, &c);
+    double forked = now_ms() - t0;
+    assert_int_equal(n, 1);
+    assert_int_equal(c[0].line, 41);
+    assert_string_equal(side_of(&c[0], p->ia)->text, "Ana's line\n");
+    assert_string_equal(side_of(&c[0], p->ib)->text, "Bo's line\n");
+    notes_line_conflicts_free(c, n);
+    printf("# automerge-paper note (%zu edits, %zu changes): line conflicts "
+           "%.2f ms linear, %.2f ms forked\n", k, notes_doc_change_count(p->a),
+           linear, forked);
+    /* Generous bound: sanitizer builds are several times slower. */
+    assert_true(forked < 5000);
+    trace_free(&tr);
+}
+
+int main(void)
+{
+    assert_int_equal(notes_init(), NOTES_OK);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_rewrite_one_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_same_on_both, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_vs_extend, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_conflicts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_later_change_chooses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resolve_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resolve_second, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resolve_same_text, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_big_note, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
