@@ -215,7 +215,7 @@ static void change_hex(notes_doc *d, size_t i, char out[13], uint64_t *ms)
     *ms = 0;
     if (notes_doc_change(d, i, &ci) != NOTES_OK)
         return;
-    for (int k = 0; k < 6; k++)
+    for (size_t k = 0; k < 6; k++)
         snprintf(out + 2 * k, 3, "%02x", ci.id[k]);
     *ms = ci.time_ms;
 }
@@ -260,7 +260,7 @@ static int line_conflicts_out(struct cli_ctx *ctx, notes_doc *d,
             if (arr) {
                 json_array_append_new(
                     sides, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s%}", "side",
-                                     (json_int_t)(k + 1), "author", who, "key",
+                                     (json_int_t)k + 1, "author", who, "key",
                                      fpr, "change", hex, "time", when, "text",
                                      sd->text, sd->nbytes));
             } else {

@@ -579,7 +579,8 @@ static int finish(struct cx *x, struct pend *p, notes_line_conflict *c, int *kee
         memcpy(s->author, x->d->e[h].c->author, 32);
         if ((rc = region_text(x, p->r0, p->r1, (int64_t)h, &s->text, &s->nbytes)))
             return rc;
-        differs |= s->nbytes != c->nbytes || memcmp(s->text, c->merged, c->nbytes);
+        differs |= s->nbytes != c->nbytes ||
+                   memcmp(s->text, c->merged, c->nbytes) != 0;
         if (!(s->changes = notes__malloc(p->np * sizeof(size_t))))
             return NOTES_ENOMEM;
         for (size_t j = 0; j < p->np; j++)
@@ -676,7 +677,8 @@ int notes_doc_line_conflicts(notes_doc *d, notes_line_conflict **out, size_t *n)
     }
     if ((rc = walk(&x, ents, nents, &recs, &nrecs)))
         goto out;
-    qsort(recs, nrecs, sizeof(*recs), cmp_rec);
+    if (nrecs)
+        qsort(recs, nrecs, sizeof(*recs), cmp_rec);
     for (size_t a = 0; a < nrecs && !rc;) {
         size_t b = a + 1;
         while (b < nrecs && recs[b].seg == recs[a].seg)
