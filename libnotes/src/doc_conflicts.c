@@ -504,6 +504,52 @@ static int prepare(struct cx *x, struct pend *p)
     return NOTES_OK;
 }
 
+/* The segment holding position k. */
+static size_t seg_at(const struct cx *x, size_t k)
+{
+    size_t lo = 0, hi = x->nseg;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (x->segstart[mid] <= k)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/*
+ * Has a change that saw every side edited the conflict's region (any of its
+ * segments)? Then somebody chose. Checked per segment while gathering too;
+ * this catches a choice made on a neighbouring segment of the same lines,
+ * e.g. when every character of the conflicting segment is deleted and the
+ * lines read "" (keeping the side that deleted them edits nothing else).
+ */
+static int region_chosen(struct cx *x, const struct pend *p,
+                         const struct rec *recs, size_t nrecs)
+{
+    size_t s0 = seg_at(x, p->r0), s1 = p->r1 > p->r0 ? seg_at(x, p->r1 - 1) : s0;
+    size_t lo = 0, hi = nrecs;
+    while (lo < hi) { /* the first record of segment s0 or later */
+        size_t mid = lo + (hi - lo) / 2;
+        if (recs[mid].seg < s0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < nrecs && recs[i].seg <= s1; i++) {
+        if (i > lo && recs[i].entry == recs[i - 1].entry &&
+            recs[i].seg == recs[i - 1].seg)
+            continue;
+        size_t k = 0;
+        while (k < p->nh && before(x, p->h[k], recs[i].entry))
+            k++;
+        if (k == p->nh)
+            return 1;
+    }
+    return 0;
+}
+
 /* The live code points of positions [r0, r1) at the version of change h
  * (h < 0: the current text). */
 static int region_text(struct cx *x, size_t r0, size_t r1, int64_t h,
@@ -728,6 +774,8 @@ int notes_doc_line_conflicts(notes_doc *d, notes_line_conflict **out, size_t *n)
         int keep;
         for (; k < pends[i].r0; k++)
             line += (x.nl[k] & 3) == 3;
+        if (region_chosen(&x, &pends[i], recs, nrecs))
+            continue;
         rc = finish(&x, &pends[i], &res[nres], &keep);
         res[nres].line = line;
         if (rc || !keep)
@@ -778,9 +826,13 @@ int notes_doc_resolve_conflict(notes_doc *d, const notes_line_conflict *c,
         return NOTES_EINVAL;
     }
     /* The whole region is replaced, even where the chosen text equals it:
-     * the change must edit every segment in conflict to end it. */
+     * the change must edit the lines in conflict to end it. Lines that
+     * read "" and are kept so get a space typed and deleted at once. */
     const notes_conflict_side *s = &c->side[side];
     int rc = notes_doc_splice(d, c->from, c->to - c->from, NULL, 0);
+    if (!rc && c->to == c->from && s->nbytes == 0 &&
+        !(rc = notes_doc_splice(d, c->from, 0, " ", 1)))
+        rc = notes_doc_splice(d, c->from, 1, NULL, 0);
     if (!rc)
         rc = notes_doc_splice(d, c->from, 0, s->text, s->nbytes);
     return rc;

@@ -86,9 +86,9 @@ static size_t conflicts(notes_doc *d, notes_line_conflict **c)
         fail_msg("line conflicts: %s: %s", notes_strerror(rc), notes_last_detail());
     if (getenv("CONF_DEBUG"))
         for (size_t i = 0; i < n; i++) {
-            printf("line %zu [%zu,%zu) merged <%s>\n", (*c)[i].line, (*c)[i].from, (*c)[i].to, (*c)[i].merged);
+            fprintf(stderr, "line %zu [%zu,%zu) merged <%s>\n", (*c)[i].line, (*c)[i].from, (*c)[i].to, (*c)[i].merged);
             for (size_t s = 0; s < (*c)[i].nsides; s++)
-                printf("  side %zu change %zu <%s>\n", s, (*c)[i].side[s].change, (*c)[i].side[s].text);
+                fprintf(stderr, "  side %zu change %zu <%s>\n", s, (*c)[i].side[s].change, (*c)[i].side[s].text);
         }
     return n;
 }
@@ -448,6 +448,135 @@ static void test_big_note(void **state)
     trace_free(&tr);
 }
 
+/* ---- random histories ---- */
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(uint32_t n)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng % n);
+}
+
+/* Code point (= byte: ASCII) range of line k (0-based) of d, newline
+ * included; the last line when k is past it. */
+static void line_range(notes_doc *d, size_t k, size_t *from, size_t *len)
+{
+    const char *t = text(d), *l = t;
+    for (size_t i = 0; i < k; i++) {
+        const char *nl = strchr(l, '\n');
+        if (!nl || !nl[1])
+            break;
+        l = nl + 1;
+    }
+    const char *e = strchr(l, '\n');
+    *from = (size_t)(l - t);
+    *len = e ? (size_t)(e - l) + 1 : strlen(l);
+}
+
+static void random_edit(notes_doc *d, char tag)
+{
+    size_t from, len;
+    line_range(d, rnd(8), &from, &len);
+    char buf[32];
+    switch (rnd(5)) {
+    case 0: /* rewrite the line, keeping its newline */
+        snprintf(buf, sizeof(buf), "%c rewrote %u", tag, rnd(100));
+        splice(d, from, len ? len - 1 : 0, buf);
+        break;
+    case 1: /* delete the line */
+        splice(d, from, len, "");
+        break;
+    case 2: /* type at its end */
+        snprintf(buf, sizeof(buf), " +%c", tag);
+        splice(d, from + (len ? len - 1 : 0), 0, buf);
+        break;
+    case 3: /* a new line after it */
+        snprintf(buf, sizeof(buf), "%c new\n", tag);
+        splice(d, from + len, 0, buf);
+        break;
+    default: /* a word in the middle */
+        snprintf(buf, sizeof(buf), "%c", tag);
+        splice(d, from + (len > 2 ? rnd((uint32_t)len - 1) : 0), len > 3 ? 1 : 0, buf);
+    }
+    commit(d);
+}
+
+static void same_conflicts(notes_doc *x, notes_doc *y)
+{
+    notes_line_conflict *cx, *cy;
+    size_t nx = conflicts(x, &cx), ny = conflicts(y, &cy);
+    assert_int_equal(nx, ny);
+    for (size_t i = 0; i < nx; i++) {
+        assert_int_equal(cx[i].from, cy[i].from);
+        assert_int_equal(cx[i].to, cy[i].to);
+        assert_string_equal(cx[i].merged, cy[i].merged);
+        assert_int_equal(cx[i].nsides, cy[i].nsides);
+        for (size_t s = 0; s < cx[i].nsides; s++) {
+            assert_memory_equal(cx[i].side[s].author, cy[i].side[s].author, 32);
+            assert_string_equal(cx[i].side[s].text, cy[i].side[s].text);
+        }
+    }
+    notes_line_conflicts_free(cx, nx);
+    notes_line_conflicts_free(cy, ny);
+}
+
+/* Random concurrent edits on three replicas, exchanged in random order:
+ * every replica lists the same conflicts; keeping a side ends one at a
+ * time until none is left, everywhere. */
+static void test_random_histories(void **state)
+{
+    (void)state;
+    size_t total = 0;
+    int rounds = getenv("CONF_ROUNDS") ? atoi(getenv("CONF_ROUNDS")) : 60;
+    for (int round = 0; round < rounds; round++) {
+        struct pair *p;
+        setup((void **)&p);
+        notes_doc *d[3] = {p->a, p->b, p->c};
+        edit(p->a, "l0\nl1 one\nl2 two\nl3 three\nl4 four\nl5\nl6 six\nl7\n");
+        sync_to(p->a, p->b);
+        sync_to(p->a, p->c);
+        for (int step = 0; step < 12; step++) {
+            int r = (int)rnd(3);
+            if (rnd(3) == 0) {
+                int o = (int)rnd(3);
+                if (o != r)
+                    sync_to(d[o], d[r]);
+            } else {
+                random_edit(d[r], (char)('A' + r));
+            }
+        }
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 3; j++)
+                if (i != j)
+                    sync_to(d[i], d[j]);
+        assert_string_equal(text(p->a), text(p->b));
+        assert_string_equal(text(p->a), text(p->c));
+        same_conflicts(p->a, p->b);
+        same_conflicts(p->a, p->c);
+        notes_line_conflict *c;
+        size_t n = conflicts(p->a, &c);
+        total += n;
+        while (n) {
+            size_t k = rnd((uint32_t)c[0].nsides);
+            if (getenv("CONF_DEBUG"))
+                fprintf(stderr, "RESOLVE side %zu; text <%s>\n", k, text(p->a));
+            assert_int_equal(notes_doc_resolve_conflict(p->a, &c[0], k), NOTES_OK);
+            commit(p->a);
+            notes_line_conflicts_free(c, n);
+            size_t before = n;
+            n = conflicts(p->a, &c);
+            assert_true(n < before);
+        }
+        sync_to(p->a, p->b);
+        assert_int_equal(conflicts(p->b, &c), 0);
+        teardown((void **)&p);
+    }
+    printf("# random histories: %zu conflicts listed and resolved\n", total);
+    assert_true(total > 0);
+}
+
 int main(void)
 {
     assert_int_equal(notes_init(), NOTES_OK);
@@ -461,6 +590,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resolve_second, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resolve_same_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_big_note, setup, teardown),
+        cmocka_unit_test(test_random_histories),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
