@@ -448,6 +448,74 @@ static void test_big_note(void **state)
     trace_free(&tr);
 }
 
+/* A long concurrent stretch: a forks the trace's note after 10,000 edits
+ * and types the rest (about 250,000 edits in 500 changes) while b rewrites
+ * 200 lines in 200 changes; no critical event between the two branches. */
+static void test_big_fork(void **state)
+{
+    struct pair *p = *state;
+    char path[4096];
+    struct trace tr;
+    const char *tp = trace_path(path, sizeof(path),
+                                "sequential_traces/automerge-paper.json.gz");
+    if (!tp)
+        fail_msg("automerge-paper trace not found (set NOTES_SHARED_DIR)");
+    assert_int_equal(trace_load(tp, &tr), 0);
+    size_t k = 0;
+    for (size_t i = 0; i < tr.ntxns; i++)
+        for (size_t j = 0; j < tr.txns[i].npatches; j++) {
+            const struct trace_patch *pt = &tr.txns[i].patches[j];
+            assert_int_equal(notes_doc_splice(p->a, pt->pos, pt->del, pt->ins,
+                                              pt->ins_len), NOTES_OK);
+            if (++k % 500 == 0)
+                commit(p->a);
+            if (k == 10000)
+                sync_to(p->a, p->b);
+        }
+    commit(p->a);
+    uint64_t seed = 42;
+    for (int i = 0; i < 200; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        const char *t = text(p->b), *l = t;
+        size_t nl = 0;
+        for (const char *q = t; *q; q++)
+            nl += *q == '\n';
+        size_t want = (size_t)(seed >> 33) % (nl ? nl : 1);
+        for (size_t m = 0; m < want; m++)
+            l = strchr(l, '\n') + 1;
+        const char *e = strchr(l, '\n');
+        size_t pos = notes__utf8_count((const uint8_t *)t, (size_t)(l - t));
+        size_t len = e ? notes__utf8_count((const uint8_t *)l, (size_t)(e - l)) : 0;
+        assert_int_equal(notes_doc_splice(p->b, pos, len, "Bo's line", 9), NOTES_OK);
+        commit(p->b);
+    }
+    exchange(p);
+    notes_line_conflict *c;
+    double t0 = now_ms();
+    size_t n = conflicts(p->a, &c);
+    double ms = now_ms() - t0;
+    /* For scale: notes_doc_authorship replays the same history once. */
+    uint32_t *who;
+    size_t ncp;
+    t0 = now_ms();
+    assert_int_equal(notes_doc_authorship(p->a, &who, &ncp), NOTES_OK);
+    double blame = now_ms() - t0;
+    notes_free(who);
+    printf("# automerge-paper forked at 10,000 edits, 200 concurrent rewrites "
+           "(%zu changes): %zu line conflicts in %.2f ms (authorship: %.2f ms)\n",
+           notes_doc_change_count(p->a), n, ms, blame);
+    assert_true(n > 0);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(c[i].nsides >= 2);
+        if (getenv("CONF_DEBUG"))
+            fprintf(stderr, "line %zu, %zu lines, %zu bytes, sides %zu / %zu bytes\n", c[i].line, c[i].nlines,
+                    c[i].nbytes, c[i].side[0].nbytes, c[i].side[1].nbytes);
+    }
+    notes_line_conflicts_free(c, n);
+    assert_true(ms < 5000);
+    trace_free(&tr);
+}
+
 /* ---- random histories ---- */
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -590,6 +658,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resolve_second, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resolve_same_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_big_note, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_big_fork, setup, teardown),
         cmocka_unit_test(test_random_histories),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
