@@ -206,6 +206,177 @@ int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
     return ret;
 }
 
+/* ---- line conflicts (docs/format.md, "Concurrent edits of one line") ---- */
+
+static void change_hex(notes_doc *d, size_t i, char out[13], uint64_t *ms)
+{
+    notes_change_info ci;
+    out[0] = 0;
+    *ms = 0;
+    if (notes_doc_change(d, i, &ci) != NOTES_OK)
+        return;
+    for (size_t k = 0; k < 6; k++)
+        snprintf(out + 2 * k, 3, "%02x", ci.id[k]);
+    *ms = ci.time_ms;
+}
+
+/* Print text line by line, indented, controls escaped. */
+static void put_lines(FILE *f, const char *s, size_t n)
+{
+    const char *end = s + n;
+    while (s < end) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        const char *le = nl ? nl : end;
+        fprintf(f, "      %s\n", cli_escn(s, (size_t)(le - s)));
+        s = nl ? nl + 1 : end;
+    }
+}
+
+/* The line conflicts of d as JSON (an array), or printed for people. */
+static int line_conflicts_out(struct cli_ctx *ctx, notes_doc *d,
+                              const char *spec, json_t *arr)
+{
+    notes_line_conflict *c;
+    size_t n;
+    int rc = notes_doc_line_conflicts(d, &c, &n);
+    if (rc)
+        return cli_fail(rc, "cannot list the lines edited concurrently");
+    for (size_t i = 0; i < n; i++) {
+        json_t *sides = arr ? json_array() : NULL;
+        if (!arr) {
+            fprintf(stderr, "conflict: line %zu%s edited concurrently; it "
+                            "reads now:\n", c[i].line,
+                    c[i].nlines > 1 ? " and the next" : "");
+            put_lines(stderr, c[i].merged, c[i].nbytes);
+        }
+        for (size_t k = 0; k < c[i].nsides; k++) {
+            const notes_conflict_side *sd = &c[i].side[k];
+            char who[200], hex[13], when[64], fpr[NOTES_FPR_STRLEN];
+            uint64_t ms;
+            cli_author(ctx, d, sd->author, who, sizeof(who));
+            change_hex(d, sd->change, hex, &ms);
+            cli_time(ms, when, sizeof(when));
+            notes_key_fingerprint(sd->author, fpr);
+            if (arr) {
+                json_array_append_new(
+                    sides, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s%}", "side",
+                                     (json_int_t)k + 1, "author", who, "key",
+                                     fpr, "change", hex, "time", when, "text",
+                                     sd->text, sd->nbytes));
+            } else {
+                fprintf(stderr, "  %zu. %s, change %s (%s):\n", k + 1, who,
+                        hex, when);
+                put_lines(stderr, sd->text, sd->nbytes);
+            }
+        }
+        if (arr)
+            json_array_append_new(
+                arr, json_pack("{s:I, s:I, s:s%, s:o}", "line",
+                               (json_int_t)c[i].line, "lines",
+                               (json_int_t)c[i].nlines, "merged", c[i].merged,
+                               c[i].nbytes, "sides", sides));
+        else
+            fprintf(stderr, "  keep one: notes resolve %s %zu --keep N\n",
+                    cli_esc(spec), c[i].line);
+    }
+    notes_line_conflicts_free(c, n);
+    return 0;
+}
+
+void cli_warn_line_conflicts(struct cli_ctx *ctx, notes_doc *d)
+{
+    (void)ctx;
+    notes_line_conflict *c;
+    size_t n;
+    if (notes_doc_line_conflicts(d, &c, &n) != NOTES_OK || n == 0)
+        return;
+    char hex[33], lines[120] = "";
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < sizeof(lines) - 24; i++)
+        k += (size_t)snprintf(lines + k, sizeof(lines) - k, "%s%zu",
+                              i ? ", " : "", c[i].line);
+    cli_note_id(hex, notes_doc_id(d));
+    const char *title = notes_doc_field(d, "title");
+    fprintf(stderr, "note %s: %zu line%s edited concurrently (line%s %s): "
+                    "notes show %.8s --conflicts\n",
+            title ? cli_esc(title) : hex, n, n == 1 ? "" : "s",
+            n == 1 ? "" : "s", lines, hex);
+    notes_line_conflicts_free(c, n);
+}
+
+void cli_warn_all_line_conflicts(struct cli_ctx *ctx)
+{
+    uint8_t(*ids)[16];
+    size_t n;
+    if (notes_replica_list(ctx->r, &ids, &n) != NOTES_OK)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        notes_doc *d;
+        if (notes_doc_open(ctx->r, ids[i], &d) != NOTES_OK)
+            continue;
+        cli_warn_line_conflicts(ctx, d);
+        notes_doc_free(d);
+    }
+    notes_free(ids);
+}
+
+/* ---- resolve ---- */
+
+int cmd_resolve(int argc, char **argv, struct cli_ctx *ctx)
+{
+    const char *note = NULL, *keep = NULL, *linearg = NULL;
+    int rc;
+    const struct cli_opt opts[] = {CLI_VALUE("--keep", &keep), CLI_END};
+    const char *pos[2] = {NULL, NULL};
+    if ((rc = cli_parse_args(argc, argv, "resolve", opts, pos, 2, 0)))
+        return rc;
+    note = pos[0];
+    linearg = pos[1];
+    if (!note || !linearg || !keep)
+        return cli_usage("resolve");
+    char *e1, *e2;
+    unsigned long line = strtoul(linearg, &e1, 10);
+    unsigned long side = strtoul(keep, &e2, 10);
+    if (*linearg < '0' || *linearg > '9' || *e1 || line == 0 ||
+        *keep < '0' || *keep > '9' || *e2 || side == 0) {
+        fprintf(stderr, "notes: LINE and --keep N are numbers from 1\n");
+        return EXIT_USER;
+    }
+    notes_doc *d;
+    if ((rc = cli_open_note(ctx, note, &d)))
+        return rc;
+    notes_line_conflict *c;
+    size_t n;
+    int ret = 0;
+    if ((rc = notes_doc_line_conflicts(d, &c, &n))) {
+        ret = cli_fail(rc, "cannot list the lines edited concurrently");
+        notes_doc_free(d);
+        return ret;
+    }
+    size_t i = 0;
+    while (i < n && !(line >= c[i].line && line < c[i].line + (c[i].nlines ? c[i].nlines : 1)))
+        i++;
+    if (i == n) {
+        fprintf(stderr, "notes: line %lu of this note was not edited "
+                        "concurrently (notes show %s --conflicts lists those "
+                        "that were)\n", line, cli_esc(note));
+        ret = EXIT_USER;
+    } else if (side > c[i].nsides) {
+        fprintf(stderr, "notes: line %zu has %zu versions; --keep 1 to %zu\n",
+                c[i].line, c[i].nsides, c[i].nsides);
+        ret = EXIT_USER;
+    } else if ((rc = notes_doc_resolve_conflict(d, &c[i], side - 1))) {
+        ret = cli_fail(rc, "cannot keep version %lu", side);
+    } else if (!(ret = cli_commit(d, "the choice"))) {
+        char who[200];
+        cli_author(ctx, d, c[i].side[side - 1].author, who, sizeof(who));
+        printf("line %zu: kept %s's version\n", c[i].line, who);
+    }
+    notes_line_conflicts_free(c, n);
+    notes_doc_free(d);
+    return ret;
+}
+
 /* ---- show ---- */
 
 int cmd_show(int argc, char **argv, struct cli_ctx *ctx)
@@ -250,6 +421,18 @@ int cmd_show(int argc, char **argv, struct cli_ctx *ctx)
         size_t jn;
         if ((rc = notes_fmt_json_export(d, &js, &jn))) {
             ret = cli_fail(rc, "cannot render the note as JSON");
+        } else if (conflicts) {
+            /* The note's JSON with the lines edited concurrently added. */
+            json_t *o = json_loadb(js, jn, 0, NULL), *arr = json_array();
+            if (!o || !json_is_object(o)) {
+                ret = cli_fail(NOTES_ENOMEM, "cannot render the note as JSON");
+            } else if (!(ret = line_conflicts_out(ctx, d, note, arr))) {
+                json_object_set(o, "line_conflicts", arr);
+                cli_json_out(json_incref(o));
+            }
+            json_decref(arr);
+            json_decref(o);
+            notes_fmt_free(js);
         } else {
             ret = cli_write_output(NULL, js, jn);
             if (!ret)
@@ -276,6 +459,8 @@ int cmd_show(int argc, char **argv, struct cli_ctx *ctx)
                         cli_esc(fields[i]), cli_esc(notes_doc_field(d, fields[i])),
                         cli_esc(c[k]));
         }
+        if (!ctx->json && !at)
+            ret = line_conflicts_out(ctx, d, note, NULL);
     }
     notes_doc_free(d);
     return ret;
@@ -344,8 +529,11 @@ int cmd_edit(int argc, char **argv, struct cli_ctx *ctx)
         ret = cli_fail(rc, "cannot take the edited text (kept in %s)", path);
     } else {
         ret = cli_commit(d, "the edit");
-        if (!ret)
+        if (!ret) {
             printf("recorded\n");
+            /* Edits that arrived meanwhile may have touched the same lines. */
+            cli_warn_line_conflicts(ctx, d);
+        }
     }
     if (!ret)
         unlink(path);
@@ -1034,6 +1222,8 @@ int cmd_import(int argc, char **argv, struct cli_ctx *ctx)
     printf("%s: %zu new change%s (%zu in all), verified\n", hex, added,
            added == 1 ? "" : "s", notes_doc_change_count(d));
     cli_note_damage(ctx, d); /* still lacking what it acknowledged? */
+    if (added) /* what arrived may rewrite lines rewritten here too */
+        cli_warn_line_conflicts(ctx, d);
     notes_doc_free(d);
     return 0;
 }

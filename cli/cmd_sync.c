@@ -573,10 +573,13 @@ int cmd_sync(int argc, char **argv, struct cli_ctx *ctx)
     once_relay = relay;
     rc = sync_busy_retry(ctx, pass, space, addr, &rep, &tries, &secs);
     once_relay = NULL;
-    if (rc)
+    if (rc) {
         ret = once_fail(rc, tries, secs, relay ? relay : addr);
-    else
+    } else {
         print_report(ctx, "synced", &rep);
+        if (rep.changes_received) /* lines edited here and there at once */
+            cli_warn_all_line_conflicts(ctx);
+    }
     notes_sync_space_names_free(names, n);
     return ret;
 }

@@ -40,8 +40,11 @@ const struct cli_cmd cli_commands[] = {
     {"show", cmd_show, "NOTE [--at CHANGE] [--conflicts] [--json]",
      "Print a note as Markdown. --at shows it as it was once CHANGE (an id\n"
      "prefix from `notes log`) was applied; --conflicts lists front-matter\n"
-     "values that lost a concurrent write.\n"
-     "  notes show weekly\n  notes show 3f2a --at 9c01be", CLI_NEEDS_REPLICA},
+     "values that lost a concurrent write, and lines two people rewrote at\n"
+     "the same time: each one's version, who and which change (on stderr;\n"
+     "with --json in the note's JSON, as line_conflicts).\n"
+     "  notes show weekly\n  notes show 3f2a --at 9c01be\n"
+     "  notes show weekly --conflicts", CLI_NEEDS_REPLICA},
     {"append", cmd_append, "NOTE [--section HEADING] TEXT|-",
      "Append a paragraph (or stdin with -) to the note's text, or to the end\n"
      "of the section whose heading contains HEADING, and commit it as a\n"
@@ -55,6 +58,11 @@ const struct cli_cmd cli_commands[] = {
      "version you opened: edits that arrived meanwhile (from peers or other\n"
      "commands) are merged, not overwritten. Saving unchanged records nothing.\n"
      "  EDITOR=nano notes edit weekly", CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
+    {"resolve", cmd_resolve, "NOTE LINE --keep N",
+     "Choose between versions of a line edited concurrently (notes show\n"
+     "NOTE --conflicts numbers them): the line(s) become version N, recorded\n"
+     "as a signed change that has seen both, which ends the conflict.\n"
+     "  notes resolve weekly 14 --keep 2", CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
     {"decide", cmd_decide, "NOTE TEXT [--owner WHO]",
      "Record a decision in the note's decisions section (TODOs and\n"
      "Decisions, Decisions, Tasks, Action items...; created if missing), as\n"

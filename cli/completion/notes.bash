@@ -26,6 +26,7 @@ _notes()
                 peers|trust) COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ;;
                 init) COMPREPLY=($(compgen -W "--name --protect --device --help" -- "$cur")) ;;
                 export) COMPREPLY=($(compgen -W "--format -o --attest --authors --help" -- "$cur")) ;;
+                resolve) COMPREPLY=($(compgen -W "--keep --help" -- "$cur")) ;;
                 *) COMPREPLY=($(compgen -W "--json --help --at --conflicts --format -o --owner --section --name --protect" -- "$cur")) ;;
             esac
             return ;;

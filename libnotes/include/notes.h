@@ -680,6 +680,62 @@ NOTES_API NOTES_NODISCARD int notes_doc_authorship(notes_doc *d,
                                                    uint32_t **changes,
                                                    size_t *ncp);
 
+/*
+ * Concurrent edits of one line (docs/format.md, "Concurrent edits of one
+ * line"): two changes neither of which had seen the other edited one line
+ * and at least one of them deleted text of it that both had (a rewrite,
+ * or deleting a line the other extended). Two people only typing into one
+ * line is not one. The CRDT's merge is kept as it is; a conflict is listed
+ * until a later change that has seen both sides edits the line again
+ * (notes_doc_resolve_conflict makes one).
+ */
+typedef struct notes_conflict_side {
+    size_t change;          /* the side's latest change (notes_doc_change) */
+    size_t *changes;        /* every change of the side that edited the
+                             * line(s), ascending indexes; nchanges >= 1 */
+    size_t nchanges;
+    uint8_t author[32];     /* author key of `change` */
+    char *text;             /* the line(s) as this side left them: that
+                             * region at `change`'s version, the other
+                             * sides absent. UTF-8, NUL-terminated */
+    size_t nbytes;
+} notes_conflict_side;
+
+typedef struct notes_line_conflict {
+    size_t from, to;        /* code points [from, to) of the current text:
+                             * whole lines, the last one's newline included */
+    size_t line;            /* 1-based line of `from` */
+    size_t nlines;          /* lines in [from, to) (an unterminated last
+                             * line counts) */
+    char *merged;           /* the current text of [from, to) */
+    size_t nbytes;
+    notes_conflict_side *side; /* nsides >= 2, ordered by change id (the
+                                * same order on every replica) */
+    size_t nsides;
+} notes_line_conflict;
+
+/*
+ * The line conflicts of the current text, ordered by position. OUT *out
+ * (free with notes_line_conflicts_free; NULL when *n == 0). Costs one
+ * replay of the note's history when the history has concurrent changes,
+ * nothing more than a walk of the causal graph when it has none.
+ * NOTES_EINVAL with uncommitted local edits (commit first).
+ */
+NOTES_API NOTES_NODISCARD int notes_doc_line_conflicts(notes_doc *d,
+                                                       notes_line_conflict **out,
+                                                       size_t *n);
+NOTES_API void notes_line_conflicts_free(notes_line_conflict *c, size_t n);
+/*
+ * Keep side `side` of conflict `c` (from notes_doc_line_conflicts on this
+ * doc): the region [c->from, c->to) is replaced by that side's text, as
+ * ordinary uncommitted edits (commit them). The change has both sides as
+ * ancestors and edits the region, which ends the conflict. NOTES_EINVAL
+ * when side is out of range or the text of the region is no longer
+ * c->merged (the note changed: list the conflicts again).
+ */
+NOTES_API NOTES_NODISCARD int notes_doc_resolve_conflict(
+    notes_doc *d, const notes_line_conflict *c, size_t side);
+
 /* ---- People and confirmations in a note ------------------------------- */
 
 typedef struct notes_person_info {

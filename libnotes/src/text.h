@@ -138,6 +138,17 @@ int notes__oplog_checkout(struct notes__oplog *op, const notes_lv *version,
 int notes__oplog_origins(struct notes__oplog *op, const notes_lv *version,
                          size_t n, notes_lv **lvs, size_t *ncp);
 
+/*
+ * The full layout of the text, for conflict detection (doc_conflicts.c):
+ * one replay of the whole history. OUT *order: the LV of every code point
+ * ever inserted, deleted ones included, in document order (*norder of
+ * them); *del: for each event (op->n entries) the LV of the code point a
+ * delete event deleted, UINT32_MAX for insert events. Both allocated with
+ * notes__malloc; the caller frees them.
+ */
+int notes__oplog_layout(struct notes__oplog *op, notes_lv **order,
+                        size_t *norder, notes_lv **del);
+
 /* Which agent and seq an event has (for blame). An LV out of range yields
  * agent UINT32_MAX and seq 0. */
 void notes__oplog_event_id(const struct notes__oplog *op, notes_lv lv,

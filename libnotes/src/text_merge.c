@@ -1105,3 +1105,49 @@ int notes__oplog_origins(struct notes__oplog *op, const notes_lv *version,
     *ncp = total;
     return NOTES_OK;
 }
+
+int notes__oplog_layout(struct notes__oplog *op, notes_lv **order,
+                        size_t *norder, notes_lv **del)
+{
+    if (!op || !order || !norder || !del)
+        return NOTES_EINVAL;
+    *order = *del = NULL;
+    *norder = 0;
+    notes_lv *v;
+    size_t nv;
+    int rc = norm_version(op, op->frontier, op->nfrontier, &v, &nv);
+    if (rc)
+        return rc;
+    struct tracker t;
+    rc = replay_history(op, v, nv, &t);
+    notes__free(v);
+    size_t total = 0;
+    for (size_t i = 0, cnt = tcount(&t); !rc && i < cnt; i++)
+        total += tat(&t, i)->len;
+    notes_lv *res = NULL;
+    if (!rc && !(res = notes__malloc((total ? total : 1) * sizeof(notes_lv))))
+        rc = NOTES_ENOMEM;
+    size_t w = 0;
+    for (size_t i = 0, cnt = tcount(&t); !rc && i < cnt; i++) {
+        const struct span *s = tat(&t, i);
+        for (uint32_t c = 0; c < s->len; c++)
+            res[w++] = s->id + c;
+    }
+    if (rc) {
+        notes__free(res);
+        tracker_release(&t);
+        return rc;
+    }
+    /* The replay wrote a target for every delete event and nothing for the
+     * inserts: mark those, so the caller can tell them apart. */
+    for (size_t i = 0; i < op->nops; i++)
+        if (op->ops[i].kind == NOTES__OP_INS)
+            for (uint32_t k = 0; k < op->ops[i].len; k++)
+                t.dt[op->ops[i].start + k] = NONE;
+    *del = t.dt;
+    t.dt = NULL;
+    tracker_release(&t);
+    *order = res;
+    *norder = total;
+    return NOTES_OK;
+}
