@@ -79,9 +79,37 @@ echo "restart-a: daemon A did not come back" >&2; exit 1
 EOS
 chmod +x "$restart_script"
 echo "${pid[a]}" > "$work/a.pid"
+# The conflicts test edits the note on B while B is offline (stop, edit FROM TO
+# with `notes edit`, start): a line rewritten on both sides at once.
+offline_script="$work/offline-b.sh"
+export NOTES_OFFLINE_B="$offline_script"
+cat >"$work/editor.sh" <<'EOS'
+#!/usr/bin/env bash
+# `notes edit`'s editor for the conflicts test: replace $FROM by $TO.
+python3 -c 'import os,sys;p=sys.argv[1];t=open(p).read();open(p,"w").write(t.replace(os.environ["FROM"],os.environ["TO"],1))' "$1"
+EOS
+chmod +x "$work/editor.sh"
+cat >"$offline_script" <<EOS
+#!/usr/bin/env bash
+# Written by daemons.sh: offline-b.sh stop | edit FROM TO | start
+set -eu
+case "\$1" in
+stop) kill -TERM \$(cat "$work/b.pid") 2>/dev/null || true
+      for _ in \$(seq 100); do kill -0 \$(cat "$work/b.pid") 2>/dev/null || exit 0; sleep 0.1; done
+      echo "offline-b: daemon B did not stop" >&2; exit 1 ;;
+edit) FROM="\$2" TO="\$3" EDITOR="$work/editor.sh" NOTES_HOME=$B '$notes' edit $id ;;
+start) NOTES_HOME=$B '$notes' serve --listen 127.0.0.1:$PB --no-discovery --peer 127.0.0.1:$PA --ui 127.0.0.1:$UB >>"$work/b.log" 2>&1 &
+      echo \$! > "$work/b.pid"
+      for _ in \$(seq 100); do NOTES_HOME=$B '$notes' open --no-browser >/dev/null 2>&1 && exit 0; sleep 0.1; done
+      echo "offline-b: daemon B did not come back" >&2; exit 1 ;;
+esac
+EOS
+chmod +x "$offline_script"
+echo "${pid[b]}" > "$work/b.pid"
 status=0
 "$here/run.sh" "$@" || status=$?
-# Daemon A may have been restarted by the test: stop whichever runs now.
+# Daemons A and B may have been restarted by the tests: stop whichever run now.
 pid[a]=$(cat "$work/a.pid")
+pid[b]=$(cat "$work/b.pid")
 [ $status -ne 0 ] && { echo "--- daemon logs"; tail -n "${NOTES_LOG_LINES:-20}" "$work/a.log" "$work/b.log"; }
 exit $status

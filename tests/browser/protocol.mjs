@@ -155,6 +155,7 @@ export default async function protocol(ctx) {
     ['two clientIDs in one push', { t: 'push', version: v, updates: [{ clientID: CID, splices: [] }, { clientID: 'protocolTest0005', splices: [] }] }],
     ['a lone surrogate', '{"t":"push","version":' + v + ',"updates":[{"clientID":"' + CID + '","splices":[[0,0,"\\ud800"]]}]}'],
     ['a NUL character', { t: 'push', version: v, updates: [{ clientID: CID, splices: [[0, 0, 'a\u0000b']] }] }],
+    ['a malformed resolve', { t: 'resolve', line: 'one', merged: 'x', change: 'nothex' }],
     ['a message over 1 MiB', { t: 'push', version: v, updates: [{ clientID: CID, splices: [[0, 0, 'x'.repeat((1 << 20) + 10)]] }] }],
   ];
   for (const [what, msg] of bad) {

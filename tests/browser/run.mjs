@@ -1,6 +1,6 @@
 // Runs the browser tests, against two real daemons or two mock daemons.
 //
-//   node run.mjs [TEST...]            tests: protocol reconcile concurrent samespot presence reload hostile csp
+//   node run.mjs [TEST...]            tests: protocol reconcile concurrent samespot conflicts presence reload hostile csp
 //
 // Against real daemons (both pages on the same note, one page per daemon):
 //   NOTES_URL_A=http://127.0.0.1:P/n/ID?token=T   (what `notes open` prints)
@@ -15,7 +15,7 @@ import { launch, CHROMIUM } from './lib.mjs';
 import { startMocks, newSharedNote, dev } from './mocks.mjs';
 import fs from 'node:fs';
 
-const ALL = ['protocol', 'reconcile', 'concurrent', 'samespot', 'presence', 'reload', 'hostile', 'csp'];
+const ALL = ['protocol', 'reconcile', 'concurrent', 'samespot', 'conflicts', 'presence', 'reload', 'hostile', 'csp'];
 const want = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 for (const w of want) if (!ALL.includes(w)) { console.error(`unknown test ${w}; tests: ${ALL.join(' ')}`); process.exit(2); }
 const tests = want.length ? want : ALL;

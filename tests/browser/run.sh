@@ -1,6 +1,6 @@
 #!/bin/sh
 # The browser tests of the page of `notes serve` (puppeteer-core + Debian's Chromium).
-#   tests/browser/run.sh [TEST...]   TEST: protocol reconcile concurrent samespot presence reload hostile csp
+#   tests/browser/run.sh [TEST...]   TEST: protocol reconcile concurrent samespot conflicts presence reload hostile csp
 # Exit 0 when every check passes, 1 when one fails, 77 (ctest's SKIP) when Chromium,
 # Node 18+ or the npm packages are missing. Against two real daemons: set NOTES_URL_A,
 # NOTES_URL_B (and NOTES_TEXT_A/B), see run.mjs; otherwise two mock daemons run.

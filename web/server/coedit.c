@@ -343,6 +343,12 @@ static void note_publish(struct unote *n, json_t *updates,
     json_decref(msg);
 }
 
+void notes_web__note_publish_own(struct unote *n, json_t *updates,
+                                 const uint8_t change[32])
+{
+    note_publish(n, updates, change, 0);
+}
+
 /*
  * The version of the note a push on list version v stands on, for the
  * page whose clientID is cid: the heads at v, and the changes of that
@@ -516,6 +522,8 @@ void notes_web__note_release(struct unote *n)
     n->capmarks = 0;
     free(n->items_json);
     free(n->fields_json);
+    json_decref(n->conflicts);
+    n->conflicts = NULL;
     notes__buf_release(&n->mirror);
     n->items_json = n->fields_json = NULL;
     while (n->remotes) {
@@ -791,6 +799,8 @@ void notes_web__page_message(struct page *pg, const char *p, size_t n)
         notes_web__page_at(pg, msg);
     else if (strcmp(t, "confirm") == 0)
         notes_web__page_confirm(pg, msg);
+    else if (strcmp(t, "resolve") == 0)
+        notes_web__page_resolve(pg, msg);
     else if (strcmp(t, "error") == 0)
         notes_web__log(pg->note->ui, "page %s: %s", pg->session,
                json_string_value(json_object_get(msg, "message"))

@@ -51,9 +51,10 @@ static json_t *items_msg(struct unote *n)
         orphans = notes_web__confirms_json(ui, n->d, o.orphan_confirms, o.norphans);
     }
     notes_fmt_outline_clear(&o);
-    return json_pack("{s:s, s:o, s:o}", "t", "items", "items", items,
+    return json_pack("{s:s, s:o, s:o, s:o}", "t", "items", "items", items,
                      "unattached_confirmations",
-                     orphans ? orphans : json_array());
+                     orphans ? orphans : json_array(), "conflicts",
+                     notes_web__conflicts_json(n));
 }
 
 void notes_web__items_send(struct unote *n, struct page *only)

@@ -119,6 +119,8 @@ struct unote {
                              * code points the push added to its page's text */
     } *marks;
     size_t capmarks;
+    json_t *conflicts;      /* line conflicts as last listed (conflicts.c) */
+    size_t conflicts_at;    /* the note's change count then */
     int reset;              /* the state was rebuilt: pages must reload */
     struct page *pages;
     struct remote *remotes; /* people on other daemons (presence) */
@@ -273,6 +275,13 @@ void notes_web__page_authorship(struct page *pg);
 void notes_web__page_history(struct page *pg);
 void notes_web__page_at(struct page *pg, json_t *msg);
 void notes_web__page_confirm(struct page *pg, json_t *msg);
+
+/* ---- conflicts.c ---- */
+json_t *notes_web__conflicts_json(struct unote *n);
+void notes_web__page_resolve(struct page *pg, json_t *msg);
+/* coedit.c: publish updates this replica's own edit made (n->own). */
+void notes_web__note_publish_own(struct unote *n, json_t *updates,
+                                 const uint8_t change[32]);
 
 /* ---- presence.c ---- */
 void notes_web__remote_free(struct remote *r);

@@ -15,6 +15,7 @@ import { renderMarkdown } from './preview.js';
 import { NoteSync, wholeCharacters } from './sync.js';
 import { presenceExtensions, remotesField } from './presence.js';
 import { authorshipExtension, authorMark } from './authorship.js';
+import { conflictsField, setConflicts } from './conflicts.js';
 
 const highlight = HighlightStyle.define([
   { tag: tags.heading1, class: 'tok-h1' },
@@ -148,6 +149,7 @@ class NotePage {
       wholeCharacters,
       presenceExtensions,
       this.authorshipField,
+      conflictsField,
       EditorView.updateListener.of((u) => this.sync.viewUpdate(u)),
     ];
   }
@@ -234,6 +236,7 @@ class NotePage {
   onPending() { this.renderStatus(); }
 
   onDoc() {
+    if (this.conflictsUnplaced) this.placeConflicts();
     this.checkLanguage();
     this.schedulePreview();
   }
@@ -243,8 +246,11 @@ class NotePage {
       case 'items':
         this.items = Array.isArray(msg.items) ? msg.items : [];
         this.unattached = Array.isArray(msg.unattached_confirmations) ? msg.unattached_confirmations : [];
+        this.conflicts = Array.isArray(msg.conflicts) ? msg.conflicts.filter((c) => c && Array.isArray(c.sides)) : [];
         this.confirming.clear();
+        this.resolving = null;
         this.renderItems();
+        this.placeConflicts();
         break;
       case 'status': this.status = msg; this.renderStatus(); break;
       case 'fields': if (msg.fields && typeof msg.fields === 'object') this.setFields(msg.fields); break;
@@ -253,7 +259,7 @@ class NotePage {
       case 'at': this.onAt(msg); break;
       case 'error':
         this.showError(typeof msg.message === 'string' ? msg.message : 'error');
-        if (this.confirming.size) { this.confirming.clear(); this.renderItems(); }
+        if (this.confirming.size || this.resolving) { this.confirming.clear(); this.resolving = null; this.renderItems(); }
         break;
       default: break; // newer daemon: ignore what this page does not know
     }
@@ -360,12 +366,61 @@ class NotePage {
   }
 
   // ---- items ----
+  // Mark the lines of each conflict in the editor (its positions are in the daemon's
+  // text at its version: mapped to the text shown; later once the page is there).
+  placeConflicts() {
+    const view = this.sync && this.sync.view;
+    if (!view) return;
+    const out = [];
+    this.conflictsUnplaced = false;
+    for (const c of this.conflicts || []) {
+      const from = this.sync.mapFrom(c.version, c.from, 1), to = this.sync.mapFrom(c.version, c.to, -1);
+      if (from == null || to == null) { this.conflictsUnplaced = true; continue; }
+      const names = c.sides.map((x) => this.person(x.by)).map((e) => (e && e.name) || '?');
+      out.push({ from, to, title: `Edited at the same time by ${names.join(' and ')}: see "Edited at the same time" in the side panel` });
+    }
+    view.dispatch({ effects: setConflicts.of(out) });
+  }
+
+  renderConflicts() {
+    const cs = this.conflicts || [];
+    if (!cs.length) return null;
+    return [h('h3', {}, `Edited at the same time (${cs.length})`),
+      h('ul', { class: 'item-list conflicts' }, cs.map((c) => {
+        const lines = c.nlines > 1 ? `Lines ${c.line}–${c.line + c.nlines - 1}` : `Line ${c.line}`;
+        return h('li', { class: 'item conflict', 'data-line': c.line },
+          h('span', { class: 'body' },
+            h('strong', {}, `${lines}: `), 'rewritten by ', c.sides.map((x, i) => [i ? (i === c.sides.length - 1 ? ' and ' : ', ') : '', this.who(x.by, true)]),
+            ' at the same time. Both versions are kept, merged, until someone chooses:',
+            h('span', { class: 'version now' }, 'now: ', h('q', {}, clip(String(c.merged ?? ''), ITEM_MAX))),
+            c.sides.map((x) => {
+              const e = this.person(x.by);
+              const busy = this.resolving === `${c.line}:${x.change}`;
+              return h('span', { class: 'version side' }, this.who(x.by), ': ', h('q', {}, clip(String(x.text ?? ''), ITEM_MAX)), ' ',
+                h('button', { type: 'button', class: 'keep', 'data-action': 'keep', 'data-change': x.change, disabled: busy || !!this.resolving,
+                  title: 'Replace these lines with this version (stored as your edit, which ends the conflict)',
+                  onclick: () => this.keepSide(c, x) }, busy ? 'Keeping…' : `Keep ${(e && e.name) || 'this'}'s`));
+            })));
+      }))];
+  }
+
+  keepSide(c, side) {
+    if (this.resolving) return;
+    if (this.sync.send({ t: 'resolve', line: c.line, merged: String(c.merged ?? ''), change: side.change })) {
+      this.resolving = `${c.line}:${side.change}`;
+      this.renderItems();
+    } else {
+      this.showError('Not connected to the daemon: choose again when the status line says connected.');
+    }
+  }
+
   renderItems() {
     const decisions = this.items.filter((i) => i && i.kind === 'decision');
     const tasks = this.items.filter((i) => i && (i.kind === 'task' || i.kind === 'todo'));
     const list = (arr) => h('ul', { class: 'item-list' }, arr.map((it) => this.renderItem(it)));
     const orphans = this.unattached.filter((c) => c && typeof c === 'object');
     clear(this.itemsEl,
+      this.renderConflicts(),
       !this.items.length ? h('p', { class: 'empty' }, 'None yet. Write "RD: text" under a "Decisions" or "TODOs" heading, or "- [ ] RD: text" anywhere.') : null,
       decisions.length ? [h('h3', {}, `Decisions (${decisions.length})`), list(decisions)] : null,
       tasks.length ? [h('h3', {}, `Action items (${tasks.filter((t) => !t.done).length} open)`), list(tasks)] : null,

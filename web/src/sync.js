@@ -521,6 +521,19 @@ export class NoteSync {
     if (this.sent < this.pending.length) this.push(); // more than one push's worth
   }
 
+  // A position in the daemon's text at `version` (a version this page has passed) in
+  // the text shown now: through the confirmed updates since, then the local edits.
+  // null when the page cannot tell (not yet there, or forgotten).
+  mapFrom(version, pos, assoc = 1) {
+    if (!this.view || !Number.isInteger(version) || !Number.isInteger(pos) || version < this.logStart || version > this.synced) return null;
+    for (let i = version; i < this.synced; i++) {
+      const d = this.log[i - this.logStart];
+      pos = d.mapPos(Math.min(pos, d.length), assoc);
+    }
+    const pend = this.pendingDesc();
+    return pend ? pend.mapPos(Math.min(pos, pend.length), assoc) : pos;
+  }
+
   // ---- cursor and presence ----
   pendingDesc() {
     if (!this.pending.length) return null;
