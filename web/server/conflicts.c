@@ -24,6 +24,7 @@ static size_t u16_of_cp(const char *t, size_t nbytes, size_t cp)
 json_t *notes_web__conflicts_json(struct unote *n)
 {
     size_t count = notes_doc_change_count(n->d);
+    uint64_t now = notes_web__now_ms();
     if (n->conflicts && n->conflicts_at == count) {
         /* The text has not changed since: the positions hold now. */
         json_t *c = json_deep_copy(n->conflicts);
@@ -32,6 +33,19 @@ json_t *notes_web__conflicts_json(struct unote *n)
                                 json_integer((json_int_t)n->version));
         return c;
     }
+    if (n->conflicts && now - n->conflicts_ms < CONFLICTS_EVERY_MS) {
+        /*
+         * While people type into a note with concurrent history, each
+         * listing replays it (tens of ms on a large note): at most one
+         * every CONFLICTS_EVERY_MS. Meanwhile the last list goes out with
+         * the version it was made at (the page maps it from there), and
+         * the items come again once the interval is over.
+         */
+        n->conflicts_stale = 1;
+        return json_deep_copy(n->conflicts);
+    }
+    n->conflicts_stale = 0;
+    n->conflicts_ms = now;
     notes_line_conflict *lc = NULL;
     size_t nlc = 0, nbytes;
     json_t *out = json_array();

@@ -86,6 +86,8 @@ static void on_items_timer(uv_timer_t *t)
     n->items_due = 0;
     if (n->d)
         notes_web__items_send(n, NULL);
+    if (n->d && n->conflicts_stale)
+        notes_web__items_schedule(n); /* the conflicts' list is due */
 }
 
 /* The outline costs a pass over the text and its authorship: at most

@@ -47,6 +47,7 @@
 #define PUSH_UPDATES_MAX 10000
 #define RANGES_MAX 100
 #define ITEMS_DELAY_MS 250  /* outline recomputed at most this often */
+#define CONFLICTS_EVERY_MS 2000 /* line conflicts listed at most this often */
 #define STATUS_MS 1000
 #define NOTES_LIST_MAX 5000
 #define CHANGED_MAX 64     /* notes told changed between two loop turns */
@@ -121,6 +122,8 @@ struct unote {
     size_t capmarks;
     json_t *conflicts;      /* line conflicts as last listed (conflicts.c) */
     size_t conflicts_at;    /* the note's change count then */
+    uint64_t conflicts_ms;  /* and when */
+    int conflicts_stale;    /* a newer change is not in the list yet */
     int reset;              /* the state was rebuilt: pages must reload */
     struct page *pages;
     struct remote *remotes; /* people on other daemons (presence) */
