@@ -2,10 +2,10 @@
  * test_ui.c: the page server of `notes serve` (web/server, docs/web.md) over
  * real loopback sockets, with a minimal HTTP and WebSocket client: the
  * token, cookie, Host and Origin checks and the security headers; the
- * editing protocol (hello, push, the echo that acknowledges it, a stale
- * push ignored, a change committed elsewhere arriving as an update); and
- * malformed input (bad JSON, a message over 1 MiB, a ChangeSet that does
- * not fit the text, binary frames), each closing the connection with the
+ * editing protocol (hello, push, the echo that acknowledges it, a push on
+ * an old version merged, a change committed elsewhere arriving as an
+ * update); and malformed input (bad JSON, a message over 1 MiB, splices
+ * outside their text, binary frames), each closing the connection with the
  * replica untouched. The server runs on its own libuv loop in a thread;
  * every wait is bounded by a socket timeout.
  */
@@ -689,16 +689,19 @@ static void test_ui_edit(void **state)
     json_decref(h);
     json_decref(ws_expect(b, "hello"));
 
-    /* UTF-16 positions: "🚀" counts 2. Insert "X" after the rocket. */
-    size_t len16 = 0;
+    /* A push's splices count code points ("🚀" is one); the updates
+     * count UTF-16 units (it is two). Insert "X" after the rocket. */
+    size_t len16 = 0, lencp = 0;
     for (const unsigned char *p = (const unsigned char *)INITIAL; *p; p++)
-        if ((*p & 0xc0) != 0x80)
+        if ((*p & 0xc0) != 0x80) {
             len16 += *p >= 0xf0 ? 2 : 1;
+            lencp++;
+        }
     char msg[512];
-    size_t at = len16 - 1; /* before the final newline */
+    size_t at = lencp - 1; /* before the final newline */
     snprintf(msg, sizeof(msg),
              "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":\"page-a-0123456789\","
-             "\"changes\":[%zu,[0,\"X\"],1]}]}",
+             "\"splices\":[[%zu,0,\"X\"]]}]}",
              at);
     ws_send(a, msg);
     /* Both pages get the update; for a it is the acknowledgement. */
@@ -708,6 +711,12 @@ static void test_ui_edit(void **state)
         json_t *up = json_array_get(json_object_get(u, "updates"), 0);
         assert_string_equal(json_string_value(json_object_get(up, "clientID")),
                             "page-a-0123456789");
+        assert_int_equal(json_integer_value(json_object_get(up, "acks")), 1);
+        char *cs = json_dumps(json_object_get(up, "changes"), JSON_COMPACT);
+        char want[64];
+        snprintf(want, sizeof(want), "[%zu,[0,\"X\"],1]", len16 - 1);
+        assert_string_equal(cs, want);
+        free(cs);
         json_decref(u);
     }
     size_t nc;
@@ -716,9 +725,15 @@ static void test_ui_edit(void **state)
     assert_int_equal(nc, before_changes + 1);
     free(t);
 
-    /* A stale push (version 0 again) is ignored, not applied. */
+    /* A push on an old version (page b has not seen the X) is merged,
+     * not refused: Z at the start of the text b had. */
     ws_send(b, "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":\"page-b-0123456789\","
-               "\"changes\":[[0,\"Z\"],30]}]}");
+               "\"splices\":[[0,0,\"Z\"]]}]}");
+    for (int k = 0; k < 2; k++) {
+        json_t *u = ws_expect(k ? b : a, "updates");
+        assert_int_equal(json_integer_value(json_object_get(u, "version")), 1);
+        json_decref(u);
+    }
     /* A cursor: presence reaches the other page. */
     ws_send(b, "{\"t\":\"cursor\",\"version\":1,\"ranges\":[{\"anchor\":3,"
                "\"head\":5}]}");
@@ -726,7 +741,7 @@ static void test_ui_edit(void **state)
     assert_int_equal(json_array_size(json_object_get(p, "people")), 2);
     json_decref(p);
     t = stored_text(s, NULL);
-    assert_null(strchr(t, 'Z'));
+    assert_string_equal(t, "Z# Agenda\n- budget é 日本語 🚀X\n");
     free(t);
 
     /* A change committed elsewhere (another process, a peer) reaches
@@ -742,20 +757,20 @@ static void test_ui_edit(void **state)
     notes_replica_free(r2);
     json_t *u = ws_expect(a, "updates");
     json_t *up = json_array_get(json_object_get(u, "updates"), 0);
-    assert_int_equal(json_integer_value(json_object_get(u, "version")), 1);
+    assert_int_equal(json_integer_value(json_object_get(u, "version")), 2);
     assert_memory_equal(json_string_value(json_object_get(up, "clientID")),
                         "peer:", 5);
     char *cs = json_dumps(json_object_get(up, "changes"), JSON_COMPACT);
     char want[64];
-    snprintf(want, sizeof(want), "[[0,\"Hi \"],%zu]", len16 + 1);
+    snprintf(want, sizeof(want), "[[0,\"Hi \"],%zu]", len16 + 2);
     assert_string_equal(cs, want);
     free(cs);
     json_decref(u);
 
-    /* Pull from version 1 replays that update. */
-    ws_send(b, "{\"t\":\"pull\",\"version\":1}");
+    /* Pull from version 2 replays that update. */
+    ws_send(b, "{\"t\":\"pull\",\"version\":2}");
     u = ws_expect(b, "updates");
-    while (json_integer_value(json_object_get(u, "version")) != 1 ||
+    while (json_integer_value(json_object_get(u, "version")) != 2 ||
            json_array_size(json_object_get(u, "updates")) != 1) {
         json_decref(u);
         u = ws_expect(b, "updates");
@@ -765,7 +780,7 @@ static void test_ui_edit(void **state)
     ws_send(a, "{\"t\":\"history\"}");
     json_t *hist = ws_expect(a, "history");
     assert_int_equal(json_array_size(json_object_get(hist, "changes")),
-                     before_changes + 2);
+                     before_changes + 3);
     json_decref(hist);
     ws_send(a, "{\"t\":\"at\",\"index\":0}");
     json_t *old = ws_expect(a, "at");
@@ -793,17 +808,28 @@ static void test_ui_malformed(void **state)
         "{\"no\":\"type\"}",
         "{\"t\":\"launch-missiles\"}",
         "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":\"xxxxxxxxxxxxxxxx\","
-        "\"changes\":[5]}]}", /* does not cover the text */
+        "\"changes\":[5]}]}", /* the old form: no splices */
         "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":\"xxxxxxxxxxxxxxxx\","
-        "\"changes\":[[99999,\"a\"]]}]}",
+        "\"splices\":[[99999,0,\"a\"]]}]}", /* past the end of the text */
+        "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":\"xxxxxxxxxxxxxxxx\","
+        "\"splices\":[[2,99999,\"\"]]}]}", /* deleting past the end */
+        "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":\"xxxxxxxxxxxxxxxx\","
+        "\"splices\":[[0,0,\"a\"],[99999,0,\"b\"]]}]}", /* the 2nd: none of it */
+        "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":\"xxxxxxxxxxxxxxxx\","
+        "\"splices\":[[-1,0,\"a\"]]}]}",
+        "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":\"xxxxxxxxxxxxxxxx\","
+        "\"splices\":[[0,0]]}]}",
+        "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":\"xxxxxxxxxxxxxxxx\","
+        "\"splices\":[[0,0,\"\\ud800\"]]}]}", /* a lone surrogate */
         "{\"t\":\"push\",\"version\":99,\"updates\":[{\"clientID\":\"xxxxxxxxxxxxxxxx\","
-        "\"changes\":[]}]}", /* from the future */
+        "\"splices\":[]}]}", /* from the future */
         "{\"t\":\"push\",\"version\":0,\"updates\":\"x\"}",
         "{\"t\":\"cursor\",\"version\":0,\"ranges\":[{\"anchor\":-1,\"head\":0}]}",
         "{\"t\":\"at\",\"index\":12345}",
         "{\"t\":\"pull\",\"version\":-4}",
         "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":\"short\","
-        "\"changes\":[[0,\"a\"],30]}]}", /* clientID under 16 characters */
+        "\"splices\":[[0,0,\"a\"]]}]}", /* clientID under 16 characters */
+        "{\"t\":\"resolve\",\"line\":1,\"merged\":\"x\",\"change\":\"zz\"}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
         int fd = ws_note(s);
@@ -813,26 +839,6 @@ static void test_ui_malformed(void **state)
         if (code != 1008)
             fail_msg("input %zu (%s): close code %d, not 1008", i, bad[i],
                      code);
-        close(fd);
-    }
-    /* A surrogate pair split by a position: the rocket is 2 UTF-16 units. */
-    {
-        size_t len16 = 0, rocket = 0;
-        for (const unsigned char *p = (const unsigned char *)INITIAL; *p; p++)
-            if ((*p & 0xc0) != 0x80) {
-                if (*p >= 0xf0)
-                    rocket = len16;
-                len16 += *p >= 0xf0 ? 2 : 1;
-            }
-        char msg[256];
-        snprintf(msg, sizeof(msg),
-                 "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":"
-                 "\"xxxxxxxxxxxxxxxx\",\"changes\":[%zu,[0,\"a\"],%zu]}]}",
-                 rocket + 1, len16 - rocket - 1);
-        int fd = ws_note(s);
-        json_decref(ws_expect(fd, "hello"));
-        ws_send(fd, msg);
-        assert_int_equal(ws_wait_close(fd), 1008);
         close(fd);
     }
     /* A binary frame. */
@@ -868,59 +874,61 @@ static void test_ui_malformed(void **state)
 
 /*
  * Pipelined pushes (docs/web.md): a page sends its next edit before the
- * last is acknowledged, "after" its own updates; taken only if those were.
+ * last is acknowledged, on the same version: the daemon puts it on top of
+ * that page's own earlier ones. Another page's push on that old version is
+ * merged beside them, its characters whole.
  */
 static void test_ui_pipelined(void **state)
 {
     struct server *s = *state;
-    char msg[512];
     int a = ws_note(s);
-    json_t *h = ws_expect(a, "hello");
-    size_t l16 = 0;
-    for (const unsigned char *p =
-             (const unsigned char *)json_string_value(json_object_get(h, "text"));
-         *p; p++)
-        if ((*p & 0xc0) != 0x80)
-            l16 += *p >= 0xf0 ? 2 : 1;
-    json_decref(h);
-    snprintf(msg, sizeof(msg),
-             "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":"
-             "\"page-a-0123456789\",\"changes\":[[0,\"1\"],%zu]}]}", l16);
-    ws_send(a, msg);
-    snprintf(msg, sizeof(msg),
-             "{\"t\":\"push\",\"version\":1,\"after\":1,\"updates\":[{"
-             "\"clientID\":\"page-a-0123456789\",\"changes\":[1,[0,\"2\"],%zu]}]}",
-             l16);
-    ws_send(a, msg);
-    /* Another page's pipelined push on top of updates that are not its
-     * own is ignored (its base was never its own). */
-    snprintf(msg, sizeof(msg),
-             "{\"t\":\"push\",\"version\":2,\"after\":2,\"updates\":[{"
-             "\"clientID\":\"page-b-0123456789\",\"changes\":[[0,\"Z\"],%zu]}]}",
-             l16 + 2);
+    json_decref(ws_expect(a, "hello"));
+    ws_send(a, "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":"
+               "\"page-a-0123456789\",\"splices\":[[0,0,\"1\"]]}]}");
+    ws_send(a, "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":"
+               "\"page-a-0123456789\",\"splices\":[[1,0,\"2\"]]}]}");
     int acked = 0;
     while (acked < 2) {
         json_t *u = ws_expect(a, "updates");
-        acked += (int)json_array_size(json_object_get(u, "updates"));
+        json_t *ups = json_object_get(u, "updates");
+        for (size_t i = 0; i < json_array_size(ups); i++)
+            acked += (int)json_integer_value(
+                json_object_get(json_array_get(ups, i), "acks"));
         json_decref(u);
     }
     int b = ws_note(s);
     json_decref(ws_expect(b, "hello"));
-    ws_send(b, msg);
+    ws_send(b, "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":"
+               "\"page-b-0123456789\",\"splices\":[[0,0,\"ZZ\"]]}]}");
     /* Messages of one connection are handled in order: once the pull is
-     * answered, the push before it was handled (and must have been
-     * ignored). */
+     * answered, the push before it was stored. */
     ws_send(b, "{\"t\":\"pull\",\"version\":0}");
     json_t *pu = ws_expect(b, "updates");
-    assert_int_equal(json_array_size(json_object_get(pu, "updates")), 2);
+    while (json_integer_value(json_object_get(pu, "version")) != 0) {
+        json_decref(pu);
+        pu = ws_expect(b, "updates");
+    }
+    {   /* three pushes acknowledged, b's last (a merged insertion may
+         * come as more than one update) */
+        json_t *ups = json_object_get(pu, "updates");
+        json_t *last = json_array_get(ups, json_array_size(ups) - 1);
+        int n = 0;
+        for (size_t i = 0; i < json_array_size(ups); i++)
+            n += (int)json_integer_value(
+                json_object_get(json_array_get(ups, i), "acks"));
+        assert_int_equal(n, 3);
+        assert_string_equal(
+            json_string_value(json_object_get(last, "clientID")),
+            "page-b-0123456789");
+    }
     json_decref(pu);
-    /* A base from the future (version - after above the daemon's) closes. */
-    ws_send(a, "{\"t\":\"push\",\"version\":9,\"after\":1,\"updates\":[{"
-               "\"clientID\":\"page-a-0123456789\",\"changes\":[[0,\"x\"],1]}]}");
+    /* A version from the future closes. */
+    ws_send(a, "{\"t\":\"push\",\"version\":9,\"updates\":[{"
+               "\"clientID\":\"page-a-0123456789\",\"splices\":[[0,0,\"x\"]]}]}");
     assert_int_equal(ws_wait_close(a), 1008);
     char *t = stored_text(s, NULL);
-    assert_memory_equal(t, "12# Agenda", 10);
-    assert_null(strchr(t, 'Z'));
+    assert_true(strncmp(t, "12ZZ# Agenda", 12) == 0 ||
+                strncmp(t, "ZZ12# Agenda", 12) == 0);
     free(t);
     close(a);
     close(b);
@@ -1189,8 +1197,8 @@ static void test_ui_confirm(void **state)
         char push[512];
         snprintf(push, sizeof(push),
                  "{\"t\":\"push\",\"version\":0,\"updates\":[{\"clientID\":"
-                 "\"confirm-test-client-1\",\"changes\":[%zu,[6,\"Monday\"],%zu]}]}",
-                 at, strlen(DECISIONS) - at - 6);
+                 "\"confirm-test-client-1\",\"splices\":[[%zu,6,\"Monday\"]]}]}",
+                 at); /* DECISIONS is ASCII: bytes are code points */
         ws_send(a, push);
     }
     send_confirm(a, id2, "Ship on Monday", NULL);
