@@ -135,6 +135,9 @@ export default async function concurrent(ctx) {
   const two = await verify(r, 'phase 2', a, b, note, before, ta, tb, marker2);
   check(r, two.split.length === 0, 'phase 2: every token whole', two.split);
 
+  const fb = await Promise.all([a, b].map((p) => p.evaluate(() => window.notesPage.fallbacks())));
+  console.log(`    reconciliations that fell back to a diff: A ${fb[0]}, B ${fb[1]}`);
+  if (!ctx.mocks) check(r, fb[0] === 0 && fb[1] === 0, 'no page had to fall back to a diff to take the other\'s text in', fb);
   await checkWatchers(r, a, 'A');
   await checkWatchers(r, b, 'B');
   await a.browserContext().close();
