@@ -11,6 +11,7 @@
  * or after the write and its fsync.
  */
 #include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -91,18 +92,25 @@ static void test_crash_kills(void **state)
     assert_true(ok);
     long_id[32] = 0;
 
-    /* Calibrate: how long does one commit take here? */
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    char *argv_app[] = {(char *)(uintptr_t)bin, "append", long_id, "calibration", NULL};
-    free(run(argv_app, -1, &ok));
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    long span = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+    /* Calibrate: how long does one commit take here? The shortest of five
+     * (one slow moment of a loaded machine would spread the kills past
+     * the end of most commits, and too few would land). */
+    long span = LONG_MAX;
+    for (int k = 0; k < 5; k++) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        char *argv_app[] = {(char *)(uintptr_t)bin, "append", long_id, "calibration", NULL};
+        free(run(argv_app, -1, &ok));
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        long us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+        if (us < span)
+            span = us;
+    }
     if (span < 1000)
         span = 1000;
 
     char **reported = calloc((size_t)kills + 1, sizeof(*reported));
-    size_t nreported = 0, appends_ok = 1, killed = 0;
+    size_t nreported = 0, appends_ok = 5, /* the calibration */ killed = 0;
     uint64_t seed = 42;
     for (int i = 0; i < kills; i++) {
         seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
