@@ -3,6 +3,10 @@
 // from anywhere but data: become links, task-list boxes). The result is a DOM
 // fragment inserted as nodes: no string of note text is ever parsed as HTML by
 // the page outside DOMPurify.
+//
+// This module and its libraries (about a quarter of the page's code) are a bundle
+// of their own, dist/preview.js (entry preview-main.js), loaded once the editor is
+// on screen: the note's text and the editor do not wait for them.
 import MarkdownIt from 'markdown-it';
 import DOMPurify from 'dompurify';
 import { h } from './dom.js';
@@ -95,4 +99,42 @@ export function renderMarkdown(text) {
     li.classList.add('task-item');
   }
   return frag;
+}
+
+// A line that may start a top-level block after a blank line: not indented (that
+// would be code or a list item's continuation), not a list item, quote or table
+// row (which would split one list, quote or table into two).
+const CUT = /^[^\s>*+\-0-9|]/;
+const FENCE = /^ {0,3}(`{3,}|~{3,})/;
+const DEF = /^ {0,3}\[[^\]\n]+\]:[ \t]*\S/;
+
+// The note cut into pieces of about `target` characters that render on their own
+// as they would in the whole: cuts only at a blank line followed by a line that
+// starts a new top-level block outside a fenced code block. Reference definitions
+// ("[x]: url") apply to the whole note, so each piece is rendered with all of them
+// (`defs`; they produce no output). The pieces joined with "\n" are the text.
+export function splitMarkdown(text, target = 8000) {
+  const lines = text.split('\n');
+  const chunks = [], defs = [];
+  let start = 0, size = 0, fence = null, blank = false;
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i];
+    if (fence) {
+      const m = FENCE.exec(l);
+      if (m && m[1][0] === fence[0] && m[1].length >= fence.length && !l.slice(m[0].length).trim()) fence = null;
+    } else {
+      if (blank && size >= target && CUT.test(l)) {
+        chunks.push(lines.slice(start, i).join('\n'));
+        start = i;
+        size = 0;
+      }
+      const m = FENCE.exec(l);
+      if (m && !(m[1][0] === '`' && l.slice(m[0].length).includes('`'))) fence = m[1];
+      else if (DEF.test(l)) defs.push(l);
+    }
+    blank = !l.trim();
+    size += l.length + 1;
+  }
+  chunks.push(lines.slice(start).join('\n'));
+  return { chunks, defs: defs.join('\n') };
 }
