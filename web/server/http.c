@@ -459,11 +459,15 @@ int notes_web__http_request(notes_web *ui, struct lws *wsi, struct pss *ps,
             return respond_html(wsi, ps, "index",
                                 "<code>notes list</code>, <code>notes show</code>",
                                 host);
-        if (strncmp(uri, "/n/", 3) == 0 && is_hex32(uri + 3))
+        if (strncmp(uri, "/n/", 3) == 0 && is_hex32(uri + 3)) {
+            ui->preopen_on = notes__unhex(ui->preopen, 16, uri + 3) == NOTES_OK;
             return respond_html(wsi, ps, "note", "<code>notes edit</code>",
                                 host);
+        }
         if (strncmp(uri, "/assets/", 8) == 0) {
             const struct notes_web__asset *a = notes_web__asset_find(uri + 8);
+            if (a && strcmp(uri + 8, "app.js") == 0 && ui->preopen_on)
+                ps->preopen = ui;
             if (a && strstr(uri + 8, ".html") == NULL)
                 return respond(wsi, ps, 200, a->type, a->data, a->len, NULL,
                                NULL, host, NULL, NULL);
@@ -563,6 +567,23 @@ int notes_web__http_body_done(notes_web *ui, struct lws *wsi, struct pss *ps)
     return api_create(ui, wsi, ps, host);
 }
 
+/*
+ * Open the note whose page was just served, once its script has gone out:
+ * the browser then spends tens of milliseconds parsing the script, the
+ * daemon would be idle, and the page's WebSocket finds the note open (its
+ * hello no longer waits for the log to be read). A note that does not open
+ * is left to the WebSocket, which says why.
+ */
+static void preopen_note(notes_web *ui)
+{
+    struct unote *n;
+    if (!ui->preopen_on)
+        return;
+    ui->preopen_on = 0;
+    if (!notes_web__note_find(ui, ui->preopen))
+        (void)notes_web__note_open(ui, ui->preopen, &n);
+}
+
 int notes_web__http_writeable(struct lws *wsi, struct pss *ps)
 {
     if (!ps->body)
@@ -581,6 +602,11 @@ int notes_web__http_writeable(struct lws *wsi, struct pss *ps)
     free(ps->owned);
     ps->owned = NULL;
     ps->body = NULL;
+    if (ps->preopen) {
+        notes_web *ui = ps->preopen;
+        ps->preopen = NULL;
+        preopen_note(ui);
+    }
     return http_done(wsi, ps);
 }
 
