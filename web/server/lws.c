@@ -73,6 +73,7 @@ static const enum lws_token_indexes tokens[] = {
     [NOTES_WEB__H_CONTENT_TYPE] = WSI_TOKEN_HTTP_CONTENT_TYPE,
     [NOTES_WEB__H_CONTENT_LENGTH] = WSI_TOKEN_HTTP_CONTENT_LENGTH,
     [NOTES_WEB__H_TRANSFER_ENCODING] = WSI_TOKEN_HTTP_TRANSFER_ENCODING,
+    [NOTES_WEB__H_IF_NONE_MATCH] = WSI_TOKEN_HTTP_IF_NONE_MATCH,
 };
 
 int notes_web__hdr_copy(struct lws *wsi, enum notes_web__hdr h, char *buf,

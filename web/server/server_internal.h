@@ -305,6 +305,7 @@ enum notes_web__hdr {
     NOTES_WEB__H_CONTENT_TYPE,
     NOTES_WEB__H_CONTENT_LENGTH,
     NOTES_WEB__H_TRANSFER_ENCODING,
+    NOTES_WEB__H_IF_NONE_MATCH,
 };
 /* A request header into buf (NUL-terminated): its length, <= 0 absent. */
 int notes_web__hdr_copy(struct lws *wsi, enum notes_web__hdr h, char *buf,

@@ -336,9 +336,9 @@ class NotePage {
   schedulePreview(now) {
     clearTimeout(this.previewTimer);
     if (this.main.dataset.mode === 'edit') return;
-    const text = this.previewText();
-    if (text == null) return;
-    const delay = now ? 0 : Math.min(1500, 80 + Math.min(text.length, PREVIEW_MAX) / 200);
+    const doc = (this.historyView || this.view)?.state.doc; // its length: no copy of the text
+    if (!doc) return;
+    const delay = now ? 0 : Math.min(1500, 80 + Math.min(doc.length, PREVIEW_MAX) / 200);
     this.previewTimer = setTimeout(() => this.renderPreview(), delay);
   }
 
@@ -375,7 +375,7 @@ class NotePage {
       dl.push(h('dt', {}, k), h('dd', {}, vals.length > 1 || Array.isArray(v) ? vals.map((x) => h('span', { class: 'chip' }, x)) : vals[0]));
     }
     if (dl.length) head.push(h('dl', { class: 'fm' }, dl));
-    const { chunks, defs } = lib.splitMarkdown(text, PIECE);
+    const { chunks, env } = lib.splitMarkdown(text, PIECE);
     const old = this.previewPieces, fresh = new Map(), els = [];
     // The first rendering shows each piece as it is made; later ones swap once
     // at the end (mostly reused pieces), so the preview never shows half of both.
@@ -393,7 +393,7 @@ class NotePage {
           if (gen !== this.previewGen) return;
           slice = performance.now();
         }
-        el = h('div', { class: 'pv-piece' }, lib.renderMarkdown(defs ? `${src}\n\n${defs}` : src));
+        el = h('div', { class: 'pv-piece' }, lib.renderMarkdown(src, env));
       }
       if (!fresh.has(src)) fresh.set(src, []);
       fresh.get(src).push(el);

@@ -58,9 +58,10 @@ function hook() {
 
 const SAFE_IMG = /^data:image\/(?:png|gif|jpeg|webp);base64,[a-z0-9+/=\s]*$/i;
 
-export function renderMarkdown(text) {
+// env: from splitMarkdown (the note's reference definitions when this is a piece).
+export function renderMarkdown(text, env) {
   hook();
-  const html = md.render(text);
+  const html = md.render(text, env && env.references ? { references: { ...env.references } } : {});
   const frag = DOMPurify.sanitize(html, {
     RETURN_DOM_FRAGMENT: true,
     FORBID_TAGS: ['style', 'form', 'input', 'button', 'textarea', 'select', 'option', 'iframe', 'object', 'embed', 'svg', 'math', 'link', 'meta', 'base'],
@@ -106,16 +107,17 @@ export function renderMarkdown(text) {
 // row (which would split one list, quote or table into two).
 const CUT = /^[^\s>*+\-0-9|]/;
 const FENCE = /^ {0,3}(`{3,}|~{3,})/;
-const DEF = /^ {0,3}\[[^\]\n]+\]:[ \t]*\S/;
+const MAYBE_DEF = /^ {0,3}\[[^\]\n]+\]:/m;
 
 // The note cut into pieces of about `target` characters that render on their own
-// as they would in the whole: cuts only at a blank line followed by a line that
-// starts a new top-level block outside a fenced code block. Reference definitions
-// ("[x]: url") apply to the whole note, so each piece is rendered with all of them
-// (`defs`; they produce no output). The pieces joined with "\n" are the text.
+// as they do in the whole: cuts only at a blank line followed by a line that
+// starts a new top-level block, outside a fenced code block. Reference definitions
+// ("[x]: url") apply to the whole note: when the text may have some, markdown-it's
+// block pass over the whole finds them (env.references, for renderMarkdown).
+// The pieces joined with "\n" are the text.
 export function splitMarkdown(text, target = 8000) {
   const lines = text.split('\n');
-  const chunks = [], defs = [];
+  const chunks = [];
   let start = 0, size = 0, fence = null, blank = false;
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i];
@@ -130,11 +132,12 @@ export function splitMarkdown(text, target = 8000) {
       }
       const m = FENCE.exec(l);
       if (m && !(m[1][0] === '`' && l.slice(m[0].length).includes('`'))) fence = m[1];
-      else if (DEF.test(l)) defs.push(l);
     }
     blank = !l.trim();
     size += l.length + 1;
   }
   chunks.push(lines.slice(start).join('\n'));
-  return { chunks, defs: defs.join('\n') };
+  const env = {};
+  if (chunks.length > 1 && MAYBE_DEF.test(text)) md.block.parse(text, md, env, []);
+  return { chunks, env };
 }
