@@ -46,7 +46,7 @@ for p in ${PATHS:-direct relay chain}; do
         echo "ui_compare: notes $p failed (its row is missing)" >&2
 done
 [ "${YJS_AFTER:-1}" = 0 ] || yjs yjs-after
-python3 - "$out" "$started" "$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?')" "$N" <<'EOF'
+python3 - "$out" "$started" "$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?')" "$N" "$build" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 started, commit, n = sys.argv[2], sys.argv[3], sys.argv[4]
@@ -57,7 +57,7 @@ yj = [w for w in by if w.startswith("yjs")]
 def ref(mode, k):
     xs = [by[w][mode][k] for w in yj if mode in by[w] and by[w][mode].get(k) is not None]
     return sum(xs) / len(xs) if xs else None
-print(f"# ui_compare {started}, commit {commit}, N={n} tokens per mode; ms, keydown on A to the token drawn on B")
+print(f"# ui_compare {started}, scripts at {commit}, notes of {sys.argv[5]}, N={n} tokens per mode; ms, keydown on A to the token drawn on B")
 head = ["", "quiet p50", "quiet p99", "typing p50", "typing p99", "never drawn"]
 print("| " + " | ".join(head) + " |")
 print("|" + "---|" * len(head))
