@@ -499,7 +499,7 @@ async function handle(req, res) {
       const s = shell('note', '<code>notes edit</code>');
       return send(res, 200, s.html, 'text/html; charset=utf-8', { 'Cache-Control': 'no-store' }, s.nonce);
     }
-    if (req.method === 'GET' && (p === '/assets/app.js' || p === '/assets/app.css')) {
+    if (req.method === 'GET' && (p === '/assets/app.js' || p === '/assets/preview.js' || p === '/assets/app.css')) {
       const body = fs.readFileSync(path.join(DIST, path.basename(p)));
       return send(res, 200, body, p.endsWith('.js') ? 'text/javascript; charset=utf-8' : 'text/css; charset=utf-8', { 'Cache-Control': 'no-cache' });
     }

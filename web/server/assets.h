@@ -10,6 +10,7 @@ struct notes_web__asset {
     const char *type;          /* Content-Type */
     const unsigned char *data;
     size_t len;
+    const char *etag;          /* "…": the start of the file's SHA-256 */
 };
 
 /* The asset called `name`, or NULL. */

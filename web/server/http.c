@@ -87,7 +87,10 @@ static int respond(struct lws *wsi, struct pss *ps, unsigned status,
     char csp[512];
     size_t nh = NOTES_WEB__SECURITY_HEADERS;
     notes_web__security_headers(h, csp, nonce, host);
-    h[nh++] = (struct notes_web__header){"cache-control:", "no-store"};
+    /* Bundle files (with their ETag): respond_asset. */
+    h[nh++] = (struct notes_web__header){
+        "cache-control:",
+        extra_name && strcmp(extra_name, "etag:") == 0 ? "no-cache" : "no-store"};
     if (extra_name)
         h[nh++] = (struct notes_web__header){extra_name, extra_value};
     if (ps->close_after)
@@ -108,6 +111,39 @@ static int respond(struct lws *wsi, struct pss *ps, unsigned status,
     }
     notes_web__want_write(wsi);
     return 0;
+}
+
+static void preopen_note(notes_web *ui);
+
+/*
+ * A file of the bundle, revalidated at each use (no-cache and its ETag): a
+ * browser that has it gets 304 and keeps the compiled script it made of it
+ * (V8's code cache: parsing and compiling app.js is most of a page open), and
+ * a new `notes` binary's bundle is never mistaken for the old one.
+ */
+static int respond_asset(struct lws *wsi, struct pss *ps,
+                         const struct notes_web__asset *a, const char *host)
+{
+    struct notes_web__header h[NOTES_WEB__SECURITY_HEADERS + 3];
+    char csp[512], inm[80];
+    size_t nh = NOTES_WEB__SECURITY_HEADERS;
+    if (notes_web__hdr_copy(wsi, NOTES_WEB__H_IF_NONE_MATCH, inm, sizeof(inm)) <= 0 ||
+        strcmp(inm, a->etag) != 0)
+        return respond(wsi, ps, 200, a->type, a->data, a->len, NULL, NULL,
+                       host, "etag:", a->etag);
+    notes_web__security_headers(h, csp, NULL, host);
+    h[nh++] = (struct notes_web__header){"cache-control:", "no-cache"};
+    h[nh++] = (struct notes_web__header){"etag:", a->etag};
+    if (ps->close_after)
+        h[nh++] = (struct notes_web__header){"connection:", "close"};
+    if (notes_web__head(wsi, 304, NULL, 0, h, nh, NULL))
+        return -1;
+    if (ps->preopen) { /* the browser has the script: it runs it now */
+        notes_web *ui = ps->preopen;
+        ps->preopen = NULL;
+        preopen_note(ui);
+    }
+    return http_done(wsi, ps);
 }
 
 static int respond_text(struct lws *wsi, struct pss *ps, unsigned status,
@@ -459,14 +495,17 @@ int notes_web__http_request(notes_web *ui, struct lws *wsi, struct pss *ps,
             return respond_html(wsi, ps, "index",
                                 "<code>notes list</code>, <code>notes show</code>",
                                 host);
-        if (strncmp(uri, "/n/", 3) == 0 && is_hex32(uri + 3))
+        if (strncmp(uri, "/n/", 3) == 0 && is_hex32(uri + 3)) {
+            ui->preopen_on = notes__unhex(ui->preopen, 16, uri + 3) == NOTES_OK;
             return respond_html(wsi, ps, "note", "<code>notes edit</code>",
                                 host);
+        }
         if (strncmp(uri, "/assets/", 8) == 0) {
             const struct notes_web__asset *a = notes_web__asset_find(uri + 8);
+            if (a && strcmp(uri + 8, "app.js") == 0 && ui->preopen_on)
+                ps->preopen = ui;
             if (a && strstr(uri + 8, ".html") == NULL)
-                return respond(wsi, ps, 200, a->type, a->data, a->len, NULL,
-                               NULL, host, NULL, NULL);
+                return respond_asset(wsi, ps, a, host);
         }
         if (strcmp(uri, "/api/notes") == 0)
             return respond_json(wsi, ps, 200,
@@ -563,6 +602,23 @@ int notes_web__http_body_done(notes_web *ui, struct lws *wsi, struct pss *ps)
     return api_create(ui, wsi, ps, host);
 }
 
+/*
+ * Open the note whose page was just served, once its script has gone out:
+ * the browser then spends tens of milliseconds parsing the script, the
+ * daemon would be idle, and the page's WebSocket finds the note open (its
+ * hello no longer waits for the log to be read). A note that does not open
+ * is left to the WebSocket, which says why.
+ */
+static void preopen_note(notes_web *ui)
+{
+    struct unote *n;
+    if (!ui->preopen_on)
+        return;
+    ui->preopen_on = 0;
+    if (!notes_web__note_find(ui, ui->preopen))
+        (void)notes_web__note_open(ui, ui->preopen, &n);
+}
+
 int notes_web__http_writeable(struct lws *wsi, struct pss *ps)
 {
     if (!ps->body)
@@ -581,6 +637,11 @@ int notes_web__http_writeable(struct lws *wsi, struct pss *ps)
     free(ps->owned);
     ps->owned = NULL;
     ps->body = NULL;
+    if (ps->preopen) {
+        notes_web *ui = ps->preopen;
+        ps->preopen = NULL;
+        preopen_note(ui);
+    }
     return http_done(wsi, ps);
 }
 

@@ -59,7 +59,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 }
 
 static struct lws_protocols protocols[] = {
-    {"notes", callback, sizeof(struct pss), 4096, 0, NULL, 0},
+    {"notes", callback, sizeof(struct pss), 4096, 0, NULL,
+     NOTES_WEB__HTTP_CHUNK},
     {NULL, NULL, 0, 0, 0, NULL, 0}};
 
 /* ---- the connection -------------------------------------------------------- */
@@ -72,6 +73,7 @@ static const enum lws_token_indexes tokens[] = {
     [NOTES_WEB__H_CONTENT_TYPE] = WSI_TOKEN_HTTP_CONTENT_TYPE,
     [NOTES_WEB__H_CONTENT_LENGTH] = WSI_TOKEN_HTTP_CONTENT_LENGTH,
     [NOTES_WEB__H_TRANSFER_ENCODING] = WSI_TOKEN_HTTP_TRANSFER_ENCODING,
+    [NOTES_WEB__H_IF_NONE_MATCH] = WSI_TOKEN_HTTP_IF_NONE_MATCH,
 };
 
 int notes_web__hdr_copy(struct lws *wsi, enum notes_web__hdr h, char *buf,
@@ -142,7 +144,7 @@ int notes_web__head(struct lws *wsi, unsigned status, const char *type,
 
 int notes_web__http_write(struct lws *wsi, const void *p, size_t n, int last)
 {
-    unsigned char buf[LWS_PRE + NOTES_WEB__HTTP_CHUNK];
+    static unsigned char buf[LWS_PRE + NOTES_WEB__HTTP_CHUNK]; /* one loop */
     if (n > NOTES_WEB__HTTP_CHUNK)
         return -1;
     memcpy(buf + LWS_PRE, p, n);
@@ -165,6 +167,11 @@ void notes_web__want_write(struct lws *wsi)
 int notes_web__ws_write(struct lws *wsi, unsigned char *p, size_t n)
 {
     return lws_write(wsi, p, n, LWS_WRITE_TEXT) < (int)n ? -1 : 0;
+}
+
+int notes_web__ws_partial(struct lws *wsi)
+{
+    return lws_partial_buffered(wsi);
 }
 
 void notes_web__ws_close_reason(struct lws *wsi, char *why)

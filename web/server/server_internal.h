@@ -60,7 +60,10 @@
 /* Headroom libwebsockets needs before a frame it writes (its LWS_PRE,
  * checked in lws.c), so a queued message is sent without a copy. */
 #define NOTES_WEB__PRE 16
-#define NOTES_WEB__HTTP_CHUNK 16384 /* bytes of a body written at once */
+/* Bytes of a body written at once (also lws' tx_packet_size, lws.c): each
+ * write waits for the next writeable callback, and the page's 380 KB script
+ * in 4 KiB pieces cost a hundred turns of the loop. */
+#define NOTES_WEB__HTTP_CHUNK 65536
 
 struct ui_msg {
     struct ui_msg *next;
@@ -94,6 +97,7 @@ struct page {
     json_t *ranges;         /* last cursor ranges, or NULL */
     unsigned long ranges_version;
     char close_why[120];    /* set: close at the next writeable */
+    int greet_rest;         /* items, status, presence: after the hello */
 };
 
 struct unote {
@@ -165,6 +169,8 @@ struct notes_web {
     int port;
     char me_key[NOTES_KEY_STRLEN], me_fp[NOTES_FPR_STRLEN], me_color[8];
     struct unote *notes;
+    uint8_t preopen[16];    /* the note whose page shell was served last */
+    int preopen_on;
     uv_fs_event_t watch;
     /* Notes libnotes said changed, refreshed on the loop (watch.c). */
     uv_async_t changed;
@@ -201,6 +207,7 @@ struct pss {
     int err;                /* refused: the status, given after the body */
     char err_msg[40];
     int close_after;        /* close the connection after the response */
+    struct notes_web *preopen; /* the page's script: open the note after it */
 };
 
 /* Who a device key is in note d (fields borrowed from d and ui). */
@@ -322,6 +329,7 @@ enum notes_web__hdr {
     NOTES_WEB__H_CONTENT_TYPE,
     NOTES_WEB__H_CONTENT_LENGTH,
     NOTES_WEB__H_TRANSFER_ENCODING,
+    NOTES_WEB__H_IF_NONE_MATCH,
 };
 /* A request header into buf (NUL-terminated): its length, <= 0 absent. */
 int notes_web__hdr_copy(struct lws *wsi, enum notes_web__hdr h, char *buf,
@@ -350,6 +358,8 @@ int notes_web__http_completed(struct lws *wsi);
 void notes_web__want_write(struct lws *wsi);
 /* A text frame; p has NOTES_WEB__PRE bytes of headroom before it. */
 int notes_web__ws_write(struct lws *wsi, unsigned char *p, size_t n);
+/* Nonzero while libwebsockets still holds part of what was written. */
+int notes_web__ws_partial(struct lws *wsi);
 /* Close with a policy-violation status and this reason. */
 void notes_web__ws_close_reason(struct lws *wsi, char *why);
 /* Drop a connection that cannot become a page. */

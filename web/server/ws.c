@@ -174,13 +174,23 @@ void notes_web__ws_established(notes_web *ui, struct lws *wsi, struct pss *ps)
     json_t *h = notes_web__hello_msg(n, pg);
     notes_web__page_send(pg, h);
     json_decref(h);
+    /* The rest of the greeting (the items take a walk over the note's
+     * history: 10 ms and more on a long one) once the hello is written: the
+     * page shows the text meanwhile. */
+    pg->greet_rest = 1;
+    notes_web__log(ui, "page %s opened note %.8s", pg->session, n->hex);
+}
+
+static void greet_rest(struct page *pg)
+{
+    struct unote *n = pg->note;
+    pg->greet_rest = 0;
     notes_web__items_send(n, pg);
-    json_t *st = notes_web__status_msg(ui);
+    json_t *st = notes_web__status_msg(n->ui);
     notes_web__page_send(pg, st);
     json_decref(st);
     notes_web__presence_send(n);
     notes_web__presence_publish(n);
-    notes_web__log(ui, "page %s opened note %.8s", pg->session, n->hex);
 }
 
 void notes_web__ws_closed(struct pss *ps)
@@ -258,8 +268,14 @@ int notes_web__ws_writeable(struct lws *wsi, struct pss *ps)
         return -1;
     }
     struct ui_msg *m = pg->qh;
-    if (!m)
+    if (!m) {
+        /* The hello is out when libwebsockets holds none of it either. */
+        if (pg->greet_rest && notes_web__ws_partial(wsi))
+            notes_web__want_write(wsi);
+        else if (pg->greet_rest)
+            greet_rest(pg); /* queues, asks for writeable */
         return 0;
+    }
     if (notes_web__ws_write(wsi, m->data + NOTES_WEB__PRE, m->len))
         return -1;
     pg->qh = m->next;
@@ -267,7 +283,7 @@ int notes_web__ws_writeable(struct lws *wsi, struct pss *ps)
         pg->qt = NULL;
     pg->qbytes -= m->len;
     free(m);
-    if (pg->qh)
+    if (pg->qh || pg->greet_rest)
         notes_web__want_write(wsi);
     return 0;
 }

@@ -11,7 +11,6 @@ import { markdownLanguage, markdownKeymap } from '@codemirror/lang-markdown';
 import { tags } from '@lezer/highlight';
 import { h, clear, cspNonce, relTime, clockTime } from './dom.js';
 import { People, initials } from './people.js';
-import { renderMarkdown } from './preview.js';
 import { NoteSync, wholeCharacters } from './sync.js';
 import { presenceExtensions, remotesField } from './presence.js';
 import { authorshipExtension, authorMark } from './authorship.js';
@@ -37,6 +36,30 @@ const HIGHLIGHT_MAX = 64 * 1024;
 // The preview renders at most this many characters (cut at a line end): laying out
 // megabytes of HTML at every pause in typing would freeze the page.
 const PREVIEW_MAX = 200 * 1000;
+// The preview renders in pieces (preview.js, splitMarkdown) of about this many
+// characters, yielding to the page between them for at most SLICE_MS of work at a
+// time: a large note's preview never holds the editor for more than a frame or two.
+// A piece whose text did not change keeps its DOM from the last rendering.
+const PIECE = 8000;
+const SLICE_MS = 12;
+
+// dist/preview.js (markdown-it and DOMPurify, a quarter of the code) is fetched
+// and run only when the preview first renders, after the editor is on screen.
+let previewLib = null;
+function loadPreviewLib() {
+  if (!previewLib) {
+    previewLib = new Promise((resolve, reject) => {
+      if (window.notesPreview) return resolve(window.notesPreview);
+      const s = document.createElement('script');
+      s.src = '/assets/preview.js';
+      s.onload = () => { s.remove(); if (window.notesPreview) resolve(window.notesPreview); else reject(new Error('preview.js did not load')); };
+      s.onerror = () => { s.remove(); previewLib = null; reject(new Error('preview.js did not load')); };
+      document.head.append(s);
+    });
+  }
+  return previewLib;
+}
+const nextTask = () => new Promise((resolve) => { setTimeout(resolve, 0); });
 
 export function notePage(app) {
   const m = /^\/n\/([0-9a-f]{32})\/?$/.exec(location.pathname);
@@ -64,6 +87,8 @@ class NotePage {
     this.historyList = null;
     this.historyView = null;
     this.previewTimer = 0;
+    this.previewGen = 0; // bumped by each rendering: an older one still running stops
+    this.previewPieces = new Map(); // piece text → its rendered elements (last rendering)
     this.authorshipOn = false;
     this.authorshipClass = new Compartment();
     this.language = new Compartment();
@@ -214,11 +239,13 @@ class NotePage {
 
   authorMark(entry) { return authorMark(entry.cls, entry.fp); }
 
+  // The editor was created with the current authorship class (extensions()): no
+  // reconfiguration here (on a large note it cost as much as a third of the view's
+  // creation). The preview comes after the editor's first frame.
   onViewReady(view) {
     this.editorPane.querySelector('.placeholder')?.remove();
     this.view = view;
-    this.applyAuthorshipClass();
-    this.schedulePreview(true);
+    requestAnimationFrame(() => this.schedulePreview(true));
   }
 
   onHello(msg) {
@@ -316,9 +343,9 @@ class NotePage {
   schedulePreview(now) {
     clearTimeout(this.previewTimer);
     if (this.main.dataset.mode === 'edit') return;
-    const text = this.previewText();
-    if (text == null) return;
-    const delay = now ? 0 : Math.min(1500, 80 + Math.min(text.length, PREVIEW_MAX) / 200);
+    const doc = (this.historyView || this.view)?.state.doc; // its length: no copy of the text
+    if (!doc) return;
+    const delay = now ? 0 : Math.min(1500, 80 + Math.min(doc.length, PREVIEW_MAX) / 200);
     this.previewTimer = setTimeout(() => this.renderPreview(), delay);
   }
 
@@ -327,7 +354,16 @@ class NotePage {
     return this.view ? this.view.state.doc.toString() : null;
   }
 
-  renderPreview() {
+  async renderPreview() {
+    const gen = ++this.previewGen;
+    let lib;
+    try {
+      lib = await loadPreviewLib();
+    } catch (e) {
+      clear(this.previewEl, h('p', { class: 'error' }, 'The preview could not load (reload the page); the editor works without it.'));
+      return;
+    }
+    if (gen !== this.previewGen) return;
     let text = this.previewText();
     if (text == null) return;
     let cut = null;
@@ -346,7 +382,33 @@ class NotePage {
       dl.push(h('dt', {}, k), h('dd', {}, vals.length > 1 || Array.isArray(v) ? vals.map((x) => h('span', { class: 'chip' }, x)) : vals[0]));
     }
     if (dl.length) head.push(h('dl', { class: 'fm' }, dl));
-    clear(this.previewEl, head, renderMarkdown(text), cut);
+    const { chunks, env } = lib.splitMarkdown(text, PIECE);
+    const old = this.previewPieces, fresh = new Map(), els = [];
+    // The first rendering shows each piece as it is made; later ones swap once
+    // at the end (mostly reused pieces), so the preview never shows half of both.
+    const progressive = !old.size;
+    if (progressive) clear(this.previewEl, head);
+    let slice = performance.now();
+    const used = new Map(); // src → how many of its old elements this rendering took
+    for (const src of chunks) {
+      const k = used.get(src) || 0;
+      used.set(src, k + 1);
+      let el = old.get(src)?.[k];
+      if (!el) {
+        if (performance.now() - slice > SLICE_MS) {
+          await nextTask();
+          if (gen !== this.previewGen) return;
+          slice = performance.now();
+        }
+        el = h('div', { class: 'pv-piece' }, lib.renderMarkdown(src, env));
+      }
+      if (!fresh.has(src)) fresh.set(src, []);
+      fresh.get(src).push(el);
+      els.push(el);
+      if (progressive) this.previewEl.append(el);
+    }
+    if (progressive) { if (cut) this.previewEl.append(cut); } else clear(this.previewEl, head, els, cut);
+    this.previewPieces = fresh;
   }
 
   // ---- authorship ----

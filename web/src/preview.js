@@ -3,6 +3,10 @@
 // from anywhere but data: become links, task-list boxes). The result is a DOM
 // fragment inserted as nodes: no string of note text is ever parsed as HTML by
 // the page outside DOMPurify.
+//
+// This module and its libraries (about a quarter of the page's code) are a bundle
+// of their own, dist/preview.js (entry preview-main.js), loaded once the editor is
+// on screen: the note's text and the editor do not wait for them.
 import MarkdownIt from 'markdown-it';
 import DOMPurify from 'dompurify';
 import { h } from './dom.js';
@@ -54,9 +58,10 @@ function hook() {
 
 const SAFE_IMG = /^data:image\/(?:png|gif|jpeg|webp);base64,[a-z0-9+/=\s]*$/i;
 
-export function renderMarkdown(text) {
+// env: from splitMarkdown (the note's reference definitions when this is a piece).
+export function renderMarkdown(text, env) {
   hook();
-  const html = md.render(text);
+  const html = md.render(text, env && env.references ? { references: { ...env.references } } : {});
   const frag = DOMPurify.sanitize(html, {
     RETURN_DOM_FRAGMENT: true,
     FORBID_TAGS: ['style', 'form', 'input', 'button', 'textarea', 'select', 'option', 'iframe', 'object', 'embed', 'svg', 'math', 'link', 'meta', 'base'],
@@ -95,4 +100,44 @@ export function renderMarkdown(text) {
     li.classList.add('task-item');
   }
   return frag;
+}
+
+// A line that may start a top-level block after a blank line: not indented (that
+// would be code or a list item's continuation), not a list item, quote or table
+// row (which would split one list, quote or table into two).
+const CUT = /^[^\s>*+\-0-9|]/;
+const FENCE = /^ {0,3}(`{3,}|~{3,})/;
+const MAYBE_DEF = /^ {0,3}\[[^\]\n]+\]:/m;
+
+// The note cut into pieces of about `target` characters that render on their own
+// as they do in the whole: cuts only at a blank line followed by a line that
+// starts a new top-level block, outside a fenced code block. Reference definitions
+// ("[x]: url") apply to the whole note: when the text may have some, markdown-it's
+// block pass over the whole finds them (env.references, for renderMarkdown).
+// The pieces joined with "\n" are the text.
+export function splitMarkdown(text, target = 8000) {
+  const lines = text.split('\n');
+  const chunks = [];
+  let start = 0, size = 0, fence = null, blank = false;
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i];
+    if (fence) {
+      const m = FENCE.exec(l);
+      if (m && m[1][0] === fence[0] && m[1].length >= fence.length && !l.slice(m[0].length).trim()) fence = null;
+    } else {
+      if (blank && size >= target && CUT.test(l)) {
+        chunks.push(lines.slice(start, i).join('\n'));
+        start = i;
+        size = 0;
+      }
+      const m = FENCE.exec(l);
+      if (m && !(m[1][0] === '`' && l.slice(m[0].length).includes('`'))) fence = m[1];
+    }
+    blank = !l.trim();
+    size += l.length + 1;
+  }
+  chunks.push(lines.slice(start).join('\n'));
+  const env = {};
+  if (chunks.length > 1 && MAYBE_DEF.test(text)) md.block.parse(text, md, env, []);
+  return { chunks, env };
 }
