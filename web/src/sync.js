@@ -595,6 +595,7 @@ export class NoteSync {
       out.push({ session: p.session, name: entry.name || p.name || p.fp, fp: p.fp, cls: entry.cls,
         ranges: clampRanges(ranges, state.doc.length) });
     }
+    if (!out.length && !state.field(this.ui.remotesField).length) return; // nothing to draw or clear
     this.view.dispatch({ effects: setRemotes.of(out) });
   }
 
