@@ -329,13 +329,27 @@ static int walk(struct cx *x, const uint32_t *ents, size_t nents,
     return NOTES_OK;
 }
 
-/* Does change a's deleting in records [r, end) hit text change b had? */
+/*
+ * Does change a's deleting in records [r, end) hit text change b had?
+ * Spaces and tabs do not count: an editor's Enter drops the blanks around
+ * the cursor (CodeMirror's does), and two people typing at one spot, one
+ * of them pressing Enter, have rewritten nothing (issue 18's browser test
+ * of typing at one spot found that listed as a conflict).
+ */
 static int deleted_what_b_had(struct cx *x, const struct rec *r,
                               const struct rec *end, uint32_t a, uint32_t b)
 {
-    for (; r < end && r->entry == a; r++)
-        if (r->kind == REC_DEL && reach(x, r->lv, last_lv(x, b)))
+    for (; r < end && r->entry == a; r++) {
+        size_t len;
+        const char *c;
+        if (r->kind != REC_DEL)
+            continue;
+        c = char_at(x, r->lv, &len);
+        if (len == 1 && (*c == ' ' || *c == '\t'))
+            continue;
+        if (reach(x, r->lv, last_lv(x, b)))
             return 1;
+    }
     return 0;
 }
 

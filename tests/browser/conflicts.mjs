@@ -8,8 +8,10 @@ import { openPage, waitEditor, editorText, pendingCount, gotoEnd, gotoAfter, unt
 
 const offline = (...args) => execFileSync(process.env.NOTES_OFFLINE_B, args, { stdio: 'inherit', timeout: 30000 });
 
-// What the side panel shows of the conflicts, and how many editor lines are marked.
+// The page's conflicts (window.notesPage.conflicts: what the panel lists, unclipped),
+// the side panel's entries, and the editor lines marked.
 const panel = (page) => page.evaluate(() => ({
+  list: window.notesPage.conflicts(),
   items: [...document.querySelectorAll('li.conflict')].map((li) => ({
     text: li.textContent, line: li.dataset.line,
     keep: [...li.querySelectorAll('button.keep')].map((b) => ({ label: b.textContent, change: b.dataset.change })),
@@ -50,9 +52,11 @@ export default async function conflicts(ctx) {
   // both sides merged: the line is marked on both pages, with both versions
   const seen = async (page) => {
     const p = await panel(page);
-    const c = p.items.find((x) => x.text.includes(`Budget ${tag}`));
-    return c && c.text.includes('120 euros for the room') && c.text.includes('90 euros for the room') &&
-      c.keep.length === 2 && p.marked.some((t) => t.includes(`Budget ${tag}`)) ? { c, p } : null;
+    const k = p.list.find((x) => x.merged.includes(`Budget ${tag}`));
+    const c = k && p.items.find((x) => x.line === String(k.line));
+    const texts = k ? k.sides.map((x) => x.text).join('|') : '';
+    return k && c && texts.includes('120 euros for the room') && texts.includes('90 euros for the room') &&
+      c.keep.length === k.sides.length && p.marked.some((t) => t.includes(`Budget ${tag}`)) ? { c, k, p } : null;
   };
   const onA = await until(() => seen(a), 'page A shows the conflict', 30000).catch(() => null);
   check(r, !!onA, 'page A: the line rewritten on both sides is listed with both versions and marked in the editor', onA || await panel(a));
@@ -60,7 +64,8 @@ export default async function conflicts(ctx) {
   await waitEditor(b, 20000);
   const onB = await until(() => seen(b), 'page B shows the conflict', 30000).catch(() => null);
   check(r, !!onB, 'page B: the same conflict, both versions', onB || await panel(b));
-  check(r, onA && /Ana/.test(onA.c.text) && /Ben/.test(onA.c.text), 'both authors are named', onA && onA.c.text);
+  check(r, onA && onA.k.sides.some((x) => x.name === 'Ana') && onA.k.sides.some((x) => x.name === 'Ben') &&
+    /Ana/.test(onA.c.text) && /Ben/.test(onA.c.text), 'both authors are named', onA && onA.k.sides);
   const merged = (await editorText(a)).split('\n').find((l) => l.startsWith(`Budget ${tag}`));
   // (B's `notes edit` replaced "10" by "9", A the whole "100 euros": the CRDT keeps
   // what both inserted, "120 euros" and "9", in one line that is neither version)
@@ -70,13 +75,14 @@ export default async function conflicts(ctx) {
 
   // one click on A keeps Ben's version
   if (onA) {
-    const bens = onA.c.keep.find((k) => /Ben/.test(k.label));
-    await a.click(`li.conflict button.keep[data-change="${bens.change}"]`);
+    const bens = onA.k.sides.find((x) => x.name === 'Ben');
+    await a.click(`li.conflict[data-line="${onA.k.line}"] button.keep[data-change="${bens.change}"]`);
     const want = `Budget ${tag}: 90 euros for the room`;
     const done = async (page) => {
       const t = await editorText(page);
       const p = await panel(page);
-      return t.includes(want) && !t.includes('120 euros') && !p.items.some((x) => x.text.includes(`Budget ${tag}`)) && !p.marked.length;
+      return t.includes(want) && !t.includes('120 euros') && !p.list.some((x) => x.merged.includes(`Budget ${tag}`)) &&
+        !p.marked.some((l) => l.includes(`Budget ${tag}`));
     };
     check(r, await until(() => done(a), 'A keeps B\'s version', 20000).catch(() => false), "page A: one click kept Ben's version and the conflict is gone");
     check(r, await until(() => done(b), 'B sees it', 20000).catch(() => false), 'page B: the same text, no conflict left');

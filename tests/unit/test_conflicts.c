@@ -291,6 +291,32 @@ static void test_not_conflicts(void **state)
     assert_string_equal(t, want);
 }
 
+/*
+ * Blanks deleted are no rewrite: an editor's Enter drops the blank after
+ * the cursor (CodeMirror's does), and two people typing at one spot, one
+ * pressing Enter, must not be told they rewrote a line. Deleting a word
+ * while the other types into the line is one.
+ */
+static void test_blank_deleted(void **state)
+{
+    struct pair *p = *state;
+    notes_line_conflict *c;
+    fork_base(p, "- left right\n- one two\n");
+    /* line 1: a deletes the blank between the words, b types there */
+    splice(p->a, at(p->a, "left", 4), 1, "");
+    splice(p->b, at(p->b, "left", 4), 0, " bravo");
+    /* line 2: a deletes "two", b types after "one" */
+    splice(p->a, at(p->a, "two", 0), 3, "");
+    splice(p->b, at(p->b, "one", 3), 0, " and");
+    commit(p->a);
+    commit(p->b);
+    exchange(p);
+    assert_int_equal(conflicts(p->a, &c), 1);
+    assert_int_equal(c[0].line, 2);
+    notes_line_conflicts_free(c, 1);
+    assert_non_null(strstr(text(p->a), "left bravoright"));
+}
+
 /* A later change that saw both sides and edits the line ends it; one
  * elsewhere does not. */
 static void test_later_change_chooses(void **state)
@@ -653,6 +679,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_same_on_both, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_vs_extend, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_conflicts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blank_deleted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_later_change_chooses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resolve_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resolve_second, setup, teardown),

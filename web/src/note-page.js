@@ -148,6 +148,8 @@ class NotePage {
       version: () => this.sync.version,
       pending: () => this.sync.pendingCount(),
       fallbacks: () => this.sync.fallbacks,
+      conflicts: () => (this.conflicts || []).map((c) => ({ line: c.line, nlines: c.nlines, merged: c.merged,
+        sides: c.sides.map((x) => ({ name: x.by && x.by.name, fp: x.by && x.by.fp, change: x.change, text: x.text })) })),
       connected: () => this.sync.connected,
       me: () => ({ ...(this.sync.me || {}) }),
       people: () => this.presence.map((p) => ({ session: p.session, name: p.name, fp: p.fp })),
