@@ -51,6 +51,9 @@ export default async function conflicts(ctx) {
 
   // both sides merged: the line is marked on both pages, with both versions
   const seen = async (page) => {
+    // the line on screen: CodeMirror draws only the lines in view
+    await page.evaluate((m) => { const i = window.notesPage.text().indexOf(m); if (i >= 0) window.notesPage.reveal(i); }, `Budget ${tag}`);
+    await sleep(50);
     const p = await panel(page);
     const k = p.list.find((x) => x.merged.includes(`Budget ${tag}`));
     const c = k && p.items.find((x) => x.line === String(k.line));
