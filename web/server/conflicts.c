@@ -86,13 +86,6 @@ json_t *notes_web__conflicts_json(struct unote *n)
     return out;
 }
 
-static void resolve_error(struct page *pg, const char *why)
-{
-    json_t *m = json_pack("{s:s, s:s}", "t", "error", "message", why);
-    notes_web__page_send(pg, m);
-    json_decref(m);
-}
-
 /*
  * {"t":"resolve","line":L,"merged":"…","change":"<64 hex>"}: keep the
  * side whose latest change is `change` of the conflict that reads
@@ -114,7 +107,7 @@ void notes_web__page_resolve(struct page *pg, json_t *msg)
     }
     notes_web__note_refresh(n);
     if (notes_doc_dirty(n->d) || notes_doc_line_conflicts(n->d, &lc, &nlc)) {
-        resolve_error(pg, "cannot list the conflicts now; try again");
+        notes_web__page_error(pg, "cannot list the conflicts now; try again");
         return;
     }
     for (size_t i = 0; i < nlc; i++) {
@@ -139,7 +132,7 @@ void notes_web__page_resolve(struct page *pg, json_t *msg)
     }
     if (best == SIZE_MAX) {
         notes_line_conflicts_free(lc, nlc);
-        resolve_error(pg, "those lines changed meanwhile; look again");
+        notes_web__page_error(pg, "those lines changed meanwhile; look again");
         return;
     }
     /* This replica's own edit: every page sees it as an update by us. */
@@ -159,7 +152,7 @@ void notes_web__page_resolve(struct page *pg, json_t *msg)
             notes_web__log(n->ui, "note %.8s: resolve refused: %s (%s)", n->hex,
                            notes_strerror(rc), notes_last_detail());
             notes_web__note_reopen(n);
-            resolve_error(pg, "the choice could not be stored");
+            notes_web__page_error(pg, "the choice could not be stored");
         } else {
             notes_web__note_flush_remote(n);
         }

@@ -240,7 +240,7 @@ void notes_web__page_at(struct page *pg, json_t *msg)
 }
 
 /* A refusal the page shows; the connection stays. */
-static void page_error(struct page *pg, const char *message)
+void notes_web__page_error(struct page *pg, const char *message)
 {
     json_t *e = json_pack("{s:s, s:s}", "t", "error", "message", message);
     notes_web__page_send(pg, e);
@@ -272,7 +272,7 @@ void notes_web__page_confirm(struct page *pg, json_t *msg)
     size_t owner_len = json_is_string(jowner) ? json_string_length(jowner) : 0;
     notes_web__note_refresh(n);
     if (notes_doc_dirty(n->d)) {
-        page_error(pg, "edits are still being saved; confirm again");
+        notes_web__page_error(pg, "edits are still being saved; confirm again");
         return;
     }
     notes_fmt_outline o;
@@ -285,14 +285,14 @@ void notes_web__page_confirm(struct page *pg, json_t *msg)
     const char *it_owner = it && it->owner ? it->owner : "";
     if (rc) {
         notes_web__log(n->ui, "note %.8s: confirm: %s", n->hex, notes_strerror(rc));
-        page_error(pg, "cannot read the decisions");
+        notes_web__page_error(pg, "cannot read the decisions");
     } else if (!it || !it->has_anchor ||
                json_string_length(jtext) != strlen(it->text) ||
                memcmp(json_string_value(jtext), it->text,
                       json_string_length(jtext)) != 0 ||
                owner_len != strlen(it_owner) ||
                memcmp(owner, it_owner, owner_len) != 0) {
-        page_error(pg, "the item changed; look again");
+        notes_web__page_error(pg, "the item changed; look again");
     } else {
         int again = 0;
         for (size_t k = 0; k < it->nconfirms; k++)
@@ -308,7 +308,7 @@ void notes_web__page_confirm(struct page *pg, json_t *msg)
             notes_web__log(n->ui, "note %.8s: confirm refused: %s (%s)", n->hex,
                    notes_strerror(rc), notes_last_detail());
             notes_web__note_reopen(n);
-            page_error(pg, "the confirmation could not be stored");
+            notes_web__page_error(pg, "the confirmation could not be stored");
         } else {
             notes_web__log(n->ui, "note %.8s: page %s confirmed item %s", n->hex,
                    pg->session, id);

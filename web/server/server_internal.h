@@ -285,6 +285,8 @@ void notes_web__page_authorship(struct page *pg);
 void notes_web__page_history(struct page *pg);
 void notes_web__page_at(struct page *pg, json_t *msg);
 void notes_web__page_confirm(struct page *pg, json_t *msg);
+/* A refusal the page shows ({"t":"error"}); the connection stays. */
+void notes_web__page_error(struct page *pg, const char *message);
 
 /* ---- conflicts.c ---- */
 json_t *notes_web__conflicts_json(struct unote *n);
