@@ -2614,7 +2614,12 @@ static void test_hostile_connection_flood(void **st)
         assert_true(accepted < FLOOD); /* the limit turned some away */
         /* At most its share of pending connections at once (and Bo's),
          * and memory flat. */
-        assert_true(fdmax - fd0 <= PER_ADDR + 2);
+        /* Bounded by the limits, not by the flood: the pending ones, those
+         * of the last burst still being answered "busy" (each holds its
+         * descriptor until that write is done and its close has run: under
+         * ASan one CI run saw 19 -> 30), and Bo's connection with the files
+         * his sync opens. */
+        assert_true(fdmax - fd0 <= PER_ADDR + BURST + 4);
         assert_true(rssmax - rss0 < MEM_KB(16 * 1024));
         assert_true(last_close < HS_MS + 8000);
     }
