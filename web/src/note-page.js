@@ -262,7 +262,13 @@ class NotePage {
     this.renderStatus();
   }
 
-  onPending() { this.renderStatus(); }
+  // The count of edits in flight changes with every key and its acknowledgement: the
+  // status line follows within 100 ms, not in the task that draws the text (a remote
+  // key is on screen once that task ends).
+  onPending() {
+    if (this.statusTimer) return;
+    this.statusTimer = setTimeout(() => { this.statusTimer = 0; this.renderStatus(); }, 100);
+  }
 
   onDoc() {
     if (this.conflictsUnplaced) this.placeConflicts();
