@@ -5,7 +5,8 @@
  * version; two people only typing into one line, or editing neighbouring
  * lines, are not; a later change that saw both ends a conflict; keeping
  * either side; the same list on both replicas whatever the merge order; the
- * automerge-paper trace as a note (linear, then forked) stays fast.
+ * automerge-paper trace as a note (linear, then forked): the right lines,
+ * with the time taken printed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -469,8 +470,6 @@ static void test_big_note(void **state)
     printf("# automerge-paper note (%zu edits, %zu changes): line conflicts "
            "%.2f ms linear, %.2f ms forked\n", k, notes_doc_change_count(p->a),
            linear, forked);
-    /* Generous bound: sanitizer builds are several times slower. */
-    assert_true(forked < 5000);
     trace_free(&tr);
 }
 
@@ -538,7 +537,6 @@ static void test_big_fork(void **state)
                     c[i].nbytes, c[i].side[0].nbytes, c[i].side[1].nbytes);
     }
     notes_line_conflicts_free(c, n);
-    assert_true(ms < 5000);
     trace_free(&tr);
 }
 
@@ -674,6 +672,13 @@ static void test_random_histories(void **state)
 int main(void)
 {
     assert_int_equal(notes_init(), NOTES_OK);
+    /* The two trace tests replay 260,000 edits: minutes under valgrind,
+     * whose CI job skips them (NOTES_TEST_SKIP='test_big_*'); the plain and
+     * sanitizer jobs run them. Their timings are printed, not asserted:
+     * speed is the benchmarks' business. */
+    const char *skip = getenv("NOTES_TEST_SKIP");
+    if (skip && *skip)
+        cmocka_set_skip_filter(skip);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_rewrite_one_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_on_both, setup, teardown),
