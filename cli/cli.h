@@ -188,7 +188,7 @@ int cli_verify_file(struct cli_ctx *ctx, const char *path);
 size_t cli_verify_files(struct cli_ctx *ctx, struct json_t **files);
 int cli_verify_files_only(struct cli_ctx *ctx, struct json_t *files, int rc);
 int cli_export_attest(notes_doc *d, const char *out);
-/* Each line of the note with who wrote it (cmd_notes.c): into JSON array
+/* Each line of the note with who wrote it (cmd_history.c): into JSON array
  * `arr` ({"line", "author", "text"}) when not NULL, else printed as
  * `notes blame` does, or when `report` is given (printed first) indented
  * as in the report of `notes verify FILE`. Returns 0 or an exit code. */

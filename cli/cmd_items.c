@@ -1,7 +1,8 @@
 /*
  * cmd_items.c: `decide` and `todo` (lines added to the decisions section
  * with formats' notes_fmt_section_append), and the listings of decisions
- * and action items: `decisions`, `done`, and those of show and verify.
+ * and action items: `decisions`, `done`, and those of show and verify;
+ * `append` (text added to a section).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -376,6 +377,75 @@ int cmd_done(int argc, char **argv, struct cli_ctx *ctx)
         }
     }
     notes_fmt_outline_clear(&o);
+    notes_doc_free(d);
+    return ret;
+}
+
+/* ---- append ---- */
+
+#define INPUT_MAX (8u << 20)
+
+int cmd_append(int argc, char **argv, struct cli_ctx *ctx)
+{
+    notes_doc *d;
+    char *text = NULL;
+    const char *section = NULL;
+    size_t n;
+    int rc;
+    const struct cli_opt opts[] = {CLI_VALUE("--section", &section),
+                                   CLI_END};
+    const char *pos[2] = {NULL, NULL};
+    if ((rc = cli_parse_args(argc, argv, "append", opts, pos, 2, 1)))
+        return rc;
+    const char *note = pos[0], *arg = pos[1];
+    if (!note || !arg)
+        return cli_usage("append");
+    if (strcmp(arg, "-") == 0) {
+        if ((rc = cli_read_input("-", INPUT_MAX, &text, &n)))
+            return rc;
+    } else {
+        text = strdup(arg);
+        n = text ? strlen(text) : 0;
+    }
+    if (!text)
+        return EXIT_SYSTEM;
+    while (n && text[n - 1] == '\n')
+        text[--n] = 0;
+    if ((rc = cli_open_note(ctx, note, &d))) {
+        free(text);
+        return rc;
+    }
+    if (section) {
+        rc = notes_fmt_section_append(d, section, NULL, text);
+        if (rc == NOTES_ENOTFOUND) {
+            fprintf(stderr, "notes: no section '%s' in this note\n",
+                    cli_esc(section));
+            free(text);
+            notes_doc_free(d);
+            return EXIT_USER;
+        }
+    } else {
+        /* A paragraph of its own at the end. */
+        size_t tl;
+        const char *t = notes_doc_text(d, &tl);
+        const char *sep = tl == 0 ? "" : (t[tl - 1] == '\n' ? "\n" : "\n\n");
+        if (tl >= 2 && t[tl - 1] == '\n' && t[tl - 2] == '\n')
+            sep = "";
+        size_t sl = strlen(sep);
+        char *all = malloc(sl + n + 2);
+        if (!all) {
+            free(text);
+            notes_doc_free(d);
+            return EXIT_SYSTEM;
+        }
+        memcpy(all, sep, sl); // NOLINT(bugprone-not-null-terminated-result): a byte buffer
+        memcpy(all + sl, text, n);
+        all[sl + n] = '\n';
+        rc = notes_doc_splice(d, notes_doc_length(d), 0, all, sl + n + 1);
+        free(all);
+    }
+    free(text);
+    int ret = rc ? cli_fail(rc, "cannot append") : cli_commit(d, "the edit");
     notes_doc_free(d);
     return ret;
 }
