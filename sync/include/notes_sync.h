@@ -231,6 +231,7 @@ typedef struct notes_sync_report {
     uint64_t changes_sent, changes_received; /* received: new ones stored */
     uint64_t notes_sent, notes_received;   /* notes with a bundle */
     uint64_t notes_created;                /* notes new to this replica */
+    uint64_t pushes_sent, pushes_received; /* live pushes (PUSH messages) */
     uint8_t peer[32];                      /* peer key, once proven */
     char space[NOTES_SPACE_NAME_MAX + 1];  /* the space, once agreed */
 } notes_sync_report;
@@ -300,6 +301,17 @@ NOTES_API int notes_sync_session_idle(const notes_sync_session *s);
 /* Initiator: start another round now if idle, else once this one ends.
  * Responder: ask the initiator for one (a POKE). */
 NOTES_API NOTES_NODISCARD int notes_sync_session_round(notes_sync_session *s);
+/*
+ * Live and idle: send the peer what note `id` gained since the peer last
+ * had all of it, as one PUSH (docs/protocol.md, "Pushes"), without a
+ * round. NOTES_OK when queued, when there is nothing new (e.g. the change
+ * came from this peer) or when the note is not of this session's space;
+ * another code (not live, not idle, the note not followed by this session,
+ * too big for a PUSH, a queue full) means: ask for a round instead
+ * (notes_sync_session_round), which sends everything the peer lacks.
+ */
+NOTES_API NOTES_NODISCARD int notes_sync_session_push(notes_sync_session *s,
+                                                      const uint8_t id[16]);
 /* End a live session with a goodbye once the current round is over. */
 NOTES_API void notes_sync_session_end(notes_sync_session *s);
 

@@ -345,9 +345,13 @@ void notes_sync__conn_pump(struct conn *c)
     if (c->closing)
         return;
     int st = notes_sync_state(c->s);
-    /* A round just ended (live: idle again; one-shot: closed). */
+    /* A round just ended (live: idle again; one-shot: closed), or a push
+     * went or came between rounds. */
     int idle = st == NOTES_SYNC_CLOSED || notes_sync_session_idle(c->s);
-    if (idle && !c->was_idle)
+    const notes_sync_report *rep = notes_sync_session_report(c->s);
+    if (idle && (!c->was_idle ||
+                 (rep && (rep->changes_sent != c->acct_sent ||
+                          rep->changes_received != c->acct_recv))))
         notes_sync__conn_account(c, 1);
     c->was_idle = idle;
     if (st == NOTES_SYNC_CLOSED || st == NOTES_SYNC_FAILED) {

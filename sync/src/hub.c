@@ -278,10 +278,19 @@ void notes_sync__hub_maybe_stop(struct notes_sync_hub *h)
 static void hub_on_changed(void *arg, const char *home, const uint8_t id[16])
 {
     struct notes_sync_hub *h = arg;
-    (void)id;
-    if (strcmp(home, h->home) == 0 ||
-        strcmp(home, notes_replica_home(h->replica)) == 0)
-        uv_async_send(&h->changed);
+    if (strcmp(home, h->home) != 0 &&
+        strcmp(home, notes_replica_home(h->replica)) != 0)
+        return;
+    uv_mutex_lock(&h->changed_mu);
+    size_t i = 0;
+    while (id && i < h->nchanged && memcmp(h->changed_ids[i], id, 16) != 0)
+        i++;
+    if (!id || i == sizeof(h->changed_ids) / sizeof(h->changed_ids[0]))
+        h->changed_all = 1;
+    else if (i == h->nchanged)
+        memcpy(h->changed_ids[h->nchanged++], id, 16);
+    uv_mutex_unlock(&h->changed_mu);
+    uv_async_send(&h->changed);
 }
 
 /* Another process wrote in the notes folder: libnotes says whether it is
@@ -296,17 +305,33 @@ static void on_watch(uv_fs_event_t *w, const char *name, int events,
     (void)notes_replica_file_event(h->home, name);
 }
 
-/* A note's log changed (a commit here, or a merge from some peer): every
- * live session runs a round, which sends each peer what it lacks. */
+/* Notes' logs changed (a commit here, or a merge from some peer): each
+ * live session pushes its peer what each note gained (one message, no
+ * round trip), or, when it cannot (mid-round, a note it does not follow
+ * yet, too much at once), runs a round, which sends the peer all it lacks.
+ * A change merged from a peer is not pushed back to it (nothing new in
+ * that session's copy of the note). */
 static void on_changed(uv_async_t *a)
 {
     struct notes_sync_hub *h = a->data;
+    uint8_t ids[sizeof(h->changed_ids) / sizeof(h->changed_ids[0])][16];
+    uv_mutex_lock(&h->changed_mu);
+    size_t n = h->nchanged;
+    int all = h->changed_all;
+    memcpy(ids, h->changed_ids, n * 16);
+    h->nchanged = 0;
+    h->changed_all = 0;
+    uv_mutex_unlock(&h->changed_mu);
     if (h->stopping)
         return;
     for (struct conn *c = h->conns, *nx; c; c = nx) {
         nx = c->next;
-        if (notes_sync_state(c->s) == NOTES_SYNC_OPEN &&
-            notes_sync_session_round(c->s) == NOTES_OK)
+        if (notes_sync_state(c->s) != NOTES_SYNC_OPEN)
+            continue;
+        int round = all;
+        for (size_t i = 0; i < n && !round; i++)
+            round = notes_sync_session_push(c->s, ids[i]) != NOTES_OK;
+        if (!round || notes_sync_session_round(c->s) == NOTES_OK)
             notes_sync__conn_pump(c);
     }
 }
@@ -626,10 +651,12 @@ int notes_sync_hub_start(uv_loop_t *loop, const char *home,
     h->started = notes_sync__unix_ms();
     if (h->cfg.live) {
         char dir[4200];
+        if (!h->changed_mu_ok && uv_mutex_init(&h->changed_mu) == 0)
+            h->changed_mu_ok = 1;
         uv_async_init(h->loop, &h->changed, on_changed);
         h->changed.data = h;
         h->nhandles++;
-        if (notes_subscribe(hub_on_changed, h) == NOTES_OK) {
+        if (h->changed_mu_ok && notes_subscribe(hub_on_changed, h) == NOTES_OK) {
             h->subscribed = 1;
         } else {
             notes_sync__hub_log(h, "no change notification: %s",
@@ -713,6 +740,8 @@ void notes_sync_hub_free(notes_sync_hub *h)
         return;
     }
     sync_peers_unlock(h->lock);
+    if (h->changed_mu_ok)
+        uv_mutex_destroy(&h->changed_mu);
     for (size_t i = 0; i < h->nrows; i++)
         free(h->rows[i]);
     notes_sync__hub_unload(h->replica, h->identity, h->spaces,

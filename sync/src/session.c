@@ -192,6 +192,8 @@ void notes_sync_session_free(notes_sync_session *s)
     free(s->theirs);
     for (size_t i = 0; i < s->npq; i++)
         free(s->pq[i]);
+    for (size_t i = 0; i < s->npush; i++)
+        free(s->pushq[i]);
     free(s);
 }
 
@@ -293,7 +295,17 @@ int notes_sync__doc_get(notes_sync_session *s, const uint8_t id[16], notes_doc *
     memcpy(lru->id, id, 16);
     lru->d = *d;
     lru->used = ++s->docs_tick;
+    lru->synced = 0; /* it may hold changes the peer was never offered */
     return NOTES_OK;
+}
+
+struct doc_slot *notes_sync__doc_slot(notes_sync_session *s,
+                                      const uint8_t id[16])
+{
+    for (size_t i = 0; i < DOC_CACHE; i++)
+        if (s->docs[i].d && memcmp(s->docs[i].id, id, 16) == 0)
+            return &s->docs[i];
+    return NULL;
 }
 
 void notes_sync__maybe_closed(notes_sync_session *s)
@@ -321,11 +333,13 @@ int notes_sync__round_reset(notes_sync_session *s)
     s->nours = 0;
     if ((rc = notes_sync__open_space(s)))
         return rc;
-    for (size_t i = 0; i < DOC_CACHE; i++)
+    for (size_t i = 0; i < DOC_CACHE; i++) {
+        s->docs[i].synced = 0; /* until this round announces it again */
         if (s->docs[i].d && notes_doc_refresh(s->docs[i].d) != NOTES_OK) {
             notes_doc_free(s->docs[i].d);
             s->docs[i].d = NULL;
         }
+    }
     return NOTES_OK;
 }
 
@@ -344,6 +358,75 @@ int notes_sync_session_round(notes_sync_session *s)
         s->round_pending = 1;
     else
         s->poke_queued = 1; /* sent once the session is known to be live */
+    return NOTES_OK;
+}
+
+/*
+ * A push sends what a note gained since the peer last held all of it: the
+ * session's open copy of the note is that state when its slot is synced
+ * (announced or exported in the last round, and since then changed only by
+ * pushes and merges from this peer). Re-read the log into it and export
+ * what is new relative to its old heads. A change merged from this very
+ * peer is already in the copy: nothing new, nothing echoed back.
+ */
+int notes_sync_session_push(notes_sync_session *s, const uint8_t id[16])
+{
+    char space[NOTES_SPACE_NAME_MAX + 1];
+    uint8_t(*heads)[32] = NULL, *bundle = NULL;
+    size_t nh = 0, n = 0;
+    int rc;
+    if (!s || !id || !notes_sync_session_idle(s) || !s->live || !s->replica)
+        return NOTES_EINVAL;
+    int listed = s->nours && bsearch(id, s->ours, s->nours, 16,
+                                     notes_sync__cmp_id);
+    if (!listed) {
+        /* Not in the list read at the last round: another space's note,
+         * a personal one (nothing to do), or one just added here. */
+        if (notes_sync_space_of_note(notes_replica_home(s->replica), id,
+                                     space) != NOTES_OK ||
+            strcmp(space, s->spaces[s->space].name) != 0)
+            return NOTES_OK;
+        return NOTES_ENOTFOUND;
+    }
+    struct doc_slot *e = notes_sync__doc_slot(s, id);
+    if (!e || !e->synced)
+        return NOTES_ENOTFOUND;
+    if (s->npush == PUSH_QUEUE)
+        return NOTES_ETOOBIG;
+    if ((rc = notes_doc_heads(e->d, &heads, &nh)))
+        return rc;
+    if ((rc = notes_doc_refresh(e->d))) {
+        notes_free(heads);
+        notes_doc_free(e->d);
+        e->d = NULL;
+        return rc;
+    }
+    rc = notes_doc_export(e->d, (const uint8_t(*)[32])heads, nh, &bundle, &n);
+    notes_free(heads);
+    if (rc) {
+        e->synced = 0;
+        return rc;
+    }
+    size_t c = notes_bundle_count(bundle, n);
+    if (c == 0) {
+        notes_free(bundle);
+        return NOTES_OK;
+    }
+    uint8_t *msg = n <= PUSH_MAX ? malloc(16 + n) : NULL;
+    if (!msg) {
+        notes_free(bundle);
+        e->synced = 0; /* the copy is ahead of the peer now: a round */
+        return n <= PUSH_MAX ? NOTES_ENOMEM : NOTES_ETOOBIG;
+    }
+    memcpy(msg, id, 16);
+    memcpy(msg + 16, bundle, n);
+    notes_free(bundle);
+    if (notes_sync__bundle_hook)
+        notes_sync__bundle_hook(msg + 16, n);
+    s->pushq[s->npush] = msg;
+    s->pushlen[s->npush++] = 16 + n;
+    s->report.changes_sent += c;
+    s->report.pushes_sent++;
     return NOTES_OK;
 }
 

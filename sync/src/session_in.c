@@ -1,7 +1,7 @@
 /*
  * session_in.c: what a session receives (notes_sync_receive): handshake
  * M1/M2/M3, then frames of messages (HAVE, BUNDLE chunks, DONE, POKE,
- * PRESENCE, BYE, ERROR), each checked before it changes anything.
+ * PRESENCE, PUSH, BYE, ERROR), each checked before it changes anything.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -137,6 +137,10 @@ static int check_incoming(notes_sync_session *s, const uint8_t id[16])
     rc = notes_sync_space_of_note(notes_replica_home(s->replica), id, other);
     if (rc)
         return notes_sync__fail(s, rc);
+    /* Listed in this space since the round read the list (a note that
+     * came in that round, pushed to now). */
+    if (strcmp(other, s->spaces[s->space].name) == 0)
+        return NOTES_OK;
     if (strcmp(other, NOTES_SPACE_DEFAULT) != 0)
         return notes_sync__failf(s, NOTES_SYNC_EPROTO, "the peer sent note %s, which "
                      "belongs to space '%s' here", hex, other);
@@ -177,9 +181,38 @@ static int merge_bundle(notes_sync_session *s)
     if (rc) {
         rc = notes_sync__from_notes(rc, hex);
     } else {
+        size_t nbefore = notes_doc_change_count(d);
         rc = notes_doc_merge(d, s->rb.data, s->rb.len, &added);
+        /* Before appending, a merge reads what other writers appended to
+         * the log (a commit here that this peer was not sent yet): then
+         * the session's copy is ahead of the peer, and the next change
+         * goes by a round, not a push (notes_sync_session_push). */
+        if (cached && notes_doc_change_count(d) - nbefore != added) {
+            struct doc_slot *e = notes_sync__doc_slot(s, s->rb_id);
+            if (e)
+                e->synced = 0;
+        }
         if (!cached)
             notes_doc_free(d);
+        if (rc == NOTES_EMISSINGDEP && s->rb_push) {
+            /* A push starts from what the peer believes we hold; our copy
+             * of the note lacks some of it (a change that reached this
+             * replica by another path, not yet in this session's copy).
+             * Not an attack: everything it carried was checked and none
+             * of it stored. A round sends what is missing either way. */
+            if (s->rb_new && notes_sync_space_remove_note(
+                                 home, s->spaces[s->space].name, s->rb_id) !=
+                                 NOTES_OK) {
+                /* listed without a log: harmless, the next sync fills it */
+            }
+            if (s->role == NOTES_SYNC_INITIATOR)
+                s->round_pending = 1;
+            else
+                s->poke_queued = 1;
+            s->rb_active = s->rb_push = 0;
+            notes__buf_release(&s->rb);
+            return NOTES_OK;
+        }
         if (rc) {
             char why[400];
             snprintf(why, sizeof(why), "note %s: bundle refused, nothing of "
@@ -203,7 +236,8 @@ static int merge_bundle(notes_sync_session *s)
         s->report.notes_created++;
     s->report.changes_received += added;
     s->report.notes_received++;
-    s->rb_active = 0;
+    s->report.pushes_received += s->rb_push;
+    s->rb_active = s->rb_push = 0;
     notes__buf_release(&s->rb);
     return NOTES_OK;
 }
@@ -289,6 +323,34 @@ static int handle_bundle(notes_sync_session *s, int z, const uint8_t *p,
 
 static int note_in_space(notes_sync_session *s, const uint8_t id[16]);
 
+/* PUSH: a live session's note id and a bundle of what it just gained
+ * (docs/protocol.md, "Pushes"), merged as a one-chunk bundle would be. */
+static int handle_push(notes_sync_session *s, const uint8_t *p, size_t n)
+{
+    int rc;
+    if (!s->live)
+        return notes_sync__failf(s, NOTES_SYNC_EPROTO, "push outside a live session");
+    if (s->rb_active)
+        return notes_sync__failf(s, NOTES_SYNC_EPROTO, "push inside a bundle");
+    if (n < 17 || n - 16 > PUSH_MAX)
+        return notes_sync__failf(s, NOTES_SYNC_EPROTO, "malformed push (%zu bytes)", n);
+    if ((rc = check_incoming(s, p)))
+        return rc;
+    memcpy(s->rb_id, p, 16);
+    s->rb_total = n - 16;
+    s->rb_active = 1;
+    s->rb_push = 1;
+    s->rb_z = 0;
+    notes__buf_init(&s->rb, n - 16);
+    if ((rc = notes__buf_put(&s->rb, p + 16, n - 16)))
+        return notes_sync__fail(s, rc);
+    if (s->defer_merge) {
+        s->merge_ready = 1; /* handle_msgs stops here */
+        return NOTES_OK;
+    }
+    return merge_bundle(s);
+}
+
 static int handle_msg(notes_sync_session *s, uint8_t type, const uint8_t *p,
                       size_t n)
 {
@@ -306,6 +368,8 @@ static int handle_msg(notes_sync_session *s, uint8_t type, const uint8_t *p,
             return notes_sync__failf(s, NOTES_SYNC_EPROTO, "unexpected done");
         s->done_recv = 1;
         return NOTES_OK;
+    case MSG_PUSH:
+        return handle_push(s, p, n);
     case MSG_POKE:
         if (n != 0 || !s->live || s->role != NOTES_SYNC_INITIATOR)
             return notes_sync__failf(s, NOTES_SYNC_EPROTO, "unexpected poke");

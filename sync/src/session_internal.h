@@ -16,10 +16,13 @@ enum msg_type {
     MSG_ERROR = 5,
     MSG_ZBUNDLE = 6,
     MSG_POKE = 7,
-    MSG_PRESENCE = 8
+    MSG_PRESENCE = 8,
+    MSG_PUSH = 9
 };
 
 #define PRESENCE_QUEUE 64          /* records waiting to be sent */
+#define PUSH_QUEUE 16              /* pushes waiting to be sent */
+#define PUSH_MAX (16u << 10)       /* bundle bytes in one PUSH; more: a round */
 
 #define HAVE_LAST 1
 #define HAVE_LIVE 2                /* with LAST: stay open after the round */
@@ -64,6 +67,9 @@ struct doc_slot {
     uint8_t id[16];
     notes_doc *d;                 /* NULL: a free slot */
     uint64_t used;
+    int synced;                   /* live: the peer holds all d holds (its
+                                     state was announced or exported in a
+                                     round, then pushed or merged into) */
 };
 
 /* Our state of one note, for announcing and comparing. */
@@ -153,6 +159,12 @@ struct notes_sync_session {
     int poke_queued;              /* responder: a POKE to send */
     int want_bye;                 /* end after this round */
 
+    /* live pushes (docs/protocol.md, "Pushes"): bundles to send between
+     * rounds, and whether the bundle being received came in a PUSH */
+    uint8_t *pushq[PUSH_QUEUE];
+    size_t pushlen[PUSH_QUEUE], npush;
+    int rb_push;
+
     /* presence (live sessions): records to send, and who hears ours */
     uint8_t *pq[PRESENCE_QUEUE];
     size_t pqlen[PRESENCE_QUEUE], npq;
@@ -178,6 +190,10 @@ int notes_sync__doc_get(notes_sync_session *s, const uint8_t id[16],
                         notes_doc **d);
 void notes_sync__maybe_closed(notes_sync_session *s);
 int notes_sync__round_reset(notes_sync_session *s);
+
+/* The cached slot of note id, or NULL. */
+struct doc_slot *notes_sync__doc_slot(notes_sync_session *s,
+                                      const uint8_t id[16]);
 
 /* session_out.c */
 int notes_sync__put_msg(notes_sync_session *s, uint8_t type, const uint8_t *p,

@@ -59,6 +59,9 @@ static int our_note(notes_sync_session *s, const uint8_t id[16],
         notes__hex(hex, id, 16);
         return notes_sync__from_notes(rc, hex);
     }
+    /* What is announced or exported in a round is what the peer holds
+     * once it ends: later pushes start from here. */
+    notes_sync__doc_slot(s, id)->synced = 1;
     if ((rc = notes_doc_heads(o->d, &heads, &nh))) {
         our_note_release(o);
         return notes_sync__from_notes(rc, "heads");
@@ -488,6 +491,14 @@ static int produce(notes_sync_session *s)
             memmove(s->pq, s->pq + 1, (s->npq - 1) * sizeof(*s->pq));
             memmove(s->pqlen, s->pqlen + 1, (s->npq - 1) * sizeof(*s->pqlen));
             s->npq--;
+        } else if (s->npush && s->live) {
+            /* Queued only between rounds: ahead of the next round's list. */
+            rc = notes_sync__put_msg(s, MSG_PUSH, s->pushq[0], s->pushlen[0]);
+            free(s->pushq[0]);
+            memmove(s->pushq, s->pushq + 1, (s->npush - 1) * sizeof(*s->pushq));
+            memmove(s->pushlen, s->pushlen + 1,
+                    (s->npush - 1) * sizeof(*s->pushlen));
+            s->npush--;
         } else if (!s->have_sent) {
             if (s->role == NOTES_SYNC_RESPONDER && !s->theirs_done)
                 break; /* we answer the initiator's list */
@@ -537,6 +548,7 @@ int notes_sync_wants_write(const notes_sync_session *s)
            s->bundle ||
            (s->theirs_done && (s->export_next < s->nours || !s->done_sent)) ||
            (s->poke_queued && s->live) || (s->npq && s->live) ||
+           (s->npush && s->live) ||
            (s->done_sent && s->done_recv && !s->bye_sent &&
             (!s->live || s->want_bye || s->bye_recv)) ||
            (notes_sync__round_over(s) && s->round_pending &&

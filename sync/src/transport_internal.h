@@ -133,6 +133,13 @@ struct notes_sync_hub {
      * loop through this async handle: it may come from another thread. */
     uv_async_t changed;
     int subscribed;
+    /* The notes that changed since on_changed last ran (notifications
+     * come from any thread): each goes to the live sessions as a push. */
+    uv_mutex_t changed_mu;
+    int changed_mu_ok;
+    uint8_t changed_ids[32][16];
+    size_t nchanged;
+    int changed_all;              /* more than fit: a round everywhere */
     struct dial *dials;
     size_t ndials;
     int dialing;              /* the dial timers are initialized */

@@ -889,7 +889,8 @@ static void test_malformed_messages(void **st)
         size_t n;
         int rc;
     } cases[] = {
-        {"unknown type", {9, 0}, 2, NOTES_SYNC_EPROTO},
+        {"unknown type", {10, 0}, 2, NOTES_SYNC_EPROTO},
+        {"push, not live", {9, 17, [18] = 1}, 19, NOTES_SYNC_EPROTO},
         {"length past the frame", {1, 0x7f}, 2, NOTES_SYNC_EPROTO},
         {"non-minimal length", {3, 0x80, 0x00}, 3, NOTES_SYNC_EPROTO},
         {"have: bad flags", {1, 2, 2, 0}, 4, NOTES_SYNC_EPROTO},
@@ -1035,6 +1036,156 @@ static void test_live_rounds(void **st)
         notes_sync_session_free(a);
         notes_sync_session_free(b);
     }
+    two_free(&t);
+}
+
+/* Merge everything `from` holds of note id into `to` (another path than
+ * the sessions under test: a third device's change arriving elsewhere). */
+static void carry(struct peer *from, struct peer *to, const uint8_t id[16])
+{
+    notes_doc *s, *d;
+    uint8_t *b;
+    size_t n;
+    assert_int_equal(notes_doc_open(from->r, id, &s), NOTES_OK);
+    assert_int_equal(notes_doc_export(s, NULL, 0, &b, &n), NOTES_OK);
+    if (notes_doc_open(to->r, id, &d) == NOTES_ENOTFOUND)
+        assert_int_equal(notes_doc_create_id(to->r, id, &d), NOTES_OK);
+    assert_int_equal(notes_doc_merge(d, b, n, NULL), NOTES_OK);
+    notes_free(b);
+    notes_doc_free(d);
+    notes_doc_free(s);
+}
+
+/*
+ * Pushes: between rounds a live session sends a note's new changes in one
+ * PUSH, either way, with no round trip; a change merged from the peer is
+ * not pushed back; a personal note is nobody's business; a note the
+ * session does not follow yet, or a copy that fell behind the log, asks
+ * for a round instead; a third device's change that reached both sides by
+ * another path does not get in the way; a forged push ends the session
+ * with nothing of it stored.
+ */
+static void test_live_push(void **st)
+{
+    (void)st;
+    struct two t;
+    struct peer c;
+    struct wire w = {0};
+    uint8_t id[16], personal[16], later[16];
+    char *ta, *tb;
+    two_make(&t);
+    make_note(&t.a, "team", "# Pushed\n", id);
+    notes_sync_session *a = live_session(&t.a, NOTES_SYNC_INITIATOR, &t.sp, 1);
+    notes_sync_session *b = live_session(&t.b, NOTES_SYNC_RESPONDER, &t.sp, 1);
+    pump(a, b, &w);
+    assert_int_equal(w.errors, 0);
+    /* The note was new to B: B follows it from its next round on (its
+     * first change would ask for one). */
+    assert_int_not_equal(notes_sync_session_push(b, id), NOTES_OK);
+    assert_int_equal(notes_sync_session_round(b), NOTES_OK);
+    pump(a, b, &w);
+    assert_int_equal(w.errors, 0);
+    assert_true(notes_sync_session_idle(a) && notes_sync_session_idle(b));
+    for (int i = 0; i < 5; i++) {
+        size_t before = w.sent[0] + w.sent[1];
+        edit_note(&t.a, id, 0, "a");
+        assert_int_equal(notes_sync_session_push(a, id), NOTES_OK);
+        assert_true(notes_sync_wants_write(a));
+        pump(a, b, &w);
+        if (w.errors)
+            fail_msg("push: A %s / B %s", notes_sync_session_detail(a),
+                     notes_sync_session_detail(b));
+        size_t one = w.sent[0] + w.sent[1] - before;
+        /* B took it in, and has nothing new to send back. */
+        assert_int_equal(notes_sync_session_push(b, id), NOTES_OK);
+        assert_false(notes_sync_wants_write(b));
+        edit_note(&t.b, id, 0, "b");
+        assert_int_equal(notes_sync_session_push(b, id), NOTES_OK);
+        pump(a, b, &w);
+        assert_int_equal(w.errors, 0);
+        assert_true(notes_sync_session_idle(a) && notes_sync_session_idle(b));
+        ta = note_text(&t.a, id);
+        tb = note_text(&t.b, id);
+        assert_string_equal(ta, tb);
+        assert_int_equal(strlen(ta), strlen("# Pushed\n") + 2 * (size_t)(i + 1));
+        free(ta);
+        free(tb);
+        if (i == 0)
+            printf("live push: one edit, %zu bytes on the wire (one message, "
+                   "no answer)\n", one);
+        /* One frame one way: a push, not a round. */
+        assert_true(one < 400);
+    }
+    assert_int_equal(notes_sync_session_report(a)->pushes_sent, 5);
+    assert_int_equal(notes_sync_session_report(a)->pushes_received, 5);
+    assert_int_equal(notes_sync_session_report(b)->pushes_sent, 5);
+    assert_int_equal(notes_sync_session_report(b)->pushes_received, 5);
+
+    /* A personal note: nothing to send, nothing asked. */
+    make_note(&t.a, NULL, "# Mine\n", personal);
+    assert_int_equal(notes_sync_session_push(a, personal), NOTES_OK);
+    assert_false(notes_sync_wants_write(a));
+
+    /* A note added to the space since the round: a round carries it. */
+    make_note(&t.a, "team", "# Later\n", later);
+    assert_int_not_equal(notes_sync_session_push(a, later), NOTES_OK);
+    assert_int_equal(notes_sync_session_round(a), NOTES_OK);
+    pump(a, b, &w);
+    assert_int_equal(w.errors, 0);
+    tb = note_text(&t.b, later);
+    assert_non_null(tb);
+    assert_string_equal(tb, "# Later\n");
+    free(tb);
+
+    /* A third device's change reaches A and B by another path; A types
+     * after it and pushes: B has it, and A's change applies. */
+    peer_make(&c, "Cy");
+    assert_int_equal(notes_sync_space_save(c.home, &t.sp), NOTES_OK);
+    carry(&t.a, &c, id);
+    edit_note(&c, id, 0, "c");
+    carry(&c, &t.a, id);
+    carry(&c, &t.b, id);
+    edit_note(&t.a, id, 0, "A");
+    assert_int_equal(notes_sync_session_push(a, id), NOTES_OK);
+    pump(a, b, &w);
+    assert_int_equal(w.errors, 0);
+    ta = note_text(&t.a, id);
+    tb = note_text(&t.b, id);
+    assert_string_equal(ta, tb);
+    assert_int_equal(strncmp(ta, "Ac", 2), 0);
+    free(ta);
+    free(tb);
+    /* B's copy read C's change from its log on that merge: its next
+     * change goes by a round (its copy is ahead of what A was sent). */
+    edit_note(&t.b, id, 0, "B");
+    if (notes_sync_session_push(b, id) != NOTES_OK)
+        assert_int_equal(notes_sync_session_round(b), NOTES_OK);
+    pump(a, b, &w);
+    assert_int_equal(w.errors, 0);
+    ta = note_text(&t.a, id);
+    tb = note_text(&t.b, id);
+    assert_string_equal(ta, tb);
+    assert_int_equal(strncmp(ta, "BAc", 3), 0);
+    free(ta);
+    free(tb);
+
+    /* A forged push: the session ends, nothing of it is stored. */
+    char *was = note_text(&t.b, id);
+    edit_note(&t.a, id, 0, "Z");
+    notes_sync__bundle_hook = forge_last_byte;
+    int prc = notes_sync_session_push(a, id);
+    notes_sync__bundle_hook = NULL;
+    assert_int_equal(prc, NOTES_OK);
+    pump(a, b, &w);
+    assert_int_equal(notes_sync_state(b), NOTES_SYNC_FAILED);
+    assert_non_null(strstr(notes_sync_session_detail(b), "refused"));
+    tb = note_text(&t.b, id);
+    assert_string_equal(tb, was);
+    free(tb);
+    free(was);
+    notes_sync_session_free(a);
+    notes_sync_session_free(b);
+    peer_free(&c);
     two_free(&t);
 }
 
@@ -1310,6 +1461,7 @@ int main(void)
         cmocka_unit_test(test_replication),
         cmocka_unit_test(test_large_note_chunked),
         cmocka_unit_test(test_forged_signature_refused),
+        cmocka_unit_test(test_live_push),
         cmocka_unit_test(test_forged_text_refused),
         cmocka_unit_test(test_session_tampered_frame),
         cmocka_unit_test(test_session_replay_and_truncation),

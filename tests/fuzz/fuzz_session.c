@@ -1,7 +1,7 @@
 /*
  * fuzz_session.c: the message layer of a sync session (sync/src/session.c)
  * after a completed handshake: HAVE, BUNDLE, ZBUNDLE, DONE, BYE, ERROR,
- * POKE and PRESENCE parsed from arbitrary bytes, bundles merged into a
+ * POKE, PRESENCE and PUSH parsed from arbitrary bytes, bundles merged into a
  * real replica, presence records checked (sync/src/presence.c).
  *
  * A session (the "receiver") on a replica in a temporary folder holding
