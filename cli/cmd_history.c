@@ -689,12 +689,15 @@ static void describe(struct cli_ctx *ctx, notes_doc *d, size_t i,
         case NOTES_OP_UNSET:
         case NOTES_OP_ADD:
         case NOTES_OP_REMOVE:
-            if (ops)
-                json_array_append_new(
-                    ops, json_pack("{s:s, s:s%, s:s%?}", "op", op_name(o.kind),
-                                   "field", o.key, o.keylen, "value",
-                                   o.kind == NOTES_OP_UNSET ? NULL : o.value,
-                                   o.valuelen));
+            if (ops) {
+                json_t *e = json_pack("{s:s, s:s%}", "op", op_name(o.kind),
+                                      "field", o.key, o.keylen);
+                if (e && o.kind != NOTES_OP_UNSET)
+                    json_object_set_new(
+                        e, "value",
+                        json_stringn(o.value ? o.value : "", o.valuelen));
+                json_array_append_new(ops, e);
+            }
             if (layout) {
                 say(&s, "%sfront matter layout", sep);
                 break;
