@@ -307,8 +307,11 @@ static int sync_field(notes_doc *d, notes_doc *want, const char *key,
     return rc;
 }
 
-/* Every field, layout ("@...") included: d's fields become want's. */
-static int sync_fields(notes_doc *d, notes_doc *want, size_t *changed)
+/* Every field, layout ("@...") included: d's fields become want's. With
+ * `fm_only` (an edited front matter) a reserved field other than the kept
+ * front matter source is none of the editor's business: kept. */
+static int sync_fields(notes_doc *d, notes_doc *want, int fm_only,
+                       size_t *changed)
 {
     size_t nd = 0, nt = 0;
     char **dk = copy_list(notes_doc_fields(d), &nd);
@@ -320,6 +323,9 @@ static int sync_fields(notes_doc *d, notes_doc *want, size_t *changed)
         size_t k = 0;
         while (k < nt && strcmp(tk[k], dk[i]) != 0)
             k++;
+        if (fm_only && dk[i][0] == '@' &&
+            strcmp(dk[i], NOTES_FMT_LAYOUT_KEY) != 0)
+            continue;
         if (k == nt)
             rc = sync_field(d, want, dk[i], changed);
     }
@@ -498,7 +504,7 @@ static int take_edit(notes_doc *d, const char *after, size_t an,
     size_t fm_after = an - tn;
     /* An untouched front matter writes nothing, not even its layout. */
     if (fm_after != fm_n || memcmp(after, fm_before, fm_n) != 0)
-        rc = sync_fields(d, s, &nf);
+        rc = sync_fields(d, s, 1, &nf);
     const char *cur = notes_doc_text(d, &cn);
     if (!rc && (cn != tn || memcmp(cur, t, tn) != 0)) {
         rc = notes_doc_set_text(d, t, tn);
@@ -1447,7 +1453,7 @@ int cmd_restore(int argc, char **argv, struct cli_ctx *ctx)
             ret = cli_fail(rc, "cannot restore the text");
         n += (size_t)differs;
     }
-    if (!ret && (rc = sync_fields(d, v, &n)))
+    if (!ret && (rc = sync_fields(d, v, 0, &n)))
         ret = cli_fail(rc, "cannot restore the front matter");
     if (!ret && !n) {
         printf("no change: the note already reads as at %s\n", cli_esc(at));

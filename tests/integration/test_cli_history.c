@@ -36,7 +36,7 @@ static struct clirun_out run(const char *home, ...)
     assert_int_not_equal(c.status, -1);
     return c;
 }
-#define RUN(home, ...) run(home, __VA_ARGS__, NULL)
+#define RUN(home, ...) run(home, __VA_ARGS__, (const char *)NULL)
 
 static void expect(struct clirun_out r, int status, const char *in_out,
                    const char *in_err)
