@@ -1421,7 +1421,8 @@ int cmd_revert(int argc, char **argv, struct cli_ctx *ctx)
         fprintf(stderr, "notes: names, device links and confirmations are "
                         "not undone (%zu in change %s)\n", other, hex);
     if (!ret && !n) {
-        printf("nothing to undo: what change %s did is already gone\n", hex);
+        printf("nothing to undo: the text and fields change %s wrote are "
+               "already as before it\n", hex);
     } else if (!ret && !(ret = cli_commit(d, "the revert"))) {
         printf("recorded: change %s undone\n", hex);
         cli_warn_line_conflicts(ctx, d);
