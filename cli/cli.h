@@ -156,6 +156,8 @@ int cmd_diff(int, char **, struct cli_ctx *);
 int cmd_compact(int, char **, struct cli_ctx *);
 int cmd_edit(int, char **, struct cli_ctx *);
 int cmd_resolve(int, char **, struct cli_ctx *);
+int cmd_revert(int, char **, struct cli_ctx *);
+int cmd_restore(int, char **, struct cli_ctx *);
 /* One line on stderr per note whose lines were edited concurrently (a
  * note given, or every note of the replica). */
 void cli_warn_line_conflicts(struct cli_ctx *ctx, notes_doc *d);

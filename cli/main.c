@@ -37,12 +37,12 @@ const struct cli_cmd cli_commands[] = {
     {"list", cmd_list, "[--json]",
      "List notes: short id, title, datetime, authors; newest first.\n"
      "  notes list", CLI_NEEDS_REPLICA},
-    {"show", cmd_show, "NOTE [--at CHANGE] [--conflicts] [--json]",
-     "Print a note as Markdown. --at shows it as it was once CHANGE (an id\n"
-     "prefix from `notes log`) was applied; --conflicts lists front-matter\n"
-     "values that lost a concurrent write, and lines two people rewrote at\n"
-     "the same time: each one's version, who and which change (on stderr;\n"
-     "with --json in the note's JSON, as line_conflicts).\n"
+    {"show", cmd_show, "NOTE [--at CHANGE | --conflicts] [--json]",
+     "Print a note as Markdown: its front matter, then its text. --at shows\n"
+     "the whole note as it was once CHANGE (an id prefix from `notes log`)\n"
+     "was applied. --conflicts prints only the conflicts: front-matter values\n"
+     "that lost a concurrent write, and lines two people rewrote at the same\n"
+     "time, with each one's version, who and which change.\n"
      "  notes show weekly\n  notes show 3f2a --at 9c01be\n"
      "  notes show weekly --conflicts", CLI_NEEDS_REPLICA},
     {"append", cmd_append, "NOTE [--section HEADING] TEXT|-",
@@ -53,16 +53,29 @@ const struct cli_cmd cli_commands[] = {
      "  notes append weekly --section agenda \"* Release plan\"",
      CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
     {"edit", cmd_edit, "NOTE",
-     "Open the note's text in $VISUAL or $EDITOR (default vi). When you save\n"
-     "and quit, what you changed is recorded as a signed change against the\n"
-     "version you opened: edits that arrived meanwhile (from peers or other\n"
-     "commands) are merged, not overwritten. Saving unchanged records nothing.\n"
+     "Open the whole note (front matter and text, as `notes show` prints it)\n"
+     "in $VISUAL or $EDITOR (default vi). When you save and quit, what you\n"
+     "changed is recorded as a signed change against the version you opened:\n"
+     "fields changed in the front matter become field changes, and edits that\n"
+     "arrived meanwhile are merged, not overwritten. A malformed front matter\n"
+     "is refused and nothing is recorded. Saving unchanged records nothing.\n"
      "  EDITOR=nano notes edit weekly", CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
     {"resolve", cmd_resolve, "NOTE LINE --keep N",
      "Choose between versions of a line edited concurrently (notes show\n"
      "NOTE --conflicts numbers them): the line(s) become version N, recorded\n"
      "as a signed change that has seen both, which ends the conflict.\n"
      "  notes resolve weekly 14 --keep 2", CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
+    {"revert", cmd_revert, "NOTE CHANGE",
+     "Undo one change (an id prefix from `notes log`) with a new signed\n"
+     "change: the text it inserted is deleted, the text it deleted put back,\n"
+     "its field writes undone (a field written again since is left alone).\n"
+     "The history stays as it is; the undoing is one more change.\n"
+     "  notes revert weekly 9c01be", CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
+    {"restore", cmd_restore, "NOTE --at CHANGE",
+     "Make the note read again as it did once CHANGE was applied (`notes\n"
+     "show NOTE --at CHANGE`), front matter included, with a new signed\n"
+     "change; the history stays as it is.\n"
+     "  notes restore weekly --at 9c01be", CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
     {"decide", cmd_decide, "NOTE TEXT [--owner WHO]",
      "Record a decision in the note's decisions section (TODOs and\n"
      "Decisions, Decisions, Tasks, Action items...; created if missing), as\n"
@@ -89,15 +102,20 @@ const struct cli_cmd cli_commands[] = {
      "  notes set weekly title \"Weekly sync #2\"\n"
      "  notes set weekly participants+ Maria", CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
     {"log", cmd_log, "NOTE [--json]",
-     "The note's history: change id, author, time, what it did. Changes of a\n"
-     "key that signed two changes with one seq are marked [equivocating key].\n"
+     "The note's history: change id, author, time, what it did (text\n"
+     "+inserted -deleted, which field was set to what, which item was\n"
+     "confirmed, which device was linked). Changes of a key that signed two\n"
+     "changes with one seq are marked [equivocating key].\n"
      "  notes log weekly", CLI_NEEDS_REPLICA},
     {"blame", cmd_blame, "NOTE [--json]",
-     "Each line of the note with the author who wrote most of it.\n"
+     "Each line of the note as `notes show` prints it, front matter included,\n"
+     "with the last change that wrote it and everyone who wrote part of it\n"
+     "(latest first).\n"
      "  notes blame weekly", CLI_NEEDS_REPLICA},
     {"diff", cmd_diff, "NOTE A [B]",
-     "The difference between the note as it was once change A was applied\n"
-     "and once change B was (default: now), as a unified diff. A and B are\n"
+     "The difference between the whole note (front matter and text) as it\n"
+     "was once change A was applied and once change B was (default: now), as\n"
+     "a unified diff with the line numbers of `notes show`. A and B are\n"
      "change id prefixes from `notes log`.\n"
      "  notes diff weekly 9c01be\n  notes diff weekly 9c01be 3f2a11",
      CLI_NEEDS_REPLICA},

@@ -672,6 +672,66 @@ NOTES_API NOTES_NODISCARD int notes_doc_diff(notes_doc *d,
                                              const uint8_t (*b)[32], size_t n_b,
                                              char **out, size_t *n);
 /*
+ * The unified line diff (three lines of context, "" when equal) between
+ * two texts, labelled "--- label_a" / "+++ label_b": notes_doc_diff for
+ * texts the caller made (e.g. the whole note rendered as Markdown).
+ * OUT *out: NUL-terminated, free with notes_free.
+ */
+NOTES_API NOTES_NODISCARD int notes_text_diff(const char *a, size_t n_a,
+                                              const char *b, size_t n_b,
+                                              const char *label_a,
+                                              const char *label_b, char **out,
+                                              size_t *n);
+/*
+ * The whole note as it was once the changes `version` (n ids) and their
+ * ancestors were applied: text, front matter and people, as a document
+ * kept only in memory (no signer: read it, do not commit to it) holding
+ * exactly those changes of `d`. OUT *out: close with notes_doc_free.
+ * NOTES_ENOTFOUND when an id is not a change of `d`.
+ */
+NOTES_API NOTES_NODISCARD int notes_doc_at(notes_doc *d,
+                                           const uint8_t (*version)[32],
+                                           size_t n, notes_doc **out);
+/*
+ * The change behind a field as it reads now (an index for
+ * notes_doc_change). elem NULL: the field's latest committed write (for a
+ * scalar, the one that wins) or, with `first`, its earliest; elem given:
+ * the earliest add of that element of list field `key` that no remove
+ * has undone. NOTES_ENOTFOUND when there is none.
+ */
+NOTES_API NOTES_NODISCARD int notes_doc_field_change(notes_doc *d,
+                                                     const char *key,
+                                                     const char *elem,
+                                                     int first, size_t *change);
+/* What one operation of a change does (notes_doc_change_op). */
+enum notes_op_kind {
+    NOTES_OP_INSERT = 1,  /* text inserted: count code points, value */
+    NOTES_OP_DELETE = 2,  /* text deleted: count code points */
+    NOTES_OP_SET = 3,     /* field `key` set to `value` */
+    NOTES_OP_UNSET = 4,   /* field `key` removed */
+    NOTES_OP_ADD = 5,     /* `value` added to list field `key` */
+    NOTES_OP_REMOVE = 6,  /* `value` removed from list field `key` */
+    NOTES_OP_NAME = 8,    /* the author claims the name `value` */
+    NOTES_OP_LINK = 9,    /* `device` linked to `person`, who claims the
+                           * name `value` */
+    NOTES_OP_REVOKE = 10, /* the link of `device` to `person` ended */
+    NOTES_OP_CONFIRM = 11 /* the item `value` confirmed; `key`: its owner */
+};
+typedef struct notes_op_info {
+    int kind;                /* enum notes_op_kind */
+    uint64_t count;          /* INSERT, DELETE: code points */
+    const char *key;         /* not NUL-terminated; keylen bytes */
+    size_t keylen;
+    const char *value;       /* not NUL-terminated; valuelen bytes */
+    size_t valuelen;
+    const uint8_t *device;   /* LINK, REVOKE: 32-byte keys, else NULL */
+    const uint8_t *person;
+} notes_op_info;
+/* Operation k (0 .. nops-1, see notes_change_info) of change i; all
+ * pointers borrowed from the doc. NOTES_EINVAL out of range. */
+NOTES_API NOTES_NODISCARD int notes_doc_change_op(const notes_doc *d, size_t i,
+                                                  size_t k, notes_op_info *out);
+/*
  * Authorship of the current text: for each code point, the index of the
  * change that inserted it (see notes_doc_change). OUT *changes: ncp entries,
  * free with notes_free.

@@ -286,3 +286,44 @@ const char *const *notes_doc_fields(notes_doc *d)
     d->gen_names = d->gen;
     return names;
 }
+
+int notes_doc_field_change(notes_doc *d, const char *key, const char *elem,
+                           int first, size_t *change)
+{
+    struct field *f = key ? find_field(d, key) : NULL;
+    const struct write *best = NULL;
+    uint8_t *scratch;
+    if (!f) {
+        notes__set_detail("no field '%s'", key ? key : "");
+        return NOTES_ENOTFOUND;
+    }
+    if (!(scratch = notes__malloc(d->ne + 1)))
+        return NOTES_ENOMEM;
+    for (size_t i = 0; i < f->nw; i++) {
+        const struct write *w = &f->w[i];
+        if (w->entry == NONE)
+            continue; /* not a change yet */
+        if (!elem) {
+            if (!best || (write_cmp(d, w, best) < 0) == !!first)
+                best = w;
+            continue;
+        }
+        if (w->kind != NOTES__K_ADD || !w->value || strcmp(w->value, elem))
+            continue;
+        int removed = 0;
+        for (size_t j = 0; j < f->nw && !removed; j++)
+            if (f->w[j].kind == NOTES__K_REMOVE && f->w[j].value &&
+                strcmp(f->w[j].value, elem) == 0 &&
+                write_before(d, w, &f->w[j], scratch))
+                removed = 1;
+        if (!removed && (!best || write_cmp(d, w, best) < 0))
+            best = w;
+    }
+    notes__free(scratch);
+    if (!best) {
+        notes__set_detail("no change wrote '%s'", key);
+        return NOTES_ENOTFOUND;
+    }
+    *change = best->entry;
+    return NOTES_OK;
+}

@@ -244,3 +244,126 @@ int notes_doc_authorship(notes_doc *d, uint32_t **changes, size_t *ncp)
     *ncp = n;
     return NOTES_OK;
 }
+
+int notes_text_diff(const char *a, size_t na, const char *b, size_t nb,
+                    const char *label_a, const char *label_b, char **out,
+                    size_t *n)
+{
+    if (!out || !n || (!a && na) || (!b && nb) || !label_a || !label_b)
+        return NOTES_EINVAL;
+    return notes__diff(a ? a : "", na, b ? b : "", nb, label_a, label_b, out,
+                       n);
+}
+
+int notes_doc_at(notes_doc *d, const uint8_t (*version)[32], size_t n,
+                 notes_doc **out)
+{
+    struct batch b = {0};
+    uint8_t *seen;
+    int rc;
+    *out = NULL;
+    if (d->ne > UINT32_MAX)
+        return NOTES_EINVAL;
+    if (!(seen = notes__calloc(d->ne + 1, 1)))
+        return NOTES_ENOMEM;
+    /* Ancestors through prev too: a holder of a change has its author's
+     * earlier ones, as a replica that had only this version would. */
+    for (size_t i = 0; i < n; i++) {
+        uint32_t e = notes__doc_hash_find(d, version[i]);
+        if (e == NONE || !d->e[e].applied) {
+            notes__set_detail("version names a change this note does not "
+                              "have");
+            notes__free(seen);
+            return NOTES_ENOTFOUND;
+        }
+        if (!seen[e] && (rc = notes__doc_mark_ancestors(d, e, seen, 1))) {
+            notes__free(seen);
+            return rc;
+        }
+    }
+    if ((rc = notes_doc_memory(NULL, d->id, out))) {
+        notes__free(seen);
+        return rc;
+    }
+    /* Log order is causal order. These changes were verified when d read
+     * them: no signature is checked again (an unsigned change's covering
+     * signature may come after the version). */
+    for (size_t i = 0; i < d->ne && rc == NOTES_OK; i++)
+        if (seen[i] && d->e[i].applied)
+            rc = notes__doc_batch_decode(&b, d->e[i].c->bytes,
+                                         d->e[i].c->nbytes);
+    b.trusted = SIZE_MAX;
+    if (rc == NOTES_OK)
+        rc = notes__doc_batch_ingest(*out, &b, 1, NULL, NULL, NULL);
+    notes__doc_batch_release(&b);
+    notes__free(seen);
+    if (rc) {
+        notes_doc_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int notes_doc_change_op(const notes_doc *d, size_t i, size_t k,
+                        notes_op_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (i >= d->ne || k >= d->e[i].c->nops)
+        return NOTES_EINVAL;
+    const struct notes__op *o = &d->e[i].c->ops[k];
+    out->kind = o->kind;
+    switch (o->kind) {
+    case NOTES__K_INS:
+        out->count = o->count;
+        out->value = (const char *)o->text;
+        out->valuelen = o->textlen;
+        break;
+    case NOTES__K_DEL:
+    case NOTES__K_DELBACK:
+        out->kind = NOTES_OP_DELETE;
+        out->count = o->count;
+        break;
+    case NOTES__K_SET:
+    case NOTES__K_UNSET:
+    case NOTES__K_ADD:
+    case NOTES__K_REMOVE:
+    case NOTES__K_NAME:
+        out->key = (const char *)o->key;
+        out->keylen = o->key ? o->keylen : 0;
+        out->value = (const char *)o->text;
+        out->valuelen = o->text ? o->textlen : 0;
+        break;
+    case NOTES__K_LINK: {
+        struct notes__link l;
+        if (notes__link_parse(o->text, o->textlen, &l) == NOTES_OK) {
+            out->device = l.device;
+            out->person = l.person;
+            out->value = l.name;
+            out->valuelen = l.namelen;
+        }
+        break;
+    }
+    case NOTES__K_REVOKE: {
+        struct notes__revoke rv;
+        if (notes__revoke_parse(o->text, o->textlen, &rv) == NOTES_OK) {
+            out->device = rv.link.device;
+            out->person = rv.link.person;
+            out->value = rv.link.name;
+            out->valuelen = rv.link.namelen;
+        }
+        break;
+    }
+    case NOTES__K_CONFIRM:
+        /* key: the item's anchor, then its owner */
+        if (o->key && o->keylen >= NOTES__ANCHOR_LEN) {
+            out->key = (const char *)o->key + NOTES__ANCHOR_LEN;
+            out->keylen = o->keylen - NOTES__ANCHOR_LEN;
+        }
+        out->value = (const char *)o->text;
+        out->valuelen = o->text ? o->textlen : 0;
+        break;
+    default:
+        break;
+    }
+    return NOTES_OK;
+}

@@ -137,9 +137,11 @@ static void test_hostile_title_and_body(void **state)
     {
         /* diff between the first change and now: the appended line. */
         struct out lg = RUN("ana", "log", note, "--json");
-        const char *last = strrchr(lg.out, '{'); /* the oldest change */
+        /* the oldest change: the last "id" */
+        const char *idp = NULL;
+        for (const char *p = lg.out; (p = strstr(p, "\"id\": \"")); p++)
+            idp = p;
         char first[13] = "";
-        const char *idp = last ? strstr(last, "\"id\": \"") : NULL;
         assert_non_null(idp);
         snprintf(first, sizeof(first), "%.12s", idp + 7);
         ok(RUN("ana", "diff", note, first), 0, "+bell\\x07 cr\\x0d");
