@@ -14,9 +14,10 @@
 static int record_item(int argc, char **argv, struct cli_ctx *ctx, int todo)
 {
     const char *owner = NULL;
+    int quiet = 0;
     const char *cmd = todo ? "todo" : "decide";
     const struct cli_opt opts[] = {CLI_VALUE("--owner", &owner),
-                                   CLI_END};
+                                   CLI_FLAG("-q", &quiet), CLI_END};
     const char *pos[2] = {NULL, NULL};
     int rc = cli_parse_args(argc, argv, cmd, opts, pos, 2, 1);
     if (rc)
@@ -38,16 +39,25 @@ static int record_item(int argc, char **argv, struct cli_ctx *ctx, int todo)
         notes_doc_free(d);
         return EXIT_SYSTEM;
     }
+    /* An owned line under "TODOs" is an action item unless it reads as a
+     * decision: the "Decision:" label says so (docs/formats.md). */
     if (todo)
         snprintf(line, cap, "- [ ] %s: %s", owner, text);
     else if (owner)
-        snprintf(line, cap, "%s: %s", owner, text);
+        snprintf(line, cap, "%s: Decision: %s", owner, text);
     else
         snprintf(line, cap, "%s", text);
     rc = notes_fmt_section_append(d, NULL, "## TODOs and Decisions", line);
-    free(line);
     int ret = rc ? cli_fail(rc, "cannot record the %s", cmd)
                  : cli_commit(d, todo ? "the task" : "the decision");
+    if (!ret && !quiet) {
+        char hex[33];
+        cli_note_id(hex, notes_doc_id(d));
+        printf("%s %s in %.8s: %s%s%s\n",
+               todo ? "action item" : "decision", "recorded", hex,
+               owner ? cli_esc(owner) : "", owner ? ": " : "", cli_esc(text));
+    }
+    free(line);
     notes_doc_free(d);
     return ret;
 }
@@ -192,6 +202,9 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
                 "confirmed_by_count", (json_int_t)it->confirmed_by);
             json_object_set_new(jo, "recorded_by_equivocating_key",
                                 json_boolean(bad));
+            const char *rev = notes_fmt_revocation_name(it->revocation);
+            json_object_set_new(jo, "revocation",
+                                rev ? json_string(rev) : json_null());
             if (it->nauthors && it->people && it->people[0].has_person) {
                 char pk[NOTES_KEY_STRLEN], pf[NOTES_FPR_STRLEN];
                 notes_key_encode(it->people[0].person, pk);
@@ -223,7 +236,13 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
                it->has_anchor ? "  [" : "",
                it->has_anchor ? cli_esc(it->id) : "", it->has_anchor ? "]" : "");
         printf("         recorded by %s %s%s%s\n", it->nauthors ? rec : "?",
-               it->verified ? "✓ verified" : "✗ NOT verified",
+               !it->verified ? "✗ NOT verified"
+               : it->revocation == NOTES_FMT_REV_AFTER
+                   ? "✗ written by a revoked device after its revocation: "
+                     "do not trust"
+               : it->revocation == NOTES_FMT_REV_BEFORE
+                   ? "✓ verified, written before its device was revoked"
+                   : "✓ verified",
                it->nauthors > 1 ? " (edited by others since)" : "",
                bad ? " [equivocating key: do not trust]" : "");
         for (size_t k = 0; k < it->nconfirms; k++)
@@ -317,64 +336,25 @@ int cmd_done(int argc, char **argv, struct cli_ctx *ctx)
         notes_doc_free(d);
         return cli_fail(rc, "cannot read the action items");
     }
-    /* ITEM: its number in `notes decisions NOTE`, or a unique text match. */
-    size_t pick = SIZE_MAX, matches = 0;
-    char *end;
-    unsigned long num = strtoul(argv[2], &end, 10);
-    if (*argv[2] && !*end && num >= 1 && num <= o.nitems) {
-        pick = num - 1;
-        matches = 1;
-    } else {
-        for (size_t i = 0; i < o.nitems; i++)
-            if (strcasestr(o.items[i].text, argv[2])) {
-                pick = i;
-                matches++;
-            }
-    }
+    /* ITEM: its number, id or part of its text (notes_fmt_item_pick). */
+    size_t pick;
     int ret = 0;
-    if (matches != 1) {
-        fprintf(stderr, "notes: '%s' %s; see: notes decisions %s\n",
-                cli_esc(argv[2]),
-                matches ? "matches several items" : "matches no item",
-                cli_esc(argv[1]));
+    if ((rc = notes_fmt_item_pick(&o, argv[2], &pick))) {
+        fprintf(stderr, "notes: %s; see: notes decisions %s\n",
+                cli_esc(notes_fmt_last_detail()), cli_esc(argv[1]));
         ret = EXIT_USER;
     } else if (o.items[pick].kind != NOTES_FMT_ITEM_TASK) {
-        fprintf(stderr, "notes: item %zu is a decision, not an action item "
-                        "(\"- [ ] ...\"); only action items are done\n", pick + 1);
+        fprintf(stderr, "notes: item %zu is a decision, not an action item; "
+                        "only action items are done\n", pick + 1);
         ret = EXIT_USER;
     } else if (o.items[pick].done) {
         printf("item %zu is already done\n", pick + 1);
     } else {
-        /* The "[ ]" on the item's line becomes "[x]". */
-        size_t n, line = 1, cp = 0;
-        const char *t = notes_doc_text(d, &n);
-        size_t i = 0;
-        for (; i < n && line < o.items[pick].line; i++) {
-            if (t[i] == '\n')
-                line++;
-            cp += ((unsigned char)t[i] & 0xc0) != 0x80;
-        }
-        const char *box = NULL;
-        const char *le = memchr(t + i, '\n', n - i);
-        size_t ll = le ? (size_t)(le - (t + i)) : n - i;
-        for (size_t k = 0; k + 2 < ll; k++)
-            if (t[i + k] == '[' && t[i + k + 1] == ' ' && t[i + k + 2] == ']') {
-                box = t + i + k;
-                break;
-            }
-        if (!box) {
-            fprintf(stderr, "notes: cannot find the checkbox of item %zu\n",
-                    pick + 1);
-            ret = EXIT_DATA;
-        } else {
-            for (const char *q = t + i; q < box + 1; q++)
-                cp += ((unsigned char)*q & 0xc0) != 0x80;
-            rc = notes_doc_splice(d, cp, 1, "x", 1);
-            ret = rc ? cli_fail(rc, "cannot mark it done")
-                     : cli_commit(d, "the item as done");
-            if (!ret)
-                printf("done: %s\n", cli_esc(o.items[pick].text));
-        }
+        rc = notes_fmt_item_check(d, &o.items[pick]);
+        ret = rc ? cli_fail(rc, "cannot mark it done")
+                 : cli_commit(d, "the item as done");
+        if (!ret)
+            printf("done: %s\n", cli_esc(o.items[pick].text));
     }
     notes_fmt_outline_clear(&o);
     notes_doc_free(d);
@@ -425,24 +405,9 @@ int cmd_append(int argc, char **argv, struct cli_ctx *ctx)
             return EXIT_USER;
         }
     } else {
-        /* A paragraph of its own at the end. */
-        size_t tl;
-        const char *t = notes_doc_text(d, &tl);
-        const char *sep = tl == 0 ? "" : (t[tl - 1] == '\n' ? "\n" : "\n\n");
-        if (tl >= 2 && t[tl - 1] == '\n' && t[tl - 2] == '\n')
-            sep = "";
-        size_t sl = strlen(sep);
-        char *all = malloc(sl + n + 2);
-        if (!all) {
-            free(text);
-            notes_doc_free(d);
-            return EXIT_SYSTEM;
-        }
-        memcpy(all, sep, sl); // NOLINT(bugprone-not-null-terminated-result): a byte buffer
-        memcpy(all + sl, text, n);
-        all[sl + n] = '\n';
-        rc = notes_doc_splice(d, notes_doc_length(d), 0, all, sl + n + 1);
-        free(all);
+        /* A remark goes to the discussion, never among the decisions,
+         * where it would read as one owned by whoever it names. */
+        rc = notes_fmt_remark_append(d, text);
     }
     free(text);
     int ret = rc ? cli_fail(rc, "cannot append") : cli_commit(d, "the edit");

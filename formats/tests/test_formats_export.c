@@ -29,7 +29,13 @@ static void test_formats_outline_community(void **state)
     size_t rd = 0, every = 0, none = 0;
     for (size_t i = 0; i < o.nitems; i++) {
         const notes_fmt_item *it = &o.items[i];
-        assert_int_equal(it->kind, NOTES_FMT_ITEM_DECISION);
+        /* under "TODOs and Decisions" an owned line is an action item, the
+         * unowned "Next meeting: ..." a decision */
+        assert_int_equal(it->kind, owners[i] ? NOTES_FMT_ITEM_TASK
+                                             : NOTES_FMT_ITEM_DECISION);
+        assert_false(it->done);
+        assert_int_equal(it->cp_box, SIZE_MAX);
+        assert_int_equal(it->revocation, NOTES_FMT_REV_NONE);
         if (owners[i]) {
             assert_non_null(it->owner);
             assert_string_equal(it->owner, owners[i]);
@@ -102,9 +108,14 @@ static void test_formats_outline_rules(void **state)
                                "- [ ] a task outside: still found\n"
                                "## Tasks / Decisions\n"
                                "RS: two participants share these initials\n"
+                               "RD: Decision: keep the freeze window\n"
+                               "RD: We'll release on Monday\n"
+                               "Ana: agreed to move the meeting\n"
                                "## Decisions\n"
                                "AB: Ana Bell or Ana Bo?\n"
-                               "ȘJ: diacritics\n";
+                               "ȘJ: diacritics\n"
+                               "## Multitasking\n"
+                               "RD: not in a decisions section\n";
     static const char *const participants[] = {
         "RăzvanD", "Ana", "Marco", "RaduS", "RobertS", "ȘtefanJ", NULL};
     notes_fmt_outline o;
@@ -117,13 +128,18 @@ static void test_formats_outline_rules(void **state)
     } want[] = {
         {NOTES_FMT_ITEM_TASK, 0, "RăzvanD, Ana", "ship it"},
         {NOTES_FMT_ITEM_TASK, 1, NULL, "done thing"},
-        {NOTES_FMT_ITEM_DECISION, 0, "Everyone", "read the doc"},
+        {NOTES_FMT_ITEM_TASK, 0, "Everyone", "read the doc"},
         {NOTES_FMT_ITEM_DECISION, 0, NULL, "TODO: not an owner"},
-        {NOTES_FMT_ITEM_DECISION, 0, "Marco", "numbered"},
-        {NOTES_FMT_ITEM_DECISION, 0, "ZZ", "initials nobody has"},
+        {NOTES_FMT_ITEM_TASK, 0, "Marco", "numbered"},
+        {NOTES_FMT_ITEM_TASK, 0, "ZZ", "initials nobody has"},
         {NOTES_FMT_ITEM_TASK, 0, NULL, "a task outside: still found"},
-        {NOTES_FMT_ITEM_DECISION, 0, "RS",
+        {NOTES_FMT_ITEM_TASK, 0, "RS",
          "two participants share these initials"},
+        /* owned, but reads as a decision; the label is no part of the text */
+        {NOTES_FMT_ITEM_DECISION, 0, "RăzvanD", "keep the freeze window"},
+        {NOTES_FMT_ITEM_DECISION, 0, "RăzvanD", "We'll release on Monday"},
+        {NOTES_FMT_ITEM_DECISION, 0, "Ana", "agreed to move the meeting"},
+        /* under a heading naming decisions only, owned lines are decisions */
         {NOTES_FMT_ITEM_DECISION, 0, "AB", "Ana Bell or Ana Bo?"},
         {NOTES_FMT_ITEM_DECISION, 0, "ȘtefanJ", "diacritics"},
     };
@@ -140,9 +156,19 @@ static void test_formats_outline_rules(void **state)
             assert_null(o.items[i].owner);
     }
     assert_int_equal(o.nitems, nwant);
-    assert_int_equal(o.nsections, 6);
+    assert_int_equal(o.nsections, 7);
     assert_true(o.sections[2].decisions); /* inherited by the sub-section */
+    assert_true(o.sections[2].todos);
     assert_false(o.sections[3].decisions);
+    assert_true(o.sections[4].todos);
+    assert_true(o.sections[5].decisions);
+    assert_false(o.sections[5].todos);
+    assert_false(o.sections[6].decisions); /* "Multitasking": a word, no task */
+    /* where a "- [ ]" is, and where "- " is */
+    assert_int_equal(o.items[0].cp_box, 37); /* after "# Meeting" and the heading */
+    assert_true(o.items[0].listed);
+    assert_int_equal(o.items[7].cp_box, SIZE_MAX);
+    assert_false(o.items[7].listed);
     notes_fmt_outline_clear(&o);
 }
 
@@ -241,8 +267,13 @@ static void test_formats_json(void **state)
                         "RăzvanD");
     assert_string_equal(
         json_string_value(json_object_get(it0, "owner_as_written")), "RD");
-    assert_true(json_is_null(json_object_get(it0, "done")));
+    assert_string_equal(json_string_value(json_object_get(it0, "kind")), "task");
+    assert_true(json_is_false(json_object_get(it0, "done")));
+    assert_true(json_is_null(json_object_get(it0, "revocation")));
     assert_true(json_is_true(json_object_get(it0, "verified")));
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(j, "items"), 1), "kind")),
+                        "decision");
     json_t *rec = json_object_get(it0, "recorded_by");
     char key[NOTES_KEY_STRLEN], fpr[NOTES_FPR_STRLEN];
     notes_key_encode(notes_identity_public_key(ana), key);
