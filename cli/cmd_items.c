@@ -53,8 +53,8 @@ static int record_item(int argc, char **argv, struct cli_ctx *ctx, int todo)
     if (!ret && !quiet) {
         char hex[33];
         cli_note_id(hex, notes_doc_id(d));
-        printf("%s %s in %.8s: %s%s%s\n",
-               todo ? "action item" : "decision", "recorded", hex,
+        printf("%s recorded in %.8s: %s%s%s\n",
+               todo ? "action item" : "decision", hex,
                owner ? cli_esc(owner) : "", owner ? ": " : "", cli_esc(text));
     }
     free(line);
@@ -153,7 +153,8 @@ static void confirm_line(struct cli_ctx *ctx, notes_doc *d,
 }
 
 static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
-                      json_t *arr, json_t *orphans, size_t *shown)
+                      const char *owner, json_t *arr, json_t *orphans,
+                      size_t *shown)
 {
     notes_fmt_outline o;
     int rc = notes_fmt_outline_doc(d, &o);
@@ -168,6 +169,9 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
     for (size_t i = 0; i < o.nitems; i++) {
         const notes_fmt_item *it = &o.items[i];
         if (open_only && (it->kind != NOTES_FMT_ITEM_TASK || it->done))
+            continue;
+        if (owner &&
+            !notes_fmt_item_owned_by(it, owner, notes_doc_list(d, "participants")))
             continue;
         char rec[200] = "", fpr[NOTES_FPR_STRLEN] = "", key[NOTES_KEY_STRLEN] = "";
         if (it->nauthors) {
@@ -248,7 +252,7 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
         for (size_t k = 0; k < it->nconfirms; k++)
             confirm_line(ctx, d, &it->confirms[k]);
     }
-    if (!open_only) {
+    if (!open_only && !owner) {
         for (size_t k = 0; k < o.norphans; k++) {
             if (orphans) {
                 json_array_append_new(orphans,
@@ -273,13 +277,13 @@ int cli_print_items(struct cli_ctx *ctx, notes_doc *d, json_t *o)
     size_t shown = 0;
     if (!o) {
         printf("decisions and action items:\n");
-        int ret = list_items(ctx, d, 0, NULL, NULL, &shown);
+        int ret = list_items(ctx, d, 0, NULL, NULL, NULL, &shown);
         if (!ret && !shown)
             printf("  (none)\n");
         return ret;
     }
     json_t *arr = json_array(), *orphans = json_array();
-    int ret = list_items(ctx, d, 0, arr, orphans, &shown);
+    int ret = list_items(ctx, d, 0, NULL, arr, orphans, &shown);
     json_object_set_new(o, "items", arr);
     json_object_set_new(o, "unattached_confirmations", orphans);
     return ret;
@@ -287,21 +291,38 @@ int cli_print_items(struct cli_ctx *ctx, notes_doc *d, json_t *o)
 
 int cmd_decisions(int argc, char **argv, struct cli_ctx *ctx)
 {
+    const char *owner = NULL;
+    int open = 0;
+    const struct cli_opt opts[] = {CLI_FLAG("--open", &open),
+                                   CLI_VALUE("--owner", &owner), CLI_END};
+    const char *pos[1] = {NULL};
+    int ret = cli_parse_args(argc, argv, "decisions", opts, pos, 1, 0);
+    if (ret)
+        return ret;
+    if (owner && !*owner)
+        return cli_usage("decisions");
     json_t *arr = ctx->json ? json_array() : NULL;
     size_t shown = 0;
-    int ret = 0;
-    notes_doc *one;
-    if ((ret = cli_open_note_arg(ctx, argc, argv, "decisions", 0, &one)))
+    notes_doc *one = NULL;
+    if (pos[0] && (ret = cli_open_note(ctx, pos[0], &one))) {
+        json_decref(arr);
         return ret;
+    }
     if (one) {
-        ret = list_items(ctx, one, 0, arr, NULL, &shown);
+        ret = list_items(ctx, one, open, owner, arr, NULL, &shown);
         notes_doc_free(one);
+        if (!arr && !shown && (open || owner))
+            printf("no %s%s%s\n", open ? "open action items" : "items",
+                   owner ? " owned by " : "", owner ? cli_esc(owner) : "");
     } else {
-        /* Every note: the open action items across meetings. */
+        /* Every note: the open action items across meetings (what WHO
+         * still owes, with --owner). */
         uint8_t(*ids)[16];
         size_t n;
-        if ((ret = cli_list_notes(ctx, &ids, &n)))
+        if ((ret = cli_list_notes(ctx, &ids, &n))) {
+            json_decref(arr);
             return ret;
+        }
         for (size_t i = 0; i < n && !ret; i++) {
             notes_doc *d;
             int e = cli_open_listed(ctx, ids[i], &d);
@@ -311,12 +332,13 @@ int cmd_decisions(int argc, char **argv, struct cli_ctx *ctx)
                 continue;
             }
             cli_note_damage(ctx, d);
-            ret = list_items(ctx, d, 1, arr, NULL, &shown);
+            ret = list_items(ctx, d, 1, owner, arr, NULL, &shown);
             notes_doc_free(d);
         }
         notes_free(ids);
         if (!arr && !shown)
-            printf("no open action items\n");
+            printf("no open action items%s%s\n", owner ? " owned by " : "",
+                   owner ? cli_esc(owner) : "");
     }
     cli_json_out(arr);
     return ret;
@@ -371,9 +393,9 @@ int cmd_append(int argc, char **argv, struct cli_ctx *ctx)
     char *text = NULL;
     const char *section = NULL;
     size_t n;
-    int rc;
+    int rc, quiet = 0;
     const struct cli_opt opts[] = {CLI_VALUE("--section", &section),
-                                   CLI_END};
+                                   CLI_FLAG("-q", &quiet), CLI_END};
     const char *pos[2] = {NULL, NULL};
     if ((rc = cli_parse_args(argc, argv, "append", opts, pos, 2, 1)))
         return rc;
@@ -411,6 +433,13 @@ int cmd_append(int argc, char **argv, struct cli_ctx *ctx)
     }
     free(text);
     int ret = rc ? cli_fail(rc, "cannot append") : cli_commit(d, "the edit");
+    if (!ret && !quiet) {
+        char hex[33];
+        cli_note_id(hex, notes_doc_id(d));
+        printf("appended to %.8s%s%s%s\n", hex,
+               section ? " in the section matching '" : "",
+               section ? cli_esc(section) : "", section ? "'" : "");
+    }
     notes_doc_free(d);
     return ret;
 }

@@ -378,6 +378,16 @@ NOTES_API NOTES_NODISCARD int notes_fmt_item_pick(const notes_fmt_outline *o,
                                                   size_t *index);
 
 /*
+ * Whether item `it` is owned by `who` (a name or initials, resolved against
+ * `participants` as an owner prefix is: "RD" is "RăzvanD"), alone, with
+ * others ("RD / AJ"), or, when who is one of the participants, as
+ * everyone ("Everyone", "All"). 1 or 0.
+ */
+NOTES_API int notes_fmt_item_owned_by(const notes_fmt_item *it,
+                                      const char *who,
+                                      const char *const *participants);
+
+/*
  * Check action item `it` (from an outline of d's current text) off: the
  * "[ ]" of a task becomes "[x]"; an owned line without a checkbox gets
  * "- [x] " ("[x] " after its list marker) before its first character, so

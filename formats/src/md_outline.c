@@ -192,6 +192,52 @@ static int parse_owner(struct ob *b, const char *t, size_t n, char **own_out,
     return 1;
 }
 
+int notes_fmt_item_owned_by(const notes_fmt_item *it, const char *who,
+                            const char *const *participants)
+{
+    struct ob b;
+    const char *res;
+    size_t rn, wn = who ? strlen(who) : 0;
+    if (!it || !it->owner || wn == 0)
+        return 0;
+    memset(&b, 0, sizeof(b));
+    b.participants = participants;
+    /* WHO resolved as an owner prefix would be ("RD" -> "RăzvanD"), also
+     * when typed in small letters ("rd") */
+    char up[4];
+    if (!owner_token(&b, who, wn, &res, &rn)) {
+        res = who;
+        rn = wn;
+    }
+    if (res == who && wn < sizeof(up)) {
+        const char *r2;
+        size_t n2;
+        for (size_t i = 0; i <= wn; i++)
+            up[i] = who[i] >= 'a' && who[i] <= 'z' ? (char)(who[i] - 32) : who[i];
+        if (owner_token(&b, up, wn, &r2, &n2) && r2 != up) {
+            res = r2;
+            rn = n2;
+        }
+    }
+    /* "Everyone" includes WHO when WHO is one of the note's participants */
+    int participant = 0;
+    for (size_t i = 0; participants && participants[i]; i++)
+        participant |= fold_eq(participants[i], strlen(participants[i]), res, rn);
+    const char *o = it->owner;
+    while (*o) {
+        size_t n = strcspn(o, ",");
+        if (fold_eq(o, n, res, rn) || fold_eq(o, n, who, wn) ||
+            (participant &&
+             (fold_eq(o, n, "everyone", 8) || fold_eq(o, n, "everybody", 9) ||
+              fold_eq(o, n, "all", 3))))
+            return 1;
+        o += n;
+        while (*o == ',' || *o == ' ')
+            o++;
+    }
+    return 0;
+}
+
 /* Split the owner prefix off an item's text. */
 static int find_owner(struct ob *b, notes_fmt_item *it)
 {

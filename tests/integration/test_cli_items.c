@@ -384,6 +384,64 @@ static void test_items_revoked_device(void **state)
     free(note);
 }
 
+/* What RD still owes across the meetings; append, decide and todo say
+ * what they did, -q silences them. */
+static void test_items_owner_and_reports(void **state)
+{
+    (void)state;
+    char c[33], k[33];
+    ok(RUN("ow", "init", "--name", "Ana"), NULL);
+    import_sample("ow", "community-2023-05-15.md", c);
+    import_sample("ow", "kraft-2022-04-06.md", k);
+    struct clirun_out r = RUN("ow", "decisions", "--open", "--owner", "RD");
+    expect(r, 0, "Look for places", NULL);
+    assert_non_null(strstr(r.out, "Remind AJ"));
+    assert_non_null(strstr(r.out, "Go through roadmap")); /* Everyone's */
+    assert_null(strstr(r.out, "Create manifest files."));
+    assert_null(strstr(r.out, "Next meeting")); /* a decision */
+    clirun_free(&r);
+    r = RUN("ow", "decisions", "--owner", "AJ");
+    expect(r, 0, "Create manifest files.", NULL);
+    assert_null(strstr(r.out, "Look for places"));
+    assert_null(strstr(r.out, "Go through")); /* AJ is no participant there */
+    clirun_free(&r);
+    json_t *j = run_json(RUN("ow", "decisions", "--owner", "rd", "--json"));
+    assert_int_equal(json_array_size(j), 4);
+    json_decref(j);
+    ok(RUN("ow", "done", c, "Look for places"), NULL);
+    j = run_json(RUN("ow", "decisions", "--owner", "RD", "--json"));
+    assert_int_equal(json_array_size(j), 3);
+    json_decref(j);
+    /* one note, all its items RD owns, open or not */
+    j = run_json(RUN("ow", "decisions", c, "--owner", "RăzvanD", "--json"));
+    assert_int_equal(json_array_size(j), 4);
+    json_decref(j);
+    ok(RUN("ow", "decisions", "--owner", "Nobody"),
+       "no open action items owned by Nobody");
+    fails(RUN("ow", "decisions", "--owner"), 1, "usage");
+
+    char line[64];
+    snprintf(line, sizeof(line), "appended to %.8s\n", c);
+    ok(RUN("ow", "append", c, "a remark"), line);
+    ok(RUN("ow", "todo", c, "Book the room", "--owner", "RD"),
+       "action item recorded in ");
+    ok(RUN("ow", "decide", c, "Ship it"), ": Ship it\n");
+    const char *quiet[][6] = {
+        {"append", c, "-q", "another remark", NULL, NULL},
+        {"todo", c, "Call Bo", "--owner", "RD", "-q"},
+        {"decide", c, "-q", "Ship on Monday", NULL, NULL},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        r = RUN("ow", quiet[i][0], quiet[i][1], quiet[i][2], quiet[i][3],
+                quiet[i][4], quiet[i][5]);
+        expect(r, 0, NULL, NULL);
+        assert_string_equal(r.out, "");
+        clirun_free(&r);
+    }
+    ok(RUN("ow", "show", c), "another remark");
+    ok(RUN("ow", "decisions", c), "Call Bo");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -392,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_items_append),
         cmocka_unit_test(test_items_heading_rule),
         cmocka_unit_test(test_items_revoked_device),
+        cmocka_unit_test(test_items_owner_and_reports),
     };
     if (!getenv("NOTES_BIN")) {
         fprintf(stderr, "NOTES_BIN is not set\n");
