@@ -65,15 +65,18 @@ int notes_fmt_item_pick(const notes_fmt_outline *o, const char *spec,
         hex += (spec[i] >= '0' && spec[i] <= '9') ||
                ((spec[i] | 32) >= 'a' && (spec[i] | 32) <= 'f');
     }
-    if (digits == n && n <= 9) {
+    int number = digits == n && n <= 9;
+    if (number) {
         unsigned long num = strtoul(spec, NULL, 10);
-        if (num < 1 || num > o->nitems)
+        if (num >= 1 && num <= o->nitems) {
+            if (index)
+                *index = num - 1;
+            return NOTES_OK;
+        }
+        if (n < 4) /* too short for an id, and no such number */
             return notes_fmt__fail(NOTES_ENOTFOUND,
                                    "no item %lu (the note has %zu)", num,
                                    o->nitems);
-        if (index)
-            *index = num - 1;
-        return NOTES_OK;
     }
     /* an id (or a unique prefix of one, 4 digits at least) */
     if (hex == n && n >= 4 && n <= 16) {
@@ -93,6 +96,9 @@ int notes_fmt_item_pick(const notes_fmt_outline *o, const char *spec,
         found = i;
         hits++;
     }
+    if (hits == 0 && number)
+        return notes_fmt__fail(NOTES_ENOTFOUND,
+                               "no item %s (the note has %zu)", spec, o->nitems);
     if (hits == 0)
         return notes_fmt__fail(NOTES_ENOTFOUND, "'%s' names no item", spec);
     if (hits > 1)

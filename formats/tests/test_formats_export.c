@@ -172,6 +172,75 @@ static void test_formats_outline_rules(void **state)
     notes_fmt_outline_clear(&o);
 }
 
+/* Naming an item (number, id, text), whose it is, and checking it off. */
+static void test_formats_item_pick_check(void **state)
+{
+    (void)state;
+    static const char md[] = "## TODOs and Decisions\n\n"
+                             "RD: Look for places, October 2023\n\n"
+                             "Everyone: Go through the tracks\n\n"
+                             "- AJ: Go through the roadmap\n\n"
+                             "- [ ] Ștefan: Book Bucharest\n";
+    static const char *const people[] = {"RăzvanD", "Ștefan", NULL};
+    notes_fmt_outline o;
+    size_t at = 99;
+    assert_int_equal(notes_fmt_outline_text(md, sizeof(md) - 1, people, &o),
+                     NOTES_OK);
+    assert_int_equal(o.nitems, 4);
+    assert_int_equal(notes_fmt_item_pick(&o, "2", &at), NOTES_OK);
+    assert_int_equal(at, 1);
+    assert_int_equal(notes_fmt_item_pick(&o, "bucharest", &at), NOTES_OK);
+    assert_int_equal(at, 3);
+    assert_int_equal(notes_fmt_item_pick(&o, "STEFAN", &at), NOTES_ENOTFOUND);
+    assert_int_equal(notes_fmt_item_pick(&o, "2023", &at), NOTES_OK);
+    assert_int_equal(at, 0); /* no item 2023: its text */
+    assert_int_equal(notes_fmt_item_pick(&o, "9", &at), NOTES_ENOTFOUND);
+    assert_non_null(strstr(notes_fmt_last_detail(), "no item 9 (the note has 4)"));
+    assert_int_equal(notes_fmt_item_pick(&o, "go through", &at), NOTES_EINVAL);
+    assert_non_null(strstr(notes_fmt_last_detail(), "several items (2, 3)"));
+    assert_int_equal(notes_fmt_item_pick(&o, "", &at), NOTES_EINVAL);
+    /* RD is RăzvanD; Everyone's items are every participant's */
+    assert_true(notes_fmt_item_owned_by(&o.items[0], "RD", people));
+    assert_true(notes_fmt_item_owned_by(&o.items[0], "rd", people));
+    assert_true(notes_fmt_item_owned_by(&o.items[0], "razvand", people));
+    assert_true(notes_fmt_item_owned_by(&o.items[1], "RD", people));
+    assert_false(notes_fmt_item_owned_by(&o.items[1], "AJ", people));
+    assert_true(notes_fmt_item_owned_by(&o.items[2], "AJ", people));
+    assert_false(notes_fmt_item_owned_by(&o.items[2], "RD", people));
+    notes_fmt_outline_clear(&o);
+
+    /* checking off each kind of action item keeps its id */
+    notes_doc *d = import_ok(md, sizeof(md) - 1);
+    assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
+    char ids[4][17];
+    assert_int_equal(notes_fmt_outline_doc(d, &o), NOTES_OK);
+    for (size_t i = 0; i < 4; i++)
+        memcpy(ids[i], o.items[i].id, 17);
+    for (size_t i = 0; i < 4; i++) {
+        notes_fmt_outline p;
+        assert_int_equal(notes_fmt_outline_doc(d, &p), NOTES_OK);
+        assert_int_equal(notes_fmt_item_check(d, &p.items[i]), NOTES_OK);
+        notes_fmt_outline_clear(&p);
+        assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
+    }
+    notes_fmt_outline_clear(&o);
+    size_t n;
+    assert_string_equal(notes_doc_text(d, &n),
+                        "## TODOs and Decisions\n\n"
+                        "- [x] RD: Look for places, October 2023\n\n"
+                        "- [x] Everyone: Go through the tracks\n\n"
+                        "- [x] AJ: Go through the roadmap\n\n"
+                        "- [x] Ștefan: Book Bucharest\n");
+    assert_int_equal(notes_fmt_outline_doc(d, &o), NOTES_OK);
+    for (size_t i = 0; i < 4; i++) {
+        assert_true(o.items[i].done);
+        assert_int_equal(o.items[i].kind, NOTES_FMT_ITEM_TASK);
+        assert_string_equal(o.items[i].id, ids[i]);
+    }
+    notes_fmt_outline_clear(&o);
+    notes_doc_free(d);
+}
+
 /* Bo edits an item Ana recorded: recorded by Ana, edited by Bo. */
 static notes_doc *edited_by_bo(void)
 {
@@ -477,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_formats_outline_community),
         cmocka_unit_test(test_formats_outline_kraft),
         cmocka_unit_test(test_formats_outline_rules),
+        cmocka_unit_test(test_formats_item_pick_check),
         cmocka_unit_test(test_formats_outline_recorded_by),
         cmocka_unit_test(test_formats_json),
         cmocka_unit_test(test_formats_html_hostile),
