@@ -242,8 +242,8 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
         printf("         recorded by %s %s%s%s\n", it->nauthors ? rec : "?",
                !it->verified ? "✗ NOT verified"
                : it->revocation == NOTES_FMT_REV_AFTER
-                   ? "✗ written by a revoked device after its revocation: "
-                     "do not trust"
+                   ? "✗ from a revoked device, maybe after its revocation "
+                     "(which had not seen it): do not trust"
                : it->revocation == NOTES_FMT_REV_BEFORE
                    ? "✓ verified, written before its device was revoked"
                    : "✓ verified",

@@ -374,7 +374,8 @@ static void put_items(struct notes_fmt__buf *b, notes_doc *d, const notes_fmt_ou
             notes_fmt__puts(b, " ");
         }
         /* a revoked device's text is told apart from everyone else's, and
-         * what it wrote after its revocation from what it wrote before */
+         * what it may have written after its revocation (which had not
+         * seen it) from what it wrote before */
         notes_fmt__puts(
             b,
             !it->verified
@@ -383,8 +384,8 @@ static void put_items(struct notes_fmt__buf *b, notes_doc *d, const notes_fmt_ou
             : it->revocation == NOTES_FMT_REV_AFTER
                 ? "<span class=\"bad\" title=\"a device revoked since wrote "
                   "some of it without having seen its revocation: maybe not "
-                  "its owner\">&#10007; written by a revoked device after its "
-                  "revocation</span>"
+                  "its owner\">&#10007; from a revoked device, maybe after "
+                  "its revocation</span>"
             : it->revocation == NOTES_FMT_REV_BEFORE
                 ? "<span class=\"warn\" title=\"every signature verifies; "
                   "a device that wrote it was revoked later\">&#10003; "

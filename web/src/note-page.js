@@ -522,7 +522,7 @@ class NotePage {
     if (!it.verified) return h('span', { class: 'bad', title: 'not covered by a verified signature (not committed yet?)' }, '✗ not verified');
     if (it.revocation === 'after') {
       return h('span', { class: 'bad', 'data-revocation': 'after', title: 'a device revoked since wrote some of it without having seen its revocation: maybe not its owner' },
-        '✗ written by a revoked device after its revocation');
+        '✗ from a revoked device, maybe after its revocation');
     }
     if (it.revocation === 'before') {
       return h('span', { class: 'conf warn', 'data-revocation': 'before', title: 'every signature verifies; a device that wrote it was revoked later' },
