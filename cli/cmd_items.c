@@ -14,9 +14,10 @@
 static int record_item(int argc, char **argv, struct cli_ctx *ctx, int todo)
 {
     const char *owner = NULL;
+    int quiet = 0;
     const char *cmd = todo ? "todo" : "decide";
     const struct cli_opt opts[] = {CLI_VALUE("--owner", &owner),
-                                   CLI_END};
+                                   CLI_FLAG("-q", &quiet), CLI_END};
     const char *pos[2] = {NULL, NULL};
     int rc = cli_parse_args(argc, argv, cmd, opts, pos, 2, 1);
     if (rc)
@@ -38,16 +39,25 @@ static int record_item(int argc, char **argv, struct cli_ctx *ctx, int todo)
         notes_doc_free(d);
         return EXIT_SYSTEM;
     }
+    /* An owned line under "TODOs" is an action item unless it reads as a
+     * decision: the "Decision:" label says so (docs/formats.md). */
     if (todo)
         snprintf(line, cap, "- [ ] %s: %s", owner, text);
     else if (owner)
-        snprintf(line, cap, "%s: %s", owner, text);
+        snprintf(line, cap, "%s: Decision: %s", owner, text);
     else
         snprintf(line, cap, "%s", text);
     rc = notes_fmt_section_append(d, NULL, "## TODOs and Decisions", line);
-    free(line);
     int ret = rc ? cli_fail(rc, "cannot record the %s", cmd)
                  : cli_commit(d, todo ? "the task" : "the decision");
+    if (!ret && !quiet) {
+        char hex[33];
+        cli_note_id(hex, notes_doc_id(d));
+        printf("%s recorded in %.8s: %s%s%s\n",
+               todo ? "action item" : "decision", hex,
+               owner ? cli_esc(owner) : "", owner ? ": " : "", cli_esc(text));
+    }
+    free(line);
     notes_doc_free(d);
     return ret;
 }
@@ -143,7 +153,8 @@ static void confirm_line(struct cli_ctx *ctx, notes_doc *d,
 }
 
 static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
-                      json_t *arr, json_t *orphans, size_t *shown)
+                      const char *owner, json_t *arr, json_t *orphans,
+                      size_t *shown)
 {
     notes_fmt_outline o;
     int rc = notes_fmt_outline_doc(d, &o);
@@ -158,6 +169,9 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
     for (size_t i = 0; i < o.nitems; i++) {
         const notes_fmt_item *it = &o.items[i];
         if (open_only && (it->kind != NOTES_FMT_ITEM_TASK || it->done))
+            continue;
+        if (owner &&
+            !notes_fmt_item_owned_by(it, owner, notes_doc_list(d, "participants")))
             continue;
         char rec[200] = "", fpr[NOTES_FPR_STRLEN] = "", key[NOTES_KEY_STRLEN] = "";
         if (it->nauthors) {
@@ -192,6 +206,9 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
                 "confirmed_by_count", (json_int_t)it->confirmed_by);
             json_object_set_new(jo, "recorded_by_equivocating_key",
                                 json_boolean(bad));
+            const char *rev = notes_fmt_revocation_name(it->revocation);
+            json_object_set_new(jo, "revocation",
+                                rev ? json_string(rev) : json_null());
             if (it->nauthors && it->people && it->people[0].has_person) {
                 char pk[NOTES_KEY_STRLEN], pf[NOTES_FPR_STRLEN];
                 notes_key_encode(it->people[0].person, pk);
@@ -223,13 +240,19 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
                it->has_anchor ? "  [" : "",
                it->has_anchor ? cli_esc(it->id) : "", it->has_anchor ? "]" : "");
         printf("         recorded by %s %s%s%s\n", it->nauthors ? rec : "?",
-               it->verified ? "✓ verified" : "✗ NOT verified",
+               !it->verified ? "✗ NOT verified"
+               : it->revocation == NOTES_FMT_REV_AFTER
+                   ? "✗ from a revoked device, maybe after its revocation "
+                     "(which had not seen it): do not trust"
+               : it->revocation == NOTES_FMT_REV_BEFORE
+                   ? "✓ verified, written before its device was revoked"
+                   : "✓ verified",
                it->nauthors > 1 ? " (edited by others since)" : "",
                bad ? " [equivocating key: do not trust]" : "");
         for (size_t k = 0; k < it->nconfirms; k++)
             confirm_line(ctx, d, &it->confirms[k]);
     }
-    if (!open_only) {
+    if (!open_only && !owner) {
         for (size_t k = 0; k < o.norphans; k++) {
             if (orphans) {
                 json_array_append_new(orphans,
@@ -254,13 +277,13 @@ int cli_print_items(struct cli_ctx *ctx, notes_doc *d, json_t *o)
     size_t shown = 0;
     if (!o) {
         printf("decisions and action items:\n");
-        int ret = list_items(ctx, d, 0, NULL, NULL, &shown);
+        int ret = list_items(ctx, d, 0, NULL, NULL, NULL, &shown);
         if (!ret && !shown)
             printf("  (none)\n");
         return ret;
     }
     json_t *arr = json_array(), *orphans = json_array();
-    int ret = list_items(ctx, d, 0, arr, orphans, &shown);
+    int ret = list_items(ctx, d, 0, NULL, arr, orphans, &shown);
     json_object_set_new(o, "items", arr);
     json_object_set_new(o, "unattached_confirmations", orphans);
     return ret;
@@ -268,21 +291,38 @@ int cli_print_items(struct cli_ctx *ctx, notes_doc *d, json_t *o)
 
 int cmd_decisions(int argc, char **argv, struct cli_ctx *ctx)
 {
+    const char *owner = NULL;
+    int open = 0;
+    const struct cli_opt opts[] = {CLI_FLAG("--open", &open),
+                                   CLI_VALUE("--owner", &owner), CLI_END};
+    const char *pos[1] = {NULL};
+    int ret = cli_parse_args(argc, argv, "decisions", opts, pos, 1, 0);
+    if (ret)
+        return ret;
+    if (owner && !*owner)
+        return cli_usage("decisions");
     json_t *arr = ctx->json ? json_array() : NULL;
     size_t shown = 0;
-    int ret = 0;
-    notes_doc *one;
-    if ((ret = cli_open_note_arg(ctx, argc, argv, "decisions", 0, &one)))
+    notes_doc *one = NULL;
+    if (pos[0] && (ret = cli_open_note(ctx, pos[0], &one))) {
+        json_decref(arr);
         return ret;
+    }
     if (one) {
-        ret = list_items(ctx, one, 0, arr, NULL, &shown);
+        ret = list_items(ctx, one, open, owner, arr, NULL, &shown);
         notes_doc_free(one);
+        if (!arr && !shown && (open || owner))
+            printf("no %s%s%s\n", open ? "open action items" : "items",
+                   owner ? " owned by " : "", owner ? cli_esc(owner) : "");
     } else {
-        /* Every note: the open action items across meetings. */
+        /* Every note: the open action items across meetings (what WHO
+         * still owes, with --owner). */
         uint8_t(*ids)[16];
         size_t n;
-        if ((ret = cli_list_notes(ctx, &ids, &n)))
+        if ((ret = cli_list_notes(ctx, &ids, &n))) {
+            json_decref(arr);
             return ret;
+        }
         for (size_t i = 0; i < n && !ret; i++) {
             notes_doc *d;
             int e = cli_open_listed(ctx, ids[i], &d);
@@ -292,12 +332,13 @@ int cmd_decisions(int argc, char **argv, struct cli_ctx *ctx)
                 continue;
             }
             cli_note_damage(ctx, d);
-            ret = list_items(ctx, d, 1, arr, NULL, &shown);
+            ret = list_items(ctx, d, 1, owner, arr, NULL, &shown);
             notes_doc_free(d);
         }
         notes_free(ids);
         if (!arr && !shown)
-            printf("no open action items\n");
+            printf("no open action items%s%s\n", owner ? " owned by " : "",
+                   owner ? cli_esc(owner) : "");
     }
     cli_json_out(arr);
     return ret;
@@ -317,64 +358,25 @@ int cmd_done(int argc, char **argv, struct cli_ctx *ctx)
         notes_doc_free(d);
         return cli_fail(rc, "cannot read the action items");
     }
-    /* ITEM: its number in `notes decisions NOTE`, or a unique text match. */
-    size_t pick = SIZE_MAX, matches = 0;
-    char *end;
-    unsigned long num = strtoul(argv[2], &end, 10);
-    if (*argv[2] && !*end && num >= 1 && num <= o.nitems) {
-        pick = num - 1;
-        matches = 1;
-    } else {
-        for (size_t i = 0; i < o.nitems; i++)
-            if (strcasestr(o.items[i].text, argv[2])) {
-                pick = i;
-                matches++;
-            }
-    }
+    /* ITEM: its number, id or part of its text (notes_fmt_item_pick). */
+    size_t pick;
     int ret = 0;
-    if (matches != 1) {
-        fprintf(stderr, "notes: '%s' %s; see: notes decisions %s\n",
-                cli_esc(argv[2]),
-                matches ? "matches several items" : "matches no item",
-                cli_esc(argv[1]));
+    if ((rc = notes_fmt_item_pick(&o, argv[2], &pick))) {
+        fprintf(stderr, "notes: %s; see: notes decisions %s\n",
+                cli_esc(notes_fmt_last_detail()), cli_esc(argv[1]));
         ret = EXIT_USER;
     } else if (o.items[pick].kind != NOTES_FMT_ITEM_TASK) {
-        fprintf(stderr, "notes: item %zu is a decision, not an action item "
-                        "(\"- [ ] ...\"); only action items are done\n", pick + 1);
+        fprintf(stderr, "notes: item %zu is a decision, not an action item; "
+                        "only action items are done\n", pick + 1);
         ret = EXIT_USER;
     } else if (o.items[pick].done) {
         printf("item %zu is already done\n", pick + 1);
     } else {
-        /* The "[ ]" on the item's line becomes "[x]". */
-        size_t n, line = 1, cp = 0;
-        const char *t = notes_doc_text(d, &n);
-        size_t i = 0;
-        for (; i < n && line < o.items[pick].line; i++) {
-            if (t[i] == '\n')
-                line++;
-            cp += ((unsigned char)t[i] & 0xc0) != 0x80;
-        }
-        const char *box = NULL;
-        const char *le = memchr(t + i, '\n', n - i);
-        size_t ll = le ? (size_t)(le - (t + i)) : n - i;
-        for (size_t k = 0; k + 2 < ll; k++)
-            if (t[i + k] == '[' && t[i + k + 1] == ' ' && t[i + k + 2] == ']') {
-                box = t + i + k;
-                break;
-            }
-        if (!box) {
-            fprintf(stderr, "notes: cannot find the checkbox of item %zu\n",
-                    pick + 1);
-            ret = EXIT_DATA;
-        } else {
-            for (const char *q = t + i; q < box + 1; q++)
-                cp += ((unsigned char)*q & 0xc0) != 0x80;
-            rc = notes_doc_splice(d, cp, 1, "x", 1);
-            ret = rc ? cli_fail(rc, "cannot mark it done")
-                     : cli_commit(d, "the item as done");
-            if (!ret)
-                printf("done: %s\n", cli_esc(o.items[pick].text));
-        }
+        rc = notes_fmt_item_check(d, &o.items[pick]);
+        ret = rc ? cli_fail(rc, "cannot mark it done")
+                 : cli_commit(d, "the item as done");
+        if (!ret)
+            printf("done: %s\n", cli_esc(o.items[pick].text));
     }
     notes_fmt_outline_clear(&o);
     notes_doc_free(d);
@@ -391,9 +393,9 @@ int cmd_append(int argc, char **argv, struct cli_ctx *ctx)
     char *text = NULL;
     const char *section = NULL;
     size_t n;
-    int rc;
+    int rc, quiet = 0;
     const struct cli_opt opts[] = {CLI_VALUE("--section", &section),
-                                   CLI_END};
+                                   CLI_FLAG("-q", &quiet), CLI_END};
     const char *pos[2] = {NULL, NULL};
     if ((rc = cli_parse_args(argc, argv, "append", opts, pos, 2, 1)))
         return rc;
@@ -425,27 +427,19 @@ int cmd_append(int argc, char **argv, struct cli_ctx *ctx)
             return EXIT_USER;
         }
     } else {
-        /* A paragraph of its own at the end. */
-        size_t tl;
-        const char *t = notes_doc_text(d, &tl);
-        const char *sep = tl == 0 ? "" : (t[tl - 1] == '\n' ? "\n" : "\n\n");
-        if (tl >= 2 && t[tl - 1] == '\n' && t[tl - 2] == '\n')
-            sep = "";
-        size_t sl = strlen(sep);
-        char *all = malloc(sl + n + 2);
-        if (!all) {
-            free(text);
-            notes_doc_free(d);
-            return EXIT_SYSTEM;
-        }
-        memcpy(all, sep, sl); // NOLINT(bugprone-not-null-terminated-result): a byte buffer
-        memcpy(all + sl, text, n);
-        all[sl + n] = '\n';
-        rc = notes_doc_splice(d, notes_doc_length(d), 0, all, sl + n + 1);
-        free(all);
+        /* A remark goes to the discussion, never among the decisions,
+         * where it would read as one owned by whoever it names. */
+        rc = notes_fmt_remark_append(d, text);
     }
     free(text);
     int ret = rc ? cli_fail(rc, "cannot append") : cli_commit(d, "the edit");
+    if (!ret && !quiet) {
+        char hex[33];
+        cli_note_id(hex, notes_doc_id(d));
+        printf("appended to %.8s%s%s%s\n", hex,
+               section ? " in the section matching '" : "",
+               section ? cli_esc(section) : "", section ? "'" : "");
+    }
     notes_doc_free(d);
     return ret;
 }

@@ -567,26 +567,14 @@ int cmd_confirm(int argc, char **argv, struct cli_ctx *ctx)
         notes_doc_free(d);
         return cli_fail(rc, "cannot read the decisions");
     }
-    /* ITEM: the number `notes decisions` shows, or a prefix of its id. */
-    const char *spec = argv[2];
-    char *end;
-    size_t at = SIZE_MAX, hits = 0;
-    unsigned long num = strtoul(spec, &end, 10);
-    if (*spec && !*end && num >= 1 && num <= o.nitems) {
-        at = num - 1;
-        hits = 1;
-    } else {
-        for (size_t i = 0; i < o.nitems; i++)
-            if (o.items[i].has_anchor && strlen(spec) >= 4 &&
-                strncasecmp(o.items[i].id, spec, strlen(spec)) == 0) {
-                at = i;
-                hits++;
-            }
-    }
-    if (hits != 1 || !o.items[at].has_anchor) {
-        fprintf(stderr, "notes: %s '%s' (see: notes decisions %s)\n",
-                hits > 1 ? "more than one item matches" : "no item",
-                cli_esc(spec), cli_esc(argv[1]));
+    /* ITEM: its number, id or part of its text, as `notes done` takes it
+     * (notes_fmt_item_pick). */
+    size_t at;
+    if ((rc = notes_fmt_item_pick(&o, argv[2], &at)) || !o.items[at].has_anchor) {
+        fprintf(stderr, "notes: %s; see: notes decisions %s\n",
+                rc ? cli_esc(notes_fmt_last_detail())
+                   : "the item has no id yet (not committed)",
+                cli_esc(argv[1]));
         notes_fmt_outline_clear(&o);
         notes_doc_free(d);
         return EXIT_USER;

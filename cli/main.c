@@ -45,10 +45,10 @@ const struct cli_cmd cli_commands[] = {
      "time, with each one's version, who and which change.\n"
      "  notes show weekly\n  notes show 3f2a --at 9c01be\n"
      "  notes show weekly --conflicts", CLI_NEEDS_REPLICA},
-    {"append", cmd_append, "NOTE [--section HEADING] TEXT|-",
-     "Append a paragraph (or stdin with -) to the note's text, or to the end\n"
-     "of the section whose heading contains HEADING, and commit it as a\n"
-     "signed change.\n"
+    {"append", cmd_append, "NOTE [--section HEADING] [-q] TEXT|-",
+     "Append a paragraph (or stdin with -) to the note's discussion (never\n"
+     "among its decisions), or to the end of the section whose heading\n"
+     "contains HEADING, and commit it as a signed change; -q: no report.\n"
      "  notes append weekly \"RD: book the room\"\n"
      "  notes append weekly --section agenda \"* Release plan\"",
      CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
@@ -76,26 +76,29 @@ const struct cli_cmd cli_commands[] = {
      "show NOTE --at CHANGE`), front matter included, with a new signed\n"
      "change; the history stays as it is.\n"
      "  notes restore weekly --at 9c01be", CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
-    {"decide", cmd_decide, "NOTE TEXT [--owner WHO]",
+    {"decide", cmd_decide, "NOTE TEXT [--owner WHO] [-q]",
      "Record a decision in the note's decisions section (TODOs and\n"
      "Decisions, Decisions, Tasks, Action items...; created if missing), as\n"
-     "\"WHO: TEXT\" or \"TEXT\".\n"
+     "\"WHO: Decision: TEXT\" or \"TEXT\"; -q: no report.\n"
      "  notes decide weekly \"Ship 1.0 on Friday\" --owner Everyone",
      CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
-    {"todo", cmd_todo, "NOTE TEXT --owner WHO",
+    {"todo", cmd_todo, "NOTE TEXT --owner WHO [-q]",
      "Record an action item, \"- [ ] WHO: TEXT\", in the decisions section.\n"
      "  notes todo weekly \"Book the room\" --owner RD",
      CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
     {"done", cmd_done, "NOTE ITEM",
-     "Mark an action item done (\"- [ ]\" becomes \"- [x]\"). ITEM is its number\n"
-     "in `notes decisions NOTE` or a unique part of its text.\n"
+     "Mark an action item done (\"- [ ]\" becomes \"- [x]\", \"RD: x\" becomes\n"
+     "\"- [x] RD: x\"). ITEM: its number in `notes decisions NOTE`, its id, or\n"
+     "a unique part of its text.\n"
      "  notes done weekly 3\n  notes done weekly \"book the room\"",
      CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
-    {"decisions", cmd_decisions, "[NOTE] [--json]",
+    {"decisions", cmd_decisions, "[NOTE] [--open] [--owner WHO] [--json]",
      "Decisions and action items of a note, each with its owner, who recorded\n"
      "it (claimed name and key fingerprint) and whether the signatures behind\n"
-     "it verify. Without NOTE: the open action items of all notes.\n"
-     "  notes decisions weekly\n  notes decisions", CLI_NEEDS_REPLICA},
+     "it verify. Without NOTE: the open action items of all notes. --open:\n"
+     "open action items only; --owner: those WHO owns (or everyone does).\n"
+     "  notes decisions weekly\n  notes decisions --owner RD",
+     CLI_NEEDS_REPLICA},
     {"set", cmd_set, "NOTE FIELD[+|-] [VALUE]",
      "Set a front-matter field; FIELD+ adds to a list field, FIELD- removes;\n"
      "no VALUE removes a scalar field.\n"
@@ -258,8 +261,8 @@ const struct cli_cmd cli_commands[] = {
      "\"unknown key\". Without arguments, lists your petnames.\n"
      "  notes trust abcd-efgh \"Rita (design)\"\n  notes trust", CLI_NEEDS_REPLICA},
     {"confirm", cmd_confirm, "NOTE ITEM",
-     "Sign a confirmation of a decision or action item (ITEM: its number or\n"
-     "id in `notes decisions`), bound to its exact text and owner now. If the\n"
+     "Sign a confirmation of a decision or action item (ITEM: its number, id\n"
+     "or a unique part of its text), bound to its exact text and owner now. If the\n"
      "text is edited later, `decisions` says \"changed after confirmation\".\n"
      "  notes confirm weekly 2", CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
     {"help", cmd_help, "[COMMAND]", "Show help for all commands or one.\n"

@@ -166,13 +166,36 @@ typedef struct notes_fmt_section {
     size_t line;    /* 1-based line in the doc's text */
     size_t parent;  /* index of the enclosing section, SIZE_MAX if none */
     int decisions;  /* 1: it or an ancestor names decisions / todos */
+    int todos;      /* 1: the nearest such heading (it or an ancestor)
+                     * names TODOs, tasks or action items, so that an
+                     * owned line there is an action item */
 } notes_fmt_section;
 
+/* What an item is (docs/formats.md, "Decisions and action items"). */
 enum notes_fmt_item_kind {
     NOTES_FMT_ITEM_DECISION = 1, /* a line or list item in a decisions /
-                                  * TODOs / tasks / action items section */
-    NOTES_FMT_ITEM_TASK = 2      /* a "- [ ]" / "- [x]" item anywhere */
+                                  * TODOs section that is no action item */
+    NOTES_FMT_ITEM_TASK = 2      /* an action item: a "- [ ]" / "- [x]"
+                                  * item anywhere, or an owned line in a
+                                  * TODOs section that does not read as a
+                                  * decision */
 };
+
+/* How an item's text relates to a revocation of a device that wrote it. */
+enum notes_fmt_revocation {
+    NOTES_FMT_REV_NONE = 0,   /* no author's device is revoked */
+    NOTES_FMT_REV_BEFORE = 1, /* written by a device revoked since, all of
+                               * it before the revocation (it saw it) */
+    NOTES_FMT_REV_AFTER = 2   /* some of it written by a revoked device
+                               * that had not seen its revocation (maybe
+                               * the thief's): do not trust it */
+};
+
+/* The kind's name in the JSON export and the page's items message:
+ * "decision" or "task" (an action item); "unknown" otherwise. */
+NOTES_API const char *notes_fmt_item_kind_name(int kind);
+/* The revocation's name: NULL (none), "before" or "after". */
+NOTES_API const char *notes_fmt_revocation_name(int revocation);
 
 /*
  * Who a device key speaks for in a note (notes_doc_person), copied out.
@@ -237,6 +260,9 @@ typedef struct notes_fmt_item {
                             * as written, "Everyone"; NULL when none */
     char *owner_written; /* the prefix as written ("RD"), or NULL */
     int done;            /* 1: a checked task ("- [x]") */
+    size_t cp_box;       /* code point of the checkbox's '[', SIZE_MAX
+                          * when it has none (an owned line) */
+    int listed;          /* 1: written as a list item ("- ", "1. ") */
     size_t section;      /* index into the outline's sections, or SIZE_MAX */
     size_t line;         /* 1-based line in the doc's text */
     size_t cp_start;     /* code points of the item in the doc's text */
@@ -246,6 +272,7 @@ typedef struct notes_fmt_item {
                             * inserter), the others edited it later */
     int verified;           /* 1: every code point comes from a change in
                             * the state, whose signature was verified */
+    int revocation;         /* enum notes_fmt_revocation, for all authors */
     notes_fmt_person *people; /* nauthors entries, parallel to authors:
                                * who each author key speaks for; [0] is
                                * the recorder */
@@ -337,15 +364,50 @@ NOTES_API NOTES_NODISCARD int notes_fmt_authors(notes_doc *d,
 NOTES_API void notes_fmt_outline_clear(notes_fmt_outline *o);
 
 /*
- * Add `line` (one line, no trailing newline) at the end of a section of the
- * note's text: the first whose heading contains `name` (case-insensitive,
- * emoji shortcodes ignored), or with name NULL the first naming decisions,
- * TODOs, tasks or action items; when there is none and `create` is given
- * (a heading line, "## TODOs and Decisions"), at the end of the text under
- * that new heading. A list item follows a list item directly; anything else
+ * The item `spec` names, the one way every command names one
+ * (docs/formats.md, "Naming an item"): its number in text order (1 for
+ * the first), else its id or a prefix of it (4 to 16 hex digits), else
+ * part of its text (case and Latin accents ignored), which must match one
+ * item only. OUT *index (may be NULL).
+ * Returns NOTES_OK; NOTES_ENOTFOUND (no such number, nothing matches);
+ * NOTES_EINVAL (empty spec, an ambiguous id prefix, or text matching
+ * several items: the detail lists their numbers).
+ */
+NOTES_API NOTES_NODISCARD int notes_fmt_item_pick(const notes_fmt_outline *o,
+                                                  const char *spec,
+                                                  size_t *index);
+
+/*
+ * Whether item `it` is owned by `who` (a name or initials, resolved against
+ * `participants` as an owner prefix is: "RD" is "RăzvanD"), alone, with
+ * others ("RD / AJ"), or, when who is one of the participants, as
+ * everyone ("Everyone", "All"). 1 or 0.
+ */
+NOTES_API int notes_fmt_item_owned_by(const notes_fmt_item *it,
+                                      const char *who,
+                                      const char *const *participants);
+
+/*
+ * Check action item `it` (from an outline of d's current text) off: the
+ * "[ ]" of a task becomes "[x]"; an owned line without a checkbox gets
+ * "- [x] " ("[x] " after its list marker) before its first character, so
+ * the item keeps its id. The edit is left uncommitted. Nothing to do for
+ * an item already done.
+ * Returns NOTES_OK; NOTES_EINVAL (a decision, or positions outside the
+ * text); the errors of notes_doc_splice.
+ */
+NOTES_API NOTES_NODISCARD int notes_fmt_item_check(notes_doc *d,
+                                                   const notes_fmt_item *it);
+
+/*
+ * Add `line` (no trailing newline) at the end of a section of the note's
+ * text, the sections being the outline's (notes_fmt_outline_text): the
+ * first whose title contains `name` (case and Latin accents ignored), or
+ * with name NULL the first that holds decisions (notes_fmt_section
+ * .decisions); when there is none and `create` is given (a heading line,
+ * "## TODOs and Decisions"), at the end of the text under that new
+ * heading. A list item follows a list item directly; anything else
  * becomes a paragraph of its own. The edit is left uncommitted.
- * The heading rule is `notes`' own for these commands, not the outline's:
- * docs/formats.md ("Adding to a section") says where they differ.
  * Returns NOTES_OK; NOTES_ENOTFOUND (no such section and create NULL);
  * NOTES_EINVAL; NOTES_ENOMEM; the errors of notes_doc_splice.
  */
@@ -353,6 +415,19 @@ NOTES_API NOTES_NODISCARD int notes_fmt_section_append(notes_doc *d,
                                                        const char *name,
                                                        const char *create,
                                                        const char *line);
+
+/*
+ * Add `text` (no trailing newline) where a remark belongs, never among the
+ * decisions: at the end of the first section whose title has the word
+ * discussion(s) and holds no decisions (before a sub-section of it that
+ * does); without one, before the first section that holds decisions;
+ * without that either, at the end of the text. A paragraph of its own (a
+ * list item directly after a list item). The edit is left uncommitted.
+ * Returns NOTES_OK, NOTES_EINVAL, NOTES_ENOMEM, the errors of
+ * notes_doc_splice.
+ */
+NOTES_API NOTES_NODISCARD int notes_fmt_remark_append(notes_doc *d,
+                                                      const char *text);
 
 /* ---- JSON ---------------------------------------------------------- */
 

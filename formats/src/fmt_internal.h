@@ -151,6 +151,9 @@ void notes_fmt__strv_free(char **v);
 int notes_fmt__authorship(notes_doc *d, uint32_t **ch, size_t *ncp,
                           size_t *nchanges);
 
+/* items.c: whether hay contains needle, case and Latin accents ignored. */
+int notes_fmt__fold_contains(const char *hay, const char *needle);
+
 /* The public key of change i, or NULL. */
 const uint8_t *notes_fmt__change_author(const notes_doc *d, size_t i);
 

@@ -31,6 +31,7 @@ static const char css[] =
     "section.items li{margin:.35rem 0}"
     ".owner{font-weight:600}.meta{display:block;font-size:.82rem;color:#59636e}"
     ".ok{color:#1a7f37;font-weight:600}.bad{color:#cf222e;font-weight:600}"
+    ".warn{color:#9a6700;font-weight:600}"
     ".done{text-decoration:line-through;color:#59636e}"
     "code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-"
     "size:.9em}"
@@ -372,13 +373,25 @@ static void put_items(struct notes_fmt__buf *b, notes_doc *d, const notes_fmt_ou
             }
             notes_fmt__puts(b, " ");
         }
+        /* a revoked device's text is told apart from everyone else's, and
+         * what it may have written after its revocation (which had not
+         * seen it) from what it wrote before */
         notes_fmt__puts(
             b,
-            it->verified
-                ? "<span class=\"ok\" title=\"every signature verifies\">"
-                  "&#10003; verified</span>"
-                : "<span class=\"bad\" title=\"not covered by verified "
-                  "signatures (uncommitted?)\">&#10007; not verified</span>");
+            !it->verified
+                ? "<span class=\"bad\" title=\"not covered by verified "
+                  "signatures (uncommitted?)\">&#10007; not verified</span>"
+            : it->revocation == NOTES_FMT_REV_AFTER
+                ? "<span class=\"bad\" title=\"a device revoked since wrote "
+                  "some of it without having seen its revocation: maybe not "
+                  "its owner\">&#10007; from a revoked device, maybe after "
+                  "its revocation</span>"
+            : it->revocation == NOTES_FMT_REV_BEFORE
+                ? "<span class=\"warn\" title=\"every signature verifies; "
+                  "a device that wrote it was revoked later\">&#10003; "
+                  "verified, written before its device was revoked</span>"
+                : "<span class=\"ok\" title=\"every signature verifies\">"
+                  "&#10003; verified</span>");
         for (size_t k = 0; k < it->nconfirms; k++)
             put_confirm(b, d, &it->confirms[k]);
         notes_fmt__puts(b, "</span></li>\n");

@@ -205,10 +205,10 @@ static json_t *items(notes_doc *d, const notes_fmt_outline *o)
                 edited = NULL;
             }
         json_t *obj = json_pack(
-            "{s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:o*, s:o*, s:b, s:o*, "
-            "s:I}",
+            "{s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:o*, s:o*, s:b, s:s?, "
+            "s:o*, s:I}",
             "id", it->has_anchor ? json_string(it->id) : json_null(), "kind",
-            it->kind == NOTES_FMT_ITEM_TASK ? "task" : "decision", "text",
+            notes_fmt_item_kind_name(it->kind), "text",
             it->text, "owner", opt_string(it->owner), "owner_as_written",
             opt_string(it->owner_written), "done",
             it->kind == NOTES_FMT_ITEM_TASK ? json_boolean(it->done)
@@ -219,7 +219,8 @@ static json_t *items(notes_doc *d, const notes_fmt_outline *o)
                 : json_null(),
             "line", (json_int_t)it->line, "recorded_by",
             it->nauthors ? person(d, it->authors[0]) : json_null(), "edited_by",
-            edited, "verified", it->verified, "confirmations",
+            edited, "verified", it->verified, "revocation",
+            notes_fmt_revocation_name(it->revocation), "confirmations",
             confirms(d, it->confirms, it->nconfirms), "confirmed_by_count",
             (json_int_t)it->confirmed_by);
         if (append_whole(arr, obj, "recorded_by", "edited_by",

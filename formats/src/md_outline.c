@@ -19,8 +19,8 @@ struct ob {
     /* the block being read */
     int open; /* a paragraph or list item is open */
     int emit; /* 0: not an item (just absorbs its lines) */
-    int kind, done;
-    size_t line, cp_start, cp_end;
+    int kind, done, listed;
+    size_t line, cp_start, cp_end, cp_box;
     struct notes_fmt__buf text;
     size_t stack[7]; /* open sections by level */
 };
@@ -192,6 +192,52 @@ static int parse_owner(struct ob *b, const char *t, size_t n, char **own_out,
     return 1;
 }
 
+int notes_fmt_item_owned_by(const notes_fmt_item *it, const char *who,
+                            const char *const *participants)
+{
+    struct ob b;
+    const char *res;
+    size_t rn, wn = who ? strlen(who) : 0;
+    if (!it || !it->owner || wn == 0)
+        return 0;
+    memset(&b, 0, sizeof(b));
+    b.participants = participants;
+    /* WHO resolved as an owner prefix would be ("RD" -> "RăzvanD"), also
+     * when typed in small letters ("rd") */
+    char up[4];
+    if (!owner_token(&b, who, wn, &res, &rn)) {
+        res = who;
+        rn = wn;
+    }
+    if (res == who && wn < sizeof(up)) {
+        const char *r2;
+        size_t n2;
+        for (size_t i = 0; i <= wn; i++)
+            up[i] = who[i] >= 'a' && who[i] <= 'z' ? (char)(who[i] - 32) : who[i];
+        if (owner_token(&b, up, wn, &r2, &n2) && r2 != up) {
+            res = r2;
+            rn = n2;
+        }
+    }
+    /* "Everyone" includes WHO when WHO is one of the note's participants */
+    int participant = 0;
+    for (size_t i = 0; participants && participants[i]; i++)
+        participant |= fold_eq(participants[i], strlen(participants[i]), res, rn);
+    const char *o = it->owner;
+    while (*o) {
+        size_t n = strcspn(o, ",");
+        if (fold_eq(o, n, res, rn) || fold_eq(o, n, who, wn) ||
+            (participant &&
+             (fold_eq(o, n, "everyone", 8) || fold_eq(o, n, "everybody", 9) ||
+              fold_eq(o, n, "all", 3))))
+            return 1;
+        o += n;
+        while (*o == ',' || *o == ' ')
+            o++;
+    }
+    return 0;
+}
+
 /* Split the owner prefix off an item's text. */
 static int find_owner(struct ob *b, notes_fmt_item *it)
 {
@@ -247,13 +293,16 @@ static char *strip_shortcodes(const char *s, size_t n)
     return out;
 }
 
-/* Whether a heading title names decisions, TODOs, tasks or action items. */
-static int names_decisions(const char *title)
+/* What a heading title names, as flags: NAMES_DECISIONS (the word
+ * decision(s)) and NAMES_TODOS (todo(s), to do(s), task(s), action
+ * item(s) / point(s)); whole words, case ignored. */
+#define NAMES_DECISIONS 1
+#define NAMES_TODOS 2
+static int heading_names(const char *title)
 {
-    static const char *const one[] = {"decision", "decisions", "todo", "todos",
-                                      "task",     "tasks",     NULL};
+    static const char *const todo[] = {"todo", "todos", "task", "tasks", NULL};
     char w[2][24];
-    int have = 0;
+    int have = 0, names = 0;
     size_t n = strlen(title), i = 0;
     while (i < n) {
         while (i < n && !((title[i] | 32) >= 'a' && (title[i] | 32) <= 'z'))
@@ -268,23 +317,98 @@ static int names_decisions(const char *title)
         if (!k)
             continue;
         w[1][k] = 0;
-        for (size_t j = 0; one[j]; j++)
-            if (strcmp(w[1], one[j]) == 0)
-                return 1;
+        if (strcmp(w[1], "decision") == 0 || strcmp(w[1], "decisions") == 0)
+            names |= NAMES_DECISIONS;
+        for (size_t j = 0; todo[j]; j++)
+            if (strcmp(w[1], todo[j]) == 0)
+                names |= NAMES_TODOS;
         if (have && strcmp(w[0], "action") == 0 &&
             (strcmp(w[1], "item") == 0 || strcmp(w[1], "items") == 0 ||
              strcmp(w[1], "point") == 0 || strcmp(w[1], "points") == 0))
-            return 1;
+            names |= NAMES_TODOS;
         if (have && strcmp(w[0], "to") == 0 &&
             (strcmp(w[1], "do") == 0 || strcmp(w[1], "dos") == 0))
-            return 1;
+            names |= NAMES_TODOS;
         memcpy(w[0], w[1], sizeof(w[0]));
         have = 1;
     }
+    return names;
+}
+
+/*
+ * Whether an owned item's text (after the owner prefix) reads as a
+ * decision rather than a task: it starts with a label "Decision:",
+ * "Decided:" or "Agreed:" (*label: its length with the spaces after it,
+ * removed from the text), or with a word saying so ("decided", "agreed",
+ * "approved", "resolved", "accepted", "rejected"), or with "we" followed
+ * by "decided", "agreed", "will", "won't" ("We'll keep the freeze").
+ */
+static int reads_as_decision(const char *t, size_t *label)
+{
+    static const char *const labels[] = {"decision", "decided", "agreed", NULL};
+    static const char *const verbs[] = {"decided",  "agreed",   "approved",
+                                        "resolved", "accepted", "rejected",
+                                        NULL};
+    static const char *const we[] = {"decided", "agreed", "will", "won't",
+                                     "wont",    "shall",  NULL};
+    char w[2][16];
+    size_t i = 0, n = strlen(t);
+    *label = 0;
+    for (int k = 0; k < 2; k++) {
+        size_t j = 0;
+        while (i < n && j + 1 < sizeof(w[k]) &&
+               (((t[i] | 32) >= 'a' && (t[i] | 32) <= 'z') || t[i] == '\'')) {
+            w[k][j++] = (char)(t[i] == '\'' ? t[i] : (t[i] | 32));
+            i++;
+        }
+        w[k][j] = 0;
+        if (k == 0) {
+            for (size_t l = 0; labels[l]; l++)
+                if (strcmp(w[0], labels[l]) == 0 && i < n && t[i] == ':') {
+                    *label = trim_left(t, n, i + 1);
+                    return 1;
+                }
+            for (size_t l = 0; verbs[l]; l++)
+                if (strcmp(w[0], verbs[l]) == 0)
+                    return 1;
+            if (strcmp(w[0], "we'll") == 0)
+                return 1;
+            if (strcmp(w[0], "we") != 0 || i >= n || t[i] != ' ')
+                return 0;
+            i = trim_left(t, n, i);
+        }
+    }
+    for (size_t l = 0; we[l]; l++)
+        if (strcmp(w[1], we[l]) == 0)
+            return 1;
     return 0;
 }
 
 /* ---- building ---- */
+
+/* The innermost open section, NONE outside any. */
+static size_t current_section(const struct ob *b)
+{
+    for (int l = 6; l >= 1; l--)
+        if (b->stack[l] != NONE)
+            return b->stack[l];
+    return NONE;
+}
+
+/* An owned line (not a "- [ ]" item): in a TODOs section an action item
+ * unless it reads as a decision; a "Decision:" label after the owner is
+ * dropped from the text, as the owner prefix is. */
+static int classify(struct ob *b, notes_fmt_item *it)
+{
+    size_t sec = current_section(b), label;
+    int decision = reads_as_decision(it->text, &label);
+    if (sec != NONE && b->o->sections[sec].todos && !decision)
+        it->kind = NOTES_FMT_ITEM_TASK;
+    if (label && it->text[label]) {
+        memmove(it->text, it->text + label, strlen(it->text + label) + 1);
+    }
+    return NOTES_OK;
+}
 
 static int close_block(struct ob *b)
 {
@@ -311,16 +435,15 @@ static int close_block(struct ob *b)
         o->nitems++;
         it->kind = b->kind;
         it->done = b->done;
+        it->listed = b->listed;
+        it->cp_box = b->cp_box;
         it->line = b->line;
         it->cp_start = b->cp_start;
         it->cp_len = b->cp_end - b->cp_start;
-        it->section = NONE;
-        for (int l = 6; l >= 1; l--)
-            if (b->stack[l] != NONE) {
-                it->section = b->stack[l];
-                break;
-            }
+        it->section = current_section(b);
         rc = find_owner(b, it);
+        if (!rc && it->kind == NOTES_FMT_ITEM_DECISION && it->owner)
+            rc = classify(b, it);
     }
     notes_fmt__release(&b->text);
     b->open = 0;
@@ -366,8 +489,12 @@ static int add_section(struct ob *b, unsigned level, const char *h, size_t hn,
             s->parent = b->stack[l];
             break;
         }
-    s->decisions = names_decisions(s->title) ||
-                   (s->parent != NONE && o->sections[s->parent].decisions);
+    int names = heading_names(s->title);
+    int up = s->parent != NONE && o->sections[s->parent].decisions;
+    s->decisions = names || up;
+    /* the nearest heading that names items says what owned lines are */
+    s->todos = names ? (names & NAMES_TODOS) != 0
+                     : up && o->sections[s->parent].todos;
     b->stack[level] = o->nsections++;
     return NOTES_OK;
 }
@@ -508,17 +635,20 @@ int notes_fmt_outline_text(const char *text, size_t n,
                 break;
             size_t start = c ? c : ind;
             int task = 0, done = 0;
+            b.cp_box = NONE;
             if (c && len - c >= 3 && s[c] == '[' && s[c + 2] == ']' &&
                 (s[c + 1] == ' ' || s[c + 1] == 'x' || s[c + 1] == 'X') &&
                 (len - c == 3 || s[c + 3] == ' ' || s[c + 3] == '\t')) {
                 task = 1;
                 done = s[c + 1] != ' ';
+                b.cp_box = cp_line + notes_fmt__cp_count(s, c);
                 start = trim_left(s, len, c + 3);
             }
             b.open = 1;
             b.kind = task ? NOTES_FMT_ITEM_TASK : NOTES_FMT_ITEM_DECISION;
             b.emit = task || in_scope(&b);
             b.done = done;
+            b.listed = c != 0;
             b.line = lineno;
             b.cp_start = cp_line + notes_fmt__cp_count(s, start);
             b.cp_end = cp_line + notes_fmt__cp_count(s, len);

@@ -1,101 +1,77 @@
 /*
- * md_section.c: adding a line at the end of a section of a note's text
- * (`notes append --section`, `notes decide`, `notes todo`). A section is a
- * Markdown heading and the lines up to the next heading of the same or a
- * higher level.
- *
- * Its heading rule is the one `notes` always used for these commands, kept
- * as it was so that no note gets a line in another place than before. It
- * is narrower than the outline's (md_outline.c) in places; docs/formats.md
- * ("Adding to a section") lists where: a heading here starts at the
- * line's first byte with 1-6 '#' and one space, headings inside code
- * fences count, and names match as substrings.
+ * md_section.c: adding text at the end of a section of a note's text
+ * (`notes append`, `notes decide`, `notes todo`). The sections are the
+ * outline's (md_outline.c): one rule for headings, code fences and which
+ * heading holds decisions, whatever reads or writes them. A section runs
+ * from its heading to the next heading of the same or a higher level.
+ * Rules: docs/formats.md ("Adding to a section").
  */
-#include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "fmt_internal.h"
 
-struct section {
-    size_t body_end; /* byte offset where new lines go in the section */
-    int found;
-};
+#define NONE ((size_t)-1)
 
-/* Heading text of the line at s (len bytes), without emoji shortcodes and
- * outer spaces, in out (cap bytes, cut to fit); level 0 if none. */
-static int heading(const char *s, size_t len, char *out, size_t cap)
+/* Byte offset of the start of 1-based line `line` of t (n if past it). */
+static size_t line_offset(const char *t, size_t n, size_t line)
 {
-    int level = 0;
-    while ((size_t)level < len && s[level] == '#')
-        level++;
-    if (level == 0 || level > 6 || (size_t)level >= len || s[level] != ' ')
-        return 0;
-    size_t o = 0;
-    for (size_t i = (size_t)level + 1; i < len && o + 1 < cap; i++) {
-        if (s[i] == ':') { /* skip :shortcode: */
-            size_t j = i + 1;
-            while (j < len && (isalnum((unsigned char)s[j]) || s[j] == '_' ||
-                               s[j] == '-' || s[j] == '+'))
-                j++;
-            if (j < len && s[j] == ':' && j > i + 1) {
-                i = j;
-                continue;
+    size_t at = 0;
+    for (size_t l = 1; l < line && at < n; l++) {
+        const char *nl = memchr(t + at, '\n', n - at);
+        at = nl ? (size_t)(nl - t) + 1 : n;
+    }
+    return at;
+}
+
+/* The byte range [*start, *end) of section i: from its heading line to the
+ * next heading of the same or a higher level. */
+static void section_range(const notes_fmt_outline *o, const char *t, size_t n,
+                          size_t i, size_t *start, size_t *end)
+{
+    *start = line_offset(t, n, o->sections[i].line);
+    *end = n;
+    for (size_t k = i + 1; k < o->nsections; k++)
+        if (o->sections[k].level <= o->sections[i].level) {
+            *end = line_offset(t, n, o->sections[k].line);
+            break;
+        }
+}
+
+/* Where text added at the end of [start, end) goes: after its last line
+ * that is not blank (the heading line at least). */
+static size_t last_content(const char *t, size_t start, size_t end)
+{
+    size_t at = start, last = start;
+    while (at < end) {
+        const char *nl = memchr(t + at, '\n', end - at);
+        size_t e = nl ? (size_t)(nl - t) + 1 : end;
+        for (size_t k = at; k < e; k++)
+            if (t[k] != ' ' && t[k] != '\t' && t[k] != '\r' && t[k] != '\n') {
+                last = e;
+                break;
             }
-        }
-        out[o++] = s[i];
+        at = e;
     }
-    while (o && (out[o - 1] == ' ' || out[o - 1] == '\r'))
-        o--;
-    size_t start = 0;
-    while (start < o && out[start] == ' ')
-        start++;
-    memmove(out, out + start, o - start);
-    out[o - start] = 0;
-    return level;
+    return last > start ? last : end;
 }
 
-/* The decisions section, as these commands always found it: any of these
- * words anywhere in the heading, in any case ("Tasks", "TODOs"). */
-static int names_decisions(const char *h)
+/* Whether a title names the discussion: the word discussion(s). */
+static int names_discussion(const char *title)
 {
-    static const char *const words[] = {"decision", "todo",        "to do",
-                                        "task",     "action item", "action point"};
-    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-        if (strcasestr(h, words[i]))
+    size_t n = strlen(title), i = 0;
+    while (i < n) {
+        while (i < n && !((title[i] | 32) >= 'a' && (title[i] | 32) <= 'z'))
+            i++;
+        size_t s = i;
+        while (i < n && (title[i] | 32) >= 'a' && (title[i] | 32) <= 'z')
+            i++;
+        if ((i - s == 10 && strncasecmp(title + s, "discussion", 10) == 0) ||
+            (i - s == 11 && strncasecmp(title + s, "discussions", 11) == 0))
             return 1;
-    return 0;
-}
-
-static struct section find_section(const char *t, size_t n, const char *name)
-{
-    struct section sec = {0, 0};
-    int level = 0;
-    size_t last_content = 0;
-    for (size_t i = 0; i < n;) {
-        const char *nl = memchr(t + i, '\n', n - i);
-        size_t e = nl ? (size_t)(nl - t) + 1 : n;
-        char h[256];
-        int lv = heading(t + i, e - i, h, sizeof(h));
-        if (sec.found && lv && lv <= level)
-            break; /* the section ends at this heading */
-        if (!sec.found && lv &&
-            (name ? strcasestr(h, name) != NULL : names_decisions(h))) {
-            sec.found = 1;
-            level = lv;
-            last_content = e;
-        } else if (sec.found) {
-            int blank = 1;
-            for (size_t k = i; k < e; k++)
-                if (!isspace((unsigned char)t[k]))
-                    blank = 0;
-            if (!blank)
-                last_content = e;
-        }
-        i = e;
     }
-    sec.body_end = last_content;
-    return sec;
+    return 0;
 }
 
 static int is_list_item(const char *s, size_t len)
@@ -107,35 +83,21 @@ static int is_list_item(const char *s, size_t len)
            s[i + 1] == ' ';
 }
 
-int notes_fmt_section_append(notes_doc *d, const char *name,
-                             const char *create, const char *line)
+/* Insert `line` at byte `at` of the text: a list item directly after a
+ * list item, anything else as a paragraph of its own. */
+static int insert_at(notes_doc *d, const char *t, size_t n, size_t at,
+                     const char *line)
 {
     struct notes_fmt__buf ins = NOTES_FMT__BUF_INIT;
-    size_t n, at;
-    if (!d || !line)
-        return notes_fmt__fail(NOTES_EINVAL, "section: no note or no line");
-    const char *t = notes_doc_text(d, &n);
-    struct section sec = find_section(t, n, name);
-    if (sec.found) {
-        at = sec.body_end;
-        size_t ls = at ? at - 1 : 0; /* start of the line before `at` */
-        while (ls > 0 && t[ls - 1] != '\n')
-            ls--;
-        /* A list item follows a list item directly; anything else becomes
-         * a paragraph of its own. */
-        int tight = is_list_item(line, strlen(line)) &&
-                    is_list_item(t + ls, at - ls);
-        notes_fmt__printf(&ins, "%s%s%s\n",
-                          at > 0 && t[at - 1] != '\n' ? "\n" : "",
-                          tight ? "" : "\n", line);
-    } else if (create) {
-        at = n;
-        const char *sep = n == 0 ? "" : (t[n - 1] == '\n' ? "\n" : "\n\n");
-        notes_fmt__printf(&ins, "%s%s\n\n%s\n", sep, create, line);
-    } else {
-        return notes_fmt__fail(NOTES_ENOTFOUND, "no section '%s' in this note",
-                               name ? name : "of decisions");
-    }
+    size_t ls = at ? at - 1 : 0; /* start of the line before `at` */
+    while (ls > 0 && t[ls - 1] != '\n')
+        ls--;
+    int tight = at > 0 && is_list_item(line, strlen(line)) &&
+                is_list_item(t + ls, at - ls);
+    int blank_after = at < n && t[at] != '\n' && t[at] != '\r';
+    notes_fmt__printf(&ins, "%s%s%s\n%s", at > 0 && t[at - 1] != '\n' ? "\n" : "",
+                      tight || at == 0 ? "" : "\n", line,
+                      blank_after ? "\n" : "");
     char *s;
     size_t sn;
     int rc = notes_fmt__detach(&ins, &s, &sn);
@@ -144,4 +106,89 @@ int notes_fmt_section_append(notes_doc *d, const char *name,
     rc = notes_doc_splice(d, notes_fmt__cp_count(t, at), 0, s, sn);
     notes_fmt_free(s);
     return rc;
+}
+
+int notes_fmt_section_append(notes_doc *d, const char *name,
+                             const char *create, const char *line)
+{
+    size_t n, start, end;
+    notes_fmt_outline o;
+    if (!d || !line)
+        return notes_fmt__fail(NOTES_EINVAL, "section: no note or no line");
+    const char *t = notes_doc_text(d, &n);
+    int rc = notes_fmt_outline_text(t, n, NULL, &o);
+    if (rc) {
+        notes_fmt_outline_clear(&o);
+        return rc;
+    }
+    size_t found = NONE;
+    for (size_t i = 0; i < o.nsections && found == NONE; i++)
+        if (name ? notes_fmt__fold_contains(o.sections[i].title, name)
+                 : o.sections[i].decisions)
+            found = i;
+    if (found != NONE) {
+        section_range(&o, t, n, found, &start, &end);
+        rc = insert_at(d, t, n, last_content(t, start, end), line);
+    } else if (create) {
+        struct notes_fmt__buf ins = NOTES_FMT__BUF_INIT;
+        const char *sep = n == 0 ? "" : (t[n - 1] == '\n' ? "\n" : "\n\n");
+        notes_fmt__printf(&ins, "%s%s\n\n%s\n", sep, create, line);
+        char *s;
+        size_t sn;
+        if (!(rc = notes_fmt__detach(&ins, &s, &sn))) {
+            rc = notes_doc_splice(d, notes_fmt__cp_count(t, n), 0, s, sn);
+            notes_fmt_free(s);
+        }
+    } else {
+        rc = notes_fmt__fail(NOTES_ENOTFOUND, "no section '%s' in this note",
+                             name ? name : "of decisions");
+    }
+    notes_fmt_outline_clear(&o);
+    return rc;
+}
+
+int notes_fmt_remark_append(notes_doc *d, const char *text)
+{
+    size_t n, start, end, at;
+    notes_fmt_outline o;
+    if (!d || !text)
+        return notes_fmt__fail(NOTES_EINVAL, "append: no note or no text");
+    const char *t = notes_doc_text(d, &n);
+    int rc = notes_fmt_outline_text(t, n, NULL, &o);
+    if (rc) {
+        notes_fmt_outline_clear(&o);
+        return rc;
+    }
+    size_t disc = NONE, items = NONE;
+    for (size_t i = 0; i < o.nsections; i++) {
+        if (disc == NONE && names_discussion(o.sections[i].title) &&
+            !o.sections[i].decisions)
+            disc = i;
+        if (items == NONE && o.sections[i].decisions)
+            items = i;
+    }
+    if (disc != NONE) {
+        section_range(&o, t, n, disc, &start, &end);
+        /* not into a decisions sub-section at its end */
+        for (size_t k = disc + 1; k < o.nsections; k++) {
+            size_t ks = line_offset(t, n, o.sections[k].line);
+            if (ks >= end)
+                break;
+            if (o.sections[k].decisions) {
+                end = ks;
+                break;
+            }
+        }
+        at = last_content(t, start, end);
+    } else if (items != NONE) {
+        /* before the first heading that holds decisions, never in it */
+        size_t hs = line_offset(t, n, o.sections[items].line);
+        at = hs ? last_content(t, 0, hs) : 0;
+        if (at > hs)
+            at = hs;
+    } else {
+        at = n;
+    }
+    notes_fmt_outline_clear(&o);
+    return insert_at(d, t, n, at, text);
 }

@@ -116,6 +116,35 @@ static int add_people(notes_doc *d, notes_fmt_outline *o)
     return NOTES_OK;
 }
 
+/* Whether a revoked device wrote some of each item, and whether before its
+ * revocation (the revocation had seen the change) or not. */
+static void add_revocations(notes_doc *d, notes_fmt_outline *o,
+                            const uint32_t *ch, size_t ncp)
+{
+    for (size_t i = 0; i < o->nitems; i++) {
+        notes_fmt_item *it = &o->items[i];
+        int any = 0;
+        for (size_t a = 0; a < it->nauthors; a++)
+            any |= it->people[a].revoked;
+        if (!any)
+            continue;
+        uint32_t last = NO_CHANGE;
+        for (size_t k = it->cp_start; k < it->cp_start + it->cp_len && k < ncp;
+             k++) {
+            if (ch[k] == NO_CHANGE || ch[k] == last)
+                continue;
+            last = ch[k];
+            int before = notes_doc_change_before_revocation(d, ch[k]);
+            if (before == 0) {
+                it->revocation = NOTES_FMT_REV_AFTER;
+                break;
+            }
+            if (before == 1)
+                it->revocation = NOTES_FMT_REV_BEFORE;
+        }
+    }
+}
+
 /* ---- item anchors ---- */
 
 static int add_anchors(notes_doc *d, notes_fmt_outline *o, const uint32_t *ch,
@@ -359,6 +388,8 @@ int notes_fmt__outline_provenance(notes_doc *d, notes_fmt_outline *o)
     if ((rc = notes_doc_origins(d, NULL, 0, &ch, &ev, &ncp)))
         return rc;
     rc = add_anchors(d, o, ch, ev, ncp);
+    if (!rc)
+        add_revocations(d, o, ch, ncp);
     notes_free(ch);
     notes_free(ev);
     struct eval e = {d, notes_doc_list(d, "participants"), NULL, 0, 0};

@@ -29,7 +29,13 @@ static void test_formats_outline_community(void **state)
     size_t rd = 0, every = 0, none = 0;
     for (size_t i = 0; i < o.nitems; i++) {
         const notes_fmt_item *it = &o.items[i];
-        assert_int_equal(it->kind, NOTES_FMT_ITEM_DECISION);
+        /* under "TODOs and Decisions" an owned line is an action item, the
+         * unowned "Next meeting: ..." a decision */
+        assert_int_equal(it->kind, owners[i] ? NOTES_FMT_ITEM_TASK
+                                             : NOTES_FMT_ITEM_DECISION);
+        assert_false(it->done);
+        assert_int_equal(it->cp_box, SIZE_MAX);
+        assert_int_equal(it->revocation, NOTES_FMT_REV_NONE);
         if (owners[i]) {
             assert_non_null(it->owner);
             assert_string_equal(it->owner, owners[i]);
@@ -102,9 +108,14 @@ static void test_formats_outline_rules(void **state)
                                "- [ ] a task outside: still found\n"
                                "## Tasks / Decisions\n"
                                "RS: two participants share these initials\n"
+                               "RD: Decision: keep the freeze window\n"
+                               "RD: We'll release on Monday\n"
+                               "Ana: agreed to move the meeting\n"
                                "## Decisions\n"
                                "AB: Ana Bell or Ana Bo?\n"
-                               "ȘJ: diacritics\n";
+                               "ȘJ: diacritics\n"
+                               "## Multitasking\n"
+                               "RD: not in a decisions section\n";
     static const char *const participants[] = {
         "RăzvanD", "Ana", "Marco", "RaduS", "RobertS", "ȘtefanJ", NULL};
     notes_fmt_outline o;
@@ -117,13 +128,18 @@ static void test_formats_outline_rules(void **state)
     } want[] = {
         {NOTES_FMT_ITEM_TASK, 0, "RăzvanD, Ana", "ship it"},
         {NOTES_FMT_ITEM_TASK, 1, NULL, "done thing"},
-        {NOTES_FMT_ITEM_DECISION, 0, "Everyone", "read the doc"},
+        {NOTES_FMT_ITEM_TASK, 0, "Everyone", "read the doc"},
         {NOTES_FMT_ITEM_DECISION, 0, NULL, "TODO: not an owner"},
-        {NOTES_FMT_ITEM_DECISION, 0, "Marco", "numbered"},
-        {NOTES_FMT_ITEM_DECISION, 0, "ZZ", "initials nobody has"},
+        {NOTES_FMT_ITEM_TASK, 0, "Marco", "numbered"},
+        {NOTES_FMT_ITEM_TASK, 0, "ZZ", "initials nobody has"},
         {NOTES_FMT_ITEM_TASK, 0, NULL, "a task outside: still found"},
-        {NOTES_FMT_ITEM_DECISION, 0, "RS",
+        {NOTES_FMT_ITEM_TASK, 0, "RS",
          "two participants share these initials"},
+        /* owned, but reads as a decision; the label is no part of the text */
+        {NOTES_FMT_ITEM_DECISION, 0, "RăzvanD", "keep the freeze window"},
+        {NOTES_FMT_ITEM_DECISION, 0, "RăzvanD", "We'll release on Monday"},
+        {NOTES_FMT_ITEM_DECISION, 0, "Ana", "agreed to move the meeting"},
+        /* under a heading naming decisions only, owned lines are decisions */
         {NOTES_FMT_ITEM_DECISION, 0, "AB", "Ana Bell or Ana Bo?"},
         {NOTES_FMT_ITEM_DECISION, 0, "ȘtefanJ", "diacritics"},
     };
@@ -140,10 +156,89 @@ static void test_formats_outline_rules(void **state)
             assert_null(o.items[i].owner);
     }
     assert_int_equal(o.nitems, nwant);
-    assert_int_equal(o.nsections, 6);
+    assert_int_equal(o.nsections, 7);
     assert_true(o.sections[2].decisions); /* inherited by the sub-section */
+    assert_true(o.sections[2].todos);
     assert_false(o.sections[3].decisions);
+    assert_true(o.sections[4].todos);
+    assert_true(o.sections[5].decisions);
+    assert_false(o.sections[5].todos);
+    assert_false(o.sections[6].decisions); /* "Multitasking": a word, no task */
+    /* where a "- [ ]" is, and where "- " is */
+    assert_int_equal(o.items[0].cp_box, 37); /* after "# Meeting" and the heading */
+    assert_true(o.items[0].listed);
+    assert_int_equal(o.items[7].cp_box, SIZE_MAX);
+    assert_false(o.items[7].listed);
     notes_fmt_outline_clear(&o);
+}
+
+/* Naming an item (number, id, text), whose it is, and checking it off. */
+static void test_formats_item_pick_check(void **state)
+{
+    (void)state;
+    static const char md[] = "## TODOs and Decisions\n\n"
+                             "RD: Look for places, October 2023\n\n"
+                             "Everyone: Go through the tracks\n\n"
+                             "- AJ: Go through the roadmap\n\n"
+                             "- [ ] Ștefan: Book Bucharest\n";
+    static const char *const people[] = {"RăzvanD", "Ștefan", NULL};
+    notes_fmt_outline o;
+    size_t at = 99;
+    assert_int_equal(notes_fmt_outline_text(md, sizeof(md) - 1, people, &o),
+                     NOTES_OK);
+    assert_int_equal(o.nitems, 4);
+    assert_int_equal(notes_fmt_item_pick(&o, "2", &at), NOTES_OK);
+    assert_int_equal(at, 1);
+    assert_int_equal(notes_fmt_item_pick(&o, "bucharest", &at), NOTES_OK);
+    assert_int_equal(at, 3);
+    assert_int_equal(notes_fmt_item_pick(&o, "STEFAN", &at), NOTES_ENOTFOUND);
+    assert_int_equal(notes_fmt_item_pick(&o, "2023", &at), NOTES_OK);
+    assert_int_equal(at, 0); /* no item 2023: its text */
+    assert_int_equal(notes_fmt_item_pick(&o, "9", &at), NOTES_ENOTFOUND);
+    assert_non_null(strstr(notes_fmt_last_detail(), "no item 9 (the note has 4)"));
+    assert_int_equal(notes_fmt_item_pick(&o, "go through", &at), NOTES_EINVAL);
+    assert_non_null(strstr(notes_fmt_last_detail(), "several items (2, 3)"));
+    assert_int_equal(notes_fmt_item_pick(&o, "", &at), NOTES_EINVAL);
+    /* RD is RăzvanD; Everyone's items are every participant's */
+    assert_true(notes_fmt_item_owned_by(&o.items[0], "RD", people));
+    assert_true(notes_fmt_item_owned_by(&o.items[0], "rd", people));
+    assert_true(notes_fmt_item_owned_by(&o.items[0], "razvand", people));
+    assert_true(notes_fmt_item_owned_by(&o.items[1], "RD", people));
+    assert_false(notes_fmt_item_owned_by(&o.items[1], "AJ", people));
+    assert_true(notes_fmt_item_owned_by(&o.items[2], "AJ", people));
+    assert_false(notes_fmt_item_owned_by(&o.items[2], "RD", people));
+    notes_fmt_outline_clear(&o);
+
+    /* checking off each kind of action item keeps its id */
+    notes_doc *d = import_ok(md, sizeof(md) - 1);
+    assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
+    char ids[4][17];
+    assert_int_equal(notes_fmt_outline_doc(d, &o), NOTES_OK);
+    for (size_t i = 0; i < 4; i++)
+        memcpy(ids[i], o.items[i].id, 17);
+    for (size_t i = 0; i < 4; i++) {
+        notes_fmt_outline p;
+        assert_int_equal(notes_fmt_outline_doc(d, &p), NOTES_OK);
+        assert_int_equal(notes_fmt_item_check(d, &p.items[i]), NOTES_OK);
+        notes_fmt_outline_clear(&p);
+        assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
+    }
+    notes_fmt_outline_clear(&o);
+    size_t n;
+    assert_string_equal(notes_doc_text(d, &n),
+                        "## TODOs and Decisions\n\n"
+                        "- [x] RD: Look for places, October 2023\n\n"
+                        "- [x] Everyone: Go through the tracks\n\n"
+                        "- [x] AJ: Go through the roadmap\n\n"
+                        "- [x] Ștefan: Book Bucharest\n");
+    assert_int_equal(notes_fmt_outline_doc(d, &o), NOTES_OK);
+    for (size_t i = 0; i < 4; i++) {
+        assert_true(o.items[i].done);
+        assert_int_equal(o.items[i].kind, NOTES_FMT_ITEM_TASK);
+        assert_string_equal(o.items[i].id, ids[i]);
+    }
+    notes_fmt_outline_clear(&o);
+    notes_doc_free(d);
 }
 
 /* Bo edits an item Ana recorded: recorded by Ana, edited by Bo. */
@@ -241,8 +336,13 @@ static void test_formats_json(void **state)
                         "RăzvanD");
     assert_string_equal(
         json_string_value(json_object_get(it0, "owner_as_written")), "RD");
-    assert_true(json_is_null(json_object_get(it0, "done")));
+    assert_string_equal(json_string_value(json_object_get(it0, "kind")), "task");
+    assert_true(json_is_false(json_object_get(it0, "done")));
+    assert_true(json_is_null(json_object_get(it0, "revocation")));
     assert_true(json_is_true(json_object_get(it0, "verified")));
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(j, "items"), 1), "kind")),
+                        "decision");
     json_t *rec = json_object_get(it0, "recorded_by");
     char key[NOTES_KEY_STRLEN], fpr[NOTES_FPR_STRLEN];
     notes_key_encode(notes_identity_public_key(ana), key);
@@ -446,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_formats_outline_community),
         cmocka_unit_test(test_formats_outline_kraft),
         cmocka_unit_test(test_formats_outline_rules),
+        cmocka_unit_test(test_formats_item_pick_check),
         cmocka_unit_test(test_formats_outline_recorded_by),
         cmocka_unit_test(test_formats_json),
         cmocka_unit_test(test_formats_html_hostile),

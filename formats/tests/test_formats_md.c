@@ -460,7 +460,7 @@ static void section_case(const char *text, const char *name,
     notes_doc_free(d);
 }
 
-/* Lines added at the end of a section, by `notes` own heading rule. */
+/* Lines added at the end of a section, the outline's sections. */
 static void test_formats_section_append(void **state)
 {
     (void)state;
@@ -476,13 +476,53 @@ static void test_formats_section_append(void **state)
     section_case("hello", NULL, "## TODOs and Decisions", "D", NOTES_OK,
                  "hello\n\n## TODOs and Decisions\n\nD\n");
     section_case("hello\n", "nope", NULL, "D", NOTES_ENOTFOUND, "hello\n");
-    /* the rule as it always was: substrings ("Multitasking" names tasks),
-     * and a heading needs "#" at the line's start and a space */
-    section_case("## Multitasking\n #### Decisions\n", NULL, NULL, "D",
-                 NOTES_OK, "## Multitasking\n #### Decisions\n\nD\n");
-    /* code points, not bytes, for the position */
+    /* the outline's rule: whole words ("Multitasking" names no tasks), a
+     * heading inside a code fence is none, up to 3 spaces before "#" */
+    section_case("## Multitasking\nx\n```\n## TODOs\n```\n #### Decisions\n"
+                 "y\n## End\n",
+                 NULL, NULL, "D", NOTES_OK,
+                 "## Multitasking\nx\n```\n## TODOs\n```\n #### Decisions\n"
+                 "y\n\nD\n\n## End\n");
+    /* code points, not bytes, for the position; a blank line before the
+     * next heading */
     section_case("## Ștefan's tasks\nă\n## B\n", NULL, NULL, "- x", NOTES_OK,
-                 "## Ștefan's tasks\nă\n\n- x\n## B\n");
+                 "## Ștefan's tasks\nă\n\n- x\n\n## B\n");
+    /* a name matches accents folded */
+    section_case("## Ștefan's notes\n## B\n", "stefan", NULL, "x", NOTES_OK,
+                 "## Ștefan's notes\n\nx\n\n## B\n");
+}
+
+static void remark_case(const char *text, const char *line, const char *want)
+{
+    notes_doc *d;
+    size_t n;
+    assert_int_equal(notes_doc_memory(ana, NULL, &d), NOTES_OK);
+    assert_int_equal(notes_doc_splice(d, 0, 0, text, strlen(text)), NOTES_OK);
+    assert_int_equal(notes_fmt_remark_append(d, line), NOTES_OK);
+    assert_string_equal(notes_doc_text(d, &n), want);
+    notes_doc_free(d);
+}
+
+/* A remark goes to the discussion, never among the decisions. */
+static void test_formats_remark_append(void **state)
+{
+    (void)state;
+    /* the template: under Discussions, not in the last section */
+    remark_case(NOTES_FMT_MEETING_BODY, "RD: a side remark",
+                "## Agenda\n\n## Discussions\n\nRD: a side remark\n\n"
+                "## TODOs and Decisions\n");
+    /* the end of the discussion, sub-sections included, but not in a
+     * decisions sub-section at its end */
+    remark_case("## Discussions\n### A\na\n### Decisions\nd\n## Next\n", "r",
+                "## Discussions\n### A\na\n\nr\n\n### Decisions\nd\n"
+                "## Next\n");
+    /* no discussion: before the first section holding decisions */
+    remark_case("# Notes\ntext\n\n## TODOs\nRD: x\n", "r",
+                "# Notes\ntext\n\nr\n\n## TODOs\nRD: x\n");
+    remark_case("## TODOs\nRD: x\n", "r", "r\n\n## TODOs\nRD: x\n");
+    /* neither: at the end */
+    remark_case("hello", "r", "hello\n\nr\n");
+    remark_case("", "r", "r\n");
 }
 
 /* Fields edited concurrently on two replicas merge field by field. */
@@ -544,6 +584,7 @@ int main(void)
         cmocka_unit_test(test_formats_concurrent_field_edits),
         cmocka_unit_test(test_formats_meeting_new),
         cmocka_unit_test(test_formats_section_append),
+        cmocka_unit_test(test_formats_remark_append),
     };
     return cmocka_run_group_tests(tests, fmt_setup, fmt_teardown);
 }

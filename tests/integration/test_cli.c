@@ -327,7 +327,7 @@ static void test_cli_sections(void **state)
     ok(RUN("sec", "todo", id, "Write the notes", "--owner", "AJ"), NULL);
     struct out r = RUN("sec", "show", id);
     expect(r, 0, "## Agenda\n\n* Release plan\n\n## Discussions\n", NULL);
-    assert_non_null(strstr(r.out, "## TODOs and Decisions\n\nEveryone: Ship 1.0 on Friday\n\n"
+    assert_non_null(strstr(r.out, "## TODOs and Decisions\n\nEveryone: Decision: Ship 1.0 on Friday\n\n"
                                   "Next meeting: Monday\n\n"
                                   "- [ ] RD: Book the room\n- [ ] AJ: Write the notes\n"));
     out_free(&r);
@@ -851,9 +851,12 @@ static void test_cli_formats(void **state)
     /* An action item, then done; the open list across notes follows. */
     ok(RUN("fm", "todo", id, "Book the venue", "--owner", "RD"), NULL);
     ok(RUN("fm", "decisions"), "Book the venue");
-    fails(RUN("fm", "done", id, "1"), 1, "is a decision");
+    fails(RUN("fm", "done", id, "2"), 1, "is a decision");
     ok(RUN("fm", "done", id, "venue"), "done: Book the venue");
-    ok(RUN("fm", "decisions"), "no open action items");
+    struct out open = RUN("fm", "decisions");
+    expect(open, 0, "Look for places", NULL);
+    assert_null(strstr(open.out, "Book the venue"));
+    out_free(&open);
     ok(RUN("fm", "export", id), "- [x] RD: Book the venue");
     /* JSON and HTML exports. */
     json_t *j = json_of(RUN("fm", "export", id, "--format", "json"));

@@ -158,6 +158,17 @@ static int setup_people(void **state)
     return setup_with(state, 1, DECISIONS);
 }
 
+/* Owned lines under "TODOs and Decisions" (docs/formats.md, "Decisions
+ * and action items"): an action item unless it reads as a decision. */
+static const char *TODOS = "# Weekly\n\n## TODOs and Decisions\n\n"
+                           "RD: Look for places\n\nNext meeting: Monday\n\n"
+                           "- [x] AJ: done thing\n\nRD: Decision: keep it\n";
+
+static int setup_todos(void **state)
+{
+    return setup_with(state, 1, TODOS);
+}
+
 static int teardown(void **state)
 {
     struct server *s = *state;
@@ -1124,6 +1135,36 @@ static json_t *items_with(int fd, const char *text, size_t n)
     return NULL;
 }
 
+/* The page's items message says what the outline (formats) says about
+ * each item: kind, done and revocation, as `notes decisions` does. */
+static void test_ui_items_kinds(void **state)
+{
+    struct server *s = *state;
+    int a = ws_note(s);
+    json_decref(ws_expect(a, "hello"));
+    json_t *m = ws_expect(a, "items");
+    json_t *items = json_object_get(m, "items");
+    static const struct {
+        const char *text, *kind;
+        int done;
+    } want[] = {{"Look for places", "task", 0},
+                {"Next meeting: Monday", "decision", 0},
+                {"done thing", "task", 1},
+                {"keep it", "decision", 0}};
+    assert_int_equal(json_array_size(items), 4);
+    for (size_t i = 0; i < 4; i++) {
+        json_t *it = json_array_get(items, i);
+        assert_string_equal(json_string_value(json_object_get(it, "text")),
+                            want[i].text);
+        assert_string_equal(json_string_value(json_object_get(it, "kind")),
+                            want[i].kind);
+        assert_int_equal(json_is_true(json_object_get(it, "done")), want[i].done);
+        assert_true(json_is_null(json_object_get(it, "revocation")));
+    }
+    json_decref(m);
+    close(a);
+}
+
 /*
  * Confirming a decision from the page: the daemon signs it (the page sends
  * what it shows; a stale text is refused and nothing is stored), and the
@@ -1392,6 +1433,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ui_pipelined, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ui_keepalive_posts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ui_confirm, setup_people, teardown),
+        cmocka_unit_test_setup_teardown(test_ui_items_kinds, setup_todos, teardown),
         cmocka_unit_test_setup_teardown(test_ui_confirm_malformed, setup_people,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ui_authorship_people, setup,

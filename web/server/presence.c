@@ -34,9 +34,8 @@ static json_t *items_msg(struct unote *n)
             json_array_append_new(
                 items,
                 json_pack("{s:s, s:s?, s:s, s:s?, s:s?, s:b, s:I, s:o, s:o, "
-                          "s:b, s:o, s:I}",
-                          "kind",
-                          it->kind == NOTES_FMT_ITEM_TASK ? "task" : "decision",
+                          "s:b, s:s?, s:o, s:I}",
+                          "kind", notes_fmt_item_kind_name(it->kind),
                           "id", it->has_anchor ? it->id : NULL, "text",
                           it->text, "owner", it->owner, "owner_as_written",
                           it->owner_written, "done", it->done, "line",
@@ -44,6 +43,7 @@ static json_t *items_msg(struct unote *n)
                           it->nauthors ? notes_web__who_json_of(ui, n->d, it->authors[0])
                                        : json_null(),
                           "edited_by", edited, "verified", it->verified,
+                          "revocation", notes_fmt_revocation_name(it->revocation),
                           "confirmations",
                           notes_web__confirms_json(ui, n->d, it->confirms, it->nconfirms),
                           "confirmed_by", (json_int_t)it->confirmed_by));

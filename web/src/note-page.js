@@ -491,7 +491,7 @@ class NotePage {
     const orphans = this.unattached.filter((c) => c && typeof c === 'object');
     clear(this.itemsEl,
       this.renderConflicts(),
-      !this.items.length ? h('p', { class: 'empty' }, 'None yet. Write "RD: text" under a "Decisions" or "TODOs" heading, or "- [ ] RD: text" anywhere.') : null,
+      !this.items.length ? h('p', { class: 'empty' }, 'None yet. Write "RD: text" under a "TODOs" heading (an action item), "RD: Decision: text" or "text" under "Decisions", or "- [ ] RD: text" anywhere.') : null,
       decisions.length ? [h('h3', {}, `Decisions (${decisions.length})`), list(decisions)] : null,
       tasks.length ? [h('h3', {}, `Action items (${tasks.filter((t) => !t.done).length} open)`), list(tasks)] : null,
       orphans.length ? [h('h3', {}, 'Confirmations of items no longer in the note'),
@@ -511,9 +511,24 @@ class NotePage {
         h('span', { class: 'text' }, clip(String(it.text ?? ''), ITEM_MAX)),
         h('span', { class: 'by' },
           rb ? ['recorded by ', this.who(rb, true)] : 'not yet recorded',
-          ' ', it.verified ? h('span', { class: 'ok', title: 'covered by a verified signature' }, '✓ verified')
-            : h('span', { class: 'bad', title: 'not covered by a verified signature (not committed yet?)' }, '✗ not verified')),
+          ' ', this.renderVerified(it)),
         this.renderConfirmations(it, id)));
+  }
+
+  // A revoked device's text is told apart from everyone else's, and what it wrote
+  // after its revocation from what it wrote before (docs/formats.md, "Decisions and
+  // action items": the item's "revocation").
+  renderVerified(it) {
+    if (!it.verified) return h('span', { class: 'bad', title: 'not covered by a verified signature (not committed yet?)' }, '✗ not verified');
+    if (it.revocation === 'after') {
+      return h('span', { class: 'bad', 'data-revocation': 'after', title: 'a device revoked since wrote some of it without having seen its revocation: maybe not its owner' },
+        '✗ from a revoked device, maybe after its revocation');
+    }
+    if (it.revocation === 'before') {
+      return h('span', { class: 'conf warn', 'data-revocation': 'before', title: 'every signature verifies; a device that wrote it was revoked later' },
+        '✓ verified, written before its device was revoked');
+    }
+    return h('span', { class: 'ok', title: 'covered by a verified signature' }, '✓ verified');
   }
 
   // "✓ confirmed by Omar, Rita", then each confirmation that does not count and why
