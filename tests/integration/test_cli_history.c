@@ -170,7 +170,7 @@ static void test_show_at_and_diff_have_front_matter(void **state)
     assert_string_equal(orig, sample);
     ok(RUN("sa", "set", id, "title", "Community Gathering (moved)"), NULL);
     ok(RUN("sa", "set", id, "participants+", "Vela"), NULL);
-    ok(RUN("sa", "append", id, "Andra: Write the summary"), NULL);
+    ok(RUN("sa", "append", id, "--section", "TODOs", "Andra: Write the summary"), NULL);
 
     /* The whole note as it was: front matter and text, byte for byte. */
     char *then = out_of(RUN("sa", "show", id, "--at", first));
