@@ -42,15 +42,7 @@ static void put_lines(FILE *f, const char *s, size_t n)
  * numbers of the text are shown counted in that file. */
 static size_t fm_lines(notes_doc *d)
 {
-    size_t n, tl, k = 0;
-    char *md = cli_render_markdown(d, &n);
-    if (!md)
-        return 0;
-    (void)notes_doc_text(d, &tl);
-    for (size_t i = 0; i + tl < n; i++)
-        k += md[i] == '\n';
-    free(md);
-    return k;
+    return notes_fmt_md_text_line(d);
 }
 
 /* The line conflicts of d as JSON (an array), or printed for people. */

@@ -166,6 +166,8 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
     cli_note_id(hex, notes_doc_id(d));
     const char *title = notes_doc_field(d, "title");
     int header = 0;
+    /* Lines as in the file `notes show` prints (front matter included). */
+    size_t off = arr ? notes_fmt_md_text_line(d) : 0;
     for (size_t i = 0; i < o.nitems; i++) {
         const notes_fmt_item *it = &o.items[i];
         if (open_only && (it->kind != NOTES_FMT_ITEM_TASK || it->done))
@@ -201,7 +203,7 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
                 "recorded_by", it->nauthors ? rec : NULL, "recorded_by_key",
                 it->nauthors ? key : NULL, "recorded_by_fingerprint",
                 it->nauthors ? fpr : NULL, "edited_by", eds, "verified",
-                it->verified, "line", (json_int_t)it->line, "id",
+                it->verified, "line", (json_int_t)(it->line + off), "id",
                 it->has_anchor ? it->id : NULL, "confirmations", cfs,
                 "confirmed_by_count", (json_int_t)it->confirmed_by);
             json_object_set_new(jo, "recorded_by_equivocating_key",

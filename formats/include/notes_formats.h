@@ -89,6 +89,12 @@ NOTES_API NOTES_NODISCARD int notes_fmt_md_import(notes_doc *d, const char *md,
  */
 NOTES_API NOTES_NODISCARD int notes_fmt_md_export(notes_doc *d, char **out,
                                               size_t *n);
+/*
+ * How many lines of notes_fmt_md_export's output (the file `notes show`
+ * prints) come before the text: line k of the text is line k + this of
+ * the file. 0 for a note without front matter, or when it cannot tell.
+ */
+NOTES_API size_t notes_fmt_md_text_line(notes_doc *d);
 
 /* ---- Meeting template -------------------------------------------------- */
 

@@ -162,7 +162,7 @@ static json_t *opt_string(const char *s)
     return s ? json_string(s) : json_null();
 }
 
-static json_t *sections(const notes_fmt_outline *o)
+static json_t *sections(const notes_fmt_outline *o, size_t off)
 {
     json_t *root = json_array();
     json_t **objs = calloc(o->nsections + 1, sizeof(json_t *));
@@ -174,6 +174,9 @@ static json_t *sections(const notes_fmt_outline *o)
                             (int)s->level, "heading", s->heading, "title",
                             s->title, "line", (json_int_t)s->line, "decisions",
                             s->decisions, "sections");
+        if (objs[i])
+            json_object_set_new(objs[i], "show_line",
+                                json_integer((json_int_t)(s->line + off)));
         if (!objs[i])
             goto fail;
         json_t *into =
@@ -193,7 +196,7 @@ fail:
     return NULL;
 }
 
-static json_t *items(notes_doc *d, const notes_fmt_outline *o)
+static json_t *items(notes_doc *d, const notes_fmt_outline *o, size_t off)
 {
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < o->nitems; i++) {
@@ -223,6 +226,9 @@ static json_t *items(notes_doc *d, const notes_fmt_outline *o)
             notes_fmt_revocation_name(it->revocation), "confirmations",
             confirms(d, it->confirms, it->nconfirms), "confirmed_by_count",
             (json_int_t)it->confirmed_by);
+        if (obj)
+            json_object_set_new(obj, "show_line",
+                                json_integer((json_int_t)(it->line + off)));
         if (append_whole(arr, obj, "recorded_by", "edited_by",
                          "confirmations", (const char *)NULL))
             return NULL;
@@ -268,11 +274,12 @@ int notes_fmt_json_export(notes_doc *d, char **out, size_t *n)
         }
     notes_free(heads);
     const char *text = notes_doc_text(d, &tl);
+    size_t off = notes_fmt_md_text_line(d);
     json_t *root = json_pack(
         "{s:s, s:o, s:o*, s:o*, s:o, s:o*, s:o*, s:o*, s:o*}", "format",
         "notes.note/1", "id", hex(notes_doc_id(d), 16), "version", version,
         "front_matter", front_matter(d), "text", json_stringn(text, tl),
-        "sections", sections(&o), "items", items(d, &o), "authors", authors(d),
+        "sections", sections(&o, off), "items", items(d, &o, off), "authors", authors(d),
         "unattached_confirmations",
         confirms(d, o.orphan_confirms, o.norphans));
     notes_fmt_outline_clear(&o);

@@ -459,6 +459,20 @@ static int put_front_matter(struct notes_fmt__buf *b, notes_doc *d, const struct
     return NOTES_OK;
 }
 
+size_t notes_fmt_md_text_line(notes_doc *d)
+{
+    char *md;
+    size_t n, tl, k = 0;
+    if (!d || notes_fmt_md_export(d, &md, &n) != NOTES_OK)
+        return 0;
+    (void)notes_doc_text(d, &tl);
+    /* The export is the front matter, then the text as it is. */
+    for (size_t i = 0; i + tl < n; i++)
+        k += md[i] == '\n';
+    notes_fmt_free(md);
+    return k;
+}
+
 int notes_fmt_md_export(notes_doc *d, char **out, size_t *n)
 {
     struct notes_fmt__buf b = NOTES_FMT__BUF_INIT;

@@ -257,6 +257,41 @@ static void test_blame_whole_note(void **state)
     free(show);
 }
 
+/* Line numbers agree between show, blame, decisions --json and show
+ * --json's show_line: counted in the file `notes show` prints. */
+static void test_line_numbers_agree(void **state)
+{
+    (void)state;
+    char id[33];
+    setup_home("ln", "Ana", id);
+    char *show = out_of(RUN("ln", "show", id));
+    size_t want = 0;
+    char line[256];
+    for (size_t k = 1; !want; k++) {
+        line_of(show, k, line, sizeof(line));
+        if (strcmp(line, "Marco: Book the room for October") == 0)
+            want = k;
+    }
+    assert_int_equal(want, 18);
+    json_t *dec = json_of(RUN("ln", "decisions", id, "--json"));
+    assert_int_equal(json_array_size(dec), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(dec, 0), "line")),
+                     want);
+    json_t *j = json_of(RUN("ln", "show", id, "--json"));
+    json_t *it = json_array_get(json_object_get(j, "items"), 0);
+    assert_int_equal(json_integer_value(json_object_get(it, "show_line")), want);
+    /* "line" stays the line in "text" (notes.note/1 keeps its meanings). */
+    assert_int_equal(json_integer_value(json_object_get(it, "line")), want - 9);
+    json_t *b = json_of(RUN("ln", "blame", id, "--json"));
+    json_t *e = json_array_get(b, want - 1);
+    assert_int_equal(json_integer_value(json_object_get(e, "line")), want);
+    assert_string_equal(json_string_value(json_object_get(e, "text")), line);
+    json_decref(b);
+    json_decref(j);
+    json_decref(dec);
+    free(show);
+}
+
 static void test_blame_two_writers(void **state)
 {
     (void)state;
@@ -490,6 +525,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_show_at_and_diff_have_front_matter),
         cmocka_unit_test(test_blame_whole_note),
+        cmocka_unit_test(test_line_numbers_agree),
         cmocka_unit_test(test_blame_two_writers),
         cmocka_unit_test(test_log_says_what),
         cmocka_unit_test(test_edit_front_matter),
