@@ -15,6 +15,7 @@ enum { EXIT_USER = 1, EXIT_DATA = 2, EXIT_SYSTEM = 3 };
 struct cli_ctx {
     const char *home;   /* $NOTES_HOME or the XDG default */
     int json;           /* --json given */
+    int quiet;          /* -q/--quiet given: no confirmation lines */
     int color;          /* stdout is a terminal and NO_COLOR is unset */
     notes_replica *r;   /* opened for commands that need it */
     int damaged;        /* a note read was damaged or lacked acknowledged
@@ -52,6 +53,13 @@ void cli_put_text(FILE *f, const char *s, size_t n);
 int cli_has_controls(const char *s);
 /* cli_put_text to stdout, flushed; an exit code. */
 int cli_write_text(const char *s, size_t n);
+
+/* A command's one confirmation line on success ("Set title of 3f2a1b9c.",
+ * "Wrote weekly.bundle (12 changes)."): printed to stdout with a newline,
+ * unless -q/--quiet or --json (whose output stays pure JSON). Errors and
+ * warnings go to stderr as ever and are never silenced. */
+void cli_done(const struct cli_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Report a libnotes error: "notes: WHAT: DETAIL" and map to an exit code. */
 int cli_fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -293,6 +293,18 @@ int cli_fail(int rc, const char *fmt, ...)
     return cli_exit_code(rc);
 }
 
+void cli_done(const struct cli_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    if (ctx->quiet || ctx->json)
+        return;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
+}
+
 int cli_usage(const char *name)
 {
     for (const struct cli_cmd *c = cli_commands; c->name; c++) {
@@ -756,7 +768,9 @@ static int print_man(void)
            "exchange changes and converge to the same text in any order.\n"
            ".PP\nNOTE is a note id, a unique id prefix (4 or more hex digits) or a "
            "unique title match. \\fB\\-\\-json\\fR gives machine\\-readable output "
-           "on read commands.\n.SH COMMANDS\n");
+           "on read commands. \\fB\\-q\\fR (\\fB\\-\\-quiet\\fR), before or "
+           "after the command, leaves out the line that confirms a success "
+           "(errors and warnings are still said).\n.SH COMMANDS\n");
     for (const struct cli_cmd *c = cli_commands; c->name; c++) {
         printf(".TP\n.B notes %s\n", c->name);
         roff(c->usage);
@@ -820,7 +834,8 @@ int cmd_help(int argc, char **argv, struct cli_ctx *ctx)
     for (const struct cli_cmd *c = cli_commands; c->name; c++)
         printf("  %-8s %s\n", c->name, c->usage);
     printf("\nNOTE is a note id, a unique id prefix (4+ digits) or a unique "
-           "title match.\nThe replica lives in $NOTES_HOME (default: "
+           "title match.\n-q (--quiet) leaves out the line that confirms a "
+           "success.\nThe replica lives in $NOTES_HOME (default: "
            "$XDG_DATA_HOME/notes or ~/.local/share/notes).\n"
            "Exit codes: 0 ok, 1 user error, 2 verification or data problem, "
            "3 system error.\nMore: notes help COMMAND\n");
@@ -840,6 +855,14 @@ int main(int argc, char **argv)
         cmd_help(1, argv, &ctx);
         return EXIT_USER;
     }
+    /* -q before the command too: `notes -q set ...`. */
+    int quiet_first = 0;
+    while (argc > 2 && (strcmp(argv[1], "-q") == 0 ||
+                        strcmp(argv[1], "--quiet") == 0)) {
+        quiet_first = 1;
+        argv++;
+        argc--;
+    }
     const char *name = argv[1];
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
         name = "help";
@@ -856,7 +879,7 @@ int main(int argc, char **argv)
                 cli_esc(name));
         return EXIT_USER;
     }
-    /* Global flags: --json anywhere, --help anywhere. */
+    /* Global flags: --json, -q/--quiet and --help anywhere. */
     int n = 0;
     char **args = calloc((size_t)argc, sizeof(*args));
     if (!args)
@@ -864,6 +887,9 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) {
             ctx.json = 1;
+        } else if (i > 1 && (strcmp(argv[i], "-q") == 0 ||
+                             strcmp(argv[i], "--quiet") == 0)) {
+            ctx.quiet = 1;
         } else if (i > 1 && (strcmp(argv[i], "--help") == 0 ||
                              strcmp(argv[i], "-h") == 0)) {
             char helpw[] = "help", namew[32];
@@ -875,6 +901,7 @@ int main(int argc, char **argv)
             args[n++] = argv[i];
         }
     }
+    ctx.quiet |= quiet_first;
     ctx.home = default_home();
     ctx.color = isatty(1) && !getenv("NO_COLOR");
     if (cmd->flags & CLI_NEEDS_REPLICA) {
