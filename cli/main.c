@@ -83,11 +83,16 @@ const struct cli_cmd cli_commands[] = {
      "it (claimed name and key fingerprint) and whether the signatures behind\n"
      "it verify. Without NOTE: the open action items of all notes.\n"
      "  notes decisions weekly\n  notes decisions", CLI_NEEDS_REPLICA},
-    {"set", cmd_set, "NOTE FIELD[+|-] [VALUE]",
-     "Set a front-matter field; FIELD+ adds to a list field, FIELD- removes;\n"
-     "no VALUE removes a scalar field.\n"
+    {"set", cmd_set, "NOTE FIELD[+|-] [VALUE...]",
+     "Set a front-matter field (FIELD matches the note's fields whatever the\n"
+     "case). On a list field (participants, tags, teams, or any with\n"
+     "elements) the VALUEs replace the list; FIELD+ adds one, FIELD- removes\n"
+     "one. datetime takes ISO 8601 (2023-05-15T13:00+02:00, 2023-05-15).\n"
+     "No VALUE removes the field; the title cannot be removed (NOTE finds\n"
+     "notes by it), only changed. Prints one line saying what changed.\n"
      "  notes set weekly title \"Weekly sync #2\"\n"
-     "  notes set weekly participants+ Maria", CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
+     "  notes set weekly participants+ Maria\n"
+     "  notes set weekly participants Ana Dana", CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
     {"log", cmd_log, "NOTE [--json]",
      "The note's history: change id, author, time, what it did. Changes of a\n"
      "key that signed two changes with one seq are marked [equivocating key].\n"

