@@ -132,11 +132,15 @@ const struct cli_cmd cli_commands[] = {
      "  notes export weekly -o weekly.md --attest\n"
      "  notes export weekly --format bundle -o weekly.bundle",
      CLI_NEEDS_REPLICA},
-    {"import", cmd_import, "FILE",
-     "Import a bundle of signed changes (from `notes export --format\n"
-     "bundle`): every change is verified before anything is stored; a note\n"
-     "already present is merged.\n"
-     "  notes import weekly.bundle", CLI_NEEDS_REPLICA},
+    {"import", cmd_import, "[--again] FILE|-",
+     "Import a Markdown note (front matter and text, e.g. a meeting note\n"
+     "written elsewhere or exported with `notes export`) as a new note, or a\n"
+     "bundle of signed changes (from `notes export --format bundle`): every\n"
+     "change is verified before anything is stored; a note already present\n"
+     "is merged. Prints the note's id. A Markdown file already here as an\n"
+     "unchanged note is not imported twice: its id is printed and stderr says\n"
+     "so; --again imports a second copy.\n"
+     "  notes import meeting.md\n  notes import weekly.bundle", CLI_NEEDS_REPLICA},
     {"space", cmd_space, "create NAME | list | show NAME | add NAME NOTE | remove NAME NOTE",
      "Spaces are shared notebooks: a name and a secret. Only members of a\n"
      "space can connect, and only its notes travel. Notes are in no space\n"

@@ -180,10 +180,56 @@ static void test_set(void **state)
     free(id);
 }
 
+/* ---- import ---- */
+
+static size_t lines(const char *s)
+{
+    size_t n = 0;
+    for (; (s = strchr(s, '\n')); s++)
+        n++;
+    return n;
+}
+
+static void test_import_twice(void **state)
+{
+    (void)state;
+    ok(RUN("imp", "init", "--name", "Ana"), NULL);
+    char *path = sample("kraft-2022-04-06.md");
+    char *id = first_line(RUN("imp", "import", path));
+    assert_int_equal(strlen(id), 32);
+    /* The same file again: the note here is offered, nothing stored. */
+    struct out r = RUN("imp", "import", path);
+    expect(r, 0, id, "already here");
+    assert_non_null(strstr(r.err, "--again"));
+    out_free(&r);
+    char *list = stdout_of(RUN("imp", "list"));
+    assert_int_equal(lines(list), 1);
+    free(list);
+    /* --again makes the second copy on purpose. */
+    char *id2 = first_line(RUN("imp", "import", "--again", path));
+    assert_string_not_equal(id, id2);
+    list = stdout_of(RUN("imp", "list"));
+    assert_int_equal(lines(list), 2);
+    free(list);
+    /* Once the note here is edited, the file is a different note. */
+    ok(RUN("imp", "set", id, "location", "Elsewhere"), NULL);
+    ok(RUN("imp", "set", id2, "location", "Elsewhere"), NULL);
+    char *id3 = first_line(RUN("imp", "import", path));
+    assert_string_not_equal(id3, id);
+    assert_string_not_equal(id3, id2);
+    fails(RUN("imp", "import", "--bogus"), 1, "usage");
+    ok(RUN("imp", "help", "import"), "Markdown");
+    free(id3);
+    free(id2);
+    free(id);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_set),
+        cmocka_unit_test(test_import_twice),
     };
     if (!getenv("NOTES_BIN")) {
         fprintf(stderr, "NOTES_BIN is not set\n");
