@@ -684,6 +684,38 @@ static int parse_uint(const char *v, unsigned long max, unsigned long *out)
     return 0;
 }
 
+static const char *ago(uint64_t now, uint64_t ms, char *buf, size_t n);
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* One daemon per replica: a second one would answer the same peers with
+ * the same key, fight over the page's port and leave `notes peers` with
+ * only the first one's state. The running one holds serve.lock; name it. */
+static int refuse_second_daemon(struct cli_ctx *ctx)
+{
+    notes_sync_peers ps;
+    char when[64];
+    if (notes_sync_peers_read(ctx->home, &ps) != NOTES_OK)
+        return 0; /* unreadable state: the hub says what it can */
+    int running = ps.running;
+    if (running && ps.known)
+        fprintf(stderr, "notes: a daemon already serves this replica: pid %ld, "
+                        "TCP port %d, started %s (see: notes peers; stop it "
+                        "with Ctrl-C where it runs, or: kill %ld)\n",
+                ps.pid, ps.port, ago(now_ms(), ps.started_ms, when, sizeof(when)),
+                ps.pid);
+    else if (running)
+        fprintf(stderr, "notes: a daemon already serves this replica (it holds "
+                        "%s/serve.lock); stop it first\n", cli_esc(ctx->home));
+    notes_sync_peers_clear(&ps);
+    return running ? EXIT_USER : 0;
+}
+
 int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
 {
     const char *listen = NULL, *pass, *ui_listen = "127.0.0.1:7464";
@@ -727,6 +759,8 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
         (sessions_s && parse_uint(sessions_s, 1000000, &nsessions)))
         return cli_usage("serve");
     sessions = (unsigned)nsessions;
+    if ((ret = refuse_second_daemon(ctx)))
+        return ret;
     discovery = !no_discovery;
     if (no_ui)
         ui_listen = NULL;

@@ -191,6 +191,8 @@ const struct cli_cmd cli_commands[] = {
      "The page (unless --no-ui): the notes in the browser, edited live with\n"
      "the people in the call, on 127.0.0.1:7464 (--ui picks the port);\n"
      "the URL with its access token is printed at start (notes open).\n"
+     "One daemon per replica: a second notes serve is refused, naming the\n"
+     "running one (its pid and port).\n"
      "  notes serve\n"
      "  notes serve --listen 127.0.0.1:7654 --peer 192.168.1.20:7654\n"
      "  notes serve --relay 203.0.113.7:7656",

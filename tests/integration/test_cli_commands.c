@@ -15,12 +15,17 @@
 #include <string.h>
 #include <cmocka.h>
 #include <jansson.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "clirun.h"
 #include "tmpdir.h"
 
 static char *work;
+static const char *bin;
+static pid_t g_daemons[4]; /* killed and reaped by teardown_daemons */
 
 struct out {
     int status;
@@ -225,13 +230,141 @@ static void test_import_twice(void **state)
     free(path);
 }
 
+/* ---- serve ---- */
+
+/* `notes serve` for replica `home` on an ephemeral loopback port, its
+ * output in work/serve-HOME.out; returns its pid and the port (bounded
+ * wait for it to listen), kept in g_daemons[slot] for the teardown. */
+static pid_t start_serve(const char *home, int slot, int *port)
+{
+    char *home_path = test_path(work, home);
+    char name[64];
+    snprintf(name, sizeof(name), "serve-%s.out", home);
+    char *out = test_path(work, name);
+    unlink(out);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fo, 1);
+        dup2(fo, 2);
+        setenv("NOTES_HOME", home_path, 1);
+        unsetenv("NOTES_PASSPHRASE");
+        execl(bin, bin, "serve", "--listen", "127.0.0.1:0", "--no-ui",
+              "--no-discovery", "--no-relay", (char *)NULL);
+        _exit(127);
+    }
+    g_daemons[slot] = pid;
+    *port = 0;
+    for (int i = 0; i < 200 && !*port; i++) { /* at most 10 s */
+        size_t n;
+        char *text = (char *)test_slurp(out, &n);
+        const char *p = text ? strstr(text, "listening on port ") : NULL;
+        if (p)
+            *port = atoi(p + 18);
+        free(text);
+        if (!*port)
+            usleep(50 * 1000);
+    }
+    if (!*port) {
+        size_t n;
+        char *text = (char *)test_slurp(out, &n);
+        print_message("serve said: %s\n", text ? text : "(nothing)");
+        free(text);
+    }
+    assert_true(*port > 0);
+    free(home_path);
+    free(out);
+    return pid;
+}
+
+static void stop_serve(int slot)
+{
+    int st;
+    pid_t pid = g_daemons[slot];
+    if (pid <= 0)
+        return;
+    kill(pid, SIGTERM);
+    for (int i = 0; i < 100; i++) { /* at most 5 s, then kill */
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            g_daemons[slot] = 0;
+            return;
+        }
+        usleep(50 * 1000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    g_daemons[slot] = 0;
+}
+
+static int teardown_daemons(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 4; i++)
+        if (g_daemons[i] > 0) {
+            kill(g_daemons[i], SIGKILL);
+            waitpid(g_daemons[i], NULL, 0);
+            g_daemons[i] = 0;
+        }
+    return 0;
+}
+
+static void test_serve_once(void **state)
+{
+    (void)state;
+    ok(RUN("srv", "init", "--name", "Ana"), NULL);
+    char *id = first_line(RUN("srv", "new", "Team meeting"));
+    ok(RUN("srv", "space", "create", "team"), NULL);
+    ok(RUN("srv", "space", "add", "team", id), NULL);
+    int port;
+    pid_t pid = start_serve("srv", 0, &port);
+    /* A second daemon on the same replica is refused at once (it would
+     * not get as far as listening), naming the running one. */
+    char pidtext[32];
+    snprintf(pidtext, sizeof(pidtext), "pid %ld", (long)pid);
+    char *errf = test_path(work, "serve2.err");
+    pid_t p2 = fork();
+    assert_true(p2 >= 0);
+    if (p2 == 0) {
+        char *home_path = test_path(work, "srv");
+        int fe = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fe, 1);
+        dup2(fe, 2);
+        setenv("NOTES_HOME", home_path, 1);
+        execl(bin, bin, "serve", "--listen", "127.0.0.1:0", "--no-ui",
+              "--no-discovery", "--no-relay", (char *)NULL);
+        _exit(127);
+    }
+    g_daemons[1] = p2;
+    int st = 0, done = 0;
+    for (int i = 0; i < 200 && !done; i++) { /* at most 10 s */
+        done = waitpid(p2, &st, WNOHANG) == p2;
+        if (!done)
+            usleep(50 * 1000);
+    }
+    size_t n;
+    char *said = (char *)test_slurp(errf, &n);
+    if (!done || !WIFEXITED(st) || WEXITSTATUS(st) != 1 ||
+        !strstr(said, "already serves this replica") || !strstr(said, pidtext))
+        fail_msg("a second serve %s: %s", done ? "ended" : "kept running",
+                 said ? said : "");
+    g_daemons[1] = 0;
+    assert_null(strstr(said, "listening"));
+    free(said);
+    free(errf);
+    stop_serve(0);
+    free(id);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_set),
         cmocka_unit_test(test_import_twice),
+        cmocka_unit_test_teardown(test_serve_once, teardown_daemons),
     };
-    if (!getenv("NOTES_BIN")) {
+    bin = getenv("NOTES_BIN");
+    if (!bin) {
         fprintf(stderr, "NOTES_BIN is not set\n");
         return 1;
     }
