@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -762,10 +763,16 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
     if ((ret = refuse_second_daemon(ctx)))
         return ret;
     discovery = !no_discovery;
-    if (no_ui)
+    char ui_lo[80];
+    if (no_ui) {
         ui_listen = NULL;
-    else if (ui)
+    } else if (ui && strncasecmp(ui, "localhost:", 10) == 0) {
+        /* The page is for this machine only: localhost is 127.0.0.1. */
+        snprintf(ui_lo, sizeof(ui_lo), "127.0.0.1:%.20s", ui + 10);
+        ui_listen = ui_lo;
+    } else if (ui) {
         ui_listen = ui;
+    }
     if (!listen) {
         snprintf(def, sizeof(def), "0.0.0.0:%d", DEFAULT_PORT);
         listen = def;

@@ -166,8 +166,10 @@ const struct cli_cmd cli_commands[] = {
      "change verified before it is stored; prints what moved. On a terminal,\n"
      "a progress line per note sent or received (bytes done / total).\n"
      "With --relay, the peer is the first member of the space present at\n"
-     "that relay.\n"
-     "  notes sync 192.168.1.20:7654\n"
+     "that relay. HOST, here and wherever an address is taken (serve,\n"
+     "invite, relay), is an IPv4 address, [IPv6] or a host name (localhost,\n"
+     "nas.local), resolved when it is given.\n"
+     "  notes sync 192.168.1.20:7654\n  notes sync nas.local:7654\n"
      "  notes sync --relay 203.0.113.7:7656 --space team", CLI_NEEDS_REPLICA},
     {"serve", cmd_serve,
      "[--listen HOST:PORT] [--peer HOST:PORT]... [--relay HOST:PORT]...\n"

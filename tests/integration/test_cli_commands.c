@@ -356,12 +356,42 @@ static void test_serve_once(void **state)
     free(id);
 }
 
+/* ---- host names ---- */
+
+static void test_host_names(void **state)
+{
+    (void)state;
+    ok(RUN("ha", "init", "--name", "Ana"), NULL);
+    ok(RUN("hb", "init", "--name", "Bo"), NULL);
+    char *id = first_line(RUN("ha", "new", "Team meeting"));
+    ok(RUN("ha", "space", "create", "team"), NULL);
+    ok(RUN("ha", "space", "add", "team", id), NULL);
+    int port;
+    start_serve("ha", 0, &port);
+    char addr[64];
+    snprintf(addr, sizeof(addr), "localhost:%d", port);
+    /* An invite naming the host, joined and synced by name. */
+    char *code = first_line(RUN("ha", "invite", "team", "--address", addr));
+    ok(RUN("hb", "join", code), "received 1");
+    ok(RUN("hb", "append", id, "Bo: a point"), NULL);
+    ok(RUN("hb", "sync", addr), "synced");
+    ok(RUN("ha", "show", id), "Bo: a point");
+    /* A name that does not resolve, and one that is no name: exit 1,
+     * saying which. */
+    fails(RUN("hb", "sync", "nosuchhost.invalid:7654"), 1, "cannot resolve host");
+    fails(RUN("hb", "sync", "bad_name:7654"), 1, "must be HOST:PORT");
+    stop_serve(0);
+    free(code);
+    free(id);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_set),
         cmocka_unit_test(test_import_twice),
         cmocka_unit_test_teardown(test_serve_once, teardown_daemons),
+        cmocka_unit_test_teardown(test_host_names, teardown_daemons),
     };
     bin = getenv("NOTES_BIN");
     if (!bin) {
