@@ -61,6 +61,12 @@ int cli_write_text(const char *s, size_t n);
 void cli_done(const struct cli_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Columns a string takes on a terminal (UTF-8: combining marks 0, wide
+ * characters 2), and it printed to stdout padded with spaces to `width`
+ * columns: tables line up with "RăzvanD" as with "Razvan". */
+size_t cli_width(const char *s);
+void cli_pad(const char *s, size_t width);
+
 /* Report a libnotes error: "notes: WHAT: DETAIL" and map to an exit code. */
 int cli_fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_usage(const char *cmd);
@@ -94,6 +100,18 @@ void cli_note_id(char out[33], const uint8_t id[16]);
  * name it claims plus ", unknown key" (cmd_people.c). */
 void cli_author(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
                 char *out, size_t n);
+/* How a peer's device key is shown (notes peers, sync messages), by the
+ * rule of cli_author: "NAME (FPR)" with a note of `space` that knows the
+ * key, where FPR is the person's fingerprint when the device is linked to
+ * one (then, with_device, ", device DEVICE-FPR" follows); a key in no
+ * note here: "PETNAME (DEVICE-FPR)" or "device DEVICE-FPR". */
+void cli_peer(struct cli_ctx *ctx, const char *space, const uint8_t pk[32],
+              int with_device, char *out, size_t n);
+/* After `notes join`: the inviter's key (from the code) named in
+ * HOME/trust, by the name it claims in the space's notes, unless it has
+ * a name there already; one line says so (cmd_people.c). */
+void cli_trust_inviter(struct cli_ctx *ctx, const char *space,
+                       const uint8_t inviter[32]);
 /* Format a Unix ms time as local ISO 8601 with offset. */
 void cli_time(uint64_t ms, char *out, size_t n);
 /* Read a whole file or "-" (stdin), bounded while reading: more than max

@@ -398,11 +398,15 @@ static int sync_once(struct cli_ctx *ctx, const char *pass, const char *space,
 static void print_report(struct cli_ctx *ctx, const char *what,
                          const notes_sync_report *r)
 {
-    char fpr[NOTES_FPR_STRLEN];
+    char fpr[NOTES_FPR_STRLEN], who[256];
     notes_key_fingerprint(r->peer, fpr);
+    /* Named as everywhere else (cli_peer: the person's fingerprint when the
+     * device is linked to one, the device's after it). */
+    cli_peer(ctx, r->space, r->peer, 1, who, sizeof(who));
     if (ctx->json) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
                               "result", what, "space", r->space, "peer", fpr,
+                              "peer_shown", who,
                               "changes_sent", (json_int_t)r->changes_sent,
                               "changes_received", (json_int_t)r->changes_received,
                               "notes_created", (json_int_t)r->notes_created,
@@ -415,7 +419,7 @@ static void print_report(struct cli_ctx *ctx, const char *what,
     } else {
         printf("%s with %s in space %s: sent %llu change%s, received %llu "
                "(%llu new note%s); %llu bytes out, %llu in\n",
-               what, fpr, cli_esc(r->space), (unsigned long long)r->changes_sent,
+               what, who, cli_esc(r->space), (unsigned long long)r->changes_sent,
                r->changes_sent == 1 ? "" : "s",
                (unsigned long long)r->changes_received,
                (unsigned long long)r->notes_created,
@@ -528,6 +532,9 @@ int cmd_join(int argc, char **argv, struct cli_ctx *ctx)
         notes_sync_space_clear(&inv.space);
         return ret;
     }
+    /* The inviter is known from here on: named in HOME/trust by the name
+     * it claims in the notes just received (the code came from them). */
+    cli_trust_inviter(ctx, inv.space.name, inv.inviter);
     print_report(ctx, "synced", &rep);
     notes_sync_space_clear(&inv.space);
     return 0;
@@ -990,6 +997,11 @@ int cmd_peers(int argc, char **argv, struct cli_ctx *ctx)
             }
             if (names[i][0])
                 json_object_set_new(j, "name", json_string(names[i]));
+            if (e->key_known) { /* as the table shows it (cli_peer) */
+                char shown[256];
+                cli_peer(ctx, e->space, e->key, 1, shown, sizeof(shown));
+                json_object_set_new(j, "shown", json_string(shown));
+            }
             if (e->addr[0])
                 json_object_set_new(j, "address", json_string(e->addr));
             json_object_set_new(j, "state", json_string(ps.running ? e->state
@@ -1043,33 +1055,52 @@ int cmd_peers(int argc, char **argv, struct cli_ctx *ctx)
         if (ps.npeers == 0 && ps.known)
             printf("no peers known%s\n",
                    ps.discovery ? " (none announced itself on the LAN yet)" : "");
-        if (ps.npeers)
-            printf("%-12s %-24s %-21s %-12s %-11s %-7s %-11s %-11s %5s %5s\n",
-                   "SPACE", "PEER", "ADDRESS", "STATE", "FOUND", "PATH",
-                   "LAST SEEN", "LAST SYNC", "SENT", "RECV");
+        /* Columns as wide as their widest cell, in display columns. */
+        enum { NCOL = 10 };
+        static const char *head[NCOL] = {"SPACE", "PEER", "ADDRESS", "STATE",
+                                         "FOUND", "PATH", "LAST SEEN",
+                                         "LAST SYNC", "SENT", "RECV"};
+        char (*cell)[NCOL][256] = calloc(ps.npeers + 1, sizeof(*cell));
+        size_t width[NCOL];
+        if (!cell) {
+            free(names);
+            notes_sync_peers_clear(&ps);
+            return EXIT_SYSTEM;
+        }
+        for (size_t c = 0; c < NCOL; c++)
+            width[c] = strlen(head[c]);
         for (size_t i = 0; i < ps.npeers; i++) {
             const notes_sync_peer *e = &ps.peers[i];
-            char who[96], seen[64], sync[64];
-            if (e->key_known) {
-                char fpr[NOTES_FPR_STRLEN];
-                notes_key_fingerprint(e->key, fpr);
-                if (names[i][0])
-                    snprintf(who, sizeof(who), "%s (%s)", cli_esc_claim(names[i]),
-                             fpr);
-                else
-                    snprintf(who, sizeof(who), "%s", fpr);
-            } else {
-                snprintf(who, sizeof(who), "(not reached yet)");
-            }
-            printf("%-12s %-24s %-21s %-12s %-11s %-7s %-11s %-11s %5llu %5llu\n",
-                   cli_esc(e->space), who, e->addr[0] ? cli_esc(e->addr) : "-",
-                   ps.running ? e->state : "offline", e->found,
-                   ps.running && e->path[0] ? e->path : "-",
-                   ago(now, e->last_seen_ms, seen, sizeof(seen)),
-                   ago(now, e->last_sync_ms, sync, sizeof(sync)),
-                   (unsigned long long)e->changes_sent,
-                   (unsigned long long)e->changes_received);
+            snprintf(cell[i][0], 256, "%s", cli_esc(e->space));
+            if (e->key_known)
+                cli_peer(ctx, e->space, e->key, 1, cell[i][1], 256);
+            else
+                snprintf(cell[i][1], 256, "(not reached yet)");
+            snprintf(cell[i][2], 256, "%s", e->addr[0] ? cli_esc(e->addr) : "-");
+            snprintf(cell[i][3], 256, "%s", ps.running ? e->state : "offline");
+            snprintf(cell[i][4], 256, "%s", e->found);
+            snprintf(cell[i][5], 256, "%s",
+                     ps.running && e->path[0] ? e->path : "-");
+            ago(now, e->last_seen_ms, cell[i][6], 256);
+            ago(now, e->last_sync_ms, cell[i][7], 256);
+            snprintf(cell[i][8], 256, "%llu", (unsigned long long)e->changes_sent);
+            snprintf(cell[i][9], 256, "%llu",
+                     (unsigned long long)e->changes_received);
+            for (size_t c = 0; c < NCOL; c++)
+                if (cli_width(cell[i][c]) > width[c])
+                    width[c] = cli_width(cell[i][c]);
         }
+        for (size_t i = 0; ps.npeers && i <= ps.npeers; i++) {
+            for (size_t c = 0; c < NCOL; c++) {
+                const char *v = i == 0 ? head[c] : cell[i - 1][c];
+                if (c >= 8) /* the counts: right-aligned */
+                    printf(" %*s", (int)(width[c] - cli_width(v) + strlen(v)), v);
+                else
+                    cli_pad(v, width[c] + (c < 7)); /* SENT brings its space */
+            }
+            putchar('\n');
+        }
+        free(cell);
     }
     free(names);
     notes_sync_peers_clear(&ps);

@@ -159,7 +159,9 @@ const struct cli_cmd cli_commands[] = {
     {"join", cmd_join, "CODE",
      "Join the space of an invite code and sync at once: with the inviter's\n"
      "address, else (after 3 s) with any member at the code's relays, which\n"
-     "are remembered in $NOTES_HOME/relays for notes serve.\n"
+     "are remembered in $NOTES_HOME/relays for notes serve. The inviter's key\n"
+     "(in the code) is then named in your trust list by the name it claims\n"
+     "(change it with notes trust).\n"
      "  notes join notes1...", CLI_NEEDS_REPLICA},
     {"sync", cmd_sync, "HOST:PORT | --relay HOST:PORT [--space NAME]",
      "One round of sync with a peer: both get the changes they lack, every\n"
@@ -207,8 +209,11 @@ const struct cli_cmd cli_commands[] = {
      "to connected peers at once.\n"
      "  notes open \"Weekly sync\"\n  notes open --no-browser", CLI_NEEDS_REPLICA},
     {"peers", cmd_peers, "[--json]",
-     "The peers the daemon (notes serve) knows: space, key fingerprint and\n"
-     "the name it claims in the notes, address, state (connected, dialing,\n"
+     "The peers the daemon (notes serve) knows: space, who (as everywhere:\n"
+     "your name for the key, else the name it claims, with the person's\n"
+     "fingerprint when the device is linked to one, then \"device\" and the\n"
+     "device's own; a device in no note yet: \"device\" and its fingerprint,\n"
+     "which notes trust can name), address, state (connected, dialing,\n"
      "backoff, discovered, disconnected), how it was found (manual,\n"
      "discovered, inbound, relay), the path (direct, or relay), last seen,\n"
      "last sync, changes sent and received; the relays and whether the daemon\n"
@@ -304,6 +309,60 @@ int cli_fail(int rc, const char *fmt, ...)
     fprintf(stderr, "notes: %s: %s\n", cli_esc(what),
             cli_esc(detail && *detail ? detail : notes_strerror(rc)));
     return cli_exit_code(rc);
+}
+
+/* Columns of one code point on a terminal: 0 for combining marks and
+ * zero-width characters, 2 for East Asian wide ones and emoji, else 1. A
+ * table of the ranges that occur, not the whole of wcwidth: no locale is
+ * needed (tests and pipes run in C). */
+static int cp_width(uint32_t c)
+{
+    if ((c >= 0x300 && c <= 0x36f) || (c >= 0x1ab0 && c <= 0x1aff) ||
+        (c >= 0x1dc0 && c <= 0x1dff) || (c >= 0x200b && c <= 0x200f) ||
+        (c >= 0x20d0 && c <= 0x20ff) || (c >= 0xfe00 && c <= 0xfe0f) ||
+        (c >= 0xfe20 && c <= 0xfe2f) || c == 0xfeff)
+        return 0;
+    if ((c >= 0x1100 && c <= 0x115f) || (c >= 0x2e80 && c <= 0x303e) ||
+        (c >= 0x3041 && c <= 0x33ff) || (c >= 0x3400 && c <= 0x4dbf) ||
+        (c >= 0x4e00 && c <= 0x9fff) || (c >= 0xa000 && c <= 0xa4cf) ||
+        (c >= 0xac00 && c <= 0xd7a3) || (c >= 0xf900 && c <= 0xfaff) ||
+        (c >= 0xfe30 && c <= 0xfe4f) || (c >= 0xff00 && c <= 0xff60) ||
+        (c >= 0xffe0 && c <= 0xffe6) || (c >= 0x1f300 && c <= 0x1f64f) ||
+        (c >= 0x1f900 && c <= 0x1f9ff) || (c >= 0x20000 && c <= 0x3fffd))
+        return 2;
+    return 1;
+}
+
+size_t cli_width(const char *s)
+{
+    size_t w = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (p && *p) {
+        uint32_t c = *p;
+        int len = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+        if (len > 1) {
+            c &= 0x3fu >> (len - 1);
+            for (int i = 1; i < len; i++) {
+                if ((p[i] & 0xc0) != 0x80) { /* invalid: one column a byte */
+                    len = 1;
+                    c = 0x3f;
+                    break;
+                }
+                c = (c << 6) | (p[i] & 0x3fu);
+            }
+        }
+        w += (size_t)cp_width(c);
+        p += len;
+    }
+    return w;
+}
+
+void cli_pad(const char *s, size_t width)
+{
+    size_t w = cli_width(s);
+    fputs(s, stdout);
+    for (; w < width; w++)
+        putchar(' ');
 }
 
 void cli_done(const struct cli_ctx *ctx, const char *fmt, ...)

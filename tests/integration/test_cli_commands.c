@@ -235,7 +235,7 @@ static void test_import_twice(void **state)
 /* `notes serve` for replica `home` on an ephemeral loopback port, its
  * output in work/serve-HOME.out; returns its pid and the port (bounded
  * wait for it to listen), kept in g_daemons[slot] for the teardown. */
-static pid_t start_serve(const char *home, int slot, int *port)
+static pid_t start_serve(const char *home, int slot, const char *peer, int *port)
 {
     char *home_path = test_path(work, home);
     char name[64];
@@ -250,8 +250,12 @@ static pid_t start_serve(const char *home, int slot, int *port)
         dup2(fo, 2);
         setenv("NOTES_HOME", home_path, 1);
         unsetenv("NOTES_PASSPHRASE");
-        execl(bin, bin, "serve", "--listen", "127.0.0.1:0", "--no-ui",
-              "--no-discovery", "--no-relay", (char *)NULL);
+        if (peer)
+            execl(bin, bin, "serve", "--listen", "127.0.0.1:0", "--no-ui",
+                  "--no-discovery", "--no-relay", "--peer", peer, (char *)NULL);
+        else
+            execl(bin, bin, "serve", "--listen", "127.0.0.1:0", "--no-ui",
+                  "--no-discovery", "--no-relay", (char *)NULL);
         _exit(127);
     }
     g_daemons[slot] = pid;
@@ -317,7 +321,7 @@ static void test_serve_once(void **state)
     ok(RUN("srv", "space", "create", "team"), NULL);
     ok(RUN("srv", "space", "add", "team", id), NULL);
     int port;
-    pid_t pid = start_serve("srv", 0, &port);
+    pid_t pid = start_serve("srv", 0, NULL, &port);
     /* A second daemon on the same replica is refused at once (it would
      * not get as far as listening), naming the running one. */
     char pidtext[32];
@@ -367,7 +371,7 @@ static void test_host_names(void **state)
     ok(RUN("ha", "space", "create", "team"), NULL);
     ok(RUN("ha", "space", "add", "team", id), NULL);
     int port;
-    start_serve("ha", 0, &port);
+    start_serve("ha", 0, NULL, &port);
     char addr[64];
     snprintf(addr, sizeof(addr), "localhost:%d", port);
     /* An invite naming the host, joined and synced by name. */
@@ -385,6 +389,108 @@ static void test_host_names(void **state)
     free(id);
 }
 
+/* ---- fingerprints, names of peers ---- */
+
+/* whoami --json of home: the device's fingerprint, or the person's. */
+static char *fpr_of(const char *home, int person)
+{
+    char *js = stdout_of(RUN(home, "whoami", "--json"));
+    json_error_t e;
+    json_t *w = json_loads(js, 0, &e);
+    assert_non_null(w);
+    json_t *o = person ? json_object_get(w, "person") : w;
+    char *f = strdup(json_string_value(json_object_get(o, "fingerprint")));
+    json_decref(w);
+    free(js);
+    return f;
+}
+
+/* Wait (bounded) until `notes peers` of home lists `want` connected. */
+static char *wait_peers(const char *home, const char *want)
+{
+    for (int i = 0; i < 200; i++) { /* at most 10 s */
+        char *out = stdout_of(RUN(home, "peers"));
+        if (strstr(out, want) && strstr(out, "connected"))
+            return out;
+        free(out);
+        usleep(50 * 1000);
+    }
+    char *out = stdout_of(RUN(home, "peers"));
+    print_message("peers of %s, waiting for '%s':\n%s", home, want, out);
+    fail();
+    return out;
+}
+
+static void test_peer_names(void **state)
+{
+    (void)state;
+    ok(RUN("fa", "init", "--name", "Ana"), NULL);
+    ok(RUN("fb", "init", "--name", "Bo"), NULL);
+    char *id = first_line(RUN("fa", "new", "Team meeting"));
+    ok(RUN("fa", "space", "create", "team"), NULL);
+    ok(RUN("fa", "space", "add", "team", id), NULL);
+    char *ana_dev = fpr_of("fa", 0), *ana = fpr_of("fa", 1);
+    char *bo_dev = fpr_of("fb", 0), *bo = fpr_of("fb", 1);
+    int pa, pb;
+    start_serve("fa", 0, NULL, &pa);
+    char addr[64], want[128];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", pa);
+    char *code = first_line(RUN("fa", "invite", "team", "--address", addr));
+
+    /* join: the inviter is named (the code came from them), and sync
+     * names them as every other command does: the person's fingerprint,
+     * then the device's. */
+    snprintf(want, sizeof(want), "synced with Ana (%s, device %s) in space team",
+             ana, ana_dev);
+    struct out j = RUN("fb", "join", code);
+    expect(j, 0, want, NULL);
+    snprintf(want, sizeof(want), "the inviter is Ana (%s)", ana);
+    assert_non_null(strstr(j.out, want));
+    out_free(&j);
+    char *log = stdout_of(RUN("fb", "log", id));
+    snprintf(want, sizeof(want), "Ana (%s)", ana);
+    assert_non_null(strstr(log, want));
+    assert_null(strstr(log, "unknown key"));
+    free(log);
+    ok(RUN("fb", "trust"), "Ana");
+    snprintf(want, sizeof(want), "synced with Ana (%s, device %s)", ana, ana_dev);
+    ok(RUN("fb", "sync", addr), want);
+
+    /* peers: Bo has written nothing yet; he is his device until then, and
+     * a name given to that fingerprint (notes trust) is shown. */
+    start_serve("fb", 1, addr, &pb);
+    (void)pb;
+    snprintf(want, sizeof(want), "device %s", bo_dev);
+    free(wait_peers("fa", want));
+    snprintf(want, sizeof(want), "Ana (%s, device %s)", ana, ana_dev);
+    free(wait_peers("fb", want));
+    ok(RUN("fa", "trust", bo_dev, "Bo (desk)"), NULL);
+    snprintf(want, sizeof(want), "Bo (desk) (%s)", bo_dev);
+    free(wait_peers("fa", want));
+    /* Once Bo wrote in the space's notes, he is his person, as in log. */
+    ok(RUN("fb", "append", id, "Bo: a point"), NULL);
+    int arrived = 0;
+    for (int i = 0; i < 200 && !arrived; i++) { /* at most 10 s */
+        char *shown = stdout_of(RUN("fa", "show", id));
+        arrived = strstr(shown, "Bo: a point") != NULL;
+        free(shown);
+        if (!arrived)
+            usleep(50 * 1000);
+    }
+    assert_true(arrived);
+    ok(RUN("fa", "trust", bo, "Bo"), NULL);
+    snprintf(want, sizeof(want), "Bo (%s, device %s)", bo, bo_dev);
+    free(wait_peers("fa", want));
+    stop_serve(1);
+    free(code);
+    free(ana_dev);
+    free(ana);
+    free(bo_dev);
+    free(bo);
+    free(id);
+    stop_serve(0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -392,6 +498,7 @@ int main(void)
         cmocka_unit_test(test_import_twice),
         cmocka_unit_test_teardown(test_serve_once, teardown_daemons),
         cmocka_unit_test_teardown(test_host_names, teardown_daemons),
+        cmocka_unit_test_teardown(test_peer_names, teardown_daemons),
     };
     bin = getenv("NOTES_BIN");
     if (!bin) {
