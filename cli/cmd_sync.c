@@ -79,15 +79,23 @@ static int space_notes(struct cli_ctx *ctx, const char *name)
         notes_doc *d;
         cli_note_id(hex, ids[i]);
         const char *title = NULL;
-        if (notes_doc_open(ctx->r, ids[i], &d) == NOTES_OK)
+        /* Here without a title is "(untitled)", as notes list says; only
+         * a note this replica has no log of is "not here yet". */
+        int orc = notes_doc_open(ctx->r, ids[i], &d);
+        if (orc == NOTES_OK)
             title = notes_doc_field(d, "title");
         else
             d = NULL;
         if (arr)
-            json_array_append_new(arr, json_pack("{s:s, s:s?}", "id", hex,
-                                                 "title", title));
+            json_array_append_new(arr, json_pack("{s:s, s:s?, s:b}", "id", hex,
+                                                 "title", title, "here",
+                                                 orc == NOTES_OK));
         else
-            printf("%.8s  %s\n", hex, title ? cli_esc(title) : "(not here yet)");
+            printf("%.8s  %s\n", hex,
+                   title ? cli_esc(title)
+                   : orc == NOTES_OK ? "(untitled)"
+                   : orc == NOTES_ENOTFOUND ? "(not here yet)"
+                                            : "(cannot be read: notes verify)");
         notes_doc_free(d);
     }
     if (arr) {
@@ -129,9 +137,10 @@ int cmd_space(int argc, char **argv, struct cli_ctx *ctx)
             if (arr)
                 json_array_append_new(arr, json_pack("{s:s, s:I}", "name", names[i],
                                                      "notes", (json_int_t)nn));
-            else
-                printf("%-20s %zu note%s\n", cli_esc(names[i]), nn,
-                       nn == 1 ? "" : "s");
+            else {
+                cli_pad(cli_esc(names[i]), 20);
+                printf(" %zu note%s\n", nn, nn == 1 ? "" : "s");
+            }
         }
         if (arr) {
             json_dumpf(arr, stdout, JSON_INDENT(2));

@@ -491,11 +491,34 @@ static void test_peer_names(void **state)
     stop_serve(0);
 }
 
+/* ---- space show ---- */
+
+static void test_space_show(void **state)
+{
+    (void)state;
+    ok(RUN("sp", "init", "--name", "Ana"), NULL);
+    char *md = test_path(work, "notitle.md");
+    const char *text = "---\ntags: x\n---\nJust text\n";
+    assert_int_equal(test_spit(md, text, strlen(text)), 0);
+    char *id = first_line(RUN("sp", "import", md));
+    ok(RUN("sp", "space", "create", "team"), NULL);
+    ok(RUN("sp", "space", "add", "team", id), NULL);
+    /* Here, without a title: "(untitled)" as in notes list. */
+    struct out r = RUN("sp", "space", "show", "team");
+    expect(r, 0, "(untitled)", NULL);
+    assert_null(strstr(r.out, "not here yet"));
+    out_free(&r);
+    ok(RUN("sp", "space", "show", "team", "--json"), "\"here\": true");
+    free(id);
+    free(md);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_set),
         cmocka_unit_test(test_import_twice),
+        cmocka_unit_test(test_space_show),
         cmocka_unit_test_teardown(test_serve_once, teardown_daemons),
         cmocka_unit_test_teardown(test_host_names, teardown_daemons),
         cmocka_unit_test_teardown(test_peer_names, teardown_daemons),
