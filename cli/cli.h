@@ -66,6 +66,8 @@ void cli_done(const struct cli_ctx *ctx, const char *fmt, ...)
  * columns: tables line up with "RăzvanD" as with "Razvan". */
 size_t cli_width(const char *s);
 void cli_pad(const char *s, size_t width);
+/* "s" unless n is 1: printf("%zu change%s", n, CLI_S(n)). */
+#define CLI_S(n) ((n) == 1 ? "" : "s")
 
 /* Report a libnotes error: "notes: WHAT: DETAIL" and map to an exit code. */
 int cli_fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -47,11 +47,14 @@ static int verify_one(struct cli_ctx *ctx, notes_doc *d, json_t *arr,
         for (size_t i = 0; i < rep.nremarks; i++)
             fprintf(stderr, "notes: %.8s: note: %s\n", hex,
                     cli_esc(rep.remarks[i].message));
-        if (rc == NOTES_OK || rep.nproblems)
-            printf("%.8s  %-40s  %zu changes, %zu authors, %zu signatures: %s\n",
-                   hex, title ? cli_esc(title) : "(untitled)", rep.changes,
-                   rep.authors,
-                   rep.signatures, rc == NOTES_OK ? "ok" : "FAILED");
+        if (rc == NOTES_OK || rep.nproblems) {
+            printf("%.8s  ", hex);
+            cli_pad(title ? cli_esc(title) : "(untitled)", 40);
+            printf("  %zu change%s, %zu author%s, %zu signature%s: %s\n",
+                   rep.changes, CLI_S(rep.changes), rep.authors,
+                   CLI_S(rep.authors), rep.signatures, CLI_S(rep.signatures),
+                   rc == NOTES_OK ? "ok" : "FAILED");
+        }
         else
             cli_fail(rc, "cannot verify %.8s", hex);
     }
@@ -136,8 +139,8 @@ int cmd_verify(int argc, char **argv, struct cli_ctx *ctx)
             json_object_set_new(o, "files", files);
         cli_json_out(o);
     } else {
-        printf("verified %zu note%s, %zu changes, %zu signatures: %s\n", notes,
-               notes == 1 ? "" : "s", changes, sigs,
+        printf("verified %zu note%s, %zu change%s, %zu signature%s: %s\n",
+               notes, CLI_S(notes), changes, CLI_S(changes), sigs, CLI_S(sigs),
                bad || badfiles ? "PROBLEMS FOUND" : "all ok");
     }
     if (bad || badfiles)
@@ -247,6 +250,14 @@ int cmd_export(int argc, char **argv, struct cli_ctx *ctx)
         memcpy(file, notes_doc_id(d), 16);
         memcpy(file + 16, bytes, n);
         ret = cli_write_output(out, file, n + 16);
+        if (!ret && out && strcmp(out, "-") != 0) {
+            char hex[33];
+            size_t nc = notes_doc_change_count(d);
+            cli_note_id(hex, notes_doc_id(d));
+            cli_done(ctx, "wrote %s: note %.8s, %zu signed change%s, %zu bytes "
+                          "(anyone can check it: notes verify %s)",
+                     cli_esc(out), hex, nc, CLI_S(nc), n + 16, cli_esc(out));
+        }
         free(file);
         notes_free(bytes);
     } else {
@@ -265,6 +276,13 @@ int cmd_export(int argc, char **argv, struct cli_ctx *ctx)
         }
         ret = cli_write_output(out, text, n);
         notes_fmt_free(text);
+        if (!ret && out && strcmp(out, "-") != 0) {
+            char hex[33];
+            cli_note_id(hex, notes_doc_id(d));
+            cli_done(ctx, "wrote %s: note %.8s as %s, %zu bytes", cli_esc(out),
+                     hex, format[0] == 'm' ? "Markdown"
+                          : format[0] == 'j' ? "JSON" : "HTML", n);
+        }
     }
     notes_doc_free(d);
     return ret;

@@ -189,9 +189,12 @@ int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
                                authors, "changes",
                                (json_int_t)notes_doc_change_count(v[i].d)));
         } else {
-            printf("%.8s  %-25s  %-40s  %s\n", hex,
-                   v[i].datetime ? cli_esc(v[i].datetime) : "-",
-                   v[i].title ? cli_esc(v[i].title) : "(untitled)",
+            /* Columns by display width: "RăzvanD" lines up as "Razvan". */
+            printf("%.8s  ", hex);
+            cli_pad(v[i].datetime ? cli_esc(v[i].datetime) : "-", 25);
+            fputs("  ", stdout);
+            cli_pad(v[i].title ? cli_esc(v[i].title) : "(untitled)", 40);
+            printf("  %s\n",
                    who.data ? (const char *)who.data : ""); /* cli_author: escaped */
             json_decref(authors);
         }

@@ -361,7 +361,8 @@ int cmd_trust(int argc, char **argv, struct cli_ctx *ctx)
             char fpr[NOTES_FPR_STRLEN], key[NOTES_KEY_STRLEN];
             notes_key_fingerprint(pets.names[i].key, fpr);
             notes_key_encode(pets.names[i].key, key);
-            printf("%-20s %s  %s\n", cli_esc(pets.names[i].name), fpr, key);
+            cli_pad(cli_esc(pets.names[i].name), 20);
+            printf(" %s  %s\n", fpr, key);
         }
         return 0;
     }

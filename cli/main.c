@@ -127,7 +127,8 @@ const struct cli_cmd cli_commands[] = {
      "signed changes (only this note, no space secret) that anyone can check\n"
      "with `notes verify FILE` or import. --attest also writes FILE.attest\n"
      "beside the Markdown: the bundle and a hash, so `notes verify FILE`\n"
-     "proves the Markdown is exactly the signed note.\n"
+     "proves the Markdown is exactly the signed note. With -o, one line says\n"
+     "what was written (-q: none).\n"
      "  notes export weekly -o weekly.md\n"
      "  notes export weekly -o weekly.md --attest\n"
      "  notes export weekly --format bundle -o weekly.bundle",
@@ -699,6 +700,13 @@ int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out)
         fprintf(stderr, "notes: no readable note matches '%s'; cannot read %s\n",
                 cli_esc(spec), cli_esc(why));
         ret = unreadable;
+    } else if (hits == 0 && sl > 0 && sl < 4 &&
+               strspn(spec, "0123456789abcdefABCDEF") == sl) {
+        /* Looks like the start of an id: say why it did not count as one. */
+        fprintf(stderr, "notes: no note matches '%s': an id prefix needs 4 or "
+                        "more hex digits, and no title contains it (see: notes "
+                        "list)\n", cli_esc(spec));
+        ret = EXIT_USER;
     } else if (hits == 0) {
         fprintf(stderr, "notes: no note matches '%s' (see: notes list)\n",
                 cli_esc(spec));
@@ -880,6 +888,54 @@ static int print_man(void)
     return 0;
 }
 
+/* Edit distance with transpositions (optimal string alignment): "shwo"
+ * is one from "show". Command names are short; longer input is far. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    size_t d[24][24];
+    if (la > 22 || lb > 22)
+        return 99;
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cost = a[i - 1] != b[j - 1];
+            size_t v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v)
+                v = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < v)
+                v = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    return d[la][lb];
+}
+
+/* "notes: 'shwo' is not a command; did you mean: notes show?" on stderr:
+ * the commands within 2 edits (1 for names of 4 letters or fewer), or
+ * that begin with what was typed. */
+static void not_a_command(const char *name)
+{
+    const char *near[8];
+    size_t n = 0, nl = strlen(name);
+    for (const struct cli_cmd *c = cli_commands; c->name && n < 8; c++) {
+        size_t max = nl <= 4 ? 1 : 2;
+        if (edit_distance(name, c->name) <= max ||
+            (nl >= 2 && strncmp(c->name, name, nl) == 0))
+            near[n++] = c->name;
+    }
+    fprintf(stderr, "notes: '%s' is not a command", cli_esc(name));
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "%snotes %s", i == 0 ? "; did you mean: "
+                                     : i + 1 == n ? " or " : ", ", near[i]);
+    fprintf(stderr, n ? "? (see: notes help)\n" : " (see: notes help)\n");
+}
+
 int cmd_help(int argc, char **argv, struct cli_ctx *ctx)
 {
     (void)ctx;
@@ -897,8 +953,7 @@ int cmd_help(int argc, char **argv, struct cli_ctx *ctx)
                 return 0;
             }
         }
-        fprintf(stderr, "notes: no command '%s' (see: notes help)\n",
-                cli_esc(argv[1]));
+        not_a_command(argv[1]);
         return EXIT_USER;
     }
     printf("notes: offline-first, peer-to-peer meeting notes with signed "
@@ -947,8 +1002,7 @@ int main(int argc, char **argv)
         if (strcmp(c->name, name) == 0)
             cmd = c;
     if (!cmd) {
-        fprintf(stderr, "notes: '%s' is not a command (see: notes help)\n",
-                cli_esc(name));
+        not_a_command(name);
         return EXIT_USER;
     }
     /* Global flags: --json, -q/--quiet and --help anywhere. */

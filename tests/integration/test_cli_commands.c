@@ -513,12 +513,67 @@ static void test_space_show(void **state)
     free(md);
 }
 
+/* ---- confirmations, tables, plurals, suggestions ---- */
+
+/* Code points before the n-th byte of s (every one of these is one
+ * column wide). */
+static size_t columns(const char *s, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return c;
+}
+
+static void test_confirm_tables(void **state)
+{
+    (void)state;
+    ok(RUN("tb", "init", "--name", "RăzvanD"), NULL);
+    char *id1 = first_line(RUN("tb", "new", "Întâlnire cu RăzvanD"));
+    char *id2 = first_line(RUN("tb", "new", "Meeting with Razvan"));
+    /* notes list: the authors' column starts at one display column. */
+    char *list = stdout_of(RUN("tb", "list"));
+    char *l2 = strchr(list, '\n');
+    assert_non_null(l2);
+    *l2++ = 0;
+    const char *a1 = strstr(list + 60, "RăzvanD ("), *a2 = strstr(l2 + 60, "RăzvanD (");
+    assert_non_null(a1);
+    assert_non_null(a2);
+    assert_int_equal(columns(list, (size_t)(a1 - list)), columns(l2, (size_t)(a2 - l2)));
+    free(list);
+
+    /* Plurals. */
+    struct out v = RUN("tb", "verify", id2);
+    expect(v, 0, " 1 change, 1 author, ", NULL);
+    assert_null(strstr(v.out, "1 changes"));
+    out_free(&v);
+
+    /* Exports to a file say so in one line; -q leaves it out; to stdout
+     * nothing is added to the note. */
+    ok(RUN("tb", "export", id1, "--format", "bundle", "-o", "w.bundle"),
+       "wrote w.bundle: note ");
+    ok(RUN("tb", "export", id1, "-o", "w.md"), "as Markdown");
+    silent(RUN("tb", "export", id1, "--format", "bundle", "-o", "q.bundle", "-q"));
+    struct out md = RUN("tb", "export", id1);
+    expect(md, 0, "---\n", NULL);
+    assert_null(strstr(md.out, "wrote"));
+    out_free(&md);
+
+    /* A typo finds the command; a short hex NOTE says why it is none. */
+    fails(RUN("tb", "shwo", id1), 1, "did you mean: notes show?");
+    fails(RUN("tb", "help", "lsit"), 1, "did you mean: notes list?");
+    fails(RUN("tb", "show", "21"), 1, "4 or more hex digits");
+    free(id1);
+    free(id2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_set),
         cmocka_unit_test(test_import_twice),
         cmocka_unit_test(test_space_show),
+        cmocka_unit_test(test_confirm_tables),
         cmocka_unit_test_teardown(test_serve_once, teardown_daemons),
         cmocka_unit_test_teardown(test_host_names, teardown_daemons),
         cmocka_unit_test_teardown(test_peer_names, teardown_daemons),
