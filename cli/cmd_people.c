@@ -399,7 +399,7 @@ int cmd_trust(int argc, char **argv, struct cli_ctx *ctx)
         return ret;
     char fpr[NOTES_FPR_STRLEN];
     notes_key_fingerprint(key, fpr);
-    printf("%s is now shown as %s\n", fpr, cli_esc(name));
+    cli_done(ctx, "%s is now shown as %s", fpr, cli_esc(name));
     return 0;
 }
 
@@ -587,8 +587,8 @@ int cmd_device(int argc, char **argv, struct cli_ctx *ctx)
         notes_key_fingerprint(dev, fpr);
         ret = publish_all(ctx, &touched);
         if (!ret)
-            printf("%s device %s %s %s; written into %zu note%s (peers learn "
-                   "it at the next sync)\n",
+            cli_done(ctx, "%s device %s %s %s; written into %zu note%s (peers "
+                          "learn it at the next sync)",
                    sub[0] == 'l' ? "linked" : "revoked", fpr,
                    sub[0] == 'l' ? "to" : "of", cli_esc(notes_identity_name(p)),
                    touched,

@@ -118,7 +118,7 @@ int cmd_space(int argc, char **argv, struct cli_ctx *ctx)
         if ((rc = notes_sync_space_create(ctx->home, argv[2], &sp)))
             return sync_fail(rc, "cannot create the space");
         notes_sync_space_clear(&sp);
-        printf("created space %s\ninvite others with: notes invite %s\n",
+        cli_done(ctx, "created space %s\ninvite others with: notes invite %s",
                cli_esc(argv[2]), cli_esc(argv[2]));
         return 0;
     }
@@ -170,7 +170,7 @@ int cmd_space(int argc, char **argv, struct cli_ctx *ctx)
         if (rc)
             return sync_fail(rc, sub[0] == 'a' ? "cannot add the note"
                                                : "cannot remove the note");
-        printf("%.8s %s space %s\n", hex, sub[0] == 'a' ? "is in" : "left",
+        cli_done(ctx, "%.8s %s space %s", hex, sub[0] == 'a' ? "is in" : "left",
                cli_esc(argv[2]));
         return 0;
     }
@@ -502,7 +502,7 @@ int cmd_join(int argc, char **argv, struct cli_ctx *ctx)
         notes_sync_space_clear(&inv.space);
         return sync_fail(rc, "cannot join");
     }
-    printf("joined space %s\n", cli_esc(inv.space.name));
+    cli_done(ctx, "joined space %s", cli_esc(inv.space.name));
     if ((ret = key_pass(ctx, &pass))) {
         notes_sync_space_clear(&inv.space);
         return ret;

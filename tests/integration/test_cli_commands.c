@@ -509,6 +509,10 @@ static void test_space_show(void **state)
     assert_null(strstr(r.out, "not here yet"));
     out_free(&r);
     ok(RUN("sp", "space", "show", "team", "--json"), "\"here\": true");
+    /* Confirmations of other commands go through cli_done too. */
+    silent(RUN("sp", "space", "create", "other", "-q"));
+    silent(RUN("sp", "-q", "space", "remove", "team", id));
+    ok(RUN("sp", "space", "add", "other", id), "is in space other");
     free(id);
     free(md);
 }
