@@ -15,6 +15,7 @@ enum { EXIT_USER = 1, EXIT_DATA = 2, EXIT_SYSTEM = 3 };
 struct cli_ctx {
     const char *home;   /* $NOTES_HOME or the XDG default */
     int json;           /* --json given */
+    int quiet;          /* -q/--quiet given: no confirmation lines */
     int color;          /* stdout is a terminal and NO_COLOR is unset */
     notes_replica *r;   /* opened for commands that need it */
     int damaged;        /* a note read was damaged or lacked acknowledged
@@ -53,6 +54,21 @@ int cli_has_controls(const char *s);
 /* cli_put_text to stdout, flushed; an exit code. */
 int cli_write_text(const char *s, size_t n);
 
+/* A command's one confirmation line on success ("Set title of 3f2a1b9c.",
+ * "Wrote weekly.bundle (12 changes)."): printed to stdout with a newline,
+ * unless -q/--quiet or --json (whose output stays pure JSON). Errors and
+ * warnings go to stderr as ever and are never silenced. */
+void cli_done(const struct cli_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Columns a string takes on a terminal (UTF-8: combining marks 0, wide
+ * characters 2), and it printed to stdout padded with spaces to `width`
+ * columns: tables line up with "RăzvanD" as with "Razvan". */
+size_t cli_width(const char *s);
+void cli_pad(const char *s, size_t width);
+/* "s" unless n is 1: printf("%zu change%s", n, CLI_S(n)). */
+#define CLI_S(n) ((n) == 1 ? "" : "s")
+
 /* Report a libnotes error: "notes: WHAT: DETAIL" and map to an exit code. */
 int cli_fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_usage(const char *cmd);
@@ -86,6 +102,18 @@ void cli_note_id(char out[33], const uint8_t id[16]);
  * name it claims plus ", unknown key" (cmd_people.c). */
 void cli_author(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
                 char *out, size_t n);
+/* How a peer's device key is shown (notes peers, sync messages), by the
+ * rule of cli_author: "NAME (FPR)" with a note of `space` that knows the
+ * key, where FPR is the person's fingerprint when the device is linked to
+ * one (then, with_device, ", device DEVICE-FPR" follows); a key in no
+ * note here: "PETNAME (DEVICE-FPR)" or "device DEVICE-FPR". */
+void cli_peer(struct cli_ctx *ctx, const char *space, const uint8_t pk[32],
+              int with_device, char *out, size_t n);
+/* After `notes join`: the inviter's key (from the code) named in
+ * HOME/trust, by the name it claims in the space's notes, unless it has
+ * a name there already; one line says so (cmd_people.c). */
+void cli_trust_inviter(struct cli_ctx *ctx, const char *space,
+                       const uint8_t inviter[32]);
 /* Format a Unix ms time as local ISO 8601 with offset. */
 void cli_time(uint64_t ms, char *out, size_t n);
 /* Read a whole file or "-" (stdin), bounded while reading: more than max

@@ -47,11 +47,14 @@ static int verify_one(struct cli_ctx *ctx, notes_doc *d, json_t *arr,
         for (size_t i = 0; i < rep.nremarks; i++)
             fprintf(stderr, "notes: %.8s: note: %s\n", hex,
                     cli_esc(rep.remarks[i].message));
-        if (rc == NOTES_OK || rep.nproblems)
-            printf("%.8s  %-40s  %zu changes, %zu authors, %zu signatures: %s\n",
-                   hex, title ? cli_esc(title) : "(untitled)", rep.changes,
-                   rep.authors,
-                   rep.signatures, rc == NOTES_OK ? "ok" : "FAILED");
+        if (rc == NOTES_OK || rep.nproblems) {
+            printf("%.8s  ", hex);
+            cli_pad(title ? cli_esc(title) : "(untitled)", 40);
+            printf("  %zu change%s, %zu author%s, %zu signature%s: %s\n",
+                   rep.changes, CLI_S(rep.changes), rep.authors,
+                   CLI_S(rep.authors), rep.signatures, CLI_S(rep.signatures),
+                   rc == NOTES_OK ? "ok" : "FAILED");
+        }
         else
             cli_fail(rc, "cannot verify %.8s", hex);
     }
@@ -136,8 +139,8 @@ int cmd_verify(int argc, char **argv, struct cli_ctx *ctx)
             json_object_set_new(o, "files", files);
         cli_json_out(o);
     } else {
-        printf("verified %zu note%s, %zu changes, %zu signatures: %s\n", notes,
-               notes == 1 ? "" : "s", changes, sigs,
+        printf("verified %zu note%s, %zu change%s, %zu signature%s: %s\n",
+               notes, CLI_S(notes), changes, CLI_S(changes), sigs, CLI_S(sigs),
                bad || badfiles ? "PROBLEMS FOUND" : "all ok");
     }
     if (bad || badfiles)
@@ -247,6 +250,14 @@ int cmd_export(int argc, char **argv, struct cli_ctx *ctx)
         memcpy(file, notes_doc_id(d), 16);
         memcpy(file + 16, bytes, n);
         ret = cli_write_output(out, file, n + 16);
+        if (!ret && out && strcmp(out, "-") != 0) {
+            char hex[33];
+            size_t nc = notes_doc_change_count(d);
+            cli_note_id(hex, notes_doc_id(d));
+            cli_done(ctx, "wrote %s: note %.8s, %zu signed change%s, %zu bytes "
+                          "(anyone can check it: notes verify %s)",
+                     cli_esc(out), hex, nc, CLI_S(nc), n + 16, cli_esc(out));
+        }
         free(file);
         notes_free(bytes);
     } else {
@@ -265,13 +276,51 @@ int cmd_export(int argc, char **argv, struct cli_ctx *ctx)
         }
         ret = cli_write_output(out, text, n);
         notes_fmt_free(text);
+        if (!ret && out && strcmp(out, "-") != 0) {
+            char hex[33];
+            cli_note_id(hex, notes_doc_id(d));
+            cli_done(ctx, "wrote %s: note %.8s as %s, %zu bytes", cli_esc(out),
+                     hex, format[0] == 'm' ? "Markdown"
+                          : format[0] == 'j' ? "JSON" : "HTML", n);
+        }
     }
     notes_doc_free(d);
     return ret;
 }
 
+/* A note of the replica that renders to exactly the Markdown `md` (the
+ * same file imported before, unchanged since): its id in `out`, 1; else 0. */
+static int same_note_here(struct cli_ctx *ctx, const char *md, size_t n,
+                          char out[33], char *title, size_t tn)
+{
+    uint8_t(*ids)[16];
+    size_t count;
+    int found = 0;
+    if (notes_replica_list(ctx->r, &ids, &count) != NOTES_OK)
+        return 0; /* not knowing is no reason to refuse the import */
+    for (size_t i = 0; i < count && !found; i++) {
+        notes_doc *d;
+        char *text;
+        size_t len;
+        if (notes_doc_open(ctx->r, ids[i], &d) != NOTES_OK)
+            continue;
+        if (notes_fmt_md_export(d, &text, &len) == NOTES_OK) {
+            if (len == n && memcmp(text, md, n) == 0) {
+                found = 1;
+                cli_note_id(out, ids[i]);
+                const char *t = notes_doc_field(d, "title");
+                snprintf(title, tn, "%s", t ? t : "");
+            }
+            notes_fmt_free(text);
+        }
+        notes_doc_free(d);
+    }
+    notes_free(ids);
+    return found;
+}
+
 static int import_markdown(struct cli_ctx *ctx, const char *path,
-                           const char *data, size_t n)
+                           const char *data, size_t n, int again)
 {
     notes_fmt_diag diag;
     notes_doc *d;
@@ -306,6 +355,25 @@ static int import_markdown(struct cli_ctx *ctx, const char *path,
             return cli_fail(rc, "cannot import");
         }
     }
+    /* The same file a second time would be a second identical note that
+     * everyone then edits half of: offer the one already here instead
+     * (its id, as an import prints), unless --again. */
+    char *mine;
+    size_t mn;
+    if (!again && notes_fmt_md_export(d, &mine, &mn) == NOTES_OK) {
+        char hex[33], title[256];
+        int dup = same_note_here(ctx, mine, mn, hex, title, sizeof(title));
+        notes_fmt_free(mine);
+        if (dup) {
+            fprintf(stderr, "notes: %s is already here, unchanged, as note "
+                            "%.8s \"%s\"; nothing was imported (notes show "
+                            "%.8s; a second copy: notes import --again FILE)\n",
+                    cli_esc(path), hex, cli_esc(title), hex);
+            printf("%s\n", hex);
+            notes_doc_free(d);
+            return 0;
+        }
+    }
     int ret = cli_commit(d, "the imported note");
     if (!ret) {
         char hex[33];
@@ -334,14 +402,19 @@ int cmd_import(int argc, char **argv, struct cli_ctx *ctx)
     char *data;
     size_t n, added;
     notes_doc *d;
-    int rc;
-    if (argc != 2)
+    int rc, again = 0;
+    const char *file = NULL;
+    const struct cli_opt opts[] = {CLI_FLAG("--again", &again), CLI_END};
+    /* "-" is stdin */
+    if ((rc = cli_parse_args(argc, argv, "import", opts, &file, 1, 1)))
+        return rc;
+    if (!file || (file[0] == '-' && file[1]))
         return cli_usage("import");
-    if ((rc = cli_read_input_ex(argv[1], IMPORT_BUNDLE_MAX, import_limit, &data,
+    if ((rc = cli_read_input_ex(file, IMPORT_BUNDLE_MAX, import_limit, &data,
                                 &n)))
         return rc;
     if (!is_bundle(data, n)) {
-        rc = import_markdown(ctx, argv[1], data, n);
+        rc = import_markdown(ctx, file, data, n, again);
         free(data);
         return rc;
     }
@@ -351,14 +424,14 @@ int cmd_import(int argc, char **argv, struct cli_ctx *ctx)
         rc = notes_doc_create_id(ctx->r, id, &d);
     if (rc) {
         free(data);
-        return cli_fail(rc, "cannot open the note of '%s'", argv[1]);
+        return cli_fail(rc, "cannot open the note of '%s'", file);
     }
     rc = notes_doc_merge(d, (const uint8_t *)data + 16, n - 16, &added);
     cli_note_repaired(d);
     free(data);
     if (rc) {
         notes_doc_free(d);
-        return cli_fail(rc, "refused '%s'", argv[1]);
+        return cli_fail(rc, "refused '%s'", file);
     }
     char hex[33];
     cli_note_id(hex, notes_doc_id(d));

@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -188,9 +189,12 @@ int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
                                authors, "changes",
                                (json_int_t)notes_doc_change_count(v[i].d)));
         } else {
-            printf("%.8s  %-25s  %-40s  %s\n", hex,
-                   v[i].datetime ? cli_esc(v[i].datetime) : "-",
-                   v[i].title ? cli_esc(v[i].title) : "(untitled)",
+            /* Columns by display width: "RăzvanD" lines up as "Razvan". */
+            printf("%.8s  ", hex);
+            cli_pad(v[i].datetime ? cli_esc(v[i].datetime) : "-", 25);
+            fputs("  ", stdout);
+            cli_pad(v[i].title ? cli_esc(v[i].title) : "(untitled)", 40);
+            printf("  %s\n",
                    who.data ? (const char *)who.data : ""); /* cli_author: escaped */
             json_decref(authors);
         }
@@ -205,40 +209,236 @@ int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
 
 /* ---- set ---- */
 
+/* The field as the note spells it: names match case-insensitively, so
+ * `Participants+` adds to "participants" rather than making a second
+ * field that differs only in case. An exact spelling wins; a name no
+ * field has is kept as given (a new field). */
+static const char *field_name(notes_doc *d, const char *want)
+{
+    const char *const *names = notes_doc_fields(d);
+    const char *found = NULL;
+    for (size_t i = 0; names && names[i]; i++) {
+        if (strcmp(names[i], want) == 0)
+            return names[i];
+        if (!found && strcasecmp(names[i], want) == 0)
+            found = names[i];
+    }
+    return found ? found : want;
+}
+
+static size_t list_len(const char *const *l)
+{
+    size_t n = 0;
+    while (l && l[n])
+        n++;
+    return n;
+}
+
+/* A list field: one with elements now, or one of the fields the
+ * Markdown front matter keeps as lists (formats/: tags, participants,
+ * teams), so that the first `set participants Ana` makes a list too. */
+static int is_list_field(notes_doc *d, const char *field)
+{
+    return list_len(notes_doc_list(d, field)) > 0 ||
+           strcmp(field, "tags") == 0 || strcmp(field, "participants") == 0 ||
+           strcmp(field, "teams") == 0;
+}
+
+static int digits(const char *s, int n, int *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        *v = *v * 10 + (s[i] - '0');
+    }
+    return 1;
+}
+
+/* ISO 8601 as the notes' front matter holds it: YYYY-MM-DD, optionally
+ * followed by T (or a space) HH:MM[:SS[.fraction]] and Z or +HH:MM /
+ * -HH:MM / +HHMM. Every date shown, sorted and exported reads this field,
+ * so "next tuesday" is refused rather than stored. */
+static int valid_datetime(const char *s)
+{
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y, mo, da, h, mi, se;
+    if (!digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
+        s[7] != '-' || !digits(s + 8, 2, &da))
+        return 0;
+    if (mo < 1 || mo > 12 || da < 1 || da > mdays[mo - 1] ||
+        (mo == 2 && da == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))))
+        return 0;
+    s += 10;
+    if (!*s)
+        return 1;
+    if ((*s != 'T' && *s != ' ') || !digits(s + 1, 2, &h) || s[3] != ':' ||
+        !digits(s + 4, 2, &mi) || h > 23 || mi > 59)
+        return 0;
+    s += 6;
+    if (*s == ':') {
+        if (!digits(s + 1, 2, &se) || se > 60)
+            return 0;
+        s += 3;
+        if (*s == '.' || *s == ',') {
+            if (s[1] < '0' || s[1] > '9')
+                return 0;
+            for (s++; *s >= '0' && *s <= '9'; s++)
+                ;
+        }
+    }
+    if (!*s || (*s == 'Z' && !s[1]))
+        return 1;
+    if (*s != '+' && *s != '-')
+        return 0;
+    if (!digits(s + 1, 2, &h) || h > 23)
+        return 0;
+    s += 3;
+    if (*s == ':')
+        s++;
+    return digits(s, 2, &mi) && mi <= 59 && !s[2];
+}
+
+static int in_list(const char *const *l, const char *v)
+{
+    for (size_t i = 0; l && l[i]; i++)
+        if (strcmp(l[i], v) == 0)
+            return 1;
+    return 0;
+}
+
+/* Make the list `field` hold exactly vals[0..n): remove what is not in it,
+ * add what is missing (kept elements keep their place). */
+static int replace_list(notes_doc *d, const char *field, char **vals, int n)
+{
+    const char *const *cur = notes_doc_list(d, field);
+    size_t nc = list_len(cur);
+    char **old = calloc(nc + 1, sizeof(*old));
+    int rc = old ? NOTES_OK : NOTES_ENOMEM;
+    for (size_t i = 0; i < nc && !rc; i++)
+        if (!(old[i] = strdup(cur[i])))
+            rc = NOTES_ENOMEM;
+    for (size_t i = 0; i < nc && !rc; i++) {
+        int keep = 0;
+        for (int j = 0; j < n && !keep; j++)
+            keep = strcmp(old[i], vals[j]) == 0;
+        if (!keep)
+            rc = notes_doc_list_remove(d, field, old[i]);
+    }
+    for (int j = 0; j < n && !rc; j++)
+        if (!in_list(notes_doc_list(d, field), vals[j]))
+            rc = notes_doc_list_add(d, field, vals[j]);
+    for (size_t i = 0; old && i < nc; i++)
+        free(old[i]);
+    free(old);
+    return rc;
+}
+
 int cmd_set(int argc, char **argv, struct cli_ctx *ctx)
 {
     notes_doc *d;
     int rc;
-    if (argc != 3 && argc != 4)
+    if (argc < 3)
         return cli_usage("set");
-    char *field = strdup(argv[2]);
-    if (!field)
+    char *want = strdup(argv[2]);
+    if (!want)
         return EXIT_SYSTEM;
-    size_t fl = strlen(field);
-    char op = fl > 1 && (field[fl - 1] == '+' || field[fl - 1] == '-')
-                  ? field[fl - 1]
+    size_t fl = strlen(want);
+    char op = fl > 1 && (want[fl - 1] == '+' || want[fl - 1] == '-')
+                  ? want[fl - 1]
                   : 0;
     if (op)
-        field[fl - 1] = 0;
-    if (op && argc != 4) {
-        free(field);
+        want[fl - 1] = 0;
+    /* FIELD+ and FIELD- take one value; only a list's new contents may be
+     * several (`set NOTE participants Ana Dana`), checked below. */
+    if (!*want || (op && argc != 4)) {
+        free(want);
         return cli_usage("set");
     }
     if ((rc = cli_open_note(ctx, argv[1], &d))) {
-        free(field);
+        free(want);
         return rc;
     }
-    if (op == '+')
-        rc = notes_doc_list_add(d, field, argv[3]);
-    else if (op == '-')
-        rc = notes_doc_list_remove(d, field, argv[3]);
-    else if (argc == 4)
-        rc = notes_doc_set_field(d, field, argv[3]);
-    else
-        rc = notes_doc_unset_field(d, field);
-    int ret = rc ? cli_fail(rc, "cannot set '%s'", field)
+    char hex[33];
+    cli_note_id(hex, notes_doc_id(d));
+    hex[8] = 0;
+    const char *field = field_name(d, want);
+    int list = is_list_field(d, field);
+    const char *value = argc >= 4 ? argv[3] : NULL;
+    int ret = 0;
+    const char *const *cur = notes_doc_list(d, field);
+    const char *const *conf = notes_doc_field_conflicts(d, field);
+    int conflicted = conf && conf[0];
+
+    if (argc > 4 && (op || !list)) {
+        ret = cli_usage("set");
+    } else if (op && !list && notes_doc_field(d, field)) {
+        fprintf(stderr, "notes: '%s' holds one value, not a list; set it with: "
+                        "notes set NOTE %s VALUE\n", cli_esc(field), cli_esc(field));
+        ret = EXIT_USER;
+    } else if (op == '+' && in_list(cur, value)) {
+        cli_done(ctx, "%s: %s already has %s; nothing to record.", hex,
+                 cli_esc(field), cli_esc(value));
+    } else if (op == '-' && !in_list(cur, value)) {
+        fprintf(stderr, "notes: %s: %s has no '%s'%s\n", hex, cli_esc(field),
+                cli_esc(value), list_len(cur) ? " (see: notes show NOTE)" : "");
+        ret = EXIT_USER;
+    } else if (!op && (!value || !*value) && strcmp(field, "title") == 0) {
+        /* Without a title the note cannot be found by it, on every peer
+         * the change reaches: refuse, and say how to rename. */
+        fprintf(stderr, "notes: %s: a note keeps its title (NOTE finds it by "
+                        "title); to rename it: notes set %s title \"NEW TITLE\"\n",
+                hex, hex);
+        ret = EXIT_USER;
+    } else if (!op && !value && !notes_doc_field(d, field) && !list_len(cur)) {
+        fprintf(stderr, "notes: %s has no field '%s'\n", hex, cli_esc(want));
+        ret = EXIT_USER;
+    } else if (!op && value && strcmp(field, "datetime") == 0 &&
+               !valid_datetime(value)) {
+        fprintf(stderr, "notes: '%s' is not a date and time; give ISO 8601, "
+                        "e.g. 2023-05-15T13:00+02:00 or 2023-05-15\n",
+                cli_esc(value));
+        ret = EXIT_USER;
+    } else if (!op && value && !list && !conflicted &&
+               notes_doc_field(d, field) &&
+               strcmp(notes_doc_field(d, field), value) == 0) {
+        cli_done(ctx, "%s: %s is already \"%s\"; nothing to record.", hex,
+                 cli_esc(field), cli_esc(value));
+    } else {
+        if (op == '+')
+            rc = notes_doc_list_add(d, field, value);
+        else if (op == '-')
+            rc = notes_doc_list_remove(d, field, value);
+        else if (list)
+            rc = replace_list(d, field, argv + 3, argc - 3);
+        else if (value)
+            rc = notes_doc_set_field(d, field, value);
+        else
+            rc = notes_doc_unset_field(d, field);
+        ret = rc ? cli_fail(rc, "cannot set '%s'", field)
                  : cli_commit(d, "the field");
-    free(field);
+        if (!ret && op == '+')
+            cli_done(ctx, "%s: added %s to %s.", hex, cli_esc(value), cli_esc(field));
+        else if (!ret && op == '-')
+            cli_done(ctx, "%s: removed %s from %s.", hex, cli_esc(value),
+                     cli_esc(field));
+        else if (!ret && list && value) {
+            struct notes_buf all;
+            notes__buf_init(&all, SIZE_MAX);
+            for (int j = 3; j < argc; j++)
+                if ((j > 3 && notes__buf_puts(&all, ", ")) ||
+                    notes__buf_puts(&all, cli_esc(argv[j])))
+                    abort(); /* CLI only: out of memory while printing */
+            cli_done(ctx, "%s: %s is now %s.", hex, cli_esc(field),
+                     (const char *)all.data);
+            notes__buf_release(&all);
+        } else if (!ret && value)
+            cli_done(ctx, "%s: %s is now \"%s\".", hex, cli_esc(field),
+                     cli_esc(value));
+        else if (!ret)
+            cli_done(ctx, "%s: removed %s.", hex, cli_esc(field));
+    }
+    free(want);
     notes_doc_free(d);
     return ret;
 }

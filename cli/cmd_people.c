@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "notes_formats.h"
+#include "notes_sync.h"
 
 const char *cli_passphrase(int confirm);
 
@@ -116,8 +117,10 @@ void cli_author(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
         key = pi.person;
         claimed = pi.name;
     }
+    /* The user's name for the person, else for this device (a peer's
+     * device named from `notes peers` before anyone knew its person). */
     const char *label = petname(ctx, key);
-    if (!label && !linked)
+    if (!label)
         label = petname(ctx, pk);
     int mine = (ctx->r && memcmp(pk, notes_replica_public_key(ctx->r), 32) == 0) ||
                (own_person(ctx, me, ownname, sizeof(ownname)) &&
@@ -153,6 +156,106 @@ void cli_author(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
             len--;
     }
     snprintf(out, n, "%.*s%s", (int)len, shown, suffix);
+}
+
+/* ---- peers: device keys met over the network ---- */
+
+/* A note of `space` (every note when NULL or the space lists none) that
+ * knows device key `pk`: its changes carry the name it claims, or a link
+ * names it. Up to 16 notes are opened (opening verifies). NULL if none. */
+static notes_doc *note_knowing(struct cli_ctx *ctx, const char *space,
+                               const uint8_t pk[32])
+{
+    uint8_t(*ids)[16] = NULL;
+    size_t n = 0;
+    int from_sync = 0;
+    notes_doc *found = NULL;
+    if (space && notes_sync_space_notes(ctx->home, space, &ids, &n) == NOTES_OK)
+        from_sync = 1;
+    if (!n) {
+        if (from_sync)
+            notes_sync_free(ids);
+        from_sync = 0;
+        ids = NULL;
+        if (!ctx->r || notes_replica_list(ctx->r, &ids, &n) != NOTES_OK)
+            return NULL;
+    }
+    for (size_t i = 0, opened = 0; i < n && opened < 16 && !found; i++) {
+        notes_doc *d;
+        notes_person_info pi;
+        if (notes_doc_open(ctx->r, ids[i], &d) != NOTES_OK)
+            continue;
+        opened++;
+        if (notes_doc_author_name(d, pk) ||
+            (notes_doc_person(d, pk, &pi) == NOTES_OK && pi.person))
+            found = d;
+        else
+            notes_doc_free(d);
+    }
+    if (from_sync)
+        notes_sync_free(ids);
+    else
+        notes_free(ids);
+    return found;
+}
+
+void cli_peer(struct cli_ctx *ctx, const char *space, const uint8_t pk[32],
+              int with_device, char *out, size_t n)
+{
+    char fpr[NOTES_FPR_STRLEN];
+    notes_key_fingerprint(pk, fpr);
+    notes_doc *d = ctx->r ? note_knowing(ctx, space, pk) : NULL;
+    notes_person_info pi;
+    if (d) {
+        /* The rule of every other command (cli_author): the person's
+         * fingerprint when the device is linked to one, then the device. */
+        cli_author(ctx, d, pk, out, n);
+        int linked = notes_doc_person(d, pk, &pi) == NOTES_OK && pi.person;
+        size_t len = strlen(out);
+        /* Inside the parentheses, after the person's fingerprint and tags:
+         * "Ana (7rpb-k2bk, device sgly-yzpf)". */
+        if (linked && with_device && len && out[len - 1] == ')' && len + 20 < n)
+            snprintf(out + len - 1, n - len + 1, ", device %s)", fpr);
+        notes_doc_free(d);
+        return;
+    }
+    const char *pet = ctx->r ? petname(ctx, pk) : NULL;
+    if (pet)
+        snprintf(out, n, "%s (%s)", cli_esc(pet), fpr);
+    else /* in no note here yet: no name to show, not even a claimed one */
+        snprintf(out, n, "device %s", fpr);
+}
+
+void cli_trust_inviter(struct cli_ctx *ctx, const char *space,
+                       const uint8_t inviter[32])
+{
+    if (ctx->r && memcmp(inviter, notes_replica_public_key(ctx->r), 32) == 0)
+        return; /* one's own invite */
+    notes_doc *d = note_knowing(ctx, space, inviter);
+    notes_person_info pi;
+    int linked = d && notes_doc_person(d, inviter, &pi) == NOTES_OK && pi.person;
+    const uint8_t *key = linked ? pi.person : inviter;
+    const char *claimed = linked ? pi.name : d ? notes_doc_author_name(d, inviter)
+                                               : NULL;
+    char name[NOTES_NAME_MAX + 1], fpr[NOTES_FPR_STRLEN];
+    uint8_t keep[32];
+    memcpy(keep, key, 32);
+    notes_key_fingerprint(keep, fpr);
+    /* The code came from the inviter, by a way the user trusts: its key is
+     * a fact the user has, and the name it claims is the one they gave. */
+    if (claimed && *claimed && !cli_has_controls(claimed))
+        snprintf(name, sizeof(name), "%s", claimed);
+    else
+        snprintf(name, sizeof(name), "inviter of %.50s", space);
+    notes_doc_free(d);
+    pets_load(ctx);
+    if (pets.damaged || notes_petnames_find(&pets, keep) ||
+        notes_petnames_find(&pets, inviter))
+        return; /* named already (or the file is not to be rewritten) */
+    if (notes_petnames_set(&pets, keep, name) != NOTES_OK || pets_save(ctx))
+        return; /* pets_save said why; the join itself went well */
+    cli_done(ctx, "the inviter is %s (%s), now in your trust list (another "
+                  "name: notes trust %s NAME)", cli_esc(name), fpr, fpr);
 }
 
 /* ---- notes trust ---- */
@@ -209,6 +312,22 @@ static int resolve_key(struct cli_ctx *ctx, const char *spec, uint8_t out[32])
     }
     notes_free(li);
     notes_free(ids);
+    /* A peer's device seen by the daemon (notes peers) but in no note yet. */
+    notes_sync_peers ps;
+    if (!hits && notes_sync_peers_read(ctx->home, &ps) == NOTES_OK) {
+        for (size_t i = 0; i < ps.npeers && hits < 2; i++) {
+            char fpr[NOTES_FPR_STRLEN];
+            if (!ps.peers[i].key_known)
+                continue;
+            notes_key_fingerprint(ps.peers[i].key, fpr);
+            if (strcasecmp(fpr, spec) != 0 ||
+                (hits && memcmp(found, ps.peers[i].key, 32) == 0))
+                continue;
+            memcpy(found, ps.peers[i].key, 32);
+            hits++;
+        }
+        notes_sync_peers_clear(&ps);
+    }
     if (hits == 1) {
         memcpy(out, found, 32);
         return 0;
@@ -242,7 +361,8 @@ int cmd_trust(int argc, char **argv, struct cli_ctx *ctx)
             char fpr[NOTES_FPR_STRLEN], key[NOTES_KEY_STRLEN];
             notes_key_fingerprint(pets.names[i].key, fpr);
             notes_key_encode(pets.names[i].key, key);
-            printf("%-20s %s  %s\n", cli_esc(pets.names[i].name), fpr, key);
+            cli_pad(cli_esc(pets.names[i].name), 20);
+            printf(" %s  %s\n", fpr, key);
         }
         return 0;
     }
@@ -279,7 +399,7 @@ int cmd_trust(int argc, char **argv, struct cli_ctx *ctx)
         return ret;
     char fpr[NOTES_FPR_STRLEN];
     notes_key_fingerprint(key, fpr);
-    printf("%s is now shown as %s\n", fpr, cli_esc(name));
+    cli_done(ctx, "%s is now shown as %s", fpr, cli_esc(name));
     return 0;
 }
 
@@ -467,8 +587,8 @@ int cmd_device(int argc, char **argv, struct cli_ctx *ctx)
         notes_key_fingerprint(dev, fpr);
         ret = publish_all(ctx, &touched);
         if (!ret)
-            printf("%s device %s %s %s; written into %zu note%s (peers learn "
-                   "it at the next sync)\n",
+            cli_done(ctx, "%s device %s %s %s; written into %zu note%s (peers "
+                          "learn it at the next sync)",
                    sub[0] == 'l' ? "linked" : "revoked", fpr,
                    sub[0] == 'l' ? "to" : "of", cli_esc(notes_identity_name(p)),
                    touched,

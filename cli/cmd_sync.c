@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,15 +79,23 @@ static int space_notes(struct cli_ctx *ctx, const char *name)
         notes_doc *d;
         cli_note_id(hex, ids[i]);
         const char *title = NULL;
-        if (notes_doc_open(ctx->r, ids[i], &d) == NOTES_OK)
+        /* Here without a title is "(untitled)", as notes list says; only
+         * a note this replica has no log of is "not here yet". */
+        int orc = notes_doc_open(ctx->r, ids[i], &d);
+        if (orc == NOTES_OK)
             title = notes_doc_field(d, "title");
         else
             d = NULL;
         if (arr)
-            json_array_append_new(arr, json_pack("{s:s, s:s?}", "id", hex,
-                                                 "title", title));
+            json_array_append_new(arr, json_pack("{s:s, s:s?, s:b}", "id", hex,
+                                                 "title", title, "here",
+                                                 orc == NOTES_OK));
         else
-            printf("%.8s  %s\n", hex, title ? cli_esc(title) : "(not here yet)");
+            printf("%.8s  %s\n", hex,
+                   title ? cli_esc(title)
+                   : orc == NOTES_OK ? "(untitled)"
+                   : orc == NOTES_ENOTFOUND ? "(not here yet)"
+                                            : "(cannot be read: notes verify)");
         notes_doc_free(d);
     }
     if (arr) {
@@ -109,7 +118,7 @@ int cmd_space(int argc, char **argv, struct cli_ctx *ctx)
         if ((rc = notes_sync_space_create(ctx->home, argv[2], &sp)))
             return sync_fail(rc, "cannot create the space");
         notes_sync_space_clear(&sp);
-        printf("created space %s\ninvite others with: notes invite %s\n",
+        cli_done(ctx, "created space %s\ninvite others with: notes invite %s",
                cli_esc(argv[2]), cli_esc(argv[2]));
         return 0;
     }
@@ -128,9 +137,10 @@ int cmd_space(int argc, char **argv, struct cli_ctx *ctx)
             if (arr)
                 json_array_append_new(arr, json_pack("{s:s, s:I}", "name", names[i],
                                                      "notes", (json_int_t)nn));
-            else
-                printf("%-20s %zu note%s\n", cli_esc(names[i]), nn,
-                       nn == 1 ? "" : "s");
+            else {
+                cli_pad(cli_esc(names[i]), 20);
+                printf(" %zu note%s\n", nn, nn == 1 ? "" : "s");
+            }
         }
         if (arr) {
             json_dumpf(arr, stdout, JSON_INDENT(2));
@@ -160,7 +170,7 @@ int cmd_space(int argc, char **argv, struct cli_ctx *ctx)
         if (rc)
             return sync_fail(rc, sub[0] == 'a' ? "cannot add the note"
                                                : "cannot remove the note");
-        printf("%.8s %s space %s\n", hex, sub[0] == 'a' ? "is in" : "left",
+        cli_done(ctx, "%.8s %s space %s", hex, sub[0] == 'a' ? "is in" : "left",
                cli_esc(argv[2]));
         return 0;
     }
@@ -397,11 +407,15 @@ static int sync_once(struct cli_ctx *ctx, const char *pass, const char *space,
 static void print_report(struct cli_ctx *ctx, const char *what,
                          const notes_sync_report *r)
 {
-    char fpr[NOTES_FPR_STRLEN];
+    char fpr[NOTES_FPR_STRLEN], who[256];
     notes_key_fingerprint(r->peer, fpr);
+    /* Named as everywhere else (cli_peer: the person's fingerprint when the
+     * device is linked to one, the device's after it). */
+    cli_peer(ctx, r->space, r->peer, 1, who, sizeof(who));
     if (ctx->json) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
                               "result", what, "space", r->space, "peer", fpr,
+                              "peer_shown", who,
                               "changes_sent", (json_int_t)r->changes_sent,
                               "changes_received", (json_int_t)r->changes_received,
                               "notes_created", (json_int_t)r->notes_created,
@@ -414,7 +428,7 @@ static void print_report(struct cli_ctx *ctx, const char *what,
     } else {
         printf("%s with %s in space %s: sent %llu change%s, received %llu "
                "(%llu new note%s); %llu bytes out, %llu in\n",
-               what, fpr, cli_esc(r->space), (unsigned long long)r->changes_sent,
+               what, who, cli_esc(r->space), (unsigned long long)r->changes_sent,
                r->changes_sent == 1 ? "" : "s",
                (unsigned long long)r->changes_received,
                (unsigned long long)r->notes_created,
@@ -488,7 +502,7 @@ int cmd_join(int argc, char **argv, struct cli_ctx *ctx)
         notes_sync_space_clear(&inv.space);
         return sync_fail(rc, "cannot join");
     }
-    printf("joined space %s\n", cli_esc(inv.space.name));
+    cli_done(ctx, "joined space %s", cli_esc(inv.space.name));
     if ((ret = key_pass(ctx, &pass))) {
         notes_sync_space_clear(&inv.space);
         return ret;
@@ -527,6 +541,9 @@ int cmd_join(int argc, char **argv, struct cli_ctx *ctx)
         notes_sync_space_clear(&inv.space);
         return ret;
     }
+    /* The inviter is known from here on: named in HOME/trust by the name
+     * it claims in the notes just received (the code came from them). */
+    cli_trust_inviter(ctx, inv.space.name, inv.inviter);
     print_report(ctx, "synced", &rep);
     notes_sync_space_clear(&inv.space);
     return 0;
@@ -684,6 +701,38 @@ static int parse_uint(const char *v, unsigned long max, unsigned long *out)
     return 0;
 }
 
+static const char *ago(uint64_t now, uint64_t ms, char *buf, size_t n);
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* One daemon per replica: a second one would answer the same peers with
+ * the same key, fight over the page's port and leave `notes peers` with
+ * only the first one's state. The running one holds serve.lock; name it. */
+static int refuse_second_daemon(struct cli_ctx *ctx)
+{
+    notes_sync_peers ps;
+    char when[64];
+    if (notes_sync_peers_read(ctx->home, &ps) != NOTES_OK)
+        return 0; /* unreadable state: the hub says what it can */
+    int running = ps.running;
+    if (running && ps.known)
+        fprintf(stderr, "notes: a daemon already serves this replica: pid %ld, "
+                        "TCP port %d, started %s (see: notes peers; stop it "
+                        "with Ctrl-C where it runs, or: kill %ld)\n",
+                ps.pid, ps.port, ago(now_ms(), ps.started_ms, when, sizeof(when)),
+                ps.pid);
+    else if (running)
+        fprintf(stderr, "notes: a daemon already serves this replica (it holds "
+                        "%s/serve.lock); stop it first\n", cli_esc(ctx->home));
+    notes_sync_peers_clear(&ps);
+    return running ? EXIT_USER : 0;
+}
+
 int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
 {
     const char *listen = NULL, *pass, *ui_listen = "127.0.0.1:7464";
@@ -727,11 +776,19 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
         (sessions_s && parse_uint(sessions_s, 1000000, &nsessions)))
         return cli_usage("serve");
     sessions = (unsigned)nsessions;
+    if ((ret = refuse_second_daemon(ctx)))
+        return ret;
     discovery = !no_discovery;
-    if (no_ui)
+    char ui_lo[80];
+    if (no_ui) {
         ui_listen = NULL;
-    else if (ui)
+    } else if (ui && strncasecmp(ui, "localhost:", 10) == 0) {
+        /* The page is for this machine only: localhost is 127.0.0.1. */
+        snprintf(ui_lo, sizeof(ui_lo), "127.0.0.1:%.20s", ui + 10);
+        ui_listen = ui_lo;
+    } else if (ui) {
         ui_listen = ui;
+    }
     if (!listen) {
         snprintf(def, sizeof(def), "0.0.0.0:%d", DEFAULT_PORT);
         listen = def;
@@ -949,6 +1006,11 @@ int cmd_peers(int argc, char **argv, struct cli_ctx *ctx)
             }
             if (names[i][0])
                 json_object_set_new(j, "name", json_string(names[i]));
+            if (e->key_known) { /* as the table shows it (cli_peer) */
+                char shown[256];
+                cli_peer(ctx, e->space, e->key, 1, shown, sizeof(shown));
+                json_object_set_new(j, "shown", json_string(shown));
+            }
             if (e->addr[0])
                 json_object_set_new(j, "address", json_string(e->addr));
             json_object_set_new(j, "state", json_string(ps.running ? e->state
@@ -1002,33 +1064,52 @@ int cmd_peers(int argc, char **argv, struct cli_ctx *ctx)
         if (ps.npeers == 0 && ps.known)
             printf("no peers known%s\n",
                    ps.discovery ? " (none announced itself on the LAN yet)" : "");
-        if (ps.npeers)
-            printf("%-12s %-24s %-21s %-12s %-11s %-7s %-11s %-11s %5s %5s\n",
-                   "SPACE", "PEER", "ADDRESS", "STATE", "FOUND", "PATH",
-                   "LAST SEEN", "LAST SYNC", "SENT", "RECV");
+        /* Columns as wide as their widest cell, in display columns. */
+        enum { NCOL = 10 };
+        static const char *head[NCOL] = {"SPACE", "PEER", "ADDRESS", "STATE",
+                                         "FOUND", "PATH", "LAST SEEN",
+                                         "LAST SYNC", "SENT", "RECV"};
+        char (*cell)[NCOL][256] = calloc(ps.npeers + 1, sizeof(*cell));
+        size_t width[NCOL];
+        if (!cell) {
+            free(names);
+            notes_sync_peers_clear(&ps);
+            return EXIT_SYSTEM;
+        }
+        for (size_t c = 0; c < NCOL; c++)
+            width[c] = strlen(head[c]);
         for (size_t i = 0; i < ps.npeers; i++) {
             const notes_sync_peer *e = &ps.peers[i];
-            char who[96], seen[64], sync[64];
-            if (e->key_known) {
-                char fpr[NOTES_FPR_STRLEN];
-                notes_key_fingerprint(e->key, fpr);
-                if (names[i][0])
-                    snprintf(who, sizeof(who), "%s (%s)", cli_esc_claim(names[i]),
-                             fpr);
-                else
-                    snprintf(who, sizeof(who), "%s", fpr);
-            } else {
-                snprintf(who, sizeof(who), "(not reached yet)");
-            }
-            printf("%-12s %-24s %-21s %-12s %-11s %-7s %-11s %-11s %5llu %5llu\n",
-                   cli_esc(e->space), who, e->addr[0] ? cli_esc(e->addr) : "-",
-                   ps.running ? e->state : "offline", e->found,
-                   ps.running && e->path[0] ? e->path : "-",
-                   ago(now, e->last_seen_ms, seen, sizeof(seen)),
-                   ago(now, e->last_sync_ms, sync, sizeof(sync)),
-                   (unsigned long long)e->changes_sent,
-                   (unsigned long long)e->changes_received);
+            snprintf(cell[i][0], 256, "%s", cli_esc(e->space));
+            if (e->key_known)
+                cli_peer(ctx, e->space, e->key, 1, cell[i][1], 256);
+            else
+                snprintf(cell[i][1], 256, "(not reached yet)");
+            snprintf(cell[i][2], 256, "%s", e->addr[0] ? cli_esc(e->addr) : "-");
+            snprintf(cell[i][3], 256, "%s", ps.running ? e->state : "offline");
+            snprintf(cell[i][4], 256, "%s", e->found);
+            snprintf(cell[i][5], 256, "%s",
+                     ps.running && e->path[0] ? e->path : "-");
+            ago(now, e->last_seen_ms, cell[i][6], 256);
+            ago(now, e->last_sync_ms, cell[i][7], 256);
+            snprintf(cell[i][8], 256, "%llu", (unsigned long long)e->changes_sent);
+            snprintf(cell[i][9], 256, "%llu",
+                     (unsigned long long)e->changes_received);
+            for (size_t c = 0; c < NCOL; c++)
+                if (cli_width(cell[i][c]) > width[c])
+                    width[c] = cli_width(cell[i][c]);
         }
+        for (size_t i = 0; ps.npeers && i <= ps.npeers; i++) {
+            for (size_t c = 0; c < NCOL; c++) {
+                const char *v = i == 0 ? head[c] : cell[i - 1][c];
+                if (c >= 8) /* the counts: right-aligned */
+                    printf(" %*s", (int)(width[c] - cli_width(v) + strlen(v)), v);
+                else
+                    cli_pad(v, width[c] + (c < 7)); /* SENT brings its space */
+            }
+            putchar('\n');
+        }
+        free(cell);
     }
     free(names);
     notes_sync_peers_clear(&ps);

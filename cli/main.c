@@ -99,11 +99,16 @@ const struct cli_cmd cli_commands[] = {
      "open action items only; --owner: those WHO owns (or everyone does).\n"
      "  notes decisions weekly\n  notes decisions --owner RD",
      CLI_NEEDS_REPLICA},
-    {"set", cmd_set, "NOTE FIELD[+|-] [VALUE]",
-     "Set a front-matter field; FIELD+ adds to a list field, FIELD- removes;\n"
-     "no VALUE removes a scalar field.\n"
+    {"set", cmd_set, "NOTE FIELD[+|-] [VALUE...]",
+     "Set a front-matter field (FIELD matches the note's fields whatever the\n"
+     "case). On a list field (participants, tags, teams, or any with\n"
+     "elements) the VALUEs replace the list; FIELD+ adds one, FIELD- removes\n"
+     "one. datetime takes ISO 8601 (2023-05-15T13:00+02:00, 2023-05-15).\n"
+     "No VALUE removes the field; the title cannot be removed (NOTE finds\n"
+     "notes by it), only changed. Prints one line saying what changed.\n"
      "  notes set weekly title \"Weekly sync #2\"\n"
-     "  notes set weekly participants+ Maria", CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
+     "  notes set weekly participants+ Maria\n"
+     "  notes set weekly participants Ana Dana", CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
     {"log", cmd_log, "NOTE [--json]",
      "The note's history: change id, author, time, what it did (text\n"
      "+inserted -deleted, which field was set to what, which item was\n"
@@ -143,16 +148,21 @@ const struct cli_cmd cli_commands[] = {
      "signed changes (only this note, no space secret) that anyone can check\n"
      "with `notes verify FILE` or import. --attest also writes FILE.attest\n"
      "beside the Markdown: the bundle and a hash, so `notes verify FILE`\n"
-     "proves the Markdown is exactly the signed note.\n"
+     "proves the Markdown is exactly the signed note. With -o, one line says\n"
+     "what was written (-q: none).\n"
      "  notes export weekly -o weekly.md\n"
      "  notes export weekly -o weekly.md --attest\n"
      "  notes export weekly --format bundle -o weekly.bundle",
      CLI_NEEDS_REPLICA},
-    {"import", cmd_import, "FILE",
-     "Import a bundle of signed changes (from `notes export --format\n"
-     "bundle`): every change is verified before anything is stored; a note\n"
-     "already present is merged.\n"
-     "  notes import weekly.bundle", CLI_NEEDS_REPLICA},
+    {"import", cmd_import, "[--again] FILE|-",
+     "Import a Markdown note (front matter and text, e.g. a meeting note\n"
+     "written elsewhere or exported with `notes export`) as a new note, or a\n"
+     "bundle of signed changes (from `notes export --format bundle`): every\n"
+     "change is verified before anything is stored; a note already present\n"
+     "is merged. Prints the note's id. A Markdown file already here as an\n"
+     "unchanged note is not imported twice: its id is printed and stderr says\n"
+     "so; --again imports a second copy.\n"
+     "  notes import meeting.md\n  notes import weekly.bundle", CLI_NEEDS_REPLICA},
     {"space", cmd_space, "create NAME | list | show NAME | add NAME NOTE | remove NAME NOTE",
      "Spaces are shared notebooks: a name and a secret. Only members of a\n"
      "space can connect, and only its notes travel. Notes are in no space\n"
@@ -171,15 +181,19 @@ const struct cli_cmd cli_commands[] = {
     {"join", cmd_join, "CODE",
      "Join the space of an invite code and sync at once: with the inviter's\n"
      "address, else (after 3 s) with any member at the code's relays, which\n"
-     "are remembered in $NOTES_HOME/relays for notes serve.\n"
+     "are remembered in $NOTES_HOME/relays for notes serve. The inviter's key\n"
+     "(in the code) is then named in your trust list by the name it claims\n"
+     "(change it with notes trust).\n"
      "  notes join notes1...", CLI_NEEDS_REPLICA},
     {"sync", cmd_sync, "HOST:PORT | --relay HOST:PORT [--space NAME]",
      "One round of sync with a peer: both get the changes they lack, every\n"
      "change verified before it is stored; prints what moved. On a terminal,\n"
      "a progress line per note sent or received (bytes done / total).\n"
      "With --relay, the peer is the first member of the space present at\n"
-     "that relay.\n"
-     "  notes sync 192.168.1.20:7654\n"
+     "that relay. HOST, here and wherever an address is taken (serve,\n"
+     "invite, relay), is an IPv4 address, [IPv6] or a host name (localhost,\n"
+     "nas.local), resolved when it is given.\n"
+     "  notes sync 192.168.1.20:7654\n  notes sync nas.local:7654\n"
      "  notes sync --relay 203.0.113.7:7656 --space team", CLI_NEEDS_REPLICA},
     {"serve", cmd_serve,
      "[--listen HOST:PORT] [--peer HOST:PORT]... [--relay HOST:PORT]...\n"
@@ -203,6 +217,8 @@ const struct cli_cmd cli_commands[] = {
      "The page (unless --no-ui): the notes in the browser, edited live with\n"
      "the people in the call, on 127.0.0.1:7464 (--ui picks the port);\n"
      "the URL with its access token is printed at start (notes open).\n"
+     "One daemon per replica: a second notes serve is refused, naming the\n"
+     "running one (its pid and port).\n"
      "  notes serve\n"
      "  notes serve --listen 127.0.0.1:7654 --peer 192.168.1.20:7654\n"
      "  notes serve --relay 203.0.113.7:7656",
@@ -215,8 +231,11 @@ const struct cli_cmd cli_commands[] = {
      "to connected peers at once.\n"
      "  notes open \"Weekly sync\"\n  notes open --no-browser", CLI_NEEDS_REPLICA},
     {"peers", cmd_peers, "[--json]",
-     "The peers the daemon (notes serve) knows: space, key fingerprint and\n"
-     "the name it claims in the notes, address, state (connected, dialing,\n"
+     "The peers the daemon (notes serve) knows: space, who (as everywhere:\n"
+     "your name for the key, else the name it claims, with the person's\n"
+     "fingerprint when the device is linked to one, then \"device\" and the\n"
+     "device's own; a device in no note yet: \"device\" and its fingerprint,\n"
+     "which notes trust can name), address, state (connected, dialing,\n"
      "backoff, discovered, disconnected), how it was found (manual,\n"
      "discovered, inbound, relay), the path (direct, or relay), last seen,\n"
      "last sync, changes sent and received; the relays and whether the daemon\n"
@@ -312,6 +331,72 @@ int cli_fail(int rc, const char *fmt, ...)
     fprintf(stderr, "notes: %s: %s\n", cli_esc(what),
             cli_esc(detail && *detail ? detail : notes_strerror(rc)));
     return cli_exit_code(rc);
+}
+
+/* Columns of one code point on a terminal: 0 for combining marks and
+ * zero-width characters, 2 for East Asian wide ones and emoji, else 1. A
+ * table of the ranges that occur, not the whole of wcwidth: no locale is
+ * needed (tests and pipes run in C). */
+static int cp_width(uint32_t c)
+{
+    if ((c >= 0x300 && c <= 0x36f) || (c >= 0x1ab0 && c <= 0x1aff) ||
+        (c >= 0x1dc0 && c <= 0x1dff) || (c >= 0x200b && c <= 0x200f) ||
+        (c >= 0x20d0 && c <= 0x20ff) || (c >= 0xfe00 && c <= 0xfe0f) ||
+        (c >= 0xfe20 && c <= 0xfe2f) || c == 0xfeff)
+        return 0;
+    if ((c >= 0x1100 && c <= 0x115f) || (c >= 0x2e80 && c <= 0x303e) ||
+        (c >= 0x3041 && c <= 0x33ff) || (c >= 0x3400 && c <= 0x4dbf) ||
+        (c >= 0x4e00 && c <= 0x9fff) || (c >= 0xa000 && c <= 0xa4cf) ||
+        (c >= 0xac00 && c <= 0xd7a3) || (c >= 0xf900 && c <= 0xfaff) ||
+        (c >= 0xfe30 && c <= 0xfe4f) || (c >= 0xff00 && c <= 0xff60) ||
+        (c >= 0xffe0 && c <= 0xffe6) || (c >= 0x1f300 && c <= 0x1f64f) ||
+        (c >= 0x1f900 && c <= 0x1f9ff) || (c >= 0x20000 && c <= 0x3fffd))
+        return 2;
+    return 1;
+}
+
+size_t cli_width(const char *s)
+{
+    size_t w = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (p && *p) {
+        uint32_t c = *p;
+        int len = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+        if (len > 1) {
+            c &= 0x3fu >> (len - 1);
+            for (int i = 1; i < len; i++) {
+                if ((p[i] & 0xc0) != 0x80) { /* invalid: one column a byte */
+                    len = 1;
+                    c = 0x3f;
+                    break;
+                }
+                c = (c << 6) | (p[i] & 0x3fu);
+            }
+        }
+        w += (size_t)cp_width(c);
+        p += len;
+    }
+    return w;
+}
+
+void cli_pad(const char *s, size_t width)
+{
+    size_t w = cli_width(s);
+    fputs(s, stdout);
+    for (; w < width; w++)
+        putchar(' ');
+}
+
+void cli_done(const struct cli_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    if (ctx->quiet || ctx->json)
+        return;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
 }
 
 int cli_usage(const char *name)
@@ -636,6 +721,13 @@ int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out)
         fprintf(stderr, "notes: no readable note matches '%s'; cannot read %s\n",
                 cli_esc(spec), cli_esc(why));
         ret = unreadable;
+    } else if (hits == 0 && sl > 0 && sl < 4 &&
+               strspn(spec, "0123456789abcdefABCDEF") == sl) {
+        /* Looks like the start of an id: say why it did not count as one. */
+        fprintf(stderr, "notes: no note matches '%s': an id prefix needs 4 or "
+                        "more hex digits, and no title contains it (see: notes "
+                        "list)\n", cli_esc(spec));
+        ret = EXIT_USER;
     } else if (hits == 0) {
         fprintf(stderr, "notes: no note matches '%s' (see: notes list)\n",
                 cli_esc(spec));
@@ -777,7 +869,9 @@ static int print_man(void)
            "exchange changes and converge to the same text in any order.\n"
            ".PP\nNOTE is a note id, a unique id prefix (4 or more hex digits) or a "
            "unique title match. \\fB\\-\\-json\\fR gives machine\\-readable output "
-           "on read commands.\n.SH COMMANDS\n");
+           "on read commands. \\fB\\-q\\fR (\\fB\\-\\-quiet\\fR), before or "
+           "after the command, leaves out the line that confirms a success "
+           "(errors and warnings are still said).\n.SH COMMANDS\n");
     for (const struct cli_cmd *c = cli_commands; c->name; c++) {
         printf(".TP\n.B notes %s\n", c->name);
         roff(c->usage);
@@ -815,6 +909,54 @@ static int print_man(void)
     return 0;
 }
 
+/* Edit distance with transpositions (optimal string alignment): "shwo"
+ * is one from "show". Command names are short; longer input is far. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    size_t d[24][24];
+    if (la > 22 || lb > 22)
+        return 99;
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cost = a[i - 1] != b[j - 1];
+            size_t v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v)
+                v = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < v)
+                v = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    return d[la][lb];
+}
+
+/* "notes: 'shwo' is not a command; did you mean: notes show?" on stderr:
+ * the commands within 2 edits (1 for names of 4 letters or fewer), or
+ * that begin with what was typed. */
+static void not_a_command(const char *name)
+{
+    const char *near[8];
+    size_t n = 0, nl = strlen(name);
+    for (const struct cli_cmd *c = cli_commands; c->name && n < 8; c++) {
+        size_t max = nl <= 4 ? 1 : 2;
+        if (edit_distance(name, c->name) <= max ||
+            (nl >= 2 && strncmp(c->name, name, nl) == 0))
+            near[n++] = c->name;
+    }
+    fprintf(stderr, "notes: '%s' is not a command", cli_esc(name));
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "%snotes %s", i == 0 ? "; did you mean: "
+                                     : i + 1 == n ? " or " : ", ", near[i]);
+    fprintf(stderr, n ? "? (see: notes help)\n" : " (see: notes help)\n");
+}
+
 int cmd_help(int argc, char **argv, struct cli_ctx *ctx)
 {
     (void)ctx;
@@ -832,8 +974,7 @@ int cmd_help(int argc, char **argv, struct cli_ctx *ctx)
                 return 0;
             }
         }
-        fprintf(stderr, "notes: no command '%s' (see: notes help)\n",
-                cli_esc(argv[1]));
+        not_a_command(argv[1]);
         return EXIT_USER;
     }
     printf("notes: offline-first, peer-to-peer meeting notes with signed "
@@ -841,7 +982,8 @@ int cmd_help(int argc, char **argv, struct cli_ctx *ctx)
     for (const struct cli_cmd *c = cli_commands; c->name; c++)
         printf("  %-8s %s\n", c->name, c->usage);
     printf("\nNOTE is a note id, a unique id prefix (4+ digits) or a unique "
-           "title match.\nThe replica lives in $NOTES_HOME (default: "
+           "title match.\n-q (--quiet) leaves out the line that confirms a "
+           "success.\nThe replica lives in $NOTES_HOME (default: "
            "$XDG_DATA_HOME/notes or ~/.local/share/notes).\n"
            "Exit codes: 0 ok, 1 user error, 2 verification or data problem, "
            "3 system error.\nMore: notes help COMMAND\n");
@@ -861,6 +1003,14 @@ int main(int argc, char **argv)
         cmd_help(1, argv, &ctx);
         return EXIT_USER;
     }
+    /* -q before the command too: `notes -q set ...`. */
+    int quiet_first = 0;
+    while (argc > 2 && (strcmp(argv[1], "-q") == 0 ||
+                        strcmp(argv[1], "--quiet") == 0)) {
+        quiet_first = 1;
+        argv++;
+        argc--;
+    }
     const char *name = argv[1];
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
         name = "help";
@@ -873,11 +1023,10 @@ int main(int argc, char **argv)
         if (strcmp(c->name, name) == 0)
             cmd = c;
     if (!cmd) {
-        fprintf(stderr, "notes: '%s' is not a command (see: notes help)\n",
-                cli_esc(name));
+        not_a_command(name);
         return EXIT_USER;
     }
-    /* Global flags: --json anywhere, --help anywhere. */
+    /* Global flags: --json, -q/--quiet and --help anywhere. */
     int n = 0;
     char **args = calloc((size_t)argc, sizeof(*args));
     if (!args)
@@ -885,6 +1034,9 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) {
             ctx.json = 1;
+        } else if (i > 1 && (strcmp(argv[i], "-q") == 0 ||
+                             strcmp(argv[i], "--quiet") == 0)) {
+            ctx.quiet = 1;
         } else if (i > 1 && (strcmp(argv[i], "--help") == 0 ||
                              strcmp(argv[i], "-h") == 0)) {
             char helpw[] = "help", namew[32];
@@ -896,6 +1048,7 @@ int main(int argc, char **argv)
             args[n++] = argv[i];
         }
     }
+    ctx.quiet |= quiet_first;
     ctx.home = default_home();
     ctx.color = isatty(1) && !getenv("NO_COLOR");
     if (cmd->flags & CLI_NEEDS_REPLICA) {

@@ -25,9 +25,10 @@ _notes()
                 open) COMPREPLY=($(compgen -W "--no-browser --json --help" -- "$cur")) ;;
                 peers|trust) COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ;;
                 init) COMPREPLY=($(compgen -W "--name --protect --device --help" -- "$cur")) ;;
-                export) COMPREPLY=($(compgen -W "--format -o --attest --authors --help" -- "$cur")) ;;
+                export) COMPREPLY=($(compgen -W "--format -o --attest --authors -q --quiet --help" -- "$cur")) ;;
                 resolve) COMPREPLY=($(compgen -W "--keep --help" -- "$cur")) ;;
-                *) COMPREPLY=($(compgen -W "--json --help --at --conflicts --format -o --owner --section --name --protect" -- "$cur")) ;;
+                import) COMPREPLY=($(compgen -W "--again -q --quiet --help" -- "$cur")) ;;
+                *) COMPREPLY=($(compgen -W "--json --help -q --quiet --at --conflicts --format -o --owner --section --name --protect" -- "$cur")) ;;
             esac
             return ;;
     esac

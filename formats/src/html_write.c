@@ -7,8 +7,10 @@
  * a Content-Security-Policy that forbids loading anything.
  */
 #include <md4c-html.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fmt_internal.h"
 
@@ -41,7 +43,12 @@ static const char css[] =
     "section.who pre{white-space:pre-wrap;word-break:break-word}"
     ".legend span{display:inline-block;padding:0 .5rem;margin:0 .4rem .3rem 0;"
     "border-radius:4px}"
-    "footer{margin-top:2rem;font-size:.8rem;color:#59636e}";
+    "footer{margin-top:2rem;font-size:.8rem;color:#59636e}"
+    /* Task items: the box on the line of its text, also in a loose list
+     * (md4c writes <input><p>text</p>); done ones struck through. */
+    "main li.task-list-item{list-style:none}"
+    "main li.task-list-item>input{margin:0 .45em 0 -1.3em}"
+    "main li.task-list-item>input+p{display:inline}";
 
 static const char *const palette[] = {
     "#fde2a7", "#c8e6c9", "#bbdefb", "#f8bbd0", "#d1c4e9",
@@ -258,6 +265,117 @@ static void put_esc(struct notes_fmt__buf *b, const char *s)
     notes_fmt__put_html(b, s, strlen(s));
 }
 
+/* ---- dates a person reads ---- */
+
+static const char *const month_name[] = {
+    "January", "February", "March",     "April",   "May",      "June",
+    "July",    "August",   "September", "October", "November", "December"};
+static const char *const weekday_name[] = {"Thursday", "Friday", "Saturday",
+                                           "Sunday",   "Monday", "Tuesday",
+                                           "Wednesday"}; /* 1970-01-01 on */
+
+/* Days from 1970-01-01 to a civil date, and back (proleptic Gregorian,
+ * H. Hinnant's algorithms): no time zone database, no locale. */
+static long days_from_civil(long y, int m, int d)
+{
+    y -= m <= 2;
+    long era = (y >= 0 ? y : y - 399) / 400;
+    long yoe = y - era * 400;
+    long doy = (153L * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(long z, long *y, int *m, int *d)
+{
+    z += 719468;
+    long era = (z >= 0 ? z : z - 146096) / 146097;
+    long doe = z - era * 146097;
+    long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    long mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+static int num(const char *s, int n, int *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        *v = *v * 10 + (s[i] - '0');
+    }
+    return 1;
+}
+
+/* "Monday, 15 May 2023, 13:00 (UTC+02:00)" for the ISO 8601 the notes
+ * hold (YYYY-MM-DD, then optionally THH:MM[:SS[.f]] and Z or ±HH:MM):
+ * the day and time as written, in their own offset. 0 if s is not one
+ * (then it is shown as written). */
+static int readable_date(const char *s, char *out, size_t n)
+{
+    int y, mo, d, h = 0, mi = 0, oh = 0, om = 0, t = 0;
+    char sign = 0;
+    if (!num(s, 4, &y) || s[4] != '-' || !num(s + 5, 2, &mo) || s[7] != '-' ||
+        !num(s + 8, 2, &d) || mo < 1 || mo > 12 || d < 1 || d > 31)
+        return 0;
+    const char *p = s + 10;
+    if (*p == 'T' || *p == ' ') {
+        if (!num(p + 1, 2, &h) || p[3] != ':' || !num(p + 4, 2, &mi) || h > 23 ||
+            mi > 59)
+            return 0;
+        t = 1;
+        p += 6;
+        if (*p == ':' && p[1] >= '0' && p[1] <= '9')
+            for (p++; (*p >= '0' && *p <= '9') || *p == '.' || *p == ','; p++)
+                ;
+        if (*p == 'Z') {
+            sign = 'Z';
+            p++;
+        } else if (*p == '+' || *p == '-') {
+            sign = *p;
+            if (!num(p + 1, 2, &oh))
+                return 0;
+            p += 3;
+            if (*p == ':')
+                p++;
+            if (!num(p, 2, &om))
+                return 0;
+            p += 2;
+        }
+    }
+    if (*p)
+        return 0;
+    long days = days_from_civil(y, mo, d);
+    long wd = ((days % 7) + 7) % 7;
+    int k = snprintf(out, n, "%s, %d %s %d", weekday_name[wd], d,
+                     month_name[mo - 1], y);
+    if (t && k > 0 && (size_t)k < n)
+        k += snprintf(out + k, n - (size_t)k, ", %02d:%02d", h, mi);
+    if (sign == 'Z' && k > 0 && (size_t)k < n)
+        snprintf(out + k, n - (size_t)k, " UTC");
+    else if (sign && k > 0 && (size_t)k < n)
+        snprintf(out + k, n - (size_t)k, " (UTC%c%02d:%02d)", sign, oh, om);
+    return 1;
+}
+
+/* A date field: <time datetime="as written">readable</time>. */
+static void put_date(struct notes_fmt__buf *b, const char *v)
+{
+    char when[96];
+    if (!readable_date(v, when, sizeof(when))) {
+        put_esc(b, v);
+        return;
+    }
+    notes_fmt__puts(b, "<time datetime=\"");
+    put_esc(b, v);
+    notes_fmt__puts(b, "\">");
+    put_esc(b, when);
+    notes_fmt__puts(b, "</time>");
+}
+
 /* The title field, else "Meeting of <datetime>", else "Untitled note". */
 static void put_title(struct notes_fmt__buf *b, notes_doc *d)
 {
@@ -266,8 +384,9 @@ static void put_title(struct notes_fmt__buf *b, notes_doc *d)
     if (title && *title) {
         put_esc(b, title);
     } else if (when && *when) {
+        char day[96];
         notes_fmt__puts(b, "Meeting of ");
-        put_esc(b, when);
+        put_esc(b, readable_date(when, day, sizeof(day)) ? day : when);
     } else {
         notes_fmt__puts(b, "Untitled note");
     }
@@ -294,7 +413,11 @@ static void put_header(struct notes_fmt__buf *b, notes_doc *d)
             }
         } else {
             const char *v = notes_doc_field(d, names[i]);
-            put_esc(b, v ? v : "");
+            if (v && (strcmp(names[i], "datetime") == 0 ||
+                      strcmp(names[i], "date") == 0))
+                put_date(b, v);
+            else
+                put_esc(b, v ? v : "");
         }
         notes_fmt__puts(b, "</dd>\n");
     }
@@ -485,6 +608,100 @@ static int put_authorship(struct notes_fmt__buf *b, notes_doc *d, const char *t,
     return NOTES_OK;
 }
 
+/*
+ * md4c's task items, done ones struck through like the items box: after
+ * the checked box, a loose item's paragraph becomes <p class="done">, a
+ * tight item's text up to its end or a nested block goes in
+ * <span class="done">. md4c escapes every "<" of the note (MD_FLAG_NOHTML),
+ * so the tags matched here are its own.
+ */
+static void put_tasks(struct notes_fmt__buf *b, const char *h, size_t n)
+{
+    static const char box[] =
+        "<input type=\"checkbox\" class=\"task-list-item-checkbox\" disabled "
+        "checked>";
+    static const char *const stops[] = {"</li>", "<ul", "<ol", "<p>", "<pre",
+                                        "<blockquote", "<table", "<h", "<div",
+                                        "<hr", NULL};
+    size_t at = 0, bl = sizeof(box) - 1;
+    for (;;) {
+        const char *p = memmem(h + at, n - at, box, bl);
+        if (!p) {
+            notes_fmt__put(b, h + at, n - at);
+            return;
+        }
+        size_t after = (size_t)(p - h) + bl;
+        notes_fmt__put(b, h + at, after - at);
+        if (n - after >= 3 && memcmp(h + after, "<p>", 3) == 0) {
+            notes_fmt__puts(b, "<p class=\"done\">");
+            at = after + 3;
+            continue;
+        }
+        size_t end = n;
+        for (size_t k = 0; stops[k]; k++) {
+            const char *q = memmem(h + after, n - after, stops[k], strlen(stops[k]));
+            if (q && (size_t)(q - h) < end)
+                end = (size_t)(q - h);
+        }
+        notes_fmt__puts(b, "<span class=\"done\">");
+        notes_fmt__put(b, h + after, end - after);
+        notes_fmt__puts(b, "</span>");
+        at = end;
+    }
+}
+
+/* When the page was made: $SOURCE_DATE_EPOCH if set (reproducible
+ * exports), else now; as "Monday, 7 December 2026, 10:27 UTC". */
+static void export_date(char *out, size_t n)
+{
+    const char *sde = getenv("SOURCE_DATE_EPOCH");
+    char *end = NULL;
+    long long t = sde && *sde ? strtoll(sde, &end, 10) : -1;
+    if (t < 0 || !end || *end)
+        t = (long long)time(NULL);
+    long days = (long)(t / 86400), secs = (long)(t % 86400), y;
+    int m, d;
+    civil_from_days(days, &y, &m, &d);
+    snprintf(out, n, "%s, %d %s %ld, %02ld:%02ld UTC",
+             weekday_name[((days % 7) + 7) % 7], d, month_name[m - 1], y,
+             secs / 3600, secs / 60 % 60);
+}
+
+/* The footer: when and from what the page was made, and how to check the
+ * signed note it copies (the page itself carries no signature). */
+static void put_footer(struct notes_fmt__buf *b, notes_doc *d)
+{
+    uint8_t(*heads)[32] = NULL, (*keys)[32] = NULL;
+    size_t nh = 0, na = 0, nc = notes_doc_change_count(d);
+    char when[96], id[9];
+    const uint8_t *nid = notes_doc_id(d);
+    snprintf(id, sizeof(id), "%02x%02x%02x%02x", nid[0], nid[1], nid[2], nid[3]);
+    export_date(when, sizeof(when));
+    if (notes_fmt_authors(d, &keys, &na) != NOTES_OK)
+        na = 0;
+    notes_fmt_free(keys);
+    notes_fmt__printf(b, "<footer><p>Exported %s by notes from note "
+                         "<code>%s</code>", when, id);
+    if (notes_doc_heads(d, &heads, &nh) == NOTES_OK && nh) {
+        notes_fmt__puts(b, nh == 1 ? ", version" : ", versions");
+        for (size_t i = 0; i < nh; i++)
+            notes_fmt__printf(b, "%s <code>%02x%02x%02x%02x</code>",
+                              i == 0 ? "" : i + 1 == nh ? " and" : ",",
+                              heads[i][0], heads[i][1], heads[i][2], heads[i][3]);
+        notes_fmt__printf(b, " (%zu signed change%s by %zu author%s)", nc,
+                          nc == 1 ? "" : "s", na, na == 1 ? "" : "s");
+    } else {
+        notes_fmt__puts(b, " (nothing committed yet)");
+    }
+    notes_free(heads);
+    notes_fmt__printf(b, ".</p><p>This page is a copy and carries no "
+                         "signature. To check who wrote what, verify the "
+                         "signed note: <code>notes export %s --format bundle "
+                         "-o note.bundle</code>, then anyone runs "
+                         "<code>notes verify note.bundle</code>.</p></footer>\n",
+                      id);
+}
+
 int notes_fmt_html_export(notes_doc *d, unsigned flags, char **out, size_t *n)
 {
     struct notes_fmt__buf b = NOTES_FMT__BUF_INIT, md = NOTES_FMT__BUF_INIT;
@@ -525,9 +742,13 @@ int notes_fmt_html_export(notes_doc *d, unsigned flags, char **out, size_t *n)
         notes_fmt__release(&b);
         return NOTES_ENOMEM;
     }
-    struct notes_fmt__buf em = NOTES_FMT__BUF_INIT;
-    put_emoji(&em, notes_fmt__str(&md), md.b.len);
+    struct notes_fmt__buf tk = NOTES_FMT__BUF_INIT, em = NOTES_FMT__BUF_INIT;
+    put_tasks(&tk, notes_fmt__str(&md), md.b.len);
     notes_fmt__release(&md);
+    put_emoji(&em, notes_fmt__str(&tk), tk.b.len);
+    if (tk.failed)
+        em.failed = 1;
+    notes_fmt__release(&tk);
     notes_fmt__puts(&b, "<main class=\"note\">\n");
     put_safe_links(&b, notes_fmt__str(&em), em.b.len);
     notes_fmt__puts(&b, "</main>\n");
@@ -542,19 +763,7 @@ int notes_fmt_html_export(notes_doc *d, unsigned flags, char **out, size_t *n)
             return rc;
         }
     }
-    uint8_t(*heads)[32] = NULL;
-    size_t nh = 0;
-    if (notes_doc_heads(d, &heads, &nh) == NOTES_OK) {
-        notes_fmt__puts(&b, "<footer>version");
-        for (size_t i = 0; i < nh; i++)
-            notes_fmt__printf(&b, " %02x%02x%02x%02x%02x%02x", heads[i][0],
-                              heads[i][1], heads[i][2], heads[i][3],
-                              heads[i][4], heads[i][5]);
-        if (!nh)
-            notes_fmt__puts(&b, " (nothing committed)");
-        notes_fmt__puts(&b, "</footer>\n");
-        notes_free(heads);
-    }
+    put_footer(&b, d);
     notes_fmt__puts(&b, "</body>\n</html>\n");
     return notes_fmt__detach(&b, out, n);
 }

@@ -421,7 +421,8 @@ typedef struct notes_sync_serve_opts {
 NOTES_API NOTES_NODISCARD int notes_sync_hub_presence(notes_sync_hub *h,
                                                       const uint8_t *rec,
                                                       size_t n);
-/* On the hub's loop only: peers with an open session now, and the end of
+/* On the hub's loop only: peers (distinct keys, as notes peers lists
+ * them; not sessions) with an open session now, and the end of
  * the last complete round with any of them (Unix ms, 0: never). */
 NOTES_API void notes_sync_hub_status(const notes_sync_hub *h, unsigned *peers,
                                      uint64_t *last_sync_ms);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <sys/socket.h>
+#include <netdb.h>
 
 #include <uv.h>
 
@@ -437,6 +438,62 @@ void notes_sync__conn_start(struct conn *c)
     notes_sync__conn_pump(c);
 }
 
+/* A host name as addresses take it: letters, digits, '-' and '.' (so
+ * "localhost", "nas.local", "relay.example.org"). */
+static int is_host_name(const char *h)
+{
+    if (!*h || *h == '-' || *h == '.')
+        return 0;
+    for (; *h; h++)
+        if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') ||
+              (*h >= '0' && *h <= '9') || *h == '-' || *h == '.'))
+            return 0;
+    return 1;
+}
+
+int notes_sync__resolve(const char *host, int port, int family,
+                        struct sockaddr_storage *ss)
+{
+    struct addrinfo hints, *res = NULL, *ai, *pick = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = family;
+    hints.ai_socktype = family == AF_INET ? SOCK_DGRAM : SOCK_STREAM;
+    if (!is_host_name(host)) {
+        notes_sync__detail("'%.80s' is not a host name", host);
+        return NOTES_EINVAL;
+    }
+    /* Blocking, once, where an address is given (a command's argument, a
+     * daemon's start): mDNS names (.local) resolve as the system's
+     * resolver does (nss-mdns or systemd-resolved). */
+    int e = getaddrinfo(host, NULL, &hints, &res);
+    if (e) {
+        notes_sync__detail("cannot resolve host '%.80s': %s", host,
+                           gai_strerror(e));
+        return NOTES_EINVAL;
+    }
+    /* IPv4 first: a daemon listens on 0.0.0.0 by default, and "localhost"
+     * is often ::1 first. */
+    for (ai = res; ai && !pick; ai = ai->ai_next)
+        if (ai->ai_family == AF_INET)
+            pick = ai;
+    for (ai = res; ai && !pick; ai = ai->ai_next)
+        if (ai->ai_family == AF_INET6)
+            pick = ai;
+    if (!pick || pick->ai_addrlen > sizeof(*ss)) {
+        freeaddrinfo(res);
+        notes_sync__detail("host '%.80s' has no IPv4 or IPv6 address", host);
+        return NOTES_EINVAL;
+    }
+    memset(ss, 0, sizeof(*ss));
+    memcpy(ss, pick->ai_addr, pick->ai_addrlen);
+    if (ss->ss_family == AF_INET)
+        ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+    freeaddrinfo(res);
+    return NOTES_OK;
+}
+
 int notes_sync__parse_addr(const char *addr, struct sockaddr_storage *ss)
 {
     char host[NOTES_ADDR_MAX + 1];
@@ -460,10 +517,12 @@ int notes_sync__parse_addr(const char *addr, struct sockaddr_storage *ss)
             return NOTES_OK;
     } else if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) == 0) {
         return NOTES_OK;
+    } else if (is_host_name(host)) {
+        return notes_sync__resolve(host, (int)port, AF_UNSPEC, ss);
     }
 bad:
-    notes_sync__detail("address '%s' must be IPv4:PORT or [IPv6]:PORT",
-                       addr ? addr : "");
+    notes_sync__detail("address '%s' must be HOST:PORT (a host name, IPv4 or "
+                       "[IPv6], and a port)", addr ? addr : "");
     return NOTES_EINVAL;
 }
 

@@ -28,6 +28,7 @@
 #include <uv.h>
 
 #include "sync_internal.h"
+#include "transport_internal.h" /* notes_sync__resolve */
 
 #define DEFAULT_INTERVAL_MS 5000u
 #define SOON_MIN_MS 1000u      /* early announcements at most this often */
@@ -254,8 +255,14 @@ static int parse_dest(const char *s, int def_port, struct sockaddr_in *out)
     }
     if (uv_ip4_addr(host, (int)port, out) == 0)
         return NOTES_OK;
+    struct sockaddr_storage ss;
+    if (notes_sync__resolve(host, (int)port, AF_INET, &ss) == NOTES_OK) {
+        memcpy(out, &ss, sizeof(*out));
+        return NOTES_OK;
+    }
 bad:
-    notes_sync__detail("announce destination '%s' must be IPv4[:PORT]",
+    notes_sync__detail("announce destination '%s' must be an IPv4 address "
+                       "or host name, [:PORT]",
                        s ? s : "");
     return NOTES_EINVAL;
 }

@@ -98,9 +98,19 @@ void notes_sync_hub_status(const notes_sync_hub *h, unsigned *peers,
 {
     unsigned np = 0;
     uint64_t last = 0;
-    for (const struct conn *c = h->conns; c; c = c->next)
-        np += !c->closing && c->opened &&
-              notes_sync_state(c->s) == NOTES_SYNC_OPEN;
+    /* Peers, not sessions: one key with two open sessions (both sides
+     * dialed, a space each, a relayed one moving to direct) is one peer,
+     * as `notes peers` lists it. */
+    for (const struct conn *c = h->conns; c; c = c->next) {
+        int again = 0;
+        if (c->closing || !c->opened || notes_sync_state(c->s) != NOTES_SYNC_OPEN)
+            continue;
+        for (const struct conn *o = h->conns; o != c && !again; o = o->next)
+            again = !o->closing && o->opened && c->row && o->row &&
+                    notes_sync_state(o->s) == NOTES_SYNC_OPEN &&
+                    memcmp(o->row->key, c->row->key, 32) == 0;
+        np += !again;
+    }
     for (size_t i = 0; i < h->nrows; i++)
         if (h->rows[i]->last_sync > last)
             last = h->rows[i]->last_sync;

@@ -232,7 +232,13 @@ void notes_sync__conn_unlink(struct conn *c);
 void notes_sync__loop_finish(uv_loop_t *loop);
 void notes_sync__on_handle_closed(uv_handle_t *hd);
 void notes_sync__on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
+/* "HOST:PORT": IPv4, [IPv6] or a host name (resolved at once, blocking;
+ * IPv4 preferred). */
 int notes_sync__parse_addr(const char *addr, struct sockaddr_storage *ss);
+/* A host name's first address of `family` (AF_UNSPEC: IPv4, else IPv6)
+ * with `port`; NOTES_EINVAL with the detail when it does not resolve. */
+int notes_sync__resolve(const char *host, int port, int family,
+                        struct sockaddr_storage *ss);
 int notes_sync__split_name(const char *addr, char host[NOTES_ADDR_MAX + 1],
                            char port[6]);
 uint64_t notes_sync__unix_ms(void);

@@ -106,7 +106,7 @@ static void test_faults_storage(void **state)
         {"append", "Target", "a line", NULL},
         {"set", "Target", "title", "Renamed"},
         {"new", "Another", NULL, NULL},
-        {"import", md, NULL, NULL},
+        {"import", "--again", md, NULL}, /* each run a new note */
         {"compact", NULL, NULL, NULL},
     };
     size_t failures = 0, successes = 0;
