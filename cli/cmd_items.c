@@ -14,10 +14,8 @@
 static int record_item(int argc, char **argv, struct cli_ctx *ctx, int todo)
 {
     const char *owner = NULL;
-    int quiet = 0;
     const char *cmd = todo ? "todo" : "decide";
-    const struct cli_opt opts[] = {CLI_VALUE("--owner", &owner),
-                                   CLI_FLAG("-q", &quiet), CLI_END};
+    const struct cli_opt opts[] = {CLI_VALUE("--owner", &owner), CLI_END};
     const char *pos[2] = {NULL, NULL};
     int rc = cli_parse_args(argc, argv, cmd, opts, pos, 2, 1);
     if (rc)
@@ -50,12 +48,12 @@ static int record_item(int argc, char **argv, struct cli_ctx *ctx, int todo)
     rc = notes_fmt_section_append(d, NULL, "## TODOs and Decisions", line);
     int ret = rc ? cli_fail(rc, "cannot record the %s", cmd)
                  : cli_commit(d, todo ? "the task" : "the decision");
-    if (!ret && !quiet) {
+    if (!ret) {
         char hex[33];
         cli_note_id(hex, notes_doc_id(d));
-        printf("%s recorded in %.8s: %s%s%s\n",
-               todo ? "action item" : "decision", hex,
-               owner ? cli_esc(owner) : "", owner ? ": " : "", cli_esc(text));
+        cli_done(ctx, "%s recorded in %.8s: %s%s%s",
+                 todo ? "action item" : "decision", hex,
+                 owner ? cli_esc(owner) : "", owner ? ": " : "", cli_esc(text));
     }
     free(line);
     notes_doc_free(d);
@@ -395,9 +393,8 @@ int cmd_append(int argc, char **argv, struct cli_ctx *ctx)
     char *text = NULL;
     const char *section = NULL;
     size_t n;
-    int rc, quiet = 0;
-    const struct cli_opt opts[] = {CLI_VALUE("--section", &section),
-                                   CLI_FLAG("-q", &quiet), CLI_END};
+    int rc;
+    const struct cli_opt opts[] = {CLI_VALUE("--section", &section), CLI_END};
     const char *pos[2] = {NULL, NULL};
     if ((rc = cli_parse_args(argc, argv, "append", opts, pos, 2, 1)))
         return rc;
@@ -435,12 +432,12 @@ int cmd_append(int argc, char **argv, struct cli_ctx *ctx)
     }
     free(text);
     int ret = rc ? cli_fail(rc, "cannot append") : cli_commit(d, "the edit");
-    if (!ret && !quiet) {
+    if (!ret) {
         char hex[33];
         cli_note_id(hex, notes_doc_id(d));
-        printf("appended to %.8s%s%s%s\n", hex,
-               section ? " in the section matching '" : "",
-               section ? cli_esc(section) : "", section ? "'" : "");
+        cli_done(ctx, "appended to %.8s%s%s%s", hex,
+                 section ? " in the section matching '" : "",
+                 section ? cli_esc(section) : "", section ? "'" : "");
     }
     notes_doc_free(d);
     return ret;

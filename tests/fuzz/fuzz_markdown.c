@@ -30,7 +30,7 @@ static void check_html(const char *h, size_t n)
     static const char *const ok_attrs[] = {
         "href",  "src",     "alt",        "title",   "class", "style",
         "lang",  "charset", "http-equiv", "content", "name",  "start",
-        "align", "checked", "disabled",   "type",    NULL};
+        "align", "checked", "disabled",   "type",    "datetime", NULL};
     for (size_t i = 0; i < n; i++) {
         if (h[i] != '<')
             continue;
