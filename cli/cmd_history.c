@@ -805,9 +805,11 @@ int cmd_log(int argc, char **argv, struct cli_ctx *ctx)
         } else {
             /* Every change of such a key is marked, not just the two that
              * share a seq: the whole key is not to be trusted. */
-            printf("%s%.12s%s  %-28s  %s  %s%s%s\n",
-                   ctx->color ? "\033[33m" : "", hex,
-                   ctx->color ? "\033[0m" : "", who, when, what,
+            /* Padded by display width: "RăzvanD" lines up too. */
+            printf("%s%.12s%s  ", ctx->color ? "\033[33m" : "", hex,
+                   ctx->color ? "\033[0m" : "");
+            cli_pad(who, 28);
+            printf("  %s  %s%s%s\n", when, what,
                    bad ? "  [equivocating key]" : "",
                    ci.equivocated ? " (seq signed twice)" : "");
         }
@@ -988,10 +990,14 @@ static void blame_line(struct cli_ctx *ctx, notes_doc *d, json_t *arr,
                            first ? json_string_value(json_object_get(first, "key")) : NULL,
                            "change", hex, "authors", authors, "text", s, len));
     } else if (report) {
-        printf("  %-12s %-30s %4zu| %s\n", hex, names, line, cli_escn(s, len));
+        printf("  %-12s ", hex);
+        cli_pad(names, 30);
+        printf(" %4zu| %s\n", line, cli_escn(s, len));
     } else {
         /* Never cut: a long claimed name would cut the fingerprint. */
-        printf("%-12s %-24s %4zu| ", hex, names, line);
+        printf("%-12s ", hex);
+        cli_pad(names, 24);
+        printf(" %4zu| ", line);
         cli_put_text(stdout, s, len);
         putchar('\n');
     }

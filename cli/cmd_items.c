@@ -235,8 +235,9 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
         char *nl = strchr(first, '\n');
         if (nl)
             *nl = 0;
-        printf("  %2zu %s %-10s %s%s%.8s%s\n", i + 1, mark,
-               it->owner ? cli_esc(it->owner) : "-", cli_esc(first),
+        printf("  %2zu %s ", i + 1, mark);
+        cli_pad(it->owner ? cli_esc(it->owner) : "-", 10);
+        printf(" %s%s%.8s%s\n", cli_esc(first),
                it->has_anchor ? "  [" : "",
                it->has_anchor ? cli_esc(it->id) : "", it->has_anchor ? "]" : "");
         printf("         recorded by %s %s%s%s\n", it->nauthors ? rec : "?",
