@@ -2,6 +2,7 @@
  * cmd_notes.c: the commands that make and change notes: new, list, set;
  * and the helpers the other commands share (rendering, listing).
  */
+#include <ctype.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,15 +34,142 @@ char *cli_render_markdown(notes_doc *d, size_t *n)
 
 /* ---- new ---- */
 
+/* The series a meeting title belongs to: its words without numbers,
+ * dates, weekday and month names, lowercased ("Weekly sync #12, May 15,
+ * 2023" and "Weekly sync #13, May 22, 2023" are both "weekly sync"). */
+static void series_key(const char *title, char *out, size_t cap)
+{
+    static const char *const skip[] = {
+        "jan", "january", "feb", "february", "mar", "march", "apr", "april",
+        "may", "jun", "june", "jul", "july", "aug", "august", "sep", "sept",
+        "september", "oct", "october", "nov", "november", "dec", "december",
+        "mon", "monday", "tue", "tuesday", "wed", "wednesday", "thu",
+        "thursday", "fri", "friday", "sat", "saturday", "sun", "sunday",
+        "st", "nd", "rd", "th", NULL};
+    size_t o = 0;
+    const char *p = title;
+    if (cap)
+        out[0] = 0;
+    while (*p && cap) {
+        while (*p && !((unsigned char)*p >= 0x80 || isalnum((unsigned char)*p)))
+            p++;
+        const char *w = p;
+        int digits = 1;
+        while (*p && ((unsigned char)*p >= 0x80 || isalnum((unsigned char)*p))) {
+            digits &= isdigit((unsigned char)*p) != 0;
+            p++;
+        }
+        size_t n = (size_t)(p - w);
+        if (!n)
+            break;
+        char word[64];
+        if (n >= sizeof(word))
+            n = sizeof(word) - 1;
+        for (size_t i = 0; i < n; i++)
+            word[i] = (char)tolower((unsigned char)w[i]);
+        word[n] = 0;
+        /* 15th, 2nd: a number with its suffix */
+        size_t k = 0;
+        while (k < n && isdigit((unsigned char)word[k]))
+            k++;
+        int skipped = digits || (k && k + 2 == n);
+        for (size_t i = 0; skip[i] && !skipped; i++)
+            skipped = strcmp(word, skip[i]) == 0;
+        if (skipped || o + n + 2 > cap)
+            continue;
+        if (o)
+            out[o++] = ' ';
+        memcpy(out + o, word, n);
+        o += n;
+        out[o] = 0;
+    }
+}
+
+/* The latest other meeting of the series of `title` (by its datetime
+ * field, ISO 8601): its id into prev. 1 when there is one. */
+static int previous_meeting(struct cli_ctx *ctx, const char *title,
+                            const uint8_t self[16], uint8_t prev[16])
+{
+    char want[256], key[256], best[64] = "";
+    uint8_t(*ids)[16];
+    size_t n;
+    int found = 0;
+    series_key(title, want, sizeof(want));
+    if (!*want || cli_list_notes(ctx, &ids, &n) != 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        notes_doc *d;
+        if (!memcmp(ids[i], self, 16) || cli_open_listed(ctx, ids[i], &d))
+            continue;
+        const char *t = notes_doc_field(d, "title");
+        const char *when = notes_doc_field(d, "datetime");
+        series_key(t ? t : "", key, sizeof(key));
+        if (!strcmp(key, want) &&
+            (!found || strcmp(when ? when : "", best) > 0)) {
+            snprintf(best, sizeof(best), "%s", when ? when : "");
+            memcpy(prev, ids[i], 16);
+            found = 1;
+        }
+        notes_doc_free(d);
+    }
+    notes_free(ids);
+    return found;
+}
+
+/* Copy the open action items of `from` into d's TODOs (one line each, the
+ * owner as written there); their owners join d's participants, who owners
+ * are read from (docs/formats.md), so each item keeps its owner. The
+ * number copied into *n. */
+static int carry_items(notes_doc *from, notes_doc *d, size_t *n)
+{
+    notes_fmt_outline o;
+    int rc = notes_fmt_outline_doc(from, &o);
+    *n = 0;
+    for (size_t i = 0; !rc && i < o.nitems; i++) {
+        const notes_fmt_item *it = &o.items[i];
+        if (it->kind != NOTES_FMT_ITEM_TASK || it->done)
+            continue;
+        const char *who = it->owner_written ? it->owner_written : it->owner;
+        if (it->owner && strcmp(it->owner, "Everyone") != 0) {
+            const char *const *l = notes_doc_list(d, "participants");
+            size_t k = 0;
+            while (l && l[k] && strcmp(l[k], it->owner) != 0)
+                k++;
+            if ((!l || !l[k]) &&
+                (rc = notes_doc_list_add(d, "participants", it->owner)))
+                break;
+        }
+        size_t cap = strlen(it->text) + (who ? strlen(who) : 0) + 16;
+        char *line = malloc(cap);
+        if (!line) {
+            rc = NOTES_ENOMEM;
+            break;
+        }
+        snprintf(line, cap, "- [ ] %s%s%s", who ? who : "", who ? ": " : "",
+                 it->text);
+        for (char *c = line; *c; c++)
+            if (*c == '\n')
+                *c = ' ';
+        rc = notes_fmt_section_append(d, NULL, "## TODOs and Decisions", line);
+        free(line);
+        if (!rc)
+            (*n)++;
+    }
+    notes_fmt_outline_clear(&o);
+    return rc;
+}
+
 int cmd_new(int argc, char **argv, struct cli_ctx *ctx)
 {
-    const char *title = NULL, *template = NULL;
-    notes_doc *d;
+    const char *title = NULL, *template = NULL, *carry_from = NULL;
+    notes_doc *d, *prev = NULL;
     char when[64], hex[33];
     struct timeval tv;
-    int rc;
+    int rc, carry = 0;
 
     const struct cli_opt opts[] = {CLI_VALUE("--template", &template),
+                                   CLI_FLAG("--carry", &carry),
+                                   CLI_VALUE("--carry-from", &carry_from),
                                    CLI_END};
     if ((rc = cli_parse_args(argc, argv, "new", opts, &title, 1, 1)))
         return rc;
@@ -81,11 +209,42 @@ int cmd_new(int argc, char **argv, struct cli_ctx *ctx)
         notes_doc_free(d);
         return cli_fail(rc, "cannot fill the new note");
     }
+    /* The open action items of the series' last meeting come along. */
+    size_t carried = 0;
+    if (carry_from) {
+        if ((rc = cli_open_note(ctx, carry_from, &prev))) {
+            notes_doc_free(d);
+            return rc;
+        }
+    } else if (carry) {
+        uint8_t pid[16];
+        if (previous_meeting(ctx, title, notes_doc_id(d), pid) &&
+            cli_open_listed(ctx, pid, &prev) != 0)
+            prev = NULL;
+        if (!prev)
+            fprintf(stderr, "notes: nothing carried: no earlier meeting "
+                            "titled like '%s' (name one: --carry-from NOTE)\n",
+                    cli_esc(title));
+    }
+    if (prev && (rc = carry_items(prev, d, &carried))) {
+        notes_doc_free(prev);
+        notes_doc_free(d);
+        return cli_fail(rc, "cannot carry the open action items");
+    }
     rc = cli_commit(d, "the new note");
     if (!rc) {
         cli_note_id(hex, notes_doc_id(d));
         printf("%s\n", hex);
+        if (prev) {
+            char ph[33];
+            const char *pt = notes_doc_field(prev, "title");
+            cli_note_id(ph, notes_doc_id(prev));
+            /* stderr: stdout is the new id, for scripts */
+            fprintf(stderr, "carried %zu open action item%s from %.8s \"%s\"\n",
+                    carried, CLI_S(carried), ph, pt ? cli_esc(pt) : "");
+        }
     }
+    notes_doc_free(prev);
     notes_doc_free(d);
     return rc;
 }

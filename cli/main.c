@@ -28,12 +28,15 @@ const struct cli_cmd cli_commands[] = {
     {"whoami", cmd_whoami, "[--json]",
      "Print this replica's identity: name, public key, fingerprint.\n"
      "  notes whoami", CLI_NEEDS_REPLICA},
-    {"new", cmd_new, "TITLE [--template FILE]",
+    {"new", cmd_new, "TITLE [--template FILE] [--carry | --carry-from NOTE]",
      "Start a meeting note: front matter (title, datetime now, you as\n"
      "participant) and sections Agenda, Discussions, TODOs and Decisions, or\n"
      "your own template (a Markdown file; title, datetime and you are filled\n"
-     "in). Prints the note's id.\n"
-     "  notes new \"Weekly sync\"\n  notes new \"Retro\" --template retro.md", CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
+     "in). Prints the note's id. --carry brings the open action items of the\n"
+     "last meeting of the same series (the title without numbers and dates),\n"
+     "--carry-from those of NOTE.\n"
+     "  notes new \"Weekly sync\"\n  notes new \"Retro\" --template retro.md\n"
+     "  notes new \"Weekly sync #13\" --carry", CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
     {"list", cmd_list, "[--json]",
      "List notes: short id, title, datetime, authors; newest first.\n"
      "  notes list", CLI_NEEDS_REPLICA},

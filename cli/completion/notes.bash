@@ -27,6 +27,8 @@ _notes()
                 init) COMPREPLY=($(compgen -W "--name --protect --device --help" -- "$cur")) ;;
                 export) COMPREPLY=($(compgen -W "--format -o --attest --authors -q --quiet --help" -- "$cur")) ;;
                 resolve) COMPREPLY=($(compgen -W "--keep --help" -- "$cur")) ;;
+                new) COMPREPLY=($(compgen -W "--template --carry --carry-from --help" -- "$cur")) ;;
+                decisions) COMPREPLY=($(compgen -W "--open --owner --json --help" -- "$cur")) ;;
                 import) COMPREPLY=($(compgen -W "--again -q --quiet --help" -- "$cur")) ;;
                 *) COMPREPLY=($(compgen -W "--json --help -q --quiet --at --conflicts --format -o --owner --section --name --protect" -- "$cur")) ;;
             esac

@@ -443,6 +443,64 @@ static void test_items_owner_and_reports(void **state)
     ok(RUN("ow", "decisions", c), "Call Bo");
 }
 
+/* notes new --carry: the open action items of the series' last meeting
+ * (title without numbers, dates, month and weekday names; the latest by
+ * datetime) come into the new note; done ones and decisions stay; another
+ * series is not taken; --carry-from names the meeting. */
+static void test_new_carry(void **state)
+{
+    (void)state;
+    const char *w11 =
+        "---\ntitle: \"Weekly sync #11, May 1, 2023\"\n"
+        "datetime: 2023-05-01T13:00:00+02:00\nparticipants:\n- RD\n---\n\n"
+        "## TODOs\n\n- [ ] RD: Old thing\n";
+    const char *w12 =
+        "---\ntitle: \"Weekly sync #12, May 8, 2023\"\n"
+        "datetime: 2023-05-08T13:00:00+02:00\nparticipants:\n- RD\n- Ana\n"
+        "- Bo\n---\n\n## TODOs and Decisions\n\n- [ ] RD: Book the room\n"
+        "- [x] Ana: Send the minutes\n\nBo: Fix the build\n\n"
+        "Agreed: ship on Friday\n";
+    char *p11 = test_path(work, "w11.md"), *p12 = test_path(work, "w12.md");
+    assert_int_equal(test_spit(p11, w11, strlen(w11)), 0);
+    assert_int_equal(test_spit(p12, w12, strlen(w12)), 0);
+    ok(RUN("ca", "init", "--name", "RD"), NULL);
+    char *o11 = output(RUN("ca", "import", p11));
+    free(output(RUN("ca", "import", p12)));
+    o11[32] = 0;
+
+    struct clirun_out r = RUN("ca", "new", "Weekly sync #13, May 15, 2023", "--carry");
+    expect(r, 0, NULL, "carried 2 open action items from");
+    assert_int_equal(strlen(r.out), 33); /* the id alone, for scripts */
+    char id[33];
+    snprintf(id, sizeof(id), "%.32s", r.out);
+    clirun_free(&r);
+    json_t *items = run_json(RUN("ca", "decisions", id, "--json"));
+    assert_int_equal(json_array_size(items), 2);
+    assert_string_equal(kind_of(items, 0), "action item");
+    assert_string_equal(kind_of(items, 1), "action item");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "text")),
+                        "Book the room");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 1), "text")),
+                        "Fix the build");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 1), "owner")),
+                        "Bo");
+    json_decref(items);
+
+    /* Another series: nothing carried, said so, the note made anyway. */
+    r = RUN("ca", "new", "Design review", "--carry");
+    expect(r, 0, NULL, "nothing carried");
+    clirun_free(&r);
+    /* A meeting named by hand. */
+    r = RUN("ca", "new", "Retro", "--carry-from", o11);
+    expect(r, 0, NULL, "carried 1 open action item from");
+    snprintf(id, sizeof(id), "%.32s", r.out);
+    clirun_free(&r);
+    ok(RUN("ca", "decisions", id), "Old thing");
+    free(o11);
+    free(p11);
+    free(p12);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -452,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_items_heading_rule),
         cmocka_unit_test(test_items_revoked_device),
         cmocka_unit_test(test_items_owner_and_reports),
+        cmocka_unit_test(test_new_carry),
     };
     if (!getenv("NOTES_BIN")) {
         fprintf(stderr, "NOTES_BIN is not set\n");
