@@ -32,19 +32,8 @@
 static const char *bin;
 static char *work;
 
-struct out {
-    int status;
-    char *out, *err;
-};
-
-static void out_free(struct out *o)
-{
-    free(o->out);
-    free(o->err);
-}
-
 /* Run notes with NOTES_HOME=work/home and the given args (NULL-terminated). */
-static struct out run_env(const char *home, const char *pass, const char *stdin_text,
+static struct clirun_out run_env(const char *home, const char *pass, const char *stdin_text,
                           const char *arg0, ...)
 {
     va_list ap;
@@ -52,156 +41,108 @@ static struct out run_env(const char *home, const char *pass, const char *stdin_
     struct clirun_out c = clirun_va(work, home, pass, stdin_text, arg0, ap);
     va_end(ap);
     assert_int_not_equal(c.status, -1);
-    struct out r = {c.status, c.out, c.err};
+    struct clirun_out r = {c.status, c.out, c.err};
     return r;
 }
 
 #define RUN(home, ...) run_env(home, NULL, NULL, __VA_ARGS__, NULL)
 
-static void expect(struct out r, int status, const char *in_out, const char *in_err)
-{
-    if (r.status != status || (in_out && !strstr(r.out, in_out)) ||
-        (in_err && !strstr(r.err, in_err)))
-        print_message("status %d\nstdout:\n%s\nstderr:\n%s\n", r.status, r.out,
-                      r.err);
-    assert_int_equal(r.status, status);
-    if (in_out)
-        assert_non_null(strstr(r.out, in_out));
-    if (in_err)
-        assert_non_null(strstr(r.err, in_err));
-}
-
-static void ok(struct out r, const char *in_out)
-{
-    expect(r, 0, in_out, NULL);
-    out_free(&r);
-}
-
-static void fails(struct out r, int status, const char *in_err)
-{
-    expect(r, status, NULL, in_err);
-    out_free(&r);
-}
-
-static char *first_line(struct out r)
-{
-    expect(r, 0, NULL, NULL);
-    char *nl = strchr(r.out, '\n');
-    if (nl)
-        *nl = 0;
-    char *s = strdup(r.out);
-    out_free(&r);
-    return s;
-}
-
-static json_t *json_of(struct out r)
-{
-    json_error_t err;
-    expect(r, 0, NULL, NULL);
-    json_t *j = json_loads(r.out, 0, &err);
-    if (!j)
-        print_message("bad json: %s\n%s\n", err.text, r.out);
-    assert_non_null(j);
-    out_free(&r);
-    return j;
-}
-
 static void test_cli_workflow(void **state)
 {
     (void)state;
-    ok(RUN("ana", "init", "--name", "Ana"), "identity Ana");
-    fails(RUN("ana", "init", "--name", "Ana"), 1, "already holds an identity");
-    ok(RUN("ana", "whoami"), "Ana\nkey nk");
-    json_t *who = json_of(RUN("ana", "whoami", "--json"));
+    clirun_ok(RUN("ana", "init", "--name", "Ana"), "identity Ana");
+    clirun_fails(RUN("ana", "init", "--name", "Ana"), 1, "already holds an identity");
+    clirun_ok(RUN("ana", "whoami"), "Ana\nkey nk");
+    json_t *who = clirun_json(RUN("ana", "whoami", "--json"));
     assert_string_equal(json_string_value(json_object_get(who, "name")), "Ana");
     assert_int_equal(strlen(json_string_value(json_object_get(who, "key"))), 54);
     json_decref(who);
 
-    char *id = first_line(RUN("ana", "new", "Weekly sync"));
+    char *id = clirun_first_line(RUN("ana", "new", "Weekly sync"));
     assert_int_equal(strlen(id), 32);
-    char *id2 = first_line(RUN("ana", "new", "Retro"));
-    ok(RUN("ana", "append", "weekly", "RD: book the room"), NULL);
-    ok(run_env("ana", NULL, "Everyone: read the draft\n", "append", id, "-", NULL),
+    char *id2 = clirun_first_line(RUN("ana", "new", "Retro"));
+    clirun_ok(RUN("ana", "append", "weekly", "RD: book the room"), NULL);
+    clirun_ok(run_env("ana", NULL, "Everyone: read the draft\n", "append", id, "-", NULL),
        NULL);
-    ok(RUN("ana", "set", "weekly", "location", "Online, Discord"), NULL);
-    ok(RUN("ana", "set", "weekly", "participants+", "Marco"), NULL);
-    ok(RUN("ana", "set", "weekly", "participants-", "Ana"), NULL);
-    struct out show = RUN("ana", "show", "weekly");
-    expect(show, 0, "title: Weekly sync\n", NULL);
+    clirun_ok(RUN("ana", "set", "weekly", "location", "Online, Discord"), NULL);
+    clirun_ok(RUN("ana", "set", "weekly", "participants+", "Marco"), NULL);
+    clirun_ok(RUN("ana", "set", "weekly", "participants-", "Ana"), NULL);
+    struct clirun_out show = RUN("ana", "show", "weekly");
+    clirun_expect(show, 0, "title: Weekly sync\n", NULL);
     assert_non_null(strstr(show.out, "location: \"Online, Discord\"\n") ?
                     strstr(show.out, "location") : strstr(show.out, "location: Online"));
     assert_non_null(strstr(show.out, "participants:\n  - Marco\n"));
     assert_null(strstr(show.out, "  - Ana\n"));
     assert_non_null(strstr(show.out, "## TODOs and Decisions\n"));
     assert_non_null(strstr(show.out, "\nRD: book the room\n\nEveryone: read the draft\n"));
-    out_free(&show);
+    clirun_free(&show);
 
-    json_t *j = json_of(RUN("ana", "show", "weekly", "--json"));
+    json_t *j = clirun_json(RUN("ana", "show", "weekly", "--json"));
     assert_string_equal(json_string_value(json_object_get(
                             json_object_get(j, "front_matter"), "title")),
                         "Weekly sync");
     assert_non_null(strstr(json_string_value(json_object_get(j, "text")), "RD: book"));
     json_decref(j);
 
-    json_t *list = json_of(RUN("ana", "list", "--json"));
+    json_t *list = clirun_json(RUN("ana", "list", "--json"));
     assert_int_equal(json_array_size(list), 2);
     json_decref(list);
-    ok(RUN("ana", "list"), "Weekly sync");
+    clirun_ok(RUN("ana", "list"), "Weekly sync");
 
-    json_t *log = json_of(RUN("ana", "log", "weekly", "--json"));
+    json_t *log = clirun_json(RUN("ana", "log", "weekly", "--json"));
     assert_int_equal(json_array_size(log), 6);
     const char *oldest = json_string_value(json_object_get(json_array_get(log, 5), "id"));
     char at[13];
     snprintf(at, sizeof(at), "%.12s", oldest);
     json_decref(log);
-    struct out old = RUN("ana", "show", "weekly", "--at", at);
-    expect(old, 0, "## Agenda", NULL);
+    struct clirun_out old = RUN("ana", "show", "weekly", "--at", at);
+    clirun_expect(old, 0, "## Agenda", NULL);
     assert_null(strstr(old.out, "RD: book"));
-    out_free(&old);
-    ok(RUN("ana", "blame", "weekly"), "Ana (");
-    ok(RUN("ana", "diff", "weekly", at), "+RD: book the room\n");
-    json_t *df = json_of(RUN("ana", "diff", "weekly", at, "--json"));
+    clirun_free(&old);
+    clirun_ok(RUN("ana", "blame", "weekly"), "Ana (");
+    clirun_ok(RUN("ana", "diff", "weekly", at), "+RD: book the room\n");
+    json_t *df = clirun_json(RUN("ana", "diff", "weekly", at, "--json"));
     assert_non_null(strstr(json_string_value(json_object_get(df, "diff")), "@@"));
     json_decref(df);
-    fails(RUN("ana", "diff", "weekly", "zzzz"), 1, "cannot use version");
-    json_t *bl = json_of(RUN("ana", "blame", "weekly", "--json"));
+    clirun_fails(RUN("ana", "diff", "weekly", "zzzz"), 1, "cannot use version");
+    json_t *bl = clirun_json(RUN("ana", "blame", "weekly", "--json"));
     assert_true(json_array_size(bl) >= 5);
     json_decref(bl);
-    ok(RUN("ana", "verify"), "all ok");
-    json_t *v = json_of(RUN("ana", "verify", "--json"));
+    clirun_ok(RUN("ana", "verify"), "all ok");
+    json_t *v = clirun_json(RUN("ana", "verify", "--json"));
     assert_true(json_is_true(json_object_get(v, "ok")));
     json_decref(v);
-    ok(RUN("ana", "help"), "commands:");
-    ok(RUN("ana", "help", "set"), "participants+");
-    ok(RUN("ana", "set", "--help"), "usage: notes set");
+    clirun_ok(RUN("ana", "help"), "commands:");
+    clirun_ok(RUN("ana", "help", "set"), "participants+");
+    clirun_ok(RUN("ana", "set", "--help"), "usage: notes set");
 
     /* Exchange with a second replica, concurrent edits, convergence. */
     char *bundle = test_path(work, "w.bundle");
-    ok(RUN("ana", "export", id, "--format", "bundle", "-o", bundle), NULL);
-    ok(RUN("bo", "init", "--name", "Bo"), NULL);
-    ok(RUN("bo", "import", bundle), "verified");
-    ok(RUN("ana", "append", id, "Ana was here"), NULL);
-    ok(RUN("bo", "append", id, "Bo was here"), NULL);
-    ok(RUN("bo", "set", id, "title", "Weekly sync (Bo)"), NULL);
-    ok(RUN("ana", "export", id, "--format", "bundle", "-o", bundle), NULL);
-    ok(RUN("bo", "import", bundle), NULL);
-    ok(RUN("bo", "export", id, "--format", "bundle", "-o", bundle), NULL);
-    ok(RUN("ana", "import", bundle), NULL);
-    struct out a = RUN("ana", "show", id), b = RUN("bo", "show", id);
-    expect(a, 0, "Ana was here", NULL);
-    expect(b, 0, "Bo was here", NULL);
+    clirun_ok(RUN("ana", "export", id, "--format", "bundle", "-o", bundle), NULL);
+    clirun_ok(RUN("bo", "init", "--name", "Bo"), NULL);
+    clirun_ok(RUN("bo", "import", bundle), "verified");
+    clirun_ok(RUN("ana", "append", id, "Ana was here"), NULL);
+    clirun_ok(RUN("bo", "append", id, "Bo was here"), NULL);
+    clirun_ok(RUN("bo", "set", id, "title", "Weekly sync (Bo)"), NULL);
+    clirun_ok(RUN("ana", "export", id, "--format", "bundle", "-o", bundle), NULL);
+    clirun_ok(RUN("bo", "import", bundle), NULL);
+    clirun_ok(RUN("bo", "export", id, "--format", "bundle", "-o", bundle), NULL);
+    clirun_ok(RUN("ana", "import", bundle), NULL);
+    struct clirun_out a = RUN("ana", "show", id), b = RUN("bo", "show", id);
+    clirun_expect(a, 0, "Ana was here", NULL);
+    clirun_expect(b, 0, "Bo was here", NULL);
     assert_string_equal(a.out, b.out);
-    out_free(&a);
-    out_free(&b);
-    ok(RUN("bo", "log", id), "Ana (");
-    ok(RUN("bo", "verify", id), "ok");
-    ok(RUN("bo", "compact"), "compacted");
-    ok(RUN("bo", "verify", id), "ok");
-    struct out c2 = RUN("bo", "show", id);
-    expect(c2, 0, "Bo was here", NULL);
-    out_free(&c2);
+    clirun_free(&a);
+    clirun_free(&b);
+    clirun_ok(RUN("bo", "log", id), "Ana (");
+    clirun_ok(RUN("bo", "verify", id), "ok");
+    clirun_ok(RUN("bo", "compact"), "compacted");
+    clirun_ok(RUN("bo", "verify", id), "ok");
+    struct clirun_out c2 = RUN("bo", "show", id);
+    clirun_expect(c2, 0, "Bo was here", NULL);
+    clirun_free(&c2);
     char *md = test_path(work, "w.md");
-    ok(RUN("bo", "export", id, "-o", md), NULL);
+    clirun_ok(RUN("bo", "export", id, "-o", md), NULL);
     size_t mdn;
     char *mdtext = (char *)test_slurp(md, &mdn);
     assert_non_null(strstr(mdtext, "Bo was here"));
@@ -216,40 +157,40 @@ static void test_cli_errors(void **state)
 {
     (void)state;
     /* Missing identity. */
-    fails(RUN("nobody", "list"), 1, "notes init");
-    fails(RUN("nobody", "whoami"), 1, "no replica");
-    ok(RUN("eve", "init", "--name", "Eve"), NULL);
-    char *x = first_line(RUN("eve", "new", "Alpha meeting"));
-    char *y = first_line(RUN("eve", "new", "Alpha review"));
+    clirun_fails(RUN("nobody", "list"), 1, "notes init");
+    clirun_fails(RUN("nobody", "whoami"), 1, "no replica");
+    clirun_ok(RUN("eve", "init", "--name", "Eve"), NULL);
+    char *x = clirun_first_line(RUN("eve", "new", "Alpha meeting"));
+    char *y = clirun_first_line(RUN("eve", "new", "Alpha review"));
     /* Unknown, ambiguous, bad flag, unknown command. */
-    fails(RUN("eve", "show", "zzzz"), 1, "no note matches 'zzzz'");
-    fails(RUN("eve", "show", "alpha"), 1, "matches 2 notes");
+    clirun_fails(RUN("eve", "show", "zzzz"), 1, "no note matches 'zzzz'");
+    clirun_fails(RUN("eve", "show", "alpha"), 1, "matches 2 notes");
     char prefix[2] = {x[0], 0};
     (void)prefix;
-    fails(RUN("eve", "show", "--bogus"), 1, "usage: notes show");
-    fails(RUN("eve", "frobnicate"), 1, "not a command");
-    fails(RUN("eve", "set", "alpha meeting"), 1, "usage");
-    fails(RUN("eve", "export", "alpha meeting", "--format", "pdf"), 1, "unknown format");
+    clirun_fails(RUN("eve", "show", "--bogus"), 1, "usage: notes show");
+    clirun_fails(RUN("eve", "frobnicate"), 1, "not a command");
+    clirun_fails(RUN("eve", "set", "alpha meeting"), 1, "usage");
+    clirun_fails(RUN("eve", "export", "alpha meeting", "--format", "pdf"), 1, "unknown format");
     /* Unreadable and bogus import files. */
-    fails(RUN("eve", "import", "/nonexistent/file"), 1, "cannot read");
+    clirun_fails(RUN("eve", "import", "/nonexistent/file"), 1, "cannot read");
     char *junk = test_path(work, "junk.bundle");
     test_spit(junk, "---\ntitle: ok\n---\nnot UTF-8: \xff\xfe\n", 33);
-    fails(RUN("eve", "import", junk), 1, "junk.bundle:4:");
+    clirun_fails(RUN("eve", "import", junk), 1, "junk.bundle:4:");
     /* A forged bundle: valid header, one byte flipped in the changes. */
-    ok(RUN("eve", "export", x, "--format", "bundle", "-o", junk), NULL);
+    clirun_ok(RUN("eve", "export", x, "--format", "bundle", "-o", junk), NULL);
     size_t n;
     unsigned char *bytes = test_slurp(junk, &n);
     bytes[n - 70] ^= 1;
     test_spit(junk, bytes, n);
-    ok(RUN("fay", "init", "--name", "Fay"), NULL);
-    fails(RUN("fay", "import", junk), 2, "nothing from this bundle was stored");
-    json_t *fl = json_of(RUN("fay", "list", "--json"));
+    clirun_ok(RUN("fay", "init", "--name", "Fay"), NULL);
+    clirun_fails(RUN("fay", "import", junk), 2, "nothing from this bundle was stored");
+    json_t *fl = clirun_json(RUN("fay", "list", "--json"));
     assert_int_equal(json_array_size(fl), 0);
     json_decref(fl);
     free(bytes);
     free(junk);
     /* Out-of-range --at. */
-    fails(RUN("eve", "show", x, "--at", "ffffffffff"), 1, "no change");
+    clirun_fails(RUN("eve", "show", x, "--at", "ffffffffff"), 1, "no change");
     /* A corrupted log: damage reported, exit 2. */
     char path[4200];
     snprintf(path, sizeof(path), "%s/eve/notes/%s.log", work, x);
@@ -259,13 +200,13 @@ static void test_cli_errors(void **state)
     log[n - 10] ^= 0xff;
     test_spit(path, log, n);
     free(log);
-    fails(RUN("eve", "verify"), 2, "record checksum mismatch");
+    clirun_fails(RUN("eve", "verify"), 2, "record checksum mismatch");
     /* Loose key file permissions. */
     snprintf(path, sizeof(path), "%s/eve/identity", work);
     chmod(path, 0644);
-    fails(RUN("eve", "append", y, "text"), 1, "chmod 600");
+    clirun_fails(RUN("eve", "append", y, "text"), 1, "chmod 600");
     chmod(path, 0600);
-    ok(RUN("eve", "append", y, "text"), NULL);
+    clirun_ok(RUN("eve", "append", y, "text"), NULL);
     free(x);
     free(y);
 }
@@ -275,8 +216,8 @@ static void test_cli_errors(void **state)
 static void test_cli_edit(void **state)
 {
     (void)state;
-    ok(RUN("ed", "init", "--name", "Ed"), NULL);
-    char *id = first_line(RUN("ed", "new", "Edit me"));
+    clirun_ok(RUN("ed", "init", "--name", "Ed"), NULL);
+    char *id = clirun_first_line(RUN("ed", "new", "Edit me"));
     char *script = test_path(work, "editor.sh");
     char body[8192];
     /* The fake editor: meanwhile another command appends to the note; then
@@ -291,26 +232,26 @@ static void test_cli_edit(void **state)
     chmod(script, 0755);
     setenv("EDITOR", script, 1);
     unsetenv("VISUAL");
-    ok(RUN("ed", "edit", id), "recorded");
-    struct out r = RUN("ed", "show", id);
-    expect(r, 0, "## Discussion points\n", NULL);
+    clirun_ok(RUN("ed", "edit", id), "recorded");
+    struct clirun_out r = RUN("ed", "show", id);
+    clirun_expect(r, 0, "## Discussion points\n", NULL);
     assert_non_null(strstr(r.out, "Concurrent line\n"));
     assert_non_null(strstr(r.out, "Typed in the editor\n"));
     assert_null(strstr(r.out, "## Discussions\n"));
-    out_free(&r);
+    clirun_free(&r);
     /* Saving unchanged records nothing. */
     setenv("EDITOR", "true", 1);
-    json_t *before = json_of(RUN("ed", "log", id, "--json"));
-    ok(RUN("ed", "edit", id), "no change");
-    json_t *after = json_of(RUN("ed", "log", id, "--json"));
+    json_t *before = clirun_json(RUN("ed", "log", id, "--json"));
+    clirun_ok(RUN("ed", "edit", id), "no change");
+    json_t *after = clirun_json(RUN("ed", "log", id, "--json"));
     assert_int_equal(json_array_size(before), json_array_size(after));
     json_decref(before);
     json_decref(after);
     /* A failing editor records nothing. */
     setenv("EDITOR", "false", 1);
-    fails(RUN("ed", "edit", id), 1, "failed; nothing recorded");
+    clirun_fails(RUN("ed", "edit", id), 1, "failed; nothing recorded");
     unsetenv("EDITOR");
-    ok(RUN("ed", "verify"), "all ok");
+    clirun_ok(RUN("ed", "verify"), "all ok");
     free(script);
     free(id);
 }
@@ -318,23 +259,23 @@ static void test_cli_edit(void **state)
 static void test_cli_sections(void **state)
 {
     (void)state;
-    ok(RUN("sec", "init", "--name", "Sec"), NULL);
-    char *id = first_line(RUN("sec", "new", "Sections"));
-    ok(RUN("sec", "append", id, "--section", "agenda", "* Release plan"), NULL);
-    ok(RUN("sec", "decide", id, "Ship 1.0 on Friday", "--owner", "Everyone"), NULL);
-    ok(RUN("sec", "decide", id, "Next meeting: Monday"), NULL);
-    ok(RUN("sec", "todo", id, "Book the room", "--owner", "RD"), NULL);
-    ok(RUN("sec", "todo", id, "Write the notes", "--owner", "AJ"), NULL);
-    struct out r = RUN("sec", "show", id);
-    expect(r, 0, "## Agenda\n\n* Release plan\n\n## Discussions\n", NULL);
+    clirun_ok(RUN("sec", "init", "--name", "Sec"), NULL);
+    char *id = clirun_first_line(RUN("sec", "new", "Sections"));
+    clirun_ok(RUN("sec", "append", id, "--section", "agenda", "* Release plan"), NULL);
+    clirun_ok(RUN("sec", "decide", id, "Ship 1.0 on Friday", "--owner", "Everyone"), NULL);
+    clirun_ok(RUN("sec", "decide", id, "Next meeting: Monday"), NULL);
+    clirun_ok(RUN("sec", "todo", id, "Book the room", "--owner", "RD"), NULL);
+    clirun_ok(RUN("sec", "todo", id, "Write the notes", "--owner", "AJ"), NULL);
+    struct clirun_out r = RUN("sec", "show", id);
+    clirun_expect(r, 0, "## Agenda\n\n* Release plan\n\n## Discussions\n", NULL);
     assert_non_null(strstr(r.out, "## TODOs and Decisions\n\nEveryone: Decision: Ship 1.0 on Friday\n\n"
                                   "Next meeting: Monday\n\n"
                                   "- [ ] RD: Book the room\n- [ ] AJ: Write the notes\n"));
-    out_free(&r);
-    fails(RUN("sec", "append", id, "--section", "nope", "x"), 1, "no section 'nope'");
-    fails(RUN("sec", "todo", id, "No owner"), 1, "usage");
+    clirun_free(&r);
+    clirun_fails(RUN("sec", "append", id, "--section", "nope", "x"), 1, "no section 'nope'");
+    clirun_fails(RUN("sec", "todo", id, "No owner"), 1, "usage");
     /* A note without a decisions section gets one. */
-    ok(RUN("sec", "set", id, "title", "Sections"), NULL);
+    clirun_ok(RUN("sec", "set", id, "title", "Sections"), NULL);
     free(id);
 }
 
@@ -389,60 +330,60 @@ static void stop_serve(pid_t pid)
 static void test_cli_sync(void **state)
 {
     (void)state;
-    ok(RUN("pa", "init", "--name", "Ana"), NULL);
-    ok(RUN("pb", "init", "--name", "Bo"), NULL);
-    ok(RUN("pc", "init", "--name", "Cy"), NULL);
-    ok(RUN("pd", "init", "--name", "Dee"), NULL);
-    char *id = first_line(RUN("pa", "new", "Team meeting"));
-    ok(RUN("pa", "space", "create", "team"), "created space team");
-    ok(RUN("pa", "space", "add", "team", id), "is in space team");
-    char *personal = first_line(RUN("pa", "new", "Private diary"));
+    clirun_ok(RUN("pa", "init", "--name", "Ana"), NULL);
+    clirun_ok(RUN("pb", "init", "--name", "Bo"), NULL);
+    clirun_ok(RUN("pc", "init", "--name", "Cy"), NULL);
+    clirun_ok(RUN("pd", "init", "--name", "Dee"), NULL);
+    char *id = clirun_first_line(RUN("pa", "new", "Team meeting"));
+    clirun_ok(RUN("pa", "space", "create", "team"), "created space team");
+    clirun_ok(RUN("pa", "space", "add", "team", id), "is in space team");
+    char *personal = clirun_first_line(RUN("pa", "new", "Private diary"));
     int port;
     pid_t srv = start_serve("pa", &port);
     char addr[64];
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
-    char *code = first_line(RUN("pa", "invite", "team", "--address", addr));
-    ok(RUN("pb", "join", code), "received 1");
-    ok(RUN("pc", "join", code), "received 1");
+    char *code = clirun_first_line(RUN("pa", "invite", "team", "--address", addr));
+    clirun_ok(RUN("pb", "join", code), "received 1");
+    clirun_ok(RUN("pc", "join", code), "received 1");
     /* All three edit the same paragraph concurrently. */
-    ok(RUN("pa", "append", id, "--section", "discussions", "Ana: first point"), NULL);
-    ok(RUN("pb", "append", id, "--section", "discussions", "Bo: second point"), NULL);
-    ok(RUN("pc", "append", id, "--section", "discussions", "Cy: third point"), NULL);
-    ok(RUN("pc", "set", id, "title", "Team meeting (Cy)"), NULL);
-    ok(RUN("pb", "sync", addr), "synced");
-    ok(RUN("pc", "sync", addr), "synced");
-    ok(RUN("pb", "sync", addr), "synced"); /* Cy's edit reaches Bo via Ana */
-    struct out a = RUN("pa", "show", id), b = RUN("pb", "show", id),
+    clirun_ok(RUN("pa", "append", id, "--section", "discussions", "Ana: first point"), NULL);
+    clirun_ok(RUN("pb", "append", id, "--section", "discussions", "Bo: second point"), NULL);
+    clirun_ok(RUN("pc", "append", id, "--section", "discussions", "Cy: third point"), NULL);
+    clirun_ok(RUN("pc", "set", id, "title", "Team meeting (Cy)"), NULL);
+    clirun_ok(RUN("pb", "sync", addr), "synced");
+    clirun_ok(RUN("pc", "sync", addr), "synced");
+    clirun_ok(RUN("pb", "sync", addr), "synced"); /* Cy's edit reaches Bo via Ana */
+    struct clirun_out a = RUN("pa", "show", id), b = RUN("pb", "show", id),
                c = RUN("pc", "show", id);
-    expect(a, 0, "Cy: third point", NULL);
+    clirun_expect(a, 0, "Cy: third point", NULL);
     assert_string_equal(a.out, b.out);
     assert_string_equal(a.out, c.out);
     assert_non_null(strstr(a.out, "Ana: first point"));
     assert_non_null(strstr(a.out, "Bo: second point"));
     assert_non_null(strstr(a.out, "title: Team meeting (Cy)"));
-    out_free(&a);
-    out_free(&b);
-    out_free(&c);
-    ok(RUN("pb", "log", id), "Cy (");
-    ok(RUN("pa", "verify"), "all ok");
-    ok(RUN("pb", "verify"), "all ok");
-    ok(RUN("pc", "verify"), "all ok");
+    clirun_free(&a);
+    clirun_free(&b);
+    clirun_free(&c);
+    clirun_ok(RUN("pb", "log", id), "Cy (");
+    clirun_ok(RUN("pa", "verify"), "all ok");
+    clirun_ok(RUN("pb", "verify"), "all ok");
+    clirun_ok(RUN("pc", "verify"), "all ok");
     /* The personal note never left Ana's replica. */
-    fails(RUN("pb", "show", personal), 1, "no note matches");
+    clirun_fails(RUN("pb", "show", personal), 1, "no note matches");
     /* A peer with a space of the same name but another secret: refused
      * before any note data moves. The server says nothing (by design),
      * which a client cannot tell from a busy server: retried, then exit
      * 3 saying both are possible. */
-    ok(RUN("pd", "space", "create", "team"), NULL);
-    char *did = first_line(RUN("pd", "new", "Intruder"));
-    ok(RUN("pd", "space", "add", "team", did), NULL);
-    fails(RUN("pd", "sync", addr), 3, "not in this space");
-    fails(RUN("pa", "show", "Intruder"), 1, "no note matches");
-    json_t *dl = json_of(RUN("pd", "list", "--json"));
+    clirun_ok(RUN("pd", "space", "create", "team"), NULL);
+    char *did = clirun_first_line(RUN("pd", "new", "Intruder"));
+    clirun_ok(RUN("pd", "space", "add", "team", did), NULL);
+    clirun_fails(RUN("pd", "sync", addr), 3, "not in this space");
+    clirun_fails(RUN("pa", "show", "Intruder"), 1, "no note matches");
+    json_t *dl = clirun_json(RUN("pd", "list", "--json"));
     assert_int_equal(json_array_size(dl), 1);
     json_decref(dl);
     /* Malformed invite codes are refused. */
-    fails(RUN("pd", "join", "notes1thisisnotacode"), 1, NULL);
+    clirun_fails(RUN("pd", "join", "notes1thisisnotacode"), 1, NULL);
     stop_serve(srv);
     free(did);
     free(code);
@@ -519,11 +460,11 @@ static pid_t start_discovering(const char *home, int udp, int *port)
 
 /* Run notes with stderr on a pseudo-terminal (stdout to a file): what a
  * user sees. Bounded: 30 s. */
-static struct out run_pty(const char *home, const char *a1, const char *a2)
+static struct clirun_out run_pty(const char *home, const char *a1, const char *a2)
 {
     int master, slave;
     char *home_path = test_path(work, home), *o = test_path(work, "stdout");
-    struct out r = {0, NULL, NULL};
+    struct clirun_out r = {0, NULL, NULL};
     size_t len = 0, cap = 1 << 16;
     assert_int_equal(openpty(&master, &slave, NULL, NULL, NULL), 0);
     pid_t pid = fork();
@@ -583,7 +524,7 @@ static struct out run_pty(const char *home, const char *a1, const char *a2)
 static json_t *peer_entry(const char *home, const char *fpr, const char *state,
                           json_t **whole)
 {
-    json_t *j = json_of(RUN(home, "peers", "--json"));
+    json_t *j = clirun_json(RUN(home, "peers", "--json"));
     json_t *arr = json_object_get(j, "peers");
     *whole = j;
     for (size_t i = 0; i < json_array_size(arr); i++) {
@@ -613,9 +554,9 @@ static int wait_peer(const char *home, const char *fpr, const char *state,
 static int wait_show(const char *home, const char *id, const char *want, double ms)
 {
     for (double t0 = mono_ms(); mono_ms() - t0 < ms;) {
-        struct out r = RUN(home, "show", id);
+        struct clirun_out r = RUN(home, "show", id);
         int ok = r.status == 0 && strstr(r.out, want);
-        out_free(&r);
+        clirun_free(&r);
         if (ok)
             return 1;
         usleep(50 * 1000);
@@ -625,7 +566,7 @@ static int wait_show(const char *home, const char *id, const char *want, double 
 
 static char *fingerprint(const char *home)
 {
-    json_t *w = json_of(RUN(home, "whoami", "--json"));
+    json_t *w = clirun_json(RUN(home, "whoami", "--json"));
     char *f = strdup(json_string_value(json_object_get(w, "fingerprint")));
     json_decref(w);
     return f;
@@ -640,12 +581,12 @@ static void test_cli_discovery(void **state)
     (void)state;
     pid_t sa, sb, sc;
     int pa, pb, pc, udp, ufd;
-    ok(RUN("da", "init", "--name", "Ana"), NULL);
-    ok(RUN("db", "init", "--name", "Bo"), NULL);
-    ok(RUN("dc", "init", "--name", "Cy"), NULL);
-    char *id = first_line(RUN("da", "new", "Discovered meeting"));
-    ok(RUN("da", "space", "create", "team"), NULL);
-    ok(RUN("da", "space", "add", "team", id), NULL);
+    clirun_ok(RUN("da", "init", "--name", "Ana"), NULL);
+    clirun_ok(RUN("db", "init", "--name", "Bo"), NULL);
+    clirun_ok(RUN("dc", "init", "--name", "Cy"), NULL);
+    char *id = clirun_first_line(RUN("da", "new", "Discovered meeting"));
+    clirun_ok(RUN("da", "space", "create", "team"), NULL);
+    clirun_ok(RUN("da", "space", "add", "team", id), NULL);
     /* ~300 KB that zstd cannot shrink much: several 64 KiB chunks. */
     {
         size_t n = 8000 * 72 + 1;
@@ -658,7 +599,7 @@ static void test_cli_discovery(void **state)
                 p += sprintf(p, "%08x%c", x ^ (x >> 16) * 2654435761u, k == 7 ? '\n' : ' ');
             }
         }
-        ok(run_env("da", NULL, big, "append", id, "-", NULL), NULL);
+        clirun_ok(run_env("da", NULL, big, "append", id, "-", NULL), NULL);
         free(big);
     }
     /* One UDP port for all three (SO_REUSEADDR), held meanwhile. */
@@ -678,9 +619,9 @@ static void test_cli_discovery(void **state)
     g_daemons[0] = sa = start_discovering("da", udp, &pa);
     char addr[64];
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", pa);
-    char *code = first_line(RUN("da", "invite", "team", "--address", addr));
+    char *code = clirun_first_line(RUN("da", "invite", "team", "--address", addr));
     /* Joining on a terminal: a progress line, finished with a newline. */
-    struct out j = run_pty("db", "join", code);
+    struct clirun_out j = run_pty("db", "join", code);
     if (j.status != 0 || !strstr(j.err, "\rreceiving ") || !strstr(j.err, "\rreceived "))
         print_message("join: status %d\nstdout: %s\nstderr: %s\n", j.status, j.out, j.err);
     assert_int_equal(j.status, 0);
@@ -694,21 +635,21 @@ static void test_cli_discovery(void **state)
         assert_non_null(fin);
         assert_non_null(strchr(fin, '\n'));
     }
-    out_free(&j);
+    clirun_free(&j);
     /* Not a terminal: no progress at all. */
-    ok(RUN("da", "append", id, "one more line"), NULL);
-    struct out q = RUN("db", "sync", addr);
-    expect(q, 0, "received 1", NULL);
+    clirun_ok(RUN("da", "append", id, "one more line"), NULL);
+    struct clirun_out q = RUN("db", "sync", addr);
+    clirun_expect(q, 0, "received 1", NULL);
     assert_null(strstr(q.err, "receiv"));
-    out_free(&q);
+    clirun_free(&q);
 
     char *fa = fingerprint("da"), *fb = fingerprint("db"), *fc = fingerprint("dc");
     g_daemons[1] = sb = start_discovering("db", udp, &pb);
     /* No --peer given: they find each other. */
     assert_true(wait_peer("da", fb, "connected", 10000));
     assert_true(wait_peer("db", fa, "connected", 10000));
-    struct out pt = RUN("db", "peers");
-    expect(pt, 0, "daemon running", NULL);
+    struct clirun_out pt = RUN("db", "peers");
+    clirun_expect(pt, 0, "daemon running", NULL);
     {
         /* Ana as everywhere (her person's fingerprint), then the device
          * that is connected. */
@@ -721,26 +662,26 @@ static void test_cli_discovery(void **state)
         assert_non_null(strstr(pt.out, "connected"));
         assert_non_null(strstr(pt.out, "team"));
     }
-    out_free(&pt);
+    clirun_free(&pt);
     /* Edits on both sides meet. */
-    ok(RUN("da", "append", id, "Ana via discovery"), NULL);
-    ok(RUN("db", "append", id, "Bo via discovery"), NULL);
+    clirun_ok(RUN("da", "append", id, "Ana via discovery"), NULL);
+    clirun_ok(RUN("db", "append", id, "Bo via discovery"), NULL);
     assert_true(wait_show("da", id, "Bo via discovery", 10000));
     assert_true(wait_show("db", id, "Ana via discovery", 10000));
     {
-        struct out x = RUN("da", "show", id), y = RUN("db", "show", id);
+        struct clirun_out x = RUN("da", "show", id), y = RUN("db", "show", id);
         assert_string_equal(x.out, y.out);
-        out_free(&x);
-        out_free(&y);
+        clirun_free(&x);
+        clirun_free(&y);
     }
 
     /* Another "team" (another secret): heard as noise, never a peer. */
-    ok(RUN("dc", "space", "create", "team"), NULL);
-    char *cid = first_line(RUN("dc", "new", "Other team's note"));
-    ok(RUN("dc", "space", "add", "team", cid), NULL);
+    clirun_ok(RUN("dc", "space", "create", "team"), NULL);
+    char *cid = clirun_first_line(RUN("dc", "new", "Other team's note"));
+    clirun_ok(RUN("dc", "space", "add", "team", cid), NULL);
     g_daemons[2] = sc = start_discovering("dc", udp, &pc);
     for (double t0 = mono_ms();; usleep(50 * 1000)) {
-        json_t *w = json_of(RUN("da", "peers", "--json"));
+        json_t *w = clirun_json(RUN("da", "peers", "--json"));
         json_int_t foreign = json_integer_value(
             json_object_get(json_object_get(w, "datagrams"), "foreign"));
         json_decref(w);
@@ -749,7 +690,7 @@ static void test_cli_discovery(void **state)
         assert_true(mono_ms() - t0 < 10000);
     }
     {
-        json_t *w = json_of(RUN("dc", "peers", "--json"));
+        json_t *w = clirun_json(RUN("dc", "peers", "--json"));
         assert_int_equal(json_array_size(json_object_get(w, "peers")), 0);
         assert_true(json_integer_value(json_object_get(
                         json_object_get(w, "datagrams"), "foreign")) > 0);
@@ -759,16 +700,16 @@ static void test_cli_discovery(void **state)
         assert_int_equal(json_array_size(json_object_get(whole, "peers")), 1);
         json_decref(whole);
     }
-    fails(RUN("db", "show", "Other team"), 1, "no note matches");
+    clirun_fails(RUN("db", "show", "Other team"), 1, "no note matches");
 
     /* B's daemon stops: notes peers says so and lists what it knew. */
     stop_serve(sb);
     g_daemons[1] = 0;
-    struct out off = RUN("db", "peers");
-    expect(off, 0, "no daemon is running", NULL);
+    struct clirun_out off = RUN("db", "peers");
+    clirun_expect(off, 0, "no daemon is running", NULL);
     assert_non_null(strstr(off.out, fa));
     assert_non_null(strstr(off.out, "offline"));
-    out_free(&off);
+    clirun_free(&off);
     {
         json_t *whole, *e = peer_entry("db", fa, "offline", &whole);
         assert_non_null(e);
@@ -789,8 +730,8 @@ static void test_cli_discovery(void **state)
     g_daemons[2] = 0;
     stop_serve(sa);
     g_daemons[0] = 0;
-    fails(RUN("nobody2", "peers"), 1, "no replica");
-    ok(RUN("dc", "peers"), "no daemon is running");
+    clirun_fails(RUN("nobody2", "peers"), 1, "no replica");
+    clirun_ok(RUN("dc", "peers"), "no daemon is running");
     close(ufd);
     (void)pb;
     (void)pc;
@@ -814,26 +755,26 @@ static char *sample(const char *name)
 static void test_cli_formats(void **state)
 {
     (void)state;
-    ok(RUN("fm", "init", "--name", "RăzvanD"), NULL);
+    clirun_ok(RUN("fm", "init", "--name", "RăzvanD"), NULL);
     char *path = sample("community-2023-05-15.md");
-    char *id = first_line(RUN("fm", "import", path));
+    char *id = clirun_first_line(RUN("fm", "import", path));
     assert_int_equal(strlen(id), 32);
     size_t n, m;
     char *orig = (char *)test_slurp(path, &n);
-    struct out e = RUN("fm", "export", id);
-    expect(e, 0, NULL, NULL);
+    struct clirun_out e = RUN("fm", "export", id);
+    clirun_expect(e, 0, NULL, NULL);
     assert_string_equal(e.out, orig); /* byte for byte */
-    out_free(&e);
+    clirun_free(&e);
     /* One field edit changes one line. */
-    ok(RUN("fm", "set", id, "tags+", "hackathon"), NULL);
+    clirun_ok(RUN("fm", "set", id, "tags+", "hackathon"), NULL);
     char *out = test_path(work, "c.md");
-    ok(RUN("fm", "export", id, "-o", out), NULL);
+    clirun_ok(RUN("fm", "export", id, "-o", out), NULL);
     char *after = (char *)test_slurp(out, &m);
     assert_non_null(strstr(after, "\ntags: unikraft, community, hackathon\n"));
     assert_int_equal(m, n + strlen(", hackathon"));
     free(after);
     /* Decisions: five items in the sample, owners resolved. */
-    json_t *d = json_of(RUN("fm", "decisions", id, "--json"));
+    json_t *d = clirun_json(RUN("fm", "decisions", id, "--json"));
     assert_int_equal(json_array_size(d), 5);
     int rd = 0, everyone = 0, none = 0;
     for (size_t i = 0; i < 5; i++) {
@@ -850,47 +791,47 @@ static void test_cli_formats(void **state)
     assert_int_equal(everyone, 2);
     assert_int_equal(none, 1);
     json_decref(d);
-    ok(RUN("fm", "decisions", id), "recorded by RăzvanD");
+    clirun_ok(RUN("fm", "decisions", id), "recorded by RăzvanD");
     /* An action item, then done; the open list across notes follows. */
-    ok(RUN("fm", "todo", id, "Book the venue", "--owner", "RD"), NULL);
-    ok(RUN("fm", "decisions"), "Book the venue");
-    fails(RUN("fm", "done", id, "2"), 1, "is a decision");
-    ok(RUN("fm", "done", id, "venue"), "done: Book the venue");
-    struct out open = RUN("fm", "decisions");
-    expect(open, 0, "Look for places", NULL);
+    clirun_ok(RUN("fm", "todo", id, "Book the venue", "--owner", "RD"), NULL);
+    clirun_ok(RUN("fm", "decisions"), "Book the venue");
+    clirun_fails(RUN("fm", "done", id, "2"), 1, "is a decision");
+    clirun_ok(RUN("fm", "done", id, "venue"), "done: Book the venue");
+    struct clirun_out open = RUN("fm", "decisions");
+    clirun_expect(open, 0, "Look for places", NULL);
     assert_null(strstr(open.out, "Book the venue"));
-    out_free(&open);
-    ok(RUN("fm", "export", id), "- [x] RD: Book the venue");
+    clirun_free(&open);
+    clirun_ok(RUN("fm", "export", id), "- [x] RD: Book the venue");
     /* JSON and HTML exports. */
-    json_t *j = json_of(RUN("fm", "export", id, "--format", "json"));
+    json_t *j = clirun_json(RUN("fm", "export", id, "--format", "json"));
     assert_string_equal(json_string_value(json_object_get(j, "format")), "notes.note/1");
     json_decref(j);
-    json_t *sj = json_of(RUN("fm", "show", id, "--json"));
+    json_t *sj = clirun_json(RUN("fm", "show", id, "--json"));
     assert_non_null(json_object_get(sj, "items"));
     json_decref(sj);
-    ok(RUN("fm", "export", id, "--format", "html", "--authors"), "<!DOCTYPE html>");
+    clirun_ok(RUN("fm", "export", id, "--format", "html", "--authors"), "<!DOCTYPE html>");
     /* Hostile text renders inert. */
     char *hostile = test_path(work, "hostile.md");
     const char *h = "# Hi <script>alert(1)</script>\n\n<img src=x onerror=alert(2)>\n\n"
                     "[click](javascript:alert(3))\n";
     test_spit(hostile, h, strlen(h));
-    char *hid = first_line(RUN("fm", "import", hostile));
-    struct out html = RUN("fm", "export", hid, "--format", "html");
-    expect(html, 0, "&lt;script&gt;", NULL);
+    char *hid = clirun_first_line(RUN("fm", "import", hostile));
+    struct clirun_out html = RUN("fm", "export", hid, "--format", "html");
+    clirun_expect(html, 0, "&lt;script&gt;", NULL);
     assert_null(strstr(html.out, "<script"));
     assert_null(strstr(html.out, "href=\"javascript:"));
     assert_null(strstr(html.out, "<img src=x"));
-    out_free(&html);
+    clirun_free(&html);
     /* A template keeps its front matter's style. */
     char *tpl = test_path(work, "tpl.md");
     const char *t = "---\ntitle: x\nteams:\n  - core\n---\n## Action items\n";
     test_spit(tpl, t, strlen(t));
-    char *tid = first_line(RUN("fm", "new", "Retro 12", "--template", tpl));
-    struct out ts = RUN("fm", "show", tid);
-    expect(ts, 0, "title: Retro 12\nteams:\n  - core\n", NULL);
+    char *tid = clirun_first_line(RUN("fm", "new", "Retro 12", "--template", tpl));
+    struct clirun_out ts = RUN("fm", "show", tid);
+    clirun_expect(ts, 0, "title: Retro 12\nteams:\n  - core\n", NULL);
     assert_non_null(strstr(ts.out, "## Action items\n"));
-    out_free(&ts);
-    fails(RUN("fm", "new", "Bad", "--template", "/nonexistent.md"), 1, "cannot read");
+    clirun_free(&ts);
+    clirun_fails(RUN("fm", "new", "Bad", "--template", "/nonexistent.md"), 1, "cannot read");
     free(tid);
     free(tpl);
     free(hid);
@@ -904,15 +845,15 @@ static void test_cli_formats(void **state)
 static void test_cli_passphrase(void **state)
 {
     (void)state;
-    ok(run_env("pat", "correct horse", NULL, "init", "--name", "Pat", NULL),
+    clirun_ok(run_env("pat", "correct horse", NULL, "init", "--name", "Pat", NULL),
        "passphrase-protected");
-    char *id = first_line(run_env("pat", "correct horse", NULL, "new", "Secret", NULL));
-    fails(run_env("pat", "wrong horse", NULL, "append", id, "x", NULL), 1,
+    char *id = clirun_first_line(run_env("pat", "correct horse", NULL, "new", "Secret", NULL));
+    clirun_fails(run_env("pat", "wrong horse", NULL, "append", id, "x", NULL), 1,
           "passphrase");
-    fails(run_env("pat", NULL, NULL, "append", id, "x", NULL), 1, "NOTES_PASSPHRASE");
+    clirun_fails(run_env("pat", NULL, NULL, "append", id, "x", NULL), 1, "NOTES_PASSPHRASE");
     /* Reading needs no passphrase. */
-    ok(run_env("pat", NULL, NULL, "show", id, NULL), "title: Secret");
-    ok(run_env("pat", NULL, NULL, "verify", NULL), "all ok");
+    clirun_ok(run_env("pat", NULL, NULL, "show", id, NULL), "title: Secret");
+    clirun_ok(run_env("pat", NULL, NULL, "verify", NULL), "all ok");
     free(id);
 }
 

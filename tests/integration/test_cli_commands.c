@@ -27,18 +27,7 @@ static char *work;
 static const char *bin;
 static pid_t g_daemons[4]; /* killed and reaped by teardown_daemons */
 
-struct out {
-    int status;
-    char *out, *err;
-};
-
-static void out_free(struct out *o)
-{
-    free(o->out);
-    free(o->err);
-}
-
-static struct out run_env(const char *home, const char *stdin_text,
+static struct clirun_out run_env(const char *home, const char *stdin_text,
                           const char *arg0, ...)
 {
     va_list ap;
@@ -46,63 +35,20 @@ static struct out run_env(const char *home, const char *stdin_text,
     struct clirun_out c = clirun_va(work, home, NULL, stdin_text, arg0, ap);
     va_end(ap);
     assert_int_not_equal(c.status, -1);
-    struct out r = {c.status, c.out, c.err};
+    struct clirun_out r = {c.status, c.out, c.err};
     return r;
 }
 
 #define RUN(home, ...) run_env(home, NULL, __VA_ARGS__, NULL)
 
-static void expect(struct out r, int status, const char *in_out, const char *in_err)
-{
-    if (r.status != status || (in_out && !strstr(r.out, in_out)) ||
-        (in_err && !strstr(r.err, in_err)))
-        print_message("status %d\nstdout:\n%s\nstderr:\n%s\n", r.status, r.out,
-                      r.err);
-    assert_int_equal(r.status, status);
-    if (in_out)
-        assert_non_null(strstr(r.out, in_out));
-    if (in_err)
-        assert_non_null(strstr(r.err, in_err));
-}
-
-/* Exit 0 with `in_out` (if given) on stdout. */
-static void ok(struct out r, const char *in_out)
-{
-    expect(r, 0, in_out, NULL);
-    out_free(&r);
-}
-
 /* Exit 0 and print nothing on stdout (-q). */
-static void silent(struct out r)
+static void silent(struct clirun_out r)
 {
-    expect(r, 0, NULL, NULL);
+    clirun_expect(r, 0, NULL, NULL);
     if (*r.out)
         print_message("stdout: %s\n", r.out);
     assert_string_equal(r.out, "");
-    out_free(&r);
-}
-
-static void fails(struct out r, int status, const char *in_err)
-{
-    expect(r, status, NULL, in_err);
-    out_free(&r);
-}
-
-/* stdout of a successful run (caller frees). */
-static char *stdout_of(struct out r)
-{
-    expect(r, 0, NULL, NULL);
-    free(r.err);
-    return r.out;
-}
-
-static char *first_line(struct out r)
-{
-    char *s = stdout_of(r);
-    char *nl = strchr(s, '\n');
-    if (nl)
-        *nl = 0;
-    return s;
+    clirun_free(&r);
 }
 
 static char *sample(const char *name)
@@ -116,7 +62,7 @@ static char *sample(const char *name)
 /* The number of changes `notes log` lists for the note. */
 static size_t changes(const char *home, const char *note)
 {
-    char *log = stdout_of(RUN(home, "log", note));
+    char *log = clirun_stdout(RUN(home, "log", note));
     size_t n = 0;
     for (char *p = log; (p = strchr(p, '\n')); p++)
         n++;
@@ -129,15 +75,15 @@ static size_t changes(const char *home, const char *note)
 static void test_set(void **state)
 {
     (void)state;
-    ok(RUN("set", "init", "--name", "Ana"), NULL);
+    clirun_ok(RUN("set", "init", "--name", "Ana"), NULL);
     char *path = sample("community-2023-05-15.md");
-    char *id = first_line(RUN("set", "import", path));
+    char *id = clirun_first_line(RUN("set", "import", path));
     free(path);
     json_error_t jerr;
 
     /* A list field given a value: the list becomes that value. */
-    ok(RUN("set", "set", id, "participants", "Ana"), "participants is now Ana.");
-    char *js = stdout_of(RUN("set", "show", id, "--json"));
+    clirun_ok(RUN("set", "set", id, "participants", "Ana"), "participants is now Ana.");
+    char *js = clirun_stdout(RUN("set", "show", id, "--json"));
     json_t *j = json_loads(js, 0, &jerr);
     assert_non_null(j);
     json_t *fm = json_object_get(j, "front_matter");
@@ -146,37 +92,37 @@ static void test_set(void **state)
     assert_string_equal(json_string_value(json_array_get(p, 0)), "Ana");
     json_decref(j);
     free(js);
-    ok(RUN("set", "set", id, "participants", "Ana", "Bo"), "is now Ana, Bo.");
+    clirun_ok(RUN("set", "set", id, "participants", "Ana", "Bo"), "is now Ana, Bo.");
 
     /* Field names match whatever the case: no second "Participants". */
-    ok(RUN("set", "set", id, "Participants+", "Dana"), "added Dana to participants");
-    js = stdout_of(RUN("set", "show", id, "--json"));
+    clirun_ok(RUN("set", "set", id, "Participants+", "Dana"), "added Dana to participants");
+    js = clirun_stdout(RUN("set", "show", id, "--json"));
     j = json_loads(js, 0, &jerr);
     fm = json_object_get(j, "front_matter");
     assert_null(json_object_get(fm, "Participants"));
     assert_int_equal(json_array_size(json_object_get(fm, "participants")), 3);
     json_decref(j);
     free(js);
-    ok(RUN("set", "set", id, "TITLE", "Community"), "title is now \"Community\"");
+    clirun_ok(RUN("set", "set", id, "TITLE", "Community"), "title is now \"Community\"");
 
     /* Refused, and nothing recorded: a datetime that is not one, the
      * title removed, + on a scalar, removing what is not there. */
     size_t before = changes("set", id);
-    fails(RUN("set", "set", id, "datetime", "next tuesday"), 1, "ISO 8601");
-    fails(RUN("set", "set", id, "datetime", "2023-02-30"), 1, "ISO 8601");
-    fails(RUN("set", "set", id, "title"), 1, "keeps its title");
-    fails(RUN("set", "set", id, "title", ""), 1, "keeps its title");
-    fails(RUN("set", "set", id, "title+", "x"), 1, "not a list");
-    fails(RUN("set", "set", id, "participants-", "Nobody"), 1, "has no 'Nobody'");
-    fails(RUN("set", "set", id, "nosuchfield"), 1, "no field");
-    ok(RUN("set", "set", id, "participants+", "Dana"), "nothing to record");
+    clirun_fails(RUN("set", "set", id, "datetime", "next tuesday"), 1, "ISO 8601");
+    clirun_fails(RUN("set", "set", id, "datetime", "2023-02-30"), 1, "ISO 8601");
+    clirun_fails(RUN("set", "set", id, "title"), 1, "keeps its title");
+    clirun_fails(RUN("set", "set", id, "title", ""), 1, "keeps its title");
+    clirun_fails(RUN("set", "set", id, "title+", "x"), 1, "not a list");
+    clirun_fails(RUN("set", "set", id, "participants-", "Nobody"), 1, "has no 'Nobody'");
+    clirun_fails(RUN("set", "set", id, "nosuchfield"), 1, "no field");
+    clirun_ok(RUN("set", "set", id, "participants+", "Dana"), "nothing to record");
     assert_int_equal(changes("set", id), before);
-    ok(RUN("set", "show", "Community"), "title: \"Community\"");
+    clirun_ok(RUN("set", "show", "Community"), "title: \"Community\"");
 
-    ok(RUN("set", "set", id, "datetime", "2024-02-29T10:00+01:00"),
+    clirun_ok(RUN("set", "set", id, "datetime", "2024-02-29T10:00+01:00"),
        "datetime is now");
-    ok(RUN("set", "set", id, "datetime", "2023-05-15"), NULL);
-    ok(RUN("set", "set", id, "location"), "removed location");
+    clirun_ok(RUN("set", "set", id, "datetime", "2023-05-15"), NULL);
+    clirun_ok(RUN("set", "set", id, "location"), "removed location");
 
     /* -q (before or after the command) leaves out the line. */
     silent(RUN("set", "set", id, "location", "Here", "-q"));
@@ -198,32 +144,32 @@ static size_t lines(const char *s)
 static void test_import_twice(void **state)
 {
     (void)state;
-    ok(RUN("imp", "init", "--name", "Ana"), NULL);
+    clirun_ok(RUN("imp", "init", "--name", "Ana"), NULL);
     char *path = sample("kraft-2022-04-06.md");
-    char *id = first_line(RUN("imp", "import", path));
+    char *id = clirun_first_line(RUN("imp", "import", path));
     assert_int_equal(strlen(id), 32);
     /* The same file again: the note here is offered, nothing stored. */
-    struct out r = RUN("imp", "import", path);
-    expect(r, 0, id, "already here");
+    struct clirun_out r = RUN("imp", "import", path);
+    clirun_expect(r, 0, id, "already here");
     assert_non_null(strstr(r.err, "--again"));
-    out_free(&r);
-    char *list = stdout_of(RUN("imp", "list"));
+    clirun_free(&r);
+    char *list = clirun_stdout(RUN("imp", "list"));
     assert_int_equal(lines(list), 1);
     free(list);
     /* --again makes the second copy on purpose. */
-    char *id2 = first_line(RUN("imp", "import", "--again", path));
+    char *id2 = clirun_first_line(RUN("imp", "import", "--again", path));
     assert_string_not_equal(id, id2);
-    list = stdout_of(RUN("imp", "list"));
+    list = clirun_stdout(RUN("imp", "list"));
     assert_int_equal(lines(list), 2);
     free(list);
     /* Once the note here is edited, the file is a different note. */
-    ok(RUN("imp", "set", id, "location", "Elsewhere"), NULL);
-    ok(RUN("imp", "set", id2, "location", "Elsewhere"), NULL);
-    char *id3 = first_line(RUN("imp", "import", path));
+    clirun_ok(RUN("imp", "set", id, "location", "Elsewhere"), NULL);
+    clirun_ok(RUN("imp", "set", id2, "location", "Elsewhere"), NULL);
+    char *id3 = clirun_first_line(RUN("imp", "import", path));
     assert_string_not_equal(id3, id);
     assert_string_not_equal(id3, id2);
-    fails(RUN("imp", "import", "--bogus"), 1, "usage");
-    ok(RUN("imp", "help", "import"), "Markdown");
+    clirun_fails(RUN("imp", "import", "--bogus"), 1, "usage");
+    clirun_ok(RUN("imp", "help", "import"), "Markdown");
     free(id3);
     free(id2);
     free(id);
@@ -316,10 +262,10 @@ static int teardown_daemons(void **state)
 static void test_serve_once(void **state)
 {
     (void)state;
-    ok(RUN("srv", "init", "--name", "Ana"), NULL);
-    char *id = first_line(RUN("srv", "new", "Team meeting"));
-    ok(RUN("srv", "space", "create", "team"), NULL);
-    ok(RUN("srv", "space", "add", "team", id), NULL);
+    clirun_ok(RUN("srv", "init", "--name", "Ana"), NULL);
+    char *id = clirun_first_line(RUN("srv", "new", "Team meeting"));
+    clirun_ok(RUN("srv", "space", "create", "team"), NULL);
+    clirun_ok(RUN("srv", "space", "add", "team", id), NULL);
     int port;
     pid_t pid = start_serve("srv", 0, NULL, &port);
     /* A second daemon on the same replica is refused at once (it would
@@ -365,25 +311,25 @@ static void test_serve_once(void **state)
 static void test_host_names(void **state)
 {
     (void)state;
-    ok(RUN("ha", "init", "--name", "Ana"), NULL);
-    ok(RUN("hb", "init", "--name", "Bo"), NULL);
-    char *id = first_line(RUN("ha", "new", "Team meeting"));
-    ok(RUN("ha", "space", "create", "team"), NULL);
-    ok(RUN("ha", "space", "add", "team", id), NULL);
+    clirun_ok(RUN("ha", "init", "--name", "Ana"), NULL);
+    clirun_ok(RUN("hb", "init", "--name", "Bo"), NULL);
+    char *id = clirun_first_line(RUN("ha", "new", "Team meeting"));
+    clirun_ok(RUN("ha", "space", "create", "team"), NULL);
+    clirun_ok(RUN("ha", "space", "add", "team", id), NULL);
     int port;
     start_serve("ha", 0, NULL, &port);
     char addr[64];
     snprintf(addr, sizeof(addr), "localhost:%d", port);
     /* An invite naming the host, joined and synced by name. */
-    char *code = first_line(RUN("ha", "invite", "team", "--address", addr));
-    ok(RUN("hb", "join", code), "received 1");
-    ok(RUN("hb", "append", id, "Bo: a point"), NULL);
-    ok(RUN("hb", "sync", addr), "synced");
-    ok(RUN("ha", "show", id), "Bo: a point");
+    char *code = clirun_first_line(RUN("ha", "invite", "team", "--address", addr));
+    clirun_ok(RUN("hb", "join", code), "received 1");
+    clirun_ok(RUN("hb", "append", id, "Bo: a point"), NULL);
+    clirun_ok(RUN("hb", "sync", addr), "synced");
+    clirun_ok(RUN("ha", "show", id), "Bo: a point");
     /* A name that does not resolve, and one that is no name: exit 1,
      * saying which. */
-    fails(RUN("hb", "sync", "nosuchhost.invalid:7654"), 1, "cannot resolve host");
-    fails(RUN("hb", "sync", "bad_name:7654"), 1, "must be HOST:PORT");
+    clirun_fails(RUN("hb", "sync", "nosuchhost.invalid:7654"), 1, "cannot resolve host");
+    clirun_fails(RUN("hb", "sync", "bad_name:7654"), 1, "must be HOST:PORT");
     stop_serve(0);
     free(code);
     free(id);
@@ -394,7 +340,7 @@ static void test_host_names(void **state)
 /* whoami --json of home: the device's fingerprint, or the person's. */
 static char *fpr_of(const char *home, int person)
 {
-    char *js = stdout_of(RUN(home, "whoami", "--json"));
+    char *js = clirun_stdout(RUN(home, "whoami", "--json"));
     json_error_t e;
     json_t *w = json_loads(js, 0, &e);
     assert_non_null(w);
@@ -409,13 +355,13 @@ static char *fpr_of(const char *home, int person)
 static char *wait_peers(const char *home, const char *want)
 {
     for (int i = 0; i < 200; i++) { /* at most 10 s */
-        char *out = stdout_of(RUN(home, "peers"));
+        char *out = clirun_stdout(RUN(home, "peers"));
         if (strstr(out, want) && strstr(out, "connected"))
             return out;
         free(out);
         usleep(50 * 1000);
     }
-    char *out = stdout_of(RUN(home, "peers"));
+    char *out = clirun_stdout(RUN(home, "peers"));
     print_message("peers of %s, waiting for '%s':\n%s", home, want, out);
     fail();
     return out;
@@ -424,37 +370,37 @@ static char *wait_peers(const char *home, const char *want)
 static void test_peer_names(void **state)
 {
     (void)state;
-    ok(RUN("fa", "init", "--name", "Ana"), NULL);
-    ok(RUN("fb", "init", "--name", "Bo"), NULL);
-    char *id = first_line(RUN("fa", "new", "Team meeting"));
-    ok(RUN("fa", "space", "create", "team"), NULL);
-    ok(RUN("fa", "space", "add", "team", id), NULL);
+    clirun_ok(RUN("fa", "init", "--name", "Ana"), NULL);
+    clirun_ok(RUN("fb", "init", "--name", "Bo"), NULL);
+    char *id = clirun_first_line(RUN("fa", "new", "Team meeting"));
+    clirun_ok(RUN("fa", "space", "create", "team"), NULL);
+    clirun_ok(RUN("fa", "space", "add", "team", id), NULL);
     char *ana_dev = fpr_of("fa", 0), *ana = fpr_of("fa", 1);
     char *bo_dev = fpr_of("fb", 0), *bo = fpr_of("fb", 1);
     int pa, pb;
     start_serve("fa", 0, NULL, &pa);
     char addr[64], want[128];
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", pa);
-    char *code = first_line(RUN("fa", "invite", "team", "--address", addr));
+    char *code = clirun_first_line(RUN("fa", "invite", "team", "--address", addr));
 
     /* join: the inviter is named (the code came from them), and sync
      * names them as every other command does: the person's fingerprint,
      * then the device's. */
     snprintf(want, sizeof(want), "synced with Ana (%s, device %s) in space team",
              ana, ana_dev);
-    struct out j = RUN("fb", "join", code);
-    expect(j, 0, want, NULL);
+    struct clirun_out j = RUN("fb", "join", code);
+    clirun_expect(j, 0, want, NULL);
     snprintf(want, sizeof(want), "the inviter is Ana (%s)", ana);
     assert_non_null(strstr(j.out, want));
-    out_free(&j);
-    char *log = stdout_of(RUN("fb", "log", id));
+    clirun_free(&j);
+    char *log = clirun_stdout(RUN("fb", "log", id));
     snprintf(want, sizeof(want), "Ana (%s)", ana);
     assert_non_null(strstr(log, want));
     assert_null(strstr(log, "unknown key"));
     free(log);
-    ok(RUN("fb", "trust"), "Ana");
+    clirun_ok(RUN("fb", "trust"), "Ana");
     snprintf(want, sizeof(want), "synced with Ana (%s, device %s)", ana, ana_dev);
-    ok(RUN("fb", "sync", addr), want);
+    clirun_ok(RUN("fb", "sync", addr), want);
 
     /* peers: Bo has written nothing yet; he is his device until then, and
      * a name given to that fingerprint (notes trust) is shown. */
@@ -464,21 +410,21 @@ static void test_peer_names(void **state)
     free(wait_peers("fa", want));
     snprintf(want, sizeof(want), "Ana (%s, device %s)", ana, ana_dev);
     free(wait_peers("fb", want));
-    ok(RUN("fa", "trust", bo_dev, "Bo (desk)"), NULL);
+    clirun_ok(RUN("fa", "trust", bo_dev, "Bo (desk)"), NULL);
     snprintf(want, sizeof(want), "Bo (desk) (%s)", bo_dev);
     free(wait_peers("fa", want));
     /* Once Bo wrote in the space's notes, he is his person, as in log. */
-    ok(RUN("fb", "append", id, "Bo: a point"), NULL);
+    clirun_ok(RUN("fb", "append", id, "Bo: a point"), NULL);
     int arrived = 0;
     for (int i = 0; i < 200 && !arrived; i++) { /* at most 10 s */
-        char *shown = stdout_of(RUN("fa", "show", id));
+        char *shown = clirun_stdout(RUN("fa", "show", id));
         arrived = strstr(shown, "Bo: a point") != NULL;
         free(shown);
         if (!arrived)
             usleep(50 * 1000);
     }
     assert_true(arrived);
-    ok(RUN("fa", "trust", bo, "Bo"), NULL);
+    clirun_ok(RUN("fa", "trust", bo, "Bo"), NULL);
     snprintf(want, sizeof(want), "Bo (%s, device %s)", bo, bo_dev);
     free(wait_peers("fa", want));
     stop_serve(1);
@@ -496,23 +442,23 @@ static void test_peer_names(void **state)
 static void test_space_show(void **state)
 {
     (void)state;
-    ok(RUN("sp", "init", "--name", "Ana"), NULL);
+    clirun_ok(RUN("sp", "init", "--name", "Ana"), NULL);
     char *md = test_path(work, "notitle.md");
     const char *text = "---\ntags: x\n---\nJust text\n";
     assert_int_equal(test_spit(md, text, strlen(text)), 0);
-    char *id = first_line(RUN("sp", "import", md));
-    ok(RUN("sp", "space", "create", "team"), NULL);
-    ok(RUN("sp", "space", "add", "team", id), NULL);
+    char *id = clirun_first_line(RUN("sp", "import", md));
+    clirun_ok(RUN("sp", "space", "create", "team"), NULL);
+    clirun_ok(RUN("sp", "space", "add", "team", id), NULL);
     /* Here, without a title: "(untitled)" as in notes list. */
-    struct out r = RUN("sp", "space", "show", "team");
-    expect(r, 0, "(untitled)", NULL);
+    struct clirun_out r = RUN("sp", "space", "show", "team");
+    clirun_expect(r, 0, "(untitled)", NULL);
     assert_null(strstr(r.out, "not here yet"));
-    out_free(&r);
-    ok(RUN("sp", "space", "show", "team", "--json"), "\"here\": true");
+    clirun_free(&r);
+    clirun_ok(RUN("sp", "space", "show", "team", "--json"), "\"here\": true");
     /* Confirmations of other commands go through cli_done too. */
     silent(RUN("sp", "space", "create", "other", "-q"));
     silent(RUN("sp", "-q", "space", "remove", "team", id));
-    ok(RUN("sp", "space", "add", "other", id), "is in space other");
+    clirun_ok(RUN("sp", "space", "add", "other", id), "is in space other");
     free(id);
     free(md);
 }
@@ -532,11 +478,11 @@ static size_t columns(const char *s, size_t n)
 static void test_confirm_tables(void **state)
 {
     (void)state;
-    ok(RUN("tb", "init", "--name", "RăzvanD"), NULL);
-    char *id1 = first_line(RUN("tb", "new", "Întâlnire cu RăzvanD"));
-    char *id2 = first_line(RUN("tb", "new", "Meeting with Razvan"));
+    clirun_ok(RUN("tb", "init", "--name", "RăzvanD"), NULL);
+    char *id1 = clirun_first_line(RUN("tb", "new", "Întâlnire cu RăzvanD"));
+    char *id2 = clirun_first_line(RUN("tb", "new", "Meeting with Razvan"));
     /* notes list: the authors' column starts at one display column. */
-    char *list = stdout_of(RUN("tb", "list"));
+    char *list = clirun_stdout(RUN("tb", "list"));
     char *l2 = strchr(list, '\n');
     assert_non_null(l2);
     *l2++ = 0;
@@ -547,26 +493,26 @@ static void test_confirm_tables(void **state)
     free(list);
 
     /* Plurals. */
-    struct out v = RUN("tb", "verify", id2);
-    expect(v, 0, " 1 change, 1 author, ", NULL);
+    struct clirun_out v = RUN("tb", "verify", id2);
+    clirun_expect(v, 0, " 1 change, 1 author, ", NULL);
     assert_null(strstr(v.out, "1 changes"));
-    out_free(&v);
+    clirun_free(&v);
 
     /* Exports to a file say so in one line; -q leaves it out; to stdout
      * nothing is added to the note. */
-    ok(RUN("tb", "export", id1, "--format", "bundle", "-o", "w.bundle"),
+    clirun_ok(RUN("tb", "export", id1, "--format", "bundle", "-o", "w.bundle"),
        "wrote w.bundle: note ");
-    ok(RUN("tb", "export", id1, "-o", "w.md"), "as Markdown");
+    clirun_ok(RUN("tb", "export", id1, "-o", "w.md"), "as Markdown");
     silent(RUN("tb", "export", id1, "--format", "bundle", "-o", "q.bundle", "-q"));
-    struct out md = RUN("tb", "export", id1);
-    expect(md, 0, "---\n", NULL);
+    struct clirun_out md = RUN("tb", "export", id1);
+    clirun_expect(md, 0, "---\n", NULL);
     assert_null(strstr(md.out, "wrote"));
-    out_free(&md);
+    clirun_free(&md);
 
     /* A typo finds the command; a short hex NOTE says why it is none. */
-    fails(RUN("tb", "shwo", id1), 1, "did you mean: notes show?");
-    fails(RUN("tb", "help", "lsit"), 1, "did you mean: notes list?");
-    fails(RUN("tb", "show", "21"), 1, "4 or more hex digits");
+    clirun_fails(RUN("tb", "shwo", id1), 1, "did you mean: notes show?");
+    clirun_fails(RUN("tb", "help", "lsit"), 1, "did you mean: notes list?");
+    clirun_fails(RUN("tb", "show", "21"), 1, "4 or more hex digits");
     free(id1);
     free(id2);
 }

@@ -39,49 +39,6 @@ static struct clirun_out run(const char *home, ...)
 }
 #define RUN(home, ...) run(home, __VA_ARGS__, NULL)
 
-static void expect(struct clirun_out r, int status, const char *in_out,
-                   const char *in_err)
-{
-    if (r.status != status || (in_out && !strstr(r.out, in_out)) ||
-        (in_err && !strstr(r.err, in_err)))
-        print_message("status %d\nstdout:\n%s\nstderr:\n%s\n", r.status, r.out,
-                      r.err);
-    assert_int_equal(r.status, status);
-    if (in_out)
-        assert_non_null(strstr(r.out, in_out));
-    if (in_err)
-        assert_non_null(strstr(r.err, in_err));
-}
-
-static void ok(struct clirun_out r, const char *in_out)
-{
-    expect(r, 0, in_out, NULL);
-    clirun_free(&r);
-}
-
-static char *first_line(struct clirun_out r)
-{
-    expect(r, 0, NULL, NULL);
-    char *nl = strchr(r.out, '\n');
-    if (nl)
-        *nl = 0;
-    char *s = strdup(r.out);
-    clirun_free(&r);
-    return s;
-}
-
-static json_t *json_of(struct clirun_out r)
-{
-    json_error_t err;
-    expect(r, 0, NULL, NULL);
-    json_t *j = json_loads(r.out, 0, &err);
-    if (!j)
-        print_message("bad json: %s\n%s\n", err.text, r.out);
-    assert_non_null(j);
-    clirun_free(&r);
-    return j;
-}
-
 /* `notes edit` with an editor that runs `sed -i EXPR` on the file. */
 static struct clirun_out edit_sed(const char *home, const char *id,
                                   const char *expr)
@@ -152,7 +109,7 @@ static int teardown_serve(void **state)
 
 static int log_count(const char *home, const char *id)
 {
-    json_t *log = json_of(RUN(home, "log", id, "--json"));
+    json_t *log = clirun_json(RUN(home, "log", id, "--json"));
     int n = (int)json_array_size(log);
     json_decref(log);
     return n;
@@ -161,40 +118,40 @@ static int log_count(const char *home, const char *id)
 static void test_concurrent_line(void **state)
 {
     (void)state;
-    ok(RUN("ana", "init", "--name", "Ana"), NULL);
-    ok(RUN("bo", "init", "--name", "Bo"), NULL);
-    char *id = first_line(RUN("ana", "new", "Weekly sync"));
-    ok(RUN("ana", "append", id, "- Release on Friday"), NULL);
-    ok(RUN("ana", "append", id, "- Next meeting Tuesday"), NULL);
-    ok(RUN("ana", "space", "create", "team"), NULL);
-    ok(RUN("ana", "space", "add", "team", id), NULL);
+    clirun_ok(RUN("ana", "init", "--name", "Ana"), NULL);
+    clirun_ok(RUN("bo", "init", "--name", "Bo"), NULL);
+    char *id = clirun_first_line(RUN("ana", "new", "Weekly sync"));
+    clirun_ok(RUN("ana", "append", id, "- Release on Friday"), NULL);
+    clirun_ok(RUN("ana", "append", id, "- Next meeting Tuesday"), NULL);
+    clirun_ok(RUN("ana", "space", "create", "team"), NULL);
+    clirun_ok(RUN("ana", "space", "add", "team", id), NULL);
     int port;
     g_serve = start_serve("ana", &port);
     char addr[64];
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
-    char *code = first_line(RUN("ana", "invite", "team", "--address", addr));
-    ok(RUN("bo", "join", code), "received");
+    char *code = clirun_first_line(RUN("ana", "invite", "team", "--address", addr));
+    clirun_ok(RUN("bo", "join", code), "received");
 
     /* Both rewrite the bullet; alone, neither hears of a conflict. */
     struct clirun_out r = edit_sed("ana", id, "s/- Release on Friday/- Release is out today (Ana)/");
-    expect(r, 0, "recorded", NULL);
+    clirun_expect(r, 0, "recorded", NULL);
     assert_null(strstr(r.err, "edited concurrently"));
     clirun_free(&r);
     r = edit_sed("bo", id, "s/- Release on Friday/- Release slips to Monday (Bo)/");
-    expect(r, 0, "recorded", NULL);
+    clirun_expect(r, 0, "recorded", NULL);
     assert_null(strstr(r.err, "edited concurrently"));
     clirun_free(&r);
 
     /* The sync merges them and says so, one line for the note. */
     r = RUN("bo", "sync", addr);
-    expect(r, 0, "synced", "note Weekly sync: 1 line edited concurrently (line ");
+    clirun_expect(r, 0, "synced", "note Weekly sync: 1 line edited concurrently (line ");
     char want[200];
     snprintf(want, sizeof(want), "): notes show %.8s --conflicts\n", id);
     assert_non_null(strstr(r.err, want));
     clirun_free(&r);
 
     /* Listed with both versions and who wrote them. */
-    json_t *j = json_of(RUN("bo", "show", id, "--conflicts", "--json"));
+    json_t *j = clirun_json(RUN("bo", "show", id, "--conflicts", "--json"));
     json_t *lc = json_object_get(j, "line_conflicts");
     assert_int_equal(json_array_size(lc), 1);
     json_t *c0 = json_array_get(lc, 0);
@@ -223,7 +180,7 @@ static void test_concurrent_line(void **state)
     /* The conflicts only, not the whole note, on stdout. */
     r = RUN("bo", "show", id, "--conflicts");
     snprintf(want, sizeof(want), "conflict: line %d edited concurrently", line);
-    expect(r, 0, want, NULL);
+    clirun_expect(r, 0, want, NULL);
     assert_non_null(strstr(r.out, "      - Release slips to Monday (Bo)\n"));
     assert_non_null(strstr(r.out, "      - Release is out today (Ana)\n"));
     assert_non_null(strstr(r.out, "keep one: notes resolve"));
@@ -232,7 +189,7 @@ static void test_concurrent_line(void **state)
 
     /* While it lasts, an edit elsewhere in the note reminds of it. */
     r = edit_sed("bo", id, "s/- Next meeting Tuesday/- Next meeting Wednesday/");
-    expect(r, 0, "recorded", "note Weekly sync: 1 line edited concurrently");
+    clirun_expect(r, 0, "recorded", "note Weekly sync: 1 line edited concurrently");
     clirun_free(&r);
 
     /* Wrong choices: refused, nothing recorded. */
@@ -242,38 +199,38 @@ static void test_concurrent_line(void **state)
     snprintf(bad, sizeof(bad), "%d", line + 1);
     snprintf(keep, sizeof(keep), "%d", bo_side);
     r = RUN("bo", "resolve", id, bad, "--keep", "1");
-    expect(r, 1, NULL, "was not edited concurrently");
+    clirun_expect(r, 1, NULL, "was not edited concurrently");
     clirun_free(&r);
     r = RUN("bo", "resolve", id, ln, "--keep", "3");
-    expect(r, 1, NULL, "has 2 versions");
+    clirun_expect(r, 1, NULL, "has 2 versions");
     clirun_free(&r);
     r = RUN("bo", "resolve", id, ln, "--keep", "x");
-    expect(r, 1, NULL, "numbers from 1");
+    clirun_expect(r, 1, NULL, "numbers from 1");
     clirun_free(&r);
     r = RUN("bo", "resolve", id, ln);
-    expect(r, 1, NULL, "usage");
+    clirun_expect(r, 1, NULL, "usage");
     clirun_free(&r);
     assert_int_equal(log_count("bo", id), before);
 
     /* Bo keeps his version: the line reads so, the conflict is gone here
      * and, after the next sync, at Ana's too. */
-    ok(RUN("bo", "resolve", id, ln, "--keep", keep), "kept Bo");
+    clirun_ok(RUN("bo", "resolve", id, ln, "--keep", keep), "kept Bo");
     assert_int_equal(log_count("bo", id), before + 1);
     r = RUN("bo", "show", id, "--conflicts");
-    expect(r, 0, "no conflicts\n", NULL);
+    clirun_expect(r, 0, "no conflicts\n", NULL);
     clirun_free(&r);
     r = RUN("bo", "show", id);
-    expect(r, 0, "\n- Release slips to Monday (Bo)\n", NULL);
+    clirun_expect(r, 0, "\n- Release slips to Monday (Bo)\n", NULL);
     assert_null(strstr(r.out, "(Ana)"));
     clirun_free(&r);
     r = RUN("bo", "sync", addr);
-    expect(r, 0, "synced", NULL);
+    clirun_expect(r, 0, "synced", NULL);
     assert_null(strstr(r.err, "edited concurrently"));
     clirun_free(&r);
     r = RUN("ana", "show", id, "--conflicts");
-    expect(r, 0, "no conflicts\n", NULL);
+    clirun_expect(r, 0, "no conflicts\n", NULL);
     clirun_free(&r);
-    ok(RUN("ana", "show", id), "\n- Release slips to Monday (Bo)\n");
+    clirun_ok(RUN("ana", "show", id), "\n- Release slips to Monday (Bo)\n");
     json_decref(j);
     free(code);
     free(id);

@@ -38,46 +38,6 @@ static struct clirun_out run(const char *home, ...)
 }
 #define RUN(home, ...) run(home, __VA_ARGS__, (const char *)NULL)
 
-static void expect(struct clirun_out r, int status, const char *in_out,
-                   const char *in_err)
-{
-    if (r.status != status || (in_out && !strstr(r.out, in_out)) ||
-        (in_err && !strstr(r.err, in_err)))
-        print_message("status %d\nstdout:\n%s\nstderr:\n%s\n", r.status, r.out,
-                      r.err);
-    assert_int_equal(r.status, status);
-    if (in_out)
-        assert_non_null(strstr(r.out, in_out));
-    if (in_err)
-        assert_non_null(strstr(r.err, in_err));
-}
-
-static void ok(struct clirun_out r, const char *in_out)
-{
-    expect(r, 0, in_out, NULL);
-    clirun_free(&r);
-}
-
-/* stdout of a command that must succeed (caller frees). */
-static char *out_of(struct clirun_out r)
-{
-    expect(r, 0, NULL, NULL);
-    free(r.err);
-    return r.out;
-}
-
-static json_t *json_of(struct clirun_out r)
-{
-    json_error_t err;
-    expect(r, 0, NULL, NULL);
-    json_t *j = json_loads(r.out, 0, &err);
-    if (!j)
-        print_message("bad json: %s\n%s\n", err.text, r.out);
-    assert_non_null(j);
-    clirun_free(&r);
-    return j;
-}
-
 /* A meeting note as HedgeDoc writes them (cf. the sample notes). */
 static const char sample[] =
     "---\n"
@@ -102,11 +62,11 @@ static const char sample[] =
 /* A home with the sample imported; its note id (32 hex) into id. */
 static void setup_home(const char *home, const char *name, char id[33])
 {
-    ok(RUN(home, "init", "--name", name), NULL);
+    clirun_ok(RUN(home, "init", "--name", name), NULL);
     char *md = test_path(work, "community.md");
     assert_int_equal(test_spit(md, sample, strlen(sample)), 0);
     struct clirun_out r = RUN(home, "import", md);
-    expect(r, 0, NULL, NULL);
+    clirun_expect(r, 0, NULL, NULL);
     assert_true(strlen(r.out) >= 32);
     snprintf(id, 33, "%.32s", r.out);
     clirun_free(&r);
@@ -116,7 +76,7 @@ static void setup_home(const char *home, const char *name, char id[33])
 /* The change ids of the note, newest first (json array of strings). */
 static json_t *log_of(const char *home, const char *id)
 {
-    return json_of(RUN(home, "log", id, "--json"));
+    return clirun_json(RUN(home, "log", id, "--json"));
 }
 
 static const char *log_id(json_t *log, size_t newest)
@@ -166,16 +126,16 @@ static void test_show_at_and_diff_have_front_matter(void **state)
     char first[13];
     snprintf(first, sizeof(first), "%.12s", log_id(log, 0));
     json_decref(log);
-    char *orig = out_of(RUN("sa", "show", id));
+    char *orig = clirun_stdout(RUN("sa", "show", id));
     assert_string_equal(orig, sample);
-    ok(RUN("sa", "set", id, "title", "Community Gathering (moved)"), NULL);
-    ok(RUN("sa", "set", id, "participants+", "Vela"), NULL);
-    ok(RUN("sa", "append", id, "--section", "TODOs", "Andra: Write the summary"), NULL);
+    clirun_ok(RUN("sa", "set", id, "title", "Community Gathering (moved)"), NULL);
+    clirun_ok(RUN("sa", "set", id, "participants+", "Vela"), NULL);
+    clirun_ok(RUN("sa", "append", id, "--section", "TODOs", "Andra: Write the summary"), NULL);
 
     /* The whole note as it was: front matter and text, byte for byte. */
-    char *then = out_of(RUN("sa", "show", id, "--at", first));
+    char *then = clirun_stdout(RUN("sa", "show", id, "--at", first));
     assert_string_equal(then, sample);
-    json_t *j = json_of(RUN("sa", "show", id, "--at", first, "--json"));
+    json_t *j = clirun_json(RUN("sa", "show", id, "--at", first, "--json"));
     json_t *fm = json_object_get(j, "front_matter");
     assert_non_null(fm);
     assert_string_equal(json_string_value(json_object_get(fm, "title")),
@@ -185,14 +145,14 @@ static void test_show_at_and_diff_have_front_matter(void **state)
     json_decref(j);
 
     /* The diff shows the fields, with the line numbers of `notes show`. */
-    char *df = out_of(RUN("sa", "diff", id, first));
+    char *df = clirun_stdout(RUN("sa", "diff", id, first));
     assert_non_null(strstr(df, "@@ -1,"));
     assert_non_null(strstr(df, "\n-title: \"Community Gathering, May 15, 2023\"\n"));
     assert_non_null(strstr(df, "\n+title: \"Community Gathering (moved)\"\n"));
     assert_non_null(strstr(df, "\n+- Vela\n"));
     assert_non_null(strstr(df, "\n+Andra: Write the summary\n"));
     /* The hunk of the appended line starts where `show` has it. */
-    char *now = out_of(RUN("sa", "show", id));
+    char *now = clirun_stdout(RUN("sa", "show", id));
     size_t nlines = 0;
     for (const char *p = now; *p; p++)
         nlines += *p == '\n';
@@ -221,11 +181,11 @@ static void test_blame_whole_note(void **state)
     const char *longname =
         "Ana Maria Bernadette Constantinescu-Vasilescu de la Montagne";
     setup_home("bl", longname, id);
-    ok(RUN("bl", "set", id, "title", "Moved"), NULL);
+    clirun_ok(RUN("bl", "set", id, "title", "Moved"), NULL);
     json_t *log = log_of("bl", id);
     const char *set_id = log_id(log, 0);
-    char *show = out_of(RUN("bl", "show", id));
-    json_t *b = json_of(RUN("bl", "blame", id, "--json"));
+    char *show = clirun_stdout(RUN("bl", "show", id));
+    json_t *b = clirun_json(RUN("bl", "blame", id, "--json"));
     size_t nlines = 0;
     for (const char *p = show; *p; p++)
         nlines += *p == '\n';
@@ -249,7 +209,7 @@ static void test_blame_whole_note(void **state)
     struct clirun_out r = RUN("bl", "blame", id);
     char want[128];
     snprintf(want, sizeof(want), "%.12s %s", set_id, longname);
-    expect(r, 0, want, NULL);
+    clirun_expect(r, 0, want, NULL);
     assert_non_null(strstr(r.out, "   2| title: \"Moved\"\n"));
     clirun_free(&r);
     json_decref(b);
@@ -264,7 +224,7 @@ static void test_line_numbers_agree(void **state)
     (void)state;
     char id[33];
     setup_home("ln", "Ana", id);
-    char *show = out_of(RUN("ln", "show", id));
+    char *show = clirun_stdout(RUN("ln", "show", id));
     size_t want = 0;
     char line[256];
     for (size_t k = 1; !want; k++) {
@@ -273,16 +233,16 @@ static void test_line_numbers_agree(void **state)
             want = k;
     }
     assert_int_equal(want, 18);
-    json_t *dec = json_of(RUN("ln", "decisions", id, "--json"));
+    json_t *dec = clirun_json(RUN("ln", "decisions", id, "--json"));
     assert_int_equal(json_array_size(dec), 1);
     assert_int_equal(json_integer_value(json_object_get(json_array_get(dec, 0), "line")),
                      want);
-    json_t *j = json_of(RUN("ln", "show", id, "--json"));
+    json_t *j = clirun_json(RUN("ln", "show", id, "--json"));
     json_t *it = json_array_get(json_object_get(j, "items"), 0);
     assert_int_equal(json_integer_value(json_object_get(it, "show_line")), want);
     /* "line" stays the line in "text" (notes.note/1 keeps its meanings). */
     assert_int_equal(json_integer_value(json_object_get(it, "line")), want - 9);
-    json_t *b = json_of(RUN("ln", "blame", id, "--json"));
+    json_t *b = clirun_json(RUN("ln", "blame", id, "--json"));
     json_t *e = json_array_get(b, want - 1);
     assert_int_equal(json_integer_value(json_object_get(e, "line")), want);
     assert_string_equal(json_string_value(json_object_get(e, "text")), line);
@@ -297,16 +257,16 @@ static void test_blame_two_writers(void **state)
     (void)state;
     char id[33];
     setup_home("ta", "Ana", id);
-    ok(RUN("tb", "init", "--name", "Bo"), NULL);
+    clirun_ok(RUN("tb", "init", "--name", "Bo"), NULL);
     char *bundle = test_path(work, "two.bundle");
-    ok(RUN("ta", "export", id, "--format", "bundle", "-o", bundle), NULL);
-    ok(RUN("tb", "import", bundle), NULL);
+    clirun_ok(RUN("ta", "export", id, "--format", "bundle", "-o", bundle), NULL);
+    clirun_ok(RUN("tb", "import", bundle), NULL);
     /* Bo rewrites the end of Ana's line. */
     struct clirun_out r = edit_with("tb", id,
                                     "sed -i 's/for October/for November, in Graz/' \"$1\"");
-    expect(r, 0, "recorded", NULL);
+    clirun_expect(r, 0, "recorded", NULL);
     clirun_free(&r);
-    json_t *b = json_of(RUN("tb", "blame", id, "--json"));
+    json_t *b = clirun_json(RUN("tb", "blame", id, "--json"));
     json_t *last = json_array_get(b, json_array_size(b) - 1);
     assert_string_equal(json_string_value(json_object_get(last, "text")),
                         "Marco: Book the room for November, in Graz");
@@ -318,7 +278,7 @@ static void test_blame_two_writers(void **state)
     assert_non_null(strstr(json_string_value(json_object_get(
                                json_array_get(authors, 1), "author")), "Ana ("));
     r = RUN("tb", "blame", id);
-    expect(r, 0, NULL, NULL);
+    clirun_expect(r, 0, NULL, NULL);
     const char *l = strstr(r.out, "| Marco: Book the room for November");
     assert_non_null(l);
     while (l > r.out && l[-1] != '\n')
@@ -337,11 +297,11 @@ static void test_log_says_what(void **state)
     (void)state;
     char id[33];
     setup_home("lg", "Ana", id);
-    ok(RUN("lg", "set", id, "title", "New title"), NULL);
-    ok(RUN("lg", "set", id, "participants+", "Zed"), NULL);
-    ok(RUN("lg", "confirm", id, "1"), NULL);
+    clirun_ok(RUN("lg", "set", id, "title", "New title"), NULL);
+    clirun_ok(RUN("lg", "set", id, "participants+", "Zed"), NULL);
+    clirun_ok(RUN("lg", "confirm", id, "1"), NULL);
     struct clirun_out r = RUN("lg", "log", id);
-    expect(r, 0, "title set to \"New title\"", NULL);
+    clirun_expect(r, 0, "title set to \"New title\"", NULL);
     assert_non_null(strstr(r.out, "participants + \"Zed\""));
     assert_non_null(strstr(r.out, "confirmed \"Book the room for October\" for Marco"));
     /* the import: its text, the device link, the fields */
@@ -378,7 +338,7 @@ static void test_edit_front_matter(void **state)
              "-e 's/^- Near term goals$/- Near term goals (kraftkit)/' \"$1\"",
              seen);
     struct clirun_out r = edit_with("ed", id, body);
-    expect(r, 0, "recorded", NULL);
+    clirun_expect(r, 0, "recorded", NULL);
     clirun_free(&r);
     size_t n;
     char *got = (char *)test_slurp(seen, &n);
@@ -386,7 +346,7 @@ static void test_edit_front_matter(void **state)
     assert_int_equal(n, strlen(sample));
     assert_memory_equal(got, sample, n);
     free(got);
-    json_t *j = json_of(RUN("ed", "show", id, "--json"));
+    json_t *j = clirun_json(RUN("ed", "show", id, "--json"));
     json_t *fm = json_object_get(j, "front_matter");
     assert_string_equal(json_string_value(json_object_get(fm, "title")), "Renamed");
     json_t *p = json_object_get(fm, "participants");
@@ -396,32 +356,32 @@ static void test_edit_front_matter(void **state)
     assert_string_equal(json_string_value(json_array_get(p, 2)), "Andra");
     json_decref(j);
     r = RUN("ed", "show", id);
-    expect(r, 0, "---\ntitle: \"Renamed\"\n", NULL);
+    clirun_expect(r, 0, "---\ntitle: \"Renamed\"\n", NULL);
     assert_non_null(strstr(r.out, "- Marco\n- Maria\n- Andra\n---\n\n## Agenda\n"));
     assert_non_null(strstr(r.out, "- Near term goals (kraftkit)\n"));
     clirun_free(&r);
     r = RUN("ed", "log", id);
-    expect(r, 0, "title set to \"Renamed\"", NULL);
+    clirun_expect(r, 0, "title set to \"Renamed\"", NULL);
     assert_non_null(strstr(r.out, "participants - \"Cezar\""));
     clirun_free(&r);
 
     /* Saved untouched: nothing recorded. */
     json_t *before = log_of("ed", id);
     r = edit_with("ed", id, "true");
-    expect(r, 0, "no change", NULL);
+    clirun_expect(r, 0, "no change", NULL);
     clirun_free(&r);
     /* A malformed front matter: refused, saying where; nothing stored. */
-    char *shown = out_of(RUN("ed", "show", id));
+    char *shown = clirun_stdout(RUN("ed", "show", id));
     r = edit_with("ed", id, "sed -i 's/^title: .*/title: [unclosed/' \"$1\"");
-    expect(r, 1, NULL, "the edited note is refused: line ");
+    clirun_expect(r, 1, NULL, "the edited note is refused: line ");
     assert_non_null(strstr(r.err, "nothing recorded"));
     clirun_free(&r);
     r = edit_with("ed", id, "sed -i '$d' \"$1\"; printf -- '---\\nx\\n' > \"$1\"");
-    expect(r, 1, NULL, "refused");
+    clirun_expect(r, 1, NULL, "refused");
     clirun_free(&r);
     json_t *after = log_of("ed", id);
     assert_int_equal(json_array_size(after), json_array_size(before));
-    char *again = out_of(RUN("ed", "show", id));
+    char *again = clirun_stdout(RUN("ed", "show", id));
     assert_string_equal(again, shown);
     json_decref(before);
     json_decref(after);
@@ -435,67 +395,67 @@ static void test_revert_restore_sync(void **state)
     (void)state;
     char id[33];
     setup_home("ra", "Ana", id);
-    ok(RUN("rb", "init", "--name", "Bo"), NULL);
+    clirun_ok(RUN("rb", "init", "--name", "Bo"), NULL);
     json_t *log = log_of("ra", id);
     char first[13];
     snprintf(first, sizeof(first), "%.12s", log_id(log, 0));
     json_decref(log);
-    ok(RUN("ra", "append", id, "Cezar: Draft the talk"), NULL);
-    ok(RUN("ra", "set", id, "title", "Gathering, revised"), NULL);
+    clirun_ok(RUN("ra", "append", id, "Cezar: Draft the talk"), NULL);
+    clirun_ok(RUN("ra", "set", id, "title", "Gathering, revised"), NULL);
     log = log_of("ra", id);
     char drafted[13], titled[13];
     snprintf(drafted, sizeof(drafted), "%.12s", log_id(log, 1));
     snprintf(titled, sizeof(titled), "%.12s", log_id(log, 0));
     json_decref(log);
-    ok(RUN("ra", "append", id, "Andra: Invite the speakers"), NULL);
+    clirun_ok(RUN("ra", "append", id, "Andra: Invite the speakers"), NULL);
 
     /* revert: the change's text is gone, later text stays; a new change. */
-    ok(RUN("ra", "revert", id, drafted), "undone");
-    char *s = out_of(RUN("ra", "show", id));
+    clirun_ok(RUN("ra", "revert", id, drafted), "undone");
+    char *s = clirun_stdout(RUN("ra", "show", id));
     assert_null(strstr(s, "Draft the talk"));
     assert_non_null(strstr(s, "Andra: Invite the speakers"));
     assert_non_null(strstr(s, "title: \"Gathering, revised\"\n"));
     free(s);
-    ok(RUN("ra", "revert", id, titled), "undone");
-    s = out_of(RUN("ra", "show", id));
+    clirun_ok(RUN("ra", "revert", id, titled), "undone");
+    s = clirun_stdout(RUN("ra", "show", id));
     assert_non_null(strstr(s, "title: \"Community Gathering, May 15, 2023\"\n"));
     free(s);
     log = log_of("ra", id);
     assert_int_equal(json_array_size(log), 6); /* append-only */
     json_decref(log);
-    ok(RUN("ra", "revert", id, drafted), "nothing to undo");
+    clirun_ok(RUN("ra", "revert", id, drafted), "nothing to undo");
     struct clirun_out r = RUN("ra", "revert", id, "ffffffffffff");
-    expect(r, 1, NULL, "no change");
+    clirun_expect(r, 1, NULL, "no change");
     clirun_free(&r);
 
     /* restore: byte for byte what show --at prints. */
-    ok(RUN("ra", "restore", id, "--at", drafted), "recorded");
-    char *now = out_of(RUN("ra", "show", id));
-    char *then = out_of(RUN("ra", "show", id, "--at", drafted));
+    clirun_ok(RUN("ra", "restore", id, "--at", drafted), "recorded");
+    char *now = clirun_stdout(RUN("ra", "show", id));
+    char *then = clirun_stdout(RUN("ra", "show", id, "--at", drafted));
     assert_string_equal(now, then);
     assert_non_null(strstr(now, "Cezar: Draft the talk"));
     assert_null(strstr(now, "Invite the speakers"));
-    ok(RUN("ra", "restore", id, "--at", drafted), "no change");
+    clirun_ok(RUN("ra", "restore", id, "--at", drafted), "no change");
     free(then);
 
     /* Both travel: Bo gets the same note. */
     char *bundle = test_path(work, "rr.bundle");
-    ok(RUN("ra", "export", id, "--format", "bundle", "-o", bundle), NULL);
-    ok(RUN("rb", "import", bundle), NULL);
-    char *bo = out_of(RUN("rb", "show", id));
+    clirun_ok(RUN("ra", "export", id, "--format", "bundle", "-o", bundle), NULL);
+    clirun_ok(RUN("rb", "import", bundle), NULL);
+    char *bo = clirun_stdout(RUN("rb", "show", id));
     assert_string_equal(bo, now);
     r = RUN("rb", "log", id);
-    expect(r, 0, NULL, NULL);
+    clirun_expect(r, 0, NULL, NULL);
     assert_non_null(strstr(r.out, "title set to \"Community Gathering, May 15, 2023\""));
     clirun_free(&r);
-    ok(RUN("rb", "verify", id), NULL);
+    clirun_ok(RUN("rb", "verify", id), NULL);
     /* Back to the first version, at Bo's, and to Ana. */
-    ok(RUN("rb", "restore", id, "--at", first), "recorded");
-    char *bo1 = out_of(RUN("rb", "show", id));
+    clirun_ok(RUN("rb", "restore", id, "--at", first), "recorded");
+    char *bo1 = clirun_stdout(RUN("rb", "show", id));
     assert_string_equal(bo1, sample);
-    ok(RUN("rb", "export", id, "--format", "bundle", "-o", bundle), NULL);
-    ok(RUN("ra", "import", bundle), NULL);
-    char *ana1 = out_of(RUN("ra", "show", id));
+    clirun_ok(RUN("rb", "export", id, "--format", "bundle", "-o", bundle), NULL);
+    clirun_ok(RUN("ra", "import", bundle), NULL);
+    char *ana1 = clirun_stdout(RUN("ra", "show", id));
     assert_string_equal(ana1, sample);
     free(ana1);
     free(bo1);
@@ -510,10 +470,10 @@ static void test_conflicts_only(void **state)
     char id[33];
     setup_home("co", "Ana", id);
     struct clirun_out r = RUN("co", "show", id, "--conflicts");
-    expect(r, 0, "no conflicts\n", NULL);
+    clirun_expect(r, 0, "no conflicts\n", NULL);
     assert_null(strstr(r.out, "Agenda"));
     clirun_free(&r);
-    json_t *j = json_of(RUN("co", "show", id, "--conflicts", "--json"));
+    json_t *j = clirun_json(RUN("co", "show", id, "--conflicts", "--json"));
     assert_int_equal(json_array_size(json_object_get(j, "line_conflicts")), 0);
     assert_int_equal(json_array_size(json_object_get(j, "field_conflicts")), 0);
     assert_null(json_object_get(j, "text"));

@@ -23,52 +23,6 @@ static char *work;
 
 #define RUN(home, ...) clirun(work, home, "", NULL, __VA_ARGS__, NULL)
 
-static void expect(struct clirun_out r, int status, const char *in_out,
-                   const char *in_err)
-{
-    if (r.status != status || (in_out && !strstr(r.out, in_out)) ||
-        (in_err && !strstr(r.err, in_err)))
-        print_message("status %d\nstdout:\n%s\nstderr:\n%s\n", r.status, r.out,
-                      r.err);
-    assert_int_equal(r.status, status);
-    if (in_out)
-        assert_non_null(strstr(r.out, in_out));
-    if (in_err)
-        assert_non_null(strstr(r.err, in_err));
-}
-
-static void ok(struct clirun_out r, const char *in_out)
-{
-    expect(r, 0, in_out, NULL);
-    clirun_free(&r);
-}
-
-static void fails(struct clirun_out r, int status, const char *in_err)
-{
-    expect(r, status, NULL, in_err);
-    clirun_free(&r);
-}
-
-/* stdout of a successful run. */
-static char *output(struct clirun_out r)
-{
-    expect(r, 0, NULL, NULL);
-    free(r.err);
-    return r.out;
-}
-
-static json_t *run_json(struct clirun_out r)
-{
-    expect(r, 0, NULL, NULL);
-    json_error_t e;
-    json_t *j = json_loads(r.out, 0, &e);
-    if (!j)
-        print_message("not JSON (%s): %s\n", e.text, r.out);
-    assert_non_null(j);
-    clirun_free(&r);
-    return j;
-}
-
 static char *sample(const char *name)
 {
     const char *shared = getenv("NOTES_SHARED_DIR");
@@ -81,7 +35,7 @@ static char *sample(const char *name)
 static void import_sample(const char *home, const char *name, char id[33])
 {
     char *path = sample(name);
-    char *out = output(RUN(home, "import", path));
+    char *out = clirun_stdout(RUN(home, "import", path));
     snprintf(id, 33, "%.32s", out);
     free(out);
     free(path);
@@ -103,11 +57,11 @@ static size_t count(const char *hay, const char *needle)
  */
 static json_t *agree(const char *home, const char *note)
 {
-    json_t *dj = run_json(RUN(home, "decisions", note, "--json"));
-    json_t *sj = run_json(RUN(home, "show", note, "--json"));
+    json_t *dj = clirun_json(RUN(home, "decisions", note, "--json"));
+    json_t *sj = clirun_json(RUN(home, "show", note, "--json"));
     json_t *si = json_object_get(sj, "items");
-    char *text = output(RUN(home, "decisions", note));
-    char *html = output(RUN(home, "export", note, "--format", "html"));
+    char *text = clirun_stdout(RUN(home, "decisions", note));
+    char *html = clirun_stdout(RUN(home, "export", note, "--format", "html"));
     assert_int_equal(json_array_size(dj), json_array_size(si));
     size_t tasks = 0, done = 0, after = 0, before = 0;
     for (size_t i = 0; i < json_array_size(dj); i++) {
@@ -169,7 +123,7 @@ static void test_items_sample_todos(void **state)
 {
     (void)state;
     char c[33], k[33];
-    ok(RUN("rd", "init", "--name", "RD"), NULL);
+    clirun_ok(RUN("rd", "init", "--name", "RD"), NULL);
     import_sample("rd", "community-2023-05-15.md", c);
     import_sample("rd", "kraft-2022-04-06.md", k);
     json_t *items = agree("rd", c);
@@ -190,17 +144,17 @@ static void test_items_sample_todos(void **state)
 
     /* What RD still owes, across the meetings. */
     struct clirun_out r = RUN("rd", "decisions");
-    expect(r, 0, "Look for places", NULL);
+    clirun_expect(r, 0, "Look for places", NULL);
     assert_null(strstr(r.out, "no open action items"));
     assert_null(strstr(r.out, "Next meeting")); /* a decision, not owed */
     assert_non_null(strstr(r.out, "Create manifest files."));
     clirun_free(&r);
 
     /* done NOTE 1 checks the owned line off; it keeps its id */
-    ok(RUN("rd", "done", c, "1"), "done: Look for places");
-    ok(RUN("rd", "done", c, "1"), "already done");
-    fails(RUN("rd", "done", c, "2"), 1, "is a decision");
-    ok(RUN("rd", "show", c),
+    clirun_ok(RUN("rd", "done", c, "1"), "done: Look for places");
+    clirun_ok(RUN("rd", "done", c, "1"), "already done");
+    clirun_fails(RUN("rd", "done", c, "2"), 1, "is a decision");
+    clirun_ok(RUN("rd", "show", c),
        "\n- [x] RD: Look for places for the Community Gathering");
     items = agree("rd", c);
     json_t *first = json_array_get(items, 0);
@@ -208,7 +162,7 @@ static void test_items_sample_todos(void **state)
     assert_true(json_is_true(json_object_get(first, "done")));
     json_decref(items);
     r = RUN("rd", "decisions");
-    expect(r, 0, "Remind AJ", NULL);
+    clirun_expect(r, 0, "Remind AJ", NULL);
     assert_null(strstr(r.out, "Look for places"));
     clirun_free(&r);
 }
@@ -219,7 +173,7 @@ static void test_items_naming(void **state)
     (void)state;
     char c[33];
     import_sample("rd", "community-2023-05-15.md", c);
-    ok(RUN("rd", "decide", c, "Next gathering in Bucharest", "--owner",
+    clirun_ok(RUN("rd", "decide", c, "Next gathering in Bucharest", "--owner",
            "Everyone"),
        "decision recorded");
     json_t *items = agree("rd", c);
@@ -237,20 +191,20 @@ static void test_items_naming(void **state)
              json_string_value(json_object_get(json_array_get(items, 3), "id")));
     json_decref(items);
 
-    ok(RUN("rd", "confirm", c, "Bucharest"), "Next gathering in Bucharest");
-    ok(RUN("rd", "confirm", c, "bucharest"), "confirmed"); /* case ignored */
-    fails(RUN("rd", "confirm", c, "Go through"), 1,
+    clirun_ok(RUN("rd", "confirm", c, "Bucharest"), "Next gathering in Bucharest");
+    clirun_ok(RUN("rd", "confirm", c, "bucharest"), "confirmed"); /* case ignored */
+    clirun_fails(RUN("rd", "confirm", c, "Go through"), 1,
           "'Go through' matches several items (4, 5)");
-    fails(RUN("rd", "done", c, "Go through"), 1,
+    clirun_fails(RUN("rd", "done", c, "Go through"), 1,
           "'Go through' matches several items (4, 5)");
-    fails(RUN("rd", "confirm", c, "Lisbon"), 1, "'Lisbon' names no item");
-    fails(RUN("rd", "done", c, "Lisbon"), 1, "'Lisbon' names no item");
-    fails(RUN("rd", "done", c, "9"), 1, "no item 9 (the note has 6)");
-    fails(RUN("rd", "confirm", c, "9"), 1, "no item 9 (the note has 6)");
+    clirun_fails(RUN("rd", "confirm", c, "Lisbon"), 1, "'Lisbon' names no item");
+    clirun_fails(RUN("rd", "done", c, "Lisbon"), 1, "'Lisbon' names no item");
+    clirun_fails(RUN("rd", "done", c, "9"), 1, "no item 9 (the note has 6)");
+    clirun_fails(RUN("rd", "confirm", c, "9"), 1, "no item 9 (the note has 6)");
     /* an id prefix names the item for both */
     snprintf(prefix, sizeof(prefix), "%.8s", id4);
-    ok(RUN("rd", "confirm", c, prefix), id4);
-    ok(RUN("rd", "done", c, prefix), "done: Go through technical");
+    clirun_ok(RUN("rd", "confirm", c, prefix), id4);
+    clirun_ok(RUN("rd", "done", c, prefix), "done: Go through technical");
 }
 
 /* `append` without --section: into the discussion, not the decisions. */
@@ -260,27 +214,27 @@ static void test_items_append(void **state)
     char c[33], k[33];
     import_sample("rd", "community-2023-05-15.md", c);
     import_sample("rd", "kraft-2022-04-06.md", k);
-    ok(RUN("rd", "append", c, "RD: a side remark"), NULL);
-    ok(RUN("rd", "append", k, "AJ: another remark"), NULL);
+    clirun_ok(RUN("rd", "append", c, "RD: a side remark"), NULL);
+    clirun_ok(RUN("rd", "append", k, "AJ: another remark"), NULL);
     json_t *items = agree("rd", c);
     assert_int_equal(json_array_size(items), 5);
     json_decref(items);
     items = agree("rd", k);
     assert_int_equal(json_array_size(items), 4);
     json_decref(items);
-    ok(RUN("rd", "show", c),
+    clirun_ok(RUN("rd", "show", c),
        "https://hackmd.io/@unikraft/HyNdSyAki\n\nRD: a side remark\n\n"
        "## TODOs and Decisions\n");
-    ok(RUN("rd", "show", k),
+    clirun_ok(RUN("rd", "show", k),
        "See this: https://github.com/compose-spec/compose-go\n");
-    ok(RUN("rd", "show", k), "\nAJ: another remark\n\n### TODOs and Decisions\n");
+    clirun_ok(RUN("rd", "show", k), "\nAJ: another remark\n\n### TODOs and Decisions\n");
     /* a new meeting: under Discussions */
-    char *id = output(RUN("rd", "new", "Weekly"));
+    char *id = clirun_stdout(RUN("rd", "new", "Weekly"));
     id[32] = 0;
-    ok(RUN("rd", "append", id, "a remark"), NULL);
-    ok(RUN("rd", "show", id),
+    clirun_ok(RUN("rd", "append", id, "a remark"), NULL);
+    clirun_ok(RUN("rd", "show", id),
        "## Discussions\n\na remark\n\n## TODOs and Decisions\n");
-    json_t *none = run_json(RUN("rd", "decisions", id, "--json"));
+    json_t *none = clirun_json(RUN("rd", "decisions", id, "--json"));
     assert_int_equal(json_array_size(none), 0);
     json_decref(none);
     free(id);
@@ -295,7 +249,7 @@ static void test_items_heading_rule(void **state)
                      "```\n## TODOs\n```\n\n## Decisions\n\nShip on Friday\n";
     char *path = test_path(work, "retro.md");
     assert_int_equal(test_spit(path, md, strlen(md)), 0);
-    char *out = output(RUN("rd", "import", path));
+    char *out = clirun_stdout(RUN("rd", "import", path));
     char id[33];
     snprintf(id, sizeof(id), "%.32s", out);
     free(out);
@@ -303,22 +257,22 @@ static void test_items_heading_rule(void **state)
     json_t *items = agree("rd", id);
     assert_int_equal(json_array_size(items), 1);
     json_decref(items);
-    ok(RUN("rd", "decide", id, "Keep the retro short"), NULL);
-    ok(RUN("rd", "todo", id, "Book the room", "--owner", "RD"),
+    clirun_ok(RUN("rd", "decide", id, "Keep the retro short"), NULL);
+    clirun_ok(RUN("rd", "todo", id, "Book the room", "--owner", "RD"),
        "action item recorded");
-    ok(RUN("rd", "show", id),
+    clirun_ok(RUN("rd", "show", id),
        "## Decisions\n\nShip on Friday\n\nKeep the retro short\n\n"
        "- [ ] RD: Book the room\n");
     items = agree("rd", id);
     assert_int_equal(json_array_size(items), 3);
     json_decref(items);
-    json_t *sj = run_json(RUN("rd", "show", id, "--json"));
+    json_t *sj = clirun_json(RUN("rd", "show", id, "--json"));
     json_t *it = json_array_get(json_object_get(sj, "items"), 2);
     assert_string_equal(json_string_value(json_object_get(it, "section")),
                         "Decisions");
     json_decref(sj);
-    ok(RUN("rd", "append", id, "--section", "multitask", "And more."), NULL);
-    ok(RUN("rd", "show", id), "```\n## TODOs\n```\n\nAnd more.\n\n## Decisions\n");
+    clirun_ok(RUN("rd", "append", id, "--section", "multitask", "And more."), NULL);
+    clirun_ok(RUN("rd", "show", id), "```\n## TODOs\n```\n\nAnd more.\n\n## Decisions\n");
 }
 
 static char desk_fpr[16];
@@ -326,8 +280,8 @@ static char desk_fpr[16];
 static void move(const char *from, const char *to, const char *note,
                  const char *file)
 {
-    ok(RUN(from, "export", note, "--format", "bundle", "-o", file), NULL);
-    ok(RUN(to, "import", file), NULL);
+    clirun_ok(RUN(from, "export", note, "--format", "bundle", "-o", file), NULL);
+    clirun_ok(RUN(to, "import", file), NULL);
 }
 
 /* Text from a revoked device shows apart from everyone else's, and what
@@ -335,29 +289,29 @@ static void move(const char *from, const char *to, const char *note,
 static void test_items_revoked_device(void **state)
 {
     (void)state;
-    ok(RUN("rita", "init", "--name", "Rita"), NULL);
-    ok(RUN("desk", "init", "--name", "Rita desktop", "--device"), NULL);
-    json_t *w = run_json(RUN("desk", "whoami", "--json"));
+    clirun_ok(RUN("rita", "init", "--name", "Rita"), NULL);
+    clirun_ok(RUN("desk", "init", "--name", "Rita desktop", "--device"), NULL);
+    json_t *w = clirun_json(RUN("desk", "whoami", "--json"));
     snprintf(desk_fpr, sizeof(desk_fpr), "%s",
              json_string_value(json_object_get(w, "fingerprint")));
     json_decref(w);
-    char *add = output(RUN("desk", "device", "add"));
+    char *add = clirun_stdout(RUN("desk", "device", "add"));
     char *code = strstr(add, "np1");
     assert_non_null(code);
     *strchr(code, '\n') = 0;
-    ok(RUN("rita", "device", "link", code), "linked device");
+    clirun_ok(RUN("rita", "device", "link", code), "linked device");
     free(add);
 
-    char *note = output(RUN("rita", "new", "Weekly"));
+    char *note = clirun_stdout(RUN("rita", "new", "Weekly"));
     note[32] = 0;
-    ok(RUN("rita", "todo", note, "Write the agenda", "--owner", "Rita"), NULL);
+    clirun_ok(RUN("rita", "todo", note, "Write the agenda", "--owner", "Rita"), NULL);
     move("rita", "desk", note, "r1.bundle");
-    ok(RUN("desk", "todo", note, "Book the room", "--owner", "Rita"), NULL);
+    clirun_ok(RUN("desk", "todo", note, "Book the room", "--owner", "Rita"), NULL);
     move("desk", "rita", note, "d1.bundle");
     /* Rita revokes the desktop; the desktop has not heard of it and
      * writes on (the thief, maybe); its change reaches Rita. */
-    ok(RUN("rita", "device", "revoke", desk_fpr), "revoked device");
-    ok(RUN("desk", "todo", note, "Wire the money", "--owner", "Rita"), NULL);
+    clirun_ok(RUN("rita", "device", "revoke", desk_fpr), "revoked device");
+    clirun_ok(RUN("desk", "todo", note, "Wire the money", "--owner", "Rita"), NULL);
     move("desk", "rita", note, "d2.bundle");
 
     json_t *items = agree("rita", note);
@@ -372,7 +326,7 @@ static void test_items_revoked_device(void **state)
     }
     json_decref(items);
     struct clirun_out r = RUN("rita", "decisions", note);
-    expect(r, 0, NULL, NULL);
+    clirun_expect(r, 0, NULL, NULL);
     const char *book = strstr(r.out, "Book the room"),
                *wire = strstr(r.out, "Wire the money");
     assert_non_null(book);
@@ -391,42 +345,42 @@ static void test_items_owner_and_reports(void **state)
 {
     (void)state;
     char c[33], k[33];
-    ok(RUN("ow", "init", "--name", "Ana"), NULL);
+    clirun_ok(RUN("ow", "init", "--name", "Ana"), NULL);
     import_sample("ow", "community-2023-05-15.md", c);
     import_sample("ow", "kraft-2022-04-06.md", k);
     struct clirun_out r = RUN("ow", "decisions", "--open", "--owner", "RD");
-    expect(r, 0, "Look for places", NULL);
+    clirun_expect(r, 0, "Look for places", NULL);
     assert_non_null(strstr(r.out, "Remind AJ"));
     assert_non_null(strstr(r.out, "Go through roadmap")); /* Everyone's */
     assert_null(strstr(r.out, "Create manifest files."));
     assert_null(strstr(r.out, "Next meeting")); /* a decision */
     clirun_free(&r);
     r = RUN("ow", "decisions", "--owner", "AJ");
-    expect(r, 0, "Create manifest files.", NULL);
+    clirun_expect(r, 0, "Create manifest files.", NULL);
     assert_null(strstr(r.out, "Look for places"));
     assert_null(strstr(r.out, "Go through")); /* AJ is no participant there */
     clirun_free(&r);
-    json_t *j = run_json(RUN("ow", "decisions", "--owner", "rd", "--json"));
+    json_t *j = clirun_json(RUN("ow", "decisions", "--owner", "rd", "--json"));
     assert_int_equal(json_array_size(j), 4);
     json_decref(j);
-    ok(RUN("ow", "done", c, "Look for places"), NULL);
-    j = run_json(RUN("ow", "decisions", "--owner", "RD", "--json"));
+    clirun_ok(RUN("ow", "done", c, "Look for places"), NULL);
+    j = clirun_json(RUN("ow", "decisions", "--owner", "RD", "--json"));
     assert_int_equal(json_array_size(j), 3);
     json_decref(j);
     /* one note, all its items RD owns, open or not */
-    j = run_json(RUN("ow", "decisions", c, "--owner", "RăzvanD", "--json"));
+    j = clirun_json(RUN("ow", "decisions", c, "--owner", "RăzvanD", "--json"));
     assert_int_equal(json_array_size(j), 4);
     json_decref(j);
-    ok(RUN("ow", "decisions", "--owner", "Nobody"),
+    clirun_ok(RUN("ow", "decisions", "--owner", "Nobody"),
        "no open action items owned by Nobody");
-    fails(RUN("ow", "decisions", "--owner"), 1, "usage");
+    clirun_fails(RUN("ow", "decisions", "--owner"), 1, "usage");
 
     char line[64];
     snprintf(line, sizeof(line), "appended to %.8s\n", c);
-    ok(RUN("ow", "append", c, "a remark"), line);
-    ok(RUN("ow", "todo", c, "Book the room", "--owner", "RD"),
+    clirun_ok(RUN("ow", "append", c, "a remark"), line);
+    clirun_ok(RUN("ow", "todo", c, "Book the room", "--owner", "RD"),
        "action item recorded in ");
-    ok(RUN("ow", "decide", c, "Ship it"), ": Ship it\n");
+    clirun_ok(RUN("ow", "decide", c, "Ship it"), ": Ship it\n");
     const char *quiet[][6] = {
         {"append", c, "-q", "another remark", NULL, NULL},
         {"todo", c, "Call Bo", "--owner", "RD", "-q"},
@@ -435,12 +389,12 @@ static void test_items_owner_and_reports(void **state)
     for (size_t i = 0; i < 3; i++) {
         r = RUN("ow", quiet[i][0], quiet[i][1], quiet[i][2], quiet[i][3],
                 quiet[i][4], quiet[i][5]);
-        expect(r, 0, NULL, NULL);
+        clirun_expect(r, 0, NULL, NULL);
         assert_string_equal(r.out, "");
         clirun_free(&r);
     }
-    ok(RUN("ow", "show", c), "another remark");
-    ok(RUN("ow", "decisions", c), "Call Bo");
+    clirun_ok(RUN("ow", "show", c), "another remark");
+    clirun_ok(RUN("ow", "decisions", c), "Call Bo");
 }
 
 /* notes new --carry: the open action items of the series' last meeting
@@ -463,18 +417,18 @@ static void test_new_carry(void **state)
     char *p11 = test_path(work, "w11.md"), *p12 = test_path(work, "w12.md");
     assert_int_equal(test_spit(p11, w11, strlen(w11)), 0);
     assert_int_equal(test_spit(p12, w12, strlen(w12)), 0);
-    ok(RUN("ca", "init", "--name", "RD"), NULL);
-    char *o11 = output(RUN("ca", "import", p11));
-    free(output(RUN("ca", "import", p12)));
+    clirun_ok(RUN("ca", "init", "--name", "RD"), NULL);
+    char *o11 = clirun_stdout(RUN("ca", "import", p11));
+    free(clirun_stdout(RUN("ca", "import", p12)));
     o11[32] = 0;
 
     struct clirun_out r = RUN("ca", "new", "Weekly sync #13, May 15, 2023", "--carry");
-    expect(r, 0, NULL, "carried 2 open action items from");
+    clirun_expect(r, 0, NULL, "carried 2 open action items from");
     assert_int_equal(strlen(r.out), 33); /* the id alone, for scripts */
     char id[33];
     snprintf(id, sizeof(id), "%.32s", r.out);
     clirun_free(&r);
-    json_t *items = run_json(RUN("ca", "decisions", id, "--json"));
+    json_t *items = clirun_json(RUN("ca", "decisions", id, "--json"));
     assert_int_equal(json_array_size(items), 2);
     assert_string_equal(kind_of(items, 0), "action item");
     assert_string_equal(kind_of(items, 1), "action item");
@@ -488,14 +442,14 @@ static void test_new_carry(void **state)
 
     /* Another series: nothing carried, said so, the note made anyway. */
     r = RUN("ca", "new", "Design review", "--carry");
-    expect(r, 0, NULL, "nothing carried");
+    clirun_expect(r, 0, NULL, "nothing carried");
     clirun_free(&r);
     /* A meeting named by hand. */
     r = RUN("ca", "new", "Retro", "--carry-from", o11);
-    expect(r, 0, NULL, "carried 1 open action item from");
+    clirun_expect(r, 0, NULL, "carried 1 open action item from");
     snprintf(id, sizeof(id), "%.32s", r.out);
     clirun_free(&r);
-    ok(RUN("ca", "decisions", id), "Old thing");
+    clirun_ok(RUN("ca", "decisions", id), "Old thing");
     free(o11);
     free(p11);
     free(p12);

@@ -23,57 +23,11 @@ static char *work;
 
 #define RUN(home, ...) clirun(work, home, "", NULL, __VA_ARGS__, NULL)
 
-static void expect(struct clirun_out r, int status, const char *in_out,
-                   const char *in_err)
-{
-    if (r.status != status || (in_out && !strstr(r.out, in_out)) ||
-        (in_err && !strstr(r.err, in_err)))
-        print_message("status %d\nstdout:\n%s\nstderr:\n%s\n", r.status, r.out,
-                      r.err);
-    assert_int_equal(r.status, status);
-    if (in_out)
-        assert_non_null(strstr(r.out, in_out));
-    if (in_err)
-        assert_non_null(strstr(r.err, in_err));
-}
-
-static void ok(struct clirun_out r, const char *in_out)
-{
-    expect(r, 0, in_out, NULL);
-    clirun_free(&r);
-}
-
-static void fails(struct clirun_out r, int status, const char *in_err)
-{
-    expect(r, status, NULL, in_err);
-    clirun_free(&r);
-}
-
-/* stdout of a successful run, its last line (e.g. the id `new` prints). */
-static char *output(struct clirun_out r)
-{
-    expect(r, 0, NULL, NULL);
-    free(r.err);
-    return r.out;
-}
-
-static json_t *run_json(struct clirun_out r)
-{
-    expect(r, 0, NULL, NULL);
-    json_error_t e;
-    json_t *j = json_loads(r.out, 0, &e);
-    if (!j)
-        print_message("not JSON (%s): %s\n", e.text, r.out);
-    assert_non_null(j);
-    clirun_free(&r);
-    return j;
-}
-
 static char rita_fpr[16], omar_fpr[16], desk_fpr[16], note[40];
 
 static void fingerprint_of(const char *home, int person, char out[16])
 {
-    json_t *j = run_json(RUN(home, "whoami", "--json"));
+    json_t *j = clirun_json(RUN(home, "whoami", "--json"));
     json_t *src = person ? json_object_get(j, "person") : j;
     assert_non_null(src);
     snprintf(out, 16, "%s", json_string_value(json_object_get(src, "fingerprint")));
@@ -82,15 +36,15 @@ static void fingerprint_of(const char *home, int person, char out[16])
 
 static void move(const char *from, const char *to, const char *file)
 {
-    ok(RUN(from, "export", note, "--format", "bundle", "-o", file), NULL);
-    ok(RUN(to, "import", file), NULL);
+    clirun_ok(RUN(from, "export", note, "--format", "bundle", "-o", file), NULL);
+    clirun_ok(RUN(to, "import", file), NULL);
 }
 
 /* Every line of `blame --json` on `home` whose text contains `needle` is
  * attributed to someone whose shown name contains `who`. */
 static void blamed(const char *home, const char *needle, const char *who)
 {
-    json_t *j = run_json(RUN(home, "blame", note, "--json"));
+    json_t *j = clirun_json(RUN(home, "blame", note, "--json"));
     size_t i, hits = 0;
     json_t *line;
     json_array_foreach(j, i, line) {
@@ -110,36 +64,36 @@ static void blamed(const char *home, const char *needle, const char *who)
 static void test_people_devices_and_revocation(void **state)
 {
     (void)state;
-    ok(RUN("rita", "init", "--name", "Rita"), "person Rita");
-    ok(RUN("desk", "init", "--name", "Rita desktop", "--device"), "no person key");
-    ok(RUN("omar", "init", "--name", "Omar"), "person Omar");
+    clirun_ok(RUN("rita", "init", "--name", "Rita"), "person Rita");
+    clirun_ok(RUN("desk", "init", "--name", "Rita desktop", "--device"), "no person key");
+    clirun_ok(RUN("omar", "init", "--name", "Omar"), "person Omar");
     fingerprint_of("rita", 1, rita_fpr);
     fingerprint_of("omar", 1, omar_fpr);
     fingerprint_of("desk", 0, desk_fpr);
 
     /* Pair the desktop with Rita's person key. */
-    char *add = output(RUN("desk", "device", "add"));
+    char *add = clirun_stdout(RUN("desk", "device", "add"));
     char *code = strstr(add, "np1");
     assert_non_null(code);
     *strchr(code, '\n') = 0;
-    fails(RUN("omar", "device", "link", "np1aaaa"), 1, "not a pairing code");
+    clirun_fails(RUN("omar", "device", "link", "np1aaaa"), 1, "not a pairing code");
     char damaged[256];
     snprintf(damaged, sizeof(damaged), "%s", code);
     damaged[20] = damaged[20] == 'a' ? 'b' : 'a';
-    fails(RUN("rita", "device", "link", damaged), 2, "does not verify");
-    fails(RUN("desk", "device", "link", code), 1, "holds no person key");
-    ok(RUN("rita", "device", "link", code), "linked device");
+    clirun_fails(RUN("rita", "device", "link", damaged), 2, "does not verify");
+    clirun_fails(RUN("desk", "device", "link", code), 1, "holds no person key");
+    clirun_ok(RUN("rita", "device", "link", code), "linked device");
     free(add);
-    ok(RUN("rita", "device", "list"), desk_fpr);
+    clirun_ok(RUN("rita", "device", "list"), desk_fpr);
 
-    char *id = output(RUN("rita", "new", "Weekly"));
+    char *id = clirun_stdout(RUN("rita", "new", "Weekly"));
     snprintf(note, sizeof(note), "%.32s", id);
     free(id);
-    ok(RUN("rita", "decide", note, "ship it", "--owner", "RD"), NULL);
+    clirun_ok(RUN("rita", "decide", note, "ship it", "--owner", "RD"), NULL);
     move("rita", "desk", "w1.bundle");
     move("rita", "omar", "w1.bundle");
-    ok(RUN("desk", "append", note, "Typed on the desktop"), NULL);
-    ok(RUN("omar", "append", note, "Omar was here"), NULL);
+    clirun_ok(RUN("desk", "append", note, "Typed on the desktop"), NULL);
+    clirun_ok(RUN("omar", "append", note, "Omar was here"), NULL);
     move("desk", "omar", "w2.bundle");
     move("desk", "rita", "w2.bundle");
     move("omar", "rita", "w3.bundle");
@@ -156,8 +110,8 @@ static void test_people_devices_and_revocation(void **state)
         blamed(homes[h], "Omar was here", omar);
     }
     blamed("omar", "Typed on the desktop", "unknown key");
-    ok(RUN("omar", "log", note), rita_fpr);
-    json_t *j = run_json(RUN("omar", "decisions", note, "--json"));
+    clirun_ok(RUN("omar", "log", note), rita_fpr);
+    json_t *j = clirun_json(RUN("omar", "decisions", note, "--json"));
     json_t *p = json_object_get(json_object_get(json_array_get(j, 0),
                                                 "recorded_by_person"),
                                 "fingerprint");
@@ -165,10 +119,10 @@ static void test_people_devices_and_revocation(void **state)
     json_decref(j);
 
     /* Petnames: Omar names Rita's key; names are claims, keys are facts. */
-    ok(RUN("omar", "trust", rita_fpr, "Rita (design)"), "Rita (design)");
+    clirun_ok(RUN("omar", "trust", rita_fpr, "Rita (design)"), "Rita (design)");
     blamed("omar", "Typed on the desktop", "Rita (design)");
-    ok(RUN("omar", "trust"), "Rita (design)");
-    fails(RUN("omar", "trust", "zzzz-zzzz", "X"), 1, "not a key");
+    clirun_ok(RUN("omar", "trust"), "Rita (design)");
+    clirun_fails(RUN("omar", "trust", "zzzz-zzzz", "X"), 1, "not a key");
 
     /* Damaged files of the replica: a bad petname line is ignored with a
      * warning; a bad certificate stops commits with where it is. */
@@ -179,10 +133,10 @@ static void test_people_devices_and_revocation(void **state)
     fputs("garbage line\n", tf);
     fclose(tf);
     struct clirun_out r = RUN("omar", "blame", note);
-    expect(r, 0, "Rita (design)", "line 2 ignored");
+    clirun_expect(r, 0, "Rita (design)", "line 2 ignored");
     clirun_free(&r);
     test_spit(certs, "link AAAA\n", 10);
-    fails(RUN("omar", "append", note, "blocked"), 2, "certs' line 1");
+    clirun_fails(RUN("omar", "append", note, "blocked"), 2, "certs' line 1");
     test_spit(certs, cb, cn);
     test_spit(trust, tb, tn);
     free(tb);
@@ -192,32 +146,32 @@ static void test_people_devices_and_revocation(void **state)
 
     /* Backup and restore of the person key: a replica that imports it
      * speaks for Rita too. The backup is never written over a file. */
-    ok(RUN("rita", "person", "export", "rita.person"), "keep it offline");
-    fails(RUN("rita", "person", "export", "rita.person"), 1, "cannot create");
-    ok(RUN("spare", "init", "--name", "Rita spare", "--device"), NULL);
-    ok(RUN("spare", "person", "import", "rita.person"), "linked to it");
-    ok(RUN("spare", "whoami"), rita_fpr);
-    fails(RUN("spare", "person", "import", "rita.person"), 1, "already holds");
+    clirun_ok(RUN("rita", "person", "export", "rita.person"), "keep it offline");
+    clirun_fails(RUN("rita", "person", "export", "rita.person"), 1, "cannot create");
+    clirun_ok(RUN("spare", "init", "--name", "Rita spare", "--device"), NULL);
+    clirun_ok(RUN("spare", "person", "import", "rita.person"), "linked to it");
+    clirun_ok(RUN("spare", "whoami"), rita_fpr);
+    clirun_fails(RUN("spare", "person", "import", "rita.person"), 1, "already holds");
 
     /* Rita revokes the desktop: after the revocation reaches it, the
      * desktop can no longer write; what it wrote before stays, verified. */
-    fails(RUN("rita", "device", "revoke", "nope"), 1, "no single linked device");
-    ok(RUN("rita", "device", "revoke", desk_fpr), "revoked device");
-    ok(RUN("rita", "device", "list"), "REVOKED");
+    clirun_fails(RUN("rita", "device", "revoke", "nope"), 1, "no single linked device");
+    clirun_ok(RUN("rita", "device", "revoke", desk_fpr), "revoked device");
+    clirun_ok(RUN("rita", "device", "list"), "REVOKED");
     move("rita", "desk", "w4.bundle");
     move("rita", "omar", "w4.bundle");
-    fails(RUN("desk", "append", note, "after the revocation"), 2, "revoked");
-    ok(RUN("omar", "verify", note), "all ok");
+    clirun_fails(RUN("desk", "append", note, "after the revocation"), 2, "revoked");
+    clirun_ok(RUN("omar", "verify", note), "all ok");
     blamed("omar", "Typed on the desktop", "device revoked");
 }
 
 static void test_confirmations(void **state)
 {
     (void)state;
-    ok(RUN("omar", "confirm", note, "1"), "confirmed");
+    clirun_ok(RUN("omar", "confirm", note, "1"), "confirmed");
     move("omar", "rita", "c1.bundle");
-    ok(RUN("rita", "decisions", note), "confirmed by Omar");
-    json_t *j = run_json(RUN("rita", "decisions", note, "--json"));
+    clirun_ok(RUN("rita", "decisions", note), "confirmed by Omar");
+    json_t *j = clirun_json(RUN("rita", "decisions", note, "--json"));
     json_t *item = json_array_get(j, 0);
     assert_int_equal(json_integer_value(json_object_get(item, "confirmed_by_count")), 1);
     json_t *c = json_array_get(json_object_get(item, "confirmations"), 0);
@@ -231,12 +185,12 @@ static void test_confirmations(void **state)
     json_decref(j);
 
     /* A key linked to no person confirms: shown, not counted. */
-    ok(RUN("anon", "init", "--name", "Anon", "--device"), NULL);
-    ok(RUN("anon", "import", "c1.bundle"), NULL);
-    ok(RUN("anon", "confirm", note, "1"), "confirmed");
+    clirun_ok(RUN("anon", "init", "--name", "Anon", "--device"), NULL);
+    clirun_ok(RUN("anon", "import", "c1.bundle"), NULL);
+    clirun_ok(RUN("anon", "confirm", note, "1"), "confirmed");
     move("anon", "rita", "c2.bundle");
-    ok(RUN("rita", "decisions", note), "linked to no person, not counted");
-    j = run_json(RUN("rita", "decisions", note, "--json"));
+    clirun_ok(RUN("rita", "decisions", note), "linked to no person, not counted");
+    j = clirun_json(RUN("rita", "decisions", note, "--json"));
     assert_int_equal(json_integer_value(json_object_get(json_array_get(j, 0),
                                                         "confirmed_by_count")), 1);
     json_decref(j);
@@ -248,17 +202,17 @@ static void test_confirmations(void **state)
     chmod(script, 0755);
     setenv("EDITOR", script, 1);
     unsetenv("VISUAL");
-    ok(RUN("rita", "edit", note), NULL);
+    clirun_ok(RUN("rita", "edit", note), NULL);
     free(script);
     struct clirun_out r = RUN("rita", "decisions", note);
-    expect(r, 0, "changed after confirmation by Omar", NULL);
+    clirun_expect(r, 0, "changed after confirmation by Omar", NULL);
     assert_non_null(strstr(r.out, "who confirmed: RD: ship it\n"));
     clirun_free(&r);
-    j = run_json(RUN("rita", "decisions", note, "--json"));
+    j = clirun_json(RUN("rita", "decisions", note, "--json"));
     assert_int_equal(json_integer_value(json_object_get(json_array_get(j, 0),
                                                         "confirmed_by_count")), 0);
     json_decref(j);
-    fails(RUN("rita", "confirm", note, "9"), 1, "no item");
+    clirun_fails(RUN("rita", "confirm", note, "9"), 1, "no item");
 }
 
 static unsigned char *slurp(const char *name, size_t *n)
@@ -281,14 +235,14 @@ static void test_verifiable_exports(void **state)
 {
     (void)state;
     /* Another note with a secret: it must not travel in this note's bundle. */
-    char *other = output(RUN("rita", "new", "Salaries"));
+    char *other = clirun_stdout(RUN("rita", "new", "Salaries"));
     other[32] = 0;
-    ok(RUN("rita", "append", other, "TOPSECRET the numbers"), NULL);
-    ok(RUN("rita", "export", note, "--format", "bundle", "-o", "v.bundle"), NULL);
+    clirun_ok(RUN("rita", "append", other, "TOPSECRET the numbers"), NULL);
+    clirun_ok(RUN("rita", "export", note, "--format", "bundle", "-o", "v.bundle"), NULL);
 
     /* On a machine with no replica at all (NOTES_HOME does not exist). */
     struct clirun_out r = RUN(NULL, "verify", "v.bundle");
-    expect(r, 0, "every signature, hash chain, link and revocation verified", NULL);
+    clirun_expect(r, 0, "every signature, hash chain, link and revocation verified", NULL);
     assert_non_null(strstr(r.out, "ship it on Friday"));
     assert_non_null(strstr(r.out, "Typed on the desktop"));
     assert_non_null(strstr(r.out, "changed after confirmation"));
@@ -300,7 +254,7 @@ static void test_verifiable_exports(void **state)
     struct stat st;
     assert_int_not_equal(stat(none, &st), 0); /* nothing was created */
     free(none);
-    json_t *j = run_json(RUN(NULL, "verify", "v.bundle", "--json"));
+    json_t *j = clirun_json(RUN(NULL, "verify", "v.bundle", "--json"));
     assert_true(json_is_true(json_object_get(j, "ok")));
     json_t *items = json_object_get(j, "items"), *it;
     size_t ix, found = 0;
@@ -336,9 +290,9 @@ static void test_verifiable_exports(void **state)
 
     /* Attested Markdown: exact, then every byte changed is found, with
      * the line it is on. */
-    ok(RUN("rita", "export", note, "-o", "w.md", "--attest"), NULL);
-    ok(RUN(NULL, "verify", "w.md"), "is exactly the signed note");
-    fails(RUN("rita", "export", note, "--attest"), 1, "give -o FILE.md");
+    clirun_ok(RUN("rita", "export", note, "-o", "w.md", "--attest"), NULL);
+    clirun_ok(RUN(NULL, "verify", "w.md"), "is exactly the signed note");
+    clirun_fails(RUN("rita", "export", note, "--attest"), 1, "give -o FILE.md");
     unsigned char *md = slurp("w.md", &n);
     unsigned char *orig = malloc(n);
     memcpy(orig, md, n);
@@ -380,13 +334,13 @@ static void test_verifiable_exports(void **state)
         clirun_free(&r);
     }
     spit("w.md.attest", side, n / 2); /* truncated */
-    fails(RUN(NULL, "verify", "w.md"), 2, NULL);
+    clirun_fails(RUN(NULL, "verify", "w.md"), 2, NULL);
     free(side);
     /* Markdown without a sidecar, a file that is not a bundle. */
     spit("plain.md", "# hi\n", 5);
-    fails(RUN(NULL, "verify", "plain.md"), 1, "no .attest sidecar");
+    clirun_fails(RUN(NULL, "verify", "plain.md"), 1, "no .attest sidecar");
     spit("junk.bin", "NTB\x02", 4);
-    fails(RUN(NULL, "verify", "junk.bin"), 2, "not a bundle");
+    clirun_fails(RUN(NULL, "verify", "junk.bin"), 2, "not a bundle");
 }
 
 int main(void)

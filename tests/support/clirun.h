@@ -25,4 +25,22 @@ struct clirun_out clirun_va(const char *work, const char *home,
                             const char *arg0, va_list ap);
 void clirun_free(struct clirun_out *o);
 
+/*
+ * Checks on a run, for cmocka tests (clirun_check.c; the test links
+ * cmocka). Each prints the run's status and output on a mismatch, then
+ * fails the test. All but clirun_expect take the run (free it).
+ */
+struct json_t;
+/* Exit `status`, `in_out` within stdout and `in_err` within stderr (each
+ * when not NULL). */
+void clirun_expect(struct clirun_out r, int status, const char *in_out,
+                   const char *in_err);
+void clirun_ok(struct clirun_out r, const char *in_out);   /* exit 0 */
+void clirun_fails(struct clirun_out r, int status, const char *in_err);
+/* Exit 0: its stdout (caller frees), or only its first line. */
+char *clirun_stdout(struct clirun_out r);
+char *clirun_first_line(struct clirun_out r);
+/* Exit 0 and stdout parsed as JSON (caller json_decref's). */
+struct json_t *clirun_json(struct clirun_out r);
+
 #endif
