@@ -22,10 +22,19 @@
 /* 'note' in PRAGMA application_id; the schema version in user_version. A
  * file with other values is not our index (or an older one): rebuilt. */
 #define SEARCH_APP_ID 1852798053 /* 0x6e6f7465 */
-#define SEARCH_SCHEMA 1
+#define SEARCH_SCHEMA 2
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define SEARCH_LIMIT_DEFAULT 20
+/* checksum(title, body): content_sum as an SQL function. */
+static sqlite3_int64 content_sum(const char *title, const char *body);
+static void checksum_fn(sqlite3_context *c, int argc, sqlite3_value **v)
+{
+    (void)argc;
+    sqlite3_result_int64(c, content_sum((const char *)sqlite3_value_text(v[0]),
+                                        (const char *)sqlite3_value_text(v[1])));
+}
+
 /* The markers highlight() puts around matches. They are removed from the
  * indexed copy of the text, so that they mark matches only. */
 #define MARK_OPEN '\x02'
@@ -37,7 +46,7 @@ static const char schema_sql[] =
     "CREATE TABLE note(rowid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL,"
     " title TEXT, datetime TEXT, day TEXT, changes INTEGER NOT NULL,"
     " heads TEXT NOT NULL, stamp TEXT NOT NULL, fm_lines INTEGER NOT NULL,"
-    " damaged INTEGER NOT NULL);"
+    " damaged INTEGER NOT NULL, sum INTEGER NOT NULL);"
     "CREATE INDEX note_day ON note(day);"
     /* title, the text (body), the other front-matter values (fields) */
     "CREATE VIRTUAL TABLE fts USING fts5(title, body, fields,"
@@ -133,6 +142,8 @@ static int try_open(const char *path, sqlite3 **db)
         return e;
     }
     sqlite3_extended_result_codes(*db, 1);
+    sqlite3_create_function(*db, "checksum", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                            NULL, checksum_fn, NULL, NULL);
     /* A search beside a writer (the daemon's, another shell's) waits for
      * its transaction rather than failing. */
     sqlite3_busy_timeout(*db, 5000);
@@ -334,6 +345,24 @@ static int is_day(const char *s)
     return 1;
 }
 
+/*
+ * A checksum of what the index holds for a note (title, text): a search
+ * checks it for every hit it shows, so damage SQLite does not notice (a
+ * page of text garbled) is caught there and the index rebuilt. FNV-1a:
+ * against accidents, not attacks (whoever can write the file can write
+ * the checksum too; the logs stay the truth).
+ */
+static sqlite3_int64 content_sum(const char *title, const char *body)
+{
+    uint64_t h = 0xcbf29ce484222325u;
+    for (const char *p = title ? title : ""; *p; p++)
+        h = (h ^ (unsigned char)*p) * 0x100000001b3u;
+    h = (h ^ 0xffu) * 0x100000001b3u; /* a separator no UTF-8 holds */
+    for (const char *p = body ? body : ""; *p; p++)
+        h = (h ^ (unsigned char)*p) * 0x100000001b3u;
+    return (sqlite3_int64)(h >> 1);
+}
+
 /* A copy of the text for the index: the highlight markers cannot occur. */
 static char *index_copy(const char *s, size_t n)
 {
@@ -441,7 +470,8 @@ static int insert_note(sqlite3 *db, notes_doc *d, const char *stamp,
     int rc = sqlite3_prepare_v2(
         db,
         "INSERT INTO note(id, title, datetime, day, changes, heads, stamp,"
-        " fm_lines, damaged) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        " fm_lines, damaged, sum) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+        " ?10)",
         -1, &s, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
@@ -454,6 +484,7 @@ static int insert_note(sqlite3 *db, notes_doc *d, const char *stamp,
         sqlite3_bind_text(s, 7, stamp, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 8, frontmatter_lines(d, text ? text : "", text ? tn : 0));
         sqlite3_bind_int(s, 9, notes_doc_intact(d) != NOTES_OK);
+        sqlite3_bind_int64(s, 10, content_sum(title ? title : "", body));
         rc = sqlite3_step(s);
         rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
         rowid = sqlite3_last_insert_rowid(db);
@@ -603,6 +634,8 @@ static int update_pass(sqlite3 *db, notes_replica *r, notes_fmt_search_stats *st
     if (in_tx) {
         if (rc == SQLITE_OK && *nrc == NOTES_OK)
             rc = sqlite3_exec(db, "COMMIT;", NULL, NULL, NULL);
+        if (rc != SQLITE_OK && *nrc == NOTES_OK) /* said before ROLLBACK */
+            *nrc = sql_fail(db, rc, "cannot update it");
         if (rc != SQLITE_OK || *nrc != NOTES_OK)
             sqlite3_exec(db, "ROLLBACK;", NULL, NULL, NULL);
     }
@@ -647,10 +680,12 @@ static int update_open(notes_replica *r, notes_fmt_search_stats *st,
         int src = update_pass(*db, r, st, &nrc);
         if (src == SQLITE_OK && nrc == NOTES_OK)
             break;
-        rc = nrc != NOTES_OK ? nrc : sql_fail(*db, src, "cannot update it");
+        rc = src != SQLITE_OK && nrc == NOTES_OK
+                 ? sql_fail(*db, src, "cannot update it")
+                 : nrc;
         sqlite3_close(*db);
         *db = NULL;
-        if (nrc != NOTES_OK || !unusable(src))
+        if (src == SQLITE_OK || !unusable(src))
             break;
     }
     notes__free(path);
@@ -1030,8 +1065,10 @@ static int fill_hit(sqlite3 *db, sqlite3_int64 rowid, double score,
     int rc = NOTES_OK;
     h->score = score;
     *src = sqlite3_prepare_v2(db,
-                              "SELECT id, title, datetime, fm_lines, damaged"
-                              " FROM note WHERE rowid = ?1",
+                              "SELECT n.id, n.title, n.datetime, n.fm_lines,"
+                              " n.damaged, n.sum = checksum(f.title, f.body)"
+                              " FROM note n JOIN fts f ON f.rowid = n.rowid"
+                              " WHERE n.rowid = ?1",
                               -1, &s, NULL);
     if (*src != SQLITE_OK)
         return NOTES_OK;
@@ -1041,7 +1078,8 @@ static int fill_hit(sqlite3 *db, sqlite3_int64 rowid, double score,
         const char *hex = (const char *)sqlite3_column_text(s, 0);
         const char *t = (const char *)sqlite3_column_text(s, 1);
         const char *w = (const char *)sqlite3_column_text(s, 2);
-        if (!hex || notes__unhex(h->id, 16, hex) != NOTES_OK)
+        if (!hex || notes__unhex(h->id, 16, hex) != NOTES_OK ||
+            sqlite3_column_int(s, 5) != 1)
             *src = SQLITE_CORRUPT;
         else
             *src = SQLITE_OK;
