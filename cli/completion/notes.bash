@@ -27,6 +27,7 @@ _notes()
                 init) COMPREPLY=($(compgen -W "--name --protect --device --help" -- "$cur")) ;;
                 export) COMPREPLY=($(compgen -W "--format -o --attest --authors --help" -- "$cur")) ;;
                 resolve) COMPREPLY=($(compgen -W "--keep --help" -- "$cur")) ;;
+                search) COMPREPLY=($(compgen -W "--limit --json --help" -- "$cur")) ;;
                 *) COMPREPLY=($(compgen -W "--json --help --at --conflicts --format -o --owner --section --name --protect" -- "$cur")) ;;
             esac
             return ;;
