@@ -14,7 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "clirun.h"
@@ -435,6 +441,110 @@ static void test_search_hostile(void **state)
     lacks(RUN("h", "search", "zebra", "--limit", "1"), "more notes match");
 }
 
+/* One HTTP/1.0 GET to 127.0.0.1:port; the whole answer (malloc'd). */
+static char *http_get(int port, const char *path, const char *cookie)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    char req[1024];
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.0\r\nHost: 127.0.0.1:%d\r\n%s%s%s\r\n", path,
+                     port, cookie ? "Cookie: " : "", cookie ? cookie : "",
+                     cookie ? "\r\n" : "");
+    assert_int_equal(write(fd, req, (size_t)n), n);
+    size_t len = 0, cap = 1 << 16;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    ssize_t k;
+    while ((k = read(fd, buf + len, cap - len - 1)) > 0) {
+        len += (size_t)k;
+        if (len + 1 >= cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            assert_non_null(buf);
+        }
+    }
+    buf[len] = 0;
+    close(fd);
+    return buf;
+}
+
+/* The page's search: GET /api/search on the daemon's page server. */
+static void test_search_page(void **state)
+{
+    (void)state;
+    setup_home("p");
+    ok(RUN("p", "space", "create", "team"), NULL); /* serve wants a space */
+    char *home = test_path(work, "p"), *log = test_path(work, "serve.out");
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fo = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fo, 1);
+        dup2(fo, 2);
+        setenv("NOTES_HOME", home, 1);
+        execl(getenv("NOTES_BIN"), "notes", "serve", "--listen", "127.0.0.1:0",
+              "--no-discovery", "--no-relay", "--ui", "127.0.0.1:0", (char *)NULL);
+        _exit(127);
+    }
+    /* The page's address, once it is served (at most 10 s). */
+    int port = 0;
+    char token[80] = "";
+    for (int i = 0; i < 200 && !port; i++) {
+        struct out o = RUN("p", "open", "--no-browser");
+        const char *u = o.status == 0 ? strstr(o.out, "http://127.0.0.1:") : NULL;
+        const char *t = u ? strstr(u, "token=") : NULL;
+        if (u && t && sscanf(t + 6, "%79[0-9a-f]", token) == 1)
+            port = atoi(u + 17);
+        out_free(&o);
+        if (!port)
+            usleep(50 * 1000);
+    }
+    assert_true(port > 0);
+    char cookie[128];
+    snprintf(cookie, sizeof(cookie), "notes_%d=%s", port, token);
+
+    char *r = http_get(port, "/api/search?q=%22freeze%20window%22%20owner%3ARD", cookie);
+    if (!strstr(r, "200 OK"))
+        print_message("%s\n", r);
+    assert_non_null(strstr(r, "200 OK"));
+    assert_non_null(strstr(r, "\"v\":\"notes.search/1\""));
+    assert_non_null(strstr(r, "\"line\":35"));
+    assert_non_null(strstr(r, "\"marks\":[[21,34]]"));
+    free(r);
+    r = http_get(port, "/api/search?q=%22", cookie);
+    assert_non_null(strstr(r, " 400 "));
+    assert_non_null(strstr(r, "nothing to search for"));
+    free(r);
+    r = http_get(port, "/api/search?q=AND(", cookie);
+    assert_non_null(strstr(r, "200 OK"));
+    free(r);
+    /* An edit made by another process is found by the page's next search. */
+    ok(RUN("p", "append", kraft, "Quokka sighting"), NULL);
+    r = http_get(port, "/api/search?q=quokka", cookie);
+    assert_non_null(strstr(r, "Quokka sighting"));
+    free(r);
+    /* Without the token's cookie: refused, nothing searched. */
+    r = http_get(port, "/api/search?q=freeze", NULL);
+    assert_non_null(strstr(r, " 403 "));
+    assert_null(strstr(r, "freeze window"));
+    free(r);
+
+    int st;
+    kill(pid, SIGTERM);
+    for (int i = 0; i < 100 && waitpid(pid, &st, WNOHANG) != pid; i++)
+        usleep(50 * 1000);
+    if (kill(pid, 0) == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+    }
+    free(home);
+    free(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -442,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_search_stale),
         cmocka_unit_test(test_search_corrupt),
         cmocka_unit_test(test_search_hostile),
+        cmocka_unit_test(test_search_page),
     };
     if (!getenv("NOTES_BIN")) {
         fprintf(stderr, "NOTES_BIN is not set\n");
