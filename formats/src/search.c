@@ -7,6 +7,8 @@
  * search re-indexes what moved, and an index file SQLite cannot use is
  * removed and rebuilt from the logs.
  */
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <sqlite3.h>
@@ -22,7 +24,7 @@
 /* 'note' in PRAGMA application_id; the schema version in user_version. A
  * file with other values is not our index (or an older one): rebuilt. */
 #define SEARCH_APP_ID 1852798053 /* 0x6e6f7465 */
-#define SEARCH_SCHEMA 2
+#define SEARCH_SCHEMA 3
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define SEARCH_LIMIT_DEFAULT 20
@@ -45,7 +47,7 @@ static const char schema_sql[] =
     "PRAGMA user_version = " STR(SEARCH_SCHEMA) ";"
     "CREATE TABLE note(rowid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL,"
     " title TEXT, datetime TEXT, day TEXT, changes INTEGER NOT NULL,"
-    " heads TEXT NOT NULL, stamp TEXT NOT NULL, fm_lines INTEGER NOT NULL,"
+    " heads TEXT NOT NULL, stamp INTEGER NOT NULL, fm_lines INTEGER NOT NULL,"
     " damaged INTEGER NOT NULL, sum INTEGER NOT NULL);"
     "CREATE INDEX note_day ON note(day);"
     /* title, the text (body), the other front-matter values (fields) */
@@ -147,6 +149,10 @@ static int try_open(const char *path, sqlite3 **db)
     /* A search beside a writer (the daemon's, another shell's) waits for
      * its transaction rather than failing. */
     sqlite3_busy_timeout(*db, 5000);
+    /* Read through a map of the file, with a cache that holds the note
+     * table: a search then makes no read(2) per page. */
+    sqlite3_exec(*db, "PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -16384;",
+                 NULL, NULL, NULL);
     int app = 0, ver = 0, ntables = 0;
     rc = pragma_int(*db, "PRAGMA application_id", &app);
     if (rc == SQLITE_OK)
@@ -166,14 +172,15 @@ static int try_open(const char *path, sqlite3 **db)
         if (rc == SQLITE_OK)
             return 0;
     } else if (rc == SQLITE_OK && app == SEARCH_APP_ID && ver == SEARCH_SCHEMA) {
-        /* Touch every table: a damaged page or a dropped table shows here
-         * rather than halfway through a search. */
+        /* Each table is there (a dropped one shows here rather than
+         * halfway through a search). Not a count of the FTS table: that
+         * reads every note's text. Damage inside is met by the search
+         * and rebuilt there. */
         rc = pragma_int(*db,
-                        "SELECT (SELECT count(*) FROM note) +"
-                        " (SELECT count(*) FROM fts) +"
-                        " (SELECT count(*) FROM owner) +"
-                        " (SELECT count(*) FROM tag) +"
-                        " (SELECT count(*) FROM participant)",
+                        "SELECT (SELECT 1 FROM fts LIMIT 1) IS NULL AND"
+                        " (SELECT 1 FROM owner LIMIT 1) IS NULL AND"
+                        " (SELECT 1 FROM tag LIMIT 1) IS NULL AND"
+                        " (SELECT 1 FROM participant LIMIT 1) IS NULL",
                         &ntables);
         if (rc == SQLITE_OK)
             return 0;
@@ -208,33 +215,48 @@ static int open_index(notes_replica *r, const char *path, int fresh,
 
 /* ---- keeping it up to date ---- */
 
+/* An indexed note as the index says: id, row and the stamp it was indexed
+ * with (what the freshness check compares). */
+/* 32 lowercase hex digits to 16 bytes, as note ids are written in file
+ * names and in the index; 0, or -1 for anything else. Done 30,000 times
+ * a search over 10,000 notes: a plain loop. */
+static int id_unhex(uint8_t out[16], const char *hex)
+{
+    for (int i = 0; i < 32; i++) {
+        char c = hex[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (v < 0)
+            return -1;
+        if (i & 1)
+            out[i / 2] = (uint8_t)(out[i / 2] | v);
+        else
+            out[i / 2] = (uint8_t)(v << 4);
+    }
+    return 0;
+}
+
 struct entry {
     uint8_t id[16];
     sqlite3_int64 rowid;
-    char *stamp;
-    sqlite3_int64 changes;
-    char *heads;
+    sqlite3_int64 stamp;
     int seen;
 };
 
-static void entries_free(struct entry *e, size_t n)
+static int cmp_entry(const void *a, const void *b)
 {
-    for (size_t i = 0; i < n; i++) {
-        notes__free(e[i].stamp);
-        notes__free(e[i].heads);
-    }
-    notes__free(e);
+    return memcmp(a, b, 16); /* id first in both structs */
 }
 
+/* Every entry, sorted by id. A table scan in rowid order: reading 10,000
+ * rows through the id index would visit the table's pages at random. */
 static int load_entries(sqlite3 *db, struct entry **out, size_t *n)
 {
     sqlite3_stmt *s;
     size_t cap = 0;
     *out = NULL;
     *n = 0;
-    int rc = sqlite3_prepare_v2(
-        db, "SELECT id, rowid, stamp, changes, heads FROM note ORDER BY id",
-        -1, &s, NULL);
+    int rc = sqlite3_prepare_v2(db, "SELECT id, rowid, stamp FROM note", -1,
+                                &s, NULL);
     if (rc != SQLITE_OK)
         return rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -245,43 +267,100 @@ static int load_entries(sqlite3 *db, struct entry **out, size_t *n)
         }
         struct entry *e = &(*out)[*n];
         memset(e, 0, sizeof(*e));
-        if (!hex || strlen(hex) != 32 || notes__unhex(e->id, 16, hex) != NOTES_OK) {
+        if (!hex || strlen(hex) != 32 || id_unhex(e->id, hex) != 0) {
             rc = SQLITE_CORRUPT;
             break;
         }
         e->rowid = sqlite3_column_int64(s, 1);
-        e->stamp = notes__strdup((const char *)sqlite3_column_text(s, 2));
-        e->changes = sqlite3_column_int64(s, 3);
-        e->heads = notes__strdup((const char *)sqlite3_column_text(s, 4));
+        e->stamp = sqlite3_column_int64(s, 2);
         ++*n;
-        if (!e->stamp || !e->heads) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
     }
     sqlite3_finalize(s);
+    if (rc == SQLITE_DONE && *n > 1)
+        qsort(*out, *n, sizeof(**out), cmp_entry);
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/*
- * What the log file looks like now: any write to a note appends to its log
- * (size, time) or replaces it (inode). Taken before the note is read, so a
- * write in between leaves an older stamp: the next search reads it again.
- */
-static void log_stamp(notes_replica *r, const uint8_t id[16], char *out,
-                      size_t cap)
+/* A log file's size, modification time and inode in one number (FNV-1a,
+ * 63 bits, never 0: 0 is "no log"), compared as an integer. */
+static sqlite3_int64 file_stamp(const struct stat *st)
 {
-    char hex[33], path[4096];
-    struct stat st;
-    notes__hex(hex, id, 16);
-    snprintf(path, sizeof(path), "%s/notes/%s.log", notes_replica_home(r), hex);
-    if (stat(path, &st) != 0) {
-        snprintf(out, cap, "none");
-        return;
+    const uint64_t v[4] = {(uint64_t)st->st_size, (uint64_t)st->st_mtim.tv_sec,
+                           (uint64_t)st->st_mtim.tv_nsec, (uint64_t)st->st_ino};
+    uint64_t h = 0xcbf29ce484222325u;
+    for (size_t i = 0; i < 4; i++)
+        for (int b = 0; b < 64; b += 8)
+            h = (h ^ ((v[i] >> b) & 0xff)) * 0x100000001b3u;
+    h >>= 1;
+    return (sqlite3_int64)(h ? h : 1);
+}
+
+/* A note of the replica as its folder shows it now. */
+struct listed {
+    uint8_t id[16];
+    int is_log; /* found by its log (else by its state file) */
+    sqlite3_int64 stamp;
+};
+
+static int cmp_listed(const void *a, const void *b)
+{
+    int c = memcmp(a, b, 16);
+    if (c)
+        return c;
+    /* the log's entry first (see list_notes) */
+    return ((const struct listed *)b)->is_log - ((const struct listed *)a)->is_log;
+}
+
+/*
+ * The notes of the replica, as notes_replica_list finds them (a log or a
+ * state file: a note whose log was lost is still listed), each with a
+ * stamp of its log file: any write to a note appends to its log (size,
+ * time) or replaces it (inode). One pass over the folder, fstatat
+ * relative to it: this is the whole cost of a search that finds the index
+ * fresh. Taken before a note is read, so a write in between leaves an
+ * older stamp: the next search reads the note again.
+ */
+static int list_notes(notes_replica *r, struct listed **out, size_t *n)
+{
+    char dirpath[4096];
+    size_t cap = 0, k = 0;
+    *out = NULL;
+    *n = 0;
+    snprintf(dirpath, sizeof(dirpath), "%s/notes", notes_replica_home(r));
+    DIR *dir = opendir(dirpath);
+    if (!dir)
+        return notes_fmt__fail(NOTES_EIO, "cannot list '%s': %s", dirpath,
+                               strerror(errno));
+    struct dirent *de;
+    while ((de = readdir(dir)) != NULL) {
+        size_t nl = strlen(de->d_name);
+        int is_log = nl == 36 && strcmp(de->d_name + 32, ".log") == 0;
+        if (!is_log && !(nl == 38 && strcmp(de->d_name + 32, ".state") == 0))
+            continue;
+        uint8_t id[16];
+        if (id_unhex(id, de->d_name) != 0)
+            continue;
+        if (notes__grow(out, &cap, *n + 1, sizeof(**out), 1024) != NOTES_OK) {
+            closedir(dir);
+            return NOTES_ENOMEM;
+        }
+        struct listed *l = &(*out)[(*n)++];
+        memcpy(l->id, id, 16);
+        l->is_log = is_log;
+        struct stat st;
+        l->stamp = is_log && fstatat(dirfd(dir), de->d_name, &st, 0) == 0
+                       ? file_stamp(&st)
+                       : 0; /* no log */
     }
-    snprintf(out, cap, "%lld:%lld.%09ld:%llu", (long long)st.st_size,
-             (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec,
-             (unsigned long long)st.st_ino);
+    closedir(dir);
+    if (*n > 1)
+        qsort(*out, *n, sizeof(**out), cmp_listed);
+    /* A note with both files came twice: keep its first (the log's). */
+    for (size_t i = 0; i < *n; i++)
+        if (!k || memcmp((*out)[k - 1].id, (*out)[i].id, 16) != 0)
+            (*out)[k++] = (*out)[i];
+    *n = k;
+    return NOTES_OK;
 }
 
 static int exec_bind(sqlite3 *db, const char *sql, sqlite3_int64 rowid)
@@ -435,7 +514,7 @@ static int insert_list(sqlite3 *db, const char *table, sqlite3_int64 rowid,
  * Index one note (its old entry already dropped). Returns an SQLite code;
  * *nrc gets a notes error (memory) that is not SQLite's.
  */
-static int insert_note(sqlite3 *db, notes_doc *d, const char *stamp,
+static int insert_note(sqlite3 *db, notes_doc *d, sqlite3_int64 stamp,
                        sqlite3_int64 changes, const char *heads, int *nrc)
 {
     size_t tn;
@@ -481,7 +560,7 @@ static int insert_note(sqlite3 *db, notes_doc *d, const char *stamp,
             sqlite3_bind_text(s, 4, day, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 5, changes);
         sqlite3_bind_text(s, 6, heads, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 7, stamp, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 7, stamp);
         sqlite3_bind_int64(s, 8, frontmatter_lines(d, text ? text : "", text ? tn : 0));
         sqlite3_bind_int(s, 9, notes_doc_intact(d) != NOTES_OK);
         sqlite3_bind_int64(s, 10, content_sum(title ? title : "", body));
@@ -558,6 +637,28 @@ static int begin_once(sqlite3 *db, int *in_tx)
     return rc;
 }
 
+/* The version an entry was indexed at. */
+static int entry_version(sqlite3 *db, sqlite3_int64 rowid, sqlite3_int64 *changes,
+                         char **heads)
+{
+    sqlite3_stmt *s;
+    *heads = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT changes, heads FROM note WHERE rowid = ?1",
+                                -1, &s, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_int64(s, 1, rowid);
+    if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        *changes = sqlite3_column_int64(s, 0);
+        const char *h = (const char *)sqlite3_column_text(s, 1);
+        rc = h && (*heads = notes__strdup(h)) ? SQLITE_OK : SQLITE_NOMEM;
+    } else if (rc == SQLITE_DONE) {
+        rc = SQLITE_CORRUPT;
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
 /*
  * One pass of the update. Returns an SQLite code (*nrc: a notes error that
  * is not SQLite's, e.g. listing the notes failed).
@@ -565,52 +666,55 @@ static int begin_once(sqlite3 *db, int *in_tx)
 static int update_pass(sqlite3 *db, notes_replica *r, notes_fmt_search_stats *st,
                        int *nrc)
 {
-    uint8_t(*ids)[16] = NULL;
-    size_t n = 0, ne = 0, j = 0;
+    struct listed *ls = NULL;
+    size_t n = 0, ne = 0, j = 0, added = 0;
     struct entry *e = NULL;
     int in_tx = 0, rc;
-    *nrc = notes_replica_list(r, &ids, &n);
+    *nrc = list_notes(r, &ls, &n);
     if (*nrc != NOTES_OK)
         return SQLITE_OK;
     if ((rc = load_entries(db, &e, &ne)) != SQLITE_OK)
         goto out;
     for (size_t i = 0; i < n && rc == SQLITE_OK && *nrc == NOTES_OK; i++) {
-        while (j < ne && memcmp(e[j].id, ids[i], 16) < 0)
+        const uint8_t *id = ls[i].id;
+        sqlite3_int64 stamp = ls[i].stamp;
+        while (j < ne && memcmp(e[j].id, id, 16) < 0)
             j++;
-        struct entry *old = j < ne && memcmp(e[j].id, ids[i], 16) == 0 ? &e[j] : NULL;
-        char stamp[96];
-        log_stamp(r, ids[i], stamp, sizeof(stamp));
+        struct entry *old = j < ne && memcmp(e[j].id, id, 16) == 0 ? &e[j] : NULL;
         if (old) {
             old->seen = 1;
-            if (strcmp(old->stamp, stamp) == 0)
+            if (old->stamp == stamp)
                 continue;
         }
         notes_doc *d = NULL;
-        int orc = notes_doc_open(r, ids[i], &d);
+        int orc = notes_doc_open(r, id, &d);
         if (orc != NOTES_OK) {
             /* Created but never committed (ENOTFOUND) is no note; one that
              * cannot be read is left out, and said. */
             if (orc != NOTES_ENOTFOUND)
-                *nrc = add_skipped(st, ids[i], orc);
+                *nrc = add_skipped(st, id, orc);
             if (old && (rc = begin_once(db, &in_tx)) == SQLITE_OK &&
                 (rc = drop_entry(db, old->rowid)) == SQLITE_OK)
                 st->dropped++;
             continue;
         }
-        sqlite3_int64 changes;
-        char *heads;
+        sqlite3_int64 changes, old_changes = -1;
+        char *heads, *old_heads = NULL;
         if ((*nrc = doc_version(d, &changes, &heads)) != NOTES_OK) {
             notes_doc_free(d);
             break;
         }
-        if ((rc = begin_once(db, &in_tx)) != SQLITE_OK) {
-        } else if (old && old->changes == changes && strcmp(old->heads, heads) == 0) {
+        if (old)
+            rc = entry_version(db, old->rowid, &old_changes, &old_heads);
+        if (rc != SQLITE_OK || (rc = begin_once(db, &in_tx)) != SQLITE_OK) {
+            /* said below */
+        } else if (old && old_changes == changes && strcmp(old_heads, heads) == 0) {
             /* The same version (a compaction, a touch): the stamp only. */
             sqlite3_stmt *s;
             rc = sqlite3_prepare_v2(db, "UPDATE note SET stamp = ?1 WHERE rowid = ?2",
                                     -1, &s, NULL);
             if (rc == SQLITE_OK) {
-                sqlite3_bind_text(s, 1, stamp, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(s, 1, stamp);
                 sqlite3_bind_int64(s, 2, old->rowid);
                 rc = sqlite3_step(s);
                 rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
@@ -619,8 +723,10 @@ static int update_pass(sqlite3 *db, notes_replica *r, notes_fmt_search_stats *st
         } else if (!old || (rc = drop_entry(db, old->rowid)) == SQLITE_OK) {
             rc = insert_note(db, d, stamp, changes, heads, nrc);
             st->indexed++;
+            added += !old;
         }
         notes__free(heads);
+        notes__free(old_heads);
         notes_doc_free(d);
     }
     /* Entries of notes no longer in the replica. */
@@ -639,14 +745,11 @@ static int update_pass(sqlite3 *db, notes_replica *r, notes_fmt_search_stats *st
         if (rc != SQLITE_OK || *nrc != NOTES_OK)
             sqlite3_exec(db, "ROLLBACK;", NULL, NULL, NULL);
     }
-    if (rc == SQLITE_OK && *nrc == NOTES_OK) {
-        int total = 0;
-        rc = pragma_int(db, "SELECT count(*) FROM note", &total);
-        st->notes = (size_t)total;
-    }
+    if (rc == SQLITE_OK && *nrc == NOTES_OK)
+        st->notes = ne - st->dropped + added;
 out:
-    entries_free(e, ne);
-    notes_free(ids);
+    notes__free(e);
+    notes__free(ls);
     return rc;
 }
 
@@ -1125,17 +1228,25 @@ static int run_query(sqlite3 *db, const struct query *q, size_t limit,
 {
     struct notes_fmt__buf sql = NOTES_FMT__BUF_INIT;
     int words = q->fts.b.len > 0, rc = NOTES_OK;
-    if (words)
-        /* BM25 with the title weighing most, then the text, then the
-         * other front-matter values. */
+    int filters = q->nowner || q->ntag || q->nparticipant || q->before[0] ||
+                  q->after[0];
+    /* BM25 with the title weighing most, then the other front-matter
+     * values, then the text. Words alone need no join with the note
+     * table: 10,000 matches cost 10,000 lookups fewer. */
+    if (words && !filters)
+        notes_fmt__puts(&sql, "SELECT rowid, bm25(fts, 10.0, 1.0, 2.0) AS s"
+                              " FROM fts WHERE fts MATCH ? ORDER BY s");
+    else if (words)
         notes_fmt__puts(&sql, "SELECT n.rowid, bm25(fts, 10.0, 1.0, 2.0) AS s"
                               " FROM fts JOIN note n ON n.rowid = fts.rowid"
                               " WHERE fts MATCH ?");
     else
         notes_fmt__puts(&sql, "SELECT n.rowid, 0.0 AS s FROM note n WHERE 1");
-    filters_sql(&sql, q);
-    notes_fmt__puts(&sql, words ? " ORDER BY s, n.day DESC"
-                                : " ORDER BY n.day IS NULL, n.day DESC, n.datetime DESC");
+    if (filters)
+        filters_sql(&sql, q);
+    if (filters)
+        notes_fmt__puts(&sql, words ? " ORDER BY s"
+                                    : " ORDER BY n.day IS NULL, n.day DESC, n.datetime DESC");
     if (sql.failed) {
         notes_fmt__release(&sql);
         return NOTES_ENOMEM;
