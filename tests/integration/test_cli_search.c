@@ -50,7 +50,8 @@ static struct out run_va(const char *home, const char *arg0, ...)
     return r;
 }
 
-#define RUN(home, ...) run_va(home, __VA_ARGS__, NULL)
+/* (char *)NULL: a plain NULL is not a pointer in a variadic call. */
+#define RUN(home, ...) run_va(home, __VA_ARGS__, (char *)NULL)
 
 static void expect(struct out r, int status, const char *in_out, const char *in_err)
 {
@@ -462,9 +463,10 @@ static char *http_get(int port, const char *path, const char *cookie)
     while ((k = read(fd, buf + len, cap - len - 1)) > 0) {
         len += (size_t)k;
         if (len + 1 >= cap) {
+            char *nb = realloc(buf, cap * 2);
+            assert_non_null(nb);
+            buf = nb;
             cap *= 2;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
         }
     }
     buf[len] = 0;
