@@ -637,25 +637,43 @@ static int begin_once(sqlite3 *db, int *in_tx)
     return rc;
 }
 
-/* The version an entry was indexed at. */
-static int entry_version(sqlite3 *db, sqlite3_int64 rowid, sqlite3_int64 *changes,
-                         char **heads)
+/* The entry of note `hex` as the index holds it now, inside the write
+ * transaction (another process may have indexed it since the entries
+ * were read): *rowid 0 when there is none. */
+static int entry_now(sqlite3 *db, const char *hex, sqlite3_int64 *rowid,
+                     sqlite3_int64 *changes, char **heads)
 {
     sqlite3_stmt *s;
     *heads = NULL;
-    int rc = sqlite3_prepare_v2(db, "SELECT changes, heads FROM note WHERE rowid = ?1",
+    *rowid = 0;
+    int rc = sqlite3_prepare_v2(db, "SELECT rowid, changes, heads FROM note WHERE id = ?1",
                                 -1, &s, NULL);
     if (rc != SQLITE_OK)
         return rc;
-    sqlite3_bind_int64(s, 1, rowid);
+    sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
     if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        *changes = sqlite3_column_int64(s, 0);
-        const char *h = (const char *)sqlite3_column_text(s, 1);
+        *rowid = sqlite3_column_int64(s, 0);
+        *changes = sqlite3_column_int64(s, 1);
+        const char *h = (const char *)sqlite3_column_text(s, 2);
         rc = h && (*heads = notes__strdup(h)) ? SQLITE_OK : SQLITE_NOMEM;
     } else if (rc == SQLITE_DONE) {
-        rc = SQLITE_CORRUPT;
+        rc = SQLITE_OK;
     }
     sqlite3_finalize(s);
+    return rc;
+}
+
+/* Drop note `id`'s entry as the index holds it now (by id: a row number
+ * read before the transaction may have been reused since). */
+static int drop_by_id(sqlite3 *db, const uint8_t id[16], size_t *dropped)
+{
+    char hex[33], *heads = NULL;
+    sqlite3_int64 rowid = 0, changes;
+    notes__hex(hex, id, 16);
+    int rc = entry_now(db, hex, &rowid, &changes, &heads);
+    notes__free(heads);
+    if (rc == SQLITE_OK && rowid && (rc = drop_entry(db, rowid)) == SQLITE_OK)
+        ++*dropped;
     return rc;
 }
 
@@ -693,34 +711,36 @@ static int update_pass(sqlite3 *db, notes_replica *r, notes_fmt_search_stats *st
              * cannot be read is left out, and said. */
             if (orc != NOTES_ENOTFOUND)
                 *nrc = add_skipped(st, id, orc);
-            if (old && (rc = begin_once(db, &in_tx)) == SQLITE_OK &&
-                (rc = drop_entry(db, old->rowid)) == SQLITE_OK)
-                st->dropped++;
+            if (old && (rc = begin_once(db, &in_tx)) == SQLITE_OK)
+                rc = drop_by_id(db, id, &st->dropped);
             continue;
         }
-        sqlite3_int64 changes, old_changes = -1;
-        char *heads, *old_heads = NULL;
+        sqlite3_int64 changes, old_changes = -1, rowid = 0;
+        char *heads, *old_heads = NULL, hex[33];
         if ((*nrc = doc_version(d, &changes, &heads)) != NOTES_OK) {
             notes_doc_free(d);
             break;
         }
-        if (old)
-            rc = entry_version(db, old->rowid, &old_changes, &old_heads);
-        if (rc != SQLITE_OK || (rc = begin_once(db, &in_tx)) != SQLITE_OK) {
+        notes__hex(hex, id, 16);
+        /* Decided inside the transaction, on the entry as it is now: two
+         * searches at once (the daemon's, a shell's) then only repeat
+         * work, they never insert one note twice. */
+        if ((rc = begin_once(db, &in_tx)) != SQLITE_OK ||
+            (rc = entry_now(db, hex, &rowid, &old_changes, &old_heads)) != SQLITE_OK) {
             /* said below */
-        } else if (old && old_changes == changes && strcmp(old_heads, heads) == 0) {
+        } else if (rowid && old_changes == changes && strcmp(old_heads, heads) == 0) {
             /* The same version (a compaction, a touch): the stamp only. */
             sqlite3_stmt *s;
             rc = sqlite3_prepare_v2(db, "UPDATE note SET stamp = ?1 WHERE rowid = ?2",
                                     -1, &s, NULL);
             if (rc == SQLITE_OK) {
                 sqlite3_bind_int64(s, 1, stamp);
-                sqlite3_bind_int64(s, 2, old->rowid);
+                sqlite3_bind_int64(s, 2, rowid);
                 rc = sqlite3_step(s);
                 rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
                 sqlite3_finalize(s);
             }
-        } else if (!old || (rc = drop_entry(db, old->rowid)) == SQLITE_OK) {
+        } else if (!rowid || (rc = drop_entry(db, rowid)) == SQLITE_OK) {
             rc = insert_note(db, d, stamp, changes, heads, nrc);
             st->indexed++;
             added += !old;
@@ -733,9 +753,8 @@ static int update_pass(sqlite3 *db, notes_replica *r, notes_fmt_search_stats *st
     for (size_t k = 0; k < ne && rc == SQLITE_OK && *nrc == NOTES_OK; k++) {
         if (e[k].seen)
             continue;
-        if ((rc = begin_once(db, &in_tx)) == SQLITE_OK &&
-            (rc = drop_entry(db, e[k].rowid)) == SQLITE_OK)
-            st->dropped++;
+        if ((rc = begin_once(db, &in_tx)) == SQLITE_OK)
+            rc = drop_by_id(db, e[k].id, &st->dropped);
     }
     if (in_tx) {
         if (rc == SQLITE_OK && *nrc == NOTES_OK)

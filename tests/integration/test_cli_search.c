@@ -316,6 +316,32 @@ static void test_search_stale(void **state)
     expect(r, 0, "Yodel practice", NULL);
     assert_string_equal(r.err, "");
     out_free(&r);
+    /* Four searches at once after an edit (a daemon and shells): each
+     * answers, none finds the index broken (each decides inside its
+     * write transaction, so a note is never inserted twice). */
+    for (int round = 0; round < 3; round++) {
+        char text[64];
+        snprintf(text, sizeof(text), "round %d of the marmot count", round);
+        ok(RUN("s", "append", kraft, text), NULL);
+        pid_t kids[4];
+        for (int i = 0; i < 4; i++) {
+            kids[i] = fork();
+            assert_true(kids[i] >= 0);
+            if (kids[i] == 0) {
+                struct clirun_out c = clirun(work, "s", NULL, NULL, "search", "marmot",
+                                             "--json", (char *)NULL);
+                int good = c.status == 0 && strstr(c.out, "\"rebuilt\": false") &&
+                           strstr(c.out, "marmot count") && c.err[0] == 0;
+                _exit(good ? 0 : 1);
+            }
+        }
+        for (int i = 0; i < 4; i++) {
+            int wst;
+            assert_int_equal(waitpid(kids[i], &wst, 0), kids[i]);
+            assert_true(WIFEXITED(wst));
+            assert_int_equal(WEXITSTATUS(wst), 0);
+        }
+    }
     /* The index is the replica's cache: verify says nothing against it. */
     ok(RUN("s", "verify"), "all ok");
 }
