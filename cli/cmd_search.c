@@ -112,11 +112,11 @@ int cmd_search(int argc, char **argv, struct cli_ctx *ctx)
         if (e > ret)
             ret = e;
     }
-    for (size_t i = 0; i < res.nhits; i++) {
-        if (!res.hits[i].damaged)
-            continue;
+    /* As every command that reads a damaged note: said, and exit 2 in
+     * the end, whether or not the note matched. */
+    for (size_t i = 0; i < res.stats.ndamaged; i++) {
         char hex[33];
-        cli_note_id(hex, res.hits[i].id);
+        cli_note_id(hex, res.stats.damaged[i]);
         fprintf(stderr, "notes: note %.8s is damaged: its last good state was "
                         "searched (notes verify %.8s says what is wrong)\n",
                 hex, hex);

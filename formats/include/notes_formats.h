@@ -401,6 +401,9 @@ typedef struct notes_fmt_search_stats {
     uint8_t (*skipped)[16]; /* notes that could not be read, not indexed */
     int *skipped_rc;        /* their errors */
     size_t nskipped;
+    uint8_t (*damaged)[16]; /* notes indexed from their last good state:
+                             * their storage is not whole (notes_doc_intact) */
+    size_t ndamaged;
 } notes_fmt_search_stats;
 
 typedef struct notes_fmt_search_result {

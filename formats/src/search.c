@@ -24,7 +24,7 @@
 /* 'note' in PRAGMA application_id; the schema version in user_version. A
  * file with other values is not our index (or an older one): rebuilt. */
 #define SEARCH_APP_ID 1852798053 /* 0x6e6f7465 */
-#define SEARCH_SCHEMA 3
+#define SEARCH_SCHEMA 4
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define SEARCH_LIMIT_DEFAULT 20
@@ -50,6 +50,7 @@ static const char schema_sql[] =
     " heads TEXT NOT NULL, stamp INTEGER NOT NULL, fm_lines INTEGER NOT NULL,"
     " damaged INTEGER NOT NULL, sum INTEGER NOT NULL);"
     "CREATE INDEX note_day ON note(day);"
+    "CREATE INDEX note_damaged ON note(id) WHERE damaged;"
     /* title, the text (body), the other front-matter values (fields) */
     "CREATE VIRTUAL TABLE fts USING fts5(title, body, fields,"
     " tokenize = 'unicode61 remove_diacritics 2');"
@@ -677,6 +678,28 @@ static int drop_by_id(sqlite3 *db, const uint8_t id[16], size_t *dropped)
     return rc;
 }
 
+/* The notes indexed from a damaged log, for the caller to say so. */
+static int load_damaged(sqlite3 *db, notes_fmt_search_stats *st)
+{
+    sqlite3_stmt *s;
+    size_t cap = 0;
+    int rc = sqlite3_prepare_v2(db, "SELECT id FROM note WHERE damaged ORDER BY id",
+                                -1, &s, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *hex = (const char *)sqlite3_column_text(s, 0);
+        if (notes__grow(&st->damaged, &cap, st->ndamaged + 1, sizeof(*st->damaged),
+                        4) != NOTES_OK)
+            rc = SQLITE_NOMEM;
+        else if (!hex || strlen(hex) != 32 || id_unhex(st->damaged[st->ndamaged], hex))
+            rc = SQLITE_CORRUPT;
+        else
+            st->ndamaged++;
+        rc = rc == SQLITE_ROW ? SQLITE_OK : rc;
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 /*
  * One pass of the update. Returns an SQLite code (*nrc: a notes error that
  * is not SQLite's, e.g. listing the notes failed).
@@ -766,6 +789,8 @@ static int update_pass(sqlite3 *db, notes_replica *r, notes_fmt_search_stats *st
     }
     if (rc == SQLITE_OK && *nrc == NOTES_OK)
         st->notes = ne - st->dropped + added;
+    if (rc == SQLITE_OK && *nrc == NOTES_OK)
+        rc = load_damaged(db, st);
 out:
     notes__free(e);
     notes__free(ls);
@@ -778,6 +803,7 @@ void notes_fmt_search_stats_clear(notes_fmt_search_stats *st)
         return;
     notes__free(st->skipped);
     notes__free(st->skipped_rc);
+    notes__free(st->damaged);
     memset(st, 0, sizeof(*st));
 }
 

@@ -395,6 +395,26 @@ static void test_search_corrupt(void **state)
     json_decref(j);
     assert_int_equal(unlink(idx), 0);
     ok(RUN("c", "search", "freeze"), "freeze window");
+
+    /* A damaged note (its log cut below what was acknowledged): searched
+     * in its last good state, said on stderr, exit 2, as `notes show`. */
+    ok(RUN("c", "append", kraft, "walrus sighting"), NULL);
+    ok(RUN("c", "search", "walrus"), "walrus sighting");
+    char rel[128];
+    snprintf(rel, sizeof(rel), "c/notes/%s.log", kraft);
+    char *log = test_path(work, rel);
+    size_t ln;
+    unsigned char *lb = test_slurp(log, &ln);
+    assert_non_null(lb);
+    assert_int_equal(truncate(log, (off_t)(ln - 5)), 0);
+    struct out d = RUN("c", "search", "kraftkit");
+    expect(d, 2, "16: * kraftkit Updates", "is damaged: its last good state was searched");
+    out_free(&d);
+    d = RUN("c", "search", "freeze"); /* another note matches: still said */
+    expect(d, 2, "freeze window", "is damaged");
+    out_free(&d);
+    free(lb);
+    free(log);
     free(bad);
     free(orig);
     free(idx);
