@@ -161,17 +161,24 @@ static int try_open(const char *path, sqlite3 **db)
     if (rc == SQLITE_OK)
         rc = pragma_int(*db, "SELECT count(*) FROM sqlite_master", &ntables);
     if (rc == SQLITE_OK && app == 0 && ver == 0 && ntables == 0) {
-        char *err = NULL;
-        rc = sqlite3_exec(*db, "BEGIN;", NULL, NULL, NULL);
+        /* A new file. Under the write lock, and only if nobody made the
+         * schema meanwhile (two first searches at once). */
+        rc = sqlite3_exec(*db, "BEGIN IMMEDIATE;", NULL, NULL, NULL);
         if (rc == SQLITE_OK)
-            rc = sqlite3_exec(*db, schema_sql, NULL, NULL, &err);
+            rc = pragma_int(*db, "SELECT count(*) FROM sqlite_master", &ntables);
+        if (rc == SQLITE_OK && ntables == 0)
+            rc = sqlite3_exec(*db, schema_sql, NULL, NULL, NULL);
         if (rc == SQLITE_OK)
             rc = sqlite3_exec(*db, "COMMIT;", NULL, NULL, NULL);
         else
             sqlite3_exec(*db, "ROLLBACK;", NULL, NULL, NULL);
-        sqlite3_free(err);
-        if (rc == SQLITE_OK)
+        if (rc == SQLITE_OK && ntables == 0)
             return 0;
+        if (rc == SQLITE_OK) { /* made by another process: check it */
+            sqlite3_close(*db);
+            *db = NULL;
+            return try_open(path, db);
+        }
     } else if (rc == SQLITE_OK && app == SEARCH_APP_ID && ver == SEARCH_SCHEMA) {
         /* Each table is there (a dropped one shows here rather than
          * halfway through a search). Not a count of the FTS table: that
