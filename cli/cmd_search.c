@@ -79,11 +79,15 @@ int cmd_search(int argc, char **argv, struct cli_ctx *ctx)
     char *query = calloc(1, qn);
     if (!query)
         return EXIT_SYSTEM;
+    size_t at = 0;
     for (size_t i = 0; words[i]; i++) {
+        size_t wl = strlen(words[i]);
         if (i)
-            strcat(query, " ");
-        strcat(query, words[i]);
+            query[at++] = ' ';
+        memcpy(query + at, words[i], wl); /* qn counted each word + 1 */
+        at += wl;
     }
+    query[at] = 0;
     if (!words[0]) {
         free(query);
         return cli_usage("search");
