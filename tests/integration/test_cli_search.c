@@ -20,6 +20,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -334,11 +335,20 @@ static void test_search_stale(void **state)
             kids[i] = fork();
             assert_true(kids[i] >= 0);
             if (kids[i] == 0) {
-                struct clirun_out c = clirun(work, "s", NULL, NULL, "search", "marmot",
+                /* clirun keeps stdout and stderr in files of its work
+                 * folder: one folder per child, the replica "s" beside. */
+                char name[16];
+                snprintf(name, sizeof(name), "kid%d", i);
+                char *kw = test_path(work, name);
+                mkdir(kw, 0700);
+                struct clirun_out c = clirun(kw, "../s", NULL, NULL, "search", "marmot",
                                              "--json", (char *)NULL);
                 int good = c.status == 0 && strstr(c.out, "marmot count") &&
                            c.err[0] == 0 &&
                            (round == 2 || strstr(c.out, "\"rebuilt\": false"));
+                if (!good)
+                    fprintf(stderr, "round %d: status %d\nstdout:\n%s\nstderr:\n%s\n",
+                            round, c.status, c.out, c.err);
                 _exit(good ? 0 : 1);
             }
         }
