@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fmt_internal.h"
@@ -24,7 +25,7 @@
 /* 'note' in PRAGMA application_id; the schema version in user_version. A
  * file with other values is not our index (or an older one): rebuilt. */
 #define SEARCH_APP_ID 1852798053 /* 0x6e6f7465 */
-#define SEARCH_SCHEMA 4
+#define SEARCH_SCHEMA 5
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define SEARCH_LIMIT_DEFAULT 20
@@ -51,6 +52,9 @@ static const char schema_sql[] =
     " damaged INTEGER NOT NULL, sum INTEGER NOT NULL);"
     "CREATE INDEX note_day ON note(day);"
     "CREATE INDEX note_damaged ON note(id) WHERE damaged;"
+    /* "notes_dir": the stamp of the notes folder when every note in it
+     * was last found indexed (list_known). */
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER);"
     /* title, the text (body), the other front-matter values (fields) */
     "CREATE VIRTUAL TABLE fts USING fts5(title, body, fields,"
     " tokenize = 'unicode61 remove_diacritics 2');"
@@ -671,6 +675,68 @@ static int entry_now(sqlite3 *db, const char *hex, sqlite3_int64 *rowid,
     return rc;
 }
 
+/*
+ * The notes as the index knows them, each with a stamp of its log taken
+ * now: when the notes folder is as it was when every note in it was found
+ * indexed, no file came or went (creating, replacing or removing a file
+ * changes the folder; appending to a log does not, so each log is still
+ * stat'ed). Saves reading the folder's entries, a third of a search.
+ */
+static int list_known(notes_replica *r, const struct entry *e, size_t ne,
+                      struct listed **out, size_t *n)
+{
+    char dirpath[4096];
+    snprintf(dirpath, sizeof(dirpath), "%s/notes", notes_replica_home(r));
+    *n = 0;
+    *out = ne ? notes__calloc(ne, sizeof(**out)) : NULL;
+    if (ne && !*out)
+        return NOTES_ENOMEM;
+    int dfd = open(dirpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return notes_fmt__fail(NOTES_EIO, "cannot list '%s': %s", dirpath,
+                               strerror(errno));
+    for (size_t i = 0; i < ne; i++) {
+        char name[40];
+        struct stat st;
+        notes__hex(name, e[i].id, 16);
+        memcpy(name + 32, ".log", 5);
+        memcpy((*out)[i].id, e[i].id, 16);
+        (*out)[i].is_log = 1;
+        (*out)[i].stamp = fstatat(dfd, name, &st, 0) == 0 ? file_stamp(&st) : 0;
+    }
+    close(dfd);
+    *n = ne;
+    return NOTES_OK;
+}
+
+static sqlite3_int64 meta_get(sqlite3 *db, const char *key)
+{
+    sqlite3_stmt *s;
+    sqlite3_int64 v = 0;
+    if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?1", -1, &s,
+                           NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+static int meta_set(sqlite3 *db, const char *key, sqlite3_int64 v)
+{
+    sqlite3_stmt *s;
+    int rc = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO meta(key, value)"
+                                    " VALUES(?1, ?2)", -1, &s, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, v);
+    rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 /* Drop note `id`'s entry as the index holds it now (by id: a row number
  * read before the transaction may have been reused since). */
 static int drop_by_id(sqlite3 *db, const uint8_t id[16], size_t *dropped)
@@ -715,13 +781,24 @@ static int update_pass(sqlite3 *db, notes_replica *r, notes_fmt_search_stats *st
                        int *nrc)
 {
     struct listed *ls = NULL;
-    size_t n = 0, ne = 0, j = 0, added = 0;
+    size_t n = 0, ne = 0, j = 0, added = 0, unindexed = 0;
     struct entry *e = NULL;
     int in_tx = 0, rc;
-    *nrc = list_notes(r, &ls, &n);
-    if (*nrc != NOTES_OK)
-        return SQLITE_OK;
+    /* The folder's stamp before it is read. Trusted later only if it was
+     * already 2 s old: a file made within the same clock tick as the
+     * reading would leave it unchanged (as "racily clean" files in git). */
+    char dirpath[4096];
+    struct stat dst;
+    snprintf(dirpath, sizeof(dirpath), "%s/notes", notes_replica_home(r));
+    sqlite3_int64 dir_now = stat(dirpath, &dst) == 0 ? file_stamp(&dst) : 0;
+    int dir_settled = dir_now && time(NULL) - dst.st_mtim.tv_sec >= 2;
+    sqlite3_int64 dir_known = meta_get(db, "notes_dir");
+    *nrc = NOTES_OK;
     if ((rc = load_entries(db, &e, &ne)) != SQLITE_OK)
+        goto out;
+    int known = dir_now && dir_known == dir_now;
+    *nrc = known ? list_known(r, e, ne, &ls, &n) : list_notes(r, &ls, &n);
+    if (*nrc != NOTES_OK)
         goto out;
     for (size_t i = 0; i < n && rc == SQLITE_OK && *nrc == NOTES_OK; i++) {
         const uint8_t *id = ls[i].id;
@@ -741,6 +818,7 @@ static int update_pass(sqlite3 *db, notes_replica *r, notes_fmt_search_stats *st
              * cannot be read is left out, and said. */
             if (orc != NOTES_ENOTFOUND)
                 *nrc = add_skipped(st, id, orc);
+            unindexed++;
             if (old && (rc = begin_once(db, &in_tx)) == SQLITE_OK)
                 rc = drop_by_id(db, id, &st->dropped);
             continue;
@@ -786,6 +864,12 @@ static int update_pass(sqlite3 *db, notes_replica *r, notes_fmt_search_stats *st
         if ((rc = begin_once(db, &in_tx)) == SQLITE_OK)
             rc = drop_by_id(db, e[k].id, &st->dropped);
     }
+    /* Every note of the folder is in the index now: remember the folder,
+     * so the next search stats the known logs without reading it. */
+    if (!known && !unindexed && dir_settled && dir_known != dir_now &&
+        rc == SQLITE_OK && *nrc == NOTES_OK &&
+        (rc = begin_once(db, &in_tx)) == SQLITE_OK)
+        rc = meta_set(db, "notes_dir", dir_now);
     if (in_tx) {
         if (rc == SQLITE_OK && *nrc == NOTES_OK)
             rc = sqlite3_exec(db, "COMMIT;", NULL, NULL, NULL);

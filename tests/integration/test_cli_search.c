@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clirun.h"
@@ -359,6 +360,24 @@ static void test_search_stale(void **state)
             assert_int_equal(WEXITSTATUS(wst), 0);
         }
     }
+    /* A notes folder unchanged for a while is remembered, and the next
+     * searches stat the known logs without reading it: an append (which
+     * does not change the folder) is still found, and a new note (which
+     * does) too. */
+    char *dir = test_path(work, "s/notes");
+    struct timespec old_times[2] = {{.tv_sec = time(NULL) - 3600},
+                                    {.tv_sec = time(NULL) - 3600}};
+    assert_int_equal(utimensat(AT_FDCWD, dir, old_times, 0), 0);
+    ok(RUN("s", "search", "kraftkit"), NULL); /* reads the folder, remembers it */
+    ok(RUN("s", "search", "kraftkit"), NULL); /* the known logs only */
+    ok(RUN("s", "append", kraft, "an okapi at the back"), NULL);
+    ok(RUN("s", "search", "okapi"), "an okapi at the back");
+    char *fresh = first_line(RUN("s", "new", "Okapi census"));
+    j = search_json("s", "okapi");
+    assert_int_equal(json_integer_value(json_object_get(j, "total")), 2);
+    json_decref(j);
+    free(fresh);
+    free(dir);
     /* The index is the replica's cache: verify says nothing against it. */
     ok(RUN("s", "verify"), "all ok");
 }
