@@ -174,6 +174,7 @@ int cmd_init(int, char **, struct cli_ctx *);
 int cmd_whoami(int, char **, struct cli_ctx *);
 int cmd_new(int, char **, struct cli_ctx *);
 int cmd_list(int, char **, struct cli_ctx *);
+int cmd_search(int, char **, struct cli_ctx *); /* cmd_search.c */
 int cmd_show(int, char **, struct cli_ctx *);
 int cmd_append(int, char **, struct cli_ctx *);
 int cmd_set(int, char **, struct cli_ctx *);

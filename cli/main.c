@@ -40,6 +40,17 @@ const struct cli_cmd cli_commands[] = {
     {"list", cmd_list, "[--json]",
      "List notes: short id, title, datetime, authors; newest first.\n"
      "  notes list", CLI_NEEDS_REPLICA},
+    {"search", cmd_search, "QUERY... [--limit N] [--json]",
+     "Search every note, best match first (BM25): each note's id, date and\n"
+     "title, and its matching lines numbered as `notes show` prints them.\n"
+     "Words must all occur (word* for a prefix); \"a phrase\" in quotes;\n"
+     "filters owner:WHO (an item's owner, as written or resolved), tag:TAG,\n"
+     "participant:NAME, after:YYYY-MM-DD (on or after), before:YYYY-MM-DD.\n"
+     "The index is a cache of the logs ($NOTES_HOME/index.sqlite), updated\n"
+     "by each search for the notes that changed, rebuilt if damaged.\n"
+     "  notes search freeze window\n"
+     "  notes search '\"release 1.0\"' owner:RD after:2023-01-01\n"
+     "  notes search tag:community --limit 5", CLI_NEEDS_REPLICA},
     {"show", cmd_show, "NOTE [--at CHANGE | --conflicts] [--json]",
      "Print a note as Markdown: its front matter, then its text. --at shows\n"
      "the whole note as it was once CHANGE (an id prefix from `notes log`)\n"

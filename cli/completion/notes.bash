@@ -30,6 +30,7 @@ _notes()
                 new) COMPREPLY=($(compgen -W "--template --carry --carry-from --help" -- "$cur")) ;;
                 decisions) COMPREPLY=($(compgen -W "--open --owner --json --help" -- "$cur")) ;;
                 import) COMPREPLY=($(compgen -W "--again -q --quiet --help" -- "$cur")) ;;
+                search) COMPREPLY=($(compgen -W "--limit --json --help" -- "$cur")) ;;
                 *) COMPREPLY=($(compgen -W "--json --help -q --quiet --at --conflicts --format -o --owner --section --name --protect" -- "$cur")) ;;
             esac
             return ;;

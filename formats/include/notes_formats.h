@@ -435,6 +435,112 @@ NOTES_API NOTES_NODISCARD int notes_fmt_section_append(notes_doc *d,
 NOTES_API NOTES_NODISCARD int notes_fmt_remark_append(notes_doc *d,
                                                       const char *text);
 
+/* ---- Search: the index of every note ---------------------------------- */
+
+/*
+ * The search index is a cache of the replica's notes, never a source of
+ * truth: HOME/index.sqlite (SQLite with FTS5, docs/formats.md "Search").
+ * Each note's entry records the note's version (change count and heads)
+ * and a stamp of its log file (size, modification time, inode); a search
+ * re-indexes the notes whose stamp moved and whose version differs, and
+ * drops the notes that are gone. An index file that is missing, not
+ * SQLite, of another schema or damaged is removed and rebuilt from the
+ * logs without a word.
+ */
+
+/* One matching line of a note: its number as `notes show` prints the note
+ * (front matter included), its text, and the byte ranges [start, end) of
+ * the matches in it. */
+typedef struct notes_fmt_search_line {
+    size_t line;
+    char *text;
+    size_t nmarks;
+    size_t (*marks)[2];
+} notes_fmt_search_line;
+
+typedef struct notes_fmt_search_hit {
+    uint8_t id[16];
+    char *title;    /* the front matter's title, or NULL */
+    char *datetime; /* its datetime, or NULL */
+    double score;   /* -bm25 (higher is better); 0 for filters only */
+    int damaged;    /* the note's storage was not whole when indexed: it
+                     * showed its last good state (notes_doc_intact) */
+    size_t title_marks[8][2]; /* matches in the title (byte ranges) */
+    size_t ntitle_marks;
+    notes_fmt_search_line *lines; /* at most NOTES_FMT_SEARCH_LINES */
+    size_t nlines;
+    size_t more_lines; /* matching lines beyond those */
+} notes_fmt_search_hit;
+
+#define NOTES_FMT_SEARCH_LINES 5
+
+typedef struct notes_fmt_search_stats {
+    size_t notes;    /* notes in the index after the update */
+    size_t indexed;  /* notes (re)indexed by this call */
+    size_t dropped;  /* entries removed (notes gone or unreadable) */
+    int rebuilt;     /* 1: the index file was missing or unusable */
+    uint8_t (*skipped)[16]; /* notes that could not be read, not indexed */
+    int *skipped_rc;        /* their errors */
+    size_t nskipped;
+    uint8_t (*damaged)[16]; /* notes indexed from their last good state:
+                             * their storage is not whole (notes_doc_intact) */
+    size_t ndamaged;
+} notes_fmt_search_stats;
+
+typedef struct notes_fmt_search_result {
+    notes_fmt_search_hit *hits; /* best first */
+    size_t nhits;
+    size_t total; /* notes that match, before the limit */
+    notes_fmt_search_stats stats; /* of the update that preceded it */
+} notes_fmt_search_result;
+
+/*
+ * Bring HOME/index.sqlite up to date with the replica's notes (see above).
+ * OUT st (may be NULL): what was done; release with
+ * notes_fmt_search_stats_clear. A note that cannot be opened is left out
+ * and listed in st->skipped. Returns NOTES_OK; NOTES_EIO (the index file
+ * cannot be created or written); NOTES_ENOMEM; the error of
+ * notes_replica_list.
+ */
+NOTES_API NOTES_NODISCARD int
+notes_fmt_search_update(notes_replica *r, notes_fmt_search_stats *st);
+NOTES_API void notes_fmt_search_stats_clear(notes_fmt_search_stats *st);
+
+/*
+ * Search every note (after notes_fmt_search_update). The query: bare words
+ * (all must occur; "word*" for a prefix) and "quoted phrases", matched on
+ * title, text and the other front-matter values with Unicode folding and
+ * diacritics removed, ranked by BM25 (title matches weigh most); and the
+ * filters owner:WHO (an action item or decision owned by WHO, as written
+ * or as resolved against the participants, case-insensitive), tag:TAG,
+ * participant:NAME, after:YYYY-MM-DD (the note's datetime on or after),
+ * before:YYYY-MM-DD (before); a filter value may be quoted
+ * (owner:"Ana M"). The query's text is never FTS5 syntax: every word is
+ * quoted, so no input can make a syntax error. Filters alone list the
+ * matching notes newest first, with the owner's items as the lines.
+ * limit: at most that many hits (0: 20). OUT *out: release with
+ * notes_fmt_search_clear (also after failure).
+ * Returns NOTES_OK; NOTES_EINVAL with the detail (an empty query, a query
+ * with no word to search for, a bad date, an empty filter); the errors of
+ * notes_fmt_search_update.
+ */
+NOTES_API NOTES_NODISCARD int notes_fmt_search(notes_replica *r,
+                                               const char *query, size_t limit,
+                                               notes_fmt_search_result *out);
+NOTES_API void notes_fmt_search_clear(notes_fmt_search_result *res);
+
+/*
+ * A search's result as JSON (shape "notes.search/1", docs/formats.md):
+ * the query, total, the index's figures and the hits, each with id,
+ * title, datetime, score, damaged, the matching lines and the matches'
+ * places in code points (so that a page can cut the text). OUT *out:
+ * NUL-terminated, *n bytes (n may be NULL); free with notes_fmt_free.
+ * Returns NOTES_OK, NOTES_EINVAL, NOTES_ENOMEM.
+ */
+NOTES_API NOTES_NODISCARD int
+notes_fmt_search_json(const notes_fmt_search_result *res, const char *query,
+                      char **out, size_t *n);
+
 /* ---- JSON ---------------------------------------------------------- */
 
 /*

@@ -507,6 +507,11 @@ int notes_web__http_request(notes_web *ui, struct lws *wsi, struct pss *ps,
             if (a && strstr(uri + 8, ".html") == NULL)
                 return respond_asset(wsi, ps, a, host);
         }
+        if (strcmp(uri, "/api/search") == 0) {
+            unsigned status;
+            json_t *j = notes_web__search(ui, wsi, &status);
+            return respond_json(wsi, ps, status, j, host);
+        }
         if (strcmp(uri, "/api/notes") == 0)
             return respond_json(wsi, ps, 200,
                                 json_pack("{s:i, s:o, s:o}", "v", 1, "notes",

@@ -302,6 +302,9 @@ void notes_web__items_schedule(struct unote *n);
 void notes_web__presence_publish(struct unote *n);
 void notes_web__presence_send(struct unote *n);
 json_t *notes_web__status_msg(notes_web *ui);
+
+/* GET /api/search (search.c): the result's JSON, *status its HTTP status. */
+json_t *notes_web__search(notes_web *ui, struct lws *wsi, unsigned *status);
 void notes_web__status_start(notes_web *ui);
 
 /* ---- http.c ---- */

@@ -1,4 +1,5 @@
-// The index page: the replica's notes, newest first; a new meeting; a .md import.
+// The index page: the replica's notes, newest first; a new meeting; a .md import;
+// a search box over every note (GET /api/search, docs/formats.md "Search").
 import { h, clear, api, relTime } from './dom.js';
 
 const MAX_IMPORT = 8 << 20; // the daemon's Markdown limit (NOTES_MD_MAX_BYTES)
@@ -36,12 +37,36 @@ export function indexPage(app) {
     file.value = '';
   });
 
+  // Search: results replace the list while the box holds a query. Typing
+  // waits 250 ms; an older answer arriving late is dropped.
+  const query = h('input', { type: 'search', name: 'q', placeholder: 'Search: words, "a phrase", owner:RD, tag:, participant:, after:2023-01-01', maxlength: 500, 'aria-label': 'Search every note' });
+  const resultsEl = h('div', { class: 'search-results', 'aria-live': 'polite', hidden: true });
+  let asked = 0, timer = 0;
+  const search = async () => {
+    const q = query.value.trim();
+    const mine = ++asked;
+    if (!q) { resultsEl.hidden = true; listEl.hidden = false; clear(resultsEl); return; }
+    try {
+      const r = await api(`/api/search?q=${encodeURIComponent(q)}&limit=50`);
+      if (mine !== asked) return;
+      showResults(resultsEl, r);
+    } catch (e) {
+      if (mine !== asked) return;
+      clear(resultsEl, h('p', { class: 'error' }, `Search: ${e.message}`));
+    }
+    resultsEl.hidden = false;
+    listEl.hidden = true;
+  };
+  query.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(search, 250); });
+  const searchForm = h('form', { class: 'search', role: 'search', onsubmit: (ev) => { ev.preventDefault(); clearTimeout(timer); search(); } },
+    query, h('button', { type: 'submit', 'data-action': 'search' }, 'Search'));
+
   clear(app,
     h('header', { class: 'topbar' }, h('h1', { class: 'title' }, 'Notes'), h('span', { class: 'meta' }, 'on this laptop')),
     h('main', { class: 'index-main' },
       h('section', { class: 'actions' }, form,
         h('label', { class: 'import' }, 'Import a .md file ', file)),
-      msgEl, listEl));
+      searchForm, msgEl, resultsEl, listEl));
 
   const load = async () => {
     try {
@@ -61,4 +86,38 @@ export function indexPage(app) {
   };
   load();
   document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') load(); });
+}
+
+// Text with its matches in <mark>: marks are [start, end) in code points.
+function marked(text, marks) {
+  const cps = Array.from(typeof text === 'string' ? text : '');
+  const out = [];
+  let at = 0;
+  for (const m of Array.isArray(marks) ? marks : []) {
+    const [a, b] = Array.isArray(m) ? m : [];
+    if (!Number.isInteger(a) || !Number.isInteger(b) || a < at || b < a || b > cps.length) continue;
+    out.push(cps.slice(at, a).join(''), h('mark', {}, cps.slice(a, b).join('')));
+    at = b;
+  }
+  out.push(cps.slice(at).join(''));
+  return out;
+}
+
+function showResults(el, r) {
+  const hits = (r && Array.isArray(r.results) ? r.results : []).filter((x) => x && idOk(x.id));
+  if (!hits.length) { clear(el, h('p', { class: 'empty' }, 'No note matches.')); return; }
+  const more = (r.total || 0) - hits.length;
+  clear(el,
+    h('p', { class: 'search-count' }, `${r.total} note${r.total === 1 ? '' : 's'} match${r.total === 1 ? 'es' : ''}`),
+    h('ul', { class: 'hits' }, hits.map((x) => h('li', { 'data-id': x.id },
+      h('div', { class: 'hit-head' },
+        h('a', { href: `/n/${x.id}`, class: 'note-link' },
+          x.title ? marked(x.title, x.title_marks) : (x.datetime ? `Meeting of ${x.datetime}` : 'Untitled note')),
+        h('span', { class: 'when' }, (x.datetime || '').slice(0, 10)),
+        h('code', { class: 'id' }, x.id.slice(0, 8)),
+        x.damaged ? h('span', { class: 'error' }, 'damaged: notes verify') : null),
+      (Array.isArray(x.lines) ? x.lines : []).map((l) => h('div', { class: 'hit-line' },
+        h('span', { class: 'lineno' }, String(l.line)), h('span', { class: 'text' }, marked(l.text, l.marks)))),
+      x.more_lines ? h('div', { class: 'hit-more' }, `${x.more_lines} more matching line${x.more_lines === 1 ? '' : 's'}`) : null))),
+    more > 0 ? h('p', { class: 'empty' }, `${more} more: narrow the search`) : null);
 }
