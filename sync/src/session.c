@@ -194,6 +194,10 @@ void notes_sync_session_free(notes_sync_session *s)
         free(s->pq[i]);
     for (size_t i = 0; i < s->npush; i++)
         free(s->pushq[i]);
+    for (size_t i = 0; i < s->nknown; i++)
+        notes_free(s->known[i].heads);
+    free(s->known);
+    free(s->later);
     free(s);
 }
 
@@ -295,17 +299,49 @@ int notes_sync__doc_get(notes_sync_session *s, const uint8_t id[16], notes_doc *
     memcpy(lru->id, id, 16);
     lru->d = *d;
     lru->used = ++s->docs_tick;
-    lru->synced = 0; /* it may hold changes the peer was never offered */
     return NOTES_OK;
 }
 
-struct doc_slot *notes_sync__doc_slot(notes_sync_session *s,
-                                      const uint8_t id[16])
+static struct known_note *known_find(notes_sync_session *s,
+                                     const uint8_t id[16])
 {
-    for (size_t i = 0; i < DOC_CACHE; i++)
-        if (s->docs[i].d && memcmp(s->docs[i].id, id, 16) == 0)
-            return &s->docs[i];
-    return NULL;
+    return s->nknown ? bsearch(id, s->known, s->nknown, sizeof(*s->known),
+                               notes_sync__cmp_id)
+                     : NULL;
+}
+
+int notes_sync__known_set(notes_sync_session *s, const uint8_t id[16],
+                          notes_doc *d, uint8_t (*heads)[32], size_t nheads)
+{
+    int rc;
+    if (!heads && (rc = notes_doc_heads(d, &heads, &nheads)))
+        return rc;
+    struct known_note *k = known_find(s, id);
+    if (!k) {
+        if (s->nknown == s->cknown) {
+            size_t nc = s->cknown ? s->cknown * 2 : 16;
+            struct known_note *nk = realloc(s->known, nc * sizeof(*nk));
+            if (!nk) {
+                notes_free(heads);
+                return NOTES_ENOMEM;
+            }
+            s->known = nk;
+            s->cknown = nc;
+        }
+        size_t at = 0;
+        while (at < s->nknown && memcmp(s->known[at].id, id, 16) < 0)
+            at++;
+        memmove(s->known + at + 1, s->known + at,
+                (s->nknown - at) * sizeof(*s->known));
+        s->nknown++;
+        k = &s->known[at];
+        memcpy(k->id, id, 16);
+    } else {
+        notes_free(k->heads);
+    }
+    k->heads = heads;
+    k->nheads = nheads;
+    return NOTES_OK;
 }
 
 void notes_sync__maybe_closed(notes_sync_session *s)
@@ -333,13 +369,11 @@ int notes_sync__round_reset(notes_sync_session *s)
     s->nours = 0;
     if ((rc = notes_sync__open_space(s)))
         return rc;
-    for (size_t i = 0; i < DOC_CACHE; i++) {
-        s->docs[i].synced = 0; /* until this round announces it again */
+    for (size_t i = 0; i < DOC_CACHE; i++)
         if (s->docs[i].d && notes_doc_refresh(s->docs[i].d) != NOTES_OK) {
             notes_doc_free(s->docs[i].d);
             s->docs[i].d = NULL;
         }
-    }
     return NOTES_OK;
 }
 
@@ -362,51 +396,45 @@ int notes_sync_session_round(notes_sync_session *s)
 }
 
 /*
- * A push sends what a note gained since the peer last held all of it: the
- * session's open copy of the note is that state when its slot is synced
- * (announced or exported in the last round, and since then changed only by
- * pushes and merges from this peer). Re-read the log into it and export
- * what is new relative to its old heads. A change merged from this very
- * peer is already in the copy: nothing new, nothing echoed back.
+ * A push sends what a note gained since the heads the peer is known to hold
+ * (recorded when the note was announced or exported in a round, and moved
+ * on by each push and by each merge of the peer's changes that brought
+ * nothing else). A change merged from this very peer is already within
+ * those heads: nothing new, nothing echoed back.
  */
-int notes_sync_session_push(notes_sync_session *s, const uint8_t id[16])
+static int push_now(notes_sync_session *s, const uint8_t id[16])
 {
     char space[NOTES_SPACE_NAME_MAX + 1];
-    uint8_t(*heads)[32] = NULL, *bundle = NULL;
-    size_t nh = 0, n = 0;
+    uint8_t *bundle = NULL;
+    notes_doc *d;
+    size_t n = 0;
     int rc;
-    if (!s || !id || !notes_sync_session_idle(s) || !s->live || !s->replica)
-        return NOTES_EINVAL;
-    int listed = s->nours && bsearch(id, s->ours, s->nours, 16,
-                                     notes_sync__cmp_id);
-    if (!listed) {
-        /* Not in the list read at the last round: another space's note,
-         * a personal one (nothing to do), or one just added here. */
+    struct known_note *k = known_find(s, id);
+    if (!k) {
+        /* Never announced in this session: another space's note, a
+         * personal one (nothing to do), or one new to the space. */
         if (notes_sync_space_of_note(notes_replica_home(s->replica), id,
                                      space) != NOTES_OK ||
             strcmp(space, s->spaces[s->space].name) != 0)
             return NOTES_OK;
         return NOTES_ENOTFOUND;
     }
-    struct doc_slot *e = notes_sync__doc_slot(s, id);
-    if (!e || !e->synced)
-        return NOTES_ENOTFOUND;
     if (s->npush == PUSH_QUEUE)
         return NOTES_ETOOBIG;
-    if ((rc = notes_doc_heads(e->d, &heads, &nh)))
+    /* The session's copy, caught up with the log (a commit here or a
+     * merge from another peer went through other handles). */
+    int fresh = 1;
+    for (size_t i = 0; i < DOC_CACHE; i++)
+        if (s->docs[i].d && !memcmp(s->docs[i].id, id, 16))
+            fresh = 0;
+    if ((rc = notes_sync__doc_get(s, id, &d)))
         return rc;
-    if ((rc = notes_doc_refresh(e->d))) {
-        notes_free(heads);
-        notes_doc_free(e->d);
-        e->d = NULL;
+    if (!fresh && (rc = notes_doc_refresh(d)))
         return rc;
-    }
-    rc = notes_doc_export(e->d, (const uint8_t(*)[32])heads, nh, &bundle, &n);
-    notes_free(heads);
-    if (rc) {
-        e->synced = 0;
+    rc = notes_doc_export(d, (const uint8_t(*)[32])k->heads, k->nheads,
+                          &bundle, &n);
+    if (rc)
         return rc;
-    }
     size_t c = notes_bundle_count(bundle, n);
     if (c == 0) {
         notes_free(bundle);
@@ -415,18 +443,57 @@ int notes_sync_session_push(notes_sync_session *s, const uint8_t id[16])
     uint8_t *msg = n <= PUSH_MAX ? malloc(16 + n) : NULL;
     if (!msg) {
         notes_free(bundle);
-        e->synced = 0; /* the copy is ahead of the peer now: a round */
         return n <= PUSH_MAX ? NOTES_ENOMEM : NOTES_ETOOBIG;
     }
     memcpy(msg, id, 16);
     memcpy(msg + 16, bundle, n);
     notes_free(bundle);
+    if ((rc = notes_sync__known_set(s, id, d, NULL, 0))) {
+        free(msg);
+        return rc;
+    }
     if (notes_sync__bundle_hook)
         notes_sync__bundle_hook(msg + 16, n);
     s->pushq[s->npush] = msg;
     s->pushlen[s->npush++] = 16 + n;
     s->report.changes_sent += c;
     s->report.pushes_sent++;
+    return NOTES_OK;
+}
+
+/* Mid-round, a change waits for the round's end (a round started for each
+ * change while one runs would keep a busy session in rounds for good):
+ * then it is pushed, or, if it cannot be, a round follows. */
+int notes_sync_session_push(notes_sync_session *s, const uint8_t id[16])
+{
+    if (!s || !id || !s->live || s->state != NOTES_SYNC_OPEN || !s->replica ||
+        s->want_bye)
+        return NOTES_EINVAL;
+    if (notes_sync_session_idle(s))
+        return push_now(s, id);
+    for (size_t i = 0; i < s->nlater; i++)
+        if (!memcmp(s->later[i], id, 16))
+            return NOTES_OK;
+    if (s->nlater == PUSH_LATER)
+        return NOTES_ETOOBIG;
+    if (!s->later && !(s->later = malloc(PUSH_LATER * sizeof(*s->later))))
+        return NOTES_ENOMEM;
+    memcpy(s->later[s->nlater++], id, 16);
+    return NOTES_OK;
+}
+
+int notes_sync__push_later(notes_sync_session *s)
+{
+    int round = 0;
+    for (size_t i = 0; i < s->nlater && !round; i++)
+        round = push_now(s, s->later[i]) != NOTES_OK;
+    s->nlater = 0;
+    if (round) {
+        if (s->role == NOTES_SYNC_INITIATOR)
+            s->round_pending = 1;
+        else
+            s->poke_queued = 1;
+    }
     return NOTES_OK;
 }
 

@@ -155,6 +155,22 @@ static int check_incoming(notes_sync_session *s, const uint8_t id[16])
     return NOTES_OK;
 }
 
+/* Whether d holds exactly the heads the peer is known to hold for id. */
+static int at_known(notes_sync_session *s, const uint8_t id[16], notes_doc *d)
+{
+    const struct known_note *k =
+        s->nknown ? bsearch(id, s->known, s->nknown, sizeof(*s->known),
+                            notes_sync__cmp_id)
+                  : NULL;
+    uint8_t(*heads)[32];
+    size_t nh;
+    if (!k || notes_doc_heads(d, &heads, &nh) != NOTES_OK)
+        return 0;
+    int same = nh == k->nheads && !memcmp(heads, k->heads, nh * 32);
+    notes_free(heads);
+    return same;
+}
+
 /*
  * A new note is listed in the space before its changes are stored, and
  * taken out again if they are refused: a crash in between leaves a listed
@@ -182,15 +198,19 @@ static int merge_bundle(notes_sync_session *s)
         rc = notes_sync__from_notes(rc, hex);
     } else {
         size_t nbefore = notes_doc_change_count(d);
+        int was_known = !cached || at_known(s, s->rb_id, d);
         rc = notes_doc_merge(d, s->rb.data, s->rb.len, &added);
-        /* Before appending, a merge reads what other writers appended to
-         * the log (a commit here that this peer was not sent yet): then
-         * the session's copy is ahead of the peer, and the next change
-         * goes by a round, not a push (notes_sync_session_push). */
-        if (cached && notes_doc_change_count(d) - nbefore != added) {
-            struct doc_slot *e = notes_sync__doc_slot(s, s->rb_id);
-            if (e)
-                e->synced = 0;
+        /* The peer holds what it sent and what it was known to hold. When
+         * our copy held just that before (or nothing: a note new here) and
+         * the merge brought in nothing else, the heads after it are the
+         * peer's. Else the known heads stay and the next push carries the
+         * rest: a copy opened or refreshed since may hold a commit here
+         * the peer was not sent yet, and before appending, a merge reads
+         * what other writers appended to the log. */
+        if (!rc && s->live && was_known &&
+            notes_doc_change_count(d) - nbefore == added &&
+            notes_sync__known_set(s, s->rb_id, d, NULL, 0) != NOTES_OK) {
+            /* not recorded: the next change goes by a round */
         }
         if (!cached)
             notes_doc_free(d);

@@ -23,6 +23,7 @@ enum msg_type {
 #define PRESENCE_QUEUE 64          /* records waiting to be sent */
 #define PUSH_QUEUE 16              /* pushes waiting to be sent */
 #define PUSH_MAX (16u << 10)       /* bundle bytes in one PUSH; more: a round */
+#define PUSH_LATER 256             /* notes waiting for a round's end */
 
 #define HAVE_LAST 1
 #define HAVE_LIVE 2                /* with LAST: stay open after the round */
@@ -67,9 +68,14 @@ struct doc_slot {
     uint8_t id[16];
     notes_doc *d;                 /* NULL: a free slot */
     uint64_t used;
-    int synced;                   /* live: the peer holds all d holds (its
-                                     state was announced or exported in a
-                                     round, then pushed or merged into) */
+};
+
+/* A note's heads that the peer is known to hold with all they depend on
+ * (docs/protocol.md, "Pushes"): what a push starts from. */
+struct known_note {
+    uint8_t id[16];
+    uint8_t (*heads)[32];         /* owned */
+    size_t nheads;
 };
 
 /* Our state of one note, for announcing and comparing. */
@@ -164,6 +170,10 @@ struct notes_sync_session {
     uint8_t *pushq[PUSH_QUEUE];
     size_t pushlen[PUSH_QUEUE], npush;
     int rb_push;
+    struct known_note *known;     /* sorted by id */
+    size_t nknown, cknown;
+    uint8_t (*later)[16];         /* notes changed mid-round: pushed once */
+    size_t nlater;                /* it ends (at most PUSH_LATER) */
 
     /* presence (live sessions): records to send, and who hears ours */
     uint8_t *pq[PRESENCE_QUEUE];
@@ -191,9 +201,13 @@ int notes_sync__doc_get(notes_sync_session *s, const uint8_t id[16],
 void notes_sync__maybe_closed(notes_sync_session *s);
 int notes_sync__round_reset(notes_sync_session *s);
 
-/* The cached slot of note id, or NULL. */
-struct doc_slot *notes_sync__doc_slot(notes_sync_session *s,
-                                      const uint8_t id[16]);
+/* Record d's current heads as held by the peer for note id (NOTES_OK or
+ * NOTES_ENOMEM; heads, when not NULL, are d's, taken over). */
+int notes_sync__known_set(notes_sync_session *s, const uint8_t id[16],
+                          notes_doc *d, uint8_t (*heads)[32], size_t nheads);
+
+/* Push the notes that changed during the round just ended (produce). */
+int notes_sync__push_later(notes_sync_session *s);
 
 /* session_out.c */
 int notes_sync__put_msg(notes_sync_session *s, uint8_t type, const uint8_t *p,

@@ -59,15 +59,17 @@ static int our_note(notes_sync_session *s, const uint8_t id[16],
         notes__hex(hex, id, 16);
         return notes_sync__from_notes(rc, hex);
     }
-    /* What is announced or exported in a round is what the peer holds
-     * once it ends: later pushes start from here. */
-    notes_sync__doc_slot(s, id)->synced = 1;
     if ((rc = notes_doc_heads(o->d, &heads, &nh))) {
         our_note_release(o);
         return notes_sync__from_notes(rc, "heads");
     }
     notes__hash(o->digest, 16, (const uint8_t *)heads, nh * 32, NULL, 0);
-    notes_free(heads);
+    /* What is announced or exported in a round the peer holds once it
+     * ends: later pushes start from these heads. */
+    if ((rc = notes_sync__known_set(s, id, o->d, heads, nh))) {
+        our_note_release(o);
+        return rc;
+    }
     nc = notes_doc_change_count(o->d);
     for (size_t i = 0; i < nc; i++) {
         notes_change_info ci;
@@ -521,6 +523,8 @@ static int produce(notes_sync_session *s)
                    s->role == NOTES_SYNC_INITIATOR && !s->want_bye) {
             s->round_pending = 0;
             rc = notes_sync__round_reset(s);
+        } else if (s->nlater && notes_sync_session_idle(s)) {
+            rc = notes_sync__push_later(s);
         } else {
             break;
         }
@@ -548,7 +552,7 @@ int notes_sync_wants_write(const notes_sync_session *s)
            s->bundle ||
            (s->theirs_done && (s->export_next < s->nours || !s->done_sent)) ||
            (s->poke_queued && s->live) || (s->npq && s->live) ||
-           (s->npush && s->live) ||
+           (s->npush && s->live) || (s->nlater && notes_sync_session_idle(s)) ||
            (s->done_sent && s->done_recv && !s->bye_sent &&
             (!s->live || s->want_bye || s->bye_recv)) ||
            (notes_sync__round_over(s) && s->round_pending &&

@@ -1060,10 +1060,10 @@ static void carry(struct peer *from, struct peer *to, const uint8_t id[16])
  * Pushes: between rounds a live session sends a note's new changes in one
  * PUSH, either way, with no round trip; a change merged from the peer is
  * not pushed back; a personal note is nobody's business; a note the
- * session does not follow yet, or a copy that fell behind the log, asks
- * for a round instead; a third device's change that reached both sides by
- * another path does not get in the way; a forged push ends the session
- * with nothing of it stored.
+ * session never announced asks for a round instead; a third device's
+ * change that reached both sides by another path does not get in the way;
+ * more notes than the session keeps open still push; a forged push ends
+ * the session with nothing of it stored.
  */
 static void test_live_push(void **st)
 {
@@ -1079,12 +1079,10 @@ static void test_live_push(void **st)
     notes_sync_session *b = live_session(&t.b, NOTES_SYNC_RESPONDER, &t.sp, 1);
     pump(a, b, &w);
     assert_int_equal(w.errors, 0);
-    /* The note was new to B: B follows it from its next round on (its
-     * first change would ask for one). */
-    assert_int_not_equal(notes_sync_session_push(b, id), NOTES_OK);
-    assert_int_equal(notes_sync_session_round(b), NOTES_OK);
-    pump(a, b, &w);
-    assert_int_equal(w.errors, 0);
+    /* The note was new to B: all of it came from A, so B knows what A
+     * holds and has nothing to send back. */
+    assert_int_equal(notes_sync_session_push(b, id), NOTES_OK);
+    assert_false(notes_sync_wants_write(b));
     assert_true(notes_sync_session_idle(a) && notes_sync_session_idle(b));
     for (int i = 0; i < 5; i++) {
         size_t before = w.sent[0] + w.sent[1];
@@ -1155,11 +1153,11 @@ static void test_live_push(void **st)
     assert_int_equal(strncmp(ta, "Ac", 2), 0);
     free(ta);
     free(tb);
-    /* B's copy read C's change from its log on that merge: its next
-     * change goes by a round (its copy is ahead of what A was sent). */
+    /* B's copy read C's change from its log on that merge, so B does not
+     * know A's heads to be its own: its next push starts from the heads
+     * it knew, and carries C's change again (A skips it) with B's. */
     edit_note(&t.b, id, 0, "B");
-    if (notes_sync_session_push(b, id) != NOTES_OK)
-        assert_int_equal(notes_sync_session_round(b), NOTES_OK);
+    assert_int_equal(notes_sync_session_push(b, id), NOTES_OK);
     pump(a, b, &w);
     assert_int_equal(w.errors, 0);
     ta = note_text(&t.a, id);
@@ -1167,6 +1165,23 @@ static void test_live_push(void **st)
     assert_string_equal(ta, tb);
     assert_int_equal(strncmp(ta, "BAc", 3), 0);
     free(ta);
+    free(tb);
+
+    /* More notes than a session keeps open (16): a push still starts
+     * from the heads the round recorded for the note. */
+    uint8_t many[20][16];
+    for (int i = 0; i < 20; i++)
+        make_note(&t.a, "team", "# Many\n", many[i]);
+    assert_int_equal(notes_sync_session_round(a), NOTES_OK);
+    pump(a, b, &w);
+    assert_int_equal(w.errors, 0);
+    edit_note(&t.a, many[0], 0, "m");
+    assert_int_equal(notes_sync_session_push(a, many[0]), NOTES_OK);
+    assert_true(notes_sync_wants_write(a));
+    pump(a, b, &w);
+    assert_int_equal(w.errors, 0);
+    tb = note_text(&t.b, many[0]);
+    assert_string_equal(tb, "m# Many\n");
     free(tb);
 
     /* A forged push: the session ends, nothing of it is stored. */

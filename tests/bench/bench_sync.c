@@ -483,6 +483,10 @@ static long log_size(const char *home, const uint8_t id[16])
  * direct upgrade). n times: one 1-character edit committed on A, then the
  * time until B's log has grown (the change verified and stored on B).
  */
+/* --space-notes K: K more notes in the live space (a round announces them
+ * all; a push does not). */
+static size_t space_notes;
+
 static void latency_live(const char *root, size_t n, int relayed)
 {
     char *a = mkhome(root, relayed ? "relayed-a" : "live-a", "Ana"),
@@ -502,6 +506,17 @@ static void latency_live(const char *root, size_t n, int relayed)
         (rc = notes_doc_commit(d, NULL)) ||
         (rc = notes_sync_space_add_note(a, "live", notes_doc_id(d))))
         die("live note", rc);
+    for (size_t k = 0; k < space_notes; k++) {
+        notes_doc *o;
+        char t[32];
+        int tl = snprintf(t, sizeof(t), "# Other %zu\n", k);
+        if ((rc = notes_doc_create(ra, &o)) ||
+            (rc = notes_doc_splice(o, 0, 0, t, (size_t)tl)) ||
+            (rc = notes_doc_commit(o, NULL)) ||
+            (rc = notes_sync_space_add_note(a, "live", notes_doc_id(o))))
+            die("space note", rc);
+        notes_doc_free(o);
+    }
     if (relayed) {
         server_start_live(&sr, NULL, 0, 0);
         server_start_live(&sa, a, 1, -sr.port);
@@ -557,6 +572,7 @@ static void latency_live(const char *root, size_t n, int relayed)
                                               "session"));
     json_object_set_new(o, "path", json_string(relayed ? "relay" : "direct"));
     json_object_set_new(o, "edits", json_integer((json_int_t)n));
+    json_object_set_new(o, "space_notes", json_integer((json_int_t)space_notes + 1));
     json_object_set_new(o, "p50_ms", json_real(pct(t, n, 0.50)));
     json_object_set_new(o, "p99_ms", json_real(pct(t, n, 0.99)));
     json_object_set_new(o, "max_ms", json_real(t[n - 1]));
@@ -791,6 +807,8 @@ int main(int argc, char **argv)
             quick = 1;
         else if (strcmp(argv[i], "--live-latency") == 0)
             live_only = 1;
+        else if (strcmp(argv[i], "--space-notes") == 0 && i + 1 < argc)
+            space_notes = (size_t)strtoul(argv[++i], NULL, 10);
         else
             path = argv[i];
     }
@@ -813,7 +831,7 @@ int main(int argc, char **argv)
     }
     if (!path) {
         fprintf(stderr, "usage: notes-bench-sync TRACE.json.gz [--quick] | "
-                        "--live-latency [--quick]\n");
+                        "--live-latency [--quick] [--space-notes K]\n");
         return 2;
     }
     if (notes_init() != NOTES_OK)
