@@ -288,8 +288,32 @@ int cmd_export(int argc, char **argv, struct cli_ctx *ctx)
     return ret;
 }
 
+/* Whether note d rendered once its first change was applied (an import is
+ * one change) is exactly the Markdown `md`. */
+static int imported_from(notes_doc *d, const char *md, size_t n)
+{
+    notes_change_info ci;
+    notes_doc *at;
+    uint8_t first[1][32];
+    char *text;
+    size_t len;
+    int same = 0;
+    if (notes_doc_change_count(d) < 2 || notes_doc_change(d, 0, &ci) != NOTES_OK)
+        return 0;
+    memcpy(first[0], ci.id, 32);
+    if (notes_doc_at(d, (const uint8_t(*)[32])first, 1, &at) != NOTES_OK)
+        return 0;
+    if (notes_fmt_md_export(at, &text, &len) == NOTES_OK) {
+        same = len == n && memcmp(text, md, n) == 0;
+        notes_fmt_free(text);
+    }
+    notes_doc_free(at);
+    return same;
+}
+
 /* A note of the replica that renders to exactly the Markdown `md` (the
- * same file imported before, unchanged since): its id in `out`, 1; else 0. */
+ * same file imported before: 1 when unchanged since, 2 when edited since):
+ * its id in `out`; else 0. */
 static int same_note_here(struct cli_ctx *ctx, const char *md, size_t n,
                           char out[33], char *title, size_t tn)
 {
@@ -305,8 +329,11 @@ static int same_note_here(struct cli_ctx *ctx, const char *md, size_t n,
         if (notes_doc_open(ctx->r, ids[i], &d) != NOTES_OK)
             continue;
         if (notes_fmt_md_export(d, &text, &len) == NOTES_OK) {
-            if (len == n && memcmp(text, md, n) == 0) {
+            if (len == n && memcmp(text, md, n) == 0)
                 found = 1;
+            else if (imported_from(d, md, n))
+                found = 2;
+            if (found) {
                 cli_note_id(out, ids[i]);
                 const char *t = notes_doc_field(d, "title");
                 snprintf(title, tn, "%s", t ? t : "");
@@ -365,10 +392,13 @@ static int import_markdown(struct cli_ctx *ctx, const char *path,
         int dup = same_note_here(ctx, mine, mn, hex, title, sizeof(title));
         notes_fmt_free(mine);
         if (dup) {
-            fprintf(stderr, "notes: %s is already here, unchanged, as note "
-                            "%.8s \"%s\"; nothing was imported (notes show "
+            fprintf(stderr, "notes: %s is already here, %s, as note "
+                            "%.8s%s%s%s; nothing was imported (notes show "
                             "%.8s; a second copy: notes import --again FILE)\n",
-                    cli_esc(path), hex, cli_esc(title), hex);
+                    cli_esc(path),
+                    dup == 1 ? "unchanged" : "imported before and edited since",
+                    hex, *title ? " \"" : "", cli_esc(title), *title ? "\"" : "",
+                    hex);
             printf("%s\n", hex);
             notes_doc_free(d);
             return 0;

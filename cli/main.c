@@ -173,9 +173,9 @@ const struct cli_cmd cli_commands[] = {
      "written elsewhere or exported with `notes export`) as a new note, or a\n"
      "bundle of signed changes (from `notes export --format bundle`): every\n"
      "change is verified before anything is stored; a note already present\n"
-     "is merged. Prints the note's id. A Markdown file already here as an\n"
-     "unchanged note is not imported twice: its id is printed and stderr says\n"
-     "so; --again imports a second copy.\n"
+     "is merged. Prints the note's id. A Markdown file already imported (the\n"
+     "note unchanged, or edited since) is not imported twice: that note's id\n"
+     "is printed and stderr says so; --again imports a second copy.\n"
      "  notes import meeting.md\n  notes import weekly.bundle", CLI_NEEDS_REPLICA},
     {"space", cmd_space, "create NAME | list | show NAME | add NAME NOTE | remove NAME NOTE",
      "Spaces are shared notebooks: a name and a secret. Only members of a\n"
