@@ -35,7 +35,8 @@ static char *sample(const char *name)
 static void import_sample(const char *home, const char *name, char id[33])
 {
     char *path = sample(name);
-    char *out = clirun_stdout(RUN(home, "import", path));
+    /* --again: each test its own copy, also in a home that has one */
+    char *out = clirun_stdout(RUN(home, "import", "--again", path));
     snprintf(id, 33, "%.32s", out);
     free(out);
     free(path);
