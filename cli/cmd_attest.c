@@ -278,7 +278,11 @@ int cli_verify_file(struct cli_ctx *ctx, const char *path)
         size_t n;
         notes_doc *d = NULL;
         ret = read_file(path, BUNDLE_MAX, &bytes, &n);
-        if (!ret && n >= 3 && (memcmp(bytes, "---", 3) == 0 || bytes[0] == '#')) {
+        /* A bundle starts with its note's 16 random id bytes, then "NTB":
+         * one in 256 starts with '#', so the magic decides first. */
+        int bundle = !ret && n >= 20 && memcmp(bytes + 16, "NTB", 3) == 0;
+        if (!ret && !bundle && n >= 3 &&
+            (memcmp(bytes, "---", 3) == 0 || bytes[0] == '#')) {
             fprintf(stderr, "notes: %s looks like Markdown but has no %s "
                             "sidecar: export it with --attest to make it "
                             "verifiable\n", path, ATTEST_SUFFIX);

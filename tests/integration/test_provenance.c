@@ -286,6 +286,14 @@ static void test_verifiable_exports(void **state)
         assert_int_not_equal(r.status, 0);
         clirun_free(&r);
     }
+    /* A bundle whose note id starts with '#' (one in 256) is still read
+     * as a bundle, not refused as Markdown without a sidecar. */
+    b[0] = '#';
+    spit("h.bundle", b, n);
+    r = RUN(NULL, "verify", "h.bundle");
+    assert_int_not_equal(r.status, 0); /* the id no longer matches */
+    assert_null(strstr(r.err, "looks like Markdown"));
+    clirun_free(&r);
     free(b);
 
     /* Attested Markdown: exact, then every byte changed is found, with
