@@ -287,7 +287,7 @@ static int sync_field(notes_doc *d, notes_doc *want, const char *key,
         ++*changed;
     }
     size_t p = 0;
-    while (p < nd && p < nt && strcmp(dl[p], tl[p]) == 0)
+    while (dl && tl && p < nd && p < nt && strcmp(dl[p], tl[p]) == 0)
         p++;
     for (size_t i = p; rc == NOTES_OK && i < nd; i++, ++*changed)
         rc = notes_doc_list_remove(d, key, dl[i]);
@@ -469,7 +469,7 @@ static int take_edit(notes_doc *d, const char *after, size_t an,
     int rc;
     *changed = 0;
     memset(&diag, 0, sizeof(diag));
-    if ((rc = notes_fmt_md_check(after, an, &diag))) {
+    if (notes_fmt_md_check(after, an, &diag) != NOTES_OK) {
         if (diag.line)
             fprintf(stderr, "notes: the edited note is refused: line %zu: "
                             "%s; nothing recorded (your text is kept in "
@@ -569,12 +569,11 @@ int cmd_edit(int argc, char **argv, struct cli_ctx *ctx)
         notes_doc_free(d);
         return ret;
     }
-    int changed = 0;
-    if (an == n && memcmp(after, before, n) == 0) {
-        printf("no change\n");
-    } else if ((ret = take_edit(d, after, an, before, fm_n, path, &changed))) {
+    int changed = 0, same = an == n && memcmp(after, before, n) == 0;
+    if (!same &&
+        (ret = take_edit(d, after, an, before, fm_n, path, &changed))) {
         /* said; the file is kept */
-    } else if (!changed) {
+    } else if (same || !changed) {
         printf("no change\n");
     } else {
         ret = cli_commit(d, "the edit");
@@ -959,7 +958,7 @@ static void blame_line(struct cli_ctx *ctx, notes_doc *d, json_t *arr,
         if (notes_doc_change(d, ch[k], &ci))
             continue;
         size_t j = 0;
-        while (j < nseen && memcmp(seen[j], ci.author, 32))
+        while (j < nseen && memcmp(seen[j], ci.author, 32) != 0)
             j++;
         if (j < nseen)
             continue; /* one name per author */
@@ -1117,8 +1116,8 @@ int cmd_diff(int argc, char **argv, struct cli_ctx *ctx)
     if ((rc = cli_open_note(ctx, pos[0], &d)))
         return rc;
     size_t na = 0, nb = 0, ia, ib;
-    uint8_t ida[32], idb[32];
-    char la[40], lb[40], *a = NULL, *b = NULL;
+    uint8_t ida[32] = {0}, idb[32] = {0};
+    char la[40] = "", lb[40] = "", *a = NULL, *b = NULL;
     if ((rc = change_arg(d, pos[1], &ia, ida)) ||
         (pos[2] && (rc = change_arg(d, pos[2], &ib, idb))) ||
         !(a = markdown_at(d, pos[1], &na, &rc)) ||
@@ -1127,14 +1126,12 @@ int cmd_diff(int argc, char **argv, struct cli_ctx *ctx)
         notes_doc_free(d);
         return rc;
     }
-    for (int k = 0; k < 6; k++) {
-        snprintf(la + 2 + 2 * k, 3, "%02x", ida[k]);
-        if (pos[2])
-            snprintf(lb + 2 + 2 * k, 3, "%02x", idb[k]);
-    }
-    memcpy(la, "a/", 2);
+    /* "a/" and "b/" then the first 12 hex digits of each change id */
+    snprintf(la, sizeof(la), "a/%02x%02x%02x%02x%02x%02x", ida[0], ida[1],
+             ida[2], ida[3], ida[4], ida[5]);
     if (pos[2])
-        memcpy(lb, "b/", 2);
+        snprintf(lb, sizeof(lb), "b/%02x%02x%02x%02x%02x%02x", idb[0],
+                 idb[1], idb[2], idb[3], idb[4], idb[5]);
     else
         snprintf(lb, sizeof(lb), "b/(current)");
     char *out;
@@ -1363,10 +1360,10 @@ static int revert_fields(notes_doc *d, size_t c, notes_doc *before,
             const char *wrote = o.kind == NOTES_OP_SET ? val : NULL;
             if (later) {
                 /* superseded inside the change */
-            } else if (!(now == wrote || (now && wrote && !strcmp(now, wrote)))) {
+            } else if (!(now == wrote || (now && wrote && strcmp(now, wrote) == 0))) {
                 fprintf(stderr, "notes: %s was written again since; left as "
                                 "it is\n", cli_esc(key));
-            } else if (was && (!now || strcmp(was, now))) {
+            } else if (was && (!now || strcmp(was, now) != 0)) {
                 rc = notes_doc_set_field(d, key, was);
                 ++*n;
             } else if (!was && now) {

@@ -201,7 +201,7 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
                 "recorded_by", it->nauthors ? rec : NULL, "recorded_by_key",
                 it->nauthors ? key : NULL, "recorded_by_fingerprint",
                 it->nauthors ? fpr : NULL, "edited_by", eds, "verified",
-                it->verified, "line", (json_int_t)(it->line + off), "id",
+                it->verified, "line", (json_int_t)it->line + (json_int_t)off, "id",
                 it->has_anchor ? it->id : NULL, "confirmations", cfs,
                 "confirmed_by_count", (json_int_t)it->confirmed_by);
             json_object_set_new(jo, "recorded_by_equivocating_key",
@@ -362,7 +362,7 @@ int cmd_done(int argc, char **argv, struct cli_ctx *ctx)
     /* ITEM: its number, id or part of its text (notes_fmt_item_pick). */
     size_t pick;
     int ret = 0;
-    if ((rc = notes_fmt_item_pick(&o, argv[2], &pick))) {
+    if (notes_fmt_item_pick(&o, argv[2], &pick) != NOTES_OK) {
         fprintf(stderr, "notes: %s; see: notes decisions %s\n",
                 cli_esc(notes_fmt_last_detail()), cli_esc(argv[1]));
         ret = EXIT_USER;

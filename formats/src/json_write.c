@@ -176,7 +176,7 @@ static json_t *sections(const notes_fmt_outline *o, size_t off)
                             s->decisions, "sections");
         if (objs[i])
             json_object_set_new(objs[i], "show_line",
-                                json_integer((json_int_t)(s->line + off)));
+                                json_integer((json_int_t)s->line + (json_int_t)off));
         if (!objs[i])
             goto fail;
         json_t *into =
@@ -228,7 +228,7 @@ static json_t *items(notes_doc *d, const notes_fmt_outline *o, size_t off)
             (json_int_t)it->confirmed_by);
         if (obj)
             json_object_set_new(obj, "show_line",
-                                json_integer((json_int_t)(it->line + off)));
+                                json_integer((json_int_t)it->line + (json_int_t)off));
         if (append_whole(arr, obj, "recorded_by", "edited_by",
                          "confirmations", (const char *)NULL))
             return NULL;

@@ -308,7 +308,7 @@ int notes_doc_field_change(notes_doc *d, const char *key, const char *elem,
                 best = w;
             continue;
         }
-        if (w->kind != NOTES__K_ADD || !w->value || strcmp(w->value, elem))
+        if (w->kind != NOTES__K_ADD || !w->value || strcmp(w->value, elem) != 0)
             continue;
         int removed = 0;
         for (size_t j = 0; j < f->nw && !removed; j++)

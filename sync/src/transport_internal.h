@@ -133,20 +133,20 @@ struct notes_sync_hub {
      * loop through this async handle: it may come from another thread. */
     uv_async_t changed;
     int subscribed;
+    int changed_mu_ok;
     /* The notes that changed since on_changed last ran (notifications
      * come from any thread): each goes to the live sessions as a push. */
     uv_mutex_t changed_mu;
-    int changed_mu_ok;
     uint8_t changed_ids[32][16];
     size_t nchanged;
-    int changed_all;              /* more than fit: a round everywhere */
     struct dial *dials;
     size_t ndials;
+    int changed_all;              /* more than fit: a round everywhere */
     int dialing;              /* the dial timers are initialized */
     unsigned retry_ms;
+    int port;                 /* the bound TCP port */
     /* the peer table, discovery, the state file */
     const char *home;
-    int port;                 /* the bound TCP port */
     struct peer *rows[MAX_ROWS];
     size_t nrows;
     struct sync_disc *disc;
