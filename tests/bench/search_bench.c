@@ -35,33 +35,13 @@
 
 #include "notes.h"
 #include "notes_formats.h"
+#include "tmpdir.h"
 
 static double now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = len >= 0 ? malloc((size_t)len + 1) : NULL;
-    if (p && fread(p, 1, (size_t)len, f) != (size_t)len) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    if (p) {
-        p[len] = 0;
-        *n = (size_t)len;
-    }
-    return p;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -107,7 +87,7 @@ int main(int argc, char **argv)
     char **md = calloc(nsamples, sizeof(char *));
     size_t *mdn = calloc(nsamples, sizeof(size_t));
     for (size_t i = 0; i < nsamples; i++)
-        if (!(md[i] = slurp(argv[a + (int)i], &mdn[i]))) {
+        if (!(md[i] = (char *)test_slurp(argv[a + (int)i], &mdn[i]))) {
             fprintf(stderr, "notes-bench-search: cannot read %s\n", argv[a + (int)i]);
             return 1;
         }

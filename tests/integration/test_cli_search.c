@@ -30,89 +30,36 @@
 
 static char *work;
 
-struct out {
-    int status;
-    char *out, *err;
-};
-
-static void out_free(struct out *o)
-{
-    free(o->out);
-    free(o->err);
-}
-
-static struct out run_va(const char *home, const char *arg0, ...)
+static struct clirun_out run_va(const char *home, const char *arg0, ...)
 {
     va_list ap;
     va_start(ap, arg0);
     struct clirun_out c = clirun_va(work, home, NULL, NULL, arg0, ap);
     va_end(ap);
     assert_int_not_equal(c.status, -1);
-    struct out r = {c.status, c.out, c.err};
+    struct clirun_out r = {c.status, c.out, c.err};
     return r;
 }
 
 /* (char *)NULL: a plain NULL is not a pointer in a variadic call. */
 #define RUN(home, ...) run_va(home, __VA_ARGS__, (char *)NULL)
 
-static void expect(struct out r, int status, const char *in_out, const char *in_err)
-{
-    if (r.status != status || (in_out && !strstr(r.out, in_out)) ||
-        (in_err && !strstr(r.err, in_err)))
-        print_message("status %d\nstdout:\n%s\nstderr:\n%s\n", r.status, r.out,
-                      r.err);
-    assert_int_equal(r.status, status);
-    if (in_out)
-        assert_non_null(strstr(r.out, in_out));
-    if (in_err)
-        assert_non_null(strstr(r.err, in_err));
-}
-
-static void ok(struct out r, const char *in_out)
-{
-    expect(r, 0, in_out, NULL);
-    out_free(&r);
-}
-
 /* Succeeds and says nothing matched: no output, "no note matches". */
-static void none(struct out r)
+static void none(struct clirun_out r)
 {
-    expect(r, 0, NULL, "no note matches");
+    clirun_expect(r, 0, NULL, "no note matches");
     assert_string_equal(r.out, "");
-    out_free(&r);
+    clirun_free(&r);
 }
 
 /* Succeeds and stdout lacks `text`. */
-static void lacks(struct out r, const char *text)
+static void lacks(struct clirun_out r, const char *text)
 {
-    expect(r, 0, NULL, NULL);
+    clirun_expect(r, 0, NULL, NULL);
     if (strstr(r.out, text))
         print_message("unexpected '%s' in:\n%s\n", text, r.out);
     assert_null(strstr(r.out, text));
-    out_free(&r);
-}
-
-static char *first_line(struct out r)
-{
-    expect(r, 0, NULL, NULL);
-    char *nl = strchr(r.out, '\n');
-    if (nl)
-        *nl = 0;
-    char *s = strdup(r.out);
-    out_free(&r);
-    return s;
-}
-
-static json_t *json_of(struct out r)
-{
-    json_error_t err;
-    expect(r, 0, NULL, NULL);
-    json_t *j = json_loads(r.out, 0, &err);
-    if (!j)
-        print_message("bad json: %s\n%s\n", err.text, r.out);
-    assert_non_null(j);
-    out_free(&r);
-    return j;
+    clirun_free(&r);
 }
 
 static char *sample(const char *name)
@@ -128,14 +75,14 @@ static char community[33], kraft[33];
 
 static void setup_home(const char *home)
 {
-    ok(RUN(home, "init", "--name", "Ana"), NULL);
+    clirun_ok(RUN(home, "init", "--name", "Ana"), NULL);
     char *p = sample("community-2023-05-15.md");
-    char *id = first_line(RUN(home, "import", p));
+    char *id = clirun_first_line(RUN(home, "import", p));
     snprintf(community, sizeof(community), "%s", id);
     free(id);
     free(p);
     p = sample("kraft-2022-04-06.md");
-    id = first_line(RUN(home, "import", p));
+    id = clirun_first_line(RUN(home, "import", p));
     snprintf(kraft, sizeof(kraft), "%s", id);
     free(id);
     free(p);
@@ -167,7 +114,7 @@ static char *result_ids(json_t *j)
 
 static json_t *search_json(const char *home, const char *query)
 {
-    return json_of(RUN(home, "search", query, "--json"));
+    return clirun_json(RUN(home, "search", query, "--json"));
 }
 
 /* Each kind of query on the samples. */
@@ -181,20 +128,20 @@ static void test_search_kinds(void **state)
 
     /* Words: all must occur; the line as `notes show` numbers it (front
      * matter included). */
-    ok(RUN("k", "search", "freeze", "window"),
+    clirun_ok(RUN("k", "search", "freeze", "window"),
        "35: - RD: We'll keep the freeze window for future releases");
-    struct out show = RUN("k", "show", community);
-    expect(show, 0, NULL, NULL);
+    struct clirun_out show = RUN("k", "show", community);
+    clirun_expect(show, 0, NULL, NULL);
     const char *l = show.out;
     for (int i = 1; i < 35; i++)
         l = strchr(l, '\n') + 1;
     assert_int_equal(strncmp(l, "- RD: We'll keep the freeze window", 34), 0);
-    out_free(&show);
+    clirun_free(&show);
     none(RUN("k", "search", "freeze", "zanzibar"));
     /* Phrases keep their order; a prefix with '*'. */
-    ok(RUN("k", "search", "\"freeze window\""), c8);
+    clirun_ok(RUN("k", "search", "\"freeze window\""), c8);
     none(RUN("k", "search", "\"window freeze\""));
-    ok(RUN("k", "search", "freez*"), "freeze window");
+    clirun_ok(RUN("k", "search", "freez*"), "freeze window");
     /* Diacritics and case fold: "ȘtefanJ" is a participant of one note
      * ("Ștefan" of the other is another word), "RăzvanD" of both. */
     json_t *j = search_json("k", "stefanj");
@@ -206,14 +153,14 @@ static void test_search_kinds(void **state)
 
     /* owner: as written (RD) and as resolved against the participants
      * (RăzvanD), any case; the owner's items are the lines. */
-    struct out o = RUN("k", "search", "owner:RD");
-    expect(o, 0, "230: RD: Look for places for the Community Gathering", NULL);
+    struct clirun_out o = RUN("k", "search", "owner:RD");
+    clirun_expect(o, 0, "230: RD: Look for places for the Community Gathering", NULL);
     assert_non_null(strstr(o.out, "234: RD: Remind AJ: Logo for USoC'23"));
     assert_null(strstr(o.out, k8));
-    out_free(&o);
-    ok(RUN("k", "search", "owner:rd"), "230: RD: Look for places");
-    ok(RUN("k", "search", "owner:RăzvanD"), "234: RD: Remind AJ");
-    ok(RUN("k", "search", "owner:\"RăzvanD\"", "logo"), "Logo for USoC");
+    clirun_free(&o);
+    clirun_ok(RUN("k", "search", "owner:rd"), "230: RD: Look for places");
+    clirun_ok(RUN("k", "search", "owner:RăzvanD"), "234: RD: Remind AJ");
+    clirun_ok(RUN("k", "search", "owner:\"RăzvanD\"", "logo"), "Logo for USoC");
     none(RUN("k", "search", "owner:Nobody"));
     none(RUN("k", "search", "owner:RD", "kraftkit", "JSON"));
 
@@ -257,7 +204,7 @@ static void test_search_kinds(void **state)
     assert_int_equal(json_integer_value(json_array_get(m, 1)), at + 13);
     json_decref(j);
     /* Code points, not bytes: "Ștefan" (Ș is two bytes) before the match. */
-    ok(RUN("k", "append", kraft, "Ștefan said zygote twice"), NULL);
+    clirun_ok(RUN("k", "append", kraft, "Ștefan said zygote twice"), NULL);
     j = search_json("k", "zygote");
     line = json_array_get(json_object_get(json_array_get(json_object_get(j, "results"), 0),
                                           "lines"), 0);
@@ -268,18 +215,18 @@ static void test_search_kinds(void **state)
 
     /* Ranking (BM25, the title weighing most): the note titled with the
      * word first, whatever the order of creation. */
-    char *a = first_line(RUN("k", "new", "Weekly sync"));
-    ok(RUN("k", "append", a, "Hiring, travel, the offsite; the budget once."), NULL);
-    char *b = first_line(RUN("k", "new", "Budget plans"));
+    char *a = clirun_first_line(RUN("k", "new", "Weekly sync"));
+    clirun_ok(RUN("k", "append", a, "Hiring, travel, the offsite; the budget once."), NULL);
+    char *b = clirun_first_line(RUN("k", "new", "Budget plans"));
     j = search_json("k", "budget");
     char want[32];
     snprintf(want, sizeof(want), "%.8s %.8s", b, a);
     assert_string_equal(result_ids(j), want);
     json_decref(j);
     /* --limit: fewer shown, the total still said. */
-    struct out lim = RUN("k", "search", "budget", "--limit", "1");
-    expect(lim, 0, "(1 more notes match: --limit 2 shows them)", NULL);
-    out_free(&lim);
+    struct clirun_out lim = RUN("k", "search", "budget", "--limit", "1");
+    clirun_expect(lim, 0, "(1 more notes match: --limit 2 shows them)", NULL);
+    clirun_free(&lim);
     free(a);
     free(b);
 }
@@ -295,7 +242,7 @@ static void test_search_stale(void **state)
                                                         "reindexed")), 2);
     json_decref(j);
     none(RUN("s", "search", "zanzibar"));
-    ok(RUN("s", "append", community, "Zanzibar logistics are settled"), NULL);
+    clirun_ok(RUN("s", "append", community, "Zanzibar logistics are settled"), NULL);
     j = search_json("s", "zanzibar");
     json_t *idx = json_object_get(j, "index");
     assert_int_equal(json_integer_value(json_object_get(idx, "reindexed")), 1);
@@ -307,17 +254,17 @@ static void test_search_stale(void **state)
                                                         "reindexed")), 0);
     json_decref(j);
     /* A front-matter edit: the new title is found, the old one no more. */
-    ok(RUN("s", "set", community, "title", "Quarterly review"), NULL);
-    ok(RUN("s", "search", "quarterly"), "Quarterly review");
+    clirun_ok(RUN("s", "set", community, "title", "Quarterly review"), NULL);
+    clirun_ok(RUN("s", "search", "quarterly"), "Quarterly review");
     none(RUN("s", "search", "\"Community Gathering, May\""));
-    ok(RUN("s", "set", community, "tags+", "hackathon"), NULL);
-    ok(RUN("s", "search", "tag:hackathon"), "Quarterly review");
+    clirun_ok(RUN("s", "set", community, "tags+", "hackathon"), NULL);
+    clirun_ok(RUN("s", "search", "tag:hackathon"), "Quarterly review");
     /* A new note is found, without a word about the index. */
-    ok(RUN("s", "new", "Yodel practice"), NULL);
-    struct out r = RUN("s", "search", "yodel");
-    expect(r, 0, "Yodel practice", NULL);
+    clirun_ok(RUN("s", "new", "Yodel practice"), NULL);
+    struct clirun_out r = RUN("s", "search", "yodel");
+    clirun_expect(r, 0, "Yodel practice", NULL);
     assert_string_equal(r.err, "");
-    out_free(&r);
+    clirun_free(&r);
     /* Four searches at once after an edit (a daemon and shells): each
      * answers, none finds the index broken (each decides inside its
      * write transaction, so a note is never inserted twice); and four
@@ -325,7 +272,7 @@ static void test_search_stale(void **state)
     for (int round = 0; round < 3; round++) {
         char text[64];
         snprintf(text, sizeof(text), "round %d of the marmot count", round);
-        ok(RUN("s", "append", kraft, text), NULL);
+        clirun_ok(RUN("s", "append", kraft, text), NULL);
         if (round == 2) { /* and four first searches at once */
             char *file = index_file("s");
             assert_int_equal(unlink(file), 0);
@@ -368,18 +315,18 @@ static void test_search_stale(void **state)
     struct timespec old_times[2] = {{.tv_sec = time(NULL) - 3600},
                                     {.tv_sec = time(NULL) - 3600}};
     assert_int_equal(utimensat(AT_FDCWD, dir, old_times, 0), 0);
-    ok(RUN("s", "search", "kraftkit"), NULL); /* reads the folder, remembers it */
-    ok(RUN("s", "search", "kraftkit"), NULL); /* the known logs only */
-    ok(RUN("s", "append", kraft, "an okapi at the back"), NULL);
-    ok(RUN("s", "search", "okapi"), "an okapi at the back");
-    char *fresh = first_line(RUN("s", "new", "Okapi census"));
+    clirun_ok(RUN("s", "search", "kraftkit"), NULL); /* reads the folder, remembers it */
+    clirun_ok(RUN("s", "search", "kraftkit"), NULL); /* the known logs only */
+    clirun_ok(RUN("s", "append", kraft, "an okapi at the back"), NULL);
+    clirun_ok(RUN("s", "search", "okapi"), "an okapi at the back");
+    char *fresh = clirun_first_line(RUN("s", "new", "Okapi census"));
     j = search_json("s", "okapi");
     assert_int_equal(json_integer_value(json_object_get(j, "total")), 2);
     json_decref(j);
     free(fresh);
     free(dir);
     /* The index is the replica's cache: verify says nothing against it. */
-    ok(RUN("s", "verify"), "all ok");
+    clirun_ok(RUN("s", "verify"), "all ok");
 }
 
 /* A missing, truncated or garbled index: rebuilt from the logs silently,
@@ -388,7 +335,7 @@ static void test_search_corrupt(void **state)
 {
     (void)state;
     setup_home("c");
-    ok(RUN("c", "search", "freeze"), "35: - RD: We'll keep the freeze window");
+    clirun_ok(RUN("c", "search", "freeze"), "35: - RD: We'll keep the freeze window");
     char *idx = index_file("c");
     size_t n;
     unsigned char *orig = test_slurp(idx, &n);
@@ -399,17 +346,17 @@ static void test_search_corrupt(void **state)
     const size_t cuts[] = {n / 2, 100, 0};
     for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
         assert_int_equal(truncate(idx, (off_t)cuts[i]), 0);
-        struct out r = RUN("c", "search", "freeze", "window");
-        expect(r, 0, "35: - RD: We'll keep the freeze window", NULL);
+        struct clirun_out r = RUN("c", "search", "freeze", "window");
+        clirun_expect(r, 0, "35: - RD: We'll keep the freeze window", NULL);
         assert_string_equal(r.err, "");
-        out_free(&r);
+        clirun_free(&r);
     }
     /* Garbled: the header, then each 4 KiB page in turn from the second
      * on (each time the index is whole again first). */
     unsigned char *bad = malloc(n);
     assert_non_null(bad);
     for (size_t off = 0; off < n; off += 4096) {
-        ok(RUN("c", "search", "kraftkit"), NULL); /* whole again */
+        clirun_ok(RUN("c", "search", "kraftkit"), NULL); /* whole again */
         free(orig);
         orig = test_slurp(idx, &n);
         if (off >= n)
@@ -418,10 +365,10 @@ static void test_search_corrupt(void **state)
         for (size_t k = off; k < off + 4096 && k < n; k++)
             bad[k] = (unsigned char)(k * 131 + 7);
         assert_int_equal(test_spit(idx, bad, n), 0);
-        struct out r = RUN("c", "search", "owner:RD", "logo");
-        expect(r, 0, "234: RD: Remind AJ: Logo for USoC'23", NULL);
+        struct clirun_out r = RUN("c", "search", "owner:RD", "logo");
+        clirun_expect(r, 0, "234: RD: Remind AJ: Logo for USoC'23", NULL);
         assert_string_equal(r.err, "");
-        out_free(&r);
+        clirun_free(&r);
     }
     /* Not SQLite at all, and gone. */
     assert_int_equal(test_spit(idx, "hello\n", 6), 0);
@@ -430,12 +377,12 @@ static void test_search_corrupt(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "total")), 1);
     json_decref(j);
     assert_int_equal(unlink(idx), 0);
-    ok(RUN("c", "search", "freeze"), "freeze window");
+    clirun_ok(RUN("c", "search", "freeze"), "freeze window");
 
     /* A damaged note (its log cut below what was acknowledged): searched
      * in its last good state, said on stderr, exit 2, as `notes show`. */
-    ok(RUN("c", "append", kraft, "walrus sighting"), NULL);
-    ok(RUN("c", "search", "walrus"), "walrus sighting");
+    clirun_ok(RUN("c", "append", kraft, "walrus sighting"), NULL);
+    clirun_ok(RUN("c", "search", "walrus"), "walrus sighting");
     char rel[128];
     snprintf(rel, sizeof(rel), "c/notes/%s.log", kraft);
     char *log = test_path(work, rel);
@@ -443,12 +390,12 @@ static void test_search_corrupt(void **state)
     unsigned char *lb = test_slurp(log, &ln);
     assert_non_null(lb);
     assert_int_equal(truncate(log, (off_t)(ln - 5)), 0);
-    struct out d = RUN("c", "search", "kraftkit");
-    expect(d, 2, "16: * kraftkit Updates", "is damaged: its last good state was searched");
-    out_free(&d);
+    struct clirun_out d = RUN("c", "search", "kraftkit");
+    clirun_expect(d, 2, "16: * kraftkit Updates", "is damaged: its last good state was searched");
+    clirun_free(&d);
     d = RUN("c", "search", "freeze"); /* another note matches: still said */
-    expect(d, 2, "freeze window", "is damaged");
-    out_free(&d);
+    clirun_expect(d, 2, "freeze window", "is damaged");
+    clirun_free(&d);
     free(lb);
     free(log);
     free(bad);
@@ -486,19 +433,19 @@ static void test_search_hostile(void **state)
         {"\x1b[31mred", 0, "no note matches"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct out r = RUN("h", "search", cases[i].q);
+        struct clirun_out r = RUN("h", "search", cases[i].q);
         if (r.status != cases[i].status)
             print_message("query %zu <%s>\n", i, cases[i].q);
-        expect(r, cases[i].status, NULL, cases[i].err);
+        clirun_expect(r, cases[i].status, NULL, cases[i].err);
         assert_null(strstr(r.err, "SQL"));
         assert_null(strstr(r.err, "sqlite"));
         assert_null(strstr(r.err, "fts5"));
         assert_null(strstr(r.err, "syntax"));
         assert_null(strchr(r.err, '\x1b')); /* echoed escaped, if at all */
-        out_free(&r);
+        clirun_free(&r);
     }
     /* The index survived all that. */
-    ok(RUN("h", "search", "freeze"), "freeze window");
+    clirun_ok(RUN("h", "search", "freeze"), "freeze window");
     /* A long query: 2,000 words. */
     size_t big = 2000 * 6;
     char *q = malloc(big + 1);
@@ -509,18 +456,18 @@ static void test_search_hostile(void **state)
     none(RUN("h", "search", q));
     free(q);
     /* What a note holds is shown escaped on the terminal. */
-    ok(RUN("h", "append", kraft, "a \x1b[2J zebra line"), NULL);
-    struct out r = RUN("h", "search", "zebra");
-    expect(r, 0, "\\x1b[2J", NULL);
+    clirun_ok(RUN("h", "append", kraft, "a \x1b[2J zebra line"), NULL);
+    struct clirun_out r = RUN("h", "search", "zebra");
+    clirun_expect(r, 0, "\\x1b[2J", NULL);
     assert_null(strchr(r.out, '\x1b')); /* no colour: not a terminal */
-    out_free(&r);
+    clirun_free(&r);
     /* Usage. */
-    struct out u = RUN("h", "search");
-    expect(u, 1, NULL, "usage");
-    out_free(&u);
+    struct clirun_out u = RUN("h", "search");
+    clirun_expect(u, 1, NULL, "usage");
+    clirun_free(&u);
     u = RUN("h", "search", "x", "--limit", "0");
-    expect(u, 1, NULL, "--limit takes a number");
-    out_free(&u);
+    clirun_expect(u, 1, NULL, "--limit takes a number");
+    clirun_free(&u);
     lacks(RUN("h", "search", "zebra", "--limit", "1"), "more notes match");
 }
 
@@ -561,7 +508,7 @@ static void test_search_page(void **state)
 {
     (void)state;
     setup_home("p");
-    ok(RUN("p", "space", "create", "team"), NULL); /* serve wants a space */
+    clirun_ok(RUN("p", "space", "create", "team"), NULL); /* serve wants a space */
     char *home = test_path(work, "p"), *log = test_path(work, "serve.out");
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -578,12 +525,12 @@ static void test_search_page(void **state)
     int port = 0;
     char token[80] = "";
     for (int i = 0; i < 200 && !port; i++) {
-        struct out o = RUN("p", "open", "--no-browser");
+        struct clirun_out o = RUN("p", "open", "--no-browser");
         const char *u = o.status == 0 ? strstr(o.out, "http://127.0.0.1:") : NULL;
         const char *t = u ? strstr(u, "token=") : NULL;
         if (u && t && sscanf(t + 6, "%79[0-9a-f]", token) == 1)
             port = atoi(u + 17);
-        out_free(&o);
+        clirun_free(&o);
         if (!port)
             usleep(50 * 1000);
     }
@@ -607,7 +554,7 @@ static void test_search_page(void **state)
     assert_non_null(strstr(r, "200 OK"));
     free(r);
     /* An edit made by another process is found by the page's next search. */
-    ok(RUN("p", "append", kraft, "Quokka sighting"), NULL);
+    clirun_ok(RUN("p", "append", kraft, "Quokka sighting"), NULL);
     r = http_get(port, "/api/search?q=quokka", cookie);
     assert_non_null(strstr(r, "Quokka sighting"));
     free(r);
