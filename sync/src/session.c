@@ -302,8 +302,8 @@ int notes_sync__doc_get(notes_sync_session *s, const uint8_t id[16], notes_doc *
     return NOTES_OK;
 }
 
-static struct known_note *known_find(notes_sync_session *s,
-                                     const uint8_t id[16])
+struct known_note *notes_sync__known_find(notes_sync_session *s,
+                                          const uint8_t id[16])
 {
     return s->nknown ? bsearch(id, s->known, s->nknown, sizeof(*s->known),
                                notes_sync__cmp_id)
@@ -316,7 +316,7 @@ int notes_sync__known_set(notes_sync_session *s, const uint8_t id[16],
     int rc;
     if (!heads && (rc = notes_doc_heads(d, &heads, &nheads)))
         return rc;
-    struct known_note *k = known_find(s, id);
+    struct known_note *k = notes_sync__known_find(s, id);
     if (!k) {
         if (s->nknown == s->cknown) {
             size_t nc = s->cknown ? s->cknown * 2 : 16;
@@ -409,7 +409,7 @@ static int push_now(notes_sync_session *s, const uint8_t id[16])
     notes_doc *d;
     size_t n = 0;
     int rc;
-    struct known_note *k = known_find(s, id);
+    struct known_note *k = notes_sync__known_find(s, id);
     if (!k) {
         /* Never announced in this session: another space's note, a
          * personal one (nothing to do), or one new to the space. */

@@ -158,10 +158,7 @@ static int check_incoming(notes_sync_session *s, const uint8_t id[16])
 /* Whether d holds exactly the heads the peer is known to hold for id. */
 static int at_known(notes_sync_session *s, const uint8_t id[16], notes_doc *d)
 {
-    const struct known_note *k =
-        s->nknown ? bsearch(id, s->known, s->nknown, sizeof(*s->known),
-                            notes_sync__cmp_id)
-                  : NULL;
+    const struct known_note *k = notes_sync__known_find(s, id);
     uint8_t(*heads)[32];
     size_t nh;
     if (!k || notes_doc_heads(d, &heads, &nh) != NOTES_OK)

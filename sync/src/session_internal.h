@@ -201,6 +201,9 @@ int notes_sync__doc_get(notes_sync_session *s, const uint8_t id[16],
 void notes_sync__maybe_closed(notes_sync_session *s);
 int notes_sync__round_reset(notes_sync_session *s);
 
+/* The heads the peer is known to hold for note id, or NULL. */
+struct known_note *notes_sync__known_find(notes_sync_session *s,
+                                          const uint8_t id[16]);
 /* Record d's current heads as held by the peer for note id (NOTES_OK or
  * NOTES_ENOMEM; heads, when not NULL, are d's, taken over). */
 int notes_sync__known_set(notes_sync_session *s, const uint8_t id[16],
