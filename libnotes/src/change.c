@@ -126,6 +126,12 @@ static int decode_op(struct notes_reader *r, struct notes__op *op,
 
 int notes__change_decode(const uint8_t *p, size_t n, struct notes__change **out)
 {
+    return notes__change_decode_id(p, n, NULL, out);
+}
+
+int notes__change_decode_id(const uint8_t *p, size_t n, const uint8_t *id,
+                            struct notes__change **out)
+{
     struct notes_reader r;
     const uint8_t *raw;
     uint64_t v;
@@ -233,7 +239,10 @@ int notes__change_decode(const uint8_t *p, size_t n, struct notes__change **out)
         rc = fail(NOTES_ETOOBIG, "too many text events", r.off);
         goto out;
     }
-    notes__hash(c->id, 32, c->bytes, c->body_len, NULL, 0);
+    if (id)
+        memcpy(c->id, id, 32);
+    else
+        notes__hash(c->id, 32, c->bytes, c->body_len, NULL, 0);
     *out = c;
     return NOTES_OK;
 

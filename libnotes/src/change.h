@@ -62,6 +62,10 @@ struct notes__change {
 
 /* Decode and check structure (not the signature). OUT *out owned by caller. */
 int notes__change_decode(const uint8_t *p, size_t n, struct notes__change **out);
+/* The same, with the change's id already computed from these bytes by the
+ * caller (NULL: hash them here). */
+int notes__change_decode_id(const uint8_t *p, size_t n, const uint8_t *id,
+                            struct notes__change **out);
 /* Ed25519 check of the signature against the author key;
  * NOTES_EUNSIGNED if the change carries none. */
 int notes__change_verify_sig(const struct notes__change *c);

@@ -139,11 +139,12 @@ int notes__doc_count_refusal(void *ctx, int rc)
  * decode error (the change is then not in the batch) for the caller to
  * treat as a refusal or as the end.
  */
-int notes__doc_batch_decode(struct batch *b, const uint8_t *p, size_t n)
+int notes__doc_batch_decode(struct batch *b, const uint8_t *p, size_t n,
+                            const uint8_t *id)
 {
     struct notes__change *c;
     b->seen++;
-    int rc = notes__change_decode(p, n, &c);
+    int rc = notes__change_decode_id(p, n, id, &c);
     if (rc)
         return rc;
     if ((rc = batch_push(b, c)))
@@ -152,9 +153,10 @@ int notes__doc_batch_decode(struct batch *b, const uint8_t *p, size_t n)
 }
 
 /* Log reader callback: a change that does not decode is a refusal. */
-int notes__doc_collect_cb(void *ctx, const uint8_t *p, size_t n)
+int notes__doc_collect_cb(void *ctx, const uint8_t *p, size_t n,
+                          const uint8_t *id)
 {
-    int rc = notes__doc_batch_decode(ctx, p, n);
+    int rc = notes__doc_batch_decode(ctx, p, n, id);
     if (rc && rc != NOTES_ENOMEM)
         rc = notes__doc_count_refusal(ctx, rc);
     return rc;

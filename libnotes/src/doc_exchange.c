@@ -131,11 +131,11 @@ struct bundle_read {
 };
 
 /* Bundle reader callback: the first change that does not decode ends it. */
-static int bundle_cb(void *ctx, const uint8_t *p, size_t n)
+static int bundle_cb(void *ctx, const uint8_t *p, size_t n, const uint8_t *id)
 {
     struct bundle_read *br = ctx;
     struct batch *b = br->b;
-    int rc = notes__doc_batch_decode(b, p, n);
+    int rc = notes__doc_batch_decode(b, p, n, id);
     if (rc && rc != NOTES_ENOMEM) {
         char msg[200];
         snprintf(msg, sizeof(msg), "%s", notes_last_detail());

@@ -291,7 +291,7 @@ int notes_doc_at(notes_doc *d, const uint8_t (*version)[32], size_t n,
     for (size_t i = 0; i < d->ne && rc == NOTES_OK; i++)
         if (seen[i] && d->e[i].applied)
             rc = notes__doc_batch_decode(&b, d->e[i].c->bytes,
-                                         d->e[i].c->nbytes);
+                                         d->e[i].c->nbytes, d->e[i].c->id);
     b.trusted = SIZE_MAX;
     if (rc == NOTES_OK)
         rc = notes__doc_batch_ingest(*out, &b, 1, NULL, NULL, NULL);

@@ -231,11 +231,13 @@ int notes__doc_version_of(struct notes_doc *d, const uint8_t (*ids)[32],
                           uint32_t n, notes_lv **out, uint32_t *nout);
 
 /* doc_batch.c */
-int notes__doc_batch_decode(struct batch *b, const uint8_t *p, size_t n);
+int notes__doc_batch_decode(struct batch *b, const uint8_t *p, size_t n,
+                            const uint8_t *id);
 int notes__doc_batch_ingest(struct notes_doc *d, struct batch *b, int stop,
                             refuse_fn refuse, void *ctx, size_t *nsig);
 void notes__doc_batch_release(struct batch *b);
-int notes__doc_collect_cb(void *ctx, const uint8_t *p, size_t n);
+int notes__doc_collect_cb(void *ctx, const uint8_t *p, size_t n,
+                          const uint8_t *id);
 int notes__doc_count_refusal(void *ctx, int rc);
 
 /* doc_open.c */

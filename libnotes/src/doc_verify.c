@@ -40,10 +40,11 @@ static int verify_refusal(void *ctx, int rc)
 }
 
 /* Log reader callback for verify: decode errors become problems. */
-static int verify_collect_cb(void *ctx, const uint8_t *p, size_t n)
+static int verify_collect_cb(void *ctx, const uint8_t *p, size_t n,
+                             const uint8_t *id)
 {
     void **pair = ctx;
-    int rc = notes__doc_batch_decode(pair[0], p, n);
+    int rc = notes__doc_batch_decode(pair[0], p, n, id);
     if (rc && rc != NOTES_ENOMEM)
         rc = verify_refusal(pair[1], rc);
     return rc;
@@ -100,7 +101,8 @@ int notes_doc_verify(notes_doc *d, notes_verify_report *rep)
     if (!d->r) {
         /* A memory document: check its changes again from their bytes. */
         for (size_t i = 0; i < d->ne && !rc; i++)
-            rc = verify_collect_cb(pair, d->e[i].c->bytes, d->e[i].c->nbytes);
+            rc = verify_collect_cb(pair, d->e[i].c->bytes, d->e[i].c->nbytes,
+                                   NULL);
     } else {
         /* The log from disk, every signature checked (no local MAC), and
          * judged against the replica's state like any read. */

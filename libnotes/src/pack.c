@@ -396,7 +396,7 @@ int notes__pack_decode(const uint8_t doc[16], const uint8_t *p, size_t n,
             if ((rc = notes__buf_put(&body, sig, 64)))
                 goto out;
         }
-        if ((rc = cb(ctx, body.data, body.len)))
+        if ((rc = cb(ctx, body.data, body.len, ids[i])))
             goto out;
     }
     if (notes__reader_left(&hdr) || notes__reader_left(&ops) ||

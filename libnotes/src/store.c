@@ -414,7 +414,7 @@ int notes__payload_decode(const uint8_t *p, size_t n, notes__change_cb cb,
                               (unsigned long long)i);
             return NOTES_ECORRUPT;
         }
-        int rc = cb(ctx, c, clen);
+        int rc = cb(ctx, c, clen, NULL);
         if (rc)
             return rc;
     }
@@ -453,11 +453,11 @@ struct counting {
     size_t n;
 };
 
-static int count_cb(void *ctx, const uint8_t *p, size_t n)
+static int count_cb(void *ctx, const uint8_t *p, size_t n, const uint8_t *id)
 {
     struct counting *c = ctx;
     c->n++;
-    return c->cb(c->ctx, p, n);
+    return c->cb(c->ctx, p, n, id);
 }
 
 int notes__log_read(struct notes__log *lg, notes__change_cb user_cb,

@@ -46,7 +46,11 @@ struct notes__log {
 };
 
 /* Called for each change of each intact record, in file order. */
-typedef int (*notes__change_cb)(void *ctx, const uint8_t *p, size_t n);
+/* One change's bytes. `id`: its id (the hash of its body) when the reader
+ * already computed it from these very bytes (a pack's decoder must, for its
+ * deps column), else NULL: decoding need not hash the change again. */
+typedef int (*notes__change_cb)(void *ctx, const uint8_t *p, size_t n,
+                                const uint8_t *id);
 
 /*
  * Open (or with `create`, create) the log at `path` for document `doc`.

@@ -3,15 +3,23 @@
  * crash, no over-read; every rebuilt change is handed on in bounds.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "pack.h"
 
-static int cb(void *ctx, const uint8_t *p, size_t n)
+/* Decoding with the id the pack decoder computed must give the change the
+ * same id as hashing it again (the load path trusts that id). */
+static int cb(void *ctx, const uint8_t *p, size_t n, const uint8_t *id)
 {
-    struct notes__change *c;
+    struct notes__change *c, *c2;
     (void)ctx;
-    if (notes__change_decode(p, n, &c) == NOTES_OK)
+    if (notes__change_decode(p, n, &c) == NOTES_OK) {
+        if (!id || notes__change_decode_id(p, n, id, &c2) != NOTES_OK ||
+            memcmp(c->id, c2->id, 32) != 0)
+            abort();
+        notes__change_free(c2);
         notes__change_free(c);
+    }
     return NOTES_OK;
 }
 

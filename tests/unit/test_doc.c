@@ -801,8 +801,10 @@ struct grab {
     size_t count;
 };
 
-static int grab_cb(void *ctx, const uint8_t *p, size_t n)
+static int grab_cb(void *ctx, const uint8_t *p, size_t n,
+                   const uint8_t *id)
 {
+    (void)id;
     struct grab *g = ctx;
     g->p[g->count] = malloc(n);
     memcpy(g->p[g->count], p, n);

@@ -237,8 +237,10 @@ struct split {
     size_t count;
 };
 
-static int split_cb(void *ctx, const uint8_t *p, size_t n)
+static int split_cb(void *ctx, const uint8_t *p, size_t n,
+                    const uint8_t *id)
 {
+    (void)id;
     struct split *s = ctx;
     uint8_t *copy;
     if (s->count == 4096)

@@ -29,12 +29,16 @@ struct rebuilt {
 static struct notes__change **orig;
 static size_t norig;
 
-static int count_cb(void *ctx, const uint8_t *p, size_t n)
+static int count_cb(void *ctx, const uint8_t *p, size_t n, const uint8_t *id)
 {
     struct rebuilt *r = ctx;
     struct notes__change *c;
     r->n++;
+    /* The decoder hands on the id it computed for its deps column; decoding
+     * trusts it instead of hashing again, so it must be the change's hash. */
+    assert_non_null(id);
     if (notes__change_decode(p, n, &c) == NOTES_OK) {
+        assert_memory_equal(c->id, id, 32);
         if (!c->is_signed || notes__change_verify_sig(c) == NOTES_OK)
             r->good++;
         if (c->is_signed && notes__change_verify_sig(c) == NOTES_OK) {

@@ -23,8 +23,10 @@ struct seen {
     uint8_t last[64];
 };
 
-static int count_cb(void *ctx, const uint8_t *p, size_t n)
+static int count_cb(void *ctx, const uint8_t *p, size_t n,
+                    const uint8_t *id)
 {
+    (void)id;
     struct seen *s = ctx;
     s->n++;
     memcpy(s->last, p, n < 64 ? n : 64);
