@@ -10,13 +10,13 @@ if [ "${1:-}" != "--no-ci" ] || [ ! -d node_modules ]; then
 fi
 esbuild=node_modules/.bin/esbuild
 mkdir -p dist
-rm -f dist/app.js dist/preview.js dist/app.css dist/page.html
+rm -f dist/app.js dist/preview.js dist/app.css dist/page.html dist/early.js
 common="--bundle --minify --log-level=warning --legal-comments=eof --charset=ascii"
 "$esbuild" src/main.js $common --format=iife --target=es2020 --outfile=dist/app.js
 # The preview's libraries, loaded by the note page after the editor (note-page.js).
 "$esbuild" src/preview-main.js $common --format=iife --target=es2020 --outfile=dist/preview.js
 "$esbuild" src/app.css $common --outfile=dist/app.css
-cp src/page.html dist/
-for f in dist/page.html dist/app.js dist/preview.js dist/app.css; do
+cp src/page.html src/early.js dist/
+for f in dist/page.html dist/early.js dist/app.js dist/preview.js dist/app.css; do
   printf '%8d  %8d gz  %s\n' "$(wc -c <"$f")" "$(gzip -9n <"$f" | wc -c)" "$f"
 done

@@ -38,7 +38,7 @@ const inert = () => {
   const all = [...document.querySelectorAll('*')];
   return {
     pwned: window.__pwned ?? null,
-    scripts: [...document.querySelectorAll('script')].filter((s) => s.src === '' || !s.src.endsWith('/assets/app.js')).length,
+    scripts: [...document.querySelectorAll('script')].filter((s) => s.src === '' || !/\/assets\/(app|early)\.js$/.test(s.src)).length,
     frames: document.querySelectorAll('iframe, object, embed, frame').length,
     svg: pv ? pv.querySelectorAll('svg').length : -1,
     onattrs: all.filter((e) => [...e.attributes].some((a) => /^on/i.test(a.name))).map((e) => e.tagName).slice(0, 5),

@@ -114,7 +114,14 @@ export class NoteSync {
     // reload (they were pushed under the clientID of that page load).
     let client = this.clientID;
     if (!this.view) { const rec = this.loadStored(); if (rec && typeof rec.clientID === 'string') client = rec.clientID; }
-    const ws = new WebSocket(`${proto}//${location.host}/ws?note=${encodeURIComponent(this.noteId)}&v=${PROTOCOL}&client=${encodeURIComponent(client)}`);
+    // The socket page.html opened before this script ran, when it is for this note,
+    // this protocol and this page's client (it is taken once: a reconnect opens anew).
+    const early = window.__notesEarly;
+    window.__notesEarly = null;
+    const adopt = early && !this.view && client === this.clientID && early.note === this.noteId && early.v === PROTOCOL;
+    if (adopt) this.clientID = early.client;
+    else if (early) early.ws.close();
+    const ws = adopt ? early.ws : new WebSocket(`${proto}//${location.host}/ws?note=${encodeURIComponent(this.noteId)}&v=${PROTOCOL}&client=${encodeURIComponent(client)}`);
     this.ws = ws;
     this.ui.onConnection('connecting');
     ws.onmessage = (ev) => {
@@ -147,6 +154,10 @@ export class NoteSync {
       this.ui.onConnection('offline', { code: ev.code, reason: ev.reason, retryIn: delay });
       setTimeout(() => this.connect(), delay);
     };
+    if (adopt) {
+      for (const ev of early.msgs) ws.onmessage(ev);
+      if (early.closed) ws.onclose(early.closed);
+    }
   }
 
   send(msg) {
