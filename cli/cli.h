@@ -210,6 +210,11 @@ int cli_note_at(notes_doc *d, const char *spec, notes_doc **out);
 /* Bytes of the front matter at the start of the Markdown of d (mdn bytes,
  * cli_render_markdown): everything before the text. */
 size_t cli_fm_bytes(notes_doc *d, size_t mdn);
+/* Scalar field `key` of d, now `now` (NULL: unset), made `want` (NULL:
+ * unset) unless it is that already; *changed counts the write. A NOTES_E*
+ * code. */
+int cli_field_make(notes_doc *d, const char *key, const char *now,
+                   const char *want, size_t *changed);
 /* d's fields, layout ("@...") included, made those of `want`; with fm_only
  * (an edited front matter) reserved fields other than the layout are kept.
  * *changed counts the writes. A NOTES_E* code. */

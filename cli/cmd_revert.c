@@ -198,12 +198,8 @@ static int revert_fields(notes_doc *d, size_t c, notes_doc *before,
             } else if (!(now == wrote || (now && wrote && strcmp(now, wrote) == 0))) {
                 fprintf(stderr, "notes: %s was written again since; left as "
                                 "it is\n", cli_esc(key));
-            } else if (was && (!now || strcmp(was, now) != 0)) {
-                rc = notes_doc_set_field(d, key, was);
-                ++*n;
-            } else if (!was && now) {
-                rc = notes_doc_unset_field(d, key);
-                ++*n;
+            } else {
+                rc = cli_field_make(d, key, now, was, n);
             }
         } else if (o.kind == NOTES_OP_ADD) {
             if (in_list(notes_doc_list(d, key), val) &&

@@ -88,6 +88,20 @@ static void free_list(char **l, size_t n)
     free(l);
 }
 
+int cli_field_make(notes_doc *d, const char *key, const char *now,
+                   const char *want, size_t *changed)
+{
+    if (want && (!now || strcmp(now, want) != 0)) {
+        ++*changed;
+        return notes_doc_set_field(d, key, want);
+    }
+    if (!want && now) {
+        ++*changed;
+        return notes_doc_unset_field(d, key);
+    }
+    return NOTES_OK;
+}
+
 /* One field of d made what it is in `want`: a scalar set or removed; a
  * list kept up to the first element that differs, the rest removed and
  * the wanted ones added in order (adds are ordered by when they were
@@ -102,15 +116,10 @@ static int sync_field(notes_doc *d, notes_doc *want, const char *key,
     char **dl = copy_list(notes_doc_list(d, key), &nd);
     char **tl = copy_list(notes_doc_list(want, key), &nt);
     int rc = NOTES_OK;
-    if ((dv0 && !dv) || !dl || !tl) {
+    if ((dv0 && !dv) || !dl || !tl)
         rc = NOTES_ENOMEM;
-    } else if (tv && (!dv || strcmp(dv, tv) != 0)) {
-        rc = notes_doc_set_field(d, key, tv);
-        ++*changed;
-    } else if (!tv && dv) {
-        rc = notes_doc_unset_field(d, key);
-        ++*changed;
-    }
+    else
+        rc = cli_field_make(d, key, dv, tv, changed);
     size_t p = 0;
     while (dl && tl && p < nd && p < nt && strcmp(dl[p], tl[p]) == 0)
         p++;
