@@ -266,11 +266,10 @@ int cmd_blame(int argc, char **argv, struct cli_ctx *ctx)
     if ((rc = cli_open_note_arg(ctx, argc, argv, "blame", 1, &d)))
         return rc;
     json_t *arr = ctx->json ? json_array() : NULL;
-    if ((rc = cli_blame_lines(ctx, d, arr, NULL)) == 0 && arr) {
-        json_dumpf(arr, stdout, JSON_INDENT(2));
-        putchar('\n');
-    }
-    json_decref(arr);
+    if ((rc = cli_blame_lines(ctx, d, arr, NULL)) == 0)
+        cli_json_out(arr);
+    else
+        json_decref(arr);
     notes_doc_free(d);
     return rc;
 }
