@@ -191,6 +191,35 @@ int cmd_restore(int, char **, struct cli_ctx *);
  * note given, or every note of the replica). */
 void cli_warn_line_conflicts(struct cli_ctx *ctx, notes_doc *d);
 void cli_warn_all_line_conflicts(struct cli_ctx *ctx);
+/* The line conflicts of d (cmd_conflicts.c) into JSON array `arr` when not
+ * NULL, else printed for people; `spec` names the note in the hints.
+ * Returns 0 or an exit code, said. */
+struct json_t;
+int cli_line_conflicts_out(struct cli_ctx *ctx, notes_doc *d,
+                           const char *spec, struct json_t *arr);
+/* What the history commands share (versions.c). */
+/* The first 6 bytes of change i's id in hex, and its time (0 when unknown). */
+void cli_change_hex(notes_doc *d, size_t i, char out[13], uint64_t *ms);
+/* The change `spec` names (an id prefix): its index and id. 0 or the exit
+ * code, said. */
+int cli_change_arg(notes_doc *d, const char *spec, size_t *idx,
+                   uint8_t id[32]);
+/* The whole note as it was once change `spec` was applied (a memory doc:
+ * text, front matter, people). 0 or the exit code, said. */
+int cli_note_at(notes_doc *d, const char *spec, notes_doc **out);
+/* Bytes of the front matter at the start of the Markdown of d (mdn bytes,
+ * cli_render_markdown): everything before the text. */
+size_t cli_fm_bytes(notes_doc *d, size_t mdn);
+/* Scalar field `key` of d, now `now` (NULL: unset), made `want` (NULL:
+ * unset) unless it is that already; *changed counts the write. A NOTES_E*
+ * code. */
+int cli_field_make(notes_doc *d, const char *key, const char *now,
+                   const char *want, size_t *changed);
+/* d's fields, layout ("@...") included, made those of `want`; with fm_only
+ * (an edited front matter) reserved fields other than the layout are kept.
+ * *changed counts the writes. A NOTES_E* code. */
+int cli_sync_fields(notes_doc *d, notes_doc *want, int fm_only,
+                    size_t *changed);
 int cmd_decide(int, char **, struct cli_ctx *);
 int cmd_space(int, char **, struct cli_ctx *);
 int cmd_decisions(int, char **, struct cli_ctx *);
@@ -211,7 +240,6 @@ int cmd_person(int, char **, struct cli_ctx *);
 int cmd_trust(int, char **, struct cli_ctx *);
 int cmd_confirm(int, char **, struct cli_ctx *);
 /* Verifiable exports (cmd_attest.c). */
-struct json_t;
 int cli_is_file(const char *path);
 int cli_verify_file(struct cli_ctx *ctx, const char *path);
 /* `notes verify`: the replica's own files (verify_files.c); returns how
@@ -219,7 +247,7 @@ int cli_verify_file(struct cli_ctx *ctx, const char *path);
 size_t cli_verify_files(struct cli_ctx *ctx, struct json_t **files);
 int cli_verify_files_only(struct cli_ctx *ctx, struct json_t *files, int rc);
 int cli_export_attest(notes_doc *d, const char *out);
-/* Each line of the note with who wrote it (cmd_history.c): into JSON array
+/* Each line of the note with who wrote it (cmd_blame.c): into JSON array
  * `arr` ({"line", "author", "text"}) when not NULL, else printed as
  * `notes blame` does, or when `report` is given (printed first) indented
  * as in the report of `notes verify FILE`. Returns 0 or an exit code. */

@@ -19,8 +19,10 @@ struct ob {
     /* the block being read */
     int open; /* a paragraph or list item is open */
     int emit; /* 0: not an item (just absorbs its lines) */
-    int kind, done, listed;
-    size_t line, cp_start, cp_end, cp_box;
+    /* the item it makes: kind, done, listed, cp_box, line and cp_start are
+     * set when it opens, the rest when it closes */
+    notes_fmt_item cur;
+    size_t cp_end;
     struct notes_fmt__buf text;
     size_t stack[7]; /* open sections by level */
 };
@@ -427,19 +429,13 @@ static int close_block(struct ob *b)
             b->capitem = cap;
         }
         notes_fmt_item *it = &o->items[o->nitems];
-        memset(it, 0, sizeof(*it));
+        *it = b->cur;
         if (notes_fmt__detach(&b->text, &it->text, NULL)) {
             b->open = 0;
             return NOTES_ENOMEM;
         }
         o->nitems++;
-        it->kind = b->kind;
-        it->done = b->done;
-        it->listed = b->listed;
-        it->cp_box = b->cp_box;
-        it->line = b->line;
-        it->cp_start = b->cp_start;
-        it->cp_len = b->cp_end - b->cp_start;
+        it->cp_len = b->cp_end - it->cp_start;
         it->section = current_section(b);
         rc = find_owner(b, it);
         if (!rc && it->kind == NOTES_FMT_ITEM_DECISION && it->owner)
@@ -635,22 +631,25 @@ int notes_fmt_outline_text(const char *text, size_t n,
                 break;
             size_t start = c ? c : ind;
             int task = 0, done = 0;
-            b.cp_box = NONE;
+            size_t box = NONE;
             if (c && len - c >= 3 && s[c] == '[' && s[c + 2] == ']' &&
                 (s[c + 1] == ' ' || s[c + 1] == 'x' || s[c + 1] == 'X') &&
                 (len - c == 3 || s[c + 3] == ' ' || s[c + 3] == '\t')) {
                 task = 1;
                 done = s[c + 1] != ' ';
-                b.cp_box = cp_line + notes_fmt__cp_count(s, c);
+                box = cp_line + notes_fmt__cp_count(s, c);
                 start = trim_left(s, len, c + 3);
             }
             b.open = 1;
-            b.kind = task ? NOTES_FMT_ITEM_TASK : NOTES_FMT_ITEM_DECISION;
             b.emit = task || in_scope(&b);
-            b.done = done;
-            b.listed = c != 0;
-            b.line = lineno;
-            b.cp_start = cp_line + notes_fmt__cp_count(s, start);
+            b.cur = (notes_fmt_item){
+                .kind = task ? NOTES_FMT_ITEM_TASK : NOTES_FMT_ITEM_DECISION,
+                .done = done,
+                .listed = c != 0,
+                .cp_box = box,
+                .line = lineno,
+                .cp_start = cp_line + notes_fmt__cp_count(s, start),
+            };
             b.cp_end = cp_line + notes_fmt__cp_count(s, len);
             notes_fmt__put(&b.text, s + start, len - start);
         } else {

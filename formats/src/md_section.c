@@ -108,19 +108,30 @@ static int insert_at(notes_doc *d, const char *t, size_t n, size_t at,
     return rc;
 }
 
+/* The start of every edit here: a note and the text to add (`add`, else
+ * NOTES_EINVAL saying `missing`), d's text (OUT *t, *n) and its outline *o,
+ * which the caller clears on success; on error there is nothing to clear. */
+static int outline_for_edit(notes_doc *d, const char *add, const char *missing,
+                            const char **t, size_t *n, notes_fmt_outline *o)
+{
+    if (!d || !add)
+        return notes_fmt__fail(NOTES_EINVAL, "%s", missing);
+    *t = notes_doc_text(d, n);
+    int rc = notes_fmt_outline_text(*t, *n, NULL, o);
+    if (rc)
+        notes_fmt_outline_clear(o);
+    return rc;
+}
+
 int notes_fmt_section_append(notes_doc *d, const char *name,
                              const char *create, const char *line)
 {
     size_t n, start, end;
     notes_fmt_outline o;
-    if (!d || !line)
-        return notes_fmt__fail(NOTES_EINVAL, "section: no note or no line");
-    const char *t = notes_doc_text(d, &n);
-    int rc = notes_fmt_outline_text(t, n, NULL, &o);
-    if (rc) {
-        notes_fmt_outline_clear(&o);
+    const char *t;
+    int rc = outline_for_edit(d, line, "section: no note or no line", &t, &n, &o);
+    if (rc)
         return rc;
-    }
     size_t found = NONE;
     for (size_t i = 0; i < o.nsections && found == NONE; i++)
         if (name ? notes_fmt__fold_contains(o.sections[i].title, name)
@@ -151,14 +162,10 @@ int notes_fmt_remark_append(notes_doc *d, const char *text)
 {
     size_t n, start, end, at;
     notes_fmt_outline o;
-    if (!d || !text)
-        return notes_fmt__fail(NOTES_EINVAL, "append: no note or no text");
-    const char *t = notes_doc_text(d, &n);
-    int rc = notes_fmt_outline_text(t, n, NULL, &o);
-    if (rc) {
-        notes_fmt_outline_clear(&o);
+    const char *t;
+    int rc = outline_for_edit(d, text, "append: no note or no text", &t, &n, &o);
+    if (rc)
         return rc;
-    }
     size_t disc = NONE, items = NONE;
     for (size_t i = 0; i < o.nsections; i++) {
         if (disc == NONE && names_discussion(o.sections[i].title) &&

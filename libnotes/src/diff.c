@@ -21,26 +21,15 @@ struct lines {
 
 static int split(const char *t, size_t len, struct lines *l)
 {
-    size_t cap = 16;
+    size_t capp = 0, capn = 0;
+    int rc;
     l->count = 0;
-    l->p = notes__malloc(cap * sizeof(*l->p));
-    l->n = notes__malloc(cap * sizeof(*l->n));
-    if (!l->p || !l->n)
-        return NOTES_ENOMEM;
     for (size_t i = 0; i < len;) {
         const char *nl = memchr(t + i, '\n', len - i);
         size_t e = nl ? (size_t)(nl - t) + 1 : len;
-        if (l->count == cap) {
-            cap *= 2;
-            const char **np = notes__realloc(l->p, cap * sizeof(*np));
-            if (!np)
-                return NOTES_ENOMEM;
-            l->p = np;
-            size_t *nn = notes__realloc(l->n, cap * sizeof(*nn));
-            if (!nn)
-                return NOTES_ENOMEM;
-            l->n = nn;
-        }
+        if ((rc = notes__grow(&l->p, &capp, l->count + 1, sizeof(*l->p), 16)) ||
+            (rc = notes__grow(&l->n, &capn, l->count + 1, sizeof(*l->n), 16)))
+            return rc;
         l->p[l->count] = t + i;
         l->n[l->count++] = e - i;
         i = e;

@@ -138,6 +138,26 @@ static void note_pending_lvs(notes_doc *d, notes_lv first, uint32_t count)
 }
 
 /*
+ * Add one op of `count` events (a delete of count code points at pos, or the
+ * insert of text's count code points) to the oplog on version par (NULL:
+ * the current frontier), numbered after the pending change's events, and
+ * note them as pending. OUT *first: its first event.
+ */
+static int add_op(notes_doc *d, uint32_t agent, const notes_lv *par,
+                  size_t npar, int kind, size_t pos, const char *text,
+                  size_t n, uint32_t count, notes_lv *first)
+{
+    size_t nfr = npar;
+    const notes_lv *fr = par ? par : notes__oplog_frontier(d->op, &nfr);
+    int rc = notes__oplog_add(
+        d->op, agent, (d->pend_seq << 32) | notes__doc_pend_events(d), fr, nfr,
+        kind, (uint32_t)pos, text, n, kind == NOTES__OP_DEL ? count : 0, first);
+    if (!rc)
+        note_pending_lvs(d, *first, count);
+    return rc;
+}
+
+/*
  * Add the events of one splice (del code points at pos, then the ncp code
  * points of text) to the oplog on version `par`, and to the pending change,
  * coalesced with the op before it when it continues it (typing, backspacing).
@@ -155,16 +175,9 @@ static int splice_events(notes_doc *d, const notes_lv *par, size_t npar,
     if ((rc = local_agent(d, &agent)))
         return rc;
     if (del) {
-        const notes_lv *fr = par;
-        size_t nfr = npar;
-        if (!par)
-            fr = notes__oplog_frontier(d->op, &nfr);
-        rc = notes__oplog_add(
-            d->op, agent, (d->pend_seq << 32) | notes__doc_pend_events(d), fr,
-            nfr, NOTES__OP_DEL, (uint32_t)pos, NULL, 0, (uint32_t)del, &first);
-        if (rc)
+        if ((rc = add_op(d, agent, par, npar, NOTES__OP_DEL, pos, NULL, 0,
+                         (uint32_t)del, &first)))
             return rc;
-        note_pending_lvs(d, first, (uint32_t)del);
         *last = chain = first + (notes_lv)del - 1;
         if (par) {
             par = &chain;
@@ -188,16 +201,9 @@ static int splice_events(notes_doc *d, const notes_lv *par, size_t npar,
         }
     }
     if (n) {
-        const notes_lv *fr = par;
-        size_t nfr = npar;
-        if (!par)
-            fr = notes__oplog_frontier(d->op, &nfr);
-        rc = notes__oplog_add(
-            d->op, agent, (d->pend_seq << 32) | notes__doc_pend_events(d), fr,
-            nfr, NOTES__OP_INS, (uint32_t)pos, text, n, 0, &first);
-        if (rc)
+        if ((rc = add_op(d, agent, par, npar, NOTES__OP_INS, pos, text, n, ncp,
+                         &first)))
             return rc;
-        note_pending_lvs(d, first, ncp);
         *last = first + ncp - 1;
         if (!(d->pend_kind == NOTES__K_INS &&
               pos == (size_t)d->pend_pos + d->pend_count)) {

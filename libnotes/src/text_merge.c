@@ -1062,48 +1062,57 @@ int notes__oplog_checkout(struct notes__oplog *op, const notes_lv *version,
     return NOTES_OK;
 }
 
+/*
+ * Replay history(version) (version NULL: the frontier) into *t and list the
+ * ids of its spans in document order: every event (live_only 0), or only
+ * those the version keeps (its origins). OUT *t: the caller releases it,
+ * also on error; *ids (allocated) and *nids, set only on success.
+ */
+static int replay_ids(struct notes__oplog *op, const notes_lv *version,
+                      size_t n, int live_only, struct tracker *t,
+                      notes_lv **ids, size_t *nids)
+{
+    memset(t, 0, sizeof(*t));
+    notes_lv *v;
+    size_t nv;
+    int rc = version ? norm_version(op, version, n, &v, &nv)
+                     : norm_version(op, op->frontier, op->nfrontier, &v, &nv);
+    if (rc)
+        return rc;
+    rc = replay_history(op, v, nv, t);
+    notes__free(v);
+    size_t total = 0;
+    for (size_t i = 0, cnt = tcount(t); !rc && i < cnt; i++)
+        total += live_only ? effv(tat(t, i)) : tat(t, i)->len;
+    notes_lv *res = NULL;
+    if (!rc && !(res = notes__malloc((total ? total : 1) * sizeof(notes_lv))))
+        rc = NOTES_ENOMEM;
+    size_t w = 0;
+    for (size_t i = 0, cnt = tcount(t); !rc && i < cnt; i++) {
+        const struct span *s = tat(t, i);
+        if (live_only && !s->se)
+            continue;
+        for (uint32_t c = 0; c < s->len; c++)
+            res[w++] = s->id + c;
+    }
+    if (rc) {
+        notes__free(res);
+        return rc;
+    }
+    *ids = res;
+    *nids = total;
+    return NOTES_OK;
+}
+
 int notes__oplog_origins(struct notes__oplog *op, const notes_lv *version,
                          size_t n, notes_lv **lvs, size_t *ncp)
 {
     if (!op || !lvs || !ncp)
         return NOTES_EINVAL;
-    notes_lv *v;
-    size_t nv;
-    int rc;
-    if (!version || n == SIZE_MAX)
-        rc = norm_version(op, op->frontier, op->nfrontier, &v, &nv);
-    else
-        rc = norm_version(op, version, n, &v, &nv);
-    if (rc)
-        return rc;
     struct tracker t;
-    rc = replay_history(op, v, nv, &t);
-    notes__free(v);
-    size_t total = 0;
-    for (size_t i = 0, cnt = tcount(&t); !rc && i < cnt; i++)
-        total += effv(tat(&t, i));
-    notes_lv *res = NULL;
-    if (!rc) {
-        res = notes__malloc((total ? total : 1) * sizeof(notes_lv));
-        if (!res)
-            rc = NOTES_ENOMEM;
-    }
-    size_t w = 0;
-    for (size_t i = 0, cnt = tcount(&t); !rc && i < cnt; i++) {
-        const struct span *s = tat(&t, i);
-        if (!s->se)
-            continue;
-        for (uint32_t c = 0; c < s->len; c++)
-            res[w++] = s->id + c;
-    }
+    int rc = replay_ids(op, n == SIZE_MAX ? NULL : version, n, 1, &t, lvs, ncp);
     tracker_release(&t);
-    if (rc) {
-        notes__free(res);
-        return rc;
-    }
-    *lvs = res;
-    *ncp = total;
-    return NOTES_OK;
+    return rc;
 }
 
 int notes__oplog_layout(struct notes__oplog *op, notes_lv **order,
@@ -1113,28 +1122,11 @@ int notes__oplog_layout(struct notes__oplog *op, notes_lv **order,
         return NOTES_EINVAL;
     *order = *del = NULL;
     *norder = 0;
-    notes_lv *v;
-    size_t nv;
-    int rc = norm_version(op, op->frontier, op->nfrontier, &v, &nv);
-    if (rc)
-        return rc;
     struct tracker t;
-    rc = replay_history(op, v, nv, &t);
-    notes__free(v);
+    notes_lv *res;
     size_t total = 0;
-    for (size_t i = 0, cnt = tcount(&t); !rc && i < cnt; i++)
-        total += tat(&t, i)->len;
-    notes_lv *res = NULL;
-    if (!rc && !(res = notes__malloc((total ? total : 1) * sizeof(notes_lv))))
-        rc = NOTES_ENOMEM;
-    size_t w = 0;
-    for (size_t i = 0, cnt = tcount(&t); !rc && i < cnt; i++) {
-        const struct span *s = tat(&t, i);
-        for (uint32_t c = 0; c < s->len; c++)
-            res[w++] = s->id + c;
-    }
+    int rc = replay_ids(op, NULL, 0, 0, &t, &res, &total);
     if (rc) {
-        notes__free(res);
         tracker_release(&t);
         return rc;
     }

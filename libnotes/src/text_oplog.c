@@ -207,7 +207,14 @@ static int cmp_lv(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* State needed to undo an append. */
+/*
+ * What an append changes, and so what undoing it puts back: the column
+ * counts, and the last run of each column (an append may have RLE-merged
+ * into it). One list, so that saving and restoring cannot drift apart.
+ */
+#define UNDO_COUNTS(X) X(n) X(nops) X(naruns) X(ngruns) X(npool) X(ncontent) X(nfrontier)
+#define UNDO_LAST_RUNS(X) X(lastop, ops, nops) X(lastarun, aruns, naruns) X(lastgrun, gruns, ngruns)
+
 struct undo {
     notes_lv n;
     size_t nops, naruns, ngruns, npool, ncontent, nfrontier;
@@ -218,37 +225,27 @@ struct undo {
 
 static void save_undo(const struct notes__oplog *op, struct undo *u)
 {
-    u->n = op->n;
-    u->nops = op->nops;
-    u->naruns = op->naruns;
-    u->ngruns = op->ngruns;
-    u->npool = op->npool;
-    u->ncontent = op->ncontent;
-    u->nfrontier = op->nfrontier;
-    if (op->nops)
-        u->lastop = op->ops[op->nops - 1];
-    if (op->naruns)
-        u->lastarun = op->aruns[op->naruns - 1];
-    if (op->ngruns)
-        u->lastgrun = op->gruns[op->ngruns - 1];
+#define SAVE_COUNT(f) u->f = op->f;
+#define SAVE_LAST(last, col, count) \
+    if (op->count)                   \
+        u->last = op->col[op->count - 1];
+    UNDO_COUNTS(SAVE_COUNT)
+    UNDO_LAST_RUNS(SAVE_LAST)
+#undef SAVE_COUNT
+#undef SAVE_LAST
 }
 
 static void restore_undo(struct notes__oplog *op, const struct undo *u,
                          const notes_lv *oldf)
 {
-    op->n = u->n;
-    op->nops = u->nops;
-    op->naruns = u->naruns;
-    op->ngruns = u->ngruns;
-    op->npool = u->npool;
-    op->ncontent = u->ncontent;
-    if (op->nops)
-        op->ops[op->nops - 1] = u->lastop;
-    if (op->naruns)
-        op->aruns[op->naruns - 1] = u->lastarun;
-    if (op->ngruns)
-        op->gruns[op->ngruns - 1] = u->lastgrun;
-    op->nfrontier = u->nfrontier;
+#define RESTORE_COUNT(f) op->f = u->f;
+#define RESTORE_LAST(last, col, count) \
+    if (op->count)                      \
+        op->col[op->count - 1] = u->last;
+    UNDO_COUNTS(RESTORE_COUNT)
+    UNDO_LAST_RUNS(RESTORE_LAST)
+#undef RESTORE_COUNT
+#undef RESTORE_LAST
     if (u->nfrontier)
         memcpy(op->frontier, oldf, u->nfrontier * sizeof(notes_lv));
 }

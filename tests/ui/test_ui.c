@@ -803,6 +803,12 @@ static void test_ui_edit(void **state)
     assert_true(json_array_size(json_object_get(au, "spans")) >= 1);
     assert_int_equal(json_array_size(json_object_get(au, "authors")), 1);
     json_decref(au);
+    /* A fault the page reports (with or without a message) is only logged:
+     * the connection stays and answers the next request. */
+    ws_send(a, "{\"t\":\"error\",\"message\":\"boom\"}");
+    ws_send(a, "{\"t\":\"error\"}");
+    ws_send(a, "{\"t\":\"history\"}");
+    json_decref(ws_expect(a, "history"));
     close(a);
     close(b);
 }

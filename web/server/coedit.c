@@ -774,6 +774,42 @@ void notes_web__note_reopen(struct unote *n)
     notes_web__note_flush_remote(n);
 }
 
+static void page_authorship(struct page *pg, json_t *msg)
+{
+    (void)msg;
+    notes_web__page_authorship(pg);
+}
+
+static void page_history(struct page *pg, json_t *msg)
+{
+    (void)msg;
+    notes_web__page_history(pg);
+}
+
+/* {"t":"error","message"}: the page reports a fault of its own; log it. */
+static void page_reported(struct page *pg, json_t *msg)
+{
+    const char *m = json_string_value(json_object_get(msg, "message"));
+    notes_web__log(pg->note->ui, "page %s: %s", pg->session,
+                   m ? m : "(no message)");
+}
+
+/* What each type of page message ({"t": type, ...}) asks for. */
+static const struct {
+    const char *type;
+    void (*fn)(struct page *pg, json_t *msg);
+} page_handlers[] = {
+    {"push", page_push},
+    {"pull", page_pull},
+    {"cursor", notes_web__page_cursor},
+    {"authorship", page_authorship},
+    {"history", page_history},
+    {"at", notes_web__page_at},
+    {"confirm", notes_web__page_confirm},
+    {"resolve", notes_web__page_resolve},
+    {"error", page_reported},
+};
+
 void notes_web__page_message(struct page *pg, const char *p, size_t n)
 {
     json_error_t err;
@@ -785,27 +821,12 @@ void notes_web__page_message(struct page *pg, const char *p, size_t n)
         json_decref(msg);
         return;
     }
-    if (strcmp(t, "push") == 0)
-        page_push(pg, msg);
-    else if (strcmp(t, "pull") == 0)
-        page_pull(pg, msg);
-    else if (strcmp(t, "cursor") == 0)
-        notes_web__page_cursor(pg, msg);
-    else if (strcmp(t, "authorship") == 0)
-        notes_web__page_authorship(pg);
-    else if (strcmp(t, "history") == 0)
-        notes_web__page_history(pg);
-    else if (strcmp(t, "at") == 0)
-        notes_web__page_at(pg, msg);
-    else if (strcmp(t, "confirm") == 0)
-        notes_web__page_confirm(pg, msg);
-    else if (strcmp(t, "resolve") == 0)
-        notes_web__page_resolve(pg, msg);
-    else if (strcmp(t, "error") == 0)
-        notes_web__log(pg->note->ui, "page %s: %s", pg->session,
-               json_string_value(json_object_get(msg, "message"))
-                   ? json_string_value(json_object_get(msg, "message"))
-                   : "(no message)");
+    size_t i = 0;
+    while (i < sizeof(page_handlers) / sizeof(*page_handlers) &&
+           strcmp(t, page_handlers[i].type) != 0)
+        i++;
+    if (i < sizeof(page_handlers) / sizeof(*page_handlers))
+        page_handlers[i].fn(pg, msg);
     else
         notes_web__page_close(pg, "unknown message type");
     json_decref(msg);

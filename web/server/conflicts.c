@@ -149,10 +149,8 @@ void notes_web__page_resolve(struct page *pg, json_t *msg)
     if (rc || n->reset) {
         json_decref(out);
         if (rc) {
-            notes_web__log(n->ui, "note %.8s: resolve refused: %s (%s)", n->hex,
-                           notes_strerror(rc), notes_last_detail());
-            notes_web__note_reopen(n);
-            notes_web__page_error(pg, "the choice could not be stored");
+            notes_web__page_refused(pg, n, "resolve", rc,
+                                    "the choice could not be stored");
         } else {
             notes_web__note_flush_remote(n);
         }

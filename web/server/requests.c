@@ -248,6 +248,19 @@ void notes_web__page_error(struct page *pg, const char *message)
 }
 
 /*
+ * A change the page asked for (`what`) could not be stored (rc): log why,
+ * drop what the doc holds uncommitted, and tell the page `message`.
+ */
+void notes_web__page_refused(struct page *pg, struct unote *n,
+                             const char *what, int rc, const char *message)
+{
+    notes_web__log(n->ui, "note %.8s: %s refused: %s (%s)", n->hex, what,
+                   notes_strerror(rc), notes_last_detail());
+    notes_web__note_reopen(n);
+    notes_web__page_error(pg, message);
+}
+
+/*
  * {"t":"confirm","id","text","owner"}: sign "I confirm that item ID reads
  * TEXT, owned by OWNER" (notes confirm). The page sends what it shows; if
  * the item no longer reads so (someone changed it meanwhile), nothing is
@@ -305,10 +318,8 @@ void notes_web__page_confirm(struct page *pg, json_t *msg)
         if (!rc && !again)
             rc = notes_doc_commit(n->d, NULL);
         if (rc) {
-            notes_web__log(n->ui, "note %.8s: confirm refused: %s (%s)", n->hex,
-                   notes_strerror(rc), notes_last_detail());
-            notes_web__note_reopen(n);
-            notes_web__page_error(pg, "the confirmation could not be stored");
+            notes_web__page_refused(pg, n, "confirm", rc,
+                                    "the confirmation could not be stored");
         } else {
             notes_web__log(n->ui, "note %.8s: page %s confirmed item %s", n->hex,
                    pg->session, id);

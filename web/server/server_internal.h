@@ -287,6 +287,10 @@ void notes_web__page_at(struct page *pg, json_t *msg);
 void notes_web__page_confirm(struct page *pg, json_t *msg);
 /* A refusal the page shows ({"t":"error"}); the connection stays. */
 void notes_web__page_error(struct page *pg, const char *message);
+/* A change the page asked for (`what`: "confirm", "resolve") could not be
+ * stored: log rc and the detail, reopen the note, and send `message`. */
+void notes_web__page_refused(struct page *pg, struct unote *n,
+                             const char *what, int rc, const char *message);
 
 /* ---- conflicts.c ---- */
 json_t *notes_web__conflicts_json(struct unote *n);
