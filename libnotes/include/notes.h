@@ -599,6 +599,26 @@ NOTES_API NOTES_NODISCARD int notes_doc_commit_at(notes_doc *d,
 NOTES_API NOTES_NODISCARD int notes_doc_compact(notes_doc *d, int level);
 /* Re-read the log for changes appended by other processes. */
 NOTES_API NOTES_NODISCARD int notes_doc_refresh(notes_doc *d);
+/*
+ * Deferred durability, for a daemon on the live path (docs/design.md,
+ * "Durability"). By default a commit or a merge returns once its log record
+ * and then the note's state file are synced (two fdatasyncs). With
+ * NOTES_DEFER_STATE the state file is written by notes_doc_flush instead;
+ * with NOTES_DEFER_MERGE a merge's log record is synced there too (changes
+ * from peers: a crash of the machine loses at most what a peer still has).
+ * A commit's record is always synced before it returns: a change signed
+ * here is never told to anyone before it is durable. Subscribers
+ * (notes_subscribe) are told at once either way. Until the flush the state
+ * lags the log, which a reader takes as a whole log with an
+ * unacknowledged tail, never as damage. notes_doc_free flushes.
+ */
+#define NOTES_DEFER_STATE 1u
+#define NOTES_DEFER_MERGE 2u
+NOTES_API void notes_doc_set_defer(notes_doc *d, unsigned flags);
+/* Whether a deferred write waits for notes_doc_flush. */
+NOTES_API int notes_doc_needs_flush(const notes_doc *d);
+/* Make what was deferred durable: the log synced, the state written. */
+NOTES_API NOTES_NODISCARD int notes_doc_flush(notes_doc *d);
 
 /* ---- History --------------------------------------------------------- */
 

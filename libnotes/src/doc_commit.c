@@ -205,11 +205,19 @@ int notes_doc_commit(notes_doc *d, uint8_t id_out[32])
         size_t len = c->nbytes;
         struct notes__log_mark mark;
         notes__log_mark(d->log, &mark);
+        /* A change signed here is durable before anyone hears of it, even
+         * when the state is deferred: a crash must not make this device
+         * sign another change with the same seq (equivocation). */
         rc = notes__log_append(d->log, &bytes, &len, 1, 3);
+        if (rc == NOTES_OK)
+            d->dirty &= ~NOTES__DIRTY_LOG; /* the sync covered every record */
         /* Acknowledged only once the state says so; else taken back (no
-         * other process can have read it: we hold the lock). */
-        if (rc == NOTES_OK && (rc = notes__doc_save_state(d)) &&
-            notes__log_undo(d->log, &mark) != NOTES_OK)
+         * other process can have read it: we hold the lock). Deferred:
+         * the state follows in notes_doc_flush, the log is whole already. */
+        if (rc == NOTES_OK && (d->defer & NOTES_DEFER_STATE))
+            notes__doc_written_later(d);
+        else if (rc == NOTES_OK && (rc = notes__doc_save_state(d)) &&
+                 notes__log_undo(d->log, &mark) != NOTES_OK)
             rc = NOTES_EIO;
     }
     if (rc) {

@@ -233,13 +233,22 @@ int notes_doc_merge(notes_doc *d, const uint8_t *bytes, size_t nbytes,
                 lens[j] = d->e[before + j].c->nbytes;
             }
             struct notes__log_mark mark;
+            /* Deferred, peers' changes are written but synced later: a
+             * crash of the machine loses at most what a peer still has. */
+            int later = (d->defer & NOTES_DEFER_MERGE) != 0;
             rc = notes__doc_ensure_log(d, 1);
             if (rc == NOTES_OK) {
                 notes__log_mark(d->log, &mark);
-                rc = notes__log_append(d->log, ptrs, lens, k, 3);
+                rc = notes__log_write(d->log, ptrs, lens, k, 3, !later);
             }
-            if (rc == NOTES_OK && (rc = notes__doc_save_state(d)) &&
-                notes__log_undo(d->log, &mark) != NOTES_OK)
+            if (rc == NOTES_OK && later)
+                d->dirty |= NOTES__DIRTY_LOG;
+            else if (rc == NOTES_OK)
+                d->dirty &= ~NOTES__DIRTY_LOG;
+            if (rc == NOTES_OK && (d->defer & (NOTES_DEFER_STATE | NOTES_DEFER_MERGE)))
+                notes__doc_written_later(d);
+            else if (rc == NOTES_OK && (rc = notes__doc_save_state(d)) &&
+                     notes__log_undo(d->log, &mark) != NOTES_OK)
                 rc = NOTES_EIO;
         }
         notes__free(ptrs);

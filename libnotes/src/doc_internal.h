@@ -101,6 +101,11 @@ struct field {
     unsigned gen_reg, gen_list; /* doc->gen they were computed at, 0: never */
 };
 
+/* What a deferred write left for notes_doc_flush: the log's sync (records
+ * written, not synced), the state file (it lags the log). */
+#define NOTES__DIRTY_LOG 1u
+#define NOTES__DIRTY_STATE 2u
+
 struct notes_doc {
     notes_replica *r;       /* NULL for a document kept only in memory */
     const notes_identity *mem_id; /* the signer of a memory document */
@@ -151,6 +156,8 @@ struct notes_doc {
     size_t ncerth, capcerth;
     int tainted;             /* the log held refused changes: never vouch
                               * for it with the local MAC */
+    unsigned defer;          /* NOTES_DEFER_* (notes_doc_set_defer) */
+    unsigned dirty;          /* NOTES__DIRTY_*: what notes_doc_flush owes */
     size_t len;              /* text length in code points, if len_ok */
     int len_ok;              /* asking the text buffer closes its gap */
 };
@@ -236,6 +243,8 @@ int notes__doc_batch_decode(struct batch *b, const uint8_t *p, size_t n,
 int notes__doc_batch_ingest(struct notes_doc *d, struct batch *b, int stop,
                             refuse_fn refuse, void *ctx, size_t *nsig);
 void notes__doc_batch_release(struct batch *b);
+/* After a deferred write: the state is owed, the subscribers told now. */
+void notes__doc_written_later(notes_doc *d);
 int notes__doc_collect_cb(void *ctx, const uint8_t *p, size_t n,
                           const uint8_t *id);
 int notes__doc_count_refusal(void *ctx, int rc);

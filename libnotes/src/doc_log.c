@@ -273,7 +273,13 @@ int notes__doc_save_state(notes_doc *d)
     uint8_t(*heads)[32] = NULL;
     uint32_t nh = 0, k = 0;
     const uint8_t *mine;
-    int rc = notes__doc_heads_raw(d, &heads, &nh);
+    int rc;
+    /* The state never claims a record that is not durable: a deferred
+     * merge's records are synced first. */
+    if ((d->dirty & NOTES__DIRTY_LOG) && (rc = notes__log_sync(d->log)))
+        return rc;
+    d->dirty &= ~NOTES__DIRTY_LOG;
+    rc = notes__doc_heads_raw(d, &heads, &nh);
     if (rc)
         return rc;
     for (uint32_t i = 0; i < d->st.nheads; i++)
@@ -303,9 +309,46 @@ int notes__doc_save_state(notes_doc *d)
     rc = notes__state_save(path, d->id, &st);
     if (rc == NOTES_OK) {
         d->st = st;
+        d->dirty = 0;
         notes__doc_assess(d);
     }
     notes__free(path);
+    return rc;
+}
+
+void notes__doc_written_later(notes_doc *d)
+{
+    char *path = notes__replica_state_path(d->r, d->id);
+    d->dirty |= NOTES__DIRTY_STATE;
+    if (path) /* else the caller's file watcher still tells */
+        notes__notify_later(path, d->id);
+    notes__free(path);
+}
+
+void notes_doc_set_defer(notes_doc *d, unsigned flags)
+{
+    if (d)
+        d->defer = flags & (NOTES_DEFER_STATE | NOTES_DEFER_MERGE);
+}
+
+int notes_doc_needs_flush(const notes_doc *d)
+{
+    return d && d->dirty != 0;
+}
+
+int notes_doc_flush(notes_doc *d)
+{
+    int rc;
+    if (!d || !d->r || !d->log || !d->dirty)
+        return NOTES_OK;
+    if ((rc = notes__doc_lock(d, 1)))
+        return rc;
+    /* Other handles' newer writes first (when no local edit waits on this
+     * one), so that the state claims what they acknowledged as well. */
+    rc = d->has_pend ? notes__doc_load_state(d) : notes__doc_prepare_write(d, 0);
+    if (rc == NOTES_OK && d->log)
+        rc = notes__doc_save_state(d);
+    notes__doc_unlock(d);
     return rc;
 }
 const uint8_t *notes_doc_id(const notes_doc *d)

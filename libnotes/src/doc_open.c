@@ -61,6 +61,13 @@ void notes_doc_free(notes_doc *d)
 {
     if (!d)
         return;
+    if (d->dirty) {
+        /* Best effort: if it fails the state lags the log, which a reader
+         * takes as an unacknowledged tail (a deferred merge's records may
+         * then be lost to a crash of the machine: peers still have them). */
+        int rc = notes_doc_flush(d);
+        (void)rc;
+    }
     for (size_t i = 0; i < d->ne; i++) {
         notes__change_free(d->e[i].c);
         notes__free(d->e[i].ver);

@@ -704,6 +704,17 @@ static int make_record(struct notes_buf *rec, int type, const uint8_t *raw,
 int notes__log_append(struct notes__log *lg, const uint8_t *const *changes,
                       const size_t *lens, size_t n, int level)
 {
+    return notes__log_write(lg, changes, lens, n, level, 1);
+}
+
+int notes__log_sync(struct notes__log *lg)
+{
+    return fdatasync(lg->fd) == 0 ? NOTES_OK : io_fail("cannot sync", lg->path);
+}
+
+int notes__log_write(struct notes__log *lg, const uint8_t *const *changes,
+                     const size_t *lens, size_t n, int level, int sync)
+{
     struct notes_buf raw, rec;
     int rc;
 
@@ -713,7 +724,7 @@ int notes__log_append(struct notes__log *lg, const uint8_t *const *changes,
         (rc = make_record(&rec, NOTES__REC_CHANGES, raw.data, raw.len, level)))
         goto out;
     if (notes__write_all(lg->fd, rec.data, rec.len, (off_t)lg->end) != 0 ||
-        fdatasync(lg->fd) != 0) {
+        (sync && fdatasync(lg->fd) != 0)) {
         rc = io_fail("cannot append to", lg->path);
         /* Leave no partial record behind for the next reader. */
         if (ftruncate(lg->fd, (off_t)lg->end) == 0)

@@ -105,6 +105,12 @@ int notes__log_repair(struct notes__log *lg, int damage, char **aside);
  */
 int notes__log_append(struct notes__log *lg, const uint8_t *const *changes,
                       const size_t *lens, size_t n, int level);
+/* The same, with sync 0: written, not yet synced (notes__log_sync does it;
+ * until then a crash of the machine may take the record back). */
+int notes__log_write(struct notes__log *lg, const uint8_t *const *changes,
+                     const size_t *lens, size_t n, int level, int sync);
+/* fdatasync the log: every record written so far is durable. */
+int notes__log_sync(struct notes__log *lg);
 /*
  * Where a log stands, and going back there: a write that cannot be
  * acknowledged (its state could not be recorded) is taken back whole.

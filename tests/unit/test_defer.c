@@ -1,0 +1,286 @@
+/*
+ * test_defer.c: deferred durability (notes_doc_set_defer, notes_doc_flush),
+ * what a daemon on the live path uses. The rules checked here:
+ * - subscribers are told at once, the state file waits for the flush;
+ * - a commit's record is synced before the commit returns, a deferred
+ *   merge's is not: a crash of the machine that loses it leaves a note
+ *   that opens whole (the state never claimed it), without the change;
+ * - once flushed, the state claims the records, so losing them is damage;
+ * - a flush after another handle's commit does not take its claims back;
+ * - notes_doc_free flushes.
+ * A crash of the machine is simulated by cutting the log back to its size
+ * before the unsynced write (what the page cache would have lost).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "internal.h"
+#include "tmpdir.h"
+
+static int told;
+
+static void on_change(void *arg, const char *home, const uint8_t id[16])
+{
+    (void)arg;
+    (void)home;
+    (void)id;
+    told++;
+}
+
+static char *note_file(const char *home, const uint8_t id[16], const char *ext)
+{
+    char hex[33], name[64];
+    notes__hex(hex, id, 16);
+    snprintf(name, sizeof(name), "notes/%s.%s", hex, ext);
+    return test_path(home, name);
+}
+
+static long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+static uint8_t *slurp(const char *path, size_t *n)
+{
+    uint8_t *p = NULL;
+    assert_int_equal(notes__read_file(path, 1u << 20, &p, n), NOTES_OK);
+    return p;
+}
+
+static int same_file(const char *path, const uint8_t *was, size_t n)
+{
+    size_t m;
+    uint8_t *now = slurp(path, &m);
+    int same = m == n && memcmp(now, was, n) == 0;
+    notes__free(now);
+    return same;
+}
+
+/* A note with "base" committed in replica `home`, and a bundle of one more
+ * change ("+peer") made on another replica that has the note too. */
+struct fixture {
+    char *dir, *home, *home2;
+    notes_replica *r, *r2;
+    uint8_t id[16];
+    uint8_t *bundle;
+    size_t nb;
+};
+
+static void setup_fixture(struct fixture *f)
+{
+    notes_doc *d, *d2;
+    uint8_t *b0;
+    size_t n0, added;
+    f->dir = test_tmpdir("defer");
+    f->home = test_path(f->dir, "a");
+    f->home2 = test_path(f->dir, "b");
+    assert_int_equal(notes_replica_create(f->home, "ana", NULL, &f->r), NOTES_OK);
+    assert_int_equal(notes_replica_unlock(f->r, NULL), NOTES_OK);
+    assert_int_equal(notes_replica_create(f->home2, "bo", NULL, &f->r2), NOTES_OK);
+    assert_int_equal(notes_replica_unlock(f->r2, NULL), NOTES_OK);
+    assert_int_equal(notes_doc_create(f->r, &d), NOTES_OK);
+    assert_int_equal(notes_doc_splice(d, 0, 0, "base", 4), NOTES_OK);
+    assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
+    memcpy(f->id, notes_doc_id(d), 16);
+    assert_int_equal(notes_doc_export(d, NULL, 0, &b0, &n0), NOTES_OK);
+    notes_doc_free(d);
+    assert_int_equal(notes_doc_create_id(f->r2, f->id, &d2), NOTES_OK);
+    assert_int_equal(notes_doc_merge(d2, b0, n0, &added), NOTES_OK);
+    notes__free(b0);
+    assert_int_equal(notes_doc_splice(d2, 4, 0, "+peer", 5), NOTES_OK);
+    assert_int_equal(notes_doc_commit(d2, NULL), NOTES_OK);
+    assert_int_equal(notes_doc_export(d2, NULL, 0, &f->bundle, &f->nb), NOTES_OK);
+    notes_doc_free(d2);
+}
+
+static void teardown_fixture(struct fixture *f)
+{
+    notes__free(f->bundle);
+    notes_replica_free(f->r);
+    notes_replica_free(f->r2);
+    free(f->home);
+    free(f->home2);
+    test_rmtree(f->dir);
+}
+
+static void expect_text(notes_replica *r, const uint8_t id[16], const char *want,
+                        int intact)
+{
+    notes_doc *d;
+    size_t n;
+    assert_int_equal(notes_doc_open(r, id, &d), NOTES_OK);
+    const char *t = notes_doc_text(d, &n);
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(t, want, n);
+    if (intact)
+        assert_int_equal(notes_doc_intact(d), NOTES_OK);
+    else
+        assert_int_not_equal(notes_doc_intact(d), NOTES_OK);
+    notes_doc_free(d);
+}
+
+static void test_deferred_merge(void **state)
+{
+    (void)state;
+    struct fixture f;
+    notes_doc *d;
+    size_t added, sn;
+    setup_fixture(&f);
+    char *log = note_file(f.home, f.id, "log"), *st = note_file(f.home, f.id, "state");
+    long before = file_size(log);
+    uint8_t *st0 = slurp(st, &sn);
+
+    /* In a child that then dies without a flush (the process of a daemon
+     * that crashed), so no exit path writes the state. */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int ok = notes_doc_open(f.r, f.id, &d) == NOTES_OK;
+        if (ok) {
+            notes_doc_set_defer(d, NOTES_DEFER_MERGE);
+            told = 0;
+            ok = notes_subscribe(on_change, NULL) == NOTES_OK &&
+                 notes_doc_merge(d, f.bundle, f.nb, &added) == NOTES_OK &&
+                 added == 1 && told >= 1 && /* told at once */
+                 notes_doc_needs_flush(d) && same_file(st, st0, sn);
+        }
+        _exit(ok ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_true(file_size(log) > before); /* written */
+    assert_true(same_file(st, st0, sn));  /* the state waited */
+    /* Another handle reads the change; the lagging state is no damage. */
+    expect_text(f.r, f.id, "base+peer", 1);
+
+    /* The machine crashes too: the unsynced record is lost. The note opens
+     * whole, without it; nothing claimed it. */
+    long after = file_size(log);
+    assert_int_equal(truncate(log, before), 0);
+    expect_text(f.r, f.id, "base", 1);
+
+    /* The same merge again (a peer sends it again), now flushed: the state
+     * claims the record, and losing it then is reported. */
+    assert_int_equal(notes_doc_open(f.r, f.id, &d), NOTES_OK);
+    notes_doc_set_defer(d, NOTES_DEFER_MERGE);
+    assert_int_equal(notes_doc_merge(d, f.bundle, f.nb, &added), NOTES_OK);
+    assert_int_equal(added, 1);
+    assert_int_equal(file_size(log), after);
+    assert_int_equal(notes_doc_flush(d), NOTES_OK);
+    assert_false(notes_doc_needs_flush(d));
+    assert_false(same_file(st, st0, sn));
+    assert_int_equal(notes_doc_flush(d), NOTES_OK); /* nothing owed: a no-op */
+    notes_doc_free(d);
+    expect_text(f.r, f.id, "base+peer", 1);
+    assert_int_equal(truncate(log, before), 0);
+    expect_text(f.r, f.id, "base", 0);
+
+    notes__free(st0);
+    free(log);
+    free(st);
+    teardown_fixture(&f);
+}
+
+/* Without NOTES_DEFER_MERGE a merge is synced and its state written before
+ * it returns, as before. */
+static void test_default_is_durable(void **state)
+{
+    (void)state;
+    struct fixture f;
+    notes_doc *d;
+    size_t added, sn;
+    setup_fixture(&f);
+    char *st = note_file(f.home, f.id, "state");
+    uint8_t *st0 = slurp(st, &sn);
+    assert_int_equal(notes_doc_open(f.r, f.id, &d), NOTES_OK);
+    assert_int_equal(notes_doc_merge(d, f.bundle, f.nb, &added), NOTES_OK);
+    assert_false(notes_doc_needs_flush(d));
+    assert_false(same_file(st, st0, sn));
+    notes_doc_free(d);
+    notes__free(st0);
+    free(st);
+    teardown_fixture(&f);
+}
+
+static void test_deferred_commit(void **state)
+{
+    (void)state;
+    struct fixture f;
+    notes_doc *d, *other;
+    size_t sn;
+    setup_fixture(&f);
+    char *log = note_file(f.home, f.id, "log"), *st = note_file(f.home, f.id, "state");
+    uint8_t *st0 = slurp(st, &sn);
+
+    assert_int_equal(notes_doc_open(f.r, f.id, &d), NOTES_OK);
+    notes_doc_set_defer(d, NOTES_DEFER_STATE | NOTES_DEFER_MERGE);
+    assert_int_equal(notes_doc_splice(d, 4, 0, " one", 4), NOTES_OK);
+    assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
+    assert_true(notes_doc_needs_flush(d));
+    assert_true(same_file(st, st0, sn));
+    long one = file_size(log);
+
+    /* Another handle commits meanwhile (and writes the state, claiming
+     * both records); the deferred flush afterwards must not take that back. */
+    assert_int_equal(notes_doc_open(f.r, f.id, &other), NOTES_OK);
+    assert_int_equal(notes_doc_splice(other, 8, 0, " two", 4), NOTES_OK);
+    assert_int_equal(notes_doc_commit(other, NULL), NOTES_OK);
+    notes_doc_free(other);
+    assert_int_equal(notes_doc_flush(d), NOTES_OK);
+    notes_doc_free(d);
+    expect_text(f.r, f.id, "base one two", 1);
+    assert_int_equal(truncate(log, one), 0); /* "two" was acknowledged */
+    expect_text(f.r, f.id, "base one", 0);
+
+    notes__free(st0);
+    free(log);
+    free(st);
+    teardown_fixture(&f);
+}
+
+/* notes_doc_free flushes what a handle owes. */
+static void test_free_flushes(void **state)
+{
+    (void)state;
+    struct fixture f;
+    notes_doc *d;
+    size_t sn;
+    setup_fixture(&f);
+    char *log = note_file(f.home, f.id, "log"), *st = note_file(f.home, f.id, "state");
+    long before = file_size(log);
+    uint8_t *st0 = slurp(st, &sn);
+    assert_int_equal(notes_doc_open(f.r, f.id, &d), NOTES_OK);
+    notes_doc_set_defer(d, NOTES_DEFER_STATE);
+    assert_int_equal(notes_doc_splice(d, 0, 0, "> ", 2), NOTES_OK);
+    assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
+    assert_true(same_file(st, st0, sn));
+    notes_doc_free(d);
+    assert_false(same_file(st, st0, sn));
+    assert_int_equal(truncate(log, before), 0);
+    expect_text(f.r, f.id, "base", 0); /* the commit was acknowledged */
+    notes__free(st0);
+    free(log);
+    free(st);
+    teardown_fixture(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_deferred_merge),
+        cmocka_unit_test(test_default_is_durable),
+        cmocka_unit_test(test_deferred_commit),
+        cmocka_unit_test(test_free_flushes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
