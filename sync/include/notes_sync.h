@@ -272,6 +272,15 @@ NOTES_API int notes_sync_session_merge_pending(const notes_sync_session *s);
  * bundle is refused or what follows fails it.
  */
 NOTES_API NOTES_NODISCARD int notes_sync_session_apply(notes_sync_session *s);
+/*
+ * A live session stores what peers push with deferred durability
+ * (notes_doc_set_defer: the log's sync and the state file wait), so that the
+ * page and the other peers hear of a change before the disk has it; the
+ * caller flushes soon after (the hub: 20 ms later). Whether a flush is owed,
+ * and the flush itself (NOTES_OK, or the first error of a note's flush).
+ */
+NOTES_API int notes_sync_session_needs_flush(const notes_sync_session *s);
+NOTES_API NOTES_NODISCARD int notes_sync_session_flush(notes_sync_session *s);
 /* enum notes_sync_state. */
 NOTES_API int notes_sync_state(const notes_sync_session *s);
 /* Whether the session has bytes or work left to send. */

@@ -282,6 +282,8 @@ static void on_merge(uv_idle_t *t)
     if (c->closing)
         return;
     conn_input_done(c, notes_sync_session_apply(c->s), 0, frames);
+    if (!c->closing && notes_sync_session_needs_flush(c->s))
+        notes_sync__hub_flush_soon(c->hub);
 }
 
 static void on_write(uv_write_t *req, int status)

@@ -205,6 +205,26 @@ static void hub_closed(uv_handle_t *hd)
     notes_sync__hub_check_done(h);
 }
 
+/* 20 ms: after the pushed change reached the page and the other peers
+ * (their writes go out on the loop's next turns), before the next keystroke
+ * of someone typing at 20 keys/s; one flush covers what came meanwhile. */
+#define FLUSH_MS 20
+
+static void on_flush_timer(uv_timer_t *t)
+{
+    struct notes_sync_hub *h = t->data;
+    for (struct conn *c = h->conns; c; c = c->next)
+        if (c->s && notes_sync_session_flush(c->s) != NOTES_OK)
+            notes_sync__hub_log(h, "cannot make a pushed change durable: %s",
+                                notes_sync_last_detail());
+}
+
+void notes_sync__hub_flush_soon(struct notes_sync_hub *h)
+{
+    if (h->flush_timer_init && !uv_is_active((uv_handle_t *)&h->flush_timer))
+        uv_timer_start(&h->flush_timer, on_flush_timer, FLUSH_MS, 0);
+}
+
 static void dial_closed(uv_handle_t *hd)
 {
     struct dial *d = hd->data;
@@ -260,6 +280,11 @@ void notes_sync__hub_maybe_stop(struct notes_sync_hub *h)
         if (h->state_timer_init) {
             h->state_timer_init = 0;
             uv_close((uv_handle_t *)&h->state_timer, hub_closed);
+        }
+        if (h->flush_timer_init) {
+            /* Closing sessions free their notes, which flushes them. */
+            h->flush_timer_init = 0;
+            uv_close((uv_handle_t *)&h->flush_timer, hub_closed);
         }
         /* Live sessions between rounds end now; the others say goodbye
          * after their round. */
@@ -683,6 +708,12 @@ int notes_sync_hub_start(uv_loop_t *loop, const char *home,
             else
                 uv_close((uv_handle_t *)&h->watch, hub_closed);
         }
+    }
+    if (h->cfg.live) {
+        uv_timer_init(h->loop, &h->flush_timer);
+        h->flush_timer.data = h;
+        h->flush_timer_init = 1;
+        h->nhandles++;
     }
     if (h->lock) {
         uv_timer_init(h->loop, &h->state_timer);

@@ -302,6 +302,27 @@ int notes_sync__doc_get(notes_sync_session *s, const uint8_t id[16], notes_doc *
     return NOTES_OK;
 }
 
+int notes_sync_session_needs_flush(const notes_sync_session *s)
+{
+    for (size_t i = 0; s && i < DOC_CACHE; i++)
+        if (notes_doc_needs_flush(s->docs[i].d))
+            return 1;
+    return 0;
+}
+
+int notes_sync_session_flush(notes_sync_session *s)
+{
+    int first = NOTES_OK;
+    for (size_t i = 0; s && i < DOC_CACHE; i++) {
+        int rc = notes_doc_flush(s->docs[i].d);
+        if (rc && !first) {
+            first = rc;
+            notes_sync__detail("%s", notes_last_detail());
+        }
+    }
+    return first;
+}
+
 struct known_note *notes_sync__known_find(notes_sync_session *s,
                                           const uint8_t id[16])
 {

@@ -196,6 +196,10 @@ static int merge_bundle(notes_sync_session *s)
     } else {
         size_t nbefore = notes_doc_change_count(d);
         int was_known = !cached || at_known(s, s->rb_id, d);
+        /* Live: the page and other peers are told before the disk syncs;
+         * the caller's flush follows (notes_sync_session_flush). */
+        if (s->live && cached)
+            notes_doc_set_defer(d, NOTES_DEFER_STATE | NOTES_DEFER_MERGE);
         rc = notes_doc_merge(d, s->rb.data, s->rb.len, &added);
         /* The peer holds what it sent and what it was known to hold. When
          * our copy held just that before (or nothing: a note new here) and

@@ -159,6 +159,11 @@ struct notes_sync_hub {
     size_t nctls;
     uv_timer_t state_timer;
     int state_timer_init;
+    /* live: what pushes stored with deferred durability is flushed this
+     * long after (notes_sync_session_flush), once the page and the other
+     * peers have heard of it */
+    uv_timer_t flush_timer;
+    int flush_timer_init;
     int state_failed;         /* a write failed (said once) */
     uint64_t started;         /* Unix ms */
     /* presence relay: the newest seq seen per (note, key) */
@@ -270,6 +275,8 @@ int notes_sync__hub_load(struct notes_sync_hub *h, const char *home, const char 
 __attribute__((format(printf, 2, 3))) void notes_sync__hub_log(void *ud,
                                                          const char *fmt, ...);
 void notes_sync__hub_maybe_stop(struct notes_sync_hub *h);
+/* A session owes a flush: run the hub's flush timer if it is not running. */
+void notes_sync__hub_flush_soon(struct notes_sync_hub *h);
 void notes_sync__hub_check_done(struct notes_sync_hub *h);
 void notes_sync__hub_unload(notes_replica *r, notes_identity *id,
                        notes_sync_space *spaces, size_t n);

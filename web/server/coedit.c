@@ -482,6 +482,9 @@ int notes_web__note_open(notes_web *ui, const uint8_t id[16], struct unote **out
         free(n);
         return NOTES_ENOMEM;
     }
+    /* A page's edit is told to sync (and so to peers) once its record is
+     * synced; the state file follows on the flush timer. */
+    notes_doc_set_defer(n->d, NOTES_DEFER_STATE);
     notes_doc_observe(n->d, on_text, n);
     marks_heads(n);
     taken_load(n);
@@ -493,6 +496,26 @@ int notes_web__note_open(notes_web *ui, const uint8_t id[16], struct unote **out
     ui->notes = n;
     *out = n;
     return NOTES_OK;
+}
+
+/* The state files the open notes' commits deferred, 20 ms later (what
+ * came meanwhile shares the flush; notes_doc_free flushes at release). */
+#define FLUSH_MS 20
+
+static void on_flush_timer(uv_timer_t *t)
+{
+    notes_web *ui = t->data;
+    for (struct unote *n = ui->notes; n; n = n->next)
+        if (notes_doc_flush(n->d) != NOTES_OK)
+            notes_web__log(ui, "note %.8s: cannot write its state: %s",
+                           n->hex, notes_last_detail());
+}
+
+void notes_web__flush_soon(notes_web *ui)
+{
+    if (ui->timing && !ui->stopped &&
+        !uv_is_active((uv_handle_t *)&ui->flush_timer))
+        uv_timer_start(&ui->flush_timer, on_flush_timer, FLUSH_MS, 0);
 }
 
 static void on_note_timer_closed(uv_handle_t *h)
@@ -705,6 +728,8 @@ static void page_push(struct page *pg, json_t *msg)
                                       : "the edit could not be stored");
         return;
     }
+    if (notes_doc_needs_flush(n->d))
+        notes_web__flush_soon(n->ui);
     /* Committed (on disk): count them for the page, then acknowledge. An
      * edit the merge made invisible (deleting what a peer deleted) is
      * still acknowledged, by an update that changes nothing. */

@@ -142,6 +142,8 @@ void notes_web__page_resolve(struct page *pg, json_t *msg)
     int rc = notes_doc_resolve_conflict(n->d, &lc[best], side);
     if (rc == NOTES_OK)
         rc = notes_doc_commit(n->d, id);
+    if (notes_doc_needs_flush(n->d))
+        notes_web__flush_soon(n->ui);
     size_t line = lc[best].line;
     notes_line_conflicts_free(lc, nlc);
     json_t *out = n->own;

@@ -312,5 +312,7 @@ void notes_web__status_start(notes_web *ui)
     uv_timer_init(ui->loop, &ui->status_timer);
     ui->status_timer.data = ui;
     uv_timer_start(&ui->status_timer, on_status_timer, STATUS_MS, STATUS_MS);
+    uv_timer_init(ui->loop, &ui->flush_timer);
+    ui->flush_timer.data = ui;
     ui->timing = 1;
 }

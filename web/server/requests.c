@@ -317,6 +317,8 @@ void notes_web__page_confirm(struct page *pg, json_t *msg)
                    : notes_doc_confirm(n->d, it->cp_start, it_owner, it->text);
         if (!rc && !again)
             rc = notes_doc_commit(n->d, NULL);
+        if (notes_doc_needs_flush(n->d))
+            notes_web__flush_soon(n->ui);
         if (rc) {
             notes_web__page_refused(pg, n, "confirm", rc,
                                     "the confirmation could not be stored");

@@ -180,6 +180,10 @@ struct notes_web {
     int changed_all, subscribed;
     char *home_real;        /* the replica's folder, resolved */
     uv_timer_t status_timer;
+    /* Open notes commit with the state file deferred (NOTES_DEFER_STATE:
+     * the log is synced, then sync and the other pages are told); this
+     * timer writes it soon after (coedit.c). */
+    uv_timer_t flush_timer;
     int watching, timing, stopped;
     notes_web_opts cb;      /* the caller's callbacks (log, status, publish) */
     char *status_json;
@@ -269,6 +273,8 @@ struct unote *notes_web__note_find(notes_web *ui, const uint8_t id[16]);
 int notes_web__note_open(notes_web *ui, const uint8_t id[16],
                          struct unote **out);
 void notes_web__note_release(struct unote *n);
+/* Write the state files that open notes' commits deferred, soon. */
+void notes_web__flush_soon(notes_web *ui);
 void notes_web__note_refresh(struct unote *n);
 void notes_web__note_reopen(struct unote *n);
 int notes_web__client_id_ok(json_t *cid);

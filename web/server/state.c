@@ -165,8 +165,10 @@ void notes_web_stop(notes_web *ui)
     while (ui->notes)
         notes_web__note_release(ui->notes);
     notes_web__watch_stop(ui);
-    if (ui->timing)
+    if (ui->timing) {
         uv_close((uv_handle_t *)&ui->status_timer, NULL);
+        uv_close((uv_handle_t *)&ui->flush_timer, NULL);
+    }
 }
 
 void notes_web_free(notes_web *ui)
