@@ -206,6 +206,10 @@ int cmd_help(int, char **, struct cli_ctx *);
 int cmd_open(int, char **, struct cli_ctx *); /* cmd_ui.c */
 int cmd_peers(int, char **, struct cli_ctx *); /* cmd_sync.c */
 int cmd_relay(int, char **, struct cli_ctx *); /* cmd_relay.c */
+/* Git remotes (cmd_remote.c): `notes remote`, and `notes sync REMOTE`. */
+int cmd_remote(int, char **, struct cli_ctx *);
+int cli_sync_remote(struct cli_ctx *ctx, const char *name, int compact,
+                    const char *compact_above);
 int cmd_device(int, char **, struct cli_ctx *); /* cmd_people.c */
 int cmd_person(int, char **, struct cli_ctx *);
 int cmd_trust(int, char **, struct cli_ctx *);

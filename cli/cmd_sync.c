@@ -554,14 +554,25 @@ int cmd_join(int argc, char **argv, struct cli_ctx *ctx)
 int cmd_sync(int argc, char **argv, struct cli_ctx *ctx)
 {
     const char *addr = NULL, *space = NULL, *relay = NULL, *pass;
-    int rc, ret;
+    const char *compact_above = NULL;
+    int rc, ret, compact = 0;
     const struct cli_opt opts[] = {
         CLI_VALUE("--space", &space),
         CLI_VALUE("--relay", &relay),
+        CLI_FLAG("--compact", &compact),
+        CLI_VALUE("--compact-above", &compact_above),
         CLI_END};
     if ((rc = cli_parse_args(argc, argv, "sync", opts, &addr, 1, 0)))
         return rc;
     cli_network_command();
+    /* A remote's name never holds ':'; HOST:PORT always does. */
+    if (addr && !strchr(addr, ':')) {
+        if (relay || space)
+            return cli_usage("sync");
+        return cli_sync_remote(ctx, addr, compact, compact_above);
+    }
+    if (compact || compact_above)
+        return cli_usage("sync");
     if (!addr == !relay) /* one of them */
         return cli_usage("sync");
     char **names = NULL;
