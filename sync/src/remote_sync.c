@@ -359,6 +359,18 @@ static int read_blobs(struct ctx *c, char (*oids)[REMOTE_OID_MAX + 1],
     return NOTES_OK;
 }
 
+/* Whether pack file `name` is among those `top` lists. */
+static int listed_by(const struct remote_pack *top, const char *name)
+{
+    for (size_t k = 0; k < top->nnames; k++) {
+        char h[2 * REMOTE_PACK_NAME_LEN + 1];
+        notes__hex(h, top->names[k], REMOTE_PACK_NAME_LEN);
+        if (strncmp(h, name, 2 * REMOTE_PACK_NAME_LEN) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /*
  * Check one other device's ref and open its new packs. Accepted packs are
  * appended to *acc; what is wrong is a problem and ignored. *newest: the
@@ -373,6 +385,7 @@ static int examine_device(struct ctx *c, struct device *d,
     size_t *sizes = NULL, nnew = 0;
     struct remote_pack *opened = NULL;
     size_t *which = NULL;
+    uint8_t *listed = NULL;
     uint64_t newest = 0, total = 0;
     int newest_is_new = -1, rc = NOTES_OK;
     if (seen && strcmp(seen->commit, d->commit) == 0)
@@ -400,7 +413,8 @@ static int examine_device(struct ctx *c, struct device *d,
     blobs = calloc(nnew + 1, sizeof(*blobs));
     sizes = calloc(nnew + 1, sizeof(*sizes));
     opened = calloc(nnew + 1, sizeof(*opened));
-    if (!blobs || !sizes || !opened) {
+    listed = calloc(nnew + 1, 1);
+    if (!blobs || !sizes || !opened || !listed) {
         rc = NOTES_ENOMEM;
         goto out;
     }
@@ -448,24 +462,27 @@ static int examine_device(struct ctx *c, struct device *d,
                 (unsigned long long)seen->seq, seen->commit);
     }
     /* The newest pack lists the packs its ref holds with it: any other is
-     * an old pack replayed (or one put there by someone else). */
+     * an old pack replayed (or one put there by someone else). Packs read
+     * before are checked too when the newest is new here. */
+    if (newest_is_new >= 0) {
+        for (size_t i = 0; i < d->nents; i++)
+            if (remote_state_pack_find(&c->st, d->ents[i].oid) &&
+                !listed_by(&opened[newest_is_new], d->ents[i].name))
+                problem(c, "device ref %.12s: %s is not among the packs the "
+                           "device's newest pack (#%llu) lists: an old pack "
+                           "replayed; ignored", d->dev, d->ents[i].name,
+                        (unsigned long long)newest);
+    }
+    /* Decide for every pack before any is moved out of opened[]. */
+    for (size_t j = 0; j < nnew; j++)
+        listed[j] = newest_is_new >= 0 &&
+                    listed_by(&opened[newest_is_new], d->ents[which[j]].name);
     for (size_t j = 0; j < nnew; j++) {
         struct remote_pack *p = &opened[j];
-        const struct remote_pack *top =
-            newest_is_new >= 0 ? &opened[newest_is_new] : NULL;
         const struct tree_ent *e = &d->ents[which[j]];
-        int listed = 0;
         if (!p->names)
             continue;
-        if (top) {
-            for (size_t k = 0; k < top->nnames; k++) {
-                char h[2 * REMOTE_PACK_NAME_LEN + 1];
-                notes__hex(h, top->names[k], REMOTE_PACK_NAME_LEN);
-                if (strncmp(h, e->name, 2 * REMOTE_PACK_NAME_LEN) == 0)
-                    listed = 1;
-            }
-        }
-        if (!listed) {
+        if (!listed[j]) {
             problem(c, "device ref %.12s: %s (pack #%llu) is not among the "
                        "packs the device's newest pack (#%llu) lists: an "
                        "old pack replayed; ignored", d->dev, e->name,
@@ -522,6 +539,7 @@ out:
     free(blobs);
     free(sizes);
     free(opened);
+    free(listed);
     free(oids);
     free(which);
     return rc;
