@@ -56,6 +56,7 @@ struct remote_state_note *remote_state_note_find(struct remote_state *s,
     struct remote_state_note k;
     if (!s->nnotes)
         return NULL;
+    memset(&k, 0, sizeof(k));
     memcpy(k.id, id, 16);
     return bsearch(&k, s->notes, s->nnotes, sizeof(k), cmp_note);
 }

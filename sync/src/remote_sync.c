@@ -200,7 +200,7 @@ static int list_devices(struct ctx *c)
     struct remote_git_result g;
     char fmt[] = "--format=%(objectname) %(refname)";
     int rc = git(c, NULL, 0, LIST_MAX, &g, "for-each-ref", fmt,
-                 c->mirrorprefix, NULL);
+                 c->mirrorprefix, (char *)NULL);
     if (rc)
         return rc;
     if (g.status != 0)
@@ -257,7 +257,7 @@ static int read_tree(struct ctx *c, struct device *d)
     int rc;
     snprintf(spec, sizeof(spec), "%s^{tree}", d->commit);
     if ((rc = git(c, NULL, 0, LIST_MAX, &g, "ls-tree", "-l", "-z", spec,
-                  NULL)))
+                  (char *)NULL)))
         return rc;
     if (g.status != 0) {
         char why[420];
@@ -322,7 +322,7 @@ static int read_blobs(struct ctx *c, char (*oids)[REMOTE_OID_MAX + 1],
             return rc;
         }
     rc = git(c, in.data, in.len, (size_t)max_total + n * 128 + 1, &g,
-             "cat-file", "--batch", NULL);
+             "cat-file", "--batch", (char *)NULL);
     notes__buf_release(&in);
     if (rc)
         return rc;
@@ -841,7 +841,7 @@ static int push(struct ctx *c, struct device *own, int full,
         goto out;
     c->rep->bytes_pushed = nsealed;
     if ((rc = git(c, sealed, nsealed, 4096, &g, "hash-object", "-w", "--stdin",
-                  NULL)))
+                  (char *)NULL)))
         goto out;
     if (g.status != 0 || sscanf(g.out, "%64s", blob) != 1 || !is_oid(blob)) {
         rc = git_failed(&g, "cannot store the pack in the mirror");
@@ -855,7 +855,7 @@ static int push(struct ctx *c, struct device *own, int full,
                                own->ents[i].name);
     if (rc)
         goto out;
-    if ((rc = git(c, tree.data, tree.len, 4096, &g, "mktree", NULL)))
+    if ((rc = git(c, tree.data, tree.len, 4096, &g, "mktree", (char *)NULL)))
         goto out;
     if (g.status != 0 || sscanf(g.out, "%64s", treeoid) != 1) {
         rc = git_failed(&g, "cannot make the tree");
@@ -864,10 +864,10 @@ static int push(struct ctx *c, struct device *own, int full,
     remote_git_result_free(&g);
     if (own && !full)
         rc = git(c, NULL, 0, 4096, &g, "commit-tree", treeoid, "-p",
-                 own->commit, "-m", "notes", NULL);
+                 own->commit, "-m", "notes", (char *)NULL);
     else
         rc = git(c, NULL, 0, 4096, &g, "commit-tree", treeoid, "-m", "notes",
-                 NULL);
+                 (char *)NULL);
     if (rc)
         goto out;
     if (g.status != 0 ||
@@ -884,11 +884,11 @@ static int push(struct ctx *c, struct device *own, int full,
         snprintf(lease, sizeof(lease), "--force-with-lease=%s:%s", ref,
                  own->commit);
         rc = git(c, NULL, 0, 1u << 20, &g, "push", "-q", "--no-verify", lease,
-                 "--", c->remote.url, dst, NULL);
+                 "--", c->remote.url, dst, (char *)NULL);
     } else {
         /* A fast-forward of this device's own ref (or its creation). */
         rc = git(c, NULL, 0, 1u << 20, &g, "push", "-q", "--no-verify", "--",
-                 c->remote.url, dst, NULL);
+                 c->remote.url, dst, (char *)NULL);
     }
     if (rc)
         goto out;
@@ -904,7 +904,7 @@ static int push(struct ctx *c, struct device *own, int full,
     {
         char mref[200];
         snprintf(mref, sizeof(mref), "%s%s", c->mirrorprefix, c->mydev);
-        if (git(c, NULL, 0, 4096, &g, "update-ref", mref, commit, NULL) ==
+        if (git(c, NULL, 0, 4096, &g, "update-ref", mref, commit, (char *)NULL) ==
             NOTES_OK)
             remote_git_result_free(&g);
     }
@@ -938,6 +938,7 @@ int notes_sync_remote_sync(notes_replica *r, const char *name,
 {
     struct ctx c;
     notes_sync_remote_report local;
+    memset(&local, 0, sizeof(local));
     struct accepted *acc = NULL;
     size_t nacc = 0;
     struct remote_entry *entries = NULL;
@@ -988,7 +989,7 @@ int notes_sync_remote_sync(notes_replica *r, const char *name,
         snprintf(spec, sizeof(spec), "+%s*:%s*", c.refprefix, c.mirrorprefix);
         if ((rc = git(&c, NULL, 0, 1u << 20, &g, "fetch", "-q", "--no-tags",
                       "--prune", "--no-write-fetch-head", "--", c.remote.url,
-                      spec, NULL)))
+                      spec, (char *)NULL)))
             goto out;
         if (g.status != 0) {
             char what[1200];
