@@ -6,6 +6,9 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
 
 #include "cli.h"
 #include "notes_sync.h"
@@ -221,4 +224,152 @@ int cli_sync_remote(struct cli_ctx *ctx, const char *name, int compact,
         return remote_exit(rc);
     }
     return 0;
+}
+
+/* ---- notes serve: each remote synced every interval ---- */
+
+/*
+ * Each sync runs as a child process (`notes -q sync NAME`), one at a time:
+ * git's network waits stay off the daemon's loop, and what a sync merges
+ * reaches the daemon as any other process's commit does (its watcher of
+ * the notes folder), so the hub pushes it to live peers. A failed sync is
+ * a line on stderr and is tried again at the next interval.
+ */
+struct cli_remote_serve {
+    uv_loop_t *loop;
+    struct cli_ctx *ctx;
+    uv_timer_t timer;
+    uv_process_t proc;
+    int running;      /* a child now */
+    int stopping;
+    unsigned interval_s;
+    notes_sync_remote *list; /* this round's remotes */
+    size_t n, next;
+    char name[NOTES_REMOTE_NAME_MAX + 1];
+};
+
+static void remote_next(struct cli_remote_serve *rs);
+
+static void on_proc_closed(uv_handle_t *h)
+{
+    struct cli_remote_serve *rs = h->data;
+    rs->running = 0;
+    if (!rs->stopping)
+        remote_next(rs);
+}
+
+static void on_proc_exit(uv_process_t *p, int64_t status, int sig)
+{
+    struct cli_remote_serve *rs = p->data;
+    if (status || sig) {
+        char when[64];
+        snprintf(when, sizeof(when), "; tried again in %u s", rs->interval_s);
+        fprintf(stderr, "notes: serve: sync with remote %s failed (%s %d)%s\n",
+                rs->name, sig ? "signal" : "exit", sig ? sig : (int)status,
+                rs->stopping ? "" : when);
+    }
+    uv_close((uv_handle_t *)p, on_proc_closed);
+}
+
+/* Start the next remote of this round, if any. */
+static void remote_next(struct cli_remote_serve *rs)
+{
+    char self[4096], envhome[4200];
+    ssize_t k = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    while (!rs->running && !rs->stopping && rs->next < rs->n) {
+        const notes_sync_remote *r = &rs->list[rs->next++];
+        char *args[] = {self, "-q", "sync", rs->name, NULL};
+        extern char **environ;
+        size_t ne = 0;
+        snprintf(rs->name, sizeof(rs->name), "%s", r->name);
+        if (k <= 0)
+            return;
+        self[k] = '\0';
+        while (environ[ne])
+            ne++;
+        char **env = calloc(ne + 2, sizeof(*env));
+        if (!env)
+            return;
+        size_t j = 0;
+        for (size_t i = 0; i < ne; i++)
+            if (strncmp(environ[i], "NOTES_HOME=", 11) != 0)
+                env[j++] = environ[i];
+        snprintf(envhome, sizeof(envhome), "NOTES_HOME=%s", rs->ctx->home);
+        env[j++] = envhome;
+        uv_stdio_container_t io[3];
+        io[0].flags = UV_IGNORE;
+        io[1].flags = UV_IGNORE;
+        io[2].flags = UV_INHERIT_FD;
+        io[2].data.fd = 2;
+        uv_process_options_t po;
+        memset(&po, 0, sizeof(po));
+        po.file = self;
+        po.args = args;
+        po.env = env;
+        po.exit_cb = on_proc_exit;
+        po.stdio = io;
+        po.stdio_count = 3;
+        rs->proc.data = rs;
+        int e = uv_spawn(rs->loop, &rs->proc, &po);
+        free(env);
+        rs->running = 1;
+        if (e < 0) {
+            fprintf(stderr, "notes: serve: cannot start a sync with remote "
+                            "%s: %s\n", rs->name, uv_strerror(e));
+            /* The handle is closed all the same; the next remote then. */
+            uv_close((uv_handle_t *)&rs->proc, on_proc_closed);
+        }
+    }
+}
+
+static void on_remote_timer(uv_timer_t *t)
+{
+    struct cli_remote_serve *rs = t->data;
+    if (rs->running || rs->stopping)
+        return; /* the last round is not over: this tick is skipped */
+    notes_sync_free(rs->list);
+    rs->list = NULL;
+    rs->n = rs->next = 0;
+    if (notes_sync_remote_list(rs->ctx->home, &rs->list, &rs->n) != NOTES_OK) {
+        fprintf(stderr, "notes: serve: cannot read the remotes: %s\n",
+                cli_esc(notes_sync_last_detail()));
+        return;
+    }
+    remote_next(rs);
+}
+
+struct cli_remote_serve *cli_remote_serve_start(uv_loop_t *loop,
+                                                struct cli_ctx *ctx,
+                                                unsigned interval_s)
+{
+    struct cli_remote_serve *rs = calloc(1, sizeof(*rs));
+    if (!rs)
+        return NULL;
+    rs->loop = loop;
+    rs->ctx = ctx;
+    rs->interval_s = interval_s;
+    uv_timer_init(loop, &rs->timer);
+    rs->timer.data = rs;
+    /* A first round at once, then every interval. */
+    uv_timer_start(&rs->timer, on_remote_timer, 0,
+                   (uint64_t)interval_s * 1000);
+    return rs;
+}
+
+void cli_remote_serve_stop(struct cli_remote_serve *rs)
+{
+    if (!rs || rs->stopping)
+        return;
+    rs->stopping = 1;
+    uv_close((uv_handle_t *)&rs->timer, NULL);
+    /* A sync under way finishes (the loop waits for it): stopping it
+     * halfway would only waste what it fetched. */
+}
+
+void cli_remote_serve_free(struct cli_remote_serve *rs)
+{
+    if (!rs)
+        return;
+    notes_sync_free(rs->list);
+    free(rs);
 }

@@ -233,7 +233,8 @@ const struct cli_cmd cli_commands[] = {
      "  notes sync origin", CLI_NEEDS_REPLICA},
     {"serve", cmd_serve,
      "[--listen HOST:PORT] [--peer HOST:PORT]... [--relay HOST:PORT]...\n"
-     "      [--no-relay] [--sessions N] [--no-discovery] [--ui 127.0.0.1:PORT | --no-ui]",
+     "      [--no-relay] [--sessions N] [--no-discovery] [--ui 127.0.0.1:PORT | --no-ui]\n"
+     "      [--remote-interval SECONDS]",
      "The live daemon: accept peers of this replica's spaces (default\n"
      "0.0.0.0:7654), dial each --peer with reconnect backoff, keep sessions\n"
      "open and push every commit (from any notes command on this replica) to\n"
@@ -253,6 +254,9 @@ const struct cli_cmd cli_commands[] = {
      "The page (unless --no-ui): the notes in the browser, edited live with\n"
      "the people in the call, on 127.0.0.1:7464 (--ui picks the port);\n"
      "the URL with its access token is printed at start (notes open).\n"
+     "Git remotes (notes remote): each is synced as notes sync REMOTE does,\n"
+     "at start and then every --remote-interval seconds (default 300; 0:\n"
+     "never); a failure is a line on stderr and is tried again next time.\n"
      "One daemon per replica: a second notes serve is refused, naming the\n"
      "running one (its pid and port).\n"
      "  notes serve\n"

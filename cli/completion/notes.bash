@@ -18,7 +18,7 @@ _notes()
     esac
     case "$cur" in
         -*) case "$cmd" in
-                serve) COMPREPLY=($(compgen -W "--listen --peer --relay --no-relay --no-punch --sessions --no-discovery --discovery-port --announce-to --announce-interval --ui --no-ui --help" -- "$cur")) ;;
+                serve) COMPREPLY=($(compgen -W "--listen --peer --relay --no-relay --no-punch --sessions --no-discovery --discovery-port --announce-to --announce-interval --ui --no-ui --remote-interval --help" -- "$cur")) ;;
                 relay) COMPREPLY=($(compgen -W "--listen --max-conns --max-per-addr --max-per-tag --rate --help" -- "$cur")) ;;
                 invite) COMPREPLY=($(compgen -W "--address --relay --help" -- "$cur")) ;;
                 sync) COMPREPLY=($(compgen -W "--space --relay --compact --compact-above --json --help" -- "$cur")) ;;

@@ -558,6 +558,65 @@ static void test_git_daemon(void **state)
     sync_fails("a", 3, "cannot fetch from");
 }
 
+/* notes serve syncs its remotes every --remote-interval: B's change
+ * reaches A with no notes sync; a remote that fails is logged and the
+ * daemon goes on. */
+static void test_serve_interval(void **state)
+{
+    (void)state;
+    two_devices();
+    clirun_ok(RUN("a", "remote", "add", "broken", "/nonexistent/x.git"),
+              NULL);
+    append("b", "Bob: reaches Ana through her daemon");
+    sync_ok("b");
+    char *home = test_path(work, "a"), *errpath = test_path(work, "serve.err");
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(fd, 2);
+        if (chdir(work) != 0)
+            _exit(126);
+        setenv("NOTES_HOME", home, 1);
+        execl(getenv("NOTES_BIN"), "notes", "serve", "--listen",
+              "127.0.0.1:0", "--no-discovery", "--no-relay", "--no-ui",
+              "--remote-interval", "1", (char *)NULL);
+        _exit(127);
+    }
+    int seen = 0;
+    for (int i = 0; i < 200 && !seen; i++) {
+        struct timespec t = {0, 100 * 1000 * 1000};
+        nanosleep(&t, NULL);
+        char *s = show("a");
+        seen = strstr(s, "Bob: reaches Ana through her daemon") != NULL;
+        free(s);
+    }
+    /* A second round has run by now (and logged the broken one again). */
+    int logged = 0;
+    for (int i = 0; i < 100 && !logged; i++) {
+        size_t n;
+        char *err = (char *)test_slurp(errpath, &n);
+        logged = err && strstr(err, "sync with remote broken failed (exit 3)");
+        free(err);
+        if (!logged) {
+            struct timespec t = {0, 100 * 1000 * 1000};
+            nanosleep(&t, NULL);
+        }
+    }
+    int alive = waitpid(pid, NULL, WNOHANG) == 0;
+    kill(pid, SIGTERM);
+    int st = -1;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(seen);
+    assert_true(logged);
+    assert_true(alive);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    free(home);
+    free(errpath);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -572,6 +631,7 @@ int main(void)
         cmocka_unit_test(test_compaction),
         cmocka_unit_test(test_unreachable),
         cmocka_unit_test(test_git_daemon),
+        cmocka_unit_test(test_serve_interval),
     };
     if (!getenv("NOTES_BIN")) {
         fprintf(stderr, "NOTES_BIN is not set\n");
