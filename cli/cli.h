@@ -208,6 +208,7 @@ int cmd_peers(int, char **, struct cli_ctx *); /* cmd_sync.c */
 int cmd_relay(int, char **, struct cli_ctx *); /* cmd_relay.c */
 /* Git remotes (cmd_remote.c): `notes remote`, and `notes sync REMOTE`. */
 int cmd_remote(int, char **, struct cli_ctx *);
+int cmd_publish(int, char **, struct cli_ctx *); /* cmd_publish.c */
 int cli_sync_remote(struct cli_ctx *ctx, const char *name, int compact,
                     const char *compact_above);
 /* notes serve: `notes sync REMOTE` for every remote each interval_s

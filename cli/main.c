@@ -210,6 +210,24 @@ const struct cli_cmd cli_commands[] = {
      "here, leaving the repository as it is. docs/remote.md has the details.\n"
      "  notes remote add origin git@example.org:team/notes.git --space team\n"
      "  notes remote list\n  notes remote remove origin", CLI_NEEDS_REPLICA},
+    {"publish", cmd_publish,
+     "SPACE [NOTE...] --to DIR_OR_URL [--branch B] [--path P]",
+     "Publish the minutes: the space's notes (or the NOTEs named, each in\n"
+     "SPACE) as Markdown files in a git repository, one per meeting named\n"
+     "from its date and title (2023-05-15-community-gathering.md), each with\n"
+     "its .attest sidecar so that anyone can run notes verify FILE.md, and\n"
+     "an index.md listing the meetings with their decisions, action items\n"
+     "and owners; under --path (default notes/), committed with a message\n"
+     "listing what was added, changed and removed. DIR: a git work tree (on\n"
+     "its current branch; --branch must name it), or a missing or empty\n"
+     "folder, made a repository. A URL (file://, ssh://, git@host:,\n"
+     "https://): a clone in $NOTES_HOME/publish.d, committed on --branch\n"
+     "(default main) and pushed. The files depend only on the notes: a\n"
+     "second publish changes only what was edited, and one with no edit\n"
+     "commits nothing. Never done by sync: only by this command.\n"
+     "  notes publish team --to git@example.org:team/minutes.git\n"
+     "  notes publish team weekly --to ~/src/minutes --path meetings/",
+     CLI_NEEDS_REPLICA},
     {"sync", cmd_sync,
      "HOST:PORT | --relay HOST:PORT [--space NAME]\n"
      "      | REMOTE [--compact] [--compact-above BYTES]",

@@ -23,6 +23,7 @@ _notes()
                 invite) COMPREPLY=($(compgen -W "--address --relay --help" -- "$cur")) ;;
                 sync) COMPREPLY=($(compgen -W "--space --relay --compact --compact-above --json --help" -- "$cur")) ;;
                 remote) COMPREPLY=($(compgen -W "--space --json --help" -- "$cur")) ;;
+                publish) COMPREPLY=($(compgen -W "--to --branch --path -q --quiet --help" -- "$cur")) ;;
                 open) COMPREPLY=($(compgen -W "--no-browser --json --help" -- "$cur")) ;;
                 peers|trust) COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ;;
                 init) COMPREPLY=($(compgen -W "--name --protect --device --help" -- "$cur")) ;;

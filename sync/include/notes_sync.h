@@ -722,6 +722,29 @@ NOTES_API NOTES_NODISCARD int notes_sync_remote_sync(
     notes_replica *r, const char *name, const notes_sync_remote_opts *o,
     notes_sync_remote_report *report);
 
+/*
+ * Run the git command (argv[0] "git"; arguments as given, no shell) with
+ * stdin from `in` (nin bytes; NULL: none), temporary files in tmpdir,
+ * never prompting on a terminal (GIT_TERMINAL_PROMPT=0, ssh BatchMode):
+ * the user's identity, configuration and credentials otherwise. NOTES_OK
+ * once git ran, whatever its exit status (res->status); NOTES_SYNC_EREMOTE
+ * when git is not installed. Release res with notes_sync_git_result_clear.
+ * (notes publish; remotes use the same runner with anonymous commits.)
+ */
+typedef struct notes_sync_git_result {
+    int status;       /* git's exit status (128 + signal) */
+    char *out, *err;  /* its stdout and stderr, NUL-terminated */
+    size_t nout, nerr;
+} notes_sync_git_result;
+NOTES_API NOTES_NODISCARD int notes_sync_git(const char *tmpdir,
+                                             const char *const *argv,
+                                             const void *in, size_t nin,
+                                             notes_sync_git_result *res);
+NOTES_API void notes_sync_git_result_clear(notes_sync_git_result *r);
+/* git's reason for a failure: the "fatal:" line of its stderr, printable. */
+NOTES_API const char *notes_sync_git_why(const notes_sync_git_result *r,
+                                         char *buf, size_t cap);
+
 #ifdef __cplusplus
 }
 #endif

@@ -78,9 +78,9 @@ static void free_env(char **env)
  *   configuration (ssh agent, credential helpers, ~/.ssh/config) applies.
  * - The commits say nothing of who made them or when (docs/remote.md).
  */
-static char **git_env(void)
+static char **git_env(int anon)
 {
-    static const char *const set[] = {
+    static const char *const set_anon[] = {
         "GIT_TERMINAL_PROMPT=0",
         "GIT_AUTHOR_NAME=notes",
         "GIT_AUTHOR_EMAIL=notes@invalid",
@@ -90,6 +90,10 @@ static char **git_env(void)
         "GIT_COMMITTER_DATE=1970-01-01T00:00:00Z",
         "LC_ALL=C",
         NULL};
+    /* Publishing commits as the user, at the time it is: only no prompt. */
+    static const char *const set_user[] = {"GIT_TERMINAL_PROMPT=0", "LC_ALL=C",
+                                           NULL};
+    const char *const *set = anon ? set_anon : set_user;
     const char *ssh = getenv("GIT_SSH_COMMAND");
     size_t n = 0, k = 0;
     char **env;
@@ -135,8 +139,9 @@ void remote_git_result_free(struct remote_git_result *g)
     g->out = g->err = NULL;
 }
 
-int remote_git(const char *tmpdir, const char *const *argv, const void *in,
-               size_t nin, size_t max_out, struct remote_git_result *res)
+static int run_git(const char *tmpdir, const char *const *argv,
+                   const void *in, size_t nin, size_t max_out, int anon,
+                   struct remote_git_result *res)
 {
     int fin = -1, fout = -1, ferr = -1, status = 0, rc = NOTES_OK;
     const char *git = getenv("NOTES_GIT") ? getenv("NOTES_GIT") : "git";
@@ -188,7 +193,7 @@ int remote_git(const char *tmpdir, const char *const *argv, const void *in,
             rc = NOTES_ENOMEM;
             goto out;
         }
-    if (!(env = git_env())) {
+    if (!(env = git_env(anon))) {
         rc = NOTES_ENOMEM;
         goto out;
     }
@@ -274,4 +279,50 @@ const char *remote_git_why(const struct remote_git_result *g, char *buf,
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             *p = '?';
     return buf;
+}
+
+int remote_git(const char *tmpdir, const char *const *argv, const void *in,
+               size_t nin, size_t max_out, struct remote_git_result *res)
+{
+    return run_git(tmpdir, argv, in, nin, max_out, 1, res);
+}
+
+int notes_sync_git(const char *tmpdir, const char *const *argv, const void *in,
+                   size_t nin, notes_sync_git_result *res)
+{
+    struct remote_git_result g;
+    int rc;
+    if (!res)
+        return NOTES_EINVAL;
+    memset(res, 0, sizeof(*res));
+    if (!tmpdir || !argv || !argv[0])
+        return NOTES_EINVAL;
+    rc = run_git(tmpdir, argv, in, nin, 256u << 20, 0, &g);
+    if (rc)
+        return rc;
+    res->status = g.status;
+    res->out = g.out;
+    res->err = g.err;
+    res->nout = g.nout;
+    res->nerr = g.nerr;
+    return NOTES_OK;
+}
+
+void notes_sync_git_result_clear(notes_sync_git_result *r)
+{
+    if (!r)
+        return;
+    free(r->out);
+    free(r->err);
+    memset(r, 0, sizeof(*r));
+}
+
+const char *notes_sync_git_why(const notes_sync_git_result *r, char *buf,
+                               size_t cap)
+{
+    struct remote_git_result g;
+    memset(&g, 0, sizeof(g));
+    g.status = r->status;
+    g.err = r->err;
+    return remote_git_why(&g, buf, cap);
 }
