@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -476,6 +477,13 @@ int notes_sync_remote_add(const char *home, const char *name, const char *url,
     if ((rc = notes_sync_space_load(home, space, &s)))
         return rc;
     notes_sync_space_clear(&s);
+    /* A folder here is kept as an absolute path: git runs wherever notes
+     * (or the daemon) happens to run. */
+    char abs[PATH_MAX];
+    struct stat st;
+    if (!strstr(url, "://") && stat(url, &st) == 0 && S_ISDIR(st.st_mode) &&
+        realpath(url, abs) && url_check(abs) == NOTES_OK)
+        url = abs;
     if ((fd = remote_config_lock(home)) < 0)
         return fd;
     if ((rc = remote_config_load(home, &c)))
@@ -497,7 +505,7 @@ int notes_sync_remote_add(const char *home, const char *name, const char *url,
     memset(r, 0, sizeof(*r));
     snprintf(r->name, sizeof(r->name), "%s", name);
     snprintf(r->space, sizeof(r->space), "%s", space);
-    snprintf(r->url, sizeof(r->url), "%s", url);
+    memcpy(r->url, url, strlen(url) + 1); /* url_check: <= the max */
     rc = remote_config_store(home, &c);
 out:
     remote_config_clear(&c);

@@ -1050,8 +1050,16 @@ int notes_sync_remote_sync(notes_replica *r, const char *name,
                             "rewound or replaced; pushing everything again",
                         own->commit, ms->commit);
             full = 1;
-        } else if (own && own->bytes > compact_above) {
-            full = 1;
+        } else if (own && own->nents > 1 && own->bytes > compact_above) {
+            /* Past the size, once the packs added since the largest (the
+             * last compaction, as a rule) weigh as much as it does: a
+             * space larger than the limit is not pushed whole every time,
+             * and the ref stays under twice its compacted size. */
+            uint64_t largest = 0;
+            for (size_t i = 0; i < own->nents; i++)
+                if (own->ents[i].size > largest)
+                    largest = own->ents[i].size;
+            full = own->bytes - largest >= largest;
         }
         if (full) {
             for (size_t i = 0; i < c.st.nnotes; i++)
@@ -1074,6 +1082,15 @@ int notes_sync_remote_sync(notes_replica *r, const char *name,
                 goto save;
         }
         rc = record_heads(&c, (const uint8_t(*)[16])ids, nids);
+    }
+    /* The mirror keeps what it fetched; packs no ref holds any more (a
+     * compaction elsewhere) go when git thinks it worth it. In the
+     * foreground: nothing of notes runs on after it returns. */
+    if (!rc) {
+        struct remote_git_result g;
+        if (git(&c, NULL, 0, 1u << 20, &g, "-c", "gc.autoDetach=false", "gc",
+                "--auto", "--quiet", (char *)NULL) == NOTES_OK)
+            remote_git_result_free(&g);
     }
 save:
     {

@@ -214,7 +214,13 @@ static void test_path_and_file_url(void **state)
                  NULL);
     clirun_fails(RUN("a", "remote", "add", "x", "remote.git", "--space",
                      "nope"), 1, "no space");
-    clirun_ok(RUN("a", "remote", "list"), "origin  remote.git  (space team)");
+    {
+        /* A folder is kept as an absolute path. */
+        char want[1100];
+        snprintf(want, sizeof(want), "origin  %s/remote.git  (space team)",
+                 work);
+        clirun_ok(RUN("a", "remote", "list"), want);
+    }
     clirun_ok(RUN("a", "sync", "origin"), "sent 1 change in 1 note");
     clirun_ok(RUN("b", "sync", "origin"), "received 1 change in 1 note (1 new)");
     char *sa = show("a"), *sb = show("b");
@@ -433,6 +439,10 @@ static void test_compaction(void **state)
     char ca[64];
     snprintf(ca, sizeof(ca), "%s", sh("git --git-dir=remote.git rev-parse %s",
                                        refA));
+    /* Two packs so far, small: under the size, no compaction. */
+    append("b", "Bob: a third pack");
+    clirun_ok(RUN("b", "sync", "origin", "--compact-above", "100000"), NULL);
+    sh("test $(git --git-dir=remote.git ls-tree %s | wc -l) = 3", refB);
     append("b", "Bob: past the size");
     clirun_ok(RUN("b", "sync", "origin", "--compact-above", "100"),
               "compacted");
