@@ -575,10 +575,8 @@ static int merge_entry(struct ctx *c, const struct remote_entry *e,
     size_t added = 0, before;
     int rc, isnew = 0;
     notes__hex(hex, e->id, 16);
-    if (e->n < 20 || memcmp(e->bundle + 4, e->id, 16) != 0) {
-        snprintf(why, cap, "note %.8s: the bundle is of another note", hex);
-        return NOTES_ECORRUPT;
-    }
+    /* Which note a change belongs to is part of what it signs: a bundle
+     * of another note's changes does not merge here (notes_doc_merge). */
     if ((rc = notes_sync_space_of_note(c->home, e->id, other))) {
         snprintf(why, cap, "note %.8s: %s", hex, notes_sync_last_detail());
         return rc;
