@@ -106,8 +106,12 @@ int cmd_remote(int argc, char **argv, struct cli_ctx *ctx)
             return ret;
         if ((rc = notes_sync_remote_add(ctx->home, pos[1], pos[2], sp)))
             return remote_fail(rc, "cannot add the remote");
+        notes_sync_remote got;
+        /* As stored (a folder: its absolute path). */
+        if (notes_sync_remote_get(ctx->home, pos[1], &got) != NOTES_OK)
+            snprintf(got.url, sizeof(got.url), "%s", pos[2]);
         cli_done(ctx, "Added remote %s (%s) for space %s; sync with: notes "
-                 "sync %s", pos[1], cli_esc(pos[2]), sp, pos[1]);
+                 "sync %s", pos[1], cli_esc(got.url), sp, pos[1]);
         return 0;
     }
     if (strcmp(pos[0], "remove") == 0) {

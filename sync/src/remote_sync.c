@@ -622,6 +622,9 @@ static int merge_entry(struct ctx *c, const struct remote_entry *e,
         goto fail;
     }
     if (added) {
+        /* A note in several packs (one per device) counts once. */
+        if (!extra_get(c, e->id, 0))
+            c->rep->notes_received++;
         struct extra *x = extra_get(c, e->id, 1);
         size_t now = notes_doc_change_count(d);
         if (x) {
@@ -636,7 +639,6 @@ static int merge_entry(struct ctx *c, const struct remote_entry *e,
             }
         }
         c->rep->changes_received += added;
-        c->rep->notes_received++;
         c->rep->notes_created += (uint64_t)isnew;
     }
     notes_doc_free(d);
