@@ -7,6 +7,7 @@
  *
  *   notes-remote-state 1
  *   pack OID SEQ
+ *   top DEVTAG NAME...   (the names its newest pack lists)
  *   note ID HEAD...
  *   check ...
  */
@@ -20,6 +21,9 @@
 
 void remote_state_clear(struct remote_state *s)
 {
+    for (size_t i = 0; i < s->ntops; i++)
+        free(s->tops[i].names);
+    free(s->tops);
     for (size_t i = 0; i < s->nnotes; i++)
         free(s->notes[i].heads);
     free(s->notes);
@@ -77,6 +81,44 @@ int remote_state_add_pack(struct remote_state *s, const char *oid,
     return NOTES_OK;
 }
 
+struct remote_state_top *remote_state_top_find(struct remote_state *s,
+                                               const char *dev)
+{
+    for (size_t i = 0; i < s->ntops; i++)
+        if (strcmp(s->tops[i].dev, dev) == 0)
+            return &s->tops[i];
+    return NULL;
+}
+
+int remote_state_set_top(struct remote_state *s, const char *dev,
+                         const uint8_t (*names)[REMOTE_PACK_NAME_LEN],
+                         size_t n)
+{
+    struct remote_state_top *t = remote_state_top_find(s, dev);
+    uint8_t(*copy)[REMOTE_PACK_NAME_LEN] = malloc(n * REMOTE_PACK_NAME_LEN + 1);
+    if (!copy || strlen(dev) != 2 * REMOTE_TAG_LEN) {
+        free(copy);
+        return copy ? NOTES_EINVAL : NOTES_ENOMEM;
+    }
+    memcpy(copy, names, n * REMOTE_PACK_NAME_LEN);
+    if (!t) {
+        struct remote_state_top *v =
+            realloc(s->tops, (s->ntops + 1) * sizeof(*v));
+        if (!v) {
+            free(copy);
+            return NOTES_ENOMEM;
+        }
+        s->tops = v;
+        t = &v[s->ntops++];
+        memcpy(t->dev, dev, 2 * REMOTE_TAG_LEN + 1);
+        t->names = NULL;
+    }
+    free(t->names);
+    t->names = copy;
+    t->n = n;
+    return NOTES_OK;
+}
+
 int remote_state_set_heads(struct remote_state *s, const uint8_t id[16],
                            const uint8_t (*heads)[32], size_t n)
 {
@@ -127,6 +169,30 @@ static int parse(char *text, struct remote_state *s)
                 strspn(oid, "0123456789abcdef") != strlen(oid) ||
                 remote_state_add_pack(s, oid, seq))
                 return NOTES_ECORRUPT;
+        } else if (strncmp(p, "top ", 4) == 0 && nl - p >= 4 + 32) {
+            char dev[2 * REMOTE_TAG_LEN + 1];
+            size_t len = (size_t)(nl - p - 4 - 32), n = len / 33;
+            const char *q = p + 4 + 32;
+            uint8_t(*v)[REMOTE_PACK_NAME_LEN];
+            memcpy(dev, p + 4, 32);
+            dev[32] = '\0';
+            if (len != n * 33 || strspn(dev, "0123456789abcdef") != 32)
+                return NOTES_ECORRUPT;
+            if (!(v = malloc(n * REMOTE_PACK_NAME_LEN + 1)))
+                return NOTES_ENOMEM;
+            size_t k = 0;
+            for (; k < n; k++, q += 33)
+                if (q[0] != ' ' ||
+                    notes_sync__unhex_lower(v[k], REMOTE_PACK_NAME_LEN, q + 1,
+                                            32))
+                    break;
+            int rc = k == n ? remote_state_set_top(
+                                  s, dev,
+                                  (const uint8_t(*)[REMOTE_PACK_NAME_LEN])v, n)
+                            : NOTES_ECORRUPT;
+            free(v);
+            if (rc)
+                return rc;
         } else if (strncmp(p, "note ", 5) == 0 && nl - p >= 5 + 32) {
             uint8_t id[16], (*h)[32];
             size_t n = (size_t)(nl - p - 5 - 32) / 65, k = 0;
@@ -191,6 +257,15 @@ int remote_state_store(const char *path, const struct remote_state *s)
     for (size_t i = 0; !rc && i < s->npacks; i++)
         rc = notes__buf_printf(&b, "pack %s %llu\n", s->packs[i].oid,
                                (unsigned long long)s->packs[i].seq);
+    for (size_t i = 0; !rc && i < s->ntops; i++) {
+        rc = notes__buf_printf(&b, "top %s", s->tops[i].dev);
+        for (size_t k = 0; !rc && k < s->tops[i].n; k++) {
+            notes__hex(hex, s->tops[i].names[k], REMOTE_PACK_NAME_LEN);
+            rc = notes__buf_printf(&b, " %s", hex);
+        }
+        if (!rc)
+            rc = notes__buf_puts(&b, "\n");
+    }
     for (size_t i = 0; !rc && i < s->nnotes; i++) {
         notes__hex(hex, s->notes[i].id, 16);
         rc = notes__buf_printf(&b, "note %s", hex);

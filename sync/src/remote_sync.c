@@ -359,12 +359,13 @@ static int read_blobs(struct ctx *c, char (*oids)[REMOTE_OID_MAX + 1],
     return NOTES_OK;
 }
 
-/* Whether pack file `name` is among those `top` lists. */
-static int listed_by(const struct remote_pack *top, const char *name)
+/* Whether pack file `name` is among the n names of a manifest. */
+static int listed_by(const uint8_t (*names)[REMOTE_PACK_NAME_LEN], size_t n,
+                     const char *name)
 {
-    for (size_t k = 0; k < top->nnames; k++) {
+    for (size_t k = 0; k < n; k++) {
         char h[2 * REMOTE_PACK_NAME_LEN + 1];
-        notes__hex(h, top->names[k], REMOTE_PACK_NAME_LEN);
+        notes__hex(h, names[k], REMOTE_PACK_NAME_LEN);
         if (strncmp(h, name, 2 * REMOTE_PACK_NAME_LEN) == 0)
             return 1;
     }
@@ -455,28 +456,47 @@ static int examine_device(struct ctx *c, struct device *d,
     /* Rewound: the ref's newest pack is older than one seen before. Keep
      * what was seen (so it is said again until the device pushes anew);
      * its changes stay here either way. */
-    if (seen && newest < seen->seq) {
+    if (seen && newest < seen->seq && newest == 0) {
+        problem(c, "device ref %.12s was rewound or emptied: it holds no "
+                   "pack of its device, but #%llu was seen (commit %.12s); "
+                   "the changes seen stay here", d->dev,
+                (unsigned long long)seen->seq, seen->commit);
+    } else if (seen && newest < seen->seq) {
         problem(c, "device ref %.12s was rewound: its newest pack is #%llu, "
                    "but #%llu was seen (commit %.12s); the changes seen "
                    "stay here", d->dev, (unsigned long long)newest,
                 (unsigned long long)seen->seq, seen->commit);
     }
-    /* The newest pack lists the packs its ref holds with it: any other is
-     * an old pack replayed (or one put there by someone else). Packs read
-     * before are checked too when the newest is new here. */
+    /* The newest pack lists the packs its ref holds with it (the ref's
+     * manifest: the new top's, else the one kept from the last top seen):
+     * any other pack there is an old one replayed, or one put there by
+     * someone else. Packs read before are checked too. */
+    const uint8_t(*man)[REMOTE_PACK_NAME_LEN] = NULL;
+    size_t nman = 0;
     if (newest_is_new >= 0) {
-        for (size_t i = 0; i < d->nents; i++)
-            if (remote_state_pack_find(&c->st, d->ents[i].oid) &&
-                !listed_by(&opened[newest_is_new], d->ents[i].name))
-                problem(c, "device ref %.12s: %s is not among the packs the "
-                           "device's newest pack (#%llu) lists: an old pack "
-                           "replayed; ignored", d->dev, d->ents[i].name,
-                        (unsigned long long)newest);
+        man = (const uint8_t(*)[REMOTE_PACK_NAME_LEN])opened[newest_is_new]
+                  .names;
+        nman = opened[newest_is_new].nnames;
+        if ((rc = remote_state_set_top(&c->st, d->dev, man, nman)))
+            goto out;
+    } else {
+        const struct remote_state_top *t =
+            remote_state_top_find(&c->st, d->dev);
+        if (t) {
+            man = (const uint8_t(*)[REMOTE_PACK_NAME_LEN])t->names;
+            nman = t->n;
+        }
     }
+    for (size_t i = 0; man && i < d->nents; i++)
+        if (remote_state_pack_find(&c->st, d->ents[i].oid) &&
+            !listed_by(man, nman, d->ents[i].name))
+            problem(c, "device ref %.12s: %s is not among the packs the "
+                       "device's newest pack (#%llu) lists: an old pack "
+                       "replayed; ignored", d->dev, d->ents[i].name,
+                    (unsigned long long)newest);
     /* Decide for every pack before any is moved out of opened[]. */
     for (size_t j = 0; j < nnew; j++)
-        listed[j] = newest_is_new >= 0 &&
-                    listed_by(&opened[newest_is_new], d->ents[which[j]].name);
+        listed[j] = man && listed_by(man, nman, d->ents[which[j]].name);
     for (size_t j = 0; j < nnew; j++) {
         struct remote_pack *p = &opened[j];
         const struct tree_ent *e = &d->ents[which[j]];

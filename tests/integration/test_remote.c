@@ -403,7 +403,9 @@ static void test_garbage(void **state)
     clirun_ok(RUN("a", "verify"), NULL);
 }
 
-/* B compacts; an old pack of B's is put back beside the new one. */
+/* B compacts; an old pack of B's is put back beside the new one: A, who
+ * read it before and has seen the compaction since (nothing new comes
+ * with the replay), and C, who never read it, both say so. */
 static void test_replayed(void **state)
 {
     (void)state;
@@ -413,8 +415,9 @@ static void test_replayed(void **state)
                                          refB));
     append("b", "Bob: before compaction");
     clirun_ok(RUN("b", "sync", "origin", "--compact"), "compacted");
-    /* Compaction: B's ref is one pack, A's ref untouched. */
+    /* Compaction: B's ref is one pack, A's ref untouched. A takes it. */
     sh("test $(git --git-dir=remote.git ls-tree %s | wc -l) = 1", refB);
+    sync_ok("a");
     sh("R='git --git-dir=remote.git'; t=$( { $R ls-tree %s; $R ls-tree %s; } "
        "| sort -u | $R mktree); c=$($R commit-tree $t -p %s -m x); "
        "$R update-ref %s $c", refB, old, refB, refB);
