@@ -235,6 +235,21 @@ int cmd_help(int, char **, struct cli_ctx *);
 int cmd_open(int, char **, struct cli_ctx *); /* cmd_ui.c */
 int cmd_peers(int, char **, struct cli_ctx *); /* cmd_sync.c */
 int cmd_relay(int, char **, struct cli_ctx *); /* cmd_relay.c */
+/* Git remotes (cmd_remote.c): `notes remote`, and `notes sync REMOTE`. */
+int cmd_remote(int, char **, struct cli_ctx *);
+int cmd_publish(int, char **, struct cli_ctx *); /* cmd_publish.c */
+int cli_sync_remote(struct cli_ctx *ctx, const char *name, int compact,
+                    const char *compact_above);
+/* notes serve: `notes sync REMOTE` for every remote each interval_s
+ * seconds (a first round at once), as child processes on the loop; stop
+ * when the daemon stops (a sync under way finishes), free after the loop. */
+struct cli_remote_serve;
+struct uv_loop_s;
+struct cli_remote_serve *cli_remote_serve_start(struct uv_loop_s *loop,
+                                                struct cli_ctx *ctx,
+                                                unsigned interval_s);
+void cli_remote_serve_stop(struct cli_remote_serve *rs);
+void cli_remote_serve_free(struct cli_remote_serve *rs);
 int cmd_device(int, char **, struct cli_ctx *); /* cmd_people.c */
 int cmd_person(int, char **, struct cli_ctx *);
 int cmd_trust(int, char **, struct cli_ctx *);

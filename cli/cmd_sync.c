@@ -554,14 +554,25 @@ int cmd_join(int argc, char **argv, struct cli_ctx *ctx)
 int cmd_sync(int argc, char **argv, struct cli_ctx *ctx)
 {
     const char *addr = NULL, *space = NULL, *relay = NULL, *pass;
-    int rc, ret;
+    const char *compact_above = NULL;
+    int rc, ret, compact = 0;
     const struct cli_opt opts[] = {
         CLI_VALUE("--space", &space),
         CLI_VALUE("--relay", &relay),
+        CLI_FLAG("--compact", &compact),
+        CLI_VALUE("--compact-above", &compact_above),
         CLI_END};
     if ((rc = cli_parse_args(argc, argv, "sync", opts, &addr, 1, 0)))
         return rc;
     cli_network_command();
+    /* A remote's name never holds ':'; HOST:PORT always does. */
+    if (addr && !strchr(addr, ':')) {
+        if (relay || space)
+            return cli_usage("sync");
+        return cli_sync_remote(ctx, addr, compact, compact_above);
+    }
+    if (compact || compact_above)
+        return cli_usage("sync");
     if (!addr == !relay) /* one of them */
         return cli_usage("sync");
     char **names = NULL;
@@ -613,6 +624,8 @@ struct serve_state {
     /* The notes folder: other processes' commits (notes, the page of
      * another daemon) reach libnotes' subscribers, the hub among them. */
     uv_fs_event_t watch;
+    /* The remotes synced every --remote-interval (NULL: none). */
+    struct cli_remote_serve *remotes;
 };
 
 static void on_listen(void *ud, int port)
@@ -657,6 +670,7 @@ static void on_stopping(void *ud)
     struct serve_state *st = ud;
     if (st->ui)
         cli_ui_on_stopping(st->ui);
+    cli_remote_serve_stop(st->remotes);
     if (st->hub)
         notes_sync_hub_stop(st->hub, on_hub_done, st);
 }
@@ -746,7 +760,8 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
     char def[64];
     int ret;
     const char *ui = NULL, *dport_s = NULL, *interval_s = NULL,
-               *sessions_s = NULL;
+               *sessions_s = NULL, *remote_s = NULL;
+    unsigned long remote_interval = 300;
     int no_discovery = 0, no_ui = 0;
     const struct cli_opt opts[] = {
         CLI_VALUE("--listen", &listen),
@@ -761,6 +776,9 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
         CLI_FLAG("--no-relay", &no_relay),
         CLI_VALUE("--sessions", &sessions_s),
         CLI_VALUE("--discovery-port", &dport_s),
+        /* Seconds between syncs with each git remote (notes remote);
+         * 0: none. */
+        CLI_VALUE("--remote-interval", &remote_s),
         /* Test knobs: milliseconds between announcements; where they go
          * instead of the interfaces' broadcast addresses; relayed sessions
          * stay relayed (no direct try). */
@@ -774,6 +792,10 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
     if ((dport_s && parse_uint(dport_s, 65535, &dport)) ||
         (interval_s && parse_uint(interval_s, 3600000, &interval)) ||
         (sessions_s && parse_uint(sessions_s, 1000000, &nsessions)))
+        return cli_usage("serve");
+    if (remote_s && strcmp(remote_s, "0") == 0)
+        remote_interval = 0;
+    else if (remote_s && parse_uint(remote_s, 86400 * 7, &remote_interval))
         return cli_usage("serve");
     sessions = (unsigned)nsessions;
     if ((ret = refuse_second_daemon(ctx)))
@@ -862,6 +884,9 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
         }
         if (st.ui)
             cli_ui_on_loop(st.ui, &loop, st.hub);
+        if (remote_interval)
+            st.remotes = cli_remote_serve_start(&loop, ctx,
+                                                (unsigned)remote_interval);
     } else {
         snprintf(why, sizeof(why), "%s", notes_sync_last_detail());
     }
@@ -869,6 +894,7 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
     uv_run(&loop, UV_RUN_DEFAULT);
     notes_sync_hub_free(st.hub);
     cli_ui_free(st.ui);
+    cli_remote_serve_free(st.remotes);
     (void)uv_loop_close(&loop);
     if (rc) {
         fprintf(stderr, "notes: cannot serve: %s\n",

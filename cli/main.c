@@ -199,7 +199,38 @@ const struct cli_cmd cli_commands[] = {
      "(in the code) is then named in your trust list by the name it claims\n"
      "(change it with notes trust).\n"
      "  notes join notes1...", CLI_NEEDS_REPLICA},
-    {"sync", cmd_sync, "HOST:PORT | --relay HOST:PORT [--space NAME]",
+    {"remote", cmd_remote, "add NAME URL [--space SPACE] | list | remove NAME",
+     "Git remotes: a git repository (a path, file://, ssh://, git@host:,\n"
+     "https://, git://, with your usual ssh agent or credential helper)\n"
+     "where the devices of a space leave their changes for each other,\n"
+     "encrypted under a key from the space secret: for laptops that are\n"
+     "never online together. Each device writes only its own ref; the host\n"
+     "sees no title, note id or name. Sync with notes sync NAME.\n"
+     "--space: the space (default: the only one). remove forgets the remote\n"
+     "here, leaving the repository as it is. docs/remote.md has the details.\n"
+     "  notes remote add origin git@example.org:team/notes.git --space team\n"
+     "  notes remote list\n  notes remote remove origin", CLI_NEEDS_REPLICA},
+    {"publish", cmd_publish,
+     "SPACE [NOTE...] --to DIR_OR_URL [--branch B] [--path P]",
+     "Publish the minutes: the space's notes (or the NOTEs named, each in\n"
+     "SPACE) as Markdown files in a git repository, one per meeting named\n"
+     "from its date and title (2023-05-15-community-gathering.md), each with\n"
+     "its .attest sidecar so that anyone can run notes verify FILE.md, and\n"
+     "an index.md listing the meetings with their decisions, action items\n"
+     "and owners; under --path (default notes/), committed with a message\n"
+     "listing what was added, changed and removed. DIR: a git work tree (on\n"
+     "its current branch; --branch must name it), or a missing or empty\n"
+     "folder, made a repository. A URL (file://, ssh://, git@host:,\n"
+     "https://): a clone in $NOTES_HOME/publish.d, committed on --branch\n"
+     "(default main) and pushed. The files depend only on the notes: a\n"
+     "second publish changes only what was edited, and one with no edit\n"
+     "commits nothing. Never done by sync: only by this command.\n"
+     "  notes publish team --to git@example.org:team/minutes.git\n"
+     "  notes publish team weekly --to ~/src/minutes --path meetings/",
+     CLI_NEEDS_REPLICA},
+    {"sync", cmd_sync,
+     "HOST:PORT | --relay HOST:PORT [--space NAME]\n"
+     "      | REMOTE [--compact] [--compact-above BYTES]",
      "One round of sync with a peer: both get the changes they lack, every\n"
      "change verified before it is stored; prints what moved. On a terminal,\n"
      "a progress line per note sent or received (bytes done / total).\n"
@@ -207,11 +238,22 @@ const struct cli_cmd cli_commands[] = {
      "that relay. HOST, here and wherever an address is taken (serve,\n"
      "invite, relay), is an IPv4 address, [IPv6] or a host name (localhost,\n"
      "nas.local), resolved when it is given.\n"
+     "With REMOTE (a name from notes remote): fetch every device's changes\n"
+     "from the git remote, decrypt and verify them, merge, and push what it\n"
+     "lacks as one pack on this device's own ref. Past --compact-above\n"
+     "bytes of this device's packs there (default 8 MiB; --compact: now;\n"
+     "the rule: docs/remote.md), one new pack replaces them (a force-push\n"
+     "of this device's ref only). --json: what moved and each problem.\n"
+     "Exit 3 when the remote cannot be reached or refuses (nothing changed\n"
+     "here), 2 when what it holds does not check out (each problem said: a\n"
+     "ref rewound, deleted or swapped, garbage, a replayed pack).\n"
      "  notes sync 192.168.1.20:7654\n  notes sync nas.local:7654\n"
-     "  notes sync --relay 203.0.113.7:7656 --space team", CLI_NEEDS_REPLICA},
+     "  notes sync --relay 203.0.113.7:7656 --space team\n"
+     "  notes sync origin", CLI_NEEDS_REPLICA},
     {"serve", cmd_serve,
      "[--listen HOST:PORT] [--peer HOST:PORT]... [--relay HOST:PORT]...\n"
-     "      [--no-relay] [--sessions N] [--no-discovery] [--ui 127.0.0.1:PORT | --no-ui]",
+     "      [--no-relay] [--sessions N] [--no-discovery] [--ui 127.0.0.1:PORT | --no-ui]\n"
+     "      [--remote-interval SECONDS]",
      "The live daemon: accept peers of this replica's spaces (default\n"
      "0.0.0.0:7654), dial each --peer with reconnect backoff, keep sessions\n"
      "open and push every commit (from any notes command on this replica) to\n"
@@ -231,6 +273,9 @@ const struct cli_cmd cli_commands[] = {
      "The page (unless --no-ui): the notes in the browser, edited live with\n"
      "the people in the call, on 127.0.0.1:7464 (--ui picks the port);\n"
      "the URL with its access token is printed at start (notes open).\n"
+     "Git remotes (notes remote): each is synced as notes sync REMOTE does,\n"
+     "at start and then every --remote-interval seconds (default 300; 0:\n"
+     "never); a failure is a line on stderr and is tried again next time.\n"
      "One daemon per replica: a second notes serve is refused, naming the\n"
      "running one (its pid and port).\n"
      "  notes serve\n"

@@ -18,10 +18,12 @@ _notes()
     esac
     case "$cur" in
         -*) case "$cmd" in
-                serve) COMPREPLY=($(compgen -W "--listen --peer --relay --no-relay --no-punch --sessions --no-discovery --discovery-port --announce-to --announce-interval --ui --no-ui --help" -- "$cur")) ;;
+                serve) COMPREPLY=($(compgen -W "--listen --peer --relay --no-relay --no-punch --sessions --no-discovery --discovery-port --announce-to --announce-interval --ui --no-ui --remote-interval --help" -- "$cur")) ;;
                 relay) COMPREPLY=($(compgen -W "--listen --max-conns --max-per-addr --max-per-tag --rate --help" -- "$cur")) ;;
                 invite) COMPREPLY=($(compgen -W "--address --relay --help" -- "$cur")) ;;
-                sync) COMPREPLY=($(compgen -W "--space --relay --json --help" -- "$cur")) ;;
+                sync) COMPREPLY=($(compgen -W "--space --relay --compact --compact-above --json --help" -- "$cur")) ;;
+                remote) COMPREPLY=($(compgen -W "--space --json --help" -- "$cur")) ;;
+                publish) COMPREPLY=($(compgen -W "--to --branch --path -q --quiet --help" -- "$cur")) ;;
                 open) COMPREPLY=($(compgen -W "--no-browser --json --help" -- "$cur")) ;;
                 peers|trust) COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ;;
                 init) COMPREPLY=($(compgen -W "--name --protect --device --help" -- "$cur")) ;;
@@ -40,10 +42,15 @@ _notes()
         verify) [ "$COMP_CWORD" -eq 2 ] &&
                COMPREPLY=($(compgen -f -- "$cur") $(compgen -W "$(notes list 2>/dev/null | cut -d' ' -f1)" -- "$cur")) ;;
         device) [ "$COMP_CWORD" -eq 2 ] && COMPREPLY=($(compgen -W "add link revoke list" -- "$cur")) ;;
+        remote) [ "$COMP_CWORD" -eq 2 ] && COMPREPLY=($(compgen -W "add list remove" -- "$cur"))
+                [ "$COMP_CWORD" -eq 3 ] && [ "$prev" = remove ] &&
+                    COMPREPLY=($(compgen -W "$(notes remote list 2>/dev/null | cut -d' ' -f1)" -- "$cur")) ;;
         person) [ "$COMP_CWORD" -eq 2 ] && COMPREPLY=($(compgen -W "export import" -- "$cur"))
                 [ "$COMP_CWORD" -eq 3 ] && COMPREPLY=($(compgen -f -- "$cur")) ;;
         help) COMPREPLY=($(compgen -W "$(notes help --commands 2>/dev/null)" -- "$cur")) ;;
-        init|whoami|list|peers|serve|trust|relay|invite|join|sync) ;;
+        sync) [ "$COMP_CWORD" -eq 2 ] &&
+               COMPREPLY=($(compgen -W "$(notes remote list 2>/dev/null | cut -d' ' -f1)" -- "$cur")) ;;
+        init|whoami|list|peers|serve|trust|relay|invite|join) ;;
         *) [ "$COMP_CWORD" -eq 2 ] &&
                COMPREPLY=($(compgen -W "$(notes list 2>/dev/null | cut -d' ' -f1)" -- "$cur")) ;;
     esac

@@ -32,7 +32,10 @@ extern "C" {
     X(EFRAME, -106, "frame does not authenticate (tampered, replayed or "      \
                     "out of order)")                                          \
     X(ENET, -107, "network error")                                           \
-    X(EBUSY, -108, "the peer is busy")
+    X(EBUSY, -108, "the peer is busy")                                       \
+    X(EREMOTE, -109, "the git remote cannot be reached or refused")          \
+    X(EREMOTEDATA, -110, "the git remote holds content that does not "       \
+                         "check out")
 
 enum notes_sync_err {
 #define NOTES_SYNC_ERR_ENUM(name, code, text) NOTES_SYNC_##name = (code),
@@ -643,6 +646,113 @@ NOTES_API NOTES_NODISCARD int notes_sync_relays_load(
     const char *home, char (*out)[NOTES_ADDR_MAX + 1], size_t max, size_t *n);
 NOTES_API NOTES_NODISCARD int notes_sync_relays_add(const char *home,
                                                     const char *addr);
+
+/* ---- Git remotes (docs/remote.md) --------------------------------------- */
+/*
+ * A remote is a git repository (a path, file://, ssh://, git@host:,
+ * https://, git://: as the git command takes them) where the devices of a
+ * space leave their changes for each other, encrypted under a key derived
+ * from the space secret: a store-and-forward medium for laptops that are
+ * never online together. Each device writes only its own ref,
+ * refs/notes/SPACETAG/DEVICETAG (tags keyed by the secret), as a
+ * fast-forward; `notes_sync_remote_sync` fetches every device's ref of the
+ * space, decrypts, verifies and merges every change as sync does, and
+ * pushes what the remote lacks. The remotes of a replica are listed in
+ * $NOTES_HOME/remotes (with what was last seen of each device ref); git's
+ * working copy of each is the bare mirror $NOTES_HOME/remotes.d/NAME.git.
+ */
+#define NOTES_REMOTE_NAME_MAX 32 /* [a-z0-9_-], as space names */
+#define NOTES_REMOTE_URL_MAX 1024
+
+typedef struct notes_sync_remote {
+    char name[NOTES_REMOTE_NAME_MAX + 1];
+    char space[NOTES_SPACE_NAME_MAX + 1];
+    char url[NOTES_REMOTE_URL_MAX + 1];
+} notes_sync_remote;
+
+/* Add remote `name` for space `space` (which must exist) at `url` (no
+ * whitespace or control characters, not starting with '-'). NOTES_EEXIST
+ * if the name is taken; durable (atomic write). */
+NOTES_API NOTES_NODISCARD int notes_sync_remote_add(const char *home,
+                                                    const char *name,
+                                                    const char *url,
+                                                    const char *space);
+/* Forget remote `name`: its line, what was seen of it, its mirror and
+ * state. NOTES_ENOTFOUND if there is none. The remote itself is left as
+ * it is. */
+NOTES_API NOTES_NODISCARD int notes_sync_remote_remove(const char *home,
+                                                       const char *name);
+/* The remotes, in the order added. OUT *out: *n of them, free with
+ * notes_sync_free. No file: NOTES_OK with *n = 0. */
+NOTES_API NOTES_NODISCARD int notes_sync_remote_list(const char *home,
+                                                     notes_sync_remote **out,
+                                                     size_t *n);
+/* One remote by name: NOTES_ENOTFOUND if none. */
+NOTES_API NOTES_NODISCARD int notes_sync_remote_get(const char *home,
+                                                    const char *name,
+                                                    notes_sync_remote *out);
+
+typedef struct notes_sync_remote_opts {
+    /* Past this many bytes of this device's packs on the remote, the next
+     * push is one new pack replacing them (a force-push of this device's
+     * own ref only). 0: 8 MiB. */
+    uint64_t compact_above;
+    int compact;  /* 1: compact (push everything as one pack) now */
+} notes_sync_remote_opts;
+
+#define NOTES_SYNC_REMOTE_PROBLEMS_MAX 16
+typedef struct notes_sync_remote_report {
+    unsigned devices;            /* device refs of the space on the remote */
+    uint64_t packs_read;         /* new packs read (fetched, opened) */
+    uint64_t bytes_fetched;      /* their bytes */
+    uint64_t changes_received, notes_received, notes_created;
+    uint64_t changes_sent, notes_sent; /* in the pack pushed */
+    uint64_t bytes_pushed;       /* the pack pushed (0: nothing to push) */
+    int compacted;               /* the push replaced this device's packs */
+    uint64_t remote_bytes;       /* packs of every device ref of the space */
+    /* What did not check out (a rewound, deleted or swapped ref, garbage,
+     * a replayed pack, a refused bundle): one line each, at most
+     * NOTES_SYNC_REMOTE_PROBLEMS_MAX (nproblems counts them all). */
+    size_t nproblems;
+    char problems[NOTES_SYNC_REMOTE_PROBLEMS_MAX][400];
+} notes_sync_remote_report;
+
+/*
+ * Sync the space of remote `name` with it: fetch, check every device ref
+ * against what was seen before, decrypt and verify every new pack, merge
+ * (nothing unverified is stored), then push what the remote lacks as one
+ * new pack on this device's ref. NOTES_OK; NOTES_SYNC_EREMOTE when git
+ * fails (unreachable, authentication refused, push rejected: nothing
+ * changed here before the fetch, detail says git's reason);
+ * NOTES_SYNC_EREMOTEDATA when something on the remote did not check out
+ * (report->problems; what did verify was merged). o may be NULL.
+ */
+NOTES_API NOTES_NODISCARD int notes_sync_remote_sync(
+    notes_replica *r, const char *name, const notes_sync_remote_opts *o,
+    notes_sync_remote_report *report);
+
+/*
+ * Run the git command (argv[0] "git"; arguments as given, no shell) with
+ * stdin from `in` (nin bytes; NULL: none), temporary files in tmpdir,
+ * never prompting on a terminal (GIT_TERMINAL_PROMPT=0, ssh BatchMode):
+ * the user's identity, configuration and credentials otherwise. NOTES_OK
+ * once git ran, whatever its exit status (res->status); NOTES_SYNC_EREMOTE
+ * when git is not installed. Release res with notes_sync_git_result_clear.
+ * (notes publish; remotes use the same runner with anonymous commits.)
+ */
+typedef struct notes_sync_git_result {
+    int status;       /* git's exit status (128 + signal) */
+    char *out, *err;  /* its stdout and stderr, NUL-terminated */
+    size_t nout, nerr;
+} notes_sync_git_result;
+NOTES_API NOTES_NODISCARD int notes_sync_git(const char *tmpdir,
+                                             const char *const *argv,
+                                             const void *in, size_t nin,
+                                             notes_sync_git_result *res);
+NOTES_API void notes_sync_git_result_clear(notes_sync_git_result *r);
+/* git's reason for a failure: the "fatal:" line of its stderr, printable. */
+NOTES_API const char *notes_sync_git_why(const notes_sync_git_result *r,
+                                         char *buf, size_t cap);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,231 @@
+/*
+ * test_publish.c: `notes publish` run as a user would (NOTES_BIN): the
+ * sample notes and a meeting edited by three people (who met only through
+ * a git remote) published to a bare repository by file:// and to a folder;
+ * every published file verifies with `notes verify` in a fresh clone, one
+ * changed byte is reported with its line, the index lists decisions and
+ * owners, publishing again commits nothing, an edit changes only its note's
+ * files, and bad targets are clear errors.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <unistd.h>
+
+#include "clirun.h"
+#include "tmpdir.h"
+
+static char *work;
+
+static struct clirun_out run_va(const char *home, const char *arg0, ...)
+{
+    va_list ap;
+    va_start(ap, arg0);
+    struct clirun_out c = clirun_va(work, home, NULL, NULL, arg0, ap);
+    va_end(ap);
+    assert_int_not_equal(c.status, -1);
+    return c;
+}
+#define RUN(home, ...) run_va(home, __VA_ARGS__, (char *)NULL)
+
+/* A shell command in the work folder; all of its output (static). */
+static const char *sh(const char *fmt, ...)
+{
+    static char buf[65536];
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    int k = snprintf(cmd, sizeof(cmd), "cd '%s' && { ", work);
+    vsnprintf(cmd + k, sizeof(cmd) - (size_t)k, fmt, ap);
+    va_end(ap);
+    strncat(cmd, "; }", sizeof(cmd) - strlen(cmd) - 1);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, p);
+    buf[n] = 0;
+    int st = pclose(p);
+    if (st != 0)
+        print_message("command failed (%d): %s\n%s\n", st, cmd, buf);
+    assert_int_equal(st, 0);
+    return buf;
+}
+
+static char *sample(const char *name)
+{
+    const char *shared = getenv("NOTES_SHARED_DIR");
+    char rel[256];
+    snprintf(rel, sizeof(rel), "samples/%s", name);
+    return test_path(shared ? shared : "../shared", rel);
+}
+
+static char review[33]; /* the note three people edited */
+
+/* A (Ana) with the samples and "Design review" in space team; B (Bob) and
+ * C (Cid) edit the review through a git remote, never online together. */
+static void setup(void)
+{
+    sh("rm -rf a b c sync.git pub.git clone folder && "
+       "git init -q --bare sync.git");
+    clirun_ok(RUN("a", "init", "--name", "Ana"), NULL);
+    clirun_ok(RUN("a", "space", "create", "team"), NULL);
+    const char *samples[] = {"community-2023-05-15.md", "kraft-2022-04-06.md"};
+    for (int i = 0; i < 2; i++) {
+        char *p = sample(samples[i]);
+        char *id = clirun_first_line(RUN("a", "import", p));
+        clirun_ok(RUN("a", "space", "add", "team", id), NULL);
+        free(id);
+        free(p);
+    }
+    char *id = clirun_first_line(RUN("a", "new", "Design review"));
+    snprintf(review, sizeof(review), "%s", id);
+    free(id);
+    clirun_ok(RUN("a", "set", review, "datetime", "2024-03-01T10:00:00+01:00"),
+              NULL);
+    clirun_ok(RUN("a", "set", review, "participants+", "Bob"), NULL);
+    clirun_ok(RUN("a", "set", review, "participants+", "Cid"), NULL);
+    clirun_ok(RUN("a", "space", "add", "team", review), NULL);
+    clirun_ok(RUN("a", "append", review, "Ana: the API draft is ready"), NULL);
+    char *code = clirun_first_line(
+        RUN("a", "invite", "team", "--address", "127.0.0.1:1"));
+    clirun_ok(RUN("a", "remote", "add", "origin", "sync.git"), NULL);
+    clirun_ok(RUN("a", "sync", "origin"), NULL);
+    const char *who[] = {"b", "Bob", "c", "Cid"};
+    for (int i = 0; i < 4; i += 2) {
+        clirun_ok(RUN(who[i], "init", "--name", who[i + 1]), NULL);
+        struct clirun_out r = RUN(who[i], "join", code);
+        clirun_expect(r, 3, "joined space team", NULL);
+        clirun_free(&r);
+        clirun_ok(RUN(who[i], "remote", "add", "origin", "sync.git"), NULL);
+        clirun_ok(RUN(who[i], "sync", "origin"), NULL);
+    }
+    free(code);
+    clirun_ok(RUN("b", "todo", review, "Write the migration guide", "--owner",
+                  "Bob"), NULL);
+    clirun_ok(RUN("b", "sync", "origin"), NULL);
+    clirun_ok(RUN("c", "sync", "origin"), NULL);
+    clirun_ok(RUN("c", "decide", review, "Ship the v2 API in April",
+                  "--owner", "Cid"), NULL);
+    clirun_ok(RUN("c", "sync", "origin"), NULL);
+    clirun_ok(RUN("a", "sync", "origin"), NULL);
+}
+
+static void test_publish_url(void **state)
+{
+    (void)state;
+    setup();
+    sh("git init -q --bare pub.git");
+    char url[1024];
+    snprintf(url, sizeof(url), "file://%s/pub.git", work);
+    clirun_ok(RUN("a", "publish", "team", "--to", url),
+              "Published 3 meetings of space team");
+    sh("git clone -q -b main pub.git clone");
+    /* One file per meeting, named from date and title, with sidecars. */
+    const char *ls = sh("cd clone/notes && ls");
+    assert_non_null(strstr(ls, "2023-05-15-community-gathering-may-15-2023.md\n"));
+    assert_non_null(strstr(ls, "2022-04-06-kraft-meeting.md\n"));
+    assert_non_null(strstr(ls, "2024-03-01-design-review.md\n"));
+    assert_non_null(strstr(ls, "2024-03-01-design-review.md.attest\n"));
+    assert_non_null(strstr(ls, "index.md\n"));
+    /* Every one verifies with no replica; the review names its 3 authors. */
+    const char *files[] = {"2023-05-15-community-gathering-may-15-2023.md",
+                           "2022-04-06-kraft-meeting.md",
+                           "2024-03-01-design-review.md"};
+    for (int i = 0; i < 3; i++) {
+        char f[256];
+        snprintf(f, sizeof(f), "clone/notes/%s", files[i]);
+        struct clirun_out r = RUN(NULL, "verify", f);
+        clirun_expect(r, 0, NULL, NULL);
+        if (i == 2) {
+            assert_non_null(strstr(r.out, "Ana"));
+            assert_non_null(strstr(r.out, "Bob"));
+            assert_non_null(strstr(r.out, "Cid"));
+        }
+        clirun_free(&r);
+    }
+    /* The index: meetings with decisions, action items and owners. */
+    const char *idx = sh("cat clone/notes/index.md");
+    assert_non_null(strstr(idx, "[Design review](2024-03-01-design-review.md)"));
+    assert_non_null(strstr(idx, "Ship the v2 API in April (Cid)"));
+    assert_non_null(strstr(idx, "- [ ] Bob: Write the migration guide"));
+    assert_non_null(strstr(idx, "RăzvanD: Look for places"));
+    assert_non_null(strstr(idx, "Next meeting: Monday, May 22, 2023"));
+    /* The commit lists what it added. */
+    assert_non_null(strstr(sh("git -C clone log -1 --format=%%B"),
+                           "added:   notes/2024-03-01-design-review.md"));
+    /* One changed byte: reported with its line. */
+    sh("sed -i 's/Ana: the API/Ana: the APX/' "
+       "clone/notes/2024-03-01-design-review.md");
+    const char *line = sh("grep -n 'APX' clone/notes/2024-03-01-design-review.md"
+                          " | cut -d: -f1");
+    char want[64];
+    snprintf(want, sizeof(want), "from line %d", atoi(line));
+    assert_true(atoi(line) > 0);
+    struct clirun_out r = RUN(NULL, "verify",
+                              "clone/notes/2024-03-01-design-review.md");
+    clirun_expect(r, 2, NULL, want);
+    clirun_free(&r);
+    /* Again with no edit: nothing committed. */
+    const char *c0 = sh("git --git-dir=pub.git rev-list --count main");
+    char count[16];
+    snprintf(count, sizeof(count), "%s", c0);
+    clirun_ok(RUN("a", "publish", "team", "--to", url), "Nothing changed");
+    assert_string_equal(sh("git --git-dir=pub.git rev-list --count main"),
+                        count);
+    /* An edit: only that meeting's two files change. */
+    clirun_ok(RUN("a", "append", review, "Ana: one more line"), NULL);
+    clirun_ok(RUN("a", "publish", "team", "--to", url), "0 added, 1 changed");
+    assert_string_equal(
+        sh("git --git-dir=pub.git show --name-only --format= main"),
+        "notes/2024-03-01-design-review.md\n"
+        "notes/2024-03-01-design-review.md.attest\n");
+}
+
+static void test_publish_folder(void **state)
+{
+    (void)state;
+    setup();
+    /* An empty folder becomes a repository; --path and one named note. */
+    sh("mkdir folder");
+    clirun_ok(RUN("a", "publish", "team", review, "--to", "folder", "--path",
+                  "meetings/2024/"), "Published 1 meeting");
+    sh("test -f folder/meetings/2024/2024-03-01-design-review.md.attest");
+    sh("test \"$(git -C folder rev-list --count HEAD)\" = 1");
+    struct clirun_out r = RUN(NULL, "verify",
+                              "folder/meetings/2024/2024-03-01-design-review.md");
+    clirun_expect(r, 0, NULL, NULL);
+    clirun_free(&r);
+    /* A folder with other files and no repository is refused. */
+    sh("mkdir -p other && echo hi > other/x");
+    clirun_fails(RUN("a", "publish", "team", "--to", "other"), 1,
+                 "neither a git repository nor empty");
+    /* The wrong branch of a repository is refused, not switched. */
+    clirun_fails(RUN("a", "publish", "team", "--to", "folder", "--branch",
+                     "gh-pages"), 1, "is not on branch gh-pages");
+    /* A note of another space, a path escaping, an unreachable URL. */
+    clirun_fails(RUN("a", "publish", "team", "--to", "folder", "--path",
+                     "../x"), 1, "--path");
+    clirun_fails(RUN("a", "publish", "nosuch", "--to", "folder"), 1, NULL);
+    clirun_fails(RUN("a", "publish", "team", "--to",
+                     "file:///nonexistent/pub.git"), 3, "cannot clone");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_publish_url),
+        cmocka_unit_test(test_publish_folder),
+    };
+    if (!getenv("NOTES_BIN")) {
+        fprintf(stderr, "NOTES_BIN is not set\n");
+        return 1;
+    }
+    work = test_tmpdir("publish");
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    test_rmtree(work);
+    return rc;
+}
