@@ -512,6 +512,12 @@ void notes_sync_session_end(notes_sync_session *s)
 
 /* ---- reconciliation (recon.c over versions.c) ---- */
 
+void notes_sync__session_no_recon(notes_sync_session *s)
+{
+    if (s->recon_state == 0)
+        s->no_recon = 1;
+}
+
 int notes_sync__listed(const notes_sync_session *s, const uint8_t id[16])
 {
     const void *l = s->all ? (const void *)s->all : (const void *)s->ours;

@@ -207,6 +207,9 @@ void sync_peers_unlock(struct sync_peers_lock *l);
 int sync_peers_write(struct sync_peers_lock *l, const notes_sync_peers *p);
 
 /* Tests only: seal `body` as the next frame (an open session). */
+/* Speak to this peer without reconciliation (as cfg.no_recon): it
+ * predates it. Before the first round only. */
+void notes_sync__session_no_recon(notes_sync_session *s);
 int notes_sync__queue_raw(notes_sync_session *s, const uint8_t *body,
                           size_t n);
 /* Tests only: called on each bundle before it is sent (to forge one). */

@@ -522,6 +522,91 @@ static void test_replication(void **st)
     two_free(&t);
 }
 
+/*
+ * Reconciliation between real replicas (docs/protocol.md,
+ * "Reconciliation"): one side empty, then k differences at both ends
+ * (edits, a concurrent edit, new notes), a no-change sync whose cost does
+ * not grow with the notes, a damaged version cache, the other side empty.
+ */
+static void test_reconcile_many(void **st)
+{
+    (void)st;
+    struct two t;
+    struct wire w = {0}, w0 = {0};
+    notes_sync_report ra, rb;
+    enum { N = 60 };
+    uint8_t ids[N][16], na1[16], na2[16], nb1[16], nb2[16];
+    char text[64];
+    two_make(&t);
+    for (int i = 0; i < N; i++) {
+        snprintf(text, sizeof(text), "# note %d\nsome text\n", i);
+        make_note(&t.a, "team", text, ids[i]);
+    }
+    sync_ok(&t, &w, &ra, &rb);
+    printf("recon, first sync of %d notes: A->B %zu, B->A %zu bytes\n", N,
+           w.sent[0], w.sent[1]);
+    assert_int_equal(rb.notes_created, N);
+    assert_int_equal(ra.notes_sent, N);
+    assert_same_space(&t);
+
+    /* Nothing new: a fingerprint and a skip, whatever N. */
+    sync_ok(&t, &w0, &ra, &rb);
+    printf("recon, no-change sync of %d notes: %zu bytes in all\n", N,
+           w0.sent[0] + w0.sent[1]);
+    assert_int_equal(ra.changes_sent + ra.changes_received, 0);
+    assert_true(w0.sent[0] + w0.sent[1] < 700);
+
+    /* k differences at both ends. */
+    for (int i = 0; i < 3; i++)
+        edit_note(&t.a, ids[i], 0, "[A] ");
+    for (int i = 10; i < 12; i++)
+        edit_note(&t.b, ids[i], 0, "[B] ");
+    edit_note(&t.a, ids[30], 0, "[A too] ");
+    edit_note(&t.b, ids[30], 2, "[B too] ");
+    make_note(&t.a, "team", "new on A 1\n", na1);
+    make_note(&t.a, "team", "new on A 2\n", na2);
+    make_note(&t.b, "team", "new on B 1\n", nb1);
+    make_note(&t.b, "team", "new on B 2\n", nb2);
+    memset(&w, 0, sizeof(w));
+    sync_ok(&t, &w, &ra, &rb);
+    printf("recon, 10 notes differ of %d: %zu bytes in all\n", N + 4,
+           w.sent[0] + w.sent[1]);
+    assert_int_equal(ra.changes_sent, 6);
+    assert_int_equal(rb.changes_sent, 5);
+    assert_int_equal(ra.notes_created, 2);
+    assert_int_equal(rb.notes_created, 2);
+    assert_same_space(&t);
+
+    /* A damaged version cache is rebuilt from the logs. */
+    {
+        char path[600];
+        snprintf(path, sizeof(path), "%s/spaces/team.versions", t.a.home);
+        FILE *f = fopen(path, "r+");
+        assert_non_null(f);
+        fseek(f, 40, SEEK_SET);
+        fputc('X', f);
+        fclose(f);
+    }
+    edit_note(&t.a, ids[50], 0, "after the damage ");
+    memset(&w, 0, sizeof(w));
+    sync_ok(&t, &w, &ra, &rb);
+    assert_int_equal(ra.changes_sent, 1);
+    assert_same_space(&t);
+    two_free(&t);
+
+    /* The initiator empty, the responder holding all. */
+    two_make(&t);
+    for (int i = 0; i < 20; i++) {
+        snprintf(text, sizeof(text), "# on B %d\n", i);
+        make_note(&t.b, "team", text, ids[i]);
+    }
+    memset(&w, 0, sizeof(w));
+    sync_ok(&t, &w, &ra, &rb);
+    assert_int_equal(ra.notes_created, 20);
+    assert_same_space(&t);
+    two_free(&t);
+}
+
 struct progress {
     unsigned calls[2];
     uint64_t last[2], total[2];
@@ -906,6 +991,14 @@ static void test_malformed_messages(void **st)
         {"bundle over the limit", {2, 23, [18] = 0x80, 0x80, 0x80, 0x80,
                                    0x80, 0x01, 1}, 25, NOTES_ETOOBIG},
         {"bundle too short", {2, 3, 1, 2, 3}, 5, NOTES_SYNC_EPROTO},
+        {"recon: bad flags", {10, 3, 2, 0xff, 0}, 5, NOTES_SYNC_EPROTO},
+        {"recon: truncated bound", {10, 3, 0, 5, 1}, 5, NOTES_SYNC_EPROTO},
+        {"recon: stops early", {10, 4, 0, 1, 0x80, 0}, 6, NOTES_SYNC_EPROTO},
+        {"recon: bounds go back", {10, 7, 0, 1, 0x80, 0, 1, 0x40, 0}, 9,
+         NOTES_SYNC_EPROTO},
+        {"recon: unknown mode", {10, 3, 0, 0xff, 7}, 5, NOTES_SYNC_EPROTO},
+        {"have before recon ended",
+         {10, 19, 0, 0xff, 1, [21] = 1, 2, 1, 0}, 25, NOTES_SYNC_EPROTO},
     };
     notes_identity *ia, *ib;
     notes_sync_space sp;
@@ -1474,6 +1567,7 @@ int main(void)
         cmocka_unit_test(test_handshake_bitflips),
         cmocka_unit_test(test_frames),
         cmocka_unit_test(test_replication),
+        cmocka_unit_test(test_reconcile_many),
         cmocka_unit_test(test_large_note_chunked),
         cmocka_unit_test(test_forged_signature_refused),
         cmocka_unit_test(test_live_push),
