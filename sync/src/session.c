@@ -186,6 +186,7 @@ void notes_sync_session_free(notes_sync_session *s)
     notes__buf_release(&s->rb);
     notes__buf_release(&s->held);
     notes_sync__recon_reset(s); /* gives the whole list back to ours */
+    notes_sync__versions_free(s->learned, s->nlearned);
     free(s->ours);
     for (size_t i = 0; i < DOC_CACHE; i++)
         notes_doc_free(s->docs[i].d);

@@ -209,6 +209,8 @@ static int merge_bundle(notes_sync_session *s)
          * rest: a copy opened or refreshed since may hold a commit here
          * the peer was not sent yet, and before appending, a merge reads
          * what other writers appended to the log. */
+        if (!rc && added)
+            notes_sync__versions_learn(s, s->rb_id, d);
         if (!rc && s->live && was_known &&
             notes_doc_change_count(d) - nbefore == added &&
             notes_sync__known_set(s, s->rb_id, d, NULL, 0) != NOTES_OK) {
@@ -425,6 +427,7 @@ static int handle_msg(notes_sync_session *s, uint8_t type, const uint8_t *p,
             return notes_sync__failf(s, NOTES_SYNC_EPROTO, "unexpected done");
         s->done_recv = 1;
         notes_sync__unlist_unstored(s); /* all the peer sends has come */
+        notes_sync__versions_flush(s);
         return NOTES_OK;
     case MSG_PUSH:
         return handle_push(s, p, n);

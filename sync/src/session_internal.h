@@ -38,8 +38,10 @@ enum msg_type {
 #define ZEXPAND_MAX 256u           /* most a compressed bundle may expand */
 #define DOC_CACHE 16               /* notes kept open per session */
 #define ZMIN 1024                  /* smaller bundles go uncompressed */
-#define ZLEVEL_SMALL 19            /* zstd level up to ZSMALL bytes */
+#define ZLEVEL_SMALL 19            /* zstd level from ZBIG up to ZSMALL bytes */
 #define ZSMALL (1u << 20)
+#define ZBIG (64u << 10)           /* below: level ZLEVEL (a level-19 context
+                                      costs more than the bytes it saves) */
 #define ZLEVEL 3                   /* above */
 
 /* Handshake steps. */
@@ -204,6 +206,8 @@ struct notes_sync_session {
     uint8_t (*all)[16];           /* once reconciled: the whole space list
                                      (ours then holds only what differs) */
     size_t nall;
+    struct note_version *learned; /* versions of notes merged this round */
+    size_t nlearned, clearned;
     uint8_t (*fresh)[16];         /* notes listed ahead of their bundles */
     uint8_t *fresh_stored;        /* per fresh note: its bundle was stored */
     size_t nfresh;
@@ -256,6 +260,12 @@ int notes_sync__recon_apply(notes_sync_session *s);
 int notes_sync__versions(notes_sync_session *s, struct note_version **out,
                          size_t *n);
 void notes_sync__versions_free(struct note_version *v, size_t n);
+/* Note id was just merged into d: remember its version for the cache (a
+ * first sync then leaves the versions of what it stored). */
+void notes_sync__versions_learn(notes_sync_session *s, const uint8_t id[16],
+                                notes_doc *d);
+/* Write what was learned into the cache file. */
+void notes_sync__versions_flush(notes_sync_session *s);
 
 /* session_out.c */
 int notes_sync__put_msg(notes_sync_session *s, uint8_t type, const uint8_t *p,

@@ -322,7 +322,10 @@ static int bundle_compress(notes_sync_session *s)
         return NOTES_OK;
     notes__buf_init(&z, SIZE_MAX);
     rc = notes__compress(&z, s->bundle, s->bundle_len,
-                         s->bundle_len <= ZSMALL ? ZLEVEL_SMALL : ZLEVEL, 0);
+                         s->bundle_len >= ZBIG && s->bundle_len <= ZSMALL
+                             ? ZLEVEL_SMALL
+                             : ZLEVEL,
+                         0);
     if (rc == NOTES_ENOMEM) {
         notes__buf_release(&z);
         return rc;

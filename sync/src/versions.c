@@ -188,6 +188,121 @@ static int vsave(const char *path, const struct note_version *v, size_t n)
     return rc;
 }
 
+static char *cache_path(notes_sync_session *s)
+{
+    const char *home = notes_replica_home(s->replica);
+    size_t n = strlen(home) + sizeof("/spaces/.versions") + NOTES_SPACE_NAME_MAX;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/spaces/%s.versions", home, s->spaces[s->space].name);
+    return p;
+}
+
+/*
+ * The log is stamped first, then the copy caught up with it: when that
+ * brings nothing new, the heads are exactly those of the log as stamped
+ * (a writer appending meanwhile changes the stamp, so its change is not
+ * hidden behind the older heads).
+ */
+void notes_sync__versions_learn(notes_sync_session *s, const uint8_t id[16],
+                                notes_doc *d)
+{
+    const char *home = notes_replica_home(s->replica);
+    char path[4200], hex[33];
+    struct vstamp st;
+    struct note_version *e;
+    size_t before = notes_doc_change_count(d);
+    if (!s->replica || strlen(home) > 4096)
+        return;
+    notes__hex(hex, id, 16);
+    snprintf(path, sizeof(path), "%s/notes/%s.log", home, hex);
+    if (stamp_of(path, &st) != NOTES_OK || notes_doc_refresh(d) != NOTES_OK ||
+        notes_doc_change_count(d) != before)
+        return;
+    if (s->nlearned == s->clearned) {
+        size_t nc = s->clearned ? s->clearned * 2 : 64;
+        struct note_version *nv = realloc(s->learned, nc * sizeof(*nv));
+        if (!nv)
+            return;
+        s->learned = nv;
+        s->clearned = nc;
+    }
+    e = &s->learned[s->nlearned];
+    memset(e, 0, sizeof(*e));
+    if (notes_doc_heads(d, &e->heads, &e->nheads) != NOTES_OK)
+        return;
+    memcpy(e->id, id, 16);
+    notes__hash(e->digest, 16, (const uint8_t *)e->heads, e->nheads * 32, NULL, 0);
+    e->size = st.size;
+    e->mtime = st.mtime;
+    e->ctime = st.ctime;
+    e->ino = st.ino;
+    s->nlearned++;
+}
+
+static int cmp_version(const void *a, const void *b)
+{
+    return memcmp(((const struct note_version *)a)->id,
+                  ((const struct note_version *)b)->id, 16);
+}
+
+void notes_sync__versions_flush(notes_sync_session *s)
+{
+    struct vcache c;
+    struct note_version *v;
+    size_t n = 0, j = 0;
+    char *path;
+    if (!s->nlearned || !s->replica || !(path = cache_path(s)))
+        return;
+    qsort(s->learned, s->nlearned, sizeof(*s->learned), cmp_version);
+    vcache_load(path, &c);
+    v = calloc(c.n + s->nlearned + 1, sizeof(*v));
+    for (size_t i = 0; v && (i < c.n || j < s->nlearned);) {
+        const uint8_t *rec = i < c.n ? c.data + c.at[i] : NULL;
+        int k = !rec ? 1 : j == s->nlearned ? -1 : memcmp(rec, s->learned[j].id, 16);
+        if (k < 0) {
+            struct note_version *e = &v[n++];
+            memcpy(e->id, rec, 16);
+            e->size = get64(rec + 16);
+            e->mtime = get64(rec + 24);
+            e->ctime = get64(rec + 32);
+            e->ino = get64(rec + 40);
+            memcpy(e->digest, rec + 48, 16);
+            e->nheads = notes__load_u32le(rec + 80);
+            e->heads = malloc(e->nheads * 32 + 1);
+            if (!e->heads) {
+                n--;
+                break;
+            }
+            memcpy(e->heads, rec + 84, e->nheads * 32);
+            i++;
+        } else {
+            /* learned wins; a later duplicate of the same id too */
+            v[n] = s->learned[j];
+            s->learned[j].heads = NULL;
+            while (j + 1 < s->nlearned &&
+                   !memcmp(s->learned[j + 1].id, v[n].id, 16)) {
+                notes_free(v[n].heads);
+                v[n] = s->learned[++j];
+                s->learned[j].heads = NULL;
+            }
+            n++;
+            j++;
+            i += k == 0;
+        }
+    }
+    if (v && (vsave(path, v, n) != NOTES_OK)) {
+        /* not cached: the next sync opens those notes */
+    }
+    notes_sync__versions_free(v, n);
+    notes_free(c.data);
+    free(c.at);
+    free(path);
+    for (size_t i = 0; i < s->nlearned; i++)
+        notes_free(s->learned[i].heads);
+    s->nlearned = 0;
+}
+
 int notes_sync__versions(notes_sync_session *s, struct note_version **out,
                          size_t *nout)
 {
