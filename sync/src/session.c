@@ -548,6 +548,7 @@ void notes_sync__recon_reset(notes_sync_session *s)
     s->nfresh = 0;
     s->recon_state = 0;
     s->recon_owe = 0;
+    s->recon_heard = 0;
     s->recon_emit = 0;
 }
 

@@ -33,9 +33,12 @@ static int handle_have(notes_sync_session *s, const uint8_t *p,
         return notes_sync__fail(s, rc);
     if (s->theirs_done)
         return notes_sync__failf(s, NOTES_SYNC_EPROTO, "have after the last have");
-    if (s->recon_state == 1 || s->recon_owe)
+    if ((s->recon_state == 1 && s->recon_heard) || s->recon_owe)
         return notes_sync__failf(s, NOTES_SYNC_EPROTO, "have before the "
                                  "reconciliation ended");
+    /* An initiator of before RECON: the versions read ahead go unused. */
+    if (s->role == NOTES_SYNC_RESPONDER && s->recon_state == 1)
+        notes_sync__recon_reset(s);
     if (end - p < 1 || (flags = *p++) > (HAVE_LAST | HAVE_LIVE) ||
         ((flags & HAVE_LIVE) && !(flags & HAVE_LAST)) ||
         notes_sync__get_varint(&p, end, &count))
@@ -399,6 +402,7 @@ static int handle_recon(notes_sync_session *s, const uint8_t *p, size_t n)
     if (s->recon_state != 1 || s->recon_owe)
         return notes_sync__failf(s, NOTES_SYNC_EPROTO, "unexpected "
                                  "reconciliation message");
+    s->recon_heard = 1;
     if ((rc = notes_sync__recon_recv(&s->rc, p, n)))
         return notes_sync__fail(s, rc);
     if (!notes_sync__recon_turn_over(&s->rc))
@@ -567,6 +571,11 @@ static int hs_unit(notes_sync_session *s, const uint8_t *u)
     s->hs_step = HS_DONE;
     s->state = NOTES_SYNC_OPEN;
     if ((rc = notes_sync__open_space(s)))
+        return notes_sync__fail(s, rc);
+    /* Responder: read the versions now, while the initiator reads its own
+     * (a no-change sync waits for the slower side once, not twice). */
+    if (s->role == NOTES_SYNC_RESPONDER && s->replica &&
+        (rc = notes_sync__recon_begin(s)))
         return notes_sync__fail(s, rc);
     return NOTES_OK;
 }

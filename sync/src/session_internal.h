@@ -198,6 +198,7 @@ struct notes_sync_session {
     int no_recon;                 /* cfg.no_recon: list every note */
     int recon_state;              /* 0 not begun, 1 running, 2 over */
     int recon_owe;                /* our answer is being sent */
+    int recon_heard;              /* the peer sent RECON this round */
     size_t recon_emit;            /* of rc.out, bytes already sent */
     struct recon rc;
     struct note_version *vers;    /* our notes with a log, sorted */

@@ -516,8 +516,13 @@ static int produce(notes_sync_session *s)
             if (s->role == NOTES_SYNC_RESPONDER && !s->theirs_done)
                 break; /* we answer the initiator's list */
             if (s->role == NOTES_SYNC_INITIATOR && !s->no_recon &&
-                s->recon_state == 0)
+                s->recon_state == 0) {
+                /* M3 goes out first: the responder reads its versions
+                 * while we read ours. */
+                if (s->out.len || s->body.len)
+                    break;
                 rc = notes_sync__recon_begin(s);
+            }
             else if (s->recon_state == 1)
                 break; /* the peer's turn */
             else

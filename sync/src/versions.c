@@ -50,10 +50,11 @@ static uint64_t get64(const uint8_t *p)
     return v;
 }
 
-static int stamp_of(const char *path, struct vstamp *st)
+/* dirfd: the notes folder, or AT_FDCWD with a whole path. */
+static int stamp_at(int dirfd, const char *path, struct vstamp *st)
 {
     struct stat sb;
-    if (stat(path, &sb) != 0)
+    if (fstatat(dirfd, path, &sb, 0) != 0)
         return errno == ENOENT ? NOTES_ENOTFOUND : NOTES_EIO;
     st->size = (uint64_t)sb.st_size;
     st->mtime = (uint64_t)sb.st_mtim.tv_sec * 1000000000u +
@@ -110,22 +111,6 @@ bad:
     notes_free(c->data);
     free(c->at);
     memset(c, 0, sizeof(*c));
-}
-
-static const uint8_t *vcache_find(const struct vcache *c, const uint8_t id[16])
-{
-    size_t lo = 0, hi = c->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int k = memcmp(c->data + c->at[mid], id, 16);
-        if (k == 0)
-            return c->data + c->at[mid];
-        if (k < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
 }
 
 void notes_sync__versions_free(struct note_version *v, size_t n)
@@ -216,7 +201,8 @@ void notes_sync__versions_learn(notes_sync_session *s, const uint8_t id[16],
         return;
     notes__hex(hex, id, 16);
     snprintf(path, sizeof(path), "%s/notes/%s.log", home, hex);
-    if (stamp_of(path, &st) != NOTES_OK || notes_doc_refresh(d) != NOTES_OK ||
+    if (stamp_at(AT_FDCWD, path, &st) != NOTES_OK ||
+        notes_doc_refresh(d) != NOTES_OK ||
         notes_doc_change_count(d) != before)
         return;
     if (s->nlearned == s->clearned) {
@@ -310,10 +296,12 @@ int notes_sync__versions(notes_sync_session *s, struct note_version **out,
     const char *space = s->spaces[s->space].name;
     size_t hl = strlen(home), k = 0, changed = 0;
     char *cpath = malloc(hl + sizeof("/spaces/.versions") + NOTES_SPACE_NAME_MAX);
-    char *lpath = malloc(hl + sizeof("/notes/.log") + 32);
+    char *lpath = malloc(hl + sizeof("/notes"));
     struct note_version *v = calloc(s->nours + 1, sizeof(*v));
     struct vcache c;
-    int rc = NOTES_OK;
+    int rc = NOTES_OK, dirfd = -1;
+    size_t at = 0; /* the cache's records are sorted as ours: one walk */
+    char name[37];
     *out = NULL;
     *nout = 0;
     if (!cpath || !lpath || !v) {
@@ -323,23 +311,30 @@ int notes_sync__versions(notes_sync_session *s, struct note_version **out,
         return NOTES_ENOMEM;
     }
     sprintf(cpath, "%s/spaces/%s.versions", home, space);
+    sprintf(lpath, "%s/notes", home);
     vcache_load(cpath, &c);
+    /* One stat per note, relative to the folder (no path walk each). */
+    dirfd = open(lpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    memcpy(name + 32, ".log", 5);
     for (size_t i = 0; i < s->nours && !rc; i++) {
         const uint8_t *id = s->ours[i];
         struct note_version *e = &v[k];
         struct vstamp st;
-        char hex[33];
-        const uint8_t *rec;
-        notes__hex(hex, id, 16);
-        sprintf(lpath, "%s/notes/%s.log", home, hex);
-        rc = stamp_of(lpath, &st);
+        const uint8_t *rec = NULL;
+        notes__hex(name, id, 16);
+        name[32] = '.';
+        rc = dirfd < 0 ? NOTES_ENOTFOUND : stamp_at(dirfd, name, &st);
+        while (at < c.n && memcmp(c.data + c.at[at], id, 16) < 0)
+            at++;
+        if (at < c.n && !memcmp(c.data + c.at[at], id, 16))
+            rec = c.data + c.at[at];
         if (rc == NOTES_ENOTFOUND) {
             rc = NOTES_OK; /* no log: not an item */
-            changed += vcache_find(&c, id) != NULL;
+            changed += rec != NULL;
             continue;
         }
         if (rc) {
-            notes_sync__detail("cannot stat '%s'", lpath);
+            notes_sync__detail("cannot stat '%s/%s'", lpath, name);
             break;
         }
         memcpy(e->id, id, 16);
@@ -347,7 +342,6 @@ int notes_sync__versions(notes_sync_session *s, struct note_version **out,
         e->mtime = st.mtime;
         e->ctime = st.ctime;
         e->ino = st.ino;
-        rec = c.data ? vcache_find(&c, id) : NULL;
         if (rec && get64(rec + 16) == st.size && get64(rec + 24) == st.mtime &&
             get64(rec + 32) == st.ctime && get64(rec + 40) == st.ino) {
             e->nheads = notes__load_u32le(rec + 80);
@@ -362,6 +356,8 @@ int notes_sync__versions(notes_sync_session *s, struct note_version **out,
         }
         /* Stale or unknown: open (verify) the note once. */
         notes_doc *d = NULL;
+        char hex[33];
+        notes__hex(hex, id, 16);
         rc = notes_doc_open(s->replica, id, &d);
         if (rc == NOTES_ENOTFOUND) {
             rc = NOTES_OK;
@@ -380,6 +376,8 @@ int notes_sync__versions(notes_sync_session *s, struct note_version **out,
         k++;
     }
     changed += c.n > k; /* entries of notes gone from the space */
+    if (dirfd >= 0)
+        close(dirfd);
     notes_free(c.data);
     free(c.at);
     if (!rc && changed && vsave(cpath, v, k) != NOTES_OK) {
