@@ -169,6 +169,7 @@ void notes_sync_session_free(notes_sync_session *s)
 {
     if (!s)
         return;
+    notes_sync__unlist_unstored(s); /* a session dropped mid-round */
     if (s->spaces)
         notes__wipe(s->spaces, s->nspaces * sizeof(*s->spaces));
     if (s->netkeys)
@@ -334,9 +335,18 @@ int notes_sync__known_set(notes_sync_session *s, const uint8_t id[16],
             s->known = nk;
             s->cknown = nc;
         }
-        size_t at = 0;
-        while (at < s->nknown && memcmp(s->known[at].id, id, 16) < 0)
-            at++;
+        /* Rounds go through notes in order: usually an append. */
+        size_t at = s->nknown, lo = 0;
+        if (at && memcmp(s->known[at - 1].id, id, 16) > 0) {
+            at = s->nknown - 1;
+            while (lo < at) {
+                size_t mid = lo + (at - lo) / 2;
+                if (memcmp(s->known[mid].id, id, 16) < 0)
+                    lo = mid + 1;
+                else
+                    at = mid;
+            }
+        }
         memmove(s->known + at + 1, s->known + at,
                 (s->nknown - at) * sizeof(*s->known));
         s->nknown++;

@@ -607,6 +607,96 @@ static void test_reconcile_many(void **st)
     two_free(&t);
 }
 
+/* The first frame a's next output carries: its first message's type. */
+static int first_type(notes_sync_session *a, notes_sync_session *b)
+{
+    const uint8_t *p;
+    size_t n;
+    /* handshake: M1, M2, M3 (alone), then the first frame */
+    assert_int_equal(notes_sync_next_msg(a, &p, &n), NOTES_OK);
+    assert_int_equal(notes_sync_receive(b, p, n), NOTES_OK);
+    assert_int_equal(notes_sync_next_msg(b, &p, &n), NOTES_OK);
+    assert_int_equal(notes_sync_receive(a, p, n), NOTES_OK);
+    assert_int_equal(notes_sync_next_msg(a, &p, &n), NOTES_OK);
+    assert_int_equal(notes_sync_receive(b, p, n), NOTES_OK);
+    assert_int_equal(notes_sync_next_msg(a, &p, &n), NOTES_OK);
+    uint8_t *copy = malloc(n);
+    memcpy(copy, p, n);
+    int rc = notes_sync_receive(b, copy, n);
+    free(copy);
+    assert_int_equal(rc, NOTES_OK);
+    return rc;
+}
+
+/*
+ * A responder older than RECON: it ends the session with an ERROR naming
+ * the unknown message, which is what notes_sync_once and the hub fall
+ * back on (docs/protocol.md, "Reconciliation"); an initiator told
+ * no_recon lists every note in HAVE first, as before, and a responder of
+ * this version still answers an initiator that starts with HAVE.
+ */
+static void test_old_responder(void **st)
+{
+    (void)st;
+    struct two t;
+    struct wire w = {0};
+    uint8_t id[16];
+    const uint8_t *p;
+    size_t n;
+    two_make(&t);
+    make_note(&t.a, "team", "from A\n", id);
+
+    /* The old responder's answer to a RECON, as it words it. */
+    notes_sync_session *a = session(t.a.r, t.a.id, NOTES_SYNC_INITIATOR, &t.sp, 1);
+    notes_sync_session *b = session(t.b.r, t.b.id, NOTES_SYNC_RESPONDER, &t.sp, 1);
+    (void)first_type(a, b);
+    static const char why[] = "unknown message type 10";
+    uint8_t err[64] = {5, (uint8_t)(1 + sizeof(why) - 1), 102};
+    memcpy(err + 3, why, sizeof(why) - 1);
+    assert_int_equal(notes_sync__queue_raw(b, err, 3 + sizeof(why) - 1),
+                     NOTES_OK);
+    assert_int_equal(notes_sync_next_msg(b, &p, &n), NOTES_OK);
+    uint8_t *copy = malloc(n);
+    memcpy(copy, p, n);
+    int rc = notes_sync_receive(a, copy, n);
+    free(copy);
+    printf("old responder: %s: %s\n", notes_sync_errname(rc),
+           notes_sync_session_detail(a));
+    assert_int_equal(rc, NOTES_SYNC_EREFUSED);
+    assert_non_null(strstr(notes_sync_session_detail(a), why));
+    notes_sync_session_free(a);
+    notes_sync_session_free(b);
+    {
+        uint8_t(*ids)[16];
+        size_t nn;
+        assert_int_equal(notes_sync_space_notes(t.b.home, "team", &ids, &nn),
+                         NOTES_OK);
+        /* what it listed ahead of bundles that never came is unlisted */
+        assert_int_equal(nn, 0);
+        notes_sync_free(ids);
+    }
+
+    /* no_recon: HAVE first, and the whole exchange as before. */
+    notes_sync_config c;
+    memset(&c, 0, sizeof(c));
+    c.role = NOTES_SYNC_INITIATOR;
+    c.replica = t.a.r;
+    c.identity = t.a.id;
+    c.spaces = &t.sp;
+    c.nspaces = 1;
+    c.no_recon = 1;
+    assert_int_equal(notes_sync_session_new(&c, &a), NOTES_OK);
+    b = session(t.b.r, t.b.id, NOTES_SYNC_RESPONDER, &t.sp, 1);
+    pump(a, b, &w);
+    assert_int_equal(notes_sync_state(a), NOTES_SYNC_CLOSED);
+    assert_int_equal(notes_sync_state(b), NOTES_SYNC_CLOSED);
+    assert_int_equal(notes_sync_session_report(b)->notes_created, 1);
+    notes_sync_session_free(a);
+    notes_sync_session_free(b);
+    assert_same_space(&t);
+    two_free(&t);
+}
+
 struct progress {
     unsigned calls[2];
     uint64_t last[2], total[2];
@@ -1575,6 +1665,7 @@ int main(void)
         cmocka_unit_test(test_frames),
         cmocka_unit_test(test_replication),
         cmocka_unit_test(test_reconcile_many),
+        cmocka_unit_test(test_old_responder),
         cmocka_unit_test(test_large_note_chunked),
         cmocka_unit_test(test_forged_signature_refused),
         cmocka_unit_test(test_live_push),
