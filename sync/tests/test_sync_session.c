@@ -928,8 +928,12 @@ static void test_session_replay_and_truncation(void **st)
         memcpy(copy, p, n);
         assert_int_equal(notes_sync_next_msg(a, &p, &n), NOTES_OK);
         assert_true(n > 0);
-        copy = realloc(copy, SYNC_M3_LEN + n);
-        memcpy(copy + SYNC_M3_LEN, p, n);
+        uint8_t *both = malloc(SYNC_M3_LEN + n);
+        assert_non_null(both);
+        memcpy(both, copy, SYNC_M3_LEN);
+        memcpy(both + SYNC_M3_LEN, p, n);
+        free(copy);
+        copy = both;
         n += SYNC_M3_LEN;
         if (mode == 0) {
             assert_int_equal(notes_sync_receive(b, copy, n), NOTES_OK);

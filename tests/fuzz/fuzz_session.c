@@ -169,8 +169,10 @@ static int snap_cb(const char *p, const struct stat *st, int f, struct FTW *w)
     (void)w;
     if (f != FTW_F && f != FTW_D)
         return 0;
-    if (!(snap = realloc(snap, (nsnap + 1) * sizeof(*snap))))
+    struct snap_ent *grown = realloc(snap, (nsnap + 1) * sizeof(*snap));
+    if (!grown)
         abort();
+    snap = grown;
     e = &snap[nsnap++];
     memset(e, 0, sizeof(*e));
     e->path = strdup(p);
