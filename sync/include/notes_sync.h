@@ -226,6 +226,12 @@ typedef struct notes_sync_config {
      * merge writes and fsyncs the note's log): it stops at the complete
      * bundle and holds what follows until notes_sync_session_apply. */
     int defer_merge;
+    /* 1 (initiator): list every note of the space in HAVE instead of
+     * reconciling first (docs/protocol.md, "Reconciliation"): for a
+     * responder older than the extension, which ends a session that
+     * begins with a RECON message. notes_sync_once falls back to it by
+     * itself. A responder always answers either way. */
+    int no_recon;
 } notes_sync_config;
 
 typedef struct notes_sync_report {

@@ -95,6 +95,9 @@ void notes_sync__conn_close(struct conn *c)
         else if (!c->rc)
             c->rc = notes_sync_session_error(c->s) ? notes_sync_session_error(c->s)
                                                    : NOTES_SYNC_ECLOSED;
+        if (c->initiator && notes_sync__refused_recon(
+                                c->rc, notes_sync_session_detail(c->s)))
+            notes_sync__legacy_add(h, r->peer);
         if (h->client == c) {
             h->client_rc = c->rc;
             snprintf(h->client_detail, sizeof(h->client_detail), "%s",
@@ -314,6 +317,14 @@ void notes_sync__conn_pump(struct conn *c)
     /* Still talking to the relay: the session speaks after PAIRED. */
     if (c->relay_phase)
         return;
+    /* Once the peer is proven: one known to predate reconciliation is
+     * sent HAVE lists, as it expects. */
+    if (c->initiator && !c->legacy_checked &&
+        notes_sync_state(c->s) == NOTES_SYNC_OPEN) {
+        c->legacy_checked = 1;
+        if (notes_sync__legacy_has(h, notes_sync_session_report(c->s)->peer))
+            notes_sync__session_no_recon(c->s);
+    }
     /* A bundle waiting for its merge comes first: what the session says
      * next depends on it (as when merges ran inside on_read, the frames
      * then carry the same messages). */
@@ -671,10 +682,36 @@ int notes_sync_once(const char *home, const char *passphrase,
     return notes_sync_once_ex(home, passphrase, space, addr, NULL, report);
 }
 
+/* An initiator's session refused by a peer that predates reconciliation
+ * (docs/protocol.md, "Reconciliation"): such a peer fails on the unknown
+ * message and says so in its ERROR. */
+int notes_sync__refused_recon(int rc, const char *detail)
+{
+    return rc == NOTES_SYNC_EREFUSED && detail &&
+           strstr(detail, "unknown message type 10") != NULL;
+}
+
+static int once_attempt(const char *home, const char *passphrase,
+                        const char *space, const char *addr,
+                        const notes_sync_once_opts *o,
+                        notes_sync_report *report, int no_recon);
+
 int notes_sync_once_ex(const char *home, const char *passphrase,
                        const char *space, const char *addr,
                        const notes_sync_once_opts *o,
                        notes_sync_report *report)
+{
+    int rc = once_attempt(home, passphrase, space, addr, o, report, 0);
+    /* An older peer: once more, listing every note as it expects. */
+    if (notes_sync__refused_recon(rc, notes_sync_last_detail()))
+        rc = once_attempt(home, passphrase, space, addr, o, report, 1);
+    return rc;
+}
+
+static int once_attempt(const char *home, const char *passphrase,
+                        const char *space, const char *addr,
+                        const notes_sync_once_opts *o,
+                        notes_sync_report *report, int no_recon)
 {
     struct notes_sync_hub h;
     uv_loop_t loop;
@@ -707,6 +744,7 @@ int notes_sync_once_ex(const char *home, const char *passphrase,
     }
     if ((rc = notes_sync__hub_load(&h, home, passphrase, space, &r, &id, &spaces)))
         goto out;
+    h.cfg.no_recon = no_recon;
     if (o) {
         h.cfg.progress = o->progress;
         h.cfg.progress_ud = o->progress_ud;
@@ -801,4 +839,22 @@ void notes_sync__conn_dial(struct conn *c, const struct sockaddr_storage *ss)
         notes_sync_session_abort(c->s, c->rc, notes_sync_last_detail());
         notes_sync__conn_close(c);
     }
+}
+
+void notes_sync__legacy_add(struct notes_sync_hub *h, const uint8_t key[32])
+{
+    if (notes_sync__legacy_has(h, key))
+        return;
+    memcpy(h->legacy[h->nlegacy % HUB_LEGACY], key, 32);
+    h->nlegacy++;
+}
+
+int notes_sync__legacy_has(const struct notes_sync_hub *h,
+                           const uint8_t key[32])
+{
+    size_t n = h->nlegacy < HUB_LEGACY ? h->nlegacy : HUB_LEGACY;
+    for (size_t i = 0; i < n; i++)
+        if (!memcmp(h->legacy[i], key, 32))
+            return 1;
+    return 0;
 }

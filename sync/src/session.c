@@ -4,8 +4,10 @@
  * of a live session. session_out.c builds what is sent (handshake M1, HAVE,
  * BUNDLE chunks, DONE, BYE); session_in.c reads what arrives.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +61,7 @@ int notes_sync__fail(notes_sync_session *s, int rc)
     if (s->state == NOTES_SYNC_FAILED)
         return s->err;
     snprintf(s->detail, sizeof(s->detail), "%s", notes_sync_last_detail());
+    notes_sync__unlist_unstored(s);
     if (s->state == NOTES_SYNC_OPEN && !s->bye_sent &&
         rc != NOTES_SYNC_EREFUSED) {
         uint8_t msg[300];
@@ -156,6 +159,7 @@ int notes_sync_session_new(const notes_sync_config *cfg,
     notes__buf_init(&s->msg, NOTES_SYNC_FRAME_MAX - 16);
     notes__buf_init(&s->rb, (size_t)s->max_bundle);
     s->defer_merge = cfg->defer_merge != 0;
+    s->no_recon = cfg->no_recon != 0;
     notes__buf_init(&s->held, SIZE_MAX / 4);
     *out = s;
     return NOTES_OK;
@@ -165,6 +169,7 @@ void notes_sync_session_free(notes_sync_session *s)
 {
     if (!s)
         return;
+    notes_sync__unlist_unstored(s); /* a session dropped mid-round */
     if (s->spaces)
         notes__wipe(s->spaces, s->nspaces * sizeof(*s->spaces));
     if (s->netkeys)
@@ -181,6 +186,8 @@ void notes_sync_session_free(notes_sync_session *s)
     notes__buf_release(&s->msg);
     notes__buf_release(&s->rb);
     notes__buf_release(&s->held);
+    notes_sync__recon_reset(s); /* gives the whole list back to ours */
+    notes_sync__versions_free(s->learned, s->nlearned);
     free(s->ours);
     for (size_t i = 0; i < DOC_CACHE; i++)
         notes_doc_free(s->docs[i].d);
@@ -349,9 +356,18 @@ int notes_sync__known_set(notes_sync_session *s, const uint8_t id[16],
             s->known = nk;
             s->cknown = nc;
         }
-        size_t at = 0;
-        while (at < s->nknown && memcmp(s->known[at].id, id, 16) < 0)
-            at++;
+        /* Rounds go through notes in order: usually an append. */
+        size_t at = s->nknown, lo = 0;
+        if (at && memcmp(s->known[at - 1].id, id, 16) > 0) {
+            at = s->nknown - 1;
+            while (lo < at) {
+                size_t mid = lo + (at - lo) / 2;
+                if (memcmp(s->known[mid].id, id, 16) < 0)
+                    lo = mid + 1;
+                else
+                    at = mid;
+            }
+        }
         memmove(s->known + at + 1, s->known + at,
                 (s->nknown - at) * sizeof(*s->known));
         s->nknown++;
@@ -385,6 +401,7 @@ int notes_sync__round_reset(notes_sync_session *s)
     s->theirs_done = 0;
     s->have_sent = s->done_sent = s->done_recv = 0;
     s->have_next = s->export_next = s->lack_next = 0;
+    notes_sync__recon_reset(s);
     free(s->ours);
     s->ours = NULL;
     s->nours = 0;
@@ -524,3 +541,242 @@ void notes_sync_session_end(notes_sync_session *s)
         s->want_bye = 1;
 }
 
+
+/* ---- reconciliation (recon.c over versions.c) ---- */
+
+void notes_sync__session_no_recon(notes_sync_session *s)
+{
+    if (s->recon_state == 0)
+        s->no_recon = 1;
+}
+
+int notes_sync__listed(const notes_sync_session *s, const uint8_t id[16])
+{
+    const void *l = s->all ? (const void *)s->all : (const void *)s->ours;
+    size_t n = s->all ? s->nall : s->nours;
+    return n && bsearch(id, l, n, 16, notes_sync__cmp_id) != NULL;
+}
+
+void notes_sync__recon_reset(notes_sync_session *s)
+{
+    notes_sync__recon_free(&s->rc);
+    notes_sync__versions_free(s->vers, s->nvers);
+    free(s->items);
+    s->vers = NULL;
+    s->items = NULL;
+    s->nvers = 0;
+    if (s->all) {
+        free(s->ours);
+        s->ours = s->all;
+        s->nours = s->nall;
+        s->all = NULL;
+        s->nall = 0;
+    }
+    free(s->fresh);
+    free(s->fresh_stored);
+    s->fresh = NULL;
+    s->fresh_stored = NULL;
+    s->nfresh = 0;
+    s->recon_state = 0;
+    s->recon_owe = 0;
+    s->recon_heard = 0;
+    s->recon_emit = 0;
+}
+
+int notes_sync__recon_begin(notes_sync_session *s)
+{
+    int rc;
+    if (s->replica && (rc = notes_sync__versions(s, &s->vers, &s->nvers)))
+        return rc;
+    if (!(s->items = malloc((s->nvers + 1) * sizeof(*s->items))))
+        return NOTES_ENOMEM;
+    for (size_t i = 0; i < s->nvers; i++) {
+        memcpy(s->items[i].id, s->vers[i].id, 16);
+        memcpy(s->items[i].digest, s->vers[i].digest, 16);
+    }
+    if ((rc = notes_sync__recon_init(&s->rc, s->items, s->nvers)))
+        return rc;
+    s->recon_state = 1;
+    s->recon_emit = 0;
+    if (s->role == NOTES_SYNC_INITIATOR) {
+        if ((rc = notes_sync__recon_start(&s->rc)))
+            return rc;
+        s->recon_owe = 1;
+    }
+    return NOTES_OK;
+}
+
+/* For the notes found equal, the peer holds our heads: a live session's
+ * later pushes start from them. One sorted merge into s->known. */
+static int known_equal(notes_sync_session *s)
+{
+    size_t m = 0, i, j, k;
+    const uint8_t(*d)[16] = (const uint8_t(*)[16])s->rc.diff;
+    for (i = 0, j = 0; i < s->nvers; i++) {
+        while (j < s->rc.ndiff && memcmp(d[j], s->vers[i].id, 16) < 0)
+            j++;
+        m += !(j < s->rc.ndiff && !memcmp(d[j], s->vers[i].id, 16));
+    }
+    struct known_note *nk = malloc((s->nknown + m + 1) * sizeof(*nk));
+    if (!nk)
+        return NOTES_ENOMEM;
+    for (i = 0, j = 0, k = 0; i < s->nvers; i++) {
+        const struct note_version *v = &s->vers[i];
+        while (j < s->rc.ndiff && memcmp(d[j], v->id, 16) < 0)
+            j++;
+        if (j < s->rc.ndiff && !memcmp(d[j], v->id, 16))
+            continue;
+        struct known_note *e = &nk[k++];
+        memcpy(e->id, v->id, 16);
+        e->nheads = v->nheads;
+        if (!(e->heads = malloc(v->nheads * 32 + 1))) {
+            while (k-- > 0)
+                free(nk[k].heads);
+            free(nk);
+            return NOTES_ENOMEM;
+        }
+        memcpy(e->heads, v->heads, v->nheads * 32);
+    }
+    /* Merge with what is known already (an entry of this round wins). */
+    size_t cap = s->nknown + k + 1;
+    struct known_note *out = malloc(cap * sizeof(*out));
+    size_t a = 0, b = 0, n = 0;
+    if (!out) {
+        while (k-- > 0)
+            free(nk[k].heads);
+        free(nk);
+        return NOTES_ENOMEM;
+    }
+    while (a < s->nknown || b < k) {
+        int c = a == s->nknown ? 1 : b == k ? -1
+                                            : memcmp(s->known[a].id, nk[b].id, 16);
+        if (c < 0)
+            out[n++] = s->known[a++];
+        else if (c > 0)
+            out[n++] = nk[b++];
+        else {
+            notes_free(s->known[a++].heads);
+            out[n++] = nk[b++];
+        }
+    }
+    free(nk);
+    free(s->known);
+    s->known = out;
+    s->nknown = n;
+    s->cknown = cap;
+    return NOTES_OK;
+}
+
+/* Notes the peer has and this replica lacks entirely (no log, no state)
+ * are listed in the space at once, in one write, before their bundles
+ * arrive: one list rewrite per sync instead of one per note. A note that
+ * is not then stored stays listed without a log, which the next sync
+ * fills, as when a crash comes between listing and storing. */
+static int list_ahead(notes_sync_session *s)
+{
+    const char *home = notes_replica_home(s->replica);
+    uint8_t(*want)[16] = malloc((s->rc.ndiff + 1) * 16);
+    size_t nw = 0;
+    int rc;
+    char *path = malloc(strlen(home) + sizeof("/notes/.state") + 32);
+    if (!want || !path) {
+        free(want);
+        free(path);
+        return NOTES_ENOMEM;
+    }
+    for (size_t i = 0; i < s->rc.ndiff; i++) {
+        const uint8_t *id = s->rc.diff[i];
+        char hex[33];
+        struct stat st;
+        if (notes_sync__listed(s, id))
+            continue;
+        notes__hex(hex, id, 16);
+        sprintf(path, "%s/notes/%s.log", home, hex);
+        if (stat(path, &st) == 0 || errno != ENOENT)
+            continue; /* a personal note here, or unknown: the slow path */
+        sprintf(path, "%s/notes/%s.state", home, hex);
+        if (stat(path, &st) == 0 || errno != ENOENT)
+            continue;
+        memcpy(want[nw++], id, 16);
+    }
+    free(path);
+    if (nw == 0) {
+        free(want);
+        return NOTES_OK;
+    }
+    rc = notes_sync__space_add_many(home, s->spaces[s->space].name,
+                                    (const uint8_t(*)[16])want, nw,
+                                    &s->fresh, &s->nfresh);
+    free(want);
+    if (rc || s->nfresh == 0)
+        return rc;
+    if (!(s->fresh_stored = calloc(s->nfresh, 1)))
+        return NOTES_ENOMEM;
+    /* all := all + fresh, sorted (both are) */
+    uint8_t(*u)[16] = malloc((s->nall + s->nfresh) * 16);
+    size_t a = 0, b = 0, n = 0;
+    if (!u)
+        return NOTES_ENOMEM;
+    while (a < s->nall || b < s->nfresh) {
+        if (b == s->nfresh || (a < s->nall && memcmp(s->all[a], s->fresh[b], 16) < 0))
+            memcpy(u[n++], s->all[a++], 16);
+        else
+            memcpy(u[n++], s->fresh[b++], 16);
+    }
+    free(s->all);
+    s->all = u;
+    s->nall = n;
+    return NOTES_OK;
+}
+
+void notes_sync__unlist_unstored(notes_sync_session *s)
+{
+    size_t k = 0;
+    if (!s->nfresh || !s->fresh_stored || !s->replica)
+        return;
+    for (size_t i = 0; i < s->nfresh; i++)
+        if (!s->fresh_stored[i])
+            memmove(s->fresh[k++], s->fresh[i], 16);
+    if (k && notes_sync__space_remove_many(notes_replica_home(s->replica),
+                                           s->spaces[s->space].name,
+                                           (const uint8_t(*)[16])s->fresh,
+                                           k) != NOTES_OK) {
+        /* listed without a log: harmless, the next sync fills it */
+    }
+    free(s->fresh);
+    free(s->fresh_stored);
+    s->fresh = NULL;
+    s->fresh_stored = NULL;
+    s->nfresh = 0;
+}
+
+int notes_sync__recon_apply(notes_sync_session *s)
+{
+    uint8_t(*w)[16];
+    size_t i = 0, j = 0, k = 0;
+    int rc;
+    notes_sync__recon_finish(&s->rc);
+    s->recon_state = 2;
+    if (!(w = malloc((s->rc.ndiff + 1) * 16)))
+        return NOTES_ENOMEM;
+    while (i < s->nours && j < s->rc.ndiff) {
+        int c = memcmp(s->ours[i], s->rc.diff[j], 16);
+        if (c == 0) {
+            memcpy(w[k++], s->ours[i], 16);
+            i++;
+            j++;
+        } else if (c < 0)
+            i++;
+        else
+            j++;
+    }
+    s->all = s->ours;
+    s->nall = s->nours;
+    s->ours = w;
+    s->nours = k;
+    if (s->live_want && (rc = known_equal(s)))
+        return rc;
+    if (s->replica && (rc = list_ahead(s)))
+        return rc;
+    return NOTES_OK;
+}

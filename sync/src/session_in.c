@@ -33,6 +33,12 @@ static int handle_have(notes_sync_session *s, const uint8_t *p,
         return notes_sync__fail(s, rc);
     if (s->theirs_done)
         return notes_sync__failf(s, NOTES_SYNC_EPROTO, "have after the last have");
+    if ((s->recon_state == 1 && s->recon_heard) || s->recon_owe)
+        return notes_sync__failf(s, NOTES_SYNC_EPROTO, "have before the "
+                                 "reconciliation ended");
+    /* An initiator of before RECON: the versions read ahead go unused. */
+    if (s->role == NOTES_SYNC_RESPONDER && s->recon_state == 1)
+        notes_sync__recon_reset(s);
     if (end - p < 1 || (flags = *p++) > (HAVE_LAST | HAVE_LIVE) ||
         ((flags & HAVE_LIVE) && !(flags & HAVE_LAST)) ||
         notes_sync__get_varint(&p, end, &count))
@@ -132,7 +138,9 @@ static int check_incoming(notes_sync_session *s, const uint8_t id[16])
         return notes_sync__failf(s, NOTES_SYNC_EPROTO, "note %s: this peer keeps no "
                      "replica", hex);
     s->rb_new = 0;
-    if (s->nours && bsearch(id, s->ours, s->nours, 16, notes_sync__cmp_id))
+    s->rb_fresh = s->nfresh &&
+                  bsearch(id, s->fresh, s->nfresh, 16, notes_sync__cmp_id);
+    if (notes_sync__listed(s, id))
         return NOTES_OK;
     rc = notes_sync_space_of_note(notes_replica_home(s->replica), id, other);
     if (rc)
@@ -208,6 +216,8 @@ static int merge_bundle(notes_sync_session *s)
          * rest: a copy opened or refreshed since may hold a commit here
          * the peer was not sent yet, and before appending, a merge reads
          * what other writers appended to the log. */
+        if (!rc && added)
+            notes_sync__versions_learn(s, s->rb_id, d);
         if (!rc && s->live && was_known &&
             notes_doc_change_count(d) - nbefore == added &&
             notes_sync__known_set(s, s->rb_id, d, NULL, 0) != NOTES_OK) {
@@ -221,7 +231,7 @@ static int merge_bundle(notes_sync_session *s)
              * replica by another path, not yet in this session's copy).
              * Not an attack: everything it carried was checked and none
              * of it stored. A round sends what is missing either way. */
-            if (s->rb_new && notes_sync_space_remove_note(
+            if ((s->rb_new || s->rb_fresh) && notes_sync_space_remove_note(
                                  home, s->spaces[s->space].name, s->rb_id) !=
                                  NOTES_OK) {
                 /* listed without a log: harmless, the next sync fills it */
@@ -242,7 +252,7 @@ static int merge_bundle(notes_sync_session *s)
         }
     }
     if (rc) {
-        if (s->rb_new) {
+        if (s->rb_new || s->rb_fresh) {
             char keep[512];
             snprintf(keep, sizeof(keep), "%s", notes_sync_last_detail());
             if (notes_sync_space_remove_note(home, s->spaces[s->space].name,
@@ -253,8 +263,14 @@ static int merge_bundle(notes_sync_session *s)
         }
         return notes_sync__fail(s, rc);
     }
-    if (s->rb_new)
+    if (s->rb_new || s->rb_fresh)
         s->report.notes_created++;
+    if (s->rb_fresh) {
+        uint8_t(*f)[16] = bsearch(s->rb_id, s->fresh, s->nfresh, 16,
+                                  notes_sync__cmp_id);
+        if (f)
+            s->fresh_stored[f - s->fresh] = 1;
+    }
     s->report.changes_received += added;
     s->report.notes_received++;
     s->report.pushes_received += s->rb_push;
@@ -372,6 +388,36 @@ static int handle_push(notes_sync_session *s, const uint8_t *p, size_t n)
     return merge_bundle(s);
 }
 
+/*
+ * RECON: a turn of the reconciliation (docs/protocol.md). The initiator's
+ * first one begins a round, as its HAVE did before the extension; the
+ * turns then alternate until one asks nothing.
+ */
+static int handle_recon(notes_sync_session *s, const uint8_t *p, size_t n)
+{
+    int rc;
+    if (s->role == NOTES_SYNC_RESPONDER && s->live && s->done_sent &&
+        s->done_recv && !s->bye_sent && (rc = notes_sync__round_reset(s)))
+        return notes_sync__fail(s, rc);
+    if (s->role == NOTES_SYNC_RESPONDER && s->recon_state == 0 &&
+        !s->theirs_done && s->ntheirs == 0 && !s->have_sent &&
+        (rc = notes_sync__recon_begin(s)))
+        return notes_sync__fail(s, rc);
+    if (s->recon_state != 1 || s->recon_owe)
+        return notes_sync__failf(s, NOTES_SYNC_EPROTO, "unexpected "
+                                 "reconciliation message");
+    s->recon_heard = 1;
+    if ((rc = notes_sync__recon_recv(&s->rc, p, n)))
+        return notes_sync__fail(s, rc);
+    if (!notes_sync__recon_turn_over(&s->rc))
+        return NOTES_OK;
+    s->recon_emit = 0;
+    s->recon_owe = s->rc.out.len > 0;
+    if (s->rc.done && (rc = notes_sync__recon_apply(s)))
+        return notes_sync__fail(s, rc);
+    return NOTES_OK;
+}
+
 static int handle_msg(notes_sync_session *s, uint8_t type, const uint8_t *p,
                       size_t n)
 {
@@ -388,9 +434,13 @@ static int handle_msg(notes_sync_session *s, uint8_t type, const uint8_t *p,
         if (n != 0 || !s->theirs_done || s->rb_active || s->done_recv)
             return notes_sync__failf(s, NOTES_SYNC_EPROTO, "unexpected done");
         s->done_recv = 1;
+        notes_sync__unlist_unstored(s); /* all the peer sends has come */
+        notes_sync__versions_flush(s);
         return NOTES_OK;
     case MSG_PUSH:
         return handle_push(s, p, n);
+    case MSG_RECON:
+        return handle_recon(s, p, n);
     case MSG_POKE:
         if (n != 0 || !s->live || s->role != NOTES_SYNC_INITIATOR)
             return notes_sync__failf(s, NOTES_SYNC_EPROTO, "unexpected poke");
@@ -445,7 +495,7 @@ static int handle_msg(notes_sync_session *s, uint8_t type, const uint8_t *p,
 static int note_in_space(notes_sync_session *s, const uint8_t id[16])
 {
     char name[NOTES_SPACE_NAME_MAX + 1];
-    if (s->nours && bsearch(id, s->ours, s->nours, 16, notes_sync__cmp_id))
+    if (notes_sync__listed(s, id))
         return 1;
     return s->replica &&
            notes_sync_space_of_note(notes_replica_home(s->replica), id, name) ==
@@ -525,6 +575,11 @@ static int hs_unit(notes_sync_session *s, const uint8_t *u)
     s->hs_step = HS_DONE;
     s->state = NOTES_SYNC_OPEN;
     if ((rc = notes_sync__open_space(s)))
+        return notes_sync__fail(s, rc);
+    /* Responder: read the versions now, while the initiator reads its own
+     * (a no-change sync waits for the slower side once, not twice). */
+    if (s->role == NOTES_SYNC_RESPONDER && s->replica &&
+        (rc = notes_sync__recon_begin(s)))
         return notes_sync__fail(s, rc);
     return NOTES_OK;
 }

@@ -6,6 +6,7 @@
 #define NOTES_SYNC_SESSION_INTERNAL_H
 
 #include "notes_sync_presence.h"
+#include "recon.h"
 #include "sync_internal.h"
 
 enum msg_type {
@@ -17,7 +18,8 @@ enum msg_type {
     MSG_ZBUNDLE = 6,
     MSG_POKE = 7,
     MSG_PRESENCE = 8,
-    MSG_PUSH = 9
+    MSG_PUSH = 9,
+    MSG_RECON = 10
 };
 
 #define PRESENCE_QUEUE 64          /* records waiting to be sent */
@@ -36,8 +38,10 @@ enum msg_type {
 #define ZEXPAND_MAX 256u           /* most a compressed bundle may expand */
 #define DOC_CACHE 16               /* notes kept open per session */
 #define ZMIN 1024                  /* smaller bundles go uncompressed */
-#define ZLEVEL_SMALL 19            /* zstd level up to ZSMALL bytes */
+#define ZLEVEL_SMALL 19            /* zstd level from ZBIG up to ZSMALL bytes */
 #define ZSMALL (1u << 20)
+#define ZBIG (64u << 10)           /* below: level ZLEVEL (a level-19 context
+                                      costs more than the bytes it saves) */
 #define ZLEVEL 3                   /* above */
 
 /* Handshake steps. */
@@ -86,6 +90,15 @@ struct our_note {
     size_t nvv;
     uint8_t (*keys)[32];          /* nvv authors (owned) */
     uint64_t *seqs;               /* their highest seq here (owned) */
+};
+
+/* A note's version as reconciliation sees it (versions.c). */
+struct note_version {
+    uint8_t id[16];
+    uint8_t digest[16];           /* of its sorted heads */
+    uint8_t (*heads)[32];         /* owned (notes_free) */
+    size_t nheads;
+    uint64_t size, mtime, ctime, ino; /* the log's stamp */
 };
 
 struct notes_sync_session {
@@ -181,6 +194,26 @@ struct notes_sync_session {
     notes_sync_presence_fn presence;
     void *presence_ud;
 
+    /* reconciliation (docs/protocol.md, "Reconciliation") */
+    int no_recon;                 /* cfg.no_recon: list every note */
+    int recon_state;              /* 0 not begun, 1 running, 2 over */
+    int recon_owe;                /* our answer is being sent */
+    int recon_heard;              /* the peer sent RECON this round */
+    size_t recon_emit;            /* of rc.out, bytes already sent */
+    struct recon rc;
+    struct note_version *vers;    /* our notes with a log, sorted */
+    struct recon_item *items;     /* the same, as (id, digest) */
+    size_t nvers;
+    uint8_t (*all)[16];           /* once reconciled: the whole space list
+                                     (ours then holds only what differs) */
+    size_t nall;
+    struct note_version *learned; /* versions of notes merged this round */
+    size_t nlearned, clearned;
+    uint8_t (*fresh)[16];         /* notes listed ahead of their bundles */
+    uint8_t *fresh_stored;        /* per fresh note: its bundle was stored */
+    size_t nfresh;
+    int rb_fresh;
+
     notes_sync_report report;
 };
 
@@ -211,6 +244,29 @@ int notes_sync__known_set(notes_sync_session *s, const uint8_t id[16],
 
 /* Push the notes that changed during the round just ended (produce). */
 int notes_sync__push_later(notes_sync_session *s);
+
+/* Whether note id is in the space's list as read at the round's start. */
+int notes_sync__listed(const notes_sync_session *s, const uint8_t id[16]);
+/* Take the notes listed ahead whose bundles were not stored out of the
+ * space again (the peer is done sending, or the session failed). */
+void notes_sync__unlist_unstored(notes_sync_session *s);
+/* Forget the reconciliation state of the round. */
+void notes_sync__recon_reset(notes_sync_session *s);
+/* Begin reconciling (the initiator's first turn goes into s->rc.out). */
+int notes_sync__recon_begin(notes_sync_session *s);
+/* Reconciliation is over: keep to the notes that differ. */
+int notes_sync__recon_apply(notes_sync_session *s);
+
+/* versions.c: the version of each note of s->ours that has a log. */
+int notes_sync__versions(notes_sync_session *s, struct note_version **out,
+                         size_t *n);
+void notes_sync__versions_free(struct note_version *v, size_t n);
+/* Note id was just merged into d: remember its version for the cache (a
+ * first sync then leaves the versions of what it stored). */
+void notes_sync__versions_learn(notes_sync_session *s, const uint8_t id[16],
+                                notes_doc *d);
+/* Write what was learned into the cache file. */
+void notes_sync__versions_flush(notes_sync_session *s);
 
 /* session_out.c */
 int notes_sync__put_msg(notes_sync_session *s, uint8_t type, const uint8_t *p,

@@ -322,7 +322,10 @@ static int bundle_compress(notes_sync_session *s)
         return NOTES_OK;
     notes__buf_init(&z, SIZE_MAX);
     rc = notes__compress(&z, s->bundle, s->bundle_len,
-                         s->bundle_len <= ZSMALL ? ZLEVEL_SMALL : ZLEVEL, 0);
+                         s->bundle_len >= ZBIG && s->bundle_len <= ZSMALL
+                             ? ZLEVEL_SMALL
+                             : ZLEVEL,
+                         0);
     if (rc == NOTES_ENOMEM) {
         notes__buf_release(&z);
         return rc;
@@ -501,10 +504,29 @@ static int produce(notes_sync_session *s)
             memmove(s->pushlen, s->pushlen + 1,
                     (s->npush - 1) * sizeof(*s->pushlen));
             s->npush--;
+        } else if (s->recon_owe && s->recon_emit < s->rc.out.len) {
+            /* Our turn of the reconciliation: its messages in order. */
+            const uint8_t *m = s->rc.out.data + s->recon_emit;
+            size_t len = notes__load_u32le(m);
+            rc = notes_sync__put_msg(s, MSG_RECON, m + 4, len);
+            s->recon_emit += 4 + len;
+            if (s->recon_emit == s->rc.out.len)
+                s->recon_owe = 0;
         } else if (!s->have_sent) {
             if (s->role == NOTES_SYNC_RESPONDER && !s->theirs_done)
                 break; /* we answer the initiator's list */
-            rc = produce_have(s);
+            if (s->role == NOTES_SYNC_INITIATOR && !s->no_recon &&
+                s->recon_state == 0) {
+                /* M3 goes out first: the responder reads its versions
+                 * while we read ours. */
+                if (s->out.len || s->body.len)
+                    break;
+                rc = notes_sync__recon_begin(s);
+            }
+            else if (s->recon_state == 1)
+                break; /* the peer's turn */
+            else
+                rc = produce_have(s);
         } else if (s->bundle) {
             rc = produce_chunk(s);
         } else if (s->theirs_done && s->export_next < s->nours) {
@@ -547,7 +569,8 @@ int notes_sync_wants_write(const notes_sync_session *s)
         return s->hs_step == HS_SEND_M1;
     if (s->state != NOTES_SYNC_OPEN)
         return 0;
-    return (!s->have_sent &&
+    return (s->recon_owe && s->recon_emit < s->rc.out.len) ||
+           (!s->have_sent && s->recon_state != 1 &&
             (s->role == NOTES_SYNC_INITIATOR || s->theirs_done)) ||
            s->bundle ||
            (s->theirs_done && (s->export_next < s->nours || !s->done_sent)) ||

@@ -597,6 +597,97 @@ out:
     return rc;
 }
 
+int notes_sync__space_add_many(const char *home, const char *name,
+                               const uint8_t (*ids)[16], size_t nids,
+                               uint8_t (**added)[16], size_t *nadded)
+{
+    char **names = NULL;
+    size_t nn = 0, n = 0, k = 0;
+    uint8_t(*cur)[16] = NULL, (*take)[16] = NULL, (*u)[16] = NULL;
+    int rc, fd;
+    *added = NULL;
+    *nadded = 0;
+    if ((rc = space_exists(home, name)))
+        return rc;
+    if ((fd = lock_spaces(home, 1)) < 0)
+        return fd;
+    if (!(take = malloc((nids + 1) * sizeof(*take)))) {
+        rc = NOTES_ENOMEM;
+        goto out;
+    }
+    memcpy(take, ids, nids * sizeof(*take));
+    k = nids;
+    /* Each list read once: drop the ids any space holds already. */
+    if ((rc = notes_sync_space_list(home, &names, &nn)))
+        goto out;
+    for (size_t i = 0; i < nn && !rc; i++) {
+        uint8_t(*l)[16];
+        size_t nl, w = 0;
+        if ((rc = read_notes(home, names[i], &l, &nl)))
+            break;
+        for (size_t j = 0; j < k; j++)
+            if (!(nl && bsearch(take[j], l, nl, 16, cmp_id)))
+                memcpy(take[w++], take[j], 16);
+        k = w;
+        if (strcmp(names[i], name) == 0) {
+            cur = l;
+            n = nl;
+        } else {
+            free(l);
+        }
+    }
+    if (rc || k == 0)
+        goto out;
+    if (!(u = malloc((n + k) * sizeof(*u)))) {
+        rc = NOTES_ENOMEM;
+        goto out;
+    }
+    {
+        size_t a = 0, b = 0, m = 0;
+        while (a < n || b < k) {
+            if (b == k || (a < n && memcmp(cur[a], take[b], 16) < 0))
+                memcpy(u[m++], cur[a++], 16);
+            else
+                memcpy(u[m++], take[b++], 16);
+        }
+        rc = write_notes(home, name, (const uint8_t(*)[16])u, m);
+    }
+    if (!rc) {
+        *added = take;
+        *nadded = k;
+        take = NULL;
+    }
+out:
+    notes_sync_space_names_free(names, nn);
+    free(cur);
+    free(take);
+    free(u);
+    unlock_spaces(fd);
+    return rc;
+}
+
+int notes_sync__space_remove_many(const char *home, const char *name,
+                                  const uint8_t (*ids)[16], size_t nids)
+{
+    uint8_t(*l)[16] = NULL;
+    size_t n, w = 0;
+    int rc, fd;
+    if ((rc = name_ok(name, 0)))
+        return rc;
+    if ((fd = lock_spaces(home, 1)) < 0)
+        return fd;
+    if (!(rc = read_notes(home, name, &l, &n))) {
+        for (size_t i = 0; i < n; i++)
+            if (!(nids && bsearch(l[i], ids, nids, 16, cmp_id)))
+                memcpy(l[w++], l[i], 16);
+        if (w != n)
+            rc = write_notes(home, name, (const uint8_t(*)[16])l, w);
+    }
+    free(l);
+    unlock_spaces(fd);
+    return rc;
+}
+
 int notes_sync_space_remove_note(const char *home, const char *name,
                             const uint8_t id[16])
 {

@@ -40,6 +40,17 @@ int notes_sync__unhex_lower(uint8_t *out, size_t n, const char *s, size_t len);
 int notes_sync__read_small(const char *path, size_t max, char **out,
                            size_t *n, int check_private);
 
+/* Put the notes ids (sorted, unique) into space `name` with one write of
+ * its list, skipping those another space holds (space.c). OUT *added, *n:
+ * the ids added (sorted; free). */
+int notes_sync__space_add_many(const char *home, const char *name,
+                               const uint8_t (*ids)[16], size_t nids,
+                               uint8_t (**added)[16], size_t *n);
+
+/* Take the ids (sorted) out of space `name`, one write. */
+int notes_sync__space_remove_many(const char *home, const char *name,
+                                  const uint8_t (*ids)[16], size_t nids);
+
 /* ---- handshake and frames (frame.c) ---- */
 #define SYNC_M1_LEN 64
 #define SYNC_M2_LEN 144
@@ -196,6 +207,9 @@ void sync_peers_unlock(struct sync_peers_lock *l);
 int sync_peers_write(struct sync_peers_lock *l, const notes_sync_peers *p);
 
 /* Tests only: seal `body` as the next frame (an open session). */
+/* Speak to this peer without reconciliation (as cfg.no_recon): it
+ * predates it. Before the first round only. */
+void notes_sync__session_no_recon(notes_sync_session *s);
 int notes_sync__queue_raw(notes_sync_session *s, const uint8_t *body,
                           size_t n);
 /* Tests only: called on each bundle before it is sent (to forge one). */

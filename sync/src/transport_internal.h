@@ -45,6 +45,7 @@ struct conn {
     notes_sync_session *s;
     size_t queued;        /* bytes handed to uv_write, not yet written */
     int reading, closing, handles, opened, result_given;
+    int legacy_checked;   /* initiator: the peer looked up in hub->legacy */
     int rc;               /* final result */
     struct conn *next, *prev; /* the hub's connections */
     struct dial *dial;    /* the peer this connection dialed, or NULL */
@@ -97,8 +98,14 @@ struct peer {
     int logged;                   /* its discovery was reported */
 };
 
+#define HUB_LEGACY 16 /* peers remembered as older than reconciliation */
+
 struct notes_sync_hub {
     uv_loop_t *loop;          /* the caller's (notes_sync_once: its own) */
+    /* Keys of peers that refused a RECON (docs/protocol.md,
+     * "Reconciliation"): dialed again, they are sent HAVE lists. */
+    uint8_t legacy[HUB_LEGACY][32];
+    size_t nlegacy;
     uv_tcp_t listener;
     int listening, stopping;
     /* Stopping ends once every handle of the hub is closed: its own
@@ -232,6 +239,11 @@ void notes_sync__conn_close(struct conn *c);
 void notes_sync__conn_dial(struct conn *c, const struct sockaddr_storage *ss);
 struct conn *notes_sync__conn_new(struct notes_sync_hub *h, int role, size_t space);
 void notes_sync__conn_pump(struct conn *c);
+/* Peers that predate reconciliation (conn.c). */
+int notes_sync__refused_recon(int rc, const char *detail);
+void notes_sync__legacy_add(struct notes_sync_hub *h, const uint8_t key[32]);
+int notes_sync__legacy_has(const struct notes_sync_hub *h,
+                           const uint8_t key[32]);
 void notes_sync__conn_start(struct conn *c);
 void notes_sync__conn_unlink(struct conn *c);
 void notes_sync__loop_finish(uv_loop_t *loop);

@@ -3,6 +3,7 @@
  * object per line on stdout.
  *
  *   notes-bench-sync TRACE.json.gz [--quick]     (tests/bench/run_sync.sh)
+ *   notes-bench-sync --scale 1000,3670,10000 [--samples DIR]
  *
  * Every figure is real TCP on 127.0.0.1 (ephemeral ports) between
  * replicas in temporary folders; servers (notes_sync_serve) run in child
@@ -28,6 +29,12 @@
  *                10 serve loops, 1..9 dialing 0, changes flowing while
  *                everyone types. Seconds from the last edit until all ten
  *                texts are equal.
+ *   scale        (--scale N,...; issue 21) a space of N small signed notes
+ *                (a title of its own and ~1.5 KB of a sample note from
+ *                DIR/NAME.md, default ../shared/samples) on A, served;
+ *                B, empty, syncs it (first sync), then again three times
+ *                with nothing new (no-change sync: ms, wire bytes), then
+ *                after one edit on A.
  */
 #include <jansson.h>
 #include <poll.h>
@@ -45,6 +52,12 @@
 #include "tmpdir.h"
 #include "trace.h"
 #include "../../sync/tests/serve_fixture.h"
+#include "../../sync/src/sync_internal.h"
+
+static int cmp_id16(const void *x, const void *y)
+{
+    return memcmp(x, y, 16);
+}
 
 #define BATCH 1000 /* edits per signed change, as notes-bench */
 #define NPEERS 10
@@ -798,9 +811,171 @@ static void bench_converge_live(const char *root, size_t per_peer)
         free(home[i]);
 }
 
+/* ---- scale: a space of many small notes (issue 21) ---- */
+
+/* The sample notes' texts (SAMPLES/NAME.md), concatenated sources for the
+ * notes of the scale benchmark. */
+static char *samples[16];
+static size_t nsamples, sample_len[16];
+
+static void load_samples(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "ls '%s'/*.md 2>/dev/null", dir);
+    FILE *ls = popen(cmd, "r");
+    char line[512];
+    while (ls && nsamples < 16 && fgets(line, sizeof(line), ls)) {
+        uint8_t *t;
+        size_t n;
+        line[strcspn(line, "\n")] = 0;
+        if (notes__read_file(line, 1u << 20, &t, &n) == NOTES_OK && n > 2000) {
+            samples[nsamples] = (char *)t;
+            sample_len[nsamples++] = n;
+        }
+    }
+    if (ls)
+        pclose(ls);
+    if (!nsamples) {
+        fprintf(stderr, "notes-bench-sync: no sample notes in %s\n", dir);
+        exit(1);
+    }
+}
+
+/* Note i's text: a title of its own, then about 1.5 KB of a sample from
+ * a line start that varies with i (the issue's archive: 3,670 notes in
+ * 6 MB of logs). */
+static size_t scale_text(size_t i, char *out, size_t cap)
+{
+    const char *t = samples[i % nsamples];
+    size_t len = sample_len[i % nsamples], span = 1500;
+    size_t at = (i * 97) % (len - span);
+    while (at > 0 && t[at - 1] != '\n')
+        at--;
+    int k = snprintf(out, cap, "# Meeting %zu of the archive\n\n", i);
+    memcpy(out + k, t + at, span);
+    return (size_t)k + span;
+}
+
+static double dir_bytes(const char *home)
+{
+    char cmd[600];
+    double kb = 0;
+    snprintf(cmd, sizeof(cmd), "du -sk '%s/notes' 2>/dev/null", home);
+    FILE *f = popen(cmd, "r");
+    if (f && fscanf(f, "%lf", &kb) != 1)
+        kb = 0;
+    if (f)
+        pclose(f);
+    return kb * 1024;
+}
+
+static void bench_scale(const char *root, size_t n)
+{
+    char ta[32], tb[32];
+    snprintf(ta, sizeof(ta), "scale-a-%zu", n);
+    snprintf(tb, sizeof(tb), "scale-b-%zu", n);
+    char *a = mkhome(root, ta, "Ana"), *b = mkhome(root, tb, "Bo");
+    notes_sync_space sp;
+    notes_replica *ra;
+    uint8_t(*ids)[16] = malloc(n * 16 + 16), (*added)[16] = NULL;
+    size_t nadded = 0;
+    char text[2048];
+    struct server srv;
+    notes_sync_report rep;
+    int rc;
+    if ((rc = notes_sync_space_create(a, "archive", &sp)) ||
+        (rc = notes_sync_space_save(b, &sp)))
+        die("space", rc);
+    if ((rc = notes_replica_open(a, &ra)) || (rc = notes_replica_unlock(ra, NULL)))
+        die("replica", rc);
+    double t0 = now_ms();
+    for (size_t i = 0; i < n; i++) {
+        notes_doc *d;
+        size_t tl = scale_text(i, text, sizeof(text));
+        if ((rc = notes_doc_create(ra, &d)) ||
+            (rc = notes_doc_splice(d, 0, 0, text, tl)) ||
+            (rc = notes_doc_commit(d, NULL)))
+            die("scale note", rc);
+        memcpy(ids[i], notes_doc_id(d), 16);
+        notes_doc_free(d);
+    }
+    qsort(ids, n, 16, cmp_id16);
+    if ((rc = notes_sync__space_add_many(a, "archive", (const uint8_t(*)[16])ids,
+                                         n, &added, &nadded)))
+        die("space list", rc);
+    free(added);
+    json_t *o = json_object();
+    json_object_set_new(o, "bench", json_string("scale_setup"));
+    json_object_set_new(o, "notes", json_integer((json_int_t)n));
+    json_object_set_new(o, "seconds", json_real((now_ms() - t0) / 1e3));
+    json_object_set_new(o, "log_bytes", json_real(dir_bytes(a)));
+    emit(o);
+
+    server_start(&srv, a);
+    /* First sync to an empty replica. */
+    t0 = now_ms();
+    sync_once(b, "archive", srv.addr, &rep);
+    double first = now_ms() - t0;
+    o = json_object();
+    json_object_set_new(o, "bench", json_string("scale_first_sync"));
+    json_object_set_new(o, "notes", json_integer((json_int_t)n));
+    json_object_set_new(o, "seconds", json_real(first / 1e3));
+    json_object_set_new(o, "wire_bytes", json_integer((json_int_t)wire(&rep)));
+    json_object_set_new(o, "notes_received",
+                        json_integer((json_int_t)rep.notes_received));
+    emit(o);
+    if (rep.notes_received != n) {
+        fprintf(stderr, "notes-bench-sync: %llu of %zu notes arrived\n",
+                (unsigned long long)rep.notes_received, n);
+        exit(1);
+    }
+    /* Nothing changed: three times (the first after a first sync may
+     * open notes whose versions are not cached yet). */
+    for (int k = 0; k < 3; k++) {
+        t0 = now_ms();
+        sync_once(b, "archive", srv.addr, &rep);
+        double ms = now_ms() - t0;
+        if (rep.changes_sent + rep.changes_received)
+            die("no-change sync moved changes", NOTES_EINVAL);
+        o = json_object();
+        json_object_set_new(o, "bench", json_string("scale_nochange_sync"));
+        json_object_set_new(o, "notes", json_integer((json_int_t)n));
+        json_object_set_new(o, "run", json_integer(k + 1));
+        json_object_set_new(o, "ms", json_real(ms));
+        json_object_set_new(o, "wire_bytes", json_integer((json_int_t)wire(&rep)));
+        json_object_set_new(o, "bytes_sent",
+                            json_integer((json_int_t)rep.bytes_sent));
+        emit(o);
+    }
+    /* One note edited on A, k = 1. */
+    {
+        notes_doc *d;
+        if ((rc = notes_doc_open(ra, ids[n / 2], &d)) ||
+            (rc = notes_doc_splice(d, 0, 0, "x", 1)) ||
+            (rc = notes_doc_commit(d, NULL)))
+            die("edit", rc);
+        notes_doc_free(d);
+        t0 = now_ms();
+        sync_once(b, "archive", srv.addr, &rep);
+        o = json_object();
+        json_object_set_new(o, "bench", json_string("scale_one_edit_sync"));
+        json_object_set_new(o, "notes", json_integer((json_int_t)n));
+        json_object_set_new(o, "ms", json_real(now_ms() - t0));
+        json_object_set_new(o, "wire_bytes", json_integer((json_int_t)wire(&rep)));
+        json_object_set_new(o, "changes_received",
+                            json_integer((json_int_t)rep.changes_received));
+        emit(o);
+    }
+    server_stop(&srv);
+    notes_replica_free(ra);
+    free(ids);
+    free(a);
+    free(b);
+}
+
 int main(int argc, char **argv)
 {
-    const char *path = NULL;
+    const char *path = NULL, *scale = NULL, *sample_dir = NULL;
     int quick = 0, live_only = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
@@ -809,8 +984,26 @@ int main(int argc, char **argv)
             live_only = 1;
         else if (strcmp(argv[i], "--space-notes") == 0 && i + 1 < argc)
             space_notes = (size_t)strtoul(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--scale") == 0 && i + 1 < argc)
+            scale = argv[++i];
+        else if (strcmp(argv[i], "--samples") == 0 && i + 1 < argc)
+            sample_dir = argv[++i];
         else
             path = argv[i];
+    }
+    if (scale) {
+        /* notes-bench-sync --scale 1000,3670,10000 --samples DIR */
+        char *r0 = test_tmpdir("bench-sync");
+        char *list = strdup(scale), *save = NULL;
+        if (notes_init() != NOTES_OK || !r0 || !list)
+            return 1;
+        load_samples(sample_dir ? sample_dir : "../shared/samples");
+        for (char *t = strtok_r(list, ",", &save); t;
+             t = strtok_r(NULL, ",", &save))
+            bench_scale(r0, (size_t)strtoul(t, NULL, 10));
+        free(list);
+        test_rmtree(r0);
+        return 0;
     }
     if (live_only) {
         /* Only the live latency, direct and relayed, alternated twice. */

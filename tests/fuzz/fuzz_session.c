@@ -1,7 +1,7 @@
 /*
  * fuzz_session.c: the message layer of a sync session (sync/src/session.c)
- * after a completed handshake: HAVE, BUNDLE, ZBUNDLE, DONE, BYE, ERROR,
- * POKE, PRESENCE and PUSH parsed from arbitrary bytes, bundles merged into a
+ * after a completed handshake: RECON, HAVE, BUNDLE, ZBUNDLE, DONE, BYE,
+ * ERROR, POKE, PRESENCE and PUSH parsed from arbitrary bytes, bundles merged into a
  * real replica, presence records checked (sync/src/presence.c).
  *
  * A session (the "receiver") on a replica in a temporary folder holding
@@ -169,8 +169,10 @@ static int snap_cb(const char *p, const struct stat *st, int f, struct FTW *w)
     (void)w;
     if (f != FTW_F && f != FTW_D)
         return 0;
-    if (!(snap = realloc(snap, (nsnap + 1) * sizeof(*snap))))
+    struct snap_ent *grown = realloc(snap, (nsnap + 1) * sizeof(*snap));
+    if (!grown)
         abort();
+    snap = grown;
     e = &snap[nsnap++];
     memset(e, 0, sizeof(*e));
     e->path = strdup(p);
@@ -369,7 +371,7 @@ static void check_out(const uint8_t *p, size_t n)
         for (q = opened, end = opened + len; q < end;) {
             uint8_t type = *q++;
             uint64_t ml;
-            if (type < 1 || type > 8 || notes_sync__get_varint(&q, end, &ml) ||
+            if (type < 1 || type > 10 || notes_sync__get_varint(&q, end, &ml) ||
                 ml > (uint64_t)(end - q))
                 abort();
             q += ml;
@@ -451,7 +453,8 @@ static notes_sync_session *receiver_open(uint8_t cfg)
         die(sync_hs_check_m3(&hs, p), "M3");
         sync_hs_finish(&hs, to_recv.key, from_recv.key);
         to_recv.ctr = from_recv.ctr = 0;
-        check_out(p + SYNC_M3_LEN, n - SYNC_M3_LEN); /* its HAVE */
+        check_out(p + SYNC_M3_LEN, n - SYNC_M3_LEN); /* its RECON (M3 may
+                                                         go out alone) */
         drain(s);
     }
     sync_hs_wipe(&hs);
