@@ -237,6 +237,7 @@ static int splice_check(size_t del, const char *text, size_t n, size_t pos,
 int notes_doc_splice(notes_doc *d, size_t pos, size_t del, const char *text,
                      size_t n)
 {
+    NOTES__DOC_FULL_RC(d);
     size_t len;
     uint32_t ncp = 0;
     notes_lv last;
@@ -354,6 +355,7 @@ int notes_doc_commit_at(notes_doc *d, const uint8_t (*version)[32],
                         size_t nversion, const notes_splice *s, size_t ns,
                         uint8_t id[32])
 {
+    NOTES__DOC_FULL_RC(d);
     uint8_t(*deps)[32] = NULL;
     uint32_t nd = 0;
     notes_lv *par = NULL, last = 0;
@@ -447,20 +449,24 @@ static int local_kv(notes_doc *d, int kind, const char *key, const char *value)
 
 int notes_doc_set_field(notes_doc *d, const char *key, const char *value)
 {
+    NOTES__DOC_FULL_RC(d);
     return local_kv(d, NOTES__K_SET, key, value);
 }
 
 int notes_doc_unset_field(notes_doc *d, const char *key)
 {
+    NOTES__DOC_FULL_RC(d);
     return local_kv(d, NOTES__K_UNSET, key, NULL);
 }
 
 int notes_doc_list_add(notes_doc *d, const char *key, const char *value)
 {
+    NOTES__DOC_FULL_RC(d);
     return local_kv(d, NOTES__K_ADD, key, value);
 }
 
 int notes_doc_list_remove(notes_doc *d, const char *key, const char *value)
 {
+    NOTES__DOC_FULL_RC(d);
     return local_kv(d, NOTES__K_REMOVE, key, value);
 }
