@@ -34,7 +34,8 @@ int notes__doc_heads_raw(const notes_doc *d, uint8_t (**out)[32], uint32_t *n)
 
 int notes_doc_heads(notes_doc *d, uint8_t (**heads)[32], size_t *n)
 {
-    NOTES__DOC_FULL_RC(d);
+    if (d->lazy)
+        return notes__snap_heads(d, heads, n);
     uint32_t k;
     int rc = notes__doc_heads_raw(d, heads, &k);
     *n = rc ? 0 : k;

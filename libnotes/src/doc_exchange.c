@@ -259,8 +259,10 @@ int notes_doc_merge(notes_doc *d, const uint8_t *bytes, size_t nbytes,
          * log's new end. */
         rc = notes__doc_save_state(d);
     }
-    if (rc == NOTES_OK && d->r && d->log)
-        notes__doc_snap_save(d); /* after the fsync'd append: unsynced */
+    /* After a write (the fsync'd append, or a repair): a merge that
+     * brought nothing writes nothing. */
+    if (rc == NOTES_OK && d->r && d->log && (d->ne > before || d->repaired[0]))
+        notes__doc_snap_save(d);
 unlock:
     notes__doc_unlock(d);
 free_batch:

@@ -278,6 +278,7 @@ const char *notes__snap_field(const notes_doc *d, const char *key);
 const char *const *notes__snap_conflicts(const notes_doc *d, const char *key);
 const char *const *notes__snap_list(const notes_doc *d, const char *key);
 const char *const *notes__snap_names(const notes_doc *d);
+int notes__snap_heads(const notes_doc *d, uint8_t (**out)[32], size_t *n);
 
 /* doc_open.c */
 int notes__doc_alloc(notes_replica *r, const uint8_t id[16], notes_doc **out);
@@ -287,6 +288,7 @@ void notes__doc_assess(notes_doc *d);
 int notes__doc_load_state(notes_doc *d);
 int notes__doc_prepare_write(notes_doc *d, int create);
 int notes__doc_read_new(notes_doc *d);
+int notes__doc_read_log(notes_doc *d);
 int notes__doc_save_state(notes_doc *d);
 /* This device's last seq in the note (0: none) and that change's id. */
 uint64_t notes__doc_my_last_change(const notes_doc *d, const uint8_t **id);

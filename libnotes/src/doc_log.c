@@ -173,15 +173,20 @@ void notes__doc_assess(notes_doc *d)
  * Changes nothing on disk. */
 int notes__doc_read_new(notes_doc *d)
 {
-    struct batch b = {0};
     int replaced;
     int rc = notes__doc_load_state(d);
     if (rc == NOTES_OK)
         rc = notes__log_reopen(d->log, &replaced);
-    if (rc == NOTES_OK && d->log->keyed && d->st.present)
+    return rc ? rc : notes__doc_read_log(d);
+}
+
+/* Read the records past d->log->end with the state already loaded. */
+int notes__doc_read_log(notes_doc *d)
+{
+    struct batch b = {0};
+    if (d->log->keyed && d->st.present)
         notes__log_set_trusted(d->log, d->st.verified_end, d->st.mac);
-    if (rc == NOTES_OK)
-        rc = notes__log_read(d->log, notes__doc_collect_cb, &b);
+    int rc = notes__log_read(d->log, notes__doc_collect_cb, &b);
     b.trusted = d->log->read_trusted;
     if (rc == NOTES_OK)
         rc = notes__doc_batch_ingest(d, &b, 0, notes__doc_count_refusal, &b,

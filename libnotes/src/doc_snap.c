@@ -339,11 +339,30 @@ int notes__doc_full(notes_doc *d)
     int rc = notes__replica_lock(d->r, 0);
     if (rc)
         return rc;
+    /* The log this doc opened, up to where it was then, from the same file
+     * (a compaction since replaced the name, not our descriptor): the doc
+     * is what a replay at open would have built. What others appended
+     * since comes in as it would have (refresh, commit, merge). */
     notes__log_rewind(d->log);
-    rc = notes__doc_read_new(d);
+    d->log->read_limit = d->snap_end;
+    rc = notes__doc_read_log(d);
+    d->log->read_limit = 0;
+    if (rc == NOTES_OK && (d->log->end != d->snap_end ||
+                           !notes__equal(d->log->mac, d->snap_mac, 32))) {
+        /* The file was changed in place (cut, repaired) since: the log as
+         * it is now, judged as an open would judge it. */
+        d->nbad = 0;
+        d->tainted = 0;
+        if ((rc = notes__doc_truncate_entries(d, 0)) == NOTES_OK) {
+            notes__log_rewind(d->log);
+            rc = notes__doc_read_new(d);
+        }
+    }
     notes__replica_unlock(d->r);
     if (rc) {
         /* As it was: the next call tries again from the start. */
+        d->nbad = 0;
+        d->tainted = 0;
         int rc2 = notes__doc_truncate_entries(d, 0);
         (void)rc2;
         notes__log_rewind(d->log);
@@ -402,6 +421,18 @@ const char *const *notes__snap_list(const notes_doc *d, const char *key)
 const char *const *notes__snap_names(const notes_doc *d)
 {
     return d->snap->names;
+}
+
+int notes__snap_heads(const notes_doc *d, uint8_t (**out)[32], size_t *n)
+{
+    uint32_t k = d->snap->nheads;
+    *n = 0;
+    if (!(*out = notes__malloc((k ? k : 1) * (size_t)32)))
+        return NOTES_ENOMEM;
+    if (k)
+        memcpy(*out, d->snap->heads, (size_t)k * 32);
+    *n = k;
+    return NOTES_OK;
 }
 
 /* ---- writing ---- */

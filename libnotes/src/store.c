@@ -480,6 +480,8 @@ int notes__log_read(struct notes__log *lg, notes__change_cb user_cb,
                           (unsigned long long)NOTES__LOG_MAX);
         return NOTES_ETOOBIG;
     }
+    if (lg->read_limit && lg->read_limit < size)
+        size = lg->read_limit; /* a lazy doc's replay: what it opened */
     lg->read_changes = lg->read_trusted = 0;
     if (lg->bad_header)
         return NOTES_OK; /* nothing of it is this note's: see log_open */

@@ -41,6 +41,7 @@ struct notes__log {
     uint8_t mac[32];          /* chain value at `end` */
     uint64_t trusted_end;     /* from the sidecar: a verified prefix ... */
     uint8_t trusted_mac[32];  /* ... and its chain value */
+    uint64_t read_limit;      /* nonzero: reads stop at this offset */
     size_t read_changes;      /* changes emitted by the last read */
     size_t read_trusted;      /* of which from the verified prefix */
 };
