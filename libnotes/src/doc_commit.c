@@ -232,7 +232,7 @@ int notes_doc_commit(notes_doc *d, uint8_t id_out[32])
         !d->problem && notes_doc_compact(d, 15) != NOTES_OK)
         notes__set_detail("%s", "");
     if (d->r)
-        notes__doc_snap_save(d);
+        notes__doc_snap_save(d, 0);
     goto out;
 undo:
     /* Refused before signing: the pending edits are dropped, as after a
@@ -321,7 +321,7 @@ int notes_doc_compact(notes_doc *d, int level)
     if (rc == NOTES_OK && (!same || d->repaired[0]))
         rc = notes__doc_save_state(d);
     if (rc == NOTES_OK)
-        notes__doc_snap_save(d);
+        notes__doc_snap_save(d, 1);
     notes__buf_release(&pack);
     notes__replica_unlock(d->r);
     return rc;

@@ -262,7 +262,7 @@ int notes_doc_merge(notes_doc *d, const uint8_t *bytes, size_t nbytes,
     /* After a write (the fsync'd append, or a repair): a merge that
      * brought nothing writes nothing. */
     if (rc == NOTES_OK && d->r && d->log && (d->ne > before || d->repaired[0]))
-        notes__doc_snap_save(d);
+        notes__doc_snap_save(d, 0);
 unlock:
     notes__doc_unlock(d);
 free_batch:

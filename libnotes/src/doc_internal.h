@@ -254,8 +254,8 @@ struct notes__snap;
  * then rewound, to be read the ordinary way). d->log open and keyed. */
 int notes__doc_snap_try(notes_doc *d);
 /* Write the snapshot of the state as read or written (lock held); best
- * effort. */
-void notes__doc_snap_save(notes_doc *d);
+ * effort. !always (commit, merge): only for a text of up to 1 MiB. */
+void notes__doc_snap_save(notes_doc *d, int always);
 void notes__doc_snap_free(struct notes__snap *s);
 /* Build the full state of a lazy doc (a no-op otherwise). Every public
  * function that needs more than the snapshot calls it first. */

@@ -32,6 +32,7 @@ static const uint8_t snap_magic[8] = {'N', 'O', 'T', 'E', 'S', 'N', 'A', 'P'};
 #define SNAP_HEADER 112
 #define SNAP_MAC 32
 #define SNAP_MAX (256u << 20) /* a larger file is not read */
+#define NOTES__SNAP_EAGER_MAX (1u << 20) /* text bytes: see snap_save */
 
 struct snap_field {
     const char *key;
@@ -289,7 +290,14 @@ int notes__doc_snap_try(notes_doc *d)
     size_t n = 0;
     uint64_t end = 0;
     struct notes__snap *s = NULL;
+    const struct notes__state *st = &d->st;
     if (!lg->keyed || lg->bad_header || lg->end != NOTES__LOG_HEADER)
+        return 0;
+    /* Cheapest refusals first: the state file must vouch for a prefix
+     * (without it every signature is checked again anyway), and the
+     * snapshot's header must name that prefix. */
+    if (notes__doc_load_state(d) != NOTES_OK || !st->present || st->damaged ||
+        !st->verified_end)
         return 0;
     char *path = snap_path(d);
     if (!path)
@@ -298,31 +306,31 @@ int notes__doc_snap_try(notes_doc *d)
     notes__free(path);
     if (rc)
         return 0;
-    /* The log first: a damaged or grown log makes the snapshot useless,
-     * found before the snapshot's own MAC is computed. */
-    if (notes__log_scan_mac(lg) != NOTES_OK || n < SNAP_HEADER ||
-        get_u64(file + 32) != lg->end || !notes__equal(file + 40, lg->mac, 32)) {
+    if (n < SNAP_HEADER || get_u64(file + 32) != st->verified_end ||
+        !notes__equal(file + 40, st->mac, 32)) {
+        notes__free(file);
+        return 0;
+    }
+    /* Then the log, byte for byte (a damaged, cut or grown log ends here),
+     * and only then the snapshot's own MAC and contents. */
+    if (notes__log_scan_mac(lg) != NOTES_OK || lg->end != st->verified_end ||
+        !notes__equal(lg->mac, st->mac, 32)) {
         notes__free(file);
         notes__log_rewind(lg);
         return 0;
     }
-    if (snap_parse(file, n, d->id, lg->key, &end, mac, &s)) {
-        notes__log_rewind(lg);
+    if (snap_parse(file, n, d->id, lg->key, &end, mac, &s) != NOTES_OK) {
+        notes__log_rewind(lg); /* snap_parse took the file */
         return 0;
     }
-    int same = lg->end == end && notes__equal(lg->mac, mac, 32);
-    if (same) {
-        d->snap_known = 1; /* the file on disk is current: not rewritten */
-        d->snap_end = end;
-        memcpy(d->snap_mac, mac, 32);
-    }
-    int ok = same && notes__doc_load_state(d) == NOTES_OK &&
-             state_agrees(d, s, end, mac);
-    if (!ok) {
+    if (!state_agrees(d, s, end, mac)) {
         notes__doc_snap_free(s);
         notes__log_rewind(lg);
         return 0;
     }
+    d->snap_known = 1; /* the file on disk is current: not rewritten */
+    d->snap_end = end;
+    memcpy(d->snap_mac, mac, 32);
     d->snap = s;
     d->lazy = 1;
     d->problem = NOTES_OK;
@@ -530,10 +538,15 @@ static int snap_encode(notes_doc *d, struct notes_buf *b)
  * is rebuilt). Skipped when the state is not simply the log's (pending
  * edits, refused changes, damage) or the file is already current.
  */
-void notes__doc_snap_save(notes_doc *d)
+void notes__doc_snap_save(notes_doc *d, int always)
 {
     struct notes__log *lg = d->log;
     struct stat st;
+    /* Writing costs about what hashing the text costs: next to a commit's
+     * fsync that is nothing for a note of up to a megabyte. Larger ones
+     * get theirs when compacted (every 256 records, or notes compact). */
+    if (!always && notes__tbuf_bytes(&d->op->text) > NOTES__SNAP_EAGER_MAX)
+        return;
     if (!d->r || !lg || !lg->keyed || d->lazy || d->has_pend || d->tainted ||
         d->nbad || d->problem || lg->damaged || lg->bad_header || !d->ne ||
         (d->snap_known && d->snap_end == lg->end &&

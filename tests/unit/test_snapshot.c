@@ -560,6 +560,47 @@ static void test_no_state(void **state)
     free(stp);
 }
 
+/* The log replaced by another handle's compaction, or cut in place, while
+ * a doc opened from the snapshot is still lazy: its replay builds what it
+ * opened (the same file), or, when that file was cut, the log as it is. */
+static void test_lazy_log_changed(void **state)
+{
+    struct fx *f = *state;
+    uint8_t id[16];
+    sequential(f->a, id, 1500);
+    notes_doc *lazy, *w;
+    struct view want, v;
+    int l;
+    look(f->a, id, &want, &l);
+    assert_true(l);
+
+    assert_int_equal(notes_doc_open(f->a, id, &lazy), NOTES_OK);
+    assert_true(lazy->lazy);
+    assert_int_equal(notes_doc_open(f->a, id, &w), NOTES_OK);
+    assert_int_equal(notes_doc_compact(w, 3), NOTES_OK);
+    notes_doc_free(w);
+    view_take(lazy, &v);
+    view_equal(&v, &want);
+    view_free(&v);
+    notes_doc_free(lazy);
+
+    /* Cut in place: the last 10 bytes of the (compacted) log. */
+    assert_int_equal(notes_doc_open(f->a, id, &lazy), NOTES_OK);
+    assert_true(lazy->lazy);
+    char *lp = note_file(f->a, id, "log");
+    size_t n;
+    unsigned char *log = test_slurp(lp, &n);
+    assert_int_equal(truncate(lp, (off_t)(n - 10)), 0);
+    assert_int_equal(notes_doc_change_count(lazy), 0); /* nothing intact */
+    assert_false(lazy->lazy);
+    assert_int_not_equal(notes_doc_intact(lazy), NOTES_OK);
+    notes_doc_free(lazy);
+    assert_int_equal(test_spit(lp, log, n), 0);
+    free(log);
+    free(lp);
+    view_free(&want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -571,6 +612,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lazy_log_changed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
