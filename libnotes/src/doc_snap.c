@@ -10,16 +10,16 @@
  * (the MAC chain over the file, recomputed, must equal the one the
  * snapshot and the state file name) and when the state file would find
  * nothing wrong with it; anything else (no snapshot, stale, truncated,
- * forged, corrupt, another device's) falls back to the full replay, which
- * writes a fresh snapshot. The log stays the single source of truth: the
- * snapshot can be deleted at any time, which only costs speed.
+ * forged, corrupt, another device's) falls back to the full replay, and
+ * the next write (commit, merge, compaction) makes a fresh one: reading
+ * never writes. The log stays the single source of truth: the snapshot can
+ * be deleted at any time, which only costs speed.
  *
- * A doc opened from a snapshot is "lazy": text, length and fields are
- * answered from the snapshot; every other call first replays the log
+ * A doc opened from a snapshot is "lazy": text, length, heads and fields
+ * are answered from the snapshot; every other call first replays the log
  * (notes__doc_full), which builds the entries and the oplog that history,
  * merges and edits need.
  */
-#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
