@@ -154,6 +154,12 @@ struct notes_doc {
     size_t len;              /* text length in code points, if len_ok */
     int len_ok;              /* asking the text buffer closes its gap */
 
+    /* This device's oplog agent, for local edits (doc_edit.c): valid while
+     * the oplog is the one it was found in (no rebuild since). */
+    uint32_t my_agent;
+    unsigned my_agent_gen;   /* rebuilds + 1 when found; 0: not yet */
+    const struct notes__oplog *my_agent_op;
+
     /* Snapshot cache (doc_snap.c). lazy: opened from the snapshot, no
      * entry or oplog built yet; notes__doc_full replays the log. */
     int lazy;
