@@ -447,6 +447,7 @@ int notes__doc_rebuild(struct notes_doc *d)
 
 void notes_doc_observe(notes_doc *d, notes_text_fn fn, void *ud)
 {
+    NOTES__DOC_FULL(d, );
     d->obs = fn;
     d->obs_ud = ud;
     if (d->op)

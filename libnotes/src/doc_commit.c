@@ -34,6 +34,8 @@ int notes__doc_heads_raw(const notes_doc *d, uint8_t (**out)[32], uint32_t *n)
 
 int notes_doc_heads(notes_doc *d, uint8_t (**heads)[32], size_t *n)
 {
+    if (d->lazy)
+        return notes__snap_heads(d, heads, n);
     uint32_t k;
     int rc = notes__doc_heads_raw(d, heads, &k);
     *n = rc ? 0 : k;
@@ -108,6 +110,7 @@ void notes__doc_clear_pending(notes_doc *d)
 
 int notes_doc_commit(notes_doc *d, uint8_t id_out[32])
 {
+    NOTES__DOC_FULL_RC(d);
     struct notes__change *c = NULL;
     uint8_t prev[32] = {0};
     uint32_t idx;
@@ -236,6 +239,8 @@ int notes_doc_commit(notes_doc *d, uint8_t id_out[32])
     if (d->r && d->log->nrecords > NOTES__AUTO_COMPACT && !d->tainted &&
         !d->problem && notes_doc_compact(d, 15) != NOTES_OK)
         notes__set_detail("%s", "");
+    if (d->r)
+        notes__doc_snap_save(d, 0);
     goto out;
 undo:
     /* Refused before signing: the pending edits are dropped, as after a
@@ -253,6 +258,7 @@ out:
 
 int notes_doc_refresh(notes_doc *d)
 {
+    NOTES__DOC_FULL_RC(d);
     int rc;
     if (d->has_pend) {
         notes__set_detail("commit local edits before refreshing");
@@ -275,6 +281,7 @@ int notes_doc_refresh(notes_doc *d)
 
 int notes_doc_compact(notes_doc *d, int level)
 {
+    NOTES__DOC_FULL_RC(d);
     struct notes_buf pack;
     int rc;
     if (!d->r)
@@ -321,6 +328,8 @@ int notes_doc_compact(notes_doc *d, int level)
                                 level, &same);
     if (rc == NOTES_OK && (!same || d->repaired[0]))
         rc = notes__doc_save_state(d);
+    if (rc == NOTES_OK)
+        notes__doc_snap_save(d, 1);
     notes__buf_release(&pack);
     notes__replica_unlock(d->r);
     return rc;

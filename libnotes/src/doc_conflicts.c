@@ -677,6 +677,7 @@ void notes_line_conflicts_free(notes_line_conflict *c, size_t n)
 
 int notes_doc_line_conflicts(notes_doc *d, notes_line_conflict **out, size_t *n)
 {
+    NOTES__DOC_FULL_RC(d);
     if (!d || !out || !n)
         return NOTES_EINVAL;
     *out = NULL;
@@ -822,6 +823,7 @@ out:
 int notes_doc_resolve_conflict(notes_doc *d, const notes_line_conflict *c,
                                size_t side)
 {
+    NOTES__DOC_FULL_RC(d);
     if (!d || !c || side >= c->nsides) {
         notes__set_detail("no side %zu in this conflict", side + 1);
         return NOTES_EINVAL;

@@ -115,11 +115,22 @@ int notes__doc_flush_pending_op(notes_doc *d)
     return rc;
 }
 
+/* Asked at every keystroke: found once per oplog (a rebuild makes a new
+ * one, whose agents are numbered afresh). */
 static int local_agent(notes_doc *d, uint32_t *agent)
 {
+    if (d->my_agent_gen == d->rebuilds + 1 && d->my_agent_op == d->op) {
+        *agent = d->my_agent;
+        return NOTES_OK;
+    }
     uint32_t ai;
     int rc = notes__doc_author_index(d, notes__doc_my_pk(d), &ai);
-    return rc ? rc : notes__doc_author_agent(d, ai, agent);
+    if (rc || (rc = notes__doc_author_agent(d, ai, agent)))
+        return rc;
+    d->my_agent = *agent;
+    d->my_agent_op = d->op;
+    d->my_agent_gen = d->rebuilds + 1;
+    return NOTES_OK;
 }
 
 uint64_t notes__doc_pend_events(const notes_doc *d)
@@ -224,6 +235,10 @@ static int splice_events(notes_doc *d, const notes_lv *par, size_t npar,
 static int splice_check(size_t del, const char *text, size_t n, size_t pos,
                         uint32_t *ncp)
 {
+    if (n == 1 && text && (unsigned char)text[0] < 0x80) {
+        *ncp = 1; /* one typed ASCII character: most keystrokes */
+        return pos > UINT32_MAX || del > UINT32_MAX ? NOTES_ETOOBIG : NOTES_OK;
+    }
     if (n && (!text || !notes__utf8_valid((const uint8_t *)text, n))) {
         notes__set_detail("inserted text is not valid UTF-8");
         return NOTES_EINVAL;
@@ -237,6 +252,7 @@ static int splice_check(size_t del, const char *text, size_t n, size_t pos,
 int notes_doc_splice(notes_doc *d, size_t pos, size_t del, const char *text,
                      size_t n)
 {
+    NOTES__DOC_FULL_RC(d);
     size_t len;
     uint32_t ncp = 0;
     notes_lv last;
@@ -354,6 +370,7 @@ int notes_doc_commit_at(notes_doc *d, const uint8_t (*version)[32],
                         size_t nversion, const notes_splice *s, size_t ns,
                         uint8_t id[32])
 {
+    NOTES__DOC_FULL_RC(d);
     uint8_t(*deps)[32] = NULL;
     uint32_t nd = 0;
     notes_lv *par = NULL, last = 0;
@@ -447,20 +464,24 @@ static int local_kv(notes_doc *d, int kind, const char *key, const char *value)
 
 int notes_doc_set_field(notes_doc *d, const char *key, const char *value)
 {
+    NOTES__DOC_FULL_RC(d);
     return local_kv(d, NOTES__K_SET, key, value);
 }
 
 int notes_doc_unset_field(notes_doc *d, const char *key)
 {
+    NOTES__DOC_FULL_RC(d);
     return local_kv(d, NOTES__K_UNSET, key, NULL);
 }
 
 int notes_doc_list_add(notes_doc *d, const char *key, const char *value)
 {
+    NOTES__DOC_FULL_RC(d);
     return local_kv(d, NOTES__K_ADD, key, value);
 }
 
 int notes_doc_list_remove(notes_doc *d, const char *key, const char *value)
 {
+    NOTES__DOC_FULL_RC(d);
     return local_kv(d, NOTES__K_REMOVE, key, value);
 }

@@ -20,6 +20,7 @@ static const uint8_t bundle_magic[4] = {'N', 'T', 'B', 1};
 int notes_doc_export(notes_doc *d, const uint8_t (*have)[32], size_t n,
                      uint8_t **bytes, size_t *nbytes)
 {
+    NOTES__DOC_FULL_RC(d);
     uint8_t *known = notes__calloc(d->ne + 1, 1);
     const uint8_t **ptrs = notes__malloc((d->ne + 1) * sizeof(*ptrs));
     size_t *lens = notes__malloc((d->ne + 1) * sizeof(*lens));
@@ -163,6 +164,7 @@ static int bundle_cb(void *ctx, const uint8_t *p, size_t n, const uint8_t *id)
 int notes_doc_merge(notes_doc *d, const uint8_t *bytes, size_t nbytes,
                     size_t *added)
 {
+    NOTES__DOC_FULL_RC(d);
     struct batch b = {0};
     struct bundle_read br = {&b, {NULL, 0, 0}};
     int rc;
@@ -266,6 +268,10 @@ int notes_doc_merge(notes_doc *d, const uint8_t *bytes, size_t nbytes,
          * log's new end. */
         rc = notes__doc_save_state(d);
     }
+    /* After a write (the fsync'd append, or a repair): a merge that
+     * brought nothing writes nothing. */
+    if (rc == NOTES_OK && d->r && d->log && (d->ne > before || d->repaired[0]))
+        notes__doc_snap_save(d, 0);
 unlock:
     notes__doc_unlock(d);
 free_batch:

@@ -217,6 +217,8 @@ static struct field *find_field(notes_doc *d, const char *key)
 
 const char *notes_doc_field(notes_doc *d, const char *key)
 {
+    if (d->lazy)
+        return notes__snap_field(d, key);
     struct field *f = find_field(d, key);
     const char *v = NULL;
     if (!f || resolve_register(d, f, &v))
@@ -228,6 +230,8 @@ static const char *const empty_list[] = {NULL};
 
 const char *const *notes_doc_field_conflicts(notes_doc *d, const char *key)
 {
+    if (d->lazy)
+        return notes__snap_conflicts(d, key);
     struct field *f = find_field(d, key);
     const char *v;
     if (!f || resolve_register(d, f, &v))
@@ -237,6 +241,8 @@ const char *const *notes_doc_field_conflicts(notes_doc *d, const char *key)
 
 const char *const *notes_doc_list(notes_doc *d, const char *key)
 {
+    if (d->lazy)
+        return notes__snap_list(d, key);
     struct field *f = find_field(d, key);
     if (!f || resolve_list(d, f))
         return empty_list;
@@ -245,6 +251,8 @@ const char *const *notes_doc_list(notes_doc *d, const char *key)
 
 const char *const *notes_doc_fields(notes_doc *d)
 {
+    if (d->lazy)
+        return notes__snap_names(d);
     if (d->fieldnames && d->gen_names == d->gen)
         return d->fieldnames;
     const char **names = notes__calloc(d->nf + 1, sizeof(*names));
@@ -290,6 +298,7 @@ const char *const *notes_doc_fields(notes_doc *d)
 int notes_doc_field_change(notes_doc *d, const char *key, const char *elem,
                            int first, size_t *change)
 {
+    NOTES__DOC_FULL_RC(d);
     struct field *f = key ? find_field(d, key) : NULL;
     const struct write *best = NULL;
     uint8_t *scratch;

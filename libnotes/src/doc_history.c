@@ -10,6 +10,7 @@ int notes_doc_author_equivocated(const notes_doc *d, const uint8_t pk[32])
 {
     if (!d || !pk)
         return 0;
+    NOTES__DOC_FULL(d, 0);
     for (size_t i = 0; i < d->na; i++)
         if (memcmp(d->a[i].pk, pk, 32) == 0)
             return d->a[i].forked;
@@ -18,11 +19,13 @@ int notes_doc_author_equivocated(const notes_doc *d, const uint8_t pk[32])
 
 size_t notes_doc_change_count(const notes_doc *d)
 {
+    NOTES__DOC_FULL(d, 0);
     return d->ne;
 }
 
 int notes_doc_change(const notes_doc *d, size_t i, notes_change_info *out)
 {
+    NOTES__DOC_FULL_RC(d);
     memset(out, 0, sizeof(*out));
     if (i >= d->ne)
         return NOTES_EINVAL;
@@ -58,6 +61,7 @@ int notes_doc_change(const notes_doc *d, size_t i, notes_change_info *out)
 int notes_doc_find_change(const notes_doc *d, const char *hexprefix,
                           size_t *index)
 {
+    NOTES__DOC_FULL_RC(d);
     size_t len = strlen(hexprefix), found = SIZE_MAX, matches = 0;
     char hex[65];
     if (len == 0 || len > 64) {
@@ -107,6 +111,7 @@ int notes__doc_version_at(notes_doc *d, const uint8_t (*version)[32],
 int notes_doc_text_at(notes_doc *d, const uint8_t (*version)[32], size_t n,
                       char **text, size_t *nbytes)
 {
+    NOTES__DOC_FULL_RC(d);
     notes_lv *v;
     uint32_t nv;
     int rc;
@@ -147,6 +152,7 @@ static int region_cb(void *ctx, size_t ao, size_t al, size_t bo, size_t bl)
 
 int notes_doc_set_text(notes_doc *d, const char *text, size_t n)
 {
+    NOTES__DOC_FULL_RC(d);
     struct regions rs = {0};
     size_t cur_len;
     int rc;
@@ -174,6 +180,7 @@ int notes_doc_set_text(notes_doc *d, const char *text, size_t n)
 int notes_doc_diff(notes_doc *d, const uint8_t (*a)[32], size_t na,
                    const uint8_t (*b)[32], size_t nb, char **out, size_t *n)
 {
+    NOTES__DOC_FULL_RC(d);
     char *ta = NULL, *tb = NULL, la[40], lb[40];
     size_t lta, ltb;
     int rc;
@@ -224,6 +231,7 @@ uint32_t notes__doc_entry_of_lv(const notes_doc *d, notes_lv lv)
 
 int notes_doc_authorship(notes_doc *d, uint32_t **changes, size_t *ncp)
 {
+    NOTES__DOC_FULL_RC(d);
     notes_lv *lvs;
     size_t n;
     *changes = NULL;
@@ -258,6 +266,7 @@ int notes_text_diff(const char *a, size_t na, const char *b, size_t nb,
 int notes_doc_at(notes_doc *d, const uint8_t (*version)[32], size_t n,
                  notes_doc **out)
 {
+    NOTES__DOC_FULL_RC(d);
     struct batch b = {0};
     uint8_t *seen;
     int rc;
@@ -307,6 +316,7 @@ int notes_doc_at(notes_doc *d, const uint8_t (*version)[32], size_t n,
 int notes_doc_change_op(const notes_doc *d, size_t i, size_t k,
                         notes_op_info *out)
 {
+    NOTES__DOC_FULL_RC(d);
     memset(out, 0, sizeof(*out));
     if (i >= d->ne || k >= d->e[i].c->nops)
         return NOTES_EINVAL;

@@ -160,6 +160,20 @@ struct notes_doc {
     unsigned dirty;          /* NOTES__DIRTY_*: what notes_doc_flush owes */
     size_t len;              /* text length in code points, if len_ok */
     int len_ok;              /* asking the text buffer closes its gap */
+
+    /* This device's oplog agent, for local edits (doc_edit.c): valid while
+     * the oplog is the one it was found in (no rebuild since). */
+    uint32_t my_agent;
+    unsigned my_agent_gen;   /* rebuilds + 1 when found; 0: not yet */
+    const struct notes__oplog *my_agent_op;
+
+    /* Snapshot cache (doc_snap.c). lazy: opened from the snapshot, no
+     * entry or oplog built yet; notes__doc_full replays the log. */
+    int lazy;
+    struct notes__snap *snap; /* kept until free (its text may be held) */
+    int snap_known;          /* notes/ID.snap holds the state at ... */
+    uint64_t snap_end;       /* ... this log length and ... */
+    uint8_t snap_mac[32];    /* ... this local MAC chain value */
 };
 
 /*
@@ -249,6 +263,38 @@ int notes__doc_collect_cb(void *ctx, const uint8_t *p, size_t n,
                           const uint8_t *id);
 int notes__doc_count_refusal(void *ctx, int rc);
 
+/* doc_snap.c */
+struct notes__snap;
+/* Open from the snapshot: 1 when used (d->lazy), 0 when not (the log is
+ * then rewound, to be read the ordinary way). d->log open and keyed. */
+int notes__doc_snap_try(notes_doc *d);
+/* Write the snapshot of the state as read or written (lock held); best
+ * effort. !always (commit, merge): only for a text of up to 1 MiB. */
+void notes__doc_snap_save(notes_doc *d, int always);
+void notes__doc_snap_free(struct notes__snap *s);
+/* Build the full state of a lazy doc (a no-op otherwise). Every public
+ * function that needs more than the snapshot calls it first. */
+int notes__doc_full(notes_doc *d);
+int notes__doc_full_c(const notes_doc *d);
+#define NOTES__DOC_FULL(d, fail)                                               \
+    do {                                                                       \
+        if ((d)->lazy && notes__doc_full_c(d) != NOTES_OK)                     \
+            return fail;                                                       \
+    } while (0)
+#define NOTES__DOC_FULL_RC(d)                                                  \
+    do {                                                                       \
+        int full_rc_ = (d)->lazy ? notes__doc_full_c(d) : NOTES_OK;            \
+        if (full_rc_ != NOTES_OK)                                              \
+            return full_rc_;                                                   \
+    } while (0)
+/* What a lazy doc answers from the snapshot. */
+const char *notes__snap_text(const notes_doc *d, size_t *nbytes, size_t *ncp);
+const char *notes__snap_field(const notes_doc *d, const char *key);
+const char *const *notes__snap_conflicts(const notes_doc *d, const char *key);
+const char *const *notes__snap_list(const notes_doc *d, const char *key);
+const char *const *notes__snap_names(const notes_doc *d);
+int notes__snap_heads(const notes_doc *d, uint8_t (**out)[32], size_t *n);
+
 /* doc_open.c */
 int notes__doc_alloc(notes_replica *r, const uint8_t id[16], notes_doc **out);
 
@@ -257,7 +303,10 @@ void notes__doc_assess(notes_doc *d);
 int notes__doc_load_state(notes_doc *d);
 int notes__doc_prepare_write(notes_doc *d, int create);
 int notes__doc_read_new(notes_doc *d);
+int notes__doc_read_log(notes_doc *d);
 int notes__doc_save_state(notes_doc *d);
+/* This device's last seq in the note (0: none) and that change's id. */
+uint64_t notes__doc_my_last_change(const notes_doc *d, const uint8_t **id);
 
 /* doc_edit.c */
 int notes__doc_begin_pending(notes_doc *d);

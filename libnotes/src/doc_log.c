@@ -21,7 +21,7 @@ int notes__doc_load_state(notes_doc *d)
 /* The last change this device signed in the note: its seq (0: none), from
  * the author's seq slots (no scan of the changes: this runs on every read
  * and before every commit). Of two with one seq, the smaller id. */
-static uint64_t my_last_change(const notes_doc *d, const uint8_t **id)
+uint64_t notes__doc_my_last_change(const notes_doc *d, const uint8_t **id)
 {
     *id = NULL;
     for (size_t i = 0; i < d->na; i++) {
@@ -131,7 +131,7 @@ void notes__doc_assess(notes_doc *d)
         const uint8_t *miss;
         uint32_t k = missing_heads(d, &miss);
         const uint8_t *mine;
-        uint64_t myseq = my_last_change(d, &mine);
+        uint64_t myseq = notes__doc_my_last_change(d, &mine);
         char sid[17];
         if (!lg && (st->nchanges || st->acked_end))
             found(&f, NOTES_EROLLBACK,
@@ -173,15 +173,20 @@ void notes__doc_assess(notes_doc *d)
  * Changes nothing on disk. */
 int notes__doc_read_new(notes_doc *d)
 {
-    struct batch b = {0};
     int replaced;
     int rc = notes__doc_load_state(d);
     if (rc == NOTES_OK)
         rc = notes__log_reopen(d->log, &replaced);
-    if (rc == NOTES_OK && d->log->keyed && d->st.present)
+    return rc ? rc : notes__doc_read_log(d);
+}
+
+/* Read the records past d->log->end with the state already loaded. */
+int notes__doc_read_log(notes_doc *d)
+{
+    struct batch b = {0};
+    if (d->log->keyed && d->st.present)
         notes__log_set_trusted(d->log, d->st.verified_end, d->st.mac);
-    if (rc == NOTES_OK)
-        rc = notes__log_read(d->log, notes__doc_collect_cb, &b);
+    int rc = notes__log_read(d->log, notes__doc_collect_cb, &b);
     b.trusted = d->log->read_trusted;
     if (rc == NOTES_OK)
         rc = notes__doc_batch_ingest(d, &b, 0, notes__doc_count_refusal, &b,
@@ -297,7 +302,7 @@ int notes__doc_save_state(notes_doc *d)
         st.verified_end = d->log->end;
         memcpy(st.mac, d->log->mac, 32);
     }
-    uint64_t seq = my_last_change(d, &mine);
+    uint64_t seq = notes__doc_my_last_change(d, &mine);
     if (seq > st.my_seq) {
         st.my_seq = seq;
         memcpy(st.my_last, mine, 32);

@@ -32,6 +32,7 @@ int notes_doc_create(notes_replica *r, notes_doc **out)
 
 const char *notes_doc_author_name(const notes_doc *d, const uint8_t pk[32])
 {
+    NOTES__DOC_FULL(d, NULL);
     for (size_t i = 0; i < d->na; i++)
         if (memcmp(d->a[i].pk, pk, 32) == 0)
             return d->a[i].name;
@@ -87,6 +88,7 @@ void notes_doc_free(notes_doc *d)
     notes__builder_release(&d->pend);
     notes__buf_release(&d->pend_text);
     notes__free(d->pend_deps);
+    notes__doc_snap_free(d->snap);
     notes__free(d);
 }
 
@@ -101,7 +103,11 @@ int notes_doc_open(notes_replica *r, const uint8_t id[16], notes_doc **out)
     if ((rc = notes__replica_lock(r, 0)))
         goto fail;
     rc = notes__doc_ensure_log(d, 0);
-    if (rc == NOTES_OK) {
+    if (rc == NOTES_OK && notes__doc_snap_try(d)) {
+        /* Lazy: the rest is built when first asked for. */
+    } else if (rc == NOTES_OK) {
+        /* Replayed. A missing or stale snapshot is written by the next
+         * write (commit, merge, compaction): reading never writes. */
         rc = notes__doc_read_new(d);
     } else if (rc == NOTES_ENOTFOUND &&
                (rc = notes__doc_load_state(d)) == NOTES_OK) {
@@ -129,6 +135,8 @@ fail:
 const char *notes_doc_text(notes_doc *d, size_t *nbytes)
 {
     size_t nb, ncp;
+    if (d->lazy)
+        return notes__snap_text(d, nbytes, NULL);
     const char *t = notes__oplog_text(d->op, &nb, &ncp);
     if (nbytes)
         *nbytes = nb;
@@ -137,6 +145,11 @@ const char *notes_doc_text(notes_doc *d, size_t *nbytes)
 
 size_t notes_doc_length(notes_doc *d)
 {
+    if (d->lazy) {
+        size_t ncp;
+        (void)notes__snap_text(d, NULL, &ncp);
+        return ncp;
+    }
     if (!d->len_ok) {
         size_t nb;
         (void)notes__oplog_text(d->op, &nb, &d->len);

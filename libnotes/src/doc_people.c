@@ -7,6 +7,7 @@
 int notes_doc_person(const notes_doc *d, const uint8_t device[32],
                      notes_person_info *out)
 {
+    NOTES__DOC_FULL_RC(d);
     memset(out, 0, sizeof(*out));
     out->revoked_change = SIZE_MAX;
     struct dev *v = notes__doc_dev_find(d, device);
@@ -33,6 +34,7 @@ int notes_doc_person(const notes_doc *d, const uint8_t device[32],
 
 int notes_doc_change_before_revocation(notes_doc *d, size_t i)
 {
+    NOTES__DOC_FULL(d, -1);
     if (i >= d->ne)
         return -1;
     const uint8_t *author = d->e[i].c->author;
@@ -58,12 +60,14 @@ int notes_doc_change_before_revocation(notes_doc *d, size_t i)
 
 size_t notes_doc_confirmation_count(const notes_doc *d)
 {
+    NOTES__DOC_FULL(d, 0);
     return d->nconf;
 }
 
 int notes_doc_confirmation(const notes_doc *d, size_t i,
                            notes_confirmation *out)
 {
+    NOTES__DOC_FULL_RC(d);
     memset(out, 0, sizeof(*out));
     if (i >= d->nconf)
         return NOTES_EINVAL;
@@ -83,6 +87,7 @@ int notes_doc_confirmation(const notes_doc *d, size_t i,
 int notes_doc_origins(notes_doc *d, const uint8_t (*version)[32], size_t n,
                       uint32_t **changes, uint32_t **events, size_t *ncp)
 {
+    NOTES__DOC_FULL_RC(d);
     notes_lv *v = NULL, *lvs = NULL;
     uint32_t nv = 0;
     size_t count = 0;
@@ -127,6 +132,7 @@ int notes_doc_origins(notes_doc *d, const uint8_t (*version)[32], size_t n,
 int notes_doc_confirm(notes_doc *d, size_t cp, const char *owner,
                       const char *text)
 {
+    NOTES__DOC_FULL_RC(d);
     uint32_t *ch, *ev;
     size_t n, olen = owner ? strlen(owner) : 0, tlen = text ? strlen(text) : 0;
     uint8_t key[NOTES__ANCHOR_LEN + NOTES__OWNER_MAX];
@@ -159,6 +165,7 @@ int notes_doc_confirm(notes_doc *d, size_t cp, const char *owner,
 
 int notes_doc_publish_certs(notes_doc *d, size_t *added)
 {
+    NOTES__DOC_FULL_RC(d);
     int rc;
     *added = 0;
     if (!d->r)
@@ -189,6 +196,7 @@ int notes_doc_publish_certs(notes_doc *d, size_t *added)
 int notes_doc_change_deps(const notes_doc *d, size_t i,
                           const uint8_t (**deps)[32], size_t *n)
 {
+    NOTES__DOC_FULL_RC(d);
     *deps = NULL;
     *n = 0;
     if (i >= d->ne)

@@ -88,6 +88,7 @@ static int report_aside(notes_doc *d, int whole, notes_verify_report *rep)
 
 int notes_doc_verify(notes_doc *d, notes_verify_report *rep)
 {
+    NOTES__DOC_FULL_RC(d);
     notes_doc *fresh = NULL;
     struct batch b = {0};
     void *pair[2];

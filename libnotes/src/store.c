@@ -480,6 +480,8 @@ int notes__log_read(struct notes__log *lg, notes__change_cb user_cb,
                           (unsigned long long)NOTES__LOG_MAX);
         return NOTES_ETOOBIG;
     }
+    if (lg->read_limit && lg->read_limit < size)
+        size = lg->read_limit; /* a lazy doc's replay: what it opened */
     lg->read_changes = lg->read_trusted = 0;
     if (lg->bad_header)
         return NOTES_OK; /* nothing of it is this note's: see log_open */
@@ -568,6 +570,66 @@ int notes__log_read(struct notes__log *lg, notes__change_cb user_cb,
     notes__free(payload);
     notes__buf_release(&raw);
     return rc;
+}
+
+/*
+ * Walk the records from lg->end to the end of the file advancing only the
+ * local MAC chain (no checksum, no decompression, no decoding): what a
+ * snapshot needs to know that the file is, byte for byte, the log this
+ * device verified. Any record that does not frame cleanly stops the walk
+ * (NOTES_ECORRUPT): the caller then reads the log the ordinary way, which
+ * reports the damage. The file is read whole, once.
+ */
+int notes__log_scan_mac(struct notes__log *lg)
+{
+    struct stat st;
+    if (!lg->keyed || lg->bad_header || lg->damaged)
+        return NOTES_ECORRUPT;
+    if (fstat(lg->fd, &st) != 0)
+        return io_fail("cannot stat", lg->path);
+    uint64_t size = (uint64_t)st.st_size;
+    if (size > NOTES__LOG_MAX || size < lg->end)
+        return NOTES_ECORRUPT;
+    size_t n = (size_t)(size - lg->end);
+    uint8_t *buf = notes__malloc(n ? n : 1);
+    if (!buf)
+        return NOTES_ENOMEM;
+    if (read_full(lg->fd, buf, n, (off_t)lg->end) != (ssize_t)n) {
+        notes__free(buf);
+        return io_fail("cannot read", lg->path);
+    }
+    int rc = NOTES_OK;
+    size_t o = 0;
+    while (o < n) {
+        if (n - o < NOTES__REC_HEADER) {
+            rc = NOTES_ECORRUPT;
+            break;
+        }
+        const uint8_t *hdr = buf + o;
+        uint32_t stored = notes__load_u32le(hdr + 8);
+        if (notes__load_u32le(hdr) != REC_MAGIC ||
+            n - o - NOTES__REC_HEADER < stored) {
+            rc = NOTES_ECORRUPT;
+            break;
+        }
+        mac_step(lg, hdr, NOTES__REC_HEADER, hdr + NOTES__REC_HEADER, stored);
+        o += NOTES__REC_HEADER + stored;
+        lg->end += NOTES__REC_HEADER + stored;
+        lg->nrecords++;
+    }
+    notes__free(buf);
+    return rc;
+}
+
+void notes__log_rewind(struct notes__log *lg)
+{
+    if (lg->bad_header)
+        return; /* it reads as empty whatever its position */
+    lg->end = NOTES__LOG_HEADER;
+    lg->nrecords = 0;
+    lg->damaged = 0;
+    lg->damage[0] = 0;
+    mac_start(lg);
 }
 
 int notes__log_has_more(struct notes__log *lg)

@@ -41,6 +41,7 @@ struct notes__log {
     uint8_t mac[32];          /* chain value at `end` */
     uint64_t trusted_end;     /* from the sidecar: a verified prefix ... */
     uint8_t trusted_mac[32];  /* ... and its chain value */
+    uint64_t read_limit;      /* nonzero: reads stop at this offset */
     size_t read_changes;      /* changes emitted by the last read */
     size_t read_trusted;      /* of which from the verified prefix */
 };
@@ -84,6 +85,17 @@ void notes__log_set_trusted(struct notes__log *lg, uint64_t end,
  * failed) and close it, so a failed command leaves the store as it was.
  */
 void notes__log_discard_if_empty(struct notes__log **lgp);
+
+/*
+ * Advance lg->end and the local MAC over the rest of the file without
+ * decoding it (a snapshot's check, doc_snap.c). NOTES_ECORRUPT when a
+ * record does not frame or the log is not keyed; the log must then be
+ * rewound before it is read.
+ */
+int notes__log_scan_mac(struct notes__log *lg);
+/* Back to the first record, as right after notes__log_open and
+ * notes__log_use_key: the next read starts from the beginning. */
+void notes__log_rewind(struct notes__log *lg);
 
 /* Whether the file holds bytes past what has been read (another process
  * appended). */

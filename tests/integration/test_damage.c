@@ -98,6 +98,9 @@ struct campaign {
     uint8_t id[16];
     uint8_t *log0, *state0;  /* the pristine files */
     size_t nlog0, nstate0;
+    char *snapf;             /* the snapshot cache (doc_snap.c) and ... */
+    uint8_t *snap0;          /* ... its pristine bytes */
+    size_t nsnap0;
     uint8_t pristine[32];    /* snap of the whole home */
     size_t nrec;             /* records in the log */
     uint64_t *off;           /* off[i]: start of record i; off[nrec]: end */
@@ -226,6 +229,10 @@ static void campaign_setup(struct campaign *c, const char *tag, int compacted)
     notes_doc_free(d);
     c->log0 = test_slurp(c->log, &c->nlog0);
     c->state0 = test_slurp(c->state, &c->nstate0);
+    c->snapf = strdup(c->state);
+    strcpy(c->snapf + strlen(c->snapf) - 5, "snap");
+    c->snap0 = test_slurp(c->snapf, &c->nsnap0); /* written by the commits */
+    assert_non_null(c->snap0);
     assert_non_null(c->log0);
     assert_non_null(c->state0);
     snap(c->home, c->pristine);
@@ -241,6 +248,8 @@ static void campaign_free(struct campaign *c)
     free(c->state);
     free(c->log0);
     free(c->state0);
+    free(c->snapf);
+    free(c->snap0);
     free(c->off);
     free(c->texts);
     notes_free(c->bundle);
@@ -263,6 +272,7 @@ static void restore(struct campaign *c)
     closedir(dd);
     assert_int_equal(test_spit(c->log, c->log0, c->nlog0), 0);
     assert_int_equal(test_spit(c->state, c->state0, c->nstate0), 0);
+    assert_int_equal(test_spit(c->snapf, c->snap0, c->nsnap0), 0);
     uint8_t now[32];
     snap(c->home, now);
     assert_memory_equal(now, c->pristine, 32);
