@@ -353,6 +353,8 @@ int notes_doc_flush(notes_doc *d)
     rc = d->has_pend ? notes__doc_load_state(d) : notes__doc_prepare_write(d, 0);
     if (rc == NOTES_OK && d->log)
         rc = notes__doc_save_state(d);
+    if (rc == NOTES_OK && d->log)
+        notes__doc_snap_save(d, 0);
     notes__doc_unlock(d);
     return rc;
 }

@@ -547,6 +547,11 @@ void notes__doc_snap_save(notes_doc *d, int always)
      * get theirs when compacted (every 256 records, or notes compact). */
     if (!always && notes__tbuf_bytes(&d->op->text) > NOTES__SNAP_EAGER_MAX)
         return;
+    /* A deferred write (a daemon's live path): the snapshot follows the
+     * state in notes_doc_flush, once for what came meanwhile, not once a
+     * keystroke; until then the state does not vouch for this end anyway. */
+    if (d->dirty)
+        return;
     if (!d->r || !lg || !lg->keyed || d->lazy || d->has_pend || d->tainted ||
         d->nbad || d->problem || lg->damaged || lg->bad_header || !d->ne ||
         (d->snap_known && d->snap_end == lg->end &&

@@ -471,6 +471,8 @@ static void test_corrupt_ignored(void **state)
                 buf[m++] = (unsigned char)rand();
             break;
         }
+        if (m == n && memcmp(buf, good, n) == 0)
+            continue; /* the bytes written over were the same: not damage */
         assert_int_equal(test_spit(sp, buf, m), 0);
         struct view v;
         look(f->a, id, &v, &lazy);
