@@ -107,15 +107,22 @@ static int own_person(struct cli_ctx *ctx, uint8_t out[32], char *name,
 void cli_author(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
                 char *out, size_t n)
 {
-    notes_person_info pi;
-    const uint8_t *key = pk;
-    const char *claimed = d ? notes_doc_author_name(d, pk) : NULL;
-    int linked = d && notes_doc_person(d, pk, &pi) == NOTES_OK && pi.person;
+    notes_fmt_key_facts f;
+    notes_fmt_key_facts_of(d, pk, &f);
+    cli_author_facts(ctx, &f, out, n);
+}
+
+void cli_author_facts(struct cli_ctx *ctx, const notes_fmt_key_facts *f,
+                      char *out, size_t n)
+{
+    const uint8_t *pk = f->key, *key = pk;
+    const char *claimed = f->claimed;
+    int linked = f->linked;
     char tags[80] = "", fpr[NOTES_FPR_STRLEN], ownname[NOTES_NAME_MAX + 1];
     uint8_t me[32];
     if (linked) {
-        key = pi.person;
-        claimed = pi.name;
+        key = f->person;
+        claimed = f->person_name;
     }
     /* The user's name for the person, else for this device (a peer's
      * device named from `notes peers` before anyone knew its person). */
@@ -134,10 +141,10 @@ void cli_author(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
         label = claimed ? claimed : "?";
         snprintf(tags, sizeof(tags), ", unknown key");
     }
-    if (!linked && d && notes_doc_person(d, pk, &pi) == NOTES_OK && pi.contested)
+    if (!linked && f->contested)
         snprintf(tags + strlen(tags), sizeof(tags) - strlen(tags),
                  ", device claimed by two people");
-    if (linked && pi.revoked)
+    if (linked && f->revoked)
         snprintf(tags + strlen(tags), sizeof(tags) - strlen(tags),
                  ", device revoked");
     notes_key_fingerprint(key, fpr);

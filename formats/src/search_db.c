@@ -21,7 +21,7 @@
 /* 'note' in PRAGMA application_id; the schema version in user_version. A
  * file with other values is not our index (or an older one): rebuilt. */
 #define SEARCH_APP_ID 1852798053 /* 0x6e6f7465 */
-#define SEARCH_SCHEMA 5
+#define SEARCH_SCHEMA 6
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -58,7 +58,13 @@ static const char schema_sql[] =
     "CREATE TABLE note(rowid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL,"
     " title TEXT, datetime TEXT, day TEXT, changes INTEGER NOT NULL,"
     " heads TEXT NOT NULL, stamp INTEGER NOT NULL, fm_lines INTEGER NOT NULL,"
-    " damaged INTEGER NOT NULL, sum INTEGER NOT NULL);"
+    " damaged INTEGER NOT NULL, sum INTEGER NOT NULL,"
+    /* the notes index (search_notes.c): what `notes list` shows; damage:
+     * notes_doc_damage said something (the CLI opens the note to say it);
+     * keys: the facts of nkeys keys, the first nauthors the note's authors */
+    " last_ms INTEGER NOT NULL, text_line INTEGER NOT NULL,"
+    " damage INTEGER NOT NULL, nauthors INTEGER NOT NULL,"
+    " nkeys INTEGER NOT NULL, keys BLOB NOT NULL);"
     "CREATE INDEX note_day ON note(day);"
     "CREATE INDEX note_damaged ON note(id) WHERE damaged;"
     /* "notes_dir": the stamp of the notes folder when every note in it
@@ -77,7 +83,15 @@ static const char schema_sql[] =
     "CREATE INDEX tag_name ON tag(name);"
     "CREATE TABLE participant(note INTEGER NOT NULL, name TEXT COLLATE NOCASE);"
     "CREATE INDEX participant_note ON participant(note);"
-    "CREATE INDEX participant_name ON participant(name);";
+    "CREATE INDEX participant_name ON participant(name);"
+    /* every decision and action item: its number among the note's items
+     * (1-based), kind (enum notes_fmt_item_kind), done, line in the text,
+     * and the rest as `notes decisions` shows it (a search_notes.c record) */
+    "CREATE TABLE item(note INTEGER NOT NULL, number INTEGER NOT NULL,"
+    " kind INTEGER NOT NULL, done INTEGER NOT NULL, line INTEGER NOT NULL,"
+    " data BLOB NOT NULL);"
+    "CREATE INDEX item_note ON item(note);"
+    "CREATE INDEX item_open ON item(note, number) WHERE kind = 2 AND NOT done;";
 
 /* ---- the index file ---- */
 
@@ -201,7 +215,8 @@ static int try_open(const char *path, sqlite3 **db)
                         "SELECT (SELECT 1 FROM fts LIMIT 1) IS NULL AND"
                         " (SELECT 1 FROM owner LIMIT 1) IS NULL AND"
                         " (SELECT 1 FROM tag LIMIT 1) IS NULL AND"
-                        " (SELECT 1 FROM participant LIMIT 1) IS NULL",
+                        " (SELECT 1 FROM participant LIMIT 1) IS NULL AND"
+                        " (SELECT 1 FROM item LIMIT 1) IS NULL",
                         &ntables);
         if (rc == SQLITE_OK)
             return 0;

@@ -30,7 +30,8 @@ int notes_fmt__search_drop(sqlite3 *db, sqlite3_int64 rowid)
     static const char *const sql[] = {
         "DELETE FROM note WHERE rowid = ?1", "DELETE FROM fts WHERE rowid = ?1",
         "DELETE FROM owner WHERE note = ?1", "DELETE FROM tag WHERE note = ?1",
-        "DELETE FROM participant WHERE note = ?1"};
+        "DELETE FROM participant WHERE note = ?1",
+        "DELETE FROM item WHERE note = ?1"};
     for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
         int rc = exec_bind(db, sql[i], rowid);
         if (rc != SQLITE_OK)
@@ -86,20 +87,22 @@ static char *index_copy(const char *s, size_t n)
     return c;
 }
 
-/* Lines `notes show` prints before the text: the front matter's. */
-static sqlite3_int64 frontmatter_lines(notes_doc *d, const char *text,
-                                       size_t tn)
+/* Lines `notes show` prints before the text, the front matter's: *fm
+ * only when the export ends with the text as it is (for the search's
+ * line numbers), *tl as notes_fmt_md_text_line counts them. */
+static void frontmatter_lines(notes_doc *d, const char *text, size_t tn,
+                              sqlite3_int64 *fm, sqlite3_int64 *tl)
 {
     char *md = NULL;
     size_t mn = 0;
-    sqlite3_int64 lines = 0;
-    if (notes_fmt_md_export(d, &md, &mn) == NOTES_OK && mn >= tn &&
-        memcmp(md + mn - tn, text, tn) == 0) {
-        for (size_t i = 0; i < mn - tn; i++)
-            lines += md[i] == '\n';
+    *fm = *tl = 0;
+    if (notes_fmt_md_export(d, &md, &mn) == NOTES_OK) {
+        for (size_t i = 0; i + tn < mn; i++)
+            *tl += md[i] == '\n';
+        if (mn >= tn && memcmp(md + mn - tn, text, tn) == 0)
+            *fm = *tl;
     }
     notes_fmt_free(md);
-    return lines;
 }
 
 /* The front-matter values other than the title, a line each. */
@@ -142,6 +145,35 @@ static int insert_list(sqlite3 *db, const char *table, sqlite3_int64 rowid,
     return rc;
 }
 
+/* Every item of the outline, as `notes decisions` shows it. */
+static int insert_items(sqlite3 *db, sqlite3_int64 rowid,
+                        const notes_fmt_outline *ol, int *nrc)
+{
+    sqlite3_stmt *s;
+    struct notes_fmt__buf rec = NOTES_FMT__BUF_INIT;
+    int rc = sqlite3_prepare_v2(db,
+                                "INSERT INTO item(note, number, kind, done, line,"
+                                " data) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                                -1, &s, NULL);
+    for (size_t i = 0; rc == SQLITE_OK && i < ol->nitems; i++) {
+        const notes_fmt_item *it = &ol->items[i];
+        rec.b.len = 0;
+        if ((*nrc = notes_fmt__index_item(it, &rec)) != NOTES_OK)
+            break;
+        sqlite3_bind_int64(s, 1, rowid);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)i + 1);
+        sqlite3_bind_int(s, 3, it->kind);
+        sqlite3_bind_int(s, 4, it->done);
+        sqlite3_bind_int64(s, 5, (sqlite3_int64)it->line);
+        sqlite3_bind_blob(s, 6, rec.b.data, (int)rec.b.len, SQLITE_STATIC);
+        rc = sqlite3_step(s);
+        rc = rc == SQLITE_DONE ? sqlite3_reset(s) : rc;
+    }
+    sqlite3_finalize(s);
+    notes_fmt__release(&rec);
+    return rc;
+}
+
 /*
  * Index one note (its old entry already dropped). Returns an SQLite code;
  * *nrc gets a notes error (memory) that is not SQLite's.
@@ -167,22 +199,32 @@ int notes_fmt__search_insert(sqlite3 *db, notes_doc *d, sqlite3_int64 stamp,
     if (!body || other_fields(d, &fields) != NOTES_OK)
         *nrc = NOTES_ENOMEM;
     else
-        *nrc = notes_fmt_outline_text(text ? text : "", text ? tn : 0,
-                                      participants, &ol);
+        *nrc = notes_fmt_outline_doc(d, &ol); /* items with authorship */
+    /* What `notes list` and `notes decisions` show (search_notes.c). */
+    struct notes_fmt__buf keys = NOTES_FMT__BUF_INIT;
+    size_t nauthors = 0, nkeys = 0, nc = notes_doc_change_count(d);
+    notes_change_info ci;
+    uint64_t last_ms = nc && notes_doc_change(d, nc - 1, &ci) == NOTES_OK ? ci.time_ms : 0;
+    if (*nrc == NOTES_OK)
+        *nrc = notes_fmt__index_keys(d, &ol, &keys, &nauthors, &nkeys);
     if (*nrc != NOTES_OK) {
         notes__free(body);
         notes_fmt__release(&fields);
+        notes_fmt__release(&keys);
         notes_fmt_outline_clear(&ol);
         return SQLITE_OK;
     }
+    sqlite3_int64 fm_lines, text_line;
+    frontmatter_lines(d, text ? text : "", text ? tn : 0, &fm_lines, &text_line);
 
     sqlite3_stmt *s = NULL;
     sqlite3_int64 rowid = 0;
     int rc = sqlite3_prepare_v2(
         db,
         "INSERT INTO note(id, title, datetime, day, changes, heads, stamp,"
-        " fm_lines, damaged, sum) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-        " ?10)",
+        " fm_lines, damaged, sum, last_ms, text_line, damage, nauthors,"
+        " nkeys, keys) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
+        " ?12, ?13, ?14, ?15, ?16)",
         -1, &s, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
@@ -193,9 +235,16 @@ int notes_fmt__search_insert(sqlite3 *db, notes_doc *d, sqlite3_int64 stamp,
         sqlite3_bind_int64(s, 5, changes);
         sqlite3_bind_text(s, 6, heads, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 7, stamp);
-        sqlite3_bind_int64(s, 8, frontmatter_lines(d, text ? text : "", text ? tn : 0));
+        sqlite3_bind_int64(s, 8, fm_lines);
         sqlite3_bind_int(s, 9, notes_doc_intact(d) != NOTES_OK);
         sqlite3_bind_int64(s, 10, notes_fmt__search_sum(title ? title : "", body));
+        sqlite3_bind_int64(s, 11, (sqlite3_int64)last_ms);
+        sqlite3_bind_int64(s, 12, text_line);
+        sqlite3_bind_int(s, 13, notes_doc_damage(d) != NULL);
+        sqlite3_bind_int64(s, 14, (sqlite3_int64)nauthors);
+        sqlite3_bind_int64(s, 15, (sqlite3_int64)nkeys);
+        sqlite3_bind_blob(s, 16, keys.b.data ? (const void *)keys.b.data : "",
+                          (int)keys.b.len, SQLITE_STATIC);
         rc = sqlite3_step(s);
         rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
         rowid = sqlite3_last_insert_rowid(db);
@@ -236,8 +285,11 @@ int notes_fmt__search_insert(sqlite3 *db, notes_doc *d, sqlite3_int64 stamp,
         rc = insert_list(db, "tag", rowid, notes_doc_list(d, "tags"));
     if (rc == SQLITE_OK)
         rc = insert_list(db, "participant", rowid, participants);
+    if (rc == SQLITE_OK)
+        rc = insert_items(db, rowid, &ol, nrc);
     notes__free(body);
     notes_fmt__release(&fields);
+    notes_fmt__release(&keys);
     notes_fmt_outline_clear(&ol);
     return rc;
 }

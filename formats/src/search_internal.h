@@ -50,6 +50,16 @@ int notes_fmt__search_drop(sqlite3 *db, sqlite3_int64 rowid);
 /* 1: s starts with YYYY-MM-DD (digits and dashes; ten bytes read). */
 int notes_fmt__search_is_day(const char *s);
 
+/* ---- search_notes.c: the notes index's records ---- */
+
+/* The facts of every key of note d (notes_fmt_authors' first, then those
+ * only the outline's items name), one record each, into o. */
+int notes_fmt__index_keys(notes_doc *d, const notes_fmt_outline *ol,
+                          struct notes_fmt__buf *o, size_t *nauthors,
+                          size_t *nkeys);
+/* An item as `notes decisions` shows it, one record, into o. */
+int notes_fmt__index_item(const notes_fmt_item *it, struct notes_fmt__buf *o);
+
 /* ---- search_update.c: keeping it up to date ---- */
 
 /* Open the index and bring it up to date; *db stays open. */
