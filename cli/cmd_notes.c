@@ -313,28 +313,35 @@ static int by_time_desc(const void *a, const void *b)
     return (y->last_ms > x->last_ms) - (y->last_ms < x->last_ms);
 }
 
+/* The authors as JSON (arr), or by name, each person once (human). */
 static json_t *authors_json(struct cli_ctx *ctx, const notes_fmt_key_facts *f,
                             size_t n, struct notes_buf *human)
 {
-    json_t *arr = json_array();
+    json_t *arr = human ? NULL : json_array();
+    char(*seen)[160] = human && n ? malloc(n * sizeof(*seen)) : NULL;
+    if (human && n && !seen)
+        abort(); /* CLI only: out of memory while printing */
     for (size_t i = 0; i < n; i++) {
         char who[160], key[NOTES_KEY_STRLEN];
         cli_author_facts(ctx, &f[i], who, sizeof(who));
-        notes_key_encode(f[i].key, key);
-        json_array_append_new(arr, json_pack("{s:s, s:s}", "author", who,
-                                             "key", key));
+        if (arr) {
+            notes_key_encode(f[i].key, key);
+            json_array_append_new(arr, json_pack("{s:s, s:s}", "author", who,
+                                                 "key", key));
+            continue;
+        }
         /* Two devices of one person read the same: name them once. */
         int again = 0;
-        for (size_t j = 0; j < json_array_size(arr) - 1 && !again; j++)
-            again = strcmp(json_string_value(json_object_get(
-                               json_array_get(arr, j), "author")), who) == 0;
-        if (human && !again) {
-            /* CLI only: out of memory while printing */
+        for (size_t j = 0; j < i && !again; j++)
+            again = strcmp(seen[j], who) == 0;
+        memcpy(seen[i], who, sizeof(who));
+        if (!again) {
             if ((human->len && notes__buf_puts(human, ", ")) ||
                 notes__buf_puts(human, who))
                 abort();
         }
     }
+    free(seen);
     return arr;
 }
 
@@ -426,9 +433,10 @@ int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
         struct notes_buf who;
         notes__buf_init(&who, SIZE_MAX);
         cli_note_id(hex, v[i].d ? notes_doc_id(v[i].d) : v[i].x->id);
-        json_t *authors = v[i].d ? doc_authors_json(ctx, v[i].d, &who)
+        struct notes_buf *h = arr ? NULL : &who;
+        json_t *authors = v[i].d ? doc_authors_json(ctx, v[i].d, h)
                                  : authors_json(ctx, v[i].x->authors,
-                                                v[i].x->nauthors, &who);
+                                                v[i].x->nauthors, h);
         if (arr) {
             json_array_append_new(
                 arr, json_pack("{s:s, s:s?, s:s?, s:o, s:I}", "id", hex, "title",

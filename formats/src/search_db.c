@@ -85,13 +85,18 @@ static const char schema_sql[] =
     "CREATE INDEX participant_note ON participant(note);"
     "CREATE INDEX participant_name ON participant(name);"
     /* every decision and action item: its number among the note's items
-     * (1-based), kind (enum notes_fmt_item_kind), done, line in the text,
-     * and the rest as `notes decisions` shows it (a search_notes.c record) */
+     * (1-based), kind (enum notes_fmt_item_kind), done, owner (resolved,
+     * as written), line in the text */
     "CREATE TABLE item(note INTEGER NOT NULL, number INTEGER NOT NULL,"
-    " kind INTEGER NOT NULL, done INTEGER NOT NULL, line INTEGER NOT NULL,"
-    " data BLOB NOT NULL);"
+    " kind INTEGER NOT NULL, done INTEGER NOT NULL, owner TEXT COLLATE NOCASE,"
+    " written TEXT COLLATE NOCASE, line INTEGER NOT NULL);"
     "CREATE INDEX item_note ON item(note);"
-    "CREATE INDEX item_open ON item(note, number) WHERE kind = 2 AND NOT done;";
+    "CREATE INDEX item_open ON item(owner) WHERE kind = 2 AND NOT done;"
+    /* a note's open action items as `notes decisions` shows them (the
+     * records of search_notes.c), beside the note table so that the scans
+     * of that table (each search's freshness check, `notes list`) do not
+     * read them */
+    "CREATE TABLE open_item(note INTEGER PRIMARY KEY, data BLOB NOT NULL);";
 
 /* ---- the index file ---- */
 
@@ -216,7 +221,8 @@ static int try_open(const char *path, sqlite3 **db)
                         " (SELECT 1 FROM owner LIMIT 1) IS NULL AND"
                         " (SELECT 1 FROM tag LIMIT 1) IS NULL AND"
                         " (SELECT 1 FROM participant LIMIT 1) IS NULL AND"
-                        " (SELECT 1 FROM item LIMIT 1) IS NULL",
+                        " (SELECT 1 FROM item LIMIT 1) IS NULL AND"
+                        " (SELECT 1 FROM open_item LIMIT 1) IS NULL",
                         &ntables);
         if (rc == SQLITE_OK)
             return 0;

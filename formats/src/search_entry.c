@@ -31,7 +31,8 @@ int notes_fmt__search_drop(sqlite3 *db, sqlite3_int64 rowid)
         "DELETE FROM note WHERE rowid = ?1", "DELETE FROM fts WHERE rowid = ?1",
         "DELETE FROM owner WHERE note = ?1", "DELETE FROM tag WHERE note = ?1",
         "DELETE FROM participant WHERE note = ?1",
-        "DELETE FROM item WHERE note = ?1"};
+        "DELETE FROM item WHERE note = ?1",
+        "DELETE FROM open_item WHERE note = ?1"};
     for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
         int rc = exec_bind(db, sql[i], rowid);
         if (rc != SQLITE_OK)
@@ -145,32 +146,28 @@ static int insert_list(sqlite3 *db, const char *table, sqlite3_int64 rowid,
     return rc;
 }
 
-/* Every item of the outline, as `notes decisions` shows it. */
+/* Every item of the outline. */
 static int insert_items(sqlite3 *db, sqlite3_int64 rowid,
-                        const notes_fmt_outline *ol, int *nrc)
+                        const notes_fmt_outline *ol)
 {
     sqlite3_stmt *s;
-    struct notes_fmt__buf rec = NOTES_FMT__BUF_INIT;
     int rc = sqlite3_prepare_v2(db,
-                                "INSERT INTO item(note, number, kind, done, line,"
-                                " data) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                                "INSERT INTO item(note, number, kind, done, owner,"
+                                " written, line) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                                 -1, &s, NULL);
     for (size_t i = 0; rc == SQLITE_OK && i < ol->nitems; i++) {
         const notes_fmt_item *it = &ol->items[i];
-        rec.b.len = 0;
-        if ((*nrc = notes_fmt__index_item(it, &rec)) != NOTES_OK)
-            break;
         sqlite3_bind_int64(s, 1, rowid);
         sqlite3_bind_int64(s, 2, (sqlite3_int64)i + 1);
         sqlite3_bind_int(s, 3, it->kind);
         sqlite3_bind_int(s, 4, it->done);
-        sqlite3_bind_int64(s, 5, (sqlite3_int64)it->line);
-        sqlite3_bind_blob(s, 6, rec.b.data, (int)rec.b.len, SQLITE_STATIC);
+        sqlite3_bind_text(s, 5, it->owner, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 6, it->owner_written, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 7, (sqlite3_int64)it->line);
         rc = sqlite3_step(s);
         rc = rc == SQLITE_DONE ? sqlite3_reset(s) : rc;
     }
     sqlite3_finalize(s);
-    notes_fmt__release(&rec);
     return rc;
 }
 
@@ -205,12 +202,16 @@ int notes_fmt__search_insert(sqlite3 *db, notes_doc *d, sqlite3_int64 stamp,
     size_t nauthors = 0, nkeys = 0, nc = notes_doc_change_count(d);
     notes_change_info ci;
     uint64_t last_ms = nc && notes_doc_change(d, nc - 1, &ci) == NOTES_OK ? ci.time_ms : 0;
+    struct notes_fmt__buf open = NOTES_FMT__BUF_INIT;
     if (*nrc == NOTES_OK)
         *nrc = notes_fmt__index_keys(d, &ol, &keys, &nauthors, &nkeys);
+    if (*nrc == NOTES_OK)
+        *nrc = notes_fmt__index_open(&ol, &open);
     if (*nrc != NOTES_OK) {
         notes__free(body);
         notes_fmt__release(&fields);
         notes_fmt__release(&keys);
+        notes_fmt__release(&open);
         notes_fmt_outline_clear(&ol);
         return SQLITE_OK;
     }
@@ -286,10 +287,20 @@ int notes_fmt__search_insert(sqlite3 *db, notes_doc *d, sqlite3_int64 stamp,
     if (rc == SQLITE_OK)
         rc = insert_list(db, "participant", rowid, participants);
     if (rc == SQLITE_OK)
-        rc = insert_items(db, rowid, &ol, nrc);
+        rc = insert_items(db, rowid, &ol);
+    if (rc == SQLITE_OK && open.b.len &&
+        (rc = sqlite3_prepare_v2(db, "INSERT INTO open_item(note, data) VALUES(?1, ?2)",
+                                 -1, &s, NULL)) == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, rowid);
+        sqlite3_bind_blob(s, 2, open.b.data, (int)open.b.len, SQLITE_STATIC);
+        rc = sqlite3_step(s);
+        rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+        sqlite3_finalize(s);
+    }
     notes__free(body);
     notes_fmt__release(&fields);
     notes_fmt__release(&keys);
+    notes_fmt__release(&open);
     notes_fmt_outline_clear(&ol);
     return rc;
 }

@@ -57,8 +57,10 @@ int notes_fmt__search_is_day(const char *s);
 int notes_fmt__index_keys(notes_doc *d, const notes_fmt_outline *ol,
                           struct notes_fmt__buf *o, size_t *nauthors,
                           size_t *nkeys);
-/* An item as `notes decisions` shows it, one record, into o. */
-int notes_fmt__index_item(const notes_fmt_item *it, struct notes_fmt__buf *o);
+/* The open action items as `notes decisions` shows them, into o: for
+ * each, its number, its line and the length of its record, then the
+ * record. */
+int notes_fmt__index_open(const notes_fmt_outline *ol, struct notes_fmt__buf *o);
 
 /* ---- search_update.c: keeping it up to date ---- */
 

@@ -117,7 +117,7 @@ int notes_fmt__index_keys(notes_doc *d, const notes_fmt_outline *ol,
     return rc == NOTES_OK && o->failed ? NOTES_ENOMEM : rc;
 }
 
-int notes_fmt__index_item(const notes_fmt_item *it, struct notes_fmt__buf *o)
+static void put_item(const notes_fmt_item *it, struct notes_fmt__buf *o)
 {
     put_str(o, it->text);
     put_str(o, it->owner);
@@ -150,7 +150,26 @@ int notes_fmt__index_item(const notes_fmt_item *it, struct notes_fmt__buf *o)
         put_u32(o, (uint32_t)c->counted);
         notes_fmt__put(o, c->item_id, 17);
     }
-    return o->failed ? NOTES_ENOMEM : NOTES_OK;
+}
+
+int notes_fmt__index_open(const notes_fmt_outline *ol, struct notes_fmt__buf *o)
+{
+    struct notes_fmt__buf rec = NOTES_FMT__BUF_INIT;
+    for (size_t i = 0; i < ol->nitems; i++) {
+        const notes_fmt_item *it = &ol->items[i];
+        if (it->kind != NOTES_FMT_ITEM_TASK || it->done)
+            continue;
+        rec.b.len = 0;
+        put_item(it, &rec);
+        put_u32(o, (uint32_t)i + 1);
+        put_u32(o, (uint32_t)it->line);
+        put_u32(o, (uint32_t)rec.b.len);
+        if (rec.b.len)
+            notes_fmt__put(o, rec.b.data, rec.b.len);
+    }
+    int failed = o->failed || rec.failed;
+    notes_fmt__release(&rec);
+    return failed ? NOTES_ENOMEM : NOTES_OK;
 }
 
 /* ---- reading records back ---- */
@@ -341,6 +360,50 @@ static const char *arena_text(notes_fmt_index *ix, sqlite3_stmt *s, int col,
     return c;
 }
 
+/* The open items of column `col` (notes_fmt__index_open's records) into
+ * n: 0, -1 for a record that does not decode, NOTES_ENOMEM. */
+static int get_open(notes_fmt_index *ix, notes_fmt_index_note *n,
+                    sqlite3_stmt *s, int col)
+{
+    size_t bn = (size_t)sqlite3_column_bytes(s, col);
+    if (!bn)
+        return 0;
+    unsigned char *copy = arena_copy(ix, sqlite3_column_blob(s, col), bn);
+    if (!copy)
+        return NOTES_ENOMEM;
+    /* Counted first: the arrays are the arena's too. */
+    struct rd all = {copy, copy + bn, 0};
+    size_t count = 0;
+    while (all.p < all.end && !all.bad) {
+        get_u32(&all);
+        get_u32(&all);
+        uint32_t len = get_u32(&all);
+        if (!all.bad && get_bytes(&all, len))
+            count++;
+    }
+    if (all.bad || !count)
+        return -1;
+    n->items = arena_alloc(ix, count * sizeof(*n->items));
+    n->numbers = arena_alloc(ix, count * sizeof(*n->numbers));
+    if (!n->items || !n->numbers)
+        return NOTES_ENOMEM;
+    all.p = copy;
+    while (n->nitems < count) {
+        uint32_t number = get_u32(&all), line = get_u32(&all), len = get_u32(&all);
+        unsigned char *rec = get_bytes(&all, len);
+        if (!rec || !number)
+            return -1;
+        struct rd r = {rec, rec + len, 0};
+        notes_fmt_item *it = &n->items[n->nitems];
+        int g = get_item(ix, &r, it);
+        if (g)
+            return g;
+        it->line = line;
+        n->numbers[n->nitems++] = number;
+    }
+    return 0;
+}
+
 static int read_notes(sqlite3 *db, notes_fmt_index *ix,
                       sqlite3_int64 (**rows)[2], int *nomem)
 {
@@ -349,7 +412,7 @@ static int read_notes(sqlite3 *db, notes_fmt_index *ix,
     int rc = sqlite3_prepare_v2(db,
                                 "SELECT id, title, datetime, last_ms, changes,"
                                 " damage, text_line, nauthors, nkeys, keys, rowid"
-                                " FROM note ORDER BY id",
+                                " FROM note", /* in row order: by id below */
                                 -1, &s, NULL);
     while ((rc == SQLITE_OK || rc == SQLITE_ROW) &&
            (rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -453,46 +516,17 @@ static int read_participants(sqlite3 *db, notes_fmt_index *ix,
     return rc;
 }
 
-static int read_open_items(sqlite3 *db, notes_fmt_index *ix,
-                           const sqlite3_int64 (*rows)[2], int *nomem)
+/* The open action items of every note that has some. */
+static int read_open(sqlite3 *db, notes_fmt_index *ix,
+                     const sqlite3_int64 (*rows)[2], int *nomem)
 {
     sqlite3_stmt *s;
-    int rc = sqlite3_prepare_v2(db,
-                                "SELECT note, number, line, data FROM item"
-                                " WHERE kind = 2 AND NOT done ORDER BY note, number",
-                                -1, &s, NULL);
-    notes_fmt_index_note *cur = NULL;
-    size_t cap = 0, ncap = 0;
+    int rc = sqlite3_prepare_v2(db, "SELECT note, data FROM open_item", -1, &s,
+                                NULL);
     while ((rc == SQLITE_OK || rc == SQLITE_ROW) &&
            (rc = sqlite3_step(s)) == SQLITE_ROW) {
         notes_fmt_index_note *n = by_rowid(ix, rows, sqlite3_column_int64(s, 0));
-        if (!n) {
-            rc = SQLITE_CORRUPT;
-            break;
-        }
-        if (n != cur) {
-            cur = n;
-            cap = ncap = 0;
-        }
-        /* Grown in the heap, moved to the arena when the note is done
-         * would be tidier; notes have few open items: heap arrays,
-         * released by notes_fmt_index_clear. */
-        if (notes__grow(&n->items, &cap, n->nitems + 1, sizeof(*n->items), 4) !=
-                NOTES_OK ||
-            notes__grow(&n->numbers, &ncap, n->nitems + 1, sizeof(*n->numbers),
-                        4) != NOTES_OK) {
-            *nomem = 1;
-            break;
-        }
-        size_t bn = (size_t)sqlite3_column_bytes(s, 3);
-        unsigned char *copy = arena_copy(ix, sqlite3_column_blob(s, 3), bn);
-        if (!copy) {
-            *nomem = 1;
-            break;
-        }
-        struct rd r = {copy, copy + bn, 0};
-        notes_fmt_item *it = &n->items[n->nitems];
-        int g = get_item(ix, &r, it);
+        int g = n && !n->nitems ? get_open(ix, n, s, 1) : -1;
         if (g == NOTES_ENOMEM) {
             *nomem = 1;
             break;
@@ -501,11 +535,14 @@ static int read_open_items(sqlite3 *db, notes_fmt_index *ix,
             rc = SQLITE_CORRUPT;
             break;
         }
-        it->line = (size_t)sqlite3_column_int64(s, 2);
-        n->numbers[n->nitems++] = (size_t)sqlite3_column_int64(s, 1);
     }
     sqlite3_finalize(s);
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+static int cmp_note(const void *a, const void *b)
+{
+    return memcmp(a, b, 16); /* id first */
 }
 
 static int read_all(sqlite3 *db, notes_fmt_index *ix, unsigned flags,
@@ -521,7 +558,9 @@ static int read_all(sqlite3 *db, notes_fmt_index *ix, unsigned flags,
     if (rc == SQLITE_OK && !*nomem && (flags & NOTES_FMT_INDEX_OPEN_ITEMS))
         rc = read_participants(db, ix, (const sqlite3_int64(*)[2])rows, nomem);
     if (rc == SQLITE_OK && !*nomem && (flags & NOTES_FMT_INDEX_OPEN_ITEMS))
-        rc = read_open_items(db, ix, (const sqlite3_int64(*)[2])rows, nomem);
+        rc = read_open(db, ix, (const sqlite3_int64(*)[2])rows, nomem);
+    if (rc == SQLITE_OK && !*nomem && ix->nnotes > 1)
+        qsort(ix->notes, ix->nnotes, sizeof(*ix->notes), cmp_note);
     sqlite3_exec(db, "COMMIT;", NULL, NULL, NULL);
     notes__free(rows);
     return rc;
@@ -529,10 +568,6 @@ static int read_all(sqlite3 *db, notes_fmt_index *ix, unsigned flags,
 
 static void release_notes(notes_fmt_index *ix)
 {
-    for (size_t i = 0; i < ix->nnotes; i++) {
-        notes__free(ix->notes[i].items);
-        notes__free(ix->notes[i].numbers);
-    }
     notes__free(ix->notes);
     ix->notes = NULL;
     ix->nnotes = 0;
