@@ -203,8 +203,10 @@ static void show_items(struct cli_ctx *ctx, const struct item_src *src,
         char rec[200] = "", fpr[NOTES_FPR_STRLEN] = "", key[NOTES_KEY_STRLEN] = "";
         if (it->nauthors) {
             who(ctx, src, it->authors[0], rec, sizeof(rec));
-            notes_key_fingerprint(it->authors[0], fpr);
-            notes_key_encode(it->authors[0], key);
+            if (arr) { /* JSON only: a hash and an encoding per item */
+                notes_key_fingerprint(it->authors[0], fpr);
+                notes_key_encode(it->authors[0], key);
+            }
         }
         /* A key that signed two changes with one seq stays in the text
          * (its branches are applied) but is flagged wherever it speaks. */
