@@ -374,27 +374,14 @@ static int update_pass(sqlite3 *db, notes_replica *r, notes_fmt_search_stats *st
         notes__hex(hex, id, 16);
         /* Decided inside the transaction, on the entry as it is now: two
          * searches at once (the daemon's, a shell's) then only repeat
-         * work, they never insert one note twice. */
+         * work, they never insert one note twice. The same version (a
+         * compaction, a touch, a torn tail) is derived again too: the
+         * listings show what depends on the log's order (the authors in
+         * the order of the changes, the last change's time) and on its
+         * state (damage to say), as opening the note would. */
         if ((rc = begin_once(db, &in_tx)) != SQLITE_OK ||
             (rc = entry_now(db, hex, &rowid, &old_changes, &old_heads)) != SQLITE_OK) {
             /* said below */
-        } else if (rowid && old_changes == changes && strcmp(old_heads, heads) == 0) {
-            /* The same version (a compaction, a touch, a torn tail): the
-             * stamp, and what the opening said of the log's state (the
-             * listings open a note whose log has damage to say). */
-            sqlite3_stmt *s;
-            rc = sqlite3_prepare_v2(db, "UPDATE note SET stamp = ?1, damaged = ?3,"
-                                        " damage = ?4 WHERE rowid = ?2",
-                                    -1, &s, NULL);
-            if (rc == SQLITE_OK) {
-                sqlite3_bind_int64(s, 1, stamp);
-                sqlite3_bind_int64(s, 2, rowid);
-                sqlite3_bind_int(s, 3, notes_doc_intact(d) != NOTES_OK);
-                sqlite3_bind_int(s, 4, notes_doc_damage(d) != NULL);
-                rc = sqlite3_step(s);
-                rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-                sqlite3_finalize(s);
-            }
         } else if (!rowid || (rc = notes_fmt__search_drop(db, rowid)) == SQLITE_OK) {
             rc = notes_fmt__search_insert(db, d, stamp, changes, heads, nrc);
             st->indexed++;

@@ -4,9 +4,9 @@
  * what they say when every log is opened (NOTES_NO_INDEX=1): the same
  * stdout, stderr and exit status on the sample notes, on two replicas
  * that edited the same notes concurrently and merged, after edits (the
- * index re-derives what moved), after `notes trust` names a key, with the
- * index deleted, garbled, truncated or impossible to open, and with a
- * damaged log.
+ * index re-derives what moved), after a compaction, after `notes trust`
+ * names a key, with the index deleted, garbled, truncated or impossible
+ * to open, and with a damaged log.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -223,6 +223,9 @@ static void test_index_merged(void **state)
         clirun_ok(RUN("b", "import", bundle), NULL);
     }
     same("a");
+    same("b");
+    /* Compacted: the same changes, rewritten; listed as before. */
+    clirun_ok(RUN("b", "compact"), "compacted");
     same("b");
     struct clirun_out la = RUN("a", "decisions", weekly);
     clirun_expect(la, 0, "Fix the projector", NULL);
