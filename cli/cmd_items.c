@@ -378,7 +378,9 @@ int cmd_decisions(int argc, char **argv, struct cli_ctx *ctx)
          * the same lines either way. */
         notes_fmt_index ix;
         struct cli_indexed *from = NULL;
-        if (cli_index_notes(ctx, NOTES_FMT_INDEX_OPEN_ITEMS, &ix, &from, &n) &&
+        unsigned what = NOTES_FMT_INDEX_OPEN_ITEMS |
+                        (owner ? NOTES_FMT_INDEX_PARTICIPANTS : 0);
+        if (cli_index_notes(ctx, what, &ix, &from, &n) &&
             (ret = cli_list_notes(ctx, &ids, &n))) {
             json_decref(arr);
             return ret;

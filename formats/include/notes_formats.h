@@ -595,7 +595,9 @@ typedef struct notes_fmt_index_note {
     size_t *numbers;
     size_t nitems;
     size_t text_line;                 /* notes_fmt_md_text_line */
-    const char *const *participants; /* NULL-terminated */
+    const char *const *participants; /* with NOTES_FMT_INDEX_PARTICIPANTS:
+                                      * the note's, NULL-terminated (NULL
+                                      * for none) */
 } notes_fmt_index_note;
 
 typedef struct notes_fmt_index {
@@ -607,7 +609,8 @@ typedef struct notes_fmt_index {
 } notes_fmt_index;
 
 enum notes_fmt_index_flags {
-    NOTES_FMT_INDEX_OPEN_ITEMS = 1 << 0 /* fill items: open action items */
+    NOTES_FMT_INDEX_OPEN_ITEMS = 1 << 0,  /* fill items: open action items */
+    NOTES_FMT_INDEX_PARTICIPANTS = 1 << 1 /* fill participants */
 };
 
 /*

@@ -555,7 +555,7 @@ static int read_all(sqlite3 *db, notes_fmt_index *ix, unsigned flags,
         rc = read_notes(db, ix, &rows, nomem);
     if (rc == SQLITE_OK && !*nomem && ix->nnotes > 1)
         qsort(rows, ix->nnotes, sizeof(*rows), cmp_rowid);
-    if (rc == SQLITE_OK && !*nomem && (flags & NOTES_FMT_INDEX_OPEN_ITEMS))
+    if (rc == SQLITE_OK && !*nomem && (flags & NOTES_FMT_INDEX_PARTICIPANTS))
         rc = read_participants(db, ix, (const sqlite3_int64(*)[2])rows, nomem);
     if (rc == SQLITE_OK && !*nomem && (flags & NOTES_FMT_INDEX_OPEN_ITEMS))
         rc = read_open(db, ix, (const sqlite3_int64(*)[2])rows, nomem);
