@@ -210,10 +210,10 @@ static void show_items(struct cli_ctx *ctx, const struct item_src *src,
         }
         /* A key that signed two changes with one seq stays in the text
          * (its branches are applied) but is flagged wherever it speaks. */
-        notes_fmt_key_facts f0;
+        notes_fmt_key_facts f0 = {0};
         if (it->nauthors)
             facts(src, it->authors[0], &f0);
-        int bad = it->nauthors && f0.equivocated;
+        int bad = f0.equivocated;
         (*shown)++;
         if (arr) {
             json_t *eds = json_array(), *cfs = json_array();
