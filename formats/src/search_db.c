@@ -73,11 +73,6 @@ static const char schema_sql[] =
     /* title, the text (body), the other front-matter values (fields) */
     "CREATE VIRTUAL TABLE fts USING fts5(title, body, fields,"
     " tokenize = 'unicode61 remove_diacritics 2');"
-    "CREATE TABLE owner(note INTEGER NOT NULL, name TEXT COLLATE NOCASE,"
-    " written TEXT COLLATE NOCASE, line INTEGER NOT NULL);"
-    "CREATE INDEX owner_note ON owner(note);"
-    "CREATE INDEX owner_name ON owner(name);"
-    "CREATE INDEX owner_written ON owner(written);"
     "CREATE TABLE tag(note INTEGER NOT NULL, name TEXT COLLATE NOCASE);"
     "CREATE INDEX tag_note ON tag(note);"
     "CREATE INDEX tag_name ON tag(name);"
@@ -85,13 +80,15 @@ static const char schema_sql[] =
     "CREATE INDEX participant_note ON participant(note);"
     "CREATE INDEX participant_name ON participant(name);"
     /* every decision and action item: its number among the note's items
-     * (1-based), kind (enum notes_fmt_item_kind), done, owner (resolved,
-     * as written), line in the text */
+     * (1-based), kind (enum notes_fmt_item_kind), done, owner (as resolved
+     * against the participants, and as written: the search's owner:), line
+     * in the text */
     "CREATE TABLE item(note INTEGER NOT NULL, number INTEGER NOT NULL,"
     " kind INTEGER NOT NULL, done INTEGER NOT NULL, owner TEXT COLLATE NOCASE,"
     " written TEXT COLLATE NOCASE, line INTEGER NOT NULL);"
     "CREATE INDEX item_note ON item(note);"
-    "CREATE INDEX item_open ON item(owner) WHERE kind = 2 AND NOT done;"
+    "CREATE INDEX item_owner ON item(owner);"
+    "CREATE INDEX item_written ON item(written);"
     /* a note's open action items as `notes decisions` shows them (the
      * records of search_notes.c), beside the note table so that the scans
      * of that table (each search's freshness check, `notes list`) do not
@@ -218,7 +215,6 @@ static int try_open(const char *path, sqlite3 **db)
          * and rebuilt there. */
         rc = pragma_int(*db,
                         "SELECT (SELECT 1 FROM fts LIMIT 1) IS NULL AND"
-                        " (SELECT 1 FROM owner LIMIT 1) IS NULL AND"
                         " (SELECT 1 FROM tag LIMIT 1) IS NULL AND"
                         " (SELECT 1 FROM participant LIMIT 1) IS NULL AND"
                         " (SELECT 1 FROM item LIMIT 1) IS NULL AND"

@@ -29,7 +29,7 @@ int notes_fmt__search_drop(sqlite3 *db, sqlite3_int64 rowid)
 {
     static const char *const sql[] = {
         "DELETE FROM note WHERE rowid = ?1", "DELETE FROM fts WHERE rowid = ?1",
-        "DELETE FROM owner WHERE note = ?1", "DELETE FROM tag WHERE note = ?1",
+        "DELETE FROM tag WHERE note = ?1",
         "DELETE FROM participant WHERE note = ?1",
         "DELETE FROM item WHERE note = ?1",
         "DELETE FROM open_item WHERE note = ?1"};
@@ -146,7 +146,7 @@ static int insert_list(sqlite3 *db, const char *table, sqlite3_int64 rowid,
     return rc;
 }
 
-/* Every item of the outline. */
+/* Every item of the outline (the search's owner: filter reads it too). */
 static int insert_items(sqlite3 *db, sqlite3_int64 rowid,
                         const notes_fmt_outline *ol)
 {
@@ -262,24 +262,6 @@ int notes_fmt__search_insert(sqlite3 *db, notes_doc *d, sqlite3_int64 stamp,
         sqlite3_bind_text(s, 4, notes_fmt__str(&fields), -1, SQLITE_STATIC);
         rc = sqlite3_step(s);
         rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-        sqlite3_finalize(s);
-    }
-    if (rc == SQLITE_OK &&
-        (rc = sqlite3_prepare_v2(db,
-                                 "INSERT INTO owner(note, name, written, line)"
-                                 " VALUES(?1, ?2, ?3, ?4)",
-                                 -1, &s, NULL)) == SQLITE_OK) {
-        for (size_t i = 0; rc == SQLITE_OK && i < ol.nitems; i++) {
-            const notes_fmt_item *it = &ol.items[i];
-            if (!it->owner && !it->owner_written)
-                continue;
-            sqlite3_bind_int64(s, 1, rowid);
-            sqlite3_bind_text(s, 2, it->owner, -1, SQLITE_STATIC);
-            sqlite3_bind_text(s, 3, it->owner_written, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(s, 4, (sqlite3_int64)it->line);
-            rc = sqlite3_step(s);
-            rc = rc == SQLITE_DONE ? sqlite3_reset(s) : rc;
-        }
         sqlite3_finalize(s);
     }
     if (rc == SQLITE_OK)

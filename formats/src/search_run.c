@@ -16,8 +16,8 @@
 static void filters_sql(struct notes_fmt__buf *o, const struct notes_fmt__query *q)
 {
     for (size_t i = 0; i < q->nowner; i++)
-        notes_fmt__puts(o, " AND EXISTS (SELECT 1 FROM owner o WHERE o.note = n.rowid"
-                           " AND (o.name = ? OR o.written = ?))");
+        notes_fmt__puts(o, " AND EXISTS (SELECT 1 FROM item o WHERE o.note = n.rowid"
+                           " AND (o.owner = ? OR o.written = ?))");
     for (size_t i = 0; i < q->ntag; i++)
         notes_fmt__puts(o, " AND EXISTS (SELECT 1 FROM tag t WHERE t.note = n.rowid"
                            " AND t.name = ?)");
@@ -174,8 +174,8 @@ static int owner_lines(sqlite3 *db, sqlite3_int64 rowid, const struct notes_fmt_
     int rc = NOTES_OK;
     if (body && *src == SQLITE_OK &&
         (*src = sqlite3_prepare_v2(db,
-                                   "SELECT DISTINCT line FROM owner WHERE note = ?1"
-                                   " AND (name = ?2 OR written = ?2) ORDER BY line",
+                                   "SELECT DISTINCT line FROM item WHERE note = ?1"
+                                   " AND (owner = ?2 OR written = ?2) ORDER BY line",
                                    -1, &o, NULL)) == SQLITE_OK) {
         sqlite3_bind_int64(o, 1, rowid);
         sqlite3_bind_text(o, 2, q->owner[0], -1, SQLITE_STATIC);
