@@ -201,18 +201,17 @@ static void show_items(struct cli_ctx *ctx, const struct item_src *src,
         if (owner && !notes_fmt_item_owned_by(it, owner, l->participants))
             continue;
         char rec[200] = "", fpr[NOTES_FPR_STRLEN] = "", key[NOTES_KEY_STRLEN] = "";
+        /* A key that signed two changes with one seq stays in the text
+         * (its branches are applied) but is flagged wherever it speaks. */
+        notes_fmt_key_facts f0 = {0};
         if (it->nauthors) {
-            who(ctx, src, it->authors[0], rec, sizeof(rec));
+            facts(src, it->authors[0], &f0);
+            cli_author_facts(ctx, &f0, rec, sizeof(rec));
             if (arr) { /* JSON only: a hash and an encoding per item */
                 notes_key_fingerprint(it->authors[0], fpr);
                 notes_key_encode(it->authors[0], key);
             }
         }
-        /* A key that signed two changes with one seq stays in the text
-         * (its branches are applied) but is flagged wherever it speaks. */
-        notes_fmt_key_facts f0 = {0};
-        if (it->nauthors)
-            facts(src, it->authors[0], &f0);
         int bad = f0.equivocated;
         (*shown)++;
         if (arr) {
