@@ -442,8 +442,8 @@ NOTES_API NOTES_NODISCARD int notes_fmt_remark_append(notes_doc *d,
  * truth: HOME/index.sqlite (SQLite with FTS5, docs/formats.md "Search").
  * Each note's entry records the note's version (change count and heads)
  * and a stamp of its log file (size, modification time, inode); a search
- * re-indexes the notes whose stamp moved and whose version differs, and
- * drops the notes that are gone. An index file that is missing, not
+ * re-indexes the notes whose stamp moved (opened and verified again, at
+ * whatever version), and drops the notes that are gone. An index file that is missing, not
  * SQLite, of another schema or damaged is removed and rebuilt from the
  * logs without a word.
  */
