@@ -255,6 +255,14 @@ int cli_print_items(struct cli_ctx *ctx, notes_doc *d, struct json_t *o);
 /* Print a JSON value as --json does (indented, a newline) and release it;
  * NULL prints nothing (cmd_notes.c). */
 void cli_json_out(struct json_t *v);
+/* A long JSON array printed as it is made, the same bytes as cli_json_out
+ * of the whole: cli_json_stream prints the elements `arr` holds (the
+ * first one opening the array; *started says it was) and empties it;
+ * cli_json_stream_end prints what is left, closes the array and releases
+ * it. Holding 40,000 objects to free them at the end costs more than
+ * making them. NULL does nothing. */
+void cli_json_stream(struct json_t *arr, int *started);
+void cli_json_stream_end(struct json_t *arr, int started);
 
 /* The browser page inside `notes serve` (cmd_ui.c), driven by its hooks. */
 struct cli_ui;

@@ -343,33 +343,6 @@ int cli_print_items(struct cli_ctx *ctx, notes_doc *d, json_t *o)
     return ret;
 }
 
-/* --json over every note: the objects of each note printed as they come
- * and freed, the same bytes as cli_json_out of the whole array (jansson's
- * JSON_INDENT(2): an element is its own dump, indented two more). Holding
- * 40,000 objects to free them at the end cost more than making them. */
-static void json_flush(json_t *arr, int *started)
-{
-    for (size_t i = 0; arr && i < json_array_size(arr); i++) {
-        char *s = json_dumps(json_array_get(arr, i), JSON_INDENT(2));
-        if (!s)
-            abort(); /* CLI only: out of memory while printing */
-        fputs(*started ? ",\n  " : "[\n  ", stdout);
-        *started = 1;
-        for (const char *p = s, *nl; *p; p = nl + 1) {
-            nl = strchr(p, '\n');
-            if (!nl) {
-                fputs(p, stdout);
-                break;
-            }
-            fwrite(p, 1, (size_t)(nl - p) + 1, stdout);
-            fputs("  ", stdout);
-        }
-        free(s);
-    }
-    if (arr)
-        json_array_clear(arr);
-}
-
 int cmd_decisions(int argc, char **argv, struct cli_ctx *ctx)
 {
     const char *owner = NULL;
@@ -413,7 +386,7 @@ int cmd_decisions(int argc, char **argv, struct cli_ctx *ctx)
         }
         int started = 0;
         for (size_t i = 0; i < n && !ret; i++) {
-            json_flush(arr, &started);
+            cli_json_stream(arr, &started); /* the last note's */
             const notes_fmt_index_note *x = from ? from[i].x : NULL;
             if (x) {
                 char hex[33];
@@ -444,12 +417,8 @@ int cmd_decisions(int argc, char **argv, struct cli_ctx *ctx)
         if (!arr && !shown)
             printf("no open action items%s%s\n", owner ? " owned by " : "",
                    owner ? cli_esc(owner) : "");
-        json_flush(arr, &started);
-        if (arr) {
-            puts(started ? "\n]" : "[]");
-            json_decref(arr);
-            arr = NULL;
-        }
+        cli_json_stream_end(arr, started);
+        arr = NULL;
     }
     cli_json_out(arr);
     return ret;

@@ -428,6 +428,7 @@ int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
     if (k > 1) /* v is NULL for an empty replica */
         qsort(v, k, sizeof(*v), by_time_desc);
     json_t *arr = ctx->json ? json_array() : NULL;
+    int started = 0;
     for (size_t i = 0; i < k; i++) {
         char hex[33];
         struct notes_buf who;
@@ -442,6 +443,7 @@ int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
                 arr, json_pack("{s:s, s:s?, s:s?, s:o, s:I}", "id", hex, "title",
                                v[i].title, "datetime", v[i].datetime, "authors",
                                authors, "changes", (json_int_t)v[i].changes));
+            cli_json_stream(arr, &started);
         } else {
             /* Columns by display width: "RăzvanD" lines up as "Razvan". */
             printf("%.8s  ", hex);
@@ -455,7 +457,7 @@ int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
         notes__buf_release(&who);
         notes_doc_free(v[i].d);
     }
-    cli_json_out(arr);
+    cli_json_stream_end(arr, started);
     free(v);
     free(from);
     if (from)
@@ -726,5 +728,37 @@ void cli_json_out(json_t *v)
     json_dumpf(v, stdout, JSON_INDENT(2));
     putchar('\n');
     json_decref(v);
+}
+
+void cli_json_stream(json_t *arr, int *started)
+{
+    for (size_t i = 0; arr && i < json_array_size(arr); i++) {
+        char *s = json_dumps(json_array_get(arr, i), JSON_INDENT(2));
+        if (!s)
+            abort(); /* CLI only: out of memory while printing */
+        fputs(*started ? ",\n  " : "[\n  ", stdout);
+        *started = 1;
+        for (const char *p = s, *nl; *p; p = nl + 1) {
+            nl = strchr(p, '\n');
+            if (!nl) {
+                fputs(p, stdout);
+                break;
+            }
+            fwrite(p, 1, (size_t)(nl - p) + 1, stdout);
+            fputs("  ", stdout);
+        }
+        free(s);
+    }
+    if (arr)
+        json_array_clear(arr);
+}
+
+void cli_json_stream_end(json_t *arr, int started)
+{
+    if (!arr)
+        return;
+    cli_json_stream(arr, &started);
+    puts(started ? "\n]" : "[]");
+    json_decref(arr);
 }
 
