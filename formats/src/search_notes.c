@@ -367,7 +367,7 @@ static int get_open(notes_fmt_index *ix, notes_fmt_index_note *n,
 {
     size_t bn = (size_t)sqlite3_column_bytes(s, col);
     if (!bn)
-        return 0;
+        return -1; /* a row is written only for a note with open items */
     unsigned char *copy = arena_copy(ix, sqlite3_column_blob(s, col), bn);
     if (!copy)
         return NOTES_ENOMEM;

@@ -146,6 +146,7 @@ static void test_index_records_damaged(void **state)
         "UPDATE open_item SET data = substr(data, 1, length(data) - 3)",
         "UPDATE open_item SET data = randomblob(length(data))",
         "UPDATE open_item SET data = x'00000000'",
+        "UPDATE open_item SET data = x''",                        /* emptied */
         "UPDATE open_item SET data = data || x'01'",             /* trailing bytes */
         "UPDATE open_item SET note = note + 1000",               /* no such note */
     };
