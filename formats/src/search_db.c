@@ -61,10 +61,11 @@ static const char schema_sql[] =
     " damaged INTEGER NOT NULL, sum INTEGER NOT NULL,"
     /* the notes index (search_notes.c): what `notes list` shows; damage:
      * notes_doc_damage said something (the CLI opens the note to say it);
-     * keys: the facts of nkeys keys, the first nauthors the note's authors */
+     * keys: the facts of nkeys keys, the first nauthors the note's authors;
+     * nopen: its open action items (the records in open_item) */
     " last_ms INTEGER NOT NULL, text_line INTEGER NOT NULL,"
     " damage INTEGER NOT NULL, nauthors INTEGER NOT NULL,"
-    " nkeys INTEGER NOT NULL, keys BLOB NOT NULL);"
+    " nkeys INTEGER NOT NULL, keys BLOB NOT NULL, nopen INTEGER NOT NULL);"
     "CREATE INDEX note_day ON note(day);"
     "CREATE INDEX note_damaged ON note(id) WHERE damaged;"
     /* "notes_dir": the stamp of the notes folder when every note in it

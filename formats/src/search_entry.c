@@ -215,6 +215,9 @@ int notes_fmt__search_insert(sqlite3 *db, notes_doc *d, sqlite3_int64 stamp,
         notes_fmt_outline_clear(&ol);
         return SQLITE_OK;
     }
+    size_t nopen = 0;
+    for (size_t i = 0; i < ol.nitems; i++)
+        nopen += ol.items[i].kind == NOTES_FMT_ITEM_TASK && !ol.items[i].done;
     sqlite3_int64 fm_lines, text_line;
     frontmatter_lines(d, text ? text : "", text ? tn : 0, &fm_lines, &text_line);
 
@@ -224,8 +227,8 @@ int notes_fmt__search_insert(sqlite3 *db, notes_doc *d, sqlite3_int64 stamp,
         db,
         "INSERT INTO note(id, title, datetime, day, changes, heads, stamp,"
         " fm_lines, damaged, sum, last_ms, text_line, damage, nauthors,"
-        " nkeys, keys) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
-        " ?12, ?13, ?14, ?15, ?16)",
+        " nkeys, keys, nopen) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+        " ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         -1, &s, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
@@ -244,6 +247,7 @@ int notes_fmt__search_insert(sqlite3 *db, notes_doc *d, sqlite3_int64 stamp,
         sqlite3_bind_int(s, 13, notes_doc_damage(d) != NULL);
         sqlite3_bind_int64(s, 14, (sqlite3_int64)nauthors);
         sqlite3_bind_int64(s, 15, (sqlite3_int64)nkeys);
+        sqlite3_bind_int64(s, 17, (sqlite3_int64)nopen);
         sqlite3_bind_blob(s, 16, keys.b.data ? (const void *)keys.b.data : "",
                           (int)keys.b.len, SQLITE_STATIC);
         rc = sqlite3_step(s);

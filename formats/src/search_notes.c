@@ -338,12 +338,13 @@ static int cmp_rowid(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The note of row `rowid`: rows[] holds (rowid, index) pairs by rowid. */
+/* The note of row `rowid`: rows[] holds (rowid, index, open items) by
+ * rowid. */
 static notes_fmt_index_note *by_rowid(notes_fmt_index *ix,
-                                      const sqlite3_int64 (*rows)[2],
+                                      const sqlite3_int64 (*rows)[3],
                                       sqlite3_int64 rowid)
 {
-    const sqlite3_int64(*hit)[2] =
+    const sqlite3_int64(*hit)[3] =
         bsearch(&rowid, rows, ix->nnotes, sizeof(*rows), cmp_rowid);
     return hit ? &ix->notes[(*hit)[1]] : NULL;
 }
@@ -405,14 +406,14 @@ static int get_open(notes_fmt_index *ix, notes_fmt_index_note *n,
 }
 
 static int read_notes(sqlite3 *db, notes_fmt_index *ix,
-                      sqlite3_int64 (**rows)[2], int *nomem)
+                      sqlite3_int64 (**rows)[3], int *nomem)
 {
     sqlite3_stmt *s;
     size_t cap = 0, rcap = 0;
     int rc = sqlite3_prepare_v2(db,
                                 "SELECT id, title, datetime, last_ms, changes,"
-                                " damage, text_line, nauthors, nkeys, keys, rowid"
-                                " FROM note", /* in row order: by id below */
+                                " damage, text_line, nauthors, nkeys, keys, rowid,"
+                                " nopen FROM note", /* in row order: by id below */
                                 -1, &s, NULL);
     while ((rc == SQLITE_OK || rc == SQLITE_ROW) &&
            (rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -461,6 +462,9 @@ static int read_notes(sqlite3 *db, notes_fmt_index *ix,
         }
         (*rows)[ix->nnotes][0] = sqlite3_column_int64(s, 10);
         (*rows)[ix->nnotes][1] = (sqlite3_int64)ix->nnotes;
+        /* Checked against the open_item rows once they are read: a row
+         * gone would hide a note's open items. */
+        (*rows)[ix->nnotes][2] = sqlite3_column_int64(s, 11);
         ix->nnotes++;
     }
     sqlite3_finalize(s);
@@ -469,7 +473,7 @@ static int read_notes(sqlite3 *db, notes_fmt_index *ix,
 
 /* The participants of each note, in the order of its list (row order). */
 static int read_participants(sqlite3 *db, notes_fmt_index *ix,
-                             const sqlite3_int64 (*rows)[2], int *nomem)
+                             const sqlite3_int64 (*rows)[3], int *nomem)
 {
     sqlite3_stmt *s;
     notes_fmt_index_note *cur = NULL;
@@ -518,7 +522,7 @@ static int read_participants(sqlite3 *db, notes_fmt_index *ix,
 
 /* The open action items of every note that has some. */
 static int read_open(sqlite3 *db, notes_fmt_index *ix,
-                     const sqlite3_int64 (*rows)[2], int *nomem)
+                     const sqlite3_int64 (*rows)[3], int *nomem)
 {
     sqlite3_stmt *s;
     int rc = sqlite3_prepare_v2(db, "SELECT note, data FROM open_item", -1, &s,
@@ -548,7 +552,7 @@ static int cmp_note(const void *a, const void *b)
 static int read_all(sqlite3 *db, notes_fmt_index *ix, unsigned flags,
                     int *nomem)
 {
-    sqlite3_int64(*rows)[2] = NULL;
+    sqlite3_int64(*rows)[3] = NULL;
     /* One read transaction: the notes and their items as one version. */
     int rc = sqlite3_exec(db, "BEGIN;", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
@@ -556,9 +560,13 @@ static int read_all(sqlite3 *db, notes_fmt_index *ix, unsigned flags,
     if (rc == SQLITE_OK && !*nomem && ix->nnotes > 1)
         qsort(rows, ix->nnotes, sizeof(*rows), cmp_rowid);
     if (rc == SQLITE_OK && !*nomem && (flags & NOTES_FMT_INDEX_PARTICIPANTS))
-        rc = read_participants(db, ix, (const sqlite3_int64(*)[2])rows, nomem);
+        rc = read_participants(db, ix, (const sqlite3_int64(*)[3])rows, nomem);
     if (rc == SQLITE_OK && !*nomem && (flags & NOTES_FMT_INDEX_OPEN_ITEMS))
-        rc = read_open(db, ix, (const sqlite3_int64(*)[2])rows, nomem);
+        rc = read_open(db, ix, (const sqlite3_int64(*)[3])rows, nomem);
+    for (size_t i = 0; rc == SQLITE_OK && !*nomem &&
+                       (flags & NOTES_FMT_INDEX_OPEN_ITEMS) && i < ix->nnotes; i++)
+        if (ix->notes[rows[i][1]].nitems != (size_t)rows[i][2])
+            rc = SQLITE_CORRUPT;
     if (rc == SQLITE_OK && !*nomem && ix->nnotes > 1)
         qsort(ix->notes, ix->nnotes, sizeof(*ix->notes), cmp_note);
     sqlite3_exec(db, "COMMIT;", NULL, NULL, NULL);
