@@ -89,6 +89,24 @@ int cli_open_note_arg(struct cli_ctx *ctx, int argc, char **argv,
  * of "note ID cannot be opened", said on stderr. */
 int cli_list_notes(struct cli_ctx *ctx, uint8_t (**ids)[16], size_t *n);
 int cli_open_listed(struct cli_ctx *ctx, const uint8_t id[16], notes_doc **d);
+/* `notes list` and `notes decisions` read the notes index (formats'
+ * notes_fmt_index_read) unless NOTES_NO_INDEX is set (not to "0"): then
+ * they open every log, the slow way the index is checked against. */
+int cli_use_index(void);
+struct notes_fmt_index;
+struct notes_fmt_index_note;
+struct cli_indexed {
+    const uint8_t *id;                    /* the note */
+    const struct notes_fmt_index_note *x; /* its entry; NULL: open it (the
+                                           * index could not read it, or
+                                           * read it with damage to say) */
+};
+/* Every note, by id, as the index holds it (flags: notes_fmt_index_read):
+ * 0 and *out (free it, then notes_fmt_index_clear(ix)); -1 when the index
+ * cannot be used (nothing to release): list the notes as before. */
+int cli_index_notes(struct cli_ctx *ctx, unsigned flags,
+                    struct notes_fmt_index *ix, struct cli_indexed **out,
+                    size_t *n);
 /* Say on stderr what is wrong with an opened note's storage; a note that
  * is not whole (notes_doc_intact) makes the command exit 2 in the end,
  * after it showed the note's last good state. */
@@ -102,6 +120,11 @@ void cli_note_id(char out[33], const uint8_t id[16]);
  * name it claims plus ", unknown key" (cmd_people.c). */
 void cli_author(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
                 char *out, size_t n);
+/* The same from what the note says of the key (notes_fmt_key_facts, as
+ * the notes index keeps it): cli_author is this on the note's facts. */
+struct notes_fmt_key_facts;
+void cli_author_facts(struct cli_ctx *ctx, const struct notes_fmt_key_facts *f,
+                      char *out, size_t n);
 /* How a peer's device key is shown (notes peers, sync messages), by the
  * rule of cli_author: "NAME (FPR)" with a note of `space` that knows the
  * key, where FPR is the person's fingerprint when the device is linked to
@@ -275,6 +298,14 @@ int cli_print_items(struct cli_ctx *ctx, notes_doc *d, struct json_t *o);
 /* Print a JSON value as --json does (indented, a newline) and release it;
  * NULL prints nothing (cmd_notes.c). */
 void cli_json_out(struct json_t *v);
+/* A long JSON array printed as it is made, the same bytes as cli_json_out
+ * of the whole: cli_json_stream prints the elements `arr` holds (the
+ * first one opening the array; *started says it was) and empties it;
+ * cli_json_stream_end prints what is left, closes the array and releases
+ * it. Holding 40,000 objects to free them at the end costs more than
+ * making them. NULL does nothing. */
+void cli_json_stream(struct json_t *arr, int *started);
+void cli_json_stream_end(struct json_t *arr, int started);
 
 /* The browser page inside `notes serve` (cmd_ui.c), driven by its hooks. */
 struct cli_ui;

@@ -81,21 +81,46 @@ static const char *kind_name(int kind)
     return kind == NOTES_FMT_ITEM_TASK ? "action item" : "decision";
 }
 
-/* "Name (abcd-efgh)" for a key in note d. */
-static void who(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
-                char *out, size_t n)
+/* Where an item list comes from: the note opened, or the notes index. */
+struct item_src {
+    notes_doc *d;
+    const notes_fmt_index_note *x;
+};
+
+/* What the note says of key pk. */
+static void facts(const struct item_src *src, const uint8_t pk[32],
+                  notes_fmt_key_facts *f)
 {
-    cli_author(ctx, d, pk, out, n);
+    if (src->d) {
+        notes_fmt_key_facts_of(src->d, pk, f);
+        return;
+    }
+    for (size_t i = 0; i < src->x->nkeys; i++)
+        if (memcmp(src->x->keys[i].key, pk, 32) == 0) {
+            *f = src->x->keys[i];
+            return;
+        }
+    notes_fmt_key_facts_of(NULL, pk, f); /* not expected: the index names
+                                          * every key its items name */
+}
+
+/* "Name (abcd-efgh)" for a key in the note. */
+static void who(struct cli_ctx *ctx, const struct item_src *src,
+                const uint8_t pk[32], char *out, size_t n)
+{
+    notes_fmt_key_facts f;
+    facts(src, pk, &f);
+    cli_author_facts(ctx, &f, out, n);
 }
 
 
 /* One confirmation, the whole chain: who (device, person), which change,
  * what it confirmed, the verdict. */
-static json_t *confirm_json(struct cli_ctx *ctx, notes_doc *d,
+static json_t *confirm_json(struct cli_ctx *ctx, const struct item_src *src,
                             const notes_fmt_confirm *c)
 {
     char by[200], dkey[NOTES_KEY_STRLEN], dfpr[NOTES_FPR_STRLEN], cid[65];
-    cli_author(ctx, d, c->by.device, by, sizeof(by));
+    who(ctx, src, c->by.device, by, sizeof(by));
     notes_key_encode(c->by.device, dkey);
     notes_key_fingerprint(c->by.device, dfpr);
     for (int i = 0; i < 32; i++)
@@ -116,11 +141,11 @@ static json_t *confirm_json(struct cli_ctx *ctx, notes_doc *d,
     return o;
 }
 
-static void confirm_line(struct cli_ctx *ctx, notes_doc *d,
+static void confirm_line(struct cli_ctx *ctx, const struct item_src *src,
                          const notes_fmt_confirm *c)
 {
     char by[200];
-    cli_author(ctx, d, c->by.device, by, sizeof(by));
+    who(ctx, src, c->by.device, by, sizeof(by));
     switch (c->state) {
     case NOTES_FMT_CONF_CONFIRMED:
         printf("         confirmed by %s%s\n", by,
@@ -150,48 +175,54 @@ static void confirm_line(struct cli_ctx *ctx, notes_doc *d,
     }
 }
 
-static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
-                      const char *owner, json_t *arr, json_t *orphans,
-                      size_t *shown)
+/* A note's items as `notes decisions` shows them (numbers: each one's
+ * number in the note, NULL for i + 1). */
+struct item_list {
+    const char *hex, *title;
+    size_t off; /* lines before the text in `notes show` (for JSON) */
+    const char *const *participants;
+    const notes_fmt_item *items;
+    const size_t *numbers;
+    size_t nitems;
+};
+
+static void show_items(struct cli_ctx *ctx, const struct item_src *src,
+                       const struct item_list *l, int open_only,
+                       const char *owner, json_t *arr, size_t *shown,
+                       int *header)
 {
-    notes_fmt_outline o;
-    int rc = notes_fmt_outline_doc(d, &o);
-    if (rc) {
-        notes_fmt_outline_clear(&o);
-        return cli_fail(rc, "cannot read the decisions");
-    }
-    char hex[33];
-    cli_note_id(hex, notes_doc_id(d));
-    const char *title = notes_doc_field(d, "title");
-    int header = 0;
-    /* Lines as in the file `notes show` prints (front matter included). */
-    size_t off = arr ? notes_fmt_md_text_line(d) : 0;
-    for (size_t i = 0; i < o.nitems; i++) {
-        const notes_fmt_item *it = &o.items[i];
+    const char *hex = l->hex, *title = l->title;
+    size_t off = l->off;
+    for (size_t n = 0; n < l->nitems; n++) {
+        const notes_fmt_item *it = &l->items[n];
+        size_t i = l->numbers ? l->numbers[n] - 1 : n;
         if (open_only && (it->kind != NOTES_FMT_ITEM_TASK || it->done))
             continue;
-        if (owner &&
-            !notes_fmt_item_owned_by(it, owner, notes_doc_list(d, "participants")))
+        if (owner && !notes_fmt_item_owned_by(it, owner, l->participants))
             continue;
         char rec[200] = "", fpr[NOTES_FPR_STRLEN] = "", key[NOTES_KEY_STRLEN] = "";
-        if (it->nauthors) {
-            who(ctx, d, it->authors[0], rec, sizeof(rec));
-            notes_key_fingerprint(it->authors[0], fpr);
-            notes_key_encode(it->authors[0], key);
-        }
         /* A key that signed two changes with one seq stays in the text
          * (its branches are applied) but is flagged wherever it speaks. */
-        int bad = it->nauthors && notes_doc_author_equivocated(d, it->authors[0]);
+        notes_fmt_key_facts f0 = {0};
+        if (it->nauthors) {
+            facts(src, it->authors[0], &f0);
+            cli_author_facts(ctx, &f0, rec, sizeof(rec));
+            if (arr) { /* JSON only: a hash and an encoding per item */
+                notes_key_fingerprint(it->authors[0], fpr);
+                notes_key_encode(it->authors[0], key);
+            }
+        }
+        int bad = f0.equivocated;
         (*shown)++;
         if (arr) {
             json_t *eds = json_array(), *cfs = json_array();
             for (size_t k = 1; k < it->nauthors; k++) {
                 char e[200];
-                who(ctx, d, it->authors[k], e, sizeof(e));
+                who(ctx, src, it->authors[k], e, sizeof(e));
                 json_array_append_new(eds, json_string(e));
             }
             for (size_t k = 0; k < it->nconfirms; k++)
-                json_array_append_new(cfs, confirm_json(ctx, d, &it->confirms[k]));
+                json_array_append_new(cfs, confirm_json(ctx, src, &it->confirms[k]));
             json_t *jo = json_pack(
                 "{s:s, s:s?, s:I, s:s, s:s, s:s?, s:s?, s:b, s:s?, s:s?, s:s?, "
                 "s:o, s:b, s:I, s:s?, s:o, s:I}",
@@ -221,11 +252,11 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
             json_array_append_new(arr, jo);
             continue;
         }
-        if (!header) {
+        if (!*header) {
             printf("%s%.8s  %s%s\n", ctx->color ? "\033[1m" : "", hex,
                    title ? cli_esc(title) : "(untitled)",
                    ctx->color ? "\033[0m" : "");
-            header = 1;
+            *header = 1;
         }
         const char *mark = it->kind == NOTES_FMT_ITEM_TASK
                                ? (it->done ? "[x]" : "[ ]")
@@ -251,13 +282,35 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
                it->nauthors > 1 ? " (edited by others since)" : "",
                bad ? " [equivocating key: do not trust]" : "");
         for (size_t k = 0; k < it->nconfirms; k++)
-            confirm_line(ctx, d, &it->confirms[k]);
+            confirm_line(ctx, src, &it->confirms[k]);
     }
+}
+
+static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
+                      const char *owner, json_t *arr, json_t *orphans,
+                      size_t *shown)
+{
+    notes_fmt_outline o;
+    int rc = notes_fmt_outline_doc(d, &o);
+    if (rc) {
+        notes_fmt_outline_clear(&o);
+        return cli_fail(rc, "cannot read the decisions");
+    }
+    char hex[33];
+    cli_note_id(hex, notes_doc_id(d));
+    const char *title = notes_doc_field(d, "title");
+    int header = 0;
+    const struct item_src src = {d, NULL};
+    /* Lines as in the file `notes show` prints (front matter included). */
+    const struct item_list l = {hex, title, arr ? notes_fmt_md_text_line(d) : 0,
+                                notes_doc_list(d, "participants"), o.items,
+                                NULL, o.nitems};
+    show_items(ctx, &src, &l, open_only, owner, arr, shown, &header);
     if (!open_only && !owner) {
         for (size_t k = 0; k < o.norphans; k++) {
             if (orphans) {
                 json_array_append_new(orphans,
-                                      confirm_json(ctx, d, &o.orphan_confirms[k]));
+                                      confirm_json(ctx, &src, &o.orphan_confirms[k]));
             } else if (!arr) {
                 if (!header) {
                     printf("%.8s  %s\n", hex,
@@ -265,7 +318,7 @@ static int list_items(struct cli_ctx *ctx, notes_doc *d, int open_only,
                     header = 1;
                 }
                 printf("  confirmations of items no longer in the note:\n");
-                confirm_line(ctx, d, &o.orphan_confirms[k]);
+                confirm_line(ctx, &src, &o.orphan_confirms[k]);
             }
         }
     }
@@ -318,15 +371,36 @@ int cmd_decisions(int argc, char **argv, struct cli_ctx *ctx)
     } else {
         /* Every note: the open action items across meetings (what WHO
          * still owes, with --owner). */
-        uint8_t(*ids)[16];
+        uint8_t(*ids)[16] = NULL;
         size_t n;
-        if ((ret = cli_list_notes(ctx, &ids, &n))) {
+        /* From the notes index when it can be read (every log otherwise):
+         * the same lines either way. */
+        notes_fmt_index ix;
+        struct cli_indexed *from = NULL;
+        unsigned what = NOTES_FMT_INDEX_OPEN_ITEMS |
+                        (owner ? NOTES_FMT_INDEX_PARTICIPANTS : 0);
+        if (cli_index_notes(ctx, what, &ix, &from, &n) &&
+            (ret = cli_list_notes(ctx, &ids, &n))) {
             json_decref(arr);
             return ret;
         }
+        int started = 0;
         for (size_t i = 0; i < n && !ret; i++) {
+            cli_json_stream(arr, &started); /* the last note's */
+            const notes_fmt_index_note *x = from ? from[i].x : NULL;
+            if (x) {
+                char hex[33];
+                int header = 0;
+                const struct item_src src = {NULL, x};
+                cli_note_id(hex, x->id);
+                const struct item_list l = {hex, x->title, arr ? x->text_line : 0,
+                                            x->participants, x->items,
+                                            x->numbers, x->nitems};
+                show_items(ctx, &src, &l, 1, owner, arr, &shown, &header);
+                continue;
+            }
             notes_doc *d;
-            int e = cli_open_listed(ctx, ids[i], &d);
+            int e = cli_open_listed(ctx, from ? from[i].id : ids[i], &d);
             if (e) {
                 if (e > 0)
                     ctx->damaged = 1;
@@ -337,9 +411,14 @@ int cmd_decisions(int argc, char **argv, struct cli_ctx *ctx)
             notes_doc_free(d);
         }
         notes_free(ids);
+        free(from);
+        if (from)
+            notes_fmt_index_clear(&ix);
         if (!arr && !shown)
             printf("no open action items%s%s\n", owner ? " owned by " : "",
                    owner ? cli_esc(owner) : "");
+        cli_json_stream_end(arr, started);
+        arr = NULL;
     }
     cli_json_out(arr);
     return ret;

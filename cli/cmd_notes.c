@@ -251,10 +251,55 @@ int cmd_new(int argc, char **argv, struct cli_ctx *ctx)
 
 /* ---- list ---- */
 
+int cli_use_index(void)
+{
+    const char *e = getenv("NOTES_NO_INDEX");
+    return !e || !*e || strcmp(e, "0") == 0;
+}
+
+int cli_index_notes(struct cli_ctx *ctx, unsigned flags, notes_fmt_index *ix,
+                    struct cli_indexed **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    memset(ix, 0, sizeof(*ix));
+    if (!cli_use_index() || notes_fmt_index_read(ctx->r, flags, ix) != NOTES_OK) {
+        notes_fmt_index_clear(ix);
+        return -1; /* read every log instead: the same output, slower */
+    }
+    size_t total = ix->nnotes + ix->stats.nskipped, i = 0, k = 0;
+    struct cli_indexed *v = calloc(total ? total : 1, sizeof(*v));
+    if (!v) {
+        notes_fmt_index_clear(ix);
+        return -1;
+    }
+    /* Both by id: merged into the order of notes_replica_list. A note the
+     * index could not read (skipped) or read with damage is opened the
+     * slow way, so that what is said of it is said as before. */
+    while (i < ix->nnotes || k < ix->stats.nskipped) {
+        int take_ix = k >= ix->stats.nskipped ||
+                      (i < ix->nnotes &&
+                       memcmp(ix->notes[i].id, ix->stats.skipped[k], 16) < 0);
+        struct cli_indexed *c = &v[*n];
+        if (take_ix) {
+            c->id = ix->notes[i].id;
+            c->x = ix->notes[i].damaged ? NULL : &ix->notes[i];
+            i++;
+        } else {
+            c->id = ix->stats.skipped[k++];
+        }
+        ++*n;
+    }
+    *out = v;
+    return 0;
+}
+
 struct listed {
-    notes_doc *d;
+    notes_doc *d;                      /* opened (the slow way) */
+    const notes_fmt_index_note *x;     /* or as the index holds it */
     const char *title, *datetime;
     uint64_t last_ms;
+    size_t changes;
 };
 
 static int by_time_desc(const void *a, const void *b)
@@ -268,85 +313,137 @@ static int by_time_desc(const void *a, const void *b)
     return (y->last_ms > x->last_ms) - (y->last_ms < x->last_ms);
 }
 
-static json_t *authors_json(struct cli_ctx *ctx, notes_doc *d, struct notes_buf *human)
+/* The authors as JSON (arr), or by name, each person once (human). */
+static json_t *authors_json(struct cli_ctx *ctx, const notes_fmt_key_facts *f,
+                            size_t n, struct notes_buf *human)
 {
-    json_t *arr = json_array();
-    uint8_t(*keys)[32] = NULL;
-    size_t n = 0;
-    if (notes_fmt_authors(d, &keys, &n) != NOTES_OK)
-        n = 0; /* out of memory: no authors shown */
+    json_t *arr = human ? NULL : json_array();
+    char(*seen)[160] = human && n ? malloc(n * sizeof(*seen)) : NULL;
+    if (human && n && !seen)
+        abort(); /* CLI only: out of memory while printing */
     for (size_t i = 0; i < n; i++) {
         char who[160], key[NOTES_KEY_STRLEN];
-        cli_author(ctx, d, keys[i], who, sizeof(who));
-        notes_key_encode(keys[i], key);
-        json_array_append_new(arr, json_pack("{s:s, s:s}", "author", who,
-                                             "key", key));
+        cli_author_facts(ctx, &f[i], who, sizeof(who));
+        if (arr) {
+            notes_key_encode(f[i].key, key);
+            json_array_append_new(arr, json_pack("{s:s, s:s}", "author", who,
+                                                 "key", key));
+            continue;
+        }
         /* Two devices of one person read the same: name them once. */
         int again = 0;
-        for (size_t j = 0; j < json_array_size(arr) - 1 && !again; j++)
-            again = strcmp(json_string_value(json_object_get(
-                               json_array_get(arr, j), "author")), who) == 0;
-        if (human && !again) {
-            /* CLI only: out of memory while printing */
+        for (size_t j = 0; j < i && !again; j++)
+            again = strcmp(seen[j], who) == 0;
+        memcpy(seen[i], who, sizeof(who));
+        if (!again) {
             if ((human->len && notes__buf_puts(human, ", ")) ||
                 notes__buf_puts(human, who))
                 abort();
         }
     }
+    free(seen);
+    return arr;
+}
+
+/* The authors of an opened note, as the index would hold them. */
+static json_t *doc_authors_json(struct cli_ctx *ctx, notes_doc *d,
+                                struct notes_buf *human)
+{
+    uint8_t(*keys)[32] = NULL;
+    size_t n = 0;
+    if (notes_fmt_authors(d, &keys, &n) != NOTES_OK)
+        n = 0; /* out of memory: no authors shown */
+    notes_fmt_key_facts *f = calloc(n ? n : 1, sizeof(*f));
+    if (!f)
+        n = 0;
+    for (size_t i = 0; i < n; i++)
+        notes_fmt_key_facts_of(d, keys[i], &f[i]);
+    json_t *arr = authors_json(ctx, f, n, human);
+    free(f);
     notes_fmt_free(keys);
     return arr;
 }
 
+/* Open note `id` the slow way into *l: 0, or a nonzero exit code (said);
+ * a note created but never committed is no note (-1). */
+static int list_open(struct cli_ctx *ctx, const uint8_t id[16], struct listed *l)
+{
+    notes_doc *d;
+    char hex[33];
+    int rc = notes_doc_open(ctx->r, id, &d);
+    if (rc == NOTES_ENOTFOUND)
+        return -1; /* created but never committed (a crash) */
+    if (rc) {
+        cli_note_id(hex, id);
+        return cli_fail(rc, "cannot open note %s", hex);
+    }
+    cli_note_damage(ctx, d);
+    memset(l, 0, sizeof(*l));
+    l->d = d;
+    l->title = notes_doc_field(d, "title");
+    l->datetime = notes_doc_field(d, "datetime");
+    l->changes = notes_doc_change_count(d);
+    notes_change_info ci;
+    if (l->changes && notes_doc_change(d, l->changes - 1, &ci) == NOTES_OK)
+        l->last_ms = ci.time_ms;
+    return 0;
+}
+
 int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
 {
-    uint8_t(*ids)[16];
+    uint8_t(*ids)[16] = NULL;
     size_t n;
     (void)argv;
     if (argc != 1)
         return cli_usage("list");
-    int rc = notes_replica_list(ctx->r, &ids, &n);
-    if (rc)
-        return cli_fail(rc, "cannot list notes");
+    /* From the notes index when it can be read (every log otherwise):
+     * the same lines either way. */
+    notes_fmt_index ix;
+    struct cli_indexed *from = NULL;
+    if (cli_index_notes(ctx, 0, &ix, &from, &n) != 0) {
+        int rc = notes_replica_list(ctx->r, &ids, &n);
+        if (rc)
+            return cli_fail(rc, "cannot list notes");
+    }
     struct listed *v = calloc(n ? n : 1, sizeof(*v));
     size_t k = 0;
     int ret = 0;
     for (size_t i = 0; i < n && v; i++) {
-        notes_doc *d;
-        char hex[33];
-        if ((rc = notes_doc_open(ctx->r, ids[i], &d))) {
-            if (rc == NOTES_ENOTFOUND)
-                continue; /* created but never committed (a crash) */
-            cli_note_id(hex, ids[i]);
-            int e = cli_fail(rc, "cannot open note %s", hex);
-            if (e > ret) /* a damaged log is 2, an unreadable one 3 */
-                ret = e;
+        const notes_fmt_index_note *x = from ? from[i].x : NULL;
+        if (x) {
+            v[k].x = x;
+            v[k].title = x->title;
+            v[k].datetime = x->datetime;
+            v[k].last_ms = x->last_ms;
+            v[k].changes = x->changes;
+            k++;
             continue;
         }
-        cli_note_damage(ctx, d);
-        v[k].d = d;
-        v[k].title = notes_doc_field(d, "title");
-        v[k].datetime = notes_doc_field(d, "datetime");
-        size_t nc = notes_doc_change_count(d);
-        notes_change_info ci;
-        if (nc && notes_doc_change(d, nc - 1, &ci) == NOTES_OK)
-            v[k].last_ms = ci.time_ms;
-        k++;
+        int e = list_open(ctx, from ? from[i].id : ids[i], &v[k]);
+        if (e == 0)
+            k++;
+        else if (e > ret) /* a damaged log is 2, an unreadable one 3 */
+            ret = e;
     }
     if (k > 1) /* v is NULL for an empty replica */
         qsort(v, k, sizeof(*v), by_time_desc);
     json_t *arr = ctx->json ? json_array() : NULL;
+    int started = 0;
     for (size_t i = 0; i < k; i++) {
         char hex[33];
         struct notes_buf who;
         notes__buf_init(&who, SIZE_MAX);
-        cli_note_id(hex, notes_doc_id(v[i].d));
-        json_t *authors = authors_json(ctx, v[i].d, &who);
+        cli_note_id(hex, v[i].d ? notes_doc_id(v[i].d) : v[i].x->id);
+        struct notes_buf *h = arr ? NULL : &who;
+        json_t *authors = v[i].d ? doc_authors_json(ctx, v[i].d, h)
+                                 : authors_json(ctx, v[i].x->authors,
+                                                v[i].x->nauthors, h);
         if (arr) {
             json_array_append_new(
                 arr, json_pack("{s:s, s:s?, s:s?, s:o, s:I}", "id", hex, "title",
                                v[i].title, "datetime", v[i].datetime, "authors",
-                               authors, "changes",
-                               (json_int_t)notes_doc_change_count(v[i].d)));
+                               authors, "changes", (json_int_t)v[i].changes));
+            cli_json_stream(arr, &started);
         } else {
             /* Columns by display width: "RăzvanD" lines up as "Razvan". */
             printf("%.8s  ", hex);
@@ -360,8 +457,11 @@ int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
         notes__buf_release(&who);
         notes_doc_free(v[i].d);
     }
-    cli_json_out(arr);
+    cli_json_stream_end(arr, started);
     free(v);
+    free(from);
+    if (from)
+        notes_fmt_index_clear(&ix);
     notes_free(ids);
     return ret;
 }
@@ -628,5 +728,37 @@ void cli_json_out(json_t *v)
     json_dumpf(v, stdout, JSON_INDENT(2));
     putchar('\n');
     json_decref(v);
+}
+
+void cli_json_stream(json_t *arr, int *started)
+{
+    for (size_t i = 0; arr && i < json_array_size(arr); i++) {
+        char *s = json_dumps(json_array_get(arr, i), JSON_INDENT(2));
+        if (!s)
+            abort(); /* CLI only: out of memory while printing */
+        fputs(*started ? ",\n  " : "[\n  ", stdout);
+        *started = 1;
+        for (const char *p = s, *nl; *p; p = nl + 1) {
+            nl = strchr(p, '\n');
+            if (!nl) {
+                fputs(p, stdout);
+                break;
+            }
+            fwrite(p, 1, (size_t)(nl - p) + 1, stdout);
+            fputs("  ", stdout);
+        }
+        free(s);
+    }
+    if (arr)
+        json_array_clear(arr);
+}
+
+void cli_json_stream_end(json_t *arr, int started)
+{
+    if (!arr)
+        return;
+    cli_json_stream(arr, &started);
+    puts(started ? "\n]" : "[]");
+    json_decref(arr);
 }
 

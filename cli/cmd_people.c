@@ -24,6 +24,7 @@ const char *cli_passphrase(int confirm);
 
 static notes_petnames pets;
 static int pets_loaded;
+static unsigned pets_gen; /* bumped whenever pets changes (memo) */
 
 static char *home_file(struct cli_ctx *ctx, const char *name)
 {
@@ -107,15 +108,70 @@ static int own_person(struct cli_ctx *ctx, uint8_t out[32], char *name,
 void cli_author(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
                 char *out, size_t n)
 {
-    notes_person_info pi;
-    const uint8_t *key = pk;
-    const char *claimed = d ? notes_doc_author_name(d, pk) : NULL;
-    int linked = d && notes_doc_person(d, pk, &pi) == NOTES_OK && pi.person;
+    notes_fmt_key_facts f;
+    notes_fmt_key_facts_of(d, pk, &f);
+    cli_author_facts(ctx, &f, out, n);
+}
+
+/* The last key shown and how: a listing of many notes names the same few
+ * keys over and over (a fingerprint is a hash, a petname a lookup). */
+static struct {
+    int valid;
+    unsigned gen;
+    const struct cli_ctx *ctx;
+    notes_fmt_key_facts f; /* its strings in claimed, person_name */
+    char claimed[NOTES_NAME_MAX + 1], person_name[NOTES_NAME_MAX + 1];
+    size_t n;
+    char out[512];
+} memo;
+
+static int same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static void author_shown(struct cli_ctx *ctx, const notes_fmt_key_facts *f,
+                         char *out, size_t n);
+
+void cli_author_facts(struct cli_ctx *ctx, const notes_fmt_key_facts *f,
+                      char *out, size_t n)
+{
+    if (memo.valid && memo.gen == pets_gen && memo.ctx == ctx && memo.n == n &&
+        memcmp(memo.f.key, f->key, 32) == 0 && memo.f.linked == f->linked &&
+        memo.f.revoked == f->revoked && memo.f.contested == f->contested &&
+        (!f->linked || memcmp(memo.f.person, f->person, 32) == 0) &&
+        same_str(memo.f.claimed, f->claimed) &&
+        same_str(memo.f.person_name, f->person_name)) {
+        memcpy(out, memo.out, n);
+        return;
+    }
+    author_shown(ctx, f, out, n);
+    memo.valid = n <= sizeof(memo.out) &&
+                 (!f->claimed || strlen(f->claimed) < sizeof(memo.claimed)) &&
+                 (!f->person_name || strlen(f->person_name) < sizeof(memo.person_name));
+    if (!memo.valid)
+        return;
+    memo.gen = pets_gen;
+    memo.ctx = ctx;
+    memo.n = n;
+    memo.f = *f;
+    memo.f.claimed = f->claimed ? strcpy(memo.claimed, f->claimed) : NULL;
+    memo.f.person_name = f->person_name ? strcpy(memo.person_name, f->person_name)
+                                        : NULL;
+    memcpy(memo.out, out, n);
+}
+
+static void author_shown(struct cli_ctx *ctx, const notes_fmt_key_facts *f,
+                         char *out, size_t n)
+{
+    const uint8_t *pk = f->key, *key = pk;
+    const char *claimed = f->claimed;
+    int linked = f->linked;
     char tags[80] = "", fpr[NOTES_FPR_STRLEN], ownname[NOTES_NAME_MAX + 1];
     uint8_t me[32];
     if (linked) {
-        key = pi.person;
-        claimed = pi.name;
+        key = f->person;
+        claimed = f->person_name;
     }
     /* The user's name for the person, else for this device (a peer's
      * device named from `notes peers` before anyone knew its person). */
@@ -134,10 +190,10 @@ void cli_author(struct cli_ctx *ctx, notes_doc *d, const uint8_t pk[32],
         label = claimed ? claimed : "?";
         snprintf(tags, sizeof(tags), ", unknown key");
     }
-    if (!linked && d && notes_doc_person(d, pk, &pi) == NOTES_OK && pi.contested)
+    if (!linked && f->contested)
         snprintf(tags + strlen(tags), sizeof(tags) - strlen(tags),
                  ", device claimed by two people");
-    if (linked && pi.revoked)
+    if (linked && f->revoked)
         snprintf(tags + strlen(tags), sizeof(tags) - strlen(tags),
                  ", device revoked");
     notes_key_fingerprint(key, fpr);
@@ -252,6 +308,7 @@ void cli_trust_inviter(struct cli_ctx *ctx, const char *space,
     if (pets.damaged || notes_petnames_find(&pets, keep) ||
         notes_petnames_find(&pets, inviter))
         return; /* named already (or the file is not to be rewritten) */
+    pets_gen++;
     if (notes_petnames_set(&pets, keep, name) != NOTES_OK || pets_save(ctx))
         return; /* pets_save said why; the join itself went well */
     cli_done(ctx, "the inviter is %s (%s), now in your trust list (another "
@@ -373,6 +430,7 @@ int cmd_trust(int argc, char **argv, struct cli_ctx *ctx)
             return ret;
         /* every line naming it (a hand-edited file may hold two) */
         size_t removed = 0;
+        pets_gen++;
         while (notes_petnames_set(&pets, key, NULL) == NOTES_OK)
             removed++;
         if (!removed) {
@@ -393,6 +451,7 @@ int cmd_trust(int argc, char **argv, struct cli_ctx *ctx)
     }
     if ((ret = resolve_key(ctx, argv[1], key)))
         return ret;
+    pets_gen++;
     if (notes_petnames_set(&pets, key, name) != NOTES_OK)
         return EXIT_SYSTEM; /* the name passed the same rule above */
     if ((ret = pets_save(ctx)))

@@ -168,10 +168,23 @@ const char *cli_escn(const char *s, size_t n)
     static unsigned next;
     if (!s)
         return NULL;
-    struct sink k = {malloc(64), 0, 64, NULL};
+    /* Printable ASCII without a backslash, as most titles, names and
+     * items are, is shown as it is: copied, not walked code point by code
+     * point (a listing of every note escapes 100,000 strings). */
+    size_t plain = 0;
+    while (plain < n && s[plain] >= 0x20 && s[plain] < 0x7f && s[plain] != '\\')
+        plain++;
+    struct sink k = {malloc(plain == n ? n + 1 : 64), 0, plain == n ? n + 1 : 64,
+                     NULL};
     if (k.p)
         k.p[0] = 0;
-    escape(&k, (const uint8_t *)s, n, 0);
+    if (plain == n && k.p) {
+        memcpy(k.p, s, n);
+        k.p[n] = 0;
+        k.len = n;
+    } else {
+        escape(&k, (const uint8_t *)s, n, 0);
+    }
     unsigned i = next++ % CLI_ESC_SLOTS;
     free(slots[i]);
     slots[i] = k.p;

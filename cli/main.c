@@ -39,6 +39,8 @@ const struct cli_cmd cli_commands[] = {
      "  notes new \"Weekly sync #13\" --carry", CLI_NEEDS_REPLICA | CLI_NEEDS_KEY},
     {"list", cmd_list, "[--json]",
      "List notes: short id, title, datetime, authors; newest first.\n"
+     "Read from the notes index ($NOTES_HOME/index.sqlite, the search's), a\n"
+     "cache of the logs checked against them each time.\n"
      "  notes list", CLI_NEEDS_REPLICA},
     {"search", cmd_search, "QUERY... [--limit N] [--json]",
      "Search every note, best match first (BM25): each note's id, date and\n"
@@ -109,8 +111,9 @@ const struct cli_cmd cli_commands[] = {
     {"decisions", cmd_decisions, "[NOTE] [--open] [--owner WHO] [--json]",
      "Decisions and action items of a note, each with its owner, who recorded\n"
      "it (claimed name and key fingerprint) and whether the signatures behind\n"
-     "it verify. Without NOTE: the open action items of all notes. --open:\n"
-     "open action items only; --owner: those WHO owns (or everyone does).\n"
+     "it verify. Without NOTE: the open action items of all notes, read from\n"
+     "the notes index as `notes list`. --open: open action items only;\n"
+     "--owner: those WHO owns (or everyone does).\n"
      "  notes decisions weekly\n  notes decisions --owner RD",
      CLI_NEEDS_REPLICA},
     {"set", cmd_set, "NOTE FIELD[+|-] [VALUE...]",
@@ -959,6 +962,9 @@ static int print_man(void)
            "(otherwise asked on the terminal)\n"
            ".TP\n.B VISUAL, EDITOR\nthe editor of \\fBnotes edit\\fR\n"
            ".TP\n.B NO_COLOR\nno colour even on a terminal\n"
+           ".TP\n.B NOTES_NO_INDEX\nset (not to 0): \\fBnotes list\\fR and "
+           "\\fBnotes decisions\\fR open every log instead of reading the notes "
+           "index (the same output, slower)\n"
            ".SH EXIT STATUS\n0 success; 1 user error (bad arguments, unknown or "
            "ambiguous note, missing identity); 2 verification or data problem; "
            "3 system error (I/O, memory, lock).\n"

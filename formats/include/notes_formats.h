@@ -442,8 +442,8 @@ NOTES_API NOTES_NODISCARD int notes_fmt_remark_append(notes_doc *d,
  * truth: HOME/index.sqlite (SQLite with FTS5, docs/formats.md "Search").
  * Each note's entry records the note's version (change count and heads)
  * and a stamp of its log file (size, modification time, inode); a search
- * re-indexes the notes whose stamp moved and whose version differs, and
- * drops the notes that are gone. An index file that is missing, not
+ * re-indexes the notes whose stamp moved (opened and verified again, at
+ * whatever version), and drops the notes that are gone. An index file that is missing, not
  * SQLite, of another schema or damaged is removed and rebuilt from the
  * logs without a word.
  */
@@ -540,6 +540,89 @@ NOTES_API void notes_fmt_search_clear(notes_fmt_search_result *res);
 NOTES_API NOTES_NODISCARD int
 notes_fmt_search_json(const notes_fmt_search_result *res, const char *query,
                       char **out, size_t *n);
+
+/* ---- The notes index: list and open items without opening logs ------ */
+
+/*
+ * The same file keeps what `notes list` and `notes decisions` show of each
+ * note (docs/formats.md, "The notes index"): title, datetime, the time of
+ * the last change, the change count, the authors, and every decision and
+ * action item with who recorded and confirmed it. It is filled from the
+ * note as notes_doc_open verified it, at the version the entry records,
+ * and kept fresh the way the search is (notes_fmt_search_update): a note
+ * whose log moved is read again from its log, an index that cannot be
+ * used is rebuilt.
+ */
+
+/* What is shown of a device key in a note, as the note says it: the name
+ * its changes claim, the person it is linked to (notes_doc_person), and
+ * whether it signed two changes with one sequence number. Strings are
+ * borrowed (from the note, or from the notes_fmt_index they came in). */
+typedef struct notes_fmt_key_facts {
+    uint8_t key[32];
+    const char *claimed;     /* notes_doc_author_name, or NULL */
+    int linked;              /* linked to one person (not contested) */
+    uint8_t person[32];      /* that person's key, when linked */
+    const char *person_name; /* that person's name, when linked */
+    int revoked;             /* linked, and the device is revoked */
+    int contested;           /* not linked: claimed by two people */
+    int equivocated;         /* notes_doc_author_equivocated */
+} notes_fmt_key_facts;
+
+/* The facts of key pk in note d (d may be NULL: only the key). */
+NOTES_API void notes_fmt_key_facts_of(notes_doc *d, const uint8_t pk[32],
+                                      notes_fmt_key_facts *f);
+
+typedef struct notes_fmt_index_note {
+    uint8_t id[16];
+    const char *title, *datetime; /* NULL when the note has none */
+    uint64_t last_ms;  /* the time of its last change (notes_doc_change) */
+    size_t changes;    /* notes_doc_change_count */
+    int damaged;       /* notes_doc_damage said something when it was
+                        * indexed: open the note to say what */
+    notes_fmt_key_facts *authors; /* notes_fmt_authors' keys, in order */
+    size_t nauthors;
+    notes_fmt_key_facts *keys; /* authors, then any other key an item
+                                * names: look keys up here */
+    size_t nkeys;
+    /* With NOTES_FMT_INDEX_OPEN_ITEMS: the open action items, in text
+     * order (only the fields `notes decisions` shows are filled: kind,
+     * text, owner, owner_written, done, line, authors, verified,
+     * revocation, people[0], has_anchor, id, confirms (change_id, by,
+     * text, owner, state, counted, item_id), confirmed_by), and each one's
+     * number among all the note's items (1-based). */
+    notes_fmt_item *items;
+    size_t *numbers;
+    size_t nitems;
+    size_t text_line;                 /* notes_fmt_md_text_line */
+    const char *const *participants; /* with NOTES_FMT_INDEX_PARTICIPANTS:
+                                      * the note's, NULL-terminated (NULL
+                                      * for none) */
+} notes_fmt_index_note;
+
+typedef struct notes_fmt_index {
+    notes_fmt_index_note *notes; /* by id, as notes_replica_list */
+    size_t nnotes;
+    notes_fmt_search_stats stats; /* skipped: notes that could not be
+                                   * read (open them to say why) */
+    void *arena;                  /* private */
+} notes_fmt_index;
+
+enum notes_fmt_index_flags {
+    NOTES_FMT_INDEX_OPEN_ITEMS = 1 << 0,  /* fill items: open action items */
+    NOTES_FMT_INDEX_PARTICIPANTS = 1 << 1 /* fill participants */
+};
+
+/*
+ * Every note of the replica as the index holds it, after bringing the
+ * index up to date (notes_fmt_search_update). OUT *out: release with
+ * notes_fmt_index_clear (also after failure). Returns NOTES_OK or the
+ * errors of notes_fmt_search_update.
+ */
+NOTES_API NOTES_NODISCARD int notes_fmt_index_read(notes_replica *r,
+                                                   unsigned flags,
+                                                   notes_fmt_index *out);
+NOTES_API void notes_fmt_index_clear(notes_fmt_index *ix);
 
 /* ---- JSON ---------------------------------------------------------- */
 

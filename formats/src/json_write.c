@@ -1,6 +1,6 @@
 /*
  * json_write.c: note -> JSON, built with jansson (the only file that
- * includes <jansson.h> besides search.c). The shape ("notes.note/1") is documented in
+ * includes <jansson.h> besides search_json.c). The shape ("notes.note/1") is documented in
  * docs/formats.md; fields are only ever added to it.
  */
 #include <jansson.h>

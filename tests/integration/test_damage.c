@@ -31,6 +31,15 @@
 #include "tmpdir.h"
 
 /* ---- a whole-directory fingerprint: names, types, sizes, bytes ---- */
+/* Not the search and notes index (HOME/index.sqlite and SQLite's files
+ * beside it): a cache of the logs that `notes search`, `notes list` and
+ * `notes decisions` bring up to date as they read (docs/formats.md, "The
+ * notes index"); deleting it loses nothing. What a read-only command must
+ * leave alone is the replica: logs, states, keys, spaces. */
+static int is_index(const char *name)
+{
+    return strncmp(name, "index.sqlite", 12) == 0;
+}
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -45,7 +54,8 @@ static void snap_dir(crypto_generichash_state *h, const char *dir)
     size_t n = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+            is_index(e->d_name))
             continue;
         names = realloc(names, (n + 1) * sizeof(*names));
         names[n++] = strdup(e->d_name);

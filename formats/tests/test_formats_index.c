@@ -1,0 +1,170 @@
+/*
+ * test_formats_index.c: the notes index (notes_fmt_index_read) on a real
+ * replica made from the samples: what it holds matches the notes as
+ * notes_doc_open gives them, and records damaged inside an index that
+ * SQLite itself still reads (a blob cut, garbled, counts that lie, a row
+ * without its note, a note's row of open items gone) are caught and the index rebuilt from the logs, the
+ * same answers after.
+ */
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include "fmt_test.h"
+
+static char dir[64];
+static notes_replica *r;
+static size_t nopen_expected; /* open action items over both samples */
+
+static void import_sample(const char *name)
+{
+    const char *shared = getenv("NOTES_SHARED_DIR");
+    char path[512];
+    size_t n = 0;
+    snprintf(path, sizeof(path), "%s/samples/%s", shared ? shared : "../shared",
+             name);
+    char *md = slurp(path, &n);
+    assert_non_null(md);
+    notes_doc *d;
+    notes_fmt_diag diag;
+    assert_int_equal(notes_doc_create(r, &d), NOTES_OK);
+    assert_int_equal(notes_fmt_md_import(d, md, n, &diag), NOTES_OK);
+    assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
+    notes_fmt_outline o;
+    assert_int_equal(notes_fmt_outline_doc(d, &o), NOTES_OK);
+    for (size_t i = 0; i < o.nitems; i++)
+        nopen_expected += o.items[i].kind == NOTES_FMT_ITEM_TASK && !o.items[i].done;
+    notes_fmt_outline_clear(&o);
+    notes_doc_free(d);
+    free(md);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof(dir), "%s/fmtindexXXXXXX", tmp ? tmp : "/tmp");
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(notes_init(), NOTES_OK);
+    char home[128];
+    snprintf(home, sizeof(home), "%s/home", dir);
+    assert_int_equal(notes_replica_create(home, "Ana", NULL, &r), NOTES_OK);
+    assert_int_equal(notes_replica_unlock(r, NULL), NOTES_OK);
+    import_sample("community-2023-05-15.md");
+    import_sample("kraft-2022-04-06.md");
+    assert_true(nopen_expected > 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    notes_replica_free(r);
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    return 0;
+}
+
+/* The index read whole: each note as notes_doc_open has it. Returns the
+ * number of open items, and (when not NULL) a digest of what was read. */
+static size_t read_check(int *rebuilt, char *digest, size_t cap)
+{
+    notes_fmt_index ix;
+    assert_int_equal(notes_fmt_index_read(r, NOTES_FMT_INDEX_OPEN_ITEMS |
+                                                 NOTES_FMT_INDEX_PARTICIPANTS,
+                                          &ix),
+                     NOTES_OK);
+    assert_int_equal(ix.nnotes, 2);
+    size_t open = 0, at = 0;
+    for (size_t i = 0; i < ix.nnotes; i++) {
+        const notes_fmt_index_note *x = &ix.notes[i];
+        notes_doc *d;
+        assert_int_equal(notes_doc_open(r, x->id, &d), NOTES_OK);
+        const char *t = notes_doc_field(d, "title");
+        if (t || x->title)
+            assert_string_equal(t, x->title);
+        assert_int_equal(x->changes, notes_doc_change_count(d));
+        assert_int_equal(x->text_line, notes_fmt_md_text_line(d));
+        assert_int_equal(x->nauthors, 1);
+        assert_memory_equal(x->authors[0].key, notes_replica_public_key(r), 32);
+        assert_false(x->damaged);
+        assert_non_null(x->participants);
+        for (size_t k = 0; k < x->nitems; k++) {
+            const notes_fmt_item *it = &x->items[k];
+            assert_int_equal(it->kind, NOTES_FMT_ITEM_TASK);
+            assert_false(it->done);
+            assert_true(it->verified);
+            assert_int_equal(it->nauthors, 1);
+            assert_true(x->numbers[k] >= 1);
+            if (digest)
+                at += (size_t)snprintf(digest + at, cap - at, "%zu:%s:%s;",
+                                       x->numbers[k], it->owner ? it->owner : "-",
+                                       it->text);
+        }
+        open += x->nitems;
+        notes_doc_free(d);
+    }
+    if (rebuilt)
+        *rebuilt = ix.stats.rebuilt;
+    notes_fmt_index_clear(&ix);
+    return open;
+}
+
+/* Change the index behind the library's back. */
+static void tamper(const char *sql)
+{
+    char path[128];
+    sqlite3 *db;
+    snprintf(path, sizeof(path), "%s/home/index.sqlite", dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *err = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+        fail_msg("%s: %s", sql, err);
+    assert_true(sqlite3_changes(db) > 0);
+    sqlite3_close(db);
+}
+
+static void test_index_matches_notes(void **state)
+{
+    (void)state;
+    int rebuilt;
+    assert_int_equal(read_check(&rebuilt, NULL, 0), nopen_expected);
+    assert_int_equal(read_check(&rebuilt, NULL, 0), nopen_expected);
+    assert_false(rebuilt); /* the second read: as it was */
+}
+
+static void test_index_records_damaged(void **state)
+{
+    (void)state;
+    static char want[1 << 16], got[1 << 16];
+    assert_int_equal(read_check(NULL, want, sizeof(want)), nopen_expected);
+    static const char *const attacks[] = {
+        "UPDATE note SET keys = x'0102'",                        /* cut */
+        "UPDATE note SET keys = zeroblob(length(keys))",         /* strings not ended */
+        "UPDATE note SET nkeys = 1000000",                       /* a count that lies */
+        "UPDATE note SET nauthors = nkeys + 1",
+        "UPDATE open_item SET data = substr(data, 1, length(data) - 3)",
+        "UPDATE open_item SET data = randomblob(length(data))",
+        "UPDATE open_item SET data = x'00000000'",
+        "UPDATE open_item SET data = x''",                        /* emptied */
+        "UPDATE open_item SET data = data || x'01'",             /* trailing bytes */
+        "UPDATE open_item SET note = note + 1000",               /* no such note */
+        "DELETE FROM open_item WHERE rowid IN (SELECT rowid FROM open_item LIMIT 1)",
+    };
+    for (size_t i = 0; i < sizeof(attacks) / sizeof(attacks[0]); i++) {
+        int rebuilt = 0;
+        tamper(attacks[i]);
+        size_t n = read_check(&rebuilt, got, sizeof(got));
+        if (!rebuilt || n != nopen_expected || strcmp(want, got) != 0)
+            fail_msg("%s: rebuilt %d, %zu open items", attacks[i], rebuilt, n);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_index_matches_notes),
+        cmocka_unit_test(test_index_records_damaged),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
