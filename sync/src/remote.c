@@ -613,6 +613,38 @@ int notes_sync_remote_list(const char *home, notes_sync_remote **out,
     return NOTES_OK;
 }
 
+int notes_sync_remote_verify_files(const char *home, notes_file_fn fn,
+                                   void *arg)
+{
+    struct remote_config c;
+    struct stat st;
+    notes_file_status fs;
+    char msg[600];
+    char *path;
+    int rc;
+    if (!home)
+        return NOTES_EINVAL;
+    if (!(path = home_path(home, "remotes")))
+        return NOTES_ENOMEM;
+    if (lstat(path, &st) != 0) { /* no remote ever added */
+        free(path);
+        return NOTES_OK;
+    }
+    /* No lock: the file is replaced atomically, and verifying must not
+     * create remotes.lock. The remotes file always had its check line. */
+    rc = remote_config_load(home, &c);
+    remote_config_clear(&c);
+    snprintf(msg, sizeof(msg), "%s", rc ? notes_sync_last_detail() : "");
+    fs.path = path;
+    fs.code = rc;
+    fs.checked = rc == NOTES_OK;
+    fs.message = msg;
+    if (fn)
+        fn(&fs, arg);
+    free(path);
+    return rc;
+}
+
 int notes_sync_remote_get(const char *home, const char *name,
                           notes_sync_remote *out)
 {
