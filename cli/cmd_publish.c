@@ -172,7 +172,12 @@ static int write_if_changed(const char *path, const char *p, size_t n)
 {
     uint8_t *old = NULL;
     size_t nold = 0;
-    FILE *f = fopen(path, "rb");
+    struct stat lst;
+    /* A symbolic link there (from the repository) is replaced by the
+     * file, never followed: not even read. */
+    FILE *f = lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)
+                  ? NULL
+                  : fopen(path, "rb");
     if (f) {
         struct stat st;
         if (fstat(fileno(f), &st) == 0 && (size_t)st.st_size == n &&
@@ -268,7 +273,7 @@ static char **read_manifest(const char *dir, size_t *n)
         return NULL;
     sprintf(path, "%s/%s", dir, MANIFEST);
     struct stat st;
-    if (stat(path, &st) == 0 &&
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
         cli_read_input(path, 1u << 20, &text, &len) == 0) {
         for (char *p = text, *nl; *p; p = nl + 1) {
             if (!(nl = strchr(p, '\n')))
@@ -319,6 +324,39 @@ static int mkdirs(const char *path)
         *p = '/';
     }
     return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/*
+ * Whether --path stays inside the work tree: none of its folders that
+ * exist may be a symbolic link (or a file). The repository's content
+ * comes from whoever can push to it; `notes -> /home/you` checked out
+ * would have the files written, and the old ones removed, there.
+ */
+static int path_inside(const char *wt, const char *path, int url,
+                       const char *to)
+{
+    char buf[8192];
+    size_t base = (size_t)snprintf(buf, sizeof(buf), "%s/", wt);
+    struct stat st;
+    if (base >= sizeof(buf) || base + strlen(path) >= sizeof(buf))
+        return EXIT_USER;
+    memcpy(buf + base, path, strlen(path) + 1);
+    for (char *p = buf + base;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (lstat(buf, &st) == 0 && !S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "notes: '%s' in %s is %s, not a folder: refused "
+                            "(the files would be written wherever it "
+                            "points)\n", cli_esc(buf + base), cli_esc(to),
+                    S_ISLNK(st.st_mode) ? "a symbolic link" : "a file");
+            return url ? EXIT_SYSTEM : EXIT_USER;
+        }
+        if (c == '\0')
+            return 0;
+        *p = c;
+    }
 }
 
 /* The work tree for a URL: a clone under $NOTES_HOME/publish.d, on
@@ -618,6 +656,8 @@ int cmd_publish(int argc, char **argv, struct cli_ctx *ctx)
     if (ret)
         goto out;
     snprintf(dir, sizeof(dir), "%s/%s", wt, pathclean);
+    if ((ret = path_inside(wt, pathclean, url, to)))
+        goto out;
     if (mkdirs(dir) != 0) {
         fprintf(stderr, "notes: cannot create '%s': %s\n", cli_esc(dir),
                 strerror(errno));
