@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "remote_internal.h"
@@ -139,6 +140,85 @@ static int run_git(const char *tmpdir, const char *const *argv,
                    const void *in, size_t nin, size_t max_out, int anon,
                    int ssh_default, struct remote_git_result *res);
 
+/* Seconds one git command may take: NOTES_GIT_TIMEOUT, else 600; 0 none. */
+static unsigned long git_timeout(void)
+{
+    const char *e = getenv("NOTES_GIT_TIMEOUT");
+    char *end;
+    unsigned long v;
+    if (!e || !*e)
+        return 600;
+    v = strtoul(e, &end, 10);
+    return *end ? 600 : v;
+}
+
+static void nap_ms(long ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR)
+        ;
+}
+
+/* The command of a git argv ("fetch"), past its options. */
+static const char *git_verb(const char *const *argv)
+{
+    for (size_t i = 1; argv[i]; i++) {
+        if (!strcmp(argv[i], "-C") || !strcmp(argv[i], "-c")) {
+            if (!argv[++i])
+                break;
+        } else if (argv[i][0] != '-') {
+            return argv[i];
+        }
+    }
+    return "";
+}
+
+/*
+ * Wait for git, at most git_timeout() seconds: a host that accepts the
+ * connection and never answers (or an ssh left waiting) must not hold a
+ * sync, its lock and the daemon's next rounds for ever. Past the time git
+ * gets SIGTERM (it ends the ssh or helper it started), SIGKILL 2 s later,
+ * and is reaped either way: no zombie, and the sync fails with exit 3.
+ */
+static int wait_git(pid_t pid, const char *const *argv, int *status)
+{
+    unsigned long limit = git_timeout();
+    struct timespec t0, now;
+    long nap = 1;
+    int killed = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        pid_t w = waitpid(pid, status, limit ? WNOHANG : 0);
+        if (w == pid)
+            break;
+        if (w < 0 && errno != EINTR)
+            return NOTES_EIO;
+        if (w != 0)
+            continue;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double el = (double)(now.tv_sec - t0.tv_sec) +
+                    (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
+        if (!killed && el >= (double)limit) {
+            kill(pid, SIGTERM);
+            killed = 1;
+        } else if (killed == 1 && el >= (double)limit + 2) {
+            kill(pid, SIGKILL);
+            killed = 2;
+        }
+        nap_ms(nap);
+        if (nap < 50)
+            nap *= 2; /* short commands return within a few ms */
+    }
+    if (killed) {
+        notes_sync__detail("git %s did not finish in %lu s (the host "
+                           "accepts but does not answer?); stopped "
+                           "(NOTES_GIT_TIMEOUT sets the limit)",
+                           git_verb(argv), limit);
+        return NOTES_SYNC_EREMOTE;
+    }
+    return NOTES_OK;
+}
+
 /*
  * Whether the user named an ssh command of their own: GIT_SSH_COMMAND,
  * GIT_SSH, or core.sshCommand in git's configuration (~/.gitconfig, a
@@ -239,12 +319,8 @@ static int run_git(const char *tmpdir, const char *const *argv,
         execvpe(git, av, env);
         _exit(127);
     }
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            rc = NOTES_EIO;
-            goto out;
-        }
-    }
+    if ((rc = wait_git(pid, argv, &status)))
+        goto out;
     res->status = WIFEXITED(status) ? WEXITSTATUS(status)
                                     : 128 + WTERMSIG(status);
     if ((rc = slurp_fd(fout, max_out, &res->out, &res->nout)) ||

@@ -6,7 +6,8 @@
  * devices never online together converge; two pushes at once; a remote
  * that lies (a ref rewound, deleted, swapped, garbage, an old pack
  * replayed) is reported and nothing unverified stored; an unreachable or
- * refusing remote is a clear error that changes nothing; compaction
+ * refusing remote is a clear error that changes nothing, one that never
+ * answers is given up after NOTES_GIT_TIMEOUT; compaction
  * replaces only the device's own packs.
  */
 #include <errno.h>
@@ -572,6 +573,45 @@ static void test_git_daemon(void **state)
     sync_fails("a", 3, "cannot fetch from");
 }
 
+/* A host that accepts the connection and never answers: the sync stops
+ * after NOTES_GIT_TIMEOUT seconds with exit 3 (not for ever, holding the
+ * lock and the daemon's next rounds), nothing changed, no git left. */
+static void test_silent_host(void **state)
+{
+    (void)state;
+    char url[128];
+    struct sockaddr_in a;
+    socklen_t l = sizeof(a);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(lfd >= 0);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(lfd, 8), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &l), 0);
+    /* The kernel completes the handshake (backlog); nobody ever reads. */
+    device("a", "Ana", 1);
+    snprintf(url, sizeof(url), "git://127.0.0.1:%d/remote.git",
+             ntohs(a.sin_port));
+    add_remote("a", url);
+    setenv("NOTES_GIT_TIMEOUT", "2", 1);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    sync_fails("a", 3, "did not finish in 2 s");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    unsetenv("NOTES_GIT_TIMEOUT");
+    close(lfd);
+    /* Bounded (the limit, the grace, the checks): not a hang. */
+    assert_true(t1.tv_sec - t0.tv_sec < 120);
+    /* No git of that sync left running ("[1]" keeps the pattern from
+     * matching the shell that runs pgrep). */
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "pgrep -f '[1]27.0.0.1:%d/' >/dev/null",
+             ntohs(a.sin_port));
+    assert_int_not_equal(system(cmd), 0);
+}
+
 /* notes serve syncs its remotes every --remote-interval: B's change
  * reaches A with no notes sync; a remote that fails is logged and the
  * daemon goes on. */
@@ -645,6 +685,7 @@ int main(void)
         cmocka_unit_test(test_compaction),
         cmocka_unit_test(test_unreachable),
         cmocka_unit_test(test_git_daemon),
+        cmocka_unit_test(test_silent_host),
         cmocka_unit_test(test_serve_interval),
     };
     if (!getenv("NOTES_BIN")) {
