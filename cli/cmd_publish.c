@@ -381,9 +381,7 @@ static int url_worktree(struct cli_ctx *ctx, const char *url,
         fprintf(stderr, "notes: $NOTES_HOME is too long a path\n");
         return EXIT_USER;
     }
-    memcpy(wt, base, strlen(base));
-    wt[strlen(base)] = '/';
-    memcpy(wt + strlen(base) + 1, hex, 33);
+    snprintf(wt, cap, "%s/%s", base, hex);
     struct stat st;
     char gitdir[4200];
     snprintf(gitdir, sizeof(gitdir), "%s/.git", wt);
@@ -444,7 +442,7 @@ static int dir_worktree(const char *tmp, const char *dir, const char *branch,
         DIR *d = opendir(dir);
         struct dirent *e;
         while (d && (e = readdir(d)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
                 empty = 0;
         if (d)
             closedir(d);

@@ -130,7 +130,7 @@ static void human(uint64_t n, char *out, size_t len)
 {
     if (n < 1024)
         snprintf(out, len, "%llu B", (unsigned long long)n);
-    else if (n < 1024 * 1024)
+    else if (n < ((uint64_t)1 << 20))
         snprintf(out, len, "%.1f KiB", (double)n / 1024);
     else
         snprintf(out, len, "%.1f MiB", (double)n / (1024.0 * 1024));

@@ -31,7 +31,8 @@ static void kdf(const uint8_t secret[32], const char *label,
 {
     uint8_t in[64 + 32];
     size_t l = strlen(label);
-    memcpy(in, label, l);
+    for (size_t i = 0; i < l; i++) /* bytes, not a string: no NUL */
+        in[i] = (uint8_t)label[i];
     if (nextra)
         memcpy(in + l, extra, nextra);
     notes__hash(out, outlen, in, l + nextra, secret, 32);
@@ -70,6 +71,8 @@ size_t remote_padme(size_t n)
     while ((e >> (s + 1)) != 0)
         s++;
     s += 1; /* floor(log2 e) + 1 */
+    if (s >= e)
+        return n; /* not for n >= PACK_MIN; said for the analyzer */
     bits = e - s;
     size_t mask = ((size_t)1 << bits) - 1;
     return (n + mask) & ~mask;
@@ -188,8 +191,8 @@ int remote_pack_open(const struct remote_keys *k, const uint8_t *p, size_t n,
      * far less (signatures and ids do not compress): 81x for 1,000 near
      * copies of one sample note (tests/bench/run_remote.sh); the bound
      * leaves room for more alike notes. Under 1 MiB any ratio passes. */
-    if ((rc = notes__decompress(&plain, padded + 4, zlen, 1u << 30,
-                                PACK_EXPAND_MAX))) {
+    if (notes__decompress(&plain, padded + 4, zlen, 1u << 30,
+                          PACK_EXPAND_MAX) != NOTES_OK) {
         notes_sync__detail("does not decompress: %s", notes_last_detail());
         rc = NOTES_ECORRUPT;
         goto out;

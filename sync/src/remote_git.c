@@ -252,12 +252,14 @@ static int run_git(const char *tmpdir, const char *const *argv,
                    int ssh_default, struct remote_git_result *res)
 {
     int fin = -1, fout = -1, ferr = -1, status = 0, rc = NOTES_OK;
-    const char *git = getenv("NOTES_GIT") ? getenv("NOTES_GIT") : "git";
+    const char *git = getenv("NOTES_GIT");
     char **env = NULL, **av = NULL;
     size_t nav = 0;
     pid_t pid;
     memset(res, 0, sizeof(*res));
     res->status = -1;
+    if (!git || !*git)
+        git = "git";
     if ((fout = tmp_fd(tmpdir)) < 0 || (ferr = tmp_fd(tmpdir)) < 0) {
         notes_sync__detail("cannot create a temporary file in '%s': %s",
                            tmpdir, strerror(errno));
