@@ -477,6 +477,18 @@ static void test_unreachable(void **state)
     free(before);
     free(after);
     clirun_fails(RUN("a", "sync", "nosuch"), 1, "no remote called");
+    /* Argument injection: a URL that is an option is refused when added;
+     * a host that is one (ssh would run the command) is blocked by git,
+     * and nothing runs. */
+    clirun_fails(RUN("a", "remote", "add", "opt", "--upload-pack=touch"), 1,
+                 NULL);
+    clirun_ok(RUN("a", "remote", "add", "inj1",
+                  "ssh://-oProxyCommand=touch%20pwned1/x.git"), NULL);
+    clirun_ok(RUN("a", "remote", "add", "inj2",
+                  "x@-oProxyCommand=touch:x.git"), NULL);
+    clirun_fails(RUN("a", "sync", "inj1"), 3, "cannot fetch from");
+    clirun_fails(RUN("a", "sync", "inj2"), 3, "cannot fetch from");
+    sh("test ! -e pwned1 && test ! -e a/pwned1 && test ! -e x.git");
 }
 
 /* A free TCP port on 127.0.0.1 (bound and released). */
