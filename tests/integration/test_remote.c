@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <jansson.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -404,6 +405,44 @@ static void test_garbage(void **state)
     clirun_ok(RUN("a", "verify"), NULL);
 }
 
+/* A file name on the remote made to attack whoever reads the problems:
+ * an ESC sequence and a byte that is not UTF-8. The terminal gets it
+ * escaped; --json lists it as well (valid JSON), not one problem fewer
+ * than problem_count says. */
+static void test_hostile_names(void **state)
+{
+    (void)state;
+    two_devices();
+    sh("R='git --git-dir=remote.git'; "
+       "r=$(printf 'x' | $R hash-object -w --stdin); "
+       "t=$( { $R ls-tree %s; "
+       "printf '100644 blob %%s\t\033[2Jevil\377.pack\n' $r; } | $R mktree); "
+       "c=$($R commit-tree $t -p %s -m x); $R update-ref %s $c",
+       refB, refB, refB);
+    struct clirun_out r = RUN("a", "sync", "origin");
+    clirun_expect(r, 2, NULL, "evil");
+    assert_null(strchr(r.err, 0x1b));
+    assert_null(strchr(r.err, (char)0xff));
+    clirun_free(&r);
+    /* Said at every sync (the tree is read each time): --json now. */
+    r = RUN("a", "sync", "origin", "--json");
+    json_error_t e;
+    json_t *j = json_loads(r.out, 0, &e);
+    if (!j)
+        print_message("status %d\n%s\n%s\n", r.status, r.out, r.err);
+    assert_non_null(j);
+    json_t *probs = json_object_get(j, "problems");
+    assert_int_equal(json_array_size(probs),
+                     json_integer_value(json_object_get(j, "problem_count")));
+    int named = 0;
+    for (size_t i = 0; i < json_array_size(probs); i++)
+        named |= strstr(json_string_value(json_array_get(probs, i)),
+                        "evil") != NULL;
+    assert_true(named);
+    json_decref(j);
+    clirun_free(&r);
+}
+
 /* B compacts; an old pack of B's is put back beside the new one: A, who
  * read it before and has seen the compaction since (nothing new comes
  * with the replay), and C, who never read it, both say so. */
@@ -693,6 +732,7 @@ int main(void)
         cmocka_unit_test(test_deleted),
         cmocka_unit_test(test_swapped),
         cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_hostile_names),
         cmocka_unit_test(test_replayed),
         cmocka_unit_test(test_compaction),
         cmocka_unit_test(test_unreachable),
