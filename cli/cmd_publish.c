@@ -172,7 +172,12 @@ static int write_if_changed(const char *path, const char *p, size_t n)
 {
     uint8_t *old = NULL;
     size_t nold = 0;
-    FILE *f = fopen(path, "rb");
+    struct stat lst;
+    /* A symbolic link there (from the repository) is replaced by the
+     * file, never followed: not even read. */
+    FILE *f = lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)
+                  ? NULL
+                  : fopen(path, "rb");
     if (f) {
         struct stat st;
         if (fstat(fileno(f), &st) == 0 && (size_t)st.st_size == n &&
@@ -268,7 +273,7 @@ static char **read_manifest(const char *dir, size_t *n)
         return NULL;
     sprintf(path, "%s/%s", dir, MANIFEST);
     struct stat st;
-    if (stat(path, &st) == 0 &&
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
         cli_read_input(path, 1u << 20, &text, &len) == 0) {
         for (char *p = text, *nl; *p; p = nl + 1) {
             if (!(nl = strchr(p, '\n')))
@@ -321,6 +326,39 @@ static int mkdirs(const char *path)
     return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+/*
+ * Whether --path stays inside the work tree: none of its folders that
+ * exist may be a symbolic link (or a file). The repository's content
+ * comes from whoever can push to it; `notes -> /home/you` checked out
+ * would have the files written, and the old ones removed, there.
+ */
+static int path_inside(const char *wt, const char *path, int url,
+                       const char *to)
+{
+    char buf[8192];
+    size_t base = (size_t)snprintf(buf, sizeof(buf), "%s/", wt);
+    struct stat st;
+    if (base >= sizeof(buf) || base + strlen(path) >= sizeof(buf))
+        return EXIT_USER;
+    memcpy(buf + base, path, strlen(path) + 1);
+    for (char *p = buf + base;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (lstat(buf, &st) == 0 && !S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "notes: '%s' in %s is %s, not a folder: refused "
+                            "(the files would be written wherever it "
+                            "points)\n", cli_esc(buf + base), cli_esc(to),
+                    S_ISLNK(st.st_mode) ? "a symbolic link" : "a file");
+            return url ? EXIT_SYSTEM : EXIT_USER;
+        }
+        if (c == '\0')
+            return 0;
+        *p = c;
+    }
+}
+
 /* The work tree for a URL: a clone under $NOTES_HOME/publish.d, on
  * branch B as the remote has it (or a new, empty branch). */
 static int url_worktree(struct cli_ctx *ctx, const char *url,
@@ -343,9 +381,7 @@ static int url_worktree(struct cli_ctx *ctx, const char *url,
         fprintf(stderr, "notes: $NOTES_HOME is too long a path\n");
         return EXIT_USER;
     }
-    memcpy(wt, base, strlen(base));
-    wt[strlen(base)] = '/';
-    memcpy(wt + strlen(base) + 1, hex, 33);
+    snprintf(wt, cap, "%s/%s", base, hex);
     struct stat st;
     char gitdir[4200];
     snprintf(gitdir, sizeof(gitdir), "%s/.git", wt);
@@ -406,7 +442,7 @@ static int dir_worktree(const char *tmp, const char *dir, const char *branch,
         DIR *d = opendir(dir);
         struct dirent *e;
         while (d && (e = readdir(d)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
                 empty = 0;
         if (d)
             closedir(d);
@@ -618,6 +654,8 @@ int cmd_publish(int argc, char **argv, struct cli_ctx *ctx)
     if (ret)
         goto out;
     snprintf(dir, sizeof(dir), "%s/%s", wt, pathclean);
+    if ((ret = path_inside(wt, pathclean, url, to)))
+        goto out;
     if (mkdirs(dir) != 0) {
         fprintf(stderr, "notes: cannot create '%s': %s\n", cli_esc(dir),
                 strerror(errno));

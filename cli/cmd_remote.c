@@ -130,7 +130,7 @@ static void human(uint64_t n, char *out, size_t len)
 {
     if (n < 1024)
         snprintf(out, len, "%llu B", (unsigned long long)n);
-    else if (n < 1024 * 1024)
+    else if (n < ((uint64_t)1 << 20))
         snprintf(out, len, "%.1f KiB", (double)n / 1024);
     else
         snprintf(out, len, "%.1f MiB", (double)n / (1024.0 * 1024));
@@ -183,8 +183,14 @@ int cli_sync_remote(struct cli_ctx *ctx, const char *name, int compact,
     if (ctx->json) {
         json_t *probs = json_array();
         for (size_t i = 0;
-             i < rep.nproblems && i < NOTES_SYNC_REMOTE_PROBLEMS_MAX; i++)
-            json_array_append_new(probs, json_string(rep.problems[i]));
+             i < rep.nproblems && i < NOTES_SYNC_REMOTE_PROBLEMS_MAX; i++) {
+            /* A problem quotes what the remote holds (a file name), which
+             * need not be UTF-8: json_string refuses that, and the
+             * problem would be missing. Escaped as on the terminal. */
+            json_t *t = json_string(rep.problems[i]);
+            json_array_append_new(probs,
+                                  t ? t : json_string(cli_esc(rep.problems[i])));
+        }
         json_t *j = json_pack(
             "{s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
             "s:b, s:I, s:o}",

@@ -795,7 +795,7 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
         return cli_usage("serve");
     if (remote_s && strcmp(remote_s, "0") == 0)
         remote_interval = 0;
-    else if (remote_s && parse_uint(remote_s, 86400 * 7, &remote_interval))
+    else if (remote_s && parse_uint(remote_s, 86400ul * 7, &remote_interval))
         return cli_usage("serve");
     sessions = (unsigned)nsessions;
     if ((ret = refuse_second_daemon(ctx)))

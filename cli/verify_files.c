@@ -1,7 +1,8 @@
 /*
  * verify_files.c: the part of `notes verify` that checks the files the
  * replica trusts beside the note logs: identity, identity.pub, person,
- * certs, trust and spaces/ (their check lines and content, issue 15).
+ * certs, trust, spaces/ (their check lines and content, issue 15) and
+ * remotes (the git remotes, docs/remote.md).
  * A damaged file is named with what is wrong (exit 2); a sound file an
  * older version wrote, without a check line, gets a remark. Nothing is
  * rewritten: verifying only reads.
@@ -60,6 +61,13 @@ size_t cli_verify_files(struct cli_ctx *ctx, struct json_t **files)
     rc = notes_sync_space_verify_files(ctx->home, on_file, &fs);
     if (rc && fs.bad == before) {
         fprintf(stderr, "notes: cannot check the space files: %s\n",
+                notes_sync_last_detail());
+        fs.bad++;
+    }
+    before = fs.bad;
+    rc = notes_sync_remote_verify_files(ctx->home, on_file, &fs);
+    if (rc && fs.bad == before) {
+        fprintf(stderr, "notes: cannot check the remotes file: %s\n",
                 notes_sync_last_detail());
         fs.bad++;
     }

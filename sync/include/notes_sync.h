@@ -693,6 +693,11 @@ NOTES_API NOTES_NODISCARD int notes_sync_remote_remove(const char *home,
 NOTES_API NOTES_NODISCARD int notes_sync_remote_list(const char *home,
                                                      notes_sync_remote **out,
                                                      size_t *n);
+/* Check $NOTES_HOME/remotes, if there is one: its check line and every
+ * line (notes verify, like notes_sync_space_verify_files: fn once for the
+ * file). Reads only. NOTES_OK when it is sound or absent, else its code. */
+NOTES_API int notes_sync_remote_verify_files(const char *home,
+                                             notes_file_fn fn, void *arg);
 /* One remote by name: NOTES_ENOTFOUND if none. */
 NOTES_API NOTES_NODISCARD int notes_sync_remote_get(const char *home,
                                                     const char *name,

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "remote_internal.h"
@@ -77,8 +78,10 @@ static void free_env(char **env)
  *   helpers do not have is an error, said as such. The user's own
  *   configuration (ssh agent, credential helpers, ~/.ssh/config) applies.
  * - The commits say nothing of who made them or when (docs/remote.md).
+ * - ssh_default: set GIT_SSH_COMMAND to ssh in batch mode (the user named
+ *   no ssh command of their own; see user_ssh_command).
  */
-static char **git_env(int anon)
+static char **git_env(int anon, int ssh_default)
 {
     static const char *const set_anon[] = {
         "GIT_TERMINAL_PROMPT=0",
@@ -94,7 +97,6 @@ static char **git_env(int anon)
     static const char *const set_user[] = {"GIT_TERMINAL_PROMPT=0", "LC_ALL=C",
                                            NULL};
     const char *const *set = anon ? set_anon : set_user;
-    const char *ssh = getenv("GIT_SSH_COMMAND");
     size_t n = 0, k = 0;
     char **env;
     while (environ && environ[n])
@@ -108,22 +110,17 @@ static char **git_env(int anon)
             if (strncmp(environ[i], set[j], l) == 0)
                 skip = 1;
         }
-        if (!skip && strncmp(environ[i], "GIT_SSH_COMMAND=", 16) != 0 &&
-            !(env[k++] = strdup(environ[i])))
+        if (!skip && !(env[k++] = strdup(environ[i])))
             goto fail;
     }
     for (size_t j = 0; set[j]; j++)
         if (!(env[k++] = strdup(set[j])))
             goto fail;
     /* ssh must not ask for a password either (BatchMode), unless the user
-     * chose their own ssh command. */
-    {
-        char line[1024];
-        snprintf(line, sizeof(line), "GIT_SSH_COMMAND=%s",
-                 ssh ? ssh : "ssh -o BatchMode=yes");
-        if (!(env[k++] = strdup(line)))
-            goto fail;
-    }
+     * chose their own ssh command (then theirs, untouched). */
+    if (ssh_default &&
+        !(env[k++] = strdup("GIT_SSH_COMMAND=ssh -o BatchMode=yes")))
+        goto fail;
     return env;
 fail:
     free_env(env);
@@ -141,15 +138,128 @@ void remote_git_result_free(struct remote_git_result *g)
 
 static int run_git(const char *tmpdir, const char *const *argv,
                    const void *in, size_t nin, size_t max_out, int anon,
-                   struct remote_git_result *res)
+                   int ssh_default, struct remote_git_result *res);
+
+/* Seconds one git command may take: NOTES_GIT_TIMEOUT, else 600; 0 none. */
+static unsigned long git_timeout(void)
+{
+    const char *e = getenv("NOTES_GIT_TIMEOUT");
+    char *end;
+    unsigned long v;
+    if (!e || !*e)
+        return 600;
+    v = strtoul(e, &end, 10);
+    return *end ? 600 : v;
+}
+
+static void nap_ms(long ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR)
+        ;
+}
+
+/* The command of a git argv ("fetch"), past its options. */
+static const char *git_verb(const char *const *argv)
+{
+    for (size_t i = 1; argv[i]; i++) {
+        if (!strcmp(argv[i], "-C") || !strcmp(argv[i], "-c")) {
+            if (!argv[++i])
+                break;
+        } else if (argv[i][0] != '-') {
+            return argv[i];
+        }
+    }
+    return "";
+}
+
+/*
+ * Wait for git, at most git_timeout() seconds: a host that accepts the
+ * connection and never answers (or an ssh left waiting) must not hold a
+ * sync, its lock and the daemon's next rounds for ever. Past the time git
+ * gets SIGTERM (it ends the ssh or helper it started), SIGKILL 2 s later,
+ * and is reaped either way: no zombie, and the sync fails with exit 3.
+ */
+static int wait_git(pid_t pid, const char *const *argv, int *status)
+{
+    unsigned long limit = git_timeout();
+    struct timespec t0, now;
+    long nap = 1;
+    int killed = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        pid_t w = waitpid(pid, status, limit ? WNOHANG : 0);
+        if (w == pid)
+            break;
+        if (w < 0 && errno != EINTR)
+            return NOTES_EIO;
+        if (w != 0)
+            continue;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double el = (double)(now.tv_sec - t0.tv_sec) +
+                    (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
+        if (!killed && el >= (double)limit) {
+            kill(pid, SIGTERM);
+            killed = 1;
+        } else if (killed == 1 && el >= (double)limit + 2) {
+            kill(pid, SIGKILL);
+            killed = 2;
+        }
+        nap_ms(nap);
+        if (nap < 50)
+            nap *= 2; /* short commands return within a few ms */
+    }
+    if (killed) {
+        notes_sync__detail("git %s did not finish in %lu s (the host "
+                           "accepts but does not answer?); stopped "
+                           "(NOTES_GIT_TIMEOUT sets the limit)",
+                           git_verb(argv), limit);
+        return NOTES_SYNC_EREMOTE;
+    }
+    return NOTES_OK;
+}
+
+/*
+ * Whether the user named an ssh command of their own: GIT_SSH_COMMAND,
+ * GIT_SSH, or core.sshCommand in git's configuration (~/.gitconfig, a
+ * key or port per host, as `git push` in a terminal uses). git takes
+ * GIT_SSH_COMMAND before the other two, so setting it here would throw
+ * theirs away: it is set (to ssh in batch mode) only when there is none.
+ * The configuration is asked once per process.
+ */
+static int user_ssh_command(const char *tmpdir)
+{
+    static int known = -1;
+    const char *e1 = getenv("GIT_SSH_COMMAND"), *e2 = getenv("GIT_SSH");
+    if ((e1 && *e1) || (e2 && *e2))
+        return 1;
+    if (known < 0) {
+        /* In tmpdir (ours), not wherever notes runs: no other
+         * repository's configuration counts. */
+        const char *argv[] = {"git", "-C", tmpdir, "config", "--get",
+                              "core.sshCommand", NULL};
+        struct remote_git_result g;
+        if (run_git(tmpdir, argv, NULL, 0, 1u << 16, 0, 0, &g) != NOTES_OK)
+            return 0; /* not cached: git may be missing, said later */
+        known = g.status == 0 && g.out && g.out[strspn(g.out, " \t\n")];
+        remote_git_result_free(&g);
+    }
+    return known;
+}
+
+static int run_git(const char *tmpdir, const char *const *argv,
+                   const void *in, size_t nin, size_t max_out, int anon,
+                   int ssh_default, struct remote_git_result *res)
 {
     int fin = -1, fout = -1, ferr = -1, status = 0, rc = NOTES_OK;
-    const char *git = getenv("NOTES_GIT") ? getenv("NOTES_GIT") : "git";
+    const char *git = getenv("NOTES_GIT");
     char **env = NULL, **av = NULL;
     size_t nav = 0;
     pid_t pid;
     memset(res, 0, sizeof(*res));
     res->status = -1;
+    if (!git || !*git)
+        git = "git";
     if ((fout = tmp_fd(tmpdir)) < 0 || (ferr = tmp_fd(tmpdir)) < 0) {
         notes_sync__detail("cannot create a temporary file in '%s': %s",
                            tmpdir, strerror(errno));
@@ -193,7 +303,7 @@ static int run_git(const char *tmpdir, const char *const *argv,
             rc = NOTES_ENOMEM;
             goto out;
         }
-    if (!(env = git_env(anon))) {
+    if (!(env = git_env(anon, ssh_default))) {
         rc = NOTES_ENOMEM;
         goto out;
     }
@@ -211,12 +321,8 @@ static int run_git(const char *tmpdir, const char *const *argv,
         execvpe(git, av, env);
         _exit(127);
     }
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            rc = NOTES_EIO;
-            goto out;
-        }
-    }
+    if ((rc = wait_git(pid, argv, &status)))
+        goto out;
     res->status = WIFEXITED(status) ? WEXITSTATUS(status)
                                     : 128 + WTERMSIG(status);
     if ((rc = slurp_fd(fout, max_out, &res->out, &res->nout)) ||
@@ -240,7 +346,8 @@ out:
     return rc;
 }
 
-/* The last non-empty line of git's stderr, without "fatal: " / "error: ". */
+/* The last non-empty line of git's stderr, without "fatal: " / "error: "
+ * (with the transport's reason when git only says it could not read). */
 const char *remote_git_why(const struct remote_git_result *g, char *buf,
                            size_t cap)
 {
@@ -265,6 +372,29 @@ const char *remote_git_why(const struct remote_git_result *g, char *buf,
     if (bl >= 7 && strncmp(best, "fatal: ", 7) == 0) {
         best += 7;
         bl -= 7;
+        /* "Could not read from remote repository." is all git says when
+         * its transport (ssh) failed; the reason is the line ssh (or the
+         * host) printed just before it: "Permission denied (publickey).",
+         * "Connection refused", "Host key verification failed.". */
+        const char *cr = "Could not read from remote repository";
+        if (f > s && f[-1] == '\n' && bl >= strlen(cr) &&
+            strncmp(best, cr, strlen(cr)) == 0) {
+            const char *end = f - 1, *b; /* the '\n' before "fatal:" */
+            while (end > s && (end[-1] == '\n' || end[-1] == '\r'))
+                end--;
+            for (b = end; b > s && b[-1] != '\n'; b--)
+                ;
+            if (end > b && strncmp(b, "hint:", 5) != 0) {
+                size_t pl = (size_t)(end - b);
+                if (strncmp(b, "error: ", 7) == 0 && pl > 7) {
+                    b += 7;
+                    pl -= 7;
+                }
+                snprintf(buf, cap, "%s: %.*s", cr,
+                         (int)(pl > 300 ? 300 : pl), b);
+                goto printable;
+            }
+        }
     } else if (bl >= 7 && strncmp(best, "error: ", 7) == 0) {
         best += 7;
         bl -= 7;
@@ -274,6 +404,7 @@ const char *remote_git_why(const struct remote_git_result *g, char *buf,
         return buf;
     }
     snprintf(buf, cap, "%.*s", (int)(bl > 400 ? 400 : bl), best);
+printable:
     /* Keep only printable bytes: git may echo what a remote said. */
     for (char *p = buf; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
@@ -284,7 +415,8 @@ const char *remote_git_why(const struct remote_git_result *g, char *buf,
 int remote_git(const char *tmpdir, const char *const *argv, const void *in,
                size_t nin, size_t max_out, struct remote_git_result *res)
 {
-    return run_git(tmpdir, argv, in, nin, max_out, 1, res);
+    return run_git(tmpdir, argv, in, nin, max_out, 1,
+                   !user_ssh_command(tmpdir), res);
 }
 
 int notes_sync_git(const char *tmpdir, const char *const *argv, const void *in,
@@ -297,7 +429,8 @@ int notes_sync_git(const char *tmpdir, const char *const *argv, const void *in,
     memset(res, 0, sizeof(*res));
     if (!tmpdir || !argv || !argv[0])
         return NOTES_EINVAL;
-    rc = run_git(tmpdir, argv, in, nin, 256u << 20, 0, &g);
+    rc = run_git(tmpdir, argv, in, nin, 256u << 20, 0,
+                 !user_ssh_command(tmpdir), &g);
     if (rc)
         return rc;
     res->status = g.status;

@@ -28,8 +28,8 @@ const char *remote_git_why(const struct remote_git_result *g, char *buf,
                            size_t cap);
 
 /* ---- keys, tags and packs (remote.c) ---- */
-#define REMOTE_TAG_LEN 16           /* bytes; 32 hex digits in a ref name */
-#define REMOTE_PACK_NAME_LEN 16     /* random bytes; hex + ".pack" */
+#define REMOTE_TAG_LEN ((size_t)16) /* bytes; 32 hex digits in a ref name */
+#define REMOTE_PACK_NAME_LEN ((size_t)16) /* random bytes; hex + ".pack" */
 #define REMOTE_PACK_MAX (256u << 20) /* bytes of one encrypted pack */
 #define REMOTE_PACKS_MAX 4096       /* packs in one device ref */
 #define REMOTE_OID_MAX 64           /* hex digits (SHA-256 repositories) */

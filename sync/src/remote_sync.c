@@ -540,7 +540,7 @@ static int examine_device(struct ctx *c, struct device *d,
             char h[2 * REMOTE_PACK_NAME_LEN + 6];
             int here = 0;
             notes__hex(h, top->names[k], REMOTE_PACK_NAME_LEN);
-            strcat(h, ".pack");
+            memcpy(h + 2 * REMOTE_PACK_NAME_LEN, ".pack", 6);
             for (size_t i = 0; i < d->nents; i++)
                 here |= strcmp(d->ents[i].name, h) == 0;
             if (!here)
@@ -764,15 +764,17 @@ static int build_entries(struct ctx *c, int full, struct remote_entry **out,
                                                                   (*ids)[i]);
             struct extra *x = extra_get(c, (*ids)[i], 0);
             size_t a = sn ? sn->n : 0, b = x ? x->n : 0;
-            if (a + b && !(have = malloc((a + b) * 32))) {
-                notes_doc_free(d);
-                rc = NOTES_ENOMEM;
-                goto fail;
+            if (a + b) {
+                if (!(have = malloc((a + b) * 32))) {
+                    notes_doc_free(d);
+                    rc = NOTES_ENOMEM;
+                    goto fail;
+                }
+                if (sn && a)
+                    memcpy(have, sn->heads, a * 32);
+                if (x && b)
+                    memcpy(have + a, x->ids, b * 32);
             }
-            if (a)
-                memcpy(have, sn->heads, a * 32);
-            if (b)
-                memcpy(have + a, x->ids, b * 32);
             nh = a + b;
         }
         uint8_t *bytes = NULL;

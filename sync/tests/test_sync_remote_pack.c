@@ -2,7 +2,8 @@
  * test_sync_remote_pack.c: the sealed packs of git remotes (remote.c,
  * docs/remote.md): a round trip keeps device, number, names and bundles;
  * every flipped byte, a truncation, another space's key and an empty file
- * are refused; Padmé sizes; tags keyed by the secret; the remotes file
+ * are refused; a pack that would expand a thousandfold is refused;
+ * Padmé sizes; tags keyed by the secret; the remotes file
  * round trip and its damage caught.
  */
 #include <setjmp.h>
@@ -85,6 +86,38 @@ static void test_round_trip(void **state)
     free(sealed);
 }
 
+/* A pack whose few KiB of zstd expand to 32 MiB (a member with the secret
+ * can seal anything): refused before the memory is spent (a pack may
+ * expand at most 1024 times). */
+static void test_decompression_bomb(void **state)
+{
+    (void)state;
+    struct remote_keys k;
+    uint8_t secret[32], dev[32], name[1][REMOTE_PACK_NAME_LEN];
+    struct remote_entry e;
+    uint8_t *sealed;
+    size_t n, big = 32u << 20;
+    struct remote_pack p;
+    keys(7, &k, secret);
+    memset(dev, 9, sizeof(dev));
+    memset(name, 1, sizeof(name));
+    memset(&e, 0, sizeof(e));
+    memset(e.id, 1, 16);
+    e.bundle = calloc(big, 1);
+    assert_non_null(e.bundle);
+    e.n = big;
+    assert_int_equal(remote_pack_seal(&k, dev, 1,
+                                      (const uint8_t(*)[REMOTE_PACK_NAME_LEN])name,
+                                      1, &e, 1, &sealed, &n),
+                     NOTES_OK);
+    free(e.bundle);
+    assert_true(n < big / 1024);
+    assert_int_equal(remote_pack_open(&k, sealed, n, &p), NOTES_ECORRUPT);
+    assert_non_null(strstr(notes_sync_last_detail(), "does not decompress"));
+    assert_int_equal(p.nentries, 0);
+    free(sealed);
+}
+
 static void test_padme_and_tags(void **state)
 {
     (void)state;
@@ -140,6 +173,16 @@ static void test_remotes_file(void **state)
                      NOTES_EINVAL);
     assert_int_equal(notes_sync_remote_add(home, "b", "--upload-pack=x",
                                            "team"), NOTES_EINVAL);
+    /* Names that would be paths or lines; URLs git would take as options. */
+    const char *badnames[] = {"a/b", "..", ".", "-x", "a\nb", "a b", "_x",
+                              "abcdefghijklmnopqrstuvwxyz0123456"};
+    for (size_t i = 0; i < sizeof(badnames) / sizeof(*badnames); i++)
+        assert_int_equal(notes_sync_remote_add(home, badnames[i], "x", "team"),
+                         NOTES_EINVAL);
+    const char *badurls[] = {"-oProxyCommand=x", "a\nb", "x\ty", "", "\x7f"};
+    for (size_t i = 0; i < sizeof(badurls) / sizeof(*badurls); i++)
+        assert_int_equal(notes_sync_remote_add(home, "b", badurls[i], "team"),
+                         NOTES_EINVAL);
     assert_int_equal(notes_sync_remote_add(home, "b", "x", "nospace"),
                      NOTES_ENOTFOUND);
     assert_int_equal(notes_sync_remote_add(home, "backup",
@@ -166,6 +209,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_decompression_bomb),
         cmocka_unit_test(test_padme_and_tags),
         cmocka_unit_test(test_remotes_file),
     };

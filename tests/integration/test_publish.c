@@ -5,7 +5,8 @@
  * every published file verifies with `notes verify` in a fresh clone, one
  * changed byte is reported with its line, the index lists decisions and
  * owners, publishing again commits nothing, an edit changes only its note's
- * files, and bad targets are clear errors.
+ * files, and bad targets are clear errors; a hostile repository (its
+ * notes/ folder a symbolic link out of it) writes nothing outside.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -214,11 +215,53 @@ static void test_publish_folder(void **state)
                      "file:///nonexistent/pub.git"), 3, "cannot clone");
 }
 
+/* A repository whose content is hostile (anyone who can push to it):
+ * `notes` a symbolic link to a folder outside, `index.md` one to a file
+ * outside. Nothing outside is written or removed; publish refuses the
+ * linked folder (exit 3), and replaces a linked file by the file. */
+static void test_publish_hostile_repo(void **state)
+{
+    (void)state;
+    sh("rm -rf h hostile.git seed outside && mkdir outside && "
+       "echo mine > outside/keep.txt && echo secret > outside/target && "
+       "printf 'keep.txt\\n' > outside/.notes-publish");
+    clirun_ok(RUN("h", "init", "--name", "Hal"), NULL);
+    clirun_ok(RUN("h", "space", "create", "team"), NULL);
+    char *id = clirun_first_line(RUN("h", "new", "Board meeting"));
+    clirun_ok(RUN("h", "space", "add", "team", id), NULL);
+    free(id);
+    sh("git init -q --bare hostile.git && git init -q -b main seed && "
+       "ln -s '%s/outside' seed/notes && mkdir seed/minutes && "
+       "ln -s '%s/outside/target' seed/minutes/index.md && "
+       "git -C seed add -A && "
+       "git -C seed -c user.name=x -c user.email=x@x commit -qm hostile && "
+       "git -C seed push -q ../hostile.git main", work, work);
+    char url[1024];
+    snprintf(url, sizeof(url), "file://%s/hostile.git", work);
+    const char *before = sh("git --git-dir=hostile.git rev-parse main");
+    char head[64];
+    snprintf(head, sizeof(head), "%s", before);
+    clirun_fails(RUN("h", "publish", "team", "--to", url), 3,
+                 "is a symbolic link");
+    assert_string_equal(sh("ls -A outside | tr '\\n' ' '"),
+                        ".notes-publish keep.txt target ");
+    assert_string_equal(sh("cat outside/keep.txt outside/target"),
+                        "mine\nsecret\n");
+    assert_string_equal(sh("git --git-dir=hostile.git rev-parse main"), head);
+    /* --path minutes/: index.md there is a link; the file replaces it. */
+    clirun_ok(RUN("h", "publish", "team", "--to", url, "--path", "minutes"),
+              "Published 1 meeting");
+    assert_string_equal(sh("cat outside/target"), "secret\n");
+    sh("rm -rf clone && git clone -q -b main hostile.git clone && "
+       "test -f clone/minutes/index.md && test ! -L clone/minutes/index.md");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_publish_url),
         cmocka_unit_test(test_publish_folder),
+        cmocka_unit_test(test_publish_hostile_repo),
     };
     if (!getenv("NOTES_BIN")) {
         fprintf(stderr, "NOTES_BIN is not set\n");

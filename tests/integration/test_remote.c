@@ -6,7 +6,8 @@
  * devices never online together converge; two pushes at once; a remote
  * that lies (a ref rewound, deleted, swapped, garbage, an old pack
  * replayed) is reported and nothing unverified stored; an unreachable or
- * refusing remote is a clear error that changes nothing; compaction
+ * refusing remote is a clear error that changes nothing, one that never
+ * answers is given up after NOTES_GIT_TIMEOUT; compaction
  * replaces only the device's own packs.
  */
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <jansson.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -403,6 +405,44 @@ static void test_garbage(void **state)
     clirun_ok(RUN("a", "verify"), NULL);
 }
 
+/* A file name on the remote made to attack whoever reads the problems:
+ * an ESC sequence and a byte that is not UTF-8. The terminal gets it
+ * escaped; --json lists it as well (valid JSON), not one problem fewer
+ * than problem_count says. */
+static void test_hostile_names(void **state)
+{
+    (void)state;
+    two_devices();
+    sh("R='git --git-dir=remote.git'; "
+       "r=$(printf 'x' | $R hash-object -w --stdin); "
+       "t=$( { $R ls-tree %s; "
+       "printf '100644 blob %%s\t\033[2Jevil\377.pack\n' $r; } | $R mktree); "
+       "c=$($R commit-tree $t -p %s -m x); $R update-ref %s $c",
+       refB, refB, refB);
+    struct clirun_out r = RUN("a", "sync", "origin");
+    clirun_expect(r, 2, NULL, "evil");
+    assert_null(strchr(r.err, 0x1b));
+    assert_null(memchr(r.err, 0xff, strlen(r.err)));
+    clirun_free(&r);
+    /* Said at every sync (the tree is read each time): --json now. */
+    r = RUN("a", "sync", "origin", "--json");
+    json_error_t e;
+    json_t *j = json_loads(r.out, 0, &e);
+    if (!j)
+        print_message("status %d\n%s\n%s\n", r.status, r.out, r.err);
+    assert_non_null(j);
+    json_t *probs = json_object_get(j, "problems");
+    assert_int_equal(json_array_size(probs),
+                     json_integer_value(json_object_get(j, "problem_count")));
+    int named = 0;
+    for (size_t i = 0; i < json_array_size(probs); i++)
+        named |= strstr(json_string_value(json_array_get(probs, i)),
+                        "evil") != NULL;
+    assert_true(named);
+    json_decref(j);
+    clirun_free(&r);
+}
+
 /* B compacts; an old pack of B's is put back beside the new one: A, who
  * read it before and has seen the compaction since (nothing new comes
  * with the replay), and C, who never read it, both say so. */
@@ -476,6 +516,18 @@ static void test_unreachable(void **state)
     free(before);
     free(after);
     clirun_fails(RUN("a", "sync", "nosuch"), 1, "no remote called");
+    /* Argument injection: a URL that is an option is refused when added;
+     * a host that is one (ssh would run the command) is blocked by git,
+     * and nothing runs. */
+    clirun_fails(RUN("a", "remote", "add", "opt", "--upload-pack=touch"), 1,
+                 NULL);
+    clirun_ok(RUN("a", "remote", "add", "inj1",
+                  "ssh://-oProxyCommand=touch%20pwned1/x.git"), NULL);
+    clirun_ok(RUN("a", "remote", "add", "inj2",
+                  "x@-oProxyCommand=touch:x.git"), NULL);
+    clirun_fails(RUN("a", "sync", "inj1"), 3, "cannot fetch from");
+    clirun_fails(RUN("a", "sync", "inj2"), 3, "cannot fetch from");
+    sh("test ! -e pwned1 && test ! -e a/pwned1 && test ! -e x.git");
 }
 
 /* A free TCP port on 127.0.0.1 (bound and released). */
@@ -572,6 +624,45 @@ static void test_git_daemon(void **state)
     sync_fails("a", 3, "cannot fetch from");
 }
 
+/* A host that accepts the connection and never answers: the sync stops
+ * after NOTES_GIT_TIMEOUT seconds with exit 3 (not for ever, holding the
+ * lock and the daemon's next rounds), nothing changed, no git left. */
+static void test_silent_host(void **state)
+{
+    (void)state;
+    char url[128];
+    struct sockaddr_in a;
+    socklen_t l = sizeof(a);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(lfd >= 0);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(lfd, 8), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &l), 0);
+    /* The kernel completes the handshake (backlog); nobody ever reads. */
+    device("a", "Ana", 1);
+    snprintf(url, sizeof(url), "git://127.0.0.1:%d/remote.git",
+             ntohs(a.sin_port));
+    add_remote("a", url);
+    setenv("NOTES_GIT_TIMEOUT", "2", 1);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    sync_fails("a", 3, "did not finish in 2 s");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    unsetenv("NOTES_GIT_TIMEOUT");
+    close(lfd);
+    /* Bounded (the limit, the grace, the checks): not a hang. */
+    assert_true(t1.tv_sec - t0.tv_sec < 120);
+    /* No git of that sync left running ("[1]" keeps the pattern from
+     * matching the shell that runs pgrep). */
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "pgrep -f '[1]27.0.0.1:%d/' >/dev/null",
+             ntohs(a.sin_port));
+    assert_int_not_equal(system(cmd), 0);
+}
+
 /* notes serve syncs its remotes every --remote-interval: B's change
  * reaches A with no notes sync; a remote that fails is logged and the
  * daemon goes on. */
@@ -641,10 +732,12 @@ int main(void)
         cmocka_unit_test(test_deleted),
         cmocka_unit_test(test_swapped),
         cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_hostile_names),
         cmocka_unit_test(test_replayed),
         cmocka_unit_test(test_compaction),
         cmocka_unit_test(test_unreachable),
         cmocka_unit_test(test_git_daemon),
+        cmocka_unit_test(test_silent_host),
         cmocka_unit_test(test_serve_interval),
     };
     if (!getenv("NOTES_BIN")) {
