@@ -324,7 +324,7 @@ static json_t *authors_json(struct cli_ctx *ctx, const notes_fmt_key_facts *f,
     for (size_t i = 0; i < n; i++) {
         char who[160], key[NOTES_KEY_STRLEN];
         cli_author_facts(ctx, &f[i], who, sizeof(who));
-        if (arr) {
+        if (!human) {
             notes_key_encode(f[i].key, key);
             json_array_append_new(arr, json_pack("{s:s, s:s}", "author", who,
                                                  "key", key));
@@ -433,6 +433,8 @@ int cmd_list(int argc, char **argv, struct cli_ctx *ctx)
         char hex[33];
         struct notes_buf who;
         notes__buf_init(&who, SIZE_MAX);
+        if (!v[i].d && !v[i].x)
+            continue; /* every row has one or the other */
         cli_note_id(hex, v[i].d ? notes_doc_id(v[i].d) : v[i].x->id);
         struct notes_buf *h = arr ? NULL : &who;
         json_t *authors = v[i].d ? doc_authors_json(ctx, v[i].d, h)

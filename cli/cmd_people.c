@@ -155,9 +155,16 @@ void cli_author_facts(struct cli_ctx *ctx, const notes_fmt_key_facts *f,
     memo.ctx = ctx;
     memo.n = n;
     memo.f = *f;
-    memo.f.claimed = f->claimed ? strcpy(memo.claimed, f->claimed) : NULL;
-    memo.f.person_name = f->person_name ? strcpy(memo.person_name, f->person_name)
-                                        : NULL;
+    memo.f.claimed = NULL;
+    memo.f.person_name = NULL;
+    if (f->claimed) { /* lengths checked above */
+        snprintf(memo.claimed, sizeof(memo.claimed), "%s", f->claimed);
+        memo.f.claimed = memo.claimed;
+    }
+    if (f->person_name) {
+        snprintf(memo.person_name, sizeof(memo.person_name), "%s", f->person_name);
+        memo.f.person_name = memo.person_name;
+    }
     memcpy(memo.out, out, n);
 }
 

@@ -114,6 +114,9 @@ static int insert_at(notes_doc *d, const char *t, size_t n, size_t at,
 static int outline_for_edit(notes_doc *d, const char *add, const char *missing,
                             const char **t, size_t *n, notes_fmt_outline *o)
 {
+    memset(o, 0, sizeof(*o)); /* empty whatever the answer */
+    *t = NULL;
+    *n = 0;
     if (!d || !add)
         return notes_fmt__fail(NOTES_EINVAL, "%s", missing);
     *t = notes_doc_text(d, n);

@@ -345,7 +345,9 @@ static notes_fmt_index_note *by_rowid(notes_fmt_index *ix,
                                       sqlite3_int64 rowid)
 {
     const sqlite3_int64(*hit)[3] =
-        bsearch(&rowid, rows, ix->nnotes, sizeof(*rows), cmp_rowid);
+        rows && ix->nnotes
+            ? bsearch(&rowid, rows, ix->nnotes, sizeof(*rows), cmp_rowid)
+            : NULL;
     return hit ? &ix->notes[(*hit)[1]] : NULL;
 }
 
@@ -557,6 +559,8 @@ static int read_all(sqlite3 *db, notes_fmt_index *ix, unsigned flags,
     int rc = sqlite3_exec(db, "BEGIN;", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         rc = read_notes(db, ix, &rows, nomem);
+    if (rc == SQLITE_OK && !*nomem && ix->nnotes && !rows)
+        rc = SQLITE_CORRUPT; /* notes read, no rows kept */
     if (rc == SQLITE_OK && !*nomem && ix->nnotes > 1)
         qsort(rows, ix->nnotes, sizeof(*rows), cmp_rowid);
     if (rc == SQLITE_OK && !*nomem && (flags & NOTES_FMT_INDEX_PARTICIPANTS))

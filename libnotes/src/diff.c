@@ -46,11 +46,20 @@ static int same(const struct lines *a, size_t i, const struct lines *b, size_t j
 static int myers(const struct lines *a, const struct lines *b, long *match_a)
 {
     long n = (long)a->count, m = (long)b->count, max = n + m;
+    if (n == 0 || m == 0) { /* nothing can match */
+        for (long i = 0; i < n; i++)
+            match_a[i] = -1;
+        return NOTES_OK;
+    }
     long dmax = max < DIFF_MAX_D ? max : DIFF_MAX_D;
     long *v = notes__malloc((size_t)(2 * dmax + 3) * sizeof(*v));
     long **trace = notes__calloc((size_t)dmax + 1, sizeof(*trace));
     long d, found = -1;
     int rc = NOTES_OK;
+    if ((n && !a->n) || (m && !b->n)) {
+        rc = NOTES_EINVAL; /* lines not split */
+        goto out;
+    }
     if (!v || !trace) {
         rc = NOTES_ENOMEM;
         goto out;

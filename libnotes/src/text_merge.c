@@ -106,7 +106,7 @@ static void tracker_release(struct tracker *t)
 /* Ensure the gap has room for `extra` spans. */
 static int ensure_gap(struct tracker *t, size_t extra)
 {
-    if (t->ge - t->gs >= extra)
+    if (t->a && t->ge - t->gs >= extra)
         return NOTES_OK;
     size_t used = tcount(t);
     size_t ncap = t->cap ? t->cap : 64;
@@ -321,6 +321,8 @@ static int apply_ins(struct tracker *t, const struct notes__oprun *o,
     for (uint32_t i = 0; i < k;) {
         if ((rc = ensure_gap(t, 2)))
             return rc;
+        if (!t->a) /* ensure_gap allocated it (clang-analyzer cannot tell) */
+            return NOTES_ENOMEM;
         /* The region of not-yet-inserted spans after the gap, and right. */
         size_t j = t->ge;
         while (j < t->cap && t->a[j].sp == 0)

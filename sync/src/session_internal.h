@@ -183,6 +183,7 @@ struct notes_sync_session {
     uint8_t *pushq[PUSH_QUEUE];
     size_t pushlen[PUSH_QUEUE], npush;
     int rb_push;
+    int rb_fresh;                 /* the bundle received is of a fresh note */
     struct known_note *known;     /* sorted by id */
     size_t nknown, cknown;
     uint8_t (*later)[16];         /* notes changed mid-round: pushed once */
@@ -212,7 +213,6 @@ struct notes_sync_session {
     uint8_t (*fresh)[16];         /* notes listed ahead of their bundles */
     uint8_t *fresh_stored;        /* per fresh note: its bundle was stored */
     size_t nfresh;
-    int rb_fresh;
 
     notes_sync_report report;
 };
