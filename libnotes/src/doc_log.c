@@ -264,12 +264,11 @@ int notes__doc_prepare_write(notes_doc *d, int create)
 }
 
 /*
- * After a durable write to the log, record it in the state file before
- * success is reported: the log's end, the heads (acknowledged ones the
- * note still lacks kept first, so they are still asked for), this device's
- * last signed change, and the prefix this device verified.
+ * The state that records the log as it is now, to write once the log is
+ * durable: the log's end, the heads (acknowledged ones the note still
+ * lacks kept first, so they are still asked for), this device's last
+ * signed change, and the prefix this device verified.
  */
-/* The state that records the log as it is now (d->log synced first). */
 static int next_state(notes_doc *d, struct notes__state *out)
 {
     struct notes__state st = d->st;
@@ -303,6 +302,8 @@ static int next_state(notes_doc *d, struct notes__state *out)
     return NOTES_OK;
 }
 
+/* After a durable write to the log, record it in the state file before
+ * success is reported. */
 int notes__doc_save_state(notes_doc *d)
 {
     struct notes__state st;
