@@ -226,14 +226,15 @@ void notes__log_close(struct notes__log *lg)
  * Create the log file with its header in one step: a temporary file,
  * fsynced, then linked (or, over a torn creation, renamed) into place, so
  * a crash never leaves a log without a complete header. durable 0 (a merge
- * whose durability is deferred, create == 2 in notes__log_open): neither
- * the file nor the directory is synced here; the first synced write or
+ * whose durability is deferred, create == 2 in notes__log_open, replacing
+ * a torn creation; a new log is then created in place): neither the file
+ * nor the directory is synced here; the first synced write or
  * notes__log_sync does both (lg->unsynced_name). Until then a crash of the
  * machine can leave the name with a prefix of what was written (a file's
  * size reaches the disk after its data on the filesystems libnotes is used
  * on: ext4 ordered, xfs, btrfs): a torn creation or a torn tail past a
  * state that does not exist yet, both read as unacknowledged, never as
- * damage (docs/format.md, "Deferred creation").
+ * damage (docs/format.md, "A torn creation").
  */
 static int create_log(const char *path, const uint8_t h[NOTES__LOG_HEADER],
                       int replace, int durable)
@@ -282,6 +283,27 @@ int notes__log_open(const char *path, const uint8_t doc[16], int create,
     make_header(want, doc);
     for (int attempt = 0;; attempt++) {
         lg->fd = open_rw(path);
+        if (lg->fd < 0 && errno == ENOENT && create == 2 && attempt == 0) {
+            /* Unsynced anyway: created in place, no temporary file to
+             * link and remove. Under the exclusive lock no reader sees the
+             * header half written; a crash of the process or the machine
+             * leaves a prefix of it, a torn creation (below). */
+            lg->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+            if (lg->fd < 0 && errno == EEXIST)
+                continue; /* made meanwhile: read it as any log */
+            if (lg->fd < 0) {
+                rc = io_fail("cannot create", path);
+                goto fail;
+            }
+            if (notes__write_all(lg->fd, want, NOTES__LOG_HEADER, 0) != 0) {
+                rc = io_fail("cannot create", path);
+                (void)unlink(path);
+                goto fail;
+            }
+            lg->unsynced_name = 1;
+            memcpy(have, want, sizeof(have));
+            break;
+        }
         if (lg->fd < 0 && errno == ENOENT && create && attempt == 0) {
             if ((rc = create_log(path, want, 0, create != 2)))
                 goto fail;
@@ -304,8 +326,9 @@ int notes__log_open(const char *path, const uint8_t doc[16], int create,
         }
         if (got < (ssize_t)sizeof(have) &&
             memcmp(have, want, (size_t)got) == 0) {
-            /* A creation torn by a crash (by an older version, which wrote
-             * the header in place): nothing was ever committed here. */
+            /* A creation torn by a crash (the header written in place, by
+             * an older version or by a deferred creation, create == 2):
+             * nothing was ever committed here. */
             if (!create || attempt > 0) {
                 notes__set_detail("'%s' holds no commit yet", path);
                 rc = NOTES_ENOTFOUND;
