@@ -428,14 +428,11 @@ int notes_doc_flush_many(notes_doc *const *docs, size_t n)
     } *p = notes__calloc(k, sizeof(*p));
     if (!p)
         return NOTES_ENOMEM;
-    notes_doc *first = NULL;
     size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (docs[i] && docs[i]->r && docs[i]->log && docs[i]->dirty) {
+    for (size_t i = 0; i < n && m < k; i++)
+        if (docs[i] && docs[i]->r && docs[i]->log && docs[i]->dirty)
             p[m++].d = docs[i];
-            if (!first)
-                first = docs[i];
-        }
+    notes_doc *first = p[0].d;
     if ((rc = notes__doc_lock(first, 1))) {
         notes__free(p);
         return rc;
