@@ -619,6 +619,17 @@ NOTES_API void notes_doc_set_defer(notes_doc *d, unsigned flags);
 NOTES_API int notes_doc_needs_flush(const notes_doc *d);
 /* Make what was deferred durable: the log synced, the state written. */
 NOTES_API NOTES_NODISCARD int notes_doc_flush(notes_doc *d);
+/*
+ * notes_doc_flush for many docs of one replica at once, for a first sync
+ * that brings in many notes: with NOTES_DEFER_MERGE a new note's log is
+ * created and written unsynced, and this makes all of them durable with
+ * one syncfs(2), then writes their state files and syncs the directory
+ * once (two syncs in all, not up to five per note). The state files are
+ * only put in place after the logs they claim are durable. Docs without
+ * deferred writes are skipped. NOTES_EINVAL for docs of two replicas.
+ */
+NOTES_API NOTES_NODISCARD int notes_doc_flush_many(notes_doc *const *docs,
+                                                   size_t n);
 
 /* ---- History --------------------------------------------------------- */
 

@@ -49,7 +49,11 @@ int notes__doc_ensure_log(notes_doc *d, int create)
     char *path = notes__replica_log_path(d->r, d->id);
     if (!path)
         return NOTES_ENOMEM;
-    int rc = notes__log_open(path, d->id, create, &d->log);
+    /* A deferred merge creates the log unsynced too: the flush syncs it
+     * (a commit's synced write syncs its name first). */
+    int rc = notes__log_open(path, d->id,
+                             create && (d->defer & NOTES_DEFER_MERGE) ? 2 : create,
+                             &d->log);
     notes__free(path);
     const uint8_t *key =
         rc == NOTES_OK ? notes__replica_local_key(d->r, create) : NULL;

@@ -130,7 +130,8 @@ int notes__state_load(const char *path, const uint8_t doc[16],
     return NOTES_OK;
 }
 
-static int put_slot(int fd, const uint8_t *s, off_t at, const char *path)
+static int put_slot(int fd, const uint8_t *s, off_t at, const char *path,
+                    int sync)
 {
     for (size_t done = 0; done < SLOT;) {
         ssize_t w = pwrite(fd, s + done, SLOT - done, at + (off_t)done);
@@ -143,15 +144,15 @@ static int put_slot(int fd, const uint8_t *s, off_t at, const char *path)
         }
         done += (size_t)w;
     }
-    if (fdatasync(fd) != 0) {
+    if (sync && fdatasync(fd) != 0) {
         notes__set_detail("cannot sync '%s': %s", path, strerror(errno));
         return NOTES_EIO;
     }
     return NOTES_OK;
 }
 
-int notes__state_save(const char *path, const uint8_t doc[16],
-                      struct notes__state *st)
+static int state_save(const char *path, const uint8_t doc[16],
+                      struct notes__state *st, int sync)
 {
     uint8_t *s = notes__malloc(2 * SLOT);
     int rc = NOTES_OK, fd = -1;
@@ -159,6 +160,8 @@ int notes__state_save(const char *path, const uint8_t doc[16],
         return NOTES_ENOMEM;
     struct notes__state next = *st;
     next.gen = st->present ? st->gen + 1 : 1;
+    if (!st->present && !sync)
+        return NOTES_EINVAL; /* a new file is staged: notes__state_stage */
     if (!st->present) {
         /* A new file (or one to replace, when damaged): both slots written,
          * the second one older, through a temporary file and a rename. */
@@ -201,10 +204,10 @@ int notes__state_save(const char *path, const uint8_t doc[16],
         notes__set_detail("cannot read '%s': %s", path, strerror(errno));
         goto out;
     }
-    if ((rc = put_slot(fd, s, at, path)) != NOTES_OK) {
+    if ((rc = put_slot(fd, s, at, path, sync)) != NOTES_OK) {
         char msg[300];
         snprintf(msg, sizeof(msg), "%s", notes_last_detail());
-        (void)put_slot(fd, old, at, path);
+        (void)put_slot(fd, old, at, path, sync);
         notes__set_detail("%s", msg);
         goto out;
     }
@@ -216,4 +219,76 @@ out:
         close(fd);
     notes__free(s);
     return rc;
+}
+
+int notes__state_save(const char *path, const uint8_t doc[16],
+                      struct notes__state *st)
+{
+    return state_save(path, doc, st, 1);
+}
+
+int notes__state_save_unsynced(const char *path, const uint8_t doc[16],
+                               struct notes__state *st)
+{
+    return state_save(path, doc, st, 0);
+}
+
+/*
+ * A batch's new state files: each is written whole under a temporary
+ * name, unsynced; the caller syncs the filesystem (the logs they claim and
+ * these files at once), then renames them into place (notes__state_place)
+ * and syncs the directory once. A state file therefore never appears
+ * with bytes that are not durable, nor before the log it claims is.
+ */
+int notes__state_stage(const char *path, const uint8_t doc[16],
+                       struct notes__state *st, char **tmp_out)
+{
+    size_t plen = strlen(path);
+    uint8_t *s = notes__malloc(2 * SLOT);
+    char *tmp = notes__malloc(plen + 24);
+    int rc = NOTES_OK, fd = -1;
+    *tmp_out = NULL;
+    if (!s || !tmp) {
+        notes__free(s);
+        notes__free(tmp);
+        return NOTES_ENOMEM;
+    }
+    struct notes__state next = *st, older;
+    next.gen = 1;
+    older = next;
+    older.gen = 0;
+    encode(&next, doc, s);
+    encode(&older, doc, s + SLOT);
+    snprintf(tmp, plen + 24, "%s.tmp%ld", path, (long)getpid());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || notes__write_all(fd, s, 2 * SLOT, 0) != 0) {
+        notes__set_detail("cannot write '%s': %s", tmp, strerror(errno));
+        rc = NOTES_EIO;
+        if (fd >= 0)
+            (void)unlink(tmp);
+    }
+    if (fd >= 0)
+        close(fd);
+    notes__free(s);
+    if (rc) {
+        notes__free(tmp);
+        return rc;
+    }
+    next.slot = 0;
+    next.present = 1;
+    next.damaged = 0;
+    *st = next;
+    *tmp_out = tmp;
+    return NOTES_OK;
+}
+
+int notes__state_place(const char *tmp, const char *path, const uint8_t doc[16])
+{
+    if (rename(tmp, path) != 0) {
+        notes__set_detail("cannot rename '%s': %s", tmp, strerror(errno));
+        (void)unlink(tmp);
+        return NOTES_EIO;
+    }
+    notes__notify_later(path, doc);
+    return NOTES_OK;
 }

@@ -225,10 +225,19 @@ void notes__log_close(struct notes__log *lg)
 /*
  * Create the log file with its header in one step: a temporary file,
  * fsynced, then linked (or, over a torn creation, renamed) into place, so
- * a crash never leaves a log without a complete header.
+ * a crash never leaves a log without a complete header. durable 0 (a merge
+ * whose durability is deferred, create == 2 in notes__log_open, replacing
+ * a torn creation; a new log is then created in place): neither the file
+ * nor the directory is synced here; the first synced write or
+ * notes__log_sync does both (lg->unsynced_name). Until then a crash of the
+ * machine can leave the name with a prefix of what was written (a file's
+ * size reaches the disk after its data on the filesystems libnotes is used
+ * on: ext4 ordered, xfs, btrfs): a torn creation or a torn tail past a
+ * state that does not exist yet, both read as unacknowledged, never as
+ * damage (docs/format.md, "A torn creation").
  */
 static int create_log(const char *path, const uint8_t h[NOTES__LOG_HEADER],
-                      int replace)
+                      int replace, int durable)
 {
     size_t plen = strlen(path);
     char *tmp = notes__malloc(plen + 24);
@@ -238,7 +247,7 @@ static int create_log(const char *path, const uint8_t h[NOTES__LOG_HEADER],
     snprintf(tmp, plen + 24, "%s.new%ld", path, (long)getpid());
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0 || notes__write_all(fd, h, NOTES__LOG_HEADER, 0) != 0 ||
-        fsync(fd) != 0) {
+        (durable && fsync(fd) != 0)) {
         rc = io_fail("cannot create", tmp);
     } else if (replace ? rename(tmp, path) != 0
                        : (link(tmp, path) != 0 && errno != EEXIST)) {
@@ -247,7 +256,8 @@ static int create_log(const char *path, const uint8_t h[NOTES__LOG_HEADER],
     if (fd >= 0)
         close(fd);
     unlink(tmp); /* after link(); a no-op after rename() */
-    if (rc == NOTES_OK && (rc = fsync_parent(path)) != NOTES_OK && !replace)
+    if (rc == NOTES_OK && durable && (rc = fsync_parent(path)) != NOTES_OK &&
+        !replace)
         unlink(path); /* not durably there: as if never created */
     notes__free(tmp);
     return rc;
@@ -273,9 +283,31 @@ int notes__log_open(const char *path, const uint8_t doc[16], int create,
     make_header(want, doc);
     for (int attempt = 0;; attempt++) {
         lg->fd = open_rw(path);
-        if (lg->fd < 0 && errno == ENOENT && create && attempt == 0) {
-            if ((rc = create_log(path, want, 0)))
+        if (lg->fd < 0 && errno == ENOENT && create == 2 && attempt == 0) {
+            /* Unsynced anyway: created in place, no temporary file to
+             * link and remove. Under the exclusive lock no reader sees the
+             * header half written; a crash of the process or the machine
+             * leaves a prefix of it, a torn creation (below). */
+            lg->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+            if (lg->fd < 0 && errno == EEXIST)
+                continue; /* made meanwhile: read it as any log */
+            if (lg->fd < 0) {
+                rc = io_fail("cannot create", path);
                 goto fail;
+            }
+            if (notes__write_all(lg->fd, want, NOTES__LOG_HEADER, 0) != 0) {
+                rc = io_fail("cannot create", path);
+                (void)unlink(path);
+                goto fail;
+            }
+            lg->unsynced_name = 1;
+            memcpy(have, want, sizeof(have));
+            break;
+        }
+        if (lg->fd < 0 && errno == ENOENT && create && attempt == 0) {
+            if ((rc = create_log(path, want, 0, create != 2)))
+                goto fail;
+            lg->unsynced_name = create == 2;
             continue;
         }
         if (lg->fd < 0) {
@@ -294,8 +326,9 @@ int notes__log_open(const char *path, const uint8_t doc[16], int create,
         }
         if (got < (ssize_t)sizeof(have) &&
             memcmp(have, want, (size_t)got) == 0) {
-            /* A creation torn by a crash (by an older version, which wrote
-             * the header in place): nothing was ever committed here. */
+            /* A creation torn by a crash (the header written in place, by
+             * an older version or by a deferred creation, create == 2):
+             * nothing was ever committed here. */
             if (!create || attempt > 0) {
                 notes__set_detail("'%s' holds no commit yet", path);
                 rc = NOTES_ENOTFOUND;
@@ -303,8 +336,9 @@ int notes__log_open(const char *path, const uint8_t doc[16], int create,
             }
             close(lg->fd);
             lg->fd = -1;
-            if ((rc = create_log(path, want, 1)))
+            if ((rc = create_log(path, want, 1, create != 2)))
                 goto fail;
+            lg->unsynced_name = create == 2;
             continue;
         }
         break;
@@ -705,7 +739,7 @@ int notes__log_repair(struct notes__log *lg, int damage, char **aside_out)
         /* Nothing of the file was usable: start the log again. */
         uint8_t h[NOTES__LOG_HEADER];
         make_header(h, lg->doc);
-        if ((rc = create_log(lg->path, h, 1)))
+        if ((rc = create_log(lg->path, h, 1, 1)))
             goto out;
         int fd = open_rw(lg->path);
         if (fd < 0) {
@@ -769,9 +803,38 @@ int notes__log_append(struct notes__log *lg, const uint8_t *const *changes,
     return notes__log_write(lg, changes, lens, n, level, 1);
 }
 
+/* A log created with its durability deferred: its name too (the data
+ * already synced by the caller). */
+static int sync_name(struct notes__log *lg)
+{
+    if (!lg->unsynced_name)
+        return NOTES_OK;
+    int rc = fsync_parent(lg->path);
+    if (rc == NOTES_OK)
+        lg->unsynced_name = 0;
+    return rc;
+}
+
 int notes__log_sync(struct notes__log *lg)
 {
-    return fdatasync(lg->fd) == 0 ? NOTES_OK : io_fail("cannot sync", lg->path);
+    if (fdatasync(lg->fd) != 0)
+        return io_fail("cannot sync", lg->path);
+    return sync_name(lg);
+}
+
+int notes__syncfs(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return io_fail("cannot open", dir);
+    int rc = syncfs(fd) == 0 ? NOTES_OK : io_fail("cannot sync the filesystem of", dir);
+    close(fd);
+    return rc;
+}
+
+void notes__log_synced(struct notes__log *lg)
+{
+    lg->unsynced_name = 0;
 }
 
 int notes__log_write(struct notes__log *lg, const uint8_t *const *changes,
@@ -786,7 +849,7 @@ int notes__log_write(struct notes__log *lg, const uint8_t *const *changes,
         (rc = make_record(&rec, NOTES__REC_CHANGES, raw.data, raw.len, level)))
         goto out;
     if (notes__write_all(lg->fd, rec.data, rec.len, (off_t)lg->end) != 0 ||
-        (sync && fdatasync(lg->fd) != 0)) {
+        (sync && (fdatasync(lg->fd) != 0 || sync_name(lg) != NOTES_OK))) {
         rc = io_fail("cannot append to", lg->path);
         /* Leave no partial record behind for the next reader. */
         if (ftruncate(lg->fd, (off_t)lg->end) == 0)
@@ -865,6 +928,7 @@ int notes__log_rewrite(struct notes__log *lg, int type, const uint8_t *payload,
     lg->end = file.len;
     lg->nrecords = 1;
     lg->damaged = 0;
+    lg->unsynced_name = 0; /* written whole and durably, name included */
     mac_start(lg);
     mac_step(lg, file.data + NOTES__LOG_HEADER, NOTES__REC_HEADER,
              file.data + NOTES__LOG_HEADER + NOTES__REC_HEADER,

@@ -30,6 +30,8 @@ struct notes__log {
     int bad_header;   /* the file's header is damaged or another note's:
                        * the whole file is `damaged` and reads as empty */
     char damage[200]; /* what was wrong with them, for the user */
+    int unsynced_name; /* created with create == 2: the directory entry
+                        * is synced by the first synced write */
 
     /* Local MAC (notes__log_use_key): a keyed BLAKE2b chain over the file
      * header and each intact record, with a key that never leaves this
@@ -56,6 +58,8 @@ typedef int (*notes__change_cb)(void *ctx, const uint8_t *p, size_t n,
 /*
  * Open (or with `create`, create) the log at `path` for document `doc`.
  * Reads nothing yet. A header of another document or version fails.
+ * create 2: a new file is neither synced nor its directory (a deferred
+ * merge: notes__log_sync or the first synced write does both).
  */
 int notes__log_open(const char *path, const uint8_t doc[16], int create,
                     struct notes__log **out);
@@ -121,8 +125,14 @@ int notes__log_append(struct notes__log *lg, const uint8_t *const *changes,
  * until then a crash of the machine may take the record back). */
 int notes__log_write(struct notes__log *lg, const uint8_t *const *changes,
                      const size_t *lens, size_t n, int level, int sync);
-/* fdatasync the log: every record written so far is durable. */
+/* fdatasync the log: every record written so far is durable (and, for a
+ * log created with create == 2, its name). */
 int notes__log_sync(struct notes__log *lg);
+/* syncfs(2) on the filesystem holding `dir`: every file written there so
+ * far is durable, names included. One call for a batch of logs. */
+int notes__syncfs(const char *dir);
+/* The caller made the log durable (notes__syncfs): nothing left to sync. */
+void notes__log_synced(struct notes__log *lg);
 /*
  * Where a log stands, and going back there: a write that cannot be
  * acknowledged (its state could not be recorded) is taken back whole.
@@ -198,5 +208,16 @@ int notes__state_load(const char *path, const uint8_t doc[16],
  * Updates st->gen/slot/present. Call with the exclusive lock held. */
 int notes__state_save(const char *path, const uint8_t doc[16],
                       struct notes__state *st);
+/* The same for a present state, the slot written but not synced: for a
+ * batch whose caller syncs the filesystem after (notes_doc_flush_many). */
+int notes__state_save_unsynced(const char *path, const uint8_t doc[16],
+                               struct notes__state *st);
+/* A new state file (st not present) written whole, unsynced, under a
+ * temporary name (*tmp, free with notes__free); st becomes what it holds.
+ * notes__state_place renames it into place once the caller synced the
+ * filesystem. */
+int notes__state_stage(const char *path, const uint8_t doc[16],
+                       struct notes__state *st, char **tmp);
+int notes__state_place(const char *tmp, const char *path, const uint8_t doc[16]);
 
 #endif

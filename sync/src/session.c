@@ -191,6 +191,10 @@ void notes_sync_session_free(notes_sync_session *s)
     free(s->ours);
     for (size_t i = 0; i < DOC_CACHE; i++)
         notes_doc_free(s->docs[i].d);
+    if (notes_sync__new_flush(s) != NOTES_OK) {
+        /* best effort: what is not durable is sent again next time */
+    }
+    free(s->newdocs);
     notes_sync__bundle_free(s);
     for (size_t i = 0; i < s->ntheirs; i++)
         free(s->theirs[i].vv);
@@ -307,6 +311,24 @@ int notes_sync__doc_get(notes_sync_session *s, const uint8_t id[16], notes_doc *
     lru->d = *d;
     lru->used = ++s->docs_tick;
     return NOTES_OK;
+}
+
+/* Make the notes new here that wait in s->newdocs durable together (two
+ * syncs for the batch, not five per note) and let them go. On error each
+ * is still flushed alone as it is freed (best effort), and the error is
+ * returned: the round must not end as if they were stored. */
+int notes_sync__new_flush(notes_sync_session *s)
+{
+    int rc = NOTES_OK;
+    if (!s->nnew)
+        return NOTES_OK;
+    rc = notes_doc_flush_many(s->newdocs, s->nnew);
+    if (rc)
+        rc = notes_sync__from_notes(rc, "storing the new notes");
+    for (size_t i = 0; i < s->nnew; i++)
+        notes_doc_free(s->newdocs[i]);
+    s->nnew = 0;
+    return rc;
 }
 
 int notes_sync_session_needs_flush(const notes_sync_session *s)

@@ -193,6 +193,8 @@ static int merge_bundle(notes_sync_session *s)
     if (s->rb_new &&
         (rc = notes_sync_space_add_note(home, s->spaces[s->space].name, s->rb_id)))
         return notes_sync__fail(s, rc);
+    if (!s->newdocs && !(s->newdocs = calloc(NEW_BATCH, sizeof(*s->newdocs))))
+        return notes_sync__fail(s, NOTES_ENOMEM);
     int cached = 1;
     rc = notes_sync__doc_get(s, s->rb_id, &d);
     if (rc == NOTES_ENOTFOUND) {
@@ -207,6 +209,14 @@ static int merge_bundle(notes_sync_session *s)
         /* Live: the page and other peers are told before the disk syncs;
          * the caller's flush follows (notes_sync_session_flush). */
         if (s->live && cached)
+            notes_doc_set_defer(d, NOTES_DEFER_STATE | NOTES_DEFER_MERGE);
+        /* A note new here, in a round (the peer's DONE follows): its log
+         * and state are made durable with the round's other new notes
+         * (notes_sync__new_flush), two syncs per batch instead of five
+         * per note. Until then a crash of the machine loses at most what
+         * the peer still has; it is listed, and the next sync fills it. */
+        int batch = !cached && !s->rb_push && s->newdocs;
+        if (batch)
             notes_doc_set_defer(d, NOTES_DEFER_STATE | NOTES_DEFER_MERGE);
         rc = notes_doc_merge(d, s->rb.data, s->rb.len, &added);
         /* The peer holds what it sent and what it was known to hold. When
@@ -223,7 +233,9 @@ static int merge_bundle(notes_sync_session *s)
             notes_sync__known_set(s, s->rb_id, d, NULL, 0) != NOTES_OK) {
             /* not recorded: the next change goes by a round */
         }
-        if (!cached)
+        if (batch && !rc && notes_doc_needs_flush(d))
+            s->newdocs[s->nnew++] = d;
+        else if (!cached)
             notes_doc_free(d);
         if (rc == NOTES_EMISSINGDEP && s->rb_push) {
             /* A push starts from what the peer believes we hold; our copy
@@ -263,6 +275,8 @@ static int merge_bundle(notes_sync_session *s)
         }
         return notes_sync__fail(s, rc);
     }
+    if (s->nnew >= NEW_BATCH && (rc = notes_sync__new_flush(s)))
+        return notes_sync__fail(s, rc);
     if (s->rb_new || s->rb_fresh)
         s->report.notes_created++;
     if (s->rb_fresh) {
@@ -435,6 +449,12 @@ static int handle_msg(notes_sync_session *s, uint8_t type, const uint8_t *p,
             return notes_sync__failf(s, NOTES_SYNC_EPROTO, "unexpected done");
         s->done_recv = 1;
         notes_sync__unlist_unstored(s); /* all the peer sends has come */
+        {
+            /* Durable before the round counts as done. */
+            int rc = notes_sync__new_flush(s);
+            if (rc)
+                return notes_sync__fail(s, rc);
+        }
         notes_sync__versions_flush(s);
         return NOTES_OK;
     case MSG_PUSH:

@@ -213,9 +213,17 @@ struct notes_sync_session {
     uint8_t (*fresh)[16];         /* notes listed ahead of their bundles */
     uint8_t *fresh_stored;        /* per fresh note: its bundle was stored */
     size_t nfresh;
+    /* Notes new here, merged this round with their durability deferred:
+     * made durable together (notes_doc_flush_many) when NEW_BATCH of them
+     * wait and at the peer's DONE, before the round counts as done. */
+    notes_doc **newdocs;
+    size_t nnew;
 
     notes_sync_report report;
 };
+
+/* New notes made durable per batch: at most this many docs held open. */
+#define NEW_BATCH 256
 
 /* session.c */
 int notes_sync__author_push(uint8_t (**t)[32], size_t *n, size_t *cap,
@@ -233,6 +241,7 @@ int notes_sync__doc_get(notes_sync_session *s, const uint8_t id[16],
                         notes_doc **d);
 void notes_sync__maybe_closed(notes_sync_session *s);
 int notes_sync__round_reset(notes_sync_session *s);
+int notes_sync__new_flush(notes_sync_session *s);
 
 /* The heads the peer is known to hold for note id, or NULL. */
 struct known_note *notes_sync__known_find(notes_sync_session *s,

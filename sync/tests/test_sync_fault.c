@@ -2,7 +2,8 @@
  * test_sync_fault.c: faults on real loopback sockets. The serving peer is
  * a child process (notes_sync_serve) that the tests SIGKILL: mid-stream of
  * a large note (through a counting proxy thread, so the kill lands at a
- * known point), and between syncs while both sides edit. Also a peer that
+ * known point), and between syncs while both sides edit; the receiving
+ * side killed in the middle of a first sync. Also a peer that
  * completes the handshake and then goes silent. Every wait is bounded; the
  * teardown kills and reaps a child left behind by a failed assertion.
  */
@@ -11,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include <dirent.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -337,6 +340,106 @@ static void test_fault_server_killed_mid_stream(void **st)
     rmreplica(b);
 }
 
+/* Files in home/notes whose name ends with `suffix`. */
+static int count_suffix(const char *home, const char *suffix)
+{
+    char dir[4200];
+    int n = 0;
+    snprintf(dir, sizeof(dir), "%s/notes", home);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    if (!d)
+        return 0;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name), sl = strlen(suffix);
+        n += l > sl && strcmp(e->d_name + l - sl, suffix) == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+/*
+ * The receiving side SIGKILLed in the middle of a first sync of many notes
+ * (new notes are made durable per batch of 256 and at the peer's DONE;
+ * design.md, "A first sync of many notes"), once it has written some
+ * logs: none of them has a state file yet; every note B then holds opens
+ * intact and verifies (a log written but never flushed reads as
+ * unacknowledged, not as damage), and the next sync brings every note,
+ * every change once.
+ */
+static void test_fault_receiver_killed_first_sync(void **st)
+{
+    (void)st;
+    enum { N = 200 };
+    char *a = mkreplica("Ana"), *b = mkreplica("Bo"), addr[64], *texts[N];
+    notes_sync_space sp;
+    notes_sync_report rep;
+    uint8_t ids[N][16];
+    int port, status, rc, logs = 0, states = 0;
+    size_t nc, held = 0;
+    assert_int_equal(notes_sync_space_create(a, "team", &sp), NOTES_OK);
+    assert_int_equal(notes_sync_space_save(b, &sp), NOTES_OK);
+    for (int i = 0; i < N; i++) {
+        texts[i] = big_text(2000, 1000u + (uint32_t)i);
+        make_note(a, "team", texts[i], ids[i]);
+    }
+    port = serve_child(a);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    fflush(NULL);
+    pid_t r = fork();
+    assert_true(r >= 0);
+    if (r == 0)
+        _exit(notes_sync_once(b, NULL, "team", addr, &rep) ? 1 : 0);
+    /* Kill it once it has written a few logs (or give up after 20 s). */
+    double t0 = now_ms();
+    while ((logs = count_suffix(b, ".log")) < 10 && now_ms() - t0 < 20000 &&
+           waitpid(r, &status, WNOHANG) == 0)
+        usleep(500);
+    kill(r, SIGKILL);
+    states = count_suffix(b, ".state");
+    waitpid(r, &status, 0);
+    kill_child();
+    printf("receiver killed with %d logs and %d state files written\n", logs,
+           states);
+    assert_true(WIFSIGNALED(status)); /* killed mid-sync, not finished */
+    assert_true(logs >= 10);
+    assert_true(states < logs); /* logs written, not yet acknowledged */
+    for (int i = 0; i < N; i++) {
+        char *t = verified_text(b, ids[i], &nc); /* no damage, verifies */
+        /* A log killed between its creation and its record holds its
+         * header alone (or nothing): a note with no change, as before. */
+        if (t && nc) {
+            assert_string_equal(t, texts[i]);
+            held++;
+        }
+        free(t);
+    }
+    printf("%zu notes held after the kill\n", held);
+    assert_true(held >= 9); /* the last log may hold its header only */
+
+    port = serve_child(a);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    rc = notes_sync_once(b, NULL, "team", addr, &rep);
+    if (rc)
+        fail_msg("sync after the kill: %s: %s", notes_sync_errname(rc),
+                 notes_sync_last_detail());
+    for (int i = 0; i < N; i++) {
+        assert_same(a, b, ids[i]);
+        free(verified_text(b, ids[i], &nc));
+        assert_int_equal(nc, 1);
+        free(texts[i]);
+    }
+    /* The notes the killed process had stored whole are equal on both
+     * sides, so nothing is sent for them: they keep no state file (read
+     * as unacknowledged) until their next write. Every other note was
+     * stored by this sync and acknowledged. */
+    assert_true(count_suffix(b, ".state") >= N - (int)held);
+    kill_child();
+    notes_sync_space_clear(&sp);
+    rmreplica(a);
+    rmreplica(b);
+}
+
 /*
  * A peer cut off: the server is killed, both sides edit the same note
  * (and B starts another), B's sync fails fast, the server comes back and
@@ -488,6 +591,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_fault_server_killed_mid_stream,
+                                  teardown),
+        cmocka_unit_test_teardown(test_fault_receiver_killed_first_sync,
                                   teardown),
         cmocka_unit_test_teardown(test_fault_cut_off_then_converge, teardown),
         cmocka_unit_test_teardown(test_fault_silent_after_handshake, teardown),

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -604,6 +605,72 @@ static void test_reconcile_many(void **st)
     sync_ok(&t, &w, &ra, &rb);
     assert_int_equal(ra.notes_created, 20);
     assert_same_space(&t);
+    two_free(&t);
+}
+
+/* Files in home/notes whose name ends with `suffix` / holds `part`. */
+static size_t count_notes_files(const char *home, const char *suffix,
+                                const char *part)
+{
+    char dir[600];
+    size_t n = 0;
+    snprintf(dir, sizeof(dir), "%s/notes", home);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    assert_non_null(d);
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name), sl = suffix ? strlen(suffix) : 0;
+        if (suffix && l > sl && strcmp(e->d_name + l - sl, suffix) == 0)
+            n++;
+        else if (part && strstr(e->d_name, part))
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/*
+ * A first sync of more notes than one durability batch (NEW_BATCH, 256):
+ * the new notes are made durable per batch and at the peer's DONE
+ * (notes_doc_flush_many). Once the sync returns, every note has its log
+ * and its state file in place (none left unacknowledged, no temporary
+ * file) and opens intact on B.
+ */
+static void test_first_sync_batches(void **st)
+{
+    (void)st;
+    struct two t;
+    struct wire w = {0};
+    notes_sync_report ra, rb;
+    enum { N = 256 + 20 }; /* NEW_BATCH (session_internal.h) + 20 */
+    uint8_t id[16];
+    char text[64];
+    two_make(&t);
+    for (int i = 0; i < N; i++) {
+        snprintf(text, sizeof(text), "# batch note %d\n", i);
+        make_note(&t.a, "team", text, id);
+    }
+    sync_ok(&t, &w, &ra, &rb);
+    assert_int_equal(rb.notes_created, N);
+    assert_int_equal(count_notes_files(t.b.home, ".log", NULL), N);
+    assert_int_equal(count_notes_files(t.b.home, ".state", NULL), N);
+    assert_int_equal(count_notes_files(t.b.home, NULL, ".tmp"), 0);
+    assert_int_equal(count_notes_files(t.b.home, NULL, ".new"), 0);
+    assert_same_space(&t);
+    {
+        uint8_t(*ids)[16];
+        size_t n;
+        assert_int_equal(notes_sync_space_notes(t.b.home, "team", &ids, &n), NOTES_OK);
+        assert_int_equal(n, N);
+        for (size_t i = 0; i < n; i++) {
+            notes_doc *d;
+            assert_int_equal(notes_doc_open(t.b.r, ids[i], &d), NOTES_OK);
+            assert_int_equal(notes_doc_intact(d), NOTES_OK);
+            assert_false(notes_doc_needs_flush(d));
+            notes_doc_free(d);
+        }
+        notes_sync_free(ids);
+    }
     two_free(&t);
 }
 
@@ -1669,6 +1736,7 @@ int main(void)
         cmocka_unit_test(test_frames),
         cmocka_unit_test(test_replication),
         cmocka_unit_test(test_reconcile_many),
+        cmocka_unit_test(test_first_sync_batches),
         cmocka_unit_test(test_old_responder),
         cmocka_unit_test(test_large_note_chunked),
         cmocka_unit_test(test_forged_signature_refused),
