@@ -193,7 +193,7 @@ static int merge_bundle(notes_sync_session *s)
     if (s->rb_new &&
         (rc = notes_sync_space_add_note(home, s->spaces[s->space].name, s->rb_id)))
         return notes_sync__fail(s, rc);
-    if (!s->newdocs && !(s->newdocs = calloc(NEW_BATCH, sizeof(*s->newdocs))))
+    if (!s->newdocs && !(s->newdocs = calloc(NEW_BATCH, sizeof(notes_doc *))))
         return notes_sync__fail(s, NOTES_ENOMEM);
     int cached = 1;
     rc = notes_sync__doc_get(s, s->rb_id, &d);
