@@ -250,9 +250,10 @@ int remote_state_load(const char *path, struct remote_state *s)
 int remote_state_store(const char *path, const struct remote_state *s)
 {
     struct notes_buf b;
-    char check[NOTES_CHECK_LINE_LEN + 1], hex[65];
+    char hex[65];
     int rc;
-    notes__buf_init(&b, STATE_MAX);
+    /* The check line too stays within STATE_MAX (the load's limit). */
+    notes__buf_init(&b, STATE_MAX - NOTES_CHECK_LINE_LEN);
     rc = notes__buf_puts(&b, "notes-remote-state 1\n");
     for (size_t i = 0; !rc && i < s->npacks; i++)
         rc = notes__buf_printf(&b, "pack %s %llu\n", s->packs[i].oid,
@@ -276,12 +277,8 @@ int remote_state_store(const char *path, const struct remote_state *s)
         if (!rc)
             rc = notes__buf_puts(&b, "\n");
     }
-    if (!rc) {
-        notes_check_line(b.data, b.len, check);
-        rc = notes__buf_put(&b, check, NOTES_CHECK_LINE_LEN);
-    }
     if (!rc)
-        rc = notes__write_file_atomic(path, b.data, b.len, 0600);
+        rc = notes__write_checked(path, b.data, b.len, 0600);
     notes__buf_release(&b);
     return rc;
 }
