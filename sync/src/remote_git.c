@@ -22,8 +22,6 @@
 static int slurp_fd(int fd, size_t max, char **out, size_t *n)
 {
     struct stat st;
-    char *buf;
-    size_t got = 0;
     *out = NULL;
     *n = 0;
     if (fstat(fd, &st) != 0 || lseek(fd, 0, SEEK_SET) != 0)
@@ -32,20 +30,7 @@ static int slurp_fd(int fd, size_t max, char **out, size_t *n)
         notes_sync__detail("git printed more than %zu bytes", max);
         return NOTES_ETOOBIG;
     }
-    if (!(buf = malloc((size_t)st.st_size + 1)))
-        return NOTES_ENOMEM;
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    buf[got] = '\0';
-    *out = buf;
-    *n = got;
-    return NOTES_OK;
+    return notes_sync__read_fd(fd, (size_t)st.st_size, out, n);
 }
 
 /* An anonymous temporary file in dir (unlinked at once). */

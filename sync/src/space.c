@@ -129,8 +129,6 @@ int notes_sync__read_small(const char *path, size_t max, char **out, size_t *n,
                  int check_private)
 {
     struct stat st;
-    char *buf = NULL;
-    size_t got = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     *out = NULL;
     *n = 0;
@@ -156,20 +154,25 @@ int notes_sync__read_small(const char *path, size_t max, char **out, size_t *n,
         close(fd);
         return NOTES_ETOOBIG;
     }
-    buf = malloc((size_t)st.st_size + 1);
-    if (!buf) {
-        close(fd);
+    int rc = notes_sync__read_fd(fd, (size_t)st.st_size, out, n);
+    close(fd);
+    return rc;
+}
+
+int notes_sync__read_fd(int fd, size_t size, char **out, size_t *n)
+{
+    char *buf = malloc(size + 1);
+    size_t got = 0;
+    if (!buf)
         return NOTES_ENOMEM;
-    }
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+    while (got < size) {
+        ssize_t r = read(fd, buf + got, size - got);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
             break;
         got += (size_t)r;
     }
-    close(fd);
     buf[got] = '\0';
     *out = buf;
     *n = got;

@@ -39,6 +39,9 @@ int notes_sync__unhex_lower(uint8_t *out, size_t n, const char *s, size_t len);
  * may read it. NOTES_ENOTFOUND, NOTES_ETOOBIG, NOTES_EIO, NOTES_ENOMEM. */
 int notes_sync__read_small(const char *path, size_t max, char **out,
                            size_t *n, int check_private);
+/* The rest of open file fd, the `size` bytes fstat gave (fewer if it
+ * shrank meanwhile), NUL-terminated (OUT *out: free). NOTES_ENOMEM. */
+int notes_sync__read_fd(int fd, size_t size, char **out, size_t *n);
 
 /* Put the notes ids (sorted, unique) into space `name` with one write of
  * its list, skipping those another space holds (space.c). OUT *added, *n:
