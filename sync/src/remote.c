@@ -336,27 +336,23 @@ void remote_config_clear(struct remote_config *c)
 int remote_config_load(const char *home, struct remote_config *c)
 {
     char *path = home_path(home, "remotes"), *text = NULL, *p;
-    size_t n, body, capr = 0, caps = 0, line = 1;
+    size_t n, capr = 0, caps = 0, line = 1;
     int rc, checked;
     memset(c, 0, sizeof(*c));
     if (!path)
         return NOTES_ENOMEM;
-    rc = notes_sync__read_small(path, CONFIG_MAX, &text, &n, 0);
+    rc = notes_sync__read_checked(path, CONFIG_MAX, &text, &n, &checked);
     if (rc == NOTES_ENOTFOUND) {
         free(path);
         return NOTES_OK;
     }
-    if (rc)
-        goto out;
-    if (strlen(text) != n || notes_check_split(path, text, n, &body,
-                                               &checked) != NOTES_OK ||
-        !checked) {
+    if (rc == NOTES_ECORRUPT || (rc == NOTES_OK && !checked)) {
         notes_sync__detail("'%s' is damaged (its check line does not match)",
                            path);
         rc = NOTES_ECORRUPT;
-        goto out;
     }
-    text[body] = '\0';
+    if (rc)
+        goto out;
     rc = NOTES_ECORRUPT;
     if (strncmp(text, "notes-remotes 1\n", 16) != 0) {
         notes_sync__detail("'%s': first line must be 'notes-remotes 1'", path);

@@ -222,22 +222,17 @@ static int parse(char *text, struct remote_state *s)
 int remote_state_load(const char *path, struct remote_state *s)
 {
     char *text = NULL;
-    size_t n, body;
+    size_t n;
     int rc, checked;
     memset(s, 0, sizeof(*s));
-    rc = notes_sync__read_small(path, STATE_MAX, &text, &n, 0);
+    rc = notes_sync__read_checked(path, STATE_MAX, &text, &n, &checked);
     if (rc == NOTES_ENOTFOUND)
         return NOTES_OK;
-    if (rc)
+    if (rc && rc != NOTES_ECORRUPT) {
+        free(text);
         return rc;
-    if (strlen(text) != n ||
-        notes_check_split(path, text, n, &body, &checked) != NOTES_OK ||
-        !checked) {
-        rc = NOTES_ECORRUPT;
-    } else {
-        text[body] = '\0';
-        rc = parse(text, s);
     }
+    rc = rc || !checked ? NOTES_ECORRUPT : parse(text, s);
     free(text);
     if (rc) {
         /* A cache: start again (every pack read, everything pushed once). */

@@ -251,6 +251,20 @@ static int check_text(const char *path, char *text, size_t *n, int *checked)
     return NOTES_OK;
 }
 
+int notes_sync__read_checked(const char *path, size_t max, char **text,
+                             size_t *n, int *checked)
+{
+    int rc = notes_sync__read_small(path, max, text, n, 0);
+    *checked = 0;
+    if (rc)
+        return rc;
+    if (strlen(*text) != *n) {
+        notes_sync__detail("'%s' holds a NUL byte", path);
+        return NOTES_ECORRUPT;
+    }
+    return check_text(path, *text, n, checked);
+}
+
 static int load_space(const char *home, const char *name, notes_sync_space *out,
                       int *checked)
 {
@@ -443,14 +457,12 @@ static int read_notes_checked(const char *home, const char *name,
     *checked = 0;
     if (!path)
         return NOTES_ENOMEM;
-    rc = notes_sync__read_small(path, NOTES_FILE_MAX, &text, &len, 0);
+    rc = notes_sync__read_checked(path, NOTES_FILE_MAX, &text, &len, checked);
     if (rc == NOTES_ENOTFOUND) {
         free(path);
         return NOTES_OK;
     }
     if (rc)
-        goto out;
-    if (strlen(text) == len && (rc = check_text(path, text, &len, checked)))
         goto out;
     rc = NOTES_ECORRUPT;
     if (len < 20 || strncmp(text, "notes-space-notes 1\n", 20) != 0) {

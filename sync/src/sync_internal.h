@@ -39,6 +39,14 @@ int notes_sync__unhex_lower(uint8_t *out, size_t n, const char *s, size_t len);
  * may read it. NOTES_ENOTFOUND, NOTES_ETOOBIG, NOTES_EIO, NOTES_ENOMEM. */
 int notes_sync__read_small(const char *path, size_t max, char **out,
                            size_t *n, int check_private);
+/* A small file of sync's with its check line (notes_check_split), read as
+ * notes_sync__read_small does (others may read it): NOTES_ECORRUPT, said,
+ * when it holds a NUL byte or its check line does not match. OUT *text:
+ * the caller frees it whatever the result (NULL when nothing was read),
+ * NUL-ended after the body; *n: the body's length; *checked: whether it
+ * has a check line (an older version's file has none). */
+int notes_sync__read_checked(const char *path, size_t max, char **text,
+                             size_t *n, int *checked);
 /* The rest of open file fd, the `size` bytes fstat gave (fewer if it
  * shrank meanwhile), NUL-terminated (OUT *out: free). NOTES_ENOMEM. */
 int notes_sync__read_fd(int fd, size_t size, char **out, size_t *n);
