@@ -312,14 +312,7 @@ int remote_config_lock(const char *home)
     int fd;
     if (!p)
         return NOTES_ENOMEM;
-    fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0 || flock(fd, LOCK_EX) != 0) {
-        notes_sync__detail("cannot lock '%s': %s", p, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        free(p);
-        return NOTES_EIO;
-    }
+    fd = notes_sync__lock_file(p, 1);
     free(p);
     return fd;
 }

@@ -106,15 +106,20 @@ static int lock_spaces(const char *home, int exclusive)
         return rc;
     if (!(p = space_path(home, ".lock", NULL)))
         return NOTES_ENOMEM;
-    fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    fd = notes_sync__lock_file(p, exclusive);
+    free(p);
+    return fd;
+}
+
+int notes_sync__lock_file(const char *path, int exclusive)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0 || flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0) {
-        notes_sync__detail("cannot lock '%s': %s", p, strerror(errno));
+        notes_sync__detail("cannot lock '%s': %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
-        free(p);
         return NOTES_EIO;
     }
-    free(p);
     return fd;
 }
 

@@ -39,6 +39,9 @@ int notes_sync__unhex_lower(uint8_t *out, size_t n, const char *s, size_t len);
  * may read it. NOTES_ENOTFOUND, NOTES_ETOOBIG, NOTES_EIO, NOTES_ENOMEM. */
 int notes_sync__read_small(const char *path, size_t max, char **out,
                            size_t *n, int check_private);
+/* flock on `path` (created 0600 if need be), exclusive or shared, waiting
+ * for it: the fd (closing it releases the lock), or NOTES_EIO, said. */
+int notes_sync__lock_file(const char *path, int exclusive);
 /* A small file of sync's with its check line (notes_check_split), read as
  * notes_sync__read_small does (others may read it): NOTES_ECORRUPT, said,
  * when it holds a NUL byte or its check line does not match. OUT *text:
