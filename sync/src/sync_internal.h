@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "notes_sync.h"
 
@@ -29,6 +30,23 @@ static inline int notes_sync__get_varint(const uint8_t **p, const uint8_t *end,
     if ((rc = notes__get_varint(&r, v)) == NOTES_OK)
         *p += r.off;
     return rc;
+}
+/* Where id goes among n entries sorted by id, each `stride` bytes with
+ * the 16-byte id first: the index of the first whose id is >= id (n when
+ * none is), by binary search. */
+static inline size_t notes_sync__lower_id(const void *base, size_t n,
+                                          size_t stride, const uint8_t id[16])
+{
+    const uint8_t *p = base;
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (memcmp(p + mid * stride, id, 16) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 /* Exactly 2n lowercase hex digits (len of them, not NUL-terminated), as
  * sync's own files write them: 0, or -1 for anything else (uppercase
