@@ -65,19 +65,30 @@ struct remote_state_note *remote_state_note_find(struct remote_state *s,
     return bsearch(&k, s->notes, s->nnotes, sizeof(k), cmp_note);
 }
 
+/* One more entry, zeroed, at the end of the array *arr of *n entries of
+ * `size` bytes: its address, or NULL (nothing changed) without memory. */
+static void *append(void *arr, size_t *n, size_t size)
+{
+    void **v = arr;
+    uint8_t *nv = realloc(*v, (*n + 1) * size);
+    if (!nv)
+        return NULL;
+    *v = nv;
+    memset(nv + *n * size, 0, size);
+    return nv + (*n)++ * size;
+}
+
 int remote_state_add_pack(struct remote_state *s, const char *oid,
                           uint64_t seq)
 {
-    struct remote_state_pack *v;
+    struct remote_state_pack *p;
     if (remote_state_pack_find(s, oid))
         return NOTES_OK;
-    if (!(v = realloc(s->packs, (s->npacks + 1) * sizeof(*v))))
+    if (!(p = append(&s->packs, &s->npacks, sizeof(*p))))
         return NOTES_ENOMEM;
-    s->packs = v;
-    memset(&v[s->npacks], 0, sizeof(*v));
-    snprintf(v[s->npacks].oid, sizeof(v->oid), "%s", oid);
-    v[s->npacks++].seq = seq;
-    qsort(s->packs, s->npacks, sizeof(*v), cmp_pack);
+    snprintf(p->oid, sizeof(p->oid), "%s", oid);
+    p->seq = seq;
+    qsort(s->packs, s->npacks, sizeof(*p), cmp_pack);
     return NOTES_OK;
 }
 
@@ -102,16 +113,11 @@ int remote_state_set_top(struct remote_state *s, const char *dev,
     }
     memcpy(copy, names, n * REMOTE_PACK_NAME_LEN);
     if (!t) {
-        struct remote_state_top *v =
-            realloc(s->tops, (s->ntops + 1) * sizeof(*v));
-        if (!v) {
+        if (!(t = append(&s->tops, &s->ntops, sizeof(*t)))) {
             free(copy);
             return NOTES_ENOMEM;
         }
-        s->tops = v;
-        t = &v[s->ntops++];
         memcpy(t->dev, dev, 2 * REMOTE_TAG_LEN + 1);
-        t->names = NULL;
     }
     free(t->names);
     t->names = copy;
@@ -129,18 +135,14 @@ int remote_state_set_heads(struct remote_state *s, const uint8_t id[16],
     if (n)
         memcpy(copy, heads, n * 32);
     if (!e) {
-        struct remote_state_note *v =
-            realloc(s->notes, (s->nnotes + 1) * sizeof(*v));
-        if (!v) {
+        if (!(e = append(&s->notes, &s->nnotes, sizeof(*e)))) {
             free(copy);
             return NOTES_ENOMEM;
         }
-        s->notes = v;
-        e = &v[s->nnotes++];
         memcpy(e->id, id, 16);
         e->heads = copy;
         e->n = n;
-        qsort(s->notes, s->nnotes, sizeof(*v), cmp_note);
+        qsort(s->notes, s->nnotes, sizeof(*e), cmp_note);
         return NOTES_OK;
     }
     free(e->heads);
