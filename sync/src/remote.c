@@ -455,6 +455,7 @@ static int config_edit(const char *home, struct remote_config *c,
                        const char *name, size_t *at)
 {
     int rc, fd = remote_config_lock(home);
+    *at = 0;
     if (fd < 0)
         return fd;
     if ((rc = remote_config_load(home, c))) {

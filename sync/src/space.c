@@ -464,8 +464,8 @@ static int read_notes_checked(const char *home, const char *name,
         return NOTES_ENOMEM;
     rc = notes_sync__read_checked(path, NOTES_FILE_MAX, &text, &len, checked);
     if (rc == NOTES_ENOTFOUND) {
-        free(path);
-        return NOTES_OK;
+        rc = NOTES_OK; /* no notes yet */
+        goto out;
     }
     if (rc)
         goto out;
