@@ -178,12 +178,15 @@ static char *cache_path(notes_sync_session *s)
 void notes_sync__versions_learn(notes_sync_session *s, const uint8_t id[16],
                                 notes_doc *d)
 {
-    const char *home = notes_replica_home(s->replica);
+    const char *home;
     char path[4200], hex[33];
     struct vstamp st;
     struct note_version *e;
     size_t before = notes_doc_change_count(d);
-    if (!s->replica || strlen(home) > 4096)
+    if (!s->replica) /* checked before its home is asked for */
+        return;
+    home = notes_replica_home(s->replica);
+    if (strlen(home) > 4096)
         return;
     notes__hex(hex, id, 16);
     snprintf(path, sizeof(path), "%s/notes/%s.log", home, hex);
