@@ -250,6 +250,16 @@ int cmd_done(int, char **, struct cli_ctx *);
 int cmd_invite(int, char **, struct cli_ctx *);
 int cmd_join(int, char **, struct cli_ctx *);
 int cmd_sync(int, char **, struct cli_ctx *);
+/* What the commands over notes_sync share (cmd_sync.c): a NOTES_SYNC_E*
+ * or libnotes code's exit code (a peer's or a remote's data 2; the
+ * network, a busy peer or an unreachable remote 3); "notes: WHAT: DETAIL"
+ * with sync's detail, and that exit code; the space a command is for:
+ * `given` (--space), else the replica's only space (0, or the exit code,
+ * said, when it has none or several). */
+int cli_sync_exit(int rc);
+int cli_sync_fail(int rc, const char *what);
+int cli_pick_space(struct cli_ctx *ctx, const char *given, char *out,
+                   size_t cap);
 int cmd_serve(int, char **, struct cli_ctx *);
 int cmd_todo(int, char **, struct cli_ctx *);
 int cmd_export(int, char **, struct cli_ctx *);

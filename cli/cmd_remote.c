@@ -13,68 +13,20 @@
 #include "cli.h"
 #include "notes_sync.h"
 
-static int remote_exit(int rc)
-{
-    switch (rc) {
-    case NOTES_SYNC_EREMOTE:
-        return EXIT_SYSTEM;
-    case NOTES_SYNC_EREMOTEDATA:
-        return EXIT_DATA;
-    default:
-        return cli_exit_code(rc);
-    }
-}
-
-static int remote_fail(int rc, const char *what)
-{
-    const char *d = notes_sync_last_detail();
-    fprintf(stderr, "notes: %s: %s\n", what,
-            d && *d ? cli_esc(d) : notes_sync_strerror(rc));
-    return remote_exit(rc);
-}
-
-/* The space a remote is for: --space, else the replica's only space. */
-static int pick_space(struct cli_ctx *ctx, const char *given, char *out,
-                      size_t cap)
-{
-    char **names;
-    size_t n;
-    int rc;
-    if (given) {
-        snprintf(out, cap, "%s", given);
-        return 0;
-    }
-    if ((rc = notes_sync_space_list(ctx->home, &names, &n)))
-        return remote_fail(rc, "cannot list spaces");
-    if (n != 1) {
-        fprintf(stderr, "notes: %s; say which with --space NAME\n",
-                n ? "this replica has several spaces"
-                  : "this replica has no space (create one: notes space "
-                    "create NAME, or join one: notes join CODE)");
-        notes_sync_space_names_free(names, n);
-        return EXIT_USER;
-    }
-    snprintf(out, cap, "%s", names[0]);
-    notes_sync_space_names_free(names, n);
-    return 0;
-}
-
 static int remote_list(struct cli_ctx *ctx)
 {
     notes_sync_remote *v;
     size_t n;
     int rc = notes_sync_remote_list(ctx->home, &v, &n);
     if (rc)
-        return remote_fail(rc, "cannot read the remotes");
+        return cli_sync_fail(rc, "cannot read the remotes");
     if (ctx->json) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "name",
                                                  v[i].name, "space",
                                                  v[i].space, "url", v[i].url));
-        json_dumpf(arr, stdout, JSON_INDENT(2));
-        putchar('\n');
-        json_decref(arr);
+        cli_json_out(arr);
     } else {
         for (size_t i = 0; i < n; i++)
             printf("%s  %s  (space %s)\n", v[i].name, cli_esc(v[i].url),
@@ -102,10 +54,10 @@ int cmd_remote(int argc, char **argv, struct cli_ctx *ctx)
     if (strcmp(pos[0], "add") == 0) {
         if (!pos[1] || !pos[2])
             return cli_usage("remote");
-        if ((ret = pick_space(ctx, space, sp, sizeof(sp))))
+        if ((ret = cli_pick_space(ctx, space, sp, sizeof(sp))))
             return ret;
         if ((rc = notes_sync_remote_add(ctx->home, pos[1], pos[2], sp)))
-            return remote_fail(rc, "cannot add the remote");
+            return cli_sync_fail(rc, "cannot add the remote");
         notes_sync_remote got;
         /* As stored (a folder: its absolute path). */
         if (notes_sync_remote_get(ctx->home, pos[1], &got) != NOTES_OK)
@@ -118,7 +70,7 @@ int cmd_remote(int argc, char **argv, struct cli_ctx *ctx)
         if (!pos[1] || pos[2] || space)
             return cli_usage("remote");
         if ((rc = notes_sync_remote_remove(ctx->home, pos[1])))
-            return remote_fail(rc, "cannot remove the remote");
+            return cli_sync_fail(rc, "cannot remove the remote");
         cli_done(ctx, "Removed remote %s (the repository itself is left as "
                  "it is).", pos[1]);
         return 0;
@@ -161,7 +113,7 @@ int cli_sync_remote(struct cli_ctx *ctx, const char *name, int compact,
             fprintf(stderr, "notes: no remote called '%s' (notes remote "
                             "list); a peer is HOST:PORT\n", cli_esc(name));
         else
-            return remote_fail(rc, "cannot read the remotes");
+            return cli_sync_fail(rc, "cannot read the remotes");
         return EXIT_USER;
     }
     rc = notes_sync_remote_sync(ctx->r, name, &o, &rep);
@@ -178,7 +130,7 @@ int cli_sync_remote(struct cli_ctx *ctx, const char *name, int compact,
     if (rc && rc != NOTES_SYNC_EREMOTEDATA) {
         fprintf(stderr, "notes: %s: %s\n", what,
                 detail[0] ? cli_esc(detail) : notes_sync_strerror(rc));
-        return remote_exit(rc);
+        return cli_sync_exit(rc);
     }
     if (ctx->json) {
         json_t *probs = json_array();
@@ -231,7 +183,7 @@ int cli_sync_remote(struct cli_ctx *ctx, const char *name, int compact,
     if (rc) {
         fprintf(stderr, "notes: %s: %s; what verified was merged, nothing "
                         "else stored\n", what, cli_esc(detail));
-        return remote_exit(rc);
+        return cli_sync_exit(rc);
     }
     return 0;
 }

@@ -24,30 +24,57 @@
 const char *cli_passphrase(int confirm);
 /* Declared here and in main.c's table (cli.h belongs to the lead). */
 
-static int sync_exit(int rc)
+int cli_sync_exit(int rc)
 {
     switch (rc) {
     case NOTES_SYNC_EHANDSHAKE:
     case NOTES_SYNC_EFRAME:
     case NOTES_SYNC_EPROTO:
     case NOTES_SYNC_EREFUSED:
+    case NOTES_SYNC_EREMOTEDATA:
         return EXIT_DATA;
     case NOTES_SYNC_ENET:
     case NOTES_SYNC_ETIMEOUT:
     case NOTES_SYNC_ECLOSED:
     case NOTES_SYNC_EBUSY:
+    case NOTES_SYNC_EREMOTE:
         return EXIT_SYSTEM;
     default:
         return cli_exit_code(rc);
     }
 }
 
-static int sync_fail(int rc, const char *what)
+int cli_sync_fail(int rc, const char *what)
 {
     const char *d = notes_sync_last_detail();
     fprintf(stderr, "notes: %s: %s\n", what,
             d && *d ? cli_esc(d) : notes_sync_strerror(rc));
-    return sync_exit(rc);
+    return cli_sync_exit(rc);
+}
+
+int cli_pick_space(struct cli_ctx *ctx, const char *given, char *out,
+                   size_t cap)
+{
+    char **names;
+    size_t n;
+    int rc;
+    if (given) {
+        snprintf(out, cap, "%s", given);
+        return 0;
+    }
+    if ((rc = notes_sync_space_list(ctx->home, &names, &n)))
+        return cli_sync_fail(rc, "cannot list spaces");
+    if (n != 1) {
+        fprintf(stderr, "notes: %s; say which with --space NAME\n",
+                n ? "this replica has several spaces"
+                  : "this replica has no space (create one: notes space "
+                    "create NAME, or join one: notes join CODE)");
+        notes_sync_space_names_free(names, n);
+        return EXIT_USER;
+    }
+    snprintf(out, cap, "%s", names[0]);
+    notes_sync_space_names_free(names, n);
+    return 0;
 }
 
 /* The passphrase, if the key needs one (sync signs the handshake). */
@@ -72,7 +99,7 @@ static int space_notes(struct cli_ctx *ctx, const char *name)
     size_t n;
     int rc = notes_sync_space_notes(ctx->home, name, &ids, &n);
     if (rc)
-        return sync_fail(rc, "cannot read the space");
+        return cli_sync_fail(rc, "cannot read the space");
     json_t *arr = ctx->json ? json_array() : NULL;
     for (size_t i = 0; i < n; i++) {
         char hex[33];
@@ -116,7 +143,7 @@ int cmd_space(int argc, char **argv, struct cli_ctx *ctx)
     if (strcmp(sub, "create") == 0 && argc == 3) {
         notes_sync_space sp;
         if ((rc = notes_sync_space_create(ctx->home, argv[2], &sp)))
-            return sync_fail(rc, "cannot create the space");
+            return cli_sync_fail(rc, "cannot create the space");
         notes_sync_space_clear(&sp);
         cli_done(ctx, "created space %s\ninvite others with: notes invite %s",
                cli_esc(argv[2]), cli_esc(argv[2]));
@@ -126,7 +153,7 @@ int cmd_space(int argc, char **argv, struct cli_ctx *ctx)
         char **names;
         size_t n;
         if ((rc = notes_sync_space_list(ctx->home, &names, &n)))
-            return sync_fail(rc, "cannot list spaces");
+            return cli_sync_fail(rc, "cannot list spaces");
         json_t *arr = ctx->json ? json_array() : NULL;
         for (size_t i = 0; i < n; i++) {
             uint8_t(*ids)[16] = NULL;
@@ -156,7 +183,7 @@ int cmd_space(int argc, char **argv, struct cli_ctx *ctx)
         notes_doc *d;
         notes_sync_space sp;
         if ((rc = notes_sync_space_load(ctx->home, argv[2], &sp)))
-            return sync_fail(rc, rc == NOTES_ENOTFOUND ? "no such space"
+            return cli_sync_fail(rc, rc == NOTES_ENOTFOUND ? "no such space"
                                                        : "cannot use the space");
         notes_sync_space_clear(&sp);
         if ((rc = cli_open_note(ctx, argv[3], &d)))
@@ -168,7 +195,7 @@ int cmd_space(int argc, char **argv, struct cli_ctx *ctx)
         cli_note_id(hex, notes_doc_id(d));
         notes_doc_free(d);
         if (rc)
-            return sync_fail(rc, sub[0] == 'a' ? "cannot add the note"
+            return cli_sync_fail(rc, sub[0] == 'a' ? "cannot add the note"
                                                : "cannot remove the note");
         cli_done(ctx, "%.8s %s space %s", hex, sub[0] == 'a' ? "is in" : "left",
                cli_esc(argv[2]));
@@ -249,13 +276,13 @@ int cmd_invite(int argc, char **argv, struct cli_ctx *ctx)
                           : default_relays(ctx, inv.relays,
                                            NOTES_INVITE_RELAYS_MAX);
     if ((rc = notes_sync_space_load(ctx->home, space, &inv.space)))
-        return sync_fail(rc, rc == NOTES_ENOTFOUND ? "no such space"
+        return cli_sync_fail(rc, rc == NOTES_ENOTFOUND ? "no such space"
                                                    : "cannot use the space");
     memcpy(inv.inviter, notes_replica_public_key(ctx->r), 32);
     rc = notes_sync_invite_make(&inv, &code);
     notes_sync_space_clear(&inv.space);
     if (rc)
-        return sync_fail(rc, "cannot make the invite");
+        return cli_sync_fail(rc, "cannot make the invite");
     printf("%s\n", code);
     if (inv.nrelays) {
         fprintf(stderr, "(this code is the space's secret: share it only with "
@@ -485,7 +512,7 @@ static int once_fail(int rc, unsigned tries, double secs, const char *addr)
                 notes_sync_last_detail());
         return EXIT_SYSTEM;
     }
-    return sync_fail(rc, "sync failed");
+    return cli_sync_fail(rc, "sync failed");
 }
 
 int cmd_join(int argc, char **argv, struct cli_ctx *ctx)
@@ -497,10 +524,10 @@ int cmd_join(int argc, char **argv, struct cli_ctx *ctx)
         return cli_usage("join");
     cli_network_command();
     if ((rc = notes_sync_invite_decode(argv[1], &inv)))
-        return sync_fail(rc, "not a valid invite code");
+        return cli_sync_fail(rc, "not a valid invite code");
     if ((rc = notes_sync_space_save(ctx->home, &inv.space))) {
         notes_sync_space_clear(&inv.space);
-        return sync_fail(rc, "cannot join");
+        return cli_sync_fail(rc, "cannot join");
     }
     cli_done(ctx, "joined space %s", cli_esc(inv.space.name));
     if ((ret = key_pass(ctx, &pass))) {
@@ -575,25 +602,14 @@ int cmd_sync(int argc, char **argv, struct cli_ctx *ctx)
         return cli_usage("sync");
     if (!addr == !relay) /* one of them */
         return cli_usage("sync");
-    char **names = NULL;
-    size_t n = 0;
+    char sp[NOTES_SPACE_NAME_MAX + 1];
     if (!space) {
-        if ((rc = notes_sync_space_list(ctx->home, &names, &n)))
-            return sync_fail(rc, "cannot list spaces");
-        if (n != 1) {
-            fprintf(stderr, "notes: %s; say which with --space NAME\n",
-                    n ? "this replica has several spaces"
-                      : "this replica has no space (create one: notes space "
-                        "create NAME, or join one: notes join CODE)");
-            notes_sync_space_names_free(names, n);
-            return EXIT_USER;
-        }
-        space = names[0];
+        if ((ret = cli_pick_space(ctx, NULL, sp, sizeof(sp))))
+            return ret;
+        space = sp;
     }
-    if ((ret = key_pass(ctx, &pass))) {
-        notes_sync_space_names_free(names, n);
+    if ((ret = key_pass(ctx, &pass)))
         return ret;
-    }
     notes_sync_report rep;
     unsigned tries;
     double secs;
@@ -608,7 +624,6 @@ int cmd_sync(int argc, char **argv, struct cli_ctx *ctx)
         if (rep.changes_received) /* lines edited here and there at once */
             cli_warn_all_line_conflicts(ctx);
     }
-    notes_sync_space_names_free(names, n);
     return ret;
 }
 
@@ -821,7 +836,7 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
         int rc0 = notes_sync_relays_load(ctx->home, known,
                                          NOTES_SYNC_RELAYS_MAX, &n);
         if (rc0)
-            return sync_fail(rc0, "cannot read the relays");
+            return cli_sync_fail(rc0, "cannot read the relays");
         for (size_t i = 0; i < n; i++)
             relays[nrelays++] = known[i];
     }
@@ -899,7 +914,7 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
     if (rc) {
         fprintf(stderr, "notes: cannot serve: %s\n",
                 why[0] ? cli_esc(why) : notes_sync_strerror(rc));
-        return sync_exit(rc);
+        return cli_sync_exit(rc);
     }
     return 0;
 }
@@ -970,7 +985,7 @@ int cmd_peers(int argc, char **argv, struct cli_ctx *ctx)
     if (argc != 1)
         return cli_usage("peers");
     if ((rc = notes_sync_peers_read(ctx->home, &ps)))
-        return sync_fail(rc, "cannot read the peers state");
+        return cli_sync_fail(rc, "cannot read the peers state");
     {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);

@@ -57,19 +57,22 @@ size_t cli_verify_files(struct cli_ctx *ctx, struct json_t **files)
         cli_fail(rc, "cannot check the replica's files");
         fs.bad++;
     }
-    before = fs.bad;
-    rc = notes_sync_space_verify_files(ctx->home, on_file, &fs);
-    if (rc && fs.bad == before) {
-        fprintf(stderr, "notes: cannot check the space files: %s\n",
-                notes_sync_last_detail());
-        fs.bad++;
-    }
-    before = fs.bad;
-    rc = notes_sync_remote_verify_files(ctx->home, on_file, &fs);
-    if (rc && fs.bad == before) {
-        fprintf(stderr, "notes: cannot check the remotes file: %s\n",
-                notes_sync_last_detail());
-        fs.bad++;
+    /* sync's own files, checked the same way. */
+    static const struct {
+        int (*verify)(const char *home, notes_file_fn fn, void *arg);
+        const char *what;
+    } sync_files[] = {
+        {notes_sync_space_verify_files, "the space files"},
+        {notes_sync_remote_verify_files, "the remotes file"},
+    };
+    for (size_t i = 0; i < sizeof(sync_files) / sizeof(sync_files[0]); i++) {
+        before = fs.bad;
+        rc = sync_files[i].verify(ctx->home, on_file, &fs);
+        if (rc && fs.bad == before) {
+            fprintf(stderr, "notes: cannot check %s: %s\n", sync_files[i].what,
+                    notes_sync_last_detail());
+            fs.bad++;
+        }
     }
     if (!files)
         printf("verified %zu replica file%s: %s\n", fs.checked,

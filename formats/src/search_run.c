@@ -154,17 +154,27 @@ static int marked_title(notes_fmt_search_hit *h, const char *s)
     return NOTES_OK;
 }
 
+/* `sql` prepared with the note's rowid bound as ?at: the statement, or
+ * NULL with *src saying why it could not be prepared. */
+static sqlite3_stmt *note_stmt(sqlite3 *db, const char *sql, int at,
+                               sqlite3_int64 rowid, int *src)
+{
+    sqlite3_stmt *s = NULL;
+    if ((*src = sqlite3_prepare_v2(db, sql, -1, &s, NULL)) != SQLITE_OK)
+        return NULL;
+    sqlite3_bind_int64(s, at, rowid);
+    return s;
+}
+
 /* An owner filter's items as the lines of a hit (filters alone, or besides
  * words): the lines of the text whose item the owner owns. */
 static int owner_lines(sqlite3 *db, sqlite3_int64 rowid, const struct notes_fmt__query *q,
                        size_t fm_lines, notes_fmt_search_hit *h, int *src)
 {
-    sqlite3_stmt *s;
-    *src = sqlite3_prepare_v2(db, "SELECT body FROM fts WHERE rowid = ?1", -1,
-                              &s, NULL);
-    if (*src != SQLITE_OK)
+    sqlite3_stmt *s = note_stmt(db, "SELECT body FROM fts WHERE rowid = ?1", 1,
+                                rowid, src);
+    if (!s)
         return NOTES_OK;
-    sqlite3_bind_int64(s, 1, rowid);
     const char *body = NULL;
     if ((*src = sqlite3_step(s)) == SQLITE_ROW) {
         body = (const char *)sqlite3_column_text(s, 0);
@@ -205,18 +215,16 @@ static int owner_lines(sqlite3 *db, sqlite3_int64 rowid, const struct notes_fmt_
 static int fill_hit(sqlite3 *db, sqlite3_int64 rowid, double score,
                     const struct notes_fmt__query *q, notes_fmt_search_hit *h, int *src)
 {
-    sqlite3_stmt *s;
     int rc = NOTES_OK;
     h->score = score;
-    *src = sqlite3_prepare_v2(db,
-                              "SELECT n.id, n.title, n.datetime, n.fm_lines,"
-                              " n.damaged, n.sum = checksum(f.title, f.body)"
-                              " FROM note n JOIN fts f ON f.rowid = n.rowid"
-                              " WHERE n.rowid = ?1",
-                              -1, &s, NULL);
-    if (*src != SQLITE_OK)
+    sqlite3_stmt *s = note_stmt(db,
+                                "SELECT n.id, n.title, n.datetime, n.fm_lines,"
+                                " n.damaged, n.sum = checksum(f.title, f.body)"
+                                " FROM note n JOIN fts f ON f.rowid = n.rowid"
+                                " WHERE n.rowid = ?1",
+                                1, rowid, src);
+    if (!s)
         return NOTES_OK;
-    sqlite3_bind_int64(s, 1, rowid);
     size_t fm_lines = 0;
     if ((*src = sqlite3_step(s)) == SQLITE_ROW) {
         const char *hex = (const char *)sqlite3_column_text(s, 0);
@@ -240,15 +248,14 @@ static int fill_hit(sqlite3 *db, sqlite3_int64 rowid, double score,
         return rc;
     if (!q->fts.b.len)
         return q->nowner ? owner_lines(db, rowid, q, fm_lines, h, src) : NOTES_OK;
-    *src = sqlite3_prepare_v2(db,
-                              "SELECT highlight(fts, 0, char(2), char(3)),"
-                              " highlight(fts, 1, char(2), char(3))"
-                              " FROM fts WHERE fts MATCH ?1 AND rowid = ?2",
-                              -1, &s, NULL);
-    if (*src != SQLITE_OK)
+    s = note_stmt(db,
+                  "SELECT highlight(fts, 0, char(2), char(3)),"
+                  " highlight(fts, 1, char(2), char(3))"
+                  " FROM fts WHERE fts MATCH ?1 AND rowid = ?2",
+                  2, rowid, src);
+    if (!s)
         return NOTES_OK;
     sqlite3_bind_text(s, 1, notes_fmt__str(&q->fts), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, rowid);
     if ((*src = sqlite3_step(s)) == SQLITE_ROW) {
         const char *t = (const char *)sqlite3_column_text(s, 0);
         const char *b = (const char *)sqlite3_column_text(s, 1);

@@ -1065,6 +1065,16 @@ static inline void notes__store_u32le(uint8_t *p, uint32_t v)
     p[2] = (uint8_t)(v >> 16);
     p[3] = (uint8_t)(v >> 24);
 }
+static inline uint64_t notes__load_u64le(const uint8_t *p)
+{
+    return (uint64_t)notes__load_u32le(p) |
+           (uint64_t)notes__load_u32le(p + 4) << 32;
+}
+static inline void notes__store_u64le(uint8_t *p, uint64_t v)
+{
+    notes__store_u32le(p, (uint32_t)v);
+    notes__store_u32le(p + 4, (uint32_t)(v >> 32));
+}
 
 /* -- UTF-8: validation (rejects overlongs, surrogates, > U+10FFFF) and counting -- */
 int notes__utf8_valid(const uint8_t *s, size_t n);
@@ -1109,6 +1119,20 @@ int notes__write_file_atomic(const char *path, const void *p, size_t n,
 int notes__write_file_excl(const char *path, const void *p, size_t n,
                            int mode);
 int notes__fsync_dir(const char *dir);
+/* A file with a check line (notes_check_line): `body` and its line
+ * written as one atomic replacement of `path`. */
+int notes__write_checked(const char *path, const void *body, size_t n,
+                         int mode);
+/*
+ * Read `path` (at most `max` bytes) and check it. OUT *buf: the whole text,
+ * NUL-ended after the body (free with notes__free); *len: the body's length
+ * (the check line excluded); *checked: whether it had a check line.
+ * NOTES_ECORRUPT (detail names the file) when the check does not hold;
+ * NOTES_ENOTFOUND, NOTES_ETOOBIG, NOTES_EIO as notes__read_file.
+ * Reading never rewrites the file.
+ */
+int notes__read_checked(const char *path, size_t max, uint8_t **buf,
+                        size_t *len, int *checked);
 
 /* -- compression: zstd behind one file (compress.c) -- */
 /* Append one zstd frame of p at `level`. NOTES__ZSTD_SMALL_TABLES caps

@@ -13,19 +13,8 @@
 
 #include "internal.h"
 
-/* Write `body` and its check line as one atomic replacement of `path`. */
-int notes__write_checked(const char *path, const void *body, size_t n,
-                         int mode);
-/*
- * Read `path` (at most `max` bytes) and check it. OUT *buf: the whole text,
- * NUL-ended after the body (free with notes__free); *len: the body's length
- * (the check line excluded); *checked: whether it had a check line.
- * NOTES_ECORRUPT (detail names the file) when the check does not hold;
- * NOTES_ENOTFOUND, NOTES_ETOOBIG, NOTES_EIO as notes__read_file.
- * Reading never rewrites the file.
- */
-int notes__read_checked(const char *path, size_t max, uint8_t **buf,
-                        size_t *len, int *checked);
+/* notes__write_checked and notes__read_checked: notes.h (NOTES_SIBLING_API),
+ * for sync's files too. */
 
 /*
  * notes_identity_save, plus the check line: a replica's own key files

@@ -30,20 +30,6 @@ static const char PAIR_CTX[] = "notes-pair v1"; /* sizeof includes the NUL */
 static const char LINK_CTX[] = "notes-link v1";
 static const char REVOKE_CTX[] = "notes-revoke v1";
 
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static uint64_t wall_ms(void)
 {
     struct timeval tv;
@@ -95,7 +81,7 @@ int notes__link_parse(const uint8_t *p, size_t n, struct notes__link *l)
         return NOTES_ECORRUPT;
     l->person = p + 1;
     l->device = p + 33;
-    l->time_ms = get64(p + 65);
+    l->time_ms = notes__load_u64le(p + 65);
     l->consent = p + 73;
     l->name = (const char *)p + 138;
     l->namelen = namelen;
@@ -112,7 +98,7 @@ int notes__revoke_parse(const uint8_t *p, size_t n, struct notes__revoke *rv)
     int rc = notes__link_parse(p + 9, n - 73, &rv->link);
     if (rc)
         return rc;
-    rv->time_ms = get64(p + 1);
+    rv->time_ms = notes__load_u64le(p + 1);
     rv->bytes = p;
     rv->n = n;
     return NOTES_OK;
@@ -177,7 +163,7 @@ int notes__link_make(const notes_identity *person, const uint8_t device[32],
     buf[0] = 1;
     memcpy(buf + 1, notes_identity_public_key(person), 32);
     memcpy(buf + 33, device, 32);
-    put64(buf + 65, time_ms);
+    notes__store_u64le(buf + 65, time_ms);
     memcpy(buf + 73, consent, 64);
     buf[137] = (uint8_t)namelen;
     for (size_t i = 0; i < namelen; i++) /* bytes, not a C string */
@@ -194,7 +180,7 @@ int notes__revoke_make(const notes_identity *person, const uint8_t *link,
     if (n > NOTES__LINK_MAX)
         return NOTES_EINVAL;
     buf[0] = 1;
-    put64(buf + 1, time_ms);
+    notes__store_u64le(buf + 1, time_ms);
     memcpy(buf + 9, link, n);
     int rc = sign_ctx(person, REVOKE_CTX, sizeof(REVOKE_CTX), buf, 9 + n,
                       buf + 9 + n);

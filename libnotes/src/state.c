@@ -30,34 +30,20 @@
 #define SUM_AT (SLOT - 32u)
 static const uint8_t state_magic[4] = {'N', 'S', 'T', 'A'};
 
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 static void encode(const struct notes__state *st, const uint8_t doc[16],
                    uint8_t s[SLOT])
 {
     memset(s, 0, SLOT);
     memcpy(s, state_magic, 4);
     notes__store_u32le(s + 4, STATE_VERSION);
-    put64(s + 8, st->gen);
+    notes__store_u64le(s + 8, st->gen);
     memcpy(s + 16, doc, 16);
-    put64(s + 32, st->acked_end);
-    put64(s + 40, st->verified_end);
+    notes__store_u64le(s + 32, st->acked_end);
+    notes__store_u64le(s + 40, st->verified_end);
     memcpy(s + 48, st->mac, 32);
-    put64(s + 80, st->my_seq);
+    notes__store_u64le(s + 80, st->my_seq);
     memcpy(s + 88, st->my_last, 32);
-    put64(s + 120, st->nchanges);
+    notes__store_u64le(s + 120, st->nchanges);
     notes__store_u32le(s + 128, st->heads_total);
     notes__store_u32le(s + 132, st->nheads);
     memcpy(s + 136, st->heads, (size_t)st->nheads * 32);
@@ -76,13 +62,13 @@ static int decode(const uint8_t s[SLOT], const uint8_t doc[16],
     uint32_t nheads = notes__load_u32le(s + 132);
     if (nheads > NOTES__STATE_HEADS)
         return 0;
-    st->gen = get64(s + 8);
-    st->acked_end = get64(s + 32);
-    st->verified_end = get64(s + 40);
+    st->gen = notes__load_u64le(s + 8);
+    st->acked_end = notes__load_u64le(s + 32);
+    st->verified_end = notes__load_u64le(s + 40);
     memcpy(st->mac, s + 48, 32);
-    st->my_seq = get64(s + 80);
+    st->my_seq = notes__load_u64le(s + 80);
     memcpy(st->my_last, s + 88, 32);
-    st->nchanges = get64(s + 120);
+    st->nchanges = notes__load_u64le(s + 120);
     st->heads_total = notes__load_u32le(s + 128);
     st->nheads = nheads;
     memcpy(st->heads, s + 136, (size_t)nheads * 32);

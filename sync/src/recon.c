@@ -79,17 +79,8 @@ static void fingerprint(const struct recon *r, size_t a, size_t b,
 /* Index of the first item whose id is >= bound (n for infinity). */
 static size_t lower(const struct recon *r, const uint8_t b[16], int inf)
 {
-    size_t lo = 0, hi = r->n;
-    if (inf)
-        return r->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (memcmp(r->items[mid].id, b, 16) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return inf ? r->n : notes_sync__lower_id(r->items, r->n,
+                                             sizeof(*r->items), b);
 }
 
 static int diff_add(struct recon *r, const uint8_t id[16])

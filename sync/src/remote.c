@@ -312,14 +312,7 @@ int remote_config_lock(const char *home)
     int fd;
     if (!p)
         return NOTES_ENOMEM;
-    fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0 || flock(fd, LOCK_EX) != 0) {
-        notes_sync__detail("cannot lock '%s': %s", p, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        free(p);
-        return NOTES_EIO;
-    }
+    fd = notes_sync__lock_file(p, 1);
     free(p);
     return fd;
 }
@@ -331,45 +324,28 @@ void remote_config_clear(struct remote_config *c)
     memset(c, 0, sizeof(*c));
 }
 
-static int grow(void **v, size_t *cap, size_t n, size_t size)
-{
-    if (n < *cap)
-        return NOTES_OK;
-    size_t nc = *cap ? *cap * 2 : 8;
-    void *nv = realloc(*v, nc * size);
-    if (!nv)
-        return NOTES_ENOMEM;
-    *v = nv;
-    *cap = nc;
-    return NOTES_OK;
-}
-
 /* "notes-remotes 1", then "remote NAME SPACE URL" and "seen NAME DEVTAG
  * COMMIT SEQ" lines, then the check line (docs/remote.md). */
 int remote_config_load(const char *home, struct remote_config *c)
 {
     char *path = home_path(home, "remotes"), *text = NULL, *p;
-    size_t n, body, capr = 0, caps = 0, line = 1;
+    size_t n, capr = 0, caps = 0, line = 1;
     int rc, checked;
     memset(c, 0, sizeof(*c));
     if (!path)
         return NOTES_ENOMEM;
-    rc = notes_sync__read_small(path, CONFIG_MAX, &text, &n, 0);
+    rc = notes_sync__read_checked(path, CONFIG_MAX, &text, &n, &checked);
     if (rc == NOTES_ENOTFOUND) {
         free(path);
         return NOTES_OK;
     }
-    if (rc)
-        goto out;
-    if (strlen(text) != n || notes_check_split(path, text, n, &body,
-                                               &checked) != NOTES_OK ||
-        !checked) {
+    if (rc == NOTES_ECORRUPT || (rc == NOTES_OK && !checked)) {
         notes_sync__detail("'%s' is damaged (its check line does not match)",
                            path);
         rc = NOTES_ECORRUPT;
-        goto out;
     }
-    text[body] = '\0';
+    if (rc)
+        goto out;
     rc = NOTES_ECORRUPT;
     if (strncmp(text, "notes-remotes 1\n", 16) != 0) {
         notes_sync__detail("'%s': first line must be 'notes-remotes 1'", path);
@@ -388,8 +364,8 @@ int remote_config_load(const char *home, struct remote_config *c)
             if (!b || !(u = strchr(b + 1, ' ')))
                 goto bad;
             *b = *u = '\0';
-            if (grow((void **)&c->remotes, &capr, c->nremotes,
-                     sizeof(*c->remotes))) {
+            if (notes__grow(&c->remotes, &capr, c->nremotes + 1,
+                            sizeof(*c->remotes), 8)) {
                 rc = NOTES_ENOMEM;
                 goto out;
             }
@@ -415,7 +391,8 @@ int remote_config_load(const char *home, struct remote_config *c)
                 strlen(commit) < 40 || strlen(commit) > REMOTE_OID_MAX ||
                 strspn(commit, "0123456789abcdef") != strlen(commit))
                 goto bad;
-            if (grow((void **)&c->seen, &caps, c->nseen, sizeof(*c->seen))) {
+            if (notes__grow(&c->seen, &caps, c->nseen + 1, sizeof(*c->seen),
+                            8)) {
                 rc = NOTES_ENOMEM;
                 goto out;
             }
@@ -448,11 +425,11 @@ int remote_config_store(const char *home, const struct remote_config *c)
 {
     struct notes_buf b;
     char *path = home_path(home, "remotes");
-    char check[NOTES_CHECK_LINE_LEN + 1];
     int rc;
     if (!path)
         return NOTES_ENOMEM;
-    notes__buf_init(&b, CONFIG_MAX);
+    /* The check line too stays within CONFIG_MAX (the load's limit). */
+    notes__buf_init(&b, CONFIG_MAX - NOTES_CHECK_LINE_LEN);
     rc = notes__buf_puts(&b, "notes-remotes 1\n");
     for (size_t i = 0; !rc && i < c->nremotes; i++)
         rc = notes__buf_printf(&b, "remote %s %s %s\n", c->remotes[i].name,
@@ -461,12 +438,8 @@ int remote_config_store(const char *home, const struct remote_config *c)
         rc = notes__buf_printf(&b, "seen %s %s %s %llu\n", c->seen[i].remote,
                                c->seen[i].dev, c->seen[i].commit,
                                (unsigned long long)c->seen[i].seq);
-    if (!rc) {
-        notes_check_line(b.data, b.len, check);
-        rc = notes__buf_put(&b, check, NOTES_CHECK_LINE_LEN);
-    }
     if (!rc)
-        rc = notes__write_file_atomic(path, b.data, b.len, 0600);
+        rc = notes__write_checked(path, b.data, b.len, 0600);
     notes__buf_release(&b);
     free(path);
     return rc;
@@ -474,11 +447,33 @@ int remote_config_store(const char *home, const struct remote_config *c)
 
 /* ---- the public calls ---- */
 
+/* For a change of the remotes file: the lock taken and the file loaded.
+ * The lock's fd (close it after remote_config_clear), or a negative code
+ * with nothing held; *at: the index of remote `name`, c->nremotes when
+ * there is none. */
+static int config_edit(const char *home, struct remote_config *c,
+                       const char *name, size_t *at)
+{
+    int rc, fd = remote_config_lock(home);
+    *at = 0;
+    if (fd < 0)
+        return fd;
+    if ((rc = remote_config_load(home, c))) {
+        close(fd);
+        return rc;
+    }
+    for (*at = 0; *at < c->nremotes; ++*at)
+        if (strcmp(c->remotes[*at].name, name) == 0)
+            break;
+    return fd;
+}
+
 int notes_sync_remote_add(const char *home, const char *name, const char *url,
                           const char *space)
 {
     struct remote_config c;
     notes_sync_space s;
+    size_t at;
     int rc, fd;
     if (!home)
         return NOTES_EINVAL;
@@ -494,21 +489,18 @@ int notes_sync_remote_add(const char *home, const char *name, const char *url,
     if (!strstr(url, "://") && stat(url, &st) == 0 && S_ISDIR(st.st_mode) &&
         realpath(url, abs) && url_check(abs) == NOTES_OK)
         url = abs;
-    if ((fd = remote_config_lock(home)) < 0)
+    if ((fd = config_edit(home, &c, name, &at)) < 0)
         return fd;
-    if ((rc = remote_config_load(home, &c)))
+    if (at < c.nremotes) {
+        notes_sync__detail("a remote called '%s' exists (%s, space %s)", name,
+                           c.remotes[at].url, c.remotes[at].space);
+        rc = NOTES_EEXIST;
         goto out;
-    for (size_t i = 0; i < c.nremotes; i++)
-        if (strcmp(c.remotes[i].name, name) == 0) {
-            notes_sync__detail("a remote called '%s' exists (%s, space %s)",
-                               name, c.remotes[i].url, c.remotes[i].space);
-            rc = NOTES_EEXIST;
-            goto out;
-        }
+    }
     {
         size_t cap = c.nremotes;
-        if ((rc = grow((void **)&c.remotes, &cap, c.nremotes,
-                       sizeof(*c.remotes))))
+        if ((rc = notes__grow(&c.remotes, &cap, c.nremotes + 1,
+                              sizeof(*c.remotes), 8)))
             goto out;
     }
     notes_sync_remote *r = &c.remotes[c.nremotes++];
@@ -554,28 +546,22 @@ static void remove_tree(const char *path)
 int notes_sync_remote_remove(const char *home, const char *name)
 {
     struct remote_config c;
-    int rc, fd, found = 0;
+    size_t at;
+    int rc, fd;
     if (!home)
         return NOTES_EINVAL;
     if ((rc = name_check(name)))
         return rc;
-    if ((fd = remote_config_lock(home)) < 0)
+    if ((fd = config_edit(home, &c, name, &at)) < 0)
         return fd;
-    if ((rc = remote_config_load(home, &c)))
-        goto out;
-    for (size_t i = 0; i < c.nremotes; i++)
-        if (strcmp(c.remotes[i].name, name) == 0) {
-            memmove(&c.remotes[i], &c.remotes[i + 1],
-                    (c.nremotes - i - 1) * sizeof(*c.remotes));
-            c.nremotes--;
-            found = 1;
-            break;
-        }
-    if (!found) {
+    if (at == c.nremotes) {
         notes_sync__detail("no remote called '%s'", name);
         rc = NOTES_ENOTFOUND;
         goto out;
     }
+    memmove(&c.remotes[at], &c.remotes[at + 1],
+            (c.nremotes - at - 1) * sizeof(*c.remotes));
+    c.nremotes--;
     for (size_t i = 0; i < c.nseen;) {
         if (strcmp(c.seen[i].remote, name) == 0) {
             memmove(&c.seen[i], &c.seen[i + 1],

@@ -22,8 +22,6 @@
 static int slurp_fd(int fd, size_t max, char **out, size_t *n)
 {
     struct stat st;
-    char *buf;
-    size_t got = 0;
     *out = NULL;
     *n = 0;
     if (fstat(fd, &st) != 0 || lseek(fd, 0, SEEK_SET) != 0)
@@ -32,20 +30,7 @@ static int slurp_fd(int fd, size_t max, char **out, size_t *n)
         notes_sync__detail("git printed more than %zu bytes", max);
         return NOTES_ETOOBIG;
     }
-    if (!(buf = malloc((size_t)st.st_size + 1)))
-        return NOTES_ENOMEM;
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    buf[got] = '\0';
-    *out = buf;
-    *n = got;
-    return NOTES_OK;
+    return notes_sync__read_fd(fd, (size_t)st.st_size, out, n);
 }
 
 /* An anonymous temporary file in dir (unlinked at once). */
@@ -127,7 +112,7 @@ fail:
     return NULL;
 }
 
-void remote_git_result_free(struct remote_git_result *g)
+void remote_git_result_free(notes_sync_git_result *g)
 {
     if (!g)
         return;
@@ -138,7 +123,7 @@ void remote_git_result_free(struct remote_git_result *g)
 
 static int run_git(const char *tmpdir, const char *const *argv,
                    const void *in, size_t nin, size_t max_out, int anon,
-                   int ssh_default, struct remote_git_result *res);
+                   int ssh_default, notes_sync_git_result *res);
 
 /* Seconds one git command may take: NOTES_GIT_TIMEOUT, else 600; 0 none. */
 static unsigned long git_timeout(void)
@@ -238,7 +223,7 @@ static int user_ssh_command(const char *tmpdir)
          * repository's configuration counts. */
         const char *argv[] = {"git", "-C", tmpdir, "config", "--get",
                               "core.sshCommand", NULL};
-        struct remote_git_result g;
+        notes_sync_git_result g;
         if (run_git(tmpdir, argv, NULL, 0, 1u << 16, 0, 0, &g) != NOTES_OK)
             return 0; /* not cached: git may be missing, said later */
         known = g.status == 0 && g.out && g.out[strspn(g.out, " \t\n")];
@@ -249,7 +234,7 @@ static int user_ssh_command(const char *tmpdir)
 
 static int run_git(const char *tmpdir, const char *const *argv,
                    const void *in, size_t nin, size_t max_out, int anon,
-                   int ssh_default, struct remote_git_result *res)
+                   int ssh_default, notes_sync_git_result *res)
 {
     int fin = -1, fout = -1, ferr = -1, status = 0, rc = NOTES_OK;
     const char *git = getenv("NOTES_GIT");
@@ -348,7 +333,7 @@ out:
 
 /* The last non-empty line of git's stderr, without "fatal: " / "error: "
  * (with the transport's reason when git only says it could not read). */
-const char *remote_git_why(const struct remote_git_result *g, char *buf,
+const char *remote_git_why(const notes_sync_git_result *g, char *buf,
                            size_t cap)
 {
     const char *s = g->err ? g->err : "", *best = "";
@@ -413,7 +398,7 @@ printable:
 }
 
 int remote_git(const char *tmpdir, const char *const *argv, const void *in,
-               size_t nin, size_t max_out, struct remote_git_result *res)
+               size_t nin, size_t max_out, notes_sync_git_result *res)
 {
     return run_git(tmpdir, argv, in, nin, max_out, 1,
                    !user_ssh_command(tmpdir), res);
@@ -422,7 +407,6 @@ int remote_git(const char *tmpdir, const char *const *argv, const void *in,
 int notes_sync_git(const char *tmpdir, const char *const *argv, const void *in,
                    size_t nin, notes_sync_git_result *res)
 {
-    struct remote_git_result g;
     int rc;
     if (!res)
         return NOTES_EINVAL;
@@ -430,32 +414,22 @@ int notes_sync_git(const char *tmpdir, const char *const *argv, const void *in,
     if (!tmpdir || !argv || !argv[0])
         return NOTES_EINVAL;
     rc = run_git(tmpdir, argv, in, nin, 256u << 20, 0,
-                 !user_ssh_command(tmpdir), &g);
+                 !user_ssh_command(tmpdir), res);
     if (rc)
-        return rc;
-    res->status = g.status;
-    res->out = g.out;
-    res->err = g.err;
-    res->nout = g.nout;
-    res->nerr = g.nerr;
-    return NOTES_OK;
+        memset(res, 0, sizeof(*res)); /* nothing to release */
+    return rc;
 }
 
 void notes_sync_git_result_clear(notes_sync_git_result *r)
 {
     if (!r)
         return;
-    free(r->out);
-    free(r->err);
+    remote_git_result_free(r);
     memset(r, 0, sizeof(*r));
 }
 
 const char *notes_sync_git_why(const notes_sync_git_result *r, char *buf,
                                size_t cap)
 {
-    struct remote_git_result g;
-    memset(&g, 0, sizeof(g));
-    g.status = r->status;
-    g.err = r->err;
-    return remote_git_why(&g, buf, cap);
+    return remote_git_why(r, buf, cap);
 }

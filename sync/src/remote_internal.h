@@ -11,20 +11,17 @@
 #include "sync_internal.h"
 
 /* ---- running git (remote_git.c) ---- */
-struct remote_git_result {
-    int status;         /* exit status (128 + signal) */
-    char *out, *err;    /* NUL-terminated */
-    size_t nout, nerr;
-};
+/* What git gave: notes_sync_git_result (notes_sync.h), the result of the
+ * public notes_sync_git too, which runs git the same way. */
 /* Run git argv (argv[0] "git", NULL-terminated) with stdin from in (nin
  * bytes; NULL: /dev/null), temporary files in tmpdir. NOTES_OK once git
  * ran (whatever its status: see res->status); NOTES_SYNC_EREMOTE when git
  * is not installed; NOTES_EIO, NOTES_ETOOBIG (stdout over max_out). */
 int remote_git(const char *tmpdir, const char *const *argv, const void *in,
-               size_t nin, size_t max_out, struct remote_git_result *res);
-void remote_git_result_free(struct remote_git_result *g);
+               size_t nin, size_t max_out, notes_sync_git_result *res);
+void remote_git_result_free(notes_sync_git_result *g);
 /* git's reason for a failure, from its stderr, printable. */
-const char *remote_git_why(const struct remote_git_result *g, char *buf,
+const char *remote_git_why(const notes_sync_git_result *g, char *buf,
                            size_t cap);
 
 /* ---- keys, tags and packs (remote.c) ---- */

@@ -65,19 +65,30 @@ struct remote_state_note *remote_state_note_find(struct remote_state *s,
     return bsearch(&k, s->notes, s->nnotes, sizeof(k), cmp_note);
 }
 
+/* One more entry, zeroed, at the end of the array *arr of *n entries of
+ * `size` bytes: its address, or NULL (nothing changed) without memory. */
+static void *append(void *arr, size_t *n, size_t size)
+{
+    void **v = arr;
+    uint8_t *nv = realloc(*v, (*n + 1) * size);
+    if (!nv)
+        return NULL;
+    *v = nv;
+    memset(nv + *n * size, 0, size);
+    return nv + (*n)++ * size;
+}
+
 int remote_state_add_pack(struct remote_state *s, const char *oid,
                           uint64_t seq)
 {
-    struct remote_state_pack *v;
+    struct remote_state_pack *p;
     if (remote_state_pack_find(s, oid))
         return NOTES_OK;
-    if (!(v = realloc(s->packs, (s->npacks + 1) * sizeof(*v))))
+    if (!(p = append(&s->packs, &s->npacks, sizeof(*p))))
         return NOTES_ENOMEM;
-    s->packs = v;
-    memset(&v[s->npacks], 0, sizeof(*v));
-    snprintf(v[s->npacks].oid, sizeof(v->oid), "%s", oid);
-    v[s->npacks++].seq = seq;
-    qsort(s->packs, s->npacks, sizeof(*v), cmp_pack);
+    snprintf(p->oid, sizeof(p->oid), "%s", oid);
+    p->seq = seq;
+    qsort(s->packs, s->npacks, sizeof(*p), cmp_pack);
     return NOTES_OK;
 }
 
@@ -102,16 +113,11 @@ int remote_state_set_top(struct remote_state *s, const char *dev,
     }
     memcpy(copy, names, n * REMOTE_PACK_NAME_LEN);
     if (!t) {
-        struct remote_state_top *v =
-            realloc(s->tops, (s->ntops + 1) * sizeof(*v));
-        if (!v) {
+        if (!(t = append(&s->tops, &s->ntops, sizeof(*t)))) {
             free(copy);
             return NOTES_ENOMEM;
         }
-        s->tops = v;
-        t = &v[s->ntops++];
         memcpy(t->dev, dev, 2 * REMOTE_TAG_LEN + 1);
-        t->names = NULL;
     }
     free(t->names);
     t->names = copy;
@@ -129,18 +135,14 @@ int remote_state_set_heads(struct remote_state *s, const uint8_t id[16],
     if (n)
         memcpy(copy, heads, n * 32);
     if (!e) {
-        struct remote_state_note *v =
-            realloc(s->notes, (s->nnotes + 1) * sizeof(*v));
-        if (!v) {
+        if (!(e = append(&s->notes, &s->nnotes, sizeof(*e)))) {
             free(copy);
             return NOTES_ENOMEM;
         }
-        s->notes = v;
-        e = &v[s->nnotes++];
         memcpy(e->id, id, 16);
         e->heads = copy;
         e->n = n;
-        qsort(s->notes, s->nnotes, sizeof(*v), cmp_note);
+        qsort(s->notes, s->nnotes, sizeof(*e), cmp_note);
         return NOTES_OK;
     }
     free(e->heads);
@@ -222,22 +224,17 @@ static int parse(char *text, struct remote_state *s)
 int remote_state_load(const char *path, struct remote_state *s)
 {
     char *text = NULL;
-    size_t n, body;
+    size_t n;
     int rc, checked;
     memset(s, 0, sizeof(*s));
-    rc = notes_sync__read_small(path, STATE_MAX, &text, &n, 0);
+    rc = notes_sync__read_checked(path, STATE_MAX, &text, &n, &checked);
     if (rc == NOTES_ENOTFOUND)
         return NOTES_OK;
-    if (rc)
+    if (rc && rc != NOTES_ECORRUPT) {
+        free(text);
         return rc;
-    if (strlen(text) != n ||
-        notes_check_split(path, text, n, &body, &checked) != NOTES_OK ||
-        !checked) {
-        rc = NOTES_ECORRUPT;
-    } else {
-        text[body] = '\0';
-        rc = parse(text, s);
     }
+    rc = rc || !checked ? NOTES_ECORRUPT : parse(text, s);
     free(text);
     if (rc) {
         /* A cache: start again (every pack read, everything pushed once). */
@@ -250,9 +247,10 @@ int remote_state_load(const char *path, struct remote_state *s)
 int remote_state_store(const char *path, const struct remote_state *s)
 {
     struct notes_buf b;
-    char check[NOTES_CHECK_LINE_LEN + 1], hex[65];
+    char hex[65];
     int rc;
-    notes__buf_init(&b, STATE_MAX);
+    /* The check line too stays within STATE_MAX (the load's limit). */
+    notes__buf_init(&b, STATE_MAX - NOTES_CHECK_LINE_LEN);
     rc = notes__buf_puts(&b, "notes-remote-state 1\n");
     for (size_t i = 0; !rc && i < s->npacks; i++)
         rc = notes__buf_printf(&b, "pack %s %llu\n", s->packs[i].oid,
@@ -276,12 +274,8 @@ int remote_state_store(const char *path, const struct remote_state *s)
         if (!rc)
             rc = notes__buf_puts(&b, "\n");
     }
-    if (!rc) {
-        notes_check_line(b.data, b.len, check);
-        rc = notes__buf_put(&b, check, NOTES_CHECK_LINE_LEN);
-    }
     if (!rc)
-        rc = notes__write_file_atomic(path, b.data, b.len, 0600);
+        rc = notes__write_checked(path, b.data, b.len, 0600);
     notes__buf_release(&b);
     return rc;
 }

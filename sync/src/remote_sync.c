@@ -89,7 +89,7 @@ static void problem(struct ctx *c, const char *fmt, ...)
 
 /* Run git with --git-dir of the mirror; argv after "git --git-dir=M". */
 static int git(struct ctx *c, const void *in, size_t nin, size_t max_out,
-               struct remote_git_result *res, ...)
+               notes_sync_git_result *res, ...)
 {
     const char *argv[24];
     size_t k = 0;
@@ -105,7 +105,7 @@ static int git(struct ctx *c, const void *in, size_t nin, size_t max_out,
 }
 
 /* git ran but failed: NOTES_SYNC_EREMOTE with what and git's reason. */
-static int git_failed(struct remote_git_result *g, const char *what)
+static int git_failed(notes_sync_git_result *g, const char *what)
 {
     char why[420];
     notes_sync__detail("%s: %s", what, remote_git_why(g, why, sizeof(why)));
@@ -117,7 +117,7 @@ static int ensure_mirror(struct ctx *c)
 {
     char *d = remote__path(c->home, "", ""), head[4200];
     struct stat st;
-    struct remote_git_result g;
+    notes_sync_git_result g;
     int rc;
     if (!d)
         return NOTES_ENOMEM;
@@ -197,7 +197,7 @@ static struct device *dev_find(struct ctx *c, const char *dev)
 /* The device refs fetched into the mirror. */
 static int list_devices(struct ctx *c)
 {
-    struct remote_git_result g;
+    notes_sync_git_result g;
     char fmt[] = "--format=%(objectname) %(refname)";
     int rc = git(c, NULL, 0, LIST_MAX, &g, "for-each-ref", fmt,
                  c->mirrorprefix, (char *)NULL);
@@ -252,7 +252,7 @@ static int pack_name_ok(const char *name)
 /* ls-tree -l -z of a device's commit: its pack files (others reported). */
 static int read_tree(struct ctx *c, struct device *d)
 {
-    struct remote_git_result g;
+    notes_sync_git_result g;
     char spec[REMOTE_OID_MAX + 8];
     int rc;
     snprintf(spec, sizeof(spec), "%s^{tree}", d->commit);
@@ -313,7 +313,7 @@ static int read_blobs(struct ctx *c, char (*oids)[REMOTE_OID_MAX + 1],
                       uint64_t max_total)
 {
     struct notes_buf in;
-    struct remote_git_result g;
+    notes_sync_git_result g;
     int rc;
     notes__buf_init(&in, SIZE_MAX / 2);
     for (size_t i = 0; i < n; i++)
@@ -843,7 +843,7 @@ static int push(struct ctx *c, struct device *own, int full,
     uint8_t(*names)[REMOTE_PACK_NAME_LEN] = NULL, *sealed = NULL;
     size_t nnames = 1, nsealed = 0;
     struct notes_buf tree;
-    struct remote_git_result g;
+    notes_sync_git_result g;
     char blob[REMOTE_OID_MAX + 1], treeoid[REMOTE_OID_MAX + 1], myname[40];
     char ref[160], dst[REMOTE_OID_MAX + 170], lease[REMOTE_OID_MAX + 190];
     size_t keep = (!full && own) ? own->nents : 0;
@@ -1006,7 +1006,7 @@ int notes_sync_remote_sync(notes_replica *r, const char *name,
     /* Fetch every device ref of the space; --prune drops the mirror's copy
      * of a ref deleted there (reported below). */
     {
-        struct remote_git_result g;
+        notes_sync_git_result g;
         char spec[300];
         snprintf(spec, sizeof(spec), "+%s*:%s*", c.refprefix, c.mirrorprefix);
         if ((rc = git(&c, NULL, 0, 1u << 20, &g, "fetch", "-q", "--no-tags",
@@ -1109,7 +1109,7 @@ int notes_sync_remote_sync(notes_replica *r, const char *name,
      * compaction elsewhere) go when git thinks it worth it. In the
      * foreground: nothing of notes runs on after it returns. */
     if (!rc) {
-        struct remote_git_result g;
+        notes_sync_git_result g;
         if (git(&c, NULL, 0, 1u << 20, &g, "-c", "gc.autoDetach=false", "gc",
                 "--auto", "--quiet", (char *)NULL) == NOTES_OK)
             remote_git_result_free(&g);

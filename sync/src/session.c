@@ -379,17 +379,9 @@ int notes_sync__known_set(notes_sync_session *s, const uint8_t id[16],
             s->cknown = nc;
         }
         /* Rounds go through notes in order: usually an append. */
-        size_t at = s->nknown, lo = 0;
-        if (at && memcmp(s->known[at - 1].id, id, 16) > 0) {
-            at = s->nknown - 1;
-            while (lo < at) {
-                size_t mid = lo + (at - lo) / 2;
-                if (memcmp(s->known[mid].id, id, 16) < 0)
-                    lo = mid + 1;
-                else
-                    at = mid;
-            }
-        }
+        size_t at = s->nknown;
+        if (at && memcmp(s->known[at - 1].id, id, 16) > 0)
+            at = notes_sync__lower_id(s->known, at - 1, sizeof(*s->known), id);
         memmove(s->known + at + 1, s->known + at,
                 (s->nknown - at) * sizeof(*s->known));
         s->nknown++;

@@ -106,15 +106,20 @@ static int lock_spaces(const char *home, int exclusive)
         return rc;
     if (!(p = space_path(home, ".lock", NULL)))
         return NOTES_ENOMEM;
-    fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    fd = notes_sync__lock_file(p, exclusive);
+    free(p);
+    return fd;
+}
+
+int notes_sync__lock_file(const char *path, int exclusive)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0 || flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0) {
-        notes_sync__detail("cannot lock '%s': %s", p, strerror(errno));
+        notes_sync__detail("cannot lock '%s': %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
-        free(p);
         return NOTES_EIO;
     }
-    free(p);
     return fd;
 }
 
@@ -129,8 +134,6 @@ int notes_sync__read_small(const char *path, size_t max, char **out, size_t *n,
                  int check_private)
 {
     struct stat st;
-    char *buf = NULL;
-    size_t got = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     *out = NULL;
     *n = 0;
@@ -156,20 +159,25 @@ int notes_sync__read_small(const char *path, size_t max, char **out, size_t *n,
         close(fd);
         return NOTES_ETOOBIG;
     }
-    buf = malloc((size_t)st.st_size + 1);
-    if (!buf) {
-        close(fd);
+    int rc = notes_sync__read_fd(fd, (size_t)st.st_size, out, n);
+    close(fd);
+    return rc;
+}
+
+int notes_sync__read_fd(int fd, size_t size, char **out, size_t *n)
+{
+    char *buf = malloc(size + 1);
+    size_t got = 0;
+    if (!buf)
         return NOTES_ENOMEM;
-    }
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+    while (got < size) {
+        ssize_t r = read(fd, buf + got, size - got);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
             break;
         got += (size_t)r;
     }
-    close(fd);
     buf[got] = '\0';
     *out = buf;
     *n = got;
@@ -246,6 +254,20 @@ static int check_text(const char *path, char *text, size_t *n, int *checked)
     text[body] = '\0';
     *n = body;
     return NOTES_OK;
+}
+
+int notes_sync__read_checked(const char *path, size_t max, char **text,
+                             size_t *n, int *checked)
+{
+    int rc = notes_sync__read_small(path, max, text, n, 0);
+    *checked = 0;
+    if (rc)
+        return rc;
+    if (strlen(*text) != *n) {
+        notes_sync__detail("'%s' holds a NUL byte", path);
+        return NOTES_ECORRUPT;
+    }
+    return check_text(path, *text, n, checked);
 }
 
 static int load_space(const char *home, const char *name, notes_sync_space *out,
@@ -440,14 +462,12 @@ static int read_notes_checked(const char *home, const char *name,
     *checked = 0;
     if (!path)
         return NOTES_ENOMEM;
-    rc = notes_sync__read_small(path, NOTES_FILE_MAX, &text, &len, 0);
+    rc = notes_sync__read_checked(path, NOTES_FILE_MAX, &text, &len, checked);
     if (rc == NOTES_ENOTFOUND) {
-        free(path);
-        return NOTES_OK;
+        rc = NOTES_OK; /* no notes yet */
+        goto out;
     }
     if (rc)
-        goto out;
-    if (strlen(text) == len && (rc = check_text(path, text, &len, checked)))
         goto out;
     rc = NOTES_ECORRUPT;
     if (len < 20 || strncmp(text, "notes-space-notes 1\n", 20) != 0) {

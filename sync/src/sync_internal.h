@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "notes_sync.h"
 
@@ -30,6 +31,23 @@ static inline int notes_sync__get_varint(const uint8_t **p, const uint8_t *end,
         *p += r.off;
     return rc;
 }
+/* Where id goes among n entries sorted by id, each `stride` bytes with
+ * the 16-byte id first: the index of the first whose id is >= id (n when
+ * none is), by binary search. */
+static inline size_t notes_sync__lower_id(const void *base, size_t n,
+                                          size_t stride, const uint8_t id[16])
+{
+    const uint8_t *p = base;
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (memcmp(p + mid * stride, id, 16) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
 /* Exactly 2n lowercase hex digits (len of them, not NUL-terminated), as
  * sync's own files write them: 0, or -1 for anything else (uppercase
  * too: a file that differs from what was written is not read). */
@@ -39,6 +57,20 @@ int notes_sync__unhex_lower(uint8_t *out, size_t n, const char *s, size_t len);
  * may read it. NOTES_ENOTFOUND, NOTES_ETOOBIG, NOTES_EIO, NOTES_ENOMEM. */
 int notes_sync__read_small(const char *path, size_t max, char **out,
                            size_t *n, int check_private);
+/* flock on `path` (created 0600 if need be), exclusive or shared, waiting
+ * for it: the fd (closing it releases the lock), or NOTES_EIO, said. */
+int notes_sync__lock_file(const char *path, int exclusive);
+/* A small file of sync's with its check line (notes_check_split), read as
+ * notes_sync__read_small does (others may read it): NOTES_ECORRUPT, said,
+ * when it holds a NUL byte or its check line does not match. OUT *text:
+ * the caller frees it whatever the result (NULL when nothing was read),
+ * NUL-ended after the body; *n: the body's length; *checked: whether it
+ * has a check line (an older version's file has none). */
+int notes_sync__read_checked(const char *path, size_t max, char **text,
+                             size_t *n, int *checked);
+/* The rest of open file fd, the `size` bytes fstat gave (fewer if it
+ * shrank meanwhile), NUL-terminated (OUT *out: free). NOTES_ENOMEM. */
+int notes_sync__read_fd(int fd, size_t size, char **out, size_t *n);
 
 /* Put the notes ids (sorted, unique) into space `name` with one write of
  * its list, skipping those another space holds (space.c). OUT *added, *n:

@@ -36,20 +36,6 @@ struct vstamp {
     uint64_t size, mtime, ctime, ino;
 };
 
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 /* dirfd: the notes folder, or AT_FDCWD with a whole path. */
 static int stamp_at(int dirfd, const char *path, struct vstamp *st)
 {
@@ -130,10 +116,10 @@ static int vsave(const char *path, const struct note_version *v, size_t n)
     rc = notes__buf_put(&b, VMAGIC, VMAGIC_LEN);
     for (size_t i = 0; i < n && !rc; i++) {
         memcpy(rec, v[i].id, 16);
-        put64(rec + 16, v[i].size);
-        put64(rec + 24, v[i].mtime);
-        put64(rec + 32, v[i].ctime);
-        put64(rec + 40, v[i].ino);
+        notes__store_u64le(rec + 16, v[i].size);
+        notes__store_u64le(rec + 24, v[i].mtime);
+        notes__store_u64le(rec + 32, v[i].ctime);
+        notes__store_u64le(rec + 40, v[i].ino);
         memcpy(rec + 48, v[i].digest, 16);
         memset(rec + 64, 0, 16);
         notes__store_u32le(rec + 80, (uint32_t)v[i].nheads);
@@ -251,10 +237,10 @@ void notes_sync__versions_flush(notes_sync_session *s)
         if (k < 0) {
             struct note_version *e = &v[n++];
             memcpy(e->id, rec, 16);
-            e->size = get64(rec + 16);
-            e->mtime = get64(rec + 24);
-            e->ctime = get64(rec + 32);
-            e->ino = get64(rec + 40);
+            e->size = notes__load_u64le(rec + 16);
+            e->mtime = notes__load_u64le(rec + 24);
+            e->ctime = notes__load_u64le(rec + 32);
+            e->ino = notes__load_u64le(rec + 40);
             memcpy(e->digest, rec + 48, 16);
             e->nheads = notes__load_u32le(rec + 80);
             e->heads = malloc(e->nheads * 32 + 1);
@@ -344,8 +330,8 @@ int notes_sync__versions(notes_sync_session *s, struct note_version **out,
         e->mtime = st.mtime;
         e->ctime = st.ctime;
         e->ino = st.ino;
-        if (rec && get64(rec + 16) == st.size && get64(rec + 24) == st.mtime &&
-            get64(rec + 32) == st.ctime && get64(rec + 40) == st.ino) {
+        if (rec && notes__load_u64le(rec + 16) == st.size && notes__load_u64le(rec + 24) == st.mtime &&
+            notes__load_u64le(rec + 32) == st.ctime && notes__load_u64le(rec + 40) == st.ino) {
             e->nheads = notes__load_u32le(rec + 80);
             if (!(e->heads = malloc(e->nheads * 32 + 1))) {
                 rc = NOTES_ENOMEM;

@@ -309,6 +309,34 @@ static void test_endless_splitting(void **st)
     free(v);
 }
 
+/* notes_sync__lower_id, the search of reconciliation's ranges and of the
+ * session's known notes: the first entry whose id is >= the one asked. */
+static void test_lower_id(void **st)
+{
+    (void)st;
+    struct recon_item v[3];
+    uint8_t id[16];
+    memset(v, 0, sizeof(v));
+    memset(id, 0, sizeof(id));
+    v[0].id[0] = 10;
+    v[1].id[0] = 20;
+    v[2].id[0] = 30;
+    v[1].digest[0] = 0xff; /* only the id is compared */
+    assert_int_equal(notes_sync__lower_id(v, 0, sizeof(v[0]), id), 0);
+    const struct {
+        uint8_t first;
+        size_t at;
+    } cases[] = {{5, 0}, {10, 0}, {11, 1}, {20, 1}, {29, 2}, {30, 2}, {31, 3}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        id[0] = cases[i].first;
+        assert_int_equal(notes_sync__lower_id(v, 3, sizeof(v[0]), id),
+                         cases[i].at);
+    }
+    id[0] = 20;
+    id[15] = 1; /* just past v[1]'s id */
+    assert_int_equal(notes_sync__lower_id(v, 3, sizeof(v[0]), id), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -318,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_random_trials),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_endless_splitting),
+        cmocka_unit_test(test_lower_id),
     };
     if (notes_init() != NOTES_OK)
         return 1;

@@ -468,6 +468,61 @@ static void test_space_files_checked(void **st)
     rmhome(home);
 }
 
+/* notes_sync__read_checked, what the remotes file, the remote state and a
+ * space's notes list are read with: the body without its check line, an
+ * older file without one, and a NUL byte, a wrong check line or no file
+ * told apart. */
+static void test_read_checked(void **st)
+{
+    (void)st;
+    char *home = mkhome(), path[4200], line[NOTES_CHECK_LINE_LEN + 1];
+    char *text;
+    size_t n;
+    int checked;
+    const char body[] = "notes-test 1\nhello\n";
+    snprintf(path, sizeof(path), "%s/f", home);
+    assert_int_equal(notes_sync__read_checked(path, 4096, &text, &n, &checked),
+                     NOTES_ENOTFOUND);
+    assert_null(text);
+
+    notes_check_line(body, strlen(body), line);
+    char whole[256];
+    snprintf(whole, sizeof(whole), "%s%s", body, line);
+    spit_file(path, (const unsigned char *)whole, strlen(whole));
+    assert_int_equal(notes_sync__read_checked(path, 4096, &text, &n, &checked),
+                     NOTES_OK);
+    assert_int_equal(checked, 1);
+    assert_int_equal(n, strlen(body));
+    assert_string_equal(text, body);
+    free(text);
+
+    spit_file(path, (const unsigned char *)body, strlen(body)); /* an older version's file */
+    assert_int_equal(notes_sync__read_checked(path, 4096, &text, &n, &checked),
+                     NOTES_OK);
+    assert_int_equal(checked, 0);
+    assert_string_equal(text, body);
+    free(text);
+
+    whole[3] = 'X'; /* the check line no longer matches */
+    spit_file(path, (const unsigned char *)whole, strlen(whole));
+    assert_int_equal(notes_sync__read_checked(path, 4096, &text, &n, &checked),
+                     NOTES_ECORRUPT);
+    assert_non_null(strstr(notes_sync_last_detail(), path));
+    free(text);
+
+    whole[3] = '\0'; /* a NUL byte */
+    spit_file(path, (const unsigned char *)whole, strlen(body) + NOTES_CHECK_LINE_LEN);
+    assert_int_equal(notes_sync__read_checked(path, 4096, &text, &n, &checked),
+                     NOTES_ECORRUPT);
+    assert_non_null(strstr(notes_sync_last_detail(), "NUL byte"));
+    free(text);
+
+    assert_int_equal(notes_sync__read_checked(path, 16, &text, &n, &checked),
+                     NOTES_ETOOBIG);
+    free(text);
+    rmhome(home);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -478,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_invite_forged),
         cmocka_unit_test(test_invite_relays),
         cmocka_unit_test(test_space_files_checked),
+        cmocka_unit_test(test_read_checked),
     };
     if (notes_init() != NOTES_OK)
         return 1;

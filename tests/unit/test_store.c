@@ -342,10 +342,28 @@ static void test_store_not_a_log(void **state)
     test_rmtree(dir);
 }
 
+/* The little-endian loads and stores the state file, sync's versions
+ * cache and certificates share (notes.h, NOTES_SIBLING_API). */
+static void test_u64le(void **st)
+{
+    (void)st;
+    uint8_t b[8];
+    notes__store_u64le(b, 0x0102030405060708ull);
+    const uint8_t want[8] = {8, 7, 6, 5, 4, 3, 2, 1};
+    assert_memory_equal(b, want, 8);
+    assert_true(notes__load_u64le(b) == 0x0102030405060708ull);
+    notes__store_u64le(b, UINT64_MAX);
+    assert_true(notes__load_u64le(b) == UINT64_MAX);
+    notes__store_u64le(b, (uint64_t)1 << 63);
+    assert_int_equal(b[7], 0x80);
+    assert_true(notes__load_u64le(b) == (uint64_t)1 << 63);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_store_roundtrip),
+        cmocka_unit_test(test_u64le),
         cmocka_unit_test(test_store_truncate_every_offset),
         cmocka_unit_test(test_store_flip_every_byte),
         cmocka_unit_test(test_store_decompression_bomb),
