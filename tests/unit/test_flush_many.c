@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -140,6 +141,11 @@ static int count_files(const char *home, const char *part)
     return n;
 }
 
+/* The child's docs (see test_crash_before_flush): global, so the stores
+ * stay and valgrind finds them reachable. */
+extern notes_doc *crash_kept[];
+notes_doc *crash_kept[K];
+
 static void test_crash_before_flush(void **state)
 {
     (void)state;
@@ -149,13 +155,16 @@ static void test_crash_before_flush(void **state)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        /* Never freed (freeing flushes), but kept where a leak checker
+         * sees them: what a crash leaves is not a leak of the code. */
         for (int i = 0; i < K; i++)
-            (void)merge_new(&f, i); /* never freed: freeing flushes */
-        _exit(0);
+            crash_kept[i] = merge_new(&f, i);
+        raise(SIGKILL); /* dies as a crash does: no exit path, no leak check */
+        _exit(1);
     }
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     assert_int_equal(count_files(f.b, ".state"), 0); /* nothing claimed */
     assert_int_equal(count_files(f.b, ".new"), 0);
     for (int i = 0; i < K; i++)
