@@ -36,6 +36,8 @@ static struct clirun_out run_va(const char *home, const char *arg0, ...)
 
 /* A shell command in the work folder; all of its output (static). */
 static const char *sh(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static const char *sh(const char *fmt, ...)
 {
     static char buf[65536];
     char cmd[8192];

@@ -47,6 +47,8 @@ static struct clirun_out run_va(const char *home, const char *arg0, ...)
 /* A shell command in the work folder (git plumbing playing the attacker);
  * its first line of output (static). */
 static const char *sh(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static const char *sh(const char *fmt, ...)
 {
     static char line[4096];
     char cmd[8192];

@@ -53,6 +53,8 @@ static struct clirun_out run_va(const char *home, const char *arg0, ...)
 
 /* A shell command in the work folder; 0 or its failure (printed). */
 static int sh_status(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static int sh_status(const char *fmt, ...)
 {
     char cmd[8192];
     va_list ap;
