@@ -32,6 +32,9 @@ struct cli_cmd {
 };
 #define CLI_NEEDS_REPLICA 1u
 #define CLI_NEEDS_KEY 2u  /* commits: unlock the secret key */
+#define CLI_BULK_OUT 4u   /* prints a listing that may run to megabytes:
+                           * stdout gets a large buffer when it is not a
+                           * terminal (fewer writes; nothing waits on it) */
 
 /* Text from a note, a peer, a file or a user, made safe for a terminal
  * (esc.c): control characters, C1, invalid UTF-8 and (on one line)

@@ -41,7 +41,7 @@ const struct cli_cmd cli_commands[] = {
      "List notes: short id, title, datetime, authors; newest first.\n"
      "Read from the notes index ($NOTES_HOME/index.sqlite, the search's), a\n"
      "cache of the logs checked against them each time.\n"
-     "  notes list", CLI_NEEDS_REPLICA},
+     "  notes list", CLI_NEEDS_REPLICA | CLI_BULK_OUT},
     {"search", cmd_search, "QUERY... [--limit N] [--json]",
      "Search every note, best match first (BM25): each note's id, date and\n"
      "title, and its matching lines numbered as `notes show` prints them.\n"
@@ -115,7 +115,7 @@ const struct cli_cmd cli_commands[] = {
      "the notes index as `notes list`. --open: open action items only;\n"
      "--owner: those WHO owns (or everyone does).\n"
      "  notes decisions weekly\n  notes decisions --owner RD",
-     CLI_NEEDS_REPLICA},
+     CLI_NEEDS_REPLICA | CLI_BULK_OUT},
     {"set", cmd_set, "NOTE FIELD[+|-] [VALUE...]",
      "Set a front-matter field (FIELD matches the note's fields whatever the\n"
      "case). On a list field (participants, tags, teams, or any with\n"
@@ -1121,6 +1121,11 @@ int main(int argc, char **argv)
     ctx.quiet |= quiet_first;
     ctx.home = default_home();
     ctx.color = isatty(1) && !getenv("NO_COLOR");
+    /* Before anything is written to stdout (setvbuf must come first). A
+     * listing of every note runs to megabytes; stdio's default buffer on a
+     * pipe or file is one page, a write(2) every 4 KB. */
+    if ((cmd->flags & CLI_BULK_OUT) && !isatty(1))
+        setvbuf(stdout, NULL, _IOFBF, (size_t)1 << 16);
     if (cmd->flags & CLI_NEEDS_REPLICA) {
         rc = notes_replica_open(ctx.home, &ctx.r);
         if (rc) {

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,6 +225,34 @@ static int entry_now(sqlite3 *db, const char *hex, sqlite3_int64 *rowid,
  * changes the folder; appending to a log does not, so each log is still
  * stat'ed). Saves reading the folder's entries, a third of a search.
  */
+/* Stamps of the logs e[lo..hi) into out[lo..hi): one fstatat each. */
+struct stamp_job {
+    int dfd;
+    const struct entry *e;
+    struct listed *out;
+    size_t lo, hi;
+};
+
+static void *stamp_range(void *arg)
+{
+    const struct stamp_job *j = arg;
+    for (size_t i = j->lo; i < j->hi; i++) {
+        char name[40];
+        struct stat st;
+        notes__hex(name, j->e[i].id, 16);
+        memcpy(name + 32, ".log", 5);
+        memcpy(j->out[i].id, j->e[i].id, 16);
+        j->out[i].is_log = 1;
+        j->out[i].stamp = fstatat(j->dfd, name, &st, 0) == 0 ? file_stamp(&st) : 0;
+    }
+    return NULL;
+}
+
+/* Above this many notes the stamps are taken by two threads: the check
+ * is a path lookup and a getattr per log, all CPU in the kernel (about a
+ * microsecond each, 10 ms at 10,000 notes), and a listing waits for it. */
+#define STAMP_SPLIT 2048
+
 static int list_known(notes_replica *r, const struct entry *e, size_t ne,
                       struct listed **out, size_t *n)
 {
@@ -237,15 +266,14 @@ static int list_known(notes_replica *r, const struct entry *e, size_t ne,
     if (dfd < 0)
         return notes_fmt__fail(NOTES_EIO, "cannot list '%s': %s", dirpath,
                                strerror(errno));
-    for (size_t i = 0; i < ne; i++) {
-        char name[40];
-        struct stat st;
-        notes__hex(name, e[i].id, 16);
-        memcpy(name + 32, ".log", 5);
-        memcpy((*out)[i].id, e[i].id, 16);
-        (*out)[i].is_log = 1;
-        (*out)[i].stamp = fstatat(dfd, name, &st, 0) == 0 ? file_stamp(&st) : 0;
-    }
+    struct stamp_job half = {dfd, e, *out, ne / 2, ne}, rest = {dfd, e, *out, 0, ne / 2};
+    pthread_t t;
+    int threaded = ne >= STAMP_SPLIT && pthread_create(&t, NULL, stamp_range, &half) == 0;
+    if (!threaded)
+        rest.hi = ne; /* one thread does all (also when none could start) */
+    stamp_range(&rest);
+    if (threaded)
+        pthread_join(t, NULL);
     close(dfd);
     *n = ne;
     return NOTES_OK;
