@@ -452,6 +452,16 @@ NOTES_API NOTES_NODISCARD int notes_doc_create(notes_replica *r,
 NOTES_API NOTES_NODISCARD int notes_doc_open(notes_replica *r,
                                              const uint8_t id[16],
                                              notes_doc **out);
+/*
+ * notes_doc_open for a caller that reads the note's changes (sync, history,
+ * export): the log is replayed at once. notes_doc_open may answer from the
+ * note's snapshot (notes/ID.snap) and replay only when first asked for
+ * history; that costs a read of the snapshot and a pass over the log for
+ * nothing when history is what the caller wants.
+ */
+NOTES_API NOTES_NODISCARD int notes_doc_open_history(notes_replica *r,
+                                                     const uint8_t id[16],
+                                                     notes_doc **out);
 /* Start a note with a given id, e.g. one a peer offers (nothing stored until
  * a commit or merge). */
 NOTES_API NOTES_NODISCARD int notes_doc_create_id(notes_replica *r,

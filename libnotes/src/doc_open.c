@@ -92,7 +92,8 @@ void notes_doc_free(notes_doc *d)
     notes__free(d);
 }
 
-int notes_doc_open(notes_replica *r, const uint8_t id[16], notes_doc **out)
+static int open_doc(notes_replica *r, const uint8_t id[16], int use_snap,
+                    notes_doc **out)
 {
     notes_doc *d;
     int rc;
@@ -103,7 +104,7 @@ int notes_doc_open(notes_replica *r, const uint8_t id[16], notes_doc **out)
     if ((rc = notes__replica_lock(r, 0)))
         goto fail;
     rc = notes__doc_ensure_log(d, 0);
-    if (rc == NOTES_OK && notes__doc_snap_try(d)) {
+    if (rc == NOTES_OK && use_snap && notes__doc_snap_try(d)) {
         /* Lazy: the rest is built when first asked for. */
     } else if (rc == NOTES_OK) {
         /* Replayed. A missing or stale snapshot is written by the next
@@ -130,6 +131,17 @@ int notes_doc_open(notes_replica *r, const uint8_t id[16], notes_doc **out)
 fail:
     notes_doc_free(d);
     return rc;
+}
+
+int notes_doc_open(notes_replica *r, const uint8_t id[16], notes_doc **out)
+{
+    return open_doc(r, id, 1, out);
+}
+
+int notes_doc_open_history(notes_replica *r, const uint8_t id[16],
+                           notes_doc **out)
+{
+    return open_doc(r, id, 0, out);
 }
 
 const char *notes_doc_text(notes_doc *d, size_t *nbytes)

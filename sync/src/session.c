@@ -304,7 +304,9 @@ int notes_sync__doc_get(notes_sync_session *s, const uint8_t id[16], notes_doc *
             lru = e;
     }
     *d = NULL;
-    if ((rc = notes_doc_open(s->replica, id, d)))
+    /* Every use here reads the changes (versions, export, merge): a
+     * snapshot would be read and then replayed over anyway. */
+    if ((rc = notes_doc_open_history(s->replica, id, d)))
         return rc;
     notes_doc_free(lru->d);
     memcpy(lru->id, id, 16);

@@ -603,6 +603,31 @@ static void test_lazy_log_changed(void **state)
     view_free(&want);
 }
 
+/* notes_doc_open_history replays at once (no snapshot read), and answers
+ * what the snapshot answers. */
+static void test_open_history(void **state)
+{
+    struct fx *f = *state;
+    uint8_t id[16];
+    concurrent(f, id);
+    struct view snap, hist;
+    int lazy;
+    look(f->a, id, &snap, &lazy);
+    assert_true(lazy);
+    notes_doc *d;
+    assert_int_equal(notes_doc_open_history(f->a, id, &d), NOTES_OK);
+    assert_false(d->lazy);
+    view_take(d, &hist);
+    notes_doc_free(d);
+    view_equal(&snap, &hist);
+    view_free(&snap);
+    view_free(&hist);
+    uint8_t none[16] = {0};
+    d = (notes_doc *)1;
+    assert_int_equal(notes_doc_open_history(f->a, none, &d), NOTES_ENOTFOUND);
+    assert_null(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -615,6 +640,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_damaged_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lazy_log_changed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_history, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
