@@ -24,6 +24,11 @@ struct clirun_out clirun_va(const char *work, const char *home,
                             const char *pass, const char *stdin_text,
                             const char *arg0, va_list ap);
 void clirun_free(struct clirun_out *o);
+/* For cmocka tests: clirun(work, home, NULL, NULL, ARGS..., NULL), failing
+ * the test when `notes` could not be started. The tests' RUN(home, ...). */
+struct clirun_out clirun_in(const char *work, const char *home,
+                            const char *arg0, ...)
+    __attribute__((sentinel));
 
 /*
  * Checks on a run, for cmocka tests (clirun_check.c; the test links
