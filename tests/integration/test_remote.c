@@ -47,37 +47,13 @@ static void bare(const char *name)
     SH("rm -rf %s.git && git init -q --bare %s.git", name, name);
 }
 
-/* A replica `home` named `who`; the first one creates space "team" with a
- * note and leaves its invite code in work/code; the others join it (the
- * inviter's address is nowhere: join keeps the space, exit 3). */
+/* A replica `home` named `who` in space "team" (clirun_team_device); the
+ * first one's note. */
 static char note[33];
 
 static void device(const char *home, const char *who, int first)
 {
-    SH("rm -rf %s", home);
-    clirun_ok(RUN(home, "init", "--name", who), NULL);
-    if (first) {
-        clirun_ok(RUN(home, "space", "create", "team"), NULL);
-        char *id = clirun_first_line(RUN(home, "new", "Weekly sync"));
-        snprintf(note, sizeof(note), "%s", id);
-        free(id);
-        clirun_ok(RUN(home, "space", "add", "team", note), NULL);
-        char *code = clirun_first_line(
-            RUN(home, "invite", "team", "--address", "127.0.0.1:1"));
-        char *path = test_path(work, "code");
-        assert_int_equal(test_spit(path, code, strlen(code)), 0);
-        free(path);
-        free(code);
-    } else {
-        char *path = test_path(work, "code");
-        size_t len;
-        char *code = (char *)test_slurp(path, &len);
-        struct clirun_out r = RUN(home, "join", code);
-        clirun_expect(r, 3, "joined space team", NULL);
-        clirun_free(&r);
-        free(code);
-        free(path);
-    }
+    clirun_team_device(work, home, who, first, note);
 }
 
 static void add_remote(const char *home, const char *url)

@@ -163,32 +163,10 @@ static void ssh_as(const char *how)
     }
 }
 
+/* A replica `home` named `who` in space "team" (clirun_team_device). */
 static void device(const char *home, const char *who, int first)
 {
-    SH("rm -rf %s", home);
-    clirun_ok(RUN(home, "init", "--name", who), NULL);
-    if (first) {
-        clirun_ok(RUN(home, "space", "create", "team"), NULL);
-        char *id = clirun_first_line(RUN(home, "new", "Weekly sync"));
-        snprintf(note, sizeof(note), "%s", id);
-        free(id);
-        clirun_ok(RUN(home, "space", "add", "team", note), NULL);
-        char *code = clirun_first_line(
-            RUN(home, "invite", "team", "--address", "127.0.0.1:1"));
-        char *path = test_path(work, "code");
-        assert_int_equal(test_spit(path, code, strlen(code)), 0);
-        free(path);
-        free(code);
-    } else {
-        char *path = test_path(work, "code");
-        size_t len;
-        char *code = (char *)test_slurp(path, &len);
-        struct clirun_out r = RUN(home, "join", code);
-        clirun_expect(r, 3, "joined space team", NULL);
-        clirun_free(&r);
-        free(code);
-        free(path);
-    }
+    clirun_team_device(work, home, who, first, note);
 }
 
 static char *show(const char *home)

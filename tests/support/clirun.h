@@ -48,4 +48,14 @@ char *clirun_first_line(struct clirun_out r);
 /* Exit 0 and stdout parsed as JSON (caller json_decref's). */
 struct json_t *clirun_json(struct clirun_out r);
 
+/*
+ * For the tests of remotes (clirun_team.c): a new replica WORK/HOME named
+ * `who` (what was there removed). The first creates space "team" with a
+ * note "Weekly sync", whose id it writes to note, and leaves an invite
+ * code in WORK/code; the others join with that code (the inviter's
+ * address is nowhere: join keeps the space and exits 3).
+ */
+void clirun_team_device(const char *work, const char *home, const char *who,
+                        int first, char note[33]);
+
 #endif

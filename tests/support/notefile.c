@@ -40,6 +40,27 @@ int test_same_file(const char *path, const void *was, size_t n)
     return same;
 }
 
+void test_expect_note(notes_replica *r, const uint8_t id[16], const char *want,
+                      int intact)
+{
+    notes_doc *d;
+    size_t n;
+    int rc = notes_doc_open(r, id, &d);
+    if (!want) {
+        assert_int_equal(rc, NOTES_ENOTFOUND);
+        return;
+    }
+    assert_int_equal(rc, NOTES_OK);
+    const char *t = notes_doc_text(d, &n);
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(t, want, n);
+    if (intact)
+        assert_int_equal(notes_doc_intact(d), NOTES_OK);
+    else
+        assert_int_not_equal(notes_doc_intact(d), NOTES_OK);
+    notes_doc_free(d);
+}
+
 void test_expect_killed(pid_t pid)
 {
     int status;

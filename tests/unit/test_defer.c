@@ -82,22 +82,6 @@ static void teardown_fixture(struct fixture *f)
     test_rmtree(f->dir);
 }
 
-static void expect_text(notes_replica *r, const uint8_t id[16], const char *want,
-                        int intact)
-{
-    notes_doc *d;
-    size_t n;
-    assert_int_equal(notes_doc_open(r, id, &d), NOTES_OK);
-    const char *t = notes_doc_text(d, &n);
-    assert_int_equal(n, strlen(want));
-    assert_memory_equal(t, want, n);
-    if (intact)
-        assert_int_equal(notes_doc_intact(d), NOTES_OK);
-    else
-        assert_int_not_equal(notes_doc_intact(d), NOTES_OK);
-    notes_doc_free(d);
-}
-
 static void test_deferred_merge(void **state)
 {
     (void)state;
@@ -132,13 +116,13 @@ static void test_deferred_merge(void **state)
     assert_true(test_file_size(log) > before); /* written */
     assert_true(test_same_file(st, st0, sn));  /* the state waited */
     /* Another handle reads the change; the lagging state is no damage. */
-    expect_text(f.r, f.id, "base+peer", 1);
+    test_expect_note(f.r, f.id, "base+peer", 1);
 
     /* The machine crashes too: the unsynced record is lost. The note opens
      * whole, without it; nothing claimed it. */
     long after = test_file_size(log);
     assert_int_equal(truncate(log, before), 0);
-    expect_text(f.r, f.id, "base", 1);
+    test_expect_note(f.r, f.id, "base", 1);
 
     /* The same merge again (a peer sends it again), now flushed: the state
      * claims the record, and losing it then is reported. */
@@ -152,9 +136,9 @@ static void test_deferred_merge(void **state)
     assert_false(test_same_file(st, st0, sn));
     assert_int_equal(notes_doc_flush(d), NOTES_OK); /* nothing owed: a no-op */
     notes_doc_free(d);
-    expect_text(f.r, f.id, "base+peer", 1);
+    test_expect_note(f.r, f.id, "base+peer", 1);
     assert_int_equal(truncate(log, before), 0);
-    expect_text(f.r, f.id, "base", 0);
+    test_expect_note(f.r, f.id, "base", 0);
 
     free(st0);
     free(log);
@@ -211,9 +195,9 @@ static void test_deferred_commit(void **state)
     notes_doc_free(other);
     assert_int_equal(notes_doc_flush(d), NOTES_OK);
     notes_doc_free(d);
-    expect_text(f.r, f.id, "base one two", 1);
+    test_expect_note(f.r, f.id, "base one two", 1);
     assert_int_equal(truncate(log, one), 0); /* "two" was acknowledged */
-    expect_text(f.r, f.id, "base one", 0);
+    test_expect_note(f.r, f.id, "base one", 0);
 
     free(st0);
     free(log);
@@ -241,7 +225,7 @@ static void test_free_flushes(void **state)
     notes_doc_free(d);
     assert_false(test_same_file(st, st0, sn));
     assert_int_equal(truncate(log, before), 0);
-    expect_text(f.r, f.id, "base", 0); /* the commit was acknowledged */
+    test_expect_note(f.r, f.id, "base", 0); /* the commit was acknowledged */
     free(st0);
     free(log);
     free(st);

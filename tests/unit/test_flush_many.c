@@ -89,28 +89,6 @@ static notes_doc *merge_new(struct fixture *f, int i)
     return d;
 }
 
-/* Note id of b: its text (NULL: not there) and whether it is intact. */
-static void expect_note(notes_replica *r, const uint8_t id[16], const char *want,
-                        int intact)
-{
-    notes_doc *d;
-    size_t n;
-    int rc = notes_doc_open(r, id, &d);
-    if (!want) {
-        assert_int_equal(rc, NOTES_ENOTFOUND);
-        return;
-    }
-    assert_int_equal(rc, NOTES_OK);
-    const char *t = notes_doc_text(d, &n);
-    assert_int_equal(n, strlen(want));
-    assert_memory_equal(t, want, n);
-    if (intact)
-        assert_int_equal(notes_doc_intact(d), NOTES_OK);
-    else
-        assert_int_not_equal(notes_doc_intact(d), NOTES_OK);
-    notes_doc_free(d);
-}
-
 /* Files in b's notes/ whose name holds `part`. */
 static int count_files(const char *home, const char *part)
 {
@@ -151,7 +129,7 @@ static void test_crash_before_flush(void **state)
     assert_int_equal(count_files(f.b, ".state"), 0); /* nothing claimed */
     assert_int_equal(count_files(f.b, ".new"), 0);
     for (int i = 0; i < K; i++)
-        expect_note(f.rb, f.id[i], f.text[i], 1); /* whole, unacknowledged */
+        test_expect_note(f.rb, f.id[i], f.text[i], 1); /* whole, unacknowledged */
 
     /* The machine crashes too, each log keeping some prefix of what was
      * written: nothing, part of the header, the header, part of the
@@ -165,10 +143,10 @@ static void test_crash_before_flush(void **state)
         assert_int_equal(truncate(log, keep[i]), 0);
         free(log);
     }
-    expect_note(f.rb, f.id[0], NULL, 1);
-    expect_note(f.rb, f.id[1], NULL, 1);
-    expect_note(f.rb, f.id[2], "", 1);
-    expect_note(f.rb, f.id[3], "", 1);
+    test_expect_note(f.rb, f.id[0], NULL, 1);
+    test_expect_note(f.rb, f.id[1], NULL, 1);
+    test_expect_note(f.rb, f.id[2], "", 1);
+    test_expect_note(f.rb, f.id[3], "", 1);
 
     /* The peer still has them: the next sync brings them in, flushed. */
     notes_doc *docs[K];
@@ -184,7 +162,7 @@ static void test_crash_before_flush(void **state)
     for (int i = 0; i < K; i++)
         notes_doc_free(docs[i]);
     for (int i = 0; i < K; i++)
-        expect_note(f.rb, f.id[i], f.text[i], 1);
+        test_expect_note(f.rb, f.id[i], f.text[i], 1);
     teardown_fixture(&f);
 }
 
@@ -229,14 +207,14 @@ static void test_flush_claims(void **state)
     assert_int_equal(count_files(f.b, ".state"), K);
     assert_int_equal(count_files(f.b, ".tmp"), 0);
     for (int i = 0; i < K; i++)
-        expect_note(f.rb, f.id[i], f.text[i], 1);
+        test_expect_note(f.rb, f.id[i], f.text[i], 1);
     /* Acknowledged now: a log cut back is damage, for a new note and for
      * the one whose slot was written in place. */
     char *log1 = test_note_file(f.b, f.id[1], "log");
     assert_int_equal(truncate(log1, test_file_size(log1) - 7), 0);
-    expect_note(f.rb, f.id[1], "", 0);
+    test_expect_note(f.rb, f.id[1], "", 0);
     assert_int_equal(truncate(log0, before0), 0);
-    expect_note(f.rb, f.id[0], "note 0", 0);
+    test_expect_note(f.rb, f.id[0], "note 0", 0);
     free(log0);
     free(log1);
     teardown_fixture(&f);
