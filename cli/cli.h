@@ -85,8 +85,8 @@ int cli_open_note_arg(struct cli_ctx *ctx, int argc, char **argv,
                       const char *cmd, int required, notes_doc **out);
 /* For commands whose arguments are NOTE and then others, with no options
  * (diff, revert): the arguments fill pos[0..npos) as cli_parse_args fills
- * them (the rest NULL), the first `required` must be given, and NOTE
- * (pos[0]) is opened. 0 or the exit code. */
+ * them (the rest NULL), NOTE (pos[0]) and the first `required` in all must
+ * be given, and NOTE is opened. 0 or the exit code. */
 int cli_open_note_pos(struct cli_ctx *ctx, int argc, char **argv,
                       const char *cmd, const char **pos, size_t npos,
                       size_t required, notes_doc **out);

@@ -834,7 +834,9 @@ int cli_open_note_pos(struct cli_ctx *ctx, int argc, char **argv,
         pos[i] = NULL;
     if ((rc = cli_parse_args(argc, argv, cmd, none, pos, npos, 0)))
         return rc;
-    for (size_t i = 0; i < required; i++)
+    if (!pos[0]) /* NOTE, always */
+        return cli_usage(cmd);
+    for (size_t i = 1; i < required; i++)
         if (!pos[i])
             return cli_usage(cmd);
     return cli_open_note(ctx, pos[0], out);
