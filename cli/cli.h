@@ -86,6 +86,13 @@ int cli_open_note(struct cli_ctx *ctx, const char *spec, notes_doc **out);
  * other arguments are usage. 0 or the exit code. */
 int cli_open_note_arg(struct cli_ctx *ctx, int argc, char **argv,
                       const char *cmd, int required, notes_doc **out);
+/* For commands whose arguments are NOTE and then others, with no options
+ * (diff, revert): the arguments fill pos[0..npos) as cli_parse_args fills
+ * them (the rest NULL), NOTE (pos[0]) and the first `required` in all must
+ * be given, and NOTE is opened. 0 or the exit code. */
+int cli_open_note_pos(struct cli_ctx *ctx, int argc, char **argv,
+                      const char *cmd, const char **pos, size_t npos,
+                      size_t required, notes_doc **out);
 /* For commands over every note: the replica's note ids (exit code, with
  * the message, when they cannot be listed), and one of them opened:
  * 0; -1 for a note created but never committed (skip it); or the exit code

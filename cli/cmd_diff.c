@@ -26,13 +26,8 @@ int cmd_diff(int argc, char **argv, struct cli_ctx *ctx)
 {
     notes_doc *d;
     int rc = 0;
-    const char *pos[3] = {NULL, NULL, NULL};
-    const struct cli_opt opts[] = {CLI_END};
-    if ((rc = cli_parse_args(argc, argv, "diff", opts, pos, 3, 0)))
-        return rc;
-    if (!pos[0] || !pos[1])
-        return cli_usage("diff");
-    if ((rc = cli_open_note(ctx, pos[0], &d)))
+    const char *pos[3];
+    if ((rc = cli_open_note_pos(ctx, argc, argv, "diff", pos, 3, 2, &d)))
         return rc;
     size_t na = 0, nb = 0, ia, ib;
     uint8_t ida[32] = {0}, idb[32] = {0};

@@ -258,19 +258,15 @@ static void remote_next(struct cli_remote_serve *rs)
                 env[j++] = environ[i];
         snprintf(envhome, sizeof(envhome), "NOTES_HOME=%s", rs->ctx->home);
         env[j++] = envhome;
-        uv_stdio_container_t io[3];
-        io[0].flags = UV_IGNORE;
-        io[1].flags = UV_IGNORE;
-        io[2].flags = UV_INHERIT_FD;
-        io[2].data.fd = 2;
-        uv_process_options_t po;
-        memset(&po, 0, sizeof(po));
-        po.file = self;
-        po.args = args;
-        po.env = env;
-        po.exit_cb = on_proc_exit;
-        po.stdio = io;
-        po.stdio_count = 3;
+        /* The child's output is not ours to show; its errors are. */
+        uv_stdio_container_t io[3] = {
+            {.flags = UV_IGNORE},
+            {.flags = UV_IGNORE},
+            {.flags = UV_INHERIT_FD, .data.fd = 2},
+        };
+        uv_process_options_t po = {.file = self, .args = args, .env = env,
+                                   .exit_cb = on_proc_exit, .stdio = io,
+                                   .stdio_count = 3};
         rs->proc.data = rs;
         int e = uv_spawn(rs->loop, &rs->proc, &po);
         free(env);

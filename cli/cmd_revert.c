@@ -219,15 +219,10 @@ static int revert_fields(notes_doc *d, size_t c, notes_doc *before,
 
 int cmd_revert(int argc, char **argv, struct cli_ctx *ctx)
 {
-    const char *pos[2] = {NULL, NULL};
-    const struct cli_opt opts[] = {CLI_END};
+    const char *pos[2];
     notes_doc *d, *before = NULL;
     int rc;
-    if ((rc = cli_parse_args(argc, argv, "revert", opts, pos, 2, 0)))
-        return rc;
-    if (!pos[0] || !pos[1])
-        return cli_usage("revert");
-    if ((rc = cli_open_note(ctx, pos[0], &d)))
+    if ((rc = cli_open_note_pos(ctx, argc, argv, "revert", pos, 2, 2, &d)))
         return rc;
     size_t c, n = 0, other = 0, ndeps = 0;
     uint8_t id[32];

@@ -823,6 +823,25 @@ int cli_open_note_arg(struct cli_ctx *ctx, int argc, char **argv,
     return argc == 2 ? cli_open_note(ctx, argv[1], out) : 0;
 }
 
+int cli_open_note_pos(struct cli_ctx *ctx, int argc, char **argv,
+                      const char *cmd, const char **pos, size_t npos,
+                      size_t required, notes_doc **out)
+{
+    const struct cli_opt none[] = {CLI_END};
+    int rc;
+    *out = NULL;
+    for (size_t i = 0; i < npos; i++)
+        pos[i] = NULL;
+    if ((rc = cli_parse_args(argc, argv, cmd, none, pos, npos, 0)))
+        return rc;
+    if (!pos[0]) /* NOTE, always */
+        return cli_usage(cmd);
+    for (size_t i = 1; i < required; i++)
+        if (!pos[i])
+            return cli_usage(cmd);
+    return cli_open_note(ctx, pos[0], out);
+}
+
 /* ---- replica and passphrase ---- */
 
 static char *prompt_passphrase(const char *prompt)

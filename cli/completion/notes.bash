@@ -16,27 +16,32 @@ _notes()
         -o|--template) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --at) COMPREPLY=($(compgen -W "$(notes log "${COMP_WORDS[2]}" 2>/dev/null | cut -c1-12)" -- "$cur")); return ;;
     esac
-    case "$cur" in
-        -*) case "$cmd" in
-                serve) COMPREPLY=($(compgen -W "--listen --peer --relay --no-relay --no-punch --sessions --no-discovery --discovery-port --announce-to --announce-interval --ui --no-ui --remote-interval --help" -- "$cur")) ;;
-                relay) COMPREPLY=($(compgen -W "--listen --max-conns --max-per-addr --max-per-tag --rate --help" -- "$cur")) ;;
-                invite) COMPREPLY=($(compgen -W "--address --relay --help" -- "$cur")) ;;
-                sync) COMPREPLY=($(compgen -W "--space --relay --compact --compact-above --json --help" -- "$cur")) ;;
-                remote) COMPREPLY=($(compgen -W "--space --json --help" -- "$cur")) ;;
-                publish) COMPREPLY=($(compgen -W "--to --branch --path -q --quiet --help" -- "$cur")) ;;
-                open) COMPREPLY=($(compgen -W "--no-browser --json --help" -- "$cur")) ;;
-                peers|trust) COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ;;
-                init) COMPREPLY=($(compgen -W "--name --protect --device --help" -- "$cur")) ;;
-                export) COMPREPLY=($(compgen -W "--format -o --attest --authors -q --quiet --help" -- "$cur")) ;;
-                resolve) COMPREPLY=($(compgen -W "--keep --help" -- "$cur")) ;;
-                new) COMPREPLY=($(compgen -W "--template --carry --carry-from --help" -- "$cur")) ;;
-                decisions) COMPREPLY=($(compgen -W "--open --owner --json --help" -- "$cur")) ;;
-                import) COMPREPLY=($(compgen -W "--again -q --quiet --help" -- "$cur")) ;;
-                search) COMPREPLY=($(compgen -W "--limit --json --help" -- "$cur")) ;;
-                *) COMPREPLY=($(compgen -W "--json --help -q --quiet --at --conflicts --format -o --owner --section --name --protect" -- "$cur")) ;;
-            esac
-            return ;;
-    esac
+    if [[ $cur == -* ]]; then
+        # The first line whose names (joined by |) hold the command gives
+        # its options; a command not listed gets the common ones.
+        local names rest words="--json --help -q --quiet --at --conflicts --format -o --owner --section --name --protect"
+        while read -r names rest; do
+            case "|$names|" in *"|$cmd|"*) words=$rest; break ;; esac
+        done <<'OPTS'
+serve --listen --peer --relay --no-relay --no-punch --sessions --no-discovery --discovery-port --announce-to --announce-interval --ui --no-ui --remote-interval --help
+relay --listen --max-conns --max-per-addr --max-per-tag --rate --help
+invite --address --relay --help
+sync --space --relay --compact --compact-above --json --help
+remote --space --json --help
+publish --to --branch --path -q --quiet --help
+open --no-browser --json --help
+peers|trust --json --help
+init --name --protect --device --help
+export --format -o --attest --authors -q --quiet --help
+resolve --keep --help
+new --template --carry --carry-from --help
+decisions --open --owner --json --help
+import --again -q --quiet --help
+search --limit --json --help
+OPTS
+        COMPREPLY=($(compgen -W "$words" -- "$cur"))
+        return
+    fi
     case "$cmd" in
         import) COMPREPLY=($(compgen -f -- "$cur")) ;;
         verify) [ "$COMP_CWORD" -eq 2 ] &&

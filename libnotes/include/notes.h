@@ -218,6 +218,9 @@ NOTES_API NOTES_NODISCARD int notes_replica_create(const char *home,
 /* Open an existing replica; NOTES_ENOIDENTITY if `home` holds none. */
 NOTES_API NOTES_NODISCARD int notes_replica_open(const char *home,
                                                  notes_replica **out);
+/* Close a replica from notes_replica_create or _open: its lock file is
+ * closed and its unlocked key wiped. NULL is a no-op. */
+NOTES_API void notes_replica_free(notes_replica *r);
 /* Whether the identity's secret key needs a passphrase. */
 NOTES_API int notes_replica_needs_passphrase(const notes_replica *r);
 /*
@@ -235,7 +238,6 @@ NOTES_API const char *notes_replica_home(const notes_replica *r);
 NOTES_API NOTES_NODISCARD int notes_replica_list(notes_replica *r,
                                                  uint8_t (**ids)[16],
                                                  size_t *n);
-NOTES_API void notes_replica_free(notes_replica *r);
 /*
  * The replica's own device identity (HOME/identity, checked as every read
  * of it is), for programs that sign or shake hands with it without opening

@@ -55,23 +55,21 @@ void sync_relay_addr_put(uint8_t out[RELAY_ADDR_LEN], const struct sockaddr *sa)
 int sync_relay_addr_get(const uint8_t in[RELAY_ADDR_LEN],
                         struct sockaddr_storage *ss)
 {
-    uint16_t port = (uint16_t)(in[17] | in[18] << 8);
+    uint16_t port = htons((uint16_t)(in[17] | in[18] << 8));
     memset(ss, 0, sizeof(*ss));
+    /* The mirror of sync_relay_addr_put: only the family's part differs. */
     if (in[0] == 4) {
         struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-        s4->sin_family = AF_INET;
+        *s4 = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = port};
         memcpy(&s4->sin_addr, in + 1, 4);
-        s4->sin_port = htons(port);
-        return NOTES_OK;
-    }
-    if (in[0] == 6) {
+    } else if (in[0] == 6) {
         struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-        s6->sin6_family = AF_INET6;
+        *s6 = (struct sockaddr_in6){.sin6_family = AF_INET6, .sin6_port = port};
         memcpy(&s6->sin6_addr, in + 1, 16);
-        s6->sin6_port = htons(port);
-        return NOTES_OK;
+    } else {
+        return NOTES_EINVAL;
     }
-    return NOTES_EINVAL;
+    return NOTES_OK;
 }
 
 int sync_relay_take(struct sync_relay_rd *rd, const uint8_t *in, size_t n,

@@ -27,17 +27,7 @@ static const char *bin;
 static char *work;
 static pid_t g_serve = -1; /* stopped by teardown */
 
-static struct clirun_out run(const char *home, ...)
-{
-    va_list ap;
-    va_start(ap, home);
-    const char *arg0 = va_arg(ap, const char *);
-    struct clirun_out c = clirun_va(work, home, NULL, NULL, arg0, ap);
-    va_end(ap);
-    assert_int_not_equal(c.status, -1);
-    return c;
-}
-#define RUN(home, ...) run(home, __VA_ARGS__, NULL)
+#define RUN(home, ...) clirun_in(work, home, __VA_ARGS__, (char *)NULL)
 
 /* `notes edit` with an editor that runs `sed -i EXPR` on the file. */
 static struct clirun_out edit_sed(const char *home, const char *id,

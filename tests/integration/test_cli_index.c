@@ -26,18 +26,7 @@
 
 static char *work;
 
-static struct clirun_out run_va(const char *home, const char *arg0, ...)
-{
-    va_list ap;
-    va_start(ap, arg0);
-    struct clirun_out c = clirun_va(work, home, NULL, NULL, arg0, ap);
-    va_end(ap);
-    assert_int_not_equal(c.status, -1);
-    return c;
-}
-
-/* (char *)NULL: a plain NULL is not a pointer in a variadic call. */
-#define RUN(home, ...) run_va(home, __VA_ARGS__, (char *)NULL)
+#define RUN(home, ...) clirun_in(work, home, __VA_ARGS__, (char *)NULL)
 
 static void check_same(const char *what, struct clirun_out slow,
                        struct clirun_out fast)

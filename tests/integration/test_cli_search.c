@@ -30,19 +30,7 @@
 
 static char *work;
 
-static struct clirun_out run_va(const char *home, const char *arg0, ...)
-{
-    va_list ap;
-    va_start(ap, arg0);
-    struct clirun_out c = clirun_va(work, home, NULL, NULL, arg0, ap);
-    va_end(ap);
-    assert_int_not_equal(c.status, -1);
-    struct clirun_out r = {c.status, c.out, c.err};
-    return r;
-}
-
-/* (char *)NULL: a plain NULL is not a pointer in a variadic call. */
-#define RUN(home, ...) run_va(home, __VA_ARGS__, (char *)NULL)
+#define RUN(home, ...) clirun_in(work, home, __VA_ARGS__, (char *)NULL)
 
 /* Succeeds and says nothing matched: no output, "no note matches". */
 static void none(struct clirun_out r)

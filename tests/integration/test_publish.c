@@ -19,44 +19,15 @@
 #include <unistd.h>
 
 #include "clirun.h"
+#include "shell.h"
 #include "tmpdir.h"
 
 static char *work;
 
-static struct clirun_out run_va(const char *home, const char *arg0, ...)
-{
-    va_list ap;
-    va_start(ap, arg0);
-    struct clirun_out c = clirun_va(work, home, NULL, NULL, arg0, ap);
-    va_end(ap);
-    assert_int_not_equal(c.status, -1);
-    return c;
-}
-#define RUN(home, ...) run_va(home, __VA_ARGS__, (char *)NULL)
+#define RUN(home, ...) clirun_in(work, home, __VA_ARGS__, (char *)NULL)
 
 /* A shell command in the work folder; all of its output (static). */
-static const char *sh(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-static const char *sh(const char *fmt, ...)
-{
-    static char buf[65536];
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    int k = snprintf(cmd, sizeof(cmd), "cd '%s' && { ", work);
-    vsnprintf(cmd + k, sizeof(cmd) - (size_t)k, fmt, ap);
-    va_end(ap);
-    strncat(cmd, "; }", sizeof(cmd) - strlen(cmd) - 1);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(buf, 1, sizeof(buf) - 1, p);
-    buf[n] = 0;
-    int st = pclose(p);
-    if (st != 0)
-        print_message("command failed (%d): %s\n%s\n", st, cmd, buf);
-    assert_int_equal(st, 0);
-    return buf;
-}
+#define SH(...) test_sh(work, __VA_ARGS__)
 
 static char *sample(const char *name)
 {
@@ -72,7 +43,7 @@ static char review[33]; /* the note three people edited */
  * C (Cid) edit the review through a git remote, never online together. */
 static void setup(void)
 {
-    sh("rm -rf a b c sync.git pub.git clone folder && "
+    SH("rm -rf a b c sync.git pub.git clone folder && "
        "git init -q --bare sync.git");
     clirun_ok(RUN("a", "init", "--name", "Ana"), NULL);
     clirun_ok(RUN("a", "space", "create", "team"), NULL);
@@ -121,14 +92,14 @@ static void test_publish_url(void **state)
 {
     (void)state;
     setup();
-    sh("git init -q --bare pub.git");
+    SH("git init -q --bare pub.git");
     char url[1024];
     snprintf(url, sizeof(url), "file://%s/pub.git", work);
     clirun_ok(RUN("a", "publish", "team", "--to", url),
               "Published 3 meetings of space team");
-    sh("git clone -q -b main pub.git clone");
+    SH("git clone -q -b main pub.git clone");
     /* One file per meeting, named from date and title, with sidecars. */
-    const char *ls = sh("cd clone/notes && ls");
+    const char *ls = SH("cd clone/notes && ls");
     assert_non_null(strstr(ls, "2023-05-15-community-gathering-may-15-2023.md\n"));
     assert_non_null(strstr(ls, "2022-04-06-kraft-meeting.md\n"));
     assert_non_null(strstr(ls, "2024-03-01-design-review.md\n"));
@@ -151,19 +122,19 @@ static void test_publish_url(void **state)
         clirun_free(&r);
     }
     /* The index: meetings with decisions, action items and owners. */
-    const char *idx = sh("cat clone/notes/index.md");
+    const char *idx = SH("cat clone/notes/index.md");
     assert_non_null(strstr(idx, "[Design review](2024-03-01-design-review.md)"));
     assert_non_null(strstr(idx, "Ship the v2 API in April (Cid)"));
     assert_non_null(strstr(idx, "- [ ] Bob: Write the migration guide"));
     assert_non_null(strstr(idx, "RăzvanD: Look for places"));
     assert_non_null(strstr(idx, "Next meeting: Monday, May 22, 2023"));
     /* The commit lists what it added. */
-    assert_non_null(strstr(sh("git -C clone log -1 --format=%%B"),
+    assert_non_null(strstr(SH("git -C clone log -1 --format=%%B"),
                            "added:   notes/2024-03-01-design-review.md"));
     /* One changed byte: reported with its line. */
-    sh("sed -i 's/Ana: the API/Ana: the APX/' "
+    SH("sed -i 's/Ana: the API/Ana: the APX/' "
        "clone/notes/2024-03-01-design-review.md");
-    const char *line = sh("grep -n 'APX' clone/notes/2024-03-01-design-review.md"
+    const char *line = SH("grep -n 'APX' clone/notes/2024-03-01-design-review.md"
                           " | cut -d: -f1");
     char want[64];
     snprintf(want, sizeof(want), "from line %d", atoi(line));
@@ -173,17 +144,17 @@ static void test_publish_url(void **state)
     clirun_expect(r, 2, NULL, want);
     clirun_free(&r);
     /* Again with no edit: nothing committed. */
-    const char *c0 = sh("git --git-dir=pub.git rev-list --count main");
+    const char *c0 = SH("git --git-dir=pub.git rev-list --count main");
     char count[16];
     snprintf(count, sizeof(count), "%s", c0);
     clirun_ok(RUN("a", "publish", "team", "--to", url), "Nothing changed");
-    assert_string_equal(sh("git --git-dir=pub.git rev-list --count main"),
+    assert_string_equal(SH("git --git-dir=pub.git rev-list --count main"),
                         count);
     /* An edit: only that meeting's two files change. */
     clirun_ok(RUN("a", "append", review, "Ana: one more line"), NULL);
     clirun_ok(RUN("a", "publish", "team", "--to", url), "0 added, 1 changed");
     assert_string_equal(
-        sh("git --git-dir=pub.git show --name-only --format= main"),
+        SH("git --git-dir=pub.git show --name-only --format= main"),
         "notes/2024-03-01-design-review.md\n"
         "notes/2024-03-01-design-review.md.attest\n");
 }
@@ -193,17 +164,17 @@ static void test_publish_folder(void **state)
     (void)state;
     setup();
     /* An empty folder becomes a repository; --path and one named note. */
-    sh("mkdir folder");
+    SH("mkdir folder");
     clirun_ok(RUN("a", "publish", "team", review, "--to", "folder", "--path",
                   "meetings/2024/"), "Published 1 meeting");
-    sh("test -f folder/meetings/2024/2024-03-01-design-review.md.attest");
-    sh("test \"$(git -C folder rev-list --count HEAD)\" = 1");
+    SH("test -f folder/meetings/2024/2024-03-01-design-review.md.attest");
+    SH("test \"$(git -C folder rev-list --count HEAD)\" = 1");
     struct clirun_out r = RUN(NULL, "verify",
                               "folder/meetings/2024/2024-03-01-design-review.md");
     clirun_expect(r, 0, NULL, NULL);
     clirun_free(&r);
     /* A folder with other files and no repository is refused. */
-    sh("mkdir -p other && echo hi > other/x");
+    SH("mkdir -p other && echo hi > other/x");
     clirun_fails(RUN("a", "publish", "team", "--to", "other"), 1,
                  "neither a git repository nor empty");
     /* The wrong branch of a repository is refused, not switched. */
@@ -224,7 +195,7 @@ static void test_publish_folder(void **state)
 static void test_publish_hostile_repo(void **state)
 {
     (void)state;
-    sh("rm -rf h hostile.git seed outside && mkdir outside && "
+    SH("rm -rf h hostile.git seed outside && mkdir outside && "
        "echo mine > outside/keep.txt && echo secret > outside/target && "
        "printf 'keep.txt\\n' > outside/.notes-publish");
     clirun_ok(RUN("h", "init", "--name", "Hal"), NULL);
@@ -232,7 +203,7 @@ static void test_publish_hostile_repo(void **state)
     char *id = clirun_first_line(RUN("h", "new", "Board meeting"));
     clirun_ok(RUN("h", "space", "add", "team", id), NULL);
     free(id);
-    sh("git init -q --bare hostile.git && git init -q -b main seed && "
+    SH("git init -q --bare hostile.git && git init -q -b main seed && "
        "ln -s '%s/outside' seed/notes && mkdir seed/minutes && "
        "ln -s '%s/outside/target' seed/minutes/index.md && "
        "git -C seed add -A && "
@@ -240,21 +211,21 @@ static void test_publish_hostile_repo(void **state)
        "git -C seed push -q ../hostile.git main", work, work);
     char url[1024];
     snprintf(url, sizeof(url), "file://%s/hostile.git", work);
-    const char *before = sh("git --git-dir=hostile.git rev-parse main");
+    const char *before = SH("git --git-dir=hostile.git rev-parse main");
     char head[64];
     snprintf(head, sizeof(head), "%s", before);
     clirun_fails(RUN("h", "publish", "team", "--to", url), 3,
                  "is a symbolic link");
-    assert_string_equal(sh("ls -A outside | tr '\\n' ' '"),
+    assert_string_equal(SH("ls -A outside | tr '\\n' ' '"),
                         ".notes-publish keep.txt target ");
-    assert_string_equal(sh("cat outside/keep.txt outside/target"),
+    assert_string_equal(SH("cat outside/keep.txt outside/target"),
                         "mine\nsecret\n");
-    assert_string_equal(sh("git --git-dir=hostile.git rev-parse main"), head);
+    assert_string_equal(SH("git --git-dir=hostile.git rev-parse main"), head);
     /* --path minutes/: index.md there is a link; the file replaces it. */
     clirun_ok(RUN("h", "publish", "team", "--to", url, "--path", "minutes"),
               "Published 1 meeting");
-    assert_string_equal(sh("cat outside/target"), "secret\n");
-    sh("rm -rf clone && git clone -q -b main hostile.git clone && "
+    assert_string_equal(SH("cat outside/target"), "secret\n");
+    SH("rm -rf clone && git clone -q -b main hostile.git clone && "
        "test -f clone/minutes/index.md && test ! -L clone/minutes/index.md");
 }
 

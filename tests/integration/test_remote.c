@@ -29,88 +29,31 @@
 #include <unistd.h>
 
 #include "clirun.h"
+#include "loopback.h"
+#include "shell.h"
 #include "tmpdir.h"
 
 static char *work;
 
-static struct clirun_out run_va(const char *home, const char *arg0, ...)
-{
-    va_list ap;
-    va_start(ap, arg0);
-    struct clirun_out c = clirun_va(work, home, NULL, NULL, arg0, ap);
-    va_end(ap);
-    assert_int_not_equal(c.status, -1);
-    return c;
-}
-#define RUN(home, ...) run_va(home, __VA_ARGS__, (char *)NULL)
+#define RUN(home, ...) clirun_in(work, home, __VA_ARGS__, (char *)NULL)
 
 /* A shell command in the work folder (git plumbing playing the attacker);
  * its first line of output (static). */
-static const char *sh(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-static const char *sh(const char *fmt, ...)
-{
-    static char line[4096];
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    int k = snprintf(cmd, sizeof(cmd), "cd '%s' && { ", work);
-    vsnprintf(cmd + k, sizeof(cmd) - (size_t)k, fmt, ap);
-    va_end(ap);
-    strncat(cmd, "; }", sizeof(cmd) - strlen(cmd) - 1);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    line[0] = 0;
-    if (!fgets(line, sizeof(line), p))
-        line[0] = 0;
-    char rest[256];
-    while (fgets(rest, sizeof(rest), p))
-        ;
-    int st = pclose(p);
-    if (st != 0)
-        print_message("command failed (%d): %s\n", st, cmd);
-    assert_int_equal(st, 0);
-    line[strcspn(line, "\n")] = 0;
-    return line;
-}
+#define SH(...) test_sh_line(work, __VA_ARGS__)
 
 /* A new bare repository work/NAME.git. */
 static void bare(const char *name)
 {
-    sh("rm -rf %s.git && git init -q --bare %s.git", name, name);
+    SH("rm -rf %s.git && git init -q --bare %s.git", name, name);
 }
 
-/* A replica `home` named `who`; the first one creates space "team" with a
- * note and leaves its invite code in work/code; the others join it (the
- * inviter's address is nowhere: join keeps the space, exit 3). */
+/* A replica `home` named `who` in space "team" (clirun_team_device); the
+ * first one's note. */
 static char note[33];
 
 static void device(const char *home, const char *who, int first)
 {
-    sh("rm -rf %s", home);
-    clirun_ok(RUN(home, "init", "--name", who), NULL);
-    if (first) {
-        clirun_ok(RUN(home, "space", "create", "team"), NULL);
-        char *id = clirun_first_line(RUN(home, "new", "Weekly sync"));
-        snprintf(note, sizeof(note), "%s", id);
-        free(id);
-        clirun_ok(RUN(home, "space", "add", "team", note), NULL);
-        char *code = clirun_first_line(
-            RUN(home, "invite", "team", "--address", "127.0.0.1:1"));
-        char *path = test_path(work, "code");
-        assert_int_equal(test_spit(path, code, strlen(code)), 0);
-        free(path);
-        free(code);
-    } else {
-        char *path = test_path(work, "code");
-        size_t len;
-        char *code = (char *)test_slurp(path, &len);
-        struct clirun_out r = RUN(home, "join", code);
-        clirun_expect(r, 3, "joined space team", NULL);
-        clirun_free(&r);
-        free(code);
-        free(path);
-    }
+    clirun_team_device(work, home, who, first, note);
 }
 
 static void add_remote(const char *home, const char *url)
@@ -237,11 +180,11 @@ static void test_path_and_file_url(void **state)
     assert_null(strstr(all, note));
     /* Every file of every ref is a pack with a random name (and there are
      * some: an empty listing would pass the grep -v). */
-    sh("R='git --git-dir=remote.git'; for r in $($R for-each-ref "
+    SH("R='git --git-dir=remote.git'; for r in $($R for-each-ref "
        "--format='%%(refname)' refs/notes); do $R ls-tree -r --name-only $r; "
        "done > names && test -s names && grep -qvE '^[0-9a-f]{32}\\.pack$' "
        "names && exit 1 || exit 0");
-    sh("for b in $(git --git-dir=remote.git rev-list --objects --all "
+    SH("for b in $(git --git-dir=remote.git rev-list --objects --all "
        "| awk 'NF==2{print $1}'); do git --git-dir=remote.git cat-file "
        "blob $b; done | grep -a -q -e 'Weekly' -e 'Ana' -e '%s' "
        "&& exit 1 || exit 0", note);
@@ -334,7 +277,7 @@ static void test_rewound(void **state)
 {
     (void)state;
     two_devices();
-    sh("git --git-dir=remote.git update-ref %s %s~1", refB, refB);
+    SH("git --git-dir=remote.git update-ref %s %s~1", refB, refB);
     sync_fails("a", 2, "was rewound");
     char *s = show("a");
     assert_non_null(strstr(s, "Bob: second")); /* seen, not hidden */
@@ -357,7 +300,7 @@ static void test_deleted(void **state)
 {
     (void)state;
     two_devices();
-    sh("git --git-dir=remote.git update-ref -d %s", refB);
+    SH("git --git-dir=remote.git update-ref -d %s", refB);
     sync_fails("a", 2, "was deleted from the remote");
     /* B's own ref gone: B says so and pushes everything again. */
     clirun_fails(RUN("b", "sync", "origin"), 2,
@@ -373,11 +316,11 @@ static void test_swapped(void **state)
     append("b", "Bob: after the swap");
     sync_ok("b");
     char ca[64], cb[64];
-    snprintf(ca, sizeof(ca), "%s", sh("git --git-dir=remote.git rev-parse %s",
+    snprintf(ca, sizeof(ca), "%s", SH("git --git-dir=remote.git rev-parse %s",
                                        refA));
-    snprintf(cb, sizeof(cb), "%s", sh("git --git-dir=remote.git rev-parse %s",
+    snprintf(cb, sizeof(cb), "%s", SH("git --git-dir=remote.git rev-parse %s",
                                        refB));
-    sh("git --git-dir=remote.git update-ref %s %s && "
+    SH("git --git-dir=remote.git update-ref %s %s && "
        "git --git-dir=remote.git update-ref %s %s", refA, cb, refB, ca);
     clirun_fails(RUN("a", "sync", "origin"), 2, "written by another device");
     char *s = show("a");
@@ -392,7 +335,7 @@ static void test_garbage(void **state)
     (void)state;
     two_devices();
     char *before = show("a");
-    sh("R='git --git-dir=remote.git'; "
+    SH("R='git --git-dir=remote.git'; "
        "b=$(head -c 3000 /dev/urandom | $R hash-object -w --stdin); "
        "r=$(printf 'not notes' | $R hash-object -w --stdin); "
        "t=$( { $R ls-tree %s; "
@@ -419,7 +362,7 @@ static void test_hostile_names(void **state)
 {
     (void)state;
     two_devices();
-    sh("R='git --git-dir=remote.git'; "
+    SH("R='git --git-dir=remote.git'; "
        "r=$(printf 'x' | $R hash-object -w --stdin); "
        "t=$( { $R ls-tree %s; "
        "printf '100644 blob %%s\t\033[2Jevil\377.pack\n' $r; } | $R mktree); "
@@ -457,14 +400,14 @@ static void test_replayed(void **state)
     (void)state;
     two_devices();
     char old[64];
-    snprintf(old, sizeof(old), "%s", sh("git --git-dir=remote.git rev-parse %s",
+    snprintf(old, sizeof(old), "%s", SH("git --git-dir=remote.git rev-parse %s",
                                          refB));
     append("b", "Bob: before compaction");
     clirun_ok(RUN("b", "sync", "origin", "--compact"), "compacted");
     /* Compaction: B's ref is one pack, A's ref untouched. A takes it. */
-    sh("test $(git --git-dir=remote.git ls-tree %s | wc -l) = 1", refB);
+    SH("test $(git --git-dir=remote.git ls-tree %s | wc -l) = 1", refB);
     sync_ok("a");
-    sh("R='git --git-dir=remote.git'; t=$( { $R ls-tree %s; $R ls-tree %s; } "
+    SH("R='git --git-dir=remote.git'; t=$( { $R ls-tree %s; $R ls-tree %s; } "
        "| sort -u | $R mktree); c=$($R commit-tree $t -p %s -m x); "
        "$R update-ref %s $c", refB, old, refB, refB);
     clirun_fails(RUN("a", "sync", "origin"), 2, "replayed");
@@ -487,17 +430,17 @@ static void test_compaction(void **state)
     (void)state;
     two_devices();
     char ca[64];
-    snprintf(ca, sizeof(ca), "%s", sh("git --git-dir=remote.git rev-parse %s",
+    snprintf(ca, sizeof(ca), "%s", SH("git --git-dir=remote.git rev-parse %s",
                                        refA));
     /* Two packs so far, small: under the size, no compaction. */
     append("b", "Bob: a third pack");
     clirun_ok(RUN("b", "sync", "origin", "--compact-above", "100000"), NULL);
-    sh("test $(git --git-dir=remote.git ls-tree %s | wc -l) = 3", refB);
+    SH("test $(git --git-dir=remote.git ls-tree %s | wc -l) = 3", refB);
     append("b", "Bob: past the size");
     clirun_ok(RUN("b", "sync", "origin", "--compact-above", "100"),
               "compacted");
-    sh("test $(git --git-dir=remote.git ls-tree %s | wc -l) = 1", refB);
-    sh("test $(git --git-dir=remote.git rev-parse %s) = %s", refA, ca);
+    SH("test $(git --git-dir=remote.git ls-tree %s | wc -l) = 1", refB);
+    SH("test $(git --git-dir=remote.git rev-parse %s) = %s", refA, ca);
     sync_ok("a");
     char *x = show("a"), *y = show("b");
     assert_string_equal(x, y);
@@ -533,23 +476,7 @@ static void test_unreachable(void **state)
                   "x@-oProxyCommand=touch:x.git"), NULL);
     clirun_fails(RUN("a", "sync", "inj1"), 3, "cannot fetch from");
     clirun_fails(RUN("a", "sync", "inj2"), 3, "cannot fetch from");
-    sh("test ! -e pwned1 && test ! -e a/pwned1 && test ! -e x.git");
-}
-
-/* A free TCP port on 127.0.0.1 (bound and released). */
-static int free_port(void)
-{
-    struct sockaddr_in a;
-    socklen_t l = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
-    close(fd);
-    return ntohs(a.sin_port);
+    SH("test ! -e pwned1 && test ! -e a/pwned1 && test ! -e x.git");
 }
 
 static pid_t daemon_start(int port, int receive)
@@ -571,15 +498,7 @@ static pid_t daemon_start(int port, int receive)
     }
     /* Wait (bounded) until it accepts. */
     for (int i = 0; i < 100; i++) {
-        struct sockaddr_in a;
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        memset(&a, 0, sizeof(a));
-        a.sin_family = AF_INET;
-        a.sin_port = htons((uint16_t)port);
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        int ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-        close(fd);
-        if (ok)
+        if (test_accepts(port))
             return pid;
         struct timespec t = {0, 50 * 1000 * 1000};
         nanosleep(&t, NULL);
@@ -605,7 +524,8 @@ static void test_git_daemon(void **state)
     bare("remote");
     device("a", "Ana", 1);
     device("b", "Bob", 0);
-    int port = free_port();
+    int port = test_free_port();
+    assert_true(port > 0);
     pid_t d = daemon_start(port, 1);
     snprintf(url, sizeof(url), "git://127.0.0.1:%d/remote.git", port);
     add_remote("a", url);

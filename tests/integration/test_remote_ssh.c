@@ -31,6 +31,8 @@
 #include <unistd.h>
 
 #include "clirun.h"
+#include "loopback.h"
+#include "shell.h"
 #include "tmpdir.h"
 
 #define SSHD "/usr/sbin/sshd"
@@ -40,76 +42,16 @@ static int port;
 static pid_t sshd_pid = -1;
 static char note[33];
 
-static struct clirun_out run_va(const char *home, const char *arg0, ...)
-{
-    va_list ap;
-    va_start(ap, arg0);
-    struct clirun_out c = clirun_va(work, home, NULL, NULL, arg0, ap);
-    va_end(ap);
-    assert_int_not_equal(c.status, -1);
-    return c;
-}
-#define RUN(home, ...) run_va(home, __VA_ARGS__, (char *)NULL)
+#define RUN(home, ...) clirun_in(work, home, __VA_ARGS__, (char *)NULL)
 
 /* A shell command in the work folder; 0 or its failure (printed). */
-static int sh_status(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-static int sh_status(const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    int k = snprintf(cmd, sizeof(cmd), "cd '%s' && { ", work);
-    vsnprintf(cmd + k, sizeof(cmd) - (size_t)k, fmt, ap);
-    va_end(ap);
-    strncat(cmd, "; } >/dev/null 2>&1", sizeof(cmd) - strlen(cmd) - 1);
-    int st = system(cmd);
-    if (st != 0)
-        print_message("command failed (%d): %s\n", st, cmd);
-    return st;
-}
-#define SH(...) assert_int_equal(sh_status(__VA_ARGS__), 0)
-
-/* A free TCP port on 127.0.0.1 (bound and released). */
-static int free_port(void)
-{
-    struct sockaddr_in a;
-    socklen_t l = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &l) != 0) {
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static int accepts(int p)
-{
-    struct sockaddr_in a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
-    if (fd < 0)
-        return 0;
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)p);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    close(fd);
-    return ok;
-}
+#define SH(...) assert_int_equal(test_sh_status(work, __VA_ARGS__), 0)
 
 /* Keys, configs and the sshd, all under work/ssh. */
 static int sshd_setup(void)
 {
     char cfg[8192], path[4200];
-    if (sh_status("mkdir -p ssh && cd ssh && "
+    if (test_sh_status(work, "mkdir -p ssh && cd ssh && "
                   "ssh-keygen -q -t ed25519 -N '' -f host_key && "
                   "ssh-keygen -q -t ed25519 -N '' -f client_key && "
                   "ssh-keygen -q -t ed25519 -N '' -f refused_key && "
@@ -118,7 +60,7 @@ static int sshd_setup(void)
     /* sshd (run as root) wants its privilege-separation folder. */
     if (mkdir("/run/sshd", 0755) != 0 && errno != EEXIST)
         return -1;
-    if ((port = free_port()) < 0)
+    if ((port = test_free_port()) < 0)
         return -1;
     snprintf(cfg, sizeof(cfg),
              "ListenAddress 127.0.0.1\n"
@@ -173,7 +115,7 @@ static int sshd_setup(void)
     sshd_pid = pid;
     /* Bounded: 10 s for it to accept. */
     for (int i = 0; i < 200; i++) {
-        if (accepts(port))
+        if (test_accepts(port))
             return 0;
         if (waitpid(pid, NULL, WNOHANG) == pid) {
             sshd_pid = -1;
@@ -221,32 +163,10 @@ static void ssh_as(const char *how)
     }
 }
 
+/* A replica `home` named `who` in space "team" (clirun_team_device). */
 static void device(const char *home, const char *who, int first)
 {
-    SH("rm -rf %s", home);
-    clirun_ok(RUN(home, "init", "--name", who), NULL);
-    if (first) {
-        clirun_ok(RUN(home, "space", "create", "team"), NULL);
-        char *id = clirun_first_line(RUN(home, "new", "Weekly sync"));
-        snprintf(note, sizeof(note), "%s", id);
-        free(id);
-        clirun_ok(RUN(home, "space", "add", "team", note), NULL);
-        char *code = clirun_first_line(
-            RUN(home, "invite", "team", "--address", "127.0.0.1:1"));
-        char *path = test_path(work, "code");
-        assert_int_equal(test_spit(path, code, strlen(code)), 0);
-        free(path);
-        free(code);
-    } else {
-        char *path = test_path(work, "code");
-        size_t len;
-        char *code = (char *)test_slurp(path, &len);
-        struct clirun_out r = RUN(home, "join", code);
-        clirun_expect(r, 3, "joined space team", NULL);
-        clirun_free(&r);
-        free(code);
-        free(path);
-    }
+    clirun_team_device(work, home, who, first, note);
 }
 
 static char *show(const char *home)

@@ -31,16 +31,7 @@ static const char *const FILES[] = {
 };
 #define NFILES (sizeof(FILES) / sizeof(FILES[0]))
 
-static struct clirun_out run_va(const char *home, const char *arg0, ...)
-{
-    va_list ap;
-    va_start(ap, arg0);
-    struct clirun_out c = clirun_va(work, home, NULL, NULL, arg0, ap);
-    va_end(ap);
-    assert_int_not_equal(c.status, -1);
-    return c;
-}
-#define RUN(home, ...) run_va(home, __VA_ARGS__, NULL)
+#define RUN(home, ...) clirun_in(work, home, __VA_ARGS__, (char *)NULL)
 
 static void expect(struct clirun_out r, int status, const char *in_out,
                    const char *in_err)

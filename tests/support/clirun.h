@@ -24,6 +24,11 @@ struct clirun_out clirun_va(const char *work, const char *home,
                             const char *pass, const char *stdin_text,
                             const char *arg0, va_list ap);
 void clirun_free(struct clirun_out *o);
+/* For cmocka tests: clirun(work, home, NULL, NULL, ARGS..., NULL), failing
+ * the test when `notes` could not be started. The tests' RUN(home, ...). */
+struct clirun_out clirun_in(const char *work, const char *home,
+                            const char *arg0, ...)
+    __attribute__((sentinel));
 
 /*
  * Checks on a run, for cmocka tests (clirun_check.c; the test links
@@ -42,5 +47,15 @@ char *clirun_stdout(struct clirun_out r);
 char *clirun_first_line(struct clirun_out r);
 /* Exit 0 and stdout parsed as JSON (caller json_decref's). */
 struct json_t *clirun_json(struct clirun_out r);
+
+/*
+ * For the tests of remotes (clirun_team.c): a new replica WORK/HOME named
+ * `who` (what was there removed). The first creates space "team" with a
+ * note "Weekly sync", whose id it writes to note, and leaves an invite
+ * code in WORK/code; the others join with that code (the inviter's
+ * address is nowhere: join keeps the space and exits 3).
+ */
+void clirun_team_device(const char *work, const char *home, const char *who,
+                        int first, char note[33]);
 
 #endif

@@ -28,6 +28,17 @@ void clirun_expect(struct clirun_out r, int status, const char *in_out,
         assert_non_null(strstr(r.err, in_err));
 }
 
+struct clirun_out clirun_in(const char *work, const char *home,
+                            const char *arg0, ...)
+{
+    va_list ap;
+    va_start(ap, arg0);
+    struct clirun_out c = clirun_va(work, home, NULL, NULL, arg0, ap);
+    va_end(ap);
+    assert_int_not_equal(c.status, -1);
+    return c;
+}
+
 void clirun_ok(struct clirun_out r, const char *in_out)
 {
     clirun_expect(r, 0, in_out, NULL);

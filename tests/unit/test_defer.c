@@ -18,12 +18,11 @@
 #include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "internal.h"
+#include "notefile.h"
 #include "tmpdir.h"
 
 static int told;
@@ -34,36 +33,6 @@ static void on_change(void *arg, const char *home, const uint8_t id[16])
     (void)home;
     (void)id;
     told++;
-}
-
-static char *note_file(const char *home, const uint8_t id[16], const char *ext)
-{
-    char hex[33], name[64];
-    notes__hex(hex, id, 16);
-    snprintf(name, sizeof(name), "notes/%s.%s", hex, ext);
-    return test_path(home, name);
-}
-
-static long file_size(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 ? (long)st.st_size : -1;
-}
-
-static uint8_t *slurp(const char *path, size_t *n)
-{
-    uint8_t *p = NULL;
-    assert_int_equal(notes__read_file(path, 1u << 20, &p, n), NOTES_OK);
-    return p;
-}
-
-static int same_file(const char *path, const uint8_t *was, size_t n)
-{
-    size_t m;
-    uint8_t *now = slurp(path, &m);
-    int same = m == n && memcmp(now, was, n) == 0;
-    notes__free(now);
-    return same;
 }
 
 /* A note with "base" committed in replica `home`, and a bundle of one more
@@ -113,22 +82,6 @@ static void teardown_fixture(struct fixture *f)
     test_rmtree(f->dir);
 }
 
-static void expect_text(notes_replica *r, const uint8_t id[16], const char *want,
-                        int intact)
-{
-    notes_doc *d;
-    size_t n;
-    assert_int_equal(notes_doc_open(r, id, &d), NOTES_OK);
-    const char *t = notes_doc_text(d, &n);
-    assert_int_equal(n, strlen(want));
-    assert_memory_equal(t, want, n);
-    if (intact)
-        assert_int_equal(notes_doc_intact(d), NOTES_OK);
-    else
-        assert_int_not_equal(notes_doc_intact(d), NOTES_OK);
-    notes_doc_free(d);
-}
-
 static void test_deferred_merge(void **state)
 {
     (void)state;
@@ -136,9 +89,10 @@ static void test_deferred_merge(void **state)
     notes_doc *d;
     size_t added, sn;
     setup_fixture(&f);
-    char *log = note_file(f.home, f.id, "log"), *st = note_file(f.home, f.id, "state");
-    long before = file_size(log);
-    uint8_t *st0 = slurp(st, &sn);
+    char *log = test_note_file(f.home, f.id, "log"), *st = test_note_file(f.home, f.id, "state");
+    long before = test_file_size(log);
+    uint8_t *st0 = test_slurp(st, &sn);
+    assert_non_null(st0);
 
     /* In a child that then dies without a flush (the process of a daemon
      * that crashed), so no exit path writes the state. */
@@ -152,25 +106,23 @@ static void test_deferred_merge(void **state)
             ok = notes_subscribe(on_change, NULL) == NOTES_OK &&
                  notes_doc_merge(d, f.bundle, f.nb, &added) == NOTES_OK &&
                  added == 1 && told >= 1 && /* told at once */
-                 notes_doc_needs_flush(d) && same_file(st, st0, sn);
+                 notes_doc_needs_flush(d) && test_same_file(st, st0, sn);
         }
         if (ok) /* dies as a crash does: no exit path, no leak check */
             raise(SIGKILL);
         _exit(1);
     }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-    assert_true(file_size(log) > before); /* written */
-    assert_true(same_file(st, st0, sn));  /* the state waited */
+    test_expect_killed(pid);
+    assert_true(test_file_size(log) > before); /* written */
+    assert_true(test_same_file(st, st0, sn));  /* the state waited */
     /* Another handle reads the change; the lagging state is no damage. */
-    expect_text(f.r, f.id, "base+peer", 1);
+    test_expect_note(f.r, f.id, "base+peer", 1);
 
     /* The machine crashes too: the unsynced record is lost. The note opens
      * whole, without it; nothing claimed it. */
-    long after = file_size(log);
+    long after = test_file_size(log);
     assert_int_equal(truncate(log, before), 0);
-    expect_text(f.r, f.id, "base", 1);
+    test_expect_note(f.r, f.id, "base", 1);
 
     /* The same merge again (a peer sends it again), now flushed: the state
      * claims the record, and losing it then is reported. */
@@ -178,17 +130,17 @@ static void test_deferred_merge(void **state)
     notes_doc_set_defer(d, NOTES_DEFER_MERGE);
     assert_int_equal(notes_doc_merge(d, f.bundle, f.nb, &added), NOTES_OK);
     assert_int_equal(added, 1);
-    assert_int_equal(file_size(log), after);
+    assert_int_equal(test_file_size(log), after);
     assert_int_equal(notes_doc_flush(d), NOTES_OK);
     assert_false(notes_doc_needs_flush(d));
-    assert_false(same_file(st, st0, sn));
+    assert_false(test_same_file(st, st0, sn));
     assert_int_equal(notes_doc_flush(d), NOTES_OK); /* nothing owed: a no-op */
     notes_doc_free(d);
-    expect_text(f.r, f.id, "base+peer", 1);
+    test_expect_note(f.r, f.id, "base+peer", 1);
     assert_int_equal(truncate(log, before), 0);
-    expect_text(f.r, f.id, "base", 0);
+    test_expect_note(f.r, f.id, "base", 0);
 
-    notes__free(st0);
+    free(st0);
     free(log);
     free(st);
     teardown_fixture(&f);
@@ -203,14 +155,15 @@ static void test_default_is_durable(void **state)
     notes_doc *d;
     size_t added, sn;
     setup_fixture(&f);
-    char *st = note_file(f.home, f.id, "state");
-    uint8_t *st0 = slurp(st, &sn);
+    char *st = test_note_file(f.home, f.id, "state");
+    uint8_t *st0 = test_slurp(st, &sn);
+    assert_non_null(st0);
     assert_int_equal(notes_doc_open(f.r, f.id, &d), NOTES_OK);
     assert_int_equal(notes_doc_merge(d, f.bundle, f.nb, &added), NOTES_OK);
     assert_false(notes_doc_needs_flush(d));
-    assert_false(same_file(st, st0, sn));
+    assert_false(test_same_file(st, st0, sn));
     notes_doc_free(d);
-    notes__free(st0);
+    free(st0);
     free(st);
     teardown_fixture(&f);
 }
@@ -222,16 +175,17 @@ static void test_deferred_commit(void **state)
     notes_doc *d, *other;
     size_t sn;
     setup_fixture(&f);
-    char *log = note_file(f.home, f.id, "log"), *st = note_file(f.home, f.id, "state");
-    uint8_t *st0 = slurp(st, &sn);
+    char *log = test_note_file(f.home, f.id, "log"), *st = test_note_file(f.home, f.id, "state");
+    uint8_t *st0 = test_slurp(st, &sn);
+    assert_non_null(st0);
 
     assert_int_equal(notes_doc_open(f.r, f.id, &d), NOTES_OK);
     notes_doc_set_defer(d, NOTES_DEFER_STATE | NOTES_DEFER_MERGE);
     assert_int_equal(notes_doc_splice(d, 4, 0, " one", 4), NOTES_OK);
     assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
     assert_true(notes_doc_needs_flush(d));
-    assert_true(same_file(st, st0, sn));
-    long one = file_size(log);
+    assert_true(test_same_file(st, st0, sn));
+    long one = test_file_size(log);
 
     /* Another handle commits meanwhile (and writes the state, claiming
      * both records); the deferred flush afterwards must not take that back. */
@@ -241,11 +195,11 @@ static void test_deferred_commit(void **state)
     notes_doc_free(other);
     assert_int_equal(notes_doc_flush(d), NOTES_OK);
     notes_doc_free(d);
-    expect_text(f.r, f.id, "base one two", 1);
+    test_expect_note(f.r, f.id, "base one two", 1);
     assert_int_equal(truncate(log, one), 0); /* "two" was acknowledged */
-    expect_text(f.r, f.id, "base one", 0);
+    test_expect_note(f.r, f.id, "base one", 0);
 
-    notes__free(st0);
+    free(st0);
     free(log);
     free(st);
     teardown_fixture(&f);
@@ -259,19 +213,20 @@ static void test_free_flushes(void **state)
     notes_doc *d;
     size_t sn;
     setup_fixture(&f);
-    char *log = note_file(f.home, f.id, "log"), *st = note_file(f.home, f.id, "state");
-    long before = file_size(log);
-    uint8_t *st0 = slurp(st, &sn);
+    char *log = test_note_file(f.home, f.id, "log"), *st = test_note_file(f.home, f.id, "state");
+    long before = test_file_size(log);
+    uint8_t *st0 = test_slurp(st, &sn);
+    assert_non_null(st0);
     assert_int_equal(notes_doc_open(f.r, f.id, &d), NOTES_OK);
     notes_doc_set_defer(d, NOTES_DEFER_STATE);
     assert_int_equal(notes_doc_splice(d, 0, 0, "> ", 2), NOTES_OK);
     assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
-    assert_true(same_file(st, st0, sn));
+    assert_true(test_same_file(st, st0, sn));
     notes_doc_free(d);
-    assert_false(same_file(st, st0, sn));
+    assert_false(test_same_file(st, st0, sn));
     assert_int_equal(truncate(log, before), 0);
-    expect_text(f.r, f.id, "base", 0); /* the commit was acknowledged */
-    notes__free(st0);
+    test_expect_note(f.r, f.id, "base", 0); /* the commit was acknowledged */
+    free(st0);
     free(log);
     free(st);
     teardown_fixture(&f);

@@ -16,43 +16,20 @@
 #include <unistd.h>
 
 #include "change.h"
+#include "devices.h"
+#include "notefile.h"
 #include "store.h"
 #include "tmpdir.h"
 
-struct fixture {
-    char *dir;
-    notes_replica *a, *b, *c;
-};
-
-static notes_replica *new_replica(const char *dir, const char *name)
-{
-    char *home = test_path(dir, name);
-    notes_replica *r;
-    assert_int_equal(notes_replica_create(home, name, NULL, &r), NOTES_OK);
-    assert_int_equal(notes_replica_unlock(r, NULL), NOTES_OK);
-    free(home);
-    return r;
-}
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    f->dir = test_tmpdir("doc");
-    f->a = new_replica(f->dir, "ana");
-    f->b = new_replica(f->dir, "bo");
-    f->c = new_replica(f->dir, "cy");
-    *state = f;
+    *state = test_devices_new("doc", "ana", "bo", "cy", (char *)NULL);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    notes_replica_free(f->a);
-    notes_replica_free(f->b);
-    notes_replica_free(f->c);
-    test_rmtree(f->dir);
-    free(f);
+    test_devices_free(*state);
     return 0;
 }
 
@@ -108,7 +85,7 @@ static void assert_verifies(notes_doc *d)
 
 static void test_doc_commit_reopen(void **state)
 {
-    struct fixture *f = *state;
+    struct test_devices *f = *state;
     notes_doc *d, *e;
     uint8_t id[32], zero[32] = {0};
     assert_int_equal(notes_doc_create(f->a, &d), NOTES_OK);
@@ -163,7 +140,7 @@ static void test_doc_commit_reopen(void **state)
 
 static void test_doc_concurrent_converge(void **state)
 {
-    struct fixture *f = *state;
+    struct test_devices *f = *state;
     notes_doc *a, *b, *c;
     assert_int_equal(notes_doc_create(f->a, &a), NOTES_OK);
     splice(a, 0, 0, "## Decisions\n\n");
@@ -239,17 +216,18 @@ static void test_doc_concurrent_converge(void **state)
     notes_doc_free(c);
 }
 
+static char *log_path(notes_replica *r, notes_doc *d)
+{
+    return test_note_file(notes_replica_home(r), notes_doc_id(d), "log");
+}
+
+/* The note's log size, 0 when there is none. */
 static size_t log_size(notes_replica *r, notes_doc *d)
 {
-    char hex[33], name[64];
-    struct stat st;
-    for (int i = 0; i < 16; i++)
-        snprintf(hex + 2 * i, 3, "%02x", notes_doc_id(d)[i]);
-    snprintf(name, sizeof(name), "notes/%s.log", hex);
-    char *p = test_path(notes_replica_home(r), name);
-    int rc = stat(p, &st);
+    char *p = log_path(r, d);
+    long n = test_file_size(p);
     free(p);
-    return rc == 0 ? (size_t)st.st_size : 0;
+    return n < 0 ? 0 : (size_t)n;
 }
 
 /* Build a bundle out of raw change encodings. */
@@ -266,7 +244,7 @@ static uint8_t *bundle_of(const uint8_t *const *ch, const size_t *lens, size_t n
 
 static void test_doc_forged_rejected(void **state)
 {
-    struct fixture *f = *state;
+    struct test_devices *f = *state;
     notes_doc *a, *b;
     uint8_t *bytes;
     size_t n, added;
@@ -360,7 +338,7 @@ static struct notes__change *forge(notes_identity *id, const uint8_t doc[16],
 /* Signed changes that break the chain or the sequence or the document. */
 static void test_doc_bad_chain(void **state)
 {
-    struct fixture *f = *state;
+    struct test_devices *f = *state;
     notes_doc *a, *b;
     size_t n, added;
     assert_int_equal(notes_doc_create(f->a, &a), NOTES_OK);
@@ -427,7 +405,7 @@ static void test_doc_bad_chain(void **state)
  * same way everywhere whatever the arrival order. */
 static void test_doc_equivocation(void **state)
 {
-    struct fixture *f = *state;
+    struct test_devices *f = *state;
     notes_doc *a, *b, *c;
     size_t n, added;
     assert_int_equal(notes_doc_create(f->a, &a), NOTES_OK);
@@ -486,7 +464,6 @@ static void test_doc_equivocation(void **state)
     notes_doc_free(c);
 }
 
-static char *log_path(notes_replica *r, notes_doc *d);
 
 /* A tail past what was acknowledged (an interrupted write nobody was told
  * about) versus damage below it: only the first is cut as torn; opening
@@ -494,7 +471,7 @@ static char *log_path(notes_replica *r, notes_doc *d);
  * brings back what it lacks. */
 static void test_doc_torn_tail(void **state)
 {
-    struct fixture *f = *state;
+    struct test_devices *f = *state;
     notes_doc *a, *e;
     assert_int_equal(notes_doc_create(f->a, &a), NOTES_OK);
     splice(a, 0, 0, "one\n");
@@ -572,7 +549,7 @@ static void test_doc_torn_tail(void **state)
 /* Two processes of the same identity commit to one note at once. */
 static void test_doc_two_processes(void **state)
 {
-    struct fixture *f = *state;
+    struct test_devices *f = *state;
     notes_doc *a;
     enum { PER_CHILD = 40 };
     assert_int_equal(notes_doc_create(f->a, &a), NOTES_OK);
@@ -633,20 +610,11 @@ static void test_doc_two_processes(void **state)
     notes_doc_free(a);
 }
 
-static char *log_path(notes_replica *r, notes_doc *d)
-{
-    char hex[33], name[64];
-    for (int i = 0; i < 16; i++)
-        snprintf(hex + 2 * i, 3, "%02x", notes_doc_id(d)[i]);
-    snprintf(name, sizeof(name), "notes/%s.log", hex);
-    return test_path(notes_replica_home(r), name);
-}
-
 /* Compaction keeps every change, signature and decision; a damaged pack
  * is detected like any record. */
 static void test_doc_compact(void **state)
 {
-    struct fixture *f = *state;
+    struct test_devices *f = *state;
     notes_doc *a, *b, *e;
     assert_int_equal(notes_doc_create(f->a, &a), NOTES_OK);
     splice(a, 0, 0, "## Decisions\n");
@@ -726,7 +694,7 @@ static void test_doc_compact(void **state)
 /* One process compacts while another keeps committing: nothing is lost. */
 static void test_doc_compact_concurrent(void **state)
 {
-    struct fixture *f = *state;
+    struct test_devices *f = *state;
     notes_doc *a;
     enum { N = 60 };
     assert_int_equal(notes_doc_create(f->a, &a), NOTES_OK);
@@ -772,7 +740,7 @@ static void test_doc_compact_concurrent(void **state)
 /* Many commits: the log folds itself into a pack on the way. */
 static void test_doc_auto_compact(void **state)
 {
-    struct fixture *f = *state;
+    struct test_devices *f = *state;
     notes_doc *a, *e;
     assert_int_equal(notes_doc_create(f->a, &a), NOTES_OK);
     size_t max = 0;
@@ -818,7 +786,7 @@ static int grab_cb(void *ctx, const uint8_t *p, size_t n,
  * refused. */
 static void test_doc_local_mac(void **state)
 {
-    struct fixture *f = *state;
+    struct test_devices *f = *state;
     notes_doc *a, *e;
     assert_int_equal(notes_doc_create(f->a, &a), NOTES_OK);
     for (int i = 0; i < 4; i++) {
@@ -920,7 +888,7 @@ static void on_text(void *ud, size_t pos, size_t del, const char *ins,
  */
 static void test_doc_observe(void **state)
 {
-    struct fixture *f = *state;
+    struct test_devices *f = *state;
     notes_doc *a, *b;
     struct mirror m = {strdup(""), 0, 0, 0};
     assert_int_equal(notes_doc_create(f->a, &a), NOTES_OK);
@@ -980,7 +948,7 @@ static int commit_at(notes_doc *d, const uint8_t (*v)[32], size_t nv,
  */
 static void test_doc_commit_at(void **state)
 {
-    struct fixture *f = *state;
+    struct test_devices *f = *state;
     notes_doc *a, *b;
     uint8_t(*h0)[32], (*hb)[32], id[32], own[32];
     size_t nh0, nhb;

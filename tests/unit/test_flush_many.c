@@ -23,29 +23,14 @@
 #include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "internal.h"
+#include "notefile.h"
 #include "tmpdir.h"
 
 #define K 4
-
-static char *note_file(const char *home, const uint8_t id[16], const char *ext)
-{
-    char hex[33], name[64];
-    notes__hex(hex, id, 16);
-    snprintf(name, sizeof(name), "notes/%s.%s", hex, ext);
-    return test_path(home, name);
-}
-
-static long file_size(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 ? (long)st.st_size : -1;
-}
 
 /* K notes made on replica a ("note i"), their bundles; replica b empty. */
 struct fixture {
@@ -104,28 +89,6 @@ static notes_doc *merge_new(struct fixture *f, int i)
     return d;
 }
 
-/* Note id of b: its text (NULL: not there) and whether it is intact. */
-static void expect_note(notes_replica *r, const uint8_t id[16], const char *want,
-                        int intact)
-{
-    notes_doc *d;
-    size_t n;
-    int rc = notes_doc_open(r, id, &d);
-    if (!want) {
-        assert_int_equal(rc, NOTES_ENOTFOUND);
-        return;
-    }
-    assert_int_equal(rc, NOTES_OK);
-    const char *t = notes_doc_text(d, &n);
-    assert_int_equal(n, strlen(want));
-    assert_memory_equal(t, want, n);
-    if (intact)
-        assert_int_equal(notes_doc_intact(d), NOTES_OK);
-    else
-        assert_int_not_equal(notes_doc_intact(d), NOTES_OK);
-    notes_doc_free(d);
-}
-
 /* Files in b's notes/ whose name holds `part`. */
 static int count_files(const char *home, const char *part)
 {
@@ -162,30 +125,28 @@ static void test_crash_before_flush(void **state)
         raise(SIGKILL); /* dies as a crash does: no exit path, no leak check */
         _exit(1);
     }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    test_expect_killed(pid);
     assert_int_equal(count_files(f.b, ".state"), 0); /* nothing claimed */
     assert_int_equal(count_files(f.b, ".new"), 0);
     for (int i = 0; i < K; i++)
-        expect_note(f.rb, f.id[i], f.text[i], 1); /* whole, unacknowledged */
+        test_expect_note(f.rb, f.id[i], f.text[i], 1); /* whole, unacknowledged */
 
     /* The machine crashes too, each log keeping some prefix of what was
      * written: nothing, part of the header, the header, part of the
      * record. None of it is damage; note 3 opens empty. */
     long keep[K] = {0, 20, 32, 0};
-    char *log3 = note_file(f.b, f.id[3], "log");
-    keep[3] = file_size(log3) - 7;
+    char *log3 = test_note_file(f.b, f.id[3], "log");
+    keep[3] = test_file_size(log3) - 7;
     free(log3);
     for (int i = 0; i < K; i++) {
-        char *log = note_file(f.b, f.id[i], "log");
+        char *log = test_note_file(f.b, f.id[i], "log");
         assert_int_equal(truncate(log, keep[i]), 0);
         free(log);
     }
-    expect_note(f.rb, f.id[0], NULL, 1);
-    expect_note(f.rb, f.id[1], NULL, 1);
-    expect_note(f.rb, f.id[2], "", 1);
-    expect_note(f.rb, f.id[3], "", 1);
+    test_expect_note(f.rb, f.id[0], NULL, 1);
+    test_expect_note(f.rb, f.id[1], NULL, 1);
+    test_expect_note(f.rb, f.id[2], "", 1);
+    test_expect_note(f.rb, f.id[3], "", 1);
 
     /* The peer still has them: the next sync brings them in, flushed. */
     notes_doc *docs[K];
@@ -201,7 +162,7 @@ static void test_crash_before_flush(void **state)
     for (int i = 0; i < K; i++)
         notes_doc_free(docs[i]);
     for (int i = 0; i < K; i++)
-        expect_note(f.rb, f.id[i], f.text[i], 1);
+        test_expect_note(f.rb, f.id[i], f.text[i], 1);
     teardown_fixture(&f);
 }
 
@@ -233,8 +194,8 @@ static void test_flush_claims(void **state)
         notes__free(b2);
         snprintf(f.text[0], sizeof(f.text[0]), "> note 0");
     }
-    char *log0 = note_file(f.b, f.id[0], "log");
-    long before0 = file_size(log0) - 1; /* less than the new record */
+    char *log0 = test_note_file(f.b, f.id[0], "log");
+    long before0 = test_file_size(log0) - 1; /* less than the new record */
     for (int i = 1; i < K; i++)
         docs[i] = merge_new(&f, i);
     assert_int_equal(count_files(f.b, ".state"), 1);
@@ -246,14 +207,14 @@ static void test_flush_claims(void **state)
     assert_int_equal(count_files(f.b, ".state"), K);
     assert_int_equal(count_files(f.b, ".tmp"), 0);
     for (int i = 0; i < K; i++)
-        expect_note(f.rb, f.id[i], f.text[i], 1);
+        test_expect_note(f.rb, f.id[i], f.text[i], 1);
     /* Acknowledged now: a log cut back is damage, for a new note and for
      * the one whose slot was written in place. */
-    char *log1 = note_file(f.b, f.id[1], "log");
-    assert_int_equal(truncate(log1, file_size(log1) - 7), 0);
-    expect_note(f.rb, f.id[1], "", 0);
+    char *log1 = test_note_file(f.b, f.id[1], "log");
+    assert_int_equal(truncate(log1, test_file_size(log1) - 7), 0);
+    test_expect_note(f.rb, f.id[1], "", 0);
     assert_int_equal(truncate(log0, before0), 0);
-    expect_note(f.rb, f.id[0], "note 0", 0);
+    test_expect_note(f.rb, f.id[0], "note 0", 0);
     free(log0);
     free(log1);
     teardown_fixture(&f);

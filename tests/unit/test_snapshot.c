@@ -22,52 +22,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "devices.h"
 #include "doc_internal.h"
+#include "notefile.h"
 #include "tmpdir.h"
 #include "trace.h"
 
-struct fx {
-    char *dir;
-    notes_replica *a, *b; /* two devices */
-};
-
-static notes_replica *new_replica(const char *dir, const char *name)
-{
-    char *home = test_path(dir, name);
-    notes_replica *r;
-    assert_int_equal(notes_replica_create(home, name, NULL, &r), NOTES_OK);
-    assert_int_equal(notes_replica_unlock(r, NULL), NOTES_OK);
-    free(home);
-    return r;
-}
-
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof(*f));
-    f->dir = test_tmpdir("snap");
-    f->a = new_replica(f->dir, "ana");
-    f->b = new_replica(f->dir, "ben");
-    *state = f;
+    *state = test_devices_new("snap", "ana", "ben", (char *)NULL);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    notes_replica_free(f->a);
-    notes_replica_free(f->b);
-    test_rmtree(f->dir);
-    free(f);
+    test_devices_free(*state);
     return 0;
 }
 
 static char *note_file(notes_replica *r, const uint8_t id[16], const char *ext)
 {
-    char hex[33], name[48];
-    for (int i = 0; i < 16; i++)
-        snprintf(hex + 2 * i, 3, "%02x", id[i]);
-    snprintf(name, sizeof(name), "notes/%s.%s", hex, ext);
-    return test_path(notes_replica_home(r), name);
+    return test_note_file(notes_replica_home(r), id, ext);
 }
 
 static int exists(const char *p)
@@ -240,7 +215,7 @@ static void ship(notes_replica *from, notes_replica *to, const uint8_t id[16])
 /* Both devices edit the same text and the same field concurrently, a few
  * rounds, merging between rounds: a concurrent history with a field
  * conflict left open. */
-static void concurrent(struct fx *f, uint8_t id[16])
+static void concurrent(struct test_devices *f, uint8_t id[16])
 {
     notes_doc *d;
     assert_int_equal(notes_doc_create(f->a, &d), NOTES_OK);
@@ -305,7 +280,7 @@ static int sample(notes_replica *r, const char *name, uint8_t id[16])
 
 static void test_sequential_same(void **state)
 {
-    struct fx *f = *state;
+    struct test_devices *f = *state;
     uint8_t id[16];
     sequential(f->a, id, 6000);
     check_same(f->a, id);
@@ -319,7 +294,7 @@ static void test_sequential_same(void **state)
 
 static void test_concurrent_same(void **state)
 {
-    struct fx *f = *state;
+    struct test_devices *f = *state;
     uint8_t id[16];
     concurrent(f, id);
     check_same(f->a, id); /* written by the merge */
@@ -334,7 +309,7 @@ static void test_concurrent_same(void **state)
 
 static void test_samples_same(void **state)
 {
-    struct fx *f = *state;
+    struct test_devices *f = *state;
     DIR *dir;
     const char *shared = getenv("NOTES_SHARED_DIR");
     char path[4096];
@@ -361,7 +336,7 @@ static void test_samples_same(void **state)
  * first, and what is committed is what a replayed doc would commit. */
 static void test_lazy_then_write(void **state)
 {
-    struct fx *f = *state;
+    struct test_devices *f = *state;
     uint8_t id[16];
     concurrent(f, id);
     notes_doc *d;
@@ -387,7 +362,7 @@ static void test_lazy_then_write(void **state)
  * that replays later sees the log as it is then. */
 static void test_stale(void **state)
 {
-    struct fx *f = *state;
+    struct test_devices *f = *state;
     uint8_t id[16];
     sequential(f->a, id, 1200);
     char *sp = note_file(f->a, id, "snap");
@@ -431,7 +406,7 @@ static void test_stale(void **state)
  * ignored, the note replayed, never a crash; a commit writes a good one. */
 static void test_corrupt_ignored(void **state)
 {
-    struct fx *f = *state;
+    struct test_devices *f = *state;
     uint8_t id[16], other[16];
     concurrent(f, id);
     sequential(f->a, other, 700);
@@ -516,7 +491,7 @@ static void test_corrupt_ignored(void **state)
  * without the snapshot, which is not used. */
 static void test_damaged_log(void **state)
 {
-    struct fx *f = *state;
+    struct test_devices *f = *state;
     uint8_t id[16];
     sequential(f->a, id, 1200);
     char *lp = note_file(f->a, id, "log"), *sp = note_file(f->a, id, "snap");
@@ -544,7 +519,7 @@ static void test_damaged_log(void **state)
  * used (the verdict needs the state), and the text is the same. */
 static void test_no_state(void **state)
 {
-    struct fx *f = *state;
+    struct test_devices *f = *state;
     uint8_t id[16];
     sequential(f->a, id, 1200);
     struct view want, v;
@@ -567,7 +542,7 @@ static void test_no_state(void **state)
  * opened (the same file), or, when that file was cut, the log as it is. */
 static void test_lazy_log_changed(void **state)
 {
-    struct fx *f = *state;
+    struct test_devices *f = *state;
     uint8_t id[16];
     sequential(f->a, id, 1500);
     notes_doc *lazy, *w;
