@@ -582,7 +582,7 @@ static void test_lazy_log_changed(void **state)
  * what the snapshot answers. */
 static void test_open_history(void **state)
 {
-    struct fx *f = *state;
+    struct test_devices *f = *state;
     uint8_t id[16];
     concurrent(f, id);
     struct view snap, hist;
