@@ -68,14 +68,21 @@ static ssize_t read_full(int fd, uint8_t *p, size_t n, off_t off)
     return (ssize_t)got;
 }
 
-int notes__fsync_dir(const char *dir)
+/* Open directory `dir` and make its entries (fsync) or its whole
+ * filesystem (syncfs) durable. */
+static int sync_dir(const char *dir, int (*how)(int), const char *what)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return io_fail("cannot open directory", dir);
-    int rc = fsync(fd) == 0 ? NOTES_OK : io_fail("cannot fsync", dir);
+    int rc = how(fd) == 0 ? NOTES_OK : io_fail(what, dir);
     close(fd);
     return rc;
+}
+
+int notes__fsync_dir(const char *dir)
+{
+    return sync_dir(dir, fsync, "cannot fsync");
 }
 
 static int fsync_parent(const char *path)
@@ -824,12 +831,7 @@ int notes__log_sync(struct notes__log *lg)
 
 int notes__syncfs(const char *dir)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return io_fail("cannot open", dir);
-    int rc = syncfs(fd) == 0 ? NOTES_OK : io_fail("cannot sync the filesystem of", dir);
-    close(fd);
-    return rc;
+    return sync_dir(dir, syncfs, "cannot sync the filesystem of");
 }
 
 void notes__log_synced(struct notes__log *lg)
