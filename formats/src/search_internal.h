@@ -64,9 +64,21 @@ int notes_fmt__index_open(const notes_fmt_outline *ol, struct notes_fmt__buf *o)
 
 /* ---- search_update.c: keeping it up to date ---- */
 
-/* Open the index and bring it up to date; *db stays open. */
+/* What a reader of the index does while the freshness check stats the
+ * logs (NULL fn: nothing): it reads through the same connection, then is
+ * told whether the update wrote. */
+struct search_during {
+    void (*fn)(sqlite3 *db, void *arg);
+    void *arg;
+};
+
+/* Open the index and bring it up to date; *db stays open. With `during`,
+ * during->fn runs once, on *db, before the update writes anything (beside
+ * the stat of the logs when the folder is known): what it read is current
+ * unless *wrote (NULL: not asked) says the update changed the index. */
 int notes_fmt__search_update_open(notes_replica *r, notes_fmt_search_stats *st,
-                                  sqlite3 **db);
+                                  sqlite3 **db, const struct search_during *during,
+                                  int *wrote);
 
 /* ---- search_query.c: the query ---- */
 

@@ -599,6 +599,20 @@ void notes_fmt_index_clear(notes_fmt_index *ix)
     memset(ix, 0, sizeof(*ix));
 }
 
+/* read_all while the freshness check stats the logs. */
+struct early_read {
+    notes_fmt_index *ix;
+    unsigned flags;
+    int ran, src, nomem;
+};
+
+static void early_read_fn(sqlite3 *db, void *arg)
+{
+    struct early_read *er = arg;
+    er->ran = 1;
+    er->src = read_all(db, er->ix, er->flags, &er->nomem);
+}
+
 int notes_fmt_index_read(notes_replica *r, unsigned flags, notes_fmt_index *out)
 {
     if (!out)
@@ -617,11 +631,27 @@ int notes_fmt_index_read(notes_replica *r, unsigned flags, notes_fmt_index *out)
             notes_fmt__search_discard(path);
             notes__free(path);
         }
-        int rc = notes_fmt__search_update_open(r, &out->stats, &db);
-        if (rc != NOTES_OK)
+        /* The index is read while the logs are stat'ed (a second thread),
+         * on the bet that nothing changed: the common case, and the read
+         * then costs no wall time of its own. If the update wrote, or the
+         * early read failed, it is read again. */
+        struct early_read er = {out, flags, 0, SQLITE_OK, 0};
+        const struct search_during during = {early_read_fn, &er};
+        int wrote = 0;
+        int rc = notes_fmt__search_update_open(r, &out->stats, &db,
+                                               attempt ? NULL : &during, &wrote);
+        if (rc != NOTES_OK) {
+            release_notes(out);
             return rc;
+        }
         out->stats.rebuilt |= attempt;
-        int src = read_all(db, out, flags, &nomem);
+        int src;
+        if (er.ran && !wrote && er.src == SQLITE_OK && !er.nomem) {
+            src = SQLITE_OK;
+        } else {
+            release_notes(out);
+            src = read_all(db, out, flags, &nomem);
+        }
         if (src != SQLITE_OK || nomem)
             release_notes(out);
         rc = nomem ? notes_fmt__fail(NOTES_ENOMEM, "out of memory")

@@ -378,7 +378,7 @@ int notes_fmt_search(notes_replica *r, const char *query, size_t limit,
     int rc = notes_fmt__search_parse(query, &q);
     sqlite3 *db = NULL;
     if (rc == NOTES_OK)
-        rc = notes_fmt__search_update_open(r, &out->stats, &db);
+        rc = notes_fmt__search_update_open(r, &out->stats, &db, NULL, NULL);
     if (rc == NOTES_OK) {
         int src = SQLITE_OK;
         rc = run_query(db, &q, limit ? limit : SEARCH_LIMIT_DEFAULT, out, &src);
@@ -394,7 +394,7 @@ int notes_fmt_search(notes_replica *r, const char *query, size_t limit,
                 notes_fmt__search_discard(path);
             notes__free(path);
             if (rc == NOTES_OK)
-                rc = notes_fmt__search_update_open(r, &out->stats, &db);
+                rc = notes_fmt__search_update_open(r, &out->stats, &db, NULL, NULL);
             out->stats.rebuilt = 1;
             if (rc == NOTES_OK)
                 rc = run_query(db, &q, limit ? limit : SEARCH_LIMIT_DEFAULT, out, &src);

@@ -248,13 +248,16 @@ static void *stamp_range(void *arg)
     return NULL;
 }
 
-/* Above this many notes the stamps are taken by two threads: the check
- * is a path lookup and a getattr per log, all CPU in the kernel (about a
- * microsecond each, 10 ms at 10,000 notes), and a listing waits for it. */
+/* Above this many notes the stamps are taken in a second thread: the
+ * check is a path lookup and a getattr per log, all CPU in the kernel
+ * (about a microsecond each, 10 ms at 10,000 notes), and a listing waits
+ * for it. The first thread meanwhile reads the index (`during`, see
+ * notes_fmt__search_update_open), else takes half of the stamps. */
 #define STAMP_SPLIT 2048
 
-static int list_known(notes_replica *r, const struct entry *e, size_t ne,
-                      struct listed **out, size_t *n)
+static int list_known(sqlite3 *db, notes_replica *r, const struct entry *e,
+                      size_t ne, struct listed **out, size_t *n,
+                      const struct search_during *during)
 {
     char dirpath[4096];
     snprintf(dirpath, sizeof(dirpath), "%s/notes", notes_replica_home(r));
@@ -266,12 +269,23 @@ static int list_known(notes_replica *r, const struct entry *e, size_t ne,
     if (dfd < 0)
         return notes_fmt__fail(NOTES_EIO, "cannot list '%s': %s", dirpath,
                                strerror(errno));
-    struct stamp_job half = {dfd, e, *out, ne / 2, ne}, rest = {dfd, e, *out, 0, ne / 2};
+    int overlap = during && during->fn;
+    size_t cut = overlap ? 0 : ne / 2, split = STAMP_SPLIT;
+    /* The tests take the threaded path on a small replica. */
+    const char *ov = getenv("NOTES_INDEX_STAT_SPLIT");
+    if (ov && *ov)
+        split = (size_t)strtoul(ov, NULL, 10);
+    struct stamp_job other = {dfd, e, *out, cut, ne}, mine = {dfd, e, *out, 0, cut};
     pthread_t t;
-    int threaded = ne >= STAMP_SPLIT && pthread_create(&t, NULL, stamp_range, &half) == 0;
-    if (!threaded)
-        rest.hi = ne; /* one thread does all (also when none could start) */
-    stamp_range(&rest);
+    int threaded = ne >= split && pthread_create(&t, NULL, stamp_range, &other) == 0;
+    if (!threaded) {
+        mine.hi = ne; /* one thread does all (also when none could start) */
+        stamp_range(&mine);
+    } else if (!overlap) {
+        stamp_range(&mine);
+    }
+    if (overlap)
+        during->fn(db, during->arg); /* beside the stamps, or after them */
     if (threaded)
         pthread_join(t, NULL);
     close(dfd);
@@ -348,7 +362,7 @@ static int load_damaged(sqlite3 *db, notes_fmt_search_stats *st)
  * is not SQLite's, e.g. listing the notes failed).
  */
 static int update_pass(sqlite3 *db, notes_replica *r, notes_fmt_search_stats *st,
-                       int *nrc)
+                       int *nrc, const struct search_during *during, int *wrote)
 {
     struct listed *ls = NULL;
     size_t n = 0, ne = 0, j = 0, added = 0, unindexed = 0;
@@ -367,7 +381,13 @@ static int update_pass(sqlite3 *db, notes_replica *r, notes_fmt_search_stats *st
     if ((rc = load_entries(db, &e, &ne)) != SQLITE_OK)
         goto out;
     int known = dir_now && dir_known == dir_now;
-    *nrc = known ? list_known(r, e, ne, &ls, &n) : list_notes(r, &ls, &n);
+    if (known) {
+        *nrc = list_known(db, r, e, ne, &ls, &n, during);
+    } else {
+        *nrc = list_notes(r, &ls, &n);
+        if (*nrc == NOTES_OK && during && during->fn)
+            during->fn(db, during->arg);
+    }
     if (*nrc != NOTES_OK)
         goto out;
     for (size_t i = 0; i < n && rc == SQLITE_OK && *nrc == NOTES_OK; i++) {
@@ -432,6 +452,7 @@ static int update_pass(sqlite3 *db, notes_replica *r, notes_fmt_search_stats *st
         rc == SQLITE_OK && *nrc == NOTES_OK &&
         (rc = begin_once(db, &in_tx)) == SQLITE_OK)
         rc = meta_set(db, "notes_dir", dir_now);
+    *wrote = in_tx;
     if (in_tx) {
         if (rc == SQLITE_OK && *nrc == NOTES_OK)
             rc = sqlite3_exec(db, "COMMIT;", NULL, NULL, NULL);
@@ -465,8 +486,13 @@ void notes_fmt_search_stats_clear(notes_fmt_search_stats *st)
  * A file that turns out unusable on the way is rebuilt once.
  */
 int notes_fmt__search_update_open(notes_replica *r, notes_fmt_search_stats *st,
-                       sqlite3 **db)
+                       sqlite3 **db, const struct search_during *during,
+                       int *wrote)
 {
+    int wrote_here = 0;
+    if (!wrote)
+        wrote = &wrote_here;
+    *wrote = 0;
     char *path = notes_fmt__search_path(r);
     if (!path)
         return NOTES_ENOMEM;
@@ -478,7 +504,11 @@ int notes_fmt__search_update_open(notes_replica *r, notes_fmt_search_stats *st,
         rc = notes_fmt__search_open(path, attempt > 0, db, &st->rebuilt);
         if (rc != NOTES_OK)
             break;
-        int src = update_pass(*db, r, st, &nrc);
+        /* `during` runs on the first attempt only: a rebuild writes
+         * anyway, and its caller reads after it. */
+        int w = 0;
+        int src = update_pass(*db, r, st, &nrc, attempt ? NULL : during, &w);
+        *wrote |= w || attempt;
         if (src == SQLITE_OK && nrc == NOTES_OK)
             break;
         rc = src != SQLITE_OK && nrc == NOTES_OK
@@ -502,7 +532,7 @@ int notes_fmt_search_update(notes_replica *r, notes_fmt_search_stats *st)
     if (!r)
         return notes_fmt__fail(NOTES_EINVAL, "no replica");
     sqlite3 *db = NULL;
-    int rc = notes_fmt__search_update_open(r, st, &db);
+    int rc = notes_fmt__search_update_open(r, st, &db, NULL, NULL);
     sqlite3_close(db);
     if (st == &local)
         notes_fmt_search_stats_clear(&local);
