@@ -2,6 +2,7 @@
  * doc_history.c: history: change info, the text at a change, diffs between
  * versions, and who wrote each part of the text.
  */
+#include <stdlib.h>
 #include <stdio.h>
 
 #include "doc_internal.h"
@@ -217,15 +218,82 @@ int notes_doc_diff(notes_doc *d, const uint8_t (*a)[32], size_t na,
     return rc;
 }
 
-/* Entry that holds LV `lv` (entries with events hold contiguous ranges). */
-uint32_t notes__doc_entry_of_lv(const notes_doc *d, notes_lv lv)
+static int holds(const struct entry *en, notes_lv lv)
 {
+    return en->applied && en->nev && lv >= en->first_lv &&
+           lv - en->first_lv < en->nev;
+}
+
+static int cmp_lvx(const void *a, const void *b)
+{
+    notes_lv x = ((const struct notes__lvx *)a)->first_lv,
+             y = ((const struct notes__lvx *)b)->first_lv;
+    return (x > y) - (x < y);
+}
+
+/* The applied entries with text events, by first LV. Entries are applied
+ * in log order and take the next LVs, so the order is usually the log's
+ * already (then no sort). */
+static void lvx_build(notes_doc *d)
+{
+    d->lvx_ok = 0;
+    d->nlvx = 0;
+    struct notes__lvx *v = notes__realloc(d->lvx, (d->ne ? d->ne : 1) * sizeof(*v));
+    if (!v)
+        return;
+    d->lvx = v;
+    int sorted = 1;
     for (size_t i = 0; i < d->ne; i++) {
         const struct entry *en = &d->e[i];
-        if (en->applied && en->nev && lv >= en->first_lv &&
-            lv - en->first_lv < en->nev)
-            return (uint32_t)i;
+        if (!en->applied || !en->nev)
+            continue;
+        if (d->nlvx && v[d->nlvx - 1].first_lv > en->first_lv)
+            sorted = 0;
+        v[d->nlvx].first_lv = en->first_lv;
+        v[d->nlvx++].entry = (uint32_t)i;
     }
+    if (!sorted)
+        qsort(v, d->nlvx, sizeof(*v), cmp_lvx);
+    d->lvx_ne = d->ne;
+    d->lvx_gen = d->rebuilds;
+    d->lvx_ok = 1;
+}
+
+/*
+ * Entry that holds LV `lv` (entries with events hold contiguous ranges).
+ * A binary search: the authorship of a note typed key by key asks this
+ * for most characters, over as many entries (a scan per character made
+ * the page's outline quadratic in the note's history).
+ */
+uint32_t notes__doc_entry_of_lv(const notes_doc *cd, notes_lv lv)
+{
+    union {
+        const notes_doc *c;
+        notes_doc *m;
+    } u = {cd};
+    notes_doc *d = u.m; /* the index is a cache: built on demand */
+    if (!d->lvx_ok || d->lvx_ne != d->ne || d->lvx_gen != d->rebuilds)
+        lvx_build(d);
+    if (d->lvx_ok) {
+        size_t lo = 0, hi = d->nlvx;
+        while (lo < hi) { /* past the last entry whose first LV is <= lv */
+            size_t mid = lo + (hi - lo) / 2;
+            if (d->lvx[mid].first_lv <= lv)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo && d->lvx[lo - 1].entry < d->ne &&
+            holds(&d->e[d->lvx[lo - 1].entry], lv))
+            return d->lvx[lo - 1].entry;
+    }
+    /* Not in the index (an entry applied since it was built): scan, and
+     * build it again next time. */
+    for (size_t i = 0; i < d->ne; i++)
+        if (holds(&d->e[i], lv)) {
+            d->lvx_ok = 0;
+            return (uint32_t)i;
+        }
     return NONE;
 }
 

@@ -161,6 +161,18 @@ struct notes_doc {
     size_t len;              /* text length in code points, if len_ok */
     int len_ok;              /* asking the text buffer closes its gap */
 
+    /* Which entry holds an LV (doc_history.c): the applied entries with
+     * text events, by first LV, built for the entries as they were at
+     * lvx_ne entries and lvx_gen rebuilds. Every hit is checked against
+     * the entry itself; a miss falls back to a scan. */
+    struct notes__lvx {
+        notes_lv first_lv;
+        uint32_t entry;
+    } *lvx;
+    size_t nlvx, lvx_ne;
+    unsigned lvx_gen;
+    int lvx_ok;
+
     /* This device's oplog agent, for local edits (doc_edit.c): valid while
      * the oplog is the one it was found in (no rebuild since). */
     uint32_t my_agent;

@@ -75,6 +75,7 @@ void notes_doc_free(notes_doc *d)
     }
     notes__free(d->e);
     notes__free(d->hash);
+    notes__free(d->lvx);
     for (size_t i = 0; i < d->na; i++) {
         notes__free(d->a[i].slot_first);
         notes__free(d->a[i].slot_count);
