@@ -146,6 +146,7 @@ struct unote {
         unsigned long n;
     } taken[TAKEN_MAX];
     size_t ntaken;          /* oldest first */
+    int taken_dirty;        /* counts not yet written (the flush timer) */
 };
 
 /* What a file of the replica looked like when last read. */
