@@ -107,6 +107,18 @@ int notes__oplog_add(struct notes__oplog *op, uint32_t agent, uint64_t seq,
                      uint32_t pos, const char *utf8, size_t nbytes,
                      uint32_t count, notes_lv *first_lv);
 
+/*
+ * The same as notes__oplog_add with the current frontier as parents (local
+ * editing), for text the caller has already checked: valid UTF-8 holding k
+ * code points (INS), or k code points to delete (DEL). When the history is
+ * linear (the frontier is the last event) it skips the parents' checks and
+ * normalising; otherwise it is notes__oplog_add. Same results, same errors.
+ */
+int notes__oplog_add_local(struct notes__oplog *op, uint32_t agent,
+                           uint64_t seq, int kind, uint32_t pos,
+                           const char *utf8, size_t nbytes, uint32_t k,
+                           notes_lv *first_lv);
+
 /* Number of events in the oplog. */
 size_t notes__oplog_len(const struct notes__oplog *op);
 
@@ -174,13 +186,54 @@ static inline size_t notes__tbuf_bytes(const struct notes__tbuf *t)
 {
     return t->cap - (t->ge - t->gs);
 }
+/*
+ * The three edits below are called once per keystroke: their common cases
+ * (room in the gap; an edit at the gap of ASCII text) are inline, the rest
+ * is in text_buf.c (the _slow functions).
+ */
+int notes__tbuf_reserve_slow(struct notes__tbuf *t, size_t extra);
+int notes__tbuf_insert_slow(struct notes__tbuf *t, size_t cp, const char *s,
+                            size_t n, size_t ncp);
+void notes__tbuf_delete_slow(struct notes__tbuf *t, size_t cp, size_t count);
+
 /* Make room for `extra` more bytes so the next inserts cannot fail. */
-int notes__tbuf_reserve(struct notes__tbuf *t, size_t extra);
+static inline int notes__tbuf_reserve(struct notes__tbuf *t, size_t extra)
+{
+    if (t->ge - t->gs > extra) /* +1: room for the NUL of tbuf_text */
+        return NOTES_OK;
+    return notes__tbuf_reserve_slow(t, extra);
+}
 /* Insert valid UTF-8 (`ncp` code points) at code point `cp` (<= ncp). */
-int notes__tbuf_insert(struct notes__tbuf *t, size_t cp, const char *s,
-                       size_t n, size_t ncp);
+static inline int notes__tbuf_insert(struct notes__tbuf *t, size_t cp,
+                                     const char *s, size_t n, size_t ncp)
+{
+    if (cp != t->gcp || t->ge - t->gs <= n)
+        return notes__tbuf_insert_slow(t, cp, s, n, ncp);
+    memcpy(t->buf + t->gs, s, n); /* typing at the gap */
+    t->gs += n;
+    t->gcp += ncp;
+    t->ncp += ncp;
+    return NOTES_OK;
+}
 /* Delete `count` code points at `cp` (cp + count <= ncp). */
-void notes__tbuf_delete(struct notes__tbuf *t, size_t cp, size_t count);
+static inline void notes__tbuf_delete(struct notes__tbuf *t, size_t cp,
+                                      size_t count)
+{
+    if (notes__tbuf_bytes(t) == t->ncp && count) { /* ASCII: cp == byte */
+        if (cp + count == t->gcp) { /* backspace: the gap grows left */
+            t->gs -= count;
+            t->gcp = cp;
+            t->ncp -= count;
+            return;
+        }
+        if (cp == t->gcp) { /* delete forward: the gap grows right */
+            t->ge += count;
+            t->ncp -= count;
+            return;
+        }
+    }
+    notes__tbuf_delete_slow(t, cp, count);
+}
 /* Contiguous NUL-terminated text (moves the gap to the end). */
 const char *notes__tbuf_text(struct notes__tbuf *t);
 
