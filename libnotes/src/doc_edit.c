@@ -246,7 +246,7 @@ HOT_INLINE int splice_events(notes_doc *d, const notes_lv *par, size_t npar,
         struct notes_buf *pt = &d->pend_text;
         if (n < pt->cap - pt->len && n <= pt->max - pt->len) {
             /* notes__buf_put without the call: room is there */
-            memcpy(pt->data + pt->len, text, n);
+            notes__copy_bytes(pt->data + pt->len, text, n);
             pt->len += n;
             pt->data[pt->len] = 0;
         } else if ((rc = notes__buf_put(pt, text, n))) {

@@ -186,6 +186,16 @@ static inline size_t notes__tbuf_bytes(const struct notes__tbuf *t)
 {
     return t->cap - (t->ge - t->gs);
 }
+/* Copy n bytes; one byte (a typed character) without calling memcpy,
+ * which a keystroke would otherwise call three times. */
+static inline void notes__copy_bytes(void *dst, const void *src, size_t n)
+{
+    if (n == 1)
+        *(char *)dst = *(const char *)src;
+    else
+        memcpy(dst, src, n);
+}
+
 /*
  * The three edits below are called once per keystroke: their common cases
  * (room in the gap; an edit at the gap of ASCII text) are inline, the rest
@@ -209,7 +219,7 @@ static inline int notes__tbuf_insert(struct notes__tbuf *t, size_t cp,
 {
     if (cp != t->gcp || t->ge - t->gs <= n)
         return notes__tbuf_insert_slow(t, cp, s, n, ncp);
-    memcpy(t->buf + t->gs, s, n); /* typing at the gap */
+    notes__copy_bytes(t->buf + t->gs, s, n); /* typing at the gap */
     t->gs += n;
     t->gcp += ncp;
     t->ncp += ncp;

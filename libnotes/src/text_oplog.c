@@ -300,7 +300,7 @@ static inline void append_run(struct notes__oplog *op, uint32_t agent,
         r->nbytes = kind == NOTES__OP_INS ? (uint32_t)nbytes : 0;
     }
     if (kind == NOTES__OP_INS) {
-        memcpy(op->content + op->ncontent, utf8, nbytes);
+        notes__copy_bytes(op->content + op->ncontent, utf8, nbytes);
         op->ncontent += nbytes;
     }
 
