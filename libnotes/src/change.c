@@ -352,6 +352,26 @@ static size_t utf8_points(const uint8_t *s, size_t n)
     return i + notes__utf8_count(s + i, n - i);
 }
 
+/* The varint of notes__buf_put_varint: its length, and written at w (which
+ * has room); returns the end. */
+static size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >>= 7)
+        n++;
+    return n;
+}
+
+static uint8_t *varint_raw(uint8_t *w, uint64_t v)
+{
+    do {
+        uint8_t byte = v & 0x7f;
+        v >>= 7;
+        *w++ = byte | (v ? 0x80 : 0);
+    } while (v);
+    return w;
+}
+
 /*
  * End an op begun at `mark`: counted when it was written whole (rc 0), else
  * the buffer is cut back to the mark, so a change never holds half an op.
@@ -373,10 +393,20 @@ int notes__builder_ins(struct notes__change_builder *b, uint32_t pos,
     int rc;
     if (b->nops >= NOTES__MAX_OPS)
         return NOTES_ETOOBIG;
-    if ((rc = notes__buf_put_u8(&b->ops, NOTES__K_INS)) ||
-        (rc = notes__buf_put_varint(&b->ops, pos)) ||
-        (rc = notes__buf_put_bytes(&b->ops, text, n)))
+    /* kind, pos, text: one reservation, then written in place (the bytes
+     * of notes__buf_put_u8/varint/bytes; text ops are flushed at every
+     * jump of the cursor). */
+    size_t need = 1 + varint_len(pos) + varint_len(n) + n;
+    if ((rc = notes__buf_reserve(&b->ops, need)))
         return op_end(b, mark, rc);
+    uint8_t *w = b->ops.data + b->ops.len;
+    *w++ = NOTES__K_INS;
+    w = varint_raw(w, pos);
+    w = varint_raw(w, n);
+    if (n)
+        memcpy(w, text, n);
+    b->ops.len += need;
+    b->ops.data[b->ops.len] = 0;
     b->nevents += ncp;
     op_end(b, mark, NOTES_OK);
     /* The decoder's checks: not empty, valid UTF-8; its count. */
@@ -395,10 +425,15 @@ int notes__builder_del(struct notes__change_builder *b, int kind,
     int rc;
     if (b->nops >= NOTES__MAX_OPS)
         return NOTES_ETOOBIG;
-    if ((rc = notes__buf_put_u8(&b->ops, (uint8_t)kind)) ||
-        (rc = notes__buf_put_varint(&b->ops, pos)) ||
-        (rc = notes__buf_put_varint(&b->ops, count)))
+    size_t need = 1 + varint_len(pos) + varint_len(count);
+    if ((rc = notes__buf_reserve(&b->ops, need)))
         return op_end(b, mark, rc);
+    uint8_t *w = b->ops.data + b->ops.len;
+    *w++ = (uint8_t)kind;
+    w = varint_raw(w, pos);
+    varint_raw(w, count);
+    b->ops.len += need;
+    b->ops.data[b->ops.len] = 0;
     b->nevents += count;
     op_end(b, mark, NOTES_OK);
     /* The decoder's checks: a kind of delete, a count, no backspace run

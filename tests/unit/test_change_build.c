@@ -6,7 +6,7 @@
  * decoder refuses (an empty or invalid insert, a delete of nothing, a
  * backspace run past the start, unsorted deps) must still be refused the
  * same way. A builder reset for the next change builds the same changes
- * as a fresh one.
+ * as a fresh one, and the ops it writes in place are the canonical bytes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -197,9 +197,49 @@ static void test_refused_as_before(void **state)
     notes_identity_free(id);
 }
 
+/* The builder writes its text ops in place: the bytes are the canonical
+ * encoding (kind, then varints and bytes as notes__buf_put_* write them),
+ * including positions and lengths of every varint size. */
+static void test_op_bytes(void **state)
+{
+    (void)state;
+    static const uint64_t vals[] = {0, 1, 127, 128, 16383, 16384, 2097151,
+                                    2097152, 268435455, 268435456,
+                                    UINT32_MAX};
+    char text[300];
+    memset(text, 'q', sizeof(text));
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        struct notes__change_builder b;
+        struct notes_buf want;
+        uint32_t pos = (uint32_t)vals[i];
+        size_t n = 1 + (i * 37) % 299;
+        notes__builder_init(&b);
+        notes__buf_init(&want, SIZE_MAX / 2);
+        assert_int_equal(notes__builder_ins(&b, pos, (const uint8_t *)text, n,
+                                            (uint32_t)n),
+                         NOTES_OK);
+        assert_int_equal(notes__builder_del(&b, NOTES__K_DEL, pos,
+                                            (uint32_t)vals[(i + 3) % 11] | 1),
+                         NOTES_OK);
+        assert_int_equal(notes__buf_put_u8(&want, NOTES__K_INS), NOTES_OK);
+        assert_int_equal(notes__buf_put_varint(&want, pos), NOTES_OK);
+        assert_int_equal(notes__buf_put_bytes(&want, text, n), NOTES_OK);
+        assert_int_equal(notes__buf_put_u8(&want, NOTES__K_DEL), NOTES_OK);
+        assert_int_equal(notes__buf_put_varint(&want, pos), NOTES_OK);
+        assert_int_equal(notes__buf_put_varint(&want, vals[(i + 3) % 11] | 1),
+                         NOTES_OK);
+        assert_int_equal(b.ops.len, want.len);
+        assert_memory_equal(b.ops.data, want.data, want.len);
+        assert_int_equal(b.ops.data[b.ops.len], 0);
+        notes__buf_release(&want);
+        notes__builder_release(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_op_bytes),
         cmocka_unit_test(test_records_equal_decode),
         cmocka_unit_test(test_refused_as_before),
     };
