@@ -15,6 +15,8 @@
  * text. Each trace runs in a fresh child process; peak_rss_kb is the growth
  * of its RSS over the loaded trace (as the anchors report it) and
  * doc_heap_kb the heap a document holds after the whole trace.
+ * NOTES_BENCH_APPLY=N (profiling): only the sequential apply loop, N times
+ * (apply_only below; docs/crdt.md §7.1).
  */
 #include <fcntl.h>
 #include <jansson.h>
