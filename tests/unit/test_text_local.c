@@ -105,7 +105,8 @@ static int add_both(struct notes__oplog *a, struct notes__oplog *b,
     notes_lv fr[64];
     size_t nfr = a->nfrontier;
     assert_true(nfr <= 64);
-    memcpy(fr, a->frontier, nfr * sizeof(notes_lv));
+    if (nfr)
+        memcpy(fr, a->frontier, nfr * sizeof(notes_lv));
     notes_lv fa = 12345, fb = 12345;
     int ra = notes__oplog_add(a, agent, seq, fr, nfr, kind, pos, s, n,
                               kind == NOTES__OP_DEL ? k : 0, &fa);
