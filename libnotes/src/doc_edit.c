@@ -284,6 +284,32 @@ int notes_doc_splice(notes_doc *d, size_t pos, size_t del, const char *text,
     notes_lv last;
     int rc;
 
+    /* The commonest keystroke: one ASCII character typed right after the
+     * pending insert, with room for it in the pending text, taken by the
+     * oplog's typing lane in this frame. What the code below does for it
+     * (splice_events, add_op: the same state), without the steps that do
+     * not apply; anything else goes there. */
+    struct notes_buf *pt = &d->pend_text;
+    if (del == 0 && n == 1 && text && (unsigned char)text[0] < 0x80 &&
+        d->has_pend && d->pend_kind == NOTES__K_INS && d->len_ok &&
+        pos <= d->len && pos == (size_t)d->pend_pos + d->pend_count &&
+        d->my_agent_gen == d->rebuilds + 1 && d->my_agent_op == d->op &&
+        1 < pt->cap - pt->len && 1 <= pt->max - pt->len) {
+        uint64_t ev = d->pend.nevents + d->pend_count;
+        if (notes__oplog_type_lane(d->op, d->my_agent,
+                                   (d->pend_seq << 32) | ev, (uint32_t)pos,
+                                   text[0], &last)) {
+            if (ev == 0)
+                d->pend_first = last;
+            d->pend_last = last;
+            pt->data[pt->len++] = (uint8_t)text[0];
+            pt->data[pt->len] = 0;
+            d->pend_count++;
+            d->len++;
+            return NOTES_OK;
+        }
+    }
+
     len = d->len_ok ? d->len : notes_doc_length(d);
     if (pos > len || del > len - pos) {
         notes__set_detail("edit at %zu deleting %zu is outside the text (%zu "

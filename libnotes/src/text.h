@@ -351,6 +351,51 @@ struct notes__oplog {
     void *obs_ud;
 };
 
+/*
+ * The commonest keystroke, for notes__oplog_add_local and the splice that
+ * calls it: one more ASCII character c typed at pos, right after the last
+ * one by the same agent on a linear history, at the gap, with room
+ * everywhere. Each run grows by one and the byte is stored twice: what the
+ * general code does then, step for step (the same checks, the same
+ * result). Returns 1 when done (*first_lv set), 0 to take the general path.
+ */
+static inline int notes__oplog_type_lane(struct notes__oplog *op,
+                                         uint32_t agent, uint64_t seq,
+                                         uint32_t pos, char c,
+                                         notes_lv *first_lv)
+{
+    notes_lv first = op->n;
+    if (op->nfrontier != 1 || first == 0 || op->frontier[0] != first - 1 ||
+        agent >= op->nagents || op->obs || op->cache)
+        return 0;
+    struct notes__oprun *last = &op->ops[op->nops - 1];
+    struct notes__agentrun *la = &op->aruns[op->naruns - 1];
+    struct notes__graphrun *lg = &op->gruns[op->ngruns - 1];
+    struct notes__tbuf *t = &op->text;
+    if (!(last->kind == NOTES__OP_INS && last->start + last->len == first &&
+          (uint64_t)last->pos + last->len == pos &&
+          last->content + last->nbytes == op->ncontent &&
+          op->ncontent < op->capcontent && op->ncontent < UINT32_MAX &&
+          la->agent == agent && la->start + la->len == first &&
+          la->seq + la->len == seq && lg->start + lg->len == first &&
+          first < NOTES__LV_MAX && op->npool < UINT32_MAX &&
+          pos == t->gcp && t->ge - t->gs > 1))
+        return 0;
+    last->len++;
+    last->nbytes++;
+    op->content[op->ncontent++] = c;
+    la->len++;
+    lg->len++;
+    op->n = first + 1;
+    op->frontier[0] = first;
+    t->buf[t->gs++] = c;
+    t->gcp++;
+    t->ncp++;
+    if (first_lv)
+        *first_lv = first;
+    return 1;
+}
+
 /* Lookups (binary search over runs). lv must be < n. */
 size_t notes__oplog_find_op(const struct notes__oplog *op, notes_lv lv);
 size_t notes__oplog_find_graph(const struct notes__oplog *op, notes_lv lv);

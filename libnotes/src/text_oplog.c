@@ -361,40 +361,10 @@ int notes__oplog_add_local(struct notes__oplog *op, uint32_t agent,
         return notes__oplog_add(op, agent, seq, op->frontier, op->nfrontier,
                                 kind, pos, utf8, nbytes,
                                 kind == NOTES__OP_DEL ? k : 0, first_lv);
-    /* The commonest keystroke: one more ASCII character typed right after
-     * the last one by the same agent, at the gap, with room everywhere:
-     * each run grows by one and the byte is stored twice. What the general
-     * code below does then, step for step (the same checks, the same
-     * result). */
-    if (kind == NOTES__OP_INS && nbytes == 1 && k == 1 && !op->obs &&
-        !op->cache) {
-        struct notes__oprun *last = &op->ops[op->nops - 1];
-        struct notes__agentrun *la = &op->aruns[op->naruns - 1];
-        struct notes__graphrun *lg = &op->gruns[op->ngruns - 1];
-        struct notes__tbuf *t = &op->text;
-        if (last->kind == NOTES__OP_INS && last->start + last->len == first &&
-            (uint64_t)last->pos + last->len == pos &&
-            last->content + last->nbytes == op->ncontent &&
-            op->ncontent < op->capcontent && op->ncontent < UINT32_MAX &&
-            la->agent == agent && la->start + la->len == first &&
-            la->seq + la->len == seq && lg->start + lg->len == first &&
-            first < NOTES__LV_MAX && op->npool < UINT32_MAX &&
-            pos == t->gcp && t->ge - t->gs > 1) {
-            last->len++;
-            last->nbytes++;
-            op->content[op->ncontent++] = utf8[0];
-            la->len++;
-            lg->len++;
-            op->n = first + 1;
-            op->frontier[0] = first;
-            t->buf[t->gs++] = utf8[0];
-            t->gcp++;
-            t->ncp++;
-            if (first_lv)
-                *first_lv = first;
-            return NOTES_OK;
-        }
-    }
+    /* The commonest keystroke (text.h). */
+    if (kind == NOTES__OP_INS && nbytes == 1 && k == 1 &&
+        notes__oplog_type_lane(op, agent, seq, pos, utf8[0], first_lv))
+        return NOTES_OK;
     /* The same for one character deleted next to the last one deleted
      * (backspacing, or deleting forward) in ASCII text, at the gap. */
     if (kind == NOTES__OP_DEL && k == 1 && !op->obs && !op->cache &&

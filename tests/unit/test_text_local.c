@@ -10,6 +10,11 @@
  * agents, seq jumps (a new change), an observer, and now and then an edit
  * concurrent with the last ones (frontier of two: the general path, and a
  * cached merge tracker). NOTES_TEST_SEED=<n> replays one session.
+ *
+ * One level up, notes_doc_splice takes a typed character through the
+ * oplog's typing lane in its own frame: a note typed with it gives the same
+ * oplog, pending ops and committed changes as the same note typed with an
+ * observer set (which keeps every add off the lanes).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +26,7 @@
 
 #include <cmocka.h>
 
+#include "doc_internal.h"
 #include "text.h"
 
 static uint64_t rng;
@@ -267,11 +273,108 @@ static void test_local_edges(void **state)
     notes__oplog_free(b);
 }
 
+static void doc_observer(void *ud, size_t pos, size_t del, const char *ins,
+                         size_t nbytes)
+{
+    (void)ud;
+    (void)pos;
+    (void)del;
+    (void)ins;
+    (void)nbytes;
+}
+
+static void test_doc_typing_lane(void **state)
+{
+    (void)state;
+    notes_identity *id;
+    notes_doc *a, *b;
+    assert_int_equal(notes_identity_generate("typist", &id), NOTES_OK);
+    assert_int_equal(notes_doc_memory(id, NULL, &a), NOTES_OK);
+    assert_int_equal(notes_doc_memory(id, NULL, &b), NOTES_OK);
+    notes_doc_observe(b, doc_observer, NULL);
+    rng = 4242;
+    size_t cursor = 0, committed = 0;
+    for (int step = 0; step < 6000; step++) {
+        size_t len = notes_doc_length(a);
+        uint32_t r = rnd(100);
+        int ra, rb;
+        if (r < 3) {
+            ra = notes_doc_commit(a, NULL);
+            rb = notes_doc_commit(b, NULL);
+        } else if (r < 8) {
+            cursor = rnd((uint32_t)len + 1);
+            continue;
+        } else if (r < 25 && cursor > 0) { /* backspace */
+            ra = notes_doc_splice(a, cursor - 1, 1, NULL, 0);
+            rb = notes_doc_splice(b, cursor - 1, 1, NULL, 0);
+            cursor--;
+        } else if (r < 28) { /* past the end: refused alike */
+            ra = notes_doc_splice(a, len + 1, 0, "x", 1);
+            rb = notes_doc_splice(b, len + 1, 0, "x", 1);
+            assert_int_equal(ra, NOTES_EBADOP);
+        } else if (r < 32) { /* replace a character, or type a multi-byte one */
+            const char *t = pieces[rnd(11)];
+            size_t del = cursor < len ? 1 : 0, k = 0;
+            for (size_t i = 0; t[i]; i++)
+                k += ((unsigned char)t[i] & 0xc0) != 0x80;
+            ra = notes_doc_splice(a, cursor, del, t, strlen(t));
+            rb = notes_doc_splice(b, cursor, del, t, strlen(t));
+            cursor += k;
+        } else { /* type one ASCII character */
+            char c[2] = {(char)('a' + rnd(26)), 0};
+            ra = notes_doc_splice(a, cursor, 0, c, 1);
+            rb = notes_doc_splice(b, cursor, 0, c, 1);
+            cursor++;
+        }
+        assert_int_equal(ra, rb);
+        assert_int_equal(notes_doc_length(a), notes_doc_length(b));
+        if (cursor > notes_doc_length(a))
+            cursor = notes_doc_length(a);
+        assert_int_equal(a->pend_kind, b->pend_kind);
+        assert_int_equal(a->pend_pos, b->pend_pos);
+        assert_int_equal(a->pend_count, b->pend_count);
+        assert_int_equal(a->pend_first, b->pend_first);
+        assert_int_equal(a->pend_last, b->pend_last);
+        assert_int_equal(a->pend_text.len, b->pend_text.len);
+        if (a->pend_text.len)
+            assert_memory_equal(a->pend_text.data, b->pend_text.data,
+                                a->pend_text.len);
+        assert_int_equal(a->pend.ops.len, b->pend.ops.len);
+        if (a->pend.ops.len)
+            assert_memory_equal(a->pend.ops.data, b->pend.ops.data,
+                                a->pend.ops.len);
+        same_state(a->op, b->op);
+    }
+    assert_int_equal(notes_doc_commit(a, NULL), NOTES_OK);
+    assert_int_equal(notes_doc_commit(b, NULL), NOTES_OK);
+    assert_int_equal(a->ne, b->ne);
+    for (size_t i = 0; i < a->ne; i++) {
+        const struct notes__change *x = a->e[i].c, *y = b->e[i].c;
+        assert_true(x->seq == y->seq);
+        assert_int_equal(x->nops, y->nops);
+        assert_true(x->ntext_events == y->ntext_events);
+        assert_int_equal(x->body_len - x->ops_off, y->body_len - y->ops_off);
+        assert_memory_equal(x->bytes + x->ops_off, y->bytes + y->ops_off,
+                            x->body_len - x->ops_off);
+        committed += x->nops;
+    }
+    assert_true(a->ne > 50 && committed > 500);
+    size_t na, nb;
+    const char *ta = notes_doc_text(a, &na);
+    const char *tb = notes_doc_text(b, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(ta, tb, na);
+    notes_doc_free(a);
+    notes_doc_free(b);
+    notes_identity_free(id);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_local_equals_general),
         cmocka_unit_test(test_local_edges),
+        cmocka_unit_test(test_doc_typing_lane),
     };
     if (notes_init() != NOTES_OK)
         return 1;
