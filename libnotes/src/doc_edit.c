@@ -310,6 +310,30 @@ int notes_doc_splice(notes_doc *d, size_t pos, size_t del, const char *text,
         }
     }
 
+    /* The same for one character deleted next to the pending delete run
+     * (backspacing, or deleting forward), by the oplog's delete lane. */
+    if (del == 1 && n == 0 && d->has_pend && d->len_ok && pos < d->len &&
+        d->my_agent_gen == d->rebuilds + 1 && d->my_agent_op == d->op) {
+        int fwd = d->pend_kind == NOTES__K_DEL && pos == d->pend_pos;
+        int back = (d->pend_kind == NOTES__K_DELBACK &&
+                    pos + d->pend_count == d->pend_pos) ||
+                   (d->pend_kind == NOTES__K_DEL && d->pend_count == 1 &&
+                    pos + 1 == d->pend_pos);
+        uint64_t ev = d->pend.nevents + d->pend_count;
+        if ((fwd || back) &&
+            notes__oplog_del_lane(d->op, d->my_agent, (d->pend_seq << 32) | ev,
+                                  (uint32_t)pos, &last)) {
+            if (ev == 0)
+                d->pend_first = last;
+            d->pend_last = last;
+            if (!fwd)
+                d->pend_kind = NOTES__K_DELBACK;
+            d->pend_count++;
+            d->len--;
+            return NOTES_OK;
+        }
+    }
+
     len = d->len_ok ? d->len : notes_doc_length(d);
     if (pos > len || del > len - pos) {
         notes__set_detail("edit at %zu deleting %zu is outside the text (%zu "

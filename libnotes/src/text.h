@@ -396,6 +396,53 @@ static inline int notes__oplog_type_lane(struct notes__oplog *op,
     return 1;
 }
 
+/*
+ * The same for one character deleted at pos next to the last one deleted
+ * by the same agent (backspacing, or deleting forward) in ASCII text, at
+ * the gap.
+ */
+static inline int notes__oplog_del_lane(struct notes__oplog *op,
+                                        uint32_t agent, uint64_t seq,
+                                        uint32_t pos, notes_lv *first_lv)
+{
+    notes_lv first = op->n;
+    struct notes__tbuf *t = &op->text;
+    if (op->nfrontier != 1 || first == 0 || op->frontier[0] != first - 1 ||
+        agent >= op->nagents || op->obs || op->cache ||
+        notes__tbuf_bytes(t) != t->ncp)
+        return 0;
+    struct notes__oprun *last = &op->ops[op->nops - 1];
+    struct notes__agentrun *la = &op->aruns[op->naruns - 1];
+    struct notes__graphrun *lg = &op->gruns[op->ngruns - 1];
+    int fwd = last->fwd && pos == last->pos;
+    int back = !fwd && (last->len == 1 || !last->fwd) &&
+               (uint64_t)pos + last->len == last->pos;
+    if (!((fwd || back) && last->kind == NOTES__OP_DEL &&
+          last->start + last->len == first && la->agent == agent &&
+          la->start + la->len == first && la->seq + la->len == seq &&
+          lg->start + lg->len == first && first < NOTES__LV_MAX &&
+          op->npool < UINT32_MAX && pos < t->ncp &&
+          (pos + 1 == t->gcp || pos == t->gcp)))
+        return 0;
+    if (back)
+        last->fwd = 0;
+    last->len++;
+    la->len++;
+    lg->len++;
+    op->n = first + 1;
+    op->frontier[0] = first;
+    if (pos + 1 == t->gcp) { /* backspace: the gap grows left */
+        t->gs--;
+        t->gcp = pos;
+    } else { /* delete forward: the gap grows right */
+        t->ge++;
+    }
+    t->ncp--;
+    if (first_lv)
+        *first_lv = first;
+    return 1;
+}
+
 /* Lookups (binary search over runs). lv must be < n. */
 size_t notes__oplog_find_op(const struct notes__oplog *op, notes_lv lv);
 size_t notes__oplog_find_graph(const struct notes__oplog *op, notes_lv lv);

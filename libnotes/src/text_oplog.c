@@ -365,42 +365,10 @@ int notes__oplog_add_local(struct notes__oplog *op, uint32_t agent,
     if (kind == NOTES__OP_INS && nbytes == 1 && k == 1 &&
         notes__oplog_type_lane(op, agent, seq, pos, utf8[0], first_lv))
         return NOTES_OK;
-    /* The same for one character deleted next to the last one deleted
-     * (backspacing, or deleting forward) in ASCII text, at the gap. */
-    if (kind == NOTES__OP_DEL && k == 1 && !op->obs && !op->cache &&
-        notes__tbuf_bytes(&op->text) == op->text.ncp) {
-        struct notes__oprun *last = &op->ops[op->nops - 1];
-        struct notes__agentrun *la = &op->aruns[op->naruns - 1];
-        struct notes__graphrun *lg = &op->gruns[op->ngruns - 1];
-        struct notes__tbuf *t = &op->text;
-        int fwd = last->fwd && pos == last->pos;
-        int back = !fwd && (last->len == 1 || !last->fwd) &&
-                   (uint64_t)pos + last->len == last->pos;
-        if ((fwd || back) && last->kind == NOTES__OP_DEL &&
-            last->start + last->len == first && la->agent == agent &&
-            la->start + la->len == first && la->seq + la->len == seq &&
-            lg->start + lg->len == first && first < NOTES__LV_MAX &&
-            op->npool < UINT32_MAX && pos < t->ncp &&
-            (pos + 1 == t->gcp || pos == t->gcp)) {
-            if (back)
-                last->fwd = 0;
-            last->len++;
-            la->len++;
-            lg->len++;
-            op->n = first + 1;
-            op->frontier[0] = first;
-            if (pos + 1 == t->gcp) { /* backspace: the gap grows left */
-                t->gs--;
-                t->gcp = pos;
-            } else { /* delete forward: the gap grows right */
-                t->ge++;
-            }
-            t->ncp--;
-            if (first_lv)
-                *first_lv = first;
-            return NOTES_OK;
-        }
-    }
+    /* One character deleted next to the last one deleted (text.h). */
+    if (kind == NOTES__OP_DEL && k == 1 &&
+        notes__oplog_del_lane(op, agent, seq, pos, first_lv))
+        return NOTES_OK;
     size_t len = op->text.ncp;
     if (kind == NOTES__OP_INS ? pos > len : (pos > len || k > len - pos))
         return NOTES_EBADOP;
