@@ -275,18 +275,101 @@ int notes__change_encode(const struct notes__change *c, int with_sig,
     return notes__buf_put(out, &unsigned_flag, 1);
 }
 
+/* A reset builder keeps buffers up to this size for the next change. */
+#define BUILDER_KEEP (64u << 10)
+
 void notes__builder_init(struct notes__change_builder *b)
 {
     notes__buf_init(&b->ops, NOTES__CHANGE_MAX - 512);
     b->nops = 0;
     b->nevents = 0;
+    b->rec = NULL;
+    b->nrec = b->caprec = 0;
+    b->parse = 0;
 }
 
 void notes__builder_release(struct notes__change_builder *b)
 {
     notes__buf_release(&b->ops);
+    notes__free(b->rec);
+    notes__builder_init(b);
+}
+
+void notes__builder_reset(struct notes__change_builder *b)
+{
+    if (b->ops.cap > BUILDER_KEEP) { /* a large paste: not kept for ever */
+        notes__builder_release(b);
+        return;
+    }
+    b->ops.len = 0;
     b->nops = 0;
     b->nevents = 0;
+    b->nrec = 0;
+    b->parse = 0;
+}
+
+/*
+ * Record a text op just written whole (its text, if any, is the last
+ * textlen bytes of ops). An op the decoder would refuse, or no memory for
+ * the record, only means finish decodes: the outcome is the decoder's.
+ */
+static void record(struct notes__change_builder *b, uint8_t kind,
+                   uint32_t pos, uint32_t count, size_t textlen)
+{
+    if (b->parse)
+        return;
+    if (b->nrec + 1 != b->nops || /* op_end counted the op already */
+        notes__grow(&b->rec, &b->caprec, b->nrec + 1, sizeof(*b->rec), 64)) {
+        b->parse = 1;
+        return;
+    }
+    struct notes__builder_op *r = &b->rec[b->nrec++];
+    r->kind = kind;
+    r->pos = pos;
+    r->count = count;
+    r->text_off = (uint32_t)(b->ops.len - textlen);
+    r->textlen = (uint32_t)textlen;
+}
+
+/* The code points of valid UTF-8 (as notes__utf8_valid/count decide), 8
+ * bytes at a time while it is ASCII; SIZE_MAX if it is not valid. */
+static size_t utf8_points(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (n - i >= 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (w & 0x8080808080808080ull)
+            break;
+        i += 8;
+    }
+    while (i < n && s[i] < 0x80)
+        i++;
+    if (i == n)
+        return n;
+    if (!notes__utf8_valid(s + i, n - i))
+        return SIZE_MAX;
+    return i + notes__utf8_count(s + i, n - i);
+}
+
+/* The varint of notes__buf_put_varint: its length, and written at w (which
+ * has room); returns the end. */
+static size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >>= 7)
+        n++;
+    return n;
+}
+
+static uint8_t *varint_raw(uint8_t *w, uint64_t v)
+{
+    do {
+        uint8_t byte = v & 0x7f;
+        v >>= 7;
+        *w++ = byte | (v ? 0x80 : 0);
+    } while (v);
+    return w;
 }
 
 /*
@@ -310,12 +393,29 @@ int notes__builder_ins(struct notes__change_builder *b, uint32_t pos,
     int rc;
     if (b->nops >= NOTES__MAX_OPS)
         return NOTES_ETOOBIG;
-    if ((rc = notes__buf_put_u8(&b->ops, NOTES__K_INS)) ||
-        (rc = notes__buf_put_varint(&b->ops, pos)) ||
-        (rc = notes__buf_put_bytes(&b->ops, text, n)))
+    /* kind, pos, text: one reservation, then written in place (the bytes
+     * of notes__buf_put_u8/varint/bytes; text ops are flushed at every
+     * jump of the cursor). */
+    size_t need = 1 + varint_len(pos) + varint_len(n) + n;
+    if ((rc = notes__buf_reserve(&b->ops, need)))
         return op_end(b, mark, rc);
+    uint8_t *w = b->ops.data + b->ops.len;
+    *w++ = NOTES__K_INS;
+    w = varint_raw(w, pos);
+    w = varint_raw(w, n);
+    if (n)
+        memcpy(w, text, n);
+    b->ops.len += need;
+    b->ops.data[b->ops.len] = 0;
     b->nevents += ncp;
-    return op_end(b, mark, NOTES_OK);
+    op_end(b, mark, NOTES_OK);
+    /* The decoder's checks: not empty, valid UTF-8; its count. */
+    size_t points = n ? utf8_points(text, n) : SIZE_MAX;
+    if (points > UINT32_MAX)
+        b->parse = 1;
+    else
+        record(b, NOTES__K_INS, pos, (uint32_t)points, n);
+    return NOTES_OK;
 }
 
 int notes__builder_del(struct notes__change_builder *b, int kind,
@@ -325,12 +425,25 @@ int notes__builder_del(struct notes__change_builder *b, int kind,
     int rc;
     if (b->nops >= NOTES__MAX_OPS)
         return NOTES_ETOOBIG;
-    if ((rc = notes__buf_put_u8(&b->ops, (uint8_t)kind)) ||
-        (rc = notes__buf_put_varint(&b->ops, pos)) ||
-        (rc = notes__buf_put_varint(&b->ops, count)))
+    size_t need = 1 + varint_len(pos) + varint_len(count);
+    if ((rc = notes__buf_reserve(&b->ops, need)))
         return op_end(b, mark, rc);
+    uint8_t *w = b->ops.data + b->ops.len;
+    *w++ = (uint8_t)kind;
+    w = varint_raw(w, pos);
+    varint_raw(w, count);
+    b->ops.len += need;
+    b->ops.data[b->ops.len] = 0;
     b->nevents += count;
-    return op_end(b, mark, NOTES_OK);
+    op_end(b, mark, NOTES_OK);
+    /* The decoder's checks: a kind of delete, a count, no backspace run
+     * past the start. */
+    if ((kind != NOTES__K_DEL && kind != NOTES__K_DELBACK) || count == 0 ||
+        (kind == NOTES__K_DELBACK && count > pos + 1ull))
+        b->parse = 1;
+    else
+        record(b, (uint8_t)kind, pos, count, 0);
+    return NOTES_OK;
 }
 
 int notes__builder_name(struct notes__change_builder *b, const char *name)
@@ -341,6 +454,7 @@ int notes__builder_name(struct notes__change_builder *b, const char *name)
         return NOTES_EINVAL;
     if ((rc = notes__buf_put_u8(&b->ops, NOTES__K_NAME)) == NOTES_OK)
         rc = notes__buf_put_bytes(&b->ops, name, n);
+    b->parse |= rc == NOTES_OK; /* not a text op: finish decodes */
     return op_end(b, mark, rc);
 }
 
@@ -357,6 +471,7 @@ int notes__builder_blob(struct notes__change_builder *b, int kind,
         rc = notes__buf_put_bytes(&b->ops, key, klen);
     if (rc == NOTES_OK)
         rc = notes__buf_put_bytes(&b->ops, value, vlen);
+    b->parse |= rc == NOTES_OK; /* not a text op: finish decodes */
     return op_end(b, mark, rc);
 }
 
@@ -383,7 +498,78 @@ int notes__builder_kv(struct notes__change_builder *b, int kind,
         rc = notes__buf_put_bytes(&b->ops, value, vlen);
     }
 end:
+    b->parse |= rc == NOTES_OK; /* not a text op: finish decodes */
     return op_end(b, mark, rc);
+}
+
+#define DECODE 1 /* made_from_records: not vouched for, decode instead */
+
+/*
+ * The change the decoder would make of body (just encoded from b and these
+ * fields), made from b's records instead of parsing. DECODE (1) when that
+ * cannot be vouched for (an op not recorded, deps the decoder refuses, too
+ * many events): the caller decodes.
+ */
+static int made_from_records(const struct notes__change_builder *b,
+                             const struct notes_buf *body, const uint8_t doc[16],
+                             const notes_identity *id, uint64_t seq,
+                             const uint8_t prev[32], const uint8_t (*deps)[32],
+                             uint32_t ndeps, uint64_t time_ms, int sign,
+                             struct notes__change **out)
+{
+    uint64_t events = 0;
+    if (b->parse || b->nrec != b->nops || b->nops == 0 ||
+        b->nops > NOTES__MAX_OPS)
+        return DECODE;
+    for (uint32_t i = 1; i < ndeps; i++)
+        if (memcmp(deps[i - 1], deps[i], 32) >= 0)
+            return DECODE;
+    for (size_t i = 0; i < b->nrec; i++)
+        events += b->rec[i].count;
+    if (events > UINT32_MAX)
+        return DECODE;
+    struct notes__change *c = notes__calloc(1, sizeof(*c));
+    if (!c)
+        return NOTES_ENOMEM;
+    size_t n = body->len;
+    c->bytes = notes__malloc(n);
+    c->ops = notes__calloc(b->nops, sizeof(*c->ops));
+    c->deps = ndeps ? notes__malloc(ndeps * sizeof(*c->deps)) : NULL;
+    if (!c->bytes || !c->ops || (ndeps && !c->deps)) {
+        notes__change_free(c);
+        return NOTES_ENOMEM;
+    }
+    memcpy(c->bytes, body->data, n);
+    c->nbytes = n;
+    memcpy(c->doc, doc, 16);
+    memcpy(c->author, notes_identity_public_key(id), 32);
+    c->seq = seq;
+    if (seq > 1)
+        memcpy(c->prev, prev, 32);
+    c->ndeps = ndeps;
+    if (ndeps)
+        memcpy(c->deps, deps, ndeps * sizeof(*c->deps));
+    c->time_ms = time_ms;
+    c->nops = b->nops;
+    /* The body ends with the ops; then the flag and the signature. */
+    c->body_len = n - (sign ? 65 : 1);
+    c->ops_off = c->body_len - b->ops.len;
+    c->is_signed = (uint8_t)(sign != 0);
+    for (size_t i = 0; i < b->nrec; i++) {
+        const struct notes__builder_op *r = &b->rec[i];
+        struct notes__op *o = &c->ops[i];
+        o->kind = r->kind;
+        o->pos = r->pos;
+        o->count = r->count;
+        if (r->kind == NOTES__K_INS) {
+            o->text = c->bytes + c->ops_off + r->text_off;
+            o->textlen = r->textlen;
+        }
+    }
+    c->ntext_events = events;
+    notes__hash(c->id, 32, c->bytes, c->body_len, NULL, 0);
+    *out = c;
+    return NOTES_OK;
 }
 
 int notes__builder_finish(struct notes__change_builder *b, const uint8_t doc[16],
@@ -425,7 +611,10 @@ int notes__builder_finish(struct notes__change_builder *b, const uint8_t doc[16]
     } else if ((rc = notes__buf_put_u8(&body, 0))) {
         goto out;
     }
-    rc = notes__change_decode(body.data, body.len, out);
+    rc = made_from_records(b, &body, doc, id, seq, prev, deps, ndeps, time_ms,
+                           sign, out);
+    if (rc == DECODE)
+        rc = notes__change_decode(body.data, body.len, out);
 out:
     notes__buf_release(&body);
     return rc;

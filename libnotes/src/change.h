@@ -75,14 +75,27 @@ int notes__change_encode(const struct notes__change *c, int with_sig,
                          struct notes_buf *out);
 void notes__change_free(struct notes__change *c);
 
+/* What the builder knows of a text op it wrote (text: an offset in ops),
+ * so that finishing need not parse its own encoding again. */
+struct notes__builder_op {
+    uint8_t kind;
+    uint32_t pos, count; /* INS: count = code points of the text */
+    uint32_t text_off, textlen;
+};
+
 /* Builder: ops are appended to a growing body, then signed. */
 struct notes__change_builder {
     struct notes_buf ops; /* encoded ops */
     uint32_t nops;
     uint64_t nevents;     /* text events so far (for CRDT ids) */
+    struct notes__builder_op *rec; /* the ops, while all are text ops */
+    size_t nrec, caprec;
+    int parse;            /* finish decodes its encoding (an op not in rec) */
 };
 void notes__builder_init(struct notes__change_builder *b);
 void notes__builder_release(struct notes__change_builder *b);
+/* Empty it for the next change, keeping its memory (up to 64 KiB). */
+void notes__builder_reset(struct notes__change_builder *b);
 int notes__builder_ins(struct notes__change_builder *b, uint32_t pos,
                        const uint8_t *text, size_t n, uint32_t ncp);
 int notes__builder_del(struct notes__change_builder *b, int kind,
@@ -98,6 +111,10 @@ int notes__builder_kv(struct notes__change_builder *b, int kind,
  * Encode and (with `sign`) sign. deps must be sorted and unique. OUT *out:
  * the decoded change, ready to store. Uses notes_identity_sign. An unsigned
  * change must be covered by a later signed change of the same author.
+ * When every op is a well-formed text op the builder recorded, *out is
+ * made from those records (what notes__change_decode of the bytes gives,
+ * without parsing them again); otherwise the bytes are decoded, which
+ * refuses what the decoder refuses.
  */
 int notes__builder_finish(struct notes__change_builder *b, const uint8_t doc[16],
                           const notes_identity *id, uint64_t seq,

@@ -105,8 +105,7 @@ static int finish_local_entry(notes_doc *d, uint32_t idx)
 
 void notes__doc_clear_pending(notes_doc *d)
 {
-    notes__builder_release(&d->pend);
-    notes__builder_init(&d->pend);
+    notes__builder_reset(&d->pend); /* its buffers serve the next change */
     d->pend_text.len = 0;
     d->pend_kind = 0;
     d->has_pend = 0;

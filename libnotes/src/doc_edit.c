@@ -115,14 +115,16 @@ int notes__doc_flush_pending_op(notes_doc *d)
     return rc;
 }
 
-/* Asked at every keystroke: found once per oplog (a rebuild makes a new
- * one, whose agents are numbered afresh). */
-static int local_agent(notes_doc *d, uint32_t *agent)
+/* The splice path runs at every keystroke: its small steps are inlined
+ * into it (one call per splice into the oplog, not six). */
+#if defined(__GNUC__)
+#define HOT_INLINE static inline __attribute__((always_inline))
+#else
+#define HOT_INLINE static inline
+#endif
+
+static int local_agent_slow(notes_doc *d, uint32_t *agent)
 {
-    if (d->my_agent_gen == d->rebuilds + 1 && d->my_agent_op == d->op) {
-        *agent = d->my_agent;
-        return NOTES_OK;
-    }
     uint32_t ai;
     int rc = notes__doc_author_index(d, notes__doc_my_pk(d), &ai);
     if (rc || (rc = notes__doc_author_agent(d, ai, agent)))
@@ -133,7 +135,18 @@ static int local_agent(notes_doc *d, uint32_t *agent)
     return NOTES_OK;
 }
 
-uint64_t notes__doc_pend_events(const notes_doc *d)
+/* Asked at every keystroke: found once per oplog (a rebuild makes a new
+ * one, whose agents are numbered afresh). */
+HOT_INLINE int local_agent(notes_doc *d, uint32_t *agent)
+{
+    if (d->my_agent_gen == d->rebuilds + 1 && d->my_agent_op == d->op) {
+        *agent = d->my_agent;
+        return NOTES_OK;
+    }
+    return local_agent_slow(d, agent);
+}
+
+HOT_INLINE uint64_t pend_events(const notes_doc *d)
 {
     uint64_t n = d->pend.nevents;
     if (d->pend_kind)
@@ -141,9 +154,14 @@ uint64_t notes__doc_pend_events(const notes_doc *d)
     return n;
 }
 
-static void note_pending_lvs(notes_doc *d, notes_lv first, uint32_t count)
+uint64_t notes__doc_pend_events(const notes_doc *d)
 {
-    if (notes__doc_pend_events(d) == 0)
+    return pend_events(d);
+}
+
+HOT_INLINE void note_pending_lvs(notes_doc *d, notes_lv first, uint32_t count)
+{
+    if (pend_events(d) == 0)
         d->pend_first = first;
     d->pend_last = first + count - 1;
 }
@@ -154,15 +172,16 @@ static void note_pending_lvs(notes_doc *d, notes_lv first, uint32_t count)
  * the current frontier), numbered after the pending change's events, and
  * note them as pending. OUT *first: its first event.
  */
-static int add_op(notes_doc *d, uint32_t agent, const notes_lv *par,
+HOT_INLINE int add_op(notes_doc *d, uint32_t agent, const notes_lv *par,
                   size_t npar, int kind, size_t pos, const char *text,
                   size_t n, uint32_t count, notes_lv *first)
 {
-    size_t nfr = npar;
-    const notes_lv *fr = par ? par : notes__oplog_frontier(d->op, &nfr);
-    int rc = notes__oplog_add(
-        d->op, agent, (d->pend_seq << 32) | notes__doc_pend_events(d), fr, nfr,
-        kind, (uint32_t)pos, text, n, kind == NOTES__OP_DEL ? count : 0, first);
+    uint64_t seq = (d->pend_seq << 32) | pend_events(d);
+    int rc = par ? notes__oplog_add(d->op, agent, seq, par, npar, kind,
+                                    (uint32_t)pos, text, n,
+                                    kind == NOTES__OP_DEL ? count : 0, first)
+                 : notes__oplog_add_local(d->op, agent, seq, kind,
+                                          (uint32_t)pos, text, n, count, first);
     if (!rc)
         note_pending_lvs(d, *first, count);
     return rc;
@@ -176,7 +195,7 @@ static int add_op(notes_doc *d, uint32_t agent, const notes_lv *par,
  * the delete on the frontier). Else the version the splice refers to: the
  * insert goes on the delete's last event. OUT *last: the last event added.
  */
-static int splice_events(notes_doc *d, const notes_lv *par, size_t npar,
+HOT_INLINE int splice_events(notes_doc *d, const notes_lv *par, size_t npar,
                          size_t pos, size_t del, const char *text, size_t n,
                          uint32_t ncp, notes_lv *last)
 {
@@ -224,15 +243,22 @@ static int splice_events(notes_doc *d, const notes_lv *par, size_t npar,
             d->pend_pos = (uint32_t)pos;
             d->pend_count = 0;
         }
-        if ((rc = notes__buf_put(&d->pend_text, text, n)))
+        struct notes_buf *pt = &d->pend_text;
+        if (n < pt->cap - pt->len && n <= pt->max - pt->len) {
+            /* notes__buf_put without the call: room is there */
+            notes__copy_bytes(pt->data + pt->len, text, n);
+            pt->len += n;
+            pt->data[pt->len] = 0;
+        } else if ((rc = notes__buf_put(pt, text, n))) {
             return rc;
+        }
         d->pend_count += ncp;
     }
     return NOTES_OK;
 }
 
 /* Check a splice's text and size; OUT *ncp: code points inserted. */
-static int splice_check(size_t del, const char *text, size_t n, size_t pos,
+HOT_INLINE int splice_check(size_t del, const char *text, size_t n, size_t pos,
                         uint32_t *ncp)
 {
     if (n == 1 && text && (unsigned char)text[0] < 0x80) {
@@ -258,7 +284,57 @@ int notes_doc_splice(notes_doc *d, size_t pos, size_t del, const char *text,
     notes_lv last;
     int rc;
 
-    len = notes_doc_length(d);
+    /* The commonest keystroke: one ASCII character typed right after the
+     * pending insert, with room for it in the pending text, taken by the
+     * oplog's typing lane in this frame. What the code below does for it
+     * (splice_events, add_op: the same state), without the steps that do
+     * not apply; anything else goes there. */
+    struct notes_buf *pt = &d->pend_text;
+    if (del == 0 && n == 1 && text && (unsigned char)text[0] < 0x80 &&
+        d->has_pend && d->pend_kind == NOTES__K_INS && d->len_ok &&
+        pos <= d->len && pos == (size_t)d->pend_pos + d->pend_count &&
+        d->my_agent_gen == d->rebuilds + 1 && d->my_agent_op == d->op &&
+        1 < pt->cap - pt->len && 1 <= pt->max - pt->len) {
+        uint64_t ev = d->pend.nevents + d->pend_count;
+        if (notes__oplog_type_lane(d->op, d->my_agent,
+                                   (d->pend_seq << 32) | ev, (uint32_t)pos,
+                                   text[0], &last)) {
+            if (ev == 0)
+                d->pend_first = last;
+            d->pend_last = last;
+            pt->data[pt->len++] = (uint8_t)text[0];
+            pt->data[pt->len] = 0;
+            d->pend_count++;
+            d->len++;
+            return NOTES_OK;
+        }
+    }
+
+    /* The same for one character deleted next to the pending delete run
+     * (backspacing, or deleting forward), by the oplog's delete lane. */
+    if (del == 1 && n == 0 && d->has_pend && d->len_ok && pos < d->len &&
+        d->my_agent_gen == d->rebuilds + 1 && d->my_agent_op == d->op) {
+        int fwd = d->pend_kind == NOTES__K_DEL && pos == d->pend_pos;
+        int back = (d->pend_kind == NOTES__K_DELBACK &&
+                    pos + d->pend_count == d->pend_pos) ||
+                   (d->pend_kind == NOTES__K_DEL && d->pend_count == 1 &&
+                    pos + 1 == d->pend_pos);
+        uint64_t ev = d->pend.nevents + d->pend_count;
+        if ((fwd || back) &&
+            notes__oplog_del_lane(d->op, d->my_agent, (d->pend_seq << 32) | ev,
+                                  (uint32_t)pos, &last)) {
+            if (ev == 0)
+                d->pend_first = last;
+            d->pend_last = last;
+            if (!fwd)
+                d->pend_kind = NOTES__K_DELBACK;
+            d->pend_count++;
+            d->len--;
+            return NOTES_OK;
+        }
+    }
+
+    len = d->len_ok ? d->len : notes_doc_length(d);
     if (pos > len || del > len - pos) {
         notes__set_detail("edit at %zu deleting %zu is outside the text (%zu "
                           "characters)", pos, del, len);
@@ -268,7 +344,7 @@ int notes_doc_splice(notes_doc *d, size_t pos, size_t del, const char *text,
         return rc;
     if (!del && !n)
         return NOTES_OK;
-    if ((rc = notes__doc_begin_pending(d)))
+    if (!d->has_pend && (rc = notes__doc_begin_pending(d)))
         return rc;
     if ((rc = splice_events(d, NULL, 0, pos, del, text, n, ncp, &last)))
         return rc;

@@ -107,6 +107,18 @@ int notes__oplog_add(struct notes__oplog *op, uint32_t agent, uint64_t seq,
                      uint32_t pos, const char *utf8, size_t nbytes,
                      uint32_t count, notes_lv *first_lv);
 
+/*
+ * The same as notes__oplog_add with the current frontier as parents (local
+ * editing), for text the caller has already checked: valid UTF-8 holding k
+ * code points (INS), or k code points to delete (DEL). When the history is
+ * linear (the frontier is the last event) it skips the parents' checks and
+ * normalising; otherwise it is notes__oplog_add. Same results, same errors.
+ */
+int notes__oplog_add_local(struct notes__oplog *op, uint32_t agent,
+                           uint64_t seq, int kind, uint32_t pos,
+                           const char *utf8, size_t nbytes, uint32_t k,
+                           notes_lv *first_lv);
+
 /* Number of events in the oplog. */
 size_t notes__oplog_len(const struct notes__oplog *op);
 
@@ -174,13 +186,64 @@ static inline size_t notes__tbuf_bytes(const struct notes__tbuf *t)
 {
     return t->cap - (t->ge - t->gs);
 }
+/* Copy n bytes; one byte (a typed character) without calling memcpy,
+ * which a keystroke would otherwise call three times. */
+static inline void notes__copy_bytes(void *dst, const void *src, size_t n)
+{
+    if (n == 1)
+        *(char *)dst = *(const char *)src;
+    else
+        memcpy(dst, src, n);
+}
+
+/*
+ * The three edits below are called once per keystroke: their common cases
+ * (room in the gap; an edit at the gap of ASCII text) are inline, the rest
+ * is in text_buf.c (the _slow functions).
+ */
+int notes__tbuf_reserve_slow(struct notes__tbuf *t, size_t extra);
+int notes__tbuf_insert_slow(struct notes__tbuf *t, size_t cp, const char *s,
+                            size_t n, size_t ncp);
+void notes__tbuf_delete_slow(struct notes__tbuf *t, size_t cp, size_t count);
+
 /* Make room for `extra` more bytes so the next inserts cannot fail. */
-int notes__tbuf_reserve(struct notes__tbuf *t, size_t extra);
+static inline int notes__tbuf_reserve(struct notes__tbuf *t, size_t extra)
+{
+    if (t->ge - t->gs > extra) /* +1: room for the NUL of tbuf_text */
+        return NOTES_OK;
+    return notes__tbuf_reserve_slow(t, extra);
+}
 /* Insert valid UTF-8 (`ncp` code points) at code point `cp` (<= ncp). */
-int notes__tbuf_insert(struct notes__tbuf *t, size_t cp, const char *s,
-                       size_t n, size_t ncp);
+static inline int notes__tbuf_insert(struct notes__tbuf *t, size_t cp,
+                                     const char *s, size_t n, size_t ncp)
+{
+    if (cp != t->gcp || t->ge - t->gs <= n)
+        return notes__tbuf_insert_slow(t, cp, s, n, ncp);
+    notes__copy_bytes(t->buf + t->gs, s, n); /* typing at the gap */
+    t->gs += n;
+    t->gcp += ncp;
+    t->ncp += ncp;
+    return NOTES_OK;
+}
 /* Delete `count` code points at `cp` (cp + count <= ncp). */
-void notes__tbuf_delete(struct notes__tbuf *t, size_t cp, size_t count);
+static inline void notes__tbuf_delete(struct notes__tbuf *t, size_t cp,
+                                      size_t count)
+{
+    if (notes__tbuf_bytes(t) == t->ncp && count) { /* ASCII: cp == byte */
+        if (cp + count == t->gcp) { /* backspace: the gap grows left */
+            t->gs -= count;
+            t->gcp = cp;
+            t->ncp -= count;
+            return;
+        }
+        if (cp == t->gcp) { /* delete forward: the gap grows right */
+            t->ge += count;
+            t->ncp -= count;
+            return;
+        }
+    }
+    notes__tbuf_delete_slow(t, cp, count);
+}
 /* Contiguous NUL-terminated text (moves the gap to the end). */
 const char *notes__tbuf_text(struct notes__tbuf *t);
 
@@ -287,6 +350,98 @@ struct notes__oplog {
     notes__text_obs obs;         /* told of every change to `text` */
     void *obs_ud;
 };
+
+/*
+ * The commonest keystroke, for notes__oplog_add_local and the splice that
+ * calls it: one more ASCII character c typed at pos, right after the last
+ * one by the same agent on a linear history, at the gap, with room
+ * everywhere. Each run grows by one and the byte is stored twice: what the
+ * general code does then, step for step (the same checks, the same
+ * result). Returns 1 when done (*first_lv set), 0 to take the general path.
+ */
+static inline int notes__oplog_type_lane(struct notes__oplog *op,
+                                         uint32_t agent, uint64_t seq,
+                                         uint32_t pos, char c,
+                                         notes_lv *first_lv)
+{
+    notes_lv first = op->n;
+    if (op->nfrontier != 1 || first == 0 || op->frontier[0] != first - 1 ||
+        agent >= op->nagents || op->obs || op->cache)
+        return 0;
+    struct notes__oprun *last = &op->ops[op->nops - 1];
+    struct notes__agentrun *la = &op->aruns[op->naruns - 1];
+    struct notes__graphrun *lg = &op->gruns[op->ngruns - 1];
+    struct notes__tbuf *t = &op->text;
+    if (!(last->kind == NOTES__OP_INS && last->start + last->len == first &&
+          (uint64_t)last->pos + last->len == pos &&
+          last->content + last->nbytes == op->ncontent &&
+          op->ncontent < op->capcontent && op->ncontent < UINT32_MAX &&
+          la->agent == agent && la->start + la->len == first &&
+          la->seq + la->len == seq && lg->start + lg->len == first &&
+          first < NOTES__LV_MAX && op->npool < UINT32_MAX &&
+          pos == t->gcp && t->ge - t->gs > 1))
+        return 0;
+    last->len++;
+    last->nbytes++;
+    op->content[op->ncontent++] = c;
+    la->len++;
+    lg->len++;
+    op->n = first + 1;
+    op->frontier[0] = first;
+    t->buf[t->gs++] = c;
+    t->gcp++;
+    t->ncp++;
+    if (first_lv)
+        *first_lv = first;
+    return 1;
+}
+
+/*
+ * The same for one character deleted at pos next to the last one deleted
+ * by the same agent (backspacing, or deleting forward) in ASCII text, at
+ * the gap.
+ */
+static inline int notes__oplog_del_lane(struct notes__oplog *op,
+                                        uint32_t agent, uint64_t seq,
+                                        uint32_t pos, notes_lv *first_lv)
+{
+    notes_lv first = op->n;
+    struct notes__tbuf *t = &op->text;
+    if (op->nfrontier != 1 || first == 0 || op->frontier[0] != first - 1 ||
+        agent >= op->nagents || op->obs || op->cache ||
+        notes__tbuf_bytes(t) != t->ncp)
+        return 0;
+    struct notes__oprun *last = &op->ops[op->nops - 1];
+    struct notes__agentrun *la = &op->aruns[op->naruns - 1];
+    struct notes__graphrun *lg = &op->gruns[op->ngruns - 1];
+    int fwd = last->fwd && pos == last->pos;
+    int back = !fwd && (last->len == 1 || !last->fwd) &&
+               (uint64_t)pos + last->len == last->pos;
+    if (!((fwd || back) && last->kind == NOTES__OP_DEL &&
+          last->start + last->len == first && la->agent == agent &&
+          la->start + la->len == first && la->seq + la->len == seq &&
+          lg->start + lg->len == first && first < NOTES__LV_MAX &&
+          op->npool < UINT32_MAX && pos < t->ncp &&
+          (pos + 1 == t->gcp || pos == t->gcp)))
+        return 0;
+    if (back)
+        last->fwd = 0;
+    last->len++;
+    la->len++;
+    lg->len++;
+    op->n = first + 1;
+    op->frontier[0] = first;
+    if (pos + 1 == t->gcp) { /* backspace: the gap grows left */
+        t->gs--;
+        t->gcp = pos;
+    } else { /* delete forward: the gap grows right */
+        t->ge++;
+    }
+    t->ncp--;
+    if (first_lv)
+        *first_lv = first;
+    return 1;
+}
 
 /* Lookups (binary search over runs). lv must be < n. */
 size_t notes__oplog_find_op(const struct notes__oplog *op, notes_lv lv);

@@ -88,7 +88,7 @@ static void move_gap(struct notes__tbuf *t, size_t cp)
     t->gcp = cp;
 }
 
-int notes__tbuf_reserve(struct notes__tbuf *t, size_t extra)
+int notes__tbuf_reserve_slow(struct notes__tbuf *t, size_t extra)
 {
     size_t gap = t->ge - t->gs;
     if (gap >= extra + 1) /* +1: room for the NUL of tbuf_text */
@@ -111,8 +111,8 @@ int notes__tbuf_reserve(struct notes__tbuf *t, size_t extra)
     return NOTES_OK;
 }
 
-int notes__tbuf_insert(struct notes__tbuf *t, size_t cp, const char *s,
-                       size_t n, size_t ncp)
+int notes__tbuf_insert_slow(struct notes__tbuf *t, size_t cp, const char *s,
+                            size_t n, size_t ncp)
 {
     int rc = notes__tbuf_reserve(t, n);
     if (rc)
@@ -125,7 +125,7 @@ int notes__tbuf_insert(struct notes__tbuf *t, size_t cp, const char *s,
     return NOTES_OK;
 }
 
-void notes__tbuf_delete(struct notes__tbuf *t, size_t cp, size_t count)
+void notes__tbuf_delete_slow(struct notes__tbuf *t, size_t cp, size_t count)
 {
     if (count && cp + count == t->gcp) {
         /* The chars just before the gap (a backspace): the gap grows to the

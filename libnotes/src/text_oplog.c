@@ -300,7 +300,7 @@ static inline void append_run(struct notes__oplog *op, uint32_t agent,
         r->nbytes = kind == NOTES__OP_INS ? (uint32_t)nbytes : 0;
     }
     if (kind == NOTES__OP_INS) {
-        memcpy(op->content + op->ncontent, utf8, nbytes);
+        notes__copy_bytes(op->content + op->ncontent, utf8, nbytes);
         op->ncontent += nbytes;
     }
 
@@ -345,6 +345,66 @@ static inline void append_run(struct notes__oplog *op, uint32_t agent,
     }
     op->frontier[w++] = op->n - 1;
     op->nfrontier = w;
+}
+
+int notes__oplog_add_local(struct notes__oplog *op, uint32_t agent,
+                           uint64_t seq, int kind, uint32_t pos,
+                           const char *utf8, size_t nbytes, uint32_t k,
+                           notes_lv *first_lv)
+{
+    notes_lv first = op->n;
+    /* Typing on a linear history: the frontier is the last event alone, so
+     * the parents need no normalising and the add is on the fast path. */
+    if (op->nfrontier != 1 || first == 0 || op->frontier[0] != first - 1 ||
+        agent >= op->nagents || k == 0 ||
+        (kind == NOTES__OP_INS ? nbytes == 0 : kind != NOTES__OP_DEL))
+        return notes__oplog_add(op, agent, seq, op->frontier, op->nfrontier,
+                                kind, pos, utf8, nbytes,
+                                kind == NOTES__OP_DEL ? k : 0, first_lv);
+    /* The commonest keystroke (text.h). */
+    if (kind == NOTES__OP_INS && nbytes == 1 && k == 1 &&
+        notes__oplog_type_lane(op, agent, seq, pos, utf8[0], first_lv))
+        return NOTES_OK;
+    /* One character deleted next to the last one deleted (text.h). */
+    if (kind == NOTES__OP_DEL && k == 1 &&
+        notes__oplog_del_lane(op, agent, seq, pos, first_lv))
+        return NOTES_OK;
+    size_t len = op->text.ncp;
+    if (kind == NOTES__OP_INS ? pos > len : (pos > len || k > len - pos))
+        return NOTES_EBADOP;
+    if (kind == NOTES__OP_DEL)
+        nbytes = 0;
+    if ((k > UINT64_MAX - seq + 1 && seq != 0))
+        return NOTES_EINVAL; /* seq + k - 1 overflows */
+    if ((uint64_t)first + k > NOTES__LV_MAX ||
+        op->ncontent + nbytes > UINT32_MAX || op->npool + 1 > UINT32_MAX)
+        return NOTES_ETOOBIG;
+    int rc;
+    if ((rc = GROW(op->ops, op->capops, op->nops + 1)) ||
+        (rc = GROW(op->aruns, op->caparuns, op->naruns + 1)) ||
+        (rc = GROW(op->gruns, op->capgruns, op->ngruns + 1)) ||
+        (rc = GROW(op->ppool, op->cappool, op->npool + 2)) ||
+        (rc = GROW(op->content, op->capcontent, op->ncontent + nbytes)) ||
+        (rc = GROW(op->frontier, op->capfrontier, 2)))
+        return rc;
+    if (kind == NOTES__OP_INS && (rc = notes__tbuf_reserve(&op->text, nbytes)))
+        return rc;
+    notes_lv par = first - 1;
+    append_run(op, agent, seq, &par, 1, kind, pos, utf8, nbytes, k,
+               kind == NOTES__OP_INS && k == nbytes);
+    if (kind == NOTES__OP_INS)
+        notes__tbuf_insert(&op->text, pos, utf8, nbytes, k); /* reserved */
+    else
+        notes__tbuf_delete(&op->text, pos, k);
+    if (op->obs)
+        op->obs(op->obs_ud, pos, kind == NOTES__OP_INS ? 0 : k,
+                kind == NOTES__OP_INS ? utf8 : NULL,
+                kind == NOTES__OP_INS ? nbytes : 0);
+    if (op->cache)
+        notes__merge_note_fast(op);
+    if (first_lv)
+        *first_lv = first;
+    return NOTES_OK;
 }
 
 int notes__oplog_add(struct notes__oplog *op, uint32_t agent, uint64_t seq,

@@ -15,6 +15,8 @@
  * text. Each trace runs in a fresh child process; peak_rss_kb is the growth
  * of its RSS over the loaded trace (as the anchors report it) and
  * doc_heap_kb the heap a document holds after the whole trace.
+ * NOTES_BENCH_APPLY=N (profiling): only the sequential apply loop, N times
+ * (apply_only below; docs/crdt.md §7.1).
  */
 #include <fcntl.h>
 #include <jansson.h>
@@ -145,6 +147,62 @@ static double merge_bundle(const uint8_t docid[16], const uint8_t *bundle,
             best = t1 - t0;
     }
     return best;
+}
+
+/*
+ * Profiling: NOTES_BENCH_APPLY=N runs only the sequential apply loop N times
+ * (the same splices and commits as apply_ms) and prints its best time, so
+ * that `perf record` sees nothing else. NOTES_BENCH_NOCOMMIT=1 leaves the
+ * commits out (the splices alone); NOTES_BENCH_COMMITONLY=1 times only the
+ * commit calls inside the loop.
+ */
+static void apply_only(const struct trace *tr, int reps)
+{
+    notes_identity *id;
+    int rc;
+    int nocommit = getenv("NOTES_BENCH_NOCOMMIT") != NULL;
+    if ((rc = notes_identity_generate("typist", &id)))
+        die("identity", rc);
+    double best = 1e18, best_commit = 1e18;
+    for (int rep = 0; rep < reps; rep++) {
+        notes_doc *d;
+        if ((rc = notes_doc_memory(id, NULL, &d)))
+            die("doc", rc);
+        size_t edits = 0;
+        double tc = 0;
+        double t0 = now_ms();
+        for (size_t i = 0; i < tr->ntxns; i++) {
+            const struct trace_txn *tx = &tr->txns[i];
+            for (size_t k = 0; k < tx->npatches; k++) {
+                const struct trace_patch *p = &tx->patches[k];
+                if ((rc = notes_doc_splice(d, p->pos, p->del, p->ins,
+                                           p->ins_len)))
+                    die("splice", rc);
+                if (++edits % BATCH == 0 && !nocommit) {
+                    double c0 = now_ms();
+                    if ((rc = notes_doc_commit(d, NULL)))
+                        die("commit", rc);
+                    tc += now_ms() - c0;
+                }
+            }
+        }
+        if (!nocommit && notes_doc_dirty(d)) {
+            double c0 = now_ms();
+            if ((rc = notes_doc_commit(d, NULL)))
+                die("commit", rc);
+            tc += now_ms() - c0;
+        }
+        double t1 = now_ms();
+        if (t1 - t0 < best)
+            best = t1 - t0;
+        if (tc < best_commit)
+            best_commit = tc;
+        notes_doc_free(d);
+    }
+    printf("{\"apply_ms\":%.3f,\"commit_ms\":%.3f,\"reps\":%d}\n", best,
+           best_commit, reps);
+    fflush(stdout); /* the child leaves by _exit */
+    notes_identity_free(id);
 }
 
 static void bench_sequential(const struct trace *tr, json_t *o)
@@ -408,6 +466,12 @@ static int run_one(const char *path)
     struct trace tr;
     if (trace_load(path, &tr) != 0)
         return 1;
+    const char *only = getenv("NOTES_BENCH_APPLY");
+    if (only && !tr.concurrent) {
+        apply_only(&tr, atoi(only) > 0 ? atoi(only) : 1);
+        trace_free(&tr);
+        return 0;
+    }
     reset_peak();
     long base_kb = status_kb("VmRSS");
 
