@@ -17,15 +17,62 @@
 static const uint8_t bundle_magic[4] = {'N', 'T', 'B', 1};
 #define BUNDLE_PACKED 2
 
+/*
+ * Mark what the entries of `have` at or above `floor` reach (themselves,
+ * deps, prev), at or above `floor` only: known[i - floor]. Everything
+ * below `floor` is known already, and no path climbs back above it.
+ */
+static int mark_known(const notes_doc *d, const uint8_t (*have)[32], size_t n,
+                      uint32_t floor, uint8_t *known)
+{
+    uint32_t *stack = notes__malloc((d->ne - floor + 1) * sizeof(*stack));
+    size_t sp = 0;
+    if (!stack)
+        return NOTES_ENOMEM;
+    for (size_t h = 0; h < n; h++) {
+        uint32_t e = notes__doc_hash_find(d, have[h]);
+        if (e == NONE || e < floor || known[e - floor])
+            continue;
+        known[e - floor] = 1;
+        stack[sp++] = e;
+        while (sp) {
+            const struct notes__change *c = d->e[stack[--sp]].c;
+            for (uint32_t i = 0; i <= c->ndeps; i++) {
+                uint32_t p = i < c->ndeps ? notes__doc_hash_find(d, c->deps[i])
+                             : c->seq > 1 ? notes__doc_hash_find(d, c->prev)
+                                          : NONE;
+                if (p != NONE && p >= floor && !known[p - floor]) {
+                    known[p - floor] = 1;
+                    stack[sp++] = p;
+                }
+            }
+        }
+    }
+    notes__free(stack);
+    return NOTES_OK;
+}
+
 int notes_doc_export(notes_doc *d, const uint8_t (*have)[32], size_t n,
                      uint8_t **bytes, size_t *nbytes)
 {
     NOTES__DOC_FULL_RC(d);
-    uint8_t *known = notes__calloc(d->ne + 1, 1);
-    const uint8_t **ptrs = notes__malloc((d->ne + 1) * sizeof(*ptrs));
-    size_t *lens = notes__malloc((d->ne + 1) * sizeof(*lens));
+    /* What the peer has for sure: the longest prefix of the log that one
+     * of its heads covers (entry->prefix). A peer that holds our last
+     * heads, as a live one does, costs what it lacks, not the history. */
+    uint32_t floor = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t e = notes__doc_hash_find(d, have[i]);
+        if (e != NONE && d->e[e].prefix > floor)
+            floor = d->e[e].prefix;
+    }
+    if (floor > d->ne)
+        floor = (uint32_t)d->ne;
+    size_t span = d->ne - floor;
+    uint8_t *known = notes__calloc(span + 1, 1);
+    const uint8_t **ptrs = notes__malloc((span + 1) * sizeof(*ptrs));
+    size_t *lens = notes__malloc((span + 1) * sizeof(*lens));
     struct notes__change **sel =
-        notes__malloc((d->ne + 1) * sizeof(struct notes__change *));
+        notes__malloc((span + 1) * sizeof(struct notes__change *));
     struct notes_buf out;
     size_t k = 0;
     int rc = NOTES_ENOMEM;
@@ -35,15 +82,11 @@ int notes_doc_export(notes_doc *d, const uint8_t (*have)[32], size_t n,
     notes__buf_init(&out, SIZE_MAX / 2);
     if (!known || !ptrs || !lens || !sel)
         goto done;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t e = notes__doc_hash_find(d, have[i]);
-        if (e != NONE && !known[e] &&
-            (rc = notes__doc_mark_ancestors(d, e, known, 1)))
-            goto done;
-    }
+    if ((rc = mark_known(d, have, n, floor, known)))
+        goto done;
     /* Log order is causal order, so the receiver can apply front to back. */
-    for (size_t i = 0; i < d->ne; i++) {
-        if (known[i])
+    for (size_t i = floor; i < d->ne; i++) {
+        if (known[i - floor])
             continue;
         sel[k] = d->e[i].c;
         ptrs[k] = d->e[i].c->bytes;

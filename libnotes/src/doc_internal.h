@@ -39,6 +39,10 @@ struct entry {
     notes_lv *ver;
     notes_lv first_lv;    /* first text event (if nev) */
     uint32_t nev;
+    uint32_t prefix;      /* the first `prefix` entries are all this one
+                           * or its ancestors (a lower bound; entries are
+                           * in causal order): what a peer that has this
+                           * change has for sure (export) */
     uint8_t equivocated;  /* shares its seq with another of its author's */
     uint8_t applied;      /* part of the current state */
     uint8_t parent;       /* referenced by another applied change */
