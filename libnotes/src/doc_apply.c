@@ -346,67 +346,18 @@ out:
     return rc;
 }
 
+/* 1 + the highest lamport among the parents (prev and deps). */
 static uint32_t lamport_of(struct notes_doc *d, const struct notes__change *c)
 {
     uint32_t l = 0;
-    if (c->seq > 1) {
-        uint32_t p = notes__doc_hash_find(d, c->prev);
-        if (p != NONE && d->e[p].lamport > l)
-            l = d->e[p].lamport;
-    }
-    for (uint32_t i = 0; i < c->ndeps; i++) {
-        uint32_t p = notes__doc_hash_find(d, c->deps[i]);
-        if (p != NONE && d->e[p].lamport > l)
-            l = d->e[p].lamport;
-    }
-    return l + 1;
-}
-
-/* How far the walk of entry_prefix may look past its parents' prefixes. */
-#define PREFIX_WINDOW 64
-
-/*
- * entry->prefix for a new last entry: its parents' prefixes, extended over
- * the few entries between them and it that are its ancestors too (a walk
- * of at most PREFIX_WINDOW entries; a wider gap, as after a long offline
- * branch, leaves the bound where the parents put it). Entries are added
- * in causal order (a change whose deps or prev are missing is refused), so
- * ancestors always have lower indices.
- */
-static uint32_t entry_prefix(const struct notes_doc *d, uint32_t idx)
-{
-    const struct notes__change *c = d->e[idx].c;
-    uint32_t base = 0;
     for (uint32_t i = 0; i <= c->ndeps; i++) {
         uint32_t p = i < c->ndeps ? notes__doc_hash_find(d, c->deps[i])
                      : c->seq > 1 ? notes__doc_hash_find(d, c->prev)
                                   : NONE;
-        if (p != NONE && p < idx && d->e[p].prefix > base)
-            base = d->e[p].prefix;
+        if (p != NONE && d->e[p].lamport > l)
+            l = d->e[p].lamport;
     }
-    if (base >= idx)
-        return idx + 1; /* every entry before it, and itself */
-    if (idx - base > PREFIX_WINDOW)
-        return base;
-    uint8_t seen[PREFIX_WINDOW] = {0};
-    uint32_t stack[PREFIX_WINDOW + 1], sp = 0;
-    stack[sp++] = idx;
-    while (sp) {
-        const struct notes__change *e = d->e[stack[--sp]].c;
-        for (uint32_t i = 0; i <= e->ndeps; i++) {
-            uint32_t p = i < e->ndeps ? notes__doc_hash_find(d, e->deps[i])
-                         : e->seq > 1 ? notes__doc_hash_find(d, e->prev)
-                                      : NONE;
-            if (p == NONE || p < base || p >= idx || seen[p - base])
-                continue;
-            seen[p - base] = 1;
-            stack[sp++] = p;
-        }
-    }
-    uint32_t k = base;
-    while (k < idx && seen[k - base])
-        k++;
-    return k == idx ? idx + 1 : k;
+    return l + 1;
 }
 
 /* Add a verified change as a new entry (not yet applied). */
@@ -422,6 +373,8 @@ int notes__doc_add_entry(struct notes_doc *d, struct notes__change *c,
     if ((rc = notes__doc_author_index(d, c->author, &en->author)))
         return rc;
     en->lamport = lamport_of(d, c);
+    if (d->prefix_from > d->ne)
+        d->prefix_from = (uint32_t)d->ne; /* after a truncation */
     if ((rc = notes__doc_hash_insert(d, (uint32_t)d->ne)))
         return rc;
     d->ne++;
@@ -431,7 +384,6 @@ int notes__doc_add_entry(struct notes_doc *d, struct notes__change *c,
     }
     *idx = (uint32_t)(d->ne - 1);
     en->equivocated = (uint8_t)notes__doc_is_equivocated(d, *idx);
-    en->prefix = entry_prefix(d, *idx);
     return NOTES_OK;
 }
 

@@ -17,6 +17,75 @@
 static const uint8_t bundle_magic[4] = {'N', 'T', 'B', 1};
 #define BUNDLE_PACKED 2
 
+/* How far the walk of prefix_of may look past the parents' prefixes. */
+#define PREFIX_WINDOW 16
+
+/* Parent k (deps, then prev) of c: its entry, or NONE. */
+static uint32_t parent_k(const notes_doc *d, const struct notes__change *c,
+                         uint32_t k)
+{
+    return k < c->ndeps ? notes__doc_hash_find(d, c->deps[k])
+           : c->seq > 1 ? notes__doc_hash_find(d, c->prev)
+                        : NONE;
+}
+
+/*
+ * entry->prefix of `idx`, its parents' known: their best prefix, extended
+ * over the few entries between it and idx that are idx's ancestors too (a
+ * walk of at most PREFIX_WINDOW entries; a wider gap, as after a long
+ * offline branch, leaves the bound where the parents put it). Entries are
+ * added in causal order (a change whose deps or prev are missing is
+ * refused), so ancestors always have lower indices.
+ */
+static uint32_t prefix_of(const notes_doc *d, uint32_t idx)
+{
+    const struct notes__change *c = d->e[idx].c;
+    uint32_t base = 0;
+    for (uint32_t i = 0; i <= c->ndeps; i++) {
+        uint32_t p = parent_k(d, c, i);
+        if (p != NONE && p < idx && d->e[p].prefix > base)
+            base = d->e[p].prefix;
+    }
+    if (base >= idx)
+        return idx + 1; /* every entry before it, and itself */
+    if (idx - base > PREFIX_WINDOW)
+        return base;
+    uint8_t seen[PREFIX_WINDOW] = {0};
+    uint32_t stack[PREFIX_WINDOW + 1], sp = 0;
+    stack[sp++] = idx;
+    while (sp) {
+        const struct notes__change *e = d->e[stack[--sp]].c;
+        for (uint32_t i = 0; i <= e->ndeps; i++) {
+            uint32_t p = parent_k(d, e, i);
+            if (p == NONE || p < base || p >= idx || seen[p - base])
+                continue;
+            seen[p - base] = 1;
+            stack[sp++] = p;
+        }
+    }
+    uint32_t k = base;
+    while (k < idx && seen[k - base])
+        k++;
+    return k == idx ? idx + 1 : k;
+}
+
+int notes__doc_prefix(notes_doc *d, uint32_t idx, uint32_t *prefix)
+{
+    /* In log order from the first entry not yet done: the parents of each
+     * come before it. An entry's bound depends only on the entries before
+     * it, which never change under it (entries are only added at the end,
+     * and notes__doc_add_entry moves prefix_from back to a new one). */
+    for (uint32_t j = d->prefix_from; j <= idx; j++)
+        if (!d->e[j].prefix_ok) {
+            d->e[j].prefix = prefix_of(d, j);
+            d->e[j].prefix_ok = 1;
+        }
+    if (idx >= d->prefix_from)
+        d->prefix_from = idx + 1;
+    *prefix = d->e[idx].prefix;
+    return NOTES_OK;
+}
+
 /*
  * Mark what the entries of `have` at or above `floor` reach (themselves,
  * deps, prev), at or above `floor` only: known[i - floor]. Everything
@@ -61,9 +130,14 @@ int notes_doc_export(notes_doc *d, const uint8_t (*have)[32], size_t n,
      * heads, as a live one does, costs what it lacks, not the history. */
     uint32_t floor = 0;
     for (size_t i = 0; i < n; i++) {
-        uint32_t e = notes__doc_hash_find(d, have[i]);
-        if (e != NONE && d->e[e].prefix > floor)
-            floor = d->e[e].prefix;
+        uint32_t e = notes__doc_hash_find(d, have[i]), pf;
+        if (e == NONE)
+            continue;
+        int prc = notes__doc_prefix(d, e, &pf);
+        if (prc)
+            return prc;
+        if (pf > floor)
+            floor = pf;
     }
     if (floor > d->ne)
         floor = (uint32_t)d->ne;

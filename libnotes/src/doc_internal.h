@@ -39,10 +39,12 @@ struct entry {
     notes_lv *ver;
     notes_lv first_lv;    /* first text event (if nev) */
     uint32_t nev;
-    uint32_t prefix;      /* the first `prefix` entries are all this one
-                           * or its ancestors (a lower bound; entries are
-                           * in causal order): what a peer that has this
-                           * change has for sure (export) */
+    uint32_t prefix;      /* if prefix_ok: the first `prefix` entries are
+                           * all this one or its ancestors (a lower bound;
+                           * entries are in causal order): what a peer
+                           * that has this change has for sure (export,
+                           * notes__doc_prefix computes it when asked) */
+    uint8_t prefix_ok;
     uint8_t equivocated;  /* shares its seq with another of its author's */
     uint8_t applied;      /* part of the current state */
     uint8_t parent;       /* referenced by another applied change */
@@ -164,6 +166,9 @@ struct notes_doc {
     unsigned dirty;          /* NOTES__DIRTY_*: what notes_doc_flush owes */
     size_t len;              /* text length in code points, if len_ok */
     int len_ok;              /* asking the text buffer closes its gap */
+
+    /* Entries below prefix_from have entry->prefix computed (export). */
+    uint32_t prefix_from;
 
     /* Which entry holds an LV (doc_history.c): the applied entries with
      * text events, by first LV, built for the entries as they were at
@@ -330,6 +335,9 @@ int notes__doc_flush_pending_op(notes_doc *d);
 uint64_t notes__doc_pend_events(const notes_doc *d);
 
 /* doc_fields.c */
+/* entry->prefix of entry idx, computed (with its ancestors' where they
+ * are not yet) when first asked. */
+int notes__doc_prefix(notes_doc *d, uint32_t idx, uint32_t *prefix);
 int notes__doc_mark_ancestors(const notes_doc *d, uint32_t from, uint8_t *seen,
                               int chain);
 
