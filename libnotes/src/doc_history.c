@@ -275,6 +275,13 @@ uint32_t notes__doc_entry_of_lv(const notes_doc *cd, notes_lv lv)
     if (!d->lvx_ok || d->lvx_ne != d->ne || d->lvx_gen != d->rebuilds)
         lvx_build(d);
     if (d->lvx_ok) {
+        /* Text typed in order asks for the next change after the last
+         * one found: try there before searching. */
+        for (size_t k = d->lvx_last; k < d->lvx_last + 2 && k < d->nlvx; k++)
+            if (d->lvx[k].entry < d->ne && holds(&d->e[d->lvx[k].entry], lv)) {
+                d->lvx_last = k;
+                return d->lvx[k].entry;
+            }
         size_t lo = 0, hi = d->nlvx;
         while (lo < hi) { /* past the last entry whose first LV is <= lv */
             size_t mid = lo + (hi - lo) / 2;
@@ -284,8 +291,10 @@ uint32_t notes__doc_entry_of_lv(const notes_doc *cd, notes_lv lv)
                 hi = mid;
         }
         if (lo && d->lvx[lo - 1].entry < d->ne &&
-            holds(&d->e[d->lvx[lo - 1].entry], lv))
+            holds(&d->e[d->lvx[lo - 1].entry], lv)) {
+            d->lvx_last = lo - 1;
             return d->lvx[lo - 1].entry;
+        }
     }
     /* Not in the index (an entry applied since it was built): scan, and
      * build it again next time. */

@@ -178,7 +178,7 @@ struct notes_doc {
         notes_lv first_lv;
         uint32_t entry;
     } *lvx;
-    size_t nlvx, lvx_ne;
+    size_t nlvx, lvx_ne, lvx_last; /* lvx_last: where the last hit was */
     unsigned lvx_gen;
     int lvx_ok;
 
