@@ -167,6 +167,12 @@ struct notes_doc {
     size_t len;              /* text length in code points, if len_ok */
     int len_ok;              /* asking the text buffer closes its gap */
 
+    /* A deferred (live) handle writes its snapshot at most every
+     * NOTES__SNAP_LIVE_MS on flush; snap_owed: one is due at free. */
+#define NOTES__SNAP_LIVE_MS 2000u
+    uint64_t snap_live_ms;
+    int snap_owed;
+
     /* Entries below prefix_from have entry->prefix computed (export). */
     uint32_t prefix_from;
 

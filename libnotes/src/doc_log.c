@@ -3,6 +3,7 @@
  * judging them against what this replica acknowledged (the state file),
  * preparing a write and recording it.
  */
+#include <time.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -366,8 +367,21 @@ int notes_doc_flush(notes_doc *d)
     rc = d->has_pend ? notes__doc_load_state(d) : notes__doc_prepare_write(d, 0);
     if (rc == NOTES_OK && d->log)
         rc = notes__doc_save_state(d);
-    if (rc == NOTES_OK && d->log)
-        notes__doc_snap_save(d, 0);
+    if (rc == NOTES_OK && d->log) {
+        /* A live handle flushes every 20 ms while people type; its
+         * snapshot (a cache for the next open, a file made and renamed)
+         * follows at most every NOTES__SNAP_LIVE_MS, and at free. */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+        if (!d->defer || !d->snap_live_ms || now - d->snap_live_ms >= NOTES__SNAP_LIVE_MS) {
+            notes__doc_snap_save(d, 0);
+            d->snap_live_ms = now ? now : 1;
+            d->snap_owed = 0;
+        } else {
+            d->snap_owed = 1;
+        }
+    }
     notes__doc_unlock(d);
     return rc;
 }

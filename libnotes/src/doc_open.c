@@ -69,6 +69,10 @@ void notes_doc_free(notes_doc *d)
         int rc = notes_doc_flush(d);
         (void)rc;
     }
+    if (d->snap_owed && d->log && notes__doc_lock(d, 1) == NOTES_OK) {
+        notes__doc_snap_save(d, 0); /* the one a live flush put off */
+        notes__doc_unlock(d);
+    }
     for (size_t i = 0; i < d->ne; i++) {
         notes__change_free(d->e[i].c);
         notes__free(d->e[i].ver);

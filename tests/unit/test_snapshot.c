@@ -603,6 +603,42 @@ static void test_open_history(void **state)
     assert_null(d);
 }
 
+/* A live (deferred) handle flushes every few ms while people type: its
+ * snapshot follows at most every NOTES__SNAP_LIVE_MS, and the one it put
+ * off is written when the handle is freed. */
+static void test_live_flush_rate(void **state)
+{
+    struct test_devices *f = *state;
+    notes_doc *d;
+    assert_int_equal(notes_doc_create(f->a, &d), NOTES_OK);
+    uint8_t id[16];
+    memcpy(id, notes_doc_id(d), 16);
+    splice(d, 0, 0, "# Live\n");
+    assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
+    notes_doc_set_defer(d, NOTES_DEFER_STATE);
+    struct view v;
+    int lazy;
+    splice(d, notes_doc_length(d), 0, "one ");
+    assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
+    assert_int_equal(notes_doc_flush(d), NOTES_OK); /* the first: written */
+    look(f->a, id, &v, &lazy);
+    assert_true(lazy);
+    view_free(&v);
+    splice(d, notes_doc_length(d), 0, "two ");
+    assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
+    assert_int_equal(notes_doc_flush(d), NOTES_OK); /* within the period */
+    assert_true(d->snap_owed);
+    look(f->a, id, &v, &lazy);
+    assert_false(lazy); /* the snapshot is behind the log: replayed */
+    assert_non_null(strstr(v.text, "one two "));
+    view_free(&v);
+    notes_doc_free(d); /* writes the one it owed */
+    look(f->a, id, &v, &lazy);
+    assert_true(lazy);
+    assert_non_null(strstr(v.text, "one two "));
+    view_free(&v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -616,6 +652,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lazy_log_changed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_history, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_live_flush_rate, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
