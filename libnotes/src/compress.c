@@ -4,6 +4,7 @@
  * actually expands to, more than `max` bytes, or that claims to expand
  * more than `ratio` times, is refused before memory is committed to it.
  */
+#include <pthread.h>
 #include <zstd.h>
 
 #include "internal.h"
@@ -18,6 +19,39 @@
  * automerge-paper's pack). The log asks for it; sync's bundles keep
  * zstd's own tables (their bytes on the wire are what they were).
  */
+/*
+ * One compression context per thread, kept: making one per record cost as
+ * much as compressing a small record (16 against 8 us for 2.8 KB at level
+ * 3), and a first sync stores thousands. Freed when its thread ends (a
+ * thread-specific key's destructor); reset to defaults at each use.
+ */
+static pthread_once_t cctx_once = PTHREAD_ONCE_INIT;
+static pthread_key_t cctx_key;
+static int cctx_key_ok;
+
+static void cctx_free(void *cc)
+{
+    ZSTD_freeCCtx(cc);
+}
+
+static void cctx_key_make(void)
+{
+    cctx_key_ok = pthread_key_create(&cctx_key, cctx_free) == 0;
+}
+
+static ZSTD_CCtx *kept_cctx(void)
+{
+    pthread_once(&cctx_once, cctx_key_make);
+    if (!cctx_key_ok)
+        return NULL;
+    ZSTD_CCtx *cc = pthread_getspecific(cctx_key);
+    if (!cc && (cc = ZSTD_createCCtx()) && pthread_setspecific(cctx_key, cc)) {
+        ZSTD_freeCCtx(cc);
+        cc = NULL;
+    }
+    return cc;
+}
+
 int notes__compress(struct notes_buf *out, const uint8_t *p, size_t n,
                     int level, unsigned flags)
 {
@@ -25,9 +59,10 @@ int notes__compress(struct notes_buf *out, const uint8_t *p, size_t n,
     int rc = notes__buf_reserve(out, bound);
     if (rc)
         return rc;
-    ZSTD_CCtx *cc = ZSTD_createCCtx();
+    ZSTD_CCtx *cc = kept_cctx();
     if (!cc)
         return NOTES_ENOMEM;
+    ZSTD_CCtx_reset(cc, ZSTD_reset_session_and_parameters);
     size_t err = ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level);
     if (!ZSTD_isError(err) && level >= 10 &&
         (flags & NOTES__ZSTD_SMALL_TABLES)) {
@@ -40,7 +75,6 @@ int notes__compress(struct notes_buf *out, const uint8_t *p, size_t n,
     size_t got = ZSTD_isError(err)
                      ? err
                      : ZSTD_compress2(cc, out->data + out->len, bound, p, n);
-    ZSTD_freeCCtx(cc);
     if (ZSTD_isError(got)) {
         notes__set_detail("zstd: %s", ZSTD_getErrorName(got));
         return NOTES_EIO;
