@@ -52,6 +52,35 @@ static ZSTD_CCtx *kept_cctx(void)
     return cc;
 }
 
+/* The same for decompression: ZSTD_decompress makes and frees a context
+ * each call (13 against 3.5 us for a 2.8 KB record). */
+static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+static pthread_key_t dctx_key;
+static int dctx_key_ok;
+
+static void dctx_free(void *dc)
+{
+    ZSTD_freeDCtx(dc);
+}
+
+static void dctx_key_make(void)
+{
+    dctx_key_ok = pthread_key_create(&dctx_key, dctx_free) == 0;
+}
+
+static ZSTD_DCtx *kept_dctx(void)
+{
+    pthread_once(&dctx_once, dctx_key_make);
+    if (!dctx_key_ok)
+        return NULL;
+    ZSTD_DCtx *dc = pthread_getspecific(dctx_key);
+    if (!dc && (dc = ZSTD_createDCtx()) && pthread_setspecific(dctx_key, dc)) {
+        ZSTD_freeDCtx(dc);
+        dc = NULL;
+    }
+    return dc;
+}
+
 int notes__compress(struct notes_buf *out, const uint8_t *p, size_t n,
                     int level, unsigned flags)
 {
@@ -107,7 +136,9 @@ int notes__decompress(struct notes_buf *out, const uint8_t *p, size_t n,
     int rc = notes__buf_reserve(out, (size_t)want);
     if (rc)
         return rc;
-    size_t got = ZSTD_decompress(out->data + out->len, (size_t)want, p, n);
+    ZSTD_DCtx *dc = kept_dctx();
+    size_t got = dc ? ZSTD_decompressDCtx(dc, out->data + out->len, (size_t)want, p, n)
+                    : ZSTD_decompress(out->data + out->len, (size_t)want, p, n);
     if (ZSTD_isError(got) || got != want) {
         notes__set_detail("does not decompress to its declared size (%s)",
                           ZSTD_isError(got) ? ZSTD_getErrorName(got)
