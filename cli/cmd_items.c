@@ -261,26 +261,50 @@ static void show_items(struct cli_ctx *ctx, const struct item_src *src,
         const char *mark = it->kind == NOTES_FMT_ITEM_TASK
                                ? (it->done ? "[x]" : "[ ]")
                                : " * ";
-        char first[200];
-        snprintf(first, sizeof(first), "%s", it->text);
-        char *nl = strchr(first, '\n');
-        if (nl)
-            *nl = 0;
-        printf("  %2zu %s ", i + 1, mark);
-        cli_pad(it->owner ? cli_esc(it->owner) : "-", 10);
-        printf(" %s%s%.8s%s\n", cli_esc(first),
-               it->has_anchor ? "  [" : "",
-               it->has_anchor ? cli_esc(it->id) : "", it->has_anchor ? "]" : "");
-        printf("         recorded by %s %s%s%s\n", it->nauthors ? rec : "?",
-               !it->verified ? "✗ NOT verified"
-               : it->revocation == NOTES_FMT_REV_AFTER
-                   ? "✗ from a revoked device, maybe after its revocation "
-                     "(which had not seen it): do not trust"
-               : it->revocation == NOTES_FMT_REV_BEFORE
-                   ? "✓ verified, written before its device was revoked"
-                   : "✓ verified",
-               it->nauthors > 1 ? " (edited by others since)" : "",
-               bad ? " [equivocating key: do not trust]" : "");
+        /* Written piece by piece, not through printf: `notes decisions`
+         * over every note prints a hundred thousand of these. The first
+         * line of the text, at most 199 bytes. */
+        size_t fl = strcspn(it->text, "\n");
+        if (fl > 199)
+            fl = 199;
+        char num[32];
+        int nn = snprintf(num, sizeof(num), "  %2zu ", i + 1);
+        fwrite(num, 1, (size_t)nn, stdout);
+        fputs(mark, stdout);
+        putchar(' ');
+        const char *own = it->owner ? it->owner : "-";
+        for (size_t w = cli_put_esc(stdout, own, strlen(own)); w < 10; w++)
+            putchar(' ');
+        putchar(' ');
+        cli_put_esc(stdout, it->text, fl);
+        if (it->has_anchor) {
+            fputs("  [", stdout);
+            size_t il = strnlen(it->id, 8), k = 0;
+            while (k < il && it->id[k] >= 0x20 && it->id[k] < 0x7f && it->id[k] != '\\')
+                k++;
+            if (k == il) /* plain: its first 8 bytes are the escaped form's */
+                fwrite(it->id, 1, il, stdout);
+            else
+                fprintf(stdout, "%.8s", cli_esc(it->id));
+            putchar(']');
+        }
+        putchar('\n');
+        fputs("         recorded by ", stdout);
+        fputs(it->nauthors ? rec : "?", stdout);
+        putchar(' ');
+        fputs(!it->verified ? "✗ NOT verified"
+              : it->revocation == NOTES_FMT_REV_AFTER
+                  ? "✗ from a revoked device, maybe after its revocation "
+                    "(which had not seen it): do not trust"
+              : it->revocation == NOTES_FMT_REV_BEFORE
+                  ? "✓ verified, written before its device was revoked"
+                  : "✓ verified",
+              stdout);
+        if (it->nauthors > 1)
+            fputs(" (edited by others since)", stdout);
+        if (bad)
+            fputs(" [equivocating key: do not trust]", stdout);
+        putchar('\n');
         for (size_t k = 0; k < it->nconfirms; k++)
             confirm_line(ctx, src, &it->confirms[k]);
     }
