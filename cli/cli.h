@@ -49,9 +49,6 @@ const char *cli_escn(const char *s, size_t n);
  * look-alikes as \uXXXX), so the key's fingerprint is always the first
  * plain "(" after it. Valid until the next call. */
 const char *cli_esc_claim(const char *s);
-/* cli_escn(s, n) written to f (a listing's many plain strings go out as
- * they are, with no copy); returns its width in columns, as cli_width. */
-size_t cli_put_esc(FILE *f, const char *s, size_t n);
 /* A note's body: like cli_escn but \n, \t and backslashes are kept. */
 void cli_put_text(FILE *f, const char *s, size_t n);
 /* Whether s holds a C0 or C1 control, DEL or invalid UTF-8: what a name

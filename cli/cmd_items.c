@@ -186,6 +186,59 @@ struct item_list {
     size_t nitems;
 };
 
+/* An item's lines, gathered and written with one fwrite. */
+struct line {
+    char b[2048];
+    size_t n;
+};
+
+static void line_flush(struct line *l)
+{
+    fwrite(l->b, 1, l->n, stdout);
+    l->n = 0;
+}
+
+static void line_put(struct line *l, const char *s, size_t n)
+{
+    if (l->n + n > sizeof(l->b))
+        line_flush(l);
+    if (n > sizeof(l->b)) {
+        fwrite(s, 1, n, stdout);
+        return;
+    }
+    memcpy(l->b + l->n, s, n);
+    l->n += n;
+}
+
+/* cli_escn(s, n) into the line; its width in columns, as cli_width. */
+static size_t line_esc(struct line *l, const char *s, size_t n)
+{
+    size_t plain = 0;
+    while (plain < n && s[plain] >= 0x20 && s[plain] < 0x7f && s[plain] != '\\')
+        plain++;
+    if (plain == n) {
+        line_put(l, s, n);
+        return n; /* printable ASCII: a column a byte */
+    }
+    const char *e = cli_escn(s, n);
+    line_put(l, e, strlen(e));
+    return cli_width(e);
+}
+
+/* v in decimal, as %zu. */
+static size_t fmt_num(char out[24], size_t v)
+{
+    char t[24];
+    size_t k = 0, n = 0;
+    do {
+        t[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (k)
+        out[n++] = t[--k];
+    return n;
+}
+
 static void show_items(struct cli_ctx *ctx, const struct item_src *src,
                        const struct item_list *l, int open_only,
                        const char *owner, json_t *arr, size_t *shown,
@@ -261,50 +314,52 @@ static void show_items(struct cli_ctx *ctx, const struct item_src *src,
         const char *mark = it->kind == NOTES_FMT_ITEM_TASK
                                ? (it->done ? "[x]" : "[ ]")
                                : " * ";
-        /* Written piece by piece, not through printf: `notes decisions`
-         * over every note prints a hundred thousand of these. The first
-         * line of the text, at most 199 bytes. */
-        size_t fl = strcspn(it->text, "\n");
-        if (fl > 199)
-            fl = 199;
-        char num[32];
-        int nn = snprintf(num, sizeof(num), "  %2zu ", i + 1);
-        fwrite(num, 1, (size_t)nn, stdout);
-        fputs(mark, stdout);
-        putchar(' ');
+        /* Built in a buffer and written at once, not through printf:
+         * `notes decisions` over every note prints a hundred thousand of
+         * these. Byte for byte what the printf calls wrote. */
+        struct line ln;
+        ln.n = 0;
+        char num[24];
+        size_t nn = fmt_num(num, i + 1);
+        line_put(&ln, "  ", 2);
+        if (nn < 2)
+            line_put(&ln, " ", 1); /* "%2zu" */
+        line_put(&ln, num, nn);
+        line_put(&ln, " ", 1);
+        line_put(&ln, mark, strlen(mark));
+        line_put(&ln, " ", 1);
         const char *own = it->owner ? it->owner : "-";
-        for (size_t w = cli_put_esc(stdout, own, strlen(own)); w < 10; w++)
-            putchar(' ');
-        putchar(' ');
-        cli_put_esc(stdout, it->text, fl);
+        for (size_t w = line_esc(&ln, own, strlen(own)); w < 10; w++)
+            line_put(&ln, " ", 1);
+        line_put(&ln, " ", 1);
+        /* The first line of the text, at most 199 bytes. */
+        size_t fl = strcspn(it->text, "\n");
+        line_esc(&ln, it->text, fl > 199 ? 199 : fl);
         if (it->has_anchor) {
-            fputs("  [", stdout);
-            size_t il = strnlen(it->id, 8), k = 0;
-            while (k < il && it->id[k] >= 0x20 && it->id[k] < 0x7f && it->id[k] != '\\')
-                k++;
-            if (k == il) /* plain: its first 8 bytes are the escaped form's */
-                fwrite(it->id, 1, il, stdout);
-            else
-                fprintf(stdout, "%.8s", cli_esc(it->id));
-            putchar(']');
+            line_put(&ln, "  [", 3);
+            const char *ie = cli_esc(it->id);
+            line_put(&ln, ie, strnlen(ie, 8)); /* "%.8s" */
+            line_put(&ln, "]", 1);
         }
-        putchar('\n');
-        fputs("         recorded by ", stdout);
-        fputs(it->nauthors ? rec : "?", stdout);
-        putchar(' ');
-        fputs(!it->verified ? "✗ NOT verified"
-              : it->revocation == NOTES_FMT_REV_AFTER
-                  ? "✗ from a revoked device, maybe after its revocation "
-                    "(which had not seen it): do not trust"
-              : it->revocation == NOTES_FMT_REV_BEFORE
-                  ? "✓ verified, written before its device was revoked"
-                  : "✓ verified",
-              stdout);
+        line_put(&ln, "\n         recorded by ", 22);
+        const char *r = it->nauthors ? rec : "?";
+        line_put(&ln, r, strlen(r));
+        line_put(&ln, " ", 1);
+        const char *verdict =
+            !it->verified ? "✗ NOT verified"
+            : it->revocation == NOTES_FMT_REV_AFTER
+                ? "✗ from a revoked device, maybe after its revocation "
+                  "(which had not seen it): do not trust"
+            : it->revocation == NOTES_FMT_REV_BEFORE
+                ? "✓ verified, written before its device was revoked"
+                : "✓ verified";
+        line_put(&ln, verdict, strlen(verdict));
         if (it->nauthors > 1)
-            fputs(" (edited by others since)", stdout);
+            line_put(&ln, " (edited by others since)", 25);
         if (bad)
-            fputs(" [equivocating key: do not trust]", stdout);
-        putchar('\n');
+            line_put(&ln, " [equivocating key: do not trust]", 33);
+        line_put(&ln, "\n", 1);
+        line_flush(&ln);
         for (size_t k = 0; k < it->nconfirms; k++)
             confirm_line(ctx, src, &it->confirms[k]);
     }

@@ -191,20 +191,6 @@ const char *cli_escn(const char *s, size_t n)
     return k.p ? k.p : "?";
 }
 
-size_t cli_put_esc(FILE *f, const char *s, size_t n)
-{
-    size_t plain = 0;
-    while (plain < n && s[plain] >= 0x20 && s[plain] < 0x7f && s[plain] != '\\')
-        plain++;
-    if (plain == n) {
-        fwrite(s, 1, n, f);
-        return n; /* printable ASCII: a column a byte */
-    }
-    const char *e = cli_escn(s, n);
-    fputs(e, f);
-    return cli_width(e);
-}
-
 const char *cli_esc(const char *s)
 {
     return s ? cli_escn(s, strlen(s)) : NULL;
