@@ -337,8 +337,13 @@ static void show_items(struct cli_ctx *ctx, const struct item_src *src,
         line_esc(&ln, it->text, fl > 199 ? 199 : fl);
         if (it->has_anchor) {
             line_put(&ln, "  [", 3);
-            const char *ie = cli_esc(it->id);
-            line_put(&ln, ie, strnlen(ie, 8)); /* "%.8s" */
+            /* "%.8s" of the escaped id: its first 8 bytes when they are
+             * plain (escaping leaves plain bytes as they are). */
+            size_t il = strnlen(it->id, 8), k = 0;
+            while (k < il && it->id[k] >= 0x20 && it->id[k] < 0x7f && it->id[k] != '\\')
+                k++;
+            const char *ie = k == il ? it->id : cli_esc(it->id);
+            line_put(&ln, ie, strnlen(ie, 8));
             line_put(&ln, "]", 1);
         }
         line_put(&ln, "\n         recorded by ", 22);
