@@ -271,8 +271,26 @@ static int fill_hit(sqlite3 *db, sqlite3_int64 rowid, double score,
     return rc;
 }
 
+static int run_query_tx(sqlite3 *db, const struct notes_fmt__query *q,
+                        size_t limit, notes_fmt_search_result *res, int *src);
+
+/* The query and every hit's details in one read transaction: statements
+ * outside one each see the index as it is then, and a search beside
+ * another (which may drop and insert a note's entry again) then found a
+ * hit whose lines were gone. */
 static int run_query(sqlite3 *db, const struct notes_fmt__query *q, size_t limit,
                      notes_fmt_search_result *res, int *src)
+{
+    *src = sqlite3_exec(db, "BEGIN;", NULL, NULL, NULL);
+    if (*src != SQLITE_OK)
+        return NOTES_OK;
+    int rc = run_query_tx(db, q, limit, res, src);
+    sqlite3_exec(db, "COMMIT;", NULL, NULL, NULL);
+    return rc;
+}
+
+static int run_query_tx(sqlite3 *db, const struct notes_fmt__query *q,
+                        size_t limit, notes_fmt_search_result *res, int *src)
 {
     struct notes_fmt__buf sql = NOTES_FMT__BUF_INIT;
     int words = q->fts.b.len > 0, rc = NOTES_OK;
