@@ -387,6 +387,8 @@ int notes__oplog_add_local(struct notes__oplog *op, uint32_t agent,
         (rc = GROW(op->content, op->capcontent, op->ncontent + nbytes)) ||
         (rc = GROW(op->frontier, op->capfrontier, 2)))
         return rc;
+    if (!op->ops || !op->aruns || !op->gruns || !op->ppool)
+        return NOTES_ENOMEM; /* not after the GROWs; said for the analyzer */
     if (kind == NOTES__OP_INS && (rc = notes__tbuf_reserve(&op->text, nbytes)))
         return rc;
     notes_lv par = first - 1;
