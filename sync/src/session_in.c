@@ -196,7 +196,9 @@ static int merge_bundle(notes_sync_session *s)
     if (!s->newdocs && !(s->newdocs = calloc(NEW_BATCH, sizeof(notes_doc *))))
         return notes_sync__fail(s, NOTES_ENOMEM);
     int cached = 1;
-    rc = notes_sync__doc_get(s, s->rb_id, &d);
+    /* A note this bundle's start found absent (rb_new) is not opened
+     * again to be found absent once more. */
+    rc = s->rb_new ? NOTES_ENOTFOUND : notes_sync__doc_get(s, s->rb_id, &d);
     if (rc == NOTES_ENOTFOUND) {
         cached = 0;
         rc = notes_doc_create_id(s->replica, s->rb_id, &d);
