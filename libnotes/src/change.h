@@ -69,6 +69,9 @@ int notes__change_decode_id(const uint8_t *p, size_t n, const uint8_t *id,
 /* Ed25519 check of the signature against the author key;
  * NOTES_EUNSIGNED if the change carries none. */
 int notes__change_verify_sig(const struct notes__change *c);
+/* Forget the signatures this thread checked or made (notes__change_verify_sig
+ * keeps a memo of them): for benchmarks that time checking them again. */
+void notes__sig_memo_clear(void);
 /* Append the encoding of c to out, with its signature or (with_sig 0, or
  * none) without. */
 int notes__change_encode(const struct notes__change *c, int with_sig,

@@ -107,6 +107,7 @@ static void store_and_load(const uint8_t docid[16], const uint8_t *bundle,
     best = 1e18;
     for (int rep = 0; rep < 3; rep++) {
         unlink(mac);
+        notes__sig_memo_clear(); /* every signature checked again */
         double t0 = now_ms();
         if ((rc = notes_doc_open(r, docid, &d)))
             die("load", rc);
@@ -135,6 +136,7 @@ static double merge_bundle(const uint8_t docid[16], const uint8_t *bundle,
         int rc = notes_doc_memory(NULL, docid, &m);
         if (rc)
             die("memory doc", rc);
+        notes__sig_memo_clear(); /* a receiver checks every signature */
         double t0 = now_ms();
         if ((rc = notes_doc_merge(m, bundle, n, &added)))
             die("merge", rc);

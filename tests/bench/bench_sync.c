@@ -47,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "change.h"
 #include "notes.h"
 #include "notes_sync.h"
 #include "tmpdir.h"
@@ -213,6 +214,9 @@ static void server_stop(struct server *s)
 static void sync_once(const char *home, const char *space, const char *addr,
                       notes_sync_report *rep)
 {
+    /* B runs in this process, where A's edits were signed: as on another
+     * machine, B checks their signatures (libnotes memoises them). */
+    notes__sig_memo_clear();
     int rc = notes_sync_once(home, NULL, space, addr, rep);
     if (rc)
         die("sync", rc);

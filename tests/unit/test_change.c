@@ -92,6 +92,50 @@ static void test_change_every_flip_detected(void **state)
     notes_identity_free(id);
 }
 
+/* The memo of signatures checked (change.c): a change checked, or signed
+ * here, passes again; a copy with any other signature does not, right
+ * after the original passed; nor one whose body differs; the memo
+ * forgotten or its entries replaced by others, the original is checked
+ * again and still passes. */
+static void test_change_sig_memo(void **state)
+{
+    (void)state;
+    notes_identity *id, *eve;
+    assert_int_equal(notes_identity_generate("Ana", &id), NOTES_OK);
+    assert_int_equal(notes_identity_generate("Eve", &eve), NOTES_OK);
+    struct notes__change *c = make_change(id, 1, NULL, 0), *d;
+    assert_int_equal(notes__change_verify_sig(c), NOTES_OK); /* memo hit */
+    uint8_t *copy = malloc(c->nbytes);
+    for (size_t k = 0; k < 64; k++) {
+        memcpy(copy, c->bytes, c->nbytes);
+        copy[c->body_len + 1 + k] ^= 0x20;
+        assert_int_equal(notes__change_decode(copy, c->nbytes, &d), NOTES_OK);
+        assert_memory_equal(d->id, c->id, 32); /* the same body */
+        assert_int_equal(notes__change_verify_sig(d), NOTES_EBADSIG);
+        notes__change_free(d);
+        assert_int_equal(notes__change_verify_sig(c), NOTES_OK);
+    }
+    /* Eve's signature over Ana's body: the same id, another signature. */
+    memcpy(copy, c->bytes, c->nbytes);
+    assert_int_equal(notes_identity_sign(eve, copy, c->body_len,
+                                         copy + c->body_len + 1), NOTES_OK);
+    assert_int_equal(notes__change_decode(copy, c->nbytes, &d), NOTES_OK);
+    assert_int_equal(notes__change_verify_sig(d), NOTES_EBADSIG);
+    notes__change_free(d);
+    notes__sig_memo_clear();
+    assert_int_equal(notes__change_verify_sig(c), NOTES_OK); /* checked again */
+    for (uint64_t seq = 2; seq < 600; seq++) { /* others take every slot */
+        struct notes__change *o = make_change(id, seq, NULL, 0);
+        assert_int_equal(notes__change_verify_sig(o), NOTES_OK);
+        notes__change_free(o);
+    }
+    assert_int_equal(notes__change_verify_sig(c), NOTES_OK);
+    free(copy);
+    notes__change_free(c);
+    notes_identity_free(id);
+    notes_identity_free(eve);
+}
+
 /* Truncation at every length never crashes and never decodes. */
 static void test_change_truncated(void **state)
 {
@@ -389,6 +433,7 @@ int main(void)
         cmocka_unit_test(test_change_roundtrip),
         cmocka_unit_test(test_change_every_flip_detected),
         cmocka_unit_test(test_change_truncated),
+        cmocka_unit_test(test_change_sig_memo),
         cmocka_unit_test(test_change_wrong_key),
         cmocka_unit_test(test_change_malformed),
         cmocka_unit_test(test_change_name_rule),
