@@ -11,11 +11,10 @@ fi
 esbuild=node_modules/.bin/esbuild
 mkdir -p dist
 rm -f dist/app.js dist/preview.js dist/app.css dist/page.html dist/early.js
-common="--bundle --minify --log-level=warning --legal-comments=eof --charset=ascii"
-"$esbuild" src/main.js $common --format=iife --target=es2020 --outfile=dist/app.js
-# The preview's libraries, loaded by the note page after the editor (note-page.js).
-"$esbuild" src/preview-main.js $common --format=iife --target=es2020 --outfile=dist/preview.js
-"$esbuild" src/app.css $common --outfile=dist/app.css
+# app.js and preview.js (the preview's libraries, loaded by the note page after
+# the editor): build.mjs, with esbuild's API for a plugin (see there).
+node build.mjs
+"$esbuild" src/app.css --bundle --minify --log-level=warning --legal-comments=eof --charset=ascii --outfile=dist/app.css
 cp src/page.html src/early.js dist/
 for f in dist/page.html dist/early.js dist/app.js dist/preview.js dist/app.css; do
   printf '%8d  %8d gz  %s\n' "$(wc -c <"$f")" "$(gzip -9n <"$f" | wc -c)" "$f"

@@ -98,6 +98,14 @@ export default async function csp(ctx) {
   const p = await openPage(browser, index.href, { name: 'index' });
   await p.waitForSelector('ul.notes li a.note-link', { timeout: 15000 });
   check(r, (await p.$$('ul.notes li')).length >= 1, 'the index lists the notes');
+  check(r, await p.evaluate(() => !document.querySelector('#app .boot')), 'app.js replaced page.html\'s loading line (index)');
+  // Opening a note builds no Intl.Segmenter (its ICU data cost 12 ms of a page
+  // open; web/build.mjs makes @codemirror/commands create it at its first use).
+  await p.evaluateOnNewDocument(() => {
+    if (typeof Intl === 'undefined' || !Intl.Segmenter) return;
+    window.__segmenters = 0;
+    Intl.Segmenter = new Proxy(Intl.Segmenter, { construct(t, a, nt) { window.__segmenters++; return Reflect.construct(t, a, nt); } });
+  });
   const title = `CSP walk ${Date.now().toString(36)}`;
   await p.type('form.new-note input', title);
   await Promise.all([p.waitForNavigation({ timeout: 15000 }), p.click('[data-action="new"]')]);
@@ -105,6 +113,8 @@ export default async function csp(ctx) {
   await waitEditor(p);
   await until(async () => (await p.evaluate(() => document.querySelector('.topbar .title').textContent)) === title, 'the title shows');
   check(r, true, 'the new note has its title');
+  check(r, await p.evaluate(() => !document.querySelector('#app .boot')), 'app.js replaced page.html\'s loading line (note)');
+  check(r, await p.evaluate(() => !window.__segmenters), 'opening a note made no Intl.Segmenter', await p.evaluate(() => window.__segmenters));
   // type, modes, authorship, history
   await p.click('[data-notes-editor]');
   await p.keyboard.down('Control'); await p.keyboard.press('End'); await p.keyboard.up('Control');

@@ -137,7 +137,14 @@ class NotePage {
 
   start() {
     this.sync = new NoteSync({ noteId: this.noteId, parent: this.editorPane, ui: this });
-    this.sync.connect();
+    // What early.js received meanwhile (usually the hello and the items) is taken
+    // in by connect(), synchronously: the editor is created and updated in this
+    // task. Each update of the view reads the DOM selection, which makes the
+    // browser lay out the whole page there and then; with the page hidden
+    // (display: none) until the end of this task those layouts are empty, and
+    // the page is laid out once, for its first frame.
+    this.app.hidden = true;
+    try { this.sync.connect(); } finally { this.app.hidden = false; }
     const page = this;
     // Read-only hooks for tests and for the curious (nothing here is secret).
     window.notesPage = Object.freeze({
@@ -449,6 +456,9 @@ class NotePage {
       const names = c.sides.map((x) => this.person(x.by)).map((e) => (e && e.name) || '?');
       out.push({ from, to, title: `Edited at the same time by ${names.join(' and ')}: see "Edited at the same time" in the side panel` });
     }
+    // None now and none marked (every page open): no update of the view, which
+    // would lay the page out once more before its first frame.
+    if (!out.length && view.state.field(conflictsField).size === 0) return;
     view.dispatch({ effects: setConflicts.of(out) });
   }
 
