@@ -1091,6 +1091,9 @@ static inline void notes__store_u64le(uint8_t *p, uint64_t v)
 /* -- UTF-8: validation (rejects overlongs, surrogates, > U+10FFFF) and counting -- */
 int notes__utf8_valid(const uint8_t *s, size_t n);
 size_t notes__utf8_count(const uint8_t *s, size_t n); /* code points; s must be valid */
+/* Both at once: the code points of s if it is valid UTF-8, else SIZE_MAX;
+ * a leading ASCII run is passed 8 bytes at a time (typed text mostly is). */
+size_t notes__utf8_points(const uint8_t *s, size_t n);
 /* Byte offset of code point `cp` in valid UTF-8 `s` (n bytes); n if cp is past the end. */
 size_t notes__utf8_offset(const uint8_t *s, size_t n, size_t cp);
 /* An identity name: UTF-8, 1..NOTES_NAME_MAX bytes, no C0, DEL or C1;

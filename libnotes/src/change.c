@@ -370,27 +370,6 @@ static void record(struct notes__change_builder *b, uint8_t kind,
     r->textlen = (uint32_t)textlen;
 }
 
-/* The code points of valid UTF-8 (as notes__utf8_valid/count decide), 8
- * bytes at a time while it is ASCII; SIZE_MAX if it is not valid. */
-static size_t utf8_points(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-    while (n - i >= 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        if (w & 0x8080808080808080ull)
-            break;
-        i += 8;
-    }
-    while (i < n && s[i] < 0x80)
-        i++;
-    if (i == n)
-        return n;
-    if (!notes__utf8_valid(s + i, n - i))
-        return SIZE_MAX;
-    return i + notes__utf8_count(s + i, n - i);
-}
-
 /* The varint of notes__buf_put_varint: its length, and written at w (which
  * has room); returns the end. */
 static size_t varint_len(uint64_t v)
@@ -449,7 +428,7 @@ int notes__builder_ins(struct notes__change_builder *b, uint32_t pos,
     b->nevents += ncp;
     op_end(b, mark, NOTES_OK);
     /* The decoder's checks: not empty, valid UTF-8; its count. */
-    size_t points = n ? utf8_points(text, n) : SIZE_MAX;
+    size_t points = n ? notes__utf8_points(text, n) : SIZE_MAX;
     if (points > UINT32_MAX)
         b->parse = 1;
     else

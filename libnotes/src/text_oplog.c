@@ -10,33 +10,14 @@
 
 #define GROW(arr, cap, need) NOTES__TEXT_GROW(arr, cap, need, 8)
 
-/*
- * Validate UTF-8 and count its code points in one pass over ASCII text:
- * 8 bytes at a time while no byte has its high bit set; from the first word
- * holding a non-ASCII byte on, notes__utf8_valid/notes__utf8_count decide
- * (so exactly the same inputs are accepted). Returns 0 if invalid.
- */
+/* Validate UTF-8 and count its code points (notes__utf8_points): 0 if
+ * invalid. */
 static int utf8_check_count(const uint8_t *s, size_t n, size_t *ncp)
 {
-    size_t i = 0;
-    while (n - i >= 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        if (w & 0x8080808080808080ull)
-            break;
-        i += 8;
-    }
-    while (i < n && s[i] < 0x80)
-        i++;
-    if (i == n) {
-        *ncp = n;
-        return 1;
-    }
-    /* i is at the first non-ASCII byte: validate and count from there (the
-     * state of the validator after ASCII is the initial one). */
-    if (!notes__utf8_valid(s + i, n - i))
+    size_t c = notes__utf8_points(s, n);
+    if (c == SIZE_MAX)
         return 0;
-    *ncp = i + notes__utf8_count(s + i, n - i);
+    *ncp = c;
     return 1;
 }
 
@@ -347,6 +328,28 @@ static inline void append_run(struct notes__oplog *op, uint32_t agent,
     op->nfrontier = w;
 }
 
+/* A run whose parents are the whole frontier (no transform): appended,
+ * and the text (room reserved), the observer and the merge cache told.
+ * ndel: characters deleted (kind DEL). */
+static inline void append_at_end(struct notes__oplog *op, uint32_t agent,
+                                 uint64_t seq, const notes_lv *par, size_t np,
+                                 int kind, uint32_t pos, const char *utf8,
+                                 size_t nbytes, uint32_t k, int ascii,
+                                 uint32_t ndel)
+{
+    append_run(op, agent, seq, par, np, kind, pos, utf8, nbytes, k, ascii);
+    if (kind == NOTES__OP_INS)
+        notes__tbuf_insert(&op->text, pos, utf8, nbytes, k); /* reserved */
+    else
+        notes__tbuf_delete(&op->text, pos, ndel);
+    if (op->obs)
+        op->obs(op->obs_ud, pos, kind == NOTES__OP_INS ? 0 : ndel,
+                kind == NOTES__OP_INS ? utf8 : NULL,
+                kind == NOTES__OP_INS ? nbytes : 0);
+    if (op->cache)
+        notes__merge_note_fast(op);
+}
+
 int notes__oplog_add_local(struct notes__oplog *op, uint32_t agent,
                            uint64_t seq, int kind, uint32_t pos,
                            const char *utf8, size_t nbytes, uint32_t k,
@@ -392,18 +395,8 @@ int notes__oplog_add_local(struct notes__oplog *op, uint32_t agent,
     if (kind == NOTES__OP_INS && (rc = notes__tbuf_reserve(&op->text, nbytes)))
         return rc;
     notes_lv par = first - 1;
-    append_run(op, agent, seq, &par, 1, kind, pos, utf8, nbytes, k,
-               kind == NOTES__OP_INS && k == nbytes);
-    if (kind == NOTES__OP_INS)
-        notes__tbuf_insert(&op->text, pos, utf8, nbytes, k); /* reserved */
-    else
-        notes__tbuf_delete(&op->text, pos, k);
-    if (op->obs)
-        op->obs(op->obs_ud, pos, kind == NOTES__OP_INS ? 0 : k,
-                kind == NOTES__OP_INS ? utf8 : NULL,
-                kind == NOTES__OP_INS ? nbytes : 0);
-    if (op->cache)
-        notes__merge_note_fast(op);
+    append_at_end(op, agent, seq, &par, 1, kind, pos, utf8, nbytes, k,
+                  kind == NOTES__OP_INS && k == nbytes, k);
     if (first_lv)
         *first_lv = first;
     return NOTES_OK;
@@ -510,17 +503,8 @@ int notes__oplog_add(struct notes__oplog *op, uint32_t agent, uint64_t seq,
 
     notes_lv first = op->n;
     if (fast) {
-        append_run(op, agent, seq, par, np, kind, pos, utf8, nbytes, k, ascii);
-        if (kind == NOTES__OP_INS)
-            notes__tbuf_insert(&op->text, pos, utf8, nbytes, k); /* reserved */
-        else
-            notes__tbuf_delete(&op->text, pos, count);
-        if (op->obs)
-            op->obs(op->obs_ud, pos, kind == NOTES__OP_INS ? 0 : count,
-                    kind == NOTES__OP_INS ? utf8 : NULL,
-                    kind == NOTES__OP_INS ? nbytes : 0);
-        if (op->cache)
-            notes__merge_note_fast(op);
+        append_at_end(op, agent, seq, par, np, kind, pos, utf8, nbytes, k,
+                      ascii, count);
     } else {
         /* Merge path: append tentatively, transform, undo on failure. */
         notes_lv fsmall[16];

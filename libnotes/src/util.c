@@ -382,6 +382,27 @@ size_t notes__utf8_count(const uint8_t *s, size_t n)
     return count;
 }
 
+size_t notes__utf8_points(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (n - i >= 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (w & 0x8080808080808080ull)
+            break;
+        i += 8;
+    }
+    while (i < n && s[i] < 0x80)
+        i++;
+    if (i == n)
+        return n;
+    /* At the first non-ASCII byte: the validator's state after ASCII is
+     * its initial one, so exactly the same inputs are accepted. */
+    if (!notes__utf8_valid(s + i, n - i))
+        return SIZE_MAX;
+    return i + notes__utf8_count(s + i, n - i);
+}
+
 size_t notes__utf8_offset(const uint8_t *s, size_t n, size_t cp)
 {
     size_t i = 0;

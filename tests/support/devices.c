@@ -48,3 +48,17 @@ void test_devices_free(struct test_devices *f)
     test_rmtree(f->dir);
     free(f);
 }
+
+void test_ship(notes_doc *from, notes_doc *to)
+{
+    uint8_t (*heads)[32] = NULL;
+    size_t nh = 0, added = 0, n = 0;
+    uint8_t *b = NULL;
+    assert_int_equal(notes_doc_heads(to, &heads, &nh), NOTES_OK);
+    assert_int_equal(notes_doc_export(from, (const uint8_t(*)[32])heads, nh,
+                                      &b, &n),
+                     NOTES_OK);
+    assert_int_equal(notes_doc_merge(to, b, n, &added), NOTES_OK);
+    notes_free(b);
+    notes_free(heads);
+}

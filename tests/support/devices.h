@@ -21,4 +21,8 @@ struct test_devices *test_devices_new(const char *tag, const char *name, ...)
 /* Free the replicas and remove the folder. */
 void test_devices_free(struct test_devices *f);
 
+/* What `from` has and `to` lacks (exported against to's heads), merged
+ * into `to`: a sync between two docs. Fails the test on an error. */
+void test_ship(notes_doc *from, notes_doc *to);
+
 #endif

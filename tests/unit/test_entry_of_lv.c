@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
+#include "devices.h"
 #include "doc_internal.h"
 
 static uint32_t scan(const notes_doc *d, notes_lv lv)
@@ -41,19 +42,6 @@ static void check_all(const notes_doc *d)
         assert_int_equal(notes__doc_entry_of_lv(d, lv), scan(d, lv));
 }
 
-static void ship(notes_doc *from, notes_doc *to)
-{
-    uint8_t (*heads)[32] = NULL;
-    size_t nh = 0, added = 0, n = 0;
-    uint8_t *b = NULL;
-    assert_int_equal(notes_doc_heads(to, &heads, &nh), NOTES_OK);
-    assert_int_equal(notes_doc_export(from, (const uint8_t(*)[32])heads, nh,
-                                      &b, &n),
-                     NOTES_OK);
-    assert_int_equal(notes_doc_merge(to, b, n, &added), NOTES_OK);
-    notes_free(b);
-    notes_free(heads);
-}
 
 static void test_keystrokes_and_merges(void **state)
 {
@@ -79,16 +67,16 @@ static void test_keystrokes_and_merges(void **state)
                              NOTES_OK);
         assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK); /* a change a key */
         if (rand() % 7 == 0)
-            ship(a, b);
+            test_ship(a, b);
         if (rand() % 5 == 0)
-            ship(b, a);
+            test_ship(b, a);
         if (k % 50 == 0) {
             check_all(a);
             check_all(b);
         }
     }
-    ship(a, b);
-    ship(b, a);
+    test_ship(a, b);
+    test_ship(b, a);
     check_all(a);
     check_all(b);
     /* An entry applied after the index was built (as a commit's entry is,

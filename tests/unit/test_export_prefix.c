@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
+#include "devices.h"
 #include "doc_internal.h"
 
 static void check_bounds(notes_doc *d)
@@ -93,19 +94,6 @@ static void type(notes_doc *d, int k)
     assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
 }
 
-static void ship(notes_doc *from, notes_doc *to)
-{
-    uint8_t (*heads)[32] = NULL;
-    size_t nh = 0, added = 0, n = 0;
-    uint8_t *b = NULL;
-    assert_int_equal(notes_doc_heads(to, &heads, &nh), NOTES_OK);
-    assert_int_equal(notes_doc_export(from, (const uint8_t(*)[32])heads, nh,
-                                      &b, &n),
-                     NOTES_OK);
-    assert_int_equal(notes_doc_merge(to, b, n, &added), NOTES_OK);
-    notes_free(b);
-    notes_free(heads);
-}
 
 struct two {
     notes_identity *ia, *ib;
@@ -156,12 +144,12 @@ static void test_two_typists(void **state)
     for (int k = 0; k < 400; k++) {
         type(rand() % 2 ? t->a : t->b, k);
         if (rand() % 6 == 0)
-            ship(t->a, t->b);
+            test_ship(t->a, t->b);
         if (rand() % 4 == 0)
-            ship(t->b, t->a);
+            test_ship(t->b, t->a);
     }
-    ship(t->a, t->b);
-    ship(t->b, t->a);
+    test_ship(t->a, t->b);
+    test_ship(t->b, t->a);
     check_bounds(t->a);
     check_bounds(t->b);
     random_exports(t->a, 4);
@@ -178,13 +166,13 @@ static void test_offline_branches(void **state)
     struct two *t = *state;
     srand(6);
     type(t->a, 0);
-    ship(t->a, t->b);
+    test_ship(t->a, t->b);
     for (int k = 0; k < 150; k++) { /* apart, wider than the walk */
         type(t->a, k);
         type(t->b, k + 1);
     }
-    ship(t->a, t->b);
-    ship(t->b, t->a);
+    test_ship(t->a, t->b);
+    test_ship(t->b, t->a);
     check_bounds(t->a);
     check_bounds(t->b);
     random_exports(t->a, 7);
