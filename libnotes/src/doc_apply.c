@@ -351,9 +351,7 @@ static uint32_t lamport_of(struct notes_doc *d, const struct notes__change *c)
 {
     uint32_t l = 0;
     for (uint32_t i = 0; i <= c->ndeps; i++) {
-        uint32_t p = i < c->ndeps ? notes__doc_hash_find(d, c->deps[i])
-                     : c->seq > 1 ? notes__doc_hash_find(d, c->prev)
-                                  : NONE;
+        uint32_t p = notes__doc_parent(d, c, i);
         if (p != NONE && d->e[p].lamport > l)
             l = d->e[p].lamport;
     }

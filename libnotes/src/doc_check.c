@@ -67,10 +67,7 @@ int notes__doc_revoked_before(const struct notes_doc *d,
             }
         const struct notes__change *c = en->c;
         for (uint32_t i = 0; i <= c->ndeps; i++) {
-            uint32_t p =
-                i < c->ndeps
-                    ? notes__doc_hash_find(d, c->deps[i])
-                    : (c->seq > 1 ? notes__doc_hash_find(d, c->prev) : NONE);
+            uint32_t p = notes__doc_parent(d, c, i);
             if (p != NONE && !seen[p]) {
                 seen[p] = 1;
                 stack[sp++] = p;

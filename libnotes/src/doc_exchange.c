@@ -20,15 +20,6 @@ static const uint8_t bundle_magic[4] = {'N', 'T', 'B', 1};
 /* How far the walk of prefix_of may look past the parents' prefixes. */
 #define PREFIX_WINDOW 16
 
-/* Parent k (deps, then prev) of c: its entry, or NONE. */
-static uint32_t parent_k(const notes_doc *d, const struct notes__change *c,
-                         uint32_t k)
-{
-    return k < c->ndeps ? notes__doc_hash_find(d, c->deps[k])
-           : c->seq > 1 ? notes__doc_hash_find(d, c->prev)
-                        : NONE;
-}
-
 /*
  * entry->prefix of `idx`, its parents' known: their best prefix, extended
  * over the few entries between it and idx that are idx's ancestors too (a
@@ -42,7 +33,7 @@ static uint32_t prefix_of(const notes_doc *d, uint32_t idx)
     const struct notes__change *c = d->e[idx].c;
     uint32_t base = 0;
     for (uint32_t i = 0; i <= c->ndeps; i++) {
-        uint32_t p = parent_k(d, c, i);
+        uint32_t p = notes__doc_parent(d, c, i);
         if (p != NONE && p < idx && d->e[p].prefix > base)
             base = d->e[p].prefix;
     }
@@ -56,7 +47,7 @@ static uint32_t prefix_of(const notes_doc *d, uint32_t idx)
     while (sp) {
         const struct notes__change *e = d->e[stack[--sp]].c;
         for (uint32_t i = 0; i <= e->ndeps; i++) {
-            uint32_t p = parent_k(d, e, i);
+            uint32_t p = notes__doc_parent(d, e, i);
             if (p == NONE || p < base || p >= idx || seen[p - base])
                 continue;
             seen[p - base] = 1;
@@ -107,9 +98,7 @@ static int mark_known(const notes_doc *d, const uint8_t (*have)[32], size_t n,
         while (sp) {
             const struct notes__change *c = d->e[stack[--sp]].c;
             for (uint32_t i = 0; i <= c->ndeps; i++) {
-                uint32_t p = i < c->ndeps ? notes__doc_hash_find(d, c->deps[i])
-                             : c->seq > 1 ? notes__doc_hash_find(d, c->prev)
-                                          : NONE;
+                uint32_t p = notes__doc_parent(d, c, i);
                 if (p != NONE && p >= floor && !known[p - floor]) {
                     known[p - floor] = 1;
                     stack[sp++] = p;

@@ -22,15 +22,8 @@ int notes__doc_mark_ancestors(const notes_doc *d, uint32_t from, uint8_t *seen,
     seen[from] = 1;
     while (sp) {
         const struct notes__change *c = d->e[stack[--sp]].c;
-        for (uint32_t i = 0; i <= c->ndeps; i++) {
-            uint32_t p;
-            if (i == c->ndeps) {
-                if (c->seq <= 1 || !chain)
-                    break;
-                p = notes__doc_hash_find(d, c->prev);
-            } else {
-                p = notes__doc_hash_find(d, c->deps[i]);
-            }
+        for (uint32_t i = 0; i < c->ndeps + (chain ? 1u : 0u); i++) {
+            uint32_t p = notes__doc_parent(d, c, i);
             if (p != NONE && !seen[p]) {
                 seen[p] = 1;
                 stack[sp++] = p;

@@ -234,6 +234,17 @@ int notes__doc_lock(notes_doc *d, int exclusive);
 void notes__doc_unlock(notes_doc *d);
 int notes__doc_entry_agent(struct notes_doc *d, uint32_t idx, uint32_t *agent);
 uint32_t notes__doc_hash_find(const struct notes_doc *d, const uint8_t id[32]);
+/* Parent k of change c, for k in 0..c->ndeps: its deps, then (k ==
+ * ndeps) its author's previous change; the entry, or NONE (no prev at
+ * seq 1). What every walk over the history follows. */
+static inline uint32_t notes__doc_parent(const struct notes_doc *d,
+                                         const struct notes__change *c,
+                                         uint32_t k)
+{
+    return k < c->ndeps ? notes__doc_hash_find(d, c->deps[k])
+           : c->seq > 1 ? notes__doc_hash_find(d, c->prev)
+                        : NONE;
+}
 int notes__doc_hash_insert(struct notes_doc *d, uint32_t idx);
 int notes__doc_is_equivocated(const struct notes_doc *d, uint32_t idx);
 const char *notes__doc_my_name(const notes_doc *d);
