@@ -45,6 +45,10 @@ struct cli_cmd {
 #define CLI_ESC_SLOTS 16
 const char *cli_esc(const char *s);
 const char *cli_escn(const char *s, size_t n);
+/* How many leading bytes of s (n bytes) cli_escn leaves as they are and
+ * could stop at (printable ASCII but the backslash): n means cli_escn(s, n)
+ * equals s. */
+size_t cli_plain_len(const char *s, size_t n);
 /* A name a key only claims: cli_esc plus its parentheses escaped ("\(",
  * look-alikes as \uXXXX), so the key's fingerprint is always the first
  * plain "(" after it. Valid until the next call. */

@@ -213,10 +213,7 @@ static void line_put(struct line *l, const char *s, size_t n)
 /* cli_escn(s, n) into the line; its width in columns, as cli_width. */
 static size_t line_esc(struct line *l, const char *s, size_t n)
 {
-    size_t plain = 0;
-    while (plain < n && s[plain] >= 0x20 && s[plain] < 0x7f && s[plain] != '\\')
-        plain++;
-    if (plain == n) {
+    if (cli_plain_len(s, n) == n) {
         line_put(l, s, n);
         return n; /* printable ASCII: a column a byte */
     }
@@ -339,10 +336,8 @@ static void show_items(struct cli_ctx *ctx, const struct item_src *src,
             line_put(&ln, "  [", 3);
             /* "%.8s" of the escaped id: its first 8 bytes when they are
              * plain (escaping leaves plain bytes as they are). */
-            size_t il = strnlen(it->id, 8), k = 0;
-            while (k < il && it->id[k] >= 0x20 && it->id[k] < 0x7f && it->id[k] != '\\')
-                k++;
-            const char *ie = k == il ? it->id : cli_esc(it->id);
+            size_t il = strnlen(it->id, 8);
+            const char *ie = cli_plain_len(it->id, il) == il ? it->id : cli_esc(it->id);
             line_put(&ln, ie, strnlen(ie, 8));
             line_put(&ln, "]", 1);
         }

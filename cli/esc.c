@@ -160,6 +160,14 @@ int cli_has_controls(const char *s)
     return 0;
 }
 
+size_t cli_plain_len(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && s[i] >= 0x20 && s[i] < 0x7f && s[i] != '\\')
+        i++;
+    return i;
+}
+
 const char *cli_escn(const char *s, size_t n)
 {
     /* A few results live at once, so one printf can escape several
@@ -171,9 +179,7 @@ const char *cli_escn(const char *s, size_t n)
     /* Printable ASCII without a backslash, as most titles, names and
      * items are, is shown as it is: copied, not walked code point by code
      * point (a listing of every note escapes 100,000 strings). */
-    size_t plain = 0;
-    while (plain < n && s[plain] >= 0x20 && s[plain] < 0x7f && s[plain] != '\\')
-        plain++;
+    size_t plain = cli_plain_len(s, n);
     struct sink k = {malloc(plain == n ? n + 1 : 64), 0, plain == n ? n + 1 : 64,
                      NULL};
     if (k.p)
