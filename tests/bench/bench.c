@@ -151,12 +151,47 @@ static double merge_bundle(const uint8_t docid[16], const uint8_t *bundle,
     return best;
 }
 
+/* The trace typed into d (notes_doc_splice per edit), a commit every BATCH
+ * edits and one at the end when `commit` (commit_ms, if not NULL: the
+ * time spent in them). Returns the number of commits. */
+static size_t type_trace(notes_doc *d, const struct trace *tr, int commit,
+                         double *commit_ms)
+{
+    size_t edits = 0, changes = 0;
+    int rc;
+    for (size_t i = 0; i < tr->ntxns; i++) {
+        const struct trace_txn *tx = &tr->txns[i];
+        for (size_t k = 0; k < tx->npatches; k++) {
+            const struct trace_patch *p = &tx->patches[k];
+            if ((rc = notes_doc_splice(d, p->pos, p->del, p->ins, p->ins_len)))
+                die("splice", rc);
+            if (++edits % BATCH != 0 || !commit)
+                continue;
+            double c0 = commit_ms ? now_ms() : 0;
+            if ((rc = notes_doc_commit(d, NULL)))
+                die("commit", rc);
+            if (commit_ms)
+                *commit_ms += now_ms() - c0;
+            changes++;
+        }
+    }
+    if (commit && notes_doc_dirty(d)) {
+        double c0 = commit_ms ? now_ms() : 0;
+        if ((rc = notes_doc_commit(d, NULL)))
+            die("commit", rc);
+        if (commit_ms)
+            *commit_ms += now_ms() - c0;
+        changes++;
+    }
+    return changes;
+}
+
 /*
  * Profiling: NOTES_BENCH_APPLY=N runs only the sequential apply loop N times
  * (the same splices and commits as apply_ms) and prints its best time, so
- * that `perf record` sees nothing else. NOTES_BENCH_NOCOMMIT=1 leaves the
- * commits out (the splices alone); NOTES_BENCH_COMMITONLY=1 times only the
- * commit calls inside the loop.
+ * that `perf record` sees nothing else, with the time spent in the commits
+ * (commit_ms). NOTES_BENCH_NOCOMMIT=1 leaves the commits out (the splices
+ * alone).
  */
 static void apply_only(const struct trace *tr, int reps)
 {
@@ -170,30 +205,9 @@ static void apply_only(const struct trace *tr, int reps)
         notes_doc *d;
         if ((rc = notes_doc_memory(id, NULL, &d)))
             die("doc", rc);
-        size_t edits = 0;
         double tc = 0;
         double t0 = now_ms();
-        for (size_t i = 0; i < tr->ntxns; i++) {
-            const struct trace_txn *tx = &tr->txns[i];
-            for (size_t k = 0; k < tx->npatches; k++) {
-                const struct trace_patch *p = &tx->patches[k];
-                if ((rc = notes_doc_splice(d, p->pos, p->del, p->ins,
-                                           p->ins_len)))
-                    die("splice", rc);
-                if (++edits % BATCH == 0 && !nocommit) {
-                    double c0 = now_ms();
-                    if ((rc = notes_doc_commit(d, NULL)))
-                        die("commit", rc);
-                    tc += now_ms() - c0;
-                }
-            }
-        }
-        if (!nocommit && notes_doc_dirty(d)) {
-            double c0 = now_ms();
-            if ((rc = notes_doc_commit(d, NULL)))
-                die("commit", rc);
-            tc += now_ms() - c0;
-        }
+        type_trace(d, tr, !nocommit, &tc);
         double t1 = now_ms();
         if (t1 - t0 < best)
             best = t1 - t0;
@@ -220,28 +234,8 @@ static void bench_sequential(const struct trace *tr, json_t *o)
         notes_doc_free(d);
         if ((rc = notes_doc_memory(id, NULL, &d)))
             die("doc", rc);
-        size_t edits = 0;
-        changes = 0;
         double t0 = now_ms();
-        for (size_t i = 0; i < tr->ntxns; i++) {
-            const struct trace_txn *tx = &tr->txns[i];
-            for (size_t k = 0; k < tx->npatches; k++) {
-                const struct trace_patch *p = &tx->patches[k];
-                if ((rc = notes_doc_splice(d, p->pos, p->del, p->ins,
-                                           p->ins_len)))
-                    die("splice", rc);
-                if (++edits % BATCH == 0) {
-                    if ((rc = notes_doc_commit(d, NULL)))
-                        die("commit", rc);
-                    changes++;
-                }
-            }
-        }
-        if (notes_doc_dirty(d)) {
-            if ((rc = notes_doc_commit(d, NULL)))
-                die("commit", rc);
-            changes++;
-        }
+        changes = type_trace(d, tr, 1, NULL);
         double t1 = now_ms();
         if (t1 - t0 < best)
             best = t1 - t0;
@@ -252,16 +246,7 @@ static void bench_sequential(const struct trace *tr, json_t *o)
         struct mallinfo2 before = mallinfo2();
         if ((rc = notes_doc_memory(id, NULL, &m)))
             die("doc", rc);
-        size_t edits = 0;
-        for (size_t i = 0; i < tr->ntxns; i++)
-            for (size_t k = 0; k < tr->txns[i].npatches; k++) {
-                const struct trace_patch *p = &tr->txns[i].patches[k];
-                if (notes_doc_splice(m, p->pos, p->del, p->ins, p->ins_len) ||
-                    (++edits % BATCH == 0 && notes_doc_commit(m, NULL)))
-                    die("splice", rc);
-            }
-        if (notes_doc_commit(m, NULL))
-            die("commit", rc);
+        type_trace(m, tr, 1, NULL);
         struct mallinfo2 after = mallinfo2();
         json_object_set_new(o, "doc_heap_kb",
                             json_integer((json_int_t)((after.uordblks -
