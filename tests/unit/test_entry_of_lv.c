@@ -43,6 +43,18 @@ static void check_all(const notes_doc *d)
 }
 
 
+/* Entries x and y trade their LV ranges; the index is to be built again. */
+static void swap_ranges(notes_doc *d, uint32_t x, uint32_t y)
+{
+    notes_lv fl = d->e[x].first_lv;
+    uint32_t nv = d->e[x].nev;
+    d->e[x].first_lv = d->e[y].first_lv;
+    d->e[x].nev = d->e[y].nev;
+    d->e[y].first_lv = fl;
+    d->e[y].nev = nv;
+    d->lvx_ok = 0;
+}
+
 static void test_keystrokes_and_merges(void **state)
 {
     (void)state;
@@ -101,19 +113,9 @@ static void test_keystrokes_and_merges(void **state)
     while (!a->e[hi].nev)
         hi--;
     assert_true(lo < hi);
-    notes_lv fl = a->e[lo].first_lv;
-    uint32_t nv = a->e[lo].nev;
-    a->e[lo].first_lv = a->e[hi].first_lv;
-    a->e[lo].nev = a->e[hi].nev;
-    a->e[hi].first_lv = fl;
-    a->e[hi].nev = nv;
-    a->lvx_ok = 0;
+    swap_ranges(a, lo, hi);
     check_all(a);
-    a->e[hi].first_lv = a->e[lo].first_lv;
-    a->e[hi].nev = a->e[lo].nev;
-    a->e[lo].first_lv = fl;
-    a->e[lo].nev = nv;
-    a->lvx_ok = 0;
+    swap_ranges(a, lo, hi);
     check_all(a);
     /* The same text, and every character held by some change. */
     size_t na, nb;
