@@ -60,7 +60,7 @@ static uint32_t prefix_of(const notes_doc *d, uint32_t idx)
     return k == idx ? idx + 1 : k;
 }
 
-int notes__doc_prefix(notes_doc *d, uint32_t idx, uint32_t *prefix)
+uint32_t notes__doc_prefix(notes_doc *d, uint32_t idx)
 {
     /* In log order from the first entry not yet done: the parents of each
      * come before it. An entry's bound depends only on the entries before
@@ -73,8 +73,7 @@ int notes__doc_prefix(notes_doc *d, uint32_t idx, uint32_t *prefix)
         }
     if (idx >= d->prefix_from)
         d->prefix_from = idx + 1;
-    *prefix = d->e[idx].prefix;
-    return NOTES_OK;
+    return d->e[idx].prefix;
 }
 
 /*
@@ -119,12 +118,8 @@ int notes_doc_export(notes_doc *d, const uint8_t (*have)[32], size_t n,
      * heads, as a live one does, costs what it lacks, not the history. */
     uint32_t floor = 0;
     for (size_t i = 0; i < n; i++) {
-        uint32_t e = notes__doc_hash_find(d, have[i]), pf;
-        if (e == NONE)
-            continue;
-        int prc = notes__doc_prefix(d, e, &pf);
-        if (prc)
-            return prc;
+        uint32_t e = notes__doc_hash_find(d, have[i]);
+        uint32_t pf = e == NONE ? 0 : notes__doc_prefix(d, e);
         if (pf > floor)
             floor = pf;
     }

@@ -354,7 +354,7 @@ uint64_t notes__doc_pend_events(const notes_doc *d);
 /* doc_fields.c */
 /* entry->prefix of entry idx, computed (with its ancestors' where they
  * are not yet) when first asked. */
-int notes__doc_prefix(notes_doc *d, uint32_t idx, uint32_t *prefix);
+uint32_t notes__doc_prefix(notes_doc *d, uint32_t idx);
 int notes__doc_mark_ancestors(const notes_doc *d, uint32_t from, uint8_t *seen,
                               int chain);
 
