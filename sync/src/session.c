@@ -308,6 +308,7 @@ int notes_sync__doc_get(notes_sync_session *s, const uint8_t id[16], notes_doc *
      * snapshot would be read and then replayed over anyway. */
     if ((rc = notes_doc_open_history(s->replica, id, d)))
         return rc;
+    s->report.notes_opened++;
     notes_doc_free(lru->d);
     memcpy(lru->id, id, 16);
     lru->d = *d;

@@ -84,8 +84,10 @@ struct known_note {
 
 /* Our state of one note, for announcing and comparing. */
 struct our_note {
-    notes_doc *d;                 /* NULL: no log yet; else borrowed from
+    notes_doc *d;                 /* NULL: not opened (no log, or summed
+                                     up without it); else borrowed from
                                      the session's cache */
+    int present;                  /* the note has a log here */
     uint8_t digest[16];
     size_t nvv;
     uint8_t (*keys)[32];          /* nvv authors (owned) */

@@ -59,6 +59,7 @@ static int our_note(notes_sync_session *s, const uint8_t id[16],
         notes__hex(hex, id, 16);
         return notes_sync__from_notes(rc, hex);
     }
+    o->present = 1;
     if ((rc = notes_doc_heads(o->d, &heads, &nh))) {
         our_note_release(o);
         return notes_sync__from_notes(rc, "heads");
@@ -105,6 +106,36 @@ static int our_note(notes_sync_session *s, const uint8_t id[16],
     return NOTES_OK;
 }
 
+/*
+ * A note the initiator did not list, summarized from the versions read for
+ * reconciliation this round (its heads, checked against the log's stamp)
+ * without opening it: 1 when found. The vector is left empty. It only tells
+ * the initiator which of its changes we lack, and an initiator that did not
+ * list the note has none to send (docs/protocol.md, "HAVE"). A first sync
+ * then opens each note once, to export it, instead of twice.
+ */
+static int our_note_unlisted(notes_sync_session *s, const uint8_t id[16],
+                             struct our_note *o)
+{
+    const struct note_version *v;
+    uint8_t(*heads)[32];
+    memset(o, 0, sizeof(*o));
+    if (s->recon_state != 2 || !s->nvers)
+        return 0;
+    /* id is a note_version's first member: the array sorts by it */
+    v = bsearch(id, s->vers, s->nvers, sizeof(*s->vers), notes_sync__cmp_id);
+    if (!v || !(heads = notes__malloc(v->nheads * 32 + 1)))
+        return 0; /* out of memory: our_note tries, and says so */
+    memcpy(heads, v->heads, v->nheads * 32);
+    if (notes_sync__known_set(s, id, NULL, heads, v->nheads) != NOTES_OK) {
+        notes_free(heads);
+        return 0;
+    }
+    memcpy(o->digest, v->digest, 16);
+    o->present = 1;
+    return 1;
+}
+
 /* The peer's seq for author key `pk` in pn (0: none of its changes). */
 static uint64_t peer_seq(const notes_sync_session *s,
                          const struct peer_note *pn, const uint8_t pk[32])
@@ -119,7 +150,7 @@ static uint64_t peer_seq(const notes_sync_session *s,
 static int same_state(const notes_sync_session *s, const struct peer_note *pn,
                       const struct our_note *o)
 {
-    if (!pn || !o->d || pn->nvv != o->nvv ||
+    if (!pn || !o->present || pn->nvv != o->nvv ||
         memcmp(pn->digest, o->digest, 16) != 0)
         return 0;
     for (size_t i = 0; i < o->nvv; i++)
@@ -188,7 +219,7 @@ static int put_entry(notes_sync_session *s, struct notes_buf *m,
             nvv = 0; /* table full: announce nothing, get everything */
     }
     if ((rc = notes__buf_put(m, id, 16)) ||
-        (rc = notes__buf_put(m, o->d ? o->digest : zero, 16)) ||
+        (rc = notes__buf_put(m, o->present ? o->digest : zero, 16)) ||
         (rc = notes__buf_put_varint(m, nvv)))
         return rc;
     for (size_t i = 0; i < nvv; i++) {
@@ -226,12 +257,14 @@ static int produce_have(notes_sync_session *s)
         struct our_note o;
         size_t mark = m->len, marka = s->ntx_authors;
         struct peer_note *pn;
-        if ((rc = our_note(s, id, &o)))
-            break;
         pn = responder ? find_theirs(s, id) : NULL;
+        if (!(responder && !pn && our_note_unlisted(s, id, &o)) &&
+            (rc = our_note(s, id, &o)))
+            break;
         /* Nothing to tell: no log (unless the initiator has the note, then
          * "I have nothing"), or the same state as the initiator's. */
-        if ((!o.d && !pn) || (o.d && responder && same_state(s, pn, &o))) {
+        if ((!o.present && !pn) ||
+            (o.present && responder && same_state(s, pn, &o))) {
             our_note_release(&o);
             s->have_next++;
             continue;

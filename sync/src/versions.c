@@ -351,6 +351,7 @@ int notes_sync__versions(notes_sync_session *s, struct note_version **out,
             rc = NOTES_OK;
             continue;
         }
+        s->report.notes_opened += !rc;
         if (!rc)
             rc = notes_doc_heads(d, &e->heads, &e->nheads);
         notes_doc_free(d);

@@ -674,6 +674,47 @@ static void test_first_sync_batches(void **st)
     two_free(&t);
 }
 
+/*
+ * A first sync from a responder to an empty initiator opens each note once,
+ * to export it: the responder announces the notes the initiator did not
+ * list from the heads it read for reconciliation (its versions cache, kept
+ * from an earlier sync), not by opening them. More notes than the
+ * session's cache of open notes (DOC_CACHE, 64), so opening each for HAVE
+ * and again for export would show as twice the count.
+ */
+static void test_first_sync_opens_once(void **st)
+{
+    (void)st;
+    struct two t;
+    struct peer c;
+    struct wire w = {0};
+    notes_sync_report ra, rb;
+    enum { N = 64 + 36 };
+    uint8_t id[16];
+    char text[64];
+    two_make(&t);
+    for (int i = 0; i < N; i++) {
+        snprintf(text, sizeof(text), "# note %d of B's\n\n- item %d\n", i, i);
+        make_note(&t.b, "team", text, id);
+    }
+    sync_ok(&t, &w, &ra, &rb);
+    assert_int_equal(ra.notes_created, N);
+    assert_same_space(&t);
+    /* B read its versions cache: C's first sync opens each note once. */
+    peer_make(&c, "Cy");
+    assert_int_equal(notes_sync_space_save(c.home, &t.sp), NOTES_OK);
+    peer_free(&t.a);
+    t.a = c;
+    memset(&w, 0, sizeof(w));
+    sync_ok(&t, &w, &ra, &rb);
+    assert_int_equal(ra.notes_created, N);
+    assert_int_equal(ra.changes_received, rb.changes_sent);
+    assert_int_equal(rb.notes_sent, N);
+    assert_int_equal(rb.notes_opened, N);
+    assert_same_space(&t);
+    two_free(&t);
+}
+
 /* The first frame a's next output carries: its first message's type. */
 static int first_type(notes_sync_session *a, notes_sync_session *b)
 {
@@ -1737,6 +1778,7 @@ int main(void)
         cmocka_unit_test(test_replication),
         cmocka_unit_test(test_reconcile_many),
         cmocka_unit_test(test_first_sync_batches),
+        cmocka_unit_test(test_first_sync_opens_once),
         cmocka_unit_test(test_old_responder),
         cmocka_unit_test(test_large_note_chunked),
         cmocka_unit_test(test_forged_signature_refused),
