@@ -440,7 +440,7 @@ static void print_report(struct cli_ctx *ctx, const char *what,
      * device is linked to one, the device's after it). */
     cli_peer(ctx, r->space, r->peer, 1, who, sizeof(who));
     if (ctx->json) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                               "result", what, "space", r->space, "peer", fpr,
                               "peer_shown", who,
                               "changes_sent", (json_int_t)r->changes_sent,
@@ -448,7 +448,9 @@ static void print_report(struct cli_ctx *ctx, const char *what,
                               "notes_created", (json_int_t)r->notes_created,
                               "bytes_sent", (json_int_t)r->bytes_sent,
                               "bytes_received", (json_int_t)r->bytes_received,
-                              "notes_received", (json_int_t)r->notes_received);
+                              "notes_received", (json_int_t)r->notes_received,
+                              /* what a slow sync cost here: logs read */
+                              "notes_opened", (json_int_t)r->notes_opened);
         json_dumpf(o, stdout, JSON_COMPACT);
         putchar('\n');
         json_decref(o);

@@ -353,6 +353,9 @@ static void test_cli_sync(void **state)
     clirun_ok(RUN("pb", "sync", addr), "synced");
     clirun_ok(RUN("pc", "sync", addr), "synced");
     clirun_ok(RUN("pb", "sync", addr), "synced"); /* Cy's edit reaches Bo via Ana */
+    /* Nothing new since: the sync reads no log, on Bo's side at least
+     * (the versions cache answers for the note). */
+    clirun_ok(RUN("pb", "sync", addr, "--json"), "\"notes_opened\":0");
     struct clirun_out a = RUN("pa", "show", id), b = RUN("pb", "show", id),
                c = RUN("pc", "show", id);
     clirun_expect(a, 0, "Cy: third point", NULL);
