@@ -196,9 +196,16 @@ static int merge_bundle(notes_sync_session *s)
     if (!s->newdocs && !(s->newdocs = calloc(NEW_BATCH, sizeof(notes_doc *))))
         return notes_sync__fail(s, NOTES_ENOMEM);
     int cached = 1;
-    /* A note this bundle's start found absent (rb_new) is not opened
-     * again to be found absent once more. */
-    rc = s->rb_new ? NOTES_ENOTFOUND : notes_sync__doc_get(s, s->rb_id, &d);
+    /* A note this bundle's start found absent (rb_new), or one listed
+     * ahead of its bundle because it had neither log nor state file here
+     * (fresh) whose bundle this is, is not opened to be found absent once
+     * more: in a first sync, every note. Should another process have made
+     * it meanwhile, the merge reads its log before appending. */
+    uint8_t(*fresh)[16] = s->rb_fresh ? bsearch(s->rb_id, s->fresh, s->nfresh,
+                                                16, notes_sync__cmp_id)
+                                      : NULL;
+    int absent = s->rb_new || (fresh && !s->fresh_stored[fresh - s->fresh]);
+    rc = absent ? NOTES_ENOTFOUND : notes_sync__doc_get(s, s->rb_id, &d);
     if (rc == NOTES_ENOTFOUND) {
         cached = 0;
         rc = notes_doc_create_id(s->replica, s->rb_id, &d);
