@@ -909,8 +909,10 @@ int cmd_serve(int argc, char **argv, struct cli_ctx *ctx)
     }
     /* Also after a failed start: what it opened closes on the loop. */
     uv_run(&loop, UV_RUN_DEFAULT);
-    notes_sync_hub_free(st.hub);
+    /* The page first: its notes are handles of the hub's replica. */
     cli_ui_free(st.ui);
+    st.ui = NULL;
+    notes_sync_hub_free(st.hub);
     cli_remote_serve_free(st.remotes);
     (void)uv_loop_close(&loop);
     if (rc) {

@@ -161,16 +161,20 @@ static void page_handles_free(struct cli_ui *u)
     u->ui = NULL;
     notes_identity_free(u->id);
     u->id = NULL;
-    notes_replica_free(u->r);
+    notes_replica_free(u->r); /* NULL when the hub's was borrowed */
     u->r = NULL;
 }
 
 void cli_ui_on_loop(struct cli_ui *u, void *loop, notes_sync_hub *hub)
 {
     notes_web_opts o;
+    notes_replica *r = hub ? notes_sync_hub_replica(hub) : NULL;
     u->hub = hub;
-    if (notes_replica_open(u->ctx->home, &u->r) ||
-        notes_replica_unlock(u->r, u->pass) ||
+    /* The hub's replica, so that the page and the sessions share each
+     * note's handle (no re-read of each other's writes); the hub outlives
+     * the page (cmd_serve frees the page first). */
+    if ((!r && notes_replica_open(u->ctx->home, &u->r)) ||
+        notes_replica_unlock(r ? r : u->r, u->pass) ||
         notes_replica_identity(u->ctx->home, u->pass, &u->id)) {
         fprintf(stderr, "notes: no page: %s\n", cli_esc(notes_last_detail()));
         page_handles_free(u);
@@ -178,7 +182,7 @@ void cli_ui_on_loop(struct cli_ui *u, void *loop, notes_sync_hub *hub)
     }
     char saved[80];
     memset(&o, 0, sizeof(o));
-    o.replica = u->r;
+    o.replica = r ? r : u->r;
     o.listen = u->listen;
     /* The same token as the last run: open pages reconnect after a
      * restart (ui.json is mode 0600 in the user's own folder). */

@@ -464,6 +464,20 @@ NOTES_API NOTES_NODISCARD int notes_doc_open(notes_replica *r,
 NOTES_API NOTES_NODISCARD int notes_doc_open_history(notes_replica *r,
                                                      const uint8_t id[16],
                                                      notes_doc **out);
+/*
+ * One handle of note `id` for every holder in this process that opens it
+ * through this call with the same replica object (a daemon: its page server
+ * and each sync session): a commit or merge through it is seen by the
+ * others at once, with no read of the log (notes_doc_refresh finds nothing
+ * new). Each holder calls notes_doc_free once; the last one closes it.
+ * Opened like notes_doc_open, or notes_doc_open_history if `history` and
+ * nobody holds it yet. Defer flags and the observer belong to the handle,
+ * not the holder; a shared handle is used by one thread at a time.
+ */
+NOTES_API NOTES_NODISCARD int notes_doc_open_shared(notes_replica *r,
+                                                    const uint8_t id[16],
+                                                    int history,
+                                                    notes_doc **out);
 /* Start a note with a given id, e.g. one a peer offers (nothing stored until
  * a commit or merge). */
 NOTES_API NOTES_NODISCARD int notes_doc_create_id(notes_replica *r,
@@ -478,8 +492,12 @@ NOTES_API NOTES_NODISCARD int notes_doc_create_id(notes_replica *r,
 NOTES_API NOTES_NODISCARD int notes_doc_memory(const notes_identity *signer,
                                                const uint8_t id[16],
                                                notes_doc **out);
-/* Discards uncommitted edits. NULL is a no-op. */
+/* Discards uncommitted edits. NULL is a no-op. A shared handle
+ * (notes_doc_open_shared) closes when its last holder frees it. */
 NOTES_API void notes_doc_free(notes_doc *d);
+/* Drop the uncommitted edits (a commit that failed before signing) and
+ * keep the handle: the text is the committed one again. */
+NOTES_API NOTES_NODISCARD int notes_doc_discard(notes_doc *d);
 NOTES_API const uint8_t *notes_doc_id(const notes_doc *d);
 /*
  * Whether the note holds everything this replica stored and acknowledged,
@@ -609,7 +627,9 @@ NOTES_API NOTES_NODISCARD int notes_doc_commit_at(notes_doc *d,
  * refused changes, which a rewrite would drop.
  */
 NOTES_API NOTES_NODISCARD int notes_doc_compact(notes_doc *d, int level);
-/* Re-read the log for changes appended by other processes. */
+/* Re-read the log for changes appended by other processes (or other
+ * handles). Nothing is read when the log is the file this handle last
+ * read or wrote and has not grown since (a stat and an fstat). */
 NOTES_API NOTES_NODISCARD int notes_doc_refresh(notes_doc *d);
 /*
  * Deferred durability, for a daemon on the live path (docs/design.md,

@@ -5,6 +5,8 @@
  */
 #include <stdlib.h>
 
+#include <sys/stat.h>
+
 #include "doc_internal.h"
 
 #define NOTES__AUTO_COMPACT 256 /* records before a commit compacts the log */
@@ -259,6 +261,24 @@ out:
     return rc;
 }
 
+/*
+ * Whether the log holds nothing this handle has not read or written: the
+ * same file (a compaction elsewhere renames a new one over it) ending where
+ * our last read or append ended. Then a refresh has nothing to read; the
+ * state file is left for the next read, which loads it with the records
+ * it acknowledges (a state newer than the log only moves the acknowledged
+ * end over records we hold). Without the lock: a record another process
+ * is appending makes the file longer, never equal.
+ */
+static int log_unchanged(const notes_doc *d)
+{
+    const struct notes__log *lg = d->log;
+    struct stat a, b;
+    return lg && !lg->damaged && !lg->bad_header && stat(lg->path, &a) == 0 &&
+           fstat(lg->fd, &b) == 0 && a.st_ino == b.st_ino &&
+           a.st_dev == b.st_dev && (uint64_t)b.st_size == lg->end;
+}
+
 int notes_doc_refresh(notes_doc *d)
 {
     NOTES__DOC_FULL_RC(d);
@@ -269,6 +289,10 @@ int notes_doc_refresh(notes_doc *d)
     }
     if (!d->r)
         return NOTES_OK;
+    /* The live path: a handle shared by the page and sync (or told of its
+     * own write by the file watcher) wrote what there is. */
+    if (log_unchanged(d))
+        return NOTES_OK;
     if ((rc = notes__replica_lock(d->r, 0)))
         return rc;
     rc = notes__doc_ensure_log(d, 0);
@@ -278,6 +302,14 @@ int notes_doc_refresh(notes_doc *d)
         rc = notes__doc_read_new(d);
     notes__replica_unlock(d->r);
     return rc;
+}
+
+int notes_doc_discard(notes_doc *d)
+{
+    if (!d->has_pend)
+        return NOTES_OK;
+    notes__doc_clear_pending(d);
+    return notes__doc_rebuild(d); /* takes the provisional events out */
 }
 
 /* ---- compaction ---- */

@@ -163,6 +163,8 @@ struct notes_doc {
     int tainted;             /* the log held refused changes: never vouch
                               * for it with the local MAC */
     unsigned defer;          /* NOTES_DEFER_* (notes_doc_set_defer) */
+    unsigned shares;         /* holders of a handle from
+                              * notes_doc_open_shared (0: not shared) */
     unsigned dirty;          /* NOTES__DIRTY_*: what notes_doc_flush owes */
     size_t len;              /* text length in code points, if len_ok */
     int len_ok;              /* asking the text buffer closes its gap */

@@ -2,6 +2,8 @@
  * doc_open.c: a doc's life: creating one (on disk or in memory), opening
  * it from the log, closing it, and reading its text.
  */
+#include <pthread.h>
+
 #include "doc_internal.h"
 
 int notes__doc_alloc(notes_replica *r, const uint8_t id[16], notes_doc **out)
@@ -58,9 +60,52 @@ int notes_doc_memory(const notes_identity *signer_id, const uint8_t id[16],
     return rc;
 }
 
+/*
+ * Handles opened through notes_doc_open_shared: one per (replica object,
+ * note), alive while someone holds it. The lock guards the list only; a
+ * shared handle itself is used by one thread at a time (notes.h).
+ */
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static notes_doc **shared;
+static size_t nshared, capshared;
+
+static notes_doc *shared_find(notes_replica *r, const uint8_t id[16])
+{
+    for (size_t i = 0; i < nshared; i++)
+        if (shared[i]->r == r && memcmp(shared[i]->id, id, 16) == 0)
+            return shared[i];
+    return NULL;
+}
+
+/* 1 if d was a shared handle someone else still holds (d stays). */
+static int shared_release(notes_doc *d)
+{
+    int kept = 0;
+    pthread_mutex_lock(&shared_lock);
+    if (d->shares > 1) {
+        d->shares--;
+        kept = 1;
+    } else {
+        for (size_t i = 0; i < nshared; i++)
+            if (shared[i] == d) {
+                shared[i] = shared[--nshared];
+                break;
+            }
+        if (!nshared) {
+            notes__free(shared);
+            shared = NULL;
+            capshared = 0;
+        }
+    }
+    pthread_mutex_unlock(&shared_lock);
+    return kept;
+}
+
 void notes_doc_free(notes_doc *d)
 {
     if (!d)
+        return;
+    if (d->shares && shared_release(d))
         return;
     if (d->dirty) {
         /* Best effort: if it fails the state lags the log, which a reader
@@ -147,6 +192,43 @@ int notes_doc_open_history(notes_replica *r, const uint8_t id[16],
                            notes_doc **out)
 {
     return open_doc(r, id, 0, out);
+}
+
+int notes_doc_open_shared(notes_replica *r, const uint8_t id[16], int history,
+                          notes_doc **out)
+{
+    notes_doc *d, *other;
+    int rc;
+    if (!r || !id || !out)
+        return NOTES_EINVAL;
+    *out = NULL;
+    pthread_mutex_lock(&shared_lock);
+    if ((d = shared_find(r, id)))
+        d->shares++;
+    pthread_mutex_unlock(&shared_lock);
+    if (d) {
+        *out = d;
+        return NOTES_OK;
+    }
+    if ((rc = open_doc(r, id, !history, &d)))
+        return rc;
+    pthread_mutex_lock(&shared_lock);
+    if ((other = shared_find(r, id))) {
+        /* Opened meanwhile by another thread: that one is the handle. */
+        other->shares++;
+    } else if (notes__grow(&shared, &capshared, nshared + 1, sizeof(*shared),
+                           8) == NOTES_OK) {
+        d->shares = 1;
+        shared[nshared++] = d;
+    }
+    pthread_mutex_unlock(&shared_lock);
+    if (other) {
+        notes_doc_free(d);
+        d = other;
+    }
+    /* Out of memory for the list: a handle of its own, as notes_doc_open. */
+    *out = d;
+    return NOTES_OK;
 }
 
 const char *notes_doc_text(notes_doc *d, size_t *nbytes)

@@ -511,6 +511,10 @@ NOTES_API void notes_sync_hub_stop(notes_sync_hub *h,
  * hub still running is stopped first and freed once its handles close.
  * NULL is a no-op. */
 NOTES_API void notes_sync_hub_free(notes_sync_hub *h);
+/* The replica the hub's sessions read and merge into (valid until
+ * notes_sync_hub_free). A page server on the same loop that opens notes
+ * with it shares their handles (notes_doc_open_shared). */
+NOTES_API notes_replica *notes_sync_hub_replica(notes_sync_hub *h);
 /*
  * Convenience: a loop of its own, notes_sync_hub_start, run the loop,
  * free. Returns after max_sessions, or a start error.

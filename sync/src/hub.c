@@ -795,6 +795,11 @@ void notes_sync_hub_free(notes_sync_hub *h)
     free(h);
 }
 
+notes_replica *notes_sync_hub_replica(notes_sync_hub *h)
+{
+    return h ? h->replica : NULL;
+}
+
 int notes_sync_serve(const char *home, const char *passphrase,
                      const notes_sync_serve_opts *o)
 {

@@ -305,8 +305,10 @@ int notes_sync__doc_get(notes_sync_session *s, const uint8_t id[16], notes_doc *
     }
     *d = NULL;
     /* Every use here reads the changes (versions, export, merge): a
-     * snapshot would be read and then replayed over anyway. */
-    if ((rc = notes_doc_open_history(s->replica, id, d)))
+     * snapshot would be read and then replayed over anyway. Shared with
+     * the other sessions and the page server of this replica (`notes
+     * serve`): what one commits or merges, the others export at once. */
+    if ((rc = notes_doc_open_shared(s->replica, id, 1, d)))
         return rc;
     s->report.notes_opened++;
     notes_doc_free(lru->d);
@@ -476,8 +478,8 @@ static int push_now(notes_sync_session *s, const uint8_t id[16])
     }
     if (s->npush == PUSH_QUEUE)
         return NOTES_ETOOBIG;
-    /* The session's copy, caught up with the log (a commit here or a
-     * merge from another peer went through other handles). */
+    /* The session's copy, caught up with the log: a commit or merge by
+     * another process (a handle of this one is shared: nothing to read). */
     int fresh = 1;
     for (size_t i = 0; i < DOC_CACHE; i++)
         if (s->docs[i].d && !memcmp(s->docs[i].id, id, 16))

@@ -483,7 +483,11 @@ int notes_web__note_open(notes_web *ui, const uint8_t id[16], struct unote **out
     notes__buf_init(&n->mirror, SIZE_MAX);
     memcpy(n->id, id, 16);
     notes__hex(n->hex, id, 16);
-    if ((rc = notes_doc_open(ui->r, id, &n->d))) {
+    /* The handle sync's sessions use too (in `notes serve`): a page's
+     * commit is exported from it and a peer's merge lands in it, seen by
+     * the observer at once; neither side reads the other's writes back
+     * from the log. */
+    if ((rc = notes_doc_open_shared(ui->r, id, 0, &n->d))) {
         notes__set_detail("note %s: %s", n->hex, notes_last_detail());
         free(n);
         return rc;
@@ -504,6 +508,7 @@ int notes_web__note_open(notes_web *ui, const uint8_t id[16], struct unote **out
      * synced; the state file follows on the flush timer. */
     notes_doc_set_defer(n->d, NOTES_DEFER_STATE);
     notes_doc_observe(n->d, on_text, n);
+    n->counted = notes_doc_change_count(n->d);
     marks_heads(n);
     taken_load(n);
     fields_maybe_send(n); /* records what hello will carry */
@@ -578,16 +583,19 @@ void notes_web__note_release(struct unote *n)
     uv_close((uv_handle_t *)&n->items_timer, on_note_timer_closed);
 }
 
-/* Re-read the note's log: changes from peers and other processes. */
+/* Publish what reached the note since the pages were last told: peers'
+ * changes sync merged into the shared handle (the observer has them), and
+ * what other processes appended to the log (read now). */
 void notes_web__note_refresh(struct unote *n)
 {
-    size_t before = notes_doc_change_count(n->d);
+    size_t before = n->counted;
     notes_change_info ci;
     /* Name the updates after the newest change's author (most refreshes
      * bring one author's typing): "peer:<fp>", its `author` too. */
     n->peer_id[0] = '\0';
     int rc = notes_doc_refresh(n->d);
     size_t after = notes_doc_change_count(n->d);
+    n->counted = after;
     if (after > before && notes_doc_change(n->d, after - 1, &ci) == NOTES_OK) {
         char fp[NOTES_FPR_STRLEN];
         notes_key_fingerprint(ci.author, fp);
@@ -749,6 +757,7 @@ static void page_push(struct page *pg, json_t *msg)
                                       : "the edit could not be stored");
         return;
     }
+    n->counted = notes_doc_change_count(n->d);
     if (notes_doc_needs_flush(n->d))
         notes_web__flush_soon(n->ui);
     /* Committed (on disk): count them for the page, then acknowledge. An
@@ -805,17 +814,14 @@ static void page_pull(struct page *pg, json_t *msg)
 }
 /*
  * Drop what the doc holds uncommitted (an edit or a confirmation whose
- * commit failed) by opening it again; pages get a fresh hello.
+ * commit failed); pages get a fresh hello. In place: sync holds the same
+ * handle.
  */
 void notes_web__note_reopen(struct unote *n)
 {
-    notes_doc *fresh;
-    if (notes_doc_open(n->ui->r, n->id, &fresh) == NOTES_OK) {
-        notes_doc_observe(n->d, NULL, NULL);
-        notes_doc_free(n->d);
-        n->d = fresh;
-        notes_doc_observe(n->d, on_text, n);
-    }
+    if (notes_doc_discard(n->d) != NOTES_OK)
+        notes_web__log(n->ui, "note %.8s: dropping the failed edit: %s",
+                       n->hex, notes_last_detail());
     n->reset = 1;
     notes_web__note_flush_remote(n);
 }

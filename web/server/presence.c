@@ -69,6 +69,11 @@ void notes_web__items_send(struct unote *n, struct page *only)
         free(s);
         return;
     }
+    /* Computed now, sent or not: the next outline waits its interval
+     * (an unchanged one used to leave the time behind, and a stale
+     * conflicts' list then asked again at once, in a loop, for up to
+     * CONFLICTS_EVERY_MS). */
+    n->items_last_ms = notes_web__now_ms();
     if (n->items_json && strcmp(n->items_json, s) == 0) {
         free(s);
         return;
@@ -77,7 +82,6 @@ void notes_web__items_send(struct unote *n, struct page *only)
         notes_web__page_send_str(pg, s, strlen(s));
     free(n->items_json);
     n->items_json = s;
-    n->items_last_ms = notes_web__now_ms();
 }
 
 static void on_items_timer(uv_timer_t *t)

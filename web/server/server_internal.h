@@ -105,7 +105,8 @@ struct unote {
     struct notes_web *ui;
     uint8_t id[16];
     char hex[33];
-    notes_doc *d;
+    notes_doc *d;           /* shared with sync (notes_doc_open_shared) */
+    size_t counted;         /* changes of d the pages were told about */
     struct notes_buf mirror; /* the text as the pages see it (NUL past len) */
     size_t len16;           /* UTF-16 length */
     size_t lencp;           /* length in code points */
