@@ -449,7 +449,7 @@ static void print_report(struct cli_ctx *ctx, const char *what,
                               "bytes_sent", (json_int_t)r->bytes_sent,
                               "bytes_received", (json_int_t)r->bytes_received,
                               "notes_received", (json_int_t)r->notes_received,
-                              /* what a slow sync cost here: logs read */
+                              /* what a slow sync cost here: notes opened */
                               "notes_opened", (json_int_t)r->notes_opened);
         json_dumpf(o, stdout, JSON_COMPACT);
         putchar('\n');

@@ -241,7 +241,10 @@ typedef struct notes_sync_report {
     uint64_t notes_sent, notes_received;   /* notes with a bundle */
     uint64_t notes_created;                /* notes new to this replica */
     uint64_t pushes_sent, pushes_received; /* live pushes (PUSH messages) */
-    uint64_t notes_opened;                 /* logs read and verified here */
+    uint64_t notes_opened;                 /* notes opened (log read and
+                                              verified), or taken from a
+                                              handle the daemon's page or
+                                              another session holds */
     uint8_t peer[32];                      /* peer key, once proven */
     char space[NOTES_SPACE_NAME_MAX + 1];  /* the space, once agreed */
 } notes_sync_report;
