@@ -23,6 +23,7 @@
 
 #include "internal.h"
 #include "notefile.h"
+#include "peerbundle.h"
 #include "tmpdir.h"
 
 static int told;
@@ -37,58 +38,13 @@ static void on_change(void *arg, const char *home, const uint8_t id[16])
 
 /* A note with "base" committed in replica `home`, and a bundle of one more
  * change ("+peer") made on another replica that has the note too. */
-struct fixture {
-    char *dir, *home, *home2;
-    notes_replica *r, *r2;
-    uint8_t id[16];
-    uint8_t *bundle;
-    size_t nb;
-};
-
-static void setup_fixture(struct fixture *f)
-{
-    notes_doc *d, *d2;
-    uint8_t *b0;
-    size_t n0, added;
-    f->dir = test_tmpdir("defer");
-    f->home = test_path(f->dir, "a");
-    f->home2 = test_path(f->dir, "b");
-    assert_int_equal(notes_replica_create(f->home, "ana", NULL, &f->r), NOTES_OK);
-    assert_int_equal(notes_replica_unlock(f->r, NULL), NOTES_OK);
-    assert_int_equal(notes_replica_create(f->home2, "bo", NULL, &f->r2), NOTES_OK);
-    assert_int_equal(notes_replica_unlock(f->r2, NULL), NOTES_OK);
-    assert_int_equal(notes_doc_create(f->r, &d), NOTES_OK);
-    assert_int_equal(notes_doc_splice(d, 0, 0, "base", 4), NOTES_OK);
-    assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
-    memcpy(f->id, notes_doc_id(d), 16);
-    assert_int_equal(notes_doc_export(d, NULL, 0, &b0, &n0), NOTES_OK);
-    notes_doc_free(d);
-    assert_int_equal(notes_doc_create_id(f->r2, f->id, &d2), NOTES_OK);
-    assert_int_equal(notes_doc_merge(d2, b0, n0, &added), NOTES_OK);
-    notes__free(b0);
-    assert_int_equal(notes_doc_splice(d2, 4, 0, "+peer", 5), NOTES_OK);
-    assert_int_equal(notes_doc_commit(d2, NULL), NOTES_OK);
-    assert_int_equal(notes_doc_export(d2, NULL, 0, &f->bundle, &f->nb), NOTES_OK);
-    notes_doc_free(d2);
-}
-
-static void teardown_fixture(struct fixture *f)
-{
-    notes__free(f->bundle);
-    notes_replica_free(f->r);
-    notes_replica_free(f->r2);
-    free(f->home);
-    free(f->home2);
-    test_rmtree(f->dir);
-}
-
 static void test_deferred_merge(void **state)
 {
     (void)state;
-    struct fixture f;
+    struct peer_bundle f;
     notes_doc *d;
     size_t added, sn;
-    setup_fixture(&f);
+    peer_bundle_setup(&f, "defer");
     char *log = test_note_file(f.home, f.id, "log"), *st = test_note_file(f.home, f.id, "state");
     long before = test_file_size(log);
     uint8_t *st0 = test_slurp(st, &sn);
@@ -143,7 +99,7 @@ static void test_deferred_merge(void **state)
     free(st0);
     free(log);
     free(st);
-    teardown_fixture(&f);
+    peer_bundle_teardown(&f);
 }
 
 /* Without NOTES_DEFER_MERGE a merge is synced and its state written before
@@ -151,10 +107,10 @@ static void test_deferred_merge(void **state)
 static void test_default_is_durable(void **state)
 {
     (void)state;
-    struct fixture f;
+    struct peer_bundle f;
     notes_doc *d;
     size_t added, sn;
-    setup_fixture(&f);
+    peer_bundle_setup(&f, "defer");
     char *st = test_note_file(f.home, f.id, "state");
     uint8_t *st0 = test_slurp(st, &sn);
     assert_non_null(st0);
@@ -165,16 +121,16 @@ static void test_default_is_durable(void **state)
     notes_doc_free(d);
     free(st0);
     free(st);
-    teardown_fixture(&f);
+    peer_bundle_teardown(&f);
 }
 
 static void test_deferred_commit(void **state)
 {
     (void)state;
-    struct fixture f;
+    struct peer_bundle f;
     notes_doc *d, *other;
     size_t sn;
-    setup_fixture(&f);
+    peer_bundle_setup(&f, "defer");
     char *log = test_note_file(f.home, f.id, "log"), *st = test_note_file(f.home, f.id, "state");
     uint8_t *st0 = test_slurp(st, &sn);
     assert_non_null(st0);
@@ -202,17 +158,17 @@ static void test_deferred_commit(void **state)
     free(st0);
     free(log);
     free(st);
-    teardown_fixture(&f);
+    peer_bundle_teardown(&f);
 }
 
 /* notes_doc_free flushes what a handle owes. */
 static void test_free_flushes(void **state)
 {
     (void)state;
-    struct fixture f;
+    struct peer_bundle f;
     notes_doc *d;
     size_t sn;
-    setup_fixture(&f);
+    peer_bundle_setup(&f, "defer");
     char *log = test_note_file(f.home, f.id, "log"), *st = test_note_file(f.home, f.id, "state");
     long before = test_file_size(log);
     uint8_t *st0 = test_slurp(st, &sn);
@@ -229,7 +185,7 @@ static void test_free_flushes(void **state)
     free(st0);
     free(log);
     free(st);
-    teardown_fixture(&f);
+    peer_bundle_teardown(&f);
 }
 
 int main(void)

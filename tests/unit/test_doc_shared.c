@@ -23,52 +23,8 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "peerbundle.h"
 #include "tmpdir.h"
-
-struct fixture {
-    char *dir, *home, *home2;
-    notes_replica *r, *r2;
-    uint8_t id[16];
-    uint8_t *bundle; /* "+peer", made on the other replica */
-    size_t nb;
-};
-
-static void setup_fixture(struct fixture *f)
-{
-    notes_doc *d, *d2;
-    uint8_t *b0;
-    size_t n0, added;
-    f->dir = test_tmpdir("shared");
-    f->home = test_path(f->dir, "a");
-    f->home2 = test_path(f->dir, "b");
-    assert_int_equal(notes_replica_create(f->home, "ana", NULL, &f->r), NOTES_OK);
-    assert_int_equal(notes_replica_unlock(f->r, NULL), NOTES_OK);
-    assert_int_equal(notes_replica_create(f->home2, "bo", NULL, &f->r2), NOTES_OK);
-    assert_int_equal(notes_replica_unlock(f->r2, NULL), NOTES_OK);
-    assert_int_equal(notes_doc_create(f->r, &d), NOTES_OK);
-    assert_int_equal(notes_doc_splice(d, 0, 0, "base", 4), NOTES_OK);
-    assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
-    memcpy(f->id, notes_doc_id(d), 16);
-    assert_int_equal(notes_doc_export(d, NULL, 0, &b0, &n0), NOTES_OK);
-    notes_doc_free(d);
-    assert_int_equal(notes_doc_create_id(f->r2, f->id, &d2), NOTES_OK);
-    assert_int_equal(notes_doc_merge(d2, b0, n0, &added), NOTES_OK);
-    notes__free(b0);
-    assert_int_equal(notes_doc_splice(d2, 4, 0, "+peer", 5), NOTES_OK);
-    assert_int_equal(notes_doc_commit(d2, NULL), NOTES_OK);
-    assert_int_equal(notes_doc_export(d2, NULL, 0, &f->bundle, &f->nb), NOTES_OK);
-    notes_doc_free(d2);
-}
-
-static void teardown_fixture(struct fixture *f)
-{
-    notes__free(f->bundle);
-    notes_replica_free(f->r);
-    notes_replica_free(f->r2);
-    free(f->home);
-    free(f->home2);
-    test_rmtree(f->dir);
-}
 
 static void expect_text(notes_doc *d, const char *want)
 {
@@ -97,7 +53,7 @@ static void on_text(void *ud, size_t pos, size_t del, const char *ins,
 
 /* The replica's lock held by another open file: what a writer elsewhere
  * holds while it appends. A read of the log would wait for it. */
-static int hold_lock(const struct fixture *f)
+static int hold_lock(const struct peer_bundle *f)
 {
     char *lp = test_path(f->home, "lock");
     int fd = open(lp, O_RDWR);
@@ -110,10 +66,10 @@ static int hold_lock(const struct fixture *f)
 static void one_handle_per_replica_object(void **state)
 {
     (void)state;
-    struct fixture f;
+    struct peer_bundle f;
     notes_doc *page, *sync, *again, *elsewhere;
     notes_replica *other;
-    setup_fixture(&f);
+    peer_bundle_setup(&f, "shared");
     assert_int_equal(notes_doc_open_shared(f.r, f.id, 0, &page), NOTES_OK);
     assert_int_equal(notes_doc_open_shared(f.r, f.id, 1, &sync), NOTES_OK);
     assert_ptr_equal(page, sync);
@@ -137,17 +93,17 @@ static void one_handle_per_replica_object(void **state)
     assert_int_equal(notes_doc_open_shared(f.r, f.id, 0, &again), NOTES_OK);
     expect_text(again, "base!");
     notes_doc_free(again);
-    teardown_fixture(&f);
+    peer_bundle_teardown(&f);
 }
 
 static void page_commit_is_exported_without_a_read(void **state)
 {
     (void)state;
-    struct fixture f;
+    struct peer_bundle f;
     notes_doc *page, *sync, *cli;
     uint8_t(*heads)[32], *b = NULL;
     size_t nh, n;
-    setup_fixture(&f);
+    peer_bundle_setup(&f, "shared");
     assert_int_equal(notes_doc_open_shared(f.r, f.id, 0, &page), NOTES_OK);
     notes_doc_set_defer(page, NOTES_DEFER_STATE); /* as the page server */
     assert_int_equal(notes_doc_open_shared(f.r, f.id, 1, &sync), NOTES_OK);
@@ -183,18 +139,18 @@ static void page_commit_is_exported_without_a_read(void **state)
     notes_free(heads);
     notes_doc_free(page);
     notes_doc_free(sync);
-    teardown_fixture(&f);
+    peer_bundle_teardown(&f);
 }
 
 static void sync_merge_reaches_the_page(void **state)
 {
     (void)state;
-    struct fixture f;
+    struct peer_bundle f;
     notes_doc *page, *sync, *fresh;
     struct seen seen;
     size_t added;
     memset(&seen, 0, sizeof(seen));
-    setup_fixture(&f);
+    peer_bundle_setup(&f, "shared");
     assert_int_equal(notes_doc_open_shared(f.r, f.id, 0, &page), NOTES_OK);
     notes_doc_set_defer(page, NOTES_DEFER_STATE);
     expect_text(page, "base");
@@ -219,15 +175,15 @@ static void sync_merge_reaches_the_page(void **state)
     assert_int_equal(notes_doc_intact(fresh), NOTES_OK);
     expect_text(fresh, "base+peer");
     notes_doc_free(fresh);
-    teardown_fixture(&f);
+    peer_bundle_teardown(&f);
 }
 
 static void discard_keeps_the_handle(void **state)
 {
     (void)state;
-    struct fixture f;
+    struct peer_bundle f;
     notes_doc *page, *sync;
-    setup_fixture(&f);
+    peer_bundle_setup(&f, "shared");
     assert_int_equal(notes_doc_open_shared(f.r, f.id, 0, &page), NOTES_OK);
     assert_int_equal(notes_doc_open_shared(f.r, f.id, 1, &sync), NOTES_OK);
     assert_int_equal(notes_doc_splice(page, 0, 4, "gone", 4), NOTES_OK);
@@ -238,7 +194,7 @@ static void discard_keeps_the_handle(void **state)
     assert_int_equal(notes_doc_refresh(sync), NOTES_OK); /* no pending */
     notes_doc_free(page);
     notes_doc_free(sync);
-    teardown_fixture(&f);
+    peer_bundle_teardown(&f);
 }
 
 int main(void)
