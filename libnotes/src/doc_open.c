@@ -66,14 +66,17 @@ int notes_doc_memory(const notes_identity *signer_id, const uint8_t id[16],
  * shared handle itself is used by one thread at a time (notes.h).
  */
 static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
-static notes_doc **shared;
+/* a struct, not a bare pointer: its size is what the array holds */
+static struct shared_slot {
+    notes_doc *d;
+} *shared;
 static size_t nshared, capshared;
 
 static notes_doc *shared_find(notes_replica *r, const uint8_t id[16])
 {
     for (size_t i = 0; i < nshared; i++)
-        if (shared[i]->r == r && memcmp(shared[i]->id, id, 16) == 0)
-            return shared[i];
+        if (shared[i].d->r == r && memcmp(shared[i].d->id, id, 16) == 0)
+            return shared[i].d;
     return NULL;
 }
 
@@ -87,7 +90,7 @@ static int shared_release(notes_doc *d)
         kept = 1;
     } else {
         for (size_t i = 0; i < nshared; i++)
-            if (shared[i] == d) {
+            if (shared[i].d == d) {
                 shared[i] = shared[--nshared];
                 break;
             }
@@ -219,7 +222,7 @@ int notes_doc_open_shared(notes_replica *r, const uint8_t id[16], int history,
     } else if (notes__grow(&shared, &capshared, nshared + 1, sizeof(*shared),
                            8) == NOTES_OK) {
         d->shares = 1;
-        shared[nshared++] = d;
+        shared[nshared++].d = d;
     }
     pthread_mutex_unlock(&shared_lock);
     if (other) {
