@@ -288,12 +288,8 @@ static int merge_bundle(notes_sync_session *s)
         return notes_sync__fail(s, rc);
     if (s->rb_new || s->rb_fresh)
         s->report.notes_created++;
-    if (s->rb_fresh) {
-        uint8_t(*f)[16] = bsearch(s->rb_id, s->fresh, s->nfresh, 16,
-                                  notes_sync__cmp_id);
-        if (f)
-            s->fresh_stored[f - s->fresh] = 1;
-    }
+    if (fresh) /* found above; the round's fresh list has not changed */
+        s->fresh_stored[fresh - s->fresh] = 1;
     s->report.changes_received += added;
     s->report.notes_received++;
     s->report.pushes_received += s->rb_push;
