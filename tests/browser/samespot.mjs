@@ -24,6 +24,31 @@ async function typeKeys(page, keys) {
   }
 }
 
+// A typed key's push leaves before the editor takes the key in (sync.js's dispatch,
+// as y-codemirror sends before the view updates): what the page shows at each push's
+// send is the text without that key. Run before the rounds, on a quiet note.
+async function pushFirst(r, page, token) {
+  await gotoEnd(page);
+  await page.keyboard.press('Enter');
+  await page.evaluate(() => {
+    window.__pushes = [];
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (d) {
+      try {
+        const m = JSON.parse(d);
+        if (m.t === 'push') window.__pushes.push({ text: window.notesPage.text(), splices: m.updates.flatMap((u) => u.splices) });
+      } catch { /* not ours to judge */ }
+      return send.call(this, d);
+    };
+  });
+  await page.keyboard.type(token);
+  await until(async () => (await pendingCount(page)) === 0, 'the token acknowledged');
+  const seen = await page.evaluate(() => window.__pushes.filter((p) => p.splices.some((s) => s[2] && !s[1])));
+  const early = seen.filter((p, i) => !p.text.includes(token.slice(0, i)) || p.text.includes(token.slice(0, i + 1)));
+  check(r, seen.length === token.length && early.length === 0,
+    `each of ${token.length} keys is pushed before the editor shows it`, { pushes: seen.length, shownAlready: early.slice(0, 3) });
+}
+
 const fallbacks = (page) => page.evaluate(() => window.notesPage.fallbacks());
 
 async function settled(a, b) {
@@ -43,6 +68,7 @@ export default async function samespot(ctx) {
   await waitEditor(a);
   await waitEditor(b);
   const tag = Date.now().toString(36);
+  await pushFirst(r, a, `P${tag}`);
   const words = [];
   const bad = [];
   let lastText = '';

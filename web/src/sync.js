@@ -444,9 +444,26 @@ export class NoteSync {
   }
 
   // ---- local edits ----
+  // A local edit is pushed here, before the view updates: the push leaves before the
+  // editor redraws (an update listener runs after the DOM is written, about a quarter
+  // of a millisecond later for one typed key), as y-codemirror's plugin sends its update.
   dispatch(trs, view) {
     if (trs.length === 1 && this.tooBig(trs[0])) return this.split(trs[0], view);
+    let local = false;
+    for (const tr of trs) {
+      if (!tr.docChanged || tr.annotation(Transaction.remote)) continue;
+      this.noteAstral(tr);
+      this.pending.push({ changes: tr.changes, splices: this.splicesOf(tr.changes, tr.startState.doc, tr.state.doc) });
+      local = true;
+    }
+    if (local) this.push();
     view.update(trs);
+  }
+
+  // The first astral character seen makes codePoints count surrogate pairs.
+  noteAstral(tr) {
+    if (this.astral) return;
+    tr.changes.iterChanges((_a, _b, _c, _d, ins) => { if (!this.astral && hasSurrogate.test(ins.toString())) this.astral = true; });
   }
 
   tooBig(tr) {
@@ -498,13 +515,10 @@ export class NoteSync {
     let local = false;
     for (const tr of u.transactions) {
       if (!tr.docChanged) continue;
-      if (!this.astral) tr.changes.iterChanges((_a, _b, _c, _d, ins) => { if (!this.astral && hasSurrogate.test(ins.toString())) this.astral = true; });
-      if (tr.annotation(Transaction.remote)) continue;
-      local = true;
-      this.pending.push({ changes: tr.changes, splices: this.splicesOf(tr.changes, tr.startState.doc, tr.state.doc) });
+      this.noteAstral(tr);
+      if (!tr.annotation(Transaction.remote)) local = true; // pending and pushed in dispatch()
     }
     if (local) {
-      this.push();
       this.scheduleSave();
       this.ui.onPending(this.pending.length);
       this.ui.onDoc();
