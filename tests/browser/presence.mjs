@@ -123,6 +123,14 @@ export default async function presence(ctx) {
     check(r, ea && ea.name === meA.name && eb && eb.name === meB.name, `${label}: with their names`, list);
     check(r, ea && ea.title.includes(meA.fp) && eb && eb.title.includes(meB.fp), `${label}: the key fingerprint on hover`, list);
   }
+  // A cursor move redraws the other's caret, not the people list: the list's items are
+  // the same nodes after it (note-page.js draws it through dom.js's redraw)
+  await a.evaluate(() => { for (const li of document.querySelectorAll('.presence li')) li.__kept = true; });
+  await b.keyboard.press('ArrowRight');
+  await b.keyboard.press('ArrowRight');
+  await seesCursor(r, a, b, 'A after B moved');
+  const kept = await a.evaluate(() => [...document.querySelectorAll('.presence li')].map((li) => li.__kept === true));
+  check(r, kept.length >= 2 && kept.every(Boolean), 'A: a cursor move leaves the people list as it was drawn', kept);
   await confirmDecision(r, a, b, !ctx.mocks);
   await checkWatchers(r, a, 'A');
   await checkWatchers(r, b, 'B');

@@ -28,6 +28,18 @@ export function clear(el, ...children) {
   return append(el, children);
 }
 
+// clear(), unless the children would be drawn exactly as they are: a status line or
+// the people list redrawn to the same markup still costs the page a style pass, a
+// layout and a paint (and re-announces an aria-live region), and those two are asked
+// for at every key's acknowledgement and every cursor move of anyone on the note. For
+// children without listeners: their markup is all they are. Markup is read here, never
+// assigned.
+export function redraw(el, ...children) {
+  const next = append(document.createElement(el.tagName), children);
+  if (next.innerHTML !== el.innerHTML) el.replaceChildren(...next.childNodes);
+  return el;
+}
+
 // The nonce the daemon put into <meta name="csp-nonce">: CodeMirror's injected
 // styles and our per-person colour rules carry it (style-src 'self' 'nonce-…').
 export function cspNonce() {

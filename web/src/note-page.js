@@ -9,7 +9,7 @@ import { defaultKeymap, history, historyKeymap, indentWithTab } from '@codemirro
 import { LanguageSupport, syntaxHighlighting, HighlightStyle } from '@codemirror/language';
 import { markdownLanguage, markdownKeymap } from '@codemirror/lang-markdown';
 import { tags } from '@lezer/highlight';
-import { h, clear, cspNonce, relTime, clockTime } from './dom.js';
+import { h, clear, redraw, cspNonce, relTime, clockTime } from './dom.js';
 import { People, initials } from './people.js';
 import { NoteSync, wholeCharacters } from './sync.js';
 import { presenceExtensions, remotesField } from './presence.js';
@@ -333,7 +333,7 @@ class NotePage {
         title: `${name}${self ? ' (you)' : ''} — key fingerprint ${e.fp}${where}` },
       h('span', { class: 'dot', 'aria-hidden': 'true' }, initials(name)), h('span', { class: 'name' }, name)));
     }
-    clear(this.presenceEl, items);
+    redraw(this.presenceEl, items);
   }
 
   setFields(f) {
@@ -607,7 +607,7 @@ class NotePage {
       parts.push(h('span', { class: 'st me', title: `${mp ? `person ${mp.key || ''}, ` : ''}device key ${me.key || ''}` },
         'you: ', (mp && mp.name) || me.name, ' ', h('code', {}, (mp && mp.fp) || me.fp || '')));
     }
-    clear(this.statusEl, parts);
+    redraw(this.statusEl, parts);
   }
 
   // ---- history ----
