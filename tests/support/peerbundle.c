@@ -5,14 +5,12 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "internal.h"
 #include "peerbundle.h"
-#include "tmpdir.h"
 
 void peer_bundle_setup(struct peer_bundle *f, const char *tag)
 {
@@ -20,13 +18,10 @@ void peer_bundle_setup(struct peer_bundle *f, const char *tag)
     uint8_t *b0;
     size_t n0, added;
     memset(f, 0, sizeof(*f));
-    f->dir = test_tmpdir(tag);
-    f->home = test_path(f->dir, "a");
-    f->home2 = test_path(f->dir, "b");
-    assert_int_equal(notes_replica_create(f->home, "ana", NULL, &f->r), NOTES_OK);
-    assert_int_equal(notes_replica_unlock(f->r, NULL), NOTES_OK);
-    assert_int_equal(notes_replica_create(f->home2, "bo", NULL, &f->r2), NOTES_OK);
-    assert_int_equal(notes_replica_unlock(f->r2, NULL), NOTES_OK);
+    f->dev = test_devices_new(tag, "ana", "bo", NULL);
+    f->r = f->dev->a;
+    f->r2 = f->dev->b;
+    f->home = notes_replica_home(f->r);
     assert_int_equal(notes_doc_create(f->r, &d), NOTES_OK);
     assert_int_equal(notes_doc_splice(d, 0, 0, "base", 4), NOTES_OK);
     assert_int_equal(notes_doc_commit(d, NULL), NOTES_OK);
@@ -45,9 +40,5 @@ void peer_bundle_setup(struct peer_bundle *f, const char *tag)
 void peer_bundle_teardown(struct peer_bundle *f)
 {
     notes__free(f->bundle);
-    notes_replica_free(f->r);
-    notes_replica_free(f->r2);
-    free(f->home);
-    free(f->home2);
-    test_rmtree(f->dir);
+    test_devices_free(f->dev);
 }

@@ -10,11 +10,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "devices.h"
 #include "notes.h"
 
 struct peer_bundle {
-    char *dir, *home, *home2;
+    struct test_devices *dev; /* A and B (devices.h), below */
     notes_replica *r, *r2;  /* A and B, created and unlocked */
+    const char *home;       /* A's, owned by r */
     uint8_t id[16];         /* the note */
     uint8_t *bundle;        /* B's "base+peer", all of it */
     size_t nb;
