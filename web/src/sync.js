@@ -515,8 +515,8 @@ export class NoteSync {
     let local = false;
     for (const tr of u.transactions) {
       if (!tr.docChanged) continue;
-      this.noteAstral(tr);
-      if (!tr.annotation(Transaction.remote)) local = true; // pending and pushed in dispatch()
+      if (tr.annotation(Transaction.remote)) this.noteAstral(tr);
+      else local = true; // noted, pending and pushed in dispatch()
     }
     if (local) {
       this.scheduleSave();
